@@ -1,1 +1,22 @@
-//! placeholder
+//! The seawatch runtime: OTP-style supervision trees on ractor, per-ship shards and the
+//! actor registry, an injectable clock, and actor metrics for Prometheus.
+//!
+//! Everything else in seawatch (device, link, detector, incident and sync actors) runs
+//! under a [`supervision::Supervisor`] built from a [`supervision::SupervisorSpec`].
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod runtime;
+pub mod sharding;
+pub mod supervision;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
+
+pub use clock::Clock;
+pub use error::{Result, RuntimeError};
+pub use metrics::Metrics;
+pub use runtime::Runtime;
+pub use sharding::{ActorKey, Registry, ShipId};

@@ -1,0 +1,503 @@
+//! Actor metrics, exposed in the Prometheus text format.
+//!
+//! Every supervised actor carries a [`Probe`]: a few atomics that the actor itself updates
+//! when it handles a message (no lock, no shared cache line between actors). A scrape sums
+//! the probes of each (kind, ship) pair, so the labels stay bounded (contracts §6: label by
+//! kind and ship, never by actor id) and the hot path costs a handful of relaxed atomic
+//! operations. When an actor stops, its counts are folded into its kind's retired totals so
+//! that counters never go backwards.
+//!
+//! Other crates register their own metrics into the same [`Metrics`] registry.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use parking_lot::Mutex;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Metric, Registry};
+
+/// Upper bounds, in seconds, of the `seawatch_actor_handle_seconds` histogram buckets.
+pub const HANDLE_SECONDS_BUCKETS: [f64; 14] = [
+    1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 0.1, 0.5, 1.0, 5.0,
+];
+const BUCKETS_NS: [u64; 14] = [
+    1_000,
+    5_000,
+    10_000,
+    50_000,
+    100_000,
+    500_000,
+    1_000_000,
+    5_000_000,
+    10_000_000,
+    50_000_000,
+    100_000_000,
+    500_000_000,
+    1_000_000_000,
+    5_000_000_000,
+];
+const NB: usize = BUCKETS_NS.len() + 1;
+
+/// The process-wide metrics registry of a seawatch node.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    actors: Arc<ActorMetrics>,
+}
+
+impl Metrics {
+    /// A fresh registry with the actor metrics collector installed.
+    pub fn new() -> Arc<Self> {
+        let actors = Arc::new(ActorMetrics::default());
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(ActorCollector(actors.clone())));
+        Arc::new(Self {
+            registry: Mutex::new(registry),
+            actors,
+        })
+    }
+
+    /// Per-(kind, ship) actor statistics.
+    pub fn actors(&self) -> &Arc<ActorMetrics> {
+        &self.actors
+    }
+
+    /// Registers a metric under `name` (which must carry the `seawatch_` prefix; counters
+    /// get `_total` appended by the encoder).
+    pub fn register(&self, name: &str, help: &str, metric: impl Metric) {
+        debug_assert!(name.starts_with("seawatch_"), "metric {name} lacks prefix");
+        self.registry.lock().register(name, help, metric);
+    }
+
+    /// Registers a collector that produces metrics on each scrape.
+    pub fn register_collector(&self, collector: Box<dyn Collector>) {
+        self.registry.lock().register_collector(collector);
+    }
+
+    /// The whole registry in the Prometheus text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        let registry = self.registry.lock();
+        if prometheus_client::encoding::text::encode(&mut out, &registry).is_err() {
+            out.clear();
+            let _ = writeln!(out, "# encoding error");
+        }
+        out
+    }
+}
+
+/// All actor kinds' statistics, keyed by (kind, ship).
+#[derive(Debug, Default)]
+pub struct ActorMetrics {
+    kinds: DashMap<(Arc<str>, Arc<str>), Arc<KindStats>>,
+}
+
+impl ActorMetrics {
+    /// The statistics of actors of `kind` on `ship`, created on first use.
+    pub fn kind(&self, kind: &str, ship: &str) -> Arc<KindStats> {
+        if let Some(stats) = self.kinds.get(&(Arc::from(kind), Arc::from(ship))) {
+            return stats.clone();
+        }
+        self.kinds
+            .entry((Arc::from(kind), Arc::from(ship)))
+            .or_insert_with(|| Arc::new(KindStats::new(kind, ship)))
+            .clone()
+    }
+
+    /// A consistent-enough view of every kind, sorted by (kind, ship).
+    pub fn snapshot(&self) -> Vec<KindSnapshot> {
+        let mut all: Vec<KindSnapshot> = self.kinds.iter().map(|e| e.value().snapshot()).collect();
+        all.sort_by(|a, b| (&a.kind, &a.ship).cmp(&(&b.kind, &b.ship)));
+        all
+    }
+
+    /// Total restarts over all kinds and ships.
+    pub fn total_restarts(&self) -> u64 {
+        self.kinds
+            .iter()
+            .map(|e| e.value().restarts.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// Statistics of one actor kind on one ship.
+#[derive(Debug)]
+pub struct KindStats {
+    kind: Arc<str>,
+    ship: Arc<str>,
+    live: DashMap<u64, Arc<Probe>>,
+    retired: Mutex<Totals>,
+    restarts: AtomicU64,
+    panics: AtomicU64,
+    frozen: AtomicU64,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Totals {
+    messages: u64,
+    sum_ns: u64,
+    buckets: [u64; NB],
+}
+
+static NEXT_PROBE_ID: AtomicU64 = AtomicU64::new(1);
+
+impl KindStats {
+    fn new(kind: &str, ship: &str) -> Self {
+        Self {
+            kind: Arc::from(kind),
+            ship: Arc::from(ship),
+            live: DashMap::new(),
+            retired: Mutex::new(Totals::default()),
+            restarts: AtomicU64::new(0),
+            panics: AtomicU64::new(0),
+            frozen: AtomicU64::new(0),
+        }
+    }
+
+    /// The actor kind label.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The ship label.
+    pub fn ship(&self) -> &str {
+        &self.ship
+    }
+
+    /// A probe for a new actor instance; dropping the guard retires the probe.
+    pub fn new_probe(self: &Arc<Self>) -> ProbeGuard {
+        let id = NEXT_PROBE_ID.fetch_add(1, Ordering::Relaxed);
+        let probe = Arc::new(Probe::default());
+        self.live.insert(id, probe.clone());
+        ProbeGuard {
+            stats: self.clone(),
+            id,
+            probe,
+        }
+    }
+
+    /// Counts one restart of an actor of this kind.
+    pub fn record_restart(&self) {
+        self.restarts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one panic inside an actor of this kind.
+    pub fn record_panic(&self) {
+        self.panics.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one actor of this kind found frozen (no progress within its deadline).
+    pub fn record_frozen(&self) {
+        self.frozen.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Restarts so far.
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
+    }
+
+    /// Panics so far.
+    pub fn panics(&self) -> u64 {
+        self.panics.load(Ordering::Relaxed)
+    }
+
+    fn retire(&self, id: u64) {
+        // Fold first, then remove, under the retired lock, so a scrape (which also takes
+        // the lock) never sees the counts twice or not at all.
+        let mut retired = self.retired.lock();
+        if let Some((_, probe)) = self.live.remove(&id) {
+            probe.add_into(&mut retired);
+        }
+    }
+
+    /// Current values of this kind's metrics.
+    pub fn snapshot(&self) -> KindSnapshot {
+        let retired = self.retired.lock();
+        let mut totals = retired.clone();
+        let mut depth = 0i64;
+        let mut live = 0u64;
+        for entry in self.live.iter() {
+            let probe = entry.value();
+            probe.add_into(&mut totals);
+            depth += probe.queued.load(Ordering::Relaxed).max(0);
+            live += 1;
+        }
+        drop(retired);
+        KindSnapshot {
+            kind: self.kind.to_string(),
+            ship: self.ship.to_string(),
+            live,
+            messages: totals.messages,
+            restarts: self.restarts.load(Ordering::Relaxed),
+            panics: self.panics.load(Ordering::Relaxed),
+            frozen: self.frozen.load(Ordering::Relaxed),
+            mailbox_depth: depth as u64,
+            handle_sum_seconds: totals.sum_ns as f64 / 1e9,
+            handle_buckets: totals.buckets,
+        }
+    }
+}
+
+/// Metrics of one kind at one moment.
+#[derive(Debug, Clone)]
+pub struct KindSnapshot {
+    /// Actor kind.
+    pub kind: String,
+    /// Ship id.
+    pub ship: String,
+    /// Actors of this kind currently alive.
+    pub live: u64,
+    /// Messages handled, over all instances past and present.
+    pub messages: u64,
+    /// Restarts.
+    pub restarts: u64,
+    /// Panics caught in handlers.
+    pub panics: u64,
+    /// Actors found frozen and restarted.
+    pub frozen: u64,
+    /// Messages sent through stable addresses and not yet handled.
+    pub mailbox_depth: u64,
+    /// Sum of handle times, seconds.
+    pub handle_sum_seconds: f64,
+    handle_buckets: [u64; NB],
+}
+
+/// The per-actor-instance counters, updated by the actor on its own messages.
+#[derive(Debug, Default)]
+pub struct Probe {
+    /// Incremented when a handler starts and when it ends: odd while busy.
+    progress: AtomicU64,
+    queued: AtomicI64,
+    sum_ns: AtomicU64,
+    buckets: [AtomicU64; NB],
+}
+
+impl Probe {
+    /// Marks the start of a message handler.
+    #[inline]
+    pub fn begin(&self) {
+        self.progress.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Marks the end of a message handler that took `elapsed`.
+    #[inline]
+    pub fn end(&self, elapsed: Duration) {
+        let ns = elapsed.as_nanos().min(u64::MAX as u128) as u64;
+        let idx = BUCKETS_NS.iter().position(|b| ns <= *b).unwrap_or(NB - 1);
+        self.buckets[idx].fetch_add(1, Ordering::Relaxed);
+        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+        self.progress.fetch_add(1, Ordering::Relaxed);
+        let _ = self
+            .queued
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
+                (q > 0).then_some(q - 1)
+            });
+    }
+
+    /// Counts a message put into the actor's mailbox through a stable address.
+    #[inline]
+    pub fn enqueued(&self) {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes back an [`Probe::enqueued`] whose send failed.
+    #[inline]
+    pub fn unqueued(&self) {
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The progress counter: it changes at every handler start and end.
+    pub fn progress(&self) -> u64 {
+        self.progress.load(Ordering::Relaxed)
+    }
+
+    /// Messages handled to completion.
+    pub fn handled(&self) -> u64 {
+        self.progress() / 2
+    }
+
+    fn add_into(&self, totals: &mut Totals) {
+        totals.messages += self.handled();
+        totals.sum_ns += self.sum_ns.load(Ordering::Relaxed);
+        for (t, b) in totals.buckets.iter_mut().zip(self.buckets.iter()) {
+            *t += b.load(Ordering::Relaxed);
+        }
+    }
+}
+
+/// Owns a live [`Probe`]; when dropped (the actor instance is gone) the probe's counts
+/// are folded into the kind's retired totals.
+#[derive(Debug)]
+pub struct ProbeGuard {
+    stats: Arc<KindStats>,
+    id: u64,
+    probe: Arc<Probe>,
+}
+
+impl ProbeGuard {
+    /// The probe itself.
+    pub fn probe(&self) -> &Arc<Probe> {
+        &self.probe
+    }
+
+    /// The kind statistics this probe belongs to.
+    pub fn stats(&self) -> &Arc<KindStats> {
+        &self.stats
+    }
+}
+
+impl Drop for ProbeGuard {
+    fn drop(&mut self) {
+        self.stats.retire(self.id);
+    }
+}
+
+#[derive(Debug)]
+struct ActorCollector(Arc<ActorMetrics>);
+
+fn labels(s: &KindSnapshot) -> [(&'static str, String); 2] {
+    [("kind", s.kind.clone()), ("ship", s.ship.clone())]
+}
+
+impl Collector for ActorCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let snaps = self.0.snapshot();
+        let counters: [(&str, &str, fn(&KindSnapshot) -> u64); 4] = [
+            (
+                "seawatch_actor_messages",
+                "Messages handled by actors of this kind.",
+                |s| s.messages,
+            ),
+            (
+                "seawatch_actor_restarts",
+                "Restarts of actors of this kind by their supervisor.",
+                |s| s.restarts,
+            ),
+            (
+                "seawatch_actor_panics",
+                "Panics caught in handlers of actors of this kind.",
+                |s| s.panics,
+            ),
+            (
+                "seawatch_actor_frozen",
+                "Actors of this kind that made no progress within their deadline.",
+                |s| s.frozen,
+            ),
+        ];
+        for (name, help, get) in counters {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for s in &snaps {
+                let l = labels(s);
+                ConstCounter::new(get(s)).encode(family.encode_family(&l)?)?;
+            }
+        }
+        let gauges: [(&str, &str, fn(&KindSnapshot) -> u64); 2] = [
+            (
+                "seawatch_actor_mailbox_depth",
+                "Messages waiting in the mailboxes of actors of this kind.",
+                |s| s.mailbox_depth,
+            ),
+            (
+                "seawatch_actor_live",
+                "Actors of this kind currently alive.",
+                |s| s.live,
+            ),
+        ];
+        for (name, help, get) in gauges {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for s in &snaps {
+                let l = labels(s);
+                ConstGauge::new(get(s) as i64).encode(family.encode_family(&l)?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "seawatch_actor_handle_seconds",
+            "Time spent handling one message.",
+            None,
+            MetricType::Histogram,
+        )?;
+        for s in &snaps {
+            let l = labels(s);
+            let mut buckets: Vec<(f64, u64)> = HANDLE_SECONDS_BUCKETS
+                .iter()
+                .copied()
+                .chain(std::iter::once(f64::INFINITY))
+                .zip(s.handle_buckets.iter().copied())
+                .collect();
+            buckets.truncate(NB);
+            let count = s.handle_buckets.iter().sum();
+            family.encode_family(&l)?.encode_histogram::<NoLabelSet>(
+                s.handle_sum_seconds,
+                count,
+                &buckets,
+                None,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retired_counts_stay_in_the_totals() {
+        let metrics = Metrics::new();
+        let stats = metrics.actors().kind("device", "ship-1");
+        {
+            let guard = stats.new_probe();
+            for _ in 0..3 {
+                guard.probe().enqueued();
+            }
+            for _ in 0..3 {
+                guard.probe().begin();
+                guard.probe().end(Duration::from_micros(3));
+            }
+            assert_eq!(stats.snapshot().messages, 3);
+            assert_eq!(stats.snapshot().live, 1);
+        }
+        let snap = stats.snapshot();
+        assert_eq!(snap.messages, 3, "counts survive the actor");
+        assert_eq!(snap.live, 0);
+        assert_eq!(snap.mailbox_depth, 0);
+        let text = metrics.encode();
+        assert!(
+            text.contains("seawatch_actor_messages_total{kind=\"device\",ship=\"ship-1\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "seawatch_actor_handle_seconds_bucket{le=\"0.000005\",kind=\"device\",ship=\"ship-1\"} 3"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("seawatch_actor_handle_seconds_count{kind=\"device\",ship=\"ship-1\"} 3"));
+    }
+
+    #[test]
+    fn mailbox_depth_counts_only_waiting_messages() {
+        let metrics = Metrics::new();
+        let stats = metrics.actors().kind("link", "ship-2");
+        let guard = stats.new_probe();
+        guard.probe().enqueued();
+        guard.probe().enqueued();
+        assert_eq!(stats.snapshot().mailbox_depth, 2);
+        guard.probe().begin();
+        guard.probe().end(Duration::ZERO);
+        assert_eq!(stats.snapshot().mailbox_depth, 1);
+        // A message that arrived without an address (a raw ActorRef) never drives it negative.
+        guard.probe().begin();
+        guard.probe().end(Duration::ZERO);
+        guard.probe().begin();
+        guard.probe().end(Duration::ZERO);
+        assert_eq!(stats.snapshot().mailbox_depth, 0);
+    }
+}

@@ -1,0 +1,42 @@
+//! The services every actor of a node shares.
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::metrics::Metrics;
+use crate::sharding::Registry;
+
+/// A node's shared runtime services: metrics, the actor registry and the clock.
+/// Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Runtime {
+    metrics: Arc<Metrics>,
+    registry: Registry,
+    clock: Clock,
+}
+
+impl Runtime {
+    /// A runtime with a fresh metrics registry, an empty actor registry and `clock`.
+    pub fn new(clock: Clock) -> Self {
+        Self {
+            metrics: Metrics::new(),
+            registry: Registry::new(),
+            clock,
+        }
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The actor registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+}

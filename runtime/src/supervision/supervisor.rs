@@ -1,0 +1,644 @@
+//! The supervisor actor.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use ractor::concurrency::JoinHandle;
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use tokio::time::Instant;
+
+use super::spec::{Backoff, ChildSpec, Intensity, Restart, Shutdown, StartCtx, Strategy, SupervisorSpec};
+use crate::error::RuntimeError;
+use crate::metrics::Probe;
+use crate::runtime::Runtime;
+use crate::sharding::ShipId;
+
+const HISTORY_LEN: usize = 4096;
+
+/// Messages a supervisor understands.
+pub enum SupervisorMsg {
+    /// Starts and adds a dynamic child (appended last in start order).
+    AddChild(ChildSpec, RpcReplyPort<Result<(), RuntimeError>>),
+    /// Stops (per its shutdown policy) and removes a child.
+    RemoveChild(String, RpcReplyPort<Result<(), RuntimeError>>),
+    /// Lists the children in start order.
+    Children(RpcReplyPort<Vec<ChildInfo>>),
+    /// The supervisor's recent starts, exits and give-ups (oldest first).
+    History(RpcReplyPort<Vec<ExitRecord>>),
+    /// Internal: a restart delayed by backoff is due.
+    RestartDue,
+    /// Internal: time to look for frozen children.
+    CheckFrozen,
+}
+
+/// A child as its supervisor sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildInfo {
+    /// Child id.
+    pub id: String,
+    /// Child kind.
+    pub kind: String,
+    /// Whether an incarnation is running now.
+    pub running: bool,
+    /// Restarts of this child so far.
+    pub restarts: u64,
+    /// The running incarnation's ractor id.
+    pub actor_id: Option<ActorId>,
+}
+
+/// One entry of a supervisor's history, for tests and the admin console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitRecord {
+    /// A child incarnation started.
+    Started(String),
+    /// A child incarnation exited; `failed` is false for a normal stop.
+    Exited {
+        /// Child id.
+        id: String,
+        /// Whether it failed (panic, error, killed as frozen).
+        failed: bool,
+    },
+    /// A child was stopped by the supervisor (strategy, removal or shutdown).
+    Stopped(String),
+    /// A child was found frozen and killed.
+    Frozen(String),
+    /// Restart intensity was exceeded: the supervisor stopped its children and failed.
+    GaveUp,
+}
+
+/// Start arguments of a [`Supervisor`].
+pub struct SupervisorArgs {
+    /// What to supervise.
+    pub spec: SupervisorSpec,
+    /// Shared services.
+    pub runtime: Runtime,
+}
+
+/// The supervisor actor; see the module docs of `supervision`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Supervisor;
+
+struct Child {
+    spec: ChildSpec,
+    running: Option<ActorCell>,
+    probe: Option<Arc<Probe>>,
+    consecutive: u32,
+    last_restart: Option<Instant>,
+    due: Option<Instant>,
+    watch: Option<(u64, Instant)>,
+    frozen_killed: bool,
+    restarts: u64,
+}
+
+impl Child {
+    fn new(spec: ChildSpec) -> Self {
+        Self {
+            spec,
+            running: None,
+            probe: None,
+            consecutive: 0,
+            last_restart: None,
+            due: None,
+            watch: None,
+            frozen_killed: false,
+            restarts: 0,
+        }
+    }
+}
+
+/// State of a [`Supervisor`].
+pub struct SupervisorState {
+    name: String,
+    ship: ShipId,
+    strategy: Strategy,
+    intensity: Intensity,
+    backoff: Backoff,
+    children: Vec<Child>,
+    restart_times: VecDeque<Instant>,
+    rng: SmallRng,
+    runtime: Runtime,
+    frozen_timer: Option<JoinHandle<()>>,
+    frozen_period: Option<Duration>,
+    history: VecDeque<ExitRecord>,
+}
+
+impl Drop for SupervisorState {
+    fn drop(&mut self) {
+        // Safety net for a supervisor that was killed (no post_stop): never leave orphans.
+        for child in self.children.iter().rev() {
+            if let Some(cell) = &child.running {
+                cell.kill();
+            }
+        }
+        if let Some(t) = self.frozen_timer.take() {
+            t.abort();
+        }
+    }
+}
+
+impl SupervisorState {
+    fn log(&mut self, rec: ExitRecord) {
+        if self.history.len() == HISTORY_LEN {
+            self.history.pop_front();
+        }
+        self.history.push_back(rec);
+    }
+
+    fn ctx(&self, myself: &ActorCell, spec: &ChildSpec) -> StartCtx {
+        StartCtx {
+            supervisor: myself.clone(),
+            runtime: self.runtime.clone(),
+            ship: self.ship.clone(),
+            id: spec.id.clone(),
+            kind: spec.kind.clone(),
+        }
+    }
+
+    /// Starts child `idx`; on success it is running and registered.
+    async fn start_child(&mut self, myself: &ActorCell, idx: usize) -> Result<(), RuntimeError> {
+        let spec = self.children[idx].spec.clone();
+        let ctx = self.ctx(myself, &spec);
+        match (spec.start)(ctx).await {
+            Ok(started) => {
+                if spec.register {
+                    self.runtime
+                        .registry()
+                        .register(spec.key(&self.ship), started.cell.clone());
+                }
+                let child = &mut self.children[idx];
+                child.running = Some(started.cell);
+                child.probe = started.probe;
+                child.due = None;
+                child.watch = None;
+                child.frozen_killed = false;
+                self.log(ExitRecord::Started(spec.id.to_string()));
+                Ok(())
+            }
+            Err(e) => Err(RuntimeError::StartFailed {
+                child: spec.id.to_string(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// Forgets a gone incarnation: registry and address no longer point at it.
+    fn forget(&mut self, idx: usize, cell: &ActorCell) {
+        let spec = &self.children[idx].spec;
+        if spec.register {
+            self.runtime
+                .registry()
+                .unregister_if(&spec.key(&self.ship), cell.get_id());
+        }
+        if let Some(on_exit) = &spec.on_exit {
+            on_exit(cell.get_id());
+        }
+        self.children[idx].probe = None;
+        self.children[idx].watch = None;
+    }
+
+    /// Stops child `idx` per its shutdown policy, if running.
+    async fn stop_child(&mut self, idx: usize) {
+        let Some(cell) = self.children[idx].running.take() else {
+            return;
+        };
+        shutdown(&cell, self.children[idx].spec.shutdown).await;
+        self.forget(idx, &cell);
+        let id = self.children[idx].spec.id.to_string();
+        self.log(ExitRecord::Stopped(id));
+    }
+
+    /// Stops every running child, last started first.
+    async fn stop_all(&mut self) {
+        for idx in (0..self.children.len()).rev() {
+            self.stop_child(idx).await;
+        }
+    }
+
+    /// Records a restart; true when that exceeds the restart intensity.
+    fn restart_exceeds_intensity(&mut self) -> bool {
+        let now = Instant::now();
+        self.restart_times.push_back(now);
+        while let Some(front) = self.restart_times.front() {
+            if now.duration_since(*front) > self.intensity.within {
+                self.restart_times.pop_front();
+            } else {
+                break;
+            }
+        }
+        self.restart_times.len() > self.intensity.max_restarts as usize
+    }
+
+    /// The backoff delay for another restart of child `idx`, advancing its counter.
+    fn next_delay(&mut self, idx: usize) -> Duration {
+        let now = Instant::now();
+        let backoff = self.backoff;
+        let child = &mut self.children[idx];
+        if let Some(last) = child.last_restart {
+            if now.duration_since(last) >= backoff.reset_after {
+                child.consecutive = 0;
+            }
+        }
+        let unit: f64 = self.rng.random_range(-1.0..=1.0);
+        let delay = backoff.delay(child.consecutive, unit);
+        child.consecutive = child.consecutive.saturating_add(1);
+        child.last_restart = Some(now);
+        delay
+    }
+
+    async fn give_up(&mut self) -> ActorProcessingErr {
+        tracing::error!(
+            supervisor = %self.name,
+            ship = %self.ship,
+            max_restarts = self.intensity.max_restarts,
+            within_ms = self.intensity.within.as_millis() as u64,
+            "restart intensity exceeded; stopping children and escalating"
+        );
+        self.stop_all().await;
+        self.log(ExitRecord::GaveUp);
+        format!(
+            "supervisor `{}`: more than {} restarts within {:?}",
+            self.name, self.intensity.max_restarts, self.intensity.within
+        )
+        .into()
+    }
+
+    fn ensure_frozen_timer(&mut self, myself: &ActorRef<SupervisorMsg>) {
+        let shortest = self
+            .children
+            .iter()
+            .filter_map(|c| c.spec.frozen_after)
+            .min();
+        let Some(deadline) = shortest else { return };
+        let period = (deadline / 4).max(Duration::from_millis(10));
+        if self.frozen_period.is_some_and(|p| p <= period) {
+            return;
+        }
+        if let Some(t) = self.frozen_timer.take() {
+            t.abort();
+        }
+        self.frozen_period = Some(period);
+        self.frozen_timer = Some(myself.send_interval(period, || SupervisorMsg::CheckFrozen));
+    }
+
+    /// Starts, in order, every child whose restart is due. A start failure counts as a
+    /// restart (intensity) and is retried after backoff.
+    async fn start_due(&mut self, myself: &ActorRef<SupervisorMsg>) -> Result<(), ActorProcessingErr> {
+        let now = Instant::now();
+        let mut retry_in: Option<Duration> = None;
+        for idx in 0..self.children.len() {
+            let child = &self.children[idx];
+            if child.running.is_some() || child.due.is_none_or(|d| d > now) {
+                continue;
+            }
+            if let Err(e) = self.start_child(&myself.get_cell(), idx).await {
+                tracing::warn!(supervisor = %self.name, error = %e, "restart failed");
+                if self.restart_exceeds_intensity() {
+                    return Err(self.give_up().await);
+                }
+                let delay = self.next_delay(idx).max(Duration::from_millis(1));
+                self.children[idx].due = Some(now + delay);
+                retry_in = Some(retry_in.map_or(delay, |r| r.min(delay)));
+            }
+        }
+        if let Some(delay) = retry_in {
+            myself.send_after(delay, || SupervisorMsg::RestartDue);
+        }
+        Ok(())
+    }
+
+    async fn on_exit(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        id: ActorId,
+        failed: bool,
+        reason: &str,
+    ) -> Result<(), ActorProcessingErr> {
+        let Some(idx) = self
+            .children
+            .iter()
+            .position(|c| c.running.as_ref().is_some_and(|r| r.get_id() == id))
+        else {
+            return Ok(()); // an incarnation we stopped ourselves
+        };
+        let cell = self.children[idx].running.take().expect("found running above");
+        self.forget(idx, &cell);
+        let failed = failed || std::mem::take(&mut self.children[idx].frozen_killed);
+        let child_id = self.children[idx].spec.id.to_string();
+        self.log(ExitRecord::Exited {
+            id: child_id.clone(),
+            failed,
+        });
+        let restart = match self.children[idx].spec.restart {
+            Restart::Permanent => true,
+            Restart::Transient => failed,
+            Restart::Temporary => false,
+        };
+        if failed {
+            tracing::warn!(supervisor = %self.name, child = %child_id, reason, restart, "child failed");
+        } else {
+            tracing::debug!(supervisor = %self.name, child = %child_id, reason, restart, "child exited");
+        }
+        if !restart {
+            self.children.remove(idx);
+            return Ok(());
+        }
+        if self.restart_exceeds_intensity() {
+            return Err(self.give_up().await);
+        }
+        let group: Vec<usize> = match self.strategy {
+            Strategy::OneForOne => vec![idx],
+            Strategy::OneForAll => (0..self.children.len()).collect(),
+            Strategy::RestForOne => (idx..self.children.len()).collect(),
+        };
+        for &j in group.iter().rev() {
+            if j != idx {
+                self.stop_child(j).await;
+            }
+        }
+        let delay = self.next_delay(idx);
+        let due = Instant::now() + delay;
+        let mut temporaries = Vec::new();
+        for &j in &group {
+            let child = &mut self.children[j];
+            if j != idx && child.spec.restart == Restart::Temporary {
+                temporaries.push(j);
+                continue;
+            }
+            child.due = Some(due);
+            child.restarts += 1;
+            self.runtime
+                .metrics()
+                .actors()
+                .kind(&child.spec.kind, self.ship.as_str())
+                .record_restart();
+        }
+        for j in temporaries.into_iter().rev() {
+            self.children.remove(j);
+        }
+        if delay.is_zero() {
+            self.start_due(myself).await
+        } else {
+            myself.send_after(delay, || SupervisorMsg::RestartDue);
+            Ok(())
+        }
+    }
+
+    fn check_frozen(&mut self) {
+        let now = Instant::now();
+        let mut frozen = Vec::new();
+        for child in &mut self.children {
+            let (Some(deadline), Some(probe), Some(cell)) =
+                (child.spec.frozen_after, &child.probe, &child.running)
+            else {
+                continue;
+            };
+            let progress = probe.progress();
+            let busy = progress % 2 == 1;
+            match child.watch {
+                Some((seen, since)) if seen == progress && busy => {
+                    if !child.frozen_killed && now.duration_since(since) >= deadline {
+                        child.frozen_killed = true;
+                        cell.kill();
+                        frozen.push((child.spec.id.to_string(), child.spec.kind.clone()));
+                    }
+                }
+                _ => child.watch = Some((progress, now)),
+            }
+        }
+        for (id, kind) in frozen {
+            tracing::warn!(supervisor = %self.name, child = %id, "actor frozen past its deadline; killing it for restart");
+            self.runtime
+                .metrics()
+                .actors()
+                .kind(&kind, self.ship.as_str())
+                .record_frozen();
+            self.log(ExitRecord::Frozen(id));
+        }
+    }
+
+    fn infos(&self) -> Vec<ChildInfo> {
+        self.children
+            .iter()
+            .map(|c| ChildInfo {
+                id: c.spec.id.to_string(),
+                kind: c.spec.kind.to_string(),
+                running: c.running.is_some(),
+                restarts: c.restarts,
+                actor_id: c.running.as_ref().map(|r| r.get_id()),
+            })
+            .collect()
+    }
+}
+
+/// Stops `cell` per `how`: a graceful stop with a timeout, then a kill.
+async fn shutdown(cell: &ActorCell, how: Shutdown) {
+    match how {
+        Shutdown::Timeout(timeout) => {
+            if cell
+                .stop_and_wait(Some("shutdown".to_string()), Some(timeout))
+                .await
+                .is_err()
+            {
+                let _ = cell.kill_and_wait(Some(timeout)).await;
+            }
+        }
+        Shutdown::Brutal => {
+            let _ = cell.kill_and_wait(Some(Duration::from_secs(5))).await;
+        }
+    }
+}
+
+impl Actor for Supervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = SupervisorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: SupervisorArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        args.spec.validate()?;
+        let spec = args.spec;
+        let mut state = SupervisorState {
+            name: spec.name,
+            ship: spec.ship,
+            strategy: spec.strategy,
+            intensity: spec.intensity,
+            backoff: spec.backoff,
+            children: spec.children.into_iter().map(Child::new).collect(),
+            restart_times: VecDeque::new(),
+            rng: SmallRng::seed_from_u64(spec.seed),
+            runtime: args.runtime,
+            frozen_timer: None,
+            frozen_period: None,
+            history: VecDeque::new(),
+        };
+        let cell = myself.get_cell();
+        for idx in 0..state.children.len() {
+            if let Err(e) = state.start_child(&cell, idx).await {
+                state.stop_all().await;
+                return Err(e.into());
+            }
+        }
+        state.ensure_frozen_timer(&myself);
+        Ok(state)
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.stop_all().await;
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SupervisorMsg::AddChild(spec, reply) => {
+                if state.children.iter().any(|c| c.spec.id == spec.id) {
+                    let _ = reply.send(Err(RuntimeError::DuplicateChild(spec.id.to_string())));
+                    return Ok(());
+                }
+                state.children.push(Child::new(spec));
+                let idx = state.children.len() - 1;
+                let result = state.start_child(&myself.get_cell(), idx).await;
+                if result.is_err() {
+                    state.children.pop();
+                } else {
+                    state.ensure_frozen_timer(&myself);
+                }
+                let _ = reply.send(result);
+            }
+            SupervisorMsg::RemoveChild(id, reply) => {
+                match state.children.iter().position(|c| *c.spec.id == *id) {
+                    Some(idx) => {
+                        state.stop_child(idx).await;
+                        state.children.remove(idx);
+                        let _ = reply.send(Ok(()));
+                    }
+                    None => {
+                        let _ = reply.send(Err(RuntimeError::NoSuchChild(id)));
+                    }
+                }
+            }
+            SupervisorMsg::Children(reply) => {
+                let _ = reply.send(state.infos());
+            }
+            SupervisorMsg::History(reply) => {
+                let _ = reply.send(state.history.iter().cloned().collect());
+            }
+            SupervisorMsg::RestartDue => state.start_due(&myself).await?,
+            SupervisorMsg::CheckFrozen => state.check_frozen(),
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match event {
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                let reason = reason.unwrap_or_default();
+                // A kill is not a normal exit: only our own frozen-kill or shutdown kills
+                // are expected, and shutdown kills are of children no longer tracked.
+                let failed = reason == "killed";
+                state.on_exit(&myself, cell.get_id(), failed, &reason).await
+            }
+            SupervisionEvent::ActorFailed(cell, err) => {
+                state
+                    .on_exit(&myself, cell.get_id(), true, &err.to_string())
+                    .await
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A handle to a running supervisor with request helpers that always use a timeout.
+#[derive(Clone, Debug)]
+pub struct SupervisorHandle {
+    actor: ActorRef<SupervisorMsg>,
+    timeout: Duration,
+}
+
+impl SupervisorHandle {
+    /// Wraps a supervisor reference; requests wait at most `timeout`.
+    pub fn new(actor: ActorRef<SupervisorMsg>, timeout: Duration) -> Self {
+        Self { actor, timeout }
+    }
+
+    /// The supervisor's actor reference.
+    pub fn actor(&self) -> &ActorRef<SupervisorMsg> {
+        &self.actor
+    }
+
+    async fn ask<R: Send + 'static>(
+        &self,
+        build: impl FnOnce(RpcReplyPort<R>) -> SupervisorMsg,
+    ) -> Result<R, RuntimeError> {
+        match self.actor.call(build, Some(self.timeout)).await {
+            Ok(ractor::rpc::CallResult::Success(r)) => Ok(r),
+            Ok(ractor::rpc::CallResult::Timeout) => {
+                Err(RuntimeError::Timeout("supervisor reply".to_string()))
+            }
+            _ => Err(RuntimeError::NotRunning("supervisor".to_string())),
+        }
+    }
+
+    /// Adds and starts a dynamic child.
+    pub async fn add_child(&self, spec: ChildSpec) -> Result<(), RuntimeError> {
+        self.ask(|r| SupervisorMsg::AddChild(spec, r)).await?
+    }
+
+    /// Stops and removes a child.
+    pub async fn remove_child(&self, id: &str) -> Result<(), RuntimeError> {
+        let id = id.to_string();
+        self.ask(|r| SupervisorMsg::RemoveChild(id, r)).await?
+    }
+
+    /// The children, in start order.
+    pub async fn children(&self) -> Result<Vec<ChildInfo>, RuntimeError> {
+        self.ask(SupervisorMsg::Children).await
+    }
+
+    /// The supervisor's history.
+    pub async fn history(&self) -> Result<Vec<ExitRecord>, RuntimeError> {
+        self.ask(SupervisorMsg::History).await
+    }
+
+    /// Stops the whole tree in order and waits for it.
+    pub async fn shutdown(&self) {
+        let _ = self
+            .actor
+            .stop_and_wait(Some("shutdown".to_string()), Some(Duration::from_secs(120)))
+            .await;
+    }
+}
+
+/// Starts a root supervisor (no parent) for `spec`.
+pub async fn start_root(
+    spec: SupervisorSpec,
+    runtime: Runtime,
+) -> Result<(SupervisorHandle, JoinHandle<()>), RuntimeError> {
+    let name = spec.name.clone();
+    let (actor, join) = Actor::spawn(None, Supervisor, SupervisorArgs { spec, runtime })
+        .await
+        .map_err(|e| RuntimeError::StartFailed {
+            child: name,
+            reason: e.to_string(),
+        })?;
+    Ok((SupervisorHandle::new(actor, Duration::from_secs(30)), join))
+}
