@@ -136,7 +136,10 @@ mod tests {
         assert_eq!(clock.now_ms(), 50_000);
         tokio::time::sleep(Duration::from_secs(3600)).await;
         assert_eq!(clock.now_ms(), 50_000 + 3_600_000);
-        assert!(!clock.advance_ms(1), "only manual clocks are advanced by hand");
+        assert!(
+            !clock.advance_ms(1),
+            "only manual clocks are advanced by hand"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! under a [`supervision::Supervisor`] built from a [`supervision::SupervisorSpec`].
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod clock;
 pub mod error;
 pub mod http;

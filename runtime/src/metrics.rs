@@ -224,7 +224,7 @@ impl KindStats {
         for entry in self.live.iter() {
             let probe = entry.value();
             probe.add_into(&mut totals);
-            depth += probe.queued.load(Ordering::Relaxed).max(0);
+            depth += probe.queued() as i64;
             live += 1;
         }
         drop(retired);
@@ -267,53 +267,90 @@ pub struct KindSnapshot {
     handle_buckets: [u64; NB],
 }
 
-/// The per-actor-instance counters, updated by the actor on its own messages.
+/// The per-actor-instance counters.
+///
+/// The handler-side fields are written only by the actor's own task (one message at a
+/// time), so they use plain load/store instead of locked read-modify-write; the sender-side
+/// counter lives on its own cache line so senders and the actor never bounce one line
+/// between cores on every message.
 #[derive(Debug, Default)]
 pub struct Probe {
+    handler: HandlerSide,
+    sender: SenderSide,
+}
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct HandlerSide {
     /// Incremented when a handler starts and when it ends: odd while busy.
     progress: AtomicU64,
-    queued: AtomicI64,
+    /// Messages handled that had been counted by [`Probe::enqueued`] (never above it).
+    dequeued: AtomicU64,
     sum_ns: AtomicU64,
     buckets: [AtomicU64; NB],
+}
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct SenderSide {
+    enqueued: AtomicI64,
+}
+
+#[inline]
+fn bump(cell: &AtomicU64, by: u64) {
+    // Single writer: a plain store is enough, and much cheaper than a locked add.
+    cell.store(
+        cell.load(Ordering::Relaxed).wrapping_add(by),
+        Ordering::Relaxed,
+    );
 }
 
 impl Probe {
     /// Marks the start of a message handler.
     #[inline]
     pub fn begin(&self) {
-        self.progress.fetch_add(1, Ordering::Relaxed);
+        bump(&self.handler.progress, 1);
     }
 
     /// Marks the end of a message handler that took `elapsed`.
     #[inline]
     pub fn end(&self, elapsed: Duration) {
+        let h = &self.handler;
         let ns = elapsed.as_nanos().min(u64::MAX as u128) as u64;
         let idx = BUCKETS_NS.iter().position(|b| ns <= *b).unwrap_or(NB - 1);
-        self.buckets[idx].fetch_add(1, Ordering::Relaxed);
-        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
-        self.progress.fetch_add(1, Ordering::Relaxed);
-        let _ = self
-            .queued
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
-                (q > 0).then_some(q - 1)
-            });
+        bump(&h.buckets[idx], 1);
+        bump(&h.sum_ns, ns);
+        bump(&h.progress, 1);
+        // Count the message as taken from the mailbox, unless that would exceed what was
+        // put in through addresses (a raw ActorRef send is not counted on either side).
+        let dequeued = h.dequeued.load(Ordering::Relaxed);
+        if (dequeued as i64) < self.sender.enqueued.load(Ordering::Relaxed) {
+            h.dequeued.store(dequeued + 1, Ordering::Relaxed);
+        }
     }
 
     /// Counts a message put into the actor's mailbox through a stable address.
     #[inline]
     pub fn enqueued(&self) {
-        self.queued.fetch_add(1, Ordering::Relaxed);
+        self.sender.enqueued.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Takes back an [`Probe::enqueued`] whose send failed.
     #[inline]
     pub fn unqueued(&self) {
-        self.queued.fetch_sub(1, Ordering::Relaxed);
+        self.sender.enqueued.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Messages waiting in the mailbox (of those sent through addresses).
+    pub fn queued(&self) -> u64 {
+        let enq = self.sender.enqueued.load(Ordering::Relaxed);
+        let deq = self.handler.dequeued.load(Ordering::Relaxed) as i64;
+        (enq - deq).max(0) as u64
     }
 
     /// The progress counter: it changes at every handler start and end.
     pub fn progress(&self) -> u64 {
-        self.progress.load(Ordering::Relaxed)
+        self.handler.progress.load(Ordering::Relaxed)
     }
 
     /// Messages handled to completion.
@@ -323,8 +360,8 @@ impl Probe {
 
     fn add_into(&self, totals: &mut Totals) {
         totals.messages += self.handled();
-        totals.sum_ns += self.sum_ns.load(Ordering::Relaxed);
-        for (t, b) in totals.buckets.iter_mut().zip(self.buckets.iter()) {
+        totals.sum_ns += self.handler.sum_ns.load(Ordering::Relaxed);
+        for (t, b) in totals.buckets.iter_mut().zip(self.handler.buckets.iter()) {
             *t += b.load(Ordering::Relaxed);
         }
     }
@@ -357,6 +394,9 @@ impl Drop for ProbeGuard {
     }
 }
 
+/// A metric name, its help text and how to read it from a snapshot.
+type Series = (&'static str, &'static str, fn(&KindSnapshot) -> u64);
+
 #[derive(Debug)]
 struct ActorCollector(Arc<ActorMetrics>);
 
@@ -369,7 +409,7 @@ impl Collector for ActorCollector {
         use prometheus_client::metrics::counter::ConstCounter;
         use prometheus_client::metrics::gauge::ConstGauge;
         let snaps = self.0.snapshot();
-        let counters: [(&str, &str, fn(&KindSnapshot) -> u64); 4] = [
+        let counters: [Series; 4] = [
             (
                 "seawatch_actor_messages",
                 "Messages handled by actors of this kind.",
@@ -398,7 +438,7 @@ impl Collector for ActorCollector {
                 ConstCounter::new(get(s)).encode(family.encode_family(&l)?)?;
             }
         }
-        let gauges: [(&str, &str, fn(&KindSnapshot) -> u64); 2] = [
+        let gauges: [Series; 2] = [
             (
                 "seawatch_actor_mailbox_depth",
                 "Messages waiting in the mailboxes of actors of this kind.",
@@ -479,7 +519,9 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(text.contains("seawatch_actor_handle_seconds_count{kind=\"device\",ship=\"ship-1\"} 3"));
+        assert!(
+            text.contains("seawatch_actor_handle_seconds_count{kind=\"device\",ship=\"ship-1\"} 3")
+        );
     }
 
     #[test]

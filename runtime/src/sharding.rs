@@ -12,7 +12,9 @@ use dashmap::DashMap;
 use ractor::{ActorCell, ActorId, ActorRef, ActorStatus, Message};
 
 /// The identity of a ship (and of its shard).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct ShipId(Arc<str>);
 
@@ -88,7 +90,9 @@ impl Registry {
     /// Removes `key` only if it still points at the actor `id` (a newer incarnation
     /// registered meanwhile stays). Returns whether it was removed.
     pub fn unregister_if(&self, key: &ActorKey, id: ActorId) -> bool {
-        self.map.remove_if(key, |_, cell| cell.get_id() == id).is_some()
+        self.map
+            .remove_if(key, |_, cell| cell.get_id() == id)
+            .is_some()
     }
 
     /// The actor cell at `key`, if any.

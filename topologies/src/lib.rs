@@ -1,1 +1,6 @@
-//! placeholder
+//! Builds seawatch nodes (a ship, shore, the demo) from config as supervision trees, and
+//! hosts the `seawatch` command line.
+
+pub mod cli;
+pub mod node;
+pub mod ship;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `seawatch` binary.
+
+fn main() {
+    std::process::exit(seawatch_topologies::cli::main());
+}

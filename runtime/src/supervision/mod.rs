@@ -20,8 +20,7 @@ pub use spec::{
     Backoff, ChildSpec, Intensity, Restart, Shutdown, StartCtx, Started, Strategy, SupervisorSpec,
 };
 pub use supervisor::{
-    start_root, ChildInfo, ExitRecord, Supervisor, SupervisorArgs, SupervisorHandle,
-    SupervisorMsg,
+    start_root, ChildInfo, ExitRecord, Supervisor, SupervisorArgs, SupervisorHandle, SupervisorMsg,
 };
 
 #[cfg(test)]

@@ -128,7 +128,10 @@ impl Backoff {
         if consecutive == 0 || self.initial.is_zero() {
             return Duration::ZERO;
         }
-        let exp = self.multiplier.max(1.0).powi((consecutive - 1).min(64) as i32);
+        let exp = self
+            .multiplier
+            .max(1.0)
+            .powi((consecutive - 1).min(64) as i32);
         let base = (self.initial.as_secs_f64() * exp).min(self.max.as_secs_f64());
         let jittered = base * (1.0 + self.jitter.clamp(0.0, 1.0) * unit_jitter.clamp(-1.0, 1.0));
         Duration::from_secs_f64(jittered.clamp(0.0, self.max.as_secs_f64()))
@@ -227,7 +230,11 @@ impl ChildSpec {
             let factory = factory.clone();
             let addr = addr_for_start.clone();
             Box::pin(async move {
-                let stats = ctx.runtime.metrics().actors().kind(&ctx.kind, ctx.ship.as_str());
+                let stats = ctx
+                    .runtime
+                    .metrics()
+                    .actors()
+                    .kind(&ctx.kind, ctx.ship.as_str());
                 let guard: ProbeGuard = stats.new_probe();
                 let probe = guard.probe().clone();
                 let (actor, args) = factory();
@@ -282,7 +289,11 @@ impl ChildSpec {
                     ctx.supervisor.clone(),
                 )
                 .await?;
-                let stats = ctx.runtime.metrics().actors().kind("supervisor", ctx.ship.as_str());
+                let stats = ctx
+                    .runtime
+                    .metrics()
+                    .actors()
+                    .kind("supervisor", ctx.ship.as_str());
                 addr.point_to_unprobed(actor_ref.clone(), stats);
                 Ok(Started {
                     cell: actor_ref.get_cell(),
@@ -382,7 +393,7 @@ impl SupervisorSpec {
             strategy: Strategy::OneForOne,
             intensity: Intensity::default(),
             backoff: Backoff::default(),
-            seed: 0x5eaa_7c4,
+            seed: 0x05ea_a7c4,
             children: Vec::new(),
         }
     }

@@ -1,16 +1,21 @@
 //! The supervisor actor.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use indexmap::IndexMap;
+use ractor::concurrency::JoinHandle;
+use ractor::{
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
+};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use ractor::concurrency::JoinHandle;
-use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::time::Instant;
 
-use super::spec::{Backoff, ChildSpec, Intensity, Restart, Shutdown, StartCtx, Strategy, SupervisorSpec};
+use super::spec::{
+    Backoff, ChildSpec, Intensity, Restart, Shutdown, StartCtx, Strategy, SupervisorSpec,
+};
 use crate::error::RuntimeError;
 use crate::metrics::Probe;
 use crate::runtime::Runtime;
@@ -116,7 +121,8 @@ pub struct SupervisorState {
     strategy: Strategy,
     intensity: Intensity,
     backoff: Backoff,
-    children: Vec<Child>,
+    children: IndexMap<Arc<str>, Child>,
+    by_actor: HashMap<ActorId, Arc<str>>,
     restart_times: VecDeque<Instant>,
     rng: SmallRng,
     runtime: Runtime,
@@ -128,7 +134,7 @@ pub struct SupervisorState {
 impl Drop for SupervisorState {
     fn drop(&mut self) {
         // Safety net for a supervisor that was killed (no post_stop): never leave orphans.
-        for child in self.children.iter().rev() {
+        for child in self.children.values().rev() {
             if let Some(cell) = &child.running {
                 cell.kill();
             }
@@ -168,6 +174,7 @@ impl SupervisorState {
                         .registry()
                         .register(spec.key(&self.ship), started.cell.clone());
                 }
+                self.by_actor.insert(started.cell.get_id(), spec.id.clone());
                 let child = &mut self.children[idx];
                 child.running = Some(started.cell);
                 child.probe = started.probe;
@@ -186,6 +193,7 @@ impl SupervisorState {
 
     /// Forgets a gone incarnation: registry and address no longer point at it.
     fn forget(&mut self, idx: usize, cell: &ActorCell) {
+        self.by_actor.remove(&cell.get_id());
         let spec = &self.children[idx].spec;
         if spec.register {
             self.runtime
@@ -265,12 +273,11 @@ impl SupervisorState {
         .into()
     }
 
-    fn ensure_frozen_timer(&mut self, myself: &ActorRef<SupervisorMsg>) {
-        let shortest = self
-            .children
-            .iter()
-            .filter_map(|c| c.spec.frozen_after)
-            .min();
+    fn ensure_frozen_timer(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        shortest: Option<Duration>,
+    ) {
         let Some(deadline) = shortest else { return };
         let period = (deadline / 4).max(Duration::from_millis(10));
         if self.frozen_period.is_some_and(|p| p <= period) {
@@ -285,7 +292,10 @@ impl SupervisorState {
 
     /// Starts, in order, every child whose restart is due. A start failure counts as a
     /// restart (intensity) and is retried after backoff.
-    async fn start_due(&mut self, myself: &ActorRef<SupervisorMsg>) -> Result<(), ActorProcessingErr> {
+    async fn start_due(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+    ) -> Result<(), ActorProcessingErr> {
         let now = Instant::now();
         let mut retry_in: Option<Duration> = None;
         for idx in 0..self.children.len() {
@@ -317,13 +327,16 @@ impl SupervisorState {
         reason: &str,
     ) -> Result<(), ActorProcessingErr> {
         let Some(idx) = self
-            .children
-            .iter()
-            .position(|c| c.running.as_ref().is_some_and(|r| r.get_id() == id))
+            .by_actor
+            .get(&id)
+            .and_then(|child_id| self.children.get_index_of(child_id))
         else {
             return Ok(()); // an incarnation we stopped ourselves
         };
-        let cell = self.children[idx].running.take().expect("found running above");
+        let cell = self.children[idx]
+            .running
+            .take()
+            .expect("found running above");
         self.forget(idx, &cell);
         let failed = failed || std::mem::take(&mut self.children[idx].frozen_killed);
         let child_id = self.children[idx].spec.id.to_string();
@@ -342,7 +355,7 @@ impl SupervisorState {
             tracing::debug!(supervisor = %self.name, child = %child_id, reason, restart, "child exited");
         }
         if !restart {
-            self.children.remove(idx);
+            self.children.shift_remove_index(idx);
             return Ok(());
         }
         if self.restart_exceeds_intensity() {
@@ -376,7 +389,7 @@ impl SupervisorState {
                 .record_restart();
         }
         for j in temporaries.into_iter().rev() {
-            self.children.remove(j);
+            self.children.shift_remove_index(j);
         }
         if delay.is_zero() {
             self.start_due(myself).await
@@ -389,7 +402,7 @@ impl SupervisorState {
     fn check_frozen(&mut self) {
         let now = Instant::now();
         let mut frozen = Vec::new();
-        for child in &mut self.children {
+        for child in self.children.values_mut() {
             let (Some(deadline), Some(probe), Some(cell)) =
                 (child.spec.frozen_after, &child.probe, &child.running)
             else {
@@ -421,7 +434,7 @@ impl SupervisorState {
 
     fn infos(&self) -> Vec<ChildInfo> {
         self.children
-            .iter()
+            .values()
             .map(|c| ChildInfo {
                 id: c.spec.id.to_string(),
                 kind: c.spec.kind.to_string(),
@@ -469,7 +482,12 @@ impl Actor for Supervisor {
             strategy: spec.strategy,
             intensity: spec.intensity,
             backoff: spec.backoff,
-            children: spec.children.into_iter().map(Child::new).collect(),
+            children: spec
+                .children
+                .into_iter()
+                .map(|c| (c.id.clone(), Child::new(c)))
+                .collect(),
+            by_actor: HashMap::new(),
             restart_times: VecDeque::new(),
             rng: SmallRng::seed_from_u64(spec.seed),
             runtime: args.runtime,
@@ -484,7 +502,12 @@ impl Actor for Supervisor {
                 return Err(e.into());
             }
         }
-        state.ensure_frozen_timer(&myself);
+        let shortest = state
+            .children
+            .values()
+            .filter_map(|c| c.spec.frozen_after)
+            .min();
+        state.ensure_frozen_timer(&myself, shortest);
         Ok(state)
     }
 
@@ -505,25 +528,26 @@ impl Actor for Supervisor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             SupervisorMsg::AddChild(spec, reply) => {
-                if state.children.iter().any(|c| c.spec.id == spec.id) {
+                if state.children.contains_key(&spec.id) {
                     let _ = reply.send(Err(RuntimeError::DuplicateChild(spec.id.to_string())));
                     return Ok(());
                 }
-                state.children.push(Child::new(spec));
+                let deadline = spec.frozen_after;
+                state.children.insert(spec.id.clone(), Child::new(spec));
                 let idx = state.children.len() - 1;
                 let result = state.start_child(&myself.get_cell(), idx).await;
                 if result.is_err() {
                     state.children.pop();
                 } else {
-                    state.ensure_frozen_timer(&myself);
+                    state.ensure_frozen_timer(&myself, deadline);
                 }
                 let _ = reply.send(result);
             }
             SupervisorMsg::RemoveChild(id, reply) => {
-                match state.children.iter().position(|c| *c.spec.id == *id) {
+                match state.children.get_index_of(id.as_str()) {
                     Some(idx) => {
                         state.stop_child(idx).await;
-                        state.children.remove(idx);
+                        state.children.shift_remove_index(idx);
                         let _ = reply.send(Ok(()));
                     }
                     None => {

@@ -29,7 +29,9 @@ async fn three(
         spec = spec.child(child);
         addrs.push(addr);
     }
-    let (handle, _join) = start_root(spec, runtime.clone()).await.expect("root starts");
+    let (handle, _join) = start_root(spec, runtime.clone())
+        .await
+        .expect("root starts");
     (handle, addrs)
 }
 
@@ -45,7 +47,10 @@ async fn children_start_in_order_and_stop_in_reverse() {
     assert_eq!(journal.take(), ["start:a", "start:b", "start:c"]);
     sup.shutdown().await;
     assert_eq!(journal.take(), ["stop:c", "stop:b", "stop:a"]);
-    assert!(runtime.registry().is_empty(), "registry cleaned on shutdown");
+    assert!(
+        runtime.registry().is_empty(),
+        "registry cleaned on shutdown"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -57,7 +62,11 @@ async fn one_for_one_restarts_only_the_failed_child() {
     journal.take();
     addrs[1].send(WorkerMsg::Panic).unwrap();
     settle(Duration::from_millis(10)).await;
-    assert_eq!(journal.take(), ["start:b"], "panicked child has no post_stop");
+    assert_eq!(
+        journal.take(),
+        ["start:b"],
+        "panicked child has no post_stop"
+    );
     let after = ids(&sup.children().await.unwrap());
     assert_eq!(before[0], after[0]);
     assert_ne!(before[1], after[1]);
@@ -83,7 +92,11 @@ async fn one_for_all_restarts_everyone_in_order() {
     let after = ids(&sup.children().await.unwrap());
     assert!(before.iter().zip(&after).all(|(x, y)| x != y));
     assert_eq!(
-        runtime.metrics().actors().kind("worker", "aurora").restarts(),
+        runtime
+            .metrics()
+            .actors()
+            .kind("worker", "aurora")
+            .restarts(),
         3
     );
 }
@@ -132,11 +145,20 @@ async fn restart_types_decide_what_comes_back() {
         ["start:perm", "start:tr_bad", "stop:perm", "stop:tr_ok"],
         "permanent comes back after a normal stop, transient only after failure, temporary never"
     );
-    let children: Vec<String> = sup.children().await.unwrap().into_iter().map(|c| c.id).collect();
+    let children: Vec<String> = sup
+        .children()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     assert_eq!(children, ["perm", "tr_bad"]);
     assert!(!tr_ok_addr.is_running());
     assert!(!temp_addr.is_running());
-    assert!(matches!(temp_addr.send(WorkerMsg::Ping), Err(NotDelivered(_))));
+    assert!(matches!(
+        temp_addr.send(WorkerMsg::Ping),
+        Err(NotDelivered(_))
+    ));
 }
 
 #[tokio::test(start_paused = true)]
@@ -255,8 +277,16 @@ async fn intensity_escalates_through_three_levels() {
     assert!(join.is_finished(), "root gave up and stopped");
     assert!(!mid_addr.is_running());
     assert!(!waddr.is_running());
-    assert!(runtime.registry().is_empty(), "{:?}", runtime.registry().shard_keys(&ship()));
-    let sup_restarts = runtime.metrics().actors().kind("supervisor", "aurora").restarts();
+    assert!(
+        runtime.registry().is_empty(),
+        "{:?}",
+        runtime.registry().shard_keys(&ship())
+    );
+    let sup_restarts = runtime
+        .metrics()
+        .actors()
+        .kind("supervisor", "aurora")
+        .restarts();
     assert_eq!(sup_restarts, 1, "mid restarted the leaf once");
 }
 
@@ -286,7 +316,12 @@ async fn dynamic_children_come_and_go_by_message() {
     assert!(!addrs[7].is_running());
     assert_eq!(runtime.registry().shard_keys(&ship()).len(), 19);
     assert!(journal.entries().contains(&"stop:dev-7".to_string()));
-    let live = runtime.metrics().actors().kind("device", "aurora").snapshot().live;
+    let live = runtime
+        .metrics()
+        .actors()
+        .kind("device", "aurora")
+        .snapshot()
+        .live;
     assert_eq!(live, 19);
 }
 
@@ -306,7 +341,10 @@ async fn a_hung_child_is_killed_after_its_shutdown_timeout() {
     let started = tokio::time::Instant::now();
     sup.shutdown().await;
     let took = started.elapsed();
-    assert!(took >= Duration::from_secs(2), "waited for the timeout: {took:?}");
+    assert!(
+        took >= Duration::from_secs(2),
+        "waited for the timeout: {took:?}"
+    );
     assert!(took < Duration::from_secs(5), "then killed: {took:?}");
     assert_eq!(journal.take(), ["stop:a"], "b was killed, not stopped");
 }
@@ -323,16 +361,31 @@ async fn a_frozen_actor_is_reported_and_restarted() {
     let first = addr.current().unwrap().get_id();
     addr.send(WorkerMsg::Ping).unwrap();
     settle(Duration::from_secs(3)).await;
-    assert_eq!(addr.current().unwrap().get_id(), first, "busy-free actor left alone");
+    assert_eq!(
+        addr.current().unwrap().get_id(),
+        first,
+        "busy-free actor left alone"
+    );
     addr.send(WorkerMsg::Hang).unwrap();
     settle(Duration::from_millis(900)).await;
-    assert_eq!(addr.current().unwrap().get_id(), first, "not yet past the deadline");
+    assert_eq!(
+        addr.current().unwrap().get_id(),
+        first,
+        "not yet past the deadline"
+    );
     settle(Duration::from_secs(2)).await;
     let second = addr.current().expect("restarted").get_id();
     assert_ne!(first, second);
     let history = sup.history().await.unwrap();
-    assert!(history.contains(&ExitRecord::Frozen("w".into())), "{history:?}");
-    let stats = runtime.metrics().actors().kind("detector", "aurora").snapshot();
+    assert!(
+        history.contains(&ExitRecord::Frozen("w".into())),
+        "{history:?}"
+    );
+    let stats = runtime
+        .metrics()
+        .actors()
+        .kind("detector", "aurora")
+        .snapshot();
     assert_eq!(stats.frozen, 1);
     assert_eq!(stats.restarts, 1);
 }
@@ -348,7 +401,11 @@ async fn a_child_that_fails_to_start_fails_the_supervisor_start() {
     let spec = SupervisorSpec::new("s", &ship()).child(a).child(bad);
     let err = start_root(spec, runtime.clone()).await.unwrap_err();
     assert!(err.to_string().contains("no config"), "{err}");
-    assert_eq!(journal.take(), ["start:a", "stop:a"], "started children undone");
+    assert_eq!(
+        journal.take(),
+        ["start:a", "stop:a"],
+        "started children undone"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -357,11 +414,7 @@ async fn tree_spec_from_toml_builds_nested_supervisors() {
     use std::sync::Arc;
     struct Workers(Journal);
     impl Catalog for Workers {
-        fn child(
-            &self,
-            node: &NodeSpec,
-            _ship: &ShipId,
-        ) -> Result<ChildSpec, crate::RuntimeError> {
+        fn child(&self, node: &NodeSpec, _ship: &ShipId) -> Result<ChildSpec, crate::RuntimeError> {
             match node.kind.as_str() {
                 "worker" => Ok(worker(&node.id, "worker", &self.0).0),
                 other => Err(crate::RuntimeError::InvalidSpec(format!(
@@ -398,10 +451,8 @@ async fn tree_spec_from_toml_builds_nested_supervisors() {
     sup.shutdown().await;
     assert_eq!(journal.take(), ["stop:sw-1", "stop:bus"]);
 
-    let bad: TreeSpec = toml::from_str(
-        "name = \"x\"\n[[children]]\nid = \"a\"\nkind = \"pump\"\n",
-    )
-    .unwrap();
+    let bad: TreeSpec =
+        toml::from_str("name = \"x\"\n[[children]]\nid = \"a\"\nkind = \"pump\"\n").unwrap();
     let err = bad.build(&ship(), &catalog).unwrap_err();
     assert!(err.to_string().contains("unknown kind `pump`"));
     let unknown_key = toml::from_str::<TreeSpec>("name = \"x\"\nstrategy_typo = 1\n");

@@ -1,0 +1,349 @@
+//! The runtime micro-benchmarks behind `seawatch bench actors` (contracts §5) and the
+//! criterion benches in `runtime/benches/`.
+//!
+//! Throughput is always measured against bare ractor in the same run, on the same
+//! machine, interleaved round by round, so the ratio is meaningful on a noisy host.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::Serialize;
+
+use crate::supervision::{start_root, Backoff, ChildSpec, SupervisorSpec};
+use crate::{Clock, Runtime, ShipId};
+
+/// The `bench actors` report (contracts §5).
+#[derive(Debug, Clone, Serialize)]
+pub struct ActorsReport {
+    /// Messages per second through a runtime-supervised actor (median of rounds).
+    pub msgs_per_s: f64,
+    /// Messages per second through a bare ractor actor (median of rounds).
+    pub bare_ractor_msgs_per_s: f64,
+    /// `msgs_per_s / bare_ractor_msgs_per_s`.
+    pub ratio: f64,
+    /// Resident memory growth per idle supervised actor, bytes.
+    pub idle_actor_bytes: f64,
+    /// Resident memory growth per idle bare ractor actor, bytes (for comparison).
+    pub bare_idle_actor_bytes: f64,
+    /// Supervised actors spawned per second (dynamic children).
+    pub spawn_per_s: f64,
+    /// Median restart latency: panic to the replacement's `pre_start` done, µs.
+    pub restart_p50_us: f64,
+    /// 99th percentile restart latency, µs.
+    pub restart_p99_us: f64,
+    /// Actors used for the idle-memory figure.
+    pub idle_actors: usize,
+    /// Messages per throughput round.
+    pub msgs_per_round: u64,
+    /// Throughput rounds per side.
+    pub rounds: usize,
+    /// Restarts measured.
+    pub restarts_measured: usize,
+}
+
+/// Sizes of a `bench actors` run.
+#[derive(Debug, Clone, Copy)]
+pub struct ActorsBenchConfig {
+    /// Messages per throughput round.
+    pub msgs_per_round: u64,
+    /// Rounds per side (bare and supervised alternate).
+    pub rounds: usize,
+    /// Actors for the idle-memory and spawn-rate figures.
+    pub idle_actors: usize,
+    /// Restarts to time.
+    pub restarts: usize,
+}
+
+impl Default for ActorsBenchConfig {
+    fn default() -> Self {
+        Self {
+            msgs_per_round: 1_000_000,
+            rounds: 7,
+            idle_actors: 100_000,
+            restarts: 2_000,
+        }
+    }
+}
+
+/// The message of the benchmark counter actor.
+#[derive(Debug)]
+pub enum CounterMsg {
+    /// Count one.
+    Inc,
+    /// Reply with the count once it reaches the given value (sent last in a round).
+    Get(RpcReplyPort<u64>),
+}
+
+/// A counter actor: the cheapest meaningful handler, so the runtime's overhead shows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counter;
+
+impl Actor for Counter {
+    type Msg = CounterMsg;
+    type State = u64;
+    type Arguments = ();
+
+    async fn pre_start(&self, _: ActorRef<CounterMsg>, _: ()) -> Result<u64, ActorProcessingErr> {
+        Ok(0)
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<CounterMsg>,
+        msg: CounterMsg,
+        count: &mut u64,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            CounterMsg::Inc => *count += 1,
+            CounterMsg::Get(reply) => {
+                let _ = reply.send(*count);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sends `n` messages with `send` and waits until the actor has handled them all;
+/// returns messages per second.
+pub async fn pump<S: Fn(CounterMsg)>(n: u64, send: S, actor: &ActorRef<CounterMsg>) -> f64 {
+    let start = Instant::now();
+    for _ in 0..n {
+        send(CounterMsg::Inc);
+    }
+    let _ = actor
+        .call(CounterMsg::Get, Some(Duration::from_secs(600)))
+        .await;
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// A bare ractor counter and a supervised one (under a root supervisor), for throughput.
+pub struct ThroughputPair {
+    /// The bare actor.
+    pub bare: ActorRef<CounterMsg>,
+    /// The supervised actor's address.
+    pub supervised: crate::supervision::Addr<CounterMsg>,
+    sup: crate::supervision::SupervisorHandle,
+}
+
+impl ThroughputPair {
+    /// Starts both actors.
+    pub async fn start() -> Self {
+        let runtime = Runtime::new(Clock::system());
+        let (bare, _) = Actor::spawn(None, Counter, ()).await.expect("spawn bare");
+        let (child, supervised) = ChildSpec::actor("counter", "bench", || (Counter, ()));
+        let spec = SupervisorSpec::new("bench", &ShipId::new("bench")).child(child);
+        let (sup, _) = start_root(spec, runtime).await.expect("start supervisor");
+        Self {
+            bare,
+            supervised,
+            sup,
+        }
+    }
+
+    /// One round through the bare actor; messages per second.
+    pub async fn bare_round(&self, n: u64) -> f64 {
+        let bare = self.bare.clone();
+        pump(
+            n,
+            |m| {
+                let _ = bare.cast(m);
+            },
+            &self.bare,
+        )
+        .await
+    }
+
+    /// One round through the supervised actor's stable address; messages per second.
+    pub async fn supervised_round(&self, n: u64) -> f64 {
+        let addr = self.supervised.clone();
+        let current = addr.current().expect("supervised counter running");
+        pump(
+            n,
+            |m| {
+                let _ = addr.send(m);
+            },
+            &current,
+        )
+        .await
+    }
+
+    /// Stops both.
+    pub async fn stop(self) {
+        self.bare.stop(None);
+        self.sup.shutdown().await;
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+/// Resident set size of this process, bytes (Linux `/proc/self/statm`).
+pub fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let resident: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(resident * 4096)
+}
+
+/// Spawns `n` idle supervised actors as dynamic children; returns (spawns per second,
+/// RSS bytes per actor).
+pub async fn idle_actors(n: usize) -> (f64, f64) {
+    let runtime = Runtime::new(Clock::system());
+    let ship = ShipId::new("bench");
+    let (sup, _) = start_root(SupervisorSpec::new("idle", &ship), runtime)
+        .await
+        .expect("start supervisor");
+    let before = rss_bytes().unwrap_or(0);
+    let start = Instant::now();
+    let mut addrs = Vec::with_capacity(n);
+    for i in 0..n {
+        let (child, addr) = ChildSpec::actor(&format!("idle-{i}"), "idle", || (Counter, ()));
+        sup.add_child(child).await.expect("add idle child");
+        addrs.push(addr);
+    }
+    let spawn_per_s = n as f64 / start.elapsed().as_secs_f64();
+    let after = rss_bytes().unwrap_or(0);
+    let per_actor = after.saturating_sub(before) as f64 / n as f64;
+    drop(addrs);
+    sup.shutdown().await;
+    (spawn_per_s, per_actor)
+}
+
+/// Spawns `n` idle bare ractor actors; returns RSS bytes per actor.
+pub async fn bare_idle_actors(n: usize) -> f64 {
+    let before = rss_bytes().unwrap_or(0);
+    let mut refs = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (r, _) = Actor::spawn(None, Counter, ()).await.expect("spawn bare");
+        refs.push(r);
+    }
+    let after = rss_bytes().unwrap_or(0);
+    for r in &refs {
+        r.stop(None);
+    }
+    after.saturating_sub(before) as f64 / n as f64
+}
+
+struct Bomb {
+    armed_at: Arc<Mutex<Option<Instant>>>,
+    latencies: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl Actor for Bomb {
+    type Msg = ();
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(&self, _: ActorRef<()>, _: ()) -> Result<(), ActorProcessingErr> {
+        if let Some(t0) = self.armed_at.lock().take() {
+            self.latencies.lock().push(t0.elapsed());
+        }
+        Ok(())
+    }
+
+    async fn handle(&self, _: ActorRef<()>, _: (), _: &mut ()) -> Result<(), ActorProcessingErr> {
+        *self.armed_at.lock() = Some(Instant::now());
+        panic!("bench: planned panic");
+    }
+}
+
+/// Panics a supervised actor `n` times, each a first restart (no backoff), and returns
+/// the restart latencies: panic to the replacement's `pre_start` done.
+pub async fn restart_latencies(n: usize) -> Vec<Duration> {
+    let runtime = Runtime::new(Clock::system());
+    let armed_at = Arc::new(Mutex::new(None));
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(n)));
+    let (a, l) = (armed_at.clone(), latencies.clone());
+    let (child, addr) = ChildSpec::actor("bomb", "bench", move || {
+        (
+            Bomb {
+                armed_at: a.clone(),
+                latencies: l.clone(),
+            },
+            (),
+        )
+    });
+    let backoff = Backoff {
+        reset_after: Duration::ZERO,
+        ..Backoff::default()
+    };
+    let spec = SupervisorSpec::new("restarts", &ShipId::new("bench"))
+        .backoff(backoff)
+        .intensity(u32::MAX, Duration::from_secs(1))
+        .child(child);
+    let (sup, _) = start_root(spec, runtime).await.expect("start supervisor");
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    for i in 0..n {
+        // Wait for the replacement of the previous round before arming the next.
+        while latencies.lock().len() < i {
+            tokio::task::yield_now().await;
+        }
+        while !addr.is_running() {
+            tokio::task::yield_now().await;
+        }
+        let _ = addr.send(());
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while latencies.lock().len() < n && Instant::now() < deadline {
+        tokio::task::yield_now().await;
+    }
+    std::panic::set_hook(previous_hook);
+    sup.shutdown().await;
+    let out = latencies.lock().clone();
+    out
+}
+
+/// Runs the whole `bench actors` suite.
+pub async fn run_actors(cfg: ActorsBenchConfig) -> ActorsReport {
+    let pair = ThroughputPair::start().await;
+    // Warm-up, untimed.
+    pair.bare_round(cfg.msgs_per_round / 10).await;
+    pair.supervised_round(cfg.msgs_per_round / 10).await;
+    let (mut bare, mut sup) = (Vec::new(), Vec::new());
+    for round in 0..cfg.rounds {
+        // Alternate which goes first, so drift on the host hits both sides alike.
+        if round % 2 == 0 {
+            bare.push(pair.bare_round(cfg.msgs_per_round).await);
+            sup.push(pair.supervised_round(cfg.msgs_per_round).await);
+        } else {
+            sup.push(pair.supervised_round(cfg.msgs_per_round).await);
+            bare.push(pair.bare_round(cfg.msgs_per_round).await);
+        }
+    }
+    pair.stop().await;
+    let (bare_rate, sup_rate) = (median(bare), median(sup));
+    let (spawn_per_s, idle_actor_bytes) = idle_actors(cfg.idle_actors).await;
+    let bare_idle_actor_bytes = bare_idle_actors(cfg.idle_actors).await;
+    let mut lat: Vec<f64> = restart_latencies(cfg.restarts)
+        .await
+        .into_iter()
+        .map(|d| d.as_secs_f64() * 1e6)
+        .collect();
+    lat.sort_by(|a, b| a.total_cmp(b));
+    ActorsReport {
+        msgs_per_s: sup_rate,
+        bare_ractor_msgs_per_s: bare_rate,
+        ratio: sup_rate / bare_rate,
+        idle_actor_bytes,
+        bare_idle_actor_bytes,
+        spawn_per_s,
+        restart_p50_us: percentile(&lat, 0.5),
+        restart_p99_us: percentile(&lat, 0.99),
+        idle_actors: cfg.idle_actors,
+        msgs_per_round: cfg.msgs_per_round,
+        rounds: cfg.rounds,
+        restarts_measured: lat.len(),
+    }
+}

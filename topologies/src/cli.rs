@@ -1,0 +1,298 @@
+//! The `seawatch` command line (contracts §1).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use seawatch_runtime::bench::{run_actors, ActorsBenchConfig};
+use seawatch_runtime::{Clock, ShipId};
+
+use crate::node::Node;
+
+/// Exit status for "this part is not built yet" and for bad arguments or config.
+pub const EXIT_USAGE: i32 = 2;
+
+/// seawatch: offline-first AIOps for cruise ships.
+#[derive(Debug, Parser)]
+#[command(name = "seawatch", version, about)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The whole platform in one process on embedded defaults.
+    Demo(DemoArgs),
+    /// One ship's edge node.
+    Ship(ShipArgs),
+    /// One shore node.
+    Shore(ShoreArgs),
+    /// Scenario simulation.
+    #[command(subcommand)]
+    Sim(SimCommand),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// NAB anomaly benchmark.
+    #[command(subcommand)]
+    Nab(NabCommand),
+}
+
+/// `seawatch demo` arguments.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Simulated ships.
+    #[arg(long, default_value_t = 3)]
+    pub ships: usize,
+    /// Console address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Data directory.
+    #[arg(long, default_value = "./seawatch-data")]
+    pub data: PathBuf,
+}
+
+/// `seawatch ship` arguments.
+#[derive(Debug, Args)]
+pub struct ShipArgs {
+    /// Config file.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Scenario file whose one `[[ship]]` table is the inventory.
+    #[arg(long)]
+    pub inventory: Option<PathBuf>,
+    /// Data directory.
+    #[arg(long, default_value = "./seawatch-data")]
+    pub data: PathBuf,
+    /// NATS URL (JetStream) instead of the embedded transport.
+    #[arg(long)]
+    pub nats: Option<String>,
+    /// HTTP address.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Syslog TCP and UDP address.
+    #[arg(long)]
+    pub syslog: Option<SocketAddr>,
+}
+
+/// `seawatch shore` arguments.
+#[derive(Debug, Args)]
+pub struct ShoreArgs {
+    /// Config file.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Data directory.
+    #[arg(long, default_value = "./seawatch-data")]
+    pub data: PathBuf,
+    /// NATS URL.
+    #[arg(long)]
+    pub nats: Option<String>,
+    /// HTTP address.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+}
+
+/// `seawatch sim ...`
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Replays a scenario through ship and shore on simulated time.
+    Run {
+        /// Scenario file (TOML).
+        scenario: PathBuf,
+        /// Report file (JSON).
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Play in real time.
+        #[arg(long)]
+        realtime: bool,
+    },
+}
+
+/// `seawatch bench ...`
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Runtime micro-benchmarks: supervised vs bare ractor throughput, spawn rate, idle
+    /// memory per actor, restart latency.
+    Actors {
+        /// Report file (JSON).
+        #[arg(long)]
+        report: PathBuf,
+        /// Messages per throughput round.
+        #[arg(long, default_value_t = 1_000_000)]
+        msgs: u64,
+        /// Throughput rounds per side.
+        #[arg(long, default_value_t = 7)]
+        rounds: usize,
+        /// Idle actors for the memory and spawn figures.
+        #[arg(long, default_value_t = 100_000)]
+        idle_actors: usize,
+        /// Restarts to time.
+        #[arg(long, default_value_t = 2_000)]
+        restarts: usize,
+    },
+    /// End-to-end ingest benchmark.
+    Ingest {
+        /// Report file (JSON).
+        #[arg(long)]
+        report: PathBuf,
+        /// Duration in seconds.
+        #[arg(long, default_value_t = 30)]
+        secs: u64,
+    },
+}
+
+/// `seawatch nab ...`
+#[derive(Debug, Subcommand)]
+pub enum NabCommand {
+    /// Runs the detectors over NAB CSVs and writes NAB results files.
+    Run {
+        /// NAB data folder.
+        #[arg(long)]
+        data: PathBuf,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Scores NAB results files.
+    Score {
+        /// Results folder.
+        #[arg(long)]
+        results: PathBuf,
+    },
+}
+
+fn not_yet(what: &str, issue: &str) -> i32 {
+    eprintln!("seawatch {what}: not implemented yet ({issue})");
+    EXIT_USAGE
+}
+
+/// Parses the process arguments and runs; returns the exit status.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    // Benchmarks restart actors thousands of times on purpose: log errors only there.
+    let default_filter = match cli.command {
+        Command::Bench(_) => "error",
+        _ => "warn,seawatch=info",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_filter.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("seawatch: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Demo(args) => demo(args).await,
+        Command::Ship(_) => not_yet("ship", "the ship ingest issue"),
+        Command::Shore(_) => not_yet("shore", "the ship-to-shore sync issue"),
+        Command::Sim(SimCommand::Run { .. }) => not_yet("sim run", "the incidents issue"),
+        Command::Bench(BenchCommand::Ingest { .. }) => {
+            not_yet("bench ingest", "the ship ingest issue")
+        }
+        Command::Nab(_) => not_yet("nab", "the anomaly detection issue"),
+        Command::Bench(BenchCommand::Actors {
+            report,
+            msgs,
+            rounds,
+            idle_actors,
+            restarts,
+        }) => {
+            let cfg = ActorsBenchConfig {
+                msgs_per_round: msgs.max(1),
+                rounds: rounds.max(1),
+                idle_actors: idle_actors.max(1),
+                restarts: restarts.max(1),
+            };
+            let result = run_actors(cfg).await;
+            let json = match serde_json::to_string_pretty(&result) {
+                Ok(j) => j,
+                Err(e) => {
+                    eprintln!("seawatch bench actors: cannot encode report: {e}");
+                    return 1;
+                }
+            };
+            if let Err(e) = write_atomically(&report, json.as_bytes()) {
+                eprintln!(
+                    "seawatch bench actors: cannot write {}: {e}",
+                    report.display()
+                );
+                return 1;
+            }
+            println!("{json}");
+            0
+        }
+    }
+}
+
+/// Writes a file through a temporary sibling and a rename: nothing half-written.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+async fn demo(args: DemoArgs) -> i32 {
+    if args.ships == 0 {
+        eprintln!("seawatch demo: --ships: expected at least 1");
+        return EXIT_USAGE;
+    }
+    if let Err(e) = std::fs::create_dir_all(&args.data) {
+        eprintln!("seawatch demo: --data {}: {e}", args.data.display());
+        return EXIT_USAGE;
+    }
+    let ships: Vec<ShipId> = (1..=args.ships)
+        .map(|i| ShipId::new(format!("ship-{i}")))
+        .collect();
+    let node = match Node::start(&ships, Clock::system()).await {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("seawatch demo: supervision tree failed to start: {e}");
+            return 1;
+        }
+    };
+    let bound = match node.serve(args.listen).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("seawatch demo: --listen {}: {e}", args.listen);
+            node.shutdown().await;
+            return EXIT_USAGE;
+        }
+    };
+    println!(
+        "seawatch demo: supervision trees up for {} ships",
+        ships.len()
+    );
+    println!("  health:  http://{bound}/healthz");
+    println!("  metrics: http://{bound}/metrics");
+    println!(
+        "Not built yet: the console UI and login (no admin credentials are created), the \
+         scenario replay, ingest, detectors, incidents and shore sync. Ctrl-C to stop."
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    node.shutdown().await;
+    0
+}
