@@ -175,9 +175,9 @@ impl FrameEncoder {
             self.out = out;
             return Err(format!("compressed batch too large: {payload_len} bytes"));
         }
-        let (min_ts, max_ts) = events
-            .iter()
-            .fold((i64::MAX, i64::MIN), |(lo, hi), e| (lo.min(e.ts_ms), hi.max(e.ts_ms)));
+        let (min_ts, max_ts) = events.iter().fold((i64::MAX, i64::MIN), |(lo, hi), e| {
+            (lo.min(e.ts_ms), hi.max(e.ts_ms))
+        });
         let mut h = FrameHeader {
             payload_len: payload_len as u32,
             crc: 0,

@@ -409,9 +409,7 @@ fn find_valid_frame(buf: &[u8], from: usize) -> Option<usize> {
     let magic = frame::MAGIC.to_le_bytes();
     let mut i = from;
     while i + HEADER_LEN <= buf.len() {
-        let Some(p) = buf[i..].windows(4).position(|w| w == magic) else {
-            return None;
-        };
+        let p = buf[i..].windows(4).position(|w| w == magic)?;
         let at = i + p;
         if check_frame_at(buf, at).is_ok() {
             return Some(at);
@@ -585,7 +583,10 @@ impl EventLog {
             .enumerate()
             .map(|(i, e)| e.with_seq(first + i as u64))
             .collect();
-        let h = self.encoder.encode(&events).map_err(EventLogError::Encode)?;
+        let h = self
+            .encoder
+            .encode(&events)
+            .map_err(EventLogError::Encode)?;
         drop(events);
 
         let active_len = self.active_len();
@@ -757,7 +758,11 @@ impl EventLog {
                 if h.first_seq > cur || h.end_seq() <= cur {
                     return Err(sf.corrupt(
                         off,
-                        format!("expected frame holding seq {cur}, found {}..{}", h.first_seq, h.end_seq()),
+                        format!(
+                            "expected frame holding seq {cur}, found {}..{}",
+                            h.first_seq,
+                            h.end_seq()
+                        ),
                     ));
                 }
                 let skip = (cur - h.first_seq) as usize;
@@ -782,10 +787,7 @@ impl EventLog {
             .map(|a| now_ms.saturating_sub(i64::try_from(a.as_millis()).unwrap_or(i64::MAX)));
         let mut total: u64 = self.segments.values().map(|s| s.len).sum();
         let mut report = RetentionReport::default();
-        loop {
-            let Some((&first, info)) = self.segments.iter().next() else {
-                break;
-            };
+        while let Some((&first, info)) = self.segments.iter().next() {
             if first == self.active_first {
                 break;
             }
@@ -832,7 +834,11 @@ impl EventLog {
     /// Oldest stored sequence number (equals [`next_seq`](Self::next_seq)
     /// when the log holds no events).
     pub fn first_seq(&self) -> u64 {
-        *self.segments.keys().next().expect("at least the active segment")
+        *self
+            .segments
+            .keys()
+            .next()
+            .expect("at least the active segment")
     }
 
     /// The sequence number the next appended event will get.
