@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod clock;
 pub mod error;
+pub mod event_log;
 pub mod http;
 pub mod metrics;
 pub mod runtime;
