@@ -133,10 +133,14 @@ pub struct SupervisorState {
 
 impl Drop for SupervisorState {
     fn drop(&mut self) {
-        // Safety net for a supervisor that was killed (no post_stop): never leave orphans.
-        for child in self.children.values().rev() {
-            if let Some(cell) = &child.running {
+        // Safety net for a supervisor that was killed (no post_stop): never leave orphans,
+        // nor registry entries and addresses pointing at them. `forget` only removes what
+        // still points at these incarnations, so a newer incarnation started meanwhile by
+        // a restarted supervisor is left alone.
+        for idx in (0..self.children.len()).rev() {
+            if let Some(cell) = self.children[idx].running.take() {
                 cell.kill();
+                self.forget(idx, &cell);
             }
         }
         if let Some(t) = self.frozen_timer.take() {

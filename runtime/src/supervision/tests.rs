@@ -291,6 +291,36 @@ async fn intensity_escalates_through_three_levels() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_killed_supervisor_leaves_no_stale_registry_entries_or_addresses() {
+    let journal = Journal::new();
+    let runtime = rt();
+    let (w, waddr) = worker("w", "worker", &journal);
+    let (inner, inner_addr) = ChildSpec::supervisor("inner", move || {
+        SupervisorSpec::new("inner", &ShipId::new("aurora")).child(w.clone())
+    });
+    // Temporary: once killed, the inner supervisor is not restarted, so nothing
+    // re-registers its child and only the killed supervisor's cleanup can undo it.
+    let root = SupervisorSpec::new("root", &ship())
+        .backoff(Backoff::none())
+        .child(inner.restart(Restart::Temporary));
+    let (_root, _j) = start_root(root, runtime.clone()).await.unwrap();
+    assert_eq!(runtime.registry().len(), 2);
+    inner_addr.current().unwrap().get_cell().kill();
+    settle(Duration::from_millis(10)).await;
+    assert!(!inner_addr.is_running());
+    assert!(
+        !waddr.is_running(),
+        "the killed supervisor's child address is cleared"
+    );
+    assert!(
+        runtime.registry().dead_entries().is_empty(),
+        "{:?}",
+        runtime.registry().dead_entries()
+    );
+    assert!(runtime.registry().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
 async fn dynamic_children_come_and_go_by_message() {
     let journal = Journal::new();
     let runtime = rt();
