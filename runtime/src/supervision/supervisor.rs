@@ -384,7 +384,13 @@ impl SupervisorState {
                 temporaries.push(j);
                 continue;
             }
+            // A sibling still waiting (backoff) for a restart scheduled by an earlier exit
+            // is rescheduled with the group, but that is still the same single restart.
+            let already_pending = child.due.is_some();
             child.due = Some(due);
+            if already_pending {
+                continue;
+            }
             child.restarts += 1;
             self.runtime
                 .metrics()

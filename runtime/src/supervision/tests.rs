@@ -233,6 +233,53 @@ async fn backoff_delays_repeated_restarts_and_resets_after_quiet() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_pending_restart_rescheduled_by_a_group_restart_counts_once() {
+    let journal = Journal::new();
+    let runtime = rt();
+    let backoff = Backoff {
+        initial: Duration::from_millis(100),
+        max: Duration::from_secs(1),
+        multiplier: 2.0,
+        jitter: 0.0,
+        reset_after: Duration::from_secs(10),
+    };
+    let mut spec = SupervisorSpec::new("rest", &ship())
+        .strategy(Strategy::RestForOne)
+        .intensity(100, Duration::from_secs(10))
+        .backoff(backoff);
+    let mut addrs = Vec::new();
+    for id in ["a", "b", "c"] {
+        let (child, addr) = worker(id, "worker", &journal);
+        spec = spec.child(child);
+        addrs.push(addr);
+    }
+    let (sup, _j) = start_root(spec, runtime.clone()).await.unwrap();
+    journal.take();
+    // b fails twice: the first restart (b, c) is immediate, the second waits 100 ms.
+    addrs[1].send(WorkerMsg::Panic).unwrap();
+    settle(Duration::from_millis(5)).await;
+    addrs[1].send(WorkerMsg::Panic).unwrap();
+    settle(Duration::from_millis(5)).await;
+    // a fails meanwhile: a, b and c restart together, b and c once more, not twice.
+    addrs[0].send(WorkerMsg::Panic).unwrap();
+    settle(Duration::from_millis(500)).await;
+    assert_eq!(
+        journal.take(),
+        ["stop:c", "start:b", "start:c", "stop:c", "start:a", "start:b", "start:c"]
+    );
+    let restarts: Vec<(String, u64)> = sup
+        .children()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.id, c.restarts))
+        .collect();
+    let want = [("a", 1), ("b", 2), ("c", 2)].map(|(id, n)| (id.to_string(), n));
+    assert_eq!(restarts, want);
+    assert_eq!(runtime.metrics().actors().total_restarts(), 5);
+}
+
+#[tokio::test(start_paused = true)]
 async fn intensity_escalates_through_three_levels() {
     let journal = Journal::new();
     let runtime = rt();
