@@ -133,10 +133,14 @@ pub struct SupervisorState {
 
 impl Drop for SupervisorState {
     fn drop(&mut self) {
-        // Safety net for a supervisor that was killed (no post_stop): never leave orphans.
-        for child in self.children.values().rev() {
-            if let Some(cell) = &child.running {
+        // Safety net for a supervisor that was killed (no post_stop): never leave orphans,
+        // nor registry entries and addresses pointing at them. `forget` only removes what
+        // still points at these incarnations, so a newer incarnation started meanwhile by
+        // a restarted supervisor is left alone.
+        for idx in (0..self.children.len()).rev() {
+            if let Some(cell) = self.children[idx].running.take() {
                 cell.kill();
+                self.forget(idx, &cell);
             }
         }
         if let Some(t) = self.frozen_timer.take() {
@@ -380,7 +384,13 @@ impl SupervisorState {
                 temporaries.push(j);
                 continue;
             }
+            // A sibling still waiting (backoff) for a restart scheduled by an earlier exit
+            // is rescheduled with the group, but that is still the same single restart.
+            let already_pending = child.due.is_some();
             child.due = Some(due);
+            if already_pending {
+                continue;
+            }
             child.restarts += 1;
             self.runtime
                 .metrics()

@@ -233,6 +233,53 @@ async fn backoff_delays_repeated_restarts_and_resets_after_quiet() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_pending_restart_rescheduled_by_a_group_restart_counts_once() {
+    let journal = Journal::new();
+    let runtime = rt();
+    let backoff = Backoff {
+        initial: Duration::from_millis(100),
+        max: Duration::from_secs(1),
+        multiplier: 2.0,
+        jitter: 0.0,
+        reset_after: Duration::from_secs(10),
+    };
+    let mut spec = SupervisorSpec::new("rest", &ship())
+        .strategy(Strategy::RestForOne)
+        .intensity(100, Duration::from_secs(10))
+        .backoff(backoff);
+    let mut addrs = Vec::new();
+    for id in ["a", "b", "c"] {
+        let (child, addr) = worker(id, "worker", &journal);
+        spec = spec.child(child);
+        addrs.push(addr);
+    }
+    let (sup, _j) = start_root(spec, runtime.clone()).await.unwrap();
+    journal.take();
+    // b fails twice: the first restart (b, c) is immediate, the second waits 100 ms.
+    addrs[1].send(WorkerMsg::Panic).unwrap();
+    settle(Duration::from_millis(5)).await;
+    addrs[1].send(WorkerMsg::Panic).unwrap();
+    settle(Duration::from_millis(5)).await;
+    // a fails meanwhile: a, b and c restart together, b and c once more, not twice.
+    addrs[0].send(WorkerMsg::Panic).unwrap();
+    settle(Duration::from_millis(500)).await;
+    assert_eq!(
+        journal.take(),
+        ["stop:c", "start:b", "start:c", "stop:c", "start:a", "start:b", "start:c"]
+    );
+    let restarts: Vec<(String, u64)> = sup
+        .children()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.id, c.restarts))
+        .collect();
+    let want = [("a", 1), ("b", 2), ("c", 2)].map(|(id, n)| (id.to_string(), n));
+    assert_eq!(restarts, want);
+    assert_eq!(runtime.metrics().actors().total_restarts(), 5);
+}
+
+#[tokio::test(start_paused = true)]
 async fn intensity_escalates_through_three_levels() {
     let journal = Journal::new();
     let runtime = rt();
@@ -288,6 +335,36 @@ async fn intensity_escalates_through_three_levels() {
         .kind("supervisor", "aurora")
         .restarts();
     assert_eq!(sup_restarts, 1, "mid restarted the leaf once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_killed_supervisor_leaves_no_stale_registry_entries_or_addresses() {
+    let journal = Journal::new();
+    let runtime = rt();
+    let (w, waddr) = worker("w", "worker", &journal);
+    let (inner, inner_addr) = ChildSpec::supervisor("inner", move || {
+        SupervisorSpec::new("inner", &ShipId::new("aurora")).child(w.clone())
+    });
+    // Temporary: once killed, the inner supervisor is not restarted, so nothing
+    // re-registers its child and only the killed supervisor's cleanup can undo it.
+    let root = SupervisorSpec::new("root", &ship())
+        .backoff(Backoff::none())
+        .child(inner.restart(Restart::Temporary));
+    let (_root, _j) = start_root(root, runtime.clone()).await.unwrap();
+    assert_eq!(runtime.registry().len(), 2);
+    inner_addr.current().unwrap().get_cell().kill();
+    settle(Duration::from_millis(10)).await;
+    assert!(!inner_addr.is_running());
+    assert!(
+        !waddr.is_running(),
+        "the killed supervisor's child address is cleared"
+    );
+    assert!(
+        runtime.registry().dead_entries().is_empty(),
+        "{:?}",
+        runtime.registry().dead_entries()
+    );
+    assert!(runtime.registry().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
