@@ -22,6 +22,9 @@ fn throughput(c: &mut Criterion) {
     group.bench_function("supervised", |b| {
         b.iter(|| rt.block_on(pair.supervised_round(BATCH)))
     });
+    group.bench_function("supervised_raw_ref", |b| {
+        b.iter(|| rt.block_on(pair.supervised_raw_round(BATCH)))
+    });
     group.finish();
     rt.block_on(pair.stop());
 }

@@ -169,6 +169,24 @@ impl ThroughputPair {
         .await
     }
 
+    /// One round through the supervised actor's current `ActorRef`, bypassing the stable
+    /// address (isolates the address's cost from the wrapper's).
+    pub async fn supervised_raw_round(&self, n: u64) -> f64 {
+        let current = self
+            .supervised
+            .current()
+            .expect("supervised counter running");
+        let sender = current.clone();
+        pump(
+            n,
+            |m| {
+                let _ = sender.cast(m);
+            },
+            &current,
+        )
+        .await
+    }
+
     /// Stops both.
     pub async fn stop(self) {
         self.bare.stop(None);

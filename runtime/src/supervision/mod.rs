@@ -15,7 +15,7 @@ mod supervisor;
 pub mod tree;
 
 pub use addr::{Addr, NotDelivered};
-pub use instrumented::{Supervised, SupervisedArgs, SupervisedState};
+pub use instrumented::{Supervised, SupervisedArgs, SupervisedState, HANDLE_TIME_SAMPLE};
 pub use spec::{
     Backoff, ChildSpec, Intensity, Restart, Shutdown, StartCtx, Started, Strategy, SupervisorSpec,
 };
