@@ -52,7 +52,7 @@ pub fn ship_subtree(ship: &ShipId) -> (ChildSpec, ShipTree) {
             .child(detectors.clone())
     });
     (
-        spec,
+        spec.in_shard(ship),
         ShipTree {
             ship: ship.clone(),
             devices: devices_addr,

@@ -196,6 +196,9 @@ pub struct ChildSpec {
     pub frozen_after: Option<std::time::Duration>,
     /// Register in the node's registry under (ship, kind, id).
     pub register: bool,
+    /// The shard this child belongs to, when it differs from its supervisor's (a node's
+    /// root supervisor hosts one child per ship).
+    pub shard: Option<ShipId>,
     pub(crate) start: StartFn,
     pub(crate) on_exit: Option<OnExitFn>,
 }
@@ -260,6 +263,7 @@ impl ChildSpec {
                 shutdown: Shutdown::default(),
                 frozen_after: None,
                 register: true,
+                shard: None,
                 start,
                 on_exit: Some(clear_on_exit(&addr)),
             },
@@ -310,6 +314,7 @@ impl ChildSpec {
                 shutdown: Shutdown::Timeout(Duration::from_secs(60)),
                 frozen_after: None,
                 register: true,
+                shard: None,
                 start,
                 on_exit: Some(clear_on_exit(&addr)),
             },
@@ -330,6 +335,7 @@ impl ChildSpec {
             shutdown: Shutdown::default(),
             frozen_after: None,
             register: true,
+            shard: None,
             start: Arc::new(start),
             on_exit: None,
         }
@@ -359,9 +365,20 @@ impl ChildSpec {
         self
     }
 
+    /// Places the child (and its labels and registry key) in `ship`'s shard.
+    pub fn in_shard(mut self, ship: &ShipId) -> Self {
+        self.shard = Some(ship.clone());
+        self
+    }
+
+    /// The shard of this child under a supervisor of `ship`.
+    pub fn shard_or<'a>(&'a self, ship: &'a ShipId) -> &'a ShipId {
+        self.shard.as_ref().unwrap_or(ship)
+    }
+
     /// The registry key of this child under a supervisor of `ship`.
     pub fn key(&self, ship: &ShipId) -> ActorKey {
-        ActorKey::new(ship, &self.kind, &self.id)
+        ActorKey::new(self.shard_or(ship), &self.kind, &self.id)
     }
 }
 

@@ -161,7 +161,7 @@ impl SupervisorState {
         StartCtx {
             supervisor: myself.clone(),
             runtime: self.runtime.clone(),
-            ship: self.ship.clone(),
+            ship: spec.shard_or(&self.ship).clone(),
             id: spec.id.clone(),
             kind: spec.kind.clone(),
         }
@@ -395,7 +395,7 @@ impl SupervisorState {
             self.runtime
                 .metrics()
                 .actors()
-                .kind(&child.spec.kind, self.ship.as_str())
+                .kind(&child.spec.kind, child.spec.shard_or(&self.ship).as_str())
                 .record_restart();
         }
         for j in temporaries.into_iter().rev() {
@@ -425,18 +425,19 @@ impl SupervisorState {
                     if !child.frozen_killed && now.duration_since(since) >= deadline {
                         child.frozen_killed = true;
                         cell.kill();
-                        frozen.push((child.spec.id.to_string(), child.spec.kind.clone()));
+                        let ship = child.spec.shard_or(&self.ship).clone();
+                        frozen.push((child.spec.id.to_string(), child.spec.kind.clone(), ship));
                     }
                 }
                 _ => child.watch = Some((progress, now)),
             }
         }
-        for (id, kind) in frozen {
+        for (id, kind, ship) in frozen {
             tracing::warn!(supervisor = %self.name, child = %id, "actor frozen past its deadline; killing it for restart");
             self.runtime
                 .metrics()
                 .actors()
-                .kind(&kind, self.ship.as_str())
+                .kind(&kind, ship.as_str())
                 .record_frozen();
             self.log(ExitRecord::Frozen(id));
         }

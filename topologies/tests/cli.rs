@@ -1,0 +1,101 @@
+//! The binary from outside, per contracts §1 and §5.
+
+use std::process::Command;
+
+fn seawatch() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_seawatch"))
+}
+
+#[test]
+fn unbuilt_subcommands_say_so_and_exit_2() {
+    for args in [
+        vec!["ship"],
+        vec!["shore"],
+        vec!["sim", "run", "x.toml"],
+        vec!["bench", "ingest", "--report", "/dev/null"],
+        vec!["nab", "run", "--data", "d", "--out", "o"],
+    ] {
+        let out = seawatch().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("not implemented yet"), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "no fake output for {args:?}");
+    }
+}
+
+#[test]
+fn bad_arguments_exit_2_with_one_clear_line() {
+    let out = seawatch()
+        .args(["demo", "--ships", "many"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--ships"), "{stderr}");
+    let out = seawatch().arg("frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["demo", "--help"],
+        vec!["ship", "--help"],
+        vec!["shore", "--help"],
+        vec!["sim", "run", "--help"],
+        vec!["bench", "actors", "--help"],
+        vec!["bench", "ingest", "--help"],
+        vec!["nab", "run", "--help"],
+    ] {
+        let out = seawatch().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"));
+    }
+}
+
+#[test]
+fn bench_actors_writes_the_contract_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("actors.json");
+    let out = seawatch()
+        .args(["bench", "actors", "--report"])
+        .arg(&report)
+        .args([
+            "--msgs",
+            "20000",
+            "--rounds",
+            "1",
+            "--idle-actors",
+            "2000",
+            "--restarts",
+            "50",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    for key in [
+        "msgs_per_s",
+        "bare_ractor_msgs_per_s",
+        "ratio",
+        "idle_actor_bytes",
+        "spawn_per_s",
+    ] {
+        let v = json[key].as_f64().unwrap_or(-1.0);
+        assert!(v > 0.0, "{key} = {v}");
+    }
+    for key in ["restart_p50_us", "restart_p99_us"] {
+        assert!(json[key].as_f64().unwrap() >= 0.0);
+    }
+    assert_eq!(json["restarts_measured"].as_u64(), Some(50));
+    let ratio = json["ratio"].as_f64().unwrap();
+    let expect =
+        json["msgs_per_s"].as_f64().unwrap() / json["bare_ractor_msgs_per_s"].as_f64().unwrap();
+    assert!((ratio - expect).abs() < 1e-9);
+}
