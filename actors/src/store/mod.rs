@@ -1,10 +1,22 @@
 //! The ship's log store.
 //!
 //! The durable [`EventLog`](seawatch_runtime::event_log::EventLog) is the store of record.
-//! On top of it, [`index::LogIndex`] — the embedded default: a small, bounded in-memory
-//! index (time, device, severity) that answers the console's queries, falling back to
-//! scanning the log for anything older than what it keeps in memory.
+//! On top of it:
+//!
+//! * [`index::LogIndex`] — the embedded default: a small, bounded in-memory index
+//!   (time, device, severity) that answers the console's queries, falling back to scanning
+//!   the log for anything older than what it keeps in memory.
+//! * [`clickhouse::ClickHouseSink`] and [`clickhouse::ClickHouseExporter`] — when a
+//!   ClickHouse server is configured: the exporter follows the log with a
+//!   [`LogCursor`](seawatch_runtime::event_log::LogCursor), ships batches with RowBinary
+//!   inserts and records its acknowledged position in a cursor file, so nothing is lost
+//!   while ClickHouse is down (the event log is the buffer). See `docs/clickhouse.md`.
 
+pub mod clickhouse;
 pub mod index;
 
+pub use self::clickhouse::{
+    ClickHouseConfig, ClickHouseExporter, ClickHouseSink, EventSource, ExporterConfig,
+    ExporterStats, SinkError,
+};
 pub use self::index::{IndexConfig, IndexError, IndexStats, LogIndex, Query};
