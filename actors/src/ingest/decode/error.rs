@@ -113,7 +113,9 @@ mod tests {
         for e in DecodeError::ALL {
             let r = e.reason();
             assert!(seen.insert(r), "duplicate reason {r}");
-            assert!(r.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+            assert!(r
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
             assert!(!e.to_string().is_empty());
         }
     }

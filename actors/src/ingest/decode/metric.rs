@@ -78,10 +78,22 @@ mod tests {
             device_from_labels([("instance", "sw1:9100"), ("device", "core-sw-1")]),
             Some("core-sw-1")
         );
-        assert_eq!(device_from_labels([("instance", "pms-db01:9100")]), Some("pms-db01"));
-        assert_eq!(device_from_labels([("instance", "10.0.0.1")]), Some("10.0.0.1"));
-        assert_eq!(device_from_labels([("instance", "[fe80::1]:9100")]), Some("fe80::1"));
-        assert_eq!(device_from_labels([("instance", "fe80::1")]), Some("fe80::1"));
+        assert_eq!(
+            device_from_labels([("instance", "pms-db01:9100")]),
+            Some("pms-db01")
+        );
+        assert_eq!(
+            device_from_labels([("instance", "10.0.0.1")]),
+            Some("10.0.0.1")
+        );
+        assert_eq!(
+            device_from_labels([("instance", "[fe80::1]:9100")]),
+            Some("fe80::1")
+        );
+        assert_eq!(
+            device_from_labels([("instance", "fe80::1")]),
+            Some("fe80::1")
+        );
         assert_eq!(device_from_labels([("job", "node")]), None);
     }
 }

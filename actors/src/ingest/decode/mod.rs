@@ -41,3 +41,12 @@ pub use syslog::{
 };
 pub use time::{days_from_civil, parse_rfc3339_ms};
 pub use vocab::{KnownMetric, MetricFamily, MetricKind};
+
+#[cfg(test)]
+mod framing_tests;
+#[cfg(test)]
+mod ndjson_tests;
+#[cfg(test)]
+mod no_panic_tests;
+#[cfg(test)]
+mod syslog_tests;

@@ -96,7 +96,10 @@ impl<'a> NdjsonLines<'a> {
     /// Starts at the beginning of `body`.
     pub fn new(body: &'a [u8]) -> Self {
         let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-        NdjsonLines { rest: body, line: 0 }
+        NdjsonLines {
+            rest: body,
+            line: 0,
+        }
     }
 }
 
@@ -142,22 +145,27 @@ enum LabelValue<'a> {
     Null(()),
 }
 
+/// A JSON string borrowed from the input when it has no escapes
+/// (serde only borrows a `Cow` that is a field's whole type, not inside `Option`).
+#[derive(Deserialize)]
+struct BStr<'a>(#[serde(borrow)] Cow<'a, str>);
+
 #[derive(Deserialize)]
 struct RawLine<'a> {
     #[serde(borrow)]
-    host: Option<Cow<'a, str>>,
+    host: Option<BStr<'a>>,
     #[serde(borrow)]
-    device: Option<Cow<'a, str>>,
+    device: Option<BStr<'a>>,
     #[serde(borrow)]
     ts: Option<Scalar<'a>>,
     #[serde(borrow)]
     severity: Option<Scalar<'a>>,
     #[serde(borrow, alias = "msg")]
-    message: Option<Cow<'a, str>>,
+    message: Option<BStr<'a>>,
     #[serde(borrow)]
-    app: Option<Cow<'a, str>>,
+    app: Option<BStr<'a>>,
     #[serde(borrow)]
-    metric: Option<Cow<'a, str>>,
+    metric: Option<BStr<'a>>,
     #[serde(borrow)]
     value: Option<Scalar<'a>>,
     #[serde(borrow)]
@@ -182,15 +190,24 @@ fn decode_line(line: &[u8]) -> LineResult {
         Some(t) => Some(ts_ms(t).ok_or_else(|| err(DecodeError::BadTimestamp, "ts"))?),
     };
     if let Some(name) = raw.metric {
-        return metric(name, raw.value, raw.labels, raw.device, raw.host, ts_ms);
+        return metric(
+            name.0,
+            raw.value,
+            raw.labels,
+            raw.device.map(|d| d.0),
+            raw.host.map(|h| h.0),
+            ts_ms,
+        );
     }
     let host = raw
         .host
         .or(raw.device)
+        .map(|h| h.0)
         .filter(|h| !h.is_empty())
         .ok_or_else(|| err(DecodeError::MissingField, "host"))?;
     let message = raw
         .message
+        .map(|m| m.0)
         .ok_or_else(|| err(DecodeError::MissingField, "message"))?;
     let severity = match &raw.severity {
         None => None,
@@ -206,7 +223,7 @@ fn decode_line(line: &[u8]) -> LineResult {
         host: host.into_owned(),
         ts_ms,
         severity,
-        app: raw.app.map(Cow::into_owned),
+        app: raw.app.map(|a| a.0.into_owned()),
         message: message.into_owned(),
     }))
 }
@@ -243,7 +260,12 @@ fn metric(
         .collect();
     let device = device_from_labels(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .map(str::to_owned)
-        .or_else(|| device.or(host).filter(|d| !d.is_empty()).map(Cow::into_owned))
+        .or_else(|| {
+            device
+                .or(host)
+                .filter(|d| !d.is_empty())
+                .map(Cow::into_owned)
+        })
         .ok_or_else(|| err(DecodeError::MissingField, "labels.device"))?;
     Ok(NdjsonRecord::Metric(MetricSample {
         device,

@@ -105,7 +105,10 @@ mod tests {
     fn spellings() {
         assert_eq!(Severity::parse("NOTI"), Some(Severity::Notice));
         assert_eq!(Severity::parse("critical"), Some(Severity::Critical));
-        assert_eq!(Severity::parse("information"), Some(Severity::Informational));
+        assert_eq!(
+            Severity::parse("information"),
+            Some(Severity::Informational)
+        );
         assert_eq!(Severity::parse("3"), Some(Severity::Error));
         assert_eq!(Severity::parse("8"), None);
         assert_eq!(Severity::parse("bogus"), None);

@@ -579,8 +579,7 @@ fn parse_bsd(
         if let Some(sp) = memchr::memchr(b' ', r.as_bytes()) {
             let tok = &r[..sp];
             let after = &r[sp + 1..];
-            if looks_like_hostname(tok)
-                && (have_ts || matches!(tag(after), Some((_, Some(_), _))))
+            if looks_like_hostname(tok) && (have_ts || matches!(tag(after), Some((_, Some(_), _))))
             {
                 rec.hostname = Some(tok);
                 rec.format = SyslogFormat::Rfc3164;
@@ -702,7 +701,12 @@ fn juniper(rec: &mut SyslogRecord<'_>) {
 fn aruba(rec: &mut SyslogRecord<'_>) {
     let m = rec.message;
     let b = m.as_bytes();
-    let n = b.iter().skip(1).take(13).take_while(|c| c.is_ascii_digit()).count();
+    let n = b
+        .iter()
+        .skip(1)
+        .take(13)
+        .take_while(|c| c.is_ascii_digit())
+        .count();
     if n == 0 || n > 12 || b.get(n + 1) != Some(&b'>') || b.get(n + 2) != Some(&b' ') {
         return;
     }
@@ -834,9 +838,7 @@ fn fortinet_time(
     if let (Some(d), Some(t)) = (date, time) {
         // Build `YYYY-MM-DDTHH:MM:SS±HH:MM` on the stack.
         let mut buf = [0u8; 32];
-        let tzs = tz.filter(|z| {
-            z.len() == 5 && matches!(z.as_bytes()[0], b'+' | b'-')
-        });
+        let tzs = tz.filter(|z| z.len() == 5 && matches!(z.as_bytes()[0], b'+' | b'-'));
         let tzs = tzs.unwrap_or("Z");
         let total = d.len() + 1 + t.len() + tzs.len();
         if d.len() == 10 && t.len() == 8 && total <= buf.len() {
@@ -853,10 +855,10 @@ fn fortinet_time(
     }
     let e: i64 = eventtime?.parse().ok()?;
     Some(match e {
-        0..=99_999_999_999 => e * 1000,               // seconds
-        100_000_000_000..=99_999_999_999_999 => e,     // ms
+        0..=99_999_999_999 => e * 1000,                           // seconds
+        100_000_000_000..=99_999_999_999_999 => e,                // ms
         100_000_000_000_000..=99_999_999_999_999_999 => e / 1000, // µs
-        _ => e / 1_000_000,                            // ns (FortiOS 6.2+)
+        _ => e / 1_000_000,                                       // ns (FortiOS 6.2+)
     })
 }
 
@@ -878,6 +880,11 @@ impl NumOrStr<'_> {
     }
 }
 
+/// A JSON string borrowed from the input when it has no escapes.
+/// (serde only borrows a `Cow` that is a field's whole type, not inside `Option`.)
+#[derive(serde::Deserialize)]
+struct BStr<'a>(#[serde(borrow)] Cow<'a, str>);
+
 #[derive(serde::Deserialize)]
 struct WinEvent<'a> {
     #[serde(borrow, alias = "EventId", alias = "event_id")]
@@ -885,23 +892,23 @@ struct WinEvent<'a> {
     event_id: Option<NumOrStr<'a>>,
     #[serde(borrow, alias = "Computer")]
     #[serde(rename = "Hostname")]
-    hostname: Option<Cow<'a, str>>,
+    hostname: Option<BStr<'a>>,
     #[serde(borrow, alias = "ProviderName")]
     #[serde(rename = "SourceName")]
-    provider: Option<Cow<'a, str>>,
+    provider: Option<BStr<'a>>,
     #[serde(borrow, rename = "Channel")]
-    channel: Option<Cow<'a, str>>,
+    channel: Option<BStr<'a>>,
     #[serde(borrow, rename = "Severity")]
-    severity: Option<Cow<'a, str>>,
+    severity: Option<BStr<'a>>,
     #[serde(borrow, rename = "Level")]
     level: Option<NumOrStr<'a>>,
     #[serde(borrow, rename = "EventType")]
-    event_type: Option<Cow<'a, str>>,
+    event_type: Option<BStr<'a>>,
 }
 
-fn borrowed<'a>(c: &Option<Cow<'a, str>>) -> Option<&'a str> {
+fn borrowed<'a>(c: &Option<BStr<'a>>) -> Option<&'a str> {
     match c {
-        Some(Cow::Borrowed(s)) if !s.is_empty() => Some(s),
+        Some(BStr(Cow::Borrowed(s))) if !s.is_empty() => Some(s),
         _ => None,
     }
 }
@@ -919,8 +926,8 @@ fn windows(rec: &mut SyslogRecord<'_>) {
     }
     let sev = ev
         .severity
-        .as_deref()
-        .and_then(Severity::parse)
+        .as_ref()
+        .and_then(|s| Severity::parse(&s.0))
         .or_else(|| match &ev.level {
             // Windows levels: 1 critical, 2 error, 3 warning, 4 info, 5 verbose.
             Some(NumOrStr::Num(n)) => Some(match *n as i64 {
@@ -933,7 +940,7 @@ fn windows(rec: &mut SyslogRecord<'_>) {
             Some(NumOrStr::Str(s)) => Severity::parse(s),
             None => None,
         })
-        .or_else(|| ev.event_type.as_deref().and_then(Severity::parse));
+        .or_else(|| ev.event_type.as_ref().and_then(|s| Severity::parse(&s.0)));
     if let Some(sev) = sev {
         rec.severity = Some(sev);
     }

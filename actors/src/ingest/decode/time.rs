@@ -171,8 +171,7 @@ pub fn parse_rfc3339_ms(s: &[u8]) -> Result<Option<(i64, usize)>, DecodeError> {
 }
 
 const MONTHS: [&[u8; 3]; 12] = [
-    b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov",
-    b"dec",
+    b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec",
 ];
 
 fn month(s: &[u8]) -> Option<u32> {
@@ -367,7 +366,11 @@ mod tests {
             b"2003-10-11T22:14:15+5",
             b"2003-10",
         ] {
-            assert_eq!(parse_rfc3339_ms(bad), Err(DecodeError::BadTimestamp), "{bad:?}");
+            assert_eq!(
+                parse_rfc3339_ms(bad),
+                Err(DecodeError::BadTimestamp),
+                "{bad:?}"
+            );
         }
     }
 
@@ -377,15 +380,35 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(&b"Mar 14 03:12:07.412 UTC: %LINK"[n..], b": %LINK");
-        assert_eq!(ms, parse_rfc3339_ms(b"2025-03-14T03:12:07.412Z").unwrap().unwrap().0);
-        let (ms, n) = parse_bsd_ms(b"Mar 14 03:12:41 2025 wlc-01", 0).unwrap().unwrap();
+        assert_eq!(
+            ms,
+            parse_rfc3339_ms(b"2025-03-14T03:12:07.412Z")
+                .unwrap()
+                .unwrap()
+                .0
+        );
+        let (ms, n) = parse_bsd_ms(b"Mar 14 03:12:41 2025 wlc-01", 0)
+            .unwrap()
+            .unwrap();
         assert_eq!(n, 20);
-        assert_eq!(ms, parse_rfc3339_ms(b"2025-03-14T03:12:41Z").unwrap().unwrap().0);
+        assert_eq!(
+            ms,
+            parse_rfc3339_ms(b"2025-03-14T03:12:41Z")
+                .unwrap()
+                .unwrap()
+                .0
+        );
         let (ms, n) = parse_bsd_ms(b"*Mar  4 03:00:00 EST host", NOW_2025_03_14)
             .unwrap()
             .unwrap();
         assert_eq!(n, 20);
-        assert_eq!(ms, parse_rfc3339_ms(b"2025-03-04T08:00:00Z").unwrap().unwrap().0);
+        assert_eq!(
+            ms,
+            parse_rfc3339_ms(b"2025-03-04T08:00:00Z")
+                .unwrap()
+                .unwrap()
+                .0
+        );
         // CORE is not a zone and is followed by a space: it is a hostname.
         let (_, n) = parse_bsd_ms(b"Mar 14 03:00:00 CORE x", NOW_2025_03_14)
             .unwrap()
@@ -405,11 +428,29 @@ mod tests {
 
     #[test]
     fn year_rollover() {
-        let jan1 = parse_rfc3339_ms(b"2026-01-01T00:10:00Z").unwrap().unwrap().0;
+        let jan1 = parse_rfc3339_ms(b"2026-01-01T00:10:00Z")
+            .unwrap()
+            .unwrap()
+            .0;
         let (ms, _) = parse_bsd_ms(b"Dec 31 23:59:00", jan1).unwrap().unwrap();
-        assert_eq!(ms, parse_rfc3339_ms(b"2025-12-31T23:59:00Z").unwrap().unwrap().0);
-        let dec31 = parse_rfc3339_ms(b"2025-12-31T23:59:00Z").unwrap().unwrap().0;
+        assert_eq!(
+            ms,
+            parse_rfc3339_ms(b"2025-12-31T23:59:00Z")
+                .unwrap()
+                .unwrap()
+                .0
+        );
+        let dec31 = parse_rfc3339_ms(b"2025-12-31T23:59:00Z")
+            .unwrap()
+            .unwrap()
+            .0;
         let (ms, _) = parse_bsd_ms(b"Jan  1 00:00:30", dec31).unwrap().unwrap();
-        assert_eq!(ms, parse_rfc3339_ms(b"2026-01-01T00:00:30Z").unwrap().unwrap().0);
+        assert_eq!(
+            ms,
+            parse_rfc3339_ms(b"2026-01-01T00:00:30Z")
+                .unwrap()
+                .unwrap()
+                .0
+        );
     }
 }
