@@ -58,7 +58,7 @@ enum State {
 /// ```
 /// use seawatch_actors::ingest::decode::SyslogFramer;
 /// let mut f = SyslogFramer::new(64 * 1024);
-/// f.push(b"<34>1 - - - - - - hi\n12 <13>hello");
+/// f.push(b"<34>1 - - - - - - hi\n11 <13>hello");
 /// f.push(b" x");
 /// assert_eq!(&f.next_frame().unwrap().unwrap()[..], b"<34>1 - - - - - - hi");
 /// assert_eq!(&f.next_frame().unwrap().unwrap()[..], b"<13>hello x");
