@@ -96,8 +96,8 @@ impl SyslogFramer {
     /// Appends received bytes. Drain [`next_frame`](Self::next_frame) after
     /// each push so the buffer stays bounded by about `max_frame`.
     pub fn push(&mut self, chunk: &[u8]) {
-        if let State::Discard { remaining } = self.state {
-            // Skip without buffering.
+        if let (State::Discard { remaining }, true) = (self.state, self.buf.is_empty()) {
+            // Skip without buffering (only when nothing earlier is pending).
             let k = remaining.min(chunk.len());
             self.state = if remaining == k {
                 State::Start

@@ -94,6 +94,28 @@ fn oversized_frames_are_skipped_and_resync() {
 }
 
 #[test]
+fn pushing_without_draining_keeps_stream_order() {
+    let mut f = SyslogFramer::new(8);
+    f.push(b"20 <1>0123");
+    f.push(b"45678901234");
+    f.push(b"67<2>ok\n");
+    let mut out = Vec::new();
+    while let Some(r) = f.next_frame() {
+        out.push(r.map(|b| b.to_vec()));
+    }
+    assert_eq!(out, vec![Err(DecodeError::TooLong), Ok(b"<2>ok".to_vec())]);
+    // Discard pending with bytes still buffered, then push more.
+    let mut f = SyslogFramer::new(8);
+    f.push(b"12 <1>0123456");
+    assert_eq!(f.next_frame(), Some(Err(DecodeError::TooLong)));
+    f.push(b"78<2>ok\n");
+    assert_eq!(
+        f.next_frame(),
+        Some(Ok(bytes::Bytes::from_static(b"<2>ok")))
+    );
+}
+
+#[test]
 fn eof_inside_octet_frame_is_truncated() {
     let (out, st) = run(&[b"<1>a\n40 <2>short"], 1024);
     assert_eq!(
