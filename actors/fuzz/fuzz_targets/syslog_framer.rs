@@ -16,7 +16,10 @@ fn run(chunks: &[&[u8]], max: usize) -> Vec<Result<Vec<u8>, &'static str>> {
         }
         assert!(f.buffered() <= max + c.len() + 12);
     }
-    out.extend(f.finish().map(|r| r.map(|b| b.to_vec()).map_err(|e| e.reason())));
+    out.extend(
+        f.finish()
+            .map(|r| r.map(|b| b.to_vec()).map_err(|e| e.reason())),
+    );
     for fr in out.iter().flatten() {
         assert!(fr.len() <= max);
     }
