@@ -1,3 +1,5 @@
-//! placeholder
+//! The actor families of a seawatch ship and shore: ingest (decoders, listeners, the
+//! event-log writer), device and link actors, and the log store.
 
+pub mod ingest;
 pub mod store;
