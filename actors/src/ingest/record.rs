@@ -1,0 +1,190 @@
+//! What listeners hand to the event-log writer: decoded, owned observations.
+
+use std::time::Instant;
+
+use seawatch_runtime::event_log::{EventKind, NewEvent};
+
+use super::decode::{MetricSample, Severity, SyslogRecord};
+
+/// Where an observation came in (the `source` metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// Syslog over TCP.
+    SyslogTcp,
+    /// Syslog over UDP.
+    SyslogUdp,
+    /// `POST /ingest/ndjson`.
+    Ndjson,
+    /// `POST /api/v1/write`.
+    RemoteWrite,
+    /// The in-process simulator (`sim run`, demo).
+    Simulator,
+}
+
+impl Source {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::SyslogTcp => "syslog-tcp",
+            Source::SyslogUdp => "syslog-udp",
+            Source::Ndjson => "ndjson",
+            Source::RemoteWrite => "remote-write",
+            Source::Simulator => "simulator",
+        }
+    }
+
+    /// Every source, for pre-registering metric labels.
+    pub const ALL: [Source; 5] = [
+        Source::SyslogTcp,
+        Source::SyslogUdp,
+        Source::Ndjson,
+        Source::RemoteWrite,
+        Source::Simulator,
+    ];
+}
+
+/// A decoded log line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogObs {
+    /// Syslog severity 0 (emergency) ..= 7 (debug); 6 (info) when unknown.
+    pub severity: u8,
+    /// App name or facility (Cisco `LINK`, `sshd`, ...), empty when none.
+    pub app: String,
+    /// Message id or mnemonic (`UPDOWN`, `LLDP_NEIGHBOR_DOWN`, ...), empty when none.
+    pub msg_id: String,
+    /// The message text.
+    pub text: String,
+}
+
+/// One observation about a device.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ObsKind {
+    /// A log line.
+    Log(LogObs),
+    /// A metric sample (name, labels, value).
+    Metric(MetricSample),
+}
+
+/// An observation attributed to a device, with its event time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// Device id.
+    pub device: String,
+    /// Event time, unix ms.
+    pub ts_ms: i64,
+    /// What was observed.
+    pub kind: ObsKind,
+}
+
+/// Default severity for lines that carry none (informational).
+pub const DEFAULT_SEVERITY: u8 = 6;
+
+impl Observation {
+    /// From a decoded syslog record; `None` when it names no host.
+    pub fn from_syslog(rec: &SyslogRecord<'_>, now_ms: i64, peer: Option<&str>) -> Option<Self> {
+        let device = rec.hostname.or(peer)?;
+        Some(Self {
+            device: device.to_string(),
+            ts_ms: rec.timestamp_ms.unwrap_or(now_ms),
+            kind: ObsKind::Log(LogObs {
+                severity: rec.severity.map(|s| s as u8).unwrap_or(DEFAULT_SEVERITY),
+                app: rec.app_name.unwrap_or("").to_string(),
+                msg_id: rec.msg_id.unwrap_or("").to_string(),
+                text: rec.message.to_string(),
+            }),
+        })
+    }
+
+    /// From a metric sample.
+    pub fn from_metric(sample: MetricSample) -> Self {
+        Self {
+            device: sample.device.clone(),
+            ts_ms: sample.ts_ms,
+            kind: ObsKind::Metric(sample),
+        }
+    }
+
+    /// A log line with an explicit severity.
+    pub fn log(
+        device: &str,
+        ts_ms: i64,
+        severity: Option<Severity>,
+        app: &str,
+        text: &str,
+    ) -> Self {
+        Self {
+            device: device.to_string(),
+            ts_ms,
+            kind: ObsKind::Log(LogObs {
+                severity: severity.map(|s| s as u8).unwrap_or(DEFAULT_SEVERITY),
+                app: app.to_string(),
+                msg_id: String::new(),
+                text: text.to_string(),
+            }),
+        }
+    }
+
+    /// The event-log record for this observation.
+    pub fn to_event(&self) -> NewEvent {
+        match &self.kind {
+            ObsKind::Log(l) => {
+                let mut body =
+                    String::with_capacity(l.app.len() + l.msg_id.len() + l.text.len() + 4);
+                if !l.app.is_empty() {
+                    body.push_str(&l.app);
+                    if !l.msg_id.is_empty() {
+                        body.push('-');
+                        body.push_str(&l.msg_id);
+                    }
+                    body.push_str(": ");
+                }
+                body.push_str(&l.text);
+                NewEvent {
+                    ts_ms: self.ts_ms,
+                    kind: EventKind::Log,
+                    source: self.device.clone(),
+                    severity: l.severity,
+                    body,
+                }
+            }
+            ObsKind::Metric(m) => {
+                // Prometheus exposition style: name{k="v",...} value
+                let mut body = String::with_capacity(m.name.len() + 32);
+                body.push_str(&m.name);
+                if !m.labels.is_empty() {
+                    body.push('{');
+                    for (i, (k, v)) in m.labels.iter().enumerate() {
+                        if i > 0 {
+                            body.push(',');
+                        }
+                        body.push_str(k);
+                        body.push_str("=\"");
+                        body.push_str(&v.replace('\\', "\\\\").replace('"', "\\\""));
+                        body.push('"');
+                    }
+                    body.push('}');
+                }
+                body.push(' ');
+                body.push_str(&m.value.to_string());
+                NewEvent {
+                    ts_ms: self.ts_ms,
+                    kind: EventKind::Metric,
+                    source: self.device.clone(),
+                    severity: DEFAULT_SEVERITY,
+                    body,
+                }
+            }
+        }
+    }
+}
+
+/// A batch of observations from one source, stamped when received.
+#[derive(Debug)]
+pub struct IngestBatch {
+    /// Where it came in.
+    pub source: Source,
+    /// When the first byte of it was read (for receipt-to-actor latency).
+    pub received: Instant,
+    /// The observations.
+    pub items: Vec<Observation>,
+}

@@ -1,0 +1,314 @@
+//! Link actors: one per satellite or terrestrial link, holding up / degraded / down from
+//! the modem's KPIs (lock, Es/No, BER) and reachability.
+
+use std::time::Instant;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use seawatch_runtime::supervision::{Addr, ChildSpec};
+use seawatch_runtime::Metrics;
+use serde::Serialize;
+
+use crate::ingest::record::{ObsKind, Observation};
+use crate::inventory::LinkSpec;
+
+/// A link's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkStatus {
+    /// No KPI seen yet.
+    Unknown,
+    /// Locked with margin.
+    Up,
+    /// Locked but Es/No low (below the degraded threshold) or errors rising.
+    Degraded,
+    /// Lock lost or Es/No below the lock threshold.
+    Down,
+}
+
+/// Thresholds (dB) for a link's state, with hysteresis.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LinkThresholds {
+    /// Below this Es/No the link is degraded (domain: degraded below 5 dB on Ku).
+    pub degraded_below_db: f64,
+    /// Below this Es/No the link is down (QPSK 1/4 needs −2.35 dB; real demods lose lock ~1 dB above).
+    pub down_below_db: f64,
+    /// Hysteresis applied when recovering.
+    pub hysteresis_db: f64,
+}
+
+impl Default for LinkThresholds {
+    fn default() -> Self {
+        Self {
+            degraded_below_db: 5.0,
+            down_below_db: -1.3,
+            hysteresis_db: 0.3,
+        }
+    }
+}
+
+/// What a link actor knows.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LinkState {
+    /// The link.
+    pub spec: LinkSpec,
+    /// Current status.
+    pub status: LinkStatus,
+    /// Last Es/No, dB.
+    pub esno_db: Option<f64>,
+    /// Last SNR, dB.
+    pub snr_db: Option<f64>,
+    /// Last BER.
+    pub ber: Option<f64>,
+    /// Last rx power, dBm.
+    pub rx_power_dbm: Option<f64>,
+    /// Last lock state.
+    pub locked: Option<bool>,
+    /// Event time of the last KPI, unix ms.
+    pub last_kpi_ms: Option<i64>,
+    /// Event time of the last status change, unix ms.
+    pub since_ms: Option<i64>,
+}
+
+impl LinkState {
+    fn apply(&mut self, obs: &Observation, th: &LinkThresholds) -> bool {
+        let ObsKind::Metric(m) = &obs.kind else {
+            return false;
+        };
+        match m.name.as_str() {
+            "modem_esno_db" => self.esno_db = Some(m.value),
+            "modem_snr_db" => self.snr_db = Some(m.value),
+            "modem_ber" => self.ber = Some(m.value),
+            "modem_rx_power_dbm" => self.rx_power_dbm = Some(m.value),
+            "modem_lock" => self.locked = Some(m.value >= 0.5),
+            _ => return false,
+        }
+        self.last_kpi_ms = Some(obs.ts_ms);
+        let next = self.assess(th);
+        if next != self.status {
+            self.status = next;
+            self.since_ms = Some(obs.ts_ms);
+            return true;
+        }
+        false
+    }
+
+    fn assess(&self, th: &LinkThresholds) -> LinkStatus {
+        if self.locked == Some(false) {
+            return LinkStatus::Down;
+        }
+        let Some(esno) = self.esno_db.or(self.snr_db) else {
+            return if self.locked == Some(true) {
+                LinkStatus::Up
+            } else {
+                self.status
+            };
+        };
+        // Hysteresis: leaving a worse state needs the threshold plus the margin.
+        let margin = |state: LinkStatus| {
+            if self.status == state {
+                th.hysteresis_db
+            } else {
+                0.0
+            }
+        };
+        if esno < th.down_below_db + margin(LinkStatus::Down) {
+            LinkStatus::Down
+        } else if esno < th.degraded_below_db + margin(LinkStatus::Degraded)
+            || (self.status == LinkStatus::Down && esno < th.degraded_below_db + th.hysteresis_db)
+        {
+            LinkStatus::Degraded
+        } else {
+            LinkStatus::Up
+        }
+    }
+}
+
+/// Labels of link gauges.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LinkLabels {
+    /// Ship id.
+    pub ship: String,
+    /// Link id.
+    pub link: String,
+}
+
+/// The `seawatch_link_up{ship,link}` gauge family.
+#[derive(Debug, Clone, Default)]
+pub struct LinkMetrics {
+    up: Family<LinkLabels, Gauge>,
+}
+
+impl LinkMetrics {
+    /// Registers the link metrics.
+    pub fn register(metrics: &Metrics) -> Self {
+        let s = Self::default();
+        metrics.register(
+            "seawatch_link_up",
+            "1 while the link is up or degraded, 0 while down.",
+            s.up.clone(),
+        );
+        s
+    }
+}
+
+/// Messages of a link actor.
+pub enum LinkMsg {
+    /// New KPI observations for this link.
+    Observe {
+        /// When ingest received them.
+        received: Instant,
+        /// The observations.
+        items: Vec<Observation>,
+    },
+    /// A snapshot of the link's state.
+    Snapshot(RpcReplyPort<LinkState>),
+}
+
+/// Start arguments of a link actor.
+#[derive(Clone)]
+pub struct LinkArgs {
+    /// Ship id.
+    pub ship: String,
+    /// The link.
+    pub spec: LinkSpec,
+    /// Thresholds.
+    pub thresholds: LinkThresholds,
+    /// Metrics.
+    pub metrics: LinkMetrics,
+}
+
+/// The link actor.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LinkActor;
+
+/// State of a link actor.
+pub struct LinkActorState {
+    state: LinkState,
+    args: LinkArgs,
+}
+
+impl Actor for LinkActor {
+    type Msg = LinkMsg;
+    type State = LinkActorState;
+    type Arguments = LinkArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<LinkMsg>,
+        args: LinkArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(LinkActorState {
+            state: LinkState {
+                spec: args.spec.clone(),
+                status: LinkStatus::Unknown,
+                esno_db: None,
+                snr_db: None,
+                ber: None,
+                rx_power_dbm: None,
+                locked: None,
+                last_kpi_ms: None,
+                since_ms: None,
+            },
+            args,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<LinkMsg>,
+        msg: LinkMsg,
+        st: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            LinkMsg::Observe { items, .. } => {
+                let mut changed = false;
+                for obs in &items {
+                    changed |= st.state.apply(obs, &st.args.thresholds);
+                }
+                if changed {
+                    tracing::info!(ship = %st.args.ship, link = %st.state.spec.id, status = ?st.state.status, "link status changed");
+                }
+                let up = !matches!(st.state.status, LinkStatus::Down);
+                st.args
+                    .metrics
+                    .up
+                    .get_or_create(&LinkLabels {
+                        ship: st.args.ship.clone(),
+                        link: st.state.spec.id.clone(),
+                    })
+                    .set(up as i64);
+            }
+            LinkMsg::Snapshot(reply) => {
+                let _ = reply.send(st.state.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Builds the child spec of a link actor.
+pub fn link_child(args: LinkArgs) -> (ChildSpec, Addr<LinkMsg>) {
+    let id = args.spec.id.clone();
+    ChildSpec::actor(&id, "link", move || (LinkActor, args.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::decode::MetricSample;
+
+    fn kpi(name: &str, v: f64, t: i64) -> Observation {
+        Observation::from_metric(MetricSample {
+            device: "modem-1".into(),
+            name: name.into(),
+            labels: vec![("link".into(), "vsat-1".into())],
+            value: v,
+            ts_ms: t,
+        })
+    }
+
+    fn state() -> LinkState {
+        LinkState {
+            spec: LinkSpec {
+                id: "vsat-1".into(),
+                kind: "vsat".into(),
+                band: Some("Ku".into()),
+                capacity_mbps: Some(50.0),
+                primary: true,
+            },
+            status: LinkStatus::Unknown,
+            esno_db: None,
+            snr_db: None,
+            ber: None,
+            rx_power_dbm: None,
+            locked: None,
+            last_kpi_ms: None,
+            since_ms: None,
+        }
+    }
+
+    #[test]
+    fn esno_drives_status_with_hysteresis() {
+        let th = LinkThresholds::default();
+        let mut s = state();
+        s.apply(&kpi("modem_lock", 1.0, 0), &th);
+        s.apply(&kpi("modem_esno_db", 11.0, 1), &th);
+        assert_eq!(s.status, LinkStatus::Up);
+        s.apply(&kpi("modem_esno_db", 4.0, 2), &th);
+        assert_eq!(s.status, LinkStatus::Degraded);
+        s.apply(&kpi("modem_esno_db", 5.1, 3), &th);
+        assert_eq!(s.status, LinkStatus::Degraded, "within hysteresis");
+        s.apply(&kpi("modem_esno_db", 5.4, 4), &th);
+        assert_eq!(s.status, LinkStatus::Up);
+        s.apply(&kpi("modem_lock", 0.0, 5), &th);
+        assert_eq!(s.status, LinkStatus::Down);
+        assert_eq!(s.since_ms, Some(5));
+        s.apply(&kpi("modem_lock", 1.0, 6), &th);
+        assert_eq!(s.status, LinkStatus::Up);
+        s.apply(&kpi("modem_esno_db", -2.0, 7), &th);
+        assert_eq!(s.status, LinkStatus::Down, "below the lock threshold");
+    }
+}
