@@ -7,7 +7,10 @@ use clap::{Args, Parser, Subcommand};
 use seawatch_runtime::bench::{run_actors, ActorsBenchConfig};
 use seawatch_runtime::{Clock, ShipId};
 
+use crate::config::ShipConfig;
 use crate::node::Node;
+use crate::ship::{ShipNode, ShipStartError};
+use seawatch_actors::inventory::Inventory;
 
 /// Exit status for "this part is not built yet" and for bad arguments or config.
 pub const EXIT_USAGE: i32 = 2;
@@ -64,9 +67,9 @@ pub struct ShipArgs {
     /// Scenario file whose one `[[ship]]` table is the inventory.
     #[arg(long)]
     pub inventory: Option<PathBuf>,
-    /// Data directory.
-    #[arg(long, default_value = "./seawatch-data")]
-    pub data: PathBuf,
+    /// Data directory (default ./seawatch-data).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
     /// NATS URL (JetStream) instead of the embedded transport.
     #[arg(long)]
     pub nats: Option<String>,
@@ -207,7 +210,7 @@ pub fn main() -> i32 {
 async fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Demo(args) => demo(args).await,
-        Command::Ship(_) => not_yet("ship", "the ship ingest issue"),
+        Command::Ship(args) => ship(args).await,
         Command::Shore(_) => not_yet("shore", "the ship-to-shore sync issue"),
         Command::Sim(SimCommand::Run { .. }) => not_yet("sim run", "the incidents issue"),
         Command::Bench(BenchCommand::Ingest { .. }) => {
@@ -293,6 +296,89 @@ async fn demo(args: DemoArgs) -> i32 {
          scenario replay, ingest, detectors, incidents and shore sync. Ctrl-C to stop."
     );
     let _ = tokio::signal::ctrl_c().await;
+    node.shutdown().await;
+    0
+}
+
+fn ship_config(args: &ShipArgs) -> Result<ShipConfig, String> {
+    let mut cfg = match &args.config {
+        Some(path) => ShipConfig::load(path).map_err(|e| e.to_string())?,
+        None => ShipConfig::default(),
+    };
+    if let Some(d) = &args.data {
+        cfg.data = d.clone();
+    }
+    if let Some(a) = args.listen {
+        cfg.listen = a;
+    }
+    if let Some(a) = args.syslog {
+        cfg.syslog = a;
+    }
+    if let Some(i) = &args.inventory {
+        cfg.inventory = Some(i.clone());
+    }
+    Ok(cfg)
+}
+
+async fn wait_for_shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn ship(args: ShipArgs) -> i32 {
+    if args.nats.is_some() {
+        return not_yet("ship --nats", "the ship-to-shore sync issue");
+    }
+    let cfg = match ship_config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("seawatch ship: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let inventory = match &cfg.inventory {
+        Some(path) => match crate::inventory::load(path, &cfg.ship) {
+            Ok(inv) => inv,
+            Err(e) => {
+                eprintln!("seawatch ship: {e}");
+                return EXIT_USAGE;
+            }
+        },
+        None => Inventory::empty(&cfg.ship),
+    };
+    let devices = inventory.devices.len();
+    let links = inventory.links.len();
+    let node = match ShipNode::start(&cfg, inventory, Clock::system()).await {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("seawatch ship: {e}");
+            return match e {
+                ShipStartError::Bind { .. } | ShipStartError::Config(_) => EXIT_USAGE,
+                _ => 1,
+            };
+        }
+    };
+    println!(
+        "seawatch ship {}: {} inventoried devices, {} links",
+        cfg.ship, devices, links
+    );
+    println!("  http:   http://{}/ (metrics at /metrics)", node.http_addr);
+    println!(
+        "  syslog: tcp {} udp {}",
+        node.syslog_tcp_addr, node.syslog_udp_addr
+    );
+    println!("  data:   {}", cfg.data.display());
+    wait_for_shutdown_signal().await;
     node.shutdown().await;
     0
 }

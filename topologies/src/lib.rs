@@ -2,5 +2,7 @@
 //! hosts the `seawatch` command line.
 
 pub mod cli;
+pub mod config;
+pub mod inventory;
 pub mod node;
 pub mod ship;

@@ -29,7 +29,7 @@ impl Node {
             SupervisorSpec::new("root", &ShipId::new("node")).intensity(3, Duration::from_secs(60));
         let mut trees = Vec::new();
         for ship in ships {
-            let (child, tree) = ship_subtree(ship);
+            let (child, tree) = ship_subtree(ship, Vec::new());
             spec = spec.child(child);
             trees.push(tree);
         }

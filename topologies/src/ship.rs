@@ -6,10 +6,26 @@
 
 use std::time::Duration;
 
-use seawatch_runtime::supervision::{
-    Addr, Backoff, ChildSpec, Strategy, SupervisorMsg, SupervisorSpec,
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use seawatch_actors::ingest::listen;
+use seawatch_actors::ingest::metrics::IngestMetrics;
+use seawatch_actors::ingest::pipeline::{
+    queue, writer_child, IngestSender, PipelineConfig, Router, WriterArgs,
 };
-use seawatch_runtime::ShipId;
+use seawatch_actors::inventory::Inventory;
+use seawatch_actors::link::LinkMetrics;
+use seawatch_runtime::event_log::EventLog;
+use seawatch_runtime::http::{self, Health};
+use seawatch_runtime::supervision::{
+    start_root, Addr, Backoff, ChildSpec, Strategy, SupervisorHandle, SupervisorMsg, SupervisorSpec,
+};
+use seawatch_runtime::{Clock, Runtime, RuntimeError, ShipId};
+use tokio::task::JoinHandle;
+
+use crate::config::ShipConfig;
 
 /// Handles to a ship tree's dynamic supervisors.
 #[derive(Debug, Clone)]
@@ -35,24 +51,14 @@ fn dynamic(name: &'static str, ship: &ShipId) -> (ChildSpec, Addr<SupervisorMsg>
     })
 }
 
-/// The spec of one ship's subtree (a shard) and handles to its dynamic supervisors.
-pub fn ship_subtree(ship: &ShipId) -> (ChildSpec, ShipTree) {
+/// The dynamic supervisors of a ship (devices, links, detectors), in start order, and
+/// their addresses.
+pub fn ship_supervisors(ship: &ShipId) -> (Vec<ChildSpec>, ShipTree) {
     let (devices, devices_addr) = dynamic("devices", ship);
     let (links, links_addr) = dynamic("links", ship);
     let (detectors, detectors_addr) = dynamic("detectors", ship);
-    let ship2 = ship.clone();
-    let (spec, _addr) = ChildSpec::supervisor(ship.as_str(), move || {
-        // rest_for_one: the device and link actors feed the detectors, so a restart of the
-        // device supervisor restarts what depends on it.
-        SupervisorSpec::new(&format!("ship:{ship2}"), &ship2)
-            .strategy(Strategy::RestForOne)
-            .intensity(10, Duration::from_secs(60))
-            .child(devices.clone())
-            .child(links.clone())
-            .child(detectors.clone())
-    });
     (
-        spec.in_shard(ship),
+        vec![devices, links, detectors],
         ShipTree {
             ship: ship.clone(),
             devices: devices_addr,
@@ -60,4 +66,196 @@ pub fn ship_subtree(ship: &ShipId) -> (ChildSpec, ShipTree) {
             detectors: detectors_addr,
         },
     )
+}
+
+/// A ship's subtree (one shard) over `children`, in start order.
+pub fn ship_subtree_of(ship: &ShipId, children: Vec<ChildSpec>) -> ChildSpec {
+    let ship2 = ship.clone();
+    let (spec, _addr) = ChildSpec::supervisor(ship.as_str(), move || {
+        // rest_for_one: the device and link actors come before what consumes their
+        // samples, so a restart of one restarts what depends on it, in order.
+        let mut spec = SupervisorSpec::new(&format!("ship:{ship2}"), &ship2)
+            .strategy(Strategy::RestForOne)
+            .intensity(10, Duration::from_secs(60));
+        for c in &children {
+            spec = spec.child(c.clone());
+        }
+        spec
+    });
+    spec.in_shard(ship)
+}
+
+/// The spec of one ship's subtree (a shard) and handles to its dynamic supervisors;
+/// `extra` children start after them, in order.
+pub fn ship_subtree(ship: &ShipId, extra: Vec<ChildSpec>) -> (ChildSpec, ShipTree) {
+    let (mut children, tree) = ship_supervisors(ship);
+    children.extend(extra);
+    (ship_subtree_of(ship, children), tree)
+}
+
+/// A running ship edge node: supervision tree, event log, ingest listeners and HTTP.
+pub struct ShipNode {
+    /// Shared runtime services.
+    pub runtime: Runtime,
+    /// The root supervisor.
+    pub root: SupervisorHandle,
+    /// Handles to the ship's dynamic supervisors.
+    pub tree: ShipTree,
+    /// The durable event log.
+    pub log: Arc<RwLock<EventLog>>,
+    /// Finds device and link actors.
+    pub router: Arc<Router>,
+    /// The listeners' queue.
+    pub sender: IngestSender,
+    /// Ingest metrics.
+    pub metrics: IngestMetrics,
+    /// `/healthz` state.
+    pub health: Health,
+    /// Where the HTTP server listens.
+    pub http_addr: SocketAddr,
+    /// Where the syslog TCP listener listens.
+    pub syslog_tcp_addr: SocketAddr,
+    /// Where the syslog UDP listener listens.
+    pub syslog_udp_addr: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Why a ship node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ShipStartError {
+    /// The event log could not be opened.
+    #[error("event log in {path}: {source}")]
+    EventLog {
+        /// Its directory.
+        path: String,
+        /// The error.
+        source: seawatch_runtime::event_log::EventLogError,
+    },
+    /// A listener could not bind.
+    #[error("{what} {addr}: {source}")]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The supervision tree did not start.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// Bad configuration.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl ShipNode {
+    /// Starts a ship node from `cfg` with `inventory`.
+    pub async fn start(
+        cfg: &ShipConfig,
+        inventory: Inventory,
+        clock: Clock,
+    ) -> Result<Self, ShipStartError> {
+        let runtime = Runtime::new(clock.clone());
+        let ship = ShipId::new(&cfg.ship);
+        let log_cfg = cfg.event_log_config().map_err(ShipStartError::Config)?;
+        let log_dir = cfg.data.join("eventlog").join(&cfg.ship);
+        let log = EventLog::open(&log_dir, log_cfg).map_err(|source| ShipStartError::EventLog {
+            path: log_dir.display().to_string(),
+            source,
+        })?;
+        let log = Arc::new(RwLock::new(log));
+        let metrics = IngestMetrics::register(runtime.metrics(), &cfg.ship);
+        let link_metrics = LinkMetrics::register(runtime.metrics());
+        let pipeline = PipelineConfig::default();
+        let (sender, slot) = queue(&pipeline, metrics.clone());
+
+        // The router needs the device and link supervisors' addresses, which exist before
+        // the tree starts and follow every restart.
+        let (mut children, tree) = ship_supervisors(&ship);
+        let mut inventory = inventory;
+        inventory.ship = cfg.ship.clone();
+        let router = Router::new(
+            inventory,
+            tree.devices.clone(),
+            tree.links.clone(),
+            metrics.clone(),
+            link_metrics,
+        );
+        let (writer, _writer_addr) = writer_child(WriterArgs {
+            log: log.clone(),
+            slot,
+            router: router.clone(),
+            metrics: metrics.clone(),
+            config: pipeline,
+        });
+        children.push(writer);
+        let spec = SupervisorSpec::new("root", &ship)
+            .intensity(3, Duration::from_secs(60))
+            .child(ship_subtree_of(&ship, children));
+        let (root, _join) = start_root(spec, runtime.clone()).await?;
+        router.reconcile().await?;
+
+        let (tcp_addr, tcp_task) = listen::syslog_tcp(cfg.syslog, sender.clone(), clock.clone())
+            .await
+            .map_err(|source| ShipStartError::Bind {
+                what: "syslog tcp",
+                addr: cfg.syslog,
+                source,
+            })?;
+        let udp_bind = SocketAddr::new(cfg.syslog.ip(), tcp_addr.port());
+        let (udp_addr, udp_task) = listen::syslog_udp(udp_bind, sender.clone(), clock.clone())
+            .await
+            .map_err(|source| ShipStartError::Bind {
+                what: "syslog udp",
+                addr: udp_bind,
+                source,
+            })?;
+        let health = Health::new();
+        let app = http::router(runtime.metrics().clone(), health.clone())
+            .merge(listen::http_routes(sender.clone(), clock.clone()));
+        let listener = tokio::net::TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|source| ShipStartError::Bind {
+                what: "http",
+                addr: cfg.listen,
+                source,
+            })?;
+        let http_addr = listener
+            .local_addr()
+            .map_err(|source| ShipStartError::Bind {
+                what: "http",
+                addr: cfg.listen,
+                source,
+            })?;
+        let http_task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "http server stopped");
+            }
+        });
+        health.set(true);
+        Ok(Self {
+            runtime,
+            root,
+            tree,
+            log,
+            router,
+            sender,
+            metrics,
+            health,
+            http_addr,
+            syslog_tcp_addr: tcp_addr,
+            syslog_udp_addr: udp_addr,
+            tasks: vec![tcp_task, udp_task, http_task],
+        })
+    }
+
+    /// Stops listeners, then the tree in order (the writer syncs the log last).
+    pub async fn shutdown(&self) {
+        self.health.set(false);
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.root.shutdown().await;
+    }
 }

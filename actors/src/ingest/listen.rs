@@ -138,6 +138,7 @@ fn batch(source: Source, received: Instant, items: Vec<Observation>) -> IngestBa
         source,
         received,
         items,
+        done: None,
     }
 }
 

@@ -146,6 +146,8 @@ pub struct IngestMetrics {
     samples: Arc<Mutex<VecDeque<MalformedSample>>>,
     accepted: Arc<AtomicU64>,
     durable: Arc<AtomicU64>,
+    accepted_watch: Arc<tokio::sync::watch::Sender<u64>>,
+    durable_watch: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl IngestMetrics {
@@ -165,6 +167,8 @@ impl IngestMetrics {
             samples: Arc::new(Mutex::new(VecDeque::new())),
             accepted: Arc::new(AtomicU64::new(0)),
             durable: Arc::new(AtomicU64::new(0)),
+            accepted_watch: Arc::new(tokio::sync::watch::channel(0).0),
+            durable_watch: Arc::new(tokio::sync::watch::channel(0).0),
         };
         metrics.register(
             "seawatch_ingest_events",
@@ -222,7 +226,8 @@ impl IngestMetrics {
         self.events
             .get_or_create(&self.source_labels(source))
             .inc_by(n);
-        self.accepted.fetch_add(n, Ordering::Relaxed);
+        let total = self.accepted.fetch_add(n, Ordering::Relaxed) + n;
+        self.accepted_watch.send_replace(total);
     }
 
     /// Counts a rejected input and keeps a sample of it.
@@ -258,7 +263,8 @@ impl IngestMetrics {
         self.eventlog_events
             .get_or_create(&self.ship_labels())
             .inc_by(n);
-        self.durable.fetch_add(n, Ordering::Relaxed);
+        let total = self.durable.fetch_add(n, Ordering::Relaxed) + n;
+        self.durable_watch.send_replace(total);
     }
 
     /// Sets the event log's size on disk.
@@ -283,6 +289,18 @@ impl IngestMetrics {
     /// Events accepted so far (all sources).
     pub fn accepted_total(&self) -> u64 {
         self.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Waits (event-driven, no polling) until at least `n` events were accepted.
+    pub async fn wait_accepted(&self, n: u64) {
+        let mut rx = self.accepted_watch.subscribe();
+        let _ = rx.wait_for(|v| *v >= n).await;
+    }
+
+    /// Waits (event-driven, no polling) until at least `n` events are durable.
+    pub async fn wait_durable(&self, n: u64) {
+        let mut rx = self.durable_watch.subscribe();
+        let _ = rx.wait_for(|v| *v >= n).await;
     }
 
     /// Events durably appended so far.

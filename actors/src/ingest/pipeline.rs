@@ -94,6 +94,20 @@ impl IngestSender {
         }
     }
 
+    /// Waits until every batch queued before this call is stored and routed to its
+    /// actors.
+    pub async fn barrier(&self) -> Result<(), SendError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let b = IngestBatch {
+            source: Source::Simulator,
+            received: Instant::now(),
+            items: Vec::new(),
+            done: Some(tx),
+        };
+        self.tx.send(b).await.map_err(|_| SendError::Closed)?;
+        rx.await.map_err(|_| SendError::Closed)
+    }
+
     /// The ship's ingest metrics.
     pub fn metrics(&self) -> &IngestMetrics {
         &self.metrics
@@ -451,7 +465,12 @@ fn write_loop(
         }
         rt.block_on(async {
             for b in batches {
-                args.router.route(b.received, b.items).await;
+                if !b.items.is_empty() {
+                    args.router.route(b.received, b.items).await;
+                }
+                if let Some(done) = b.done {
+                    let _ = done.send(());
+                }
             }
         });
     }
@@ -474,5 +493,6 @@ pub fn batch(source: Source, items: Vec<Observation>) -> IngestBatch {
         source,
         received: Instant::now(),
         items,
+        done: None,
     }
 }

@@ -187,4 +187,6 @@ pub struct IngestBatch {
     pub received: Instant,
     /// The observations.
     pub items: Vec<Observation>,
+    /// Signalled once this batch is stored and routed (a barrier for tests and shutdown).
+    pub done: Option<tokio::sync::oneshot::Sender<()>>,
 }

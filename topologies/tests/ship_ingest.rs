@@ -1,0 +1,247 @@
+//! A ship node end to end: real sockets in, durable event log and device/link actors out.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::Duration;
+
+use seawatch_actors::device::DeviceMsg;
+use seawatch_actors::ingest::decode::{
+    encode_write_request, Label, Sample, TimeSeries, WriteRequest,
+};
+use seawatch_actors::inventory::{DeviceSpec, Inventory, LinkSpec};
+use seawatch_actors::link::{LinkMsg, LinkStatus};
+use seawatch_runtime::event_log::EventKind;
+use seawatch_runtime::Clock;
+use seawatch_topologies::config::ShipConfig;
+use seawatch_topologies::ship::ShipNode;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn inventory() -> Inventory {
+    Inventory {
+        ship: "aurora".into(),
+        devices: vec![
+            DeviceSpec {
+                id: "core-sw-1".into(),
+                kind: "switch".into(),
+                depends_on: vec![],
+            },
+            DeviceSpec {
+                id: "modem-1".into(),
+                kind: "modem".into(),
+                depends_on: vec!["core-sw-1".into()],
+            },
+        ],
+        links: vec![LinkSpec {
+            id: "vsat-1".into(),
+            kind: "vsat".into(),
+            band: Some("Ku".into()),
+            capacity_mbps: Some(50.0),
+            primary: true,
+        }],
+    }
+}
+
+fn config(dir: &std::path::Path) -> ShipConfig {
+    let mut cfg = ShipConfig::parse(
+        "ship = \"aurora\"\n[eventlog]\nfsync = \"every_batch\"\n",
+        "test",
+    )
+    .unwrap();
+    cfg.data = dir.to_path_buf();
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.syslog = "127.0.0.1:0".parse().unwrap();
+    cfg
+}
+
+fn http_post(addr: SocketAddr, path: &str, ctype: &str, extra: &str, body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {ctype}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let text = String::from_utf8_lossy(&out).to_string();
+    (text[9..12].parse().unwrap(), text)
+}
+
+fn remote_write_body() -> Vec<u8> {
+    let series = |name: &str, labels: &[(&str, &str)], v: f64| TimeSeries {
+        labels: std::iter::once(("__name__", name))
+            .chain(labels.iter().copied())
+            .map(|(n, v)| Label {
+                name: n.into(),
+                value: v.into(),
+            })
+            .collect(),
+        samples: vec![Sample {
+            value: v,
+            timestamp: 1_764_460_800_000,
+        }],
+    };
+    let req = WriteRequest {
+        timeseries: vec![
+            series(
+                "modem_lock",
+                &[("instance", "modem-1:9100"), ("link", "vsat-1")],
+                1.0,
+            ),
+            series(
+                "modem_esno_db",
+                &[("instance", "modem-1:9100"), ("link", "vsat-1")],
+                3.2,
+            ),
+            series(
+                "ifOperStatus",
+                &[("device", "core-sw-1"), ("ifName", "Te1/1/1")],
+                2.0,
+            ),
+        ],
+    };
+    encode_write_request(&req)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telemetry_over_every_listener_reaches_the_log_and_the_actors() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = ShipNode::start(&config(dir.path()), inventory(), Clock::system())
+        .await
+        .unwrap();
+    let (tcp, udp, http) = (node.syslog_tcp_addr, node.syslog_udp_addr, node.http_addr);
+
+    let sent = tokio::task::spawn_blocking(move || {
+        // Syslog over TCP: newline framing and octet counting, RFC 5424, RFC 3164 and
+        // a Cisco line, plus one malformed line.
+        let mut s = TcpStream::connect(tcp).unwrap();
+        let l1 = "<187>1 2025-03-14T03:12:07.412Z core-sw-1 LINK - UPDOWN - Interface Te1/1/1, changed state to down";
+        let l2 = "<30>Mar 14 03:12:07 core-sw-1 lldpd[411]: neighbour lost on Te1/1/1";
+        let l3 = "<189>core-sw-1: 000123: Mar 14 03:12:08.415 UTC: %LINEPROTO-5-UPDOWN: Line protocol on Interface TenGigabitEthernet1/1/1, changed state to down";
+        write!(s, "{l1}\n{} {l2}\n{l3}\n<999>1 bad\n", l2.len()).unwrap();
+        drop(s);
+        // UDP: one datagram.
+        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+        u.send_to(b"<13>1 2025-03-14T03:12:09Z fw-1 sshd 22 - - accepted publickey", udp).unwrap();
+        // NDJSON: a log, a metric and a broken line.
+        let body = b"{\"host\":\"core-sw-1\",\"message\":\"fan ok\",\"severity\":\"info\"}\n{\"metric\":\"device_cpu_percent\",\"value\":41.5,\"labels\":{\"device\":\"core-sw-1\"}}\n{broken\n";
+        let (code, text) = http_post(http, "/ingest/ndjson", "application/x-ndjson", "", body);
+        assert_eq!(code, 200, "{text}");
+        assert!(text.contains("\"accepted\":2") && text.contains("\"rejected\":1"), "{text}");
+        // Remote write, as Prometheus sends it.
+        let (code, text) = http_post(
+            http,
+            "/api/v1/write",
+            "application/x-protobuf",
+            "Content-Encoding: snappy\r\nX-Prometheus-Remote-Write-Version: 0.1.0\r\n",
+            &remote_write_body(),
+        );
+        assert_eq!(code, 204, "{text}");
+        let (code, _) = http_post(http, "/api/v1/write", "application/x-protobuf", "", b"not snappy");
+        assert_eq!(code, 400);
+        3 + 1 + 2 + 3
+    })
+    .await
+    .unwrap();
+
+    tokio::time::timeout(WAIT, node.metrics.wait_accepted(sent))
+        .await
+        .expect("all accepted");
+    tokio::time::timeout(WAIT, node.sender.barrier())
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::timeout(WAIT, node.metrics.wait_durable(sent))
+        .await
+        .expect("all durable");
+
+    // Durable log: every event, with a dense identity.
+    let events = node.log.read().read_from(1, 100).unwrap();
+    assert_eq!(events.len() as u64, sent);
+    assert!(events.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.kind == EventKind::Metric)
+            .count(),
+        4
+    );
+    assert!(
+        events.iter().any(|e| e.source == "fw-1"),
+        "discovered sender stored"
+    );
+
+    // Actors: the switch saw its logs and metrics, the link its KPIs.
+    let sw = node.router.device("core-sw-1").await.unwrap();
+    let st = sw.call(DeviceMsg::Snapshot, WAIT).await.unwrap();
+    assert_eq!(st.kind, "switch");
+    assert_eq!(st.logs_by_severity.iter().sum::<u64>(), 4);
+    assert_eq!(st.samples, 2);
+    let fw = node.router.device("fw-1").await.unwrap();
+    assert_eq!(
+        fw.call(DeviceMsg::Snapshot, WAIT).await.unwrap().kind,
+        "discovered"
+    );
+    let link = node.router.link("vsat-1").unwrap();
+    let ls = link.call(LinkMsg::Snapshot, WAIT).await.unwrap();
+    assert_eq!(
+        ls.status,
+        LinkStatus::Degraded,
+        "Es/No 3.2 dB is below 5 dB"
+    );
+
+    // Malformed input is counted by reason; nothing panicked.
+    let text = node.runtime.metrics().encode();
+    assert!(text.contains("seawatch_ingest_malformed_total{source=\"syslog-tcp\",reason=\"bad_priority\",ship=\"aurora\"} 1"), "{text}");
+    assert!(text.contains("seawatch_ingest_malformed_total{source=\"remote-write\""));
+    assert!(text.contains(&format!(
+        "seawatch_eventlog_events_total{{ship=\"aurora\"}} {sent}"
+    )));
+    assert!(text.contains("seawatch_ingest_events_total{source=\"syslog-tcp\",ship=\"aurora\"} 3"));
+    assert!(text.contains("seawatch_link_up{ship=\"aurora\",link=\"vsat-1\"} 1"));
+    node.shutdown().await;
+
+    // Restart on the same data: the log continues where it stopped.
+    let node = ShipNode::start(&config(dir.path()), inventory(), Clock::system())
+        .await
+        .unwrap();
+    assert_eq!(node.log.read().next_seq(), sent + 1);
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inventory_reload_adds_and_removes_actors_without_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = ShipNode::start(&config(dir.path()), inventory(), Clock::system())
+        .await
+        .unwrap();
+    let mut inv = inventory();
+    inv.devices.retain(|d| d.id != "modem-1");
+    inv.devices.push(DeviceSpec {
+        id: "ap-7".into(),
+        kind: "ap".into(),
+        depends_on: vec!["core-sw-1".into()],
+    });
+    inv.links.clear();
+    let before = node.runtime.registry().len();
+    node.router.reload(inv).await.unwrap();
+    let devices: Vec<String> = node
+        .router
+        .devices()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert!(devices.contains(&"ap-7".to_string()));
+    assert!(!devices.contains(&"modem-1".to_string()));
+    assert!(node.router.link("vsat-1").is_none());
+    assert_eq!(
+        node.runtime.registry().len(),
+        before - 1,
+        "+ap-7, -modem-1, -vsat-1"
+    );
+    assert!(node.runtime.registry().dead_entries().is_empty());
+    node.shutdown().await;
+}
