@@ -136,14 +136,37 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2_000)]
         restarts: usize,
     },
-    /// End-to-end ingest benchmark.
+    /// End-to-end ingest benchmark: a loader process sends RFC 5424 over TCP; counts
+    /// events stored durably in the ship's event log.
     Ingest {
         /// Report file (JSON).
         #[arg(long)]
         report: PathBuf,
-        /// Duration in seconds.
+        /// Seconds the loader sends for.
         #[arg(long, default_value_t = 30)]
         secs: u64,
+        /// Loader connections.
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        /// Offered load in events/s (0: as fast as the ship takes them).
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+    },
+    /// The ingest loader (run by `bench ingest` as a separate process).
+    #[command(hide = true)]
+    Load {
+        /// Syslog TCP address.
+        #[arg(long)]
+        addr: SocketAddr,
+        /// Seconds.
+        #[arg(long)]
+        secs: u64,
+        /// Connections.
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        /// Lines per second in total (0: unpaced).
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
     },
 }
 
@@ -213,8 +236,41 @@ async fn run(cli: Cli) -> i32 {
         Command::Ship(args) => ship(args).await,
         Command::Shore(_) => not_yet("shore", "the ship-to-shore sync issue"),
         Command::Sim(SimCommand::Run { .. }) => not_yet("sim run", "the incidents issue"),
-        Command::Bench(BenchCommand::Ingest { .. }) => {
-            not_yet("bench ingest", "the ship ingest issue")
+        Command::Bench(BenchCommand::Load {
+            addr,
+            secs,
+            connections,
+            rate,
+        }) => match crate::bench_ingest::load(addr, secs, connections, rate) {
+            Ok(n) => {
+                println!("{n}");
+                0
+            }
+            Err(e) => {
+                eprintln!("seawatch bench load: {addr}: {e}");
+                1
+            }
+        },
+        Command::Bench(BenchCommand::Ingest {
+            report,
+            secs,
+            connections,
+            rate,
+        }) => {
+            let exe = match std::env::current_exe() {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("seawatch bench ingest: cannot find my own binary: {e}");
+                    return 1;
+                }
+            };
+            match crate::bench_ingest::run(&exe, secs.max(1), connections.max(1), rate).await {
+                Ok(r) => write_report("bench ingest", &report, &r),
+                Err(e) => {
+                    eprintln!("seawatch bench ingest: {e}");
+                    1
+                }
+            }
         }
         Command::Nab(_) => not_yet("nab", "the anomaly detection issue"),
         Command::Bench(BenchCommand::Actors {
@@ -249,6 +305,22 @@ async fn run(cli: Cli) -> i32 {
             0
         }
     }
+}
+
+fn write_report<T: serde::Serialize>(what: &str, path: &std::path::Path, report: &T) -> i32 {
+    let json = match serde_json::to_string_pretty(report) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("seawatch {what}: cannot encode report: {e}");
+            return 1;
+        }
+    };
+    if let Err(e) = write_atomically(path, json.as_bytes()) {
+        eprintln!("seawatch {what}: cannot write {}: {e}", path.display());
+        return 1;
+    }
+    println!("{json}");
+    0
 }
 
 /// Writes a file through a temporary sibling and a rename: nothing half-written.

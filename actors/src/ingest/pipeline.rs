@@ -38,7 +38,7 @@ pub struct PipelineConfig {
 impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
-            queue_batches: 1024,
+            queue_batches: 64,
             max_append_events: 8192,
             idle_tick: Duration::from_millis(20),
         }
