@@ -53,7 +53,7 @@ pub fn synthetic_ship(id: &str, devices: usize, seed: u64) -> Ship {
     let remaining = target.saturating_sub(out.len());
     let dists = remaining.div_ceil(60).max(1);
     let access = (remaining / 13).max(1);
-    let mut rng = seed ^ 0x5eaf_00d;
+    let mut rng = seed ^ 0x05ea_f00d;
     let mut next = move || {
         rng ^= rng << 13;
         rng ^= rng >> 7;

@@ -6,6 +6,8 @@
 //!   position and weather), with faults showing only as symptoms through the topology;
 //! - [`fleet`]: synthetic inventories of any size for tests and benches.
 
+#![warn(missing_docs)]
+
 pub mod fleet;
 pub mod generate;
 pub mod scenario;

@@ -485,7 +485,7 @@ impl<'a> Reporter<'a> {
         }
     }
 
-    fn from_toml(&self, err: &toml::de::Error) -> ScenarioError {
+    fn toml_error(&self, err: &toml::de::Error) -> ScenarioError {
         let mut key = String::new();
         let mut position = None;
         if let Some(span) = err.span() {
@@ -531,7 +531,7 @@ impl Scenario {
     /// Parses and validates scenario text; `origin` names it in errors (usually the path).
     pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
         let reporter = Reporter::new(origin, text);
-        let scenario: Scenario = toml::from_str(text).map_err(|e| reporter.from_toml(&e))?;
+        let scenario: Scenario = toml::from_str(text).map_err(|e| reporter.toml_error(&e))?;
         scenario.validate_with(&reporter)?;
         Ok(scenario)
     }
@@ -568,7 +568,7 @@ impl Scenario {
     /// Parses scenario text as one ship's inventory; see [`Scenario::load_inventory`].
     pub fn parse_inventory(text: &str, origin: &str) -> Result<Ship, ScenarioError> {
         let reporter = Reporter::new(origin, text);
-        let file: InventoryFile = toml::from_str(text).map_err(|e| reporter.from_toml(&e))?;
+        let file: InventoryFile = toml::from_str(text).map_err(|e| reporter.toml_error(&e))?;
         let _ignored = (&file.name, file.seed, file.duration_s, &file.fault);
         if file.ship.len() != 1 {
             return Err(reporter.error(

@@ -177,6 +177,7 @@ pub(crate) struct ShipSim {
     weights_dirty: bool,
     link_events: Vec<LinkEvent>,
     blocking_turn: Vec<bool>,
+    block_heading: Vec<f64>,
 }
 
 fn contains_any(id: &str, words: &[&str]) -> bool {
@@ -540,6 +541,7 @@ impl ShipSim {
             weights_dirty: true,
             link_events: Vec::new(),
             blocking_turn: vec![false; n_links],
+            block_heading: vec![0.0; n_links],
         }
     }
 
@@ -598,11 +600,9 @@ impl ShipSim {
                             dev.cpu_stress = dev.cpu_stress.max(0.8 * x);
                         }
                     }
-                    FaultKind::InterfaceErrors => {
-                        if active {
-                            let ramp = ((s - f.at_s) as f64 / 60.0).min(1.0);
-                            dev.err_rate = dev.err_rate.max(40.0 + 260.0 * ramp);
-                        }
+                    FaultKind::InterfaceErrors if active => {
+                        let ramp = ((s - f.at_s) as f64 / 60.0).min(1.0);
+                        dev.err_rate = dev.err_rate.max(40.0 + 260.0 * ramp);
                     }
                     _ => {}
                 }
@@ -617,13 +617,23 @@ impl ShipSim {
                         link_faults[l].flap_down = phase < 2;
                     }
                     FaultKind::Blockage => {
-                        let target = (self.links[l].sat_az - 180.0).rem_euclid(360.0);
+                        // hold a heading 8° inside the near edge of the blockage zone
+                        let centre = (self.links[l].sat_az - 180.0).rem_euclid(360.0);
+                        let inside = BLOCK_HALF_WIDTH_DEG - 8.0;
+                        let side = angle_diff(centre, self.motion.heading).signum();
+                        let side = if side == 0.0 { 1.0 } else { side };
+                        let target = if self.blocking_turn[l] {
+                            self.block_heading[l]
+                        } else {
+                            (centre + side * inside).rem_euclid(360.0)
+                        };
                         let dist = angle_diff(self.motion.heading, target).abs();
                         let need_s = ((dist - BLOCK_HALF_WIDTH_DEG + 3.0).max(0.0)
                             / TURN_RATE_DEG_S)
                             .ceil() as u64;
-                        if s < f.end_s && s + need_s >= f.at_s {
+                        if s < f.end_s && s + need_s >= f.at_s && !self.blocking_turn[l] {
                             self.blocking_turn[l] = true;
+                            self.block_heading[l] = target;
                         }
                         if s >= f.end_s {
                             self.blocking_turn[l] = false;

@@ -209,6 +209,14 @@ pub(crate) fn asterisk(w: &mut W, c: &Civil, dev: &Dev, severity: u8, level: &st
     w.b(b"]: ");
 }
 
+const OUTLETS: [&str; 5] = [
+    "pool-bar",
+    "cafe-promenade",
+    "atrium-bar",
+    "gift-shop",
+    "casino-bar",
+];
+const USERS: [&str; 5] = ["svc-pms", "svc-backup", "jdoe", "hotel-fo-12", "it-admin"];
 const VLANS: [u32; 8] = [10, 20, 30, 40, 50, 60, 110, 120];
 const ADMIN_IP: [u8; 4] = [10, 20, 0, 15];
 
@@ -292,13 +300,7 @@ pub(crate) fn background(
                 w.b(b" USD tender=");
                 w.s(if rng.chance(0.9) { "seapass" } else { "card" });
                 w.b(b" outlet=");
-                w.s(*rng.pick(&[
-                    "pool-bar",
-                    "cafe-promenade",
-                    "atrium-bar",
-                    "gift-shop",
-                    "casino-bar",
-                ]));
+                w.s(rng.pick::<&str>(&OUTLETS));
             } else if r < 0.97 {
                 w.b(b"receipt printed txn ");
                 w.u(u64::from(rng.u32() % 1_000_000));
@@ -814,7 +816,7 @@ fn windows_bg(w: &mut W, c: &Civil, dev: &Dev, rng: &mut Rng) {
     w.b(b"\",\"Message\":\"");
     w.s(message);
     w.b(b"\",\"TargetUserName\":\"");
-    w.s(*rng.pick(&["svc-pms", "svc-backup", "jdoe", "hotel-fo-12", "it-admin"]));
+    w.s(rng.pick::<&str>(&USERS));
     w.b(b"\",\"IpAddress\":\"");
     w.ip(private_ip(rng, 20));
     w.b(b"\"}");
