@@ -7,7 +7,10 @@ use std::time::Instant;
 use seawatch_simulators::{fleet, PayloadKind, Simulator};
 
 fn main() {
-    let args: Vec<f64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<f64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let devices = args.first().copied().unwrap_or(50.0) as usize;
     let log_eps = args.get(1).copied().unwrap_or(2000.0);
     let secs = args.get(2).copied().unwrap_or(7200.0) as u64;

@@ -1,6 +1,5 @@
 //! Synthetic ship inventories of any size, for tests and benches of other ship sizes.
 
-use crate::generate::DEFAULT_START_MS;
 use crate::scenario::{Band, Device, DeviceKind, Link, LinkKind, Ship};
 
 /// A realistic inventory tree of about `devices` devices (at least 12): an HA firewall
@@ -150,7 +149,6 @@ pub fn synthetic_scenario(
     duration_s: u64,
     seed: u64,
 ) -> crate::Scenario {
-    let _ = DEFAULT_START_MS;
     let mut ship = synthetic_ship("synthetic", devices, seed);
     ship.log_eps = log_eps;
     crate::Scenario {

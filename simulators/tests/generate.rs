@@ -551,8 +551,8 @@ fn disk_full_cpu_saturation_interface_errors_link_outage() {
             }
             if t.ship == "borealis"
                 && m.name == "ifInErrors"
-                && m.subject == "core-sw-1"
-                && m.ifname.is_some()
+                && m.subject == "dist-sw-aft-1"
+                && m.ifname.as_deref() == Some("TenGigabitEthernet1/1/1")
             {
                 errs.push((sec, m.value));
             }
@@ -586,8 +586,57 @@ fn disk_full_cpu_saturation_interface_errors_link_outage() {
         sdwan_dead >= 1,
         "firewall SD-WAN health check reports the member dead"
     );
-    // interface errors: the core port facing dist-sw-aft-1 counts errors fast
-    let _ = errs;
+    // interface errors: the uplink of dist-sw-aft-1 counts errors fast during the window
+    let errs_at = |t: i64| errs.iter().rev().find(|p| p.0 <= t).unwrap().1;
+    let before = (errs_at(1190) - errs_at(590)) / 600.0;
+    let during = (errs_at(1790) - errs_at(1260)) / 530.0;
+    assert!(
+        before < 1.0 && during > 30.0,
+        "ifInErrors/s before {before}, during {during}"
+    );
+}
+
+#[test]
+fn firewall_down_fails_over_to_the_secondary() {
+    use seawatch_simulators::{Fault, FaultKind};
+    let mut s = lighter(sample("core-switch-down"), 200.0);
+    s.duration_s = 1300;
+    s.fault = vec![Fault {
+        ship: "aurora".into(),
+        target: "fw-1".into(),
+        kind: FaultKind::Down,
+        at_s: 1200,
+        duration_s: 100,
+    }];
+    let mut per: HashMap<(bool, String), u64> = HashMap::new();
+    let mut ha = 0;
+    let mut link_down = 0;
+    run(&s, |sec, t| {
+        if t.kind != PayloadKind::Syslog || sec < 1100 {
+            return;
+        }
+        let h = host(t.bytes);
+        let text = String::from_utf8_lossy(t.bytes);
+        if text.contains("HA primary changed") {
+            assert_eq!(h, "fw-2");
+            ha += 1;
+        }
+        if text.contains("%LINK-3-UPDOWN") && text.ends_with("down") && h.starts_with("core-sw") {
+            link_down += 1;
+        }
+        if !(1200..1205).contains(&sec) {
+            *per.entry((sec >= 1205, h)).or_default() += 1;
+        }
+    });
+    assert_eq!(ha, 1);
+    assert_eq!(link_down, 2, "both cores lose their link to fw-1");
+    let get = |after: bool, h: &str| per.get(&(after, h.to_owned())).copied().unwrap_or(0);
+    assert!(get(false, "fw-1") > 50 * get(false, "fw-2").max(1));
+    assert_eq!(get(true, "fw-1"), 0);
+    assert!(
+        get(true, "fw-2") > 1000,
+        "the secondary carries the traffic log"
+    );
 }
 
 #[test]

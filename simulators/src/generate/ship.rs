@@ -130,6 +130,7 @@ enum Ev {
     PbxContact { ext: u32, up: bool },
     Modem { link: usize, ev: LinkEvent },
     Sdwan { link: usize, up: bool },
+    HaPrimary,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -163,6 +164,7 @@ pub(crate) struct ShipSim {
     vms: Option<usize>,
     pbx: Option<usize>,
     fw_active: Option<usize>,
+    firewalls: Vec<usize>,
     faults: Vec<FaultRt>,
     queue: Vec<Sched>,
     motion: Motion,
@@ -311,8 +313,7 @@ impl ShipSim {
                 Role::Dist => (4.0, false),
                 Role::Access => (1.0, false),
                 Role::Router => (15.0, false),
-                Role::Firewall { active: true } => (3000.0, true),
-                Role::Firewall { active: false } => (20.0, false),
+                Role::Firewall { .. } => (20.0, false),
                 Role::Ap => (1.5, true),
                 Role::Wlc => (600.0, true),
                 Role::Linux => (8.0, false),
@@ -353,11 +354,7 @@ impl ShipSim {
                 serial,
                 rfc5424: !(role == Role::Postgres || serial % 3 == 0),
                 weight,
-                elastic: match role {
-                    Role::Firewall { active: true } => 0.85,
-                    Role::Wlc => 0.15,
-                    _ => 0.0,
-                },
+                elastic: if role == Role::Wlc { 0.15 } else { 0.0 },
                 diurnal,
                 metric_offset_ms,
                 down: false,
@@ -420,6 +417,9 @@ impl ShipSim {
         let vms = find(&|d: &Dev| d.role == Role::Vms);
         let pbx = find(&|d: &Dev| d.role == Role::Pbx);
         let fw_active = find(&|d: &Dev| d.role == Role::Firewall { active: true });
+        let firewalls: Vec<usize> = (0..n)
+            .filter(|&i| devs[i].kind == DeviceKind::Firewall)
+            .collect();
         let aps: Vec<usize> = (0..n).filter(|&i| devs[i].role == Role::Ap).collect();
         let cams: Vec<usize> = (0..n).filter(|&i| devs[i].role == Role::Camera).collect();
 
@@ -527,6 +527,7 @@ impl ShipSim {
             vms,
             pbx,
             fw_active,
+            firewalls,
             faults: rt,
             queue: Vec::new(),
             motion,
@@ -689,6 +690,21 @@ impl ShipSim {
                 self.on_reach_change(i, reach, t0);
             }
             self.devs[i].down_prev = down;
+        }
+        // HA: the secondary takes over when the primary cannot be reached (no preemption)
+        let current_ok = self.fw_active.is_some_and(|f| self.devs[f].reachable);
+        if !current_ok {
+            let next = self
+                .firewalls
+                .iter()
+                .copied()
+                .find(|&f| self.devs[f].reachable);
+            if let (Some(new), true) = (next, next != self.fw_active) {
+                let at = t0 + 1000 + i64::from(self.log_rng.below(2000));
+                self.schedule(at, new, Ev::HaPrimary);
+                self.fw_active = Some(new);
+                self.weights_dirty = true;
+            }
         }
     }
 
@@ -887,10 +903,21 @@ impl ShipSim {
         let day = diurnal(hour);
         let mut fixed = 0.0;
         let mut elastic = 0.0;
-        for d in &self.devs {
-            let f = if d.diurnal { day } else { 1.0 };
-            if d.elastic > 0.0 {
-                elastic += d.elastic * f;
+        let fw_active = self.fw_active;
+        let share = |i: usize, d: &Dev| match d.role {
+            Role::Firewall { .. } if fw_active == Some(i) => 0.85,
+            Role::Firewall { .. } => 0.0,
+            _ => d.elastic,
+        };
+        for (i, d) in self.devs.iter().enumerate() {
+            let f = if d.diurnal || fw_active == Some(i) {
+                day
+            } else {
+                1.0
+            };
+            let e = share(i, d);
+            if e > 0.0 {
+                elastic += e * f;
             } else {
                 fixed += d.weight / 60.0 * f;
             }
@@ -913,9 +940,14 @@ impl ShipSim {
         self.cum_idx.clear();
         let mut active = 0.0;
         for (i, d) in self.devs.iter().enumerate() {
-            let f = if d.diurnal { day } else { 1.0 };
-            let eps = if d.elastic > 0.0 {
-                let share = elastic_total * d.elastic * f / elastic;
+            let f = if d.diurnal || fw_active == Some(i) {
+                day
+            } else {
+                1.0
+            };
+            let e = share(i, d);
+            let eps = if e > 0.0 {
+                let share = elastic_total * e * f / elastic;
                 if d.role == Role::Wlc {
                     share * ap_factor
                 } else {
@@ -959,6 +991,7 @@ impl ShipSim {
             .max(0.0) as usize;
         let ctx = Ctx {
             devs: &self.devs,
+            fw_active: self.fw_active,
             aps: &self.aps,
             cams: &self.cams,
         };
@@ -983,7 +1016,7 @@ impl ShipSim {
             let seq = &mut self.seqs[d];
             let rng = &mut self.log_rng;
             batch.push(ts, self.index, false, |w| {
-                syslog::background(w, &c, ts, &ctx.devs[d], seq, rng, &ctx)
+                syslog::background(w, &c, ts, d, seq, rng, &ctx)
             });
         }
     }
@@ -1250,6 +1283,7 @@ impl ShipSim {
             .parents
             .iter()
             .any(|&p| self.devs[p].cpu_stress >= 1.0);
+        let is_primary_fw = self.fw_active == Some(i);
         let d = &mut self.devs[i];
         // blackbox probe from the monitoring host
         let (ok, dur) = if !d.reachable {
@@ -1301,7 +1335,7 @@ impl ShipSim {
             Role::Core => 18.0,
             Role::Dist => 12.0,
             Role::Access => 7.0,
-            Role::Firewall { active: true } => 15.0 + 20.0 * day,
+            Role::Firewall { .. } if is_primary_fw => 15.0 + 20.0 * day,
             Role::Firewall { .. } => 6.0,
             Role::Router => 14.0,
             Role::Ap | Role::Wlc => 8.0 + 10.0 * day,
@@ -1349,8 +1383,6 @@ impl ShipSim {
             let err_rate = d.err_rate;
             let degraded = d.degraded;
             for k in 0..d.ifaces.len() {
-                let peer = d.ifaces[k].peer;
-                let _ = peer;
                 let f = &mut d.ifaces[k];
                 if f.up {
                     let bps = f.load_bps * (0.5 + day) * d.rng.range(0.8, 1.2);
@@ -1363,7 +1395,8 @@ impl ShipSim {
                         f.discards += u64::from(d.rng.below(5));
                     }
                 }
-                if f.uplink && err_rate > 0.0 {
+                // errors come in on one port: the uplink to the first parent
+                if f.uplink && k == 0 && err_rate > 0.0 {
                     f.in_errors += (err_rate * interval_s * d.rng.range(0.7, 1.3)) as u64;
                 }
                 if f.uplink && degraded {
@@ -1375,7 +1408,7 @@ impl ShipSim {
         // the parent's port facing a device with errors counts them too
         let (err_rate, degraded) = (self.devs[i].err_rate, self.devs[i].degraded);
         if err_rate > 0.0 || degraded {
-            for p in self.devs[i].parents.clone() {
+            if let Some(&p) = self.devs[i].parents.first() {
                 if let Some(k) = self.devs[p].port_to(i) {
                     let r = self.devs[p].rng.range(0.7, 1.3);
                     let f = &mut self.devs[p].ifaces[k];
@@ -1886,6 +1919,12 @@ fn render_event(
                     w.b(b" deg)");
                 }
             }
+        }
+        Ev::HaPrimary => {
+            syslog::forti(w, c, at, dev, CRIT, "0100037902", "event", "ha", "critical");
+            w.b(b"logdesc=\"HA primary changed\" msg=\"HA member ");
+            w.s(&dev.id);
+            w.b(b" became primary (peer heartbeat lost)\"");
         }
         Ev::Sdwan { link, up } => {
             let l = &links[link];

@@ -251,6 +251,8 @@ fn guest_mac(rng: &mut Rng) -> u64 {
 /// Shared context a background line may refer to (other devices of the ship).
 pub(crate) struct Ctx<'a> {
     pub devs: &'a [Dev],
+    /// The firewall currently primary in the HA pair (it carries the traffic log).
+    pub fw_active: Option<usize>,
     pub aps: &'a [usize],
     pub cams: &'a [usize],
 }
@@ -260,17 +262,18 @@ pub(crate) fn background(
     w: &mut W,
     c: &Civil,
     ts_ms: i64,
-    dev: &Dev,
+    index: usize,
     seq: &mut u32,
     rng: &mut Rng,
     ctx: &Ctx<'_>,
 ) {
+    let dev = &ctx.devs[index];
     match dev.role {
         Role::Core | Role::Dist | Role::Access | Role::Router => match dev.vendor {
             Vendor::Juniper => junos_bg(w, c, dev, rng),
             _ => cisco_bg(w, c, dev, seq, rng),
         },
-        Role::Firewall { active } => forti_bg(w, c, ts_ms, dev, rng, active),
+        Role::Firewall { .. } => forti_bg(w, c, ts_ms, dev, rng, ctx.fw_active == Some(index)),
         Role::Wlc => wlc_bg(w, c, dev, rng, ctx),
         Role::Ap => ap_bg(w, c, dev, rng),
         Role::Linux | Role::Postgres => linux_bg(w, c, dev, rng),
