@@ -718,12 +718,10 @@ impl ShipSim {
         neighbours.extend(self.devs[i].children.iter().copied());
         for nb in neighbours {
             if !self.devs[nb].is_network() {
-                if !down || self.devs[nb].is_host() {
-                    // a host's NIC sees carrier loss on its own uplink
-                    if self.devs[nb].parents.contains(&i) && self.devs[nb].is_host() {
-                        let at = t0 + i64::from(self.log_rng.below(900));
-                        self.schedule(at, nb, Ev::KernelLink { up: !down });
-                    }
+                // a host's NIC sees carrier loss on its own uplink
+                if self.devs[nb].is_host() && self.devs[nb].parents.contains(&i) {
+                    let at = t0 + i64::from(self.log_rng.below(900));
+                    self.schedule(at, nb, Ev::KernelLink { up: !down });
                 }
                 continue;
             }

@@ -794,13 +794,18 @@ fn windows_bg(w: &mut W, c: &Civil, dev: &Dev, rng: &mut Rng) {
         ),
     ]);
     let mut id_buf = itoa::Buffer::new();
+    let source = if channel == "Security" {
+        "Microsoft-Windows-Security-Auditing"
+    } else {
+        "Service_Control_Manager"
+    };
     h5424(
         w,
         USER,
         INFO,
         c,
         &dev.id,
-        "Microsoft-Windows-Security-Auditing",
+        source,
         None,
         id_buf.format(event_id),
     );
@@ -814,7 +819,9 @@ fn windows_bg(w: &mut W, c: &Civil, dev: &Dev, rng: &mut Rng) {
     w.s(kind);
     w.b(b"\",\"EventID\":");
     w.u(u64::from(event_id));
-    w.b(b",\"Channel\":\"");
+    w.b(b",\"SourceName\":\"");
+    w.s(source);
+    w.b(b"\",\"Channel\":\"");
     w.s(channel);
     w.b(b"\",\"Message\":\"");
     w.s(message);
