@@ -159,7 +159,7 @@ impl LinkSim {
         self.noise = 0.92 * self.noise + 0.08 * self.rng.normal();
         let mut esno = self.base_esno + 0.5 * self.noise;
         esno -= rain_attenuation_db(self.band, self.kind, rain_mm_h);
-        if self.kind == LinkKind::Leo && t_s % 15 == 0 {
+        if self.kind == LinkKind::Leo && t_s.is_multiple_of(15) {
             // Starlink's 15 s reconfiguration: a short dip as the beam is reassigned
             esno -= self.rng.range(0.5, 2.0);
         }

@@ -298,7 +298,7 @@ impl ShipSim {
                 Role::Core | Role::Router => Vendor::Cisco,
                 Role::Dist => {
                     dist_count += 1;
-                    if dist_count % 2 == 0 {
+                    if dist_count.is_multiple_of(2) {
                         Vendor::Juniper
                     } else {
                         Vendor::Cisco
@@ -352,7 +352,7 @@ impl ShipSim {
                 ip,
                 pid: 800 + rng.below(30_000),
                 serial,
-                rfc5424: !(role == Role::Postgres || serial % 3 == 0),
+                rfc5424: !(role == Role::Postgres || serial.is_multiple_of(3)),
                 weight,
                 elastic: if role == Role::Wlc { 0.15 } else { 0.0 },
                 diurnal,
@@ -964,7 +964,7 @@ impl ShipSim {
     }
 
     fn background(&mut self, s: u64, t0: i64, batch: &mut Batch) {
-        if self.weights_dirty || s % 60 == 0 {
+        if self.weights_dirty || s.is_multiple_of(60) {
             self.rebuild_weights(t0);
         }
         let active = self.cum.last().copied().unwrap_or(0.0);
@@ -1181,7 +1181,7 @@ impl ShipSim {
             self.device_metrics(i, s, ts, interval_ms as f64 / 1000.0, batch);
         }
         // modem KPIs and ship state every 5 s
-        if s % 5 == 0 {
+        if s.is_multiple_of(5) {
             let ts = t0 + 250;
             for l in 0..self.links.len() {
                 if let Some(m) = self.links[l].modem {
@@ -1196,6 +1196,10 @@ impl ShipSim {
                 let snr = esno + 0.2 + 0.1 * link.rng.normal();
                 let lock = if link.locked { 1.0 } else { 0.0 };
                 let id = &self.links[l].id;
+                // the modem's exporter is scraped: its id is the `device` the sample belongs to
+                let modem = self.links[l]
+                    .modem
+                    .map(|m| ("device", self.devs[m].id.as_str()));
                 for (name, v, exact) in [
                     ("modem_esno_db", esno, false),
                     ("modem_snr_db", snr, false),
@@ -1203,40 +1207,47 @@ impl ShipSim {
                     ("modem_rx_power_dbm", rx, false),
                     ("modem_lock", lock, false),
                 ] {
-                    metric(batch, self.index, ts, name, "link", id, None, v, exact);
+                    metric(batch, self.index, ts, name, "link", id, modem, v, exact);
                 }
             }
             let ts = t0 + 500;
             let ship = &self.id;
             let m = &self.motion;
-            metric(
-                batch,
-                self.index,
-                ts,
-                "ship_heading_deg",
-                "ship",
-                ship,
-                None,
-                m.reported_heading(),
-                false,
-            );
-            metric(
-                batch, self.index, ts, "ship_lat", "ship", ship, None, m.pos[0], true,
-            );
-            metric(
-                batch, self.index, ts, "ship_lon", "ship", ship, None, m.pos[1], true,
-            );
-            metric(
-                batch,
-                self.index,
-                ts,
-                "weather_rain_mm_h",
-                "ship",
-                ship,
-                None,
-                self.weather.rain_mm_h,
-                false,
-            );
+            // heading and GPS position come from the antenna control unit (NMEA from the
+            // bridge), the rain rate from the weather station on the same feed
+            let acu_index = self.devs.iter().position(|d| d.kind == DeviceKind::Modem);
+            let acu_up = acu_index.is_none_or(|a| self.devs[a].reachable);
+            let acu = acu_index.map(|a| ("device", self.devs[a].id.as_str()));
+            if acu_up {
+                metric(
+                    batch,
+                    self.index,
+                    ts,
+                    "ship_heading_deg",
+                    "ship",
+                    ship,
+                    acu,
+                    m.reported_heading(),
+                    false,
+                );
+                metric(
+                    batch, self.index, ts, "ship_lat", "ship", ship, acu, m.pos[0], true,
+                );
+                metric(
+                    batch, self.index, ts, "ship_lon", "ship", ship, acu, m.pos[1], true,
+                );
+                metric(
+                    batch,
+                    self.index,
+                    ts,
+                    "weather_rain_mm_h",
+                    "ship",
+                    ship,
+                    acu,
+                    self.weather.rain_mm_h,
+                    false,
+                );
+            }
         }
         // the firewalls' periodic performance report (FortiOS logs it every 5 minutes)
         if s % 300 == 150 {
@@ -1420,7 +1431,7 @@ impl ShipSim {
         let d = &mut self.devs[i];
         if d.is_network() {
             for f in &d.ifaces {
-                let name = Some(f.name.as_str());
+                let name = Some(("ifName", f.name.as_str()));
                 metric(
                     batch,
                     ship,
@@ -1529,7 +1540,7 @@ impl ShipSim {
                 "node_filesystem_avail_bytes",
                 "device",
                 &d.id,
-                Some("/"),
+                Some(("mountpoint", "/")),
                 fs_avail as f64,
                 true,
             );
@@ -1540,7 +1551,7 @@ impl ShipSim {
                 "node_filesystem_size_bytes",
                 "device",
                 &d.id,
-                Some("/"),
+                Some(("mountpoint", "/")),
                 d.fs_size as f64,
                 true,
             );
@@ -1628,7 +1639,7 @@ fn metric(
     name: &str,
     label: &str,
     subject: &str,
-    extra: Option<&str>,
+    extra: Option<(&str, &str)>,
     value: f64,
     exact: bool,
 ) {
@@ -1645,13 +1656,11 @@ fn metric(
         w.s(label);
         w.b(b"\":\"");
         w.s(subject);
-        if let Some(x) = extra {
-            if x == "/" {
-                w.b(b"\",\"mountpoint\":\"/");
-            } else {
-                w.b(b"\",\"ifName\":\"");
-                w.s(x);
-            }
+        if let Some((key, value)) = extra {
+            w.b(b"\",\"");
+            w.s(key);
+            w.b(b"\":\"");
+            w.s(value);
         }
         w.b(b"\"},\"ts\":");
         w.i(ts);
