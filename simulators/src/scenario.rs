@@ -1,0 +1,1022 @@
+//! Scenario files (contracts §3): a fleet inventory plus a timeline of faults.
+//!
+//! [`Scenario::load`] parses and validates a file. Every error names the file, the
+//! position (`line:col` when known), the TOML key (for example `ship[0].device[3].depends_on`)
+//! and what was expected, so the `seawatch` binary can print it as a one-line error.
+//!
+//! The `[[fault]]` list is ground truth: the simulator reads it to produce symptoms, the
+//! report scorer reads it through [`Scenario::faults`]; detection code never does.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// A whole scenario file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Scenario name, copied into the `sim run` report.
+    pub name: String,
+    /// Seed of every random stream: the same scenario and seed give the same telemetry bytes.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Simulated length of the scenario in seconds.
+    pub duration_s: u64,
+    /// The ships (`[[ship]]` tables).
+    #[serde(default)]
+    pub ship: Vec<Ship>,
+    /// The fault timeline (`[[fault]]` tables): the ground truth a report is judged against.
+    #[serde(default)]
+    pub fault: Vec<Fault>,
+}
+
+/// One ship: its inventory (devices, links), its log volume and its voyage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ship {
+    /// Ship id, unique in the scenario (used as the `ship` label and in fault `ship`).
+    pub id: String,
+    /// Background log events per second on this ship, spread over its devices.
+    #[serde(default = "default_log_eps")]
+    pub log_eps: f64,
+    /// Seconds between two polls of a device's metrics (SNMP, node_exporter, blackbox).
+    #[serde(default = "default_metric_interval_s")]
+    pub metric_interval_s: u32,
+    /// Waypoints `[lat, lon]` in degrees, sailed in order. Empty: the ship lies at anchor.
+    #[serde(default)]
+    pub route: Vec<[f64; 2]>,
+    /// Speed over ground in knots along `route`.
+    #[serde(default = "default_speed_kn")]
+    pub speed_kn: f64,
+    /// Devices (`[[ship.device]]`).
+    #[serde(default)]
+    pub device: Vec<Device>,
+    /// WAN links (`[[ship.link]]`).
+    #[serde(default)]
+    pub link: Vec<Link>,
+}
+
+/// One device of a ship's inventory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Device {
+    /// Device id: the syslog HOSTNAME and the `device` label of its metrics.
+    pub id: String,
+    /// What the device is.
+    pub kind: DeviceKind,
+    /// Devices this one reaches the network through. Several entries are redundant
+    /// uplinks: the device stays reachable while any of them is.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+}
+
+/// The device kinds of contracts §3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeviceKind {
+    /// Ethernet switch (core, distribution or access, told apart by its place in the tree).
+    Switch,
+    /// Router.
+    Router,
+    /// Firewall (the first one listed on a ship is the active perimeter member).
+    Firewall,
+    /// Wi-Fi access point (an id containing `wlc` marks a wireless LAN controller).
+    Ap,
+    /// Server (Linux by default; ids with `win`/`ad`/`dc` are Windows, `db`/`pg` PostgreSQL,
+    /// `vms`/`nvr` a CCTV video management server, `wlc` a wireless LAN controller).
+    Server,
+    /// Satellite/LTE modem or antenna control unit.
+    Modem,
+    /// Telephone exchange (Asterisk).
+    Pbx,
+    /// IP camera.
+    Cctv,
+    /// Point-of-sale terminal.
+    Pos,
+    /// HVAC / building-management controller.
+    Hvac,
+}
+
+impl DeviceKind {
+    /// Every kind, in the order of contracts §3.
+    pub const ALL: [DeviceKind; 10] = [
+        DeviceKind::Switch,
+        DeviceKind::Router,
+        DeviceKind::Firewall,
+        DeviceKind::Ap,
+        DeviceKind::Server,
+        DeviceKind::Modem,
+        DeviceKind::Pbx,
+        DeviceKind::Cctv,
+        DeviceKind::Pos,
+        DeviceKind::Hvac,
+    ];
+
+    /// The name used in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceKind::Switch => "switch",
+            DeviceKind::Router => "router",
+            DeviceKind::Firewall => "firewall",
+            DeviceKind::Ap => "ap",
+            DeviceKind::Server => "server",
+            DeviceKind::Modem => "modem",
+            DeviceKind::Pbx => "pbx",
+            DeviceKind::Cctv => "cctv",
+            DeviceKind::Pos => "pos",
+            DeviceKind::Hvac => "hvac",
+        }
+    }
+}
+
+/// One WAN link of a ship.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    /// Link id: the `link` label of its modem KPIs.
+    pub id: String,
+    /// Link technology.
+    pub kind: LinkKind,
+    /// Frequency band; defaults to Ku for `vsat` and `leo`, none for `lte`/`port-wifi`.
+    #[serde(default)]
+    pub band: Option<Band>,
+    /// Nominal capacity in Mbit/s.
+    #[serde(default)]
+    pub capacity_mbps: Option<f64>,
+    /// Whether this link carries ship-to-shore sync while up.
+    #[serde(default)]
+    pub primary: bool,
+}
+
+impl Link {
+    /// The band in effect: the configured one, else Ku for satellite links.
+    pub fn effective_band(&self) -> Option<Band> {
+        self.band.or(match self.kind {
+            LinkKind::Vsat | LinkKind::Leo => Some(Band::Ku),
+            LinkKind::Lte | LinkKind::PortWifi => None,
+        })
+    }
+}
+
+/// Link technologies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkKind {
+    /// Geostationary VSAT with a steered antenna (blockage zones apply).
+    Vsat,
+    /// Low-earth-orbit constellation terminal (e.g. Starlink).
+    Leo,
+    /// Cellular, coastal and port only.
+    Lte,
+    /// Shore Wi-Fi in port.
+    PortWifi,
+}
+
+/// Satellite frequency bands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Band {
+    /// L band (nearly rain immune).
+    L,
+    /// C band (nearly rain immune).
+    C,
+    /// Ku band (rain fade of a few dB, ~10 dB in a tropical downpour).
+    Ku,
+    /// Ka band (rain fade of 5–40 dB).
+    Ka,
+}
+
+/// One fault of the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// Ship id the fault happens on.
+    pub ship: String,
+    /// Device or link id on that ship.
+    pub target: String,
+    /// What goes wrong.
+    pub kind: FaultKind,
+    /// Start, in seconds since the scenario start.
+    pub at_s: u64,
+    /// Length of the fault window in seconds.
+    pub duration_s: u64,
+}
+
+impl Fault {
+    /// End of the window (exclusive), in seconds since the scenario start.
+    pub fn end_s(&self) -> u64 {
+        self.at_s + self.duration_s
+    }
+
+    /// Whether the window contains second `t`.
+    pub fn active_at(&self, t: u64) -> bool {
+        t >= self.at_s && t < self.end_s()
+    }
+}
+
+/// Fault kinds of contracts §3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Device dead: it and everything behind it go silent.
+    Down,
+    /// Partial loss and high latency (device) or a few dB of Es/No lost (link).
+    Degraded,
+    /// Up/down storms every 4–10 s (device uplink or link lock).
+    Flapping,
+    /// CPU at 90–100 %, latency rising.
+    CpuSaturation,
+    /// Filesystem filling up before the window, ENOSPC at full during it.
+    DiskFull,
+    /// Input/CRC errors on the device's uplink.
+    InterfaceErrors,
+    /// Link lost: modem out of lock.
+    LinkOutage,
+    /// Rain cell over the ship: all Ku/Ka links fade.
+    RainFade,
+    /// The ship turns the mast into the antenna's blockage zone (one antenna only).
+    Blockage,
+}
+
+impl FaultKind {
+    /// The name used in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::Down => "down",
+            FaultKind::Degraded => "degraded",
+            FaultKind::Flapping => "flapping",
+            FaultKind::CpuSaturation => "cpu_saturation",
+            FaultKind::DiskFull => "disk_full",
+            FaultKind::InterfaceErrors => "interface_errors",
+            FaultKind::LinkOutage => "link_outage",
+            FaultKind::RainFade => "rain_fade",
+            FaultKind::Blockage => "blockage",
+        }
+    }
+
+    /// Whether two faults of these kinds on one target can hold at the same time.
+    pub fn compatible_with(self, other: FaultKind) -> bool {
+        use FaultKind::*;
+        if self == other {
+            return false;
+        }
+        // A dead device or a lost link shows nothing else at the same time.
+        !matches!(self, Down | LinkOutage) && !matches!(other, Down | LinkOutage)
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn default_seed() -> u64 {
+    0
+}
+fn default_log_eps() -> f64 {
+    200.0
+}
+fn default_metric_interval_s() -> u32 {
+    10
+}
+fn default_speed_kn() -> f64 {
+    0.0
+}
+
+/// What went wrong in a scenario file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScenarioErrorKind {
+    /// The file could not be read.
+    Io,
+    /// Not TOML, an unknown key, a wrong type or an unknown enum value (kind, band).
+    Syntax,
+    /// A value is out of range or malformed (empty id, negative rate, zero duration).
+    InvalidValue,
+    /// Two devices/links/ships share an id.
+    DuplicateId,
+    /// `depends_on` names no device on that ship.
+    UnknownDependency,
+    /// `depends_on` forms a cycle.
+    DependencyCycle,
+    /// A fault names a ship that is not in the scenario.
+    UnknownShip,
+    /// A fault names a target that is no device or link of its ship.
+    UnknownTarget,
+    /// The fault kind does not fit its target (e.g. `rain_fade` on a device).
+    FaultKindMismatch,
+    /// Two faults on one target overlap where both cannot hold.
+    OverlappingFaults,
+    /// A fault window reaches beyond `duration_s`.
+    FaultOutOfRange,
+    /// An inventory file without exactly one `[[ship]]`.
+    Inventory,
+}
+
+/// A scenario file error: names the file, position, key and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ScenarioError {
+    /// What went wrong.
+    pub kind: ScenarioErrorKind,
+    /// The file (or other origin) the text came from.
+    pub origin: String,
+    /// 1-based `(line, column)` of the offending key or value, when known.
+    pub position: Option<(usize, usize)>,
+    /// The TOML key path, e.g. `ship[0].device[3].depends_on` (empty when it is the file).
+    pub key: String,
+    /// What was found and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.origin)?;
+        if let Some((line, col)) = self.position {
+            write!(f, ":{line}:{col}")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// One step of a TOML key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+fn path_to_string(path: &[Seg]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Seg::Index(i) => {
+                out.push('[');
+                out.push_str(&i.to_string());
+                out.push(']');
+            }
+        }
+    }
+    out
+}
+
+fn k(key: &str) -> Seg {
+    Seg::Key(key.to_owned())
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+type DeTable<'i> = toml::de::DeTable<'i>;
+type DeValue<'i> = toml::de::DeValue<'i>;
+
+/// Finds the key path of the innermost key or value whose span contains `pos`.
+fn path_at(table: &DeTable<'_>, pos: usize, path: &mut Vec<Seg>) -> bool {
+    for (key, value) in table.iter() {
+        path.push(Seg::Key(key.get_ref().to_string()));
+        if value_path_at(value.get_ref(), pos, path) {
+            return true;
+        }
+        if key.span().contains(&pos) || value.span().contains(&pos) {
+            return true;
+        }
+        path.pop();
+    }
+    false
+}
+
+fn value_path_at(value: &DeValue<'_>, pos: usize, path: &mut Vec<Seg>) -> bool {
+    match value {
+        DeValue::Table(t) => path_at(t, pos, path),
+        DeValue::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                path.push(Seg::Index(i));
+                if value_path_at(item.get_ref(), pos, path) {
+                    return true;
+                }
+                if matches!(item.get_ref(), DeValue::Table(_)) {
+                    // a table's own span is not reliable for `[[array]]` headers.
+                } else if item.span().contains(&pos) {
+                    return true;
+                }
+                path.pop();
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+/// Finds the span start of the value at `path` (or of its key).
+fn offset_of(table: &DeTable<'_>, path: &[Seg]) -> Option<usize> {
+    let (Seg::Key(first), rest) = path.split_first()? else {
+        return None;
+    };
+    let (key, value) = table.iter().find(|(key, _)| key.get_ref() == first)?;
+    if rest.is_empty() {
+        return Some(key.span().start);
+    }
+    let mut value = value.get_ref();
+    let mut rest = rest;
+    loop {
+        match (rest.first(), value) {
+            (Some(Seg::Index(i)), DeValue::Array(items)) => {
+                let item = items.get(*i)?;
+                if rest.len() == 1 {
+                    return Some(item.span().start);
+                }
+                value = item.get_ref();
+                rest = &rest[1..];
+            }
+            (Some(Seg::Key(_)), DeValue::Table(t)) => return offset_of(t, rest),
+            _ => return None,
+        }
+    }
+}
+
+/// Builds errors for one origin and text.
+struct Reporter<'a> {
+    origin: &'a str,
+    text: &'a str,
+    table: Option<toml::Spanned<DeTable<'a>>>,
+}
+
+impl<'a> Reporter<'a> {
+    fn new(origin: &'a str, text: &'a str) -> Self {
+        Reporter {
+            origin,
+            text,
+            table: DeTable::parse(text).ok(),
+        }
+    }
+
+    fn error(&self, kind: ScenarioErrorKind, path: &[Seg], message: String) -> ScenarioError {
+        let position = self
+            .table
+            .as_ref()
+            .and_then(|t| offset_of(t.get_ref(), path))
+            .map(|offset| line_col(self.text, offset));
+        ScenarioError {
+            kind,
+            origin: self.origin.to_owned(),
+            position,
+            key: path_to_string(path),
+            message,
+        }
+    }
+
+    fn toml_error(&self, err: &toml::de::Error) -> ScenarioError {
+        let mut key = String::new();
+        let mut position = None;
+        if let Some(span) = err.span() {
+            position = Some(line_col(self.text, span.start));
+            if let Some(table) = &self.table {
+                let mut path = Vec::new();
+                if path_at(table.get_ref(), span.start, &mut path) {
+                    key = path_to_string(&path);
+                }
+            }
+        }
+        let message = err.message().trim().replace('\n', " ");
+        ScenarioError {
+            kind: ScenarioErrorKind::Syntax,
+            origin: self.origin.to_owned(),
+            position,
+            key,
+            message,
+        }
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+const ID_EXPECTED: &str =
+    "expected 1 to 64 characters of A-Z a-z 0-9 - _ . : (it becomes a syslog HOSTNAME)";
+
+impl Scenario {
+    /// Reads, parses and validates a scenario file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Scenario, ScenarioError> {
+        let path = path.as_ref();
+        let origin = path.display().to_string();
+        let text = read(path, &origin)?;
+        Scenario::parse(&text, &origin)
+    }
+
+    /// Parses and validates scenario text; `origin` names it in errors (usually the path).
+    pub fn parse(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
+        let reporter = Reporter::new(origin, text);
+        let scenario: Scenario = toml::from_str(text).map_err(|e| reporter.toml_error(&e))?;
+        scenario.validate_with(&reporter)?;
+        Ok(scenario)
+    }
+
+    /// Validates a scenario built in code (errors carry `origin` but no position).
+    pub fn validate(&self, origin: &str) -> Result<(), ScenarioError> {
+        let reporter = Reporter {
+            origin,
+            text: "",
+            table: None,
+        };
+        self.validate_with(&reporter)
+    }
+
+    /// The ground truth: the fault timeline, for the report scorer.
+    pub fn faults(&self) -> &[Fault] {
+        &self.fault
+    }
+
+    /// The inventory (devices, links) of one ship, if the scenario has it.
+    pub fn ship_inventory(&self, ship_id: &str) -> Option<&Ship> {
+        self.ship.iter().find(|s| s.id == ship_id)
+    }
+
+    /// Reads a scenario file as one ship's inventory (contracts §1 `seawatch ship
+    /// --inventory FILE`): its single `[[ship]]` table, ignoring faults and timing.
+    pub fn load_inventory(path: impl AsRef<Path>) -> Result<Ship, ScenarioError> {
+        let path = path.as_ref();
+        let origin = path.display().to_string();
+        let text = read(path, &origin)?;
+        Scenario::parse_inventory(&text, &origin)
+    }
+
+    /// Parses scenario text as one ship's inventory; see [`Scenario::load_inventory`].
+    pub fn parse_inventory(text: &str, origin: &str) -> Result<Ship, ScenarioError> {
+        let reporter = Reporter::new(origin, text);
+        let file: InventoryFile = toml::from_str(text).map_err(|e| reporter.toml_error(&e))?;
+        let _ignored = (&file.name, file.seed, file.duration_s, &file.fault);
+        if file.ship.len() != 1 {
+            return Err(reporter.error(
+                ScenarioErrorKind::Inventory,
+                &[k("ship")],
+                format!(
+                    "found {} [[ship]] tables, expected exactly one for an inventory",
+                    file.ship.len()
+                ),
+            ));
+        }
+        validate_ship(&file.ship[0], 0, &reporter)?;
+        Ok(file.ship.into_iter().next().expect("one ship"))
+    }
+
+    fn validate_with(&self, r: &Reporter<'_>) -> Result<(), ScenarioError> {
+        use ScenarioErrorKind as E;
+        if self.name.trim().is_empty() {
+            return Err(r.error(
+                E::InvalidValue,
+                &[k("name")],
+                "is empty, expected a scenario name".into(),
+            ));
+        }
+        if self.duration_s == 0 {
+            return Err(r.error(
+                E::InvalidValue,
+                &[k("duration_s")],
+                "is 0, expected a positive number of seconds".into(),
+            ));
+        }
+        let mut ship_ids: HashMap<&str, usize> = HashMap::new();
+        for (si, ship) in self.ship.iter().enumerate() {
+            if let Some(first) = ship_ids.insert(&ship.id, si) {
+                return Err(r.error(
+                    E::DuplicateId,
+                    &[k("ship"), Seg::Index(si), k("id")],
+                    format!(
+                        "duplicate ship id \"{}\" (also ship[{first}]), expected unique ship ids",
+                        ship.id
+                    ),
+                ));
+            }
+            validate_ship(ship, si, r)?;
+        }
+        for (fi, fault) in self.fault.iter().enumerate() {
+            let at = |key: &str| [k("fault"), Seg::Index(fi), k(key)];
+            let Some(&si) = ship_ids.get(fault.ship.as_str()) else {
+                let known: Vec<&str> = self.ship.iter().map(|s| s.id.as_str()).collect();
+                return Err(r.error(
+                    E::UnknownShip,
+                    &at("ship"),
+                    format!(
+                        "names no ship \"{}\", expected one of [{}]",
+                        fault.ship,
+                        known.join(", ")
+                    ),
+                ));
+            };
+            let ship = &self.ship[si];
+            let target = if let Some(d) = ship.device.iter().find(|d| d.id == fault.target) {
+                Target::Device(d)
+            } else if let Some(l) = ship.link.iter().find(|l| l.id == fault.target) {
+                Target::Link(l)
+            } else {
+                return Err(r.error(
+                    E::UnknownTarget,
+                    &at("target"),
+                    format!(
+                        "names no device or link \"{}\" on ship \"{}\", expected a device or link id of that ship",
+                        fault.target, ship.id
+                    ),
+                ));
+            };
+            if let Some(expected) = kind_fit(fault.kind, &target) {
+                return Err(r.error(E::FaultKindMismatch, &at("kind"), expected));
+            }
+            if fault.duration_s == 0 {
+                return Err(r.error(
+                    E::InvalidValue,
+                    &at("duration_s"),
+                    "is 0, expected a positive number of seconds".into(),
+                ));
+            }
+            if fault.end_s() > self.duration_s {
+                return Err(r.error(
+                    E::FaultOutOfRange,
+                    &at("at_s"),
+                    format!(
+                        "window {}..{} s ends after the scenario (duration_s = {}), expected at_s + duration_s <= {}",
+                        fault.at_s,
+                        fault.end_s(),
+                        self.duration_s,
+                        self.duration_s
+                    ),
+                ));
+            }
+            for (pi, prev) in self.fault[..fi].iter().enumerate() {
+                let same_target = prev.ship == fault.ship && prev.target == fault.target;
+                let overlap = prev.at_s < fault.end_s() && fault.at_s < prev.end_s();
+                if same_target && overlap && !prev.kind.compatible_with(fault.kind) {
+                    return Err(r.error(
+                        E::OverlappingFaults,
+                        &at("kind"),
+                        format!(
+                            "{} on \"{}\" during {}..{} s overlaps fault[{pi}] ({} during {}..{} s) and both cannot hold; expected windows that do not overlap",
+                            fault.kind,
+                            fault.target,
+                            fault.at_s,
+                            fault.end_s(),
+                            prev.kind,
+                            prev.at_s,
+                            prev.end_s()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+enum Target<'a> {
+    Device(&'a Device),
+    Link(&'a Link),
+}
+
+/// `None` when the fault kind fits the target, else what was expected.
+fn kind_fit(kind: FaultKind, target: &Target<'_>) -> Option<String> {
+    use FaultKind::*;
+    match (kind, target) {
+        (Down | CpuSaturation | DiskFull | InterfaceErrors, Target::Link(l)) => Some(format!(
+            "{kind} needs a device, but \"{}\" is a link; expected link_outage, rain_fade, blockage, degraded or flapping for a link",
+            l.id
+        )),
+        (LinkOutage | RainFade | Blockage, Target::Device(d)) => Some(format!(
+            "{kind} needs a link, but \"{}\" is a device ({}); expected down, degraded, flapping, cpu_saturation, disk_full or interface_errors for a device",
+            d.id, d.kind
+        )),
+        (DiskFull, Target::Device(d))
+            if !matches!(d.kind, DeviceKind::Server | DeviceKind::Pbx) =>
+        {
+            Some(format!(
+                "disk_full needs a host with a filesystem, but \"{}\" is a {}; expected a server or pbx",
+                d.id, d.kind
+            ))
+        }
+        (RainFade, Target::Link(l))
+            if !matches!(l.effective_band(), Some(Band::Ku | Band::Ka)) =>
+        {
+            Some(format!(
+                "rain_fade needs a Ku or Ka band link, but \"{}\" is {}; expected band = \"Ku\" or \"Ka\"",
+                l.id,
+                l.effective_band().map_or("without band".to_owned(), |b| format!("{b:?} band"))
+            ))
+        }
+        (Blockage, Target::Link(l)) if l.kind != LinkKind::Vsat => Some(format!(
+            "blockage needs a steered vsat antenna, but \"{}\" is a {:?} link; expected kind = \"vsat\"",
+            l.id, l.kind
+        )),
+        _ => None,
+    }
+}
+
+fn validate_ship(ship: &Ship, si: usize, r: &Reporter<'_>) -> Result<(), ScenarioError> {
+    use ScenarioErrorKind as E;
+    let at = |key: &str| [k("ship"), Seg::Index(si), k(key)];
+    if !valid_id(&ship.id) {
+        return Err(r.error(
+            E::InvalidValue,
+            &at("id"),
+            format!("\"{}\" is not a valid id, {ID_EXPECTED}", ship.id),
+        ));
+    }
+    if !ship.log_eps.is_finite() || ship.log_eps < 0.0 {
+        return Err(r.error(
+            E::InvalidValue,
+            &at("log_eps"),
+            format!("is {}, expected a rate >= 0", ship.log_eps),
+        ));
+    }
+    if ship.metric_interval_s == 0 {
+        return Err(r.error(
+            E::InvalidValue,
+            &at("metric_interval_s"),
+            "is 0, expected a positive number of seconds".into(),
+        ));
+    }
+    if !ship.speed_kn.is_finite() || !(0.0..=60.0).contains(&ship.speed_kn) {
+        return Err(r.error(
+            E::InvalidValue,
+            &at("speed_kn"),
+            format!("is {}, expected knots between 0 and 60", ship.speed_kn),
+        ));
+    }
+    for (wi, [lat, lon]) in ship.route.iter().enumerate() {
+        if !(-90.0..=90.0).contains(lat) || !(-180.0..=180.0).contains(lon) {
+            return Err(r.error(
+                E::InvalidValue,
+                &[k("ship"), Seg::Index(si), k("route"), Seg::Index(wi)],
+                format!(
+                    "[{lat}, {lon}] is off the globe, expected [lat (-90..90), lon (-180..180)]"
+                ),
+            ));
+        }
+    }
+    let mut ids: HashMap<&str, String> = HashMap::new();
+    for (di, device) in ship.device.iter().enumerate() {
+        let key = [
+            k("ship"),
+            Seg::Index(si),
+            k("device"),
+            Seg::Index(di),
+            k("id"),
+        ];
+        if !valid_id(&device.id) {
+            return Err(r.error(
+                E::InvalidValue,
+                &key,
+                format!("\"{}\" is not a valid id, {ID_EXPECTED}", device.id),
+            ));
+        }
+        if let Some(first) = ids.insert(&device.id, format!("device[{di}]")) {
+            return Err(r.error(
+                E::DuplicateId,
+                &key,
+                format!(
+                    "duplicate id \"{}\" on ship \"{}\" (also {first}), expected unique device and link ids",
+                    device.id, ship.id
+                ),
+            ));
+        }
+    }
+    for (li, link) in ship.link.iter().enumerate() {
+        let key = [
+            k("ship"),
+            Seg::Index(si),
+            k("link"),
+            Seg::Index(li),
+            k("id"),
+        ];
+        if !valid_id(&link.id) {
+            return Err(r.error(
+                E::InvalidValue,
+                &key,
+                format!("\"{}\" is not a valid id, {ID_EXPECTED}", link.id),
+            ));
+        }
+        if let Some(first) = ids.insert(&link.id, format!("link[{li}]")) {
+            return Err(r.error(
+                E::DuplicateId,
+                &key,
+                format!(
+                    "duplicate id \"{}\" on ship \"{}\" (also {first}), expected unique device and link ids",
+                    link.id, ship.id
+                ),
+            ));
+        }
+        if let Some(c) = link.capacity_mbps {
+            if !c.is_finite() || c <= 0.0 {
+                return Err(r.error(
+                    E::InvalidValue,
+                    &[
+                        k("ship"),
+                        Seg::Index(si),
+                        k("link"),
+                        Seg::Index(li),
+                        k("capacity_mbps"),
+                    ],
+                    format!("is {c}, expected a positive rate in Mbit/s"),
+                ));
+            }
+        }
+    }
+    let index: HashMap<&str, usize> = ship
+        .device
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.id.as_str(), i))
+        .collect();
+    for (di, device) in ship.device.iter().enumerate() {
+        let key = [
+            k("ship"),
+            Seg::Index(si),
+            k("device"),
+            Seg::Index(di),
+            k("depends_on"),
+        ];
+        let mut seen = HashSet::new();
+        for dep in &device.depends_on {
+            if !index.contains_key(dep.as_str()) {
+                return Err(r.error(
+                    E::UnknownDependency,
+                    &key,
+                    format!(
+                        "\"{dep}\" names no device on ship \"{}\", expected the id of one of its [[ship.device]] tables",
+                        ship.id
+                    ),
+                ));
+            }
+            if dep == &device.id {
+                return Err(r.error(
+                    E::DependencyCycle,
+                    &key,
+                    format!("\"{dep}\" depends on itself, expected an upstream device"),
+                ));
+            }
+            if !seen.insert(dep) {
+                return Err(r.error(
+                    E::DuplicateId,
+                    &key,
+                    format!("\"{dep}\" is listed twice, expected each upstream device once"),
+                ));
+            }
+        }
+    }
+    if let Some(cycle) = find_cycle(ship, &index) {
+        let names: Vec<&str> = cycle.iter().map(|&i| ship.device[i].id.as_str()).collect();
+        let key = [
+            k("ship"),
+            Seg::Index(si),
+            k("device"),
+            Seg::Index(cycle[0]),
+            k("depends_on"),
+        ];
+        return Err(r.error(
+            E::DependencyCycle,
+            &key,
+            format!(
+                "dependency cycle {}, expected depends_on to form a tree or DAG towards the core",
+                names.join(" -> ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Returns a cycle as device indices (first repeated at the end), if any.
+fn find_cycle(ship: &Ship, index: &HashMap<&str, usize>) -> Option<Vec<usize>> {
+    // 0 = unvisited, 1 = on stack, 2 = done
+    let n = ship.device.len();
+    let mut state = vec![0u8; n];
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    for root in 0..n {
+        if state[root] != 0 {
+            continue;
+        }
+        stack.push((root, 0));
+        state[root] = 1;
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            let deps = &ship.device[node].depends_on;
+            if *next < deps.len() {
+                let dep = index[deps[*next].as_str()];
+                *next += 1;
+                match state[dep] {
+                    0 => {
+                        state[dep] = 1;
+                        stack.push((dep, 0));
+                    }
+                    1 => {
+                        let start = stack.iter().position(|&(d, _)| d == dep).unwrap_or(0);
+                        let mut cycle: Vec<usize> =
+                            stack[start..].iter().map(|&(d, _)| d).collect();
+                        cycle.push(dep);
+                        return Some(cycle);
+                    }
+                    _ => {}
+                }
+            } else {
+                state[node] = 2;
+                stack.pop();
+            }
+        }
+    }
+    None
+}
+
+/// The lenient view of a scenario file used as an inventory.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InventoryFile {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    seed: Option<u64>,
+    #[serde(default)]
+    duration_s: Option<u64>,
+    #[serde(default)]
+    ship: Vec<Ship>,
+    #[serde(default)]
+    fault: Option<toml::Value>,
+}
+
+fn read(path: &Path, origin: &str) -> Result<String, ScenarioError> {
+    std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        kind: ScenarioErrorKind::Io,
+        origin: origin.to_owned(),
+        position: None,
+        key: String::new(),
+        message: format!("cannot read: {e}; expected a readable TOML scenario file"),
+    })
+}
+
+impl Ship {
+    /// The device with this id.
+    pub fn device(&self, id: &str) -> Option<&Device> {
+        self.device.iter().find(|d| d.id == id)
+    }
+
+    /// The link with this id.
+    pub fn link(&self, id: &str) -> Option<&Link> {
+        self.link.iter().find(|l| l.id == id)
+    }
+
+    /// Ids of every device that depends on `id`, directly or transitively, counting only
+    /// devices that lose *all* their upstream paths when `id` goes down.
+    pub fn dependents_of(&self, id: &str) -> Vec<String> {
+        let n = self.device.len();
+        let mut dead = vec![false; n];
+        let Some(root) = self.device.iter().position(|d| d.id == id) else {
+            return Vec::new();
+        };
+        dead[root] = true;
+        // iterate to a fixpoint (the graph is a DAG; n passes suffice)
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for (i, d) in self.device.iter().enumerate() {
+                if dead[i] || d.depends_on.is_empty() {
+                    continue;
+                }
+                let all_dead = d.depends_on.iter().all(|p| {
+                    self.device
+                        .iter()
+                        .position(|x| &x.id == p)
+                        .is_some_and(|pi| dead[pi])
+                });
+                if all_dead {
+                    dead[i] = true;
+                    changed = true;
+                }
+            }
+        }
+        self.device
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| dead[i] && i != root)
+            .map(|(_, d)| d.id.clone())
+            .collect()
+    }
+}
