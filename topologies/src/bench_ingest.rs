@@ -96,7 +96,9 @@ pub fn load(addr: SocketAddr, secs: u64, connections: usize, rate: u64) -> std::
         .collect();
     let mut total = 0;
     for h in handles {
-        total += h.join().map_err(|_| std::io::Error::other("loader thread panicked"))??;
+        total += h
+            .join()
+            .map_err(|_| std::io::Error::other("loader thread panicked"))??;
     }
     Ok(total)
 }
@@ -121,7 +123,12 @@ pub async fn run(
     let child = Command::new(exe)
         .args(["bench", "load", "--addr"])
         .arg(node.syslog_tcp_addr.to_string())
-        .args(["--secs", &secs.to_string(), "--connections", &connections.to_string()])
+        .args([
+            "--secs",
+            &secs.to_string(),
+            "--connections",
+            &connections.to_string(),
+        ])
         .args(["--rate", &rate.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -153,7 +160,9 @@ pub async fn run(
         events_per_s: durable as f64 / elapsed.as_secs_f64(),
         p99_event_to_detector_ms: node.metrics.latency.quantile_ms(0.99),
         p50_event_to_detector_ms: node.metrics.latency.quantile_ms(0.50),
-        cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        cores: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
         source: "syslog-tcp",
         events: sent,
         lost: sent.saturating_sub(durable),

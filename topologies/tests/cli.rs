@@ -9,11 +9,10 @@ fn seawatch() -> Command {
 #[test]
 fn unbuilt_subcommands_say_so_and_exit_2() {
     for args in [
-        vec!["ship"],
         vec!["shore"],
         vec!["sim", "run", "x.toml"],
-        vec!["bench", "ingest", "--report", "/dev/null"],
         vec!["nab", "run", "--data", "d", "--out", "o"],
+        vec!["ship", "--nats", "nats://127.0.0.1:4222"],
     ] {
         let out = seawatch().args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -98,4 +97,42 @@ fn bench_actors_writes_the_contract_report() {
     let expect =
         json["msgs_per_s"].as_f64().unwrap() / json["bare_ractor_msgs_per_s"].as_f64().unwrap();
     assert!((ratio - expect).abs() < 1e-9);
+}
+
+#[test]
+fn ship_rejects_a_bad_config_or_inventory_with_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("ship.toml");
+    std::fs::write(&cfg, "ship = \"aurora\"\nsyslogg = \"127.0.0.1:1\"\n").unwrap();
+    let out = seawatch()
+        .args(["ship", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ship.toml:2") && stderr.contains("syslogg"),
+        "{stderr}"
+    );
+
+    let inv = dir.path().join("inv.toml");
+    std::fs::write(
+        &inv,
+        "name = \"x\"\nseed = 1\nduration_s = 60\n[[ship]]\nid = \"a\"\n[[ship.device]]\nid = \"sw\"\nkind = \"switch\"\ndepends_on = [\"nope\"]\n",
+    )
+    .unwrap();
+    let out = seawatch()
+        .args(["ship", "--data"])
+        .arg(dir.path())
+        .arg("--inventory")
+        .arg(&inv)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("inv.toml") && stderr.contains("depends_on"),
+        "{stderr}"
+    );
 }
