@@ -112,10 +112,13 @@ pub async fn run(
     rate: u64,
 ) -> Result<IngestReport, String> {
     let dir = tempfile_dir()?;
-    let mut cfg = ShipConfig::default();
-    cfg.data = dir.clone();
-    cfg.listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
-    cfg.syslog = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let cfg = ShipConfig {
+        data: dir.clone(),
+        listen: loopback,
+        syslog: loopback,
+        ..ShipConfig::default()
+    };
     let node = ShipNode::start(&cfg, Inventory::empty(&cfg.ship), Clock::system())
         .await
         .map_err(|e| e.to_string())?;
