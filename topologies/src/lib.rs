@@ -4,6 +4,7 @@
 pub mod bench_ingest;
 pub mod cli;
 pub mod config;
+pub mod feed;
 pub mod inventory;
 pub mod node;
 pub mod ship;
