@@ -30,6 +30,36 @@ pub struct ShipConfig {
     /// Event log settings.
     #[serde(default)]
     pub eventlog: EventLogSection,
+    /// Ship the event log to ClickHouse (optional; the event log is the buffer).
+    #[serde(default)]
+    pub clickhouse: Option<ClickHouseSection>,
+}
+
+/// `[clickhouse]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClickHouseSection {
+    /// HTTP endpoint, e.g. `http://127.0.0.1:8123`.
+    pub url: String,
+    /// Database.
+    #[serde(default = "default_ch_database")]
+    pub database: String,
+    /// Table.
+    #[serde(default = "default_ch_table")]
+    pub table: String,
+    /// User.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Password.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+fn default_ch_database() -> String {
+    "seawatch".into()
+}
+fn default_ch_table() -> String {
+    "events".into()
 }
 
 /// `[eventlog]`.
@@ -96,6 +126,7 @@ impl Default for ShipConfig {
             syslog: default_syslog(),
             inventory: None,
             eventlog: EventLogSection::default(),
+            clickhouse: None,
         }
     }
 }

@@ -17,6 +17,8 @@ use seawatch_actors::ingest::pipeline::{
 };
 use seawatch_actors::inventory::Inventory;
 use seawatch_actors::link::LinkMetrics;
+use seawatch_actors::store::actor::{exporter_child, ExporterArgs};
+use seawatch_actors::store::clickhouse::{ClickHouseConfig, ExporterConfig};
 use seawatch_runtime::event_log::EventLog;
 use seawatch_runtime::http::{self, Health};
 use seawatch_runtime::supervision::{
@@ -188,8 +190,23 @@ impl ShipNode {
             router: router.clone(),
             metrics: metrics.clone(),
             config: pipeline,
+            clock: clock.clone(),
         });
         children.push(writer);
+        if let Some(ch) = &cfg.clickhouse {
+            let mut c = ClickHouseConfig::new(ch.url.clone());
+            c.database = ch.database.clone();
+            c.table = ch.table.clone();
+            c.user = ch.user.clone();
+            c.password = ch.password.clone();
+            let cursor = cfg.data.join(format!("clickhouse-{}.cursor", cfg.ship));
+            let (exporter, _) = exporter_child(ExporterArgs {
+                clickhouse: c,
+                exporter: ExporterConfig::new(cursor),
+                log: log.clone(),
+            });
+            children.push(exporter);
+        }
         let spec = SupervisorSpec::new("root", &ship)
             .intensity(3, Duration::from_secs(60))
             .child(ship_subtree_of(&ship, children));

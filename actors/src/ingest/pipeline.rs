@@ -334,7 +334,12 @@ pub struct WriterArgs {
     pub metrics: IngestMetrics,
     /// Sizes.
     pub config: PipelineConfig,
+    /// Time, for retention by age.
+    pub clock: seawatch_runtime::Clock,
 }
+
+/// How often the writer applies the event log's retention policy.
+pub const RETENTION_EVERY: Duration = Duration::from_secs(10);
 
 /// The event-log writer: a supervised actor that owns a dedicated thread (file I/O and
 /// fsync never run on the async workers).
@@ -422,6 +427,7 @@ fn write_loop(
     rt: &tokio::runtime::Handle,
 ) -> Result<(), EventLogError> {
     let mut last_durable = args.log.read().durable_next_seq();
+    let mut last_retention = Instant::now();
     let mut events: Vec<NewEvent> = Vec::with_capacity(args.config.max_append_events);
     loop {
         if stop.load(Ordering::Acquire) {
@@ -436,6 +442,18 @@ fn write_loop(
                 let mut log = args.log.write();
                 log.flush_if_due()?;
                 publish_durable(&log, &args.metrics, &mut last_durable);
+                if last_retention.elapsed() >= RETENTION_EVERY {
+                    last_retention = Instant::now();
+                    let report = log.apply_retention(args.clock.now_ms())?;
+                    if report.segments_removed > 0 {
+                        tracing::info!(
+                            segments = report.segments_removed,
+                            events = report.events_removed,
+                            "event log retention removed old segments"
+                        );
+                    }
+                    args.metrics.eventlog_bytes(log.stats().bytes);
+                }
                 continue;
             }
         };

@@ -391,6 +391,21 @@ impl EventSource for Mutex<EventLog> {
     }
 }
 
+impl EventSource for parking_lot::RwLock<EventLog> {
+    fn ship_id(&self) -> String {
+        self.read().ship_id().to_owned()
+    }
+    fn first_seq(&self) -> u64 {
+        self.read().first_seq()
+    }
+    fn durable_next_seq(&self) -> u64 {
+        self.read().durable_next_seq()
+    }
+    fn read_from(&self, seq: u64, max: usize) -> Result<Vec<Event>, EventLogError> {
+        self.read().read_from(seq, max)
+    }
+}
+
 /// How the exporter runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExporterConfig {

@@ -12,6 +12,7 @@
 //!   inserts and records its acknowledged position in a cursor file, so nothing is lost
 //!   while ClickHouse is down (the event log is the buffer). See `docs/clickhouse.md`.
 
+pub mod actor;
 pub mod clickhouse;
 pub mod index;
 
