@@ -20,3 +20,6 @@ done
 
 echo "== cargo test"
 cargo test --workspace --no-fail-fast
+
+echo "== short fuzz run of the decoders"
+bash deploy/scripts/fuzz-short.sh

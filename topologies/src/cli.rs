@@ -450,7 +450,40 @@ async fn ship(args: ShipArgs) -> i32 {
         node.syslog_tcp_addr, node.syslog_udp_addr
     );
     println!("  data:   {}", cfg.data.display());
+    if let Some(path) = cfg.inventory.clone() {
+        println!("  inventory: {} (SIGHUP reloads it)", path.display());
+        spawn_inventory_reload(node.router.clone(), path, cfg.ship.clone());
+    }
     wait_for_shutdown_signal().await;
     node.shutdown().await;
     0
+}
+
+/// Re-reads the inventory file on SIGHUP and reconciles device and link actors without a
+/// restart. A bad file is reported and the running inventory kept.
+fn spawn_inventory_reload(
+    router: std::sync::Arc<seawatch_actors::ingest::pipeline::Router>,
+    path: PathBuf,
+    ship: String,
+) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match crate::inventory::load(&path, &ship) {
+                Ok(inv) => match router.reload(inv).await {
+                    Ok(()) => tracing::info!(path = %path.display(), "inventory reloaded"),
+                    Err(e) => tracing::error!(error = %e, "inventory reload failed"),
+                },
+                Err(e) => {
+                    tracing::error!(error = %e, "inventory reload: keeping the running inventory")
+                }
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (router, path, ship);
 }
