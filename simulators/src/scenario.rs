@@ -775,58 +775,40 @@ fn validate_ship(ship: &Ship, si: usize, r: &Reporter<'_>) -> Result<(), Scenari
             ));
         }
     }
+    // Device and link ids share one namespace per ship.
     let mut ids: HashMap<&str, String> = HashMap::new();
-    for (di, device) in ship.device.iter().enumerate() {
-        let key = [
-            k("ship"),
-            Seg::Index(si),
-            k("device"),
-            Seg::Index(di),
-            k("id"),
-        ];
-        if !valid_id(&device.id) {
+    let tables = ship
+        .device
+        .iter()
+        .enumerate()
+        .map(|(i, d)| ("device", i, d.id.as_str()))
+        .chain(
+            ship.link
+                .iter()
+                .enumerate()
+                .map(|(i, l)| ("link", i, l.id.as_str())),
+        );
+    for (table, i, id) in tables {
+        let key = [k("ship"), Seg::Index(si), k(table), Seg::Index(i), k("id")];
+        if !valid_id(id) {
             return Err(r.error(
                 E::InvalidValue,
                 &key,
-                format!("\"{}\" is not a valid id, {ID_EXPECTED}", device.id),
+                format!("\"{id}\" is not a valid id, {ID_EXPECTED}"),
             ));
         }
-        if let Some(first) = ids.insert(&device.id, format!("device[{di}]")) {
+        if let Some(first) = ids.insert(id, format!("{table}[{i}]")) {
             return Err(r.error(
                 E::DuplicateId,
                 &key,
                 format!(
-                    "duplicate id \"{}\" on ship \"{}\" (also {first}), expected unique device and link ids",
-                    device.id, ship.id
+                    "duplicate id \"{id}\" on ship \"{}\" (also {first}), expected unique device and link ids",
+                    ship.id
                 ),
             ));
         }
     }
     for (li, link) in ship.link.iter().enumerate() {
-        let key = [
-            k("ship"),
-            Seg::Index(si),
-            k("link"),
-            Seg::Index(li),
-            k("id"),
-        ];
-        if !valid_id(&link.id) {
-            return Err(r.error(
-                E::InvalidValue,
-                &key,
-                format!("\"{}\" is not a valid id, {ID_EXPECTED}", link.id),
-            ));
-        }
-        if let Some(first) = ids.insert(&link.id, format!("link[{li}]")) {
-            return Err(r.error(
-                E::DuplicateId,
-                &key,
-                format!(
-                    "duplicate id \"{}\" on ship \"{}\" (also {first}), expected unique device and link ids",
-                    link.id, ship.id
-                ),
-            ));
-        }
         if let Some(c) = link.capacity_mbps {
             if !c.is_finite() || c <= 0.0 {
                 return Err(r.error(

@@ -347,64 +347,37 @@ pub trait EventSource: Send + Sync + 'static {
     fn read_from(&self, seq: u64, max: usize) -> Result<Vec<Event>, EventLogError>;
 }
 
-impl EventSource for RwLock<EventLog> {
-    fn ship_id(&self) -> String {
-        self.read()
-            .unwrap_or_else(|e| e.into_inner())
-            .ship_id()
-            .to_owned()
-    }
-    fn first_seq(&self) -> u64 {
-        self.read().unwrap_or_else(|e| e.into_inner()).first_seq()
-    }
-    fn durable_next_seq(&self) -> u64 {
-        self.read()
-            .unwrap_or_else(|e| e.into_inner())
-            .durable_next_seq()
-    }
-    fn read_from(&self, seq: u64, max: usize) -> Result<Vec<Event>, EventLogError> {
-        self.read()
-            .unwrap_or_else(|e| e.into_inner())
-            .read_from(seq, max)
-    }
+/// Implements [`EventSource`] for a lock type, given how to get a guard from it.
+macro_rules! event_source_for {
+    ($lock:ty, |$l:ident| $guard:expr) => {
+        impl EventSource for $lock {
+            fn ship_id(&self) -> String {
+                let $l = self;
+                $guard.ship_id().to_owned()
+            }
+            fn first_seq(&self) -> u64 {
+                let $l = self;
+                $guard.first_seq()
+            }
+            fn durable_next_seq(&self) -> u64 {
+                let $l = self;
+                $guard.durable_next_seq()
+            }
+            fn read_from(&self, seq: u64, max: usize) -> Result<Vec<Event>, EventLogError> {
+                let $l = self;
+                $guard.read_from(seq, max)
+            }
+        }
+    };
 }
 
-impl EventSource for Mutex<EventLog> {
-    fn ship_id(&self) -> String {
-        self.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .ship_id()
-            .to_owned()
-    }
-    fn first_seq(&self) -> u64 {
-        self.lock().unwrap_or_else(|e| e.into_inner()).first_seq()
-    }
-    fn durable_next_seq(&self) -> u64 {
-        self.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .durable_next_seq()
-    }
-    fn read_from(&self, seq: u64, max: usize) -> Result<Vec<Event>, EventLogError> {
-        self.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .read_from(seq, max)
-    }
-}
-
-impl EventSource for parking_lot::RwLock<EventLog> {
-    fn ship_id(&self) -> String {
-        self.read().ship_id().to_owned()
-    }
-    fn first_seq(&self) -> u64 {
-        self.read().first_seq()
-    }
-    fn durable_next_seq(&self) -> u64 {
-        self.read().durable_next_seq()
-    }
-    fn read_from(&self, seq: u64, max: usize) -> Result<Vec<Event>, EventLogError> {
-        self.read().read_from(seq, max)
-    }
-}
+event_source_for!(RwLock<EventLog>, |l| l
+    .read()
+    .unwrap_or_else(|e| e.into_inner()));
+event_source_for!(Mutex<EventLog>, |l| l
+    .lock()
+    .unwrap_or_else(|e| e.into_inner()));
+event_source_for!(parking_lot::RwLock<EventLog>, |l| l.read());
 
 /// How the exporter runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
