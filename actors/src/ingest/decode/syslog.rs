@@ -32,7 +32,7 @@
 
 use std::borrow::Cow;
 
-use super::time::{parse_bsd_ms, parse_rfc3339_ms};
+use super::time::{parse_bsd_ms, parse_iso_utc_default_ms, parse_rfc3339_ms};
 use super::{DecodeError, Severity};
 
 /// Default maximum accepted line length in bytes (matches the framer).
@@ -460,7 +460,7 @@ fn cisco_seq(s: &str) -> Option<(u64, &str)> {
 fn bsd_timestamp(s: &str, now_ms: i64) -> Result<Option<(i64, usize)>, DecodeError> {
     let b = s.as_bytes();
     if b.len() >= 5 && b[4] == b'-' {
-        return Ok(parse_rfc3339_ms(b).ok().flatten());
+        return Ok(parse_iso_utc_default_ms(b).ok().flatten());
     }
     parse_bsd_ms(b, now_ms)
 }

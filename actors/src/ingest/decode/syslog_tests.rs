@@ -134,6 +134,17 @@ fn rfc3164_classic() {
     assert_eq!(r.timestamp_ms, Some(ms("2025-03-14T05:01:33.123Z")));
     assert_eq!(r.hostname, Some("pms-db01"));
     assert_eq!(r.app_name, Some("systemd"));
+    // syslog-ng's loggen (BSD mode): ISO 8601 without a zone, read as UTC. Before, the
+    // stamp was not recognised and the whole line became a bare message without a host.
+    let r = p("<38>2026-11-30T00:35:23 localhost prg00000[1234]: seq: 0000000000, thread: 0000");
+    assert_eq!(r.format, SyslogFormat::Rfc3164);
+    assert_eq!(r.timestamp_ms, Some(ms("2026-11-30T00:35:23Z")));
+    assert_eq!(r.hostname, Some("localhost"));
+    assert_eq!(r.app_name, Some("prg00000"));
+    assert_eq!(r.proc_id, Some("1234"));
+    assert_eq!(r.message, "seq: 0000000000, thread: 0000");
+    // RFC 5424 keeps requiring the offset.
+    assert!(parse_syslog(b"<38>1 2026-11-30T00:35:23 h a - - - m", &opts()).is_err());
 }
 
 #[test]

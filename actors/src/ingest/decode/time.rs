@@ -113,6 +113,18 @@ fn fraction(s: &[u8], at: usize) -> (u32, usize) {
 /// when `s` does not start like a date at all, and `Err(BadTimestamp)` when it
 /// does but is invalid.
 pub fn parse_rfc3339_ms(s: &[u8]) -> Result<Option<(i64, usize)>, DecodeError> {
+    parse_iso_ms(s, true)
+}
+
+/// Like [`parse_rfc3339_ms`], but a missing zone offset is read as UTC. For the
+/// timestamp in the BSD (RFC 3164) header position, where syslog-ng (`loggen`,
+/// `ts-format(iso)` templates without a zone) and some relays put an ISO 8601 time
+/// without its offset; zoneless times are UTC on ships (module docs of `syslog`).
+pub fn parse_iso_utc_default_ms(s: &[u8]) -> Result<Option<(i64, usize)>, DecodeError> {
+    parse_iso_ms(s, false)
+}
+
+fn parse_iso_ms(s: &[u8], require_offset: bool) -> Result<Option<(i64, usize)>, DecodeError> {
     let Some(y) = digits::<4>(s, 0) else {
         return Ok(None);
     };
@@ -164,6 +176,7 @@ pub fn parse_rfc3339_ms(s: &[u8]) -> Result<Option<(i64, usize)>, DecodeError> {
                 -off
             }
         }
+        None | Some(b' ' | b':') if !require_offset => 0,
         _ => return Err(bad),
     };
     let ms = to_ms(y as i64, mo, d, h, mi, se, frac)?;
@@ -356,6 +369,17 @@ mod tests {
         let (ms2, _) = parse_rfc3339_ms(b"2003-08-24T12:14:15Z").unwrap().unwrap();
         assert_eq!(ms, ms2);
         assert_eq!(parse_rfc3339_ms(b"-").unwrap(), None);
+        // Zoneless: an error for RFC 5424, UTC in the BSD header position.
+        assert!(parse_rfc3339_ms(b"2003-08-24T12:14:15 host").is_err());
+        assert_eq!(
+            parse_iso_utc_default_ms(b"2003-08-24T12:14:15 host").unwrap(),
+            Some((ms2, 19))
+        );
+        assert_eq!(
+            parse_iso_utc_default_ms(b"2003-08-24T12:14:15Z").unwrap(),
+            Some((ms2, 20))
+        );
+        assert!(parse_iso_utc_default_ms(b"2003-08-24T12:14:15x").is_err());
         assert_eq!(parse_rfc3339_ms(b"host").unwrap(), None);
         for bad in [
             &b"2003-13-11T22:14:15Z"[..],
