@@ -429,37 +429,58 @@ fn write_loop(
     let mut last_durable = args.log.read().durable_next_seq();
     let mut last_retention = Instant::now();
     let mut events: Vec<NewEvent> = Vec::with_capacity(args.config.max_append_events);
+    // Set once stopping: how many more queued batches to store before the final sync.
+    let mut drain: Option<usize> = None;
     loop {
-        if stop.load(Ordering::Acquire) {
-            break;
-        }
-        let first =
-            rt.block_on(async { tokio::time::timeout(args.config.idle_tick, rx.recv()).await });
-        let first = match first {
-            Ok(Some(b)) => b,
-            Ok(None) => break,
-            Err(_) => {
-                let mut log = args.log.write();
-                log.flush_if_due()?;
-                publish_durable(&log, &args.metrics, &mut last_durable);
-                if last_retention.elapsed() >= RETENTION_EVERY {
-                    last_retention = Instant::now();
-                    let report = log.apply_retention(args.clock.now_ms())?;
-                    if report.segments_removed > 0 {
-                        tracing::info!(
-                            segments = report.segments_removed,
-                            events = report.events_removed,
-                            "event log retention removed old segments"
-                        );
+        let first = if stop.load(Ordering::Acquire) {
+            // Stopping (shutdown or a restart): store what is already queued, since its
+            // events were counted accepted. Bounded by the queue's length now, so that
+            // steady ingest cannot hold the stop up; later batches stay queued for the
+            // next writer incarnation.
+            let left = drain.get_or_insert_with(|| rx.len());
+            if *left == 0 {
+                break;
+            }
+            *left -= 1;
+            match rx.try_recv() {
+                Ok(b) => b,
+                Err(_) => break,
+            }
+        } else {
+            let first =
+                rt.block_on(async { tokio::time::timeout(args.config.idle_tick, rx.recv()).await });
+            match first {
+                Ok(Some(b)) => b,
+                Ok(None) => break,
+                Err(_) => {
+                    let mut log = args.log.write();
+                    log.flush_if_due()?;
+                    publish_durable(&log, &args.metrics, &mut last_durable);
+                    if last_retention.elapsed() >= RETENTION_EVERY {
+                        last_retention = Instant::now();
+                        let report = log.apply_retention(args.clock.now_ms())?;
+                        if report.segments_removed > 0 {
+                            tracing::info!(
+                                segments = report.segments_removed,
+                                events = report.events_removed,
+                                "event log retention removed old segments"
+                            );
+                        }
+                        args.metrics.eventlog_bytes(log.stats().bytes);
                     }
-                    args.metrics.eventlog_bytes(log.stats().bytes);
+                    continue;
                 }
-                continue;
             }
         };
         let mut batches = vec![first];
         let mut n = batches[0].items.len();
         while n < args.config.max_append_events {
+            if let Some(left) = drain.as_mut() {
+                if *left == 0 {
+                    break;
+                }
+                *left -= 1;
+            }
             match rx.try_recv() {
                 Ok(b) => {
                     n += b.items.len();
@@ -512,5 +533,58 @@ pub fn batch(source: Source, items: Vec<Observation>) -> IngestBatch {
         received: Instant::now(),
         items,
         done: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::Inventory;
+    use seawatch_runtime::event_log::EventLogConfig;
+    use seawatch_runtime::supervision::SupervisorSpec;
+    use seawatch_runtime::{Metrics, ShipId};
+
+    #[test]
+    fn a_stopping_writer_stores_what_is_already_queued() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(dir.path(), EventLogConfig::new("t")).unwrap();
+        let registry = Metrics::new();
+        let metrics = IngestMetrics::register(&registry, "t");
+        let cfg = PipelineConfig::default();
+        let (sender, slot) = queue(&cfg, metrics.clone());
+        let ship = ShipId::new("t");
+        let sup = |name: &'static str| {
+            let ship = ship.clone();
+            ChildSpec::supervisor(name, move || SupervisorSpec::new(name, &ship)).1
+        };
+        let args = WriterArgs {
+            log: Arc::new(RwLock::new(log)),
+            slot: slot.clone(),
+            router: Router::new(
+                Inventory::empty("t"),
+                sup("devices"),
+                sup("links"),
+                metrics.clone(),
+                LinkMetrics::register(&registry),
+            ),
+            metrics: metrics.clone(),
+            config: cfg,
+            clock: seawatch_runtime::Clock::system(),
+        };
+        // Events without a device: stored, not routed (no actors needed).
+        for i in 0..3 {
+            let obs = Observation::log("", 1, None, "app", &format!("queued {i}"));
+            sender.try_send(batch(Source::Ndjson, vec![obs])).unwrap();
+        }
+        let mut rx = slot.lock().take().unwrap();
+        // Stop was requested before the writer got to the queue (a shutdown racing
+        // with ingest): the queued, already-accepted events must still be stored.
+        let stop = AtomicBool::new(true);
+        write_loop(&args, &mut rx, &stop, rt.handle()).unwrap();
+        let log = args.log.read();
+        assert_eq!(log.next_seq(), 4, "all 3 queued events stored");
+        assert_eq!(log.durable_next_seq(), 4);
+        assert_eq!(metrics.durable_total(), 3);
     }
 }
