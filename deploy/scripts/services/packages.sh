@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages of the real servers the tests drive, when missing.
-# Each test starts its own throwaway instance (see deploy/scripts/*-test-server.sh).
+# Installs the Debian packages of the real servers and tools the tests drive, when missing.
+# Each test starts its own throwaway instance (see deploy/scripts/*-test-server.sh and
+# deploy/scripts/syslog-ng-tools.sh).
 set -euo pipefail
 need=()
 command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/bin/clickhouse ] || need+=(clickhouse-server clickhouse-client)
+# loggen (syslog traffic generator) ships in syslog-ng-core as /usr/bin/loggen.
+command -v loggen >/dev/null 2>&1 || [ -x /usr/bin/loggen ] || need+=(syslog-ng-core)
+command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing: ${need[*]}"
