@@ -18,8 +18,9 @@ for svc in deploy/scripts/services/*.sh; do
   bash "$svc"
 done
 
-echo "== cargo test"
-cargo test --workspace --no-fail-fast
-
 echo "== short fuzz run of the decoders"
 bash deploy/scripts/fuzz-short.sh
+
+# Last, so the test runner's summary closes the output.
+echo "== cargo test"
+cargo test --workspace --no-fail-fast
