@@ -364,8 +364,9 @@ async fn demo(args: DemoArgs) -> i32 {
     println!("  health:  http://{bound}/healthz");
     println!("  metrics: http://{bound}/metrics");
     println!(
-        "Not built yet: the console UI and login (no admin credentials are created), the \
-         scenario replay, ingest, detectors, incidents and shore sync. Ctrl-C to stop."
+        "Not built yet in the demo: the console UI and login (no admin credentials are \
+         created), the built-in scenario replay, detectors, incidents and shore sync. \
+         A ship with live ingest runs with `seawatch ship`. Ctrl-C to stop."
     );
     let _ = tokio::signal::ctrl_c().await;
     node.shutdown().await;
