@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use seawatch_runtime::bench::{restart_latencies, ThroughputPair};
+use seawatch_runtime::bench::{bare_idle_actors, idle_actors, restart_latencies, ThroughputPair};
 
 const BATCH: u64 = 10_000;
 
@@ -44,5 +44,23 @@ fn restart(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, throughput, restart);
+fn spawn(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut group = c.benchmark_group("spawn");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(1_000));
+    group.bench_function("bare_ractor_1000", |b| {
+        b.iter(|| rt.block_on(bare_idle_actors(1_000)))
+    });
+    group.bench_function("supervised_dynamic_1000", |b| {
+        b.iter(|| rt.block_on(idle_actors(1_000)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, throughput, restart, spawn);
 criterion_main!(benches);
