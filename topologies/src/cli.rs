@@ -182,11 +182,14 @@ pub enum NabCommand {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Scores NAB results files.
+    /// Scores NAB results files (three profiles, one corpus-wide threshold each).
     Score {
-        /// Results folder.
+        /// Results folder (`OUT` of `nab run`, or `OUT/seawatch`).
         #[arg(long)]
         results: PathBuf,
+        /// Labelled windows (NAB's combined_windows.json).
+        #[arg(long)]
+        labels: PathBuf,
     },
 }
 
@@ -272,7 +275,8 @@ async fn run(cli: Cli) -> i32 {
                 }
             }
         }
-        Command::Nab(_) => not_yet("nab", "the anomaly detection issue"),
+        Command::Nab(NabCommand::Run { data, out }) => nab_run(&data, &out),
+        Command::Nab(NabCommand::Score { results, labels }) => nab_score(&results, &labels),
         Command::Bench(BenchCommand::Actors {
             report,
             msgs,
@@ -324,6 +328,50 @@ fn write_report<T: serde::Serialize>(what: &str, path: &std::path::Path, report:
 }
 
 /// Writes a file through a temporary sibling and a rename: nothing half-written.
+fn nab_run(data: &std::path::Path, out: &std::path::Path) -> i32 {
+    use seawatch_actors::detect::{nab, EnsembleConfig};
+    if !data.is_dir() {
+        eprintln!("seawatch nab run: --data {}: not a folder", data.display());
+        return EXIT_USAGE;
+    }
+    match nab::run_corpus(&EnsembleConfig::default(), data, out) {
+        Ok(n) => {
+            println!(
+                "{n} files scored into {}",
+                out.join(nab::DETECTOR).display()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("seawatch nab run: {e}");
+            1
+        }
+    }
+}
+
+fn nab_score(results: &std::path::Path, labels: &std::path::Path) -> i32 {
+    use seawatch_actors::detect::nab;
+    let c = match nab::score_corpus(results, labels) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("seawatch nab score: {e}");
+            return 1;
+        }
+    };
+    for k in &c.unlabelled {
+        eprintln!("seawatch nab score: {k}: no labels, skipped");
+    }
+    println!("files {}", c.files.len());
+    println!("profile                 score  threshold       raw      null  perfect");
+    for p in &c.profiles {
+        println!(
+            "{:<20} {:>8.2} {:>10.6} {:>9.3} {:>9.3} {:>8.1}",
+            p.profile.name, p.normalized, p.detector.threshold, p.detector.raw, p.null, p.perfect
+        );
+    }
+    0
+}
+
 fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes)?;

@@ -1,0 +1,307 @@
+//! The ensemble: base detectors combined into one anomaly score in `[0, 1]`.
+
+use std::collections::VecDeque;
+
+use super::{Detector, Ewma, PageHinkley, RollingMad, SeasonalBaseline};
+
+/// Ensemble configuration: one configuration serves every series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnsembleConfig {
+    /// No score before this many samples.
+    pub warmup: usize,
+    /// EWMA smoothing weight.
+    pub ewma_alpha: f64,
+    /// Rolling median/MAD window (samples).
+    pub mad_window: usize,
+    /// Seasonal period in seconds; `None` detects a daily period from the timestamps.
+    pub season: Option<f64>,
+    /// Per-slot learning rate of the seasonal baseline.
+    pub season_alpha: f64,
+    /// Page-Hinkley calibration length, tolerance and threshold (in deviations).
+    pub drift: (usize, f64, f64),
+    /// Samples of combined surprise whose distribution calibrates the score.
+    pub history: usize,
+    /// Samples averaged into the short-term surprise.
+    pub short: usize,
+    /// A score at or above this raises an alert.
+    pub alert_threshold: f64,
+}
+
+impl Default for EnsembleConfig {
+    fn default() -> Self {
+        EnsembleConfig {
+            warmup: 150,
+            ewma_alpha: 0.02,
+            mad_window: 300,
+            season: None,
+            season_alpha: 0.1,
+            drift: (100, 0.5, 60.0),
+            history: 2000,
+            short: 5,
+            alert_threshold: 0.5,
+        }
+    }
+}
+
+/// One scored sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scored {
+    /// Anomaly score in `[0, 1]`; `None` during warm-up.
+    pub score: Option<f64>,
+    /// `score >= alert_threshold`.
+    pub alert: bool,
+    /// Page-Hinkley reported drift at this sample (detectors were recalibrated).
+    pub drift: bool,
+}
+
+/// Ensemble of EWMA z-score, rolling median/MAD, seasonal baseline and Page-Hinkley
+/// drift. The base surprises are averaged (the seasonal one only when it predicts better
+/// than the EWMA level), and the short-term average surprise is scored against the
+/// distribution of recent surprises (a Gaussian tail, log-scaled into `[0, 1]`).
+/// Memory is bounded by `mad_window + history + short + slots per period`.
+#[derive(Debug, Clone)]
+pub struct Ensemble {
+    cfg: EnsembleConfig,
+    n: usize,
+    ewma: Ewma,
+    mad: RollingMad,
+    season: SeasonalBaseline,
+    ph: PageHinkley,
+    ewma_err: f64,
+    hist: VecDeque<f64>,
+    sum: f64,
+    sum2: f64,
+    short: VecDeque<f64>,
+}
+
+/// Upper Gaussian tail `P(Z > z)` (Abramowitz–Stegun 7.1.26 erfc approximation).
+fn gaussian_tail(z: f64) -> f64 {
+    let x = z / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
+    let y = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))))
+        * (-x * x).exp();
+    let erfc = if x >= 0.0 { y } else { 2.0 - y };
+    0.5 * erfc
+}
+
+impl Ensemble {
+    /// A fresh ensemble for one series.
+    pub fn new(cfg: EnsembleConfig) -> Self {
+        Ensemble {
+            n: 0,
+            ewma: Ewma::new(cfg.ewma_alpha, 30),
+            mad: RollingMad::new(cfg.mad_window, 30),
+            season: SeasonalBaseline::new(cfg.season, cfg.season_alpha, 3, 288),
+            ph: PageHinkley::new(cfg.drift.0, cfg.drift.1, cfg.drift.2),
+            ewma_err: 0.0,
+            hist: VecDeque::with_capacity(cfg.history),
+            sum: 0.0,
+            sum2: 0.0,
+            short: VecDeque::with_capacity(cfg.short),
+            cfg,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EnsembleConfig {
+        &self.cfg
+    }
+
+    /// Scores a sample at time `t` (seconds) from it and the samples before it only.
+    pub fn update(&mut self, t: f64, x: f64) -> Scored {
+        self.n += 1;
+        if !x.is_finite() {
+            return Scored {
+                score: None,
+                alert: false,
+                drift: false,
+            };
+        }
+        let level = self.ewma.mean();
+        let ez = self.ewma.update(t, x);
+        if ez.is_some() {
+            self.ewma_err += 0.01 * ((x - level).abs() - self.ewma_err);
+        }
+        let mz = self.mad.update(t, x);
+        let sz = self.season.update(t, x);
+        self.ph.update(t, x);
+        let drift = self.ph.drifted();
+
+        let seasonal_helps = self
+            .season
+            .mean_abs_error()
+            .is_some_and(|e| e < 0.8 * self.ewma_err);
+        let mut zsum = 0.0;
+        let mut k = 0.0;
+        for z in [ez, mz, sz.filter(|_| seasonal_helps)]
+            .into_iter()
+            .flatten()
+        {
+            zsum += z.min(50.0);
+            k += 1.0;
+        }
+        if drift {
+            self.ewma.reset();
+            self.mad.reset();
+            self.season.reset();
+        }
+        if k == 0.0 {
+            return self.out(None, drift);
+        }
+        let raw = zsum / k;
+
+        if self.short.len() == self.cfg.short.max(1) {
+            self.short.pop_front();
+        }
+        self.short.push_back(raw);
+        let short = self.short.iter().sum::<f64>() / self.short.len() as f64;
+
+        let score = if self.hist.len() >= 50 && self.n > self.cfg.warmup {
+            let m = self.sum / self.hist.len() as f64;
+            let var = (self.sum2 / self.hist.len() as f64 - m * m).max(0.0);
+            let sd = var.sqrt().max(1e-3);
+            let tail = gaussian_tail((short - m) / sd);
+            Some(((tail + 1e-10).ln() / (1e-10f64).ln()).clamp(0.0, 1.0))
+        } else {
+            None
+        };
+        if self.hist.len() == self.cfg.history.max(1) {
+            if let Some(old) = self.hist.pop_front() {
+                self.sum -= old;
+                self.sum2 -= old * old;
+            }
+        }
+        self.hist.push_back(short);
+        self.sum += short;
+        self.sum2 += short * short;
+        self.out(score, drift)
+    }
+
+    fn out(&self, score: Option<f64>, drift: bool) -> Scored {
+        Scored {
+            score,
+            alert: score.is_some_and(|s| s >= self.cfg.alert_threshold),
+            drift,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::synth::series;
+    use super::*;
+
+    fn run(e: &mut Ensemble, s: &[(f64, f64)]) -> Vec<Scored> {
+        s.iter().map(|&(t, x)| e.update(t, x)).collect()
+    }
+
+    fn alerts(v: &[Scored]) -> Vec<usize> {
+        v.iter()
+            .enumerate()
+            .filter(|(_, s)| s.alert)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    #[test]
+    fn warmup_then_scores_in_unit_interval() {
+        let mut e = Ensemble::new(EnsembleConfig::default());
+        let out = run(&mut e, &series(3000, 10.0, 1.0, 5.0, 1));
+        assert!(out[..150].iter().all(|s| s.score.is_none() && !s.alert));
+        assert!(out[200..].iter().all(|s| s.score.is_some()));
+        assert!(out
+            .iter()
+            .flat_map(|s| s.score)
+            .all(|s| (0.0..=1.0).contains(&s)));
+    }
+
+    #[test]
+    fn clean_series_do_not_alert() {
+        for (noise, amp, seed) in [(1.0, 0.0, 2), (0.5, 10.0, 3), (2.0, 3.0, 4)] {
+            let mut e = Ensemble::new(EnsembleConfig::default());
+            let out = run(&mut e, &series(4000, 20.0, noise, amp, seed));
+            let a = alerts(&out);
+            assert!(a.len() <= 2, "noise {noise} amp {amp}: alerts at {a:?}");
+        }
+    }
+
+    fn anomaly_detected(mutate: impl Fn(usize, f64) -> f64, seed: u64) {
+        let mut e = Ensemble::new(EnsembleConfig::default());
+        let s: Vec<(f64, f64)> = series(4000, 20.0, 1.0, 5.0, seed)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (t, x))| (t, mutate(i, x)))
+            .collect();
+        let out = run(&mut e, &s);
+        let a = alerts(&out);
+        assert!(a.iter().any(|&i| (3000..3100).contains(&i)), "alerts {a:?}");
+        assert!(a.iter().filter(|&&i| i < 3000).count() <= 2, "alerts {a:?}");
+    }
+
+    #[test]
+    fn spike() {
+        anomaly_detected(|i, x| if i == 3000 { x + 15.0 } else { x }, 10);
+    }
+
+    #[test]
+    fn level_shift() {
+        anomaly_detected(|i, x| if i >= 3000 { x + 8.0 } else { x }, 11);
+    }
+
+    #[test]
+    fn variance_change() {
+        anomaly_detected(
+            |i, x| {
+                if i >= 3000 {
+                    20.0 + (x - 20.0) * 6.0
+                } else {
+                    x
+                }
+            },
+            12,
+        );
+    }
+
+    #[test]
+    fn seasonal_break() {
+        // The daily cycle stops: the value holds the daily mean.
+        anomaly_detected(
+            |i, x| {
+                if i >= 3000 {
+                    20.0 + (x - 20.0) * 0.0
+                } else {
+                    x
+                }
+            },
+            13,
+        );
+    }
+
+    #[test]
+    fn drift_recalibrates() {
+        // A ramp of +10 over 200 samples, then a new level: alerts near the ramp, and
+        // none once the new level has been learnt.
+        let mut e = Ensemble::new(EnsembleConfig::default());
+        let s: Vec<(f64, f64)> = series(6000, 20.0, 1.0, 0.0, 14)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (t, x))| (t, x + 0.05 * (i.clamp(3000, 3200) - 3000) as f64))
+            .collect();
+        let out = run(&mut e, &s);
+        let a = alerts(&out);
+        assert!(a.iter().any(|&i| (3000..3300).contains(&i)), "alerts {a:?}");
+        assert!(a.iter().all(|&i| i < 4000), "alerts forever: {a:?}");
+        assert!(out[3000..3600].iter().any(|s| s.drift));
+    }
+
+    #[test]
+    fn deterministic() {
+        let s = series(3000, 5.0, 1.0, 2.0, 99);
+        let a: Vec<Scored> = run(&mut Ensemble::new(EnsembleConfig::default()), &s);
+        let b: Vec<Scored> = run(&mut Ensemble::new(EnsembleConfig::default()), &s);
+        assert_eq!(a, b);
+    }
+}

@@ -1,0 +1,65 @@
+//! Streaming anomaly detectors: one pass, bounded memory per series, deterministic, no
+//! look-ahead (the score at a sample uses only that sample and the ones before it).
+//!
+//! Each base detector turns a sample into a *surprise* (a non-negative z-like number, or
+//! `None` while it warms up); [`Ensemble`] combines them into one anomaly score in
+//! `[0, 1]` and recalibrates everything when [`PageHinkley`] reports drift.
+//! [`nab`] runs the ensemble over NAB files and [`score`] is NAB's scorer.
+
+mod drift;
+mod ensemble;
+mod ewma;
+mod mad;
+pub mod nab;
+pub mod score;
+mod seasonal;
+
+pub use drift::PageHinkley;
+pub use ensemble::{Ensemble, EnsembleConfig, Scored};
+pub use ewma::Ewma;
+pub use mad::RollingMad;
+pub use seasonal::SeasonalBaseline;
+
+/// A streaming base detector over `(timestamp seconds, value)` samples.
+pub trait Detector {
+    /// Scores the sample against what came before, then learns from it. `None` during
+    /// warm-up.
+    fn update(&mut self, t: f64, x: f64) -> Option<f64>;
+    /// Forgets the learnt baseline (after drift): the detector warms up again.
+    fn reset(&mut self);
+}
+
+#[cfg(test)]
+pub(crate) mod synth {
+    //! Deterministic synthetic series for the detector tests.
+
+    /// A small deterministic PRNG (xorshift64*), Gaussian via Box–Muller.
+    pub struct Rng(u64);
+    impl Rng {
+        pub fn new(seed: u64) -> Self {
+            Rng(seed.max(1))
+        }
+        pub fn uniform(&mut self) -> f64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            ((self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        }
+        pub fn normal(&mut self) -> f64 {
+            let (u, v) = (self.uniform(), self.uniform());
+            (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+        }
+    }
+
+    /// `n` samples every 5 minutes: `base + noise * N(0,1)` plus a daily sine of `amp`.
+    pub fn series(n: usize, base: f64, noise: f64, amp: f64, seed: u64) -> Vec<(f64, f64)> {
+        let mut r = Rng::new(seed);
+        (0..n)
+            .map(|i| {
+                let t = 1_400_000_000.0 + 300.0 * i as f64;
+                let day = (t % 86_400.0) / 86_400.0 * 2.0 * std::f64::consts::PI;
+                (t, base + amp * day.sin() + noise * r.normal())
+            })
+            .collect()
+    }
+}
