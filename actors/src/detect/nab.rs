@@ -157,8 +157,8 @@ pub fn run_corpus(cfg: &EnsembleConfig, data: &Path, out: &Path) -> io::Result<u
         std::fs::create_dir_all(&dir)?;
         let mut text = String::with_capacity(s.stamps.len() * 40);
         text.push_str("timestamp,value,anomaly_score\n");
-        for i in 0..s.stamps.len() {
-            let _ = writeln!(text, "{},{},{}", s.stamps[i], s.values_text[i], scores[i]);
+        for ((ts, v), sc) in s.stamps.iter().zip(&s.values_text).zip(&scores) {
+            let _ = writeln!(text, "{ts},{v},{sc}");
         }
         let path = dir.join(format!("{DETECTOR}_{name}"));
         let tmp = path.with_extension("csv.tmp");

@@ -1,0 +1,74 @@
+//! Runs the default ensemble over a NAB folder in-process and prints the three profile
+//! scores: `cargo run --release -p seawatch-actors --example nab_eval -- DATA_DIR`.
+
+use std::path::Path;
+
+use seawatch_actors::detect::nab::{
+    list_csv, read_series, read_windows, score_series, window_rows,
+};
+use seawatch_actors::detect::score::{score_profile, FileScores, PROFILES};
+use seawatch_actors::detect::EnsembleConfig;
+
+fn main() {
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "../shared/data/nab".into());
+    let dir = Path::new(&dir);
+    let windows = read_windows(&dir.join("combined_windows.json")).expect("labels");
+    let mut cfg = EnsembleConfig::default();
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok());
+    if let Some(v) = env("SUPPRESS") {
+        cfg.suppress = v as usize;
+    }
+    if let Some(v) = env("FACTOR") {
+        cfg.suppress_factor = v;
+    }
+    if let Some(v) = env("HISTORY") {
+        cfg.history = v as usize;
+    }
+    if let Some(v) = env("SHORT") {
+        cfg.short = v as usize;
+    }
+    if let Some(v) = env("MADW") {
+        cfg.mad_window = v as usize;
+    }
+    if let Some(v) = env("ALPHA") {
+        cfg.ewma_alpha = v;
+    }
+    if let Some(v) = env("MODE") {
+        cfg.mode = v as u8;
+    }
+    if let Some(v) = env("Q") {
+        cfg.quantile = v;
+    }
+    if let Some(v) = env("LAMBDA") {
+        cfg.drift.2 = v;
+    }
+    let mut files = Vec::new();
+    for rel in list_csv(dir).expect("data") {
+        let key = rel.to_string_lossy().replace('\\', "/");
+        let Some(ws) = windows.get(&key) else {
+            continue;
+        };
+        let s = read_series(&dir.join(&rel)).expect("csv");
+        let f = FileScores {
+            scores: score_series(&cfg, &s),
+            windows: window_rows(&s.times, ws),
+        };
+        if std::env::var_os("NAB_PER_FILE").is_some() {
+            let p = score_profile(std::slice::from_ref(&f), &PROFILES[0]);
+            println!("{key:70} {:8.2} {:7.3}", p.normalized, p.detector.raw);
+        }
+        files.push(f);
+    }
+    for p in &PROFILES {
+        let r = score_profile(&files, p);
+        if std::env::var_os("ALL").is_none() && p.name != "standard" {
+            continue;
+        }
+        println!(
+            "{:<20} {:7.2} (threshold {})",
+            p.name, r.normalized, r.detector.threshold
+        );
+    }
+}
