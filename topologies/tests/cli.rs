@@ -11,7 +11,6 @@ fn unbuilt_subcommands_say_so_and_exit_2() {
     for args in [
         vec!["shore"],
         vec!["sim", "run", "x.toml"],
-        vec!["nab", "run", "--data", "d", "--out", "o"],
         vec!["ship", "--nats", "nats://127.0.0.1:4222"],
     ] {
         let out = seawatch().args(&args).output().unwrap();
@@ -20,6 +19,17 @@ fn unbuilt_subcommands_say_so_and_exit_2() {
         assert!(stderr.contains("not implemented yet"), "{args:?}: {stderr}");
         assert!(out.stdout.is_empty(), "no fake output for {args:?}");
     }
+}
+
+#[test]
+fn nab_run_on_a_missing_folder_exits_2() {
+    let out = seawatch()
+        .args(["nab", "run", "--data", "/nonexistent-nab", "--out", "o"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--data"), "{stderr}");
 }
 
 #[test]
