@@ -41,6 +41,9 @@ fn main() {
     if let Some(v) = env("Q") {
         cfg.quantile = v;
     }
+    if let Some(v) = env("TAIL") {
+        cfg.tail_scale = v;
+    }
     if let Some(v) = env("LAMBDA") {
         cfg.drift.2 = v;
     }

@@ -29,11 +29,16 @@ pub struct EnsembleConfig {
     /// Factor applied to suppressed scores.
     pub suppress_factor: f64,
     /// How the short-term surprise becomes a score: 0 = Gaussian tail against the
-    /// history's mean and deviation; otherwise the ratio to the history's `quantile`.
+    /// history's mean and deviation; 1 = the ratio to the history's `quantile`;
+    /// 2 = calibrated tail probability (empirical below the history's `quantile`, an
+    /// exponential peaks-over-threshold fit above it), log-scaled by `tail_scale`, so one
+    /// threshold means the same rarity on every series.
     pub mode: u8,
     /// Quantile of the history used by mode 1.
     pub quantile: f64,
-    /// A score at or above this raises an alert.
+    /// Mode 2: `-ln(tail probability)` that maps to score 1.
+    pub tail_scale: f64,
+    /// A score at or above this raises an alert (0.4: tail probability about 6e-6).
     pub alert_threshold: f64,
 }
 
@@ -48,11 +53,12 @@ impl Default for EnsembleConfig {
             drift: (100, 0.5, 60.0),
             history: 2000,
             short: 3,
-            suppress: 200,
-            suppress_factor: 0.5,
-            mode: 1,
+            suppress: 100,
+            suppress_factor: 0.2,
+            mode: 2,
             quantile: 0.99,
-            alert_threshold: 0.6,
+            tail_scale: 30.0,
+            alert_threshold: 0.4,
         }
     }
 }
@@ -186,6 +192,25 @@ impl Ensemble {
             let (_, q, _) = self.scratch.select_nth_unstable_by(k, f64::total_cmp);
             let r = short / q.max(1e-3);
             Some(r / (1.0 + r))
+        } else if self.hist.len() >= 50 && self.n > self.cfg.warmup && self.cfg.mode == 2 {
+            // Peaks over threshold: exponential tail fitted above the `quantile` of the
+            // history; the score is the log-scaled tail probability of `short`.
+            self.scratch.clear();
+            self.scratch.extend(self.hist.iter().copied());
+            let n = self.scratch.len();
+            let k = ((n - 1) as f64 * self.cfg.quantile) as usize;
+            let (_, q, above) = self.scratch.select_nth_unstable_by(k, f64::total_cmp);
+            let q = *q;
+            let excess = above.iter().map(|v| v - q).sum::<f64>() / above.len().max(1) as f64;
+            let scale = excess.max(1e-3 * q.abs()).max(1e-6);
+            let base = (n - k) as f64 / n as f64;
+            let p = if short <= q {
+                let below = self.scratch[..k].iter().filter(|&&v| v < short).count();
+                1.0 - below as f64 / n as f64
+            } else {
+                base * (-(short - q) / scale).exp()
+            };
+            Some((-(p.max(1e-300)).ln() / self.cfg.tail_scale).clamp(0.0, 1.0))
         } else if self.hist.len() >= 50 && self.n > self.cfg.warmup {
             let m = self.sum / self.hist.len() as f64;
             let var = (self.sum2 / self.hist.len() as f64 - m * m).max(0.0);
