@@ -41,6 +41,9 @@ fn main() {
     if let Some(v) = env("Q") {
         cfg.quantile = v;
     }
+    if let Some(v) = env("RESET") {
+        cfg.drift_reset = v != 0.0;
+    }
     if let Some(v) = env("TAIL") {
         cfg.tail_scale = v;
     }
@@ -48,6 +51,7 @@ fn main() {
         cfg.drift.2 = v;
     }
     let mut files = Vec::new();
+    let mut keys = Vec::new();
     for rel in list_csv(dir).expect("data") {
         let key = rel.to_string_lossy().replace('\\', "/");
         let Some(ws) = windows.get(&key) else {
@@ -63,6 +67,30 @@ fn main() {
             println!("{key:70} {:8.2} {:7.3}", p.normalized, p.detector.raw);
         }
         files.push(f);
+        keys.push(key);
+    }
+    if let Ok(th) = std::env::var("DIAG") {
+        let th: f64 = th.parse().expect("DIAG threshold");
+        for (key, f) in keys.iter().zip(&files) {
+            let start = seawatch_actors::detect::score::probation(f.scores.len());
+            let det: Vec<usize> = (start..f.scores.len())
+                .filter(|&i| f.scores[i] >= th)
+                .collect();
+            let hit = f
+                .windows
+                .iter()
+                .filter(|&&(a, b)| det.iter().any(|&i| i >= a && i <= b))
+                .count();
+            let fp = det
+                .iter()
+                .filter(|&&i| !f.windows.iter().any(|&(a, b)| i >= a && i <= b))
+                .count();
+            println!(
+                "{key:60} n {:6} win {} hit {hit} fp {fp}",
+                f.scores.len(),
+                f.windows.len()
+            );
+        }
     }
     for p in &PROFILES {
         let r = score_profile(&files, p);

@@ -19,6 +19,9 @@ pub struct EnsembleConfig {
     pub season_alpha: f64,
     /// Page-Hinkley calibration length, tolerance and threshold (in deviations).
     pub drift: (usize, f64, f64),
+    /// Reset the base detectors when Page-Hinkley reports drift (otherwise drift is only
+    /// reported; the rolling baselines adapt by themselves).
+    pub drift_reset: bool,
     /// Samples of combined surprise whose distribution calibrates the score.
     pub history: usize,
     /// Samples averaged into the short-term surprise.
@@ -38,7 +41,7 @@ pub struct EnsembleConfig {
     pub quantile: f64,
     /// Mode 2: `-ln(tail probability)` that maps to score 1.
     pub tail_scale: f64,
-    /// A score at or above this raises an alert (0.4: tail probability about 6e-6).
+    /// A score at or above this raises an alert (0.3: tail probability about 1e-4).
     pub alert_threshold: f64,
 }
 
@@ -51,14 +54,15 @@ impl Default for EnsembleConfig {
             season: None,
             season_alpha: 0.1,
             drift: (100, 0.5, 60.0),
-            history: 2000,
+            drift_reset: false,
+            history: 6000,
             short: 3,
             suppress: 100,
             suppress_factor: 0.2,
             mode: 2,
             quantile: 0.99,
             tail_scale: 30.0,
-            alert_threshold: 0.4,
+            alert_threshold: 0.3,
         }
     }
 }
@@ -70,7 +74,8 @@ pub struct Scored {
     pub score: Option<f64>,
     /// `score >= alert_threshold`.
     pub alert: bool,
-    /// Page-Hinkley reported drift at this sample (detectors were recalibrated).
+    /// Page-Hinkley reported drift at this sample (the base detectors were reset when
+    /// `drift_reset` is set).
     pub drift: bool,
 }
 
@@ -167,7 +172,7 @@ impl Ensemble {
             zsum += z.min(50.0);
             k += 1.0;
         }
-        if drift {
+        if drift && self.cfg.drift_reset {
             self.ewma.reset();
             self.mad.reset();
             self.season.reset();

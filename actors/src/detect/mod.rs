@@ -3,7 +3,8 @@
 //!
 //! Each base detector turns a sample into a *surprise* (a non-negative z-like number, or
 //! `None` while it warms up); [`Ensemble`] combines them into one anomaly score in
-//! `[0, 1]` and recalibrates everything when [`PageHinkley`] reports drift.
+//! `[0, 1]` (a calibrated per-series tail probability); [`PageHinkley`] reports drift, and
+//! resets the base detectors when `EnsembleConfig::drift_reset` is set.
 //! [`nab`] runs the ensemble over NAB files and [`score`] is NAB's scorer.
 
 mod drift;
