@@ -51,7 +51,8 @@ install_server() {
 
 ping() { curl -fsS --max-time 1 "${url}/ping" >/dev/null 2>&1; }
 
-pid_alive() { [ -f "$dir/server.pid" ] && kill -0 "$(cat "$dir/server.pid")" 2>/dev/null; }
+# pid_alive and stop
+. "$(dirname "${BASH_SOURCE[0]}")/lib/pidfile.sh"
 
 write_config() {
     mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/log" "$dir/format_schemas"
@@ -129,18 +130,6 @@ start() {
     log "server did not answer /ping within 15 s"; return 1
 }
 
-stop() {
-    if ! [ -f "$dir/server.pid" ]; then log "not running (no pid file in $dir)"; return 0; fi
-    local pid; pid="$(cat "$dir/server.pid")"
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$pid" 2>/dev/null; then log "SIGKILL $pid"; kill -KILL "$pid" 2>/dev/null || true; fi
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    fi
-    rm -f "$dir/server.pid"
-    log "stopped"
-}
 
 crash() {
     if ! [ -f "$dir/server.pid" ]; then log "not running (no pid file in $dir)"; return 0; fi
