@@ -76,11 +76,7 @@ impl<M: Message> Addr<M> {
         })));
     }
 
-    pub(crate) fn point_to_unprobed(
-        &self,
-        actor: ActorRef<M>,
-        _stats: Arc<crate::metrics::KindStats>,
-    ) {
+    pub(crate) fn point_to_unprobed(&self, actor: ActorRef<M>) {
         self.inner
             .slot
             .store(Some(Arc::new(Slot { actor, probe: None })));

@@ -293,12 +293,7 @@ impl ChildSpec {
                     ctx.supervisor.clone(),
                 )
                 .await?;
-                let stats = ctx
-                    .runtime
-                    .metrics()
-                    .actors()
-                    .kind("supervisor", ctx.ship.as_str());
-                addr.point_to_unprobed(actor_ref.clone(), stats);
+                addr.point_to_unprobed(actor_ref.clone());
                 Ok(Started {
                     cell: actor_ref.get_cell(),
                     probe: None,
