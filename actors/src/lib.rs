@@ -1,6 +1,7 @@
 //! The actor families of a seawatch ship and shore: ingest (decoders, listeners, the
 //! event-log writer), device and link actors, and the log store.
 
+pub mod alert;
 pub mod detect;
 pub mod device;
 pub mod ingest;
