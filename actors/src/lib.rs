@@ -7,4 +7,5 @@ pub mod device;
 pub mod ingest;
 pub mod inventory;
 pub mod link;
+pub mod push;
 pub mod store;
