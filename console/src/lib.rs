@@ -1,0 +1,12 @@
+//! The ops console of a seawatch node (issue 7): authentication and roles for the HTTP
+//! API, WebSocket sessions that push state changes to browsers, and the web UI built into
+//! the binary.
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod metrics;
+#[cfg(test)]
+mod testutil;
+
+pub use auth::{Access, Auth, AuthConfig, Principal, Role};
+pub use metrics::ConsoleMetrics;
