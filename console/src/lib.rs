@@ -7,6 +7,8 @@ pub mod auth;
 pub mod metrics;
 #[cfg(test)]
 mod testutil;
+pub mod ws;
 
 pub use auth::{Access, Auth, AuthConfig, Principal, Role};
 pub use metrics::ConsoleMetrics;
+pub use ws::{sessions_supervisor, EmptySnapshots, SnapshotSource, WsConfig, WsHub};

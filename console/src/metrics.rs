@@ -89,6 +89,11 @@ impl ConsoleMetrics {
         self.logins.get_or_create(&ResultLabel { result }).inc();
     }
 
+    /// Counts a closed WebSocket session.
+    pub fn ws_closed_inc(&self, reason: &'static str) {
+        self.ws_closed.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
     /// Counts a refused request.
     pub fn reject(&self, reason: &'static str) {
         self.rejected.get_or_create(&ReasonLabel { reason }).inc();

@@ -1,0 +1,194 @@
+//! `GET /ws?token=TOKEN` (contracts §2): one supervised session actor per WebSocket.
+//!
+//! A session forwards the [`PushBus`] pushes its client subscribed to (one ship, or
+//! everything) through a bounded outbound buffer to a writer task. Producers never wait
+//! for a session and a session never waits for its client: when the bus reports that the
+//! session lagged, or the outbound buffer is full, the lost deltas are dropped and the
+//! client gets one fresh `{"type":"snapshot", ...}` from the [`SnapshotSource`] as soon as
+//! its buffer has room. Hostile input (binary frames, oversized messages, bad JSON,
+//! unknown message types, floods) closes the session with a close code and reason and
+//! counts `seawatch_ws_closed_total{reason}`; nothing else.
+
+mod session;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Extension, Router};
+use futures::future::BoxFuture;
+use parking_lot::Mutex;
+use seawatch_actors::push::{Push, PushBus};
+use seawatch_runtime::supervision::{
+    Addr, Backoff, ChildSpec, Restart, Strategy, SupervisorMsg, SupervisorSpec,
+};
+use seawatch_runtime::ShipId;
+
+use crate::auth::{Auth, Principal, Role};
+use crate::metrics::ConsoleMetrics;
+pub use session::{SessionActor, SessionArgs, SessionMsg};
+
+/// Where sessions get the current state of what they show, sent on subscribe and in
+/// place of lost deltas. The incidents and fleet code implement it over their state.
+pub trait SnapshotSource: Send + Sync + 'static {
+    /// The ships this node knows (a client may subscribe only to these; bounds the
+    /// `ship` metric label).
+    fn ships(&self) -> Vec<String>;
+
+    /// The current state as pushes (each incident, link and fleet entry as it would be
+    /// pushed), for one ship or, with `None`, everything the node holds.
+    fn snapshot(&self, ship: Option<&str>) -> BoxFuture<'static, Vec<Push>>;
+}
+
+/// A [`SnapshotSource`] knowing ships but no state yet (before incidents and sync exist).
+#[derive(Debug, Clone)]
+pub struct EmptySnapshots(pub Vec<String>);
+
+impl SnapshotSource for EmptySnapshots {
+    fn ships(&self) -> Vec<String> {
+        self.0.clone()
+    }
+
+    fn snapshot(&self, _ship: Option<&str>) -> BoxFuture<'static, Vec<Push>> {
+        Box::pin(async { Vec::new() })
+    }
+}
+
+/// WebSocket limits.
+#[derive(Debug, Clone, Copy)]
+pub struct WsConfig {
+    /// Largest client message or frame, bytes (larger: closed with 1009).
+    pub max_message_bytes: usize,
+    /// Outbound messages buffered per session before it falls back to a snapshot.
+    pub out_buffer: usize,
+    /// Client messages a session accepts at once...
+    pub client_burst: u32,
+    /// ...then per second (more: closed as a flood).
+    pub client_per_s: u32,
+    /// A write to the client that takes longer than this closes the session.
+    pub write_timeout: Duration,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 4096,
+            out_buffer: 256,
+            client_burst: 20,
+            client_per_s: 5,
+            write_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The WebSocket side of a node's console: spawns sessions under the `sessions`
+/// supervisor. Cheap to clone.
+#[derive(Clone)]
+pub struct WsHub {
+    pub(crate) bus: PushBus,
+    pub(crate) snapshots: Arc<dyn SnapshotSource>,
+    pub(crate) sessions: Addr<SupervisorMsg>,
+    pub(crate) metrics: ConsoleMetrics,
+    pub(crate) cfg: WsConfig,
+    next_id: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for WsHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsHub").field("cfg", &self.cfg).finish()
+    }
+}
+
+/// The `sessions` dynamic supervisor (one_for_one; sessions are temporary children: a
+/// failed session is not restarted, its client reconnects). Put the spec in the node's
+/// tree and give the address to [`WsHub::new`].
+pub fn sessions_supervisor(ship: &ShipId) -> (ChildSpec, Addr<SupervisorMsg>) {
+    let ship = ship.clone();
+    ChildSpec::supervisor("sessions", move || {
+        SupervisorSpec::new("sessions", &ship)
+            .strategy(Strategy::OneForOne)
+            .intensity(10_000, Duration::from_secs(60))
+            .backoff(Backoff::none())
+    })
+}
+
+impl WsHub {
+    /// A hub pushing from `bus`, with snapshots from `snapshots`, sessions under
+    /// `sessions` (see [`sessions_supervisor`]).
+    pub fn new(
+        bus: PushBus,
+        snapshots: Arc<dyn SnapshotSource>,
+        sessions: Addr<SupervisorMsg>,
+        metrics: ConsoleMetrics,
+        cfg: WsConfig,
+    ) -> Self {
+        Self {
+            bus,
+            snapshots,
+            sessions,
+            metrics,
+            cfg,
+            next_id: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    /// `GET /ws`, behind `auth` (viewer).
+    pub fn routes(&self, auth: &Auth) -> Router {
+        auth.protect(
+            Role::Viewer,
+            Router::new()
+                .route("/ws", get(upgrade))
+                .with_state(self.clone()),
+        )
+    }
+
+    /// Starts a session actor for an upgraded socket.
+    pub async fn start_session(&self, socket: WebSocket, principal: Principal) {
+        let id = format!("ws-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        let args = SessionArgs {
+            socket: Arc::new(Mutex::new(Some(socket))),
+            hub: self.clone(),
+            principal,
+        };
+        let args_for_start = args.clone();
+        let (spec, _addr) = ChildSpec::actor(&id, "ws-session", move || {
+            (SessionActor, args_for_start.clone())
+        });
+        let spec = spec.restart(Restart::Temporary).unregistered();
+        let added = self
+            .sessions
+            .call(|r| SupervisorMsg::AddChild(spec, r), Duration::from_secs(5))
+            .await;
+        if !matches!(added, Ok(Ok(()))) {
+            self.metrics.ws_closed_inc("server_unavailable");
+            if let Some(mut socket) = args.socket.lock().take() {
+                tokio::spawn(async move {
+                    let _ = socket
+                        .send(Message::Close(Some(CloseFrame {
+                            code: 1013,
+                            reason: "server_unavailable".into(),
+                        })))
+                        .await;
+                });
+            }
+        }
+    }
+}
+
+async fn upgrade(
+    State(hub): State<WsHub>,
+    Extension(principal): Extension<Principal>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let max = hub.cfg.max_message_bytes;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| async move { hub.start_session(socket, principal).await })
+}
+
+#[cfg(test)]
+mod tests;

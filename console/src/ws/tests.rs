@@ -1,0 +1,323 @@
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use seawatch_actors::push::PushKind;
+use seawatch_runtime::supervision::start_root;
+use seawatch_runtime::{Clock, Metrics, Runtime};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message as WsMsg;
+
+use super::*;
+use crate::auth::{AuthConfig, Role};
+use crate::testutil::serve;
+
+/// A snapshot source with fixed contents.
+struct Fixed(Vec<Push>);
+
+impl SnapshotSource for Fixed {
+    fn ships(&self) -> Vec<String> {
+        vec!["aurora".into(), "borealis".into()]
+    }
+    fn snapshot(&self, ship: Option<&str>) -> BoxFuture<'static, Vec<Push>> {
+        let ship = ship.map(str::to_string);
+        let items = self
+            .0
+            .iter()
+            .filter(|p| ship.is_none() || p.ship == ship)
+            .cloned()
+            .collect();
+        Box::pin(async move { items })
+    }
+}
+
+fn incident(ship: &str, id: u64, pad: usize) -> Push {
+    Push {
+        kind: PushKind::Incident,
+        ship: Some(ship.into()),
+        body: serde_json::json!({"id": format!("inc-{id}"), "ship": ship, "pad": "x".repeat(pad)}),
+    }
+}
+
+struct Node {
+    addr: std::net::SocketAddr,
+    bus: PushBus,
+    metrics: Arc<Metrics>,
+    viewer: String,
+    _root: seawatch_runtime::supervision::SupervisorHandle,
+    _dir: tempfile::TempDir,
+}
+
+async fn node(cfg: WsConfig) -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(Clock::system());
+    let cm = ConsoleMetrics::register(runtime.metrics());
+    let auth = Auth::open(
+        dir.path(),
+        &AuthConfig::default(),
+        Clock::system(),
+        cm.clone(),
+    )
+    .unwrap();
+    let ship = ShipId::new("aurora");
+    let (spec, sessions) = sessions_supervisor(&ship);
+    let (root, _join) = start_root(
+        SupervisorSpec::new("root", &ship).child(spec),
+        runtime.clone(),
+    )
+    .await
+    .unwrap();
+    let bus = PushBus::new(1024);
+    let snapshots = Arc::new(Fixed(vec![
+        incident("aurora", 0, 0),
+        incident("borealis", 0, 0),
+    ]));
+    let hub = WsHub::new(bus.clone(), snapshots, sessions, cm, cfg);
+    let addr = serve(auth.routes().merge(hub.routes(&auth))).await;
+    let viewer = auth.issue("deck", Role::Viewer);
+    Node {
+        addr,
+        bus,
+        metrics: runtime.metrics().clone(),
+        viewer,
+        _root: root,
+        _dir: dir,
+    }
+}
+
+type Client =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(n: &Node) -> Client {
+    let url = format!("ws://{}/ws?token={}", n.addr, n.viewer);
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+/// The next text message, within a deadline.
+async fn next_json(c: &mut Client) -> serde_json::Value {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(10), c.next())
+            .await
+            .expect("no message within 10 s")
+            .expect("stream ended")
+            .unwrap();
+        if let WsMsg::Text(t) = m {
+            return serde_json::from_str(t.as_str()).unwrap();
+        }
+    }
+}
+
+/// The close frame the server sends, within a deadline.
+async fn close_of(c: &mut Client) -> (CloseCode, String) {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), c.next())
+            .await
+            .expect("no close within 10 s")
+        {
+            Some(Ok(WsMsg::Close(Some(f)))) => return (f.code, f.reason.to_string()),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+/// Waits (deadline 10 s) until the metrics text contains `series`.
+async fn wait_metric(m: &Metrics, series: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = m.encode();
+        if text.contains(series) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{series} not in\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn needs_a_token_then_pushes_follow_the_subscription() {
+    let n = node(WsConfig::default()).await;
+    let err = tokio_tungstenite::connect_async(format!("ws://{}/ws", n.addr))
+        .await
+        .unwrap_err();
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(r) => assert_eq!(r.status(), 401),
+        e => panic!("{e}"),
+    }
+    let mut c = connect(&n).await;
+    c.send(WsMsg::text(r#"{"type":"subscribe","ship":"aurora"}"#))
+        .await
+        .unwrap();
+    let snap = next_json(&mut c).await;
+    assert_eq!(snap["type"], "snapshot");
+    assert_eq!(snap["ship"], "aurora");
+    assert_eq!(snap["items"].as_array().unwrap().len(), 1);
+    assert_eq!(snap["items"][0]["type"], "incident");
+    assert_eq!(snap["items"][0]["ship"], "aurora");
+    wait_metric(&n.metrics, r#"seawatch_ws_sessions{ship="aurora"} 1"#).await;
+
+    n.bus.publish(incident("borealis", 1, 0));
+    n.bus.publish(incident("aurora", 2, 0));
+    let m = next_json(&mut c).await;
+    assert_eq!(
+        (m["type"].as_str(), m["id"].as_str()),
+        (Some("incident"), Some("inc-2"))
+    );
+
+    // Unknown ships are refused without a new label; the session stays.
+    c.send(WsMsg::text(r#"{"type":"subscribe","ship":"nope"}"#))
+        .await
+        .unwrap();
+    let m = next_json(&mut c).await;
+    assert_eq!(m["type"], "error");
+    c.send(WsMsg::text(r#"{"type":"ping"}"#)).await.unwrap();
+    assert_eq!(next_json(&mut c).await["type"], "pong");
+    assert!(!n.metrics.encode().contains(r#"ship="nope""#));
+
+    c.close(None).await.unwrap();
+    wait_metric(&n.metrics, r#"seawatch_ws_sessions{ship="aurora"} 0"#).await;
+    wait_metric(
+        &n.metrics,
+        r#"seawatch_ws_closed_total{reason="client_closed"} 1"#,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn hostile_frames_close_with_a_reason() {
+    let cfg = WsConfig {
+        max_message_bytes: 1024,
+        client_burst: 5,
+        client_per_s: 1,
+        ..WsConfig::default()
+    };
+    let n = node(cfg).await;
+    let cases: Vec<(WsMsg, CloseCode, &str)> = vec![
+        (
+            WsMsg::binary(vec![1u8, 2, 3]),
+            CloseCode::Unsupported,
+            "binary_frame",
+        ),
+        (WsMsg::text("x".repeat(4096)), CloseCode::Size, "oversized"),
+        (WsMsg::text("{\"type\":"), CloseCode::Invalid, "bad_json"),
+        (
+            WsMsg::text(r#"{"type":"rm -rf"}"#),
+            CloseCode::Policy,
+            "unknown_message",
+        ),
+        (
+            WsMsg::text(r#"{"type":"subscribe","ship":"aurora","x":1}"#),
+            CloseCode::Policy,
+            "unknown_message",
+        ),
+    ];
+    for (frame, code, reason) in cases {
+        let mut c = connect(&n).await;
+        c.send(frame).await.unwrap();
+        assert_eq!(
+            close_of(&mut c).await,
+            (code, reason.to_string()),
+            "{reason}"
+        );
+    }
+    // A flood: more than the burst at once.
+    let mut c = connect(&n).await;
+    for _ in 0..10 {
+        if c.send(WsMsg::text(r#"{"type":"ping"}"#)).await.is_err() {
+            break;
+        }
+    }
+    assert_eq!(
+        close_of(&mut c).await,
+        (CloseCode::Policy, "flood".to_string())
+    );
+    for reason in ["binary_frame", "oversized", "bad_json", "flood"] {
+        wait_metric(
+            &n.metrics,
+            &format!("seawatch_ws_closed_total{{reason=\"{reason}\"}} 1"),
+        )
+        .await;
+    }
+    wait_metric(
+        &n.metrics,
+        r#"seawatch_ws_closed_total{reason="unknown_message"} 2"#,
+    )
+    .await;
+    wait_metric(&n.metrics, r#"seawatch_ws_sessions{ship="all"} 0"#).await;
+}
+
+#[tokio::test]
+async fn a_stalled_client_gets_a_snapshot_instead_of_lost_deltas_and_slows_no_one() {
+    let cfg = WsConfig {
+        out_buffer: 64,
+        ..WsConfig::default()
+    };
+    let n = node(cfg).await;
+    let mut stalled = connect(&n).await;
+    let mut fast = connect(&n).await;
+    for c in [&mut stalled, &mut fast] {
+        c.send(WsMsg::text(r#"{"type":"subscribe","ship":"aurora"}"#))
+            .await
+            .unwrap();
+        assert_eq!(next_json(c).await["type"], "snapshot");
+    }
+    // The fast client reads everything as it comes and reports its progress; the
+    // publisher keeps at most one batch ahead of it (under its 64-message buffer).
+    const PUSHES: u64 = 800;
+    const BATCH: u64 = 32;
+    let (progress_tx, mut progress) = tokio::sync::mpsc::unbounded_channel();
+    let fast_task = tokio::spawn(async move {
+        let mut ids = Vec::new();
+        while ids.len() < PUSHES as usize {
+            let m = next_json(&mut fast).await;
+            assert_eq!(
+                m["type"], "incident",
+                "the fast client never needs a snapshot"
+            );
+            ids.push(m["id"].as_str().unwrap().to_string());
+            let _ = progress_tx.send(ids.len() as u64);
+        }
+        ids
+    });
+    // 800 pushes of 64 KiB (50 MiB): far more than the socket buffers hold while the
+    // stalled client reads nothing.
+    let mut seen = 0;
+    for batch in 0..PUSHES / BATCH {
+        for i in 1..=BATCH {
+            n.bus
+                .publish(incident("aurora", batch * BATCH + i, 64 * 1024));
+        }
+        while seen < (batch + 1) * BATCH {
+            seen = tokio::time::timeout(Duration::from_secs(10), progress.recv())
+                .await
+                .expect("fast client stuck behind the stalled one")
+                .expect("fast client ended");
+        }
+    }
+    let ids = fast_task.await.unwrap();
+    let want: Vec<String> = (1..=PUSHES).map(|i| format!("inc-{i}")).collect();
+    assert_eq!(ids, want);
+
+    // Now the stalled client reads: some deltas, then a snapshot in place of the rest.
+    let mut deltas = 0;
+    loop {
+        let m = next_json(&mut stalled).await;
+        match m["type"].as_str() {
+            Some("incident") => deltas += 1,
+            Some("snapshot") => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(deltas < PUSHES, "deltas {deltas}");
+    wait_metric(
+        &n.metrics,
+        r#"seawatch_ws_snapshots_total{reason="overflow"} 1"#,
+    )
+    .await;
+    // And it follows live pushes again.
+    n.bus.publish(incident("aurora", 999, 0));
+    let m = next_json(&mut stalled).await;
+    assert_eq!(m["id"], "inc-999");
+}
