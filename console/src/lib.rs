@@ -7,6 +7,7 @@ pub mod auth;
 pub mod metrics;
 #[cfg(test)]
 mod testutil;
+pub mod ui;
 pub mod ws;
 
 pub use auth::{Access, Auth, AuthConfig, Principal, Role};

@@ -33,6 +33,9 @@ pub struct ShipConfig {
     /// Ship the event log to ClickHouse (optional; the event log is the buffer).
     #[serde(default)]
     pub clickhouse: Option<ClickHouseSection>,
+    /// Users, tokens, login rate limit, optional OIDC.
+    #[serde(default)]
+    pub auth: seawatch_console::AuthConfig,
 }
 
 /// `[clickhouse]`.
@@ -127,6 +130,7 @@ impl Default for ShipConfig {
             inventory: None,
             eventlog: EventLogSection::default(),
             clickhouse: None,
+            auth: seawatch_console::AuthConfig::default(),
         }
     }
 }

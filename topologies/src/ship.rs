@@ -17,8 +17,13 @@ use seawatch_actors::ingest::pipeline::{
 };
 use seawatch_actors::inventory::Inventory;
 use seawatch_actors::link::LinkMetrics;
+use seawatch_actors::push::PushBus;
 use seawatch_actors::store::actor::{exporter_child, ExporterArgs};
 use seawatch_actors::store::clickhouse::{ClickHouseConfig, ExporterConfig};
+use seawatch_console::{
+    sessions_supervisor, Access, Auth, ConsoleMetrics, EmptySnapshots, SnapshotSource, WsConfig,
+    WsHub,
+};
 use seawatch_runtime::event_log::EventLog;
 use seawatch_runtime::http::{self, Health};
 use seawatch_runtime::supervision::{
@@ -113,6 +118,10 @@ pub struct ShipNode {
     pub metrics: IngestMetrics,
     /// `/healthz` state.
     pub health: Health,
+    /// Users, tokens and the ingest token of the HTTP API.
+    pub auth: Auth,
+    /// State changes pushed to the console's WebSocket sessions.
+    pub push: PushBus,
     /// Where the HTTP server listens.
     pub http_addr: SocketAddr,
     /// Where the syslog TCP listener listens.
@@ -149,6 +158,9 @@ pub enum ShipStartError {
     /// Bad configuration.
     #[error("{0}")]
     Config(String),
+    /// Users or tokens could not be loaded or created.
+    #[error(transparent)]
+    Auth(#[from] seawatch_console::auth::AuthError),
 }
 
 impl ShipNode {
@@ -207,6 +219,9 @@ impl ShipNode {
             });
             children.push(exporter);
         }
+        // WebSocket sessions come last: they only read what the rest produces.
+        let (sessions, sessions_addr) = sessions_supervisor(&ship);
+        children.push(sessions);
         let spec = SupervisorSpec::new("root", &ship)
             .intensity(3, Duration::from_secs(60))
             .child(ship_subtree_of(&ship, children));
@@ -229,8 +244,28 @@ impl ShipNode {
                 source,
             })?;
         let health = Health::new();
+        let console_metrics = ConsoleMetrics::register(runtime.metrics());
+        let auth = Auth::open(&cfg.data, &cfg.auth, clock.clone(), console_metrics.clone())?;
+        let push = PushBus::default();
+        // Replaced by the incidents' state once they exist.
+        let snapshots: Arc<dyn SnapshotSource> = Arc::new(EmptySnapshots(vec![cfg.ship.clone()]));
+        let ws = WsHub::new(
+            push.clone(),
+            snapshots,
+            sessions_addr,
+            console_metrics,
+            WsConfig::default(),
+        );
+        // Open: /healthz, /metrics, /api/login and the UI's static files (no data).
+        // Everything else goes through `auth.protect(role, router)`.
         let app = http::router(runtime.metrics().clone(), health.clone())
-            .merge(listen::http_routes(sender.clone(), clock.clone()));
+            .merge(auth.routes())
+            .merge(auth.protect(
+                Access::Ingest,
+                listen::http_routes(sender.clone(), clock.clone()),
+            ))
+            .merge(ws.routes(&auth))
+            .merge(seawatch_console::ui::routes());
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
             .map_err(|source| ShipStartError::Bind {
@@ -246,6 +281,7 @@ impl ShipNode {
                 source,
             })?;
         let http_task = tokio::spawn(async move {
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "http server stopped");
             }
@@ -260,6 +296,8 @@ impl ShipNode {
             sender,
             metrics,
             health,
+            auth,
+            push,
             http_addr,
             syslog_tcp_addr: tcp_addr,
             syslog_udp_addr: udp_addr,

@@ -141,13 +141,16 @@ scrape_configs:
       - targets: ['{exporter}']
 remote_write:
   - url: http://{ship}/api/v1/write
+    authorization:
+      credentials_file: {token}
     queue_config:
       batch_send_deadline: 1s
       max_shards: 1
       min_backoff: 100ms
       max_backoff: 1s
 ",
-        ship = ship.http
+        ship = ship.http,
+        token = data.join("ingest-token").display()
     );
     let prom = match Prometheus::start(&config) {
         Ok(p) => p,

@@ -113,6 +113,7 @@ async fn telemetry_over_every_listener_reaches_the_log_and_the_actors() {
         .await
         .unwrap();
     let (tcp, udp, http) = (node.syslog_tcp_addr, node.syslog_udp_addr, node.http_addr);
+    let auth = format!("Authorization: Bearer {}\r\n", node.auth.ingest_token());
 
     let sent = tokio::task::spawn_blocking(move || {
         // Syslog over TCP: newline framing and octet counting, RFC 5424, RFC 3164 and
@@ -128,7 +129,12 @@ async fn telemetry_over_every_listener_reaches_the_log_and_the_actors() {
         u.send_to(b"<13>1 2025-03-14T03:12:09Z fw-1 sshd 22 - - accepted publickey", udp).unwrap();
         // NDJSON: a log, a metric and a broken line.
         let body = b"{\"host\":\"core-sw-1\",\"message\":\"fan ok\",\"severity\":\"info\"}\n{\"metric\":\"device_cpu_percent\",\"value\":41.5,\"labels\":{\"device\":\"core-sw-1\"}}\n{broken\n";
-        let (code, text) = http_post(http, "/ingest/ndjson", "application/x-ndjson", "", body);
+        // Without the ingest token: 401, nothing ingested.
+        let (code, _) = http_post(http, "/ingest/ndjson", "application/x-ndjson", "", body);
+        assert_eq!(code, 401);
+        let (code, _) = http_post(http, "/api/v1/write", "application/x-protobuf", "Authorization: Bearer nope\r\n", &remote_write_body());
+        assert_eq!(code, 401);
+        let (code, text) = http_post(http, "/ingest/ndjson", "application/x-ndjson", &auth, body);
         assert_eq!(code, 200, "{text}");
         assert!(text.contains("\"accepted\":2") && text.contains("\"rejected\":1"), "{text}");
         // Remote write, as Prometheus sends it.
@@ -136,11 +142,11 @@ async fn telemetry_over_every_listener_reaches_the_log_and_the_actors() {
             http,
             "/api/v1/write",
             "application/x-protobuf",
-            "Content-Encoding: snappy\r\nX-Prometheus-Remote-Write-Version: 0.1.0\r\n",
+            &format!("{auth}Content-Encoding: snappy\r\nX-Prometheus-Remote-Write-Version: 0.1.0\r\n"),
             &remote_write_body(),
         );
         assert_eq!(code, 204, "{text}");
-        let (code, _) = http_post(http, "/api/v1/write", "application/x-protobuf", "", b"not snappy");
+        let (code, _) = http_post(http, "/api/v1/write", "application/x-protobuf", &auth, b"not snappy");
         assert_eq!(code, 400);
         3 + 1 + 2 + 3
     })

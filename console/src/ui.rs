@@ -1,0 +1,86 @@
+//! The web UI: plain HTML, CSS and JavaScript from `console/assets/`, built into the binary
+//! (no build step, no separate server, no internet at run time).
+//!
+//! The shell is public (a browser must load the login page before it has a token); it
+//! holds no data: every piece of state comes from the token-protected API and `/ws`.
+
+use axum::extract::Path;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use include_dir::{include_dir, Dir};
+
+static ASSETS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/assets");
+
+/// `GET /` (the single page) and `GET /ui/{file}` (its scripts, styles and icons).
+pub fn routes() -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/ui/{*path}", get(asset))
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next() {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("json") => "application/json",
+        _ => "application/octet-stream",
+    }
+}
+
+fn file(path: &str) -> Response {
+    match ASSETS.get_file(path) {
+        Some(f) => (
+            [
+                (header::CONTENT_TYPE, content_type(path)),
+                (header::CACHE_CONTROL, "no-cache"),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+                ),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            f.contents(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
+    }
+}
+
+async fn index() -> Response {
+    file("index.html")
+}
+
+async fn asset(Path(path): Path<String>) -> Response {
+    if path.contains("..") || path == "index.html" {
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    }
+    file(&path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{http, serve};
+
+    #[tokio::test]
+    async fn shell_and_assets_are_served_from_the_binary() {
+        let addr = serve(routes()).await;
+        let (code, body) = http(addr, "GET", "/", None, "").await;
+        assert_eq!(code, 200);
+        assert!(body.contains("<script src=\"/ui/app.js\""), "{body:.300}");
+        for f in ["app.js", "style.css"] {
+            let (code, body) = http(addr, "GET", &format!("/ui/{f}"), None, "").await;
+            assert_eq!(code, 200, "{f}");
+            assert!(!body.is_empty());
+        }
+        assert_eq!(
+            http(addr, "GET", "/ui/../Cargo.toml", None, "").await.0,
+            404
+        );
+        assert_eq!(http(addr, "GET", "/ui/nope.js", None, "").await.0, 404);
+    }
+}

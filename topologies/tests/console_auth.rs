@@ -1,0 +1,97 @@
+//! A ship node's HTTP surface: only `/healthz`, `/metrics`, `/api/login` and the UI's
+//! static shell answer without a token (contracts §2); the first admin password and the
+//! ingest token are files of mode 0600; a login token opens the viewer routes.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use seawatch_actors::inventory::Inventory;
+use seawatch_runtime::Clock;
+use seawatch_topologies::config::ShipConfig;
+use seawatch_topologies::ship::ShipNode;
+
+fn req(addr: SocketAddr, method: &str, path: &str, extra: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    // Read to the end, or for a 101 (the socket stays open) to the end of the headers.
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        out.extend_from_slice(&buf[..n]);
+        let upgraded = out.starts_with(b"HTTP/1.1 101") && out.windows(4).any(|w| w == b"\r\n\r\n");
+        if n == 0 || upgraded {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&out).to_string();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (text[9..12].parse().unwrap(), body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_health_metrics_login_and_the_shell_answer_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = ShipConfig::parse("ship = \"aurora\"\n", "test").unwrap();
+    cfg.data = dir.path().to_path_buf();
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.syslog = "127.0.0.1:0".parse().unwrap();
+    let node = ShipNode::start(&cfg, Inventory::default(), Clock::system())
+        .await
+        .unwrap();
+    let addr = node.http_addr;
+    let data = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["initial-admin-password", "ingest-token", "users.json"] {
+            let mode = std::fs::metadata(data.join(f)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
+        assert_eq!(req(addr, "GET", "/healthz", "", "").0, 200);
+        assert_eq!(req(addr, "GET", "/metrics", "", "").0, 200);
+        assert_eq!(req(addr, "GET", "/", "", "").0, 200);
+        let bad = r#"{"user":"admin","password":"x"}"#;
+        assert_eq!(req(addr, "POST", "/api/login", "", bad).0, 401);
+        let ws = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+        for (method, path, extra) in [
+            ("GET", "/ws", ws),
+            ("GET", "/ws?token=nope", ws),
+            ("POST", "/ingest/ndjson", ""),
+            ("POST", "/api/v1/write", ""),
+            ("POST", "/api/users", ""),
+        ] {
+            assert_eq!(req(addr, method, path, extra, "{}").0, 401, "{method} {path}");
+        }
+        let pw = std::fs::read_to_string(data.join("initial-admin-password")).unwrap();
+        let (code, body) = req(
+            addr,
+            "POST",
+            "/api/login",
+            "",
+            &format!(r#"{{"user":"admin","password":"{}"}}"#, pw.trim()),
+        );
+        assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["role"], "admin");
+        let token = v["token"].as_str().unwrap();
+        // With a login token the WebSocket upgrades (101).
+        let (code, _) = req(addr, "GET", &format!("/ws?token={token}"), ws, "");
+        assert_eq!(code, 101);
+        let metrics = req(addr, "GET", "/metrics", "", "").1;
+        assert!(metrics.contains(r#"seawatch_auth_logins_total{result="ok"} 1"#), "{metrics}");
+        assert!(metrics.contains(r#"seawatch_auth_rejected_total{reason="missing"}"#));
+    })
+    .await
+    .unwrap();
+    node.shutdown().await;
+}
