@@ -1,1 +1,274 @@
-//
+// seawatch console: a single page over the token-protected API and /ws (contracts §2).
+// No framework and no build step; every string from the server is inserted as text.
+"use strict";
+
+const S = {
+  token: sessionStorage.getItem("sw.token"),
+  role: sessionStorage.getItem("sw.role"),
+  user: sessionStorage.getItem("sw.user"),
+  ship: localStorage.getItem("sw.ship") || "",
+  incidents: new Map(), // id -> incident
+  links: new Map(),     // ship/link -> link state
+  runbooks: new Map(),  // id -> execution
+  fleet: [],
+  ships: new Set(),
+  ws: null, wsRetry: 500,
+};
+const RANK = { viewer: 0, operator: 1, admin: 2 };
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v; else if (k.startsWith("on")) e.addEventListener(k.slice(2), v); else e.setAttribute(k, v);
+  }
+  for (const k of kids) if (k != null) e.append(k instanceof Node ? k : String(k));
+  return e;
+}
+function svg(tag, attrs, text) {
+  const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  if (text != null) e.textContent = String(text);
+  return e;
+}
+function when(t) {
+  if (!t) return "—";
+  const d = new Date(t);
+  return isNaN(d) ? String(t) : d.toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
+}
+function flash(msg) {
+  const f = $("flash"); f.textContent = msg; f.hidden = false;
+  clearTimeout(flash.t); flash.t = setTimeout(() => (f.hidden = true), 4000);
+}
+
+async function api(method, path, body) {
+  const r = await fetch(path, {
+    method, headers: Object.assign({ "Content-Type": "application/json" }, S.token ? { Authorization: "Bearer " + S.token } : {}),
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  if (r.status === 401 && path !== "/api/login") { logout("Session expired: sign in again."); throw new Error("401"); }
+  return r;
+}
+
+// ---- login ----
+$("login-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  $("login-error").textContent = "";
+  const user = $("user").value, password = $("password").value;
+  try {
+    const r = await api("POST", "/api/login", { user, password });
+    const j = await r.json().catch(() => ({}));
+    if (!r.ok) { $("login-error").textContent = r.status === 429 ? `Too many attempts: wait ${j.retry_after_s || "a few"} s.` : "Wrong user or password."; return; }
+    S.token = j.token; S.role = j.role; S.user = user;
+    sessionStorage.setItem("sw.token", j.token); sessionStorage.setItem("sw.role", j.role); sessionStorage.setItem("sw.user", user);
+    $("password").value = "";
+    start();
+  } catch (e) { $("login-error").textContent = "Cannot reach the node."; }
+});
+function logout(msg) {
+  sessionStorage.clear(); S.token = null;
+  if (S.ws) { S.ws.onclose = null; S.ws.close(); S.ws = null; }
+  location.hash = "#/login"; route();
+  if (msg) $("login-error").textContent = msg;
+}
+$("logout").addEventListener("click", () => logout());
+
+// ---- data ----
+async function loadIncidents() {
+  const q = new URLSearchParams({ state: "all" });
+  if (S.ship) q.set("ship", S.ship);
+  try {
+    const r = await api("GET", "/api/incidents?" + q);
+    if (r.ok) { const list = await r.json(); if (Array.isArray(list)) for (const i of list) upsertIncident(i, false); }
+  } catch (e) { /* shown as empty */ }
+  renderIncidents();
+}
+async function loadFleet() {
+  try {
+    const r = await api("GET", "/api/fleet");
+    if (r.ok) { const j = await r.json(); S.fleet = Array.isArray(j) ? j : (j.ships || []); for (const s of S.fleet) S.ships.add(s.id || s.ship); }
+  } catch (e) { /* none */ }
+  renderShips(); renderFleet();
+}
+function upsertIncident(i, fresh) {
+  if (!i || i.id == null) return;
+  const old = S.incidents.get(i.id) || {};
+  S.incidents.set(i.id, Object.assign(old, i, { _fresh: fresh }));
+  if (i.ship) S.ships.add(i.ship);
+}
+function apply(m, fresh) {
+  switch (m.type) {
+    case "incident": upsertIncident(m, fresh); break;
+    case "link": S.links.set((m.ship || "") + "/" + (m.link || m.id), m); if (m.ship) S.ships.add(m.ship); break;
+    case "runbook": if (m.id != null) S.runbooks.set(m.id, m); break;
+    case "fleet": {
+      const ships = Array.isArray(m.ships) ? m.ships : [m];
+      for (const s of ships) { const id = s.id || s.ship; const i = S.fleet.findIndex((x) => (x.id || x.ship) === id); if (i >= 0) S.fleet[i] = Object.assign(S.fleet[i], s); else S.fleet.push(s); S.ships.add(id); }
+      break;
+    }
+  }
+}
+
+// ---- live updates ----
+function connect() {
+  if (!S.token) return;
+  const proto = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${proto}://${location.host}/ws?token=${encodeURIComponent(S.token)}`);
+  S.ws = ws;
+  ws.onopen = () => { S.wsRetry = 500; live(true); ws.send(JSON.stringify({ type: "subscribe", ship: S.ship || null })); };
+  ws.onmessage = (ev) => {
+    let m; try { m = JSON.parse(ev.data); } catch (e) { return; }
+    if (m.type === "snapshot") { for (const it of m.items || []) apply(it, false); }
+    else if (m.type === "error") { flash(m.error + (m.ship ? ": " + m.ship : "")); }
+    else apply(m, true);
+    renderAll();
+  };
+  ws.onclose = (ev) => {
+    live(false);
+    if (ev.code === 1008 && ev.reason === "token") return logout();
+    setTimeout(connect, S.wsRetry); S.wsRetry = Math.min(S.wsRetry * 2, 15000);
+  };
+}
+function live(on) { const l = $("live"); l.className = "live " + (on ? "on" : "off"); l.textContent = on ? "live" : "offline"; }
+
+// ---- pages ----
+function renderAll() {
+  renderIncidents(); renderLinks(); renderRunbooks(); renderFleet(); renderShips();
+  const m = location.hash.match(/^#\/incident\/(.+)$/); if (m) renderIncident(decodeURIComponent(m[1]));
+}
+function sevClass(s) { return "sev sev-" + String(s || "").toLowerCase(); }
+function renderIncidents() {
+  const f = $("state-filter").value;
+  const rows = [...S.incidents.values()]
+    .filter((i) => (!S.ship || i.ship === S.ship) && (f === "all" || (f === "open" ? i.state !== "resolved" : i.state === "resolved")))
+    .sort((a, b) => String(b.opened_at).localeCompare(String(a.opened_at)));
+  const tb = $("incident-rows"); tb.replaceChildren();
+  for (const i of rows) {
+    const tr = el("tr", { class: i._fresh ? "new" : "", "data-id": i.id, onclick: () => (location.hash = "#/incident/" + encodeURIComponent(i.id)) },
+      el("td", { class: sevClass(i.severity) }, i.severity), el("td", {}, i.ship), el("td", {}, el("strong", {}, i.root_cause)),
+      el("td", { class: "state-" + i.state }, i.state), el("td", {}, i.alerts), el("td", {}, when(i.opened_at)));
+    tb.append(tr); i._fresh = false;
+  }
+  $("incident-empty").hidden = rows.length > 0;
+}
+function renderIncident(id) {
+  const i = S.incidents.get(id);
+  if (!i) { $("inc-title").textContent = "Incident " + id + " (loading)"; return; }
+  $("inc-title").replaceChildren(el("span", { class: sevClass(i.severity) }, i.severity), " ", "Root cause: ", el("strong", { id: "inc-root" }, i.root_cause));
+  const f = $("inc-fields"); f.replaceChildren();
+  for (const [k, v] of [["Incident", i.id], ["Ship", i.ship], ["State", i.state], ["Alerts", i.alerts], ["Opened", when(i.opened_at)], ["Resolved", when(i.resolved_at)]])
+    f.append(el("dt", {}, k), el("dd", {}, v));
+  const tl = $("inc-timeline"); tl.replaceChildren();
+  const events = i.timeline || i.alert_list || [];
+  for (const a of events) tl.append(el("li", {}, el("span", { class: "muted" }, when(a.at || a.ts || a.time)), " ", el("strong", {}, a.source || a.device || a.target || ""), " ", a.kind || a.message || a.summary || ""));
+  if (!events.length) tl.append(el("li", { class: "muted" }, `${i.alerts ?? 0} alert(s); the timeline arrives with the incident's details.`));
+  drawTopology(i);
+  const rb = $("inc-runbooks"); rb.replaceChildren();
+  for (const r of S.runbooks.values()) if (r.incident === i.id) rb.append(runbookRow(r));
+  if (!rb.childNodes.length) rb.append(el("p", { class: "muted" }, "No runbook proposed."));
+}
+// Affected devices around the root cause: the root in the middle, what it carries on a ring.
+function drawTopology(i) {
+  const g = $("inc-topology"); g.replaceChildren();
+  const root = i.root_cause;
+  const affected = (i.affected || i.affected_devices || []).filter((d) => d !== root);
+  const edges = i.edges || affected.map((d) => [root, d]);
+  const pos = new Map([[root, [300, 180]]]);
+  affected.forEach((d, k) => { const a = (2 * Math.PI * k) / Math.max(affected.length, 1) - Math.PI / 2; pos.set(d, [300 + 220 * Math.cos(a), 180 + 140 * Math.sin(a)]); });
+  for (const [a, b] of edges) { const p = pos.get(a), q = pos.get(b); if (p && q) g.append(svg("line", { class: "edge", x1: p[0], y1: p[1], x2: q[0], y2: q[1] })); }
+  for (const [d, [x, y]] of pos) {
+    g.append(svg("circle", { class: "node" + (d === root ? " root" : " hit"), cx: x, cy: y, r: d === root ? 22 : 14 }));
+    g.append(svg("text", { x: x, y: y + (d === root ? 40 : 30), "text-anchor": "middle" }, d));
+  }
+  if (!affected.length) g.append(svg("text", { x: 300, y: 330, "text-anchor": "middle" }, "no other device affected"));
+}
+function renderLinks() {
+  const rows = [...S.links.values()].filter((l) => !S.ship || l.ship === S.ship);
+  const tb = $("link-rows"); tb.replaceChildren();
+  for (const l of rows) {
+    const risk = Number(l.risk ?? l.outage_risk ?? 0);
+    const bar = el("span", { class: "risk" + (risk >= 0.7 ? " high" : risk >= 0.3 ? " warn" : "") }, el("span", {}));
+    bar.firstChild.style.width = Math.round(Math.min(Math.max(risk, 0), 1) * 100) + "%";
+    const up = l.up ?? (l.state === "up");
+    tb.append(el("tr", {}, el("td", {}, l.ship), el("td", {}, l.link || l.id), el("td", { class: up ? "state-resolved" : "sev sev-critical" }, l.state || (up ? "up" : "down")),
+      el("td", {}, bar, (risk * 100).toFixed(0) + "%", l.predicted_outage_at ? " · outage " + when(l.predicted_outage_at) : ""), el("td", {}, when(l.at || l.updated_at))));
+  }
+  $("link-empty").hidden = rows.length > 0;
+}
+function runbookRow(r) {
+  const can = RANK[S.role] >= RANK.operator;
+  const btn = el("button", { class: "approve", "data-id": r.id }, "Approve");
+  if (!can) { btn.disabled = true; btn.title = "Operators approve runbooks; you are a " + S.role + "."; }
+  if (r.state && r.state !== "pending" && r.state !== "awaiting_approval") btn.disabled = true;
+  btn.addEventListener("click", async () => {
+    const res = await api("POST", `/api/runbooks/executions/${encodeURIComponent(r.id)}/approve`);
+    flash(res.ok ? "Approved." : res.status === 403 ? "Not allowed: operators approve runbooks." : "Approval failed (" + res.status + ").");
+  });
+  return el("div", { class: "runbook" }, el("div", {}, el("strong", {}, r.name || r.runbook || r.id), " ", el("span", { class: "muted" }, `${r.ship || ""} · incident ${r.incident || "—"} · ${r.state || ""}`)), btn);
+}
+function renderRunbooks() {
+  const list = $("runbook-list"); list.replaceChildren();
+  for (const r of S.runbooks.values()) if (!S.ship || r.ship === S.ship) list.append(runbookRow(r));
+  $("runbook-empty").hidden = list.childNodes.length > 0;
+}
+// Offline map: an equirectangular projection of the fleet's bounding box with a graticule.
+function renderFleet() {
+  const tb = $("fleet-rows"); tb.replaceChildren();
+  const g = $("fleet-map"); g.replaceChildren();
+  const pts = S.fleet.filter((s) => Number.isFinite(+s.lat) && Number.isFinite(+s.lon) && s.lat !== null);
+  let [w, s_, e, n] = [-100, 0, -50, 40];
+  if (pts.length) {
+    w = Math.min(...pts.map((p) => +p.lon)) - 5; e = Math.max(...pts.map((p) => +p.lon)) + 5;
+    s_ = Math.min(...pts.map((p) => +p.lat)) - 3; n = Math.max(...pts.map((p) => +p.lat)) + 3;
+  }
+  const X = (lon) => ((lon - w) / (e - w)) * 800, Y = (lat) => ((n - lat) / (n - s_)) * 400;
+  const step = (e - w) > 60 ? 10 : 5;
+  for (let lon = Math.ceil(w / step) * step; lon <= e; lon += step) { g.append(svg("line", { class: "grat", x1: X(lon), y1: 0, x2: X(lon), y2: 400 })); g.append(svg("text", { x: X(lon) + 2, y: 396 }, lon + "°")); }
+  for (let lat = Math.ceil(s_ / step) * step; lat <= n; lat += step) { g.append(svg("line", { class: "grat", x1: 0, y1: Y(lat), x2: 800, y2: Y(lat) })); g.append(svg("text", { x: 2, y: Y(lat) - 2 }, lat + "°")); }
+  for (const s of S.fleet) {
+    const id = s.id || s.ship, open = s.open_incidents ?? 0;
+    if (pts.includes(s)) {
+      g.append(svg("circle", { class: "ship" + (open > 0 ? " alert" : ""), cx: X(+s.lon), cy: Y(+s.lat), r: 7 }));
+      g.append(svg("text", { x: X(+s.lon) + 10, y: Y(+s.lat) + 4 }, `${id} (${open})`));
+    }
+    tb.append(el("tr", { onclick: () => { pickShip(id); location.hash = "#/incidents"; } }, el("td", {}, el("strong", {}, id)), el("td", {}, s.link_state || s.link || "—"),
+      el("td", {}, when(s.last_sync || s.last_sync_at)), el("td", {}, s.sync_backlog ?? s.backlog ?? s.sync_backlog_events ?? "—"),
+      el("td", { class: open > 0 ? "sev sev-critical" : "" }, open), el("td", {}, pts.includes(s) ? `${(+s.lat).toFixed(2)}, ${(+s.lon).toFixed(2)}` : "—")));
+  }
+  $("fleet-empty").hidden = S.fleet.length > 0;
+}
+function renderShips() {
+  const sel = $("ship"); const cur = S.ship;
+  const opts = ["", ...[...S.ships].filter(Boolean).sort()];
+  if (sel.options.length === opts.length) return;
+  sel.replaceChildren(...opts.map((s) => el("option", { value: s }, s || "all ships")));
+  sel.value = cur;
+}
+function pickShip(s) {
+  S.ship = s; localStorage.setItem("sw.ship", s); $("ship").value = s;
+  if (S.ws && S.ws.readyState === 1) S.ws.send(JSON.stringify({ type: "subscribe", ship: s || null }));
+  renderAll();
+}
+$("ship").addEventListener("change", (e) => pickShip(e.target.value));
+$("state-filter").addEventListener("change", renderIncidents);
+
+// ---- routing ----
+function route() {
+  const authed = !!S.token;
+  let page = (location.hash.match(/^#\/([a-z]+)/) || [])[1] || "incidents";
+  if (!authed) page = "login";
+  else if (page === "login") page = "incidents";
+  for (const p of document.querySelectorAll(".page")) p.hidden = p.id !== page;
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.page === page || (page === "incident" && a.dataset.page === "incidents"));
+  $("nav").hidden = $("logout").hidden = $("ship-pick").hidden = !authed;
+  $("who").textContent = authed ? `${S.user || ""} (${S.role})` : "";
+  if (page === "incident") renderIncident(decodeURIComponent(location.hash.split("/")[2] || ""));
+}
+window.addEventListener("hashchange", route);
+function start() {
+  route();
+  if (!S.token) return;
+  if (S.ship) S.ships.add(S.ship);
+  loadIncidents(); loadFleet(); connect();
+}
+start();
