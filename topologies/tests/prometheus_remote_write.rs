@@ -12,7 +12,6 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use seawatch_runtime::event_log::EventKind;
@@ -53,62 +52,6 @@ fn serve_exporter() -> SocketAddr {
         }
     });
     addr
-}
-
-/// A Prometheus started by the script in its own directory; stopped on drop.
-struct Prometheus {
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
-impl Prometheus {
-    fn run(&self, cmd: &str) -> Result<String, String> {
-        let script = scripts_dir().join("prometheus-test-server.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .arg(cmd)
-            .arg(self.dir.path())
-            .env("PROM_PORT", self.port.to_string())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-        if !out.status.success() {
-            return Err(format!(
-                "prometheus-test-server.sh {cmd} failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .trim()
-            .to_string())
-    }
-
-    fn start(config: &str) -> Result<Self, String> {
-        let p = Prometheus {
-            dir: tempfile::tempdir().map_err(|e| e.to_string())?,
-            port: free_port(),
-        };
-        std::fs::write(p.dir.path().join("prometheus.yml"), config).map_err(|e| e.to_string())?;
-        p.run("start")?;
-        Ok(p)
-    }
-
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.run("stop");
-    }
 }
 
 /// The timestamp (unix seconds) of the newest sample of `query` in Prometheus, if any.
