@@ -152,6 +152,47 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 0)]
         rate: u64,
     },
+    /// WebSocket push latency: N console sessions on one ship node while ingest runs.
+    #[command(hide = true)]
+    Ws {
+        /// Report file (JSON).
+        #[arg(long)]
+        report: PathBuf,
+        /// WebSocket sessions.
+        #[arg(long, default_value_t = 500)]
+        sessions: usize,
+        /// Seconds of publishing.
+        #[arg(long, default_value_t = 20)]
+        secs: u64,
+        /// Pushes published per second (each goes to every session).
+        #[arg(long, default_value_t = 20)]
+        pushes_per_s: u64,
+        /// Offered syslog ingest load, events/s (0: none).
+        #[arg(long, default_value_t = 100_000)]
+        ingest_rate: u64,
+    },
+    /// The WebSocket clients of `bench ws` (run as a separate process).
+    #[command(hide = true)]
+    WsClients {
+        /// HTTP address of the node.
+        #[arg(long)]
+        addr: SocketAddr,
+        /// Viewer token.
+        #[arg(long)]
+        token: String,
+        /// Ship to subscribe to.
+        #[arg(long)]
+        ship: String,
+        /// Sessions.
+        #[arg(long)]
+        sessions: usize,
+        /// Pushes each session waits for.
+        #[arg(long)]
+        expect: u64,
+        /// Give up after this many seconds.
+        #[arg(long)]
+        deadline_s: u64,
+    },
     /// The ingest loader (run by `bench ingest` as a separate process).
     #[command(hide = true)]
     Load {
@@ -273,6 +314,73 @@ async fn run(cli: Cli) -> i32 {
                     eprintln!("seawatch bench ingest: {e}");
                     1
                 }
+            }
+        }
+        Command::Bench(BenchCommand::Ws {
+            report,
+            sessions,
+            secs,
+            pushes_per_s,
+            ingest_rate,
+        }) => {
+            let exe = match std::env::current_exe() {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("seawatch bench ws: cannot find my own binary: {e}");
+                    return 1;
+                }
+            };
+            match crate::bench_ws::run(
+                &exe,
+                sessions.max(1),
+                secs.max(1),
+                pushes_per_s.max(1),
+                ingest_rate,
+            )
+            .await
+            {
+                Ok(r) => write_report("bench ws", &report, &r),
+                Err(e) => {
+                    eprintln!("seawatch bench ws: {e}");
+                    1
+                }
+            }
+        }
+        Command::Bench(BenchCommand::WsClients {
+            addr,
+            token,
+            ship,
+            sessions,
+            expect,
+            deadline_s,
+        }) => {
+            // One thread: the clients must not take the node's cores.
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("seawatch bench ws-clients: {e}");
+                    return 1;
+                }
+            };
+            let result = std::thread::spawn(move || {
+                rt.block_on(crate::bench_ws::clients(
+                    addr, &token, &ship, sessions, expect, deadline_s,
+                ))
+            })
+            .join();
+            match result {
+                Ok(Ok(r)) => {
+                    println!("{}", serde_json::to_string(&r).unwrap_or_default());
+                    0
+                }
+                Ok(Err(e)) => {
+                    eprintln!("seawatch bench ws-clients: {e}");
+                    1
+                }
+                Err(_) => 1,
             }
         }
         Command::Nab(NabCommand::Run { data, out }) => nab_run(&data, &out),

@@ -2,6 +2,7 @@
 //! hosts the `seawatch` command line.
 
 pub mod bench_ingest;
+pub mod bench_ws;
 pub mod cli;
 pub mod config;
 pub mod feed;

@@ -58,6 +58,26 @@ impl SnapshotSource for EmptySnapshots {
     }
 }
 
+/// A push as every session sends it: serialized once, shared (the text is a refcounted
+/// buffer) by all sessions.
+#[derive(Debug)]
+pub struct WirePush {
+    /// The push.
+    pub push: Arc<Push>,
+    /// Its wire form.
+    pub text: axum::extract::ws::Utf8Bytes,
+}
+
+/// What the hub's fan-out task passes to sessions.
+#[derive(Debug, Clone)]
+pub enum Fan {
+    /// A push.
+    Push(Arc<WirePush>),
+    /// The fan-out task itself lagged on the bus by this many pushes: everyone owes a
+    /// snapshot.
+    Lagged(u64),
+}
+
 /// WebSocket limits.
 #[derive(Debug, Clone, Copy)]
 pub struct WsConfig {
@@ -89,7 +109,7 @@ impl Default for WsConfig {
 /// supervisor. Cheap to clone.
 #[derive(Clone)]
 pub struct WsHub {
-    pub(crate) bus: PushBus,
+    pub(crate) fan: tokio::sync::broadcast::Sender<Fan>,
     pub(crate) snapshots: Arc<dyn SnapshotSource>,
     pub(crate) sessions: Addr<SupervisorMsg>,
     pub(crate) metrics: ConsoleMetrics,
@@ -118,7 +138,9 @@ pub fn sessions_supervisor(ship: &ShipId) -> (ChildSpec, Addr<SupervisorMsg>) {
 
 impl WsHub {
     /// A hub pushing from `bus`, with snapshots from `snapshots`, sessions under
-    /// `sessions` (see [`sessions_supervisor`]).
+    /// `sessions` (see [`sessions_supervisor`]). Spawns the fan-out task (serializes each
+    /// push once for all sessions; it ends when `bus` is dropped). Call inside a tokio
+    /// runtime.
     pub fn new(
         bus: PushBus,
         snapshots: Arc<dyn SnapshotSource>,
@@ -126,8 +148,25 @@ impl WsHub {
         metrics: ConsoleMetrics,
         cfg: WsConfig,
     ) -> Self {
+        let (fan, _) = tokio::sync::broadcast::channel(1024);
+        let mut rx = bus.subscribe();
+        let out = fan.clone();
+        tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                let msg = match rx.recv().await {
+                    Ok(push) => Fan::Push(Arc::new(WirePush {
+                        text: push.to_wire().into(),
+                        push,
+                    })),
+                    Err(RecvError::Lagged(n)) => Fan::Lagged(n),
+                    Err(RecvError::Closed) => return,
+                };
+                let _ = out.send(msg);
+            }
+        });
         Self {
-            bus,
+            fan,
             snapshots,
             sessions,
             metrics,

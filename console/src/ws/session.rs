@@ -14,14 +14,14 @@ use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::WsHub;
+use super::{Fan, WirePush, WsHub};
 use crate::auth::Principal;
 use crate::metrics::ShipLabel;
 
 /// Messages of a session actor.
 pub enum SessionMsg {
-    /// A push from the bus.
-    Push(Arc<Push>),
+    /// A push from the bus, serialized once for all sessions.
+    Push(Arc<WirePush>),
     /// The bus dropped this many pushes for this session.
     Lagged(u64),
     /// A frame (or a read error) from the client.
@@ -85,7 +85,7 @@ impl SessionState {
         }
     }
 
-    fn queue(&mut self, text: String) -> bool {
+    fn queue(&mut self, text: impl Into<axum::extract::ws::Utf8Bytes>) -> bool {
         match self.out.try_send(Message::Text(text.into())) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -248,11 +248,12 @@ impl Actor for SessionActor {
             let _ = me.cast(SessionMsg::ClientGone);
         });
         let me = myself.clone();
-        let mut rx = hub.bus.subscribe();
+        let mut rx = hub.fan.subscribe();
         let forwarder = tokio::spawn(async move {
             loop {
                 let msg = match rx.recv().await {
-                    Ok(p) => SessionMsg::Push(p),
+                    Ok(Fan::Push(p)) => SessionMsg::Push(p),
+                    Ok(Fan::Lagged(n)) => SessionMsg::Lagged(n),
                     Err(broadcast::error::RecvError::Lagged(n)) => SessionMsg::Lagged(n),
                     Err(broadcast::error::RecvError::Closed) => return,
                 };
@@ -315,10 +316,10 @@ impl Actor for SessionActor {
         }
         match msg {
             SessionMsg::Push(p) => {
-                if !state.wants(&p) || state.snapshot_owed.load(Ordering::Acquire) {
+                if !state.wants(&p.push) || state.snapshot_owed.load(Ordering::Acquire) {
                     return Ok(());
                 }
-                if state.queue(p.to_wire()) {
+                if state.queue(p.text.clone()) {
                     state.hub.metrics.ws_pushes.inc();
                 }
             }
@@ -389,7 +390,7 @@ impl SessionActor {
         };
         match msg {
             ClientMsg::Ping => {
-                state.queue(r#"{"type":"pong"}"#.to_string());
+                state.queue(r#"{"type":"pong"}"#);
             }
             ClientMsg::Subscribe { ship } => {
                 if let Some(s) = &ship {
