@@ -115,10 +115,11 @@ function connect() {
   const proto = location.protocol === "https:" ? "wss" : "ws";
   const ws = new WebSocket(`${proto}://${location.host}/ws?token=${encodeURIComponent(S.token)}`);
   S.ws = ws;
-  ws.onopen = () => { S.wsRetry = 500; live(true); ws.send(JSON.stringify({ type: "subscribe", ship: S.ship || null })); };
+  // Live once the first snapshot arrives: from then on the session is subscribed.
+  ws.onopen = () => { S.wsRetry = 500; ws.send(JSON.stringify({ type: "subscribe", ship: S.ship || null })); };
   ws.onmessage = (ev) => {
     let m; try { m = JSON.parse(ev.data); } catch (e) { return; }
-    if (m.type === "snapshot") { for (const it of m.items || []) apply(it, false); }
+    if (m.type === "snapshot") { live(true); for (const it of m.items || []) apply(it, false); }
     else if (m.type === "error") { flash(m.error + (m.ship ? ": " + m.ship : "")); }
     else apply(m, true);
     renderAll();

@@ -115,8 +115,9 @@ pub async fn clients(
                     _ => break,
                 };
                 let Message::Text(t) = msg else { continue };
-                let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap_or_default();
-                if v["type"] == "snapshot" {
+                // Only the fields needed, without a full parse: the clients must stay cheap.
+                let t = t.as_str();
+                if t.starts_with(r#"{"type":"snapshot""#) || t.contains(r#""type":"snapshot""#) {
                     if first {
                         first = false;
                         let _ = ready.send(()).await;
@@ -125,7 +126,11 @@ pub async fn clients(
                     }
                     continue;
                 }
-                if let Some(sent) = v["sent_us"].as_u64() {
+                let sent = t
+                    .split_once(r#""sent_us":"#)
+                    .and_then(|(_, rest)| rest.split([',', '}']).next())
+                    .and_then(|n| n.trim().parse::<u64>().ok());
+                if let Some(sent) = sent {
                     lat.push(now_us().saturating_sub(sent));
                     received += 1;
                 }

@@ -592,7 +592,9 @@ async fn ship(args: ShipArgs) -> i32 {
         Err(e) => {
             eprintln!("seawatch ship: {e}");
             return match e {
-                ShipStartError::Bind { .. } | ShipStartError::Config(_) => EXIT_USAGE,
+                ShipStartError::Bind { .. }
+                | ShipStartError::Config(_)
+                | ShipStartError::Auth(seawatch_console::auth::AuthError::Config(_)) => EXIT_USAGE,
                 _ => 1,
             };
         }
@@ -607,6 +609,19 @@ async fn ship(args: ShipArgs) -> i32 {
         node.syslog_tcp_addr, node.syslog_udp_addr
     );
     println!("  data:   {}", cfg.data.display());
+    let users_note = if cfg.data.join("initial-admin-password").exists() {
+        format!(
+            "user admin, first password in {}",
+            cfg.data.join("initial-admin-password").display()
+        )
+    } else {
+        "users in users.json".to_string()
+    };
+    println!("  console: http://{}/ ({users_note})", node.http_addr);
+    println!(
+        "  ingest token (NDJSON, remote write): {}",
+        cfg.data.join("ingest-token").display()
+    );
     if let Some(path) = cfg.inventory.clone() {
         println!("  inventory: {} (SIGHUP reloads it)", path.display());
         spawn_inventory_reload(node.router.clone(), path, cfg.ship.clone());
