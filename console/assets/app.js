@@ -68,6 +68,8 @@ $("login-form").addEventListener("submit", async (ev) => {
 function logout(msg) {
   sessionStorage.clear(); S.token = null;
   if (S.ws) { S.ws.onclose = null; S.ws.close(); S.ws = null; }
+  live(false);
+  S.incidents.clear(); S.links.clear(); S.runbooks.clear(); S.fleet = [];
   location.hash = "#/login"; route();
   if (msg) $("login-error").textContent = msg;
 }

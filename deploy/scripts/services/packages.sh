@@ -8,6 +8,9 @@ command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/bin/clickhouse ] || ne
 # loggen (syslog traffic generator) ships in syslog-ng-core as /usr/bin/loggen.
 command -v loggen >/dev/null 2>&1 || [ -x /usr/bin/loggen ] || need+=(syslog-ng-core)
 command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || need+=(prometheus)
+# The console's browser test: headless Chromium over WebDriver.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing: ${need[*]}"
