@@ -1,0 +1,742 @@
+//! The detector actor: one per device, hosting all of that device's metric series.
+//!
+//! Per series (at most [`DetectorConfig::max_series`]): the [`Ensemble`] score, an
+//! [`Adwin`] drift detector, a k-of-n alert gate, and for free-disk series a
+//! [`CapacityForecast`]. Per device: an [`IsolationForest`] over the vector of the
+//! device's first series (one row per scrape), and a periodic summary to the ship's peer
+//! actor. Counters (octets, errors, discards, `_total`) are scored as per-second rates;
+//! state series (`ifOperStatus`, `probe_success`) and constants (sizes, totals) are not
+//! scored here (device health covers the former).
+//!
+//! Time is the samples' event time, never the wall clock.
+//!
+//! Restart policy (decision 0007): a restarted detector starts from empty baselines on
+//! purpose (its state is rebuilt from the stream, and a panic may have left it
+//! inconsistent); every series warms up again, so a restart cannot cause an alert storm.
+//! Only the set of alerts that were firing survives (shared across incarnations), so
+//! each `Firing` still gets its `Cleared` once the rebuilt baseline finds the series
+//! normal.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use seawatch_runtime::supervision::{Addr, ChildSpec};
+use seawatch_runtime::Metrics;
+
+use super::adwin::Adwin;
+use super::forecast::{CapacityForecast, ForecastConfig, Outlook};
+use super::iforest::{IForestConfig, IsolationForest};
+use super::peer::{PeerMsg, PeerSummary};
+use super::{Ensemble, EnsembleConfig};
+use crate::alert::{Alert, AlertClass, AlertSeverity, AlertSink, AlertSource, AlertState};
+use crate::ingest::record::{ObsKind, Observation};
+
+/// One metric sample as a detector sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Event time, unix ms.
+    pub ts_ms: i64,
+    /// Series key: metric name plus sorted labels (as the device actor keys it).
+    pub series: Arc<str>,
+    /// Value.
+    pub value: f64,
+}
+
+/// The metric samples of a batch of observations, in order.
+pub fn samples_of(items: &[Observation]) -> Vec<Sample> {
+    items
+        .iter()
+        .filter_map(|o| match &o.kind {
+            ObsKind::Metric(m) => Some(Sample {
+                ts_ms: o.ts_ms,
+                series: Arc::from(crate::device::series_key(&m.name, &m.labels)),
+                value: m.value,
+            }),
+            ObsKind::Log(_) => None,
+        })
+        .collect()
+}
+
+/// Messages of a detector actor.
+pub enum DetectorMsg {
+    /// Samples of the device, in event order (one message per ingest batch).
+    Samples(Vec<Sample>),
+    /// What the detector holds now.
+    Snapshot(RpcReplyPort<DetectorSnapshot>),
+    /// Fault injection (chaos and supervision tests): the actor panics.
+    Crash,
+}
+
+/// A detector's observable state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorSnapshot {
+    /// Series tracked.
+    pub series: usize,
+    /// Samples scored since this incarnation started.
+    pub samples: u64,
+    /// Keys (`class` and series) of the alerts firing now, sorted.
+    pub firing: Vec<(AlertClass, String)>,
+    /// Drifts detected (ADWIN or Page-Hinkley).
+    pub drifts: u64,
+    /// Series recalibrated after a drift during an alert.
+    pub recalibrations: u64,
+    /// Rows scored by the isolation forest.
+    pub rows: u64,
+}
+
+/// Detector configuration: one serves every device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorConfig {
+    /// Per-series ensemble.
+    pub ensemble: EnsembleConfig,
+    /// Fire when `k` of the last `n` scored samples are at or above the ensemble's
+    /// alert threshold...
+    pub sustain: (u32, u32),
+    /// ...or one sample scores at least this (a spike too rare to wait for).
+    pub instant: f64,
+    /// Clear after this many consecutive samples below the threshold.
+    pub clear_after: u32,
+    /// ADWIN confidence for drift detection.
+    pub adwin_delta: f64,
+    /// ADWIN's maximum window (samples).
+    pub adwin_window: usize,
+    /// At most this many series per device (more are ignored).
+    pub max_series: usize,
+    /// Isolation forest over the device state.
+    pub iforest: IForestConfig,
+    /// Series in the device-state row (the first ones in key order); 0 disables it.
+    pub iforest_features: usize,
+    /// Isolation-forest score that counts as "above" for the gate.
+    pub iforest_threshold: f64,
+    /// Capacity forecasting of free-disk series.
+    pub forecast: ForecastConfig,
+    /// Event-time period of the summaries sent to the peer actor, ms.
+    pub summary_ms: i64,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig {
+            // The NAB-tuned ensemble with a shorter calibration history: device series
+            // are many, so memory and per-sample cost matter more than the tail fit.
+            ensemble: EnsembleConfig {
+                history: 1000,
+                ..EnsembleConfig::default()
+            },
+            sustain: (2, 5),
+            instant: 0.6,
+            clear_after: 10,
+            adwin_delta: 0.002,
+            adwin_window: 2000,
+            max_series: 256,
+            iforest: IForestConfig::default(),
+            iforest_features: 8,
+            iforest_threshold: 0.7,
+            forecast: ForecastConfig::default(),
+            summary_ms: 300_000,
+        }
+    }
+}
+
+/// Labels with only the ship.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShipLabel {
+    /// Ship id.
+    pub ship: String,
+}
+
+/// Labels of the alert counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlertLabels {
+    /// Ship id.
+    pub ship: String,
+    /// Alert source (`detector`, `forecast`, `peer`).
+    pub source: String,
+}
+
+/// Detector metrics: `seawatch_detector_samples_total{ship}` and
+/// `seawatch_alerts_total{ship,source}` (alerts raised, firing and cleared).
+#[derive(Clone, Debug, Default)]
+pub struct DetectorMetrics {
+    /// Samples scored.
+    pub samples: Family<ShipLabel, Counter>,
+    /// Alerts raised.
+    pub alerts: Family<AlertLabels, Counter>,
+}
+
+impl DetectorMetrics {
+    /// Registers the families in `metrics` (once per node).
+    pub fn register(metrics: &Metrics) -> Self {
+        let m = Self::default();
+        metrics.register(
+            "seawatch_detector_samples",
+            "Metric samples scored by detector actors",
+            m.samples.clone(),
+        );
+        metrics.register(
+            "seawatch_alerts",
+            "Alerts raised (firing and cleared) by source",
+            m.alerts.clone(),
+        );
+        m
+    }
+
+    pub(crate) fn alert(&self, ship: &str, source: AlertSource) {
+        let source = match source {
+            AlertSource::Device => "device",
+            AlertSource::Link => "link",
+            AlertSource::Detector => "detector",
+            AlertSource::Forecast => "forecast",
+            AlertSource::Peer => "peer",
+            AlertSource::Prediction => "prediction",
+        };
+        self.alerts
+            .get_or_create(&AlertLabels {
+                ship: ship.to_string(),
+                source: source.to_string(),
+            })
+            .inc();
+    }
+}
+
+/// Alerts firing for one device, kept across detector restarts.
+pub type FiringSet = Arc<Mutex<HashSet<(AlertClass, String)>>>;
+
+/// Start arguments of a detector actor.
+#[derive(Clone, Debug)]
+pub struct DetectorArgs {
+    /// Ship id.
+    pub ship: String,
+    /// Device id (the alerts' subject).
+    pub device: String,
+    /// Device kind (groups peers).
+    pub kind: String,
+    /// Configuration.
+    pub config: Arc<DetectorConfig>,
+    /// Where alerts go.
+    pub sink: AlertSink,
+    /// The ship's peer actor, if any.
+    pub peer: Option<Addr<PeerMsg>>,
+    /// Metrics, if registered.
+    pub metrics: Option<DetectorMetrics>,
+    /// Alerts firing, shared by every incarnation of this detector.
+    pub firing: FiringSet,
+}
+
+impl DetectorArgs {
+    /// Arguments with the default configuration, no peer actor and no metrics.
+    pub fn new(ship: &str, device: &str, kind: &str, sink: AlertSink) -> Self {
+        DetectorArgs {
+            ship: ship.to_string(),
+            device: device.to_string(),
+            kind: kind.to_string(),
+            config: Arc::new(DetectorConfig::default()),
+            sink,
+            peer: None,
+            metrics: None,
+            firing: FiringSet::default(),
+        }
+    }
+}
+
+/// How a series is treated.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Role {
+    /// Scored as is.
+    Gauge,
+    /// Cumulative counter: scored as a per-second rate.
+    Counter,
+    /// State or constant: remembered, not scored.
+    Skip,
+}
+
+fn role_of(key: &str) -> Role {
+    let name = key.split(' ').next().unwrap_or(key);
+    const SKIP: [&str; 6] = [
+        "ifOperStatus",
+        "ifAdminStatus",
+        "probe_success",
+        "node_filesystem_size_bytes",
+        "node_memory_MemTotal_bytes",
+        "up",
+    ];
+    if SKIP.contains(&name) || name.ends_with("_info") {
+        Role::Skip
+    } else if name.ends_with("Octets")
+        || name.ends_with("Errors")
+        || name.ends_with("Discards")
+        || name.ends_with("Pkts")
+        || name.ends_with("_total")
+    {
+        Role::Counter
+    } else {
+        Role::Gauge
+    }
+}
+
+const FREE_DISK: &str = "node_filesystem_avail_bytes";
+const DEVICE_STATE: &str = "device_state";
+
+/// The k-of-n alert gate with clear hysteresis.
+#[derive(Debug, Clone, Default)]
+struct Gate {
+    bits: u32,
+    firing: bool,
+    below: u32,
+}
+
+impl Gate {
+    fn step(&mut self, above: bool, strong: bool, cfg: &DetectorConfig) -> Option<AlertState> {
+        let n = cfg.sustain.1.clamp(1, 32);
+        let mask = if n == 32 { u32::MAX } else { (1 << n) - 1 };
+        self.bits = ((self.bits << 1) | above as u32) & mask;
+        if !self.firing {
+            if self.bits.count_ones() >= cfg.sustain.0.max(1) || (above && strong) {
+                self.firing = true;
+                self.below = 0;
+                return Some(AlertState::Firing);
+            }
+            return None;
+        }
+        if above {
+            self.below = 0;
+            return None;
+        }
+        self.below += 1;
+        if self.below >= cfg.clear_after.max(1) {
+            self.firing = false;
+            self.bits = 0;
+            return Some(AlertState::Cleared);
+        }
+        None
+    }
+}
+
+#[derive(Debug, Clone)]
+struct SeriesState {
+    key: Arc<str>,
+    role: Role,
+    ensemble: Option<Ensemble>,
+    adwin: Adwin,
+    gate: Gate,
+    forecast: Option<(CapacityForecast, bool)>,
+    /// Last raw value and its time (counters need it for rates).
+    last: Option<(i64, f64)>,
+    /// Last scored value (rate for counters).
+    current: Option<f64>,
+    win_sum: f64,
+    win_n: u32,
+}
+
+/// The detector's state.
+pub struct DetectorState {
+    args: DetectorArgs,
+    index: HashMap<Arc<str>, usize>,
+    series: Vec<SeriesState>,
+    forest: Option<IsolationForest>,
+    features: Vec<usize>,
+    forest_gate: Gate,
+    row_ts: Option<i64>,
+    row: Vec<f64>,
+    window: Option<i64>,
+    samples: u64,
+    drifts: u64,
+    recalibrations: u64,
+    rows: u64,
+}
+
+impl DetectorState {
+    /// A fresh state (every baseline empty); alerts in `args.firing` stay firing until
+    /// the rebuilt baselines clear them.
+    pub fn new(args: DetectorArgs) -> Self {
+        let mut st = DetectorState {
+            index: HashMap::new(),
+            series: Vec::new(),
+            forest: None,
+            features: Vec::new(),
+            forest_gate: Gate::default(),
+            row_ts: None,
+            row: Vec::new(),
+            window: None,
+            samples: 0,
+            drifts: 0,
+            recalibrations: 0,
+            rows: 0,
+            args,
+        };
+        let firing: Vec<(AlertClass, String)> = st.args.firing.lock().iter().cloned().collect();
+        for (class, key) in firing {
+            if key == DEVICE_STATE {
+                st.forest_gate.firing = true;
+                continue;
+            }
+            if let Some(i) = st.slot(&Arc::from(key.as_str())) {
+                match class {
+                    AlertClass::Capacity => {
+                        if let Some(f) = st.series[i].forecast.as_mut() {
+                            f.1 = true;
+                        }
+                    }
+                    _ => st.series[i].gate.firing = true,
+                }
+            }
+        }
+        st
+    }
+
+    fn slot(&mut self, key: &Arc<str>) -> Option<usize> {
+        if let Some(&i) = self.index.get(key) {
+            return Some(i);
+        }
+        if self.series.len() >= self.args.config.max_series {
+            return None;
+        }
+        let cfg = &self.args.config;
+        let role = role_of(key);
+        let i = self.series.len();
+        self.series.push(SeriesState {
+            key: key.clone(),
+            role,
+            ensemble: (role != Role::Skip).then(|| Ensemble::new(cfg.ensemble.clone())),
+            adwin: Adwin::new(cfg.adwin_delta, cfg.adwin_window),
+            gate: Gate::default(),
+            forecast: key
+                .starts_with(FREE_DISK)
+                .then(|| (CapacityForecast::new(cfg.forecast.clone()), false)),
+            last: None,
+            current: None,
+            win_sum: 0.0,
+            win_n: 0,
+        });
+        self.index.insert(key.clone(), i);
+        Some(i)
+    }
+
+    /// Scores a batch of samples, raising alerts to the sink.
+    pub fn observe(&mut self, samples: &[Sample]) {
+        for s in samples {
+            self.sample(s);
+        }
+        if let Some(m) = &self.args.metrics {
+            m.samples
+                .get_or_create(&ShipLabel {
+                    ship: self.args.ship.clone(),
+                })
+                .inc_by(samples.len() as u64);
+        }
+    }
+
+    fn sample(&mut self, s: &Sample) {
+        if !s.value.is_finite() {
+            return;
+        }
+        // A new scrape time closes the previous device-state row.
+        if self.row_ts.is_some_and(|t| s.ts_ms > t) {
+            self.close_row(s.ts_ms);
+        }
+        if self.row_ts.is_none_or(|t| s.ts_ms > t) {
+            self.row_ts = Some(s.ts_ms);
+        }
+        self.summarise(s.ts_ms);
+        let Some(i) = self.slot(&s.series) else {
+            return;
+        };
+        self.samples += 1;
+        let cfg = self.args.config.clone();
+        let t = s.ts_ms as f64 / 1000.0;
+        let st = &mut self.series[i];
+        let x = match st.role {
+            Role::Skip => {
+                st.last = Some((s.ts_ms, s.value));
+                return;
+            }
+            Role::Gauge => Some(s.value),
+            Role::Counter => match st.last {
+                // A repeated or out-of-order time: ignored.
+                Some((t0, _)) if s.ts_ms <= t0 => None,
+                Some((t0, v0)) => {
+                    st.last = Some((s.ts_ms, s.value));
+                    // A counter that fell was reset: a new base, no rate.
+                    (s.value >= v0).then(|| (s.value - v0) / ((s.ts_ms - t0) as f64 / 1000.0))
+                }
+                None => {
+                    st.last = Some((s.ts_ms, s.value));
+                    None
+                }
+            },
+        };
+        if st.role == Role::Gauge {
+            st.last = Some((s.ts_ms, s.value));
+        }
+        let Some(x) = x else {
+            return;
+        };
+        st.current = Some(x);
+        st.win_sum += x;
+        st.win_n += 1;
+
+        let mut raised: Vec<Alert> = Vec::new();
+        if let Some((fc, firing)) = st.forecast.as_mut() {
+            let outlook = fc.update(t, x);
+            match (outlook, *firing) {
+                (Outlook::RunsOutIn(tte), false) => {
+                    *firing = true;
+                    raised.push(capacity_alert(
+                        &self.args,
+                        &st.key,
+                        s.ts_ms,
+                        tte,
+                        AlertState::Firing,
+                    ));
+                }
+                (Outlook::Fine, true) => {
+                    *firing = false;
+                    raised.push(capacity_alert(
+                        &self.args,
+                        &st.key,
+                        s.ts_ms,
+                        f64::INFINITY,
+                        AlertState::Cleared,
+                    ));
+                }
+                _ => {}
+            }
+        }
+
+        let Some(ens) = st.ensemble.as_mut() else {
+            return;
+        };
+        let scored = ens.update(t, x);
+        let adwin_drift = st.adwin.update(x);
+        let score = scored.score.unwrap_or(0.0);
+        if let Some(state) = st.gate.step(scored.alert, score >= cfg.instant, &cfg) {
+            raised.push(Alert {
+                ship: self.args.ship.clone(),
+                subject: self.args.device.clone(),
+                source: AlertSource::Detector,
+                class: AlertClass::Anomaly,
+                severity: AlertSeverity::Warning,
+                state,
+                ts_ms: s.ts_ms,
+                series: Some(st.key.to_string()),
+                score,
+                detail: match state {
+                    AlertState::Firing => {
+                        format!("{} anomalous: value {x}, score {score:.2}", st.key)
+                    }
+                    AlertState::Cleared => format!("{} back to normal", st.key),
+                },
+            });
+        }
+        if scored.drift || adwin_drift {
+            self.drifts += 1;
+            if st.gate.firing {
+                // The series moved to a new regime while alerting: the new regime is the
+                // new normal. Recalibrate (fresh baselines, warm-up) instead of alerting
+                // forever; the alert clears after `clear_after` quiet samples.
+                st.ensemble = Some(Ensemble::new(cfg.ensemble.clone()));
+                st.adwin.reset();
+                self.recalibrations += 1;
+            }
+        }
+        for a in raised {
+            self.raise(a);
+        }
+    }
+
+    fn close_row(&mut self, next_ts: i64) {
+        let cfg = self.args.config.clone();
+        if cfg.iforest_features < 2 {
+            return;
+        }
+        if self.forest.is_none() {
+            // Freeze the row's features: the first scored series in key order.
+            let mut idx: Vec<usize> = (0..self.series.len())
+                .filter(|&i| self.series[i].role != Role::Skip && self.series[i].current.is_some())
+                .collect();
+            idx.sort_by(|&a, &b| self.series[a].key.cmp(&self.series[b].key));
+            idx.truncate(cfg.iforest_features);
+            if idx.len() < 2 {
+                return;
+            }
+            self.forest = Some(IsolationForest::new(cfg.iforest.clone(), idx.len()));
+            self.features = idx;
+        }
+        self.row.clear();
+        for &i in &self.features {
+            match self.series[i].current {
+                Some(v) => self.row.push(v),
+                None => return,
+            }
+        }
+        let Some(forest) = self.forest.as_mut() else {
+            return;
+        };
+        let Some(score) = forest.update(&self.row) else {
+            return;
+        };
+        self.rows += 1;
+        let above = score >= cfg.iforest_threshold;
+        if let Some(state) = self.forest_gate.step(above, false, &cfg) {
+            let ts = self.row_ts.unwrap_or(next_ts);
+            self.raise(Alert {
+                ship: self.args.ship.clone(),
+                subject: self.args.device.clone(),
+                source: AlertSource::Detector,
+                class: AlertClass::Anomaly,
+                severity: AlertSeverity::Warning,
+                state,
+                ts_ms: ts,
+                series: Some(DEVICE_STATE.to_string()),
+                score,
+                detail: match state {
+                    AlertState::Firing => {
+                        format!("device state unlike its recent history (isolation forest score {score:.2})")
+                    }
+                    AlertState::Cleared => "device state back to usual".to_string(),
+                },
+            });
+        }
+    }
+
+    /// Sends the per-series means of the closing summary window to the peer actor.
+    fn summarise(&mut self, ts_ms: i64) {
+        let period = self.args.config.summary_ms.max(1);
+        let w = ts_ms.div_euclid(period);
+        match self.window {
+            None => self.window = Some(w),
+            Some(cur) if w > cur => {
+                self.window = Some(w);
+                let mut values = Vec::new();
+                for s in &mut self.series {
+                    if s.win_n > 0 {
+                        values.push((s.key.clone(), s.win_sum / s.win_n as f64));
+                    }
+                    s.win_sum = 0.0;
+                    s.win_n = 0;
+                }
+                if let (Some(peer), false) = (&self.args.peer, values.is_empty()) {
+                    let _ = peer.send(PeerMsg::Summary(PeerSummary {
+                        device: self.args.device.clone(),
+                        kind: self.args.kind.clone(),
+                        ts_ms: cur * period,
+                        values,
+                    }));
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn raise(&mut self, a: Alert) {
+        let key = (a.class, a.series.clone().unwrap_or_default());
+        {
+            let mut firing = self.args.firing.lock();
+            match a.state {
+                AlertState::Firing => firing.insert(key),
+                AlertState::Cleared => firing.remove(&key),
+            };
+        }
+        if let Some(m) = &self.args.metrics {
+            m.alert(&self.args.ship, a.source);
+        }
+        self.args.sink.raise(a);
+    }
+
+    /// The observable state.
+    pub fn snapshot(&self) -> DetectorSnapshot {
+        let mut firing: Vec<(AlertClass, String)> =
+            self.args.firing.lock().iter().cloned().collect();
+        firing.sort_by(|a, b| (format!("{:?}", a.0), &a.1).cmp(&(format!("{:?}", b.0), &b.1)));
+        DetectorSnapshot {
+            series: self.series.len(),
+            samples: self.samples,
+            firing,
+            drifts: self.drifts,
+            recalibrations: self.recalibrations,
+            rows: self.rows,
+        }
+    }
+}
+
+fn capacity_alert(
+    args: &DetectorArgs,
+    key: &str,
+    ts_ms: i64,
+    tte: f64,
+    state: AlertState,
+) -> Alert {
+    let hours = tte / 3600.0;
+    Alert {
+        ship: args.ship.clone(),
+        subject: args.device.clone(),
+        source: AlertSource::Forecast,
+        class: AlertClass::Capacity,
+        severity: if tte < 3600.0 {
+            AlertSeverity::Critical
+        } else {
+            AlertSeverity::Warning
+        },
+        state,
+        ts_ms,
+        series: Some(key.to_string()),
+        score: if state == AlertState::Firing {
+            (1.0 - hours / 24.0).clamp(0.0, 1.0)
+        } else {
+            0.0
+        },
+        detail: match state {
+            AlertState::Firing => format!("{key}: forecast to run out in {hours:.1} h"),
+            AlertState::Cleared => format!("{key}: no longer forecast to run out"),
+        },
+    }
+}
+
+/// The detector actor.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DetectorActor;
+
+impl Actor for DetectorActor {
+    type Msg = DetectorMsg;
+    type State = DetectorState;
+    type Arguments = DetectorArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<DetectorMsg>,
+        args: DetectorArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(DetectorState::new(args))
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<DetectorMsg>,
+        msg: DetectorMsg,
+        state: &mut DetectorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            DetectorMsg::Samples(samples) => state.observe(&samples),
+            DetectorMsg::Snapshot(reply) => {
+                let _ = reply.send(state.snapshot());
+            }
+            DetectorMsg::Crash => panic!("detector {}: injected crash", state.args.device),
+        }
+        Ok(())
+    }
+}
+
+/// A detector actor's restart-stable address.
+pub type DetectorAddr = Addr<DetectorMsg>;
+
+/// The child spec of a device's detector actor (child id: the device id, kind
+/// `detector`); add it to the ship's `detectors` supervisor.
+pub fn detector_child(args: DetectorArgs) -> (ChildSpec, DetectorAddr) {
+    let id = args.device.clone();
+    ChildSpec::actor(&id, "detector", move || (DetectorActor, args.clone()))
+}
