@@ -17,7 +17,7 @@
 //! each `Firing` still gets its `Cleared` once the rebuilt baseline finds the series
 //! normal.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -105,14 +105,24 @@ pub struct DetectorConfig {
     pub adwin_delta: f64,
     /// ADWIN's maximum window (samples).
     pub adwin_window: usize,
+    /// An ADWIN drift whose mean moved by more than this many deviations of the window
+    /// before it fires an alert by itself (a slow ramp the ensemble adapts to); the
+    /// daily swing of a seasonal series stays within it.
+    pub drift_sigma: f64,
     /// At most this many series per device (more are ignored).
     pub max_series: usize,
     /// Isolation forest over the device state.
     pub iforest: IForestConfig,
     /// Series in the device-state row (the first ones in key order); 0 disables it.
     pub iforest_features: usize,
-    /// Isolation-forest score that counts as "above" for the gate.
-    pub iforest_threshold: f64,
+    /// A device-state row counts as "above" when its isolation-forest score exceeds
+    /// this quantile of the device's recent scores (forest scores are compressed, so
+    /// they are calibrated per device like the ensemble's)...
+    pub iforest_quantile: f64,
+    /// ...over this many recent rows (no forest alert before 200 of them)...
+    pub iforest_history: usize,
+    /// ...and the device-state gate fires on `k` of the last `n` rows above.
+    pub iforest_sustain: (u32, u32),
     /// Capacity forecasting of free-disk series.
     pub forecast: ForecastConfig,
     /// Event-time period of the summaries sent to the peer actor, ms.
@@ -126,6 +136,10 @@ impl Default for DetectorConfig {
             // are many, so memory and per-sample cost matter more than the tail fit.
             ensemble: EnsembleConfig {
                 history: 1000,
+                // The alert gate below turns a burst into one alert; the ensemble's own
+                // rising-edge suppression (made for NAB's one-detection-per-window)
+                // would hide that an anomaly is sustained.
+                suppress: 0,
                 ..EnsembleConfig::default()
             },
             sustain: (2, 5),
@@ -133,10 +147,13 @@ impl Default for DetectorConfig {
             clear_after: 10,
             adwin_delta: 0.002,
             adwin_window: 2000,
+            drift_sigma: 3.0,
             max_series: 256,
             iforest: IForestConfig::default(),
             iforest_features: 8,
-            iforest_threshold: 0.7,
+            iforest_quantile: 0.99,
+            iforest_history: 1000,
+            iforest_sustain: (4, 5),
             forecast: ForecastConfig::default(),
             summary_ms: 300_000,
         }
@@ -291,12 +308,18 @@ struct Gate {
 }
 
 impl Gate {
-    fn step(&mut self, above: bool, strong: bool, cfg: &DetectorConfig) -> Option<AlertState> {
-        let n = cfg.sustain.1.clamp(1, 32);
+    fn step(
+        &mut self,
+        above: bool,
+        strong: bool,
+        (k, n): (u32, u32),
+        clear_after: u32,
+    ) -> Option<AlertState> {
+        let n = n.clamp(1, 32);
         let mask = if n == 32 { u32::MAX } else { (1 << n) - 1 };
         self.bits = ((self.bits << 1) | above as u32) & mask;
         if !self.firing {
-            if self.bits.count_ones() >= cfg.sustain.0.max(1) || (above && strong) {
+            if self.bits.count_ones() >= k.max(1) || (above && strong) {
                 self.firing = true;
                 self.below = 0;
                 return Some(AlertState::Firing);
@@ -308,7 +331,7 @@ impl Gate {
             return None;
         }
         self.below += 1;
-        if self.below >= cfg.clear_after.max(1) {
+        if self.below >= clear_after.max(1) {
             self.firing = false;
             self.bits = 0;
             return Some(AlertState::Cleared);
@@ -341,6 +364,8 @@ pub struct DetectorState {
     forest: Option<IsolationForest>,
     features: Vec<usize>,
     forest_gate: Gate,
+    forest_hist: VecDeque<f64>,
+    forest_scratch: Vec<f64>,
     row_ts: Option<i64>,
     row: Vec<f64>,
     window: Option<i64>,
@@ -360,6 +385,8 @@ impl DetectorState {
             forest: None,
             features: Vec::new(),
             forest_gate: Gate::default(),
+            forest_hist: VecDeque::new(),
+            forest_scratch: Vec::new(),
             row_ts: None,
             row: Vec::new(),
             window: None,
@@ -512,9 +539,15 @@ impl DetectorState {
             return;
         };
         let scored = ens.update(t, x);
+        let before = st.adwin.mean().zip(st.adwin.std());
         let adwin_drift = st.adwin.update(x);
         let score = scored.score.unwrap_or(0.0);
-        if let Some(state) = st.gate.step(scored.alert, score >= cfg.instant, &cfg) {
+        if let Some(state) = st.gate.step(
+            scored.alert,
+            score >= cfg.instant,
+            cfg.sustain,
+            cfg.clear_after,
+        ) {
             raised.push(Alert {
                 ship: self.args.ship.clone(),
                 subject: self.args.device.clone(),
@@ -531,6 +564,26 @@ impl DetectorState {
                     }
                     AlertState::Cleared => format!("{} back to normal", st.key),
                 },
+            });
+        }
+        let shift = before
+            .zip(st.adwin.mean())
+            .filter(|((m0, sd0), m1)| adwin_drift && (m1 - m0).abs() > cfg.drift_sigma * sd0)
+            .map(|((m0, _), m1)| (m0, m1));
+        if let (Some((m0, m1)), false) = (shift, st.gate.firing) {
+            st.gate.firing = true;
+            st.gate.below = 0;
+            raised.push(Alert {
+                ship: self.args.ship.clone(),
+                subject: self.args.device.clone(),
+                source: AlertSource::Detector,
+                class: AlertClass::Anomaly,
+                severity: AlertSeverity::Warning,
+                state: AlertState::Firing,
+                ts_ms: s.ts_ms,
+                series: Some(st.key.to_string()),
+                score: cfg.ensemble.alert_threshold.max(score),
+                detail: format!("{} drifted: mean {m0:.3} -> {m1:.3}", st.key),
             });
         }
         if scored.drift || adwin_drift {
@@ -581,8 +634,24 @@ impl DetectorState {
             return;
         };
         self.rows += 1;
-        let above = score >= cfg.iforest_threshold;
-        if let Some(state) = self.forest_gate.step(above, false, &cfg) {
+        let above = self.forest_hist.len() >= 200 && {
+            self.forest_scratch.clear();
+            self.forest_scratch.extend(self.forest_hist.iter().copied());
+            let k = ((self.forest_scratch.len() - 1) as f64 * cfg.iforest_quantile.clamp(0.5, 1.0))
+                as usize;
+            let (_, q, _) = self
+                .forest_scratch
+                .select_nth_unstable_by(k, f64::total_cmp);
+            score > *q
+        };
+        if self.forest_hist.len() >= cfg.iforest_history.max(200) {
+            self.forest_hist.pop_front();
+        }
+        self.forest_hist.push_back(score);
+        if let Some(state) =
+            self.forest_gate
+                .step(above, false, cfg.iforest_sustain, cfg.clear_after)
+        {
             let ts = self.row_ts.unwrap_or(next_ts);
             self.raise(Alert {
                 ship: self.args.ship.clone(),
@@ -739,4 +808,449 @@ pub type DetectorAddr = Addr<DetectorMsg>;
 pub fn detector_child(args: DetectorArgs) -> (ChildSpec, DetectorAddr) {
     let id = args.device.clone();
     ChildSpec::actor(&id, "detector", move || (DetectorActor, args.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use seawatch_runtime::supervision::{
+        start_root, Backoff, Strategy, SupervisorMsg, SupervisorSpec,
+    };
+    use seawatch_runtime::{Clock, Runtime, ShipId};
+
+    use super::super::synth::{series, Rng};
+    use super::*;
+
+    const T0: i64 = 1_400_000_000_000;
+
+    fn state() -> (DetectorState, tokio::sync::mpsc::UnboundedReceiver<Alert>) {
+        let (sink, rx) = AlertSink::channel();
+        (
+            DetectorState::new(DetectorArgs::new("aurora", "sw-1", "switch", sink)),
+            rx,
+        )
+    }
+
+    fn drain(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Alert>) -> Vec<Alert> {
+        let mut v = Vec::new();
+        while let Ok(a) = rx.try_recv() {
+            v.push(a);
+        }
+        v
+    }
+
+    /// Index of the 5-minute sample an alert refers to.
+    fn at(a: &Alert) -> i64 {
+        (a.ts_ms - T0) / 300_000
+    }
+
+    fn sample(i: usize, series: &str, value: f64) -> Sample {
+        Sample {
+            ts_ms: T0 + 300_000 * i as i64,
+            series: Arc::from(series),
+            value,
+        }
+    }
+
+    /// One gauge series through the detector state, one sample per batch.
+    fn run_gauge(st: &mut DetectorState, xs: &[(f64, f64)]) {
+        for (i, &(_, x)) in xs.iter().enumerate() {
+            st.observe(&[sample(i, "device_cpu_percent", x)]);
+        }
+    }
+
+    fn with_anomaly(mutate: impl Fn(usize, f64) -> f64, seed: u64) -> Vec<(f64, f64)> {
+        series(4000, 20.0, 1.0, 5.0, seed)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (t, x))| (t, mutate(i, x)))
+            .collect()
+    }
+
+    /// Fires within 100 samples of the anomaly at 3000, nothing before, and clears.
+    fn fires_then_clears(name: &str, xs: &[(f64, f64)]) {
+        let (mut st, mut rx) = state();
+        run_gauge(&mut st, xs);
+        let alerts = drain(&mut rx);
+        let firing: Vec<i64> = alerts
+            .iter()
+            .filter(|a| a.state == AlertState::Firing)
+            .map(at)
+            .collect();
+        assert!(
+            firing.first().is_some_and(|&i| (3000..3100).contains(&i)),
+            "{name}: firing at {firing:?}"
+        );
+        assert!(firing.len() <= 3, "{name}: alert storm {firing:?}");
+        let last = alerts.last().expect("alerts");
+        assert_eq!(last.state, AlertState::Cleared, "{name}: never cleared");
+        assert!(alerts.iter().all(|a| a.class == AlertClass::Anomaly
+            && a.source == AlertSource::Detector
+            && a.subject == "sw-1"
+            && (0.0..=1.0).contains(&a.score)));
+        assert!(st.snapshot().firing.is_empty());
+    }
+
+    #[test]
+    fn spike_fires_then_clears() {
+        fires_then_clears(
+            "spike",
+            &with_anomaly(|i, x| if i == 3000 { x + 15.0 } else { x }, 10),
+        );
+    }
+
+    #[test]
+    fn level_shift_fires_then_recalibrates_and_clears() {
+        let xs = with_anomaly(|i, x| if i >= 3000 { x + 8.0 } else { x }, 11);
+        fires_then_clears("level shift", &xs);
+        // The shifted level became the new normal: no further alerts long after it.
+        let (mut st, mut rx) = state();
+        run_gauge(&mut st, &xs);
+        let late: Vec<i64> = drain(&mut rx)
+            .iter()
+            .filter(|a| a.state == AlertState::Firing && at(a) > 3300)
+            .map(at)
+            .collect();
+        assert!(late.is_empty(), "alerting on the new level: {late:?}");
+    }
+
+    #[test]
+    fn variance_change_fires_then_clears() {
+        fires_then_clears(
+            "variance",
+            &with_anomaly(
+                |i, x| {
+                    if (3000..3200).contains(&i) {
+                        20.0 + (x - 20.0) * 6.0
+                    } else {
+                        x
+                    }
+                },
+                12,
+            ),
+        );
+    }
+
+    #[test]
+    fn clean_device_raises_nothing_after_warmup() {
+        for seed in [1, 2, 3] {
+            let (mut st, mut rx) = state();
+            let cpu = series(4000, 30.0, 2.0, 10.0, seed);
+            let temp = series(4000, 45.0, 0.5, 0.0, seed + 100);
+            let mut octets = 1e12;
+            let mut r = Rng::new(seed);
+            for i in 0..4000 {
+                octets += 300.0 * (1e6 + 1e5 * r.normal());
+                st.observe(&[
+                    sample(i, "device_cpu_percent", cpu[i].1),
+                    sample(i, "device_temperature_celsius", temp[i].1),
+                    sample(i, "ifHCInOctets ifName=Gi1/0/1", octets),
+                    sample(i, "ifOperStatus ifName=Gi1/0/1", 1.0),
+                    sample(i, "probe_success", 1.0),
+                ]);
+            }
+            let alerts = drain(&mut rx);
+            assert!(
+                alerts.len() <= 2,
+                "seed {seed}: {:?}",
+                alerts
+                    .iter()
+                    .map(|a| (at(a), a.series.clone(), a.state))
+                    .collect::<Vec<_>>()
+            );
+            let snap = st.snapshot();
+            assert_eq!(snap.series, 5);
+            assert_eq!(snap.samples, 5 * 4000);
+            assert!(snap.rows > 3000, "device-state rows {}", snap.rows);
+        }
+    }
+
+    #[test]
+    fn counter_reset_and_bad_input_never_alert_or_panic() {
+        let (mut st, mut rx) = state();
+        let mut c = 5e9;
+        for i in 0..2000 {
+            c = if i == 1500 { 0.0 } else { c + 1000.0 * 300.0 };
+            st.observe(&[
+                sample(i, "ifInErrors ifName=xe-0/0/1", c),
+                sample(i, "device_cpu_percent", f64::NAN),
+            ]);
+            // Repeated time and out-of-order samples are ignored.
+            st.observe(&[sample(i, "ifInErrors ifName=xe-0/0/1", c + 1.0)]);
+            if i > 0 {
+                st.observe(&[sample(i - 1, "ifInErrors ifName=xe-0/0/1", 1.0)]);
+            }
+        }
+        assert!(drain(&mut rx).is_empty());
+        // Series beyond the bound are ignored, not stored.
+        for k in 0..400 {
+            st.observe(&[sample(3000, &format!("m{k}"), 1.0)]);
+        }
+        assert_eq!(st.snapshot().series, DetectorConfig::default().max_series);
+    }
+
+    #[test]
+    fn filling_disk_warns_hours_ahead_then_clears_after_cleanup() {
+        let (mut st, mut rx) = state();
+        let size = 200e9;
+        let mut r = Rng::new(6);
+        let key = "node_filesystem_avail_bytes mountpoint=/";
+        // One sample a minute: a day flat at 40% free, a 6 h runaway fill, a cleanup.
+        for i in 0..(36 * 60) {
+            let free = if i < 24 * 60 {
+                0.4 * size + 1e8 * r.normal()
+            } else if i < 30 * 60 {
+                0.4 * size * (1.0 - (i - 24 * 60) as f64 / 360.0) + 1e7 * r.uniform()
+            } else {
+                0.35 * size + 1e8 * r.normal()
+            };
+            st.observe(&[
+                Sample {
+                    ts_ms: T0 + 60_000 * i,
+                    series: Arc::from(key),
+                    value: free.max(0.0),
+                },
+                Sample {
+                    ts_ms: T0 + 60_000 * i,
+                    series: Arc::from("node_filesystem_size_bytes mountpoint=/"),
+                    value: size,
+                },
+            ]);
+        }
+        let cap: Vec<(i64, AlertState, String)> = drain(&mut rx)
+            .into_iter()
+            .filter(|a| a.class == AlertClass::Capacity)
+            .map(|a| ((a.ts_ms - T0) / 60_000, a.state, a.detail))
+            .collect();
+        assert_eq!(cap.len(), 2, "{cap:?}");
+        let (fire, _, detail) = &cap[0];
+        assert_eq!(cap[0].1, AlertState::Firing);
+        assert!(
+            (24 * 60..27 * 60).contains(fire),
+            "warned at minute {fire}: {detail}"
+        );
+        assert!(detail.contains("run out in"), "{detail}");
+        assert_eq!(cap[1].1, AlertState::Cleared);
+        assert!(cap[1].0 >= 30 * 60);
+    }
+
+    #[test]
+    fn device_state_break_fires_on_the_forest() {
+        let (mut st, mut rx) = state();
+        let mut r = Rng::new(21);
+        for i in 0..3000 {
+            let load = r.uniform();
+            let (cpu, sessions) = if (2500..2540).contains(&i) {
+                // Busy cpu with no sessions: each value seen before, the pair never.
+                (75.0 + r.normal(), 1_200.0 + 100.0 * r.normal())
+            } else {
+                (
+                    20.0 + 60.0 * load + r.normal(),
+                    1_000.0 + 8_000.0 * load + 100.0 * r.normal(),
+                )
+            };
+            st.observe(&[
+                sample(i, "fw_cpu_percent", cpu),
+                sample(i, "fw_sessions", sessions),
+            ]);
+        }
+        let forest: Vec<(i64, AlertState)> = drain(&mut rx)
+            .iter()
+            .filter(|a| a.series.as_deref() == Some(DEVICE_STATE))
+            .map(|a| (at(a), a.state))
+            .collect();
+        assert!(
+            forest
+                .first()
+                .is_some_and(|&(i, s)| s == AlertState::Firing && (2500..2520).contains(&i)),
+            "{forest:?}"
+        );
+        assert_eq!(forest.last().map(|f| f.1), Some(AlertState::Cleared));
+    }
+
+    #[test]
+    fn same_input_same_alerts() {
+        let run = || {
+            let (mut st, mut rx) = state();
+            run_gauge(
+                &mut st,
+                &with_anomaly(|i, x| if i >= 3000 { x + 8.0 } else { x }, 13),
+            );
+            drain(&mut rx)
+        };
+        let a = run();
+        assert!(!a.is_empty());
+        assert_eq!(a, run());
+    }
+
+    async fn settle(by: Duration) {
+        let step = Duration::from_millis(1);
+        let mut waited = Duration::ZERO;
+        while waited < by {
+            for _ in 0..8 {
+                tokio::task::yield_now().await;
+            }
+            tokio::time::sleep(step).await;
+            waited += step;
+        }
+    }
+
+    async fn snapshot(addr: &DetectorAddr) -> DetectorSnapshot {
+        addr.call(DetectorMsg::Snapshot, Duration::from_secs(5))
+            .await
+            .expect("snapshot")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn crash_restarts_fresh_without_alert_storm_and_clears_what_was_firing() {
+        let runtime = Runtime::new(Clock::tokio(T0));
+        let ship = ShipId::new("aurora");
+        let ship2 = ship.clone();
+        let (detectors, sup) = ChildSpec::supervisor("detectors", move || {
+            SupervisorSpec::new("detectors", &ship2)
+                .strategy(Strategy::OneForOne)
+                .backoff(Backoff::none())
+        });
+        let (root, _join) = start_root(
+            SupervisorSpec::new("root", &ship).child(detectors),
+            runtime.clone(),
+        )
+        .await
+        .expect("root starts");
+        let (sink, mut rx) = AlertSink::channel();
+        let metrics = DetectorMetrics::register(runtime.metrics());
+        let mut args = DetectorArgs::new("aurora", "sw-1", "switch", sink);
+        args.metrics = Some(metrics);
+        let (spec, addr) = detector_child(args);
+        sup.call(|r| SupervisorMsg::AddChild(spec, r), Duration::from_secs(5))
+            .await
+            .expect("call")
+            .expect("added");
+
+        // Normal traffic, then a level shift that fires, in batches of 10.
+        let xs = with_anomaly(|i, x| if i >= 2990 { x + 8.0 } else { x }, 14);
+        for chunk in (0..3000).collect::<Vec<_>>().chunks(10) {
+            let batch = chunk
+                .iter()
+                .map(|&i| sample(i, "device_cpu_percent", xs[i].1))
+                .collect();
+            assert!(addr.send(DetectorMsg::Samples(batch)).is_ok(), "running");
+        }
+        let before = snapshot(&addr).await;
+        assert_eq!(before.samples, 3000);
+        let fired = drain(&mut rx);
+        assert_eq!(fired.len(), 1, "{fired:?}");
+        assert_eq!(fired[0].state, AlertState::Firing);
+
+        assert!(addr.send(DetectorMsg::Crash).is_ok(), "running");
+        settle(Duration::from_millis(50)).await;
+        let stats = runtime.metrics().actors().kind("detector", "aurora");
+        assert_eq!(stats.restarts(), 1);
+        assert_eq!(stats.panics(), 1);
+        let after = snapshot(&addr).await;
+        assert_eq!(after.samples, 0, "state reset on restart");
+        assert_eq!(after.firing, before.firing, "firing alerts remembered");
+
+        // The same series carries on at its new level: the fresh baselines warm up
+        // silently, and the one firing alert is cleared, once.
+        for chunk in (3000..4000).collect::<Vec<_>>().chunks(10) {
+            let batch = chunk
+                .iter()
+                .map(|&i| sample(i, "device_cpu_percent", xs[i].1))
+                .collect();
+            assert!(addr.send(DetectorMsg::Samples(batch)).is_ok(), "running");
+        }
+        let end = snapshot(&addr).await;
+        assert_eq!(end.samples, 1000);
+        let later = drain(&mut rx);
+        assert_eq!(
+            later.iter().map(|a| a.state).collect::<Vec<_>>(),
+            [AlertState::Cleared],
+            "{later:?}"
+        );
+        assert!(end.firing.is_empty());
+        let text = runtime.metrics().encode();
+        assert!(
+            text.contains("seawatch_detector_samples_total{ship=\"aurora\"} 4000"),
+            "{text}"
+        );
+        assert!(text.contains("seawatch_alerts_total{ship=\"aurora\",source=\"detector\"} 2"));
+        root.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn device_actor_forwards_metric_samples_to_its_detector() {
+        use crate::device::{device_child_with_detector, DeviceMsg};
+        use crate::ingest::decode::MetricSample;
+
+        let runtime = Runtime::new(Clock::tokio(T0));
+        let ship = ShipId::new("aurora");
+        let (sink, _rx) = AlertSink::channel();
+        let (det, det_addr) = detector_child(DetectorArgs::new("aurora", "sw-1", "switch", sink));
+        let (dev, dev_addr) =
+            device_child_with_detector("sw-1", "switch", None, Some(det_addr.clone()));
+        // As in the ship tree: devices and detectors under their own supervisors.
+        let (ship2, ship3) = (ship.clone(), ship.clone());
+        let (devices, _) = ChildSpec::supervisor("devices", move || {
+            SupervisorSpec::new("devices", &ship2).child(dev.clone())
+        });
+        let (detectors, _) = ChildSpec::supervisor("detectors", move || {
+            SupervisorSpec::new("detectors", &ship3).child(det.clone())
+        });
+        let spec = SupervisorSpec::new("root", &ship)
+            .child(detectors)
+            .child(devices);
+        let (root, _join) = start_root(spec, runtime).await.expect("root starts");
+        let items: Vec<Observation> = (0..5)
+            .map(|i| {
+                Observation::from_metric(MetricSample {
+                    device: "sw-1".into(),
+                    name: "device_cpu_percent".into(),
+                    labels: vec![("device".into(), "sw-1".into())],
+                    value: 10.0 + i as f64,
+                    ts_ms: T0 + 60_000 * i,
+                })
+            })
+            .collect();
+        let sent = dev_addr.send(DeviceMsg::Observe {
+            received: std::time::Instant::now(),
+            items,
+        });
+        assert!(sent.is_ok(), "running");
+        settle(Duration::from_millis(10)).await;
+        let snap = snapshot(&det_addr).await;
+        assert_eq!((snap.series, snap.samples), (1, 5));
+        root.shutdown().await;
+    }
+
+    #[test]
+    fn slow_drift_fires_once_then_the_new_level_is_normal() {
+        // A ramp of +10 (10 deviations) over 200 samples, then a new level.
+        let xs: Vec<(f64, f64)> = series(6000, 20.0, 1.0, 0.0, 14)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (t, x))| (t, x + 0.05 * (i.clamp(3000, 3200) - 3000) as f64))
+            .collect();
+        let (mut st, mut rx) = state();
+        run_gauge(&mut st, &xs);
+        let alerts: Vec<(i64, AlertState)> =
+            drain(&mut rx).iter().map(|a| (at(a), a.state)).collect();
+        let firing: Vec<i64> = alerts
+            .iter()
+            .filter(|a| a.1 == AlertState::Firing)
+            .map(|a| a.0)
+            .collect();
+        assert!(
+            firing.first().is_some_and(|&i| (3000..3300).contains(&i)),
+            "{alerts:?}"
+        );
+        assert!(
+            firing.iter().all(|&i| (3000..4500).contains(&i)),
+            "alerting forever: {alerts:?}"
+        );
+        assert!(firing.len() <= 3, "{alerts:?}");
+        assert_eq!(alerts.last().map(|a| a.1), Some(AlertState::Cleared));
+        assert!(st.snapshot().drifts > 0);
+    }
 }

@@ -81,6 +81,11 @@ impl Adwin {
         (self.total.n > 0.0).then(|| self.total.sum / self.total.n)
     }
 
+    /// Standard deviation of the current window.
+    pub fn std(&self) -> Option<f64> {
+        (self.total.n > 1.0).then(|| (self.total.m2 / self.total.n).sqrt())
+    }
+
     /// Drifts detected since creation.
     pub fn drifts(&self) -> u64 {
         self.drifts

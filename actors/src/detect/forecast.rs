@@ -24,7 +24,7 @@ pub struct ForecastConfig {
 impl Default for ForecastConfig {
     fn default() -> Self {
         ForecastConfig {
-            tau_s: 3_600.0,
+            tau_s: 1_800.0,
             min_samples: 10,
             min_span_s: 1_200.0,
             horizon_s: 6.0 * 3_600.0,
