@@ -25,7 +25,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use seawatch_runtime::supervision::{Addr, ChildSpec};
+use seawatch_runtime::supervision::{Addr, ChildSpec, SupervisorMsg};
 use seawatch_runtime::Metrics;
 
 use super::adwin::Adwin;
@@ -808,6 +808,40 @@ pub type DetectorAddr = Addr<DetectorMsg>;
 pub fn detector_child(args: DetectorArgs) -> (ChildSpec, DetectorAddr) {
     let id = args.device.clone();
     ChildSpec::actor(&id, "detector", move || (DetectorActor, args.clone()))
+}
+
+/// What a ship needs to give each device a detector actor: the `detectors`
+/// supervisor and the arguments every detector shares.
+#[derive(Clone, Debug)]
+pub struct DetectorWiring {
+    /// The ship's `detectors` dynamic supervisor.
+    pub supervisor: Addr<SupervisorMsg>,
+    /// Ship id.
+    pub ship: String,
+    /// Configuration shared by every detector.
+    pub config: Arc<DetectorConfig>,
+    /// Where alerts go.
+    pub sink: AlertSink,
+    /// The ship's peer actor.
+    pub peer: Option<Addr<PeerMsg>>,
+    /// Metrics.
+    pub metrics: Option<DetectorMetrics>,
+}
+
+impl DetectorWiring {
+    /// The start arguments of `device`'s detector.
+    pub fn args(&self, device: &str, kind: &str) -> DetectorArgs {
+        DetectorArgs {
+            ship: self.ship.clone(),
+            device: device.to_string(),
+            kind: kind.to_string(),
+            config: self.config.clone(),
+            sink: self.sink.clone(),
+            peer: self.peer.clone(),
+            metrics: self.metrics.clone(),
+            firing: FiringSet::default(),
+        }
+    }
 }
 
 #[cfg(test)]
