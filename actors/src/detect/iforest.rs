@@ -47,20 +47,20 @@ enum Node {
     Leaf {
         size: u32,
     },
-    /// Left when `row · normal < offset`; `normal` is `coef[at..at + dim]`.
+    /// Left when `w[0]·row[f[0]] + w[1]·row[f[1]] < offset`.
     Split {
-        at: u32,
+        f: [u16; 2],
+        w: [f64; 2],
         offset: f64,
         left: u32,
         right: u32,
     },
 }
 
-/// One tree: nodes (root at 0) and the split normals they index.
+/// One tree: nodes, root at 0.
 #[derive(Debug, Clone, Default)]
 struct Tree {
     nodes: Vec<Node>,
-    coef: Vec<f64>,
 }
 
 /// Average path length of an unsuccessful BST search over `n` items: `c(n)`.
@@ -87,6 +87,7 @@ pub struct IsolationForest {
     center: Vec<f64>,
     scale: Vec<f64>,
     scratch: Vec<f64>,
+    flat: Vec<f64>,
     trained_on: usize,
     since_train: usize,
     idx: Vec<usize>,
@@ -113,6 +114,7 @@ impl IsolationForest {
             center: Vec::new(),
             scale: Vec::new(),
             scratch: Vec::new(),
+            flat: Vec::new(),
             dim: dim.clamp(1, u16::MAX as usize),
             cfg,
         }
@@ -205,16 +207,16 @@ impl IsolationForest {
         for s in &mut self.scale {
             *s = if *s > 1e-24 { 1.0 / s.sqrt() } else { 0.0 };
         }
-        let data: Vec<Vec<f64>> = self
-            .window
-            .iter()
-            .map(|r| {
+        let dim = self.dim;
+        let mut data = std::mem::take(&mut self.flat);
+        data.clear();
+        for r in &self.window {
+            data.extend(
                 r.iter()
                     .zip(self.center.iter().zip(&self.scale))
-                    .map(|(x, (c, s))| (x - c) * s)
-                    .collect()
-            })
-            .collect();
+                    .map(|(x, (c, s))| (x - c) * s),
+            );
+        }
         let mut trees = std::mem::take(&mut self.trees);
         trees.resize_with(self.cfg.trees, Tree::default);
         for tree in trees.iter_mut() {
@@ -226,31 +228,43 @@ impl IsolationForest {
                 self.idx.swap(i, j);
             }
             tree.nodes.clear();
-            tree.coef.clear();
             let mut rows: Vec<usize> = self.idx[..psi].to_vec();
             build(
                 tree,
-                &data,
+                &Rows { data: &data, dim },
                 &mut rows,
                 0,
                 max_depth,
-                self.dim,
                 &mut self.rng,
             );
         }
         self.trees = trees;
+        self.flat = data;
     }
 }
 
-/// Extended isolation forest split (Hariri et al. 2019): a random hyperplane through a
-/// random point of the rows' bounding box, so correlated features are isolated too.
+/// Standardised training rows, flat.
+struct Rows<'a> {
+    data: &'a [f64],
+    dim: usize,
+}
+
+impl Rows<'_> {
+    fn get(&self, row: usize, feature: usize) -> f64 {
+        self.data[row * self.dim + feature]
+    }
+}
+
+/// Extended isolation forest split (Hariri et al. 2019) at extension level 1: a random
+/// line in the plane of two random features, through a random point of the rows'
+/// bounding box, so pairwise correlations are isolated too at the cost of two
+/// multiplications per node.
 fn build(
     tree: &mut Tree,
-    data: &[Vec<f64>],
+    data: &Rows<'_>,
     rows: &mut [usize],
     depth: usize,
     max_depth: usize,
-    dim: usize,
     rng: &mut SmallRng,
 ) -> u32 {
     let me = tree.nodes.len() as u32;
@@ -260,50 +274,55 @@ fn build(
     if rows.len() <= 1 || depth >= max_depth {
         return me;
     }
-    let at = tree.coef.len();
-    let mut offset = 0.0;
-    let mut spread = false;
-    for f in 0..dim {
-        let (lo, hi) = rows.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| {
-            let v = data[r][f];
-            (lo.min(v), hi.max(v))
-        });
-        // A Gaussian direction component (Box–Muller), zero on constant features.
-        let u: f64 = rng.random_range(f64::EPSILON..1.0);
-        let v: f64 = rng.random_range(0.0..1.0);
-        let g = (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos();
-        let g = if hi > lo { g } else { 0.0 };
-        spread |= hi > lo && g != 0.0;
-        let p = if hi > lo {
-            rng.random_range(lo..hi)
+    let dim = data.dim;
+    // A few tries to find a plane with spread (constant features give none).
+    for _ in 0..4 {
+        let f0 = rng.random_range(0..dim);
+        let f1 = if dim > 1 {
+            (f0 + rng.random_range(1..dim)) % dim
         } else {
-            lo
+            f0
         };
-        tree.coef.push(g);
-        offset += g * p;
-    }
-    if !spread {
-        tree.coef.truncate(at);
+        let mut w = [0.0; 2];
+        let mut offset = 0.0;
+        let mut spread = false;
+        for (k, f) in [f0, f1].into_iter().enumerate() {
+            if k == 1 && f1 == f0 {
+                break;
+            }
+            let (lo, hi) = rows.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| {
+                let v = data.get(r, f);
+                (lo.min(v), hi.max(v))
+            });
+            if hi > lo {
+                w[k] = rng.random_range(-1.0..1.0);
+                offset += w[k] * rng.random_range(lo..hi);
+                spread |= w[k] != 0.0;
+            }
+        }
+        if !spread {
+            continue;
+        }
+        let mut k = 0;
+        for i in 0..rows.len() {
+            let r = rows[i];
+            if w[0] * data.get(r, f0) + w[1] * data.get(r, f1) < offset {
+                rows.swap(i, k);
+                k += 1;
+            }
+        }
+        let (l, r) = rows.split_at_mut(k);
+        let left = build(tree, data, l, depth + 1, max_depth, rng);
+        let right = build(tree, data, r, depth + 1, max_depth, rng);
+        tree.nodes[me as usize] = Node::Split {
+            f: [f0 as u16, f1 as u16],
+            w,
+            offset,
+            left,
+            right,
+        };
         return me;
     }
-    let normal = &tree.coef[at..at + dim];
-    let mut k = 0;
-    for i in 0..rows.len() {
-        let d: f64 = data[rows[i]].iter().zip(normal).map(|(x, g)| x * g).sum();
-        if d < offset {
-            rows.swap(i, k);
-            k += 1;
-        }
-    }
-    let (l, r) = rows.split_at_mut(k);
-    let left = build(tree, data, l, depth + 1, max_depth, dim, rng);
-    let right = build(tree, data, r, depth + 1, max_depth, dim, rng);
-    tree.nodes[me as usize] = Node::Split {
-        at: at as u32,
-        offset,
-        left,
-        right,
-    };
     me
 }
 
@@ -313,15 +332,15 @@ fn path_length(tree: &Tree, row: &[f64]) -> f64 {
     loop {
         match tree.nodes.get(i) {
             Some(Node::Split {
-                at,
+                f,
+                w,
                 offset,
                 left,
                 right,
             }) => {
-                let at = *at as usize;
-                let normal = tree.coef.get(at..at + row.len()).unwrap_or(&[]);
-                let d: f64 = row.iter().zip(normal).map(|(x, g)| x * g).sum();
-                i = if d < *offset {
+                let x0 = row.get(f[0] as usize).copied().unwrap_or(0.0);
+                let x1 = row.get(f[1] as usize).copied().unwrap_or(0.0);
+                i = if w[0] * x0 + w[1] * x1 < *offset {
                     *left as usize
                 } else {
                     *right as usize
