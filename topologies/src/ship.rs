@@ -117,6 +117,7 @@ pub async fn start_detectors(
         },
         sink: sink.clone(),
         metrics: Some(detector_metrics.clone()),
+        firing: Default::default(),
     });
     match tree
         .detectors

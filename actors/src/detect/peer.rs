@@ -7,10 +7,11 @@
 //! `fire_after` consecutive windows raises an `Outlier` alert, which clears after
 //! `clear_after` windows in line with its peers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use augurs_outlier::{MADDetector, OutlierDetector};
+use parking_lot::Mutex;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use seawatch_runtime::supervision::{Addr, ChildSpec};
 
@@ -103,6 +104,9 @@ pub struct PeerArgs {
     pub sink: AlertSink,
     /// Metrics, if registered.
     pub metrics: Option<DetectorMetrics>,
+    /// Outliers firing `(kind, series, device)`, shared by every incarnation so a
+    /// restarted peer actor still clears them.
+    pub firing: Arc<Mutex<HashSet<(String, String, String)>>>,
 }
 
 /// MAD scores of `values` (one per device), `None` where the group has no spread (the
@@ -123,12 +127,24 @@ fn mad_outliers(values: &[f64], threshold: f64) -> Option<Vec<(bool, f64)>> {
 }
 
 impl PeerState {
-    /// A fresh state (a restarted peer actor relearns within two windows).
+    /// A fresh state (a restarted peer actor relearns within two windows); outliers
+    /// that were firing stay firing until their device is back in line.
     pub fn new(args: PeerArgs) -> Self {
-        PeerState {
-            args,
-            groups: HashMap::new(),
+        let mut groups: HashMap<(String, Arc<str>), Group> = HashMap::new();
+        for (kind, series, device) in args.firing.lock().iter() {
+            groups
+                .entry((kind.clone(), Arc::from(series.as_str())))
+                .or_default()
+                .streaks
+                .insert(
+                    device.clone(),
+                    Streak {
+                        firing: true,
+                        ..Streak::default()
+                    },
+                );
         }
+        PeerState { args, groups }
     }
 
     /// Takes one summary; evaluates the groups whose window it closes.
@@ -155,6 +171,11 @@ impl PeerState {
                     g.evaluated = Some(prev);
                     let alerts = evaluate(&self.args, &key.0, &key.1, g, prev, window);
                     for a in alerts {
+                        let key = (key.0.clone(), key.1.to_string(), a.subject.clone());
+                        match a.state {
+                            AlertState::Firing => self.args.firing.lock().insert(key),
+                            AlertState::Cleared => self.args.firing.lock().remove(&key),
+                        };
                         if let Some(m) = &self.args.metrics {
                             m.alert(&self.args.ship, AlertSource::Peer);
                         }
@@ -337,6 +358,7 @@ mod tests {
             config: PeerConfig::default(),
             sink,
             metrics: None,
+            firing: Default::default(),
         });
         let mut rng = Rng::new(4);
         summaries(&mut st, 30, |w| (10..16).contains(&w), &mut rng);
@@ -362,8 +384,34 @@ mod tests {
             config: PeerConfig::default(),
             sink,
             metrics: None,
+            firing: Default::default(),
         });
         summaries(&mut st, 50, |_| false, &mut Rng::new(5));
         assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_restarted_peer_state_still_clears_what_was_firing() {
+        let (sink, mut rx) = AlertSink::channel();
+        let args = PeerArgs {
+            ship: "s".into(),
+            config: PeerConfig::default(),
+            sink,
+            metrics: None,
+            firing: Default::default(),
+        };
+        let mut st = PeerState::new(args.clone());
+        let mut rng = Rng::new(6);
+        summaries(&mut st, 14, |w| w >= 10, &mut rng);
+        assert_eq!(rx.try_recv().map(|a| a.state), Ok(AlertState::Firing));
+        // A new incarnation with the same arguments: fresh statistics, same firing set.
+        let mut st = PeerState::new(args);
+        assert_eq!(st.outliers().len(), 1);
+        summaries(&mut st, 6, |_| false, &mut rng);
+        let got: Vec<AlertState> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|a| a.state)
+            .collect();
+        assert_eq!(got, [AlertState::Cleared]);
+        assert!(st.outliers().is_empty());
     }
 }
