@@ -112,7 +112,7 @@ impl Adwin {
             self.drop_oldest();
         }
         self.tick += 1;
-        if self.tick % self.clock == 0 {
+        if self.tick.is_multiple_of(self.clock) {
             while self.cut() {
                 self.drop_oldest();
                 self.drift = true;
