@@ -1,5 +1,5 @@
 //! Device actors: one per inventoried device (or discovered sender), holding its health
-//! and recent state, and (later) routing its samples to its detectors.
+//! and recent state, and forwarding its metric samples to its detector actor.
 
 use std::collections::HashMap;
 use std::sync::Arc;
