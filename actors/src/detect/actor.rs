@@ -1287,4 +1287,67 @@ mod tests {
         assert_eq!(alerts.last().map(|a| a.1), Some(AlertState::Cleared));
         assert!(st.snapshot().drifts > 0);
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn detectors_feed_the_peer_actor_which_flags_the_odd_device() {
+        use super::super::peer::{peer_child, PeerArgs, PeerConfig};
+
+        let runtime = Runtime::new(Clock::tokio(T0));
+        let ship = ShipId::new("aurora");
+        let (peer_sink, mut peer_rx) = AlertSink::channel();
+        let (peer, peer_addr) = peer_child(PeerArgs {
+            ship: "aurora".into(),
+            config: PeerConfig::default(),
+            sink: peer_sink,
+            metrics: None,
+            firing: Default::default(),
+        });
+        let (root, _join) = start_root(SupervisorSpec::new("root", &ship).child(peer), runtime)
+            .await
+            .expect("root starts");
+        let mut aps: Vec<DetectorState> = (0..8)
+            .map(|d| {
+                let mut args =
+                    DetectorArgs::new("aurora", &format!("ap-{d}"), "ap", AlertSink::none());
+                args.peer = Some(peer_addr.clone());
+                DetectorState::new(args)
+            })
+            .collect();
+        let mut r = Rng::new(31);
+        // One sample a minute for an hour: ap-3 runs hot, its siblings do not.
+        for i in 0..60 {
+            for (d, st) in aps.iter_mut().enumerate() {
+                let cpu = if d == 3 { 90.0 } else { 30.0 + d as f64 } + r.normal();
+                st.observe(&[Sample {
+                    ts_ms: T0 + 60_000 * i,
+                    series: Arc::from("device_cpu_percent"),
+                    value: cpu,
+                }]);
+            }
+        }
+        let outliers = peer_addr
+            .call(PeerMsg::Outliers, Duration::from_secs(5))
+            .await
+            .expect("outliers");
+        assert_eq!(
+            outliers,
+            [(
+                "ap".to_string(),
+                "device_cpu_percent".to_string(),
+                "ap-3".to_string()
+            )]
+        );
+        let a = peer_rx.try_recv().expect("an outlier alert");
+        assert_eq!(
+            (a.subject.as_str(), a.class, a.source, a.state),
+            (
+                "ap-3",
+                AlertClass::Outlier,
+                AlertSource::Peer,
+                AlertState::Firing
+            )
+        );
+        assert!(peer_rx.try_recv().is_err(), "one alert");
+        root.shutdown().await;
+    }
 }
