@@ -1,7 +1,8 @@
 //! A ship's supervision tree.
 //!
-//! Today the tree holds the supervisors that later layers fill: `devices` and `links`
-//! (dynamic children, one actor per inventoried device or link) and `detectors`. Each
+//! The tree holds dynamic supervisors: `devices` and `links` (one actor per inventoried
+//! device or link) and `detectors` (one detector actor per device, plus the ship's
+//! peer actor `_peers`). Each
 //! ship is one shard: every actor below is registered under the ship's id.
 
 use std::time::Duration;
@@ -10,6 +11,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
+use seawatch_actors::alert::AlertSink;
+use seawatch_actors::detect::actor::{DetectorConfig, DetectorMetrics, DetectorWiring};
+use seawatch_actors::detect::peer::{peer_child, PeerArgs, PeerConfig};
 use seawatch_actors::ingest::listen;
 use seawatch_actors::ingest::metrics::IngestMetrics;
 use seawatch_actors::ingest::pipeline::{
@@ -29,7 +33,7 @@ use seawatch_runtime::http::{self, Health};
 use seawatch_runtime::supervision::{
     start_root, Addr, Backoff, ChildSpec, Strategy, SupervisorHandle, SupervisorMsg, SupervisorSpec,
 };
-use seawatch_runtime::{Clock, Runtime, RuntimeError, ShipId};
+use seawatch_runtime::{Clock, Metrics, Runtime, RuntimeError, ShipId};
 use tokio::task::JoinHandle;
 
 use crate::config::ShipConfig;
@@ -98,6 +102,47 @@ pub fn ship_subtree(ship: &ShipId, extra: Vec<ChildSpec>) -> (ChildSpec, ShipTre
     let (mut children, tree) = ship_supervisors(ship);
     children.extend(extra);
     (ship_subtree_of(ship, children), tree)
+}
+
+/// Starts the ship's peer actor under the `detectors` supervisor and returns what the
+/// router needs to give every device a detector actor raising alerts to `sink`.
+pub async fn start_detectors(
+    tree: &ShipTree,
+    metrics: &Metrics,
+    sink: AlertSink,
+) -> Result<DetectorWiring, RuntimeError> {
+    let ship = tree.ship.as_str().to_string();
+    let detector_metrics = DetectorMetrics::register(metrics);
+    let config = Arc::new(DetectorConfig::default());
+    let (peer, peer_addr) = peer_child(PeerArgs {
+        ship: ship.clone(),
+        config: PeerConfig {
+            window_ms: config.summary_ms,
+            ..PeerConfig::default()
+        },
+        sink: sink.clone(),
+        metrics: Some(detector_metrics.clone()),
+        firing: Default::default(),
+    });
+    match tree
+        .detectors
+        .call(
+            |r| SupervisorMsg::AddChild(peer, r),
+            Duration::from_secs(10),
+        )
+        .await?
+    {
+        Ok(()) | Err(RuntimeError::DuplicateChild(_)) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(DetectorWiring {
+        supervisor: tree.detectors.clone(),
+        ship,
+        config,
+        sink,
+        peer: Some(peer_addr),
+        metrics: Some(detector_metrics),
+    })
 }
 
 /// A running ship edge node: supervision tree, event log, ingest listeners and HTTP.
@@ -226,6 +271,8 @@ impl ShipNode {
             .intensity(3, Duration::from_secs(60))
             .child(ship_subtree_of(&ship, children));
         let (root, _join) = start_root(spec, runtime.clone()).await?;
+        router
+            .attach_detectors(start_detectors(&tree, runtime.metrics(), AlertSink::none()).await?);
         router.reconcile().await?;
 
         let (tcp_addr, tcp_task) = listen::syslog_tcp(cfg.syslog, sender.clone(), clock.clone())

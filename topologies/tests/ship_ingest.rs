@@ -4,6 +4,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
+use seawatch_actors::detect::actor::DetectorMsg;
 use seawatch_actors::device::DeviceMsg;
 use seawatch_actors::ingest::decode::{
     encode_write_request, Label, Sample, TimeSeries, WriteRequest,
@@ -186,6 +187,10 @@ async fn telemetry_over_every_listener_reaches_the_log_and_the_actors() {
     assert_eq!(st.kind, "switch");
     assert_eq!(st.logs_by_severity.iter().sum::<u64>(), 4);
     assert_eq!(st.samples, 2);
+    // ...and forwarded its metric samples to its detector actor.
+    let det = node.router.detector_of("core-sw-1").expect("detector");
+    let ds = det.call(DetectorMsg::Snapshot, WAIT).await.unwrap();
+    assert_eq!((ds.series, ds.samples), (2, 2));
     let fw = node.router.device("fw-1").await.unwrap();
     assert_eq!(
         fw.call(DeviceMsg::Snapshot, WAIT).await.unwrap().kind,
@@ -208,6 +213,7 @@ async fn telemetry_over_every_listener_reaches_the_log_and_the_actors() {
     )));
     assert!(text.contains("seawatch_ingest_events_total{source=\"syslog-tcp\",ship=\"aurora\"} 3"));
     assert!(text.contains("seawatch_link_up{ship=\"aurora\",link=\"vsat-1\"} 1"));
+    assert!(text.contains("seawatch_detector_samples_total{ship=\"aurora\"}"));
     node.shutdown().await;
 
     // Restart on the same data: the log continues where it stopped.

@@ -6,18 +6,31 @@
 //! `[0, 1]` (a calibrated per-series tail probability); [`PageHinkley`] reports drift, and
 //! resets the base detectors when `EnsembleConfig::drift_reset` is set.
 //! [`nab`] runs the ensemble over NAB files and [`score`] is NAB's scorer.
+//!
+//! Around the ensemble: [`Adwin`] drift detection, an [`IsolationForest`] over a
+//! device's multivariate state, [`CapacityForecast`] for "disk full in N hours", the
+//! per-device [`actor`] hosting them all, and the per-ship [`peer`] actor comparing
+//! devices of a kind.
 
+pub mod actor;
+mod adwin;
 mod drift;
 mod ensemble;
 mod ewma;
+mod forecast;
+mod iforest;
 mod mad;
 pub mod nab;
+pub mod peer;
 pub mod score;
 mod seasonal;
 
+pub use adwin::Adwin;
 pub use drift::PageHinkley;
 pub use ensemble::{Ensemble, EnsembleConfig, Scored};
 pub use ewma::Ewma;
+pub use forecast::{CapacityForecast, ForecastConfig, Outlook};
+pub use iforest::{IForestConfig, IsolationForest};
 pub use mad::RollingMad;
 pub use seasonal::SeasonalBaseline;
 

@@ -1,5 +1,5 @@
 //! Device actors: one per inventoried device (or discovered sender), holding its health
-//! and recent state, and (later) routing its samples to its detectors.
+//! and recent state, and forwarding its metric samples to its detector actor.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use std::time::Instant;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 
+use crate::detect::actor::{samples_of, DetectorAddr, DetectorMsg};
 use crate::ingest::metrics::IngestMetrics;
 use crate::ingest::record::{ObsKind, Observation};
 
@@ -68,6 +69,8 @@ pub struct DeviceArgs {
     pub kind: String,
     /// Where to report receipt-to-actor latency.
     pub metrics: Option<IngestMetrics>,
+    /// The device's detector actor, which gets its metric samples.
+    pub detector: Option<DetectorAddr>,
 }
 
 /// The device actor.
@@ -77,7 +80,8 @@ pub struct DeviceActor;
 const ERROR_WINDOW_MS: i64 = 60_000;
 const MAX_SERIES: usize = 256;
 
-fn series_key(name: &str, labels: &[(String, String)]) -> String {
+/// The key of a metric series: name plus sorted labels (without device, instance, job).
+pub(crate) fn series_key(name: &str, labels: &[(String, String)]) -> String {
     let mut key = name.to_string();
     let mut sorted: Vec<&(String, String)> = labels
         .iter()
@@ -138,7 +142,7 @@ impl DeviceState {
 
 impl Actor for DeviceActor {
     type Msg = DeviceMsg;
-    type State = (DeviceState, Option<IngestMetrics>);
+    type State = (DeviceState, Option<IngestMetrics>, Option<DetectorAddr>);
     type Arguments = DeviceArgs;
 
     async fn pre_start(
@@ -160,6 +164,7 @@ impl Actor for DeviceActor {
                 last_error_ms: None,
             },
             args.metrics,
+            args.detector,
         ))
     }
 
@@ -167,12 +172,15 @@ impl Actor for DeviceActor {
         &self,
         _myself: ActorRef<DeviceMsg>,
         msg: DeviceMsg,
-        (state, metrics): &mut Self::State,
+        (state, metrics, detector): &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             DeviceMsg::Observe { received, items } => {
                 for obs in &items {
                     state.observe(obs);
+                }
+                if let Some(d) = detector {
+                    forward_samples(d, &items);
                 }
                 if let Some(m) = metrics {
                     m.to_device(received.elapsed(), items.len() as u64);
@@ -189,16 +197,37 @@ impl Actor for DeviceActor {
 /// Shared handle type for a device actor's address.
 pub type DeviceAddr = seawatch_runtime::supervision::Addr<DeviceMsg>;
 
+/// Sends a batch's metric samples to the device's detector, one message per batch (a
+/// detector that is restarting misses them: it rebuilds from later samples).
+fn forward_samples(detector: &DetectorAddr, items: &[Observation]) {
+    let samples = samples_of(items);
+    if !samples.is_empty() {
+        let _ = detector.send(DetectorMsg::Samples(samples));
+    }
+}
+
 /// Builds the child spec of a device actor.
 pub fn device_child(
     id: &str,
     kind: &str,
     metrics: Option<IngestMetrics>,
 ) -> (seawatch_runtime::supervision::ChildSpec, DeviceAddr) {
+    device_child_with_detector(id, kind, metrics, None)
+}
+
+/// Builds the child spec of a device actor that forwards its metric samples to
+/// `detector`.
+pub fn device_child_with_detector(
+    id: &str,
+    kind: &str,
+    metrics: Option<IngestMetrics>,
+    detector: Option<DetectorAddr>,
+) -> (seawatch_runtime::supervision::ChildSpec, DeviceAddr) {
     let args = Arc::new(DeviceArgs {
         id: id.to_string(),
         kind: kind.to_string(),
         metrics,
+        detector,
     });
     seawatch_runtime::supervision::ChildSpec::actor(id, "device", move || {
         (DeviceActor, (*args).clone())

@@ -20,7 +20,8 @@ use tokio::sync::mpsc;
 
 use super::metrics::IngestMetrics;
 use super::record::{IngestBatch, ObsKind, Observation, Source};
-use crate::device::{device_child, DeviceAddr, DeviceMsg};
+use crate::detect::actor::{detector_child, DetectorAddr, DetectorWiring};
+use crate::device::{device_child_with_detector, DeviceAddr, DeviceMsg};
 use crate::inventory::Inventory;
 use crate::link::{link_child, LinkArgs, LinkMetrics, LinkMsg, LinkThresholds};
 
@@ -134,6 +135,8 @@ pub struct Router {
     metrics: IngestMetrics,
     link_metrics: LinkMetrics,
     timeout: Duration,
+    detectors: std::sync::OnceLock<DetectorWiring>,
+    detector_addrs: DashMap<String, DetectorAddr>,
 }
 
 impl std::fmt::Debug for Router {
@@ -165,6 +168,8 @@ impl Router {
             metrics,
             link_metrics,
             timeout: Duration::from_secs(10),
+            detectors: std::sync::OnceLock::new(),
+            detector_addrs: DashMap::new(),
         })
     }
 
@@ -178,13 +183,50 @@ impl Router {
         }
     }
 
+    /// From now on, every new device actor gets a detector actor (started under
+    /// `wiring.supervisor` first) and forwards its metric samples to it. Only the first
+    /// call counts; returns whether it did.
+    pub fn attach_detectors(&self, wiring: DetectorWiring) -> bool {
+        self.detectors.set(wiring).is_ok()
+    }
+
+    /// The detector actor of `device`, if it has one.
+    pub fn detector_of(&self, device: &str) -> Option<DetectorAddr> {
+        self.detector_addrs.get(device).map(|a| a.clone())
+    }
+
+    /// Starts `device`'s detector actor if detectors are attached.
+    async fn start_detector(&self, device: &str, kind: &str) -> Option<DetectorAddr> {
+        let wiring = self.detectors.get()?;
+        if let Some(a) = self.detector_addrs.get(device) {
+            return Some(a.clone());
+        }
+        let (spec, addr) = detector_child(wiring.args(device, kind));
+        match self.add(&wiring.supervisor, spec).await {
+            Ok(()) => {
+                self.detector_addrs.insert(device.to_string(), addr.clone());
+                Some(addr)
+            }
+            Err(e) => {
+                tracing::warn!(ship = %self.ship, device, error = %e, "cannot start detector actor");
+                None
+            }
+        }
+    }
+
     /// Starts the actors of the current inventory, or reconciles after
     /// [`Router::reload`]: new devices and links get actors, removed ones are stopped.
     pub async fn reconcile(&self) -> Result<(), RuntimeError> {
         let inv = self.inventory.read().clone();
         for d in &inv.devices {
             if !self.devices.contains_key(&d.id) {
-                let (spec, addr) = device_child(&d.id, &d.kind, Some(self.metrics.clone()));
+                let detector = self.start_detector(&d.id, &d.kind).await;
+                let (spec, addr) = device_child_with_detector(
+                    &d.id,
+                    &d.kind,
+                    Some(self.metrics.clone()),
+                    detector,
+                );
                 self.add(&self.devices_sup, spec).await?;
                 self.devices.insert(d.id.clone(), addr);
             }
@@ -237,6 +279,14 @@ impl Router {
                 .devices_sup
                 .call(|r| SupervisorMsg::RemoveChild(id2, r), self.timeout)
                 .await;
+            if let Some(w) = self.detectors.get() {
+                self.detector_addrs.remove(&id);
+                let id2 = id.clone();
+                let _ = w
+                    .supervisor
+                    .call(|r| SupervisorMsg::RemoveChild(id2, r), self.timeout)
+                    .await;
+            }
         }
         self.reconcile().await
     }
@@ -252,7 +302,9 @@ impl Router {
             .device(device)
             .map(|d| d.kind.clone())
             .unwrap_or_else(|| "discovered".to_string());
-        let (spec, addr) = device_child(device, &kind, Some(self.metrics.clone()));
+        let detector = self.start_detector(device, &kind).await;
+        let (spec, addr) =
+            device_child_with_detector(device, &kind, Some(self.metrics.clone()), detector);
         if let Err(e) = self.add(&self.devices_sup, spec).await {
             tracing::warn!(ship = %self.ship, device, error = %e, "cannot start device actor");
             return None;
