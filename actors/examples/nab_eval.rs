@@ -50,6 +50,41 @@ fn main() {
     if let Some(v) = env("LAMBDA") {
         cfg.drift.2 = v;
     }
+    if let Some(v) = env("BINS") {
+        cfg.calib_bins = v as usize;
+    }
+    if let Some(v) = env("NK") {
+        cfg.novelty_k = v as usize;
+    }
+    if let Some(v) = env("NRHO") {
+        cfg.novelty_rho = v;
+    }
+    if let Some(v) = env("NALPHA") {
+        cfg.novelty_alpha = v;
+    }
+    if let Some(v) = env("SURPRISE") {
+        cfg.use_surprise = v != 0.0;
+    }
+    if let Some(v) = env("REST") {
+        cfg.rest = v as usize;
+    }
+    if let Some(v) = env("ALERT") {
+        cfg.alert_threshold = v;
+    }
+    if let Ok(v) = std::env::var("NOV") {
+        // "8x1,8x8": window blocks x block samples per channel; "" for none.
+        cfg.novelty_scales = v
+            .split(',')
+            .filter_map(|p| {
+                let (w, b) = p.split_once('x')?;
+                Some((w.trim().parse().ok()?, b.trim().parse().ok()?))
+            })
+            .collect();
+    }
+    // Hold-out: CATS=a,b keeps only those categories (prefix match on the key).
+    let cats: Option<Vec<String>> = std::env::var("CATS")
+        .ok()
+        .map(|v| v.split(',').map(str::to_string).collect());
     let mut files = Vec::new();
     let mut keys = Vec::new();
     for rel in list_csv(dir).expect("data") {
@@ -57,6 +92,11 @@ fn main() {
         let Some(ws) = windows.get(&key) else {
             continue;
         };
+        if let Some(c) = &cats {
+            if !c.iter().any(|c| key.starts_with(c.as_str())) {
+                continue;
+            }
+        }
         let s = read_series(&dir.join(&rel)).expect("csv");
         let f = FileScores {
             scores: score_series(&cfg, &s),

@@ -2,7 +2,9 @@
 
 use std::collections::VecDeque;
 
-use super::{Detector, Ewma, PageHinkley, RollingMad, SeasonalBaseline};
+use super::{
+    Detector, Ewma, PageHinkley, RollingMad, SeasonalBaseline, ShapeNovelty, TailHistogram,
+};
 
 /// Ensemble configuration: one configuration serves every series.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +45,23 @@ pub struct EnsembleConfig {
     pub tail_scale: f64,
     /// A score at or above this raises an alert (0.3: tail probability about 1e-4).
     pub alert_threshold: f64,
+    /// Mode 3: log-spaced bins of the forgetting histogram that calibrates each channel
+    /// (its time constant is `history` samples).
+    pub calib_bins: usize,
+    /// Shape-novelty channels, one per `(window blocks, block samples)`; each is
+    /// calibrated on its own and the rarest channel (Bonferroni-corrected) sets the score.
+    pub novelty_scales: Vec<(usize, usize)>,
+    /// Prototypes remembered per novelty channel.
+    pub novelty_k: usize,
+    /// Vigilance radius of the novelty channels, in mean absolute deviations.
+    pub novelty_rho: f64,
+    /// Learning weight of the novelty channels' running level and scale.
+    pub novelty_alpha: f64,
+    /// Include the base detectors' surprise as a channel (mode 3).
+    pub use_surprise: bool,
+    /// After a score at or above `alert_threshold`, later scores within `rest` samples
+    /// are scaled by `suppress_factor` (one report per event).
+    pub rest: usize,
 }
 
 impl Default for EnsembleConfig {
@@ -63,6 +82,13 @@ impl Default for EnsembleConfig {
             quantile: 0.99,
             tail_scale: 30.0,
             alert_threshold: 0.3,
+            calib_bins: 128,
+            novelty_scales: vec![],
+            novelty_k: 64,
+            novelty_rho: 0.5,
+            novelty_alpha: 0.002,
+            use_surprise: true,
+            rest: 0,
         }
     }
 }
@@ -99,6 +125,33 @@ pub struct Ensemble {
     short: VecDeque<f64>,
     recent: VecDeque<f64>,
     scratch: Vec<f64>,
+    calib: TailHistogram,
+    novelty: Vec<Channel>,
+    since_alert: usize,
+}
+
+/// A shape-novelty channel with its own short average and calibration.
+#[derive(Debug, Clone)]
+struct Channel {
+    det: ShapeNovelty,
+    short: VecDeque<f64>,
+    calib: TailHistogram,
+}
+
+impl Channel {
+    /// Learns the sample; returns the channel's tail probability (before it learns its own
+    /// short average), `None` while warming up.
+    fn update(&mut self, t: f64, x: f64, cfg: &EnsembleConfig) -> Option<f64> {
+        let v = self.det.update(t, x)?;
+        if self.short.len() == cfg.short.max(1) {
+            self.short.pop_front();
+        }
+        self.short.push_back(v);
+        let s = self.short.iter().sum::<f64>() / self.short.len() as f64;
+        let p = (self.calib.count() >= 50).then(|| self.calib.tail(s)).flatten();
+        self.calib.add(s);
+        p
+    }
 }
 
 /// Upper Gaussian tail `P(Z > z)` (Abramowitz–Stegun 7.1.26 erfc approximation).
@@ -129,7 +182,18 @@ impl Ensemble {
             sum2: 0.0,
             short: VecDeque::with_capacity(cfg.short),
             recent: VecDeque::with_capacity(cfg.suppress),
-            scratch: Vec::with_capacity(cfg.history),
+            scratch: Vec::with_capacity(if cfg.mode == 3 { 0 } else { cfg.history }),
+            calib: TailHistogram::new(cfg.calib_bins, cfg.history, cfg.quantile),
+            novelty: cfg
+                .novelty_scales
+                .iter()
+                .map(|&(w, b)| Channel {
+                    det: ShapeNovelty::new(w, b, cfg.novelty_k, cfg.novelty_rho, cfg.novelty_alpha),
+                    short: VecDeque::with_capacity(cfg.short),
+                    calib: TailHistogram::new(cfg.calib_bins, cfg.history, cfg.quantile),
+                })
+                .collect(),
+            since_alert: usize::MAX,
             cfg,
         }
     }
@@ -190,6 +254,9 @@ impl Ensemble {
         self.short.push_back(raw);
         let short = self.short.iter().sum::<f64>() / self.short.len() as f64;
 
+        if self.cfg.mode == 3 {
+            return self.update_calibrated(t, x, short, drift);
+        }
         let score = if self.hist.len() >= 50 && self.n > self.cfg.warmup && self.cfg.mode == 1 {
             self.scratch.clear();
             self.scratch.extend(self.hist.iter().copied());
@@ -236,6 +303,44 @@ impl Ensemble {
         self.sum2 += short * short;
         let score = score.map(|s| self.suppress(s));
         self.out(score, drift)
+    }
+
+    /// Mode 3: every channel (the base surprise and each shape-novelty channel) is
+    /// calibrated by its own forgetting histogram; the rarest channel's tail probability,
+    /// times the number of channels, is the score's probability.
+    fn update_calibrated(&mut self, t: f64, x: f64, short: f64, drift: bool) -> Scored {
+        let cfg = &self.cfg;
+        let mut pmin = 1.0f64;
+        let mut m = 0usize;
+        if cfg.use_surprise {
+            m += 1;
+            if self.calib.count() >= 50 {
+                if let Some(p) = self.calib.tail(short) {
+                    pmin = pmin.min(p);
+                }
+            }
+            self.calib.add(short);
+        }
+        for ch in self.novelty.iter_mut() {
+            m += 1;
+            if let Some(p) = ch.update(t, x, cfg) {
+                pmin = pmin.min(p);
+            }
+        }
+        if self.n <= cfg.warmup {
+            return self.out(None, drift);
+        }
+        let p = (pmin * m.max(1) as f64).min(1.0);
+        let s = (-(p.max(1e-300)).ln() / cfg.tail_scale).clamp(0.0, 1.0);
+        let mut s = self.suppress(s);
+        if self.since_alert < self.cfg.rest {
+            s *= self.cfg.suppress_factor;
+        }
+        self.since_alert = self.since_alert.saturating_add(1);
+        if s >= self.cfg.alert_threshold {
+            self.since_alert = 0;
+        }
+        self.out(Some(s), drift)
     }
 
     fn suppress(&mut self, s: f64) -> f64 {

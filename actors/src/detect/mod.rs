@@ -10,15 +10,19 @@
 mod drift;
 mod ensemble;
 mod ewma;
+mod likelihood;
 mod mad;
 pub mod nab;
+mod novelty;
 pub mod score;
 mod seasonal;
 
 pub use drift::PageHinkley;
 pub use ensemble::{Ensemble, EnsembleConfig, Scored};
 pub use ewma::Ewma;
+pub use likelihood::TailHistogram;
 pub use mad::RollingMad;
+pub use novelty::ShapeNovelty;
 pub use seasonal::SeasonalBaseline;
 
 /// A streaming base detector over `(timestamp seconds, value)` samples.
