@@ -15,6 +15,7 @@ pub struct TailHistogram {
     decay: f64,
     quantile: f64,
     total: f64,
+    inc: f64,
     count: usize,
     bins: Vec<f64>,
 }
@@ -36,6 +37,7 @@ impl TailHistogram {
             decay: 1.0 - 1.0 / horizon.max(2) as f64,
             quantile: quantile.clamp(0.5, 0.9999),
             total: 0.0,
+            inc: 1.0,
             count: 0,
             bins: vec![0.0; bins],
         }
@@ -63,15 +65,18 @@ impl TailHistogram {
             return;
         }
         self.count += 1;
-        self.total = self.total * self.decay + 1.0;
-        for w in self.bins.iter_mut() {
-            *w *= self.decay;
-        }
+        // Forgetting without touching every bin: each new sample weighs `1/decay` times
+        // the previous one (only ratios of weights matter), and all weights are scaled
+        // back down when the increment grows large.
+        self.inc /= self.decay;
         let b = self.pos(v) as usize;
-        self.bins[b] += 1.0;
-        // Renormalise now and then so the weights stay in range (they do anyway with a
-        // decay below one; this only guards against drift of the running total).
-        if self.count.is_multiple_of(4096) {
+        self.bins[b] += self.inc;
+        self.total += self.inc;
+        if self.inc > 1e100 {
+            for w in self.bins.iter_mut() {
+                *w /= self.inc;
+            }
+            self.inc = 1.0;
             self.total = self.bins.iter().sum();
         }
     }
@@ -103,7 +108,7 @@ impl TailHistogram {
         if v > q {
             // Nothing above the quantile bin: beyond the largest value seen.
             let scale = (q - self.edge(qb as f64 - 1.0)).max(1e-9);
-            let base = (1.0 - self.quantile).min(1.0 / self.total);
+            let base = (1.0 - self.quantile).min(self.inc / self.total);
             return Some(base * (-(v - q) / scale).exp());
         }
         let p = self.pos(v);

@@ -31,6 +31,11 @@ impl RollingMad {
         *x
     }
 
+    /// Heap bytes held (window and selection scratch).
+    pub fn heap_bytes(&self) -> usize {
+        (self.buf.capacity() + self.scratch.capacity()) * std::mem::size_of::<f64>()
+    }
+
     /// Median and robust scale of the window.
     pub fn stats(&mut self) -> Option<(f64, f64)> {
         if self.buf.is_empty() {

@@ -181,23 +181,23 @@ mod tests {
 
     #[test]
     fn novel_shape_stands_out_and_memory_is_bounded() {
-        // A daily sine with noise; at 3000 the cycle inverts for a while (a shape never
-        // seen, with every value inside the usual range).
+        // A daily sine with noise; at 3000 it oscillates sample to sample for a while (a
+        // shape never seen, with every value inside the usual range).
         let s: Vec<(f64, f64)> = series(4000, 20.0, 0.2, 5.0, 3)
             .into_iter()
             .enumerate()
             .map(|(i, (t, x))| {
                 if (3000..3100).contains(&i) {
-                    (t, 40.0 - x)
+                    (t, x + if i % 2 == 0 { 10.0 } else { -10.0 })
                 } else {
                     (t, x)
                 }
             })
             .collect();
-        let mut d = ShapeNovelty::new(8, 4, 64, 0.5, 0.002);
+        let mut d = ShapeNovelty::new(8, 1, 64, 1.0, 0.002);
         let out = run(&mut d, &s);
-        let before = out[1500..2990].iter().copied().fold(0.0, f64::max);
-        let during = out[3000..3040].iter().copied().fold(0.0, f64::max);
+        let before = out[2000..2990].iter().copied().fold(0.0, f64::max);
+        let during = out[3000..3020].iter().copied().fold(0.0, f64::max);
         assert!(during > 2.0 * before, "before {before} during {during}");
         assert!(d.prototypes() <= 64);
     }
