@@ -37,7 +37,10 @@ pub struct EnsembleConfig {
     /// history's mean and deviation; 1 = the ratio to the history's `quantile`;
     /// 2 = calibrated tail probability (empirical below the history's `quantile`, an
     /// exponential peaks-over-threshold fit above it), log-scaled by `tail_scale`, so one
-    /// threshold means the same rarity on every series.
+    /// threshold means the same rarity on every series; 3 (default) = the same idea with
+    /// a fixed-size forgetting histogram per channel ([`TailHistogram`]) and the
+    /// shape-novelty channels, the rarest channel (Bonferroni-corrected) setting the
+    /// score; 4 = like 3 but EWMA, MAD and seasonal surprises as separate channels.
     pub mode: u8,
     /// Quantile of the history used by mode 1.
     pub quantile: f64,
@@ -109,11 +112,12 @@ pub struct Scored {
     pub drift: bool,
 }
 
-/// Ensemble of EWMA z-score, rolling median/MAD, seasonal baseline and Page-Hinkley
-/// drift. The base surprises are averaged (the seasonal one only when it predicts better
-/// than the EWMA level), and the short-term average surprise is scored against the
-/// distribution of recent surprises (a Gaussian tail, log-scaled into `[0, 1]`).
-/// Memory is bounded by `mad_window + history + short + slots per period`.
+/// Ensemble of EWMA z-score, rolling median/MAD, seasonal baseline, shape novelty and
+/// Page-Hinkley drift. The base surprises are averaged (the seasonal one only when it
+/// predicts better than the EWMA level); that and each shape-novelty channel are scored
+/// as short-term averages against their own recent distributions (tail probabilities,
+/// log-scaled into `[0, 1]`). Memory is fixed after warm-up (about 22 KB with the
+/// defaults; see [`Ensemble::memory_bytes`]).
 #[derive(Debug, Clone)]
 pub struct Ensemble {
     cfg: EnsembleConfig,
