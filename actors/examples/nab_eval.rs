@@ -50,6 +50,43 @@ fn main() {
     if let Some(v) = env("LAMBDA") {
         cfg.drift.2 = v;
     }
+    if let Some(v) = env("BINS") {
+        cfg.calib_bins = v as usize;
+    }
+    if let Some(v) = env("NK") {
+        cfg.novelty_k = v as usize;
+    }
+    if let Some(v) = env("NRHO") {
+        cfg.novelty_rho = v;
+    }
+    if let Some(v) = env("NALPHA") {
+        cfg.novelty_alpha = v;
+    }
+    if let Some(v) = env("SURPRISE") {
+        cfg.use_surprise = v != 0.0;
+    }
+    if let Some(v) = env("REST") {
+        cfg.rest = v as usize;
+    }
+    if let Some(v) = env("ALERT") {
+        cfg.rest_level = v;
+    }
+    if let Ok(v) = std::env::var("NOV") {
+        // "8x1,8x8": window blocks x block samples per channel; "" for none.
+        cfg.novelty_scales = v
+            .split(',')
+            .filter_map(|p| {
+                let (w, b) = p.split_once('x')?;
+                Some((w.trim().parse().ok()?, b.trim().parse().ok()?))
+            })
+            .collect();
+    }
+    // Hold-out: CATS=a,b keeps only those categories (prefix match on the key).
+    let cats: Option<Vec<String>> = std::env::var("CATS")
+        .ok()
+        .map(|v| v.split(',').map(str::to_string).collect());
+    let mut rows = 0usize;
+    let mut busy = std::time::Duration::ZERO;
     let mut files = Vec::new();
     let mut keys = Vec::new();
     for rel in list_csv(dir).expect("data") {
@@ -57,9 +94,18 @@ fn main() {
         let Some(ws) = windows.get(&key) else {
             continue;
         };
+        if let Some(c) = &cats {
+            if !c.iter().any(|c| key.starts_with(c.as_str())) {
+                continue;
+            }
+        }
         let s = read_series(&dir.join(&rel)).expect("csv");
+        let t0 = std::time::Instant::now();
+        let scores = score_series(&cfg, &s);
+        busy += t0.elapsed();
+        rows += scores.len();
         let f = FileScores {
-            scores: score_series(&cfg, &s),
+            scores,
             windows: window_rows(&s.times, ws),
         };
         if std::env::var_os("NAB_PER_FILE").is_some() {
@@ -91,6 +137,16 @@ fn main() {
                 f.windows.len()
             );
         }
+    }
+    if std::env::var_os("PERF").is_some() {
+        let mut e = seawatch_actors::detect::Ensemble::new(cfg.clone());
+        let _ = e.update(0.0, 0.0);
+        println!(
+            "{rows} samples in {:.3} s: {:.3} us per sample; memory per series {} bytes at start",
+            busy.as_secs_f64(),
+            busy.as_secs_f64() * 1e6 / rows.max(1) as f64,
+            e.memory_bytes()
+        );
     }
     for p in &PROFILES {
         let r = score_profile(&files, p);

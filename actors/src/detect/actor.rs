@@ -137,9 +137,10 @@ impl Default for DetectorConfig {
             ensemble: EnsembleConfig {
                 history: 1000,
                 // The alert gate below turns a burst into one alert; the ensemble's own
-                // rising-edge suppression (made for NAB's one-detection-per-window)
-                // would hide that an anomaly is sustained.
+                // rising-edge suppression and post-detection rest (made for NAB's
+                // one-detection-per-window) would hide that an anomaly is sustained.
                 suppress: 0,
+                rest: 0,
                 ..EnsembleConfig::default()
             },
             sustain: (2, 5),

@@ -2,7 +2,9 @@
 
 use std::collections::VecDeque;
 
-use super::{Detector, Ewma, PageHinkley, RollingMad, SeasonalBaseline};
+use super::{
+    Detector, Ewma, PageHinkley, RollingMad, SeasonalBaseline, ShapeNovelty, TailHistogram,
+};
 
 /// Ensemble configuration: one configuration serves every series.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,14 +37,37 @@ pub struct EnsembleConfig {
     /// history's mean and deviation; 1 = the ratio to the history's `quantile`;
     /// 2 = calibrated tail probability (empirical below the history's `quantile`, an
     /// exponential peaks-over-threshold fit above it), log-scaled by `tail_scale`, so one
-    /// threshold means the same rarity on every series.
+    /// threshold means the same rarity on every series; 3 (default) = the same idea with
+    /// a fixed-size forgetting histogram per channel ([`TailHistogram`]) and the
+    /// shape-novelty channels, the rarest channel (Bonferroni-corrected) setting the
+    /// score; 4 = like 3 but EWMA, MAD and seasonal surprises as separate channels.
     pub mode: u8,
     /// Quantile of the history used by mode 1.
     pub quantile: f64,
     /// Mode 2: `-ln(tail probability)` that maps to score 1.
     pub tail_scale: f64,
-    /// A score at or above this raises an alert (0.3: tail probability about 1e-4).
+    /// A score at or above this raises an alert (0.25: combined tail probability about
+    /// 5.5e-4 in mode 3).
     pub alert_threshold: f64,
+    /// Mode 3: log-spaced bins of the forgetting histogram that calibrates each channel
+    /// (its time constant is `history` samples).
+    pub calib_bins: usize,
+    /// Shape-novelty channels, one per `(window blocks, block samples)`; each is
+    /// calibrated on its own and the rarest channel (Bonferroni-corrected) sets the score.
+    pub novelty_scales: Vec<(usize, usize)>,
+    /// Prototypes remembered per novelty channel.
+    pub novelty_k: usize,
+    /// Vigilance radius of the novelty channels, in mean absolute deviations.
+    pub novelty_rho: f64,
+    /// Learning weight of the novelty channels' running level and scale.
+    pub novelty_alpha: f64,
+    /// Include the base detectors' surprise as a channel (mode 3).
+    pub use_surprise: bool,
+    /// After a score at or above `rest_level`, later scores within `rest` samples are
+    /// scaled by `suppress_factor` (one report per event; modes 3 and 4).
+    pub rest: usize,
+    /// Score that starts a rest period.
+    pub rest_level: f64,
 }
 
 impl Default for EnsembleConfig {
@@ -59,10 +84,18 @@ impl Default for EnsembleConfig {
             short: 3,
             suppress: 100,
             suppress_factor: 0.2,
-            mode: 2,
+            mode: 3,
             quantile: 0.99,
             tail_scale: 30.0,
-            alert_threshold: 0.3,
+            alert_threshold: 0.25,
+            calib_bins: 128,
+            novelty_scales: vec![(8, 1), (8, 8)],
+            novelty_k: 64,
+            novelty_rho: 1.0,
+            novelty_alpha: 0.002,
+            use_surprise: true,
+            rest: 30,
+            rest_level: 0.17,
         }
     }
 }
@@ -79,11 +112,12 @@ pub struct Scored {
     pub drift: bool,
 }
 
-/// Ensemble of EWMA z-score, rolling median/MAD, seasonal baseline and Page-Hinkley
-/// drift. The base surprises are averaged (the seasonal one only when it predicts better
-/// than the EWMA level), and the short-term average surprise is scored against the
-/// distribution of recent surprises (a Gaussian tail, log-scaled into `[0, 1]`).
-/// Memory is bounded by `mad_window + history + short + slots per period`.
+/// Ensemble of EWMA z-score, rolling median/MAD, seasonal baseline, shape novelty and
+/// Page-Hinkley drift. The base surprises are averaged (the seasonal one only when it
+/// predicts better than the EWMA level); that and each shape-novelty channel are scored
+/// as short-term averages against their own recent distributions (tail probabilities,
+/// log-scaled into `[0, 1]`). Memory is fixed after warm-up (about 22 KB with the
+/// defaults; see [`Ensemble::memory_bytes`]).
 #[derive(Debug, Clone)]
 pub struct Ensemble {
     cfg: EnsembleConfig,
@@ -99,6 +133,47 @@ pub struct Ensemble {
     short: VecDeque<f64>,
     recent: VecDeque<f64>,
     scratch: Vec<f64>,
+    calib: TailHistogram,
+    base: Vec<Channel>,
+    novelty: Vec<(ShapeNovelty, Channel)>,
+    since_alert: usize,
+    rest_peak: f64,
+}
+
+/// One calibrated channel: a short average of a statistic, ranked against that
+/// average's own forgetting histogram.
+#[derive(Debug, Clone)]
+struct Channel {
+    short: VecDeque<f64>,
+    calib: TailHistogram,
+}
+
+impl Channel {
+    fn new(cfg: &EnsembleConfig) -> Self {
+        Channel {
+            short: VecDeque::with_capacity(cfg.short.max(1)),
+            calib: TailHistogram::new(cfg.calib_bins, cfg.history, cfg.quantile),
+        }
+    }
+
+    /// Adds a value; returns the tail probability of the short average before learning
+    /// it (`None` during the first 50 values).
+    fn push(&mut self, v: f64, short: usize) -> Option<f64> {
+        if self.short.len() == short.max(1) {
+            self.short.pop_front();
+        }
+        self.short.push_back(v);
+        let s = self.short.iter().sum::<f64>() / self.short.len() as f64;
+        let p = (self.calib.count() >= 50)
+            .then(|| self.calib.tail(s))
+            .flatten();
+        self.calib.add(s);
+        p
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.short.capacity() * 8 + self.calib.heap_bytes()
+    }
 }
 
 /// Upper Gaussian tail `P(Z > z)` (Abramowitz–Stegun 7.1.26 erfc approximation).
@@ -124,12 +199,34 @@ impl Ensemble {
             season: SeasonalBaseline::new(cfg.season, cfg.season_alpha, 3, 288),
             ph: PageHinkley::new(cfg.drift.0, cfg.drift.1, cfg.drift.2),
             ewma_err: 0.0,
-            hist: VecDeque::with_capacity(cfg.history),
+            hist: VecDeque::with_capacity(if cfg.mode < 3 { cfg.history } else { 0 }),
             sum: 0.0,
             sum2: 0.0,
             short: VecDeque::with_capacity(cfg.short),
             recent: VecDeque::with_capacity(cfg.suppress),
-            scratch: Vec::with_capacity(cfg.history),
+            scratch: Vec::with_capacity(if cfg.mode < 3 { cfg.history } else { 0 }),
+            calib: TailHistogram::new(
+                if cfg.mode == 3 { cfg.calib_bins } else { 0 },
+                cfg.history,
+                cfg.quantile,
+            ),
+            novelty: cfg
+                .novelty_scales
+                .iter()
+                .map(|&(w, b)| {
+                    (
+                        ShapeNovelty::new(w, b, cfg.novelty_k, cfg.novelty_rho, cfg.novelty_alpha),
+                        Channel::new(&cfg),
+                    )
+                })
+                .collect(),
+            base: if cfg.mode == 4 {
+                (0..3).map(|_| Channel::new(&cfg)).collect()
+            } else {
+                Vec::new()
+            },
+            since_alert: usize::MAX,
+            rest_peak: 0.0,
             cfg,
         }
     }
@@ -137,6 +234,32 @@ impl Ensemble {
     /// The configuration.
     pub fn config(&self) -> &EnsembleConfig {
         &self.cfg
+    }
+
+    /// Bytes held per series: the struct itself plus every heap buffer (at its
+    /// allocated capacity; the novelty memories counted full).
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.mad.heap_bytes()
+            + self.season.heap_bytes()
+            + (self.hist.capacity()
+                + self.short.capacity()
+                + self.recent.capacity()
+                + self.scratch.capacity())
+                * std::mem::size_of::<f64>()
+            + self.calib.heap_bytes()
+            + self
+                .base
+                .iter()
+                .map(|c| c.heap_bytes() + std::mem::size_of::<Channel>())
+                .sum::<usize>()
+            + self
+                .novelty
+                .iter()
+                .map(|(d, c)| {
+                    d.heap_bytes() + c.heap_bytes() + std::mem::size_of::<(ShapeNovelty, Channel)>()
+                })
+                .sum::<usize>()
     }
 
     /// Scores a sample at time `t` (seconds) from it and the samples before it only.
@@ -172,6 +295,10 @@ impl Ensemble {
             zsum += z.min(50.0);
             k += 1.0;
         }
+        if self.cfg.mode == 4 {
+            let zs = [ez, mz, sz.filter(|_| seasonal_helps)];
+            return self.update_channels(t, x, zs, drift);
+        }
         if drift && self.cfg.drift_reset {
             self.ewma.reset();
             self.mad.reset();
@@ -190,6 +317,9 @@ impl Ensemble {
         self.short.push_back(raw);
         let short = self.short.iter().sum::<f64>() / self.short.len() as f64;
 
+        if self.cfg.mode == 3 {
+            return self.update_calibrated(t, x, short, drift);
+        }
         let score = if self.hist.len() >= 50 && self.n > self.cfg.warmup && self.cfg.mode == 1 {
             self.scratch.clear();
             self.scratch.extend(self.hist.iter().copied());
@@ -236,6 +366,80 @@ impl Ensemble {
         self.sum2 += short * short;
         let score = score.map(|s| self.suppress(s));
         self.out(score, drift)
+    }
+
+    /// Mode 3: every channel (the base surprise and each shape-novelty channel) is
+    /// calibrated by its own forgetting histogram; the rarest channel's tail probability,
+    /// times the number of channels, is the score's probability.
+    fn update_calibrated(&mut self, t: f64, x: f64, short: f64, drift: bool) -> Scored {
+        let cfg = &self.cfg;
+        let mut pmin = 1.0f64;
+        let mut m = 0usize;
+        if cfg.use_surprise {
+            m += 1;
+            if self.calib.count() >= 50 {
+                if let Some(p) = self.calib.tail(short) {
+                    pmin = pmin.min(p);
+                }
+            }
+            self.calib.add(short);
+        }
+        for (det, ch) in self.novelty.iter_mut() {
+            m += 1;
+            if let Some(p) = det.update(t, x).and_then(|v| ch.push(v, cfg.short)) {
+                pmin = pmin.min(p);
+            }
+        }
+        self.finish(pmin, m, drift)
+    }
+
+    /// Mode 4: each base detector's surprise is a channel of its own (so one detector's
+    /// rare surprise is not averaged away by the others), plus the novelty channels.
+    fn update_channels(&mut self, t: f64, x: f64, zs: [Option<f64>; 3], drift: bool) -> Scored {
+        let cfg = &self.cfg;
+        let mut pmin = 1.0f64;
+        let mut m = 0usize;
+        for (z, ch) in zs.into_iter().zip(self.base.iter_mut()) {
+            m += 1;
+            if let Some(p) = z.and_then(|z| ch.push(z.min(1e3), cfg.short)) {
+                pmin = pmin.min(p);
+            }
+        }
+        for (det, ch) in self.novelty.iter_mut() {
+            m += 1;
+            if let Some(p) = det.update(t, x).and_then(|v| ch.push(v, cfg.short)) {
+                pmin = pmin.min(p);
+            }
+        }
+        self.finish(pmin, m, drift)
+    }
+
+    /// The score from the rarest channel's tail probability over `m` channels, with
+    /// rising-edge and rest-period suppression.
+    fn finish(&mut self, pmin: f64, m: usize, drift: bool) -> Scored {
+        let cfg = &self.cfg;
+        if self.n <= cfg.warmup {
+            return self.out(None, drift);
+        }
+        let p = (pmin * m.max(1) as f64).min(1.0);
+        let s = (-(p.max(1e-300)).ln() / cfg.tail_scale).clamp(0.0, 1.0);
+        let mut s = self.suppress(s);
+        let resting = self.since_alert < self.cfg.rest;
+        if resting && !(s >= self.cfg.alert_threshold && s > self.rest_peak) {
+            s *= self.cfg.suppress_factor;
+        }
+        self.since_alert = self.since_alert.saturating_add(1);
+        if s >= self.cfg.rest_level {
+            // A new event starts a rest; an event escalating past the alert threshold
+            // during its rest reports once more.
+            if !resting || s > self.rest_peak {
+                self.rest_peak = s;
+            }
+            if !resting {
+                self.since_alert = 0;
+            }
+        }
+        self.out(Some(s), drift)
     }
 
     fn suppress(&mut self, s: f64) -> f64 {
@@ -340,7 +544,7 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "known gap: the ensemble's alert threshold misses a stopped daily cycle (SeasonalBaseline alone flags it)"]
+    #[ignore = "known gap: a stopped daily cycle peaks at score 0.17 (seed 10), under the 0.25 alert threshold; SeasonalBaseline alone flags it"]
     fn seasonal_break() {
         // The daily cycle stops: the value holds the daily mean.
         anomaly_detected(
@@ -371,6 +575,47 @@ mod tests {
         assert!(a.iter().any(|&i| (3000..3300).contains(&i)), "alerts {a:?}");
         assert!(a.iter().all(|&i| i < 4500), "alerts forever: {a:?}");
         assert!(out[3000..3600].iter().any(|s| s.drift));
+    }
+
+    /// Memory per series is bounded and small: prints the bytes for the default
+    /// configuration (run with `--nocapture`), and checks they do not grow with the data.
+    #[test]
+    fn memory_per_series_is_bounded() {
+        let mut e = Ensemble::new(EnsembleConfig::default());
+        let before = e.memory_bytes();
+        let _ = run(&mut e, &series(20_000, 10.0, 1.0, 5.0, 21));
+        let after = e.memory_bytes();
+        println!(
+            "ensemble memory per series: {after} bytes (struct {} bytes)",
+            std::mem::size_of::<Ensemble>()
+        );
+        assert!(after <= 24 * 1024, "{after} bytes");
+        // The seasonal slots are allocated once the sampling interval is known; nothing
+        // else grows.
+        assert!(after <= before + 288 * 20 + 16 * 8, "{before} -> {after}");
+    }
+
+    #[test]
+    fn bad_input_does_not_panic() {
+        let mut e = Ensemble::new(EnsembleConfig::default());
+        let mut t = 0.0;
+        for i in 0..2000 {
+            t += 60.0;
+            let x = match i % 7 {
+                0 => f64::NAN,
+                1 => f64::INFINITY,
+                2 => 1e300,
+                3 => -1e300,
+                _ => i as f64,
+            };
+            let s = e.update(t, x);
+            assert!(s.score.is_none_or(|v| (0.0..=1.0).contains(&v)));
+        }
+        // Time going backwards or repeating is tolerated too.
+        for _ in 0..100 {
+            let s = e.update(5.0, 1.0);
+            assert!(s.score.is_none_or(|v| (0.0..=1.0).contains(&v)));
+        }
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //!
 //! Each base detector turns a sample into a *surprise* (a non-negative z-like number, or
 //! `None` while it warms up); [`Ensemble`] combines them into one anomaly score in
-//! `[0, 1]` (a calibrated per-series tail probability); [`PageHinkley`] reports drift, and
+//! `[0, 1]` (a calibrated per-series tail probability, kept in a fixed-size
+//! [`TailHistogram`], with [`ShapeNovelty`] channels for shapes never seen before);
+//! [`PageHinkley`] reports drift, and
 //! resets the base detectors when `EnsembleConfig::drift_reset` is set.
 //! [`nab`] runs the ensemble over NAB files and [`score`] is NAB's scorer.
 //!
@@ -19,8 +21,10 @@ mod ensemble;
 mod ewma;
 mod forecast;
 mod iforest;
+mod likelihood;
 mod mad;
 pub mod nab;
+mod novelty;
 pub mod peer;
 pub mod score;
 mod seasonal;
@@ -31,7 +35,9 @@ pub use ensemble::{Ensemble, EnsembleConfig, Scored};
 pub use ewma::Ewma;
 pub use forecast::{CapacityForecast, ForecastConfig, Outlook};
 pub use iforest::{IForestConfig, IsolationForest};
+pub use likelihood::TailHistogram;
 pub use mad::RollingMad;
+pub use novelty::ShapeNovelty;
 pub use seasonal::SeasonalBaseline;
 
 /// A streaming base detector over `(timestamp seconds, value)` samples.

@@ -46,6 +46,13 @@ impl SeasonalBaseline {
         }
     }
 
+    /// Heap bytes held (per-slot level, spread and count, and the interval sample).
+    pub fn heap_bytes(&self) -> usize {
+        self.intervals.capacity() * 8
+            + (self.level.capacity() + self.spread.capacity()) * 8
+            + self.seen.capacity() * 4
+    }
+
     /// Whether a period is in use (known after the first timestamps).
     pub fn active(&self) -> bool {
         !self.level.is_empty()

@@ -1,0 +1,231 @@
+//! Shape novelty: how far the recent window of a series is from every shape seen before.
+
+use std::collections::VecDeque;
+
+use super::Detector;
+
+/// Novelty of the recent *shape* of a series: the last `w * block` samples, averaged in
+/// `block`-sample blocks and scaled by a slow running mean and mean absolute deviation,
+/// form a `w`-dimensional feature; its RMS distance to the nearest of at most `k`
+/// remembered prototypes is the novelty. A feature within `rho` of its nearest prototype
+/// nudges that prototype towards it; a farther one becomes a new prototype (replacing
+/// the least recently matched one when memory is full). Recurring shapes, a daily spike
+/// included, are thus learnt and stop being novel, while a shape never seen is novel
+/// even when every value in it is within the usual range (which a per-sample z-score
+/// misses). An adaptive-resonance style memory, written for bounded per-series state:
+/// `k * w` `f32`s plus a `w * block` ring.
+#[derive(Debug, Clone)]
+pub struct ShapeNovelty {
+    w: usize,
+    block: usize,
+    k: usize,
+    rho: f64,
+    alpha: f64,
+    n: usize,
+    mean: f64,
+    dev: f64,
+    ring: VecDeque<f64>,
+    feat: Vec<f64>,
+    protos: Vec<f32>,
+    last_hit: Vec<u32>,
+    hits: Vec<u32>,
+    used: usize,
+}
+
+impl ShapeNovelty {
+    /// A window of `w` blocks of `block` samples, at most `k` prototypes, vigilance
+    /// radius `rho` (in mean absolute deviations), running scale learnt with weight
+    /// `alpha`.
+    pub fn new(w: usize, block: usize, k: usize, rho: f64, alpha: f64) -> Self {
+        let w = w.max(1);
+        let block = block.max(1);
+        let k = k.max(1);
+        ShapeNovelty {
+            w,
+            block,
+            k,
+            rho: rho.max(1e-6),
+            alpha: alpha.clamp(1e-6, 1.0),
+            n: 0,
+            mean: 0.0,
+            dev: 0.0,
+            ring: VecDeque::with_capacity(w * block),
+            feat: vec![0.0; w],
+            protos: Vec::with_capacity(k * w),
+            last_hit: Vec::with_capacity(k),
+            hits: Vec::with_capacity(k),
+            used: 0,
+        }
+    }
+
+    /// Prototypes in memory.
+    pub fn prototypes(&self) -> usize {
+        self.used
+    }
+
+    /// Heap bytes held at full memory.
+    pub fn heap_bytes(&self) -> usize {
+        self.k * self.w * std::mem::size_of::<f32>()
+            + 2 * self.k * std::mem::size_of::<u32>()
+            + self.w * self.block * std::mem::size_of::<f64>()
+            + self.w * std::mem::size_of::<f64>()
+    }
+
+    fn nearest(&self) -> Option<(usize, f64)> {
+        let mut best: Option<(usize, f64)> = None;
+        for p in 0..self.used {
+            let row = &self.protos[p * self.w..(p + 1) * self.w];
+            let mut d2 = 0.0f64;
+            for (a, b) in row.iter().zip(&self.feat) {
+                let d = *a as f64 - b;
+                d2 += d * d;
+            }
+            if best.is_none_or(|(_, b)| d2 < b) {
+                best = Some((p, d2));
+            }
+        }
+        best.map(|(p, d2)| (p, (d2 / self.w as f64).sqrt()))
+    }
+}
+
+impl Detector for ShapeNovelty {
+    fn update(&mut self, _t: f64, x: f64) -> Option<f64> {
+        if !x.is_finite() {
+            return None;
+        }
+        self.n += 1;
+        let a = self.alpha.max(1.0 / self.n as f64);
+        let d = x - self.mean;
+        self.mean += a * d;
+        self.dev += a * (d.abs() - self.dev);
+        if self.ring.len() == self.w * self.block {
+            self.ring.pop_front();
+        }
+        self.ring.push_back(x);
+        if self.ring.len() < self.w * self.block || self.n < 2 * self.w * self.block {
+            return None;
+        }
+        let scale = self.dev.max(1e-9 * (1.0 + self.mean.abs()));
+        for (i, f) in self.feat.iter_mut().enumerate() {
+            let s: f64 = self.ring.range(i * self.block..(i + 1) * self.block).sum();
+            *f = ((s / self.block as f64 - self.mean) / scale).clamp(-20.0, 20.0);
+        }
+        let tick = self.n as u32;
+        let near = self.nearest();
+        let novelty = near.map_or(self.rho * 4.0, |(_, d)| d);
+        if !novelty.is_finite() {
+            return None;
+        }
+        match near {
+            Some((p, d)) if d <= self.rho => {
+                self.hits[p] = self.hits[p].saturating_add(1);
+                self.last_hit[p] = tick;
+                let lr = (1.0 / self.hits[p] as f64).max(0.05);
+                let row = &mut self.protos[p * self.w..(p + 1) * self.w];
+                for (a, b) in row.iter_mut().zip(&self.feat) {
+                    *a += (lr * (b - *a as f64)) as f32;
+                }
+            }
+            _ => {
+                let slot = if self.used < self.k {
+                    self.used += 1;
+                    self.protos.extend(self.feat.iter().map(|&v| v as f32));
+                    self.last_hit.push(tick);
+                    self.hits.push(1);
+                    None
+                } else {
+                    // Least recently matched prototype.
+                    self.last_hit
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|&(_, &t)| t)
+                        .map(|(i, _)| i)
+                };
+                if let Some(p) = slot {
+                    for (a, b) in self.protos[p * self.w..(p + 1) * self.w]
+                        .iter_mut()
+                        .zip(&self.feat)
+                    {
+                        *a = *b as f32;
+                    }
+                    self.last_hit[p] = tick;
+                    self.hits[p] = 1;
+                }
+            }
+        }
+        Some(novelty)
+    }
+
+    fn reset(&mut self) {
+        self.n = 0;
+        self.mean = 0.0;
+        self.dev = 0.0;
+        self.ring.clear();
+        self.protos.clear();
+        self.last_hit.clear();
+        self.hits.clear();
+        self.used = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::synth::series;
+    use super::*;
+
+    fn run(d: &mut ShapeNovelty, s: &[(f64, f64)]) -> Vec<f64> {
+        s.iter()
+            .map(|&(t, x)| d.update(t, x).unwrap_or(0.0))
+            .collect()
+    }
+
+    #[test]
+    fn novel_shape_stands_out_and_memory_is_bounded() {
+        // A daily sine with noise; at 3000 it oscillates sample to sample for a while (a
+        // shape never seen, with every value inside the usual range).
+        let s: Vec<(f64, f64)> = series(4000, 20.0, 0.2, 5.0, 3)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (t, x))| {
+                if (3000..3100).contains(&i) {
+                    (t, x + if i % 2 == 0 { 10.0 } else { -10.0 })
+                } else {
+                    (t, x)
+                }
+            })
+            .collect();
+        let mut d = ShapeNovelty::new(8, 1, 64, 1.0, 0.002);
+        let out = run(&mut d, &s);
+        let before = out[2000..2990].iter().copied().fold(0.0, f64::max);
+        let during = out[3000..3020].iter().copied().fold(0.0, f64::max);
+        assert!(during > 2.0 * before, "before {before} during {during}");
+        assert!(d.prototypes() <= 64);
+    }
+
+    #[test]
+    fn clean_series_settles() {
+        let s = series(4000, 20.0, 1.0, 0.0, 5);
+        let mut d = ShapeNovelty::new(8, 1, 64, 0.8, 0.002);
+        let out = run(&mut d, &s);
+        let early: f64 = out[100..600].iter().sum::<f64>() / 500.0;
+        let late: f64 = out[3400..3900].iter().sum::<f64>() / 500.0;
+        assert!(late <= early * 1.2 + 1e-9, "early {early} late {late}");
+        assert!(out.iter().all(|v| v.is_finite() && *v >= 0.0));
+    }
+
+    #[test]
+    fn bad_input_does_not_panic() {
+        let mut d = ShapeNovelty::new(0, 0, 0, -1.0, 7.0);
+        for i in 0..50 {
+            let x = match i % 4 {
+                0 => f64::NAN,
+                1 => f64::INFINITY,
+                2 => 1e300,
+                _ => -1e300,
+            };
+            let _ = d.update(i as f64, x);
+        }
+        d.reset();
+        assert_eq!(d.prototypes(), 0);
+    }
+}
