@@ -237,7 +237,7 @@ async fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Demo(args) => demo(args).await,
         Command::Ship(args) => ship(args).await,
-        Command::Shore(_) => not_yet("shore", "the ship-to-shore sync issue"),
+        Command::Shore(args) => shore(args).await,
         Command::Sim(SimCommand::Run { .. }) => not_yet("sim run", "the incidents issue"),
         Command::Bench(BenchCommand::Load {
             addr,
@@ -441,7 +441,8 @@ fn ship_config(args: &ShipArgs) -> Result<ShipConfig, String> {
     Ok(cfg)
 }
 
-async fn wait_for_shutdown_signal() {
+/// Waits for SIGINT or SIGTERM.
+pub async fn wait_for_shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -456,10 +457,38 @@ async fn wait_for_shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-async fn ship(args: ShipArgs) -> i32 {
-    if args.nats.is_some() {
-        return not_yet("ship --nats", "the ship-to-shore sync issue");
+async fn shore(args: ShoreArgs) -> i32 {
+    let mut cfg = match &args.config {
+        Some(path) => match crate::config::ShoreConfig::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("seawatch shore: {e}");
+                return EXIT_USAGE;
+            }
+        },
+        None => match crate::config::ShoreConfig::parse("", "defaults") {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("seawatch shore: {e}");
+                return EXIT_USAGE;
+            }
+        },
+    };
+    if let Some(a) = args.listen {
+        cfg.listen = a;
     }
+    let Some(url) = args.nats.clone().or(cfg.nats.clone()) else {
+        eprintln!(
+            "seawatch shore: --nats URL (or `nats` in --config) is required: a shore node serves \
+             ships over NATS JetStream; the embedded transport runs inside `seawatch demo` and `sim run`"
+        );
+        return EXIT_USAGE;
+    };
+    let listen = cfg.listen;
+    crate::sync::run_shore(cfg, url, listen).await
+}
+
+async fn ship(args: ShipArgs) -> i32 {
     let cfg = match ship_config(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -503,7 +532,20 @@ async fn ship(args: ShipArgs) -> i32 {
         println!("  inventory: {} (SIGHUP reloads it)", path.display());
         spawn_inventory_reload(node.router.clone(), path, cfg.ship.clone());
     }
+    let nats = args
+        .nats
+        .clone()
+        .or(cfg.nats.as_ref().map(|n| n.url.clone()));
+    let (sync_stop, sync_stop_rx) = tokio::sync::watch::channel(false);
+    let sync = nats.map(|url| {
+        println!("  sync:   NATS JetStream (local leaf server)");
+        crate::sync::spawn_ship_sync_nats(&node, &cfg, url, sync_stop_rx)
+    });
     wait_for_shutdown_signal().await;
+    let _ = sync_stop.send(true);
+    if let Some(task) = sync {
+        let _ = task.await;
+    }
     node.shutdown().await;
     0
 }

@@ -16,6 +16,7 @@
 
 pub mod link;
 pub mod metrics;
+pub mod nats;
 pub mod ship;
 pub mod shore;
 pub mod wire;

@@ -606,7 +606,7 @@ pub async fn run_ship_sync(
                         Err(TransportError::LinkDown) => engine.on_link_down(),
                         Err(e) => tracing::debug!(ship = %engine.ship(), error = %e, "sync: send failed"),
                     }
-                    next_send = next_send.max(now - Duration::from_millis(50))
+                    next_send = next_send.max(now.checked_sub(Duration::from_millis(50)).unwrap_or(now))
                         + Duration::from_secs_f64(len as f64 / rate as f64);
                 }
             }

@@ -189,14 +189,16 @@ impl FleetView {
         self.ships.read().get(ship).cloned()
     }
 
-    fn set(&self, s: FleetShip) -> bool {
+    /// Sets a ship's entry; true if it changed.
+    pub fn set(&self, s: FleetShip) -> bool {
         let mut ships = self.ships.write();
         let changed = ships.get(&s.ship) != Some(&s);
         ships.insert(s.ship.clone(), s);
         changed
     }
 
-    fn remove(&self, ship: &str) {
+    /// Removes a ship (its mirror moved to another node).
+    pub fn remove(&self, ship: &str) {
         self.ships.write().remove(ship);
     }
 }
@@ -221,7 +223,78 @@ impl Mirror {
         }
     }
 
-    /// Applies a frame from the ship; returns what to answer.
+    /// A mirror of `ship` standing at `positions` (e.g. read from a shared store).
+    pub fn at(ship: &str, positions: [u64; 4]) -> Self {
+        Self {
+            ship: ship.to_owned(),
+            positions: positions.map(|p| p.max(1)),
+            last_sync_ms: None,
+            snapshot: ShipSnapshot::default(),
+        }
+    }
+
+    /// The lane positions.
+    pub fn positions(&self) -> [u64; 4] {
+        self.positions
+    }
+
+    /// What to do with a batch: answer at once (gap, old, malformed), or store its fresh
+    /// events and then [`commit`](Self::commit).
+    pub fn decide(&self, b: &super::wire::Batch) -> Decision {
+        let pos = self.positions[b.lane.index()];
+        if b.from_seq > pos {
+            return Decision::Answer(Down::Resume {
+                lane: b.lane,
+                next: pos,
+            });
+        }
+        if b.end_seq <= pos {
+            return Decision::Answer(Down::Ack {
+                lane: b.lane,
+                next: pos,
+            });
+        }
+        match b.events() {
+            Ok(events) => {
+                let received = events.len() as u64;
+                let fresh: Vec<Event> = events.into_iter().filter(|e| e.seq >= pos).collect();
+                Decision::Store {
+                    lane: b.lane,
+                    dropped: received - fresh.len() as u64,
+                    events: fresh,
+                    end: b.end_seq,
+                }
+            }
+            Err(e) => {
+                tracing::warn!(ship = %self.ship, error = %e, "shore: bad batch refused");
+                Decision::Answer(Down::Resume {
+                    lane: b.lane,
+                    next: pos,
+                })
+            }
+        }
+    }
+
+    /// Records that a lane's events up to `end` are stored; returns the ack.
+    pub fn commit(&mut self, lane: Lane, end: u64) -> Down {
+        let p = &mut self.positions[lane.index()];
+        *p = (*p).max(end);
+        Down::Ack { lane, next: *p }
+    }
+
+    /// Notes that the ship was heard from at `now_ms`.
+    pub fn heard(&mut self, now_ms: i64) {
+        self.last_sync_ms = Some(now_ms);
+    }
+
+    /// Takes a snapshot if it is newer than the one held.
+    pub fn snapshot(&mut self, snapshot: ShipSnapshot) {
+        if snapshot.at_ms >= self.snapshot.at_ms {
+            self.snapshot = snapshot;
+        }
+    }
+
+    /// Applies a frame from the ship to `store`; returns what to answer.
     pub fn apply(
         &mut self,
         up: Up,
@@ -229,59 +302,36 @@ impl Mirror {
         now_ms: i64,
         metrics: Option<&SyncMetrics>,
     ) -> Option<Down> {
-        self.last_sync_ms = Some(now_ms);
+        self.heard(now_ms);
         match up {
-            Up::Batch(b) => {
-                let pos = self.positions[b.lane.index()];
-                if b.from_seq > pos {
-                    return Some(Down::Resume {
-                        lane: b.lane,
-                        next: pos,
-                    });
-                }
-                if b.end_seq <= pos {
-                    return Some(Down::Ack {
-                        lane: b.lane,
-                        next: pos,
-                    });
-                }
-                let events = match b.events() {
-                    Ok(ev) => ev,
-                    Err(e) => {
-                        tracing::warn!(ship = %self.ship, error = %e, "shore: bad batch refused");
-                        return Some(Down::Resume {
-                            lane: b.lane,
-                            next: pos,
-                        });
+            Up::Batch(b) => match self.decide(&b) {
+                Decision::Answer(d) => Some(d),
+                Decision::Store {
+                    lane,
+                    events,
+                    end,
+                    dropped,
+                } => {
+                    let (new, present) = store.store(&self.ship, lane, &events, end);
+                    if let Some(m) = metrics {
+                        m.shore_applied(&self.ship, new, dropped + present);
+                        if let Some(last) = events.last() {
+                            m.set_lag(&self.ship, (now_ms - last.ts_ms) as f64 / 1000.0);
+                        }
                     }
-                };
-                let fresh: Vec<Event> = events.into_iter().filter(|e| e.seq >= pos).collect();
-                let dropped = b.count as u64 - fresh.len() as u64;
-                let (new, present) = store.store(&self.ship, b.lane, &fresh, b.end_seq);
-                self.positions[b.lane.index()] = b.end_seq;
-                if let Some(m) = metrics {
-                    m.shore_applied(&self.ship, new, dropped + present);
-                    if let Some(last) = fresh.last() {
-                        m.set_lag(&self.ship, (now_ms - last.ts_ms) as f64 / 1000.0);
-                    }
+                    Some(self.commit(lane, end))
                 }
-                Some(Down::Ack {
-                    lane: b.lane,
-                    next: b.end_seq,
-                })
-            }
+            },
             Up::Snapshot { snapshot, .. } => {
-                if snapshot.at_ms >= self.snapshot.at_ms {
-                    self.snapshot = snapshot;
-                }
+                self.snapshot(snapshot);
                 None
             }
             Up::Reply(_) => None,
         }
     }
 
-    /// The mirror as a fleet-view entry.
-    pub fn view(&self, store: &dyn FleetStore, node: &str) -> FleetShip {
+    /// The mirror as a fleet-view entry, with `events_stored` given.
+    pub fn view_with(&self, events_stored: u64, node: &str) -> FleetShip {
         FleetShip {
             ship: self.ship.clone(),
             links: self.snapshot.links.clone(),
@@ -289,10 +339,33 @@ impl Mirror {
             last_sync_ms: self.last_sync_ms,
             sync_backlog: self.snapshot.backlog_events,
             open_incidents: self.snapshot.open_incidents.clone(),
-            events_stored: store.count(&self.ship),
+            events_stored,
             node: node.to_owned(),
         }
     }
+
+    /// The mirror as a fleet-view entry.
+    pub fn view(&self, store: &dyn FleetStore, node: &str) -> FleetShip {
+        self.view_with(store.count(&self.ship), node)
+    }
+}
+
+/// What [`Mirror::decide`] says about a batch.
+#[derive(Debug)]
+pub enum Decision {
+    /// Send this and store nothing.
+    Answer(Down),
+    /// Store these events, then commit the lane's position to `end`.
+    Store {
+        /// The lane.
+        lane: Lane,
+        /// Events not stored before (at or above the lane's position).
+        events: Vec<Event>,
+        /// The batch's end.
+        end: u64,
+        /// Events of the batch below the position (resent, not applied).
+        dropped: u64,
+    },
 }
 
 /// State of a command as shore sees it.
@@ -362,7 +435,8 @@ impl Commands {
         inner.done.get(&key).cloned()
     }
 
-    fn answered(&self, reply: CommandReply) {
+    /// Records a ship's answer.
+    pub fn answered(&self, reply: CommandReply) {
         let mut inner = self.inner.lock();
         let key = (reply.ship.clone(), reply.id);
         if inner.queued.remove(&key).is_some() || !inner.done.contains_key(&key) {
@@ -372,7 +446,7 @@ impl Commands {
 
     /// Commands for `ship` to send now: not sent within `resend_ms`. Expired ones are
     /// retired.
-    fn due(&self, ship: &str, now_ms: i64, resend_ms: i64) -> Vec<Command> {
+    pub fn due(&self, ship: &str, now_ms: i64, resend_ms: i64) -> Vec<Command> {
         let mut inner = self.inner.lock();
         let expired: Vec<_> = inner
             .queued
