@@ -314,10 +314,13 @@ impl ShipConfig {
         if self.ship.is_empty() {
             return Err("ship: expected a non-empty ship id".into());
         }
-        if !(self.sync.link_share > 0.0 && self.sync.link_share <= 1.0) {
+        if self.sync.link_share.is_nan()
+            || self.sync.link_share <= 0.0
+            || self.sync.link_share > 1.0
+        {
             return Err("sync.link_share: expected a fraction in (0, 1]".into());
         }
-        if !(self.sync.capacity_mbps > 0.0) {
+        if self.sync.capacity_mbps.is_nan() || self.sync.capacity_mbps <= 0.0 {
             return Err("sync.capacity_mbps: expected a positive number".into());
         }
         Ok(c)

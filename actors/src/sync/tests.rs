@@ -32,7 +32,7 @@ fn log_line(rng: &mut SmallRng, seq: u64) -> (String, String) {
             format!("d{sw}-acc-{:02}", sw % 7),
             format!(
                 "%LINK-3-UPDOWN: Interface GigabitEthernet1/0/{port}, changed state to {}",
-                if seq % 2 == 0 { "down" } else { "up" }
+                if seq.is_multiple_of(2) { "down" } else { "up" }
             ),
         ),
         1 => (
@@ -249,12 +249,12 @@ async fn hundred_outage_cycles_with_ship_and_shore_restarts_lose_and_duplicate_n
         h.append(batch);
         step += 1;
         // Now and then, crash the ship's sync or a shore node (in and out of outages).
-        if step % 173 == 0 {
+        if step.is_multiple_of(173) {
             h.kill_ship().await;
             h.start_ship(None);
             ship_restarts += 1;
         }
-        if step % 251 == 0 {
+        if step.is_multiple_of(251) {
             h.kill_shore().await;
             h.start_shore();
             shore_restarts += 1;
