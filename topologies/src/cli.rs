@@ -438,6 +438,9 @@ fn ship_config(args: &ShipArgs) -> Result<ShipConfig, String> {
     if let Some(i) = &args.inventory {
         cfg.inventory = Some(i.clone());
     }
+    if let Some(url) = &args.nats {
+        cfg.nats = Some(crate::config::NatsSection { url: url.clone() });
+    }
     Ok(cfg)
 }
 
@@ -532,20 +535,10 @@ async fn ship(args: ShipArgs) -> i32 {
         println!("  inventory: {} (SIGHUP reloads it)", path.display());
         spawn_inventory_reload(node.router.clone(), path, cfg.ship.clone());
     }
-    let nats = args
-        .nats
-        .clone()
-        .or(cfg.nats.as_ref().map(|n| n.url.clone()));
-    let (sync_stop, sync_stop_rx) = tokio::sync::watch::channel(false);
-    let sync = nats.map(|url| {
-        println!("  sync:   NATS JetStream (local leaf server)");
-        crate::sync::spawn_ship_sync_nats(&node, &cfg, url, sync_stop_rx)
-    });
-    wait_for_shutdown_signal().await;
-    let _ = sync_stop.send(true);
-    if let Some(task) = sync {
-        let _ = task.await;
+    if cfg.nats.is_some() {
+        println!("  sync:   to shore over NATS JetStream (the ship's leaf server)");
     }
+    wait_for_shutdown_signal().await;
     node.shutdown().await;
     0
 }

@@ -207,6 +207,9 @@ impl ShipNode {
             });
             children.push(exporter);
         }
+        if let Some(sync) = crate::sync::ship_sync_child(cfg, log.clone(), &runtime) {
+            children.push(sync);
+        }
         let spec = SupervisorSpec::new("root", &ship)
             .intensity(3, Duration::from_secs(60))
             .child(ship_subtree_of(&ship, children));

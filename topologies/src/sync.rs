@@ -1,75 +1,60 @@
 //! Ship-to-shore sync in the `ship` and `shore` commands, over NATS JetStream.
 //!
-//! The ship's sync runs as a task that restarts itself with backoff after an error (it
-//! resumes from the positions persisted in `DATA/sync.cursor`); the shore node serves
+//! The ship's sync is a supervised child of the ship's subtree, restarted with backoff
+//! after an error (it resumes from the positions persisted in `DATA/sync.cursor`); the
+//! shore node serves
 //! `GET /api/fleet` and the command routes next to `/metrics` and `/healthz`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use seawatch_actors::store::EventSource;
+use parking_lot::RwLock;
+use seawatch_actors::sync::actor::{sync_child, Connector, SyncArgs};
 use seawatch_actors::sync::metrics::SyncMetrics;
 use seawatch_actors::sync::nats::{
     connect_ship, run_shore_node, ShipSource, ShoreNodeConfig, ShoreShared,
 };
-use seawatch_actors::sync::ship::{run_ship_sync, ShipSyncParts, SyncConfig, SyncShip};
+use seawatch_actors::sync::ship::SyncConfig;
 use seawatch_actors::sync::shore::{fleet_router, FleetApi};
+use seawatch_runtime::event_log::EventLog;
 use seawatch_runtime::http::{self, Health};
-use seawatch_runtime::{Clock, Metrics};
+use seawatch_runtime::supervision::ChildSpec;
+use seawatch_runtime::{Clock, Metrics, Runtime};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::config::{ShipConfig, ShoreConfig};
-use crate::ship::ShipNode;
 
-/// Starts the ship's sync to shore through the leaf server at `url`. Stops when
-/// `shutdown` turns true.
-pub fn spawn_ship_sync_nats(
-    node: &ShipNode,
+/// The ship's sync actor over NATS (`cfg.nats`), a child of the ship's subtree; `None`
+/// without `[nats]`.
+pub fn ship_sync_child(
     cfg: &ShipConfig,
-    url: String,
-    shutdown: watch::Receiver<bool>,
-) -> JoinHandle<()> {
-    let log: Arc<dyn EventSource> = node.log.clone();
+    log: Arc<RwLock<EventLog>>,
+    runtime: &Runtime,
+) -> Option<ChildSpec> {
+    let url = cfg.nats.as_ref()?.url.clone();
     let mut sync = SyncConfig::new(cfg.data.join("sync.cursor"));
     sync.link_share = cfg.sync.link_share;
     let capacity = (cfg.sync.capacity_mbps * 1e6 / 8.0) as u64;
     let ship = cfg.ship.clone();
-    let clock = node.runtime.clock().clone();
-    let metrics = SyncMetrics::register(node.runtime.metrics());
-    tokio::spawn(async move {
-        let mut backoff = Duration::from_millis(500);
-        loop {
-            let result = async {
-                let engine =
-                    SyncShip::open(log.clone(), sync.clone()).map_err(|e| e.to_string())?;
-                let conn = connect_ship(&url, &ship, Some(capacity))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let parts = ShipSyncParts {
-                    engine,
-                    conn,
-                    clock: clock.clone(),
-                    metrics: Some(metrics.clone()),
-                    commands: None,
-                    snapshot: None,
-                };
-                run_ship_sync(parts, shutdown.clone())
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            .await;
-            if *shutdown.borrow() {
-                return;
-            }
-            if let Err(e) = result {
-                tracing::error!(ship = %ship, error = %e, "sync failed; restarting");
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(30));
-        }
-    })
+    let connect: Connector = Arc::new(move || {
+        let (url, ship) = (url.clone(), ship.clone());
+        Box::pin(async move {
+            connect_ship(&url, &ship, Some(capacity))
+                .await
+                .map_err(|e| e.to_string())
+        })
+    });
+    let (child, _addr) = sync_child(SyncArgs {
+        log,
+        config: sync,
+        connect,
+        clock: runtime.clock().clone(),
+        metrics: Some(SyncMetrics::register(runtime.metrics())),
+        commands: None,
+        snapshot: None,
+    });
+    Some(child)
 }
 
 /// Runs a shore node until SIGINT/SIGTERM; returns the exit status.
@@ -111,7 +96,28 @@ pub async fn run_shore(cfg: ShoreConfig, url: String, listen: SocketAddr) -> i32
         let _ = axum::serve(listener, app).await;
     });
     let (stop, stop_rx) = watch::channel(false);
-    let node = tokio::spawn(run_shore_node(node_cfg, shared, clock, stop_rx));
+    // The cluster may still be electing its JetStream leader, or be unreachable for a
+    // while: retry with backoff instead of exiting.
+    let node = tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            match run_shore_node(
+                node_cfg.clone(),
+                shared.clone(),
+                clock.clone(),
+                stop_rx.clone(),
+            )
+            .await
+            {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "shore node: retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    });
     health.set(true);
     println!(
         "seawatch shore {}: {} ships; http://{listen}/api/fleet",
@@ -120,10 +126,7 @@ pub async fn run_shore(cfg: ShoreConfig, url: String, listen: SocketAddr) -> i32
     );
     let status = tokio::select! {
         _ = crate::cli::wait_for_shutdown_signal() => 0,
-        r = node => match r {
-            Ok(Err(e)) => { eprintln!("seawatch shore: {e}"); 1 }
-            _ => 1,
-        },
+        _ = node => 1,
     };
     let _ = stop.send(true);
     server.abort();

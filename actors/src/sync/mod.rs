@@ -14,6 +14,7 @@
 //!
 //! Design and its reasons: `docs/decisions/0012-ship-to-shore-sync.md`.
 
+pub mod actor;
 pub mod link;
 pub mod metrics;
 pub mod nats;
