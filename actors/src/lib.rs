@@ -9,3 +9,4 @@ pub mod inventory;
 pub mod link;
 pub mod push;
 pub mod store;
+pub mod sync;

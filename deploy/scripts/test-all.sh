@@ -18,6 +18,11 @@ for svc in deploy/scripts/services/*.sh; do
   bash "$svc"
 done
 
+# The sync tests start their own nats-server processes with this binary.
+if nats_bin=$(bash deploy/scripts/nats-test-server.sh bin 2>/dev/null); then
+  export SEAWATCH_NATS_SERVER="$nats_bin"
+fi
+
 echo "== short fuzz run of the decoders"
 bash deploy/scripts/fuzz-short.sh
 

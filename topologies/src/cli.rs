@@ -278,7 +278,7 @@ async fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Demo(args) => demo(args).await,
         Command::Ship(args) => ship(args).await,
-        Command::Shore(_) => not_yet("shore", "the ship-to-shore sync issue"),
+        Command::Shore(args) => shore(args).await,
         Command::Sim(SimCommand::Run { .. }) => not_yet("sim run", "the incidents issue"),
         Command::Bench(BenchCommand::Load {
             addr,
@@ -546,10 +546,14 @@ fn ship_config(args: &ShipArgs) -> Result<ShipConfig, String> {
     if let Some(i) = &args.inventory {
         cfg.inventory = Some(i.clone());
     }
+    if let Some(url) = &args.nats {
+        cfg.nats = Some(crate::config::NatsSection { url: url.clone() });
+    }
     Ok(cfg)
 }
 
-async fn wait_for_shutdown_signal() {
+/// Waits for SIGINT or SIGTERM.
+pub async fn wait_for_shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -564,10 +568,38 @@ async fn wait_for_shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-async fn ship(args: ShipArgs) -> i32 {
-    if args.nats.is_some() {
-        return not_yet("ship --nats", "the ship-to-shore sync issue");
+async fn shore(args: ShoreArgs) -> i32 {
+    let mut cfg = match &args.config {
+        Some(path) => match crate::config::ShoreConfig::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("seawatch shore: {e}");
+                return EXIT_USAGE;
+            }
+        },
+        None => match crate::config::ShoreConfig::parse("", "defaults") {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("seawatch shore: {e}");
+                return EXIT_USAGE;
+            }
+        },
+    };
+    if let Some(a) = args.listen {
+        cfg.listen = a;
     }
+    let Some(url) = args.nats.clone().or(cfg.nats.clone()) else {
+        eprintln!(
+            "seawatch shore: --nats URL (or `nats` in --config) is required: a shore node serves \
+             ships over NATS JetStream; the embedded transport runs inside `seawatch demo` and `sim run`"
+        );
+        return EXIT_USAGE;
+    };
+    let listen = cfg.listen;
+    crate::sync::run_shore(cfg, url, listen).await
+}
+
+async fn ship(args: ShipArgs) -> i32 {
     let cfg = match ship_config(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -625,6 +657,9 @@ async fn ship(args: ShipArgs) -> i32 {
     if let Some(path) = cfg.inventory.clone() {
         println!("  inventory: {} (SIGHUP reloads it)", path.display());
         spawn_inventory_reload(node.router.clone(), path, cfg.ship.clone());
+    }
+    if cfg.nats.is_some() {
+        println!("  sync:   to shore over NATS JetStream (the ship's leaf server)");
     }
     wait_for_shutdown_signal().await;
     node.shutdown().await;

@@ -36,6 +36,125 @@ pub struct ShipConfig {
     /// Users, tokens, login rate limit, optional OIDC.
     #[serde(default)]
     pub auth: seawatch_console::AuthConfig,
+    /// Ship-to-shore sync settings.
+    #[serde(default)]
+    pub sync: SyncSection,
+    /// NATS JetStream transport (the ship's local leaf server); `--nats` overrides the URL.
+    #[serde(default)]
+    pub nats: Option<NatsSection>,
+}
+
+/// `[sync]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SyncSection {
+    /// Capacity of the link that carries sync (the primary link), Mbit/s.
+    #[serde(default = "default_capacity_mbps")]
+    pub capacity_mbps: f64,
+    /// Share of that capacity sync may use, (0, 1].
+    #[serde(default = "default_link_share")]
+    pub link_share: f64,
+}
+
+impl Default for SyncSection {
+    fn default() -> Self {
+        Self {
+            capacity_mbps: default_capacity_mbps(),
+            link_share: default_link_share(),
+        }
+    }
+}
+
+fn default_capacity_mbps() -> f64 {
+    50.0
+}
+fn default_link_share() -> f64 {
+    0.25
+}
+
+/// `[nats]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NatsSection {
+    /// URL of the ship's leaf server, with credentials: `nats://user:password@host:port`.
+    pub url: String,
+}
+
+/// `seawatch shore` configuration (TOML).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ShoreConfig {
+    /// This node's name, unique in the shore cluster.
+    #[serde(default = "default_node")]
+    pub node: String,
+    /// HTTP address (`/api/fleet`, `/metrics`, `/healthz`).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// NATS URL of a shore cluster node, with credentials; `--nats` overrides it.
+    #[serde(default)]
+    pub nats: Option<String>,
+    /// Replicas of the shore streams and buckets (3 for a 3-node cluster).
+    #[serde(default = "default_replicas")]
+    pub replicas: usize,
+    /// A dead node's ships move to another node after this many seconds.
+    #[serde(default = "default_lease_s")]
+    pub lease_s: f64,
+    /// The ships the cluster sources.
+    #[serde(default, rename = "ship")]
+    pub ships: Vec<ShoreShip>,
+}
+
+/// `[[ship]]` of a shore config.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ShoreShip {
+    /// Ship id.
+    pub id: String,
+    /// JetStream domain of the ship's leaf server (default: the ship id).
+    #[serde(default)]
+    pub domain: Option<String>,
+}
+
+fn default_node() -> String {
+    "shore-1".into()
+}
+fn default_replicas() -> usize {
+    1
+}
+fn default_lease_s() -> f64 {
+    6.0
+}
+
+impl ShoreConfig {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses config text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let cfg: ShoreConfig = toml::from_str(text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|s| {
+                    let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+                    format!(":{line}")
+                })
+                .unwrap_or_default();
+            ConfigError(format!("{origin}{at}: {}", e.message()))
+        })?;
+        if !(1..=5).contains(&cfg.replicas) {
+            return Err(ConfigError(format!("{origin}: replicas: expected 1 to 5")));
+        }
+        if !(cfg.lease_s >= 1.0 && cfg.lease_s <= 600.0) {
+            return Err(ConfigError(format!(
+                "{origin}: lease_s: expected 1 to 600 seconds"
+            )));
+        }
+        Ok(cfg)
+    }
 }
 
 /// `[clickhouse]`.
@@ -131,6 +250,8 @@ impl Default for ShipConfig {
             eventlog: EventLogSection::default(),
             clickhouse: None,
             auth: seawatch_console::AuthConfig::default(),
+            sync: SyncSection::default(),
+            nats: None,
         }
     }
 }
@@ -197,6 +318,15 @@ impl ShipConfig {
         if self.ship.is_empty() {
             return Err("ship: expected a non-empty ship id".into());
         }
+        if self.sync.link_share.is_nan()
+            || self.sync.link_share <= 0.0
+            || self.sync.link_share > 1.0
+        {
+            return Err("sync.link_share: expected a fraction in (0, 1]".into());
+        }
+        if self.sync.capacity_mbps.is_nan() || self.sync.capacity_mbps <= 0.0 {
+            return Err("sync.capacity_mbps: expected a positive number".into());
+        }
         Ok(c)
     }
 }
@@ -221,5 +351,25 @@ mod tests {
         assert!(e.0.contains("unknown field `shipp`"), "{e}");
         let e = ShipConfig::parse("[eventlog]\nfsync = \"sometimes\"\n", "s.toml").unwrap_err();
         assert!(e.0.contains("eventlog.fsync: expected"), "{e}");
+        let e = ShipConfig::parse("[sync]\nlink_share = 2.0\n", "s.toml").unwrap_err();
+        assert!(e.0.contains("sync.link_share"), "{e}");
+        let e = ShipConfig::parse("[nats]\nurl = 4\n", "s.toml").unwrap_err();
+        assert!(e.0.starts_with("s.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn shore_config_reads_ships_and_rejects_bad_values() {
+        let c = ShoreConfig::parse(
+            "node = \"n2\"\nreplicas = 3\n[[ship]]\nid = \"aurora\"\n[[ship]]\nid = \"b\"\ndomain = \"bd\"\n",
+            "shore.toml",
+        )
+        .unwrap();
+        assert_eq!(c.node, "n2");
+        assert_eq!(c.ships.len(), 2);
+        assert_eq!(c.ships[1].domain.as_deref(), Some("bd"));
+        let e = ShoreConfig::parse("replicas = 9\n", "shore.toml").unwrap_err();
+        assert!(e.0.contains("replicas"), "{e}");
+        let e = ShoreConfig::parse("[[ship]]\nname = \"x\"\n", "shore.toml").unwrap_err();
+        assert!(e.0.starts_with("shore.toml:2:"), "{e}");
     }
 }

@@ -264,6 +264,9 @@ impl ShipNode {
             });
             children.push(exporter);
         }
+        if let Some(sync) = crate::sync::ship_sync_child(cfg, log.clone(), &runtime) {
+            children.push(sync);
+        }
         // WebSocket sessions come last: they only read what the rest produces.
         let (sessions, sessions_addr) = sessions_supervisor(&ship);
         children.push(sessions);

@@ -8,17 +8,32 @@ fn seawatch() -> Command {
 
 #[test]
 fn unbuilt_subcommands_say_so_and_exit_2() {
-    for args in [
-        vec!["shore"],
-        vec!["sim", "run", "x.toml"],
-        vec!["ship", "--nats", "nats://127.0.0.1:4222"],
-    ] {
-        let out = seawatch().args(&args).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("not implemented yet"), "{args:?}: {stderr}");
-        assert!(out.stdout.is_empty(), "no fake output for {args:?}");
-    }
+    let args = ["sim", "run", "x.toml"];
+    let out = seawatch().args(args).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{args:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not implemented yet"), "{args:?}: {stderr}");
+    assert!(out.stdout.is_empty(), "no fake output for {args:?}");
+}
+
+#[test]
+fn shore_without_nats_or_with_a_bad_config_exits_2_naming_the_problem() {
+    let out = seawatch().arg("shore").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--nats"), "{stderr}");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("shore.toml");
+    std::fs::write(&cfg, "node = \"a\"\n[[ship]]\nid = 5\n").unwrap();
+    let out = seawatch()
+        .args(["shore", "--nats", "nats://127.0.0.1:1", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("shore.toml:3"), "{stderr}");
+    assert!(out.stdout.is_empty());
 }
 
 #[test]

@@ -1,0 +1,140 @@
+//! The ship's sync as a supervised actor: it owns the sync task, stops it on shutdown, and
+//! fails (to be restarted with backoff by its supervisor) when the task ends in an error
+//! or cannot connect. A restarted incarnation resumes from the persisted positions.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use seawatch_runtime::event_log::EventLog;
+use seawatch_runtime::supervision::{Addr, ChildSpec};
+use seawatch_runtime::Clock;
+use tokio::sync::watch;
+
+use super::link::ShipConn;
+use super::metrics::SyncMetrics;
+use super::ship::{
+    run_ship_sync, CommandHandler, ShipSyncParts, SnapshotSource, SyncConfig, SyncShip,
+};
+use crate::store::clickhouse::EventSource;
+
+/// Opens a transport connection (called once per incarnation).
+pub type Connector =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<ShipConn, String>> + Send>> + Send + Sync>;
+
+/// Start arguments of the sync actor.
+#[derive(Clone)]
+pub struct SyncArgs {
+    /// The ship's event log.
+    pub log: Arc<RwLock<EventLog>>,
+    /// How sync runs.
+    pub config: SyncConfig,
+    /// How to reach shore.
+    pub connect: Connector,
+    /// Wall-clock time.
+    pub clock: Clock,
+    /// Metrics.
+    pub metrics: Option<SyncMetrics>,
+    /// Applies shore's commands.
+    pub commands: Option<Arc<dyn CommandHandler>>,
+    /// The ship's state for snapshots.
+    pub snapshot: Option<Arc<dyn SnapshotSource>>,
+}
+
+/// Messages of the sync actor.
+pub enum SyncMsg {
+    /// The sync task ended.
+    TaskEnded(Result<(), String>),
+}
+
+/// The sync actor.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyncActor;
+
+/// State of the sync actor.
+pub struct SyncState {
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Actor for SyncActor {
+    type Msg = SyncMsg;
+    type State = SyncState;
+    type Arguments = SyncArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SyncMsg>,
+        args: SyncArgs,
+    ) -> Result<SyncState, ActorProcessingErr> {
+        let source: Arc<dyn EventSource> = args.log.clone();
+        let engine = SyncShip::open(source, args.config.clone())?;
+        let (shutdown, rx) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let result = async {
+                // Shore or the local server unreachable is the normal state of a ship:
+                // retry here with backoff rather than fail (and restart) the actor.
+                let mut backoff = std::time::Duration::from_millis(500);
+                let mut stop = rx.clone();
+                let conn = loop {
+                    match (args.connect)().await {
+                        Ok(c) => break c,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "sync: cannot connect; retrying");
+                            tokio::select! {
+                                _ = tokio::time::sleep(backoff) => {}
+                                _ = stop.changed() => return Ok(()),
+                            }
+                            backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
+                        }
+                    }
+                };
+                let parts = ShipSyncParts {
+                    engine,
+                    conn,
+                    clock: args.clock.clone(),
+                    metrics: args.metrics.clone(),
+                    commands: args.commands.clone(),
+                    snapshot: args.snapshot.clone(),
+                };
+                run_ship_sync(parts, rx).await.map_err(|e| e.to_string())
+            }
+            .await;
+            let _ = myself.cast(SyncMsg::TaskEnded(result));
+        });
+        Ok(SyncState { shutdown, task })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<SyncMsg>,
+        state: &mut SyncState,
+    ) -> Result<(), ActorProcessingErr> {
+        let _ = state.shutdown.send(true);
+        let task = std::mem::replace(&mut state.task, tokio::spawn(async {}));
+        let _ = task.await;
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SyncMsg>,
+        msg: SyncMsg,
+        _state: &mut SyncState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SyncMsg::TaskEnded(Ok(())) => {
+                myself.stop(None);
+                Ok(())
+            }
+            SyncMsg::TaskEnded(Err(e)) => Err(format!("sync: {e}").into()),
+        }
+    }
+}
+
+/// The child spec of the sync actor.
+pub fn sync_child(args: SyncArgs) -> (ChildSpec, Addr<SyncMsg>) {
+    ChildSpec::actor("sync", "sync", move || (SyncActor, args.clone()))
+}

@@ -1,0 +1,115 @@
+//! Sync metrics (contracts §6). Labels are bounded: ship and lane (four values).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use seawatch_runtime::Metrics;
+
+use super::wire::Lane;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ShipLabels {
+    ship: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LaneLabels {
+    ship: String,
+    lane: String,
+}
+
+/// The sync metrics of a node (ship or shore). Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct SyncMetrics {
+    backlog: Family<ShipLabels, Gauge>,
+    bytes: Family<LaneLabels, Counter>,
+    shore_events: Family<ShipLabels, Counter>,
+    shore_duplicates: Family<ShipLabels, Counter>,
+    lag: Family<ShipLabels, Gauge>,
+}
+
+impl SyncMetrics {
+    /// Registers the sync metrics into `metrics`.
+    pub fn register(metrics: &Metrics) -> Self {
+        let s = Self::default();
+        metrics.register(
+            "seawatch_sync_backlog_events",
+            "Events in the ship's log not yet acknowledged by shore.",
+            s.backlog.clone(),
+        );
+        metrics.register(
+            "seawatch_sync_bytes_sent",
+            "Bytes of event batches sent to shore, by lane.",
+            s.bytes.clone(),
+        );
+        metrics.register(
+            "seawatch_shore_events",
+            "Distinct events stored at shore, by ship.",
+            s.shore_events.clone(),
+        );
+        metrics.register(
+            "seawatch_shore_duplicates_dropped",
+            "Events received again at shore and not applied (already stored).",
+            s.shore_duplicates.clone(),
+        );
+        metrics.register(
+            "seawatch_sync_lag_seconds",
+            "Age of the newest event stored at shore for the ship, at its arrival.",
+            s.lag.clone(),
+        );
+        s
+    }
+
+    fn ship(ship: &str) -> ShipLabels {
+        ShipLabels {
+            ship: ship.to_owned(),
+        }
+    }
+
+    /// Sets the ship's backlog.
+    pub fn set_backlog(&self, ship: &str, events: u64) {
+        self.backlog
+            .get_or_create(&Self::ship(ship))
+            .set(events.min(i64::MAX as u64) as i64);
+    }
+
+    /// Counts bytes sent in a lane.
+    pub fn bytes_sent(&self, ship: &str, lane: Lane, bytes: u64) {
+        self.bytes
+            .get_or_create(&LaneLabels {
+                ship: ship.to_owned(),
+                lane: lane.as_str().to_owned(),
+            })
+            .inc_by(bytes);
+    }
+
+    /// Bytes sent in a lane so far.
+    pub fn bytes_sent_total(&self, ship: &str, lane: Lane) -> u64 {
+        self.bytes
+            .get_or_create(&LaneLabels {
+                ship: ship.to_owned(),
+                lane: lane.as_str().to_owned(),
+            })
+            .get()
+    }
+
+    /// Counts events newly stored at shore, and resent ones dropped.
+    pub fn shore_applied(&self, ship: &str, new: u64, dropped: u64) {
+        self.shore_events
+            .get_or_create(&Self::ship(ship))
+            .inc_by(new);
+        if dropped > 0 {
+            self.shore_duplicates
+                .get_or_create(&Self::ship(ship))
+                .inc_by(dropped);
+        }
+    }
+
+    /// Sets the sync lag in seconds.
+    pub fn set_lag(&self, ship: &str, seconds: f64) {
+        self.lag
+            .get_or_create(&Self::ship(ship))
+            .set(seconds.max(0.0).round() as i64);
+    }
+}

@@ -1,0 +1,26 @@
+//! Ship-to-shore sync over intermittent links, and the shore side.
+//!
+//! * [`wire`]: the frames that cross the link (batches of one priority lane, zstd at batch
+//!   level; snapshots; commands and their replies; acks).
+//! * [`link`]: the transport seam ([`link::ShipTransport`], [`link::ShoreTransport`]) and
+//!   the embedded transport, [`link::SimNet`]: simulated links with latency, capacity and
+//!   an outage schedule on tokio time.
+//! * [`ship`]: the ship's sync ([`ship::SyncShip`] state machine, [`ship::run_ship_sync`]
+//!   loop): four lanes, bandwidth cap, acknowledged positions persisted on the ship.
+//! * [`shore`]: apply by identity (ship, seq), a mirror per ship, the fleet view and its
+//!   HTTP routes, the command queue.
+//! * [`metrics`]: `seawatch_sync_backlog_events{ship}`, `seawatch_shore_events_total{ship}`,
+//!   bytes sent per lane, sync lag.
+//!
+//! Design and its reasons: `docs/decisions/0012-ship-to-shore-sync.md`.
+
+pub mod actor;
+pub mod link;
+pub mod metrics;
+pub mod nats;
+pub mod ship;
+pub mod shore;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,614 @@
+//! The production transport: NATS JetStream across leaf nodes, and the shore cluster.
+//!
+//! **Ship.** The ship's nats-server is a leaf node of the shore cluster with its own
+//! JetStream domain (`deploy/nats/ship-leaf.conf`). Sync publishes its frames into the
+//! ship's local stream `SW_UP_<ship>` (subject `seawatch.up.<ship>`), which is durable on
+//! the ship whether the satellite link is up or not, and listens for shore's answers on
+//! `seawatch.down.<ship>` (core NATS across the leaf connection: answers are not stored;
+//! a lost one is answered again when the ship resends). The link counts as up while a
+//! shore node answers `seawatch.ping` within a second.
+//!
+//! **Shore.** The fleet stream `SW_FLEET` (domain `shore`) sources every ship's stream
+//! across its domain. Each ship's mirror lives on exactly one shore node: the node holding
+//! the ship's key in the KV bucket `sw_owners` (created if absent, refreshed every
+//! `lease / 3`, expiring after `lease` when its node dies). The owner reads the ship's
+//! frames through the durable pull consumer `mirror-<ship>`, stores new events in the
+//! stream `SW_EVENTS` (subject `seawatch.events.<ship>`, message id `ship:seq`, so even a
+//! retry after a crash inside the dedup window is dropped by JetStream), then moves the
+//! ship's positions in the KV bucket `sw_positions` with a compare-and-set on the revision
+//! it read (a node that lost the ship without knowing cannot move them), then acks.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, kv, stream};
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use futures::StreamExt;
+use seawatch_runtime::Clock;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::link::{ShipConn, ShipTransport, TransportError};
+use super::metrics::SyncMetrics;
+use super::shore::{Commands, Decision, FleetView, Mirror};
+use super::wire::{Down, Up};
+
+/// Errors of the NATS transport.
+#[derive(Debug, thiserror::Error)]
+pub enum NatsError {
+    /// Connecting failed.
+    #[error("connect {url}: {reason}")]
+    Connect {
+        /// The server URL (credentials removed).
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// A JetStream or KV call failed.
+    #[error("jetstream: {0}")]
+    JetStream(String),
+    /// A ship id unusable as a subject token.
+    #[error("ship id {0:?}: use letters, digits, '-' and '_'")]
+    ShipId(String),
+}
+
+fn js_err(e: impl std::fmt::Display) -> NatsError {
+    NatsError::JetStream(e.to_string())
+}
+
+fn check_ship(ship: &str) -> Result<(), NatsError> {
+    let ok = !ship.is_empty()
+        && ship.len() <= 64
+        && ship
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(NatsError::ShipId(ship.to_owned()))
+    }
+}
+
+/// The ship's local stream.
+pub fn ship_stream(ship: &str) -> String {
+    format!("SW_UP_{ship}")
+}
+
+fn up_subject(ship: &str) -> String {
+    format!("seawatch.up.{ship}")
+}
+
+fn down_subject(ship: &str) -> String {
+    format!("seawatch.down.{ship}")
+}
+
+const PING: &str = "seawatch.ping";
+const FLEET: &str = "SW_FLEET";
+const EVENTS: &str = "SW_EVENTS";
+const OWNERS: &str = "sw_owners";
+const POSITIONS: &str = "sw_positions";
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(a), Some(b)) if b > a => format!("{}{}", &url[..a + 3], &url[b + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+/// Splits `scheme://user:password@host:port` into the URL without credentials and the
+/// credentials (the client does not read them from the URL).
+fn split_credentials(url: &str) -> (String, Option<(String, String)>) {
+    if let (Some(a), Some(b)) = (url.find("://"), url.rfind('@')) {
+        if b > a {
+            let creds = &url[a + 3..b];
+            let bare = format!("{}{}", &url[..a + 3], &url[b + 1..]);
+            if let Some((u, p)) = creds.split_once(':') {
+                return (bare, Some((u.to_owned(), p.to_owned())));
+            }
+        }
+    }
+    (url.to_owned(), None)
+}
+
+async fn connect(url: &str) -> Result<async_nats::Client, NatsError> {
+    let (bare, creds) = split_credentials(url);
+    let mut opts = async_nats::ConnectOptions::new();
+    if let Some((user, password)) = creds {
+        opts = async_nats::ConnectOptions::with_user_and_password(user, password);
+    }
+    opts.retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(5))
+        .connect(bare)
+        .await
+        .map_err(|e| NatsError::Connect {
+            url: redact(url),
+            reason: e.to_string(),
+        })
+}
+
+/// Connects a ship's sync to its local leaf server at `url`.
+pub async fn connect_ship(
+    url: &str,
+    ship: &str,
+    capacity_bytes_per_s: Option<u64>,
+) -> Result<ShipConn, NatsError> {
+    check_ship(ship)?;
+    let client = connect(url).await?;
+    let js = jetstream::new(client.clone());
+    js.get_or_create_stream(stream::Config {
+        name: ship_stream(ship),
+        subjects: vec![up_subject(ship)],
+        storage: stream::StorageType::File,
+        max_bytes: 512 << 20,
+        discard: stream::DiscardPolicy::Old,
+        ..Default::default()
+    })
+    .await
+    .map_err(js_err)?;
+
+    // Frames go out in order through one publisher.
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let subject = up_subject(ship);
+    let js2 = js.clone();
+    tokio::spawn(async move {
+        while let Some(frame) = out_rx.recv().await {
+            match js2.publish(subject.clone(), Bytes::from(frame)).await {
+                Ok(ack) => {
+                    if let Err(e) = ack.await {
+                        tracing::debug!(error = %e, "sync: local publish not acknowledged");
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "sync: local publish failed"),
+            }
+        }
+    });
+
+    let (down_tx, down_rx) = mpsc::unbounded_channel();
+    let mut sub = client.subscribe(down_subject(ship)).await.map_err(js_err)?;
+    tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            match Down::decode(&msg.payload) {
+                Ok(d) => {
+                    if down_tx.send(d).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "sync: bad frame from shore dropped"),
+            }
+        }
+    });
+
+    let (state_tx, state_rx) = watch::channel(false);
+    let pinger = client.clone();
+    let ship_b = Bytes::from(ship.to_owned());
+    tokio::spawn(async move {
+        loop {
+            let ok = matches!(
+                tokio::time::timeout(Duration::from_secs(1), pinger.request(PING, ship_b.clone()))
+                    .await,
+                Ok(Ok(_))
+            );
+            state_tx.send_if_modified(|s| std::mem::replace(s, ok) != ok);
+            if state_tx.is_closed() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+
+    Ok(ShipConn {
+        tx: Arc::new(NatsShipEnd {
+            out: out_tx,
+            state: state_rx,
+            capacity: capacity_bytes_per_s,
+        }),
+        rx: down_rx,
+    })
+}
+
+struct NatsShipEnd {
+    out: mpsc::UnboundedSender<Vec<u8>>,
+    state: watch::Receiver<bool>,
+    capacity: Option<u64>,
+}
+
+impl ShipTransport for NatsShipEnd {
+    fn send(&self, up: Up) -> Result<(), TransportError> {
+        if !*self.state.borrow() {
+            return Err(TransportError::LinkDown);
+        }
+        self.out
+            .send(up.encode())
+            .map_err(|_| TransportError::NotConnected("nats publisher stopped".into()))
+    }
+
+    fn link_state(&self) -> watch::Receiver<bool> {
+        self.state.clone()
+    }
+
+    fn capacity_bytes_per_s(&self) -> Option<u64> {
+        self.capacity
+    }
+}
+
+/// A ship the shore cluster sources: its id and JetStream domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShipSource {
+    /// Ship id.
+    pub ship: String,
+    /// The ship leaf's JetStream domain.
+    pub domain: String,
+}
+
+/// How a shore node runs.
+#[derive(Debug, Clone)]
+pub struct ShoreNodeConfig {
+    /// Server URL (with credentials).
+    pub url: String,
+    /// This node's name (unique in the cluster).
+    pub node: String,
+    /// The ships to source.
+    pub ships: Vec<ShipSource>,
+    /// Replicas of the shore streams and buckets (3 in a 3-node cluster).
+    pub replicas: usize,
+    /// A dead node's ships move after this.
+    pub lease: Duration,
+}
+
+/// Ensures the shore streams and buckets exist (idempotent; any node may call it).
+pub async fn ensure_shore(
+    js: &jetstream::Context,
+    cfg: &ShoreNodeConfig,
+) -> Result<(kv::Store, kv::Store), NatsError> {
+    for s in &cfg.ships {
+        check_ship(&s.ship)?;
+    }
+    let sources: Vec<stream::Source> = cfg
+        .ships
+        .iter()
+        .map(|s| stream::Source {
+            name: ship_stream(&s.ship),
+            external: Some(stream::External {
+                api_prefix: format!("$JS.{}.API", s.domain),
+                delivery_prefix: None,
+            }),
+            ..Default::default()
+        })
+        .collect();
+    js.create_or_update_stream(stream::Config {
+        name: FLEET.into(),
+        sources: Some(sources),
+        storage: stream::StorageType::File,
+        num_replicas: cfg.replicas,
+        max_age: Duration::from_secs(7 * 86_400),
+        ..Default::default()
+    })
+    .await
+    .map_err(js_err)?;
+    js.create_or_update_stream(stream::Config {
+        name: EVENTS.into(),
+        subjects: vec!["seawatch.events.>".into()],
+        storage: stream::StorageType::File,
+        num_replicas: cfg.replicas,
+        duplicate_window: Duration::from_secs(600),
+        ..Default::default()
+    })
+    .await
+    .map_err(js_err)?;
+    let owners = match js.get_key_value(OWNERS).await {
+        Ok(kv) => kv,
+        Err(_) => js
+            .create_key_value(kv::Config {
+                bucket: OWNERS.into(),
+                history: 1,
+                max_age: cfg.lease,
+                num_replicas: cfg.replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(js_err)?,
+    };
+    let positions = match js.get_key_value(POSITIONS).await {
+        Ok(kv) => kv,
+        Err(_) => js
+            .create_key_value(kv::Config {
+                bucket: POSITIONS.into(),
+                history: 1,
+                num_replicas: cfg.replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(js_err)?,
+    };
+    Ok((owners, positions))
+}
+
+/// Shared state of a shore node, for its API.
+#[derive(Clone, Default)]
+pub struct ShoreShared {
+    /// The ships whose mirrors live on this node.
+    pub fleet: FleetView,
+    /// Commands for ships.
+    pub commands: Commands,
+    /// Metrics.
+    pub metrics: Option<SyncMetrics>,
+}
+
+/// Runs a shore node until `shutdown` turns true: answers pings, takes the leases of ships
+/// no live node holds, and runs the mirrors of the ships it holds.
+pub async fn run_shore_node(
+    cfg: ShoreNodeConfig,
+    shared: ShoreShared,
+    clock: Clock,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), NatsError> {
+    let client = connect(&cfg.url).await?;
+    let js = jetstream::new(client.clone());
+    let (owners, positions) = ensure_shore(&js, &cfg).await?;
+
+    let mut pings = client
+        .queue_subscribe(PING, "shore".into())
+        .await
+        .map_err(js_err)?;
+    let ponger = client.clone();
+    let ping_task = tokio::spawn(async move {
+        while let Some(m) = pings.next().await {
+            if let Some(reply) = m.reply {
+                let _ = ponger.publish(reply, Bytes::from_static(b"pong")).await;
+            }
+        }
+    });
+
+    let mut mirrors: HashMap<String, JoinHandle<()>> = HashMap::new();
+    let mut tick = tokio::time::interval(cfg.lease / 3);
+    let node = Bytes::from(cfg.node.clone());
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() {
+                    break;
+                }
+            }
+            _ = tick.tick() => {
+                for s in &cfg.ships {
+                    let held = hold_lease(&owners, &s.ship, &node).await;
+                    let running = mirrors.get(&s.ship).is_some_and(|t| !t.is_finished());
+                    if held && !running {
+                        tracing::info!(node = %cfg.node, ship = %s.ship, "shore: serving ship");
+                        let task = tokio::spawn(run_mirror(
+                            js.clone(),
+                            client.clone(),
+                            positions.clone(),
+                            s.ship.clone(),
+                            cfg.node.clone(),
+                            shared.clone(),
+                            clock.clone(),
+                        ));
+                        mirrors.insert(s.ship.clone(), task);
+                    } else if !held && running {
+                        tracing::info!(node = %cfg.node, ship = %s.ship, "shore: ship moved away");
+                        if let Some(t) = mirrors.remove(&s.ship) {
+                            t.abort();
+                        }
+                        shared.fleet.remove(&s.ship);
+                    }
+                }
+            }
+        }
+    }
+    for (_, t) in mirrors {
+        t.abort();
+    }
+    ping_task.abort();
+    Ok(())
+}
+
+/// Takes or refreshes the ship's lease; true if this node holds it.
+async fn hold_lease(owners: &kv::Store, ship: &str, node: &Bytes) -> bool {
+    match owners.entry(ship).await {
+        Ok(Some(e)) if e.operation == kv::Operation::Put => {
+            if e.value == *node {
+                owners.update(ship, node.clone(), e.revision).await.is_ok()
+            } else {
+                false
+            }
+        }
+        Ok(_) => owners.create(ship, node.clone()).await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+fn parse_positions(b: &[u8]) -> Option<[u64; 4]> {
+    let s = std::str::from_utf8(b).ok()?;
+    let mut it = s.split_whitespace().map(|v| v.parse::<u64>().ok());
+    Some([it.next()??, it.next()??, it.next()??, it.next()??])
+}
+
+/// One ship's mirror on this node: consume its frames, store, answer.
+async fn run_mirror(
+    js: jetstream::Context,
+    client: async_nats::Client,
+    positions: kv::Store,
+    ship: String,
+    node: String,
+    shared: ShoreShared,
+    clock: Clock,
+) {
+    if let Err(e) = mirror_loop(&js, &client, &positions, &ship, &node, &shared, &clock).await {
+        tracing::warn!(ship = %ship, error = %e, "shore: mirror stopped; retried on the next lease tick");
+    }
+}
+
+async fn mirror_loop(
+    js: &jetstream::Context,
+    client: &async_nats::Client,
+    positions: &kv::Store,
+    ship: &str,
+    node: &str,
+    shared: &ShoreShared,
+    clock: &Clock,
+) -> Result<(), NatsError> {
+    let (start, mut revision) = match positions.entry(ship).await.map_err(js_err)? {
+        Some(e) if e.operation == kv::Operation::Put => {
+            (parse_positions(&e.value).unwrap_or([1; 4]), e.revision)
+        }
+        _ => ([1; 4], 0),
+    };
+    let mut mirror = Mirror::at(ship, start);
+    let mut stored = 0u64;
+    let fleet = js.get_stream(FLEET).await.map_err(js_err)?;
+    let consumer: consumer::PullConsumer = fleet
+        .get_or_create_consumer(
+            &format!("mirror-{ship}"),
+            consumer::pull::Config {
+                durable_name: Some(format!("mirror-{ship}")),
+                filter_subject: up_subject(ship),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(5),
+                max_ack_pending: 1_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(js_err)?;
+    let events_subject = format!("seawatch.events.{ship}");
+    let down = down_subject(ship);
+    loop {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(64)
+            .expires(Duration::from_secs(1))
+            .messages()
+            .await
+            .map_err(js_err)?;
+        while let Some(msg) = batch.next().await {
+            let msg = msg.map_err(js_err)?;
+            let now_ms = clock.now_ms();
+            let answer = match Up::decode(&msg.payload) {
+                Err(e) => {
+                    tracing::warn!(ship, error = %e, "shore: bad frame dropped");
+                    None
+                }
+                Ok(up) if up.ship() != ship => None,
+                Ok(Up::Batch(b)) => {
+                    mirror.heard(now_ms);
+                    match mirror.decide(&b) {
+                        Decision::Answer(d) => Some(d),
+                        Decision::Store {
+                            lane,
+                            events,
+                            end,
+                            dropped,
+                        } => {
+                            let mut acks = Vec::with_capacity(events.len());
+                            for e in &events {
+                                let mut h = HeaderMap::new();
+                                h.insert("Nats-Msg-Id", format!("{ship}:{}", e.seq).as_str());
+                                let body = serde_json::to_vec(e).map_err(js_err)?;
+                                acks.push(
+                                    js.publish_with_headers(
+                                        events_subject.clone(),
+                                        h,
+                                        Bytes::from(body),
+                                    )
+                                    .await
+                                    .map_err(js_err)?,
+                                );
+                            }
+                            let mut new = 0;
+                            for a in acks {
+                                let ack = a.await.map_err(js_err)?;
+                                if !ack.duplicate {
+                                    new += 1;
+                                }
+                            }
+                            let mut next = mirror.positions();
+                            next[lane.index()] = next[lane.index()].max(end);
+                            let value = format!("{} {} {} {}", next[0], next[1], next[2], next[3]);
+                            revision = if revision == 0 {
+                                positions.create(ship, value.into()).await.map_err(js_err)?
+                            } else {
+                                positions
+                                    .update(ship, value.into(), revision)
+                                    .await
+                                    .map_err(js_err)?
+                            };
+                            stored += new;
+                            if let Some(m) = &shared.metrics {
+                                m.shore_applied(ship, new, dropped + events.len() as u64 - new);
+                            }
+                            Some(mirror.commit(lane, end))
+                        }
+                    }
+                }
+                Ok(Up::Snapshot { snapshot, .. }) => {
+                    mirror.heard(now_ms);
+                    mirror.snapshot(snapshot);
+                    None
+                }
+                Ok(Up::Reply(r)) => {
+                    mirror.heard(now_ms);
+                    shared.commands.answered(r);
+                    None
+                }
+            };
+            if let Some(d) = answer {
+                let _ = client.publish(down.clone(), Bytes::from(d.encode())).await;
+            }
+            for c in shared.commands.due(ship, now_ms, 5_000) {
+                let _ = client
+                    .publish(down.clone(), Bytes::from(Down::Command(c).encode()))
+                    .await;
+            }
+            msg.ack().await.map_err(js_err)?;
+            shared.fleet.set(mirror.view_with(stored, node));
+        }
+    }
+}
+
+/// Every event stored at shore for `ship`, by seq, with how many times each is stored
+/// (reads the `SW_EVENTS` stream; for audits and tests).
+pub async fn stored_events(
+    url: &str,
+    ship: &str,
+) -> Result<std::collections::BTreeMap<u64, u32>, NatsError> {
+    let client = connect(url).await?;
+    let js = jetstream::new(client);
+    let events = js.get_stream(EVENTS).await.map_err(js_err)?;
+    let consumer: consumer::PullConsumer = events
+        .create_consumer(consumer::pull::Config {
+            filter_subject: format!("seawatch.events.{ship}"),
+            ack_policy: consumer::AckPolicy::None,
+            inactive_threshold: Duration::from_secs(30),
+            ..Default::default()
+        })
+        .await
+        .map_err(js_err)?;
+    let pending = consumer.cached_info().num_pending;
+    let mut out = std::collections::BTreeMap::new();
+    let mut seen = 0u64;
+    while seen < pending {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(1_000)
+            .expires(Duration::from_secs(2))
+            .messages()
+            .await
+            .map_err(js_err)?;
+        let mut got = 0;
+        while let Some(m) = batch.next().await {
+            let m = m.map_err(js_err)?;
+            let e: seawatch_runtime::event_log::Event =
+                serde_json::from_slice(&m.payload).map_err(js_err)?;
+            *out.entry(e.seq).or_insert(0) += 1;
+            got += 1;
+        }
+        if got == 0 {
+            break;
+        }
+        seen += got;
+    }
+    Ok(out)
+}

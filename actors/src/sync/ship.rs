@@ -1,0 +1,628 @@
+//! The ship's side of sync: follows the event log in four priority lanes, sends zstd
+//! batches within a bandwidth cap, and persists each lane's acknowledged position.
+//!
+//! **Positions.** Each lane has an acknowledged position `acked`: shore has stored every
+//! event of the lane's kinds with a seq below it. It is persisted (write, fsync, rename) in
+//! the cursor file after acks arrive, and a restarted ship resumes from it. Events between
+//! `acked` and the scan position are in flight (sent, not yet acknowledged) or pending
+//! (read from the log, not yet sent). Batches of a lane are contiguous: a batch covers
+//! `[from_seq, end_seq)` and the next one starts at its `end_seq`.
+//!
+//! **Delivery.** Shore accepts a batch only if it starts at or below its own position in
+//! the lane and applies only the events at or above that position, so resending is always
+//! safe; a batch that would leave a gap is refused with [`Down::Resume`]. When the link
+//! goes down, or an ack is overdue, the lane's in-flight batches go back to pending and are
+//! sent again (go-back-N).
+//!
+//! **Priority.** Scanning the log is local and runs whether the link is up or not; each
+//! lane keeps at most `pending_max_events` events read ahead, so the urgent lane (incidents
+//! and control) has read past hours of backlog by the time the link returns, and its
+//! batches take the first send slots.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use seawatch_runtime::event_log::{Event, EventLogError};
+use seawatch_runtime::Clock;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::link::{ShipConn, TransportError};
+use super::metrics::SyncMetrics;
+use super::wire::{Action, Batch, Command, CommandReply, Down, Lane, ShipSnapshot, Up};
+use crate::store::clickhouse::EventSource;
+
+/// How a ship's sync runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncConfig {
+    /// File holding the acknowledged position of each lane.
+    pub cursor_path: PathBuf,
+    /// Most events in one batch.
+    pub batch_max_events: usize,
+    /// Most uncompressed bytes (approximate) in one batch.
+    pub batch_max_raw_bytes: usize,
+    /// Events read ahead per lane, at most.
+    pub pending_max_events: usize,
+    /// Events read from the log per tick, at most.
+    pub scan_per_tick: usize,
+    /// Batches in flight (all lanes), at most.
+    pub window_batches: usize,
+    /// An unacknowledged batch older than this is sent again.
+    pub ack_timeout: Duration,
+    /// Fraction of the link's capacity sync may use (0, 1].
+    pub link_share: f64,
+    /// Bytes per second for sync, overriding `link_share` × capacity.
+    pub rate_bytes_per_s: Option<u64>,
+    /// Housekeeping period: read the log, check timeouts, persist positions.
+    pub tick: Duration,
+    /// A state snapshot is sent at least this often while the link is up.
+    pub snapshot_every: Duration,
+}
+
+impl SyncConfig {
+    /// Defaults: 2,000 events or 512 KiB per batch, 20,000 events read ahead per lane,
+    /// 200,000 events scanned per tick of 100 ms, 32 batches in flight, 15 s ack timeout,
+    /// a quarter of the link, a snapshot every 30 s.
+    pub fn new(cursor_path: impl Into<PathBuf>) -> Self {
+        Self {
+            cursor_path: cursor_path.into(),
+            batch_max_events: 2_000,
+            batch_max_raw_bytes: 512 * 1024,
+            pending_max_events: 20_000,
+            scan_per_tick: 200_000,
+            window_batches: 32,
+            ack_timeout: Duration::from_secs(15),
+            link_share: 0.25,
+            rate_bytes_per_s: None,
+            tick: Duration::from_millis(100),
+            snapshot_every: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Errors that stop a ship's sync (the supervisor restarts it).
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// Reading the event log failed.
+    #[error("event log: {0}")]
+    Log(#[from] EventLogError),
+    /// The cursor file is unreadable or cannot be written.
+    #[error("cursor file {path}: {reason}")]
+    Cursor {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A batch could not be built.
+    #[error("{0}")]
+    Wire(#[from] super::wire::WireError),
+}
+
+/// Applies shore's commands to the ship's actors.
+pub trait CommandHandler: Send + Sync + 'static {
+    /// Applies `action`; `Ok(result)` or `Err(reason)`.
+    fn apply(&self, action: &Action) -> Result<String, String>;
+}
+
+/// Provides the ship's state for snapshots.
+pub trait SnapshotSource: Send + Sync + 'static {
+    /// The ship's state now (the backlog is filled in by sync).
+    fn snapshot(&self, now_ms: i64) -> ShipSnapshot;
+}
+
+struct Inflight {
+    from: u64,
+    end: u64,
+    events: Vec<Event>,
+    sent_at: Instant,
+}
+
+struct LaneState {
+    lane: Lane,
+    acked: u64,
+    inflight: VecDeque<Inflight>,
+    /// Start of the range not yet in flight.
+    pend_from: u64,
+    pending: VecDeque<Event>,
+    /// End of the scanned range.
+    scan: u64,
+    last_send: Option<Instant>,
+}
+
+impl LaneState {
+    fn new(lane: Lane, at: u64) -> Self {
+        Self {
+            lane,
+            acked: at,
+            inflight: VecDeque::new(),
+            pend_from: at,
+            pending: VecDeque::new(),
+            scan: at,
+            last_send: None,
+        }
+    }
+
+    /// Moves in-flight batches back to pending, to be sent again.
+    fn requeue(&mut self) {
+        while let Some(b) = self.inflight.pop_back() {
+            for e in b.events.into_iter().rev() {
+                self.pending.push_front(e);
+            }
+            self.pend_from = b.from;
+        }
+    }
+
+    /// Forgets everything below `next` (shore has it).
+    fn skip_to(&mut self, next: u64) {
+        while self.inflight.front().is_some_and(|b| b.end <= next) {
+            self.inflight.pop_front();
+        }
+        if self.inflight.is_empty() && next > self.pend_from {
+            while self.pending.front().is_some_and(|e| e.seq < next) {
+                self.pending.pop_front();
+            }
+            self.pend_from = next;
+            if next > self.scan {
+                self.scan = next;
+            }
+        }
+    }
+}
+
+/// The ship's sync state machine (no I/O but the log and the cursor file).
+pub struct SyncShip {
+    ship: String,
+    log: Arc<dyn EventSource>,
+    config: SyncConfig,
+    lanes: [LaneState; 4],
+    dirty: bool,
+    replies: VecDeque<CommandReply>,
+    applied: HashMap<u64, CommandReply>,
+    snapshot_due: bool,
+    /// Events lost to retention before they were shipped.
+    evicted: u64,
+}
+
+impl SyncShip {
+    /// Resumes from the cursor file, or starts at the oldest event of the log.
+    pub fn open(log: Arc<dyn EventSource>, config: SyncConfig) -> Result<Self, SyncError> {
+        let ship = log.ship_id();
+        let start = match read_positions(&config.cursor_path, &ship)? {
+            Some(p) => p,
+            None => [log.first_seq(); 4],
+        };
+        let lanes = Lane::ALL.map(|l| LaneState::new(l, start[l.index()]));
+        Ok(Self {
+            ship,
+            log,
+            config,
+            lanes,
+            dirty: false,
+            replies: VecDeque::new(),
+            applied: HashMap::new(),
+            snapshot_due: true,
+            evicted: 0,
+        })
+    }
+
+    /// The ship id.
+    pub fn ship(&self) -> &str {
+        &self.ship
+    }
+
+    /// Each lane's acknowledged position.
+    pub fn acked(&self) -> [u64; 4] {
+        Lane::ALL.map(|l| self.lanes[l.index()].acked)
+    }
+
+    /// Events not yet acknowledged by shore: from the least advanced lane's position to
+    /// the log's durable end (an upper bound: events of lanes ahead are counted too).
+    pub fn backlog(&self) -> u64 {
+        let min = self.lanes.iter().map(|l| l.acked).min().unwrap_or(0);
+        self.log.durable_next_seq().saturating_sub(min)
+    }
+
+    /// Events the log's retention removed before they were shipped.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// Reads new events from the log into the lanes with room, up to `scan_per_tick`.
+    pub fn fill(&mut self) -> Result<(), SyncError> {
+        let mut budget = self.config.scan_per_tick;
+        let room = self.config.pending_max_events;
+        while budget > 0 {
+            let Some(from) = self
+                .lanes
+                .iter()
+                .filter(|l| l.pending.len() < room)
+                .map(|l| l.scan)
+                .min()
+            else {
+                return Ok(());
+            };
+            let chunk = budget.min(8_192);
+            let events = match self.log.read_from(from, chunk) {
+                Ok(ev) => ev,
+                Err(EventLogError::Evicted {
+                    first_available, ..
+                }) => {
+                    // Retention removed unshipped events: they are lost; say so, go on.
+                    self.evicted += first_available - from;
+                    tracing::warn!(ship = %self.ship, from, first_available, "sync: unshipped events removed by retention");
+                    // The next batch of each lane still starts where shore stands and
+                    // covers the removed range with no events: shore learns they are gone.
+                    for l in &mut self.lanes {
+                        if l.scan < first_available {
+                            l.scan = first_available;
+                        }
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let Some(last) = events.last() else {
+                return Ok(());
+            };
+            let end = last.seq + 1;
+            budget = budget.saturating_sub(events.len());
+            for l in &mut self.lanes {
+                if l.scan < from || l.scan >= end || l.pending.len() >= room {
+                    continue;
+                }
+                let mut scan = l.scan;
+                for e in events.iter().filter(|e| e.seq >= l.scan) {
+                    if l.pending.len() >= room {
+                        break;
+                    }
+                    scan = e.seq + 1;
+                    if Lane::of(e.kind) == l.lane {
+                        l.pending.push_back(e.clone());
+                    }
+                }
+                l.scan = scan;
+            }
+        }
+        Ok(())
+    }
+
+    fn inflight_batches(&self) -> usize {
+        self.lanes.iter().map(|l| l.inflight.len()).sum()
+    }
+
+    /// Whether [`poll_send`](Self::poll_send) would return a frame now.
+    pub fn has_sendable(&self, now: Instant) -> bool {
+        if !self.replies.is_empty() || self.snapshot_due {
+            return true;
+        }
+        if self.inflight_batches() >= self.config.window_batches {
+            return false;
+        }
+        self.lanes.iter().any(|l| self.lane_sendable(l, now))
+    }
+
+    fn lane_sendable(&self, l: &LaneState, now: Instant) -> bool {
+        if !l.pending.is_empty() {
+            return true;
+        }
+        // An empty batch only moves the position; at most one a second, one in flight.
+        l.scan > l.pend_from
+            && l.inflight.is_empty()
+            && l.last_send
+                .is_none_or(|t| now - t >= Duration::from_secs(1))
+    }
+
+    /// The next frame to send: command replies, then lanes in priority order (a due
+    /// snapshot goes just before the state lane).
+    pub fn poll_send(
+        &mut self,
+        now: Instant,
+        snapshot: Option<&dyn SnapshotSource>,
+        now_ms: i64,
+    ) -> Result<Option<Up>, SyncError> {
+        if let Some(r) = self.replies.pop_front() {
+            return Ok(Some(Up::Reply(r)));
+        }
+        let window_open = self.inflight_batches() < self.config.window_batches;
+        for lane in Lane::ALL {
+            if lane == Lane::State && self.snapshot_due {
+                self.snapshot_due = false;
+                let mut snap = snapshot.map(|s| s.snapshot(now_ms)).unwrap_or_default();
+                snap.at_ms = now_ms;
+                snap.backlog_events = self.backlog();
+                return Ok(Some(Up::Snapshot {
+                    ship: self.ship.clone(),
+                    snapshot: snap,
+                }));
+            }
+            if !window_open || !self.lane_sendable(&self.lanes[lane.index()], now) {
+                continue;
+            }
+            let max_events = self.config.batch_max_events;
+            let max_bytes = self.config.batch_max_raw_bytes;
+            let l = &mut self.lanes[lane.index()];
+            let mut events = Vec::new();
+            let mut bytes = 0usize;
+            while let Some(e) = l.pending.front() {
+                if events.len() >= max_events || (bytes >= max_bytes && !events.is_empty()) {
+                    break;
+                }
+                bytes += e.body.len() + e.source.len() + 64;
+                events.push(l.pending.pop_front().expect("front exists"));
+            }
+            let from = l.pend_from;
+            let end = l.pending.front().map(|e| e.seq).unwrap_or(l.scan);
+            let batch = Batch::build(&self.ship, lane, from, end, &events)?;
+            l.pend_from = end;
+            l.last_send = Some(now);
+            l.inflight.push_back(Inflight {
+                from,
+                end,
+                events,
+                sent_at: now,
+            });
+            return Ok(Some(Up::Batch(batch)));
+        }
+        Ok(None)
+    }
+
+    /// Handles a frame from shore.
+    pub fn on_down(
+        &mut self,
+        down: Down,
+        now_ms: i64,
+        handler: Option<&dyn CommandHandler>,
+    ) -> Option<Command> {
+        match down {
+            Down::Ack { lane, next } => {
+                let l = &mut self.lanes[lane.index()];
+                l.skip_to(next);
+                if next > l.acked {
+                    l.acked = next;
+                    self.dirty = true;
+                }
+                None
+            }
+            Down::Resume { lane, next } => {
+                let l = &mut self.lanes[lane.index()];
+                l.requeue();
+                if next >= l.pend_from {
+                    l.skip_to(next);
+                } else {
+                    // Shore is behind what we still hold: read again from its position.
+                    l.pending.clear();
+                    l.pend_from = next;
+                    l.scan = next;
+                }
+                if l.acked != next {
+                    l.acked = next;
+                    self.dirty = true;
+                }
+                None
+            }
+            Down::Command(cmd) => {
+                let reply = match self.applied.get(&cmd.id) {
+                    // Applied before: answer again, do not apply twice.
+                    Some(r) => r.clone(),
+                    None => {
+                        let (ok, result) = if cmd.expires_ms < now_ms {
+                            (false, "expired before it reached the ship".to_owned())
+                        } else {
+                            match handler.map(|h| h.apply(&cmd.action)) {
+                                Some(Ok(r)) => (true, r),
+                                Some(Err(e)) => (false, e),
+                                None => (false, "no command handler on this ship".to_owned()),
+                            }
+                        };
+                        let r = CommandReply {
+                            ship: self.ship.clone(),
+                            id: cmd.id,
+                            ok,
+                            result,
+                        };
+                        self.applied.insert(cmd.id, r.clone());
+                        r
+                    }
+                };
+                self.replies.push_back(reply);
+                Some(cmd)
+            }
+        }
+    }
+
+    /// The link went down: everything in flight will be sent again.
+    pub fn on_link_down(&mut self) {
+        for l in &mut self.lanes {
+            l.requeue();
+        }
+    }
+
+    /// The link came up: send a fresh snapshot first.
+    pub fn on_link_up(&mut self) {
+        self.snapshot_due = true;
+    }
+
+    /// Asks for a snapshot at the next send slot.
+    pub fn snapshot_due(&mut self) {
+        self.snapshot_due = true;
+    }
+
+    /// Requeues the lanes whose oldest in-flight batch waited too long for its ack.
+    pub fn check_timeouts(&mut self, now: Instant) {
+        let timeout = self.config.ack_timeout;
+        for l in &mut self.lanes {
+            if l.inflight
+                .front()
+                .is_some_and(|b| now - b.sent_at > timeout)
+            {
+                l.requeue();
+            }
+        }
+    }
+
+    /// Writes the positions if they changed.
+    pub fn persist(&mut self) -> Result<(), SyncError> {
+        if self.dirty {
+            write_positions(&self.config.cursor_path, &self.ship, self.acked())?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// The sync rate in bytes per second for a link of `capacity`.
+    pub fn rate(&self, capacity: Option<u64>) -> u64 {
+        self.config
+            .rate_bytes_per_s
+            .or(capacity.map(|c| (c as f64 * self.config.link_share.clamp(0.001, 1.0)) as u64))
+            .unwrap_or(1 << 20)
+            .max(1)
+    }
+}
+
+/// Reads `SHIP A0 A1 A2 A3`; `None` if the file does not exist.
+pub fn read_positions(path: &Path, ship: &str) -> Result<Option<[u64; 4]>, SyncError> {
+    let bad = |reason: String| SyncError::Cursor {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(bad(e.to_string())),
+    };
+    let mut it = text.split_whitespace();
+    let s = it.next().ok_or_else(|| bad("empty".into()))?;
+    if s != ship {
+        return Err(bad(format!("belongs to ship {s:?}, this log is {ship:?}")));
+    }
+    let mut out = [0u64; 4];
+    for slot in &mut out {
+        *slot = it
+            .next()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| bad("expected SHIP and four positions".into()))?;
+    }
+    Ok(Some(out))
+}
+
+/// Atomically replaces the positions file (temp file, fsync, rename).
+pub fn write_positions(path: &Path, ship: &str, acked: [u64; 4]) -> Result<(), SyncError> {
+    let bad = |e: std::io::Error| SyncError::Cursor {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::File::create(&tmp).map_err(bad)?;
+    writeln!(
+        f,
+        "{ship} {} {} {} {}",
+        acked[0], acked[1], acked[2], acked[3]
+    )
+    .map_err(bad)?;
+    f.sync_all().map_err(bad)?;
+    fs::rename(&tmp, path).map_err(bad)?;
+    Ok(())
+}
+
+/// What the ship's sync loop is given.
+pub struct ShipSyncParts {
+    /// The state machine.
+    pub engine: SyncShip,
+    /// The transport.
+    pub conn: ShipConn,
+    /// Wall-clock time.
+    pub clock: Clock,
+    /// Metrics (optional).
+    pub metrics: Option<SyncMetrics>,
+    /// Applies commands (optional).
+    pub commands: Option<Arc<dyn CommandHandler>>,
+    /// The ship's state for snapshots (optional).
+    pub snapshot: Option<Arc<dyn SnapshotSource>>,
+}
+
+/// Runs a ship's sync until `shutdown` turns true or an error that retrying cannot fix.
+pub async fn run_ship_sync(
+    parts: ShipSyncParts,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), SyncError> {
+    let ShipSyncParts {
+        mut engine,
+        mut conn,
+        clock,
+        metrics,
+        commands,
+        snapshot,
+    } = parts;
+    let mut link = conn.tx.link_state();
+    let mut up = *link.borrow_and_update();
+    let rate = engine.rate(conn.tx.capacity_bytes_per_s());
+    let mut next_send = Instant::now();
+    let mut tick = tokio::time::interval(engine.config.tick);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_snapshot = Instant::now();
+    engine.fill()?;
+    loop {
+        let now = Instant::now();
+        let sendable = up && engine.has_sendable(now);
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() {
+                    engine.persist()?;
+                    return Ok(());
+                }
+            }
+            changed = link.changed() => {
+                if changed.is_err() {
+                    // The transport is gone; keep the positions and stop.
+                    engine.persist()?;
+                    return Ok(());
+                }
+                up = *link.borrow_and_update();
+                if up { engine.on_link_up() } else { engine.on_link_down() }
+            }
+            Some(down) = conn.rx.recv() => {
+                engine.on_down(down, clock.now_ms(), commands.as_deref());
+            }
+            _ = tokio::time::sleep_until(next_send), if sendable => {
+                let now = Instant::now();
+                if let Some(frame) = engine.poll_send(now, snapshot.as_deref(), clock.now_ms())? {
+                    if matches!(frame, Up::Snapshot { .. }) {
+                        last_snapshot = now;
+                    }
+                    let len = frame.wire_len();
+                    let lane = match &frame { Up::Batch(b) => Some(b.lane), _ => None };
+                    match conn.tx.send(frame) {
+                        Ok(()) => {
+                            if let (Some(m), Some(lane)) = (&metrics, lane) {
+                                m.bytes_sent(engine.ship(), lane, len as u64);
+                            }
+                        }
+                        Err(TransportError::LinkDown) => engine.on_link_down(),
+                        Err(e) => tracing::debug!(ship = %engine.ship(), error = %e, "sync: send failed"),
+                    }
+                    next_send = next_send.max(now.checked_sub(Duration::from_millis(50)).unwrap_or(now))
+                        + Duration::from_secs_f64(len as f64 / rate as f64);
+                }
+            }
+            _ = tick.tick() => {
+                let now = Instant::now();
+                engine.fill()?;
+                engine.check_timeouts(now);
+                engine.persist()?;
+                if up && now - last_snapshot >= engine.config.snapshot_every {
+                    engine.snapshot_due();
+                    last_snapshot = now;
+                }
+                if let Some(m) = &metrics {
+                    m.set_backlog(engine.ship(), engine.backlog());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! Ship-to-shore sync over real nats-server processes: a 3-node shore cluster (JetStream
+//! domain `shore`) and a ship leaf node (domain `aurora`) whose leaf connection runs
+//! through a TCP proxy this test can cut. Link cuts, a kill of the ship's sync mid-sync, a
+//! kill -9 of the shore node serving the ship; afterwards shore holds exactly the ship's
+//! events, each once, by identity.
+//!
+//! Servers are started by `deploy/scripts/nats-test-server.sh` from the configs in
+//! `deploy/nats/`. The binary is `SEAWATCH_NATS_SERVER` (set by test-all.sh) or what the
+//! script finds or installs; if there is none the test says so and passes, except under
+//! `CI=true`, where it fails.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use seawatch_actors::store::EventSource;
+use seawatch_actors::sync::nats::{
+    connect_ship, run_shore_node, stored_events, ShipSource, ShoreNodeConfig, ShoreShared,
+};
+use seawatch_actors::sync::ship::{run_ship_sync, ShipSyncParts, SyncConfig, SyncShip};
+use seawatch_runtime::event_log::{EventKind, EventLog, EventLogConfig, FsyncPolicy, NewEvent};
+use seawatch_runtime::Clock;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+const SHIP: &str = "aurora";
+const PW_SHIP: &str = "ship-test-pw";
+const PW_SHORE: &str = "shore-test-pw";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn script() -> PathBuf {
+    repo().join("deploy/scripts/nats-test-server.sh")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn nats_binary() -> Result<String, String> {
+    if let Ok(b) = std::env::var("SEAWATCH_NATS_SERVER") {
+        return Ok(b);
+    }
+    let out = Command::new("bash")
+        .arg(script())
+        .arg("bin")
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// One nats-server started by the script; stopped on drop.
+struct Server {
+    dir: tempfile::TempDir,
+    conf: PathBuf,
+    env: Vec<(String, String)>,
+    bin: String,
+}
+
+impl Server {
+    fn run(&self, cmd: &str) -> Result<(), String> {
+        let out = Command::new("bash")
+            .arg(script())
+            .arg(cmd)
+            .arg(self.dir.path())
+            .arg(&self.conf)
+            .envs(self.env.iter().cloned())
+            .env("NATS_SERVER", &self.bin)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("{cmd}: {}", String::from_utf8_lossy(&out.stderr)))
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.run("stop");
+    }
+}
+
+/// A TCP proxy that can cut every connection through it and refuse new ones.
+#[derive(Clone)]
+struct Proxy {
+    cut: watch::Sender<bool>,
+    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(port: u16, targets: Vec<u16>) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let (cut, cut_rx) = watch::channel(false);
+        let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let conns2 = conns.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if *cut_rx.borrow() {
+                    drop(inbound);
+                    continue;
+                }
+                let targets = targets.clone();
+                let task = tokio::spawn(async move {
+                    for t in targets {
+                        if let Ok(mut out) = TcpStream::connect(("127.0.0.1", t)).await {
+                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                            return;
+                        }
+                    }
+                });
+                conns2.lock().push(task);
+            }
+        });
+        Self { cut, conns }
+    }
+
+    fn set_cut(&self, cut: bool) {
+        self.cut.send_replace(cut);
+        if cut {
+            for t in self.conns.lock().drain(..) {
+                t.abort();
+            }
+        }
+    }
+}
+
+struct ShoreNode {
+    shared: ShoreShared,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+fn start_shore_node(url: String, node: &str, clock: &Clock) -> ShoreNode {
+    let shared = ShoreShared::default();
+    let cfg = ShoreNodeConfig {
+        url,
+        node: node.to_owned(),
+        ships: vec![ShipSource {
+            ship: SHIP.into(),
+            domain: SHIP.into(),
+        }],
+        replicas: 3,
+        lease: Duration::from_secs(3),
+    };
+    let (stop, rx) = watch::channel(false);
+    let (s2, clock) = (shared.clone(), clock.clone());
+    let task = tokio::spawn(async move {
+        // The cluster's JetStream needs a moment to elect its meta leader: retry.
+        loop {
+            match run_shore_node(cfg.clone(), s2.clone(), clock.clone(), rx.clone()).await {
+                Ok(()) => return,
+                Err(e) => {
+                    eprintln!("[nats test] shore node {}: {e}; retrying", cfg.node);
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    });
+    ShoreNode { shared, stop, task }
+}
+
+fn append(log: &RwLock<EventLog>, n: u64, at: u64) {
+    let ev: Vec<NewEvent> = (0..n)
+        .map(|i| NewEvent {
+            ts_ms: 1_764_000_000_000 + (at + i) as i64,
+            kind: [
+                EventKind::Log,
+                EventKind::Metric,
+                EventKind::Log,
+                EventKind::State,
+                EventKind::Incident,
+            ][((at + i) % 5) as usize],
+            source: format!("dev-{}", (at + i) % 11),
+            severity: 5,
+            body: format!(
+                "%LINK-3-UPDOWN: Interface Gi1/0/{}, changed state to down",
+                (at + i) % 48
+            ),
+        })
+        .collect();
+    log.write().append_batch(ev).unwrap();
+}
+
+fn start_ship_sync(
+    log: &Arc<RwLock<EventLog>>,
+    dir: &Path,
+    leaf_url: String,
+    clock: &Clock,
+) -> (watch::Sender<bool>, JoinHandle<()>) {
+    let source: Arc<dyn EventSource> = log.clone();
+    let mut cfg = SyncConfig::new(dir.join("sync.cursor"));
+    cfg.ack_timeout = Duration::from_secs(3);
+    cfg.rate_bytes_per_s = Some(2 << 20);
+    cfg.batch_max_events = 500;
+    let (stop, rx) = watch::channel(false);
+    let clock = clock.clone();
+    let task = tokio::spawn(async move {
+        let engine = SyncShip::open(source, cfg).unwrap();
+        // The leaf's JetStream may still be starting: retry, as the sync actor does.
+        let conn = loop {
+            match connect_ship(&leaf_url, SHIP, None).await {
+                Ok(c) => break c,
+                Err(e) => {
+                    eprintln!("[nats test] ship connect: {e}; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        };
+        let parts = ShipSyncParts {
+            engine,
+            conn,
+            clock,
+            metrics: None,
+            commands: None,
+            snapshot: None,
+        };
+        run_ship_sync(parts, rx).await.unwrap();
+    });
+    (stop, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cuts_ship_kill_and_shore_node_kill_leave_shore_with_exactly_the_ships_events() {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let bin = match nats_binary() {
+        Ok(b) => b,
+        Err(e) if !ci => {
+            eprintln!(
+                "[nats test] SKIPPED: no nats-server ({e}); run deploy/scripts/services/nats.sh"
+            );
+            return;
+        }
+        Err(e) => panic!("no nats-server under CI: {e}"),
+    };
+    let clock = Clock::system();
+    let client: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let cluster: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let leaf: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let proxy_port = free_port();
+    let routes: Vec<String> = cluster
+        .iter()
+        .map(|p| format!("nats-route://127.0.0.1:{p}"))
+        .collect();
+    let mut shore_servers = Vec::new();
+    for i in 0..3 {
+        let env = vec![
+            ("NODE_NAME".into(), format!("shore-{i}")),
+            ("CLIENT_PORT".into(), client[i].to_string()),
+            ("CLUSTER_PORT".into(), cluster[i].to_string()),
+            ("LEAF_PORT".into(), leaf[i].to_string()),
+            ("ROUTE_1".into(), routes[0].clone()),
+            ("ROUTE_2".into(), routes[1].clone()),
+            ("ROUTE_3".into(), routes[2].clone()),
+            ("SHORE_PASSWORD".into(), PW_SHORE.into()),
+            ("SHIP_PASSWORD".into(), PW_SHIP.into()),
+            // Ships are told the proxy, so every leaf connection can be cut.
+            ("LEAF_ADVERTISE".into(), format!("127.0.0.1:{proxy_port}")),
+        ];
+        let s = Server {
+            dir: tempfile::tempdir().unwrap(),
+            conf: repo().join("deploy/nats/shore-node.conf"),
+            env,
+            bin: bin.clone(),
+        };
+        s.run("start").unwrap();
+        shore_servers.push(Some(s));
+    }
+    let proxy = Proxy::start(proxy_port, leaf.clone()).await;
+    let leaf_client = free_port();
+    let ship_server = Server {
+        dir: tempfile::tempdir().unwrap(),
+        conf: repo().join("deploy/nats/ship-leaf.conf"),
+        env: vec![
+            ("NODE_NAME".into(), "ship-aurora".into()),
+            ("CLIENT_PORT".into(), leaf_client.to_string()),
+            ("SHIP_DOMAIN".into(), SHIP.into()),
+            ("SHIP_PASSWORD".into(), PW_SHIP.into()),
+            (
+                "HUB_LEAF_URL".into(),
+                format!("nats-leaf://ship:{PW_SHIP}@127.0.0.1:{proxy_port}"),
+            ),
+        ],
+        bin: bin.clone(),
+    };
+    ship_server.run("start").unwrap();
+    let shore_url = |i: usize| format!("nats://shore:{PW_SHORE}@127.0.0.1:{}", client[i]);
+    let leaf_url = format!("nats://ship:{PW_SHIP}@127.0.0.1:{leaf_client}");
+
+    let mut nodes: Vec<Option<ShoreNode>> = (0..3)
+        .map(|i| Some(start_shore_node(shore_url(i), &format!("node-{i}"), &clock)))
+        .collect();
+
+    let ship_dir = tempfile::tempdir().unwrap();
+    let mut log_cfg = EventLogConfig::new(SHIP);
+    log_cfg.fsync = FsyncPolicy::Never;
+    let log = Arc::new(RwLock::new(
+        EventLog::open(ship_dir.path().join("log"), log_cfg).unwrap(),
+    ));
+    let mut ship = start_ship_sync(&log, ship_dir.path(), leaf_url.clone(), &clock);
+
+    let mut at = 0u64;
+    let produce = |log: &Arc<RwLock<EventLog>>, at: &mut u64, n: u64| {
+        append(log, n, *at);
+        *at += n;
+    };
+    // Phase 1: link up, events flow; then three cuts of the leaf link.
+    let t0 = Instant::now();
+    for cut in 0..3 {
+        for _ in 0..20 {
+            produce(&log, &mut at, 20);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        proxy.set_cut(true);
+        for _ in 0..20 {
+            produce(&log, &mut at, 20);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if cut == 1 {
+            // Kill the ship's sync mid-sync (during the cut, with frames in flight).
+            ship.1.abort();
+            let _ = (&mut ship.1).await;
+            ship = start_ship_sync(&log, ship_dir.path(), leaf_url.clone(), &clock);
+        }
+        proxy.set_cut(false);
+    }
+    // Phase 2: kill -9 the shore node serving the ship (its server and its process side).
+    // Generous: on a loaded machine the cluster's first leader election takes a while.
+    let owner = wait_for(Duration::from_secs(60), || {
+        nodes.iter().position(|n| {
+            n.as_ref()
+                .is_some_and(|n| n.shared.fleet.get(SHIP).is_some())
+        })
+    })
+    .await
+    .expect("no shore node serves the ship");
+    let killed_at = Instant::now();
+    if let Some(n) = nodes[owner].take() {
+        n.task.abort();
+        drop(n.stop);
+    }
+    if let Some(s) = shore_servers[owner].take() {
+        s.run("kill").unwrap();
+    }
+    produce(&log, &mut at, 200);
+    let next_owner = wait_for(Duration::from_secs(30), || {
+        nodes.iter().position(|n| {
+            n.as_ref()
+                .and_then(|n| n.shared.fleet.get(SHIP))
+                .is_some_and(|f| f.last_sync_ms.is_some())
+        })
+    })
+    .await;
+    let failover = killed_at.elapsed();
+    assert!(next_owner.is_some(), "no node took the ship over");
+
+    // Phase 3: drain, then audit by identity.
+    produce(&log, &mut at, 200);
+    let total = log.read().durable_next_seq() - 1;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut stored = Default::default();
+    let audit_url = shore_url(next_owner.unwrap_or(0));
+    while Instant::now() < deadline {
+        stored = stored_events(&audit_url, SHIP).await.unwrap_or_default();
+        if stored.len() as u64 >= total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let missing = (1..=total).filter(|s| !stored.contains_key(s)).count();
+    let twice = stored.values().filter(|&&c| c > 1).count();
+    eprintln!(
+        "[nats test] {total} events, 3 link cuts, 1 ship sync kill, 1 shore node kill -9; \
+         failover {:.1} s; at shore: {} distinct, {missing} missing, {twice} stored twice; {:.1} s in all",
+        failover.as_secs_f64(),
+        stored.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    assert_eq!(missing, 0, "events lost");
+    assert_eq!(twice, 0, "events stored twice");
+    assert_eq!(stored.len() as u64, total);
+    // The goal is 10 s (lease 3 s + lease tick + redelivery); measured 6-7 s on a quiet
+    // machine, up to 16 s at load average 7 on 2 cores. The bound here only catches a
+    // failover that does not happen; the figure is printed above and in benchmarks.md.
+    assert!(
+        failover < Duration::from_secs(30),
+        "failover took {failover:?}"
+    );
+
+    let _ = ship.0.send(true);
+    let _ = ship.1.await;
+    for n in nodes.into_iter().flatten() {
+        let _ = n.stop.send(true);
+        let _ = n.task.await;
+    }
+}
+
+async fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

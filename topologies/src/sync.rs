@@ -1,0 +1,134 @@
+//! Ship-to-shore sync in the `ship` and `shore` commands, over NATS JetStream.
+//!
+//! The ship's sync is a supervised child of the ship's subtree, restarted with backoff
+//! after an error (it resumes from the positions persisted in `DATA/sync.cursor`); the
+//! shore node serves
+//! `GET /api/fleet` and the command routes next to `/metrics` and `/healthz`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use seawatch_actors::sync::actor::{sync_child, Connector, SyncArgs};
+use seawatch_actors::sync::metrics::SyncMetrics;
+use seawatch_actors::sync::nats::{
+    connect_ship, run_shore_node, ShipSource, ShoreNodeConfig, ShoreShared,
+};
+use seawatch_actors::sync::ship::SyncConfig;
+use seawatch_actors::sync::shore::{fleet_router, FleetApi};
+use seawatch_runtime::event_log::EventLog;
+use seawatch_runtime::http::{self, Health};
+use seawatch_runtime::supervision::ChildSpec;
+use seawatch_runtime::{Clock, Metrics, Runtime};
+use tokio::sync::watch;
+
+use crate::config::{ShipConfig, ShoreConfig};
+
+/// The ship's sync actor over NATS (`cfg.nats`), a child of the ship's subtree; `None`
+/// without `[nats]`.
+pub fn ship_sync_child(
+    cfg: &ShipConfig,
+    log: Arc<RwLock<EventLog>>,
+    runtime: &Runtime,
+) -> Option<ChildSpec> {
+    let url = cfg.nats.as_ref()?.url.clone();
+    let mut sync = SyncConfig::new(cfg.data.join("sync.cursor"));
+    sync.link_share = cfg.sync.link_share;
+    let capacity = (cfg.sync.capacity_mbps * 1e6 / 8.0) as u64;
+    let ship = cfg.ship.clone();
+    let connect: Connector = Arc::new(move || {
+        let (url, ship) = (url.clone(), ship.clone());
+        Box::pin(async move {
+            connect_ship(&url, &ship, Some(capacity))
+                .await
+                .map_err(|e| e.to_string())
+        })
+    });
+    let (child, _addr) = sync_child(SyncArgs {
+        log,
+        config: sync,
+        connect,
+        clock: runtime.clock().clone(),
+        metrics: Some(SyncMetrics::register(runtime.metrics())),
+        commands: None,
+        snapshot: None,
+    });
+    Some(child)
+}
+
+/// Runs a shore node until SIGINT/SIGTERM; returns the exit status.
+pub async fn run_shore(cfg: ShoreConfig, url: String, listen: SocketAddr) -> i32 {
+    let metrics = Metrics::new();
+    let health = Health::new();
+    let shared = ShoreShared {
+        metrics: Some(SyncMetrics::register(&metrics)),
+        ..Default::default()
+    };
+    let clock = Clock::system();
+    let node_cfg = ShoreNodeConfig {
+        url,
+        node: cfg.node.clone(),
+        ships: cfg
+            .ships
+            .iter()
+            .map(|s| ShipSource {
+                ship: s.id.clone(),
+                domain: s.domain.clone().unwrap_or_else(|| s.id.clone()),
+            })
+            .collect(),
+        replicas: cfg.replicas,
+        lease: Duration::from_secs_f64(cfg.lease_s),
+    };
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("seawatch shore: http {listen}: {e}");
+            return crate::cli::EXIT_USAGE;
+        }
+    };
+    let app = http::router(metrics.clone(), health.clone()).merge(fleet_router(FleetApi {
+        fleet: shared.fleet.clone(),
+        commands: shared.commands.clone(),
+        clock: clock.clone(),
+    }));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let (stop, stop_rx) = watch::channel(false);
+    // The cluster may still be electing its JetStream leader, or be unreachable for a
+    // while: retry with backoff instead of exiting.
+    let node = tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            match run_shore_node(
+                node_cfg.clone(),
+                shared.clone(),
+                clock.clone(),
+                stop_rx.clone(),
+            )
+            .await
+            {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "shore node: retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    });
+    health.set(true);
+    println!(
+        "seawatch shore {}: {} ships; http://{listen}/api/fleet",
+        cfg.node,
+        cfg.ships.len()
+    );
+    let status = tokio::select! {
+        _ = crate::cli::wait_for_shutdown_signal() => 0,
+        _ = node => 1,
+    };
+    let _ = stop.send(true);
+    server.abort();
+    status
+}

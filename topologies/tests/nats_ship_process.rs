@@ -1,0 +1,263 @@
+//! `seawatch ship --nats` and `seawatch shore --nats` as processes over real nats-server
+//! processes (a 3-node shore cluster and the ship's leaf node, from `deploy/nats/`): the
+//! ship process is killed with SIGKILL mid-sync and restarted on the same data; once its
+//! backlog is 0, shore holds exactly the events of the ship's log, each once.
+//!
+//! nats-server is `SEAWATCH_NATS_SERVER` (set by test-all.sh) or what
+//! `deploy/scripts/nats-test-server.sh bin` finds or installs; without one the test says
+//! so and passes, except under `CI=true`.
+
+mod support;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use seawatch_actors::sync::nats::stored_events;
+use support::*;
+
+const PW: &str = "test-pw";
+
+fn script() -> PathBuf {
+    scripts_dir().join("nats-test-server.sh")
+}
+
+fn nats_binary() -> Result<String, String> {
+    if let Ok(b) = std::env::var("SEAWATCH_NATS_SERVER") {
+        return Ok(b);
+    }
+    let out = Command::new("bash")
+        .arg(script())
+        .arg("bin")
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+struct Server {
+    dir: tempfile::TempDir,
+    conf: PathBuf,
+    env: Vec<(String, String)>,
+    bin: String,
+}
+
+impl Server {
+    fn run(&self, cmd: &str) {
+        let out = Command::new("bash")
+            .arg(script())
+            .arg(cmd)
+            .arg(self.dir.path())
+            .arg(&self.conf)
+            .envs(self.env.iter().cloned())
+            .env("NATS_SERVER", &self.bin)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() || cmd == "stop",
+            "{cmd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.run("stop");
+    }
+}
+
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn line(i: u64) -> String {
+    format!("<134>1 2025-03-14T03:12:07.412Z core-sw-1 synctest - - - %LINK-3-UPDOWN: Interface Gi1/0/{} message {i:010}\n", i % 48)
+}
+
+/// Writes `n` numbered lines (from `from`) over TCP, or until stopped / refused.
+fn send_lines(
+    addr: SocketAddr,
+    from: u64,
+    n: u64,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let Ok(mut s) = TcpStream::connect(addr) else {
+            return;
+        };
+        let mut i = from;
+        while i < from + n && !stop.load(Ordering::Relaxed) {
+            let mut buf = String::new();
+            for j in i..(i + 50).min(from + n) {
+                buf.push_str(&line(j));
+            }
+            if s.write_all(buf.as_bytes()).is_err() {
+                return;
+            }
+            i = (i + 50).min(from + n);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    })
+}
+
+#[test]
+fn ship_process_killed_mid_sync_resumes_and_shore_holds_exactly_its_events() {
+    let bin = match nats_binary() {
+        Ok(b) => b,
+        Err(e) => return skip_or_fail(&format!("no nats-server: {e}")),
+    };
+    let client: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let cluster: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let leaf: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let routes: Vec<String> = cluster
+        .iter()
+        .map(|p| format!("nats-route://127.0.0.1:{p}"))
+        .collect();
+    let conf_dir = scripts_dir().join("../nats");
+    let mut servers = Vec::new();
+    for i in 0..3 {
+        let s = Server {
+            dir: tempfile::tempdir().unwrap(),
+            conf: conf_dir.join("shore-node.conf"),
+            env: vec![
+                ("NODE_NAME".into(), format!("shore-{i}")),
+                ("CLIENT_PORT".into(), client[i].to_string()),
+                ("CLUSTER_PORT".into(), cluster[i].to_string()),
+                ("LEAF_PORT".into(), leaf[i].to_string()),
+                ("ROUTE_1".into(), routes[0].clone()),
+                ("ROUTE_2".into(), routes[1].clone()),
+                ("ROUTE_3".into(), routes[2].clone()),
+                ("SHORE_PASSWORD".into(), PW.into()),
+                ("SHIP_PASSWORD".into(), PW.into()),
+                ("LEAF_ADVERTISE".into(), format!("127.0.0.1:{}", leaf[i])),
+            ],
+            bin: bin.clone(),
+        };
+        s.run("start");
+        servers.push(s);
+    }
+    let leaf_client = free_port();
+    let ship_server = Server {
+        dir: tempfile::tempdir().unwrap(),
+        conf: conf_dir.join("ship-leaf.conf"),
+        env: vec![
+            ("NODE_NAME".into(), "leaf-ship-1".into()),
+            ("CLIENT_PORT".into(), leaf_client.to_string()),
+            ("SHIP_DOMAIN".into(), SHIP.into()),
+            ("SHIP_PASSWORD".into(), PW.into()),
+            (
+                "HUB_LEAF_URL".into(),
+                format!("nats-leaf://ship:{PW}@127.0.0.1:{}", leaf[0]),
+            ),
+        ],
+        bin,
+    };
+    ship_server.run("start");
+    let shore_url = format!("nats://shore:{PW}@127.0.0.1:{}", client[0]);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let shore_cfg = tmp.path().join("shore.toml");
+    std::fs::write(
+        &shore_cfg,
+        format!("node = \"n0\"\nreplicas = 3\nlease_s = 3\n[[ship]]\nid = \"{SHIP}\"\n"),
+    )
+    .unwrap();
+    let shore_http = free_addr();
+    let shore_out = std::fs::File::create(tmp.path().join("shore.out")).unwrap();
+    let _shore = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_seawatch"))
+            .args([
+                "shore",
+                "--nats",
+                &shore_url,
+                "--listen",
+                &shore_http.to_string(),
+                "--config",
+            ])
+            .arg(&shore_cfg)
+            .stdin(Stdio::null())
+            .stdout(shore_out.try_clone().unwrap())
+            .stderr(shore_out)
+            .spawn()
+            .unwrap(),
+    );
+
+    let data = tmp.path().join("data");
+    let config = format!(
+        "[nats]\nurl = \"nats://ship:{PW}@127.0.0.1:{leaf_client}\"\n[eventlog]\nfsync = \"every_batch\"\n"
+    );
+    let t0 = Instant::now();
+    let ship = ShipProc::start(&data, Some(&config));
+    let stop = Arc::new(AtomicBool::new(false));
+    let feeder = send_lines(ship.syslog, 0, 1_000_000, stop.clone());
+    // Kill -9 once some thousands are durable (sync is busy shipping them).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while durable(&ship.metrics()) < 3_000 {
+        assert!(
+            Instant::now() < deadline,
+            "ship too slow:\n{}",
+            ship.output()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ship.kill9();
+    stop.store(true, Ordering::Relaxed);
+    feeder.join().unwrap();
+
+    let ship = ShipProc::start(&data, Some(&config));
+    send_lines(
+        ship.syslog,
+        1_000_000,
+        2_000,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .join()
+    .unwrap();
+    // Wait (bounded) until the ship reports nothing left to sync.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let m = ship.metrics();
+        let backlog = metric(
+            &m,
+            &format!("seawatch_sync_backlog_events{{ship=\"{SHIP}\"}}"),
+        );
+        if durable(&m) >= 2_000 && backlog == Some(0.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "backlog not drained: {backlog:?}\n{}",
+            ship.output()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    ship.terminate(Duration::from_secs(10));
+    let log = open_log(&data);
+    let total = log.durable_next_seq() - 1;
+    drop(log);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let stored = rt.block_on(stored_events(&shore_url, SHIP)).unwrap();
+    let missing = (1..=total).filter(|s| !stored.contains_key(s)).count();
+    let twice = stored.values().filter(|&&c| c > 1).count();
+    eprintln!(
+        "[nats process test] ship log {total} events; shore {} distinct, {missing} missing, {twice} twice; {:.1} s",
+        stored.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    assert_eq!((missing, twice), (0, 0));
+    assert_eq!(stored.len() as u64, total);
+    drop(ship_server);
+}
