@@ -1,5 +1,8 @@
 //! Device actors: one per inventoried device (or discovered sender), holding its health
-//! and recent state, and (later) routing its samples to its detectors.
+//! and recent state, raising health alerts ([`alerts`]), and (later) routing its samples
+//! to its detectors.
+
+pub mod alerts;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,6 +11,7 @@ use std::time::Instant;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 
+use crate::alert::AlertSink;
 use crate::ingest::metrics::IngestMetrics;
 use crate::ingest::record::{ObsKind, Observation};
 
@@ -36,6 +40,14 @@ pub enum DeviceMsg {
     },
     /// A snapshot of the device's state.
     Snapshot(RpcReplyPort<DeviceState>),
+    /// Event time moved on to `now_ms` (silence detection); the reply, if any, is sent
+    /// once everything queued before it is handled (a barrier for simulated time).
+    Tick {
+        /// Current event time, unix ms.
+        now_ms: i64,
+        /// Answered after the tick is handled.
+        reply: Option<RpcReplyPort<()>>,
+    },
 }
 
 /// What a device actor knows.
@@ -68,6 +80,10 @@ pub struct DeviceArgs {
     pub kind: String,
     /// Where to report receipt-to-actor latency.
     pub metrics: Option<IngestMetrics>,
+    /// Ship id (for alerts).
+    pub ship: String,
+    /// Where health alerts go.
+    pub alerts: AlertSink,
 }
 
 /// The device actor.
@@ -138,7 +154,7 @@ impl DeviceState {
 
 impl Actor for DeviceActor {
     type Msg = DeviceMsg;
-    type State = (DeviceState, Option<IngestMetrics>);
+    type State = (DeviceState, Option<IngestMetrics>, alerts::HealthAlerts);
     type Arguments = DeviceArgs;
 
     async fn pre_start(
@@ -148,6 +164,12 @@ impl Actor for DeviceActor {
     ) -> Result<Self::State, ActorProcessingErr> {
         // A restarted device actor starts from an empty state on purpose: its state is a
         // cache of recent telemetry, rebuilt within one metric interval.
+        let health = alerts::HealthAlerts::new(
+            &args.ship,
+            &args.id,
+            args.alerts.clone(),
+            alerts::HealthRules::default(),
+        );
         Ok((
             DeviceState {
                 id: args.id,
@@ -160,6 +182,7 @@ impl Actor for DeviceActor {
                 last_error_ms: None,
             },
             args.metrics,
+            health,
         ))
     }
 
@@ -167,12 +190,13 @@ impl Actor for DeviceActor {
         &self,
         _myself: ActorRef<DeviceMsg>,
         msg: DeviceMsg,
-        (state, metrics): &mut Self::State,
+        (state, metrics, health): &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             DeviceMsg::Observe { received, items } => {
                 for obs in &items {
                     state.observe(obs);
+                    health.observe(obs);
                 }
                 if let Some(m) = metrics {
                     m.to_device(received.elapsed(), items.len() as u64);
@@ -180,6 +204,12 @@ impl Actor for DeviceActor {
             }
             DeviceMsg::Snapshot(reply) => {
                 let _ = reply.send(state.clone());
+            }
+            DeviceMsg::Tick { now_ms, reply } => {
+                health.tick(now_ms);
+                if let Some(r) = reply {
+                    let _ = r.send(());
+                }
             }
         }
         Ok(())
@@ -189,16 +219,29 @@ impl Actor for DeviceActor {
 /// Shared handle type for a device actor's address.
 pub type DeviceAddr = seawatch_runtime::supervision::Addr<DeviceMsg>;
 
-/// Builds the child spec of a device actor.
+/// Builds the child spec of a device actor that raises no alerts.
 pub fn device_child(
     id: &str,
     kind: &str,
     metrics: Option<IngestMetrics>,
 ) -> (seawatch_runtime::supervision::ChildSpec, DeviceAddr) {
+    device_child_with(id, kind, metrics, "", AlertSink::none())
+}
+
+/// Builds the child spec of a device actor of `ship` raising health alerts into `alerts`.
+pub fn device_child_with(
+    id: &str,
+    kind: &str,
+    metrics: Option<IngestMetrics>,
+    ship: &str,
+    alerts: AlertSink,
+) -> (seawatch_runtime::supervision::ChildSpec, DeviceAddr) {
     let args = Arc::new(DeviceArgs {
         id: id.to_string(),
         kind: kind.to_string(),
         metrics,
+        ship: ship.to_string(),
+        alerts,
     });
     seawatch_runtime::supervision::ChildSpec::actor(id, "device", move || {
         (DeviceActor, (*args).clone())

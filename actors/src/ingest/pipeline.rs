@@ -20,7 +20,8 @@ use tokio::sync::mpsc;
 
 use super::metrics::IngestMetrics;
 use super::record::{IngestBatch, ObsKind, Observation, Source};
-use crate::device::{device_child, DeviceAddr, DeviceMsg};
+use crate::alert::AlertSink;
+use crate::device::{device_child_with, DeviceAddr, DeviceMsg};
 use crate::inventory::Inventory;
 use crate::link::{link_child, LinkArgs, LinkMetrics, LinkMsg, LinkThresholds};
 
@@ -133,6 +134,7 @@ pub struct Router {
     links_sup: Addr<SupervisorMsg>,
     metrics: IngestMetrics,
     link_metrics: LinkMetrics,
+    alerts: RwLock<AlertSink>,
     timeout: Duration,
 }
 
@@ -164,8 +166,38 @@ impl Router {
             links_sup,
             metrics,
             link_metrics,
+            alerts: RwLock::new(AlertSink::none()),
             timeout: Duration::from_secs(10),
         })
+    }
+
+    /// Where device and link actors started from now on raise their alerts (set it
+    /// before [`Router::reconcile`]).
+    pub fn set_alert_sink(&self, sink: AlertSink) {
+        *self.alerts.write() = sink;
+    }
+
+    fn device_spec(&self, id: &str, kind: &str) -> (ChildSpec, DeviceAddr) {
+        device_child_with(
+            id,
+            kind,
+            Some(self.metrics.clone()),
+            &self.ship,
+            self.alerts.read().clone(),
+        )
+    }
+
+    /// The link actors known now.
+    pub fn links(&self) -> Vec<(String, Addr<LinkMsg>)> {
+        self.links
+            .iter()
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect()
+    }
+
+    /// The inventory in use.
+    pub fn inventory(&self) -> Inventory {
+        self.inventory.read().clone()
     }
 
     async fn add(&self, sup: &Addr<SupervisorMsg>, spec: ChildSpec) -> Result<(), RuntimeError> {
@@ -184,7 +216,7 @@ impl Router {
         let inv = self.inventory.read().clone();
         for d in &inv.devices {
             if !self.devices.contains_key(&d.id) {
-                let (spec, addr) = device_child(&d.id, &d.kind, Some(self.metrics.clone()));
+                let (spec, addr) = self.device_spec(&d.id, &d.kind);
                 self.add(&self.devices_sup, spec).await?;
                 self.devices.insert(d.id.clone(), addr);
             }
@@ -196,6 +228,7 @@ impl Router {
                     spec: l.clone(),
                     thresholds: LinkThresholds::default(),
                     metrics: self.link_metrics.clone(),
+                    alerts: self.alerts.read().clone(),
                 });
                 self.add(&self.links_sup, spec).await?;
                 self.links.insert(l.id.clone(), addr);
@@ -252,7 +285,7 @@ impl Router {
             .device(device)
             .map(|d| d.kind.clone())
             .unwrap_or_else(|| "discovered".to_string());
-        let (spec, addr) = device_child(device, &kind, Some(self.metrics.clone()));
+        let (spec, addr) = self.device_spec(device, &kind);
         if let Err(e) = self.add(&self.devices_sup, spec).await {
             tracing::warn!(ship = %self.ship, device, error = %e, "cannot start device actor");
             return None;

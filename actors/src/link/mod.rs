@@ -11,6 +11,7 @@ use seawatch_runtime::supervision::{Addr, ChildSpec};
 use seawatch_runtime::Metrics;
 use serde::Serialize;
 
+use crate::alert::{Alert, AlertClass, AlertSeverity, AlertSink, AlertSource, AlertState};
 use crate::ingest::record::{ObsKind, Observation};
 use crate::inventory::LinkSpec;
 
@@ -178,6 +179,9 @@ pub struct LinkArgs {
     pub thresholds: LinkThresholds,
     /// Metrics.
     pub metrics: LinkMetrics,
+    /// Where link alerts go (satellite links only: a terrestrial link out of coverage
+    /// at sea is normal, not a symptom).
+    pub alerts: AlertSink,
 }
 
 /// The link actor.
@@ -188,6 +192,98 @@ pub struct LinkActor;
 pub struct LinkActorState {
     state: LinkState,
     args: LinkArgs,
+    /// Event times of recent transitions to down (flap detection).
+    downs: std::collections::VecDeque<i64>,
+    firing: Vec<AlertClass>,
+}
+
+/// Transitions to down within this window that make a link flapping.
+const FLAP_WINDOW_MS: i64 = 300_000;
+const FLAP_DOWNS: usize = 3;
+
+impl LinkActorState {
+    fn raise(&mut self, class: AlertClass, on: bool, ts_ms: i64) {
+        if self.firing.contains(&class) == on {
+            return;
+        }
+        if on {
+            self.firing.push(class);
+        } else {
+            self.firing.retain(|c| *c != class);
+        }
+        if !matches!(self.state.spec.kind.as_str(), "vsat" | "leo") {
+            return;
+        }
+        self.args.alerts.raise(Alert {
+            ship: self.args.ship.clone(),
+            subject: self.state.spec.id.clone(),
+            source: AlertSource::Link,
+            class,
+            severity: if class == AlertClass::Degraded {
+                AlertSeverity::Warning
+            } else {
+                AlertSeverity::Critical
+            },
+            state: if on {
+                AlertState::Firing
+            } else {
+                AlertState::Cleared
+            },
+            ts_ms,
+            series: None,
+            score: 1.0,
+            detail: format!("link {:?}", self.state.status).to_lowercase(),
+        });
+    }
+
+    /// Raises or clears alerts after a status change at `ts_ms`.
+    fn on_status(&mut self, ts_ms: i64) {
+        let status = self.state.status;
+        if status == LinkStatus::Down {
+            self.downs.push_back(ts_ms);
+        }
+        while self
+            .downs
+            .front()
+            .is_some_and(|t| ts_ms - t > FLAP_WINDOW_MS)
+        {
+            self.downs.pop_front();
+        }
+        let flapping = self.downs.len() >= FLAP_DOWNS;
+        if flapping {
+            self.raise(AlertClass::Flapping, true, ts_ms);
+        }
+        self.raise(
+            AlertClass::Down,
+            status == LinkStatus::Down && !flapping,
+            ts_ms,
+        );
+        self.raise(
+            AlertClass::Degraded,
+            status == LinkStatus::Degraded && !flapping,
+            ts_ms,
+        );
+        if status == LinkStatus::Up && self.downs.is_empty() {
+            self.raise(AlertClass::Flapping, false, ts_ms);
+        }
+    }
+
+    /// Clears flapping once the window holds no transition to down.
+    fn age(&mut self, ts_ms: i64) {
+        while self
+            .downs
+            .front()
+            .is_some_and(|t| ts_ms - t > FLAP_WINDOW_MS)
+        {
+            self.downs.pop_front();
+        }
+        if self.downs.is_empty() && self.firing.contains(&AlertClass::Flapping) {
+            self.raise(AlertClass::Flapping, false, ts_ms);
+            let status = self.state.status;
+            self.raise(AlertClass::Down, status == LinkStatus::Down, ts_ms);
+            self.raise(AlertClass::Degraded, status == LinkStatus::Degraded, ts_ms);
+        }
+    }
 }
 
 impl Actor for LinkActor {
@@ -213,6 +309,8 @@ impl Actor for LinkActor {
                 since_ms: None,
             },
             args,
+            downs: std::collections::VecDeque::new(),
+            firing: Vec::new(),
         })
     }
 
@@ -226,7 +324,12 @@ impl Actor for LinkActor {
             LinkMsg::Observe { items, .. } => {
                 let mut changed = false;
                 for obs in &items {
-                    changed |= st.state.apply(obs, &st.args.thresholds);
+                    if st.state.apply(obs, &st.args.thresholds) {
+                        changed = true;
+                        st.on_status(obs.ts_ms);
+                    } else {
+                        st.age(obs.ts_ms);
+                    }
                 }
                 if changed {
                     tracing::info!(ship = %st.args.ship, link = %st.state.spec.id, status = ?st.state.status, "link status changed");
