@@ -238,7 +238,11 @@ async fn run(cli: Cli) -> i32 {
         Command::Demo(args) => demo(args).await,
         Command::Ship(args) => ship(args).await,
         Command::Shore(_) => not_yet("shore", "the ship-to-shore sync issue"),
-        Command::Sim(SimCommand::Run { .. }) => not_yet("sim run", "the incidents issue"),
+        Command::Sim(SimCommand::Run {
+            scenario,
+            report,
+            realtime,
+        }) => sim_run(&scenario, report.as_deref(), realtime).await,
         Command::Bench(BenchCommand::Load {
             addr,
             secs,
@@ -307,6 +311,43 @@ async fn run(cli: Cli) -> i32 {
             }
             println!("{json}");
             0
+        }
+    }
+}
+
+async fn sim_run(
+    scenario: &std::path::Path,
+    report: Option<&std::path::Path>,
+    realtime: bool,
+) -> i32 {
+    let sc = match seawatch_simulators::scenario::Scenario::load(scenario) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("seawatch sim run: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let opts = crate::sim::SimRunOptions {
+        realtime,
+        ..crate::sim::SimRunOptions::default()
+    };
+    match crate::sim::run(&sc, &opts).await {
+        Ok(r) => match report {
+            Some(path) => write_report("sim run", path, &r),
+            None => match serde_json::to_string_pretty(&r) {
+                Ok(j) => {
+                    println!("{j}");
+                    0
+                }
+                Err(e) => {
+                    eprintln!("seawatch sim run: cannot encode report: {e}");
+                    1
+                }
+            },
+        },
+        Err(e) => {
+            eprintln!("seawatch sim run: {}: {e}", scenario.display());
+            1
         }
     }
 }

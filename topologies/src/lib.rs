@@ -8,3 +8,4 @@ pub mod feed;
 pub mod inventory;
 pub mod node;
 pub mod ship;
+pub mod sim;

@@ -10,7 +10,6 @@ fn seawatch() -> Command {
 fn unbuilt_subcommands_say_so_and_exit_2() {
     for args in [
         vec!["shore"],
-        vec!["sim", "run", "x.toml"],
         vec!["ship", "--nats", "nats://127.0.0.1:4222"],
     ] {
         let out = seawatch().args(&args).output().unwrap();
@@ -19,6 +18,19 @@ fn unbuilt_subcommands_say_so_and_exit_2() {
         assert!(stderr.contains("not implemented yet"), "{args:?}: {stderr}");
         assert!(out.stdout.is_empty(), "no fake output for {args:?}");
     }
+}
+
+#[test]
+fn sim_run_on_a_missing_scenario_exits_2_naming_the_file() {
+    let out = seawatch()
+        .args(["sim", "run", "/nonexistent/x.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("x.toml"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(out.stdout.is_empty());
 }
 
 #[test]

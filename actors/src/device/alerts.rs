@@ -137,8 +137,12 @@ impl HealthAlerts {
                 }
             }
             ObsKind::Metric(m) => match m.name.as_str() {
-                // the prober reports for a device that cannot answer: not a sign of life
-                "probe_success" => self.probe(m.value >= 0.5, ts),
+                // a probe result (even a failed one) is telemetry about the device: the
+                // silence rule is for devices nobody probes
+                "probe_success" => {
+                    self.seen(ts);
+                    self.probe(m.value >= 0.5, ts);
+                }
                 "probe_duration_seconds" => {
                     if m.value < 4.9 {
                         self.latency(m.value, ts);

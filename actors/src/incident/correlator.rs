@@ -185,6 +185,16 @@ impl Correlator {
     }
 
     fn apply(&mut self, alert: Alert, out: &mut Vec<IncidentEvent>) {
+        tracing::debug!(
+            ship = %self.ship,
+            subject = %alert.subject,
+            class = ?alert.class,
+            series = ?alert.series,
+            state = ?alert.state,
+            ts_ms = alert.ts_ms,
+            detail = %alert.detail,
+            "alert"
+        );
         let key: Key = (alert.subject.clone(), alert.class, alert.series.clone());
         match alert.state {
             AlertState::Cleared => {
