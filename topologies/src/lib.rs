@@ -9,3 +9,4 @@ pub mod inventory;
 pub mod node;
 pub mod ship;
 pub mod sim;
+pub mod suite;

@@ -29,6 +29,7 @@ use seawatch_actors::ingest::metrics::IngestMetrics;
 use seawatch_actors::ingest::pipeline::{
     queue, writer_child, IngestSender, PipelineConfig, Router, WriterArgs,
 };
+use seawatch_actors::ingest::record::Observation;
 use seawatch_actors::link::{LinkMetrics, LinkMsg};
 use seawatch_actors::push::PushBus;
 use seawatch_runtime::event_log::{EventLog, EventLogConfig};
@@ -161,7 +162,6 @@ struct SimShip {
     correlator: Addr<CorrelatorMsg>,
     log: Arc<RwLock<EventLog>>,
     metrics: IngestMetrics,
-    buf: Vec<seawatch_actors::ingest::record::Observation>,
 }
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -198,6 +198,48 @@ async fn barrier(ship: &SimShip, now_ms: i64) -> Result<(), SimError> {
         )
         .await?;
     Ok(())
+}
+
+/// Simulated seconds the feeder thread may run ahead of the pipeline.
+const CHUNKS_AHEAD: usize = 8;
+
+/// One simulated second of decoded telemetry, per ship (in the order of the scenario).
+struct Chunk {
+    to_ms: i64,
+    generated: u64,
+    per_ship: Vec<Vec<Observation>>,
+}
+
+fn produce(
+    mut sim: Simulator,
+    ids: Vec<String>,
+    senders: Vec<IngestSender>,
+    tx: tokio::sync::mpsc::Sender<Chunk>,
+) {
+    let end_ms = sim.end_ms();
+    let mut t = sim.start_ms();
+    while t < end_ms {
+        let to = (t + 1000).min(end_ms);
+        let mut per_ship: Vec<Vec<Observation>> = ids.iter().map(|_| Vec::new()).collect();
+        let mut generated = 0u64;
+        sim.advance_with(to, |rec| {
+            generated += 1;
+            if let Some(i) = ids.iter().position(|id| id == rec.ship) {
+                decode_into(&rec, &senders[i], &mut per_ship[i]);
+            }
+        });
+        if tx
+            .blocking_send(Chunk {
+                to_ms: to,
+                generated,
+                per_ship,
+            })
+            .is_err()
+        {
+            return; // the run stopped
+        }
+        t = to;
+    }
 }
 
 struct Progress {
@@ -307,7 +349,6 @@ pub async fn run(scenario: &Scenario, opts: &SimRunOptions) -> Result<SimReport,
             correlator: correlator_addr,
             log,
             metrics,
-            buf: Vec::new(),
         });
     }
     let (root, _join) = start_root(root, runtime.clone()).await?;
@@ -315,11 +356,23 @@ pub async fn run(scenario: &Scenario, opts: &SimRunOptions) -> Result<SimReport,
         s.router.reconcile().await?;
     }
 
-    let mut sim = Simulator::new(scenario);
+    // Generation and decoding run on their own thread, a few simulated seconds ahead of
+    // the pipeline (bounded channel: backpressure), so they overlap with storing,
+    // routing and correlating.
+    let sim = Simulator::new(scenario);
     let start_ms = sim.start_ms();
     let end_ms = sim.end_ms();
     let total_s = (end_ms - start_ms) as f64 / 1000.0;
     let tick_ms = opts.tick_ms.max(1000);
+    let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<Chunk>(CHUNKS_AHEAD);
+    let producer = {
+        let ids: Vec<String> = ships.iter().map(|s| s.id.clone()).collect();
+        let senders: Vec<IngestSender> = ships.iter().map(|s| s.sender.clone()).collect();
+        std::thread::Builder::new()
+            .name("sim-feeder".into())
+            .spawn(move || produce(sim, ids, senders, chunks_tx))
+            .map_err(|e| SimError::Io(format!("cannot start the feeder thread: {e}")))?
+    };
     let mut progress = Progress {
         on: opts.progress && std::io::stderr().is_terminal(),
         last: Instant::now(),
@@ -328,24 +381,14 @@ pub async fn run(scenario: &Scenario, opts: &SimRunOptions) -> Result<SimReport,
     let mut t = start_ms;
     let wall0 = tokio::time::Instant::now();
     let mut result = Ok(());
-    while t < end_ms {
-        let to = (t + 1000).min(end_ms);
-        {
-            let ships = &mut ships;
-            sim.advance_with(to, |rec| {
-                generated += 1;
-                if let Some(s) = ships.iter_mut().find(|s| s.id == rec.ship) {
-                    decode_into(&rec, &s.sender, &mut s.buf);
-                }
-            });
-        }
-        for s in &mut ships {
-            let items = std::mem::take(&mut s.buf);
+    while let Some(chunk) = chunks.recv().await {
+        generated += chunk.generated;
+        for (s, items) in ships.iter().zip(chunk.per_ship) {
             if let Err(e) = send_all(&s.sender, items).await {
                 result = Err(SimError::Io(format!("ship {}: {e}", s.id)));
             }
         }
-        t = to;
+        t = chunk.to_ms;
         if (t - start_ms) % tick_ms == 0 || t == end_ms {
             for s in &ships {
                 if let Err(e) = barrier(s, t).await {
@@ -361,6 +404,8 @@ pub async fn run(scenario: &Scenario, opts: &SimRunOptions) -> Result<SimReport,
         }
         progress.show((t - start_ms) as f64 / 1000.0, total_s, started, false);
     }
+    drop(chunks);
+    let _ = producer.join();
     progress.show((t - start_ms) as f64 / 1000.0, total_s, started, true);
     let mut events = EventCounts {
         generated,

@@ -127,6 +127,7 @@ impl HealthAlerts {
         match &obs.kind {
             ObsKind::Log(l) => {
                 self.seen(ts);
+                self.log_event(&l.text, ts);
                 let t = l.text.as_bytes();
                 if l.msg_id.contains("UPDOWN")
                     || l.msg_id.contains("LINK_DOWN")
@@ -190,6 +191,59 @@ impl HealthAlerts {
                 _ => self.seen(ts),
             },
         }
+    }
+
+    /// Raises a point alert for log lines that name a failure (an interface or
+    /// neighbour going down, an AP or camera lost, a link losing lock, a full disk). The
+    /// subject is the element the line is about: the AP or camera a controller names,
+    /// the link a modem or firewall names, else this device.
+    fn log_event(&mut self, text: &str, ts: i64) {
+        let (subject, what, object): (Option<&str>, &'static str, &str) =
+            if let Some(i) = text.find("changed state to down") {
+                (None, "port-down", between(&text[..i], "Interface ", ","))
+            } else if text.contains("ifOperStatus down") {
+                (None, "port-down", after(text, "ifName "))
+            } else if text.contains("was turned down") || text.contains("NIC Link is Down") {
+                (None, "port-down", between(text, "Interface ", " "))
+            } else if text.contains("LLDP_NEIGHBOR_DOWN") || text.contains("aged out") {
+                (None, "lldp-lost", between(text, "port ", ","))
+            } else if text.contains("AP is down") {
+                (Some(between(text, "|AP ", "@")), "ap-down", "")
+            } else if text.contains("): Connection lost") {
+                (Some(between(text, "Camera \"", "\"")), "camera-lost", "")
+            } else if text.contains("is now Unreachable") {
+                (None, "sip-unreachable", between(text, "Contact ", "/"))
+            } else if text.contains("demodulator lock lost") || text.contains("TX mute ON") {
+                (Some(before(text, ":")), "lock-lost", "")
+            } else if text.contains("status=\"dead\"") {
+                (Some(between(text, "interface=\"", "\"")), "sdwan-dead", "")
+            } else if text.contains("became primary") {
+                (None, "ha-failover", "")
+            } else if text.contains("No space left on device") {
+                (None, "enospc", "")
+            } else {
+                return;
+            };
+        let subject = subject.filter(|s| !s.is_empty() && s.len() <= 128);
+        let mut series = String::with_capacity(48);
+        series.push_str("log:");
+        series.push_str(what);
+        if !object.is_empty() {
+            series.push(':');
+            series.push_str(&object[..object.len().min(40)]);
+        }
+        self.sink.raise(Alert {
+            ship: self.ship.clone(),
+            subject: subject.unwrap_or(&self.device).to_string(),
+            source: AlertSource::Device,
+            class: AlertClass::Errors,
+            severity: AlertSeverity::Warning,
+            state: AlertState::Firing,
+            ts_ms: ts,
+            series: Some(series),
+            score: 1.0,
+            detail: text.chars().take(160).collect(),
+        });
     }
 
     fn seen(&mut self, ts: i64) {
@@ -258,6 +312,19 @@ impl HealthAlerts {
     }
 
     fn latency(&mut self, secs: f64, ts: i64) {
+        // a slow answer after a failed probe: lossy and slow is degraded, not down
+        if secs > 0.15
+            && self.consecutive_fail == 0
+            && self.probes.iter().rev().nth(1) == Some(&false)
+        {
+            self.set(
+                AlertClass::Degraded,
+                "probe",
+                true,
+                ts,
+                "probe loss and slow answers",
+            );
+        }
         if secs > 0.15 {
             self.slow += 1;
             self.fast = 0;
@@ -378,6 +445,24 @@ fn label_key(m: &crate::ingest::decode::MetricSample) -> String {
         key.push(' ');
     }
     key
+}
+
+/// The text after `start` up to `end` (or the end), or `""`.
+fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let Some(i) = text.find(start) else {
+        return "";
+    };
+    let rest = &text[i + start.len()..];
+    rest.find(end).map_or(rest, |j| &rest[..j]).trim()
+}
+
+fn after<'a>(text: &'a str, start: &str) -> &'a str {
+    text.find(start)
+        .map_or("", |i| text[i + start.len()..].trim())
+}
+
+fn before<'a>(text: &'a str, end: &str) -> &'a str {
+    text.find(end).map_or("", |i| text[..i].trim())
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {

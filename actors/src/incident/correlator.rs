@@ -52,6 +52,25 @@ impl Default for CorrelatorConfig {
 
 type Key = (String, AlertClass, Option<String>);
 
+/// A parent explains a child's failure only if it started failing no later than this
+/// after the child (probe order makes children notice first); a child that failed well
+/// before its parent has its own root cause (a cascade is two incidents).
+const EXPLAIN_WINDOW_MS: i64 = 60_000;
+/// An event alert (a log line such as "AP is down") is a duplicate if the same subject
+/// and series fired within this window.
+const EVENT_DEDUPE_MS: i64 = 30_000;
+/// How long an event alert waits for an incident to attach to.
+const EVENT_WAIT_MS: i64 = 300_000;
+
+/// Whether an alert is a point event from a log line (series `log:...`): it never
+/// opens an incident and has no cleared state.
+fn is_event(alert: &Alert) -> bool {
+    alert
+        .series
+        .as_deref()
+        .is_some_and(|s| s.starts_with("log:"))
+}
+
 #[derive(Debug, Clone)]
 struct Firing {
     since_ms: i64,
@@ -85,6 +104,10 @@ pub struct Correlator {
     last_active: Vec<i64>,
     alerts_total: u64,
     now_ms: i64,
+    /// Event alerts waiting for an incident: (subject, time).
+    events: Vec<(String, i64)>,
+    /// Last time each (subject, series) event fired (dedupe).
+    event_seen: BTreeMap<(String, String), i64>,
 }
 
 impl Correlator {
@@ -100,6 +123,8 @@ impl Correlator {
             last_active: Vec::new(),
             alerts_total: 0,
             now_ms: i64::MIN,
+            events: Vec::new(),
+            event_seen: BTreeMap::new(),
         }
     }
 
@@ -195,6 +220,24 @@ impl Correlator {
             detail = %alert.detail,
             "alert"
         );
+        if is_event(&alert) {
+            if alert.state == AlertState::Firing {
+                let k = (
+                    alert.subject.clone(),
+                    alert.series.clone().unwrap_or_default(),
+                );
+                let dup = self
+                    .event_seen
+                    .get(&k)
+                    .is_some_and(|t| alert.ts_ms - t < EVENT_DEDUPE_MS);
+                self.event_seen.insert(k, alert.ts_ms);
+                if !dup {
+                    self.alerts_total += 1;
+                    self.events.push((alert.subject, alert.ts_ms));
+                }
+            }
+            return;
+        }
         let key: Key = (alert.subject.clone(), alert.class, alert.series.clone());
         match alert.state {
             AlertState::Cleared => {
@@ -260,6 +303,33 @@ impl Correlator {
         c.contains(&AlertClass::Unreachable) || c.contains(&AlertClass::Down)
     }
 
+    /// When `subject` started failing (earliest firing unreachable/down/degraded/flapping).
+    fn since(&self, subject: &str) -> Option<i64> {
+        self.firing
+            .range((subject.to_string(), AlertClass::Unreachable, None)..)
+            .take_while(|((s, _, _), _)| s == subject)
+            .filter(|((_, c, _), _)| {
+                matches!(
+                    c,
+                    AlertClass::Unreachable
+                        | AlertClass::Down
+                        | AlertClass::Degraded
+                        | AlertClass::Flapping
+                )
+            })
+            .map(|(_, f)| f.since_ms)
+            .min()
+    }
+
+    /// Whether `parent`'s trouble can explain `child`'s (it began before, or at most
+    /// [`EXPLAIN_WINDOW_MS`] after).
+    fn precedes(&self, parent: &str, child: &str) -> bool {
+        match (self.since(parent), self.since(child)) {
+            (Some(p), Some(c)) => p <= c + EXPLAIN_WINDOW_MS,
+            _ => true,
+        }
+    }
+
     fn troubled(&self, subject: &str) -> bool {
         self.classes_of(subject).iter().any(|c| {
             matches!(
@@ -301,7 +371,12 @@ impl Correlator {
         let parents = self.topo.parents(subject);
         let failing =
             classes.contains(&AlertClass::Unreachable) || classes.contains(&AlertClass::Down);
-        if failing && !parents.is_empty() && parents.iter().all(|p| self.failing(p)) {
+        if failing
+            && !parents.is_empty()
+            && parents
+                .iter()
+                .all(|p| self.failing(p) && self.precedes(p, subject))
+        {
             let mut sorted: Vec<&String> = parents.iter().collect();
             sorted.sort();
             return self.root_at(sorted[0], path);
@@ -310,7 +385,10 @@ impl Correlator {
             || classes.contains(&AlertClass::Degraded)
             || classes.contains(&AlertClass::Flapping);
         if troubled {
-            let mut sorted: Vec<&String> = parents.iter().filter(|p| self.troubled(p)).collect();
+            let mut sorted: Vec<&String> = parents
+                .iter()
+                .filter(|p| self.troubled(p) && self.precedes(p, subject))
+                .collect();
             sorted.sort();
             if let Some(p) = sorted.first() {
                 return self.root_at(p, path);
@@ -348,7 +426,14 @@ impl Correlator {
         let mut groups: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
         let mut context: Vec<(String, i64)> = Vec::new();
         for ((subject, class, _), f) in &self.firing {
-            if f.incident.is_some() || self.now_ms - f.since_ms < self.cfg.settle_ms {
+            // only silence waits for the upstream-most element to show up; other
+            // symptoms open at once (a later upstream failure re-roots them)
+            let wait = if matches!(class, AlertClass::Unreachable | AlertClass::Down) {
+                self.cfg.settle_ms
+            } else {
+                0
+            };
+            if f.incident.is_some() || self.now_ms - f.since_ms < wait {
                 continue;
             }
             if opens(*class) {
@@ -383,6 +468,37 @@ impl Correlator {
                 self.attach_keyed(i, &subject, ts, out);
             }
         }
+        // event alerts: attach to an open incident of the subject or a neighbour
+        let events = std::mem::take(&mut self.events);
+        for (subject, ts) in events {
+            match self.incident_near(&subject) {
+                Some(i) => {
+                    // counted, but not a member: a log line about an element does not
+                    // make it part of the failure
+                    self.incidents[i].alerts += 1;
+                    out.push(IncidentEvent {
+                        ts_ms: ts,
+                        kind: IncidentEventKind::AlertAttached { subject },
+                        incident: self.incidents[i].clone(),
+                    });
+                }
+                None if self.now_ms - ts < EVENT_WAIT_MS => self.events.push((subject, ts)),
+                None => {}
+            }
+        }
+        let horizon = self.now_ms - EVENT_DEDUPE_MS;
+        self.event_seen.retain(|_, t| *t >= horizon);
+    }
+
+    /// An open incident with `subject`, or one of its parents or children, as member.
+    fn incident_near(&self, subject: &str) -> Option<usize> {
+        self.open_incident_with_member(subject).or_else(|| {
+            self.topo
+                .parents(subject)
+                .iter()
+                .chain(self.topo.children(subject))
+                .find_map(|n| self.open_incident_with_member(n))
+        })
     }
 
     /// Attaches every unattached firing alert of `subject` to incident `i`.

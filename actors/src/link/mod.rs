@@ -195,6 +195,49 @@ pub struct LinkActorState {
     /// Event times of recent transitions to down (flap detection).
     downs: std::collections::VecDeque<i64>,
     firing: Vec<AlertClass>,
+    margin: Margin,
+}
+
+/// Es/No against the link's own clear-sky baseline: a link that lost several dB is
+/// degraded even while above the absolute threshold (a degraded LEO terminal, the start
+/// of a rain fade).
+#[derive(Debug, Default)]
+struct Margin {
+    base: Option<f64>,
+    fast: Option<f64>,
+    samples: u32,
+    low: bool,
+}
+
+/// dB below baseline that make a link degraded, and back above which it recovers.
+const MARGIN_LOST_DB: f64 = 3.0;
+const MARGIN_BACK_DB: f64 = 1.5;
+/// Samples (5 s apart) before the baseline is trusted.
+const MARGIN_WARMUP: u32 = 60;
+
+impl Margin {
+    /// Takes an Es/No sample; returns whether `low` changed.
+    fn sample(&mut self, esno: f64, locked: bool) -> bool {
+        let fast = self.fast.map_or(esno, |f| 0.5 * f + 0.5 * esno);
+        self.fast = Some(fast);
+        let base = *self.base.get_or_insert(esno);
+        self.samples = self.samples.saturating_add(1);
+        if !self.low && locked {
+            self.base = Some(base + 0.01 * (esno - base));
+        }
+        if self.samples < MARGIN_WARMUP {
+            return false;
+        }
+        let drop = base - fast;
+        let low = if self.low {
+            drop > MARGIN_BACK_DB
+        } else {
+            drop > MARGIN_LOST_DB
+        };
+        let changed = low != self.low;
+        self.low = low;
+        changed
+    }
 }
 
 /// Transitions to down within this window that make a link flapping.
@@ -281,7 +324,9 @@ impl LinkActorState {
             self.raise(AlertClass::Flapping, false, ts_ms);
             let status = self.state.status;
             self.raise(AlertClass::Down, status == LinkStatus::Down, ts_ms);
-            self.raise(AlertClass::Degraded, status == LinkStatus::Degraded, ts_ms);
+            let degraded =
+                status == LinkStatus::Degraded || (status == LinkStatus::Up && self.margin.low);
+            self.raise(AlertClass::Degraded, degraded, ts_ms);
         }
     }
 }
@@ -311,6 +356,7 @@ impl Actor for LinkActor {
             args,
             downs: std::collections::VecDeque::new(),
             firing: Vec::new(),
+            margin: Margin::default(),
         })
     }
 
@@ -324,9 +370,25 @@ impl Actor for LinkActor {
             LinkMsg::Observe { items, .. } => {
                 let mut changed = false;
                 for obs in &items {
-                    if st.state.apply(obs, &st.args.thresholds) {
+                    let status_changed = st.state.apply(obs, &st.args.thresholds);
+                    let margin_changed = match &obs.kind {
+                        ObsKind::Metric(m) if m.name == "modem_esno_db" => {
+                            let locked = st.state.locked != Some(false);
+                            st.margin.sample(m.value, locked)
+                        }
+                        _ => false,
+                    };
+                    if status_changed {
                         changed = true;
                         st.on_status(obs.ts_ms);
+                    } else if margin_changed {
+                        let ts = obs.ts_ms;
+                        let status = st.state.status;
+                        let degraded = status == LinkStatus::Degraded
+                            || (status == LinkStatus::Up && st.margin.low);
+                        if !st.firing.contains(&AlertClass::Flapping) {
+                            st.raise(AlertClass::Degraded, degraded, ts);
+                        }
                     } else {
                         st.age(obs.ts_ms);
                     }
