@@ -127,7 +127,11 @@ impl HealthAlerts {
         match &obs.kind {
             ObsKind::Log(l) => {
                 self.seen(ts);
-                self.log_event(&l.text, ts);
+                // failure lines are notice or worse; most volume (traffic and client
+                // logs) is informational and skips the pattern checks
+                if l.severity <= 5 {
+                    self.log_event(&l.text, ts);
+                }
                 let t = l.text.as_bytes();
                 if l.msg_id.contains("UPDOWN")
                     || l.msg_id.contains("LINK_DOWN")

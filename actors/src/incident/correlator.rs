@@ -330,6 +330,10 @@ impl Correlator {
         }
     }
 
+    fn troubled_or_alerting(&self, subject: &str) -> bool {
+        self.classes_of(subject).iter().any(|c| opens(*c))
+    }
+
     fn troubled(&self, subject: &str) -> bool {
         self.classes_of(subject).iter().any(|c| {
             matches!(
@@ -538,7 +542,9 @@ impl Correlator {
         let explained: Vec<usize> = (0..self.incidents.len())
             .filter(|&i| {
                 let inc = &self.incidents[i];
+                // only a root that still has symptoms can be explained by another
                 inc.state.is_open()
+                    && self.troubled_or_alerting(&inc.root_cause)
                     && (inc.members.iter().any(|m| m == root)
                         || (self.root_of(&inc.root_cause) == root))
             })
