@@ -10,6 +10,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
+use seawatch_actors::device::DeviceMsg;
+use seawatch_actors::incident::{
+    correlator_child, sink_to, CorrelatorArgs, CorrelatorConfig, CorrelatorMsg, IncidentBoard,
+    IncidentMetrics,
+};
 use seawatch_actors::ingest::listen;
 use seawatch_actors::ingest::metrics::IngestMetrics;
 use seawatch_actors::ingest::pipeline::{
@@ -17,6 +22,7 @@ use seawatch_actors::ingest::pipeline::{
 };
 use seawatch_actors::inventory::Inventory;
 use seawatch_actors::link::LinkMetrics;
+use seawatch_actors::push::PushBus;
 use seawatch_actors::store::actor::{exporter_child, ExporterArgs};
 use seawatch_actors::store::clickhouse::{ClickHouseConfig, ExporterConfig};
 use seawatch_runtime::event_log::EventLog;
@@ -119,6 +125,12 @@ pub struct ShipNode {
     pub syslog_tcp_addr: SocketAddr,
     /// Where the syslog UDP listener listens.
     pub syslog_udp_addr: SocketAddr,
+    /// The ship's incidents (`GET /api/incidents` reads it).
+    pub incidents: IncidentBoard,
+    /// State-change pushes for WebSocket sessions (incidents today).
+    pub push: PushBus,
+    /// The ship's correlator.
+    pub correlator: Addr<CorrelatorMsg>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -177,6 +189,19 @@ impl ShipNode {
         let (mut children, tree) = ship_supervisors(&ship);
         let mut inventory = inventory;
         inventory.ship = cfg.ship.clone();
+        let incidents = IncidentBoard::new();
+        let push = PushBus::default();
+        let (correlator, correlator_addr) = correlator_child(CorrelatorArgs {
+            ship: cfg.ship.clone(),
+            inventory: inventory.clone(),
+            config: CorrelatorConfig::default(),
+            board: incidents.clone(),
+            push: push.clone(),
+            log: Some(log.clone()),
+            metrics: IncidentMetrics::register(runtime.metrics()),
+        });
+        // the correlator starts before the device and link actors that raise alerts
+        children.insert(0, correlator);
         let router = Router::new(
             inventory,
             tree.devices.clone(),
@@ -184,6 +209,7 @@ impl ShipNode {
             metrics.clone(),
             link_metrics,
         );
+        router.set_alert_sink(sink_to(correlator_addr.clone()));
         let (writer, _writer_addr) = writer_child(WriterArgs {
             log: log.clone(),
             slot,
@@ -230,7 +256,9 @@ impl ShipNode {
             })?;
         let health = Health::new();
         let app = http::router(runtime.metrics().clone(), health.clone())
-            .merge(listen::http_routes(sender.clone(), clock.clone()));
+            .merge(listen::http_routes(sender.clone(), clock.clone()))
+            // unauthenticated until the console's auth middleware wraps it
+            .merge(seawatch_actors::incident::api::routes(incidents.clone()));
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
             .map_err(|source| ShipStartError::Bind {
@@ -250,6 +278,29 @@ impl ShipNode {
                 tracing::error!(error = %e, "http server stopped");
             }
         });
+        // event time for silence detection and correlation: the ship's clock, every second
+        let tick_task = {
+            let router = router.clone();
+            let correlator = correlator_addr.clone();
+            let clock = clock.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    every.tick().await;
+                    let now_ms = clock.now_ms();
+                    for (_, d) in router.devices() {
+                        let _ = d.send(DeviceMsg::Tick {
+                            now_ms,
+                            reply: None,
+                        });
+                    }
+                    let _ = correlator.send(CorrelatorMsg::Tick {
+                        now_ms,
+                        reply: None,
+                    });
+                }
+            })
+        };
         health.set(true);
         Ok(Self {
             runtime,
@@ -263,7 +314,10 @@ impl ShipNode {
             http_addr,
             syslog_tcp_addr: tcp_addr,
             syslog_udp_addr: udp_addr,
-            tasks: vec![tcp_task, udp_task, http_task],
+            incidents,
+            push,
+            correlator: correlator_addr,
+            tasks: vec![tcp_task, udp_task, http_task, tick_task],
         })
     }
 

@@ -18,7 +18,11 @@ use seawatch_topologies::suite::{run_suite, scenario_files, table, totals};
 async fn the_scenario_suite_meets_the_goals() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../simulators/scenarios");
     let mut files = scenario_files(&dir).unwrap();
-    assert!(files.len() >= 12, "at least 12 scenarios, found {}", files.len());
+    assert!(
+        files.len() >= 12,
+        "at least 12 scenarios, found {}",
+        files.len()
+    );
     let cap = if cfg!(debug_assertions) {
         files.retain(|f| {
             f.file_stem()
@@ -35,7 +39,10 @@ async fn the_scenario_suite_meets_the_goals() {
     let entries = run_suite(&files, &opts, Some(cap)).await.unwrap();
     println!("{}", table(&entries));
     let t = totals(&entries);
-    assert!(t.faults >= if cfg!(debug_assertions) { 4 } else { 20 }, "{t:?}");
+    assert!(
+        t.faults >= if cfg!(debug_assertions) { 4 } else { 20 },
+        "{t:?}"
+    );
     assert!(t.compression >= 0.95, "compression {t:?}");
     assert!(t.top1 >= 0.90, "top-1 {t:?}");
     assert!(t.time_to_open_p95_s <= 60.0, "time to open {t:?}");

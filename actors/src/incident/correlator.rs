@@ -879,14 +879,13 @@ mod tests {
         // cleared at 690, resolved after the hysteresis
         assert!(inc.resolved_at_ms.unwrap() >= (690 + 240) * 1000);
         // fails again within the grace period: the same incident re-opens
-        let again = vec![alert(
+        let mut out = Vec::new();
+        c.push(alert(
             "ap-3",
             AlertClass::Unreachable,
             AlertState::Firing,
             1300,
-        )];
-        let mut out = Vec::new();
-        c.push(again[0].clone());
+        ));
         for t in (1300..1400).step_by(5) {
             out.extend(c.tick(t * 1000));
         }
