@@ -542,7 +542,12 @@ async fn ship(args: ShipArgs) -> i32 {
     println!("  data:   {}", cfg.data.display());
     if let Some(path) = cfg.inventory.clone() {
         println!("  inventory: {} (SIGHUP reloads it)", path.display());
-        spawn_inventory_reload(node.router.clone(), path, cfg.ship.clone());
+        spawn_inventory_reload(
+            node.router.clone(),
+            node.correlator.clone(),
+            path,
+            cfg.ship.clone(),
+        );
     }
     wait_for_shutdown_signal().await;
     node.shutdown().await;
@@ -553,6 +558,7 @@ async fn ship(args: ShipArgs) -> i32 {
 /// restart. A bad file is reported and the running inventory kept.
 fn spawn_inventory_reload(
     router: std::sync::Arc<seawatch_actors::ingest::pipeline::Router>,
+    correlator: seawatch_runtime::supervision::Addr<seawatch_actors::incident::CorrelatorMsg>,
     path: PathBuf,
     ship: String,
 ) {
@@ -564,10 +570,16 @@ fn spawn_inventory_reload(
         };
         while hup.recv().await.is_some() {
             match crate::inventory::load(&path, &ship) {
-                Ok(inv) => match router.reload(inv).await {
-                    Ok(()) => tracing::info!(path = %path.display(), "inventory reloaded"),
-                    Err(e) => tracing::error!(error = %e, "inventory reload failed"),
-                },
+                Ok(inv) => {
+                    // the correlator's topology follows the inventory
+                    let _ = correlator.send(seawatch_actors::incident::CorrelatorMsg::Inventory(
+                        inv.clone(),
+                    ));
+                    match router.reload(inv).await {
+                        Ok(()) => tracing::info!(path = %path.display(), "inventory reloaded"),
+                        Err(e) => tracing::error!(error = %e, "inventory reload failed"),
+                    }
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "inventory reload: keeping the running inventory")
                 }
@@ -575,5 +587,5 @@ fn spawn_inventory_reload(
         }
     });
     #[cfg(not(unix))]
-    let _ = (router, path, ship);
+    let _ = (router, correlator, path, ship);
 }
