@@ -36,7 +36,7 @@ pub enum AlertSource {
 }
 
 /// The kind of symptom, used by the correlator to group alerts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertClass {
     /// Nothing heard from the subject, or probes to it fail.

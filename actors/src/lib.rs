@@ -4,6 +4,7 @@
 pub mod alert;
 pub mod detect;
 pub mod device;
+pub mod incident;
 pub mod ingest;
 pub mod inventory;
 pub mod link;

@@ -11,6 +11,7 @@
 pub mod fleet;
 pub mod generate;
 pub mod scenario;
+pub mod score;
 
 pub use generate::{Payload, PayloadKind, SimOptions, Simulator, Telemetry, TelemetryRef};
 pub use scenario::{

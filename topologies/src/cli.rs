@@ -234,11 +234,6 @@ pub enum NabCommand {
     },
 }
 
-fn not_yet(what: &str, issue: &str) -> i32 {
-    eprintln!("seawatch {what}: not implemented yet ({issue})");
-    EXIT_USAGE
-}
-
 /// Parses the process arguments and runs; returns the exit status.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -279,7 +274,11 @@ async fn run(cli: Cli) -> i32 {
         Command::Demo(args) => demo(args).await,
         Command::Ship(args) => ship(args).await,
         Command::Shore(args) => shore(args).await,
-        Command::Sim(SimCommand::Run { .. }) => not_yet("sim run", "the incidents issue"),
+        Command::Sim(SimCommand::Run {
+            scenario,
+            report,
+            realtime,
+        }) => sim_run(&scenario, report.as_deref(), realtime).await,
         Command::Bench(BenchCommand::Load {
             addr,
             secs,
@@ -415,6 +414,43 @@ async fn run(cli: Cli) -> i32 {
             }
             println!("{json}");
             0
+        }
+    }
+}
+
+async fn sim_run(
+    scenario: &std::path::Path,
+    report: Option<&std::path::Path>,
+    realtime: bool,
+) -> i32 {
+    let sc = match seawatch_simulators::scenario::Scenario::load(scenario) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("seawatch sim run: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let opts = crate::sim::SimRunOptions {
+        realtime,
+        ..crate::sim::SimRunOptions::default()
+    };
+    match crate::sim::run(&sc, &opts).await {
+        Ok(r) => match report {
+            Some(path) => write_report("sim run", path, &r),
+            None => match serde_json::to_string_pretty(&r) {
+                Ok(j) => {
+                    println!("{j}");
+                    0
+                }
+                Err(e) => {
+                    eprintln!("seawatch sim run: cannot encode report: {e}");
+                    1
+                }
+            },
+        },
+        Err(e) => {
+            eprintln!("seawatch sim run: {}: {e}", scenario.display());
+            1
         }
     }
 }
@@ -656,7 +692,12 @@ async fn ship(args: ShipArgs) -> i32 {
     );
     if let Some(path) = cfg.inventory.clone() {
         println!("  inventory: {} (SIGHUP reloads it)", path.display());
-        spawn_inventory_reload(node.router.clone(), path, cfg.ship.clone());
+        spawn_inventory_reload(
+            node.router.clone(),
+            node.correlator.clone(),
+            path,
+            cfg.ship.clone(),
+        );
     }
     if cfg.nats.is_some() {
         println!("  sync:   to shore over NATS JetStream (the ship's leaf server)");
@@ -670,6 +711,7 @@ async fn ship(args: ShipArgs) -> i32 {
 /// restart. A bad file is reported and the running inventory kept.
 fn spawn_inventory_reload(
     router: std::sync::Arc<seawatch_actors::ingest::pipeline::Router>,
+    correlator: seawatch_runtime::supervision::Addr<seawatch_actors::incident::CorrelatorMsg>,
     path: PathBuf,
     ship: String,
 ) {
@@ -681,10 +723,16 @@ fn spawn_inventory_reload(
         };
         while hup.recv().await.is_some() {
             match crate::inventory::load(&path, &ship) {
-                Ok(inv) => match router.reload(inv).await {
-                    Ok(()) => tracing::info!(path = %path.display(), "inventory reloaded"),
-                    Err(e) => tracing::error!(error = %e, "inventory reload failed"),
-                },
+                Ok(inv) => {
+                    // the correlator's topology follows the inventory
+                    let _ = correlator.send(seawatch_actors::incident::CorrelatorMsg::Inventory(
+                        inv.clone(),
+                    ));
+                    match router.reload(inv).await {
+                        Ok(()) => tracing::info!(path = %path.display(), "inventory reloaded"),
+                        Err(e) => tracing::error!(error = %e, "inventory reload failed"),
+                    }
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "inventory reload: keeping the running inventory")
                 }
@@ -692,5 +740,5 @@ fn spawn_inventory_reload(
         }
     });
     #[cfg(not(unix))]
-    let _ = (router, path, ship);
+    let _ = (router, correlator, path, ship);
 }

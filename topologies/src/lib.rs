@@ -9,4 +9,6 @@ pub mod feed;
 pub mod inventory;
 pub mod node;
 pub mod ship;
+pub mod sim;
+pub mod suite;
 pub mod sync;

@@ -14,6 +14,13 @@ use parking_lot::RwLock;
 use seawatch_actors::alert::AlertSink;
 use seawatch_actors::detect::actor::{DetectorConfig, DetectorMetrics, DetectorWiring};
 use seawatch_actors::detect::peer::{peer_child, PeerArgs, PeerConfig};
+use seawatch_actors::device::DeviceMsg;
+use seawatch_actors::incident::api::IncidentView;
+use seawatch_actors::incident::StateFilter;
+use seawatch_actors::incident::{
+    correlator_child, sink_to, CorrelatorArgs, CorrelatorConfig, CorrelatorMsg, IncidentBoard,
+    IncidentMetrics,
+};
 use seawatch_actors::ingest::listen;
 use seawatch_actors::ingest::metrics::IngestMetrics;
 use seawatch_actors::ingest::pipeline::{
@@ -21,12 +28,11 @@ use seawatch_actors::ingest::pipeline::{
 };
 use seawatch_actors::inventory::Inventory;
 use seawatch_actors::link::LinkMetrics;
-use seawatch_actors::push::PushBus;
+use seawatch_actors::push::{Push, PushBus, PushKind};
 use seawatch_actors::store::actor::{exporter_child, ExporterArgs};
 use seawatch_actors::store::clickhouse::{ClickHouseConfig, ExporterConfig};
 use seawatch_console::{
-    sessions_supervisor, Access, Auth, ConsoleMetrics, EmptySnapshots, SnapshotSource, WsConfig,
-    WsHub,
+    sessions_supervisor, Access, Auth, ConsoleMetrics, Role, SnapshotSource, WsConfig, WsHub,
 };
 use seawatch_runtime::event_log::EventLog;
 use seawatch_runtime::http::{self, Health};
@@ -173,6 +179,10 @@ pub struct ShipNode {
     pub syslog_tcp_addr: SocketAddr,
     /// Where the syslog UDP listener listens.
     pub syslog_udp_addr: SocketAddr,
+    /// The ship's incidents (`GET /api/incidents` reads it).
+    pub incidents: IncidentBoard,
+    /// The ship's correlator.
+    pub correlator: Addr<CorrelatorMsg>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -234,6 +244,19 @@ impl ShipNode {
         let (mut children, tree) = ship_supervisors(&ship);
         let mut inventory = inventory;
         inventory.ship = cfg.ship.clone();
+        let incidents = IncidentBoard::new();
+        let push = PushBus::default();
+        let (correlator, correlator_addr) = correlator_child(CorrelatorArgs {
+            ship: cfg.ship.clone(),
+            inventory: inventory.clone(),
+            config: CorrelatorConfig::default(),
+            board: incidents.clone(),
+            push: push.clone(),
+            log: Some(log.clone()),
+            metrics: IncidentMetrics::register(runtime.metrics()),
+        });
+        // the correlator starts before the device and link actors that raise alerts
+        children.insert(0, correlator);
         let router = Router::new(
             inventory,
             tree.devices.clone(),
@@ -241,6 +264,7 @@ impl ShipNode {
             metrics.clone(),
             link_metrics,
         );
+        router.set_alert_sink(sink_to(correlator_addr.clone()));
         let (writer, _writer_addr) = writer_child(WriterArgs {
             log: log.clone(),
             slot,
@@ -274,8 +298,9 @@ impl ShipNode {
             .intensity(3, Duration::from_secs(60))
             .child(ship_subtree_of(&ship, children));
         let (root, _join) = start_root(spec, runtime.clone()).await?;
-        router
-            .attach_detectors(start_detectors(&tree, runtime.metrics(), AlertSink::none()).await?);
+        router.attach_detectors(
+            start_detectors(&tree, runtime.metrics(), sink_to(correlator_addr.clone())).await?,
+        );
         router.reconcile().await?;
 
         let (tcp_addr, tcp_task) = listen::syslog_tcp(cfg.syslog, sender.clone(), clock.clone())
@@ -296,9 +321,10 @@ impl ShipNode {
         let health = Health::new();
         let console_metrics = ConsoleMetrics::register(runtime.metrics());
         let auth = Auth::open(&cfg.data, &cfg.auth, clock.clone(), console_metrics.clone())?;
-        let push = PushBus::default();
-        // Replaced by the incidents' state once they exist.
-        let snapshots: Arc<dyn SnapshotSource> = Arc::new(EmptySnapshots(vec![cfg.ship.clone()]));
+        let snapshots: Arc<dyn SnapshotSource> = Arc::new(ShipSnapshots {
+            ship: cfg.ship.clone(),
+            incidents: incidents.clone(),
+        });
         let ws = WsHub::new(
             push.clone(),
             snapshots,
@@ -315,6 +341,10 @@ impl ShipNode {
                 listen::http_routes(sender.clone(), clock.clone()),
             ))
             .merge(ws.routes(&auth))
+            .merge(auth.protect(
+                Role::Viewer,
+                seawatch_actors::incident::api::routes(incidents.clone()),
+            ))
             .merge(seawatch_console::ui::routes());
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
@@ -336,6 +366,29 @@ impl ShipNode {
                 tracing::error!(error = %e, "http server stopped");
             }
         });
+        // event time for silence detection and correlation: the ship's clock, every second
+        let tick_task = {
+            let router = router.clone();
+            let correlator = correlator_addr.clone();
+            let clock = clock.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    every.tick().await;
+                    let now_ms = clock.now_ms();
+                    for (_, d) in router.devices() {
+                        let _ = d.send(DeviceMsg::Tick {
+                            now_ms,
+                            reply: None,
+                        });
+                    }
+                    let _ = correlator.send(CorrelatorMsg::Tick {
+                        now_ms,
+                        reply: None,
+                    });
+                }
+            })
+        };
         health.set(true);
         Ok(Self {
             runtime,
@@ -351,7 +404,9 @@ impl ShipNode {
             http_addr,
             syslog_tcp_addr: tcp_addr,
             syslog_udp_addr: udp_addr,
-            tasks: vec![tcp_task, udp_task, http_task],
+            incidents,
+            correlator: correlator_addr,
+            tasks: vec![tcp_task, udp_task, http_task, tick_task],
         })
     }
 
@@ -362,5 +417,39 @@ impl ShipNode {
             t.abort();
         }
         self.root.shutdown().await;
+    }
+}
+
+/// What a ship's WebSocket session gets instead of the deltas it missed: the ship's
+/// incidents as they would be pushed.
+struct ShipSnapshots {
+    ship: String,
+    incidents: IncidentBoard,
+}
+
+impl SnapshotSource for ShipSnapshots {
+    fn ships(&self) -> Vec<String> {
+        vec![self.ship.clone()]
+    }
+
+    fn snapshot(&self, ship: Option<&str>) -> futures::future::BoxFuture<'static, Vec<Push>> {
+        let pushes = if ship.is_none_or(|s| s == self.ship) {
+            self.incidents
+                .list(Some(&self.ship), StateFilter::All)
+                .iter()
+                .filter_map(|inc| {
+                    serde_json::to_value(IncidentView::from_incident(inc))
+                        .ok()
+                        .map(|body| Push {
+                            kind: PushKind::Incident,
+                            ship: Some(self.ship.clone()),
+                            body,
+                        })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Box::pin(async move { pushes })
     }
 }

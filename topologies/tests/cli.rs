@@ -7,16 +7,6 @@ fn seawatch() -> Command {
 }
 
 #[test]
-fn unbuilt_subcommands_say_so_and_exit_2() {
-    let args = ["sim", "run", "x.toml"];
-    let out = seawatch().args(args).output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "{args:?}");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("not implemented yet"), "{args:?}: {stderr}");
-    assert!(out.stdout.is_empty(), "no fake output for {args:?}");
-}
-
-#[test]
 fn shore_without_nats_or_with_a_bad_config_exits_2_naming_the_problem() {
     let out = seawatch().arg("shore").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -33,6 +23,19 @@ fn shore_without_nats_or_with_a_bad_config_exits_2_naming_the_problem() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("shore.toml:3"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn sim_run_on_a_missing_scenario_exits_2_naming_the_file() {
+    let out = seawatch()
+        .args(["sim", "run", "/nonexistent/x.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("x.toml"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(out.stdout.is_empty());
 }
 

@@ -1216,15 +1216,22 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn device_actor_forwards_metric_samples_to_its_detector() {
-        use crate::device::{device_child_with_detector, DeviceMsg};
+        use crate::alert::AlertSink;
+        use crate::device::{device_child_with, DeviceMsg};
         use crate::ingest::decode::MetricSample;
 
         let runtime = Runtime::new(Clock::tokio(T0));
         let ship = ShipId::new("aurora");
         let (sink, _rx) = AlertSink::channel();
         let (det, det_addr) = detector_child(DetectorArgs::new("aurora", "sw-1", "switch", sink));
-        let (dev, dev_addr) =
-            device_child_with_detector("sw-1", "switch", None, Some(det_addr.clone()));
+        let (dev, dev_addr) = device_child_with(
+            "sw-1",
+            "switch",
+            None,
+            "s",
+            AlertSink::none(),
+            Some(det_addr.clone()),
+        );
         // As in the ship tree: devices and detectors under their own supervisors.
         let (ship2, ship3) = (ship.clone(), ship.clone());
         let (devices, _) = ChildSpec::supervisor("devices", move || {

@@ -1,5 +1,8 @@
 //! Device actors: one per inventoried device (or discovered sender), holding its health
-//! and recent state, and forwarding its metric samples to its detector actor.
+//! and recent state, raising health alerts ([`alerts`]), and forwarding its metric
+//! samples to its detector actor.
+
+pub mod alerts;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,6 +11,7 @@ use std::time::Instant;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 
+use crate::alert::AlertSink;
 use crate::detect::actor::{samples_of, DetectorAddr, DetectorMsg};
 use crate::ingest::metrics::IngestMetrics;
 use crate::ingest::record::{ObsKind, Observation};
@@ -37,6 +41,14 @@ pub enum DeviceMsg {
     },
     /// A snapshot of the device's state.
     Snapshot(RpcReplyPort<DeviceState>),
+    /// Event time moved on to `now_ms` (silence detection); the reply, if any, is sent
+    /// once everything queued before it is handled (a barrier for simulated time).
+    Tick {
+        /// Current event time, unix ms.
+        now_ms: i64,
+        /// Answered after the tick is handled.
+        reply: Option<RpcReplyPort<()>>,
+    },
 }
 
 /// What a device actor knows.
@@ -71,6 +83,10 @@ pub struct DeviceArgs {
     pub metrics: Option<IngestMetrics>,
     /// The device's detector actor, which gets its metric samples.
     pub detector: Option<DetectorAddr>,
+    /// Ship id (for alerts).
+    pub ship: String,
+    /// Where health alerts go.
+    pub alerts: AlertSink,
 }
 
 /// The device actor.
@@ -142,7 +158,12 @@ impl DeviceState {
 
 impl Actor for DeviceActor {
     type Msg = DeviceMsg;
-    type State = (DeviceState, Option<IngestMetrics>, Option<DetectorAddr>);
+    type State = (
+        DeviceState,
+        Option<IngestMetrics>,
+        alerts::HealthAlerts,
+        Option<DetectorAddr>,
+    );
     type Arguments = DeviceArgs;
 
     async fn pre_start(
@@ -152,6 +173,12 @@ impl Actor for DeviceActor {
     ) -> Result<Self::State, ActorProcessingErr> {
         // A restarted device actor starts from an empty state on purpose: its state is a
         // cache of recent telemetry, rebuilt within one metric interval.
+        let health = alerts::HealthAlerts::new(
+            &args.ship,
+            &args.id,
+            args.alerts.clone(),
+            alerts::HealthRules::default(),
+        );
         Ok((
             DeviceState {
                 id: args.id,
@@ -164,6 +191,7 @@ impl Actor for DeviceActor {
                 last_error_ms: None,
             },
             args.metrics,
+            health,
             args.detector,
         ))
     }
@@ -172,12 +200,13 @@ impl Actor for DeviceActor {
         &self,
         _myself: ActorRef<DeviceMsg>,
         msg: DeviceMsg,
-        (state, metrics, detector): &mut Self::State,
+        (state, metrics, health, detector): &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             DeviceMsg::Observe { received, items } => {
                 for obs in &items {
                     state.observe(obs);
+                    health.observe(obs);
                 }
                 if let Some(d) = detector {
                     forward_samples(d, &items);
@@ -188,6 +217,12 @@ impl Actor for DeviceActor {
             }
             DeviceMsg::Snapshot(reply) => {
                 let _ = reply.send(state.clone());
+            }
+            DeviceMsg::Tick { now_ms, reply } => {
+                health.tick(now_ms);
+                if let Some(r) = reply {
+                    let _ = r.send(());
+                }
             }
         }
         Ok(())
@@ -206,21 +241,23 @@ fn forward_samples(detector: &DetectorAddr, items: &[Observation]) {
     }
 }
 
-/// Builds the child spec of a device actor.
+/// Builds the child spec of a device actor that raises no alerts and has no detector.
 pub fn device_child(
     id: &str,
     kind: &str,
     metrics: Option<IngestMetrics>,
 ) -> (seawatch_runtime::supervision::ChildSpec, DeviceAddr) {
-    device_child_with_detector(id, kind, metrics, None)
+    device_child_with(id, kind, metrics, "", AlertSink::none(), None)
 }
 
-/// Builds the child spec of a device actor that forwards its metric samples to
-/// `detector`.
-pub fn device_child_with_detector(
+/// Builds the child spec of a device actor of `ship` raising health alerts into
+/// `alerts` and forwarding its metric samples to `detector`.
+pub fn device_child_with(
     id: &str,
     kind: &str,
     metrics: Option<IngestMetrics>,
+    ship: &str,
+    alerts: AlertSink,
     detector: Option<DetectorAddr>,
 ) -> (seawatch_runtime::supervision::ChildSpec, DeviceAddr) {
     let args = Arc::new(DeviceArgs {
@@ -228,6 +265,8 @@ pub fn device_child_with_detector(
         kind: kind.to_string(),
         metrics,
         detector,
+        ship: ship.to_string(),
+        alerts,
     });
     seawatch_runtime::supervision::ChildSpec::actor(id, "device", move || {
         (DeviceActor, (*args).clone())

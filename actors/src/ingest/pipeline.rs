@@ -20,8 +20,9 @@ use tokio::sync::mpsc;
 
 use super::metrics::IngestMetrics;
 use super::record::{IngestBatch, ObsKind, Observation, Source};
+use crate::alert::AlertSink;
 use crate::detect::actor::{detector_child, DetectorAddr, DetectorWiring};
-use crate::device::{device_child_with_detector, DeviceAddr, DeviceMsg};
+use crate::device::{device_child_with, DeviceAddr, DeviceMsg};
 use crate::inventory::Inventory;
 use crate::link::{link_child, LinkArgs, LinkMetrics, LinkMsg, LinkThresholds};
 
@@ -134,6 +135,7 @@ pub struct Router {
     links_sup: Addr<SupervisorMsg>,
     metrics: IngestMetrics,
     link_metrics: LinkMetrics,
+    alerts: RwLock<AlertSink>,
     timeout: Duration,
     detectors: std::sync::OnceLock<DetectorWiring>,
     detector_addrs: DashMap<String, DetectorAddr>,
@@ -167,10 +169,46 @@ impl Router {
             links_sup,
             metrics,
             link_metrics,
+            alerts: RwLock::new(AlertSink::none()),
             timeout: Duration::from_secs(10),
             detectors: std::sync::OnceLock::new(),
             detector_addrs: DashMap::new(),
         })
+    }
+
+    /// Where device and link actors started from now on raise their alerts (set it
+    /// before [`Router::reconcile`]).
+    pub fn set_alert_sink(&self, sink: AlertSink) {
+        *self.alerts.write() = sink;
+    }
+
+    fn device_spec(
+        &self,
+        id: &str,
+        kind: &str,
+        detector: Option<DetectorAddr>,
+    ) -> (ChildSpec, DeviceAddr) {
+        device_child_with(
+            id,
+            kind,
+            Some(self.metrics.clone()),
+            &self.ship,
+            self.alerts.read().clone(),
+            detector,
+        )
+    }
+
+    /// The link actors known now.
+    pub fn links(&self) -> Vec<(String, Addr<LinkMsg>)> {
+        self.links
+            .iter()
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect()
+    }
+
+    /// The inventory in use.
+    pub fn inventory(&self) -> Inventory {
+        self.inventory.read().clone()
     }
 
     async fn add(&self, sup: &Addr<SupervisorMsg>, spec: ChildSpec) -> Result<(), RuntimeError> {
@@ -221,12 +259,7 @@ impl Router {
         for d in &inv.devices {
             if !self.devices.contains_key(&d.id) {
                 let detector = self.start_detector(&d.id, &d.kind).await;
-                let (spec, addr) = device_child_with_detector(
-                    &d.id,
-                    &d.kind,
-                    Some(self.metrics.clone()),
-                    detector,
-                );
+                let (spec, addr) = self.device_spec(&d.id, &d.kind, detector);
                 self.add(&self.devices_sup, spec).await?;
                 self.devices.insert(d.id.clone(), addr);
             }
@@ -238,6 +271,7 @@ impl Router {
                     spec: l.clone(),
                     thresholds: LinkThresholds::default(),
                     metrics: self.link_metrics.clone(),
+                    alerts: self.alerts.read().clone(),
                 });
                 self.add(&self.links_sup, spec).await?;
                 self.links.insert(l.id.clone(), addr);
@@ -303,8 +337,7 @@ impl Router {
             .map(|d| d.kind.clone())
             .unwrap_or_else(|| "discovered".to_string());
         let detector = self.start_detector(device, &kind).await;
-        let (spec, addr) =
-            device_child_with_detector(device, &kind, Some(self.metrics.clone()), detector);
+        let (spec, addr) = self.device_spec(device, &kind, detector);
         if let Err(e) = self.add(&self.devices_sup, spec).await {
             tracing::warn!(ship = %self.ship, device, error = %e, "cannot start device actor");
             return None;

@@ -11,6 +11,7 @@ use seawatch_runtime::supervision::{Addr, ChildSpec};
 use seawatch_runtime::Metrics;
 use serde::Serialize;
 
+use crate::alert::{Alert, AlertClass, AlertSeverity, AlertSink, AlertSource, AlertState};
 use crate::ingest::record::{ObsKind, Observation};
 use crate::inventory::LinkSpec;
 
@@ -178,6 +179,9 @@ pub struct LinkArgs {
     pub thresholds: LinkThresholds,
     /// Metrics.
     pub metrics: LinkMetrics,
+    /// Where link alerts go (satellite links only: a terrestrial link out of coverage
+    /// at sea is normal, not a symptom).
+    pub alerts: AlertSink,
 }
 
 /// The link actor.
@@ -188,6 +192,143 @@ pub struct LinkActor;
 pub struct LinkActorState {
     state: LinkState,
     args: LinkArgs,
+    /// Event times of recent transitions to down (flap detection).
+    downs: std::collections::VecDeque<i64>,
+    firing: Vec<AlertClass>,
+    margin: Margin,
+}
+
+/// Es/No against the link's own clear-sky baseline: a link that lost several dB is
+/// degraded even while above the absolute threshold (a degraded LEO terminal, the start
+/// of a rain fade).
+#[derive(Debug, Default)]
+struct Margin {
+    base: Option<f64>,
+    fast: Option<f64>,
+    samples: u32,
+    low: bool,
+}
+
+/// dB below baseline that make a link degraded, and back above which it recovers.
+const MARGIN_LOST_DB: f64 = 3.0;
+const MARGIN_BACK_DB: f64 = 1.5;
+/// Samples (5 s apart) before the baseline is trusted.
+const MARGIN_WARMUP: u32 = 60;
+
+impl Margin {
+    /// Takes an Es/No sample; returns whether `low` changed.
+    fn sample(&mut self, esno: f64, locked: bool) -> bool {
+        let fast = self.fast.map_or(esno, |f| 0.5 * f + 0.5 * esno);
+        self.fast = Some(fast);
+        let base = *self.base.get_or_insert(esno);
+        self.samples = self.samples.saturating_add(1);
+        if !self.low && locked {
+            self.base = Some(base + 0.01 * (esno - base));
+        }
+        if self.samples < MARGIN_WARMUP {
+            return false;
+        }
+        let drop = base - fast;
+        let low = if self.low {
+            drop > MARGIN_BACK_DB
+        } else {
+            drop > MARGIN_LOST_DB
+        };
+        let changed = low != self.low;
+        self.low = low;
+        changed
+    }
+}
+
+/// Transitions to down within this window that make a link flapping.
+const FLAP_WINDOW_MS: i64 = 300_000;
+const FLAP_DOWNS: usize = 3;
+
+impl LinkActorState {
+    fn raise(&mut self, class: AlertClass, on: bool, ts_ms: i64) {
+        if self.firing.contains(&class) == on {
+            return;
+        }
+        if on {
+            self.firing.push(class);
+        } else {
+            self.firing.retain(|c| *c != class);
+        }
+        if !matches!(self.state.spec.kind.as_str(), "vsat" | "leo") {
+            return;
+        }
+        self.args.alerts.raise(Alert {
+            ship: self.args.ship.clone(),
+            subject: self.state.spec.id.clone(),
+            source: AlertSource::Link,
+            class,
+            severity: if class == AlertClass::Degraded {
+                AlertSeverity::Warning
+            } else {
+                AlertSeverity::Critical
+            },
+            state: if on {
+                AlertState::Firing
+            } else {
+                AlertState::Cleared
+            },
+            ts_ms,
+            series: None,
+            score: 1.0,
+            detail: format!("link {:?}", self.state.status).to_lowercase(),
+        });
+    }
+
+    /// Raises or clears alerts after a status change at `ts_ms`.
+    fn on_status(&mut self, ts_ms: i64) {
+        let status = self.state.status;
+        if status == LinkStatus::Down {
+            self.downs.push_back(ts_ms);
+        }
+        while self
+            .downs
+            .front()
+            .is_some_and(|t| ts_ms - t > FLAP_WINDOW_MS)
+        {
+            self.downs.pop_front();
+        }
+        let flapping = self.downs.len() >= FLAP_DOWNS;
+        if flapping {
+            self.raise(AlertClass::Flapping, true, ts_ms);
+        }
+        self.raise(
+            AlertClass::Down,
+            status == LinkStatus::Down && !flapping,
+            ts_ms,
+        );
+        self.raise(
+            AlertClass::Degraded,
+            status == LinkStatus::Degraded && !flapping,
+            ts_ms,
+        );
+        if status == LinkStatus::Up && self.downs.is_empty() {
+            self.raise(AlertClass::Flapping, false, ts_ms);
+        }
+    }
+
+    /// Clears flapping once the window holds no transition to down.
+    fn age(&mut self, ts_ms: i64) {
+        while self
+            .downs
+            .front()
+            .is_some_and(|t| ts_ms - t > FLAP_WINDOW_MS)
+        {
+            self.downs.pop_front();
+        }
+        if self.downs.is_empty() && self.firing.contains(&AlertClass::Flapping) {
+            self.raise(AlertClass::Flapping, false, ts_ms);
+            let status = self.state.status;
+            self.raise(AlertClass::Down, status == LinkStatus::Down, ts_ms);
+            let degraded =
+                status == LinkStatus::Degraded || (status == LinkStatus::Up && self.margin.low);
+            self.raise(AlertClass::Degraded, degraded, ts_ms);
+        }
+    }
 }
 
 impl Actor for LinkActor {
@@ -213,6 +354,9 @@ impl Actor for LinkActor {
                 since_ms: None,
             },
             args,
+            downs: std::collections::VecDeque::new(),
+            firing: Vec::new(),
+            margin: Margin::default(),
         })
     }
 
@@ -226,7 +370,28 @@ impl Actor for LinkActor {
             LinkMsg::Observe { items, .. } => {
                 let mut changed = false;
                 for obs in &items {
-                    changed |= st.state.apply(obs, &st.args.thresholds);
+                    let status_changed = st.state.apply(obs, &st.args.thresholds);
+                    let margin_changed = match &obs.kind {
+                        ObsKind::Metric(m) if m.name == "modem_esno_db" => {
+                            let locked = st.state.locked != Some(false);
+                            st.margin.sample(m.value, locked)
+                        }
+                        _ => false,
+                    };
+                    if status_changed {
+                        changed = true;
+                        st.on_status(obs.ts_ms);
+                    } else if margin_changed {
+                        let ts = obs.ts_ms;
+                        let status = st.state.status;
+                        let degraded = status == LinkStatus::Degraded
+                            || (status == LinkStatus::Up && st.margin.low);
+                        if !st.firing.contains(&AlertClass::Flapping) {
+                            st.raise(AlertClass::Degraded, degraded, ts);
+                        }
+                    } else {
+                        st.age(obs.ts_ms);
+                    }
                 }
                 if changed {
                     tracing::info!(ship = %st.args.ship, link = %st.state.spec.id, status = ?st.state.status, "link status changed");

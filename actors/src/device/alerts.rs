@@ -1,0 +1,595 @@
+//! Health alerts of one device, from its own telemetry: blackbox probes, SNMP interface
+//! counters, CPU, filesystem and silence. Each rule fires once and clears once (the
+//! correlator dedupes and applies hysteresis on top).
+//!
+//! | class | fires when | clears when |
+//! |---|---|---|
+//! | unreachable | 2 probes in a row fail, or nothing heard for [`HealthRules::silence_ms`] | a probe succeeds / telemetry resumes |
+//! | flapping | ≥ 3 ok→fail probe transitions in the last 12 probes while the device logs link up/down | no failed probe in the last 6 |
+//! | degraded (`probe`) | ≥ 3 failed probes of the last 12 with ≥ 2 transitions (intermittent loss) | no failed probe in the last 6 |
+//! | degraded (`latency`) | 2 successful probes in a row slower than 150 ms | 3 in a row under 100 ms |
+//! | degraded (`cpu`) | `device_cpu_percent` ≥ 90 twice in a row | < 80 twice in a row |
+//! | degraded (`disk`) | a filesystem under 2 % free | over 5 % free |
+//! | errors | interface input errors above 5/s on any port | under 1/s for 60 s |
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::alert::{Alert, AlertClass, AlertSeverity, AlertSink, AlertSource, AlertState};
+use crate::ingest::record::{ObsKind, Observation};
+
+/// Thresholds of the health rules.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HealthRules {
+    /// Silence after which a device that used to report is unreachable, ms.
+    pub silence_ms: i64,
+    /// Interface input errors per second that count as an error burst.
+    pub errors_per_s: f64,
+}
+
+impl Default for HealthRules {
+    fn default() -> Self {
+        Self {
+            silence_ms: 180_000,
+            errors_per_s: 5.0,
+        }
+    }
+}
+
+const PROBE_HISTORY: usize = 12;
+const MAX_COUNTERS: usize = 256;
+
+/// Tracks one device's symptoms and raises alerts on changes.
+#[derive(Debug)]
+pub struct HealthAlerts {
+    ship: String,
+    device: String,
+    sink: AlertSink,
+    rules: HealthRules,
+    probes: VecDeque<bool>,
+    consecutive_fail: u32,
+    slow: u32,
+    fast: u32,
+    cpu_high: u32,
+    cpu_low: u32,
+    last_updown_ms: Option<i64>,
+    last_errors_ms: Option<i64>,
+    counters: HashMap<String, (i64, f64)>,
+    fs_size: HashMap<String, f64>,
+    last_seen_ms: Option<i64>,
+    firing: Vec<(AlertClass, &'static str)>,
+}
+
+impl HealthAlerts {
+    /// A tracker for `device` on `ship` raising into `sink`.
+    pub fn new(ship: &str, device: &str, sink: AlertSink, rules: HealthRules) -> Self {
+        Self {
+            ship: ship.to_string(),
+            device: device.to_string(),
+            sink,
+            rules,
+            probes: VecDeque::with_capacity(PROBE_HISTORY),
+            consecutive_fail: 0,
+            slow: 0,
+            fast: 0,
+            cpu_high: 0,
+            cpu_low: 0,
+            last_updown_ms: None,
+            last_errors_ms: None,
+            counters: HashMap::new(),
+            fs_size: HashMap::new(),
+            last_seen_ms: None,
+            firing: Vec::new(),
+        }
+    }
+
+    /// Whether an alert of `class` (rule `series`) is firing.
+    pub fn is_firing(&self, class: AlertClass, series: &str) -> bool {
+        self.firing.contains(&(class, series))
+    }
+
+    fn set(&mut self, class: AlertClass, series: &'static str, on: bool, ts_ms: i64, detail: &str) {
+        let was = self.is_firing(class, series);
+        if was == on {
+            return;
+        }
+        if on {
+            self.firing.push((class, series));
+        } else {
+            self.firing.retain(|f| *f != (class, series));
+        }
+        let severity = match class {
+            AlertClass::Unreachable | AlertClass::Down | AlertClass::Flapping => {
+                AlertSeverity::Critical
+            }
+            _ => AlertSeverity::Warning,
+        };
+        self.sink.raise(Alert {
+            ship: self.ship.clone(),
+            subject: self.device.clone(),
+            source: AlertSource::Device,
+            class,
+            severity,
+            state: if on {
+                AlertState::Firing
+            } else {
+                AlertState::Cleared
+            },
+            ts_ms,
+            series: Some(series.to_string()),
+            score: 1.0,
+            detail: detail.to_string(),
+        });
+    }
+
+    /// Takes one observation of this device.
+    pub fn observe(&mut self, obs: &Observation) {
+        let ts = obs.ts_ms;
+        match &obs.kind {
+            ObsKind::Log(l) => {
+                self.seen(ts);
+                // failure lines are notice or worse; most volume (traffic and client
+                // logs) is informational and skips the pattern checks
+                if l.severity <= 5 {
+                    self.log_event(&l.text, ts);
+                }
+                let t = l.text.as_bytes();
+                if l.msg_id.contains("UPDOWN")
+                    || l.msg_id.contains("LINK_DOWN")
+                    || contains(t, b"changed state to down")
+                    || contains(t, b"LINK_DOWN")
+                {
+                    self.last_updown_ms = Some(ts);
+                }
+            }
+            ObsKind::Metric(m) => match m.name.as_str() {
+                // a probe result (even a failed one) is telemetry about the device: the
+                // silence rule is for devices nobody probes
+                "probe_success" => {
+                    self.seen(ts);
+                    self.probe(m.value >= 0.5, ts);
+                }
+                "probe_duration_seconds" => {
+                    if m.value < 4.9 {
+                        self.latency(m.value, ts);
+                    }
+                }
+                "device_cpu_percent" => {
+                    self.seen(ts);
+                    self.cpu(m.value, ts);
+                }
+                "ifInErrors" => {
+                    self.seen(ts);
+                    self.errors(m, ts);
+                }
+                "node_filesystem_size_bytes" => {
+                    self.seen(ts);
+                    if self.fs_size.len() < MAX_COUNTERS {
+                        self.fs_size.insert(label_key(m), m.value);
+                    }
+                }
+                "node_filesystem_avail_bytes" => {
+                    self.seen(ts);
+                    if let Some(size) = self.fs_size.get(&label_key(m)).copied() {
+                        if size > 0.0 {
+                            let free = m.value / size;
+                            if free < 0.02 {
+                                self.set(
+                                    AlertClass::Degraded,
+                                    "disk",
+                                    true,
+                                    ts,
+                                    "filesystem under 2 % free",
+                                );
+                            } else if free > 0.05 {
+                                self.set(
+                                    AlertClass::Degraded,
+                                    "disk",
+                                    false,
+                                    ts,
+                                    "filesystem has room again",
+                                );
+                            }
+                        }
+                    }
+                }
+                _ => self.seen(ts),
+            },
+        }
+    }
+
+    /// Raises a point alert for log lines that name a failure (an interface or
+    /// neighbour going down, an AP or camera lost, a link losing lock, a full disk). The
+    /// subject is the element the line is about: the AP or camera a controller names,
+    /// the link a modem or firewall names, else this device.
+    fn log_event(&mut self, text: &str, ts: i64) {
+        let (subject, what, object): (Option<&str>, &'static str, &str) =
+            if let Some(i) = text.find("changed state to down") {
+                (None, "port-down", between(&text[..i], "Interface ", ","))
+            } else if text.contains("ifOperStatus down") {
+                (None, "port-down", after(text, "ifName "))
+            } else if text.contains("was turned down") || text.contains("NIC Link is Down") {
+                (None, "port-down", between(text, "Interface ", " "))
+            } else if text.contains("LLDP_NEIGHBOR_DOWN") || text.contains("aged out") {
+                (None, "lldp-lost", between(text, "port ", ","))
+            } else if text.contains("AP is down") {
+                (Some(between(text, "|AP ", "@")), "ap-down", "")
+            } else if text.contains("): Connection lost") {
+                (Some(between(text, "Camera \"", "\"")), "camera-lost", "")
+            } else if text.contains("is now Unreachable") {
+                (None, "sip-unreachable", between(text, "Contact ", "/"))
+            } else if text.contains("demodulator lock lost") || text.contains("TX mute ON") {
+                (Some(before(text, ":")), "lock-lost", "")
+            } else if text.contains("status=\"dead\"") {
+                (Some(between(text, "interface=\"", "\"")), "sdwan-dead", "")
+            } else if text.contains("became primary") {
+                (None, "ha-failover", "")
+            } else if text.contains("No space left on device") {
+                (None, "enospc", "")
+            } else {
+                return;
+            };
+        let subject = subject.filter(|s| !s.is_empty() && s.len() <= 128);
+        let mut series = String::with_capacity(48);
+        series.push_str("log:");
+        series.push_str(what);
+        if !object.is_empty() {
+            series.push(':');
+            series.push_str(&object[..object.len().min(40)]);
+        }
+        self.sink.raise(Alert {
+            ship: self.ship.clone(),
+            subject: subject.unwrap_or(&self.device).to_string(),
+            source: AlertSource::Device,
+            class: AlertClass::Errors,
+            severity: AlertSeverity::Warning,
+            state: AlertState::Firing,
+            ts_ms: ts,
+            series: Some(series),
+            score: 1.0,
+            detail: text.chars().take(160).collect(),
+        });
+    }
+
+    fn seen(&mut self, ts: i64) {
+        self.last_seen_ms = Some(self.last_seen_ms.map_or(ts, |t| t.max(ts)));
+        if self.is_firing(AlertClass::Unreachable, "silent") {
+            self.set(
+                AlertClass::Unreachable,
+                "silent",
+                false,
+                ts,
+                "telemetry resumed",
+            );
+        }
+    }
+
+    fn probe(&mut self, ok: bool, ts: i64) {
+        if self.probes.len() == PROBE_HISTORY {
+            self.probes.pop_front();
+        }
+        self.probes.push_back(ok);
+        self.consecutive_fail = if ok { 0 } else { self.consecutive_fail + 1 };
+        let fails = self.probes.iter().filter(|p| !**p).count();
+        let transitions = self
+            .probes
+            .iter()
+            .zip(self.probes.iter().skip(1))
+            .filter(|(a, b)| **a && !**b)
+            .count();
+        let recent_fail = self.probes.iter().rev().take(6).any(|p| !*p);
+        let updown = self.last_updown_ms.is_some_and(|t| ts - t <= 120_000);
+        let intermittent = fails >= 3 && transitions >= 2 && self.consecutive_fail < 3;
+        if intermittent && transitions >= 3 && updown {
+            self.set(
+                AlertClass::Flapping,
+                "probe",
+                true,
+                ts,
+                "link going up and down",
+            );
+        } else if intermittent && !self.is_firing(AlertClass::Flapping, "probe") {
+            self.set(
+                AlertClass::Degraded,
+                "probe",
+                true,
+                ts,
+                "intermittent probe loss",
+            );
+        }
+        if !recent_fail {
+            self.set(AlertClass::Flapping, "probe", false, ts, "stable again");
+            self.set(AlertClass::Degraded, "probe", false, ts, "probes answered");
+        }
+        let lossy = self.is_firing(AlertClass::Flapping, "probe")
+            || (self.is_firing(AlertClass::Degraded, "probe") && self.consecutive_fail < 3);
+        if self.consecutive_fail >= 2 && !lossy {
+            self.set(AlertClass::Unreachable, "probe", true, ts, "probes fail");
+        } else if ok {
+            self.set(
+                AlertClass::Unreachable,
+                "probe",
+                false,
+                ts,
+                "probe answered",
+            );
+        }
+    }
+
+    fn latency(&mut self, secs: f64, ts: i64) {
+        // a slow answer after a failed probe: lossy and slow is degraded, not down
+        if secs > 0.15
+            && self.consecutive_fail == 0
+            && self.probes.iter().rev().nth(1) == Some(&false)
+        {
+            self.set(
+                AlertClass::Degraded,
+                "probe",
+                true,
+                ts,
+                "probe loss and slow answers",
+            );
+        }
+        if secs > 0.15 {
+            self.slow += 1;
+            self.fast = 0;
+        } else if secs < 0.1 {
+            self.fast += 1;
+            self.slow = 0;
+        }
+        if self.slow >= 2 {
+            self.set(
+                AlertClass::Degraded,
+                "latency",
+                true,
+                ts,
+                "slow to answer probes",
+            );
+        } else if self.fast >= 3 {
+            self.set(
+                AlertClass::Degraded,
+                "latency",
+                false,
+                ts,
+                "answers promptly",
+            );
+        }
+    }
+
+    fn cpu(&mut self, pct: f64, ts: i64) {
+        if pct >= 90.0 {
+            self.cpu_high += 1;
+            self.cpu_low = 0;
+        } else if pct < 80.0 {
+            self.cpu_low += 1;
+            self.cpu_high = 0;
+        }
+        if self.cpu_high >= 2 {
+            self.set(
+                AlertClass::Degraded,
+                "cpu",
+                true,
+                ts,
+                "CPU at or above 90 %",
+            );
+        } else if self.cpu_low >= 2 {
+            self.set(
+                AlertClass::Degraded,
+                "cpu",
+                false,
+                ts,
+                "CPU back under 80 %",
+            );
+        }
+    }
+
+    fn errors(&mut self, m: &crate::ingest::decode::MetricSample, ts: i64) {
+        let key = label_key(m);
+        let prev = self.counters.get(&key).copied();
+        if prev.is_some() || self.counters.len() < MAX_COUNTERS {
+            self.counters.insert(key, (ts, m.value));
+        }
+        if let Some((t0, v0)) = prev {
+            let dt = (ts - t0) as f64 / 1000.0;
+            // a counter reset (device reboot) is not a burst
+            if dt > 0.0 && m.value >= v0 && (m.value - v0) / dt > self.rules.errors_per_s {
+                self.last_errors_ms = Some(ts);
+                self.set(
+                    AlertClass::Errors,
+                    "interface",
+                    true,
+                    ts,
+                    "interface input errors",
+                );
+            }
+        }
+        self.settle_errors(ts);
+    }
+
+    fn settle_errors(&mut self, now_ms: i64) {
+        if self.last_errors_ms.is_some_and(|t| now_ms - t > 60_000) {
+            self.set(
+                AlertClass::Errors,
+                "interface",
+                false,
+                now_ms,
+                "interface errors stopped",
+            );
+        }
+    }
+
+    /// Advances event time without an observation: silence detection.
+    pub fn tick(&mut self, now_ms: i64) {
+        self.settle_errors(now_ms);
+        if let Some(t) = self.last_seen_ms {
+            if now_ms - t > self.rules.silence_ms {
+                self.set(
+                    AlertClass::Unreachable,
+                    "silent",
+                    true,
+                    now_ms,
+                    "no telemetry",
+                );
+            }
+        }
+    }
+}
+
+fn label_key(m: &crate::ingest::decode::MetricSample) -> String {
+    let mut labels: Vec<&(String, String)> = m
+        .labels
+        .iter()
+        .filter(|(k, _)| k != "device" && k != "instance" && k != "job")
+        .collect();
+    labels.sort();
+    let mut key = String::new();
+    for (k, v) in labels {
+        key.push_str(k);
+        key.push('=');
+        key.push_str(v);
+        key.push(' ');
+    }
+    key
+}
+
+/// The text after `start` up to `end` (or the end), or `""`.
+fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let Some(i) = text.find(start) else {
+        return "";
+    };
+    let rest = &text[i + start.len()..];
+    rest.find(end).map_or(rest, |j| &rest[..j]).trim()
+}
+
+fn after<'a>(text: &'a str, start: &str) -> &'a str {
+    text.find(start)
+        .map_or("", |i| text[i + start.len()..].trim())
+}
+
+fn before<'a>(text: &'a str, end: &str) -> &'a str {
+    text.find(end).map_or("", |i| text[..i].trim())
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    memchr::memmem::find(hay, needle).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::decode::MetricSample;
+
+    fn m(name: &str, v: f64, t_s: i64) -> Observation {
+        Observation::from_metric(MetricSample {
+            device: "d".into(),
+            name: name.into(),
+            labels: vec![("ifName".into(), "Gi1/0/1".into())],
+            value: v,
+            ts_ms: t_s * 1000,
+        })
+    }
+
+    fn tracker() -> (HealthAlerts, tokio::sync::mpsc::UnboundedReceiver<Alert>) {
+        let (sink, rx) = AlertSink::channel();
+        (
+            HealthAlerts::new("s", "d", sink, HealthRules::default()),
+            rx,
+        )
+    }
+
+    fn drain(
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<Alert>,
+    ) -> Vec<(AlertClass, AlertState)> {
+        let mut v = Vec::new();
+        while let Ok(a) = rx.try_recv() {
+            v.push((a.class, a.state));
+        }
+        v
+    }
+
+    #[test]
+    fn two_failed_probes_make_it_unreachable_one_success_clears() {
+        let (mut h, mut rx) = tracker();
+        h.observe(&m("probe_success", 1.0, 0));
+        h.observe(&m("probe_success", 0.0, 10));
+        assert!(drain(&mut rx).is_empty());
+        h.observe(&m("probe_success", 0.0, 20));
+        h.observe(&m("probe_success", 0.0, 30));
+        assert_eq!(
+            drain(&mut rx),
+            vec![(AlertClass::Unreachable, AlertState::Firing)]
+        );
+        h.observe(&m("probe_success", 1.0, 40));
+        assert_eq!(
+            drain(&mut rx),
+            vec![(AlertClass::Unreachable, AlertState::Cleared)]
+        );
+    }
+
+    #[test]
+    fn error_counter_bursts_fire_and_clear_after_a_quiet_minute() {
+        let (mut h, mut rx) = tracker();
+        h.observe(&m("ifInErrors", 100.0, 0));
+        h.observe(&m("ifInErrors", 101.0, 10));
+        assert!(drain(&mut rx).is_empty());
+        h.observe(&m("ifInErrors", 2000.0, 20));
+        assert_eq!(
+            drain(&mut rx),
+            vec![(AlertClass::Errors, AlertState::Firing)]
+        );
+        // counter reset is not a burst
+        h.observe(&m("ifInErrors", 0.0, 30));
+        h.tick(85_000);
+        assert_eq!(
+            drain(&mut rx),
+            vec![(AlertClass::Errors, AlertState::Cleared)]
+        );
+    }
+
+    #[test]
+    fn cpu_and_silence() {
+        let (mut h, mut rx) = tracker();
+        for (t, v) in [(0, 95.0), (10, 97.0), (20, 50.0), (30, 40.0)] {
+            h.observe(&m("device_cpu_percent", v, t));
+        }
+        assert_eq!(
+            drain(&mut rx),
+            vec![
+                (AlertClass::Degraded, AlertState::Firing),
+                (AlertClass::Degraded, AlertState::Cleared)
+            ]
+        );
+        h.tick(30_000 + 181_000);
+        assert_eq!(
+            drain(&mut rx),
+            vec![(AlertClass::Unreachable, AlertState::Firing)]
+        );
+        h.observe(&m("device_cpu_percent", 10.0, 300));
+        assert_eq!(
+            drain(&mut rx),
+            vec![(AlertClass::Unreachable, AlertState::Cleared)]
+        );
+    }
+
+    #[test]
+    fn intermittent_loss_is_degraded_not_a_stream_of_unreachables() {
+        let (mut h, mut rx) = tracker();
+        let pattern = [
+            true, false, true, true, false, false, true, false, true, true, false, true,
+        ];
+        for (i, ok) in pattern.iter().cycle().take(48).enumerate() {
+            h.observe(&m("probe_success", f64::from(u8::from(*ok)), i as i64 * 10));
+        }
+        let got = drain(&mut rx);
+        assert!(
+            got.contains(&(AlertClass::Degraded, AlertState::Firing)),
+            "{got:?}"
+        );
+        assert!(
+            got.iter()
+                .filter(|(c, _)| *c == AlertClass::Unreachable)
+                .count()
+                <= 2,
+            "{got:?}"
+        );
+    }
+}

@@ -1,0 +1,393 @@
+//! The correlator actor of one ship: receives alerts (through the ship's [`AlertSink`])
+//! and event-time ticks, runs the [`Correlator`], and for every incident change appends
+//! an `incident` event to the ship's event log, updates the [`IncidentBoard`] and
+//! publishes a push (`{"type":"incident", ...}`).
+//!
+//! On start it replays the `incident` events of the log, so incidents survive a
+//! restart of the actor or of the ship.
+
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use seawatch_runtime::event_log::{EventKind, EventLog, LogCursor, NewEvent};
+use seawatch_runtime::supervision::{Addr, ChildSpec};
+use seawatch_runtime::Metrics;
+
+use super::board::IncidentBoard;
+use super::correlator::{Correlator, CorrelatorConfig};
+use super::model::{Incident, IncidentEvent, IncidentSeverity};
+use super::topology::Topology;
+use crate::alert::{Alert, AlertSink};
+use crate::inventory::Inventory;
+use crate::push::{Push, PushBus, PushKind};
+
+/// Messages of the correlator actor.
+pub enum CorrelatorMsg {
+    /// An alert from a device, link or detector actor.
+    Alert(Alert),
+    /// Event time moved on: apply the alerts received so far and correlate. The reply,
+    /// if any, is sent when done (a barrier for simulated time).
+    Tick {
+        /// Current event time, unix ms.
+        now_ms: i64,
+        /// Answered after the tick is handled.
+        reply: Option<RpcReplyPort<()>>,
+    },
+    /// An operator acknowledges an incident; replies whether it was open.
+    Acknowledge {
+        /// Incident id.
+        id: String,
+        /// Who.
+        by: String,
+        /// Event time, unix ms.
+        ts_ms: i64,
+        /// Whether an open incident was acknowledged.
+        reply: RpcReplyPort<bool>,
+    },
+    /// The inventory changed.
+    Inventory(Inventory),
+}
+
+/// Labels of the `seawatch_incidents_open` gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IncidentLabels {
+    /// Ship id.
+    pub ship: String,
+    /// Severity.
+    pub severity: String,
+}
+
+/// `seawatch_incidents_open{ship,severity}`.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentMetrics {
+    open: Family<IncidentLabels, Gauge>,
+}
+
+impl IncidentMetrics {
+    /// Registers the incident metrics.
+    pub fn register(metrics: &Metrics) -> Self {
+        let s = Self::default();
+        metrics.register(
+            "seawatch_incidents_open",
+            "Open incidents by ship and severity.",
+            s.open.clone(),
+        );
+        s
+    }
+}
+
+/// Start arguments of a correlator actor.
+#[derive(Clone)]
+pub struct CorrelatorArgs {
+    /// Ship id.
+    pub ship: String,
+    /// The ship's inventory (topology).
+    pub inventory: Inventory,
+    /// Timing.
+    pub config: CorrelatorConfig,
+    /// Where incident state is published.
+    pub board: IncidentBoard,
+    /// Where incident changes are pushed.
+    pub push: PushBus,
+    /// The ship's event log (incident events are appended, and replayed on start).
+    pub log: Option<Arc<RwLock<EventLog>>>,
+    /// Metrics.
+    pub metrics: IncidentMetrics,
+}
+
+/// The correlator actor.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CorrelatorActor;
+
+/// State of a correlator actor.
+pub struct CorrelatorState {
+    engine: Correlator,
+    args: CorrelatorArgs,
+}
+
+/// The latest state of every incident recorded in `log` for `ship`.
+pub fn replay(log: &EventLog, ship: &str) -> Vec<Incident> {
+    let mut latest: std::collections::BTreeMap<String, Incident> = Default::default();
+    let mut cursor = LogCursor::at_start(log);
+    loop {
+        let batch = match cursor.poll(log, 4096) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(ship, error = %e, "cannot replay incident events");
+                break;
+            }
+        };
+        if batch.is_empty() {
+            break;
+        }
+        for ev in batch.iter().filter(|e| e.kind == EventKind::Incident) {
+            match serde_json::from_str::<IncidentEvent>(&ev.body) {
+                Ok(ie) if ie.incident.ship == ship => {
+                    latest.insert(ie.incident.id.clone(), ie.incident);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(ship, seq = ev.seq, error = %e, "unreadable incident event")
+                }
+            }
+        }
+    }
+    let mut v: Vec<Incident> = latest.into_values().collect();
+    v.sort_by_key(|i| {
+        i.id.rsplit('-')
+            .next()
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(u64::MAX)
+    });
+    v
+}
+
+impl CorrelatorState {
+    fn publish(&mut self, events: Vec<IncidentEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        let a = &self.args;
+        if let Some(log) = &a.log {
+            let batch: Vec<NewEvent> = events
+                .iter()
+                .filter_map(|e| {
+                    let body = serde_json::to_string(e).ok()?;
+                    Some(NewEvent {
+                        ts_ms: e.ts_ms,
+                        kind: EventKind::Incident,
+                        source: e.incident.root_cause.clone(),
+                        severity: match e.incident.severity {
+                            IncidentSeverity::Critical => 2,
+                            IncidentSeverity::Major => 3,
+                            IncidentSeverity::Minor => 4,
+                        },
+                        body,
+                    })
+                })
+                .collect();
+            if let Err(e) = log.write().append_batch(batch) {
+                tracing::error!(ship = %a.ship, error = %e, "cannot store incident events");
+            }
+        }
+        for e in &events {
+            a.board.upsert(&e.incident);
+            if let Ok(body) =
+                serde_json::to_value(super::api::IncidentView::from_incident(&e.incident))
+            {
+                let mut body = body;
+                if let (Some(m), Ok(serde_json::Value::Object(ev))) =
+                    (body.as_object_mut(), serde_json::to_value(&e.kind))
+                {
+                    m.extend(ev);
+                }
+                a.push.publish(Push {
+                    kind: PushKind::Incident,
+                    ship: Some(a.ship.clone()),
+                    body,
+                });
+            }
+        }
+        for sev in [
+            IncidentSeverity::Minor,
+            IncidentSeverity::Major,
+            IncidentSeverity::Critical,
+        ] {
+            let n = self
+                .engine
+                .incidents()
+                .iter()
+                .filter(|i| i.state.is_open() && i.merged_into.is_none() && i.severity == sev)
+                .count();
+            a.metrics
+                .open
+                .get_or_create(&IncidentLabels {
+                    ship: a.ship.clone(),
+                    severity: sev.as_str().to_string(),
+                })
+                .set(n as i64);
+        }
+    }
+}
+
+impl Actor for CorrelatorActor {
+    type Msg = CorrelatorMsg;
+    type State = CorrelatorState;
+    type Arguments = CorrelatorArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<CorrelatorMsg>,
+        args: CorrelatorArgs,
+    ) -> Result<CorrelatorState, ActorProcessingErr> {
+        let mut engine = Correlator::new(&args.ship, Topology::new(&args.inventory), args.config);
+        if let Some(log) = &args.log {
+            let restored = replay(&log.read(), &args.ship);
+            for i in &restored {
+                args.board.upsert(i);
+            }
+            engine.restore(restored);
+        }
+        Ok(CorrelatorState { engine, args })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<CorrelatorMsg>,
+        msg: CorrelatorMsg,
+        st: &mut CorrelatorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            CorrelatorMsg::Alert(a) => st.engine.push(a),
+            CorrelatorMsg::Tick { now_ms, reply } => {
+                let events = st.engine.tick(now_ms);
+                st.publish(events);
+                st.args
+                    .board
+                    .set_alerts(&st.args.ship, st.engine.alerts_total());
+                if let Some(r) = reply {
+                    let _ = r.send(());
+                }
+            }
+            CorrelatorMsg::Acknowledge {
+                id,
+                by,
+                ts_ms,
+                reply,
+            } => {
+                let ev = st.engine.acknowledge(&id, &by, ts_ms);
+                let ok = ev.is_some();
+                st.publish(ev.into_iter().collect());
+                let _ = reply.send(ok);
+            }
+            CorrelatorMsg::Inventory(inv) => st.engine.set_topology(Topology::new(&inv)),
+        }
+        Ok(())
+    }
+}
+
+/// Builds the child spec of a ship's correlator actor.
+pub fn correlator_child(args: CorrelatorArgs) -> (ChildSpec, Addr<CorrelatorMsg>) {
+    ChildSpec::actor("correlator", "correlator", move || {
+        (CorrelatorActor, args.clone())
+    })
+}
+
+/// An alert sink that casts into the correlator at `addr` (never blocks; alerts sent
+/// while the correlator restarts are lost, and their producers re-raise on the next
+/// state change).
+pub fn sink_to(addr: Addr<CorrelatorMsg>) -> AlertSink {
+    AlertSink::from_fn(move |a| {
+        let _ = addr.send(CorrelatorMsg::Alert(a));
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{AlertClass, AlertSeverity, AlertSource, AlertState};
+    use crate::inventory::DeviceSpec;
+    use seawatch_runtime::event_log::EventLogConfig;
+
+    fn args(log: Arc<RwLock<EventLog>>, board: IncidentBoard, push: PushBus) -> CorrelatorArgs {
+        CorrelatorArgs {
+            ship: "s".into(),
+            inventory: Inventory {
+                ship: "s".into(),
+                devices: vec![
+                    DeviceSpec {
+                        id: "sw".into(),
+                        kind: "switch".into(),
+                        depends_on: vec![],
+                    },
+                    DeviceSpec {
+                        id: "pos-1".into(),
+                        kind: "pos".into(),
+                        depends_on: vec!["sw".into()],
+                    },
+                ],
+                links: vec![],
+            },
+            config: CorrelatorConfig::default(),
+            board,
+            push,
+            log: Some(log),
+            metrics: IncidentMetrics::default(),
+        }
+    }
+
+    async fn tick(actor: &ActorRef<CorrelatorMsg>, now_ms: i64) {
+        ractor::call!(actor, |r| CorrelatorMsg::Tick {
+            now_ms,
+            reply: Some(r)
+        })
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn incidents_are_stored_pushed_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(RwLock::new(
+            EventLog::open(dir.path(), EventLogConfig::new("s")).unwrap(),
+        ));
+        let board = IncidentBoard::new();
+        let push = PushBus::new(64);
+        let mut rx = push.subscribe();
+        let (actor, join) = Actor::spawn(
+            None,
+            CorrelatorActor,
+            args(log.clone(), board.clone(), push.clone()),
+        )
+        .await
+        .unwrap();
+        for subject in ["sw", "pos-1"] {
+            actor
+                .cast(CorrelatorMsg::Alert(Alert {
+                    ship: "s".into(),
+                    subject: subject.into(),
+                    source: AlertSource::Device,
+                    class: AlertClass::Unreachable,
+                    severity: AlertSeverity::Critical,
+                    state: AlertState::Firing,
+                    ts_ms: 1_000,
+                    series: None,
+                    score: 1.0,
+                    detail: String::new(),
+                }))
+                .unwrap();
+        }
+        tick(&actor, 30_000).await;
+        let open = board.list(Some("s"), super::super::StateFilter::Open);
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].root_cause, "sw");
+        assert_eq!(open[0].severity, IncidentSeverity::Critical);
+        let push = rx.recv().await.unwrap();
+        let wire: serde_json::Value = serde_json::from_str(&push.to_wire()).unwrap();
+        assert_eq!(wire["type"], "incident");
+        assert_eq!(wire["event"], "opened");
+        actor.stop(None);
+        join.await.unwrap();
+        log.write().sync().unwrap();
+
+        // a new incarnation (or a restarted ship) rebuilds the board from the log
+        let board2 = IncidentBoard::new();
+        let (actor2, join2) = Actor::spawn(
+            None,
+            CorrelatorActor,
+            args(log.clone(), board2.clone(), PushBus::new(4)),
+        )
+        .await
+        .unwrap();
+        tick(&actor2, 31_000).await;
+        let again = board2.list(None, super::super::StateFilter::All);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].id, open[0].id);
+        assert_eq!(again[0].alerts, 2);
+        actor2.stop(None);
+        join2.await.unwrap();
+    }
+}

@@ -1,0 +1,144 @@
+//! `GET /api/incidents?ship=&state=open|resolved|all` (contracts §2).
+//!
+//! Mounted by the ship (and later behind the console's auth middleware) through
+//! [`routes`]. Times are RFC 3339 UTC; `resolved_at` is null while open.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::board::{IncidentBoard, StateFilter};
+use super::model::Incident;
+
+/// Query parameters.
+#[derive(Debug, Default, Deserialize)]
+pub struct IncidentQuery {
+    /// Only this ship.
+    pub ship: Option<String>,
+    /// `open` (with acknowledged), `resolved` or `all` (default).
+    pub state: Option<String>,
+}
+
+/// One incident as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentView {
+    /// Incident id.
+    pub id: String,
+    /// Ship id.
+    pub ship: String,
+    /// Device or link id.
+    pub root_cause: String,
+    /// `minor`, `major` or `critical`.
+    pub severity: String,
+    /// `open`, `acknowledged` or `resolved`.
+    pub state: String,
+    /// Alerts attached.
+    pub alerts: u64,
+    /// RFC 3339 UTC.
+    pub opened_at: String,
+    /// RFC 3339 UTC, null while open.
+    pub resolved_at: Option<String>,
+    /// One line for operators.
+    pub summary: String,
+    /// Elements with symptoms (root included).
+    pub members: Vec<String>,
+}
+
+impl IncidentView {
+    /// The API form of an incident.
+    pub fn from_incident(i: &Incident) -> Self {
+        Self {
+            id: i.id.clone(),
+            ship: i.ship.clone(),
+            root_cause: i.root_cause.clone(),
+            severity: i.severity.as_str().to_string(),
+            state: i.state.as_str().to_string(),
+            alerts: i.alerts,
+            opened_at: rfc3339(i.opened_at_ms),
+            resolved_at: i.resolved_at_ms.map(rfc3339),
+            summary: i.summary.clone(),
+            members: i.members.clone(),
+        }
+    }
+}
+
+/// Unix ms as RFC 3339 UTC with milliseconds (`2025-03-14T06:00:00.000Z`).
+pub fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let milli = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{milli:03}Z",
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's
+/// algorithm, the inverse of [`crate::ingest::decode::days_from_civil`]).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+async fn list(State(board): State<IncidentBoard>, Query(q): Query<IncidentQuery>) -> Response {
+    let state = match q.state.as_deref() {
+        None | Some("all") => StateFilter::All,
+        Some("open") => StateFilter::Open,
+        Some("resolved") => StateFilter::Resolved,
+        Some(other) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({
+                    "error": format!("state={other}: expected open, resolved or all")
+                })),
+            )
+                .into_response()
+        }
+    };
+    let views: Vec<IncidentView> = board
+        .list(q.ship.as_deref(), state)
+        .iter()
+        .map(IncidentView::from_incident)
+        .collect();
+    Json(views).into_response()
+}
+
+/// The incidents API over `board`.
+pub fn routes(board: IncidentBoard) -> Router {
+    Router::new()
+        .route("/api/incidents", get(list))
+        .with_state(board)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trips_through_the_decoder() {
+        for ms in [0, 1_741_932_000_123, 951_782_400_000, -86_400_000] {
+            let s = rfc3339(ms);
+            let back = crate::ingest::decode::parse_rfc3339_ms(s.as_bytes())
+                .unwrap()
+                .unwrap()
+                .0;
+            assert_eq!(back, ms, "{s}");
+        }
+        assert_eq!(rfc3339(1_741_932_000_000), "2025-03-14T06:00:00.000Z");
+    }
+}

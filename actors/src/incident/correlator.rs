@@ -1,0 +1,972 @@
+//! The correlation engine of one ship: a deterministic state machine fed with alerts and
+//! event-time ticks, producing incident lifecycle events.
+//!
+//! Alerts received between two ticks are sorted by (time, subject, class, series,
+//! state) before they are applied, so the outcome does not depend on the order in
+//! which concurrently running device and link actors delivered them.
+//!
+//! Per tick:
+//! 1. apply alerts: a `Firing` alert for a key already firing is a duplicate (dropped);
+//!    `Cleared` removes the key; a firing alert whose subject is already a member of an
+//!    open incident is attached to it at once;
+//! 2. alerts firing for at least `settle` and not attached are grouped by the element
+//!    that best explains them ([`Correlator::root_of`]); a group joins the open incident
+//!    with that root, or one whose root it now explains (the root cause moves upstream,
+//!    and open incidents it explains are merged), or re-opens a resolved incident with
+//!    that root within the grace period, or opens a new incident;
+//! 3. an incident none of whose members has a firing alert for `resolve_after` resolves.
+//!
+//! Only symptom classes that indicate a failing element open incidents (unreachable,
+//! down, degraded, errors, flapping). Detector classes (anomaly, outlier, capacity,
+//! outage risk) attach to an open incident of the same element or a neighbour but never
+//! open one on their own: a statistical oddity is context, not an incident.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::alert::{Alert, AlertClass, AlertState};
+
+use super::model::{Incident, IncidentEvent, IncidentEventKind, IncidentSeverity, IncidentState};
+use super::topology::Topology;
+
+/// Timing of the correlator, in event-time milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CorrelatorConfig {
+    /// How long a new alert waits for related alerts before it opens an incident (lets
+    /// the upstream-most failing element show up, so the first root is the right one).
+    pub settle_ms: i64,
+    /// How long every member alert must stay cleared before the incident resolves.
+    pub resolve_after_ms: i64,
+    /// A resolved incident whose root fails again within this window re-opens.
+    pub reopen_grace_ms: i64,
+}
+
+impl Default for CorrelatorConfig {
+    fn default() -> Self {
+        Self {
+            settle_ms: 15_000,
+            resolve_after_ms: 240_000,
+            reopen_grace_ms: 900_000,
+        }
+    }
+}
+
+type Key = (String, AlertClass, Option<String>);
+
+/// A parent explains a child's failure only if it started failing no later than this
+/// after the child (probe order makes children notice first); a child that failed well
+/// before its parent has its own root cause (a cascade is two incidents).
+const EXPLAIN_WINDOW_MS: i64 = 60_000;
+/// An event alert (a log line such as "AP is down") is a duplicate if the same subject
+/// and series fired within this window.
+const EVENT_DEDUPE_MS: i64 = 30_000;
+/// How long an event alert waits for an incident to attach to.
+const EVENT_WAIT_MS: i64 = 300_000;
+
+/// Whether an alert is a point event from a log line (series `log:...`): it never
+/// opens an incident and has no cleared state.
+fn is_event(alert: &Alert) -> bool {
+    alert
+        .series
+        .as_deref()
+        .is_some_and(|s| s.starts_with("log:"))
+}
+
+#[derive(Debug, Clone)]
+struct Firing {
+    since_ms: i64,
+    incident: Option<usize>,
+}
+
+/// Whether a class can open an incident.
+fn opens(class: AlertClass) -> bool {
+    matches!(
+        class,
+        AlertClass::Unreachable
+            | AlertClass::Down
+            | AlertClass::Degraded
+            | AlertClass::Errors
+            | AlertClass::Flapping
+    )
+}
+
+const MAX_DEPTH: usize = 64;
+
+/// One ship's correlator.
+#[derive(Debug)]
+pub struct Correlator {
+    ship: String,
+    topo: Topology,
+    cfg: CorrelatorConfig,
+    pending: Vec<Alert>,
+    firing: BTreeMap<Key, Firing>,
+    incidents: Vec<Incident>,
+    /// Last event time a member of incident `i` had a firing alert.
+    last_active: Vec<i64>,
+    alerts_total: u64,
+    now_ms: i64,
+    /// Event alerts waiting for an incident: (subject, time).
+    events: Vec<(String, i64)>,
+    /// Last time each (subject, series) event fired (dedupe).
+    event_seen: BTreeMap<(String, String), i64>,
+}
+
+impl Correlator {
+    /// A correlator for `ship` over `topo`.
+    pub fn new(ship: &str, topo: Topology, cfg: CorrelatorConfig) -> Self {
+        Self {
+            ship: ship.to_string(),
+            topo,
+            cfg,
+            pending: Vec::new(),
+            firing: BTreeMap::new(),
+            incidents: Vec::new(),
+            last_active: Vec::new(),
+            alerts_total: 0,
+            now_ms: i64::MIN,
+            events: Vec::new(),
+            event_seen: BTreeMap::new(),
+        }
+    }
+
+    /// Restores incidents from their last recorded state (event-log replay after a
+    /// restart). Open incidents stay open until their symptoms are seen clear again.
+    pub fn restore(&mut self, incidents: Vec<Incident>) {
+        for inc in incidents {
+            if inc.ship != self.ship || self.incidents.iter().any(|i| i.id == inc.id) {
+                continue;
+            }
+            self.last_active
+                .push(inc.resolved_at_ms.unwrap_or(inc.opened_at_ms));
+            self.incidents.push(inc);
+        }
+    }
+
+    /// Replaces the topology (inventory reload).
+    pub fn set_topology(&mut self, topo: Topology) {
+        self.topo = topo;
+    }
+
+    /// Queues an alert; it is applied at the next [`Correlator::tick`].
+    pub fn push(&mut self, alert: Alert) {
+        if alert.ship == self.ship {
+            self.pending.push(alert);
+        }
+    }
+
+    /// Firing alerts received so far (duplicates of an already firing key excluded).
+    pub fn alerts_total(&self) -> u64 {
+        self.alerts_total
+    }
+
+    /// Every incident, in opening order.
+    pub fn incidents(&self) -> &[Incident] {
+        &self.incidents
+    }
+
+    /// Acknowledges an open incident; `None` when there is no such open incident.
+    pub fn acknowledge(&mut self, id: &str, by: &str, ts_ms: i64) -> Option<IncidentEvent> {
+        let inc = self
+            .incidents
+            .iter_mut()
+            .find(|i| i.id == id && i.state == IncidentState::Open)?;
+        inc.state = IncidentState::Acknowledged;
+        Some(IncidentEvent {
+            ts_ms,
+            kind: IncidentEventKind::Acknowledged { by: by.to_string() },
+            incident: inc.clone(),
+        })
+    }
+
+    /// Applies queued alerts and advances event time to `now_ms`; returns what changed.
+    pub fn tick(&mut self, now_ms: i64) -> Vec<IncidentEvent> {
+        let mut out = Vec::new();
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.sort_by(|a, b| {
+            (
+                a.ts_ms,
+                &a.subject,
+                class_rank(a.class),
+                &a.series,
+                a.state as u8,
+            )
+                .cmp(&(
+                    b.ts_ms,
+                    &b.subject,
+                    class_rank(b.class),
+                    &b.series,
+                    b.state as u8,
+                ))
+        });
+        self.now_ms = self
+            .now_ms
+            .max(now_ms)
+            .max(pending.last().map_or(i64::MIN, |a| a.ts_ms));
+        for alert in pending {
+            self.apply(alert, &mut out);
+        }
+        self.correlate(&mut out);
+        self.resolve(&mut out);
+        out
+    }
+
+    fn apply(&mut self, alert: Alert, out: &mut Vec<IncidentEvent>) {
+        tracing::debug!(
+            ship = %self.ship,
+            subject = %alert.subject,
+            class = ?alert.class,
+            series = ?alert.series,
+            state = ?alert.state,
+            ts_ms = alert.ts_ms,
+            detail = %alert.detail,
+            "alert"
+        );
+        if is_event(&alert) {
+            if alert.state == AlertState::Firing {
+                let k = (
+                    alert.subject.clone(),
+                    alert.series.clone().unwrap_or_default(),
+                );
+                let dup = self
+                    .event_seen
+                    .get(&k)
+                    .is_some_and(|t| alert.ts_ms - t < EVENT_DEDUPE_MS);
+                self.event_seen.insert(k, alert.ts_ms);
+                if !dup {
+                    self.alerts_total += 1;
+                    self.events.push((alert.subject, alert.ts_ms));
+                }
+            }
+            return;
+        }
+        let key: Key = (alert.subject.clone(), alert.class, alert.series.clone());
+        match alert.state {
+            AlertState::Cleared => {
+                if let Some(f) = self.firing.remove(&key) {
+                    if let Some(i) = f.incident {
+                        self.last_active[i] = self.last_active[i].max(alert.ts_ms);
+                    }
+                }
+            }
+            AlertState::Firing => {
+                if self.firing.contains_key(&key) {
+                    return; // dedupe
+                }
+                self.alerts_total += 1;
+                let incident = self.open_incident_with_member(&alert.subject);
+                if let Some(i) = incident {
+                    self.attach(i, &alert.subject, alert.ts_ms, out);
+                }
+                self.firing.insert(
+                    key,
+                    Firing {
+                        since_ms: alert.ts_ms,
+                        incident,
+                    },
+                );
+            }
+        }
+    }
+
+    fn open_incident_with_member(&self, subject: &str) -> Option<usize> {
+        self.incidents
+            .iter()
+            .position(|i| i.state.is_open() && i.members.iter().any(|m| m == subject))
+    }
+
+    fn attach(&mut self, i: usize, subject: &str, ts_ms: i64, out: &mut Vec<IncidentEvent>) {
+        let inc = &mut self.incidents[i];
+        inc.alerts += 1;
+        if let Err(pos) = inc.members.binary_search_by(|m| m.as_str().cmp(subject)) {
+            inc.members.insert(pos, subject.to_string());
+        }
+        self.last_active[i] = self.last_active[i].max(ts_ms);
+        self.refresh(i);
+        out.push(IncidentEvent {
+            ts_ms,
+            kind: IncidentEventKind::AlertAttached {
+                subject: subject.to_string(),
+            },
+            incident: self.incidents[i].clone(),
+        });
+    }
+
+    fn classes_of(&self, subject: &str) -> BTreeSet<AlertClass> {
+        self.firing
+            .range((subject.to_string(), AlertClass::Unreachable, None)..)
+            .take_while(|((s, _, _), _)| s == subject)
+            .map(|((_, c, _), _)| *c)
+            .collect()
+    }
+
+    fn failing(&self, subject: &str) -> bool {
+        let c = self.classes_of(subject);
+        c.contains(&AlertClass::Unreachable) || c.contains(&AlertClass::Down)
+    }
+
+    /// When `subject` started failing (earliest firing unreachable/down/degraded/flapping).
+    fn since(&self, subject: &str) -> Option<i64> {
+        self.firing
+            .range((subject.to_string(), AlertClass::Unreachable, None)..)
+            .take_while(|((s, _, _), _)| s == subject)
+            .filter(|((_, c, _), _)| {
+                matches!(
+                    c,
+                    AlertClass::Unreachable
+                        | AlertClass::Down
+                        | AlertClass::Degraded
+                        | AlertClass::Flapping
+                )
+            })
+            .map(|(_, f)| f.since_ms)
+            .min()
+    }
+
+    /// Whether `parent`'s trouble can explain `child`'s (it began before, or at most
+    /// [`EXPLAIN_WINDOW_MS`] after).
+    fn precedes(&self, parent: &str, child: &str) -> bool {
+        match (self.since(parent), self.since(child)) {
+            (Some(p), Some(c)) => p <= c + EXPLAIN_WINDOW_MS,
+            _ => true,
+        }
+    }
+
+    fn troubled_or_alerting(&self, subject: &str) -> bool {
+        self.classes_of(subject).iter().any(|c| opens(*c))
+    }
+
+    fn troubled(&self, subject: &str) -> bool {
+        self.classes_of(subject).iter().any(|c| {
+            matches!(
+                c,
+                AlertClass::Unreachable
+                    | AlertClass::Down
+                    | AlertClass::Degraded
+                    | AlertClass::Flapping
+            )
+        })
+    }
+
+    /// The element that best explains `subject`'s current symptoms:
+    /// - an unreachable device whose every parent is failing is explained by them
+    ///   (upstream-most failing element);
+    /// - a degraded, flapping or unreachable device with a parent in trouble is
+    ///   explained by that parent;
+    /// - a device whose only symptom is interface errors, with a child that flaps or has
+    ///   errors itself, is explained by that child (errors on a port point at the link to
+    ///   the neighbour that has them on its uplink);
+    /// - link symptoms are explained by the primary link when it is alerting, else by
+    ///   the link that started alerting first (one weather or WAN event).
+    pub fn root_of(&self, subject: &str) -> String {
+        let mut path = Vec::new();
+        self.root_at(subject, &mut path)
+    }
+
+    fn root_at<'a>(&'a self, subject: &'a str, path: &mut Vec<&'a str>) -> String {
+        if path.contains(&subject) || path.len() >= MAX_DEPTH {
+            // a cycle in a bad inventory: the smallest id on it, the same from anywhere
+            let start = path.iter().position(|p| *p == subject).unwrap_or(0);
+            return path[start..].iter().min().unwrap_or(&subject).to_string();
+        }
+        path.push(subject);
+        if self.topo.is_link(subject) {
+            return self.link_root().unwrap_or_else(|| subject.to_string());
+        }
+        let classes = self.classes_of(subject);
+        let parents = self.topo.parents(subject);
+        let failing =
+            classes.contains(&AlertClass::Unreachable) || classes.contains(&AlertClass::Down);
+        if failing
+            && !parents.is_empty()
+            && parents
+                .iter()
+                .all(|p| self.failing(p) && self.precedes(p, subject))
+        {
+            let mut sorted: Vec<&String> = parents.iter().collect();
+            sorted.sort();
+            return self.root_at(sorted[0], path);
+        }
+        let troubled = failing
+            || classes.contains(&AlertClass::Degraded)
+            || classes.contains(&AlertClass::Flapping);
+        if troubled {
+            let mut sorted: Vec<&String> = parents
+                .iter()
+                .filter(|p| self.troubled(p) && self.precedes(p, subject))
+                .collect();
+            sorted.sort();
+            if let Some(p) = sorted.first() {
+                return self.root_at(p, path);
+            }
+            return subject.to_string();
+        }
+        if classes.contains(&AlertClass::Errors) {
+            let child = self.topo.children(subject).iter().find(|c| {
+                let cc = self.classes_of(c);
+                cc.contains(&AlertClass::Errors) || cc.contains(&AlertClass::Flapping)
+            });
+            if let Some(c) = child {
+                return self.root_at(c, path);
+            }
+        }
+        subject.to_string()
+    }
+
+    fn link_root(&self) -> Option<String> {
+        let mut best: Option<(bool, i64, &str)> = None;
+        for ((s, c, _), f) in &self.firing {
+            if !self.topo.is_link(s) || !opens(*c) {
+                continue;
+            }
+            let cand = (!self.topo.is_primary_link(s), f.since_ms, s.as_str());
+            if best.is_none_or(|b| cand < b) {
+                best = Some(cand);
+            }
+        }
+        best.map(|(_, _, s)| s.to_string())
+    }
+
+    fn correlate(&mut self, out: &mut Vec<IncidentEvent>) {
+        // settled, unattached alerts grouped by root, in root order (deterministic)
+        let mut groups: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
+        let mut context: Vec<(String, i64)> = Vec::new();
+        for ((subject, class, _), f) in &self.firing {
+            // only silence waits for the upstream-most element to show up; other
+            // symptoms open at once (a later upstream failure re-roots them)
+            let wait = if matches!(class, AlertClass::Unreachable | AlertClass::Down) {
+                self.cfg.settle_ms
+            } else {
+                0
+            };
+            if f.incident.is_some() || self.now_ms - f.since_ms < wait {
+                continue;
+            }
+            if opens(*class) {
+                groups
+                    .entry(self.root_of(subject))
+                    .or_default()
+                    .push((subject.clone(), f.since_ms));
+            } else {
+                context.push((subject.clone(), f.since_ms));
+            }
+        }
+        for (root, members) in groups {
+            let first_ms = members.iter().map(|m| m.1).min().unwrap_or(self.now_ms);
+            let i = self.incident_for_root(&root, first_ms, out);
+            for (subject, ts) in members {
+                self.attach_keyed(i, &subject, ts, out);
+            }
+        }
+        // context alerts: attach to an open incident of the element or a neighbour
+        for (subject, ts) in context {
+            let target = self.open_incident_with_member(&subject).or_else(|| {
+                let near: Vec<String> = self
+                    .topo
+                    .parents(&subject)
+                    .iter()
+                    .chain(self.topo.children(&subject))
+                    .cloned()
+                    .collect();
+                near.iter().find_map(|n| self.open_incident_with_member(n))
+            });
+            if let Some(i) = target {
+                self.attach_keyed(i, &subject, ts, out);
+            }
+        }
+        // event alerts: attach to an open incident of the subject or a neighbour
+        let events = std::mem::take(&mut self.events);
+        for (subject, ts) in events {
+            match self.incident_near(&subject) {
+                Some(i) => {
+                    // counted, but not a member: a log line about an element does not
+                    // make it part of the failure
+                    self.incidents[i].alerts += 1;
+                    out.push(IncidentEvent {
+                        ts_ms: ts,
+                        kind: IncidentEventKind::AlertAttached { subject },
+                        incident: self.incidents[i].clone(),
+                    });
+                }
+                None if self.now_ms - ts < EVENT_WAIT_MS => self.events.push((subject, ts)),
+                None => {}
+            }
+        }
+        let horizon = self.now_ms - EVENT_DEDUPE_MS;
+        self.event_seen.retain(|_, t| *t >= horizon);
+    }
+
+    /// An open incident with `subject`, or one of its parents or children, as member.
+    fn incident_near(&self, subject: &str) -> Option<usize> {
+        self.open_incident_with_member(subject).or_else(|| {
+            self.topo
+                .parents(subject)
+                .iter()
+                .chain(self.topo.children(subject))
+                .find_map(|n| self.open_incident_with_member(n))
+        })
+    }
+
+    /// Attaches every unattached firing alert of `subject` to incident `i`.
+    fn attach_keyed(&mut self, i: usize, subject: &str, ts: i64, out: &mut Vec<IncidentEvent>) {
+        let keys: Vec<Key> = self
+            .firing
+            .range((subject.to_string(), AlertClass::Unreachable, None)..)
+            .take_while(|((s, _, _), _)| s == subject)
+            .filter(|(_, f)| f.incident.is_none())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in keys {
+            if let Some(f) = self.firing.get_mut(&k) {
+                f.incident = Some(i);
+            }
+            self.attach(i, subject, ts.max(self.incidents[i].opened_at_ms), out);
+        }
+    }
+
+    /// The open incident for `root`: existing, explained-and-merged, re-opened or new.
+    fn incident_for_root(
+        &mut self,
+        root: &str,
+        first_ms: i64,
+        out: &mut Vec<IncidentEvent>,
+    ) -> usize {
+        let now = self.now_ms;
+        if let Some(i) = self
+            .incidents
+            .iter()
+            .position(|i| i.state.is_open() && i.root_cause == root)
+        {
+            return i;
+        }
+        // open incidents whose root this one now explains (their root is downstream
+        // and its symptoms resolve to `root`, or a member already is `root`)
+        let explained: Vec<usize> = (0..self.incidents.len())
+            .filter(|&i| {
+                let inc = &self.incidents[i];
+                // only a root that still has symptoms can be explained by another
+                inc.state.is_open()
+                    && self.troubled_or_alerting(&inc.root_cause)
+                    && (inc.members.iter().any(|m| m == root)
+                        || (self.root_of(&inc.root_cause) == root))
+            })
+            .collect();
+        if let Some((&keep, rest)) = explained.split_first() {
+            let from = std::mem::replace(&mut self.incidents[keep].root_cause, root.to_string());
+            self.refresh(keep);
+            out.push(IncidentEvent {
+                ts_ms: now,
+                kind: IncidentEventKind::RootCauseChanged { from },
+                incident: self.incidents[keep].clone(),
+            });
+            for &j in rest {
+                self.merge(j, keep, out);
+            }
+            return keep;
+        }
+        if let Some(i) = self.incidents.iter().rposition(|i| {
+            i.root_cause == root
+                && i.state == IncidentState::Resolved
+                && i.merged_into.is_none()
+                && i.resolved_at_ms
+                    .is_some_and(|r| now - r <= self.cfg.reopen_grace_ms)
+        }) {
+            let inc = &mut self.incidents[i];
+            inc.state = IncidentState::Open;
+            inc.resolved_at_ms = None;
+            self.last_active[i] = now;
+            out.push(IncidentEvent {
+                ts_ms: now,
+                kind: IncidentEventKind::Reopened,
+                incident: self.incidents[i].clone(),
+            });
+            return i;
+        }
+        let n = self.incidents.len() + 1;
+        let inc = Incident {
+            id: format!("{}-{n}", self.ship),
+            ship: self.ship.clone(),
+            root_cause: root.to_string(),
+            severity: IncidentSeverity::Minor,
+            state: IncidentState::Open,
+            alerts: 0,
+            opened_at_ms: now.max(first_ms),
+            resolved_at_ms: None,
+            members: vec![root.to_string()],
+            summary: String::new(),
+            merged_into: None,
+        };
+        self.incidents.push(inc);
+        self.last_active.push(now);
+        let i = self.incidents.len() - 1;
+        self.refresh(i);
+        out.push(IncidentEvent {
+            ts_ms: now,
+            kind: IncidentEventKind::Opened,
+            incident: self.incidents[i].clone(),
+        });
+        i
+    }
+
+    fn merge(&mut self, from: usize, into: usize, out: &mut Vec<IncidentEvent>) {
+        let now = self.now_ms;
+        let (alerts, members) = {
+            let f = &mut self.incidents[from];
+            f.state = IncidentState::Resolved;
+            f.resolved_at_ms = Some(now);
+            (f.alerts, f.members.clone())
+        };
+        self.incidents[from].merged_into = Some(self.incidents[into].id.clone());
+        for f in self.firing.values_mut() {
+            if f.incident == Some(from) {
+                f.incident = Some(into);
+            }
+        }
+        let keep = &mut self.incidents[into];
+        keep.alerts += alerts;
+        for m in members {
+            if let Err(pos) = keep.members.binary_search(&m) {
+                keep.members.insert(pos, m);
+            }
+        }
+        self.last_active[into] = self.last_active[into].max(self.last_active[from]);
+        self.refresh(into);
+        out.push(IncidentEvent {
+            ts_ms: now,
+            kind: IncidentEventKind::Resolved,
+            incident: self.incidents[from].clone(),
+        });
+    }
+
+    fn resolve(&mut self, out: &mut Vec<IncidentEvent>) {
+        let mut active = vec![false; self.incidents.len()];
+        for f in self.firing.values() {
+            if let Some(i) = f.incident {
+                active[i] = true;
+            }
+        }
+        for (i, is_active) in active.into_iter().enumerate() {
+            if is_active {
+                self.last_active[i] = self.last_active[i].max(self.now_ms);
+                continue;
+            }
+            let inc = &mut self.incidents[i];
+            if inc.state.is_open() && self.now_ms - self.last_active[i] >= self.cfg.resolve_after_ms
+            {
+                inc.state = IncidentState::Resolved;
+                inc.resolved_at_ms = Some(self.now_ms);
+                out.push(IncidentEvent {
+                    ts_ms: self.now_ms,
+                    kind: IncidentEventKind::Resolved,
+                    incident: inc.clone(),
+                });
+            }
+        }
+    }
+
+    /// Recomputes severity and summary of incident `i` from its members.
+    fn refresh(&mut self, i: usize) {
+        let inc = &self.incidents[i];
+        let root = inc.root_cause.clone();
+        let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+        for m in inc.members.iter().filter(|m| **m != root) {
+            *kinds.entry(self.topo.kind(m)).or_default() += 1;
+        }
+        let root_kind = self.topo.kind(&root);
+        let classes = self.classes_of(&root);
+        let affected: usize = kinds.values().sum();
+        let critical_kind = |k: &str| matches!(k, "pos" | "pbx" | "firewall" | "router");
+        let down =
+            classes.contains(&AlertClass::Unreachable) || classes.contains(&AlertClass::Down);
+        let severity = if affected >= 10
+            || (down && critical_kind(root_kind))
+            || kinds.keys().any(|k| critical_kind(k))
+            || (down && self.topo.is_primary_link(&root))
+        {
+            IncidentSeverity::Critical
+        } else if affected >= 2 || down || root_kind == "switch" || self.topo.is_link(&root) {
+            IncidentSeverity::Major
+        } else {
+            IncidentSeverity::Minor
+        };
+        let what = if classes.contains(&AlertClass::Down) {
+            "down"
+        } else if classes.contains(&AlertClass::Unreachable) {
+            "unreachable"
+        } else if classes.contains(&AlertClass::Flapping) {
+            "flapping"
+        } else if classes.contains(&AlertClass::Degraded) {
+            "degraded"
+        } else if classes.contains(&AlertClass::Errors) {
+            "reporting errors"
+        } else {
+            "affected"
+        };
+        let mut summary = format!("{root} ({root_kind}) is {what}");
+        if affected > 0 {
+            let list: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            summary.push_str(&format!("; {} behind it affected", list.join(", ")));
+        }
+        let inc = &mut self.incidents[i];
+        // severity only rises while an incident is open: impact seen stays impact
+        inc.severity = inc.severity.max(severity);
+        inc.summary = summary;
+    }
+}
+
+fn class_rank(c: AlertClass) -> u8 {
+    c as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{AlertSeverity, AlertSource};
+    use crate::inventory::{DeviceSpec, Inventory, LinkSpec};
+
+    fn dev(id: &str, kind: &str, deps: &[&str]) -> DeviceSpec {
+        DeviceSpec {
+            id: id.into(),
+            kind: kind.into(),
+            depends_on: deps.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn topo() -> Topology {
+        let mut devices = vec![
+            dev("fw", "firewall", &[]),
+            dev("core", "switch", &["fw"]),
+            dev("dist", "switch", &["core"]),
+            dev("dist2", "switch", &["core"]),
+            dev("pos", "pos", &["dist"]),
+        ];
+        for i in 0..12 {
+            devices.push(dev(&format!("ap-{i}"), "ap", &["dist"]));
+        }
+        devices.push(dev("ap-x", "ap", &["dist2"]));
+        Topology::new(&Inventory {
+            ship: "s".into(),
+            devices,
+            links: vec![
+                LinkSpec {
+                    id: "vsat-1".into(),
+                    kind: "vsat".into(),
+                    band: None,
+                    capacity_mbps: None,
+                    primary: true,
+                },
+                LinkSpec {
+                    id: "leo-1".into(),
+                    kind: "leo".into(),
+                    band: None,
+                    capacity_mbps: None,
+                    primary: false,
+                },
+            ],
+        })
+    }
+
+    fn alert(subject: &str, class: AlertClass, state: AlertState, t_s: i64) -> Alert {
+        Alert {
+            ship: "s".into(),
+            subject: subject.into(),
+            source: AlertSource::Device,
+            class,
+            severity: AlertSeverity::Critical,
+            state,
+            ts_ms: t_s * 1000,
+            series: None,
+            score: 1.0,
+            detail: String::new(),
+        }
+    }
+
+    fn run(c: &mut Correlator, alerts: Vec<Alert>, until_s: i64) -> Vec<IncidentEvent> {
+        let mut out = Vec::new();
+        let mut alerts = alerts;
+        alerts.sort_by_key(|a| a.ts_ms);
+        let mut it = alerts.into_iter().peekable();
+        for t in (0..=until_s).step_by(5) {
+            while it.peek().is_some_and(|a| a.ts_ms <= t * 1000) {
+                c.push(it.next().unwrap());
+            }
+            out.extend(c.tick(t * 1000));
+        }
+        out
+    }
+
+    #[test]
+    fn a_dead_switch_is_one_incident_with_the_switch_as_root() {
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let mut alerts = Vec::new();
+        // children notice first (probe order), the switch a few seconds later
+        for i in 0..12 {
+            alerts.push(alert(
+                &format!("ap-{i}"),
+                AlertClass::Unreachable,
+                AlertState::Firing,
+                100 + i % 3,
+            ));
+        }
+        alerts.push(alert(
+            "pos",
+            AlertClass::Unreachable,
+            AlertState::Firing,
+            101,
+        ));
+        alerts.push(alert(
+            "dist",
+            AlertClass::Unreachable,
+            AlertState::Firing,
+            106,
+        ));
+        run(&mut c, alerts, 400);
+        let incs = c.incidents();
+        assert_eq!(incs.len(), 1, "{incs:?}");
+        assert_eq!(incs[0].root_cause, "dist");
+        assert_eq!(incs[0].alerts, 14);
+        assert_eq!(incs[0].severity, IncidentSeverity::Critical);
+        assert!(incs[0].summary.contains("12 ap"), "{}", incs[0].summary);
+        assert_eq!(c.alerts_total(), 14);
+    }
+
+    #[test]
+    fn a_late_upstream_failure_moves_the_root_and_merges() {
+        let cfg = CorrelatorConfig {
+            settle_ms: 5_000,
+            ..CorrelatorConfig::default()
+        };
+        let mut c = Correlator::new("s", topo(), cfg);
+        let alerts = vec![
+            alert("ap-0", AlertClass::Unreachable, AlertState::Firing, 100),
+            alert("ap-x", AlertClass::Unreachable, AlertState::Firing, 100),
+            alert("dist", AlertClass::Unreachable, AlertState::Firing, 130),
+            alert("dist2", AlertClass::Unreachable, AlertState::Firing, 130),
+            alert("core", AlertClass::Unreachable, AlertState::Firing, 160),
+        ];
+        let ev = run(&mut c, alerts, 300);
+        let open: Vec<&Incident> = c.incidents().iter().filter(|i| i.state.is_open()).collect();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].root_cause, "core");
+        assert!(ev
+            .iter()
+            .any(|e| matches!(e.kind, IncidentEventKind::RootCauseChanged { .. })));
+    }
+
+    #[test]
+    fn flapping_is_one_incident_and_resolves_with_hysteresis_then_reopens() {
+        let cfg = CorrelatorConfig::default();
+        let mut c = Correlator::new("s", topo(), cfg);
+        let mut alerts = Vec::new();
+        for k in 0..20 {
+            let t = 100 + k * 30;
+            alerts.push(alert(
+                "ap-3",
+                AlertClass::Unreachable,
+                AlertState::Firing,
+                t,
+            ));
+            alerts.push(alert(
+                "ap-3",
+                AlertClass::Unreachable,
+                AlertState::Cleared,
+                t + 20,
+            ));
+        }
+        run(&mut c, alerts.clone(), 1200);
+        assert_eq!(c.incidents().len(), 1);
+        let inc = &c.incidents()[0];
+        assert_eq!(inc.state, IncidentState::Resolved);
+        assert_eq!(inc.alerts, 20);
+        // cleared at 690, resolved after the hysteresis
+        assert!(inc.resolved_at_ms.unwrap() >= (690 + 240) * 1000);
+        // fails again within the grace period: the same incident re-opens
+        let mut out = Vec::new();
+        c.push(alert(
+            "ap-3",
+            AlertClass::Unreachable,
+            AlertState::Firing,
+            1300,
+        ));
+        for t in (1300..1400).step_by(5) {
+            out.extend(c.tick(t * 1000));
+        }
+        assert_eq!(c.incidents().len(), 1);
+        assert!(c.incidents()[0].state.is_open());
+        assert!(out.iter().any(|e| e.kind == IncidentEventKind::Reopened));
+    }
+
+    #[test]
+    fn errors_on_both_ends_of_a_port_blame_the_downstream_end() {
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let alerts = vec![
+            alert("core", AlertClass::Errors, AlertState::Firing, 50),
+            alert("dist", AlertClass::Errors, AlertState::Firing, 52),
+        ];
+        run(&mut c, alerts, 120);
+        assert_eq!(c.incidents().len(), 1);
+        assert_eq!(c.incidents()[0].root_cause, "dist");
+    }
+
+    #[test]
+    fn links_fading_together_are_one_incident_rooted_at_the_primary() {
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let alerts = vec![
+            alert("leo-1", AlertClass::Degraded, AlertState::Firing, 50),
+            alert("vsat-1", AlertClass::Degraded, AlertState::Firing, 58),
+            // an unrelated device fault at the same time is its own incident
+            alert("ap-x", AlertClass::Unreachable, AlertState::Firing, 55),
+        ];
+        run(&mut c, alerts, 120);
+        let roots: BTreeSet<&str> = c
+            .incidents()
+            .iter()
+            .map(|i| i.root_cause.as_str())
+            .collect();
+        assert_eq!(roots, BTreeSet::from(["ap-x", "vsat-1"]));
+    }
+
+    #[test]
+    fn detector_alerts_only_attach() {
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        run(
+            &mut c,
+            vec![alert("pos", AlertClass::Anomaly, AlertState::Firing, 10)],
+            100,
+        );
+        assert!(c.incidents().is_empty());
+        assert_eq!(c.alerts_total(), 1);
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        run(
+            &mut c,
+            vec![
+                alert("dist", AlertClass::Degraded, AlertState::Firing, 10),
+                alert("pos", AlertClass::Anomaly, AlertState::Firing, 30),
+            ],
+            100,
+        );
+        assert_eq!(c.incidents().len(), 1);
+        assert_eq!(c.incidents()[0].alerts, 2);
+    }
+
+    #[test]
+    fn alerts_of_other_ships_and_cyclic_inventories_do_not_break_it() {
+        let t = Topology::new(&Inventory {
+            ship: "s".into(),
+            devices: vec![dev("a", "switch", &["b"]), dev("b", "switch", &["a"])],
+            links: vec![],
+        });
+        let mut c = Correlator::new("s", t, CorrelatorConfig::default());
+        let mut other = alert("a", AlertClass::Unreachable, AlertState::Firing, 1);
+        other.ship = "elsewhere".into();
+        c.push(other);
+        run(
+            &mut c,
+            vec![
+                alert("a", AlertClass::Unreachable, AlertState::Firing, 1),
+                alert("b", AlertClass::Unreachable, AlertState::Firing, 1),
+            ],
+            60,
+        );
+        assert_eq!(c.incidents().len(), 1);
+        assert_eq!(c.alerts_total(), 2);
+    }
+}

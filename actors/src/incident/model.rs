@@ -1,0 +1,123 @@
+//! Incident records and the events of their lifecycle.
+
+use serde::{Deserialize, Serialize};
+
+/// Where an incident is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentState {
+    /// Symptoms present (or cleared for less than the resolve hysteresis).
+    Open,
+    /// An operator has acknowledged it; still open.
+    Acknowledged,
+    /// Symptoms gone for the resolve hysteresis (or merged into another incident).
+    Resolved,
+}
+
+impl IncidentState {
+    /// The API string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentState::Open => "open",
+            IncidentState::Acknowledged => "acknowledged",
+            IncidentState::Resolved => "resolved",
+        }
+    }
+
+    /// Open or acknowledged.
+    pub fn is_open(self) -> bool {
+        !matches!(self, IncidentState::Resolved)
+    }
+}
+
+/// Incident severity, from impact (how many elements, and which kinds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentSeverity {
+    /// One non-critical element, no service impact beyond it.
+    Minor,
+    /// Several elements, or a degraded service.
+    Major,
+    /// Many elements, a critical kind (POS, PBX, firewall, core) or the primary link down.
+    Critical,
+}
+
+impl IncidentSeverity {
+    /// The API string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentSeverity::Minor => "minor",
+            IncidentSeverity::Major => "major",
+            IncidentSeverity::Critical => "critical",
+        }
+    }
+}
+
+/// One incident: a root cause and the alerts it explains.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Stable id: `<ship>-<n>`, `n` counting from 1 per ship.
+    pub id: String,
+    /// The ship.
+    pub ship: String,
+    /// The device or link that best explains the alerts.
+    pub root_cause: String,
+    /// Severity from impact.
+    pub severity: IncidentSeverity,
+    /// Lifecycle state.
+    pub state: IncidentState,
+    /// Firing alerts attached over the incident's life.
+    pub alerts: u64,
+    /// Event time it opened, unix ms.
+    pub opened_at_ms: i64,
+    /// Event time it resolved, unix ms (`None` while open).
+    pub resolved_at_ms: Option<i64>,
+    /// Elements with symptoms explained by the root cause (sorted, includes the root).
+    pub members: Vec<String>,
+    /// One line for operators: "dist-sw-4 unreachable; 33 ap, 1 pos behind it affected".
+    pub summary: String,
+    /// Incident this one was merged into, if any.
+    #[serde(default)]
+    pub merged_into: Option<String>,
+}
+
+/// What happened to an incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum IncidentEventKind {
+    /// A new incident.
+    Opened,
+    /// Alerts were attached (count in the incident record).
+    AlertAttached {
+        /// The subject of the attached alert.
+        subject: String,
+    },
+    /// A better explanation was found upstream.
+    RootCauseChanged {
+        /// The previous root cause.
+        from: String,
+    },
+    /// An operator acknowledged it.
+    Acknowledged {
+        /// Who.
+        by: String,
+    },
+    /// Symptoms cleared for the hysteresis, or merged.
+    Resolved,
+    /// Symptoms came back within the grace period.
+    Reopened,
+}
+
+/// One lifecycle event: what happened, when (event time) and the incident after it.
+/// Stored in the event log (kind `incident`, body = this as JSON) and pushed to
+/// WebSocket clients.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentEvent {
+    /// Event time, unix ms.
+    pub ts_ms: i64,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: IncidentEventKind,
+    /// The incident after the change.
+    pub incident: Incident,
+}

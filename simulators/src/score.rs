@@ -1,0 +1,256 @@
+//! Scoring a run against its scenario's fault list (the ground truth). Only tests and
+//! offline tools call this: the ship side never sees faults.
+//!
+//! Rules (the same for any scenario file, so unseen scenarios score alike):
+//! - a fault is **matched** by the incidents on its ship that are open at some point
+//!   of the fault window `[at_s, end_s)` (opened before `end_s`, resolved after `at_s`
+//!   or never);
+//! - **top-1**: every incident names one root cause; a fault counts when one of its
+//!   matched incidents names the fault's target;
+//! - **time to open**: from `at_s` to the opening of that incident (or of the first
+//!   matched incident when none names the target), 0 if it opened during a lead-up;
+//!   an undetected fault counts as never opened;
+//! - **false incident**: an incident open at no point within 300 s of any fault window
+//!   on its ship;
+//! - **misattributed incident**: an incident during a fault window whose root cause is
+//!   no fault's target (a duplicate or a wrong explanation);
+//! - **compression**: `1 − incidents / alerts`.
+
+use crate::scenario::Scenario;
+
+/// Slack around fault windows within which an incident is not counted as false.
+pub const FALSE_SLACK_S: f64 = 300.0;
+
+/// What the scorer needs of an incident.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredIncident {
+    /// Ship id.
+    pub ship: String,
+    /// Root cause (device or link id).
+    pub root_cause: String,
+    /// Seconds since scenario start.
+    pub opened_at_s: f64,
+    /// Seconds since scenario start, `None` while open at the end.
+    pub resolved_at_s: Option<f64>,
+}
+
+/// The verdict on one fault.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultScore {
+    /// Ship id.
+    pub ship: String,
+    /// Fault target.
+    pub target: String,
+    /// Fault kind.
+    pub kind: String,
+    /// Some incident was open during the window.
+    pub detected: bool,
+    /// Some such incident names the target as root cause.
+    pub top1: bool,
+    /// Seconds from onset to the incident opening (`None` if undetected).
+    pub time_to_open_s: Option<f64>,
+}
+
+/// The verdict on one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioScore {
+    /// Per fault.
+    pub faults: Vec<FaultScore>,
+    /// Incidents in the run.
+    pub incidents: usize,
+    /// Alerts in the run.
+    pub alerts: u64,
+    /// Incidents far from every fault window.
+    pub false_incidents: usize,
+    /// Incidents during a fault whose root is no fault's target.
+    pub misattributed: usize,
+    /// Simulated ship-days (ships × duration).
+    pub ship_days: f64,
+}
+
+impl ScenarioScore {
+    /// `1 − incidents / alerts`, `None` without alerts.
+    pub fn compression(&self) -> Option<f64> {
+        (self.alerts > 0).then(|| 1.0 - self.incidents as f64 / self.alerts as f64)
+    }
+}
+
+fn overlaps(inc: &ScoredIncident, from: f64, to: f64, end_of_run: f64) -> bool {
+    let until = inc.resolved_at_s.unwrap_or(end_of_run);
+    inc.opened_at_s < to && until >= from
+}
+
+/// Scores the incidents and alert count of a run of `scenario`.
+pub fn score(scenario: &Scenario, incidents: &[ScoredIncident], alerts: u64) -> ScenarioScore {
+    let end = scenario.duration_s as f64;
+    let mut faults = Vec::new();
+    for f in &scenario.fault {
+        let (at, fend) = (f.at_s as f64, f.end_s() as f64);
+        let matched: Vec<&ScoredIncident> = incidents
+            .iter()
+            .filter(|i| i.ship == f.ship && overlaps(i, at, fend, end))
+            .collect();
+        let right = matched.iter().find(|i| i.root_cause == f.target);
+        let first = right.or_else(|| {
+            matched
+                .iter()
+                .min_by(|a, b| a.opened_at_s.total_cmp(&b.opened_at_s))
+        });
+        faults.push(FaultScore {
+            ship: f.ship.clone(),
+            target: f.target.clone(),
+            kind: f.kind.as_str().to_string(),
+            detected: !matched.is_empty(),
+            top1: right.is_some(),
+            time_to_open_s: first.map(|i| (i.opened_at_s - at).max(0.0)),
+        });
+    }
+    let near_fault = |i: &ScoredIncident| {
+        scenario.fault.iter().any(|f| {
+            f.ship == i.ship
+                && overlaps(
+                    i,
+                    f.at_s as f64 - FALSE_SLACK_S,
+                    f.end_s() as f64 + FALSE_SLACK_S,
+                    end,
+                )
+        })
+    };
+    let false_incidents = incidents.iter().filter(|i| !near_fault(i)).count();
+    let misattributed = incidents
+        .iter()
+        .filter(|i| near_fault(i))
+        .filter(|i| {
+            !scenario
+                .fault
+                .iter()
+                .any(|f| f.ship == i.ship && f.target == i.root_cause)
+        })
+        .count();
+    ScenarioScore {
+        faults,
+        incidents: incidents.len(),
+        alerts,
+        false_incidents,
+        misattributed,
+        ship_days: scenario.ship.len() as f64 * end / 86_400.0,
+    }
+}
+
+/// Figures over several runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SuiteScore {
+    /// `1 − Σ incidents / Σ alerts`.
+    pub compression: f64,
+    /// Share of faults whose target is a matched incident's root cause.
+    pub top1: f64,
+    /// Share of faults detected at all.
+    pub detected: f64,
+    /// 95th percentile of time to open over all faults, s (undetected = infinite).
+    pub time_to_open_p95_s: f64,
+    /// False incidents per simulated ship-day.
+    pub false_per_ship_day: f64,
+    /// Faults scored.
+    pub faults: usize,
+}
+
+/// Aggregates scenario scores.
+pub fn suite(scores: &[ScenarioScore]) -> SuiteScore {
+    let incidents: usize = scores.iter().map(|s| s.incidents).sum();
+    let alerts: u64 = scores.iter().map(|s| s.alerts).sum();
+    let faults: Vec<&FaultScore> = scores.iter().flat_map(|s| &s.faults).collect();
+    let n = faults.len().max(1) as f64;
+    let mut tto: Vec<f64> = faults
+        .iter()
+        .map(|f| f.time_to_open_s.unwrap_or(f64::INFINITY))
+        .collect();
+    tto.sort_by(f64::total_cmp);
+    let p95 = if tto.is_empty() {
+        0.0
+    } else {
+        // nearest rank
+        let rank = ((0.95 * tto.len() as f64).ceil() as usize).clamp(1, tto.len());
+        tto[rank - 1]
+    };
+    let ship_days: f64 = scores.iter().map(|s| s.ship_days).sum();
+    SuiteScore {
+        compression: if alerts > 0 {
+            1.0 - incidents as f64 / alerts as f64
+        } else {
+            1.0
+        },
+        top1: faults.iter().filter(|f| f.top1).count() as f64 / n,
+        detected: faults.iter().filter(|f| f.detected).count() as f64 / n,
+        time_to_open_p95_s: p95,
+        false_per_ship_day: if ship_days > 0.0 {
+            scores.iter().map(|s| s.false_incidents).sum::<usize>() as f64 / ship_days
+        } else {
+            0.0
+        },
+        faults: faults.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SC: &str = r#"
+name = "t"
+duration_s = 7200
+[[ship]]
+id = "a"
+[[ship.device]]
+id = "sw"
+kind = "switch"
+[[ship.device]]
+id = "ap"
+kind = "ap"
+depends_on = ["sw"]
+[[fault]]
+ship = "a"
+target = "sw"
+kind = "down"
+at_s = 1000
+duration_s = 600
+"#;
+
+    fn inc(root: &str, open: f64, res: Option<f64>) -> ScoredIncident {
+        ScoredIncident {
+            ship: "a".into(),
+            root_cause: root.into(),
+            opened_at_s: open,
+            resolved_at_s: res,
+        }
+    }
+
+    #[test]
+    fn matches_by_ship_and_time_and_counts_false_ones() {
+        let sc = Scenario::parse(SC, "t.toml").unwrap();
+        let s = score(
+            &sc,
+            &[
+                inc("sw", 1030.0, Some(1900.0)),
+                inc("ap", 1040.0, None),
+                inc("ap", 5000.0, Some(5100.0)),
+            ],
+            100,
+        );
+        assert!(s.faults[0].detected && s.faults[0].top1);
+        assert_eq!(s.faults[0].time_to_open_s, Some(30.0));
+        assert_eq!(s.false_incidents, 1);
+        assert_eq!(s.misattributed, 1);
+        assert!((s.compression().unwrap() - 0.97).abs() < 1e-9);
+        let total = suite(&[s]);
+        assert_eq!(total.time_to_open_p95_s, 30.0);
+        assert!((total.false_per_ship_day - 12.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_missed_fault_has_no_time_to_open() {
+        let sc = Scenario::parse(SC, "t.toml").unwrap();
+        let s = score(&sc, &[inc("ap", 10.0, Some(20.0))], 3);
+        assert!(!s.faults[0].detected);
+        assert_eq!(suite(&[s]).time_to_open_p95_s, f64::INFINITY);
+    }
+}
