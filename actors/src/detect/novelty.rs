@@ -75,6 +75,22 @@ impl ShapeNovelty {
     /// once the sum passes it (the sum of squares only grows, so the full one would too).
     fn dist2(&self, p: usize, bound: f64) -> f64 {
         let row = &self.protos[p * self.w..(p + 1) * self.w];
+        // The default window of 8 blocks, as fixed-size arrays (unrolled, no bounds
+        // checks); the same sums in the same order.
+        if let (Ok(r), Ok(f)) = (
+            <&[f32; 8]>::try_from(row),
+            <&[f64; 8]>::try_from(&self.feat[..]),
+        ) {
+            let mut d2 = 0.0f64;
+            for (a, b) in r.iter().zip(f) {
+                let d = *a as f64 - b;
+                d2 += d * d;
+                if d2 > bound {
+                    break;
+                }
+            }
+            return d2;
+        }
         let mut d2 = 0.0f64;
         for (a, b) in row.iter().zip(&self.feat) {
             let d = *a as f64 - b;
