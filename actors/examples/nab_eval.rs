@@ -138,6 +138,18 @@ fn main() {
             );
         }
     }
+    if std::env::var_os("HASH").is_some() {
+        // Equivalence check for optimisations: FNV-1a over every score's bits.
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        for f in &files {
+            for s in &f.scores {
+                for b in s.to_bits().to_le_bytes() {
+                    h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+                }
+            }
+        }
+        println!("score hash {h:016x} over {rows} samples");
+    }
     if std::env::var_os("PERF").is_some() {
         let mut e = seawatch_actors::detect::Ensemble::new(cfg.clone());
         let _ = e.update(0.0, 0.0);

@@ -132,6 +132,8 @@ pub struct Ensemble {
     sum2: f64,
     short: VecDeque<f64>,
     recent: VecDeque<f64>,
+    /// Highest value in `recent` (`f64::MIN` when empty), kept as values come and go.
+    recent_max: f64,
     scratch: Vec<f64>,
     calib: TailHistogram,
     base: Vec<Channel>,
@@ -164,11 +166,7 @@ impl Channel {
         }
         self.short.push_back(v);
         let s = self.short.iter().sum::<f64>() / self.short.len() as f64;
-        let p = (self.calib.count() >= 50)
-            .then(|| self.calib.tail(s))
-            .flatten();
-        self.calib.add(s);
-        p
+        self.calib.tail_then_add(s, 50)
     }
 
     fn heap_bytes(&self) -> usize {
@@ -204,6 +202,7 @@ impl Ensemble {
             sum2: 0.0,
             short: VecDeque::with_capacity(cfg.short),
             recent: VecDeque::with_capacity(cfg.suppress),
+            recent_max: f64::MIN,
             scratch: Vec::with_capacity(if cfg.mode < 3 { cfg.history } else { 0 }),
             calib: TailHistogram::new(
                 if cfg.mode == 3 { cfg.calib_bins } else { 0 },
@@ -377,12 +376,9 @@ impl Ensemble {
         let mut m = 0usize;
         if cfg.use_surprise {
             m += 1;
-            if self.calib.count() >= 50 {
-                if let Some(p) = self.calib.tail(short) {
-                    pmin = pmin.min(p);
-                }
+            if let Some(p) = self.calib.tail_then_add(short, 50) {
+                pmin = pmin.min(p);
             }
-            self.calib.add(short);
         }
         for (det, ch) in self.novelty.iter_mut() {
             m += 1;
@@ -446,11 +442,15 @@ impl Ensemble {
         if self.cfg.suppress == 0 {
             return s;
         }
-        let prev = self.recent.iter().copied().fold(f64::MIN, f64::max);
+        let prev = self.recent_max;
         if self.recent.len() == self.cfg.suppress {
-            self.recent.pop_front();
+            // Rescan only when the highest value leaves the window.
+            if self.recent.pop_front() == Some(prev) {
+                self.recent_max = self.recent.iter().copied().fold(f64::MIN, f64::max);
+            }
         }
         self.recent.push_back(s);
+        self.recent_max = self.recent_max.max(s);
         if s > prev {
             s
         } else {

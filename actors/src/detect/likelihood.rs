@@ -17,6 +17,9 @@ pub struct TailHistogram {
     total: f64,
     inc: f64,
     count: usize,
+    /// Every bin from `top` up is empty (the scans start or stop there: adding an empty
+    /// bin changes no sum, so the results are those of a full scan).
+    top: usize,
     bins: Vec<f64>,
 }
 
@@ -39,6 +42,7 @@ impl TailHistogram {
             total: 0.0,
             inc: 1.0,
             count: 0,
+            top: 0,
             bins: vec![0.0; bins],
         }
     }
@@ -64,12 +68,34 @@ impl TailHistogram {
         if !v.is_finite() {
             return;
         }
+        self.add_at(self.pos(v));
+    }
+
+    /// `tail(v)` when at least `min_count` samples were seen (else `None`), then
+    /// `add(v)`: the bin position is computed once for both.
+    pub fn tail_then_add(&mut self, v: f64, min_count: usize) -> Option<f64> {
+        if !v.is_finite() {
+            return None;
+        }
+        let pos = self.pos(v);
+        let p = if self.count >= min_count {
+            self.tail_at(v, pos)
+        } else {
+            None
+        };
+        self.add_at(pos);
+        p
+    }
+
+    /// Adds a finite sample at bin position `pos`.
+    fn add_at(&mut self, pos: f64) {
         self.count += 1;
         // Forgetting without touching every bin: each new sample weighs `1/decay` times
         // the previous one (only ratios of weights matter), and all weights are scaled
         // back down when the increment grows large.
         self.inc /= self.decay;
-        let b = self.pos(v) as usize;
+        let b = pos as usize;
+        self.top = self.top.max(b + 1);
         self.bins[b] += self.inc;
         self.total += self.inc;
         if self.inc > 1e100 {
@@ -83,14 +109,23 @@ impl TailHistogram {
 
     /// `P(X >= v)` under the calibrated distribution; `None` before any sample.
     pub fn tail(&self, v: f64) -> Option<f64> {
-        if self.total <= 0.0 || !v.is_finite() {
+        if !v.is_finite() {
             return None;
         }
-        let n = self.bins.len();
-        // Quantile bin: scanning down from the top until the upper tail holds 1 - quantile.
+        self.tail_at(v, self.pos(v))
+    }
+
+    /// `tail(v)` for a finite `v` at bin position `pos`.
+    fn tail_at(&self, v: f64, pos: f64) -> Option<f64> {
+        if self.total <= 0.0 {
+            return None;
+        }
+        let top = self.top;
+        // Quantile bin: scanning down from the top until the upper tail holds 1 - quantile
+        // (the empty bins above `top` leave the tail at 0, within the target).
         let target = (1.0 - self.quantile) * self.total;
         let mut above = 0.0;
-        let mut qb = n;
+        let mut qb = top;
         while qb > 0 && above + self.bins[qb - 1] <= target {
             above += self.bins[qb - 1];
             qb -= 1;
@@ -99,7 +134,7 @@ impl TailHistogram {
         let q = self.edge(qb as f64);
         if v > q && above > 0.0 {
             let mut excess = 0.0;
-            for b in qb..n {
+            for b in qb..top {
                 excess += self.bins[b] * (self.edge(b as f64 + 0.5) - q);
             }
             let scale = (excess / above).max(1e-3 * q).max(1e-9);
@@ -111,11 +146,10 @@ impl TailHistogram {
             let base = (1.0 - self.quantile).min(self.inc / self.total);
             return Some(base * (-(v - q) / scale).exp());
         }
-        let p = self.pos(v);
-        let b = p as usize;
-        let frac = p - b as f64;
+        let b = pos as usize;
+        let frac = pos - b as f64;
         let mut s = self.bins[b] * (1.0 - frac);
-        for w in &self.bins[b + 1..] {
+        for w in &self.bins[(b + 1).min(top)..top] {
             s += w;
         }
         Some((s / self.total).clamp(0.0, 1.0))

@@ -71,17 +71,48 @@ impl ShapeNovelty {
             + self.w * std::mem::size_of::<f64>()
     }
 
-    fn nearest(&self) -> Option<(usize, f64)> {
-        let mut best: Option<(usize, f64)> = None;
-        for p in 0..self.used {
-            let row = &self.protos[p * self.w..(p + 1) * self.w];
+    /// Squared distance of prototype `p` to the feature, or a partial sum above `bound`
+    /// once the sum passes it (the sum of squares only grows, so the full one would too).
+    fn dist2(&self, p: usize, bound: f64) -> f64 {
+        let row = &self.protos[p * self.w..(p + 1) * self.w];
+        // The default window of 8 blocks, as fixed-size arrays (unrolled, no bounds
+        // checks); the same sums in the same order.
+        if let (Ok(r), Ok(f)) = (
+            <&[f32; 8]>::try_from(row),
+            <&[f64; 8]>::try_from(&self.feat[..]),
+        ) {
             let mut d2 = 0.0f64;
-            for (a, b) in row.iter().zip(&self.feat) {
+            for (a, b) in r.iter().zip(f) {
                 let d = *a as f64 - b;
                 d2 += d * d;
+                if d2 > bound {
+                    break;
+                }
             }
+            return d2;
+        }
+        let mut d2 = 0.0f64;
+        for (a, b) in row.iter().zip(&self.feat) {
+            let d = *a as f64 - b;
+            d2 += d * d;
+            if d2 > bound {
+                break;
+            }
+        }
+        d2
+    }
+
+    /// Nearest prototype (the first of equally near ones) and its RMS distance. Each
+    /// scan stops once it passes the best so far, so the result is the full scan's: a
+    /// prototype at the minimum never passes the bound, and NaN never stops a scan.
+    fn nearest(&self) -> Option<(usize, f64)> {
+        let mut best: Option<(usize, f64)> = None;
+        let mut bound = f64::INFINITY;
+        for p in 0..self.used {
+            let d2 = self.dist2(p, bound);
             if best.is_none_or(|(_, b)| d2 < b) {
                 best = Some((p, d2));
+                bound = d2;
             }
         }
         best.map(|(p, d2)| (p, (d2 / self.w as f64).sqrt()))
