@@ -32,11 +32,15 @@ use seawatch_actors::ingest::pipeline::{
 use seawatch_actors::ingest::record::Observation;
 use seawatch_actors::link::{LinkMetrics, LinkMsg};
 use seawatch_actors::push::PushBus;
+use seawatch_actors::store::clickhouse::EventSource;
+use seawatch_actors::sync::link::{LinkProfile, SimNet};
+use seawatch_actors::sync::ship::{run_ship_sync, ShipSyncParts, SyncConfig, SyncShip};
+use seawatch_actors::sync::shore::{run_shore, FleetStore, MemFleetStore, Shore};
 use seawatch_runtime::event_log::{EventLog, EventLogConfig};
 use seawatch_runtime::supervision::{start_root, Addr, SupervisorSpec};
 use seawatch_runtime::{Clock, Metrics, Runtime, ShipId};
 use seawatch_simulators::generate::Simulator;
-use seawatch_simulators::scenario::Scenario;
+use seawatch_simulators::scenario::{LinkKind, Scenario};
 use serde::{Deserialize, Serialize};
 
 use crate::feed::{decode_into, send_all};
@@ -78,11 +82,11 @@ pub struct EventCounts {
     pub ingested: u64,
     /// Events durably stored in ships' event logs (telemetry and incident events).
     pub stored_ship: u64,
-    /// Events stored at shore. 0 until the ship-to-shore sync issue wires shore in.
+    /// Distinct events stored at shore (measured at shore by (ship, seq)).
     pub synced_shore: u64,
-    /// Events ingested but never stored at shore. 0 until sync lands (measured by shore).
+    /// Events of ships' durable logs not stored at shore (measured at shore).
     pub lost: u64,
-    /// Events shore stored more than once. 0 until sync lands (measured by shore).
+    /// Events shore applied more than once (measured at shore).
     pub duplicates_applied: u64,
 }
 
@@ -103,7 +107,8 @@ pub struct ReportIncident {
     pub alerts: u64,
     /// `minor`, `major` or `critical`.
     pub severity: String,
-    /// When shore had it. Null until the sync issue lands.
+    /// When shore had it. Null: the run drains sync after the scenario (see
+    /// [`sync_to_shore`]), so shore arrival times would not be the scenario's.
     pub synced_to_shore_at_s: Option<f64>,
 }
 
@@ -421,6 +426,24 @@ pub async fn run(scenario: &Scenario, opts: &SimRunOptions) -> Result<SimReport,
         let _ = log.sync();
         events.stored_ship += log.durable_next_seq().saturating_sub(log.first_seq());
     }
+    let shore = {
+        let ships: Vec<(String, Arc<RwLock<EventLog>>, LinkProfile)> = scenario
+            .ship
+            .iter()
+            .zip(&ships)
+            .map(|(sc, s)| (s.id.clone(), s.log.clone(), link_profile(sc)))
+            .collect();
+        let dir = data.join("sync");
+        std::thread::Builder::new()
+            .name("sim-sync".into())
+            .spawn(move || sync_to_shore(ships, dir, end_ms))
+            .map_err(|e| SimError::Io(format!("cannot start the sync thread: {e}")))?
+            .join()
+            .map_err(|_| SimError::Io("the sync thread panicked".into()))??
+    };
+    events.synced_shore = shore.synced;
+    events.lost = shore.lost;
+    events.duplicates_applied = shore.duplicates;
     let incidents = board
         .list(None, StateFilter::All)
         .into_iter()
@@ -444,5 +467,126 @@ pub async fn run(scenario: &Scenario, opts: &SimRunOptions) -> Result<SimReport,
         incidents,
         link_risk_alerts: Vec::new(),
         restarts: runtime.metrics().actors().total_restarts(),
+    })
+}
+
+/// One-way latency of a link technology (GEO ~600 ms, LEO ~40 ms).
+fn latency_of(kind: LinkKind) -> Duration {
+    Duration::from_millis(match kind {
+        LinkKind::Vsat => 600,
+        LinkKind::Leo => 40,
+        LinkKind::Lte => 60,
+        LinkKind::PortWifi => 10,
+    })
+}
+
+/// The simulated network link a ship syncs over: its primary link (else its first),
+/// with the link's capacity (8 Mbit/s when unset) and its technology's latency.
+fn link_profile(ship: &seawatch_simulators::scenario::Ship) -> LinkProfile {
+    let link = ship
+        .link
+        .iter()
+        .find(|l| l.primary)
+        .or_else(|| ship.link.first());
+    match link {
+        Some(l) => LinkProfile::new(l.capacity_mbps.unwrap_or(8.0), latency_of(l.kind)),
+        None => LinkProfile::new(8.0, latency_of(LinkKind::Vsat)),
+    }
+}
+
+/// What shore holds after sync, summed over ships.
+#[derive(Debug, Clone, Copy, Default)]
+struct ShoreAudit {
+    synced: u64,
+    lost: u64,
+    duplicates: u64,
+}
+
+/// Simulated seconds sync may take to drain after the scenario.
+const DRAIN_LIMIT: Duration = Duration::from_secs(6 * 3600);
+
+/// Ships every ship's durable event log to an embedded shore over a [`SimNet`] link
+/// and audits shore by identity (ship, seq).
+///
+/// Runs after the scenario, once every outage is over: the sync drains on its own
+/// paused tokio runtime, so link latency and capacity play out on simulated time (from
+/// `end_ms`) however fast the machine is, bounded by [`DRAIN_LIMIT`]. The scenario's
+/// outages are not replayed on the link (they have ended by then).
+fn sync_to_shore(
+    ships: Vec<(String, Arc<RwLock<EventLog>>, LinkProfile)>,
+    dir: PathBuf,
+    end_ms: i64,
+) -> Result<ShoreAudit, SimError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .map_err(|e| SimError::Io(format!("sync runtime: {e}")))?;
+    rt.block_on(async move {
+        let clock = Clock::tokio(end_ms);
+        let net = SimNet::new();
+        let store = Arc::new(MemFleetStore::new(0));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let shore = Shore::new("sim-shore", store.clone() as Arc<dyn FleetStore>);
+        let shore_task = tokio::spawn(run_shore(
+            shore,
+            net.connect_shore(),
+            clock.clone(),
+            stop_rx.clone(),
+        ));
+        let mut tasks = Vec::new();
+        for (id, log, profile) in &ships {
+            net.add_ship(id, profile.clone());
+            let cursor = dir.join(id);
+            std::fs::create_dir_all(&cursor)
+                .map_err(|e| SimError::Io(format!("{}: {e}", cursor.display())))?;
+            let source: Arc<dyn EventSource> = log.clone();
+            let engine = SyncShip::open(source, SyncConfig::new(cursor.join("sync.cursor")))
+                .map_err(|e| SimError::Io(format!("ship {id}: sync: {e}")))?;
+            let conn = net
+                .connect_ship(id)
+                .map_err(|e| SimError::Io(format!("ship {id}: sync link: {e}")))?;
+            let parts = ShipSyncParts {
+                engine,
+                conn,
+                clock: clock.clone(),
+                metrics: None,
+                commands: None,
+                snapshot: None,
+            };
+            tasks.push(tokio::spawn(run_ship_sync(parts, stop_rx.clone())));
+        }
+        let want: Vec<u64> = ships
+            .iter()
+            .map(|(_, log, _)| {
+                let log = log.read();
+                log.durable_next_seq().saturating_sub(log.first_seq())
+            })
+            .collect();
+        let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
+        while tokio::time::Instant::now() < deadline
+            && ships
+                .iter()
+                .zip(&want)
+                .any(|((id, _, _), &w)| store.count(id) < w)
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = stop_tx.send(true);
+        for t in tasks {
+            let _ = t.await;
+        }
+        let _ = shore_task.await;
+        let mut audit = ShoreAudit::default();
+        for (id, log, _) in &ships {
+            let (first, end) = {
+                let log = log.read();
+                (log.first_seq(), log.durable_next_seq())
+            };
+            audit.synced += store.count(id);
+            audit.lost += (first..end).filter(|&s| !store.contains(id, s)).count() as u64;
+            audit.duplicates += store.duplicates(id);
+        }
+        Ok(audit)
     })
 }
