@@ -8,7 +8,8 @@ use parking_lot::RwLock;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use seawatch_runtime::event_log::EventLog;
 use seawatch_runtime::supervision::{Addr, ChildSpec};
-use tokio::sync::watch;
+
+use crate::owned_task::{on_task_ended, OwnedTask};
 
 use super::clickhouse::{ClickHouseConfig, ClickHouseExporter, ClickHouseSink, ExporterConfig};
 
@@ -35,8 +36,7 @@ pub struct ExporterActor;
 
 /// State of the exporter actor.
 pub struct ExporterState {
-    shutdown: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    task: OwnedTask,
 }
 
 impl Actor for ExporterActor {
@@ -51,12 +51,10 @@ impl Actor for ExporterActor {
     ) -> Result<ExporterState, ActorProcessingErr> {
         let sink = ClickHouseSink::new(args.clickhouse)?;
         let exporter = ClickHouseExporter::new(sink, args.log, args.exporter)?;
-        let (shutdown, rx) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            let result = exporter.run(rx).await.map_err(|e| e.to_string());
-            let _ = myself.cast(ExporterMsg::TaskEnded(result));
+        let task = OwnedTask::spawn(myself, ExporterMsg::TaskEnded, move |rx| async move {
+            exporter.run(rx).await.map_err(|e| e.to_string())
         });
-        Ok(ExporterState { shutdown, task })
+        Ok(ExporterState { task })
     }
 
     async fn post_stop(
@@ -64,9 +62,7 @@ impl Actor for ExporterActor {
         _myself: ActorRef<ExporterMsg>,
         state: &mut ExporterState,
     ) -> Result<(), ActorProcessingErr> {
-        let _ = state.shutdown.send(true);
-        let task = std::mem::replace(&mut state.task, tokio::spawn(async {}));
-        let _ = task.await;
+        state.task.stop().await;
         Ok(())
     }
 
@@ -76,13 +72,8 @@ impl Actor for ExporterActor {
         msg: ExporterMsg,
         _state: &mut ExporterState,
     ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            ExporterMsg::TaskEnded(Ok(())) => {
-                myself.stop(None);
-                Ok(())
-            }
-            ExporterMsg::TaskEnded(Err(e)) => Err(format!("clickhouse exporter: {e}").into()),
-        }
+        let ExporterMsg::TaskEnded(result) = msg;
+        on_task_ended(&myself, result, "clickhouse exporter")
     }
 }
 

@@ -11,13 +11,13 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use seawatch_runtime::event_log::EventLog;
 use seawatch_runtime::supervision::{Addr, ChildSpec};
 use seawatch_runtime::Clock;
-use tokio::sync::watch;
 
 use super::link::ShipConn;
 use super::metrics::SyncMetrics;
 use super::ship::{
     run_ship_sync, CommandHandler, ShipSyncParts, SnapshotSource, SyncConfig, SyncShip,
 };
+use crate::owned_task::{on_task_ended, OwnedTask};
 use crate::store::clickhouse::EventSource;
 
 /// Opens a transport connection (called once per incarnation).
@@ -55,8 +55,7 @@ pub struct SyncActor;
 
 /// State of the sync actor.
 pub struct SyncState {
-    shutdown: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    task: OwnedTask,
 }
 
 impl Actor for SyncActor {
@@ -71,40 +70,35 @@ impl Actor for SyncActor {
     ) -> Result<SyncState, ActorProcessingErr> {
         let source: Arc<dyn EventSource> = args.log.clone();
         let engine = SyncShip::open(source, args.config.clone())?;
-        let (shutdown, rx) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            let result = async {
-                // Shore or the local server unreachable is the normal state of a ship:
-                // retry here with backoff rather than fail (and restart) the actor.
-                let mut backoff = std::time::Duration::from_millis(500);
-                let mut stop = rx.clone();
-                let conn = loop {
-                    match (args.connect)().await {
-                        Ok(c) => break c,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "sync: cannot connect; retrying");
-                            tokio::select! {
-                                _ = tokio::time::sleep(backoff) => {}
-                                _ = stop.changed() => return Ok(()),
-                            }
-                            backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
+        let task = OwnedTask::spawn(myself, SyncMsg::TaskEnded, move |rx| async move {
+            // Shore or the local server unreachable is the normal state of a ship:
+            // retry here with backoff rather than fail (and restart) the actor.
+            let mut backoff = std::time::Duration::from_millis(500);
+            let mut stop = rx.clone();
+            let conn = loop {
+                match (args.connect)().await {
+                    Ok(c) => break c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "sync: cannot connect; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = stop.changed() => return Ok(()),
                         }
+                        backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
                     }
-                };
-                let parts = ShipSyncParts {
-                    engine,
-                    conn,
-                    clock: args.clock.clone(),
-                    metrics: args.metrics.clone(),
-                    commands: args.commands.clone(),
-                    snapshot: args.snapshot.clone(),
-                };
-                run_ship_sync(parts, rx).await.map_err(|e| e.to_string())
-            }
-            .await;
-            let _ = myself.cast(SyncMsg::TaskEnded(result));
+                }
+            };
+            let parts = ShipSyncParts {
+                engine,
+                conn,
+                clock: args.clock.clone(),
+                metrics: args.metrics.clone(),
+                commands: args.commands.clone(),
+                snapshot: args.snapshot.clone(),
+            };
+            run_ship_sync(parts, rx).await.map_err(|e| e.to_string())
         });
-        Ok(SyncState { shutdown, task })
+        Ok(SyncState { task })
     }
 
     async fn post_stop(
@@ -112,9 +106,7 @@ impl Actor for SyncActor {
         _myself: ActorRef<SyncMsg>,
         state: &mut SyncState,
     ) -> Result<(), ActorProcessingErr> {
-        let _ = state.shutdown.send(true);
-        let task = std::mem::replace(&mut state.task, tokio::spawn(async {}));
-        let _ = task.await;
+        state.task.stop().await;
         Ok(())
     }
 
@@ -124,13 +116,8 @@ impl Actor for SyncActor {
         msg: SyncMsg,
         _state: &mut SyncState,
     ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            SyncMsg::TaskEnded(Ok(())) => {
-                myself.stop(None);
-                Ok(())
-            }
-            SyncMsg::TaskEnded(Err(e)) => Err(format!("sync: {e}").into()),
-        }
+        let SyncMsg::TaskEnded(result) = msg;
+        on_task_ended(&myself, result, "sync")
     }
 }
 
