@@ -13,13 +13,22 @@
 //!
 //! The ship side never reads the scenario's `[[fault]]` list: only the telemetry the
 //! simulator emits and the inventory (`devices`, `links`, `depends_on`).
+//!
+//! Ship-to-shore sync runs alongside, on the scenario's time ([`ShoreSim`]): after every
+//! barrier the embedded shore's clock is moved to the barrier's time and sync may read
+//! what the ships' logs held then. Each ship syncs over a simulated link built from its
+//! primary link, out while the simulator has that link out ([`sync_link`]).
+//!
+//! The same engine ([`SimFleet`], [`play`], [`ShoreSim`]) runs `seawatch demo`.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use seawatch_actors::device::DeviceMsg;
 use seawatch_actors::incident::{
     correlator_child, sink_to, CorrelatorArgs, CorrelatorConfig, CorrelatorMsg, IncidentBoard,
@@ -30,17 +39,24 @@ use seawatch_actors::ingest::pipeline::{
     queue, writer_child, IngestSender, PipelineConfig, Router, WriterArgs,
 };
 use seawatch_actors::ingest::record::Observation;
-use seawatch_actors::link::{LinkMetrics, LinkMsg};
+use seawatch_actors::link::{LinkMetrics, LinkMsg, LinkStatus};
 use seawatch_actors::push::PushBus;
 use seawatch_actors::store::clickhouse::EventSource;
 use seawatch_actors::sync::link::{LinkProfile, SimNet};
-use seawatch_actors::sync::ship::{run_ship_sync, ShipSyncParts, SyncConfig, SyncShip};
-use seawatch_actors::sync::shore::{run_shore, FleetStore, MemFleetStore, Shore};
-use seawatch_runtime::event_log::{EventLog, EventLogConfig};
-use seawatch_runtime::supervision::{start_root, Addr, SupervisorSpec};
+use seawatch_actors::sync::ship::{
+    run_ship_sync, ShipSyncParts, SnapshotSource as SyncSnapshotSource, SyncConfig, SyncShip,
+};
+use seawatch_actors::sync::shore::{
+    run_shore, Commands, FleetStore, FleetView, MemFleetStore, Shore,
+};
+use seawatch_actors::sync::wire::{Lane, LinkSnapshot};
+use seawatch_runtime::event_log::{Event, EventKind, EventLog, EventLogConfig, EventLogError};
+use seawatch_runtime::supervision::{
+    start_root, Addr, ChildSpec, SupervisorHandle, SupervisorSpec,
+};
 use seawatch_runtime::{Clock, Metrics, Runtime, ShipId};
 use seawatch_simulators::generate::Simulator;
-use seawatch_simulators::scenario::{LinkKind, Scenario};
+use seawatch_simulators::scenario::{Band, FaultKind, LinkKind, Scenario, Ship as ScenarioShip};
 use serde::{Deserialize, Serialize};
 
 use crate::feed::{decode_into, send_all};
@@ -107,8 +123,8 @@ pub struct ReportIncident {
     pub alerts: u64,
     /// `minor`, `major` or `critical`.
     pub severity: String,
-    /// When shore had it. Null: the run drains sync after the scenario (see
-    /// [`sync_to_shore`]), so shore arrival times would not be the scenario's.
+    /// When shore stored the incident's `opened` event (seconds since the scenario
+    /// start; sync runs alongside the scenario, see [`ShoreSim`]); null if it never did.
     pub synced_to_shore_at_s: Option<f64>,
 }
 
@@ -160,13 +176,150 @@ pub enum SimError {
     Runtime(#[from] seawatch_runtime::RuntimeError),
 }
 
-struct SimShip {
-    id: String,
+/// One ship's pipeline in a [`SimFleet`].
+pub struct SimShip {
+    /// Ship id.
+    pub id: String,
     sender: IngestSender,
     router: Arc<Router>,
     correlator: Addr<CorrelatorMsg>,
-    log: Arc<RwLock<EventLog>>,
+    /// The ship's durable event log.
+    pub log: Arc<RwLock<EventLog>>,
     metrics: IngestMetrics,
+    /// The link states as of the last barrier.
+    pub links: Arc<RwLock<Vec<LinkSnapshot>>>,
+}
+
+/// How a [`SimFleet`] is built.
+#[derive(Debug, Clone)]
+pub struct FleetOptions {
+    /// Where the ships' event logs go (`DIR/eventlog/SHIP`).
+    pub data: PathBuf,
+    /// Correlator timing.
+    pub correlator: CorrelatorConfig,
+}
+
+/// The ships of a scenario, each with the real pipeline, under one root supervisor:
+/// what `sim run` and `seawatch demo` replay a scenario through.
+pub struct SimFleet {
+    /// Shared runtime services (`/metrics` of the demo reads its registry).
+    pub runtime: Runtime,
+    root: SupervisorHandle,
+    /// One entry per ship of the scenario, in its order.
+    pub ships: Vec<SimShip>,
+    /// Every ship's incidents.
+    pub board: IncidentBoard,
+    /// Incident changes, for WebSocket sessions.
+    pub push: PushBus,
+}
+
+impl SimFleet {
+    /// Builds and starts every ship of `scenario` (inventory only: the ships never see
+    /// its faults); `extra` children start under the root after the ships.
+    pub async fn start(
+        scenario: &Scenario,
+        opts: &FleetOptions,
+        extra: Vec<ChildSpec>,
+    ) -> Result<Self, SimError> {
+        let runtime = Runtime::new(Clock::system());
+        let board = IncidentBoard::new();
+        let push = PushBus::new(1024);
+        let incident_metrics = IncidentMetrics::register(runtime.metrics());
+        let link_metrics = LinkMetrics::register(runtime.metrics());
+        let mut root =
+            SupervisorSpec::new("root", &ShipId::new("sim")).intensity(3, Duration::from_secs(60));
+        let mut ships = Vec::new();
+        for s in &scenario.ship {
+            let ship = ShipId::new(&s.id);
+            let inventory = crate::inventory::from_ship(s);
+            let dir = opts.data.join("eventlog").join(&s.id);
+            let log = EventLog::open(&dir, EventLogConfig::new(&s.id))
+                .map_err(|e| SimError::Io(format!("event log in {}: {e}", dir.display())))?;
+            let log = Arc::new(RwLock::new(log));
+            // ingest metrics are labelled by ship but registered once per registry
+            let metrics = IngestMetrics::register(&Metrics::new(), &s.id);
+            let pipeline = PipelineConfig::default();
+            let (sender, slot) = queue(&pipeline, metrics.clone());
+            let (mut children, tree) = ship_supervisors(&ship);
+            let router = Router::new(
+                inventory.clone(),
+                tree.devices.clone(),
+                tree.links.clone(),
+                metrics.clone(),
+                link_metrics.clone(),
+            );
+            let (correlator, correlator_addr) = correlator_child(CorrelatorArgs {
+                ship: s.id.clone(),
+                inventory,
+                config: opts.correlator,
+                board: board.clone(),
+                push: push.clone(),
+                log: Some(log.clone()),
+                metrics: incident_metrics.clone(),
+            });
+            router.set_alert_sink(sink_to(correlator_addr.clone()));
+            let (writer, _) = writer_child(WriterArgs {
+                log: log.clone(),
+                slot,
+                router: router.clone(),
+                metrics: metrics.clone(),
+                config: pipeline,
+                clock: Clock::system(),
+            });
+            // the correlator starts before the writer, so no alert finds it missing
+            children.insert(0, correlator);
+            children.push(writer);
+            root = root.child(ship_subtree_of(&ship, children));
+            ships.push(SimShip {
+                id: s.id.clone(),
+                sender,
+                router,
+                correlator: correlator_addr,
+                log,
+                metrics,
+                links: Arc::new(RwLock::new(Vec::new())),
+            });
+        }
+        for c in extra {
+            root = root.child(c);
+        }
+        let (root, _join) = start_root(root, runtime.clone()).await?;
+        for s in &ships {
+            s.router.reconcile().await?;
+        }
+        Ok(Self {
+            runtime,
+            root,
+            ships,
+            board,
+            push,
+        })
+    }
+
+    /// Observations accepted by the ships' ingest so far.
+    pub fn ingested(&self) -> u64 {
+        self.ships.iter().map(|s| s.metrics.accepted_total()).sum()
+    }
+
+    /// Makes every ship's log durable up to its end and returns those ends: what sync
+    /// may ship (call between barriers, when no telemetry is in flight).
+    pub fn horizons(&self) -> Vec<u64> {
+        self.ships
+            .iter()
+            .map(|s| {
+                let mut log = s.log.write();
+                if let Err(e) = log.sync() {
+                    tracing::error!(ship = %s.id, error = %e, "event log sync failed");
+                }
+                log.durable_next_seq()
+            })
+            .collect()
+    }
+
+    /// Stops the tree in order (the writers sync their logs last).
+    pub async fn shutdown(&self) {
+        self.root.shutdown().await;
+    }
 }
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -192,7 +345,15 @@ async fn barrier(ship: &SimShip, now_ms: i64) -> Result<(), SimError> {
         .map(|(_, a)| a.call(LinkMsg::Snapshot, CALL_TIMEOUT));
     // a device restarting mid-run misses one tick: not an error of the run
     let _ = futures::future::join_all(dev_calls).await;
-    let _ = futures::future::join_all(link_calls).await;
+    let states = futures::future::join_all(link_calls).await;
+    *ship.links.write() = states
+        .into_iter()
+        .filter_map(|s| s.ok())
+        .map(|s| LinkSnapshot {
+            id: s.spec.id.clone(),
+            status: link_status(s.status).to_string(),
+        })
+        .collect();
     ship.correlator
         .call(
             |r| CorrelatorMsg::Tick {
@@ -203,6 +364,15 @@ async fn barrier(ship: &SimShip, now_ms: i64) -> Result<(), SimError> {
         )
         .await?;
     Ok(())
+}
+
+fn link_status(s: LinkStatus) -> &'static str {
+    match s {
+        LinkStatus::Unknown => "unknown",
+        LinkStatus::Up => "up",
+        LinkStatus::Degraded => "degraded",
+        LinkStatus::Down => "down",
+    }
 }
 
 /// Simulated seconds the feeder thread may run ahead of the pipeline.
@@ -219,9 +389,10 @@ fn produce(
     mut sim: Simulator,
     ids: Vec<String>,
     senders: Vec<IngestSender>,
+    until_ms: i64,
     tx: tokio::sync::mpsc::Sender<Chunk>,
 ) {
-    let end_ms = sim.end_ms();
+    let end_ms = sim.end_ms().min(until_ms);
     let mut t = sim.start_ms();
     while t < end_ms {
         let to = (t + 1000).min(end_ms);
@@ -286,96 +457,48 @@ impl Progress {
     }
 }
 
-/// Runs `scenario` and returns its report.
-pub async fn run(scenario: &Scenario, opts: &SimRunOptions) -> Result<SimReport, SimError> {
-    let started = Instant::now();
-    let tmp;
-    let data = match &opts.data {
-        Some(d) => d.clone(),
-        None => {
-            tmp = tempfile::tempdir()
-                .map_err(|e| SimError::Io(format!("temporary directory: {e}")))?;
-            tmp.path().to_path_buf()
-        }
-    };
-    let runtime = Runtime::new(Clock::system());
-    let board = IncidentBoard::new();
-    let push = PushBus::new(1024);
-    let incident_metrics = IncidentMetrics::register(runtime.metrics());
-    let link_metrics = LinkMetrics::register(runtime.metrics());
-    let mut root =
-        SupervisorSpec::new("root", &ShipId::new("sim")).intensity(3, Duration::from_secs(60));
-    let mut ships = Vec::new();
-    for s in &scenario.ship {
-        let ship = ShipId::new(&s.id);
-        let inventory = crate::inventory::from_ship(s);
-        let dir = data.join("eventlog").join(&s.id);
-        let log = EventLog::open(&dir, EventLogConfig::new(&s.id))
-            .map_err(|e| SimError::Io(format!("event log in {}: {e}", dir.display())))?;
-        let log = Arc::new(RwLock::new(log));
-        // ingest metrics are labelled by ship but registered once per registry
-        let metrics = IngestMetrics::register(&Metrics::new(), &s.id);
-        let pipeline = PipelineConfig::default();
-        let (sender, slot) = queue(&pipeline, metrics.clone());
-        let (mut children, tree) = ship_supervisors(&ship);
-        let router = Router::new(
-            inventory.clone(),
-            tree.devices.clone(),
-            tree.links.clone(),
-            metrics.clone(),
-            link_metrics.clone(),
-        );
-        let (correlator, correlator_addr) = correlator_child(CorrelatorArgs {
-            ship: s.id.clone(),
-            inventory,
-            config: opts.correlator,
-            board: board.clone(),
-            push: push.clone(),
-            log: Some(log.clone()),
-            metrics: incident_metrics.clone(),
-        });
-        router.set_alert_sink(sink_to(correlator_addr.clone()));
-        let (writer, _) = writer_child(WriterArgs {
-            log: log.clone(),
-            slot,
-            router: router.clone(),
-            metrics: metrics.clone(),
-            config: pipeline,
-            clock: Clock::system(),
-        });
-        // the correlator starts before the writer, so no alert finds it missing
-        children.insert(0, correlator);
-        children.push(writer);
-        root = root.child(ship_subtree_of(&ship, children));
-        ships.push(SimShip {
-            id: s.id.clone(),
-            sender,
-            router,
-            correlator: correlator_addr,
-            log,
-            metrics,
-        });
-    }
-    let (root, _join) = start_root(root, runtime.clone()).await?;
-    for s in &ships {
-        s.router.reconcile().await?;
-    }
+/// How [`play`] paces a scenario.
+#[derive(Debug, Clone)]
+pub struct PlayOptions {
+    /// Simulated time between two correlation barriers, ms (at least 1000).
+    pub tick_ms: i64,
+    /// Pace simulated time to the wall clock times this factor (1.0: real time); `None`:
+    /// as fast as the machine allows.
+    pub speed: Option<f64>,
+    /// Draw a progress bar on stderr (only when it is a terminal).
+    pub progress: bool,
+    /// Stop at this unix ms even if the scenario goes on.
+    pub until_ms: Option<i64>,
+}
 
+/// Plays `sim` through `fleet` and returns the telemetry records generated.
+///
+/// The feeder steps the simulator one simulated second at a time on its own thread and
+/// queues the decoded telemetry (backpressure); every `tick_ms` the ships pass a barrier
+/// (see the module docs) and `on_barrier(t)` runs with nothing in flight, so it sees
+/// every ship's state as of `t`.
+pub async fn play(
+    fleet: &SimFleet,
+    sim: Simulator,
+    opts: &PlayOptions,
+    on_barrier: &mut (dyn FnMut(i64) + Send),
+) -> Result<u64, SimError> {
+    let started = Instant::now();
+    let start_ms = sim.start_ms();
+    let end_ms = opts.until_ms.map_or(sim.end_ms(), |u| u.min(sim.end_ms()));
+    let total_s = (end_ms - start_ms) as f64 / 1000.0;
+    let tick_ms = opts.tick_ms.max(1000);
+    let ships = &fleet.ships;
+    let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<Chunk>(CHUNKS_AHEAD);
     // Generation and decoding run on their own thread, a few simulated seconds ahead of
     // the pipeline (bounded channel: backpressure), so they overlap with storing,
     // routing and correlating.
-    let sim = Simulator::new(scenario);
-    let start_ms = sim.start_ms();
-    let end_ms = sim.end_ms();
-    let total_s = (end_ms - start_ms) as f64 / 1000.0;
-    let tick_ms = opts.tick_ms.max(1000);
-    let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<Chunk>(CHUNKS_AHEAD);
     let producer = {
         let ids: Vec<String> = ships.iter().map(|s| s.id.clone()).collect();
         let senders: Vec<IngestSender> = ships.iter().map(|s| s.sender.clone()).collect();
         std::thread::Builder::new()
             .name("sim-feeder".into())
-            .spawn(move || produce(sim, ids, senders, chunks_tx))
+            .spawn(move || produce(sim, ids, senders, end_ms, chunks_tx))
             .map_err(|e| SimError::Io(format!("cannot start the feeder thread: {e}")))?
     };
     let mut progress = Progress {
@@ -395,78 +518,136 @@ pub async fn run(scenario: &Scenario, opts: &SimRunOptions) -> Result<SimReport,
         }
         t = chunk.to_ms;
         if (t - start_ms) % tick_ms == 0 || t == end_ms {
-            for s in &ships {
+            for s in ships {
                 if let Err(e) = barrier(s, t).await {
                     result = Err(e);
                 }
+            }
+            if result.is_ok() {
+                on_barrier(t);
             }
         }
         if result.is_err() {
             break;
         }
-        if opts.realtime {
-            tokio::time::sleep_until(wall0 + Duration::from_millis((t - start_ms) as u64)).await;
+        if let Some(speed) = opts.speed.filter(|s| *s > 0.0) {
+            let due = Duration::from_secs_f64((t - start_ms) as f64 / 1000.0 / speed);
+            tokio::time::sleep_until(wall0 + due).await;
         }
         progress.show((t - start_ms) as f64 / 1000.0, total_s, started, false);
     }
     drop(chunks);
     let _ = producer.join();
     progress.show((t - start_ms) as f64 / 1000.0, total_s, started, true);
+    result.map(|()| generated)
+}
+
+/// Runs `scenario` and returns its report.
+pub async fn run(scenario: &Scenario, opts: &SimRunOptions) -> Result<SimReport, SimError> {
+    let started = Instant::now();
+    let tmp;
+    let data = match &opts.data {
+        Some(d) => d.clone(),
+        None => {
+            tmp = tempfile::tempdir()
+                .map_err(|e| SimError::Io(format!("temporary directory: {e}")))?;
+            tmp.path().to_path_buf()
+        }
+    };
+    let fleet = SimFleet::start(
+        scenario,
+        &FleetOptions {
+            data: data.clone(),
+            correlator: opts.correlator,
+        },
+        Vec::new(),
+    )
+    .await?;
+    let sim = Simulator::new(scenario);
+    let start_ms = sim.start_ms();
+    let end_ms = sim.end_ms();
+    let shore = ShoreSim::start(
+        fleet
+            .ships
+            .iter()
+            .zip(&scenario.ship)
+            .map(|(s, sc)| ShoreShip {
+                id: s.id.clone(),
+                log: s.log.clone(),
+                profile: sync_link(scenario, sc),
+                snapshot: None,
+            })
+            .collect(),
+        data.join("sync"),
+        start_ms,
+        None,
+    )?;
+    let played = {
+        let mut step = |t: i64| shore.step(t, fleet.horizons());
+        play(
+            &fleet,
+            sim,
+            &PlayOptions {
+                tick_ms: opts.tick_ms,
+                speed: opts.realtime.then_some(1.0),
+                progress: opts.progress,
+                until_ms: None,
+            },
+            &mut step,
+        )
+        .await
+    };
     let mut events = EventCounts {
-        generated,
+        ingested: fleet.ingested(),
         ..EventCounts::default()
     };
-    for s in &ships {
-        events.ingested += s.metrics.accepted_total();
-    }
-    root.shutdown().await;
-    result?;
-    for s in &ships {
-        let mut log = s.log.write();
-        let _ = log.sync();
+    fleet.shutdown().await;
+    let horizons = fleet.horizons();
+    for s in &fleet.ships {
+        let log = s.log.read();
         events.stored_ship += log.durable_next_seq().saturating_sub(log.first_seq());
     }
-    let shore = {
-        let ships: Vec<(String, Arc<RwLock<EventLog>>, LinkProfile)> = scenario
-            .ship
-            .iter()
-            .zip(&ships)
-            .map(|(sc, s)| (s.id.clone(), s.log.clone(), link_profile(sc)))
-            .collect();
-        let dir = data.join("sync");
-        std::thread::Builder::new()
-            .name("sim-sync".into())
-            .spawn(move || sync_to_shore(ships, dir, end_ms))
-            .map_err(|e| SimError::Io(format!("cannot start the sync thread: {e}")))?
-            .join()
-            .map_err(|_| SimError::Io("the sync thread panicked".into()))??
+    shore.step(end_ms, horizons);
+    let audit = match played {
+        Ok(generated) => {
+            events.generated = generated;
+            shore.finish(end_ms)?
+        }
+        Err(e) => {
+            let _ = shore.finish(end_ms);
+            return Err(e);
+        }
     };
-    events.synced_shore = shore.synced;
-    events.lost = shore.lost;
-    events.duplicates_applied = shore.duplicates;
-    let incidents = board
+    events.synced_shore = audit.synced;
+    events.lost = audit.lost;
+    events.duplicates_applied = audit.duplicates;
+    let incidents = fleet
+        .board
         .list(None, StateFilter::All)
         .into_iter()
-        .map(|i| ReportIncident {
-            id: i.id,
-            ship: i.ship,
-            root_cause: i.root_cause,
-            opened_at_s: (i.opened_at_ms - start_ms) as f64 / 1000.0,
-            resolved_at_s: i.resolved_at_ms.map(|r| (r - start_ms) as f64 / 1000.0),
-            alerts: i.alerts,
-            severity: i.severity.as_str().to_string(),
-            synced_to_shore_at_s: None,
+        .map(|i| {
+            let at_shore = audit.incident_at_ms.get(&(i.ship.clone(), i.id.clone()));
+            ReportIncident {
+                synced_to_shore_at_s: at_shore.map(|&ms| (ms - start_ms) as f64 / 1000.0),
+                id: i.id,
+                ship: i.ship,
+                root_cause: i.root_cause,
+                opened_at_s: (i.opened_at_ms - start_ms) as f64 / 1000.0,
+                resolved_at_s: i.resolved_at_ms.map(|r| (r - start_ms) as f64 / 1000.0),
+                alerts: i.alerts,
+                severity: i.severity.as_str().to_string(),
+            }
         })
         .collect();
     Ok(SimReport {
         scenario: scenario.name.clone(),
-        simulated_s: total_s,
+        simulated_s: (end_ms - start_ms) as f64 / 1000.0,
         wall_s: started.elapsed().as_secs_f64(),
         events,
-        alerts: board.alerts_total(),
+        alerts: fleet.board.alerts_total(),
         incidents,
         link_risk_alerts: Vec::new(),
-        restarts: runtime.metrics().actors().total_restarts(),
+        restarts: fleet.runtime.metrics().actors().total_restarts(),
     })
 }
 
@@ -480,54 +661,286 @@ fn latency_of(kind: LinkKind) -> Duration {
     })
 }
 
-/// The simulated network link a ship syncs over: its primary link (else its first),
-/// with the link's capacity (8 Mbit/s when unset) and its technology's latency.
-fn link_profile(ship: &seawatch_simulators::scenario::Ship) -> LinkProfile {
+/// The simulated network link `ship` syncs over: its primary link (else its first), with
+/// the link's capacity (8 Mbit/s when unset), its technology's latency, and an outage
+/// wherever the simulated link is out: a `link_outage` or `blockage` of that link, or a
+/// `rain_fade` over the ship when the link is in Ku or Ka band.
+///
+/// This is the link's physics (what the simulator does to the carrier), not detection:
+/// the ships' detectors and correlators never see it.
+pub fn sync_link(scenario: &Scenario, ship: &ScenarioShip) -> LinkProfile {
     let link = ship
         .link
         .iter()
         .find(|l| l.primary)
         .or_else(|| ship.link.first());
-    match link {
-        Some(l) => LinkProfile::new(l.capacity_mbps.unwrap_or(8.0), latency_of(l.kind)),
-        None => LinkProfile::new(8.0, latency_of(LinkKind::Vsat)),
-    }
+    let Some(l) = link else {
+        return LinkProfile::new(8.0, latency_of(LinkKind::Vsat));
+    };
+    let rain_hits = matches!(l.effective_band(), Some(Band::Ku | Band::Ka));
+    let outages = scenario
+        .faults()
+        .iter()
+        .filter(|f| f.ship == ship.id)
+        .filter(|f| match f.kind {
+            FaultKind::LinkOutage | FaultKind::Blockage => f.target == l.id,
+            FaultKind::RainFade => rain_hits,
+            _ => false,
+        })
+        .map(|f| (Duration::from_secs(f.at_s), Duration::from_secs(f.end_s())))
+        .collect();
+    LinkProfile::new(l.capacity_mbps.unwrap_or(8.0), latency_of(l.kind)).with_outages(outages)
+}
+
+/// One ship as the embedded shore sees it.
+pub struct ShoreShip {
+    /// Ship id.
+    pub id: String,
+    /// The ship's durable event log.
+    pub log: Arc<RwLock<EventLog>>,
+    /// Its link to shore (outages as offsets from the scenario's start).
+    pub profile: LinkProfile,
+    /// The ship's state for the shore's fleet view (links, open incidents).
+    pub snapshot: Option<Arc<dyn SyncSnapshotSource>>,
 }
 
 /// What shore holds after sync, summed over ships.
-#[derive(Debug, Clone, Copy, Default)]
-struct ShoreAudit {
-    synced: u64,
-    lost: u64,
-    duplicates: u64,
+#[derive(Debug, Clone, Default)]
+pub struct ShoreAudit {
+    /// Distinct events stored at shore.
+    pub synced: u64,
+    /// Events of the ships' logs shore does not hold.
+    pub lost: u64,
+    /// Events shore was offered again after storing them.
+    pub duplicates: u64,
+    /// When shore stored each incident's `opened` event: (ship, incident id) → unix ms.
+    pub incident_at_ms: HashMap<(String, String), i64>,
 }
 
-/// Simulated seconds sync may take to drain after the scenario.
+/// Simulated seconds sync may take to drain after the scenario and its last outage.
 const DRAIN_LIMIT: Duration = Duration::from_secs(6 * 3600);
 
-/// Ships every ship's durable event log to an embedded shore over a [`SimNet`] link
-/// and audits shore by identity (ship, seq).
+/// A ship's log as far as the run has made it visible: sync may not read past the
+/// horizon the feeding side set at its last barrier, so what shore receives, and when,
+/// depends on simulated time only, not on how fast the ship's threads ran.
+struct Horizon {
+    log: Arc<RwLock<EventLog>>,
+    end: AtomicU64,
+}
+
+impl EventSource for Horizon {
+    fn ship_id(&self) -> String {
+        self.log.read().ship_id().to_owned()
+    }
+    fn first_seq(&self) -> u64 {
+        self.log.read().first_seq()
+    }
+    fn durable_next_seq(&self) -> u64 {
+        self.log
+            .read()
+            .durable_next_seq()
+            .min(self.end.load(Ordering::Acquire))
+    }
+    fn read_from(&self, seq: u64, max: usize) -> Result<Vec<Event>, EventLogError> {
+        let end = self.end.load(Ordering::Acquire);
+        if seq >= end {
+            return Ok(Vec::new());
+        }
+        let max = max.min(usize::try_from(end - seq).unwrap_or(usize::MAX));
+        let mut v = self.log.read().read_from(seq, max)?;
+        v.retain(|e| e.seq < end);
+        Ok(v)
+    }
+}
+
+/// The shore's store, noting when each incident's `opened` event is first stored.
+struct AuditStore {
+    inner: MemFleetStore,
+    clock: Clock,
+    opened: Mutex<HashMap<(String, String), i64>>,
+}
+
+impl AuditStore {
+    fn note(&self, ship: &str, e: &Event) {
+        if e.kind != EventKind::Incident || self.inner.contains(ship, e.seq) {
+            return;
+        }
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&e.body) else {
+            return;
+        };
+        if v.get("event").and_then(|k| k.as_str()) != Some("opened") {
+            return;
+        }
+        if let Some(id) = v
+            .get("incident")
+            .and_then(|i| i.get("id"))
+            .and_then(|i| i.as_str())
+        {
+            self.opened
+                .lock()
+                .entry((ship.to_owned(), id.to_owned()))
+                .or_insert(self.clock.now_ms());
+        }
+    }
+}
+
+impl FleetStore for AuditStore {
+    fn store(&self, ship: &str, lane: Lane, events: &[Event], next: u64) -> (u64, u64) {
+        if lane == Lane::Urgent {
+            for e in events {
+                self.note(ship, e);
+            }
+        }
+        self.inner.store(ship, lane, events, next)
+    }
+    fn positions(&self, ship: &str) -> [u64; 4] {
+        self.inner.positions(ship)
+    }
+    fn count(&self, ship: &str) -> u64 {
+        self.inner.count(ship)
+    }
+    fn contains(&self, ship: &str, seq: u64) -> bool {
+        self.inner.contains(ship, seq)
+    }
+    fn duplicates(&self, ship: &str) -> u64 {
+        self.inner.duplicates(ship)
+    }
+}
+
+enum Step {
+    /// Run sync up to `t_ms`, then let it see the logs up to these ends.
+    To { t_ms: i64, horizons: Vec<u64> },
+    /// Run on until every ship's log is at shore (or the drain limit), stop, audit.
+    Finish { after_ms: i64 },
+}
+
+/// An embedded shore receiving every ship's sync over a [`SimNet`], on simulated time.
 ///
-/// Runs after the scenario, once every outage is over: the sync drains on its own
-/// paused tokio runtime, so link latency and capacity play out on simulated time (from
-/// `end_ms`) however fast the machine is, bounded by [`DRAIN_LIMIT`]. The scenario's
-/// outages are not replayed on the link (they have ended by then).
-fn sync_to_shore(
-    ships: Vec<(String, Arc<RwLock<EventLog>>, LinkProfile)>,
+/// Sync runs on its own thread, on a paused tokio runtime that only runs when told to:
+/// [`ShoreSim::step`] moves its clock to the scenario time of a barrier (link latency,
+/// capacity and the outage schedule play out on the way) and then shows it what the
+/// ships' logs hold at that barrier. So sync runs alongside the scenario on the
+/// scenario's time however fast or slowly the ships are played, and the same seed gives
+/// the same arrivals.
+pub struct ShoreSim {
+    tx: std::sync::mpsc::Sender<Step>,
+    thread: Option<std::thread::JoinHandle<Result<ShoreAudit, SimError>>>,
+    fleet: FleetView,
+}
+
+impl ShoreSim {
+    /// Starts sync for `ships` at unix ms `start_ms` (the scenario's second 0); ship sync
+    /// cursors go under `dir`; fleet changes are published on `push` when given.
+    pub fn start(
+        ships: Vec<ShoreShip>,
+        dir: PathBuf,
+        start_ms: i64,
+        push: Option<PushBus>,
+    ) -> Result<Self, SimError> {
+        let fleet = FleetView::default();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let view = fleet.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("sim-shore".into())
+            .spawn(move || shore_thread(ships, dir, start_ms, push, view, rx, ready_tx))
+            .map_err(|e| SimError::Io(format!("cannot start the shore thread: {e}")))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Self {
+                tx,
+                thread: Some(thread),
+                fleet,
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => Err(match thread.join() {
+                Ok(Err(e)) => e,
+                _ => SimError::Io("the shore thread ended".into()),
+            }),
+        }
+    }
+
+    /// The shore's fleet view (`GET /api/fleet`).
+    pub fn fleet(&self) -> FleetView {
+        self.fleet.clone()
+    }
+
+    /// Runs sync up to unix ms `t_ms`, then lets it read each ship's log up to
+    /// `horizons` (in the order ships were given). Returns at once.
+    pub fn step(&self, t_ms: i64, horizons: Vec<u64>) {
+        let _ = self.tx.send(Step::To { t_ms, horizons });
+    }
+
+    /// Runs sync on from `end_ms` (the scenario's end) until every ship's log is stored at
+    /// shore, at least past the last outage and at most [`DRAIN_LIMIT`]; stops it and
+    /// audits shore by identity (ship, seq).
+    pub fn finish(mut self, end_ms: i64) -> Result<ShoreAudit, SimError> {
+        let _ = self.tx.send(Step::Finish { after_ms: end_ms });
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<ShoreAudit, SimError> {
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .map_err(|_| SimError::Io("the shore thread panicked".into()))?,
+            None => Err(SimError::Io("the shore was already stopped".into())),
+        }
+    }
+}
+
+impl Drop for ShoreSim {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.tx.send(Step::Finish { after_ms: i64::MIN });
+            let _ = self.join();
+        }
+    }
+}
+
+fn shore_thread(
+    ships: Vec<ShoreShip>,
     dir: PathBuf,
-    end_ms: i64,
+    start_ms: i64,
+    push: Option<PushBus>,
+    fleet: FleetView,
+    rx: std::sync::mpsc::Receiver<Step>,
+    ready: std::sync::mpsc::Sender<Result<(), SimError>>,
 ) -> Result<ShoreAudit, SimError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
-        .map_err(|e| SimError::Io(format!("sync runtime: {e}")))?;
-    rt.block_on(async move {
-        let clock = Clock::tokio(end_ms);
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let e = SimError::Io(format!("shore runtime: {e}"));
+            let _ = ready.send(Err(SimError::Io(e.to_string())));
+            return Err(e);
+        }
+    };
+    let t0 = rt.block_on(async { tokio::time::Instant::now() });
+    let clock = rt.block_on(async { Clock::tokio(start_ms) });
+    let last_outage_ms = ships
+        .iter()
+        .filter_map(|s| s.profile.outages.last().map(|o| o.1))
+        .max()
+        .map_or(start_ms, |d| start_ms + d.as_millis() as i64);
+    let store = Arc::new(AuditStore {
+        inner: MemFleetStore::new(0),
+        clock: clock.clone(),
+        opened: Mutex::new(HashMap::new()),
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let setup = rt.block_on(async {
         let net = SimNet::new();
-        let store = Arc::new(MemFleetStore::new(0));
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let shore = Shore::new("sim-shore", store.clone() as Arc<dyn FleetStore>);
+        let mut shore = Shore::new("demo-shore", store.clone() as Arc<dyn FleetStore>)
+            .with_shared(fleet, Commands::default());
+        if let Some(p) = push {
+            shore = shore.with_push(p);
+        }
         let shore_task = tokio::spawn(run_shore(
             shore,
             net.connect_shore(),
@@ -535,42 +948,76 @@ fn sync_to_shore(
             stop_rx.clone(),
         ));
         let mut tasks = Vec::new();
-        for (id, log, profile) in &ships {
-            net.add_ship(id, profile.clone());
-            let cursor = dir.join(id);
+        let mut horizons = Vec::new();
+        for s in &ships {
+            net.add_ship(&s.id, s.profile.clone());
+            let cursor = dir.join(&s.id);
             std::fs::create_dir_all(&cursor)
                 .map_err(|e| SimError::Io(format!("{}: {e}", cursor.display())))?;
-            let source: Arc<dyn EventSource> = log.clone();
+            let horizon = Arc::new(Horizon {
+                log: s.log.clone(),
+                end: AtomicU64::new(0),
+            });
+            horizons.push(horizon.clone());
+            let source: Arc<dyn EventSource> = horizon;
             let engine = SyncShip::open(source, SyncConfig::new(cursor.join("sync.cursor")))
-                .map_err(|e| SimError::Io(format!("ship {id}: sync: {e}")))?;
+                .map_err(|e| SimError::Io(format!("ship {}: sync: {e}", s.id)))?;
             let conn = net
-                .connect_ship(id)
-                .map_err(|e| SimError::Io(format!("ship {id}: sync link: {e}")))?;
+                .connect_ship(&s.id)
+                .map_err(|e| SimError::Io(format!("ship {}: sync link: {e}", s.id)))?;
             let parts = ShipSyncParts {
                 engine,
                 conn,
                 clock: clock.clone(),
                 metrics: None,
                 commands: None,
-                snapshot: None,
+                snapshot: s.snapshot.clone(),
             };
             tasks.push(tokio::spawn(run_ship_sync(parts, stop_rx.clone())));
         }
-        let want: Vec<u64> = ships
-            .iter()
-            .map(|(_, log, _)| {
-                let log = log.read();
-                log.durable_next_seq().saturating_sub(log.first_seq())
-            })
-            .collect();
-        let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
-        while tokio::time::Instant::now() < deadline
-            && ships
-                .iter()
-                .zip(&want)
-                .any(|((id, _, _), &w)| store.count(id) < w)
-        {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok::<_, SimError>((shore_task, tasks, horizons))
+    });
+    let (shore_task, tasks, horizons) = match setup {
+        Ok(s) => {
+            let _ = ready.send(Ok(()));
+            s
+        }
+        Err(e) => {
+            let _ = ready.send(Err(SimError::Io(e.to_string())));
+            return Err(e);
+        }
+    };
+    let at = |ms: i64| t0 + Duration::from_millis(ms.saturating_sub(start_ms).max(0) as u64);
+    let mut finish_after = None;
+    for step in rx.iter() {
+        match step {
+            Step::To { t_ms, horizons: h } => {
+                let due = at(t_ms);
+                rt.block_on(async move { tokio::time::sleep_until(due).await });
+                for (hz, end) in horizons.iter().zip(h) {
+                    hz.end.fetch_max(end, Ordering::AcqRel);
+                }
+            }
+            Step::Finish { after_ms } => {
+                finish_after = Some(after_ms);
+                break;
+            }
+        }
+    }
+    // Dropped without `finish` (or told to stop at once): stop without draining.
+    let drain = finish_after.is_some_and(|ms| ms != i64::MIN);
+    let audit = rt.block_on(async {
+        if drain {
+            let after = finish_after.unwrap_or(start_ms).max(last_outage_ms);
+            tokio::time::sleep_until(at(after)).await;
+            let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
+            while tokio::time::Instant::now() < deadline
+                && ships.iter().zip(&horizons).any(|(s, h)| {
+                    store.count(&s.id) < h.durable_next_seq().saturating_sub(h.first_seq())
+                })
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
         let _ = stop_tx.send(true);
         for t in tasks {
@@ -578,15 +1025,17 @@ fn sync_to_shore(
         }
         let _ = shore_task.await;
         let mut audit = ShoreAudit::default();
-        for (id, log, _) in &ships {
+        for s in &ships {
             let (first, end) = {
-                let log = log.read();
+                let log = s.log.read();
                 (log.first_seq(), log.durable_next_seq())
             };
-            audit.synced += store.count(id);
-            audit.lost += (first..end).filter(|&s| !store.contains(id, s)).count() as u64;
-            audit.duplicates += store.duplicates(id);
+            audit.synced += store.count(&s.id);
+            audit.lost += (first..end).filter(|&q| !store.contains(&s.id, q)).count() as u64;
+            audit.duplicates += store.duplicates(&s.id);
         }
-        Ok(audit)
-    })
+        audit.incident_at_ms = store.opened.lock().clone();
+        audit
+    });
+    Ok(audit)
 }
