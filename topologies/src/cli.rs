@@ -5,10 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use seawatch_runtime::bench::{run_actors, ActorsBenchConfig};
-use seawatch_runtime::{Clock, ShipId};
+use seawatch_runtime::Clock;
 
 use crate::config::ShipConfig;
-use crate::node::Node;
 use crate::ship::{ShipNode, ShipStartError};
 use seawatch_actors::inventory::Inventory;
 
@@ -523,46 +522,59 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
 }
 
 async fn demo(args: DemoArgs) -> i32 {
-    if args.ships == 0 {
-        eprintln!("seawatch demo: --ships: expected at least 1");
-        return EXIT_USAGE;
-    }
-    if let Err(e) = std::fs::create_dir_all(&args.data) {
-        eprintln!("seawatch demo: --data {}: {e}", args.data.display());
-        return EXIT_USAGE;
-    }
-    let ships: Vec<ShipId> = (1..=args.ships)
-        .map(|i| ShipId::new(format!("ship-{i}")))
-        .collect();
-    let node = match Node::start(&ships, Clock::system()).await {
-        Ok(n) => n,
+    use crate::demo::{Demo, DemoError, DemoOptions};
+    let opts = DemoOptions {
+        ships: args.ships,
+        listen: args.listen,
+        data: args.data.clone(),
+        ..DemoOptions::new()
+    };
+    let demo = match Demo::start(&opts).await {
+        Ok(d) => d,
+        Err(e @ (DemoError::Usage(_) | DemoError::Bind { .. })) => {
+            eprintln!("seawatch demo: {e}");
+            return EXIT_USAGE;
+        }
         Err(e) => {
-            eprintln!("seawatch demo: supervision tree failed to start: {e}");
+            eprintln!("seawatch demo: {e}");
             return 1;
         }
     };
-    let bound = match node.serve(args.listen).await {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("seawatch demo: --listen {}: {e}", args.listen);
-            node.shutdown().await;
-            return EXIT_USAGE;
-        }
+    let url = format!("http://{}/", demo.http_addr);
+    println!(
+        "seawatch demo: shore and {} ships replaying the built-in scenario in real time",
+        args.ships
+    );
+    println!("  console:  {url}");
+    println!("  user:     admin");
+    if demo.password_file.exists() {
+        println!("  password: in {}", demo.password_file.display());
+    } else {
+        println!(
+            "  password: set on the first start ({} has been removed)",
+            demo.password_file.display()
+        );
+    }
+    println!(
+        "  first faults at ~20 s (interface errors), ~40 s (a distribution switch down) and \
+         ~70 s (a VSAT blockage); incidents open within two minutes. Ctrl-C to stop."
+    );
+    let status = tokio::select! {
+        r = demo.play(None) => match r {
+            Ok(()) => {
+                println!("seawatch demo: the scenario has ended; the console stays up. Ctrl-C to stop.");
+                wait_for_shutdown_signal().await;
+                0
+            }
+            Err(e) => {
+                eprintln!("seawatch demo: {e}");
+                1
+            }
+        },
+        _ = wait_for_shutdown_signal() => 0,
     };
-    println!(
-        "seawatch demo: supervision trees up for {} ships",
-        ships.len()
-    );
-    println!("  health:  http://{bound}/healthz");
-    println!("  metrics: http://{bound}/metrics");
-    println!(
-        "Not built yet in the demo: the console UI and login (no admin credentials are \
-         created), the built-in scenario replay, detectors, incidents and shore sync. \
-         A ship with live ingest runs with `seawatch ship`. Ctrl-C to stop."
-    );
-    let _ = tokio::signal::ctrl_c().await;
-    node.shutdown().await;
-    0
+    demo.shutdown().await;
+    status
 }
 
 fn ship_config(args: &ShipArgs) -> Result<ShipConfig, String> {

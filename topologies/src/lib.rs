@@ -5,6 +5,7 @@ pub mod bench_ingest;
 pub mod bench_ws;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod feed;
 pub mod inventory;
 pub mod node;

@@ -1,0 +1,438 @@
+//! `seawatch demo` (contracts §1): a shore and N simulated ships in one process on
+//! embedded defaults, replaying a built-in scenario in real time through the real
+//! pipeline, with the console in front.
+//!
+//! The ships are the `sim run` engine ([`crate::sim`]): each ship's telemetry goes
+//! decoders → event log → device and link actors → correlator, and each ship syncs to an
+//! embedded shore ([`ShoreSim`]) over a simulated link that is out while the scenario has
+//! the ship's primary link out. The console serves `/api/incidents` (every ship), the
+//! shore's `/api/fleet`, `/ws`, the web UI, `/metrics` and `/healthz`.
+//!
+//! The built-in scenario ([`scenario`]) sails N copies of `assets/demo-ship.toml` and
+//! repeats a fault schedule every [`CYCLE_S`] seconds, rotating the faults over the
+//! ships: interface errors at 20 s, a distribution switch down at 40 s and a VSAT blockage
+//! (or a rain fade, every other cycle) at 70 s, then a disk filling, a firewall CPU storm
+//! and a flapping access switch later in the cycle. So a first incident opens within the
+//! first two minutes and a demo left running keeps having them (for [`DURATION_S`]).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Json;
+use parking_lot::RwLock;
+use seawatch_actors::incident::api::IncidentView;
+use seawatch_actors::incident::{CorrelatorConfig, IncidentBoard, StateFilter};
+use seawatch_actors::push::{Push, PushKind};
+use seawatch_actors::sync::ship::SnapshotSource as SyncSnapshotSource;
+use seawatch_actors::sync::shore::FleetView;
+use seawatch_actors::sync::wire::{LinkSnapshot, ShipSnapshot};
+use seawatch_console::{
+    sessions_supervisor, Auth, AuthConfig, ConsoleMetrics, Role, SnapshotSource, WsConfig, WsHub,
+};
+use seawatch_runtime::http::{self, Health};
+use seawatch_runtime::ShipId;
+use seawatch_simulators::generate::{SimOptions, Simulator};
+use seawatch_simulators::scenario::{Fault, FaultKind, Scenario, ScenarioError};
+use tokio::task::JoinHandle;
+
+use crate::sim::{
+    play, sync_link, FleetOptions, PlayOptions, ShoreShip, ShoreSim, SimError, SimFleet,
+};
+
+/// The demo ship's inventory (one `[[ship]]` table), built into the binary.
+pub const DEMO_SHIP: &str = include_str!("../assets/demo-ship.toml");
+/// The fault schedule repeats every this many seconds.
+pub const CYCLE_S: u64 = 600;
+/// Length of the built-in scenario: a week.
+pub const DURATION_S: u64 = 7 * 86_400;
+
+/// The built-in scenario for `ships` ships (`ship-1` … `ship-N`).
+pub fn scenario(ships: usize) -> Result<Scenario, ScenarioError> {
+    let base = Scenario::parse_inventory(DEMO_SHIP, "built-in demo ship")?;
+    let ids: Vec<String> = (1..=ships).map(|i| format!("ship-{i}")).collect();
+    let ship = ids
+        .iter()
+        .map(|id| {
+            let mut s = base.clone();
+            s.id = id.clone();
+            s
+        })
+        .collect();
+    let mut fault = Vec::new();
+    let n = ids.len().max(1);
+    for c in 0..DURATION_S / CYCLE_S {
+        let at = c * CYCLE_S;
+        let ship_of = |k: usize| ids[(c as usize + k) % n].clone();
+        let even = c % 2 == 0;
+        let mut add = |k: usize, target: &str, kind: FaultKind, offset_s: u64, duration_s: u64| {
+            fault.push(Fault {
+                ship: ship_of(k),
+                target: target.to_owned(),
+                kind,
+                at_s: at + offset_s,
+                duration_s,
+            })
+        };
+        add(
+            2,
+            if even { "acc-sw-3" } else { "acc-sw-7" },
+            FaultKind::InterfaceErrors,
+            20,
+            300,
+        );
+        add(
+            0,
+            if even {
+                "dist-sw-fwd-1"
+            } else {
+                "dist-sw-aft-2"
+            },
+            FaultKind::Down,
+            40,
+            240,
+        );
+        if even {
+            add(1, "vsat-1", FaultKind::Blockage, 70, 180);
+        } else {
+            add(1, "vsat-1", FaultKind::RainFade, 70, 300);
+        }
+        add(0, "pms-db-1", FaultKind::DiskFull, 330, 180);
+        add(1, "fw-1", FaultKind::CpuSaturation, 420, 150);
+        add(2, "acc-sw-5", FaultKind::Flapping, 400, 120);
+    }
+    let sc = Scenario {
+        name: "demo".into(),
+        seed: 2026,
+        duration_s: DURATION_S,
+        ship,
+        fault,
+    };
+    sc.validate("built-in demo scenario")?;
+    Ok(sc)
+}
+
+/// How the demo runs.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Simulated ships (at least 1).
+    pub ships: usize,
+    /// Console address.
+    pub listen: SocketAddr,
+    /// Data directory (users, tokens; the ships' logs under `DATA/demo`, wiped at start).
+    pub data: PathBuf,
+    /// Pace: 1.0 is real time; tests play faster. `None`: as fast as possible.
+    pub speed: Option<f64>,
+    /// Unix ms of the scenario's second 0 (default: now).
+    pub start_ms: Option<i64>,
+    /// Simulated time between correlation barriers (and sync steps), ms.
+    pub tick_ms: i64,
+}
+
+impl DemoOptions {
+    /// The defaults of `seawatch demo`: 3 ships, 127.0.0.1:8080, `./seawatch-data`, real
+    /// time, a barrier every second.
+    pub fn new() -> Self {
+        Self {
+            ships: 3,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data: PathBuf::from("./seawatch-data"),
+            speed: Some(1.0),
+            start_ms: None,
+            tick_ms: 1_000,
+        }
+    }
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Why the demo could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// Bad options.
+    #[error("{0}")]
+    Usage(String),
+    /// The console could not bind.
+    #[error("--listen {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Users or tokens could not be loaded or created.
+    #[error(transparent)]
+    Auth(#[from] seawatch_console::auth::AuthError),
+    /// The ships or the shore failed.
+    #[error(transparent)]
+    Sim(#[from] SimError),
+    /// The built-in scenario is invalid (a bug).
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+}
+
+/// A running demo: ships, shore and console.
+pub struct Demo {
+    /// The scenario being played (its faults are the ground truth; nothing on the ships
+    /// reads them).
+    pub scenario: Scenario,
+    /// The ships.
+    pub fleet: SimFleet,
+    shore: Option<ShoreSim>,
+    /// The shore's fleet view.
+    pub fleet_view: FleetView,
+    /// Users and tokens of the console.
+    pub auth: Auth,
+    /// Where the console listens.
+    pub http_addr: SocketAddr,
+    /// `DATA/initial-admin-password`.
+    pub password_file: PathBuf,
+    start_ms: i64,
+    speed: Option<f64>,
+    tick_ms: i64,
+    health: Health,
+    http_task: JoinHandle<()>,
+}
+
+impl Demo {
+    /// Builds the ships, the shore and the console and starts serving; the scenario
+    /// starts with [`Demo::play`].
+    pub async fn start(opts: &DemoOptions) -> Result<Self, DemoError> {
+        if opts.ships == 0 {
+            return Err(DemoError::Usage("--ships: expected at least 1".into()));
+        }
+        std::fs::create_dir_all(&opts.data)
+            .map_err(|e| DemoError::Usage(format!("--data {}: {e}", opts.data.display())))?;
+        // The ships' logs and sync positions are the demo's own: start from nothing.
+        let work = opts.data.join("demo");
+        if work.exists() {
+            std::fs::remove_dir_all(&work)
+                .map_err(|e| DemoError::Usage(format!("--data {}: {e}", work.display())))?;
+        }
+        let scenario = scenario(opts.ships)?;
+        let (sessions, sessions_addr) = sessions_supervisor(&ShipId::new("shore"));
+        let fleet = SimFleet::start(
+            &scenario,
+            &FleetOptions {
+                data: work.clone(),
+                correlator: CorrelatorConfig::default(),
+            },
+            vec![sessions],
+        )
+        .await?;
+        let start_ms = opts
+            .start_ms
+            .unwrap_or_else(|| fleet.runtime.clock().now_ms());
+        let shore = ShoreSim::start(
+            fleet
+                .ships
+                .iter()
+                .zip(&scenario.ship)
+                .map(|(s, sc)| ShoreShip {
+                    id: s.id.clone(),
+                    log: s.log.clone(),
+                    profile: sync_link(&scenario, sc),
+                    snapshot: Some(Arc::new(ShipState {
+                        ship: s.id.clone(),
+                        board: fleet.board.clone(),
+                        links: s.links.clone(),
+                    }) as Arc<dyn SyncSnapshotSource>),
+                })
+                .collect(),
+            work.join("sync"),
+            start_ms,
+            Some(fleet.push.clone()),
+        )?;
+        let fleet_view = shore.fleet();
+        let metrics = fleet.runtime.metrics().clone();
+        let console_metrics = ConsoleMetrics::register(&metrics);
+        let auth = Auth::open(
+            &opts.data,
+            &AuthConfig::default(),
+            fleet.runtime.clock().clone(),
+            console_metrics.clone(),
+        )?;
+        let snapshots: Arc<dyn SnapshotSource> = Arc::new(FleetSnapshots {
+            ships: scenario.ship.iter().map(|s| s.id.clone()).collect(),
+            board: fleet.board.clone(),
+            fleet: fleet_view.clone(),
+        });
+        let ws = WsHub::new(
+            fleet.push.clone(),
+            snapshots,
+            sessions_addr,
+            console_metrics,
+            WsConfig::default(),
+        );
+        let health = Health::new();
+        let view = fleet_view.clone();
+        // Open: /healthz, /metrics, /api/login and the UI's static files; the rest needs a
+        // token (viewer).
+        let app = http::router(metrics, health.clone())
+            .merge(auth.routes())
+            .merge(ws.routes(&auth))
+            .merge(auth.protect(
+                Role::Viewer,
+                seawatch_actors::incident::api::routes(fleet.board.clone()),
+            ))
+            .merge(auth.protect(
+                Role::Viewer,
+                axum::Router::new().route("/api/fleet", get(move || fleet_json(view.clone()))),
+            ))
+            .merge(seawatch_console::ui::routes());
+        let listener = tokio::net::TcpListener::bind(opts.listen)
+            .await
+            .map_err(|source| DemoError::Bind {
+                addr: opts.listen,
+                source,
+            })?;
+        let http_addr = listener.local_addr().map_err(|source| DemoError::Bind {
+            addr: opts.listen,
+            source,
+        })?;
+        let http_task = tokio::spawn(async move {
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "http server stopped");
+            }
+        });
+        health.set(true);
+        Ok(Self {
+            scenario,
+            fleet,
+            shore: Some(shore),
+            fleet_view,
+            auth,
+            http_addr,
+            password_file: opts.data.join("initial-admin-password"),
+            start_ms,
+            speed: opts.speed,
+            tick_ms: opts.tick_ms,
+            health,
+            http_task,
+        })
+    }
+
+    /// Unix ms of the scenario's second 0.
+    pub fn start_ms(&self) -> i64 {
+        self.start_ms
+    }
+
+    /// Plays the scenario from its start until `until_ms` (unix ms) or its end. After
+    /// every barrier the shore's sync catches up to the barrier's time.
+    pub async fn play(&self, until_ms: Option<i64>) -> Result<(), SimError> {
+        let sim = Simulator::with_options(
+            &self.scenario,
+            SimOptions {
+                start_ms: self.start_ms,
+            },
+        );
+        let Some(shore) = &self.shore else {
+            return Err(SimError::Io("the demo was stopped".into()));
+        };
+        let fleet = &self.fleet;
+        let mut step = |t: i64| shore.step(t, fleet.horizons());
+        play(
+            fleet,
+            sim,
+            &PlayOptions {
+                tick_ms: self.tick_ms,
+                speed: self.speed,
+                progress: false,
+                until_ms,
+            },
+            &mut step,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Stops the console, the ships (in order) and the shore.
+    pub async fn shutdown(mut self) {
+        self.health.set(false);
+        self.http_task.abort();
+        self.fleet.shutdown().await;
+        // dropping the shore stops its thread without draining
+        drop(self.shore.take());
+    }
+}
+
+async fn fleet_json(view: FleetView) -> Json<Vec<seawatch_actors::sync::shore::FleetShip>> {
+    Json(view.ships())
+}
+
+/// A ship's state in its sync snapshots (the shore's fleet view shows it): links as of
+/// the last barrier, open incidents.
+struct ShipState {
+    ship: String,
+    board: IncidentBoard,
+    links: Arc<RwLock<Vec<LinkSnapshot>>>,
+}
+
+impl SyncSnapshotSource for ShipState {
+    fn snapshot(&self, now_ms: i64) -> ShipSnapshot {
+        ShipSnapshot {
+            at_ms: now_ms,
+            links: self.links.read().clone(),
+            open_incidents: self
+                .board
+                .list(Some(&self.ship), StateFilter::Open)
+                .into_iter()
+                .map(|i| i.id)
+                .collect(),
+            devices_down: 0,
+            backlog_events: 0,
+        }
+    }
+}
+
+/// What a WebSocket session gets instead of the deltas it missed: the incidents of the
+/// ship it watches (or every ship) and the fleet view.
+struct FleetSnapshots {
+    ships: Vec<String>,
+    board: IncidentBoard,
+    fleet: FleetView,
+}
+
+impl SnapshotSource for FleetSnapshots {
+    fn ships(&self) -> Vec<String> {
+        self.ships.clone()
+    }
+
+    fn snapshot(&self, ship: Option<&str>) -> futures::future::BoxFuture<'static, Vec<Push>> {
+        let mut pushes: Vec<Push> = self
+            .board
+            .list(ship, StateFilter::All)
+            .iter()
+            .filter_map(|inc| {
+                serde_json::to_value(IncidentView::from_incident(inc))
+                    .ok()
+                    .map(|body| Push {
+                        kind: PushKind::Incident,
+                        ship: Some(inc.ship.clone()),
+                        body,
+                    })
+            })
+            .collect();
+        pushes.extend(
+            self.fleet
+                .ships()
+                .into_iter()
+                .filter(|s| ship.is_none_or(|w| w == s.ship))
+                .filter_map(|s| {
+                    let ship = s.ship.clone();
+                    serde_json::to_value(s).ok().map(|body| Push {
+                        kind: PushKind::Fleet,
+                        ship: Some(ship),
+                        body,
+                    })
+                }),
+        );
+        Box::pin(async move { pushes })
+    }
+}

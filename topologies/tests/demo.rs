@@ -1,0 +1,173 @@
+//! `seawatch demo` (contracts §1): the demo machinery itself (built-in scenario, ships
+//! through the real pipeline, embedded shore, console) played on simulated time.
+//!
+//! The scenario is played as fast as the machine allows (`speed: None`: no sleeping, the
+//! scenario clock is the simulator's), and the shore's sync runs on a paused tokio
+//! runtime stepped to every barrier's scenario time, exactly as in real time. Then the
+//! console is asked over HTTP on a loopback listener what a user would see after 120
+//! scenario seconds.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use seawatch_simulators::scenario::FaultKind;
+use seawatch_topologies::demo::{Demo, DemoOptions};
+
+/// `(status, body)` of one request with an optional bearer token.
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    let body = out
+        .find("\r\n\r\n")
+        .map(|i| out[i + 4..].to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+async fn call(
+    addr: SocketAddr,
+    method: &'static str,
+    path: &'static str,
+    token: Option<String>,
+    body: String,
+) -> (u16, String) {
+    tokio::task::spawn_blocking(move || request(addr, method, path, token.as_deref(), &body))
+        .await
+        .unwrap()
+}
+
+const START_MS: i64 = 1_795_000_000_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn within_two_minutes_the_console_shows_an_incident_with_its_root_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = DemoOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data: dir.path().to_path_buf(),
+        speed: None,
+        start_ms: Some(START_MS),
+        ..DemoOptions::new()
+    };
+    let demo = Demo::start(&opts).await.unwrap();
+    let addr = demo.http_addr;
+    assert_eq!(demo.scenario.ship.len(), 3);
+    // The faults of the first two minutes, on different ships.
+    let early: Vec<_> = demo
+        .scenario
+        .faults()
+        .iter()
+        .filter(|f| f.at_s < 120)
+        .cloned()
+        .collect();
+    let ships: std::collections::BTreeSet<_> = early.iter().map(|f| f.ship.clone()).collect();
+    assert_eq!(ships.len(), 3, "{early:?}");
+
+    demo.play(Some(START_MS + 120_000)).await.unwrap();
+
+    // Nothing but /healthz, /metrics and /api/login without a token.
+    assert_eq!(
+        call(addr, "GET", "/api/incidents", None, String::new())
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        call(addr, "GET", "/api/fleet", None, String::new()).await.0,
+        401
+    );
+    assert_eq!(
+        call(addr, "GET", "/healthz", None, String::new()).await.0,
+        200
+    );
+    let (code, metrics) = call(addr, "GET", "/metrics", None, String::new()).await;
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("seawatch_incidents_open"),
+        "{metrics:.400}"
+    );
+
+    // Sign in as the first admin, with the password the demo wrote (mode 0600).
+    let pw = std::fs::read_to_string(&demo.password_file).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&demo.password_file)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let login = serde_json::json!({"user": "admin", "password": pw.trim()}).to_string();
+    let (code, body) = call(addr, "POST", "/api/login", None, login).await;
+    assert_eq!(code, 200, "{body}");
+    let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let (code, body) = call(
+        addr,
+        "GET",
+        "/api/incidents?state=open",
+        Some(token.clone()),
+        String::new(),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let incidents: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    println!("{}", serde_json::to_string_pretty(&incidents).unwrap());
+    let dist = early
+        .iter()
+        .find(|f| f.kind == FaultKind::Down)
+        .expect("a distribution switch goes down in the first two minutes");
+    assert!(
+        incidents.iter().any(|i| i["ship"] == dist.ship.as_str()
+            && i["root_cause"] == dist.target.as_str()
+            && i["state"] == "open"),
+        "no open incident with root cause {} on {}: {incidents:?}",
+        dist.target,
+        dist.ship
+    );
+
+    let (code, body) = call(addr, "GET", "/api/fleet", Some(token), String::new()).await;
+    assert_eq!(code, 200, "{body}");
+    let fleet: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    println!("{}", serde_json::to_string_pretty(&fleet).unwrap());
+    assert_eq!(fleet.len(), 3, "{fleet:?}");
+    for s in &fleet {
+        let last = s["last_sync_ms"].as_i64().expect("every ship has synced");
+        assert!(last > START_MS && last <= START_MS + 120_000, "{s}");
+        assert!(s["events_stored"].as_u64().unwrap() > 0, "{s}");
+    }
+    // The ship whose incident opened has told shore about it (snapshot).
+    let ship = fleet
+        .iter()
+        .find(|s| s["ship"] == dist.ship.as_str())
+        .unwrap();
+    assert!(
+        !ship["open_incidents"].as_array().unwrap().is_empty(),
+        "{ship}"
+    );
+    demo.shutdown().await;
+}
