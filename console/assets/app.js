@@ -174,7 +174,7 @@ function renderIncident(id) {
 function drawTopology(i) {
   const g = $("inc-topology"); g.replaceChildren();
   const root = i.root_cause;
-  const affected = (i.affected || i.affected_devices || []).filter((d) => d !== root);
+  const affected = (i.affected || i.affected_devices || i.members || []).filter((d) => d !== root);
   const edges = i.edges || affected.map((d) => [root, d]);
   const pos = new Map([[root, [300, 180]]]);
   affected.forEach((d, k) => { const a = (2 * Math.PI * k) / Math.max(affected.length, 1) - Math.PI / 2; pos.set(d, [300 + 220 * Math.cos(a), 180 + 140 * Math.sin(a)]); });

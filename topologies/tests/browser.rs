@@ -1,13 +1,16 @@
 //! The console in a real browser: headless Chromium (Debian's `chromium` and
-//! `chromium-driver`) driven over WebDriver with fantoccini, against a ship node.
+//! `chromium-driver`) driven over WebDriver with fantoccini, against the real
+//! `seawatch demo` (shore, three simulated ships, built-in scenario).
 //!
-//! Signs in as `admin` with the first-start password, watches an incident pushed over the
-//! WebSocket appear live in the list, opens it (root cause and topology), saves a
+//! Signs in as `admin` with the first-start password while the scenario plays, watches
+//! the incident of the scenario's distribution switch failure (ship-1, ~40 s into the
+//! scenario) appear live in the list, opens it (root cause and topology), saves a
 //! screenshot of the incident page (`CARGO_TARGET_TMPDIR/console-incident.png`), then signs
-//! in as a viewer and checks that the runbook approval is not offered. The incident and
-//! runbook pushes are published on the node's push bus by the test, standing in for the
-//! incident and runbook actors of later issues. If chromium or chromedriver is missing the
-//! test prints `SKIPPED: ...` and passes, unless `CI=true`.
+//! in as a viewer and checks that the runbook approval is not offered. To keep the test
+//! short the demo plays at 8× real time (`DemoOptions::speed`, used only by tests; the
+//! command always plays in real time). The runbook push is published on the demo's push
+//! bus by the test, standing in for the runbook actors of a later issue. If chromium or
+//! chromedriver is missing the test prints `SKIPPED: ...` and passes, unless `CI=true`.
 
 mod support;
 
@@ -15,15 +18,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use seawatch_actors::inventory::Inventory;
 use seawatch_actors::push::{Push, PushKind};
 use seawatch_console::Role;
-use seawatch_runtime::Clock;
-use seawatch_topologies::config::ShipConfig;
-use seawatch_topologies::ship::ShipNode;
+use seawatch_topologies::demo::{Demo, DemoOptions};
 use support::{free_port, skip_or_fail};
 
 const WAIT: Duration = Duration::from_secs(20);
+/// Wall time the demo may take to open its first incident at 8× (≈ 70 s of scenario).
+const INCIDENT_WAIT: Duration = Duration::from_secs(90);
 
 struct Driver(Child);
 
@@ -101,113 +103,154 @@ async fn sign_in(c: &Client, base: &str, user: &str, password: &str) {
         .unwrap();
 }
 
+/// The text of the element at `css`, found afresh on every try (a live page re-renders).
+async fn text_of(c: &Client, css: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let r = match c.find(Locator::Css(css)).await {
+            Ok(e) => e.text().await,
+            Err(e) => Err(e),
+        };
+        match r {
+            Ok(t) => return t,
+            Err(e) if Instant::now() > deadline => panic!("{css}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// Whether the element at `css` is disabled, found afresh on every try.
+async fn disabled(c: &Client, css: &str) -> bool {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let r = match c.find(Locator::Css(css)).await {
+            Ok(e) => e.attr("disabled").await,
+            Err(e) => Err(e),
+        };
+        match r {
+            Ok(a) => return a.is_some(),
+            Err(e) if Instant::now() > deadline => panic!("{css}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = ShipConfig::parse("ship = \"aurora\"\n", "test").unwrap();
-    cfg.data = dir.path().to_path_buf();
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.syslog = "127.0.0.1:0".parse().unwrap();
-    let node = ShipNode::start(&cfg, Inventory::default(), Clock::system())
-        .await
-        .unwrap();
-    let (_driver, c) = match start_browser().await {
-        Ok(b) => b,
-        Err(reason) => return skip_or_fail(&reason),
-    };
-    let base = format!("http://{}", node.http_addr);
-    let admin_pw = std::fs::read_to_string(dir.path().join("initial-admin-password")).unwrap();
-    sign_in(&c, &base, "admin", admin_pw.trim()).await;
-
-    // An incident opens while the page is open: it appears without a reload.
-    node.push.publish(Push {
-        kind: PushKind::Incident,
-        ship: Some("aurora".into()),
-        body: serde_json::json!({
-            "id": "inc-42", "ship": "aurora", "root_cause": "core-sw-1", "severity": "critical",
-            "state": "open", "alerts": 7, "opened_at": "2026-11-30T02:10:00Z", "resolved_at": null,
-            "affected": ["ap-0412", "ap-0413", "cctv-7", "pos-3"],
-            "timeline": [
-                {"at": "2026-11-30T02:10:00Z", "source": "core-sw-1", "kind": "interface down"},
-                {"at": "2026-11-30T02:10:04Z", "source": "ap-0412", "kind": "unreachable"}
-            ]
-        }),
-    });
-    let row = c
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("tr[data-id='inc-42']"))
-        .await
-        .expect("the incident never appeared live");
-    assert!(row.text().await.unwrap().contains("core-sw-1"));
-    row.click().await.unwrap();
-    let root = c
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("#inc-root"))
-        .await
-        .unwrap();
-    assert_eq!(root.text().await.unwrap(), "core-sw-1");
-    let nodes = c
-        .find_all(Locator::Css("#inc-topology circle"))
-        .await
-        .unwrap();
-    assert_eq!(nodes.len(), 5, "root cause plus four affected devices");
-    let png = c.screenshot().await.unwrap();
-    assert!(png.starts_with(b"\x89PNG"));
-    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-incident.png");
-    std::fs::write(&shot, &png).unwrap();
-    println!("screenshot: {}", shot.display());
-
-    // A viewer sees the runbook but is not offered the approval.
-    let admin = node.auth.issue("admin", Role::Admin);
-    let created = tokio::task::spawn_blocking({
-        let addr = node.http_addr;
-        move || {
-            use std::io::{Read, Write};
-            let body = r#"{"user":"deck","password":"watch-keeper-2","role":"viewer"}"#;
-            let mut s = std::net::TcpStream::connect(addr).unwrap();
-            write!(s, "POST /api/users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
-            let mut out = String::new();
-            s.read_to_string(&mut out).unwrap();
-            out
-        }
+    let demo = Demo::start(&DemoOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data: dir.path().to_path_buf(),
+        speed: Some(8.0),
+        ..DemoOptions::new()
     })
     .await
     .unwrap();
-    assert!(created.starts_with("HTTP/1.1 200"), "{created}");
-    c.find(Locator::Css("#logout"))
-        .await
-        .unwrap()
-        .click()
+    let (_driver, c) = match start_browser().await {
+        Ok(b) => b,
+        Err(reason) => {
+            demo.shutdown().await;
+            return skip_or_fail(&reason);
+        }
+    };
+    let base = format!("http://{}", demo.http_addr);
+    let admin_pw = std::fs::read_to_string(&demo.password_file).unwrap();
+    let dist = demo
+        .scenario
+        .faults()
+        .iter()
+        .find(|f| f.at_s < 120 && f.kind.as_str() == "down")
+        .expect("the scenario takes a switch down in its first two minutes")
+        .clone();
+    assert_eq!(dist.ship, "ship-1");
+
+    let browse = async {
+        sign_in(&c, &base, "admin", admin_pw.trim()).await;
+        // The scenario's first incident on ship-1 opens while the page is open: it appears
+        // without a reload, with the failed switch as its root cause.
+        c.wait()
+            .at_most(INCIDENT_WAIT)
+            .for_element(Locator::Css("tr[data-id='ship-1-1']"))
+            .await
+            .expect("the incident never appeared live");
+        // the list re-renders on every push: read the row afresh until it holds still
+        let row_text = text_of(&c, "tr[data-id='ship-1-1']").await;
+        assert!(row_text.contains(&dist.target), "{row_text}");
+        c.goto(&format!("{base}/#/incident/ship-1-1"))
+            .await
+            .unwrap();
+        let root = c
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("#inc-root"))
+            .await
+            .unwrap();
+        drop(root);
+        assert_eq!(text_of(&c, "#inc-root").await, dist.target);
+        let nodes = c
+            .find_all(Locator::Css("#inc-topology circle"))
+            .await
+            .unwrap();
+        assert!(nodes.len() > 1, "root cause plus the devices behind it");
+        let png = c.screenshot().await.unwrap();
+        assert!(png.starts_with(b"\x89PNG"));
+        let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-incident.png");
+        std::fs::write(&shot, &png).unwrap();
+        println!("screenshot: {}", shot.display());
+
+        // A viewer sees the runbook but is not offered the approval.
+        let admin = demo.auth.issue("admin", Role::Admin);
+        let created = tokio::task::spawn_blocking({
+            let addr = demo.http_addr;
+            move || {
+                use std::io::{Read, Write};
+                let body = r#"{"user":"deck","password":"watch-keeper-2","role":"viewer"}"#;
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                write!(s, "POST /api/users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+                let mut out = String::new();
+                s.read_to_string(&mut out).unwrap();
+                out
+            }
+        })
         .await
         .unwrap();
-    sign_in(&c, &base, "deck", "watch-keeper-2").await;
-    assert!(c
-        .find(Locator::Css("#who"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-        .contains("viewer"));
-    node.push.publish(Push {
-        kind: PushKind::Runbook,
-        ship: Some("aurora".into()),
-        body: serde_json::json!({"id": "rb-1", "ship": "aurora", "incident": "inc-42",
-            "name": "bounce core-sw-1 uplink", "state": "pending"}),
-    });
-    c.goto(&format!("{base}/#/runbooks")).await.unwrap();
-    let button = c
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("button.approve[data-id='rb-1']"))
-        .await
-        .unwrap();
-    assert!(
-        button.attr("disabled").await.unwrap().is_some(),
-        "a viewer must not be offered approval"
-    );
-    c.close().await.unwrap();
-    node.shutdown().await;
+        assert!(created.starts_with("HTTP/1.1 200"), "{created}");
+        c.find(Locator::Css("#logout"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        sign_in(&c, &base, "deck", "watch-keeper-2").await;
+        assert!(c
+            .find(Locator::Css("#who"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("viewer"));
+        demo.fleet.push.publish(Push {
+            kind: PushKind::Runbook,
+            ship: Some("ship-1".into()),
+            body: serde_json::json!({"id": "rb-1", "ship": "ship-1", "incident": "ship-1-1",
+                "name": format!("bounce {} uplink", dist.target), "state": "pending"}),
+        });
+        c.goto(&format!("{base}/#/runbooks")).await.unwrap();
+        c.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("button.approve[data-id='rb-1']"))
+            .await
+            .unwrap();
+        assert!(
+            disabled(&c, "button.approve[data-id='rb-1']").await,
+            "a viewer must not be offered approval"
+        );
+        c.clone().close().await.unwrap();
+    };
+    tokio::select! {
+        r = demo.play(None) => panic!("the demo's scenario ended early: {r:?}"),
+        () = browse => {}
+    }
+    demo.shutdown().await;
 }
