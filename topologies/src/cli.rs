@@ -523,6 +523,12 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
 
 async fn demo(args: DemoArgs) -> i32 {
     use crate::demo::{Demo, DemoError, DemoOptions};
+    // Listen for Ctrl-C / SIGTERM from the start, on a task of its own.
+    let (stop_tx, mut stop) = tokio::sync::oneshot::channel::<()>();
+    let signals = tokio::spawn(async move {
+        wait_for_shutdown_signal().await;
+        let _ = stop_tx.send(());
+    });
     let opts = DemoOptions {
         ships: args.ships,
         listen: args.listen,
@@ -533,10 +539,12 @@ async fn demo(args: DemoArgs) -> i32 {
         Ok(d) => d,
         Err(e @ (DemoError::Usage(_) | DemoError::Bind { .. })) => {
             eprintln!("seawatch demo: {e}");
+            signals.abort();
             return EXIT_USAGE;
         }
         Err(e) => {
             eprintln!("seawatch demo: {e}");
+            signals.abort();
             return 1;
         }
     };
@@ -563,7 +571,7 @@ async fn demo(args: DemoArgs) -> i32 {
         r = demo.play(None) => match r {
             Ok(()) => {
                 println!("seawatch demo: the scenario has ended; the console stays up. Ctrl-C to stop.");
-                wait_for_shutdown_signal().await;
+                let _ = (&mut stop).await;
                 0
             }
             Err(e) => {
@@ -571,8 +579,9 @@ async fn demo(args: DemoArgs) -> i32 {
                 1
             }
         },
-        _ = wait_for_shutdown_signal() => 0,
+        _ = &mut stop => 0,
     };
+    signals.abort();
     demo.shutdown().await;
     status
 }

@@ -7,8 +7,6 @@
 //! console is asked over HTTP on a loopback listener what a user would see after 120
 //! scenario seconds.
 
-mod support;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -170,4 +168,83 @@ async fn within_two_minutes_the_console_shows_an_incident_with_its_root_cause() 
         "{ship}"
     );
     demo.shutdown().await;
+}
+
+/// The command itself: prints the console URL, the user and where the password is (the
+/// password itself never appears on the terminal), and SIGINT stops it cleanly.
+#[cfg(unix)]
+#[test]
+fn the_command_prints_where_to_sign_in_and_stops_on_ctrl_c() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_seawatch"))
+            .args(["demo", "--ships", "2", "--listen", "127.0.0.1:0", "--data"])
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let out = child.0.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(out).lines();
+    let mut seen = Vec::new();
+    while let Some(Ok(line)) = lines.next() {
+        let done = line.contains("password:");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let text = seen.join("\n");
+    let pw_file = dir.path().join("initial-admin-password");
+    let pw = std::fs::read_to_string(&pw_file).unwrap();
+    assert!(text.contains("console:  http://127.0.0.1:"), "{text}");
+    assert!(text.contains("user:     admin"), "{text}");
+    assert!(text.contains(&pw_file.display().to_string()), "{text}");
+    assert!(
+        !text.contains(pw.trim()),
+        "the password must not be printed"
+    );
+    let url = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("console:  http://"))
+        .unwrap()
+        .trim_end_matches('/');
+    let addr: SocketAddr = url.parse().unwrap();
+    assert_eq!(request(addr, "GET", "/healthz", None, "").0, 200);
+    assert_eq!(request(addr, "GET", "/api/incidents", None, "").0, 401);
+    let pid = child.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = wait_exit(&mut child.0, Duration::from_secs(30));
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+}
+
+/// Kills the child process when dropped (a failed test leaves nothing running).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The child's exit status once it has exited, `None` if it is still running after
+/// `timeout`.
+fn wait_exit(c: &mut std::process::Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let t = std::time::Instant::now();
+    while t.elapsed() < timeout {
+        if let Some(status) = c.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
 }
