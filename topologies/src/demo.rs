@@ -25,6 +25,7 @@ use parking_lot::RwLock;
 use seawatch_actors::incident::api::IncidentView;
 use seawatch_actors::incident::{CorrelatorConfig, IncidentBoard, StateFilter};
 use seawatch_actors::push::{Push, PushKind};
+use seawatch_actors::sync::metrics::SyncMetrics;
 use seawatch_actors::sync::ship::SnapshotSource as SyncSnapshotSource;
 use seawatch_actors::sync::shore::FleetView;
 use seawatch_actors::sync::wire::{LinkSnapshot, ShipSnapshot};
@@ -247,6 +248,7 @@ impl Demo {
             work.join("sync"),
             start_ms,
             Some(fleet.push.clone()),
+            Some(SyncMetrics::register(fleet.runtime.metrics())),
         )?;
         let fleet_view = shore.fleet();
         let metrics = fleet.runtime.metrics().clone();

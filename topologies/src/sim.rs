@@ -43,6 +43,7 @@ use seawatch_actors::link::{LinkMetrics, LinkMsg, LinkStatus};
 use seawatch_actors::push::PushBus;
 use seawatch_actors::store::clickhouse::EventSource;
 use seawatch_actors::sync::link::{LinkProfile, SimNet};
+use seawatch_actors::sync::metrics::SyncMetrics;
 use seawatch_actors::sync::ship::{
     run_ship_sync, ShipSyncParts, SnapshotSource as SyncSnapshotSource, SyncConfig, SyncShip,
 };
@@ -581,6 +582,7 @@ pub async fn run(scenario: &Scenario, opts: &SimRunOptions) -> Result<SimReport,
         data.join("sync"),
         start_ms,
         None,
+        None,
     )?;
     let played = {
         let mut step = |t: i64| shore.step(t, fleet.horizons());
@@ -830,12 +832,14 @@ pub struct ShoreSim {
 
 impl ShoreSim {
     /// Starts sync for `ships` at unix ms `start_ms` (the scenario's second 0); ship sync
-    /// cursors go under `dir`; fleet changes are published on `push` when given.
+    /// cursors go under `dir`; fleet changes are published on `push` and sync is measured
+    /// on `metrics` when given.
     pub fn start(
         ships: Vec<ShoreShip>,
         dir: PathBuf,
         start_ms: i64,
         push: Option<PushBus>,
+        metrics: Option<SyncMetrics>,
     ) -> Result<Self, SimError> {
         let fleet = FleetView::default();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -843,7 +847,7 @@ impl ShoreSim {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("sim-shore".into())
-            .spawn(move || shore_thread(ships, dir, start_ms, push, view, rx, ready_tx))
+            .spawn(move || shore_thread(ships, dir, start_ms, (push, metrics), view, rx, ready_tx))
             .map_err(|e| SimError::Io(format!("cannot start the shore thread: {e}")))?;
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(Self {
@@ -904,7 +908,7 @@ fn shore_thread(
     ships: Vec<ShoreShip>,
     dir: PathBuf,
     start_ms: i64,
-    push: Option<PushBus>,
+    (push, metrics): (Option<PushBus>, Option<SyncMetrics>),
     fleet: FleetView,
     rx: std::sync::mpsc::Receiver<Step>,
     ready: std::sync::mpsc::Sender<Result<(), SimError>>,
@@ -941,6 +945,9 @@ fn shore_thread(
         if let Some(p) = push {
             shore = shore.with_push(p);
         }
+        if let Some(m) = &metrics {
+            shore = shore.with_metrics(m.clone());
+        }
         let shore_task = tokio::spawn(run_shore(
             shore,
             net.connect_shore(),
@@ -969,7 +976,7 @@ fn shore_thread(
                 engine,
                 conn,
                 clock: clock.clone(),
-                metrics: None,
+                metrics: metrics.clone(),
                 commands: None,
                 snapshot: s.snapshot.clone(),
             };

@@ -100,10 +100,15 @@ async fn within_two_minutes_the_console_shows_an_incident_with_its_root_cause() 
     );
     let (code, metrics) = call(addr, "GET", "/metrics", None, String::new()).await;
     assert_eq!(code, 200);
-    assert!(
-        metrics.contains("seawatch_incidents_open"),
-        "{metrics:.400}"
-    );
+    for name in [
+        "seawatch_incidents_open",
+        "seawatch_link_up",
+        "seawatch_actor_restarts_total",
+        "seawatch_sync_backlog_events",
+        "seawatch_shore_events_total",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
 
     // Sign in as the first admin, with the password the demo wrote (mode 0600).
     let pw = std::fs::read_to_string(&demo.password_file).unwrap();
