@@ -326,7 +326,8 @@ impl Demo {
     }
 
     /// Plays the scenario from its start until `until_ms` (unix ms) or its end. After
-    /// every barrier the shore's sync catches up to the barrier's time.
+    /// every barrier the shore's sync catches up to the barrier's time; this returns once
+    /// it has caught up to the last one.
     pub async fn play(&self, until_ms: Option<i64>) -> Result<(), SimError> {
         let sim = Simulator::with_options(
             &self.scenario,
@@ -350,8 +351,9 @@ impl Demo {
             },
             &mut step,
         )
-        .await
-        .map(|_| ())
+        .await?;
+        shore.caught_up().await;
+        Ok(())
     }
 
     /// Stops the console, the ships (in order) and the shore.

@@ -814,6 +814,8 @@ enum Step {
     To { t_ms: i64, horizons: Vec<u64> },
     /// Run on until every ship's log is at shore (or the drain limit), stop, audit.
     Finish { after_ms: i64 },
+    /// Answer once every step before this one is done.
+    Done(tokio::sync::oneshot::Sender<()>),
 }
 
 /// An embedded shore receiving every ship's sync over a [`SimNet`], on simulated time.
@@ -875,6 +877,14 @@ impl ShoreSim {
     /// `horizons` (in the order ships were given). Returns at once.
     pub fn step(&self, t_ms: i64, horizons: Vec<u64>) {
         let _ = self.tx.send(Step::To { t_ms, horizons });
+    }
+
+    /// Waits until sync has run every step given so far.
+    pub async fn caught_up(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.tx.send(Step::Done(tx)).is_ok() {
+            let _ = rx.await;
+        }
     }
 
     /// Runs sync on from `end_ms` (the scenario's end) until every ship's log is stored at
@@ -1008,6 +1018,9 @@ fn shore_thread(
             Step::Finish { after_ms } => {
                 finish_after = Some(after_ms);
                 break;
+            }
+            Step::Done(tx) => {
+                let _ = tx.send(());
             }
         }
     }
