@@ -71,6 +71,33 @@ fn main() {
     if let Some(v) = env("ALERT") {
         cfg.rest_level = v;
     }
+    if let Some(v) = env("SEQ") {
+        cfg.seq_levels = v as usize;
+    }
+    if let Some(v) = env("SEQCAL") {
+        cfg.seq_calib = v as usize;
+    }
+    if let Some(v) = env("SEQK") {
+        cfg.seq_orders = v as usize;
+    }
+    if let Some(v) = env("SEQSLOTS") {
+        cfg.seq_slots = v as usize;
+    }
+    if let Some(v) = env("SEQRUNS") {
+        cfg.seq_runs = v != 0.0;
+    }
+    if let Some(v) = env("SEQCOLLAPSE") {
+        cfg.seq_collapse = v != 0.0;
+    }
+    if let Some(v) = env("SEQSCORE") {
+        cfg.seq_score = v as u8;
+    }
+    if let Some(v) = env("SEQSHORT") {
+        cfg.seq_short = v as usize;
+    }
+    if let Some(v) = env("SEQDIRECT") {
+        cfg.seq_direct = v;
+    }
     if let Ok(v) = std::env::var("NOV") {
         // "8x1,8x8": window blocks x block samples per channel; "" for none.
         cfg.novelty_scales = v

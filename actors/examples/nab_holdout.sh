@@ -8,12 +8,15 @@ D=${1:-../shared/data/nab}
 B=${B:-${CARGO_TARGET_DIR:-target}/release/examples/nab_eval}
 CATS="artificialWithAnomaly realAWSCloudwatch realKnownCause realTraffic"
 declare -A CFG
-CFG[A]="MODE=2 NOV= REST=0"
-CFG[B]="NOV= REST=30 ALERT=0.2"
-CFG[C]="MODE=3"
-CFG[D]="ALERT=0.2"
-CFG[E]="REST=0"
-CFG[F]="NOV=8x1 NRHO=2"
+# A: the previous default (mode 3 without the sequence memory); B: the default since
+# decision 0015 (sequence memory on); C-F: variants of B.
+S="SEQ=8 SEQRUNS=0"
+CFG[A]="SEQ=0"
+CFG[B]="$S"
+CFG[C]="$S SEQCOLLAPSE=0"
+CFG[D]="$S SEQK=4"
+CFG[E]="$S NOV=8x1"
+CFG[F]="$S REST=100"
 for h in $CATS; do
   train="artificialNoAnomaly"; for c in $CATS; do [ $c != $h ] && train="$train,$c"; done
   best=""; bs=-999

@@ -141,6 +141,9 @@ impl Default for DetectorConfig {
                 // one-detection-per-window) would hide that an anomaly is sustained.
                 suppress: 0,
                 rest: 0,
+                // The sequence memory (decision 0015) is off here: 17 KB more per series
+                // and one more channel in the Bonferroni bound, for a NAB-only gain.
+                seq_levels: 0,
                 ..EnsembleConfig::default()
             },
             sustain: (2, 5),

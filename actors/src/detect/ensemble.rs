@@ -3,7 +3,8 @@
 use std::collections::VecDeque;
 
 use super::{
-    Detector, Ewma, PageHinkley, RollingMad, SeasonalBaseline, ShapeNovelty, TailHistogram,
+    Detector, Ewma, PageHinkley, RollingMad, SeasonalBaseline, SequenceMemory, ShapeNovelty,
+    TailHistogram,
 };
 
 /// Ensemble configuration: one configuration serves every series.
@@ -68,6 +69,27 @@ pub struct EnsembleConfig {
     pub rest: usize,
     /// Score that starts a rest period.
     pub rest_level: f64,
+    /// Contextual sequence memory ([`SequenceMemory`], modes 3 and 4): quantisation
+    /// levels over the range of the first `seq_calib` samples; 0 turns it off.
+    pub seq_levels: usize,
+    /// Samples whose minimum and maximum fix the sequence memory's value range.
+    pub seq_calib: usize,
+    /// Longest context of the sequence memory, in (collapsed) symbols.
+    pub seq_orders: usize,
+    /// Entries of the sequence memory's context table (8 bytes each).
+    pub seq_slots: usize,
+    /// Include the current level's run length in the contexts.
+    pub seq_runs: bool,
+    /// How the sequence memory joins the score: its short average is a calibrated
+    /// channel like the others, and, when `seq_direct > 0`, the score is at least
+    /// `seq_direct * (short average)` as well (its raw share of unpredicted contexts).
+    pub seq_direct: f64,
+    /// Collapse repeated symbols in the sequence memory's history.
+    pub seq_collapse: bool,
+    /// The sequence memory's score (see [`SequenceMemory::score_mode`]).
+    pub seq_score: u8,
+    /// Samples averaged into the sequence channel's short-term value.
+    pub seq_short: usize,
 }
 
 impl Default for EnsembleConfig {
@@ -96,6 +118,15 @@ impl Default for EnsembleConfig {
             use_surprise: true,
             rest: 30,
             rest_level: 0.17,
+            seq_levels: 8,
+            seq_calib: 150,
+            seq_orders: 6,
+            seq_slots: 2048,
+            seq_runs: false,
+            seq_direct: 0.0,
+            seq_collapse: true,
+            seq_score: 0,
+            seq_short: 3,
         }
     }
 }
@@ -138,6 +169,7 @@ pub struct Ensemble {
     calib: TailHistogram,
     base: Vec<Channel>,
     novelty: Vec<(ShapeNovelty, Channel)>,
+    seq: Option<(SequenceMemory, Channel)>,
     since_alert: usize,
     rest_peak: f64,
 }
@@ -224,6 +256,18 @@ impl Ensemble {
             } else {
                 Vec::new()
             },
+            seq: (cfg.seq_levels > 0).then(|| {
+                let mut m = SequenceMemory::new(
+                    cfg.seq_levels,
+                    cfg.seq_calib,
+                    cfg.seq_orders,
+                    cfg.seq_slots,
+                    cfg.seq_runs,
+                );
+                m.collapse = cfg.seq_collapse;
+                m.score_mode = cfg.seq_score;
+                (m, Channel::new(&cfg))
+            }),
             since_alert: usize::MAX,
             rest_peak: 0.0,
             cfg,
@@ -259,6 +303,10 @@ impl Ensemble {
                     d.heap_bytes() + c.heap_bytes() + std::mem::size_of::<(ShapeNovelty, Channel)>()
                 })
                 .sum::<usize>()
+            + self
+                .seq
+                .as_ref()
+                .map_or(0, |(d, c)| d.heap_bytes() + c.heap_bytes())
     }
 
     /// Scores a sample at time `t` (seconds) from it and the samples before it only.
@@ -386,7 +434,18 @@ impl Ensemble {
                 pmin = pmin.min(p);
             }
         }
-        self.finish(pmin, m, drift)
+        let mut floor = 0.0;
+        if let Some((det, ch)) = self.seq.as_mut() {
+            m += 1;
+            if let Some(v) = det.update(t, x) {
+                if let Some(p) = ch.push(v, cfg.seq_short) {
+                    pmin = pmin.min(p);
+                }
+                let avg = ch.short.iter().sum::<f64>() / ch.short.len().max(1) as f64;
+                floor = cfg.seq_direct * avg;
+            }
+        }
+        self.finish(pmin, m, floor, drift)
     }
 
     /// Mode 4: each base detector's surprise is a channel of its own (so one detector's
@@ -407,18 +466,32 @@ impl Ensemble {
                 pmin = pmin.min(p);
             }
         }
-        self.finish(pmin, m, drift)
+        let mut floor = 0.0;
+        if let Some((det, ch)) = self.seq.as_mut() {
+            m += 1;
+            if let Some(v) = det.update(t, x) {
+                if let Some(p) = ch.push(v, cfg.seq_short) {
+                    pmin = pmin.min(p);
+                }
+                let avg = ch.short.iter().sum::<f64>() / ch.short.len().max(1) as f64;
+                floor = cfg.seq_direct * avg;
+            }
+        }
+        self.finish(pmin, m, floor, drift)
     }
 
     /// The score from the rarest channel's tail probability over `m` channels, with
-    /// rising-edge and rest-period suppression.
-    fn finish(&mut self, pmin: f64, m: usize, drift: bool) -> Scored {
+    /// rising-edge and rest-period suppression; `floor` is a lower bound on the score
+    /// before suppression (the sequence memory's direct share).
+    fn finish(&mut self, pmin: f64, m: usize, floor: f64, drift: bool) -> Scored {
         let cfg = &self.cfg;
         if self.n <= cfg.warmup {
             return self.out(None, drift);
         }
         let p = (pmin * m.max(1) as f64).min(1.0);
-        let s = (-(p.max(1e-300)).ln() / cfg.tail_scale).clamp(0.0, 1.0);
+        let s = (-(p.max(1e-300)).ln() / cfg.tail_scale)
+            .max(floor)
+            .clamp(0.0, 1.0);
         let mut s = self.suppress(s);
         let resting = self.since_alert < self.cfg.rest;
         if resting && !(s >= self.cfg.alert_threshold && s > self.rest_peak) {
@@ -544,7 +617,7 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "known gap: a stopped daily cycle peaks at score 0.17 (seed 10), under the 0.25 alert threshold; SeasonalBaseline alone flags it"]
+    #[ignore = "known gap: a stopped daily cycle (held at its mean, inside the usual range) stays under the 0.25 alert threshold, the sequence memory included (its collapsed history treats a long stay at one level as predicted); SeasonalBaseline alone flags it"]
     fn seasonal_break() {
         // The daily cycle stops: the value holds the daily mean.
         anomaly_detected(
@@ -560,7 +633,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "known gap: a slow ramp stays under the ensemble's alert threshold (PageHinkley alone flags it)"]
     fn drift_recalibrates() {
         // A ramp of +10 over 200 samples, then a new level: alerts near the ramp, and
         // none once the new level has been learnt.
@@ -589,10 +661,18 @@ mod tests {
             "ensemble memory per series: {after} bytes (struct {} bytes)",
             std::mem::size_of::<Ensemble>()
         );
-        assert!(after <= 24 * 1024, "{after} bytes");
+        // 16 KB of it is the sequence memory's context table (decision 0015).
+        assert!(after <= 40 * 1024, "{after} bytes");
         // The seasonal slots are allocated once the sampling interval is known; nothing
         // else grows.
         assert!(after <= before + 288 * 20 + 16 * 8, "{before} -> {after}");
+        // Without the sequence memory (the device detectors' setting) it stays small.
+        let mut e = Ensemble::new(EnsembleConfig {
+            seq_levels: 0,
+            ..EnsembleConfig::default()
+        });
+        let _ = run(&mut e, &series(20_000, 10.0, 1.0, 5.0, 21));
+        assert!(e.memory_bytes() <= 24 * 1024, "{} bytes", e.memory_bytes());
     }
 
     #[test]

@@ -16,6 +16,7 @@
 
 pub mod actor;
 mod adwin;
+mod context;
 mod drift;
 mod ensemble;
 mod ewma;
@@ -30,6 +31,7 @@ pub mod score;
 mod seasonal;
 
 pub use adwin::Adwin;
+pub use context::SequenceMemory;
 pub use drift::PageHinkley;
 pub use ensemble::{Ensemble, EnsembleConfig, Scored};
 pub use ewma::Ewma;
