@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use seawatch_actors::inventory::Inventory;
 use seawatch_actors::push::{Push, PushKind};
+use seawatch_actors::runbook::ExecutionRequest;
 use seawatch_console::Role;
 use seawatch_runtime::Clock;
 use seawatch_topologies::config::ShipConfig;
@@ -159,7 +160,34 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
     std::fs::write(&shot, &png).unwrap();
     println!("screenshot: {}", shot.display());
 
-    // A viewer sees the runbook but is not offered the approval.
+    // The admin approves a pending runbook execution from the runbooks page.
+    let first = node.runbooks.request(ExecutionRequest {
+        ship: "aurora".into(),
+        runbook: "restart-interface".into(),
+        target: "core-sw-1".into(),
+        incident: Some("inc-42".into()),
+    });
+    c.goto(&format!("{base}/#/runbooks")).await.unwrap();
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(&format!("button.approve[data-id='{}']", first.id)))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(&format!(
+            ".runbook[data-id='{}'] .state-approved",
+            first.id
+        )))
+        .await
+        .unwrap();
+    let approved = node.runbooks.get(&first.id).unwrap();
+    assert_eq!(approved.decided_by.as_deref(), Some("admin"));
+
+    // A viewer sees the runbooks but is not offered the approval.
     let admin = node.auth.issue("admin", Role::Admin);
     let created = tokio::task::spawn_blocking({
         let addr = node.http_addr;
@@ -191,23 +219,43 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
         .await
         .unwrap()
         .contains("viewer"));
-    node.push.publish(Push {
-        kind: PushKind::Runbook,
-        ship: Some("aurora".into()),
-        body: serde_json::json!({"id": "rb-1", "ship": "aurora", "incident": "inc-42",
-            "name": "bounce core-sw-1 uplink", "state": "pending"}),
+    // A pending execution on the node's approval board: the viewer sees it listed but
+    // gets no Approve button, and the server refuses the viewer's approval anyway.
+    let exec = node.runbooks.request(ExecutionRequest {
+        ship: "aurora".into(),
+        runbook: "bounce-uplink".into(),
+        target: "core-sw-1".into(),
+        incident: Some("inc-42".into()),
     });
     c.goto(&format!("{base}/#/runbooks")).await.unwrap();
-    let button = c
-        .wait()
+    c.wait()
         .at_most(WAIT)
-        .for_element(Locator::Css("button.approve[data-id='rb-1']"))
+        .for_element(Locator::Css(&format!(".runbook[data-id='{}']", exec.id)))
         .await
         .unwrap();
     assert!(
-        button.attr("disabled").await.unwrap().is_some(),
+        c.find_all(Locator::Css("button.approve"))
+            .await
+            .unwrap()
+            .is_empty(),
         "a viewer must not be offered approval"
     );
+    let viewer = node.auth.issue("deck", Role::Viewer);
+    let refused = tokio::task::spawn_blocking({
+        let addr = node.http_addr;
+        let path = format!("/api/runbooks/executions/{}/approve", exec.id);
+        move || {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            write!(s, "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {viewer}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            out
+        }
+    })
+    .await
+    .unwrap();
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
     c.close().await.unwrap();
     node.shutdown().await;
 }
