@@ -100,7 +100,13 @@ mod tests {
 
     fn auth(dir: &FsPath, clock: Clock) -> Auth {
         let m = Metrics::new();
-        Auth::open(dir, &AuthConfig::default(), clock, ConsoleMetrics::register(&m)).unwrap()
+        Auth::open(
+            dir,
+            &AuthConfig::default(),
+            clock,
+            ConsoleMetrics::register(&m),
+        )
+        .unwrap()
     }
 
     #[tokio::test]
@@ -140,7 +146,10 @@ mod tests {
         .await;
         assert_eq!(code, 404, "{body}");
         // still pending: nothing refused above changed it
-        assert_eq!(board.get(&exec.id).unwrap().state, ExecutionState::PendingApproval);
+        assert_eq!(
+            board.get(&exec.id).unwrap().state,
+            ExecutionState::PendingApproval
+        );
 
         clock.advance_ms(30_000);
         let (code, body) = http(addr, "POST", &path, Some(&operator), "").await;
@@ -168,7 +177,9 @@ mod tests {
 
         // the listing: viewers may read it, anonymous callers may not
         assert_eq!(
-            http(addr, "GET", "/api/runbooks/executions", None, "").await.0,
+            http(addr, "GET", "/api/runbooks/executions", None, "")
+                .await
+                .0,
             401
         );
         let (code, body) = http(

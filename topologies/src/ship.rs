@@ -340,7 +340,7 @@ impl ShipNode {
         let console_rt = ConsoleRuntime::start()
             .map_err(|e| ShipStartError::Config(format!("console runtime thread: {e}")))?;
         let ws = WsHub::new_on(
-            console_rt.handle().clone(),
+            &console_rt,
             push.clone(),
             snapshots,
             sessions_addr,

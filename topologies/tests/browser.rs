@@ -170,7 +170,10 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
     c.goto(&format!("{base}/#/runbooks")).await.unwrap();
     c.wait()
         .at_most(WAIT)
-        .for_element(Locator::Css(&format!("button.approve[data-id='{}']", first.id)))
+        .for_element(Locator::Css(&format!(
+            "button.approve[data-id='{}']",
+            first.id
+        )))
         .await
         .unwrap()
         .click()

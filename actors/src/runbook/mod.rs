@@ -228,7 +228,9 @@ impl RunbookMetrics {
     }
 
     fn decision(&self, result: &'static str) {
-        self.decisions.get_or_create(&DecisionLabel { result }).inc();
+        self.decisions
+            .get_or_create(&DecisionLabel { result })
+            .inc();
     }
 }
 
@@ -412,7 +414,8 @@ impl ApprovalBoard {
     }
 
     fn publish(&self, e: &Execution) {
-        self.push.publish(ExecutionView::from_execution(e).to_push());
+        self.push
+            .publish(ExecutionView::from_execution(e).to_push());
     }
 
     /// The executions of `ship` (or all) as pushes, for WebSocket snapshots.
@@ -463,7 +466,8 @@ mod tests {
         assert_eq!(e.state, ExecutionState::Approved);
         assert_eq!(e.decided_by.as_deref(), Some("alice"));
         assert_eq!(e.decided_at_ms, Some(1_741_932_090_000));
-        let v: serde_json::Value = serde_json::from_str(&rx.recv().await.unwrap().to_wire()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&rx.recv().await.unwrap().to_wire()).unwrap();
         assert_eq!(v["type"], "runbook");
         assert_eq!(v["state"], "approved");
         assert_eq!(v["decided_by"], "alice");
@@ -484,7 +488,10 @@ mod tests {
         );
         // refused decisions change nothing and push nothing
         assert!(rx.try_recv().is_err());
-        assert_eq!(board.get("aurora-rb-1").unwrap().decided_by.as_deref(), Some("alice"));
+        assert_eq!(
+            board.get("aurora-rb-1").unwrap().decided_by.as_deref(),
+            Some("alice")
+        );
     }
 
     #[test]
@@ -504,7 +511,15 @@ mod tests {
             b.id
         );
         assert_eq!(board.snapshot(None).len(), 2);
-        for s in ["pending_approval", "approved", "rejected", "running", "succeeded", "failed", "cancelled"] {
+        for s in [
+            "pending_approval",
+            "approved",
+            "rejected",
+            "running",
+            "succeeded",
+            "failed",
+            "cancelled",
+        ] {
             assert_eq!(ExecutionState::parse(s).unwrap().as_str(), s);
         }
     }

@@ -34,6 +34,7 @@ use seawatch_runtime::{Clock, ShipId};
 
 use crate::auth::{Auth, Principal, Role};
 use crate::metrics::ConsoleMetrics;
+use crate::rt::ConsoleRuntime;
 pub use session::{SessionActor, SessionArgs, SessionMsg};
 
 /// Where sessions get the current state of what they show, sent on subscribe and in
@@ -122,6 +123,8 @@ pub struct WsHub {
     pub(crate) cfg: WsConfig,
     /// Where the sockets, the pumps and the fan-out run.
     pub(crate) rt: tokio::runtime::Handle,
+    /// Keeps the console runtime (if the hub runs on one) up while sessions live.
+    _console: Option<ConsoleRuntime>,
     /// Session expiry is checked on this clock (the one tokens are issued on; set by
     /// [`WsHub::routes`] from the [`Auth`]).
     pub(crate) clock: Clock,
@@ -159,8 +162,9 @@ impl WsHub {
         metrics: ConsoleMetrics,
         cfg: WsConfig,
     ) -> Self {
-        Self::new_on(
+        Self::build(
             tokio::runtime::Handle::current(),
+            None,
             bus,
             snapshots,
             sessions,
@@ -171,8 +175,29 @@ impl WsHub {
 
     /// [`WsHub::new`], with the fan-out and every session's socket tasks on `rt` (the
     /// node's [`crate::ConsoleRuntime`]); the session actors stay in the supervision tree.
+    /// The runtime stays up while the hub or a session does.
     pub fn new_on(
+        rt: &ConsoleRuntime,
+        bus: PushBus,
+        snapshots: Arc<dyn SnapshotSource>,
+        sessions: Addr<SupervisorMsg>,
+        metrics: ConsoleMetrics,
+        cfg: WsConfig,
+    ) -> Self {
+        Self::build(
+            rt.handle().clone(),
+            Some(rt.clone()),
+            bus,
+            snapshots,
+            sessions,
+            metrics,
+            cfg,
+        )
+    }
+
+    fn build(
         rt: tokio::runtime::Handle,
+        console: Option<ConsoleRuntime>,
         bus: PushBus,
         snapshots: Arc<dyn SnapshotSource>,
         sessions: Addr<SupervisorMsg>,
@@ -203,6 +228,7 @@ impl WsHub {
             metrics,
             cfg,
             rt,
+            _console: console,
             clock: Clock::system(),
             next_id: Arc::new(AtomicU64::new(1)),
         }

@@ -112,9 +112,7 @@ impl SessionState {
         match self.ctl.try_send(ctl) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => self.close(myself, 1008, "flood"),
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.close(myself, 1011, "send_failed")
-            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.close(myself, 1011, "send_failed"),
         }
     }
 

@@ -395,11 +395,9 @@ async fn expiry_follows_the_injected_clock() {
     let clock = Clock::manual(1_000_000);
     let wait = session::expired(clock.clone(), Some(1_060_000));
     tokio::pin!(wait);
-    assert!(
-        tokio::time::timeout(Duration::from_secs(3600), &mut wait)
-            .await
-            .is_err()
-    );
+    assert!(tokio::time::timeout(Duration::from_secs(3600), &mut wait)
+        .await
+        .is_err());
     // ...and once it passes the expiry, the next look at it (≤ 5 s) ends the wait.
     clock.advance_ms(60_000);
     let t1 = tokio::time::Instant::now();
