@@ -70,6 +70,8 @@ function logout(msg) {
   if (S.ws) { S.ws.onclose = null; S.ws.close(); S.ws = null; }
   live(false);
   S.incidents.clear(); S.links.clear(); S.runbooks.clear(); S.fleet = [];
+  // Nothing rendered for the last user stays in the page (hidden pages included).
+  renderAll(); $("inc-runbooks").replaceChildren(); $("inc-timeline").replaceChildren();
   location.hash = "#/login"; route();
   if (msg) $("login-error").textContent = msg;
 }

@@ -171,7 +171,7 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
     c.wait()
         .at_most(WAIT)
         .for_element(Locator::Css(&format!(
-            "button.approve[data-id='{}']",
+            "#runbooks button.approve[data-id='{}']",
             first.id
         )))
         .await
@@ -182,7 +182,7 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
     c.wait()
         .at_most(WAIT)
         .for_element(Locator::Css(&format!(
-            ".runbook[data-id='{}'] .state-approved",
+            "#runbooks .runbook[data-id='{}'] .state-approved",
             first.id
         )))
         .await
@@ -233,15 +233,20 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
     c.goto(&format!("{base}/#/runbooks")).await.unwrap();
     c.wait()
         .at_most(WAIT)
-        .for_element(Locator::Css(&format!(".runbook[data-id='{}']", exec.id)))
+        .for_element(Locator::Css(&format!(
+            "#runbooks .runbook[data-id='{}']",
+            exec.id
+        )))
         .await
         .unwrap();
+    let offered = c.find_all(Locator::Css("button.approve")).await.unwrap();
+    let mut html = Vec::new();
+    for b in &offered {
+        html.push(b.html(false).await.unwrap_or_default());
+    }
     assert!(
-        c.find_all(Locator::Css("button.approve"))
-            .await
-            .unwrap()
-            .is_empty(),
-        "a viewer must not be offered approval"
+        offered.is_empty(),
+        "a viewer must not be offered approval: {html:?}"
     );
     let viewer = node.auth.issue("deck", Role::Viewer);
     let refused = tokio::task::spawn_blocking({
