@@ -10,5 +10,6 @@ pub mod inventory;
 pub mod link;
 pub mod owned_task;
 pub mod push;
+pub mod runbook;
 pub mod store;
 pub mod sync;

@@ -70,6 +70,8 @@ function logout(msg) {
   if (S.ws) { S.ws.onclose = null; S.ws.close(); S.ws = null; }
   live(false);
   S.incidents.clear(); S.links.clear(); S.runbooks.clear(); S.fleet = [];
+  // Nothing rendered for the last user stays in the page (hidden pages included).
+  renderAll(); $("inc-runbooks").replaceChildren(); $("inc-timeline").replaceChildren();
   location.hash = "#/login"; route();
   if (msg) $("login-error").textContent = msg;
 }
@@ -84,6 +86,13 @@ async function loadIncidents() {
     if (r.ok) { const list = await r.json(); if (Array.isArray(list)) for (const i of list) upsertIncident(i, false); }
   } catch (e) { /* shown as empty */ }
   renderIncidents();
+}
+async function loadRunbooks() {
+  try {
+    const r = await api("GET", "/api/runbooks/executions");
+    if (r.ok) { const list = await r.json(); if (Array.isArray(list)) for (const x of list) if (x.id != null) S.runbooks.set(x.id, x); }
+  } catch (e) { /* shown as empty */ }
+  renderRunbooks();
 }
 async function loadFleet() {
   try {
@@ -128,7 +137,7 @@ function connect() {
   };
   ws.onclose = (ev) => {
     live(false);
-    if (ev.code === 1008 && ev.reason === "token") return logout();
+    if (ev.code === 1008 && ev.reason === "token_expired") return logout("Session expired: sign in again.");
     setTimeout(connect, S.wsRetry); S.wsRetry = Math.min(S.wsRetry * 2, 15000);
   };
 }
@@ -198,21 +207,38 @@ function renderLinks() {
   }
   $("link-empty").hidden = rows.length > 0;
 }
+// An execution; pending ones get an Approve button, for operators and admins only (the
+// server refuses a viewer anyway: 403).
 function runbookRow(r) {
-  const can = RANK[S.role] >= RANK.operator;
-  const btn = el("button", { class: "approve", "data-id": r.id }, "Approve");
-  if (!can) { btn.disabled = true; btn.title = "Operators approve runbooks; you are a " + S.role + "."; }
-  if (r.state && r.state !== "pending" && r.state !== "awaiting_approval") btn.disabled = true;
-  btn.addEventListener("click", async () => {
-    const res = await api("POST", `/api/runbooks/executions/${encodeURIComponent(r.id)}/approve`);
-    flash(res.ok ? "Approved." : res.status === 403 ? "Not allowed: operators approve runbooks." : "Approval failed (" + res.status + ").");
-  });
-  return el("div", { class: "runbook" }, el("div", {}, el("strong", {}, r.name || r.runbook || r.id), " ", el("span", { class: "muted" }, `${r.ship || ""} · incident ${r.incident || "—"} · ${r.state || ""}`)), btn);
+  const pending = r.state === "pending_approval";
+  const who = r.decided_by ? ` by ${r.decided_by} at ${when(r.decided_at)}` : "";
+  const info = el("div", {}, el("strong", {}, r.runbook || r.id), " on ", el("strong", {}, r.target || "—"), " ",
+    el("span", { class: "muted" }, `${r.ship || ""} · incident ${r.incident || "—"} · requested ${when(r.requested_at)} · `),
+    el("span", { class: "state-" + r.state }, (r.state || "").replace("_", " ") + who));
+  const row = el("div", { class: "runbook", "data-id": r.id }, info);
+  if (pending && RANK[S.role] >= RANK.operator) {
+    const btn = el("button", { class: "approve", "data-id": r.id }, "Approve");
+    btn.addEventListener("click", async () => {
+      btn.disabled = true;
+      try {
+        const res = await api("POST", `/api/runbooks/executions/${encodeURIComponent(r.id)}/approve`);
+        if (res.ok) { apply(Object.assign({ type: "runbook" }, await res.json()), true); flash("Approved."); }
+        else flash(res.status === 403 ? "Not allowed: operators approve runbooks." : res.status === 409 ? "Already decided." : res.status === 404 ? "No such execution." : "Approval failed (" + res.status + ").");
+      } catch (e) { flash("Approval failed."); }
+      renderAll();
+    });
+    row.append(btn);
+  } else if (pending) {
+    row.append(el("span", { class: "muted" }, "an operator approves"));
+  }
+  return row;
 }
 function renderRunbooks() {
   const list = $("runbook-list"); list.replaceChildren();
-  for (const r of S.runbooks.values()) if (!S.ship || r.ship === S.ship) list.append(runbookRow(r));
-  $("runbook-empty").hidden = list.childNodes.length > 0;
+  const rows = [...S.runbooks.values()].filter((r) => !S.ship || r.ship === S.ship)
+    .sort((a, b) => (a.state === "pending_approval") - (b.state === "pending_approval") || String(a.requested_at).localeCompare(String(b.requested_at))).reverse();
+  for (const r of rows) list.append(runbookRow(r));
+  $("runbook-empty").hidden = rows.some((r) => r.state === "pending_approval");
 }
 // Offline map: an equirectangular projection of the fleet's bounding box with a graticule.
 function renderFleet() {
@@ -272,6 +298,6 @@ function start() {
   route();
   if (!S.token) return;
   if (S.ship) S.ships.add(S.ship);
-  loadIncidents(); loadFleet(); connect();
+  loadIncidents(); loadRunbooks(); loadFleet(); connect();
 }
 start();

@@ -5,6 +5,8 @@
 
 pub mod auth;
 pub mod metrics;
+pub mod rt;
+pub mod runbooks;
 #[cfg(test)]
 mod testutil;
 pub mod ui;
@@ -12,4 +14,5 @@ pub mod ws;
 
 pub use auth::{Access, Auth, AuthConfig, Principal, Role};
 pub use metrics::ConsoleMetrics;
+pub use rt::ConsoleRuntime;
 pub use ws::{sessions_supervisor, EmptySnapshots, SnapshotSource, WsConfig, WsHub};

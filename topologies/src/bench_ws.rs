@@ -23,13 +23,32 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::config::ShipConfig;
 use crate::ship::ShipNode;
 
-/// The `bench ws` report.
+/// The `bench ws` report: the same sessions and pushes measured twice in one invocation,
+/// first with no ingest (the peer), then under the offered ingest load.
 #[derive(Debug, Clone, Serialize)]
 pub struct WsReport {
-    /// WebSocket sessions open during the run.
+    /// WebSocket sessions open during each run.
     pub sessions: usize,
     /// Pushes published per second.
     pub pushes_per_s: u64,
+    /// Seconds of publishing per run.
+    pub secs: u64,
+    /// Cores on this machine (node, loader and clients share them).
+    pub cores: usize,
+    /// The machine's 1-minute load average when the invocation started and ended (other
+    /// work on the machine shows here).
+    pub load_avg_1m: [f64; 2],
+    /// Under ingest load.
+    pub loaded: WsRun,
+    /// The same with no ingest.
+    pub idle: WsRun,
+    /// `loaded.p99_push_ms / idle.p99_push_ms`.
+    pub p99_ratio_loaded_to_idle: f64,
+}
+
+/// One run of `bench ws`.
+#[derive(Debug, Clone, Serialize)]
+pub struct WsRun {
     /// Pushes published.
     pub pushes: u64,
     /// Messages the sessions received (ideally sessions × pushes).
@@ -46,10 +65,6 @@ pub struct WsReport {
     pub ingest_offered_rate: u64,
     /// Events stored durably per second during the publishing window.
     pub ingest_durable_per_s: f64,
-    /// Cores on this machine (node, loader and clients share them).
-    pub cores: usize,
-    /// Seconds of publishing.
-    pub secs: u64,
 }
 
 /// What `bench ws-clients` prints when done.
@@ -163,7 +178,15 @@ pub async fn clients(
     })
 }
 
-/// Runs the benchmark: node here, loader and clients as child processes of `exe`.
+fn load_avg_1m() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// Runs the benchmark: node here, loader and clients as child processes of `exe`; first
+/// without ingest, then with `ingest_rate`, each on a fresh node.
 pub async fn run(
     exe: &Path,
     sessions: usize,
@@ -171,6 +194,42 @@ pub async fn run(
     pushes_per_s: u64,
     ingest_rate: u64,
 ) -> Result<WsReport, String> {
+    let load0 = load_avg_1m();
+    let idle = run_once(exe, sessions, secs, pushes_per_s, 0).await?;
+    eprintln!(
+        "bench ws: idle ingest: p50 {:.1} ms, p99 {:.1} ms",
+        idle.p50_push_ms, idle.p99_push_ms
+    );
+    let loaded = run_once(exe, sessions, secs, pushes_per_s, ingest_rate).await?;
+    eprintln!(
+        "bench ws: ingest {} ev/s offered, {:.0} durable: p50 {:.1} ms, p99 {:.1} ms",
+        ingest_rate, loaded.ingest_durable_per_s, loaded.p50_push_ms, loaded.p99_push_ms
+    );
+    Ok(WsReport {
+        sessions,
+        pushes_per_s,
+        secs,
+        cores: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        load_avg_1m: [load0, load_avg_1m()],
+        p99_ratio_loaded_to_idle: if idle.p99_push_ms > 0.0 {
+            loaded.p99_push_ms / idle.p99_push_ms
+        } else {
+            f64::NAN
+        },
+        loaded,
+        idle,
+    })
+}
+
+async fn run_once(
+    exe: &Path,
+    sessions: usize,
+    secs: u64,
+    pushes_per_s: u64,
+    ingest_rate: u64,
+) -> Result<WsRun, String> {
     let dir = std::env::temp_dir().join(format!("seawatch-bench-ws-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
@@ -253,9 +312,7 @@ pub async fn run(
     .await;
     node.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(WsReport {
-        sessions,
-        pushes_per_s,
+    Ok(WsRun {
         pushes,
         delivered: result.received,
         snapshots: result.snapshots,
@@ -264,9 +321,5 @@ pub async fn run(
         max_push_ms: result.max_ms,
         ingest_offered_rate: ingest_rate,
         ingest_durable_per_s: durable as f64 / window.as_secs_f64(),
-        cores: std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        secs,
     })
 }

@@ -25,6 +25,7 @@ use parking_lot::RwLock;
 use seawatch_actors::incident::api::IncidentView;
 use seawatch_actors::incident::{CorrelatorConfig, IncidentBoard, StateFilter};
 use seawatch_actors::push::{Push, PushKind};
+use seawatch_actors::runbook::{ApprovalBoard, RunbookMetrics};
 use seawatch_actors::sync::metrics::SyncMetrics;
 use seawatch_actors::sync::ship::SnapshotSource as SyncSnapshotSource;
 use seawatch_actors::sync::shore::FleetView;
@@ -189,6 +190,8 @@ pub struct Demo {
     pub fleet_view: FleetView,
     /// Users and tokens of the console.
     pub auth: Auth,
+    /// Runbook executions awaiting or past approval (the console's runbooks page).
+    pub runbooks: ApprovalBoard,
     /// Where the console listens.
     pub http_addr: SocketAddr,
     /// `DATA/initial-admin-password`.
@@ -259,10 +262,16 @@ impl Demo {
             fleet.runtime.clock().clone(),
             console_metrics.clone(),
         )?;
+        let runbooks = ApprovalBoard::new(
+            fleet.push.clone(),
+            fleet.runtime.clock().clone(),
+            RunbookMetrics::register(&metrics),
+        );
         let snapshots: Arc<dyn SnapshotSource> = Arc::new(FleetSnapshots {
             ships: scenario.ship.iter().map(|s| s.id.clone()).collect(),
             board: fleet.board.clone(),
             fleet: fleet_view.clone(),
+            runbooks: runbooks.clone(),
         });
         let ws = WsHub::new(
             fleet.push.clone(),
@@ -286,6 +295,7 @@ impl Demo {
                 Role::Viewer,
                 axum::Router::new().route("/api/fleet", get(move || fleet_json(view.clone()))),
             ))
+            .merge(seawatch_console::runbooks::routes(&auth, runbooks.clone()))
             .merge(seawatch_console::ui::routes());
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await
@@ -310,6 +320,7 @@ impl Demo {
             shore: Some(shore),
             fleet_view,
             auth,
+            runbooks,
             http_addr,
             password_file: opts.data.join("initial-admin-password"),
             start_ms,
@@ -401,6 +412,7 @@ struct FleetSnapshots {
     ships: Vec<String>,
     board: IncidentBoard,
     fleet: FleetView,
+    runbooks: ApprovalBoard,
 }
 
 impl SnapshotSource for FleetSnapshots {
@@ -437,6 +449,7 @@ impl SnapshotSource for FleetSnapshots {
                     })
                 }),
         );
+        pushes.extend(self.runbooks.snapshot(ship));
         Box::pin(async move { pushes })
     }
 }

@@ -29,10 +29,12 @@ use seawatch_actors::ingest::pipeline::{
 use seawatch_actors::inventory::Inventory;
 use seawatch_actors::link::LinkMetrics;
 use seawatch_actors::push::{Push, PushBus, PushKind};
+use seawatch_actors::runbook::{ApprovalBoard, RunbookMetrics};
 use seawatch_actors::store::actor::{exporter_child, ExporterArgs};
 use seawatch_actors::store::clickhouse::{ClickHouseConfig, ExporterConfig};
 use seawatch_console::{
-    sessions_supervisor, Access, Auth, ConsoleMetrics, Role, SnapshotSource, WsConfig, WsHub,
+    sessions_supervisor, Access, Auth, ConsoleMetrics, ConsoleRuntime, Role, SnapshotSource,
+    WsConfig, WsHub,
 };
 use seawatch_runtime::event_log::EventLog;
 use seawatch_runtime::http::{self, Health};
@@ -183,6 +185,8 @@ pub struct ShipNode {
     pub incidents: IncidentBoard,
     /// The ship's correlator.
     pub correlator: Addr<CorrelatorMsg>,
+    /// Runbook executions waiting for (or past) an operator's approval.
+    pub runbooks: ApprovalBoard,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -321,11 +325,22 @@ impl ShipNode {
         let health = Health::new();
         let console_metrics = ConsoleMetrics::register(runtime.metrics());
         let auth = Auth::open(&cfg.data, &cfg.auth, clock.clone(), console_metrics.clone())?;
+        let runbooks = ApprovalBoard::new(
+            push.clone(),
+            clock.clone(),
+            RunbookMetrics::register(runtime.metrics()),
+        );
         let snapshots: Arc<dyn SnapshotSource> = Arc::new(ShipSnapshots {
             ship: cfg.ship.clone(),
             incidents: incidents.clone(),
+            runbooks: runbooks.clone(),
         });
-        let ws = WsHub::new(
+        // The HTTP server, the WebSocket sockets and the push fan-out get their own thread,
+        // so that push latency does not queue behind ingest work (decision 0013).
+        let console_rt = ConsoleRuntime::start()
+            .map_err(|e| ShipStartError::Config(format!("console runtime thread: {e}")))?;
+        let ws = WsHub::new_on(
+            &console_rt,
             push.clone(),
             snapshots,
             sessions_addr,
@@ -345,6 +360,7 @@ impl ShipNode {
                 Role::Viewer,
                 seawatch_actors::incident::api::routes(incidents.clone()),
             ))
+            .merge(seawatch_console::runbooks::routes(&auth, runbooks.clone()))
             .merge(seawatch_console::ui::routes());
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
@@ -360,12 +376,7 @@ impl ShipNode {
                 addr: cfg.listen,
                 source,
             })?;
-        let http_task = tokio::spawn(async move {
-            let app = app.into_make_service_with_connect_info::<SocketAddr>();
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!(error = %e, "http server stopped");
-            }
-        });
+        let http_task = console_rt.serve(listener, app);
         // event time for silence detection and correlation: the ship's clock, every second
         let tick_task = {
             let router = router.clone();
@@ -406,6 +417,7 @@ impl ShipNode {
             syslog_udp_addr: udp_addr,
             incidents,
             correlator: correlator_addr,
+            runbooks,
             tasks: vec![tcp_task, udp_task, http_task, tick_task],
         })
     }
@@ -425,6 +437,7 @@ impl ShipNode {
 struct ShipSnapshots {
     ship: String,
     incidents: IncidentBoard,
+    runbooks: ApprovalBoard,
 }
 
 impl SnapshotSource for ShipSnapshots {
@@ -446,6 +459,7 @@ impl SnapshotSource for ShipSnapshots {
                             body,
                         })
                 })
+                .chain(self.runbooks.snapshot(Some(&self.ship)))
                 .collect()
         } else {
             Vec::new()

@@ -5,11 +5,12 @@
 //! Signs in as `admin` with the first-start password while the scenario plays, watches
 //! the incident of the scenario's distribution switch failure (ship-1, ~40 s into the
 //! scenario) appear live in the list, opens it (root cause and topology), saves a
-//! screenshot of the incident page (`CARGO_TARGET_TMPDIR/console-incident.png`), then signs
-//! in as a viewer and checks that the runbook approval is not offered. To keep the test
-//! short the demo plays at 8× real time (`DemoOptions::speed`, used only by tests; the
-//! command always plays in real time). The runbook push is published on the demo's push
-//! bus by the test, standing in for the runbook actors of a later issue. If chromium or
+//! screenshot of the incident page (`CARGO_TARGET_TMPDIR/console-incident.png`), then
+//! approves a pending runbook execution as admin from the runbooks page, signs in as a
+//! viewer and checks that the approval is neither offered nor accepted (403). To keep the
+//! test short the demo plays at 8× real time (`DemoOptions::speed`, used only by tests;
+//! the command always plays in real time). The executions are registered on the demo's
+//! approval board by the test, standing in for the runbook actors of a later issue. If chromium or
 //! chromedriver is missing the test prints `SKIPPED: ...` and passes, unless `CI=true`.
 
 mod support;
@@ -18,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use seawatch_actors::push::{Push, PushKind};
+use seawatch_actors::runbook::ExecutionRequest;
 use seawatch_console::Role;
 use seawatch_topologies::demo::{Demo, DemoOptions};
 use support::{free_port, skip_or_fail};
@@ -119,22 +120,6 @@ async fn text_of(c: &Client, css: &str) -> String {
     }
 }
 
-/// Whether the element at `css` is disabled, found afresh on every try.
-async fn disabled(c: &Client, css: &str) -> bool {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let r = match c.find(Locator::Css(css)).await {
-            Ok(e) => e.attr("disabled").await,
-            Err(e) => Err(e),
-        };
-        match r {
-            Ok(a) => return a.is_some(),
-            Err(e) if Instant::now() > deadline => panic!("{css}: {e}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
     let dir = tempfile::tempdir().unwrap();
@@ -215,6 +200,39 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
         .await
         .unwrap();
         assert!(created.starts_with("HTTP/1.1 200"), "{created}");
+
+        // The admin approves a pending runbook execution from the runbooks page.
+        let first = demo.runbooks.request(ExecutionRequest {
+            ship: "ship-1".into(),
+            runbook: "restart-interface".into(),
+            target: dist.target.clone(),
+            incident: Some("ship-1-1".into()),
+        });
+        c.goto(&format!("{base}/#/runbooks")).await.unwrap();
+        c.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(&format!(
+                "#runbooks button.approve[data-id='{}']",
+                first.id
+            )))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(&format!(
+                "#runbooks .runbook[data-id='{}'] .state-approved",
+                first.id
+            )))
+            .await
+            .unwrap();
+        let approved = demo.runbooks.get(&first.id).unwrap();
+        assert_eq!(approved.decided_by.as_deref(), Some("admin"));
+
+        // A viewer sees a pending execution listed but gets no Approve button, and the
+        // server refuses the viewer's approval anyway.
         c.find(Locator::Css("#logout"))
             .await
             .unwrap()
@@ -222,30 +240,40 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
             .await
             .unwrap();
         sign_in(&c, &base, "deck", "watch-keeper-2").await;
-        assert!(c
-            .find(Locator::Css("#who"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-            .contains("viewer"));
-        demo.fleet.push.publish(Push {
-            kind: PushKind::Runbook,
-            ship: Some("ship-1".into()),
-            body: serde_json::json!({"id": "rb-1", "ship": "ship-1", "incident": "ship-1-1",
-                "name": format!("bounce {} uplink", dist.target), "state": "pending"}),
+        assert!(text_of(&c, "#who").await.contains("viewer"));
+        let exec = demo.runbooks.request(ExecutionRequest {
+            ship: "ship-1".into(),
+            runbook: "bounce-uplink".into(),
+            target: dist.target.clone(),
+            incident: Some("ship-1-1".into()),
         });
         c.goto(&format!("{base}/#/runbooks")).await.unwrap();
         c.wait()
             .at_most(WAIT)
-            .for_element(Locator::Css("button.approve[data-id='rb-1']"))
+            .for_element(Locator::Css(&format!(
+                "#runbooks .runbook[data-id='{}']",
+                exec.id
+            )))
             .await
             .unwrap();
-        assert!(
-            disabled(&c, "button.approve[data-id='rb-1']").await,
-            "a viewer must not be offered approval"
-        );
+        let offered = c.find_all(Locator::Css("button.approve")).await.unwrap();
+        assert!(offered.is_empty(), "a viewer must not be offered approval");
+        let viewer = demo.auth.issue("deck", Role::Viewer);
+        let refused = tokio::task::spawn_blocking({
+            let addr = demo.http_addr;
+            let path = format!("/api/runbooks/executions/{}/approve", exec.id);
+            move || {
+                use std::io::{Read, Write};
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                write!(s, "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {viewer}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+                let mut out = String::new();
+                s.read_to_string(&mut out).unwrap();
+                out
+            }
+        })
+        .await
+        .unwrap();
+        assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
         c.clone().close().await.unwrap();
     };
     tokio::select! {

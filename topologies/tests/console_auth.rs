@@ -1,6 +1,9 @@
 //! A ship node's HTTP surface: only `/healthz`, `/metrics`, `/api/login` and the UI's
-//! static shell answer without a token (contracts §2); the first admin password and the
-//! ingest token are files of mode 0600; a login token opens the viewer routes.
+//! static shell answer without a token (contracts §2): every other route of §2 mounted on
+//! a ship (incidents, runbook executions and approval, WebSocket, ingest, users) is 401
+//! without a token or with a bogus one, and a viewer's token is 403 where the role is too
+//! low; the first admin password and the ingest token are files of mode 0600; a login
+//! token opens the viewer routes.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -51,6 +54,7 @@ async fn only_health_metrics_login_and_the_shell_answer_without_a_token() {
         .unwrap();
     let addr = node.http_addr;
     let data = dir.path().to_path_buf();
+    let viewer_token = node.auth.issue("deck", seawatch_console::Role::Viewer);
     tokio::task::spawn_blocking(move || {
         use std::os::unix::fs::PermissionsExt;
         for f in ["initial-admin-password", "ingest-token", "users.json"] {
@@ -69,8 +73,16 @@ async fn only_health_metrics_login_and_the_shell_answer_without_a_token() {
             ("POST", "/ingest/ndjson", ""),
             ("POST", "/api/v1/write", ""),
             ("POST", "/api/users", ""),
+            ("GET", "/api/incidents", ""),
+            ("GET", "/api/incidents?state=open", ""),
+            ("GET", "/api/runbooks/executions", ""),
+            ("POST", "/api/runbooks/executions/aurora-rb-1/approve", ""),
+            ("POST", "/api/runbooks/executions/nope/approve", ""),
         ] {
             assert_eq!(req(addr, method, path, extra, "{}").0, 401, "{method} {path}");
+            let bogus = "Authorization: Bearer sw_not-a-token\r\n";
+            let extra = format!("{extra}{bogus}");
+            assert_eq!(req(addr, method, path, &extra, "{}").0, 401, "{method} {path} bogus");
         }
         let pw = std::fs::read_to_string(data.join("initial-admin-password")).unwrap();
         let (code, body) = req(
@@ -84,6 +96,17 @@ async fn only_health_metrics_login_and_the_shell_answer_without_a_token() {
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["role"], "admin");
         let token = v["token"].as_str().unwrap();
+        // A viewer reads but does not approve, manage users or write telemetry (403).
+        let viewer = format!("Authorization: Bearer {}\r\n", viewer_token);
+        for (method, path, want) in [
+            ("GET", "/api/incidents", 200),
+            ("GET", "/api/runbooks/executions", 200),
+            ("POST", "/api/runbooks/executions/aurora-rb-1/approve", 403),
+            ("POST", "/api/users", 403),
+            ("POST", "/ingest/ndjson", 403),
+        ] {
+            assert_eq!(req(addr, method, path, &viewer, "{}").0, want, "viewer {method} {path}");
+        }
         // With a login token the WebSocket upgrades (101).
         let (code, _) = req(addr, "GET", &format!("/ws?token={token}"), ws, "");
         assert_eq!(code, 101);

@@ -210,6 +210,11 @@ impl Auth {
         &self.0.ingest_token
     }
 
+    /// The clock tokens expire on.
+    pub fn clock(&self) -> &Clock {
+        &self.0.clock
+    }
+
     /// The console metrics.
     pub fn metrics(&self) -> &ConsoleMetrics {
         &self.0.metrics

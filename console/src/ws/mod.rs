@@ -1,13 +1,17 @@
 //! `GET /ws?token=TOKEN` (contracts §2): one supervised session actor per WebSocket.
 //!
-//! A session forwards the [`PushBus`] pushes its client subscribed to (one ship, or
-//! everything) through a bounded outbound buffer to a writer task. Producers never wait
-//! for a session and a session never waits for its client: when the bus reports that the
-//! session lagged, or the outbound buffer is full, the lost deltas are dropped and the
-//! client gets one fresh `{"type":"snapshot", ...}` from the [`SnapshotSource`] as soon as
-//! its buffer has room. Hostile input (binary frames, oversized messages, bad JSON,
-//! unknown message types, floods) closes the session with a close code and reason and
-//! counts `seawatch_ws_closed_total{reason}`; nothing else.
+//! The hub's fan-out task serializes each [`PushBus`] push once into a shared text
+//! buffer and puts it on a bounded broadcast ring. Each session has one pump task that
+//! reads the ring at its own pace, keeps the pushes its client subscribed to (one ship,
+//! or everything) and writes them to the socket, several per flush when they queue up.
+//! Producers never wait for a session and a session never waits for another: when a
+//! pump falls more than the ring's capacity behind (its client is slow), the lost deltas
+//! are dropped and the client gets one fresh `{"type":"snapshot", ...}` from the
+//! [`SnapshotSource`] instead, followed by every push after it. The session actor sees
+//! only client messages and closes, never the push stream. Hostile input (binary frames,
+//! oversized messages, bad JSON, unknown message types, floods) closes the session with a
+//! close code and reason and counts `seawatch_ws_closed_total{reason}`; nothing else. A
+//! session whose token expires is closed (1008 `token_expired`).
 
 mod session;
 
@@ -26,10 +30,11 @@ use seawatch_actors::push::{Push, PushBus};
 use seawatch_runtime::supervision::{
     Addr, Backoff, ChildSpec, Restart, Strategy, SupervisorMsg, SupervisorSpec,
 };
-use seawatch_runtime::ShipId;
+use seawatch_runtime::{Clock, ShipId};
 
 use crate::auth::{Auth, Principal, Role};
 use crate::metrics::ConsoleMetrics;
+use crate::rt::ConsoleRuntime;
 pub use session::{SessionActor, SessionArgs, SessionMsg};
 
 /// Where sessions get the current state of what they show, sent on subscribe and in
@@ -83,7 +88,9 @@ pub enum Fan {
 pub struct WsConfig {
     /// Largest client message or frame, bytes (larger: closed with 1009).
     pub max_message_bytes: usize,
-    /// Outbound messages buffered per session before it falls back to a snapshot.
+    /// Pushes a session may fall behind (its socket not taking them) before it drops
+    /// them and gets one snapshot instead: the capacity of the hub's shared fan-out ring,
+    /// which every session reads at its own pace.
     pub out_buffer: usize,
     /// Client messages a session accepts at once...
     pub client_burst: u32,
@@ -114,6 +121,13 @@ pub struct WsHub {
     pub(crate) sessions: Addr<SupervisorMsg>,
     pub(crate) metrics: ConsoleMetrics,
     pub(crate) cfg: WsConfig,
+    /// Where the sockets, the pumps and the fan-out run.
+    pub(crate) rt: tokio::runtime::Handle,
+    /// Keeps the console runtime (if the hub runs on one) up while sessions live.
+    _console: Option<ConsoleRuntime>,
+    /// Session expiry is checked on this clock (the one tokens are issued on; set by
+    /// [`WsHub::routes`] from the [`Auth`]).
+    pub(crate) clock: Clock,
     next_id: Arc<AtomicU64>,
 }
 
@@ -140,7 +154,7 @@ impl WsHub {
     /// A hub pushing from `bus`, with snapshots from `snapshots`, sessions under
     /// `sessions` (see [`sessions_supervisor`]). Spawns the fan-out task (serializes each
     /// push once for all sessions; it ends when `bus` is dropped). Call inside a tokio
-    /// runtime.
+    /// runtime; sockets run on the current one (see [`WsHub::new_on`]).
     pub fn new(
         bus: PushBus,
         snapshots: Arc<dyn SnapshotSource>,
@@ -148,10 +162,52 @@ impl WsHub {
         metrics: ConsoleMetrics,
         cfg: WsConfig,
     ) -> Self {
-        let (fan, _) = tokio::sync::broadcast::channel(1024);
+        Self::build(
+            tokio::runtime::Handle::current(),
+            None,
+            bus,
+            snapshots,
+            sessions,
+            metrics,
+            cfg,
+        )
+    }
+
+    /// [`WsHub::new`], with the fan-out and every session's socket tasks on `rt` (the
+    /// node's [`crate::ConsoleRuntime`]); the session actors stay in the supervision tree.
+    /// The runtime stays up while the hub or a session does.
+    pub fn new_on(
+        rt: &ConsoleRuntime,
+        bus: PushBus,
+        snapshots: Arc<dyn SnapshotSource>,
+        sessions: Addr<SupervisorMsg>,
+        metrics: ConsoleMetrics,
+        cfg: WsConfig,
+    ) -> Self {
+        Self::build(
+            rt.handle().clone(),
+            Some(rt.clone()),
+            bus,
+            snapshots,
+            sessions,
+            metrics,
+            cfg,
+        )
+    }
+
+    fn build(
+        rt: tokio::runtime::Handle,
+        console: Option<ConsoleRuntime>,
+        bus: PushBus,
+        snapshots: Arc<dyn SnapshotSource>,
+        sessions: Addr<SupervisorMsg>,
+        metrics: ConsoleMetrics,
+        cfg: WsConfig,
+    ) -> Self {
+        let (fan, _) = tokio::sync::broadcast::channel(cfg.out_buffer.max(1));
         let mut rx = bus.subscribe();
         let out = fan.clone();
-        tokio::spawn(async move {
+        rt.spawn(async move {
             use tokio::sync::broadcast::error::RecvError;
             loop {
                 let msg = match rx.recv().await {
@@ -171,17 +227,21 @@ impl WsHub {
             sessions,
             metrics,
             cfg,
+            rt,
+            _console: console,
+            clock: Clock::system(),
             next_id: Arc::new(AtomicU64::new(1)),
         }
     }
 
-    /// `GET /ws`, behind `auth` (viewer).
+    /// `GET /ws`, behind `auth` (viewer). Sessions close when their token expires, on
+    /// `auth`'s clock.
     pub fn routes(&self, auth: &Auth) -> Router {
+        let mut hub = self.clone();
+        hub.clock = auth.clock().clone();
         auth.protect(
             Role::Viewer,
-            Router::new()
-                .route("/ws", get(upgrade))
-                .with_state(self.clone()),
+            Router::new().route("/ws", get(upgrade)).with_state(hub),
         )
     }
 

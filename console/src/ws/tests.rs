@@ -48,16 +48,15 @@ struct Node {
 }
 
 async fn node(cfg: WsConfig) -> Node {
+    node_on(cfg, Clock::system()).await
+}
+
+/// A node whose tokens (12 h) expire on `clock`.
+async fn node_on(cfg: WsConfig, clock: Clock) -> Node {
     let dir = tempfile::tempdir().unwrap();
-    let runtime = Runtime::new(Clock::system());
+    let runtime = Runtime::new(clock.clone());
     let cm = ConsoleMetrics::register(runtime.metrics());
-    let auth = Auth::open(
-        dir.path(),
-        &AuthConfig::default(),
-        Clock::system(),
-        cm.clone(),
-    )
-    .unwrap();
+    let auth = Auth::open(dir.path(), &AuthConfig::default(), clock, cm.clone()).unwrap();
     let ship = ShipId::new("aurora");
     let (spec, sessions) = sessions_supervisor(&ship);
     let (root, _join) = start_root(
@@ -94,10 +93,15 @@ async fn connect(n: &Node) -> Client {
 
 /// The next text message, within a deadline.
 async fn next_json(c: &mut Client) -> serde_json::Value {
+    next_json_within(c, Duration::from_secs(10)).await
+}
+
+/// The next text message, within `limit`.
+async fn next_json_within(c: &mut Client, limit: Duration) -> serde_json::Value {
     loop {
-        let m = tokio::time::timeout(Duration::from_secs(10), c.next())
+        let m = tokio::time::timeout(limit, c.next())
             .await
-            .expect("no message within 10 s")
+            .expect("no message in time")
             .expect("stream ended")
             .unwrap();
         if let WsMsg::Text(t) = m {
@@ -108,8 +112,13 @@ async fn next_json(c: &mut Client) -> serde_json::Value {
 
 /// The close frame the server sends, within a deadline.
 async fn close_of(c: &mut Client) -> (CloseCode, String) {
+    close_within(c, Duration::from_secs(10)).await
+}
+
+/// The close frame the server sends, within `limit`.
+async fn close_within(c: &mut Client, limit: Duration) -> (CloseCode, String) {
     loop {
-        match tokio::time::timeout(Duration::from_secs(10), c.next())
+        match tokio::time::timeout(limit, c.next())
             .await
             .expect("no close within 10 s")
         {
@@ -316,8 +325,89 @@ async fn a_stalled_client_gets_a_snapshot_instead_of_lost_deltas_and_slows_no_on
         r#"seawatch_ws_snapshots_total{reason="overflow"} 1"#,
     )
     .await;
-    // And it follows live pushes again.
+    // Then every push after the snapshot was taken, in order: what the ring still held
+    // when the session caught up, then live ones.
     n.bus.publish(incident("aurora", 999, 0));
-    let m = next_json(&mut stalled).await;
-    assert_eq!(m["id"], "inc-999");
+    let mut last = 0;
+    loop {
+        let m = next_json(&mut stalled).await;
+        assert_eq!(m["type"], "incident");
+        let id: u64 = m["id"].as_str().unwrap()[4..].parse().unwrap();
+        assert!(id > last, "in order: {id} after {last}");
+        last = id;
+        if id == 999 {
+            break;
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_session_closes_when_its_token_expires_on_the_injected_clock() {
+    let clock = Clock::manual(1_741_932_000_000);
+    let n = node_on(WsConfig::default(), clock.clone()).await;
+    let ttl_ms = 12 * 3600 * 1000;
+    // Paused time jumps to the next timer whenever the runtime waits on a socket, so the
+    // waits here are generous in tokio time; none of them is reached.
+    let long = Duration::from_secs(24 * 3600);
+    let mut c = connect(&n).await;
+    c.send(WsMsg::text(r#"{"type":"subscribe","ship":"aurora"}"#))
+        .await
+        .unwrap();
+    assert_eq!(next_json_within(&mut c, long).await["type"], "snapshot");
+
+    // A second before expiry, and however long tokio time runs, the session lives.
+    clock.advance_ms(ttl_ms - 1000);
+    tokio::time::advance(Duration::from_secs(60)).await;
+    c.send(WsMsg::text(r#"{"type":"ping"}"#)).await.unwrap();
+    assert_eq!(next_json_within(&mut c, long).await["type"], "pong");
+    n.bus.publish(incident("aurora", 7, 0));
+    assert_eq!(next_json_within(&mut c, long).await["id"], "inc-7");
+
+    // At expiry it is closed, with a reason, within one look at the clock.
+    clock.advance_ms(1000);
+    assert_eq!(
+        close_within(&mut c, long).await,
+        (CloseCode::Policy, "token_expired".to_string())
+    );
+    wait_metric(
+        &n.metrics,
+        r#"seawatch_ws_closed_total{reason="token_expired"} 1"#,
+    )
+    .await;
+    wait_metric(&n.metrics, r#"seawatch_ws_sessions{ship="aurora"} 0"#).await;
+    // and the token no longer opens one
+    let err = tokio_tungstenite::connect_async(format!("ws://{}/ws?token={}", n.addr, n.viewer))
+        .await
+        .unwrap_err();
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(r) => assert_eq!(r.status(), 401),
+        e => panic!("{e}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn expiry_follows_the_injected_clock() {
+    // A clock on tokio time: expiry lands exactly when the clock says so.
+    let t0 = tokio::time::Instant::now();
+    session::expired(Clock::tokio(1_000_000), Some(1_012_345)).await;
+    assert_eq!(t0.elapsed(), Duration::from_millis(12_345));
+    // A manual clock that does not move: no expiry however long tokio time runs...
+    let clock = Clock::manual(1_000_000);
+    let wait = session::expired(clock.clone(), Some(1_060_000));
+    tokio::pin!(wait);
+    assert!(tokio::time::timeout(Duration::from_secs(3600), &mut wait)
+        .await
+        .is_err());
+    // ...and once it passes the expiry, the next look at it (≤ 5 s) ends the wait.
+    clock.advance_ms(60_000);
+    let t1 = tokio::time::Instant::now();
+    wait.await;
+    assert!(t1.elapsed() <= Duration::from_secs(5), "{:?}", t1.elapsed());
+    // No expiry: never.
+    assert!(tokio::time::timeout(
+        Duration::from_secs(86_400),
+        session::expired(Clock::tokio(0), None)
+    )
+    .await
+    .is_err());
 }

@@ -1,0 +1,224 @@
+//! The runbook approval API (contracts §2):
+//!
+//! - `GET /api/runbooks/executions?ship=&state=` (viewer): a JSON array of executions.
+//! - `POST /api/runbooks/executions/{id}/approve` (operator; 403 for a viewer, 401
+//!   without a token): 200 with the approved execution, 404 for an unknown id, 409 when
+//!   it is not waiting for approval. The approver is the token's user; the change is
+//!   pushed to WebSocket sessions as `{"type":"runbook", ...}` by the board.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use seawatch_actors::runbook::{ApprovalBoard, DecisionError, ExecutionState, ExecutionView};
+use serde::Deserialize;
+
+use crate::auth::{Auth, Principal, Role};
+
+/// Query of the listing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutionQuery {
+    /// Only this ship.
+    pub ship: Option<String>,
+    /// Only this state (`pending_approval`, `approved`, ...).
+    pub state: Option<String>,
+}
+
+fn error(status: StatusCode, msg: String) -> Response {
+    (status, Json(serde_json::json!({ "error": msg }))).into_response()
+}
+
+async fn list(
+    State(board): State<ApprovalBoard>,
+    q: Result<Query<ExecutionQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = q else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "query: expected ship= and state= only".into(),
+        );
+    };
+    let state = match q.state.as_deref() {
+        None | Some("all") => None,
+        Some(s) => match ExecutionState::parse(s) {
+            Some(st) => Some(st),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("state={s}: expected all, pending_approval, approved, rejected, running, succeeded, failed or cancelled"),
+                )
+            }
+        },
+    };
+    let views: Vec<ExecutionView> = board
+        .list(q.ship.as_deref(), state)
+        .iter()
+        .map(ExecutionView::from_execution)
+        .collect();
+    Json(views).into_response()
+}
+
+async fn approve(
+    State(board): State<ApprovalBoard>,
+    Extension(by): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Response {
+    match board.approve(&id, &by.name) {
+        Ok(e) => Json(ExecutionView::from_execution(&e)).into_response(),
+        Err(e @ DecisionError::NotFound(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e @ DecisionError::WrongState { .. }) => error(StatusCode::CONFLICT, e.to_string()),
+    }
+}
+
+/// The runbook routes over `board`, behind `auth`: listing for viewers, approval for
+/// operators. Mount with `app.merge(runbooks::routes(&auth, board))`.
+pub fn routes(auth: &Auth, board: ApprovalBoard) -> Router {
+    let view = Router::new()
+        .route("/api/runbooks/executions", get(list))
+        .with_state(board.clone());
+    let act = Router::new()
+        .route("/api/runbooks/executions/{id}/approve", post(approve))
+        .with_state(board);
+    auth.protect(Role::Viewer, view)
+        .merge(auth.protect(Role::Operator, act))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path as FsPath;
+
+    use seawatch_actors::push::{PushBus, PushKind};
+    use seawatch_actors::runbook::{ExecutionRequest, RunbookMetrics};
+    use seawatch_runtime::{Clock, Metrics};
+
+    use super::*;
+    use crate::auth::AuthConfig;
+    use crate::metrics::ConsoleMetrics;
+    use crate::testutil::{http, serve};
+
+    fn auth(dir: &FsPath, clock: Clock) -> Auth {
+        let m = Metrics::new();
+        Auth::open(
+            dir,
+            &AuthConfig::default(),
+            clock,
+            ConsoleMetrics::register(&m),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn approve_is_for_operators_once_and_is_pushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Clock::manual(1_741_932_000_000);
+        let auth = auth(dir.path(), clock.clone());
+        let bus = PushBus::new(64);
+        let metrics = Metrics::new();
+        let board = ApprovalBoard::new(
+            bus.clone(),
+            clock.clone(),
+            RunbookMetrics::register(&metrics),
+        );
+        let addr = serve(routes(&auth, board.clone())).await;
+        let exec = board.request(ExecutionRequest {
+            ship: "aurora".into(),
+            runbook: "restart-interface".into(),
+            target: "core-sw-1".into(),
+            incident: Some("aurora-1".into()),
+        });
+        let mut pushes = bus.subscribe();
+        let viewer = auth.issue("deck", Role::Viewer);
+        let operator = auth.issue("alice", Role::Operator);
+        let path = format!("/api/runbooks/executions/{}/approve", exec.id);
+
+        assert_eq!(http(addr, "POST", &path, None, "").await.0, 401);
+        assert_eq!(http(addr, "POST", &path, Some("sw_bogus"), "").await.0, 401);
+        assert_eq!(http(addr, "POST", &path, Some(&viewer), "").await.0, 403);
+        let (code, body) = http(
+            addr,
+            "POST",
+            "/api/runbooks/executions/aurora-rb-99/approve",
+            Some(&operator),
+            "",
+        )
+        .await;
+        assert_eq!(code, 404, "{body}");
+        // still pending: nothing refused above changed it
+        assert_eq!(
+            board.get(&exec.id).unwrap().state,
+            ExecutionState::PendingApproval
+        );
+
+        clock.advance_ms(30_000);
+        let (code, body) = http(addr, "POST", &path, Some(&operator), "").await;
+        assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["id"], exec.id.as_str());
+        assert_eq!(v["state"], "approved");
+        assert_eq!(v["decided_by"], "alice");
+        assert_eq!(v["decided_at"], "2025-03-14T06:00:30.000Z");
+        assert_eq!(v["runbook"], "restart-interface");
+        assert_eq!(v["target"], "core-sw-1");
+
+        let p = pushes.recv().await.unwrap();
+        assert_eq!(p.kind, PushKind::Runbook);
+        let w: serde_json::Value = serde_json::from_str(&p.to_wire()).unwrap();
+        assert_eq!(w["type"], "runbook");
+        assert_eq!(w["id"], exec.id.as_str());
+        assert_eq!(w["state"], "approved");
+        assert_eq!(w["decided_by"], "alice");
+        assert!(pushes.try_recv().is_err(), "one push per change");
+
+        let (code, body) = http(addr, "POST", &path, Some(&operator), "").await;
+        assert_eq!(code, 409, "{body}");
+        assert!(body.contains("approved"), "{body}");
+
+        // the listing: viewers may read it, anonymous callers may not
+        assert_eq!(
+            http(addr, "GET", "/api/runbooks/executions", None, "")
+                .await
+                .0,
+            401
+        );
+        let (code, body) = http(
+            addr,
+            "GET",
+            "/api/runbooks/executions?state=approved",
+            Some(&viewer),
+            "",
+        )
+        .await;
+        assert_eq!(code, 200, "{body}");
+        let list: Vec<ExecutionView> = serde_json::from_str(&body).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].decided_by.as_deref(), Some("alice"));
+        let (code, body) = http(
+            addr,
+            "GET",
+            "/api/runbooks/executions?state=pending_approval",
+            Some(&viewer),
+            "",
+        )
+        .await;
+        assert_eq!((code, body.as_str()), (200, "[]"));
+        let (code, _) = http(
+            addr,
+            "GET",
+            "/api/runbooks/executions?state=bogus",
+            Some(&viewer),
+            "",
+        )
+        .await;
+        assert_eq!(code, 400);
+        let text = metrics.encode();
+        for series in [
+            r#"seawatch_runbook_decisions_total{result="approved"} 1"#,
+            r#"seawatch_runbook_decisions_total{result="not_found"} 1"#,
+            r#"seawatch_runbook_decisions_total{result="not_pending"} 1"#,
+        ] {
+            assert!(text.contains(series), "{series} not in\n{text}");
+        }
+    }
+}
