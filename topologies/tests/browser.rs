@@ -120,6 +120,23 @@ async fn text_of(c: &Client, css: &str) -> String {
     }
 }
 
+/// Clicks the element at `css`, found afresh on every try (a live page re-renders, so an
+/// element found a moment ago may be stale).
+async fn click(c: &Client, css: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let r = match c.find(Locator::Css(css)).await {
+            Ok(e) => e.click().await,
+            Err(e) => Err(e),
+        };
+        match r {
+            Ok(()) => return,
+            Err(e) if Instant::now() > deadline => panic!("{css}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
     let dir = tempfile::tempdir().unwrap();
@@ -209,17 +226,11 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
             incident: Some("ship-1-1".into()),
         });
         c.goto(&format!("{base}/#/runbooks")).await.unwrap();
-        c.wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(&format!(
-                "#runbooks button.approve[data-id='{}']",
-                first.id
-            )))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(
+            &c,
+            &format!("#runbooks button.approve[data-id='{}']", first.id),
+        )
+        .await;
         c.wait()
             .at_most(WAIT)
             .for_element(Locator::Css(&format!(
@@ -233,12 +244,7 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
 
         // A viewer sees a pending execution listed but gets no Approve button, and the
         // server refuses the viewer's approval anyway.
-        c.find(Locator::Css("#logout"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&c, "#logout").await;
         sign_in(&c, &base, "deck", "watch-keeper-2").await;
         assert!(text_of(&c, "#who").await.contains("viewer"));
         let exec = demo.runbooks.request(ExecutionRequest {
