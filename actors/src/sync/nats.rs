@@ -348,6 +348,10 @@ pub struct ShoreShared {
 /// so a short bound plus retries on the next tick finds the new leader sooner.
 const JS_TIMEOUT: Duration = Duration::from_millis(2_500);
 
+/// A fetch (1 s expiry) not ended by the server within this is lost (its consumer's
+/// leader died); the mirror starts over.
+const FETCH_STALL: Duration = Duration::from_secs(4);
+
 /// Shore nodes announce they are alive here every [`ALIVE_EVERY`] (core NATS, no
 /// JetStream): a lease whose holder has not been heard for [`DEAD_AFTER`] is taken over
 /// at once with a compare-and-set on its revision, without waiting for it to expire.
@@ -638,8 +642,19 @@ async fn mirror_loop(
             .messages()
             .await
             .map_err(js_err)?;
-        while let Some(msg) = batch.next().await {
-            let msg = msg.map_err(js_err)?;
+        loop {
+            // A pull request sent to a consumer leader that then died is never answered:
+            // without this bound the mirror would wait for it forever. Give up and start
+            // over (the next lease tick finds the consumer's new leader).
+            let msg = match tokio::time::timeout(FETCH_STALL, batch.next()).await {
+                Ok(Some(m)) => m.map_err(js_err)?,
+                Ok(None) => break,
+                Err(_) => {
+                    return Err(NatsError::JetStream(
+                        "fetch not answered; consumer leader lost?".into(),
+                    ))
+                }
+            };
             let now_ms = clock.now_ms();
             let answer = match Up::decode(&msg.payload) {
                 Err(e) => {
