@@ -444,6 +444,19 @@ async fn cuts_ship_kill_and_shore_node_kill_leave_shore_with_exactly_the_ships_e
                             info.cluster, info.sources
                         );
                     }
+                    if let Ok(ci) = st.consumer_info(format!("mirror-{SHIP}")).await {
+                        eprintln!(
+                            "[nats test] consumer: pending {} ack-pending {} redelivered {} \
+                             delivered {:?} acked {:?} waiting {} cluster {:?}",
+                            ci.num_pending,
+                            ci.num_ack_pending,
+                            ci.num_redelivered,
+                            ci.delivered,
+                            ci.ack_floor,
+                            ci.num_waiting,
+                            ci.cluster
+                        );
+                    }
                 }
                 break;
             }

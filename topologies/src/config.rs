@@ -378,7 +378,10 @@ mod tests {
         )
         .unwrap();
         let ch = c.clickhouse.unwrap();
-        assert_eq!((ch.url.as_str(), ch.table.as_str()), ("http://127.0.0.1:8123", "fleet"));
+        assert_eq!(
+            (ch.url.as_str(), ch.table.as_str()),
+            ("http://127.0.0.1:8123", "fleet")
+        );
         let e = ShoreConfig::parse("[clickhouse]\nurll = \"x\"\n", "shore.toml").unwrap_err();
         assert!(e.0.starts_with("shore.toml:2:"), "{e}");
         let e = ShoreConfig::parse("replicas = 9\n", "shore.toml").unwrap_err();

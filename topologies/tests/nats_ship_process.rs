@@ -126,6 +126,26 @@ fn ship_process_killed_mid_sync_resumes_and_shore_holds_exactly_its_events() {
         .map(|p| format!("nats-route://127.0.0.1:{p}"))
         .collect();
     let conf_dir = scripts_dir().join("../nats");
+    // Throwaway CA and certificates for the TLS leaf connection.
+    let certs = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg(scripts_dir().join("nats-tls-certs.sh"))
+        .arg(certs.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tls = |side: &str| -> Vec<(String, String)> {
+        let p = |f: String| certs.path().join(f).display().to_string();
+        vec![
+            ("LEAF_CERT".into(), p(format!("{side}.pem"))),
+            ("LEAF_KEY".into(), p(format!("{side}-key.pem"))),
+            ("LEAF_CA".into(), p("ca.pem".into())),
+        ]
+    };
     let mut servers = Vec::new();
     for i in 0..3 {
         let s = Server {
@@ -140,9 +160,13 @@ fn ship_process_killed_mid_sync_resumes_and_shore_holds_exactly_its_events() {
                 ("ROUTE_2".into(), routes[1].clone()),
                 ("ROUTE_3".into(), routes[2].clone()),
                 ("SHORE_PASSWORD".into(), PW.into()),
-                ("SHIP_PASSWORD".into(), PW.into()),
+                ("SHIP_LEAF_USER".into(), "leaf-ship-1".into()),
+                ("SHIP_LEAF_PASSWORD".into(), PW.into()),
                 ("LEAF_ADVERTISE".into(), format!("127.0.0.1:{}", leaf[i])),
-            ],
+            ]
+            .into_iter()
+            .chain(tls("shore"))
+            .collect(),
             bin: bin.clone(),
         };
         s.run("start");
@@ -159,9 +183,12 @@ fn ship_process_killed_mid_sync_resumes_and_shore_holds_exactly_its_events() {
             ("SHIP_PASSWORD".into(), PW.into()),
             (
                 "HUB_LEAF_URL".into(),
-                format!("nats-leaf://ship:{PW}@127.0.0.1:{}", leaf[0]),
+                format!("nats-leaf://leaf-ship-1:{PW}@127.0.0.1:{}", leaf[0]),
             ),
-        ],
+        ]
+        .into_iter()
+        .chain(tls("ship"))
+        .collect(),
         bin,
     };
     ship_server.run("start");
