@@ -390,33 +390,33 @@ pub async fn run_shore_node(
         .await
         .map_err(js_err)?;
     let ponger = client.clone();
-    let ping_task = tokio::spawn(async move {
+    let _ping_task = Owned(tokio::spawn(async move {
         while let Some(m) = pings.next().await {
             if let Some(reply) = m.reply {
                 let _ = ponger.publish(reply, Bytes::from_static(b"pong")).await;
             }
         }
-    });
+    }));
 
     // Liveness of the other nodes, by name.
     let seen: Arc<parking_lot::Mutex<HashMap<Bytes, std::time::Instant>>> = Arc::default();
     let mut alive_sub = client.subscribe(ALIVE).await.map_err(js_err)?;
     let seen2 = seen.clone();
-    let listen_task = tokio::spawn(async move {
+    let _listen_task = Owned(tokio::spawn(async move {
         while let Some(m) = alive_sub.next().await {
             seen2.lock().insert(m.payload, std::time::Instant::now());
         }
-    });
+    }));
     let announcer = client.clone();
     let me = Bytes::from(cfg.node.clone());
     let me2 = me.clone();
-    let announce_task = tokio::spawn(async move {
+    let _announce_task = Owned(tokio::spawn(async move {
         let mut every = tokio::time::interval(ALIVE_EVERY);
         loop {
             every.tick().await;
             let _ = announcer.publish(ALIVE, me2.clone()).await;
         }
-    });
+    }));
     let started = std::time::Instant::now();
     let alive = |holder: &Bytes| -> bool {
         if started.elapsed() < DEAD_AFTER {
@@ -436,7 +436,7 @@ pub async fn run_shore_node(
         }
     };
 
-    let mut mirrors: HashMap<String, JoinHandle<()>> = HashMap::new();
+    let mut mirrors: HashMap<String, Owned> = HashMap::new();
     // Leases this node holds: revision and when it was last written.
     let mut held: HashMap<String, (u64, std::time::Instant)> = HashMap::new();
     let refresh = lease_refresh(cfg.lease);
@@ -484,7 +484,7 @@ pub async fn run_shore_node(
             let running = mirrors.get(&s.ship).is_some_and(|t| !t.is_finished());
             if held_now && !running {
                 tracing::info!(node = %cfg.node, ship = %s.ship, "shore: serving ship");
-                let task = tokio::spawn(run_mirror(
+                let task = Owned(tokio::spawn(run_mirror(
                     js.clone(),
                     client.clone(),
                     positions.clone(),
@@ -492,28 +492,38 @@ pub async fn run_shore_node(
                     cfg.node.clone(),
                     shared.clone(),
                     clock.clone(),
-                ));
+                )));
                 mirrors.insert(s.ship.clone(), task);
             } else if !held_now && mirrors.contains_key(&s.ship) {
                 tracing::info!(node = %cfg.node, ship = %s.ship, "shore: ship moved away");
-                if let Some(t) = mirrors.remove(&s.ship) {
-                    t.abort();
-                }
+                mirrors.remove(&s.ship);
                 shared.fleet.remove(&s.ship);
             }
         }
     }
-    for (_, t) in mirrors {
-        t.abort();
-    }
+    drop(mirrors);
     // Hand the ships over at once: delete our leases (only if still ours).
     for (ship, (rev, _)) in held {
         let _ = owners.delete_expect_revision(&ship, Some(rev)).await;
     }
-    ping_task.abort();
-    listen_task.abort();
-    announce_task.abort();
     Ok(())
+}
+
+/// A task that ends with its owner: aborted when dropped, so a shore node whose future is
+/// dropped (cancelled, or its task aborted) leaves no mirror or responder behind that
+/// would go on consuming a ship's frames after another node took the ship.
+struct Owned(JoinHandle<()>);
+
+impl Owned {
+    fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Takes, refreshes or keeps off the ship's lease; true if this node holds it.
