@@ -157,6 +157,14 @@ impl ShoreConfig {
                 "{origin}: lease_s: expected 1 to 600 seconds"
             )));
         }
+        if let Some(ch) = &cfg.clickhouse {
+            if !ch.url.starts_with("http://") {
+                return Err(ConfigError(format!(
+                    "{origin}: clickhouse.url: expected http://HOST:PORT, got {:?}",
+                    ch.url
+                )));
+            }
+        }
         Ok(cfg)
     }
 }
@@ -382,6 +390,8 @@ mod tests {
             (ch.url.as_str(), ch.table.as_str()),
             ("http://127.0.0.1:8123", "fleet")
         );
+        let e = ShoreConfig::parse("[clickhouse]\nurl = \"ch:9000\"\n", "shore.toml").unwrap_err();
+        assert!(e.0.contains("clickhouse.url: expected http://"), "{e}");
         let e = ShoreConfig::parse("[clickhouse]\nurll = \"x\"\n", "shore.toml").unwrap_err();
         assert!(e.0.starts_with("shore.toml:2:"), "{e}");
         let e = ShoreConfig::parse("replicas = 9\n", "shore.toml").unwrap_err();
