@@ -348,6 +348,9 @@ pub struct ShoreShared {
 /// so a short bound plus retries on the next tick finds the new leader sooner.
 const JS_TIMEOUT: Duration = Duration::from_millis(2_500);
 
+/// Bound on the mirror's set-up requests while it looks for a new leader.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// A fetch (1 s expiry) not ended by the server within this is lost (its consumer's
 /// leader died); the mirror starts over.
 const FETCH_STALL: Duration = Duration::from_secs(4);
@@ -627,21 +630,7 @@ async fn mirror_loop(
     if let Some(m) = &shared.metrics {
         m.shore_stored_at_least(ship, stored);
     }
-    let fleet = js.get_stream(FLEET).await.map_err(js_err)?;
-    let consumer: consumer::PullConsumer = fleet
-        .get_or_create_consumer(
-            &format!("mirror-{ship}"),
-            consumer::pull::Config {
-                durable_name: Some(format!("mirror-{ship}")),
-                filter_subject: up_subject(ship),
-                ack_policy: consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(3),
-                max_ack_pending: 1_000,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(js_err)?;
+    let consumer = mirror_consumer(js, ship).await?;
     let events_subject = format!("seawatch.events.{ship}");
     let down = down_subject(ship);
     loop {
@@ -756,6 +745,46 @@ async fn publish_events(
         }
     }
     Ok((new, events.len() as u64 - new))
+}
+
+/// The ship's durable consumer on the fleet stream (created if missing).
+///
+/// Right after a server died, the fleet stream or the consumer may have no leader until
+/// its raft election ends; a request sent meanwhile is never answered and waits for its
+/// whole timeout. So ask with a 1 s bound a few times (the new leader is found within
+/// about a second of its election), then once with the normal bound in case the server
+/// is only slow.
+async fn mirror_consumer(
+    js: &jetstream::Context,
+    ship: &str,
+) -> Result<consumer::PullConsumer, NatsError> {
+    let mut last = None;
+    for bound in [SETUP_TIMEOUT, SETUP_TIMEOUT, SETUP_TIMEOUT, JS_TIMEOUT] {
+        let mut quick = js.clone();
+        quick.set_timeout(bound);
+        let attempt = async {
+            let fleet = quick.get_stream(FLEET).await.map_err(js_err)?;
+            fleet
+                .get_or_create_consumer(
+                    &format!("mirror-{ship}"),
+                    consumer::pull::Config {
+                        durable_name: Some(format!("mirror-{ship}")),
+                        filter_subject: up_subject(ship),
+                        ack_policy: consumer::AckPolicy::Explicit,
+                        ack_wait: Duration::from_secs(3),
+                        max_ack_pending: 1_000,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(js_err)
+        };
+        match attempt.await {
+            Ok(c) => return Ok(c),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| NatsError::JetStream("no attempt".into())))
 }
 
 /// Every event stored at shore for `ship`, by seq, with how many times each is stored
