@@ -30,6 +30,8 @@ use tokio::task::JoinHandle;
 const SHIP: &str = "aurora";
 const PW_SHIP: &str = "ship-test-pw";
 const PW_SHORE: &str = "shore-test-pw";
+const LEAF_USER: &str = "leaf-aurora";
+const PW_LEAF: &str = "leaf-test-pw";
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -37,6 +39,32 @@ fn repo() -> PathBuf {
 
 fn script() -> PathBuf {
     repo().join("deploy/scripts/nats-test-server.sh")
+}
+
+/// Throwaway CA and leaf certificates from `deploy/scripts/nats-tls-certs.sh`.
+fn certs() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg(repo().join("deploy/scripts/nats-tls-certs.sh"))
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "nats-tls-certs.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+/// The TLS files of one side of the leaf connection (`shore` or `ship`), signed by `ca`.
+fn tls_env(certs: &Path, side: &str, ca: &Path) -> Vec<(String, String)> {
+    let p = |f: &str| certs.join(f).display().to_string();
+    vec![
+        ("LEAF_CERT".into(), p(&format!("{side}.pem"))),
+        ("LEAF_KEY".into(), p(&format!("{side}-key.pem"))),
+        ("LEAF_CA".into(), ca.join("ca.pem").display().to_string()),
+    ]
 }
 
 fn free_port() -> u16 {
@@ -241,6 +269,13 @@ fn start_ship_sync(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cuts_ship_kill_and_shore_node_kill_leave_shore_with_exactly_the_ships_events() {
+    if std::env::var("RUST_LOG").is_ok() {
+        // Where the failover time goes: lease takeovers, mirror starts and errors.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     let bin = match nats_binary() {
         Ok(b) => b,
@@ -261,9 +296,10 @@ async fn cuts_ship_kill_and_shore_node_kill_leave_shore_with_exactly_the_ships_e
         .iter()
         .map(|p| format!("nats-route://127.0.0.1:{p}"))
         .collect();
+    let tls = certs();
     let mut shore_servers = Vec::new();
     for i in 0..3 {
-        let env = vec![
+        let mut env = vec![
             ("NODE_NAME".into(), format!("shore-{i}")),
             ("CLIENT_PORT".into(), client[i].to_string()),
             ("CLUSTER_PORT".into(), cluster[i].to_string()),
@@ -272,10 +308,12 @@ async fn cuts_ship_kill_and_shore_node_kill_leave_shore_with_exactly_the_ships_e
             ("ROUTE_2".into(), routes[1].clone()),
             ("ROUTE_3".into(), routes[2].clone()),
             ("SHORE_PASSWORD".into(), PW_SHORE.into()),
-            ("SHIP_PASSWORD".into(), PW_SHIP.into()),
+            ("SHIP_LEAF_USER".into(), LEAF_USER.into()),
+            ("SHIP_LEAF_PASSWORD".into(), PW_LEAF.into()),
             // Ships are told the proxy, so every leaf connection can be cut.
             ("LEAF_ADVERTISE".into(), format!("127.0.0.1:{proxy_port}")),
         ];
+        env.extend(tls_env(tls.path(), "shore", tls.path()));
         let s = Server {
             dir: tempfile::tempdir().unwrap(),
             conf: repo().join("deploy/nats/shore-node.conf"),
@@ -287,21 +325,29 @@ async fn cuts_ship_kill_and_shore_node_kill_leave_shore_with_exactly_the_ships_e
     }
     let proxy = Proxy::start(proxy_port, leaf.clone()).await;
     let leaf_client = free_port();
-    let ship_server = Server {
+    let ship_leaf = |name: &str, port: u16, hub_url: String, ca: &Path| Server {
         dir: tempfile::tempdir().unwrap(),
         conf: repo().join("deploy/nats/ship-leaf.conf"),
-        env: vec![
-            ("NODE_NAME".into(), "ship-aurora".into()),
-            ("CLIENT_PORT".into(), leaf_client.to_string()),
-            ("SHIP_DOMAIN".into(), SHIP.into()),
+        env: [
+            ("NODE_NAME".into(), name.to_owned()),
+            ("CLIENT_PORT".into(), port.to_string()),
+            ("SHIP_DOMAIN".into(), name.to_owned()),
             ("SHIP_PASSWORD".into(), PW_SHIP.into()),
-            (
-                "HUB_LEAF_URL".into(),
-                format!("nats-leaf://ship:{PW_SHIP}@127.0.0.1:{proxy_port}"),
-            ),
-        ],
+            ("HUB_LEAF_URL".into(), hub_url),
+        ]
+        .into_iter()
+        .chain(tls_env(tls.path(), "ship", ca))
+        .collect(),
         bin: bin.clone(),
     };
+    // The ship's leaf connection: TLS (client certificate, hub verified by the CA) and
+    // the ship's leaf credentials.
+    let ship_server = ship_leaf(
+        SHIP,
+        leaf_client,
+        format!("nats-leaf://{LEAF_USER}:{PW_LEAF}@127.0.0.1:{proxy_port}"),
+        tls.path(),
+    );
     ship_server.run("start").unwrap();
     let shore_url = |i: usize| format!("nats://shore:{PW_SHORE}@127.0.0.1:{}", client[i]);
     let leaf_url = format!("nats://ship:{PW_SHIP}@127.0.0.1:{leaf_client}");
@@ -354,6 +400,7 @@ async fn cuts_ship_kill_and_shore_node_kill_leave_shore_with_exactly_the_ships_e
     .await
     .expect("no shore node serves the ship");
     let killed_at = Instant::now();
+    eprintln!("[nats test] killing node-{owner} and its server");
     if let Some(n) = nodes[owner].take() {
         n.task.abort();
         drop(n.stop);
@@ -371,6 +418,50 @@ async fn cuts_ship_kill_and_shore_node_kill_leave_shore_with_exactly_the_ships_e
     })
     .await;
     let failover = killed_at.elapsed();
+    if next_owner.is_none() {
+        // What the ship's leaf and the fleet stream's source saw.
+        let log =
+            std::fs::read_to_string(ship_server.dir.path().join("server.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(25).collect();
+        eprintln!(
+            "[nats test] ship leaf log (newest first):\n{}",
+            tail.join("\n")
+        );
+        for (i, n) in nodes.iter().enumerate() {
+            if n.is_none() {
+                continue;
+            }
+            if let Ok(c) =
+                async_nats::ConnectOptions::with_user_and_password("shore".into(), PW_SHORE.into())
+                    .connect(format!("nats://127.0.0.1:{}", client[i]))
+                    .await
+            {
+                let js = async_nats::jetstream::new(c);
+                if let Ok(mut st) = js.get_stream("SW_FLEET").await {
+                    if let Ok(info) = st.info().await {
+                        eprintln!(
+                            "[nats test] SW_FLEET via shore-{i}: cluster {:?}; sources {:?}",
+                            info.cluster, info.sources
+                        );
+                    }
+                    if let Ok(ci) = st.consumer_info(format!("mirror-{SHIP}")).await {
+                        eprintln!(
+                            "[nats test] consumer: pending {} ack-pending {} redelivered {} \
+                             delivered {:?} acked {:?} waiting {} cluster {:?}",
+                            ci.num_pending,
+                            ci.num_ack_pending,
+                            ci.num_redelivered,
+                            ci.delivered,
+                            ci.ack_floor,
+                            ci.num_waiting,
+                            ci.cluster
+                        );
+                    }
+                }
+                break;
+            }
+        }
+    }
     assert!(next_owner.is_some(), "no node took the ship over");
 
     // Phase 3: drain, then audit by identity.
@@ -398,12 +489,83 @@ async fn cuts_ship_kill_and_shore_node_kill_leave_shore_with_exactly_the_ships_e
     assert_eq!(missing, 0, "events lost");
     assert_eq!(twice, 0, "events stored twice");
     assert_eq!(stored.len() as u64, total);
-    // The goal is 10 s (lease 3 s + lease tick + redelivery); measured 6-7 s on a quiet
-    // machine, up to 16 s at load average 7 on 2 cores. The bound here only catches a
-    // failover that does not happen; the figure is printed above and in benchmarks.md.
+    // The goal is 10 s. The floor is nats-server's raft election (4-9 s) of the streams
+    // and consumer the killed server led; our part adds about 1.5 s (decision 0015).
+    // Measured 1.8-8.2 s in 16 runs up to load average 12.7 (docs/benchmarks.md), but an
+    // election drawn near 9 s can pass 10 s, so a 10 s bound would fail now and then; this
+    // bound catches a failover that does not happen or stalls; the figure is printed above.
     assert!(
-        failover < Duration::from_secs(30),
+        failover < Duration::from_secs(20),
         "failover took {failover:?}"
+    );
+
+    // Phase 4: leaves that lack the credentials, or trust another CA, are refused: their
+    // clients never reach shore (no ping answered), and their servers log why; the
+    // ship's own leaf reaches shore over the same port.
+    let pinger = |port: u16| async move {
+        let c = async_nats::ConnectOptions::with_user_and_password("ship".into(), PW_SHIP.into())
+            .connect(format!("nats://127.0.0.1:{port}"))
+            .await
+            .unwrap();
+        tokio::time::timeout(
+            Duration::from_secs(1),
+            c.request("seawatch.ping", "x".into()),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok())
+    };
+    let other_ca = certs();
+    let rogues = [
+        (
+            "nocreds",
+            format!("nats-leaf://127.0.0.1:{}", leaf[next_owner.unwrap_or(0)]),
+            tls.path().to_owned(),
+            "authorization",
+        ),
+        (
+            "otherca",
+            format!(
+                "nats-leaf://{LEAF_USER}:{PW_LEAF}@127.0.0.1:{}",
+                leaf[next_owner.unwrap_or(0)]
+            ),
+            other_ca.path().to_owned(),
+            "certificate",
+        ),
+    ];
+    for (name, url, ca, why) in rogues {
+        let port = free_port();
+        let rogue = ship_leaf(name, port, url, &ca);
+        rogue.run("start").unwrap();
+        let log = rogue.dir.path().join("server.log");
+        let refused = wait_for(Duration::from_secs(20), || {
+            let text = std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .to_lowercase();
+            text.contains(why).then_some(())
+        })
+        .await;
+        let mut answered = 0;
+        for _ in 0..3 {
+            answered += pinger(port).await as u32;
+        }
+        eprintln!(
+            "[nats test] leaf {name}: {} ; pings answered {answered}/3",
+            if refused.is_some() {
+                format!("refused ({why} in its log)")
+            } else {
+                "no refusal logged".into()
+            }
+        );
+        assert!(
+            refused.is_some(),
+            "leaf {name}: no {why:?} error in {}",
+            log.display()
+        );
+        assert_eq!(answered, 0, "leaf {name} reached shore");
+    }
+    assert!(
+        pinger(leaf_client).await,
+        "the ship's own leaf does not reach shore"
     );
 
     let _ = ship.0.send(true);

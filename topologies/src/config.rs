@@ -102,6 +102,10 @@ pub struct ShoreConfig {
     /// The ships the cluster sources.
     #[serde(default, rename = "ship")]
     pub ships: Vec<ShoreShip>,
+    /// Store the fleet's events in ClickHouse (exactly once by (ship, seq)); without it
+    /// they go to the cluster's own `SW_EVENTS` stream.
+    #[serde(default)]
+    pub clickhouse: Option<ClickHouseSection>,
 }
 
 /// `[[ship]]` of a shore config.
@@ -122,7 +126,7 @@ fn default_replicas() -> usize {
     1
 }
 fn default_lease_s() -> f64 {
-    6.0
+    3.0
 }
 
 impl ShoreConfig {
@@ -152,6 +156,14 @@ impl ShoreConfig {
             return Err(ConfigError(format!(
                 "{origin}: lease_s: expected 1 to 600 seconds"
             )));
+        }
+        if let Some(ch) = &cfg.clickhouse {
+            if !ch.url.starts_with("http://") {
+                return Err(ConfigError(format!(
+                    "{origin}: clickhouse.url: expected http://HOST:PORT, got {:?}",
+                    ch.url
+                )));
+            }
         }
         Ok(cfg)
     }
@@ -367,6 +379,21 @@ mod tests {
         assert_eq!(c.node, "n2");
         assert_eq!(c.ships.len(), 2);
         assert_eq!(c.ships[1].domain.as_deref(), Some("bd"));
+        assert_eq!(c.clickhouse, None);
+        let c = ShoreConfig::parse(
+            "[clickhouse]\nurl = \"http://127.0.0.1:8123\"\ntable = \"fleet\"\n",
+            "shore.toml",
+        )
+        .unwrap();
+        let ch = c.clickhouse.unwrap();
+        assert_eq!(
+            (ch.url.as_str(), ch.table.as_str()),
+            ("http://127.0.0.1:8123", "fleet")
+        );
+        let e = ShoreConfig::parse("[clickhouse]\nurl = \"ch:9000\"\n", "shore.toml").unwrap_err();
+        assert!(e.0.contains("clickhouse.url: expected http://"), "{e}");
+        let e = ShoreConfig::parse("[clickhouse]\nurll = \"x\"\n", "shore.toml").unwrap_err();
+        assert!(e.0.starts_with("shore.toml:2:"), "{e}");
         let e = ShoreConfig::parse("replicas = 9\n", "shore.toml").unwrap_err();
         assert!(e.0.contains("replicas"), "{e}");
         let e = ShoreConfig::parse("[[ship]]\nname = \"x\"\n", "shore.toml").unwrap_err();

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::RwLock;
+use seawatch_actors::store::clickhouse::ClickHouseConfig;
 use seawatch_actors::sync::actor::{sync_child, Connector, SyncArgs};
+use seawatch_actors::sync::clickhouse::ClickHouseFleetStore;
 use seawatch_actors::sync::metrics::SyncMetrics;
 use seawatch_actors::sync::nats::{
     connect_ship, run_shore_node, ShipSource, ShoreNodeConfig, ShoreShared,
@@ -57,12 +59,52 @@ pub fn ship_sync_child(
     Some(child)
 }
 
+/// Opens the fleet store in ClickHouse. A bad config is an error at once; an unreachable
+/// server is retried (with backoff, up to about a minute), as ClickHouse may still be
+/// starting.
+async fn open_clickhouse(c: ClickHouseConfig) -> Result<Arc<ClickHouseFleetStore>, String> {
+    use seawatch_actors::store::clickhouse::SinkError;
+    let mut backoff = Duration::from_millis(250);
+    let mut waited = Duration::ZERO;
+    loop {
+        match ClickHouseFleetStore::open(c.clone()).await {
+            Ok(s) => return Ok(s),
+            Err(e @ SinkError::InvalidConfig(_)) => return Err(e.to_string()),
+            Err(e) if waited >= Duration::from_secs(60) => return Err(e.to_string()),
+            Err(e) => {
+                tracing::warn!(error = %e, "shore: clickhouse not reachable yet; retrying");
+                tokio::time::sleep(backoff).await;
+                waited += backoff;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
 /// Runs a shore node until SIGINT/SIGTERM; returns the exit status.
 pub async fn run_shore(cfg: ShoreConfig, url: String, listen: SocketAddr) -> i32 {
     let metrics = Metrics::new();
     let health = Health::new();
+    let clickhouse = match &cfg.clickhouse {
+        None => None,
+        Some(ch) => {
+            let mut c = ClickHouseConfig::new(ch.url.clone());
+            c.database = ch.database.clone();
+            c.table = ch.table.clone();
+            c.user = ch.user.clone();
+            c.password = ch.password.clone();
+            match open_clickhouse(c).await {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    eprintln!("seawatch shore: clickhouse: {e}");
+                    return crate::cli::EXIT_USAGE;
+                }
+            }
+        }
+    };
     let shared = ShoreShared {
         metrics: Some(SyncMetrics::register(&metrics)),
+        clickhouse,
         ..Default::default()
     };
     let clock = Clock::system();

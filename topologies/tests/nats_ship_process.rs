@@ -3,6 +3,14 @@
 //! ship process is killed with SIGKILL mid-sync and restarted on the same data; once its
 //! backlog is 0, shore holds exactly the events of the ship's log, each once.
 //!
+//! The shore process stores the fleet log in ClickHouse (`[clickhouse]` in its config; a
+//! server from `deploy/scripts/clickhouse-test-server.sh`) and is itself killed with
+//! SIGKILL mid-sync and restarted, so it re-applies batches it had stored but not
+//! acknowledged; the audit reads ClickHouse by identity, and shore's
+//! `seawatch_shore_events_total{ship}` must equal the distinct events stored. Without a
+//! ClickHouse server (outside CI) shore keeps the events in `SW_EVENTS` and the audit
+//! reads that stream.
+//!
 //! nats-server is `SEAWATCH_NATS_SERVER` (set by test-all.sh) or what
 //! `deploy/scripts/nats-test-server.sh bin` finds or installs; without one the test says
 //! so and passes, except under `CI=true`.
@@ -75,6 +83,105 @@ impl Drop for Server {
 
 struct Reaped(Child);
 
+/// A ClickHouse server from the project's script; stopped on drop.
+struct ClickHouse {
+    dir: tempfile::TempDir,
+    http: u16,
+    tcp: u16,
+}
+
+impl ClickHouse {
+    fn run(&self, cmd: &str) -> Result<String, String> {
+        let out = Command::new("bash")
+            .arg(scripts_dir().join("clickhouse-test-server.sh"))
+            .arg(cmd)
+            .arg(self.dir.path())
+            .env("CH_HTTP_PORT", self.http.to_string())
+            .env("CH_TCP_PORT", self.tcp.to_string())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim()
+            .to_owned())
+    }
+
+    fn start() -> Result<(Self, String), String> {
+        let c = ClickHouse {
+            dir: tempfile::tempdir().map_err(|e| e.to_string())?,
+            http: free_port(),
+            tcp: free_port(),
+        };
+        let url = c.run("start")?;
+        Ok((c, url))
+    }
+
+    /// (seq, copies) of the ship's events in the fleet table.
+    fn stored(&self, ship: &str) -> std::collections::BTreeMap<u64, u32> {
+        let q = format!(
+            "SELECT seq, count() FROM seawatch.fleet_events WHERE ship = '{ship}' GROUP BY seq FORMAT TSV"
+        );
+        let out = Command::new("curl")
+            .args(["-fsS", "--data-binary", &q])
+            .arg(format!("http://127.0.0.1:{}/", self.http))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let (a, b) = l.split_once('\t')?;
+                Some((a.parse().ok()?, b.parse().ok()?))
+            })
+            .collect()
+    }
+}
+
+impl Drop for ClickHouse {
+    fn drop(&mut self) {
+        let _ = self.run("stop");
+    }
+}
+
+fn start_shore(
+    cfg: &std::path::Path,
+    url: &str,
+    listen: SocketAddr,
+    out: &std::path::Path,
+) -> Reaped {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(out)
+        .unwrap();
+    Reaped(
+        Command::new(env!("CARGO_BIN_EXE_seawatch"))
+            .args([
+                "shore",
+                "--nats",
+                url,
+                "--listen",
+                &listen.to_string(),
+                "--config",
+            ])
+            .arg(cfg)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap(),
+    )
+}
+
 impl Drop for Reaped {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -126,6 +233,26 @@ fn ship_process_killed_mid_sync_resumes_and_shore_holds_exactly_its_events() {
         .map(|p| format!("nats-route://127.0.0.1:{p}"))
         .collect();
     let conf_dir = scripts_dir().join("../nats");
+    // Throwaway CA and certificates for the TLS leaf connection.
+    let certs = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg(scripts_dir().join("nats-tls-certs.sh"))
+        .arg(certs.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tls = |side: &str| -> Vec<(String, String)> {
+        let p = |f: String| certs.path().join(f).display().to_string();
+        vec![
+            ("LEAF_CERT".into(), p(format!("{side}.pem"))),
+            ("LEAF_KEY".into(), p(format!("{side}-key.pem"))),
+            ("LEAF_CA".into(), p("ca.pem".into())),
+        ]
+    };
     let mut servers = Vec::new();
     for i in 0..3 {
         let s = Server {
@@ -140,9 +267,13 @@ fn ship_process_killed_mid_sync_resumes_and_shore_holds_exactly_its_events() {
                 ("ROUTE_2".into(), routes[1].clone()),
                 ("ROUTE_3".into(), routes[2].clone()),
                 ("SHORE_PASSWORD".into(), PW.into()),
-                ("SHIP_PASSWORD".into(), PW.into()),
+                ("SHIP_LEAF_USER".into(), "leaf-ship-1".into()),
+                ("SHIP_LEAF_PASSWORD".into(), PW.into()),
                 ("LEAF_ADVERTISE".into(), format!("127.0.0.1:{}", leaf[i])),
-            ],
+            ]
+            .into_iter()
+            .chain(tls("shore"))
+            .collect(),
             bin: bin.clone(),
         };
         s.run("start");
@@ -159,40 +290,38 @@ fn ship_process_killed_mid_sync_resumes_and_shore_holds_exactly_its_events() {
             ("SHIP_PASSWORD".into(), PW.into()),
             (
                 "HUB_LEAF_URL".into(),
-                format!("nats-leaf://ship:{PW}@127.0.0.1:{}", leaf[0]),
+                format!("nats-leaf://leaf-ship-1:{PW}@127.0.0.1:{}", leaf[0]),
             ),
-        ],
+        ]
+        .into_iter()
+        .chain(tls("ship"))
+        .collect(),
         bin,
     };
     ship_server.run("start");
     let shore_url = format!("nats://shore:{PW}@127.0.0.1:{}", client[0]);
 
+    let clickhouse = match ClickHouse::start() {
+        Ok(c) => Some(c),
+        Err(e) if in_ci() => panic!("no ClickHouse server under CI: {e}"),
+        Err(e) => {
+            eprintln!("[nats process test] no ClickHouse ({e}); shore uses SW_EVENTS");
+            None
+        }
+    };
     let tmp = tempfile::tempdir().unwrap();
     let shore_cfg = tmp.path().join("shore.toml");
-    std::fs::write(
-        &shore_cfg,
-        format!("node = \"n0\"\nreplicas = 3\nlease_s = 3\n[[ship]]\nid = \"{SHIP}\"\n"),
-    )
-    .unwrap();
+    let mut shore_toml =
+        format!("node = \"n0\"\nreplicas = 3\nlease_s = 3\n[[ship]]\nid = \"{SHIP}\"\n");
+    if let Some((_, url)) = &clickhouse {
+        shore_toml.push_str(&format!(
+            "[clickhouse]\nurl = \"{url}\"\ntable = \"fleet_events\"\n"
+        ));
+    }
+    std::fs::write(&shore_cfg, shore_toml).unwrap();
     let shore_http = free_addr();
-    let shore_out = std::fs::File::create(tmp.path().join("shore.out")).unwrap();
-    let _shore = Reaped(
-        Command::new(env!("CARGO_BIN_EXE_seawatch"))
-            .args([
-                "shore",
-                "--nats",
-                &shore_url,
-                "--listen",
-                &shore_http.to_string(),
-                "--config",
-            ])
-            .arg(&shore_cfg)
-            .stdin(Stdio::null())
-            .stdout(shore_out.try_clone().unwrap())
-            .stderr(shore_out)
-            .spawn()
-            .unwrap(),
-    );
+    let shore_log = tmp.path().join("shore.out");
+    let mut shore = start_shore(&shore_cfg, &shore_url, shore_http, &shore_log);
 
     let data = tmp.path().join("data");
     let config = format!(
@@ -215,6 +344,10 @@ fn ship_process_killed_mid_sync_resumes_and_shore_holds_exactly_its_events() {
     ship.kill9();
     stop.store(true, Ordering::Relaxed);
     feeder.join().unwrap();
+    // The shore process dies too, mid-batch, and comes back on the same store.
+    let _ = shore.0.kill();
+    let _ = shore.0.wait();
+    shore = start_shore(&shore_cfg, &shore_url, shore_http, &shore_log);
 
     let ship = ShipProc::start(&data, Some(&config));
     send_lines(
@@ -248,16 +381,44 @@ fn ship_process_killed_mid_sync_resumes_and_shore_holds_exactly_its_events() {
     let total = log.durable_next_seq() - 1;
     drop(log);
 
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let stored = rt.block_on(stored_events(&shore_url, SHIP)).unwrap();
+    let stored = match &clickhouse {
+        Some((ch, _)) => {
+            // The shore's counter: distinct events stored, across its restart.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let counted = loop {
+                let m = get(shore_http, "/metrics").unwrap_or_default();
+                let c = metric(
+                    &m,
+                    &format!("seawatch_shore_events_total{{ship=\"{SHIP}\"}}"),
+                );
+                if c.is_some_and(|c| c as u64 >= total) || Instant::now() > deadline {
+                    break c;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            };
+            let stored = ch.stored(SHIP);
+            assert_eq!(
+                counted,
+                Some(stored.len() as f64),
+                "shore counter vs ClickHouse"
+            );
+            stored
+        }
+        None => {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(stored_events(&shore_url, SHIP)).unwrap()
+        }
+    };
     let missing = (1..=total).filter(|s| !stored.contains_key(s)).count();
     let twice = stored.values().filter(|&&c| c > 1).count();
     eprintln!(
-        "[nats process test] ship log {total} events; shore {} distinct, {missing} missing, {twice} twice; {:.1} s",
+        "[nats process test] store {}; ship log {total} events; shore {} distinct, {missing} missing, {twice} twice; {:.1} s",
+        if clickhouse.is_some() { "ClickHouse" } else { "SW_EVENTS" },
         stored.len(),
         t0.elapsed().as_secs_f64()
     );
     assert_eq!((missing, twice), (0, 0));
     assert_eq!(stored.len() as u64, total);
+    drop(shore);
     drop(ship_server);
 }

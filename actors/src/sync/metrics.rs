@@ -26,6 +26,7 @@ pub struct SyncMetrics {
     bytes: Family<LaneLabels, Counter>,
     shore_events: Family<ShipLabels, Counter>,
     shore_duplicates: Family<ShipLabels, Counter>,
+    shore_store_failures: Family<ShipLabels, Counter>,
     lag: Family<ShipLabels, Gauge>,
 }
 
@@ -52,6 +53,11 @@ impl SyncMetrics {
             "seawatch_shore_duplicates_dropped",
             "Events received again at shore and not applied (already stored).",
             s.shore_duplicates.clone(),
+        );
+        metrics.register(
+            "seawatch_shore_store_failures",
+            "Batches the shore store could not take (not acknowledged; the ship resends).",
+            s.shore_store_failures.clone(),
         );
         metrics.register(
             "seawatch_sync_lag_seconds",
@@ -104,6 +110,24 @@ impl SyncMetrics {
                 .get_or_create(&Self::ship(ship))
                 .inc_by(dropped);
         }
+    }
+
+    /// Raises the ship's stored-events counter to `stored` (the store's distinct count,
+    /// read when a node starts serving the ship), so the counter reads the distinct events
+    /// stored at shore even after a restart or a takeover.
+    pub fn shore_stored_at_least(&self, ship: &str, stored: u64) {
+        let c = self.shore_events.get_or_create(&Self::ship(ship));
+        let now = c.get();
+        if stored > now {
+            c.inc_by(stored - now);
+        }
+    }
+
+    /// Counts a batch the shore store could not take (not acknowledged, sent again).
+    pub fn shore_store_failed(&self, ship: &str) {
+        self.shore_store_failures
+            .get_or_create(&Self::ship(ship))
+            .inc();
     }
 
     /// Sets the sync lag in seconds.

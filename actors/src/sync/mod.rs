@@ -9,12 +9,14 @@
 //!   loop): four lanes, bandwidth cap, acknowledged positions persisted on the ship.
 //! * [`shore`]: apply by identity (ship, seq), a mirror per ship, the fleet view and its
 //!   HTTP routes, the command queue.
+//! * [`clickhouse`]: the fleet log in ClickHouse (exactly once by (ship, seq)).
 //! * [`metrics`]: `seawatch_sync_backlog_events{ship}`, `seawatch_shore_events_total{ship}`,
 //!   bytes sent per lane, sync lag.
 //!
 //! Design and its reasons: `docs/decisions/0012-ship-to-shore-sync.md`.
 
 pub mod actor;
+pub mod clickhouse;
 pub mod link;
 pub mod metrics;
 pub mod nats;

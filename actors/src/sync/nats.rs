@@ -11,7 +11,9 @@
 //! **Shore.** The fleet stream `SW_FLEET` (domain `shore`) sources every ship's stream
 //! across its domain. Each ship's mirror lives on exactly one shore node: the node holding
 //! the ship's key in the KV bucket `sw_owners` (created if absent, refreshed every
-//! `lease / 3`, expiring after `lease` when its node dies). The owner reads the ship's
+//! `lease / 3` but at least every second, expiring after `lease` when its node dies, and
+//! taken over at once when its holder stops announcing itself on `seawatch.shore.alive`
+//! for 2 s). The owner reads the ship's
 //! frames through the durable pull consumer `mirror-<ship>`, stores new events in the
 //! stream `SW_EVENTS` (subject `seawatch.events.<ship>`, message id `ship:seq`, so even a
 //! retry after a crash inside the dedup window is dropped by JetStream), then moves the
@@ -30,6 +32,7 @@ use seawatch_runtime::Clock;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::clickhouse::ClickHouseFleetStore;
 use super::link::{ShipConn, ShipTransport, TransportError};
 use super::metrics::SyncMetrics;
 use super::shore::{Commands, Decision, FleetView, Mirror};
@@ -334,10 +337,46 @@ pub struct ShoreShared {
     pub commands: Commands,
     /// Metrics.
     pub metrics: Option<SyncMetrics>,
+    /// The fleet log in ClickHouse, when configured; the events then go there (exactly
+    /// once by (ship, seq)) instead of the `SW_EVENTS` stream.
+    pub clickhouse: Option<Arc<ClickHouseFleetStore>>,
+}
+
+/// Bound on every JetStream request of a shore node (API calls, publish acks). The
+/// client's default is 5 s; a request to a stream whose leader just died waits that long
+/// before it fails, and the lease loop would stall with it. Leader elections take 4-9 s,
+/// so a short bound plus retries on the next tick finds the new leader sooner.
+const JS_TIMEOUT: Duration = Duration::from_millis(2_500);
+
+/// Bound on the mirror's set-up requests while it looks for a new leader.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A fetch (1 s expiry) not ended by the server within this is lost (its consumer's
+/// leader died); the mirror starts over.
+const FETCH_STALL: Duration = Duration::from_secs(4);
+
+/// Shore nodes announce they are alive here every [`ALIVE_EVERY`] (core NATS, no
+/// JetStream): a lease whose holder has not been heard for [`DEAD_AFTER`] is taken over
+/// at once with a compare-and-set on its revision, without waiting for it to expire.
+const ALIVE: &str = "seawatch.shore.alive";
+const ALIVE_EVERY: Duration = Duration::from_millis(500);
+const DEAD_AFTER: Duration = Duration::from_millis(2_000);
+/// How often a node looks at the leases (takes free ones, refreshes its own).
+const LEASE_TICK: Duration = Duration::from_millis(500);
+
+/// The lease refresh period for a lease of `lease`: a third of it, at most 1 s.
+pub fn lease_refresh(lease: Duration) -> Duration {
+    (lease / 3).min(Duration::from_secs(1))
 }
 
 /// Runs a shore node until `shutdown` turns true: answers pings, takes the leases of ships
 /// no live node holds, and runs the mirrors of the ships it holds.
+///
+/// Failover: a node takes a ship when its lease is free (never taken, deleted by a node
+/// that stopped cleanly, or expired `lease` after its holder's last refresh), or at once
+/// when the holder has not announced itself on `seawatch.shore.alive` for 2 s. It learns
+/// of deletes and takeovers by watching the lease bucket, and looks at every lease every
+/// 500 ms in any case.
 pub async fn run_shore_node(
     cfg: ShoreNodeConfig,
     shared: ShoreShared,
@@ -345,7 +384,8 @@ pub async fn run_shore_node(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), NatsError> {
     let client = connect(&cfg.url).await?;
-    let js = jetstream::new(client.clone());
+    let mut js = jetstream::new(client.clone());
+    js.set_timeout(JS_TIMEOUT);
     let (owners, positions) = ensure_shore(&js, &cfg).await?;
 
     let mut pings = client
@@ -353,70 +393,196 @@ pub async fn run_shore_node(
         .await
         .map_err(js_err)?;
     let ponger = client.clone();
-    let ping_task = tokio::spawn(async move {
+    let _ping_task = Owned(tokio::spawn(async move {
         while let Some(m) = pings.next().await {
             if let Some(reply) = m.reply {
                 let _ = ponger.publish(reply, Bytes::from_static(b"pong")).await;
             }
         }
-    });
+    }));
 
-    let mut mirrors: HashMap<String, JoinHandle<()>> = HashMap::new();
-    let mut tick = tokio::time::interval(cfg.lease / 3);
-    let node = Bytes::from(cfg.node.clone());
+    // Liveness of the other nodes, by name.
+    let seen: Arc<parking_lot::Mutex<HashMap<Bytes, std::time::Instant>>> = Arc::default();
+    let mut alive_sub = client.subscribe(ALIVE).await.map_err(js_err)?;
+    let seen2 = seen.clone();
+    let _listen_task = Owned(tokio::spawn(async move {
+        while let Some(m) = alive_sub.next().await {
+            seen2.lock().insert(m.payload, std::time::Instant::now());
+        }
+    }));
+    let announcer = client.clone();
+    let me = Bytes::from(cfg.node.clone());
+    let me2 = me.clone();
+    let _announce_task = Owned(tokio::spawn(async move {
+        let mut every = tokio::time::interval(ALIVE_EVERY);
+        loop {
+            every.tick().await;
+            let _ = announcer.publish(ALIVE, me2.clone()).await;
+        }
+    }));
+    let started = std::time::Instant::now();
+    let alive = |holder: &Bytes| -> bool {
+        if started.elapsed() < DEAD_AFTER {
+            return true; // not listened long enough to tell
+        }
+        seen.lock()
+            .get(holder)
+            .is_some_and(|t| t.elapsed() < DEAD_AFTER)
+    };
+
+    // Lease changes: deletes (a node stopped), puts by others (a takeover).
+    let mut changes = match owners.watch_all().await {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, "shore: cannot watch leases; polling only");
+            None
+        }
+    };
+
+    let mut mirrors: HashMap<String, Owned> = HashMap::new();
+    // Leases this node holds: revision and when it was last written.
+    let mut held: HashMap<String, (u64, std::time::Instant)> = HashMap::new();
+    let refresh = lease_refresh(cfg.lease);
+    let mut tick = tokio::time::interval(LEASE_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let mut only: Option<String> = None;
         tokio::select! {
             _ = shutdown.changed() => {
                 if *shutdown.borrow() {
                     break;
                 }
+                continue;
             }
-            _ = tick.tick() => {
-                for s in &cfg.ships {
-                    let held = hold_lease(&owners, &s.ship, &node).await;
-                    let running = mirrors.get(&s.ship).is_some_and(|t| !t.is_finished());
-                    if held && !running {
-                        tracing::info!(node = %cfg.node, ship = %s.ship, "shore: serving ship");
-                        let task = tokio::spawn(run_mirror(
-                            js.clone(),
-                            client.clone(),
-                            positions.clone(),
-                            s.ship.clone(),
-                            cfg.node.clone(),
-                            shared.clone(),
-                            clock.clone(),
-                        ));
-                        mirrors.insert(s.ship.clone(), task);
-                    } else if !held && running {
-                        tracing::info!(node = %cfg.node, ship = %s.ship, "shore: ship moved away");
-                        if let Some(t) = mirrors.remove(&s.ship) {
-                            t.abort();
+            change = async {
+                match changes.as_mut() {
+                    Some(w) => w.next().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                match change {
+                    Some(Ok(e)) => {
+                        if e.operation == kv::Operation::Put && e.value == me {
+                            continue; // our own write
                         }
-                        shared.fleet.remove(&s.ship);
+                        only = Some(e.key);
+                    }
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, "shore: lease watch error");
+                        continue;
+                    }
+                    None => {
+                        changes = None;
+                        continue;
                     }
                 }
             }
+            _ = tick.tick() => {}
+        }
+        for s in &cfg.ships {
+            if only.as_ref().is_some_and(|k| k != &s.ship) {
+                continue;
+            }
+            let held_now = lease_step(&owners, &s.ship, &me, &mut held, refresh, &alive).await;
+            let running = mirrors.get(&s.ship).is_some_and(|t| !t.is_finished());
+            if held_now && !running {
+                tracing::info!(node = %cfg.node, ship = %s.ship, "shore: serving ship");
+                let task = Owned(tokio::spawn(run_mirror(
+                    js.clone(),
+                    client.clone(),
+                    positions.clone(),
+                    s.ship.clone(),
+                    cfg.node.clone(),
+                    shared.clone(),
+                    clock.clone(),
+                )));
+                mirrors.insert(s.ship.clone(), task);
+            } else if !held_now && mirrors.contains_key(&s.ship) {
+                tracing::info!(node = %cfg.node, ship = %s.ship, "shore: ship moved away");
+                mirrors.remove(&s.ship);
+                shared.fleet.remove(&s.ship);
+            }
         }
     }
-    for (_, t) in mirrors {
-        t.abort();
+    drop(mirrors);
+    // Hand the ships over at once: delete our leases (only if still ours).
+    for (ship, (rev, _)) in held {
+        let _ = owners.delete_expect_revision(&ship, Some(rev)).await;
     }
-    ping_task.abort();
     Ok(())
 }
 
-/// Takes or refreshes the ship's lease; true if this node holds it.
-async fn hold_lease(owners: &kv::Store, ship: &str, node: &Bytes) -> bool {
-    match owners.entry(ship).await {
-        Ok(Some(e)) if e.operation == kv::Operation::Put => {
-            if e.value == *node {
-                owners.update(ship, node.clone(), e.revision).await.is_ok()
-            } else {
-                false
-            }
+/// A task that ends with its owner: aborted when dropped, so a shore node whose future is
+/// dropped (cancelled, or its task aborted) leaves no mirror or responder behind that
+/// would go on consuming a ship's frames after another node took the ship.
+struct Owned(JoinHandle<()>);
+
+impl Owned {
+    fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Takes, refreshes or keeps off the ship's lease; true if this node holds it.
+async fn lease_step(
+    owners: &kv::Store,
+    ship: &str,
+    me: &Bytes,
+    held: &mut HashMap<String, (u64, std::time::Instant)>,
+    refresh: Duration,
+    alive: &impl Fn(&Bytes) -> bool,
+) -> bool {
+    let entry = match owners.entry(ship).await {
+        Ok(e) => e,
+        // Cannot tell (leader election, timeout): keep what we believe until the lease
+        // would have run out; the positions' compare-and-set guards the overlap.
+        Err(_) => {
+            return held
+                .get(ship)
+                .is_some_and(|(_, at)| at.elapsed() < refresh * 2)
         }
-        Ok(_) => owners.create(ship, node.clone()).await.is_ok(),
-        Err(_) => false,
+    };
+    let result = match entry {
+        Some(e) if e.operation == kv::Operation::Put && e.value == *me => {
+            if held
+                .get(ship)
+                .is_some_and(|(rev, at)| *rev == e.revision && at.elapsed() < refresh)
+            {
+                return true;
+            }
+            owners
+                .update(ship, me.clone(), e.revision)
+                .await
+                .map_err(|_| ())
+        }
+        Some(e) if e.operation == kv::Operation::Put => {
+            if alive(&e.value) {
+                held.remove(ship);
+                return false;
+            }
+            tracing::info!(ship, holder = %String::from_utf8_lossy(&e.value), "shore: lease holder silent; taking over");
+            owners
+                .update(ship, me.clone(), e.revision)
+                .await
+                .map_err(|_| ())
+        }
+        _ => owners.create(ship, me.clone()).await.map_err(|_| ()),
+    };
+    match result {
+        Ok(rev) => {
+            held.insert(ship.to_owned(), (rev, std::time::Instant::now()));
+            true
+        }
+        Err(_) => {
+            held.remove(ship);
+            false
+        }
     }
 }
 
@@ -457,22 +623,14 @@ async fn mirror_loop(
         _ => ([1; 4], 0),
     };
     let mut mirror = Mirror::at(ship, start);
-    let mut stored = 0u64;
-    let fleet = js.get_stream(FLEET).await.map_err(js_err)?;
-    let consumer: consumer::PullConsumer = fleet
-        .get_or_create_consumer(
-            &format!("mirror-{ship}"),
-            consumer::pull::Config {
-                durable_name: Some(format!("mirror-{ship}")),
-                filter_subject: up_subject(ship),
-                ack_policy: consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(5),
-                max_ack_pending: 1_000,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(js_err)?;
+    let mut stored = match &shared.clickhouse {
+        Some(ch) => ch.count_async(ship).await.map_err(js_err)?,
+        None => 0,
+    };
+    if let Some(m) = &shared.metrics {
+        m.shore_stored_at_least(ship, stored);
+    }
+    let consumer = mirror_consumer(js, ship).await?;
     let events_subject = format!("seawatch.events.{ship}");
     let down = down_subject(ship);
     loop {
@@ -483,8 +641,19 @@ async fn mirror_loop(
             .messages()
             .await
             .map_err(js_err)?;
-        while let Some(msg) = batch.next().await {
-            let msg = msg.map_err(js_err)?;
+        loop {
+            // A pull request sent to a consumer leader that then died is never answered:
+            // without this bound the mirror would wait for it forever. Give up and start
+            // over (the next lease tick finds the consumer's new leader).
+            let msg = match tokio::time::timeout(FETCH_STALL, batch.next()).await {
+                Ok(Some(m)) => m.map_err(js_err)?,
+                Ok(None) => break,
+                Err(_) => {
+                    return Err(NatsError::JetStream(
+                        "fetch not answered; consumer leader lost?".into(),
+                    ))
+                }
+            };
             let now_ms = clock.now_ms();
             let answer = match Up::decode(&msg.payload) {
                 Err(e) => {
@@ -502,28 +671,10 @@ async fn mirror_loop(
                             end,
                             dropped,
                         } => {
-                            let mut acks = Vec::with_capacity(events.len());
-                            for e in &events {
-                                let mut h = HeaderMap::new();
-                                h.insert("Nats-Msg-Id", format!("{ship}:{}", e.seq).as_str());
-                                let body = serde_json::to_vec(e).map_err(js_err)?;
-                                acks.push(
-                                    js.publish_with_headers(
-                                        events_subject.clone(),
-                                        h,
-                                        Bytes::from(body),
-                                    )
-                                    .await
-                                    .map_err(js_err)?,
-                                );
-                            }
-                            let mut new = 0;
-                            for a in acks {
-                                let ack = a.await.map_err(js_err)?;
-                                if !ack.duplicate {
-                                    new += 1;
-                                }
-                            }
+                            let (new, present) = match &shared.clickhouse {
+                                Some(ch) => ch.store_events(ship, &events).await.map_err(js_err)?,
+                                None => publish_events(js, &events_subject, ship, &events).await?,
+                            };
                             let mut next = mirror.positions();
                             next[lane.index()] = next[lane.index()].max(end);
                             let value = format!("{} {} {} {}", next[0], next[1], next[2], next[3]);
@@ -537,7 +688,7 @@ async fn mirror_loop(
                             };
                             stored += new;
                             if let Some(m) = &shared.metrics {
-                                m.shore_applied(ship, new, dropped + events.len() as u64 - new);
+                                m.shore_applied(ship, new, dropped + present);
                             }
                             Some(mirror.commit(lane, end))
                         }
@@ -566,6 +717,74 @@ async fn mirror_loop(
             shared.fleet.set(mirror.view_with(stored, node));
         }
     }
+}
+
+/// Publishes events into `SW_EVENTS` with message ids `ship:seq` (JetStream drops a
+/// repeat within its dedup window); returns (new, already present).
+async fn publish_events(
+    js: &jetstream::Context,
+    subject: &str,
+    ship: &str,
+    events: &[seawatch_runtime::event_log::Event],
+) -> Result<(u64, u64), NatsError> {
+    let mut acks = Vec::with_capacity(events.len());
+    for e in events {
+        let mut h = HeaderMap::new();
+        h.insert("Nats-Msg-Id", format!("{ship}:{}", e.seq).as_str());
+        let body = serde_json::to_vec(e).map_err(js_err)?;
+        acks.push(
+            js.publish_with_headers(subject.to_owned(), h, Bytes::from(body))
+                .await
+                .map_err(js_err)?,
+        );
+    }
+    let mut new = 0;
+    for a in acks {
+        if !a.await.map_err(js_err)?.duplicate {
+            new += 1;
+        }
+    }
+    Ok((new, events.len() as u64 - new))
+}
+
+/// The ship's durable consumer on the fleet stream (created if missing).
+///
+/// Right after a server died, the fleet stream or the consumer may have no leader until
+/// its raft election ends; a request sent meanwhile is never answered and waits for its
+/// whole timeout. So ask with a 1 s bound a few times (the new leader is found within
+/// about a second of its election), then once with the normal bound in case the server
+/// is only slow.
+async fn mirror_consumer(
+    js: &jetstream::Context,
+    ship: &str,
+) -> Result<consumer::PullConsumer, NatsError> {
+    let mut last = None;
+    for bound in [SETUP_TIMEOUT, SETUP_TIMEOUT, SETUP_TIMEOUT, JS_TIMEOUT] {
+        let mut quick = js.clone();
+        quick.set_timeout(bound);
+        let attempt = async {
+            let fleet = quick.get_stream(FLEET).await.map_err(js_err)?;
+            fleet
+                .get_or_create_consumer(
+                    &format!("mirror-{ship}"),
+                    consumer::pull::Config {
+                        durable_name: Some(format!("mirror-{ship}")),
+                        filter_subject: up_subject(ship),
+                        ack_policy: consumer::AckPolicy::Explicit,
+                        ack_wait: Duration::from_secs(3),
+                        max_ack_pending: 1_000,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(js_err)
+        };
+        match attempt.await {
+            Ok(c) => return Ok(c),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| NatsError::JetStream("no attempt".into())))
 }
 
 /// Every event stored at shore for `ship`, by seq, with how many times each is stored

@@ -41,6 +41,22 @@ pub trait FleetStore: Send + Sync + 'static {
     fn contains(&self, ship: &str, seq: u64) -> bool;
     /// Events offered for storage that were already stored (should stay 0).
     fn duplicates(&self, ship: &str) -> u64;
+    /// [`store`](Self::store) for stores that can fail (a remote database): on `Err`
+    /// nothing may count as stored and the position must not move. The batch is not
+    /// acknowledged, so the ship sends it again.
+    fn try_store(
+        &self,
+        ship: &str,
+        lane: Lane,
+        events: &[Event],
+        next: u64,
+    ) -> Result<(u64, u64), String> {
+        Ok(self.store(ship, lane, events, next))
+    }
+    /// [`positions`](Self::positions) for stores that can fail.
+    fn try_positions(&self, ship: &str) -> Result<[u64; 4], String> {
+        Ok(self.positions(ship))
+    }
 }
 
 #[derive(Default)]
@@ -223,6 +239,11 @@ impl Mirror {
         }
     }
 
+    /// Rebuilds the mirror of `ship` from a store that can fail.
+    pub fn try_load(ship: &str, store: &dyn FleetStore) -> Result<Self, String> {
+        Ok(Self::at(ship, store.try_positions(ship)?))
+    }
+
     /// A mirror of `ship` standing at `positions` (e.g. read from a shared store).
     pub fn at(ship: &str, positions: [u64; 4]) -> Self {
         Self {
@@ -312,7 +333,17 @@ impl Mirror {
                     end,
                     dropped,
                 } => {
-                    let (new, present) = store.store(&self.ship, lane, &events, end);
+                    let (new, present) = match store.try_store(&self.ship, lane, &events, end) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            // Not stored, not acknowledged: the ship sends it again.
+                            tracing::warn!(ship = %self.ship, error = %e, "shore: store failed; batch not acknowledged");
+                            if let Some(m) = metrics {
+                                m.shore_store_failed(&self.ship);
+                            }
+                            return None;
+                        }
+                    };
                     if let Some(m) = metrics {
                         m.shore_applied(&self.ship, new, dropped + present);
                         if let Some(last) = events.last() {
@@ -544,10 +575,27 @@ impl Shore {
             self.commands.answered(r.clone());
         }
         let store = self.store.clone();
-        let mirror = self
-            .mirrors
-            .entry(ship.clone())
-            .or_insert_with(|| Mirror::load(&ship, &*store));
+        if !self.mirrors.contains_key(&ship) {
+            match Mirror::try_load(&ship, &*store) {
+                Ok(m) => {
+                    if let Some(metrics) = &self.metrics {
+                        metrics.shore_stored_at_least(&ship, store.count(&ship));
+                    }
+                    self.mirrors.insert(ship.clone(), m);
+                }
+                Err(e) => {
+                    // The store is unreachable: drop the frame; the ship sends it again.
+                    tracing::warn!(ship = %ship, error = %e, "shore: cannot read positions");
+                    if let Some(m) = &self.metrics {
+                        m.shore_store_failed(&ship);
+                    }
+                    return Vec::new();
+                }
+            }
+        }
+        let Some(mirror) = self.mirrors.get_mut(&ship) else {
+            return Vec::new();
+        };
         let mut out: Vec<Down> = mirror
             .apply(up, &*store, now_ms, self.metrics.as_ref())
             .into_iter()
