@@ -490,7 +490,7 @@ async fn cuts_ship_kill_and_shore_node_kill_leave_shore_with_exactly_the_ships_e
     assert_eq!(twice, 0, "events stored twice");
     assert_eq!(stored.len() as u64, total);
     // The goal is 10 s. The floor is nats-server's raft election (4-9 s) of the streams
-    // and consumer the killed server led; our part adds about 1.5 s (decision 0015).
+    // and consumer the killed server led; our part adds about 1.5 s (decision 0017).
     // Measured 1.8-8.2 s in 16 runs up to load average 12.7 (docs/benchmarks.md), but an
     // election drawn near 9 s can pass 10 s, so a 10 s bound would fail now and then; this
     // bound catches a failover that does not happen or stalls; the figure is printed above.
