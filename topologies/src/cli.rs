@@ -653,7 +653,7 @@ async fn shore(args: ShoreArgs) -> i32 {
         return EXIT_USAGE;
     };
     let listen = cfg.listen;
-    crate::sync::run_shore(cfg, url, listen).await
+    crate::sync::run_shore(cfg, url, listen, &args.data).await
 }
 
 async fn ship(args: ShipArgs) -> i32 {

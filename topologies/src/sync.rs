@@ -18,7 +18,8 @@ use seawatch_actors::sync::nats::{
     connect_ship, run_shore_node, ShipSource, ShoreNodeConfig, ShoreShared,
 };
 use seawatch_actors::sync::ship::SyncConfig;
-use seawatch_actors::sync::shore::{fleet_router, FleetApi};
+use seawatch_actors::sync::shore::{fleet_command_router, fleet_read_router, FleetApi};
+use seawatch_console::{Auth, AuthConfig, ConsoleMetrics, Role};
 use seawatch_runtime::event_log::EventLog;
 use seawatch_runtime::http::{self, Health};
 use seawatch_runtime::supervision::ChildSpec;
@@ -82,7 +83,12 @@ async fn open_clickhouse(c: ClickHouseConfig) -> Result<Arc<ClickHouseFleetStore
 }
 
 /// Runs a shore node until SIGINT/SIGTERM; returns the exit status.
-pub async fn run_shore(cfg: ShoreConfig, url: String, listen: SocketAddr) -> i32 {
+pub async fn run_shore(
+    cfg: ShoreConfig,
+    url: String,
+    listen: SocketAddr,
+    data: &std::path::Path,
+) -> i32 {
     let metrics = Metrics::new();
     let health = Health::new();
     let clickhouse = match &cfg.clickhouse {
@@ -129,12 +135,35 @@ pub async fn run_shore(cfg: ShoreConfig, url: String, listen: SocketAddr) -> i32
             return crate::cli::EXIT_USAGE;
         }
     };
-    let app = http::router(metrics.clone(), health.clone()).merge(fleet_router(FleetApi {
+    // Every route but /healthz, /metrics and /api/login needs a token (contracts §2):
+    // viewers read the fleet, operators send commands to ships.
+    if let Err(e) = std::fs::create_dir_all(data) {
+        eprintln!("seawatch shore: --data {}: {e}", data.display());
+        return crate::cli::EXIT_USAGE;
+    }
+    let auth = match Auth::open(
+        data,
+        &AuthConfig::default(),
+        clock.clone(),
+        ConsoleMetrics::register(&metrics),
+    ) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("seawatch shore: {e}");
+            return crate::cli::EXIT_USAGE;
+        }
+    };
+    let api = FleetApi {
         fleet: shared.fleet.clone(),
         commands: shared.commands.clone(),
         clock: clock.clone(),
-    }));
+    };
+    let app = http::router(metrics.clone(), health.clone())
+        .merge(auth.routes())
+        .merge(auth.protect(Role::Viewer, fleet_read_router(api.clone())))
+        .merge(auth.protect(Role::Operator, fleet_command_router(api)));
     let server = tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let _ = axum::serve(listener, app).await;
     });
     let (stop, stop_rx) = watch::channel(false);
@@ -166,6 +195,10 @@ pub async fn run_shore(cfg: ShoreConfig, url: String, listen: SocketAddr) -> i32
         cfg.node,
         cfg.ships.len()
     );
+    let pw = data.join("initial-admin-password");
+    if pw.exists() {
+        println!("  api: user admin, first password in {}", pw.display());
+    }
     let status = tokio::select! {
         _ = crate::cli::wait_for_shutdown_signal() => 0,
         _ = node => 1,

@@ -174,6 +174,8 @@ fn start_shore(
                 "--config",
             ])
             .arg(cfg)
+            .arg("--data")
+            .arg(cfg.with_file_name("shore-data"))
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
@@ -322,6 +324,30 @@ fn ship_process_killed_mid_sync_resumes_and_shore_holds_exactly_its_events() {
     let shore_http = free_addr();
     let shore_log = tmp.path().join("shore.out");
     let mut shore = start_shore(&shore_cfg, &shore_url, shore_http, &shore_log);
+    // The shore's API needs a token like the ship's (contracts §2): 401 without one, the
+    // fleet with the first admin's.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let open = loop {
+        match http(shore_http, "GET", "/api/fleet", b"") {
+            Ok((code, _)) => break code,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "shore http never came up: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    assert_eq!(open, 401, "GET /api/fleet without a token");
+    let pw = std::fs::read_to_string(
+        shore_cfg
+            .with_file_name("shore-data")
+            .join("initial-admin-password"),
+    )
+    .expect("the shore writes its first admin password");
+    let login = format!(r#"{{"user":"admin","password":"{}"}}"#, pw.trim());
+    let (code, body) = http(shore_http, "POST", "/api/login", login.as_bytes()).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let token: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(token["token"].as_str().is_some_and(|t| !t.is_empty()));
 
     let data = tmp.path().join("data");
     let config = format!(

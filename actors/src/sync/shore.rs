@@ -697,12 +697,23 @@ pub struct CommandRequest {
 
 /// `GET /api/fleet`, `POST /api/ships/{ship}/commands` and
 /// `GET /api/ships/{ship}/commands/{id}`. Authentication goes in front (the console's
-/// middleware).
+/// middleware); [`fleet_read_router`] and [`fleet_command_router`] split it by role.
 pub fn fleet_router(api: FleetApi) -> Router {
+    fleet_read_router(api.clone()).merge(fleet_command_router(api))
+}
+
+/// The read side: `GET /api/fleet` and `GET /api/ships/{ship}/commands/{id}` (viewers).
+pub fn fleet_read_router(api: FleetApi) -> Router {
     Router::new()
         .route("/api/fleet", get(get_fleet))
-        .route("/api/ships/{ship}/commands", post(post_command))
         .route("/api/ships/{ship}/commands/{id}", get(get_command))
+        .with_state(api)
+}
+
+/// The write side: `POST /api/ships/{ship}/commands` (operators).
+pub fn fleet_command_router(api: FleetApi) -> Router {
+    Router::new()
+        .route("/api/ships/{ship}/commands", post(post_command))
         .with_state(api)
 }
 
