@@ -329,7 +329,7 @@ fn segments_roll_and_reads_cross_them() {
 fn chunked_reads_decode_each_frame_once() {
     let dir = tempfile::tempdir().unwrap();
     let config = EventLogConfig {
-        segment_max_bytes: 20_000,
+        segment_max_bytes: 1_500,
         ..cfg()
     };
     let mut log = EventLog::open(dir.path(), config).unwrap();
