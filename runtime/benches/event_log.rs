@@ -113,5 +113,60 @@ fn bench_event_log(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_event_log);
+/// Reading frames of 8,192 events in chunks of 1,000 (as ship-to-shore sync reads the
+/// log, one lane's room at a time), against its peer in the same run: reading the same
+/// events a whole frame per call. Without the log's frame cache each chunked read
+/// decompresses and decodes the whole frame again (≈8× the work per event); with it the
+/// two cost about the same per event. Compare `chunked_1000 / whole_frames` per event.
+fn bench_chunked_reads(c: &mut Criterion) {
+    const FRAME: usize = 8_192;
+    const FRAMES: usize = 8;
+    const CHUNK: usize = 1_000;
+    let base = env!("CARGO_TARGET_TMPDIR");
+    let dir = tempfile::tempdir_in(base).unwrap();
+    let config = EventLogConfig {
+        fsync: FsyncPolicy::Never,
+        ..EventLogConfig::new("ms-bench-read")
+    };
+    let mut log = EventLog::open(dir.path(), config).unwrap();
+    for f in 0..FRAMES {
+        let batch: Vec<NewEvent> = (0..FRAME / BATCH + 1)
+            .flat_map(|k| syslog_batch(((f * FRAME + k * BATCH) as u64) * 3))
+            .take(FRAME)
+            .collect();
+        log.append_batch(batch).unwrap();
+    }
+    let first = log.first_seq();
+    let total = (FRAME * FRAMES) as u64;
+    let mut g = c.benchmark_group("event_log_read");
+    g.throughput(Throughput::Elements(total));
+    g.sample_size(10);
+    g.bench_function("whole_frames", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            let mut seq = first;
+            while seq < first + total {
+                let ev = log.read_from(seq, FRAME).unwrap();
+                seq += ev.len() as u64;
+                n += black_box(ev).len();
+            }
+            n
+        })
+    });
+    g.bench_function("chunked_1000", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            let mut seq = first;
+            while seq < first + total {
+                let ev = log.read_from(seq, CHUNK).unwrap();
+                seq += ev.len() as u64;
+                n += black_box(ev).len();
+            }
+            n
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_event_log, bench_chunked_reads);
 criterion_main!(benches);

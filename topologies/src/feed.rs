@@ -54,18 +54,30 @@ pub fn decode_into(t: &TelemetryRef<'_>, sender: &IngestSender, out: &mut Vec<Ob
 
 /// Sends decoded observations in batches of [`FEED_BATCH`], waiting for room.
 pub async fn send_all(sender: &IngestSender, items: Vec<Observation>) -> Result<(), SendError> {
-    let mut items = items;
-    while !items.is_empty() {
-        let rest = items.split_off(items.len().min(FEED_BATCH));
-        sender
+    if items.len() <= FEED_BATCH {
+        // the common case: one batch, the vector handed on as it is
+        return sender
             .send(IngestBatch {
                 source: Source::Simulator,
                 received: Instant::now(),
                 items,
                 done: None,
             })
-            .await?;
-        items = rest;
+            .await;
     }
-    Ok(())
+    let mut it = items.into_iter();
+    loop {
+        let chunk: Vec<Observation> = it.by_ref().take(FEED_BATCH).collect();
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        sender
+            .send(IngestBatch {
+                source: Source::Simulator,
+                received: Instant::now(),
+                items: chunk,
+                done: None,
+            })
+            .await?;
+    }
 }

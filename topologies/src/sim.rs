@@ -395,9 +395,14 @@ fn produce(
 ) {
     let end_ms = sim.end_ms().min(until_ms);
     let mut t = sim.start_ms();
+    // last second's count per ship: room reserved up front, not grown by doubling
+    let mut sizes: Vec<usize> = ids.iter().map(|_| 0).collect();
     while t < end_ms {
         let to = (t + 1000).min(end_ms);
-        let mut per_ship: Vec<Vec<Observation>> = ids.iter().map(|_| Vec::new()).collect();
+        let mut per_ship: Vec<Vec<Observation>> = sizes
+            .iter()
+            .map(|&n| Vec::with_capacity(n + n / 8))
+            .collect();
         let mut generated = 0u64;
         sim.advance_with(to, |rec| {
             generated += 1;
@@ -405,6 +410,9 @@ fn produce(
                 decode_into(&rec, &senders[i], &mut per_ship[i]);
             }
         });
+        for (n, v) in sizes.iter_mut().zip(&per_ship) {
+            *n = v.len();
+        }
         if tx
             .blocking_send(Chunk {
                 to_ms: to,

@@ -114,6 +114,18 @@ pub(crate) fn series_key(name: &str, labels: &[(String, String)]) -> String {
 }
 
 impl DeviceState {
+    /// Takes a batch of observations (in event order), then assesses health once, as of
+    /// the last one: the same result as assessing after each, since the assessment
+    /// depends only on the state after the batch and the time of its last observation.
+    fn observe_all(&mut self, items: &[Observation]) {
+        for obs in items {
+            self.observe(obs);
+        }
+        if let Some(last) = items.last() {
+            self.health = self.assess(last.ts_ms);
+        }
+    }
+
     fn observe(&mut self, obs: &Observation) {
         self.last_seen_ms = Some(self.last_seen_ms.map_or(obs.ts_ms, |t| t.max(obs.ts_ms)));
         match &obs.kind {
@@ -131,7 +143,6 @@ impl DeviceState {
                 }
             }
         }
-        self.health = self.assess(obs.ts_ms);
     }
 
     fn assess(&self, now_ms: i64) -> Health {
@@ -204,8 +215,8 @@ impl Actor for DeviceActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             DeviceMsg::Observe { received, items } => {
+                state.observe_all(&items);
                 for obs in &items {
-                    state.observe(obs);
                     health.observe(obs);
                 }
                 if let Some(d) = detector {

@@ -200,12 +200,36 @@ impl FrameEncoder {
     }
 }
 
-/// Decode and validate a frame payload (CRC must already be checked).
-pub(crate) fn decode_payload(h: &FrameHeader, payload: &[u8]) -> Result<Vec<Event>, String> {
-    let mut raw = AlignedVec::<16>::with_capacity(h.raw_len as usize);
+/// Reusable state for decoding frames (keeps the zstd context and the buffer).
+pub(crate) struct FrameDecoder {
+    decompressor: zstd::bulk::Decompressor<'static>,
+    raw: AlignedVec<16>,
+}
+
+impl FrameDecoder {
+    pub fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            decompressor: zstd::bulk::Decompressor::new()?,
+            raw: AlignedVec::new(),
+        })
+    }
+
+    /// Decode and validate a frame payload (CRC must already be checked).
+    pub fn decode(&mut self, h: &FrameHeader, payload: &[u8]) -> Result<Vec<Event>, String> {
+        decode_payload_with(&mut self.decompressor, &mut self.raw, h, payload)
+    }
+}
+
+fn decode_payload_with(
+    decompressor: &mut zstd::bulk::Decompressor<'static>,
+    raw: &mut AlignedVec<16>,
+    h: &FrameHeader,
+    payload: &[u8],
+) -> Result<Vec<Event>, String> {
+    raw.clear();
     raw.resize(h.raw_len as usize, 0);
-    let n = zstd::bulk::Decompressor::new()
-        .and_then(|mut d| d.decompress_to_buffer(payload, raw.as_mut_slice()))
+    let n = decompressor
+        .decompress_to_buffer(payload, raw.as_mut_slice())
         .map_err(|e| format!("zstd decompression failed: {e}"))?;
     if n != h.raw_len as usize {
         return Err(format!(

@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use frame::{FrameEncoder, FrameHeader, HEADER_LEN};
+use frame::{FrameDecoder, FrameEncoder, FrameHeader, HEADER_LEN};
 pub use types::{Event, EventId, EventKind, NewEvent};
 
 /// Default maximum size of one segment file (64 MiB).
@@ -59,6 +59,37 @@ pub const SEGMENT_EXT: &str = "seg";
 
 /// Distance in bytes between entries of the in-memory sparse frame index.
 const INDEX_INTERVAL_BYTES: u64 = 64 * 1024;
+
+/// Most events (over all frames) the read cache of [`EventLog::read_from`] keeps
+/// decoded: a few MB, enough for a reader that reads up to 8,192 events per call and
+/// goes back to where it stopped using them (sync reads ahead of its lanes' room) to
+/// find every frame of its window still decoded, whatever the frame sizes.
+const FRAME_CACHE_EVENTS: usize = 32_768;
+/// Most frames the read cache keeps (lookups are a linear scan).
+const FRAME_CACHE_FRAMES: usize = 256;
+
+/// A decoded frame, found again by (segment's first seq, offset in the segment).
+struct CachedFrame {
+    key: (u64, u64),
+    header: FrameHeader,
+    events: Arc<Vec<Event>>,
+}
+
+/// What readers keep between [`EventLog::read_from`] calls: the most recently used
+/// decoded frames (a reader that continues inside a frame, or reads the same range again,
+/// does not decompress and decode it again) and a zstd context to reuse.
+///
+/// Frames are immutable once written and a (segment, offset) pair names one frame
+/// for the life of the [`EventLog`] (recovery only truncates on open; retention
+/// removes whole segments, after which their seqs are refused as evicted), so a
+/// cached frame is never stale.
+#[derive(Default)]
+struct ReadCache {
+    frames: Vec<CachedFrame>,
+    decoder: Option<FrameDecoder>,
+    /// Frames decoded from disk since open (tests check the cache with it).
+    decoded: u64,
+}
 
 /// When appended data is forced to stable storage.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -326,6 +357,8 @@ pub struct EventLog {
     segments: BTreeMap<u64, SegmentInfo>,
     /// Lazily built metadata of sealed segments.
     sealed_meta: Mutex<HashMap<u64, Arc<SegmentMeta>>>,
+    /// Recently decoded frames, for reads that continue inside one.
+    read_cache: Mutex<ReadCache>,
     active_first: u64,
     active_meta: SegmentMeta,
     active_file: File,
@@ -458,14 +491,20 @@ impl<'a> SegmentFile<'a> {
     }
 
     /// Read, verify and decode the frame at `off`.
-    fn frame_at(&mut self, off: u64) -> Result<(FrameHeader, Vec<Event>)> {
+    fn frame_at(
+        &mut self,
+        off: u64,
+        decoder: &mut FrameDecoder,
+    ) -> Result<(FrameHeader, Vec<Event>)> {
         let (hb, h) = self.header_at(off)?;
         let mut payload = vec![0u8; h.payload_len as usize];
         self.file.read_exact(&mut payload).ctx(self.path)?;
         if !frame::crc_ok(&hb, &h, &payload) {
             return Err(self.corrupt(off, "frame checksum mismatch"));
         }
-        let events = frame::decode_payload(&h, &payload).map_err(|r| self.corrupt(off, r))?;
+        let events = decoder
+            .decode(&h, &payload)
+            .map_err(|r| self.corrupt(off, r))?;
         Ok((h, events))
     }
 
@@ -549,6 +588,7 @@ impl EventLog {
             config,
             segments,
             sealed_meta: Mutex::new(HashMap::new()),
+            read_cache: Mutex::new(ReadCache::default()),
             active_first,
             active_meta,
             active_file,
@@ -709,6 +749,58 @@ impl EventLog {
         Ok(meta)
     }
 
+    /// The decoded frame at `off` of the segment starting at `seg_first`, from the
+    /// read cache or from disk (then cached).
+    fn cached_frame(
+        &self,
+        sf: &mut SegmentFile<'_>,
+        seg_first: u64,
+        off: u64,
+    ) -> Result<(FrameHeader, Arc<Vec<Event>>)> {
+        let key = (seg_first, off);
+        let decoder = {
+            let mut cache = self.read_cache.lock();
+            if let Some(i) = cache.frames.iter().position(|f| f.key == key) {
+                let f = cache.frames.remove(i);
+                let hit = (f.header, f.events.clone());
+                cache.frames.insert(0, f);
+                return Ok(hit);
+            }
+            cache.decoder.take()
+        };
+        let mut decoder = match decoder {
+            Some(d) => d,
+            None => FrameDecoder::new().ctx(sf.path)?,
+        };
+        let decoded = sf.frame_at(off, &mut decoder);
+        let mut cache = self.read_cache.lock();
+        cache.decoder = Some(decoder);
+        let (header, events) = decoded?;
+        cache.decoded += 1;
+        let events = Arc::new(events);
+        // keep the most recently used frames within the budget (the new one always)
+        let mut kept = events.len();
+        let keep = cache
+            .frames
+            .iter()
+            .take(FRAME_CACHE_FRAMES - 1)
+            .take_while(|f| {
+                kept += f.events.len();
+                kept <= FRAME_CACHE_EVENTS
+            })
+            .count();
+        cache.frames.truncate(keep);
+        cache.frames.insert(
+            0,
+            CachedFrame {
+                key,
+                header,
+                events: events.clone(),
+            },
+        );
+        Ok((header, events))
+    }
+
     /// Read up to `max_events` durable events starting at `seq`.
     ///
     /// Returns an empty vector when `seq` is at (or past) the durable end.
@@ -754,7 +846,7 @@ impl EventLog {
                 off += h.frame_len();
             }
             while out.len() < max_events && cur < end.min(seg_end) {
-                let (h, events) = sf.frame_at(off)?;
+                let (h, events) = self.cached_frame(&mut sf, seg_first, off)?;
                 if h.first_seq > cur || h.end_seq() <= cur {
                     return Err(sf.corrupt(
                         off,
@@ -769,7 +861,7 @@ impl EventLog {
                 let take = (max_events - out.len())
                     .min(events.len() - skip)
                     .min((end - cur) as usize);
-                out.extend(events.into_iter().skip(skip).take(take));
+                out.extend_from_slice(&events[skip..skip + take]);
                 cur += take as u64;
                 off += h.frame_len();
             }
@@ -822,6 +914,7 @@ impl EventLog {
             report.events_removed += next_first - first;
             self.segments.remove(&first);
             self.sealed_meta.lock().remove(&first);
+            self.read_cache.lock().frames.retain(|f| f.key.0 != first);
         }
         if report.segments_removed > 0 {
             sync_dir(&self.dir)?;

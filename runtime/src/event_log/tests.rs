@@ -326,6 +326,53 @@ fn segments_roll_and_reads_cross_them() {
 }
 
 #[test]
+fn chunked_reads_decode_each_frame_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EventLogConfig {
+        segment_max_bytes: 1_500,
+        ..cfg()
+    };
+    let mut log = EventLog::open(dir.path(), config).unwrap();
+    for b in 0..12 {
+        log.append_batch(batch(b * 100, 100, b as i64)).unwrap();
+    }
+    assert!(log.stats().segments > 1, "reads cross segments");
+    let all = read_all(&log);
+    assert_eq!(all.len(), 1_200);
+    let whole = log.read_cache.lock().decoded;
+    assert_eq!(whole, 12, "one decode per frame");
+    // Sequential chunks smaller than a frame (as sync reads): same events, and each
+    // frame is decoded at most once more (the cache holds the last few).
+    let mut got = Vec::new();
+    let mut seq = log.first_seq();
+    loop {
+        let ev = log.read_from(seq, 7).unwrap();
+        if ev.is_empty() {
+            break;
+        }
+        seq = ev.last().unwrap().seq + 1;
+        got.extend(ev);
+    }
+    assert_eq!(got, all);
+    assert_eq!(
+        log.read_cache.lock().decoded,
+        whole,
+        "all 12 frames fit the cache"
+    );
+    // Reading the same range again is served from the cache.
+    let before = log.read_cache.lock().decoded;
+    assert_eq!(
+        log.read_from(1_150, 30).unwrap(),
+        all[1_149..1_179].to_vec()
+    );
+    assert_eq!(
+        log.read_from(1_150, 30).unwrap(),
+        all[1_149..1_179].to_vec()
+    );
+    assert_eq!(log.read_cache.lock().decoded, before);
+}
+
+#[test]
 fn large_batches_use_sparse_index() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = EventLog::open(dir.path(), cfg()).unwrap();

@@ -760,21 +760,23 @@ fn aruba(rec: &mut SyslogRecord<'_>) {
 /// Never panics; stops at the first token without `=`.
 pub fn fortinet_kv(s: &str) -> impl Iterator<Item = (&str, &str)> {
     let mut rest = s;
+    // byte searches (memchr) on ASCII delimiters: the positions are char boundaries
     std::iter::from_fn(move || {
         rest = rest.trim_start_matches(' ');
-        let eq = rest.find('=')?;
-        let key = &rest[..eq];
-        if key.is_empty() || key.contains(' ') {
+        // the key ends at the first `=`; a space before it (or no `=`) ends the pairs
+        let eq = memchr::memchr2(b'=', b' ', rest.as_bytes())?;
+        if eq == 0 || rest.as_bytes()[eq] != b'=' {
             return None;
         }
+        let key = &rest[..eq];
         let after = &rest[eq + 1..];
         let (value, next) = if let Some(q) = after.strip_prefix('"') {
-            match q.find('"') {
+            match memchr::memchr(b'"', q.as_bytes()) {
                 Some(e) => (&q[..e], &q[e + 1..]),
                 None => (q, ""),
             }
         } else {
-            match after.find(' ') {
+            match memchr::memchr(b' ', after.as_bytes()) {
                 Some(e) => (&after[..e], &after[e..]),
                 None => (after, ""),
             }
