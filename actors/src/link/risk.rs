@@ -36,8 +36,8 @@ pub struct RiskConfig {
     pub fire_at: f64,
     /// Risk below which a firing alert may clear...
     pub clear_below: f64,
-    /// ...after this many consecutive evaluations below it.
-    pub clear_after: u32,
+    /// ...once it stayed below it this long (s) with the link working.
+    pub clear_after_s: f64,
     /// Time to outage (s) at which the trend/rain risk is 0.5.
     pub t50_s: f64,
     /// Width (s) of that logistic.
@@ -60,7 +60,7 @@ impl Default for RiskConfig {
             outage_below_db: -1.3,
             fire_at: 0.6,
             clear_below: 0.3,
-            clear_after: 3,
+            clear_after_s: 120.0,
             t50_s: 150.0,
             t_scale_s: 40.0,
             block_t50_s: 30.0,
@@ -247,7 +247,8 @@ pub struct RiskModel {
     recovered: bool,
     est: Estimate,
     firing: bool,
-    below: u32,
+    /// Since when (unix ms) a firing alert's risk is below `clear_below`.
+    below_since: Option<i64>,
 }
 
 impl RiskModel {
@@ -274,7 +275,7 @@ impl RiskModel {
                 cause: RiskCause::None,
             },
             firing: false,
-            below: 0,
+            below_since: None,
         }
     }
 
@@ -489,7 +490,7 @@ impl RiskModel {
                 .then(|| ((now_s + predicted) * 1000.0).round() as i64),
             cause,
         };
-        self.edge(up)
+        self.edge(ts_ms, up)
     }
 
     /// Degrees to the nearest learned blocked bucket ahead in direction `dir` (±1),
@@ -516,27 +517,27 @@ impl RiskModel {
     }
 
     /// Hysteresis: fire at `fire_at` while the link still works (a prediction, not a
-    /// report of an outage); clear after `clear_after` evaluations below `clear_below`
-    /// once the link works again.
-    fn edge(&mut self, up: bool) -> Option<AlertEdge> {
+    /// report of an outage); clear once the risk stayed below `clear_below` for
+    /// `clear_after_s` with the link working again.
+    fn edge(&mut self, ts_ms: i64, up: bool) -> Option<AlertEdge> {
         let r = self.est.risk;
         if !self.firing {
             if up && !self.shadowed && r >= self.cfg.fire_at {
                 self.firing = true;
-                self.below = 0;
+                self.below_since = None;
                 return Some(AlertEdge::Fire);
             }
             return None;
         }
         if r < self.cfg.clear_below && up && !self.shadowed {
-            self.below += 1;
-            if self.below >= self.cfg.clear_after {
+            let since = *self.below_since.get_or_insert(ts_ms);
+            if (ts_ms - since) as f64 >= self.cfg.clear_after_s * 1000.0 {
                 self.firing = false;
-                self.below = 0;
+                self.below_since = None;
                 return Some(AlertEdge::Clear);
             }
         } else {
-            self.below = 0;
+            self.below_since = None;
         }
         None
     }
@@ -637,7 +638,10 @@ mod tests {
                 lost_ka = Some(s);
             }
             let e = step(&mut ku, s, 11.5 - att_ku + noise(s), rain, 90.0);
-            assert!(!e.contains(&AlertEdge::Fire), "Ku keeps 8 dB of margin at {s}");
+            assert!(
+                !e.contains(&AlertEdge::Fire),
+                "Ku keeps 8 dB of margin at {s}"
+            );
         }
         let (at, est) = fired_ka.expect("a Ka alert");
         let lost = lost_ka.expect("Ka loses lock");
@@ -692,7 +696,10 @@ mod tests {
         assert!(at < lost, "alert at {at}, blocked at {lost}");
         assert_eq!(est.cause, RiskCause::Blockage);
         let predicted = (est.predicted_ms.unwrap() - T0) / 1000;
-        assert!((predicted - lost).abs() <= 30, "predicted {predicted}, blocked {lost}");
+        assert!(
+            (predicted - lost).abs() <= 30,
+            "predicted {predicted}, blocked {lost}"
+        );
     }
 
     #[test]
@@ -703,7 +710,11 @@ mod tests {
         }
         let mut edges = Vec::new();
         for s in (600..2400).step_by(5) {
-            let esno = if (900..1800).contains(&s) { -10.0 } else { 11.5 + noise(s) };
+            let esno = if (900..1800).contains(&s) {
+                -10.0
+            } else {
+                11.5 + noise(s)
+            };
             edges.extend(step(&mut m, s, esno, 0.0, 45.0));
         }
         assert!(!m.blocked_at(45.0));
@@ -722,7 +733,11 @@ mod tests {
             let esno = 0.9 + 0.6 * ((s as f64) * 0.31).sin();
             edges.extend(step(&mut m, s, esno, 0.0, 90.0));
         }
-        assert_eq!(edges.first(), Some(&AlertEdge::Fire), "risk ~0.5 crosses 0.6");
+        assert_eq!(
+            edges.first(),
+            Some(&AlertEdge::Fire),
+            "risk ~0.5 crosses 0.6"
+        );
         assert!(edges.len() <= 2, "{edges:?}");
     }
 
