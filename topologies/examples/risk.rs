@@ -59,6 +59,11 @@ async fn main() {
                 predicted_outage_at_s: a.predicted_outage_at_s,
             })
             .collect();
+        if std::env::var_os("RISK_VERBOSE").is_some() {
+            for a in &report.link_risk_alerts {
+                eprintln!("{} {a:?}", sc.name);
+            }
+        }
         let outages = link_outages(&sc);
         let s = score_risk(&sc, &outages, &alerts);
         let predicted: Vec<_> = s.outages.iter().filter(|o| o.lead_s.is_some()).collect();

@@ -12,8 +12,9 @@
 //!   Es/No drop in rain; the rain rate's own trend gives the time at which the
 //!   attenuation eats the remaining margin.
 //! - **Blockage map**: an online histogram of ship headings (36 × 10°) during outages
-//!   that began while the ship was turning in dry weather; a heading bucket where the
-//!   link recovered is cleared. The current heading and rate of turn give the time to
+//!   that began while the ship was turning in dry weather and ended after a turn away
+//!   from where the ship mostly was; a heading bucket where the link recovered is
+//!   cleared. The current heading and rate of turn give the time to
 //!   the nearest learned sector ahead.
 //!
 //! Each signal yields a time to outage; risk is a logistic of the shortest one, combined
@@ -241,6 +242,8 @@ pub struct RiskModel {
     clear: [f32; BUCKETS],
     /// An outage that began during a turn in dry weather is in progress.
     block_episode: bool,
+    /// Headings seen during that outage, committed to `blocked` if it proves a blockage.
+    pending: [f32; BUCKETS],
     /// Whether Es/No was below the outage threshold at the last sample.
     shadowed: bool,
     /// The link came back since the last heading sample.
@@ -267,6 +270,7 @@ impl RiskModel {
             blocked: [0.0; BUCKETS],
             clear: [0.0; BUCKETS],
             block_episode: false,
+            pending: [0.0; BUCKETS],
             shadowed: false,
             recovered: false,
             est: Estimate {
@@ -363,10 +367,11 @@ impl RiskModel {
         let b = bucket(deg);
         if self.recovered && !self.shadowed {
             self.recovered = false;
+            self.confirm_episode(b);
             self.blocked[b] = 0.0;
         }
         if self.block_episode && self.shadowed {
-            self.blocked[b] = (self.blocked[b] + 1.0).min(100.0);
+            self.pending[b] = (self.pending[b] + 1.0).min(100.0);
         } else if !self.shadowed && self.locked && up {
             self.clear[b] = (self.clear[b] + 1.0).min(50.0);
         }
@@ -382,10 +387,10 @@ impl RiskModel {
 
     fn outage_began(&mut self) {
         self.block_episode = self.rain_now() < 5.0 && self.turned_recently();
+        self.pending = [0.0; BUCKETS];
         if self.block_episode {
             if let Some((_, h)) = self.headings.last() {
-                let b = bucket(h);
-                self.blocked[b] = (self.blocked[b] + 1.0).min(100.0);
+                self.pending[bucket(h)] += 1.0;
             }
         }
     }
@@ -393,7 +398,27 @@ impl RiskModel {
     fn outage_ended(&mut self) {
         // the next heading is one where the link works: not blocked there
         self.recovered = true;
+    }
+
+    /// At the first heading `b` after a recovery: an outage that began during a turn is
+    /// a blockage only if it also ended after a turn away from where the ship mostly
+    /// was during it (a carrier outage at a steady course ends at the same heading).
+    fn confirm_episode(&mut self, b: usize) {
+        if self.block_episode {
+            let mut main = 0;
+            for i in 1..BUCKETS {
+                if self.pending[i] > self.pending[main] {
+                    main = i;
+                }
+            }
+            if self.pending[main] > 0.0 && main != b && self.turned_recently() {
+                for i in 0..BUCKETS {
+                    self.blocked[i] = (self.blocked[i] + self.pending[i]).min(100.0);
+                }
+            }
+        }
         self.block_episode = false;
+        self.pending = [0.0; BUCKETS];
     }
 
     fn learn_rain(&mut self) {
@@ -718,6 +743,27 @@ mod tests {
             edges.extend(step(&mut m, s, esno, 0.0, 45.0));
         }
         assert!(!m.blocked_at(45.0));
+        assert!(edges.is_empty(), "{edges:?}");
+    }
+
+    #[test]
+    fn an_outage_that_began_in_a_turn_but_ended_on_a_steady_course_is_not_learned() {
+        let mut m = model("Ku");
+        let mut edges = Vec::new();
+        for s in (0..3600).step_by(5) {
+            // a leg change 0° → 60° at 600–625 s; the carrier drops at 620 s for 15 min
+            let heading = ((s - 600).clamp(0, 24) as f64) * 2.5;
+            let esno = if (620..1520).contains(&s) { -10.0 } else { 11.5 + noise(s) };
+            edges.extend(step(&mut m, s, esno, 0.0, heading));
+            if s == 2000 {
+                assert!((0..36).all(|b| !m.blocked_at(b as f64 * 10.0 + 5.0)));
+            }
+        }
+        // and later turns back through those headings raise nothing
+        for s in (3600..4200).step_by(5) {
+            let heading = 60.0 - ((s - 3600).clamp(0, 24) as f64) * 2.5;
+            edges.extend(step(&mut m, s, 11.5 + noise(s), 0.0, heading));
+        }
         assert!(edges.is_empty(), "{edges:?}");
     }
 
