@@ -231,7 +231,11 @@ pub struct RiskModel {
     /// `(k, α)` times the path, or `None` when rain does not matter.
     rain: Option<(f64, f64)>,
     esno: Ring,
+    /// Theil–Sen fit of `esno` (slope dB/s, level dB), refreshed per Es/No sample.
+    esno_fit: Option<(f64, f64)>,
     rain_ring: Ring,
+    /// Theil–Sen fit of `rain_ring`, refreshed per rain sample.
+    rain_fit: Option<(f64, f64)>,
     headings: Ring,
     locked: bool,
     /// Learned rain sensitivity: observed drop / modelled attenuation.
@@ -262,7 +266,9 @@ impl RiskModel {
             cfg,
             rain,
             esno: Ring::new(),
+            esno_fit: None,
             rain_ring: Ring::new(),
+            rain_fit: None,
             headings: Ring::new(),
             locked: true,
             rain_gain: 1.0,
@@ -341,8 +347,10 @@ impl RiskModel {
         if shadowed {
             // the trend restarts from the recovered level afterwards
             self.esno.clear();
+            self.esno_fit = None;
         } else {
             self.esno.push(t, esno);
+            self.esno_fit = self.esno.theil_sen();
             self.learn_rain();
         }
         self.evaluate(ts_ms, up)
@@ -354,6 +362,7 @@ impl RiskModel {
             return None;
         }
         self.rain_ring.push(ts_ms as f64 / 1000.0, mm_h);
+        self.rain_fit = self.rain_ring.theil_sen();
         self.evaluate(ts_ms, up)
     }
 
@@ -422,7 +431,7 @@ impl RiskModel {
     }
 
     fn learn_rain(&mut self) {
-        let Some((_, level)) = self.esno.theil_sen() else {
+        let Some((_, level)) = self.esno_fit else {
             return;
         };
         let r = self.rain_now();
@@ -449,9 +458,7 @@ impl RiskModel {
             }
         };
         let mut margin_risk = 0.0;
-        let fit = (self.esno.len >= cfg.min_samples)
-            .then(|| self.esno.theil_sen())
-            .flatten();
+        let fit = self.esno_fit.filter(|_| self.esno.len >= cfg.min_samples);
         if let Some((slope, level)) = fit {
             let m = level - cfg.outage_below_db;
             margin_risk = logistic((2.0 - m) / 0.7);
@@ -461,7 +468,7 @@ impl RiskModel {
             }
             // rain: attenuation growing with the rain rate's trend
             if self.rain.is_some() && self.rain_ring.len >= 3 {
-                if let Some((r_slope, r)) = self.rain_ring.theil_sen() {
+                if let Some((r_slope, r)) = self.rain_fit {
                     let r = r.max(0.0);
                     let need = self.attenuation(r) + m.max(0.0) / self.rain_gain.max(0.3);
                     if let Some(r_star) = self.rain_for(need) {
