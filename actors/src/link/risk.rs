@@ -760,7 +760,11 @@ mod tests {
         for s in (0..3600).step_by(5) {
             // a leg change 0° → 60° at 600–625 s; the carrier drops at 620 s for 15 min
             let heading = ((s - 600).clamp(0, 24) as f64) * 2.5;
-            let esno = if (620..1520).contains(&s) { -10.0 } else { 11.5 + noise(s) };
+            let esno = if (620..1520).contains(&s) {
+                -10.0
+            } else {
+                11.5 + noise(s)
+            };
             edges.extend(step(&mut m, s, esno, 0.0, heading));
             if s == 2000 {
                 assert!((0..36).all(|b| !m.blocked_at(b as f64 * 10.0 + 5.0)));
