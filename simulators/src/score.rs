@@ -16,7 +16,8 @@
 //!   no fault's target (a duplicate or a wrong explanation);
 //! - **compression**: `1 − incidents / alerts`.
 
-use crate::scenario::Scenario;
+use crate::generate::{PayloadKind, Simulator};
+use crate::scenario::{FaultKind, LinkKind, Scenario};
 
 /// Slack around fault windows within which an incident is not counted as false.
 pub const FALSE_SLACK_S: f64 = 300.0;
@@ -191,6 +192,185 @@ pub fn suite(scores: &[ScenarioScore]) -> SuiteScore {
     }
 }
 
+/// How long before an outage a link-risk alert counts as predicting it, s.
+pub const RISK_HORIZON_S: f64 = 900.0;
+
+/// A link-outage prediction (a `link_risk_alerts` entry of a `sim run` report).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredRisk {
+    /// Ship id.
+    pub ship: String,
+    /// Link id.
+    pub link: String,
+    /// Seconds since scenario start.
+    pub raised_at_s: f64,
+    /// Seconds since scenario start.
+    pub predicted_outage_at_s: Option<f64>,
+}
+
+/// A satellite link's actual loss of lock, as the simulator generated it (ground truth,
+/// like the fault list: for scoring only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkOutage {
+    /// Ship id.
+    pub ship: String,
+    /// Link id.
+    pub link: String,
+    /// First `modem_lock` 0 sample, seconds since scenario start.
+    pub from_s: f64,
+    /// First `modem_lock` 1 sample after it (the end of the run if none).
+    pub to_s: f64,
+}
+
+/// The verdict on one actual outage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutageScore {
+    /// The outage.
+    pub outage: LinkOutage,
+    /// Kind of the scenario fault whose window (±300 s) holds its start, if any.
+    pub fault: Option<String>,
+    /// Seconds from the earliest alert within [`RISK_HORIZON_S`] before it to its start.
+    pub lead_s: Option<f64>,
+    /// That alert's predicted outage time minus the actual start, s.
+    pub predicted_error_s: Option<f64>,
+}
+
+/// The verdict on a run's link-risk alerts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RiskScore {
+    /// Per actual outage of a satellite link.
+    pub outages: Vec<OutageScore>,
+    /// Alerts in the run.
+    pub alerts: usize,
+    /// Alerts followed by no outage of their link within [`RISK_HORIZON_S`] and outside
+    /// (±300 s) every window of a fault on that link, or of a `rain_fade` on the ship.
+    pub false_alerts: usize,
+}
+
+fn is_satellite(scenario: &Scenario, ship: &str, link: &str) -> bool {
+    scenario.ship.iter().any(|s| {
+        s.id == ship
+            && s.link
+                .iter()
+                .any(|l| l.id == link && matches!(l.kind, LinkKind::Vsat | LinkKind::Leo))
+    })
+}
+
+/// Runs the simulator over `scenario` (without background logs, which do not change the
+/// link physics) and returns every loss of lock of its satellite links.
+pub fn link_outages(scenario: &Scenario) -> Vec<LinkOutage> {
+    let mut sc = scenario.clone();
+    for s in &mut sc.ship {
+        s.log_eps = 0.0;
+    }
+    let mut sim = Simulator::new(&sc);
+    let start = sim.start_ms();
+    let end_s = (sim.end_ms() - start) as f64 / 1000.0;
+    let mut open: Vec<LinkOutage> = Vec::new();
+    let mut done: Vec<LinkOutage> = Vec::new();
+    const HEAD: &[u8] = b"{\"metric\":\"modem_lock\",\"value\":";
+    sim.run_to_end(|t| {
+        if t.kind != PayloadKind::Metric || !t.bytes.starts_with(HEAD) {
+            return;
+        }
+        let Ok(text) = std::str::from_utf8(&t.bytes[HEAD.len()..]) else {
+            return;
+        };
+        let locked = !text.starts_with('0');
+        let Some(link) = text
+            .split_once("\"link\":\"")
+            .and_then(|(_, r)| r.split_once('"'))
+            .map(|(l, _)| l)
+        else {
+            return;
+        };
+        let at = (t.ts_ms - start) as f64 / 1000.0;
+        let i = open.iter().position(|o| o.ship == t.ship && o.link == link);
+        match (i, locked) {
+            (None, false) => open.push(LinkOutage {
+                ship: t.ship.to_string(),
+                link: link.to_string(),
+                from_s: at,
+                to_s: end_s,
+            }),
+            (Some(i), true) => {
+                let mut o = open.swap_remove(i);
+                o.to_s = at;
+                done.push(o);
+            }
+            _ => {}
+        }
+    });
+    done.extend(open);
+    done.retain(|o| is_satellite(scenario, &o.ship, &o.link));
+    done.sort_by(|a, b| {
+        a.from_s
+            .total_cmp(&b.from_s)
+            .then_with(|| a.ship.cmp(&b.ship))
+            .then_with(|| a.link.cmp(&b.link))
+    });
+    done
+}
+
+/// Scores a run's link-risk alerts against the actual outages and the fault list.
+pub fn score_risk(scenario: &Scenario, outages: &[LinkOutage], alerts: &[ScoredRisk]) -> RiskScore {
+    let mut scored = Vec::new();
+    for (k, o) in outages.iter().enumerate() {
+        // after the previous outage of the same link ended
+        let since = outages[..k]
+            .iter()
+            .filter(|p| p.ship == o.ship && p.link == o.link)
+            .map(|p| p.to_s)
+            .fold(o.from_s - RISK_HORIZON_S, f64::max);
+        let first = alerts
+            .iter()
+            .filter(|a| a.ship == o.ship && a.link == o.link)
+            .filter(|a| a.raised_at_s >= since && a.raised_at_s <= o.from_s)
+            .min_by(|a, b| a.raised_at_s.total_cmp(&b.raised_at_s));
+        let fault = scenario
+            .fault
+            .iter()
+            .find(|f| {
+                f.ship == o.ship
+                    && (f.target == o.link || f.kind == FaultKind::RainFade)
+                    && o.from_s >= f.at_s as f64 - FALSE_SLACK_S
+                    && o.from_s < f.end_s() as f64 + FALSE_SLACK_S
+            })
+            .map(|f| f.kind.as_str().to_string());
+        scored.push(OutageScore {
+            outage: o.clone(),
+            fault,
+            lead_s: first.map(|a| o.from_s - a.raised_at_s),
+            predicted_error_s: first
+                .and_then(|a| a.predicted_outage_at_s)
+                .map(|p| p - o.from_s),
+        });
+    }
+    let false_alerts = alerts
+        .iter()
+        .filter(|a| {
+            let followed = outages.iter().any(|o| {
+                o.ship == a.ship
+                    && o.link == a.link
+                    && o.to_s >= a.raised_at_s
+                    && o.from_s <= a.raised_at_s + RISK_HORIZON_S
+            });
+            let in_fault = scenario.fault.iter().any(|f| {
+                f.ship == a.ship
+                    && (f.target == a.link || f.kind == FaultKind::RainFade)
+                    && a.raised_at_s >= f.at_s as f64 - FALSE_SLACK_S
+                    && a.raised_at_s < f.end_s() as f64 + FALSE_SLACK_S
+            });
+            !followed && !in_fault
+        })
+        .count();
+    RiskScore {
+        outages: scored,
+        alerts: alerts.len(),
+        false_alerts,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,5 +432,92 @@ duration_s = 600
         let s = score(&sc, &[inc("ap", 10.0, Some(20.0))], 3);
         assert!(!s.faults[0].detected);
         assert_eq!(suite(&[s]).time_to_open_p95_s, f64::INFINITY);
+    }
+
+    #[test]
+    fn risk_alerts_score_lead_time_and_false_ones() {
+        let sc = Scenario::parse(
+            r#"
+name = "r"
+duration_s = 7200
+[[ship]]
+id = "a"
+[[ship.link]]
+id = "ka"
+kind = "vsat"
+band = "Ka"
+[[fault]]
+ship = "a"
+target = "ka"
+kind = "rain_fade"
+at_s = 1000
+duration_s = 600
+"#,
+            "r.toml",
+        )
+        .unwrap();
+        let out = |from: f64, to: f64| LinkOutage {
+            ship: "a".into(),
+            link: "ka".into(),
+            from_s: from,
+            to_s: to,
+        };
+        let risk = |at: f64, pred: f64| ScoredRisk {
+            ship: "a".into(),
+            link: "ka".into(),
+            raised_at_s: at,
+            predicted_outage_at_s: Some(pred),
+        };
+        let s = score_risk(
+            &sc,
+            &[out(1100.0, 1400.0), out(5000.0, 5100.0)],
+            &[risk(1030.0, 1120.0), risk(3000.0, 3100.0)],
+        );
+        assert_eq!(s.outages[0].lead_s, Some(70.0));
+        assert_eq!(s.outages[0].predicted_error_s, Some(20.0));
+        assert_eq!(s.outages[0].fault.as_deref(), Some("rain_fade"));
+        assert_eq!(s.outages[1].lead_s, None);
+        assert_eq!(s.outages[1].fault, None);
+        assert_eq!(s.false_alerts, 1, "the alert at 3000 s precedes nothing");
+    }
+
+    #[test]
+    fn the_generator_reports_the_losses_of_lock_of_a_rain_fade() {
+        let sc = Scenario::parse(
+            r#"
+name = "r"
+seed = 3
+duration_s = 1800
+[[ship]]
+id = "a"
+log_eps = 0
+[[ship.device]]
+id = "modem-ka"
+kind = "modem"
+[[ship.link]]
+id = "ka"
+kind = "vsat"
+band = "Ka"
+[[ship.link]]
+id = "lte"
+kind = "lte"
+[[fault]]
+ship = "a"
+target = "ka"
+kind = "rain_fade"
+at_s = 600
+duration_s = 600
+"#,
+            "r.toml",
+        )
+        .unwrap();
+        let o = link_outages(&sc);
+        assert!(!o.is_empty(), "Ka loses lock in a 50-90 mm/h cell");
+        assert!(
+            o.iter().all(|o| o.link == "ka"),
+            "terrestrial links are not scored"
+        );
+        assert!(o[0].from_s > 600.0 && o[0].from_s < 1200.0, "{o:?}");
+        assert!(o[0].to_s > o[0].from_s);
     }
 }

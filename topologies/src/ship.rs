@@ -269,6 +269,7 @@ impl ShipNode {
             link_metrics,
         );
         router.set_alert_sink(sink_to(correlator_addr.clone()));
+        router.set_push(push.clone());
         let (writer, _writer_addr) = writer_child(WriterArgs {
             log: log.clone(),
             slot,

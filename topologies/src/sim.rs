@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
+use seawatch_actors::alert::{Alert, AlertClass, AlertSink, AlertState};
 use seawatch_actors::device::DeviceMsg;
 use seawatch_actors::incident::{
     correlator_child, sink_to, CorrelatorArgs, CorrelatorConfig, CorrelatorMsg, IncidentBoard,
@@ -39,7 +40,7 @@ use seawatch_actors::ingest::pipeline::{
     queue, writer_child, IngestSender, PipelineConfig, Router, WriterArgs,
 };
 use seawatch_actors::ingest::record::Observation;
-use seawatch_actors::link::{LinkMetrics, LinkMsg, LinkStatus};
+use seawatch_actors::link::{predicted_outage_ms, LinkMetrics, LinkMsg, LinkStatus};
 use seawatch_actors::push::PushBus;
 use seawatch_actors::store::clickhouse::EventSource;
 use seawatch_actors::sync::link::{LinkProfile, SimNet};
@@ -160,7 +161,7 @@ pub struct SimReport {
     pub alerts: u64,
     /// Incidents over all ships, by ship then opening order.
     pub incidents: Vec<ReportIncident>,
-    /// Link-outage predictions (none until the prediction issue lands).
+    /// Link-outage predictions: every `LinkRisk` alert the ships' link actors fired.
     pub link_risk_alerts: Vec<LinkRiskAlert>,
     /// Actor restarts during the run.
     pub restarts: u64,
@@ -212,6 +213,8 @@ pub struct SimFleet {
     pub board: IncidentBoard,
     /// Incident changes, for WebSocket sessions.
     pub push: PushBus,
+    /// Every `LinkRisk` alert the ships' link actors fired, in arrival order.
+    pub risk_alerts: Arc<Mutex<Vec<Alert>>>,
 }
 
 impl SimFleet {
@@ -227,6 +230,7 @@ impl SimFleet {
         let push = PushBus::new(1024);
         let incident_metrics = IncidentMetrics::register(runtime.metrics());
         let link_metrics = LinkMetrics::register(runtime.metrics());
+        let risk_alerts: Arc<Mutex<Vec<Alert>>> = Arc::default();
         let mut root =
             SupervisorSpec::new("root", &ShipId::new("sim")).intensity(3, Duration::from_secs(60));
         let mut ships = Vec::new();
@@ -258,7 +262,17 @@ impl SimFleet {
                 log: Some(log.clone()),
                 metrics: incident_metrics.clone(),
             });
-            router.set_alert_sink(sink_to(correlator_addr.clone()));
+            // link-outage predictions go to the correlator (as context) and into the
+            // report: collected from what the ship emits, never from the faults
+            let to_correlator = sink_to(correlator_addr.clone());
+            let risks = risk_alerts.clone();
+            router.set_alert_sink(AlertSink::from_fn(move |a| {
+                if a.class == AlertClass::OutageRisk && a.state == AlertState::Firing {
+                    risks.lock().push(a.clone());
+                }
+                to_correlator.raise(a);
+            }));
+            router.set_push(push.clone());
             let (writer, _) = writer_child(WriterArgs {
                 log: log.clone(),
                 slot,
@@ -294,7 +308,33 @@ impl SimFleet {
             ships,
             board,
             push,
+            risk_alerts,
         })
+    }
+
+    /// The link-outage predictions fired so far, as report entries (times relative to
+    /// `start_ms`), sorted by time, ship and link.
+    pub fn link_risk_alerts(&self, start_ms: i64) -> Vec<LinkRiskAlert> {
+        let mut v: Vec<LinkRiskAlert> = self
+            .risk_alerts
+            .lock()
+            .iter()
+            .map(|a| LinkRiskAlert {
+                ship: a.ship.clone(),
+                link: a.subject.clone(),
+                raised_at_s: (a.ts_ms - start_ms) as f64 / 1000.0,
+                predicted_outage_at_s: predicted_outage_ms(&a.detail)
+                    .map(|ms| (ms - start_ms) as f64 / 1000.0),
+                risk: (a.score * 1000.0).round() / 1000.0,
+            })
+            .collect();
+        v.sort_by(|a, b| {
+            a.raised_at_s
+                .total_cmp(&b.raised_at_s)
+                .then_with(|| a.ship.cmp(&b.ship))
+                .then_with(|| a.link.cmp(&b.link))
+        });
+        v
     }
 
     /// Observations accepted by the ships' ingest so far.
@@ -628,6 +668,7 @@ pub async fn run(scenario: &Scenario, opts: &SimRunOptions) -> Result<SimReport,
             return Err(e);
         }
     };
+    let link_risk_alerts = fleet.link_risk_alerts(start_ms);
     events.synced_shore = audit.synced;
     events.lost = audit.lost;
     events.duplicates_applied = audit.duplicates;
@@ -656,7 +697,7 @@ pub async fn run(scenario: &Scenario, opts: &SimRunOptions) -> Result<SimReport,
         events,
         alerts: fleet.board.alerts_total(),
         incidents,
-        link_risk_alerts: Vec::new(),
+        link_risk_alerts,
         restarts: fleet.runtime.metrics().actors().total_restarts(),
     })
 }

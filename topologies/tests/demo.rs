@@ -103,6 +103,7 @@ async fn within_two_minutes_the_console_shows_an_incident_with_its_root_cause() 
     for name in [
         "seawatch_incidents_open",
         "seawatch_link_up",
+        "seawatch_link_outage_risk",
         "seawatch_actor_restarts_total",
         "seawatch_sync_backlog_events",
         "seawatch_shore_events_total",

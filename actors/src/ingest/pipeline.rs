@@ -136,6 +136,7 @@ pub struct Router {
     metrics: IngestMetrics,
     link_metrics: LinkMetrics,
     alerts: RwLock<AlertSink>,
+    push: RwLock<Option<crate::push::PushBus>>,
     timeout: Duration,
     detectors: std::sync::OnceLock<DetectorWiring>,
     detector_addrs: DashMap<String, DetectorAddr>,
@@ -170,6 +171,7 @@ impl Router {
             metrics,
             link_metrics,
             alerts: RwLock::new(AlertSink::none()),
+            push: RwLock::new(None),
             timeout: Duration::from_secs(10),
             detectors: std::sync::OnceLock::new(),
             detector_addrs: DashMap::new(),
@@ -180,6 +182,12 @@ impl Router {
     /// before [`Router::reconcile`]).
     pub fn set_alert_sink(&self, sink: AlertSink) {
         *self.alerts.write() = sink;
+    }
+
+    /// Where link actors started from now on push their state and outage risk (set it
+    /// before [`Router::reconcile`]).
+    pub fn set_push(&self, bus: crate::push::PushBus) {
+        *self.push.write() = Some(bus);
     }
 
     fn device_spec(
@@ -272,6 +280,7 @@ impl Router {
                     thresholds: LinkThresholds::default(),
                     metrics: self.link_metrics.clone(),
                     alerts: self.alerts.read().clone(),
+                    push: self.push.read().clone(),
                 });
                 self.add(&self.links_sup, spec).await?;
                 self.links.insert(l.id.clone(), addr);
@@ -368,7 +377,17 @@ impl Router {
         let mut by_link: HashMap<String, Vec<Observation>> = HashMap::new();
         for obs in items {
             if let ObsKind::Metric(m) = &obs.kind {
-                if let Some(link) = m.label("link") {
+                // the ship's heading and rain rate drive every link's outage prediction
+                if matches!(m.name.as_str(), "ship_heading_deg" | "weather_rain_mm_h") {
+                    for e in self.links.iter() {
+                        match by_link.get_mut(e.key()) {
+                            Some(v) => v.push(obs.clone()),
+                            None => {
+                                by_link.insert(e.key().clone(), vec![obs.clone()]);
+                            }
+                        }
+                    }
+                } else if let Some(link) = m.label("link") {
                     if self.links.contains_key(link) {
                         by_link
                             .entry(link.to_string())

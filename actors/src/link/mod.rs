@@ -1,6 +1,10 @@
 //! Link actors: one per satellite or terrestrial link, holding up / degraded / down from
-//! the modem's KPIs (lock, Es/No, BER) and reachability.
+//! the modem's KPIs (lock, Es/No, BER) and reachability, and predicting outages from
+//! them plus the ship's heading and rain rate ([`risk`]).
 
+pub mod risk;
+
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -14,6 +18,8 @@ use serde::Serialize;
 use crate::alert::{Alert, AlertClass, AlertSeverity, AlertSink, AlertSource, AlertState};
 use crate::ingest::record::{ObsKind, Observation};
 use crate::inventory::LinkSpec;
+use crate::push::{Push, PushBus, PushKind};
+use risk::{AlertEdge, RiskConfig, RiskModel};
 
 /// A link's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -71,6 +77,10 @@ pub struct LinkState {
     pub last_kpi_ms: Option<i64>,
     /// Event time of the last status change, unix ms.
     pub since_ms: Option<i64>,
+    /// Predicted outage risk in `[0, 1]` ([`risk::RiskModel`]).
+    pub risk: f64,
+    /// Predicted outage time, unix ms, if any.
+    pub predicted_outage_ms: Option<i64>,
 }
 
 impl LinkState {
@@ -136,10 +146,12 @@ pub struct LinkLabels {
     pub link: String,
 }
 
-/// The `seawatch_link_up{ship,link}` gauge family.
+/// The `seawatch_link_up{ship,link}` and `seawatch_link_outage_risk{ship,link}` gauge
+/// families.
 #[derive(Debug, Clone, Default)]
 pub struct LinkMetrics {
     up: Family<LinkLabels, Gauge>,
+    risk: Family<LinkLabels, Gauge<f64, AtomicU64>>,
 }
 
 impl LinkMetrics {
@@ -150,6 +162,11 @@ impl LinkMetrics {
             "seawatch_link_up",
             "1 while the link is up or degraded, 0 while down.",
             s.up.clone(),
+        );
+        metrics.register(
+            "seawatch_link_outage_risk",
+            "Predicted probability in [0, 1] that the link loses lock soon (Es/No trend, rain, learned blockage sectors).",
+            s.risk.clone(),
         );
         s
     }
@@ -182,6 +199,8 @@ pub struct LinkArgs {
     /// Where link alerts go (satellite links only: a terrestrial link out of coverage
     /// at sea is normal, not a symptom).
     pub alerts: AlertSink,
+    /// Where link state and risk changes are pushed (console WebSocket), if anywhere.
+    pub push: Option<PushBus>,
 }
 
 /// The link actor.
@@ -196,6 +215,11 @@ pub struct LinkActorState {
     downs: std::collections::VecDeque<i64>,
     firing: Vec<AlertClass>,
     margin: Margin,
+    risk: RiskModel,
+    up_gauge: Gauge,
+    risk_gauge: Gauge<f64, AtomicU64>,
+    /// Risk and status at the last push.
+    pushed: Option<(f64, LinkStatus, bool)>,
 }
 
 /// Es/No against the link's own clear-sky baseline: a link that lost several dB is
@@ -311,6 +335,80 @@ impl LinkActorState {
         }
     }
 
+    /// Feeds one observation to the outage predictor; raises or clears `LinkRisk`.
+    fn predict(&mut self, obs: &Observation) {
+        let ObsKind::Metric(m) = &obs.kind else {
+            return;
+        };
+        let up = self.state.status != LinkStatus::Down;
+        let edge = match m.name.as_str() {
+            "modem_esno_db" => self.risk.esno(obs.ts_ms, m.value, up),
+            "modem_lock" => {
+                self.risk.lock(m.value >= 0.5);
+                None
+            }
+            "ship_heading_deg" => self.risk.heading(obs.ts_ms, m.value, up),
+            "weather_rain_mm_h" => self.risk.rain(obs.ts_ms, m.value, up),
+            _ => None,
+        };
+        if let Some(edge) = edge {
+            self.raise_risk(edge, obs.ts_ms);
+        }
+    }
+
+    fn raise_risk(&mut self, edge: AlertEdge, ts_ms: i64) {
+        if !matches!(self.state.spec.kind.as_str(), "vsat" | "leo") {
+            return;
+        }
+        let est = self.risk.estimate();
+        self.args.alerts.raise(Alert {
+            ship: self.args.ship.clone(),
+            subject: self.state.spec.id.clone(),
+            source: AlertSource::Prediction,
+            class: AlertClass::OutageRisk,
+            severity: AlertSeverity::Warning,
+            state: match edge {
+                AlertEdge::Fire => AlertState::Firing,
+                AlertEdge::Clear => AlertState::Cleared,
+            },
+            ts_ms,
+            series: None,
+            score: est.risk,
+            detail: risk_detail(est.risk, est.cause.as_str(), est.predicted_ms),
+        });
+    }
+
+    /// Pushes the link's state when its status, alert or risk (by 0.05) changed.
+    fn push_if_changed(&mut self) {
+        let Some(bus) = &self.args.push else {
+            return;
+        };
+        let now = (self.state.risk, self.state.status, self.risk.firing());
+        if let Some((r, s, f)) = self.pushed {
+            if s == now.1 && f == now.2 && (r - now.0).abs() < 0.05 {
+                return;
+            }
+        }
+        self.pushed = Some(now);
+        let s = &self.state;
+        bus.publish(Push {
+            kind: PushKind::Link,
+            ship: Some(self.args.ship.clone()),
+            body: serde_json::json!({
+                "ship": self.args.ship,
+                "link": s.spec.id,
+                "state": format!("{:?}", s.status).to_lowercase(),
+                "up": s.status != LinkStatus::Down,
+                "risk": (s.risk * 1000.0).round() / 1000.0,
+                "outage_risk": (s.risk * 1000.0).round() / 1000.0,
+                "risk_alert": now.2,
+                "predicted_outage_at": s.predicted_outage_ms.map(crate::incident::api::rfc3339),
+                "esno_db": s.esno_db,
+                "at": s.last_kpi_ms.map(crate::incident::api::rfc3339),
+            }),
+        });
+    }
+
     /// Clears flapping once the window holds no transition to down.
     fn age(&mut self, ts_ms: i64) {
         while self
@@ -341,6 +439,12 @@ impl Actor for LinkActor {
         _myself: ActorRef<LinkMsg>,
         args: LinkArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
+        let labels = LinkLabels {
+            ship: args.ship.clone(),
+            link: args.spec.id.clone(),
+        };
+        let up_gauge = args.metrics.up.get_or_create(&labels).clone();
+        let risk_gauge = args.metrics.risk.get_or_create(&labels).clone();
         Ok(LinkActorState {
             state: LinkState {
                 spec: args.spec.clone(),
@@ -352,11 +456,24 @@ impl Actor for LinkActor {
                 locked: None,
                 last_kpi_ms: None,
                 since_ms: None,
+                risk: 0.0,
+                predicted_outage_ms: None,
             },
+            risk: RiskModel::new(
+                &args.spec.kind,
+                args.spec.band.as_deref(),
+                RiskConfig {
+                    outage_below_db: args.thresholds.down_below_db,
+                    ..RiskConfig::default()
+                },
+            ),
+            up_gauge,
+            risk_gauge,
             args,
             downs: std::collections::VecDeque::new(),
             firing: Vec::new(),
             margin: Margin::default(),
+            pushed: None,
         })
     }
 
@@ -371,6 +488,7 @@ impl Actor for LinkActor {
                 let mut changed = false;
                 for obs in &items {
                     let status_changed = st.state.apply(obs, &st.args.thresholds);
+                    st.predict(obs);
                     let margin_changed = match &obs.kind {
                         ObsKind::Metric(m) if m.name == "modem_esno_db" => {
                             let locked = st.state.locked != Some(false);
@@ -397,14 +515,12 @@ impl Actor for LinkActor {
                     tracing::info!(ship = %st.args.ship, link = %st.state.spec.id, status = ?st.state.status, "link status changed");
                 }
                 let up = !matches!(st.state.status, LinkStatus::Down);
-                st.args
-                    .metrics
-                    .up
-                    .get_or_create(&LinkLabels {
-                        ship: st.args.ship.clone(),
-                        link: st.state.spec.id.clone(),
-                    })
-                    .set(up as i64);
+                st.up_gauge.set(up as i64);
+                let est = st.risk.estimate();
+                st.state.risk = est.risk;
+                st.state.predicted_outage_ms = est.predicted_ms;
+                st.risk_gauge.set(est.risk);
+                st.push_if_changed();
             }
             LinkMsg::Snapshot(reply) => {
                 let _ = reply.send(st.state.clone());
@@ -412,6 +528,22 @@ impl Actor for LinkActor {
         }
         Ok(())
     }
+}
+
+/// The `detail` of a `LinkRisk` alert: `risk R from CAUSE; predicted_outage_ms=MS|none`
+/// ([`predicted_outage_ms`] reads it back).
+pub fn risk_detail(risk: f64, cause: &str, predicted_ms: Option<i64>) -> String {
+    match predicted_ms {
+        Some(ms) => format!("outage risk {risk:.2} from {cause}; predicted_outage_ms={ms}"),
+        None => format!("outage risk {risk:.2} from {cause}; predicted_outage_ms=none"),
+    }
+}
+
+/// The predicted outage time (unix ms) of a `LinkRisk` alert's detail, if it has one.
+pub fn predicted_outage_ms(detail: &str) -> Option<i64> {
+    detail
+        .rsplit_once("predicted_outage_ms=")
+        .and_then(|(_, v)| v.trim().parse().ok())
 }
 
 /// Builds the child spec of a link actor.
@@ -452,7 +584,18 @@ mod tests {
             locked: None,
             last_kpi_ms: None,
             since_ms: None,
+            risk: 0.0,
+            predicted_outage_ms: None,
         }
+    }
+
+    #[test]
+    fn risk_detail_round_trips() {
+        assert_eq!(
+            predicted_outage_ms(&risk_detail(0.7, "rain", Some(1_741_932_000_123))),
+            Some(1_741_932_000_123)
+        );
+        assert_eq!(predicted_outage_ms(&risk_detail(0.7, "trend", None)), None);
     }
 
     #[test]

@@ -1,0 +1,809 @@
+//! Streaming link-outage prediction (one predictor per link actor).
+//!
+//! Inputs are telemetry only (never a scenario's fault list): the link's modem KPIs
+//! (`modem_esno_db`, `modem_lock`), the ship's `ship_heading_deg` and
+//! `weather_rain_mm_h`, and the link's inventory entry (kind, band). Three signals
+//! (domain.md §2, §4 e–f):
+//!
+//! - **Es/No trend**: a Theil–Sen slope and level over the last [`WINDOW`] samples; a
+//!   falling level gives a time to the lock threshold.
+//! - **Rain**: ITU-R P.838 specific attenuation `k R^α` of the link's band (Ka ≫ Ku ≫
+//!   C/L) over an effective path, scaled by a gain learned online from the link's own
+//!   Es/No drop in rain; the rain rate's own trend gives the time at which the
+//!   attenuation eats the remaining margin.
+//! - **Blockage map**: an online histogram of ship headings (36 × 10°) during outages
+//!   that began while the ship was turning in dry weather and ended after a turn away
+//!   from where the ship mostly was; a heading bucket where the link recovered is
+//!   cleared. The current heading and rate of turn give the time to
+//!   the nearest learned sector ahead.
+//!
+//! Each signal yields a time to outage; risk is a logistic of the shortest one, combined
+//! (noisy-or) with a margin term. Everything is O(1) per sample on fixed arrays: no
+//! allocation.
+
+/// Es/No and rain samples kept for the robust slopes (5 s apart: one minute).
+pub const WINDOW: usize = 12;
+const PAIRS: usize = WINDOW * (WINDOW - 1) / 2;
+/// Heading buckets of the blockage map.
+const BUCKETS: usize = 36;
+const BUCKET_DEG: f64 = 360.0 / BUCKETS as f64;
+
+/// Tuning of the predictor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RiskConfig {
+    /// Es/No (dB) below which the link is out (the link's down threshold).
+    pub outage_below_db: f64,
+    /// Risk at or above which a `LinkRisk` alert fires.
+    pub fire_at: f64,
+    /// Risk below which a firing alert may clear...
+    pub clear_below: f64,
+    /// ...once it stayed below it this long (s) with the link working.
+    pub clear_after_s: f64,
+    /// Time to outage (s) at which the trend/rain risk is 0.5.
+    pub t50_s: f64,
+    /// Width (s) of that logistic.
+    pub t_scale_s: f64,
+    /// Time to a learned blockage sector (s) at which its risk is 0.5 (turns are short
+    /// and may stop anywhere: a shorter horizon).
+    pub block_t50_s: f64,
+    /// Width (s) of that logistic.
+    pub block_scale_s: f64,
+    /// Es/No samples needed before the trend counts.
+    pub min_samples: usize,
+    /// Effective rain path (km) of the attenuation prior (slant path below the rain
+    /// height at 30–50° elevation).
+    pub rain_path_km: f64,
+}
+
+impl Default for RiskConfig {
+    fn default() -> Self {
+        Self {
+            outage_below_db: -1.3,
+            fire_at: 0.6,
+            clear_below: 0.3,
+            clear_after_s: 120.0,
+            t50_s: 150.0,
+            t_scale_s: 40.0,
+            block_t50_s: 30.0,
+            block_scale_s: 10.0,
+            min_samples: 6,
+            rain_path_km: 3.5,
+        }
+    }
+}
+
+/// Why an outage is predicted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RiskCause {
+    /// Nothing in particular.
+    None,
+    /// Es/No close to the threshold.
+    Margin,
+    /// Es/No falling toward the threshold.
+    Trend,
+    /// Rain rate rising toward what the margin can take.
+    Rain,
+    /// Heading approaching a learned blockage sector.
+    Blockage,
+}
+
+impl RiskCause {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskCause::None => "none",
+            RiskCause::Margin => "margin",
+            RiskCause::Trend => "trend",
+            RiskCause::Rain => "rain",
+            RiskCause::Blockage => "blockage",
+        }
+    }
+}
+
+/// The predictor's current estimate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    /// Outage risk in `[0, 1]`.
+    pub risk: f64,
+    /// Predicted outage time, unix ms, when some signal gives one within the horizon.
+    pub predicted_ms: Option<i64>,
+    /// The strongest signal.
+    pub cause: RiskCause,
+}
+
+/// A change of the alert state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertEdge {
+    /// Start firing.
+    Fire,
+    /// Clear.
+    Clear,
+}
+
+/// A fixed ring of (time s, value) samples.
+#[derive(Debug, Clone)]
+struct Ring {
+    t: [f64; WINDOW],
+    v: [f64; WINDOW],
+    len: usize,
+    head: usize,
+}
+
+impl Ring {
+    fn new() -> Self {
+        Self {
+            t: [0.0; WINDOW],
+            v: [0.0; WINDOW],
+            len: 0,
+            head: 0,
+        }
+    }
+
+    fn push(&mut self, t: f64, v: f64) {
+        self.t[self.head] = t;
+        self.v[self.head] = v;
+        self.head = (self.head + 1) % WINDOW;
+        self.len = (self.len + 1).min(WINDOW);
+    }
+
+    fn last(&self) -> Option<(f64, f64)> {
+        (self.len > 0).then(|| {
+            let i = (self.head + WINDOW - 1) % WINDOW;
+            (self.t[i], self.v[i])
+        })
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+        self.head = 0;
+    }
+
+    /// Theil–Sen slope (per s) and robust level at the last sample's time.
+    fn theil_sen(&self) -> Option<(f64, f64)> {
+        if self.len < 3 {
+            return None;
+        }
+        let mut slopes = [0.0f64; PAIRS];
+        let mut n = 0;
+        for i in 0..self.len {
+            for j in (i + 1)..self.len {
+                let dt = self.t[j] - self.t[i];
+                if dt.abs() > 1e-9 {
+                    slopes[n] = (self.v[j] - self.v[i]) / dt;
+                    n += 1;
+                }
+            }
+        }
+        if n == 0 {
+            return None;
+        }
+        let slope = median(&mut slopes[..n]);
+        let (t_last, _) = self.last()?;
+        let mut lv = [0.0f64; WINDOW];
+        for (i, l) in lv.iter_mut().enumerate().take(self.len) {
+            *l = self.v[i] - slope * (self.t[i] - t_last);
+        }
+        Some((slope, median(&mut lv[..self.len])))
+    }
+}
+
+fn median(x: &mut [f64]) -> f64 {
+    let m = x.len() / 2;
+    let (_, v, _) = x.select_nth_unstable_by(m, f64::total_cmp);
+    *v
+}
+
+/// Signed smallest difference `a − b` of two bearings, degrees in (−180, 180].
+fn angle_diff(a: f64, b: f64) -> f64 {
+    let d = (a - b).rem_euclid(360.0);
+    if d > 180.0 {
+        d - 360.0
+    } else {
+        d
+    }
+}
+
+fn bucket(heading: f64) -> usize {
+    ((heading.rem_euclid(360.0) / BUCKET_DEG) as usize).min(BUCKETS - 1)
+}
+
+fn logistic(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// ITU-R P.838-3 coefficients `(k, α)` of a band (Ka at ~30 GHz, Ku at 12 GHz, C at
+/// 4 GHz); L band and terrestrial radios are not rain-limited.
+pub fn rain_coefficients(kind: &str, band: Option<&str>) -> Option<(f64, f64)> {
+    let band = band.map(str::to_ascii_lowercase);
+    match (kind, band.as_deref()) {
+        (_, Some("ka")) => Some((0.187, 1.021)),
+        (_, Some("ku")) | ("vsat" | "leo", None) => Some((0.0188, 1.217)),
+        (_, Some("c")) => Some((0.00155, 1.265)),
+        _ => None,
+    }
+}
+
+/// The streaming predictor of one link.
+#[derive(Debug, Clone)]
+pub struct RiskModel {
+    cfg: RiskConfig,
+    /// `(k, α)` times the path, or `None` when rain does not matter.
+    rain: Option<(f64, f64)>,
+    esno: Ring,
+    /// Theil–Sen fit of `esno` (slope dB/s, level dB), refreshed per Es/No sample.
+    esno_fit: Option<(f64, f64)>,
+    rain_ring: Ring,
+    /// Theil–Sen fit of `rain_ring`, refreshed per rain sample.
+    rain_fit: Option<(f64, f64)>,
+    headings: Ring,
+    locked: bool,
+    /// Learned rain sensitivity: observed drop / modelled attenuation.
+    rain_gain: f64,
+    /// Clear-sky Es/No level (EWMA while dry).
+    clear_level: Option<f64>,
+    blocked: [f32; BUCKETS],
+    clear: [f32; BUCKETS],
+    /// An outage that began during a turn in dry weather is in progress.
+    block_episode: bool,
+    /// Headings seen during that outage, committed to `blocked` if it proves a blockage.
+    pending: [f32; BUCKETS],
+    /// Whether Es/No was below the outage threshold at the last sample.
+    shadowed: bool,
+    /// The link came back since the last heading sample.
+    recovered: bool,
+    est: Estimate,
+    firing: bool,
+    /// Since when (unix ms) a firing alert's risk is below `clear_below`.
+    below_since: Option<i64>,
+}
+
+impl RiskModel {
+    /// A predictor for a link of `kind` ("vsat", "leo", ...) and `band`.
+    pub fn new(kind: &str, band: Option<&str>, cfg: RiskConfig) -> Self {
+        let rain = rain_coefficients(kind, band).map(|(k, a)| (k * cfg.rain_path_km, a));
+        Self {
+            cfg,
+            rain,
+            esno: Ring::new(),
+            esno_fit: None,
+            rain_ring: Ring::new(),
+            rain_fit: None,
+            headings: Ring::new(),
+            locked: true,
+            rain_gain: 1.0,
+            clear_level: None,
+            blocked: [0.0; BUCKETS],
+            clear: [0.0; BUCKETS],
+            block_episode: false,
+            pending: [0.0; BUCKETS],
+            shadowed: false,
+            recovered: false,
+            est: Estimate {
+                risk: 0.0,
+                predicted_ms: None,
+                cause: RiskCause::None,
+            },
+            firing: false,
+            below_since: None,
+        }
+    }
+
+    /// The current estimate.
+    pub fn estimate(&self) -> Estimate {
+        self.est
+    }
+
+    /// Whether the `LinkRisk` alert is firing.
+    pub fn firing(&self) -> bool {
+        self.firing
+    }
+
+    /// Whether the heading bucket of `heading` is a learned blockage sector.
+    pub fn blocked_at(&self, heading: f64) -> bool {
+        self.is_blocked(bucket(heading))
+    }
+
+    fn is_blocked(&self, b: usize) -> bool {
+        self.blocked[b] >= 2.0 && self.blocked[b] >= self.clear[b]
+    }
+
+    fn rain_now(&self) -> f64 {
+        self.rain_ring.last().map_or(0.0, |(_, r)| r)
+    }
+
+    /// Modelled attenuation (dB) at rain rate `r`.
+    fn attenuation(&self, r: f64) -> f64 {
+        match self.rain {
+            Some((kl, a)) if r > 0.0 => kl * r.powf(a),
+            _ => 0.0,
+        }
+    }
+
+    /// Rain rate giving attenuation `att` (the model's inverse).
+    fn rain_for(&self, att: f64) -> Option<f64> {
+        let (kl, a) = self.rain?;
+        (att > 0.0).then(|| (att / kl).powf(1.0 / a))
+    }
+
+    /// A `modem_lock` sample.
+    pub fn lock(&mut self, locked: bool) {
+        self.locked = locked;
+    }
+
+    /// A `modem_esno_db` sample at `ts_ms`. Returns an alert edge if the state changed.
+    pub fn esno(&mut self, ts_ms: i64, esno: f64, up: bool) -> Option<AlertEdge> {
+        if !esno.is_finite() {
+            return None;
+        }
+        let t = ts_ms as f64 / 1000.0;
+        let shadowed = esno < self.cfg.outage_below_db;
+        if shadowed && !self.shadowed {
+            self.outage_began();
+        } else if !shadowed && self.shadowed {
+            self.outage_ended();
+        }
+        self.shadowed = shadowed;
+        if shadowed {
+            // the trend restarts from the recovered level afterwards
+            self.esno.clear();
+            self.esno_fit = None;
+        } else {
+            self.esno.push(t, esno);
+            self.esno_fit = self.esno.theil_sen();
+            self.learn_rain();
+        }
+        self.evaluate(ts_ms, up)
+    }
+
+    /// A `weather_rain_mm_h` sample.
+    pub fn rain(&mut self, ts_ms: i64, mm_h: f64, up: bool) -> Option<AlertEdge> {
+        if !mm_h.is_finite() || mm_h < 0.0 {
+            return None;
+        }
+        self.rain_ring.push(ts_ms as f64 / 1000.0, mm_h);
+        self.rain_fit = self.rain_ring.theil_sen();
+        self.evaluate(ts_ms, up)
+    }
+
+    /// A `ship_heading_deg` sample.
+    pub fn heading(&mut self, ts_ms: i64, deg: f64, up: bool) -> Option<AlertEdge> {
+        if !deg.is_finite() {
+            return None;
+        }
+        let deg = deg.rem_euclid(360.0);
+        self.headings.push(ts_ms as f64 / 1000.0, deg);
+        let b = bucket(deg);
+        if self.recovered && !self.shadowed {
+            self.recovered = false;
+            self.confirm_episode(b);
+            self.blocked[b] = 0.0;
+        }
+        if self.block_episode && self.shadowed {
+            self.pending[b] = (self.pending[b] + 1.0).min(100.0);
+        } else if !self.shadowed && self.locked && up {
+            self.clear[b] = (self.clear[b] + 1.0).min(50.0);
+        }
+        self.evaluate(ts_ms, up)
+    }
+
+    fn turned_recently(&self) -> bool {
+        let Some((_, now)) = self.headings.last() else {
+            return false;
+        };
+        (0..self.headings.len).any(|i| angle_diff(self.headings.v[i], now).abs() >= 10.0)
+    }
+
+    fn outage_began(&mut self) {
+        self.block_episode = self.rain_now() < 5.0 && self.turned_recently();
+        self.pending = [0.0; BUCKETS];
+        if self.block_episode {
+            if let Some((_, h)) = self.headings.last() {
+                self.pending[bucket(h)] += 1.0;
+            }
+        }
+    }
+
+    fn outage_ended(&mut self) {
+        // the next heading is one where the link works: not blocked there
+        self.recovered = true;
+    }
+
+    /// At the first heading `b` after a recovery: an outage that began during a turn is
+    /// a blockage only if it also ended after a turn away from where the ship mostly
+    /// was during it (a carrier outage at a steady course ends at the same heading).
+    fn confirm_episode(&mut self, b: usize) {
+        if self.block_episode {
+            let mut main = 0;
+            for i in 1..BUCKETS {
+                if self.pending[i] > self.pending[main] {
+                    main = i;
+                }
+            }
+            if self.pending[main] > 0.0 && main != b && self.turned_recently() {
+                for i in 0..BUCKETS {
+                    self.blocked[i] = (self.blocked[i] + self.pending[i]).min(100.0);
+                }
+            }
+        }
+        self.block_episode = false;
+        self.pending = [0.0; BUCKETS];
+    }
+
+    fn learn_rain(&mut self) {
+        let Some((_, level)) = self.esno_fit else {
+            return;
+        };
+        let r = self.rain_now();
+        if r < 0.5 {
+            let c = self.clear_level.get_or_insert(level);
+            *c += 0.05 * (level - *c);
+            return;
+        }
+        let att = self.attenuation(r);
+        if let (Some(c), true) = (self.clear_level, att >= 1.0) {
+            let ratio = ((c - level) / att).clamp(0.3, 3.0);
+            self.rain_gain += 0.1 * (ratio - self.rain_gain);
+        }
+    }
+
+    /// Recomputes the estimate and the alert state.
+    fn evaluate(&mut self, ts_ms: i64, up: bool) -> Option<AlertEdge> {
+        let cfg = self.cfg;
+        let now_s = ts_ms as f64 / 1000.0;
+        let mut best: Option<(f64, RiskCause)> = None;
+        let mut consider = |t: f64, c: RiskCause| {
+            if t.is_finite() && t >= 0.0 && best.is_none_or(|(b, _)| t < b) {
+                best = Some((t, c));
+            }
+        };
+        let mut margin_risk = 0.0;
+        let fit = self.esno_fit.filter(|_| self.esno.len >= cfg.min_samples);
+        if let Some((slope, level)) = fit {
+            let m = level - cfg.outage_below_db;
+            margin_risk = logistic((2.0 - m) / 0.7);
+            // a significant fall: more than noise over the window
+            if slope < -0.01 && -slope * 60.0 > 0.8 {
+                consider(m.max(0.0) / -slope, RiskCause::Trend);
+            }
+            // rain: attenuation growing with the rain rate's trend
+            if self.rain.is_some() && self.rain_ring.len >= 3 {
+                if let Some((r_slope, r)) = self.rain_fit {
+                    let r = r.max(0.0);
+                    let need = self.attenuation(r) + m.max(0.0) / self.rain_gain.max(0.3);
+                    if let Some(r_star) = self.rain_for(need) {
+                        if r >= r_star {
+                            consider(0.0, RiskCause::Rain);
+                        } else if r_slope > 0.01 && r >= 0.5 {
+                            consider((r_star - r) / r_slope, RiskCause::Rain);
+                        }
+                    }
+                }
+            }
+        }
+        // blockage map: time until the heading reaches a learned sector
+        // (inside a learned sector with the link up is no evidence of an outage to come:
+        // either it collapses within seconds or the map is wrong there)
+        if let Some((th, h)) = self.headings.last() {
+            if self.headings.len >= 2 {
+                let i = (self.headings.head + WINDOW - 2) % WINDOW;
+                let dt = th - self.headings.t[i];
+                if dt > 0.0 {
+                    let rate = angle_diff(h, self.headings.v[i]) / dt;
+                    if rate.abs() >= 0.2 {
+                        if let Some(d) = self.sector_ahead(h, rate.signum()) {
+                            consider(d / rate.abs(), RiskCause::Blockage);
+                        }
+                    }
+                }
+            }
+        }
+        let (time_risk, predicted, cause) = match best {
+            Some((t, RiskCause::Blockage)) => (
+                logistic((cfg.block_t50_s - t) / cfg.block_scale_s),
+                t,
+                RiskCause::Blockage,
+            ),
+            Some((t, c)) => (logistic((cfg.t50_s - t) / cfg.t_scale_s), t, c),
+            None => (0.0, f64::INFINITY, RiskCause::None),
+        };
+        let risk = (1.0 - (1.0 - time_risk) * (1.0 - margin_risk)).clamp(0.0, 1.0);
+        let cause = if time_risk >= margin_risk {
+            cause
+        } else if margin_risk > 0.05 {
+            RiskCause::Margin
+        } else {
+            RiskCause::None
+        };
+        let horizon = 4.0 * cfg.t50_s;
+        self.est = Estimate {
+            risk,
+            predicted_ms: (predicted <= horizon)
+                .then(|| ((now_s + predicted) * 1000.0).round() as i64),
+            cause,
+        };
+        self.edge(ts_ms, up)
+    }
+
+    /// Degrees to the nearest learned blocked bucket ahead in direction `dir` (±1),
+    /// within half a turn.
+    fn sector_ahead(&self, h: f64, dir: f64) -> Option<f64> {
+        let b0 = bucket(h);
+        for k in 1..=BUCKETS / 2 {
+            let b = if dir > 0.0 {
+                (b0 + k) % BUCKETS
+            } else {
+                (b0 + BUCKETS - k) % BUCKETS
+            };
+            if self.is_blocked(b) {
+                // distance to the near edge of bucket b
+                let edge = if dir > 0.0 {
+                    b as f64 * BUCKET_DEG
+                } else {
+                    (b + 1) as f64 * BUCKET_DEG
+                };
+                return Some(angle_diff(edge, h).abs());
+            }
+        }
+        None
+    }
+
+    /// Hysteresis: fire at `fire_at` while the link still works (a prediction, not a
+    /// report of an outage); clear once the risk stayed below `clear_below` for
+    /// `clear_after_s` with the link working again.
+    fn edge(&mut self, ts_ms: i64, up: bool) -> Option<AlertEdge> {
+        let r = self.est.risk;
+        if !self.firing {
+            if up && !self.shadowed && r >= self.cfg.fire_at {
+                self.firing = true;
+                self.below_since = None;
+                return Some(AlertEdge::Fire);
+            }
+            return None;
+        }
+        if r < self.cfg.clear_below && up && !self.shadowed {
+            let since = *self.below_since.get_or_insert(ts_ms);
+            if (ts_ms - since) as f64 >= self.cfg.clear_after_s * 1000.0 {
+                self.firing = false;
+                self.below_since = None;
+                return Some(AlertEdge::Clear);
+            }
+        } else {
+            self.below_since = None;
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_741_932_000_000;
+
+    fn model(band: &str) -> RiskModel {
+        RiskModel::new("vsat", Some(band), RiskConfig::default())
+    }
+
+    /// Feeds one 5 s step: rain, heading, Es/No (locked while above −2 dB, as a real
+    /// demodulator). Returns the edges seen.
+    fn step(m: &mut RiskModel, s: i64, esno: f64, rain: f64, heading: f64) -> Vec<AlertEdge> {
+        let ts = T0 + s * 1000;
+        let locked = esno > -2.0;
+        let up = esno > -1.3;
+        m.lock(locked);
+        let mut out = Vec::new();
+        out.extend(m.esno(ts + 250, esno, up));
+        out.extend(m.rain(ts + 500, rain, up));
+        out.extend(m.heading(ts + 500, heading, up));
+        out
+    }
+
+    fn noise(s: i64) -> f64 {
+        // deterministic ±0.15 dB wiggle
+        0.15 * ((s as f64) * 0.7).sin()
+    }
+
+    #[test]
+    fn steady_link_has_low_risk_and_no_alert() {
+        let mut m = model("Ku");
+        for s in (0..3600).step_by(5) {
+            let e = step(&mut m, s, 11.5 + noise(s), 0.0, 90.0);
+            assert!(e.is_empty(), "no alert at {s}");
+            assert!(m.estimate().risk < 0.1, "risk {:?} at {s}", m.estimate());
+        }
+    }
+
+    #[test]
+    fn falling_esno_raises_an_alert_before_loss_of_lock_with_a_predicted_time() {
+        let mut m = model("Ku");
+        for s in (0..600).step_by(5) {
+            step(&mut m, s, 11.5 + noise(s), 0.0, 90.0);
+        }
+        // −0.05 dB/s: reaches −1.3 dB after ~256 s, −2 dB (lock lost) after 270 s
+        let mut fired = None;
+        let mut lost = None;
+        for s in (600..1000).step_by(5) {
+            let esno = 11.5 - 0.05 * (s - 600) as f64 + noise(s);
+            let e = step(&mut m, s, esno, 0.0, 90.0);
+            if e.contains(&AlertEdge::Fire) && fired.is_none() {
+                fired = Some((s, m.estimate()));
+            }
+            if esno < -2.0 && lost.is_none() {
+                lost = Some(s);
+            }
+        }
+        let (at, est) = fired.expect("an alert");
+        let lost = lost.unwrap();
+        assert!(at < lost - 60, "alert at {at}, lock lost at {lost}");
+        assert_eq!(est.cause, RiskCause::Trend);
+        let predicted = (est.predicted_ms.expect("a predicted time") - T0) as f64 / 1000.0;
+        assert!(
+            (predicted - lost as f64).abs() < 60.0,
+            "predicted {predicted}, lost at {lost}"
+        );
+    }
+
+    #[test]
+    fn rain_on_ka_is_predicted_while_ku_rides_it_out() {
+        // a cell ramping to 30 mm/h over 240 s: Ka (0.187 R^1.021 dB/km) loses ~21 dB, Ku ~3
+        let mut ka = model("Ka");
+        let mut ku = model("Ku");
+        let mut fired_ka = None;
+        let mut lost_ka = None;
+        for s in (0..1500).step_by(5) {
+            let x = ((s - 600) as f64 / 240.0).clamp(0.0, 1.0);
+            let rain = if s >= 600 {
+                30.0 * x * x * (3.0 - 2.0 * x)
+            } else {
+                0.0
+            };
+            let att_ka = 0.187 * rain.powf(1.021) * 3.0;
+            let att_ku = 0.0188 * rain.powf(1.217) * 4.0;
+            let esno_ka = 13.0 - att_ka + noise(s);
+            if step(&mut ka, s, esno_ka, rain, 90.0).contains(&AlertEdge::Fire)
+                && fired_ka.is_none()
+            {
+                fired_ka = Some((s, ka.estimate()));
+            }
+            if esno_ka < -2.0 && lost_ka.is_none() {
+                lost_ka = Some(s);
+            }
+            let e = step(&mut ku, s, 11.5 - att_ku + noise(s), rain, 90.0);
+            assert!(
+                !e.contains(&AlertEdge::Fire),
+                "Ku keeps 8 dB of margin at {s}"
+            );
+        }
+        let (at, est) = fired_ka.expect("a Ka alert");
+        let lost = lost_ka.expect("Ka loses lock");
+        eprintln!("Ka alert at {at} s ({est:?}), lock lost at {lost} s");
+        assert!(at < lost, "alert at {at}, Ka lost lock at {lost}");
+        assert!(matches!(est.cause, RiskCause::Rain | RiskCause::Trend));
+        assert!(est.predicted_ms.is_some());
+    }
+
+    /// The ship turns 0° → 180° at 2.5°/s, holds (blocked while heading in 150–210°),
+    /// then back to 0°.
+    fn blockage_pass(m: &mut RiskModel, from: i64) -> (Option<(i64, Estimate)>, Option<i64>) {
+        let mut fired = None;
+        let mut lost = None;
+        for k in 0..(600 / 5) {
+            let s = from + k * 5;
+            let rel = s - from;
+            let heading = if rel < 60 {
+                0.0
+            } else if rel < 60 + 72 {
+                (rel - 60) as f64 * 2.5
+            } else if rel < 400 {
+                180.0
+            } else {
+                (180.0 - (rel - 400) as f64 * 2.5).max(0.0)
+            };
+            let blocked = (150.0..=210.0).contains(&heading);
+            let esno = if blocked { -10.0 } else { 11.5 + noise(s) };
+            if step(m, s, esno, 0.0, heading).contains(&AlertEdge::Fire) && fired.is_none() {
+                fired = Some((s, m.estimate()));
+            }
+            if blocked && lost.is_none() {
+                lost = Some(s);
+            }
+        }
+        (fired, lost)
+    }
+
+    #[test]
+    fn a_blockage_sector_is_learned_then_predicted_when_the_heading_returns() {
+        let mut m = model("Ku");
+        for s in (0..600).step_by(5) {
+            step(&mut m, s, 11.5 + noise(s), 0.0, 0.0);
+        }
+        let (first, _) = blockage_pass(&mut m, 600);
+        assert!(first.is_none(), "nothing to learn from yet: {first:?}");
+        assert!(m.blocked_at(180.0), "sector learned");
+        assert!(!m.blocked_at(0.0) && !m.blocked_at(90.0));
+        let (second, lost) = blockage_pass(&mut m, 1800);
+        let (at, est) = second.expect("predicted on the second pass");
+        let lost = lost.unwrap();
+        assert!(at < lost, "alert at {at}, blocked at {lost}");
+        assert_eq!(est.cause, RiskCause::Blockage);
+        let predicted = (est.predicted_ms.unwrap() - T0) / 1000;
+        assert!(
+            (predicted - lost).abs() <= 30,
+            "predicted {predicted}, blocked {lost}"
+        );
+    }
+
+    #[test]
+    fn an_outage_at_a_steady_heading_is_not_learned_as_blockage() {
+        let mut m = model("Ku");
+        for s in (0..600).step_by(5) {
+            step(&mut m, s, 11.5 + noise(s), 0.0, 45.0);
+        }
+        let mut edges = Vec::new();
+        for s in (600..2400).step_by(5) {
+            let esno = if (900..1800).contains(&s) {
+                -10.0
+            } else {
+                11.5 + noise(s)
+            };
+            edges.extend(step(&mut m, s, esno, 0.0, 45.0));
+        }
+        assert!(!m.blocked_at(45.0));
+        assert!(edges.is_empty(), "{edges:?}");
+    }
+
+    #[test]
+    fn an_outage_that_began_in_a_turn_but_ended_on_a_steady_course_is_not_learned() {
+        let mut m = model("Ku");
+        let mut edges = Vec::new();
+        for s in (0..3600).step_by(5) {
+            // a leg change 0° → 60° at 600–625 s; the carrier drops at 620 s for 15 min
+            let heading = ((s - 600).clamp(0, 24) as f64) * 2.5;
+            let esno = if (620..1520).contains(&s) {
+                -10.0
+            } else {
+                11.5 + noise(s)
+            };
+            edges.extend(step(&mut m, s, esno, 0.0, heading));
+            if s == 2000 {
+                assert!((0..36).all(|b| !m.blocked_at(b as f64 * 10.0 + 5.0)));
+            }
+        }
+        // and later turns back through those headings raise nothing
+        for s in (3600..4200).step_by(5) {
+            let heading = 60.0 - ((s - 3600).clamp(0, 24) as f64) * 2.5;
+            edges.extend(step(&mut m, s, 11.5 + noise(s), 0.0, heading));
+        }
+        assert!(edges.is_empty(), "{edges:?}");
+    }
+
+    #[test]
+    fn alerts_have_hysteresis_not_a_storm() {
+        let mut m = model("Ku");
+        for s in (0..600).step_by(5) {
+            step(&mut m, s, 11.5 + noise(s), 0.0, 90.0);
+        }
+        // margin hovering around 2 dB above the threshold: risk ~0.5 ± noise
+        let mut edges = Vec::new();
+        for s in (600..2400).step_by(5) {
+            let esno = 0.9 + 0.6 * ((s as f64) * 0.31).sin();
+            edges.extend(step(&mut m, s, esno, 0.0, 90.0));
+        }
+        assert_eq!(
+            edges.first(),
+            Some(&AlertEdge::Fire),
+            "risk ~0.5 crosses 0.6"
+        );
+        assert!(edges.len() <= 2, "{edges:?}");
+    }
+
+    #[test]
+    fn bad_samples_are_ignored() {
+        let mut m = model("Ka");
+        assert!(m.esno(T0, f64::NAN, true).is_none());
+        assert!(m.rain(T0, -3.0, true).is_none());
+        assert!(m.heading(T0, f64::INFINITY, true).is_none());
+        assert_eq!(m.estimate().risk, 0.0);
+    }
+}
