@@ -56,7 +56,7 @@ use seawatch_runtime::event_log::{Event, EventKind, EventLog, EventLogConfig, Ev
 use seawatch_runtime::supervision::{
     start_root, Addr, ChildSpec, SupervisorHandle, SupervisorSpec,
 };
-use seawatch_runtime::{Clock, Metrics, Runtime, ShipId};
+use seawatch_runtime::{Clock, Runtime, ShipId};
 use seawatch_simulators::generate::Simulator;
 use seawatch_simulators::scenario::{Band, FaultKind, LinkKind, Scenario, Ship as ScenarioShip};
 use serde::{Deserialize, Serialize};
@@ -234,6 +234,7 @@ impl SimFleet {
         let mut root =
             SupervisorSpec::new("root", &ShipId::new("sim")).intensity(3, Duration::from_secs(60));
         let mut ships = Vec::new();
+        let mut ingest_families: Option<IngestMetrics> = None;
         for s in &scenario.ship {
             let ship = ShipId::new(&s.id);
             let inventory = crate::inventory::from_ship(s);
@@ -241,8 +242,16 @@ impl SimFleet {
             let log = EventLog::open(&dir, EventLogConfig::new(&s.id))
                 .map_err(|e| SimError::Io(format!("event log in {}: {e}", dir.display())))?;
             let log = Arc::new(RwLock::new(log));
-            // ingest metrics are labelled by ship but registered once per registry
-            let metrics = IngestMetrics::register(&Metrics::new(), &s.id);
+            // ingest metrics are labelled by ship and registered once per registry: the
+            // first ship registers the families, the others share them
+            let metrics = match &ingest_families {
+                None => {
+                    let m = IngestMetrics::register(runtime.metrics(), &s.id);
+                    ingest_families = Some(m.clone());
+                    m
+                }
+                Some(first) => first.for_ship(&s.id),
+            };
             let pipeline = PipelineConfig::default();
             let (sender, slot) = queue(&pipeline, metrics.clone());
             let (mut children, tree) = ship_supervisors(&ship);

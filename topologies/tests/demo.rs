@@ -100,15 +100,26 @@ async fn within_two_minutes_the_console_shows_an_incident_with_its_root_cause() 
     );
     let (code, metrics) = call(addr, "GET", "/metrics", None, String::new()).await;
     assert_eq!(code, 200);
+    // every metric of contracts §6
     for name in [
+        "seawatch_actor_messages_total",
+        "seawatch_actor_restarts_total",
+        "seawatch_actor_mailbox_depth",
+        "seawatch_actor_handle_seconds",
+        "seawatch_ingest_events_total",
         "seawatch_incidents_open",
         "seawatch_link_up",
         "seawatch_link_outage_risk",
-        "seawatch_actor_restarts_total",
         "seawatch_sync_backlog_events",
+        "seawatch_eventlog_events_total",
         "seawatch_shore_events_total",
     ] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+    // the ingest series of every ship share one registry
+    for ship in ["ship-1", "ship-2", "ship-3"] {
+        let series = format!("seawatch_eventlog_events_total{{ship=\"{ship}\"}}");
+        assert!(metrics.contains(&series), "{series} missing from /metrics");
     }
 
     // Sign in as the first admin, with the password the demo wrote (mode 0600).

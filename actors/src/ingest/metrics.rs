@@ -208,6 +208,32 @@ impl IngestMetrics {
         s
     }
 
+    /// The same families (already registered) for another ship of the same process, so
+    /// that several ships share one registry (the demo, `sim run`): counters of its own,
+    /// series labelled with `ship`.
+    pub fn for_ship(&self, ship: &str) -> Self {
+        let s = Self {
+            ship: ship.to_string(),
+            events: self.events.clone(),
+            malformed: self.malformed.clone(),
+            dropped: self.dropped.clone(),
+            eventlog_events: self.eventlog_events.clone(),
+            eventlog_bytes: self.eventlog_bytes.clone(),
+            to_device: self.to_device.clone(),
+            latency: Arc::new(LatencyHistogram::default()),
+            samples: Arc::new(Mutex::new(VecDeque::new())),
+            accepted: Arc::new(AtomicU64::new(0)),
+            durable: Arc::new(AtomicU64::new(0)),
+            accepted_watch: Arc::new(tokio::sync::watch::channel(0).0),
+            durable_watch: Arc::new(tokio::sync::watch::channel(0).0),
+        };
+        for src in Source::ALL {
+            let _ = s.events.get_or_create(&s.source_labels(src));
+        }
+        let _ = s.eventlog_events.get_or_create(&s.ship_labels());
+        s
+    }
+
     fn source_labels(&self, source: Source) -> SourceLabels {
         SourceLabels {
             source: source.as_str().to_string(),
