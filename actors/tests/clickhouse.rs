@@ -5,9 +5,9 @@
 //! the outage phase, which needs to stop the server, is skipped). If no server can be had,
 //! the test prints why and passes, unless `CI=true`, where it fails.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod support;
+
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -17,76 +17,11 @@ use seawatch_actors::store::{
 use seawatch_runtime::event_log::{
     Event, EventKind, EventLog, EventLogConfig, FsyncPolicy, NewEvent,
 };
+use support::clickhouse::{get_server, Server};
 use tokio::sync::watch;
 
 const SHIP: &str = "test-ship";
 const T0: i64 = 1_764_000_000_000;
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/scripts/clickhouse-test-server.sh")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A server started by the script in its own directory; stopped on drop.
-struct Managed {
-    dir: tempfile::TempDir,
-    http_port: u16,
-    tcp_port: u16,
-}
-
-impl Managed {
-    fn run(&self, cmd: &str) -> Result<String, String> {
-        let out = Command::new("bash")
-            .arg(script())
-            .arg(cmd)
-            .arg(self.dir.path())
-            .env("CH_HTTP_PORT", self.http_port.to_string())
-            .env("CH_TCP_PORT", self.tcp_port.to_string())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script().display()))?;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if !out.status.success() {
-            return Err(format!("{cmd} failed ({}): {stderr}", out.status));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .trim()
-            .to_owned())
-    }
-}
-
-impl Drop for Managed {
-    fn drop(&mut self) {
-        let _ = self.run("stop");
-    }
-}
-
-enum Server {
-    Managed(Managed),
-    External,
-}
-
-fn get_server() -> Result<(Server, String), String> {
-    if let Ok(url) = std::env::var("SEAWATCH_CLICKHOUSE_URL") {
-        return Ok((Server::External, url));
-    }
-    let m = Managed {
-        dir: tempfile::tempdir().map_err(|e| e.to_string())?,
-        http_port: free_port(),
-        tcp_port: free_port(),
-    };
-    let url = m.run("start")?;
-    Ok((Server::Managed(m), url))
-}
 
 fn new_events(n: usize, from: usize) -> Vec<NewEvent> {
     (from..from + n)

@@ -7,9 +7,8 @@
 //! `clickhouse-server`, installed if missing), or `SEAWATCH_CLICKHOUSE_URL`. Without one
 //! the test says so and passes, except under `CI=true`, where it fails.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod support;
+
 use std::sync::Arc;
 
 use seawatch_actors::store::ClickHouseConfig;
@@ -22,69 +21,6 @@ use seawatch_runtime::Metrics;
 
 const SHIP: &str = "aurora";
 const T0: i64 = 1_764_000_000_000;
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/scripts/clickhouse-test-server.sh")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A server started by the script; stopped on drop.
-struct Managed {
-    dir: tempfile::TempDir,
-    http_port: u16,
-    tcp_port: u16,
-}
-
-impl Managed {
-    fn run(&self, cmd: &str) -> Result<String, String> {
-        let out = Command::new("bash")
-            .arg(script())
-            .arg(cmd)
-            .arg(self.dir.path())
-            .env("CH_HTTP_PORT", self.http_port.to_string())
-            .env("CH_TCP_PORT", self.tcp_port.to_string())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script().display()))?;
-        if !out.status.success() {
-            return Err(format!(
-                "{cmd} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .trim()
-            .to_owned())
-    }
-}
-
-impl Drop for Managed {
-    fn drop(&mut self) {
-        let _ = self.run("stop");
-    }
-}
-
-fn server() -> Result<(Option<Managed>, String), String> {
-    if let Ok(url) = std::env::var("SEAWATCH_CLICKHOUSE_URL") {
-        return Ok((None, url));
-    }
-    let m = Managed {
-        dir: tempfile::tempdir().map_err(|e| e.to_string())?,
-        http_port: free_port(),
-        tcp_port: free_port(),
-    };
-    let url = m.run("start")?;
-    Ok((Some(m), url))
-}
 
 /// Events `from..end` of the bulk lane (logs).
 fn events(from: u64, end: u64) -> Vec<Event> {
@@ -128,7 +64,7 @@ fn acks(out: &[Down]) -> Vec<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fleet_events_land_in_clickhouse_once_each_across_a_shore_restart() {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let (_server, url) = match server() {
+    let (_server, url) = match support::clickhouse::get_server() {
         Ok(s) => s,
         Err(e) if !ci => {
             eprintln!("[clickhouse shore] SKIPPED: no ClickHouse server: {e}");

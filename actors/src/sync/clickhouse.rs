@@ -183,10 +183,18 @@ impl ClickHouseFleetStore {
 
     /// Rows of `ship` stored more than once and not merged away yet.
     pub async fn duplicate_rows(&self, ship: &str) -> Result<u64, SinkError> {
+        self.run(self.duplicates_query(ship)).await
+    }
+
+    /// The query behind [`Self::duplicate_rows`], as a task for the store's runtime.
+    fn duplicates_query(
+        &self,
+        ship: &str,
+    ) -> impl Future<Output = Result<u64, SinkError>> + Send + 'static {
         let sink = self.sink.clone();
         let table = sink.config().table.clone();
         let ship = ship.to_owned();
-        self.run(async move {
+        async move {
             let sql = format!("SELECT count() - uniqExact(seq) FROM `{table}` WHERE ship = ?");
             Ok(sink
                 .client()
@@ -194,8 +202,7 @@ impl ClickHouseFleetStore {
                 .bind(ship)
                 .fetch_one::<u64>()
                 .await?)
-        })
-        .await
+        }
     }
 
     fn try_positions_inner(&self, ship: &str) -> Result<[u64; 4], SinkError> {
@@ -340,18 +347,6 @@ impl FleetStore for ClickHouseFleetStore {
     }
 
     fn duplicates(&self, ship: &str) -> u64 {
-        let sink = self.sink.clone();
-        let table = sink.config().table.clone();
-        let ship = ship.to_owned();
-        self.block(async move {
-            let sql = format!("SELECT count() - uniqExact(seq) FROM `{table}` WHERE ship = ?");
-            Ok(sink
-                .client()
-                .query(&sql)
-                .bind(ship)
-                .fetch_one::<u64>()
-                .await?)
-        })
-        .unwrap_or(0)
+        self.block(self.duplicates_query(ship)).unwrap_or(0)
     }
 }
