@@ -428,24 +428,34 @@ impl Ensemble {
                 pmin = pmin.min(p);
             }
         }
+        let floor = self.shape_channels(t, x, &mut pmin, &mut m);
+        self.finish(pmin, m, floor, drift)
+    }
+
+    /// The shape-novelty and sequence-memory channels, shared by modes 3 and 4: folds
+    /// their tail probabilities into `pmin`, counts them in `m`, and returns the sequence
+    /// memory's direct floor (0 without it).
+    #[inline]
+    fn shape_channels(&mut self, t: f64, x: f64, pmin: &mut f64, m: &mut usize) -> f64 {
+        let cfg = &self.cfg;
         for (det, ch) in self.novelty.iter_mut() {
-            m += 1;
+            *m += 1;
             if let Some(p) = det.update(t, x).and_then(|v| ch.push(v, cfg.short)) {
-                pmin = pmin.min(p);
+                *pmin = pmin.min(p);
             }
         }
         let mut floor = 0.0;
         if let Some((det, ch)) = self.seq.as_mut() {
-            m += 1;
+            *m += 1;
             if let Some(v) = det.update(t, x) {
                 if let Some(p) = ch.push(v, cfg.seq_short) {
-                    pmin = pmin.min(p);
+                    *pmin = pmin.min(p);
                 }
                 let avg = ch.short.iter().sum::<f64>() / ch.short.len().max(1) as f64;
                 floor = cfg.seq_direct * avg;
             }
         }
-        self.finish(pmin, m, floor, drift)
+        floor
     }
 
     /// Mode 4: each base detector's surprise is a channel of its own (so one detector's
@@ -460,23 +470,7 @@ impl Ensemble {
                 pmin = pmin.min(p);
             }
         }
-        for (det, ch) in self.novelty.iter_mut() {
-            m += 1;
-            if let Some(p) = det.update(t, x).and_then(|v| ch.push(v, cfg.short)) {
-                pmin = pmin.min(p);
-            }
-        }
-        let mut floor = 0.0;
-        if let Some((det, ch)) = self.seq.as_mut() {
-            m += 1;
-            if let Some(v) = det.update(t, x) {
-                if let Some(p) = ch.push(v, cfg.seq_short) {
-                    pmin = pmin.min(p);
-                }
-                let avg = ch.short.iter().sum::<f64>() / ch.short.len().max(1) as f64;
-                floor = cfg.seq_direct * avg;
-            }
-        }
+        let floor = self.shape_channels(t, x, &mut pmin, &mut m);
         self.finish(pmin, m, floor, drift)
     }
 
