@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A short coverage-guided fuzz run of the ingest decoders (cargo-fuzz / libFuzzer with
+# A short coverage-guided fuzz run of the ingest decoders and the sync wire decoder (cargo-fuzz / libFuzzer with
 # AddressSanitizer), for CI. The toolchain is stable: RUSTC_BOOTSTRAP unlocks the
 # nightly flags cargo-fuzz needs. A crash fails the run and leaves the input in
 # actors/fuzz/artifacts/.
@@ -14,7 +14,7 @@ fi
 export RUSTC_BOOTSTRAP=1
 # Keep the sanitizer builds apart from the workspace's own artifacts.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/fuzz"
-for target in syslog_decode syslog_framer remote_write; do
+for target in syslog_decode syslog_framer remote_write sync_wire; do
   corpus=$(mktemp -d)
   echo "== fuzz $target for ${secs}s"
   cargo fuzz run -O "$target" "$corpus" "seeds/$target" -- \
