@@ -13,6 +13,8 @@ const S = {
   fleet: [],
   ships: new Set(),
   ws: null, wsRetry: 500,
+  sig: {},              // section -> signature of what it last drew
+  renderQueued: false,
 };
 const RANK = { viewer: 0, operator: 1, admin: 2 };
 const $ = (id) => document.getElementById(id);
@@ -30,6 +32,13 @@ function svg(tag, attrs, text) {
   for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
   if (text != null) e.textContent = String(text);
   return e;
+}
+// True when `data` differs from what section `key` last drew. Sections redraw only on a
+// change, so a busy push stream does not replace a button under the operator's pointer.
+function changed(key, data) {
+  const sig = JSON.stringify(data, (k, v) => (k === "_fresh" ? undefined : v));
+  if (S.sig[key] === sig) return false;
+  S.sig[key] = sig; return true;
 }
 function when(t) {
   if (!t) return "—";
@@ -69,7 +78,7 @@ function logout(msg) {
   sessionStorage.clear(); S.token = null;
   if (S.ws) { S.ws.onclose = null; S.ws.close(); S.ws = null; }
   live(false);
-  S.incidents.clear(); S.links.clear(); S.runbooks.clear(); S.fleet = [];
+  S.sig = {}; S.incidents.clear(); S.links.clear(); S.runbooks.clear(); S.fleet = [];
   // Nothing rendered for the last user stays in the page (hidden pages included).
   renderAll(); $("inc-runbooks").replaceChildren(); $("inc-timeline").replaceChildren();
   location.hash = "#/login"; route();
@@ -133,7 +142,7 @@ function connect() {
     if (m.type === "snapshot") { live(true); for (const it of m.items || []) apply(it, false); }
     else if (m.type === "error") { flash(m.error + (m.ship ? ": " + m.ship : "")); }
     else apply(m, true);
-    renderAll();
+    scheduleRender();
   };
   ws.onclose = (ev) => {
     live(false);
@@ -144,6 +153,12 @@ function connect() {
 function live(on) { const l = $("live"); l.className = "live " + (on ? "on" : "off"); l.textContent = on ? "live" : "offline"; }
 
 // ---- pages ----
+// Pushes arrive in bursts: draw at most once per 100 ms.
+function scheduleRender() {
+  if (S.renderQueued) return;
+  S.renderQueued = true;
+  setTimeout(() => { S.renderQueued = false; renderAll(); }, 100);
+}
 function renderAll() {
   renderIncidents(); renderLinks(); renderRunbooks(); renderFleet(); renderShips();
   const m = location.hash.match(/^#\/incident\/(.+)$/); if (m) renderIncident(decodeURIComponent(m[1]));
@@ -154,6 +169,7 @@ function renderIncidents() {
   const rows = [...S.incidents.values()]
     .filter((i) => (!S.ship || i.ship === S.ship) && (f === "all" || (f === "open" ? i.state !== "resolved" : i.state === "resolved")))
     .sort((a, b) => String(b.opened_at).localeCompare(String(a.opened_at)));
+  if (!changed("incidents", rows)) return;
   const tb = $("incident-rows"); tb.replaceChildren();
   for (const i of rows) {
     const tr = el("tr", { class: i._fresh ? "new" : "", "data-id": i.id, onclick: () => (location.hash = "#/incident/" + encodeURIComponent(i.id)) },
@@ -165,7 +181,9 @@ function renderIncidents() {
 }
 function renderIncident(id) {
   const i = S.incidents.get(id);
-  if (!i) { $("inc-title").textContent = "Incident " + id + " (loading)"; return; }
+  if (!i) { S.sig.incident = null; $("inc-title").textContent = "Incident " + id + " (loading)"; return; }
+  const runbooks = [...S.runbooks.values()].filter((r) => r.incident === i.id);
+  if (!changed("incident", [i, runbooks, S.role])) return;
   $("inc-title").replaceChildren(el("span", { class: sevClass(i.severity) }, i.severity), " ", "Root cause: ", el("strong", { id: "inc-root" }, i.root_cause));
   const f = $("inc-fields"); f.replaceChildren();
   for (const [k, v] of [["Incident", i.id], ["Ship", i.ship], ["State", i.state], ["Alerts", i.alerts], ["Opened", when(i.opened_at)], ["Resolved", when(i.resolved_at)]])
@@ -176,7 +194,7 @@ function renderIncident(id) {
   if (!events.length) tl.append(el("li", { class: "muted" }, `${i.alerts ?? 0} alert(s); the timeline arrives with the incident's details.`));
   drawTopology(i);
   const rb = $("inc-runbooks"); rb.replaceChildren();
-  for (const r of S.runbooks.values()) if (r.incident === i.id) rb.append(runbookRow(r));
+  for (const r of runbooks) rb.append(runbookRow(r));
   if (!rb.childNodes.length) rb.append(el("p", { class: "muted" }, "No runbook proposed."));
 }
 // Affected devices around the root cause: the root in the middle, what it carries on a ring.
@@ -196,6 +214,7 @@ function drawTopology(i) {
 }
 function renderLinks() {
   const rows = [...S.links.values()].filter((l) => !S.ship || l.ship === S.ship);
+  if (!changed("links", rows)) return;
   const tb = $("link-rows"); tb.replaceChildren();
   for (const l of rows) {
     const risk = Number(l.risk ?? l.outage_risk ?? 0);
@@ -234,14 +253,16 @@ function runbookRow(r) {
   return row;
 }
 function renderRunbooks() {
-  const list = $("runbook-list"); list.replaceChildren();
   const rows = [...S.runbooks.values()].filter((r) => !S.ship || r.ship === S.ship)
     .sort((a, b) => (a.state === "pending_approval") - (b.state === "pending_approval") || String(a.requested_at).localeCompare(String(b.requested_at))).reverse();
+  if (!changed("runbooks", [rows, S.role])) return;
+  const list = $("runbook-list"); list.replaceChildren();
   for (const r of rows) list.append(runbookRow(r));
   $("runbook-empty").hidden = rows.some((r) => r.state === "pending_approval");
 }
 // Offline map: an equirectangular projection of the fleet's bounding box with a graticule.
 function renderFleet() {
+  if (!changed("fleet", S.fleet)) return;
   const tb = $("fleet-rows"); tb.replaceChildren();
   const g = $("fleet-map"); g.replaceChildren();
   const pts = S.fleet.filter((s) => Number.isFinite(+s.lat) && Number.isFinite(+s.lon) && s.lat !== null);
