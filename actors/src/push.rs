@@ -6,9 +6,15 @@
 //! broadcast: a slow subscriber that falls behind loses the oldest pushes and learns how
 //! many it missed (`RecvError::Lagged`), so it can ask for a fresh snapshot instead;
 //! publishers never wait for subscribers.
+//!
+//! The bus also keeps the latest push of every link ([`PushBus::latest_links`]): a link
+//! pushes only when its state or risk changes, so a session opened later would otherwise
+//! see no link until the next change.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use parking_lot::RwLock;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -69,18 +75,44 @@ impl Push {
 #[derive(Debug, Clone)]
 pub struct PushBus {
     tx: broadcast::Sender<Arc<Push>>,
+    /// The latest link push by (ship, link): bounded by the inventory's links.
+    links: Arc<RwLock<BTreeMap<(String, String), Arc<Push>>>>,
 }
 
 impl PushBus {
     /// A bus keeping up to `capacity` pushes for its slowest subscriber.
     pub fn new(capacity: usize) -> Self {
         let (tx, _) = broadcast::channel(capacity.max(1));
-        Self { tx }
+        Self {
+            tx,
+            links: Arc::default(),
+        }
     }
 
-    /// Publishes a push; never blocks; a push with no subscriber is dropped.
+    /// Publishes a push; never blocks; a push with no subscriber is dropped (a link push
+    /// is still kept as that link's latest).
     pub fn publish(&self, push: Push) {
-        let _ = self.tx.send(Arc::new(push));
+        let push = Arc::new(push);
+        if push.kind == PushKind::Link {
+            let link = push.body.get("link").and_then(|l| l.as_str());
+            if let (Some(ship), Some(link)) = (push.ship.as_deref(), link) {
+                self.links
+                    .write()
+                    .insert((ship.to_owned(), link.to_owned()), push.clone());
+            }
+        }
+        let _ = self.tx.send(push);
+    }
+
+    /// The latest push of every link of `ship` (every ship when `None`), by ship then
+    /// link: what a new session's snapshot shows of the links.
+    pub fn latest_links(&self, ship: Option<&str>) -> Vec<Push> {
+        self.links
+            .read()
+            .iter()
+            .filter(|((s, _), _)| ship.is_none_or(|w| w == s))
+            .map(|(_, p)| Push::clone(p))
+            .collect()
     }
 
     /// A new subscription, seeing pushes published from now on.
@@ -103,6 +135,35 @@ impl Default for PushBus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn link(ship: &str, link: &str, risk: f64) -> Push {
+        Push {
+            kind: PushKind::Link,
+            ship: Some(ship.into()),
+            body: serde_json::json!({"ship": ship, "link": link, "risk": risk}),
+        }
+    }
+
+    #[test]
+    fn the_latest_push_of_each_link_is_kept_for_later_sessions() {
+        let bus = PushBus::new(4);
+        bus.publish(link("aurora", "vsat-1", 0.1));
+        bus.publish(link("aurora", "vsat-1", 0.8));
+        bus.publish(link("aurora", "lte-1", 0.0));
+        bus.publish(link("borealis", "vsat-1", 0.2));
+        bus.publish(Push {
+            kind: PushKind::Incident,
+            ship: Some("aurora".into()),
+            body: serde_json::json!({"id": "aurora-1", "link": "vsat-1"}),
+        });
+        let aurora = bus.latest_links(Some("aurora"));
+        assert_eq!(
+            aurora,
+            vec![link("aurora", "lte-1", 0.0), link("aurora", "vsat-1", 0.8)]
+        );
+        assert_eq!(bus.latest_links(None).len(), 3);
+        assert!(bus.latest_links(Some("calypso")).is_empty());
+    }
 
     #[tokio::test]
     async fn wire_form_has_type_and_lagging_subscriber_learns_it() {

@@ -24,7 +24,7 @@ use axum::Json;
 use parking_lot::RwLock;
 use seawatch_actors::incident::api::IncidentView;
 use seawatch_actors::incident::{CorrelatorConfig, IncidentBoard, StateFilter};
-use seawatch_actors::push::{Push, PushKind};
+use seawatch_actors::push::{Push, PushBus, PushKind};
 use seawatch_actors::runbook::{ApprovalBoard, RunbookMetrics};
 use seawatch_actors::sync::metrics::SyncMetrics;
 use seawatch_actors::sync::ship::SnapshotSource as SyncSnapshotSource;
@@ -272,6 +272,7 @@ impl Demo {
             board: fleet.board.clone(),
             fleet: fleet_view.clone(),
             runbooks: runbooks.clone(),
+            push: fleet.push.clone(),
         });
         let ws = WsHub::new(
             fleet.push.clone(),
@@ -413,6 +414,7 @@ struct FleetSnapshots {
     board: IncidentBoard,
     fleet: FleetView,
     runbooks: ApprovalBoard,
+    push: PushBus,
 }
 
 impl SnapshotSource for FleetSnapshots {
@@ -450,6 +452,7 @@ impl SnapshotSource for FleetSnapshots {
                 }),
         );
         pushes.extend(self.runbooks.snapshot(ship));
+        pushes.extend(self.push.latest_links(ship));
         Box::pin(async move { pushes })
     }
 }

@@ -335,6 +335,7 @@ impl ShipNode {
             ship: cfg.ship.clone(),
             incidents: incidents.clone(),
             runbooks: runbooks.clone(),
+            push: push.clone(),
         });
         // The HTTP server, the WebSocket sockets and the push fan-out get their own thread,
         // so that push latency does not queue behind ingest work (decision 0013).
@@ -439,6 +440,7 @@ struct ShipSnapshots {
     ship: String,
     incidents: IncidentBoard,
     runbooks: ApprovalBoard,
+    push: PushBus,
 }
 
 impl SnapshotSource for ShipSnapshots {
@@ -461,6 +463,7 @@ impl SnapshotSource for ShipSnapshots {
                         })
                 })
                 .chain(self.runbooks.snapshot(Some(&self.ship)))
+                .chain(self.push.latest_links(Some(&self.ship)))
                 .collect()
         } else {
             Vec::new()

@@ -57,6 +57,31 @@ async fn call(
 
 const START_MS: i64 = 1_795_000_000_000;
 
+/// The items of the first snapshot a WebSocket session gets after subscribing to every ship.
+async fn ws_snapshot(addr: SocketAddr, token: &str) -> Vec<serde_json::Value> {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token={token}"))
+        .await
+        .unwrap();
+    ws.send(Message::text(r#"{"type":"subscribe","ship":null}"#))
+        .await
+        .unwrap();
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("no snapshot within 20 s")
+            .expect("the session closed before its snapshot")
+            .unwrap();
+        if let Message::Text(t) = msg {
+            let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == "snapshot" {
+                return v["items"].as_array().cloned().unwrap_or_default();
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn within_two_minutes_the_console_shows_an_incident_with_its_root_cause() {
     let dir = tempfile::tempdir().unwrap();
@@ -164,6 +189,18 @@ async fn within_two_minutes_the_console_shows_an_incident_with_its_root_cause() 
         dist.target,
         dist.ship
     );
+
+    // A console session opened now sees every ship's links in its first snapshot,
+    // though no link changed since it connected.
+    let snapshot = ws_snapshot(addr, &token).await;
+    for ship in ["ship-1", "ship-2", "ship-3"] {
+        assert!(
+            snapshot
+                .iter()
+                .any(|i| i["type"] == "link" && i["ship"] == ship && i["link"].is_string()),
+            "no link of {ship} in the snapshot: {snapshot:?}"
+        );
+    }
 
     let (code, body) = call(addr, "GET", "/api/fleet", Some(token), String::new()).await;
     assert_eq!(code, 200, "{body}");
