@@ -15,7 +15,10 @@ use seawatch_topologies::feed::{decode_into, send_all};
 use seawatch_topologies::inventory::from_ship;
 use seawatch_topologies::ship::ShipNode;
 
-const WAIT: Duration = Duration::from_secs(30);
+/// How long an actor may take to answer: only a bound on a hang. Under a loaded CI
+/// machine a device actor can be tens of seconds behind its mailbox (a debug build
+/// replaying an hour of firewall logs), so this is generous; it never paces the test.
+const WAIT: Duration = Duration::from_secs(300);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blockage_scenario_replayed_through_the_decoders() {
