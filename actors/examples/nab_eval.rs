@@ -75,7 +75,7 @@ fn main() {
         cfg.rest_factor = v;
     }
     if let Some(v) = env("RESTESC") {
-        cfg.rest_escalate = v != 0.0;
+        cfg.rest_escalate = v as u8;
     }
     if let Ok(v) = std::env::var("WEIGHTS") {
         // "surprise,novelty,sequence" channel weights.

@@ -89,10 +89,12 @@ pub struct EnsembleConfig {
     pub norm_cap: usize,
     /// Factor applied to scores during a rest period (`suppress_factor` when negative).
     pub rest_factor: f64,
-    /// During a rest, a score above the rest's peak and the alert threshold still
-    /// reports (an escalating event); `false` (the default, decision 0018) silences the
-    /// whole rest.
-    pub rest_escalate: bool,
+    /// Which scores keep their value during a rest: 0 (default, decision 0018) = none;
+    /// 1 = every score above the alert threshold and the rest's peak (before 0018);
+    /// 2 = only the first score reaching the alert threshold in a rest that a lower
+    /// score began. In every case that first score raises [`Scored::alert`], so an
+    /// event that builds up still alerts once.
+    pub rest_escalate: u8,
     /// Contextual sequence memory ([`SequenceMemory`], modes 3 and 4): quantisation
     /// levels over the range of the first `seq_calib` samples; 0 turns it off.
     pub seq_levels: usize,
@@ -148,7 +150,7 @@ impl Default for EnsembleConfig {
             norm: 0,
             norm_cap: 6000,
             rest_factor: -1.0,
-            rest_escalate: false,
+            rest_escalate: 0,
             seq_levels: 8,
             seq_calib: 150,
             seq_orders: 6,
@@ -167,7 +169,9 @@ impl Default for EnsembleConfig {
 pub struct Scored {
     /// Anomaly score in `[0, 1]`; `None` during warm-up.
     pub score: Option<f64>,
-    /// `score >= alert_threshold`.
+    /// `score >= alert_threshold`, or, during a rest period that a lower score began,
+    /// the first score reaching the threshold before the rest's suppression (the
+    /// reported score stays suppressed: NAB counts only an event's earliest detection).
     pub alert: bool,
     /// Page-Hinkley reported drift at this sample (the base detectors were reset when
     /// `drift_reset` is set).
@@ -587,8 +591,19 @@ impl Ensemble {
         .clamp(0.0, 1.0);
         let mut s = self.suppress(s);
         let resting = self.since_alert < self.cfg.rest;
-        let escalates =
-            self.cfg.rest_escalate && s >= self.cfg.alert_threshold && s > self.rest_peak;
+        let alert = self.cfg.alert_threshold;
+        // An event that a score under the alert threshold began reaches it during its
+        // rest: that raises the alert (once per rest) whatever `rest_escalate` says
+        // about the score.
+        let first_alert = resting && s >= alert && self.rest_peak < alert;
+        let escalates = match self.cfg.rest_escalate {
+            1 => s >= alert && s > self.rest_peak,
+            2 => first_alert,
+            _ => false,
+        };
+        if first_alert {
+            self.rest_peak = s;
+        }
         if resting && !escalates {
             s *= if self.cfg.rest_factor < 0.0 {
                 self.cfg.suppress_factor
@@ -598,10 +613,9 @@ impl Ensemble {
         }
         self.since_alert = self.since_alert.saturating_add(1);
         if s >= self.cfg.rest_level {
-            // A new event starts a rest; with `rest_escalate`, an event escalating past
-            // the alert threshold during its rest reports once more (off by default
-            // since decision 0018: NAB counts only the earliest detection of a window
-            // and charges every later one outside it).
+            // A new event starts a rest; what may still report during it is set by
+            // `rest_escalate` (decision 0018: NAB counts only the earliest detection
+            // of a window and charges every later one outside it).
             if !resting || s > self.rest_peak {
                 self.rest_peak = s;
             }
@@ -609,7 +623,11 @@ impl Ensemble {
                 self.since_alert = 0;
             }
         }
-        self.out(Some(s), drift)
+        Scored {
+            score: Some(s),
+            alert: s >= alert || first_alert,
+            drift,
+        }
     }
 
     fn suppress(&mut self, s: f64) -> f64 {
@@ -701,6 +719,31 @@ mod tests {
     #[test]
     fn level_shift() {
         anomaly_detected(|i, x| if i >= 3000 { x + 8.0 } else { x }, 11);
+    }
+
+    /// NAB counts an event's earliest detection only: after the score that starts a
+    /// rest, no score in the rest reaches the alert threshold, yet the event still
+    /// raises `alert` (decision 0018).
+    #[test]
+    fn rest_reports_an_event_once() {
+        let cfg = EnsembleConfig::default();
+        let s: Vec<(f64, f64)> = series(4000, 20.0, 1.0, 5.0, 11)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (t, x))| (t, if i >= 3000 { x + 8.0 } else { x }))
+            .collect();
+        let out = run(&mut Ensemble::new(cfg.clone()), &s);
+        let score = |i: usize| out[i].score.unwrap_or(0.0);
+        let first = (3000..3100)
+            .find(|&i| score(i) >= cfg.rest_level)
+            .expect("the shift is detected");
+        let rest = first + 1..first + cfg.rest;
+        assert!(
+            rest.clone().all(|i| score(i) < cfg.alert_threshold),
+            "scores in the rest: {:?}",
+            rest.map(score).collect::<Vec<_>>()
+        );
+        assert!(out[first..first + cfg.rest].iter().any(|s| s.alert));
     }
 
     #[test]
