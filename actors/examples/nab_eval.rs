@@ -216,7 +216,7 @@ fn main() {
                 if f.windows.iter().any(|&(a, b)| i >= a && i <= b) {
                     continue;
                 }
-                let prev = f.windows.iter().filter(|&&(_, b)| b < i).last();
+                let prev = f.windows.iter().rfind(|&&(_, b)| b < i);
                 fpc += 0.11
                     * match prev {
                         None => -1.0,
