@@ -581,10 +581,10 @@ impl Ensemble {
         }
         let p = (pmin * m.max(1.0)).min(1.0);
         let surprise = -(p.max(1e-300)).ln();
-        let ln_n = (self.n.min(cfg.norm_cap.max(2)) as f64).ln();
+        let ln_n = || (self.n.min(cfg.norm_cap.max(2)) as f64).ln();
         let s = match cfg.norm {
-            1 => surprise / (2.0 * ln_n),
-            2 => (surprise - ln_n) / cfg.tail_scale + 0.5,
+            1 => surprise / (2.0 * ln_n()),
+            2 => (surprise - ln_n()) / cfg.tail_scale + 0.5,
             _ => surprise / cfg.tail_scale,
         }
         .max(floor)
