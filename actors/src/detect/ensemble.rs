@@ -182,7 +182,7 @@ pub struct Scored {
 /// Page-Hinkley drift. The base surprises are averaged (the seasonal one only when it
 /// predicts better than the EWMA level); that and each shape-novelty channel are scored
 /// as short-term averages against their own recent distributions (tail probabilities,
-/// log-scaled into `[0, 1]`). Memory is fixed after warm-up (about 22 KB with the
+/// log-scaled into `[0, 1]`). Memory is fixed after warm-up (about 40 KB with the
 /// defaults; see [`Ensemble::memory_bytes`]).
 #[derive(Debug, Clone)]
 pub struct Ensemble {
