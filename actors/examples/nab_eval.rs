@@ -71,6 +71,33 @@ fn main() {
     if let Some(v) = env("ALERT") {
         cfg.rest_level = v;
     }
+    if let Some(v) = env("RESTF") {
+        cfg.rest_factor = v;
+    }
+    if let Some(v) = env("RESTESC") {
+        cfg.rest_escalate = v as u8;
+    }
+    if let Ok(v) = std::env::var("WEIGHTS") {
+        // "surprise,novelty,sequence" channel weights.
+        for (i, w) in v.split(',').enumerate().take(3) {
+            cfg.chan_weights[i] = w.trim().parse().expect("WEIGHTS");
+        }
+    }
+    if let Some(v) = env("XI") {
+        cfg.tail_xi = v;
+    }
+    if let Some(v) = env("SLOW") {
+        cfg.slow_history = v as usize;
+    }
+    if let Some(v) = env("WARMUP") {
+        cfg.warmup = v as usize;
+    }
+    if let Some(v) = env("NORM") {
+        cfg.norm = v as u8;
+    }
+    if let Some(v) = env("NCAP") {
+        cfg.norm_cap = v as usize;
+    }
     if let Some(v) = env("SEQ") {
         cfg.seq_levels = v as usize;
     }
@@ -116,6 +143,7 @@ fn main() {
     let mut busy = std::time::Duration::ZERO;
     let mut files = Vec::new();
     let mut keys = Vec::new();
+    let mut chans: Vec<Vec<u8>> = Vec::new();
     for rel in list_csv(dir).expect("data") {
         let key = rel.to_string_lossy().replace('\\', "/");
         let Some(ws) = windows.get(&key) else {
@@ -130,6 +158,20 @@ fn main() {
         let t0 = std::time::Instant::now();
         let scores = score_series(&cfg, &s);
         busy += t0.elapsed();
+        if std::env::var_os("DIAGROWS").is_some() {
+            // The channel that set each row's score (diagnostic re-run).
+            let mut e = seawatch_actors::detect::Ensemble::new(cfg.clone());
+            let ch: Vec<u8> = s
+                .times
+                .iter()
+                .zip(&s.values)
+                .map(|(&t, &v)| {
+                    e.update(t, v);
+                    e.last_channel()
+                })
+                .collect();
+            chans.push(ch);
+        }
         rows += scores.len();
         let f = FileScores {
             scores,
@@ -144,7 +186,8 @@ fn main() {
     }
     if let Ok(th) = std::env::var("DIAG") {
         let th: f64 = th.parse().expect("DIAG threshold");
-        for (key, f) in keys.iter().zip(&files) {
+        let mut tot = (0.0, 0.0, 0usize);
+        for (fi, (key, f)) in keys.iter().zip(&files).enumerate() {
             let start = seawatch_actors::detect::score::probation(f.scores.len());
             let det: Vec<usize> = (start..f.scores.len())
                 .filter(|&i| f.scores[i] >= th)
@@ -158,12 +201,68 @@ fn main() {
                 .iter()
                 .filter(|&&i| !f.windows.iter().any(|&(a, b)| i >= a && i <= b))
                 .count();
+            // NAB weights (standard profile): earliest detection per window, and every
+            // detection outside the windows (discounted just after a window).
+            use seawatch_actors::detect::score::scaled_sigmoid;
+            let max_tp = scaled_sigmoid(-1.0);
+            let mut tp = 0.0;
+            for &(a, b) in &f.windows {
+                if let Some(&i) = det.iter().find(|&&i| i >= a && i <= b) {
+                    tp += scaled_sigmoid(-((b - i + 1) as f64) / (b - a + 1) as f64) / max_tp;
+                }
+            }
+            let mut fpc = 0.0;
+            for &i in &det {
+                if f.windows.iter().any(|&(a, b)| i >= a && i <= b) {
+                    continue;
+                }
+                let prev = f.windows.iter().rfind(|&&(_, b)| b < i);
+                fpc += 0.11
+                    * match prev {
+                        None => -1.0,
+                        Some(&(a, b)) => scaled_sigmoid((i - b) as f64 / (b - a) as f64),
+                    };
+            }
+            if std::env::var_os("DIAGROWS").is_some() {
+                let fps: Vec<String> = det
+                    .iter()
+                    .filter(|&&i| !f.windows.iter().any(|&(a, b)| i >= a && i <= b))
+                    .map(|&i| format!("{i}:{}", chans[fi][i]))
+                    .collect();
+                let tps: Vec<String> = f
+                    .windows
+                    .iter()
+                    .filter_map(|&(a, b)| det.iter().find(|&&i| i >= a && i <= b))
+                    .map(|&i| format!("{i}:{}", chans[fi][i]))
+                    .collect();
+                let maxes: Vec<String> = f
+                    .windows
+                    .iter()
+                    .map(|&(a, b)| {
+                        let m = f.scores[a.max(start)..=b.min(f.scores.len() - 1)]
+                            .iter()
+                            .fold(0.0f64, |m, &x| m.max(x));
+                        format!("{m:.3}")
+                    })
+                    .collect();
+                println!("  window max scores {}", maxes.join(" "));
+                println!(
+                    "  windows {:?} probation {start} first hits {} fp rows {}",
+                    f.windows,
+                    tps.join(" "),
+                    fps.join(" ")
+                );
+            }
+            tot.0 += tp;
+            tot.1 += fpc;
+            tot.2 += f.windows.len() - hit;
             println!(
-                "{key:60} n {:6} win {} hit {hit} fp {fp}",
+                "{key:60} n {:6} win {} hit {hit} fp {fp} tp {tp:.2} fpcost {fpc:.2}",
                 f.scores.len(),
                 f.windows.len()
             );
         }
+        println!("total tp {:.2} fpcost {:.2} missed {}", tot.0, tot.1, tot.2);
     }
     if std::env::var_os("HASH").is_some() {
         // Equivalence check for optimisations: FNV-1a over every score's bits.

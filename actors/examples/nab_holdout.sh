@@ -8,19 +8,24 @@ D=${1:-../shared/data/nab}
 B=${B:-${CARGO_TARGET_DIR:-target}/release/examples/nab_eval}
 CATS="artificialWithAnomaly realAWSCloudwatch realKnownCause realTraffic"
 declare -A CFG
-# A: the previous default (mode 3 without the sequence memory); B: the default since
-# decision 0015 (sequence memory on); C-F: variants of B.
-S="SEQ=8 SEQRUNS=0"
-CFG[A]="SEQ=0"
-CFG[B]="$S"
-CFG[C]="$S SEQCOLLAPSE=0"
-CFG[D]="$S SEQK=4"
-CFG[E]="$S NOV=8x1"
-CFG[F]="$S REST=100"
+# A: the default of decision 0015; B-G: nab5 candidates (decision 0018): B = no
+# re-report during a rest; C = B with the shape-novelty channels weighted 0.7 in the
+# Bonferroni bound; D = B with one shape-novelty channel (8x1); E = C and D; F = B with
+# a 100-sample rest; G = B with rest level 0.15 and a 60-sample rest; H = B with a
+# 60-sample rest.
+CFG[A]="RESTESC=1 WEIGHTS=1,1,1 NOV=8x1,8x8 REST=30 ALERT=0.17"
+CFG[B]="RESTESC=0 WEIGHTS=1,1,1 NOV=8x1,8x8 REST=30 ALERT=0.17"
+CFG[C]="RESTESC=0 WEIGHTS=1,0.7,1 NOV=8x1,8x8 REST=30 ALERT=0.17"
+CFG[D]="RESTESC=0 WEIGHTS=1,1,1 NOV=8x1 REST=30 ALERT=0.17"
+CFG[E]="RESTESC=0 WEIGHTS=1,0.7,1 NOV=8x1 REST=30 ALERT=0.17"
+CFG[F]="RESTESC=0 WEIGHTS=1,1,1 NOV=8x1,8x8 REST=100 ALERT=0.17"
+CFG[G]="RESTESC=0 WEIGHTS=1,1,1 NOV=8x1,8x8 REST=60 ALERT=0.15"
+CFG[H]="RESTESC=0 WEIGHTS=1,1,1 NOV=8x1,8x8 REST=60 ALERT=0.17"
+KEYS=${KEYS:-"A B C D E F G H"}
 for h in $CATS; do
   train="artificialNoAnomaly"; for c in $CATS; do [ $c != $h ] && train="$train,$c"; done
   best=""; bs=-999
-  for k in A B C D E F; do
+  for k in $KEYS; do
     s=$(env ${CFG[$k]} CATS=$train $B $D | awk '{print $2}')
     t=$(env ${CFG[$k]} CATS=$h $B $D | awk '{print $2}')
     echo "  hold $h cfg $k train $s test $t"

@@ -69,6 +69,32 @@ pub struct EnsembleConfig {
     pub rest: usize,
     /// Score that starts a rest period.
     pub rest_level: f64,
+    /// Time constant (samples) of a second, slower calibration histogram per channel
+    /// whose tail probability bounds the fast one's from below; at most `history`: off.
+    pub slow_history: usize,
+    /// Largest shape of the generalised Pareto tail fitted by each channel's calibration
+    /// ([`TailHistogram::with_heavy_tail`]); 0 = exponential tail.
+    pub tail_xi: f64,
+    /// Weighted Bonferroni over the channels (modes 3 and 4): weights of the base
+    /// surprise, of each shape-novelty channel and of the sequence channel. A channel's
+    /// tail probability is divided by its weight and the rarest result is multiplied by
+    /// the weights' sum (all 1: the plain Bonferroni bound).
+    pub chan_weights: [f64; 3],
+    /// How rarity becomes a score (modes 3 and 4): 0 = `-ln(p)/tail_scale`; 1 = `-ln(p)`
+    /// over `2 ln(n)`, n the samples seen (capped at `norm_cap`), so the score compares
+    /// the rarity with how much has been seen (a record-like score); 2 = `(-ln(p) - ln(n))
+    /// / tail_scale + 0.5`.
+    pub norm: u8,
+    /// Cap on the sample count in `norm` 1 and 2.
+    pub norm_cap: usize,
+    /// Factor applied to scores during a rest period (`suppress_factor` when negative).
+    pub rest_factor: f64,
+    /// Which scores keep their value during a rest: 0 (default, decision 0018) = none;
+    /// 1 = every score above the alert threshold and the rest's peak (before 0018);
+    /// 2 = only the first score reaching the alert threshold in a rest that a lower
+    /// score began. In every case that first score raises [`Scored::alert`], so an
+    /// event that builds up still alerts once.
+    pub rest_escalate: u8,
     /// Contextual sequence memory ([`SequenceMemory`], modes 3 and 4): quantisation
     /// levels over the range of the first `seq_calib` samples; 0 turns it off.
     pub seq_levels: usize,
@@ -118,6 +144,13 @@ impl Default for EnsembleConfig {
             use_surprise: true,
             rest: 30,
             rest_level: 0.17,
+            slow_history: 0,
+            tail_xi: 0.0,
+            chan_weights: [1.0, 1.0, 1.0],
+            norm: 0,
+            norm_cap: 6000,
+            rest_factor: -1.0,
+            rest_escalate: 0,
             seq_levels: 8,
             seq_calib: 150,
             seq_orders: 6,
@@ -136,7 +169,9 @@ impl Default for EnsembleConfig {
 pub struct Scored {
     /// Anomaly score in `[0, 1]`; `None` during warm-up.
     pub score: Option<f64>,
-    /// `score >= alert_threshold`.
+    /// `score >= alert_threshold`, or, during a rest period that a lower score began,
+    /// the first score reaching the threshold before the rest's suppression (the
+    /// reported score stays suppressed: NAB counts only an event's earliest detection).
     pub alert: bool,
     /// Page-Hinkley reported drift at this sample (the base detectors were reset when
     /// `drift_reset` is set).
@@ -147,7 +182,7 @@ pub struct Scored {
 /// Page-Hinkley drift. The base surprises are averaged (the seasonal one only when it
 /// predicts better than the EWMA level); that and each shape-novelty channel are scored
 /// as short-term averages against their own recent distributions (tail probabilities,
-/// log-scaled into `[0, 1]`). Memory is fixed after warm-up (about 22 KB with the
+/// log-scaled into `[0, 1]`). Memory is fixed after warm-up (about 40 KB with the
 /// defaults; see [`Ensemble::memory_bytes`]).
 #[derive(Debug, Clone)]
 pub struct Ensemble {
@@ -166,12 +201,15 @@ pub struct Ensemble {
     /// Highest value in `recent` (`f64::MIN` when empty), kept as values come and go.
     recent_max: f64,
     scratch: Vec<f64>,
-    calib: TailHistogram,
+    calib: Calibration,
     base: Vec<Channel>,
     novelty: Vec<(ShapeNovelty, Channel)>,
     seq: Option<(SequenceMemory, Channel)>,
     since_alert: usize,
     rest_peak: f64,
+    /// The channel that set the last score (0 = base surprise, then the novelty
+    /// channels, then the sequence memory); a diagnostic.
+    last_channel: u8,
 }
 
 /// One calibrated channel: a short average of a statistic, ranked against that
@@ -179,14 +217,54 @@ pub struct Ensemble {
 #[derive(Debug, Clone)]
 struct Channel {
     short: VecDeque<f64>,
-    calib: TailHistogram,
+    calib: Calibration,
+}
+
+/// A channel's calibration: the forgetting histogram, and optionally a slower one whose
+/// tail probability bounds the fast one's from below (a value must be rare both recently
+/// and over the longer memory; recurring bursts farther apart than the fast horizon are
+/// then remembered).
+#[derive(Debug, Clone)]
+struct Calibration {
+    fast: TailHistogram,
+    slow: Option<TailHistogram>,
+}
+
+impl Calibration {
+    fn new(cfg: &EnsembleConfig, bins: usize) -> Self {
+        let h =
+            |horizon| TailHistogram::new(bins, horizon, cfg.quantile).with_heavy_tail(cfg.tail_xi);
+        Calibration {
+            fast: h(cfg.history),
+            slow: (cfg.slow_history > cfg.history && bins > 0).then(|| h(cfg.slow_history)),
+        }
+    }
+
+    fn tail_then_add(&mut self, v: f64, min_count: usize) -> Option<f64> {
+        let p = self.fast.tail_then_add(v, min_count);
+        match self.slow.as_mut() {
+            Some(slow) => {
+                let q = slow.tail_then_add(v, min_count);
+                p.map(|p| q.map_or(p, |q| p.max(q)))
+            }
+            None => p,
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.fast.heap_bytes()
+            + self
+                .slow
+                .as_ref()
+                .map_or(0, |s| s.heap_bytes() + std::mem::size_of::<TailHistogram>())
+    }
 }
 
 impl Channel {
     fn new(cfg: &EnsembleConfig) -> Self {
         Channel {
             short: VecDeque::with_capacity(cfg.short.max(1)),
-            calib: TailHistogram::new(cfg.calib_bins, cfg.history, cfg.quantile),
+            calib: Calibration::new(cfg, cfg.calib_bins),
         }
     }
 
@@ -236,11 +314,7 @@ impl Ensemble {
             recent: VecDeque::with_capacity(cfg.suppress),
             recent_max: f64::MIN,
             scratch: Vec::with_capacity(if cfg.mode < 3 { cfg.history } else { 0 }),
-            calib: TailHistogram::new(
-                if cfg.mode == 3 { cfg.calib_bins } else { 0 },
-                cfg.history,
-                cfg.quantile,
-            ),
+            calib: Calibration::new(&cfg, if cfg.mode == 3 { cfg.calib_bins } else { 0 }),
             novelty: cfg
                 .novelty_scales
                 .iter()
@@ -270,6 +344,7 @@ impl Ensemble {
             }),
             since_alert: usize::MAX,
             rest_peak: 0.0,
+            last_channel: 0,
             cfg,
         }
     }
@@ -277,6 +352,19 @@ impl Ensemble {
     /// The configuration.
     pub fn config(&self) -> &EnsembleConfig {
         &self.cfg
+    }
+
+    /// The channel whose tail probability set the last score in modes 3 and 4 (0 = the
+    /// base surprise, 1.. the shape-novelty channels, then the sequence memory).
+    pub fn last_channel(&self) -> u8 {
+        self.last_channel
+    }
+
+    fn note(&mut self, pmin: &mut f64, p: f64, channel: u8) {
+        if p < *pmin {
+            *pmin = p;
+            self.last_channel = channel;
+        }
     }
 
     /// Bytes held per series: the struct itself plus every heap buffer (at its
@@ -420,12 +508,13 @@ impl Ensemble {
     /// times the number of channels, is the score's probability.
     fn update_calibrated(&mut self, t: f64, x: f64, short: f64, drift: bool) -> Scored {
         let cfg = &self.cfg;
-        let mut pmin = 1.0f64;
-        let mut m = 0usize;
+        let mut pmin = f64::INFINITY;
+        let mut m = 0.0;
         if cfg.use_surprise {
-            m += 1;
+            let w = cfg.chan_weights[0];
+            m += w;
             if let Some(p) = self.calib.tail_then_add(short, 50) {
-                pmin = pmin.min(p);
+                self.note(&mut pmin, p / w, 0);
             }
         }
         let floor = self.shape_channels(t, x, &mut pmin, &mut m);
@@ -436,20 +525,27 @@ impl Ensemble {
     /// their tail probabilities into `pmin`, counts them in `m`, and returns the sequence
     /// memory's direct floor (0 without it).
     #[inline]
-    fn shape_channels(&mut self, t: f64, x: f64, pmin: &mut f64, m: &mut usize) -> f64 {
+    fn shape_channels(&mut self, t: f64, x: f64, pmin: &mut f64, m: &mut f64) -> f64 {
         let cfg = &self.cfg;
-        for (det, ch) in self.novelty.iter_mut() {
-            *m += 1;
+        let [_, wn, wq] = cfg.chan_weights;
+        for (i, (det, ch)) in self.novelty.iter_mut().enumerate() {
+            *m += wn;
             if let Some(p) = det.update(t, x).and_then(|v| ch.push(v, cfg.short)) {
-                *pmin = pmin.min(p);
+                if p / wn < *pmin {
+                    *pmin = p / wn;
+                    self.last_channel = 1 + i as u8;
+                }
             }
         }
         let mut floor = 0.0;
         if let Some((det, ch)) = self.seq.as_mut() {
-            *m += 1;
+            *m += wq;
             if let Some(v) = det.update(t, x) {
                 if let Some(p) = ch.push(v, cfg.seq_short) {
-                    *pmin = pmin.min(p);
+                    if p / wq < *pmin {
+                        *pmin = p / wq;
+                        self.last_channel = 1 + self.novelty.len() as u8;
+                    }
                 }
                 let avg = ch.short.iter().sum::<f64>() / ch.short.len().max(1) as f64;
                 floor = cfg.seq_direct * avg;
@@ -462,12 +558,13 @@ impl Ensemble {
     /// rare surprise is not averaged away by the others), plus the novelty channels.
     fn update_channels(&mut self, t: f64, x: f64, zs: [Option<f64>; 3], drift: bool) -> Scored {
         let cfg = &self.cfg;
-        let mut pmin = 1.0f64;
-        let mut m = 0usize;
+        let mut pmin = f64::INFINITY;
+        let mut m = 0.0;
+        let w = cfg.chan_weights[0];
         for (z, ch) in zs.into_iter().zip(self.base.iter_mut()) {
-            m += 1;
+            m += w;
             if let Some(p) = z.and_then(|z| ch.push(z.min(1e3), cfg.short)) {
-                pmin = pmin.min(p);
+                pmin = pmin.min(p / w);
             }
         }
         let floor = self.shape_channels(t, x, &mut pmin, &mut m);
@@ -477,24 +574,48 @@ impl Ensemble {
     /// The score from the rarest channel's tail probability over `m` channels, with
     /// rising-edge and rest-period suppression; `floor` is a lower bound on the score
     /// before suppression (the sequence memory's direct share).
-    fn finish(&mut self, pmin: f64, m: usize, floor: f64, drift: bool) -> Scored {
+    fn finish(&mut self, pmin: f64, m: f64, floor: f64, drift: bool) -> Scored {
         let cfg = &self.cfg;
         if self.n <= cfg.warmup {
             return self.out(None, drift);
         }
-        let p = (pmin * m.max(1) as f64).min(1.0);
-        let s = (-(p.max(1e-300)).ln() / cfg.tail_scale)
-            .max(floor)
-            .clamp(0.0, 1.0);
+        let p = (pmin * m.max(1.0)).min(1.0);
+        let surprise = -(p.max(1e-300)).ln();
+        let ln_n = || (self.n.min(cfg.norm_cap.max(2)) as f64).ln();
+        let s = match cfg.norm {
+            1 => surprise / (2.0 * ln_n()),
+            2 => (surprise - ln_n()) / cfg.tail_scale + 0.5,
+            _ => surprise / cfg.tail_scale,
+        }
+        .max(floor)
+        .clamp(0.0, 1.0);
         let mut s = self.suppress(s);
         let resting = self.since_alert < self.cfg.rest;
-        if resting && !(s >= self.cfg.alert_threshold && s > self.rest_peak) {
-            s *= self.cfg.suppress_factor;
+        let alert = self.cfg.alert_threshold;
+        // An event that a score under the alert threshold began reaches it during its
+        // rest: that raises the alert (once per rest) whatever `rest_escalate` says
+        // about the score.
+        let first_alert = resting && s >= alert && self.rest_peak < alert;
+        let escalates = match self.cfg.rest_escalate {
+            1 => s >= alert && s > self.rest_peak,
+            2 => first_alert,
+            _ => false,
+        };
+        if first_alert {
+            self.rest_peak = s;
+        }
+        if resting && !escalates {
+            s *= if self.cfg.rest_factor < 0.0 {
+                self.cfg.suppress_factor
+            } else {
+                self.cfg.rest_factor
+            };
         }
         self.since_alert = self.since_alert.saturating_add(1);
         if s >= self.cfg.rest_level {
-            // A new event starts a rest; an event escalating past the alert threshold
-            // during its rest reports once more.
+            // A new event starts a rest; what may still report during it is set by
+            // `rest_escalate` (decision 0018: NAB counts only the earliest detection
+            // of a window and charges every later one outside it).
             if !resting || s > self.rest_peak {
                 self.rest_peak = s;
             }
@@ -502,7 +623,11 @@ impl Ensemble {
                 self.since_alert = 0;
             }
         }
-        self.out(Some(s), drift)
+        Scored {
+            score: Some(s),
+            alert: s >= alert || first_alert,
+            drift,
+        }
     }
 
     fn suppress(&mut self, s: f64) -> f64 {
@@ -594,6 +719,31 @@ mod tests {
     #[test]
     fn level_shift() {
         anomaly_detected(|i, x| if i >= 3000 { x + 8.0 } else { x }, 11);
+    }
+
+    /// NAB counts an event's earliest detection only: after the score that starts a
+    /// rest, no score in the rest reaches the alert threshold, yet the event still
+    /// raises `alert` (decision 0018).
+    #[test]
+    fn rest_reports_an_event_once() {
+        let cfg = EnsembleConfig::default();
+        let s: Vec<(f64, f64)> = series(4000, 20.0, 1.0, 5.0, 11)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (t, x))| (t, if i >= 3000 { x + 8.0 } else { x }))
+            .collect();
+        let out = run(&mut Ensemble::new(cfg.clone()), &s);
+        let score = |i: usize| out[i].score.unwrap_or(0.0);
+        let first = (3000..3100)
+            .find(|&i| score(i) >= cfg.rest_level)
+            .expect("the shift is detected");
+        let rest = first + 1..first + cfg.rest;
+        assert!(
+            rest.clone().all(|i| score(i) < cfg.alert_threshold),
+            "scores in the rest: {:?}",
+            rest.map(score).collect::<Vec<_>>()
+        );
+        assert!(out[first..first + cfg.rest].iter().any(|s| s.alert));
     }
 
     #[test]

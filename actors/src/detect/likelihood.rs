@@ -20,6 +20,8 @@ pub struct TailHistogram {
     /// Every bin from `top` up is empty (the scans start or stop there: adding an empty
     /// bin changes no sum, so the results are those of a full scan).
     top: usize,
+    /// Largest shape of the generalised Pareto tail (0: the exponential tail).
+    xi_max: f64,
     bins: Vec<f64>,
 }
 
@@ -43,8 +45,23 @@ impl TailHistogram {
             inc: 1.0,
             count: 0,
             top: 0,
+            xi_max: 0.0,
             bins: vec![0.0; bins],
         }
+    }
+
+    /// Fits a generalised Pareto tail above the quantile instead of the exponential one,
+    /// its shape estimated by the method of moments from the excesses and clamped to
+    /// `[0, xi_max]`: a heavy-tailed (bursty) statistic then gets larger tail
+    /// probabilities for its large values than the exponential fit gives. 0 keeps the
+    /// exponential tail.
+    pub fn with_heavy_tail(mut self, xi_max: f64) -> Self {
+        self.xi_max = if xi_max.is_finite() {
+            xi_max.clamp(0.0, 0.45)
+        } else {
+            0.0
+        };
+        self
     }
 
     /// Samples seen.
@@ -134,11 +151,30 @@ impl TailHistogram {
         let q = self.edge(qb as f64);
         if v > q && above > 0.0 {
             let mut excess = 0.0;
+            let mut excess2 = 0.0;
             for b in qb..top {
-                excess += self.bins[b] * (self.edge(b as f64 + 0.5) - q);
+                let d = self.edge(b as f64 + 0.5) - q;
+                excess += self.bins[b] * d;
+                excess2 += self.bins[b] * d * d;
             }
             let scale = (excess / above).max(1e-3 * q).max(1e-9);
-            return Some(above / self.total * (-(v - q) / scale).exp());
+            let base = above / self.total;
+            if self.xi_max > 0.0 {
+                // Method of moments for a generalised Pareto: mean excess m, variance
+                // var, shape xi = (1 - m^2 / var) / 2, scale m (1 - xi).
+                let m = excess / above;
+                let var = excess2 / above - m * m;
+                let xi = if var > 0.0 {
+                    (0.5 * (1.0 - m * m / var)).clamp(0.0, self.xi_max)
+                } else {
+                    0.0
+                };
+                if xi > 1e-6 {
+                    let beta = scale * (1.0 - xi);
+                    return Some(base * (1.0 + xi * (v - q) / beta).powf(-1.0 / xi));
+                }
+            }
+            return Some(base * (-(v - q) / scale).exp());
         }
         if v > q {
             // Nothing above the quantile bin: beyond the largest value seen.
