@@ -174,7 +174,8 @@ impl ShoreCluster {
             }
             env.extend(tls_env(certs, "shore", certs));
             let s = NatsServer::new("shore-node.conf", env, bin);
-            s.run("start").unwrap();
+            s.run("start")
+                .unwrap_or_else(|e| panic!("shore-{i} did not start: {e}"));
             servers.push(Some(s));
         }
         Self {

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use parking_lot::RwLock;
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort};
 use seawatch_runtime::supervision::{
     start_root, Addr, Backoff, ChildSpec, Shutdown, SupervisorHandle, SupervisorSpec,
 };
@@ -501,9 +501,18 @@ impl FleetSupervisor {
         &self.runtime
     }
 
-    /// Whether `ship`'s mirror was started here (it may be between incarnations).
+    /// Whether `ship`'s mirror was started here and its supervisor runs (the mirror may
+    /// be between incarnations).
     pub fn has(&self, ship: &str) -> bool {
-        self.mirrors.contains_key(ship)
+        self.alive() && self.mirrors.contains_key(ship)
+    }
+
+    /// Whether the supervisor runs (it fails when a mirror exceeds the restart intensity).
+    pub fn alive(&self) -> bool {
+        matches!(
+            self.supervisor.actor().get_status(),
+            ActorStatus::Running | ActorStatus::Starting
+        )
     }
 
     /// The ships whose mirrors were started here.
@@ -519,20 +528,16 @@ impl FleetSupervisor {
     /// Starts `ship`'s mirror (no-op if it was started). If the supervisor itself is gone
     /// (it gave up after too many restarts), a new one is started first.
     pub async fn start_mirror(&mut self, args: MirrorArgs) -> Result<(), RuntimeError> {
+        if !self.alive() {
+            tracing::warn!(node = %self.node, "shore: fleet supervisor gone; starting a new one");
+            self.restart_supervisor().await?;
+        }
         if self.mirrors.contains_key(&args.ship) {
             return Ok(());
         }
         let ship = args.ship.clone();
         let (spec, addr) = mirror_child(args);
-        let result = match self.supervisor.add_child(spec.clone()).await {
-            Err(RuntimeError::NotRunning(_)) => {
-                tracing::warn!(node = %self.node, "shore: fleet supervisor gone; starting a new one");
-                self.restart_supervisor().await?;
-                self.supervisor.add_child(spec).await
-            }
-            r => r,
-        };
-        result?;
+        self.supervisor.add_child(spec).await?;
         self.fleet.attach(&ship, addr.clone());
         self.mirrors.insert(ship, addr);
         Ok(())
