@@ -218,10 +218,13 @@ async fn cuts_ship_kill_and_shore_node_kill_leave_shore_with_exactly_the_ships_e
     }
     // Phase 2: kill -9 the shore node serving the ship (its server and its process side).
     // Generous: on a loaded machine the cluster's first leader election takes a while.
+    // The owner: the node whose mirror has heard from the ship (a mirror publishes its
+    // view as soon as it is rebuilt from the store, before any frame).
     let owner = wait_for(Duration::from_secs(60), || {
         nodes.iter().position(|n| {
             n.as_ref()
-                .is_some_and(|n| n.shared.fleet.get(SHIP).is_some())
+                .and_then(|n| n.shared.fleet.get(SHIP))
+                .is_some_and(|f| f.last_sync_ms.is_some())
         })
     })
     .await

@@ -151,6 +151,28 @@ impl ShoreCluster {
         certs: &Path,
         advertise: impl Fn(usize, u16) -> String,
     ) -> Self {
+        // A port picked free can be taken by another process before the server binds it
+        // (tests of other crates run alongside): start again on fresh ports, twice at most.
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::try_start(n, bin, &creds, certs, &advertise) {
+                Ok(c) => return c,
+                Err(e) => {
+                    eprintln!("[nats harness] shore cluster did not start ({e}); new ports");
+                    last = e;
+                }
+            }
+        }
+        panic!("shore cluster did not start: {last}");
+    }
+
+    fn try_start(
+        n: usize,
+        bin: &str,
+        creds: &Creds,
+        certs: &Path,
+        advertise: &impl Fn(usize, u16) -> String,
+    ) -> Result<Self, String> {
         let client: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let cluster: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let leaf: Vec<u16> = (0..n).map(|_| free_port()).collect();
@@ -174,16 +196,16 @@ impl ShoreCluster {
             }
             env.extend(tls_env(certs, "shore", certs));
             let s = NatsServer::new("shore-node.conf", env, bin);
-            s.run("start")
-                .unwrap_or_else(|e| panic!("shore-{i} did not start: {e}"));
+            // On error the servers started so far are stopped as they drop.
+            s.run("start").map_err(|e| format!("shore-{i}: {e}"))?;
             servers.push(Some(s));
         }
-        Self {
+        Ok(Self {
             client,
             leaf,
             servers,
-            creds,
-        }
+            creds: creds.clone(),
+        })
     }
 
     /// The URL (with the shore user's credentials) of node `i`.
