@@ -1,6 +1,8 @@
 //! The shore's side of sync: applies ships' batches by event identity (ship, seq), keeps a
 //! mirror per ship (state, open incidents, last sync, backlog), builds the fleet view
-//! served on `GET /api/fleet`, and queues commands for ships.
+//! served on `GET /api/fleet`, and queues commands for ships. The mirrors run as actors
+//! under the node's fleet supervisor ([`super::fleet`]); this module holds what they
+//! apply ([`Mirror`], [`FleetStore`]) and the HTTP routes.
 //!
 //! **Exactly once.** A mirror keeps, per lane, the position below which every event of the
 //! lane is stored. A batch that starts above it would leave a gap and is refused
