@@ -9,13 +9,11 @@
 //! script finds or installs; if there is none the test says so and passes, except under
 //! `CI=true`, where it fails.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use seawatch_actors::store::EventSource;
 use seawatch_actors::sync::nats::{
     connect_ship, run_shore_node, stored_events, ShipSource, ShoreNodeConfig, ShoreShared,
@@ -23,7 +21,8 @@ use seawatch_actors::sync::nats::{
 use seawatch_actors::sync::ship::{run_ship_sync, ShipSyncParts, SyncConfig, SyncShip};
 use seawatch_runtime::event_log::{EventKind, EventLog, EventLogConfig, FsyncPolicy, NewEvent};
 use seawatch_runtime::Clock;
-use tokio::net::TcpStream;
+use seawatch_tests::free_port;
+use seawatch_tests::nats::{certs, nats_binary, ship_leaf, Creds, Proxy, ShoreCluster};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -32,145 +31,6 @@ const PW_SHIP: &str = "ship-test-pw";
 const PW_SHORE: &str = "shore-test-pw";
 const LEAF_USER: &str = "leaf-aurora";
 const PW_LEAF: &str = "leaf-test-pw";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn script() -> PathBuf {
-    repo().join("deploy/scripts/nats-test-server.sh")
-}
-
-/// Throwaway CA and leaf certificates from `deploy/scripts/nats-tls-certs.sh`.
-fn certs() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new("bash")
-        .arg(repo().join("deploy/scripts/nats-tls-certs.sh"))
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "nats-tls-certs.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir
-}
-
-/// The TLS files of one side of the leaf connection (`shore` or `ship`), signed by `ca`.
-fn tls_env(certs: &Path, side: &str, ca: &Path) -> Vec<(String, String)> {
-    let p = |f: &str| certs.join(f).display().to_string();
-    vec![
-        ("LEAF_CERT".into(), p(&format!("{side}.pem"))),
-        ("LEAF_KEY".into(), p(&format!("{side}-key.pem"))),
-        ("LEAF_CA".into(), ca.join("ca.pem").display().to_string()),
-    ]
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn nats_binary() -> Result<String, String> {
-    if let Ok(b) = std::env::var("SEAWATCH_NATS_SERVER") {
-        return Ok(b);
-    }
-    let out = Command::new("bash")
-        .arg(script())
-        .arg("bin")
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-/// One nats-server started by the script; stopped on drop.
-struct Server {
-    dir: tempfile::TempDir,
-    conf: PathBuf,
-    env: Vec<(String, String)>,
-    bin: String,
-}
-
-impl Server {
-    fn run(&self, cmd: &str) -> Result<(), String> {
-        let out = Command::new("bash")
-            .arg(script())
-            .arg(cmd)
-            .arg(self.dir.path())
-            .arg(&self.conf)
-            .envs(self.env.iter().cloned())
-            .env("NATS_SERVER", &self.bin)
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!("{cmd}: {}", String::from_utf8_lossy(&out.stderr)))
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.run("stop");
-    }
-}
-
-/// A TCP proxy that can cut every connection through it and refuse new ones.
-#[derive(Clone)]
-struct Proxy {
-    cut: watch::Sender<bool>,
-    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
-}
-
-impl Proxy {
-    async fn start(port: u16, targets: Vec<u16>) -> Self {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .unwrap();
-        let (cut, cut_rx) = watch::channel(false);
-        let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let conns2 = conns.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut inbound, _)) = listener.accept().await else {
-                    return;
-                };
-                if *cut_rx.borrow() {
-                    drop(inbound);
-                    continue;
-                }
-                let targets = targets.clone();
-                let task = tokio::spawn(async move {
-                    for t in targets {
-                        if let Ok(mut out) = TcpStream::connect(("127.0.0.1", t)).await {
-                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
-                            return;
-                        }
-                    }
-                });
-                conns2.lock().push(task);
-            }
-        });
-        Self { cut, conns }
-    }
-
-    fn set_cut(&self, cut: bool) {
-        self.cut.send_replace(cut);
-        if cut {
-            for t in self.conns.lock().drain(..) {
-                t.abort();
-            }
-        }
-    }
-}
 
 struct ShoreNode {
     shared: ShoreShared,
@@ -288,57 +148,23 @@ async fn cuts_ship_kill_and_shore_node_kill_leave_shore_with_exactly_the_ships_e
         Err(e) => panic!("no nats-server under CI: {e}"),
     };
     let clock = Clock::system();
-    let client: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let cluster: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let leaf: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let proxy_port = free_port();
-    let routes: Vec<String> = cluster
-        .iter()
-        .map(|p| format!("nats-route://127.0.0.1:{p}"))
-        .collect();
     let tls = certs();
-    let mut shore_servers = Vec::new();
-    for i in 0..3 {
-        let mut env = vec![
-            ("NODE_NAME".into(), format!("shore-{i}")),
-            ("CLIENT_PORT".into(), client[i].to_string()),
-            ("CLUSTER_PORT".into(), cluster[i].to_string()),
-            ("LEAF_PORT".into(), leaf[i].to_string()),
-            ("ROUTE_1".into(), routes[0].clone()),
-            ("ROUTE_2".into(), routes[1].clone()),
-            ("ROUTE_3".into(), routes[2].clone()),
-            ("SHORE_PASSWORD".into(), PW_SHORE.into()),
-            ("SHIP_LEAF_USER".into(), LEAF_USER.into()),
-            ("SHIP_LEAF_PASSWORD".into(), PW_LEAF.into()),
-            // Ships are told the proxy, so every leaf connection can be cut.
-            ("LEAF_ADVERTISE".into(), format!("127.0.0.1:{proxy_port}")),
-        ];
-        env.extend(tls_env(tls.path(), "shore", tls.path()));
-        let s = Server {
-            dir: tempfile::tempdir().unwrap(),
-            conf: repo().join("deploy/nats/shore-node.conf"),
-            env,
-            bin: bin.clone(),
-        };
-        s.run("start").unwrap();
-        shore_servers.push(Some(s));
-    }
+    let creds = Creds {
+        shore: PW_SHORE.into(),
+        leaf_user: LEAF_USER.into(),
+        leaf: PW_LEAF.into(),
+        ship: PW_SHIP.into(),
+    };
+    // Ships are told the proxy, so every leaf connection can be cut.
+    let mut cluster = ShoreCluster::start(3, &bin, creds.clone(), tls.path(), |_, _| {
+        format!("127.0.0.1:{proxy_port}")
+    });
+    let leaf = cluster.leaf.clone();
     let proxy = Proxy::start(proxy_port, leaf.clone()).await;
     let leaf_client = free_port();
-    let ship_leaf = |name: &str, port: u16, hub_url: String, ca: &Path| Server {
-        dir: tempfile::tempdir().unwrap(),
-        conf: repo().join("deploy/nats/ship-leaf.conf"),
-        env: [
-            ("NODE_NAME".into(), name.to_owned()),
-            ("CLIENT_PORT".into(), port.to_string()),
-            ("SHIP_DOMAIN".into(), name.to_owned()),
-            ("SHIP_PASSWORD".into(), PW_SHIP.into()),
-            ("HUB_LEAF_URL".into(), hub_url),
-        ]
-        .into_iter()
-        .chain(tls_env(tls.path(), "ship", ca))
-        .collect(),
-        bin: bin.clone(),
+    let ship_leaf = |name: &str, port: u16, hub_url: String, ca: &Path| {
+        ship_leaf(&bin, &creds, name, port, hub_url, tls.path(), ca)
     };
     // The ship's leaf connection: TLS (client certificate, hub verified by the CA) and
     // the ship's leaf credentials.
@@ -349,6 +175,7 @@ async fn cuts_ship_kill_and_shore_node_kill_leave_shore_with_exactly_the_ships_e
         tls.path(),
     );
     ship_server.run("start").unwrap();
+    let client = cluster.client.clone();
     let shore_url = |i: usize| format!("nats://shore:{PW_SHORE}@127.0.0.1:{}", client[i]);
     let leaf_url = format!("nats://ship:{PW_SHIP}@127.0.0.1:{leaf_client}");
 
@@ -391,10 +218,13 @@ async fn cuts_ship_kill_and_shore_node_kill_leave_shore_with_exactly_the_ships_e
     }
     // Phase 2: kill -9 the shore node serving the ship (its server and its process side).
     // Generous: on a loaded machine the cluster's first leader election takes a while.
+    // The owner: the node whose mirror has heard from the ship (a mirror publishes its
+    // view as soon as it is rebuilt from the store, before any frame).
     let owner = wait_for(Duration::from_secs(60), || {
         nodes.iter().position(|n| {
             n.as_ref()
-                .is_some_and(|n| n.shared.fleet.get(SHIP).is_some())
+                .and_then(|n| n.shared.fleet.get(SHIP))
+                .is_some_and(|f| f.last_sync_ms.is_some())
         })
     })
     .await
@@ -405,7 +235,7 @@ async fn cuts_ship_kill_and_shore_node_kill_leave_shore_with_exactly_the_ships_e
         n.task.abort();
         drop(n.stop);
     }
-    if let Some(s) = shore_servers[owner].take() {
+    if let Some(s) = cluster.servers[owner].take() {
         s.run("kill").unwrap();
     }
     produce(&log, &mut at, 200);
@@ -420,8 +250,7 @@ async fn cuts_ship_kill_and_shore_node_kill_leave_shore_with_exactly_the_ships_e
     let failover = killed_at.elapsed();
     if next_owner.is_none() {
         // What the ship's leaf and the fleet stream's source saw.
-        let log =
-            std::fs::read_to_string(ship_server.dir.path().join("server.log")).unwrap_or_default();
+        let log = std::fs::read_to_string(ship_server.log()).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(25).collect();
         eprintln!(
             "[nats test] ship leaf log (newest first):\n{}",
@@ -536,7 +365,7 @@ async fn cuts_ship_kill_and_shore_node_kill_leave_shore_with_exactly_the_ships_e
         let port = free_port();
         let rogue = ship_leaf(name, port, url, &ca);
         rogue.run("start").unwrap();
-        let log = rogue.dir.path().join("server.log");
+        let log = rogue.log();
         let refused = wait_for(Duration::from_secs(20), || {
             let text = std::fs::read_to_string(&log)
                 .unwrap_or_default()

@@ -2,8 +2,9 @@
 //!
 //! The ship's sync is a supervised child of the ship's subtree, restarted with backoff
 //! after an error (it resumes from the positions persisted in `DATA/sync.cursor`); the
-//! shore node serves
-//! `GET /api/fleet` and the command routes next to `/metrics` and `/healthz`.
+//! shore node runs a fleet supervisor with a mirror actor per ship it holds the lease of
+//! (`seawatch_actors::sync::fleet`), and serves `GET /api/fleet` (asked of the mirrors)
+//! and the command routes next to `/metrics` and `/healthz`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use seawatch_console::{Auth, AuthConfig, ConsoleMetrics, Role};
 use seawatch_runtime::event_log::EventLog;
 use seawatch_runtime::http::{self, Health};
 use seawatch_runtime::supervision::ChildSpec;
-use seawatch_runtime::{Clock, Metrics, Runtime};
+use seawatch_runtime::{Clock, Runtime};
 use tokio::sync::watch;
 
 use crate::config::{ShipConfig, ShoreConfig};
@@ -89,7 +90,10 @@ pub async fn run_shore(
     listen: SocketAddr,
     data: &std::path::Path,
 ) -> i32 {
-    let metrics = Metrics::new();
+    let clock = Clock::system();
+    // The node's actors (fleet supervisor, mirrors) report on the same /metrics.
+    let runtime = Runtime::new(clock.clone());
+    let metrics = runtime.metrics().clone();
     let health = Health::new();
     let clickhouse = match &cfg.clickhouse {
         None => None,
@@ -111,9 +115,9 @@ pub async fn run_shore(
     let shared = ShoreShared {
         metrics: Some(SyncMetrics::register(&metrics)),
         clickhouse,
+        runtime: Some(runtime),
         ..Default::default()
     };
-    let clock = Clock::system();
     let node_cfg = ShoreNodeConfig {
         url,
         node: cfg.node.clone(),

@@ -19,67 +19,16 @@ mod support;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use seawatch_actors::sync::nats::stored_events;
+use seawatch_tests::nats::{certs, nats_binary, ship_leaf, Creds, ShoreCluster};
 use support::*;
 
 const PW: &str = "test-pw";
-
-fn script() -> PathBuf {
-    scripts_dir().join("nats-test-server.sh")
-}
-
-fn nats_binary() -> Result<String, String> {
-    if let Ok(b) = std::env::var("SEAWATCH_NATS_SERVER") {
-        return Ok(b);
-    }
-    let out = Command::new("bash")
-        .arg(script())
-        .arg("bin")
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-struct Server {
-    dir: tempfile::TempDir,
-    conf: PathBuf,
-    env: Vec<(String, String)>,
-    bin: String,
-}
-
-impl Server {
-    fn run(&self, cmd: &str) {
-        let out = Command::new("bash")
-            .arg(script())
-            .arg(cmd)
-            .arg(self.dir.path())
-            .arg(&self.conf)
-            .envs(self.env.iter().cloned())
-            .env("NATS_SERVER", &self.bin)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success() || cmd == "stop",
-            "{cmd}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.run("stop");
-    }
-}
 
 struct Reaped(Child);
 
@@ -227,81 +176,30 @@ fn ship_process_killed_mid_sync_resumes_and_shore_holds_exactly_its_events() {
         Ok(b) => b,
         Err(e) => return skip_or_fail(&format!("no nats-server: {e}")),
     };
-    let client: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let cluster: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let leaf: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let routes: Vec<String> = cluster
-        .iter()
-        .map(|p| format!("nats-route://127.0.0.1:{p}"))
-        .collect();
-    let conf_dir = scripts_dir().join("../nats");
-    // Throwaway CA and certificates for the TLS leaf connection.
-    let certs = tempfile::tempdir().unwrap();
-    let out = Command::new("bash")
-        .arg(scripts_dir().join("nats-tls-certs.sh"))
-        .arg(certs.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let tls = |side: &str| -> Vec<(String, String)> {
-        let p = |f: String| certs.path().join(f).display().to_string();
-        vec![
-            ("LEAF_CERT".into(), p(format!("{side}.pem"))),
-            ("LEAF_KEY".into(), p(format!("{side}-key.pem"))),
-            ("LEAF_CA".into(), p("ca.pem".into())),
-        ]
+    // A 3-node shore cluster and the ship's leaf, with a TLS leaf connection
+    // (throwaway CA and certificates).
+    let certs = certs();
+    let creds = Creds {
+        shore: PW.into(),
+        leaf_user: "leaf-ship-1".into(),
+        leaf: PW.into(),
+        ship: PW.into(),
     };
-    let mut servers = Vec::new();
-    for i in 0..3 {
-        let s = Server {
-            dir: tempfile::tempdir().unwrap(),
-            conf: conf_dir.join("shore-node.conf"),
-            env: vec![
-                ("NODE_NAME".into(), format!("shore-{i}")),
-                ("CLIENT_PORT".into(), client[i].to_string()),
-                ("CLUSTER_PORT".into(), cluster[i].to_string()),
-                ("LEAF_PORT".into(), leaf[i].to_string()),
-                ("ROUTE_1".into(), routes[0].clone()),
-                ("ROUTE_2".into(), routes[1].clone()),
-                ("ROUTE_3".into(), routes[2].clone()),
-                ("SHORE_PASSWORD".into(), PW.into()),
-                ("SHIP_LEAF_USER".into(), "leaf-ship-1".into()),
-                ("SHIP_LEAF_PASSWORD".into(), PW.into()),
-                ("LEAF_ADVERTISE".into(), format!("127.0.0.1:{}", leaf[i])),
-            ]
-            .into_iter()
-            .chain(tls("shore"))
-            .collect(),
-            bin: bin.clone(),
-        };
-        s.run("start");
-        servers.push(s);
-    }
+    let cluster = ShoreCluster::start(3, &bin, creds.clone(), certs.path(), |_, port| {
+        format!("127.0.0.1:{port}")
+    });
     let leaf_client = free_port();
-    let ship_server = Server {
-        dir: tempfile::tempdir().unwrap(),
-        conf: conf_dir.join("ship-leaf.conf"),
-        env: vec![
-            ("NODE_NAME".into(), "leaf-ship-1".into()),
-            ("CLIENT_PORT".into(), leaf_client.to_string()),
-            ("SHIP_DOMAIN".into(), SHIP.into()),
-            ("SHIP_PASSWORD".into(), PW.into()),
-            (
-                "HUB_LEAF_URL".into(),
-                format!("nats-leaf://leaf-ship-1:{PW}@127.0.0.1:{}", leaf[0]),
-            ),
-        ]
-        .into_iter()
-        .chain(tls("ship"))
-        .collect(),
-        bin,
-    };
-    ship_server.run("start");
-    let shore_url = format!("nats://shore:{PW}@127.0.0.1:{}", client[0]);
+    let ship_server = ship_leaf(
+        &bin,
+        &creds,
+        SHIP,
+        leaf_client,
+        format!("nats-leaf://leaf-ship-1:{PW}@127.0.0.1:{}", cluster.leaf[0]),
+        certs.path(),
+        certs.path(),
+    );
+    ship_server.run("start").unwrap();
+    let shore_url = cluster.url(0);
 
     let clickhouse = match ClickHouse::start() {
         Ok(c) => Some(c),
@@ -447,4 +345,5 @@ fn ship_process_killed_mid_sync_resumes_and_shore_holds_exactly_its_events() {
     assert_eq!(stored.len() as u64, total);
     drop(shore);
     drop(ship_server);
+    drop(cluster);
 }

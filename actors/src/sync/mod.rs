@@ -9,6 +9,7 @@
 //!   loop): four lanes, bandwidth cap, acknowledged positions persisted on the ship.
 //! * [`shore`]: apply by identity (ship, seq), a mirror per ship, the fleet view and its
 //!   HTTP routes, the command queue.
+//! * [`fleet`]: the shore's actors: the fleet supervisor and a mirror actor per ship.
 //! * [`clickhouse`]: the fleet log in ClickHouse (exactly once by (ship, seq)).
 //! * [`metrics`]: `seawatch_sync_backlog_events{ship}`, `seawatch_shore_events_total{ship}`,
 //!   bytes sent per lane, sync lag.
@@ -17,6 +18,7 @@
 
 pub mod actor;
 pub mod clickhouse;
+pub mod fleet;
 pub mod link;
 pub mod metrics;
 pub mod nats;

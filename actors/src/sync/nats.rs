@@ -13,7 +13,9 @@
 //! the ship's key in the KV bucket `sw_owners` (created if absent, refreshed every
 //! `lease / 3` but at least every second, expiring after `lease` when its node dies, and
 //! taken over at once when its holder stops announcing itself on `seawatch.shore.alive`
-//! for 2 s). The owner reads the ship's
+//! for 2 s). The owner runs the ship's mirror actor under its fleet supervisor
+//! (`super::fleet`: started when the lease is won, stopped when it is lost, restarted and
+//! rebuilt from `sw_positions` when it fails). The mirror reads the ship's
 //! frames through the durable pull consumer `mirror-<ship>`, stores new events in the
 //! stream `SW_EVENTS` (subject `seawatch.events.<ship>`, message id `ship:seq`, so even a
 //! retry after a crash inside the dedup window is dropped by JetStream), then moves the
@@ -21,18 +23,22 @@
 //! it read (a node that lost the ship without knowing cannot move them), then acks.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, kv, stream};
 use async_nats::HeaderMap;
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use futures::StreamExt;
-use seawatch_runtime::Clock;
+use ractor::ActorRef;
+use seawatch_runtime::{Clock, Runtime};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::clickhouse::ClickHouseFleetStore;
+use super::fleet::{Applied, FleetSupervisor, MirrorArgs, MirrorIo, MirrorMsg};
 use super::link::{ShipConn, ShipTransport, TransportError};
 use super::metrics::SyncMetrics;
 use super::shore::{Commands, Decision, FleetView, Mirror};
@@ -340,6 +346,9 @@ pub struct ShoreShared {
     /// The fleet log in ClickHouse, when configured; the events then go there (exactly
     /// once by (ship, seq)) instead of the `SW_EVENTS` stream.
     pub clickhouse: Option<Arc<ClickHouseFleetStore>>,
+    /// The runtime the node's actors run with (metrics, registry); a private one if
+    /// `None`.
+    pub runtime: Option<Runtime>,
 }
 
 /// Bound on every JetStream request of a shore node (API calls, publish acks). The
@@ -439,7 +448,14 @@ pub async fn run_shore_node(
         }
     };
 
-    let mut mirrors: HashMap<String, Owned> = HashMap::new();
+    // The node's actors: a fleet supervisor with one mirror actor per ship held.
+    let runtime = shared
+        .runtime
+        .clone()
+        .unwrap_or_else(|| Runtime::new(clock.clone()));
+    let mut fleet_sup = FleetSupervisor::start(&cfg.node, runtime, shared.fleet.clone())
+        .await
+        .map_err(|e| NatsError::JetStream(format!("fleet supervisor: {e}")))?;
     // Leases this node holds: revision and when it was last written.
     let mut held: HashMap<String, (u64, std::time::Instant)> = HashMap::new();
     let refresh = lease_refresh(cfg.lease);
@@ -484,27 +500,37 @@ pub async fn run_shore_node(
                 continue;
             }
             let held_now = lease_step(&owners, &s.ship, &me, &mut held, refresh, &alive).await;
-            let running = mirrors.get(&s.ship).is_some_and(|t| !t.is_finished());
+            let running = fleet_sup.has(&s.ship);
             if held_now && !running {
                 tracing::info!(node = %cfg.node, ship = %s.ship, "shore: serving ship");
-                let task = Owned(tokio::spawn(run_mirror(
-                    js.clone(),
-                    client.clone(),
-                    positions.clone(),
-                    s.ship.clone(),
-                    cfg.node.clone(),
-                    shared.clone(),
-                    clock.clone(),
-                )));
-                mirrors.insert(s.ship.clone(), task);
-            } else if !held_now && mirrors.contains_key(&s.ship) {
+                let io: Arc<dyn MirrorIo> = Arc::new(NatsMirrorIo {
+                    js: js.clone(),
+                    client: client.clone(),
+                    positions: positions.clone(),
+                    clickhouse: shared.clickhouse.clone(),
+                    metrics: shared.metrics.clone(),
+                    revision: AtomicU64::new(0),
+                });
+                let args = MirrorArgs {
+                    ship: s.ship.clone(),
+                    node: cfg.node.clone(),
+                    io,
+                    fleet: shared.fleet.clone(),
+                    commands: shared.commands.clone(),
+                    push: None,
+                    metrics: shared.metrics.clone(),
+                    clock: clock.clone(),
+                };
+                if let Err(e) = fleet_sup.start_mirror(args).await {
+                    tracing::warn!(node = %cfg.node, ship = %s.ship, error = %e, "shore: cannot start mirror; retried on the next lease tick");
+                }
+            } else if !held_now && running {
                 tracing::info!(node = %cfg.node, ship = %s.ship, "shore: ship moved away");
-                mirrors.remove(&s.ship);
-                shared.fleet.remove(&s.ship);
+                fleet_sup.stop_mirror(&s.ship).await;
             }
         }
     }
-    drop(mirrors);
+    fleet_sup.shutdown().await;
     // Hand the ships over at once: delete our leases (only if still ours).
     for (ship, (rev, _)) in held {
         let _ = owners.delete_expect_revision(&ship, Some(rev)).await;
@@ -516,12 +542,6 @@ pub async fn run_shore_node(
 /// dropped (cancelled, or its task aborted) leaves no mirror or responder behind that
 /// would go on consuming a ship's frames after another node took the ship.
 struct Owned(JoinHandle<()>);
-
-impl Owned {
-    fn is_finished(&self) -> bool {
-        self.0.is_finished()
-    }
-}
 
 impl Drop for Owned {
     fn drop(&mut self) {
@@ -592,47 +612,162 @@ fn parse_positions(b: &[u8]) -> Option<[u64; 4]> {
     Some([it.next()??, it.next()??, it.next()??, it.next()??])
 }
 
-/// One ship's mirror on this node: consume its frames, store, answer.
-async fn run_mirror(
+/// A ship's mirror I/O on a NATS shore node: positions in `sw_positions` (compare-and-set
+/// on the revision this incarnation read), events in `SW_EVENTS` or ClickHouse, answers
+/// on `seawatch.down.<ship>`, frames from the durable consumer `mirror-<ship>` (acked
+/// only after the mirror actor applied and answered them).
+struct NatsMirrorIo {
     js: jetstream::Context,
     client: async_nats::Client,
     positions: kv::Store,
-    ship: String,
-    node: String,
-    shared: ShoreShared,
-    clock: Clock,
-) {
-    if let Err(e) = mirror_loop(&js, &client, &positions, &ship, &node, &shared, &clock).await {
-        tracing::warn!(ship = %ship, error = %e, "shore: mirror stopped; retried on the next lease tick");
+    clickhouse: Option<Arc<ClickHouseFleetStore>>,
+    metrics: Option<SyncMetrics>,
+    /// Revision of the ship's positions as this mirror last read or wrote them (0: none).
+    revision: AtomicU64,
+}
+
+/// Bound on a mirror actor's apply of one frame, seen from its feed.
+const APPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl NatsMirrorIo {
+    async fn restore_positions(&self, ship: &str) -> Result<(Mirror, u64), NatsError> {
+        let (start, revision) = match self.positions.entry(ship).await.map_err(js_err)? {
+            Some(e) if e.operation == kv::Operation::Put => {
+                (parse_positions(&e.value).unwrap_or([1; 4]), e.revision)
+            }
+            _ => ([1; 4], 0),
+        };
+        self.revision.store(revision, Ordering::Release);
+        let stored = match &self.clickhouse {
+            Some(ch) => ch.count_async(ship).await.map_err(js_err)?,
+            None => 0,
+        };
+        Ok((Mirror::at(ship, start), stored))
+    }
+
+    async fn apply_frame(
+        &self,
+        mirror: &mut Mirror,
+        up: Up,
+        now_ms: i64,
+    ) -> Result<Applied, NatsError> {
+        mirror.heard(now_ms);
+        let b = match up {
+            Up::Batch(b) => b,
+            Up::Snapshot { snapshot, .. } => {
+                mirror.snapshot(snapshot);
+                return Ok(Applied::default());
+            }
+            Up::Reply(_) => return Ok(Applied::default()),
+        };
+        let ship = mirror.ship().to_owned();
+        match mirror.decide(&b) {
+            Decision::Answer(d) => Ok(Applied {
+                answer: Some(d),
+                ..Default::default()
+            }),
+            Decision::Store {
+                lane,
+                events,
+                end,
+                dropped,
+            } => {
+                let (new, present) = match &self.clickhouse {
+                    Some(ch) => ch.store_events(&ship, &events).await.map_err(js_err)?,
+                    None => {
+                        let subject = format!("seawatch.events.{ship}");
+                        publish_events(&self.js, &subject, &ship, &events).await?
+                    }
+                };
+                let mut next = mirror.positions();
+                next[lane.index()] = next[lane.index()].max(end);
+                let value = format!("{} {} {} {}", next[0], next[1], next[2], next[3]);
+                let revision = self.revision.load(Ordering::Acquire);
+                let revision = if revision == 0 {
+                    self.positions
+                        .create(&ship, value.into())
+                        .await
+                        .map_err(js_err)?
+                } else {
+                    self.positions
+                        .update(&ship, value.into(), revision)
+                        .await
+                        .map_err(js_err)?
+                };
+                self.revision.store(revision, Ordering::Release);
+                if let Some(m) = &self.metrics {
+                    m.shore_applied(&ship, new, dropped + present);
+                }
+                Ok(Applied {
+                    answer: Some(mirror.commit(lane, end)),
+                    total: None,
+                    added: new,
+                })
+            }
+        }
     }
 }
 
-async fn mirror_loop(
-    js: &jetstream::Context,
-    client: &async_nats::Client,
-    positions: &kv::Store,
-    ship: &str,
-    node: &str,
-    shared: &ShoreShared,
-    clock: &Clock,
-) -> Result<(), NatsError> {
-    let (start, mut revision) = match positions.entry(ship).await.map_err(js_err)? {
-        Some(e) if e.operation == kv::Operation::Put => {
-            (parse_positions(&e.value).unwrap_or([1; 4]), e.revision)
-        }
-        _ => ([1; 4], 0),
-    };
-    let mut mirror = Mirror::at(ship, start);
-    let mut stored = match &shared.clickhouse {
-        Some(ch) => ch.count_async(ship).await.map_err(js_err)?,
-        None => 0,
-    };
-    if let Some(m) = &shared.metrics {
-        m.shore_stored_at_least(ship, stored);
+impl MirrorIo for NatsMirrorIo {
+    fn restore<'a>(&'a self, ship: &'a str) -> BoxFuture<'a, Result<(Mirror, u64), String>> {
+        Box::pin(async move {
+            self.restore_positions(ship)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
-    let consumer = mirror_consumer(js, ship).await?;
-    let events_subject = format!("seawatch.events.{ship}");
-    let down = down_subject(ship);
+
+    fn apply<'a>(
+        &'a self,
+        mirror: &'a mut Mirror,
+        up: Up,
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<Applied, String>> {
+        Box::pin(async move {
+            self.apply_frame(mirror, up, now_ms)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn send<'a>(&'a self, ship: &'a str, down: Down) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            // Answers are not stored: a lost one is answered again when the ship resends.
+            let _ = self
+                .client
+                .publish(down_subject(ship), Bytes::from(down.encode()))
+                .await;
+        })
+    }
+
+    fn feed<'a>(
+        &'a self,
+        ship: &'a str,
+        mirror: ActorRef<MirrorMsg>,
+    ) -> BoxFuture<'a, Result<Option<JoinHandle<()>>, String>> {
+        Box::pin(async move {
+            let consumer = mirror_consumer(&self.js, ship)
+                .await
+                .map_err(|e| e.to_string())?;
+            let ship = ship.to_owned();
+            Ok(Some(tokio::spawn(async move {
+                let result = feed_mirror(consumer, &ship, &mirror).await;
+                // The mirror fails on a feed error and is restarted, rebuilt from the store.
+                let _ = mirror.cast(MirrorMsg::FeedEnded(result.map_err(|e| e.to_string())));
+            })))
+        })
+    }
+}
+
+/// Pulls the ship's frames from its durable consumer and hands them to its mirror actor
+/// one at a time, acking each once the mirror applied and answered it. Returns on a
+/// consumer error, or when the mirror does not apply a frame (it failed; it is restarted
+/// and this feed with it).
+async fn feed_mirror(
+    consumer: consumer::PullConsumer,
+    ship: &str,
+    mirror: &ActorRef<MirrorMsg>,
+) -> Result<(), NatsError> {
     loop {
         let mut batch = consumer
             .fetch()
@@ -643,8 +778,8 @@ async fn mirror_loop(
             .map_err(js_err)?;
         loop {
             // A pull request sent to a consumer leader that then died is never answered:
-            // without this bound the mirror would wait for it forever. Give up and start
-            // over (the next lease tick finds the consumer's new leader).
+            // without this bound the mirror would wait for it forever. Give up; the mirror
+            // is restarted and looks the consumer's new leader up.
             let msg = match tokio::time::timeout(FETCH_STALL, batch.next()).await {
                 Ok(Some(m)) => m.map_err(js_err)?,
                 Ok(None) => break,
@@ -654,67 +789,21 @@ async fn mirror_loop(
                     ))
                 }
             };
-            let now_ms = clock.now_ms();
-            let answer = match Up::decode(&msg.payload) {
-                Err(e) => {
-                    tracing::warn!(ship, error = %e, "shore: bad frame dropped");
-                    None
-                }
-                Ok(up) if up.ship() != ship => None,
-                Ok(Up::Batch(b)) => {
-                    mirror.heard(now_ms);
-                    match mirror.decide(&b) {
-                        Decision::Answer(d) => Some(d),
-                        Decision::Store {
-                            lane,
-                            events,
-                            end,
-                            dropped,
-                        } => {
-                            let (new, present) = match &shared.clickhouse {
-                                Some(ch) => ch.store_events(ship, &events).await.map_err(js_err)?,
-                                None => publish_events(js, &events_subject, ship, &events).await?,
-                            };
-                            let mut next = mirror.positions();
-                            next[lane.index()] = next[lane.index()].max(end);
-                            let value = format!("{} {} {} {}", next[0], next[1], next[2], next[3]);
-                            revision = if revision == 0 {
-                                positions.create(ship, value.into()).await.map_err(js_err)?
-                            } else {
-                                positions
-                                    .update(ship, value.into(), revision)
-                                    .await
-                                    .map_err(js_err)?
-                            };
-                            stored += new;
-                            if let Some(m) = &shared.metrics {
-                                m.shore_applied(ship, new, dropped + present);
-                            }
-                            Some(mirror.commit(lane, end))
-                        }
+            match Up::decode(&msg.payload) {
+                Err(e) => tracing::warn!(ship, error = %e, "shore: bad frame dropped"),
+                Ok(up) if up.ship() != ship => {}
+                Ok(up) => {
+                    let applied = mirror
+                        .call(|r| MirrorMsg::Up(up, Some(r)), Some(APPLY_TIMEOUT))
+                        .await;
+                    if !matches!(applied, Ok(ractor::rpc::CallResult::Success(()))) {
+                        return Err(NatsError::JetStream(
+                            "frame not applied by the mirror; not acked".into(),
+                        ));
                     }
                 }
-                Ok(Up::Snapshot { snapshot, .. }) => {
-                    mirror.heard(now_ms);
-                    mirror.snapshot(snapshot);
-                    None
-                }
-                Ok(Up::Reply(r)) => {
-                    mirror.heard(now_ms);
-                    shared.commands.answered(r);
-                    None
-                }
-            };
-            if let Some(d) = answer {
-                let _ = client.publish(down.clone(), Bytes::from(d.encode())).await;
-            }
-            for c in shared.commands.due(ship, now_ms, 5_000) {
-                let _ = client
-                    .publish(down.clone(), Bytes::from(Down::Command(c).encode()))
-                    .await;
             }
             msg.ack().await.map_err(js_err)?;
-            shared.fleet.set(mirror.view_with(stored, node));
         }
     }
 }

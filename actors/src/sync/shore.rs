@@ -1,6 +1,8 @@
 //! The shore's side of sync: applies ships' batches by event identity (ship, seq), keeps a
 //! mirror per ship (state, open incidents, last sync, backlog), builds the fleet view
-//! served on `GET /api/fleet`, and queues commands for ships.
+//! served on `GET /api/fleet`, and queues commands for ships. The mirrors run as actors
+//! under the node's fleet supervisor ([`super::fleet`]); this module holds what they
+//! apply ([`Mirror`], [`FleetStore`]) and the HTTP routes.
 //!
 //! **Exactly once.** A mirror keeps, per lane, the position below which every event of the
 //! lane is stored. A batch that starts above it would leave a gap and is refused
@@ -17,9 +19,9 @@ use axum::extract::{Path as AxPath, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use seawatch_runtime::event_log::Event;
-use seawatch_runtime::Clock;
+use seawatch_runtime::{Clock, Runtime};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -188,36 +190,7 @@ pub struct FleetShip {
     pub node: String,
 }
 
-/// The fleet view: one entry per ship mirrored by this node. Cheap to clone.
-#[derive(Clone, Default)]
-pub struct FleetView {
-    ships: Arc<RwLock<BTreeMap<String, FleetShip>>>,
-}
-
-impl FleetView {
-    /// All ships, by id.
-    pub fn ships(&self) -> Vec<FleetShip> {
-        self.ships.read().values().cloned().collect()
-    }
-
-    /// One ship.
-    pub fn get(&self, ship: &str) -> Option<FleetShip> {
-        self.ships.read().get(ship).cloned()
-    }
-
-    /// Sets a ship's entry; true if it changed.
-    pub fn set(&self, s: FleetShip) -> bool {
-        let mut ships = self.ships.write();
-        let changed = ships.get(&s.ship) != Some(&s);
-        ships.insert(s.ship.clone(), s);
-        changed
-    }
-
-    /// Removes a ship (its mirror moved to another node).
-    pub fn remove(&self, ship: &str) {
-        self.ships.write().remove(ship);
-    }
-}
+pub use super::fleet::FleetView;
 
 /// A ship's mirror: what shore knows of it.
 pub struct Mirror {
@@ -252,6 +225,11 @@ impl Mirror {
             last_sync_ms: None,
             snapshot: ShipSnapshot::default(),
         }
+    }
+
+    /// The ship.
+    pub fn ship(&self) -> &str {
+        &self.ship
     }
 
     /// The lane positions.
@@ -510,6 +488,19 @@ pub struct Shore {
     push: Option<PushBus>,
     metrics: Option<SyncMetrics>,
     owns: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+    runtime: Option<Runtime>,
+}
+
+/// A [`Shore`]'s configuration, taken apart to start its actors.
+pub(crate) struct ShoreParts {
+    pub node: String,
+    pub store: Arc<dyn FleetStore>,
+    pub fleet: FleetView,
+    pub commands: Commands,
+    pub push: Option<PushBus>,
+    pub metrics: Option<SyncMetrics>,
+    pub owns: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+    pub runtime: Option<Runtime>,
 }
 
 impl Shore {
@@ -524,6 +515,27 @@ impl Shore {
             push: None,
             metrics: None,
             owns: Arc::new(|_| true),
+            runtime: None,
+        }
+    }
+
+    /// Runs the node's actors (fleet supervisor, mirrors) with `runtime` (its metrics
+    /// and registry); [`run_shore`] makes a private one otherwise.
+    pub fn with_runtime(mut self, runtime: Runtime) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    pub(crate) fn into_parts(self) -> ShoreParts {
+        ShoreParts {
+            node: self.node,
+            store: self.store,
+            fleet: self.fleet,
+            commands: self.commands,
+            push: self.push,
+            metrics: self.metrics,
+            owns: self.owns,
+            runtime: self.runtime,
         }
     }
 
@@ -622,31 +634,16 @@ impl Shore {
     }
 }
 
-/// Runs a shore node's sync loop until `shutdown` turns true.
+/// Runs an embedded shore node until `shutdown` turns true: a fleet supervisor with a
+/// mirror actor per ship (see [`super::fleet`]); frames are routed to their ship's mirror,
+/// which applies them with [`Mirror::apply`]. Dropping the future kills the actors.
 pub async fn run_shore(
-    mut shore: Shore,
-    mut conn: ShoreConn,
+    shore: Shore,
+    conn: ShoreConn,
     clock: Clock,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        tokio::select! {
-            biased;
-            _ = shutdown.changed() => {
-                if *shutdown.borrow() {
-                    return;
-                }
-            }
-            up = conn.rx.recv() => {
-                let Some(up) = up else { return };
-                let ship = up.ship().to_owned();
-                for d in shore.on_up(up, clock.now_ms()) {
-                    // A lost answer is resent: the ship sends again, shore acks again.
-                    let _ = conn.tx.send(&ship, d);
-                }
-            }
-        }
-    }
+    super::fleet::run_embedded_shore(shore, conn, clock, shutdown).await
 }
 
 /// Unix ms as RFC 3339 UTC with millisecond precision.
@@ -717,8 +714,9 @@ pub fn fleet_command_router(api: FleetApi) -> Router {
         .with_state(api)
 }
 
+/// Asks every mirror actor of this node for its state (see [`FleetView::collect`]).
 async fn get_fleet(State(api): State<FleetApi>) -> Json<Vec<FleetShip>> {
-    Json(api.fleet.ships())
+    Json(api.fleet.collect(super::fleet::ASK_TIMEOUT).await)
 }
 
 async fn post_command(

@@ -9,15 +9,16 @@ use parking_lot::RwLock;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use seawatch_runtime::event_log::{EventKind, EventLog, EventLogConfig, FsyncPolicy, NewEvent};
-use seawatch_runtime::Clock;
+use seawatch_runtime::{ActorKey, Clock, Runtime, ShipId};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::fleet::{mirror_id, MirrorMsg, ASK_TIMEOUT, MIRROR_KIND};
 use super::link::{LinkProfile, SimNet};
 use super::metrics::SyncMetrics;
 use super::ship::{run_ship_sync, CommandHandler, ShipSyncParts, SyncConfig, SyncShip};
-use super::shore::{run_shore, CommandState, FleetStore, MemFleetStore, Shore};
+use super::shore::{run_shore, CommandState, FleetStore, FleetView, MemFleetStore, Shore};
 use super::wire::{Action, Batch, Lane};
 use crate::store::clickhouse::EventSource;
 
@@ -113,6 +114,8 @@ struct Harness {
     ship: Option<(watch::Sender<bool>, JoinHandle<()>)>,
     shore: Option<(watch::Sender<bool>, JoinHandle<()>)>,
     commands: super::shore::Commands,
+    runtime: Runtime,
+    fleet: FleetView,
 }
 
 struct EchoHandler(Arc<parking_lot::Mutex<u32>>);
@@ -142,6 +145,8 @@ impl Harness {
             ship: None,
             shore: None,
             commands: Default::default(),
+            runtime: Runtime::new(Clock::tokio(1_700_000_000_000)),
+            fleet: FleetView::default(),
         }
     }
 
@@ -175,7 +180,8 @@ impl Harness {
         let store: Arc<dyn FleetStore> = self.store.clone();
         let shore = Shore::new("shore-1", store)
             .with_metrics(self.metrics.clone())
-            .with_shared(Default::default(), self.commands.clone());
+            .with_shared(self.fleet.clone(), self.commands.clone())
+            .with_runtime(self.runtime.clone());
         let conn = self.net.connect_shore();
         let (tx, rx) = watch::channel(false);
         let clock = self.clock.clone();
@@ -282,6 +288,95 @@ async fn hundred_outage_cycles_with_ship_and_shore_restarts_lose_and_duplicate_n
     );
     assert_eq!((lost, dups), (0, 0));
     assert_eq!(h.store.count(SHIP), total);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crashed_mirror_actor_is_restarted_from_the_store_and_shore_holds_each_event_once() {
+    let mut rng = SmallRng::seed_from_u64(0x0c_5a_5e);
+    let profile = LinkProfile::new(2.0, Duration::from_millis(300));
+    let mut h = Harness::new(profile);
+    h.config.ack_timeout = Duration::from_secs(5);
+    h.start_shore();
+    h.start_ship(None);
+    let key = ActorKey::new(&ShipId::new(SHIP), MIRROR_KIND, &mirror_id(SHIP));
+    let mut incarnations = std::collections::HashSet::new();
+    let mut step = 0u64;
+    const CRASHES: u64 = 6;
+    for round in 0..CRASHES {
+        // 3 s of events, ~50 a second, while frames are in flight and in the mailbox.
+        for _ in 0..30 {
+            let now_ms = h.clock.now_ms();
+            let batch: Vec<NewEvent> = (0..5)
+                .map(|i| {
+                    let k = random_kind(&mut rng);
+                    new_event(&mut rng, step * 5 + i, now_ms, k)
+                })
+                .collect();
+            h.append(batch);
+            step += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The running incarnation, as the supervisor registered it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let current = loop {
+            if let Some(r) = h.runtime.registry().lookup::<MirrorMsg>(&key) {
+                break r;
+            }
+            assert!(Instant::now() < deadline, "mirror not running again");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert!(
+            incarnations.insert(current.get_id()),
+            "round {round}: the same incarnation as before"
+        );
+        let stored_before = h.store.count(SHIP);
+        h.fleet
+            .mirror(SHIP)
+            .expect("the mirror is in the fleet view")
+            .send(MirrorMsg::Crash)
+            .unwrap_or_else(|_| panic!("round {round}: mirror not running"));
+        // Crashed mid-stream: nothing it stored is lost, and it is restarted.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(h.store.count(SHIP) >= stored_before);
+    }
+    assert!(
+        h.drained(Duration::from_secs(120)).await,
+        "backlog did not drain after the crashes"
+    );
+    let total = h.log.read().durable_next_seq() - 1;
+    let stats = h.runtime.metrics().actors().kind(MIRROR_KIND, SHIP);
+    eprintln!(
+        "mirror crashes: {CRASHES}, restarts {}, panics {}, {total} events, stored {}, duplicates {}",
+        stats.restarts(),
+        stats.panics(),
+        h.store.count(SHIP),
+        h.store.duplicates(SHIP)
+    );
+    assert_eq!(stats.panics(), CRASHES, "every injected crash was a panic");
+    assert_eq!(stats.restarts(), CRASHES, "every crash was restarted");
+    assert_eq!(incarnations.len() as u64, CRASHES);
+    let last = h.runtime.registry().lookup::<MirrorMsg>(&key).unwrap();
+    assert!(
+        !incarnations.contains(&last.get_id()),
+        "a new incarnation runs"
+    );
+    // By identity: every event of the ship's log once, none twice.
+    assert_eq!(h.audit(), (0, 0));
+    assert_eq!(h.store.count(SHIP), total);
+    // The fleet view, asked of the mirror actor, shows what the store holds.
+    let views = h.fleet.collect(ASK_TIMEOUT).await;
+    assert_eq!(views.len(), 1);
+    assert_eq!(views[0].ship, SHIP);
+    assert_eq!(views[0].events_stored, total);
+    assert!(views[0].last_sync_ms.is_some());
+    h.kill_shore().await;
+    // The node's actors died with it: nothing left registered.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        h.runtime.registry().is_empty(),
+        "mirrors outlived their node: {:?}",
+        h.runtime.registry().shard_keys(&ShipId::new(SHIP))
+    );
 }
 
 #[tokio::test(start_paused = true)]
