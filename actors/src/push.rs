@@ -71,12 +71,15 @@ impl Push {
     }
 }
 
+/// The latest push of each link, by (ship, link).
+type LatestLinks = BTreeMap<(String, String), Arc<Push>>;
+
 /// A broadcast bus of pushes. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct PushBus {
     tx: broadcast::Sender<Arc<Push>>,
     /// The latest link push by (ship, link): bounded by the inventory's links.
-    links: Arc<RwLock<BTreeMap<(String, String), Arc<Push>>>>,
+    links: Arc<RwLock<LatestLinks>>,
 }
 
 impl PushBus {
