@@ -127,16 +127,18 @@ impl HealthAlerts {
         match &obs.kind {
             ObsKind::Log(l) => {
                 self.seen(ts);
+                // one pass of one automaton over the line finds every pattern the
+                // rules below ask about
+                let found = Patterns::find(&l.text);
                 // failure lines are notice or worse; most volume (traffic and client
-                // logs) is informational and skips the pattern checks
-                if l.severity <= 5 {
-                    self.log_event(&l.text, ts);
+                // logs) is informational and skips the failure rules
+                if l.severity <= 5 && found.any_failure() {
+                    self.log_event(&l.text, found, ts);
                 }
-                let t = l.text.as_bytes();
                 if l.msg_id.contains("UPDOWN")
                     || l.msg_id.contains("LINK_DOWN")
-                    || contains(t, b"changed state to down")
-                    || contains(t, b"LINK_DOWN")
+                    || found.has(Pat::ChangedStateToDown)
+                    || found.has(Pat::LinkDown)
                 {
                     self.last_updown_ms = Some(ts);
                 }
@@ -201,33 +203,37 @@ impl HealthAlerts {
     /// neighbour going down, an AP or camera lost, a link losing lock, a full disk). The
     /// subject is the element the line is about: the AP or camera a controller names,
     /// the link a modem or firewall names, else this device.
-    fn log_event(&mut self, text: &str, ts: i64) {
-        let (subject, what, object): (Option<&str>, &'static str, &str) =
-            if let Some(i) = text.find("changed state to down") {
-                (None, "port-down", between(&text[..i], "Interface ", ","))
-            } else if text.contains("ifOperStatus down") {
-                (None, "port-down", after(text, "ifName "))
-            } else if text.contains("was turned down") || text.contains("NIC Link is Down") {
-                (None, "port-down", between(text, "Interface ", " "))
-            } else if text.contains("LLDP_NEIGHBOR_DOWN") || text.contains("aged out") {
-                (None, "lldp-lost", between(text, "port ", ","))
-            } else if text.contains("AP is down") {
-                (Some(between(text, "|AP ", "@")), "ap-down", "")
-            } else if text.contains("): Connection lost") {
-                (Some(between(text, "Camera \"", "\"")), "camera-lost", "")
-            } else if text.contains("is now Unreachable") {
-                (None, "sip-unreachable", between(text, "Contact ", "/"))
-            } else if text.contains("demodulator lock lost") || text.contains("TX mute ON") {
-                (Some(before(text, ":")), "lock-lost", "")
-            } else if text.contains("status=\"dead\"") {
-                (Some(between(text, "interface=\"", "\"")), "sdwan-dead", "")
-            } else if text.contains("became primary") {
-                (None, "ha-failover", "")
-            } else if text.contains("No space left on device") {
-                (None, "enospc", "")
-            } else {
-                return;
-            };
+    fn log_event(&mut self, text: &str, found: Found, ts: i64) {
+        // the rules in order of precedence: the first that matches decides
+        let (subject, what, object): (Option<&str>, &'static str, &str) = if let Some(i) = found
+            .has(Pat::ChangedStateToDown)
+            .then(|| text.find("changed state to down"))
+            .flatten()
+        {
+            (None, "port-down", between(&text[..i], "Interface ", ","))
+        } else if found.has(Pat::IfOperStatusDown) {
+            (None, "port-down", after(text, "ifName "))
+        } else if found.has(Pat::WasTurnedDown) || found.has(Pat::NicLinkIsDown) {
+            (None, "port-down", between(text, "Interface ", " "))
+        } else if found.has(Pat::LldpNeighborDown) || found.has(Pat::AgedOut) {
+            (None, "lldp-lost", between(text, "port ", ","))
+        } else if found.has(Pat::ApIsDown) {
+            (Some(between(text, "|AP ", "@")), "ap-down", "")
+        } else if found.has(Pat::ConnectionLost) {
+            (Some(between(text, "Camera \"", "\"")), "camera-lost", "")
+        } else if found.has(Pat::NowUnreachable) {
+            (None, "sip-unreachable", between(text, "Contact ", "/"))
+        } else if found.has(Pat::LockLost) || found.has(Pat::TxMuteOn) {
+            (Some(before(text, ":")), "lock-lost", "")
+        } else if found.has(Pat::StatusDead) {
+            (Some(between(text, "interface=\"", "\"")), "sdwan-dead", "")
+        } else if found.has(Pat::BecamePrimary) {
+            (None, "ha-failover", "")
+        } else if found.has(Pat::NoSpaceLeft) {
+            (None, "enospc", "")
+        } else {
+            return;
+        };
         let subject = subject.filter(|s| !s.is_empty() && s.len() <= 128);
         let mut series = String::with_capacity(48);
         series.push_str("log:");
@@ -469,8 +475,85 @@ fn before<'a>(text: &'a str, end: &str) -> &'a str {
     text.find(end).map_or("", |i| text[..i].trim())
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    memchr::memmem::find(hay, needle).is_some()
+/// The substrings the health rules look for in a log line, one automaton for all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Pat {
+    ChangedStateToDown,
+    IfOperStatusDown,
+    WasTurnedDown,
+    NicLinkIsDown,
+    LldpNeighborDown,
+    AgedOut,
+    ApIsDown,
+    ConnectionLost,
+    NowUnreachable,
+    LockLost,
+    TxMuteOn,
+    StatusDead,
+    BecamePrimary,
+    NoSpaceLeft,
+    LinkDown,
+}
+
+/// The patterns, in the order of [`Pat`].
+const PATTERNS: [&str; 15] = [
+    "changed state to down",
+    "ifOperStatus down",
+    "was turned down",
+    "NIC Link is Down",
+    "LLDP_NEIGHBOR_DOWN",
+    "aged out",
+    "AP is down",
+    "): Connection lost",
+    "is now Unreachable",
+    "demodulator lock lost",
+    "TX mute ON",
+    "status=\"dead\"",
+    "became primary",
+    "No space left on device",
+    "LINK_DOWN",
+];
+
+/// Which [`PATTERNS`] occur in a line (a bit per pattern).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Found(u16);
+
+impl Found {
+    fn has(self, p: Pat) -> bool {
+        self.0 & (1 << p as u8) != 0
+    }
+
+    /// Whether any pattern of the failure rules (all but `LINK_DOWN`) occurs.
+    fn any_failure(self) -> bool {
+        self.0 & !(1 << Pat::LinkDown as u8) != 0
+    }
+}
+
+struct Patterns;
+
+impl Patterns {
+    /// Every pattern occurring in `text`, overlapping ones included (the rules ask
+    /// "does the line contain X", whatever else it contains around it).
+    fn find(text: &str) -> Found {
+        static AUTOMATON: std::sync::LazyLock<Option<aho_corasick::AhoCorasick>> =
+            std::sync::LazyLock::new(|| aho_corasick::AhoCorasick::new(PATTERNS).ok());
+        let Some(ac) = AUTOMATON.as_ref() else {
+            // cannot happen with these fixed patterns; searched one by one if it did
+            return Found(
+                PATTERNS
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| text.contains(*p))
+                    .fold(0, |m, (i, _)| m | 1 << i),
+            );
+        };
+        let mut mask = 0u16;
+        for m in ac.find_overlapping_iter(text) {
+            mask |= 1 << m.pattern().as_usize();
+        }
+        Found(mask)
+    }
 }
 
 #[cfg(test)]
@@ -504,6 +587,34 @@ mod tests {
             v.push((a.class, a.state));
         }
         v
+    }
+
+    /// The automaton answers "does the line contain X" for every pattern exactly as
+    /// one `contains` per pattern does, overlapping and repeated patterns included.
+    #[test]
+    fn the_automaton_finds_what_contains_finds() {
+        let lines = [
+            "%LINK-3-UPDOWN: Interface GigabitEthernet1/0/7, changed state to down",
+            "LLDP_NEIGHBOR_DOWN: neighbour on port Gi1/0/2, aged out; LINK_DOWN",
+            "|AP ap-deck7-12@10.1.2.3: AP is down ): Connection lost TX mute ON",
+            "demodulator lock lost: status=\"dead\" became primary No space left on device",
+            "NIC Link is Down ifOperStatus down was turned down is now Unreachable",
+            "LINK_DOWNLINK_DOWN aged outaged out",
+            "ordinary traffic line, nothing to see",
+            "",
+        ];
+        for line in lines {
+            let want = PATTERNS
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| line.contains(*p))
+                .fold(0u16, |m, (i, _)| m | 1 << i);
+            assert_eq!(Patterns::find(line), Found(want), "{line}");
+        }
+        let all = Patterns::find(&PATTERNS.concat());
+        assert_eq!(all.0.count_ones() as usize, PATTERNS.len());
+        assert!(!Found(1 << Pat::LinkDown as u8).any_failure());
+        assert!(Found(1 << Pat::AgedOut as u8).any_failure());
     }
 
     #[test]

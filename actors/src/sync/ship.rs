@@ -247,7 +247,7 @@ impl SyncShip {
                 return Ok(());
             };
             let chunk = budget.min(8_192);
-            let events = match self.log.read_from(from, chunk) {
+            let mut events = match self.log.read_from(from, chunk) {
                 Ok(ev) => ev,
                 Err(EventLogError::Evicted {
                     first_available, ..
@@ -276,13 +276,18 @@ impl SyncShip {
                     continue;
                 }
                 let mut scan = l.scan;
-                for e in events.iter().filter(|e| e.seq >= l.scan) {
+                for e in events.iter_mut().filter(|e| e.seq >= l.scan) {
                     if l.pending.len() >= room {
                         break;
                     }
                     scan = e.seq + 1;
                     if Lane::of(e.kind) == l.lane {
-                        l.pending.push_back(e.clone());
+                        // an event belongs to one lane only: moved, not copied
+                        l.pending.push_back(Event {
+                            source: std::mem::take(&mut e.source),
+                            body: std::mem::take(&mut e.body),
+                            ..*e
+                        });
                     }
                 }
                 l.scan = scan;

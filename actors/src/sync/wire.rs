@@ -194,6 +194,13 @@ pub struct Batch {
 /// zstd level used for batches.
 pub const BATCH_ZSTD_LEVEL: i32 = 3;
 
+thread_local! {
+    static BATCH_COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+    static BATCH_DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// Why bytes could not be turned into a message.
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
@@ -218,7 +225,18 @@ impl Batch {
         events: &[Event],
     ) -> Result<Batch, WireError> {
         let raw = encode_events(from_seq, events);
-        let payload = zstd::bulk::compress(&raw, BATCH_ZSTD_LEVEL)
+        // one zstd context per thread, reused (the same bytes as a fresh one; creating
+        // and clearing a context per batch cost as much as a small batch's compression)
+        let payload = BATCH_COMPRESSOR
+            .with(|c| match &mut *c.borrow_mut() {
+                Some(c) => c.compress(&raw),
+                slot => {
+                    let mut c = zstd::bulk::Compressor::new(BATCH_ZSTD_LEVEL)?;
+                    let out = c.compress(&raw);
+                    *slot = Some(c);
+                    out
+                }
+            })
             .map_err(|e| WireError::Payload(e.to_string()))?;
         Ok(Batch {
             ship: ship.to_owned(),
@@ -235,7 +253,16 @@ impl Batch {
     pub fn events(&self) -> Result<Vec<Event>, WireError> {
         // A bound on what we accept to decompress: the header's size, capped at 256 MiB.
         let cap = (self.raw_bytes as usize).min(256 << 20);
-        let raw = zstd::bulk::decompress(&self.payload, cap)
+        let raw = BATCH_DECOMPRESSOR
+            .with(|d| match &mut *d.borrow_mut() {
+                Some(d) => d.decompress(&self.payload, cap),
+                slot => {
+                    let mut d = zstd::bulk::Decompressor::new()?;
+                    let out = d.decompress(&self.payload, cap);
+                    *slot = Some(d);
+                    out
+                }
+            })
             .map_err(|e| WireError::Payload(e.to_string()))?;
         let events = decode_events(self.from_seq, &raw).map_err(WireError::Payload)?;
         if events.len() != self.count as usize {

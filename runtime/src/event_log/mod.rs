@@ -77,7 +77,8 @@ struct CachedFrame {
 
 /// What readers keep between [`EventLog::read_from`] calls: the most recently used
 /// decoded frames (a reader that continues inside a frame, or reads the same range again,
-/// does not decompress and decode it again) and a zstd context to reuse.
+/// does not decompress and decode it again) and a zstd context to reuse. Appends put
+/// their batch here as written, so a reader following the tail decodes nothing.
 ///
 /// Frames are immutable once written and a (segment, offset) pair names one frame
 /// for the life of the [`EventLog`] (recovery only truncates on open; retention
@@ -89,6 +90,32 @@ struct ReadCache {
     decoder: Option<FrameDecoder>,
     /// Frames decoded from disk since open (tests check the cache with it).
     decoded: u64,
+}
+
+impl ReadCache {
+    /// Puts a frame first, keeping the most recently used frames within the budget
+    /// (the new one always).
+    fn insert(&mut self, key: (u64, u64), header: FrameHeader, events: Arc<Vec<Event>>) {
+        let mut kept = events.len();
+        let keep = self
+            .frames
+            .iter()
+            .take(FRAME_CACHE_FRAMES - 1)
+            .take_while(|f| {
+                kept += f.events.len();
+                kept <= FRAME_CACHE_EVENTS
+            })
+            .count();
+        self.frames.truncate(keep);
+        self.frames.insert(
+            0,
+            CachedFrame {
+                key,
+                header,
+                events,
+            },
+        );
+    }
 }
 
 /// When appended data is forced to stable storage.
@@ -627,7 +654,6 @@ impl EventLog {
             .encoder
             .encode(&events)
             .map_err(EventLogError::Encode)?;
-        drop(events);
 
         let active_len = self.active_len();
         if active_len > 0 && active_len + h.frame_len() > self.config.segment_max_bytes {
@@ -647,6 +673,11 @@ impl EventLog {
         if let Some(seg) = self.segments.get_mut(&self.active_first) {
             seg.len += h.frame_len();
         }
+        // Readers that follow the tail (sync) find the batch decoded: it is what was
+        // just written, so it need not be decompressed and decoded again.
+        self.read_cache
+            .lock()
+            .insert((self.active_first, offset), h, Arc::new(events));
         self.next_seq = h.end_seq();
         self.counters.batches_appended += 1;
 
@@ -778,26 +809,7 @@ impl EventLog {
         let (header, events) = decoded?;
         cache.decoded += 1;
         let events = Arc::new(events);
-        // keep the most recently used frames within the budget (the new one always)
-        let mut kept = events.len();
-        let keep = cache
-            .frames
-            .iter()
-            .take(FRAME_CACHE_FRAMES - 1)
-            .take_while(|f| {
-                kept += f.events.len();
-                kept <= FRAME_CACHE_EVENTS
-            })
-            .count();
-        cache.frames.truncate(keep);
-        cache.frames.insert(
-            0,
-            CachedFrame {
-                key,
-                header,
-                events: events.clone(),
-            },
-        );
+        cache.insert(key, header, events.clone());
         Ok((header, events))
     }
 

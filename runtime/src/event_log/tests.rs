@@ -332,13 +332,20 @@ fn chunked_reads_decode_each_frame_once() {
         segment_max_bytes: 1_500,
         ..cfg()
     };
-    let mut log = EventLog::open(dir.path(), config).unwrap();
+    let mut log = EventLog::open(dir.path(), config.clone()).unwrap();
     for b in 0..12 {
         log.append_batch(batch(b * 100, 100, b as i64)).unwrap();
     }
     assert!(log.stats().segments > 1, "reads cross segments");
+    // A reader following the tail finds the appended batches decoded.
+    let tail = read_all(&log);
+    assert_eq!(tail.len(), 1_200);
+    assert_eq!(log.read_cache.lock().decoded, 0, "appends fill the cache");
+    // Reopened, the log decodes from disk: the same events.
+    drop(log);
+    let log = EventLog::open(dir.path(), config).unwrap();
     let all = read_all(&log);
-    assert_eq!(all.len(), 1_200);
+    assert_eq!(all, tail);
     let whole = log.read_cache.lock().decoded;
     assert_eq!(whole, 12, "one decode per frame");
     // Sequential chunks smaller than a frame (as sync reads): same events, and each
