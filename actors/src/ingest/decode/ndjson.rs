@@ -266,6 +266,15 @@ fn metric(
                 .filter(|d| !d.is_empty())
                 .map(Cow::into_owned)
         })
+        .or_else(|| {
+            // A series of a link or of the ship (contracts: modem KPIs and ship state are
+            // "one series per link or ship") needs no device: an exporter that labels
+            // only the link is attributed by that label, as in remote write.
+            labels
+                .iter()
+                .any(|(k, v)| (k == "link" || k == "ship") && !v.is_empty())
+                .then(String::new)
+        })
         .ok_or_else(|| err(DecodeError::MissingField, "labels.device"))?;
     Ok(NdjsonRecord::Metric(MetricSample {
         device,

@@ -82,6 +82,36 @@ fn mixed_good_and_bad_lines() {
     assert_eq!(m.value, 25.77);
 }
 
+/// Modem KPIs and ship state are one series per link or ship: an exporter that labels only
+/// the link (or the ship) is accepted, with no device, like a remote-write series
+/// without `device`/`instance`; a series with neither a device nor such a label is not.
+#[test]
+fn link_and_ship_series_need_no_device() {
+    let body = concat!(
+        "{\"metric\":\"modem_esno_db\",\"value\":10.78,\"labels\":{\"link\":\"leo-a\"},\"ts\":1741932000250}\n",
+        "{\"metric\":\"ship_heading_deg\",\"value\":182.5,\"labels\":{\"ship\":\"aurora\"}}\n",
+        "{\"metric\":\"modem_lock\",\"value\":1,\"labels\":{\"link\":\"\"}}\n",
+        "{\"metric\":\"device_cpu_percent\",\"value\":50,\"labels\":{\"core\":\"0\"}}\n",
+    );
+    let b = decode_ndjson(body.as_bytes());
+    let errs: Vec<(usize, &str)> = b
+        .errors
+        .iter()
+        .map(|e| (e.line, e.error.reason()))
+        .collect();
+    assert_eq!(errs, vec![(3, "missing_field"), (4, "missing_field")]);
+    let NdjsonRecord::Metric(m) = &b.records[0] else {
+        panic!()
+    };
+    assert_eq!((m.device.as_str(), m.label("link")), ("", Some("leo-a")));
+    assert_eq!(m.known(), Some(KnownMetric::ModemEsnoDb));
+    let NdjsonRecord::Metric(m) = &b.records[1] else {
+        panic!()
+    };
+    assert_eq!((m.device.as_str(), m.label("ship")), ("", Some("aurora")));
+    assert_eq!(m.value, 182.5);
+}
+
 #[test]
 fn last_line_bad_utf8_is_reported() {
     let b = decode_ndjson(b"{\"host\":\"a\",\"message\":\"\xff\"}");
