@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -16,14 +16,7 @@ use seawatch_runtime::event_log::{Event, EventLog, EventLogConfig};
 /// The ship id of a node started without a `ship =` key.
 pub const SHIP: &str = "ship-1";
 
-/// A loopback port that was free a moment ago (bind port 0, read it, close it).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use seawatch_tests::free_port;
 
 /// A loopback address on a free port.
 pub fn free_addr() -> SocketAddr {
