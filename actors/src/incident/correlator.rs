@@ -334,6 +334,16 @@ impl Correlator {
         self.classes_of(subject).iter().any(|c| opens(*c))
     }
 
+    /// How many of `subject`'s children are in trouble, counting up to 2.
+    fn troubled_children(&self, subject: &str) -> usize {
+        self.topo
+            .children(subject)
+            .iter()
+            .filter(|c| self.troubled(c))
+            .take(2)
+            .count()
+    }
+
     fn troubled(&self, subject: &str) -> bool {
         self.classes_of(subject).iter().any(|c| {
             matches!(
@@ -352,8 +362,9 @@ impl Correlator {
     /// - a degraded, flapping or unreachable device with a parent in trouble is
     ///   explained by that parent;
     /// - a device whose only symptom is interface errors, with a child that flaps or has
-    ///   errors itself, is explained by that child (errors on a port point at the link to
-    ///   the neighbour that has them on its uplink);
+    ///   errors itself, or with exactly one child in trouble, is explained by that child
+    ///   (errors on a port point at the link to the neighbour on it); with two or more
+    ///   children in trouble, it explains them;
     /// - link symptoms are explained by the primary link when it is alerting, else by
     ///   the link that started alerting first (one weather or WAN event).
     pub fn root_of(&self, subject: &str) -> String {
@@ -391,7 +402,11 @@ impl Correlator {
         if troubled {
             let mut sorted: Vec<&String> = parents
                 .iter()
-                .filter(|p| self.troubled(p) && self.precedes(p, subject))
+                .filter(|p| {
+                    (self.troubled(p) && self.precedes(p, subject))
+                        || (self.classes_of(p).contains(&AlertClass::Errors)
+                            && self.troubled_children(p) >= 2)
+                })
                 .collect();
             sorted.sort();
             if let Some(p) = sorted.first() {
@@ -406,6 +421,19 @@ impl Correlator {
             });
             if let Some(c) = child {
                 return self.root_at(c, path);
+            }
+            // errors on a switch port and exactly one neighbour behind it in trouble
+            // (intermittently unreachable, degraded): the bad link is that neighbour's;
+            // several troubled neighbours point back at the device with the errors
+            if self.troubled_children(subject) == 1 {
+                if let Some(c) = self
+                    .topo
+                    .children(subject)
+                    .iter()
+                    .find(|c| self.troubled(c))
+                {
+                    return self.root_at(c, path);
+                }
             }
         }
         subject.to_string()
@@ -904,6 +932,41 @@ mod tests {
         run(&mut c, alerts, 120);
         assert_eq!(c.incidents().len(), 1);
         assert_eq!(c.incidents()[0].root_cause, "dist");
+    }
+
+    /// Port errors logged by a switch minutes before the one device behind that port
+    /// starts dropping out: one incident, re-rooted at the device on the bad link. With
+    /// several devices behind the switch in trouble, the switch stays the root.
+    #[test]
+    fn port_errors_then_one_neighbour_in_trouble_blame_that_neighbour() {
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let alerts = vec![
+            alert("dist", AlertClass::Errors, AlertState::Firing, 50),
+            alert("ap-4", AlertClass::Unreachable, AlertState::Firing, 600),
+            alert("ap-4", AlertClass::Unreachable, AlertState::Cleared, 615),
+            alert("ap-4", AlertClass::Degraded, AlertState::Firing, 630),
+        ];
+        let ev = run(&mut c, alerts, 800);
+        assert_eq!(c.incidents().len(), 1, "{:?}", c.incidents());
+        assert_eq!(c.incidents()[0].root_cause, "ap-4");
+        assert!(ev
+            .iter()
+            .any(|e| matches!(e.kind, IncidentEventKind::RootCauseChanged { .. })));
+
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let mut alerts = vec![alert("dist", AlertClass::Errors, AlertState::Firing, 50)];
+        for i in 0..3 {
+            alerts.push(alert(
+                &format!("ap-{i}"),
+                AlertClass::Degraded,
+                AlertState::Firing,
+                200 + i,
+            ));
+        }
+        run(&mut c, alerts, 400);
+        let open: Vec<&Incident> = c.incidents().iter().filter(|i| i.state.is_open()).collect();
+        assert_eq!(open.len(), 1, "{open:?}");
+        assert_eq!(open[0].root_cause, "dist");
     }
 
     #[test]
