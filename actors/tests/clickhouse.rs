@@ -5,8 +5,6 @@
 //! the outage phase, which needs to stop the server, is skipped). If no server can be had,
 //! the test prints why and passes, unless `CI=true`, where it fails.
 
-mod support;
-
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -17,7 +15,7 @@ use seawatch_actors::store::{
 use seawatch_runtime::event_log::{
     Event, EventKind, EventLog, EventLogConfig, FsyncPolicy, NewEvent,
 };
-use support::clickhouse::{get_server, Server};
+use seawatch_tests::clickhouse::{get_server, Server};
 use tokio::sync::watch;
 
 const SHIP: &str = "test-ship";

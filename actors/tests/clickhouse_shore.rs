@@ -7,8 +7,6 @@
 //! `clickhouse-server`, installed if missing), or `SEAWATCH_CLICKHOUSE_URL`. Without one
 //! the test says so and passes, except under `CI=true`, where it fails.
 
-mod support;
-
 use std::sync::Arc;
 
 use seawatch_actors::store::ClickHouseConfig;
@@ -64,7 +62,7 @@ fn acks(out: &[Down]) -> Vec<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fleet_events_land_in_clickhouse_once_each_across_a_shore_restart() {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let (_server, url) = match support::clickhouse::get_server() {
+    let (_server, url) = match seawatch_tests::clickhouse::get_server() {
         Ok(s) => s,
         Err(e) if !ci => {
             eprintln!("[clickhouse shore] SKIPPED: no ClickHouse server: {e}");

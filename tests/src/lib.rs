@@ -5,7 +5,9 @@
 //!   (the 3-node shore cluster and ship leaf nodes of `deploy/nats/`), throwaway TLS
 //!   certificates from `deploy/scripts/nats-tls-certs.sh`, and a TCP proxy that cuts a
 //!   leaf connection.
+//! * [`clickhouse`]: ClickHouse servers started by `deploy/scripts/clickhouse-test-server.sh`.
 
+pub mod clickhouse;
 pub mod nats;
 
 use std::net::TcpListener;

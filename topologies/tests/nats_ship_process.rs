@@ -6,7 +6,8 @@
 //! The shore process stores the fleet log in ClickHouse (`[clickhouse]` in its config; a
 //! server from `deploy/scripts/clickhouse-test-server.sh`) and is itself killed with
 //! SIGKILL mid-sync and restarted, so it re-applies batches it had stored but not
-//! acknowledged; the audit reads ClickHouse by identity, and shore's
+//! acknowledged. Then the ship's leaf nats-server is killed with SIGKILL mid-sync and
+//! restarted on its store. The audit reads ClickHouse by identity, and shore's
 //! `seawatch_shore_events_total{ship}` must equal the distinct events stored. Without a
 //! ClickHouse server (outside CI) shore keeps the events in `SW_EVENTS` and the audit
 //! reads that stream.
@@ -25,6 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use seawatch_actors::sync::nats::stored_events;
+use seawatch_tests::clickhouse::Managed;
 use seawatch_tests::nats::{certs, nats_binary, ship_leaf, Creds, ShoreCluster};
 use support::*;
 
@@ -32,42 +34,12 @@ const PW: &str = "test-pw";
 
 struct Reaped(Child);
 
-/// A ClickHouse server from the project's script; stopped on drop.
-struct ClickHouse {
-    dir: tempfile::TempDir,
-    http: u16,
-    tcp: u16,
-}
+/// A ClickHouse server from the project's script, stopped on drop.
+struct ClickHouse(Managed);
 
 impl ClickHouse {
-    fn run(&self, cmd: &str) -> Result<String, String> {
-        let out = Command::new("bash")
-            .arg(scripts_dir().join("clickhouse-test-server.sh"))
-            .arg(cmd)
-            .arg(self.dir.path())
-            .env("CH_HTTP_PORT", self.http.to_string())
-            .env("CH_TCP_PORT", self.tcp.to_string())
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-        }
-        Ok(String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .trim()
-            .to_owned())
-    }
-
     fn start() -> Result<(Self, String), String> {
-        let c = ClickHouse {
-            dir: tempfile::tempdir().map_err(|e| e.to_string())?,
-            http: free_port(),
-            tcp: free_port(),
-        };
-        let url = c.run("start")?;
-        Ok((c, url))
+        Managed::start().map(|(m, url)| (ClickHouse(m), url))
     }
 
     /// (seq, copies) of the ship's events in the fleet table.
@@ -75,29 +47,15 @@ impl ClickHouse {
         let q = format!(
             "SELECT seq, count() FROM seawatch.fleet_events WHERE ship = '{ship}' GROUP BY seq FORMAT TSV"
         );
-        let out = Command::new("curl")
-            .args(["-fsS", "--data-binary", &q])
-            .arg(format!("http://127.0.0.1:{}/", self.http))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
+        self.0
+            .query(&q)
+            .unwrap()
             .lines()
             .filter_map(|l| {
                 let (a, b) = l.split_once('\t')?;
                 Some((a.parse().ok()?, b.parse().ok()?))
             })
             .collect()
-    }
-}
-
-impl Drop for ClickHouse {
-    fn drop(&mut self) {
-        let _ = self.run("stop");
     }
 }
 
@@ -274,14 +232,28 @@ fn ship_process_killed_mid_sync_resumes_and_shore_holds_exactly_its_events() {
     shore = start_shore(&shore_cfg, &shore_url, shore_http, &shore_log);
 
     let ship = ShipProc::start(&data, Some(&config));
-    send_lines(
+    // The ship's own nats-server (its leaf node and local JetStream) dies with SIGKILL
+    // while the ship syncs, and comes back on the same store a second later.
+    let feeder = send_lines(
         ship.syslog,
         1_000_000,
-        2_000,
+        4_000,
         Arc::new(AtomicBool::new(false)),
-    )
-    .join()
-    .unwrap();
+    );
+    ship.wait_metrics(
+        "1,000 events after the restart",
+        Duration::from_secs(60),
+        |m| durable(m) >= 1_000,
+    );
+    let at_kill = metric(
+        &ship.metrics(),
+        &format!("seawatch_sync_backlog_events{{ship=\"{SHIP}\"}}"),
+    );
+    ship_server.run("kill").unwrap();
+    eprintln!("[nats process test] ship's nats-server killed with a backlog of {at_kill:?}");
+    std::thread::sleep(Duration::from_secs(1));
+    ship_server.run("start").unwrap();
+    feeder.join().unwrap();
     // Wait (bounded) until the ship reports nothing left to sync.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -290,7 +262,7 @@ fn ship_process_killed_mid_sync_resumes_and_shore_holds_exactly_its_events() {
             &m,
             &format!("seawatch_sync_backlog_events{{ship=\"{SHIP}\"}}"),
         );
-        if durable(&m) >= 2_000 && backlog == Some(0.0) {
+        if durable(&m) >= 4_000 && backlog == Some(0.0) {
             break;
         }
         assert!(

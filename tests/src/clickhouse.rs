@@ -2,20 +2,14 @@
 //! (Debian's `clickhouse-server`, installed if missing) in its own directory and ports, or
 //! the one at `SEAWATCH_CLICKHOUSE_URL`.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/scripts/clickhouse-test-server.sh")
-}
+use crate::{deploy_dir, free_port};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The project's script that installs and runs throwaway ClickHouse servers.
+pub fn script() -> PathBuf {
+    deploy_dir().join("scripts/clickhouse-test-server.sh")
 }
 
 /// A server started by the script in its own directory; stopped on drop.
@@ -47,6 +41,35 @@ impl Managed {
             .trim()
             .to_owned())
     }
+
+    /// Starts a server on fresh loopback ports; it and its HTTP URL.
+    pub fn start() -> Result<(Self, String), String> {
+        let m = Managed {
+            dir: tempfile::tempdir().map_err(|e| e.to_string())?,
+            http_port: free_port(),
+            tcp_port: free_port(),
+        };
+        let url = m.run("start")?;
+        Ok((m, url))
+    }
+
+    /// Its HTTP port.
+    pub fn http_port(&self) -> u16 {
+        self.http_port
+    }
+
+    /// Runs `query` over HTTP (`curl`); its output rows as text.
+    pub fn query(&self, query: &str) -> Result<String, String> {
+        let out = Command::new("curl")
+            .args(["-fsS", "--data-binary", query])
+            .arg(format!("http://127.0.0.1:{}/", self.http_port))
+            .output()
+            .map_err(|e| format!("cannot run curl: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
 }
 
 impl Drop for Managed {
@@ -56,8 +79,6 @@ impl Drop for Managed {
 }
 
 /// Where the test's server comes from.
-// A test that never kills its server only holds the managed one until it ends.
-#[allow(dead_code)]
 pub enum Server {
     /// Started (and stopped) by the test.
     Managed(Managed),
@@ -70,11 +91,6 @@ pub fn get_server() -> Result<(Server, String), String> {
     if let Ok(url) = std::env::var("SEAWATCH_CLICKHOUSE_URL") {
         return Ok((Server::External, url));
     }
-    let m = Managed {
-        dir: tempfile::tempdir().map_err(|e| e.to_string())?,
-        http_port: free_port(),
-        tcp_port: free_port(),
-    };
-    let url = m.run("start")?;
+    let (m, url) = Managed::start()?;
     Ok((Server::Managed(m), url))
 }
