@@ -778,12 +778,12 @@ pub struct ShoreAudit {
 }
 
 /// Steps [`ShoreSim::step`] queues before it waits for the shore. Bounds how far sync's
-/// reads trail the ship's writer (a few barriers), so that they find the frames just
-/// appended in the event log's read cache instead of decompressing and decoding them
-/// again; unbounded, a slow shore thread fell behind by minutes of the log and decoded
-/// every frame a second time. It changes when sync runs in wall time, not what it does
-/// in simulated time.
-const STEPS_AHEAD: usize = 2;
+/// reads trail the ship's writer (three barriers, ≈ 32,000 events at 2,000 log events/s
+/// and 5 s barriers), so that they find the frames just appended in the event log's read
+/// cache instead of decompressing and decoding them again; unbounded, a slow shore thread
+/// fell behind by minutes of the log and decoded every frame a second time. It changes
+/// when sync runs in wall time, not what it does in simulated time.
+const STEPS_AHEAD: usize = 1;
 
 /// Simulated seconds sync may take to drain after the scenario and its last outage.
 const DRAIN_LIMIT: Duration = Duration::from_secs(6 * 3600);

@@ -61,12 +61,13 @@ pub const SEGMENT_EXT: &str = "seg";
 const INDEX_INTERVAL_BYTES: u64 = 64 * 1024;
 
 /// Most events (over all frames) the read cache of [`EventLog::read_from`] keeps
-/// decoded: about 20 MB of log lines, enough for a reader that reads up to 8,192 events
+/// decoded: about 40 MB of log lines, enough for a reader that reads up to 8,192 events
 /// per call and goes back to where it stopped using them (sync reads ahead of its lanes'
-/// room) to find every frame of its window still decoded, and for a reader that trails
-/// the writer by a few seconds of a busy ship (2,000 events/s: `sim run`'s sync trails by
-/// up to a few 5 s barriers) to find the frames just appended.
-const FRAME_CACHE_EVENTS: usize = 65_536;
+/// room, up to 20,000 events) to find every frame of its window still decoded, and for a
+/// reader that trails the writer by half a minute of a busy ship (2,000 events/s:
+/// `sim run`'s sync trails by three 5 s barriers, frames hold up to ≈ 9,000 events) to
+/// find the frames just appended.
+const FRAME_CACHE_EVENTS: usize = 131_072;
 /// Most frames the read cache keeps (lookups are a linear scan).
 const FRAME_CACHE_FRAMES: usize = 512;
 
