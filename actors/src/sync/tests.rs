@@ -488,6 +488,41 @@ fn log_batches_compress_at_least_10_to_1() {
     );
     assert!(ratio >= 10.0, "ratio {ratio:.1}");
     assert_eq!(b.events().unwrap(), events);
+    // Every level sync may choose (decision 0019) keeps the goal; level 2 for the record.
+    let z = crate::sync::ship::BatchZstd::default();
+    for level in [z.cheap, 2, z.dense] {
+        let b = Batch::build_at(SHIP, Lane::Bulk, 1, 2_001, &events, level).unwrap();
+        let ratio = b.raw_bytes as f64 / b.payload.len() as f64;
+        eprintln!(
+            "zstd level {level}: {} B raw, {} B zstd, {ratio:.1}:1",
+            b.raw_bytes,
+            b.payload.len()
+        );
+        assert!(ratio >= 10.0, "level {level}: ratio {ratio:.1}");
+        assert_eq!(b.events().unwrap(), events);
+    }
+}
+
+/// The level follows the link: cheap while the backlog crosses it within `cheap_drain`,
+/// dense when it does not (a thin link, or a backlog after an outage).
+#[test]
+fn batch_level_follows_the_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_log(dir.path());
+    let mut rng = SmallRng::seed_from_u64(7);
+    let batch: Vec<NewEvent> = (0..5_000u64)
+        .map(|i| new_event(&mut rng, i, 1_700_000_000_000 + i as i64, EventKind::Log))
+        .collect();
+    log.write().append_batch(batch).unwrap();
+    let source: Arc<dyn EventSource> = log.clone();
+    let mut ship = SyncShip::open(source, SyncConfig::new(dir.path().join("cursor"))).unwrap();
+    let z = crate::sync::ship::BatchZstd::default();
+    // 5,000 events of ≈ 256 B at 10:1 is ≈ 128 KB: 2 s of a 1 MB/s sync share …
+    ship.set_rate(1 << 20);
+    assert_eq!(ship.zstd_level(), z.cheap);
+    // … but 6 s of a 640 kbit/s link's quarter (20 KB/s)
+    ship.set_rate(20_000);
+    assert_eq!(ship.zstd_level(), z.dense);
 }
 
 #[tokio::test(start_paused = true)]

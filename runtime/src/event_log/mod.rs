@@ -61,12 +61,15 @@ pub const SEGMENT_EXT: &str = "seg";
 const INDEX_INTERVAL_BYTES: u64 = 64 * 1024;
 
 /// Most events (over all frames) the read cache of [`EventLog::read_from`] keeps
-/// decoded: a few MB, enough for a reader that reads up to 8,192 events per call and
-/// goes back to where it stopped using them (sync reads ahead of its lanes' room) to
-/// find every frame of its window still decoded, whatever the frame sizes.
-const FRAME_CACHE_EVENTS: usize = 32_768;
+/// decoded: about 40 MB of log lines, enough for a reader that reads up to 8,192 events
+/// per call and goes back to where it stopped using them (sync reads ahead of its lanes'
+/// room, up to 20,000 events) to find every frame of its window still decoded, and for a
+/// reader that trails the writer by half a minute of a busy ship (2,000 events/s:
+/// `sim run`'s sync trails by three 5 s barriers, frames hold up to ≈ 9,000 events) to
+/// find the frames just appended.
+const FRAME_CACHE_EVENTS: usize = 131_072;
 /// Most frames the read cache keeps (lookups are a linear scan).
-const FRAME_CACHE_FRAMES: usize = 256;
+const FRAME_CACHE_FRAMES: usize = 512;
 
 /// A decoded frame, found again by (segment's first seq, offset in the segment).
 struct CachedFrame {
