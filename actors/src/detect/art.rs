@@ -317,9 +317,20 @@ mod tests {
         let run = || {
             let mut a = art();
             s.iter()
-                .map(|&(t, x)| a.update(t, if t as u64 % 7 == 0 { f64::NAN } else { x }))
+                .enumerate()
+                .map(|(i, &(t, x))| {
+                    let x = match i % 7 {
+                        0 => f64::NAN,
+                        1 => f64::INFINITY,
+                        _ => x,
+                    };
+                    a.update(t, x)
+                })
                 .collect::<Vec<_>>()
         };
-        assert_eq!(run(), run());
+        let a = run();
+        assert!(a.iter().flatten().all(|v| (0.0..=1.0).contains(v)));
+        assert!(a.iter().flatten().count() > 500, "scores after calibration");
+        assert_eq!(a, run());
     }
 }
