@@ -70,6 +70,14 @@ fn per_series(c: &mut Criterion) {
     for (name, cfg) in [
         ("ensemble_detector_cfg", detector_ensemble()),
         ("ensemble_nab_default", EnsembleConfig::default()),
+        // The nab5 default (decision 0018): the same without the ART gate of 0019.
+        (
+            "ensemble_nab_without_art",
+            EnsembleConfig {
+                art_dim: 0,
+                ..EnsembleConfig::default()
+            },
+        ),
     ] {
         let mut e = Ensemble::new(cfg);
         let mut noise = Noise(7);
@@ -188,6 +196,13 @@ fn memory(_c: &mut Criterion) {
     for (name, cfg) in [
         ("ensemble (detector config)", detector_ensemble()),
         ("ensemble (NAB default)", EnsembleConfig::default()),
+        (
+            "ensemble (NAB default without the ART gate)",
+            EnsembleConfig {
+                art_dim: 0,
+                ..EnsembleConfig::default()
+            },
+        ),
     ] {
         let (e, bytes) = held(|| {
             let mut e = Ensemble::new(cfg);

@@ -125,6 +125,51 @@ fn main() {
     if let Some(v) = env("SEQDIRECT") {
         cfg.seq_direct = v;
     }
+    if let Some(v) = env("ART") {
+        cfg.art_dim = v as usize;
+    }
+    if let Some(v) = env("ARTB") {
+        cfg.art_block = v as usize;
+    }
+    if let Some(v) = env("ARTK") {
+        cfg.art_k = v as usize;
+    }
+    if let Some(v) = env("ARTCAL") {
+        cfg.art_calib = v as usize;
+    }
+    if let Some(v) = env("ARTCHOMP") {
+        cfg.art_chomp = v;
+    }
+    if let Some(v) = env("ARTRHO") {
+        cfg.art_rho.1 = v;
+    }
+    if let Some(v) = env("ARTRHOMIN") {
+        cfg.art_rho.0 = v;
+    }
+    if let Some(v) = env("ARTTARGET") {
+        cfg.art_target = v;
+    }
+    if let Some(v) = env("ARTF") {
+        cfg.art_factor = v;
+    }
+    if let Some(v) = env("ARTHOLD") {
+        cfg.art_hold = v as usize;
+    }
+    if let Some(v) = env("ARTYOUNG") {
+        cfg.art_young = v as u32;
+    }
+    if let Some(v) = env("ARTRATE") {
+        cfg.art_rate = v;
+    }
+    if let Some(v) = env("ARTRATEA") {
+        cfg.art_rate_alpha = v;
+    }
+    if let Some(v) = env("ARTB2") {
+        cfg.art_block2 = v as usize;
+    }
+    if let Some(v) = env("ARTCH") {
+        cfg.art_channel = v != 0.0;
+    }
     if let Ok(v) = std::env::var("NOV") {
         // "8x1,8x8": window blocks x block samples per channel; "" for none.
         cfg.novelty_scales = v

@@ -13,15 +13,30 @@ declare -A CFG
 # Bonferroni bound; D = B with one shape-novelty channel (8x1); E = C and D; F = B with
 # a 100-sample rest; G = B with rest level 0.15 and a 60-sample rest; H = B with a
 # 60-sample rest.
-CFG[A]="RESTESC=1 WEIGHTS=1,1,1 NOV=8x1,8x8 REST=30 ALERT=0.17"
-CFG[B]="RESTESC=0 WEIGHTS=1,1,1 NOV=8x1,8x8 REST=30 ALERT=0.17"
-CFG[C]="RESTESC=0 WEIGHTS=1,0.7,1 NOV=8x1,8x8 REST=30 ALERT=0.17"
-CFG[D]="RESTESC=0 WEIGHTS=1,1,1 NOV=8x1 REST=30 ALERT=0.17"
-CFG[E]="RESTESC=0 WEIGHTS=1,0.7,1 NOV=8x1 REST=30 ALERT=0.17"
-CFG[F]="RESTESC=0 WEIGHTS=1,1,1 NOV=8x1,8x8 REST=100 ALERT=0.17"
-CFG[G]="RESTESC=0 WEIGHTS=1,1,1 NOV=8x1,8x8 REST=60 ALERT=0.15"
-CFG[H]="RESTESC=0 WEIGHTS=1,1,1 NOV=8x1,8x8 REST=60 ALERT=0.17"
-KEYS=${KEYS:-"A B C D E F G H"}
+# nab6 (decision 0019): every candidate names ART= explicitly (the default has the ART
+# gate on). I = the nab6 default (B with the ART gate: 8 blocks of 4 samples, vigilance
+# 0.97, factor 0.7, hold 2); J/K = I with blocks of 3/6 samples; L = I with 6 blocks;
+# M = I with rest level 0.15; N = I with a 60-sample rest; O = I with factor 0.8; P = I
+# with 32 categories (the final default). J-O inherit ARTK from the default.
+AB="ART=0"
+CFG[A]="$AB RESTESC=1 WEIGHTS=1,1,1 NOV=8x1,8x8 REST=30 ALERT=0.17"
+CFG[B]="$AB RESTESC=0 WEIGHTS=1,1,1 NOV=8x1,8x8 REST=30 ALERT=0.17"
+CFG[C]="$AB RESTESC=0 WEIGHTS=1,0.7,1 NOV=8x1,8x8 REST=30 ALERT=0.17"
+CFG[D]="$AB RESTESC=0 WEIGHTS=1,1,1 NOV=8x1 REST=30 ALERT=0.17"
+CFG[E]="$AB RESTESC=0 WEIGHTS=1,0.7,1 NOV=8x1 REST=30 ALERT=0.17"
+CFG[F]="$AB RESTESC=0 WEIGHTS=1,1,1 NOV=8x1,8x8 REST=100 ALERT=0.17"
+CFG[G]="$AB RESTESC=0 WEIGHTS=1,1,1 NOV=8x1,8x8 REST=60 ALERT=0.15"
+CFG[H]="$AB RESTESC=0 WEIGHTS=1,1,1 NOV=8x1,8x8 REST=60 ALERT=0.17"
+AI="RESTESC=0 WEIGHTS=1,1,1 NOV=8x1,8x8 ART=8 ARTB=4 ARTRHO=0.97 ARTF=0.7 ARTHOLD=2"
+CFG[I]="$AI ARTK=64 REST=30 ALERT=0.17"
+CFG[P]="$AI ARTK=32 REST=30 ALERT=0.17"
+CFG[J]="$AI ARTB=3 REST=30 ALERT=0.17"
+CFG[K]="$AI ARTB=6 REST=30 ALERT=0.17"
+CFG[L]="$AI ART=6 REST=30 ALERT=0.17"
+CFG[M]="$AI REST=30 ALERT=0.15"
+CFG[N]="$AI REST=60 ALERT=0.17"
+CFG[O]="$AI ARTF=0.8 REST=30 ALERT=0.17"
+KEYS=${KEYS:-"A B C D E F G H I J K L M N O P"}
 for h in $CATS; do
   train="artificialNoAnomaly"; for c in $CATS; do [ $c != $h ] && train="$train,$c"; done
   best=""; bs=-999

@@ -144,6 +144,10 @@ impl Default for DetectorConfig {
                 // The sequence memory (decision 0015) is off here: 17 KB more per series
                 // and one more channel in the Bonferroni bound, for a NAB-only gain.
                 seq_levels: 0,
+                // The ART gate (decision 0019) is off here too: it scales down scores
+                // of windows already learnt, which a sustained anomaly becomes after a
+                // few samples, and its gain is measured only on NAB.
+                art_dim: 0,
                 ..EnsembleConfig::default()
             },
             sustain: (2, 5),

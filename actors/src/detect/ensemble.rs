@@ -3,8 +3,8 @@
 use std::collections::VecDeque;
 
 use super::{
-    Detector, Ewma, PageHinkley, RollingMad, SeasonalBaseline, SequenceMemory, ShapeNovelty,
-    TailHistogram,
+    Detector, Ewma, FuzzyArt, PageHinkley, RollingMad, SeasonalBaseline, SequenceMemory,
+    ShapeNovelty, TailHistogram,
 };
 
 /// Ensemble configuration: one configuration serves every series.
@@ -116,6 +116,40 @@ pub struct EnsembleConfig {
     pub seq_score: u8,
     /// Samples averaged into the sequence channel's short-term value.
     pub seq_short: usize,
+    /// Fuzzy ART category memory ([`FuzzyArt`], modes 3 and 4): blocks per window; 0
+    /// turns it off.
+    pub art_dim: usize,
+    /// Samples per ART block (each block is its sample farthest from the level).
+    pub art_block: usize,
+    /// Categories the ART memory holds.
+    pub art_k: usize,
+    /// Samples whose range normalises the ART input.
+    pub art_calib: usize,
+    /// Noise dead zone of the ART input, in units of that range.
+    pub art_chomp: f64,
+    /// Lowest and highest ART vigilance.
+    pub art_rho: (f64, f64),
+    /// Rate of new ART categories the vigilance adapts to (0: fixed at the highest).
+    pub art_target: f64,
+    /// Gate: a score is scaled by `art_factor` unless the ART memory met a window that
+    /// fitted no category within the last `art_hold` samples (1: no gate).
+    pub art_factor: f64,
+    /// Samples a new ART category keeps the gate open.
+    pub art_hold: usize,
+    /// A chosen ART category that has learnt fewer inputs than this still opens the gate.
+    pub art_young: u32,
+    /// Rarity of the ART gate's openings: when above 0, a new category opens the gate
+    /// only in proportion to `1 - rate / art_rate`, `rate` the recent share of inputs
+    /// that created a category (forgetting weight `art_rate_alpha`), so on a series whose
+    /// windows are often new a new one says little.
+    pub art_rate: f64,
+    /// Forgetting weight of that share.
+    pub art_rate_alpha: f64,
+    /// A second ART memory with blocks of this many samples (0: none); a new category in
+    /// either opens the gate.
+    pub art_block2: usize,
+    /// Also rank the ART mismatch (`1 -` best match) as a calibrated channel.
+    pub art_channel: bool,
 }
 
 impl Default for EnsembleConfig {
@@ -160,6 +194,20 @@ impl Default for EnsembleConfig {
             seq_collapse: true,
             seq_score: 0,
             seq_short: 3,
+            art_dim: 8,
+            art_block: 4,
+            art_k: 32,
+            art_calib: 150,
+            art_chomp: 0.0,
+            art_rho: (0.8, 0.97),
+            art_target: 0.0,
+            art_factor: 0.7,
+            art_hold: 2,
+            art_channel: false,
+            art_young: 0,
+            art_block2: 0,
+            art_rate: 0.0,
+            art_rate_alpha: 0.01,
         }
     }
 }
@@ -182,8 +230,9 @@ pub struct Scored {
 /// Page-Hinkley drift. The base surprises are averaged (the seasonal one only when it
 /// predicts better than the EWMA level); that and each shape-novelty channel are scored
 /// as short-term averages against their own recent distributions (tail probabilities,
-/// log-scaled into `[0, 1]`). Memory is fixed after warm-up (about 40 KB with the
-/// defaults; see [`Ensemble::memory_bytes`]).
+/// log-scaled into `[0, 1]`), and a fuzzy ART category memory ([`FuzzyArt`]) scales
+/// down scores away from windows it has not learnt (decision 0019). Memory is fixed
+/// after warm-up (about 43 KB with the defaults; see [`Ensemble::memory_bytes`]).
 #[derive(Debug, Clone)]
 pub struct Ensemble {
     cfg: EnsembleConfig,
@@ -205,6 +254,15 @@ pub struct Ensemble {
     base: Vec<Channel>,
     novelty: Vec<(ShapeNovelty, Channel)>,
     seq: Option<(SequenceMemory, Channel)>,
+    art: Option<(FuzzyArt, Option<Channel>)>,
+    art2: Option<FuzzyArt>,
+    /// Samples since the ART memory last met a window that fitted no category
+    /// (`usize::MAX` before it scores).
+    since_novel: usize,
+    /// Recent share of ART inputs that created a category, and the gate's opening at the
+    /// last new category.
+    art_rate: f64,
+    art_open: f64,
     since_alert: usize,
     rest_peak: f64,
     /// The channel that set the last score (0 = base surprise, then the novelty
@@ -342,6 +400,35 @@ impl Ensemble {
                 m.score_mode = cfg.seq_score;
                 (m, Channel::new(&cfg))
             }),
+            art: (cfg.art_dim > 0).then(|| {
+                let mut a = FuzzyArt::new(
+                    cfg.art_dim,
+                    cfg.art_block,
+                    cfg.art_k,
+                    cfg.art_calib,
+                    cfg.art_chomp,
+                    cfg.art_rho.0,
+                    cfg.art_rho.1,
+                    cfg.art_target,
+                );
+                a.young = cfg.art_young;
+                (a, cfg.art_channel.then(|| Channel::new(&cfg)))
+            }),
+            art2: (cfg.art_dim > 0 && cfg.art_block2 > 0).then(|| {
+                FuzzyArt::new(
+                    cfg.art_dim,
+                    cfg.art_block2,
+                    cfg.art_k,
+                    cfg.art_calib,
+                    cfg.art_chomp,
+                    cfg.art_rho.0,
+                    cfg.art_rho.1,
+                    cfg.art_target,
+                )
+            }),
+            since_novel: usize::MAX,
+            art_rate: 0.0,
+            art_open: 1.0,
             since_alert: usize::MAX,
             rest_peak: 0.0,
             last_channel: 0,
@@ -395,6 +482,11 @@ impl Ensemble {
                 .seq
                 .as_ref()
                 .map_or(0, |(d, c)| d.heap_bytes() + c.heap_bytes())
+            + self.art.as_ref().map_or(0, |(d, c)| {
+                d.heap_bytes()
+                    + c.as_ref()
+                        .map_or(0, |c| c.heap_bytes() + std::mem::size_of::<Channel>())
+            })
     }
 
     /// Scores a sample at time `t` (seconds) from it and the samples before it only.
@@ -551,6 +643,36 @@ impl Ensemble {
                 floor = cfg.seq_direct * avg;
             }
         }
+        let novel2 = self.art2.as_mut().is_some_and(|a| {
+            a.update(t, x);
+            a.novel()
+        });
+        if let Some((det, ch)) = self.art.as_mut() {
+            if let Some(v) = det.update(t, x) {
+                let nov = det.novel() || novel2;
+                if cfg.art_rate > 0.0 {
+                    if nov {
+                        self.art_open = (1.0 - self.art_rate / cfg.art_rate).clamp(0.0, 1.0);
+                    }
+                    self.art_rate +=
+                        cfg.art_rate_alpha * (f64::from(u8::from(nov)) - self.art_rate);
+                }
+                if nov {
+                    self.since_novel = 0;
+                } else {
+                    self.since_novel = self.since_novel.saturating_add(1);
+                }
+                if let Some(ch) = ch.as_mut() {
+                    *m += 1.0;
+                    if let Some(p) = ch.push(v, cfg.short) {
+                        if p < *pmin {
+                            *pmin = p;
+                            self.last_channel = 2 + self.novelty.len() as u8;
+                        }
+                    }
+                }
+            }
+        }
         floor
     }
 
@@ -589,6 +711,15 @@ impl Ensemble {
         }
         .max(floor)
         .clamp(0.0, 1.0);
+        // The ART gate: a score counts in full only near a window the category memory
+        // had not learnt.
+        let s = if self.art.is_some() && self.since_novel > cfg.art_hold {
+            s * cfg.art_factor
+        } else if self.art.is_some() {
+            s * (cfg.art_factor + (1.0 - cfg.art_factor) * self.art_open)
+        } else {
+            s
+        };
         let mut s = self.suppress(s);
         let resting = self.since_alert < self.cfg.rest;
         let alert = self.cfg.alert_threshold;
@@ -805,14 +936,17 @@ mod tests {
             "ensemble memory per series: {after} bytes (struct {} bytes)",
             std::mem::size_of::<Ensemble>()
         );
-        // 16 KB of it is the sequence memory's context table (decision 0015).
-        assert!(after <= 40 * 1024, "{after} bytes");
+        // 16 KB of it is the sequence memory's context table (decision 0015), 2.7 KB
+        // the ART categories (decision 0019).
+        assert!(after <= 44 * 1024, "{after} bytes");
         // The seasonal slots are allocated once the sampling interval is known; nothing
         // else grows.
         assert!(after <= before + 288 * 20 + 16 * 8, "{before} -> {after}");
-        // Without the sequence memory (the device detectors' setting) it stays small.
+        // Without the sequence memory and the ART gate (the device detectors' setting)
+        // it stays small.
         let mut e = Ensemble::new(EnsembleConfig {
             seq_levels: 0,
+            art_dim: 0,
             ..EnsembleConfig::default()
         });
         let _ = run(&mut e, &series(20_000, 10.0, 1.0, 5.0, 21));

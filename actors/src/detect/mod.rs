@@ -16,6 +16,7 @@
 
 pub mod actor;
 mod adwin;
+mod art;
 mod context;
 mod drift;
 mod ensemble;
@@ -31,6 +32,7 @@ pub mod score;
 mod seasonal;
 
 pub use adwin::Adwin;
+pub use art::FuzzyArt;
 pub use context::SequenceMemory;
 pub use drift::PageHinkley;
 pub use ensemble::{Ensemble, EnsembleConfig, Scored};
