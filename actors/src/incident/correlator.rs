@@ -17,9 +17,11 @@
 //! 3. an incident none of whose members has a firing alert for `resolve_after` resolves.
 //!
 //! Only symptom classes that indicate a failing element open incidents (unreachable,
-//! down, degraded, errors, flapping). Detector classes (anomaly, outlier, capacity,
-//! outage risk) attach to an open incident of the same element or a neighbour but never
-//! open one on their own: a statistical oddity is context, not an incident.
+//! down, degraded, errors, flapping). Detector classes (anomaly, outlier, capacity)
+//! attach to an open incident of the same element or a neighbour but never open one on
+//! their own: a statistical oddity is context, not an incident. Outage-risk predictions
+//! are not symptoms at all: they are reported on their own (the `sim run` report's
+//! `link_risk_alerts`), so they are neither counted as alerts nor attached.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -56,6 +58,10 @@ type Key = (String, AlertClass, Option<String>);
 /// after the child (probe order makes children notice first); a child that failed well
 /// before its parent has its own root cause (a cascade is two incidents).
 const EXPLAIN_WINDOW_MS: i64 = 60_000;
+/// Links whose trouble began within this of each other share one cause (a rain cell
+/// or a WAN event reaches every exposed antenna's thresholds within minutes: the ramp
+/// of a cell to its peak takes up to four); further apart they are separate incidents.
+const LINK_EVENT_WINDOW_MS: u64 = 300_000;
 /// An event alert (a log line such as "AP is down") is a duplicate if the same subject
 /// and series fired within this window.
 const EVENT_DEDUPE_MS: i64 = 30_000;
@@ -220,6 +226,11 @@ impl Correlator {
             detail = %alert.detail,
             "alert"
         );
+        if alert.class == AlertClass::OutageRisk {
+            // a prediction, not a symptom: reported on its own (the `sim run` report's
+            // `link_risk_alerts`, the link's state), so not counted as an alert
+            return;
+        }
         if is_event(&alert) {
             if alert.state == AlertState::Firing {
                 let k = (
@@ -365,8 +376,10 @@ impl Correlator {
     ///   errors itself, or with exactly one child in trouble, is explained by that child
     ///   (errors on a port point at the link to the neighbour on it); with two or more
     ///   children in trouble, it explains them;
-    /// - link symptoms are explained by the primary link when it is alerting, else by
-    ///   the link that started alerting first (one weather or WAN event).
+    /// - link symptoms are explained by the alerting link that best accounts for them
+    ///   (one weather or WAN event): the one that lost lock, else the one whose trouble
+    ///   began first, the primary only breaking ties; links whose trouble began more
+    ///   than [`LINK_EVENT_WINDOW_MS`] apart do not explain each other.
     pub fn root_of(&self, subject: &str) -> String {
         let mut path = Vec::new();
         self.root_at(subject, &mut path)
@@ -380,7 +393,10 @@ impl Correlator {
         }
         path.push(subject);
         if self.topo.is_link(subject) {
-            return self.link_root().unwrap_or_else(|| subject.to_string());
+            return match self.link_explaining(subject) {
+                Some(l) => self.root_at(l, path),
+                None => subject.to_string(),
+            };
         }
         let classes = self.classes_of(subject);
         let parents = self.topo.parents(subject);
@@ -439,18 +455,51 @@ impl Correlator {
         subject.to_string()
     }
 
-    fn link_root(&self) -> Option<String> {
-        let mut best: Option<(bool, i64, &str)> = None;
-        for ((s, c, _), f) in &self.firing {
-            if !self.topo.is_link(s) || !opens(*c) {
+    /// How strongly a link's symptoms speak for it as the root of a WAN event, lower
+    /// is stronger: lost lock or flapping before merely degraded, then the link whose
+    /// trouble began first (under one ship-wide cause such as a rain cell, the most
+    /// exposed link crosses its thresholds first and goes deepest), then the primary,
+    /// then the id (deterministic).
+    fn link_rank<'a>(&self, link: &'a str) -> Option<(u8, i64, bool, &'a str)> {
+        let classes = self.classes_of(link);
+        let worst = if classes.contains(&AlertClass::Down)
+            || classes.contains(&AlertClass::Unreachable)
+            || classes.contains(&AlertClass::Flapping)
+        {
+            0
+        } else if classes.contains(&AlertClass::Degraded) {
+            1
+        } else if classes.iter().any(|c| opens(*c)) {
+            2
+        } else {
+            return None;
+        };
+        let since = self.since(link).unwrap_or(i64::MAX);
+        Some((worst, since, !self.topo.is_primary_link(link), link))
+    }
+
+    /// The other alerting link that best explains `link`'s symptoms, if any: the
+    /// strongest-ranked ([`Correlator::link_rank`]) link that ranks above `link` and
+    /// whose trouble began within [`LINK_EVENT_WINDOW_MS`] of `link`'s (links failing
+    /// independently further apart are separate incidents). Which link is primary
+    /// decides only ties: a backup that lost lock first explains a primary that merely
+    /// degraded with it.
+    fn link_explaining(&self, link: &str) -> Option<&str> {
+        let own = self.link_rank(link)?;
+        let mut best: Option<(u8, i64, bool, &str)> = None;
+        for (s, _, _) in self.firing.keys() {
+            if s == link || !self.topo.is_link(s) {
                 continue;
             }
-            let cand = (!self.topo.is_primary_link(s), f.since_ms, s.as_str());
-            if best.is_none_or(|b| cand < b) {
+            let Some(cand) = self.link_rank(s) else {
+                continue;
+            };
+            let explains = cand < own && cand.1.abs_diff(own.1) <= LINK_EVENT_WINDOW_MS;
+            if explains && best.is_none_or(|b| cand < b) {
                 best = Some(cand);
             }
         }
-        best.map(|(_, _, s)| s.to_string())
+        best.map(|b| b.3)
     }
 
     fn correlate(&mut self, out: &mut Vec<IncidentEvent>) {
@@ -484,6 +533,7 @@ impl Correlator {
                 self.attach_keyed(i, &subject, ts, out);
             }
         }
+        self.rerank_links(out);
         // context alerts: attach to an open incident of the element or a neighbour
         for (subject, ts) in context {
             let target = self.open_incident_with_member(&subject).or_else(|| {
@@ -520,6 +570,33 @@ impl Correlator {
         }
         let horizon = self.now_ms - EVENT_DEDUPE_MS;
         self.event_seen.retain(|_, t| *t >= horizon);
+    }
+
+    /// Re-roots open link incidents whose evidence changed: a member link's new alert
+    /// attaches at once (it is already a member), so when a member that only degraded
+    /// then loses lock, nothing else would notice that it now explains the incident
+    /// better than its root.
+    fn rerank_links(&mut self, out: &mut Vec<IncidentEvent>) {
+        for i in 0..self.incidents.len() {
+            let inc = &self.incidents[i];
+            if !inc.state.is_open() || !self.topo.is_link(&inc.root_cause) {
+                continue;
+            }
+            let Some(better) = self.link_explaining(&inc.root_cause) else {
+                continue;
+            };
+            if !inc.members.iter().any(|m| m == better) {
+                continue;
+            }
+            let better = better.to_string();
+            let from = std::mem::replace(&mut self.incidents[i].root_cause, better);
+            self.refresh(i);
+            out.push(IncidentEvent {
+                ts_ms: self.now_ms,
+                kind: IncidentEventKind::RootCauseChanged { from },
+                incident: self.incidents[i].clone(),
+            });
+        }
     }
 
     /// An open incident with `subject`, or one of its parents or children, as member.
@@ -969,22 +1046,97 @@ mod tests {
         assert_eq!(open[0].root_cause, "dist");
     }
 
+    fn roots(c: &Correlator) -> Vec<(&str, bool)> {
+        c.incidents()
+            .iter()
+            .map(|i| (i.root_cause.as_str(), i.state.is_open()))
+            .collect()
+    }
+
+    /// One ship-wide cause (a rain cell) fading several links is one incident rooted at
+    /// the link that best explains it: the one that lost lock, else the one that began
+    /// first; which link is primary only breaks ties. Links failing further apart than
+    /// the event window are separate incidents.
     #[test]
-    fn links_fading_together_are_one_incident_rooted_at_the_primary() {
+    fn links_fading_together_are_one_incident_rooted_at_the_link_that_explains_them() {
+        // the backup fades first and loses lock, the primary only degrades with it
         let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
         let alerts = vec![
             alert("leo-1", AlertClass::Degraded, AlertState::Firing, 50),
-            alert("vsat-1", AlertClass::Degraded, AlertState::Firing, 58),
+            alert("vsat-1", AlertClass::Degraded, AlertState::Firing, 110),
+            alert("leo-1", AlertClass::Degraded, AlertState::Cleared, 130),
+            alert("leo-1", AlertClass::Down, AlertState::Firing, 130),
             // an unrelated device fault at the same time is its own incident
             alert("ap-x", AlertClass::Unreachable, AlertState::Firing, 55),
         ];
-        run(&mut c, alerts, 120);
-        let roots: BTreeSet<&str> = c
+        run(&mut c, alerts, 200);
+        let r: BTreeSet<&str> = c
             .incidents()
             .iter()
             .map(|i| i.root_cause.as_str())
             .collect();
-        assert_eq!(roots, BTreeSet::from(["ap-x", "vsat-1"]));
+        assert_eq!(r, BTreeSet::from(["ap-x", "leo-1"]), "{:?}", c.incidents());
+
+        // the primary lost lock while the backup only degraded: the primary, even though
+        // the backup's trouble began a little earlier (re-rooted when it loses lock)
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let alerts = vec![
+            alert("leo-1", AlertClass::Degraded, AlertState::Firing, 50),
+            alert("vsat-1", AlertClass::Degraded, AlertState::Firing, 70),
+            alert("vsat-1", AlertClass::Down, AlertState::Firing, 100),
+        ];
+        run(&mut c, alerts, 200);
+        assert_eq!(roots(&c), vec![("vsat-1", true)], "{:?}", c.incidents());
+
+        // both began in the same instant and in the same state: the primary
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let alerts = vec![
+            alert("leo-1", AlertClass::Degraded, AlertState::Firing, 50),
+            alert("vsat-1", AlertClass::Degraded, AlertState::Firing, 50),
+        ];
+        run(&mut c, alerts, 200);
+        assert_eq!(roots(&c), vec![("vsat-1", true)], "{:?}", c.incidents());
+
+        // the backup degraded on its own; the primary goes down ten minutes later: two
+        // incidents, the backup's is not re-rooted at the primary
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let alerts = vec![
+            alert("leo-1", AlertClass::Degraded, AlertState::Firing, 50),
+            alert("vsat-1", AlertClass::Down, AlertState::Firing, 650),
+        ];
+        run(&mut c, alerts, 800);
+        assert_eq!(
+            roots(&c),
+            vec![("leo-1", true), ("vsat-1", true)],
+            "{:?}",
+            c.incidents()
+        );
+    }
+
+    /// Outage-risk predictions are reported on their own (`link_risk_alerts`): they are
+    /// not symptoms, so they neither count as alerts nor join an incident.
+    #[test]
+    fn outage_risk_predictions_are_not_counted_as_alerts() {
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let mut risk = alert("vsat-1", AlertClass::OutageRisk, AlertState::Firing, 40);
+        risk.source = AlertSource::Prediction;
+        run(
+            &mut c,
+            vec![
+                risk.clone(),
+                alert("vsat-1", AlertClass::Down, AlertState::Firing, 100),
+            ],
+            200,
+        );
+        assert_eq!(c.alerts_total(), 1);
+        assert_eq!(c.incidents().len(), 1);
+        assert_eq!(c.incidents()[0].alerts, 1);
+        // a prediction during the outage does not attach either
+        let mut later = risk;
+        later.ts_ms = 150_000;
+        c.push(later);
+        c.tick(205_000);
+        assert_eq!((c.alerts_total(), c.incidents()[0].alerts), (1, 1));
     }
 
     #[test]
