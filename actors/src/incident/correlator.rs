@@ -58,6 +58,9 @@ type Key = (String, AlertClass, Option<String>);
 /// after the child (probe order makes children notice first); a child that failed well
 /// before its parent has its own root cause (a cascade is two incidents).
 const EXPLAIN_WINDOW_MS: i64 = 60_000;
+/// A device that logged losing a neighbour on a port this long before a child's silence
+/// began is alive: the child's incident opens without waiting for it.
+const HEARD_WINDOW_MS: i64 = 180_000;
 /// Links whose trouble began within this of each other share one cause (a rain cell
 /// or a WAN event reaches every exposed antenna's thresholds within minutes: the ramp
 /// of a cell to its peak takes up to four); further apart they are separate incidents.
@@ -114,6 +117,8 @@ pub struct Correlator {
     events: Vec<(String, i64)>,
     /// Last time each (subject, series) event fired (dedupe).
     event_seen: BTreeMap<(String, String), i64>,
+    /// Last time each device logged that it lost a neighbour on a port (it is alive).
+    heard: BTreeMap<String, i64>,
 }
 
 impl Correlator {
@@ -131,6 +136,7 @@ impl Correlator {
             now_ms: i64::MIN,
             events: Vec::new(),
             event_seen: BTreeMap::new(),
+            heard: BTreeMap::new(),
         }
     }
 
@@ -241,6 +247,10 @@ impl Correlator {
                     .event_seen
                     .get(&k)
                     .is_some_and(|t| alert.ts_ms - t < EVENT_DEDUPE_MS);
+                if reports_lost_neighbour(&k.1) {
+                    let t = self.heard.entry(k.0.clone()).or_insert(alert.ts_ms);
+                    *t = (*t).max(alert.ts_ms);
+                }
                 self.event_seen.insert(k, alert.ts_ms);
                 if !dup {
                     self.alerts_total += 1;
@@ -509,7 +519,9 @@ impl Correlator {
         for ((subject, class, _), f) in &self.firing {
             // only silence waits for the upstream-most element to show up; other
             // symptoms open at once (a later upstream failure re-roots them)
-            let wait = if matches!(class, AlertClass::Unreachable | AlertClass::Down) {
+            let wait = if matches!(class, AlertClass::Unreachable | AlertClass::Down)
+                && !self.upstream_alive(subject, f.since_ms)
+            {
                 self.cfg.settle_ms
             } else {
                 0
@@ -570,6 +582,8 @@ impl Correlator {
         }
         let horizon = self.now_ms - EVENT_DEDUPE_MS;
         self.event_seen.retain(|_, t| *t >= horizon);
+        let horizon = self.now_ms - HEARD_WINDOW_MS;
+        self.heard.retain(|_, t| *t >= horizon);
     }
 
     /// Re-roots open link incidents whose evidence changed: a member link's new alert
@@ -597,6 +611,20 @@ impl Correlator {
                 incident: self.incidents[i].clone(),
             });
         }
+    }
+
+    /// Whether nothing upstream of `subject` can turn out to explain its silence, so
+    /// its incident need not wait [`CorrelatorConfig::settle_ms`]: it has no parents (a
+    /// link, a perimeter device), or every parent logged losing a neighbour on a port
+    /// within [`HEARD_WINDOW_MS`] before `subject`'s trouble began (that parent is alive
+    /// and saw the failure below it). A parent that dies right after still re-roots the
+    /// incident when its own alert arrives.
+    fn upstream_alive(&self, subject: &str, since_ms: i64) -> bool {
+        self.topo.parents(subject).iter().all(|p| {
+            self.heard
+                .get(p)
+                .is_some_and(|t| *t >= since_ms - HEARD_WINDOW_MS)
+        })
     }
 
     /// An open incident with `subject`, or one of its parents or children, as member.
@@ -815,6 +843,12 @@ impl Correlator {
         inc.severity = inc.severity.max(severity);
         inc.summary = summary;
     }
+}
+
+/// Whether an event alert's series is a device reporting that it lost a neighbour on
+/// one of its ports (a port or LLDP neighbour down): proof that the device itself is up.
+fn reports_lost_neighbour(series: &str) -> bool {
+    series.starts_with("log:port-down") || series.starts_with("log:lldp-lost")
 }
 
 fn class_rank(c: AlertClass) -> u8 {
@@ -1110,6 +1144,52 @@ mod tests {
             vec![("leo-1", true), ("vsat-1", true)],
             "{:?}",
             c.incidents()
+        );
+    }
+
+    fn event(subject: &str, series: &str, t_s: i64) -> Alert {
+        let mut a = alert(subject, AlertClass::Errors, AlertState::Firing, t_s);
+        a.series = Some(series.into());
+        a
+    }
+
+    /// A silent device waits the settle time for a failing parent to show up, unless
+    /// every parent has just logged losing a port (it is alive): then its incident opens
+    /// at the next tick. A parent that fails after all still re-roots it.
+    #[test]
+    fn silence_below_a_parent_that_logged_a_port_down_opens_without_settling() {
+        let opened = |alerts: Vec<Alert>| {
+            let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+            run(&mut c, alerts, 300);
+            c.incidents()
+                .iter()
+                .map(|i| (i.root_cause.clone(), i.opened_at_ms / 1000))
+                .collect::<Vec<_>>()
+        };
+        let silent = alert("pos", AlertClass::Unreachable, AlertState::Firing, 101);
+        assert_eq!(opened(vec![silent.clone()]), vec![("pos".to_string(), 120)]);
+        let port = event("dist", "log:port-down:Gi1/0/7", 60);
+        assert_eq!(
+            opened(vec![port.clone(), silent.clone()]),
+            vec![("pos".to_string(), 105)]
+        );
+        // a port-down older than the window, or a line naming another element (an AP
+        // the controller reports down), is no proof that the parent is up
+        let old = event("dist", "log:port-down:Gi1/0/7", -100);
+        assert_eq!(
+            opened(vec![old, silent.clone()]),
+            vec![("pos".to_string(), 120)]
+        );
+        let other = event("dist", "log:ap-down", 60);
+        assert_eq!(
+            opened(vec![other, silent.clone()]),
+            vec![("pos".to_string(), 120)]
+        );
+        // the parent dies after all: one incident, re-rooted, opened when the child's did
+        let dist = alert("dist", AlertClass::Unreachable, AlertState::Firing, 110);
+        assert_eq!(
+            opened(vec![port, silent, dist]),
+            vec![("dist".to_string(), 105)]
         );
     }
 
