@@ -668,19 +668,20 @@ impl Correlator {
             .iter()
             .position(|i| i.state.is_open() && i.root_cause == root)
         {
+            // incidents opened below it in the meantime (a device whose parent was not
+            // yet seen failing) are explained by it now: merged into it
+            let explained: Vec<usize> = (0..self.incidents.len())
+                .filter(|&j| j != i && self.explained_by(j, root))
+                .collect();
+            for j in explained {
+                self.merge(j, i, out);
+            }
             return i;
         }
         // open incidents whose root this one now explains (their root is downstream
         // and its symptoms resolve to `root`, or a member already is `root`)
         let explained: Vec<usize> = (0..self.incidents.len())
-            .filter(|&i| {
-                let inc = &self.incidents[i];
-                // only a root that still has symptoms can be explained by another
-                inc.state.is_open()
-                    && self.troubled_or_alerting(&inc.root_cause)
-                    && (inc.members.iter().any(|m| m == root)
-                        || (self.root_of(&inc.root_cause) == root))
-            })
+            .filter(|&i| self.explained_by(i, root))
             .collect();
         if let Some((&keep, rest)) = explained.split_first() {
             let from = std::mem::replace(&mut self.incidents[keep].root_cause, root.to_string());
@@ -737,6 +738,16 @@ impl Correlator {
             incident: self.incidents[i].clone(),
         });
         i
+    }
+
+    /// Whether open incident `i` is explained by `root`: its root still has symptoms
+    /// and they now resolve to `root`, or `root` is already one of its members.
+    fn explained_by(&self, i: usize, root: &str) -> bool {
+        let inc = &self.incidents[i];
+        inc.state.is_open()
+            && inc.root_cause != root
+            && self.troubled_or_alerting(&inc.root_cause)
+            && (inc.members.iter().any(|m| m == root) || self.root_of(&inc.root_cause) == root)
     }
 
     fn merge(&mut self, from: usize, into: usize, out: &mut Vec<IncidentEvent>) {
@@ -1191,6 +1202,36 @@ mod tests {
             opened(vec![port, silent, dist]),
             vec![("dist".to_string(), 105)]
         );
+    }
+
+    /// A device that opened its own incident because its parent was not yet seen
+    /// failing is merged into the incident of the failure above it once the parent's
+    /// silence resolves to that root, even if that incident already exists.
+    #[test]
+    fn incidents_below_an_existing_root_are_merged_into_it() {
+        let cfg = CorrelatorConfig {
+            settle_ms: 5_000,
+            ..CorrelatorConfig::default()
+        };
+        let mut c = Correlator::new("s", topo(), cfg);
+        let alerts = vec![
+            alert("dist2", AlertClass::Unreachable, AlertState::Firing, 100),
+            alert("core", AlertClass::Unreachable, AlertState::Firing, 100),
+            // behind dist, which has not been seen failing yet: its own incident first
+            alert("ap-0", AlertClass::Unreachable, AlertState::Firing, 110),
+            alert("dist", AlertClass::Unreachable, AlertState::Firing, 130),
+        ];
+        run(&mut c, alerts, 300);
+        let open: Vec<&Incident> = c.incidents().iter().filter(|i| i.state.is_open()).collect();
+        assert_eq!(open.len(), 1, "{:?}", c.incidents());
+        assert_eq!(open[0].root_cause, "core");
+        assert!(open[0].members.contains(&"ap-0".to_string()));
+        let merged = c
+            .incidents()
+            .iter()
+            .filter(|i| i.merged_into.is_some())
+            .count();
+        assert_eq!(merged, 1, "{:?}", c.incidents());
     }
 
     /// Outage-risk predictions are reported on their own (`link_risk_alerts`): they are
