@@ -17,9 +17,11 @@
 //! 3. an incident none of whose members has a firing alert for `resolve_after` resolves.
 //!
 //! Only symptom classes that indicate a failing element open incidents (unreachable,
-//! down, degraded, errors, flapping). Detector classes (anomaly, outlier, capacity,
-//! outage risk) attach to an open incident of the same element or a neighbour but never
-//! open one on their own: a statistical oddity is context, not an incident.
+//! down, degraded, errors, flapping). Detector classes (anomaly, outlier, capacity)
+//! attach to an open incident of the same element or a neighbour but never open one on
+//! their own: a statistical oddity is context, not an incident. Outage-risk predictions
+//! are not symptoms at all: they are reported on their own (the `sim run` report's
+//! `link_risk_alerts`), so they are neither counted as alerts nor attached.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -56,6 +58,13 @@ type Key = (String, AlertClass, Option<String>);
 /// after the child (probe order makes children notice first); a child that failed well
 /// before its parent has its own root cause (a cascade is two incidents).
 const EXPLAIN_WINDOW_MS: i64 = 60_000;
+/// A device that logged losing a neighbour on a port this long before a child's silence
+/// began is alive: the child's incident opens without waiting for it.
+const HEARD_WINDOW_MS: i64 = 180_000;
+/// Links whose trouble began within this of each other share one cause (a rain cell
+/// or a WAN event reaches every exposed antenna's thresholds within minutes: the ramp
+/// of a cell to its peak takes up to four); further apart they are separate incidents.
+const LINK_EVENT_WINDOW_MS: u64 = 300_000;
 /// An event alert (a log line such as "AP is down") is a duplicate if the same subject
 /// and series fired within this window.
 const EVENT_DEDUPE_MS: i64 = 30_000;
@@ -108,6 +117,8 @@ pub struct Correlator {
     events: Vec<(String, i64)>,
     /// Last time each (subject, series) event fired (dedupe).
     event_seen: BTreeMap<(String, String), i64>,
+    /// Last time each device logged that it lost a neighbour on a port (it is alive).
+    heard: BTreeMap<String, i64>,
 }
 
 impl Correlator {
@@ -125,6 +136,7 @@ impl Correlator {
             now_ms: i64::MIN,
             events: Vec::new(),
             event_seen: BTreeMap::new(),
+            heard: BTreeMap::new(),
         }
     }
 
@@ -220,6 +232,11 @@ impl Correlator {
             detail = %alert.detail,
             "alert"
         );
+        if alert.class == AlertClass::OutageRisk {
+            // a prediction, not a symptom: reported on its own (the `sim run` report's
+            // `link_risk_alerts`, the link's state), so not counted as an alert
+            return;
+        }
         if is_event(&alert) {
             if alert.state == AlertState::Firing {
                 let k = (
@@ -230,6 +247,10 @@ impl Correlator {
                     .event_seen
                     .get(&k)
                     .is_some_and(|t| alert.ts_ms - t < EVENT_DEDUPE_MS);
+                if reports_lost_neighbour(&k.1) {
+                    let t = self.heard.entry(k.0.clone()).or_insert(alert.ts_ms);
+                    *t = (*t).max(alert.ts_ms);
+                }
                 self.event_seen.insert(k, alert.ts_ms);
                 if !dup {
                     self.alerts_total += 1;
@@ -365,8 +386,10 @@ impl Correlator {
     ///   errors itself, or with exactly one child in trouble, is explained by that child
     ///   (errors on a port point at the link to the neighbour on it); with two or more
     ///   children in trouble, it explains them;
-    /// - link symptoms are explained by the primary link when it is alerting, else by
-    ///   the link that started alerting first (one weather or WAN event).
+    /// - link symptoms are explained by the alerting link that best accounts for them
+    ///   (one weather or WAN event): the one that lost lock, else the one whose trouble
+    ///   began first, the primary only breaking ties; links whose trouble began more
+    ///   than [`LINK_EVENT_WINDOW_MS`] apart do not explain each other.
     pub fn root_of(&self, subject: &str) -> String {
         let mut path = Vec::new();
         self.root_at(subject, &mut path)
@@ -380,7 +403,10 @@ impl Correlator {
         }
         path.push(subject);
         if self.topo.is_link(subject) {
-            return self.link_root().unwrap_or_else(|| subject.to_string());
+            return match self.link_explaining(subject) {
+                Some(l) => self.root_at(l, path),
+                None => subject.to_string(),
+            };
         }
         let classes = self.classes_of(subject);
         let parents = self.topo.parents(subject);
@@ -439,18 +465,51 @@ impl Correlator {
         subject.to_string()
     }
 
-    fn link_root(&self) -> Option<String> {
-        let mut best: Option<(bool, i64, &str)> = None;
-        for ((s, c, _), f) in &self.firing {
-            if !self.topo.is_link(s) || !opens(*c) {
+    /// How strongly a link's symptoms speak for it as the root of a WAN event, lower
+    /// is stronger: lost lock or flapping before merely degraded, then the link whose
+    /// trouble began first (under one ship-wide cause such as a rain cell, the most
+    /// exposed link crosses its thresholds first and goes deepest), then the primary,
+    /// then the id (deterministic).
+    fn link_rank<'a>(&self, link: &'a str) -> Option<(u8, i64, bool, &'a str)> {
+        let classes = self.classes_of(link);
+        let worst = if classes.contains(&AlertClass::Down)
+            || classes.contains(&AlertClass::Unreachable)
+            || classes.contains(&AlertClass::Flapping)
+        {
+            0
+        } else if classes.contains(&AlertClass::Degraded) {
+            1
+        } else if classes.iter().any(|c| opens(*c)) {
+            2
+        } else {
+            return None;
+        };
+        let since = self.since(link).unwrap_or(i64::MAX);
+        Some((worst, since, !self.topo.is_primary_link(link), link))
+    }
+
+    /// The other alerting link that best explains `link`'s symptoms, if any: the
+    /// strongest-ranked ([`Correlator::link_rank`]) link that ranks above `link` and
+    /// whose trouble began within [`LINK_EVENT_WINDOW_MS`] of `link`'s (links failing
+    /// independently further apart are separate incidents). Which link is primary
+    /// decides only ties: a backup that lost lock first explains a primary that merely
+    /// degraded with it.
+    fn link_explaining(&self, link: &str) -> Option<&str> {
+        let own = self.link_rank(link)?;
+        let mut best: Option<(u8, i64, bool, &str)> = None;
+        for (s, _, _) in self.firing.keys() {
+            if s == link || !self.topo.is_link(s) {
                 continue;
             }
-            let cand = (!self.topo.is_primary_link(s), f.since_ms, s.as_str());
-            if best.is_none_or(|b| cand < b) {
+            let Some(cand) = self.link_rank(s) else {
+                continue;
+            };
+            let explains = cand < own && cand.1.abs_diff(own.1) <= LINK_EVENT_WINDOW_MS;
+            if explains && best.is_none_or(|b| cand < b) {
                 best = Some(cand);
             }
         }
-        best.map(|(_, _, s)| s.to_string())
+        best.map(|b| b.3)
     }
 
     fn correlate(&mut self, out: &mut Vec<IncidentEvent>) {
@@ -460,7 +519,9 @@ impl Correlator {
         for ((subject, class, _), f) in &self.firing {
             // only silence waits for the upstream-most element to show up; other
             // symptoms open at once (a later upstream failure re-roots them)
-            let wait = if matches!(class, AlertClass::Unreachable | AlertClass::Down) {
+            let wait = if matches!(class, AlertClass::Unreachable | AlertClass::Down)
+                && !self.upstream_alive(subject, f.since_ms)
+            {
                 self.cfg.settle_ms
             } else {
                 0
@@ -484,6 +545,7 @@ impl Correlator {
                 self.attach_keyed(i, &subject, ts, out);
             }
         }
+        self.rerank_links(out);
         // context alerts: attach to an open incident of the element or a neighbour
         for (subject, ts) in context {
             let target = self.open_incident_with_member(&subject).or_else(|| {
@@ -520,6 +582,49 @@ impl Correlator {
         }
         let horizon = self.now_ms - EVENT_DEDUPE_MS;
         self.event_seen.retain(|_, t| *t >= horizon);
+        let horizon = self.now_ms - HEARD_WINDOW_MS;
+        self.heard.retain(|_, t| *t >= horizon);
+    }
+
+    /// Re-roots open link incidents whose evidence changed: a member link's new alert
+    /// attaches at once (it is already a member), so when a member that only degraded
+    /// then loses lock, nothing else would notice that it now explains the incident
+    /// better than its root.
+    fn rerank_links(&mut self, out: &mut Vec<IncidentEvent>) {
+        for i in 0..self.incidents.len() {
+            let inc = &self.incidents[i];
+            if !inc.state.is_open() || !self.topo.is_link(&inc.root_cause) {
+                continue;
+            }
+            let Some(better) = self.link_explaining(&inc.root_cause) else {
+                continue;
+            };
+            if !inc.members.iter().any(|m| m == better) {
+                continue;
+            }
+            let better = better.to_string();
+            let from = std::mem::replace(&mut self.incidents[i].root_cause, better);
+            self.refresh(i);
+            out.push(IncidentEvent {
+                ts_ms: self.now_ms,
+                kind: IncidentEventKind::RootCauseChanged { from },
+                incident: self.incidents[i].clone(),
+            });
+        }
+    }
+
+    /// Whether nothing upstream of `subject` can turn out to explain its silence, so
+    /// its incident need not wait [`CorrelatorConfig::settle_ms`]: it has no parents (a
+    /// link, a perimeter device), or every parent logged losing a neighbour on a port
+    /// within [`HEARD_WINDOW_MS`] before `subject`'s trouble began (that parent is alive
+    /// and saw the failure below it). A parent that dies right after still re-roots the
+    /// incident when its own alert arrives.
+    fn upstream_alive(&self, subject: &str, since_ms: i64) -> bool {
+        self.topo.parents(subject).iter().all(|p| {
+            self.heard
+                .get(p)
+                .is_some_and(|t| *t >= since_ms - HEARD_WINDOW_MS)
+        })
     }
 
     /// An open incident with `subject`, or one of its parents or children, as member.
@@ -563,19 +668,20 @@ impl Correlator {
             .iter()
             .position(|i| i.state.is_open() && i.root_cause == root)
         {
+            // incidents opened below it in the meantime (a device whose parent was not
+            // yet seen failing) are explained by it now: merged into it
+            let explained: Vec<usize> = (0..self.incidents.len())
+                .filter(|&j| j != i && self.explained_by(j, root))
+                .collect();
+            for j in explained {
+                self.merge(j, i, out);
+            }
             return i;
         }
         // open incidents whose root this one now explains (their root is downstream
         // and its symptoms resolve to `root`, or a member already is `root`)
         let explained: Vec<usize> = (0..self.incidents.len())
-            .filter(|&i| {
-                let inc = &self.incidents[i];
-                // only a root that still has symptoms can be explained by another
-                inc.state.is_open()
-                    && self.troubled_or_alerting(&inc.root_cause)
-                    && (inc.members.iter().any(|m| m == root)
-                        || (self.root_of(&inc.root_cause) == root))
-            })
+            .filter(|&i| self.explained_by(i, root))
             .collect();
         if let Some((&keep, rest)) = explained.split_first() {
             let from = std::mem::replace(&mut self.incidents[keep].root_cause, root.to_string());
@@ -632,6 +738,16 @@ impl Correlator {
             incident: self.incidents[i].clone(),
         });
         i
+    }
+
+    /// Whether open incident `i` is explained by `root`: its root still has symptoms
+    /// and they now resolve to `root`, or `root` is already one of its members.
+    fn explained_by(&self, i: usize, root: &str) -> bool {
+        let inc = &self.incidents[i];
+        inc.state.is_open()
+            && inc.root_cause != root
+            && self.troubled_or_alerting(&inc.root_cause)
+            && (inc.members.iter().any(|m| m == root) || self.root_of(&inc.root_cause) == root)
     }
 
     fn merge(&mut self, from: usize, into: usize, out: &mut Vec<IncidentEvent>) {
@@ -738,6 +854,12 @@ impl Correlator {
         inc.severity = inc.severity.max(severity);
         inc.summary = summary;
     }
+}
+
+/// Whether an event alert's series is a device reporting that it lost a neighbour on
+/// one of its ports (a port or LLDP neighbour down): proof that the device itself is up.
+fn reports_lost_neighbour(series: &str) -> bool {
+    series.starts_with("log:port-down") || series.starts_with("log:lldp-lost")
 }
 
 fn class_rank(c: AlertClass) -> u8 {
@@ -969,22 +1091,173 @@ mod tests {
         assert_eq!(open[0].root_cause, "dist");
     }
 
+    fn roots(c: &Correlator) -> Vec<(&str, bool)> {
+        c.incidents()
+            .iter()
+            .map(|i| (i.root_cause.as_str(), i.state.is_open()))
+            .collect()
+    }
+
+    /// One ship-wide cause (a rain cell) fading several links is one incident rooted at
+    /// the link that best explains it: the one that lost lock, else the one that began
+    /// first; which link is primary only breaks ties. Links failing further apart than
+    /// the event window are separate incidents.
     #[test]
-    fn links_fading_together_are_one_incident_rooted_at_the_primary() {
+    fn links_fading_together_are_one_incident_rooted_at_the_link_that_explains_them() {
+        // the backup fades first and loses lock, the primary only degrades with it
         let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
         let alerts = vec![
             alert("leo-1", AlertClass::Degraded, AlertState::Firing, 50),
-            alert("vsat-1", AlertClass::Degraded, AlertState::Firing, 58),
+            alert("vsat-1", AlertClass::Degraded, AlertState::Firing, 110),
+            alert("leo-1", AlertClass::Degraded, AlertState::Cleared, 130),
+            alert("leo-1", AlertClass::Down, AlertState::Firing, 130),
             // an unrelated device fault at the same time is its own incident
             alert("ap-x", AlertClass::Unreachable, AlertState::Firing, 55),
         ];
-        run(&mut c, alerts, 120);
-        let roots: BTreeSet<&str> = c
+        run(&mut c, alerts, 200);
+        let r: BTreeSet<&str> = c
             .incidents()
             .iter()
             .map(|i| i.root_cause.as_str())
             .collect();
-        assert_eq!(roots, BTreeSet::from(["ap-x", "vsat-1"]));
+        assert_eq!(r, BTreeSet::from(["ap-x", "leo-1"]), "{:?}", c.incidents());
+
+        // the primary lost lock while the backup only degraded: the primary, even though
+        // the backup's trouble began a little earlier (re-rooted when it loses lock)
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let alerts = vec![
+            alert("leo-1", AlertClass::Degraded, AlertState::Firing, 50),
+            alert("vsat-1", AlertClass::Degraded, AlertState::Firing, 70),
+            alert("vsat-1", AlertClass::Down, AlertState::Firing, 100),
+        ];
+        run(&mut c, alerts, 200);
+        assert_eq!(roots(&c), vec![("vsat-1", true)], "{:?}", c.incidents());
+
+        // both began in the same instant and in the same state: the primary
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let alerts = vec![
+            alert("leo-1", AlertClass::Degraded, AlertState::Firing, 50),
+            alert("vsat-1", AlertClass::Degraded, AlertState::Firing, 50),
+        ];
+        run(&mut c, alerts, 200);
+        assert_eq!(roots(&c), vec![("vsat-1", true)], "{:?}", c.incidents());
+
+        // the backup degraded on its own; the primary goes down ten minutes later: two
+        // incidents, the backup's is not re-rooted at the primary
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let alerts = vec![
+            alert("leo-1", AlertClass::Degraded, AlertState::Firing, 50),
+            alert("vsat-1", AlertClass::Down, AlertState::Firing, 650),
+        ];
+        run(&mut c, alerts, 800);
+        assert_eq!(
+            roots(&c),
+            vec![("leo-1", true), ("vsat-1", true)],
+            "{:?}",
+            c.incidents()
+        );
+    }
+
+    fn event(subject: &str, series: &str, t_s: i64) -> Alert {
+        let mut a = alert(subject, AlertClass::Errors, AlertState::Firing, t_s);
+        a.series = Some(series.into());
+        a
+    }
+
+    /// A silent device waits the settle time for a failing parent to show up, unless
+    /// every parent has just logged losing a port (it is alive): then its incident opens
+    /// at the next tick. A parent that fails after all still re-roots it.
+    #[test]
+    fn silence_below_a_parent_that_logged_a_port_down_opens_without_settling() {
+        let opened = |alerts: Vec<Alert>| {
+            let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+            run(&mut c, alerts, 300);
+            c.incidents()
+                .iter()
+                .map(|i| (i.root_cause.clone(), i.opened_at_ms / 1000))
+                .collect::<Vec<_>>()
+        };
+        let silent = alert("pos", AlertClass::Unreachable, AlertState::Firing, 101);
+        assert_eq!(opened(vec![silent.clone()]), vec![("pos".to_string(), 120)]);
+        let port = event("dist", "log:port-down:Gi1/0/7", 60);
+        assert_eq!(
+            opened(vec![port.clone(), silent.clone()]),
+            vec![("pos".to_string(), 105)]
+        );
+        // a port-down older than the window, or a line naming another element (an AP
+        // the controller reports down), is no proof that the parent is up
+        let old = event("dist", "log:port-down:Gi1/0/7", -100);
+        assert_eq!(
+            opened(vec![old, silent.clone()]),
+            vec![("pos".to_string(), 120)]
+        );
+        let other = event("dist", "log:ap-down", 60);
+        assert_eq!(
+            opened(vec![other, silent.clone()]),
+            vec![("pos".to_string(), 120)]
+        );
+        // the parent dies after all: one incident, re-rooted, opened when the child's did
+        let dist = alert("dist", AlertClass::Unreachable, AlertState::Firing, 110);
+        assert_eq!(
+            opened(vec![port, silent, dist]),
+            vec![("dist".to_string(), 105)]
+        );
+    }
+
+    /// A device that opened its own incident because its parent was not yet seen
+    /// failing is merged into the incident of the failure above it once the parent's
+    /// silence resolves to that root, even if that incident already exists.
+    #[test]
+    fn incidents_below_an_existing_root_are_merged_into_it() {
+        let cfg = CorrelatorConfig {
+            settle_ms: 5_000,
+            ..CorrelatorConfig::default()
+        };
+        let mut c = Correlator::new("s", topo(), cfg);
+        let alerts = vec![
+            alert("dist2", AlertClass::Unreachable, AlertState::Firing, 100),
+            alert("core", AlertClass::Unreachable, AlertState::Firing, 100),
+            // behind dist, which has not been seen failing yet: its own incident first
+            alert("ap-0", AlertClass::Unreachable, AlertState::Firing, 110),
+            alert("dist", AlertClass::Unreachable, AlertState::Firing, 130),
+        ];
+        run(&mut c, alerts, 300);
+        let open: Vec<&Incident> = c.incidents().iter().filter(|i| i.state.is_open()).collect();
+        assert_eq!(open.len(), 1, "{:?}", c.incidents());
+        assert_eq!(open[0].root_cause, "core");
+        assert!(open[0].members.contains(&"ap-0".to_string()));
+        let merged = c
+            .incidents()
+            .iter()
+            .filter(|i| i.merged_into.is_some())
+            .count();
+        assert_eq!(merged, 1, "{:?}", c.incidents());
+    }
+
+    /// Outage-risk predictions are reported on their own (`link_risk_alerts`): they are
+    /// not symptoms, so they neither count as alerts nor join an incident.
+    #[test]
+    fn outage_risk_predictions_are_not_counted_as_alerts() {
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let mut risk = alert("vsat-1", AlertClass::OutageRisk, AlertState::Firing, 40);
+        risk.source = AlertSource::Prediction;
+        run(
+            &mut c,
+            vec![
+                risk.clone(),
+                alert("vsat-1", AlertClass::Down, AlertState::Firing, 100),
+            ],
+            200,
+        );
+        assert_eq!(c.alerts_total(), 1);
+        assert_eq!(c.incidents().len(), 1);
+        assert_eq!(c.incidents()[0].alerts, 1);
+        // a prediction during the outage does not attach either
+        let mut later = risk;
+        later.ts_ms = 150_000;
+        c.push(later);
+        c.tick(205_000);
+        assert_eq!((c.alerts_total(), c.incidents()[0].alerts), (1, 1));
     }
 
     #[test]
