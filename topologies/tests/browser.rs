@@ -189,11 +189,24 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
             .unwrap();
         drop(root);
         assert_eq!(text_of(&c, "#inc-root").await, dist.target);
-        let nodes = c
-            .find_all(Locator::Css("#inc-topology circle"))
-            .await
-            .unwrap();
-        assert!(nodes.len() > 1, "root cause plus the devices behind it");
+        // An incident opens as soon as its root is known; the devices behind it attach
+        // as their own symptoms arrive, and the open page redraws with them.
+        let deadline = Instant::now() + INCIDENT_WAIT;
+        loop {
+            let nodes = c
+                .find_all(Locator::Css("#inc-topology circle"))
+                .await
+                .map(|n| n.len())
+                .unwrap_or(0);
+            if nodes > 1 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "root cause plus the devices behind it: {nodes} node(s)"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         let png = c.screenshot().await.unwrap();
         assert!(png.starts_with(b"\x89PNG"));
         let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-incident.png");
