@@ -96,6 +96,16 @@ fn random_kind(rng: &mut SmallRng) -> EventKind {
     }
 }
 
+/// The `step`-th burst of five events of random kinds, stamped `now_ms`.
+fn burst(rng: &mut SmallRng, step: u64, now_ms: i64) -> Vec<NewEvent> {
+    (0..5)
+        .map(|i| {
+            let k = random_kind(rng);
+            new_event(rng, step * 5 + i, now_ms, k)
+        })
+        .collect()
+}
+
 fn open_log(dir: &std::path::Path) -> Arc<RwLock<EventLog>> {
     let mut cfg = EventLogConfig::new(SHIP);
     cfg.fsync = FsyncPolicy::Never;
@@ -246,13 +256,7 @@ async fn hundred_outage_cycles_with_ship_and_shore_restarts_lose_and_duplicate_n
     while Instant::now() - start < end {
         // ~10 events a second, in bursts every 500 ms.
         let now_ms = h.clock.now_ms();
-        let batch: Vec<NewEvent> = (0..5)
-            .map(|i| {
-                let k = random_kind(&mut rng);
-                new_event(&mut rng, step * 5 + i, now_ms, k)
-            })
-            .collect();
-        h.append(batch);
+        h.append(burst(&mut rng, step, now_ms));
         step += 1;
         // Now and then, crash the ship's sync or a shore node (in and out of outages).
         if step.is_multiple_of(173) {
@@ -306,13 +310,7 @@ async fn a_crashed_mirror_actor_is_restarted_from_the_store_and_shore_holds_each
         // 3 s of events, ~50 a second, while frames are in flight and in the mailbox.
         for _ in 0..30 {
             let now_ms = h.clock.now_ms();
-            let batch: Vec<NewEvent> = (0..5)
-                .map(|i| {
-                    let k = random_kind(&mut rng);
-                    new_event(&mut rng, step * 5 + i, now_ms, k)
-                })
-                .collect();
-            h.append(batch);
+            h.append(burst(&mut rng, step, now_ms));
             step += 1;
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
