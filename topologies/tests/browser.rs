@@ -15,6 +15,7 @@
 
 mod support;
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -28,10 +29,18 @@ const WAIT: Duration = Duration::from_secs(20);
 /// Wall time the demo may take to open its first incident at 8× (≈ 70 s of scenario).
 const INCIDENT_WAIT: Duration = Duration::from_secs(90);
 
+/// chromedriver in its own process group, so that dropping it (also when the test panics)
+/// takes the Chromium processes it started down with it instead of leaving them running.
 struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -47,6 +56,7 @@ async fn start_browser() -> Result<(Driver, Client), String> {
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .map(Driver)
         .map_err(|e| format!("chromedriver: {e} (Debian package chromium-driver)"))?;
