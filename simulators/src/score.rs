@@ -512,7 +512,10 @@ duration_s = 600
         )
         .unwrap();
         let o = link_outages(&sc);
-        assert!(!o.is_empty(), "Ka loses lock in a 50-90 mm/h cell");
+        assert!(
+            !o.is_empty(),
+            "a cell across its line of sight takes the Ka link out"
+        );
         assert!(
             o.iter().all(|o| o.link == "ka"),
             "terrestrial links are not scored"

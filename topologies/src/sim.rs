@@ -58,7 +58,7 @@ use seawatch_runtime::supervision::{
 };
 use seawatch_runtime::{Clock, Runtime, ShipId};
 use seawatch_simulators::generate::Simulator;
-use seawatch_simulators::scenario::{Band, FaultKind, LinkKind, Scenario, Ship as ScenarioShip};
+use seawatch_simulators::scenario::{FaultKind, LinkKind, Scenario, Ship as ScenarioShip};
 use serde::{Deserialize, Serialize};
 
 use crate::feed::{decode_into, send_all};
@@ -723,8 +723,9 @@ fn latency_of(kind: LinkKind) -> Duration {
 
 /// The simulated network link `ship` syncs over: its primary link (else its first), with
 /// the link's capacity (8 Mbit/s when unset), its technology's latency, and an outage
-/// wherever the simulated link is out: a `link_outage` or `blockage` of that link, or a
-/// `rain_fade` over the ship when the link is in Ku or Ka band.
+/// wherever the simulated link is out: a `link_outage`, `blockage` or `rain_fade` of that
+/// link (a rain cell takes out the link whose line of sight crosses its core; the others
+/// only fade).
 ///
 /// This is the link's physics (what the simulator does to the carrier), not detection:
 /// the ships' detectors and correlators never see it.
@@ -737,14 +738,12 @@ pub fn sync_link(scenario: &Scenario, ship: &ScenarioShip) -> LinkProfile {
     let Some(l) = link else {
         return LinkProfile::new(8.0, latency_of(LinkKind::Vsat));
     };
-    let rain_hits = matches!(l.effective_band(), Some(Band::Ku | Band::Ka));
     let outages = scenario
         .faults()
         .iter()
         .filter(|f| f.ship == ship.id)
         .filter(|f| match f.kind {
-            FaultKind::LinkOutage | FaultKind::Blockage => f.target == l.id,
-            FaultKind::RainFade => rain_hits,
+            FaultKind::LinkOutage | FaultKind::Blockage | FaultKind::RainFade => f.target == l.id,
             _ => false,
         })
         .map(|f| (Duration::from_secs(f.at_s), Duration::from_secs(f.end_s())))

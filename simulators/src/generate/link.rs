@@ -61,6 +61,36 @@ pub(crate) fn rain_attenuation_db(band: Option<Band>, kind: LinkKind, rain_mm_h:
     k * rain_mm_h.powf(alpha) * path_km
 }
 
+/// The rain rate (mm/h) at which [`rain_attenuation_db`] reaches `db`, or `None` for a
+/// link rain does not fade (terrestrial radios).
+pub(crate) fn rain_for_attenuation(band: Option<Band>, kind: LinkKind, db: f64) -> Option<f64> {
+    let one = rain_attenuation_db(band, kind, 1.0);
+    let ten = rain_attenuation_db(band, kind, 10.0);
+    if one <= 0.0 || db <= 0.0 {
+        return None;
+    }
+    // A = c R^alpha: alpha from two points, then invert
+    let alpha = (ten / one).log10();
+    Some((db / one).powf(1.0 / alpha))
+}
+
+/// Clear-sky Es/No (dB) of a link technology before the per-link spread.
+pub(crate) fn clear_sky_esno(kind: LinkKind, band: Option<Band>) -> f64 {
+    match (kind, band) {
+        (LinkKind::Vsat, Some(Band::Ka)) => 13.0,
+        (LinkKind::Vsat, Some(Band::C)) => 9.5,
+        (LinkKind::Vsat, _) => 11.5,
+        (LinkKind::Leo, _) => 12.5,
+        (LinkKind::Lte, _) => 14.0,
+        (LinkKind::PortWifi, _) => 20.0,
+    }
+}
+
+/// Rain fade (dB) that takes a link of this technology just out of lock.
+pub(crate) fn lock_margin_db(kind: LinkKind, band: Option<Band>) -> f64 {
+    clear_sky_esno(kind, band) - LOCK_LOST_DB
+}
+
 /// What a link step observed that the modem (or firewall) logs.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum LinkEvent {
@@ -105,14 +135,7 @@ pub(crate) struct LinkSim {
 impl LinkSim {
     pub(crate) fn new(link: &Link, modem: Option<usize>, sat_az: f64, mut rng: Rng) -> LinkSim {
         let band = link.effective_band();
-        let base_esno = match (link.kind, band) {
-            (LinkKind::Vsat, Some(Band::Ka)) => 13.0,
-            (LinkKind::Vsat, Some(Band::C)) => 9.5,
-            (LinkKind::Vsat, _) => 11.5,
-            (LinkKind::Leo, _) => 12.5,
-            (LinkKind::Lte, _) => 14.0,
-            (LinkKind::PortWifi, _) => 20.0,
-        } + rng.range(-0.5, 0.5);
+        let base_esno = clear_sky_esno(link.kind, band) + rng.range(-0.5, 0.5);
         let mut l = LinkSim {
             id: link.id.clone(),
             kind: link.kind,

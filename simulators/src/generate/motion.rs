@@ -199,9 +199,16 @@ impl Motion {
 pub(crate) struct RainCell {
     pub start_s: f64,
     pub end_s: f64,
+    /// Peak rate in the cell's core.
     pub peak_mm_h: f64,
     /// Seconds to reach the peak (and to fall from it).
     pub ramp_s: f64,
+    /// The link whose slant path crosses the cell's core, if the cell is centred on one
+    /// antenna's line of sight rather than on the ship: that link sees the core's rate,
+    /// the ship (its weather station and every other antenna) only `edge` of it.
+    pub core_link: Option<usize>,
+    /// Share of the core's rate that falls at the ship when `core_link` is set.
+    pub edge: f64,
 }
 
 impl RainCell {
@@ -223,7 +230,12 @@ pub(crate) struct Weather {
     cells: Vec<RainCell>,
     next_shower_s: f64,
     gust: f64,
+    /// Rain rate at the ship (what its weather station measures and what every antenna
+    /// sees near the ship).
     pub rain_mm_h: f64,
+    /// Extra rain along one link's slant path: `(link, mm/h)` for each cell whose core
+    /// lies on that antenna's line of sight.
+    pub on_path: Vec<(usize, f64)>,
     rng: Rng,
 }
 
@@ -235,6 +247,7 @@ impl Weather {
             next_shower_s,
             gust: 0.0,
             rain_mm_h: 0.0,
+            on_path: Vec::new(),
             rng,
         }
     }
@@ -249,16 +262,36 @@ impl Weather {
                 end_s: t + len,
                 peak_mm_h: self.rng.range(0.5, 4.0),
                 ramp_s: len / 3.0,
+                core_link: None,
+                edge: 1.0,
             });
             self.next_shower_s = t + len + self.rng.range(1200.0, 5400.0);
         }
         self.cells.retain(|c| c.end_s > t - 1.0);
-        let base: f64 = self.cells.iter().map(|c| c.rate_at(t)).sum();
+        let base: f64 = self.cells.iter().map(|c| c.rate_at(t) * c.edge).sum();
         self.gust = 0.95 * self.gust + 0.05 * self.rng.normal();
-        self.rain_mm_h = if base > 0.0 {
-            (base * (1.0 + 0.25 * self.gust)).max(0.0)
-        } else {
-            0.0
-        };
+        let gust = (1.0 + 0.25 * self.gust).max(0.0);
+        self.rain_mm_h = if base > 0.0 { base * gust } else { 0.0 };
+        self.on_path.clear();
+        for c in &self.cells {
+            if let Some(l) = c.core_link {
+                let extra = c.rate_at(t) * (1.0 - c.edge) * gust;
+                if extra > 0.0 {
+                    self.on_path.push((l, extra));
+                }
+            }
+        }
+    }
+
+    /// Rain along link `l`'s slant path: the ship's rain plus the core of any cell on
+    /// that antenna's line of sight.
+    pub(crate) fn rain_on_link(&self, l: usize) -> f64 {
+        self.rain_mm_h
+            + self
+                .on_path
+                .iter()
+                .filter(|(i, _)| *i == l)
+                .map(|(_, r)| r)
+                .sum::<f64>()
     }
 }

@@ -1,7 +1,10 @@
 //! One ship's simulation: devices on the `depends_on` topology, links, motion and weather,
 //! stepped once per simulated second into the output batch.
 
-use super::link::{LinkEvent, LinkFaults, LinkSim, BLOCK_HALF_WIDTH_DEG, MODCODS};
+use super::link::{
+    lock_margin_db, rain_for_attenuation, LinkEvent, LinkFaults, LinkSim, BLOCK_HALF_WIDTH_DEG,
+    MODCODS,
+};
 use super::motion::{angle_diff, HeadingOrder, Motion, RainCell, Weather, TURN_RATE_DEG_S};
 use super::out::{Batch, W};
 use super::rng::{fnv1a, Rng};
@@ -487,11 +490,33 @@ impl ShipSim {
             let link = ship.link.iter().position(|l| l.id == f.target);
             if f.kind == FaultKind::RainFade {
                 let dur = f.duration_s as f64;
+                // The cell lies across the target antenna's line of sight: its core
+                // fades that link 1-4 dB past the loss of lock, at 0.15-0.4 dB/s on
+                // average (domain.md: slopes 0.1-1 dB/s), while the ship and its other
+                // antennas are under the cell's edge (a tenth to a fifth of the core's
+                // rate, at most 15 mm/h: ACM steps down on Ka, a few dB on Ku, lock
+                // kept). So the link the fault names is the one that goes out, whatever
+                // the other links' bands, and the rate at its core follows its band.
+                let past_lock = wx_rng.range(1.0, 4.0);
+                let edge = wx_rng.range(0.1, 0.2);
+                let slope = wx_rng.range(0.15, 0.4);
+                let core = link.and_then(|l| {
+                    let k = &ship.link[l];
+                    let band = k.effective_band();
+                    let depth = lock_margin_db(k.kind, band) + past_lock;
+                    rain_for_attenuation(band, k.kind, depth).map(|r| (r, depth))
+                });
+                let (peak_mm_h, ramp_s, edge) = match core {
+                    Some((r, depth)) => (r, depth / slope, (edge * r).min(15.0) / r),
+                    None => (70.0, dur / 5.0, 1.0),
+                };
                 rain.push(RainCell {
                     start_s: f.at_s as f64,
                     end_s: f.end_s() as f64,
-                    peak_mm_h: wx_rng.range(50.0, 90.0),
-                    ramp_s: (dur / 5.0).clamp(40.0, 240.0).min(dur / 2.0),
+                    peak_mm_h,
+                    ramp_s: ramp_s.clamp(30.0, 240.0).min(dur / 2.0),
+                    core_link: core.and(link),
+                    edge,
                 });
             }
             if f.kind == FaultKind::DiskFull {
@@ -857,9 +882,9 @@ impl ShipSim {
 
     fn step_links(&mut self, s: u64, t0: i64) {
         let heading = self.motion.heading;
-        let rain = self.weather.rain_mm_h;
         let port_nm = self.motion.distance_to_port_nm();
         for l in 0..self.links.len() {
+            let rain = self.weather.rain_on_link(l);
             let modem_up = self.links[l].modem.is_none_or(|m| !self.devs[m].down);
             let faults = self.links[l].pending_faults;
             let was_locked = self.links[l].locked;
