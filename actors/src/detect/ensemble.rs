@@ -950,8 +950,8 @@ mod tests {
             "ensemble memory per series: {after} bytes (struct {} bytes)",
             std::mem::size_of::<Ensemble>()
         );
-        // 16 KB of it is the sequence memory's context table (decision 0015), 2.7 KB
-        // the ART categories (decision 0019).
+        // 16 KB of it is the sequence memory's context table (decision 0015), 5.2 KB
+        // the 64 ART categories (decisions 0019, 0020).
         assert!(after <= 44 * 1024, "{after} bytes");
         // The seasonal slots are allocated once the sampling interval is known; nothing
         // else grows.
