@@ -167,6 +167,12 @@ fn main() {
     if let Some(v) = env("ARTB2") {
         cfg.art_block2 = v as usize;
     }
+    if let Some(v) = env("LENP") {
+        cfg.len_penalty = v;
+    }
+    if let Some(v) = env("LENREF") {
+        cfg.len_ref = v as usize;
+    }
     if let Some(v) = env("ARTCH") {
         cfg.art_channel = v != 0.0;
     }

@@ -18,7 +18,7 @@ declare -A CFG
 # 0.97, factor 0.7, hold 2); J/K = I with blocks of 3/6 samples; L = I with 6 blocks;
 # M = I with rest level 0.15; N = I with a 60-sample rest; O = I with factor 0.8; P = I
 # with 32 categories (the final default). J-O inherit ARTK from the default.
-AB="ART=0"
+AB="ART=0 LENP=0"
 CFG[A]="$AB RESTESC=1 WEIGHTS=1,1,1 NOV=8x1,8x8 REST=30 ALERT=0.17"
 CFG[B]="$AB RESTESC=0 WEIGHTS=1,1,1 NOV=8x1,8x8 REST=30 ALERT=0.17"
 CFG[C]="$AB RESTESC=0 WEIGHTS=1,0.7,1 NOV=8x1,8x8 REST=30 ALERT=0.17"
@@ -27,7 +27,7 @@ CFG[E]="$AB RESTESC=0 WEIGHTS=1,0.7,1 NOV=8x1 REST=30 ALERT=0.17"
 CFG[F]="$AB RESTESC=0 WEIGHTS=1,1,1 NOV=8x1,8x8 REST=100 ALERT=0.17"
 CFG[G]="$AB RESTESC=0 WEIGHTS=1,1,1 NOV=8x1,8x8 REST=60 ALERT=0.15"
 CFG[H]="$AB RESTESC=0 WEIGHTS=1,1,1 NOV=8x1,8x8 REST=60 ALERT=0.17"
-AI="RESTESC=0 WEIGHTS=1,1,1 NOV=8x1,8x8 ART=8 ARTB=4 ARTRHO=0.97 ARTF=0.7 ARTHOLD=2"
+AI="LENP=0 RESTESC=0 WEIGHTS=1,1,1 NOV=8x1,8x8 ART=8 ARTB=4 ARTRHO=0.97 ARTF=0.7 ARTHOLD=2"
 CFG[I]="$AI ARTK=64 REST=30 ALERT=0.17"
 CFG[P]="$AI ARTK=32 REST=30 ALERT=0.17"
 CFG[J]="$AI ARTB=3 REST=30 ALERT=0.17"
@@ -36,7 +36,18 @@ CFG[L]="$AI ART=6 REST=30 ALERT=0.17"
 CFG[M]="$AI REST=30 ALERT=0.15"
 CFG[N]="$AI REST=60 ALERT=0.17"
 CFG[O]="$AI ARTF=0.8 REST=30 ALERT=0.17"
-KEYS=${KEYS:-"A B C D E F G H I J K L M N O P"}
+# nab7 (decision 0020): every candidate names LENP= (the length penalty, default 0).
+# Q = P with rest level 0.16 and a 60-sample rest; R = Q with one shape-novelty channel
+# (8x1); S = R with rest level 0.155 and length penalty 0.2; T = Q with 64 categories;
+# U = Q with length penalty 0.2 and rest level 0.155; V = S with 64 categories.
+AQ="$AI ARTK=32 REST=60 LENP=0"
+CFG[Q]="$AQ ALERT=0.16"
+CFG[R]="$AQ ALERT=0.16 NOV=8x1"
+CFG[S]="$AI ARTK=32 REST=60 NOV=8x1 ALERT=0.155 LENP=0.2"
+CFG[T]="$AQ ALERT=0.16 ARTK=64"
+CFG[U]="$AI ARTK=32 REST=60 ALERT=0.155 LENP=0.2 NOV=8x1,8x8"
+CFG[V]="$AI ARTK=64 REST=60 NOV=8x1 ALERT=0.155 LENP=0.2"
+KEYS=${KEYS:-"A B C D E F G H I J K L M N O P Q R S T U V"}
 for h in $CATS; do
   train="artificialNoAnomaly"; for c in $CATS; do [ $c != $h ] && train="$train,$c"; done
   best=""; bs=-999

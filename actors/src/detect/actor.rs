@@ -148,6 +148,10 @@ impl Default for DetectorConfig {
                 // of windows already learnt, which a sustained anomaly becomes after a
                 // few samples, and its gain is measured only on NAB.
                 art_dim: 0,
+                // Decision 0020 changed the NAB default's novelty channels and added a
+                // length penalty; the device detectors keep their measured behaviour.
+                novelty_scales: vec![(8, 1), (8, 8)],
+                len_penalty: 0.0,
                 ..EnsembleConfig::default()
             },
             sustain: (2, 5),

@@ -150,6 +150,12 @@ pub struct EnsembleConfig {
     pub art_block2: usize,
     /// Also rank the ART mismatch (`1 -` best match) as a calibrated channel.
     pub art_channel: bool,
+    /// Length penalty (decision 0020): the score is lowered by `len_penalty *
+    /// ln(n / len_ref) / tail_scale` once `n`, the samples seen, passes `len_ref`, so a
+    /// long series needs a slightly rarer value to report (0: off).
+    pub len_penalty: f64,
+    /// Samples after which the length penalty starts.
+    pub len_ref: usize,
 }
 
 impl Default for EnsembleConfig {
@@ -171,13 +177,13 @@ impl Default for EnsembleConfig {
             tail_scale: 30.0,
             alert_threshold: 0.25,
             calib_bins: 128,
-            novelty_scales: vec![(8, 1), (8, 8)],
+            novelty_scales: vec![(8, 1)],
             novelty_k: 64,
             novelty_rho: 1.0,
             novelty_alpha: 0.002,
             use_surprise: true,
-            rest: 30,
-            rest_level: 0.17,
+            rest: 60,
+            rest_level: 0.155,
             slow_history: 0,
             tail_xi: 0.0,
             chan_weights: [1.0, 1.0, 1.0],
@@ -196,7 +202,7 @@ impl Default for EnsembleConfig {
             seq_short: 3,
             art_dim: 8,
             art_block: 4,
-            art_k: 32,
+            art_k: 64,
             art_calib: 150,
             art_chomp: 0.0,
             art_rho: (0.8, 0.97),
@@ -208,6 +214,8 @@ impl Default for EnsembleConfig {
             art_block2: 0,
             art_rate: 0.0,
             art_rate_alpha: 0.01,
+            len_penalty: 0.2,
+            len_ref: 1000,
         }
     }
 }
@@ -232,7 +240,7 @@ pub struct Scored {
 /// as short-term averages against their own recent distributions (tail probabilities,
 /// log-scaled into `[0, 1]`), and a fuzzy ART category memory ([`FuzzyArt`]) scales
 /// down scores away from windows it has not learnt (decision 0019). Memory is fixed
-/// after warm-up (about 43 KB with the defaults; see [`Ensemble::memory_bytes`]).
+/// after warm-up (about 38 KB with the defaults; see [`Ensemble::memory_bytes`]).
 #[derive(Debug, Clone)]
 pub struct Ensemble {
     cfg: EnsembleConfig,
@@ -711,6 +719,12 @@ impl Ensemble {
         }
         .max(floor)
         .clamp(0.0, 1.0);
+        let s = if cfg.len_penalty > 0.0 && self.n > cfg.len_ref.max(1) {
+            let over = (self.n as f64 / cfg.len_ref.max(1) as f64).ln();
+            (s - cfg.len_penalty * over / cfg.tail_scale).max(0.0)
+        } else {
+            s
+        };
         // The ART gate: a score counts in full only near a window the category memory
         // had not learnt.
         let s = if self.art.is_some() && self.since_novel > cfg.art_hold {
@@ -936,8 +950,8 @@ mod tests {
             "ensemble memory per series: {after} bytes (struct {} bytes)",
             std::mem::size_of::<Ensemble>()
         );
-        // 16 KB of it is the sequence memory's context table (decision 0015), 2.7 KB
-        // the ART categories (decision 0019).
+        // 16 KB of it is the sequence memory's context table (decision 0015), 5.2 KB
+        // the 64 ART categories (decisions 0019, 0020).
         assert!(after <= 44 * 1024, "{after} bytes");
         // The seasonal slots are allocated once the sampling interval is known; nothing
         // else grows.
