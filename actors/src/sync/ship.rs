@@ -3,7 +3,9 @@
 //!
 //! **Positions.** Each lane has an acknowledged position `acked`: shore has stored every
 //! event of the lane's kinds with a seq below it. It is persisted (write, fsync, rename) in
-//! the cursor file after acks arrive, and a restarted ship resumes from it. Events between
+//! the cursor file at most once per `persist_every` (1 s) while acks arrive and when sync
+//! stops, and a restarted ship resumes from it (a position older than shore's only means
+//! that batches shore already holds are sent again; shore skips them). Events between
 //! `acked` and the scan position are in flight (sent, not yet acknowledged) or pending
 //! (read from the log, not yet sent). Batches of a lane are contiguous: a batch covers
 //! `[from_seq, end_seq)` and the next one starts at its `end_seq`.
@@ -59,6 +61,11 @@ pub struct SyncConfig {
     pub rate_bytes_per_s: Option<u64>,
     /// Housekeeping period: read the log, check timeouts, persist positions.
     pub tick: Duration,
+    /// Acknowledged positions are written (and fsynced) at most this often while sync
+    /// runs, and always when it stops. A ship killed in between resumes from an older
+    /// position and sends again what shore already has; shore applies only what lies
+    /// at or above its own position, so nothing is stored twice (decision 0020).
+    pub persist_every: Duration,
     /// A state snapshot is sent at least this often while the link is up.
     pub snapshot_every: Duration,
     /// How hard batches are compressed, by how busy the link is (decision 0019).
@@ -99,9 +106,10 @@ const RAW_BYTES_PER_EVENT_GUESS: f64 = 256.0;
 
 impl SyncConfig {
     /// Defaults: 2,000 events or 512 KiB per batch, 20,000 events read ahead per lane,
-    /// 200,000 events scanned per tick of 100 ms, 32 batches in flight, 15 s ack timeout,
-    /// a quarter of the link, a snapshot every 30 s, batches at zstd level 1 while the
-    /// link keeps up and 3 when it is the bottleneck ([`BatchZstd::default`]).
+    /// 200,000 events scanned per tick of 100 ms, positions persisted at most once a
+    /// second, 32 batches in flight, 15 s ack timeout, a quarter of the link, a snapshot
+    /// every 30 s, batches at zstd level 1 while the link keeps up and 3 when it is the
+    /// bottleneck ([`BatchZstd::default`]).
     pub fn new(cursor_path: impl Into<PathBuf>) -> Self {
         Self {
             cursor_path: cursor_path.into(),
@@ -114,6 +122,7 @@ impl SyncConfig {
             link_share: 0.25,
             rate_bytes_per_s: None,
             tick: Duration::from_millis(100),
+            persist_every: Duration::from_secs(1),
             snapshot_every: Duration::from_secs(30),
             zstd: BatchZstd::default(),
         }
@@ -217,6 +226,10 @@ pub struct SyncShip {
     config: SyncConfig,
     lanes: [LaneState; 4],
     dirty: bool,
+    /// When the positions were last written (by [`persist_due`](SyncShip::persist_due)).
+    last_persist: Option<Instant>,
+    /// Cursor files written since open.
+    persisted: u64,
     replies: VecDeque<CommandReply>,
     applied: HashMap<u64, CommandReply>,
     snapshot_due: bool,
@@ -243,6 +256,8 @@ impl SyncShip {
             config,
             lanes,
             dirty: false,
+            last_persist: None,
+            persisted: 0,
             replies: VecDeque::new(),
             applied: HashMap::new(),
             snapshot_due: true,
@@ -541,8 +556,30 @@ impl SyncShip {
         if self.dirty {
             write_positions(&self.config.cursor_path, &self.ship, self.acked())?;
             self.dirty = false;
+            self.persisted += 1;
         }
         Ok(())
+    }
+
+    /// Writes the positions if they changed and [`SyncConfig::persist_every`] has passed
+    /// since the last write by this call (the periodic write; [`persist`](Self::persist)
+    /// writes at once, for stopping).
+    pub fn persist_due(&mut self, now: Instant) -> Result<(), SyncError> {
+        if !self.dirty
+            || self
+                .last_persist
+                .is_some_and(|t| now - t < self.config.persist_every)
+        {
+            return Ok(());
+        }
+        self.persist()?;
+        self.last_persist = Some(now);
+        Ok(())
+    }
+
+    /// Cursor files written since open.
+    pub fn persisted(&self) -> u64 {
+        self.persisted
     }
 
     /// The sync rate in bytes per second for a link of `capacity`.
@@ -686,7 +723,7 @@ pub async fn run_ship_sync(
                 let now = Instant::now();
                 engine.fill()?;
                 engine.check_timeouts(now);
-                engine.persist()?;
+                engine.persist_due(now)?;
                 if up && now - last_snapshot >= engine.config.snapshot_every {
                     engine.snapshot_due();
                     last_snapshot = now;

@@ -523,6 +523,66 @@ fn batch_level_follows_the_link() {
     assert_eq!(ship.zstd_level(), z.dense);
 }
 
+/// Acknowledged positions reach the cursor file at most once per `persist_every` while
+/// acks keep coming (not on every 100 ms tick), and at once when sync stops.
+#[tokio::test(start_paused = true)]
+async fn positions_are_persisted_at_most_once_per_interval_and_at_stop() {
+    use super::ship::read_positions;
+    use super::wire::Down;
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_log(dir.path());
+    let mut rng = SmallRng::seed_from_u64(3);
+    let batch: Vec<NewEvent> = (0..100u64)
+        .map(|i| new_event(&mut rng, i, 1_700_000_000_000 + i as i64, EventKind::Log))
+        .collect();
+    log.write().append_batch(batch).unwrap();
+    let cursor = dir.path().join("cursor");
+    let source: Arc<dyn EventSource> = log.clone();
+    let config = SyncConfig::new(&cursor);
+    let every = config.persist_every;
+    assert_eq!(every, Duration::from_secs(1));
+    let mut ship = SyncShip::open(source, config).unwrap();
+    let bulk = |p: Option<[u64; 4]>| p.map(|p| p[Lane::Bulk.index()]);
+    let ack = |ship: &mut SyncShip, next: u64| {
+        ship.on_down(
+            Down::Ack {
+                lane: Lane::Bulk,
+                next,
+            },
+            0,
+            None,
+        );
+    };
+    let t0 = Instant::now();
+    // nothing acknowledged yet: nothing written
+    ship.persist_due(t0).unwrap();
+    assert_eq!(read_positions(&cursor, SHIP).unwrap(), None);
+    // the first ack is written at once
+    ack(&mut ship, 10);
+    ship.persist_due(t0).unwrap();
+    assert_eq!(bulk(read_positions(&cursor, SHIP).unwrap()), Some(10));
+    // acks on every 100 ms tick of the next second stay in memory …
+    for i in 1..10u64 {
+        ack(&mut ship, 10 + i);
+        ship.persist_due(t0 + Duration::from_millis(100 * i))
+            .unwrap();
+        assert_eq!(bulk(read_positions(&cursor, SHIP).unwrap()), Some(10));
+    }
+    assert_eq!(ship.acked()[Lane::Bulk.index()], 19);
+    // … and the latest is written once the interval has passed
+    ship.persist_due(t0 + every).unwrap();
+    assert_eq!(bulk(read_positions(&cursor, SHIP).unwrap()), Some(19));
+    assert_eq!(ship.persisted(), 2);
+    // stopping writes whatever is acknowledged, without waiting
+    ack(&mut ship, 42);
+    ship.persist_due(t0 + every + Duration::from_millis(100))
+        .unwrap();
+    assert_eq!(bulk(read_positions(&cursor, SHIP).unwrap()), Some(19));
+    ship.persist().unwrap();
+    assert_eq!(bulk(read_positions(&cursor, SHIP).unwrap()), Some(42));
+    assert_eq!(ship.persisted(), 3);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_command_queued_during_an_outage_is_applied_once_and_answered() {
     let profile = LinkProfile::new(2.0, Duration::from_millis(300))
