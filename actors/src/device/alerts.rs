@@ -804,6 +804,8 @@ mod tests {
         )));
         assert!(got.contains(&(AlertClass::Unreachable, "probe".into(), AlertState::Cleared)));
         // a lone lost probe: suspicion raised and withdrawn, no alert
+        let (mut h, mut rx) = tracker();
+        h.observe(&m("probe_success", 1.0, 40));
         h.observe(&m("probe_success", 0.0, 50));
         h.observe(&m("probe_success", 1.0, 60));
         assert_eq!(
@@ -835,13 +837,13 @@ mod tests {
             drain_series(&mut rx),
             vec![(AlertClass::Degraded, "nic".into(), AlertState::Firing)]
         );
+        // (the silence rule fires meanwhile: nothing else was heard)
         h.tick(300_000);
-        assert!(drain(&mut rx).is_empty());
+        assert!(!drain(&mut rx)
+            .iter()
+            .any(|(c, _)| *c == AlertClass::Degraded));
         h.tick(306_000);
-        assert_eq!(
-            drain(&mut rx),
-            vec![(AlertClass::Degraded, AlertState::Cleared)]
-        );
+        assert!(drain(&mut rx).contains(&(AlertClass::Degraded, AlertState::Cleared)));
         // a failed probe first, the hang line a minute later
         let (mut h, mut rx) = tracker();
         h.observe(&m("probe_success", 0.0, 0));
