@@ -668,12 +668,12 @@ impl Found {
     /// Whether any pattern of the failure rules (all but `LINK_DOWN` and the NIC hang
     /// lines, which feed state rules) occurs.
     fn any_failure(self) -> bool {
-        let state_only = 1 << Pat::LinkDown as u8
-            | 1 << Pat::TxUnitHang as u8
-            | 1 << Pat::NetdevWatchdog as u8
-            | 1 << Pat::CpuHog as u8
-            | 1 << Pat::CpuHigh as u8
-            | 1 << Pat::AverageCpu as u8;
+        let state_only = (1 << Pat::LinkDown as u8)
+            | (1 << Pat::TxUnitHang as u8)
+            | (1 << Pat::NetdevWatchdog as u8)
+            | (1 << Pat::CpuHog as u8)
+            | (1 << Pat::CpuHigh as u8)
+            | (1 << Pat::AverageCpu as u8);
         self.0 & !state_only != 0
     }
 }

@@ -430,11 +430,14 @@ impl Correlator {
     ///
     /// Otherwise the miss waits for the second failed probe.
     pub fn corroborated(&self, subject: &str, miss_ms: i64) -> bool {
-        let near =
-            |t: i64| t >= miss_ms - CORROBORATE_BEFORE_MS && t <= miss_ms + CORROBORATE_BEFORE_MS;
-        if self.reported_lost.get(subject).is_some_and(|t| {
-            *t >= miss_ms - CORROBORATE_BEFORE_MS && *t <= miss_ms + CORROBORATE_AFTER_MS
-        }) {
+        let around = (miss_ms - CORROBORATE_BEFORE_MS)..=(miss_ms + CORROBORATE_BEFORE_MS);
+        let near = |t: i64| around.contains(&t);
+        let window = (miss_ms - CORROBORATE_BEFORE_MS)..=(miss_ms + CORROBORATE_AFTER_MS);
+        if self
+            .reported_lost
+            .get(subject)
+            .is_some_and(|t| window.contains(t))
+        {
             return true;
         }
         let children_out = self
@@ -459,12 +462,10 @@ impl Correlator {
                 return false;
             };
             let from = miss_ms - CORROBORATE_BEFORE_MS;
-            let in_window = losses
-                .iter()
-                .any(|t| *t >= from && *t <= miss_ms + CORROBORATE_AFTER_MS);
+            let in_window = losses.iter().any(|t| window.contains(t));
             let before = losses
                 .iter()
-                .filter(|t| **t < from && **t >= from - PORT_HISTORY_MS)
+                .filter(|t| (from - PORT_HISTORY_MS..from).contains(*t))
                 .count();
             in_window && before <= PORT_LOSSES_RARE
         };
