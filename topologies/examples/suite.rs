@@ -9,6 +9,13 @@ use seawatch_topologies::suite::{run_suite, scenario_files, table};
 
 #[tokio::main]
 async fn main() {
+    // `RUST_LOG=seawatch_actors::incident=debug` traces every alert the correlators see
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().unwrap_or_else(|| "simulators/scenarios".into()));
     let cap = args.next().and_then(|a| a.parse::<f64>().ok());

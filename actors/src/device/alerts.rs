@@ -5,10 +5,12 @@
 //! | class | fires when | clears when |
 //! |---|---|---|
 //! | unreachable | 2 probes in a row fail, or nothing heard for [`HealthRules::silence_ms`] | a probe succeeds / telemetry resumes |
+//! | unreachable (`probe-miss`) | the first failed probe after answers: a suspicion the correlator promotes only when other evidence corroborates it ([`PROBE_MISS`]) | a probe succeeds |
 //! | flapping | ≥ 3 ok→fail probe transitions in the last 12 probes while the device logs link up/down | no failed probe in the last 6 |
 //! | degraded (`probe`) | ≥ 3 failed probes of the last 12 with ≥ 2 transitions (intermittent loss) | no failed probe in the last 6 |
 //! | degraded (`latency`) | 2 successful probes in a row slower than 150 ms | 3 in a row under 100 ms |
-//! | degraded (`cpu`) | `device_cpu_percent` ≥ 90 twice in a row | < 80 twice in a row |
+//! | degraded (`nic`) | the host logs a NIC hang (`Tx Unit Hang`, `NETDEV WATCHDOG`) within 2 minutes of a failed or slow probe | no NIC hang for 5 minutes |
+//! | degraded (`cpu`) | `device_cpu_percent` ≥ 90 twice in a row, or once within 2 minutes of the device logging high CPU itself (`CPUHOG`, `CPU_HIGH`, FortiOS `average CPU: ` ≥ 90) | < 80 twice in a row |
 //! | degraded (`disk`) | a filesystem under 2 % free | over 5 % free |
 //! | errors | interface input errors above 5/s on any port | under 1/s for 60 s |
 
@@ -36,6 +38,16 @@ impl Default for HealthRules {
 }
 
 const PROBE_HISTORY: usize = 12;
+/// The series of the first-failed-probe suspicion (class unreachable). It is not an
+/// alert on its own: one lost probe is common (a dropped packet), so the correlator
+/// counts and acts on it only when other evidence says the same (the parent logged the
+/// port going down, the parent is failing). Two failed probes in a row raise the
+/// ordinary unreachable alert (series `probe`) as before.
+pub const PROBE_MISS: &str = "probe-miss";
+/// A NIC hang line and a failed or slow probe this close together make the host degraded.
+const NIC_HANG_WINDOW_MS: i64 = 120_000;
+/// The `nic` degraded alert clears after this long without a NIC hang line.
+const NIC_QUIET_MS: i64 = 300_000;
 const MAX_COUNTERS: usize = 256;
 
 /// Tracks one device's symptoms and raises alerts on changes.
@@ -53,6 +65,10 @@ pub struct HealthAlerts {
     cpu_low: u32,
     last_updown_ms: Option<i64>,
     last_errors_ms: Option<i64>,
+    last_hang_ms: Option<i64>,
+    last_bad_probe_ms: Option<i64>,
+    last_cpu_log_ms: Option<i64>,
+    last_cpu_high_ms: Option<i64>,
     counters: HashMap<String, (i64, f64)>,
     fs_size: HashMap<String, f64>,
     last_seen_ms: Option<i64>,
@@ -75,6 +91,10 @@ impl HealthAlerts {
             cpu_low: 0,
             last_updown_ms: None,
             last_errors_ms: None,
+            last_hang_ms: None,
+            last_bad_probe_ms: None,
+            last_cpu_log_ms: None,
+            last_cpu_high_ms: None,
             counters: HashMap::new(),
             fs_size: HashMap::new(),
             last_seen_ms: None,
@@ -134,6 +154,16 @@ impl HealthAlerts {
                 // logs) is informational and skips the failure rules
                 if l.severity <= 5 && found.any_failure() {
                     self.log_event(&l.text, found, ts);
+                }
+                if found.has(Pat::TxUnitHang) || found.has(Pat::NetdevWatchdog) {
+                    self.last_hang_ms = Some(ts);
+                    self.nic_hang(ts);
+                }
+                if reports_high_cpu(l, found) {
+                    self.last_cpu_log_ms = Some(ts);
+                    if self.cpu_high >= 1 {
+                        self.cpu_confirmed(ts);
+                    }
                 }
                 if l.msg_id.contains("UPDOWN")
                     || l.msg_id.contains("LINK_DOWN")
@@ -232,6 +262,7 @@ impl HealthAlerts {
         } else if found.has(Pat::NoSpaceLeft) {
             (None, "enospc", "")
         } else {
+            // a NIC hang is not an event alert: it feeds the `nic` degraded rule
             return;
         };
         let subject = subject.filter(|s| !s.is_empty() && s.len() <= 128);
@@ -275,6 +306,31 @@ impl HealthAlerts {
         }
         self.probes.push_back(ok);
         self.consecutive_fail = if ok { 0 } else { self.consecutive_fail + 1 };
+        if ok {
+            self.set(
+                AlertClass::Unreachable,
+                PROBE_MISS,
+                false,
+                ts,
+                "probe answered",
+            );
+        } else {
+            self.last_bad_probe_ms = Some(ts);
+            self.nic_hang(ts);
+            // the first miss while nothing about the probes is firing yet: a suspicion
+            let known = self.is_firing(AlertClass::Unreachable, "probe")
+                || self.is_firing(AlertClass::Flapping, "probe")
+                || self.is_firing(AlertClass::Degraded, "probe");
+            if self.consecutive_fail == 1 && !known {
+                self.set(
+                    AlertClass::Unreachable,
+                    PROBE_MISS,
+                    true,
+                    ts,
+                    "a probe failed",
+                );
+            }
+        }
         let fails = self.probes.iter().filter(|p| !**p).count();
         let transitions = self
             .probes
@@ -321,7 +377,42 @@ impl HealthAlerts {
         }
     }
 
+    /// The `nic` rule: a NIC hang line within [`NIC_HANG_WINDOW_MS`] of a failed or slow
+    /// probe (either order) is a degraded host; it clears after [`NIC_QUIET_MS`]
+    /// without a hang line.
+    fn nic_hang(&mut self, ts: i64) {
+        let near = |a: Option<i64>, b: Option<i64>| match (a, b) {
+            (Some(a), Some(b)) => (a - b).abs() <= NIC_HANG_WINDOW_MS,
+            _ => false,
+        };
+        if near(self.last_hang_ms, self.last_bad_probe_ms) {
+            self.set(
+                AlertClass::Degraded,
+                "nic",
+                true,
+                ts,
+                "NIC hang and failing or slow probes",
+            );
+        }
+    }
+
+    fn settle_nic(&mut self, now_ms: i64) {
+        if self.last_hang_ms.is_some_and(|t| now_ms - t > NIC_QUIET_MS) {
+            self.set(
+                AlertClass::Degraded,
+                "nic",
+                false,
+                now_ms,
+                "no NIC hang for 5 minutes",
+            );
+        }
+    }
+
     fn latency(&mut self, secs: f64, ts: i64) {
+        if secs > 0.15 {
+            self.last_bad_probe_ms = Some(ts);
+            self.nic_hang(ts);
+        }
         // a slow answer after a failed probe: lossy and slow is degraded, not down
         if secs > 0.15
             && self.consecutive_fail == 0
@@ -361,10 +452,30 @@ impl HealthAlerts {
         }
     }
 
+    /// One CPU sample at or above 90 % and the device's own high-CPU line within
+    /// [`NIC_HANG_WINDOW_MS`] of each other: saturated without waiting for a second poll.
+    fn cpu_confirmed(&mut self, ts: i64) {
+        let near = match (self.last_cpu_log_ms, self.last_cpu_high_ms) {
+            (Some(a), Some(b)) => (a - b).abs() <= NIC_HANG_WINDOW_MS,
+            _ => false,
+        };
+        if near {
+            self.set(
+                AlertClass::Degraded,
+                "cpu",
+                true,
+                ts,
+                "CPU at or above 90 % and the device logs high CPU",
+            );
+        }
+    }
+
     fn cpu(&mut self, pct: f64, ts: i64) {
         if pct >= 90.0 {
             self.cpu_high += 1;
             self.cpu_low = 0;
+            self.last_cpu_high_ms = Some(ts);
+            self.cpu_confirmed(ts);
         } else if pct < 80.0 {
             self.cpu_low += 1;
             self.cpu_high = 0;
@@ -426,6 +537,7 @@ impl HealthAlerts {
     /// Advances event time without an observation: silence detection.
     pub fn tick(&mut self, now_ms: i64) {
         self.settle_errors(now_ms);
+        self.settle_nic(now_ms);
         if let Some(t) = self.last_seen_ms {
             if now_ms - t > self.rules.silence_ms {
                 self.set(
@@ -455,6 +567,25 @@ fn label_key(m: &crate::ingest::decode::MetricSample) -> String {
         key.push(' ');
     }
     key
+}
+
+/// Whether a line of the device is it reporting its own CPU as high: Cisco `CPUHOG`,
+/// Junos `..._CPU_HIGH`, or a FortiOS performance report with an average CPU ≥ 90 %.
+fn reports_high_cpu(l: &crate::ingest::record::LogObs, found: Found) -> bool {
+    if found.has(Pat::CpuHog) || found.has(Pat::CpuHigh) {
+        return true;
+    }
+    if l.msg_id.contains("CPUHOG") || l.msg_id.contains("CPU_HIGH") {
+        return true;
+    }
+    if found.has(Pat::AverageCpu) {
+        let digits: String = after(&l.text, "average CPU: ")
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        return digits.parse::<u32>().is_ok_and(|v| v >= 90);
+    }
+    false
 }
 
 /// The text after `start` up to `end` (or the end), or `""`.
@@ -494,10 +625,15 @@ enum Pat {
     BecamePrimary,
     NoSpaceLeft,
     LinkDown,
+    TxUnitHang,
+    NetdevWatchdog,
+    CpuHog,
+    CpuHigh,
+    AverageCpu,
 }
 
 /// The patterns, in the order of [`Pat`].
-const PATTERNS: [&str; 15] = [
+const PATTERNS: [&str; 20] = [
     "changed state to down",
     "ifOperStatus down",
     "was turned down",
@@ -513,20 +649,32 @@ const PATTERNS: [&str; 15] = [
     "became primary",
     "No space left on device",
     "LINK_DOWN",
+    "Tx Unit Hang",
+    "NETDEV WATCHDOG",
+    "CPUHOG",
+    "CPU_HIGH",
+    "average CPU: ",
 ];
 
 /// Which [`PATTERNS`] occur in a line (a bit per pattern).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Found(u16);
+struct Found(u32);
 
 impl Found {
     fn has(self, p: Pat) -> bool {
         self.0 & (1 << p as u8) != 0
     }
 
-    /// Whether any pattern of the failure rules (all but `LINK_DOWN`) occurs.
+    /// Whether any pattern of the failure rules (all but `LINK_DOWN` and the NIC hang
+    /// lines, which feed state rules) occurs.
     fn any_failure(self) -> bool {
-        self.0 & !(1 << Pat::LinkDown as u8) != 0
+        let state_only = (1 << Pat::LinkDown as u8)
+            | (1 << Pat::TxUnitHang as u8)
+            | (1 << Pat::NetdevWatchdog as u8)
+            | (1 << Pat::CpuHog as u8)
+            | (1 << Pat::CpuHigh as u8)
+            | (1 << Pat::AverageCpu as u8);
+        self.0 & !state_only != 0
     }
 }
 
@@ -562,7 +710,7 @@ impl Patterns {
                     .fold(0, |m, (i, _)| m | 1 << i),
             );
         };
-        let mut mask = 0u16;
+        let mut mask = 0u32;
         for m in ac.find_overlapping_iter(text) {
             mask |= 1 << m.pattern().as_usize();
         }
@@ -593,14 +741,124 @@ mod tests {
         )
     }
 
+    /// The alerts raised since the last drain, first-miss suspicions left out.
     fn drain(
         rx: &mut tokio::sync::mpsc::UnboundedReceiver<Alert>,
     ) -> Vec<(AlertClass, AlertState)> {
+        drain_series(rx)
+            .into_iter()
+            .filter(|(_, s, _)| s != PROBE_MISS)
+            .map(|(c, _, st)| (c, st))
+            .collect()
+    }
+
+    fn drain_series(
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<Alert>,
+    ) -> Vec<(AlertClass, String, AlertState)> {
         let mut v = Vec::new();
         while let Ok(a) = rx.try_recv() {
-            v.push((a.class, a.state));
+            v.push((a.class, a.series.unwrap_or_default(), a.state));
         }
         v
+    }
+
+    fn log(text: &str, severity: u8, t_s: i64) -> Observation {
+        Observation {
+            device: "d".into(),
+            ts_ms: t_s * 1000,
+            kind: ObsKind::Log(crate::ingest::record::LogObs {
+                severity,
+                app: "".into(),
+                msg_id: "".into(),
+                text: text.into(),
+            }),
+        }
+    }
+
+    /// The first failed probe raises the `probe-miss` suspicion (once, while the
+    /// failure lasts); the second raises the ordinary unreachable alert; an answer
+    /// clears both. A device whose probe loss is already known (degraded) raises none.
+    #[test]
+    fn the_first_failed_probe_raises_a_suspicion_cleared_by_an_answer() {
+        let (mut h, mut rx) = tracker();
+        h.observe(&m("probe_success", 1.0, 0));
+        h.observe(&m("probe_success", 0.0, 10));
+        let miss = (
+            AlertClass::Unreachable,
+            PROBE_MISS.to_string(),
+            AlertState::Firing,
+        );
+        assert_eq!(drain_series(&mut rx), vec![miss.clone()]);
+        h.observe(&m("probe_success", 0.0, 20));
+        h.observe(&m("probe_success", 0.0, 30));
+        assert_eq!(
+            drain_series(&mut rx),
+            vec![(AlertClass::Unreachable, "probe".into(), AlertState::Firing)]
+        );
+        h.observe(&m("probe_success", 1.0, 40));
+        let got = drain_series(&mut rx);
+        assert!(got.contains(&(
+            AlertClass::Unreachable,
+            PROBE_MISS.into(),
+            AlertState::Cleared
+        )));
+        assert!(got.contains(&(AlertClass::Unreachable, "probe".into(), AlertState::Cleared)));
+        // a lone lost probe: suspicion raised and withdrawn, no alert
+        let (mut h, mut rx) = tracker();
+        h.observe(&m("probe_success", 1.0, 40));
+        h.observe(&m("probe_success", 0.0, 50));
+        h.observe(&m("probe_success", 1.0, 60));
+        assert_eq!(
+            drain_series(&mut rx),
+            vec![
+                miss,
+                (
+                    AlertClass::Unreachable,
+                    PROBE_MISS.into(),
+                    AlertState::Cleared
+                )
+            ]
+        );
+    }
+
+    /// A host logging a NIC hang near a failed or slow probe (either order) is
+    /// degraded at once; it clears five minutes after the last hang line. A hang line
+    /// with prompt answers, or slow answers without one, raise nothing of the kind.
+    #[test]
+    fn a_nic_hang_near_a_bad_probe_is_degraded_at_once() {
+        let hang = "ixgbe 0000:03:00.0 eth0: Detected Tx Unit Hang, Tx Queue <3>";
+        // hang first, then one slow answer
+        let (mut h, mut rx) = tracker();
+        h.observe(&m("probe_duration_seconds", 0.002, 0));
+        h.observe(&log(hang, 4, 5));
+        assert!(drain(&mut rx).is_empty());
+        h.observe(&m("probe_duration_seconds", 0.9, 30));
+        assert_eq!(
+            drain_series(&mut rx),
+            vec![(AlertClass::Degraded, "nic".into(), AlertState::Firing)]
+        );
+        // (the silence rule fires meanwhile: nothing else was heard)
+        h.tick(300_000);
+        assert!(!drain(&mut rx)
+            .iter()
+            .any(|(c, _)| *c == AlertClass::Degraded));
+        h.tick(306_000);
+        assert!(drain(&mut rx).contains(&(AlertClass::Degraded, AlertState::Cleared)));
+        // a failed probe first, the hang line a minute later
+        let (mut h, mut rx) = tracker();
+        h.observe(&m("probe_success", 0.0, 0));
+        let _ = drain_series(&mut rx);
+        h.observe(&log(hang, 4, 60));
+        assert_eq!(
+            drain_series(&mut rx),
+            vec![(AlertClass::Degraded, "nic".into(), AlertState::Firing)]
+        );
+        // too far apart, or prompt answers: nothing
+        let (mut h, mut rx) = tracker();
+        h.observe(&m("probe_duration_seconds", 0.9, 0));
+        h.observe(&log(hang, 4, 200));
+        h.observe(&m("probe_duration_seconds", 0.002, 210));
+        assert!(drain(&mut rx).is_empty());
     }
 
     /// The automaton answers "does the line contain X" for every pattern exactly as
@@ -622,7 +880,7 @@ mod tests {
                 .iter()
                 .enumerate()
                 .filter(|(_, p)| line.contains(*p))
-                .fold(0u16, |m, (i, _)| m | 1 << i);
+                .fold(0u32, |m, (i, _)| m | 1 << i);
             assert_eq!(Patterns::find(line), Found(want), "{line}");
         }
         let all = Patterns::find(&PATTERNS.concat());
@@ -668,6 +926,44 @@ mod tests {
             drain(&mut rx),
             vec![(AlertClass::Errors, AlertState::Cleared)]
         );
+    }
+
+    /// One CPU sample at 90 % or more next to the device's own high-CPU line (either
+    /// order) is saturation at once; a low FortiOS average or no line waits for the
+    /// second sample.
+    #[test]
+    fn one_high_cpu_sample_with_the_devices_own_high_cpu_line_is_degraded() {
+        let perf = |cpu: u32| {
+            format!("logdesc=\"System performance statistics\" action=\"perf-stats\" cpu={cpu} msg=\"Performance statistics: average CPU: {cpu}\"")
+        };
+        let (mut h, mut rx) = tracker();
+        h.observe(&log(&perf(96), 4, 0));
+        h.observe(&m("device_cpu_percent", 95.0, 30));
+        assert_eq!(
+            drain_series(&mut rx),
+            vec![(AlertClass::Degraded, "cpu".into(), AlertState::Firing)]
+        );
+        let (mut h, mut rx) = tracker();
+        h.observe(&m("device_cpu_percent", 95.0, 0));
+        h.observe(&log(
+            "Task is running for (2300)msecs, more than (2000)msecs (0/0),process = IP Input.",
+            3,
+            20,
+        ));
+        assert!(drain(&mut rx).is_empty());
+        let mut hog = log("Task is running for (2300)msecs", 3, 25);
+        if let ObsKind::Log(l) = &mut hog.kind {
+            l.msg_id = "CPUHOG".into();
+        }
+        h.observe(&hog);
+        assert_eq!(
+            drain(&mut rx),
+            vec![(AlertClass::Degraded, AlertState::Firing)]
+        );
+        let (mut h, mut rx) = tracker();
+        h.observe(&log(&perf(41), 5, 0));
+        h.observe(&m("device_cpu_percent", 95.0, 30));
+        assert!(drain(&mut rx).is_empty());
     }
 
     #[test]

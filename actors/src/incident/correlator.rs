@@ -16,6 +16,14 @@
 //!    that root within the grace period, or opens a new incident;
 //! 3. an incident none of whose members has a firing alert for `resolve_after` resolves.
 //!
+//! A device's first failed probe (series [`PROBE_MISS`]) is a suspicion, not an alert:
+//! it is held aside and becomes a firing unreachable alert (counted, grouped like any
+//! other) only when other evidence corroborates it ([`Correlator::corroborated`]): every
+//! parent logged a port going down just before, on a device where that is rare, or
+//! every parent is failing. Otherwise it waits for the second failed probe, the
+//! ordinary unreachable alert, which then dates from the first miss (and is not counted
+//! again when the suspicion was promoted).
+//!
 //! Only symptom classes that indicate a failing element open incidents (unreachable,
 //! down, degraded, errors, flapping). Detector classes (anomaly, outlier, capacity)
 //! attach to an open incident of the same element or a neighbour but never open one on
@@ -23,9 +31,10 @@
 //! are not symptoms at all: they are reported on their own (the `sim run` report's
 //! `link_risk_alerts`), so they are neither counted as alerts nor attached.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::alert::{Alert, AlertClass, AlertState};
+use crate::device::alerts::PROBE_MISS;
 
 use super::model::{Incident, IncidentEvent, IncidentEventKind, IncidentSeverity, IncidentState};
 use super::topology::Topology;
@@ -65,6 +74,24 @@ const HEARD_WINDOW_MS: i64 = 180_000;
 /// or a WAN event reaches every exposed antenna's thresholds within minutes: the ramp
 /// of a cell to its peak takes up to four); further apart they are separate incidents.
 const LINK_EVENT_WINDOW_MS: u64 = 300_000;
+/// A parent's port loss corroborates a child's first failed probe when it was logged at
+/// most this long before the miss (the port went down between the last answered probe
+/// and the failed one: up to one poll interval, 60 s on slow polls) or
+/// [`CORROBORATE_AFTER_MS`] after it.
+const CORROBORATE_BEFORE_MS: i64 = 75_000;
+/// The port-down line can trail the probe that timed out by a moment.
+const CORROBORATE_AFTER_MS: i64 = 5_000;
+/// How far back a device's port losses are kept, to tell whether one is news.
+const PORT_HISTORY_MS: i64 = 1_800_000;
+/// A port loss is evidence only on a device that logged at most this many others in the
+/// [`PORT_HISTORY_MS`] before the corroboration window: an access switch whose guest
+/// ports go up and down all day says nothing about one of its neighbours.
+const PORT_LOSSES_RARE: usize = 1;
+/// Port-loss times kept per device (bounded memory on a noisy device).
+const PORT_HISTORY_MAX: usize = 32;
+/// A suspicion neither promoted nor confirmed for this long is dropped (a device
+/// actor that restarted never clears it).
+const SUSPECT_MAX_AGE_MS: i64 = 600_000;
 /// An event alert (a log line such as "AP is down") is a duplicate if the same subject
 /// and series fired within this window.
 const EVENT_DEDUPE_MS: i64 = 30_000;
@@ -119,6 +146,13 @@ pub struct Correlator {
     event_seen: BTreeMap<(String, String), i64>,
     /// Last time each device logged that it lost a neighbour on a port (it is alive).
     heard: BTreeMap<String, i64>,
+    /// Recent times each device logged losing a port (port or LLDP neighbour down).
+    port_losses: BTreeMap<String, VecDeque<i64>>,
+    /// First failed probes not yet confirmed: subject → time of the miss.
+    suspects: BTreeMap<String, i64>,
+    /// Last time a controller reported each element lost (an AP down at the WLC, a
+    /// camera lost at the VMS).
+    reported_lost: BTreeMap<String, i64>,
 }
 
 impl Correlator {
@@ -137,6 +171,9 @@ impl Correlator {
             events: Vec::new(),
             event_seen: BTreeMap::new(),
             heard: BTreeMap::new(),
+            port_losses: BTreeMap::new(),
+            suspects: BTreeMap::new(),
+            reported_lost: BTreeMap::new(),
         }
     }
 
@@ -250,6 +287,17 @@ impl Correlator {
                 if reports_lost_neighbour(&k.1) {
                     let t = self.heard.entry(k.0.clone()).or_insert(alert.ts_ms);
                     *t = (*t).max(alert.ts_ms);
+                    if !dup {
+                        let losses = self.port_losses.entry(k.0.clone()).or_default();
+                        if losses.len() == PORT_HISTORY_MAX {
+                            losses.pop_front();
+                        }
+                        losses.push_back(alert.ts_ms);
+                    }
+                }
+                if reports_element_lost(&k.1) {
+                    let t = self.reported_lost.entry(k.0.clone()).or_insert(alert.ts_ms);
+                    *t = (*t).max(alert.ts_ms);
                 }
                 self.event_seen.insert(k, alert.ts_ms);
                 if !dup {
@@ -259,7 +307,43 @@ impl Correlator {
             }
             return;
         }
+        if is_probe_miss(&alert) {
+            match alert.state {
+                AlertState::Firing => {
+                    self.suspects
+                        .entry(alert.subject.clone())
+                        .or_insert(alert.ts_ms);
+                }
+                AlertState::Cleared => {
+                    self.suspects.remove(&alert.subject);
+                    let key = miss_key(&alert.subject);
+                    if let Some(f) = self.firing.remove(&key) {
+                        if let Some(i) = f.incident {
+                            self.last_active[i] = self.last_active[i].max(alert.ts_ms);
+                        }
+                    }
+                }
+            }
+            return;
+        }
         let key: Key = (alert.subject.clone(), alert.class, alert.series.clone());
+        if alert.state == AlertState::Firing
+            && alert.class == AlertClass::Unreachable
+            && !self.firing.contains_key(&key)
+        {
+            // the second failed probe confirms the first: it dates from the miss, and
+            // if the miss was already promoted it takes its place (one alert, not two)
+            let suspected = self.suspects.remove(&alert.subject);
+            if let Some(f) = self.firing.remove(&miss_key(&alert.subject)) {
+                self.firing.insert(key, f);
+                return;
+            }
+            if let Some(t) = suspected {
+                let mut alert = alert;
+                alert.ts_ms = alert.ts_ms.min(t);
+                return self.fire(key, alert, out);
+            }
+        }
         match alert.state {
             AlertState::Cleared => {
                 if let Some(f) = self.firing.remove(&key) {
@@ -272,20 +356,120 @@ impl Correlator {
                 if self.firing.contains_key(&key) {
                     return; // dedupe
                 }
-                self.alerts_total += 1;
-                let incident = self.open_incident_with_member(&alert.subject);
-                if let Some(i) = incident {
-                    self.attach(i, &alert.subject, alert.ts_ms, out);
-                }
-                self.firing.insert(
-                    key,
-                    Firing {
-                        since_ms: alert.ts_ms,
-                        incident,
-                    },
-                );
+                self.fire(key, alert, out);
             }
         }
+    }
+
+    /// A new firing alert: counted, attached at once to an open incident of its
+    /// subject, else left for [`Correlator::correlate`] to group.
+    fn fire(&mut self, key: Key, alert: Alert, out: &mut Vec<IncidentEvent>) {
+        self.alerts_total += 1;
+        let incident = self.open_incident_with_member(&alert.subject);
+        if let Some(i) = incident {
+            self.attach(i, &alert.subject, alert.ts_ms, out);
+        }
+        self.firing.insert(
+            key,
+            Firing {
+                since_ms: alert.ts_ms,
+                incident,
+            },
+        );
+    }
+
+    /// Promotes the suspicions that other evidence now corroborates to firing
+    /// unreachable alerts (series [`PROBE_MISS`]); drops stale ones.
+    fn promote_suspects(&mut self, out: &mut Vec<IncidentEvent>) {
+        let now = self.now_ms;
+        self.suspects.retain(|_, t| now - *t <= SUSPECT_MAX_AGE_MS);
+        // to a fixpoint: a promoted parent corroborates its children's misses
+        for _ in 0..MAX_DEPTH {
+            let promote: Vec<(String, i64)> = self
+                .suspects
+                .iter()
+                .filter(|(s, t)| {
+                    !self.firing.contains_key(&miss_key(s)) && self.corroborated(s, **t)
+                })
+                .map(|(s, t)| (s.clone(), *t))
+                .collect();
+            if promote.is_empty() {
+                break;
+            }
+            for (subject, t) in promote {
+                self.promote(subject, t, out);
+            }
+        }
+    }
+
+    fn promote(&mut self, subject: String, t: i64, out: &mut Vec<IncidentEvent>) {
+        let alert = Alert {
+            ship: self.ship.clone(),
+            subject: subject.clone(),
+            source: crate::alert::AlertSource::Device,
+            class: AlertClass::Unreachable,
+            severity: crate::alert::AlertSeverity::Critical,
+            state: AlertState::Firing,
+            ts_ms: t,
+            series: Some(PROBE_MISS.to_string()),
+            score: 1.0,
+            detail: "a probe failed; corroborated".to_string(),
+        };
+        self.fire(miss_key(&subject), alert, out);
+    }
+
+    /// Whether a first failed probe of `subject` at `miss_ms` is corroborated:
+    /// - every parent logged losing a port from [`CORROBORATE_BEFORE_MS`] before the miss
+    ///   to [`CORROBORATE_AFTER_MS`] after it, and port losses are rare on that parent
+    ///   (at most [`PORT_LOSSES_RARE`] others in the [`PORT_HISTORY_MS`] before), or
+    /// - every parent is failing itself (then the miss is the parent's symptom), or
+    /// - two or more devices behind it stopped answering too (their misses or failures
+    ///   began within the same window), or
+    /// - a controller reported it lost (an AP down at the WLC, a camera lost at the VMS)
+    ///   within the window.
+    ///
+    /// Otherwise the miss waits for the second failed probe.
+    pub fn corroborated(&self, subject: &str, miss_ms: i64) -> bool {
+        let around = (miss_ms - CORROBORATE_BEFORE_MS)..=(miss_ms + CORROBORATE_BEFORE_MS);
+        let near = |t: i64| around.contains(&t);
+        let window = (miss_ms - CORROBORATE_BEFORE_MS)..=(miss_ms + CORROBORATE_AFTER_MS);
+        if self
+            .reported_lost
+            .get(subject)
+            .is_some_and(|t| window.contains(t))
+        {
+            return true;
+        }
+        let children_out = self
+            .topo
+            .children(subject)
+            .iter()
+            .filter(|c| {
+                self.suspects.get(c.as_str()).is_some_and(|t| near(*t))
+                    || (self.failing(c) && self.since(c).is_some_and(near))
+            })
+            .take(2)
+            .count();
+        if children_out >= 2 {
+            return true;
+        }
+        let parents = self.topo.parents(subject);
+        if parents.is_empty() {
+            return false;
+        }
+        let port_lost = |p: &String| {
+            let Some(losses) = self.port_losses.get(p) else {
+                return false;
+            };
+            let from = miss_ms - CORROBORATE_BEFORE_MS;
+            let in_window = losses.iter().any(|t| window.contains(t));
+            let before = losses
+                .iter()
+                .filter(|t| (from - PORT_HISTORY_MS..from).contains(*t))
+                .count();
+            in_window && before <= PORT_LOSSES_RARE
+        };
+        parents.iter().all(port_lost) || parents.iter().all(|p| self.failing(p))
     }
 
     fn open_incident_with_member(&self, subject: &str) -> Option<usize> {
@@ -513,6 +697,7 @@ impl Correlator {
     }
 
     fn correlate(&mut self, out: &mut Vec<IncidentEvent>) {
+        self.promote_suspects(out);
         // settled, unattached alerts grouped by root, in root order (deterministic)
         let mut groups: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
         let mut context: Vec<(String, i64)> = Vec::new();
@@ -584,6 +769,15 @@ impl Correlator {
         self.event_seen.retain(|_, t| *t >= horizon);
         let horizon = self.now_ms - HEARD_WINDOW_MS;
         self.heard.retain(|_, t| *t >= horizon);
+        let horizon = self.now_ms - SUSPECT_MAX_AGE_MS;
+        self.reported_lost.retain(|_, t| *t >= horizon);
+        let horizon = self.now_ms - PORT_HISTORY_MS - CORROBORATE_BEFORE_MS;
+        self.port_losses.retain(|_, v| {
+            while v.front().is_some_and(|t| *t < horizon) {
+                v.pop_front();
+            }
+            !v.is_empty()
+        });
     }
 
     /// Re-roots open link incidents whose evidence changed: a member link's new alert
@@ -860,6 +1054,26 @@ impl Correlator {
 /// one of its ports (a port or LLDP neighbour down): proof that the device itself is up.
 fn reports_lost_neighbour(series: &str) -> bool {
     series.starts_with("log:port-down") || series.starts_with("log:lldp-lost")
+}
+
+/// Whether an alert is a device's first-failed-probe suspicion.
+fn is_probe_miss(alert: &Alert) -> bool {
+    alert.class == AlertClass::Unreachable && alert.series.as_deref() == Some(PROBE_MISS)
+}
+
+/// The key a promoted suspicion fires under.
+fn miss_key(subject: &str) -> Key {
+    (
+        subject.to_string(),
+        AlertClass::Unreachable,
+        Some(PROBE_MISS.to_string()),
+    )
+}
+
+/// Whether an event alert's series is a controller reporting the element it names lost
+/// (the alert's subject is that element).
+fn reports_element_lost(series: &str) -> bool {
+    series == "log:ap-down" || series == "log:camera-lost"
 }
 
 fn class_rank(c: AlertClass) -> u8 {
@@ -1202,6 +1416,171 @@ mod tests {
             opened(vec![port, silent, dist]),
             vec![("dist".to_string(), 105)]
         );
+    }
+
+    fn miss(subject: &str, state: AlertState, t_s: i64) -> Alert {
+        let mut a = alert(subject, AlertClass::Unreachable, state, t_s);
+        a.series = Some(PROBE_MISS.into());
+        a
+    }
+
+    fn probe_down(subject: &str, t_s: i64) -> Alert {
+        let mut a = alert(subject, AlertClass::Unreachable, AlertState::Firing, t_s);
+        a.series = Some("probe".into());
+        a
+    }
+
+    /// A first failed probe right after the parent logged the port going down opens
+    /// the incident at the next tick; the second failed probe then confirms it without
+    /// counting a second alert. Without the port-down, the miss alone does nothing and
+    /// the incident waits for the second probe (and the settle time).
+    #[test]
+    fn a_first_failed_probe_after_the_parents_port_down_opens_at_once() {
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let alerts = vec![
+            event("dist", "log:port-down:Gi1/0/7", 100),
+            miss("pos", AlertState::Firing, 131),
+            probe_down("pos", 191),
+        ];
+        run(&mut c, alerts, 300);
+        assert_eq!(c.incidents().len(), 1, "{:?}", c.incidents());
+        let inc = &c.incidents()[0];
+        assert_eq!(
+            (inc.root_cause.as_str(), inc.opened_at_ms),
+            ("pos", 135_000)
+        );
+        // the port-down line and one unreachable alert (miss and confirmation are one)
+        assert_eq!((c.alerts_total(), inc.alerts), (2, 2));
+
+        // no port-down: the miss is only a suspicion; the second probe opens it, dated
+        // from the miss (so the settle time has already run)
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let alerts = vec![miss("pos", AlertState::Firing, 131)];
+        run(&mut c, alerts, 185);
+        assert!(c.incidents().is_empty());
+        assert_eq!(c.alerts_total(), 0);
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let alerts = vec![miss("pos", AlertState::Firing, 131), probe_down("pos", 161)];
+        run(&mut c, alerts, 300);
+        assert_eq!(c.incidents().len(), 1);
+        assert_eq!(c.incidents()[0].opened_at_ms, 165_000);
+        assert_eq!(c.alerts_total(), 1);
+
+        // a lone lost probe: withdrawn at the next answer, nothing opens
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let alerts = vec![
+            miss("pos", AlertState::Firing, 131),
+            miss("pos", AlertState::Cleared, 161),
+        ];
+        run(&mut c, alerts, 600);
+        assert!(c.incidents().is_empty());
+        // with a port-down next to it, it opens, then resolves once the probe answers
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let alerts = vec![
+            event("dist", "log:port-down:Gi1/0/7", 100),
+            miss("pos", AlertState::Firing, 131),
+            miss("pos", AlertState::Cleared, 161),
+        ];
+        run(&mut c, alerts, 600);
+        assert_eq!(c.incidents().len(), 1);
+        assert_eq!(c.incidents()[0].state, IncidentState::Resolved);
+    }
+
+    /// A port-down on a device that loses ports all day (an access switch with guest
+    /// ports) says nothing about one neighbour: the miss waits for its second probe.
+    #[test]
+    fn port_downs_on_a_noisy_parent_do_not_corroborate_a_miss() {
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let mut alerts: Vec<Alert> = (0..6)
+            .map(|k| {
+                event(
+                    "dist",
+                    &format!("log:port-down:Gi1/0/{}", 20 + k),
+                    200 + k * 240,
+                )
+            })
+            .collect();
+        alerts.push(event("dist", "log:port-down:Gi1/0/7", 1700));
+        alerts.push(miss("pos", AlertState::Firing, 1710));
+        run(&mut c, alerts, 1760);
+        assert!(c.incidents().is_empty(), "{:?}", c.incidents());
+        assert!(!c.corroborated("pos", 1_710_000));
+        // a quiet parent: the same last line corroborates
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        c.push(event("dist", "log:port-down:Gi1/0/7", 1700));
+        c.tick(1_700_000);
+        assert!(c.corroborated("pos", 1_710_000));
+        // too long before the miss, or a parentless device: not corroborated
+        assert!(!c.corroborated("pos", 1_800_000));
+        assert!(!c.corroborated("fw", 1_710_000));
+    }
+
+    /// A miss below a parent that is failing is that parent's symptom: promoted and
+    /// joined to the parent's incident (counted once).
+    #[test]
+    fn a_miss_below_a_failing_parent_joins_its_incident() {
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let alerts = vec![
+            event("core", "log:port-down:Te1/1/1", 100),
+            miss("dist", AlertState::Firing, 103),
+            miss("ap-0", AlertState::Firing, 104),
+            miss("ap-1", AlertState::Firing, 112),
+            probe_down("ap-0", 114),
+            probe_down("dist", 113),
+        ];
+        run(&mut c, alerts, 200);
+        let open: Vec<&Incident> = c.incidents().iter().filter(|i| i.state.is_open()).collect();
+        assert_eq!(open.len(), 1, "{:?}", c.incidents());
+        assert_eq!(open[0].root_cause, "dist");
+        assert_eq!(open[0].opened_at_ms, 105_000);
+        assert!(open[0].members.contains(&"ap-1".to_string()));
+        // port-down, dist, ap-0, ap-1
+        assert_eq!(c.alerts_total(), 4);
+    }
+
+    /// Two devices behind a switch stop answering along with it: the switch's first
+    /// miss is corroborated (and theirs by it). A controller reporting a camera lost
+    /// corroborates the camera's own first miss.
+    #[test]
+    fn misses_below_it_or_a_controller_report_corroborate_a_miss() {
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let alerts = vec![
+            miss("ap-0", AlertState::Firing, 101),
+            miss("ap-1", AlertState::Firing, 107),
+            miss("dist", AlertState::Firing, 140),
+        ];
+        run(&mut c, alerts, 250);
+        let open: Vec<&Incident> = c.incidents().iter().filter(|i| i.state.is_open()).collect();
+        assert_eq!(open.len(), 1, "{:?}", c.incidents());
+        // promoted at its miss (the misses below it have settled by then)
+        assert_eq!(
+            (open[0].root_cause.as_str(), open[0].opened_at_ms),
+            ("dist", 140_000)
+        );
+        assert!(open[0].members.contains(&"ap-1".to_string()));
+        // one device behind it is not enough
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        run(
+            &mut c,
+            vec![
+                miss("ap-0", AlertState::Firing, 101),
+                miss("dist", AlertState::Firing, 140),
+            ],
+            250,
+        );
+        assert!(c.incidents().is_empty(), "{:?}", c.incidents());
+        // the VMS lost the camera (the subject of the line is the camera)
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        run(
+            &mut c,
+            vec![
+                event("ap-x", "log:camera-lost", 115),
+                miss("ap-x", AlertState::Firing, 130),
+            ],
+            200,
+        );
+        assert_eq!(c.incidents().len(), 1);
+        assert_eq!(c.incidents()[0].opened_at_ms, 145_000);
     }
 
     /// A device that opened its own incident because its parent was not yet seen
