@@ -775,6 +775,35 @@ mod tests {
         }
     }
 
+    /// An Aruba controller's "AP is down" line, decoded from the wire as the ingest
+    /// pipeline does, raises its alert about the AP named in the `|AP name@ip proc|`
+    /// block, not about the controller that logged it.
+    #[test]
+    fn a_controllers_ap_down_line_names_the_ap() {
+        let line = "<142>Mar 14 03:12:41 2025 wlc-01 stm[3411]: <404400> <NOTI> |AP D9-FWD-114@10.40.9.114 sapd| AP is down (heartbeat timeout)";
+        let rec = crate::ingest::decode::parse_syslog(
+            line.as_bytes(),
+            &crate::ingest::decode::SyslogOptions::at(1_741_960_800_000),
+        )
+        .unwrap();
+        let obs = Observation::from_syslog(&rec, 0, None).unwrap();
+        assert_eq!(obs.device, "wlc-01");
+        let (sink, mut rx) = AlertSink::channel();
+        let mut h = HealthAlerts::new("s", "wlc-01", sink, HealthRules::default());
+        h.observe(&obs);
+        let a = rx.try_recv().expect("an ap-down alert");
+        assert_eq!(a.subject, "D9-FWD-114");
+        assert_eq!(a.series.as_deref(), Some("log:ap-down"));
+        // the stored line keeps the AP's name too
+        let ObsKind::Log(l) = &obs.kind else {
+            panic!("a log line")
+        };
+        assert_eq!(
+            l.text,
+            "|AP D9-FWD-114@10.40.9.114 sapd| AP is down (heartbeat timeout)"
+        );
+    }
+
     /// The first failed probe raises the `probe-miss` suspicion (once, while the
     /// failure lasts); the second raises the ordinary unreachable alert; an answer
     /// clears both. A device whose probe loss is already known (degraded) raises none.

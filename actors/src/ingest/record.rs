@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use seawatch_runtime::event_log::{EventKind, NewEvent};
 
-use super::decode::{MetricSample, Severity, SyslogRecord};
+use super::decode::{MetricSample, Severity, SyslogRecord, VendorHint};
 
 /// Where an observation came in (the `source` metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -83,6 +83,31 @@ impl Observation {
     /// From a decoded syslog record; `None` when it names no host.
     pub fn from_syslog(rec: &SyslogRecord<'_>, now_ms: i64, peer: Option<&str>) -> Option<Self> {
         let device = rec.hostname.or(peer)?;
+        // An Aruba controller's line is about the AP named in its `|AP name@ip proc|`
+        // block, which the decoder lifts out of the message: put it back in front, so
+        // the stored line and the device actor (who is down?) keep the AP's name.
+        let text = match rec.vendor {
+            VendorHint::Aruba {
+                ap_name: Some(name),
+                ap_ip,
+                ap_process,
+                ..
+            } => {
+                let mut t = String::with_capacity(rec.message.len() + name.len() + 32);
+                t.push_str("|AP ");
+                t.push_str(name);
+                t.push('@');
+                t.push_str(ap_ip.unwrap_or(""));
+                if let Some(p) = ap_process {
+                    t.push(' ');
+                    t.push_str(p);
+                }
+                t.push_str("| ");
+                t.push_str(rec.message);
+                t
+            }
+            _ => rec.message.to_string(),
+        };
         Some(Self {
             device: device.to_string(),
             ts_ms: rec.timestamp_ms.unwrap_or(now_ms),
@@ -90,7 +115,7 @@ impl Observation {
                 severity: rec.severity.map(|s| s as u8).unwrap_or(DEFAULT_SEVERITY),
                 app: rec.app_name.unwrap_or("").to_string(),
                 msg_id: rec.msg_id.unwrap_or("").to_string(),
-                text: rec.message.to_string(),
+                text,
             }),
         })
     }
