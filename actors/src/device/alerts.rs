@@ -10,7 +10,7 @@
 //! | degraded (`probe`) | ≥ 3 failed probes of the last 12 with ≥ 2 transitions (intermittent loss) | no failed probe in the last 6 |
 //! | degraded (`latency`) | 2 successful probes in a row slower than 150 ms | 3 in a row under 100 ms |
 //! | degraded (`nic`) | the host logs a NIC hang (`Tx Unit Hang`, `NETDEV WATCHDOG`) within 2 minutes of a failed or slow probe | no NIC hang for 5 minutes |
-//! | degraded (`cpu`) | `device_cpu_percent` ≥ 90 twice in a row, or once within 2 minutes of the device logging high CPU itself (`CPUHOG`, `CPU_HIGH`, FortiOS `average CPU: ` ≥ 90) | < 80 twice in a row |
+//! | degraded (`cpu`) | `device_cpu_percent` ≥ 90 twice in a row; or ≥ 80, or a probe answered slower than 150 ms, within 2 minutes of the device logging high CPU itself (`CPUHOG`, `CPU_HIGH`, FortiOS `average CPU: ` ≥ 90); or the device's own CPU figure (FortiOS `average CPU: `, Junos `CPU utilization N percent`) ≥ 90 twice in a row, 20 s to 2 minutes apart | < 80 twice in a row |
 //! | degraded (`disk`) | a filesystem under 2 % free | over 5 % free |
 //! | errors | interface input errors above 5/s on any port | under 1/s for 60 s |
 
@@ -46,6 +46,9 @@ const PROBE_HISTORY: usize = 12;
 pub const PROBE_MISS: &str = "probe-miss";
 /// A NIC hang line and a failed or slow probe this close together make the host degraded.
 const NIC_HANG_WINDOW_MS: i64 = 120_000;
+/// The device's own CPU figures count as two readings in a row only this far apart (a
+/// repeated line is one reading).
+const OWN_CPU_MIN_GAP_MS: i64 = 20_000;
 /// The `nic` degraded alert clears after this long without a NIC hang line.
 const NIC_QUIET_MS: i64 = 300_000;
 const MAX_COUNTERS: usize = 256;
@@ -68,7 +71,14 @@ pub struct HealthAlerts {
     last_hang_ms: Option<i64>,
     last_bad_probe_ms: Option<i64>,
     last_cpu_log_ms: Option<i64>,
-    last_cpu_high_ms: Option<i64>,
+    /// The last CPU sample at or above 80 % (the clear threshold), while the samples
+    /// since have stayed there.
+    last_cpu_warm_ms: Option<i64>,
+    /// The last probe answered slowly (over 150 ms), while none since was prompt.
+    last_slow_probe_ms: Option<i64>,
+    /// The last of the device's own CPU figures at or above 90 %, while its figures
+    /// since have stayed there.
+    own_cpu_high_ms: Option<i64>,
     counters: HashMap<String, (i64, f64)>,
     fs_size: HashMap<String, f64>,
     last_seen_ms: Option<i64>,
@@ -94,7 +104,9 @@ impl HealthAlerts {
             last_hang_ms: None,
             last_bad_probe_ms: None,
             last_cpu_log_ms: None,
-            last_cpu_high_ms: None,
+            last_cpu_warm_ms: None,
+            last_slow_probe_ms: None,
+            own_cpu_high_ms: None,
             counters: HashMap::new(),
             fs_size: HashMap::new(),
             last_seen_ms: None,
@@ -159,11 +171,8 @@ impl HealthAlerts {
                     self.last_hang_ms = Some(ts);
                     self.nic_hang(ts);
                 }
-                if reports_high_cpu(l, found) {
-                    self.last_cpu_log_ms = Some(ts);
-                    if self.cpu_high >= 1 {
-                        self.cpu_confirmed(ts);
-                    }
+                if let Some(own) = reports_high_cpu(l, found) {
+                    self.own_cpu(own, ts);
                 }
                 if l.msg_id.contains("UPDOWN")
                     || l.msg_id.contains("LINK_DOWN")
@@ -246,7 +255,21 @@ impl HealthAlerts {
         } else if found.has(Pat::WasTurnedDown) || found.has(Pat::NicLinkIsDown) {
             (None, "port-down", between(text, "Interface ", " "))
         } else if found.has(Pat::LldpNeighborDown) || found.has(Pat::AgedOut) {
-            (None, "lldp-lost", between(text, "port ", ","))
+            // the port and the neighbour it names: `log:lldp-lost:<port>@<neighbour>`,
+            // so the correlator can tell this line and the port-down before it for
+            // one loss, and learn which port faces which element
+            let (port, neighbour) = lldp_lost(text);
+            let mut series = String::with_capacity(64);
+            series.push_str("log:lldp-lost");
+            if !port.is_empty() || !neighbour.is_empty() {
+                series.push(':');
+                series.push_str(&port[..floor(port, 40)]);
+            }
+            if !neighbour.is_empty() {
+                series.push('@');
+                series.push_str(&neighbour[..floor(neighbour, 64)]);
+            }
+            return self.raise_event(None, series, text, ts);
         } else if found.has(Pat::ApIsDown) {
             (Some(between(text, "|AP ", "@")), "ap-down", "")
         } else if found.has(Pat::ConnectionLost) {
@@ -265,14 +288,20 @@ impl HealthAlerts {
             // a NIC hang is not an event alert: it feeds the `nic` degraded rule
             return;
         };
-        let subject = subject.filter(|s| !s.is_empty() && s.len() <= 128);
         let mut series = String::with_capacity(48);
         series.push_str("log:");
         series.push_str(what);
         if !object.is_empty() {
             series.push(':');
-            series.push_str(&object[..object.len().min(40)]);
+            series.push_str(&object[..floor(object, 40)]);
         }
+        self.raise_event(subject, series, text, ts);
+    }
+
+    /// Raises a point (event) alert of series `series` about `subject` (else this
+    /// device).
+    fn raise_event(&mut self, subject: Option<&str>, series: String, text: &str, ts: i64) {
+        let subject = subject.filter(|s| !s.is_empty() && s.len() <= 128);
         self.sink.raise(Alert {
             ship: self.ship.clone(),
             subject: subject.unwrap_or(&self.device).to_string(),
@@ -411,7 +440,11 @@ impl HealthAlerts {
     fn latency(&mut self, secs: f64, ts: i64) {
         if secs > 0.15 {
             self.last_bad_probe_ms = Some(ts);
+            self.last_slow_probe_ms = Some(ts);
             self.nic_hang(ts);
+            self.cpu_confirmed(ts);
+        } else if secs < 0.1 {
+            self.last_slow_probe_ms = None;
         }
         // a slow answer after a failed probe: lossy and slow is degraded, not down
         if secs > 0.15
@@ -452,43 +485,73 @@ impl HealthAlerts {
         }
     }
 
-    /// One CPU sample at or above 90 % and the device's own high-CPU line within
-    /// [`NIC_HANG_WINDOW_MS`] of each other: saturated without waiting for a second poll.
+    /// The device's own high-CPU line and, within [`NIC_HANG_WINDOW_MS`] of it, a CPU
+    /// sample at or above 80 % (not under the clear threshold) or a slow probe answer
+    /// (over 150 ms, with no prompt one since): saturated without waiting for a second
+    /// poll. The device reports its own CPU at once (FortiOS at
+    /// 90 %, a Cisco process hogging the CPU for over 2 s); a polled sample is an
+    /// average over the last minute or so and trails a sudden rise (the first one after
+    /// the onset typically reads 80–90 %), so it is asked only not to contradict it.
     fn cpu_confirmed(&mut self, ts: i64) {
-        let near = match (self.last_cpu_log_ms, self.last_cpu_high_ms) {
+        let near = |a: Option<i64>, b: Option<i64>| match (a, b) {
             (Some(a), Some(b)) => (a - b).abs() <= NIC_HANG_WINDOW_MS,
             _ => false,
         };
-        if near {
-            self.set(
-                AlertClass::Degraded,
-                "cpu",
-                true,
-                ts,
-                "CPU at or above 90 % and the device logs high CPU",
-            );
+        if near(self.last_cpu_log_ms, self.last_cpu_warm_ms) {
+            self.fire_cpu(ts, "CPU at or above 80 % and the device logs high CPU");
+        } else if near(self.last_cpu_log_ms, self.last_slow_probe_ms) {
+            self.fire_cpu(ts, "slow to answer and the device logs high CPU");
         }
     }
 
+    /// The device's own word on its CPU: a high-CPU line (a figure ≥ 90 %, or a
+    /// process hogging it) confirms a warm sample ([`HealthAlerts::cpu_confirmed`]); two
+    /// own figures ≥ 90 % in a row, from [`OWN_CPU_MIN_GAP_MS`] to
+    /// [`NIC_HANG_WINDOW_MS`] apart, are saturation as two samples are (the device
+    /// measures its own CPU more often than the poller asks, and without its lag).
+    fn own_cpu(&mut self, own: OwnCpu, ts: i64) {
+        match own {
+            OwnCpu::Hog => {}
+            OwnCpu::Reading(v) if v >= 90 => match self.own_cpu_high_ms {
+                Some(t) if ts - t >= OWN_CPU_MIN_GAP_MS && ts - t <= NIC_HANG_WINDOW_MS => {
+                    self.fire_cpu(ts, "the device reports its CPU at or above 90 % twice");
+                    self.own_cpu_high_ms = Some(ts);
+                }
+                Some(t) if ts - t < OWN_CPU_MIN_GAP_MS && ts >= t => {}
+                _ => self.own_cpu_high_ms = Some(ts),
+            },
+            OwnCpu::Reading(_) => {
+                self.own_cpu_high_ms = None;
+                return;
+            }
+        }
+        self.last_cpu_log_ms = Some(ts);
+        self.cpu_confirmed(ts);
+    }
+
+    fn fire_cpu(&mut self, ts: i64, detail: &str) {
+        self.set(AlertClass::Degraded, "cpu", true, ts, detail);
+        // clearing takes two samples under 80 % from here on
+        self.cpu_low = 0;
+    }
+
     fn cpu(&mut self, pct: f64, ts: i64) {
+        if pct >= 80.0 {
+            self.last_cpu_warm_ms = Some(ts);
+            self.cpu_low = 0;
+            self.cpu_confirmed(ts);
+        } else {
+            self.last_cpu_warm_ms = None;
+        }
         if pct >= 90.0 {
             self.cpu_high += 1;
-            self.cpu_low = 0;
-            self.last_cpu_high_ms = Some(ts);
-            self.cpu_confirmed(ts);
         } else if pct < 80.0 {
             self.cpu_low += 1;
             self.cpu_high = 0;
         }
         if self.cpu_high >= 2 {
-            self.set(
-                AlertClass::Degraded,
-                "cpu",
-                true,
-                ts,
-                "CPU at or above 90 %",
-            );
-        } else if self.cpu_low >= 2 {
+            self.fire_cpu(ts, "CPU at or above 90 %");
+        } else if pct < 80.0 && self.cpu_low >= 2 {
             self.set(
                 AlertClass::Degraded,
                 "cpu",
@@ -571,21 +634,74 @@ fn label_key(m: &crate::ingest::decode::MetricSample) -> String {
 
 /// Whether a line of the device is it reporting its own CPU as high: Cisco `CPUHOG`,
 /// Junos `..._CPU_HIGH`, or a FortiOS performance report with an average CPU ≥ 90 %.
-fn reports_high_cpu(l: &crate::ingest::record::LogObs, found: Found) -> bool {
-    if found.has(Pat::CpuHog) || found.has(Pat::CpuHigh) {
-        return true;
-    }
-    if l.msg_id.contains("CPUHOG") || l.msg_id.contains("CPU_HIGH") {
-        return true;
-    }
-    if found.has(Pat::AverageCpu) {
-        let digits: String = after(&l.text, "average CPU: ")
+fn reports_high_cpu(l: &crate::ingest::record::LogObs, found: Found) -> Option<OwnCpu> {
+    let reading = |start: &str| -> Option<OwnCpu> {
+        let digits: String = after(&l.text, start)
             .chars()
             .take_while(char::is_ascii_digit)
             .collect();
-        return digits.parse::<u32>().is_ok_and(|v| v >= 90);
+        digits.parse::<u32>().ok().map(OwnCpu::Reading)
+    };
+    if found.has(Pat::AverageCpu) {
+        return reading("average CPU: ");
     }
-    false
+    if found.has(Pat::CpuHigh) || l.msg_id.contains("CPU_HIGH") {
+        return reading("CPU utilization ").or(Some(OwnCpu::Hog));
+    }
+    if found.has(Pat::CpuHog) || l.msg_id.contains("CPUHOG") {
+        return Some(OwnCpu::Hog);
+    }
+    None
+}
+
+/// What a device's own line says about its CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OwnCpu {
+    /// A process hogs the CPU (Cisco `CPUHOG`), or high CPU without a figure.
+    Hog,
+    /// The device's own CPU figure, percent (FortiOS `average CPU: `, Junos `CPU
+    /// utilization N percent`).
+    Reading(u32),
+}
+
+/// The largest char boundary of `s` at or under `max` bytes (a safe truncation).
+fn floor(s: &str, max: usize) -> usize {
+    let mut i = s.len().min(max);
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The port and the neighbour an LLDP neighbour-lost line names (either may be `""`):
+/// Junos `LLDP_NEIGHBOR_DOWN: ... on port ge-0/0/3, system-name pbx-1`, Cisco `LLDP
+/// neighbor pbx-1 on Interface Gi1/0/7 aged out`, FortiOS `LLDP neighbor pbx-1 on port3
+/// aged out`.
+fn lldp_lost(text: &str) -> (&str, &str) {
+    fn word(s: &str) -> &str {
+        let end = s
+            .find(|c: char| c.is_whitespace() || matches!(c, ',' | '"' | ';' | ')'))
+            .unwrap_or(s.len());
+        &s[..end]
+    }
+    if let Some(i) = text.find("on port ") {
+        let port = word(&text[i + "on port ".len()..]);
+        let neighbour = text
+            .find("system-name ")
+            .map_or("", |j| word(&text[j + "system-name ".len()..]));
+        return (port, neighbour);
+    }
+    // `neighbor <name> on [Interface ]<port>`: the first `neighbor` followed so (a
+    // FortiOS line also says `logdesc="LLDP neighbor removed"`)
+    for (i, _) in text.match_indices("neighbor ") {
+        let rest = &text[i + "neighbor ".len()..];
+        let name = word(rest);
+        if let Some(tail) = rest[name.len()..].strip_prefix(" on ") {
+            let tail = tail.strip_prefix("Interface ").unwrap_or(tail);
+            return (word(tail), name);
+        }
+    }
+    ("", "")
 }
 
 /// The text after `start` up to `end` (or the end), or `""`.
@@ -804,6 +920,47 @@ mod tests {
         );
     }
 
+    /// An LLDP neighbour-lost line names the port and the neighbour in its series
+    /// (`log:lldp-lost:<port>@<neighbour>`), for each vendor's wording; a port-down
+    /// line names the port.
+    #[test]
+    fn lldp_and_port_down_lines_name_their_port_and_neighbour() {
+        let series = |text: &str| {
+            let (mut h, mut rx) = tracker();
+            h.observe(&log(text, 5, 0));
+            drain_series(&mut rx).first().map(|s| s.1.clone())
+        };
+        assert_eq!(
+            series(
+                "LLDP_NEIGHBOR_DOWN: A neighbor has gone down on port ge-0/0/3, system-name pbx-1"
+            )
+            .as_deref(),
+            Some("log:lldp-lost:ge-0/0/3@pbx-1")
+        );
+        assert_eq!(
+            series(
+                "LLDP neighbor pos-3 on Interface GigabitEthernet1/0/7 aged out (hold time 120 s)"
+            )
+            .as_deref(),
+            Some("log:lldp-lost:GigabitEthernet1/0/7@pos-3")
+        );
+        assert_eq!(
+            series(
+                "logdesc=\"LLDP neighbor removed\" msg=\"LLDP neighbor core-1 on port3 aged out\""
+            )
+            .as_deref(),
+            Some("log:lldp-lost:port3@core-1")
+        );
+        assert_eq!(
+            series("LLDP_NEIGHBOR_DOWN: lost a neighbour").as_deref(),
+            Some("log:lldp-lost")
+        );
+        assert_eq!(
+            series("Interface GigabitEthernet1/0/7, changed state to down").as_deref(),
+            Some("log:port-down:GigabitEthernet1/0/7")
+        );
+    }
+
     /// The first failed probe raises the `probe-miss` suspicion (once, while the
     /// failure lasts); the second raises the ordinary unreachable alert; an answer
     /// clears both. A device whose probe loss is already known (degraded) raises none.
@@ -992,6 +1149,113 @@ mod tests {
         let (mut h, mut rx) = tracker();
         h.observe(&log(&perf(41), 5, 0));
         h.observe(&m("device_cpu_percent", 95.0, 30));
+        assert!(drain(&mut rx).is_empty());
+    }
+
+    /// The device's own CPU figure at or above 90 % twice in a row (20 s to 2 minutes
+    /// apart) is saturation without any polled sample; a repeated line, a lower figure
+    /// between, or figures too far apart are not. Junos states its figure too.
+    #[test]
+    fn the_devices_own_cpu_figure_twice_in_a_row_is_degraded() {
+        let perf = |cpu: u32| {
+            format!("logdesc=\"System performance statistics\" action=\"perf-stats\" cpu={cpu} msg=\"Performance statistics: average CPU: {cpu}\"")
+        };
+        let (mut h, mut rx) = tracker();
+        h.observe(&log(&perf(94), 4, 7));
+        h.observe(&log(&perf(94), 4, 12));
+        assert!(drain(&mut rx).is_empty());
+        h.observe(&log(&perf(97), 4, 37));
+        assert_eq!(
+            drain_series(&mut rx),
+            vec![(AlertClass::Degraded, "cpu".into(), AlertState::Firing)]
+        );
+        // a lagging polled sample under 80 % right after does not clear it; two do
+        h.observe(&m("device_cpu_percent", 78.0, 40));
+        assert!(drain(&mut rx).is_empty());
+        h.observe(&m("device_cpu_percent", 60.0, 85));
+        assert_eq!(
+            drain(&mut rx),
+            vec![(AlertClass::Degraded, AlertState::Cleared)]
+        );
+        let (mut h, mut rx) = tracker();
+        h.observe(&log(&perf(94), 4, 0));
+        h.observe(&log(&perf(60), 4, 30));
+        h.observe(&log(&perf(94), 4, 60));
+        h.observe(&log(&perf(95), 4, 300));
+        assert!(drain(&mut rx).is_empty());
+        let junos = |v: u32| {
+            let mut o = log(
+                &format!("CHASSISD_RE_CPU_HIGH: Routing Engine CPU utilization {v} percent exceeds threshold 90 percent"),
+                4,
+                0,
+            );
+            if let ObsKind::Log(l) = &mut o.kind {
+                l.msg_id = "CHASSISD_RE_CPU_HIGH".into();
+            }
+            o
+        };
+        let (mut h, mut rx) = tracker();
+        let mut a = junos(93);
+        a.ts_ms = 0;
+        h.observe(&a);
+        let mut b = junos(96);
+        b.ts_ms = 30_000;
+        h.observe(&b);
+        assert_eq!(
+            drain(&mut rx),
+            vec![(AlertClass::Degraded, AlertState::Firing)]
+        );
+    }
+
+    /// The polled sample trails a sudden rise (an average over the last minute): the
+    /// first one after the onset reads 80–90 %. Next to the device's own high-CPU line
+    /// that is saturation at once; a sample under 80 %, or one that a lower sample has
+    /// since replaced, is not.
+    #[test]
+    fn a_sample_over_80_with_the_devices_own_high_cpu_line_is_degraded() {
+        let perf = "logdesc=\"System performance statistics\" action=\"perf-stats\" cpu=95 msg=\"Performance statistics: average CPU: 95\"";
+        let (mut h, mut rx) = tracker();
+        h.observe(&m("device_cpu_percent", 84.0, 0));
+        assert!(drain(&mut rx).is_empty());
+        h.observe(&log(perf, 4, 2));
+        assert_eq!(
+            drain_series(&mut rx),
+            vec![(AlertClass::Degraded, "cpu".into(), AlertState::Firing)]
+        );
+        // line first, then the sample
+        let (mut h, mut rx) = tracker();
+        h.observe(&log(perf, 4, 0));
+        h.observe(&m("device_cpu_percent", 83.0, 40));
+        assert_eq!(
+            drain(&mut rx),
+            vec![(AlertClass::Degraded, AlertState::Firing)]
+        );
+        // under 80 %, or a warm sample already contradicted by a cooler one
+        let (mut h, mut rx) = tracker();
+        h.observe(&m("device_cpu_percent", 72.0, 0));
+        h.observe(&log(perf, 4, 2));
+        assert!(drain(&mut rx).is_empty());
+        let (mut h, mut rx) = tracker();
+        h.observe(&m("device_cpu_percent", 85.0, 0));
+        h.observe(&m("device_cpu_percent", 70.0, 45));
+        h.observe(&log(perf, 4, 50));
+        assert!(drain(&mut rx).is_empty());
+        // a sample over 80 three minutes after the line: too far apart
+        h.observe(&m("device_cpu_percent", 86.0, 230));
+        assert!(drain(&mut rx).is_empty());
+        // a slow answer next to the line is saturation too; a prompt one since is not
+        let (mut h, mut rx) = tracker();
+        h.observe(&m("device_cpu_percent", 75.0, 0));
+        h.observe(&m("probe_duration_seconds", 0.6, 0));
+        h.observe(&log(perf, 4, 7));
+        assert_eq!(
+            drain_series(&mut rx),
+            vec![(AlertClass::Degraded, "cpu".into(), AlertState::Firing)]
+        );
+        let (mut h, mut rx) = tracker();
+        h.observe(&m("probe_duration_seconds", 0.6, 0));
+        h.observe(&m("probe_duration_seconds", 0.002, 45));
+        h.observe(&log(perf, 4, 50));
         assert!(drain(&mut rx).is_empty());
     }
 

@@ -19,7 +19,9 @@
 //! A device's first failed probe (series [`PROBE_MISS`]) is a suspicion, not an alert:
 //! it is held aside and becomes a firing unreachable alert (counted, grouped like any
 //! other) only when other evidence corroborates it ([`Correlator::corroborated`]): every
-//! parent logged a port going down just before, on a device where that is rare, or
+//! parent logged a port going down just before, where that is news (rare on the
+//! device, a port that had not gone down for hours, or the port LLDP showed facing the
+//! device; a port-down and the LLDP neighbour ageing out after it are one loss), or
 //! every parent is failing. Otherwise it waits for the second failed probe, the
 //! ordinary unreachable alert, which then dates from the first miss (and is not counted
 //! again when the suspicion was promoted).
@@ -87,8 +89,20 @@ const PORT_HISTORY_MS: i64 = 1_800_000;
 /// [`PORT_HISTORY_MS`] before the corroboration window: an access switch whose guest
 /// ports go up and down all day says nothing about one of its neighbours.
 const PORT_LOSSES_RARE: usize = 1;
-/// Port-loss times kept per device (bounded memory on a noisy device).
+/// Port-loss episodes kept per device (bounded memory on a noisy device).
 const PORT_HISTORY_MAX: usize = 32;
+/// Lines about one port (or one neighbour) of a device this close together are one
+/// loss episode: the port-down, its line-protocol echo, a flapping port's next drop,
+/// and the LLDP neighbour ageing out after its hold time (120 s on most switches).
+const EPISODE_MS: i64 = 180_000;
+/// A port that has not gone down for this long before is news: its loss says
+/// something about the neighbour on it, even on a device whose other (guest) ports
+/// go up and down all day.
+const PORT_NEWS_MS: i64 = 7_200_000;
+/// Ports remembered per device for [`PORT_NEWS_MS`] (the least recently lost go first).
+const PORTS_MAX: usize = 128;
+/// Learned neighbour → port pairs kept per ship.
+const FACES_MAX: usize = 4096;
 /// A suspicion neither promoted nor confirmed for this long is dropped (a device
 /// actor that restarted never clears it).
 const SUSPECT_MAX_AGE_MS: i64 = 600_000;
@@ -146,8 +160,14 @@ pub struct Correlator {
     event_seen: BTreeMap<(String, String), i64>,
     /// Last time each device logged that it lost a neighbour on a port (it is alive).
     heard: BTreeMap<String, i64>,
-    /// Recent times each device logged losing a port (port or LLDP neighbour down).
-    port_losses: BTreeMap<String, VecDeque<i64>>,
+    /// Recent port-loss episodes of each device (port or LLDP neighbour down).
+    port_losses: BTreeMap<String, VecDeque<PortEpisode>>,
+    /// When each port of each device last began a loss episode (and the one before):
+    /// device → port → (previous start, last start).
+    port_seen: BTreeMap<String, BTreeMap<String, (Option<i64>, i64)>>,
+    /// Which port of a device faces which neighbour, learned from LLDP lines naming
+    /// both: (device, neighbour) → port.
+    faces: BTreeMap<(String, String), String>,
     /// First failed probes not yet confirmed: subject → time of the miss.
     suspects: BTreeMap<String, i64>,
     /// Last time a controller reported each element lost (an AP down at the WLC, a
@@ -172,6 +192,8 @@ impl Correlator {
             event_seen: BTreeMap::new(),
             heard: BTreeMap::new(),
             port_losses: BTreeMap::new(),
+            port_seen: BTreeMap::new(),
+            faces: BTreeMap::new(),
             suspects: BTreeMap::new(),
             reported_lost: BTreeMap::new(),
         }
@@ -287,13 +309,7 @@ impl Correlator {
                 if reports_lost_neighbour(&k.1) {
                     let t = self.heard.entry(k.0.clone()).or_insert(alert.ts_ms);
                     *t = (*t).max(alert.ts_ms);
-                    if !dup {
-                        let losses = self.port_losses.entry(k.0.clone()).or_default();
-                        if losses.len() == PORT_HISTORY_MAX {
-                            losses.pop_front();
-                        }
-                        losses.push_back(alert.ts_ms);
-                    }
+                    self.record_port_loss(&k.0, &k.1, alert.ts_ms);
                 }
                 if reports_element_lost(&k.1) {
                     let t = self.reported_lost.entry(k.0.clone()).or_insert(alert.ts_ms);
@@ -418,10 +434,127 @@ impl Correlator {
         self.fire(miss_key(&subject), alert, out);
     }
 
+    /// Records a device's port-loss line (series `log:port-down:<port>` or
+    /// `log:lldp-lost:<port>@<neighbour>`) as part of a loss episode: a line about the
+    /// same port or the same neighbour within [`EPISODE_MS`] of the episode's last line
+    /// extends it (a port-down, its line-protocol echo and the LLDP neighbour ageing
+    /// out two minutes later are one loss, not three); anything else begins a new one.
+    /// An LLDP line naming both port and neighbour teaches which port faces it.
+    fn record_port_loss(&mut self, device: &str, series: &str, ts: i64) {
+        let (port, neighbour) = port_of(series);
+        if let (false, Some(n)) = (port.is_empty(), neighbour.as_deref()) {
+            if self.faces.len() >= FACES_MAX {
+                self.faces.pop_first();
+            }
+            self.faces
+                .insert((device.to_string(), n.to_string()), port.clone());
+        }
+        let losses = self.port_losses.entry(device.to_string()).or_default();
+        let same = losses.iter_mut().rev().find(|e| {
+            ts - e.last_ms <= EPISODE_MS
+                && ts >= e.first_ms - CORROBORATE_AFTER_MS
+                && ((!port.is_empty() && e.port == port)
+                    || (neighbour.is_some() && e.neighbour == neighbour)
+                    || (port.is_empty() && neighbour.is_none()))
+        });
+        if let Some(e) = same {
+            e.last_ms = e.last_ms.max(ts);
+            e.first_ms = e.first_ms.min(ts);
+            if e.port.is_empty() {
+                e.port = port;
+            }
+            if e.neighbour.is_none() {
+                e.neighbour = neighbour;
+            }
+            return;
+        }
+        if losses.len() == PORT_HISTORY_MAX {
+            losses.pop_front();
+        }
+        losses.push_back(PortEpisode {
+            first_ms: ts,
+            last_ms: ts,
+            port: port.clone(),
+            neighbour,
+        });
+        if port.is_empty() {
+            return;
+        }
+        let ports = self.port_seen.entry(device.to_string()).or_default();
+        if !ports.contains_key(&port) && ports.len() >= PORTS_MAX {
+            if let Some(oldest) = ports
+                .iter()
+                .min_by_key(|(_, (_, last))| *last)
+                .map(|(p, _)| p.clone())
+            {
+                ports.remove(&oldest);
+            }
+        }
+        let seen = ports.entry(port).or_insert((None, ts));
+        if seen.1 != ts {
+            *seen = (Some(seen.1), ts);
+        }
+    }
+
+    /// Whether `parent` logged losing the port that faces `subject` just before its
+    /// first failed probe at `miss_ms`: a loss episode began from
+    /// [`CORROBORATE_BEFORE_MS`] before the miss to [`CORROBORATE_AFTER_MS`] after it,
+    /// and that loss is news:
+    /// - port losses are rare on `parent` (at most [`PORT_LOSSES_RARE`] other episodes
+    ///   in the [`PORT_HISTORY_MS`] before), or
+    /// - the port is known to face `subject` (an LLDP line named it on that port), or
+    /// - the port itself had not gone down for [`PORT_NEWS_MS`] before, and is not
+    ///   known to face another element (a guest port that goes up and down all day
+    ///   is not news; the till's port that went down for the first time is).
+    fn parent_lost_port(&self, parent: &str, subject: &str, miss_ms: i64) -> bool {
+        let Some(losses) = self.port_losses.get(parent) else {
+            return false;
+        };
+        let from = miss_ms - CORROBORATE_BEFORE_MS;
+        let window = from..=(miss_ms + CORROBORATE_AFTER_MS);
+        let before = losses
+            .iter()
+            .filter(|e| (from - PORT_HISTORY_MS..from).contains(&e.first_ms))
+            .count();
+        let facing = self.faces.get(&(parent.to_string(), subject.to_string()));
+        losses
+            .iter()
+            .filter(|e| window.contains(&e.first_ms))
+            .any(|e| {
+                if before <= PORT_LOSSES_RARE
+                    || e.neighbour.as_deref() == Some(subject)
+                    || (!e.port.is_empty() && facing == Some(&e.port))
+                {
+                    return true;
+                }
+                if e.port.is_empty() || facing.is_some() {
+                    return false;
+                }
+                let faces_other = self
+                    .faces
+                    .range((parent.to_string(), String::new())..)
+                    .take_while(|((d, _), _)| d == parent)
+                    .any(|((_, n), p)| *p == e.port && n != subject);
+                let previous = self
+                    .port_seen
+                    .get(parent)
+                    .and_then(|ports| ports.get(&e.port))
+                    .and_then(|(prev, last)| {
+                        if *last == e.first_ms {
+                            *prev
+                        } else {
+                            Some(*last)
+                        }
+                    });
+                !faces_other && previous.is_none_or(|p| e.first_ms - p > PORT_NEWS_MS)
+            })
+    }
+
     /// Whether a first failed probe of `subject` at `miss_ms` is corroborated:
     /// - every parent logged losing a port from [`CORROBORATE_BEFORE_MS`] before the miss
-    ///   to [`CORROBORATE_AFTER_MS`] after it, and port losses are rare on that parent
-    ///   (at most [`PORT_LOSSES_RARE`] others in the [`PORT_HISTORY_MS`] before), or
+    ///   to [`CORROBORATE_AFTER_MS`] after it, and that loss is news: port losses are
+    ///   rare on that parent, or the port had not gone down for [`PORT_NEWS_MS`], or
+    ///   LLDP showed it facing `subject` (see `parent_lost_port`), or
     /// - every parent is failing itself (then the miss is the parent's symptom), or
     /// - two or more devices behind it stopped answering too (their misses or failures
     ///   began within the same window), or
@@ -457,19 +590,10 @@ impl Correlator {
         if parents.is_empty() {
             return false;
         }
-        let port_lost = |p: &String| {
-            let Some(losses) = self.port_losses.get(p) else {
-                return false;
-            };
-            let from = miss_ms - CORROBORATE_BEFORE_MS;
-            let in_window = losses.iter().any(|t| window.contains(t));
-            let before = losses
-                .iter()
-                .filter(|t| (from - PORT_HISTORY_MS..from).contains(*t))
-                .count();
-            in_window && before <= PORT_LOSSES_RARE
-        };
-        parents.iter().all(port_lost) || parents.iter().all(|p| self.failing(p))
+        parents
+            .iter()
+            .all(|p| self.parent_lost_port(p, subject, miss_ms))
+            || parents.iter().all(|p| self.failing(p))
     }
 
     fn open_incident_with_member(&self, subject: &str) -> Option<usize> {
@@ -773,10 +897,15 @@ impl Correlator {
         self.reported_lost.retain(|_, t| *t >= horizon);
         let horizon = self.now_ms - PORT_HISTORY_MS - CORROBORATE_BEFORE_MS;
         self.port_losses.retain(|_, v| {
-            while v.front().is_some_and(|t| *t < horizon) {
+            while v.front().is_some_and(|e| e.last_ms < horizon) {
                 v.pop_front();
             }
             !v.is_empty()
+        });
+        let horizon = self.now_ms - PORT_NEWS_MS - CORROBORATE_BEFORE_MS;
+        self.port_seen.retain(|_, ports| {
+            ports.retain(|_, (_, last)| *last >= horizon);
+            !ports.is_empty()
         });
     }
 
@@ -1054,6 +1183,56 @@ impl Correlator {
 /// one of its ports (a port or LLDP neighbour down): proof that the device itself is up.
 fn reports_lost_neighbour(series: &str) -> bool {
     series.starts_with("log:port-down") || series.starts_with("log:lldp-lost")
+}
+
+/// One loss episode of a device's port: the lines about one port or neighbour close
+/// together ([`EPISODE_MS`]).
+#[derive(Debug, Clone)]
+struct PortEpisode {
+    first_ms: i64,
+    last_ms: i64,
+    /// The port's canonical name ([`canonical_port`]), `""` when no line named it.
+    port: String,
+    /// The neighbour an LLDP line named on it.
+    neighbour: Option<String>,
+}
+
+/// The port (canonical) and neighbour a port-loss series names: `log:port-down:<port>`,
+/// `log:lldp-lost:<port>@<neighbour>`.
+fn port_of(series: &str) -> (String, Option<String>) {
+    let object = series
+        .strip_prefix("log:port-down")
+        .or_else(|| series.strip_prefix("log:lldp-lost"))
+        .unwrap_or("");
+    let object = object.strip_prefix(':').unwrap_or(object);
+    let (port, neighbour) = match object.split_once('@') {
+        Some((p, n)) => (p, (!n.is_empty()).then(|| n.to_string())),
+        None => (object, None),
+    };
+    (canonical_port(port), neighbour)
+}
+
+/// A port name in one spelling for every line that names it: lower case, the long
+/// Cisco interface type names shortened as IOS abbreviates them
+/// (`GigabitEthernet1/0/7` and `Gi1/0/7` are `gi1/0/7`).
+fn canonical_port(port: &str) -> String {
+    const LONG: [(&str, &str); 8] = [
+        ("hundredgigabitethernet", "hu"),
+        ("hundredgige", "hu"),
+        ("fortygigabitethernet", "fo"),
+        ("twentyfivegige", "twe"),
+        ("tengigabitethernet", "te"),
+        ("gigabitethernet", "gi"),
+        ("fastethernet", "fa"),
+        ("ethernet", "et"),
+    ];
+    let p = port.trim().to_ascii_lowercase();
+    for (long, short) in LONG {
+        if let Some(rest) = p.strip_prefix(long) {
+            return format!("{short}{rest}");
+        }
+    }
+    p
 }
 
 /// Whether an alert is a device's first-failed-probe suspicion.
@@ -1487,7 +1666,8 @@ mod tests {
     }
 
     /// A port-down on a device that loses ports all day (an access switch with guest
-    /// ports) says nothing about one neighbour: the miss waits for its second probe.
+    /// ports), on a port that itself went down within the last two hours, says nothing
+    /// about one neighbour: the miss waits for its second probe.
     #[test]
     fn port_downs_on_a_noisy_parent_do_not_corroborate_a_miss() {
         let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
@@ -1495,24 +1675,109 @@ mod tests {
             .map(|k| {
                 event(
                     "dist",
-                    &format!("log:port-down:Gi1/0/{}", 20 + k),
+                    &format!("log:port-down:Gi1/0/{}", 20 + k % 3),
                     200 + k * 240,
                 )
             })
             .collect();
-        alerts.push(event("dist", "log:port-down:Gi1/0/7", 1700));
+        alerts.push(event("dist", "log:port-down:GigabitEthernet1/0/21", 1700));
         alerts.push(miss("pos", AlertState::Firing, 1710));
         run(&mut c, alerts, 1760);
         assert!(c.incidents().is_empty(), "{:?}", c.incidents());
         assert!(!c.corroborated("pos", 1_710_000));
         // a quiet parent: the same last line corroborates
         let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
-        c.push(event("dist", "log:port-down:Gi1/0/7", 1700));
+        c.push(event("dist", "log:port-down:Gi1/0/21", 1700));
         c.tick(1_700_000);
         assert!(c.corroborated("pos", 1_710_000));
         // too long before the miss, or a parentless device: not corroborated
         assert!(!c.corroborated("pos", 1_800_000));
         assert!(!c.corroborated("fw", 1_710_000));
+    }
+
+    /// On a noisy parent, a port that goes down for the first time in two hours is
+    /// news about the neighbour on it (the till's port among guest ports that go up
+    /// and down all day): it corroborates the till's first miss, and the incident
+    /// opens at the next tick. A port an LLDP line showed facing another element does
+    /// not speak for this one; one LLDP showed facing it does, however noisy.
+    #[test]
+    fn a_port_going_down_for_the_first_time_corroborates_on_a_noisy_parent() {
+        let noisy = || -> Vec<Alert> {
+            (0..8)
+                .map(|k| {
+                    event(
+                        "dist",
+                        &format!("log:port-down:Gi1/0/{}", 20 + k % 4),
+                        200 + k * 180,
+                    )
+                })
+                .collect()
+        };
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let mut alerts = noisy();
+        alerts.push(event("dist", "log:port-down:GigabitEthernet1/0/7", 1700));
+        alerts.push(miss("pos", AlertState::Firing, 1730));
+        run(&mut c, alerts, 1760);
+        assert_eq!(c.incidents().len(), 1, "{:?}", c.incidents());
+        assert_eq!(c.incidents()[0].root_cause, "pos");
+        assert_eq!(c.incidents()[0].opened_at_ms, 1_730_000);
+
+        // Gi1/0/7 once lost its LLDP neighbour ap-0: it faces ap-0, not the till
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let mut alerts = noisy();
+        alerts.push(event("dist", "log:lldp-lost:Gi1/0/7@ap-0", 100));
+        alerts.push(event("dist", "log:port-down:Gi1/0/7", 1700));
+        run(&mut c, alerts, 1705);
+        assert!(!c.corroborated("pos", 1_730_000));
+        assert!(c.corroborated("ap-0", 1_730_000));
+
+        // the till's port flapped an hour ago (not news), but LLDP showed it faces
+        // the till: its loss corroborates however noisy the switch
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let mut alerts = noisy();
+        alerts.push(event("dist", "log:port-down:Gi1/0/7", 100));
+        alerts.push(event("dist", "log:lldp-lost:Gi1/0/7@pos", 220));
+        alerts.push(event("dist", "log:port-down:Gi1/0/7", 1700));
+        run(&mut c, alerts, 1705);
+        assert!(c.corroborated("pos", 1_730_000));
+        assert!(!c.corroborated("ap-1", 1_730_000));
+    }
+
+    /// A port-down, its line-protocol echo and the LLDP neighbour ageing out two
+    /// minutes later on the same port are one loss: a parent that lost one neighbour
+    /// in the last half hour still counts as quiet, and its next port-down corroborates
+    /// (a dual-homed PBX behind two core switches).
+    #[test]
+    fn a_port_down_and_its_lldp_ageing_out_are_one_loss() {
+        let alerts = |lldp: &str| {
+            vec![
+                // the till's port went down once 40 minutes before (not news)
+                event("dist", "log:port-down:Gi1/0/7", 100),
+                // another neighbour lost 15 minutes before: port, echo, LLDP
+                event("dist", "log:port-down:TenGigabitEthernet1/0/3", 1600),
+                event("dist", "log:port-down:Te1/0/3", 1601),
+                event("dist", lldp, 1722),
+                event("dist", "log:port-down:Gi1/0/7", 2500),
+            ]
+        };
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        run(
+            &mut c,
+            alerts("log:lldp-lost:TenGigabitEthernet1/0/3@ap-9"),
+            2505,
+        );
+        assert!(c.corroborated("pos", 2_530_000));
+        // the LLDP line names only the neighbour the port-down did not: still one
+        // loss when it names the same port
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        run(&mut c, alerts("log:lldp-lost:te1/0/3"), 2505);
+        assert!(c.corroborated("pos", 2_530_000));
+        // a second, separate loss (another port) makes the parent not quiet
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let mut a = alerts("log:lldp-lost:Te1/0/3@ap-9");
+        a.push(event("dist", "log:port-down:Gi1/0/9", 1900));
+        run(&mut c, a, 2505);
+        assert!(!c.corroborated("pos", 2_530_000));
     }
 
     /// A miss below a parent that is failing is that parent's symptom: promoted and
