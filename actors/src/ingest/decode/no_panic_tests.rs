@@ -281,3 +281,53 @@ fn ndjson_never_panics() {
         );
     }
 }
+
+/// The `memchr` version of [`fortinet_kv`] the byte loop replaced: the reference.
+fn fortinet_kv_reference(s: &str) -> Vec<(&str, &str)> {
+    let mut rest = s;
+    let mut out = Vec::new();
+    loop {
+        rest = rest.trim_start_matches(' ');
+        let Some(eq) = memchr::memchr2(b'=', b' ', rest.as_bytes()) else {
+            return out;
+        };
+        if eq == 0 || rest.as_bytes()[eq] != b'=' {
+            return out;
+        }
+        let key = &rest[..eq];
+        let after = &rest[eq + 1..];
+        let (value, next) = if let Some(q) = after.strip_prefix('"') {
+            match memchr::memchr(b'"', q.as_bytes()) {
+                Some(e) => (&q[..e], &q[e + 1..]),
+                None => (q, ""),
+            }
+        } else {
+            match memchr::memchr(b' ', after.as_bytes()) {
+                Some(e) => (&after[..e], &after[e..]),
+                None => (after, ""),
+            }
+        };
+        rest = next;
+        out.push((key, value));
+    }
+}
+
+#[test]
+fn fortinet_kv_matches_the_reference_on_random_pairs() {
+    const PIECES: &[&str] = &[
+        "date", "=", "\"", " ", "  ", "x", "devname", "fw-1", "ü", "level=\"notice\"", "a=b",
+        "=\"", "\"\"", "k=", "é=1", "msg=\"two words\"",
+    ];
+    let mut rng = Rng(0x5eed_f047);
+    let mut checked = 0;
+    for _ in 0..50_000 {
+        let mut s = String::new();
+        for _ in 0..rng.below(12) {
+            s.push_str(PIECES[rng.below(PIECES.len())]);
+        }
+        let got: Vec<(&str, &str)> = fortinet_kv(&s).collect();
+        assert_eq!(got, fortinet_kv_reference(&s), "input {s:?}");
+        checked += usize::from(!got.is_empty());
+    }
+    assert!(checked > 10_000, "too few inputs with pairs: {checked}");
+}

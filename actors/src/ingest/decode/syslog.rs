@@ -758,31 +758,44 @@ fn aruba(rec: &mut SyslogRecord<'_>) {
 /// Iterates FortiOS `key=value` / `key="quoted value"` pairs, quotes removed.
 ///
 /// Never panics; stops at the first token without `=`.
+///
+/// One forward pass over the bytes: keys and values are a few bytes long, so a plain
+/// loop beats a `memchr` call per delimiter (FortiGate traffic lines carry ≈ 30 pairs
+/// and are most of a ship's syslog volume; see docs/benchmarks.md, `speed8`).
 pub fn fortinet_kv(s: &str) -> impl Iterator<Item = (&str, &str)> {
     let mut rest = s;
-    // byte searches (memchr) on ASCII delimiters: the positions are char boundaries
     std::iter::from_fn(move || {
-        rest = rest.trim_start_matches(' ');
-        // the key ends at the first `=`; a space before it (or no `=`) ends the pairs
-        let eq = memchr::memchr2(b'=', b' ', rest.as_bytes())?;
-        if eq == 0 || rest.as_bytes()[eq] != b'=' {
-            return None;
-        }
-        let key = &rest[..eq];
-        let after = &rest[eq + 1..];
-        let (value, next) = if let Some(q) = after.strip_prefix('"') {
-            match memchr::memchr(b'"', q.as_bytes()) {
-                Some(e) => (&q[..e], &q[e + 1..]),
-                None => (q, ""),
-            }
-        } else {
-            match memchr::memchr(b' ', after.as_bytes()) {
-                Some(e) => (&after[..e], &after[e..]),
-                None => (after, ""),
-            }
-        };
+        let (key, value, next) = fortinet_pair(rest)?;
         rest = next;
         Some((key, value))
+    })
+}
+
+/// The first `key=value` pair of `s` (leading spaces skipped) and what follows it.
+#[inline]
+fn fortinet_pair(s: &str) -> Option<(&str, &str, &str)> {
+    let b = s.as_bytes();
+    let start = b.iter().position(|&c| c != b' ')?;
+    // the key ends at the first `=`; a space before it (or no `=`) ends the pairs
+    let len = b[start..].iter().position(|&c| c == b'=' || c == b' ')?;
+    let eq = start + len;
+    if len == 0 || b[eq] == b' ' {
+        return None;
+    }
+    // every cut below is at an ASCII delimiter or an end: a char boundary
+    let key = &s[start..eq];
+    let after = &s[eq + 1..];
+    let ab = after.as_bytes();
+    Some(if ab.first() == Some(&b'"') {
+        match ab[1..].iter().position(|&c| c == b'"') {
+            Some(e) => (key, &after[1..1 + e], &after[2 + e..]),
+            None => (key, &after[1..], ""),
+        }
+    } else {
+        match ab.iter().position(|&c| c == b' ') {
+            Some(e) => (key, &after[..e], &after[e..]),
+            None => (key, after, ""),
+        }
     })
 }
 
@@ -793,21 +806,23 @@ fn fortinet(rec: &mut SyslogRecord<'_>) {
     let (mut date, mut time, mut tz, mut eventtime, mut msg, mut logdesc) =
         (None, None, None, None, None, None);
     for (k, v) in fortinet_kv(kv) {
-        match k {
-            "devname" => devname = Some(v),
-            "devid" => devid = Some(v),
-            "logid" => logid = Some(v),
-            "type" => log_type = Some(v),
-            "subtype" => subtype = Some(v),
-            "level" => level = Some(v),
-            "date" => date = Some(v),
-            "time" => time = Some(v),
-            "tz" => tz = Some(v),
-            "eventtime" => eventtime = Some(v),
-            "msg" => msg = Some(v),
-            "logdesc" => logdesc = Some(v),
-            _ => {}
-        }
+        // by length first: most of a traffic line's ≈ 30 keys are none of these
+        let slot = match (k.len(), k.as_bytes()) {
+            (2, b"tz") => &mut tz,
+            (3, b"msg") => &mut msg,
+            (4, b"date") => &mut date,
+            (4, b"time") => &mut time,
+            (4, b"type") => &mut log_type,
+            (5, b"devid") => &mut devid,
+            (5, b"logid") => &mut logid,
+            (5, b"level") => &mut level,
+            (7, b"devname") => &mut devname,
+            (7, b"subtype") => &mut subtype,
+            (7, b"logdesc") => &mut logdesc,
+            (9, b"eventtime") => &mut eventtime,
+            _ => continue,
+        };
+        *slot = Some(v);
     }
     let Some(devname) = devname.filter(|d| !d.is_empty()) else {
         return;
