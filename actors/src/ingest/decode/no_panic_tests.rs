@@ -315,8 +315,22 @@ fn fortinet_kv_reference(s: &str) -> Vec<(&str, &str)> {
 #[test]
 fn fortinet_kv_matches_the_reference_on_random_pairs() {
     const PIECES: &[&str] = &[
-        "date", "=", "\"", " ", "  ", "x", "devname", "fw-1", "ü", "level=\"notice\"", "a=b",
-        "=\"", "\"\"", "k=", "é=1", "msg=\"two words\"",
+        "date",
+        "=",
+        "\"",
+        " ",
+        "  ",
+        "x",
+        "devname",
+        "fw-1",
+        "ü",
+        "level=\"notice\"",
+        "a=b",
+        "=\"",
+        "\"\"",
+        "k=",
+        "é=1",
+        "msg=\"two words\"",
     ];
     let mut rng = Rng(0x5eed_f047);
     let mut checked = 0;
