@@ -225,6 +225,7 @@ impl Demo {
             &FleetOptions {
                 data: work.clone(),
                 correlator: CorrelatorConfig::default(),
+                log_fsync: None,
             },
             vec![sessions],
         )
@@ -246,6 +247,7 @@ impl Demo {
                         board: fleet.board.clone(),
                         links: s.links.clone(),
                     }) as Arc<dyn SyncSnapshotSource>),
+                    cursor_every: None,
                 })
                 .collect(),
             work.join("sync"),

@@ -52,7 +52,9 @@ use seawatch_actors::sync::shore::{
     run_shore, Commands, FleetStore, FleetView, MemFleetStore, Shore,
 };
 use seawatch_actors::sync::wire::{Lane, LinkSnapshot};
-use seawatch_runtime::event_log::{Event, EventKind, EventLog, EventLogConfig, EventLogError};
+use seawatch_runtime::event_log::{
+    Event, EventKind, EventLog, EventLogConfig, EventLogError, FsyncPolicy,
+};
 use seawatch_runtime::supervision::{
     start_root, Addr, ChildSpec, SupervisorHandle, SupervisorSpec,
 };
@@ -78,6 +80,17 @@ pub struct SimRunOptions {
     /// Correlator timing.
     pub correlator: CorrelatorConfig,
 }
+
+/// `sim run`'s event-log durability: never fsync. A run's logs live in a temporary
+/// directory and are never reopened, so nothing reads what an fsync would protect, and
+/// the per-barrier fsync of [`SimFleet::horizons`] sat on the run's critical path
+/// (decision 0022). What sync reads, and when, is unchanged: the horizon still bounds it.
+pub const SIM_LOG_FSYNC: FsyncPolicy = FsyncPolicy::Never;
+
+/// `sim run`'s sync-cursor persistence period, in simulated time. At ~100× real time,
+/// a minute of simulated time is about the real ship's once-a-second write rate in
+/// wall time; the cursor is still written when sync stops (decision 0022).
+pub const SIM_CURSOR_EVERY: Duration = Duration::from_secs(60);
 
 impl Default for SimRunOptions {
     fn default() -> Self {
@@ -199,6 +212,9 @@ pub struct FleetOptions {
     pub data: PathBuf,
     /// Correlator timing.
     pub correlator: CorrelatorConfig,
+    /// When the ships' event logs fsync; `None` keeps the event log's default
+    /// (`sim run` passes [`SIM_LOG_FSYNC`]).
+    pub log_fsync: Option<FsyncPolicy>,
 }
 
 /// The ships of a scenario, each with the real pipeline, under one root supervisor:
@@ -239,7 +255,11 @@ impl SimFleet {
             let ship = ShipId::new(&s.id);
             let inventory = crate::inventory::from_ship(s);
             let dir = opts.data.join("eventlog").join(&s.id);
-            let log = EventLog::open(&dir, EventLogConfig::new(&s.id))
+            let mut log_cfg = EventLogConfig::new(&s.id);
+            if let Some(policy) = opts.log_fsync {
+                log_cfg.fsync = policy;
+            }
+            let log = EventLog::open(&dir, log_cfg)
                 .map_err(|e| SimError::Io(format!("event log in {}: {e}", dir.display())))?;
             let log = Arc::new(RwLock::new(log));
             // ingest metrics are labelled by ship and registered once per registry: the
@@ -352,7 +372,9 @@ impl SimFleet {
     }
 
     /// Makes every ship's log durable up to its end and returns those ends: what sync
-    /// may ship (call between barriers, when no telemetry is in flight).
+    /// may ship (call between barriers, when no telemetry is in flight). With
+    /// [`FsyncPolicy::Never`] an append is "durable" as soon as it is written, and this
+    /// only reads the ends.
     pub fn horizons(&self) -> Vec<u64> {
         self.ships
             .iter()
@@ -617,6 +639,7 @@ pub async fn run(scenario: &Scenario, opts: &SimRunOptions) -> Result<SimReport,
         &FleetOptions {
             data: data.clone(),
             correlator: opts.correlator,
+            log_fsync: Some(SIM_LOG_FSYNC),
         },
         Vec::new(),
     )
@@ -634,6 +657,7 @@ pub async fn run(scenario: &Scenario, opts: &SimRunOptions) -> Result<SimReport,
                 log: s.log.clone(),
                 profile: sync_link(scenario, sc),
                 snapshot: None,
+                cursor_every: Some(SIM_CURSOR_EVERY),
             })
             .collect(),
         data.join("sync"),
@@ -761,6 +785,9 @@ pub struct ShoreShip {
     pub profile: LinkProfile,
     /// The ship's state for the shore's fleet view (links, open incidents).
     pub snapshot: Option<Arc<dyn SyncSnapshotSource>>,
+    /// How often sync persists its acknowledged positions, in simulated time; `None`
+    /// keeps [`SyncConfig`]'s default (`sim run` passes [`SIM_CURSOR_EVERY`]).
+    pub cursor_every: Option<Duration>,
 }
 
 /// What shore holds after sync, summed over ships.
@@ -1055,7 +1082,11 @@ fn shore_thread(
             });
             horizons.push(horizon.clone());
             let source: Arc<dyn EventSource> = horizon;
-            let engine = SyncShip::open(source, SyncConfig::new(cursor.join("sync.cursor")))
+            let mut sync_cfg = SyncConfig::new(cursor.join("sync.cursor"));
+            if let Some(every) = s.cursor_every {
+                sync_cfg.persist_every = every;
+            }
+            let engine = SyncShip::open(source, sync_cfg)
                 .map_err(|e| SimError::Io(format!("ship {}: sync: {e}", s.id)))?;
             let conn = net
                 .connect_ship(&s.id)
