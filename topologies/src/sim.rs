@@ -81,17 +81,6 @@ pub struct SimRunOptions {
     pub correlator: CorrelatorConfig,
 }
 
-/// `sim run`'s event-log durability: never fsync. A run's logs live in a temporary
-/// directory and are never reopened, so nothing reads what an fsync would protect, and
-/// the per-barrier fsync of [`SimFleet::horizons`] sat on the run's critical path
-/// (decision 0022). What sync reads, and when, is unchanged: the horizon still bounds it.
-pub const SIM_LOG_FSYNC: FsyncPolicy = FsyncPolicy::Never;
-
-/// `sim run`'s sync-cursor persistence period, in simulated time. At ~100× real time,
-/// a minute of simulated time is about the real ship's once-a-second write rate in
-/// wall time; the cursor is still written when sync stops (decision 0022).
-pub const SIM_CURSOR_EVERY: Duration = Duration::from_secs(60);
-
 impl Default for SimRunOptions {
     fn default() -> Self {
         Self {
@@ -103,6 +92,17 @@ impl Default for SimRunOptions {
         }
     }
 }
+
+/// `sim run`'s event-log durability: never fsync. A run's logs (in a temporary directory
+/// unless [`SimRunOptions::data`] names one) are never reopened, so nothing reads what an
+/// fsync would protect, and the per-barrier fsync of [`SimFleet::horizons`] sat on the
+/// run's critical path (decision 0022). What sync reads, and when, is unchanged: the horizon still bounds it.
+pub const SIM_LOG_FSYNC: FsyncPolicy = FsyncPolicy::Never;
+
+/// `sim run`'s sync-cursor persistence period, in simulated time. At ~100× real time,
+/// a minute of simulated time is about the real ship's once-a-second write rate in
+/// wall time; the cursor is still written when sync stops (decision 0022).
+pub const SIM_CURSOR_EVERY: Duration = Duration::from_secs(60);
 
 /// Event counts of a run (contracts §4 `events`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
