@@ -112,8 +112,12 @@ pub async fn run_shore(
             }
         }
     };
+    let sync_metrics = SyncMetrics::register(&metrics);
+    for s in &cfg.ships {
+        sync_metrics.shore_sources(&s.id);
+    }
     let shared = ShoreShared {
-        metrics: Some(SyncMetrics::register(&metrics)),
+        metrics: Some(sync_metrics),
         clickhouse,
         runtime: Some(runtime),
         ..Default::default()

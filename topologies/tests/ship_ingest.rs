@@ -257,3 +257,56 @@ async fn inventory_reload_adds_and_removes_actors_without_restart() {
     assert!(node.runtime.registry().dead_entries().is_empty());
     node.shutdown().await;
 }
+
+/// Every label set known up front is on `/metrics` at 0 from the first scrape (Grafana
+/// shows 0, not "No data", before the first incident, event or restart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_label_sets_are_exported_at_0_right_after_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    // Sync configured, its server unreachable: the backlog is still known.
+    cfg.nats = Some(seawatch_topologies::config::NatsSection {
+        url: "nats://127.0.0.1:1".into(),
+    });
+    let node = ShipNode::start(&cfg, inventory(), Clock::system())
+        .await
+        .unwrap();
+    let mut s = TcpStream::connect(node.http_addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let mut expected = vec![
+        "seawatch_link_up{ship=\"aurora\",link=\"vsat-1\"} 0".to_string(),
+        "seawatch_link_outage_risk{ship=\"aurora\",link=\"vsat-1\"} 0.0".to_string(),
+        "seawatch_sync_backlog_events{ship=\"aurora\"} 0".to_string(),
+        "seawatch_eventlog_events_total{ship=\"aurora\"} 0".to_string(),
+    ];
+    for severity in ["minor", "major", "critical"] {
+        expected.push(format!(
+            "seawatch_incidents_open{{ship=\"aurora\",severity=\"{severity}\"}} 0"
+        ));
+    }
+    for source in ["syslog-tcp", "syslog-udp", "ndjson", "remote-write"] {
+        expected.push(format!(
+            "seawatch_ingest_events_total{{source=\"{source}\",ship=\"aurora\"}} 0"
+        ));
+    }
+    for kind in ["device", "link", "detector", "correlator", "sync"] {
+        expected.push(format!(
+            "seawatch_actor_restarts_total{{kind=\"{kind}\",ship=\"aurora\"}} 0"
+        ));
+    }
+    for series in &expected {
+        assert!(
+            text.lines().any(|l| l == series),
+            "{series} missing in:\n{text}"
+        );
+    }
+    node.shutdown().await;
+}

@@ -192,6 +192,13 @@ impl CorrelatorState {
                 });
             }
         }
+        self.export_open();
+    }
+
+    /// Sets `seawatch_incidents_open{ship,severity}` for every severity, 0 included, so
+    /// the series exist from the correlator's start, not from its first incident.
+    fn export_open(&self) {
+        let a = &self.args;
         for sev in [
             IncidentSeverity::Minor,
             IncidentSeverity::Major,
@@ -232,7 +239,9 @@ impl Actor for CorrelatorActor {
             }
             engine.restore(restored);
         }
-        Ok(CorrelatorState { engine, args })
+        let state = CorrelatorState { engine, args };
+        state.export_open();
+        Ok(state)
     }
 
     async fn handle(
@@ -389,5 +398,25 @@ mod tests {
         assert_eq!(again[0].alerts, 2);
         actor2.stop(None);
         join2.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn open_incident_gauges_read_0_from_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(RwLock::new(
+            EventLog::open(dir.path(), EventLogConfig::new("s")).unwrap(),
+        ));
+        let metrics = seawatch_runtime::Metrics::new();
+        let mut a = args(log, IncidentBoard::new(), PushBus::new(4));
+        a.metrics = IncidentMetrics::register(&metrics);
+        let (actor, join) = Actor::spawn(None, CorrelatorActor, a).await.unwrap();
+        // No alert, no tick: only the start.
+        let text = metrics.encode();
+        for sev in ["minor", "major", "critical"] {
+            let series = format!("seawatch_incidents_open{{ship=\"s\",severity=\"{sev}\"}} 0\n");
+            assert!(text.contains(&series), "{series} missing in:\n{text}");
+        }
+        actor.stop(None);
+        join.await.unwrap();
     }
 }

@@ -70,6 +70,11 @@ impl Actor for SyncActor {
     ) -> Result<SyncState, ActorProcessingErr> {
         let source: Arc<dyn EventSource> = args.log.clone();
         let engine = SyncShip::open(source, args.config.clone())?;
+        // The backlog is known before shore (or the local server) answers: export it now,
+        // not from the first tick after connecting.
+        if let Some(m) = &args.metrics {
+            m.set_backlog(engine.ship(), engine.backlog());
+        }
         let task = OwnedTask::spawn(myself, SyncMsg::TaskEnded, move |rx| async move {
             // Shore or the local server unreachable is the normal state of a ship:
             // retry here with backoff rather than fail (and restart) the actor.

@@ -123,6 +123,16 @@ impl SyncMetrics {
         }
     }
 
+    /// Exports the shore counters of a ship this node sources (its stored events,
+    /// duplicates dropped, store failures) from the node's start, at 0 until the ship's
+    /// mirror reads the store or applies its first batch.
+    pub fn shore_sources(&self, ship: &str) {
+        let labels = Self::ship(ship);
+        let _ = self.shore_events.get_or_create(&labels);
+        let _ = self.shore_duplicates.get_or_create(&labels);
+        let _ = self.shore_store_failures.get_or_create(&labels);
+    }
+
     /// Counts a batch the shore store could not take (not acknowledged, sent again).
     pub fn shore_store_failed(&self, ship: &str) {
         self.shore_store_failures
@@ -135,5 +145,31 @@ impl SyncMetrics {
         self.lag
             .get_or_create(&Self::ship(ship))
             .set(seconds.max(0.0).round() as i64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sourced_ship_has_its_shore_counters_at_0_before_any_event() {
+        let registry = Metrics::new();
+        let m = SyncMetrics::register(&registry);
+        m.shore_sources("aurora");
+        let text = registry.encode();
+        for name in [
+            "seawatch_shore_events_total",
+            "seawatch_shore_duplicates_dropped_total",
+            "seawatch_shore_store_failures_total",
+        ] {
+            let series = format!("{name}{{ship=\"aurora\"}} 0\n");
+            assert!(text.contains(&series), "{series} missing in:\n{text}");
+        }
+        // Raising to the store's count afterwards still works.
+        m.shore_stored_at_least("aurora", 7);
+        assert!(registry
+            .encode()
+            .contains("seawatch_shore_events_total{ship=\"aurora\"} 7\n"));
     }
 }
