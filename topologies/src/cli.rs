@@ -676,6 +676,19 @@ async fn ship(args: ShipArgs) -> i32 {
     };
     let devices = inventory.devices.len();
     let links = inventory.links.len();
+    // A leaf server too old for our JetStream client: one plain line and exit 2, before
+    // anything starts when it answers at once, or whenever it first answers (a ship
+    // starts offline), instead of a connect-and-retry loop.
+    let pending_check = match &cfg.nats {
+        None => None,
+        Some(n) => match crate::sync::check_nats_version(&n.url).await {
+            Ok(pending) => pending,
+            Err(e) => {
+                eprintln!("seawatch ship: {e}");
+                return EXIT_USAGE;
+            }
+        },
+    };
     let node = match ShipNode::start(&cfg, inventory, Clock::system()).await {
         Ok(n) => n,
         Err(e) => {
@@ -723,9 +736,21 @@ async fn ship(args: ShipArgs) -> i32 {
     if cfg.nats.is_some() {
         println!("  sync:   to shore over NATS JetStream (the ship's leaf server)");
     }
-    wait_for_shutdown_signal().await;
+    let too_old = async {
+        match pending_check {
+            Some(check) => check.too_old().await,
+            None => std::future::pending().await,
+        }
+    };
+    let status = tokio::select! {
+        _ = wait_for_shutdown_signal() => 0,
+        e = too_old => {
+            eprintln!("seawatch ship: {e}");
+            EXIT_USAGE
+        }
+    };
     node.shutdown().await;
-    0
+    status
 }
 
 /// Re-reads the inventory file on SIGHUP and reconciles device and link actors without a

@@ -16,7 +16,7 @@ use seawatch_actors::sync::actor::{sync_child, Connector, SyncArgs};
 use seawatch_actors::sync::clickhouse::ClickHouseFleetStore;
 use seawatch_actors::sync::metrics::SyncMetrics;
 use seawatch_actors::sync::nats::{
-    connect_ship, run_shore_node, ShipSource, ShoreNodeConfig, ShoreShared,
+    check_server, connect_ship, run_shore_node, NatsError, ShipSource, ShoreNodeConfig, ShoreShared,
 };
 use seawatch_actors::sync::ship::SyncConfig;
 use seawatch_actors::sync::shore::{fleet_command_router, fleet_read_router, FleetApi};
@@ -44,9 +44,17 @@ pub fn ship_sync_child(
     let connect: Connector = Arc::new(move || {
         let (url, ship) = (url.clone(), ship.clone());
         Box::pin(async move {
-            connect_ship(&url, &ship, Some(capacity))
-                .await
-                .map_err(|e| e.to_string())
+            match connect_ship(&url, &ship, Some(capacity)).await {
+                Ok(conn) => Ok(conn),
+                Err(e @ NatsError::ServerTooOld { .. }) => {
+                    // The `ship` command's own version check reports this once and
+                    // exits 2 (`check_nats_version`); give it the time to, rather than
+                    // log the same line from the sync's retry loop as well.
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    Err(e.to_string())
+                }
+                Err(e) => Err(e.to_string()),
+            }
         })
     });
     let (child, _addr) = sync_child(SyncArgs {
@@ -59,6 +67,37 @@ pub fn ship_sync_child(
         snapshot: None,
     });
     Some(child)
+}
+
+/// How long a node waits at start for the NATS server's version before it starts anyway.
+const VERSION_WAIT: Duration = Duration::from_secs(1);
+
+/// A NATS server version check started by [`check_nats_version`] that had no answer yet.
+pub struct PendingVersionCheck(tokio::task::JoinHandle<Result<String, NatsError>>);
+
+impl PendingVersionCheck {
+    /// Resolves with the error if the server turns out too old; never resolves otherwise.
+    pub async fn too_old(self) -> NatsError {
+        match self.0.await {
+            Ok(Err(e @ NatsError::ServerTooOld { .. })) => e,
+            _ => std::future::pending().await,
+        }
+    }
+}
+
+/// Checks the version of the NATS server at `url` before a node starts: waits up to a
+/// second for its INFO. `Err` when the server is too old (the caller exits 2 before
+/// writing anything); `Ok(Some(_))` when it has not answered yet (a ship starts
+/// offline), to be watched while the node runs; `Ok(None)` otherwise (new enough, or a
+/// problem the node's own connect reports).
+pub async fn check_nats_version(url: &str) -> Result<Option<PendingVersionCheck>, NatsError> {
+    let url = url.to_owned();
+    let mut check = tokio::spawn(async move { check_server(&url).await });
+    match tokio::time::timeout(VERSION_WAIT, &mut check).await {
+        Ok(Ok(Err(e @ NatsError::ServerTooOld { .. }))) => Err(e),
+        Ok(_) => Ok(None),
+        Err(_) => Ok(Some(PendingVersionCheck(check))),
+    }
 }
 
 /// Opens the fleet store in ClickHouse. A bad config is an error at once; an unreachable
@@ -90,6 +129,12 @@ pub async fn run_shore(
     listen: SocketAddr,
     data: &std::path::Path,
 ) -> i32 {
+    // Refuse a server too old for our JetStream client before writing anything. One
+    // that answers later is refused by the node loop below.
+    if let Err(e) = check_nats_version(&url).await {
+        eprintln!("seawatch shore: {e}");
+        return crate::cli::EXIT_USAGE;
+    }
     let clock = Clock::system();
     // The node's actors (fleet supervisor, mirrors) report on the same /metrics.
     let runtime = Runtime::new(clock.clone());
@@ -177,6 +222,8 @@ pub async fn run_shore(
     let (stop, stop_rx) = watch::channel(false);
     // The cluster may still be electing its JetStream leader, or be unreachable for a
     // while: retry with backoff instead of exiting.
+    // A server too old for our JetStream client is not going to get newer: say so once
+    // and exit 2 instead of retrying.
     let node = tokio::spawn(async move {
         let mut backoff = Duration::from_millis(500);
         loop {
@@ -188,7 +235,8 @@ pub async fn run_shore(
             )
             .await
             {
-                Ok(()) => return,
+                Ok(()) => return None,
+                Err(e @ NatsError::ServerTooOld { .. }) => return Some(e),
                 Err(e) => {
                     tracing::warn!(error = %e, "shore node: retrying");
                     tokio::time::sleep(backoff).await;
@@ -209,7 +257,13 @@ pub async fn run_shore(
     }
     let status = tokio::select! {
         _ = crate::cli::wait_for_shutdown_signal() => 0,
-        _ = node => 1,
+        ended = node => match ended {
+            Ok(Some(e)) => {
+                eprintln!("seawatch shore: {e}");
+                crate::cli::EXIT_USAGE
+            }
+            _ => 1,
+        },
     };
     let _ = stop.send(true);
     server.abort();

@@ -164,3 +164,154 @@ fn ship_rejects_a_bad_config_or_inventory_with_file_and_key() {
         "{stderr}"
     );
 }
+
+/// A fake nats-server 2.9.10 on a loopback port: sends its INFO to every client and
+/// answers PING with PONG, as the real one does before any JetStream request.
+fn fake_nats_2_9() -> String {
+    fake_nats_2_9_after(std::time::Duration::ZERO)
+}
+
+/// [`fake_nats_2_9`], listening only after `delay` (a leaf server that comes up late).
+fn fake_nats_2_9_after(delay: std::time::Duration) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let port = seawatch_tests::free_port();
+    std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        for sock in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut w = sock.try_clone().unwrap();
+                let info = format!(
+                    "INFO {{\"server_id\":\"fake\",\"server_name\":\"fake\",\"version\":\"2.9.10\",\"proto\":1,\"host\":\"127.0.0.1\",\"port\":{port},\"max_payload\":1048576,\"jetstream\":true}}\r\n"
+                );
+                if w.write_all(info.as_bytes()).is_err() {
+                    return;
+                }
+                for line in BufReader::new(sock).lines() {
+                    let Ok(line) = line else { return };
+                    if line.starts_with("PING") && w.write_all(b"PONG\r\n").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("nats://127.0.0.1:{port}")
+}
+
+/// Runs `seawatch ARGS` for at most 30 s; its exit code and stderr.
+fn run_bounded(args: &[&str]) -> (Option<i32>, String) {
+    use std::io::Read;
+    let mut child = seawatch()
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (code, stderr)
+}
+
+#[test]
+fn shore_and_ship_against_nats_server_2_9_exit_2_with_one_line() {
+    let url = fake_nats_2_9();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("shore");
+    let listen = format!("127.0.0.1:{}", seawatch_tests::free_port());
+    let (code, stderr) = run_bounded(&[
+        "shore",
+        "--nats",
+        &url,
+        "--listen",
+        &listen,
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "seawatch shore: nats-server 2.9.10 at {url} is too old: seawatch needs NATS \
+             JetStream 2.10 or newer\n"
+        )
+    );
+    assert!(
+        !data.exists(),
+        "the shore wrote its data before refusing the server"
+    );
+
+    let data = dir.path().join("ship");
+    let listen = format!("127.0.0.1:{}", seawatch_tests::free_port());
+    let syslog = format!("127.0.0.1:{}", seawatch_tests::free_port());
+    let (code, stderr) = run_bounded(&[
+        "ship",
+        "--nats",
+        &url,
+        "--listen",
+        &listen,
+        "--syslog",
+        &syslog,
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "seawatch ship: nats-server 2.9.10 at {url} is too old: seawatch needs NATS \
+             JetStream 2.10 or newer\n"
+        )
+    );
+    // Refused before the ship started: nothing written to its data folder.
+    assert!(
+        !data.exists(),
+        "the ship started before refusing the server"
+    );
+}
+
+#[test]
+fn a_ship_whose_2_9_leaf_server_answers_late_exits_2_once() {
+    let url = fake_nats_2_9_after(std::time::Duration::from_secs(2));
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ship");
+    let listen = format!("127.0.0.1:{}", seawatch_tests::free_port());
+    let syslog = format!("127.0.0.1:{}", seawatch_tests::free_port());
+    let (code, stderr) = run_bounded(&[
+        "ship",
+        "--nats",
+        &url,
+        "--listen",
+        &listen,
+        "--syslog",
+        &syslog,
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let line = format!(
+        "seawatch ship: nats-server 2.9.10 at {url} is too old: seawatch needs NATS JetStream \
+         2.10 or newer"
+    );
+    assert_eq!(stderr.matches(&line).count(), 1, "{stderr}");
+    assert_eq!(stderr.lines().last(), Some(line.as_str()), "{stderr}");
+    // It did start (offline) before the server answered.
+    assert!(data.join("initial-admin-password").exists());
+}

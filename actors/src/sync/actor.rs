@@ -81,7 +81,13 @@ impl Actor for SyncActor {
             let mut backoff = std::time::Duration::from_millis(500);
             let mut stop = rx.clone();
             let conn = loop {
-                match (args.connect)().await {
+                // A connect can take seconds (a server that does not answer): stop
+                // does not wait for it.
+                let attempt = tokio::select! {
+                    r = (args.connect)() => r,
+                    _ = stop.changed() => return Ok(()),
+                };
+                match attempt {
                     Ok(c) => break c,
                     Err(e) => {
                         tracing::warn!(error = %e, "sync: cannot connect; retrying");

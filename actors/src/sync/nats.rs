@@ -61,6 +61,52 @@ pub enum NatsError {
     /// A ship id unusable as a subject token.
     #[error("ship id {0:?}: use letters, digits, '-' and '_'")]
     ShipId(String),
+    /// The server is older than [`MIN_SERVER_VERSION`]: its JetStream API answers do not
+    /// parse, so retrying cannot help.
+    #[error(
+        "nats-server {version} at {url} is too old: seawatch needs NATS JetStream {}.{} or newer",
+        MIN_SERVER_VERSION.0,
+        MIN_SERVER_VERSION.1
+    )]
+    ServerTooOld {
+        /// The version the server announced in its INFO.
+        version: String,
+        /// The server URL (credentials removed).
+        url: String,
+    },
+}
+
+/// The oldest nats-server (major, minor) seawatch works with. The JetStream API answers
+/// of 2.9 and older do not match what the client expects ("data did not match any
+/// variant of untagged enum Response"), and `ship-leaf.conf` uses 2.10's syntax.
+pub const MIN_SERVER_VERSION: (u64, u64) = (2, 10);
+
+/// Parses a nats-server version as its INFO gives it (`2.9.10`, `v2.10.0-beta.1`,
+/// `2.11.0-RC.3`) into (major, minor, patch); a missing patch reads as 0. `None` when
+/// the text is not a version.
+pub fn parse_server_version(version: &str) -> Option<(u64, u64, u64)> {
+    let v = version.trim();
+    let v = v.strip_prefix(['v', 'V']).unwrap_or(v);
+    let core = v.split(['-', '+']).next()?;
+    let mut parts = core.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    let patch = match parts.next() {
+        Some(p) => p.parse().ok()?,
+        None => 0,
+    };
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((major, minor, patch))
+}
+
+/// Whether a server announcing `version` is older than [`MIN_SERVER_VERSION`]. A version
+/// that does not parse is given the benefit of the doubt (`false`): a fork or a future
+/// format should not be refused on its spelling.
+pub fn server_too_old(version: &str) -> bool {
+    parse_server_version(version)
+        .is_some_and(|(major, minor, _)| (major, minor) < MIN_SERVER_VERSION)
 }
 
 fn js_err(e: impl std::fmt::Display) -> NatsError {
@@ -121,20 +167,64 @@ fn split_credentials(url: &str) -> (String, Option<(String, String)>) {
     (url.to_owned(), None)
 }
 
-async fn connect(url: &str) -> Result<async_nats::Client, NatsError> {
+/// How long [`connect`] waits for the server's INFO (the client connects in the
+/// background); about what the first JetStream request would wait before failing anyway.
+const INFO_WAIT: Duration = Duration::from_secs(5);
+
+/// Connects to `url` (retrying in the background until the server answers) and, once
+/// the server's INFO arrives within `info_wait` (forever with `None`), refuses a server
+/// older than [`MIN_SERVER_VERSION`].
+async fn connect_checked(
+    url: &str,
+    info_wait: Option<Duration>,
+) -> Result<async_nats::Client, NatsError> {
     let (bare, creds) = split_credentials(url);
     let mut opts = async_nats::ConnectOptions::new();
     if let Some((user, password)) = creds {
         opts = async_nats::ConnectOptions::with_user_and_password(user, password);
     }
-    opts.retry_on_initial_connect()
+    let client = opts
+        .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(5))
         .connect(bare)
         .await
         .map_err(|e| NatsError::Connect {
             url: redact(url),
             reason: e.to_string(),
-        })
+        })?;
+    let started = tokio::time::Instant::now();
+    let info = loop {
+        if let Some(info) = client.try_server_info() {
+            break info;
+        }
+        if info_wait.is_some_and(|w| started.elapsed() >= w) {
+            return Err(NatsError::Connect {
+                url: redact(url),
+                reason: "no answer from the server yet".into(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    if server_too_old(&info.version) {
+        return Err(NatsError::ServerTooOld {
+            version: info.version,
+            url: redact(url),
+        });
+    }
+    Ok(client)
+}
+
+async fn connect(url: &str) -> Result<async_nats::Client, NatsError> {
+    connect_checked(url, Some(INFO_WAIT)).await
+}
+
+/// Waits until the server at `url` answers (however long that takes: a ship starts
+/// offline) and returns its version, or [`NatsError::ServerTooOld`]. The CLI calls it
+/// once at start so that a server too old ends the process with one plain line instead
+/// of a connect-and-retry loop.
+pub async fn check_server(url: &str) -> Result<String, NatsError> {
+    let client = connect_checked(url, None).await?;
+    Ok(client.server_info().version)
 }
 
 /// Connects a ship's sync to its local leaf server at `url`.
@@ -919,4 +1009,102 @@ pub async fn stored_events(
         seen += got;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_versions_parse_as_info_gives_them() {
+        assert_eq!(parse_server_version("2.9.10"), Some((2, 9, 10)));
+        assert_eq!(parse_server_version("v2.10.0-beta.1"), Some((2, 10, 0)));
+        assert_eq!(parse_server_version("2.11.0-RC.3"), Some((2, 11, 0)));
+        assert_eq!(parse_server_version("2.12"), Some((2, 12, 0)));
+        assert_eq!(parse_server_version(" 2.15.1+build.7 "), Some((2, 15, 1)));
+        for bad in [
+            "", "v", "2", "two.ten", "2.x.1", "2.10.1.4", "-1.2.3", "2..1",
+        ] {
+            assert_eq!(parse_server_version(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn servers_older_than_2_10_are_too_old() {
+        for old in ["2.9.10", "2.9.25", "2.2.0", "1.4.1", "v2.9.0-beta"] {
+            assert!(server_too_old(old), "{old}");
+        }
+        for ok in ["2.10.0", "2.10.0-RC.1", "2.11.4", "2.15.1", "3.0.0"] {
+            assert!(!server_too_old(ok), "{ok}");
+        }
+        // Unparseable: not refused on its spelling.
+        assert!(!server_too_old(""));
+        assert!(!server_too_old("nightly"));
+    }
+
+    #[test]
+    fn too_old_error_is_one_plain_line_without_credentials() {
+        let e = NatsError::ServerTooOld {
+            version: "2.9.10".into(),
+            url: redact("nats://user:secret@10.0.0.1:4222"),
+        };
+        assert_eq!(
+            e.to_string(),
+            "nats-server 2.9.10 at nats://10.0.0.1:4222 is too old: seawatch needs NATS \
+             JetStream 2.10 or newer"
+        );
+    }
+
+    /// A fake nats-server announcing `version`: sends INFO, answers PING with PONG.
+    async fn fake_server(version: &'static str) -> String {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let (r, mut w) = sock.into_split();
+                    let info = format!(
+                        "INFO {{\"server_id\":\"fake\",\"server_name\":\"fake\",\"version\":\"{version}\",\"proto\":1,\"host\":\"127.0.0.1\",\"port\":{},\"max_payload\":1048576,\"jetstream\":true}}\r\n",
+                        addr.port()
+                    );
+                    if w.write_all(info.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let mut lines = BufReader::new(r).lines();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        if line.starts_with("PING") && w.write_all(b"PONG\r\n").await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        format!("nats://user:pw@{addr}")
+    }
+
+    #[tokio::test]
+    async fn connecting_to_a_2_9_server_fails_once_with_its_version() {
+        let url = fake_server("2.9.10").await;
+        let err = tokio::time::timeout(Duration::from_secs(10), check_server(&url))
+            .await
+            .expect("the check answers as soon as the INFO arrives")
+            .unwrap_err();
+        assert!(
+            matches!(&err, NatsError::ServerTooOld { version, url } if version == "2.9.10" && !url.contains("pw")),
+            "{err}"
+        );
+        let err = connect_ship(&url, "aurora", None).await.err().unwrap();
+        assert!(matches!(err, NatsError::ServerTooOld { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_2_10_server_passes_the_check() {
+        let url = fake_server("2.10.7").await;
+        let version = tokio::time::timeout(Duration::from_secs(10), check_server(&url))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(version, "2.10.7");
+    }
 }
