@@ -246,11 +246,8 @@ pub async fn run_shore(
         }
     });
     health.set(true);
-    println!(
-        "seawatch shore {}: {} ships; http://{listen}/api/fleet",
-        cfg.node,
-        cfg.ships.len()
-    );
+    println!("{}", sourcing_line(&cfg));
+    println!("  http: http://{listen}/api/fleet");
     let pw = data.join("initial-admin-password");
     if pw.exists() {
         println!("  api: user admin, first password in {}", pw.display());
@@ -268,4 +265,69 @@ pub async fn run_shore(
     let _ = stop.send(true);
     server.abort();
     status
+}
+
+/// At most this many ship ids are listed in the shore's start line.
+const LISTED_SHIPS: usize = 20;
+
+/// The shore's start line: which ships it sources, or, with no `[[ship]]` table, that it
+/// serves none and how to add one.
+fn sourcing_line(cfg: &ShoreConfig) -> String {
+    let node = &cfg.node;
+    if cfg.ships.is_empty() {
+        return format!(
+            "seawatch shore {node}: serves 0 ships: add a [[ship]] table per ship to the \
+             --config file (id = \"SHIP\", and domain = \"DOMAIN\" when its leaf's JetStream \
+             domain is not its id)"
+        );
+    }
+    let mut ids: Vec<&str> = cfg.ships.iter().map(|s| s.id.as_str()).collect();
+    let more = ids.len().saturating_sub(LISTED_SHIPS);
+    ids.truncate(LISTED_SHIPS);
+    let mut list = ids.join(", ");
+    if more > 0 {
+        list.push_str(&format!(" and {more} more"));
+    }
+    format!(
+        "seawatch shore {node}: sources {} ship{}: {list}",
+        cfg.ships.len(),
+        if cfg.ships.len() == 1 { "" } else { "s" }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shore(toml: &str) -> ShoreConfig {
+        ShoreConfig::parse(toml, "test.toml").unwrap()
+    }
+
+    #[test]
+    fn the_start_line_names_the_ships_sourced() {
+        let cfg =
+            shore("node = \"shore-a\"\n[[ship]]\nid = \"aurora\"\n[[ship]]\nid = \"borealis\"\n");
+        assert_eq!(
+            sourcing_line(&cfg),
+            "seawatch shore shore-a: sources 2 ships: aurora, borealis"
+        );
+    }
+
+    #[test]
+    fn without_ship_tables_the_shore_says_it_serves_none_and_how_to_add_them() {
+        let line = sourcing_line(&shore("node = \"shore-a\"\n"));
+        assert!(line.starts_with("seawatch shore shore-a: serves 0 ships: add a [[ship]] table"));
+        assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn a_long_fleet_is_listed_in_one_bounded_line() {
+        let mut toml = String::from("node = \"n\"\n");
+        for i in 0..500 {
+            toml.push_str(&format!("[[ship]]\nid = \"ship-{i}\"\n"));
+        }
+        let line = sourcing_line(&shore(&toml));
+        assert!(line.starts_with("seawatch shore n: sources 500 ships: ship-0, ship-1,"));
+        assert!(line.ends_with("ship-19 and 480 more"), "{line}");
+    }
 }

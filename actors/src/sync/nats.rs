@@ -439,6 +439,50 @@ pub struct ShoreShared {
     /// The runtime the node's actors run with (metrics, registry); a private one if
     /// `None`.
     pub runtime: Option<Runtime>,
+    /// Ships heard that the node does not source, already warned about (kept across
+    /// reconnects so each is warned about once).
+    pub unknown_ships: Arc<parking_lot::Mutex<UnknownShips>>,
+}
+
+/// At most this many unconfigured ship ids are remembered (and warned about) by a shore
+/// node; past it one last warning says so and the rest go unreported.
+pub const UNKNOWN_SHIPS_CAP: usize = 256;
+
+/// Ships that ping the shore (their sync is running and reaches shore) but have no
+/// `[[ship]]` table: the shore does not source their streams, so their events never
+/// arrive. Each id is reported once; the set is bounded by [`UNKNOWN_SHIPS_CAP`].
+#[derive(Debug, Default)]
+pub struct UnknownShips {
+    warned: std::collections::HashSet<String>,
+    full: bool,
+}
+
+/// What a shore node should say about a ship it heard from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnknownShipNote {
+    /// A ship id not configured, heard for the first time.
+    NotSourced(String),
+    /// The cap was just reached; further unconfigured ships go unreported.
+    CapReached,
+}
+
+impl UnknownShips {
+    /// Notes a ping from `ship` (the raw payload); returns what to warn about, if
+    /// anything. Configured ships, ids already reported and payloads that are not a
+    /// usable ship id give `None`.
+    pub fn heard(&mut self, ship: &[u8], sourced: &[ShipSource]) -> Option<UnknownShipNote> {
+        let ship = std::str::from_utf8(ship).ok()?;
+        check_ship(ship).ok()?;
+        if self.full || sourced.iter().any(|s| s.ship == ship) || self.warned.contains(ship) {
+            return None;
+        }
+        if self.warned.len() >= UNKNOWN_SHIPS_CAP {
+            self.full = true;
+            return Some(UnknownShipNote::CapReached);
+        }
+        self.warned.insert(ship.to_owned());
+        Some(UnknownShipNote::NotSourced(ship.to_owned()))
+    }
 }
 
 /// Bound on every JetStream request of a shore node (API calls, publish acks). The
@@ -492,8 +536,25 @@ pub async fn run_shore_node(
         .await
         .map_err(js_err)?;
     let ponger = client.clone();
+    let (sourced, unknown, node) = (
+        cfg.ships.clone(),
+        shared.unknown_ships.clone(),
+        cfg.node.clone(),
+    );
     let _ping_task = Owned(tokio::spawn(async move {
         while let Some(m) = pings.next().await {
+            match unknown.lock().heard(&m.payload, &sourced) {
+                Some(UnknownShipNote::NotSourced(ship)) => tracing::warn!(
+                    node = %node,
+                    ship = %ship,
+                    "shore: ship {ship} reaches shore but is not sourced (no [[ship]] table with id = \"{ship}\" in the shore config); its events are not stored"
+                ),
+                Some(UnknownShipNote::CapReached) => tracing::warn!(
+                    node = %node,
+                    "shore: {UNKNOWN_SHIPS_CAP} unconfigured ships reported; further ones are not"
+                ),
+                None => {}
+            }
             if let Some(reply) = m.reply {
                 let _ = ponger.publish(reply, Bytes::from_static(b"pong")).await;
             }
@@ -1053,6 +1114,53 @@ mod tests {
             "nats-server 2.9.10 at nats://10.0.0.1:4222 is too old: seawatch needs NATS \
              JetStream 2.10 or newer"
         );
+    }
+
+    fn sourced(ids: &[&str]) -> Vec<ShipSource> {
+        ids.iter()
+            .map(|id| ShipSource {
+                ship: (*id).into(),
+                domain: (*id).into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_unconfigured_ship_is_reported_once_and_configured_ones_never() {
+        let cfg = sourced(&["aurora"]);
+        let mut u = UnknownShips::default();
+        assert_eq!(u.heard(b"aurora", &cfg), None);
+        assert_eq!(
+            u.heard(b"borealis", &cfg),
+            Some(UnknownShipNote::NotSourced("borealis".into()))
+        );
+        assert_eq!(u.heard(b"borealis", &cfg), None);
+        // Payloads that are not a ship id are ignored, not logged.
+        assert_eq!(u.heard(b"", &cfg), None);
+        assert_eq!(u.heard(b"a.b", &cfg), None);
+        assert_eq!(u.heard(&[0xff, 0xfe], &cfg), None);
+        assert_eq!(u.heard("x\nforged log line".as_bytes(), &cfg), None);
+    }
+
+    #[test]
+    fn unknown_ships_are_bounded() {
+        let cfg = sourced(&[]);
+        let mut u = UnknownShips::default();
+        for i in 0..UNKNOWN_SHIPS_CAP {
+            let id = format!("ship-{i}");
+            assert!(matches!(
+                u.heard(id.as_bytes(), &cfg),
+                Some(UnknownShipNote::NotSourced(_))
+            ));
+        }
+        assert_eq!(
+            u.heard(b"one-too-many", &cfg),
+            Some(UnknownShipNote::CapReached)
+        );
+        for i in 0..1_000 {
+            assert_eq!(u.heard(format!("more-{i}").as_bytes(), &cfg), None);
+        }
+        assert_eq!(u.warned.len(), UNKNOWN_SHIPS_CAP);
     }
 
     /// A fake nats-server announcing `version`: sends INFO, answers PING with PONG.
