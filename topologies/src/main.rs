@@ -14,7 +14,7 @@ fn main() {
     // Memory idle for a second is purged with MADV_FREE instead of MADV_DONTNEED: the
     // kernel takes the pages back only under memory pressure, so the event log's and
     // sync's large per-batch buffers are not zero-filled and faulted in again on every
-    // reuse (decision 0020). mimalloc reads its environment when the process loads, so
+    // reuse (decision 0030). mimalloc reads its environment when the process loads, so
     // an operator's `MIMALLOC_PURGE_DECOMMITS` is left as it is.
     if std::env::var_os("MIMALLOC_PURGE_DECOMMITS").is_none() {
         // SAFETY: first thing in `main`, before this program starts a thread (the option

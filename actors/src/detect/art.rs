@@ -3,7 +3,7 @@
 //! The idea of NAB's ARTime detector (learn categories of short, downsampled, normalised
 //! windows; a window that fits no learnt category is new), written from its description
 //! for bounded per-series state and without look-ahead; see
-//! docs/decisions/0019-nab6-art-gate.md.
+//! docs/decisions/0019-ensemble-art-gate.md.
 
 use std::collections::VecDeque;
 

@@ -4,7 +4,7 @@
 //! levels, treat the recent levels as a *context*, learn online which level follows which
 //! context, and call a sample anomalous when the contexts it completes were never seen
 //! or did not predict it. Written from the description for bounded, allocation-free
-//! per-series state; see docs/decisions/0015-nab4-context-sequence-memory.md.
+//! per-series state; see docs/decisions/0015-ensemble-context-sequence-memory.md.
 
 use super::Detector;
 

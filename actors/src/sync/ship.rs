@@ -64,15 +64,15 @@ pub struct SyncConfig {
     /// Acknowledged positions are written (and fsynced) at most this often while sync
     /// runs, and always when it stops. A ship killed in between resumes from an older
     /// position and sends again what shore already has; shore applies only what lies
-    /// at or above its own position, so nothing is stored twice (decision 0020).
+    /// at or above its own position, so nothing is stored twice (decision 0030).
     pub persist_every: Duration,
     /// A state snapshot is sent at least this often while the link is up.
     pub snapshot_every: Duration,
-    /// How hard batches are compressed, by how busy the link is (decision 0019).
+    /// How hard batches are compressed, by how busy the link is (decision 0028).
     pub zstd: BatchZstd,
 }
 
-/// The zstd level of each batch, chosen from the link (decision 0019).
+/// The zstd level of each batch, chosen from the link (decision 0028).
 ///
 /// Bytes saved on the link are worth CPU only while the link is the bottleneck. So a
 /// batch is compressed at `cheap` while the backlog (events not yet acknowledged) would
@@ -291,7 +291,7 @@ impl SyncShip {
     }
 
     /// The zstd level for the next batch: cheap while the backlog would cross the link
-    /// within [`BatchZstd::cheap_drain`] at 10:1, dense beyond (decision 0019).
+    /// within [`BatchZstd::cheap_drain`] at 10:1, dense beyond (decision 0028).
     pub fn zstd_level(&self) -> i32 {
         let z = self.config.zstd;
         let wire_bytes = self.backlog() as f64 * self.raw_per_event / 10.0;

@@ -486,7 +486,7 @@ fn log_batches_compress_at_least_10_to_1() {
     );
     assert!(ratio >= 10.0, "ratio {ratio:.1}");
     assert_eq!(b.events().unwrap(), events);
-    // Every level sync may choose (decision 0019) keeps the goal; level 2 for the record.
+    // Every level sync may choose (decision 0028) keeps the goal; level 2 for the record.
     let z = crate::sync::ship::BatchZstd::default();
     for level in [z.cheap, 2, z.dense] {
         let b = Batch::build_at(SHIP, Lane::Bulk, 1, 2_001, &events, level).unwrap();

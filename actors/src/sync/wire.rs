@@ -191,12 +191,12 @@ pub struct Batch {
     pub payload: Vec<u8>,
 }
 
-/// zstd level for batches when the link is the bottleneck (decision 0019): the default
+/// zstd level for batches when the link is the bottleneck (decision 0028): the default
 /// of [`Batch::build`], and the dense level of [`SyncConfig`](super::ship::SyncConfig).
 pub const BATCH_ZSTD_LEVEL: i32 = 3;
 
 /// zstd level for batches while the link keeps up with the cheap encoding (decision
-/// 0019): about half the CPU of level 3 for about a tenth more bytes on log batches.
+/// 0028): about half the CPU of level 3 for about a tenth more bytes on log batches.
 pub const BATCH_ZSTD_CHEAP_LEVEL: i32 = 1;
 
 thread_local! {

@@ -761,7 +761,7 @@ fn aruba(rec: &mut SyslogRecord<'_>) {
 ///
 /// One forward pass over the bytes: keys and values are a few bytes long, so a plain
 /// loop beats a `memchr` call per delimiter (FortiGate traffic lines carry ≈ 30 pairs
-/// and are most of a ship's syslog volume; see docs/benchmarks.md, `speed8`).
+/// and are most of a ship's syslog volume; see decision 0032).
 pub fn fortinet_kv(s: &str) -> impl Iterator<Item = (&str, &str)> {
     let mut rest = s;
     std::iter::from_fn(move || {
