@@ -230,6 +230,31 @@ fn run_bounded(args: &[&str]) -> (Option<i32>, String) {
     (code, stderr)
 }
 
+/// The one line `seawatch CMD` prints about the fake 2.9 server at `url`.
+fn too_old_line(cmd: &str, url: &str) -> String {
+    format!(
+        "seawatch {cmd}: nats-server 2.9.10 at {url} is too old: seawatch needs NATS JetStream \
+         2.10 or newer"
+    )
+}
+
+/// `seawatch ship --nats URL` on free loopback ports with DATA; exit code and stderr.
+fn run_ship(url: &str, data: &std::path::Path) -> (Option<i32>, String) {
+    let listen = format!("127.0.0.1:{}", seawatch_tests::free_port());
+    let syslog = format!("127.0.0.1:{}", seawatch_tests::free_port());
+    run_bounded(&[
+        "ship",
+        "--nats",
+        url,
+        "--listen",
+        &listen,
+        "--syslog",
+        &syslog,
+        "--data",
+        data.to_str().unwrap(),
+    ])
+}
+
 #[test]
 fn shore_and_ship_against_nats_server_2_9_exit_2_with_one_line() {
     let url = fake_nats_2_9();
@@ -246,40 +271,16 @@ fn shore_and_ship_against_nats_server_2_9_exit_2_with_one_line() {
         data.to_str().unwrap(),
     ]);
     assert_eq!(code, Some(2), "{stderr}");
-    assert_eq!(
-        stderr,
-        format!(
-            "seawatch shore: nats-server 2.9.10 at {url} is too old: seawatch needs NATS \
-             JetStream 2.10 or newer\n"
-        )
-    );
+    assert_eq!(stderr, too_old_line("shore", &url) + "\n");
     assert!(
         !data.exists(),
         "the shore wrote its data before refusing the server"
     );
 
     let data = dir.path().join("ship");
-    let listen = format!("127.0.0.1:{}", seawatch_tests::free_port());
-    let syslog = format!("127.0.0.1:{}", seawatch_tests::free_port());
-    let (code, stderr) = run_bounded(&[
-        "ship",
-        "--nats",
-        &url,
-        "--listen",
-        &listen,
-        "--syslog",
-        &syslog,
-        "--data",
-        data.to_str().unwrap(),
-    ]);
+    let (code, stderr) = run_ship(&url, &data);
     assert_eq!(code, Some(2), "{stderr}");
-    assert_eq!(
-        stderr,
-        format!(
-            "seawatch ship: nats-server 2.9.10 at {url} is too old: seawatch needs NATS \
-             JetStream 2.10 or newer\n"
-        )
-    );
+    assert_eq!(stderr, too_old_line("ship", &url) + "\n");
     // Refused before the ship started: nothing written to its data folder.
     assert!(
         !data.exists(),
@@ -292,24 +293,9 @@ fn a_ship_whose_2_9_leaf_server_answers_late_exits_2_once() {
     let url = fake_nats_2_9_after(std::time::Duration::from_secs(2));
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("ship");
-    let listen = format!("127.0.0.1:{}", seawatch_tests::free_port());
-    let syslog = format!("127.0.0.1:{}", seawatch_tests::free_port());
-    let (code, stderr) = run_bounded(&[
-        "ship",
-        "--nats",
-        &url,
-        "--listen",
-        &listen,
-        "--syslog",
-        &syslog,
-        "--data",
-        data.to_str().unwrap(),
-    ]);
+    let (code, stderr) = run_ship(&url, &data);
     assert_eq!(code, Some(2), "{stderr}");
-    let line = format!(
-        "seawatch ship: nats-server 2.9.10 at {url} is too old: seawatch needs NATS JetStream \
-         2.10 or newer"
-    );
+    let line = too_old_line("ship", &url);
     assert_eq!(stderr.matches(&line).count(), 1, "{stderr}");
     assert_eq!(stderr.lines().last(), Some(line.as_str()), "{stderr}");
     // It did start (offline) before the server answered.
