@@ -1,10 +1,19 @@
-//! A ship's supervision tree.
+//! A ship's supervision tree, assembled once ([`assemble_ship`]) for `seawatch ship`
+//! ([`ShipNode`]), `sim run` and `seawatch demo` (`crate::sim::SimFleet`).
 //!
-//! The tree holds dynamic supervisors: `devices` and `links` (one actor per inventoried
-//! device or link) and `detectors` (one detector actor per device, plus the ship's
-//! peer actor `_peers`). Each
-//! ship is one shard: every actor below is registered under the ship's id.
+//! ```text
+//! ship:ID — rest_for_one
+//! ├─ eventlog-writer          the one writer of the ship's event log
+//! ├─ followers — rest_for_one
+//! │  ├─ roster                owns the device, link, detector and peer actors
+//! │  └─ correlator            alerts → incidents
+//! └─ what the caller adds: services (exporter, sync, console sessions), the edge
+//! ```
+//!
+//! Why this order is in `docs/decisions/0023-one-ship-tree.md`. Each ship is one shard:
+//! every actor below is registered under the ship's id.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use std::net::SocketAddr;
@@ -12,9 +21,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 use seawatch_actors::alert::AlertSink;
-use seawatch_actors::detect::actor::{DetectorConfig, DetectorMetrics, DetectorWiring};
-use seawatch_actors::detect::peer::{peer_child, PeerArgs, PeerConfig};
-use seawatch_actors::device::DeviceMsg;
+use seawatch_actors::detect::actor::{DetectorConfig, DetectorMetrics};
 use seawatch_actors::incident::api::IncidentView;
 use seawatch_actors::incident::StateFilter;
 use seawatch_actors::incident::{
@@ -24,11 +31,14 @@ use seawatch_actors::incident::{
 use seawatch_actors::ingest::listen;
 use seawatch_actors::ingest::metrics::IngestMetrics;
 use seawatch_actors::ingest::pipeline::{
-    queue, writer_child, IngestSender, PipelineConfig, Router, WriterArgs,
+    queue, writer_child, IngestSender, PipelineConfig, WriterArgs,
 };
 use seawatch_actors::inventory::Inventory;
 use seawatch_actors::link::LinkMetrics;
 use seawatch_actors::push::{Push, PushBus, PushKind};
+use seawatch_actors::roster::{
+    roster_child, DetectorSetup, Discovered, Roster, RosterArgs, RosterMetrics, RosterView,
+};
 use seawatch_actors::runbook::{ApprovalBoard, RunbookMetrics};
 use seawatch_actors::store::actor::{exporter_child, ExporterArgs};
 use seawatch_actors::store::clickhouse::{ClickHouseConfig, ExporterConfig};
@@ -36,120 +46,216 @@ use seawatch_console::{
     sessions_supervisor, Access, Auth, ConsoleMetrics, ConsoleRuntime, Role, SnapshotSource,
     WsConfig, WsHub,
 };
-use seawatch_runtime::event_log::EventLog;
+use seawatch_runtime::event_log::{EventLog, EventLogConfig};
 use seawatch_runtime::http::{self, Health};
 use seawatch_runtime::supervision::{
-    start_root, Addr, Backoff, ChildSpec, Strategy, SupervisorHandle, SupervisorMsg, SupervisorSpec,
+    start_root, Addr, ChildSpec, Strategy, SupervisorHandle, SupervisorSpec,
 };
 use seawatch_runtime::{Clock, Metrics, Runtime, RuntimeError, ShipId};
 use tokio::task::JoinHandle;
 
 use crate::config::ShipConfig;
 
-/// Handles to a ship tree's dynamic supervisors.
-#[derive(Debug, Clone)]
-pub struct ShipTree {
+/// The metric families every ship of a node shares: registered once per registry.
+pub struct ShipFamilies {
+    ingest: Option<IngestMetrics>,
+    link: LinkMetrics,
+    incident: IncidentMetrics,
+    detector: DetectorMetrics,
+    roster: RosterMetrics,
+}
+
+impl ShipFamilies {
+    /// Registers the families in `metrics`.
+    pub fn register(metrics: &Metrics) -> Self {
+        Self {
+            ingest: None,
+            link: LinkMetrics::register(metrics),
+            incident: IncidentMetrics::register(metrics),
+            detector: DetectorMetrics::register(metrics),
+            roster: RosterMetrics::register(metrics),
+        }
+    }
+
+    /// `ship`'s ingest metrics: the first ship registers the families, the others share
+    /// them.
+    fn ingest_for(&mut self, metrics: &Metrics, ship: &str) -> IngestMetrics {
+        match &self.ingest {
+            None => {
+                let m = IngestMetrics::register(metrics, ship);
+                self.ingest = Some(m.clone());
+                m
+            }
+            Some(first) => first.for_ship(ship),
+        }
+    }
+}
+
+/// What differs between the ships [`assemble_ship`] builds (`seawatch ship`, `sim run`,
+/// the demo): parameters, never a second assembly.
+#[derive(Clone)]
+pub struct ShipOptions {
+    /// The data directory: the event log goes to `DATA/eventlog/SHIP`, the discovered
+    /// devices to `DATA/roster/SHIP.discovered`.
+    pub data: PathBuf,
+    /// The event log's configuration (its fsync policy: `sim run` never fsyncs).
+    pub log: EventLogConfig,
+    /// Time for the event log's retention (the system clock in `sim run`).
+    pub clock: Clock,
+    /// Correlator timing.
+    pub correlator: CorrelatorConfig,
+    /// Detector actors (one per device, and the peer actor); `None` runs none.
+    pub detectors: Option<DetectorConfig>,
+    /// Where incidents go (shared by a fleet's ships).
+    pub board: IncidentBoard,
+    /// State changes for WebSocket sessions (shared by a fleet's ships).
+    pub push: PushBus,
+    /// Also sees every alert the ship raises (`sim run` collects outage predictions).
+    pub tap: Option<AlertSink>,
+}
+
+impl ShipOptions {
+    /// `seawatch ship`'s options for `cfg`.
+    pub fn from_config(cfg: &ShipConfig, clock: Clock) -> Result<Self, ShipStartError> {
+        Ok(Self {
+            data: cfg.data.clone(),
+            log: cfg.event_log_config().map_err(ShipStartError::Config)?,
+            clock,
+            correlator: CorrelatorConfig::default(),
+            detectors: Some(DetectorConfig::default()),
+            board: IncidentBoard::new(),
+            push: PushBus::default(),
+            tap: None,
+        })
+    }
+}
+
+/// One assembled ship: its children and the handles the rest of the node uses.
+pub struct ShipParts {
     /// The ship.
     pub ship: ShipId,
-    /// Supervisor of the device actors.
-    pub devices: Addr<SupervisorMsg>,
-    /// Supervisor of the link actors.
-    pub links: Addr<SupervisorMsg>,
-    /// Supervisor of the detector actors.
-    pub detectors: Addr<SupervisorMsg>,
+    /// The durable event log.
+    pub log: Arc<RwLock<EventLog>>,
+    /// The listeners' side of the ingest queue.
+    pub sender: IngestSender,
+    /// Ingest metrics.
+    pub metrics: IngestMetrics,
+    /// The roster (device, link and detector actors).
+    pub roster: Roster,
+    /// The correlator.
+    pub correlator: Addr<CorrelatorMsg>,
+    children: Vec<ChildSpec>,
 }
 
-fn dynamic(name: &'static str, ship: &ShipId) -> (ChildSpec, Addr<SupervisorMsg>) {
-    let ship = ship.clone();
-    ChildSpec::supervisor(name, move || {
-        SupervisorSpec::new(name, &ship)
-            .strategy(Strategy::OneForOne)
-            // Many independent children: tolerate a storm of restarts before escalating.
-            .intensity(1_000, Duration::from_secs(60))
-            .backoff(Backoff::default())
-    })
-}
-
-/// The dynamic supervisors of a ship (devices, links, detectors), in start order, and
-/// their addresses.
-pub fn ship_supervisors(ship: &ShipId) -> (Vec<ChildSpec>, ShipTree) {
-    let (devices, devices_addr) = dynamic("devices", ship);
-    let (links, links_addr) = dynamic("links", ship);
-    let (detectors, detectors_addr) = dynamic("detectors", ship);
-    (
-        vec![devices, links, detectors],
-        ShipTree {
-            ship: ship.clone(),
-            devices: devices_addr,
-            links: links_addr,
-            detectors: detectors_addr,
-        },
-    )
-}
-
-/// A ship's subtree (one shard) over `children`, in start order.
-pub fn ship_subtree_of(ship: &ShipId, children: Vec<ChildSpec>) -> ChildSpec {
-    let ship2 = ship.clone();
-    let (spec, _addr) = ChildSpec::supervisor(ship.as_str(), move || {
-        // rest_for_one: the device and link actors come before what consumes their
-        // samples, so a restart of one restarts what depends on it, in order.
-        let mut spec = SupervisorSpec::new(&format!("ship:{ship2}"), &ship2)
-            .strategy(Strategy::RestForOne)
-            .intensity(10, Duration::from_secs(60));
-        for c in &children {
-            spec = spec.child(c.clone());
-        }
-        spec
-    });
-    spec.in_shard(ship)
-}
-
-/// The spec of one ship's subtree (a shard) and handles to its dynamic supervisors;
-/// `extra` children start after them, in order.
-pub fn ship_subtree(ship: &ShipId, extra: Vec<ChildSpec>) -> (ChildSpec, ShipTree) {
-    let (mut children, tree) = ship_supervisors(ship);
-    children.extend(extra);
-    (ship_subtree_of(ship, children), tree)
-}
-
-/// Starts the ship's peer actor under the `detectors` supervisor and returns what the
-/// router needs to give every device a detector actor raising alerts to `sink`.
-pub async fn start_detectors(
-    tree: &ShipTree,
-    metrics: &Metrics,
-    sink: AlertSink,
-) -> Result<DetectorWiring, RuntimeError> {
-    let ship = tree.ship.as_str().to_string();
-    let detector_metrics = DetectorMetrics::register(metrics);
-    let config = Arc::new(DetectorConfig::default());
-    let (peer, peer_addr) = peer_child(PeerArgs {
-        ship: ship.clone(),
-        config: PeerConfig {
-            window_ms: config.summary_ms,
-            ..PeerConfig::default()
-        },
-        sink: sink.clone(),
-        metrics: Some(detector_metrics.clone()),
-        firing: Default::default(),
-    });
-    match tree
-        .detectors
-        .call(
-            |r| SupervisorMsg::AddChild(peer, r),
-            Duration::from_secs(10),
-        )
-        .await?
-    {
-        Ok(()) | Err(RuntimeError::DuplicateChild(_)) => {}
-        Err(e) => return Err(e),
+impl ShipParts {
+    /// The ship's subtree (one shard): the writer and the followers, then `extra` in
+    /// order.
+    pub fn subtree(&self, extra: Vec<ChildSpec>) -> ChildSpec {
+        let ship = self.ship.clone();
+        let mut children = self.children.clone();
+        children.extend(extra);
+        let (spec, _addr) = ChildSpec::supervisor(self.ship.as_str(), move || {
+            // rest_for_one: each child depends only on those started before it.
+            let mut spec = SupervisorSpec::new(&format!("ship:{ship}"), &ship)
+                .strategy(Strategy::RestForOne)
+                .intensity(10, Duration::from_secs(60));
+            for c in &children {
+                spec = spec.child(c.clone());
+            }
+            spec
+        });
+        spec.in_shard(&self.ship)
     }
-    Ok(DetectorWiring {
-        supervisor: tree.detectors.clone(),
+}
+
+/// Builds one ship from its inventory: event log, ingest queue, the writer, the roster
+/// and the correlator, wired together. The one place a ship is assembled.
+pub fn assemble_ship(
+    runtime: &Runtime,
+    families: &mut ShipFamilies,
+    inventory: Inventory,
+    opts: &ShipOptions,
+) -> Result<ShipParts, ShipStartError> {
+    let id = inventory.ship.clone();
+    let ship = ShipId::new(&id);
+    let log_dir = opts.data.join("eventlog").join(&id);
+    let log =
+        EventLog::open(&log_dir, opts.log.clone()).map_err(|source| ShipStartError::EventLog {
+            path: log_dir.display().to_string(),
+            source,
+        })?;
+    let log = Arc::new(RwLock::new(log));
+    let metrics = families.ingest_for(runtime.metrics(), &id);
+    let pipeline = PipelineConfig::default();
+    let (sender, slot) = queue(&pipeline, metrics.clone());
+    let (correlator, correlator_addr) = correlator_child(CorrelatorArgs {
+        ship: id.clone(),
+        inventory: inventory.clone(),
+        config: opts.correlator,
+        board: opts.board.clone(),
+        push: opts.push.clone(),
+        log: Some(log.clone()),
+        metrics: families.incident.clone(),
+    });
+    let to_correlator = sink_to(correlator_addr.clone());
+    let alerts = match &opts.tap {
+        None => to_correlator,
+        Some(tap) => {
+            let tap = tap.clone();
+            AlertSink::from_fn(move |a| {
+                tap.raise(a.clone());
+                to_correlator.raise(a);
+            })
+        }
+    };
+    let (roster, roster_handle) = roster_child(RosterArgs {
+        ship: id.clone(),
+        runtime: runtime.clone(),
+        inventory: Arc::new(RwLock::new(inventory)),
+        discovered: Discovered::persisted(
+            opts.data.join("roster").join(format!("{id}.discovered")),
+        ),
+        alerts,
+        push: Some(opts.push.clone()),
+        ingest_metrics: metrics.clone(),
+        link_metrics: families.link.clone(),
+        detectors: opts
+            .detectors
+            .clone()
+            .map(|c| DetectorSetup::new(c, Some(families.detector.clone()))),
+        metrics: families.roster.clone(),
+        view: RosterView::default(),
+    });
+    let (writer, _) = writer_child(WriterArgs {
+        log: log.clone(),
+        slot,
+        roster: roster_handle.clone(),
+        metrics: metrics.clone(),
+        config: pipeline,
+        clock: opts.clock.clone(),
+    });
+    let followers = {
+        let ship = ship.clone();
+        ChildSpec::supervisor("followers", move || {
+            // The roster before the correlator: a re-created roster's device actors
+            // raise afresh whatever is still wrong, so the correlator starts afresh with
+            // them; a correlator crash costs only the correlator.
+            SupervisorSpec::new("followers", &ship)
+                .strategy(Strategy::RestForOne)
+                .intensity(10, Duration::from_secs(60))
+                .child(roster.clone())
+                .child(correlator.clone())
+        })
+        .0
+    };
+    Ok(ShipParts {
         ship,
-        config,
-        sink,
-        peer: Some(peer_addr),
-        metrics: Some(detector_metrics),
+        log,
+        sender,
+        metrics,
+        roster: roster_handle,
+        correlator: correlator_addr,
+        children: vec![writer, followers],
     })
 }
 
@@ -159,12 +265,10 @@ pub struct ShipNode {
     pub runtime: Runtime,
     /// The root supervisor.
     pub root: SupervisorHandle,
-    /// Handles to the ship's dynamic supervisors.
-    pub tree: ShipTree,
     /// The durable event log.
     pub log: Arc<RwLock<EventLog>>,
-    /// Finds device and link actors.
-    pub router: Arc<Router>,
+    /// The roster: the device, link and detector actors, and the routing to them.
+    pub roster: Roster,
     /// The listeners' queue.
     pub sender: IngestSender,
     /// Ingest metrics.
@@ -231,54 +335,21 @@ impl ShipNode {
     ) -> Result<Self, ShipStartError> {
         let runtime = Runtime::new(clock.clone());
         let ship = ShipId::new(&cfg.ship);
-        let log_cfg = cfg.event_log_config().map_err(ShipStartError::Config)?;
-        let log_dir = cfg.data.join("eventlog").join(&cfg.ship);
-        let log = EventLog::open(&log_dir, log_cfg).map_err(|source| ShipStartError::EventLog {
-            path: log_dir.display().to_string(),
-            source,
-        })?;
-        let log = Arc::new(RwLock::new(log));
-        let metrics = IngestMetrics::register(runtime.metrics(), &cfg.ship);
-        let link_metrics = LinkMetrics::register(runtime.metrics());
-        let pipeline = PipelineConfig::default();
-        let (sender, slot) = queue(&pipeline, metrics.clone());
-
-        // The router needs the device and link supervisors' addresses, which exist before
-        // the tree starts and follow every restart.
-        let (mut children, tree) = ship_supervisors(&ship);
+        let opts = ShipOptions::from_config(cfg, clock.clone())?;
+        let incidents = opts.board.clone();
+        let push = opts.push.clone();
+        let mut families = ShipFamilies::register(runtime.metrics());
         let mut inventory = inventory;
         inventory.ship = cfg.ship.clone();
-        let incidents = IncidentBoard::new();
-        let push = PushBus::default();
-        let (correlator, correlator_addr) = correlator_child(CorrelatorArgs {
-            ship: cfg.ship.clone(),
-            inventory: inventory.clone(),
-            config: CorrelatorConfig::default(),
-            board: incidents.clone(),
-            push: push.clone(),
-            log: Some(log.clone()),
-            metrics: IncidentMetrics::register(runtime.metrics()),
-        });
-        // the correlator starts before the device and link actors that raise alerts
-        children.insert(0, correlator);
-        let router = Router::new(
-            inventory,
-            tree.devices.clone(),
-            tree.links.clone(),
-            metrics.clone(),
-            link_metrics,
+        let parts = assemble_ship(&runtime, &mut families, inventory, &opts)?;
+        let (log, sender, metrics) = (
+            parts.log.clone(),
+            parts.sender.clone(),
+            parts.metrics.clone(),
         );
-        router.set_alert_sink(sink_to(correlator_addr.clone()));
-        router.set_push(push.clone());
-        let (writer, _writer_addr) = writer_child(WriterArgs {
-            log: log.clone(),
-            slot,
-            router: router.clone(),
-            metrics: metrics.clone(),
-            config: pipeline,
-            clock: clock.clone(),
-        });
-        children.push(writer);
+        let (roster, correlator_addr) = (parts.roster.clone(), parts.correlator.clone());
+        // Services: they read what the writer and the followers produce.
+        let mut services = Vec::new();
         if let Some(ch) = &cfg.clickhouse {
             let mut c = ClickHouseConfig::new(ch.url.clone());
             c.database = ch.database.clone();
@@ -291,22 +362,31 @@ impl ShipNode {
                 exporter: ExporterConfig::new(cursor),
                 log: log.clone(),
             });
-            children.push(exporter);
+            services.push(exporter);
         }
         if let Some(sync) = crate::sync::ship_sync_child(cfg, log.clone(), &runtime) {
-            children.push(sync);
+            services.push(sync);
         }
         // WebSocket sessions come last: they only read what the rest produces.
         let (sessions, sessions_addr) = sessions_supervisor(&ship);
-        children.push(sessions);
+        services.push(sessions);
+        let services = {
+            let ship = ship.clone();
+            ChildSpec::supervisor("services", move || {
+                let mut spec = SupervisorSpec::new("services", &ship)
+                    .strategy(Strategy::OneForOne)
+                    .intensity(10, Duration::from_secs(60));
+                for c in &services {
+                    spec = spec.child(c.clone());
+                }
+                spec
+            })
+            .0
+        };
         let spec = SupervisorSpec::new("root", &ship)
             .intensity(3, Duration::from_secs(60))
-            .child(ship_subtree_of(&ship, children));
+            .child(parts.subtree(vec![services]));
         let (root, _join) = start_root(spec, runtime.clone()).await?;
-        router.attach_detectors(
-            start_detectors(&tree, runtime.metrics(), sink_to(correlator_addr.clone())).await?,
-        );
-        router.reconcile().await?;
 
         let (tcp_addr, tcp_task) = listen::syslog_tcp(cfg.syslog, sender.clone(), clock.clone())
             .await
@@ -381,7 +461,7 @@ impl ShipNode {
         let http_task = console_rt.serve(listener, app);
         // event time for silence detection and correlation: the ship's clock, every second
         let tick_task = {
-            let router = router.clone();
+            let roster = roster.clone();
             let correlator = correlator_addr.clone();
             let clock = clock.clone();
             tokio::spawn(async move {
@@ -389,12 +469,7 @@ impl ShipNode {
                 loop {
                     every.tick().await;
                     let now_ms = clock.now_ms();
-                    for (_, d) in router.devices() {
-                        let _ = d.send(DeviceMsg::Tick {
-                            now_ms,
-                            reply: None,
-                        });
-                    }
+                    roster.tick(now_ms).await;
                     let _ = correlator.send(CorrelatorMsg::Tick {
                         now_ms,
                         reply: None,
@@ -406,9 +481,8 @@ impl ShipNode {
         Ok(Self {
             runtime,
             root,
-            tree,
             log,
-            router,
+            roster,
             sender,
             metrics,
             health,
