@@ -49,10 +49,9 @@ use seawatch_console::{
 use seawatch_runtime::event_log::{EventLog, EventLogConfig};
 use seawatch_runtime::http::{self, Health};
 use seawatch_runtime::supervision::{
-    start_root, Addr, ChildSpec, Strategy, SupervisorHandle, SupervisorSpec,
+    start_root, Addr, ChildSpec, Strategy, SupervisorHandle, SupervisorSpec, TaskStop,
 };
 use seawatch_runtime::{Clock, Metrics, Runtime, RuntimeError, ShipId};
-use tokio::task::JoinHandle;
 
 use crate::config::ShipConfig;
 
@@ -291,7 +290,6 @@ pub struct ShipNode {
     pub correlator: Addr<CorrelatorMsg>,
     /// Runbook executions waiting for (or past) an operator's approval.
     pub runbooks: ApprovalBoard,
-    tasks: Vec<JoinHandle<()>>,
 }
 
 /// Why a ship node could not start.
@@ -383,27 +381,24 @@ impl ShipNode {
             })
             .0
         };
-        let spec = SupervisorSpec::new("root", &ship)
-            .intensity(3, Duration::from_secs(60))
-            .child(parts.subtree(vec![services]));
-        let (root, _join) = start_root(spec, runtime.clone()).await?;
-
-        let (tcp_addr, tcp_task) = listen::syslog_tcp(cfg.syslog, sender.clone(), clock.clone())
-            .await
-            .map_err(|source| ShipStartError::Bind {
-                what: "syslog tcp",
-                addr: cfg.syslog,
-                source,
-            })?;
+        // The edge binds its sockets once; each incarnation of a listener serves a clone,
+        // so a restarted listener keeps its address.
+        let bind_err = |what: &'static str, addr: SocketAddr| {
+            move |source| ShipStartError::Bind { what, addr, source }
+        };
+        let tcp = bind_tcp(cfg.syslog).map_err(bind_err("syslog tcp", cfg.syslog))?;
+        let tcp_addr = tcp
+            .local_addr()
+            .map_err(bind_err("syslog tcp", cfg.syslog))?;
         let udp_bind = SocketAddr::new(cfg.syslog.ip(), tcp_addr.port());
-        let (udp_addr, udp_task) = listen::syslog_udp(udp_bind, sender.clone(), clock.clone())
-            .await
-            .map_err(|source| ShipStartError::Bind {
-                what: "syslog udp",
-                addr: udp_bind,
-                source,
-            })?;
-        let health = Health::new();
+        let udp = std::net::UdpSocket::bind(udp_bind)
+            .and_then(|s| s.set_nonblocking(true).map(|()| s))
+            .map_err(bind_err("syslog udp", udp_bind))?;
+        let udp_addr = udp.local_addr().map_err(bind_err("syslog udp", udp_bind))?;
+        let web = bind_tcp(cfg.listen).map_err(bind_err("http", cfg.listen))?;
+        let http_addr = web.local_addr().map_err(bind_err("http", cfg.listen))?;
+
+        let health = Health::of_tree(&runtime);
         let console_metrics = ConsoleMetrics::register(runtime.metrics());
         let auth = Auth::open(&cfg.data, &cfg.auth, clock.clone(), console_metrics.clone())?;
         let runbooks = ApprovalBoard::new(
@@ -444,39 +439,19 @@ impl ShipNode {
             ))
             .merge(seawatch_console::runbooks::routes(&auth, runbooks.clone()))
             .merge(seawatch_console::ui::routes());
-        let listener = tokio::net::TcpListener::bind(cfg.listen)
-            .await
-            .map_err(|source| ShipStartError::Bind {
-                what: "http",
-                addr: cfg.listen,
-                source,
-            })?;
-        let http_addr = listener
-            .local_addr()
-            .map_err(|source| ShipStartError::Bind {
-                what: "http",
-                addr: cfg.listen,
-                source,
-            })?;
-        let http_task = console_rt.serve(listener, app);
-        // event time for silence detection and correlation: the ship's clock, every second
-        let tick_task = {
-            let roster = roster.clone();
-            let correlator = correlator_addr.clone();
-            let clock = clock.clone();
-            tokio::spawn(async move {
-                let mut every = tokio::time::interval(Duration::from_secs(1));
-                loop {
-                    every.tick().await;
-                    let now_ms = clock.now_ms();
-                    roster.tick(now_ms).await;
-                    let _ = correlator.send(CorrelatorMsg::Tick {
-                        now_ms,
-                        reply: None,
-                    });
-                }
-            })
-        };
+        let edge = edge_supervisor(
+            &ship,
+            vec![
+                syslog_tcp_child(tcp, sender.clone(), clock.clone()),
+                syslog_udp_child(udp, sender.clone(), clock.clone()),
+                http_child(web, console_rt, app),
+                ticker_child(roster.clone(), correlator_addr.clone(), clock.clone()),
+            ],
+        );
+        let spec = SupervisorSpec::new("root", &ship)
+            .intensity(3, Duration::from_secs(60))
+            .child(parts.subtree(vec![services, edge]));
+        let (root, _join) = start_root(spec, runtime.clone()).await?;
         health.set(true);
         Ok(Self {
             runtime,
@@ -494,18 +469,135 @@ impl ShipNode {
             incidents,
             correlator: correlator_addr,
             runbooks,
-            tasks: vec![tcp_task, udp_task, http_task, tick_task],
         })
     }
 
-    /// Stops listeners, then the tree in order (the writer syncs the log last).
+    /// Stops the tree in order: the edge first (listeners, HTTP, ticker), the writer
+    /// last (it syncs the log).
     pub async fn shutdown(&self) {
         self.health.set(false);
-        for t in &self.tasks {
-            t.abort();
-        }
         self.root.shutdown().await;
     }
+}
+
+fn bind_tcp(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let l = std::net::TcpListener::bind(addr)?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+/// The ship's edge (one_for_one): what faces the network, and the ticker. It starts
+/// last and stops first, so nothing is accepted that the tree behind cannot take.
+fn edge_supervisor(ship: &ShipId, children: Vec<ChildSpec>) -> ChildSpec {
+    let ship = ship.clone();
+    ChildSpec::supervisor("edge", move || {
+        let mut spec = SupervisorSpec::new("edge", &ship)
+            .strategy(Strategy::OneForOne)
+            .intensity(10, Duration::from_secs(60));
+        for c in &children {
+            spec = spec.child(c.clone());
+        }
+        spec
+    })
+    .0
+}
+
+/// Runs `serve` until it ends (an error: a listener never ends on its own) or the task
+/// is asked to stop.
+async fn until_stopped<F>(mut stop: TaskStop, serve: F) -> Result<(), String>
+where
+    F: std::future::Future<Output = std::io::Result<()>>,
+{
+    tokio::select! {
+        r = serve => Err(match r {
+            Ok(()) => "ended".to_string(),
+            Err(e) => e.to_string(),
+        }),
+        _ = stop.stopped() => Ok(()),
+    }
+}
+
+fn syslog_tcp_child(
+    listener: std::net::TcpListener,
+    sender: IngestSender,
+    clock: Clock,
+) -> ChildSpec {
+    let listener = Arc::new(listener);
+    ChildSpec::task("syslog-tcp", "listener", move |stop| {
+        let (listener, sender, clock) = (listener.clone(), sender.clone(), clock.clone());
+        async move {
+            let l = listener
+                .try_clone()
+                .and_then(tokio::net::TcpListener::from_std)
+                .map_err(|e| format!("syslog tcp listener: {e}"))?;
+            until_stopped(stop, listen::serve_syslog_tcp(l, sender, clock)).await
+        }
+    })
+}
+
+fn syslog_udp_child(socket: std::net::UdpSocket, sender: IngestSender, clock: Clock) -> ChildSpec {
+    let socket = Arc::new(socket);
+    ChildSpec::task("syslog-udp", "listener", move |stop| {
+        let (socket, sender, clock) = (socket.clone(), sender.clone(), clock.clone());
+        async move {
+            let s = socket
+                .try_clone()
+                .and_then(tokio::net::UdpSocket::from_std)
+                .map_err(|e| format!("syslog udp socket: {e}"))?;
+            until_stopped(stop, listen::serve_syslog_udp(s, sender, clock)).await
+        }
+    })
+}
+
+fn http_child(
+    listener: std::net::TcpListener,
+    console_rt: ConsoleRuntime,
+    app: axum::Router,
+) -> ChildSpec {
+    let listener = Arc::new(listener);
+    ChildSpec::task("http", "listener", move |mut stop| {
+        let (listener, console_rt, app) = (listener.clone(), console_rt.clone(), app.clone());
+        async move {
+            let l = listener
+                .try_clone()
+                .and_then(tokio::net::TcpListener::from_std)
+                .map_err(|e| format!("http listener: {e}"))?;
+            // The server runs on the console's runtime; it ends with this task.
+            struct AbortOnDrop(tokio::task::JoinHandle<()>);
+            impl Drop for AbortOnDrop {
+                fn drop(&mut self) {
+                    self.0.abort();
+                }
+            }
+            let mut server = AbortOnDrop(console_rt.serve(l, app));
+            tokio::select! {
+                _ = &mut server.0 => Err("http server ended".to_string()),
+                _ = stop.stopped() => Ok(()),
+            }
+        }
+    })
+}
+
+/// Event time for silence detection and correlation: the ship's clock, every second.
+fn ticker_child(roster: Roster, correlator: Addr<CorrelatorMsg>, clock: Clock) -> ChildSpec {
+    ChildSpec::task("ticker", "ticker", move |mut stop| {
+        let (roster, correlator, clock) = (roster.clone(), correlator.clone(), clock.clone());
+        async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {}
+                    _ = stop.stopped() => return Ok(()),
+                }
+                let now_ms = clock.now_ms();
+                roster.tick(now_ms).await;
+                let _ = correlator.send(CorrelatorMsg::Tick {
+                    now_ms,
+                    reply: None,
+                });
+            }
+        }
+    })
 }
 
 /// What a ship's WebSocket session gets instead of the deltas it missed: the ship's

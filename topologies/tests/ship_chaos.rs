@@ -1,6 +1,7 @@
 //! Chaos on a running ship: one part of its supervision tree after another is killed (or
 //! panics), and after each, new telemetry over the real listeners still reaches the
-//! device and detector actors and still opens an incident.
+//! device and detector actors and still opens an incident; `/healthz` says 503 while a
+//! listener waits for its restart and 200 once it is back.
 //!
 //! Waits poll with a deadline; nothing sleeps for a fixed time to "let things settle".
 
@@ -184,13 +185,7 @@ async fn every_part_of_the_ship_tree_can_crash_and_telemetry_still_gets_through(
     let node = ShipNode::start(&config(dir.path()), inventory(), Clock::system())
         .await
         .unwrap();
-    let (code, _) = tokio::task::spawn_blocking({
-        let a = node.http_addr;
-        move || http(a, "GET", "/healthz", "", b"")
-    })
-    .await
-    .unwrap();
-    assert_eq!(code, 200);
+    assert_eq!(healthz(&node).await, 200);
 
     // Round 0: nothing crashed yet.
     feed(&node, 0).await;
@@ -228,9 +223,62 @@ async fn every_part_of_the_ship_tree_can_crash_and_telemetry_still_gets_through(
         reached(&node, r).await;
     }
 
+    // The syslog listener crashes twice in a row: the first restart is immediate, the
+    // second waits out the edge's backoff, and /healthz says so until it is back.
+    let round = 8;
+    kill(&node, "listener", "syslog-tcp").await;
+    let key = ActorKey::new(&ShipId::new(SHIP), "listener", "syslog-tcp");
+    let mut saw_down = false;
+    for _ in 0..4 {
+        node.runtime.registry().get(&key).expect("listener").kill();
+        let old = Instant::now();
+        // the backoff is at least 80 ms (100 ms, -20 % jitter), and doubles each time
+        while old.elapsed() < Duration::from_millis(60) {
+            if healthz(&node).await == 503 {
+                saw_down = true;
+                break;
+            }
+        }
+        if saw_down {
+            break;
+        }
+    }
+    assert!(
+        saw_down,
+        "/healthz never said 503 while the listener was down"
+    );
+    eventually("/healthz back to 200", || async {
+        match healthz(&node).await {
+            200 => Ok(()),
+            code => Err(format!("{code}")),
+        }
+    })
+    .await;
+    feed(&node, round).await;
+    reached(&node, round).await;
+
+    let text = node.runtime.metrics().encode();
+    assert!(
+        text.contains("# TYPE seawatch_actor_messages counter"),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE seawatch_actor_handle_seconds histogram"));
+    assert!(
+        text.contains("seawatch_roster_undelivered_total{ship=\"aurora\",to=\"device\"}"),
+        "{text}"
+    );
     node.shutdown().await;
     assert!(
         node.runtime.registry().is_empty(),
         "nothing left registered after shutdown"
     );
+    assert_eq!(node.runtime.children_down(), 0);
+    assert!(!node.health.is_up(), "unhealthy once the tree is down");
+}
+
+async fn healthz(node: &ShipNode) -> u16 {
+    let a = node.http_addr;
+    tokio::task::spawn_blocking(move || http(a, "GET", "/healthz", "", b"").0)
+        .await
+        .unwrap()
 }

@@ -832,6 +832,10 @@ pub fn roster_child(args: RosterArgs) -> (ChildSpec, Roster) {
     let view = args.view.clone();
     let inventory = args.inventory.clone();
     let metrics = args.metrics.clone();
+    // exported at 0 from the start, so an alert on it sees the series
+    for to in ["roster", "device", "link"] {
+        metrics.undelivered(&ship, to, 0);
+    }
     let (spec, addr) = ChildSpec::actor("roster", "roster", move || (RosterActor, args.clone()));
     (
         spec,
