@@ -350,6 +350,12 @@ impl SimFleet {
             .collect()
     }
 
+    /// Adds and starts `child` under the fleet's root supervisor, after everything
+    /// already there (so it stops first).
+    pub async fn add_child(&self, child: ChildSpec) -> Result<(), SimError> {
+        Ok(self.root.add_child(child).await?)
+    }
+
     /// Stops the tree in order (the writers sync their logs last).
     pub async fn shutdown(&self) {
         self.root.shutdown().await;
