@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod link;
 pub mod owned_task;
 pub mod push;
+pub mod roster;
 pub mod runbook;
 pub mod store;
 pub mod sync;

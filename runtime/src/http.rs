@@ -1,6 +1,6 @@
 //! `/healthz` and `/metrics` over HTTP (axum).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -11,9 +11,14 @@ use axum::Router;
 
 use crate::metrics::Metrics;
 
-/// Whether the node's supervision tree is up; `/healthz` answers 200 only while it is.
+/// Whether the node's supervision tree is up; `/healthz` answers 200 only while it is:
+/// the node says it is up ([`Health::set`]) and, for a health made with
+/// [`Health::of_tree`], no permanent child of its supervisors is down or restarting.
 #[derive(Debug, Clone, Default)]
-pub struct Health(Arc<AtomicBool>);
+pub struct Health {
+    up: Arc<AtomicBool>,
+    down: Option<Arc<AtomicI64>>,
+}
 
 impl Health {
     /// Starts unhealthy.
@@ -21,14 +26,27 @@ impl Health {
         Self::default()
     }
 
+    /// Starts unhealthy; once set up, healthy only while every permanent child of
+    /// `runtime`'s supervisors runs.
+    pub fn of_tree(runtime: &crate::Runtime) -> Self {
+        Self {
+            up: Arc::default(),
+            down: Some(runtime.down_counter().clone()),
+        }
+    }
+
     /// Sets the state.
     pub fn set(&self, up: bool) {
-        self.0.store(up, Ordering::Release);
+        self.up.store(up, Ordering::Release);
     }
 
     /// Current state.
     pub fn is_up(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.up.load(Ordering::Acquire)
+            && self
+                .down
+                .as_ref()
+                .is_none_or(|d| d.load(Ordering::Acquire) <= 0)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The services every actor of a node shares.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use crate::clock::Clock;
@@ -13,6 +14,7 @@ pub struct Runtime {
     metrics: Arc<Metrics>,
     registry: Registry,
     clock: Clock,
+    down: Arc<AtomicI64>,
 }
 
 impl Runtime {
@@ -22,6 +24,7 @@ impl Runtime {
             metrics: Metrics::new(),
             registry: Registry::new(),
             clock,
+            down: Arc::default(),
         }
     }
 
@@ -38,5 +41,16 @@ impl Runtime {
     /// The clock.
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// Permanent children of this node's supervisors that are down now (exited and
+    /// waiting for their restart): 0 while the whole tree runs.
+    pub fn children_down(&self) -> i64 {
+        self.down.load(Ordering::Acquire)
+    }
+
+    /// The counter behind [`Runtime::children_down`].
+    pub(crate) fn down_counter(&self) -> &Arc<AtomicI64> {
+        &self.down
     }
 }

@@ -727,7 +727,7 @@ async fn ship(args: ShipArgs) -> i32 {
     if let Some(path) = cfg.inventory.clone() {
         println!("  inventory: {} (SIGHUP reloads it)", path.display());
         spawn_inventory_reload(
-            node.router.clone(),
+            node.roster.clone(),
             node.correlator.clone(),
             path,
             cfg.ship.clone(),
@@ -756,7 +756,7 @@ async fn ship(args: ShipArgs) -> i32 {
 /// Re-reads the inventory file on SIGHUP and reconciles device and link actors without a
 /// restart. A bad file is reported and the running inventory kept.
 fn spawn_inventory_reload(
-    router: std::sync::Arc<seawatch_actors::ingest::pipeline::Router>,
+    roster: seawatch_actors::roster::Roster,
     correlator: seawatch_runtime::supervision::Addr<seawatch_actors::incident::CorrelatorMsg>,
     path: PathBuf,
     ship: String,
@@ -774,7 +774,7 @@ fn spawn_inventory_reload(
                     let _ = correlator.send(seawatch_actors::incident::CorrelatorMsg::Inventory(
                         inv.clone(),
                     ));
-                    match router.reload(inv).await {
+                    match roster.reload(inv).await {
                         Ok(()) => tracing::info!(path = %path.display(), "inventory reloaded"),
                         Err(e) => tracing::error!(error = %e, "inventory reload failed"),
                     }
@@ -786,5 +786,5 @@ fn spawn_inventory_reload(
         }
     });
     #[cfg(not(unix))]
-    let _ = (router, correlator, path, ship);
+    let _ = (roster, correlator, path, ship);
 }

@@ -34,10 +34,10 @@ use seawatch_console::{
     sessions_supervisor, Auth, AuthConfig, ConsoleMetrics, Role, SnapshotSource, WsConfig, WsHub,
 };
 use seawatch_runtime::http::{self, Health};
+use seawatch_runtime::supervision::ChildSpec;
 use seawatch_runtime::ShipId;
 use seawatch_simulators::generate::{SimOptions, Simulator};
 use seawatch_simulators::scenario::{Fault, FaultKind, Scenario, ScenarioError};
-use tokio::task::JoinHandle;
 
 use crate::sim::{
     play, sync_link, FleetOptions, PlayOptions, ShoreShip, ShoreSim, SimError, SimFleet,
@@ -200,7 +200,6 @@ pub struct Demo {
     speed: Option<f64>,
     tick_ms: i64,
     health: Health,
-    http_task: JoinHandle<()>,
 }
 
 impl Demo {
@@ -283,7 +282,7 @@ impl Demo {
             console_metrics,
             WsConfig::default(),
         );
-        let health = Health::new();
+        let health = Health::of_tree(&fleet.runtime);
         let view = fleet_view.clone();
         // Open: /healthz, /metrics, /api/login and the UI's static files; the rest needs a
         // token (viewer).
@@ -300,8 +299,8 @@ impl Demo {
             ))
             .merge(seawatch_console::runbooks::routes(&auth, runbooks.clone()))
             .merge(seawatch_console::ui::routes());
-        let listener = tokio::net::TcpListener::bind(opts.listen)
-            .await
+        let listener = std::net::TcpListener::bind(opts.listen)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .map_err(|source| DemoError::Bind {
                 addr: opts.listen,
                 source,
@@ -310,12 +309,9 @@ impl Demo {
             addr: opts.listen,
             source,
         })?;
-        let http_task = tokio::spawn(async move {
-            let app = app.into_make_service_with_connect_info::<SocketAddr>();
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!(error = %e, "http server stopped");
-            }
-        });
+        // The console's server is a child of the fleet's tree: restarted if it fails,
+        // stopped (first) with the tree.
+        fleet.add_child(http_child(listener, app)).await?;
         health.set(true);
         Ok(Self {
             scenario,
@@ -330,7 +326,6 @@ impl Demo {
             speed: opts.speed,
             tick_ms: opts.tick_ms,
             health,
-            http_task,
         })
     }
 
@@ -373,11 +368,33 @@ impl Demo {
     /// Stops the console, the ships (in order) and the shore.
     pub async fn shutdown(mut self) {
         self.health.set(false);
-        self.http_task.abort();
         self.fleet.shutdown().await;
         // dropping the shore stops its thread without draining
         drop(self.shore.take());
     }
+}
+
+/// The console's HTTP server as a task child serving `listener` (bound once, so a
+/// restarted server keeps its address).
+fn http_child(listener: std::net::TcpListener, app: axum::Router) -> ChildSpec {
+    let listener = Arc::new(listener);
+    ChildSpec::task("http", "listener", move |mut stop| {
+        let (listener, app) = (listener.clone(), app.clone());
+        async move {
+            let l = listener
+                .try_clone()
+                .and_then(tokio::net::TcpListener::from_std)
+                .map_err(|e| format!("http listener: {e}"))?;
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
+            tokio::select! {
+                r = std::future::IntoFuture::into_future(axum::serve(l, app)) => Err(match r {
+                    Ok(()) => "http server ended".to_string(),
+                    Err(e) => format!("http server: {e}"),
+                }),
+                _ = stop.stopped() => Ok(()),
+            }
+        }
+    })
 }
 
 async fn fleet_json(view: FleetView) -> Json<Vec<seawatch_actors::sync::shore::FleetShip>> {

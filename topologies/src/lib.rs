@@ -8,7 +8,6 @@ pub mod config;
 pub mod demo;
 pub mod feed;
 pub mod inventory;
-pub mod node;
 pub mod ship;
 pub mod sim;
 pub mod suite;

@@ -1,10 +1,19 @@
-//! A ship's supervision tree.
+//! A ship's supervision tree, assembled once ([`assemble_ship`]) for `seawatch ship`
+//! ([`ShipNode`]), `sim run` and `seawatch demo` (`crate::sim::SimFleet`).
 //!
-//! The tree holds dynamic supervisors: `devices` and `links` (one actor per inventoried
-//! device or link) and `detectors` (one detector actor per device, plus the ship's
-//! peer actor `_peers`). Each
-//! ship is one shard: every actor below is registered under the ship's id.
+//! ```text
+//! ship:ID — rest_for_one
+//! ├─ eventlog-writer          the one writer of the ship's event log
+//! ├─ followers — rest_for_one
+//! │  ├─ roster                owns the device, link, detector and peer actors
+//! │  └─ correlator            alerts → incidents
+//! └─ what the caller adds: services (exporter, sync, console sessions), the edge
+//! ```
+//!
+//! Why this order is in `docs/decisions/0023-one-ship-tree.md`. Each ship is one shard:
+//! every actor below is registered under the ship's id.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use std::net::SocketAddr;
@@ -12,9 +21,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 use seawatch_actors::alert::AlertSink;
-use seawatch_actors::detect::actor::{DetectorConfig, DetectorMetrics, DetectorWiring};
-use seawatch_actors::detect::peer::{peer_child, PeerArgs, PeerConfig};
-use seawatch_actors::device::DeviceMsg;
+use seawatch_actors::detect::actor::{DetectorConfig, DetectorMetrics};
 use seawatch_actors::incident::api::IncidentView;
 use seawatch_actors::incident::StateFilter;
 use seawatch_actors::incident::{
@@ -24,11 +31,14 @@ use seawatch_actors::incident::{
 use seawatch_actors::ingest::listen;
 use seawatch_actors::ingest::metrics::IngestMetrics;
 use seawatch_actors::ingest::pipeline::{
-    queue, writer_child, IngestSender, PipelineConfig, Router, WriterArgs,
+    queue, writer_child, IngestSender, PipelineConfig, WriterArgs,
 };
 use seawatch_actors::inventory::Inventory;
 use seawatch_actors::link::LinkMetrics;
 use seawatch_actors::push::{Push, PushBus, PushKind};
+use seawatch_actors::roster::{
+    roster_child, DetectorSetup, Discovered, Roster, RosterArgs, RosterMetrics, RosterView,
+};
 use seawatch_actors::runbook::{ApprovalBoard, RunbookMetrics};
 use seawatch_actors::store::actor::{exporter_child, ExporterArgs};
 use seawatch_actors::store::clickhouse::{ClickHouseConfig, ExporterConfig};
@@ -36,120 +46,215 @@ use seawatch_console::{
     sessions_supervisor, Access, Auth, ConsoleMetrics, ConsoleRuntime, Role, SnapshotSource,
     WsConfig, WsHub,
 };
-use seawatch_runtime::event_log::EventLog;
+use seawatch_runtime::event_log::{EventLog, EventLogConfig};
 use seawatch_runtime::http::{self, Health};
 use seawatch_runtime::supervision::{
-    start_root, Addr, Backoff, ChildSpec, Strategy, SupervisorHandle, SupervisorMsg, SupervisorSpec,
+    start_root, Addr, ChildSpec, Strategy, SupervisorHandle, SupervisorSpec, TaskStop,
 };
 use seawatch_runtime::{Clock, Metrics, Runtime, RuntimeError, ShipId};
-use tokio::task::JoinHandle;
 
 use crate::config::ShipConfig;
 
-/// Handles to a ship tree's dynamic supervisors.
-#[derive(Debug, Clone)]
-pub struct ShipTree {
+/// The metric families every ship of a node shares: registered once per registry.
+pub struct ShipFamilies {
+    ingest: Option<IngestMetrics>,
+    link: LinkMetrics,
+    incident: IncidentMetrics,
+    detector: DetectorMetrics,
+    roster: RosterMetrics,
+}
+
+impl ShipFamilies {
+    /// Registers the families in `metrics`.
+    pub fn register(metrics: &Metrics) -> Self {
+        Self {
+            ingest: None,
+            link: LinkMetrics::register(metrics),
+            incident: IncidentMetrics::register(metrics),
+            detector: DetectorMetrics::register(metrics),
+            roster: RosterMetrics::register(metrics),
+        }
+    }
+
+    /// `ship`'s ingest metrics: the first ship registers the families, the others share
+    /// them.
+    fn ingest_for(&mut self, metrics: &Metrics, ship: &str) -> IngestMetrics {
+        match &self.ingest {
+            None => {
+                let m = IngestMetrics::register(metrics, ship);
+                self.ingest = Some(m.clone());
+                m
+            }
+            Some(first) => first.for_ship(ship),
+        }
+    }
+}
+
+/// What differs between the ships [`assemble_ship`] builds (`seawatch ship`, `sim run`,
+/// the demo): parameters, never a second assembly.
+#[derive(Clone)]
+pub struct ShipOptions {
+    /// The data directory: the event log goes to `DATA/eventlog/SHIP`, the discovered
+    /// devices to `DATA/roster/SHIP.discovered`.
+    pub data: PathBuf,
+    /// The event log's configuration (its fsync policy: `sim run` never fsyncs).
+    pub log: EventLogConfig,
+    /// Time for the event log's retention (the system clock in `sim run`).
+    pub clock: Clock,
+    /// Correlator timing.
+    pub correlator: CorrelatorConfig,
+    /// Detector actors (one per device, and the peer actor); `None` runs none.
+    pub detectors: Option<DetectorConfig>,
+    /// Where incidents go (shared by a fleet's ships).
+    pub board: IncidentBoard,
+    /// State changes for WebSocket sessions (shared by a fleet's ships).
+    pub push: PushBus,
+    /// Also sees every alert the ship raises (`sim run` collects outage predictions).
+    pub tap: Option<AlertSink>,
+}
+
+impl ShipOptions {
+    /// `seawatch ship`'s options for `cfg`.
+    pub fn from_config(cfg: &ShipConfig, clock: Clock) -> Result<Self, ShipStartError> {
+        Ok(Self {
+            data: cfg.data.clone(),
+            log: cfg.event_log_config().map_err(ShipStartError::Config)?,
+            clock,
+            correlator: CorrelatorConfig::default(),
+            detectors: Some(DetectorConfig::default()),
+            board: IncidentBoard::new(),
+            push: PushBus::default(),
+            tap: None,
+        })
+    }
+}
+
+/// One assembled ship: its children and the handles the rest of the node uses.
+pub struct ShipParts {
     /// The ship.
     pub ship: ShipId,
-    /// Supervisor of the device actors.
-    pub devices: Addr<SupervisorMsg>,
-    /// Supervisor of the link actors.
-    pub links: Addr<SupervisorMsg>,
-    /// Supervisor of the detector actors.
-    pub detectors: Addr<SupervisorMsg>,
+    /// The durable event log.
+    pub log: Arc<RwLock<EventLog>>,
+    /// The listeners' side of the ingest queue.
+    pub sender: IngestSender,
+    /// Ingest metrics.
+    pub metrics: IngestMetrics,
+    /// The roster (device, link and detector actors).
+    pub roster: Roster,
+    /// The correlator.
+    pub correlator: Addr<CorrelatorMsg>,
+    children: Vec<ChildSpec>,
 }
 
-fn dynamic(name: &'static str, ship: &ShipId) -> (ChildSpec, Addr<SupervisorMsg>) {
-    let ship = ship.clone();
-    ChildSpec::supervisor(name, move || {
-        SupervisorSpec::new(name, &ship)
-            .strategy(Strategy::OneForOne)
-            // Many independent children: tolerate a storm of restarts before escalating.
-            .intensity(1_000, Duration::from_secs(60))
-            .backoff(Backoff::default())
-    })
-}
-
-/// The dynamic supervisors of a ship (devices, links, detectors), in start order, and
-/// their addresses.
-pub fn ship_supervisors(ship: &ShipId) -> (Vec<ChildSpec>, ShipTree) {
-    let (devices, devices_addr) = dynamic("devices", ship);
-    let (links, links_addr) = dynamic("links", ship);
-    let (detectors, detectors_addr) = dynamic("detectors", ship);
-    (
-        vec![devices, links, detectors],
-        ShipTree {
-            ship: ship.clone(),
-            devices: devices_addr,
-            links: links_addr,
-            detectors: detectors_addr,
-        },
-    )
-}
-
-/// A ship's subtree (one shard) over `children`, in start order.
-pub fn ship_subtree_of(ship: &ShipId, children: Vec<ChildSpec>) -> ChildSpec {
-    let ship2 = ship.clone();
-    let (spec, _addr) = ChildSpec::supervisor(ship.as_str(), move || {
-        // rest_for_one: the device and link actors come before what consumes their
-        // samples, so a restart of one restarts what depends on it, in order.
-        let mut spec = SupervisorSpec::new(&format!("ship:{ship2}"), &ship2)
-            .strategy(Strategy::RestForOne)
-            .intensity(10, Duration::from_secs(60));
-        for c in &children {
-            spec = spec.child(c.clone());
-        }
-        spec
-    });
-    spec.in_shard(ship)
-}
-
-/// The spec of one ship's subtree (a shard) and handles to its dynamic supervisors;
-/// `extra` children start after them, in order.
-pub fn ship_subtree(ship: &ShipId, extra: Vec<ChildSpec>) -> (ChildSpec, ShipTree) {
-    let (mut children, tree) = ship_supervisors(ship);
-    children.extend(extra);
-    (ship_subtree_of(ship, children), tree)
-}
-
-/// Starts the ship's peer actor under the `detectors` supervisor and returns what the
-/// router needs to give every device a detector actor raising alerts to `sink`.
-pub async fn start_detectors(
-    tree: &ShipTree,
-    metrics: &Metrics,
-    sink: AlertSink,
-) -> Result<DetectorWiring, RuntimeError> {
-    let ship = tree.ship.as_str().to_string();
-    let detector_metrics = DetectorMetrics::register(metrics);
-    let config = Arc::new(DetectorConfig::default());
-    let (peer, peer_addr) = peer_child(PeerArgs {
-        ship: ship.clone(),
-        config: PeerConfig {
-            window_ms: config.summary_ms,
-            ..PeerConfig::default()
-        },
-        sink: sink.clone(),
-        metrics: Some(detector_metrics.clone()),
-        firing: Default::default(),
-    });
-    match tree
-        .detectors
-        .call(
-            |r| SupervisorMsg::AddChild(peer, r),
-            Duration::from_secs(10),
-        )
-        .await?
-    {
-        Ok(()) | Err(RuntimeError::DuplicateChild(_)) => {}
-        Err(e) => return Err(e),
+impl ShipParts {
+    /// The ship's subtree (one shard): the writer and the followers, then `extra` in
+    /// order.
+    pub fn subtree(&self, extra: Vec<ChildSpec>) -> ChildSpec {
+        let ship = self.ship.clone();
+        let mut children = self.children.clone();
+        children.extend(extra);
+        let (spec, _addr) = ChildSpec::supervisor(self.ship.as_str(), move || {
+            // rest_for_one: each child depends only on those started before it.
+            let mut spec = SupervisorSpec::new(&format!("ship:{ship}"), &ship)
+                .strategy(Strategy::RestForOne)
+                .intensity(10, Duration::from_secs(60));
+            for c in &children {
+                spec = spec.child(c.clone());
+            }
+            spec
+        });
+        spec.in_shard(&self.ship)
     }
-    Ok(DetectorWiring {
-        supervisor: tree.detectors.clone(),
+}
+
+/// Builds one ship from its inventory: event log, ingest queue, the writer, the roster
+/// and the correlator, wired together. The one place a ship is assembled.
+pub fn assemble_ship(
+    runtime: &Runtime,
+    families: &mut ShipFamilies,
+    inventory: Inventory,
+    opts: &ShipOptions,
+) -> Result<ShipParts, ShipStartError> {
+    let id = inventory.ship.clone();
+    let ship = ShipId::new(&id);
+    let log_dir = opts.data.join("eventlog").join(&id);
+    let log =
+        EventLog::open(&log_dir, opts.log.clone()).map_err(|source| ShipStartError::EventLog {
+            path: log_dir.display().to_string(),
+            source,
+        })?;
+    let log = Arc::new(RwLock::new(log));
+    let metrics = families.ingest_for(runtime.metrics(), &id);
+    let pipeline = PipelineConfig::default();
+    let (sender, slot) = queue(&pipeline, metrics.clone());
+    let (correlator, correlator_addr) = correlator_child(CorrelatorArgs {
+        ship: id.clone(),
+        inventory: inventory.clone(),
+        config: opts.correlator,
+        board: opts.board.clone(),
+        push: opts.push.clone(),
+        log: Some(log.clone()),
+        metrics: families.incident.clone(),
+    });
+    let to_correlator = sink_to(correlator_addr.clone());
+    let alerts = match &opts.tap {
+        None => to_correlator,
+        Some(tap) => {
+            let tap = tap.clone();
+            AlertSink::from_fn(move |a| {
+                tap.raise(a.clone());
+                to_correlator.raise(a);
+            })
+        }
+    };
+    let (roster, roster_handle) = roster_child(RosterArgs {
+        ship: id.clone(),
+        runtime: runtime.clone(),
+        inventory: Arc::new(RwLock::new(inventory)),
+        discovered: Discovered::persisted(
+            opts.data.join("roster").join(format!("{id}.discovered")),
+        ),
+        alerts,
+        push: Some(opts.push.clone()),
+        ingest_metrics: metrics.clone(),
+        link_metrics: families.link.clone(),
+        detectors: opts
+            .detectors
+            .clone()
+            .map(|c| DetectorSetup::new(c, Some(families.detector.clone()))),
+        metrics: families.roster.clone(),
+        view: RosterView::default(),
+    });
+    let (writer, _) = writer_child(WriterArgs {
+        log: log.clone(),
+        slot,
+        roster: roster_handle.clone(),
+        metrics: metrics.clone(),
+        config: pipeline,
+        clock: opts.clock.clone(),
+    });
+    let followers = {
+        let ship = ship.clone();
+        ChildSpec::supervisor("followers", move || {
+            // The roster before the correlator: a re-created roster's device actors
+            // raise afresh whatever is still wrong, so the correlator starts afresh with
+            // them; a correlator crash costs only the correlator.
+            SupervisorSpec::new("followers", &ship)
+                .strategy(Strategy::RestForOne)
+                .intensity(10, Duration::from_secs(60))
+                .child(roster.clone())
+                .child(correlator.clone())
+        })
+        .0
+    };
+    Ok(ShipParts {
         ship,
-        config,
-        sink,
-        peer: Some(peer_addr),
-        metrics: Some(detector_metrics),
+        log,
+        sender,
+        metrics,
+        roster: roster_handle,
+        correlator: correlator_addr,
+        children: vec![writer, followers],
     })
 }
 
@@ -159,12 +264,10 @@ pub struct ShipNode {
     pub runtime: Runtime,
     /// The root supervisor.
     pub root: SupervisorHandle,
-    /// Handles to the ship's dynamic supervisors.
-    pub tree: ShipTree,
     /// The durable event log.
     pub log: Arc<RwLock<EventLog>>,
-    /// Finds device and link actors.
-    pub router: Arc<Router>,
+    /// The roster: the device, link and detector actors, and the routing to them.
+    pub roster: Roster,
     /// The listeners' queue.
     pub sender: IngestSender,
     /// Ingest metrics.
@@ -187,7 +290,6 @@ pub struct ShipNode {
     pub correlator: Addr<CorrelatorMsg>,
     /// Runbook executions waiting for (or past) an operator's approval.
     pub runbooks: ApprovalBoard,
-    tasks: Vec<JoinHandle<()>>,
 }
 
 /// Why a ship node could not start.
@@ -231,54 +333,21 @@ impl ShipNode {
     ) -> Result<Self, ShipStartError> {
         let runtime = Runtime::new(clock.clone());
         let ship = ShipId::new(&cfg.ship);
-        let log_cfg = cfg.event_log_config().map_err(ShipStartError::Config)?;
-        let log_dir = cfg.data.join("eventlog").join(&cfg.ship);
-        let log = EventLog::open(&log_dir, log_cfg).map_err(|source| ShipStartError::EventLog {
-            path: log_dir.display().to_string(),
-            source,
-        })?;
-        let log = Arc::new(RwLock::new(log));
-        let metrics = IngestMetrics::register(runtime.metrics(), &cfg.ship);
-        let link_metrics = LinkMetrics::register(runtime.metrics());
-        let pipeline = PipelineConfig::default();
-        let (sender, slot) = queue(&pipeline, metrics.clone());
-
-        // The router needs the device and link supervisors' addresses, which exist before
-        // the tree starts and follow every restart.
-        let (mut children, tree) = ship_supervisors(&ship);
+        let opts = ShipOptions::from_config(cfg, clock.clone())?;
+        let incidents = opts.board.clone();
+        let push = opts.push.clone();
+        let mut families = ShipFamilies::register(runtime.metrics());
         let mut inventory = inventory;
         inventory.ship = cfg.ship.clone();
-        let incidents = IncidentBoard::new();
-        let push = PushBus::default();
-        let (correlator, correlator_addr) = correlator_child(CorrelatorArgs {
-            ship: cfg.ship.clone(),
-            inventory: inventory.clone(),
-            config: CorrelatorConfig::default(),
-            board: incidents.clone(),
-            push: push.clone(),
-            log: Some(log.clone()),
-            metrics: IncidentMetrics::register(runtime.metrics()),
-        });
-        // the correlator starts before the device and link actors that raise alerts
-        children.insert(0, correlator);
-        let router = Router::new(
-            inventory,
-            tree.devices.clone(),
-            tree.links.clone(),
-            metrics.clone(),
-            link_metrics,
+        let parts = assemble_ship(&runtime, &mut families, inventory, &opts)?;
+        let (log, sender, metrics) = (
+            parts.log.clone(),
+            parts.sender.clone(),
+            parts.metrics.clone(),
         );
-        router.set_alert_sink(sink_to(correlator_addr.clone()));
-        router.set_push(push.clone());
-        let (writer, _writer_addr) = writer_child(WriterArgs {
-            log: log.clone(),
-            slot,
-            router: router.clone(),
-            metrics: metrics.clone(),
-            config: pipeline,
-            clock: clock.clone(),
-        });
-        children.push(writer);
+        let (roster, correlator_addr) = (parts.roster.clone(), parts.correlator.clone());
+        // Services: they read what the writer and the followers produce.
+        let mut services = Vec::new();
         if let Some(ch) = &cfg.clickhouse {
             let mut c = ClickHouseConfig::new(ch.url.clone());
             c.database = ch.database.clone();
@@ -291,39 +360,45 @@ impl ShipNode {
                 exporter: ExporterConfig::new(cursor),
                 log: log.clone(),
             });
-            children.push(exporter);
+            services.push(exporter);
         }
         if let Some(sync) = crate::sync::ship_sync_child(cfg, log.clone(), &runtime) {
-            children.push(sync);
+            services.push(sync);
         }
         // WebSocket sessions come last: they only read what the rest produces.
         let (sessions, sessions_addr) = sessions_supervisor(&ship);
-        children.push(sessions);
-        let spec = SupervisorSpec::new("root", &ship)
-            .intensity(3, Duration::from_secs(60))
-            .child(ship_subtree_of(&ship, children));
-        let (root, _join) = start_root(spec, runtime.clone()).await?;
-        router.attach_detectors(
-            start_detectors(&tree, runtime.metrics(), sink_to(correlator_addr.clone())).await?,
-        );
-        router.reconcile().await?;
-
-        let (tcp_addr, tcp_task) = listen::syslog_tcp(cfg.syslog, sender.clone(), clock.clone())
-            .await
-            .map_err(|source| ShipStartError::Bind {
-                what: "syslog tcp",
-                addr: cfg.syslog,
-                source,
-            })?;
+        services.push(sessions);
+        let services = {
+            let ship = ship.clone();
+            ChildSpec::supervisor("services", move || {
+                let mut spec = SupervisorSpec::new("services", &ship)
+                    .strategy(Strategy::OneForOne)
+                    .intensity(10, Duration::from_secs(60));
+                for c in &services {
+                    spec = spec.child(c.clone());
+                }
+                spec
+            })
+            .0
+        };
+        // The edge binds its sockets once; each incarnation of a listener serves a clone,
+        // so a restarted listener keeps its address.
+        let bind_err = |what: &'static str, addr: SocketAddr| {
+            move |source| ShipStartError::Bind { what, addr, source }
+        };
+        let tcp = bind_tcp(cfg.syslog).map_err(bind_err("syslog tcp", cfg.syslog))?;
+        let tcp_addr = tcp
+            .local_addr()
+            .map_err(bind_err("syslog tcp", cfg.syslog))?;
         let udp_bind = SocketAddr::new(cfg.syslog.ip(), tcp_addr.port());
-        let (udp_addr, udp_task) = listen::syslog_udp(udp_bind, sender.clone(), clock.clone())
-            .await
-            .map_err(|source| ShipStartError::Bind {
-                what: "syslog udp",
-                addr: udp_bind,
-                source,
-            })?;
-        let health = Health::new();
+        let udp = std::net::UdpSocket::bind(udp_bind)
+            .and_then(|s| s.set_nonblocking(true).map(|()| s))
+            .map_err(bind_err("syslog udp", udp_bind))?;
+        let udp_addr = udp.local_addr().map_err(bind_err("syslog udp", udp_bind))?;
+        let web = bind_tcp(cfg.listen).map_err(bind_err("http", cfg.listen))?;
+        let http_addr = web.local_addr().map_err(bind_err("http", cfg.listen))?;
+
+        let health = Health::of_tree(&runtime);
         let console_metrics = ConsoleMetrics::register(runtime.metrics());
         let auth = Auth::open(&cfg.data, &cfg.auth, clock.clone(), console_metrics.clone())?;
         let runbooks = ApprovalBoard::new(
@@ -364,51 +439,25 @@ impl ShipNode {
             ))
             .merge(seawatch_console::runbooks::routes(&auth, runbooks.clone()))
             .merge(seawatch_console::ui::routes());
-        let listener = tokio::net::TcpListener::bind(cfg.listen)
-            .await
-            .map_err(|source| ShipStartError::Bind {
-                what: "http",
-                addr: cfg.listen,
-                source,
-            })?;
-        let http_addr = listener
-            .local_addr()
-            .map_err(|source| ShipStartError::Bind {
-                what: "http",
-                addr: cfg.listen,
-                source,
-            })?;
-        let http_task = console_rt.serve(listener, app);
-        // event time for silence detection and correlation: the ship's clock, every second
-        let tick_task = {
-            let router = router.clone();
-            let correlator = correlator_addr.clone();
-            let clock = clock.clone();
-            tokio::spawn(async move {
-                let mut every = tokio::time::interval(Duration::from_secs(1));
-                loop {
-                    every.tick().await;
-                    let now_ms = clock.now_ms();
-                    for (_, d) in router.devices() {
-                        let _ = d.send(DeviceMsg::Tick {
-                            now_ms,
-                            reply: None,
-                        });
-                    }
-                    let _ = correlator.send(CorrelatorMsg::Tick {
-                        now_ms,
-                        reply: None,
-                    });
-                }
-            })
-        };
+        let edge = edge_supervisor(
+            &ship,
+            vec![
+                syslog_tcp_child(tcp, sender.clone(), clock.clone()),
+                syslog_udp_child(udp, sender.clone(), clock.clone()),
+                http_child(web, console_rt, app),
+                ticker_child(roster.clone(), correlator_addr.clone(), clock.clone()),
+            ],
+        );
+        let spec = SupervisorSpec::new("root", &ship)
+            .intensity(3, Duration::from_secs(60))
+            .child(parts.subtree(vec![services, edge]));
+        let (root, _join) = start_root(spec, runtime.clone()).await?;
         health.set(true);
         Ok(Self {
             runtime,
             root,
-            tree,
             log,
-            router,
+            roster,
             sender,
             metrics,
             health,
@@ -420,18 +469,135 @@ impl ShipNode {
             incidents,
             correlator: correlator_addr,
             runbooks,
-            tasks: vec![tcp_task, udp_task, http_task, tick_task],
         })
     }
 
-    /// Stops listeners, then the tree in order (the writer syncs the log last).
+    /// Stops the tree in order: the edge first (listeners, HTTP, ticker), the writer
+    /// last (it syncs the log).
     pub async fn shutdown(&self) {
         self.health.set(false);
-        for t in &self.tasks {
-            t.abort();
-        }
         self.root.shutdown().await;
     }
+}
+
+fn bind_tcp(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let l = std::net::TcpListener::bind(addr)?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+/// The ship's edge (one_for_one): what faces the network, and the ticker. It starts
+/// last and stops first, so nothing is accepted that the tree behind cannot take.
+fn edge_supervisor(ship: &ShipId, children: Vec<ChildSpec>) -> ChildSpec {
+    let ship = ship.clone();
+    ChildSpec::supervisor("edge", move || {
+        let mut spec = SupervisorSpec::new("edge", &ship)
+            .strategy(Strategy::OneForOne)
+            .intensity(10, Duration::from_secs(60));
+        for c in &children {
+            spec = spec.child(c.clone());
+        }
+        spec
+    })
+    .0
+}
+
+/// Runs `serve` until it ends (an error: a listener never ends on its own) or the task
+/// is asked to stop.
+async fn until_stopped<F>(mut stop: TaskStop, serve: F) -> Result<(), String>
+where
+    F: std::future::Future<Output = std::io::Result<()>>,
+{
+    tokio::select! {
+        r = serve => Err(match r {
+            Ok(()) => "ended".to_string(),
+            Err(e) => e.to_string(),
+        }),
+        _ = stop.stopped() => Ok(()),
+    }
+}
+
+fn syslog_tcp_child(
+    listener: std::net::TcpListener,
+    sender: IngestSender,
+    clock: Clock,
+) -> ChildSpec {
+    let listener = Arc::new(listener);
+    ChildSpec::task("syslog-tcp", "listener", move |stop| {
+        let (listener, sender, clock) = (listener.clone(), sender.clone(), clock.clone());
+        async move {
+            let l = listener
+                .try_clone()
+                .and_then(tokio::net::TcpListener::from_std)
+                .map_err(|e| format!("syslog tcp listener: {e}"))?;
+            until_stopped(stop, listen::serve_syslog_tcp(l, sender, clock)).await
+        }
+    })
+}
+
+fn syslog_udp_child(socket: std::net::UdpSocket, sender: IngestSender, clock: Clock) -> ChildSpec {
+    let socket = Arc::new(socket);
+    ChildSpec::task("syslog-udp", "listener", move |stop| {
+        let (socket, sender, clock) = (socket.clone(), sender.clone(), clock.clone());
+        async move {
+            let s = socket
+                .try_clone()
+                .and_then(tokio::net::UdpSocket::from_std)
+                .map_err(|e| format!("syslog udp socket: {e}"))?;
+            until_stopped(stop, listen::serve_syslog_udp(s, sender, clock)).await
+        }
+    })
+}
+
+fn http_child(
+    listener: std::net::TcpListener,
+    console_rt: ConsoleRuntime,
+    app: axum::Router,
+) -> ChildSpec {
+    let listener = Arc::new(listener);
+    ChildSpec::task("http", "listener", move |mut stop| {
+        let (listener, console_rt, app) = (listener.clone(), console_rt.clone(), app.clone());
+        async move {
+            let l = listener
+                .try_clone()
+                .and_then(tokio::net::TcpListener::from_std)
+                .map_err(|e| format!("http listener: {e}"))?;
+            // The server runs on the console's runtime; it ends with this task.
+            struct AbortOnDrop(tokio::task::JoinHandle<()>);
+            impl Drop for AbortOnDrop {
+                fn drop(&mut self) {
+                    self.0.abort();
+                }
+            }
+            let mut server = AbortOnDrop(console_rt.serve(l, app));
+            tokio::select! {
+                _ = &mut server.0 => Err("http server ended".to_string()),
+                _ = stop.stopped() => Ok(()),
+            }
+        }
+    })
+}
+
+/// Event time for silence detection and correlation: the ship's clock, every second.
+fn ticker_child(roster: Roster, correlator: Addr<CorrelatorMsg>, clock: Clock) -> ChildSpec {
+    ChildSpec::task("ticker", "ticker", move |mut stop| {
+        let (roster, correlator, clock) = (roster.clone(), correlator.clone(), clock.clone());
+        async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = every.tick() => {}
+                    _ = stop.stopped() => return Ok(()),
+                }
+                let now_ms = clock.now_ms();
+                roster.tick(now_ms).await;
+                let _ = correlator.send(CorrelatorMsg::Tick {
+                    now_ms,
+                    reply: None,
+                });
+            }
+        }
+    })
 }
 
 /// What a ship's WebSocket session gets instead of the deltas it missed: the ship's

@@ -2,7 +2,7 @@
 //! simulated time and reports what the platform made of it.
 //!
 //! Each ship of the scenario gets the real pipeline: decoders → bounded ingest queue →
-//! event-log writer (its own thread) → router → device and link actors → alert sink →
+//! event-log writer (its own thread) → roster → device, link and detector actors → alert sink →
 //! the ship's correlator actor. The feeder steps the [`Simulator`] one simulated second
 //! at a time, decodes its bytes and queues them (waiting for room: backpressure). Every
 //! [`SimRunOptions::tick_ms`] of simulated time it closes a barrier, in order: the ingest
@@ -30,18 +30,15 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 use seawatch_actors::alert::{Alert, AlertClass, AlertSink, AlertState};
+use seawatch_actors::detect::actor::DetectorConfig;
 use seawatch_actors::device::DeviceMsg;
-use seawatch_actors::incident::{
-    correlator_child, sink_to, CorrelatorArgs, CorrelatorConfig, CorrelatorMsg, IncidentBoard,
-    IncidentMetrics, StateFilter,
-};
+use seawatch_actors::incident::{CorrelatorConfig, CorrelatorMsg, IncidentBoard, StateFilter};
 use seawatch_actors::ingest::metrics::IngestMetrics;
-use seawatch_actors::ingest::pipeline::{
-    queue, writer_child, IngestSender, PipelineConfig, Router, WriterArgs,
-};
+use seawatch_actors::ingest::pipeline::IngestSender;
 use seawatch_actors::ingest::record::Observation;
-use seawatch_actors::link::{predicted_outage_ms, LinkMetrics, LinkMsg, LinkStatus};
+use seawatch_actors::link::{predicted_outage_ms, LinkMsg, LinkStatus};
 use seawatch_actors::push::PushBus;
+use seawatch_actors::roster::Roster;
 use seawatch_actors::store::clickhouse::EventSource;
 use seawatch_actors::sync::link::{LinkProfile, SimNet};
 use seawatch_actors::sync::metrics::SyncMetrics;
@@ -64,7 +61,7 @@ use seawatch_simulators::scenario::{FaultKind, LinkKind, Scenario, Ship as Scena
 use serde::{Deserialize, Serialize};
 
 use crate::feed::{decode_into, send_all};
-use crate::ship::{ship_subtree_of, ship_supervisors};
+use crate::ship::{assemble_ship, ShipFamilies, ShipOptions};
 
 /// How a run is played.
 #[derive(Debug, Clone)]
@@ -196,7 +193,7 @@ pub struct SimShip {
     /// Ship id.
     pub id: String,
     sender: IngestSender,
-    router: Arc<Router>,
+    roster: Roster,
     correlator: Addr<CorrelatorMsg>,
     /// The ship's durable event log.
     pub log: Arc<RwLock<EventLog>>,
@@ -244,83 +241,51 @@ impl SimFleet {
         let runtime = Runtime::new(Clock::system());
         let board = IncidentBoard::new();
         let push = PushBus::new(1024);
-        let incident_metrics = IncidentMetrics::register(runtime.metrics());
-        let link_metrics = LinkMetrics::register(runtime.metrics());
         let risk_alerts: Arc<Mutex<Vec<Alert>>> = Arc::default();
+        // link-outage predictions go to the correlator (as context) and into the report:
+        // collected from what the ships emit, never from the faults
+        let tap = {
+            let risks = risk_alerts.clone();
+            AlertSink::from_fn(move |a| {
+                if a.class == AlertClass::OutageRisk && a.state == AlertState::Firing {
+                    risks.lock().push(a);
+                }
+            })
+        };
+        let mut families = ShipFamilies::register(runtime.metrics());
         let mut root =
             SupervisorSpec::new("root", &ShipId::new("sim")).intensity(3, Duration::from_secs(60));
         let mut ships = Vec::new();
-        let mut ingest_families: Option<IngestMetrics> = None;
         for s in &scenario.ship {
-            let ship = ShipId::new(&s.id);
-            let inventory = crate::inventory::from_ship(s);
-            let dir = opts.data.join("eventlog").join(&s.id);
-            let mut log_cfg = EventLogConfig::new(&s.id);
+            let mut log = EventLogConfig::new(&s.id);
             if let Some(policy) = opts.log_fsync {
-                log_cfg.fsync = policy;
+                log.fsync = policy;
             }
-            let log = EventLog::open(&dir, log_cfg)
-                .map_err(|e| SimError::Io(format!("event log in {}: {e}", dir.display())))?;
-            let log = Arc::new(RwLock::new(log));
-            // ingest metrics are labelled by ship and registered once per registry: the
-            // first ship registers the families, the others share them
-            let metrics = match &ingest_families {
-                None => {
-                    let m = IngestMetrics::register(runtime.metrics(), &s.id);
-                    ingest_families = Some(m.clone());
-                    m
-                }
-                Some(first) => first.for_ship(&s.id),
-            };
-            let pipeline = PipelineConfig::default();
-            let (sender, slot) = queue(&pipeline, metrics.clone());
-            let (mut children, tree) = ship_supervisors(&ship);
-            let router = Router::new(
-                inventory.clone(),
-                tree.devices.clone(),
-                tree.links.clone(),
-                metrics.clone(),
-                link_metrics.clone(),
-            );
-            let (correlator, correlator_addr) = correlator_child(CorrelatorArgs {
-                ship: s.id.clone(),
-                inventory,
-                config: opts.correlator,
+            let ship_opts = ShipOptions {
+                data: opts.data.clone(),
+                log,
+                clock: Clock::system(),
+                correlator: opts.correlator,
+                detectors: Some(DetectorConfig::default()),
                 board: board.clone(),
                 push: push.clone(),
-                log: Some(log.clone()),
-                metrics: incident_metrics.clone(),
-            });
-            // link-outage predictions go to the correlator (as context) and into the
-            // report: collected from what the ship emits, never from the faults
-            let to_correlator = sink_to(correlator_addr.clone());
-            let risks = risk_alerts.clone();
-            router.set_alert_sink(AlertSink::from_fn(move |a| {
-                if a.class == AlertClass::OutageRisk && a.state == AlertState::Firing {
-                    risks.lock().push(a.clone());
-                }
-                to_correlator.raise(a);
-            }));
-            router.set_push(push.clone());
-            let (writer, _) = writer_child(WriterArgs {
-                log: log.clone(),
-                slot,
-                router: router.clone(),
-                metrics: metrics.clone(),
-                config: pipeline,
-                clock: Clock::system(),
-            });
-            // the correlator starts before the writer, so no alert finds it missing
-            children.insert(0, correlator);
-            children.push(writer);
-            root = root.child(ship_subtree_of(&ship, children));
+                tap: Some(tap.clone()),
+            };
+            let parts = assemble_ship(
+                &runtime,
+                &mut families,
+                crate::inventory::from_ship(s),
+                &ship_opts,
+            )
+            .map_err(|e| SimError::Io(e.to_string()))?;
+            root = root.child(parts.subtree(Vec::new()));
             ships.push(SimShip {
                 id: s.id.clone(),
-                sender,
-                router,
-                correlator: correlator_addr,
-                log,
-                metrics,
+                sender: parts.sender,
+                roster: parts.roster,
+                correlator: parts.correlator,
+                log: parts.log,
+                metrics: parts.metrics,
                 links: Arc::new(RwLock::new(Vec::new())),
             });
         }
@@ -328,9 +293,6 @@ impl SimFleet {
             root = root.child(c);
         }
         let (root, _join) = start_root(root, runtime.clone()).await?;
-        for s in &ships {
-            s.router.reconcile().await?;
-        }
         Ok(Self {
             runtime,
             root,
@@ -388,6 +350,12 @@ impl SimFleet {
             .collect()
     }
 
+    /// Adds and starts `child` under the fleet's root supervisor, after everything
+    /// already there (so it stops first).
+    pub async fn add_child(&self, child: ChildSpec) -> Result<(), SimError> {
+        Ok(self.root.add_child(child).await?)
+    }
+
     /// Stops the tree in order (the writers sync their logs last).
     pub async fn shutdown(&self) {
         self.root.shutdown().await;
@@ -401,8 +369,8 @@ async fn barrier(ship: &SimShip, now_ms: i64) -> Result<(), SimError> {
         .barrier()
         .await
         .map_err(|e| SimError::Io(format!("ship {}: {e}", ship.id)))?;
-    let devices = ship.router.devices();
-    let links = ship.router.links();
+    let devices = ship.roster.devices();
+    let links = ship.roster.links();
     let dev_calls = devices.iter().map(|(_, a)| {
         a.call(
             |r| DeviceMsg::Tick {

@@ -182,21 +182,21 @@ async fn telemetry_over_every_listener_reaches_the_log_and_the_actors() {
     );
 
     // Actors: the switch saw its logs and metrics, the link its KPIs.
-    let sw = node.router.device("core-sw-1").await.unwrap();
+    let sw = node.roster.device("core-sw-1").await.unwrap();
     let st = sw.call(DeviceMsg::Snapshot, WAIT).await.unwrap();
     assert_eq!(st.kind, "switch");
     assert_eq!(st.logs_by_severity.iter().sum::<u64>(), 4);
     assert_eq!(st.samples, 2);
     // ...and forwarded its metric samples to its detector actor.
-    let det = node.router.detector_of("core-sw-1").expect("detector");
+    let det = node.roster.detector_of("core-sw-1").expect("detector");
     let ds = det.call(DetectorMsg::Snapshot, WAIT).await.unwrap();
     assert_eq!((ds.series, ds.samples), (2, 2));
-    let fw = node.router.device("fw-1").await.unwrap();
+    let fw = node.roster.device("fw-1").await.unwrap();
     assert_eq!(
         fw.call(DeviceMsg::Snapshot, WAIT).await.unwrap().kind,
         "discovered"
     );
-    let link = node.router.link("vsat-1").unwrap();
+    let link = node.roster.link("vsat-1").unwrap();
     let ls = link.call(LinkMsg::Snapshot, WAIT).await.unwrap();
     assert_eq!(
         ls.status,
@@ -239,16 +239,16 @@ async fn inventory_reload_adds_and_removes_actors_without_restart() {
     });
     inv.links.clear();
     let before = node.runtime.registry().len();
-    node.router.reload(inv).await.unwrap();
+    node.roster.reload(inv).await.unwrap();
     let devices: Vec<String> = node
-        .router
+        .roster
         .devices()
         .into_iter()
         .map(|(id, _)| id)
         .collect();
     assert!(devices.contains(&"ap-7".to_string()));
     assert!(!devices.contains(&"modem-1".to_string()));
-    assert!(node.router.link("vsat-1").is_none());
+    assert!(node.roster.link("vsat-1").is_none());
     assert_eq!(
         node.runtime.registry().len(),
         before - 1,

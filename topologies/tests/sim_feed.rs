@@ -46,7 +46,7 @@ async fn a_blockage_scenario_replayed_through_the_decoders() {
     let node = ShipNode::start(&cfg, from_ship(ship), clock.clone())
         .await
         .unwrap();
-    let link = node.router.link(&blockage.target).expect("link actor");
+    let link = node.roster.link(&blockage.target).expect("link actor");
 
     // Replay up to the middle of the blockage, one simulated minute at a time.
     let mid_ms = sim.start_ms() + (blockage.at_s as i64 + blockage.duration_s as i64 / 2) * 1000;
@@ -98,7 +98,7 @@ async fn a_blockage_scenario_replayed_through_the_decoders() {
     // Every inventoried device that the simulator gives a voice was heard by its actor.
     let mut heard = 0;
     for d in &ship.device {
-        let addr = node.router.device(&d.id).await.unwrap();
+        let addr = node.roster.device(&d.id).await.unwrap();
         let s = addr.call(DeviceMsg::Snapshot, WAIT).await.unwrap();
         assert_eq!(s.kind, d.kind.to_string());
         if s.last_seen_ms.is_some() {

@@ -1,7 +1,7 @@
 //! Network listeners (contracts §2): syslog over TCP (RFC 6587 framing) and UDP, and the
 //! HTTP ingest routes `POST /ingest/ndjson` and `POST /api/v1/write`.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Instant;
 
 use axum::body::Bytes;
@@ -13,7 +13,6 @@ use axum::{Json, Router};
 use seawatch_runtime::Clock;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::task::JoinHandle;
 
 use super::decode::{
     decode_ndjson, decode_remote_write, parse_syslog, NdjsonRecord, SyslogFramer, SyslogOptions,
@@ -48,20 +47,21 @@ fn decode_frame(
     }
 }
 
-/// Binds the syslog TCP listener and serves it in the background.
-pub async fn syslog_tcp(
-    addr: SocketAddr,
+/// Serves syslog over TCP on `listener` until this future is dropped; every
+/// connection's reader is owned by it and ends with it (a supervised task child runs it,
+/// so a restart or a shutdown leaves no reader behind).
+pub async fn serve_syslog_tcp(
+    listener: TcpListener,
     sender: IngestSender,
     clock: Clock,
-) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
-    let listener = TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        loop {
-            match listener.accept().await {
+) -> std::io::Result<()> {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let (sender, clock) = (sender.clone(), clock.clone());
-                    tokio::spawn(async move {
+                    connections.spawn(async move {
                         if let Err(e) = tcp_connection(stream, peer.ip(), sender, clock).await {
                             tracing::debug!(%peer, error = %e, "syslog tcp connection ended");
                         }
@@ -71,10 +71,11 @@ pub async fn syslog_tcp(
                     tracing::warn!(error = %e, "syslog tcp accept failed");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
-            }
+            },
+            // reap the readers that ended
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
-    });
-    Ok((bound, task))
+    }
 }
 
 async fn tcp_connection(
@@ -142,16 +143,14 @@ fn batch(source: Source, received: Instant, items: Vec<Observation>) -> IngestBa
     }
 }
 
-/// Binds the syslog UDP listener and serves it in the background.
-pub async fn syslog_udp(
-    addr: SocketAddr,
+/// Serves syslog over UDP on `socket` until this future is dropped.
+pub async fn serve_syslog_udp(
+    socket: UdpSocket,
     sender: IngestSender,
     clock: Clock,
-) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
-    let socket = UdpSocket::bind(addr).await?;
-    let bound = socket.local_addr()?;
-    let task = tokio::spawn(async move {
-        let mut buf = vec![0u8; 65_536];
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 65_536];
+    {
         loop {
             let (n, peer) = match socket.recv_from(&mut buf).await {
                 Ok(x) => x,
@@ -192,8 +191,7 @@ pub async fn syslog_udp(
             // UDP cannot push back: a full queue drops (and counts) these events.
             let _ = sender.try_send(batch(Source::SyslogUdp, received, items));
         }
-    });
-    Ok((bound, task))
+    }
 }
 
 #[derive(Clone)]

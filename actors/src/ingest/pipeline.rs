@@ -1,30 +1,24 @@
 //! The ship's ingest pipeline: listeners → a bounded queue → the event-log writer, which
-//! appends each batch durably and routes its observations to device and link actors.
+//! appends each batch durably and hands its observations to the ship's roster
+//! ([`crate::roster`]), which routes them to device and link actors.
 //!
 //! Backpressure: the queue is bounded. TCP and HTTP readers `await` a free slot, so a
 //! pipeline that falls behind slows its senders down; UDP cannot wait, so a full queue
 //! drops the datagram's events and counts them.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dashmap::DashMap;
 use parking_lot::{Mutex, RwLock};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use seawatch_runtime::event_log::{EventLog, EventLogError, NewEvent};
-use seawatch_runtime::supervision::{Addr, ChildSpec, SupervisorMsg};
-use seawatch_runtime::RuntimeError;
+use seawatch_runtime::supervision::{Addr, ChildSpec};
 use tokio::sync::mpsc;
 
 use super::metrics::IngestMetrics;
-use super::record::{IngestBatch, ObsKind, Observation, Source};
-use crate::alert::AlertSink;
-use crate::detect::actor::{detector_child, DetectorAddr, DetectorWiring};
-use crate::device::{device_child_with, DeviceAddr, DeviceMsg};
-use crate::inventory::Inventory;
-use crate::link::{link_child, LinkArgs, LinkMetrics, LinkMsg, LinkThresholds};
+use super::record::{IngestBatch, Observation, Source};
+use crate::roster::Roster;
 
 /// Queue and batch sizes.
 #[derive(Debug, Clone, Copy)]
@@ -125,300 +119,6 @@ pub fn queue(cfg: &PipelineConfig, metrics: IngestMetrics) -> (IngestSender, Que
     (IngestSender { tx, metrics }, Arc::new(Mutex::new(Some(rx))))
 }
 
-/// Finds (or creates) the device and link actors that observations belong to.
-pub struct Router {
-    ship: String,
-    inventory: RwLock<Inventory>,
-    devices: DashMap<String, DeviceAddr>,
-    links: DashMap<String, Addr<LinkMsg>>,
-    devices_sup: Addr<SupervisorMsg>,
-    links_sup: Addr<SupervisorMsg>,
-    metrics: IngestMetrics,
-    link_metrics: LinkMetrics,
-    alerts: RwLock<AlertSink>,
-    push: RwLock<Option<crate::push::PushBus>>,
-    timeout: Duration,
-    detectors: std::sync::OnceLock<DetectorWiring>,
-    detector_addrs: DashMap<String, DetectorAddr>,
-}
-
-impl std::fmt::Debug for Router {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Router")
-            .field("ship", &self.ship)
-            .field("devices", &self.devices.len())
-            .field("links", &self.links.len())
-            .finish()
-    }
-}
-
-impl Router {
-    /// A router adding actors under the given supervisors.
-    pub fn new(
-        inventory: Inventory,
-        devices_sup: Addr<SupervisorMsg>,
-        links_sup: Addr<SupervisorMsg>,
-        metrics: IngestMetrics,
-        link_metrics: LinkMetrics,
-    ) -> Arc<Self> {
-        Arc::new(Self {
-            ship: inventory.ship.clone(),
-            inventory: RwLock::new(inventory),
-            devices: DashMap::new(),
-            links: DashMap::new(),
-            devices_sup,
-            links_sup,
-            metrics,
-            link_metrics,
-            alerts: RwLock::new(AlertSink::none()),
-            push: RwLock::new(None),
-            timeout: Duration::from_secs(10),
-            detectors: std::sync::OnceLock::new(),
-            detector_addrs: DashMap::new(),
-        })
-    }
-
-    /// Where device and link actors started from now on raise their alerts (set it
-    /// before [`Router::reconcile`]).
-    pub fn set_alert_sink(&self, sink: AlertSink) {
-        *self.alerts.write() = sink;
-    }
-
-    /// Where link actors started from now on push their state and outage risk (set it
-    /// before [`Router::reconcile`]).
-    pub fn set_push(&self, bus: crate::push::PushBus) {
-        *self.push.write() = Some(bus);
-    }
-
-    fn device_spec(
-        &self,
-        id: &str,
-        kind: &str,
-        detector: Option<DetectorAddr>,
-    ) -> (ChildSpec, DeviceAddr) {
-        device_child_with(
-            id,
-            kind,
-            Some(self.metrics.clone()),
-            &self.ship,
-            self.alerts.read().clone(),
-            detector,
-        )
-    }
-
-    /// The link actors known now.
-    pub fn links(&self) -> Vec<(String, Addr<LinkMsg>)> {
-        self.links
-            .iter()
-            .map(|e| (e.key().clone(), e.value().clone()))
-            .collect()
-    }
-
-    /// The inventory in use.
-    pub fn inventory(&self) -> Inventory {
-        self.inventory.read().clone()
-    }
-
-    async fn add(&self, sup: &Addr<SupervisorMsg>, spec: ChildSpec) -> Result<(), RuntimeError> {
-        match sup
-            .call(|r| SupervisorMsg::AddChild(spec, r), self.timeout)
-            .await?
-        {
-            Ok(()) | Err(RuntimeError::DuplicateChild(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// From now on, every new device actor gets a detector actor (started under
-    /// `wiring.supervisor` first) and forwards its metric samples to it. Only the first
-    /// call counts; returns whether it did.
-    pub fn attach_detectors(&self, wiring: DetectorWiring) -> bool {
-        self.detectors.set(wiring).is_ok()
-    }
-
-    /// The detector actor of `device`, if it has one.
-    pub fn detector_of(&self, device: &str) -> Option<DetectorAddr> {
-        self.detector_addrs.get(device).map(|a| a.clone())
-    }
-
-    /// Starts `device`'s detector actor if detectors are attached.
-    async fn start_detector(&self, device: &str, kind: &str) -> Option<DetectorAddr> {
-        let wiring = self.detectors.get()?;
-        if let Some(a) = self.detector_addrs.get(device) {
-            return Some(a.clone());
-        }
-        let (spec, addr) = detector_child(wiring.args(device, kind));
-        match self.add(&wiring.supervisor, spec).await {
-            Ok(()) => {
-                self.detector_addrs.insert(device.to_string(), addr.clone());
-                Some(addr)
-            }
-            Err(e) => {
-                tracing::warn!(ship = %self.ship, device, error = %e, "cannot start detector actor");
-                None
-            }
-        }
-    }
-
-    /// Starts the actors of the current inventory, or reconciles after
-    /// [`Router::reload`]: new devices and links get actors, removed ones are stopped.
-    pub async fn reconcile(&self) -> Result<(), RuntimeError> {
-        let inv = self.inventory.read().clone();
-        for d in &inv.devices {
-            if !self.devices.contains_key(&d.id) {
-                let detector = self.start_detector(&d.id, &d.kind).await;
-                let (spec, addr) = self.device_spec(&d.id, &d.kind, detector);
-                self.add(&self.devices_sup, spec).await?;
-                self.devices.insert(d.id.clone(), addr);
-            }
-        }
-        for l in &inv.links {
-            if !self.links.contains_key(&l.id) {
-                let (spec, addr) = link_child(LinkArgs {
-                    ship: self.ship.clone(),
-                    spec: l.clone(),
-                    thresholds: LinkThresholds::default(),
-                    metrics: self.link_metrics.clone(),
-                    alerts: self.alerts.read().clone(),
-                    push: self.push.read().clone(),
-                });
-                self.add(&self.links_sup, spec).await?;
-                self.links.insert(l.id.clone(), addr);
-            }
-        }
-        let gone: Vec<String> = self
-            .links
-            .iter()
-            .filter(|e| !inv.links.iter().any(|l| &l.id == e.key()))
-            .map(|e| e.key().clone())
-            .collect();
-        for id in gone {
-            self.links.remove(&id);
-            let id2 = id.clone();
-            let _ = self
-                .links_sup
-                .call(|r| SupervisorMsg::RemoveChild(id2, r), self.timeout)
-                .await;
-        }
-        Ok(())
-    }
-
-    /// Replaces the inventory and reconciles actors, without a restart. Devices that left
-    /// the inventory but still send telemetry stay, as discovered devices.
-    pub async fn reload(&self, inventory: Inventory) -> Result<(), RuntimeError> {
-        let removed: Vec<String> = {
-            let old = self.inventory.read();
-            old.devices
-                .iter()
-                .filter(|d| inventory.device(&d.id).is_none())
-                .map(|d| d.id.clone())
-                .collect()
-        };
-        *self.inventory.write() = inventory;
-        for id in removed {
-            self.devices.remove(&id);
-            let id2 = id.clone();
-            let _ = self
-                .devices_sup
-                .call(|r| SupervisorMsg::RemoveChild(id2, r), self.timeout)
-                .await;
-            if let Some(w) = self.detectors.get() {
-                self.detector_addrs.remove(&id);
-                let id2 = id.clone();
-                let _ = w
-                    .supervisor
-                    .call(|r| SupervisorMsg::RemoveChild(id2, r), self.timeout)
-                    .await;
-            }
-        }
-        self.reconcile().await
-    }
-
-    /// The device actor for `device`, creating a discovered one if needed.
-    pub async fn device(&self, device: &str) -> Option<DeviceAddr> {
-        if let Some(a) = self.devices.get(device) {
-            return Some(a.clone());
-        }
-        let kind = self
-            .inventory
-            .read()
-            .device(device)
-            .map(|d| d.kind.clone())
-            .unwrap_or_else(|| "discovered".to_string());
-        let detector = self.start_detector(device, &kind).await;
-        let (spec, addr) = self.device_spec(device, &kind, detector);
-        if let Err(e) = self.add(&self.devices_sup, spec).await {
-            tracing::warn!(ship = %self.ship, device, error = %e, "cannot start device actor");
-            return None;
-        }
-        if kind == "discovered" {
-            tracing::info!(ship = %self.ship, device, "discovered a device not in the inventory");
-        }
-        self.devices.insert(device.to_string(), addr.clone());
-        Some(addr)
-    }
-
-    /// The device actors known now.
-    pub fn devices(&self) -> Vec<(String, DeviceAddr)> {
-        self.devices
-            .iter()
-            .map(|e| (e.key().clone(), e.value().clone()))
-            .collect()
-    }
-
-    /// The link actor of `link`, if inventoried.
-    pub fn link(&self, link: &str) -> Option<Addr<LinkMsg>> {
-        self.links.get(link).map(|a| a.clone())
-    }
-
-    /// Routes one batch's observations to their actors.
-    pub async fn route(&self, received: Instant, items: Vec<Observation>) {
-        let mut by_device: HashMap<String, Vec<Observation>> = HashMap::new();
-        let mut by_link: HashMap<String, Vec<Observation>> = HashMap::new();
-        for obs in items {
-            if let ObsKind::Metric(m) = &obs.kind {
-                // the ship's heading and rain rate drive every link's outage prediction
-                if matches!(m.name.as_str(), "ship_heading_deg" | "weather_rain_mm_h") {
-                    for e in self.links.iter() {
-                        match by_link.get_mut(e.key()) {
-                            Some(v) => v.push(obs.clone()),
-                            None => {
-                                by_link.insert(e.key().clone(), vec![obs.clone()]);
-                            }
-                        }
-                    }
-                } else if let Some(link) = m.label("link") {
-                    if self.links.contains_key(link) {
-                        by_link
-                            .entry(link.to_string())
-                            .or_default()
-                            .push(obs.clone());
-                    }
-                }
-            }
-            if obs.device.is_empty() {
-                continue;
-            }
-            match by_device.get_mut(&obs.device) {
-                Some(v) => v.push(obs),
-                None => {
-                    by_device.insert(obs.device.clone(), vec![obs]);
-                }
-            }
-        }
-        for (device, items) in by_device {
-            if let Some(addr) = self.device(&device).await {
-                let _ = addr.send(DeviceMsg::Observe { received, items });
-            }
-        }
-        for (link, items) in by_link {
-            if let Some(addr) = self.link(&link) {
-                let _ = addr.send(LinkMsg::Observe { received, items });
-            }
-        }
-    }
-}
-
 /// Messages of the event-log writer actor.
 pub enum WriterMsg {
     /// The writer thread ended; an error fails the actor (and its supervisor restarts it).
@@ -433,7 +133,7 @@ pub struct WriterArgs {
     /// The queue's receiving end.
     pub slot: QueueSlot,
     /// Where observations go after they are stored.
-    pub router: Arc<Router>,
+    pub roster: Roster,
     /// Metrics.
     pub metrics: IngestMetrics,
     /// Sizes.
@@ -450,10 +150,22 @@ pub const RETENTION_EVERY: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WriterActor;
 
+/// How long a new writer incarnation waits for the previous one's thread to hand the
+/// queue back.
+const SLOT_WAIT: Duration = Duration::from_secs(2);
+
 /// State of the writer actor.
 pub struct WriterState {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for WriterState {
+    fn drop(&mut self) {
+        // A killed writer gets no `post_stop`: its thread must still stop (storing what
+        // it already took) and hand the queue to the next incarnation.
+        self.stop.store(true, Ordering::Release);
+    }
 }
 
 impl Actor for WriterActor {
@@ -466,11 +178,18 @@ impl Actor for WriterActor {
         myself: ActorRef<WriterMsg>,
         args: WriterArgs,
     ) -> Result<WriterState, ActorProcessingErr> {
-        let rx = args
-            .slot
-            .lock()
-            .take()
-            .ok_or("the ingest queue is held by another writer")?;
+        // A killed incarnation's thread hands the queue back once it has drained what
+        // it took (see `Drop for WriterState`): wait a moment for it.
+        let deadline = Instant::now() + SLOT_WAIT;
+        let rx = loop {
+            if let Some(rx) = args.slot.lock().take() {
+                break rx;
+            }
+            if Instant::now() > deadline {
+                return Err("the ingest queue is held by another writer".into());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let handle = tokio::runtime::Handle::current();
         let stop2 = stop.clone();
@@ -606,14 +325,31 @@ fn write_loop(
             publish_durable(&log, &args.metrics, &mut last_durable);
             args.metrics.eventlog_bytes(log.stats().bytes);
         }
+        // Stopping, the roster may be gone for good (it stops before the writer): route
+        // without waiting for it.
+        let stopping = drain.is_some();
         rt.block_on(async {
+            let mut done = Vec::new();
             for b in batches {
                 if !b.items.is_empty() {
-                    args.router.route(b.received, b.items).await;
+                    if stopping {
+                        args.roster.try_route(b.received, b.items);
+                    } else {
+                        args.roster.route(b.received, b.items).await;
+                    }
                 }
-                if let Some(done) = b.done {
-                    let _ = done.send(());
+                done.extend(b.done);
+            }
+            // What was routed is in the actors' mailboxes before the next append (the
+            // roster never falls more than one append behind) and before a barrier
+            // answers.
+            if !stopping {
+                if let Err(e) = args.roster.flush().await {
+                    tracing::warn!(error = %e, "roster did not answer a flush");
                 }
+            }
+            for d in done {
+                let _ = d.send(());
             }
         });
     }
@@ -645,8 +381,7 @@ mod tests {
     use super::*;
     use crate::inventory::Inventory;
     use seawatch_runtime::event_log::EventLogConfig;
-    use seawatch_runtime::supervision::SupervisorSpec;
-    use seawatch_runtime::{Metrics, ShipId};
+    use seawatch_runtime::Metrics;
 
     #[test]
     fn a_stopping_writer_stores_what_is_already_queued() {
@@ -657,21 +392,23 @@ mod tests {
         let metrics = IngestMetrics::register(&registry, "t");
         let cfg = PipelineConfig::default();
         let (sender, slot) = queue(&cfg, metrics.clone());
-        let ship = ShipId::new("t");
-        let sup = |name: &'static str| {
-            let ship = ship.clone();
-            ChildSpec::supervisor(name, move || SupervisorSpec::new(name, &ship)).1
-        };
+        let (_spec, roster) = crate::roster::roster_child(crate::roster::RosterArgs {
+            ship: "t".into(),
+            runtime: seawatch_runtime::Runtime::new(seawatch_runtime::Clock::system()),
+            inventory: Arc::new(RwLock::new(Inventory::empty("t"))),
+            discovered: crate::roster::Discovered::in_memory(),
+            alerts: crate::alert::AlertSink::none(),
+            push: None,
+            ingest_metrics: metrics.clone(),
+            link_metrics: crate::link::LinkMetrics::register(&registry),
+            detectors: None,
+            metrics: crate::roster::RosterMetrics::register(&registry),
+            view: crate::roster::RosterView::default(),
+        });
         let args = WriterArgs {
             log: Arc::new(RwLock::new(log)),
             slot: slot.clone(),
-            router: Router::new(
-                Inventory::empty("t"),
-                sup("devices"),
-                sup("links"),
-                metrics.clone(),
-                LinkMetrics::register(&registry),
-            ),
+            roster,
             metrics: metrics.clone(),
             config: cfg,
             clock: seawatch_runtime::Clock::system(),

@@ -12,6 +12,7 @@ mod addr;
 mod instrumented;
 mod spec;
 mod supervisor;
+mod task;
 pub mod tree;
 
 pub use addr::{Addr, NotDelivered};
@@ -22,6 +23,7 @@ pub use spec::{
 pub use supervisor::{
     start_root, ChildInfo, ExitRecord, Supervisor, SupervisorArgs, SupervisorHandle, SupervisorMsg,
 };
+pub use task::{TaskMsg, TaskStop};
 
 #[cfg(test)]
 mod tests;

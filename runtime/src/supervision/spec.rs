@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::addr::Addr;
 use super::instrumented::{Supervised, SupervisedArgs};
 use super::supervisor::{Supervisor, SupervisorArgs, SupervisorMsg};
+use super::task::TaskStop;
 use crate::metrics::ProbeGuard;
 use crate::runtime::Runtime;
 use crate::sharding::{ActorKey, ShipId};
@@ -315,6 +316,21 @@ impl ChildSpec {
             },
             addr,
         )
+    }
+
+    /// An async task child (an accept loop, a server, a ticker): `body` builds each
+    /// incarnation's task from its stop signal. The task ending with `Err` or a panic
+    /// fails the child (its supervisor restarts it per the restart type, intensity and
+    /// backoff); ending with `Ok` is a normal exit. Stopping the child signals the task,
+    /// waits for it up to the shutdown timeout and then aborts it; killing the child
+    /// aborts it at once.
+    pub fn task<F, Fut>(id: &str, kind: &str, body: F) -> Self
+    where
+        F: Fn(TaskStop) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    {
+        let factory = super::task::factory(body);
+        Self::actor(id, kind, move || (super::task::TaskActor, factory.clone())).0
     }
 
     /// A child started by a custom function (for actors that need more than a factory).

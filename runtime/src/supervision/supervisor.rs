@@ -96,6 +96,9 @@ struct Child {
     watch: Option<(u64, Instant)>,
     frozen_killed: bool,
     restarts: u64,
+    /// Permanent, exited, and waiting for its restart (counted in the runtime's
+    /// `children_down`).
+    down: bool,
 }
 
 impl Child {
@@ -110,6 +113,7 @@ impl Child {
             watch: None,
             frozen_killed: false,
             restarts: 0,
+            down: false,
         }
     }
 }
@@ -146,10 +150,27 @@ impl Drop for SupervisorState {
         if let Some(t) = self.frozen_timer.take() {
             t.abort();
         }
+        for idx in 0..self.children.len() {
+            self.mark_down(idx, false);
+        }
     }
 }
 
 impl SupervisorState {
+    /// Keeps the runtime's count of permanent children down (exited, restart pending)
+    /// in step with child `idx`.
+    fn mark_down(&mut self, idx: usize, down: bool) {
+        let child = &mut self.children[idx];
+        if child.down == down || (down && child.spec.restart != Restart::Permanent) {
+            return;
+        }
+        child.down = down;
+        let delta = if down { 1 } else { -1 };
+        self.runtime
+            .down_counter()
+            .fetch_add(delta, std::sync::atomic::Ordering::AcqRel);
+    }
+
     fn log(&mut self, rec: ExitRecord) {
         if self.history.len() == HISTORY_LEN {
             self.history.pop_front();
@@ -185,6 +206,7 @@ impl SupervisorState {
                 child.due = None;
                 child.watch = None;
                 child.frozen_killed = false;
+                self.mark_down(idx, false);
                 self.log(ExitRecord::Started(spec.id.to_string()));
                 Ok(())
             }
@@ -388,6 +410,8 @@ impl SupervisorState {
             // is rescheduled with the group, but that is still the same single restart.
             let already_pending = child.due.is_some();
             child.due = Some(due);
+            self.mark_down(j, true);
+            let child = &mut self.children[j];
             if already_pending {
                 continue;
             }
@@ -558,6 +582,7 @@ impl Actor for Supervisor {
                 match state.children.get_index_of(id.as_str()) {
                     Some(idx) => {
                         state.stop_child(idx).await;
+                        state.mark_down(idx, false);
                         state.children.shift_remove_index(idx);
                         let _ = reply.send(Ok(()));
                     }

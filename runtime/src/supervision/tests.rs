@@ -535,3 +535,144 @@ async fn tree_spec_from_toml_builds_nested_supervisors() {
     let unknown_key = toml::from_str::<TreeSpec>("name = \"x\"\nstrategy_typo = 1\n");
     assert!(unknown_key.is_err(), "unknown keys are rejected");
 }
+
+/// A task child that counts its incarnations, ends with `Err` when told to (over a
+/// channel shared by every incarnation), and stops when asked.
+fn counting_task(
+    starts: &std::sync::Arc<std::sync::atomic::AtomicU32>,
+    stopped: &std::sync::Arc<std::sync::atomic::AtomicU32>,
+    fail: &std::sync::Arc<tokio::sync::Notify>,
+) -> ChildSpec {
+    let (starts, stopped, fail) = (starts.clone(), stopped.clone(), fail.clone());
+    ChildSpec::task("ticker", "task", move |mut stop: TaskStop| {
+        let (stopped, fail) = (stopped.clone(), fail.clone());
+        starts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            tokio::select! {
+                _ = stop.stopped() => {
+                    stopped.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    Ok(())
+                }
+                _ = fail.notified() => Err("told to fail".to_string()),
+            }
+        }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_child_is_restarted_when_it_fails_and_stopped_on_shutdown() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    let runtime = rt();
+    let (starts, stopped) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    let fail = Arc::new(tokio::sync::Notify::new());
+    let spec = SupervisorSpec::new("test", &ship())
+        .backoff(Backoff::none())
+        .child(counting_task(&starts, &stopped, &fail));
+    let (sup, _join) = start_root(spec, runtime.clone()).await.unwrap();
+    settle(Duration::from_millis(10)).await;
+    assert_eq!(starts.load(Ordering::SeqCst), 1);
+    fail.notify_one();
+    settle(Duration::from_millis(10)).await;
+    assert_eq!(starts.load(Ordering::SeqCst), 2, "restarted after failing");
+    assert_eq!(sup.children().await.unwrap()[0].restarts, 1);
+    assert_eq!(runtime.children_down(), 0, "running again");
+    sup.shutdown().await;
+    assert_eq!(
+        stopped.load(Ordering::SeqCst),
+        1,
+        "asked to stop, and it did"
+    );
+    assert_eq!(
+        starts.load(Ordering::SeqCst),
+        2,
+        "not restarted on shutdown"
+    );
+    assert!(runtime.registry().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_killed_task_child_leaves_no_task_behind() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    let runtime = rt();
+    let alive = Arc::new(AtomicU32::new(0));
+    let spec = SupervisorSpec::new("test", &ship()).child(ChildSpec::task("loop", "task", {
+        let alive = alive.clone();
+        move |_stop| {
+            let alive = alive.clone();
+            async move {
+                // ignores its stop signal: only an abort ends it
+                struct Alive(Arc<AtomicU32>);
+                impl Drop for Alive {
+                    fn drop(&mut self) {
+                        self.0.fetch_sub(1, Ordering::SeqCst);
+                    }
+                }
+                alive.fetch_add(1, Ordering::SeqCst);
+                let _guard = Alive(alive);
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+        }
+    }));
+    let (sup, _join) = start_root(spec, runtime.clone()).await.unwrap();
+    settle(Duration::from_millis(10)).await;
+    assert_eq!(alive.load(Ordering::SeqCst), 1);
+    let key = crate::ActorKey::new(&ship(), "task", "loop");
+    runtime.registry().get(&key).unwrap().kill();
+    settle(Duration::from_millis(10)).await;
+    assert_eq!(
+        alive.load(Ordering::SeqCst),
+        1,
+        "the old task aborted, a new one runs"
+    );
+    assert_eq!(sup.children().await.unwrap()[0].restarts, 1);
+    sup.shutdown().await;
+    settle(Duration::from_millis(10)).await;
+    assert_eq!(
+        alive.load(Ordering::SeqCst),
+        0,
+        "aborted after the shutdown timeout"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn health_of_the_tree_is_down_while_a_permanent_child_waits_for_its_restart() {
+    let journal = Journal::new();
+    let runtime = rt();
+    let (a, a_addr) = worker("a", "worker", &journal);
+    let backoff = Backoff {
+        initial: Duration::from_secs(1),
+        max: Duration::from_secs(1),
+        multiplier: 1.0,
+        jitter: 0.0,
+        reset_after: Duration::from_secs(60),
+    };
+    let spec = SupervisorSpec::new("test", &ship())
+        .backoff(backoff)
+        .child(a);
+    let (sup, _join) = start_root(spec, runtime.clone()).await.unwrap();
+    let health = crate::http::Health::of_tree(&runtime);
+    assert!(!health.is_up(), "not up before the node says so");
+    health.set(true);
+    assert!(health.is_up());
+    // first restart: immediate
+    a_addr.send(WorkerMsg::Panic).unwrap();
+    settle(Duration::from_millis(10)).await;
+    assert!(health.is_up(), "restarted at once");
+    // second restart in a row: after the 1 s backoff, down meanwhile
+    a_addr.send(WorkerMsg::Panic).unwrap();
+    settle(Duration::from_millis(10)).await;
+    assert_eq!(runtime.children_down(), 1);
+    assert!(
+        !health.is_up(),
+        "a permanent child is waiting for its restart"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    settle(Duration::from_millis(10)).await;
+    assert_eq!(runtime.children_down(), 0);
+    assert!(health.is_up(), "healed");
+    sup.shutdown().await;
+    assert_eq!(runtime.children_down(), 0, "a shutdown is not a child down");
+}
