@@ -3,7 +3,13 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use seawatch_runtime::bench::{bare_idle_actors, idle_actors, restart_latencies, ThroughputPair};
+// The benchmark actors and helpers live with `seawatch bench actors` in the topologies
+// crate (not in the runtime library); the file only uses this crate's public API.
+#[allow(dead_code)]
+#[path = "../../topologies/src/bench_actors.rs"]
+mod bench_actors;
+
+use bench_actors::{bare_idle_actors, restart_latencies, supervised_idle_actors, ThroughputPair};
 
 const BATCH: u64 = 10_000;
 
@@ -54,10 +60,24 @@ fn spawn(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(1_000));
     group.bench_function("bare_ractor_1000", |b| {
-        b.iter(|| rt.block_on(bare_idle_actors(1_000)))
+        b.iter(|| {
+            rt.block_on(async {
+                let (refs, per_s, _) = bare_idle_actors(1_000).await;
+                for r in refs {
+                    r.stop(None);
+                }
+                per_s
+            })
+        })
     });
-    group.bench_function("supervised_dynamic_1000", |b| {
-        b.iter(|| rt.block_on(idle_actors(1_000)))
+    group.bench_function("supervised_batch_1000", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let (sup, _addrs, per_s, _) = supervised_idle_actors(1_000, 1_000).await;
+                sup.shutdown().await;
+                per_s
+            })
+        })
     });
     group.finish();
 }

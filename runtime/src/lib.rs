@@ -5,7 +5,6 @@
 //! under a [`supervision::Supervisor`] built from a [`supervision::SupervisorSpec`].
 #![warn(missing_docs)]
 
-pub mod bench;
 pub mod clock;
 pub mod error;
 pub mod event_log;

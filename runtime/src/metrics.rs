@@ -1,7 +1,10 @@
 //! Actor metrics, exposed in the Prometheus text format.
 //!
-//! Every supervised actor carries a [`Probe`]: a few atomics that the actor itself updates
-//! when it handles a message (no lock, no shared cache line between actors). A scrape sums
+//! Every supervised actor carries a [`Probe`]: two counters that the actor itself updates
+//! when it handles a message (no lock, no shared cache line between actors) and one that
+//! senders update. The handle-time histogram is sampled (one message in
+//! [`crate::supervision::HANDLE_TIME_SAMPLE`] per actor is timed) and kept once per
+//! (kind, ship), not per actor, so an idle actor carries no histogram. A scrape sums
 //! the probes of each (kind, ship) pair, so the labels stay bounded (contracts §6: label by
 //! kind and ship, never by actor id) and the hot path costs a handful of relaxed atomic
 //! operations. When an actor stops, its counts are folded into its kind's retired totals so
@@ -132,6 +135,10 @@ pub struct KindStats {
     ship: Arc<str>,
     live: DashMap<u64, Arc<Probe>>,
     retired: Mutex<Totals>,
+    /// Sampled handle times of every actor of this kind (shared: written by one message
+    /// in `HANDLE_TIME_SAMPLE`, so actors of a kind rarely contend on it).
+    handle_sum_ns: AtomicU64,
+    handle_buckets: [AtomicU64; NB],
     restarts: AtomicU64,
     panics: AtomicU64,
     frozen: AtomicU64,
@@ -140,8 +147,6 @@ pub struct KindStats {
 #[derive(Debug, Default, Clone)]
 struct Totals {
     messages: u64,
-    sum_ns: u64,
-    buckets: [u64; NB],
 }
 
 static NEXT_PROBE_ID: AtomicU64 = AtomicU64::new(1);
@@ -153,6 +158,8 @@ impl KindStats {
             ship: Arc::from(ship),
             live: DashMap::new(),
             retired: Mutex::new(Totals::default()),
+            handle_sum_ns: AtomicU64::new(0),
+            handle_buckets: Default::default(),
             restarts: AtomicU64::new(0),
             panics: AtomicU64::new(0),
             frozen: AtomicU64::new(0),
@@ -179,6 +186,14 @@ impl KindStats {
             id,
             probe,
         }
+    }
+
+    /// Records one (sampled) handle time of an actor of this kind.
+    pub fn record_handle_time(&self, elapsed: Duration) {
+        let ns = elapsed.as_nanos().min(u64::MAX as u128) as u64;
+        let idx = BUCKETS_NS.iter().position(|b| ns <= *b).unwrap_or(NB - 1);
+        self.handle_buckets[idx].fetch_add(1, Ordering::Relaxed);
+        self.handle_sum_ns.fetch_add(ns, Ordering::Relaxed);
     }
 
     /// Counts one restart of an actor of this kind.
@@ -219,6 +234,8 @@ impl KindStats {
     pub fn snapshot(&self) -> KindSnapshot {
         let retired = self.retired.lock();
         let mut totals = retired.clone();
+        let handle_buckets: [u64; NB] =
+            std::array::from_fn(|i| self.handle_buckets[i].load(Ordering::Relaxed));
         let mut depth = 0i64;
         let mut live = 0u64;
         for entry in self.live.iter() {
@@ -237,8 +254,8 @@ impl KindStats {
             panics: self.panics.load(Ordering::Relaxed),
             frozen: self.frozen.load(Ordering::Relaxed),
             mailbox_depth: depth as u64,
-            handle_sum_seconds: totals.sum_ns as f64 / 1e9,
-            handle_buckets: totals.buckets,
+            handle_sum_seconds: self.handle_sum_ns.load(Ordering::Relaxed) as f64 / 1e9,
+            handle_buckets,
         }
     }
 }
@@ -272,7 +289,8 @@ pub struct KindSnapshot {
 /// The handler-side fields are written only by the actor's own task (one message at a
 /// time), so they use plain load/store instead of locked read-modify-write; the sender-side
 /// counter lives on its own cache line so senders and the actor never bounce one line
-/// between cores on every message.
+/// between cores on every message. Two 64-byte lines in all (192 bytes with the `Arc`'s
+/// counts): handle times go to the kind's shared histogram ([`KindStats`]).
 #[derive(Debug, Default)]
 pub struct Probe {
     handler: HandlerSide,
@@ -280,19 +298,17 @@ pub struct Probe {
 }
 
 #[derive(Debug, Default)]
-#[repr(align(128))]
+#[repr(align(64))]
 struct HandlerSide {
     /// Incremented when a handler starts and when it ends: odd while busy.
     progress: AtomicU64,
     /// Messages taken from the mailbox (all of them, including any sent through a raw
     /// `ActorRef`, which [`Probe::enqueued`] never saw: depth then reads low, never high).
     dequeued: AtomicU64,
-    sum_ns: AtomicU64,
-    buckets: [AtomicU64; NB],
 }
 
 #[derive(Debug, Default)]
-#[repr(align(128))]
+#[repr(align(64))]
 struct SenderSide {
     enqueued: AtomicI64,
 }
@@ -313,16 +329,11 @@ impl Probe {
         bump(&self.handler.progress, 1);
     }
 
-    /// Marks the end of a message handler; `elapsed` is its handle time when it was timed.
+    /// Marks the end of a message handler (its handle time, when timed, goes to the kind:
+    /// [`ProbeGuard::end`]).
     #[inline]
-    pub fn end(&self, elapsed: Option<Duration>) {
+    pub fn end(&self) {
         let h = &self.handler;
-        if let Some(elapsed) = elapsed {
-            let ns = elapsed.as_nanos().min(u64::MAX as u128) as u64;
-            let idx = BUCKETS_NS.iter().position(|b| ns <= *b).unwrap_or(NB - 1);
-            bump(&h.buckets[idx], 1);
-            bump(&h.sum_ns, ns);
-        }
         bump(&h.progress, 1);
         // Never read the sender side here: that cache line belongs to the senders' cores.
         bump(&h.dequeued, 1);
@@ -359,10 +370,6 @@ impl Probe {
 
     fn add_into(&self, totals: &mut Totals) {
         totals.messages += self.handled();
-        totals.sum_ns += self.handler.sum_ns.load(Ordering::Relaxed);
-        for (t, b) in totals.buckets.iter_mut().zip(self.handler.buckets.iter()) {
-            *t += b.load(Ordering::Relaxed);
-        }
     }
 }
 
@@ -384,6 +391,16 @@ impl ProbeGuard {
     /// The kind statistics this probe belongs to.
     pub fn stats(&self) -> &Arc<KindStats> {
         &self.stats
+    }
+
+    /// Marks the end of a message handler; `elapsed` is its handle time when it was timed
+    /// (recorded in the kind's histogram).
+    #[inline]
+    pub fn end(&self, elapsed: Option<Duration>) {
+        if let Some(elapsed) = elapsed {
+            self.stats.record_handle_time(elapsed);
+        }
+        self.probe.end();
     }
 }
 
@@ -498,7 +515,7 @@ mod tests {
             }
             for _ in 0..3 {
                 guard.probe().begin();
-                guard.probe().end(Some(Duration::from_micros(3)));
+                guard.end(Some(Duration::from_micros(3)));
             }
             assert_eq!(stats.snapshot().messages, 3);
             assert_eq!(stats.snapshot().live, 1);
@@ -532,13 +549,13 @@ mod tests {
         guard.probe().enqueued();
         assert_eq!(stats.snapshot().mailbox_depth, 2);
         guard.probe().begin();
-        guard.probe().end(None);
+        guard.end(None);
         assert_eq!(stats.snapshot().mailbox_depth, 1);
         // A message that arrived without an address (a raw ActorRef) never drives it negative.
         guard.probe().begin();
-        guard.probe().end(None);
+        guard.end(None);
         guard.probe().begin();
-        guard.probe().end(None);
+        guard.end(None);
         assert_eq!(stats.snapshot().mailbox_depth, 0);
     }
 }

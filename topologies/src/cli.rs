@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::bench_actors::{run_actors, ActorsBenchConfig};
 use clap::{Args, Parser, Subcommand};
-use seawatch_runtime::bench::{run_actors, ActorsBenchConfig};
 use seawatch_runtime::Clock;
 
 use crate::config::ShipConfig;
@@ -395,6 +395,7 @@ async fn run(cli: Cli) -> i32 {
                 rounds: rounds.max(1),
                 idle_actors: idle_actors.max(1),
                 restarts: restarts.max(1),
+                ..ActorsBenchConfig::default()
             };
             let result = run_actors(cfg).await;
             let json = match serde_json::to_string_pretty(&result) {

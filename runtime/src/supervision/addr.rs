@@ -60,10 +60,10 @@ impl<M> std::fmt::Debug for Addr<M> {
 }
 
 impl<M: Message> Addr<M> {
-    pub(crate) fn new(id: &str) -> Self {
+    pub(crate) fn new(id: impl Into<Arc<str>>) -> Self {
         Self {
             inner: Arc::new(AddrInner {
-                id: Arc::from(id),
+                id: id.into(),
                 slot: ArcSwapOption::empty(),
             }),
         }

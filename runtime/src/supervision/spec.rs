@@ -227,7 +227,8 @@ impl ChildSpec {
         A: Actor,
         F: Fn() -> (A, A::Arguments) + Send + Sync + 'static,
     {
-        let addr: Addr<A::Msg> = Addr::new(id);
+        let id: Arc<str> = Arc::from(id);
+        let addr: Addr<A::Msg> = Addr::new(id.clone());
         let addr_for_start = addr.clone();
         let factory = Arc::new(factory);
         let start: StartFn = Arc::new(move |ctx: StartCtx| {
@@ -258,7 +259,7 @@ impl ChildSpec {
         });
         (
             Self {
-                id: Arc::from(id),
+                id,
                 kind: Arc::from(kind),
                 restart: Restart::Permanent,
                 shutdown: Shutdown::default(),
@@ -389,7 +390,12 @@ impl ChildSpec {
 
     /// The registry key of this child under a supervisor of `ship`.
     pub fn key(&self, ship: &ShipId) -> ActorKey {
-        ActorKey::new(self.shard_or(ship), &self.kind, &self.id)
+        // Shares the spec's strings: a registry entry adds no allocation of its own.
+        ActorKey {
+            ship: self.shard_or(ship).clone(),
+            kind: self.kind.clone(),
+            id: self.id.clone(),
+        }
     }
 }
 

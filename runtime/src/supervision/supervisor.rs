@@ -1,6 +1,6 @@
 //! The supervisor actor.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +27,13 @@ const HISTORY_LEN: usize = 4096;
 pub enum SupervisorMsg {
     /// Starts and adds a dynamic child (appended last in start order).
     AddChild(ChildSpec, RpcReplyPort<Result<(), RuntimeError>>),
+    /// Starts and adds many dynamic children in one message: the ids are checked first
+    /// (none may repeat an existing child's or another in the batch), then the children
+    /// are started in order and appended in that order. All or nothing: a duplicate id
+    /// fails the batch before anything starts, and a start failure stops (last started
+    /// first) and removes the children of the batch already started, then answers with
+    /// that failure; children added before the batch are untouched.
+    AddChildren(Vec<ChildSpec>, RpcReplyPort<Result<(), RuntimeError>>),
     /// Stops (per its shutdown policy) and removes a child.
     RemoveChild(String, RpcReplyPort<Result<(), RuntimeError>>),
     /// Lists the children in start order.
@@ -467,6 +474,40 @@ impl SupervisorState {
         }
     }
 
+    /// The batch behind [`SupervisorMsg::AddChildren`].
+    async fn add_children(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        specs: Vec<ChildSpec>,
+    ) -> Result<(), RuntimeError> {
+        let mut batch_ids = HashSet::with_capacity(specs.len());
+        for spec in &specs {
+            if self.children.contains_key(&spec.id) || !batch_ids.insert(spec.id.clone()) {
+                return Err(RuntimeError::DuplicateChild(spec.id.to_string()));
+            }
+        }
+        drop(batch_ids);
+        let first = self.children.len();
+        let deadline = specs.iter().filter_map(|c| c.frozen_after).min();
+        self.children.reserve(specs.len());
+        self.by_actor.reserve(specs.len());
+        let cell = myself.get_cell();
+        for spec in specs {
+            self.children.insert(spec.id.clone(), Child::new(spec));
+            let idx = self.children.len() - 1;
+            if let Err(e) = self.start_child(&cell, idx).await {
+                self.children.pop();
+                for j in (first..self.children.len()).rev() {
+                    self.stop_child(j).await;
+                }
+                self.children.truncate(first);
+                return Err(e);
+            }
+        }
+        self.ensure_frozen_timer(myself, deadline);
+        Ok(())
+    }
+
     fn infos(&self) -> Vec<ChildInfo> {
         self.children
             .values()
@@ -578,6 +619,9 @@ impl Actor for Supervisor {
                 }
                 let _ = reply.send(result);
             }
+            SupervisorMsg::AddChildren(specs, reply) => {
+                let _ = reply.send(state.add_children(&myself, specs).await);
+            }
             SupervisorMsg::RemoveChild(id, reply) => {
                 match state.children.get_index_of(id.as_str()) {
                     Some(idx) => {
@@ -661,6 +705,12 @@ impl SupervisorHandle {
     /// Adds and starts a dynamic child.
     pub async fn add_child(&self, spec: ChildSpec) -> Result<(), RuntimeError> {
         self.ask(|r| SupervisorMsg::AddChild(spec, r)).await?
+    }
+
+    /// Adds and starts many dynamic children with one message (see
+    /// [`SupervisorMsg::AddChildren`]: ids checked first, started in order, all or nothing).
+    pub async fn add_children(&self, specs: Vec<ChildSpec>) -> Result<(), RuntimeError> {
+        self.ask(|r| SupervisorMsg::AddChildren(specs, r)).await?
     }
 
     /// Stops and removes a child.

@@ -403,6 +403,112 @@ async fn dynamic_children_come_and_go_by_message() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_batch_of_children_starts_in_order_with_one_message() {
+    let journal = Journal::new();
+    let runtime = rt();
+    let (first, _) = worker("gw", "device", &journal);
+    let spec = SupervisorSpec::new("devices", &ship()).child(first);
+    let (sup, _j) = start_root(spec, runtime.clone()).await.unwrap();
+    journal.take();
+    let mut specs = Vec::new();
+    let mut addrs = Vec::new();
+    for i in 0..50 {
+        let (child, addr) = worker(&format!("dev-{i}"), "device", &journal);
+        specs.push(child);
+        addrs.push(addr);
+    }
+    sup.add_children(specs).await.unwrap();
+    let expected: Vec<String> = (0..50).map(|i| format!("start:dev-{i}")).collect();
+    assert_eq!(journal.take(), expected, "started in batch order");
+    let children: Vec<String> = sup
+        .children()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(children.len(), 51);
+    assert_eq!(children[0], "gw");
+    assert_eq!(children[1], "dev-0");
+    assert_eq!(children[50], "dev-49");
+    assert!(addrs.iter().all(|a| a.is_running()));
+    assert_eq!(runtime.registry().shard_keys(&ship()).len(), 51);
+    // Children of a batch are restarted like any other.
+    addrs[10].send(WorkerMsg::Panic).unwrap();
+    settle(Duration::from_millis(10)).await;
+    assert_eq!(journal.take(), ["start:dev-10"]);
+    sup.shutdown().await;
+    let stops = journal.take();
+    assert_eq!(stops.first().map(String::as_str), Some("stop:dev-49"));
+    assert_eq!(stops.last().map(String::as_str), Some("stop:gw"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_with_a_duplicate_id_adds_nothing() {
+    let journal = Journal::new();
+    let runtime = rt();
+    let (first, _) = worker("dev-0", "device", &journal);
+    let spec = SupervisorSpec::new("devices", &ship()).child(first);
+    let (sup, _j) = start_root(spec, runtime.clone()).await.unwrap();
+    journal.take();
+    // A duplicate inside the batch.
+    let batch: Vec<ChildSpec> = ["dev-1", "dev-2", "dev-1"]
+        .into_iter()
+        .map(|id| worker(id, "device", &journal).0)
+        .collect();
+    let err = sup.add_children(batch).await.unwrap_err();
+    assert!(
+        matches!(&err, crate::RuntimeError::DuplicateChild(id) if id == "dev-1"),
+        "{err}"
+    );
+    // A duplicate of an existing child.
+    let batch: Vec<ChildSpec> = ["dev-5", "dev-0"]
+        .into_iter()
+        .map(|id| worker(id, "device", &journal).0)
+        .collect();
+    let err = sup.add_children(batch).await.unwrap_err();
+    assert!(
+        matches!(&err, crate::RuntimeError::DuplicateChild(id) if id == "dev-0"),
+        "{err}"
+    );
+    assert!(journal.take().is_empty(), "nothing started");
+    assert_eq!(sup.children().await.unwrap().len(), 1, "nothing added");
+    assert_eq!(runtime.registry().shard_keys(&ship()).len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_whose_child_fails_to_start_is_undone() {
+    let journal = Journal::new();
+    let runtime = rt();
+    let (first, _) = worker("gw", "device", &journal);
+    let spec = SupervisorSpec::new("devices", &ship()).child(first);
+    let (sup, _j) = start_root(spec, runtime.clone()).await.unwrap();
+    journal.take();
+    let (a, addr_a) = worker("dev-a", "device", &journal);
+    let (b, _) = worker("dev-b", "device", &journal);
+    let bad = ChildSpec::custom("bad", "device", |_ctx| {
+        Box::pin(async { Err(ractor::SpawnErr::StartupFailed("no config".into())) })
+    });
+    let (c, _) = worker("dev-c", "device", &journal);
+    let err = sup.add_children(vec![a, b, bad, c]).await.unwrap_err();
+    assert!(err.to_string().contains("no config"), "{err}");
+    assert_eq!(
+        journal.take(),
+        ["start:dev-a", "start:dev-b", "stop:dev-b", "stop:dev-a"],
+        "the batch's started children stopped, last first; the rest never started"
+    );
+    let children = sup.children().await.unwrap();
+    assert_eq!(children.len(), 1);
+    assert_eq!(children[0].id, "gw");
+    assert!(
+        children[0].running,
+        "children from before the batch untouched"
+    );
+    assert!(!addr_a.is_running());
+    assert_eq!(runtime.registry().shard_keys(&ship()).len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_hung_child_is_killed_after_its_shutdown_timeout() {
     let journal = Journal::new();
     let runtime = rt();

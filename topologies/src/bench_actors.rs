@@ -1,8 +1,10 @@
-//! The runtime micro-benchmarks behind `seawatch bench actors` (contracts §5) and the
-//! criterion benches in `runtime/benches/`.
+//! `seawatch bench actors` (contracts §5): the runtime's supervised actors against bare
+//! ractor actors. The criterion benches in `runtime/benches/actors.rs` include this file.
 //!
-//! Throughput is always measured against bare ractor in the same run, on the same
-//! machine, interleaved round by round, so the ratio is meaningful on a noisy host.
+//! Every figure is measured against bare ractor in the same run, on the same machine:
+//! throughput interleaved round by round, so the ratio is meaningful on a noisy host;
+//! idle memory with both populations alive at once (bare first), so neither reuses
+//! memory the other freed; spawn rate over the same number of actors.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,8 +13,8 @@ use parking_lot::Mutex;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 
-use crate::supervision::{start_root, Backoff, ChildSpec, SupervisorSpec};
-use crate::{Clock, Runtime, ShipId};
+use seawatch_runtime::supervision::{start_root, Addr, Backoff, ChildSpec, SupervisorSpec};
+use seawatch_runtime::{Clock, Runtime, ShipId};
 
 /// The `bench actors` report (contracts §5).
 #[derive(Debug, Clone, Serialize)]
@@ -27,8 +29,17 @@ pub struct ActorsReport {
     pub idle_actor_bytes: f64,
     /// Resident memory growth per idle bare ractor actor, bytes (for comparison).
     pub bare_idle_actor_bytes: f64,
-    /// Supervised actors spawned per second (dynamic children).
+    /// Supervised actors spawned per second: dynamic children added with `AddChildren` in
+    /// batches of `spawn_batch` (an inventory load), building their specs included.
     pub spawn_per_s: f64,
+    /// Bare ractor actors spawned per second (`Actor::spawn`, one at a time).
+    pub bare_spawn_per_s: f64,
+    /// `spawn_per_s / bare_spawn_per_s`.
+    pub spawn_ratio: f64,
+    /// Supervised actors spawned per second with one `AddChild` request each.
+    pub single_spawn_per_s: f64,
+    /// Children per `AddChildren` message in `spawn_per_s`.
+    pub spawn_batch: usize,
     /// Median restart latency: panic to the replacement's `pre_start` done, µs.
     pub restart_p50_us: f64,
     /// 99th percentile restart latency, µs.
@@ -54,6 +65,10 @@ pub struct ActorsBenchConfig {
     pub idle_actors: usize,
     /// Restarts to time.
     pub restarts: usize,
+    /// Children per `AddChildren` message.
+    pub spawn_batch: usize,
+    /// Children added one `AddChild` at a time, for `single_spawn_per_s`.
+    pub single_spawns: usize,
 }
 
 impl Default for ActorsBenchConfig {
@@ -63,6 +78,8 @@ impl Default for ActorsBenchConfig {
             rounds: 7,
             idle_actors: 100_000,
             restarts: 2_000,
+            spawn_batch: 1_000,
+            single_spawns: 10_000,
         }
     }
 }
@@ -123,8 +140,8 @@ pub struct ThroughputPair {
     /// The bare actor.
     pub bare: ActorRef<CounterMsg>,
     /// The supervised actor's address.
-    pub supervised: crate::supervision::Addr<CounterMsg>,
-    sup: crate::supervision::SupervisorHandle,
+    pub supervised: seawatch_runtime::supervision::Addr<CounterMsg>,
+    sup: seawatch_runtime::supervision::SupervisorHandle,
 }
 
 impl ThroughputPair {
@@ -214,9 +231,47 @@ pub fn rss_bytes() -> Option<u64> {
     Some(resident * 4096)
 }
 
-/// Spawns `n` idle supervised actors as dynamic children; returns (spawns per second,
-/// RSS bytes per actor).
-pub async fn idle_actors(n: usize) -> (f64, f64) {
+/// Idle populations and spawn rates, measured in one go.
+#[derive(Debug, Clone, Copy)]
+pub struct IdleFigures {
+    /// RSS growth per idle supervised actor, bytes.
+    pub supervised_bytes: f64,
+    /// RSS growth per idle bare actor, bytes.
+    pub bare_bytes: f64,
+    /// Supervised actors per second through `AddChildren`.
+    pub supervised_spawn_per_s: f64,
+    /// Bare actors per second through `Actor::spawn`.
+    pub bare_spawn_per_s: f64,
+}
+
+/// Spawns `n` idle bare ractor actors and keeps them; returns them, spawns per second
+/// and RSS bytes per actor.
+pub async fn bare_idle_actors(n: usize) -> (Vec<ActorRef<CounterMsg>>, f64, f64) {
+    let before = rss_bytes().unwrap_or(0);
+    let start = Instant::now();
+    let mut refs = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (r, _) = Actor::spawn(None, Counter, ()).await.expect("spawn bare");
+        refs.push(r);
+    }
+    let spawn_per_s = n as f64 / start.elapsed().as_secs_f64();
+    let after = rss_bytes().unwrap_or(0);
+    let per_actor = after.saturating_sub(before) as f64 / n as f64;
+    (refs, spawn_per_s, per_actor)
+}
+
+/// A supervisor with `n` idle supervised children, added with `AddChildren` in batches
+/// of `batch` (specs built inside the timing); returns it, the children's addresses,
+/// spawns per second and RSS bytes per actor.
+pub async fn supervised_idle_actors(
+    n: usize,
+    batch: usize,
+) -> (
+    seawatch_runtime::supervision::SupervisorHandle,
+    Vec<Addr<CounterMsg>>,
+    f64,
+    f64,
+) {
     let runtime = Runtime::new(Clock::system());
     let ship = ShipId::new("bench");
     let (sup, _) = start_root(SupervisorSpec::new("idle", &ship), runtime)
@@ -225,32 +280,61 @@ pub async fn idle_actors(n: usize) -> (f64, f64) {
     let before = rss_bytes().unwrap_or(0);
     let start = Instant::now();
     let mut addrs = Vec::with_capacity(n);
-    for i in 0..n {
-        let (child, addr) = ChildSpec::actor(&format!("idle-{i}"), "idle", || (Counter, ()));
-        sup.add_child(child).await.expect("add idle child");
-        addrs.push(addr);
+    let mut next = 0;
+    while next < n {
+        let end = (next + batch.max(1)).min(n);
+        let mut specs = Vec::with_capacity(end - next);
+        for i in next..end {
+            let (child, addr) = ChildSpec::actor(&format!("idle-{i}"), "idle", || (Counter, ()));
+            specs.push(child);
+            addrs.push(addr);
+        }
+        sup.add_children(specs).await.expect("add idle children");
+        next = end;
     }
     let spawn_per_s = n as f64 / start.elapsed().as_secs_f64();
     let after = rss_bytes().unwrap_or(0);
     let per_actor = after.saturating_sub(before) as f64 / n as f64;
-    drop(addrs);
-    sup.shutdown().await;
-    (spawn_per_s, per_actor)
+    (sup, addrs, spawn_per_s, per_actor)
 }
 
-/// Spawns `n` idle bare ractor actors; returns RSS bytes per actor.
-pub async fn bare_idle_actors(n: usize) -> f64 {
-    let before = rss_bytes().unwrap_or(0);
-    let mut refs = Vec::with_capacity(n);
-    for _ in 0..n {
-        let (r, _) = Actor::spawn(None, Counter, ()).await.expect("spawn bare");
-        refs.push(r);
+/// Spawns `n` supervised actors with one `AddChild` request each; returns spawns per
+/// second.
+pub async fn single_spawns(n: usize) -> f64 {
+    let runtime = Runtime::new(Clock::system());
+    let (sup, _) = start_root(
+        SupervisorSpec::new("single", &ShipId::new("bench")),
+        runtime,
+    )
+    .await
+    .expect("start supervisor");
+    let start = Instant::now();
+    for i in 0..n {
+        let (child, _addr) = ChildSpec::actor(&format!("one-{i}"), "idle", || (Counter, ()));
+        sup.add_child(child).await.expect("add child");
     }
-    let after = rss_bytes().unwrap_or(0);
-    for r in &refs {
+    let per_s = n as f64 / start.elapsed().as_secs_f64();
+    sup.shutdown().await;
+    per_s
+}
+
+/// `n` idle bare actors, then (with those still alive, so neither population reuses
+/// memory the other freed) `n` idle supervised actors; then stops both.
+pub async fn idle_figures(n: usize, batch: usize) -> IdleFigures {
+    let (bare, bare_spawn_per_s, bare_bytes) = bare_idle_actors(n).await;
+    let (sup, addrs, supervised_spawn_per_s, supervised_bytes) =
+        supervised_idle_actors(n, batch).await;
+    drop(addrs);
+    sup.shutdown().await;
+    for r in &bare {
         r.stop(None);
     }
-    after.saturating_sub(before) as f64 / n as f64
+    IdleFigures {
+        supervised_bytes,
+        bare_bytes,
+        supervised_spawn_per_s,
+        bare_spawn_per_s,
+    }
 }
 
 struct Bomb {
@@ -325,6 +409,9 @@ pub async fn restart_latencies(n: usize) -> Vec<Duration> {
 
 /// Runs the whole `bench actors` suite.
 pub async fn run_actors(cfg: ActorsBenchConfig) -> ActorsReport {
+    // Memory first, on a heap that nothing has freed into yet.
+    let idle = idle_figures(cfg.idle_actors, cfg.spawn_batch).await;
+    let single_spawn_per_s = single_spawns(cfg.single_spawns).await;
     let pair = ThroughputPair::start().await;
     // Warm-up, untimed.
     pair.bare_round(cfg.msgs_per_round / 10).await;
@@ -342,8 +429,6 @@ pub async fn run_actors(cfg: ActorsBenchConfig) -> ActorsReport {
     }
     pair.stop().await;
     let (bare_rate, sup_rate) = (median(bare), median(sup));
-    let (spawn_per_s, idle_actor_bytes) = idle_actors(cfg.idle_actors).await;
-    let bare_idle_actor_bytes = bare_idle_actors(cfg.idle_actors).await;
     let mut lat: Vec<f64> = restart_latencies(cfg.restarts)
         .await
         .into_iter()
@@ -354,9 +439,13 @@ pub async fn run_actors(cfg: ActorsBenchConfig) -> ActorsReport {
         msgs_per_s: sup_rate,
         bare_ractor_msgs_per_s: bare_rate,
         ratio: sup_rate / bare_rate,
-        idle_actor_bytes,
-        bare_idle_actor_bytes,
-        spawn_per_s,
+        idle_actor_bytes: idle.supervised_bytes,
+        bare_idle_actor_bytes: idle.bare_bytes,
+        spawn_per_s: idle.supervised_spawn_per_s,
+        bare_spawn_per_s: idle.bare_spawn_per_s,
+        spawn_ratio: idle.supervised_spawn_per_s / idle.bare_spawn_per_s,
+        single_spawn_per_s,
+        spawn_batch: cfg.spawn_batch,
         restart_p50_us: percentile(&lat, 0.5),
         restart_p99_us: percentile(&lat, 0.99),
         idle_actors: cfg.idle_actors,
