@@ -1,6 +1,6 @@
 //! Synthetic ship inventories of any size, for tests and benches of other ship sizes.
 
-use crate::scenario::{Band, Device, DeviceKind, Link, LinkKind, Ship};
+use crate::scenario::{Band, Device, DeviceKind, Link, LinkKind, Noise, Ship};
 
 /// A realistic inventory tree of about `devices` devices (at least 12): an HA firewall
 /// pair behind the modems, two cores, distribution pairs, access switches and endpoints
@@ -123,6 +123,10 @@ pub fn synthetic_ship(id: &str, devices: usize, seed: u64) -> Ship {
                 band: Some(Band::Ku),
                 capacity_mbps: Some(50.0),
                 primary: true,
+                azimuth_deg: None,
+                elevation_deg: None,
+                sat_lon: None,
+                blockage_zones: Vec::new(),
             },
             Link {
                 id: "vsat-2".into(),
@@ -130,6 +134,10 @@ pub fn synthetic_ship(id: &str, devices: usize, seed: u64) -> Ship {
                 band: Some(Band::Ka),
                 capacity_mbps: Some(100.0),
                 primary: false,
+                azimuth_deg: None,
+                elevation_deg: None,
+                sat_lon: None,
+                blockage_zones: Vec::new(),
             },
             Link {
                 id: "leo-1".into(),
@@ -137,8 +145,14 @@ pub fn synthetic_ship(id: &str, devices: usize, seed: u64) -> Ship {
                 band: Some(Band::Ku),
                 capacity_mbps: Some(250.0),
                 primary: false,
+                azimuth_deg: None,
+                elevation_deg: None,
+                sat_lon: None,
+                blockage_zones: Vec::new(),
             },
         ],
+        noise: Noise::default(),
+        maintenance: Vec::new(),
     }
 }
 
