@@ -19,9 +19,12 @@ mod ship;
 mod syslog;
 mod time;
 
+pub(crate) use motion::bearing_deg;
 pub use noise::true_topology;
 use noise::Delivery;
 use out::Batch;
+pub(crate) use rng::Rng;
+pub(crate) use ship::best_satellite_azimuth;
 use ship::ShipSim;
 
 use crate::scenario::Scenario;

@@ -1854,7 +1854,7 @@ pub(crate) fn geo_azimuth(pos: [f64; 2], sat_lon: f64) -> f64 {
 
 /// A satellite azimuth that keeps every vsat antenna's blockage zone (astern ± 30°) clear
 /// of the headings the route sails, so blockage happens only when a fault orders a turn.
-fn best_satellite_azimuth(bearings: &[f64], vsat_count: usize) -> f64 {
+pub(crate) fn best_satellite_azimuth(bearings: &[f64], vsat_count: usize) -> f64 {
     let mut best = (f64::MIN, 200.0);
     for step in 0..72 {
         let az0 = step as f64 * 5.0;
