@@ -1,10 +1,7 @@
 //! One ship's simulation: devices on the `depends_on` topology, links, motion and weather,
 //! stepped once per simulated second into the output batch.
 
-use super::link::{
-    lock_margin_db, rain_for_attenuation, LinkEvent, LinkFaults, LinkSim, BLOCK_HALF_WIDTH_DEG,
-    MODCODS,
-};
+use super::link::{lock_margin_db, rain_for_attenuation, LinkEvent, LinkFaults, LinkSim, MODCODS};
 use super::motion::{angle_diff, HeadingOrder, Motion, RainCell, Weather, TURN_RATE_DEG_S};
 use super::noise::{NoiseSim, Src, WinKind, Window};
 use super::out::{Batch, W};
@@ -745,8 +742,11 @@ impl ShipSim {
                     }
                     FaultKind::Blockage => {
                         // hold a heading 8° inside the near edge of the blockage zone
-                        let centre = (self.links[l].sat_az - 180.0).rem_euclid(360.0);
-                        let inside = BLOCK_HALF_WIDTH_DEG - 8.0;
+                        // the heading that puts the satellite in the middle of the first
+                        // blockage sector (the mast astern unless surveyed otherwise)
+                        let (zone_centre, half) = self.links[l].first_zone();
+                        let centre = (self.links[l].sat_az - zone_centre).rem_euclid(360.0);
+                        let inside = (half - 8.0).max(half * 0.5);
                         let side = angle_diff(centre, self.motion.heading).signum();
                         let side = if side == 0.0 { 1.0 } else { side };
                         let target = if self.blocking_turn[l] {
@@ -755,9 +755,7 @@ impl ShipSim {
                             (centre + side * inside).rem_euclid(360.0)
                         };
                         let dist = angle_diff(self.motion.heading, target).abs();
-                        let need_s = ((dist - BLOCK_HALF_WIDTH_DEG + 3.0).max(0.0)
-                            / TURN_RATE_DEG_S)
-                            .ceil() as u64;
+                        let need_s = ((dist - half + 3.0).max(0.0) / TURN_RATE_DEG_S).ceil() as u64;
                         if s < f.end_s && s + need_s >= f.at_s && !self.blocking_turn[l] {
                             self.blocking_turn[l] = true;
                             self.block_heading[l] = target;
