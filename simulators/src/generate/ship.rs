@@ -237,6 +237,9 @@ pub(crate) struct ShipSim {
     blocking_turn: Vec<bool>,
     block_heading: Vec<f64>,
     noise: NoiseSim,
+    /// Devices the monitoring host polls and probes: the first `polled` (the inventory's);
+    /// the unlisted ones after them only log.
+    pub polled: usize,
     hosts: Vec<usize>,
     win_started: Vec<Window>,
     win_ended: Vec<Window>,
@@ -662,6 +665,7 @@ impl ShipSim {
             blocking_turn: vec![false; n_links],
             block_heading: vec![0.0; n_links],
             noise,
+            polled: n,
             hosts,
             win_started: Vec::new(),
             win_ended: Vec::new(),
@@ -1388,7 +1392,7 @@ impl ShipSim {
     fn metrics(&mut self, s: u64, t0: i64, batch: &mut Batch) {
         let interval = self.metric_interval_s;
         let interval_ms = interval * 1000;
-        for i in 0..self.devs.len() {
+        for i in 0..self.polled.min(self.devs.len()) {
             let off = u64::from(self.devs[i].metric_offset_ms);
             if s % interval != off / 1000 % interval {
                 continue;
