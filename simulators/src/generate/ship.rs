@@ -226,6 +226,9 @@ pub(crate) struct ShipSim {
     motion: Motion,
     weather: Weather,
     log_rng: Rng,
+    /// The background's rate: its slow wander and its rare bursts, on a stream of their own
+    /// so that the volume does not depend on which lines were drawn.
+    rate_rng: Rng,
     rate_noise: f64,
     burst_until_s: u64,
     burst_factor: f64,
@@ -630,8 +633,9 @@ impl ShipSim {
             }
         }
         let hosts: Vec<usize> = (0..n).filter(|&i| devs[i].is_host()).collect();
-        let mut log_rng = Rng::derive(seed, &["logs", &ship.id]);
-        let next_burst_s = u64::from(log_rng.int(1800, 7200));
+        let log_rng = Rng::derive(seed, &["logs", &ship.id]);
+        let mut rate_rng = Rng::derive(seed, &["log-rate", &ship.id]);
+        let next_burst_s = u64::from(rate_rng.int(1800, 7200));
         let n_links = links.len();
         ShipSim {
             id: ship.id.clone(),
@@ -654,6 +658,7 @@ impl ShipSim {
             motion,
             weather,
             log_rng,
+            rate_rng,
             rate_noise: 0.0,
             burst_until_s: 0,
             burst_factor: 1.0,
@@ -1190,11 +1195,11 @@ impl ShipSim {
             return;
         }
         // slow wander of the rate, and a rare short burst (a login storm, a scan)
-        self.rate_noise = 0.99 * self.rate_noise + 0.014 * self.log_rng.normal();
+        self.rate_noise = 0.99 * self.rate_noise + 0.014 * self.rate_rng.normal();
         if s >= self.next_burst_s {
-            self.burst_until_s = s + u64::from(self.log_rng.int(10, 40));
-            self.burst_factor = self.log_rng.range(1.5, 3.0);
-            self.next_burst_s = s + u64::from(self.log_rng.int(3600, 10_800));
+            self.burst_until_s = s + u64::from(self.rate_rng.int(10, 40));
+            self.burst_factor = self.rate_rng.range(1.5, 3.0);
+            self.next_burst_s = s + u64::from(self.rate_rng.int(3600, 10_800));
         }
         let burst = if s < self.burst_until_s {
             self.burst_factor
@@ -1202,7 +1207,7 @@ impl ShipSim {
             1.0
         };
         let lambda = active * (1.0 + 0.5 * self.rate_noise) * burst;
-        let count = (lambda + lambda.sqrt() * self.log_rng.normal())
+        let count = (lambda + lambda.sqrt() * self.rate_rng.normal())
             .round()
             .max(0.0) as usize;
         let ctx = Ctx {
@@ -1383,7 +1388,17 @@ impl ShipSim {
         let seq = &mut self.seqs[host];
         let devs = &self.devs;
         let links = &self.links;
-        let rng = &mut self.log_rng;
+        // noise lines draw from the noise stream: the fault model's stream (and with it
+        // the background's rate) stays the same with noise on or off
+        let rng = match ev {
+            Ev::UserPort { .. }
+            | Ev::UserProto { .. }
+            | Ev::ApReboot { .. }
+            | Ev::Reload
+            | Ev::Backup { .. }
+            | Ev::Chatty { .. } => &mut self.noise.rng,
+            _ => &mut self.log_rng,
+        };
         batch.push(at, self.index, false, |w| {
             render_event(w, &c, local, devs, host, seq, links, rng, ev)
         });
