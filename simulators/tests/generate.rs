@@ -129,7 +129,9 @@ fn advance_in_pieces_equals_advance_at_once() {
 #[test]
 fn output_is_time_ordered_and_well_formed() {
     let s = lighter(sample("core-switch-down"), 100.0);
-    let ship = s.ship_inventory("aurora").unwrap();
+    // hosts are those of the true topology (the inventory misses a few endpoints)
+    let ship = &seawatch_simulators::generate::true_topology(&s.ship[0], s.seed);
+    let late_max_ms = i64::from(s.ship[0].noise.late_max_s) * 1000 + 5000;
     let known: HashSet<&str> = ship.device.iter().map(|d| d.id.as_str()).collect();
     let mut sim = Simulator::new(&s);
     let (start, end) = (sim.start_ms(), sim.start_ms() + 900_000);
@@ -151,7 +153,8 @@ fn output_is_time_ordered_and_well_formed() {
             }
             PayloadKind::Metric => {
                 let m = metric(t.bytes);
-                assert_eq!(m.ts, t.ts_ms);
+                // a sample is delivered at its own time, or late within the bound
+                assert!(m.ts <= t.ts_ms && t.ts_ms - m.ts <= late_max_ms);
                 names.insert(m.name);
             }
         }
@@ -227,7 +230,10 @@ fn device_down_silences_dependents_and_upstream_logs_link_down() {
         at_s: 600,
         duration_s: 600,
     });
-    let ship = s.ship_inventory("aurora").unwrap().clone();
+    // this test watches the silence itself: nothing delivered late across its edges
+    s.ship[0].noise.late_fraction = 0.0;
+    // the devices really behind the switch (the inventory may be out of date)
+    let ship = seawatch_simulators::generate::true_topology(&s.ship[0], s.seed);
     let mut silent: HashSet<String> = ship.dependents_of("dist-sw-fwd-1").into_iter().collect();
     assert!(silent.len() >= 8, "{silent:?}");
     silent.insert("dist-sw-fwd-1".into());
@@ -631,6 +637,7 @@ fn firewall_down_fails_over_to_the_secondary() {
         at_s: 1200,
         duration_s: 100,
     }];
+    s.ship[0].noise.late_fraction = 0.0;
     let mut per: HashMap<(bool, String), u64> = HashMap::new();
     let mut ha = 0;
     let mut link_down = 0;
@@ -698,4 +705,45 @@ fn throughput_printed() {
         bytes as f64 / 1e6,
         lines as f64 / secs
     );
+}
+
+#[test]
+fn blockage_follows_the_surveyed_zone() {
+    // the same fault with the antenna's surveyed sector on the starboard bow
+    let mut s = lighter(sample("vsat-blockage"), 20.0);
+    let f = s.faults()[0].clone();
+    let link = s.ship[0]
+        .link
+        .iter_mut()
+        .find(|l| l.id == f.target)
+        .unwrap();
+    link.blockage_zones = vec![[60.0, 100.0]];
+    let (at, end) = (f.at_s as i64, f.end_s() as i64);
+    let mut mute_rel = Vec::new();
+    let mut unlocked = 0;
+    run(&s, |sec, t| {
+        let text = String::from_utf8_lossy(t.bytes);
+        if text.contains("TX mute ON") {
+            let rel: f64 = text
+                .split("relative azimuth ")
+                .nth(1)
+                .and_then(|x| x.split(' ').next())
+                .unwrap()
+                .parse()
+                .unwrap();
+            mute_rel.push((sec, rel));
+        }
+        if t.kind == PayloadKind::Metric && is(t.bytes, "modem_lock") {
+            let m = metric(t.bytes);
+            if m.subject == f.target && (at + 30..end).contains(&sec) && m.value == 0.0 {
+                unlocked += 1;
+            }
+        }
+    });
+    assert!(unlocked > 0, "lock lost in the surveyed sector");
+    assert!(!mute_rel.is_empty());
+    for (sec, rel) in mute_rel {
+        assert!((60.0..=100.0).contains(&rel), "{rel} at {sec}");
+        assert!(sec >= at - 120 && sec < end, "only during the fault: {sec}");
+    }
 }
