@@ -1,6 +1,6 @@
 //! Synthetic ship inventories of any size, for tests and benches of other ship sizes.
 
-use crate::scenario::{Band, Device, DeviceKind, Link, LinkKind, Ship};
+use crate::scenario::{Band, Device, DeviceKind, Link, LinkKind, Noise, Ship};
 
 /// A realistic inventory tree of about `devices` devices (at least 12): an HA firewall
 /// pair behind the modems, two cores, distribution pairs, access switches and endpoints
@@ -123,6 +123,10 @@ pub fn synthetic_ship(id: &str, devices: usize, seed: u64) -> Ship {
                 band: Some(Band::Ku),
                 capacity_mbps: Some(50.0),
                 primary: true,
+                azimuth_deg: None,
+                elevation_deg: None,
+                sat_lon: None,
+                blockage_zones: Vec::new(),
             },
             Link {
                 id: "vsat-2".into(),
@@ -130,6 +134,10 @@ pub fn synthetic_ship(id: &str, devices: usize, seed: u64) -> Ship {
                 band: Some(Band::Ka),
                 capacity_mbps: Some(100.0),
                 primary: false,
+                azimuth_deg: None,
+                elevation_deg: None,
+                sat_lon: None,
+                blockage_zones: Vec::new(),
             },
             Link {
                 id: "leo-1".into(),
@@ -137,8 +145,14 @@ pub fn synthetic_ship(id: &str, devices: usize, seed: u64) -> Ship {
                 band: Some(Band::Ku),
                 capacity_mbps: Some(250.0),
                 primary: false,
+                azimuth_deg: None,
+                elevation_deg: None,
+                sat_lon: None,
+                blockage_zones: Vec::new(),
             },
         ],
+        noise: Noise::default(),
+        maintenance: Vec::new(),
     }
 }
 
@@ -158,4 +172,585 @@ pub fn synthetic_scenario(
         ship: vec![ship],
         fault: Vec::new(),
     }
+}
+
+/// Topology families of a generated ship.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// One core switch doing core and distribution: access switches hang off it directly.
+    CollapsedCore,
+    /// Core, distribution and access in a star: each distribution switch on the core.
+    ThreeTier,
+    /// Two cores; every distribution switch on both.
+    RedundantCore,
+    /// Two cores, distribution pairs, access switches and servers dual-homed to a pair.
+    DualHomed,
+    /// Distribution switches in a ring closed at the core (each reached from one side,
+    /// the one opposite the core from both).
+    Ring,
+}
+
+impl Family {
+    /// Every family.
+    pub const ALL: [Family; 5] = [
+        Family::CollapsedCore,
+        Family::ThreeTier,
+        Family::RedundantCore,
+        Family::DualHomed,
+        Family::Ring,
+    ];
+
+    /// The name written into the generated file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::CollapsedCore => "collapsed-core",
+            Family::ThreeTier => "three-tier",
+            Family::RedundantCore => "redundant-core",
+            Family::DualHomed => "dual-homed",
+            Family::Ring => "ring",
+        }
+    }
+}
+
+/// A generated fleet scenario with what it was built from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneratedFleet {
+    /// The scenario (validated).
+    pub scenario: crate::Scenario,
+    /// Each ship's topology family, in the order of `scenario.ship`.
+    pub families: Vec<Family>,
+    /// Each fault's pattern (`single`, `cascade`, `overlap`, `simultaneous`), in the order
+    /// of `scenario.fault`.
+    pub patterns: Vec<&'static str>,
+}
+
+/// Smallest and largest ship `random_fleet` builds.
+pub const FLEET_DEVICES: std::ops::RangeInclusive<usize> = 40..=3000;
+/// Most ships `random_fleet` builds.
+pub const FLEET_MAX_SHIPS: usize = 12;
+
+/// Voyages (waypoints lat, lon) the generated ships sail.
+const ROUTES: [&[[f64; 2]]; 6] = [
+    &[[25.77, -80.19], [25.06, -77.35]],
+    &[[41.35, 2.17], [43.3, 5.37]],
+    &[[50.9, -1.4], [49.6, -1.6], [48.4, -4.5]],
+    &[[47.6, -122.3], [48.4, -123.4], [54.3, -130.3]],
+    &[[-33.86, 151.2], [-27.5, 153.2], [-22.3, 166.4]],
+    &[[18.4, -66.1], [18.3, -64.9], [17.7, -64.7]],
+];
+
+/// A random but reproducible fleet scenario (`seawatch sim fleet`): `ships` ships (default
+/// 1–3) of `devices` devices each (default 40–3,000, log-uniform), each of one topology
+/// [`Family`], with a vendor mix, a poll interval of 10–60 s, WAN links of every kind with
+/// their satellite geometry, benign noise, maintenance windows, and a mix of faults
+/// (single, cascading, overlapping, simultaneous in separate subtrees) on targets and at
+/// times that fit the topology. The same arguments give the same scenario.
+pub fn random_fleet(seed: u64, ships: Option<usize>, devices: Option<usize>) -> GeneratedFleet {
+    use crate::generate::Rng;
+    let mut rng = Rng::derive(seed, &["fleet"]);
+    let n_ships = ships.unwrap_or_else(|| rng.int(1, 3) as usize).max(1);
+    let duration_s = u64::from(rng.int(4, 8)) * 900;
+    let mut out = GeneratedFleet {
+        scenario: crate::Scenario {
+            name: format!("fleet-{seed}"),
+            seed,
+            duration_s,
+            ship: Vec::new(),
+            fault: Vec::new(),
+        },
+        families: Vec::new(),
+        patterns: Vec::new(),
+    };
+    const NAMES: [&str; 12] = [
+        "aurora", "borealis", "calypso", "dorado", "equinox", "fjord", "galene", "halcyon", "isla",
+        "juniper", "kestrel", "lumen",
+    ];
+    for si in 0..n_ships {
+        let id = NAMES
+            .get(si)
+            .map_or_else(|| format!("ship-{}", si + 1), |n| (*n).to_owned());
+        let n = devices.unwrap_or_else(|| {
+            let (lo, hi) = (
+                (*FLEET_DEVICES.start() as f64).ln(),
+                (*FLEET_DEVICES.end() as f64).ln(),
+            );
+            rng.range(lo, hi).exp().round() as usize
+        });
+        // cover every family over consecutive seeds, then at random
+        let family = if si == 0 {
+            Family::ALL[(seed % Family::ALL.len() as u64) as usize]
+        } else {
+            *rng.pick(&Family::ALL)
+        };
+        let mut ship_rng = Rng::derive(seed, &["fleet", &id]);
+        let (ship, plan) = build_ship(&id, n, family, &mut ship_rng);
+        out.families.push(family);
+        let faults = plan_faults(&ship, &plan, duration_s, &mut ship_rng);
+        let mut ship = ship;
+        // an announced maintenance window on a server no fault touches
+        let free: Vec<&String> = plan
+            .hosts
+            .iter()
+            .filter(|h| !h.contains("wlc") && !faults.iter().any(|(f, _)| &f.target == *h))
+            .collect();
+        if !free.is_empty() && ship_rng.chance(0.6) {
+            let target = ship_rng.pick(&free).to_string();
+            let length = u64::from(ship_rng.int(600, 1200));
+            let at_s = u64::from(ship_rng.int(300, (duration_s - length) as u32));
+            ship.maintenance.push(crate::scenario::Maintenance {
+                target,
+                at_s,
+                duration_s: length,
+                reason: Some(format!("CHG-{} patching", 1000 + ship_rng.below(9000))),
+            });
+        }
+        for (f, pattern) in faults {
+            out.scenario.fault.push(f);
+            out.patterns.push(pattern);
+        }
+        out.scenario.ship.push(ship);
+    }
+    out
+}
+
+impl GeneratedFleet {
+    /// The scenario file: a comment header, then the TOML of contracts §3.
+    pub fn to_toml(&self) -> String {
+        let mut text = format!(
+            "# Generated by `seawatch sim fleet --seed {}`: a random but reproducible fleet.\n",
+            self.scenario.seed
+        );
+        for (ship, family) in self.scenario.ship.iter().zip(&self.families) {
+            text.push_str(&format!(
+                "# ship {}: {} devices, {} topology, {} links, poll every {} s\n",
+                ship.id,
+                ship.device.len(),
+                family.as_str(),
+                ship.link.len(),
+                ship.metric_interval_s
+            ));
+        }
+        for (f, p) in self.scenario.fault.iter().zip(&self.patterns) {
+            text.push_str(&format!(
+                "# fault ({p}): {} {} on {} at {} s for {} s\n",
+                f.ship, f.kind, f.target, f.at_s, f.duration_s
+            ));
+        }
+        text.push('\n');
+        text.push_str(
+            &toml::to_string(&self.scenario).expect("a scenario always serialises to TOML"),
+        );
+        text
+    }
+}
+
+/// Where a ship's faults may go.
+struct Plan {
+    /// Access switches grouped by the distribution switch (or core) they hang off.
+    subtrees: Vec<Vec<String>>,
+    dists: Vec<String>,
+    aps: Vec<String>,
+    hosts: Vec<String>,
+    firewalls: Vec<String>,
+}
+
+fn build_ship(
+    id: &str,
+    target: usize,
+    family: Family,
+    rng: &mut crate::generate::Rng,
+) -> (Ship, Plan) {
+    let mut devs: Vec<Device> = Vec::with_capacity(target + 8);
+    let push = |devs: &mut Vec<Device>, id: String, kind: DeviceKind, deps: Vec<String>| {
+        devs.push(Device {
+            id,
+            kind,
+            depends_on: deps,
+        });
+    };
+    // WAN links: a kit per ship
+    let kit: &[(LinkKind, Option<Band>, f64)] = match rng.below(5) {
+        0 => &[
+            (LinkKind::Vsat, Some(Band::Ku), 50.0),
+            (LinkKind::Leo, Some(Band::Ku), 250.0),
+        ],
+        1 => &[
+            (LinkKind::Vsat, Some(Band::Ka), 150.0),
+            (LinkKind::Vsat, Some(Band::Ku), 60.0),
+            (LinkKind::Leo, Some(Band::Ku), 350.0),
+        ],
+        2 => &[
+            (LinkKind::Vsat, Some(Band::Ku), 40.0),
+            (LinkKind::Lte, None, 80.0),
+        ],
+        3 => &[
+            (LinkKind::Leo, Some(Band::Ku), 300.0),
+            (LinkKind::Leo, Some(Band::Ku), 300.0),
+            (LinkKind::PortWifi, None, 100.0),
+        ],
+        _ => &[
+            (LinkKind::Vsat, Some(Band::C), 20.0),
+            (LinkKind::Vsat, Some(Band::Ka), 120.0),
+            (LinkKind::Lte, None, 60.0),
+            (LinkKind::PortWifi, None, 100.0),
+        ],
+    };
+    let route: Vec<[f64; 2]> = rng.pick(&ROUTES).to_vec();
+    let bearings: Vec<f64> = route
+        .windows(2)
+        .map(|w| crate::generate::bearing_deg(w[0], w[1]))
+        .collect();
+    let vsats = kit.iter().filter(|k| k.0 == LinkKind::Vsat).count();
+    let base_az = crate::generate::best_satellite_azimuth(&bearings, vsats);
+    let mut links = Vec::new();
+    let mut modems = Vec::new();
+    let mut counts = [0usize; 4];
+    let mut vsat_i = 0;
+    for (li, &(kind, band, cap)) in kit.iter().enumerate() {
+        let (k, word) = match kind {
+            LinkKind::Vsat => (0, "vsat"),
+            LinkKind::Leo => (1, "leo"),
+            LinkKind::Lte => (2, "lte"),
+            LinkKind::PortWifi => (3, "portwifi"),
+        };
+        counts[k] += 1;
+        let lid = format!("{word}-{}", counts[k]);
+        let (azimuth_deg, elevation_deg, blockage_zones) = if kind == LinkKind::Vsat {
+            // the same azimuth the simulator would pick: the mast sector astern stays
+            // clear of the route's headings, so blockage comes only from a fault's turn
+            let az = (base_az + 45.0 * vsat_i as f64).rem_euclid(360.0);
+            vsat_i += 1;
+            (
+                Some(az),
+                Some((rng.range(20.0, 60.0) * 10.0).round() / 10.0),
+                vec![[150.0, 210.0]],
+            )
+        } else {
+            (None, None, Vec::new())
+        };
+        if kind != LinkKind::PortWifi {
+            let mid = format!("modem-{lid}");
+            push(&mut devs, mid.clone(), DeviceKind::Modem, vec![]);
+            modems.push(mid);
+        }
+        links.push(Link {
+            id: lid,
+            kind,
+            band,
+            capacity_mbps: Some(cap),
+            primary: li == 0,
+            azimuth_deg,
+            elevation_deg,
+            sat_lon: None,
+            blockage_zones,
+        });
+    }
+    let firewalls = vec!["fw-1".to_string(), "fw-2".to_string()];
+    for f in &firewalls {
+        push(&mut devs, f.clone(), DeviceKind::Firewall, modems.clone());
+    }
+    let two_cores = matches!(family, Family::RedundantCore | Family::DualHomed) || rng.chance(0.2);
+    let cores: Vec<String> = if two_cores {
+        vec!["core-sw-1".into(), "core-sw-2".into()]
+    } else {
+        vec!["core-sw-1".into()]
+    };
+    for c in &cores {
+        push(&mut devs, c.clone(), DeviceKind::Switch, firewalls.clone());
+    }
+    // servers: the vendor mix of the server room
+    let mut hosts = Vec::new();
+    let server_budget = (target / 50).clamp(3, 60);
+    let mut servers: Vec<(String, DeviceKind)> = vec![
+        ("wlc-1".into(), DeviceKind::Server),
+        ("pms-db-1".into(), DeviceKind::Server),
+        ("pbx-1".into(), DeviceKind::Pbx),
+    ];
+    if rng.chance(0.7) {
+        servers.push(("vms-1".into(), DeviceKind::Server));
+    }
+    if rng.chance(0.6) {
+        servers.push(("win-ad-1".into(), DeviceKind::Server));
+    }
+    let mut k = 0;
+    while servers.len() < server_budget {
+        k += 1;
+        let (prefix, kind) = *rng.pick(&[
+            ("app", DeviceKind::Server),
+            ("win-fs", DeviceKind::Server),
+            ("pg", DeviceKind::Server),
+            ("nvr", DeviceKind::Server),
+        ]);
+        servers.push((format!("{prefix}-{k}"), kind));
+    }
+    let dual_servers = family == Family::DualHomed || (two_cores && rng.chance(0.5));
+    for (sid, kind) in servers {
+        let deps = if dual_servers {
+            cores.clone()
+        } else {
+            vec![rng.pick(&cores).clone()]
+        };
+        push(&mut devs, sid.clone(), kind, deps);
+        hosts.push(sid);
+    }
+    // switching: ~1 access switch per 24 endpoints, 4-16 access switches per distribution
+    let remaining = target.saturating_sub(devs.len() + 2).max(4);
+    let per_access = rng.int(16, 32) as usize;
+    let n_access = (remaining / (per_access + 1)).max(1);
+    let per_dist = rng.int(4, 16) as usize;
+    let mut dists: Vec<String> = Vec::new();
+    let mut subtrees: Vec<Vec<String>> = Vec::new();
+    let mut access: Vec<String> = Vec::new();
+    match family {
+        Family::CollapsedCore => {}
+        _ => {
+            let mut n_dist = n_access.div_ceil(per_dist).max(2);
+            if family == Family::DualHomed && n_dist % 2 == 1 {
+                n_dist += 1;
+            }
+            if family == Family::Ring {
+                n_dist = n_dist.max(3);
+            }
+            for d in 0..n_dist {
+                let did = format!("dist-sw-{}", d + 1);
+                let deps = match family {
+                    Family::ThreeTier => vec![rng.pick(&cores).clone()],
+                    Family::RedundantCore | Family::DualHomed => cores.clone(),
+                    _ => Vec::new(), // the ring is wired below
+                };
+                push(&mut devs, did.clone(), DeviceKind::Switch, deps);
+                dists.push(did);
+                subtrees.push(Vec::new());
+            }
+            if family == Family::Ring {
+                let n = dists.len();
+                let mid = n / 2;
+                let first = devs.len() - n;
+                for i in 0..n {
+                    let deps = if i == 0 || i == n - 1 {
+                        vec![cores[0].clone()]
+                    } else if i < mid {
+                        vec![dists[i - 1].clone()]
+                    } else if i > mid {
+                        vec![dists[i + 1].clone()]
+                    } else {
+                        vec![dists[i - 1].clone(), dists[i + 1].clone()]
+                    };
+                    devs[first + i].depends_on = deps;
+                }
+            }
+        }
+    }
+    for a in 0..n_access {
+        let aid = format!("acc-sw-{}", a + 1);
+        let (deps, tree) = if dists.is_empty() {
+            (vec![rng.pick(&cores).clone()], 0)
+        } else if family == Family::DualHomed {
+            let pair = (a % (dists.len() / 2)) * 2;
+            (vec![dists[pair].clone(), dists[pair + 1].clone()], pair)
+        } else {
+            let d = a % dists.len();
+            (vec![dists[d].clone()], d)
+        };
+        push(&mut devs, aid.clone(), DeviceKind::Switch, deps);
+        if dists.is_empty() {
+            // collapsed core: every access switch is a subtree of its own
+            subtrees.push(vec![aid.clone()]);
+        } else {
+            subtrees[tree].push(aid.clone());
+        }
+        access.push(aid);
+    }
+    // endpoints
+    let mut aps = Vec::new();
+    let mut seq = [0usize; 4];
+    let ap_share = rng.range(0.35, 0.6);
+    let mut e = 0;
+    while devs.len() < target {
+        let r = rng.f64();
+        let (k, kind, prefix) = if r < ap_share {
+            (0, DeviceKind::Ap, "ap")
+        } else if r < ap_share + 0.25 {
+            (1, DeviceKind::Cctv, "cam")
+        } else if r < ap_share + 0.35 {
+            (2, DeviceKind::Pos, "pos")
+        } else {
+            (3, DeviceKind::Hvac, "hvac")
+        };
+        seq[k] += 1;
+        let eid = format!("{prefix}-{}", seq[k]);
+        let parent = access[e % access.len()].clone();
+        e += 1;
+        push(&mut devs, eid.clone(), kind, vec![parent]);
+        if kind == DeviceKind::Ap {
+            aps.push(eid);
+        }
+    }
+    // some ships noisier, some quieter, within the sourced ranges (NOISE.md)
+    let noise = Noise {
+        probe_loss: *rng.pick(&[0.001, 0.002, 0.005, 0.005, 0.01]),
+        user_port_flaps_per_hour: *rng.pick(&[4.0, 8.0, 12.0, 12.0, 20.0]),
+        chatty_lines_per_hour: *rng.pick(&[0.5, 1.0, 1.0, 2.0]),
+        ..Noise::default()
+    };
+    let metric_interval_s = *rng.pick(&[10u32, 15, 20, 30, 60]);
+    let log_eps = (20.0 + target as f64 * rng.range(0.1, 0.4)).round();
+    let speed_kn = (rng.range(14.0, 22.0) * 10.0).round() / 10.0;
+    let ship = Ship {
+        id: id.to_owned(),
+        log_eps,
+        metric_interval_s,
+        route,
+        speed_kn,
+        device: devs,
+        link: links,
+        noise,
+        maintenance: Vec::new(),
+    };
+    let plan = Plan {
+        subtrees: subtrees.into_iter().filter(|t| !t.is_empty()).collect(),
+        dists,
+        aps,
+        hosts,
+        firewalls,
+    };
+    (ship, plan)
+}
+
+/// Faults that make sense for the topology: `(fault, pattern)`. Also announces one
+/// maintenance window on a device no fault touches.
+fn plan_faults(
+    ship: &Ship,
+    plan: &Plan,
+    duration_s: u64,
+    rng: &mut crate::generate::Rng,
+) -> Vec<(crate::Fault, &'static str)> {
+    use crate::{Fault, FaultKind as K};
+    let mut out: Vec<(Fault, &'static str)> = Vec::new();
+    let fault = |target: &str, kind: K, at_s: u64, dur: u64| Fault {
+        ship: ship.id.clone(),
+        target: target.to_owned(),
+        kind,
+        at_s,
+        duration_s: dur,
+    };
+    // slots of 900 s after a 600 s warm-up; each pattern takes one
+    let slots = ((duration_s - 600) / 900).max(1);
+    let n = rng.int(1, slots.min(4) as u32) as u64;
+    let access: Vec<&String> = plan.subtrees.iter().flatten().collect();
+    for k in 0..n {
+        let at = 600 + k * 900 + u64::from(rng.below(120));
+        let room = (600 + (k + 1) * 900).min(duration_s) - at;
+        let dur = |rng: &mut crate::generate::Rng, lo: u64, hi: u64| -> u64 {
+            u64::from(rng.int(lo as u32, hi.min(room) as u32))
+        };
+        match rng.below(4) {
+            0 => {
+                // single: one element fails
+                let pick = rng.below(6);
+                let f = match pick {
+                    0 if !plan.aps.is_empty() => fault(
+                        rng.pick::<String>(&plan.aps),
+                        K::Down,
+                        at,
+                        dur(rng, 300, 700),
+                    ),
+                    1 if !plan.hosts.is_empty() => {
+                        let h = rng.pick(&plan.hosts).clone();
+                        fault(
+                            &h,
+                            *rng.pick(&[K::DiskFull, K::CpuSaturation]),
+                            at,
+                            dur(rng, 300, 700),
+                        )
+                    }
+                    2 => fault(&plan.firewalls[0], K::CpuSaturation, at, dur(rng, 300, 700)),
+                    3 => {
+                        let sat: Vec<&Link> = ship
+                            .link
+                            .iter()
+                            .filter(|l| l.kind == LinkKind::Vsat)
+                            .collect();
+                        match sat.first() {
+                            Some(l) => {
+                                let kind =
+                                    if matches!(l.effective_band(), Some(Band::Ku | Band::Ka)) {
+                                        *rng.pick(&[K::Blockage, K::RainFade, K::LinkOutage])
+                                    } else {
+                                        *rng.pick(&[K::Blockage, K::LinkOutage])
+                                    };
+                                fault(&l.id, kind, at, dur(rng, 300, 600))
+                            }
+                            None => fault(&ship.link[0].id, K::LinkOutage, at, dur(rng, 300, 600)),
+                        }
+                    }
+                    4 => fault(
+                        rng.pick::<&String>(&access),
+                        *rng.pick(&[K::InterfaceErrors, K::Flapping, K::Down]),
+                        at,
+                        dur(rng, 300, 700),
+                    ),
+                    _ => match plan.dists.is_empty() {
+                        false => fault(
+                            rng.pick::<String>(&plan.dists),
+                            K::Down,
+                            at,
+                            dur(rng, 300, 700),
+                        ),
+                        true => fault(
+                            rng.pick::<&String>(&access),
+                            K::Down,
+                            at,
+                            dur(rng, 300, 700),
+                        ),
+                    },
+                };
+                out.push((f, "single"));
+            }
+            1 => {
+                // cascading: errors on an uplink, then the switch dies
+                let t = (*rng.pick(&access)).clone();
+                let first = dur(rng, 180, 300).min(room / 2);
+                out.push((fault(&t, K::InterfaceErrors, at, first), "cascade"));
+                let rest = room - first;
+                out.push((fault(&t, K::Down, at + first, rest.min(600)), "cascade"));
+            }
+            2 => {
+                // overlapping, in one subtree: an AP dies while its switch's uplink errors
+                let sw = (*rng.pick(&access)).clone();
+                let ap = ship
+                    .device
+                    .iter()
+                    .find(|d| d.kind == DeviceKind::Ap && d.depends_on.contains(&sw));
+                out.push((
+                    fault(&sw, K::InterfaceErrors, at, dur(rng, 400, 700)),
+                    "overlap",
+                ));
+                if let Some(ap) = ap {
+                    let off = 60 + u64::from(rng.below(120));
+                    let d = (room - off).min(400);
+                    out.push((fault(&ap.id, K::Down, at + off, d), "overlap"));
+                }
+            }
+            _ => {
+                // simultaneous, in separate subtrees
+                if plan.subtrees.len() >= 2 {
+                    let a = rng.below(plan.subtrees.len() as u32) as usize;
+                    let mut b = rng.below(plan.subtrees.len() as u32 - 1) as usize;
+                    if b >= a {
+                        b += 1;
+                    }
+                    let d = dur(rng, 300, 600);
+                    let x = rng.pick(&plan.subtrees[a]).clone();
+                    let y = rng.pick(&plan.subtrees[b]).clone();
+                    out.push((fault(&x, K::Down, at, d), "simultaneous"));
+                    out.push((fault(&y, K::Down, at, d), "simultaneous"));
+                } else {
+                    let t = (*rng.pick(&access)).clone();
+                    out.push((fault(&t, K::Flapping, at, dur(rng, 300, 600)), "single"));
+                }
+            }
+        }
+    }
+    out
 }

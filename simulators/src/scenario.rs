@@ -56,6 +56,158 @@ pub struct Ship {
     /// WAN links (`[[ship.link]]`).
     #[serde(default)]
     pub link: Vec<Link>,
+    /// Benign noise (`[ship.noise]`): on by default, see [`Noise`].
+    #[serde(default)]
+    pub noise: Noise,
+    /// Announced maintenance windows (`[[ship.maintenance]]`): devices taken down on
+    /// purpose. Part of the inventory the ship is given, never of the ground truth.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub maintenance: Vec<Maintenance>,
+}
+
+/// Benign noise of a healthy ship (`[ship.noise]`, contracts §3): what a real ship's
+/// telemetry carries on a day without faults. On by default; each source has its own rate,
+/// and `enabled = false` switches them all off. The defaults and their sources are in
+/// `simulators/NOISE.md`. Noise is deterministic given the scenario seed and never appears
+/// in the `[[fault]]` ground truth.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Noise {
+    /// Master switch (default true).
+    pub enabled: bool,
+    /// Fraction of a healthy device's blackbox probes lost, one at a time (never two in a
+    /// row). Default 0.005.
+    pub probe_loss: f64,
+    /// Mean extra latency of a healthy probe in milliseconds (exponential jitter).
+    /// Default 2.
+    pub probe_jitter_ms: f64,
+    /// Guest and crew user-port flaps (down, then up seconds later) per access switch per
+    /// hour, on ports that are not uplinks. Default 12 (one every 5 minutes).
+    pub user_port_flaps_per_hour: f64,
+    /// Fraction of the access points rebooted for firmware each night (02:00–04:00 ship's
+    /// time, announced by the controller, 2–5 minutes down). Default 0.03.
+    pub ap_reboots_per_night: f64,
+    /// Backup jobs per server (and PBX) per night (01:00–05:00 ship's time): CPU 45–80 %
+    /// for 5–25 minutes, with the job's start and end lines. Default 1.
+    pub backups_per_night: f64,
+    /// Short CPU bursts (one or two polls at 55–85 %) per device per day. Default 6.
+    pub cpu_bursts_per_day: f64,
+    /// Chatty and misleading lines (auth failures, a client phone lost by the controller, a
+    /// keepalive retry) per device per hour; a fifth of them are repeated. Default 1.
+    pub chatty_lines_per_hour: f64,
+    /// Fraction of telemetry that arrives late (out of order). Default 0.002.
+    pub late_fraction: f64,
+    /// Longest delay of a late record in seconds. Default 30.
+    pub late_max_s: u32,
+    /// Fraction of telemetry delivered twice (a retry). Default 0.001.
+    pub duplicate_fraction: f64,
+    /// Fraction of devices whose clock is off (no NTP). Default 0.1.
+    pub clock_skew_fraction: f64,
+    /// Largest clock offset of such a device in seconds. Default 5.
+    pub clock_skew_max_s: f64,
+    /// Devices on board but missing from the inventory, as a fraction of the inventory's
+    /// devices (endpoints behind access switches; they log under their own names).
+    /// Default 0.02.
+    pub unlisted_fraction: f64,
+    /// Fraction of endpoints whose `depends_on` is stale: really patched to another access
+    /// switch (LLDP and link lines tell the truth). Default 0.02.
+    pub stale_depends_on_fraction: f64,
+}
+
+impl Default for Noise {
+    fn default() -> Self {
+        Noise {
+            enabled: true,
+            probe_loss: 0.005,
+            probe_jitter_ms: 2.0,
+            user_port_flaps_per_hour: 12.0,
+            ap_reboots_per_night: 0.03,
+            backups_per_night: 1.0,
+            cpu_bursts_per_day: 6.0,
+            chatty_lines_per_hour: 1.0,
+            late_fraction: 0.002,
+            late_max_s: 30,
+            duplicate_fraction: 0.001,
+            clock_skew_fraction: 0.1,
+            clock_skew_max_s: 5.0,
+            unlisted_fraction: 0.02,
+            stale_depends_on_fraction: 0.02,
+        }
+    }
+}
+
+impl Noise {
+    /// No noise at all (`enabled = false`, every rate 0).
+    pub fn off() -> Noise {
+        Noise {
+            enabled: false,
+            probe_loss: 0.0,
+            probe_jitter_ms: 0.0,
+            user_port_flaps_per_hour: 0.0,
+            ap_reboots_per_night: 0.0,
+            backups_per_night: 0.0,
+            cpu_bursts_per_day: 0.0,
+            chatty_lines_per_hour: 0.0,
+            late_fraction: 0.0,
+            late_max_s: 0,
+            duplicate_fraction: 0.0,
+            clock_skew_fraction: 0.0,
+            clock_skew_max_s: 0.0,
+            unlisted_fraction: 0.0,
+            stale_depends_on_fraction: 0.0,
+        }
+    }
+
+    /// `(key, value, upper bound)` of every rate, for validation.
+    fn rates(&self) -> [(&'static str, f64, f64); 13] {
+        [
+            ("probe_loss", self.probe_loss, 0.5),
+            ("probe_jitter_ms", self.probe_jitter_ms, 1000.0),
+            (
+                "user_port_flaps_per_hour",
+                self.user_port_flaps_per_hour,
+                3600.0,
+            ),
+            ("ap_reboots_per_night", self.ap_reboots_per_night, 1.0),
+            ("backups_per_night", self.backups_per_night, 10.0),
+            ("cpu_bursts_per_day", self.cpu_bursts_per_day, 1440.0),
+            ("chatty_lines_per_hour", self.chatty_lines_per_hour, 3600.0),
+            ("late_fraction", self.late_fraction, 0.5),
+            ("duplicate_fraction", self.duplicate_fraction, 0.5),
+            ("clock_skew_fraction", self.clock_skew_fraction, 1.0),
+            ("clock_skew_max_s", self.clock_skew_max_s, 3600.0),
+            ("unlisted_fraction", self.unlisted_fraction, 1.0),
+            (
+                "stale_depends_on_fraction",
+                self.stale_depends_on_fraction,
+                1.0,
+            ),
+        ]
+    }
+}
+
+/// An announced maintenance window (`[[ship.maintenance]]`): the device is taken down on
+/// purpose (reloaded, patched, swapped) and comes back at the end. The ship is told in its
+/// inventory; the window is not a fault.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Maintenance {
+    /// Device id on this ship.
+    pub target: String,
+    /// Start, in seconds since the scenario start.
+    pub at_s: u64,
+    /// Length of the window in seconds.
+    pub duration_s: u64,
+    /// Change ticket or reason, free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Maintenance {
+    /// Whether the window contains second `t`.
+    pub fn active_at(&self, t: u64) -> bool {
+        t >= self.at_s && t < self.at_s + self.duration_s
+    }
 }
 
 /// One device of a ship's inventory.
@@ -148,6 +300,20 @@ pub struct Link {
     /// Whether this link carries ship-to-shore sync while up.
     #[serde(default)]
     pub primary: bool,
+    /// Azimuth of the link's satellite in degrees true (vsat); wins over `sat_lon`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azimuth_deg: Option<f64>,
+    /// Elevation of the link's satellite in degrees (informational).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elevation_deg: Option<f64>,
+    /// Longitude of the GEO slot in degrees (vsat): the azimuth follows from the ship's
+    /// position at the start of its route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sat_lon: Option<f64>,
+    /// The antenna's surveyed blockage sectors `[from_rel_az, to_rel_az]` in degrees
+    /// relative to the bow (informational: the simulator's mast sector is astern, 150–210).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blockage_zones: Vec<[f64; 2]>,
 }
 
 impl Link {
@@ -823,6 +989,94 @@ fn validate_ship(ship: &Ship, si: usize, r: &Reporter<'_>) -> Result<(), Scenari
                     format!("is {c}, expected a positive rate in Mbit/s"),
                 ));
             }
+        }
+    }
+    for (li, link) in ship.link.iter().enumerate() {
+        let key = |field: &str| {
+            [
+                k("ship"),
+                Seg::Index(si),
+                k("link"),
+                Seg::Index(li),
+                k(field),
+            ]
+        };
+        let checks = [
+            ("azimuth_deg", link.azimuth_deg, 0.0, 360.0),
+            ("elevation_deg", link.elevation_deg, -10.0, 90.0),
+            ("sat_lon", link.sat_lon, -180.0, 180.0),
+        ];
+        for (field, value, lo, hi) in checks {
+            if let Some(v) = value {
+                if !v.is_finite() || !(lo..=hi).contains(&v) {
+                    return Err(r.error(
+                        E::InvalidValue,
+                        &key(field),
+                        format!("is {v}, expected degrees between {lo} and {hi}"),
+                    ));
+                }
+            }
+        }
+        for [a, b] in &link.blockage_zones {
+            if !a.is_finite()
+                || !b.is_finite()
+                || !(0.0..=360.0).contains(a)
+                || !(0.0..=360.0).contains(b)
+            {
+                return Err(r.error(
+                    E::InvalidValue,
+                    &key("blockage_zones"),
+                    format!("[{a}, {b}] is not a sector, expected [from_rel_az, to_rel_az] in degrees 0..360"),
+                ));
+            }
+        }
+    }
+    let noise_key = |field: &str| [k("ship"), Seg::Index(si), k("noise"), k(field)];
+    for (field, v, hi) in ship.noise.rates() {
+        if !v.is_finite() || !(0.0..=hi).contains(&v) {
+            return Err(r.error(
+                E::InvalidValue,
+                &noise_key(field),
+                format!("is {v}, expected a rate between 0 and {hi}"),
+            ));
+        }
+    }
+    if ship.noise.late_max_s > 600 {
+        return Err(r.error(
+            E::InvalidValue,
+            &noise_key("late_max_s"),
+            format!(
+                "is {}, expected at most 600 seconds (late telemetry is bounded)",
+                ship.noise.late_max_s
+            ),
+        ));
+    }
+    for (mi, m) in ship.maintenance.iter().enumerate() {
+        let key = |field: &str| {
+            [
+                k("ship"),
+                Seg::Index(si),
+                k("maintenance"),
+                Seg::Index(mi),
+                k(field),
+            ]
+        };
+        if ship.device(&m.target).is_none() {
+            return Err(r.error(
+                E::UnknownTarget,
+                &key("target"),
+                format!(
+                    "names no device \"{}\" on ship \"{}\", expected the id of one of its [[ship.device]] tables",
+                    m.target, ship.id
+                ),
+            ));
+        }
+        if m.duration_s == 0 {
+            return Err(r.error(
+                E::InvalidValue,
+                &key("duration_s"),
+                "is 0, expected a positive number of seconds".into(),
+            ));
         }
     }
     let index: HashMap<&str, usize> = ship

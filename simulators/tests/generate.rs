@@ -129,7 +129,9 @@ fn advance_in_pieces_equals_advance_at_once() {
 #[test]
 fn output_is_time_ordered_and_well_formed() {
     let s = lighter(sample("core-switch-down"), 100.0);
-    let ship = s.ship_inventory("aurora").unwrap();
+    // hosts are those of the true topology (the inventory misses a few endpoints)
+    let ship = &seawatch_simulators::generate::true_topology(&s.ship[0], s.seed);
+    let late_max_ms = i64::from(s.ship[0].noise.late_max_s) * 1000 + 5000;
     let known: HashSet<&str> = ship.device.iter().map(|d| d.id.as_str()).collect();
     let mut sim = Simulator::new(&s);
     let (start, end) = (sim.start_ms(), sim.start_ms() + 900_000);
@@ -151,7 +153,8 @@ fn output_is_time_ordered_and_well_formed() {
             }
             PayloadKind::Metric => {
                 let m = metric(t.bytes);
-                assert_eq!(m.ts, t.ts_ms);
+                // a sample is delivered at its own time, or late within the bound
+                assert!(m.ts <= t.ts_ms && t.ts_ms - m.ts <= late_max_ms);
                 names.insert(m.name);
             }
         }
@@ -227,7 +230,10 @@ fn device_down_silences_dependents_and_upstream_logs_link_down() {
         at_s: 600,
         duration_s: 600,
     });
-    let ship = s.ship_inventory("aurora").unwrap().clone();
+    // this test watches the silence itself: nothing delivered late across its edges
+    s.ship[0].noise.late_fraction = 0.0;
+    // the devices really behind the switch (the inventory may be out of date)
+    let ship = seawatch_simulators::generate::true_topology(&s.ship[0], s.seed);
     let mut silent: HashSet<String> = ship.dependents_of("dist-sw-fwd-1").into_iter().collect();
     assert!(silent.len() >= 8, "{silent:?}");
     silent.insert("dist-sw-fwd-1".into());
@@ -631,6 +637,7 @@ fn firewall_down_fails_over_to_the_secondary() {
         at_s: 1200,
         duration_s: 100,
     }];
+    s.ship[0].noise.late_fraction = 0.0;
     let mut per: HashMap<(bool, String), u64> = HashMap::new();
     let mut ha = 0;
     let mut link_down = 0;

@@ -111,6 +111,22 @@ pub enum SimCommand {
         #[arg(long)]
         realtime: bool,
     },
+    /// Writes a random but reproducible fleet scenario (topology, vendors, poll intervals,
+    /// links, benign noise and a mix of faults) into a folder and prints its path.
+    Fleet {
+        /// Seed: the same seed (and sizes) gives a byte-identical file.
+        #[arg(long)]
+        seed: Option<String>,
+        /// Output folder (created if missing).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Ships (1 to 12; default 1 to 3 from the seed).
+        #[arg(long)]
+        ships: Option<String>,
+        /// Devices per ship (40 to 3000; default 40 to 3000 from the seed).
+        #[arg(long)]
+        devices: Option<String>,
+    },
 }
 
 /// `seawatch bench ...`
@@ -278,6 +294,17 @@ async fn run(cli: Cli) -> i32 {
             report,
             realtime,
         }) => sim_run(&scenario, report.as_deref(), realtime).await,
+        Command::Sim(SimCommand::Fleet {
+            seed,
+            out,
+            ships,
+            devices,
+        }) => sim_fleet(
+            seed.as_deref(),
+            out.as_deref(),
+            ships.as_deref(),
+            devices.as_deref(),
+        ),
         Command::Bench(BenchCommand::Load {
             addr,
             secs,
@@ -452,6 +479,79 @@ async fn sim_run(
             1
         }
     }
+}
+
+/// `seawatch sim fleet`: one-line errors and exit 2 on bad arguments.
+fn sim_fleet(
+    seed: Option<&str>,
+    out: Option<&std::path::Path>,
+    ships: Option<&str>,
+    devices: Option<&str>,
+) -> i32 {
+    use seawatch_simulators::fleet::{random_fleet, FLEET_DEVICES, FLEET_MAX_SHIPS};
+    let usage = |msg: String| {
+        eprintln!("seawatch sim fleet: {msg}");
+        EXIT_USAGE
+    };
+    let Some(seed) = seed else {
+        return usage("--seed N is required, expected an integer seed".into());
+    };
+    let Ok(seed) = seed.parse::<u64>() else {
+        return usage(format!(
+            "--seed: \"{seed}\" is not a seed, expected an integer 0 to {}",
+            u64::MAX
+        ));
+    };
+    let Some(out) = out else {
+        return usage(
+            "--out DIR is required, expected the folder to write the scenario into".into(),
+        );
+    };
+    let count = |flag: &str, v: Option<&str>, range: std::ops::RangeInclusive<usize>| match v {
+        None => Ok(None),
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if range.contains(&n) => Ok(Some(n)),
+            _ => Err(format!(
+                "{flag}: \"{text}\" is out of range, expected an integer {} to {}",
+                range.start(),
+                range.end()
+            )),
+        },
+    };
+    let ships = match count("--ships", ships, 1..=FLEET_MAX_SHIPS) {
+        Ok(n) => n,
+        Err(e) => return usage(e),
+    };
+    let devices = match count("--devices", devices, FLEET_DEVICES) {
+        Ok(n) => n,
+        Err(e) => return usage(e),
+    };
+    if out.exists() && !out.is_dir() {
+        return usage(format!(
+            "--out {}: is a file, expected a folder",
+            out.display()
+        ));
+    }
+    if let Err(e) = std::fs::create_dir_all(out) {
+        return usage(format!(
+            "--out {}: cannot create the folder: {e}",
+            out.display()
+        ));
+    }
+    let fleet = random_fleet(seed, ships, devices);
+    let text = fleet.to_toml();
+    // what `sim run` will read back
+    if let Err(e) = seawatch_simulators::Scenario::parse(&text, "generated") {
+        eprintln!("seawatch sim fleet: generated an invalid scenario (a bug): {e}");
+        return 1;
+    }
+    let path = out.join(format!("{}.toml", fleet.scenario.name));
+    if let Err(e) = write_atomically(&path, text.as_bytes()) {
+        eprintln!("seawatch sim fleet: cannot write {}: {e}", path.display());
+        return 1;
+    }
+    println!("{}", path.display());
+    0
 }
 
 fn write_report<T: serde::Serialize>(what: &str, path: &std::path::Path, report: &T) -> i32 {

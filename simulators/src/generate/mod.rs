@@ -12,13 +12,19 @@
 
 mod link;
 mod motion;
+mod noise;
 mod out;
 mod rng;
 mod ship;
 mod syslog;
 mod time;
 
+pub(crate) use motion::bearing_deg;
+pub use noise::true_topology;
+use noise::Delivery;
 use out::Batch;
+pub(crate) use rng::Rng;
+pub(crate) use ship::best_satellite_azimuth;
 use ship::ShipSim;
 
 use crate::scenario::Scenario;
@@ -126,6 +132,7 @@ pub struct Simulator {
     next_second: u64,
     batch: Batch,
     cursor: usize,
+    delivery: Delivery,
 }
 
 impl Simulator {
@@ -141,8 +148,10 @@ impl Simulator {
             .iter()
             .enumerate()
             .map(|(i, s)| {
+                // the ship as it really is; its inventory (the file) may be out of date
+                let truth = true_topology(s, scenario.seed);
                 ShipSim::new(
-                    s,
+                    &truth,
                     &scenario.fault,
                     scenario.seed,
                     i as u32,
@@ -157,6 +166,21 @@ impl Simulator {
             next_second: 0,
             batch: Batch::default(),
             cursor: 0,
+            delivery: Delivery::new(
+                scenario.seed,
+                scenario
+                    .ship
+                    .iter()
+                    .map(|s| {
+                        let n = &s.noise;
+                        if n.enabled {
+                            (n.late_fraction, n.late_max_s, n.duplicate_fraction)
+                        } else {
+                            (0.0, 0, 0.0)
+                        }
+                    })
+                    .collect(),
+            ),
         }
     }
 
@@ -224,6 +248,8 @@ impl Simulator {
         for ship in &mut self.ships {
             ship.step(s, &mut self.batch);
         }
+        let end_ms = self.start_ms + (s as i64 + 1) * 1000;
+        self.delivery.apply(&mut self.batch, end_ms);
         self.batch.sort();
         self.next_second += 1;
     }

@@ -6,11 +6,12 @@ use super::link::{
     MODCODS,
 };
 use super::motion::{angle_diff, HeadingOrder, Motion, RainCell, Weather, TURN_RATE_DEG_S};
+use super::noise::{NoiseSim, Src, WinKind, Window};
 use super::out::{Batch, W};
 use super::rng::{fnv1a, Rng};
 use super::syslog::{self, Ctx, CRIT, DAEMON, ERR, INFO, KERN, NOTICE, WARNING};
 use super::time::{civil, Civil};
-use crate::scenario::{DeviceKind, Fault, FaultKind, LinkKind, Ship};
+use crate::scenario::{DeviceKind, Fault, FaultKind, LinkKind, Noise, Ship};
 
 /// A device's place and personality, inferred from its kind, id and position in the tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +92,10 @@ pub(crate) struct Dev {
     /// Filesystem fill: `(ramp_start_s, full_at_s, end_s)` of each disk_full fault.
     disk: Vec<(u64, u64, u64)>,
     pub disk_full: bool,
+    /// Clock offset of the device's own timestamps (noise: no NTP), ms.
+    pub skew_ms: i64,
+    /// CPU held up by a benign source this second (backup, burst), percent; 0 when none.
+    pub noise_cpu: f64,
     // metric state
     cpu: f64,
     temp: f64,
@@ -123,17 +128,68 @@ impl Dev {
 /// A delayed consequence of a state change, rendered when due.
 #[derive(Clone, Copy, Debug)]
 enum Ev {
-    Link { iface: usize, up: bool },
-    LineProto { iface: usize, up: bool },
-    TopoTrap { vlan: u32 },
-    LldpDown { iface: usize },
-    KernelLink { up: bool },
-    ApState { ap: usize, up: bool },
-    CamState { cam: usize, up: bool },
-    PbxContact { ext: u32, up: bool },
-    Modem { link: usize, ev: LinkEvent },
-    Sdwan { link: usize, up: bool },
+    Link {
+        iface: usize,
+        up: bool,
+    },
+    LineProto {
+        iface: usize,
+        up: bool,
+    },
+    TopoTrap {
+        vlan: u32,
+    },
+    LldpDown {
+        iface: usize,
+    },
+    KernelLink {
+        up: bool,
+    },
+    ApState {
+        ap: usize,
+        up: bool,
+    },
+    CamState {
+        cam: usize,
+        up: bool,
+    },
+    PbxContact {
+        ext: u32,
+        up: bool,
+    },
+    Modem {
+        link: usize,
+        ev: LinkEvent,
+    },
+    Sdwan {
+        link: usize,
+        up: bool,
+    },
     HaPrimary,
+    /// A user (guest or crew) port going down or up: benign noise.
+    UserPort {
+        port: u32,
+        up: bool,
+    },
+    /// Its line protocol (Cisco logs it separately).
+    UserProto {
+        port: u32,
+        up: bool,
+    },
+    /// The controller announces an AP's scheduled firmware reboot.
+    ApReboot {
+        ap: usize,
+    },
+    /// The device is reloaded for an announced maintenance window.
+    Reload,
+    /// A backup job starts or ends on a host.
+    Backup {
+        start: bool,
+    },
+    /// A chatty or misleading line; the number picks the variant.
+    Chatty {
+        variant: u32,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -183,6 +239,10 @@ pub(crate) struct ShipSim {
     link_events: Vec<LinkEvent>,
     blocking_turn: Vec<bool>,
     block_heading: Vec<f64>,
+    noise: NoiseSim,
+    hosts: Vec<usize>,
+    win_started: Vec<Window>,
+    win_ended: Vec<Window>,
 }
 
 fn contains_any(id: &str, words: &[&str]) -> bool {
@@ -371,6 +431,8 @@ impl ShipSim {
                 down_prev: false,
                 disk: Vec::new(),
                 disk_full: false,
+                skew_ms: 0,
+                noise_cpu: 0.0,
                 cpu: 0.0,
                 temp: rng.range(38.0, 52.0),
                 mem_free: rng.range(0.35, 0.6),
@@ -466,7 +528,12 @@ impl ShipSim {
                         })
                     })
                     .or_else(|| (!modems.is_empty()).then(|| modems[li % modems.len()]));
-                let sat_az = if l.kind == LinkKind::Vsat {
+                let start = ship.route.first().copied().unwrap_or([0.0, 0.0]);
+                let sat_az = if let Some(az) = l.azimuth_deg {
+                    az.rem_euclid(360.0)
+                } else if let Some(sat_lon) = l.sat_lon {
+                    geo_azimuth(start, sat_lon)
+                } else if l.kind == LinkKind::Vsat {
                     let az = base_az + 45.0 * vsat_i as f64;
                     vsat_i += 1;
                     az.rem_euclid(360.0)
@@ -534,6 +601,35 @@ impl ShipSim {
             });
         }
         let weather = Weather::new(rain, wx_rng);
+        let noise_cfg = if ship.noise.enabled {
+            ship.noise.clone()
+        } else {
+            Noise::off()
+        };
+        let mut noise_rng = Rng::derive(seed, &["noise", &ship.id]);
+        for d in devs.iter_mut() {
+            if noise_rng.chance(noise_cfg.clock_skew_fraction) {
+                let max = noise_cfg.clock_skew_max_s;
+                let secs = noise_rng.range(max.min(1.0), max);
+                let sign = if noise_rng.chance(0.5) { -1.0 } else { 1.0 };
+                d.skew_ms = (sign * secs * 1000.0) as i64;
+            }
+        }
+        let flaps: Vec<bool> = devs.iter().map(|d| d.role == Role::Access).collect();
+        let lon = ship.route.first().map_or(0.0, |p| p[1]);
+        let mut noise = NoiseSim::new(noise_cfg, noise_rng, start_ms, lon, &flaps, n);
+        for m in &ship.maintenance {
+            if let Some(d) = devs.iter().position(|d| d.id == m.target) {
+                noise.add(Window {
+                    dev: d,
+                    from_s: m.at_s,
+                    to_s: m.at_s + m.duration_s,
+                    kind: WinKind::Maintenance,
+                    level: 0.0,
+                });
+            }
+        }
+        let hosts: Vec<usize> = (0..n).filter(|&i| devs[i].is_host()).collect();
         let mut log_rng = Rng::derive(seed, &["logs", &ship.id]);
         let next_burst_s = u64::from(log_rng.int(1800, 7200));
         let n_links = links.len();
@@ -568,6 +664,10 @@ impl ShipSim {
             link_events: Vec::new(),
             blocking_turn: vec![false; n_links],
             block_heading: vec![0.0; n_links],
+            noise,
+            hosts,
+            win_started: Vec::new(),
+            win_ended: Vec::new(),
         }
     }
 
@@ -575,6 +675,7 @@ impl ShipSim {
     pub(crate) fn step(&mut self, s: u64, batch: &mut Batch) {
         let t0 = self.start_ms + s as i64 * 1000;
         let heading_order = self.apply_faults(s);
+        self.apply_noise(s, t0, batch);
         self.motion.step(s, heading_order);
         self.weather.step(s);
         self.update_reachability(t0);
@@ -679,6 +780,96 @@ impl ShipSim {
             d.disk_full = d.disk.iter().any(|&(_, at, end)| s >= at && s < end);
         }
         order
+    }
+
+    /// Benign noise of second `s`: windows (AP reboots, maintenance, backups, bursts) and
+    /// point events (user-port flaps, chatty lines). Runs after the faults, before
+    /// reachability, so a window's device goes down this second.
+    fn apply_noise(&mut self, s: u64, t0: i64, batch: &mut Batch) {
+        for d in &mut self.devs {
+            d.noise_cpu = 0.0;
+        }
+        if s.is_multiple_of(3600) {
+            self.noise.plan_nights(s, &self.aps, &self.hosts);
+        }
+        let mut started = std::mem::take(&mut self.win_started);
+        let mut ended = std::mem::take(&mut self.win_ended);
+        self.noise.advance_windows(s, &mut started, &mut ended);
+        for w in &started {
+            match w.kind {
+                WinKind::ApReboot => {
+                    if let Some(wlc) = self.wlc {
+                        self.render(batch, t0, wlc, Ev::ApReboot { ap: w.dev });
+                    }
+                }
+                WinKind::Maintenance => self.render(batch, t0, w.dev, Ev::Reload),
+                WinKind::Backup => self.render(batch, t0 + 5, w.dev, Ev::Backup { start: true }),
+                WinKind::CpuBurst => {}
+            }
+        }
+        for w in &ended {
+            if w.kind == WinKind::Backup {
+                self.render(batch, t0 + 5, w.dev, Ev::Backup { start: false });
+            }
+        }
+        self.win_started = started;
+        self.win_ended = ended;
+        for k in 0..self.noise.active.len() {
+            let w = self.noise.active[k];
+            let d = &mut self.devs[w.dev];
+            match w.kind {
+                WinKind::ApReboot | WinKind::Maintenance => d.down = true,
+                WinKind::Backup | WinKind::CpuBurst => d.noise_cpu = d.noise_cpu.max(w.level),
+            }
+        }
+        let end = t0 + 1000;
+        while let Some((at, i, src)) = self.noise.pop_due(end) {
+            if !self.devs[i].reachable || self.devs[i].down {
+                continue;
+            }
+            match src {
+                Src::UserFlap => {
+                    let d = &self.devs[i];
+                    let port = (d.ifaces.len() as u32 + 1 + self.noise.rng.below(24)).min(47);
+                    let hold = 2000 + i64::from(self.noise.rng.below(88_000));
+                    let cisco = d.vendor == Vendor::Cisco;
+                    self.render(batch, at, i, Ev::UserPort { port, up: false });
+                    if cisco {
+                        let p = at + 1000 + i64::from(self.noise.rng.below(120));
+                        self.schedule(p, i, Ev::UserProto { port, up: false });
+                    }
+                    self.schedule(at + hold, i, Ev::UserPort { port, up: true });
+                    if cisco {
+                        let p = at + hold + 1000 + i64::from(self.noise.rng.below(120));
+                        self.schedule(p, i, Ev::UserProto { port, up: true });
+                    }
+                }
+                Src::Chatty => {
+                    let variant = self.noise.rng.u32();
+                    let before = batch.recs.len();
+                    self.render(batch, at, i, Ev::Chatty { variant });
+                    if batch.recs.len() > before && self.noise.rng.chance(0.2) {
+                        // the same line again (a retransmit, or a daemon repeating itself)
+                        let r = batch.recs[before];
+                        let again = (at + i64::from(self.noise.rng.below(800))).min(end - 1);
+                        let bytes = batch.bytes[r.start as usize..r.end as usize].to_vec();
+                        batch.push(again, self.index, false, |w| w.b(&bytes));
+                    }
+                }
+                Src::Burst => {
+                    let polls = 1 + self.noise.rng.below(2);
+                    let level = self.noise.rng.range(55.0, 85.0);
+                    let secs = polls as u64 * self.metric_interval_s;
+                    self.noise.add(Window {
+                        dev: i,
+                        from_s: s + 1,
+                        to_s: s + 1 + secs,
+                        kind: WinKind::CpuBurst,
+                        level,
+                    });
+                }
+            }
+        }
     }
 
     fn update_reachability(&mut self, t0: i64) {
@@ -1028,18 +1219,19 @@ impl ShipSim {
                 .partition_point(|&c| c <= x)
                 .min(self.cum.len() - 1);
             let d = self.cum_idx[pos];
+            let local = ts + self.devs[d].skew_ms;
             let c = match cached {
-                Some((t, c)) if t == ts => c,
+                Some((t, c)) if t == local => c,
                 _ => {
-                    let c = civil(ts);
-                    cached = Some((ts, c));
+                    let c = civil(local);
+                    cached = Some((local, c));
                     c
                 }
             };
             let seq = &mut self.seqs[d];
             let rng = &mut self.log_rng;
             batch.push(ts, self.index, false, |w| {
-                syslog::background(w, &c, ts, d, seq, rng, &ctx)
+                syslog::background(w, &c, local, d, seq, rng, &ctx)
             });
         }
     }
@@ -1053,7 +1245,7 @@ impl ShipSim {
             }
             if d.disk_full && self.log_rng.chance(0.3) {
                 let at = t0 + i64::from(self.log_rng.below(1000));
-                let c = civil(at);
+                let c = civil(at + self.devs[i].skew_ms);
                 let dev = &self.devs[i];
                 let restart = self.log_rng.below(4);
                 let pid = dev.pid + self.log_rng.below(9000);
@@ -1078,7 +1270,7 @@ impl ShipSim {
             let d = &self.devs[i];
             if d.cpu_stress >= 1.0 && s % 30 == 7 {
                 let at = t0 + i64::from(self.log_rng.below(1000));
-                let c = civil(at);
+                let c = civil(at + self.devs[i].skew_ms);
                 let dev = &self.devs[i];
                 let ms = 2000 + self.log_rng.below(3000);
                 let seq = &mut self.seqs[i];
@@ -1138,7 +1330,7 @@ impl ShipSim {
             let d = &self.devs[i];
             if d.degraded && d.is_host() && s % 45 == 11 {
                 let at = t0 + i64::from(self.log_rng.below(1000));
-                let c = civil(at);
+                let c = civil(at + self.devs[i].skew_ms);
                 let dev = &self.devs[i];
                 batch.push(at, self.index, false, |w| {
                     syslog::linux(w, &c, dev, KERN, WARNING, "kernel", None);
@@ -1177,20 +1369,21 @@ impl ShipSim {
         let still_true = match ev {
             Ev::ApState { ap, up } | Ev::CamState { cam: ap, up } => self.devs[ap].reachable == up,
             // only IOS logs line protocol separately; FortiOS has no spanning tree here
-            Ev::LineProto { .. } => dev.vendor == Vendor::Cisco,
+            Ev::LineProto { .. } | Ev::UserProto { .. } => dev.vendor == Vendor::Cisco,
             Ev::TopoTrap { .. } => dev.vendor != Vendor::Fortinet,
             _ => true,
         };
         if !still_true {
             return;
         }
-        let c = civil(at);
+        let local = at + dev.skew_ms;
+        let c = civil(local);
         let seq = &mut self.seqs[host];
         let devs = &self.devs;
         let links = &self.links;
         let rng = &mut self.log_rng;
         batch.push(at, self.index, false, |w| {
-            render_event(w, &c, at, devs, host, seq, links, rng, ev)
+            render_event(w, &c, local, devs, host, seq, links, rng, ev)
         });
     }
 
@@ -1280,7 +1473,7 @@ impl ShipSim {
                 let d = &self.devs[i];
                 if matches!(d.role, Role::Firewall { .. }) && d.reachable && d.cpu_stress < 1.0 {
                     let at = t0 + 100;
-                    let c = civil(at);
+                    let c = civil(at + d.skew_ms);
                     let cpu = d.cpu.round() as u64;
                     batch.push(at, self.index, false, |w| {
                         syslog::forti(
@@ -1319,8 +1512,9 @@ impl ShipSim {
             .any(|&p| self.devs[p].cpu_stress >= 1.0);
         let is_primary_fw = self.fw_active == Some(i);
         let d = &mut self.devs[i];
+        let healthy = d.reachable && !d.flap_down && !d.degraded && d.cpu_stress < 1.0;
         // blackbox probe from the monitoring host
-        let (ok, dur) = if !d.reachable {
+        let (mut ok, mut dur) = if !d.reachable {
             (false, 5.0 + 0.001 * d.rng.f64())
         } else if d.flap_down {
             (false, 5.0)
@@ -1340,6 +1534,22 @@ impl ShipSim {
                 },
             )
         };
+        // benign noise: a healthy device loses a probe now and then (never two in a row)
+        // and its latency jitters
+        let noise = &mut self.noise;
+        let mut lost = false;
+        if healthy {
+            if !noise.probe_lost_last[i]
+                && noise.cfg.probe_loss > 0.0
+                && noise.rng.chance(noise.cfg.probe_loss)
+            {
+                (ok, dur, lost) = (false, 5.0, true);
+            } else if noise.cfg.probe_jitter_ms > 0.0 {
+                let u = noise.rng.f64().max(1e-12);
+                dur += -u.ln() * noise.cfg.probe_jitter_ms / 1000.0;
+            }
+        }
+        noise.probe_lost_last[i] = lost;
         metric(
             batch,
             ship,
@@ -1379,9 +1589,9 @@ impl ShipSim {
         let target = if stress >= 1.0 {
             d.rng.range(92.0, 99.5)
         } else {
-            base_cpu + stress * (85.0 - base_cpu)
+            (base_cpu + stress * (85.0 - base_cpu)).max(d.noise_cpu)
         };
-        d.cpu = if d.cpu == 0.0 {
+        d.cpu = if d.cpu == 0.0 || d.noise_cpu > 0.0 {
             target
         } else {
             0.5 * d.cpu + 0.5 * target
@@ -1634,9 +1844,17 @@ fn port_name(role: Role, vendor: Vendor, uplink: bool, k: u32) -> String {
     }
 }
 
+/// Azimuth (degrees true) of a GEO satellite at longitude `sat_lon` seen from `[lat, lon]`:
+/// the initial great-circle bearing to the sub-satellite point on the equator.
+pub(crate) fn geo_azimuth(pos: [f64; 2], sat_lon: f64) -> f64 {
+    let (lat, dlon) = (pos[0].to_radians(), (sat_lon - pos[1]).to_radians());
+    let az = dlon.sin().atan2(-lat.sin() * dlon.cos()).to_degrees();
+    az.rem_euclid(360.0)
+}
+
 /// A satellite azimuth that keeps every vsat antenna's blockage zone (astern ± 30°) clear
 /// of the headings the route sails, so blockage happens only when a fault orders a turn.
-fn best_satellite_azimuth(bearings: &[f64], vsat_count: usize) -> f64 {
+pub(crate) fn best_satellite_azimuth(bearings: &[f64], vsat_count: usize) -> f64 {
     let mut best = (f64::MIN, 200.0);
     for step in 0..72 {
         let az0 = step as f64 * 5.0;
@@ -1722,6 +1940,12 @@ fn render_event(
     let dev = &devs[host];
     let word = |up: bool| if up { "up" } else { "down" };
     match ev {
+        Ev::UserPort { .. }
+        | Ev::UserProto { .. }
+        | Ev::ApReboot { .. }
+        | Ev::Reload
+        | Ev::Backup { .. }
+        | Ev::Chatty { .. } => render_noise(w, c, at, devs, host, seq, rng, ev),
         Ev::Link { iface, up } => {
             let name = &dev.ifaces[iface].name;
             match dev.vendor {
@@ -1979,5 +2203,330 @@ fn render_event(
             w.s(if up { "in sla" } else { "out-of-sla" });
             w.b(b".\"");
         }
+    }
+}
+
+/// The lines of benign noise (vendor formats of `syslog`; see `simulators/NOISE.md`).
+#[allow(clippy::too_many_arguments)]
+fn render_noise(
+    w: &mut W,
+    c: &Civil,
+    at: i64,
+    devs: &[Dev],
+    host: usize,
+    seq: &mut u32,
+    rng: &mut Rng,
+    ev: Ev,
+) {
+    let dev = &devs[host];
+    let word = |up: bool| if up { "up" } else { "down" };
+    let mac = |rng: &mut Rng| {
+        (u64::from(rng.u32()) << 16 | u64::from(rng.u32() & 0xffff)) & 0xfcff_ffff_ffff
+            | 0x0200_0000_0000
+    };
+    let guest_ip = |rng: &mut Rng| [10, 64, rng.below(64) as u8, 1 + rng.below(250) as u8];
+    match ev {
+        Ev::UserPort { port, up } => match dev.vendor {
+            Vendor::Juniper => {
+                syslog::junos(
+                    w,
+                    c,
+                    &dev.id,
+                    if up { INFO } else { WARNING },
+                    "mib2d",
+                    dev.pid,
+                );
+                w.s(if up {
+                    "SNMP_TRAP_LINK_UP"
+                } else {
+                    "SNMP_TRAP_LINK_DOWN"
+                });
+                w.b(b": ifIndex ");
+                w.u(u64::from(500 + port));
+                w.b(b", ifAdminStatus up(1), ifOperStatus ");
+                w.s(if up { "up(1)" } else { "down(2)" });
+                w.b(b", ifName ge-0/0/");
+                w.u(u64::from(port));
+            }
+            _ => {
+                syslog::cisco(w, c, &dev.id, seq, 3, "%LINK-3-UPDOWN");
+                w.b(b"Interface GigabitEthernet1/0/");
+                w.u(u64::from(port));
+                w.b(b", changed state to ");
+                w.s(word(up));
+            }
+        },
+        Ev::UserProto { port, up } => {
+            syslog::cisco(w, c, &dev.id, seq, 5, "%LINEPROTO-5-UPDOWN");
+            w.b(b"Line protocol on Interface GigabitEthernet1/0/");
+            w.u(u64::from(port));
+            w.b(b", changed state to ");
+            w.s(word(up));
+        }
+        Ev::ApReboot { ap } => {
+            let a = &devs[ap];
+            syslog::aruba(
+                w,
+                c,
+                &dev.id,
+                dev.pid,
+                404003,
+                "NOTI",
+                Some((&a.id, a.ip)),
+                "sapd",
+            );
+            w.b(b"AP rebooting: scheduled image upgrade to 8.10.0.12 (maintenance window 02:00-04:00)");
+        }
+        Ev::Reload => match (dev.role, dev.vendor) {
+            (Role::Firewall { .. }, _) => {
+                syslog::forti(
+                    w,
+                    c,
+                    at,
+                    dev,
+                    WARNING,
+                    "0100032009",
+                    "event",
+                    "system",
+                    "warning",
+                );
+                w.b(b"logdesc=\"Device rebooted\" user=\"netadm\" action=\"reboot\" msg=\"User netadm rebooted the device from https(10.20.0.15). The reason is 'Scheduled maintenance'\"");
+            }
+            (_, Vendor::Juniper) => {
+                syslog::junos(w, c, &dev.id, NOTICE, "mgd", dev.pid + 900);
+                w.b(b"UI_REBOOT_EVENT: System rebooted by netadm [reason: scheduled maintenance]");
+            }
+            (_, Vendor::Cisco) => {
+                syslog::cisco(w, c, &dev.id, seq, 5, "%SYS-5-RELOAD");
+                w.b(b"Reload requested by netadm on vty0 (10.20.0.15). Reload Reason: Scheduled maintenance.");
+            }
+            _ if dev.is_host() => {
+                syslog::linux(
+                    w,
+                    c,
+                    dev,
+                    DAEMON,
+                    NOTICE,
+                    "systemd-logind",
+                    Some(dev.pid + 40),
+                );
+                w.b(b"The system will reboot now! (scheduled maintenance)");
+            }
+            _ => {
+                syslog::h5424(w, DAEMON, NOTICE, c, &dev.id, "sysmgr", Some(dev.pid), "-");
+                w.b(b"Rebooting: scheduled maintenance (firmware update)");
+            }
+        },
+        Ev::Backup { start } => {
+            syslog::linux(w, c, dev, DAEMON, INFO, "systemd", Some(1));
+            if start {
+                w.b(b"Starting backup.service - Nightly backup (restic) to nas-1...");
+            } else {
+                w.b(b"backup.service: Deactivated successfully. Consumed ");
+                w.u(u64::from(rng.int(3, 20)));
+                w.b(b"min ");
+                w.fixed(rng.range(0.0, 59.9), 3);
+                w.b(b"s CPU time.");
+            }
+        }
+        Ev::Chatty { variant } => match dev.role {
+            Role::Core | Role::Dist | Role::Access | Role::Router
+                if dev.vendor == Vendor::Juniper =>
+            {
+                syslog::junos(
+                    w,
+                    c,
+                    &dev.id,
+                    WARNING,
+                    "sshd",
+                    dev.pid + 4000 + variant % 3000,
+                );
+                w.b(b"Failed password for invalid user admin from ");
+                w.ip(guest_ip(rng));
+                w.b(b" port ");
+                w.u(u64::from(rng.int(40000, 60000)));
+                w.b(b" ssh2");
+            }
+            Role::Core | Role::Dist | Role::Access | Role::Router => {
+                if variant.is_multiple_of(2) && dev.role == Role::Access {
+                    syslog::cisco(w, c, &dev.id, seq, 5, "%DOT1X-5-FAIL");
+                    w.b(b"Authentication failed for client (");
+                    w.mac(mac(rng));
+                    w.b(b") on Interface Gi1/0/");
+                    w.u(u64::from(
+                        (dev.ifaces.len() as u32 + 1 + variant % 24).min(47),
+                    ));
+                    w.b(b" AuditSessionID 0A14");
+                    w.u(u64::from(rng.u32()));
+                } else {
+                    syslog::cisco(w, c, &dev.id, seq, 4, "%SEC_LOGIN-4-LOGIN_FAILED");
+                    w.b(b"Login failed [user: admin] [Source: ");
+                    w.ip(guest_ip(rng));
+                    w.b(b"] [localport: 22] [Reason: Login Authentication Failed] at ");
+                    c.clock(w);
+                    w.b(b" UTC");
+                }
+            }
+            Role::Firewall { .. } => {
+                syslog::forti(
+                    w,
+                    c,
+                    at,
+                    dev,
+                    ALERT_FW,
+                    "0100032002",
+                    "event",
+                    "system",
+                    "alert",
+                );
+                w.b(b"logdesc=\"Admin login failed\" user=\"admin\" ui=\"ssh(");
+                w.ip(guest_ip(rng));
+                w.b(b")\" action=\"login\" status=\"failed\" reason=\"name_invalid\" msg=\"Administrator admin login failed from ssh because of invalid user name\"");
+            }
+            Role::Wlc => {
+                let aps: Vec<&Dev> = devs
+                    .iter()
+                    .filter(|d| d.role == Role::Ap && d.reachable)
+                    .collect();
+                if aps.is_empty() {
+                    syslog::aruba(w, c, &dev.id, dev.pid + 7, 522275, "NOTI", None, "authmgr");
+                    w.b(b"User Authentication failed. username=guest-");
+                    w.u(u64::from(variant % 100_000));
+                    w.b(b" MAC=");
+                    w.mac(mac(rng));
+                    w.b(b" authentication method=Web");
+                } else {
+                    let ap = aps[(variant as usize) % aps.len()];
+                    syslog::aruba(
+                        w,
+                        c,
+                        &dev.id,
+                        dev.pid,
+                        501080,
+                        "NOTI",
+                        Some((&ap.id, ap.ip)),
+                        "stm",
+                    );
+                    w.b(b"Deauth to sta: ");
+                    w.mac(mac(rng));
+                    w.b(b": Ageout AP ");
+                    w.ip(ap.ip);
+                    w.b(b"-");
+                    w.s(&ap.id);
+                    w.b(b" client phone lost (power save, no response to 5 keepalives)");
+                }
+            }
+            Role::Ap => {
+                syslog::aruba(
+                    w,
+                    c,
+                    &dev.id,
+                    dev.pid,
+                    303022,
+                    "WARN",
+                    Some((&dev.id, dev.ip)),
+                    "sapd",
+                );
+                w.b(b"Missed heartbeat from controller (1 of 8), link still up");
+            }
+            Role::Windows => {
+                syslog::h5424(
+                    w,
+                    syslog::USER,
+                    WARNING,
+                    c,
+                    &dev.id,
+                    "Microsoft-Windows-Security-Auditing",
+                    None,
+                    "4625",
+                );
+                w.b(b"{\"EventTime\":\"");
+                c.date(w);
+                w.b(b" ");
+                c.clock(w);
+                w.b(b"\",\"Hostname\":\"");
+                w.s(&dev.id);
+                w.b(b"\",\"EventType\":\"AUDIT_FAILURE\",\"EventID\":4625,\"Channel\":\"Security\",\"Message\":\"An account failed to log on.\",\"TargetUserName\":\"administrator\",\"IpAddress\":\"");
+                w.ip([10, 20, rng.below(64) as u8, 1 + rng.below(250) as u8]);
+                w.b(b"\"}");
+            }
+            Role::Linux | Role::Postgres | Role::Vms => {
+                syslog::linux(
+                    w,
+                    c,
+                    dev,
+                    syslog::AUTH,
+                    INFO,
+                    "sshd",
+                    Some(dev.pid + variant % 30_000),
+                );
+                w.b(b"Failed password for invalid user oracle from ");
+                w.ip([10, 20, rng.below(64) as u8, 1 + rng.below(250) as u8]);
+                w.b(b" port ");
+                w.u(u64::from(rng.int(40000, 60000)));
+                w.b(b" ssh2");
+            }
+            Role::Pbx => {
+                syslog::asterisk(w, c, dev, NOTICE, "NOTICE", dev.pid + 20);
+                w.b(b"res_pjsip/pjsip_distributor.c: Request 'REGISTER' from '<sip:");
+                w.u(u64::from(4000 + variant % 4000));
+                w.b(b"@10.30.0.1>' failed for '");
+                w.ip([10, 30, rng.below(64) as u8, 1 + rng.below(250) as u8]);
+                w.b(b":5060' (callid: ");
+                w.u(u64::from(rng.u32()));
+                w.b(b") - Failed to authenticate");
+            }
+            Role::Modem => {
+                syslog::h5424(w, DAEMON, WARNING, c, &dev.id, "acu", Some(dev.pid), "-");
+                w.b(b"NMS: keepalive to hub timed out, retry 1 of 3");
+            }
+            Role::Camera => {
+                syslog::h3164(w, DAEMON, WARNING, c, &dev.id);
+                w.b(b"rtspd[");
+                w.u(u64::from(dev.pid));
+                w.b(b"]: RTSP session timeout for 10.50.0.5, client gone");
+            }
+            Role::Pos => {
+                syslog::h5424(
+                    w,
+                    syslog::USER,
+                    WARNING,
+                    c,
+                    &dev.id,
+                    "posd",
+                    Some(dev.pid),
+                    "DEV",
+                );
+                w.b(b"receipt printer: paper low");
+            }
+            Role::Hvac => {
+                syslog::h3164(w, DAEMON, WARNING, c, &dev.id);
+                w.b(b"bacnetd[");
+                w.u(u64::from(dev.pid));
+                w.b(b"]: I-Am timeout from device 2");
+                w.u(u64::from(variant % 100));
+                w.b(b", retrying");
+            }
+        },
+        _ => {}
+    }
+}
+
+/// FortiOS "alert" level (syslog severity 1).
+const ALERT_FW: u8 = 1;
+
+#[cfg(test)]
+mod tests {
+    use super::geo_azimuth;
+
+    #[test]
+    fn geo_azimuth_points_at_the_slot() {
+        // north of the equator, a satellite on the same meridian is due south
+        assert!((geo_azimuth([25.0, -80.0], -80.0) - 180.0).abs() < 1e-9);
+        // south of it, due north
+        assert!(geo_azimuth([-30.0, 20.0], 20.0).abs() < 1e-9);
+        // a slot to the east lies between south and east
+        let az = geo_azimuth([25.0, -80.0], -60.0);
+        assert!((90.0..180.0).contains(&az), "{az}");
     }
 }

@@ -1,0 +1,145 @@
+//! `seawatch sim fleet`: random but reproducible fleet scenarios.
+
+use std::collections::HashSet;
+
+use seawatch_simulators::fleet::{random_fleet, Family, FLEET_DEVICES};
+use seawatch_simulators::{DeviceKind, LinkKind, Scenario, Simulator};
+
+#[test]
+fn same_seed_same_bytes() {
+    for seed in [0, 1, 77, 9_999] {
+        let a = random_fleet(seed, None, None).to_toml();
+        let b = random_fleet(seed, None, None).to_toml();
+        assert_eq!(a, b, "seed {seed}");
+        assert_ne!(a, random_fleet(seed + 1, None, None).to_toml());
+    }
+    assert_eq!(
+        random_fleet(5, Some(2), Some(120)).to_toml(),
+        random_fleet(5, Some(2), Some(120)).to_toml()
+    );
+}
+
+#[test]
+fn every_file_loads_and_faults_target_existing_elements() {
+    let mut families = HashSet::new();
+    let mut patterns = HashSet::new();
+    let mut link_kinds = HashSet::new();
+    let mut intervals = HashSet::new();
+    let mut maintenance = 0;
+    for seed in 0..40u64 {
+        let g = random_fleet(seed, None, None);
+        let text = g.to_toml();
+        let s = Scenario::parse(&text, &format!("fleet-{seed}.toml"))
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        assert_eq!(s, g.scenario, "seed {seed}: the file round-trips");
+        assert!(!s.fault.is_empty());
+        for f in &s.fault {
+            let ship = s.ship_inventory(&f.ship).unwrap();
+            assert!(
+                ship.device(&f.target).is_some() || ship.link(&f.target).is_some(),
+                "seed {seed}: {f:?}"
+            );
+            assert!(f.at_s >= 600 && f.end_s() <= s.duration_s);
+        }
+        for (ship, fam) in s.ship.iter().zip(&g.families) {
+            assert!(
+                FLEET_DEVICES.contains(&ship.device.len()),
+                "{}",
+                ship.device.len()
+            );
+            assert!((10..=60).contains(&ship.metric_interval_s));
+            assert!(ship.noise.enabled);
+            families.insert(*fam);
+            intervals.insert(ship.metric_interval_s);
+            maintenance += ship.maintenance.len();
+            for l in &ship.link {
+                link_kinds.insert(l.kind);
+                if l.kind == LinkKind::Vsat {
+                    assert!(l.azimuth_deg.is_some() && l.elevation_deg.is_some());
+                }
+            }
+            let dists = ship
+                .device
+                .iter()
+                .filter(|d| d.id.starts_with("dist-"))
+                .count();
+            let access: Vec<_> = ship
+                .device
+                .iter()
+                .filter(|d| d.id.starts_with("acc-"))
+                .collect();
+            match fam {
+                Family::CollapsedCore => assert_eq!(dists, 0),
+                Family::DualHomed => {
+                    assert!(access.iter().all(|a| a.depends_on.len() == 2));
+                    assert!(ship
+                        .device
+                        .iter()
+                        .filter(|d| d.id.starts_with("pms-db"))
+                        .all(|d| d.depends_on.len() == 2));
+                }
+                Family::Ring => assert!(ship.device.iter().any(|d| d.id.starts_with("dist-")
+                    && d.depends_on.iter().any(|p| p.starts_with("dist-")))),
+                Family::RedundantCore => assert!(ship
+                    .device
+                    .iter()
+                    .filter(|d| d.id.starts_with("dist-"))
+                    .all(|d| d.depends_on.len() == 2)),
+                Family::ThreeTier => assert!(dists >= 2),
+            }
+        }
+        patterns.extend(g.patterns.iter().copied());
+    }
+    assert_eq!(families.len(), Family::ALL.len(), "{families:?}");
+    for p in ["single", "cascade", "overlap", "simultaneous"] {
+        assert!(patterns.contains(p), "{p} missing: {patterns:?}");
+    }
+    for k in [
+        LinkKind::Vsat,
+        LinkKind::Leo,
+        LinkKind::Lte,
+        LinkKind::PortWifi,
+    ] {
+        assert!(link_kinds.contains(&k), "{k:?}");
+    }
+    assert!(intervals.len() >= 4, "{intervals:?}");
+    assert!(maintenance > 0);
+}
+
+#[test]
+fn sizes_follow_the_arguments_and_span_the_range() {
+    let g = random_fleet(3, Some(4), Some(250));
+    assert_eq!(g.scenario.ship.len(), 4);
+    assert!(g.scenario.ship.iter().all(|s| s.device.len() == 250));
+    let sizes: Vec<usize> = (0..30)
+        .flat_map(|seed| random_fleet(seed, Some(1), None).scenario.ship)
+        .map(|s| s.device.len())
+        .collect();
+    assert!(sizes.iter().any(|&n| n < 150), "{sizes:?}");
+    assert!(sizes.iter().any(|&n| n > 1000), "{sizes:?}");
+    let big = random_fleet(8, Some(1), Some(3000));
+    let ship = &big.scenario.ship[0];
+    assert_eq!(ship.device.len(), 3000);
+    assert!(
+        ship.device
+            .iter()
+            .filter(|d| d.kind == DeviceKind::Ap)
+            .count()
+            > 500
+    );
+}
+
+#[test]
+fn a_generated_fleet_runs() {
+    let g = random_fleet(12, Some(2), Some(60));
+    let mut sim = Simulator::new(&g.scenario);
+    let to = sim.start_ms() + 120_000;
+    let mut ships = HashSet::new();
+    let mut n = 0;
+    sim.advance_with(to, |t| {
+        ships.insert(t.ship.to_owned());
+        n += 1;
+    });
+    assert_eq!(ships.len(), 2);
+    assert!(n > 1000, "{n}");
+}
