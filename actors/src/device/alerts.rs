@@ -18,7 +18,11 @@
 //! or late delivery) is telemetry (the device is heard) but feeds no rule: a duplicated
 //! failed probe is one lost probe, not two. An LLDP neighbour-up line raises a topology
 //! fact (series `log:lldp-seen:<port>@<neighbour>`, only when the port's neighbour
-//! changes), which the correlator learns from and never counts as an alert.
+//! changes), which the correlator learns from and never counts as an alert. A line
+//! announcing a planned reboot (a controller's `AP rebooting`, Cisco `Reload
+//! requested`, Junos `UI_REBOOT_EVENT`, FortiOS `Device rebooted`, systemd `The system
+//! will reboot now`, `Rebooting: `) raises [`PLANNED_REBOOT`] about the AP named, else
+//! the device itself.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -55,6 +59,9 @@ const INTERMITTENT_FAILS: usize = 6;
 /// port going down, the parent is failing). Two failed probes in a row raise the
 /// ordinary unreachable alert (series `probe`) as before.
 pub const PROBE_MISS: &str = "probe-miss";
+/// The series of a planned-reboot announcement (about the device named, or the one that
+/// logged it): a fact for the correlator, not a symptom.
+pub const PLANNED_REBOOT: &str = "log:planned-reboot";
 /// A NIC hang line and a failed or slow probe this close together make the host degraded.
 const NIC_HANG_WINDOW_MS: i64 = 120_000;
 /// The device's own CPU figures count as two readings in a row only this far apart (a
@@ -191,6 +198,13 @@ impl HealthAlerts {
                 }
                 if found.has(Pat::LldpNeighborUp) || found.has(Pat::LldpNeighborAdded) {
                     self.lldp_up(&l.text, ts);
+                }
+                if found.0 & Found::PLANNED != 0 {
+                    // a planned reboot: of the AP a controller names, else of this device
+                    let ap = found
+                        .has(Pat::ApRebooting)
+                        .then(|| between(&l.text, "|AP ", "@"));
+                    self.raise_event(ap, PLANNED_REBOOT.to_string(), &l.text, ts);
                 }
                 if found.has(Pat::TxUnitHang) || found.has(Pat::NetdevWatchdog) {
                     self.last_hang_ms = Some(ts);
@@ -821,10 +835,16 @@ enum Pat {
     AverageCpu,
     LldpNeighborUp,
     LldpNeighborAdded,
+    ApRebooting,
+    ReloadRequested,
+    UiRebootEvent,
+    DeviceRebooted,
+    WillRebootNow,
+    RebootingColon,
 }
 
 /// The patterns, in the order of [`Pat`].
-const PATTERNS: [&str; 22] = [
+const PATTERNS: [&str; 28] = [
     "changed state to down",
     "ifOperStatus down",
     "was turned down",
@@ -847,6 +867,12 @@ const PATTERNS: [&str; 22] = [
     "average CPU: ",
     "LLDP_NEIGHBOR_UP",
     "LLDP neighbor added",
+    "AP rebooting",
+    "Reload requested",
+    "UI_REBOOT_EVENT",
+    "logdesc=\"Device rebooted\"",
+    "The system will reboot now",
+    "Rebooting: ",
 ];
 
 /// Which [`PATTERNS`] occur in a line (a bit per pattern).
@@ -854,6 +880,15 @@ const PATTERNS: [&str; 22] = [
 struct Found(u32);
 
 impl Found {
+    /// The lines that announce a planned reboot (a controller's scheduled AP image
+    /// upgrade, an operator's reload, a host's scheduled shutdown).
+    const PLANNED: u32 = (1 << Pat::ApRebooting as u8)
+        | (1 << Pat::ReloadRequested as u8)
+        | (1 << Pat::UiRebootEvent as u8)
+        | (1 << Pat::DeviceRebooted as u8)
+        | (1 << Pat::WillRebootNow as u8)
+        | (1 << Pat::RebootingColon as u8);
+
     fn has(self, p: Pat) -> bool {
         self.0 & (1 << p as u8) != 0
     }
@@ -868,7 +903,8 @@ impl Found {
             | (1 << Pat::CpuHigh as u8)
             | (1 << Pat::AverageCpu as u8)
             | (1 << Pat::LldpNeighborUp as u8)
-            | (1 << Pat::LldpNeighborAdded as u8);
+            | (1 << Pat::LldpNeighborAdded as u8)
+            | Found::PLANNED;
         self.0 & !state_only != 0
     }
 }
@@ -973,6 +1009,83 @@ mod tests {
     /// An Aruba controller's "AP is down" line, decoded from the wire as the ingest
     /// pipeline does, raises its alert about the AP named in the `|AP name@ip proc|`
     /// block, not about the controller that logged it.
+    #[test]
+    fn planned_reboot_lines_name_the_ap_or_the_device_itself() {
+        let line = "<141>Mar 14 02:12:41 2025 wlc-01 sapd[3411]: <404003> <NOTI> |AP D9-FWD-114@10.40.9.114 sapd| AP rebooting: scheduled image upgrade to 8.10.0.12 (maintenance window 02:00-04:00)";
+        let rec = crate::ingest::decode::parse_syslog(
+            line.as_bytes(),
+            &crate::ingest::decode::SyslogOptions::at(1_741_960_800_000),
+        )
+        .unwrap();
+        let obs = Observation::from_syslog(&rec, 0, None).unwrap();
+        let (sink, mut rx) = AlertSink::channel();
+        let mut h = HealthAlerts::new("s", "wlc-01", sink, HealthRules::default());
+        h.observe(&obs);
+        let a = rx.try_recv().expect("a planned-reboot fact");
+        assert_eq!(
+            (a.subject.as_str(), a.series.as_deref()),
+            ("D9-FWD-114", Some(PLANNED_REBOOT))
+        );
+        for text in [
+            "Reload requested by netadm on vty0 (10.20.0.15). Reload Reason: Scheduled maintenance.",
+            "UI_REBOOT_EVENT: System rebooted by netadm [reason: scheduled maintenance]",
+            "logdesc=\"Device rebooted\" user=\"netadm\" action=\"reboot\"",
+            "The system will reboot now! (scheduled maintenance)",
+        ] {
+            let (mut h, mut rx) = tracker();
+            h.observe(&log(text, 5, 10));
+            let got = drain_series(&mut rx);
+            assert_eq!(got.len(), 1, "{text}: {got:?}");
+            assert_eq!(got[0].1, PLANNED_REBOOT, "{text}");
+        }
+    }
+
+    /// A duplicated failed probe is one lost probe (no unreachable alert); a late
+    /// sample older than the last feeds no rule.
+    #[test]
+    fn duplicated_and_late_probes_are_not_new_readings() {
+        let (mut h, mut rx) = tracker();
+        h.observe(&m("probe_success", 1.0, 0));
+        h.observe(&m("probe_success", 0.0, 10));
+        h.observe(&m("probe_success", 0.0, 10));
+        h.observe(&m("probe_success", 0.0, 5));
+        assert!(drain(&mut rx).is_empty());
+        h.observe(&m("probe_success", 0.0, 20));
+        assert_eq!(
+            drain(&mut rx),
+            vec![(AlertClass::Unreachable, AlertState::Firing)]
+        );
+        // a CPU sample delivered twice is one reading
+        let (mut h, mut rx) = tracker();
+        h.observe(&m("device_cpu_percent", 95.0, 0));
+        h.observe(&m("device_cpu_percent", 95.0, 0));
+        assert!(drain(&mut rx).is_empty());
+    }
+
+    /// The errors alert names the port and its description (for the correlator to
+    /// find the neighbour on it).
+    #[test]
+    fn the_errors_alert_names_its_port_and_description() {
+        let (sink, mut rx) = AlertSink::channel();
+        let mut h = HealthAlerts::new("s", "d", sink, HealthRules::default());
+        let sample = |v: f64, t: i64| {
+            Observation::from_metric(MetricSample {
+                device: "d".into(),
+                name: "ifInErrors".into(),
+                labels: vec![
+                    ("ifName".into(), "Gi1/0/9".into()),
+                    ("ifAlias".into(), "till pos-3".into()),
+                ],
+                value: v,
+                ts_ms: t * 1000,
+            })
+        };
+        h.observe(&sample(0.0, 0));
+        h.observe(&sample(1000.0, 10));
+        let a = rx.try_recv().unwrap();
+        assert_eq!(a.detail, "interface input errors on Gi1/0/9 (till pos-3)");
+    }
+
     #[test]
     fn a_controllers_ap_down_line_names_the_ap() {
         let line = "<142>Mar 14 03:12:41 2025 wlc-01 stm[3411]: <404400> <NOTI> |AP D9-FWD-114@10.40.9.114 sapd| AP is down (heartbeat timeout)";

@@ -36,7 +36,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::alert::{Alert, AlertClass, AlertState};
-use crate::device::alerts::PROBE_MISS;
+use crate::device::alerts::{PLANNED_REBOOT, PROBE_MISS};
 
 use super::model::{
     Candidate, Incident, IncidentEvent, IncidentEventKind, IncidentSeverity, IncidentState,
@@ -115,6 +115,11 @@ const CHILDREN_SHARE: f64 = 0.5;
 /// Pieces of weak evidence needed to corroborate a first failed probe (one is what a
 /// healthy network produces by chance: a user port flapping next to a lost probe).
 const WEAK_NEEDED: usize = 2;
+/// How long after announcing a planned reboot (a maintenance window included) an
+/// element may stay down without an incident.
+const PLANNED_MAX_MS: i64 = 7_200_000;
+/// An announcement may arrive this long after the trouble began (late delivery).
+const PLANNED_LEAD_MS: i64 = 60_000;
 /// Evidence lines kept per incident.
 const EVIDENCE_MAX: usize = 12;
 /// Candidates kept per incident.
@@ -188,6 +193,9 @@ pub struct Correlator {
     faces: BTreeMap<(String, String), String>,
     /// First failed probes not yet confirmed: subject → time of the miss.
     suspects: BTreeMap<String, i64>,
+    /// Planned reboots announced (a controller's scheduled AP upgrade, an operator's
+    /// reload): element → time of the announcement, until it is back.
+    planned: BTreeMap<String, i64>,
     /// Parents learned from the ship (LLDP) where the inventory said otherwise:
     /// device → what was learned (bounded, [`FACES_MAX`]).
     learned: BTreeMap<String, Learned>,
@@ -217,6 +225,7 @@ impl Correlator {
             faces: BTreeMap::new(),
             suspects: BTreeMap::new(),
             learned: BTreeMap::new(),
+            planned: BTreeMap::new(),
             reported_lost: BTreeMap::new(),
         }
     }
@@ -326,6 +335,17 @@ impl Correlator {
             return;
         }
         if is_event(&alert) {
+            if alert.series.as_deref() == Some(PLANNED_REBOOT) {
+                // announced downtime: a fact, not a symptom (not counted)
+                if alert.state == AlertState::Firing {
+                    if !self.planned.contains_key(&alert.subject) && self.planned.len() >= FACES_MAX
+                    {
+                        self.planned.pop_first();
+                    }
+                    self.planned.insert(alert.subject, alert.ts_ms);
+                }
+                return;
+            }
             if let Some(object) = alert
                 .series
                 .as_deref()
@@ -407,6 +427,15 @@ impl Correlator {
                     if let Some(i) = f.incident {
                         self.last_active[i] = self.last_active[i].max(alert.ts_ms);
                     }
+                }
+                // back from a planned reboot: its next failure is a failure again
+                if matches!(alert.class, AlertClass::Unreachable | AlertClass::Down)
+                    && self
+                        .planned
+                        .get(&alert.subject)
+                        .is_some_and(|t| alert.ts_ms > *t)
+                {
+                    self.planned.remove(&alert.subject);
                 }
             }
             AlertState::Firing => {
@@ -1037,8 +1066,12 @@ impl Correlator {
                 continue;
             }
             if opens(*class) {
+                let root = self.root_of(subject);
+                if self.planned_down(&root, f.since_ms) {
+                    continue;
+                }
                 groups
-                    .entry(self.root_of(subject))
+                    .entry(root)
                     .or_default()
                     .push((subject.clone(), f.since_ms));
             } else {
@@ -1094,6 +1127,8 @@ impl Correlator {
         self.heard.retain(|_, t| *t >= horizon);
         let horizon = self.now_ms - SUSPECT_MAX_AGE_MS;
         self.reported_lost.retain(|_, t| *t >= horizon);
+        let horizon = self.now_ms - PLANNED_MAX_MS;
+        self.planned.retain(|_, t| *t >= horizon);
         let horizon = self.now_ms - PORT_HISTORY_MS - CORROBORATE_BEFORE_MS;
         self.port_losses.retain(|_, v| {
             while v.front().is_some_and(|e| e.last_ms < horizon) {
@@ -1168,6 +1203,17 @@ impl Correlator {
                 incident: self.incidents[i].clone(),
             });
         }
+    }
+
+    /// Whether `root`'s trouble that began at `since_ms` is announced downtime: it (or
+    /// its controller) announced a planned reboot at most [`PLANNED_LEAD_MS`] after the
+    /// trouble began (a late line) and at most [`PLANNED_MAX_MS`] before now, and it
+    /// has not come back since. Such trouble (and everything it explains) opens no
+    /// incident; a device still down [`PLANNED_MAX_MS`] after its announcement does.
+    fn planned_down(&self, root: &str, since_ms: i64) -> bool {
+        self.planned
+            .get(root)
+            .is_some_and(|t| *t <= since_ms + PLANNED_LEAD_MS && self.now_ms - *t <= PLANNED_MAX_MS)
     }
 
     /// Whether nothing upstream of `subject` can turn out to explain its silence, so
@@ -2769,6 +2815,44 @@ mod tests {
             ev.contains("1 other link in trouble within 20 s (leo-1): one WAN event, rooted at vsat-1 because it lost lock (or flapped), the others only degraded"),
             "{ev}"
         );
+    }
+
+    /// An AP whose controller announced a scheduled reboot goes silent for minutes:
+    /// no incident. Once it is back, its next failure opens one; one that stays down
+    /// two hours after the announcement opens too.
+    #[test]
+    fn a_planned_reboot_opens_nothing_until_it_is_over() {
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let mut planned = event("ap-3", PLANNED_REBOOT, 100);
+        planned.subject = "ap-3".into();
+        let mut back = probe_down("ap-3", 300);
+        back.state = AlertState::Cleared;
+        let alerts = vec![
+            planned,
+            miss("ap-3", AlertState::Firing, 110),
+            probe_down("ap-3", 120),
+            event("dist", "log:port-down:Gi1/0/5", 105),
+            event("ap-3", "log:ap-down", 150),
+            back,
+            miss("ap-3", AlertState::Cleared, 300),
+        ];
+        run(&mut c, alerts, 600);
+        assert!(c.incidents().is_empty(), "{:?}", c.incidents());
+        let mut d = probe_down("ap-3", 700);
+        d.series = None;
+        run(&mut c, vec![d], 800);
+        assert_eq!(c.incidents().len(), 1, "{:?}", c.incidents());
+
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        run(
+            &mut c,
+            vec![event("ap-3", PLANNED_REBOOT, 100), probe_down("ap-3", 120)],
+            7_000,
+        );
+        assert!(c.incidents().is_empty());
+        run(&mut c, vec![], 7_400);
+        assert_eq!(c.incidents().len(), 1, "{:?}", c.incidents());
+        assert_eq!(c.alerts_total(), 1, "the announcement is not an alert");
     }
 
     /// Bad input never panics: empty, odd and multi-byte names in every series the
