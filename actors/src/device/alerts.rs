@@ -7,7 +7,7 @@
 //! | unreachable | 2 probes in a row fail, or nothing heard for [`HealthRules::silence_ms`] | a probe succeeds / telemetry resumes |
 //! | unreachable (`probe-miss`) | the first failed probe after answers: a suspicion the correlator promotes only when other evidence corroborates it ([`PROBE_MISS`]) | a probe succeeds |
 //! | flapping | intermittent loss (below) with ≥ 3 ok→fail probe transitions while the device logs link up/down | no failed probe in the last 6 |
-//! | degraded (`probe`) | ≥ 6 failed probes of the last 24 with ≥ 2 transitions (intermittent loss: a quarter of the probes; benign loss of 1 % reaches it about once in 7 million probes) | no failed probe in the last 6 |
+//! | degraded (`probe`) | ≥ 6 failed probes of the last 24 with ≥ 2 transitions (intermittent loss: a quarter of the probes; benign loss of 1 % reaches it about once in 7 million probes); an outage (3 or more failures in a row) is forgotten when the device answers again | no failed probe in the last 6 |
 //! | degraded (`latency`) | 2 successful probes in a row slower than 150 ms | 3 in a row under 100 ms |
 //! | degraded (`nic`) | the host logs a NIC hang (`Tx Unit Hang`, `NETDEV WATCHDOG`) within 2 minutes of a failed or slow probe | no NIC hang for 5 minutes |
 //! | degraded (`cpu`) | `device_cpu_percent` ≥ 90 twice in a row; or ≥ 80, or a probe answered slower than 150 ms, within 2 minutes of the device logging high CPU itself (`CPUHOG`, `CPU_HIGH`, FortiOS `average CPU: ` ≥ 90); or the device's own CPU figure (FortiOS `average CPU: `, Junos `CPU utilization N percent`) ≥ 90 twice in a row, 20 s to 2 minutes apart | < 80 twice in a row |
@@ -395,6 +395,11 @@ impl HealthAlerts {
     }
 
     fn probe(&mut self, ok: bool, ts: i64) {
+        if ok && self.consecutive_fail >= 3 {
+            // back from an outage: its failures were one outage, not intermittent
+            // loss (they would otherwise make the next chance loss look intermittent)
+            self.probes.clear();
+        }
         if self.probes.len() == PROBE_HISTORY {
             self.probes.pop_front();
         }
@@ -1060,6 +1065,39 @@ mod tests {
         h.observe(&m("device_cpu_percent", 95.0, 0));
         h.observe(&m("device_cpu_percent", 95.0, 0));
         assert!(drain(&mut rx).is_empty());
+    }
+
+    /// A device back from an outage whose next probes lose one now and then (benign
+    /// loss) is not intermittently reachable: the outage's failures are forgotten.
+    #[test]
+    fn an_outage_then_chance_losses_is_not_intermittent_loss() {
+        let (mut h, mut rx) = tracker();
+        let mut t = 0;
+        let mut probe = |ok: bool| {
+            t += 30;
+            h.observe(&m("probe_success", f64::from(u8::from(ok)), t));
+        };
+        for _ in 0..5 {
+            probe(true);
+        }
+        for _ in 0..10 {
+            probe(false);
+        }
+        for k in 0..14 {
+            probe(k != 4 && k != 8);
+        }
+        let got = drain(&mut rx);
+        assert!(
+            !got.contains(&(AlertClass::Degraded, AlertState::Firing)),
+            "{got:?}"
+        );
+        assert_eq!(
+            got,
+            vec![
+                (AlertClass::Unreachable, AlertState::Firing),
+                (AlertClass::Unreachable, AlertState::Cleared)
+            ]
+        );
     }
 
     /// The errors alert names the port and its description (for the correlator to
