@@ -718,10 +718,12 @@ fn plan_faults(
             2 => {
                 // overlapping, in one subtree: an AP dies while its switch's uplink errors
                 let sw = (*rng.pick(&access)).clone();
-                let ap = ship
+                let behind: Vec<&Device> = ship
                     .device
                     .iter()
-                    .find(|d| d.kind == DeviceKind::Ap && d.depends_on.contains(&sw));
+                    .filter(|d| d.kind == DeviceKind::Ap && d.depends_on.contains(&sw))
+                    .collect();
+                let ap = (!behind.is_empty()).then(|| *rng.pick(&behind));
                 out.push((
                     fault(&sw, K::InterfaceErrors, at, dur(rng, 400, 700)),
                     "overlap",

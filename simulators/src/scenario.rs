@@ -311,7 +311,9 @@ pub struct Link {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sat_lon: Option<f64>,
     /// The antenna's surveyed blockage sectors `[from_rel_az, to_rel_az]` in degrees
-    /// relative to the bow (informational: the simulator's mast sector is astern, 150–210).
+    /// relative to the bow (clockwise from `from` to `to`); the antenna is blocked while its
+    /// satellite lies in one. Default: the mast astern, 150–210. A `blockage` fault turns
+    /// the ship into the first sector.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blockage_zones: Vec<[f64; 2]>,
 }

@@ -706,3 +706,44 @@ fn throughput_printed() {
         lines as f64 / secs
     );
 }
+
+#[test]
+fn blockage_follows_the_surveyed_zone() {
+    // the same fault with the antenna's surveyed sector on the starboard bow
+    let mut s = lighter(sample("vsat-blockage"), 20.0);
+    let f = s.faults()[0].clone();
+    let link = s.ship[0]
+        .link
+        .iter_mut()
+        .find(|l| l.id == f.target)
+        .unwrap();
+    link.blockage_zones = vec![[60.0, 100.0]];
+    let (at, end) = (f.at_s as i64, f.end_s() as i64);
+    let mut mute_rel = Vec::new();
+    let mut unlocked = 0;
+    run(&s, |sec, t| {
+        let text = String::from_utf8_lossy(t.bytes);
+        if text.contains("TX mute ON") {
+            let rel: f64 = text
+                .split("relative azimuth ")
+                .nth(1)
+                .and_then(|x| x.split(' ').next())
+                .unwrap()
+                .parse()
+                .unwrap();
+            mute_rel.push((sec, rel));
+        }
+        if t.kind == PayloadKind::Metric && is(t.bytes, "modem_lock") {
+            let m = metric(t.bytes);
+            if m.subject == f.target && (at + 30..end).contains(&sec) && m.value == 0.0 {
+                unlocked += 1;
+            }
+        }
+    });
+    assert!(unlocked > 0, "lock lost in the surveyed sector");
+    assert!(!mute_rel.is_empty());
+    for (sec, rel) in mute_rel {
+        assert!((60.0..=100.0).contains(&rel), "{rel} at {sec}");
+        assert!(sec >= at - 120 && sec < end, "only during the fault: {sec}");
+    }
+}

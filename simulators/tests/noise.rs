@@ -201,7 +201,8 @@ fn nightly_ap_reboots_are_announced_and_last_minutes() {
         );
     }
     let runs = loss_runs(&probes(&s, opts));
-    for ap in &aps {
+    // probed: the APs of the inventory (the unlisted ones only log)
+    for ap in aps.iter().filter(|a| s.ship[0].device(a).is_some()) {
         let r: Vec<_> = runs.iter().filter(|r| &r.0 == ap).collect();
         assert_eq!(r.len(), 1, "{ap}: {r:?}");
         // 2-5 minutes down, polled every 30 s
@@ -476,4 +477,35 @@ fn ground_truth_and_fault_symptoms_are_unaffected() {
             .all(|(_, ok)| !ok)
     };
     assert!(target_down(&with) && target_down(&without));
+}
+
+#[test]
+fn unlisted_devices_log_but_are_never_polled() {
+    let s = fleet::synthetic_scenario(400, 600.0, 600, 8);
+    let truth = true_topology(&s.ship[0], s.seed);
+    let listed: HashSet<&str> = s.ship[0].device.iter().map(|d| d.id.as_str()).collect();
+    let unlisted: HashSet<String> = truth
+        .device
+        .iter()
+        .filter(|d| !listed.contains(d.id.as_str()))
+        .map(|d| d.id.clone())
+        .collect();
+    assert!(!unlisted.is_empty());
+    let (mut logged, mut polled) = (HashSet::new(), HashSet::new());
+    run(&s, SimOptions::default(), |_, t| match t.kind {
+        PayloadKind::Syslog => {
+            let h = host(t.bytes);
+            if unlisted.contains(&h) {
+                logged.insert(h);
+            }
+        }
+        PayloadKind::Metric => {
+            let m = metric(t.bytes);
+            if unlisted.contains(&m.device) {
+                polled.insert(m.device);
+            }
+        }
+    });
+    assert!(polled.is_empty(), "{polled:?}");
+    assert!(!logged.is_empty(), "unlisted devices log: {unlisted:?}");
 }

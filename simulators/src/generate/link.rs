@@ -116,6 +116,9 @@ pub(crate) struct LinkSim {
     pub band: Option<Band>,
     /// Satellite azimuth (true) for steered antennas.
     pub sat_az: f64,
+    /// Blockage sectors `(from, to)` in degrees relative to the bow (the mast astern,
+    /// 150–210, unless the inventory gives the surveyed ones).
+    zones: Vec<(f64, f64)>,
     /// Modem device serving this link, if the inventory has one.
     pub modem: Option<usize>,
     base_esno: f64,
@@ -141,6 +144,11 @@ impl LinkSim {
             kind: link.kind,
             band,
             sat_az,
+            zones: if link.blockage_zones.is_empty() {
+                vec![(180.0 - BLOCK_HALF_WIDTH_DEG, 180.0 + BLOCK_HALF_WIDTH_DEG)]
+            } else {
+                link.blockage_zones.iter().map(|z| (z[0], z[1])).collect()
+            },
             modem,
             base_esno,
             noise: 0.0,
@@ -156,6 +164,24 @@ impl LinkSim {
         };
         l.modcod = best_modcod(l.esno);
         l
+    }
+
+    /// Whether the satellite, at `rel` degrees from the bow, lies in a blockage sector.
+    pub(crate) fn in_zone(&self, rel: f64) -> bool {
+        self.zones.iter().any(|&(from, to)| {
+            if from <= to {
+                rel > from && rel < to
+            } else {
+                rel > from || rel < to
+            }
+        })
+    }
+
+    /// Centre (degrees from the bow) and half width of the first blockage sector.
+    pub(crate) fn first_zone(&self) -> (f64, f64) {
+        let (from, to) = self.zones[0];
+        let width = (to - from).rem_euclid(360.0);
+        ((from + width / 2.0).rem_euclid(360.0), width / 2.0)
     }
 
     /// Whether the link carries traffic through a terrestrial radio only near port.
@@ -192,7 +218,7 @@ impl LinkSim {
         // blockage: the ACU mutes TX and the mast shadows the dish within seconds
         if self.kind == LinkKind::Vsat {
             let rel = (self.sat_az - heading).rem_euclid(360.0);
-            let blocked = (rel - 180.0).abs() < BLOCK_HALF_WIDTH_DEG;
+            let blocked = self.in_zone(rel);
             if blocked != self.blocked {
                 self.blocked = blocked;
                 events.push(LinkEvent::TxMute {

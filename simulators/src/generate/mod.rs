@@ -150,13 +150,17 @@ impl Simulator {
             .map(|(i, s)| {
                 // the ship as it really is; its inventory (the file) may be out of date
                 let truth = true_topology(s, scenario.seed);
-                ShipSim::new(
+                let mut sim = ShipSim::new(
                     &truth,
                     &scenario.fault,
                     scenario.seed,
                     i as u32,
                     options.start_ms,
-                )
+                );
+                // the poller knows the inventory only: unlisted devices (appended to the
+                // truth) are never probed or polled, they only log
+                sim.polled = s.device.len();
+                sim
             })
             .collect();
         Simulator {

@@ -1,10 +1,7 @@
 //! One ship's simulation: devices on the `depends_on` topology, links, motion and weather,
 //! stepped once per simulated second into the output batch.
 
-use super::link::{
-    lock_margin_db, rain_for_attenuation, LinkEvent, LinkFaults, LinkSim, BLOCK_HALF_WIDTH_DEG,
-    MODCODS,
-};
+use super::link::{lock_margin_db, rain_for_attenuation, LinkEvent, LinkFaults, LinkSim, MODCODS};
 use super::motion::{angle_diff, HeadingOrder, Motion, RainCell, Weather, TURN_RATE_DEG_S};
 use super::noise::{NoiseSim, Src, WinKind, Window};
 use super::out::{Batch, W};
@@ -229,6 +226,9 @@ pub(crate) struct ShipSim {
     motion: Motion,
     weather: Weather,
     log_rng: Rng,
+    /// The background's rate: its slow wander and its rare bursts, on a stream of their own
+    /// so that the volume does not depend on which lines were drawn.
+    rate_rng: Rng,
     rate_noise: f64,
     burst_until_s: u64,
     burst_factor: f64,
@@ -240,6 +240,9 @@ pub(crate) struct ShipSim {
     blocking_turn: Vec<bool>,
     block_heading: Vec<f64>,
     noise: NoiseSim,
+    /// Devices the monitoring host polls and probes: the first `polled` (the inventory's);
+    /// the unlisted ones after them only log.
+    pub polled: usize,
     hosts: Vec<usize>,
     win_started: Vec<Window>,
     win_ended: Vec<Window>,
@@ -630,8 +633,9 @@ impl ShipSim {
             }
         }
         let hosts: Vec<usize> = (0..n).filter(|&i| devs[i].is_host()).collect();
-        let mut log_rng = Rng::derive(seed, &["logs", &ship.id]);
-        let next_burst_s = u64::from(log_rng.int(1800, 7200));
+        let log_rng = Rng::derive(seed, &["logs", &ship.id]);
+        let mut rate_rng = Rng::derive(seed, &["log-rate", &ship.id]);
+        let next_burst_s = u64::from(rate_rng.int(1800, 7200));
         let n_links = links.len();
         ShipSim {
             id: ship.id.clone(),
@@ -654,6 +658,7 @@ impl ShipSim {
             motion,
             weather,
             log_rng,
+            rate_rng,
             rate_noise: 0.0,
             burst_until_s: 0,
             burst_factor: 1.0,
@@ -665,6 +670,7 @@ impl ShipSim {
             blocking_turn: vec![false; n_links],
             block_heading: vec![0.0; n_links],
             noise,
+            polled: n,
             hosts,
             win_started: Vec::new(),
             win_ended: Vec::new(),
@@ -745,8 +751,11 @@ impl ShipSim {
                     }
                     FaultKind::Blockage => {
                         // hold a heading 8° inside the near edge of the blockage zone
-                        let centre = (self.links[l].sat_az - 180.0).rem_euclid(360.0);
-                        let inside = BLOCK_HALF_WIDTH_DEG - 8.0;
+                        // the heading that puts the satellite in the middle of the first
+                        // blockage sector (the mast astern unless surveyed otherwise)
+                        let (zone_centre, half) = self.links[l].first_zone();
+                        let centre = (self.links[l].sat_az - zone_centre).rem_euclid(360.0);
+                        let inside = (half - 8.0).max(half * 0.5);
                         let side = angle_diff(centre, self.motion.heading).signum();
                         let side = if side == 0.0 { 1.0 } else { side };
                         let target = if self.blocking_turn[l] {
@@ -755,9 +764,7 @@ impl ShipSim {
                             (centre + side * inside).rem_euclid(360.0)
                         };
                         let dist = angle_diff(self.motion.heading, target).abs();
-                        let need_s = ((dist - BLOCK_HALF_WIDTH_DEG + 3.0).max(0.0)
-                            / TURN_RATE_DEG_S)
-                            .ceil() as u64;
+                        let need_s = ((dist - half + 3.0).max(0.0) / TURN_RATE_DEG_S).ceil() as u64;
                         if s < f.end_s && s + need_s >= f.at_s && !self.blocking_turn[l] {
                             self.blocking_turn[l] = true;
                             self.block_heading[l] = target;
@@ -1188,11 +1195,11 @@ impl ShipSim {
             return;
         }
         // slow wander of the rate, and a rare short burst (a login storm, a scan)
-        self.rate_noise = 0.99 * self.rate_noise + 0.014 * self.log_rng.normal();
+        self.rate_noise = 0.99 * self.rate_noise + 0.014 * self.rate_rng.normal();
         if s >= self.next_burst_s {
-            self.burst_until_s = s + u64::from(self.log_rng.int(10, 40));
-            self.burst_factor = self.log_rng.range(1.5, 3.0);
-            self.next_burst_s = s + u64::from(self.log_rng.int(3600, 10_800));
+            self.burst_until_s = s + u64::from(self.rate_rng.int(10, 40));
+            self.burst_factor = self.rate_rng.range(1.5, 3.0);
+            self.next_burst_s = s + u64::from(self.rate_rng.int(3600, 10_800));
         }
         let burst = if s < self.burst_until_s {
             self.burst_factor
@@ -1200,7 +1207,7 @@ impl ShipSim {
             1.0
         };
         let lambda = active * (1.0 + 0.5 * self.rate_noise) * burst;
-        let count = (lambda + lambda.sqrt() * self.log_rng.normal())
+        let count = (lambda + lambda.sqrt() * self.rate_rng.normal())
             .round()
             .max(0.0) as usize;
         let ctx = Ctx {
@@ -1381,7 +1388,17 @@ impl ShipSim {
         let seq = &mut self.seqs[host];
         let devs = &self.devs;
         let links = &self.links;
-        let rng = &mut self.log_rng;
+        // noise lines draw from the noise stream: the fault model's stream (and with it
+        // the background's rate) stays the same with noise on or off
+        let rng = match ev {
+            Ev::UserPort { .. }
+            | Ev::UserProto { .. }
+            | Ev::ApReboot { .. }
+            | Ev::Reload
+            | Ev::Backup { .. }
+            | Ev::Chatty { .. } => &mut self.noise.rng,
+            _ => &mut self.log_rng,
+        };
         batch.push(at, self.index, false, |w| {
             render_event(w, &c, local, devs, host, seq, links, rng, ev)
         });
@@ -1390,7 +1407,7 @@ impl ShipSim {
     fn metrics(&mut self, s: u64, t0: i64, batch: &mut Batch) {
         let interval = self.metric_interval_s;
         let interval_ms = interval * 1000;
-        for i in 0..self.devs.len() {
+        for i in 0..self.polled.min(self.devs.len()) {
             let off = u64::from(self.devs[i].metric_offset_ms);
             if s % interval != off / 1000 % interval {
                 continue;
