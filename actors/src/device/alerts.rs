@@ -4,7 +4,7 @@
 //!
 //! | class | fires when | clears when |
 //! |---|---|---|
-//! | unreachable | 2 probes in a row fail, or nothing heard for [`HealthRules::silence_ms`] | a probe succeeds / telemetry resumes |
+//! | unreachable | 2 probes in a row fail, or nothing heard for [`HealthRules::silence_ms`] from a device heard regularly before (4 times, 5 s or more apart, within that span: a device that only logs now and then is not silent) | a probe succeeds / telemetry resumes |
 //! | unreachable (`probe-miss`) | the first failed probe after answers: a suspicion the correlator promotes only when other evidence corroborates it ([`PROBE_MISS`]) | a probe succeeds |
 //! | flapping | intermittent loss (below) with ≥ 3 ok→fail probe transitions while the device logs link up/down | no failed probe in the last 6 |
 //! | degraded (`probe`) | ≥ 6 failed probes of the last 24 with ≥ 2 transitions (intermittent loss: a quarter of the probes; benign loss of 1 % reaches it about once in 7 million probes); an outage (3 or more failures in a row) is forgotten when the device answers again | no failed probe in the last 6 |
@@ -70,6 +70,10 @@ const OWN_CPU_MIN_GAP_MS: i64 = 20_000;
 /// The `nic` degraded alert clears after this long without a NIC hang line.
 const NIC_QUIET_MS: i64 = 300_000;
 const MAX_COUNTERS: usize = 256;
+/// Times heard kept to judge whether a device reports regularly.
+const CADENCE_N: usize = 4;
+/// Observations closer than this count once for the cadence (a burst of lines).
+const CADENCE_GAP_MS: i64 = 5_000;
 
 /// Tracks one device's symptoms and raises alerts on changes.
 #[derive(Debug)]
@@ -107,6 +111,9 @@ pub struct HealthAlerts {
     lldp_seen: HashMap<String, String>,
     fs_size: HashMap<String, f64>,
     last_seen_ms: Option<i64>,
+    /// The last [`CADENCE_N`] times it was heard, at least [`CADENCE_GAP_MS`] apart:
+    /// whether it reports regularly enough for its silence to mean something.
+    cadence: VecDeque<i64>,
     firing: Vec<(AlertClass, &'static str)>,
 }
 
@@ -139,6 +146,7 @@ impl HealthAlerts {
             lldp_seen: HashMap::new(),
             fs_size: HashMap::new(),
             last_seen_ms: None,
+            cadence: VecDeque::with_capacity(CADENCE_N),
             firing: Vec::new(),
         }
     }
@@ -383,6 +391,12 @@ impl HealthAlerts {
 
     fn seen(&mut self, ts: i64) {
         self.last_seen_ms = Some(self.last_seen_ms.map_or(ts, |t| t.max(ts)));
+        if self.cadence.back().is_none_or(|b| ts >= b + CADENCE_GAP_MS) {
+            if self.cadence.len() == CADENCE_N {
+                self.cadence.pop_front();
+            }
+            self.cadence.push_back(ts);
+        }
         if self.is_firing(AlertClass::Unreachable, "silent") {
             self.set(
                 AlertClass::Unreachable,
@@ -684,7 +698,15 @@ impl HealthAlerts {
     pub fn tick(&mut self, now_ms: i64) {
         self.settle_errors(now_ms);
         self.settle_nic(now_ms);
-        if let Some(t) = self.last_seen_ms {
+        // silence means something only from a device heard regularly (polled, or
+        // chatty): one that logs a line an hour is quiet, not unreachable
+        let regular = self.cadence.len() == CADENCE_N
+            && self
+                .cadence
+                .back()
+                .zip(self.cadence.front())
+                .is_some_and(|(last, first)| last - first <= self.rules.silence_ms);
+        if let (Some(t), true) = (self.last_seen_ms, regular) {
             if now_ms - t > self.rules.silence_ms {
                 self.set(
                     AlertClass::Unreachable,
@@ -1511,6 +1533,28 @@ mod tests {
         assert_eq!(
             drain(&mut rx),
             vec![(AlertClass::Unreachable, AlertState::Cleared)]
+        );
+    }
+
+    /// A device that only logs now and then (not polled: a discovered device, a line
+    /// an hour) is never "silent"; one heard regularly is, after the silence time.
+    #[test]
+    fn silence_is_only_news_from_a_device_heard_regularly() {
+        let (mut h, mut rx) = tracker();
+        for t in [0, 2, 3, 1_200, 3_600, 3_601] {
+            h.observe(&log("Failed password for invalid user admin", 4, t));
+            h.tick(t * 1000 + 1000);
+        }
+        h.tick(10_000_000);
+        assert!(drain(&mut rx).is_empty());
+        // the same device, polled every 60 s, then quiet: silent
+        for k in 0..4 {
+            h.observe(&m("device_cpu_percent", 20.0, 4_000 + 60 * k));
+        }
+        h.tick((4_180 + 181) * 1000);
+        assert_eq!(
+            drain(&mut rx),
+            vec![(AlertClass::Unreachable, AlertState::Firing)]
         );
     }
 
