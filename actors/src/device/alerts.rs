@@ -4,7 +4,7 @@
 //!
 //! | class | fires when | clears when |
 //! |---|---|---|
-//! | unreachable | 2 probes in a row fail, or nothing heard for [`HealthRules::silence_ms`] from a device heard regularly before (4 times, 5 s or more apart, within that span: a device that only logs now and then is not silent) | a probe succeeds / telemetry resumes |
+//! | unreachable | 2 probes in a row fail, or nothing heard for [`HealthRules::silence_ms`] from a device polled regularly before (4 samples, 5 s or more apart, within that span: a device that only logs is not silent) | a probe succeeds / telemetry resumes |
 //! | unreachable (`probe-miss`) | the first failed probe after answers: a suspicion the correlator promotes only when other evidence corroborates it ([`PROBE_MISS`]) | a probe succeeds |
 //! | flapping | intermittent loss (below) with ≥ 3 ok→fail probe transitions while the device logs link up/down | no failed probe in the last 6 |
 //! | degraded (`probe`) | ≥ 6 failed probes of the last 24 with ≥ 2 transitions (intermittent loss: a quarter of the probes; benign loss of 1 % reaches it about once in 7 million probes); an outage (3 or more failures in a row) is forgotten when the device answers again | no failed probe in the last 6 |
@@ -111,8 +111,8 @@ pub struct HealthAlerts {
     lldp_seen: HashMap<String, String>,
     fs_size: HashMap<String, f64>,
     last_seen_ms: Option<i64>,
-    /// The last [`CADENCE_N`] times it was heard, at least [`CADENCE_GAP_MS`] apart:
-    /// whether it reports regularly enough for its silence to mean something.
+    /// The last [`CADENCE_N`] times a sample of it arrived, at least [`CADENCE_GAP_MS`]
+    /// apart: whether it is polled regularly enough for its silence to mean something.
     cadence: VecDeque<i64>,
     firing: Vec<(AlertClass, &'static str)>,
 }
@@ -229,63 +229,77 @@ impl HealthAlerts {
                     self.last_updown_ms = Some(ts);
                 }
             }
-            ObsKind::Metric(m) => match m.name.as_str() {
-                // a probe result (even a failed one) is telemetry about the device: the
-                // silence rule is for devices nobody probes
-                "probe_success" => {
-                    self.seen(ts);
-                    if newer(&mut self.last_probe_ms, ts) {
-                        self.probe(m.value >= 0.5, ts);
+            ObsKind::Metric(m) => {
+                // polled telemetry sets the cadence that makes silence news (log
+                // lines come when something happens, not on a schedule)
+                if self.cadence.back().is_none_or(|b| ts >= b + CADENCE_GAP_MS) {
+                    if self.cadence.len() == CADENCE_N {
+                        self.cadence.pop_front();
                     }
+                    self.cadence.push_back(ts);
                 }
-                "probe_duration_seconds" => {
-                    if m.value < 4.9 && newer(&mut self.last_latency_ms, ts) {
-                        self.latency(m.value, ts);
-                    }
+                self.metric(m, ts);
+            }
+        }
+    }
+
+    fn metric(&mut self, m: &crate::ingest::decode::MetricSample, ts: i64) {
+        match m.name.as_str() {
+            // a probe result (even a failed one) is telemetry about the device: the
+            // silence rule is for devices nobody probes
+            "probe_success" => {
+                self.seen(ts);
+                if newer(&mut self.last_probe_ms, ts) {
+                    self.probe(m.value >= 0.5, ts);
                 }
-                "device_cpu_percent" => {
-                    self.seen(ts);
-                    if newer(&mut self.last_cpu_ms, ts) {
-                        self.cpu(m.value, ts);
-                    }
+            }
+            "probe_duration_seconds" => {
+                if m.value < 4.9 && newer(&mut self.last_latency_ms, ts) {
+                    self.latency(m.value, ts);
                 }
-                "ifInErrors" => {
-                    self.seen(ts);
-                    self.errors(m, ts);
+            }
+            "device_cpu_percent" => {
+                self.seen(ts);
+                if newer(&mut self.last_cpu_ms, ts) {
+                    self.cpu(m.value, ts);
                 }
-                "node_filesystem_size_bytes" => {
-                    self.seen(ts);
-                    if self.fs_size.len() < MAX_COUNTERS {
-                        self.fs_size.insert(label_key(m), m.value);
-                    }
+            }
+            "ifInErrors" => {
+                self.seen(ts);
+                self.errors(m, ts);
+            }
+            "node_filesystem_size_bytes" => {
+                self.seen(ts);
+                if self.fs_size.len() < MAX_COUNTERS {
+                    self.fs_size.insert(label_key(m), m.value);
                 }
-                "node_filesystem_avail_bytes" => {
-                    self.seen(ts);
-                    if let Some(size) = self.fs_size.get(&label_key(m)).copied() {
-                        if size > 0.0 {
-                            let free = m.value / size;
-                            if free < 0.02 {
-                                self.set(
-                                    AlertClass::Degraded,
-                                    "disk",
-                                    true,
-                                    ts,
-                                    "filesystem under 2 % free",
-                                );
-                            } else if free > 0.05 {
-                                self.set(
-                                    AlertClass::Degraded,
-                                    "disk",
-                                    false,
-                                    ts,
-                                    "filesystem has room again",
-                                );
-                            }
+            }
+            "node_filesystem_avail_bytes" => {
+                self.seen(ts);
+                if let Some(size) = self.fs_size.get(&label_key(m)).copied() {
+                    if size > 0.0 {
+                        let free = m.value / size;
+                        if free < 0.02 {
+                            self.set(
+                                AlertClass::Degraded,
+                                "disk",
+                                true,
+                                ts,
+                                "filesystem under 2 % free",
+                            );
+                        } else if free > 0.05 {
+                            self.set(
+                                AlertClass::Degraded,
+                                "disk",
+                                false,
+                                ts,
+                                "filesystem has room again",
+                            );
                         }
                     }
                 }
-                _ => self.seen(ts),
-            },
+            }
+            _ => self.seen(ts),
         }
     }
 
@@ -391,12 +405,6 @@ impl HealthAlerts {
 
     fn seen(&mut self, ts: i64) {
         self.last_seen_ms = Some(self.last_seen_ms.map_or(ts, |t| t.max(ts)));
-        if self.cadence.back().is_none_or(|b| ts >= b + CADENCE_GAP_MS) {
-            if self.cadence.len() == CADENCE_N {
-                self.cadence.pop_front();
-            }
-            self.cadence.push_back(ts);
-        }
         if self.is_firing(AlertClass::Unreachable, "silent") {
             self.set(
                 AlertClass::Unreachable,
@@ -1536,12 +1544,12 @@ mod tests {
         );
     }
 
-    /// A device that only logs now and then (not polled: a discovered device, a line
-    /// an hour) is never "silent"; one heard regularly is, after the silence time.
+    /// A device that only logs (not polled: a discovered device), even in bursts, is
+    /// never "silent"; one polled regularly is, after the silence time.
     #[test]
     fn silence_is_only_news_from_a_device_heard_regularly() {
         let (mut h, mut rx) = tracker();
-        for t in [0, 2, 3, 1_200, 3_600, 3_601] {
+        for t in [0, 2, 3, 10, 20, 30, 40, 1_200, 3_600, 3_601] {
             h.observe(&log("Failed password for invalid user admin", 4, t));
             h.tick(t * 1000 + 1000);
         }
