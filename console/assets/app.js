@@ -179,7 +179,18 @@ function renderIncidents() {
   }
   $("incident-empty").hidden = rows.length > 0;
 }
+// One incident with its ranked candidates and evidence (GET /api/incidents/{id}), once
+// per visit of its page; pushes keep it current after that.
+async function loadIncident(id) {
+  if (S.detailFor === id) return;
+  S.detailFor = id;
+  try {
+    const r = await api("GET", "/api/incidents/" + encodeURIComponent(id));
+    if (r.ok) { upsertIncident(await r.json(), false); renderIncident(id); }
+  } catch (e) { /* the list's copy stays */ }
+}
 function renderIncident(id) {
+  loadIncident(id);
   const i = S.incidents.get(id);
   if (!i) { S.sig.incident = null; $("inc-title").textContent = "Incident " + id + " (loading)"; return; }
   const runbooks = [...S.runbooks.values()].filter((r) => r.incident === i.id);
@@ -192,6 +203,17 @@ function renderIncident(id) {
   const events = i.timeline || i.alert_list || [];
   for (const a of events) tl.append(el("li", {}, el("span", { class: "muted" }, when(a.at || a.ts || a.time)), " ", el("strong", {}, a.source || a.device || a.target || ""), " ", a.kind || a.message || a.summary || ""));
   if (!events.length) tl.append(el("li", { class: "muted" }, `${i.alerts ?? 0} alert(s); the timeline arrives with the incident's details.`));
+  const cands = $("inc-candidates"); cands.replaceChildren();
+  for (const c of i.candidates || []) {
+    const pct = Math.round(100 * Math.max(0, Math.min(1, Number(c.score) || 0)));
+    const bar = el("span", { class: "risk" + (pct >= 80 ? " high" : pct >= 50 ? " warn" : "") }, el("span", {}));
+    bar.firstChild.style.width = pct + "%"; // CSSOM, not a style attribute (CSP)
+    cands.append(el("li", {}, el("strong", {}, c.element), " ", bar, el("span", { class: "muted" }, (Number(c.score) || 0).toFixed(2))));
+  }
+  if (!cands.childNodes.length) cands.append(el("li", { class: "muted" }, "No ranking recorded."));
+  const evid = $("inc-evidence"); evid.replaceChildren();
+  for (const e of i.evidence || []) evid.append(el("li", {}, String(e)));
+  if (!evid.childNodes.length) evid.append(el("li", { class: "muted" }, "No evidence recorded."));
   drawTopology(i);
   const rb = $("inc-runbooks"); rb.replaceChildren();
   for (const r of runbooks) rb.append(runbookRow(r));

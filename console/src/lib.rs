@@ -4,6 +4,8 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+#[cfg(test)]
+mod incident_api_tests;
 pub mod metrics;
 pub mod rt;
 pub mod runbooks;

@@ -138,6 +138,12 @@ pub struct ReportIncident {
     /// When shore stored the incident's `opened` event (seconds since the scenario
     /// start; sync runs alongside the scenario, see [`ShoreSim`]); null if it never did.
     pub synced_to_shore_at_s: Option<f64>,
+    /// Root-cause candidates, best first (the root cause first).
+    #[serde(default)]
+    pub candidates: Vec<seawatch_actors::incident::Candidate>,
+    /// The alerts and topology facts that decided the root cause, in words.
+    #[serde(default)]
+    pub evidence: Vec<String>,
 }
 
 /// A link-outage prediction in the report.
@@ -688,6 +694,8 @@ pub async fn run(scenario: &Scenario, opts: &SimRunOptions) -> Result<SimReport,
                 resolved_at_s: i.resolved_at_ms.map(|r| (r - start_ms) as f64 / 1000.0),
                 alerts: i.alerts,
                 severity: i.severity.as_str().to_string(),
+                candidates: i.candidates,
+                evidence: i.evidence,
             }
         })
         .collect();

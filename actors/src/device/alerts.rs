@@ -4,15 +4,25 @@
 //!
 //! | class | fires when | clears when |
 //! |---|---|---|
-//! | unreachable | 2 probes in a row fail, or nothing heard for [`HealthRules::silence_ms`] | a probe succeeds / telemetry resumes |
+//! | unreachable | 2 probes in a row fail, or nothing heard for [`HealthRules::silence_ms`] from a device polled regularly before (4 samples, 5 s or more apart, within that span: a device that only logs is not silent) | a probe succeeds / telemetry resumes |
 //! | unreachable (`probe-miss`) | the first failed probe after answers: a suspicion the correlator promotes only when other evidence corroborates it ([`PROBE_MISS`]) | a probe succeeds |
-//! | flapping | ≥ 3 ok→fail probe transitions in the last 12 probes while the device logs link up/down | no failed probe in the last 6 |
-//! | degraded (`probe`) | ≥ 3 failed probes of the last 12 with ≥ 2 transitions (intermittent loss) | no failed probe in the last 6 |
+//! | flapping | intermittent loss (below) with ≥ 3 ok→fail probe transitions while the device logs link up/down | no failed probe in the last 6 |
+//! | degraded (`probe`) | ≥ 6 failed probes of the last 24 with ≥ 2 transitions (intermittent loss: a quarter of the probes; benign loss of 1 % reaches it about once in 7 million probes); an outage (3 or more failures in a row) is forgotten when the device answers again | no failed probe in the last 6 |
 //! | degraded (`latency`) | 2 successful probes in a row slower than 150 ms | 3 in a row under 100 ms |
 //! | degraded (`nic`) | the host logs a NIC hang (`Tx Unit Hang`, `NETDEV WATCHDOG`) within 2 minutes of a failed or slow probe | no NIC hang for 5 minutes |
 //! | degraded (`cpu`) | `device_cpu_percent` ≥ 90 twice in a row; or ≥ 80, or a probe answered slower than 150 ms, within 2 minutes of the device logging high CPU itself (`CPUHOG`, `CPU_HIGH`, FortiOS `average CPU: ` ≥ 90); or the device's own CPU figure (FortiOS `average CPU: `, Junos `CPU utilization N percent`) ≥ 90 twice in a row, 20 s to 2 minutes apart | < 80 twice in a row |
 //! | degraded (`disk`) | a filesystem under 2 % free | over 5 % free |
-//! | errors | interface input errors above 5/s on any port | under 1/s for 60 s |
+//! | errors | interface input errors above 5/s on any port (the detail names the port and its description: `interface input errors on <ifName> (<ifAlias>)`) | under 1/s for 60 s |
+//!
+//! A probe, latency or CPU sample no newer than the last one of its kind (a duplicated
+//! or late delivery) is telemetry (the device is heard) but feeds no rule: a duplicated
+//! failed probe is one lost probe, not two. An LLDP neighbour-up line raises a topology
+//! fact (series `log:lldp-seen:<port>@<neighbour>`, only when the port's neighbour
+//! changes), which the correlator learns from and never counts as an alert. A line
+//! announcing a planned reboot (a controller's `AP rebooting`, Cisco `Reload
+//! requested`, Junos `UI_REBOOT_EVENT`, FortiOS `Device rebooted`, systemd `The system
+//! will reboot now`, `Rebooting: `) raises [`PLANNED_REBOOT`] about the AP named, else
+//! the device itself.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -37,13 +47,21 @@ impl Default for HealthRules {
     }
 }
 
-const PROBE_HISTORY: usize = 12;
+const PROBE_HISTORY: usize = 24;
+/// Failed probes among the last [`PROBE_HISTORY`] that make loss intermittent (degraded
+/// or, with link up/down lines, flapping). Three of twelve, the rule before decision
+/// 0025, came up by chance a few times a day on a 40-device ship with 1 % benign
+/// single losses at a 10 s poll; six of twenty-four about once a month.
+const INTERMITTENT_FAILS: usize = 6;
 /// The series of the first-failed-probe suspicion (class unreachable). It is not an
 /// alert on its own: one lost probe is common (a dropped packet), so the correlator
 /// counts and acts on it only when other evidence says the same (the parent logged the
 /// port going down, the parent is failing). Two failed probes in a row raise the
 /// ordinary unreachable alert (series `probe`) as before.
 pub const PROBE_MISS: &str = "probe-miss";
+/// The series of a planned-reboot announcement (about the device named, or the one that
+/// logged it): a fact for the correlator, not a symptom.
+pub const PLANNED_REBOOT: &str = "log:planned-reboot";
 /// A NIC hang line and a failed or slow probe this close together make the host degraded.
 const NIC_HANG_WINDOW_MS: i64 = 120_000;
 /// The device's own CPU figures count as two readings in a row only this far apart (a
@@ -52,6 +70,10 @@ const OWN_CPU_MIN_GAP_MS: i64 = 20_000;
 /// The `nic` degraded alert clears after this long without a NIC hang line.
 const NIC_QUIET_MS: i64 = 300_000;
 const MAX_COUNTERS: usize = 256;
+/// Times heard kept to judge whether a device reports regularly.
+const CADENCE_N: usize = 4;
+/// Observations closer than this count once for the cadence (a burst of lines).
+const CADENCE_GAP_MS: i64 = 5_000;
 
 /// Tracks one device's symptoms and raises alerts on changes.
 #[derive(Debug)]
@@ -80,8 +102,18 @@ pub struct HealthAlerts {
     /// since have stayed there.
     own_cpu_high_ms: Option<i64>,
     counters: HashMap<String, (i64, f64)>,
+    /// Event time of the last probe, latency and CPU sample (duplicates and late
+    /// deliveries are not new readings).
+    last_probe_ms: Option<i64>,
+    last_latency_ms: Option<i64>,
+    last_cpu_ms: Option<i64>,
+    /// The neighbour last seen (LLDP) on each port (bounded, [`MAX_COUNTERS`]).
+    lldp_seen: HashMap<String, String>,
     fs_size: HashMap<String, f64>,
     last_seen_ms: Option<i64>,
+    /// The last [`CADENCE_N`] times a sample of it arrived, at least [`CADENCE_GAP_MS`]
+    /// apart: whether it is polled regularly enough for its silence to mean something.
+    cadence: VecDeque<i64>,
     firing: Vec<(AlertClass, &'static str)>,
 }
 
@@ -108,8 +140,13 @@ impl HealthAlerts {
             last_slow_probe_ms: None,
             own_cpu_high_ms: None,
             counters: HashMap::new(),
+            last_probe_ms: None,
+            last_latency_ms: None,
+            last_cpu_ms: None,
+            lldp_seen: HashMap::new(),
             fs_size: HashMap::new(),
             last_seen_ms: None,
+            cadence: VecDeque::with_capacity(CADENCE_N),
             firing: Vec::new(),
         }
     }
@@ -167,6 +204,16 @@ impl HealthAlerts {
                 if l.severity <= 5 && found.any_failure() {
                     self.log_event(&l.text, found, ts);
                 }
+                if found.has(Pat::LldpNeighborUp) || found.has(Pat::LldpNeighborAdded) {
+                    self.lldp_up(&l.text, ts);
+                }
+                if found.0 & Found::PLANNED != 0 {
+                    // a planned reboot: of the AP a controller names, else of this device
+                    let ap = found
+                        .has(Pat::ApRebooting)
+                        .then(|| between(&l.text, "|AP ", "@"));
+                    self.raise_event(ap, PLANNED_REBOOT.to_string(), &l.text, ts);
+                }
                 if found.has(Pat::TxUnitHang) || found.has(Pat::NetdevWatchdog) {
                     self.last_hang_ms = Some(ts);
                     self.nic_hang(ts);
@@ -182,59 +229,77 @@ impl HealthAlerts {
                     self.last_updown_ms = Some(ts);
                 }
             }
-            ObsKind::Metric(m) => match m.name.as_str() {
-                // a probe result (even a failed one) is telemetry about the device: the
-                // silence rule is for devices nobody probes
-                "probe_success" => {
-                    self.seen(ts);
+            ObsKind::Metric(m) => {
+                // polled telemetry sets the cadence that makes silence news (log
+                // lines come when something happens, not on a schedule)
+                if self.cadence.back().is_none_or(|b| ts >= b + CADENCE_GAP_MS) {
+                    if self.cadence.len() == CADENCE_N {
+                        self.cadence.pop_front();
+                    }
+                    self.cadence.push_back(ts);
+                }
+                self.metric(m, ts);
+            }
+        }
+    }
+
+    fn metric(&mut self, m: &crate::ingest::decode::MetricSample, ts: i64) {
+        match m.name.as_str() {
+            // a probe result (even a failed one) is telemetry about the device: the
+            // silence rule is for devices nobody probes
+            "probe_success" => {
+                self.seen(ts);
+                if newer(&mut self.last_probe_ms, ts) {
                     self.probe(m.value >= 0.5, ts);
                 }
-                "probe_duration_seconds" => {
-                    if m.value < 4.9 {
-                        self.latency(m.value, ts);
-                    }
+            }
+            "probe_duration_seconds" => {
+                if m.value < 4.9 && newer(&mut self.last_latency_ms, ts) {
+                    self.latency(m.value, ts);
                 }
-                "device_cpu_percent" => {
-                    self.seen(ts);
+            }
+            "device_cpu_percent" => {
+                self.seen(ts);
+                if newer(&mut self.last_cpu_ms, ts) {
                     self.cpu(m.value, ts);
                 }
-                "ifInErrors" => {
-                    self.seen(ts);
-                    self.errors(m, ts);
+            }
+            "ifInErrors" => {
+                self.seen(ts);
+                self.errors(m, ts);
+            }
+            "node_filesystem_size_bytes" => {
+                self.seen(ts);
+                if self.fs_size.len() < MAX_COUNTERS {
+                    self.fs_size.insert(label_key(m), m.value);
                 }
-                "node_filesystem_size_bytes" => {
-                    self.seen(ts);
-                    if self.fs_size.len() < MAX_COUNTERS {
-                        self.fs_size.insert(label_key(m), m.value);
-                    }
-                }
-                "node_filesystem_avail_bytes" => {
-                    self.seen(ts);
-                    if let Some(size) = self.fs_size.get(&label_key(m)).copied() {
-                        if size > 0.0 {
-                            let free = m.value / size;
-                            if free < 0.02 {
-                                self.set(
-                                    AlertClass::Degraded,
-                                    "disk",
-                                    true,
-                                    ts,
-                                    "filesystem under 2 % free",
-                                );
-                            } else if free > 0.05 {
-                                self.set(
-                                    AlertClass::Degraded,
-                                    "disk",
-                                    false,
-                                    ts,
-                                    "filesystem has room again",
-                                );
-                            }
+            }
+            "node_filesystem_avail_bytes" => {
+                self.seen(ts);
+                if let Some(size) = self.fs_size.get(&label_key(m)).copied() {
+                    if size > 0.0 {
+                        let free = m.value / size;
+                        if free < 0.02 {
+                            self.set(
+                                AlertClass::Degraded,
+                                "disk",
+                                true,
+                                ts,
+                                "filesystem under 2 % free",
+                            );
+                        } else if free > 0.05 {
+                            self.set(
+                                AlertClass::Degraded,
+                                "disk",
+                                false,
+                                ts,
+                                "filesystem has room again",
+                            );
                         }
                     }
                 }
-                _ => self.seen(ts),
-            },
+            }
+            _ => self.seen(ts),
         }
     }
 
@@ -316,6 +381,28 @@ impl HealthAlerts {
         });
     }
 
+    /// An LLDP neighbour-up line: raises `log:lldp-seen:<port>@<neighbour>` when the
+    /// port's neighbour is new (repeated lines say nothing new).
+    fn lldp_up(&mut self, text: &str, ts: i64) {
+        let (port, neighbour) = lldp_lost(text);
+        if port.is_empty() || neighbour.is_empty() || port.len() > 40 || neighbour.len() > 64 {
+            return;
+        }
+        if self.lldp_seen.get(port).is_some_and(|n| n == neighbour) {
+            return;
+        }
+        if !self.lldp_seen.contains_key(port) && self.lldp_seen.len() >= MAX_COUNTERS {
+            return;
+        }
+        self.lldp_seen
+            .insert(port.to_string(), neighbour.to_string());
+        let series = format!(
+            "{}{port}@{neighbour}",
+            crate::incident::correlator::LLDP_SEEN
+        );
+        self.raise_event(None, series, text, ts);
+    }
+
     fn seen(&mut self, ts: i64) {
         self.last_seen_ms = Some(self.last_seen_ms.map_or(ts, |t| t.max(ts)));
         if self.is_firing(AlertClass::Unreachable, "silent") {
@@ -330,6 +417,11 @@ impl HealthAlerts {
     }
 
     fn probe(&mut self, ok: bool, ts: i64) {
+        if ok && self.consecutive_fail >= 3 {
+            // back from an outage: its failures were one outage, not intermittent
+            // loss (they would otherwise make the next chance loss look intermittent)
+            self.probes.clear();
+        }
         if self.probes.len() == PROBE_HISTORY {
             self.probes.pop_front();
         }
@@ -369,7 +461,8 @@ impl HealthAlerts {
             .count();
         let recent_fail = self.probes.iter().rev().take(6).any(|p| !*p);
         let updown = self.last_updown_ms.is_some_and(|t| ts - t <= 120_000);
-        let intermittent = fails >= 3 && transitions >= 2 && self.consecutive_fail < 3;
+        let intermittent =
+            fails >= INTERMITTENT_FAILS && transitions >= 2 && self.consecutive_fail < 3;
         if intermittent && transitions >= 3 && updown {
             self.set(
                 AlertClass::Flapping,
@@ -565,6 +658,9 @@ impl HealthAlerts {
     fn errors(&mut self, m: &crate::ingest::decode::MetricSample, ts: i64) {
         let key = label_key(m);
         let prev = self.counters.get(&key).copied();
+        if prev.is_some_and(|(t0, _)| ts <= t0) {
+            return; // a duplicate or late sample
+        }
         if prev.is_some() || self.counters.len() < MAX_COUNTERS {
             self.counters.insert(key, (ts, m.value));
         }
@@ -573,13 +669,22 @@ impl HealthAlerts {
             // a counter reset (device reboot) is not a burst
             if dt > 0.0 && m.value >= v0 && (m.value - v0) / dt > self.rules.errors_per_s {
                 self.last_errors_ms = Some(ts);
-                self.set(
-                    AlertClass::Errors,
-                    "interface",
-                    true,
-                    ts,
-                    "interface input errors",
-                );
+                if !self.is_firing(AlertClass::Errors, "interface") {
+                    let label = |k: &str| {
+                        m.labels
+                            .iter()
+                            .find(|(n, _)| n == k)
+                            .map(|(_, v)| v.chars().take(64).collect::<String>())
+                    };
+                    let detail = match (label("ifName"), label("ifAlias")) {
+                        (Some(p), Some(a)) if !a.is_empty() => {
+                            format!("{}{p} ({a})", crate::incident::correlator::ERRORS_ON)
+                        }
+                        (Some(p), _) => format!("{}{p}", crate::incident::correlator::ERRORS_ON),
+                        _ => "interface input errors".to_string(),
+                    };
+                    self.set(AlertClass::Errors, "interface", true, ts, &detail);
+                }
             }
         }
         self.settle_errors(ts);
@@ -601,7 +706,15 @@ impl HealthAlerts {
     pub fn tick(&mut self, now_ms: i64) {
         self.settle_errors(now_ms);
         self.settle_nic(now_ms);
-        if let Some(t) = self.last_seen_ms {
+        // silence means something only from a device heard regularly (polled, or
+        // chatty): one that logs a line an hour is quiet, not unreachable
+        let regular = self.cadence.len() == CADENCE_N
+            && self
+                .cadence
+                .back()
+                .zip(self.cadence.front())
+                .is_some_and(|(last, first)| last - first <= self.rules.silence_ms);
+        if let (Some(t), true) = (self.last_seen_ms, regular) {
             if now_ms - t > self.rules.silence_ms {
                 self.set(
                     AlertClass::Unreachable,
@@ -613,6 +726,15 @@ impl HealthAlerts {
             }
         }
     }
+}
+
+/// Whether `ts` is newer than the last reading of a kind (recording it if so).
+fn newer(last: &mut Option<i64>, ts: i64) -> bool {
+    if last.is_some_and(|t| ts <= t) {
+        return false;
+    }
+    *last = Some(ts);
+    true
 }
 
 fn label_key(m: &crate::ingest::decode::MetricSample) -> String {
@@ -746,10 +868,18 @@ enum Pat {
     CpuHog,
     CpuHigh,
     AverageCpu,
+    LldpNeighborUp,
+    LldpNeighborAdded,
+    ApRebooting,
+    ReloadRequested,
+    UiRebootEvent,
+    DeviceRebooted,
+    WillRebootNow,
+    RebootingColon,
 }
 
 /// The patterns, in the order of [`Pat`].
-const PATTERNS: [&str; 20] = [
+const PATTERNS: [&str; 28] = [
     "changed state to down",
     "ifOperStatus down",
     "was turned down",
@@ -770,6 +900,14 @@ const PATTERNS: [&str; 20] = [
     "CPUHOG",
     "CPU_HIGH",
     "average CPU: ",
+    "LLDP_NEIGHBOR_UP",
+    "LLDP neighbor added",
+    "AP rebooting",
+    "Reload requested",
+    "UI_REBOOT_EVENT",
+    "logdesc=\"Device rebooted\"",
+    "The system will reboot now",
+    "Rebooting: ",
 ];
 
 /// Which [`PATTERNS`] occur in a line (a bit per pattern).
@@ -777,6 +915,15 @@ const PATTERNS: [&str; 20] = [
 struct Found(u32);
 
 impl Found {
+    /// The lines that announce a planned reboot (a controller's scheduled AP image
+    /// upgrade, an operator's reload, a host's scheduled shutdown).
+    const PLANNED: u32 = (1 << Pat::ApRebooting as u8)
+        | (1 << Pat::ReloadRequested as u8)
+        | (1 << Pat::UiRebootEvent as u8)
+        | (1 << Pat::DeviceRebooted as u8)
+        | (1 << Pat::WillRebootNow as u8)
+        | (1 << Pat::RebootingColon as u8);
+
     fn has(self, p: Pat) -> bool {
         self.0 & (1 << p as u8) != 0
     }
@@ -789,7 +936,10 @@ impl Found {
             | (1 << Pat::NetdevWatchdog as u8)
             | (1 << Pat::CpuHog as u8)
             | (1 << Pat::CpuHigh as u8)
-            | (1 << Pat::AverageCpu as u8);
+            | (1 << Pat::AverageCpu as u8)
+            | (1 << Pat::LldpNeighborUp as u8)
+            | (1 << Pat::LldpNeighborAdded as u8)
+            | Found::PLANNED;
         self.0 & !state_only != 0
     }
 }
@@ -894,6 +1044,116 @@ mod tests {
     /// An Aruba controller's "AP is down" line, decoded from the wire as the ingest
     /// pipeline does, raises its alert about the AP named in the `|AP name@ip proc|`
     /// block, not about the controller that logged it.
+    #[test]
+    fn planned_reboot_lines_name_the_ap_or_the_device_itself() {
+        let line = "<141>Mar 14 02:12:41 2025 wlc-01 sapd[3411]: <404003> <NOTI> |AP D9-FWD-114@10.40.9.114 sapd| AP rebooting: scheduled image upgrade to 8.10.0.12 (maintenance window 02:00-04:00)";
+        let rec = crate::ingest::decode::parse_syslog(
+            line.as_bytes(),
+            &crate::ingest::decode::SyslogOptions::at(1_741_960_800_000),
+        )
+        .unwrap();
+        let obs = Observation::from_syslog(&rec, 0, None).unwrap();
+        let (sink, mut rx) = AlertSink::channel();
+        let mut h = HealthAlerts::new("s", "wlc-01", sink, HealthRules::default());
+        h.observe(&obs);
+        let a = rx.try_recv().expect("a planned-reboot fact");
+        assert_eq!(
+            (a.subject.as_str(), a.series.as_deref()),
+            ("D9-FWD-114", Some(PLANNED_REBOOT))
+        );
+        for text in [
+            "Reload requested by netadm on vty0 (10.20.0.15). Reload Reason: Scheduled maintenance.",
+            "UI_REBOOT_EVENT: System rebooted by netadm [reason: scheduled maintenance]",
+            "logdesc=\"Device rebooted\" user=\"netadm\" action=\"reboot\"",
+            "The system will reboot now! (scheduled maintenance)",
+        ] {
+            let (mut h, mut rx) = tracker();
+            h.observe(&log(text, 5, 10));
+            let got = drain_series(&mut rx);
+            assert_eq!(got.len(), 1, "{text}: {got:?}");
+            assert_eq!(got[0].1, PLANNED_REBOOT, "{text}");
+        }
+    }
+
+    /// A duplicated failed probe is one lost probe (no unreachable alert); a late
+    /// sample older than the last feeds no rule.
+    #[test]
+    fn duplicated_and_late_probes_are_not_new_readings() {
+        let (mut h, mut rx) = tracker();
+        h.observe(&m("probe_success", 1.0, 0));
+        h.observe(&m("probe_success", 0.0, 10));
+        h.observe(&m("probe_success", 0.0, 10));
+        h.observe(&m("probe_success", 0.0, 5));
+        assert!(drain(&mut rx).is_empty());
+        h.observe(&m("probe_success", 0.0, 20));
+        assert_eq!(
+            drain(&mut rx),
+            vec![(AlertClass::Unreachable, AlertState::Firing)]
+        );
+        // a CPU sample delivered twice is one reading
+        let (mut h, mut rx) = tracker();
+        h.observe(&m("device_cpu_percent", 95.0, 0));
+        h.observe(&m("device_cpu_percent", 95.0, 0));
+        assert!(drain(&mut rx).is_empty());
+    }
+
+    /// A device back from an outage whose next probes lose one now and then (benign
+    /// loss) is not intermittently reachable: the outage's failures are forgotten.
+    #[test]
+    fn an_outage_then_chance_losses_is_not_intermittent_loss() {
+        let (mut h, mut rx) = tracker();
+        let mut t = 0;
+        let mut probe = |ok: bool| {
+            t += 30;
+            h.observe(&m("probe_success", f64::from(u8::from(ok)), t));
+        };
+        for _ in 0..5 {
+            probe(true);
+        }
+        for _ in 0..10 {
+            probe(false);
+        }
+        for k in 0..14 {
+            probe(k != 4 && k != 8);
+        }
+        let got = drain(&mut rx);
+        assert!(
+            !got.contains(&(AlertClass::Degraded, AlertState::Firing)),
+            "{got:?}"
+        );
+        assert_eq!(
+            got,
+            vec![
+                (AlertClass::Unreachable, AlertState::Firing),
+                (AlertClass::Unreachable, AlertState::Cleared)
+            ]
+        );
+    }
+
+    /// The errors alert names the port and its description (for the correlator to
+    /// find the neighbour on it).
+    #[test]
+    fn the_errors_alert_names_its_port_and_description() {
+        let (sink, mut rx) = AlertSink::channel();
+        let mut h = HealthAlerts::new("s", "d", sink, HealthRules::default());
+        let sample = |v: f64, t: i64| {
+            Observation::from_metric(MetricSample {
+                device: "d".into(),
+                name: "ifInErrors".into(),
+                labels: vec![
+                    ("ifName".into(), "Gi1/0/9".into()),
+                    ("ifAlias".into(), "till pos-3".into()),
+                ],
+                value: v,
+                ts_ms: t * 1000,
+            })
+        };
+        h.observe(&sample(0.0, 0));
+        h.observe(&sample(1000.0, 10));
+        let a = rx.try_recv().unwrap();
+        assert_eq!(a.detail, "interface input errors on Gi1/0/9 (till pos-3)");
+    }
+
     #[test]
     fn a_controllers_ap_down_line_names_the_ap() {
         let line = "<142>Mar 14 03:12:41 2025 wlc-01 stm[3411]: <404400> <NOTI> |AP D9-FWD-114@10.40.9.114 sapd| AP is down (heartbeat timeout)";
@@ -1281,6 +1541,28 @@ mod tests {
         assert_eq!(
             drain(&mut rx),
             vec![(AlertClass::Unreachable, AlertState::Cleared)]
+        );
+    }
+
+    /// A device that only logs (not polled: a discovered device), even in bursts, is
+    /// never "silent"; one polled regularly is, after the silence time.
+    #[test]
+    fn silence_is_only_news_from_a_device_heard_regularly() {
+        let (mut h, mut rx) = tracker();
+        for t in [0, 2, 3, 10, 20, 30, 40, 1_200, 3_600, 3_601] {
+            h.observe(&log("Failed password for invalid user admin", 4, t));
+            h.tick(t * 1000 + 1000);
+        }
+        h.tick(10_000_000);
+        assert!(drain(&mut rx).is_empty());
+        // the same device, polled every 60 s, then quiet: silent
+        for k in 0..4 {
+            h.observe(&m("device_cpu_percent", 20.0, 4_000 + 60 * k));
+        }
+        h.tick((4_180 + 181) * 1000);
+        assert_eq!(
+            drain(&mut rx),
+            vec![(AlertClass::Unreachable, AlertState::Firing)]
         );
     }
 

@@ -1,9 +1,10 @@
-//! `GET /api/incidents?ship=&state=open|resolved|all` (contracts §2).
+//! `GET /api/incidents?ship=&state=open|resolved|all` and `GET /api/incidents/{id}`
+//! (contracts §2).
 //!
 //! Mounted by the ship (and later behind the console's auth middleware) through
 //! [`routes`]. Times are RFC 3339 UTC; `resolved_at` is null while open.
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -11,7 +12,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::board::{IncidentBoard, StateFilter};
-use super::model::Incident;
+use super::model::{Candidate, Incident};
 
 /// Query parameters.
 #[derive(Debug, Default, Deserialize)]
@@ -45,6 +46,13 @@ pub struct IncidentView {
     pub summary: String,
     /// Elements with symptoms (root included).
     pub members: Vec<String>,
+    /// Root-cause candidates, best first, each `{"element","score"}`.
+    pub candidates: Vec<Candidate>,
+    /// The alerts and topology facts that decided the root cause, in words.
+    pub evidence: Vec<String>,
+    /// The incident this one was merged into, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
 }
 
 impl IncidentView {
@@ -61,6 +69,9 @@ impl IncidentView {
             resolved_at: i.resolved_at_ms.map(rfc3339),
             summary: i.summary.clone(),
             members: i.members.clone(),
+            candidates: i.candidates.clone(),
+            evidence: i.evidence.clone(),
+            merged_into: i.merged_into.clone(),
         }
     }
 }
@@ -118,10 +129,22 @@ async fn list(State(board): State<IncidentBoard>, Query(q): Query<IncidentQuery>
     Json(views).into_response()
 }
 
-/// The incidents API over `board`.
+async fn one(State(board): State<IncidentBoard>, Path(id): Path<String>) -> Response {
+    match board.get(&id) {
+        Some(i) => Json(IncidentView::from_incident(&i)).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({ "error": format!("no incident {id}") })),
+        )
+            .into_response(),
+    }
+}
+
+/// The incidents API over `board`: the list and one incident by id.
 pub fn routes(board: IncidentBoard) -> Router {
     Router::new()
         .route("/api/incidents", get(list))
+        .route("/api/incidents/{id}", get(one))
         .with_state(board)
 }
 

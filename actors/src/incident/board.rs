@@ -85,6 +85,16 @@ impl IncidentBoard {
             .collect()
     }
 
+    /// The incident with this id (merged ones included: their id stays valid).
+    pub fn get(&self, id: &str) -> Option<Incident> {
+        self.inner
+            .read()
+            .incidents
+            .values()
+            .find(|i| i.id == id)
+            .cloned()
+    }
+
     /// Open incidents by (ship, severity), for the `seawatch_incidents_open` gauge.
     pub fn open_counts(&self) -> BTreeMap<(String, &'static str), i64> {
         let mut m = BTreeMap::new();

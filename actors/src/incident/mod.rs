@@ -7,6 +7,8 @@ pub mod api;
 pub mod board;
 pub mod correlator;
 pub mod model;
+#[cfg(test)]
+mod noise_tests;
 pub mod topology;
 
 pub use actor::{
@@ -14,5 +16,7 @@ pub use actor::{
 };
 pub use board::{IncidentBoard, StateFilter};
 pub use correlator::{Correlator, CorrelatorConfig};
-pub use model::{Incident, IncidentEvent, IncidentEventKind, IncidentSeverity, IncidentState};
+pub use model::{
+    Candidate, Incident, IncidentEvent, IncidentEventKind, IncidentSeverity, IncidentState,
+};
 pub use topology::Topology;

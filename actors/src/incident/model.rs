@@ -79,6 +79,22 @@ pub struct Incident {
     /// Incident this one was merged into, if any.
     #[serde(default)]
     pub merged_into: Option<String>,
+    /// Root-cause candidates, best first (the root cause first), each scored 0..=1.
+    #[serde(default)]
+    pub candidates: Vec<Candidate>,
+    /// What decided the root cause, in words an operator reads: the alerts and the
+    /// topology facts (inventory or learned) behind it, oldest fact first.
+    #[serde(default)]
+    pub evidence: Vec<String>,
+}
+
+/// One root-cause candidate of an incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// Device or link id.
+    pub element: String,
+    /// How well it explains the incident's symptoms, 0..=1 (higher is better).
+    pub score: f64,
 }
 
 /// What happened to an incident.
@@ -106,6 +122,9 @@ pub enum IncidentEventKind {
     Resolved,
     /// Symptoms came back within the grace period.
     Reopened,
+    /// What decided the root cause changed around it (a parent failed later: a
+    /// cascade), without a change of root: new candidates and evidence.
+    EvidenceChanged,
 }
 
 /// One lifecycle event: what happened, when (event time) and the incident after it.

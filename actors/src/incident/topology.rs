@@ -1,5 +1,6 @@
 //! The ship's topology as the correlator sees it: devices with their `depends_on`
-//! parents (and the reverse), and the links. Built from the inventory only.
+//! parents (and the reverse), and the links. Built from the inventory; the correlator
+//! may re-parent a device on what the ship itself says (LLDP, [`Topology::reparent`]).
 
 use std::collections::HashMap;
 
@@ -104,6 +105,40 @@ impl Topology {
         self.nodes.get(id).map_or("discovered", |n| n.kind.as_str())
     }
 
+    /// Whether `kind` is a network device (one that other devices reach the network
+    /// through), as opposed to an end device with a single uplink.
+    pub fn is_network_kind(kind: &str) -> bool {
+        matches!(kind, "switch" | "router" | "firewall" | "modem")
+    }
+
+    /// Replaces the parents of `id` (a learned fact overriding the inventory) and keeps
+    /// the children lists in step. Returns the parents it had, or `None` when `id` is
+    /// not a device of this topology, a new parent is unknown or is `id` itself, or a
+    /// new parent is downstream of `id` (that would make a cycle).
+    pub fn reparent(&mut self, id: &str, parents: Vec<String>) -> Option<Vec<String>> {
+        if !self.nodes.contains_key(id)
+            || parents
+                .iter()
+                .any(|p| p == id || !self.nodes.contains_key(p) || self.is_upstream(id, p))
+        {
+            return None;
+        }
+        let old = std::mem::replace(&mut self.nodes.get_mut(id)?.parents, parents.clone());
+        for p in &old {
+            if let Some(n) = self.nodes.get_mut(p) {
+                n.children.retain(|c| c != id);
+            }
+        }
+        for p in &parents {
+            if let Some(n) = self.nodes.get_mut(p) {
+                if let Err(pos) = n.children.binary_search_by(|c| c.as_str().cmp(id)) {
+                    n.children.insert(pos, id.to_string());
+                }
+            }
+        }
+        Some(old)
+    }
+
     /// Whether `ancestor` is upstream of `id` (through any path).
     pub fn is_upstream(&self, ancestor: &str, id: &str) -> bool {
         let mut stack: Vec<&str> = self.parents(id).iter().map(String::as_str).collect();
@@ -156,5 +191,33 @@ mod tests {
         // a cycle in a bad inventory terminates
         assert!(!t.is_upstream("core", "loop"));
         assert_eq!(t.kind("nope"), "discovered");
+    }
+
+    #[test]
+    fn reparent_moves_a_device_and_refuses_cycles_and_unknowns() {
+        let inv = Inventory {
+            ship: "s".into(),
+            devices: vec![
+                dev("core", "switch", &[]),
+                dev("acc-3", "switch", &["core"]),
+                dev("acc-4", "switch", &["core"]),
+                dev("ap-12", "ap", &["acc-3"]),
+            ],
+            links: vec![],
+        };
+        let mut t = Topology::new(&inv);
+        assert_eq!(
+            t.reparent("ap-12", vec!["acc-4".into()]),
+            Some(vec!["acc-3".to_string()])
+        );
+        assert_eq!(t.parents("ap-12"), ["acc-4".to_string()]);
+        assert!(t.children("acc-3").is_empty());
+        assert_eq!(t.children("acc-4"), ["ap-12".to_string()]);
+        // a cycle, an unknown parent, itself, an unknown device: refused, unchanged
+        assert_eq!(t.reparent("core", vec!["ap-12".into()]), None);
+        assert_eq!(t.reparent("ap-12", vec!["nope".into()]), None);
+        assert_eq!(t.reparent("ap-12", vec!["ap-12".into()]), None);
+        assert_eq!(t.reparent("nope", vec!["core".into()]), None);
+        assert_eq!(t.parents("ap-12"), ["acc-4".to_string()]);
     }
 }
