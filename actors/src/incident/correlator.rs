@@ -1386,10 +1386,16 @@ impl Correlator {
     }
 
     fn resolve(&mut self, out: &mut Vec<IncidentEvent>) {
+        // Only symptoms keep an incident open: a detector's anomaly, outlier or
+        // capacity alert that keeps firing after the failure ended (traffic finding a
+        // new level behind a switch that came back) is context, and an incident it
+        // held open would swallow the next fault of its members.
         let mut active = vec![false; self.incidents.len()];
-        for f in self.firing.values() {
+        for ((_, class, _), f) in &self.firing {
             if let Some(i) = f.incident {
-                active[i] = true;
+                if opens(*class) {
+                    active[i] = true;
+                }
             }
         }
         for (i, is_active) in active.into_iter().enumerate() {
@@ -2579,6 +2585,29 @@ mod tests {
         );
         assert_eq!(c.incidents().len(), 1);
         assert_eq!(c.incidents()[0].alerts, 2);
+    }
+
+    /// A detector alert still firing after the symptoms cleared does not hold the
+    /// incident open: it resolves `resolve_after` after the last symptom.
+    #[test]
+    fn a_detector_alert_does_not_keep_an_incident_open() {
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        run(
+            &mut c,
+            vec![
+                alert("dist", AlertClass::Degraded, AlertState::Firing, 10),
+                alert("dist", AlertClass::Anomaly, AlertState::Firing, 30),
+                alert("dist", AlertClass::Degraded, AlertState::Cleared, 100),
+            ],
+            600,
+        );
+        assert_eq!(c.incidents().len(), 1);
+        let inc = &c.incidents()[0];
+        assert_eq!(inc.alerts, 2);
+        let resolved = inc
+            .resolved_at_ms
+            .expect("resolved while the anomaly fires");
+        assert!((340_000..=350_000).contains(&resolved), "{resolved}");
     }
 
     /// Every incident carries ranked candidates (the root cause first, scored highest)
