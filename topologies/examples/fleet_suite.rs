@@ -160,15 +160,19 @@ async fn main() {
         args.seeds.clone()
     };
     let list: Vec<String> = seeds.iter().map(u64::to_string).collect();
-    println!(
-        "seeds ({}): {}",
-        if args.seeds.is_empty() {
-            "drawn now from OS randomness"
-        } else {
-            "given"
-        },
-        list.join(" ")
-    );
+    if list.is_empty() {
+        println!("seeds: none");
+    } else {
+        println!(
+            "seeds ({}): {}",
+            if args.seeds.is_empty() {
+                "drawn now from OS randomness"
+            } else {
+                "given"
+            },
+            list.join(" ")
+        );
+    }
     let opts = SimRunOptions {
         progress: false,
         ..SimRunOptions::default()
