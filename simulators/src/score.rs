@@ -7,9 +7,14 @@
 //!   or never);
 //! - **top-1**: every incident names one root cause; a fault counts when one of its
 //!   matched incidents names the fault's target;
+//! - **top-3**: a fault counts when the target is among the first three ranked
+//!   candidates of one of its matched incidents (or is its root cause);
 //! - **time to open**: from `at_s` to the opening of that incident (or of the first
 //!   matched incident when none names the target), 0 if it opened during a lead-up;
 //!   an undetected fault counts as never opened;
+//! - **time-to-open budget**: two poll intervals of the faulted ship
+//!   (`metric_interval_s`) plus [`OPEN_SLACK_S`]; a fault opens in budget when its time
+//!   to open is at most that;
 //! - **false incident**: an incident open at no point within 300 s of any fault window
 //!   on its ship;
 //! - **misattributed incident**: an incident during a fault window whose root cause is
@@ -22,6 +27,15 @@ use crate::scenario::{FaultKind, LinkKind, Scenario};
 /// Slack around fault windows within which an incident is not counted as false.
 pub const FALSE_SLACK_S: f64 = 300.0;
 
+/// Slack added to two poll intervals in a fault's time-to-open budget, s.
+pub const OPEN_SLACK_S: f64 = 15.0;
+
+/// A fault's time-to-open budget on a ship polled every `metric_interval_s` seconds:
+/// two polls plus [`OPEN_SLACK_S`].
+pub fn open_budget_s(metric_interval_s: u32) -> f64 {
+    2.0 * f64::from(metric_interval_s) + OPEN_SLACK_S
+}
+
 /// What the scorer needs of an incident.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoredIncident {
@@ -33,6 +47,26 @@ pub struct ScoredIncident {
     pub opened_at_s: f64,
     /// Seconds since scenario start, `None` while open at the end.
     pub resolved_at_s: Option<f64>,
+    /// Ranked root-cause candidates (device or link ids), best first; may be empty.
+    pub candidates: Vec<String>,
+}
+
+impl ScoredIncident {
+    /// An incident without a ranked candidate list.
+    pub fn new(ship: &str, root_cause: &str, opened_at_s: f64, resolved_at_s: Option<f64>) -> Self {
+        Self {
+            ship: ship.to_owned(),
+            root_cause: root_cause.to_owned(),
+            opened_at_s,
+            resolved_at_s,
+            candidates: Vec::new(),
+        }
+    }
+
+    /// The root cause or one of the first three candidates is `element`.
+    pub fn top3_names(&self, element: &str) -> bool {
+        self.root_cause == element || self.candidates.iter().take(3).any(|c| c == element)
+    }
 }
 
 /// The verdict on one fault.
@@ -48,8 +82,25 @@ pub struct FaultScore {
     pub detected: bool,
     /// Some such incident names the target as root cause.
     pub top1: bool,
+    /// The target is among the first three candidates of such an incident.
+    pub top3: bool,
     /// Seconds from onset to the incident opening (`None` if undetected).
     pub time_to_open_s: Option<f64>,
+    /// Two poll intervals of the faulted ship plus [`OPEN_SLACK_S`], s.
+    pub open_budget_s: f64,
+}
+
+impl FaultScore {
+    /// Opened within [`FaultScore::open_budget_s`].
+    pub fn opened_in_budget(&self) -> bool {
+        self.time_to_open_s.is_some_and(|t| t <= self.open_budget_s)
+    }
+
+    /// Time to open over its budget (infinite when undetected).
+    pub fn open_ratio(&self) -> f64 {
+        self.time_to_open_s
+            .map_or(f64::INFINITY, |t| t / self.open_budget_s)
+    }
 }
 
 /// The verdict on one run.
@@ -97,13 +148,20 @@ pub fn score(scenario: &Scenario, incidents: &[ScoredIncident], alerts: u64) -> 
                 .iter()
                 .min_by(|a, b| a.opened_at_s.total_cmp(&b.opened_at_s))
         });
+        let interval = scenario
+            .ship
+            .iter()
+            .find(|s| s.id == f.ship)
+            .map_or(10, |s| s.metric_interval_s);
         faults.push(FaultScore {
             ship: f.ship.clone(),
             target: f.target.clone(),
             kind: f.kind.as_str().to_string(),
             detected: !matched.is_empty(),
             top1: right.is_some(),
+            top3: matched.iter().any(|i| i.top3_names(&f.target)),
             time_to_open_s: first.map(|i| (i.opened_at_s - at).max(0.0)),
+            open_budget_s: open_budget_s(interval),
         });
     }
     let near_fault = |i: &ScoredIncident| {
@@ -145,14 +203,31 @@ pub struct SuiteScore {
     pub compression: f64,
     /// Share of faults whose target is a matched incident's root cause.
     pub top1: f64,
+    /// Share of faults whose target is among a matched incident's first three candidates.
+    pub top3: f64,
     /// Share of faults detected at all.
     pub detected: f64,
     /// 95th percentile of time to open over all faults, s (undetected = infinite).
     pub time_to_open_p95_s: f64,
+    /// Share of faults opened within their budget (two polls + [`OPEN_SLACK_S`]).
+    pub opened_in_budget: f64,
+    /// 95th percentile of time to open over budget (≤ 1 meets the goal; undetected =
+    /// infinite).
+    pub open_ratio_p95: f64,
     /// False incidents per simulated ship-day.
     pub false_per_ship_day: f64,
     /// Faults scored.
     pub faults: usize,
+}
+
+/// Nearest-rank 95th percentile, 0 for no values.
+fn nearest_p95(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let rank = ((0.95 * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v[rank - 1]
 }
 
 /// Aggregates scenario scores.
@@ -161,18 +236,13 @@ pub fn suite(scores: &[ScenarioScore]) -> SuiteScore {
     let alerts: u64 = scores.iter().map(|s| s.alerts).sum();
     let faults: Vec<&FaultScore> = scores.iter().flat_map(|s| &s.faults).collect();
     let n = faults.len().max(1) as f64;
-    let mut tto: Vec<f64> = faults
-        .iter()
-        .map(|f| f.time_to_open_s.unwrap_or(f64::INFINITY))
-        .collect();
-    tto.sort_by(f64::total_cmp);
-    let p95 = if tto.is_empty() {
-        0.0
-    } else {
-        // nearest rank
-        let rank = ((0.95 * tto.len() as f64).ceil() as usize).clamp(1, tto.len());
-        tto[rank - 1]
-    };
+    let p95 = nearest_p95(
+        faults
+            .iter()
+            .map(|f| f.time_to_open_s.unwrap_or(f64::INFINITY))
+            .collect(),
+    );
+    let ratio_p95 = nearest_p95(faults.iter().map(|f| f.open_ratio()).collect());
     let ship_days: f64 = scores.iter().map(|s| s.ship_days).sum();
     SuiteScore {
         compression: if alerts > 0 {
@@ -181,8 +251,11 @@ pub fn suite(scores: &[ScenarioScore]) -> SuiteScore {
             1.0
         },
         top1: faults.iter().filter(|f| f.top1).count() as f64 / n,
+        top3: faults.iter().filter(|f| f.top3).count() as f64 / n,
         detected: faults.iter().filter(|f| f.detected).count() as f64 / n,
         time_to_open_p95_s: p95,
+        opened_in_budget: faults.iter().filter(|f| f.opened_in_budget()).count() as f64 / n,
+        open_ratio_p95: ratio_p95,
         false_per_ship_day: if ship_days > 0.0 {
             scores.iter().map(|s| s.false_incidents).sum::<usize>() as f64 / ship_days
         } else {
@@ -396,12 +469,46 @@ duration_s = 600
 "#;
 
     fn inc(root: &str, open: f64, res: Option<f64>) -> ScoredIncident {
-        ScoredIncident {
-            ship: "a".into(),
-            root_cause: root.into(),
-            opened_at_s: open,
-            resolved_at_s: res,
-        }
+        ScoredIncident::new("a", root, open, res)
+    }
+
+    #[test]
+    fn top3_looks_at_the_first_three_candidates() {
+        let sc = Scenario::parse(SC, "t.toml").unwrap();
+        let ranked = |c: &[&str]| ScoredIncident {
+            candidates: c.iter().map(|s| s.to_string()).collect(),
+            ..inc("ap", 1030.0, None)
+        };
+        let s = score(&sc, &[ranked(&["ap", "x", "sw"])], 10);
+        assert!(!s.faults[0].top1 && s.faults[0].top3);
+        let s = score(&sc, &[ranked(&["ap", "x", "y", "sw"])], 10);
+        assert!(!s.faults[0].top3, "fourth place is not top-3");
+        let s = score(&sc, &[inc("sw", 1030.0, None)], 10);
+        assert!(s.faults[0].top1 && s.faults[0].top3, "top-1 implies top-3");
+        let t = suite(&[s]);
+        assert_eq!((t.top1, t.top3), (1.0, 1.0));
+    }
+
+    #[test]
+    fn time_to_open_is_held_to_two_polls_of_the_faulted_ship() {
+        // the ship polls every 30 s (the default): budget 2 × 30 + 15 = 75 s
+        let sc = Scenario::parse(SC, "t.toml").unwrap();
+        let interval = sc.ship[0].metric_interval_s;
+        let budget = open_budget_s(interval);
+        assert_eq!(budget, 2.0 * f64::from(interval) + 15.0);
+        let s = score(&sc, &[inc("sw", 1000.0 + budget, None)], 10);
+        assert_eq!(s.faults[0].open_budget_s, budget);
+        assert!(s.faults[0].opened_in_budget());
+        assert!((s.faults[0].open_ratio() - 1.0).abs() < 1e-12);
+        let late = score(&sc, &[inc("sw", 1001.0 + budget, None)], 10);
+        assert!(!late.faults[0].opened_in_budget());
+        let missed = score(&sc, &[], 0);
+        assert!(!missed.faults[0].opened_in_budget());
+        let t = suite(&[s.clone(), late.clone()]);
+        assert_eq!(t.opened_in_budget, 0.5);
+        assert!(t.open_ratio_p95 > 1.0);
+        assert_eq!(suite(&[s]).open_ratio_p95, 1.0);
+        assert_eq!(suite(&[missed]).open_ratio_p95, f64::INFINITY);
     }
 
     #[test]
