@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 use seawatch_actors::alert::{Alert, AlertClass, AlertSink, AlertState};
-use seawatch_actors::detect::actor::DetectorConfig;
+use seawatch_actors::detect::actor::{DetectorConfig, DetectorMsg};
+use seawatch_actors::detect::peer::PeerMsg;
 use seawatch_actors::device::DeviceMsg;
 use seawatch_actors::incident::{CorrelatorConfig, CorrelatorMsg, IncidentBoard, StateFilter};
 use seawatch_actors::ingest::metrics::IngestMetrics;
@@ -391,6 +392,18 @@ async fn barrier(ship: &SimShip, now_ms: i64) -> Result<(), SimError> {
         .map(|(_, a)| a.call(LinkMsg::Snapshot, CALL_TIMEOUT));
     // a device restarting mid-run misses one tick: not an error of the run
     let _ = futures::future::join_all(dev_calls).await;
+    // The device actors forwarded their samples to the detectors before answering; a
+    // call to each detector, then to the peer actor, returns once those are scored, so
+    // the alerts they raised reach the correlator before its tick (a run is
+    // deterministic: it does not depend on how fast the detectors keep up).
+    let detectors = ship.roster.detectors();
+    let det_calls = detectors
+        .iter()
+        .map(|(_, a)| a.call(DetectorMsg::Snapshot, CALL_TIMEOUT));
+    let _ = futures::future::join_all(det_calls).await;
+    if let Some(peer) = ship.roster.peer() {
+        let _ = peer.call(PeerMsg::Outliers, CALL_TIMEOUT).await;
+    }
     let states = futures::future::join_all(link_calls).await;
     *ship.links.write() = states
         .into_iter()

@@ -243,6 +243,13 @@ fn publish_durable(log: &EventLog, metrics: &IngestMetrics, last: &mut u64) {
     }
 }
 
+/// Resolves once `stop` is set (polled: the flag is set from another thread).
+async fn until_stopped(stop: &AtomicBool) {
+    while !stop.load(Ordering::Acquire) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 fn write_loop(
     args: &WriterArgs,
     rx: &mut mpsc::Receiver<IngestBatch>,
@@ -332,10 +339,16 @@ fn write_loop(
             let mut done = Vec::new();
             for b in batches {
                 if !b.items.is_empty() {
-                    if stopping {
+                    if stopping || stop.load(Ordering::Acquire) {
                         args.roster.try_route(b.received, b.items);
                     } else {
-                        args.roster.route(b.received, b.items).await;
+                        // Waiting for a restarting roster ends when this writer is told
+                        // to stop (on shutdown the roster stops first, for good): the
+                        // queue must still be drained into the log.
+                        tokio::select! {
+                            _ = args.roster.route(b.received, b.items) => {}
+                            _ = until_stopped(stop) => {}
+                        }
                     }
                 }
                 done.extend(b.done);
@@ -344,8 +357,13 @@ fn write_loop(
             // roster never falls more than one append behind) and before a barrier
             // answers.
             if !stopping {
-                if let Err(e) = args.roster.flush().await {
-                    tracing::warn!(error = %e, "roster did not answer a flush");
+                tokio::select! {
+                    r = args.roster.flush() => {
+                        if let Err(e) = r {
+                            tracing::warn!(error = %e, "roster did not answer a flush");
+                        }
+                    }
+                    _ = until_stopped(stop) => {}
                 }
             }
             for d in done {

@@ -805,6 +805,20 @@ impl Roster {
         self.view.0.read().links.get(link).cloned()
     }
 
+    /// The detector actors of the current incarnation, by device id.
+    pub fn detectors(&self) -> Vec<(String, DetectorAddr)> {
+        let mut v: Vec<_> = self
+            .view
+            .0
+            .read()
+            .detectors
+            .iter()
+            .map(|(k, a)| (k.clone(), a.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
     /// The detector actor of `device`, if it has one.
     pub fn detector_of(&self, device: &str) -> Option<DetectorAddr> {
         self.view.0.read().detectors.get(device).cloned()
