@@ -163,9 +163,12 @@ impl PeerState {
             if !g.latest.contains_key(&s.device) && g.latest.len() >= self.args.config.max_devices {
                 continue;
             }
-            // The first summary of a later window: the earlier window is complete.
+            // The first summary of a later window: the earlier window is complete. It is
+            // evaluated before this summary replaces its device's value for it, so every
+            // device that reported the earlier window counts, whichever device's later
+            // summary happens to arrive first (the result does not depend on the order
+            // in which concurrent detectors deliver).
             let due = g.latest.values().map(|(t, _)| *t).max().filter(|&t| t < w);
-            g.latest.insert(s.device.clone(), (w, mean));
             if let Some(prev) = due {
                 if g.evaluated.is_none_or(|e| e < prev) {
                     g.evaluated = Some(prev);
@@ -182,6 +185,9 @@ impl PeerState {
                         self.args.sink.raise(a);
                     }
                 }
+            }
+            if let Some(g) = self.groups.get_mut(&key) {
+                g.latest.insert(s.device.clone(), (w, mean));
             }
         }
     }
