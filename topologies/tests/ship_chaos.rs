@@ -5,7 +5,9 @@
 //!
 //! Waits poll with a deadline; nothing sleeps for a fixed time to "let things settle".
 
-use std::io::{Read, Write};
+mod support;
+
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -52,20 +54,9 @@ fn config(dir: &std::path::Path) -> ShipConfig {
     cfg
 }
 
-fn http(addr: SocketAddr, method: &str, path: &str, extra: &str, body: &[u8]) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    s.write_all(body).unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    let text = String::from_utf8_lossy(&out).to_string();
-    (text[9..12].parse().unwrap(), text)
+/// One request to the node; `(status, body)`.
+fn http(addr: SocketAddr, method: &str, path: &str, headers: &str, body: &[u8]) -> (u16, String) {
+    support::http_with(addr, method, path, headers, body).unwrap()
 }
 
 /// Round `r`'s telemetry for `sw-r`: a syslog line over TCP, and over NDJSON a log line
