@@ -1966,34 +1966,8 @@ fn render_event(
         Ev::Link { iface, up } => {
             let name = &dev.ifaces[iface].name;
             match dev.vendor {
-                Vendor::Cisco => {
-                    syslog::cisco(w, c, &dev.id, seq, 3, "%LINK-3-UPDOWN");
-                    w.b(b"Interface ");
-                    w.s(name);
-                    w.b(b", changed state to ");
-                    w.s(word(up));
-                }
-                Vendor::Juniper => {
-                    syslog::junos(
-                        w,
-                        c,
-                        &dev.id,
-                        if up { INFO } else { WARNING },
-                        "mib2d",
-                        dev.pid,
-                    );
-                    w.s(if up {
-                        "SNMP_TRAP_LINK_UP"
-                    } else {
-                        "SNMP_TRAP_LINK_DOWN"
-                    });
-                    w.b(b": ifIndex ");
-                    w.u(531 + iface as u64);
-                    w.b(b", ifAdminStatus up(1), ifOperStatus ");
-                    w.s(if up { "up(1)" } else { "down(2)" });
-                    w.b(b", ifName ");
-                    w.s(name);
-                }
+                Vendor::Cisco => port_updown(w, c, dev, seq, false, 0, name, up),
+                Vendor::Juniper => port_updown(w, c, dev, seq, true, 531 + iface as u64, name, up),
                 _ => {
                     syslog::forti(
                         w,
@@ -2223,6 +2197,49 @@ fn render_event(
     }
 }
 
+/// A port going up or down in the vendor's words: Junos `SNMP_TRAP_LINK_*` from mib2d
+/// (with the port's `if_index`) or Cisco IOS `%LINK-3-UPDOWN` (the format of every
+/// other switch vendor here).
+#[allow(clippy::too_many_arguments)]
+fn port_updown(
+    w: &mut W,
+    c: &Civil,
+    dev: &Dev,
+    seq: &mut u32,
+    junos: bool,
+    if_index: u64,
+    name: &str,
+    up: bool,
+) {
+    if junos {
+        syslog::junos(
+            w,
+            c,
+            &dev.id,
+            if up { INFO } else { WARNING },
+            "mib2d",
+            dev.pid,
+        );
+        w.s(if up {
+            "SNMP_TRAP_LINK_UP"
+        } else {
+            "SNMP_TRAP_LINK_DOWN"
+        });
+        w.b(b": ifIndex ");
+        w.u(if_index);
+        w.b(b", ifAdminStatus up(1), ifOperStatus ");
+        w.s(if up { "up(1)" } else { "down(2)" });
+        w.b(b", ifName ");
+        w.s(name);
+    } else {
+        syslog::cisco(w, c, &dev.id, seq, 3, "%LINK-3-UPDOWN");
+        w.b(b"Interface ");
+        w.s(name);
+        w.b(b", changed state to ");
+        w.s(if up { "up" } else { "down" });
+    }
+}
+
 /// The lines of benign noise (vendor formats of `syslog`; see `simulators/NOISE.md`).
 #[allow(clippy::too_many_arguments)]
 fn render_noise(
@@ -2245,32 +2262,12 @@ fn render_noise(
     match ev {
         Ev::UserPort { port, up } => match dev.vendor {
             Vendor::Juniper => {
-                syslog::junos(
-                    w,
-                    c,
-                    &dev.id,
-                    if up { INFO } else { WARNING },
-                    "mib2d",
-                    dev.pid,
-                );
-                w.s(if up {
-                    "SNMP_TRAP_LINK_UP"
-                } else {
-                    "SNMP_TRAP_LINK_DOWN"
-                });
-                w.b(b": ifIndex ");
-                w.u(u64::from(500 + port));
-                w.b(b", ifAdminStatus up(1), ifOperStatus ");
-                w.s(if up { "up(1)" } else { "down(2)" });
-                w.b(b", ifName ge-0/0/");
-                w.u(u64::from(port));
+                let name = format!("ge-0/0/{port}");
+                port_updown(w, c, dev, seq, true, u64::from(500 + port), &name, up);
             }
             _ => {
-                syslog::cisco(w, c, &dev.id, seq, 3, "%LINK-3-UPDOWN");
-                w.b(b"Interface GigabitEthernet1/0/");
-                w.u(u64::from(port));
-                w.b(b", changed state to ");
-                w.s(word(up));
+                let name = format!("GigabitEthernet1/0/{port}");
+                port_updown(w, c, dev, seq, false, 0, &name, up);
             }
         },
         Ev::UserProto { port, up } => {
