@@ -70,7 +70,7 @@ fn per_series(c: &mut Criterion) {
     for (name, cfg) in [
         ("ensemble_detector_cfg", detector_ensemble()),
         ("ensemble_nab_default", EnsembleConfig::default()),
-        // The nab5 default (decision 0018): the same without the ART gate of 0019.
+        // The default of decision 0018: the same without the ART gate of 0019.
         (
             "ensemble_nab_without_art",
             EnsembleConfig {

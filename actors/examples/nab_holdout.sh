@@ -8,13 +8,13 @@ D=${1:-../shared/data/nab}
 B=${B:-${CARGO_TARGET_DIR:-target}/release/examples/nab_eval}
 CATS="artificialWithAnomaly realAWSCloudwatch realKnownCause realTraffic"
 declare -A CFG
-# A: the default of decision 0015; B-G: nab5 candidates (decision 0018): B = no
+# A: the default of decision 0015; B-G: the candidates of decision 0018: B = no
 # re-report during a rest; C = B with the shape-novelty channels weighted 0.7 in the
 # Bonferroni bound; D = B with one shape-novelty channel (8x1); E = C and D; F = B with
 # a 100-sample rest; G = B with rest level 0.15 and a 60-sample rest; H = B with a
 # 60-sample rest.
-# nab6 (decision 0019): every candidate names ART= explicitly (the default has the ART
-# gate on). I = the nab6 default (B with the ART gate: 8 blocks of 4 samples, vigilance
+# Decision 0019: every candidate names ART= explicitly (the default has the ART
+# gate on). I = the default of decision 0019 (B with the ART gate: 8 blocks of 4 samples, vigilance
 # 0.97, factor 0.7, hold 2); J/K = I with blocks of 3/6 samples; L = I with 6 blocks;
 # M = I with rest level 0.15; N = I with a 60-sample rest; O = I with factor 0.8; P = I
 # with 32 categories (the final default). J-O inherit ARTK from the default.
@@ -36,7 +36,7 @@ CFG[L]="$AI ART=6 REST=30 ALERT=0.17"
 CFG[M]="$AI REST=30 ALERT=0.15"
 CFG[N]="$AI REST=60 ALERT=0.17"
 CFG[O]="$AI ARTF=0.8 REST=30 ALERT=0.17"
-# nab7 (decision 0020): every candidate names LENP= (the length penalty, default 0).
+# Decision 0020: every candidate names LENP= (the length penalty, default 0).
 # Q = P with rest level 0.16 and a 60-sample rest; R = Q with one shape-novelty channel
 # (8x1); S = R with rest level 0.155 and length penalty 0.2; T = Q with 64 categories;
 # U = Q with length penalty 0.2 and rest level 0.155; V = S with 64 categories.
