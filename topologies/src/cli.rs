@@ -827,12 +827,6 @@ async fn ship(args: ShipArgs) -> i32 {
     );
     if let Some(path) = cfg.inventory.clone() {
         println!("  inventory: {} (SIGHUP reloads it)", path.display());
-        spawn_inventory_reload(
-            node.roster.clone(),
-            node.correlator.clone(),
-            path,
-            cfg.ship.clone(),
-        );
     }
     if cfg.nats.is_some() {
         println!("  sync:   to shore over NATS JetStream (the ship's leaf server)");
@@ -852,40 +846,4 @@ async fn ship(args: ShipArgs) -> i32 {
     };
     node.shutdown().await;
     status
-}
-
-/// Re-reads the inventory file on SIGHUP and reconciles device and link actors without a
-/// restart. A bad file is reported and the running inventory kept.
-fn spawn_inventory_reload(
-    roster: seawatch_actors::roster::Roster,
-    correlator: seawatch_runtime::supervision::Addr<seawatch_actors::incident::CorrelatorMsg>,
-    path: PathBuf,
-    ship: String,
-) {
-    #[cfg(unix)]
-    tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            return;
-        };
-        while hup.recv().await.is_some() {
-            match crate::inventory::load(&path, &ship) {
-                Ok(inv) => {
-                    // the correlator's topology follows the inventory
-                    let _ = correlator.send(seawatch_actors::incident::CorrelatorMsg::Inventory(
-                        inv.clone(),
-                    ));
-                    match roster.reload(inv).await {
-                        Ok(()) => tracing::info!(path = %path.display(), "inventory reloaded"),
-                        Err(e) => tracing::error!(error = %e, "inventory reload failed"),
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "inventory reload: keeping the running inventory")
-                }
-            }
-        }
-    });
-    #[cfg(not(unix))]
-    let _ = (roster, correlator, path, ship);
 }

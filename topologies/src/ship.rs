@@ -446,7 +446,17 @@ impl ShipNode {
                 syslog_udp_child(udp, sender.clone(), clock.clone()),
                 http_child(web, console_rt, app),
                 ticker_child(roster.clone(), correlator_addr.clone(), clock.clone()),
-            ],
+            ]
+            .into_iter()
+            .chain(cfg.inventory.clone().map(|path| {
+                inventory_reload_child(
+                    roster.clone(),
+                    correlator_addr.clone(),
+                    path,
+                    cfg.ship.clone(),
+                )
+            }))
+            .collect(),
         );
         let spec = SupervisorSpec::new("root", &ship)
             .intensity(3, Duration::from_secs(60))
@@ -573,6 +583,64 @@ fn http_child(
             tokio::select! {
                 _ = &mut server.0 => Err("http server ended".to_string()),
                 _ = stop.stopped() => Ok(()),
+            }
+        }
+    })
+}
+
+/// Re-reads the inventory file on SIGHUP and reconciles the roster's device and link
+/// actors and the correlator's topology without a restart. A bad file is reported and
+/// the running inventory kept. Where there is no SIGHUP (not unix) it waits to be stopped.
+fn inventory_reload_child(
+    roster: Roster,
+    correlator: Addr<CorrelatorMsg>,
+    path: std::path::PathBuf,
+    ship: String,
+) -> ChildSpec {
+    ChildSpec::task("inventory-reload", "reload", move |mut stop| {
+        let (roster, correlator, path, ship) = (
+            roster.clone(),
+            correlator.clone(),
+            path.clone(),
+            ship.clone(),
+        );
+        async move {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{signal, SignalKind};
+                let mut hup = signal(SignalKind::hangup()).map_err(|e| format!("SIGHUP: {e}"))?;
+                loop {
+                    tokio::select! {
+                        got = hup.recv() => {
+                            if got.is_none() {
+                                return Err("SIGHUP stream ended".to_string());
+                            }
+                        }
+                        _ = stop.stopped() => return Ok(()),
+                    }
+                    match crate::inventory::load(&path, &ship) {
+                        Ok(inv) => {
+                            // the correlator's topology follows the inventory
+                            let _ = correlator.send(CorrelatorMsg::Inventory(inv.clone()));
+                            match roster.reload(inv).await {
+                                Ok(()) => {
+                                    tracing::info!(path = %path.display(), "inventory reloaded")
+                                }
+                                Err(e) => tracing::error!(error = %e, "inventory reload failed"),
+                            }
+                        }
+                        Err(e) => tracing::error!(
+                            error = %e,
+                            "inventory reload: keeping the running inventory"
+                        ),
+                    }
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = (roster, correlator, path, ship);
+                stop.stopped().await;
+                Ok(())
             }
         }
     })
