@@ -247,11 +247,13 @@ pub async fn connect_ship(
     .await
     .map_err(js_err)?;
 
-    // Frames go out in order through one publisher.
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    // Frames go out in order through one publisher, behind a bounded queue. The three
+    // tasks below belong to the connection: `NatsShipEnd` owns them and aborts them when
+    // the sync that holds it ends (stopped, restarted or killed), so none outlives it.
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(OUT_QUEUE);
     let subject = up_subject(ship);
     let js2 = js.clone();
-    tokio::spawn(async move {
+    let publisher = Owned(tokio::spawn(async move {
         while let Some(frame) = out_rx.recv().await {
             match js2.publish(subject.clone(), Bytes::from(frame)).await {
                 Ok(ack) => {
@@ -262,11 +264,15 @@ pub async fn connect_ship(
                 Err(e) => tracing::debug!(error = %e, "sync: local publish failed"),
             }
         }
-    });
+    }));
 
+    // Frames from shore (acks, commands): the subscription's own buffer is bounded (the
+    // client's, 65,536 messages); this hand-off to the sync loop is unbounded because
+    // the loop drains it on every turn and ShipConn's receiver type is shared with the
+    // simulated link.
     let (down_tx, down_rx) = mpsc::unbounded_channel();
     let mut sub = client.subscribe(down_subject(ship)).await.map_err(js_err)?;
-    tokio::spawn(async move {
+    let subscriber = Owned(tokio::spawn(async move {
         while let Some(msg) = sub.next().await {
             match Down::decode(&msg.payload) {
                 Ok(d) => {
@@ -277,12 +283,12 @@ pub async fn connect_ship(
                 Err(e) => tracing::warn!(error = %e, "sync: bad frame from shore dropped"),
             }
         }
-    });
+    }));
 
     let (state_tx, state_rx) = watch::channel(false);
     let pinger = client.clone();
     let ship_b = Bytes::from(ship.to_owned());
-    tokio::spawn(async move {
+    let prober = Owned(tokio::spawn(async move {
         loop {
             let ok = matches!(
                 tokio::time::timeout(Duration::from_secs(1), pinger.request(PING, ship_b.clone()))
@@ -295,22 +301,32 @@ pub async fn connect_ship(
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-    });
+    }));
 
     Ok(ShipConn {
         tx: Arc::new(NatsShipEnd {
             out: out_tx,
             state: state_rx,
             capacity: capacity_bytes_per_s,
+            _tasks: [publisher, subscriber, prober],
         }),
         rx: down_rx,
     })
 }
 
+/// Frames queued for the local publisher at most. The sync paces its sends to the
+/// link's rate, so the queue stays near empty while the leaf answers; a frame that finds
+/// it full is not sent (`send` says so) and goes again after its ack timeout, like a
+/// frame lost on the way.
+const OUT_QUEUE: usize = 256;
+
 struct NatsShipEnd {
-    out: mpsc::UnboundedSender<Vec<u8>>,
+    out: mpsc::Sender<Vec<u8>>,
     state: watch::Receiver<bool>,
     capacity: Option<u64>,
+    /// The publisher, the subscriber to shore's frames and the link prober: they end
+    /// with this end.
+    _tasks: [Owned; 3],
 }
 
 impl ShipTransport for NatsShipEnd {
@@ -318,9 +334,14 @@ impl ShipTransport for NatsShipEnd {
         if !*self.state.borrow() {
             return Err(TransportError::LinkDown);
         }
-        self.out
-            .send(up.encode())
-            .map_err(|_| TransportError::NotConnected("nats publisher stopped".into()))
+        self.out.try_send(up.encode()).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => {
+                TransportError::NotConnected("nats publisher queue full".into())
+            }
+            mpsc::error::TrySendError::Closed(_) => {
+                TransportError::NotConnected("nats publisher stopped".into())
+            }
+        })
     }
 
     fn link_state(&self) -> watch::Receiver<bool> {
