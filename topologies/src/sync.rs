@@ -23,8 +23,10 @@ use seawatch_actors::sync::shore::{fleet_command_router, fleet_read_router, Flee
 use seawatch_console::{Auth, AuthConfig, ConsoleMetrics, Role};
 use seawatch_runtime::event_log::EventLog;
 use seawatch_runtime::http::{self, Health};
-use seawatch_runtime::supervision::ChildSpec;
-use seawatch_runtime::{Clock, Runtime};
+use seawatch_runtime::supervision::{
+    start_root, Backoff, ChildSpec, Restart, Strategy, SupervisorSpec,
+};
+use seawatch_runtime::{Clock, Runtime, ShipId};
 use tokio::sync::watch;
 
 use crate::config::{ShipConfig, ShoreConfig};
@@ -139,7 +141,8 @@ pub async fn run_shore(
     // The node's actors (fleet supervisor, mirrors) report on the same /metrics.
     let runtime = Runtime::new(clock.clone());
     let metrics = runtime.metrics().clone();
-    let health = Health::new();
+    // 200 once the tree is up and while none of its permanent children is down.
+    let health = Health::of_tree(&runtime);
     let clickhouse = match &cfg.clickhouse {
         None => None,
         Some(ch) => {
@@ -164,7 +167,7 @@ pub async fn run_shore(
     let shared = ShoreShared {
         metrics: Some(sync_metrics),
         clickhouse,
-        runtime: Some(runtime),
+        runtime: Some(runtime.clone()),
         ..Default::default()
     };
     let node_cfg = ShoreNodeConfig {
@@ -181,7 +184,10 @@ pub async fn run_shore(
         replicas: cfg.replicas,
         lease: Duration::from_secs_f64(cfg.lease_s),
     };
-    let listener = match tokio::net::TcpListener::bind(listen).await {
+    let listener = match std::net::TcpListener::bind(listen).and_then(|l| {
+        l.set_nonblocking(true)?;
+        Ok(l)
+    }) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("seawatch shore: http {listen}: {e}");
@@ -215,36 +221,29 @@ pub async fn run_shore(
         .merge(auth.routes())
         .merge(auth.protect(Role::Viewer, fleet_read_router(api.clone())))
         .merge(auth.protect(Role::Operator, fleet_command_router(api)));
-    let server = tokio::spawn(async move {
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        let _ = axum::serve(listener, app).await;
-    });
-    let (stop, stop_rx) = watch::channel(false);
-    // The cluster may still be electing its JetStream leader, or be unreachable for a
-    // while: retry with backoff instead of exiting.
-    // A server too old for our JetStream client is not going to get newer: say so once
-    // and exit 2 instead of retrying.
-    let node = tokio::spawn(async move {
-        let mut backoff = Duration::from_millis(500);
-        loop {
-            match run_shore_node(
-                node_cfg.clone(),
-                shared.clone(),
-                clock.clone(),
-                stop_rx.clone(),
-            )
-            .await
-            {
-                Ok(()) => return None,
-                Err(e @ NatsError::ServerTooOld { .. }) => return Some(e),
-                Err(e) => {
-                    tracing::warn!(error = %e, "shore node: retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                }
-            }
+    // The tree: the HTTP server and the node loop are its children, so a server that
+    // dies is restarted and /healthz says so meanwhile, and the node's retries (the
+    // cluster may still be electing its JetStream leader, or be unreachable for a while)
+    // are the supervisor's backoff, not a loop of ours.
+    let (too_old_tx, mut too_old) = watch::channel::<Option<String>>(None);
+    let spec = SupervisorSpec::new("shore", &ShipId::new("shore"))
+        .strategy(Strategy::OneForOne)
+        // Up to about 6 restarts a minute at the capped backoff, for as long as it takes.
+        .intensity(1_000, Duration::from_secs(3_600))
+        .backoff(Backoff {
+            initial: Duration::from_millis(500),
+            max: Duration::from_secs(10),
+            ..Backoff::default()
+        })
+        .child(shore_http_child(listener, app))
+        .child(shore_node_child(node_cfg, shared, clock, too_old_tx));
+    let (root, root_ended) = match start_root(spec, runtime).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("seawatch shore: {e}");
+            return 1;
         }
-    });
+    };
     health.set(true);
     println!("{}", sourcing_line(&cfg));
     println!("  http: http://{listen}/api/fleet");
@@ -254,17 +253,81 @@ pub async fn run_shore(
     }
     let status = tokio::select! {
         _ = crate::cli::wait_for_shutdown_signal() => 0,
-        ended = node => match ended {
-            Ok(Some(e)) => {
-                eprintln!("seawatch shore: {e}");
-                crate::cli::EXIT_USAGE
-            }
-            _ => 1,
-        },
+        // A server too old for our JetStream client is not going to get newer: say so
+        // once and exit 2 instead of retrying.
+        Ok(e) = too_old.wait_for(Option::is_some) => {
+            eprintln!("seawatch shore: {}", e.as_deref().unwrap_or_default());
+            crate::cli::EXIT_USAGE
+        }
+        _ = root_ended => {
+            eprintln!("seawatch shore: the supervision tree gave up");
+            1
+        }
     };
-    let _ = stop.send(true);
-    server.abort();
+    root.shutdown().await;
     status
+}
+
+/// The shore's HTTP server as a task child; each incarnation serves a clone of the
+/// socket bound at start, so a restarted server keeps its address.
+fn shore_http_child(listener: std::net::TcpListener, app: axum::Router) -> ChildSpec {
+    let listener = Arc::new(listener);
+    ChildSpec::task("http", "listener", move |mut stop| {
+        let (listener, app) = (listener.clone(), app.clone());
+        async move {
+            let l = listener
+                .try_clone()
+                .and_then(tokio::net::TcpListener::from_std)
+                .map_err(|e| format!("http listener: {e}"))?;
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
+            tokio::select! {
+                r = axum::serve(l, app) => Err(match r {
+                    Ok(()) => "http server ended".to_string(),
+                    Err(e) => format!("http server: {e}"),
+                }),
+                _ = stop.stopped() => Ok(()),
+            }
+        }
+    })
+}
+
+/// The shore node loop as a task child: an error fails the child and the supervisor
+/// restarts it after its backoff; a server too old for our client is reported on
+/// `too_old` and ends the child normally (transient: not restarted).
+fn shore_node_child(
+    cfg: ShoreNodeConfig,
+    shared: ShoreShared,
+    clock: Clock,
+    too_old: watch::Sender<Option<String>>,
+) -> ChildSpec {
+    ChildSpec::task("node", "shore", move |mut stop| {
+        let (cfg, shared, clock, too_old) =
+            (cfg.clone(), shared.clone(), clock.clone(), too_old.clone());
+        async move {
+            let (stop_tx, stop_rx) = watch::channel(false);
+            let run = run_shore_node(cfg, shared, clock, stop_rx);
+            tokio::pin!(run);
+            let result = tokio::select! {
+                r = &mut run => r,
+                _ = stop.stopped() => {
+                    let _ = stop_tx.send(true);
+                    run.await
+                }
+            };
+            match result {
+                Ok(()) => Ok(()),
+                Err(e @ NatsError::ServerTooOld { .. }) => {
+                    too_old.send_replace(Some(e.to_string()));
+                    Ok(())
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "shore node: restarting");
+                    Err(e.to_string())
+                }
+            }
+        }
+    })
+    .restart(Restart::Transient)
 }
 
 /// At most this many ship ids are listed in the shore's start line.
