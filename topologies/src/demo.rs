@@ -374,9 +374,9 @@ impl Demo {
     }
 }
 
-/// The console's HTTP server as a task child serving `listener` (bound once, so a
-/// restarted server keeps its address).
-fn http_child(listener: std::net::TcpListener, app: axum::Router) -> ChildSpec {
+/// An HTTP server as a task child serving `listener` (bound once, so a restarted server
+/// keeps its address): the demo's console and the shore's API.
+pub(crate) fn http_child(listener: std::net::TcpListener, app: axum::Router) -> ChildSpec {
     let listener = Arc::new(listener);
     ChildSpec::task("http", "listener", move |mut stop| {
         let (listener, app) = (listener.clone(), app.clone());

@@ -235,7 +235,7 @@ pub async fn run_shore(
             max: Duration::from_secs(10),
             ..Backoff::default()
         })
-        .child(shore_http_child(listener, app))
+        .child(crate::demo::http_child(listener, app))
         .child(shore_node_child(node_cfg, shared, clock, too_old_tx));
     let (root, root_ended) = match start_root(spec, runtime).await {
         Ok(r) => r,
@@ -266,29 +266,6 @@ pub async fn run_shore(
     };
     root.shutdown().await;
     status
-}
-
-/// The shore's HTTP server as a task child; each incarnation serves a clone of the
-/// socket bound at start, so a restarted server keeps its address.
-fn shore_http_child(listener: std::net::TcpListener, app: axum::Router) -> ChildSpec {
-    let listener = Arc::new(listener);
-    ChildSpec::task("http", "listener", move |mut stop| {
-        let (listener, app) = (listener.clone(), app.clone());
-        async move {
-            let l = listener
-                .try_clone()
-                .and_then(tokio::net::TcpListener::from_std)
-                .map_err(|e| format!("http listener: {e}"))?;
-            let app = app.into_make_service_with_connect_info::<SocketAddr>();
-            tokio::select! {
-                r = axum::serve(l, app) => Err(match r {
-                    Ok(()) => "http server ended".to_string(),
-                    Err(e) => format!("http server: {e}"),
-                }),
-                _ = stop.stopped() => Ok(()),
-            }
-        }
-    })
 }
 
 /// The shore node loop as a task child: an error fails the child and the supervisor

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use seawatch_actors::detect::actor::DetectorMsg;
 use seawatch_actors::device::DeviceMsg;
 use seawatch_actors::incident::StateFilter;
-use seawatch_actors::inventory::{DeviceSpec, Inventory, LinkSpec};
+use seawatch_actors::inventory::Inventory;
 use seawatch_actors::link::LinkMsg;
 use seawatch_runtime::{ActorKey, Clock, ShipId};
 use seawatch_topologies::config::ShipConfig;
@@ -27,23 +27,7 @@ const WAIT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(20);
 
 fn inventory() -> Inventory {
-    Inventory {
-        ship: SHIP.into(),
-        devices: (0..10)
-            .map(|i| DeviceSpec {
-                id: format!("sw-{i}"),
-                kind: "switch".into(),
-                depends_on: vec![],
-            })
-            .collect(),
-        links: vec![LinkSpec {
-            id: "vsat-1".into(),
-            kind: "vsat".into(),
-            band: Some("Ku".into()),
-            capacity_mbps: Some(50.0),
-            primary: true,
-        }],
-    }
+    support::switches(SHIP, 10)
 }
 
 fn config(dir: &std::path::Path) -> ShipConfig {
@@ -88,20 +72,13 @@ async fn feed(node: &ShipNode, r: usize) {
     .unwrap();
 }
 
-/// Polls `check` until it returns `Ok`, at most [`WAIT`]; panics with its last `Err`.
-async fn eventually<F, Fut>(what: &str, mut check: F)
+/// [`support::eventually`] with this test's bound and poll.
+async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<(), String>>,
 {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        match check().await {
-            Ok(()) => return,
-            Err(e) if Instant::now() > deadline => panic!("{what}: not within {WAIT:?}: {e}"),
-            Err(_) => tokio::time::sleep(POLL).await,
-        }
-    }
+    support::eventually(what, WAIT, POLL, check).await
 }
 
 /// Round `r`'s telemetry reached `sw-r`'s device and detector actors and opened an
@@ -156,18 +133,7 @@ async fn reached(node: &ShipNode, r: usize) {
 /// Kills the running incarnation registered as (ship, kind, id) and waits until a new
 /// one is registered.
 async fn kill(node: &ShipNode, kind: &str, id: &str) {
-    let key = ActorKey::new(&ShipId::new(SHIP), kind, id);
-    let registry = node.runtime.registry();
-    let old = registry.get(&key).unwrap_or_else(|| panic!("{key} runs"));
-    old.kill();
-    let old_id = old.get_id();
-    eventually(&format!("{key} restarted"), || async {
-        match registry.get(&key) {
-            Some(cell) if cell.get_id() != old_id => Ok(()),
-            _ => Err("not yet".to_string()),
-        }
-    })
-    .await;
+    support::kill_registered(&node.runtime, SHIP, kind, id, WAIT).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

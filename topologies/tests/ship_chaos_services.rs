@@ -17,7 +17,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use seawatch_actors::inventory::{DeviceSpec, Inventory, LinkSpec};
+use seawatch_actors::inventory::Inventory;
 use seawatch_actors::sync::nats::{
     run_shore_node, stored_events, ShipSource, ShoreNodeConfig, ShoreShared,
 };
@@ -41,23 +41,7 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn inventory() -> Inventory {
-    Inventory {
-        ship: SHIP.into(),
-        devices: (0..6)
-            .map(|i| DeviceSpec {
-                id: format!("sw-{i}"),
-                kind: "switch".into(),
-                depends_on: vec![],
-            })
-            .collect(),
-        links: vec![LinkSpec {
-            id: "vsat-1".into(),
-            kind: "vsat".into(),
-            band: Some("Ku".into()),
-            capacity_mbps: Some(50.0),
-            primary: true,
-        }],
-    }
+    support::switches(SHIP, 6)
 }
 
 /// `n` syslog lines of round `r` over TCP, numbered so ClickHouse can count them.
@@ -105,37 +89,19 @@ async fn healthz(node: &ShipNode) -> u16 {
         .unwrap()
 }
 
-/// Polls `check` until it returns `Ok`, at most [`WAIT`]; panics with its last `Err`.
-async fn eventually<F, Fut>(what: &str, mut check: F)
+/// [`support::eventually`] with this test's bound and poll.
+async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<(), String>>,
 {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        match check().await {
-            Ok(()) => return,
-            Err(e) if Instant::now() > deadline => panic!("{what}: not within {WAIT:?}: {e}"),
-            Err(_) => tokio::time::sleep(POLL).await,
-        }
-    }
+    support::eventually(what, WAIT, POLL, check).await
 }
 
 /// Kills the running incarnation registered as (ship, kind, id) and waits until a new
 /// one is registered.
 async fn kill(node: &ShipNode, kind: &str, id: &str) {
-    let key = ActorKey::new(&ShipId::new(SHIP), kind, id);
-    let registry = node.runtime.registry();
-    let old = registry.get(&key).unwrap_or_else(|| panic!("{key} runs"));
-    old.kill();
-    let old_id = old.get_id();
-    eventually(&format!("{key} restarted"), || async {
-        match registry.get(&key) {
-            Some(cell) if cell.get_id() != old_id => Ok(()),
-            _ => Err("not yet".to_string()),
-        }
-    })
-    .await;
+    support::kill_registered(&node.runtime, SHIP, kind, id, WAIT).await
 }
 
 /// Rows of round `r` in ClickHouse, and the copies of each stored seq.

@@ -373,3 +373,70 @@ impl Drop for Prometheus {
         let _ = self.run("stop");
     }
 }
+
+/// Polls `check` every `poll` until it returns `Ok`, at most `wait`; panics with its
+/// last `Err`. A bound on a wait (a hang fails the test), never a pace.
+pub async fn eventually<F, Fut>(what: &str, wait: Duration, poll: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let deadline = Instant::now() + wait;
+    loop {
+        match check().await {
+            Ok(()) => return,
+            Err(e) if Instant::now() > deadline => panic!("{what}: not within {wait:?}: {e}"),
+            Err(_) => tokio::time::sleep(poll).await,
+        }
+    }
+}
+
+/// Kills the running incarnation registered as (`ship`, `kind`, `id`) in `runtime` and
+/// waits (at most `wait`) until its supervisor has registered a new one.
+pub async fn kill_registered(
+    runtime: &seawatch_runtime::Runtime,
+    ship: &str,
+    kind: &str,
+    id: &str,
+    wait: Duration,
+) {
+    let key = seawatch_runtime::ActorKey::new(&seawatch_runtime::ShipId::new(ship), kind, id);
+    let registry = runtime.registry();
+    let old = registry.get(&key).unwrap_or_else(|| panic!("{key} runs"));
+    old.kill();
+    let old_id = old.get_id();
+    let poll = Duration::from_millis(20);
+    eventually(&format!("{key} restarted"), wait, poll, || async {
+        match registry.get(&key) {
+            Some(cell) if cell.get_id() != old_id => Ok(()),
+            _ => Err("not yet".to_string()),
+        }
+    })
+    .await;
+}
+
+/// The ship's primary VSAT link as the in-process tests inventory it (Ku band, 50 Mbit/s).
+pub fn vsat_link() -> seawatch_actors::inventory::LinkSpec {
+    seawatch_actors::inventory::LinkSpec {
+        id: "vsat-1".into(),
+        kind: "vsat".into(),
+        band: Some("Ku".into()),
+        capacity_mbps: Some(50.0),
+        primary: true,
+    }
+}
+
+/// An inventory of `n` switches `sw-0` .. `sw-{n-1}` with no dependencies, and the VSAT.
+pub fn switches(ship: &str, n: usize) -> seawatch_actors::inventory::Inventory {
+    seawatch_actors::inventory::Inventory {
+        ship: ship.into(),
+        devices: (0..n)
+            .map(|i| seawatch_actors::inventory::DeviceSpec {
+                id: format!("sw-{i}"),
+                kind: "switch".into(),
+                depends_on: vec![],
+            })
+            .collect(),
+        links: vec![vsat_link()],
+    }
+}
