@@ -158,7 +158,7 @@ pub async fn run(
     let elapsed = started.elapsed();
     let _ = node.sender.barrier().await;
     let durable = node.metrics.durable_total();
-    let bytes = node.log.read().stats().bytes;
+    let bytes = node.log.stats().bytes;
     let report = IngestReport {
         events_per_s: durable as f64 / elapsed.as_secs_f64(),
         p99_event_to_detector_ms: node.metrics.latency.quantile_ms(0.99),

@@ -166,7 +166,7 @@ async fn telemetry_over_every_listener_reaches_the_log_and_the_actors() {
         .expect("all durable");
 
     // Durable log: every event, with a dense identity.
-    let events = node.log.read().read_from(1, 100).unwrap();
+    let events = node.log.read_from(1, 100).unwrap();
     assert_eq!(events.len() as u64, sent);
     assert!(events.windows(2).all(|w| w[1].seq == w[0].seq + 1));
     assert_eq!(
@@ -220,7 +220,7 @@ async fn telemetry_over_every_listener_reaches_the_log_and_the_actors() {
     let node = ShipNode::start(&config(dir.path()), inventory(), Clock::system())
         .await
         .unwrap();
-    assert_eq!(node.log.read().next_seq(), sent + 1);
+    assert_eq!(node.log.next_seq(), sent + 1);
     node.shutdown().await;
 }
 
