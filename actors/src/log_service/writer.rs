@@ -173,6 +173,14 @@ fn write_loop(
         args,
         last_durable: shared.log.read().durable_next_seq(),
     };
+    // A previous incarnation may have made events durable without publishing them
+    // (it failed in between): a follower waiting for them must not wait for the next
+    // append.
+    shared.watermark.send_if_modified(|v| {
+        let changed = *v != w.last_durable;
+        *v = w.last_durable;
+        changed
+    });
     let mut last_retention = Instant::now();
     let mut events: Vec<NewEvent> = Vec::with_capacity(args.config.max_append_events);
     // Set once stopping: how many more queued requests to store before the final sync.
