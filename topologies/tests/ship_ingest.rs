@@ -286,6 +286,8 @@ async fn known_label_sets_are_exported_at_0_right_after_start() {
         "seawatch_link_outage_risk{ship=\"aurora\",link=\"vsat-1\"} 0.0".to_string(),
         "seawatch_sync_backlog_events{ship=\"aurora\"} 0".to_string(),
         "seawatch_eventlog_events_total{ship=\"aurora\"} 0".to_string(),
+        "seawatch_eventlog_route_shed_total{ship=\"aurora\"} 0".to_string(),
+        "seawatch_eventlog_route_lag_events{ship=\"aurora\"} 0".to_string(),
     ];
     for severity in ["minor", "major", "critical"] {
         expected.push(format!(
