@@ -6,9 +6,12 @@
 //! the test prints why and passes, unless `CI=true`, where it fails.
 
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use seawatch_actors::ingest::metrics::IngestMetrics;
+use seawatch_actors::ingest::pipeline::PipelineConfig;
+use seawatch_actors::log_service::{LogService, WriterActor};
 use seawatch_actors::store::{
     ClickHouseConfig, ClickHouseExporter, ClickHouseSink, ExporterConfig, ExporterStats,
 };
@@ -33,10 +36,19 @@ fn new_events(n: usize, from: usize) -> Vec<NewEvent> {
         .collect()
 }
 
-fn append(log: &RwLock<EventLog>, n: usize, from: usize) {
-    let mut log = log.write().unwrap();
+/// The ship's log service with its writer running (until the test's runtime ends).
+async fn log_service(dir: &Path, cfg: EventLogConfig) -> LogService {
+    let pipeline = PipelineConfig::default();
+    let svc = LogService::new(EventLog::open(dir, cfg).unwrap(), &pipeline);
+    let metrics = IngestMetrics::register(&seawatch_runtime::Metrics::new(), SHIP);
+    let args = svc.writer_args(metrics, pipeline, seawatch_runtime::Clock::system());
+    ractor::Actor::spawn(None, WriterActor, args).await.unwrap();
+    svc
+}
+
+async fn append(log: &LogService, n: usize, from: usize) {
     for chunk in new_events(n, from).chunks(100) {
-        log.append_batch(chunk.to_vec()).unwrap();
+        log.append(chunk.to_vec()).await.unwrap();
     }
 }
 
@@ -111,12 +123,12 @@ struct Running {
     stats: Arc<ExporterStats>,
 }
 
-fn start_exporter(sink: &ClickHouseSink, log: &Arc<RwLock<EventLog>>, cursor: &Path) -> Running {
+fn start_exporter(sink: &ClickHouseSink, log: &LogService, cursor: &Path) -> Running {
     let mut cfg = ExporterConfig::new(cursor);
     cfg.poll_interval = Duration::from_millis(20);
     cfg.backoff_initial = Duration::from_millis(50);
     cfg.backoff_max = Duration::from_millis(800);
-    let exp = ClickHouseExporter::new(sink.clone(), log.clone(), cfg).unwrap();
+    let exp = ClickHouseExporter::new(sink.clone(), Arc::new(log.reader()), cfg).unwrap();
     let stats = exp.stats();
     let (stop, rx) = watch::channel(false);
     let task = tokio::spawn(exp.run(rx));
@@ -155,9 +167,7 @@ async fn exporter_against_real_clickhouse() {
     let tmp = tempfile::tempdir().unwrap();
     let mut log_cfg = EventLogConfig::new(SHIP);
     log_cfg.fsync = FsyncPolicy::Never;
-    let log = Arc::new(RwLock::new(
-        EventLog::open(tmp.path().join("log"), log_cfg).unwrap(),
-    ));
+    let log = log_service(&tmp.path().join("log"), log_cfg).await;
     let cursor = tmp.path().join("clickhouse.cursor");
     let database = format!("seawatch_test_{}_{}", std::process::id(), T0 % 1000);
     let mut cfg = ClickHouseConfig::new(&url);
@@ -177,7 +187,7 @@ async fn exporter_against_real_clickhouse() {
 
     // Phase 1: ship a backlog.
     let mut total = 5_000usize;
-    append(&log, total, 0);
+    append(&log, total, 0).await;
     let exp = start_exporter(&sink, &log, &cursor);
     let acked = |stats: &Arc<ExporterStats>, n: usize| {
         let s = stats.clone();
@@ -205,7 +215,7 @@ async fn exporter_against_real_clickhouse() {
         .await
         .unwrap();
     let originals: Vec<Event> = {
-        let l = log.read().unwrap();
+        let l = log.reader();
         [1u64, 2, 3, 4999]
             .iter()
             .map(|&s| l.read_from(s, 1).unwrap().remove(0))
@@ -227,7 +237,7 @@ async fn exporter_against_real_clickhouse() {
     match &server {
         Server::Managed(m) => {
             // A backlog is being shipped when the server stops.
-            append(&log, 20_000, total);
+            append(&log, 20_000, total).await;
             let s = exp.stats.clone();
             let mid = total as u64 + 1 + 1_400;
             wait_until("export under way", Duration::from_secs(20), move || {
@@ -237,7 +247,7 @@ async fn exporter_against_real_clickhouse() {
             m.run("kill").unwrap();
             total += 20_000;
             let failed_before = exp.stats.failed_attempts();
-            append(&log, 2_000, total);
+            append(&log, 2_000, total).await;
             total += 2_000;
             let s = exp.stats.clone();
             wait_until("failed attempts", Duration::from_secs(10), move || {
@@ -273,7 +283,7 @@ async fn exporter_against_real_clickhouse() {
     exp.shutdown().await;
 
     // Phase 3: a new exporter resumes from the cursor file.
-    append(&log, 1_500, total);
+    append(&log, 1_500, total).await;
     total += 1_500;
     let exp = start_exporter(&sink, &log, &cursor);
     wait_until("resume", Duration::from_secs(20), acked(&exp.stats, total)).await;
@@ -285,7 +295,7 @@ async fn exporter_against_real_clickhouse() {
     // Phase 4: a crash between insert and cursor write (cursor behind ClickHouse):
     // the exporter checks what is there and does not insert it again.
     seawatch_actors::store::clickhouse::write_cursor(&cursor, SHIP, total as u64 - 999).unwrap();
-    append(&log, 300, total);
+    append(&log, 300, total).await;
     total += 300;
     let exp = start_exporter(&sink, &log, &cursor);
     wait_until(

@@ -13,8 +13,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::RwLock;
-use seawatch_actors::store::EventSource;
+use seawatch_actors::ingest::metrics::IngestMetrics;
+use seawatch_actors::ingest::pipeline::PipelineConfig;
+use seawatch_actors::log_service::{EventSource, LogService, WriterActor};
 use seawatch_actors::sync::nats::{
     connect_ship, run_shore_node, stored_events, ShipSource, ShoreNodeConfig, ShoreShared,
 };
@@ -67,7 +68,17 @@ fn start_shore_node(url: String, node: &str, clock: &Clock) -> ShoreNode {
     ShoreNode { shared, stop, task }
 }
 
-fn append(log: &RwLock<EventLog>, n: u64, at: u64) {
+/// The ship's log service with its writer running (until the test's runtime ends).
+async fn log_service(dir: &Path, cfg: EventLogConfig) -> LogService {
+    let pipeline = PipelineConfig::default();
+    let svc = LogService::new(EventLog::open(dir, cfg).unwrap(), &pipeline);
+    let metrics = IngestMetrics::register(&seawatch_runtime::Metrics::new(), SHIP);
+    let args = svc.writer_args(metrics, pipeline, Clock::system());
+    ractor::Actor::spawn(None, WriterActor, args).await.unwrap();
+    svc
+}
+
+async fn append(log: &LogService, n: u64, at: u64) {
     let ev: Vec<NewEvent> = (0..n)
         .map(|i| NewEvent {
             ts_ms: 1_764_000_000_000 + (at + i) as i64,
@@ -86,16 +97,21 @@ fn append(log: &RwLock<EventLog>, n: u64, at: u64) {
             ),
         })
         .collect();
-    log.write().append_batch(ev).unwrap();
+    log.append(ev).await.unwrap();
+}
+
+async fn produce(log: &LogService, at: &mut u64, n: u64) {
+    append(log, n, *at).await;
+    *at += n;
 }
 
 fn start_ship_sync(
-    log: &Arc<RwLock<EventLog>>,
+    log: &LogService,
     dir: &Path,
     leaf_url: String,
     clock: &Clock,
 ) -> (watch::Sender<bool>, JoinHandle<()>) {
-    let source: Arc<dyn EventSource> = log.clone();
+    let source: Arc<dyn EventSource> = Arc::new(log.reader());
     let mut cfg = SyncConfig::new(dir.join("sync.cursor"));
     cfg.ack_timeout = Duration::from_secs(3);
     cfg.rate_bytes_per_s = Some(2 << 20);
@@ -186,26 +202,20 @@ async fn cuts_ship_kill_and_shore_node_kill_leave_shore_with_exactly_the_ships_e
     let ship_dir = tempfile::tempdir().unwrap();
     let mut log_cfg = EventLogConfig::new(SHIP);
     log_cfg.fsync = FsyncPolicy::Never;
-    let log = Arc::new(RwLock::new(
-        EventLog::open(ship_dir.path().join("log"), log_cfg).unwrap(),
-    ));
+    let log = log_service(&ship_dir.path().join("log"), log_cfg).await;
     let mut ship = start_ship_sync(&log, ship_dir.path(), leaf_url.clone(), &clock);
 
     let mut at = 0u64;
-    let produce = |log: &Arc<RwLock<EventLog>>, at: &mut u64, n: u64| {
-        append(log, n, *at);
-        *at += n;
-    };
     // Phase 1: link up, events flow; then three cuts of the leaf link.
     let t0 = Instant::now();
     for cut in 0..3 {
         for _ in 0..20 {
-            produce(&log, &mut at, 20);
+            produce(&log, &mut at, 20).await;
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         proxy.set_cut(true);
         for _ in 0..20 {
-            produce(&log, &mut at, 20);
+            produce(&log, &mut at, 20).await;
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         if cut == 1 {
@@ -238,7 +248,7 @@ async fn cuts_ship_kill_and_shore_node_kill_leave_shore_with_exactly_the_ships_e
     if let Some(s) = cluster.servers[owner].take() {
         s.run("kill").unwrap();
     }
-    produce(&log, &mut at, 200);
+    produce(&log, &mut at, 200).await;
     let next_owner = wait_for(Duration::from_secs(30), || {
         nodes.iter().position(|n| {
             n.as_ref()
@@ -294,8 +304,8 @@ async fn cuts_ship_kill_and_shore_node_kill_leave_shore_with_exactly_the_ships_e
     assert!(next_owner.is_some(), "no node took the ship over");
 
     // Phase 3: drain, then audit by identity.
-    produce(&log, &mut at, 200);
-    let total = log.read().durable_next_seq() - 1;
+    produce(&log, &mut at, 200).await;
+    let total = log.reader().durable_next_seq() - 1;
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut stored = Default::default();
     let audit_url = shore_url(next_owner.unwrap_or(0));

@@ -41,6 +41,11 @@ pub struct IngestReport {
     pub offered_rate: u64,
     /// Event-log bytes on disk per event (compressed).
     pub disk_bytes_per_event: f64,
+    /// Events delivered to the device actors per second, from the loader's start to the
+    /// last one routed (the router follows the log, so this can trail `events_per_s`).
+    pub routed_events_per_s: f64,
+    /// Stored events the router did not deliver (counted shedding; 0 expected).
+    pub route_shed: u64,
 }
 
 /// Builds one connection's repeating block of RFC 5424 lines (~200 bytes each) from
@@ -157,8 +162,9 @@ pub async fn run(
     .is_ok();
     let elapsed = started.elapsed();
     let _ = node.sender.barrier().await;
+    let routed_elapsed = started.elapsed();
     let durable = node.metrics.durable_total();
-    let bytes = node.log.read().stats().bytes;
+    let bytes = node.log.stats().bytes;
     let report = IngestReport {
         events_per_s: durable as f64 / elapsed.as_secs_f64(),
         p99_event_to_detector_ms: node.metrics.latency.quantile_ms(0.99),
@@ -173,6 +179,8 @@ pub async fn run(
         secs,
         offered_rate: rate,
         disk_bytes_per_event: bytes as f64 / durable.max(1) as f64,
+        routed_events_per_s: durable as f64 / routed_elapsed.as_secs_f64(),
+        route_shed: node.metrics.route_shed_total(),
     };
     if !drained {
         tracing::error!(sent, durable, "not every sent event became durable");

@@ -3,10 +3,11 @@
 //!
 //! ```text
 //! ship:ID — rest_for_one
-//! ├─ eventlog-writer          the one writer of the ship's event log
+//! ├─ eventlog-writer          the one writer of the ship's event log (decision 0037)
 //! ├─ followers — rest_for_one
 //! │  ├─ roster                owns the device, link, detector and peer actors
-//! │  └─ correlator            alerts → incidents
+//! │  ├─ correlator            alerts → incidents (appended through the writer)
+//! │  └─ eventlog-router       follows the durable watermark, routes to the roster
 //! └─ what the caller adds: services (exporter, sync, console sessions), the edge
 //! ```
 //!
@@ -30,11 +31,10 @@ use seawatch_actors::incident::{
 };
 use seawatch_actors::ingest::listen;
 use seawatch_actors::ingest::metrics::IngestMetrics;
-use seawatch_actors::ingest::pipeline::{
-    queue, writer_child, IngestSender, PipelineConfig, WriterArgs,
-};
+use seawatch_actors::ingest::pipeline::{IngestSender, PipelineConfig};
 use seawatch_actors::inventory::Inventory;
 use seawatch_actors::link::LinkMetrics;
+use seawatch_actors::log_service::{LogReader, LogService};
 use seawatch_actors::push::{Push, PushBus, PushKind};
 use seawatch_actors::roster::{
     roster_child, DetectorSetup, Discovered, Roster, RosterArgs, RosterMetrics, RosterView,
@@ -133,8 +133,8 @@ impl ShipOptions {
 pub struct ShipParts {
     /// The ship.
     pub ship: ShipId,
-    /// The durable event log.
-    pub log: Arc<RwLock<EventLog>>,
+    /// The durable event log (its one writer is a child of the subtree).
+    pub log: LogService,
     /// The listeners' side of the ingest queue.
     pub sender: IngestSender,
     /// Ingest metrics.
@@ -183,10 +183,10 @@ pub fn assemble_ship(
             path: log_dir.display().to_string(),
             source,
         })?;
-    let log = Arc::new(RwLock::new(log));
     let metrics = families.ingest_for(runtime.metrics(), &id);
     let pipeline = PipelineConfig::default();
-    let (sender, slot) = queue(&pipeline, metrics.clone());
+    let log = LogService::new(log, &pipeline);
+    let sender = log.ingest_sender(metrics.clone());
     let (correlator, correlator_addr) = correlator_child(CorrelatorArgs {
         ship: id.clone(),
         inventory: inventory.clone(),
@@ -225,25 +225,22 @@ pub fn assemble_ship(
         metrics: families.roster.clone(),
         view: RosterView::default(),
     });
-    let (writer, _) = writer_child(WriterArgs {
-        log: log.clone(),
-        slot,
-        roster: roster_handle.clone(),
-        metrics: metrics.clone(),
-        config: pipeline,
-        clock: opts.clock.clone(),
-    });
+    let writer = log.writer_child(metrics.clone(), pipeline, opts.clock.clone());
+    let router = log.router_child(roster_handle.clone(), metrics.clone());
     let followers = {
         let ship = ship.clone();
         ChildSpec::supervisor("followers", move || {
             // The roster before the correlator: a re-created roster's device actors
             // raise afresh whatever is still wrong, so the correlator starts afresh with
-            // them; a correlator crash costs only the correlator.
+            // them; a correlator crash costs only the correlator. The router last: it
+            // only needs the roster's (stable) address, and its crash costs nothing else;
+            // on shutdown it stops first, while the roster still takes what it holds.
             SupervisorSpec::new("followers", &ship)
                 .strategy(Strategy::RestForOne)
                 .intensity(10, Duration::from_secs(60))
                 .child(roster.clone())
                 .child(correlator.clone())
+                .child(router.clone())
         })
         .0
     };
@@ -264,8 +261,8 @@ pub struct ShipNode {
     pub runtime: Runtime,
     /// The root supervisor.
     pub root: SupervisorHandle,
-    /// The durable event log.
-    pub log: Arc<RwLock<EventLog>>,
+    /// The durable event log (read view).
+    pub log: LogReader,
     /// The roster: the device, link and detector actors, and the routing to them.
     pub roster: Roster,
     /// The listeners' queue.
@@ -341,7 +338,7 @@ impl ShipNode {
         inventory.ship = cfg.ship.clone();
         let parts = assemble_ship(&runtime, &mut families, inventory, &opts)?;
         let (log, sender, metrics) = (
-            parts.log.clone(),
+            parts.log.reader(),
             parts.sender.clone(),
             parts.metrics.clone(),
         );

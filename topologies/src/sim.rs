@@ -38,9 +38,9 @@ use seawatch_actors::ingest::metrics::IngestMetrics;
 use seawatch_actors::ingest::pipeline::IngestSender;
 use seawatch_actors::ingest::record::Observation;
 use seawatch_actors::link::{predicted_outage_ms, LinkMsg, LinkStatus};
+use seawatch_actors::log_service::{EventSource, LogReader};
 use seawatch_actors::push::PushBus;
 use seawatch_actors::roster::Roster;
-use seawatch_actors::store::clickhouse::EventSource;
 use seawatch_actors::sync::link::{LinkProfile, SimNet};
 use seawatch_actors::sync::metrics::SyncMetrics;
 use seawatch_actors::sync::ship::{
@@ -50,9 +50,7 @@ use seawatch_actors::sync::shore::{
     run_shore, Commands, FleetStore, FleetView, MemFleetStore, Shore,
 };
 use seawatch_actors::sync::wire::{Lane, LinkSnapshot};
-use seawatch_runtime::event_log::{
-    Event, EventKind, EventLog, EventLogConfig, EventLogError, FsyncPolicy,
-};
+use seawatch_runtime::event_log::{Event, EventKind, EventLogConfig, EventLogError, FsyncPolicy};
 use seawatch_runtime::supervision::{
     start_root, Addr, ChildSpec, SupervisorHandle, SupervisorSpec,
 };
@@ -202,8 +200,8 @@ pub struct SimShip {
     sender: IngestSender,
     roster: Roster,
     correlator: Addr<CorrelatorMsg>,
-    /// The ship's durable event log.
-    pub log: Arc<RwLock<EventLog>>,
+    /// The ship's durable event log (read view).
+    pub log: LogReader,
     metrics: IngestMetrics,
     /// The link states as of the last barrier.
     pub links: Arc<RwLock<Vec<LinkSnapshot>>>,
@@ -291,7 +289,7 @@ impl SimFleet {
                 sender: parts.sender,
                 roster: parts.roster,
                 correlator: parts.correlator,
-                log: parts.log,
+                log: parts.log.reader(),
                 metrics: parts.metrics,
                 links: Arc::new(RwLock::new(Vec::new())),
             });
@@ -340,20 +338,13 @@ impl SimFleet {
         self.ships.iter().map(|s| s.metrics.accepted_total()).sum()
     }
 
-    /// Makes every ship's log durable up to its end and returns those ends: what sync
-    /// may ship (call between barriers, when no telemetry is in flight). With
-    /// [`FsyncPolicy::Never`] an append is "durable" as soon as it is written, and this
-    /// only reads the ends.
+    /// Every ship's durable end: what sync may ship (call between barriers, when no
+    /// telemetry is in flight). A barrier makes everything queued before it durable (the
+    /// log's writer syncs for it), so this only reads the watermarks.
     pub fn horizons(&self) -> Vec<u64> {
         self.ships
             .iter()
-            .map(|s| {
-                let mut log = s.log.write();
-                if let Err(e) = log.sync() {
-                    tracing::error!(ship = %s.id, error = %e, "event log sync failed");
-                }
-                log.durable_next_seq()
-            })
+            .map(|s| s.log.durable_next_seq())
             .collect()
     }
 
@@ -674,8 +665,7 @@ pub async fn run(scenario: &Scenario, opts: &SimRunOptions) -> Result<SimReport,
     fleet.shutdown().await;
     let horizons = fleet.horizons();
     for s in &fleet.ships {
-        let log = s.log.read();
-        events.stored_ship += log.durable_next_seq().saturating_sub(log.first_seq());
+        events.stored_ship += s.log.durable_next_seq().saturating_sub(s.log.first_seq());
     }
     shore.step(end_ms, horizons);
     let audit = match played {
@@ -768,8 +758,8 @@ pub fn sync_link(scenario: &Scenario, ship: &ScenarioShip) -> LinkProfile {
 pub struct ShoreShip {
     /// Ship id.
     pub id: String,
-    /// The ship's durable event log.
-    pub log: Arc<RwLock<EventLog>>,
+    /// The ship's durable event log (read view).
+    pub log: LogReader,
     /// Its link to shore (outages as offsets from the scenario's start).
     pub profile: LinkProfile,
     /// The ship's state for the shore's fleet view (links, open incidents).
@@ -807,20 +797,19 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(6 * 3600);
 /// horizon the feeding side set at its last barrier, so what shore receives, and when,
 /// depends on simulated time only, not on how fast the ship's threads ran.
 struct Horizon {
-    log: Arc<RwLock<EventLog>>,
+    log: LogReader,
     end: AtomicU64,
 }
 
 impl EventSource for Horizon {
     fn ship_id(&self) -> String {
-        self.log.read().ship_id().to_owned()
+        self.log.ship_id().to_owned()
     }
     fn first_seq(&self) -> u64 {
-        self.log.read().first_seq()
+        self.log.first_seq()
     }
     fn durable_next_seq(&self) -> u64 {
         self.log
-            .read()
             .durable_next_seq()
             .min(self.end.load(Ordering::Acquire))
     }
@@ -830,7 +819,7 @@ impl EventSource for Horizon {
             return Ok(Vec::new());
         }
         let max = max.min(usize::try_from(end - seq).unwrap_or(usize::MAX));
-        let mut v = self.log.read().read_from(seq, max)?;
+        let mut v = self.log.read_from(seq, max)?;
         v.retain(|e| e.seq < end);
         Ok(v)
     }
@@ -1144,10 +1133,7 @@ fn shore_thread(
         let _ = shore_task.await;
         let mut audit = ShoreAudit::default();
         for s in &ships {
-            let (first, end) = {
-                let log = s.log.read();
-                (log.first_seq(), log.durable_next_seq())
-            };
+            let (first, end) = (s.log.first_seq(), s.log.durable_next_seq());
             audit.synced += store.count(&s.id);
             audit.lost += (first..end).filter(|&q| !store.contains(&s.id, q)).count() as u64;
             audit.duplicates += store.duplicates(&s.id);

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::RwLock;
+use seawatch_actors::log_service::LogReader;
 use seawatch_actors::store::clickhouse::ClickHouseConfig;
 use seawatch_actors::sync::actor::{sync_child, Connector, SyncArgs};
 use seawatch_actors::sync::clickhouse::ClickHouseFleetStore;
@@ -21,7 +21,6 @@ use seawatch_actors::sync::nats::{
 use seawatch_actors::sync::ship::SyncConfig;
 use seawatch_actors::sync::shore::{fleet_command_router, fleet_read_router, FleetApi};
 use seawatch_console::{Auth, AuthConfig, ConsoleMetrics, Role};
-use seawatch_runtime::event_log::EventLog;
 use seawatch_runtime::http::{self, Health};
 use seawatch_runtime::supervision::{
     start_root, Backoff, ChildSpec, Restart, Strategy, SupervisorSpec,
@@ -33,11 +32,7 @@ use crate::config::{ShipConfig, ShoreConfig};
 
 /// The ship's sync actor over NATS (`cfg.nats`), a child of the ship's subtree; `None`
 /// without `[nats]`.
-pub fn ship_sync_child(
-    cfg: &ShipConfig,
-    log: Arc<RwLock<EventLog>>,
-    runtime: &Runtime,
-) -> Option<ChildSpec> {
+pub fn ship_sync_child(cfg: &ShipConfig, log: LogReader, runtime: &Runtime) -> Option<ChildSpec> {
     let url = cfg.nats.as_ref()?.url.clone();
     let mut sync = SyncConfig::new(cfg.data.join("sync.cursor"));
     sync.link_share = cfg.sync.link_share;

@@ -156,8 +156,10 @@ async fn every_part_of_the_ship_tree_can_crash_and_telemetry_still_gets_through(
         ("detector", "sw-0"),
         ("peer", "_peers"),
         ("eventlog", "eventlog-writer"),
+        ("eventlog", "eventlog-router"),
         ("roster", "roster"),
     ];
+    let rounds = crashes.len();
     for (r, (kind, id)) in crashes.into_iter().enumerate() {
         let r = r + 1;
         if kind == "detector" {
@@ -182,7 +184,7 @@ async fn every_part_of_the_ship_tree_can_crash_and_telemetry_still_gets_through(
 
     // The syslog listener crashes twice in a row: the first restart is immediate, the
     // second waits out the edge's backoff, and /healthz says so until it is back.
-    let round = 8;
+    let round = rounds + 1;
     kill(&node, "listener", "syslog-tcp").await;
     let key = ActorKey::new(&ShipId::new(SHIP), "listener", "syslog-tcp");
     let mut saw_down = false;

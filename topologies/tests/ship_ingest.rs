@@ -166,7 +166,7 @@ async fn telemetry_over_every_listener_reaches_the_log_and_the_actors() {
         .expect("all durable");
 
     // Durable log: every event, with a dense identity.
-    let events = node.log.read().read_from(1, 100).unwrap();
+    let events = node.log.read_from(1, 100).unwrap();
     assert_eq!(events.len() as u64, sent);
     assert!(events.windows(2).all(|w| w[1].seq == w[0].seq + 1));
     assert_eq!(
@@ -220,7 +220,7 @@ async fn telemetry_over_every_listener_reaches_the_log_and_the_actors() {
     let node = ShipNode::start(&config(dir.path()), inventory(), Clock::system())
         .await
         .unwrap();
-    assert_eq!(node.log.read().next_seq(), sent + 1);
+    assert_eq!(node.log.next_seq(), sent + 1);
     node.shutdown().await;
 }
 
@@ -286,6 +286,8 @@ async fn known_label_sets_are_exported_at_0_right_after_start() {
         "seawatch_link_outage_risk{ship=\"aurora\",link=\"vsat-1\"} 0.0".to_string(),
         "seawatch_sync_backlog_events{ship=\"aurora\"} 0".to_string(),
         "seawatch_eventlog_events_total{ship=\"aurora\"} 0".to_string(),
+        "seawatch_eventlog_route_shed_total{ship=\"aurora\"} 0".to_string(),
+        "seawatch_eventlog_route_lag_events{ship=\"aurora\"} 0".to_string(),
     ];
     for severity in ["minor", "major", "critical"] {
         expected.push(format!(

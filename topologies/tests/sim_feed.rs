@@ -84,7 +84,7 @@ async fn a_blockage_scenario_replayed_through_the_decoders() {
     // The log holds every generated record plus the correlator's incident events.
     let (mut telemetry, mut seq) = (0u64, 1u64);
     loop {
-        let batch = node.log.read().read_from(seq, 100_000).unwrap();
+        let batch = node.log.read_from(seq, 100_000).unwrap();
         let Some(last) = batch.last() else { break };
         seq = last.seq + 1;
         telemetry += batch
@@ -92,7 +92,7 @@ async fn a_blockage_scenario_replayed_through_the_decoders() {
             .filter(|e| e.kind != EventKind::Incident)
             .count() as u64;
     }
-    assert_eq!(seq, node.log.read().next_seq(), "every event readable");
+    assert_eq!(seq, node.log.next_seq(), "every event readable");
     assert_eq!(telemetry, generated);
 
     // Every inventoried device that the simulator gives a voice was heard by its actor.

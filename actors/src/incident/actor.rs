@@ -6,14 +6,11 @@
 //! On start it replays the `incident` events of the log, so incidents survive a
 //! restart of the actor or of the ship.
 
-use std::sync::Arc;
-
-use parking_lot::RwLock;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use seawatch_runtime::event_log::{EventKind, EventLog, LogCursor, NewEvent};
+use seawatch_runtime::event_log::{EventKind, NewEvent};
 use seawatch_runtime::supervision::{Addr, ChildSpec};
 use seawatch_runtime::Metrics;
 
@@ -23,6 +20,7 @@ use super::model::{Incident, IncidentEvent, IncidentSeverity};
 use super::topology::Topology;
 use crate::alert::{Alert, AlertSink};
 use crate::inventory::Inventory;
+use crate::log_service::{LogReader, LogService};
 use crate::push::{Push, PushBus, PushKind};
 
 /// Messages of the correlator actor.
@@ -93,8 +91,9 @@ pub struct CorrelatorArgs {
     pub board: IncidentBoard,
     /// Where incident changes are pushed.
     pub push: PushBus,
-    /// The ship's event log (incident events are appended, and replayed on start).
-    pub log: Option<Arc<RwLock<EventLog>>>,
+    /// The ship's event log service (incident events are appended through its writer,
+    /// and replayed on start).
+    pub log: Option<LogService>,
     /// Metrics.
     pub metrics: IncidentMetrics,
 }
@@ -110,11 +109,11 @@ pub struct CorrelatorState {
 }
 
 /// The latest state of every incident recorded in `log` for `ship`.
-pub fn replay(log: &EventLog, ship: &str) -> Vec<Incident> {
+pub fn replay(log: &LogReader, ship: &str) -> Vec<Incident> {
     let mut latest: std::collections::BTreeMap<String, Incident> = Default::default();
-    let mut cursor = LogCursor::at_start(log);
+    let mut cursor = log.cursor(log.first_seq());
     loop {
-        let batch = match cursor.poll(log, 4096) {
+        let batch = match cursor.poll(4096) {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(ship, error = %e, "cannot replay incident events");
@@ -147,7 +146,7 @@ pub fn replay(log: &EventLog, ship: &str) -> Vec<Incident> {
 }
 
 impl CorrelatorState {
-    fn publish(&mut self, events: Vec<IncidentEvent>) {
+    async fn publish(&mut self, events: Vec<IncidentEvent>) {
         if events.is_empty() {
             return;
         }
@@ -170,7 +169,7 @@ impl CorrelatorState {
                     })
                 })
                 .collect();
-            if let Err(e) = log.write().append_batch(batch) {
+            if let Err(e) = log.append(batch).await {
                 tracing::error!(ship = %a.ship, error = %e, "cannot store incident events");
             }
         }
@@ -233,7 +232,7 @@ impl Actor for CorrelatorActor {
     ) -> Result<CorrelatorState, ActorProcessingErr> {
         let mut engine = Correlator::new(&args.ship, Topology::new(&args.inventory), args.config);
         if let Some(log) = &args.log {
-            let restored = replay(&log.read(), &args.ship);
+            let restored = replay(&log.reader(), &args.ship);
             for i in &restored {
                 args.board.upsert(i);
             }
@@ -254,7 +253,7 @@ impl Actor for CorrelatorActor {
             CorrelatorMsg::Alert(a) => st.engine.push(a),
             CorrelatorMsg::Tick { now_ms, reply } => {
                 let events = st.engine.tick(now_ms);
-                st.publish(events);
+                st.publish(events).await;
                 st.args
                     .board
                     .set_alerts(&st.args.ship, st.engine.alerts_total());
@@ -270,7 +269,7 @@ impl Actor for CorrelatorActor {
             } => {
                 let ev = st.engine.acknowledge(&id, &by, ts_ms);
                 let ok = ev.is_some();
-                st.publish(ev.into_iter().collect());
+                st.publish(ev.into_iter().collect()).await;
                 let _ = reply.send(ok);
             }
             CorrelatorMsg::Inventory(inv) => st.engine.set_topology(Topology::new(&inv)),
@@ -302,7 +301,23 @@ mod tests {
     use crate::inventory::DeviceSpec;
     use seawatch_runtime::event_log::EventLogConfig;
 
-    fn args(log: Arc<RwLock<EventLog>>, board: IncidentBoard, push: PushBus) -> CorrelatorArgs {
+    /// A log service with its writer running (stopped with the test's runtime).
+    async fn log_service(dir: &std::path::Path) -> LogService {
+        let cfg = crate::ingest::pipeline::PipelineConfig::default();
+        let svc = LogService::new(
+            seawatch_runtime::event_log::EventLog::open(dir, EventLogConfig::new("s")).unwrap(),
+            &cfg,
+        );
+        let metrics =
+            crate::ingest::metrics::IngestMetrics::register(&seawatch_runtime::Metrics::new(), "s");
+        let args = svc.writer_args(metrics, cfg, seawatch_runtime::Clock::system());
+        Actor::spawn(None, crate::log_service::WriterActor, args)
+            .await
+            .unwrap();
+        svc
+    }
+
+    fn args(log: LogService, board: IncidentBoard, push: PushBus) -> CorrelatorArgs {
         CorrelatorArgs {
             ship: "s".into(),
             inventory: Inventory {
@@ -340,9 +355,7 @@ mod tests {
     #[tokio::test]
     async fn incidents_are_stored_pushed_and_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let log = Arc::new(RwLock::new(
-            EventLog::open(dir.path(), EventLogConfig::new("s")).unwrap(),
-        ));
+        let log = log_service(dir.path()).await;
         let board = IncidentBoard::new();
         let push = PushBus::new(64);
         let mut rx = push.subscribe();
@@ -380,7 +393,12 @@ mod tests {
         assert_eq!(wire["event"], "opened");
         actor.stop(None);
         join.await.unwrap();
-        log.write().sync().unwrap();
+        // The writer makes the records durable at its next fsync (replay reads only
+        // what is durable).
+        let reader = log.reader();
+        let end = reader.next_seq();
+        assert!(end > 1, "incident events stored");
+        reader.watermark().wait_for(|&w| w >= end).await.unwrap();
 
         // a new incarnation (or a restarted ship) rebuilds the board from the log
         let board2 = IncidentBoard::new();
@@ -403,9 +421,7 @@ mod tests {
     #[tokio::test]
     async fn open_incident_gauges_read_0_from_the_start() {
         let dir = tempfile::tempdir().unwrap();
-        let log = Arc::new(RwLock::new(
-            EventLog::open(dir.path(), EventLogConfig::new("s")).unwrap(),
-        ));
+        let log = log_service(dir.path()).await;
         let metrics = seawatch_runtime::Metrics::new();
         let mut a = args(log, IncidentBoard::new(), PushBus::new(4));
         a.metrics = IncidentMetrics::register(&metrics);

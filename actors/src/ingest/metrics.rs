@@ -141,6 +141,8 @@ pub struct IngestMetrics {
     eventlog_events: Family<ShipLabels, Counter>,
     eventlog_bytes: Family<ShipLabels, Gauge>,
     to_device: Family<ShipLabels, Histogram>,
+    route_lag: Family<ShipLabels, Gauge>,
+    route_shed: Family<ShipLabels, Counter>,
     /// Receipt-to-device latency, for benchmark quantiles.
     pub latency: Arc<LatencyHistogram>,
     samples: Arc<Mutex<VecDeque<MalformedSample>>>,
@@ -163,6 +165,8 @@ impl IngestMetrics {
             to_device: Family::new_with_constructor(|| {
                 Histogram::new([1e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 0.1, 0.5, 1.0, 5.0])
             }),
+            route_lag: Family::default(),
+            route_shed: Family::default(),
             latency: Arc::new(LatencyHistogram::default()),
             samples: Arc::new(Mutex::new(VecDeque::new())),
             accepted: Arc::new(AtomicU64::new(0)),
@@ -200,11 +204,23 @@ impl IngestMetrics {
             "Time from receipt of an event to its device actor handling it.",
             s.to_device.clone(),
         );
+        metrics.register(
+            "seawatch_eventlog_route_lag_events",
+            "Durable events the router had not yet delivered to the roster when it last delivered.",
+            s.route_lag.clone(),
+        );
+        metrics.register(
+            "seawatch_eventlog_route_shed",
+            "Stored events not delivered to the roster (router queue full while the writer stopped, or a router stopped holding them).",
+            s.route_shed.clone(),
+        );
         // Pre-create the series so they show as 0 before the first event.
         for src in Source::ALL {
             let _ = s.events.get_or_create(&s.source_labels(src));
         }
         let _ = s.eventlog_events.get_or_create(&s.ship_labels());
+        let _ = s.route_lag.get_or_create(&s.ship_labels());
+        let _ = s.route_shed.get_or_create(&s.ship_labels());
         s
     }
 
@@ -220,6 +236,8 @@ impl IngestMetrics {
             eventlog_events: self.eventlog_events.clone(),
             eventlog_bytes: self.eventlog_bytes.clone(),
             to_device: self.to_device.clone(),
+            route_lag: self.route_lag.clone(),
+            route_shed: self.route_shed.clone(),
             latency: Arc::new(LatencyHistogram::default()),
             samples: Arc::new(Mutex::new(VecDeque::new())),
             accepted: Arc::new(AtomicU64::new(0)),
@@ -231,6 +249,8 @@ impl IngestMetrics {
             let _ = s.events.get_or_create(&s.source_labels(src));
         }
         let _ = s.eventlog_events.get_or_create(&s.ship_labels());
+        let _ = s.route_lag.get_or_create(&s.ship_labels());
+        let _ = s.route_shed.get_or_create(&s.ship_labels());
         s
     }
 
@@ -298,6 +318,30 @@ impl IngestMetrics {
         self.eventlog_bytes
             .get_or_create(&self.ship_labels())
             .set(bytes as i64);
+    }
+
+    /// Sets how far the router trails the durable watermark, in events.
+    pub fn route_lag(&self, events: u64) {
+        self.route_lag
+            .get_or_create(&self.ship_labels())
+            .set(events as i64);
+    }
+
+    /// Counts `n` stored events that were not delivered to the roster.
+    pub fn route_shed(&self, n: u64) {
+        self.route_shed.get_or_create(&self.ship_labels()).inc_by(n);
+    }
+
+    /// Events from `source` dropped so far because the pipeline was full.
+    pub fn dropped_total(&self, source: Source) -> u64 {
+        self.dropped
+            .get_or_create(&self.source_labels(source))
+            .get()
+    }
+
+    /// Stored events not delivered to the roster so far.
+    pub fn route_shed_total(&self) -> u64 {
+        self.route_shed.get_or_create(&self.ship_labels()).get()
     }
 
     /// Records receipt-to-device latency for `n` events.

@@ -2,13 +2,10 @@
 //! shutdown, and fails (to be restarted with backoff) when the task hits an error that
 //! retrying inside it cannot fix.
 
-use std::sync::Arc;
-
-use parking_lot::RwLock;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use seawatch_runtime::event_log::EventLog;
 use seawatch_runtime::supervision::{Addr, ChildSpec};
 
+use crate::log_service::LogReader;
 use crate::owned_task::{on_task_ended, OwnedTask};
 
 use super::clickhouse::{ClickHouseConfig, ClickHouseExporter, ClickHouseSink, ExporterConfig};
@@ -20,8 +17,8 @@ pub struct ExporterArgs {
     pub clickhouse: ClickHouseConfig,
     /// How to follow the log (cursor file, polling, backoff).
     pub exporter: ExporterConfig,
-    /// The ship's event log.
-    pub log: Arc<RwLock<EventLog>>,
+    /// The ship's event log (read view).
+    pub log: LogReader,
 }
 
 /// Messages of the exporter actor.
@@ -50,7 +47,7 @@ impl Actor for ExporterActor {
         args: ExporterArgs,
     ) -> Result<ExporterState, ActorProcessingErr> {
         let sink = ClickHouseSink::new(args.clickhouse)?;
-        let exporter = ClickHouseExporter::new(sink, args.log, args.exporter)?;
+        let exporter = ClickHouseExporter::new(sink, std::sync::Arc::new(args.log), args.exporter)?;
         let task = OwnedTask::spawn(myself, ExporterMsg::TaskEnded, move |rx| async move {
             exporter.run(rx).await.map_err(|e| e.to_string())
         });

@@ -28,12 +28,12 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clickhouse::{Client, Compression};
 use rand::Rng;
-use seawatch_runtime::event_log::{Event, EventKind, EventLog, EventLogError};
+use seawatch_runtime::event_log::{Event, EventKind, EventLogError};
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -332,52 +332,7 @@ impl ClickHouseSink {
     }
 }
 
-/// Read access to a ship's event log for the exporter.
-///
-/// Implemented for `RwLock<EventLog>` and `Mutex<EventLog>`, so the exporter can share
-/// the log with the actor that appends to it. Calls run on a blocking thread.
-pub trait EventSource: Send + Sync + 'static {
-    /// Ship id of the log.
-    fn ship_id(&self) -> String;
-    /// Oldest stored seq.
-    fn first_seq(&self) -> u64;
-    /// Seq after the last durable event.
-    fn durable_next_seq(&self) -> u64;
-    /// Up to `max` durable events from `seq` on (see [`EventLog::read_from`]).
-    fn read_from(&self, seq: u64, max: usize) -> Result<Vec<Event>, EventLogError>;
-}
-
-/// Implements [`EventSource`] for a lock type, given how to get a guard from it.
-macro_rules! event_source_for {
-    ($lock:ty, |$l:ident| $guard:expr) => {
-        impl EventSource for $lock {
-            fn ship_id(&self) -> String {
-                let $l = self;
-                $guard.ship_id().to_owned()
-            }
-            fn first_seq(&self) -> u64 {
-                let $l = self;
-                $guard.first_seq()
-            }
-            fn durable_next_seq(&self) -> u64 {
-                let $l = self;
-                $guard.durable_next_seq()
-            }
-            fn read_from(&self, seq: u64, max: usize) -> Result<Vec<Event>, EventLogError> {
-                let $l = self;
-                $guard.read_from(seq, max)
-            }
-        }
-    };
-}
-
-event_source_for!(RwLock<EventLog>, |l| l
-    .read()
-    .unwrap_or_else(|e| e.into_inner()));
-event_source_for!(Mutex<EventLog>, |l| l
-    .lock()
-    .unwrap_or_else(|e| e.into_inner()));
-event_source_for!(parking_lot::RwLock<EventLog>, |l| l.read());
+pub use crate::log_service::EventSource;
 
 /// How the exporter runs.
 #[derive(Debug, Clone, PartialEq, Eq)]

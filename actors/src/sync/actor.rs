@@ -6,9 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use parking_lot::RwLock;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use seawatch_runtime::event_log::EventLog;
 use seawatch_runtime::supervision::{Addr, ChildSpec};
 use seawatch_runtime::Clock;
 
@@ -17,8 +15,8 @@ use super::metrics::SyncMetrics;
 use super::ship::{
     run_ship_sync, CommandHandler, ShipSyncParts, SnapshotSource, SyncConfig, SyncShip,
 };
+use crate::log_service::{EventSource, LogReader};
 use crate::owned_task::{on_task_ended, OwnedTask};
-use crate::store::clickhouse::EventSource;
 
 /// Opens a transport connection (called once per incarnation).
 pub type Connector =
@@ -27,8 +25,8 @@ pub type Connector =
 /// Start arguments of the sync actor.
 #[derive(Clone)]
 pub struct SyncArgs {
-    /// The ship's event log.
-    pub log: Arc<RwLock<EventLog>>,
+    /// The ship's event log (read view).
+    pub log: LogReader,
     /// How sync runs.
     pub config: SyncConfig,
     /// How to reach shore.
@@ -68,7 +66,7 @@ impl Actor for SyncActor {
         myself: ActorRef<SyncMsg>,
         args: SyncArgs,
     ) -> Result<SyncState, ActorProcessingErr> {
-        let source: Arc<dyn EventSource> = args.log.clone();
+        let source: Arc<dyn EventSource> = Arc::new(args.log.clone());
         let engine = SyncShip::open(source, args.config.clone())?;
         // The backlog is known before shore (or the local server) answers: export it now,
         // not from the first tick after connecting.

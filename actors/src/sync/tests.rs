@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::RwLock;
+use parking_lot::Mutex;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use seawatch_runtime::event_log::{EventKind, EventLog, EventLogConfig, FsyncPolicy, NewEvent};
@@ -20,7 +20,8 @@ use super::metrics::SyncMetrics;
 use super::ship::{run_ship_sync, CommandHandler, ShipSyncParts, SyncConfig, SyncShip};
 use super::shore::{run_shore, CommandState, FleetStore, FleetView, MemFleetStore, Shore};
 use super::wire::{Action, Batch, Lane};
-use crate::store::clickhouse::EventSource;
+use crate::log_service::EventSource;
+use seawatch_runtime::event_log::{Event, EventLogError};
 
 const SHIP: &str = "aurora";
 
@@ -106,18 +107,46 @@ fn burst(rng: &mut SmallRng, step: u64, now_ms: i64) -> Vec<NewEvent> {
         .collect()
 }
 
-fn open_log(dir: &std::path::Path) -> Arc<RwLock<EventLog>> {
+/// The sync engine's input: a plain log this test appends to directly (the engine
+/// reads through [`EventSource`]; the ship's log service is not under test here, and
+/// its writer thread would not run on paused time).
+struct TestLog(Mutex<EventLog>);
+
+impl TestLog {
+    fn append_batch(&self, events: Vec<NewEvent>) -> std::ops::Range<u64> {
+        self.0.lock().append_batch(events).unwrap()
+    }
+}
+
+impl EventSource for TestLog {
+    fn ship_id(&self) -> String {
+        self.0.lock().ship_id().to_owned()
+    }
+    fn first_seq(&self) -> u64 {
+        self.0.lock().first_seq()
+    }
+    fn durable_next_seq(&self) -> u64 {
+        self.0.lock().durable_next_seq()
+    }
+    fn read_from(&self, seq: u64, max: usize) -> Result<Vec<Event>, EventLogError> {
+        self.0.lock().read_from(seq, max)
+    }
+}
+
+fn open_log(dir: &std::path::Path) -> Arc<TestLog> {
     let mut cfg = EventLogConfig::new(SHIP);
     cfg.fsync = FsyncPolicy::Never;
     cfg.segment_max_bytes = 4 << 20;
-    Arc::new(RwLock::new(EventLog::open(dir.join("log"), cfg).unwrap()))
+    Arc::new(TestLog(Mutex::new(
+        EventLog::open(dir.join("log"), cfg).unwrap(),
+    )))
 }
 
 struct Harness {
     dir: tempfile::TempDir,
     net: SimNet,
     store: Arc<MemFleetStore>,
-    log: Arc<RwLock<EventLog>>,
+    log: Arc<TestLog>,
     clock: Clock,
     metrics: SyncMetrics,
     config: SyncConfig,
@@ -207,13 +236,13 @@ impl Harness {
     }
 
     fn append(&self, events: Vec<NewEvent>) -> std::ops::Range<u64> {
-        self.log.write().append_batch(events).unwrap()
+        self.log.append_batch(events)
     }
 
     /// Waits (simulated time) until shore holds every event of the log, or `limit`.
     async fn drained(&self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
-        let want = self.log.read().durable_next_seq() - 1;
+        let want = self.log.durable_next_seq() - 1;
         while Instant::now() < deadline {
             if self.store.count(SHIP) >= want {
                 return true;
@@ -225,7 +254,7 @@ impl Harness {
 
     /// (lost, duplicates) measured at shore by identity.
     fn audit(&self) -> (u64, u64) {
-        let end = self.log.read().durable_next_seq();
+        let end = self.log.durable_next_seq();
         let lost = (1..end).filter(|&s| !self.store.contains(SHIP, s)).count() as u64;
         (lost, self.store.duplicates(SHIP))
     }
@@ -280,7 +309,7 @@ async fn hundred_outage_cycles_with_ship_and_shore_restarts_lose_and_duplicate_n
         "backlog did not drain"
     );
     let (lost, dups) = h.audit();
-    let total = h.log.read().durable_next_seq() - 1;
+    let total = h.log.durable_next_seq() - 1;
     eprintln!(
         "chaos: {} outages, {total} events, {ship_restarts} ship restarts, {shore_restarts} shore restarts, lost {lost}, duplicates {dups}, frames lost on the link {}",
         outages.len(),
@@ -341,7 +370,7 @@ async fn a_crashed_mirror_actor_is_restarted_from_the_store_and_shore_holds_each
         h.drained(Duration::from_secs(120)).await,
         "backlog did not drain after the crashes"
     );
-    let total = h.log.read().durable_next_seq() - 1;
+    let total = h.log.durable_next_seq() - 1;
     let stats = h.runtime.metrics().actors().kind(MIRROR_KIND, SHIP);
     eprintln!(
         "mirror crashes: {CRASHES}, restarts {}, panics {}, {total} events, stored {}, duplicates {}",
@@ -511,7 +540,7 @@ fn batch_level_follows_the_link() {
     let batch: Vec<NewEvent> = (0..5_000u64)
         .map(|i| new_event(&mut rng, i, 1_700_000_000_000 + i as i64, EventKind::Log))
         .collect();
-    log.write().append_batch(batch).unwrap();
+    log.append_batch(batch);
     let source: Arc<dyn EventSource> = log.clone();
     let mut ship = SyncShip::open(source, SyncConfig::new(dir.path().join("cursor"))).unwrap();
     let z = crate::sync::ship::BatchZstd::default();
@@ -535,7 +564,7 @@ async fn positions_are_persisted_at_most_once_per_interval_and_at_stop() {
     let batch: Vec<NewEvent> = (0..100u64)
         .map(|i| new_event(&mut rng, i, 1_700_000_000_000 + i as i64, EventKind::Log))
         .collect();
-    log.write().append_batch(batch).unwrap();
+    log.append_batch(batch);
     let cursor = dir.path().join("cursor");
     let source: Arc<dyn EventSource> = log.clone();
     let config = SyncConfig::new(&cursor);
