@@ -120,6 +120,10 @@ const WEAK_NEEDED: usize = 2;
 const PLANNED_MAX_MS: i64 = 7_200_000;
 /// An announcement may arrive this long after the trouble began (late delivery).
 const PLANNED_LEAD_MS: i64 = 60_000;
+/// Score of the other end of an erroring link (ranked second to the element that
+/// counts the errors: either end's cable or optic can cause them, the reporting end is
+/// where they are seen).
+const OTHER_END_SCORE: f64 = 0.5;
 /// Evidence lines kept per incident.
 const EVIDENCE_MAX: usize = 12;
 /// Candidates kept per incident.
@@ -904,15 +908,25 @@ impl Correlator {
         })
     }
 
+    /// Whether `subject` shows a link's trouble itself: it counts interface errors,
+    /// flaps, or is degraded or failing.
+    fn shows_link_trouble(&self, subject: &str) -> bool {
+        self.troubled(subject) || self.classes_of(subject).contains(&AlertClass::Errors)
+    }
+
     /// The element that best explains `subject`'s current symptoms:
     /// - an unreachable device whose every parent is failing is explained by them
     ///   (upstream-most failing element);
     /// - a degraded, flapping or unreachable device with a parent in trouble is
     ///   explained by that parent;
-    /// - a device whose only symptom is interface errors, with a child that flaps or has
-    ///   errors itself, or with exactly one child in trouble, is explained by that child
-    ///   (errors on a port point at the link to the neighbour on it); with two or more
-    ///   children in trouble, it explains them;
+    /// - a device whose only symptom is interface errors is its own root (the element
+    ///   whose interface counts the errors), unless the other end of that link shows the
+    ///   trouble too: the port is known (LLDP, its description) to face a neighbour
+    ///   below that counts errors, flaps or fails, or (port unknown) a child counts
+    ///   errors or flaps; then both ends see one bad link, the child's uplink, and the
+    ///   child is the root. A child that merely fails beside it (an AP dying behind a
+    ///   switch whose uplink errors) has its own root; a parent with errors and two or
+    ///   more children in trouble explains them;
     /// - link symptoms are explained by the alerting link that best accounts for them
     ///   (one weather or WAN event): the one that lost lock, else the one whose trouble
     ///   began first, the primary only breaking ties; links whose trouble began more
@@ -968,33 +982,26 @@ impl Correlator {
             return subject.to_string();
         }
         if classes.contains(&AlertClass::Errors) {
-            // the port with the errors is known to face a neighbour below: the bad link
-            // is that neighbour's (a leaf without SNMP of its own included)
+            // Errors are the reporting element's symptom: it is the root unless the
+            // other end of the same link shows the link's trouble itself. A port known
+            // (LLDP, its description) to face a neighbour below that counts errors too,
+            // flaps, or is degraded or unreachable: both ends see one bad link, and it is
+            // that neighbour's uplink.
             if let Some((n, _, _)) = self.errors_facing(subject) {
-                if !self.topo.is_upstream(&n, subject) {
+                if !self.topo.is_upstream(&n, subject) && self.shows_link_trouble(&n) {
                     let n = self.topo.node(&n).map(|n| n.id.as_str()).unwrap_or(subject);
                     return self.root_at(n, path);
                 }
+                return subject.to_string();
             }
+            // the port is not known: a device behind it that counts errors or flaps is
+            // the other end of the erroring link (both ends count the same bad link)
             let child = self.topo.children(subject).iter().find(|c| {
                 let cc = self.classes_of(c);
                 cc.contains(&AlertClass::Errors) || cc.contains(&AlertClass::Flapping)
             });
             if let Some(c) = child {
                 return self.root_at(c, path);
-            }
-            // errors on a switch port and exactly one neighbour behind it in trouble
-            // (intermittently unreachable, degraded): the bad link is that neighbour's;
-            // several troubled neighbours point back at the device with the errors
-            if self.troubled_children(subject) == 1 {
-                if let Some(c) = self
-                    .topo
-                    .children(subject)
-                    .iter()
-                    .find(|c| self.troubled(c))
-                {
-                    return self.root_at(c, path);
-                }
             }
         }
         subject.to_string()
@@ -1196,6 +1203,7 @@ impl Correlator {
             }
             let better = better.to_string();
             let from = std::mem::replace(&mut self.incidents[i].root_cause, better);
+            self.incidents[i].root_since_ms = Some(self.now_ms);
             self.refresh(i);
             out.push(IncidentEvent {
                 ts_ms: self.now_ms,
@@ -1288,6 +1296,7 @@ impl Correlator {
             .collect();
         if let Some((&keep, rest)) = explained.split_first() {
             let from = std::mem::replace(&mut self.incidents[keep].root_cause, root.to_string());
+            self.incidents[keep].root_since_ms = Some(now);
             self.refresh(keep);
             out.push(IncidentEvent {
                 ts_ms: now,
@@ -1309,6 +1318,7 @@ impl Correlator {
             let inc = &mut self.incidents[i];
             inc.state = IncidentState::Open;
             inc.resolved_at_ms = None;
+            inc.root_since_ms = Some(now);
             self.last_active[i] = now;
             out.push(IncidentEvent {
                 ts_ms: now,
@@ -1327,6 +1337,7 @@ impl Correlator {
             alerts: 0,
             opened_at_ms: now.max(first_ms),
             resolved_at_ms: None,
+            root_since_ms: Some(now.max(first_ms)),
             members: vec![root.to_string()],
             summary: String::new(),
             merged_into: None,
@@ -1471,6 +1482,54 @@ impl Correlator {
         }
     }
 
+    /// The other end of the link whose errors decided root `root`, with the evidence in
+    /// words: when `root` counts interface errors itself, the element its erroring
+    /// port is known (LLDP, description) to face, else a parent that counts errors too
+    /// (both ends of its uplink); when the errors were counted on a port facing `root`
+    /// by `counted_by`, that device. `None` when `root` counts no errors and nothing
+    /// counted them facing it.
+    fn other_end(&self, root: &str, counted_by: Option<&str>) -> Option<(String, String)> {
+        if let Some(m) = counted_by {
+            return Some((
+                m.to_string(),
+                format!(
+                    "a cable or optic at either end causes CRC errors; {m} counts them on the port facing {root}, and {root} shows the trouble itself, so {root} ranks first"
+                ),
+            ));
+        }
+        let f = self.firing.get(&(
+            root.to_string(),
+            AlertClass::Errors,
+            Some("interface".to_string()),
+        ))?;
+        let port = errors_port(&f.detail).map(|(p, _)| p);
+        let on = port.as_deref().map_or(String::new(), |p| format!(" on {p}"));
+        if let Some((n, p, how)) = self.errors_facing(root) {
+            return Some((
+                n.clone(),
+                format!(
+                    "a cable or optic at either end causes CRC errors; {root} counts them on {p}, which {how} shows facing {n}, and {n} shows no trouble of its own: {root} ranks first, {n} second"
+                ),
+            ));
+        }
+        let mut parents: Vec<&String> = self
+            .topo
+            .parents(root)
+            .iter()
+            .filter(|p| self.classes_of(p).contains(&AlertClass::Errors))
+            .collect();
+        parents.sort();
+        if let Some(p) = parents.first() {
+            return Some((
+                p.to_string(),
+                format!(
+                    "a cable or optic at either end causes CRC errors; {root} counts them{on} and its parent {p} counts errors too: one bad link, {root}'s uplink, so {root} ranks first, {p} second"
+                ),
+            ));
+        }
+        None
+    }
+
     /// The ranked root-cause candidates and the evidence of incident `i`, from the
     /// current state; `None` while nothing about its root is firing (what decided it
     /// then stays as it was recorded).
@@ -1502,6 +1561,7 @@ impl Correlator {
         if own.is_empty() && attributed.is_none() {
             return None;
         }
+        let other_end = self.other_end(root, attributed.as_ref().map(|a| a.0.as_str()));
         let mut ev: Vec<String> = Vec::new();
         for ((_, class, series), f) in own.iter().take(3) {
             let what = match (class, series.as_deref()) {
@@ -1523,8 +1583,11 @@ impl Correlator {
         }
         if let Some((m, port, how)) = &attributed {
             ev.push(format!(
-                "{m} counts input errors on {port}, which {how} shows facing {root}: the bad link is {root}'s"
+                "{m} counts input errors on {port}, which {how} shows facing {root}, and {root} shows the link's trouble too: the bad link is {root}'s"
             ));
+        }
+        if let Some((_, words)) = &other_end {
+            ev.push(words.clone());
         }
         let others: Vec<&String> = inc.members.iter().filter(|m| *m != root).collect();
         let root_since = self
@@ -1673,6 +1736,9 @@ impl Correlator {
         if let Some((m, _, _)) = &attributed {
             pool.push(m.as_str());
         }
+        if let Some((n, _)) = &other_end {
+            pool.push(n.as_str());
+        }
         pool.sort_unstable();
         pool.dedup();
         let mut rest: Vec<Candidate> = pool
@@ -1692,7 +1758,21 @@ impl Correlator {
             element: root.to_string(),
             score: root_score,
         }];
-        candidates.extend(rest.into_iter().take(CANDIDATES_MAX - 1));
+        // the other end of the erroring link is the runner-up: a cable or optic at
+        // either end causes the errors
+        if let Some((n, _)) = &other_end {
+            let score = rest
+                .iter()
+                .find(|c| c.element == *n)
+                .map_or(0.0, |c| c.score)
+                .max(OTHER_END_SCORE.min(root_score - 0.05));
+            rest.retain(|c| c.element != *n);
+            candidates.push(Candidate {
+                element: n.clone(),
+                score: round2(score),
+            });
+        }
+        candidates.extend(rest.into_iter().take(CANDIDATES_MAX - candidates.len()));
         Some((candidates, ev))
     }
 }
@@ -2042,11 +2122,13 @@ mod tests {
         assert_eq!(c.incidents()[0].root_cause, "dist");
     }
 
-    /// Port errors logged by a switch minutes before the one device behind that port
-    /// starts dropping out: one incident, re-rooted at the device on the bad link. With
-    /// several devices behind the switch in trouble, the switch stays the root.
+    /// Port errors logged by a switch minutes before one device behind it starts
+    /// dropping out: the errors are the switch's (it counts them), the device's failure
+    /// its own: two incidents, no re-rooting (an AP dying behind a switch whose uplink
+    /// errors is not the uplink's cause). With several devices behind the switch in
+    /// trouble, the switch explains them.
     #[test]
-    fn port_errors_then_one_neighbour_in_trouble_blame_that_neighbour() {
+    fn port_errors_then_one_neighbour_in_trouble_are_two_incidents() {
         let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
         let alerts = vec![
             alert("dist", AlertClass::Errors, AlertState::Firing, 50),
@@ -2055,9 +2137,8 @@ mod tests {
             alert("ap-4", AlertClass::Degraded, AlertState::Firing, 630),
         ];
         let ev = run(&mut c, alerts, 800);
-        assert_eq!(c.incidents().len(), 1, "{:?}", c.incidents());
-        assert_eq!(c.incidents()[0].root_cause, "ap-4");
-        assert!(ev
+        assert_eq!(roots(&c), [("dist", true), ("ap-4", true)]);
+        assert!(!ev
             .iter()
             .any(|e| matches!(e.kind, IncidentEventKind::RootCauseChanged { .. })));
 
@@ -2757,13 +2838,20 @@ mod tests {
     /// A switch counting input errors on the port LLDP (or the port's description)
     /// shows facing a neighbour below: the bad link is the neighbour's, a leaf without
     /// SNMP of its own included; without that knowledge the switch stays the root.
+    /// The element whose interface counts the errors is the root, the other end of
+    /// its port the runner-up, with the reason in words; when the other end shows the
+    /// link's trouble too (it counts errors as well), the link is that end's uplink and
+    /// it is the root.
     #[test]
-    fn errors_on_a_port_facing_a_neighbour_blame_the_neighbour() {
+    fn errors_rank_the_counting_element_first_and_the_other_end_second() {
         let errors = |subject: &str, detail: &str, t: i64| {
             let mut a = alert(subject, AlertClass::Errors, AlertState::Firing, t);
             a.series = Some("interface".into());
             a.detail = detail.into();
             a
+        };
+        let elements = |inc: &Incident| -> Vec<String> {
+            inc.candidates.iter().map(|k| k.element.clone()).collect()
         };
         // no port knowledge: the core switch
         let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
@@ -2773,34 +2861,53 @@ mod tests {
             120,
         );
         assert_eq!(c.incidents()[0].root_cause, "core");
-        // LLDP showed dist on that port
-        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
-        c.push(event(
-            "core",
-            "log:lldp-seen:TenGigabitEthernet1/0/3@dist",
-            5,
-        ));
+        // LLDP showed dist on that port, dist is quiet: core first, dist second
+        let lldp = || {
+            let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+            c.push(event(
+                "core",
+                "log:lldp-seen:TenGigabitEthernet1/0/3@dist",
+                5,
+            ));
+            c
+        };
+        let mut c = lldp();
         run(
             &mut c,
             vec![errors("core", "interface input errors on Te1/0/3", 50)],
             120,
         );
         let inc = &c.incidents()[0];
-        assert_eq!(inc.root_cause, "dist");
-        assert_eq!(
-            inc.candidates
-                .iter()
-                .map(|k| k.element.as_str())
-                .collect::<Vec<_>>()[..2],
-            ["dist", "core"]
-        );
-        assert_eq!(inc.candidates[0].score, 0.8);
+        assert_eq!(inc.root_cause, "core");
+        assert_eq!(elements(inc)[..2], ["core", "dist"]);
+        assert_eq!(inc.candidates[0].score, 1.0);
+        assert_eq!(inc.candidates[1].score, 0.5);
         let ev = inc.evidence.join("\n");
         assert!(
-            ev.contains("core counts input errors on te1/0/3, which LLDP shows facing dist: the bad link is dist's"),
+            ev.contains("a cable or optic at either end causes CRC errors; core counts them on te1/0/3, which LLDP shows facing dist"),
             "{ev}"
         );
-        // the port's description names the till (a leaf with no SNMP)
+        // dist counts errors on its uplink too: one bad link, dist's uplink
+        let mut c = lldp();
+        run(
+            &mut c,
+            vec![
+                errors("core", "interface input errors on Te1/0/3", 50),
+                errors("dist", "interface input errors on Te1/1/1", 52),
+            ],
+            120,
+        );
+        assert_eq!(c.incidents().len(), 1, "{:?}", c.incidents());
+        let inc = &c.incidents()[0];
+        assert_eq!(inc.root_cause, "dist");
+        assert_eq!(elements(inc)[..2], ["dist", "core"]);
+        let ev = inc.evidence.join("\n");
+        assert!(
+            ev.contains("core counts them on the port facing dist, and dist shows the trouble itself"),
+            "{ev}"
+        );
+        // the port's description names the till (a leaf with no SNMP): the switch that
+        // counts them first, the till second
         let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
         run(
             &mut c,
@@ -2811,7 +2918,9 @@ mod tests {
             )],
             120,
         );
-        assert_eq!(c.incidents()[0].root_cause, "pos");
+        let inc = &c.incidents()[0];
+        assert_eq!(inc.root_cause, "dist");
+        assert_eq!(elements(inc)[..2], ["dist", "pos"]);
         // a description naming the uplink's far end (a parent) keeps the switch
         let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
         run(

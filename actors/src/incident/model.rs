@@ -72,6 +72,11 @@ pub struct Incident {
     pub opened_at_ms: i64,
     /// Event time it resolved, unix ms (`None` while open).
     pub resolved_at_ms: Option<i64>,
+    /// Event time it took its current root cause, unix ms: its opening, its last
+    /// re-opening or its last root-cause change (`None` in records written before this
+    /// field: read as `opened_at_ms`).
+    #[serde(default)]
+    pub root_since_ms: Option<i64>,
     /// Elements with symptoms explained by the root cause (sorted, includes the root).
     pub members: Vec<String>,
     /// One line for operators: "dist-sw-4 unreachable; 33 ap, 1 pos behind it affected".
