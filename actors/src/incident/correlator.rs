@@ -27,9 +27,12 @@
 //! again when the suspicion was promoted).
 //!
 //! Only symptom classes that indicate a failing element open incidents (unreachable,
-//! down, degraded, errors, flapping). Detector classes (anomaly, outlier, capacity)
-//! attach to an open incident of the same element or a neighbour but never open one on
-//! their own: a statistical oddity is context, not an incident. Outage-risk predictions
+//! down, degraded, errors, flapping), and a capacity forecast once the resource is
+//! forecast to run out within [`CAPACITY_OPEN_MS`] (a slow disk fill has no other
+//! symptom before it fails). Other detector classes (anomaly, outlier, an earlier
+//! capacity forecast) attach to an open incident of the same element or a neighbour but
+//! never open one on their own: a statistical oddity is context, not an incident; on a neighbour they are
+//! counted but do not make it a member. Outage-risk predictions
 //! are not symptoms at all: they are reported on their own (the `sim run` report's
 //! `link_risk_alerts`), so they are neither counted as alerts nor attached.
 
@@ -124,6 +127,12 @@ const PLANNED_LEAD_MS: i64 = 60_000;
 /// counts the errors: either end's cable or optic can cause them, the reporting end is
 /// where they are seen).
 const OTHER_END_SCORE: f64 = 0.5;
+/// A capacity forecast (free disk) opens an incident for its device once the resource
+/// is forecast to run out within this: the on-duty crew's longest routine intervention
+/// (a cold-spare swap, 30–120 min in `domain.md` §4a) still fits before services fail,
+/// and they fail before zero (ext4 keeps 5 % for root, §4d). Earlier, the forecast is
+/// context only (the detector warns from 6 h).
+const CAPACITY_OPEN_MS: i64 = 7_200_000;
 /// Evidence lines kept per incident.
 const EVIDENCE_MAX: usize = 12;
 /// Candidates kept per incident.
@@ -152,6 +161,26 @@ struct Firing {
     incident: Option<usize>,
     /// The alert's own words (what the producer saw), for the evidence.
     detail: String,
+    /// For a capacity forecast: the event time from which it is a symptom (the
+    /// resource forecast to run out within [`CAPACITY_OPEN_MS`]).
+    due_ms: Option<i64>,
+}
+
+impl Firing {
+    /// Whether this alert of `class` is a symptom at `now_ms`: a class that opens
+    /// incidents, or a capacity forecast whose exhaustion is now within
+    /// [`CAPACITY_OPEN_MS`].
+    fn symptom(&self, class: AlertClass, now_ms: i64) -> bool {
+        opens(class) || self.due_ms.is_some_and(|d| now_ms >= d)
+    }
+}
+
+/// Hours to exhaustion in a capacity forecast's detail (`…: forecast to run out in
+/// 2.5 h`), if it says.
+fn capacity_hours(detail: &str) -> Option<f64> {
+    let rest = detail.split_once("run out in ")?.1;
+    let h: f64 = rest.split_once(" h")?.0.trim().parse().ok()?;
+    (h.is_finite() && h >= 0.0).then_some(h)
 }
 
 /// Whether a class can open an incident.
@@ -428,8 +457,13 @@ impl Correlator {
         match alert.state {
             AlertState::Cleared => {
                 if let Some(f) = self.firing.remove(&key) {
-                    if let Some(i) = f.incident {
-                        self.last_active[i] = self.last_active[i].max(alert.ts_ms);
+                    // only a symptom's end counts as activity: a detector's anomaly
+                    // on an error counter clears minutes after the errors stopped
+                    match f.incident {
+                        Some(i) if f.symptom(alert.class, self.now_ms) => {
+                            self.last_active[i] = self.last_active[i].max(alert.ts_ms);
+                        }
+                        _ => {}
                     }
                 }
                 // back from a planned reboot: its next failure is a failure again
@@ -453,21 +487,35 @@ impl Correlator {
 
     /// A new firing alert: counted, attached at once to an open incident of its
     /// subject, else left for [`Correlator::correlate`] to group.
+    ///
+    /// A symptom attaches at once only to an incident its element roots, or whose root
+    /// explains it ([`Correlator::root_of`]): a member failing anew for a reason of its
+    /// own (the switch that counted a neighbour's errors, now dead) is grouped afresh.
     fn fire(&mut self, key: Key, alert: Alert, out: &mut Vec<IncidentEvent>) {
         self.alerts_total += 1;
-        let incident = self.open_incident_with_member(&alert.subject);
-        if let Some(i) = incident {
-            self.attach(i, &alert.subject, alert.ts_ms, out);
-        }
         let detail: String = alert.detail.chars().take(200).collect();
-        self.firing.insert(
-            key,
-            Firing {
-                since_ms: alert.ts_ms,
-                incident,
-                detail,
-            },
-        );
+        let due_ms = (alert.class == AlertClass::Capacity)
+            .then(|| capacity_hours(&alert.detail))
+            .flatten()
+            .map(|h| alert.ts_ms + (h * 3_600_000.0) as i64 - CAPACITY_OPEN_MS);
+        let f = Firing {
+            since_ms: alert.ts_ms,
+            incident: None,
+            detail,
+            due_ms,
+        };
+        let symptom = f.symptom(alert.class, self.now_ms);
+        self.firing.insert(key.clone(), f);
+        let incident = self.open_incident_with_member(&alert.subject).filter(|&i| {
+            let root = &self.incidents[i].root_cause;
+            !symptom || *root == alert.subject || self.root_of(&alert.subject) == *root
+        });
+        if let Some(i) = incident {
+            if let Some(f) = self.firing.get_mut(&key) {
+                f.incident = Some(i);
+            }
+            self.attach(i, &alert.subject, alert.ts_ms, symptom, out);
+        }
     }
 
     /// Promotes the suspicions that other evidence now corroborates to firing
@@ -825,13 +873,24 @@ impl Correlator {
             .position(|i| i.state.is_open() && i.members.iter().any(|m| m == subject))
     }
 
-    fn attach(&mut self, i: usize, subject: &str, ts_ms: i64, out: &mut Vec<IncidentEvent>) {
+    /// Attaches one alert of `subject` to incident `i`; a symptom (not a detector's
+    /// context) counts as activity that keeps it open.
+    fn attach(
+        &mut self,
+        i: usize,
+        subject: &str,
+        ts_ms: i64,
+        symptom: bool,
+        out: &mut Vec<IncidentEvent>,
+    ) {
         let inc = &mut self.incidents[i];
         inc.alerts += 1;
         if let Err(pos) = inc.members.binary_search_by(|m| m.as_str().cmp(subject)) {
             inc.members.insert(pos, subject.to_string());
         }
-        self.last_active[i] = self.last_active[i].max(ts_ms);
+        if symptom {
+            self.last_active[i] = self.last_active[i].max(ts_ms);
+        }
         self.refresh(i);
         out.push(IncidentEvent {
             ts_ms,
@@ -1072,7 +1131,7 @@ impl Correlator {
             if f.incident.is_some() || self.now_ms - f.since_ms < wait {
                 continue;
             }
-            if opens(*class) {
+            if f.symptom(*class, self.now_ms) {
                 let root = self.root_of(subject);
                 if self.planned_down(&root, f.since_ms) {
                     continue;
@@ -1094,20 +1153,24 @@ impl Correlator {
         }
         self.rerank_links(out);
         self.restate(out);
-        // context alerts: attach to an open incident of the element or a neighbour
+        // context alerts: attach to an open incident of the element, or (counted, not
+        // a member) of a neighbour: a detector's oddity beside a failure does not make
+        // the element part of it (else an incident would spread along chains of
+        // anomalies and take the next unrelated fault of any of them)
         for (subject, ts) in context {
-            let target = self.open_incident_with_member(&subject).or_else(|| {
-                let near: Vec<String> = self
-                    .topo
-                    .parents(&subject)
-                    .iter()
-                    .chain(self.topo.children(&subject))
-                    .cloned()
-                    .collect();
-                near.iter().find_map(|n| self.open_incident_with_member(n))
-            });
-            if let Some(i) = target {
+            if let Some(i) = self.open_incident_with_member(&subject) {
                 self.attach_keyed(i, &subject, ts, out);
+                continue;
+            }
+            let near: Vec<String> = self
+                .topo
+                .parents(&subject)
+                .iter()
+                .chain(self.topo.children(&subject))
+                .cloned()
+                .collect();
+            if let Some(i) = near.iter().find_map(|n| self.open_incident_with_member(n)) {
+                self.attach_context(i, &subject, ts, out);
             }
         }
         // event alerts: attach to an open incident of the subject or a neighbour
@@ -1258,11 +1321,45 @@ impl Correlator {
             .filter(|(_, f)| f.incident.is_none())
             .map(|(k, _)| k.clone())
             .collect();
+        let now = self.now_ms;
+        for k in keys {
+            let mut symptom = false;
+            if let Some(f) = self.firing.get_mut(&k) {
+                f.incident = Some(i);
+                symptom = f.symptom(k.1, now);
+            }
+            self.attach(
+                i,
+                subject,
+                ts.max(self.incidents[i].opened_at_ms),
+                symptom,
+                out,
+            );
+        }
+    }
+
+    /// Attaches every unattached firing alert of `subject` to incident `i` as context:
+    /// counted, but `subject` does not become a member.
+    fn attach_context(&mut self, i: usize, subject: &str, ts: i64, out: &mut Vec<IncidentEvent>) {
+        let keys: Vec<Key> = self
+            .firing
+            .range((subject.to_string(), AlertClass::Unreachable, None)..)
+            .take_while(|((s, _, _), _)| s == subject)
+            .filter(|((_, c, _), f)| f.incident.is_none() && !opens(*c))
+            .map(|(k, _)| k.clone())
+            .collect();
         for k in keys {
             if let Some(f) = self.firing.get_mut(&k) {
                 f.incident = Some(i);
             }
-            self.attach(i, subject, ts.max(self.incidents[i].opened_at_ms), out);
+            self.incidents[i].alerts += 1;
+            out.push(IncidentEvent {
+                ts_ms: ts.max(self.incidents[i].opened_at_ms),
+                kind: IncidentEventKind::AlertAttached {
+                    subject: subject.to_string(),
+                },
+                incident: self.incidents[i].clone(),
+            });
         }
     }
 
@@ -1357,13 +1454,19 @@ impl Correlator {
     }
 
     /// Whether open incident `i` is explained by `root`: its root still has symptoms
-    /// and they now resolve to `root`, or `root` is already one of its members.
+    /// and they now resolve to `root`, or `root` is already one of its members and
+    /// upstream of its root (or both are links: one WAN event). A member below or beside the root that fails on its own
+    /// later (an AP behind a switch whose uplink errors) is a new incident, not a
+    /// reason to move this one.
     fn explained_by(&self, i: usize, root: &str) -> bool {
         let inc = &self.incidents[i];
         inc.state.is_open()
             && inc.root_cause != root
             && self.troubled_or_alerting(&inc.root_cause)
-            && (inc.members.iter().any(|m| m == root) || self.root_of(&inc.root_cause) == root)
+            && ((inc.members.iter().any(|m| m == root)
+                && (self.topo.is_upstream(root, &inc.root_cause)
+                    || (self.topo.is_link(root) && self.topo.is_link(&inc.root_cause))))
+                || self.root_of(&inc.root_cause) == root)
     }
 
     fn merge(&mut self, from: usize, into: usize, out: &mut Vec<IncidentEvent>) {
@@ -1404,7 +1507,7 @@ impl Correlator {
         let mut active = vec![false; self.incidents.len()];
         for ((_, class, _), f) in &self.firing {
             if let Some(i) = f.incident {
-                if opens(*class) {
+                if f.symptom(*class, self.now_ms) {
                     active[i] = true;
                 }
             }
@@ -1463,6 +1566,8 @@ impl Correlator {
             "degraded"
         } else if classes.contains(&AlertClass::Errors) {
             "reporting errors"
+        } else if classes.contains(&AlertClass::Capacity) {
+            "running out of capacity"
         } else {
             "affected"
         };
@@ -1548,7 +1653,7 @@ impl Correlator {
             .firing
             .range((root.to_string(), AlertClass::Unreachable, None)..)
             .take_while(|((s, _, _), _)| s == root)
-            .filter(|((_, c, _), _)| opens(*c))
+            .filter(|((_, c, _), f)| f.symptom(*c, self.now_ms))
             .collect();
         let attributed = inc
             .members
@@ -1572,6 +1677,7 @@ impl Correlator {
                 (AlertClass::Degraded, _) => "was degraded",
                 (AlertClass::Flapping, _) => "started flapping",
                 (AlertClass::Errors, _) => "started counting interface errors",
+                (AlertClass::Capacity, _) => "was forecast to run out of capacity",
                 _ => "alerted",
             };
             let detail = if f.detail.is_empty() {
@@ -2666,6 +2772,68 @@ mod tests {
         );
         assert_eq!(c.incidents().len(), 1);
         assert_eq!(c.incidents()[0].alerts, 2);
+        assert_eq!(c.incidents()[0].members, ["dist"], "counted, not a member");
+    }
+
+    /// A capacity forecast is context until the resource is forecast to run out within
+    /// two hours; then it opens an incident for its device on its own (a slow disk
+    /// fill has no other symptom), which resolves once the forecast clears.
+    #[test]
+    fn a_capacity_forecast_opens_an_incident_two_hours_before_exhaustion() {
+        let capacity = |state: AlertState, t_s: i64| {
+            let mut a = alert("pos", AlertClass::Capacity, state, t_s);
+            a.source = AlertSource::Forecast;
+            a.series = Some("node_filesystem_avail_bytes{mountpoint=\"/\"}".into());
+            a.detail = "node_filesystem_avail_bytes{mountpoint=\"/\"}: forecast to run out in 5.0 h".into();
+            a
+        };
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        run(&mut c, vec![capacity(AlertState::Firing, 100)], 100 + 3 * 3600 - 5);
+        assert!(c.incidents().is_empty(), "5 h out: context only");
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let ev = run(
+            &mut c,
+            vec![
+                capacity(AlertState::Firing, 100),
+                capacity(AlertState::Cleared, 100 + 4 * 3600),
+            ],
+            100 + 5 * 3600,
+        );
+        let opened: Vec<&IncidentEvent> = ev
+            .iter()
+            .filter(|e| e.kind == IncidentEventKind::Opened)
+            .collect();
+        assert_eq!(opened.len(), 1);
+        assert_eq!(opened[0].incident.root_cause, "pos");
+        assert_eq!(opened[0].ts_ms, (100 + 3 * 3600) * 1000);
+        assert!(opened[0].incident.summary.contains("running out of capacity"));
+        assert!(
+            opened[0].incident.evidence[0].contains("forecast to run out in 5.0 h"),
+            "{:?}",
+            opened[0].incident.evidence
+        );
+        assert_eq!(c.incidents()[0].state, IncidentState::Resolved);
+        // an anomaly alone still opens nothing (detector_alerts_only_attach)
+    }
+
+    /// Anomalies beside an open incident are counted in it, but do not make their
+    /// devices members: a chain of them (dist's parent core, core's child dist2) does
+    /// not pull dist2's later, unrelated failure into dist's incident.
+    #[test]
+    fn anomalies_beside_an_incident_do_not_pull_a_later_fault_into_it() {
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        run(
+            &mut c,
+            vec![
+                alert("dist", AlertClass::Degraded, AlertState::Firing, 10),
+                alert("core", AlertClass::Anomaly, AlertState::Firing, 30),
+                alert("dist2", AlertClass::Anomaly, AlertState::Firing, 40),
+                alert("dist2", AlertClass::Unreachable, AlertState::Firing, 300),
+            ],
+            400,
+        );
+        assert_eq!(roots(&c), [("dist", true), ("dist2", true)]);
+        assert_eq!(c.incidents()[0].members, ["dist"]);
     }
 
     /// A detector alert still firing after the symptoms cleared does not hold the
