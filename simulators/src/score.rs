@@ -226,12 +226,11 @@ pub fn score(scenario: &Scenario, incidents: &[ScoredIncident], alerts: u64) -> 
     let near_fault = |i: &ScoredIncident| {
         scenario.fault.iter().any(|f| {
             f.ship == i.ship
-                && i
-                    .began_within(
-                        f.at_s as f64 - FALSE_SLACK_S,
-                        f.end_s() as f64 + FALSE_SLACK_S,
-                    )
-                    .is_some()
+                && i.began_within(
+                    f.at_s as f64 - FALSE_SLACK_S,
+                    f.end_s() as f64 + FALSE_SLACK_S,
+                )
+                .is_some()
         })
     };
     let false_incidents = incidents

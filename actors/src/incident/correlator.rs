@@ -1608,7 +1608,9 @@ impl Correlator {
             Some("interface".to_string()),
         ))?;
         let port = errors_port(&f.detail).map(|(p, _)| p);
-        let on = port.as_deref().map_or(String::new(), |p| format!(" on {p}"));
+        let on = port
+            .as_deref()
+            .map_or(String::new(), |p| format!(" on {p}"));
         if let Some((n, p, how)) = self.errors_facing(root) {
             return Some((
                 n.clone(),
@@ -2784,11 +2786,17 @@ mod tests {
             let mut a = alert("pos", AlertClass::Capacity, state, t_s);
             a.source = AlertSource::Forecast;
             a.series = Some("node_filesystem_avail_bytes{mountpoint=\"/\"}".into());
-            a.detail = "node_filesystem_avail_bytes{mountpoint=\"/\"}: forecast to run out in 5.0 h".into();
+            a.detail =
+                "node_filesystem_avail_bytes{mountpoint=\"/\"}: forecast to run out in 5.0 h"
+                    .into();
             a
         };
         let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
-        run(&mut c, vec![capacity(AlertState::Firing, 100)], 100 + 3 * 3600 - 5);
+        run(
+            &mut c,
+            vec![capacity(AlertState::Firing, 100)],
+            100 + 3 * 3600 - 5,
+        );
         assert!(c.incidents().is_empty(), "5 h out: context only");
         let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
         let ev = run(
@@ -2806,7 +2814,10 @@ mod tests {
         assert_eq!(opened.len(), 1);
         assert_eq!(opened[0].incident.root_cause, "pos");
         assert_eq!(opened[0].ts_ms, (100 + 3 * 3600) * 1000);
-        assert!(opened[0].incident.summary.contains("running out of capacity"));
+        assert!(opened[0]
+            .incident
+            .summary
+            .contains("running out of capacity"));
         assert!(
             opened[0].incident.evidence[0].contains("forecast to run out in 5.0 h"),
             "{:?}",
@@ -3071,7 +3082,9 @@ mod tests {
         assert_eq!(elements(inc)[..2], ["dist", "core"]);
         let ev = inc.evidence.join("\n");
         assert!(
-            ev.contains("core counts them on the port facing dist, and dist shows the trouble itself"),
+            ev.contains(
+                "core counts them on the port facing dist, and dist shows the trouble itself"
+            ),
             "{ev}"
         );
         // the port's description names the till (a leaf with no SNMP): the switch that
