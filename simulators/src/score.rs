@@ -604,7 +604,7 @@ duration_s = 600
             candidates: vec!["ap".into(), "sw".into()],
             ..inc("ap", 500.0, None)
         };
-        let s = score(&sc, &[early.clone()], 10);
+        let s = score(&sc, std::slice::from_ref(&early), 10);
         assert!(!s.faults[0].detected && !s.faults[0].top3);
         assert_eq!(s.false_incidents, 1, "opened 500 s before the window");
         // re-rooted at sw during the fault: detected then, top-1
