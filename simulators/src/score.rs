@@ -3,8 +3,9 @@
 //!
 //! Rules (the same for any scenario file, so unseen scenarios score alike):
 //! - a fault is **matched** by the incidents on its ship that name its target — as root
-//!   cause or among their first three ranked candidates — and that opened, re-opened or
-//!   took their current root cause within the fault's window: from its lead-up
+//!   cause or among their first three ranked candidates — and that opened, re-opened,
+//!   took a new root cause or had a new symptom after all theirs had cleared (the
+//!   report's `active_since_s`) within the fault's window: from its lead-up
 //!   ([`lead_up_s`]: the simulator's ramp before a flap, a CPU saturation, a disk
 //!   filling, a blockage turn) to its end. An earlier fault on the same element whose
 //!   window reaches this one's start extends the window back (an element's errors
@@ -54,9 +55,10 @@ pub struct ScoredIncident {
     pub opened_at_s: f64,
     /// Seconds since scenario start, `None` while open at the end.
     pub resolved_at_s: Option<f64>,
-    /// When it took its current root cause (its opening, last re-opening or root
-    /// change), seconds since scenario start; `None` reads as `opened_at_s`.
-    pub root_since_s: Option<f64>,
+    /// When it became active (its opening, each re-opening, root change, and new
+    /// symptom after all had cleared), seconds since scenario start; the opening counts
+    /// whether listed or not.
+    pub active_since_s: Vec<f64>,
     /// Ranked root-cause candidates (device or link ids), best first; may be empty.
     pub candidates: Vec<String>,
 }
@@ -69,16 +71,16 @@ impl ScoredIncident {
             root_cause: root_cause.to_owned(),
             opened_at_s,
             resolved_at_s,
-            root_since_s: None,
+            active_since_s: Vec::new(),
             candidates: Vec::new(),
         }
     }
 
-    /// The first moment in `[from, to)` it opened or took its current root, if any.
+    /// The first moment in `[from, to)` it opened or became active again (re-opened,
+    /// took a new root, a new symptom after all had cleared), if any.
     pub fn began_within(&self, from: f64, to: f64) -> Option<f64> {
-        [Some(self.opened_at_s), self.root_since_s]
-            .into_iter()
-            .flatten()
+        std::iter::once(self.opened_at_s)
+            .chain(self.active_since_s.iter().copied())
             .filter(|t| *t >= from && *t < to)
             .min_by(f64::total_cmp)
     }
@@ -610,7 +612,7 @@ duration_s = 600
         // re-rooted at sw during the fault: detected then, top-1
         let moved = ScoredIncident {
             root_cause: "sw".into(),
-            root_since_s: Some(1050.0),
+            active_since_s: vec![500.0, 1050.0],
             ..early
         };
         let s = score(&sc, &[moved], 10);

@@ -511,11 +511,24 @@ impl Correlator {
             !symptom || *root == alert.subject || self.root_of(&alert.subject) == *root
         });
         if let Some(i) = incident {
+            if symptom && self.dormant(i) {
+                self.incidents[i].mark_active(alert.ts_ms);
+            }
             if let Some(f) = self.firing.get_mut(&key) {
                 f.incident = Some(i);
             }
             self.attach(i, &alert.subject, alert.ts_ms, symptom, out);
         }
+    }
+
+    /// Whether open incident `i` has no firing symptom attached (it is waiting to
+    /// resolve): a new symptom then makes it active again.
+    fn dormant(&self, i: usize) -> bool {
+        let now = self.now_ms;
+        !self
+            .firing
+            .iter()
+            .any(|((_, c, _), f)| f.incident == Some(i) && f.symptom(*c, now))
     }
 
     /// Promotes the suspicions that other evidence now corroborates to firing
@@ -1266,7 +1279,8 @@ impl Correlator {
             }
             let better = better.to_string();
             let from = std::mem::replace(&mut self.incidents[i].root_cause, better);
-            self.incidents[i].root_since_ms = Some(self.now_ms);
+            let now = self.now_ms;
+            self.incidents[i].mark_active(now);
             self.refresh(i);
             out.push(IncidentEvent {
                 ts_ms: self.now_ms,
@@ -1322,6 +1336,16 @@ impl Correlator {
             .map(|(k, _)| k.clone())
             .collect();
         let now = self.now_ms;
+        if self.dormant(i) {
+            let first = keys
+                .iter()
+                .filter_map(|k| self.firing.get(k).filter(|f| f.symptom(k.1, now)))
+                .map(|f| f.since_ms.max(self.incidents[i].opened_at_ms))
+                .min();
+            if let Some(t) = first {
+                self.incidents[i].mark_active(t);
+            }
+        }
         for k in keys {
             let mut symptom = false;
             if let Some(f) = self.firing.get_mut(&k) {
@@ -1393,7 +1417,7 @@ impl Correlator {
             .collect();
         if let Some((&keep, rest)) = explained.split_first() {
             let from = std::mem::replace(&mut self.incidents[keep].root_cause, root.to_string());
-            self.incidents[keep].root_since_ms = Some(now);
+            self.incidents[keep].mark_active(now);
             self.refresh(keep);
             out.push(IncidentEvent {
                 ts_ms: now,
@@ -1415,7 +1439,7 @@ impl Correlator {
             let inc = &mut self.incidents[i];
             inc.state = IncidentState::Open;
             inc.resolved_at_ms = None;
-            inc.root_since_ms = Some(now);
+            inc.mark_active(now);
             self.last_active[i] = now;
             out.push(IncidentEvent {
                 ts_ms: now,
@@ -1434,7 +1458,7 @@ impl Correlator {
             alerts: 0,
             opened_at_ms: now.max(first_ms),
             resolved_at_ms: None,
-            root_since_ms: Some(now.max(first_ms)),
+            active_since_ms: vec![now.max(first_ms)],
             members: vec![root.to_string()],
             summary: String::new(),
             merged_into: None,
@@ -2825,6 +2849,26 @@ mod tests {
         );
         assert_eq!(c.incidents()[0].state, IncidentState::Resolved);
         // an anomaly alone still opens nothing (detector_alerts_only_attach)
+    }
+
+    /// A new symptom of an incident waiting to resolve (all its symptoms cleared) keeps
+    /// the incident and records it as active again; one arriving while another still
+    /// fires does not.
+    #[test]
+    fn a_new_symptom_after_all_had_cleared_marks_the_incident_active_again() {
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        run(
+            &mut c,
+            vec![
+                alert("dist", AlertClass::Errors, AlertState::Firing, 50),
+                alert("dist", AlertClass::Errors, AlertState::Cleared, 100),
+                alert("dist", AlertClass::Unreachable, AlertState::Firing, 200),
+                alert("dist", AlertClass::Degraded, AlertState::Firing, 260),
+            ],
+            300,
+        );
+        assert_eq!(c.incidents().len(), 1, "{:?}", c.incidents());
+        assert_eq!(c.incidents()[0].active_since_ms, [50_000, 200_000]);
     }
 
     /// Anomalies beside an open incident are counted in it, but do not make their
