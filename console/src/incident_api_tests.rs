@@ -34,6 +34,7 @@ fn incident() -> Incident {
         alerts: 15,
         opened_at_ms: 1_741_932_123_000,
         resolved_at_ms: None,
+        active_since_ms: vec![1_741_932_123_000],
         members: vec!["core-sw-1".into(), "dist-sw-2".into()],
         summary: "core-sw-1 (switch) is unreachable; 1 switch behind it affected".into(),
         merged_into: None,

@@ -2,27 +2,35 @@
 //! offline tools call this: the ship side never sees faults.
 //!
 //! Rules (the same for any scenario file, so unseen scenarios score alike):
-//! - a fault is **matched** by the incidents on its ship that are open at some point
-//!   of the fault window `[at_s, end_s)` (opened before `end_s`, resolved after `at_s`
-//!   or never);
-//! - **top-1**: every incident names one root cause; a fault counts when one of its
-//!   matched incidents names the fault's target;
-//! - **top-3**: a fault counts when the target is among the first three ranked
-//!   candidates of one of its matched incidents (or is its root cause);
-//! - **time to open**: from `at_s` to the opening of that incident (or of the first
-//!   matched incident when none names the target), 0 if it opened during a lead-up;
-//!   an undetected fault counts as never opened;
+//! - a fault is **matched** by the incidents on its ship that name its target — as root
+//!   cause or among their first three ranked candidates — and that opened, re-opened,
+//!   took a new root cause or had a new symptom after all theirs had cleared (the
+//!   report's `active_since_s`) within the fault's window: from its lead-up
+//!   ([`lead_up_s`]: the simulator's ramp before a flap, a CPU saturation, a disk
+//!   filling, a blockage turn) to its end. An earlier fault on the same element whose
+//!   window reaches this one's start extends the window back (an element's errors
+//!   followed by its death are one incident). An incident that opened before the fault
+//!   for something else and stays open does not detect it;
+//! - **top-1**: a fault counts when one of its matched incidents names the fault's
+//!   target as root cause;
+//! - **top-3**: a fault counts when it is matched at all (the target is the root or
+//!   among the first three candidates);
+//! - **time to open**: from `at_s` to the moment that incident (the top-1 one when there
+//!   is one) opened or took the target as root within the window, 0 if that was during
+//!   a lead-up; an undetected fault counts as never opened;
 //! - **time-to-open budget**: two poll intervals of the faulted ship
 //!   (`metric_interval_s`) plus [`OPEN_SLACK_S`]; a fault opens in budget when its time
 //!   to open is at most that;
-//! - **false incident**: an incident open at no point within 300 s of any fault window
-//!   on its ship;
-//! - **misattributed incident**: an incident during a fault window whose root cause is
-//!   no fault's target (a duplicate or a wrong explanation);
+//! - **false incident**: an incident matched by no fault that opened (and took its
+//!   root) farther than 300 s from every fault window on its ship (an incident opened
+//!   long before a fault that stays open into it is still false);
+//! - **misattributed incident**: an incident matched by no fault whose root cause is no
+//!   fault's target, opened within 300 s of a fault window (a duplicate or a wrong
+//!   explanation);
 //! - **compression**: `1 − incidents / alerts`.
 
 use crate::generate::{PayloadKind, Simulator};
-use crate::scenario::{FaultKind, LinkKind, Scenario};
+use crate::scenario::{Fault, FaultKind, LinkKind, Scenario};
 
 /// Slack around fault windows within which an incident is not counted as false.
 pub const FALSE_SLACK_S: f64 = 300.0;
@@ -47,6 +55,10 @@ pub struct ScoredIncident {
     pub opened_at_s: f64,
     /// Seconds since scenario start, `None` while open at the end.
     pub resolved_at_s: Option<f64>,
+    /// When it became active (its opening, each re-opening, root change, and new
+    /// symptom after all had cleared), seconds since scenario start; the opening counts
+    /// whether listed or not.
+    pub active_since_s: Vec<f64>,
     /// Ranked root-cause candidates (device or link ids), best first; may be empty.
     pub candidates: Vec<String>,
 }
@@ -59,8 +71,18 @@ impl ScoredIncident {
             root_cause: root_cause.to_owned(),
             opened_at_s,
             resolved_at_s,
+            active_since_s: Vec::new(),
             candidates: Vec::new(),
         }
+    }
+
+    /// The first moment in `[from, to)` it opened or became active again (re-opened,
+    /// took a new root, a new symptom after all had cleared), if any.
+    pub fn began_within(&self, from: f64, to: f64) -> Option<f64> {
+        std::iter::once(self.opened_at_s)
+            .chain(self.active_since_s.iter().copied())
+            .filter(|t| *t >= from && *t < to)
+            .min_by(f64::total_cmp)
     }
 
     /// The root cause or one of the first three candidates is `element`.
@@ -127,27 +149,63 @@ impl ScenarioScore {
     }
 }
 
-fn overlaps(inc: &ScoredIncident, from: f64, to: f64, end_of_run: f64) -> bool {
-    let until = inc.resolved_at_s.unwrap_or(end_of_run);
-    inc.opened_at_s < to && until >= from
+/// How long before its window a fault of this kind shows in the simulator: errors ramp
+/// for 900 s before a flap, CPU for 300 s before saturation, a disk fills for up to 2 h
+/// (from the start of the run at most) before it is full, and the ship turns for up to
+/// 120 s into a blockage zone. Other kinds begin at `at_s`.
+pub fn lead_up_s(f: &Fault) -> u64 {
+    match f.kind {
+        FaultKind::Flapping => 900,
+        FaultKind::CpuSaturation => 300,
+        FaultKind::DiskFull => f.at_s.min(7200),
+        FaultKind::Blockage => 120,
+        _ => 0,
+    }
+    .min(f.at_s)
+}
+
+/// The window in which an incident must open or take its root to match `f`: from its
+/// lead-up (or the lead-up of an earlier fault on the same element whose window
+/// reaches `f`'s start, transitively) to its end.
+fn match_window(scenario: &Scenario, f: &Fault) -> (f64, f64) {
+    let mut from = f.at_s - lead_up_s(f);
+    loop {
+        let earlier = scenario
+            .fault
+            .iter()
+            .filter(|g| g.ship == f.ship && g.target == f.target)
+            .filter(|g| g.at_s < from && g.end_s() >= from)
+            .map(|g| g.at_s - lead_up_s(g))
+            .min();
+        match earlier {
+            Some(e) if e < from => from = e,
+            _ => break,
+        }
+    }
+    (from as f64, f.end_s() as f64)
 }
 
 /// Scores the incidents and alert count of a run of `scenario`.
 pub fn score(scenario: &Scenario, incidents: &[ScoredIncident], alerts: u64) -> ScenarioScore {
     let end = scenario.duration_s as f64;
     let mut faults = Vec::new();
+    let mut matched_any = vec![false; incidents.len()];
     for f in &scenario.fault {
-        let (at, fend) = (f.at_s as f64, f.end_s() as f64);
-        let matched: Vec<&ScoredIncident> = incidents
+        let (from, to) = match_window(scenario, f);
+        let matched: Vec<(usize, f64)> = incidents
             .iter()
-            .filter(|i| i.ship == f.ship && overlaps(i, at, fend, end))
+            .enumerate()
+            .filter(|(_, i)| i.ship == f.ship && i.top3_names(&f.target))
+            .filter_map(|(k, i)| Some((k, i.began_within(from, to)?)))
             .collect();
-        let right = matched.iter().find(|i| i.root_cause == f.target);
-        let first = right.or_else(|| {
-            matched
-                .iter()
-                .min_by(|a, b| a.opened_at_s.total_cmp(&b.opened_at_s))
-        });
+        for (k, _) in &matched {
+            matched_any[*k] = true;
+        }
+        let right = matched
+            .iter()
+            .filter(|(k, _)| incidents[*k].root_cause == f.target)
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        let first = right.or_else(|| matched.iter().min_by(|a, b| a.1.total_cmp(&b.1)));
         let interval = scenario
             .ship
             .iter()
@@ -159,27 +217,34 @@ pub fn score(scenario: &Scenario, incidents: &[ScoredIncident], alerts: u64) -> 
             kind: f.kind.as_str().to_string(),
             detected: !matched.is_empty(),
             top1: right.is_some(),
-            top3: matched.iter().any(|i| i.top3_names(&f.target)),
-            time_to_open_s: first.map(|i| (i.opened_at_s - at).max(0.0)),
+            top3: !matched.is_empty(),
+            time_to_open_s: first.map(|(_, t)| (t - f.at_s as f64).max(0.0)),
             open_budget_s: open_budget_s(interval),
         });
     }
+    // an incident is near a fault when it opened (or took its root) within the slack
+    // of a fault window on its ship (lead-ups excluded: only a matched incident may
+    // open during one)
     let near_fault = |i: &ScoredIncident| {
         scenario.fault.iter().any(|f| {
             f.ship == i.ship
-                && overlaps(
-                    i,
+                && i.began_within(
                     f.at_s as f64 - FALSE_SLACK_S,
                     f.end_s() as f64 + FALSE_SLACK_S,
-                    end,
                 )
+                .is_some()
         })
     };
-    let false_incidents = incidents.iter().filter(|i| !near_fault(i)).count();
+    let false_incidents = incidents
+        .iter()
+        .zip(&matched_any)
+        .filter(|(i, m)| !**m && !near_fault(i))
+        .count();
     let misattributed = incidents
         .iter()
-        .filter(|i| near_fault(i))
-        .filter(|i| {
+        .zip(&matched_any)
+        .filter(|(i, m)| !**m && near_fault(i))
+        .filter(|(i, _)| {
             !scenario
                 .fault
                 .iter()
@@ -531,6 +596,46 @@ duration_s = 600
         let total = suite(&[s]);
         assert_eq!(total.time_to_open_p95_s, 30.0);
         assert!((total.false_per_ship_day - 12.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn an_incident_open_before_the_fault_for_something_else_does_not_detect_it() {
+        let sc = Scenario::parse(SC, "t.toml").unwrap();
+        // opened at 500 s naming sw as a candidate, still open during the fault
+        let early = ScoredIncident {
+            candidates: vec!["ap".into(), "sw".into()],
+            ..inc("ap", 500.0, None)
+        };
+        let s = score(&sc, std::slice::from_ref(&early), 10);
+        assert!(!s.faults[0].detected && !s.faults[0].top3);
+        assert_eq!(s.false_incidents, 1, "opened 500 s before the window");
+        // re-rooted at sw during the fault: detected then, top-1
+        let moved = ScoredIncident {
+            root_cause: "sw".into(),
+            active_since_s: vec![500.0, 1050.0],
+            ..early
+        };
+        let s = score(&sc, &[moved], 10);
+        assert!(s.faults[0].top1);
+        assert_eq!(s.faults[0].time_to_open_s, Some(50.0));
+        assert_eq!(s.false_incidents, 0);
+        // an incident rooted at sw opened long before and still open does not count
+        let s = score(&sc, &[inc("sw", 200.0, None)], 10);
+        assert!(!s.faults[0].detected);
+    }
+
+    #[test]
+    fn an_earlier_fault_on_the_same_element_extends_the_window() {
+        let mut sc = Scenario::parse(SC, "t.toml").unwrap();
+        let mut errors = sc.fault[0].clone();
+        errors.kind = FaultKind::InterfaceErrors;
+        errors.at_s = 700;
+        errors.duration_s = 300;
+        sc.fault.insert(0, errors);
+        // the errors incident at 720 s stays open through the death at 1000 s
+        let s = score(&sc, &[inc("sw", 720.0, None)], 10);
+        assert!(s.faults.iter().all(|f| f.top1), "{s:?}");
+        assert_eq!(s.faults[1].time_to_open_s, Some(0.0));
     }
 
     #[test]

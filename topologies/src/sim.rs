@@ -130,6 +130,10 @@ pub struct ReportIncident {
     pub opened_at_s: f64,
     /// Seconds since the scenario start; null while open at the end.
     pub resolved_at_s: Option<f64>,
+    /// When it became active, seconds since the scenario start, oldest first: its
+    /// opening, each re-opening, root change, and new symptom after all had cleared.
+    #[serde(default)]
+    pub active_since_s: Vec<f64>,
     /// Alerts attached.
     pub alerts: u64,
     /// `minor`, `major` or `critical`.
@@ -695,6 +699,11 @@ pub async fn run(scenario: &Scenario, opts: &SimRunOptions) -> Result<SimReport,
                 root_cause: i.root_cause,
                 opened_at_s: (i.opened_at_ms - start_ms) as f64 / 1000.0,
                 resolved_at_s: i.resolved_at_ms.map(|r| (r - start_ms) as f64 / 1000.0),
+                active_since_s: i
+                    .active_since_ms
+                    .iter()
+                    .map(|t| (t - start_ms) as f64 / 1000.0)
+                    .collect(),
                 alerts: i.alerts,
                 severity: i.severity.as_str().to_string(),
                 candidates: i.candidates,

@@ -32,6 +32,7 @@ pub fn score_report(scenario: &Scenario, report: &SimReport) -> ScenarioScore {
             root_cause: i.root_cause.clone(),
             opened_at_s: i.opened_at_s,
             resolved_at_s: i.resolved_at_s,
+            active_since_s: i.active_since_s.clone(),
             candidates: i.candidates.iter().map(|c| c.element.clone()).collect(),
         })
         .collect();

@@ -27,9 +27,12 @@
 //! again when the suspicion was promoted).
 //!
 //! Only symptom classes that indicate a failing element open incidents (unreachable,
-//! down, degraded, errors, flapping). Detector classes (anomaly, outlier, capacity)
-//! attach to an open incident of the same element or a neighbour but never open one on
-//! their own: a statistical oddity is context, not an incident. Outage-risk predictions
+//! down, degraded, errors, flapping), and a capacity forecast once the resource is
+//! forecast to run out within [`CAPACITY_OPEN_MS`] (a slow disk fill has no other
+//! symptom before it fails). Other detector classes (anomaly, outlier, an earlier
+//! capacity forecast) attach to an open incident of the same element or a neighbour but
+//! never open one on their own: a statistical oddity is context, not an incident; on a neighbour they are
+//! counted but do not make it a member. Outage-risk predictions
 //! are not symptoms at all: they are reported on their own (the `sim run` report's
 //! `link_risk_alerts`), so they are neither counted as alerts nor attached.
 
@@ -120,6 +123,16 @@ const WEAK_NEEDED: usize = 2;
 const PLANNED_MAX_MS: i64 = 7_200_000;
 /// An announcement may arrive this long after the trouble began (late delivery).
 const PLANNED_LEAD_MS: i64 = 60_000;
+/// Score of the other end of an erroring link (ranked second to the element that
+/// counts the errors: either end's cable or optic can cause them, the reporting end is
+/// where they are seen).
+const OTHER_END_SCORE: f64 = 0.5;
+/// A capacity forecast (free disk) opens an incident for its device once the resource
+/// is forecast to run out within this: the on-duty crew's longest routine intervention
+/// (a cold-spare swap, 30–120 min in `domain.md` §4a) still fits before services fail,
+/// and they fail before zero (ext4 keeps 5 % for root, §4d). Earlier, the forecast is
+/// context only (the detector warns from 6 h).
+const CAPACITY_OPEN_MS: i64 = 7_200_000;
 /// Evidence lines kept per incident.
 const EVIDENCE_MAX: usize = 12;
 /// Candidates kept per incident.
@@ -148,6 +161,26 @@ struct Firing {
     incident: Option<usize>,
     /// The alert's own words (what the producer saw), for the evidence.
     detail: String,
+    /// For a capacity forecast: the event time from which it is a symptom (the
+    /// resource forecast to run out within [`CAPACITY_OPEN_MS`]).
+    due_ms: Option<i64>,
+}
+
+impl Firing {
+    /// Whether this alert of `class` is a symptom at `now_ms`: a class that opens
+    /// incidents, or a capacity forecast whose exhaustion is now within
+    /// [`CAPACITY_OPEN_MS`].
+    fn symptom(&self, class: AlertClass, now_ms: i64) -> bool {
+        opens(class) || self.due_ms.is_some_and(|d| now_ms >= d)
+    }
+}
+
+/// Hours to exhaustion in a capacity forecast's detail (`…: forecast to run out in
+/// 2.5 h`), if it says.
+fn capacity_hours(detail: &str) -> Option<f64> {
+    let rest = detail.split_once("run out in ")?.1;
+    let h: f64 = rest.split_once(" h")?.0.trim().parse().ok()?;
+    (h.is_finite() && h >= 0.0).then_some(h)
 }
 
 /// Whether a class can open an incident.
@@ -424,8 +457,13 @@ impl Correlator {
         match alert.state {
             AlertState::Cleared => {
                 if let Some(f) = self.firing.remove(&key) {
-                    if let Some(i) = f.incident {
-                        self.last_active[i] = self.last_active[i].max(alert.ts_ms);
+                    // only a symptom's end counts as activity: a detector's anomaly
+                    // on an error counter clears minutes after the errors stopped
+                    match f.incident {
+                        Some(i) if f.symptom(alert.class, self.now_ms) => {
+                            self.last_active[i] = self.last_active[i].max(alert.ts_ms);
+                        }
+                        _ => {}
                     }
                 }
                 // back from a planned reboot: its next failure is a failure again
@@ -449,21 +487,48 @@ impl Correlator {
 
     /// A new firing alert: counted, attached at once to an open incident of its
     /// subject, else left for [`Correlator::correlate`] to group.
+    ///
+    /// A symptom attaches at once only to an incident its element roots, or whose root
+    /// explains it ([`Correlator::root_of`]): a member failing anew for a reason of its
+    /// own (the switch that counted a neighbour's errors, now dead) is grouped afresh.
     fn fire(&mut self, key: Key, alert: Alert, out: &mut Vec<IncidentEvent>) {
         self.alerts_total += 1;
-        let incident = self.open_incident_with_member(&alert.subject);
-        if let Some(i) = incident {
-            self.attach(i, &alert.subject, alert.ts_ms, out);
-        }
         let detail: String = alert.detail.chars().take(200).collect();
-        self.firing.insert(
-            key,
-            Firing {
-                since_ms: alert.ts_ms,
-                incident,
-                detail,
-            },
-        );
+        let due_ms = (alert.class == AlertClass::Capacity)
+            .then(|| capacity_hours(&alert.detail))
+            .flatten()
+            .map(|h| alert.ts_ms + (h * 3_600_000.0) as i64 - CAPACITY_OPEN_MS);
+        let f = Firing {
+            since_ms: alert.ts_ms,
+            incident: None,
+            detail,
+            due_ms,
+        };
+        let symptom = f.symptom(alert.class, self.now_ms);
+        self.firing.insert(key.clone(), f);
+        let incident = self.open_incident_with_member(&alert.subject).filter(|&i| {
+            let root = &self.incidents[i].root_cause;
+            !symptom || *root == alert.subject || self.root_of(&alert.subject) == *root
+        });
+        if let Some(i) = incident {
+            if symptom && self.dormant(i) {
+                self.incidents[i].mark_active(alert.ts_ms);
+            }
+            if let Some(f) = self.firing.get_mut(&key) {
+                f.incident = Some(i);
+            }
+            self.attach(i, &alert.subject, alert.ts_ms, symptom, out);
+        }
+    }
+
+    /// Whether open incident `i` has no firing symptom attached (it is waiting to
+    /// resolve): a new symptom then makes it active again.
+    fn dormant(&self, i: usize) -> bool {
+        let now = self.now_ms;
+        !self
+            .firing
+            .iter()
+            .any(|((_, c, _), f)| f.incident == Some(i) && f.symptom(*c, now))
     }
 
     /// Promotes the suspicions that other evidence now corroborates to firing
@@ -821,13 +886,24 @@ impl Correlator {
             .position(|i| i.state.is_open() && i.members.iter().any(|m| m == subject))
     }
 
-    fn attach(&mut self, i: usize, subject: &str, ts_ms: i64, out: &mut Vec<IncidentEvent>) {
+    /// Attaches one alert of `subject` to incident `i`; a symptom (not a detector's
+    /// context) counts as activity that keeps it open.
+    fn attach(
+        &mut self,
+        i: usize,
+        subject: &str,
+        ts_ms: i64,
+        symptom: bool,
+        out: &mut Vec<IncidentEvent>,
+    ) {
         let inc = &mut self.incidents[i];
         inc.alerts += 1;
         if let Err(pos) = inc.members.binary_search_by(|m| m.as_str().cmp(subject)) {
             inc.members.insert(pos, subject.to_string());
         }
-        self.last_active[i] = self.last_active[i].max(ts_ms);
+        if symptom {
+            self.last_active[i] = self.last_active[i].max(ts_ms);
+        }
         self.refresh(i);
         out.push(IncidentEvent {
             ts_ms,
@@ -904,15 +980,25 @@ impl Correlator {
         })
     }
 
+    /// Whether `subject` shows a link's trouble itself: it counts interface errors,
+    /// flaps, or is degraded or failing.
+    fn shows_link_trouble(&self, subject: &str) -> bool {
+        self.troubled(subject) || self.classes_of(subject).contains(&AlertClass::Errors)
+    }
+
     /// The element that best explains `subject`'s current symptoms:
     /// - an unreachable device whose every parent is failing is explained by them
     ///   (upstream-most failing element);
     /// - a degraded, flapping or unreachable device with a parent in trouble is
     ///   explained by that parent;
-    /// - a device whose only symptom is interface errors, with a child that flaps or has
-    ///   errors itself, or with exactly one child in trouble, is explained by that child
-    ///   (errors on a port point at the link to the neighbour on it); with two or more
-    ///   children in trouble, it explains them;
+    /// - a device whose only symptom is interface errors is its own root (the element
+    ///   whose interface counts the errors), unless the other end of that link shows the
+    ///   trouble too: the port is known (LLDP, its description) to face a neighbour
+    ///   below that counts errors, flaps or fails, or (port unknown) a child counts
+    ///   errors or flaps; then both ends see one bad link, the child's uplink, and the
+    ///   child is the root. A child that merely fails beside it (an AP dying behind a
+    ///   switch whose uplink errors) has its own root; a parent with errors and two or
+    ///   more children in trouble explains them;
     /// - link symptoms are explained by the alerting link that best accounts for them
     ///   (one weather or WAN event): the one that lost lock, else the one whose trouble
     ///   began first, the primary only breaking ties; links whose trouble began more
@@ -968,33 +1054,26 @@ impl Correlator {
             return subject.to_string();
         }
         if classes.contains(&AlertClass::Errors) {
-            // the port with the errors is known to face a neighbour below: the bad link
-            // is that neighbour's (a leaf without SNMP of its own included)
+            // Errors are the reporting element's symptom: it is the root unless the
+            // other end of the same link shows the link's trouble itself. A port known
+            // (LLDP, its description) to face a neighbour below that counts errors too,
+            // flaps, or is degraded or unreachable: both ends see one bad link, and it is
+            // that neighbour's uplink.
             if let Some((n, _, _)) = self.errors_facing(subject) {
-                if !self.topo.is_upstream(&n, subject) {
+                if !self.topo.is_upstream(&n, subject) && self.shows_link_trouble(&n) {
                     let n = self.topo.node(&n).map(|n| n.id.as_str()).unwrap_or(subject);
                     return self.root_at(n, path);
                 }
+                return subject.to_string();
             }
+            // the port is not known: a device behind it that counts errors or flaps is
+            // the other end of the erroring link (both ends count the same bad link)
             let child = self.topo.children(subject).iter().find(|c| {
                 let cc = self.classes_of(c);
                 cc.contains(&AlertClass::Errors) || cc.contains(&AlertClass::Flapping)
             });
             if let Some(c) = child {
                 return self.root_at(c, path);
-            }
-            // errors on a switch port and exactly one neighbour behind it in trouble
-            // (intermittently unreachable, degraded): the bad link is that neighbour's;
-            // several troubled neighbours point back at the device with the errors
-            if self.troubled_children(subject) == 1 {
-                if let Some(c) = self
-                    .topo
-                    .children(subject)
-                    .iter()
-                    .find(|c| self.troubled(c))
-                {
-                    return self.root_at(c, path);
-                }
             }
         }
         subject.to_string()
@@ -1065,7 +1144,7 @@ impl Correlator {
             if f.incident.is_some() || self.now_ms - f.since_ms < wait {
                 continue;
             }
-            if opens(*class) {
+            if f.symptom(*class, self.now_ms) {
                 let root = self.root_of(subject);
                 if self.planned_down(&root, f.since_ms) {
                     continue;
@@ -1087,20 +1166,24 @@ impl Correlator {
         }
         self.rerank_links(out);
         self.restate(out);
-        // context alerts: attach to an open incident of the element or a neighbour
+        // context alerts: attach to an open incident of the element, or (counted, not
+        // a member) of a neighbour: a detector's oddity beside a failure does not make
+        // the element part of it (else an incident would spread along chains of
+        // anomalies and take the next unrelated fault of any of them)
         for (subject, ts) in context {
-            let target = self.open_incident_with_member(&subject).or_else(|| {
-                let near: Vec<String> = self
-                    .topo
-                    .parents(&subject)
-                    .iter()
-                    .chain(self.topo.children(&subject))
-                    .cloned()
-                    .collect();
-                near.iter().find_map(|n| self.open_incident_with_member(n))
-            });
-            if let Some(i) = target {
+            if let Some(i) = self.open_incident_with_member(&subject) {
                 self.attach_keyed(i, &subject, ts, out);
+                continue;
+            }
+            let near: Vec<String> = self
+                .topo
+                .parents(&subject)
+                .iter()
+                .chain(self.topo.children(&subject))
+                .cloned()
+                .collect();
+            if let Some(i) = near.iter().find_map(|n| self.open_incident_with_member(n)) {
+                self.attach_context(i, &subject, ts, out);
             }
         }
         // event alerts: attach to an open incident of the subject or a neighbour
@@ -1196,6 +1279,8 @@ impl Correlator {
             }
             let better = better.to_string();
             let from = std::mem::replace(&mut self.incidents[i].root_cause, better);
+            let now = self.now_ms;
+            self.incidents[i].mark_active(now);
             self.refresh(i);
             out.push(IncidentEvent {
                 ts_ms: self.now_ms,
@@ -1250,11 +1335,55 @@ impl Correlator {
             .filter(|(_, f)| f.incident.is_none())
             .map(|(k, _)| k.clone())
             .collect();
+        let now = self.now_ms;
+        if self.dormant(i) {
+            let first = keys
+                .iter()
+                .filter_map(|k| self.firing.get(k).filter(|f| f.symptom(k.1, now)))
+                .map(|f| f.since_ms.max(self.incidents[i].opened_at_ms))
+                .min();
+            if let Some(t) = first {
+                self.incidents[i].mark_active(t);
+            }
+        }
+        for k in keys {
+            let mut symptom = false;
+            if let Some(f) = self.firing.get_mut(&k) {
+                f.incident = Some(i);
+                symptom = f.symptom(k.1, now);
+            }
+            self.attach(
+                i,
+                subject,
+                ts.max(self.incidents[i].opened_at_ms),
+                symptom,
+                out,
+            );
+        }
+    }
+
+    /// Attaches every unattached firing alert of `subject` to incident `i` as context:
+    /// counted, but `subject` does not become a member.
+    fn attach_context(&mut self, i: usize, subject: &str, ts: i64, out: &mut Vec<IncidentEvent>) {
+        let keys: Vec<Key> = self
+            .firing
+            .range((subject.to_string(), AlertClass::Unreachable, None)..)
+            .take_while(|((s, _, _), _)| s == subject)
+            .filter(|((_, c, _), f)| f.incident.is_none() && !opens(*c))
+            .map(|(k, _)| k.clone())
+            .collect();
         for k in keys {
             if let Some(f) = self.firing.get_mut(&k) {
                 f.incident = Some(i);
             }
-            self.attach(i, subject, ts.max(self.incidents[i].opened_at_ms), out);
+            self.incidents[i].alerts += 1;
+            out.push(IncidentEvent {
+                ts_ms: ts.max(self.incidents[i].opened_at_ms),
+                kind: IncidentEventKind::AlertAttached {
+                    subject: subject.to_string(),
+                },
+                incident: self.incidents[i].clone(),
+            });
         }
     }
 
@@ -1288,6 +1417,7 @@ impl Correlator {
             .collect();
         if let Some((&keep, rest)) = explained.split_first() {
             let from = std::mem::replace(&mut self.incidents[keep].root_cause, root.to_string());
+            self.incidents[keep].mark_active(now);
             self.refresh(keep);
             out.push(IncidentEvent {
                 ts_ms: now,
@@ -1309,6 +1439,7 @@ impl Correlator {
             let inc = &mut self.incidents[i];
             inc.state = IncidentState::Open;
             inc.resolved_at_ms = None;
+            inc.mark_active(now);
             self.last_active[i] = now;
             out.push(IncidentEvent {
                 ts_ms: now,
@@ -1327,6 +1458,7 @@ impl Correlator {
             alerts: 0,
             opened_at_ms: now.max(first_ms),
             resolved_at_ms: None,
+            active_since_ms: vec![now.max(first_ms)],
             members: vec![root.to_string()],
             summary: String::new(),
             merged_into: None,
@@ -1346,13 +1478,19 @@ impl Correlator {
     }
 
     /// Whether open incident `i` is explained by `root`: its root still has symptoms
-    /// and they now resolve to `root`, or `root` is already one of its members.
+    /// and they now resolve to `root`, or `root` is already one of its members and
+    /// upstream of its root (or both are links: one WAN event). A member below or beside the root that fails on its own
+    /// later (an AP behind a switch whose uplink errors) is a new incident, not a
+    /// reason to move this one.
     fn explained_by(&self, i: usize, root: &str) -> bool {
         let inc = &self.incidents[i];
         inc.state.is_open()
             && inc.root_cause != root
             && self.troubled_or_alerting(&inc.root_cause)
-            && (inc.members.iter().any(|m| m == root) || self.root_of(&inc.root_cause) == root)
+            && ((inc.members.iter().any(|m| m == root)
+                && (self.topo.is_upstream(root, &inc.root_cause)
+                    || (self.topo.is_link(root) && self.topo.is_link(&inc.root_cause))))
+                || self.root_of(&inc.root_cause) == root)
     }
 
     fn merge(&mut self, from: usize, into: usize, out: &mut Vec<IncidentEvent>) {
@@ -1393,7 +1531,7 @@ impl Correlator {
         let mut active = vec![false; self.incidents.len()];
         for ((_, class, _), f) in &self.firing {
             if let Some(i) = f.incident {
-                if opens(*class) {
+                if f.symptom(*class, self.now_ms) {
                     active[i] = true;
                 }
             }
@@ -1452,6 +1590,8 @@ impl Correlator {
             "degraded"
         } else if classes.contains(&AlertClass::Errors) {
             "reporting errors"
+        } else if classes.contains(&AlertClass::Capacity) {
+            "running out of capacity"
         } else {
             "affected"
         };
@@ -1469,6 +1609,56 @@ impl Correlator {
             inc.candidates = candidates;
             inc.evidence = evidence;
         }
+    }
+
+    /// The other end of the link whose errors decided root `root`, with the evidence in
+    /// words: when `root` counts interface errors itself, the element its erroring
+    /// port is known (LLDP, description) to face, else a parent that counts errors too
+    /// (both ends of its uplink); when the errors were counted on a port facing `root`
+    /// by `counted_by`, that device. `None` when `root` counts no errors and nothing
+    /// counted them facing it.
+    fn other_end(&self, root: &str, counted_by: Option<&str>) -> Option<(String, String)> {
+        if let Some(m) = counted_by {
+            return Some((
+                m.to_string(),
+                format!(
+                    "a cable or optic at either end causes CRC errors; {m} counts them on the port facing {root}, and {root} shows the trouble itself, so {root} ranks first"
+                ),
+            ));
+        }
+        let f = self.firing.get(&(
+            root.to_string(),
+            AlertClass::Errors,
+            Some("interface".to_string()),
+        ))?;
+        let port = errors_port(&f.detail).map(|(p, _)| p);
+        let on = port
+            .as_deref()
+            .map_or(String::new(), |p| format!(" on {p}"));
+        if let Some((n, p, how)) = self.errors_facing(root) {
+            return Some((
+                n.clone(),
+                format!(
+                    "a cable or optic at either end causes CRC errors; {root} counts them on {p}, which {how} shows facing {n}, and {n} shows no trouble of its own: {root} ranks first, {n} second"
+                ),
+            ));
+        }
+        let mut parents: Vec<&String> = self
+            .topo
+            .parents(root)
+            .iter()
+            .filter(|p| self.classes_of(p).contains(&AlertClass::Errors))
+            .collect();
+        parents.sort();
+        if let Some(p) = parents.first() {
+            return Some((
+                p.to_string(),
+                format!(
+                    "a cable or optic at either end causes CRC errors; {root} counts them{on} and its parent {p} counts errors too: one bad link, {root}'s uplink, so {root} ranks first, {p} second"
+                ),
+            ));
+        }
+        None
     }
 
     /// The ranked root-cause candidates and the evidence of incident `i`, from the
@@ -1489,7 +1679,7 @@ impl Correlator {
             .firing
             .range((root.to_string(), AlertClass::Unreachable, None)..)
             .take_while(|((s, _, _), _)| s == root)
-            .filter(|((_, c, _), _)| opens(*c))
+            .filter(|((_, c, _), f)| f.symptom(*c, self.now_ms))
             .collect();
         let attributed = inc
             .members
@@ -1502,6 +1692,7 @@ impl Correlator {
         if own.is_empty() && attributed.is_none() {
             return None;
         }
+        let other_end = self.other_end(root, attributed.as_ref().map(|a| a.0.as_str()));
         let mut ev: Vec<String> = Vec::new();
         for ((_, class, series), f) in own.iter().take(3) {
             let what = match (class, series.as_deref()) {
@@ -1512,6 +1703,7 @@ impl Correlator {
                 (AlertClass::Degraded, _) => "was degraded",
                 (AlertClass::Flapping, _) => "started flapping",
                 (AlertClass::Errors, _) => "started counting interface errors",
+                (AlertClass::Capacity, _) => "was forecast to run out of capacity",
                 _ => "alerted",
             };
             let detail = if f.detail.is_empty() {
@@ -1523,8 +1715,11 @@ impl Correlator {
         }
         if let Some((m, port, how)) = &attributed {
             ev.push(format!(
-                "{m} counts input errors on {port}, which {how} shows facing {root}: the bad link is {root}'s"
+                "{m} counts input errors on {port}, which {how} shows facing {root}, and {root} shows the link's trouble too: the bad link is {root}'s"
             ));
+        }
+        if let Some((_, words)) = &other_end {
+            ev.push(words.clone());
         }
         let others: Vec<&String> = inc.members.iter().filter(|m| *m != root).collect();
         let root_since = self
@@ -1673,6 +1868,9 @@ impl Correlator {
         if let Some((m, _, _)) = &attributed {
             pool.push(m.as_str());
         }
+        if let Some((n, _)) = &other_end {
+            pool.push(n.as_str());
+        }
         pool.sort_unstable();
         pool.dedup();
         let mut rest: Vec<Candidate> = pool
@@ -1692,7 +1890,21 @@ impl Correlator {
             element: root.to_string(),
             score: root_score,
         }];
-        candidates.extend(rest.into_iter().take(CANDIDATES_MAX - 1));
+        // the other end of the erroring link is the runner-up: a cable or optic at
+        // either end causes the errors
+        if let Some((n, _)) = &other_end {
+            let score = rest
+                .iter()
+                .find(|c| c.element == *n)
+                .map_or(0.0, |c| c.score)
+                .max(OTHER_END_SCORE.min(root_score - 0.05));
+            rest.retain(|c| c.element != *n);
+            candidates.push(Candidate {
+                element: n.clone(),
+                score: round2(score),
+            });
+        }
+        candidates.extend(rest.into_iter().take(CANDIDATES_MAX - candidates.len()));
         Some((candidates, ev))
     }
 }
@@ -2042,11 +2254,13 @@ mod tests {
         assert_eq!(c.incidents()[0].root_cause, "dist");
     }
 
-    /// Port errors logged by a switch minutes before the one device behind that port
-    /// starts dropping out: one incident, re-rooted at the device on the bad link. With
-    /// several devices behind the switch in trouble, the switch stays the root.
+    /// Port errors logged by a switch minutes before one device behind it starts
+    /// dropping out: the errors are the switch's (it counts them), the device's failure
+    /// its own: two incidents, no re-rooting (an AP dying behind a switch whose uplink
+    /// errors is not the uplink's cause). With several devices behind the switch in
+    /// trouble, the switch explains them.
     #[test]
-    fn port_errors_then_one_neighbour_in_trouble_blame_that_neighbour() {
+    fn port_errors_then_one_neighbour_in_trouble_are_two_incidents() {
         let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
         let alerts = vec![
             alert("dist", AlertClass::Errors, AlertState::Firing, 50),
@@ -2055,9 +2269,8 @@ mod tests {
             alert("ap-4", AlertClass::Degraded, AlertState::Firing, 630),
         ];
         let ev = run(&mut c, alerts, 800);
-        assert_eq!(c.incidents().len(), 1, "{:?}", c.incidents());
-        assert_eq!(c.incidents()[0].root_cause, "ap-4");
-        assert!(ev
+        assert_eq!(roots(&c), [("dist", true), ("ap-4", true)]);
+        assert!(!ev
             .iter()
             .any(|e| matches!(e.kind, IncidentEventKind::RootCauseChanged { .. })));
 
@@ -2585,6 +2798,97 @@ mod tests {
         );
         assert_eq!(c.incidents().len(), 1);
         assert_eq!(c.incidents()[0].alerts, 2);
+        assert_eq!(c.incidents()[0].members, ["dist"], "counted, not a member");
+    }
+
+    /// A capacity forecast is context until the resource is forecast to run out within
+    /// two hours; then it opens an incident for its device on its own (a slow disk
+    /// fill has no other symptom), which resolves once the forecast clears.
+    #[test]
+    fn a_capacity_forecast_opens_an_incident_two_hours_before_exhaustion() {
+        let capacity = |state: AlertState, t_s: i64| {
+            let mut a = alert("pos", AlertClass::Capacity, state, t_s);
+            a.source = AlertSource::Forecast;
+            a.series = Some("node_filesystem_avail_bytes{mountpoint=\"/\"}".into());
+            a.detail =
+                "node_filesystem_avail_bytes{mountpoint=\"/\"}: forecast to run out in 5.0 h"
+                    .into();
+            a
+        };
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        run(
+            &mut c,
+            vec![capacity(AlertState::Firing, 100)],
+            100 + 3 * 3600 - 5,
+        );
+        assert!(c.incidents().is_empty(), "5 h out: context only");
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let ev = run(
+            &mut c,
+            vec![
+                capacity(AlertState::Firing, 100),
+                capacity(AlertState::Cleared, 100 + 4 * 3600),
+            ],
+            100 + 5 * 3600,
+        );
+        let opened: Vec<&IncidentEvent> = ev
+            .iter()
+            .filter(|e| e.kind == IncidentEventKind::Opened)
+            .collect();
+        assert_eq!(opened.len(), 1);
+        assert_eq!(opened[0].incident.root_cause, "pos");
+        assert_eq!(opened[0].ts_ms, (100 + 3 * 3600) * 1000);
+        assert!(opened[0]
+            .incident
+            .summary
+            .contains("running out of capacity"));
+        assert!(
+            opened[0].incident.evidence[0].contains("forecast to run out in 5.0 h"),
+            "{:?}",
+            opened[0].incident.evidence
+        );
+        assert_eq!(c.incidents()[0].state, IncidentState::Resolved);
+        // an anomaly alone still opens nothing (detector_alerts_only_attach)
+    }
+
+    /// A new symptom of an incident waiting to resolve (all its symptoms cleared) keeps
+    /// the incident and records it as active again; one arriving while another still
+    /// fires does not.
+    #[test]
+    fn a_new_symptom_after_all_had_cleared_marks_the_incident_active_again() {
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        run(
+            &mut c,
+            vec![
+                alert("dist", AlertClass::Errors, AlertState::Firing, 50),
+                alert("dist", AlertClass::Errors, AlertState::Cleared, 100),
+                alert("dist", AlertClass::Unreachable, AlertState::Firing, 200),
+                alert("dist", AlertClass::Degraded, AlertState::Firing, 260),
+            ],
+            300,
+        );
+        assert_eq!(c.incidents().len(), 1, "{:?}", c.incidents());
+        assert_eq!(c.incidents()[0].active_since_ms, [50_000, 200_000]);
+    }
+
+    /// Anomalies beside an open incident are counted in it, but do not make their
+    /// devices members: a chain of them (dist's parent core, core's child dist2) does
+    /// not pull dist2's later, unrelated failure into dist's incident.
+    #[test]
+    fn anomalies_beside_an_incident_do_not_pull_a_later_fault_into_it() {
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        run(
+            &mut c,
+            vec![
+                alert("dist", AlertClass::Degraded, AlertState::Firing, 10),
+                alert("core", AlertClass::Anomaly, AlertState::Firing, 30),
+                alert("dist2", AlertClass::Anomaly, AlertState::Firing, 40),
+                alert("dist2", AlertClass::Unreachable, AlertState::Firing, 300),
+            ],
+            400,
+        );
+        assert_eq!(roots(&c), [("dist", true), ("dist2", true)]);
+        assert_eq!(c.incidents()[0].members, ["dist"]);
     }
 
     /// A detector alert still firing after the symptoms cleared does not hold the
@@ -2757,13 +3061,20 @@ mod tests {
     /// A switch counting input errors on the port LLDP (or the port's description)
     /// shows facing a neighbour below: the bad link is the neighbour's, a leaf without
     /// SNMP of its own included; without that knowledge the switch stays the root.
+    /// The element whose interface counts the errors is the root, the other end of
+    /// its port the runner-up, with the reason in words; when the other end shows the
+    /// link's trouble too (it counts errors as well), the link is that end's uplink and
+    /// it is the root.
     #[test]
-    fn errors_on_a_port_facing_a_neighbour_blame_the_neighbour() {
+    fn errors_rank_the_counting_element_first_and_the_other_end_second() {
         let errors = |subject: &str, detail: &str, t: i64| {
             let mut a = alert(subject, AlertClass::Errors, AlertState::Firing, t);
             a.series = Some("interface".into());
             a.detail = detail.into();
             a
+        };
+        let elements = |inc: &Incident| -> Vec<String> {
+            inc.candidates.iter().map(|k| k.element.clone()).collect()
         };
         // no port knowledge: the core switch
         let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
@@ -2773,34 +3084,55 @@ mod tests {
             120,
         );
         assert_eq!(c.incidents()[0].root_cause, "core");
-        // LLDP showed dist on that port
-        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
-        c.push(event(
-            "core",
-            "log:lldp-seen:TenGigabitEthernet1/0/3@dist",
-            5,
-        ));
+        // LLDP showed dist on that port, dist is quiet: core first, dist second
+        let lldp = || {
+            let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+            c.push(event(
+                "core",
+                "log:lldp-seen:TenGigabitEthernet1/0/3@dist",
+                5,
+            ));
+            c
+        };
+        let mut c = lldp();
         run(
             &mut c,
             vec![errors("core", "interface input errors on Te1/0/3", 50)],
             120,
         );
         let inc = &c.incidents()[0];
-        assert_eq!(inc.root_cause, "dist");
-        assert_eq!(
-            inc.candidates
-                .iter()
-                .map(|k| k.element.as_str())
-                .collect::<Vec<_>>()[..2],
-            ["dist", "core"]
-        );
-        assert_eq!(inc.candidates[0].score, 0.8);
+        assert_eq!(inc.root_cause, "core");
+        assert_eq!(elements(inc)[..2], ["core", "dist"]);
+        assert_eq!(inc.candidates[0].score, 1.0);
+        assert_eq!(inc.candidates[1].score, 0.5);
         let ev = inc.evidence.join("\n");
         assert!(
-            ev.contains("core counts input errors on te1/0/3, which LLDP shows facing dist: the bad link is dist's"),
+            ev.contains("a cable or optic at either end causes CRC errors; core counts them on te1/0/3, which LLDP shows facing dist"),
             "{ev}"
         );
-        // the port's description names the till (a leaf with no SNMP)
+        // dist counts errors on its uplink too: one bad link, dist's uplink
+        let mut c = lldp();
+        run(
+            &mut c,
+            vec![
+                errors("core", "interface input errors on Te1/0/3", 50),
+                errors("dist", "interface input errors on Te1/1/1", 52),
+            ],
+            120,
+        );
+        assert_eq!(c.incidents().len(), 1, "{:?}", c.incidents());
+        let inc = &c.incidents()[0];
+        assert_eq!(inc.root_cause, "dist");
+        assert_eq!(elements(inc)[..2], ["dist", "core"]);
+        let ev = inc.evidence.join("\n");
+        assert!(
+            ev.contains(
+                "core counts them on the port facing dist, and dist shows the trouble itself"
+            ),
+            "{ev}"
+        );
+        // the port's description names the till (a leaf with no SNMP): the switch that
+        // counts them first, the till second
         let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
         run(
             &mut c,
@@ -2811,7 +3143,9 @@ mod tests {
             )],
             120,
         );
-        assert_eq!(c.incidents()[0].root_cause, "pos");
+        let inc = &c.incidents()[0];
+        assert_eq!(inc.root_cause, "dist");
+        assert_eq!(elements(inc)[..2], ["dist", "pos"]);
         // a description naming the uplink's far end (a parent) keeps the switch
         let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
         run(

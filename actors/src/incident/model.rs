@@ -53,6 +53,22 @@ impl IncidentSeverity {
     }
 }
 
+/// Moments of activity kept per incident ([`Incident::active_since_ms`]).
+pub const ACTIVE_SINCE_MAX: usize = 16;
+
+impl Incident {
+    /// Records that the incident became active at `ts_ms` (bounded).
+    pub fn mark_active(&mut self, ts_ms: i64) {
+        if self.active_since_ms.last() == Some(&ts_ms) {
+            return;
+        }
+        if self.active_since_ms.len() >= ACTIVE_SINCE_MAX {
+            self.active_since_ms.remove(0);
+        }
+        self.active_since_ms.push(ts_ms);
+    }
+}
+
 /// One incident: a root cause and the alerts it explains.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
@@ -72,6 +88,12 @@ pub struct Incident {
     pub opened_at_ms: i64,
     /// Event time it resolved, unix ms (`None` while open).
     pub resolved_at_ms: Option<i64>,
+    /// Event times it became active, unix ms, oldest first (at most
+    /// [`ACTIVE_SINCE_MAX`], the latest kept): its opening, each re-opening, each
+    /// root-cause change, and each new symptom after all of its symptoms had cleared
+    /// (empty in records written before this field).
+    #[serde(default)]
+    pub active_since_ms: Vec<i64>,
     /// Elements with symptoms explained by the root cause (sorted, includes the root).
     pub members: Vec<String>,
     /// One line for operators: "dist-sw-4 unreachable; 33 ap, 1 pos behind it affected".
