@@ -133,7 +133,7 @@ pub async fn run_shore(
     // that answers later is refused by the node loop below.
     if let Err(e) = check_nats_version(&url).await {
         eprintln!("seawatch shore: {e}");
-        return crate::cli::EXIT_USAGE;
+        return crate::exit::EXIT_USAGE;
     }
     let clock = Clock::system();
     // The node's actors (fleet supervisor, mirrors) report on the same /metrics.
@@ -152,7 +152,7 @@ pub async fn run_shore(
                 Ok(s) => Some(s),
                 Err(e) => {
                     eprintln!("seawatch shore: clickhouse: {e}");
-                    return crate::cli::EXIT_USAGE;
+                    return crate::exit::EXIT_USAGE;
                 }
             }
         }
@@ -185,14 +185,14 @@ pub async fn run_shore(
         Ok(l) => l,
         Err(e) => {
             eprintln!("seawatch shore: http {listen}: {e}");
-            return crate::cli::EXIT_USAGE;
+            return crate::exit::EXIT_USAGE;
         }
     };
     // Every route but /healthz, /metrics and /api/login needs a token (contracts §2):
     // viewers read the fleet, operators send commands to ships.
     if let Err(e) = std::fs::create_dir_all(data) {
         eprintln!("seawatch shore: --data {}: {e}", data.display());
-        return crate::cli::EXIT_USAGE;
+        return crate::exit::EXIT_USAGE;
     }
     let auth = match Auth::open(
         data,
@@ -203,7 +203,7 @@ pub async fn run_shore(
         Ok(a) => a,
         Err(e) => {
             eprintln!("seawatch shore: {e}");
-            return crate::cli::EXIT_USAGE;
+            return crate::exit::EXIT_USAGE;
         }
     };
     let api = FleetApi {
@@ -253,11 +253,11 @@ pub async fn run_shore(
         println!("  api: user admin, first password in {}", pw.display());
     }
     let status = tokio::select! {
-        _ = crate::cli::wait_for_shutdown_signal() => 0,
+        _ = crate::exit::wait_for_shutdown_signal() => 0,
         ended = node => match ended {
             Ok(Some(e)) => {
                 eprintln!("seawatch shore: {e}");
-                crate::cli::EXIT_USAGE
+                crate::exit::EXIT_USAGE
             }
             _ => 1,
         },

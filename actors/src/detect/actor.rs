@@ -33,8 +33,11 @@ use super::forecast::{CapacityForecast, ForecastConfig, Outlook};
 use super::iforest::{IForestConfig, IsolationForest};
 use super::peer::{PeerMsg, PeerSummary};
 use super::{Ensemble, EnsembleConfig};
-use crate::alert::{Alert, AlertClass, AlertSeverity, AlertSink, AlertSource, AlertState};
-use crate::ingest::record::{ObsKind, Observation};
+use crate::alert::AlertSink;
+use seawatch_model::sample::series_key;
+use seawatch_model::{
+    Alert, AlertClass, AlertSeverity, AlertSource, AlertState, ObsKind, Observation,
+};
 
 /// One metric sample as a detector sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,7 +57,7 @@ pub fn samples_of(items: &[Observation]) -> Vec<Sample> {
         .filter_map(|o| match &o.kind {
             ObsKind::Metric(m) => Some(Sample {
                 ts_ms: o.ts_ms,
-                series: Arc::from(crate::device::series_key(&m.name, &m.labels)),
+                series: Arc::from(series_key(&m.name, &m.labels)),
                 value: m.value,
             }),
             ObsKind::Log(_) => None,
@@ -860,10 +863,11 @@ impl DetectorWiring {
 mod tests {
     use std::time::Duration;
 
+    use seawatch_model::ShipId;
     use seawatch_runtime::supervision::{
         start_root, Backoff, Strategy, SupervisorMsg, SupervisorSpec,
     };
-    use seawatch_runtime::{Clock, Runtime, ShipId};
+    use seawatch_runtime::{Clock, Runtime};
 
     use super::super::synth::{series, Rng};
     use super::*;
@@ -1229,7 +1233,7 @@ mod tests {
     async fn device_actor_forwards_metric_samples_to_its_detector() {
         use crate::alert::AlertSink;
         use crate::device::{device_child_with, DeviceMsg};
-        use crate::ingest::decode::MetricSample;
+        use seawatch_model::MetricSample;
 
         let runtime = Runtime::new(Clock::tokio(T0));
         let ship = ShipId::new("aurora");

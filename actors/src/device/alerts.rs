@@ -26,8 +26,11 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::alert::{Alert, AlertClass, AlertSeverity, AlertSink, AlertSource, AlertState};
-use crate::ingest::record::{ObsKind, Observation};
+use crate::alert::AlertSink;
+use seawatch_model::{
+    Alert, AlertClass, AlertSeverity, AlertSource, AlertState, LogObs, MetricSample, ObsKind,
+    Observation,
+};
 
 /// Thresholds of the health rules.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -243,7 +246,7 @@ impl HealthAlerts {
         }
     }
 
-    fn metric(&mut self, m: &crate::ingest::decode::MetricSample, ts: i64) {
+    fn metric(&mut self, m: &MetricSample, ts: i64) {
         match m.name.as_str() {
             // a probe result (even a failed one) is telemetry about the device: the
             // silence rule is for devices nobody probes
@@ -655,7 +658,7 @@ impl HealthAlerts {
         }
     }
 
-    fn errors(&mut self, m: &crate::ingest::decode::MetricSample, ts: i64) {
+    fn errors(&mut self, m: &MetricSample, ts: i64) {
         let key = label_key(m);
         let prev = self.counters.get(&key).copied();
         if prev.is_some_and(|(t0, _)| ts <= t0) {
@@ -737,7 +740,7 @@ fn newer(last: &mut Option<i64>, ts: i64) -> bool {
     true
 }
 
-fn label_key(m: &crate::ingest::decode::MetricSample) -> String {
+fn label_key(m: &MetricSample) -> String {
     let mut labels: Vec<&(String, String)> = m
         .labels
         .iter()
@@ -756,7 +759,7 @@ fn label_key(m: &crate::ingest::decode::MetricSample) -> String {
 
 /// Whether a line of the device is it reporting its own CPU as high: Cisco `CPUHOG`,
 /// Junos `..._CPU_HIGH`, or a FortiOS performance report with an average CPU ≥ 90 %.
-fn reports_high_cpu(l: &crate::ingest::record::LogObs, found: Found) -> Option<OwnCpu> {
+fn reports_high_cpu(l: &LogObs, found: Found) -> Option<OwnCpu> {
     let reading = |start: &str| -> Option<OwnCpu> {
         let digits: String = after(&l.text, start)
             .chars()
@@ -987,7 +990,8 @@ impl Patterns {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::decode::MetricSample;
+    use crate::ingest::record::ObservationExt;
+    use seawatch_model::MetricSample;
 
     fn m(name: &str, v: f64, t_s: i64) -> Observation {
         Observation::from_metric(MetricSample {
@@ -1032,7 +1036,7 @@ mod tests {
         Observation {
             device: "d".into(),
             ts_ms: t_s * 1000,
-            kind: ObsKind::Log(crate::ingest::record::LogObs {
+            kind: ObsKind::Log(LogObs {
                 severity,
                 app: "".into(),
                 msg_id: "".into(),

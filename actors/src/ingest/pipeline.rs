@@ -17,7 +17,7 @@ use seawatch_runtime::supervision::{Addr, ChildSpec};
 use tokio::sync::mpsc;
 
 use super::metrics::IngestMetrics;
-use super::record::{IngestBatch, Observation, Source};
+use super::record::{IngestBatch, Observation, ObservationExt, Source};
 use crate::roster::Roster;
 
 /// Queue and batch sizes.
