@@ -72,6 +72,12 @@ impl From<&String> for ShipId {
     }
 }
 
+impl From<&ShipId> for ShipId {
+    fn from(id: &ShipId) -> Self {
+        id.clone()
+    }
+}
+
 impl From<ShipId> for Arc<str> {
     fn from(id: ShipId) -> Self {
         id.0

@@ -9,6 +9,7 @@
 pub const MS_PER_DAY: i64 = 86_400_000;
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+#[inline]
 pub const fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = if y >= 0 { y } else { y - 399 } / 400;
@@ -21,6 +22,7 @@ pub const fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian: the inverse of
 /// [`days_from_civil`].
+#[inline]
 pub const fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);

@@ -36,7 +36,7 @@ use super::{Ensemble, EnsembleConfig};
 use crate::alert::AlertSink;
 use seawatch_model::sample::series_key;
 use seawatch_model::{
-    Alert, AlertClass, AlertSeverity, AlertSource, AlertState, ObsKind, Observation,
+    Alert, AlertClass, AlertSeverity, AlertSource, AlertState, ObsKind, Observation, ShipId,
 };
 
 /// One metric sample as a detector sees it.
@@ -243,7 +243,7 @@ pub type FiringSet = Arc<Mutex<HashSet<(AlertClass, String)>>>;
 #[derive(Clone, Debug)]
 pub struct DetectorArgs {
     /// Ship id.
-    pub ship: String,
+    pub ship: ShipId,
     /// Device id (the alerts' subject).
     pub device: String,
     /// Device kind (groups peers).
@@ -262,9 +262,9 @@ pub struct DetectorArgs {
 
 impl DetectorArgs {
     /// Arguments with the default configuration, no peer actor and no metrics.
-    pub fn new(ship: &str, device: &str, kind: &str, sink: AlertSink) -> Self {
+    pub fn new(ship: impl Into<ShipId>, device: &str, kind: &str, sink: AlertSink) -> Self {
         DetectorArgs {
-            ship: ship.to_string(),
+            ship: ship.into(),
             device: device.to_string(),
             kind: kind.to_string(),
             config: Arc::new(DetectorConfig::default()),
@@ -467,7 +467,7 @@ impl DetectorState {
         if let Some(m) = &self.args.metrics {
             m.samples
                 .get_or_create(&ShipLabel {
-                    ship: self.args.ship.clone(),
+                    ship: self.args.ship.to_string(),
                 })
                 .inc_by(samples.len() as u64);
         }
@@ -564,7 +564,7 @@ impl DetectorState {
             cfg.clear_after,
         ) {
             raised.push(Alert {
-                ship: self.args.ship.clone(),
+                ship: self.args.ship.to_string(),
                 subject: self.args.device.clone(),
                 source: AlertSource::Detector,
                 class: AlertClass::Anomaly,
@@ -589,7 +589,7 @@ impl DetectorState {
             st.gate.firing = true;
             st.gate.below = 0;
             raised.push(Alert {
-                ship: self.args.ship.clone(),
+                ship: self.args.ship.to_string(),
                 subject: self.args.device.clone(),
                 source: AlertSource::Detector,
                 class: AlertClass::Anomaly,
@@ -669,7 +669,7 @@ impl DetectorState {
         {
             let ts = self.row_ts.unwrap_or(next_ts);
             self.raise(Alert {
-                ship: self.args.ship.clone(),
+                ship: self.args.ship.to_string(),
                 subject: self.args.device.clone(),
                 source: AlertSource::Detector,
                 class: AlertClass::Anomaly,
@@ -727,7 +727,7 @@ impl DetectorState {
             };
         }
         if let Some(m) = &self.args.metrics {
-            m.alert(&self.args.ship, a.source);
+            m.alert(self.args.ship.as_str(), a.source);
         }
         self.args.sink.raise(a);
     }
@@ -757,7 +757,7 @@ fn capacity_alert(
 ) -> Alert {
     let hours = tte / 3600.0;
     Alert {
-        ship: args.ship.clone(),
+        ship: args.ship.to_string(),
         subject: args.device.clone(),
         source: AlertSource::Forecast,
         class: AlertClass::Capacity,
@@ -832,7 +832,7 @@ pub struct DetectorWiring {
     /// The ship's `detectors` dynamic supervisor.
     pub supervisor: Addr<SupervisorMsg>,
     /// Ship id.
-    pub ship: String,
+    pub ship: ShipId,
     /// Configuration shared by every detector.
     pub config: Arc<DetectorConfig>,
     /// Where alerts go.

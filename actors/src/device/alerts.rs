@@ -29,7 +29,7 @@ use std::collections::{HashMap, VecDeque};
 use crate::alert::AlertSink;
 use seawatch_model::{
     Alert, AlertClass, AlertSeverity, AlertSource, AlertState, LogObs, MetricSample, ObsKind,
-    Observation,
+    Observation, ShipId,
 };
 
 /// Thresholds of the health rules.
@@ -81,7 +81,7 @@ const CADENCE_GAP_MS: i64 = 5_000;
 /// Tracks one device's symptoms and raises alerts on changes.
 #[derive(Debug)]
 pub struct HealthAlerts {
-    ship: String,
+    ship: ShipId,
     device: String,
     sink: AlertSink,
     rules: HealthRules,
@@ -122,9 +122,9 @@ pub struct HealthAlerts {
 
 impl HealthAlerts {
     /// A tracker for `device` on `ship` raising into `sink`.
-    pub fn new(ship: &str, device: &str, sink: AlertSink, rules: HealthRules) -> Self {
+    pub fn new(ship: impl Into<ShipId>, device: &str, sink: AlertSink, rules: HealthRules) -> Self {
         Self {
-            ship: ship.to_string(),
+            ship: ship.into(),
             device: device.to_string(),
             sink,
             rules,
@@ -176,7 +176,7 @@ impl HealthAlerts {
             _ => AlertSeverity::Warning,
         };
         self.sink.raise(Alert {
-            ship: self.ship.clone(),
+            ship: self.ship.to_string(),
             subject: self.device.clone(),
             source: AlertSource::Device,
             class,
@@ -371,7 +371,7 @@ impl HealthAlerts {
     fn raise_event(&mut self, subject: Option<&str>, series: String, text: &str, ts: i64) {
         let subject = subject.filter(|s| !s.is_empty() && s.len() <= 128);
         self.sink.raise(Alert {
-            ship: self.ship.clone(),
+            ship: self.ship.to_string(),
             subject: subject.unwrap_or(&self.device).to_string(),
             source: AlertSource::Device,
             class: AlertClass::Errors,

@@ -15,7 +15,7 @@ use crate::alert::AlertSink;
 use crate::detect::actor::{samples_of, DetectorAddr, DetectorMsg};
 use crate::ingest::metrics::IngestMetrics;
 use seawatch_model::sample::series_key;
-use seawatch_model::{ObsKind, Observation};
+use seawatch_model::{ObsKind, Observation, ShipId};
 
 /// A device's health as its actor sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -85,7 +85,7 @@ pub struct DeviceArgs {
     /// The device's detector actor, which gets its metric samples.
     pub detector: Option<DetectorAddr>,
     /// Ship id (for alerts).
-    pub ship: String,
+    pub ship: ShipId,
     /// Where health alerts go.
     pub alerts: AlertSink,
 }
@@ -251,7 +251,7 @@ pub fn device_child_with(
     id: &str,
     kind: &str,
     metrics: Option<IngestMetrics>,
-    ship: &str,
+    ship: impl Into<ShipId>,
     alerts: AlertSink,
     detector: Option<DetectorAddr>,
 ) -> (seawatch_runtime::supervision::ChildSpec, DeviceAddr) {
@@ -260,7 +260,7 @@ pub fn device_child_with(
         kind: kind.to_string(),
         metrics,
         detector,
-        ship: ship.to_string(),
+        ship: ship.into(),
         alerts,
     });
     seawatch_runtime::supervision::ChildSpec::actor(id, "device", move || {

@@ -186,7 +186,7 @@ impl DetectorSetup {
             .or_default()
             .clone();
         DetectorArgs {
-            ship: ship.to_string(),
+            ship: ShipId::new(ship),
             device: device.to_string(),
             kind: kind.to_string(),
             config: self.config.clone(),
