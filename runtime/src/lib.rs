@@ -1,5 +1,6 @@
-//! The seawatch runtime: OTP-style supervision trees on ractor, per-ship shards and the
-//! actor registry, an injectable clock, and actor metrics for Prometheus.
+//! The seawatch runtime: OTP-style supervision trees on ractor, shards (named by a
+//! [`ShardKey`]) and the actor registry, an injectable clock, and actor metrics for
+//! Prometheus. It knows nothing of ships: the domain's ids convert into shard keys.
 //!
 //! Everything else in seawatch (device, link, detector, incident and sync actors) runs
 //! under a [`supervision::Supervisor`] built from a [`supervision::SupervisorSpec`].
@@ -20,4 +21,4 @@ pub use clock::Clock;
 pub use error::{Result, RuntimeError};
 pub use metrics::Metrics;
 pub use runtime::Runtime;
-pub use sharding::{ActorKey, Registry, ShipId};
+pub use sharding::{ActorKey, Registry, ShardKey};

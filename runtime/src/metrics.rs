@@ -4,9 +4,9 @@
 //! when it handles a message (no lock, no shared cache line between actors) and one that
 //! senders update. The handle-time histogram is sampled (one message in
 //! [`crate::supervision::HANDLE_TIME_SAMPLE`] per actor is timed) and kept once per
-//! (kind, ship), not per actor, so an idle actor carries no histogram. A scrape sums
-//! the probes of each (kind, ship) pair, so the labels stay bounded (contracts §6: label by
-//! kind and ship, never by actor id) and the hot path costs a handful of relaxed atomic
+//! (kind, shard), not per actor, so an idle actor carries no histogram. A scrape sums
+//! the probes of each (kind, shard) pair, so the labels stay bounded (contracts §6: label by
+//! kind and ship, never by actor id; the shard key is exported as the `ship` label) and the hot path costs a handful of relaxed atomic
 //! operations. When an actor stops, its counts are folded into its kind's retired totals so
 //! that counters never go backwards.
 //!
@@ -23,6 +23,8 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Metric, Registry};
+
+use crate::sharding::ShardKey;
 
 /// Upper bounds, in seconds, of the `seawatch_actor_handle_seconds` histogram buckets.
 pub const HANDLE_SECONDS_BUCKETS: [f64; 14] = [
@@ -65,7 +67,7 @@ impl Metrics {
         })
     }
 
-    /// Per-(kind, ship) actor statistics.
+    /// Per-(kind, shard) actor statistics.
     pub fn actors(&self) -> &Arc<ActorMetrics> {
         &self.actors
     }
@@ -94,32 +96,39 @@ impl Metrics {
     }
 }
 
-/// All actor kinds' statistics, keyed by (kind, ship).
+/// All actor kinds' statistics, keyed by (kind, shard).
 #[derive(Debug, Default)]
 pub struct ActorMetrics {
     kinds: DashMap<(Arc<str>, Arc<str>), Arc<KindStats>>,
 }
 
 impl ActorMetrics {
-    /// The statistics of actors of `kind` on `ship`, created on first use.
-    pub fn kind(&self, kind: &str, ship: &str) -> Arc<KindStats> {
-        if let Some(stats) = self.kinds.get(&(Arc::from(kind), Arc::from(ship))) {
+    /// The statistics of actors of `kind` in `shard`, created on first use.
+    pub fn kind(&self, kind: &str, shard: &str) -> Arc<KindStats> {
+        self.kind_of(&Arc::from(kind), &ShardKey::new(shard))
+    }
+
+    /// Like [`ActorMetrics::kind`], from the shared strings a supervisor already holds
+    /// (the lookup allocates nothing: a child's start path calls this).
+    pub fn kind_of(&self, kind: &Arc<str>, shard: &ShardKey) -> Arc<KindStats> {
+        let key = (kind.clone(), shard.as_arc().clone());
+        if let Some(stats) = self.kinds.get(&key) {
             return stats.clone();
         }
         self.kinds
-            .entry((Arc::from(kind), Arc::from(ship)))
-            .or_insert_with(|| Arc::new(KindStats::new(kind, ship)))
+            .entry(key)
+            .or_insert_with(|| Arc::new(KindStats::new(kind, shard.as_str())))
             .clone()
     }
 
-    /// A consistent-enough view of every kind, sorted by (kind, ship).
+    /// A consistent-enough view of every kind, sorted by (kind, shard).
     pub fn snapshot(&self) -> Vec<KindSnapshot> {
         let mut all: Vec<KindSnapshot> = self.kinds.iter().map(|e| e.value().snapshot()).collect();
-        all.sort_by(|a, b| (&a.kind, &a.ship).cmp(&(&b.kind, &b.ship)));
+        all.sort_by(|a, b| (&a.kind, &a.shard).cmp(&(&b.kind, &b.shard)));
         all
     }
 
-    /// Total restarts over all kinds and ships.
+    /// Total restarts over all kinds and shards.
     pub fn total_restarts(&self) -> u64 {
         self.kinds
             .iter()
@@ -128,11 +137,11 @@ impl ActorMetrics {
     }
 }
 
-/// Statistics of one actor kind on one ship.
+/// Statistics of one actor kind in one shard.
 #[derive(Debug)]
 pub struct KindStats {
     kind: Arc<str>,
-    ship: Arc<str>,
+    shard: Arc<str>,
     live: DashMap<u64, Arc<Probe>>,
     retired: Mutex<Totals>,
     /// Sampled handle times of every actor of this kind (shared: written by one message
@@ -152,10 +161,10 @@ struct Totals {
 static NEXT_PROBE_ID: AtomicU64 = AtomicU64::new(1);
 
 impl KindStats {
-    fn new(kind: &str, ship: &str) -> Self {
+    fn new(kind: &Arc<str>, shard: &str) -> Self {
         Self {
-            kind: Arc::from(kind),
-            ship: Arc::from(ship),
+            kind: kind.clone(),
+            shard: Arc::from(shard),
             live: DashMap::new(),
             retired: Mutex::new(Totals::default()),
             handle_sum_ns: AtomicU64::new(0),
@@ -171,9 +180,9 @@ impl KindStats {
         &self.kind
     }
 
-    /// The ship label.
-    pub fn ship(&self) -> &str {
-        &self.ship
+    /// The shard (exported as the `ship` label).
+    pub fn shard(&self) -> &str {
+        &self.shard
     }
 
     /// A probe for a new actor instance; dropping the guard retires the probe.
@@ -247,7 +256,7 @@ impl KindStats {
         drop(retired);
         KindSnapshot {
             kind: self.kind.to_string(),
-            ship: self.ship.to_string(),
+            shard: self.shard.to_string(),
             live,
             messages: totals.messages,
             restarts: self.restarts.load(Ordering::Relaxed),
@@ -265,8 +274,8 @@ impl KindStats {
 pub struct KindSnapshot {
     /// Actor kind.
     pub kind: String,
-    /// Ship id.
-    pub ship: String,
+    /// Shard (exported as the `ship` label).
+    pub shard: String,
     /// Actors of this kind currently alive.
     pub live: u64,
     /// Messages handled, over all instances past and present.
@@ -300,11 +309,10 @@ pub struct Probe {
 #[derive(Debug, Default)]
 #[repr(align(64))]
 struct HandlerSide {
-    /// Incremented when a handler starts and when it ends: odd while busy.
-    progress: AtomicU64,
-    /// Messages taken from the mailbox (all of them, including any sent through a raw
+    /// Incremented when a handler starts and when it ends: odd while busy, and half of
+    /// it is the messages handled (all of them, including any sent through a raw
     /// `ActorRef`, which [`Probe::enqueued`] never saw: depth then reads low, never high).
-    dequeued: AtomicU64,
+    progress: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -333,10 +341,8 @@ impl Probe {
     /// [`ProbeGuard::end`]).
     #[inline]
     pub fn end(&self) {
-        let h = &self.handler;
-        bump(&h.progress, 1);
         // Never read the sender side here: that cache line belongs to the senders' cores.
-        bump(&h.dequeued, 1);
+        bump(&self.handler.progress, 1);
     }
 
     /// Counts a message put into the actor's mailbox through a stable address.
@@ -354,7 +360,7 @@ impl Probe {
     /// Messages waiting in the mailbox (of those sent through addresses).
     pub fn queued(&self) -> u64 {
         let enq = self.sender.enqueued.load(Ordering::Relaxed);
-        let deq = self.handler.dequeued.load(Ordering::Relaxed) as i64;
+        let deq = self.handled() as i64;
         (enq - deq).max(0) as u64
     }
 
@@ -417,7 +423,7 @@ type Series = (&'static str, &'static str, fn(&KindSnapshot) -> u64);
 struct ActorCollector(Arc<ActorMetrics>);
 
 fn labels(s: &KindSnapshot) -> [(&'static str, String); 2] {
-    [("kind", s.kind.clone()), ("ship", s.ship.clone())]
+    [("kind", s.kind.clone()), ("ship", s.shard.clone())]
 }
 
 impl Collector for ActorCollector {

@@ -1,9 +1,11 @@
-//! Per-ship shards and the actor registry.
+//! Shards and the actor registry.
 //!
-//! A ship's whole supervision subtree is one shard, addressed by its [`ShipId`]. A ship
-//! node hosts one shard; a shore node hosts the mirrors of many. The [`Registry`] finds a
-//! live actor by ([`ShipId`], kind, id); supervisors keep it pointing at the current
-//! incarnation of each child (re-pointed on restart, removed on exit).
+//! A shard is a subtree of supervised actors that belongs together (in seawatch: one
+//! ship's subtree), named by a [`ShardKey`]. The runtime gives the key no meaning beyond
+//! grouping: it is a label on the actor metrics and the first part of a registry key. A
+//! node hosts one shard or many. The [`Registry`] finds a live actor by ([`ShardKey`],
+//! kind, id); supervisors keep it pointing at the current incarnation of each child
+//! (re-pointed on restart, removed on exit).
 
 use std::fmt;
 use std::sync::Arc;
@@ -11,42 +13,69 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use ractor::{ActorCell, ActorId, ActorRef, ActorStatus, Message};
 
-/// The identity of a ship (and of its shard).
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(transparent)]
-pub struct ShipId(Arc<str>);
+/// The name of a shard. Cheap to clone (shared). Converts from any string-like value,
+/// including a domain id that is `AsRef<str>`: `SupervisorSpec::new("ship", &ship_id)`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShardKey(Arc<str>);
 
-impl ShipId {
-    /// A ship id from its name.
-    pub fn new(id: impl AsRef<str>) -> Self {
-        Self(Arc::from(id.as_ref()))
+impl ShardKey {
+    /// A shard key from its name.
+    pub fn new(key: impl AsRef<str>) -> Self {
+        Self(Arc::from(key.as_ref()))
     }
 
-    /// The id as a string.
+    /// The shard of node-level actors that belong to no domain shard (benchmarks,
+    /// shore-wide services): `"node"`.
+    pub fn node() -> Self {
+        Self::new("node")
+    }
+
+    /// The key as a string.
     pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The shared string behind the key (no copy).
+    pub fn as_arc(&self) -> &Arc<str> {
         &self.0
     }
 }
 
-impl fmt::Display for ShipId {
+impl fmt::Display for ShardKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-impl From<&str> for ShipId {
-    fn from(s: &str) -> Self {
-        Self::new(s)
+impl AsRef<str> for ShardKey {
+    fn as_ref(&self) -> &str {
+        &self.0
     }
 }
 
-/// Where an actor lives: ship (shard), kind (e.g. `device`, `link`, `incident`) and id.
+impl<T: AsRef<str> + ?Sized> From<&T> for ShardKey {
+    fn from(key: &T) -> Self {
+        Self::new(key)
+    }
+}
+
+impl From<String> for ShardKey {
+    fn from(key: String) -> Self {
+        Self(Arc::from(key))
+    }
+}
+
+impl From<Arc<str>> for ShardKey {
+    fn from(key: Arc<str>) -> Self {
+        Self(key)
+    }
+}
+
+/// Where an actor lives: shard, kind (e.g. `device`, `link`, `incident`) and id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ActorKey {
     /// The shard.
-    pub ship: ShipId,
+    pub shard: ShardKey,
     /// The actor kind, also its metrics label.
     pub kind: Arc<str>,
     /// The id within the kind (a device id, a link id, ...).
@@ -55,9 +84,9 @@ pub struct ActorKey {
 
 impl ActorKey {
     /// A key from its parts.
-    pub fn new(ship: &ShipId, kind: &str, id: &str) -> Self {
+    pub fn new(shard: impl Into<ShardKey>, kind: &str, id: &str) -> Self {
         Self {
-            ship: ship.clone(),
+            shard: shard.into(),
             kind: Arc::from(kind),
             id: Arc::from(id),
         }
@@ -66,10 +95,9 @@ impl ActorKey {
 
 impl fmt::Display for ActorKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}", self.ship, self.kind, self.id)
+        write!(f, "{}/{}/{}", self.shard, self.kind, self.id)
     }
 }
-
 /// Finds actors by [`ActorKey`]. Cheap to clone (shared).
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
@@ -109,24 +137,25 @@ impl Registry {
         }
     }
 
-    /// Every key of one ship's shard.
-    pub fn shard_keys(&self, ship: &ShipId) -> Vec<ActorKey> {
+    /// Every key of one shard.
+    pub fn shard_keys(&self, shard: impl Into<ShardKey>) -> Vec<ActorKey> {
+        let shard = shard.into();
         let mut keys: Vec<ActorKey> = self
             .map
             .iter()
-            .filter(|e| &e.key().ship == ship)
+            .filter(|e| e.key().shard == shard)
             .map(|e| e.key().clone())
             .collect();
         keys.sort();
         keys
     }
 
-    /// The ships that have at least one registered actor here.
-    pub fn ships(&self) -> Vec<ShipId> {
-        let mut ships: Vec<ShipId> = self.map.iter().map(|e| e.key().ship.clone()).collect();
-        ships.sort();
-        ships.dedup();
-        ships
+    /// The shards that have at least one registered actor here.
+    pub fn shards(&self) -> Vec<ShardKey> {
+        let mut shards: Vec<ShardKey> = self.map.iter().map(|e| e.key().shard.clone()).collect();
+        shards.sort();
+        shards.dedup();
+        shards
     }
 
     /// Number of registered actors.

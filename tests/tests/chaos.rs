@@ -21,12 +21,13 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use seawatch_model::ShipId;
 use seawatch_runtime::supervision::{
     start_root, Addr, Backoff, ChildSpec, NotDelivered, SupervisorHandle, SupervisorMsg,
     SupervisorSpec,
 };
 use seawatch_runtime::testkit::{settle, worker, Journal, WorkerMsg};
-use seawatch_runtime::{Clock, Runtime, ShipId};
+use seawatch_runtime::{Clock, Runtime};
 
 const SUPERVISORS: usize = 10;
 const WORKERS_PER_SUPERVISOR: usize = 100;

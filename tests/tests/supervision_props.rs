@@ -17,11 +17,12 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use proptest::prelude::*;
+use seawatch_model::ShipId;
 use seawatch_runtime::supervision::{
     start_root, Addr, Backoff, Restart, Strategy as SupStrategy, SupervisorSpec,
 };
 use seawatch_runtime::testkit::{settle, worker, Journal, WorkerMsg};
-use seawatch_runtime::{Clock, Runtime, ShipId};
+use seawatch_runtime::{Clock, Runtime};
 use tokio::time::Instant;
 
 /// How a child leaves.

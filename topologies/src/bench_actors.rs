@@ -14,7 +14,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 
 use seawatch_runtime::supervision::{start_root, Addr, Backoff, ChildSpec, SupervisorSpec};
-use seawatch_runtime::{Clock, Runtime, ShipId};
+use seawatch_runtime::{Clock, Runtime, ShardKey};
 
 /// The `bench actors` report (contracts §5).
 #[derive(Debug, Clone, Serialize)]
@@ -38,6 +38,20 @@ pub struct ActorsReport {
     pub spawn_ratio: f64,
     /// Supervised actors spawned per second with one `AddChild` request each.
     pub single_spawn_per_s: f64,
+    /// Supervised actors spawned per second through `AddChildren` on a warm heap (memory
+    /// the process already touched, so no page is provisioned by the kernel during the
+    /// timing): median of `warm_rounds`, alternating with the bare side.
+    pub warm_spawn_per_s: f64,
+    /// Bare ractor actors spawned per second on a warm heap (median of `warm_rounds`).
+    pub warm_bare_spawn_per_s: f64,
+    /// `warm_spawn_per_s / warm_bare_spawn_per_s`: the runtime's own spawn cost. The
+    /// cold `spawn_ratio` is dominated by the kernel zeroing fresh (huge) pages, which
+    /// swings with the host (decision 0040).
+    pub warm_spawn_ratio: f64,
+    /// Actors per warm spawn round and side.
+    pub warm_spawn_actors: usize,
+    /// Warm spawn rounds per side.
+    pub warm_rounds: usize,
     /// Children per `AddChildren` message in `spawn_per_s`.
     pub spawn_batch: usize,
     /// Median restart latency: panic to the replacement's `pre_start` done, µs.
@@ -69,6 +83,10 @@ pub struct ActorsBenchConfig {
     pub spawn_batch: usize,
     /// Children added one `AddChild` at a time, for `single_spawn_per_s`.
     pub single_spawns: usize,
+    /// Actors per warm spawn round and side.
+    pub warm_spawn_actors: usize,
+    /// Warm spawn rounds per side.
+    pub warm_rounds: usize,
 }
 
 impl Default for ActorsBenchConfig {
@@ -80,6 +98,8 @@ impl Default for ActorsBenchConfig {
             restarts: 2_000,
             spawn_batch: 1_000,
             single_spawns: 10_000,
+            warm_spawn_actors: 20_000,
+            warm_rounds: 5,
         }
     }
 }
@@ -150,7 +170,7 @@ impl ThroughputPair {
         let runtime = Runtime::new(Clock::system());
         let (bare, _) = Actor::spawn(None, Counter, ()).await.expect("spawn bare");
         let (child, supervised) = ChildSpec::actor("counter", "bench", || (Counter, ()));
-        let spec = SupervisorSpec::new("bench", &ShipId::new("bench")).child(child);
+        let spec = SupervisorSpec::new("bench", ShardKey::node()).child(child);
         let (sup, _) = start_root(spec, runtime).await.expect("start supervisor");
         Self {
             bare,
@@ -273,8 +293,7 @@ pub async fn supervised_idle_actors(
     f64,
 ) {
     let runtime = Runtime::new(Clock::system());
-    let ship = ShipId::new("bench");
-    let (sup, _) = start_root(SupervisorSpec::new("idle", &ship), runtime)
+    let (sup, _) = start_root(SupervisorSpec::new("idle", ShardKey::node()), runtime)
         .await
         .expect("start supervisor");
     let before = rss_bytes().unwrap_or(0);
@@ -302,12 +321,9 @@ pub async fn supervised_idle_actors(
 /// second.
 pub async fn single_spawns(n: usize) -> f64 {
     let runtime = Runtime::new(Clock::system());
-    let (sup, _) = start_root(
-        SupervisorSpec::new("single", &ShipId::new("bench")),
-        runtime,
-    )
-    .await
-    .expect("start supervisor");
+    let (sup, _) = start_root(SupervisorSpec::new("single", ShardKey::node()), runtime)
+        .await
+        .expect("start supervisor");
     let start = Instant::now();
     for i in 0..n {
         let (child, _addr) = ChildSpec::actor(&format!("one-{i}"), "idle", || (Counter, ()));
@@ -335,6 +351,40 @@ pub async fn idle_figures(n: usize, batch: usize) -> IdleFigures {
         supervised_spawn_per_s,
         bare_spawn_per_s,
     }
+}
+
+/// Spawn rates on a warm heap: `rounds` alternating rounds of `n` bare actors (spawned,
+/// timed, then stopped and awaited) and `n` supervised children (added with
+/// `AddChildren` in batches of `batch`, timed, then shut down). Returns the medians
+/// (supervised, bare) in actors per second. Call after [`idle_figures`], whose freed
+/// populations leave the heap warm.
+pub async fn warm_spawn_rates(n: usize, batch: usize, rounds: usize) -> (f64, f64) {
+    let (mut sup_rates, mut bare_rates) = (Vec::new(), Vec::new());
+    for round in 0..rounds.max(1) {
+        for side in 0..2 {
+            // Alternate which side goes first.
+            if (round + side) % 2 == 0 {
+                let start = Instant::now();
+                let mut refs = Vec::with_capacity(n);
+                for _ in 0..n {
+                    refs.push(Actor::spawn(None, Counter, ()).await.expect("spawn bare"));
+                }
+                bare_rates.push(n as f64 / start.elapsed().as_secs_f64());
+                for (r, _) in &refs {
+                    r.stop(None);
+                }
+                for (_, join) in refs {
+                    let _ = join.await;
+                }
+            } else {
+                let (sup, addrs, per_s, _) = supervised_idle_actors(n, batch).await;
+                sup_rates.push(per_s);
+                drop(addrs);
+                sup.shutdown().await;
+            }
+        }
+    }
+    (median(sup_rates), median(bare_rates))
 }
 
 struct Bomb {
@@ -380,7 +430,7 @@ pub async fn restart_latencies(n: usize) -> Vec<Duration> {
         reset_after: Duration::ZERO,
         ..Backoff::default()
     };
-    let spec = SupervisorSpec::new("restarts", &ShipId::new("bench"))
+    let spec = SupervisorSpec::new("restarts", ShardKey::node())
         .backoff(backoff)
         .intensity(u32::MAX, Duration::from_secs(1))
         .child(child);
@@ -412,6 +462,8 @@ pub async fn run_actors(cfg: ActorsBenchConfig) -> ActorsReport {
     // Memory first, on a heap that nothing has freed into yet.
     let idle = idle_figures(cfg.idle_actors, cfg.spawn_batch).await;
     let single_spawn_per_s = single_spawns(cfg.single_spawns).await;
+    let (warm_sup, warm_bare) =
+        warm_spawn_rates(cfg.warm_spawn_actors, cfg.spawn_batch, cfg.warm_rounds).await;
     let pair = ThroughputPair::start().await;
     // Warm-up, untimed.
     pair.bare_round(cfg.msgs_per_round / 10).await;
@@ -445,6 +497,11 @@ pub async fn run_actors(cfg: ActorsBenchConfig) -> ActorsReport {
         bare_spawn_per_s: idle.bare_spawn_per_s,
         spawn_ratio: idle.supervised_spawn_per_s / idle.bare_spawn_per_s,
         single_spawn_per_s,
+        warm_spawn_per_s: warm_sup,
+        warm_bare_spawn_per_s: warm_bare,
+        warm_spawn_ratio: warm_sup / warm_bare,
+        warm_spawn_actors: cfg.warm_spawn_actors,
+        warm_rounds: cfg.warm_rounds,
         spawn_batch: cfg.spawn_batch,
         restart_p50_us: percentile(&lat, 0.5),
         restart_p99_us: percentile(&lat, 0.99),

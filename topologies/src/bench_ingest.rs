@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use seawatch_actors::inventory::Inventory;
+use seawatch_model::Inventory;
 use seawatch_runtime::Clock;
 use serde::Serialize;
 

@@ -13,9 +13,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::{SinkExt, StreamExt};
-use seawatch_actors::inventory::Inventory;
 use seawatch_actors::push::{Push, PushKind};
 use seawatch_console::Role;
+use seawatch_model::Inventory;
 use seawatch_runtime::Clock;
 use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::Message;

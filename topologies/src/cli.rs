@@ -9,10 +9,9 @@ use seawatch_runtime::Clock;
 
 use crate::config::ShipConfig;
 use crate::ship::{ShipNode, ShipStartError};
-use seawatch_actors::inventory::Inventory;
+use seawatch_model::Inventory;
 
-/// Exit status for "this part is not built yet" and for bad arguments or config.
-pub const EXIT_USAGE: i32 = 2;
+pub use crate::exit::{wait_for_shutdown_signal, EXIT_USAGE};
 
 /// seawatch: offline-first AIOps for cruise ships.
 #[derive(Debug, Parser)]
@@ -708,22 +707,6 @@ fn ship_config(args: &ShipArgs) -> Result<ShipConfig, String> {
         cfg.nats = Some(crate::config::NatsSection { url: url.clone() });
     }
     Ok(cfg)
-}
-
-/// Waits for SIGINT or SIGTERM.
-pub async fn wait_for_shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 async fn shore(args: ShoreArgs) -> i32 {

@@ -35,7 +35,7 @@ use seawatch_console::{
 };
 use seawatch_runtime::http::{self, Health};
 use seawatch_runtime::supervision::ChildSpec;
-use seawatch_runtime::ShipId;
+use seawatch_runtime::ShardKey;
 use seawatch_simulators::generate::{SimOptions, Simulator};
 use seawatch_simulators::scenario::{Fault, FaultKind, Scenario, ScenarioError};
 
@@ -218,7 +218,7 @@ impl Demo {
                 .map_err(|e| DemoError::Usage(format!("--data {}: {e}", work.display())))?;
         }
         let scenario = scenario(opts.ships)?;
-        let (sessions, sessions_addr) = sessions_supervisor(&ShipId::new("shore"));
+        let (sessions, sessions_addr) = sessions_supervisor(ShardKey::new("shore"));
         let fleet = SimFleet::start(
             &scenario,
             &FleetOptions {

@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use seawatch_actors::ingest::decode::{decode_ndjson, parse_syslog, NdjsonRecord, SyslogOptions};
 use seawatch_actors::ingest::pipeline::{IngestSender, SendError};
-use seawatch_actors::ingest::record::{IngestBatch, Observation, Source};
+use seawatch_actors::ingest::record::{IngestBatch, ObservationExt, Source};
+use seawatch_model::Observation;
 use seawatch_simulators::generate::{PayloadKind, TelemetryRef};
 
 /// Most observations per batch handed to the pipeline.

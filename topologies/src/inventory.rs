@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use seawatch_actors::inventory::{DeviceSpec, Inventory, LinkSpec};
+use seawatch_model::{DeviceSpec, Inventory, LinkSpec, ShipId};
 use seawatch_simulators::scenario::{Scenario, Ship};
 
 fn serde_name<T: serde::Serialize>(v: &T) -> String {
@@ -15,7 +15,7 @@ fn serde_name<T: serde::Serialize>(v: &T) -> String {
 /// A scenario `[[ship]]` table as an inventory (faults play no part).
 pub fn from_ship(ship: &Ship) -> Inventory {
     Inventory {
-        ship: ship.id.clone(),
+        ship: ShipId::new(&ship.id),
         devices: ship
             .device
             .iter()
@@ -44,7 +44,7 @@ pub fn from_ship(ship: &Ship) -> Inventory {
 pub fn load(path: &Path, ship: &str) -> Result<Inventory, String> {
     let table = Scenario::load_inventory(path).map_err(|e| e.to_string())?;
     let mut inv = from_ship(&table);
-    inv.ship = ship.to_string();
+    inv.ship = ShipId::new(ship);
     Ok(inv)
 }
 

@@ -7,6 +7,7 @@ pub mod bench_ws;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod exit;
 pub mod feed;
 pub mod inventory;
 pub mod ship;

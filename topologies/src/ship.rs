@@ -32,7 +32,6 @@ use seawatch_actors::incident::{
 use seawatch_actors::ingest::listen;
 use seawatch_actors::ingest::metrics::IngestMetrics;
 use seawatch_actors::ingest::pipeline::{IngestSender, PipelineConfig};
-use seawatch_actors::inventory::Inventory;
 use seawatch_actors::link::LinkMetrics;
 use seawatch_actors::log_service::{LogReader, LogService};
 use seawatch_actors::push::{Push, PushBus, PushKind};
@@ -46,12 +45,14 @@ use seawatch_console::{
     sessions_supervisor, Access, Auth, ConsoleMetrics, ConsoleRuntime, Role, SnapshotSource,
     WsConfig, WsHub,
 };
+use seawatch_model::Inventory;
+use seawatch_model::ShipId;
 use seawatch_runtime::event_log::{EventLog, EventLogConfig};
 use seawatch_runtime::http::{self, Health};
 use seawatch_runtime::supervision::{
     start_root, Addr, ChildSpec, Strategy, SupervisorHandle, SupervisorSpec, TaskStop,
 };
-use seawatch_runtime::{Clock, Metrics, Runtime, RuntimeError, ShipId};
+use seawatch_runtime::{Clock, Metrics, Runtime, RuntimeError};
 
 use crate::config::ShipConfig;
 
@@ -175,7 +176,7 @@ pub fn assemble_ship(
     inventory: Inventory,
     opts: &ShipOptions,
 ) -> Result<ShipParts, ShipStartError> {
-    let id = inventory.ship.clone();
+    let id = inventory.ship.to_string();
     let ship = ShipId::new(&id);
     let log_dir = opts.data.join("eventlog").join(&id);
     let log =
@@ -335,7 +336,7 @@ impl ShipNode {
         let push = opts.push.clone();
         let mut families = ShipFamilies::register(runtime.metrics());
         let mut inventory = inventory;
-        inventory.ship = cfg.ship.clone();
+        inventory.ship = ShipId::new(&cfg.ship);
         let parts = assemble_ship(&runtime, &mut families, inventory, &opts)?;
         let (log, sender, metrics) = (
             parts.log.reader(),

@@ -29,14 +29,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
-use seawatch_actors::alert::{Alert, AlertClass, AlertSink, AlertState};
+use seawatch_actors::alert::AlertSink;
 use seawatch_actors::detect::actor::{DetectorConfig, DetectorMsg};
 use seawatch_actors::detect::peer::PeerMsg;
 use seawatch_actors::device::DeviceMsg;
 use seawatch_actors::incident::{CorrelatorConfig, CorrelatorMsg, IncidentBoard, StateFilter};
 use seawatch_actors::ingest::metrics::IngestMetrics;
 use seawatch_actors::ingest::pipeline::IngestSender;
-use seawatch_actors::ingest::record::Observation;
 use seawatch_actors::link::{predicted_outage_ms, LinkMsg, LinkStatus};
 use seawatch_actors::log_service::{EventSource, LogReader};
 use seawatch_actors::push::PushBus;
@@ -50,11 +49,14 @@ use seawatch_actors::sync::shore::{
     run_shore, Commands, FleetStore, FleetView, MemFleetStore, Shore,
 };
 use seawatch_actors::sync::wire::{Lane, LinkSnapshot};
+use seawatch_model::Observation;
+use seawatch_model::{Alert, AlertClass, AlertState};
 use seawatch_runtime::event_log::{Event, EventKind, EventLogConfig, EventLogError, FsyncPolicy};
 use seawatch_runtime::supervision::{
     start_root, Addr, ChildSpec, SupervisorHandle, SupervisorSpec,
 };
-use seawatch_runtime::{Clock, Runtime, ShipId};
+
+use seawatch_runtime::{Clock, Runtime, ShardKey};
 use seawatch_simulators::generate::Simulator;
 use seawatch_simulators::scenario::{FaultKind, LinkKind, Scenario, Ship as ScenarioShip};
 use serde::{Deserialize, Serialize};
@@ -263,7 +265,7 @@ impl SimFleet {
         };
         let mut families = ShipFamilies::register(runtime.metrics());
         let mut root =
-            SupervisorSpec::new("root", &ShipId::new("sim")).intensity(3, Duration::from_secs(60));
+            SupervisorSpec::new("root", ShardKey::new("sim")).intensity(3, Duration::from_secs(60));
         let mut ships = Vec::new();
         for s in &scenario.ship {
             let mut log = EventLogConfig::new(&s.id);

@@ -25,7 +25,7 @@ use seawatch_runtime::http::{self, Health};
 use seawatch_runtime::supervision::{
     start_root, Backoff, ChildSpec, Restart, Strategy, SupervisorSpec,
 };
-use seawatch_runtime::{Clock, Runtime, ShipId};
+use seawatch_runtime::{Clock, Runtime, ShardKey};
 use tokio::sync::watch;
 
 use crate::config::{ShipConfig, ShoreConfig};
@@ -130,7 +130,7 @@ pub async fn run_shore(
     // that answers later is refused by the node loop below.
     if let Err(e) = check_nats_version(&url).await {
         eprintln!("seawatch shore: {e}");
-        return crate::cli::EXIT_USAGE;
+        return crate::exit::EXIT_USAGE;
     }
     let clock = Clock::system();
     // The node's actors (fleet supervisor, mirrors) report on the same /metrics.
@@ -150,7 +150,7 @@ pub async fn run_shore(
                 Ok(s) => Some(s),
                 Err(e) => {
                     eprintln!("seawatch shore: clickhouse: {e}");
-                    return crate::cli::EXIT_USAGE;
+                    return crate::exit::EXIT_USAGE;
                 }
             }
         }
@@ -186,14 +186,14 @@ pub async fn run_shore(
         Ok(l) => l,
         Err(e) => {
             eprintln!("seawatch shore: http {listen}: {e}");
-            return crate::cli::EXIT_USAGE;
+            return crate::exit::EXIT_USAGE;
         }
     };
     // Every route but /healthz, /metrics and /api/login needs a token (contracts §2):
     // viewers read the fleet, operators send commands to ships.
     if let Err(e) = std::fs::create_dir_all(data) {
         eprintln!("seawatch shore: --data {}: {e}", data.display());
-        return crate::cli::EXIT_USAGE;
+        return crate::exit::EXIT_USAGE;
     }
     let auth = match Auth::open(
         data,
@@ -204,7 +204,7 @@ pub async fn run_shore(
         Ok(a) => a,
         Err(e) => {
             eprintln!("seawatch shore: {e}");
-            return crate::cli::EXIT_USAGE;
+            return crate::exit::EXIT_USAGE;
         }
     };
     let api = FleetApi {
@@ -221,7 +221,7 @@ pub async fn run_shore(
     // cluster may still be electing its JetStream leader, or be unreachable for a while)
     // are the supervisor's backoff, not a loop of ours.
     let (too_old_tx, mut too_old) = watch::channel::<Option<String>>(None);
-    let spec = SupervisorSpec::new("shore", &ShipId::new("shore"))
+    let spec = SupervisorSpec::new("shore", ShardKey::new("shore"))
         .strategy(Strategy::OneForOne)
         // Up to about 6 restarts a minute at the capped backoff, for as long as it takes.
         .intensity(1_000, Duration::from_secs(3_600))
@@ -247,12 +247,12 @@ pub async fn run_shore(
         println!("  api: user admin, first password in {}", pw.display());
     }
     let status = tokio::select! {
-        _ = crate::cli::wait_for_shutdown_signal() => 0,
+        _ = crate::exit::wait_for_shutdown_signal() => 0,
         // A server too old for our JetStream client is not going to get newer: say so
         // once and exit 2 instead of retrying.
         Ok(e) = too_old.wait_for(Option::is_some) => {
             eprintln!("seawatch shore: {}", e.as_deref().unwrap_or_default());
-            crate::cli::EXIT_USAGE
+            crate::exit::EXIT_USAGE
         }
         _ = root_ended => {
             eprintln!("seawatch shore: the supervision tree gave up");

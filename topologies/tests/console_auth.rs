@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use seawatch_actors::inventory::Inventory;
+use seawatch_model::Inventory;
 use seawatch_runtime::Clock;
 use seawatch_topologies::config::ShipConfig;
 use seawatch_topologies::ship::ShipNode;

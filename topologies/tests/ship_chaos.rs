@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use seawatch_actors::detect::actor::DetectorMsg;
 use seawatch_actors::device::DeviceMsg;
 use seawatch_actors::incident::StateFilter;
-use seawatch_actors::inventory::Inventory;
 use seawatch_actors::link::LinkMsg;
-use seawatch_runtime::{ActorKey, Clock, ShipId};
+use seawatch_model::{Inventory, ShipId};
+use seawatch_runtime::{ActorKey, Clock};
 use seawatch_topologies::config::ShipConfig;
 use seawatch_topologies::ship::ShipNode;
 

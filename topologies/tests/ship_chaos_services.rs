@@ -21,7 +21,7 @@ use seawatch_actors::inventory::Inventory;
 use seawatch_actors::sync::nats::{
     run_shore_node, stored_events, ShipSource, ShoreNodeConfig, ShoreShared,
 };
-use seawatch_runtime::{ActorKey, Clock, ShipId};
+use seawatch_runtime::{ActorKey, Clock};
 use seawatch_tests::clickhouse::Managed;
 use seawatch_tests::free_port;
 use seawatch_tests::nats::{certs, nats_binary, ship_leaf, Creds, ShoreCluster};
@@ -282,7 +282,7 @@ async fn sync_exporter_and_a_console_session_can_crash_and_nothing_is_lost() {
     let sessions = node
         .runtime
         .registry()
-        .get(&ActorKey::new(&ShipId::new(SHIP), "supervisor", "sessions"))
+        .get(&ActorKey::new(SHIP, "supervisor", "sessions"))
         .expect("the sessions supervisor is registered");
     let children = sessions.get_children();
     assert_eq!(children.len(), 2, "one actor per open session");

@@ -9,8 +9,8 @@ use seawatch_actors::device::DeviceMsg;
 use seawatch_actors::ingest::decode::{
     encode_write_request, Label, Sample, TimeSeries, WriteRequest,
 };
-use seawatch_actors::inventory::{DeviceSpec, Inventory, LinkSpec};
 use seawatch_actors::link::{LinkMsg, LinkStatus};
+use seawatch_model::{DeviceSpec, Inventory, LinkSpec};
 use seawatch_runtime::event_log::EventKind;
 use seawatch_runtime::Clock;
 use seawatch_topologies::config::ShipConfig;

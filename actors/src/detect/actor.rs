@@ -33,8 +33,11 @@ use super::forecast::{CapacityForecast, ForecastConfig, Outlook};
 use super::iforest::{IForestConfig, IsolationForest};
 use super::peer::{PeerMsg, PeerSummary};
 use super::{Ensemble, EnsembleConfig};
-use crate::alert::{Alert, AlertClass, AlertSeverity, AlertSink, AlertSource, AlertState};
-use crate::ingest::record::{ObsKind, Observation};
+use crate::alert::AlertSink;
+use seawatch_model::sample::series_key;
+use seawatch_model::{
+    Alert, AlertClass, AlertSeverity, AlertSource, AlertState, ObsKind, Observation, ShipId,
+};
 
 /// One metric sample as a detector sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,7 +57,7 @@ pub fn samples_of(items: &[Observation]) -> Vec<Sample> {
         .filter_map(|o| match &o.kind {
             ObsKind::Metric(m) => Some(Sample {
                 ts_ms: o.ts_ms,
-                series: Arc::from(crate::device::series_key(&m.name, &m.labels)),
+                series: Arc::from(series_key(&m.name, &m.labels)),
                 value: m.value,
             }),
             ObsKind::Log(_) => None,
@@ -240,7 +243,7 @@ pub type FiringSet = Arc<Mutex<HashSet<(AlertClass, String)>>>;
 #[derive(Clone, Debug)]
 pub struct DetectorArgs {
     /// Ship id.
-    pub ship: String,
+    pub ship: ShipId,
     /// Device id (the alerts' subject).
     pub device: String,
     /// Device kind (groups peers).
@@ -259,9 +262,9 @@ pub struct DetectorArgs {
 
 impl DetectorArgs {
     /// Arguments with the default configuration, no peer actor and no metrics.
-    pub fn new(ship: &str, device: &str, kind: &str, sink: AlertSink) -> Self {
+    pub fn new(ship: impl Into<ShipId>, device: &str, kind: &str, sink: AlertSink) -> Self {
         DetectorArgs {
-            ship: ship.to_string(),
+            ship: ship.into(),
             device: device.to_string(),
             kind: kind.to_string(),
             config: Arc::new(DetectorConfig::default()),
@@ -464,7 +467,7 @@ impl DetectorState {
         if let Some(m) = &self.args.metrics {
             m.samples
                 .get_or_create(&ShipLabel {
-                    ship: self.args.ship.clone(),
+                    ship: self.args.ship.to_string(),
                 })
                 .inc_by(samples.len() as u64);
         }
@@ -561,7 +564,7 @@ impl DetectorState {
             cfg.clear_after,
         ) {
             raised.push(Alert {
-                ship: self.args.ship.clone(),
+                ship: self.args.ship.to_string(),
                 subject: self.args.device.clone(),
                 source: AlertSource::Detector,
                 class: AlertClass::Anomaly,
@@ -586,7 +589,7 @@ impl DetectorState {
             st.gate.firing = true;
             st.gate.below = 0;
             raised.push(Alert {
-                ship: self.args.ship.clone(),
+                ship: self.args.ship.to_string(),
                 subject: self.args.device.clone(),
                 source: AlertSource::Detector,
                 class: AlertClass::Anomaly,
@@ -666,7 +669,7 @@ impl DetectorState {
         {
             let ts = self.row_ts.unwrap_or(next_ts);
             self.raise(Alert {
-                ship: self.args.ship.clone(),
+                ship: self.args.ship.to_string(),
                 subject: self.args.device.clone(),
                 source: AlertSource::Detector,
                 class: AlertClass::Anomaly,
@@ -724,7 +727,7 @@ impl DetectorState {
             };
         }
         if let Some(m) = &self.args.metrics {
-            m.alert(&self.args.ship, a.source);
+            m.alert(self.args.ship.as_str(), a.source);
         }
         self.args.sink.raise(a);
     }
@@ -754,7 +757,7 @@ fn capacity_alert(
 ) -> Alert {
     let hours = tte / 3600.0;
     Alert {
-        ship: args.ship.clone(),
+        ship: args.ship.to_string(),
         subject: args.device.clone(),
         source: AlertSource::Forecast,
         class: AlertClass::Capacity,
@@ -829,7 +832,7 @@ pub struct DetectorWiring {
     /// The ship's `detectors` dynamic supervisor.
     pub supervisor: Addr<SupervisorMsg>,
     /// Ship id.
-    pub ship: String,
+    pub ship: ShipId,
     /// Configuration shared by every detector.
     pub config: Arc<DetectorConfig>,
     /// Where alerts go.
@@ -860,10 +863,11 @@ impl DetectorWiring {
 mod tests {
     use std::time::Duration;
 
+    use seawatch_model::ShipId;
     use seawatch_runtime::supervision::{
         start_root, Backoff, Strategy, SupervisorMsg, SupervisorSpec,
     };
-    use seawatch_runtime::{Clock, Runtime, ShipId};
+    use seawatch_runtime::{Clock, Runtime};
 
     use super::super::synth::{series, Rng};
     use super::*;
@@ -1229,7 +1233,7 @@ mod tests {
     async fn device_actor_forwards_metric_samples_to_its_detector() {
         use crate::alert::AlertSink;
         use crate::device::{device_child_with, DeviceMsg};
-        use crate::ingest::decode::MetricSample;
+        use seawatch_model::MetricSample;
 
         let runtime = Runtime::new(Clock::tokio(T0));
         let ship = ShipId::new("aurora");

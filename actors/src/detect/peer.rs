@@ -16,7 +16,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use seawatch_runtime::supervision::{Addr, ChildSpec};
 
 use super::actor::DetectorMetrics;
-use crate::alert::{Alert, AlertClass, AlertSeverity, AlertSink, AlertSource, AlertState};
+use crate::alert::AlertSink;
+use seawatch_model::{Alert, AlertClass, AlertSeverity, AlertSource, AlertState};
 
 /// One device's per-series means over one summary window.
 #[derive(Debug, Clone, PartialEq)]

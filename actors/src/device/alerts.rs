@@ -26,8 +26,11 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::alert::{Alert, AlertClass, AlertSeverity, AlertSink, AlertSource, AlertState};
-use crate::ingest::record::{ObsKind, Observation};
+use crate::alert::AlertSink;
+use seawatch_model::{
+    Alert, AlertClass, AlertSeverity, AlertSource, AlertState, LogObs, MetricSample, ObsKind,
+    Observation, ShipId,
+};
 
 /// Thresholds of the health rules.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -78,7 +81,7 @@ const CADENCE_GAP_MS: i64 = 5_000;
 /// Tracks one device's symptoms and raises alerts on changes.
 #[derive(Debug)]
 pub struct HealthAlerts {
-    ship: String,
+    ship: ShipId,
     device: String,
     sink: AlertSink,
     rules: HealthRules,
@@ -119,9 +122,9 @@ pub struct HealthAlerts {
 
 impl HealthAlerts {
     /// A tracker for `device` on `ship` raising into `sink`.
-    pub fn new(ship: &str, device: &str, sink: AlertSink, rules: HealthRules) -> Self {
+    pub fn new(ship: impl Into<ShipId>, device: &str, sink: AlertSink, rules: HealthRules) -> Self {
         Self {
-            ship: ship.to_string(),
+            ship: ship.into(),
             device: device.to_string(),
             sink,
             rules,
@@ -173,7 +176,7 @@ impl HealthAlerts {
             _ => AlertSeverity::Warning,
         };
         self.sink.raise(Alert {
-            ship: self.ship.clone(),
+            ship: self.ship.to_string(),
             subject: self.device.clone(),
             source: AlertSource::Device,
             class,
@@ -243,7 +246,7 @@ impl HealthAlerts {
         }
     }
 
-    fn metric(&mut self, m: &crate::ingest::decode::MetricSample, ts: i64) {
+    fn metric(&mut self, m: &MetricSample, ts: i64) {
         match m.name.as_str() {
             // a probe result (even a failed one) is telemetry about the device: the
             // silence rule is for devices nobody probes
@@ -368,7 +371,7 @@ impl HealthAlerts {
     fn raise_event(&mut self, subject: Option<&str>, series: String, text: &str, ts: i64) {
         let subject = subject.filter(|s| !s.is_empty() && s.len() <= 128);
         self.sink.raise(Alert {
-            ship: self.ship.clone(),
+            ship: self.ship.to_string(),
             subject: subject.unwrap_or(&self.device).to_string(),
             source: AlertSource::Device,
             class: AlertClass::Errors,
@@ -655,7 +658,7 @@ impl HealthAlerts {
         }
     }
 
-    fn errors(&mut self, m: &crate::ingest::decode::MetricSample, ts: i64) {
+    fn errors(&mut self, m: &MetricSample, ts: i64) {
         let key = label_key(m);
         let prev = self.counters.get(&key).copied();
         if prev.is_some_and(|(t0, _)| ts <= t0) {
@@ -737,7 +740,7 @@ fn newer(last: &mut Option<i64>, ts: i64) -> bool {
     true
 }
 
-fn label_key(m: &crate::ingest::decode::MetricSample) -> String {
+fn label_key(m: &MetricSample) -> String {
     let mut labels: Vec<&(String, String)> = m
         .labels
         .iter()
@@ -756,7 +759,7 @@ fn label_key(m: &crate::ingest::decode::MetricSample) -> String {
 
 /// Whether a line of the device is it reporting its own CPU as high: Cisco `CPUHOG`,
 /// Junos `..._CPU_HIGH`, or a FortiOS performance report with an average CPU ≥ 90 %.
-fn reports_high_cpu(l: &crate::ingest::record::LogObs, found: Found) -> Option<OwnCpu> {
+fn reports_high_cpu(l: &LogObs, found: Found) -> Option<OwnCpu> {
     let reading = |start: &str| -> Option<OwnCpu> {
         let digits: String = after(&l.text, start)
             .chars()
@@ -987,7 +990,8 @@ impl Patterns {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::decode::MetricSample;
+    use crate::ingest::record::ObservationExt;
+    use seawatch_model::MetricSample;
 
     fn m(name: &str, v: f64, t_s: i64) -> Observation {
         Observation::from_metric(MetricSample {
@@ -1032,7 +1036,7 @@ mod tests {
         Observation {
             device: "d".into(),
             ts_ms: t_s * 1000,
-            kind: ObsKind::Log(crate::ingest::record::LogObs {
+            kind: ObsKind::Log(LogObs {
                 severity,
                 app: "".into(),
                 msg_id: "".into(),

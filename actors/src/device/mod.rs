@@ -14,7 +14,8 @@ use serde::Serialize;
 use crate::alert::AlertSink;
 use crate::detect::actor::{samples_of, DetectorAddr, DetectorMsg};
 use crate::ingest::metrics::IngestMetrics;
-use crate::ingest::record::{ObsKind, Observation};
+use seawatch_model::sample::series_key;
+use seawatch_model::{ObsKind, Observation, ShipId};
 
 /// A device's health as its actor sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -84,7 +85,7 @@ pub struct DeviceArgs {
     /// The device's detector actor, which gets its metric samples.
     pub detector: Option<DetectorAddr>,
     /// Ship id (for alerts).
-    pub ship: String,
+    pub ship: ShipId,
     /// Where health alerts go.
     pub alerts: AlertSink,
 }
@@ -95,23 +96,6 @@ pub struct DeviceActor;
 
 const ERROR_WINDOW_MS: i64 = 60_000;
 const MAX_SERIES: usize = 256;
-
-/// The key of a metric series: name plus sorted labels (without device, instance, job).
-pub(crate) fn series_key(name: &str, labels: &[(String, String)]) -> String {
-    let mut key = name.to_string();
-    let mut sorted: Vec<&(String, String)> = labels
-        .iter()
-        .filter(|(k, _)| k != "device" && k != "instance" && k != "job")
-        .collect();
-    sorted.sort();
-    for (k, v) in sorted {
-        key.push(' ');
-        key.push_str(k);
-        key.push('=');
-        key.push_str(v);
-    }
-    key
-}
 
 impl DeviceState {
     /// Takes a batch of observations (in event order), then assesses health once, as of
@@ -267,7 +251,7 @@ pub fn device_child_with(
     id: &str,
     kind: &str,
     metrics: Option<IngestMetrics>,
-    ship: &str,
+    ship: impl Into<ShipId>,
     alerts: AlertSink,
     detector: Option<DetectorAddr>,
 ) -> (seawatch_runtime::supervision::ChildSpec, DeviceAddr) {
@@ -276,7 +260,7 @@ pub fn device_child_with(
         kind: kind.to_string(),
         metrics,
         detector,
-        ship: ship.to_string(),
+        ship: ship.into(),
         alerts,
     });
     seawatch_runtime::supervision::ChildSpec::actor(id, "device", move || {

@@ -19,7 +19,7 @@ use super::decode::{
     DEFAULT_MAX_DECOMPRESSED,
 };
 use super::pipeline::IngestSender;
-use super::record::{IngestBatch, Observation, Source};
+use super::record::{IngestBatch, Observation, ObservationExt, Source};
 
 /// Most events a TCP reader gathers before handing a batch to the pipeline.
 const TCP_BATCH: usize = 1024;

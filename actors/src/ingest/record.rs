@@ -4,7 +4,9 @@ use std::time::Instant;
 
 use seawatch_runtime::event_log::{EventKind, NewEvent};
 
-use super::decode::{MetricSample, Severity, SyslogRecord, VendorHint};
+pub use seawatch_model::observation::{LogObs, ObsKind, Observation, DEFAULT_SEVERITY};
+
+use super::decode::{SyslogRecord, VendorHint};
 
 /// Where an observation came in (the `source` metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,45 +45,18 @@ impl Source {
     ];
 }
 
-/// A decoded log line.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LogObs {
-    /// Syslog severity 0 (emergency) ..= 7 (debug); 6 (info) when unknown.
-    pub severity: u8,
-    /// App name or facility (Cisco `LINK`, `sshd`, ...), empty when none.
-    pub app: String,
-    /// Message id or mnemonic (`UPDOWN`, `LLDP_NEIGHBOR_DOWN`, ...), empty when none.
-    pub msg_id: String,
-    /// The message text.
-    pub text: String,
-}
-
-/// One observation about a device.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ObsKind {
-    /// A log line.
-    Log(LogObs),
-    /// A metric sample (name, labels, value).
-    Metric(MetricSample),
-}
-
-/// An observation attributed to a device, with its event time.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Observation {
-    /// Device id.
-    pub device: String,
-    /// Event time, unix ms.
-    pub ts_ms: i64,
-    /// What was observed.
-    pub kind: ObsKind,
-}
-
-/// Default severity for lines that carry none (informational).
-pub const DEFAULT_SEVERITY: u8 = 6;
-
-impl Observation {
+/// What ingest adds to an [`Observation`] (the type itself lives in `seawatch-model`):
+/// building one from a decoded syslog record, and its event-log record.
+pub trait ObservationExt: Sized {
     /// From a decoded syslog record; `None` when it names no host.
-    pub fn from_syslog(rec: &SyslogRecord<'_>, now_ms: i64, peer: Option<&str>) -> Option<Self> {
+    fn from_syslog(rec: &SyslogRecord<'_>, now_ms: i64, peer: Option<&str>) -> Option<Self>;
+
+    /// The event-log record for this observation.
+    fn to_event(&self) -> NewEvent;
+}
+
+impl ObservationExt for Observation {
+    fn from_syslog(rec: &SyslogRecord<'_>, now_ms: i64, peer: Option<&str>) -> Option<Self> {
         let device = rec.hostname.or(peer)?;
         // An Aruba controller's line is about the AP named in its `|AP name@ip proc|`
         // block, which the decoder lifts out of the message: put it back in front, so
@@ -120,37 +95,7 @@ impl Observation {
         })
     }
 
-    /// From a metric sample.
-    pub fn from_metric(sample: MetricSample) -> Self {
-        Self {
-            device: sample.device.clone(),
-            ts_ms: sample.ts_ms,
-            kind: ObsKind::Metric(sample),
-        }
-    }
-
-    /// A log line with an explicit severity.
-    pub fn log(
-        device: &str,
-        ts_ms: i64,
-        severity: Option<Severity>,
-        app: &str,
-        text: &str,
-    ) -> Self {
-        Self {
-            device: device.to_string(),
-            ts_ms,
-            kind: ObsKind::Log(LogObs {
-                severity: severity.map(|s| s as u8).unwrap_or(DEFAULT_SEVERITY),
-                app: app.to_string(),
-                msg_id: String::new(),
-                text: text.to_string(),
-            }),
-        }
-    }
-
-    /// The event-log record for this observation.
-    pub fn to_event(&self) -> NewEvent {
+    fn to_event(&self) -> NewEvent {
         match &self.kind {
             ObsKind::Log(l) => {
                 let mut body =

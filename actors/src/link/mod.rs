@@ -15,11 +15,12 @@ use seawatch_runtime::supervision::{Addr, ChildSpec};
 use seawatch_runtime::Metrics;
 use serde::Serialize;
 
-use crate::alert::{Alert, AlertClass, AlertSeverity, AlertSink, AlertSource, AlertState};
-use crate::ingest::record::{ObsKind, Observation};
-use crate::inventory::LinkSpec;
+use crate::alert::AlertSink;
 use crate::push::{Push, PushBus, PushKind};
 use risk::{AlertEdge, RiskConfig, RiskModel};
+use seawatch_model::{
+    Alert, AlertClass, AlertSeverity, AlertSource, AlertState, LinkSpec, ObsKind, Observation,
+};
 
 /// A link's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -555,7 +556,7 @@ pub fn link_child(args: LinkArgs) -> (ChildSpec, Addr<LinkMsg>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::decode::MetricSample;
+    use seawatch_model::MetricSample;
 
     fn kpi(name: &str, v: f64, t: i64) -> Observation {
         Observation::from_metric(MetricSample {

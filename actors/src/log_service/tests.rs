@@ -3,9 +3,10 @@ use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 use ractor::Actor;
+use seawatch_model::ShipId;
 use seawatch_runtime::event_log::{EventKind, EventLogConfig, NewEvent};
 use seawatch_runtime::supervision::{start_root, SupervisorSpec};
-use seawatch_runtime::{Clock, Metrics, Runtime, ShipId};
+use seawatch_runtime::{Clock, Metrics, Runtime};
 
 use super::*;
 use crate::device::DeviceMsg;

@@ -16,6 +16,7 @@ use super::{LogService, Tail, WriteRequest};
 use crate::ingest::metrics::IngestMetrics;
 use crate::ingest::pipeline::PipelineConfig;
 use crate::ingest::record::Observation;
+use crate::ingest::record::ObservationExt;
 
 /// Messages of the event-log writer actor.
 pub enum WriterMsg {

@@ -12,10 +12,11 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use seawatch_model::ShipId;
 use seawatch_runtime::supervision::{
     Addr, Backoff, ChildSpec, Strategy, Supervisor, SupervisorArgs, SupervisorMsg, SupervisorSpec,
 };
-use seawatch_runtime::{Metrics, Runtime, RuntimeError, ShipId};
+use seawatch_runtime::{Metrics, Runtime, RuntimeError};
 
 use super::messages::RosterMsg;
 use crate::alert::AlertSink;
@@ -185,7 +186,7 @@ impl DetectorSetup {
             .or_default()
             .clone();
         DetectorArgs {
-            ship: ship.to_string(),
+            ship: ShipId::new(ship),
             device: device.to_string(),
             kind: kind.to_string(),
             config: self.config.clone(),

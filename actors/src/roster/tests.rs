@@ -2,8 +2,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
+use seawatch_model::ShipId;
 use seawatch_runtime::supervision::{start_root, SupervisorSpec};
-use seawatch_runtime::{ActorKey, Clock, Metrics, Runtime, ShipId};
+use seawatch_runtime::{ActorKey, Clock, Metrics, Runtime};
 
 use super::*;
 use crate::alert::AlertSink;

@@ -33,10 +33,11 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use parking_lot::RwLock;
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort};
+use seawatch_model::ShipId;
 use seawatch_runtime::supervision::{
     start_root, Addr, Backoff, ChildSpec, Shutdown, SupervisorHandle, SupervisorSpec,
 };
-use seawatch_runtime::{Clock, Runtime, RuntimeError, ShipId};
+use seawatch_runtime::{Clock, Runtime, RuntimeError, ShardKey};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -453,7 +454,7 @@ pub fn mirror_child(args: MirrorArgs) -> (ChildSpec, Addr<MirrorMsg>) {
 pub fn fleet_supervisor_spec(node: &str) -> SupervisorSpec {
     SupervisorSpec::new(
         &format!("shore-{node}"),
-        &ShipId::new(format!("shore-{node}")),
+        ShardKey::new(format!("shore-{node}")),
     )
     .intensity(50, Duration::from_secs(10))
     .backoff(Backoff {

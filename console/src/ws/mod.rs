@@ -30,7 +30,8 @@ use seawatch_actors::push::{Push, PushBus};
 use seawatch_runtime::supervision::{
     Addr, Backoff, ChildSpec, Restart, Strategy, SupervisorMsg, SupervisorSpec,
 };
-use seawatch_runtime::{Clock, ShipId};
+
+use seawatch_runtime::{Clock, ShardKey};
 
 use crate::auth::{Auth, Principal, Role};
 use crate::metrics::ConsoleMetrics;
@@ -140,10 +141,11 @@ impl std::fmt::Debug for WsHub {
 /// The `sessions` dynamic supervisor (one_for_one; sessions are temporary children: a
 /// failed session is not restarted, its client reconnects). Put the spec in the node's
 /// tree and give the address to [`WsHub::new`].
-pub fn sessions_supervisor(ship: &ShipId) -> (ChildSpec, Addr<SupervisorMsg>) {
-    let ship = ship.clone();
+/// `shard` is the node's: a ship's id on a ship node, a shore-wide key elsewhere.
+pub fn sessions_supervisor(shard: impl Into<ShardKey>) -> (ChildSpec, Addr<SupervisorMsg>) {
+    let shard: ShardKey = shard.into();
     ChildSpec::supervisor("sessions", move || {
-        SupervisorSpec::new("sessions", &ship)
+        SupervisorSpec::new("sessions", shard.clone())
             .strategy(Strategy::OneForOne)
             .intensity(10_000, Duration::from_secs(60))
             .backoff(Backoff::none())

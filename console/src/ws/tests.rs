@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use seawatch_actors::push::PushKind;
+use seawatch_model::ShipId;
 use seawatch_runtime::supervision::start_root;
 use seawatch_runtime::{Clock, Metrics, Runtime};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;

@@ -37,6 +37,24 @@ struct AddrInner<M> {
     slot: ArcSwapOption<Slot<M>>,
 }
 
+impl<M: Message> AddrInner<M> {
+    /// Clears the address if it still points at incarnation `id`.
+    fn clear_if(&self, id: ActorId) {
+        let current = self.slot.load();
+        if let Some(slot) = current.as_ref() {
+            if slot.actor.get_id() == id {
+                self.slot.compare_and_swap(&current, None::<Arc<Slot<M>>>);
+            }
+        }
+    }
+}
+
+impl<M: Message> super::spec::OnExit for AddrInner<M> {
+    fn exited(&self, id: ActorId) {
+        self.clear_if(id);
+    }
+}
+
 /// A restart-stable handle to a supervised child. Cheap to clone.
 pub struct Addr<M> {
     inner: Arc<AddrInner<M>>,
@@ -82,16 +100,9 @@ impl<M: Message> Addr<M> {
             .store(Some(Arc::new(Slot { actor, probe: None })));
     }
 
-    /// Clears the address if it still points at incarnation `id`.
-    pub(crate) fn clear_if(&self, id: ActorId) {
-        let current = self.inner.slot.load();
-        if let Some(slot) = current.as_ref() {
-            if slot.actor.get_id() == id {
-                self.inner
-                    .slot
-                    .compare_and_swap(&current, None::<Arc<Slot<M>>>);
-            }
-        }
+    /// This address as its supervisor's exit hook (shares the address's allocation).
+    pub(crate) fn on_exit(&self) -> Arc<dyn super::spec::OnExit> {
+        self.inner.clone()
     }
 
     /// The child's id in its supervisor.

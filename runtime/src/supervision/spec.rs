@@ -13,7 +13,7 @@ use super::supervisor::{Supervisor, SupervisorArgs, SupervisorMsg};
 use super::task::TaskStop;
 use crate::metrics::ProbeGuard;
 use crate::runtime::Runtime;
-use crate::sharding::{ActorKey, ShipId};
+use crate::sharding::{ActorKey, ShardKey};
 
 /// Which children a supervisor restarts when one of them fails (OTP semantics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -139,9 +139,18 @@ impl Backoff {
     }
 }
 
-fn clear_on_exit<M: ractor::Message>(addr: &Addr<M>) -> OnExitFn {
-    let addr = addr.clone();
-    Arc::new(move |id| addr.clear_if(id))
+/// Interns actor kinds: a kind is one of a handful of names, so every child of a kind
+/// shares one `Arc<str>` instead of carrying its own copy.
+pub(crate) fn intern_kind(kind: &str) -> Arc<str> {
+    static KINDS: std::sync::OnceLock<parking_lot::Mutex<std::collections::HashSet<Arc<str>>>> =
+        std::sync::OnceLock::new();
+    let mut kinds = KINDS.get_or_init(Default::default).lock();
+    if let Some(k) = kinds.get(kind) {
+        return k.clone();
+    }
+    let k: Arc<str> = Arc::from(kind);
+    kinds.insert(k.clone());
+    k
 }
 
 pub(crate) mod duration_ms {
@@ -172,8 +181,8 @@ pub struct StartCtx {
     pub supervisor: ActorCell,
     /// The node's shared runtime services.
     pub runtime: Runtime,
-    /// The ship (shard) the supervisor belongs to.
-    pub ship: ShipId,
+    /// The shard the child belongs to.
+    pub shard: ShardKey,
     /// The child's id.
     pub id: Arc<str>,
     /// The child's kind.
@@ -195,16 +204,24 @@ pub struct ChildSpec {
     pub shutdown: Shutdown,
     /// If set, a handler running longer than this is reported and the actor restarted.
     pub frozen_after: Option<std::time::Duration>,
-    /// Register in the node's registry under (ship, kind, id).
+    /// Register in the node's registry under (shard, kind, id).
     pub register: bool,
     /// The shard this child belongs to, when it differs from its supervisor's (a node's
-    /// root supervisor hosts one child per ship).
-    pub shard: Option<ShipId>,
+    /// root supervisor may host one child per shard).
+    pub shard: Option<ShardKey>,
     pub(crate) start: StartFn,
     pub(crate) on_exit: Option<OnExitFn>,
 }
 
-type OnExitFn = Arc<dyn Fn(ractor::ActorId) + Send + Sync>;
+/// What a supervisor tells when an incarnation of a child is gone (its stable address
+/// clears itself if it still points at that incarnation). The address's own shared
+/// state is the object: no closure is allocated per child.
+pub(crate) trait OnExit: Send + Sync {
+    /// Incarnation `id` is gone.
+    fn exited(&self, id: ractor::ActorId);
+}
+
+type OnExitFn = Arc<dyn OnExit>;
 
 impl std::fmt::Debug for ChildSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -230,19 +247,19 @@ impl ChildSpec {
         let id: Arc<str> = Arc::from(id);
         let addr: Addr<A::Msg> = Addr::new(id.clone());
         let addr_for_start = addr.clone();
-        let factory = Arc::new(factory);
+        // The factory lives in the start closure itself (no Arc of its own) and is called
+        // before the future is built, so the future owns only what this incarnation needs.
         let start: StartFn = Arc::new(move |ctx: StartCtx| {
-            let factory = factory.clone();
+            let (actor, args) = factory();
             let addr = addr_for_start.clone();
             Box::pin(async move {
                 let stats = ctx
                     .runtime
                     .metrics()
                     .actors()
-                    .kind(&ctx.kind, ctx.ship.as_str());
+                    .kind_of(&ctx.kind, &ctx.shard);
                 let guard: ProbeGuard = stats.new_probe();
                 let probe = guard.probe().clone();
-                let (actor, args) = factory();
                 let (actor_ref, _join) = Actor::spawn_linked(
                     None,
                     Supervised::new(actor),
@@ -260,14 +277,14 @@ impl ChildSpec {
         (
             Self {
                 id,
-                kind: Arc::from(kind),
+                kind: intern_kind(kind),
                 restart: Restart::Permanent,
                 shutdown: Shutdown::default(),
                 frozen_after: None,
                 register: true,
                 shard: None,
                 start,
-                on_exit: Some(clear_on_exit(&addr)),
+                on_exit: Some(addr.on_exit()),
             },
             addr,
         )
@@ -305,7 +322,7 @@ impl ChildSpec {
         (
             Self {
                 id: Arc::from(id),
-                kind: Arc::from("supervisor"),
+                kind: intern_kind("supervisor"),
                 restart: Restart::Permanent,
                 // A supervisor needs time to stop its own subtree in order.
                 shutdown: Shutdown::Timeout(Duration::from_secs(60)),
@@ -313,7 +330,7 @@ impl ChildSpec {
                 register: true,
                 shard: None,
                 start,
-                on_exit: Some(clear_on_exit(&addr)),
+                on_exit: Some(addr.on_exit()),
             },
             addr,
         )
@@ -342,7 +359,7 @@ impl ChildSpec {
     {
         Self {
             id: Arc::from(id),
-            kind: Arc::from(kind),
+            kind: intern_kind(kind),
             restart: Restart::Permanent,
             shutdown: Shutdown::default(),
             frozen_after: None,
@@ -377,22 +394,22 @@ impl ChildSpec {
         self
     }
 
-    /// Places the child (and its labels and registry key) in `ship`'s shard.
-    pub fn in_shard(mut self, ship: &ShipId) -> Self {
-        self.shard = Some(ship.clone());
+    /// Places the child (and its labels and registry key) in `shard`.
+    pub fn in_shard(mut self, shard: impl Into<ShardKey>) -> Self {
+        self.shard = Some(shard.into());
         self
     }
 
-    /// The shard of this child under a supervisor of `ship`.
-    pub fn shard_or<'a>(&'a self, ship: &'a ShipId) -> &'a ShipId {
-        self.shard.as_ref().unwrap_or(ship)
+    /// The shard of this child under a supervisor of `shard`.
+    pub fn shard_or<'a>(&'a self, shard: &'a ShardKey) -> &'a ShardKey {
+        self.shard.as_ref().unwrap_or(shard)
     }
 
-    /// The registry key of this child under a supervisor of `ship`.
-    pub fn key(&self, ship: &ShipId) -> ActorKey {
+    /// The registry key of this child under a supervisor of `shard`.
+    pub fn key(&self, shard: &ShardKey) -> ActorKey {
         // Shares the spec's strings: a registry entry adds no allocation of its own.
         ActorKey {
-            ship: self.shard_or(ship).clone(),
+            shard: self.shard_or(shard).clone(),
             kind: self.kind.clone(),
             id: self.id.clone(),
         }
@@ -404,8 +421,8 @@ impl ChildSpec {
 pub struct SupervisorSpec {
     /// Name, for logs.
     pub name: String,
-    /// The ship (shard) this subtree belongs to; used for labels and registry keys.
-    pub ship: ShipId,
+    /// The shard this subtree belongs to; used for labels and registry keys.
+    pub shard: ShardKey,
     /// Restart strategy.
     pub strategy: Strategy,
     /// Restart intensity.
@@ -420,10 +437,10 @@ pub struct SupervisorSpec {
 
 impl SupervisorSpec {
     /// A one-for-one supervisor with default limits and no children.
-    pub fn new(name: &str, ship: &ShipId) -> Self {
+    pub fn new(name: &str, shard: impl Into<ShardKey>) -> Self {
         Self {
             name: name.to_string(),
-            ship: ship.clone(),
+            shard: shard.into(),
             strategy: Strategy::OneForOne,
             intensity: Intensity::default(),
             backoff: Backoff::default(),

@@ -19,7 +19,7 @@ use super::spec::{
 use crate::error::RuntimeError;
 use crate::metrics::Probe;
 use crate::runtime::Runtime;
-use crate::sharding::ShipId;
+use crate::sharding::ShardKey;
 
 const HISTORY_LEN: usize = 4096;
 
@@ -97,15 +97,23 @@ struct Child {
     spec: ChildSpec,
     running: Option<ActorCell>,
     probe: Option<Arc<Probe>>,
+    restarts: u64,
+    /// Permanent, exited, and waiting for its restart (counted in the runtime's
+    /// `children_down`).
+    down: bool,
+    /// Restart and frozen-watch bookkeeping, allocated the first time a child needs it
+    /// (most children of a large supervisor never restart and are not watched).
+    more: Option<Box<ChildRestart>>,
+}
+
+/// The part of a child's record that only restarts and frozen detection use.
+#[derive(Default)]
+struct ChildRestart {
     consecutive: u32,
     last_restart: Option<Instant>,
     due: Option<Instant>,
     watch: Option<(u64, Instant)>,
     frozen_killed: bool,
-    restarts: u64,
-    /// Permanent, exited, and waiting for its restart (counted in the runtime's
-    /// `children_down`).
-    down: bool,
 }
 
 impl Child {
@@ -114,21 +122,26 @@ impl Child {
             spec,
             running: None,
             probe: None,
-            consecutive: 0,
-            last_restart: None,
-            due: None,
-            watch: None,
-            frozen_killed: false,
             restarts: 0,
             down: false,
+            more: None,
         }
+    }
+
+    /// When its pending restart is due, if one is.
+    fn due(&self) -> Option<Instant> {
+        self.more.as_ref().and_then(|m| m.due)
+    }
+
+    fn more_mut(&mut self) -> &mut ChildRestart {
+        self.more.get_or_insert_with(Default::default)
     }
 }
 
 /// State of a [`Supervisor`].
 pub struct SupervisorState {
     name: String,
-    ship: ShipId,
+    shard: ShardKey,
     strategy: Strategy,
     intensity: Intensity,
     backoff: Backoff,
@@ -189,7 +202,7 @@ impl SupervisorState {
         StartCtx {
             supervisor: myself.clone(),
             runtime: self.runtime.clone(),
-            ship: spec.shard_or(&self.ship).clone(),
+            shard: spec.shard_or(&self.shard).clone(),
             id: spec.id.clone(),
             kind: spec.kind.clone(),
         }
@@ -204,15 +217,17 @@ impl SupervisorState {
                 if spec.register {
                     self.runtime
                         .registry()
-                        .register(spec.key(&self.ship), started.cell.clone());
+                        .register(spec.key(&self.shard), started.cell.clone());
                 }
                 self.by_actor.insert(started.cell.get_id(), spec.id.clone());
                 let child = &mut self.children[idx];
                 child.running = Some(started.cell);
                 child.probe = started.probe;
-                child.due = None;
-                child.watch = None;
-                child.frozen_killed = false;
+                if let Some(m) = child.more.as_mut() {
+                    m.due = None;
+                    m.watch = None;
+                    m.frozen_killed = false;
+                }
                 self.mark_down(idx, false);
                 self.log(ExitRecord::Started(spec.id.to_string()));
                 Ok(())
@@ -231,13 +246,15 @@ impl SupervisorState {
         if spec.register {
             self.runtime
                 .registry()
-                .unregister_if(&spec.key(&self.ship), cell.get_id());
+                .unregister_if(&spec.key(&self.shard), cell.get_id());
         }
         if let Some(on_exit) = &spec.on_exit {
-            on_exit(cell.get_id());
+            on_exit.exited(cell.get_id());
         }
         self.children[idx].probe = None;
-        self.children[idx].watch = None;
+        if let Some(m) = self.children[idx].more.as_mut() {
+            m.watch = None;
+        }
     }
 
     /// Stops child `idx` per its shutdown policy, if running.
@@ -276,7 +293,7 @@ impl SupervisorState {
     fn next_delay(&mut self, idx: usize) -> Duration {
         let now = Instant::now();
         let backoff = self.backoff;
-        let child = &mut self.children[idx];
+        let child = self.children[idx].more_mut();
         if let Some(last) = child.last_restart {
             if now.duration_since(last) >= backoff.reset_after {
                 child.consecutive = 0;
@@ -292,7 +309,7 @@ impl SupervisorState {
     async fn give_up(&mut self) -> ActorProcessingErr {
         tracing::error!(
             supervisor = %self.name,
-            ship = %self.ship,
+            shard = %self.shard,
             max_restarts = self.intensity.max_restarts,
             within_ms = self.intensity.within.as_millis() as u64,
             "restart intensity exceeded; stopping children and escalating"
@@ -333,7 +350,7 @@ impl SupervisorState {
         let mut retry_in: Option<Duration> = None;
         for idx in 0..self.children.len() {
             let child = &self.children[idx];
-            if child.running.is_some() || child.due.is_none_or(|d| d > now) {
+            if child.running.is_some() || child.due().is_none_or(|d| d > now) {
                 continue;
             }
             if let Err(e) = self.start_child(&myself.get_cell(), idx).await {
@@ -342,7 +359,7 @@ impl SupervisorState {
                     return Err(self.give_up().await);
                 }
                 let delay = self.next_delay(idx).max(Duration::from_millis(1));
-                self.children[idx].due = Some(now + delay);
+                self.children[idx].more_mut().due = Some(now + delay);
                 retry_in = Some(retry_in.map_or(delay, |r| r.min(delay)));
             }
         }
@@ -371,7 +388,11 @@ impl SupervisorState {
             .take()
             .expect("found running above");
         self.forget(idx, &cell);
-        let failed = failed || std::mem::take(&mut self.children[idx].frozen_killed);
+        let frozen_killed = self.children[idx]
+            .more
+            .as_mut()
+            .is_some_and(|m| std::mem::take(&mut m.frozen_killed));
+        let failed = failed || frozen_killed;
         let child_id = self.children[idx].spec.id.to_string();
         self.log(ExitRecord::Exited {
             id: child_id.clone(),
@@ -415,8 +436,8 @@ impl SupervisorState {
             }
             // A sibling still waiting (backoff) for a restart scheduled by an earlier exit
             // is rescheduled with the group, but that is still the same single restart.
-            let already_pending = child.due.is_some();
-            child.due = Some(due);
+            let already_pending = child.due().is_some();
+            child.more_mut().due = Some(due);
             self.mark_down(j, true);
             let child = &mut self.children[j];
             if already_pending {
@@ -426,7 +447,7 @@ impl SupervisorState {
             self.runtime
                 .metrics()
                 .actors()
-                .kind(&child.spec.kind, child.spec.shard_or(&self.ship).as_str())
+                .kind_of(&child.spec.kind, child.spec.shard_or(&self.shard))
                 .record_restart();
         }
         for j in temporaries.into_iter().rev() {
@@ -451,24 +472,25 @@ impl SupervisorState {
             };
             let progress = probe.progress();
             let busy = progress % 2 == 1;
-            match child.watch {
+            let more = child.more.get_or_insert_with(Default::default);
+            match more.watch {
                 Some((seen, since)) if seen == progress && busy => {
-                    if !child.frozen_killed && now.duration_since(since) >= deadline {
-                        child.frozen_killed = true;
+                    if !more.frozen_killed && now.duration_since(since) >= deadline {
+                        more.frozen_killed = true;
                         cell.kill();
-                        let ship = child.spec.shard_or(&self.ship).clone();
-                        frozen.push((child.spec.id.to_string(), child.spec.kind.clone(), ship));
+                        let shard = child.spec.shard_or(&self.shard).clone();
+                        frozen.push((child.spec.id.to_string(), child.spec.kind.clone(), shard));
                     }
                 }
-                _ => child.watch = Some((progress, now)),
+                _ => more.watch = Some((progress, now)),
             }
         }
-        for (id, kind, ship) in frozen {
+        for (id, kind, shard) in frozen {
             tracing::warn!(supervisor = %self.name, child = %id, "actor frozen past its deadline; killing it for restart");
             self.runtime
                 .metrics()
                 .actors()
-                .kind(&kind, ship.as_str())
+                .kind_of(&kind, &shard)
                 .record_frozen();
             self.log(ExitRecord::Frozen(id));
         }
@@ -554,7 +576,7 @@ impl Actor for Supervisor {
         let spec = args.spec;
         let mut state = SupervisorState {
             name: spec.name,
-            ship: spec.ship,
+            shard: spec.shard,
             strategy: spec.strategy,
             intensity: spec.intensity,
             backoff: spec.backoff,

@@ -4,14 +4,14 @@ use std::time::Duration;
 
 use super::*;
 use crate::testkit::{settle, worker, Journal, WorkerMsg};
-use crate::{Clock, Runtime, ShipId};
+use crate::{Clock, Runtime, ShardKey};
 
 fn rt() -> Runtime {
     Runtime::new(Clock::tokio(1_700_000_000_000))
 }
 
-fn ship() -> ShipId {
-    ShipId::new("aurora")
+fn ship() -> ShardKey {
+    ShardKey::new("aurora")
 }
 
 /// Three workers a, b, c under one supervisor with `strategy`.
@@ -20,7 +20,7 @@ async fn three(
     journal: &Journal,
     runtime: &Runtime,
 ) -> (SupervisorHandle, Vec<Addr<WorkerMsg>>) {
-    let mut spec = SupervisorSpec::new("test", &ship())
+    let mut spec = SupervisorSpec::new("test", ship())
         .strategy(strategy)
         .backoff(Backoff::none());
     let mut addrs = Vec::new();
@@ -125,7 +125,7 @@ async fn restart_types_decide_what_comes_back() {
     let (tr_ok, tr_ok_addr) = worker("tr_ok", "worker", &journal);
     let (tr_bad, tr_bad_addr) = worker("tr_bad", "worker", &journal);
     let (temp, temp_addr) = worker("temp", "worker", &journal);
-    let spec = SupervisorSpec::new("types", &ship())
+    let spec = SupervisorSpec::new("types", ship())
         .backoff(Backoff::none())
         .child(perm)
         .child(tr_ok.restart(Restart::Transient))
@@ -166,7 +166,7 @@ async fn stable_address_and_registry_follow_restarts() {
     let journal = Journal::new();
     let runtime = rt();
     let (sup, addrs) = three(Strategy::OneForOne, &journal, &runtime).await;
-    let key = crate::ActorKey::new(&ship(), "worker", "b");
+    let key = crate::ActorKey::new(ship(), "worker", "b");
     let first = runtime.registry().get(&key).unwrap().get_id();
     addrs[1].send(WorkerMsg::Ping).unwrap();
     addrs[1].send(WorkerMsg::Panic).unwrap();
@@ -197,7 +197,7 @@ async fn backoff_delays_repeated_restarts_and_resets_after_quiet() {
         jitter: 0.0,
         reset_after: Duration::from_secs(5),
     };
-    let spec = SupervisorSpec::new("backoff", &ship())
+    let spec = SupervisorSpec::new("backoff", ship())
         .backoff(backoff)
         .intensity(100, Duration::from_secs(60))
         .child(child);
@@ -243,7 +243,7 @@ async fn a_pending_restart_rescheduled_by_a_group_restart_counts_once() {
         jitter: 0.0,
         reset_after: Duration::from_secs(10),
     };
-    let mut spec = SupervisorSpec::new("rest", &ship())
+    let mut spec = SupervisorSpec::new("rest", ship())
         .strategy(Strategy::RestForOne)
         .intensity(100, Duration::from_secs(10))
         .backoff(backoff);
@@ -285,20 +285,20 @@ async fn intensity_escalates_through_three_levels() {
     let runtime = rt();
     let (w, waddr) = worker("w", "worker", &journal);
     let leaf_spec = move || {
-        SupervisorSpec::new("leaf", &ShipId::new("aurora"))
+        SupervisorSpec::new("leaf", ShardKey::new("aurora"))
             .backoff(Backoff::none())
             .intensity(1, Duration::from_secs(10))
             .child(w.clone())
     };
     let (leaf, leaf_addr) = ChildSpec::supervisor("leaf", leaf_spec);
     let mid_spec = move || {
-        SupervisorSpec::new("mid", &ShipId::new("aurora"))
+        SupervisorSpec::new("mid", ShardKey::new("aurora"))
             .backoff(Backoff::none())
             .intensity(1, Duration::from_secs(10))
             .child(leaf.clone())
     };
     let (mid, mid_addr) = ChildSpec::supervisor("mid", mid_spec);
-    let root = SupervisorSpec::new("root", &ship())
+    let root = SupervisorSpec::new("root", ship())
         .backoff(Backoff::none())
         .intensity(0, Duration::from_secs(10))
         .child(mid);
@@ -327,7 +327,7 @@ async fn intensity_escalates_through_three_levels() {
     assert!(
         runtime.registry().is_empty(),
         "{:?}",
-        runtime.registry().shard_keys(&ship())
+        runtime.registry().shard_keys(ship())
     );
     let sup_restarts = runtime
         .metrics()
@@ -343,11 +343,11 @@ async fn a_killed_supervisor_leaves_no_stale_registry_entries_or_addresses() {
     let runtime = rt();
     let (w, waddr) = worker("w", "worker", &journal);
     let (inner, inner_addr) = ChildSpec::supervisor("inner", move || {
-        SupervisorSpec::new("inner", &ShipId::new("aurora")).child(w.clone())
+        SupervisorSpec::new("inner", ShardKey::new("aurora")).child(w.clone())
     });
     // Temporary: once killed, the inner supervisor is not restarted, so nothing
     // re-registers its child and only the killed supervisor's cleanup can undo it.
-    let root = SupervisorSpec::new("root", &ship())
+    let root = SupervisorSpec::new("root", ship())
         .backoff(Backoff::none())
         .child(inner.restart(Restart::Temporary));
     let (_root, _j) = start_root(root, runtime.clone()).await.unwrap();
@@ -371,7 +371,7 @@ async fn a_killed_supervisor_leaves_no_stale_registry_entries_or_addresses() {
 async fn dynamic_children_come_and_go_by_message() {
     let journal = Journal::new();
     let runtime = rt();
-    let spec = SupervisorSpec::new("devices", &ship());
+    let spec = SupervisorSpec::new("devices", ship());
     let (sup, _j) = start_root(spec, runtime.clone()).await.unwrap();
     let mut addrs = Vec::new();
     for i in 0..20 {
@@ -384,14 +384,14 @@ async fn dynamic_children_come_and_go_by_message() {
         sup.add_child(dup).await,
         Err(crate::RuntimeError::DuplicateChild(_))
     ));
-    assert_eq!(runtime.registry().shard_keys(&ship()).len(), 20);
+    assert_eq!(runtime.registry().shard_keys(ship()).len(), 20);
     sup.remove_child("dev-7").await.unwrap();
     assert!(matches!(
         sup.remove_child("dev-7").await,
         Err(crate::RuntimeError::NoSuchChild(_))
     ));
     assert!(!addrs[7].is_running());
-    assert_eq!(runtime.registry().shard_keys(&ship()).len(), 19);
+    assert_eq!(runtime.registry().shard_keys(ship()).len(), 19);
     assert!(journal.entries().contains(&"stop:dev-7".to_string()));
     let live = runtime
         .metrics()
@@ -407,7 +407,7 @@ async fn a_batch_of_children_starts_in_order_with_one_message() {
     let journal = Journal::new();
     let runtime = rt();
     let (first, _) = worker("gw", "device", &journal);
-    let spec = SupervisorSpec::new("devices", &ship()).child(first);
+    let spec = SupervisorSpec::new("devices", ship()).child(first);
     let (sup, _j) = start_root(spec, runtime.clone()).await.unwrap();
     journal.take();
     let mut specs = Vec::new();
@@ -432,7 +432,7 @@ async fn a_batch_of_children_starts_in_order_with_one_message() {
     assert_eq!(children[1], "dev-0");
     assert_eq!(children[50], "dev-49");
     assert!(addrs.iter().all(|a| a.is_running()));
-    assert_eq!(runtime.registry().shard_keys(&ship()).len(), 51);
+    assert_eq!(runtime.registry().shard_keys(ship()).len(), 51);
     // Children of a batch are restarted like any other.
     addrs[10].send(WorkerMsg::Panic).unwrap();
     settle(Duration::from_millis(10)).await;
@@ -448,7 +448,7 @@ async fn a_batch_with_a_duplicate_id_adds_nothing() {
     let journal = Journal::new();
     let runtime = rt();
     let (first, _) = worker("dev-0", "device", &journal);
-    let spec = SupervisorSpec::new("devices", &ship()).child(first);
+    let spec = SupervisorSpec::new("devices", ship()).child(first);
     let (sup, _j) = start_root(spec, runtime.clone()).await.unwrap();
     journal.take();
     // A duplicate inside the batch.
@@ -473,7 +473,7 @@ async fn a_batch_with_a_duplicate_id_adds_nothing() {
     );
     assert!(journal.take().is_empty(), "nothing started");
     assert_eq!(sup.children().await.unwrap().len(), 1, "nothing added");
-    assert_eq!(runtime.registry().shard_keys(&ship()).len(), 1);
+    assert_eq!(runtime.registry().shard_keys(ship()).len(), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -481,7 +481,7 @@ async fn a_batch_whose_child_fails_to_start_is_undone() {
     let journal = Journal::new();
     let runtime = rt();
     let (first, _) = worker("gw", "device", &journal);
-    let spec = SupervisorSpec::new("devices", &ship()).child(first);
+    let spec = SupervisorSpec::new("devices", ship()).child(first);
     let (sup, _j) = start_root(spec, runtime.clone()).await.unwrap();
     journal.take();
     let (a, addr_a) = worker("dev-a", "device", &journal);
@@ -505,7 +505,7 @@ async fn a_batch_whose_child_fails_to_start_is_undone() {
         "children from before the batch untouched"
     );
     assert!(!addr_a.is_running());
-    assert_eq!(runtime.registry().shard_keys(&ship()).len(), 1);
+    assert_eq!(runtime.registry().shard_keys(ship()).len(), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -514,7 +514,7 @@ async fn a_hung_child_is_killed_after_its_shutdown_timeout() {
     let runtime = rt();
     let (a, _) = worker("a", "worker", &journal);
     let (b, baddr) = worker("b", "worker", &journal);
-    let spec = SupervisorSpec::new("s", &ship())
+    let spec = SupervisorSpec::new("s", ship())
         .child(a)
         .child(b.shutdown(Shutdown::Timeout(Duration::from_secs(2))));
     let (sup, _j) = start_root(spec, runtime.clone()).await.unwrap();
@@ -537,7 +537,7 @@ async fn a_frozen_actor_is_reported_and_restarted() {
     let journal = Journal::new();
     let runtime = rt();
     let (w, addr) = worker("w", "detector", &journal);
-    let spec = SupervisorSpec::new("s", &ship())
+    let spec = SupervisorSpec::new("s", ship())
         .backoff(Backoff::none())
         .child(w.frozen_after(Duration::from_secs(1)));
     let (sup, _j) = start_root(spec, runtime.clone()).await.unwrap();
@@ -581,7 +581,7 @@ async fn a_child_that_fails_to_start_fails_the_supervisor_start() {
     let bad = ChildSpec::custom("bad", "worker", |_ctx| {
         Box::pin(async { Err(ractor::SpawnErr::StartupFailed("no config".into())) })
     });
-    let spec = SupervisorSpec::new("s", &ship()).child(a).child(bad);
+    let spec = SupervisorSpec::new("s", ship()).child(a).child(bad);
     let err = start_root(spec, runtime.clone()).await.unwrap_err();
     assert!(err.to_string().contains("no config"), "{err}");
     assert_eq!(
@@ -597,7 +597,11 @@ async fn tree_spec_from_toml_builds_nested_supervisors() {
     use std::sync::Arc;
     struct Workers(Journal);
     impl Catalog for Workers {
-        fn child(&self, node: &NodeSpec, _ship: &ShipId) -> Result<ChildSpec, crate::RuntimeError> {
+        fn child(
+            &self,
+            node: &NodeSpec,
+            _shard: &ShardKey,
+        ) -> Result<ChildSpec, crate::RuntimeError> {
             match node.kind.as_str() {
                 "worker" => Ok(worker(&node.id, "worker", &self.0).0),
                 other => Err(crate::RuntimeError::InvalidSpec(format!(
@@ -672,7 +676,7 @@ async fn a_task_child_is_restarted_when_it_fails_and_stopped_on_shutdown() {
     let runtime = rt();
     let (starts, stopped) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
     let fail = Arc::new(tokio::sync::Notify::new());
-    let spec = SupervisorSpec::new("test", &ship())
+    let spec = SupervisorSpec::new("test", ship())
         .backoff(Backoff::none())
         .child(counting_task(&starts, &stopped, &fail));
     let (sup, _join) = start_root(spec, runtime.clone()).await.unwrap();
@@ -703,7 +707,7 @@ async fn a_killed_task_child_leaves_no_task_behind() {
     use std::sync::Arc;
     let runtime = rt();
     let alive = Arc::new(AtomicU32::new(0));
-    let spec = SupervisorSpec::new("test", &ship()).child(ChildSpec::task("loop", "task", {
+    let spec = SupervisorSpec::new("test", ship()).child(ChildSpec::task("loop", "task", {
         let alive = alive.clone();
         move |_stop| {
             let alive = alive.clone();
@@ -725,7 +729,7 @@ async fn a_killed_task_child_leaves_no_task_behind() {
     let (sup, _join) = start_root(spec, runtime.clone()).await.unwrap();
     settle(Duration::from_millis(10)).await;
     assert_eq!(alive.load(Ordering::SeqCst), 1);
-    let key = crate::ActorKey::new(&ship(), "task", "loop");
+    let key = crate::ActorKey::new(ship(), "task", "loop");
     runtime.registry().get(&key).unwrap().kill();
     settle(Duration::from_millis(10)).await;
     assert_eq!(
@@ -755,7 +759,7 @@ async fn health_of_the_tree_is_down_while_a_permanent_child_waits_for_its_restar
         jitter: 0.0,
         reset_after: Duration::from_secs(60),
     };
-    let spec = SupervisorSpec::new("test", &ship())
+    let spec = SupervisorSpec::new("test", ship())
         .backoff(backoff)
         .child(a);
     let (sup, _join) = start_root(spec, runtime.clone()).await.unwrap();

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::spec::{Backoff, ChildSpec, Intensity, Restart, Shutdown, Strategy, SupervisorSpec};
 use crate::error::RuntimeError;
-use crate::sharding::ShipId;
+use crate::sharding::ShardKey;
 
 /// A supervisor and its subtree, as config.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -61,18 +61,18 @@ pub struct NodeSpec {
 
 /// Builds leaf children by kind.
 pub trait Catalog: Send + Sync + 'static {
-    /// The child spec for a leaf node of `ship`.
-    fn child(&self, node: &NodeSpec, ship: &ShipId) -> Result<ChildSpec, RuntimeError>;
+    /// The child spec for a leaf node of `shard`.
+    fn child(&self, node: &NodeSpec, shard: &ShardKey) -> Result<ChildSpec, RuntimeError>;
 }
 
 impl TreeSpec {
     /// Builds the runnable spec, resolving leaves through `catalog`.
     pub fn build(
         &self,
-        ship: &ShipId,
+        shard: &ShardKey,
         catalog: &Arc<dyn Catalog>,
     ) -> Result<SupervisorSpec, RuntimeError> {
-        let mut spec = SupervisorSpec::new(&self.name, ship).strategy(self.strategy);
+        let mut spec = SupervisorSpec::new(&self.name, shard.clone()).strategy(self.strategy);
         if let Some(i) = self.intensity {
             spec.intensity = i;
         }
@@ -88,11 +88,11 @@ impl TreeSpec {
                     ))
                 })?;
                 // Validate the subtree now, so a bad config fails at load, not at restart.
-                tree.build(ship, catalog)?;
-                let (ship2, cat2) = (ship.clone(), catalog.clone());
+                tree.build(shard, catalog)?;
+                let (shard2, cat2) = (shard.clone(), catalog.clone());
                 let (child, _addr) = ChildSpec::supervisor(&node.id, move || {
-                    tree.build(&ship2, &cat2)
-                        .unwrap_or_else(|_| SupervisorSpec::new("invalid", &ship2))
+                    tree.build(&shard2, &cat2)
+                        .unwrap_or_else(|_| SupervisorSpec::new("invalid", shard2.clone()))
                 });
                 child
             } else {
@@ -102,7 +102,7 @@ impl TreeSpec {
                         node.id, self.name
                     )));
                 }
-                catalog.child(node, ship)?
+                catalog.child(node, shard)?
             };
             let mut child = child.restart(node.restart);
             if let Some(ms) = node.shutdown_ms {

@@ -400,7 +400,7 @@ pub async fn kill_registered(
     id: &str,
     wait: Duration,
 ) {
-    let key = seawatch_runtime::ActorKey::new(&seawatch_runtime::ShipId::new(ship), kind, id);
+    let key = seawatch_runtime::ActorKey::new(ship, kind, id);
     let registry = runtime.registry();
     let old = registry.get(&key).unwrap_or_else(|| panic!("{key} runs"));
     old.kill();

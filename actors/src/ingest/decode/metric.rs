@@ -1,37 +1,6 @@
 //! The decoded metric sample shared by remote write and NDJSON.
 
-use super::KnownMetric;
-
-/// One metric sample, attributed to a device (contracts §2).
-#[derive(Debug, Clone, PartialEq)]
-pub struct MetricSample {
-    /// Device id: the `device` label, else `instance` without `:port`.
-    /// Empty when neither label exists (remote write only; NDJSON rejects it).
-    pub device: String,
-    /// Metric name (`__name__`).
-    pub name: String,
-    /// All labels except `__name__`, in the order received.
-    pub labels: Vec<(String, String)>,
-    /// Sample value.
-    pub value: f64,
-    /// Sample time, unix ms.
-    pub ts_ms: i64,
-}
-
-impl MetricSample {
-    /// The contracts §2 vocabulary entry for this sample's name, if known.
-    pub fn known(&self) -> Option<KnownMetric> {
-        KnownMetric::from_name(&self.name)
-    }
-
-    /// Value of label `name`, if present.
-    pub fn label(&self, name: &str) -> Option<&str> {
-        self.labels
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
+pub use seawatch_model::MetricSample;
 
 /// Device attribution rule of contracts §2: the `device` label, else the
 /// `instance` label with a trailing `:port` removed (`[v6]:port` → `v6`).

@@ -18,10 +18,8 @@ mod framing;
 mod metric;
 mod ndjson;
 mod remote_write;
-mod severity;
 mod syslog;
 mod time;
-mod vocab;
 
 pub use error::DecodeError;
 pub use framing::{FramerStats, SyslogFramer, DEFAULT_MAX_FRAME};
@@ -34,13 +32,14 @@ pub use remote_write::{
     decode_remote_write, encode_write_request, is_stale_nan, Label, RemoteWriteBatch, Sample,
     TimeSeries, WriteRequest, DEFAULT_MAX_DECOMPRESSED,
 };
-pub use severity::Severity;
+pub use seawatch_model::severity::Severity;
 pub use syslog::{
     fortinet_kv, parse_syslog, sd_params, SyslogFormat, SyslogOptions, SyslogRecord, VendorHint,
     DEFAULT_MAX_LINE,
 };
 pub use time::{days_from_civil, parse_rfc3339_ms};
-pub use vocab::{KnownMetric, MetricFamily, MetricKind};
+// The vocabulary lives in `seawatch-model`; re-exported here for the decoders' callers.
+pub use seawatch_model::vocab::{KnownMetric, MetricFamily, MetricKind};
 
 #[cfg(test)]
 mod framing_tests;

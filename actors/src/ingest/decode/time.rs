@@ -7,18 +7,7 @@ use super::DecodeError;
 
 const MS_PER_DAY: i64 = 86_400_000;
 
-/// Days since 1970-01-01 for a proleptic Gregorian date (H. Hinnant's algorithm).
-///
-/// `month` is 1..=12; `day` is not range-checked (out-of-range days roll over).
-pub const fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let m = month as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+pub use seawatch_model::time::days_from_civil;
 
 /// The civil year containing unix-ms `ms`.
 pub(crate) const fn year_of_ms(ms: i64) -> i64 {
