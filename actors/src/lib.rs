@@ -8,6 +8,7 @@ pub mod incident;
 pub mod ingest;
 pub mod inventory;
 pub mod link;
+pub mod mail;
 pub mod owned_task;
 pub mod push;
 pub mod roster;
