@@ -159,7 +159,7 @@ impl EmailConfig {
                 ("group_interval_s", r.group_interval_s),
                 ("repeat_interval_s", r.repeat_interval_s),
             ] {
-                if v.is_some_and(|v| !(v >= 0.0)) {
+                if v.is_some_and(|v| v.is_nan() || v < 0.0) {
                     return Err(format!("email.route[{i}].{key}: expected seconds >= 0"));
                 }
             }
