@@ -130,5 +130,23 @@ fn sigkill_mid_send_and_a_flaky_server_lose_and_garble_nothing() {
         msgs.len(),
         msgs.len() - by_id.len()
     );
+    // The operator's view: every notification sent, with its age.
+    let pw = std::fs::read_to_string(data.join("initial-admin-password")).unwrap();
+    let login = format!(r#"{{"user":"admin","password":"{}"}}"#, pw.trim());
+    let (code, body) = http_with(ship.http, "POST", "/api/login", "", login.as_bytes()).unwrap();
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let auth = format!("Authorization: Bearer {}\r\n", v["token"].as_str().unwrap());
+    let (code, _) = http_with(ship.http, "GET", "/api/notifications", "", b"").unwrap();
+    assert_eq!(code, 401);
+    let (code, body) = http_with(ship.http, "GET", "/api/notifications", &auth, b"").unwrap();
+    assert_eq!(code, 200, "{body}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(rows.len(), queued.len());
+    for row in &rows {
+        assert_eq!(row["status"], "sent", "{row}");
+        assert!(row["age_s"].as_f64().unwrap() >= 0.0, "{row}");
+        assert!(row["done_at"].is_string(), "{row}");
+    }
     ship.terminate(Duration::from_secs(10));
 }
