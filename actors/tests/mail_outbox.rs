@@ -123,7 +123,7 @@ async fn transitions_arrive_as_one_thread_per_incident() {
     // A transition that does not mail.
     assert!(!enqueue_push(&a, &incident(1, "alert_attached", "critical")).unwrap());
     let mailer = Mailer::new(a.email.clone()).unwrap();
-    let pass = mailer.pass(&outbox, &a.clock).await.unwrap();
+    let pass = mailer.pass(&outbox, &a.clock, false).await.unwrap();
     assert_eq!((pass.sent, pass.failed, pass.interrupted), (4, 0, None));
     let msgs = smtp.messages();
     let ids: Vec<&str> = msgs
@@ -184,20 +184,20 @@ async fn refused_then_accepted_loses_and_duplicates_nothing_criticals_first() {
     for n in 1..=6 {
         let sev = if n % 3 == 0 { "critical" } else { "minor" };
         enqueue_push(&a, &incident(n, "opened", sev)).unwrap();
-        let pass = mailer.pass(&outbox, &a.clock).await.unwrap();
+        let pass = mailer.pass(&outbox, &a.clock, false).await.unwrap();
         assert_eq!(pass.sent, 0);
         assert!(pass.interrupted.is_some());
     }
     smtp.set_mode(Mode::Drop).unwrap();
     assert!(mailer
-        .pass(&outbox, &a.clock)
+        .pass(&outbox, &a.clock, false)
         .await
         .unwrap()
         .interrupted
         .is_some());
     smtp.set_mode(Mode::TempFail).unwrap();
     assert!(mailer
-        .pass(&outbox, &a.clock)
+        .pass(&outbox, &a.clock, false)
         .await
         .unwrap()
         .interrupted
@@ -205,8 +205,9 @@ async fn refused_then_accepted_loses_and_duplicates_nothing_criticals_first() {
     assert!(smtp.messages().is_empty());
     assert_eq!(outbox.lock().backlog().0, 6);
     smtp.set_mode(Mode::Accept).unwrap();
-    let pass = mailer.pass(&outbox, &a.clock).await.unwrap();
-    assert_eq!((pass.sent, pass.interrupted), (6, None));
+    // The first pass after the outage: criticals one by one, the rest as one digest.
+    let pass = mailer.pass(&outbox, &a.clock, true).await.unwrap();
+    assert_eq!((pass.sent, pass.interrupted), (3, None));
     let msgs = smtp.messages();
     let ids: Vec<&str> = msgs
         .iter()
@@ -217,13 +218,28 @@ async fn refused_then_accepted_loses_and_duplicates_nothing_criticals_first() {
         [
             "<aurora-3.opened@aurora.seawatch>",
             "<aurora-6.opened@aurora.seawatch>",
-            "<aurora-1.opened@aurora.seawatch>",
-            "<aurora-2.opened@aurora.seawatch>",
-            "<aurora-4.opened@aurora.seawatch>",
-            "<aurora-5.opened@aurora.seawatch>",
+            "<digest.outage.1@aurora.seawatch>",
         ],
-        "criticals first, then the rest in queue order; each once"
+        "criticals first, then one digest; each once"
     );
+    let digest = &msgs[2];
+    assert_eq!(digest.rcpt_to, ["it@aurora.example"]);
+    assert!(
+        digest
+            .header("Subject")
+            .unwrap()
+            .contains("4 notices (4 opened"),
+        "{digest:?}"
+    );
+    for n in [1, 2, 4, 5] {
+        assert!(
+            digest.body.contains(&format!("aurora-{n} opened")),
+            "{}",
+            digest.body
+        );
+    }
+    assert!(outbox.lock().pending().is_empty());
+    assert_eq!(outbox.lock().backlog().0, 0);
     // Each failed pass stopped at the first in sending order and counted an attempt on it.
     let first = outbox.lock().entries()[2].clone();
     assert_eq!(
@@ -245,7 +261,7 @@ async fn a_lost_reply_or_a_crash_before_the_mark_resends_the_same_bytes() {
     }
     // The server keeps the first message but the reply is lost.
     smtp.set_mode(Mode::DropAfterData).unwrap();
-    let pass = mailer.pass(&outbox, &a.clock).await.unwrap();
+    let pass = mailer.pass(&outbox, &a.clock, false).await.unwrap();
     assert_eq!(pass.sent, 0);
     assert_eq!(smtp.messages().len(), 1);
     smtp.set_mode(Mode::Accept).unwrap();
@@ -253,12 +269,12 @@ async fn a_lost_reply_or_a_crash_before_the_mark_resends_the_same_bytes() {
     // the pass comes back (the marks never reached the disk).
     let journal = dir.path().join("journal.ndjson");
     let before = std::fs::read(&journal).unwrap();
-    assert_eq!(mailer.pass(&outbox, &a.clock).await.unwrap().sent, 3);
+    assert_eq!(mailer.pass(&outbox, &a.clock, false).await.unwrap().sent, 3);
     drop(outbox);
     std::fs::write(&journal, &before).unwrap();
     let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
     assert_eq!(outbox.lock().backlog().0, 3, "unmarked after the crash");
-    assert_eq!(mailer.pass(&outbox, &a.clock).await.unwrap().sent, 3);
+    assert_eq!(mailer.pass(&outbox, &a.clock, false).await.unwrap().sent, 3);
     let msgs = smtp.messages();
     assert_eq!(msgs.len(), 1 + 3 + 3);
     let ids = by_id(&msgs);
@@ -322,14 +338,54 @@ async fn the_actor_mails_pushed_transitions_and_waits_out_an_outage() {
     };
     wait("the queued gauge", &|| queued(&metrics) == 4);
     smtp.restart().unwrap();
-    wait("4 mails", &|| smtp.messages().len() >= 4);
+    wait("2 mails", &|| smtp.messages().len() >= 2);
     let msgs = smtp.messages();
-    assert_eq!(msgs.len(), 4);
+    assert_eq!(
+        msgs.len(),
+        2,
+        "the critical, then one digest of the 3 majors"
+    );
     assert_eq!(
         msgs[0].header("Message-ID"),
         Some("<aurora-4.opened@aurora.seawatch>")
     );
+    assert_eq!(
+        msgs[1].header("Message-ID"),
+        Some("<digest.outage.1@aurora.seawatch>")
+    );
     wait("an empty queue", &|| queued(&metrics) == 0);
     actor.stop(None);
     join.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_digest_is_durable_and_resent_with_the_same_bytes_after_a_crash() {
+    let Some(smtp) = server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
+    let a = args(email(&smtp.addr()), outbox.clone(), PushBus::default());
+    let mailer = Mailer::new(a.email.clone()).unwrap();
+    for n in 1..=3 {
+        enqueue_push(&a, &incident(n, "opened", "minor")).unwrap();
+    }
+    // The digest is queued, the server keeps it and the reply is lost.
+    smtp.set_mode(Mode::DropAfterData).unwrap();
+    let pass = mailer.pass(&outbox, &a.clock, true).await.unwrap();
+    assert_eq!(pass.sent, 0);
+    assert_eq!(smtp.messages().len(), 1);
+    // A restart: the digest comes back from the journal, with its members covered.
+    drop(outbox);
+    let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
+    smtp.set_mode(Mode::Accept).unwrap();
+    let pass = mailer.pass(&outbox, &a.clock, true).await.unwrap();
+    assert_eq!((pass.sent, pass.interrupted), (1, None), "no second digest");
+    let msgs = smtp.messages();
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(
+        msgs[0].header("Message-ID"),
+        Some("<digest.outage.1@aurora.seawatch>")
+    );
+    assert_copies_identical(&msgs);
+    let outbox = Outbox::open(dir.path()).unwrap();
+    assert!(outbox.entries().iter().all(|e| e.status == Status::Sent));
 }

@@ -203,6 +203,7 @@ async fn run(
     let initial = Duration::from_secs_f64(args.email.retry_initial_s);
     let max = Duration::from_secs_f64(args.email.retry_max_s);
     let mut delay = initial;
+    let mut after_outage = false;
     // Send what a previous run left, at once.
     let mut next_pass: Option<Instant> = Some(Instant::now());
     let ship = args.ship.clone();
@@ -233,17 +234,19 @@ async fn run(
             _ = tokio::time::sleep_until(wake) => {
                 if next_pass.is_some_and(|t| t <= Instant::now()) {
                     let pass = mailer
-                        .pass(&args.outbox, &args.clock)
+                        .pass(&args.outbox, &args.clock, after_outage)
                         .await
                         .map_err(|e| e.to_string())?;
                     match pass.interrupted {
                         Some(error) => {
                             tracing::warn!(ship = %ship, sent = pass.sent, error = %error, retry_in_s = delay.as_secs_f64(), "mail server unreachable; the outbox keeps the rest");
                             next_pass = Some(Instant::now() + delay);
+                            after_outage = true;
                             delay = (delay * 2).min(max);
                         }
                         None => {
                             delay = initial;
+                            after_outage = false;
                             next_pass = None;
                         }
                     }

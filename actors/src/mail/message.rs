@@ -36,6 +36,55 @@ pub struct Notification {
     pub body: String,
     /// When it was queued, unix ms (also its `Date:`).
     pub queued_at_ms: i64,
+    /// For a digest: the Message-IDs of the notifications it stands for (they are sent
+    /// when it is).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
+}
+
+/// One digest of `members` (all for the same recipients), the `ordinal`-th digest of the
+/// outbox: what an outage held back, in one mail.
+pub fn digest(ordinal: usize, members: &[&Notification], now_ms: i64) -> Notification {
+    let first = members[0];
+    let count = |t: &str| members.iter().filter(|n| n.transition == t).count();
+    let (opened, resolved, reopened) = (count("opened"), count("resolved"), count("reopened"));
+    let mut body = format!(
+        "{} notices of {} held back while mail could not be sent: {opened} opened, \
+         {resolved} resolved, {reopened} reopened. Critical ones were sent on their own.\n\n",
+        members.len(),
+        first.ship
+    );
+    for n in members {
+        body.push_str(&format!(
+            "- {} {} {} ({}): {}\n",
+            crate::incident::api::rfc3339(n.queued_at_ms),
+            n.incident,
+            n.transition,
+            n.severity,
+            n.subject
+        ));
+    }
+    body.push_str(&format!(
+        "\nEach notice above keeps its own Message-ID in the outbox (GET /api/notifications).\n\n-- \nseawatch on {}.\n",
+        first.ship
+    ));
+    Notification {
+        message_id: message_id(&first.ship, "digest", "outage", ordinal + 1),
+        thread: None,
+        ship: first.ship.clone(),
+        incident: String::new(),
+        transition: "digest".into(),
+        severity: "digest".into(),
+        to: first.to.clone(),
+        subject: format!(
+            "[seawatch {}] digest: {} notices ({opened} opened, {resolved} resolved, {reopened} reopened)",
+            first.ship,
+            members.len()
+        ),
+        body,
+        queued_at_ms: now_ms,
+        members: members.iter().map(|n| n.message_id.clone()).collect(),
+    }
 }
 
 /// The Message-ID of the `ordinal`-th `transition` of `incident` on `ship`:
@@ -153,6 +202,7 @@ impl Facts {
             ),
             body,
             queued_at_ms: now_ms,
+            members: Vec::new(),
         }
     }
 }

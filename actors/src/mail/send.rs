@@ -79,10 +79,21 @@ impl Mailer {
         Ok(b.build())
     }
 
-    /// One pass over the queue in sending order (criticals first): each notification is
+    /// One pass over the queue in sending order (criticals first, digests last): each notification is
     /// sent and then marked; a 5xx marks it failed; the first connection error or 4xx ends
     /// the pass (counted as an attempt on that notification).
-    pub async fn pass(&self, outbox: &Mutex<Outbox>, clock: &Clock) -> Result<Pass, StoreError> {
+    ///
+    /// `after_outage`: the last pass could not reach the server; the non-critical backlog
+    /// goes as one digest per group of recipients ([`Outbox::make_digests`]).
+    pub async fn pass(
+        &self,
+        outbox: &Mutex<Outbox>,
+        clock: &Clock,
+        after_outage: bool,
+    ) -> Result<Pass, StoreError> {
+        if after_outage {
+            outbox.lock().make_digests(clock.now_ms())?;
+        }
         let pending = outbox.lock().pending();
         let mut pass = Pass::default();
         if pending.is_empty() {

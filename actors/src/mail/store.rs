@@ -14,7 +14,7 @@
 //! leaves the record unsent, and the next start sends it again with the same Message-ID
 //! and the same bytes. A torn last line (a crash mid-append) is cut off on open.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -79,6 +79,9 @@ pub struct Outbox {
     file: File,
     entries: Vec<Entry>,
     by_id: HashMap<String, usize>,
+    /// Members of queued digests: sent with their digest, not on their own.
+    covered: HashSet<String>,
+    digests: usize,
 }
 
 impl Outbox {
@@ -108,6 +111,8 @@ impl Outbox {
             file: file.try_clone().map_err(io(&path))?,
             entries: Vec::new(),
             by_id: HashMap::new(),
+            covered: HashSet::new(),
+            digests: 0,
         };
         file.seek(SeekFrom::Start(0)).map_err(io(&path))?;
         let mut reader = BufReader::new(&file);
@@ -144,6 +149,10 @@ impl Outbox {
                 if self.by_id.contains_key(&q.message_id) {
                     return;
                 }
+                if !q.members.is_empty() {
+                    self.digests += 1;
+                    self.covered.extend(q.members.iter().cloned());
+                }
                 self.by_id.insert(q.message_id.clone(), self.entries.len());
                 self.entries.push(Entry {
                     notification: q,
@@ -155,10 +164,15 @@ impl Outbox {
                 });
             }
             Record::Sent { s, at } => {
-                if let Some(e) = self.by_id.get(&s).map(|&i| &mut self.entries[i]) {
-                    e.status = Status::Sent;
-                    e.done_at_ms = Some(at);
+                let Some(&i) = self.by_id.get(&s) else { return };
+                let members = std::mem::take(&mut self.entries[i].notification.members);
+                for m in members.iter().chain(std::iter::once(&s)) {
+                    if let Some(e) = self.by_id.get(m).map(|&j| &mut self.entries[j]) {
+                        e.status = Status::Sent;
+                        e.done_at_ms = Some(at);
+                    }
                 }
+                self.entries[i].notification.members = members;
             }
             Record::Failed { f, at, error } => {
                 if let Some(e) = self.by_id.get(&f).map(|&i| &mut self.entries[i]) {
@@ -266,7 +280,9 @@ impl Outbox {
         let mut out: Vec<&Entry> = self
             .entries
             .iter()
-            .filter(|e| e.status == Status::Queued)
+            .filter(|e| {
+                e.status == Status::Queued && !self.covered.contains(&e.notification.message_id)
+            })
             .collect();
         out.sort_by_key(|e| {
             (
@@ -277,9 +293,36 @@ impl Outbox {
         out.into_iter().map(|e| e.notification.clone()).collect()
     }
 
+    /// After an outage: the queued non-critical notifications, grouped by recipients,
+    /// become one digest per group of two or more (queued durably, like any
+    /// notification; its members are sent when it is). Returns the digests queued.
+    pub fn make_digests(&mut self, now_ms: i64) -> Result<usize, StoreError> {
+        let mut groups: Vec<(Vec<String>, Vec<Notification>)> = Vec::new();
+        for n in self.pending() {
+            if n.severity == "critical" || !n.members.is_empty() {
+                continue;
+            }
+            match groups.iter_mut().find(|(to, _)| *to == n.to) {
+                Some((_, g)) => g.push(n),
+                None => groups.push((n.to.clone(), vec![n])),
+            }
+        }
+        let mut made = 0;
+        for (_, group) in groups.into_iter().filter(|(_, g)| g.len() >= 2) {
+            let refs: Vec<&Notification> = group.iter().collect();
+            let d = super::message::digest(self.digests, &refs, now_ms);
+            self.enqueue(d)?;
+            made += 1;
+        }
+        Ok(made)
+    }
+
     /// Queued count and the queue time of the oldest queued entry.
     pub fn backlog(&self) -> (usize, Option<i64>) {
-        let q = self.entries.iter().filter(|e| e.status == Status::Queued);
+        let q = self
+            .entries
+            .iter()
+            .filter(|e| e.status == Status::Queued && e.notification.members.is_empty());
         let (mut n, mut oldest) = (0, None::<i64>);
         for e in q {
             n += 1;
