@@ -389,3 +389,38 @@ async fn a_digest_is_durable_and_resent_with_the_same_bytes_after_a_crash() {
     let outbox = Outbox::open(dir.path()).unwrap();
     assert!(outbox.entries().iter().all(|e| e.status == Status::Sent));
 }
+
+#[tokio::test]
+async fn transitions_no_route_wanted_still_count_in_later_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
+    let mut cfg = email("127.0.0.1:9");
+    cfg.routes.truncate(1); // criticals only
+    let a = args(cfg, outbox.clone(), PushBus::default());
+    // A minor incident goes through two cycles unmailed, then comes back critical.
+    for event in ["opened", "resolved", "reopened", "resolved"] {
+        assert!(!enqueue_push(&a, &incident(1, event, "minor")).unwrap());
+    }
+    for event in ["reopened", "resolved", "reopened"] {
+        assert!(enqueue_push(&a, &incident(1, event, "critical")).unwrap());
+    }
+    drop((a, outbox));
+    // From disk: the skipped transitions are still counted, and a replay queues nothing.
+    let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
+    let ids: Vec<String> = outbox
+        .lock()
+        .entries()
+        .iter()
+        .map(|e| e.notification.message_id.clone())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "<aurora-1.reopened.1@aurora.seawatch>",
+            "<aurora-1.resolved.2@aurora.seawatch>",
+            "<aurora-1.reopened.2@aurora.seawatch>",
+        ]
+    );
+    let a = args(email("127.0.0.1:9"), outbox.clone(), PushBus::default());
+    assert!(!enqueue_push(&a, &incident(1, "reopened", "critical")).unwrap());
+}

@@ -178,12 +178,10 @@ pub fn enqueue_push(
         ship: &facts.ship,
         device_kind: args.kinds.get(&facts.root_cause).map(String::as_str),
     });
-    if to.is_empty() {
-        return Ok(false);
-    }
     let mut outbox = args.outbox.lock();
     // The n-th reopen follows the n-th resolve and the n-th resolve (from 0) follows the
-    // n-th reopen: both ordinals come from the journal, so a replay finds the same id.
+    // n-th reopen: both ordinals come from the journal (transitions no route wanted
+    // included), so a replay finds the same id.
     let ordinal = match facts.transition.as_str() {
         "resolved" => outbox.transitions_of(&facts.incident, "reopened"),
         "reopened" => outbox
@@ -191,6 +189,12 @@ pub fn enqueue_push(
             .saturating_sub(1),
         _ => 0,
     };
+    if to.is_empty() {
+        let id =
+            super::message::message_id(&facts.ship, &facts.incident, &facts.transition, ordinal);
+        outbox.skip(&id, &facts.incident, &facts.transition)?;
+        return Ok(false);
+    }
     outbox.enqueue(facts.notification(ordinal, to, args.clock.now_ms()))
 }
 

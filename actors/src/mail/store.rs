@@ -6,7 +6,9 @@
 //! * `{"s": "<message-id>", "at": ms}`: it was sent (the server answered 250);
 //! * `{"f": "<message-id>", "at": ms, "error": "..."}`: it failed for good (a 5xx);
 //! * `{"a": "<message-id>", "at": ms, "error": "..."}`: a failed attempt (kept for the
-//!   API's `attempts` and `last_error`; at most one a minute per message is written).
+//!   API's `attempts` and `last_error`; at most one a minute per message is written);
+//! * `{"x": "<message-id>", "incident", "transition"}`: a transition no route wanted
+//!   (nothing is sent; it keeps the ordinals of the incident's later Message-IDs).
 //!
 //! Invariants: a Message-ID is queued at most once (a second `enqueue` of the same id is a
 //! no-op: the id is derived from what the notification reports, so a replayed incident
@@ -54,10 +56,29 @@ pub struct Entry {
 #[derive(Serialize, Deserialize)]
 #[serde(untagged)]
 enum Record {
-    Queued { q: Notification },
-    Sent { s: String, at: i64 },
-    Failed { f: String, at: i64, error: String },
-    Attempt { a: String, at: i64, error: String },
+    Queued {
+        q: Notification,
+    },
+    Sent {
+        s: String,
+        at: i64,
+    },
+    Failed {
+        f: String,
+        at: i64,
+        error: String,
+    },
+    Attempt {
+        a: String,
+        at: i64,
+        error: String,
+    },
+    /// A transition no route wanted: kept so the ordinals in later Message-IDs count it.
+    Skipped {
+        x: String,
+        incident: String,
+        transition: String,
+    },
 }
 
 /// Journal errors.
@@ -82,6 +103,10 @@ pub struct Outbox {
     /// Members of queued digests: sent with their digest, not on their own.
     covered: HashSet<String>,
     digests: usize,
+    /// Transitions no route wanted, by Message-ID, and their count by (incident,
+    /// transition).
+    skipped: HashSet<String>,
+    skipped_counts: HashMap<(String, String), usize>,
 }
 
 impl Outbox {
@@ -113,6 +138,8 @@ impl Outbox {
             by_id: HashMap::new(),
             covered: HashSet::new(),
             digests: 0,
+            skipped: HashSet::new(),
+            skipped_counts: HashMap::new(),
         };
         file.seek(SeekFrom::Start(0)).map_err(io(&path))?;
         let mut reader = BufReader::new(&file);
@@ -181,6 +208,18 @@ impl Outbox {
                     e.last_error = Some(error);
                 }
             }
+            Record::Skipped {
+                x,
+                incident,
+                transition,
+            } => {
+                if self.skipped.insert(x) {
+                    *self
+                        .skipped_counts
+                        .entry((incident, transition))
+                        .or_default() += 1;
+                }
+            }
             Record::Attempt { a, at, error } => {
                 if let Some(e) = self.by_id.get(&a).map(|&i| &mut self.entries[i]) {
                     e.attempts += 1;
@@ -212,6 +251,27 @@ impl Outbox {
         self.append(&rec)?;
         self.apply(rec);
         Ok(true)
+    }
+
+    /// Records, durably, a transition that no route wanted (its would-be Message-ID), so
+    /// later transitions of the incident keep their ordinals. A known id writes nothing.
+    pub fn skip(
+        &mut self,
+        message_id: &str,
+        incident: &str,
+        transition: &str,
+    ) -> Result<(), StoreError> {
+        if self.skipped.contains(message_id) || self.by_id.contains_key(message_id) {
+            return Ok(());
+        }
+        let rec = Record::Skipped {
+            x: message_id.to_owned(),
+            incident: incident.to_owned(),
+            transition: transition.to_owned(),
+        };
+        self.append(&rec)?;
+        self.apply(rec);
+        Ok(())
     }
 
     /// Marks `message_id` sent, durably.
@@ -332,15 +392,22 @@ impl Outbox {
         (n, oldest)
     }
 
-    /// Number of `reopened` and `resolved` notices queued so far for `incident` (the
+    /// Number of `transition`s of `incident` recorded so far, queued or skipped (the
     /// ordinal in the Message-ID of the next one).
     pub fn transitions_of(&self, incident: &str, transition: &str) -> usize {
-        self.entries
+        let queued = self
+            .entries
             .iter()
             .filter(|e| {
                 e.notification.incident == incident && e.notification.transition == transition
             })
-            .count()
+            .count();
+        let skipped = self
+            .skipped_counts
+            .get(&(incident.to_owned(), transition.to_owned()))
+            .copied()
+            .unwrap_or(0);
+        queued + skipped
     }
 
     /// The journal's size on disk, bytes.
