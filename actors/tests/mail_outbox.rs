@@ -424,3 +424,27 @@ async fn transitions_no_route_wanted_still_count_in_later_ids() {
     let a = args(email("127.0.0.1:9"), outbox.clone(), PushBus::default());
     assert!(!enqueue_push(&a, &incident(1, "reopened", "critical")).unwrap());
 }
+
+#[tokio::test]
+async fn a_digest_refused_for_good_takes_its_members_out_of_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
+    let a = args(email("127.0.0.1:9"), outbox.clone(), PushBus::default());
+    for n in 1..=3 {
+        enqueue_push(&a, &incident(n, "opened", "minor")).unwrap();
+    }
+    assert_eq!(outbox.lock().make_digests(7).unwrap(), 1);
+    assert_eq!(
+        outbox.lock().pending().len(),
+        1,
+        "only the digest is pending"
+    );
+    outbox
+        .lock()
+        .mark_failed("<digest.outage.1@aurora.seawatch>", 9, "550 no such user")
+        .unwrap();
+    drop((a, outbox));
+    let outbox = Outbox::open(dir.path()).unwrap();
+    assert_eq!(outbox.backlog(), (0, None));
+    assert!(outbox.entries().iter().all(|e| e.status == Status::Failed));
+}

@@ -202,11 +202,18 @@ impl Outbox {
                 self.entries[i].notification.members = members;
             }
             Record::Failed { f, at, error } => {
-                if let Some(e) = self.by_id.get(&f).map(|&i| &mut self.entries[i]) {
-                    e.status = Status::Failed;
-                    e.done_at_ms = Some(at);
-                    e.last_error = Some(error);
+                // A digest refused for good takes its members with it (they are covered:
+                // nothing else would ever send them).
+                let Some(&i) = self.by_id.get(&f) else { return };
+                let members = std::mem::take(&mut self.entries[i].notification.members);
+                for m in members.iter().chain(std::iter::once(&f)) {
+                    if let Some(e) = self.by_id.get(m).map(|&j| &mut self.entries[j]) {
+                        e.status = Status::Failed;
+                        e.done_at_ms = Some(at);
+                        e.last_error = Some(error.clone());
+                    }
                 }
+                self.entries[i].notification.members = members;
             }
             Record::Skipped {
                 x,
