@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod inventory;
 pub mod link;
 pub mod log_service;
+pub mod mail;
 pub mod owned_task;
 pub mod push;
 pub mod roster;

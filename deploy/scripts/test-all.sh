@@ -10,7 +10,7 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
-# Services the tests drive for real (ClickHouse, syslog-ng, Prometheus, NATS) are
+# Services the tests drive for real (ClickHouse, syslog-ng, Prometheus, NATS, SMTP) are
 # installed and started by the scripts beside this one, when a test needs them.
 for svc in deploy/scripts/services/*.sh; do
   [ -e "$svc" ] || continue

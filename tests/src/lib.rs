@@ -6,9 +6,11 @@
 //!   certificates from `deploy/scripts/nats-tls-certs.sh`, and a TCP proxy that cuts a
 //!   leaf connection.
 //! * [`clickhouse`]: ClickHouse servers started by `deploy/scripts/clickhouse-test-server.sh`.
+//! * [`smtp`]: aiosmtpd SMTP servers started by `deploy/scripts/smtp-test-server.sh`.
 
 pub mod clickhouse;
 pub mod nats;
+pub mod smtp;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

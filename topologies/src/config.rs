@@ -42,6 +42,9 @@ pub struct ShipConfig {
     /// NATS JetStream transport (the ship's local leaf server); `--nats` overrides the URL.
     #[serde(default)]
     pub nats: Option<NatsSection>,
+    /// Mail notifications through a durable outbox (contracts §9).
+    #[serde(default)]
+    pub email: Option<seawatch_actors::mail::EmailConfig>,
 }
 
 /// `[sync]`.
@@ -264,6 +267,7 @@ impl Default for ShipConfig {
             auth: seawatch_console::AuthConfig::default(),
             sync: SyncSection::default(),
             nats: None,
+            email: None,
         }
     }
 }
@@ -295,6 +299,11 @@ impl ShipConfig {
         })?;
         cfg.event_log_config()
             .map_err(|m| ConfigError(format!("{origin}: {m}")))?;
+        if let Some(email) = &cfg.email {
+            email
+                .validate()
+                .map_err(|m| ConfigError(format!("{origin}: {m}")))?;
+        }
         Ok(cfg)
     }
 
@@ -367,6 +376,20 @@ mod tests {
         assert!(e.0.contains("sync.link_share"), "{e}");
         let e = ShipConfig::parse("[nats]\nurl = 4\n", "s.toml").unwrap_err();
         assert!(e.0.starts_with("s.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn email_section_is_read_and_checked() {
+        let text = "[email]\nsmtp = \"mail.example:587\"\nfrom = \"sw@ship.example\"\n\
+                    [[email.route]]\nmatch = { severity = [\"critical\"] }\nto = [\"b@ship.example\"]\n";
+        let c = ShipConfig::parse(text, "s.toml").unwrap();
+        let email = c.email.unwrap();
+        assert_eq!(email.routes.len(), 1);
+        assert_eq!(email.routes[0].matcher.severity, ["critical"]);
+        let e = ShipConfig::parse(&text.replace("b@ship.example", "nobody"), "s.toml").unwrap_err();
+        assert!(e.0.starts_with("s.toml: email.route[0].to"), "{e}");
+        let e = ShipConfig::parse(&text.replace("smtp =", "smpt ="), "s.toml").unwrap_err();
+        assert!(e.0.contains("smpt"), "{e}");
     }
 
     #[test]

@@ -337,6 +337,7 @@ impl ShipNode {
         let mut families = ShipFamilies::register(runtime.metrics());
         let mut inventory = inventory;
         inventory.ship = ShipId::new(&cfg.ship);
+        let inventory_kinds = element_kinds(&inventory);
         let parts = assemble_ship(&runtime, &mut families, inventory, &opts)?;
         let (log, sender, metrics) = (
             parts.log.reader(),
@@ -363,6 +364,12 @@ impl ShipNode {
         if let Some(sync) = crate::sync::ship_sync_child(cfg, log.clone(), &runtime) {
             services.push(sync);
         }
+        let mail_outbox = mail_outbox_child(cfg, &inventory_kinds, &push, &clock, &runtime)?.map(
+            |(child, outbox)| {
+                services.push(child);
+                outbox
+            },
+        );
         // WebSocket sessions come last: they only read what the rest produces.
         let (sessions, sessions_addr) = sessions_supervisor(&ship);
         services.push(sessions);
@@ -437,6 +444,13 @@ impl ShipNode {
             ))
             .merge(seawatch_console::runbooks::routes(&auth, runbooks.clone()))
             .merge(seawatch_console::ui::routes());
+        let app = match mail_outbox {
+            Some(outbox) => app.merge(auth.protect(
+                Role::Operator,
+                seawatch_actors::mail::api::routes(outbox, clock.clone()),
+            )),
+            None => app,
+        };
         let edge = edge_supervisor(
             &ship,
             vec![
@@ -702,4 +716,58 @@ impl SnapshotSource for ShipSnapshots {
         };
         Box::pin(async move { pushes })
     }
+}
+
+/// Element id → device or link kind, for the mail routes' `match.device_kind`.
+fn element_kinds(inventory: &Inventory) -> Arc<std::collections::HashMap<String, String>> {
+    Arc::new(
+        inventory
+            .devices
+            .iter()
+            .map(|d| (d.id.clone(), d.kind.clone()))
+            .chain(
+                inventory
+                    .links
+                    .iter()
+                    .map(|l| (l.id.clone(), l.kind.clone())),
+            )
+            .collect(),
+    )
+}
+
+/// The mail outbox child and its outbox when `[email]` is configured (the outbox under
+/// `DATA/outbox` is opened here, once, so `GET /api/notifications` and every incarnation
+/// of the actor share it). Its metrics are exported at 0 either way.
+#[allow(clippy::type_complexity)]
+fn mail_outbox_child(
+    cfg: &ShipConfig,
+    kinds: &Arc<std::collections::HashMap<String, String>>,
+    push: &PushBus,
+    clock: &Clock,
+    runtime: &Runtime,
+) -> Result<
+    Option<(
+        ChildSpec,
+        Arc<parking_lot::Mutex<seawatch_actors::mail::Outbox>>,
+    )>,
+    ShipStartError,
+> {
+    use seawatch_actors::mail::{outbox_child, Outbox, OutboxArgs, OutboxMetrics};
+    let metrics = OutboxMetrics::register(runtime.metrics(), &cfg.ship);
+    let Some(email) = &cfg.email else {
+        return Ok(None);
+    };
+    let dir = cfg.data.join("outbox");
+    let outbox = Outbox::open(&dir).map_err(|e| ShipStartError::Config(e.to_string()))?;
+    let outbox = Arc::new(parking_lot::Mutex::new(outbox));
+    let (child, _) = outbox_child(OutboxArgs {
+        ship: cfg.ship.clone(),
+        email: email.clone(),
+        outbox: outbox.clone(),
+        push: push.clone(),
+        kinds: kinds.clone(),
+        clock: clock.clone(),
+        metrics,
+    });
+    Ok(Some((child, outbox)))
 }

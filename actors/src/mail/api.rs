@@ -1,0 +1,88 @@
+//! `GET /api/notifications` (operator): the mail outbox, queued, sent and failed, with
+//! ages (contracts §2, §9).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use parking_lot::Mutex;
+use seawatch_runtime::Clock;
+use serde::Serialize;
+
+use super::store::{Outbox, Status};
+use crate::incident::api::rfc3339;
+
+/// One row of the listing.
+#[derive(Debug, Serialize)]
+pub struct NotificationView {
+    /// Message-ID.
+    pub message_id: String,
+    /// Incident id.
+    pub incident: String,
+    /// `opened`, `resolved`, `reopened`.
+    pub transition: String,
+    /// Severity word.
+    pub severity: String,
+    /// Recipients.
+    pub to: Vec<String>,
+    /// Subject.
+    pub subject: String,
+    /// `queued`, `sent` or `failed`.
+    pub status: Status,
+    /// RFC 3339 UTC.
+    pub queued_at: String,
+    /// Seconds since it was queued.
+    pub age_s: f64,
+    /// When it was sent or failed (RFC 3339 UTC), null while queued.
+    pub done_at: Option<String>,
+    /// Failed attempts.
+    pub attempts: u32,
+    /// The last error.
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone)]
+struct ApiState {
+    outbox: Arc<Mutex<Outbox>>,
+    clock: Clock,
+}
+
+/// Newest first, at most this many rows.
+const LIMIT: usize = 1000;
+
+async fn list(State(s): State<ApiState>) -> Json<Vec<NotificationView>> {
+    let now = s.clock.now_ms();
+    let outbox = s.outbox.lock();
+    let rows = outbox
+        .entries()
+        .iter()
+        .rev()
+        .take(LIMIT)
+        .map(|e| {
+            let n = &e.notification;
+            NotificationView {
+                message_id: n.message_id.clone(),
+                incident: n.incident.clone(),
+                transition: n.transition.clone(),
+                severity: n.severity.clone(),
+                to: n.to.clone(),
+                subject: n.subject.clone(),
+                status: e.status,
+                queued_at: rfc3339(n.queued_at_ms),
+                age_s: (now - n.queued_at_ms).max(0) as f64 / 1000.0,
+                done_at: e.done_at_ms.map(rfc3339),
+                attempts: e.attempts,
+                last_error: e.last_error.clone(),
+            }
+        })
+        .collect();
+    Json(rows)
+}
+
+/// The route; wrap it in `auth.protect(Role::Operator, ..)`.
+pub fn routes(outbox: Arc<Mutex<Outbox>>, clock: Clock) -> Router {
+    Router::new()
+        .route("/api/notifications", get(list))
+        .with_state(ApiState { outbox, clock })
+}

@@ -1,0 +1,288 @@
+//! A notification: what one incident transition reports, its stable Message-ID and thread
+//! headers, and the mail rendered from the repository's template.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use lettre::message::header::ContentType;
+use lettre::message::Mailbox;
+use lettre::Message;
+use serde::{Deserialize, Serialize};
+
+/// The plain-text body template (placeholders in braces).
+pub const TEMPLATE: &str = include_str!("templates/incident.txt");
+
+/// One notification, as queued in the outbox: everything needed to render the same bytes
+/// again after a restart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// `<incident.transition@ship.seawatch>`, stable (see [`message_id`]).
+    pub message_id: String,
+    /// The thread's first Message-ID (the incident's `opened` notice); `None` for that one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<String>,
+    /// Ship id.
+    pub ship: String,
+    /// Incident id.
+    pub incident: String,
+    /// `opened`, `resolved` or `reopened`.
+    pub transition: String,
+    /// `minor`, `major` or `critical`.
+    pub severity: String,
+    /// Recipients.
+    pub to: Vec<String>,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub body: String,
+    /// When it was queued, unix ms (also its `Date:`).
+    pub queued_at_ms: i64,
+    /// For a digest: the Message-IDs of the notifications it stands for (they are sent
+    /// when it is).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
+}
+
+/// One digest of `members` (all for the same recipients), the `ordinal`-th digest of the
+/// outbox: what an outage held back, in one mail.
+pub fn digest(ordinal: usize, members: &[&Notification], now_ms: i64) -> Notification {
+    let first = members[0];
+    let count = |t: &str| members.iter().filter(|n| n.transition == t).count();
+    let (opened, resolved, reopened) = (count("opened"), count("resolved"), count("reopened"));
+    let mut body = format!(
+        "{} notices of {} held back while mail could not be sent: {opened} opened, \
+         {resolved} resolved, {reopened} reopened. Critical ones were sent on their own.\n\n",
+        members.len(),
+        first.ship
+    );
+    for n in members {
+        body.push_str(&format!(
+            "- {} {} {} ({}): {}\n",
+            crate::incident::api::rfc3339(n.queued_at_ms),
+            n.incident,
+            n.transition,
+            n.severity,
+            n.subject
+        ));
+    }
+    body.push_str(&format!(
+        "\nEach notice above keeps its own Message-ID in the outbox (GET /api/notifications).\n\n-- \nseawatch on {}.\n",
+        first.ship
+    ));
+    Notification {
+        message_id: message_id(&first.ship, "digest", "outage", ordinal + 1),
+        thread: None,
+        ship: first.ship.clone(),
+        incident: String::new(),
+        transition: "digest".into(),
+        severity: "digest".into(),
+        to: first.to.clone(),
+        subject: format!(
+            "[seawatch {}] digest: {} notices ({opened} opened, {resolved} resolved, {reopened} reopened)",
+            first.ship,
+            members.len()
+        ),
+        body,
+        queued_at_ms: now_ms,
+        members: members.iter().map(|n| n.message_id.clone()).collect(),
+    }
+}
+
+/// The Message-ID of the `ordinal`-th `transition` of `incident` on `ship`:
+/// `<incident.transition[.ordinal]@ship.seawatch>` (ordinal omitted when 0). Derived only
+/// from what the notice reports, so a replayed event or a restart finds the same id.
+pub fn message_id(ship: &str, incident: &str, transition: &str, ordinal: usize) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let (ship, incident, transition) = (clean(ship), clean(incident), clean(transition));
+    if ordinal == 0 {
+        format!("<{incident}.{transition}@{ship}.seawatch>")
+    } else {
+        format!("<{incident}.{transition}.{ordinal}@{ship}.seawatch>")
+    }
+}
+
+/// The facts of an incident transition the template needs.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// Ship id.
+    pub ship: String,
+    /// Incident id.
+    pub incident: String,
+    /// `opened`, `resolved`, `reopened`.
+    pub transition: String,
+    /// Severity word.
+    pub severity: String,
+    /// Incident state word.
+    pub state: String,
+    /// Root-cause element.
+    pub root_cause: String,
+    /// One line for operators.
+    pub summary: String,
+    /// Alert count.
+    pub alerts: u64,
+    /// RFC 3339.
+    pub opened_at: String,
+    /// RFC 3339 or empty.
+    pub resolved_at: String,
+}
+
+impl Facts {
+    /// Reads an incident push body (`IncidentView` fields plus `event`); `None` when it
+    /// is not a transition that mails (`opened`, `resolved`, `reopened`) or lacks fields.
+    pub fn from_push(body: &serde_json::Value) -> Option<Facts> {
+        let s = |k: &str| body.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        let transition = s("event")?;
+        if !matches!(transition.as_str(), "opened" | "resolved" | "reopened") {
+            return None;
+        }
+        Some(Facts {
+            ship: s("ship")?,
+            incident: s("id")?,
+            transition,
+            severity: s("severity")?,
+            state: s("state").unwrap_or_default(),
+            root_cause: s("root_cause").unwrap_or_default(),
+            summary: s("summary").unwrap_or_default(),
+            alerts: body.get("alerts").and_then(|v| v.as_u64()).unwrap_or(0),
+            opened_at: s("opened_at").unwrap_or_default(),
+            resolved_at: s("resolved_at").unwrap_or_default(),
+        })
+    }
+
+    /// The notification for these facts, numbered `ordinal` among the incident's
+    /// transitions of this kind, for `to`, queued at `now_ms`.
+    pub fn notification(&self, ordinal: usize, to: Vec<String>, now_ms: i64) -> Notification {
+        let id = message_id(&self.ship, &self.incident, &self.transition, ordinal);
+        let first = message_id(&self.ship, &self.incident, "opened", 0);
+        let body = TEMPLATE
+            .replace("{severity_upper}", &self.severity.to_uppercase())
+            .replace("{severity}", &self.severity)
+            .replace("{incident}", &self.incident)
+            .replace("{ship}", &self.ship)
+            .replace("{event}", &self.transition)
+            .replace("{summary}", &self.summary)
+            .replace("{root_cause}", &self.root_cause)
+            .replace("{state}", &self.state)
+            .replace("{alerts}", &self.alerts.to_string())
+            .replace("{opened_at}", &self.opened_at)
+            .replace(
+                "{resolved_at}",
+                if self.resolved_at.is_empty() {
+                    "-"
+                } else {
+                    &self.resolved_at
+                },
+            )
+            .replace("{message_id}", &id);
+        Notification {
+            thread: (id != first).then_some(first),
+            message_id: id,
+            ship: self.ship.clone(),
+            incident: self.incident.clone(),
+            transition: self.transition.clone(),
+            severity: self.severity.clone(),
+            to,
+            // The same subject for the whole thread, the transition in brackets.
+            subject: format!(
+                "[seawatch {}] {} {}: {} [{}]",
+                self.ship,
+                self.severity,
+                self.incident,
+                self.summary.chars().take(120).collect::<String>(),
+                self.transition
+            ),
+            body,
+            queued_at_ms: now_ms,
+            members: Vec::new(),
+        }
+    }
+}
+
+impl Notification {
+    /// The mail, from `from`: a pure function of the notification, so a re-send after a
+    /// crash carries the same bytes.
+    pub fn render(&self, from: &Mailbox) -> Result<Message, String> {
+        let mut b = Message::builder()
+            .from(from.clone())
+            .message_id(Some(self.message_id.clone()))
+            .subject(self.subject.clone())
+            .date(UNIX_EPOCH + Duration::from_millis(self.queued_at_ms.max(0) as u64))
+            .header(ContentType::TEXT_PLAIN);
+        if let Some(first) = &self.thread {
+            b = b.in_reply_to(first.clone()).references(first.clone());
+        }
+        for to in &self.to {
+            let mb: Mailbox = to.parse().map_err(|e| format!("recipient {to:?}: {e}"))?;
+            b = b.to(mb);
+        }
+        b.body(self.body.clone()).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(transition: &str) -> Facts {
+        Facts {
+            ship: "aurora".into(),
+            incident: "aurora-7".into(),
+            transition: transition.into(),
+            severity: "critical".into(),
+            state: "open".into(),
+            root_cause: "core-sw-1".into(),
+            summary: "core-sw-1 unreachable; 12 ap behind it affected".into(),
+            alerts: 13,
+            opened_at: "2026-12-07T00:00:00Z".into(),
+            resolved_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn ids_are_stable_and_thread_on_the_opened_notice() {
+        let from: Mailbox = "seawatch@aurora.example".parse().unwrap();
+        let open = facts("opened").notification(0, vec!["a@x.example".into()], 1_000);
+        let res = facts("resolved").notification(0, vec!["a@x.example".into()], 2_000);
+        let res2 = facts("resolved").notification(1, vec!["a@x.example".into()], 3_000);
+        assert_eq!(open.message_id, "<aurora-7.opened@aurora.seawatch>");
+        assert_eq!(open.thread, None);
+        assert_eq!(res.message_id, "<aurora-7.resolved@aurora.seawatch>");
+        assert_eq!(res2.message_id, "<aurora-7.resolved.1@aurora.seawatch>");
+        assert_eq!(res.thread.as_deref(), Some(open.message_id.as_str()));
+        let a = String::from_utf8(res.render(&from).unwrap().formatted()).unwrap();
+        let b = String::from_utf8(res.render(&from).unwrap().formatted()).unwrap();
+        assert_eq!(a, b, "rendering is a pure function");
+        assert!(
+            a.contains("In-Reply-To: <aurora-7.opened@aurora.seawatch>"),
+            "{a}"
+        );
+        assert!(
+            a.contains("References: <aurora-7.opened@aurora.seawatch>"),
+            "{a}"
+        );
+        assert!(
+            a.contains("Message-ID: <aurora-7.resolved@aurora.seawatch>"),
+            "{a}"
+        );
+        assert!(a.contains("core-sw-1 unreachable"), "{a}");
+    }
+
+    #[test]
+    fn only_opened_resolved_and_reopened_mail() {
+        let body = serde_json::json!({"event": "alert_attached", "id": "s-1", "ship": "s", "severity": "minor"});
+        assert!(Facts::from_push(&body).is_none());
+        let body =
+            serde_json::json!({"event": "reopened", "id": "s-1", "ship": "s", "severity": "minor"});
+        assert_eq!(Facts::from_push(&body).unwrap().transition, "reopened");
+        assert!(Facts::from_push(&serde_json::json!({"event": "opened"})).is_none());
+    }
+}

@@ -1,0 +1,424 @@
+//! The durable outbox: one append-only journal, `DATA/outbox/journal.ndjson`.
+//!
+//! Each line is one JSON record, appended and fsynced before the call returns:
+//! * `{"q": Notification}`: a notification queued (everything needed to render the
+//!   same message again: no mail leaves before its `q` line is on disk);
+//! * `{"s": "<message-id>", "at": ms}`: it was sent (the server answered 250);
+//! * `{"f": "<message-id>", "at": ms, "error": "..."}`: it failed for good (a 5xx);
+//! * `{"a": "<message-id>", "at": ms, "error": "..."}`: a failed attempt (kept for the
+//!   API's `attempts` and `last_error`; at most one a minute per message is written);
+//! * `{"x": "<message-id>", "incident", "transition"}`: a transition no route wanted
+//!   (nothing is sent; it keeps the ordinals of the incident's later Message-IDs).
+//!
+//! Invariants: a Message-ID is queued at most once (a second `enqueue` of the same id is a
+//! no-op: the id is derived from what the notification reports, so a replayed incident
+//! event finds its earlier record); a crash between the server's 250 and the `s` line
+//! leaves the record unsent, and the next start sends it again with the same Message-ID
+//! and the same bytes. A torn last line (a crash mid-append) is cut off on open.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::message::Notification;
+
+/// Where a notification stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting to be sent.
+    Queued,
+    /// Accepted by the SMTP server.
+    Sent,
+    /// Refused for good by the SMTP server.
+    Failed,
+}
+
+/// A notification and how far it got.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// What to send.
+    pub notification: Notification,
+    /// Where it stands.
+    pub status: Status,
+    /// When it was sent or failed, unix ms.
+    pub done_at_ms: Option<i64>,
+    /// Failed attempts recorded.
+    pub attempts: u32,
+    /// The last error, if any.
+    pub last_error: Option<String>,
+    last_attempt_logged_ms: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum Record {
+    Queued {
+        q: Notification,
+    },
+    Sent {
+        s: String,
+        at: i64,
+    },
+    Failed {
+        f: String,
+        at: i64,
+        error: String,
+    },
+    Attempt {
+        a: String,
+        at: i64,
+        error: String,
+    },
+    /// A transition no route wanted: kept so the ordinals in later Message-IDs count it.
+    Skipped {
+        x: String,
+        incident: String,
+        transition: String,
+    },
+}
+
+/// Journal errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// File I/O.
+    #[error("outbox {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// The outbox: its journal on disk and every entry in memory, in queue order.
+pub struct Outbox {
+    path: PathBuf,
+    file: File,
+    entries: Vec<Entry>,
+    by_id: HashMap<String, usize>,
+    /// Members of queued digests: sent with their digest, not on their own.
+    covered: HashSet<String>,
+    digests: usize,
+    /// Transitions no route wanted, by Message-ID, and their count by (incident,
+    /// transition).
+    skipped: HashSet<String>,
+    skipped_counts: HashMap<(String, String), usize>,
+}
+
+impl Outbox {
+    /// Opens (or creates) the outbox under `dir` (`DATA/outbox`), replaying its journal.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let io = |p: &Path| {
+            let path = p.display().to_string();
+            move |source| StoreError::Io { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let path = dir.join("journal.ndjson");
+        let created = !path.exists();
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        if created {
+            // The new file's name must survive a crash too.
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io(dir))?;
+        }
+        let mut outbox = Outbox {
+            path: path.clone(),
+            file: file.try_clone().map_err(io(&path))?,
+            entries: Vec::new(),
+            by_id: HashMap::new(),
+            covered: HashSet::new(),
+            digests: 0,
+            skipped: HashSet::new(),
+            skipped_counts: HashMap::new(),
+        };
+        file.seek(SeekFrom::Start(0)).map_err(io(&path))?;
+        let mut reader = BufReader::new(&file);
+        let mut good_len: u64 = 0;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = reader.read_line(&mut line).map_err(io(&path))?;
+            if n == 0 {
+                break;
+            }
+            let complete = line.ends_with('\n');
+            match serde_json::from_str::<Record>(line.trim_end()) {
+                Ok(rec) if complete => {
+                    outbox.apply(rec);
+                    good_len += n as u64;
+                }
+                // A torn or garbled tail: everything after the last good line goes.
+                _ => break,
+            }
+        }
+        let len = file.metadata().map_err(io(&path))?.len();
+        if len != good_len {
+            tracing::warn!(path = %path.display(), kept = good_len, len, "outbox journal: torn tail cut off");
+            file.set_len(good_len).map_err(io(&path))?;
+            file.sync_all().map_err(io(&path))?;
+        }
+        Ok(outbox)
+    }
+
+    fn apply(&mut self, rec: Record) {
+        match rec {
+            Record::Queued { q } => {
+                if self.by_id.contains_key(&q.message_id) {
+                    return;
+                }
+                if !q.members.is_empty() {
+                    self.digests += 1;
+                    self.covered.extend(q.members.iter().cloned());
+                }
+                self.by_id.insert(q.message_id.clone(), self.entries.len());
+                self.entries.push(Entry {
+                    notification: q,
+                    status: Status::Queued,
+                    done_at_ms: None,
+                    attempts: 0,
+                    last_error: None,
+                    last_attempt_logged_ms: i64::MIN,
+                });
+            }
+            Record::Sent { s, at } => {
+                let Some(&i) = self.by_id.get(&s) else { return };
+                let members = std::mem::take(&mut self.entries[i].notification.members);
+                for m in members.iter().chain(std::iter::once(&s)) {
+                    if let Some(e) = self.by_id.get(m).map(|&j| &mut self.entries[j]) {
+                        e.status = Status::Sent;
+                        e.done_at_ms = Some(at);
+                    }
+                }
+                self.entries[i].notification.members = members;
+            }
+            Record::Failed { f, at, error } => {
+                // A digest refused for good takes its members with it (they are covered:
+                // nothing else would ever send them).
+                let Some(&i) = self.by_id.get(&f) else { return };
+                let members = std::mem::take(&mut self.entries[i].notification.members);
+                for m in members.iter().chain(std::iter::once(&f)) {
+                    if let Some(e) = self.by_id.get(m).map(|&j| &mut self.entries[j]) {
+                        e.status = Status::Failed;
+                        e.done_at_ms = Some(at);
+                        e.last_error = Some(error.clone());
+                    }
+                }
+                self.entries[i].notification.members = members;
+            }
+            Record::Skipped {
+                x,
+                incident,
+                transition,
+            } => {
+                if self.skipped.insert(x) {
+                    *self
+                        .skipped_counts
+                        .entry((incident, transition))
+                        .or_default() += 1;
+                }
+            }
+            Record::Attempt { a, at, error } => {
+                if let Some(e) = self.by_id.get(&a).map(|&i| &mut self.entries[i]) {
+                    e.attempts += 1;
+                    e.last_error = Some(error);
+                    e.last_attempt_logged_ms = at;
+                }
+            }
+        }
+    }
+
+    fn append(&mut self, rec: &Record) -> Result<(), StoreError> {
+        let mut line = serde_json::to_vec(rec).expect("records serialize");
+        line.push(b'\n');
+        let io = |source| StoreError::Io {
+            path: self.path.display().to_string(),
+            source,
+        };
+        self.file.write_all(&line).map_err(io)?;
+        self.file.sync_data().map_err(io)
+    }
+
+    /// Queues `n` durably (fsynced before returning). `false` when its Message-ID is
+    /// already in the outbox (queued, sent or failed): nothing is written.
+    pub fn enqueue(&mut self, n: Notification) -> Result<bool, StoreError> {
+        if self.by_id.contains_key(&n.message_id) {
+            return Ok(false);
+        }
+        let rec = Record::Queued { q: n };
+        self.append(&rec)?;
+        self.apply(rec);
+        Ok(true)
+    }
+
+    /// Records, durably, a transition that no route wanted (its would-be Message-ID), so
+    /// later transitions of the incident keep their ordinals. A known id writes nothing.
+    pub fn skip(
+        &mut self,
+        message_id: &str,
+        incident: &str,
+        transition: &str,
+    ) -> Result<(), StoreError> {
+        if self.skipped.contains(message_id) || self.by_id.contains_key(message_id) {
+            return Ok(());
+        }
+        let rec = Record::Skipped {
+            x: message_id.to_owned(),
+            incident: incident.to_owned(),
+            transition: transition.to_owned(),
+        };
+        self.append(&rec)?;
+        self.apply(rec);
+        Ok(())
+    }
+
+    /// Marks `message_id` sent, durably.
+    pub fn mark_sent(&mut self, message_id: &str, at_ms: i64) -> Result<(), StoreError> {
+        let rec = Record::Sent {
+            s: message_id.to_owned(),
+            at: at_ms,
+        };
+        self.append(&rec)?;
+        self.apply(rec);
+        Ok(())
+    }
+
+    /// Marks `message_id` failed for good, durably.
+    pub fn mark_failed(
+        &mut self,
+        message_id: &str,
+        at_ms: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let rec = Record::Failed {
+            f: message_id.to_owned(),
+            at: at_ms,
+            error: error.to_owned(),
+        };
+        self.append(&rec)?;
+        self.apply(rec);
+        Ok(())
+    }
+
+    /// Counts a failed attempt; written to the journal at most once a minute per message
+    /// (an outage must not grow the journal by a line per retry).
+    pub fn note_attempt(
+        &mut self,
+        message_id: &str,
+        at_ms: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let Some(&i) = self.by_id.get(message_id) else {
+            return Ok(());
+        };
+        if at_ms.saturating_sub(self.entries[i].last_attempt_logged_ms) < 60_000 {
+            let e = &mut self.entries[i];
+            e.attempts += 1;
+            e.last_error = Some(error.to_owned());
+            return Ok(());
+        }
+        let rec = Record::Attempt {
+            a: message_id.to_owned(),
+            at: at_ms,
+            error: error.to_owned(),
+        };
+        self.append(&rec)?;
+        self.apply(rec);
+        Ok(())
+    }
+
+    /// Every entry, in queue order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The queued entries in sending order: criticals first, then the rest, each in queue
+    /// order (decision 0042).
+    pub fn pending(&self) -> Vec<Notification> {
+        let mut out: Vec<&Entry> = self
+            .entries
+            .iter()
+            .filter(|e| {
+                e.status == Status::Queued && !self.covered.contains(&e.notification.message_id)
+            })
+            .collect();
+        out.sort_by_key(|e| {
+            (
+                e.notification.severity != "critical",
+                e.notification.queued_at_ms,
+            )
+        });
+        out.into_iter().map(|e| e.notification.clone()).collect()
+    }
+
+    /// After an outage: the queued non-critical notifications, grouped by recipients,
+    /// become one digest per group of two or more (queued durably, like any
+    /// notification; its members are sent when it is). Returns the digests queued.
+    pub fn make_digests(&mut self, now_ms: i64) -> Result<usize, StoreError> {
+        let mut groups: Vec<(Vec<String>, Vec<Notification>)> = Vec::new();
+        for n in self.pending() {
+            if n.severity == "critical" || !n.members.is_empty() {
+                continue;
+            }
+            match groups.iter_mut().find(|(to, _)| *to == n.to) {
+                Some((_, g)) => g.push(n),
+                None => groups.push((n.to.clone(), vec![n])),
+            }
+        }
+        let mut made = 0;
+        for (_, group) in groups.into_iter().filter(|(_, g)| g.len() >= 2) {
+            let refs: Vec<&Notification> = group.iter().collect();
+            let d = super::message::digest(self.digests, &refs, now_ms);
+            self.enqueue(d)?;
+            made += 1;
+        }
+        Ok(made)
+    }
+
+    /// Queued count and the queue time of the oldest queued entry.
+    pub fn backlog(&self) -> (usize, Option<i64>) {
+        let q = self
+            .entries
+            .iter()
+            .filter(|e| e.status == Status::Queued && e.notification.members.is_empty());
+        let (mut n, mut oldest) = (0, None::<i64>);
+        for e in q {
+            n += 1;
+            let t = e.notification.queued_at_ms;
+            oldest = Some(oldest.map_or(t, |o| o.min(t)));
+        }
+        (n, oldest)
+    }
+
+    /// Number of `transition`s of `incident` recorded so far, queued or skipped (the
+    /// ordinal in the Message-ID of the next one).
+    pub fn transitions_of(&self, incident: &str, transition: &str) -> usize {
+        let queued = self
+            .entries
+            .iter()
+            .filter(|e| {
+                e.notification.incident == incident && e.notification.transition == transition
+            })
+            .count();
+        let skipped = self
+            .skipped_counts
+            .get(&(incident.to_owned(), transition.to_owned()))
+            .copied()
+            .unwrap_or(0);
+        queued + skipped
+    }
+
+    /// The journal's size on disk, bytes.
+    pub fn journal_bytes(&self) -> u64 {
+        self.file.metadata().map(|m| m.len()).unwrap_or(0)
+    }
+}
