@@ -82,6 +82,31 @@ fn incident(n: usize, event: &str, severity: &str) -> serde_json::Value {
     })
 }
 
+/// An outbox in a fresh folder with a mailer for `smtp`, and three `opened` transitions
+/// of `severity` queued in it.
+struct Queued {
+    dir: tempfile::TempDir,
+    outbox: Arc<Mutex<Outbox>>,
+    a: OutboxArgs,
+    mailer: Mailer,
+}
+
+fn three_opened(smtp: &Managed, severity: &str) -> Queued {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
+    let a = args(email(&smtp.addr()), outbox.clone(), PushBus::default());
+    let mailer = Mailer::new(a.email.clone()).unwrap();
+    for n in 1..=3 {
+        enqueue_push(&a, &incident(n, "opened", severity)).unwrap();
+    }
+    Queued {
+        dir,
+        outbox,
+        a,
+        mailer,
+    }
+}
+
 /// Message-ID → every copy received.
 fn by_id(msgs: &[Received]) -> BTreeMap<String, Vec<Received>> {
     let mut out: BTreeMap<String, Vec<Received>> = BTreeMap::new();
@@ -252,13 +277,12 @@ async fn refused_then_accepted_loses_and_duplicates_nothing_criticals_first() {
 #[tokio::test]
 async fn a_lost_reply_or_a_crash_before_the_mark_resends_the_same_bytes() {
     let Some(smtp) = server() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
-    let a = args(email(&smtp.addr()), outbox.clone(), PushBus::default());
-    let mailer = Mailer::new(a.email.clone()).unwrap();
-    for n in 1..=3 {
-        enqueue_push(&a, &incident(n, "opened", "major")).unwrap();
-    }
+    let Queued {
+        dir,
+        outbox,
+        a,
+        mailer,
+    } = three_opened(&smtp, "major");
     // The server keeps the first message but the reply is lost.
     smtp.set_mode(Mode::DropAfterData).unwrap();
     let pass = mailer.pass(&outbox, &a.clock, false).await.unwrap();
@@ -361,13 +385,12 @@ async fn the_actor_mails_pushed_transitions_and_waits_out_an_outage() {
 #[tokio::test]
 async fn a_digest_is_durable_and_resent_with_the_same_bytes_after_a_crash() {
     let Some(smtp) = server() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
-    let a = args(email(&smtp.addr()), outbox.clone(), PushBus::default());
-    let mailer = Mailer::new(a.email.clone()).unwrap();
-    for n in 1..=3 {
-        enqueue_push(&a, &incident(n, "opened", "minor")).unwrap();
-    }
+    let Queued {
+        dir,
+        outbox,
+        a,
+        mailer,
+    } = three_opened(&smtp, "minor");
     // The digest is queued, the server keeps it and the reply is lost.
     smtp.set_mode(Mode::DropAfterData).unwrap();
     let pass = mailer.pass(&outbox, &a.clock, true).await.unwrap();
