@@ -74,6 +74,7 @@ mod tests {
         for i in 0..3 {
             sink.raise(Alert {
                 ship: "s".into(),
+                exhausts_at_ms: None,
                 subject: format!("d{i}"),
                 source: AlertSource::Device,
                 class: AlertClass::Unreachable,
@@ -90,6 +91,7 @@ mod tests {
         }
         AlertSink::none().raise(Alert {
             ship: "s".into(),
+            exhausts_at_ms: None,
             subject: "x".into(),
             source: AlertSource::Link,
             class: AlertClass::Down,

@@ -96,6 +96,10 @@ pub struct Alert {
     pub score: f64,
     /// A short human-readable explanation.
     pub detail: String,
+    /// A firing capacity forecast's event time of exhaustion, unix ms (the resource is
+    /// forecast to run out then); `None` for every other alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exhausts_at_ms: Option<i64>,
 }
 
 impl Alert {

@@ -22,24 +22,16 @@ pub struct Managed {
 impl Managed {
     /// Runs the script's `cmd` (start, stop, kill, ...) on this server; its last stdout line.
     pub fn run(&self, cmd: &str) -> Result<String, String> {
-        let out = Command::new("bash")
-            .arg(script())
-            .arg(cmd)
-            .arg(self.dir.path())
-            .env("CH_HTTP_PORT", self.http_port.to_string())
-            .env("CH_TCP_PORT", self.tcp_port.to_string())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script().display()))?;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if !out.status.success() {
-            return Err(format!("{cmd} failed ({}): {stderr}", out.status));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .trim()
-            .to_owned())
+        crate::run_script(
+            &script(),
+            cmd,
+            self.dir.path(),
+            &[],
+            &[
+                ("CH_HTTP_PORT", self.http_port.to_string()),
+                ("CH_TCP_PORT", self.tcp_port.to_string()),
+            ],
+        )
     }
 
     /// Starts a server on fresh loopback ports; it and its HTTP URL.

@@ -5,7 +5,6 @@
 //! connection before its reply.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::{deploy_dir, free_port};
 
@@ -107,27 +106,13 @@ pub struct Managed {
 impl Managed {
     /// Runs the script's `cmd` with extra arguments; its last stdout line.
     pub fn run(&self, cmd: &str, args: &[&str]) -> Result<String, String> {
-        let out = Command::new("bash")
-            .arg(script())
-            .arg(cmd)
-            .arg(self.dir.path())
-            .args(args)
-            .env("SMTP_PORT", self.port.to_string())
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", script().display()))?;
-        if !out.status.success() {
-            return Err(format!(
-                "{cmd} failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .trim()
-            .to_owned())
+        crate::run_script(
+            &script(),
+            cmd,
+            self.dir.path(),
+            args,
+            &[("SMTP_PORT", self.port.to_string())],
+        )
     }
 
     /// Starts a server on a fresh loopback port (installing aiosmtpd if missing).

@@ -565,6 +565,7 @@ impl DetectorState {
         ) {
             raised.push(Alert {
                 ship: self.args.ship.to_string(),
+                exhausts_at_ms: None,
                 subject: self.args.device.clone(),
                 source: AlertSource::Detector,
                 class: AlertClass::Anomaly,
@@ -590,6 +591,7 @@ impl DetectorState {
             st.gate.below = 0;
             raised.push(Alert {
                 ship: self.args.ship.to_string(),
+                exhausts_at_ms: None,
                 subject: self.args.device.clone(),
                 source: AlertSource::Detector,
                 class: AlertClass::Anomaly,
@@ -670,6 +672,7 @@ impl DetectorState {
             let ts = self.row_ts.unwrap_or(next_ts);
             self.raise(Alert {
                 ship: self.args.ship.to_string(),
+                exhausts_at_ms: None,
                 subject: self.args.device.clone(),
                 source: AlertSource::Detector,
                 class: AlertClass::Anomaly,
@@ -758,6 +761,7 @@ fn capacity_alert(
     let hours = tte / 3600.0;
     Alert {
         ship: args.ship.to_string(),
+        exhausts_at_ms: (state == AlertState::Firing).then(|| ts_ms + (tte * 1000.0) as i64),
         subject: args.device.clone(),
         source: AlertSource::Forecast,
         class: AlertClass::Capacity,

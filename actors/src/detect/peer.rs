@@ -257,6 +257,7 @@ fn evaluate(
         };
         alerts.push(Alert {
             ship: args.ship.clone(),
+            exhausts_at_ms: None,
             subject: (*device).clone(),
             source: AlertSource::Peer,
             class: AlertClass::Outlier,

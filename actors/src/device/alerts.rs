@@ -177,6 +177,7 @@ impl HealthAlerts {
         };
         self.sink.raise(Alert {
             ship: self.ship.to_string(),
+            exhausts_at_ms: None,
             subject: self.device.clone(),
             source: AlertSource::Device,
             class,
@@ -372,6 +373,7 @@ impl HealthAlerts {
         let subject = subject.filter(|s| !s.is_empty() && s.len() <= 128);
         self.sink.raise(Alert {
             ship: self.ship.to_string(),
+            exhausts_at_ms: None,
             subject: subject.unwrap_or(&self.device).to_string(),
             source: AlertSource::Device,
             class: AlertClass::Errors,

@@ -370,6 +370,7 @@ mod tests {
             actor
                 .cast(CorrelatorMsg::Alert(Alert {
                     ship: "s".into(),
+                    exhausts_at_ms: None,
                     subject: subject.into(),
                     source: AlertSource::Device,
                     class: AlertClass::Unreachable,

@@ -175,14 +175,6 @@ impl Firing {
     }
 }
 
-/// Hours to exhaustion in a capacity forecast's detail (`…: forecast to run out in
-/// 2.5 h`), if it says.
-fn capacity_hours(detail: &str) -> Option<f64> {
-    let rest = detail.split_once("run out in ")?.1;
-    let h: f64 = rest.split_once(" h")?.0.trim().parse().ok()?;
-    (h.is_finite() && h >= 0.0).then_some(h)
-}
-
 /// Whether a class can open an incident.
 fn opens(class: AlertClass) -> bool {
     matches!(
@@ -495,9 +487,9 @@ impl Correlator {
         self.alerts_total += 1;
         let detail: String = alert.detail.chars().take(200).collect();
         let due_ms = (alert.class == AlertClass::Capacity)
-            .then(|| capacity_hours(&alert.detail))
+            .then_some(alert.exhausts_at_ms)
             .flatten()
-            .map(|h| alert.ts_ms + (h * 3_600_000.0) as i64 - CAPACITY_OPEN_MS);
+            .map(|at| at - CAPACITY_OPEN_MS);
         let f = Firing {
             since_ms: alert.ts_ms,
             incident: None,
@@ -556,6 +548,7 @@ impl Correlator {
     fn promote(&mut self, subject: String, t: i64, why: String, out: &mut Vec<IncidentEvent>) {
         let alert = Alert {
             ship: self.ship.clone(),
+            exhausts_at_ms: None,
             subject: subject.clone(),
             source: crate::alert::AlertSource::Device,
             class: AlertClass::Unreachable,
@@ -2115,6 +2108,7 @@ mod tests {
     fn alert(subject: &str, class: AlertClass, state: AlertState, t_s: i64) -> Alert {
         Alert {
             ship: "s".into(),
+            exhausts_at_ms: None,
             subject: subject.into(),
             source: AlertSource::Device,
             class,
@@ -2813,6 +2807,7 @@ mod tests {
             a.detail =
                 "node_filesystem_avail_bytes{mountpoint=\"/\"}: forecast to run out in 5.0 h"
                     .into();
+            a.exhausts_at_ms = (state == AlertState::Firing).then_some(a.ts_ms + 5 * 3_600_000);
             a
         };
         let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());

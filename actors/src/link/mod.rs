@@ -284,6 +284,7 @@ impl LinkActorState {
         }
         self.args.alerts.raise(Alert {
             ship: self.args.ship.clone(),
+            exhausts_at_ms: None,
             subject: self.state.spec.id.clone(),
             source: AlertSource::Link,
             class,
@@ -364,6 +365,7 @@ impl LinkActorState {
         let est = self.risk.estimate();
         self.args.alerts.raise(Alert {
             ship: self.args.ship.clone(),
+            exhausts_at_ms: None,
             subject: self.state.spec.id.clone(),
             source: AlertSource::Prediction,
             class: AlertClass::OutageRisk,

@@ -68,6 +68,24 @@ pub enum AppendError {
 /// Queue ends handed from one incarnation of a child to the next.
 pub(crate) type Slot<T> = Arc<Mutex<Option<mpsc::Receiver<T>>>>;
 
+/// How long a new incarnation waits for the previous one to hand its queue back.
+const SLOT_WAIT: Duration = Duration::from_secs(2);
+
+/// Takes the queue end out of `slot`, waiting (up to [`SLOT_WAIT`]) for a previous
+/// incarnation still draining it to put it back; `who` names the child in the error.
+pub(crate) async fn take_slot<T>(slot: &Slot<T>, who: &str) -> Result<mpsc::Receiver<T>, String> {
+    let deadline = tokio::time::Instant::now() + SLOT_WAIT;
+    loop {
+        if let Some(rx) = slot.lock().take() {
+            return Ok(rx);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!("the {who}'s queue is held by another {who}"));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// What the service's handles share.
 struct Shared {
     /// The log. Only the writer takes it for writing.

@@ -7,12 +7,12 @@
 //! the frame's barriers. Its lag behind the watermark is the gauge
 //! `seawatch_eventlog_route_lag_events{ship}`.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use seawatch_runtime::supervision::{ChildSpec, TaskStop};
 use tokio::sync::oneshot;
 
-use super::{LogReader, Slot};
+use super::{take_slot, LogReader, Slot};
 use crate::ingest::metrics::IngestMetrics;
 use crate::ingest::record::Observation;
 use crate::roster::Roster;
@@ -43,9 +43,6 @@ pub struct RouterArgs {
     pub(super) metrics: IngestMetrics,
 }
 
-/// How long a new router incarnation waits for the previous one to hand its queue back.
-const SLOT_WAIT: Duration = Duration::from_secs(2);
-
 /// Puts the queue back for the next incarnation however this one ends (a killed task is
 /// dropped mid-await), counting the tail it held, if any, as shed.
 struct Held {
@@ -75,16 +72,7 @@ pub fn router_child(args: RouterArgs) -> ChildSpec {
 }
 
 async fn route_loop(args: RouterArgs, mut stop: TaskStop) -> Result<(), String> {
-    let deadline = tokio::time::Instant::now() + SLOT_WAIT;
-    let rx = loop {
-        if let Some(rx) = args.slot.lock().take() {
-            break rx;
-        }
-        if tokio::time::Instant::now() > deadline {
-            return Err("the router's queue is held by another router".into());
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
+    let rx = take_slot(&args.slot, "router").await?;
     let mut held = Held {
         slot: args.slot.clone(),
         rx: Some(rx),

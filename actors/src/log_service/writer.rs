@@ -44,10 +44,6 @@ pub const RETENTION_EVERY: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WriterActor;
 
-/// How long a new writer incarnation waits for the previous one's thread to hand the
-/// queue back.
-const SLOT_WAIT: Duration = Duration::from_secs(2);
-
 /// State of the writer actor.
 pub struct WriterState {
     stop: Arc<AtomicBool>,
@@ -74,17 +70,8 @@ impl Actor for WriterActor {
     ) -> Result<WriterState, ActorProcessingErr> {
         // A killed incarnation's thread hands the queue back once it has drained what
         // it took (see `Drop for WriterState`): wait a moment for it.
-        let deadline = Instant::now() + SLOT_WAIT;
         let slot = args.service.shared.queue.clone();
-        let rx = loop {
-            if let Some(rx) = slot.lock().take() {
-                break rx;
-            }
-            if Instant::now() > deadline {
-                return Err("the event log's queue is held by another writer".into());
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        };
+        let rx = super::take_slot(&slot, "event log writer").await?;
         let stop = Arc::new(AtomicBool::new(false));
         let handle = tokio::runtime::Handle::current();
         let stop2 = stop.clone();
