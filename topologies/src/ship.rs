@@ -444,13 +444,10 @@ impl ShipNode {
             ))
             .merge(seawatch_console::runbooks::routes(&auth, runbooks.clone()))
             .merge(seawatch_console::ui::routes());
-        let app = match mail_outbox {
-            Some(outbox) => app.merge(auth.protect(
-                Role::Operator,
-                seawatch_actors::mail::api::routes(outbox, clock.clone()),
-            )),
-            None => app,
-        };
+        let app = app.merge(auth.protect(
+            Role::Operator,
+            seawatch_actors::mail::api::routes(mail_outbox, clock.clone()),
+        ));
         let edge = edge_supervisor(
             &ship,
             vec![

@@ -78,6 +78,7 @@ async fn only_health_metrics_login_and_the_shell_answer_without_a_token() {
             ("GET", "/api/runbooks/executions", ""),
             ("POST", "/api/runbooks/executions/aurora-rb-1/approve", ""),
             ("POST", "/api/runbooks/executions/nope/approve", ""),
+            ("GET", "/api/notifications", ""),
         ] {
             assert_eq!(req(addr, method, path, extra, "{}").0, 401, "{method} {path}");
             let bogus = "Authorization: Bearer sw_not-a-token\r\n";
@@ -104,9 +105,16 @@ async fn only_health_metrics_login_and_the_shell_answer_without_a_token() {
             ("POST", "/api/runbooks/executions/aurora-rb-1/approve", 403),
             ("POST", "/api/users", 403),
             ("POST", "/ingest/ndjson", 403),
+            ("GET", "/api/notifications", 403),
         ] {
             assert_eq!(req(addr, method, path, &viewer, "{}").0, want, "viewer {method} {path}");
         }
+        // Without [email] the outbox is empty, not missing (contracts §2).
+        let admin = format!("Authorization: Bearer {token}\r\n");
+        assert_eq!(
+            req(addr, "GET", "/api/notifications", &admin, "").1.trim(),
+            "[]"
+        );
         // With a login token the WebSocket upgrades (101).
         let (code, _) = req(addr, "GET", &format!("/ws?token={token}"), ws, "");
         assert_eq!(code, 101);
