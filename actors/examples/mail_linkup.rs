@@ -3,7 +3,7 @@
 //!
 //! `cargo run -p seawatch-actors --example mail_linkup -- [ROUNDS] [OUTAGE_S]`: each round
 //! starts an aiosmtpd server (deploy/scripts/smtp-test-server.sh), stops it, starts an
-//! outbox actor, pushes 20 minor and 1 critical incident openings, waits OUTAGE_S
+//! outbox actor, stores 20 minor and 1 critical incident openings in the ship's event log, waits OUTAGE_S
 //! (default 20) seconds plus 0.8 s per round (to sample the retry schedule's phase), starts the server again and measures until the critical is in
 //! its maildir. Real time: the figure includes the backoff phase at the moment of link-up.
 
@@ -12,9 +12,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use seawatch_actors::ingest::metrics::IngestMetrics;
+use seawatch_actors::ingest::pipeline::PipelineConfig;
+use seawatch_actors::log_service::writer::WriterActor;
+use seawatch_actors::log_service::LogService;
 use seawatch_actors::mail::actor::{OutboxActor, OutboxArgs, OutboxMetrics};
 use seawatch_actors::mail::{EmailConfig, Outbox};
-use seawatch_actors::push::{Push, PushBus, PushKind};
+use seawatch_runtime::event_log::{EventKind, EventLog, EventLogConfig, NewEvent};
 use seawatch_runtime::{Clock, Metrics};
 use seawatch_tests::smtp::Managed;
 
@@ -27,14 +31,28 @@ async fn main() {
         let smtp = Managed::start().expect("SMTP test server");
         smtp.stop().unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
+        let outbox = Arc::new(Mutex::new(
+            Outbox::open(&dir.path().join("outbox")).unwrap(),
+        ));
+        let pipeline = PipelineConfig::default();
+        let log = LogService::new(
+            EventLog::open(dir.path().join("log"), EventLogConfig::new("aurora")).unwrap(),
+            &pipeline,
+        );
+        let writer = log.writer_args(
+            IngestMetrics::register(&Metrics::new(), "aurora"),
+            pipeline,
+            Clock::system(),
+        );
+        let (writer, writer_join) = ractor::Actor::spawn(None, WriterActor, writer)
+            .await
+            .unwrap();
         let email: EmailConfig = toml::from_str(&format!(
             "smtp = \"{}\"\ntls = \"none\"\nfrom = \"sw@aurora.example\"\n[[route]]\nto = [\"b@aurora.example\"]\n",
             smtp.addr()
         ))
         .unwrap();
         email.validate().unwrap();
-        let push = PushBus::default();
         let (actor, join) = ractor::Actor::spawn(
             None,
             OutboxActor,
@@ -42,7 +60,7 @@ async fn main() {
                 ship: "aurora".into(),
                 email,
                 outbox,
-                push: push.clone(),
+                log: log.reader(),
                 kinds: Arc::new(HashMap::new()),
                 clock: Clock::system(),
                 metrics: OutboxMetrics::register(&Metrics::new(), "aurora"),
@@ -50,18 +68,26 @@ async fn main() {
         )
         .await
         .unwrap();
-        for n in 1..=21 {
-            push.publish(Push {
-                kind: PushKind::Incident,
-                ship: Some("aurora".into()),
+        let openings = (1..=21)
+            .map(|n| NewEvent {
+                ts_ms: 1_796_601_600_000,
+                kind: EventKind::Incident,
+                source: format!("sw-{n}"),
+                severity: 2,
                 body: serde_json::json!({
-                    "event": "opened", "id": format!("aurora-{n}"), "ship": "aurora",
-                    "severity": if n == 21 { "critical" } else { "minor" },
-                    "state": "open", "root_cause": format!("sw-{n}"), "summary": "x",
-                    "alerts": 1, "opened_at": "2026-12-07T00:00:00Z", "resolved_at": null,
-                }),
-            });
-        }
+                    "ts_ms": 1_796_601_600_000i64, "event": "opened",
+                    "incident": {
+                        "id": format!("aurora-{n}"), "ship": "aurora",
+                        "severity": if n == 21 { "critical" } else { "minor" },
+                        "state": "open", "root_cause": format!("sw-{n}"), "summary": "x",
+                        "alerts": 1, "opened_at_ms": 1_796_601_600_000i64,
+                        "resolved_at_ms": null, "members": [],
+                    }
+                })
+                .to_string(),
+            })
+            .collect();
+        log.append(openings).await.unwrap();
         // Each round shifts the link-up by 0.8 s against the retry schedule.
         let outage =
             Duration::from_secs(outage_s) + Duration::from_millis(800 * (round as u64 - 1));
@@ -93,5 +119,7 @@ async fn main() {
         );
         actor.stop(None);
         join.await.unwrap();
+        writer.stop(None);
+        writer_join.await.unwrap();
     }
 }

@@ -1,7 +1,8 @@
 //! The mail outbox against a real SMTP server (aiosmtpd, started by
 //! `deploy/scripts/smtp-test-server.sh`): threading headers, a server that refuses and
 //! then accepts, a server that keeps a message but drops the connection before its reply,
-//! and a crash between the server's 250 and the durable sent mark. Outside CI a missing
+//! and a crash between the server's 250 and the durable sent mark; the actor reading
+//! incident transitions from the ship's event log, across a restart. Outside CI a missing
 //! server skips the test; under CI=true it fails.
 
 use std::collections::{BTreeMap, HashMap};
@@ -9,11 +10,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use seawatch_actors::ingest::metrics::IngestMetrics;
+use seawatch_actors::ingest::pipeline::PipelineConfig;
+use seawatch_actors::log_service::writer::WriterActor;
+use seawatch_actors::log_service::{LogReader, LogService};
 use seawatch_actors::mail::actor::{enqueue_push, OutboxActor, OutboxArgs, OutboxMetrics};
 use seawatch_actors::mail::send::Mailer;
 use seawatch_actors::mail::store::Status;
 use seawatch_actors::mail::{EmailConfig, Outbox};
-use seawatch_actors::push::{Push, PushBus, PushKind};
+use seawatch_runtime::event_log::{EventKind, EventLog, EventLogConfig, NewEvent};
 use seawatch_runtime::{Clock, Metrics};
 use seawatch_tests::smtp::{Managed, Mode, Received};
 
@@ -52,12 +57,12 @@ to = ["it@aurora.example"]
     cfg
 }
 
-fn args(cfg: EmailConfig, outbox: Arc<Mutex<Outbox>>, push: PushBus) -> OutboxArgs {
+fn args(cfg: EmailConfig, outbox: Arc<Mutex<Outbox>>, log: LogReader) -> OutboxArgs {
     OutboxArgs {
         ship: SHIP.into(),
         email: cfg,
         outbox,
-        push,
+        log,
         kinds: Arc::new(HashMap::from([(
             "core-sw-1".to_string(),
             "switch".to_string(),
@@ -65,6 +70,73 @@ fn args(cfg: EmailConfig, outbox: Arc<Mutex<Outbox>>, push: PushBus) -> OutboxAr
         clock: Clock::manual(1_796_601_600_000),
         metrics: OutboxMetrics::register(&Metrics::new(), SHIP),
     }
+}
+
+/// A log no test writes to (for the tests that queue by hand); its folder stays until the
+/// process ends.
+fn quiet_log() -> LogReader {
+    let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
+    LogService::new(
+        EventLog::open(dir.path(), EventLogConfig::new(SHIP)).unwrap(),
+        &PipelineConfig::default(),
+    )
+    .reader()
+}
+
+/// The ship's log service in `dir` with its writer running (until the test's runtime
+/// ends).
+async fn log_service(dir: &std::path::Path) -> LogService {
+    let pipeline = PipelineConfig::default();
+    let svc = LogService::new(
+        EventLog::open(dir, EventLogConfig::new(SHIP)).unwrap(),
+        &pipeline,
+    );
+    let metrics = IngestMetrics::register(&Metrics::new(), SHIP);
+    let args = svc.writer_args(metrics, pipeline, Clock::system());
+    ractor::Actor::spawn(None, WriterActor, args).await.unwrap();
+    svc
+}
+
+/// Stores incident `n`'s `event` in the log, as the correlator does (an `IncidentEvent`),
+/// between two ordinary log lines.
+async fn store_transition(log: &LogService, n: usize, event: &str, severity: &str) {
+    let resolved = event == "resolved";
+    let ie = serde_json::json!({
+        "ts_ms": 1_796_601_600_000i64 + n as i64,
+        "event": event,
+        "incident": {
+            "id": format!("{SHIP}-{n}"),
+            "ship": SHIP,
+            "root_cause": "core-sw-1",
+            "severity": severity,
+            "state": if resolved { "resolved" } else { "open" },
+            "alerts": 3,
+            "opened_at_ms": 1_796_601_600_000i64,
+            "resolved_at_ms": if resolved { Some(1_796_601_700_000i64) } else { None },
+            "members": ["core-sw-1"],
+            "summary": format!("core-sw-1 unreachable ({n})"),
+        }
+    });
+    let line = |i: i64| NewEvent {
+        ts_ms: 1_796_601_600_000 + i,
+        kind: EventKind::Log,
+        source: "core-sw-1".into(),
+        severity: 5,
+        body: "%LINK-3-UPDOWN: Interface Gi1/0/7, changed state to down".into(),
+    };
+    log.append(vec![
+        line(0),
+        NewEvent {
+            ts_ms: 1_796_601_600_000,
+            kind: EventKind::Incident,
+            source: "core-sw-1".into(),
+            severity: 2,
+            body: ie.to_string(),
+        },
+        line(1),
+    ])
+    .await
+    .unwrap();
 }
 
 fn incident(n: usize, event: &str, severity: &str) -> serde_json::Value {
@@ -94,10 +166,10 @@ struct Queued {
 fn three_opened(smtp: &Managed, severity: &str) -> Queued {
     let dir = tempfile::tempdir().unwrap();
     let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
-    let a = args(email(&smtp.addr()), outbox.clone(), PushBus::default());
+    let a = args(email(&smtp.addr()), outbox.clone(), quiet_log());
     let mailer = Mailer::new(a.email.clone()).unwrap();
     for n in 1..=3 {
-        enqueue_push(&a, &incident(n, "opened", severity)).unwrap();
+        enqueue_push(&a, &incident(n, "opened", severity), None).unwrap();
     }
     Queued {
         dir,
@@ -134,19 +206,19 @@ async fn transitions_arrive_as_one_thread_per_incident() {
     let Some(smtp) = server() else { return };
     let dir = tempfile::tempdir().unwrap();
     let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
-    let a = args(email(&smtp.addr()), outbox.clone(), PushBus::default());
+    let a = args(email(&smtp.addr()), outbox.clone(), quiet_log());
     for (event, sev) in [
         ("opened", "critical"),
         ("resolved", "critical"),
         ("reopened", "critical"),
         ("resolved", "critical"),
     ] {
-        assert!(enqueue_push(&a, &incident(1, event, sev)).unwrap());
+        assert!(enqueue_push(&a, &incident(1, event, sev), None).unwrap());
     }
     // A replayed event (the same transition reported again) queues nothing new.
-    assert!(!enqueue_push(&a, &incident(1, "opened", "critical")).unwrap());
+    assert!(!enqueue_push(&a, &incident(1, "opened", "critical"), None).unwrap());
     // A transition that does not mail.
-    assert!(!enqueue_push(&a, &incident(1, "alert_attached", "critical")).unwrap());
+    assert!(!enqueue_push(&a, &incident(1, "alert_attached", "critical"), None).unwrap());
     let mailer = Mailer::new(a.email.clone()).unwrap();
     let pass = mailer.pass(&outbox, &a.clock, false).await.unwrap();
     assert_eq!((pass.sent, pass.failed, pass.interrupted), (4, 0, None));
@@ -202,13 +274,13 @@ async fn refused_then_accepted_loses_and_duplicates_nothing_criticals_first() {
     let Some(smtp) = server() else { return };
     let dir = tempfile::tempdir().unwrap();
     let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
-    let a = args(email(&smtp.addr()), outbox.clone(), PushBus::default());
+    let a = args(email(&smtp.addr()), outbox.clone(), quiet_log());
     let mailer = Mailer::new(a.email.clone()).unwrap();
     smtp.set_mode(Mode::Refuse).unwrap();
     // An outage: minors and criticals interleaved.
     for n in 1..=6 {
         let sev = if n % 3 == 0 { "critical" } else { "minor" };
-        enqueue_push(&a, &incident(n, "opened", sev)).unwrap();
+        enqueue_push(&a, &incident(n, "opened", sev), None).unwrap();
         let pass = mailer.pass(&outbox, &a.clock, false).await.unwrap();
         assert_eq!(pass.sent, 0);
         assert!(pass.interrupted.is_some());
@@ -310,9 +382,9 @@ async fn a_lost_reply_or_a_crash_before_the_mark_resends_the_same_bytes() {
 async fn a_torn_journal_tail_is_cut_and_the_rest_kept() {
     let dir = tempfile::tempdir().unwrap();
     let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
-    let a = args(email("127.0.0.1:9"), outbox.clone(), PushBus::default());
-    enqueue_push(&a, &incident(1, "opened", "major")).unwrap();
-    enqueue_push(&a, &incident(2, "opened", "major")).unwrap();
+    let a = args(email("127.0.0.1:9"), outbox.clone(), quiet_log());
+    enqueue_push(&a, &incident(1, "opened", "major"), None).unwrap();
+    enqueue_push(&a, &incident(2, "opened", "major"), None).unwrap();
     drop((a, outbox));
     let journal = dir.path().join("journal.ndjson");
     let mut bytes = std::fs::read(&journal).unwrap();
@@ -329,37 +401,37 @@ async fn a_torn_journal_tail_is_cut_and_the_rest_kept() {
     assert_eq!(outbox.backlog().0, 1);
 }
 
+fn wait(what: &str, f: &dyn Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn queued(m: &OutboxMetrics) -> i64 {
+    m.queued
+        .get_or_create(&seawatch_actors::mail::actor::ShipLabel { ship: SHIP.into() })
+        .get()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_actor_mails_pushed_transitions_and_waits_out_an_outage() {
+async fn the_actor_mails_logged_transitions_and_waits_out_an_outage() {
     let Some(smtp) = server() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
-    let push = PushBus::default();
-    let a = args(email(&smtp.addr()), outbox.clone(), push.clone());
+    let log = log_service(&dir.path().join("log")).await;
+    let outbox = Arc::new(Mutex::new(
+        Outbox::open(&dir.path().join("outbox")).unwrap(),
+    ));
+    let a = args(email(&smtp.addr()), outbox.clone(), log.reader());
     let metrics = a.metrics.clone();
     smtp.stop().unwrap();
     let (actor, join) = ractor::Actor::spawn(None, OutboxActor, a).await.unwrap();
     for n in 1..=4 {
-        push.publish(Push {
-            kind: PushKind::Incident,
-            ship: Some(SHIP.into()),
-            body: incident(n, "opened", if n == 4 { "critical" } else { "major" }),
-        });
+        store_transition(&log, n, "opened", if n == 4 { "critical" } else { "major" }).await;
     }
-    let wait = |what: &str, f: &dyn Fn() -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !f() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
     wait("4 queued", &|| outbox.lock().backlog().0 == 4);
     // The server is down: the queue waits (its size is the metric).
-    let queued = |m: &OutboxMetrics| {
-        m.queued
-            .get_or_create(&seawatch_actors::mail::actor::ShipLabel { ship: SHIP.into() })
-            .get()
-    };
     wait("the queued gauge", &|| queued(&metrics) == 4);
     smtp.restart().unwrap();
     wait("2 mails", &|| smtp.messages().len() >= 2);
@@ -380,6 +452,65 @@ async fn the_actor_mails_pushed_transitions_and_waits_out_an_outage() {
     wait("an empty queue", &|| queued(&metrics) == 0);
     actor.stop(None);
     join.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transitions_stored_while_the_outbox_was_down_are_mailed_once_after_it_returns() {
+    let Some(smtp) = server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let outbox_dir = dir.path().join("outbox");
+    let log = log_service(&dir.path().join("log")).await;
+    // History from before mail was configured is not mailed: a new outbox starts at the
+    // log's end (as the node starts it).
+    store_transition(&log, 1, "opened", "critical").await;
+    let mut first = Outbox::open(&outbox_dir).unwrap();
+    assert_eq!(first.position(), None);
+    first.checkpoint(log.reader().next_seq()).unwrap();
+    let outbox = Arc::new(Mutex::new(first));
+    let a = args(email(&smtp.addr()), outbox.clone(), log.reader());
+    let (actor, join) = ractor::Actor::spawn(None, OutboxActor, a).await.unwrap();
+    store_transition(&log, 2, "opened", "critical").await;
+    wait("incident 2's mail", &|| smtp.messages().len() == 1);
+    // The outbox goes away (a crash or a stop); meanwhile the correlator stores three
+    // transitions: nothing sees them but the log.
+    actor.stop(None);
+    join.await.unwrap();
+    drop(outbox);
+    store_transition(&log, 2, "resolved", "critical").await;
+    store_transition(&log, 2, "reopened", "critical").await;
+    store_transition(&log, 3, "opened", "critical").await;
+    // A new incarnation reads on from the journal's position: each of the three once.
+    let outbox = Arc::new(Mutex::new(Outbox::open(&outbox_dir).unwrap()));
+    let a = args(email(&smtp.addr()), outbox.clone(), log.reader());
+    let (actor, join) = ractor::Actor::spawn(None, OutboxActor, a).await.unwrap();
+    wait("4 mails", &|| smtp.messages().len() >= 4);
+    actor.stop(None);
+    join.await.unwrap();
+    // And a third one (the log unchanged) queues nothing again.
+    drop(outbox);
+    let outbox = Arc::new(Mutex::new(Outbox::open(&outbox_dir).unwrap()));
+    assert_eq!(outbox.lock().position(), Some(log.reader().next_seq()));
+    let a = args(email(&smtp.addr()), outbox.clone(), log.reader());
+    let (actor, join) = ractor::Actor::spawn(None, OutboxActor, a).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    actor.stop(None);
+    join.await.unwrap();
+    let ids: Vec<String> = smtp
+        .messages()
+        .iter()
+        .map(|m| m.header("Message-ID").unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "<aurora-2.opened@aurora.seawatch>",
+            "<aurora-2.resolved@aurora.seawatch>",
+            "<aurora-2.reopened@aurora.seawatch>",
+            "<aurora-3.opened@aurora.seawatch>",
+        ],
+        "incident 1 was history; every later transition once, in log order"
+    );
+    assert_eq!(outbox.lock().entries().len(), 4);
 }
 
 #[tokio::test]
@@ -419,13 +550,13 @@ async fn transitions_no_route_wanted_still_count_in_later_ids() {
     let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
     let mut cfg = email("127.0.0.1:9");
     cfg.routes.truncate(1); // criticals only
-    let a = args(cfg, outbox.clone(), PushBus::default());
+    let a = args(cfg, outbox.clone(), quiet_log());
     // A minor incident goes through two cycles unmailed, then comes back critical.
     for event in ["opened", "resolved", "reopened", "resolved"] {
-        assert!(!enqueue_push(&a, &incident(1, event, "minor")).unwrap());
+        assert!(!enqueue_push(&a, &incident(1, event, "minor"), None).unwrap());
     }
     for event in ["reopened", "resolved", "reopened"] {
-        assert!(enqueue_push(&a, &incident(1, event, "critical")).unwrap());
+        assert!(enqueue_push(&a, &incident(1, event, "critical"), None).unwrap());
     }
     drop((a, outbox));
     // From disk: the skipped transitions are still counted, and a replay queues nothing.
@@ -444,17 +575,17 @@ async fn transitions_no_route_wanted_still_count_in_later_ids() {
             "<aurora-1.reopened.2@aurora.seawatch>",
         ]
     );
-    let a = args(email("127.0.0.1:9"), outbox.clone(), PushBus::default());
-    assert!(!enqueue_push(&a, &incident(1, "reopened", "critical")).unwrap());
+    let a = args(email("127.0.0.1:9"), outbox.clone(), quiet_log());
+    assert!(!enqueue_push(&a, &incident(1, "reopened", "critical"), None).unwrap());
 }
 
 #[tokio::test]
 async fn a_digest_refused_for_good_takes_its_members_out_of_the_queue() {
     let dir = tempfile::tempdir().unwrap();
     let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
-    let a = args(email("127.0.0.1:9"), outbox.clone(), PushBus::default());
+    let a = args(email("127.0.0.1:9"), outbox.clone(), quiet_log());
     for n in 1..=3 {
-        enqueue_push(&a, &incident(n, "opened", "minor")).unwrap();
+        enqueue_push(&a, &incident(n, "opened", "minor"), None).unwrap();
     }
     assert_eq!(outbox.lock().make_digests(7).unwrap(), 1);
     assert_eq!(

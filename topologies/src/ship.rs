@@ -364,7 +364,7 @@ impl ShipNode {
         if let Some(sync) = crate::sync::ship_sync_child(cfg, log.clone(), &runtime) {
             services.push(sync);
         }
-        let mail_outbox = mail_outbox_child(cfg, &inventory_kinds, &push, &clock, &runtime)?.map(
+        let mail_outbox = mail_outbox_child(cfg, &inventory_kinds, &log, &clock, &runtime)?.map(
             |(child, outbox)| {
                 services.push(child);
                 outbox
@@ -739,7 +739,7 @@ fn element_kinds(inventory: &Inventory) -> Arc<std::collections::HashMap<String,
 fn mail_outbox_child(
     cfg: &ShipConfig,
     kinds: &Arc<std::collections::HashMap<String, String>>,
-    push: &PushBus,
+    log: &LogReader,
     clock: &Clock,
     runtime: &Runtime,
 ) -> Result<
@@ -755,13 +755,20 @@ fn mail_outbox_child(
         return Ok(None);
     };
     let dir = cfg.data.join("outbox");
-    let outbox = Outbox::open(&dir).map_err(|e| ShipStartError::Config(e.to_string()))?;
+    let config_err =
+        |e: seawatch_actors::mail::store::StoreError| ShipStartError::Config(e.to_string());
+    let mut outbox = Outbox::open(&dir).map_err(config_err)?;
+    // A new outbox starts at the log's end (the tree has not started: nothing of this
+    // run is in the log yet); history from before mail was configured is not mailed.
+    if outbox.position().is_none() {
+        outbox.checkpoint(log.next_seq()).map_err(config_err)?;
+    }
     let outbox = Arc::new(parking_lot::Mutex::new(outbox));
     let (child, _) = outbox_child(OutboxArgs {
         ship: cfg.ship.clone(),
         email: email.clone(),
         outbox: outbox.clone(),
-        push: push.clone(),
+        log: log.clone(),
         kinds: kinds.clone(),
         clock: clock.clone(),
         metrics,

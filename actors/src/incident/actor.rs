@@ -108,6 +108,20 @@ pub struct CorrelatorState {
     args: CorrelatorArgs,
 }
 
+/// What a client sees of an incident event: the incident as the API shows it
+/// ([`super::api::IncidentView`]) with the event's `event` tag and fields merged in. The
+/// push bus carries it, and the mail outbox reads the same from the event log.
+pub fn push_body(e: &IncidentEvent) -> Option<serde_json::Value> {
+    let mut body =
+        serde_json::to_value(super::api::IncidentView::from_incident(&e.incident)).ok()?;
+    if let (Some(m), Ok(serde_json::Value::Object(ev))) =
+        (body.as_object_mut(), serde_json::to_value(&e.kind))
+    {
+        m.extend(ev);
+    }
+    Some(body)
+}
+
 /// The latest state of every incident recorded in `log` for `ship`.
 pub fn replay(log: &LogReader, ship: &str) -> Vec<Incident> {
     let mut latest: std::collections::BTreeMap<String, Incident> = Default::default();
@@ -175,15 +189,7 @@ impl CorrelatorState {
         }
         for e in &events {
             a.board.upsert(&e.incident);
-            if let Ok(body) =
-                serde_json::to_value(super::api::IncidentView::from_incident(&e.incident))
-            {
-                let mut body = body;
-                if let (Some(m), Ok(serde_json::Value::Object(ev))) =
-                    (body.as_object_mut(), serde_json::to_value(&e.kind))
-                {
-                    m.extend(ev);
-                }
+            if let Some(body) = push_body(e) {
                 a.push.publish(Push {
                     kind: PushKind::Incident,
                     ship: Some(a.ship.clone()),

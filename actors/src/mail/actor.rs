@@ -1,9 +1,12 @@
-//! The outbox as a supervised actor: it owns one task that follows the push bus's incident
-//! transitions, queues a notification durably for each that a route wants, and sends the
-//! queue in passes with exponential backoff while the SMTP server cannot be reached.
+//! The outbox as a supervised actor: it owns one task that follows the incident events of
+//! the ship's event log with a cursor, queues a notification durably for each transition
+//! that a route wants, and sends the queue in passes with exponential backoff while the
+//! SMTP server cannot be reached.
 //!
 //! The outbox itself ([`Outbox`]) outlives incarnations: a restarted actor (or process)
-//! finds what was queued and sends it, with the same Message-IDs.
+//! finds what was queued and sends it, with the same Message-IDs, and reads the log on
+//! from just past the last incident event it recorded, so a transition stored while the
+//! outbox was down (or crashed before queueing it) is still mailed, once.
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -16,17 +19,19 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+use seawatch_runtime::event_log::{Event, EventKind};
 use seawatch_runtime::supervision::{Addr, ChildSpec};
 use seawatch_runtime::{Clock, Metrics};
-use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
 use super::config::{EmailConfig, MatchInput};
 use super::message::Facts;
 use super::send::Mailer;
 use super::store::Outbox;
+use crate::incident::actor::push_body;
+use crate::incident::IncidentEvent;
+use crate::log_service::LogReader;
 use crate::owned_task::{on_task_ended, OwnedTask};
-use crate::push::{PushBus, PushKind};
 
 /// The `ship` label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -43,9 +48,12 @@ pub struct OutboxMetrics {
     /// `seawatch_notifications_oldest_seconds{ship}`: age of the oldest queued one, 0 when
     /// the queue is empty.
     pub oldest: Family<ShipLabel, Gauge<f64, AtomicU64>>,
-    /// `seawatch_notifications_lost_events_total{ship}`: incident pushes the outbox fell
-    /// too far behind to see (the push bus is bounded; decision 0042).
-    pub lagged: Family<ShipLabel, Counter>,
+    /// `seawatch_notifications_log_lag_events{ship}`: events of the ship's log the outbox
+    /// has not read yet (it reads every event to find the incident ones).
+    pub log_lag: Family<ShipLabel, Gauge>,
+    /// `seawatch_notifications_unreadable_events_total{ship}`: incident events in the log
+    /// the outbox could not parse (skipped, logged).
+    pub unreadable: Family<ShipLabel, Counter>,
 }
 
 impl OutboxMetrics {
@@ -63,12 +71,19 @@ impl OutboxMetrics {
             m.oldest.clone(),
         );
         metrics.register(
-            "seawatch_notifications_lost_events",
-            "Incident transitions the mail outbox missed because it fell behind the push bus",
-            m.lagged.clone(),
+            "seawatch_notifications_log_lag_events",
+            "Events of the ship's log the mail outbox has not read yet",
+            m.log_lag.clone(),
+        );
+        metrics.register(
+            "seawatch_notifications_unreadable_events",
+            "Incident events in the log the mail outbox could not parse",
+            m.unreadable.clone(),
         );
         m.export(ship, 0, 0.0);
-        let _ = m.lagged.get_or_create(&ShipLabel { ship: ship.into() });
+        let l = ShipLabel { ship: ship.into() };
+        m.log_lag.get_or_create(&l).set(0);
+        let _ = m.unreadable.get_or_create(&l);
         m
     }
 
@@ -95,8 +110,8 @@ pub struct OutboxArgs {
     pub email: EmailConfig,
     /// The outbox (opened once by the node; shared with `GET /api/notifications`).
     pub outbox: Arc<Mutex<Outbox>>,
-    /// Incident transitions come from here.
-    pub push: PushBus,
+    /// The ship's event log: incident transitions are read from it.
+    pub log: LogReader,
     /// Element id → device or link kind, for `match.device_kind`.
     pub kinds: Arc<HashMap<String, String>>,
     /// Time.
@@ -131,10 +146,16 @@ impl Actor for OutboxActor {
         args: OutboxArgs,
     ) -> Result<OutboxState, ActorProcessingErr> {
         let mailer = Mailer::new(args.email.clone())?;
-        // Subscribe before the first pass, so no transition falls between the two.
-        let rx = args.push.subscribe();
+        // Read the log on from just past what the journal recorded. A journal without a
+        // position (the node gives a new one the log's end before the tree starts) starts
+        // at the log's end now, before this actor is reported started.
+        let start = args
+            .outbox
+            .lock()
+            .position()
+            .unwrap_or_else(|| args.log.durable_next_seq());
         let task = OwnedTask::spawn(myself, OutboxMsg::TaskEnded, move |shutdown| {
-            run(args, mailer, rx, shutdown)
+            run(args, mailer, start, shutdown)
         });
         Ok(OutboxState { task })
     }
@@ -164,11 +185,14 @@ pub fn outbox_child(args: OutboxArgs) -> (ChildSpec, Addr<OutboxMsg>) {
     ChildSpec::actor("mail-outbox", "mail", move || (OutboxActor, args.clone()))
 }
 
-/// Queues the notification for an incident push, if it is a mailing transition that some
-/// route wants. `Ok(true)` when something new was queued.
+/// Queues the notification for an incident transition (`body` as the push bus carries
+/// it: [`push_body`]), if it is a mailing transition that some route wants, recording
+/// that the log event at `seq` (if any) is handled. `Ok(true)` when something new was
+/// queued.
 pub fn enqueue_push(
     args: &OutboxArgs,
     body: &serde_json::Value,
+    seq: Option<u64>,
 ) -> Result<bool, super::store::StoreError> {
     let Some(facts) = Facts::from_push(body) else {
         return Ok(false);
@@ -192,16 +216,58 @@ pub fn enqueue_push(
     if to.is_empty() {
         let id =
             super::message::message_id(&facts.ship, &facts.incident, &facts.transition, ordinal);
-        outbox.skip(&id, &facts.incident, &facts.transition)?;
+        outbox.skip(&id, &facts.incident, &facts.transition, seq)?;
         return Ok(false);
     }
-    outbox.enqueue(facts.notification(ordinal, to, args.clock.now_ms()))
+    outbox.enqueue_from(facts.notification(ordinal, to, args.clock.now_ms()), seq)
 }
+
+/// Handles a batch of log events: queues what the incident events among them call for,
+/// each at most once (events below the outbox's position were handled by an earlier
+/// incarnation). `Ok(true)` when something new was queued.
+pub fn enqueue_events(
+    args: &OutboxArgs,
+    events: &[Event],
+) -> Result<bool, super::store::StoreError> {
+    let mut queued = false;
+    let from = args.outbox.lock().position().unwrap_or(0);
+    for ev in events
+        .iter()
+        .filter(|e| e.kind == EventKind::Incident && e.seq >= from)
+    {
+        let body = match serde_json::from_str::<IncidentEvent>(&ev.body) {
+            Ok(ie) if ie.incident.ship == args.ship => push_body(&ie),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(ship = %args.ship, seq = ev.seq, error = %e, "mail outbox: unreadable incident event");
+                args.metrics
+                    .unreadable
+                    .get_or_create(&ShipLabel {
+                        ship: args.ship.clone(),
+                    })
+                    .inc();
+                None
+            }
+        };
+        if let Some(body) = body {
+            queued |= enqueue_push(args, &body, Some(ev.seq))?;
+        }
+    }
+    Ok(queued)
+}
+
+/// How often the outbox records its log position when it read events but queued
+/// nothing (at most one journal line per interval; a restart re-reads at most this much
+/// of the log).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(30);
+
+/// Events read from the log per step.
+const READ_BATCH: usize = 4096;
 
 async fn run(
     args: OutboxArgs,
     mailer: Mailer,
-    mut rx: tokio::sync::broadcast::Receiver<Arc<crate::push::Push>>,
+    start: u64,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), String> {
     let initial = Duration::from_secs_f64(args.email.retry_initial_s);
@@ -211,29 +277,45 @@ async fn run(
     // Send what a previous run left, at once.
     let mut next_pass: Option<Instant> = Some(Instant::now());
     let ship = args.ship.clone();
+    let label = ShipLabel { ship: ship.clone() };
+    let mut cursor = args.log.cursor(start);
+    let mut last_checkpoint = Instant::now();
+    let mut exported: Option<Instant> = None;
     loop {
-        args.metrics
-            .export_backlog(&ship, &args.outbox.lock(), args.clock.now_ms());
+        // The gauges at most once a second (the backlog is a scan of the outbox).
+        if exported.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            args.metrics
+                .export_backlog(&ship, &args.outbox.lock(), args.clock.now_ms());
+            let lag = args
+                .log
+                .durable_next_seq()
+                .saturating_sub(cursor.position());
+            args.metrics.log_lag.get_or_create(&label).set(lag as i64);
+            exported = Some(Instant::now());
+        }
         let now = Instant::now();
         let tick = now + Duration::from_secs(5);
         let wake = next_pass.map_or(tick, |t| t.min(tick));
         tokio::select! {
-            _ = shutdown.changed() => return Ok(()),
-            r = rx.recv() => match r {
-                Ok(push) if push.kind == PushKind::Incident
-                    && push.ship.as_deref().is_none_or(|s| s == ship) =>
-                {
-                    let queued = enqueue_push(&args, &push.body).map_err(|e| e.to_string())?;
+            _ = shutdown.changed() => {
+                args.outbox.lock().checkpoint(cursor.position()).map_err(|e| e.to_string())?;
+                return Ok(());
+            }
+            r = cursor.next(READ_BATCH) => match r {
+                Some(Ok(events)) => {
+                    let queued = enqueue_events(&args, &events).map_err(|e| e.to_string())?;
                     if queued && next_pass.is_none() {
                         next_pass = Some(Instant::now());
                     }
+                    if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+                        args.outbox.lock().checkpoint(cursor.position()).map_err(|e| e.to_string())?;
+                        last_checkpoint = Instant::now();
+                    }
                 }
-                Ok(_) => {}
-                Err(RecvError::Lagged(n)) => {
-                    tracing::error!(ship = %ship, missed = n, "mail outbox fell behind the push bus");
-                    args.metrics.lagged.get_or_create(&ShipLabel { ship: ship.clone() }).inc_by(n);
-                }
-                Err(RecvError::Closed) => return Ok(()),
+                // Evicted past the cursor (retention), or a read error: the task ends and
+                // the supervisor restarts it from the journal's position.
+                Some(Err(e)) => return Err(format!("reading the event log: {e}")),
+                None => return Ok(()),
             },
             _ = tokio::time::sleep_until(wake) => {
                 if next_pass.is_some_and(|t| t <= Instant::now()) {
@@ -241,6 +323,7 @@ async fn run(
                         .pass(&args.outbox, &args.clock, after_outage)
                         .await
                         .map_err(|e| e.to_string())?;
+                    exported = None;
                     match pass.interrupted {
                         Some(error) => {
                             tracing::warn!(ship = %ship, sent = pass.sent, error = %error, retry_in_s = delay.as_secs_f64(), "mail server unreachable; the outbox keeps the rest");

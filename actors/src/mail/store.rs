@@ -8,7 +8,14 @@
 //! * `{"a": "<message-id>", "at": ms, "error": "..."}`: a failed attempt (kept for the
 //!   API's `attempts` and `last_error`; at most one a minute per message is written);
 //! * `{"x": "<message-id>", "incident", "transition"}`: a transition no route wanted
-//!   (nothing is sent; it keeps the ordinals of the incident's later Message-IDs).
+//!   (nothing is sent; it keeps the ordinals of the incident's later Message-IDs);
+//! * `{"c": seq}`: a checkpoint of the outbox's position in the ship's event log: every
+//!   incident event below `seq` has been handled (queued, skipped or not mailing).
+//!
+//! A `q` or `x` record written for an incident event carries that event's log `seq`, so
+//! the record and the position it implies are one fsynced line: after a crash the outbox
+//! resumes reading the log just past the last event it recorded, and never handles one
+//! event twice (which would number a transition again, under a new Message-ID).
 //!
 //! Invariants: a Message-ID is queued at most once (a second `enqueue` of the same id is a
 //! no-op: the id is derived from what the notification reports, so a replayed incident
@@ -58,6 +65,9 @@ pub struct Entry {
 enum Record {
     Queued {
         q: Notification,
+        /// Log seq of the incident event it reports (none for a digest).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
     },
     Sent {
         s: String,
@@ -78,6 +88,13 @@ enum Record {
         x: String,
         incident: String,
         transition: String,
+        /// Log seq of the incident event.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
+    /// Every incident event of the log below `c` has been handled.
+    Checkpoint {
+        c: u64,
     },
 }
 
@@ -107,6 +124,9 @@ pub struct Outbox {
     /// transition).
     skipped: HashSet<String>,
     skipped_counts: HashMap<(String, String), usize>,
+    /// The next event-log seq to read: past every event recorded or checkpointed. `None`
+    /// for a new journal (or one written before positions were kept).
+    position: Option<u64>,
 }
 
 impl Outbox {
@@ -140,6 +160,7 @@ impl Outbox {
             digests: 0,
             skipped: HashSet::new(),
             skipped_counts: HashMap::new(),
+            position: None,
         };
         file.seek(SeekFrom::Start(0)).map_err(io(&path))?;
         let mut reader = BufReader::new(&file);
@@ -170,9 +191,17 @@ impl Outbox {
         Ok(outbox)
     }
 
+    fn advance(&mut self, seq: Option<u64>) {
+        if let Some(next) = seq.map(|s| s + 1) {
+            self.position = Some(self.position.map_or(next, |p| p.max(next)));
+        }
+    }
+
     fn apply(&mut self, rec: Record) {
         match rec {
-            Record::Queued { q } => {
+            Record::Checkpoint { c } => self.advance(c.checked_sub(1)),
+            Record::Queued { q, seq } => {
+                self.advance(seq);
                 if self.by_id.contains_key(&q.message_id) {
                     return;
                 }
@@ -219,7 +248,9 @@ impl Outbox {
                 x,
                 incident,
                 transition,
+                seq,
             } => {
+                self.advance(seq);
                 if self.skipped.insert(x) {
                     *self
                         .skipped_counts
@@ -251,13 +282,37 @@ impl Outbox {
     /// Queues `n` durably (fsynced before returning). `false` when its Message-ID is
     /// already in the outbox (queued, sent or failed): nothing is written.
     pub fn enqueue(&mut self, n: Notification) -> Result<bool, StoreError> {
+        self.enqueue_from(n, None)
+    }
+
+    /// Queues `n`, reported by the incident event at log `seq` (if any), durably: the
+    /// record also moves the outbox's log position past `seq`. `false` when its
+    /// Message-ID is already in the outbox: nothing is written.
+    pub fn enqueue_from(&mut self, n: Notification, seq: Option<u64>) -> Result<bool, StoreError> {
         if self.by_id.contains_key(&n.message_id) {
             return Ok(false);
         }
-        let rec = Record::Queued { q: n };
+        let rec = Record::Queued { q: n, seq };
         self.append(&rec)?;
         self.apply(rec);
         Ok(true)
+    }
+
+    /// The next event-log seq the outbox has to read (`None` before its first position).
+    pub fn position(&self) -> Option<u64> {
+        self.position
+    }
+
+    /// Records, durably, that every incident event below `next` has been handled. Writes
+    /// nothing unless it moves the position forward.
+    pub fn checkpoint(&mut self, next: u64) -> Result<(), StoreError> {
+        if self.position.is_some_and(|p| p >= next) {
+            return Ok(());
+        }
+        let rec = Record::Checkpoint { c: next };
+        self.append(&rec)?;
+        self.apply(rec);
+        Ok(())
     }
 
     /// Records, durably, a transition that no route wanted (its would-be Message-ID), so
@@ -267,6 +322,7 @@ impl Outbox {
         message_id: &str,
         incident: &str,
         transition: &str,
+        seq: Option<u64>,
     ) -> Result<(), StoreError> {
         if self.skipped.contains(message_id) || self.by_id.contains_key(message_id) {
             return Ok(());
@@ -275,6 +331,7 @@ impl Outbox {
             x: message_id.to_owned(),
             incident: incident.to_owned(),
             transition: transition.to_owned(),
+            seq,
         };
         self.append(&rec)?;
         self.apply(rec);
