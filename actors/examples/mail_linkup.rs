@@ -62,6 +62,7 @@ async fn main() {
                 outbox,
                 log: log.reader(),
                 kinds: Arc::new(HashMap::new()),
+                parents: Arc::new(HashMap::new()),
                 clock: Clock::system(),
                 metrics: OutboxMetrics::register(&Metrics::new(), "aurora"),
             },

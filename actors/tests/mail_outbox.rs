@@ -67,6 +67,10 @@ fn args(cfg: EmailConfig, outbox: Arc<Mutex<Outbox>>, log: LogReader) -> OutboxA
             "core-sw-1".to_string(),
             "switch".to_string(),
         )])),
+        parents: Arc::new(HashMap::from([(
+            "ap-7".to_string(),
+            vec!["core-sw-1".to_string()],
+        )])),
         clock: Clock::manual(1_796_601_600_000),
         metrics: OutboxMetrics::register(&Metrics::new(), SHIP),
     }
@@ -265,7 +269,7 @@ async fn transitions_arrive_as_one_thread_per_incident() {
     // Reopened from disk: everything is marked sent, nothing is pending.
     drop(outbox);
     let reopened = Outbox::open(dir.path()).unwrap();
-    assert!(reopened.pending().is_empty());
+    assert!(reopened.pending(i64::MAX).is_empty());
     assert_eq!(reopened.entries().len(), 4);
 }
 
@@ -335,7 +339,7 @@ async fn refused_then_accepted_loses_and_duplicates_nothing_criticals_first() {
             digest.body
         );
     }
-    assert!(outbox.lock().pending().is_empty());
+    assert!(outbox.lock().pending(i64::MAX).is_empty());
     assert_eq!(outbox.lock().backlog().0, 0);
     // Each failed pass stopped at the first in sending order and counted an attempt on it.
     let first = outbox.lock().entries()[2].clone();
@@ -587,9 +591,9 @@ async fn a_digest_refused_for_good_takes_its_members_out_of_the_queue() {
     for n in 1..=3 {
         enqueue_push(&a, &incident(n, "opened", "minor"), None).unwrap();
     }
-    assert_eq!(outbox.lock().make_digests(7).unwrap(), 1);
+    assert_eq!(outbox.lock().make_digests(a.clock.now_ms()).unwrap(), 1);
     assert_eq!(
-        outbox.lock().pending().len(),
+        outbox.lock().pending(i64::MAX).len(),
         1,
         "only the digest is pending"
     );
@@ -601,4 +605,228 @@ async fn a_digest_refused_for_good_takes_its_members_out_of_the_queue() {
     let outbox = Outbox::open(dir.path()).unwrap();
     assert_eq!(outbox.backlog(), (0, None));
     assert!(outbox.entries().iter().all(|e| e.status == Status::Failed));
+}
+
+/// An incident push rooted at `root`.
+fn incident_at(n: usize, event: &str, severity: &str, root: &str) -> serde_json::Value {
+    let mut v = incident(n, event, severity);
+    v["root_cause"] = root.into();
+    v
+}
+
+/// `[email]` with one route for everything, with these timings.
+fn timed(group_wait_s: f64, group_interval_s: f64, repeat_s: f64) -> EmailConfig {
+    let mut cfg = email("127.0.0.1:9");
+    cfg.routes.truncate(1);
+    cfg.routes[0].matcher.severity.clear();
+    cfg.routes[0].group_wait_s = Some(group_wait_s);
+    cfg.routes[0].group_interval_s = Some(group_interval_s);
+    cfg.routes[0].repeat_interval_s = (repeat_s > 0.0).then_some(repeat_s);
+    cfg.validate().unwrap();
+    cfg
+}
+
+fn status_of(outbox: &Outbox, id: &str) -> (Status, Option<String>) {
+    let e = outbox
+        .entries()
+        .iter()
+        .find(|e| e.notification.message_id == id)
+        .unwrap_or_else(|| panic!("{id} not in the outbox"));
+    (e.status, e.last_error.clone())
+}
+
+#[tokio::test]
+async fn a_blip_shorter_than_the_group_wait_is_never_mailed() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
+    let a = args(timed(60.0, 0.0, 0.0), outbox.clone(), quiet_log());
+    let t0 = a.clock.now_ms();
+    assert!(enqueue_push(&a, &incident(1, "opened", "major"), None).unwrap());
+    // Waiting out the group wait: not due yet.
+    assert!(outbox.lock().pending(t0).is_empty());
+    assert_eq!(outbox.lock().next_due_ms(t0), Some(t0 + 60_000));
+    a.clock.advance_ms(20_000);
+    assert!(!enqueue_push(&a, &incident(1, "resolved", "major"), None).unwrap());
+    let o = outbox.lock();
+    for id in [
+        "<aurora-1.opened@aurora.seawatch>",
+        "<aurora-1.resolved@aurora.seawatch>",
+    ] {
+        let (status, why) = status_of(&o, id);
+        assert_eq!(status, Status::Suppressed, "{id}");
+        assert!(why.unwrap().starts_with("withdrawn: opened then resolved"));
+    }
+    assert!(
+        o.pending(i64::MAX).is_empty(),
+        "nothing of the blip is sent"
+    );
+    drop(o);
+    // An incident that outlasts the wait is mailed once it is due.
+    assert!(enqueue_push(&a, &incident(2, "opened", "major"), None).unwrap());
+    assert!(outbox.lock().pending(a.clock.now_ms()).is_empty());
+    a.clock.advance_ms(60_000);
+    let due = outbox.lock().pending(a.clock.now_ms());
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].message_id, "<aurora-2.opened@aurora.seawatch>");
+    // The suppressed notices survive a restart as suppressed.
+    drop((a, outbox));
+    let o = Outbox::open(dir.path()).unwrap();
+    assert_eq!(
+        status_of(&o, "<aurora-1.opened@aurora.seawatch>").0,
+        Status::Suppressed
+    );
+}
+
+#[tokio::test]
+async fn the_group_interval_spaces_mails_and_a_reminder_repeats_an_open_incident() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
+    let a = args(timed(0.0, 300.0, 3600.0), outbox.clone(), quiet_log());
+    let t0 = a.clock.now_ms();
+    assert!(enqueue_push(&a, &incident(1, "opened", "major"), None).unwrap());
+    outbox
+        .lock()
+        .mark_sent("<aurora-1.opened@aurora.seawatch>", t0)
+        .unwrap();
+    // Resolved 10 s later waits for the interval after the opening mail...
+    a.clock.advance_ms(10_000);
+    assert!(enqueue_push(&a, &incident(1, "resolved", "major"), None).unwrap());
+    assert_eq!(
+        outbox.lock().next_due_ms(a.clock.now_ms()),
+        Some(t0 + 300_000)
+    );
+    // ...and a reopening within it withdraws both: the incident is still open, as mailed.
+    a.clock.advance_ms(10_000);
+    assert!(!enqueue_push(&a, &incident(1, "reopened", "major"), None).unwrap());
+    assert!(outbox.lock().pending(i64::MAX).is_empty());
+    // No reminder before the repeat interval, one at it, threaded, then none until the
+    // next interval has passed since that one went.
+    assert_eq!(outbox.lock().queue_reminders(t0 + 3_599_000).unwrap(), 0);
+    assert_eq!(outbox.lock().queue_reminders(t0 + 3_600_000).unwrap(), 1);
+    let r = outbox.lock().pending(i64::MAX);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].message_id, "<aurora-1.repeat.1@aurora.seawatch>");
+    assert_eq!(
+        r[0].thread.as_deref(),
+        Some("<aurora-1.opened@aurora.seawatch>")
+    );
+    assert!(r[0].subject.ends_with("[repeat]"));
+    assert_eq!(
+        outbox.lock().queue_reminders(t0 + 3_700_000).unwrap(),
+        0,
+        "one reminder while the last is still queued"
+    );
+    outbox
+        .lock()
+        .mark_sent("<aurora-1.repeat.1@aurora.seawatch>", t0 + 3_600_000)
+        .unwrap();
+    assert_eq!(outbox.lock().queue_reminders(t0 + 7_200_000).unwrap(), 1);
+    // A resolved incident is not repeated.
+    a.clock.set_ms(t0 + 7_300_000);
+    assert!(enqueue_push(&a, &incident(1, "resolved", "major"), None).unwrap());
+    assert_eq!(outbox.lock().queue_reminders(t0 + 20_000_000).unwrap(), 0);
+}
+
+#[tokio::test]
+async fn silences_and_inhibition_keep_whole_threads_quiet() {
+    use seawatch_actors::mail::store::Silence;
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
+    let a = args(timed(0.0, 0.0, 0.0), outbox.clone(), quiet_log());
+    let now = a.clock.now_ms();
+    // Incident 1 on core-sw-1 is mailed; incident 2 on ap-7 (behind core-sw-1) is not.
+    assert!(enqueue_push(&a, &incident(1, "opened", "critical"), None).unwrap());
+    assert!(!enqueue_push(&a, &incident_at(2, "opened", "minor", "ap-7"), None).unwrap());
+    let (status, why) = status_of(&outbox.lock(), "<aurora-2.opened@aurora.seawatch>");
+    assert_eq!(status, Status::Suppressed);
+    assert_eq!(
+        why.as_deref(),
+        Some("inhibited: ap-7 is behind core-sw-1, the root of open incident aurora-1")
+    );
+    assert!(!enqueue_push(&a, &incident_at(2, "resolved", "minor", "ap-7"), None).unwrap());
+    assert_eq!(
+        status_of(&outbox.lock(), "<aurora-2.resolved@aurora.seawatch>").0,
+        Status::Suppressed,
+        "the rest of an inhibited thread stays quiet"
+    );
+    // A silence until incident 3 resolves covers its opening and its resolution, then
+    // ends by itself.
+    let s = outbox
+        .lock()
+        .add_silence(Silence {
+            id: String::new(),
+            incident: Some("aurora-3".into()),
+            element: None,
+            until_ms: None,
+            until_resolved: true,
+            by: "officer".into(),
+            comment: "planned work on fw-1".into(),
+            created_ms: now,
+        })
+        .unwrap();
+    assert_eq!(s.id, "s-1");
+    assert!(!enqueue_push(&a, &incident_at(3, "opened", "critical", "fw-1"), None).unwrap());
+    assert!(!enqueue_push(&a, &incident_at(3, "resolved", "critical", "fw-1"), None).unwrap());
+    let o = outbox.lock();
+    assert_eq!(
+        status_of(&o, "<aurora-3.opened@aurora.seawatch>")
+            .1
+            .as_deref(),
+        Some("silenced by s-1 (officer): planned work on fw-1")
+    );
+    assert_eq!(
+        status_of(&o, "<aurora-3.resolved@aurora.seawatch>").0,
+        Status::Suppressed
+    );
+    assert!(o.silences().is_empty(), "ended with the incident");
+    drop(o);
+    // After it, a reopening is mailed again.
+    assert!(enqueue_push(&a, &incident_at(3, "reopened", "critical", "fw-1"), None).unwrap());
+    // A silence of an element until a time; it survives a restart.
+    outbox
+        .lock()
+        .add_silence(Silence {
+            id: String::new(),
+            incident: None,
+            element: Some("pbx-1".into()),
+            until_ms: Some(now + 60_000),
+            until_resolved: false,
+            by: "officer".into(),
+            comment: String::new(),
+            created_ms: now,
+        })
+        .unwrap();
+    drop((a, outbox));
+    let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
+    let a = args(timed(0.0, 0.0, 0.0), outbox.clone(), quiet_log());
+    assert_eq!(outbox.lock().silences().len(), 1);
+    assert!(!enqueue_push(&a, &incident_at(4, "opened", "major", "pbx-1"), None).unwrap());
+    a.clock.advance_ms(60_000);
+    assert!(enqueue_push(&a, &incident_at(5, "opened", "major", "pbx-1"), None).unwrap());
+}
+
+#[tokio::test]
+async fn a_route_can_leave_out_resolved_notices() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
+    let mut cfg = timed(0.0, 0.0, 0.0);
+    cfg.routes[0].matcher.state = vec!["open".into()];
+    cfg.validate().unwrap();
+    let a = args(cfg, outbox.clone(), quiet_log());
+    assert!(enqueue_push(&a, &incident(1, "opened", "major"), None).unwrap());
+    assert!(!enqueue_push(&a, &incident(1, "resolved", "major"), None).unwrap());
+    assert!(enqueue_push(&a, &incident(1, "reopened", "major"), None).unwrap());
+    let ids: Vec<String> = outbox
+        .lock()
+        .entries()
+        .iter()
+        .map(|e| e.notification.message_id.clone())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "<aurora-1.opened@aurora.seawatch>",
+            "<aurora-1.reopened@aurora.seawatch>"
+        ]
+    );
 }

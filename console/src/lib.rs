@@ -9,6 +9,7 @@ mod incident_api_tests;
 pub mod metrics;
 pub mod rt;
 pub mod runbooks;
+pub mod silences;
 #[cfg(test)]
 mod testutil;
 pub mod ui;

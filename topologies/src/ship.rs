@@ -444,10 +444,16 @@ impl ShipNode {
             ))
             .merge(seawatch_console::runbooks::routes(&auth, runbooks.clone()))
             .merge(seawatch_console::ui::routes());
-        let app = app.merge(auth.protect(
-            Role::Operator,
-            seawatch_actors::mail::api::routes(mail_outbox, clock.clone()),
-        ));
+        let app = app
+            .merge(seawatch_console::silences::routes(
+                &auth,
+                mail_outbox.clone(),
+                clock.clone(),
+            ))
+            .merge(auth.protect(
+                Role::Operator,
+                seawatch_actors::mail::api::routes(mail_outbox, clock.clone()),
+            ));
         let edge = edge_supervisor(
             &ship,
             vec![
@@ -716,20 +722,30 @@ impl SnapshotSource for ShipSnapshots {
 }
 
 /// Element id → device or link kind, for the mail routes' `match.device_kind`.
-fn element_kinds(inventory: &Inventory) -> Arc<std::collections::HashMap<String, String>> {
-    Arc::new(
-        inventory
-            .devices
-            .iter()
-            .map(|d| (d.id.clone(), d.kind.clone()))
-            .chain(
-                inventory
-                    .links
-                    .iter()
-                    .map(|l| (l.id.clone(), l.kind.clone())),
-            )
-            .collect(),
-    )
+#[allow(clippy::type_complexity)]
+fn element_kinds(
+    inventory: &Inventory,
+) -> (
+    Arc<std::collections::HashMap<String, String>>,
+    Arc<std::collections::HashMap<String, Vec<String>>>,
+) {
+    let kinds = inventory
+        .devices
+        .iter()
+        .map(|d| (d.id.clone(), d.kind.clone()))
+        .chain(
+            inventory
+                .links
+                .iter()
+                .map(|l| (l.id.clone(), l.kind.clone())),
+        )
+        .collect();
+    let parents = inventory
+        .devices
+        .iter()
+        .map(|d| (d.id.clone(), d.depends_on.clone()))
+        .collect();
+    (Arc::new(kinds), Arc::new(parents))
 }
 
 /// The mail outbox child and its outbox when `[email]` is configured (the outbox under
@@ -738,7 +754,10 @@ fn element_kinds(inventory: &Inventory) -> Arc<std::collections::HashMap<String,
 #[allow(clippy::type_complexity)]
 fn mail_outbox_child(
     cfg: &ShipConfig,
-    kinds: &Arc<std::collections::HashMap<String, String>>,
+    (kinds, parents): &(
+        Arc<std::collections::HashMap<String, String>>,
+        Arc<std::collections::HashMap<String, Vec<String>>>,
+    ),
     log: &LogReader,
     clock: &Clock,
     runtime: &Runtime,
@@ -770,6 +789,7 @@ fn mail_outbox_child(
         outbox: outbox.clone(),
         log: log.clone(),
         kinds: kinds.clone(),
+        parents: parents.clone(),
         clock: clock.clone(),
         metrics,
     });

@@ -8,7 +8,7 @@
 //! from just past the last incident event it recorded, so a transition stored while the
 //! outbox was down (or crashed before queueing it) is still mailed, once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +27,7 @@ use tokio::time::Instant;
 use super::config::{EmailConfig, MatchInput};
 use super::message::Facts;
 use super::send::Mailer;
-use super::store::Outbox;
+use super::store::{Outbox, Status};
 use crate::incident::actor::push_body;
 use crate::incident::IncidentEvent;
 use crate::log_service::LogReader;
@@ -114,6 +114,8 @@ pub struct OutboxArgs {
     pub log: LogReader,
     /// Element id → device or link kind, for `match.device_kind`.
     pub kinds: Arc<HashMap<String, String>>,
+    /// Element id → what it reaches the network through (`depends_on`), for inhibition.
+    pub parents: Arc<HashMap<String, Vec<String>>>,
     /// Time.
     pub clock: Clock,
     /// Metrics.
@@ -197,11 +199,13 @@ pub fn enqueue_push(
     let Some(facts) = Facts::from_push(body) else {
         return Ok(false);
     };
-    let to = args.email.recipients(MatchInput {
+    let input = MatchInput {
         severity: &facts.severity,
         ship: &facts.ship,
         device_kind: args.kinds.get(&facts.root_cause).map(String::as_str),
-    });
+        state: Some(facts.state.as_str()).filter(|s| !s.is_empty()),
+    };
+    let to = args.email.recipients(input);
     let mut outbox = args.outbox.lock();
     // The n-th reopen follows the n-th resolve and the n-th resolve (from 0) follows the
     // n-th reopen: both ordinals come from the journal (transitions no route wanted
@@ -219,7 +223,146 @@ pub fn enqueue_push(
         outbox.skip(&id, &facts.incident, &facts.transition, seq)?;
         return Ok(false);
     }
-    outbox.enqueue_from(facts.notification(ordinal, to, args.clock.now_ms()), seq)
+    let now = args.clock.now_ms();
+    let timing = args.email.timing(input);
+    let mut n = facts.notification(ordinal, to, now);
+    n.repeat_s = timing.repeat_s;
+    n.due_at_ms = if facts.transition == "opened" {
+        now + timing.group_wait_ms
+    } else {
+        outbox
+            .last_mail_at(&facts.incident)
+            .map_or(now, |t| now.max(t + timing.group_interval_ms))
+    };
+    // What waits out a group wait or interval before this one (it may be undone by it).
+    let waiting = outbox
+        .waiting_notice(&facts.incident, now)
+        .map(|w| (w.message_id.clone(), w.transition.clone()));
+    let id = n.message_id.clone();
+    if !outbox.enqueue_from(n, seq)? {
+        return Ok(false);
+    }
+    let suppressed = match suppression(args, &outbox, &facts, waiting.as_ref(), now) {
+        Some((reason, also)) => {
+            for other in also {
+                outbox.suppress(&other, now, &reason)?;
+            }
+            outbox.suppress(&id, now, &reason)?;
+            true
+        }
+        None => false,
+    };
+    if facts.transition == "resolved" {
+        // A silence "until the incident resolves" ends with this notice (which it covers).
+        let ended: Vec<String> = outbox
+            .silences()
+            .iter()
+            .filter(|s| s.until_resolved && s.incident.as_deref() == Some(facts.incident.as_str()))
+            .map(|s| s.id.clone())
+            .collect();
+        for s in ended {
+            outbox.end_silence(&s, now)?;
+        }
+    }
+    Ok(!suppressed)
+}
+
+/// Why the notice just queued for `facts` must not be sent, and which other queued notices
+/// go with it: a silence covers it; an open, mailed incident is rooted upstream of it
+/// (inhibition: that incident's mail covers the devices behind its root); its opening was
+/// silenced or inhibited (so is the rest of its thread); or it undoes a notice of the
+/// same incident that is still waiting out its group wait or interval (a blip: both are
+/// withdrawn).
+fn suppression(
+    args: &OutboxArgs,
+    outbox: &Outbox,
+    facts: &Facts,
+    waiting: Option<&(String, String)>,
+    now: i64,
+) -> Option<(String, Vec<String>)> {
+    if let Some(s) = outbox
+        .silences()
+        .iter()
+        .find(|s| s.covers(&facts.incident, &facts.root_cause, now))
+    {
+        return Some((
+            format!("silenced by {} ({}): {}", s.id, s.by, s.comment),
+            Vec::new(),
+        ));
+    }
+    if matches!(facts.transition.as_str(), "opened" | "reopened") {
+        let ancestors = ancestors(&args.parents, &facts.root_cause);
+        if let Some((j, root)) = outbox.open_incidents().find(|(j, root)| {
+            *j != facts.incident && ancestors.contains(*root) && outbox.last_mail_at(j).is_some()
+        }) {
+            return Some((
+                format!(
+                    "inhibited: {} is behind {root}, the root of open incident {j}",
+                    facts.root_cause
+                ),
+                Vec::new(),
+            ));
+        }
+    } else {
+        // The rest of a thread whose opening was silenced or inhibited stays quiet.
+        let opening = outbox.entries().iter().rev().find(|e| {
+            e.notification.incident == facts.incident
+                && matches!(e.notification.transition.as_str(), "opened" | "reopened")
+        });
+        if let Some(e) = opening.filter(|e| {
+            e.status == Status::Suppressed
+                && !e
+                    .last_error
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("withdrawn"))
+        }) {
+            return Some((
+                format!(
+                    "its {} notice was not mailed: {}",
+                    e.notification.transition,
+                    e.last_error.as_deref().unwrap_or_default()
+                ),
+                Vec::new(),
+            ));
+        }
+    }
+    let undoes = |w: &str| match facts.transition.as_str() {
+        "resolved" => matches!(w, "opened" | "reopened"),
+        "reopened" => w == "resolved",
+        _ => false,
+    };
+    match waiting {
+        Some((id, t)) if undoes(t) => Some((
+            format!(
+                "withdrawn: {t} then {} within the route's group wait or interval",
+                facts.transition
+            ),
+            vec![id.clone()],
+        )),
+        _ => None,
+    }
+}
+
+/// Every element `root` reaches the network through (its `depends_on`, transitively;
+/// at most 64 hops).
+fn ancestors(parents: &HashMap<String, Vec<String>>, root: &str) -> HashSet<String> {
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut frontier: Vec<&str> = vec![root];
+    for _ in 0..64 {
+        let mut next = Vec::new();
+        for e in frontier {
+            for p in parents.get(e).into_iter().flatten() {
+                if p != root && seen.insert(p.clone()) {
+                    next.push(p.as_str());
+                }
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        frontier = next;
+    }
+    seen
 }
 
 /// Handles a batch of log events: queues what the incident events among them call for,
@@ -318,6 +461,14 @@ async fn run(
                 None => return Ok(()),
             },
             _ = tokio::time::sleep_until(wake) => {
+                let reminders = args
+                    .outbox
+                    .lock()
+                    .queue_reminders(args.clock.now_ms())
+                    .map_err(|e| e.to_string())?;
+                if reminders > 0 && next_pass.is_none() {
+                    next_pass = Some(Instant::now());
+                }
                 if next_pass.is_some_and(|t| t <= Instant::now()) {
                     let pass = mailer
                         .pass(&args.outbox, &args.clock, after_outage)
@@ -334,7 +485,11 @@ async fn run(
                         None => {
                             delay = initial;
                             after_outage = false;
-                            next_pass = None;
+                            // The next notice waiting out a group wait or interval.
+                            let now_ms = args.clock.now_ms();
+                            next_pass = args.outbox.lock().next_due_ms(now_ms).map(|d| {
+                                Instant::now() + Duration::from_millis((d - now_ms).max(0) as u64)
+                            });
                         }
                     }
                 }

@@ -28,8 +28,12 @@ pub struct NotificationView {
     pub to: Vec<String>,
     /// Subject.
     pub subject: String,
-    /// `queued`, `sent` or `failed`.
+    /// `queued`, `sent`, `failed` or `suppressed` (silenced, inhibited or withdrawn:
+    /// `last_error` says which).
     pub status: Status,
+    /// Not sent before (RFC 3339 UTC): the route's group wait or interval; null when it
+    /// may go at once.
+    pub due_at: Option<String>,
     /// RFC 3339 UTC.
     pub queued_at: String,
     /// Seconds since it was queued.
@@ -38,7 +42,7 @@ pub struct NotificationView {
     pub done_at: Option<String>,
     /// Failed attempts.
     pub attempts: u32,
-    /// The last error.
+    /// The last error, or why it is suppressed.
     pub last_error: Option<String>,
 }
 
@@ -72,6 +76,7 @@ async fn list(State(s): State<ApiState>) -> Json<Vec<NotificationView>> {
                 to: n.to.clone(),
                 subject: n.subject.clone(),
                 status: e.status,
+                due_at: (n.due_at_ms > 0).then(|| rfc3339(n.due_at_ms)),
                 queued_at: rfc3339(n.queued_at_ms),
                 age_s: (now - n.queued_at_ms).max(0) as f64 / 1000.0,
                 done_at: e.done_at_ms.map(rfc3339),

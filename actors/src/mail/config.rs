@@ -56,14 +56,17 @@ pub struct RouteConfig {
     pub matcher: RouteMatch,
     /// Recipients.
     pub to: Vec<String>,
-    /// Wait before the first mail of a group, seconds (parsed; grouping is not built yet:
-    /// decision 0042).
+    /// Wait before an incident's first mail, seconds: an incident that resolves within
+    /// it is never mailed (both notices are withdrawn). Default 0.
     #[serde(default)]
     pub group_wait_s: Option<f64>,
-    /// Wait between mails of one group, seconds (parsed; not used yet).
+    /// Least time between two mails of one incident, seconds: a transition that comes
+    /// sooner waits, and one undone within the wait (resolved then reopened) is
+    /// withdrawn with the one it undid. Default 0.
     #[serde(default)]
     pub group_interval_s: Option<f64>,
-    /// Repeat of an unchanged open incident, seconds (parsed; not used yet).
+    /// A reminder of an incident still open this long after its last mail, seconds.
+    /// Default: none.
     #[serde(default)]
     pub repeat_interval_s: Option<f64>,
 }
@@ -81,6 +84,10 @@ pub struct RouteMatch {
     /// Device kinds of the root cause (`switch`, `router`, ..., or a link kind `vsat`, ...).
     #[serde(default)]
     pub device_kind: Vec<String>,
+    /// Incident state after the transition: `open`, `acknowledged`, `resolved` (e.g.
+    /// `["open"]` for a route that does not want resolved notices).
+    #[serde(default)]
+    pub state: Vec<String>,
 }
 
 fn default_retry_initial_s() -> f64 {
@@ -101,6 +108,20 @@ pub struct MatchInput<'a> {
     pub ship: &'a str,
     /// Kind of the root-cause element, if the inventory knows it.
     pub device_kind: Option<&'a str>,
+    /// Incident state after the transition, if known.
+    pub state: Option<&'a str>,
+}
+
+/// When the notices a set of routes takes go out: the largest wait and interval of the
+/// matching routes, the shortest repeat.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timing {
+    /// Group wait, ms.
+    pub group_wait_ms: i64,
+    /// Group interval, ms.
+    pub group_interval_ms: i64,
+    /// Repeat interval, seconds.
+    pub repeat_s: Option<f64>,
 }
 
 impl RouteMatch {
@@ -112,6 +133,7 @@ impl RouteMatch {
         has(&self.severity, Some(input.severity))
             && has(&self.ship, Some(input.ship))
             && has(&self.device_kind, input.device_kind)
+            && has(&self.state, input.state)
     }
 }
 
@@ -156,6 +178,16 @@ impl EmailConfig {
                     "email.route[{i}].match.severity: expected minor, major or critical, got {bad:?}"
                 ));
             }
+            if let Some(bad) = r
+                .matcher
+                .state
+                .iter()
+                .find(|s| !matches!(s.as_str(), "open" | "acknowledged" | "resolved"))
+            {
+                return Err(format!(
+                    "email.route[{i}].match.state: expected open, acknowledged or resolved, got {bad:?}"
+                ));
+            }
             for (key, v) in [
                 ("group_wait_s", r.group_wait_s),
                 ("group_interval_s", r.group_interval_s),
@@ -184,6 +216,20 @@ impl EmailConfig {
                 self.smtp
             )),
         }
+    }
+
+    /// The timing of the routes that match `input` (see [`Timing`]).
+    pub fn timing(&self, input: MatchInput<'_>) -> Timing {
+        let ms = |s: Option<f64>| (s.unwrap_or(0.0) * 1000.0) as i64;
+        let mut t = Timing::default();
+        for r in self.routes.iter().filter(|r| r.matcher.matches(input)) {
+            t.group_wait_ms = t.group_wait_ms.max(ms(r.group_wait_s));
+            t.group_interval_ms = t.group_interval_ms.max(ms(r.group_interval_s));
+            if let Some(rep) = r.repeat_interval_s.filter(|r| *r > 0.0) {
+                t.repeat_s = Some(t.repeat_s.map_or(rep, |x: f64| x.min(rep)));
+            }
+        }
+        t
     }
 
     /// The recipients of a notification: the union of every matching route's `to`, in
@@ -238,6 +284,7 @@ group_wait_s = 30
             severity: "critical",
             ship: "aurora",
             device_kind: Some("switch"),
+            state: Some("open"),
         };
         assert_eq!(
             c.recipients(crit_switch),
@@ -247,6 +294,7 @@ group_wait_s = 30
             severity: "minor",
             ship: "aurora",
             device_kind: Some("ap"),
+            state: Some("open"),
         };
         assert!(c.recipients(minor_ap).is_empty());
     }

@@ -40,6 +40,21 @@ pub struct Notification {
     /// when it is).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<String>,
+    /// Not sent before this time, unix ms (0: at once): the route's `group_wait_s` for an
+    /// incident's first notice, `group_interval_s` after its previous one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub due_at_ms: i64,
+    /// The root-cause element (for silences and inhibition).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub root_cause: String,
+    /// Reminder period while the incident stays open, seconds (the routes'
+    /// `repeat_interval_s`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_s: Option<f64>,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
 }
 
 /// One digest of `members` (all for the same recipients), the `ordinal`-th digest of the
@@ -84,6 +99,40 @@ pub fn digest(ordinal: usize, members: &[&Notification], now_ms: i64) -> Notific
         body,
         queued_at_ms: now_ms,
         members: members.iter().map(|n| n.message_id.clone()).collect(),
+        due_at_ms: 0,
+        root_cause: String::new(),
+        repeat_s: None,
+    }
+}
+
+/// The `ordinal`-th (from 1) reminder of an incident still open, from the last notice of
+/// its thread (`last`), queued at `now_ms`: same recipients and thread, its own
+/// Message-ID `<incident.repeat.n@ship.seawatch>`.
+pub fn reminder(last: &Notification, ordinal: usize, now_ms: i64) -> Notification {
+    let opened = message_id(&last.ship, &last.incident, "opened", 0);
+    let since = (now_ms - last.queued_at_ms).max(0) / 60_000;
+    let subject = match last.subject.rsplit_once(" [") {
+        Some((head, _)) => format!("{head} [repeat]"),
+        None => format!("{} [repeat]", last.subject),
+    };
+    Notification {
+        message_id: message_id(&last.ship, &last.incident, "repeat", ordinal),
+        thread: Some(opened),
+        ship: last.ship.clone(),
+        incident: last.incident.clone(),
+        transition: "repeat".into(),
+        severity: last.severity.clone(),
+        to: last.to.clone(),
+        subject,
+        body: format!(
+            "Reminder: incident {} is still open, {since} min after this notice of it:\n\n{}",
+            last.incident, last.body
+        ),
+        queued_at_ms: now_ms,
+        members: Vec::new(),
+        due_at_ms: 0,
+        root_cause: last.root_cause.clone(),
+        repeat_s: last.repeat_s,
     }
 }
 
@@ -203,6 +252,9 @@ impl Facts {
             body,
             queued_at_ms: now_ms,
             members: Vec::new(),
+            due_at_ms: 0,
+            root_cause: self.root_cause.clone(),
+            repeat_s: None,
         }
     }
 }

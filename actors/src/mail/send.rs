@@ -94,7 +94,7 @@ impl Mailer {
         if after_outage {
             outbox.lock().make_digests(clock.now_ms())?;
         }
-        let pending = outbox.lock().pending();
+        let pending = outbox.lock().pending(clock.now_ms());
         let mut pass = Pass::default();
         if pending.is_empty() {
             return Ok(pass);

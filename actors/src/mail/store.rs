@@ -9,6 +9,9 @@
 //!   API's `attempts` and `last_error`; at most one a minute per message is written);
 //! * `{"x": "<message-id>", "incident", "transition"}`: a transition no route wanted
 //!   (nothing is sent; it keeps the ordinals of the incident's later Message-IDs);
+//! * `{"u": "<message-id>", "at": ms, "reason": "..."}`: suppressed, never to be sent (a
+//!   silence, an inhibiting incident, or a blip withdrawn within the group wait);
+//! * `{"si": Silence}` / `{"su": "<silence-id>", "at": ms}`: a silence added / ended;
 //! * `{"c": seq}`: a checkpoint of the outbox's position in the ship's event log: every
 //!   incident event below `seq` has been handled (queued, skipped or not mailing).
 //!
@@ -42,6 +45,44 @@ pub enum Status {
     Sent,
     /// Refused for good by the SMTP server.
     Failed,
+    /// Never to be sent: silenced, inhibited, or withdrawn (see `last_error` for why).
+    Suppressed,
+}
+
+/// A silence: no mail for an incident, or for incidents rooted at an element, until a
+/// time or until the incident resolves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Silence {
+    /// `s-<n>`, numbered from the journal.
+    pub id: String,
+    /// The incident it silences, if it is for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
+    /// The root-cause element it silences, if it is for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub element: Option<String>,
+    /// Ends at this time, unix ms, if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_ms: Option<i64>,
+    /// Ends when the silenced incident resolves (its `resolved` notice is silenced too).
+    #[serde(default)]
+    pub until_resolved: bool,
+    /// Who added it.
+    pub by: String,
+    /// Why.
+    #[serde(default)]
+    pub comment: String,
+    /// When it was added, unix ms.
+    pub created_ms: i64,
+}
+
+impl Silence {
+    /// True when it covers a notice of `incident` rooted at `root` at `now_ms`.
+    pub fn covers(&self, incident: &str, root: &str, now_ms: i64) -> bool {
+        self.until_ms.is_none_or(|u| now_ms < u)
+            && (self.incident.as_deref() == Some(incident)
+                || (!root.is_empty() && self.element.as_deref() == Some(root)))
+    }
 }
 
 /// A notification and how far it got.
@@ -96,6 +137,19 @@ enum Record {
     Checkpoint {
         c: u64,
     },
+    /// A queued notice never to be sent.
+    Suppressed {
+        u: String,
+        at: i64,
+        reason: String,
+    },
+    SilenceAdded {
+        si: Silence,
+    },
+    SilenceEnded {
+        su: String,
+        at: i64,
+    },
 }
 
 /// Journal errors.
@@ -127,6 +181,11 @@ pub struct Outbox {
     /// The next event-log seq to read: past every event recorded or checkpointed. `None`
     /// for a new journal (or one written before positions were kept).
     position: Option<u64>,
+    /// The last transition seen of each incident (queued or skipped), and its root.
+    last_transition: HashMap<String, (String, String)>,
+    /// Active silences, and how many were ever added (for ids).
+    silences: Vec<Silence>,
+    silences_added: usize,
 }
 
 impl Outbox {
@@ -161,6 +220,9 @@ impl Outbox {
             skipped: HashSet::new(),
             skipped_counts: HashMap::new(),
             position: None,
+            last_transition: HashMap::new(),
+            silences: Vec::new(),
+            silences_added: 0,
         };
         file.seek(SeekFrom::Start(0)).map_err(io(&path))?;
         let mut reader = BufReader::new(&file);
@@ -204,6 +266,12 @@ impl Outbox {
                 self.advance(seq);
                 if self.by_id.contains_key(&q.message_id) {
                     return;
+                }
+                if matches!(q.transition.as_str(), "opened" | "resolved" | "reopened") {
+                    self.last_transition.insert(
+                        q.incident.clone(),
+                        (q.transition.clone(), q.root_cause.clone()),
+                    );
                 }
                 if !q.members.is_empty() {
                     self.digests += 1;
@@ -251,6 +319,10 @@ impl Outbox {
                 seq,
             } => {
                 self.advance(seq);
+                self.last_transition
+                    .entry(incident.clone())
+                    .and_modify(|e| e.0 = transition.clone())
+                    .or_insert_with(|| (transition.clone(), String::new()));
                 if self.skipped.insert(x) {
                     *self
                         .skipped_counts
@@ -258,6 +330,20 @@ impl Outbox {
                         .or_default() += 1;
                 }
             }
+            Record::Suppressed { u, at, reason } => {
+                if let Some(e) = self.by_id.get(&u).map(|&i| &mut self.entries[i]) {
+                    if e.status == Status::Queued {
+                        e.status = Status::Suppressed;
+                        e.done_at_ms = Some(at);
+                        e.last_error = Some(reason);
+                    }
+                }
+            }
+            Record::SilenceAdded { si } => {
+                self.silences_added += 1;
+                self.silences.push(si);
+            }
+            Record::SilenceEnded { su, .. } => self.silences.retain(|s| s.id != su),
             Record::Attempt { a, at, error } => {
                 if let Some(e) = self.by_id.get(&a).map(|&i| &mut self.entries[i]) {
                     e.attempts += 1;
@@ -398,14 +484,16 @@ impl Outbox {
         &self.entries
     }
 
-    /// The queued entries in sending order: criticals first, then the rest, each in queue
-    /// order (decision 0042).
-    pub fn pending(&self) -> Vec<Notification> {
+    /// The queued entries due at `now_ms`, in sending order: criticals first, then the
+    /// rest, each in queue order (decision 0042).
+    pub fn pending(&self, now_ms: i64) -> Vec<Notification> {
         let mut out: Vec<&Entry> = self
             .entries
             .iter()
             .filter(|e| {
-                e.status == Status::Queued && !self.covered.contains(&e.notification.message_id)
+                e.status == Status::Queued
+                    && e.notification.due_at_ms <= now_ms
+                    && !self.covered.contains(&e.notification.message_id)
             })
             .collect();
         out.sort_by_key(|e| {
@@ -417,12 +505,141 @@ impl Outbox {
         out.into_iter().map(|e| e.notification.clone()).collect()
     }
 
+    /// The earliest due time of a queued entry that is not due at `now_ms`, if any.
+    pub fn next_due_ms(&self, now_ms: i64) -> Option<i64> {
+        self.entries
+            .iter()
+            .filter(|e| e.status == Status::Queued && e.notification.due_at_ms > now_ms)
+            .map(|e| e.notification.due_at_ms)
+            .min()
+    }
+
+    /// When the incident's last mail went or is due to go (sent, or queued and due),
+    /// unix ms; `None` before its first.
+    pub fn last_mail_at(&self, incident: &str) -> Option<i64> {
+        self.entries
+            .iter()
+            .filter(|e| e.notification.incident == incident)
+            .filter_map(|e| match e.status {
+                Status::Sent => e.done_at_ms,
+                Status::Queued => Some(e.notification.due_at_ms.max(e.notification.queued_at_ms)),
+                Status::Failed | Status::Suppressed => None,
+            })
+            .max()
+    }
+
+    /// The incident's latest notice that is still queued and not due at `now_ms` (waiting
+    /// out a group wait or interval), if any.
+    pub fn waiting_notice(&self, incident: &str, now_ms: i64) -> Option<&Notification> {
+        self.entries
+            .iter()
+            .rev()
+            .filter(|e| e.notification.incident == incident && e.notification.members.is_empty())
+            .find(|e| e.status == Status::Queued && e.notification.due_at_ms > now_ms)
+            .map(|e| &e.notification)
+    }
+
+    /// Marks `message_id` (queued) never to be sent, durably, with the reason.
+    pub fn suppress(
+        &mut self,
+        message_id: &str,
+        at_ms: i64,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let rec = Record::Suppressed {
+            u: message_id.to_owned(),
+            at: at_ms,
+            reason: reason.to_owned(),
+        };
+        self.append(&rec)?;
+        self.apply(rec);
+        Ok(())
+    }
+
+    /// The last transition recorded of `incident` and its root cause (empty when unknown).
+    pub fn last_transition(&self, incident: &str) -> Option<(&str, &str)> {
+        self.last_transition
+            .get(incident)
+            .map(|(t, r)| (t.as_str(), r.as_str()))
+    }
+
+    /// Incidents whose last transition leaves them open, with their root cause.
+    pub fn open_incidents(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.last_transition
+            .iter()
+            .filter(|(_, (t, _))| t != "resolved")
+            .map(|(i, (_, r))| (i.as_str(), r.as_str()))
+    }
+
+    /// Adds a silence durably (its id assigned here) and returns it.
+    pub fn add_silence(&mut self, mut s: Silence) -> Result<Silence, StoreError> {
+        s.id = format!("s-{}", self.silences_added + 1);
+        let rec = Record::SilenceAdded { si: s.clone() };
+        self.append(&rec)?;
+        self.apply(rec);
+        Ok(s)
+    }
+
+    /// Ends silence `id`, durably; `false` when there is no such active silence.
+    pub fn end_silence(&mut self, id: &str, at_ms: i64) -> Result<bool, StoreError> {
+        if !self.silences.iter().any(|s| s.id == id) {
+            return Ok(false);
+        }
+        let rec = Record::SilenceEnded {
+            su: id.to_owned(),
+            at: at_ms,
+        };
+        self.append(&rec)?;
+        self.apply(rec);
+        Ok(true)
+    }
+
+    /// The active silences (expired ones included until ended; see [`Silence::covers`]).
+    pub fn silences(&self) -> &[Silence] {
+        &self.silences
+    }
+
+    /// Queues a reminder for every incident still open whose route asked for repeats and
+    /// whose last mail went `repeat_s` or more ago. Returns how many were queued.
+    pub fn queue_reminders(&mut self, now_ms: i64) -> Result<usize, StoreError> {
+        let mut due: Vec<Notification> = Vec::new();
+        for (incident, _) in self.open_incidents() {
+            let thread: Vec<&Entry> = self
+                .entries
+                .iter()
+                .filter(|e| e.notification.incident == incident)
+                .collect();
+            let Some(last) = thread.iter().rev().find(|e| e.status != Status::Suppressed) else {
+                continue;
+            };
+            let Some(repeat_s) = last.notification.repeat_s.filter(|r| *r > 0.0) else {
+                continue;
+            };
+            // Only after the last notice went out (a queued one will say it all).
+            let (Status::Sent, Some(at)) = (last.status, last.done_at_ms) else {
+                continue;
+            };
+            if now_ms - at >= (repeat_s * 1000.0) as i64 {
+                let n = thread
+                    .iter()
+                    .filter(|e| e.notification.transition == "repeat")
+                    .count();
+                due.push(super::message::reminder(&last.notification, n + 1, now_ms));
+            }
+        }
+        let mut queued = 0;
+        for n in due {
+            queued += usize::from(self.enqueue(n)?);
+        }
+        Ok(queued)
+    }
+
     /// After an outage: the queued non-critical notifications, grouped by recipients,
     /// become one digest per group of two or more (queued durably, like any
     /// notification; its members are sent when it is). Returns the digests queued.
     pub fn make_digests(&mut self, now_ms: i64) -> Result<usize, StoreError> {
         let mut groups: Vec<(Vec<String>, Vec<Notification>)> = Vec::new();
-        for n in self.pending() {
+        for n in self.pending(now_ms) {
             if n.severity == "critical" || !n.members.is_empty() {
                 continue;
             }
