@@ -17,7 +17,7 @@ use seawatch_actors::log_service::{LogReader, LogService};
 use seawatch_actors::mail::actor::{enqueue_push, OutboxActor, OutboxArgs, OutboxMetrics};
 use seawatch_actors::mail::send::Mailer;
 use seawatch_actors::mail::store::Status;
-use seawatch_actors::mail::{EmailConfig, Outbox};
+use seawatch_actors::mail::{EmailConfig, Notification, Outbox};
 use seawatch_runtime::event_log::{EventKind, EventLog, EventLogConfig, NewEvent};
 use seawatch_runtime::{Clock, Metrics};
 use seawatch_tests::smtp::{Managed, Mode, Received};
@@ -829,4 +829,155 @@ async fn a_route_can_leave_out_resolved_notices() {
             "<aurora-1.reopened@aurora.seawatch>"
         ]
     );
+}
+
+#[tokio::test]
+async fn mail_held_back_too_long_queues_one_critical_notice_about_the_outbox_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
+    let a = args(email("127.0.0.1:9"), outbox.clone(), quiet_log());
+    let t0 = a.clock.now_ms();
+    assert_eq!(a.email.stalled_after_s, 3600.0, "the default");
+    enqueue_push(&a, &incident(1, "opened", "critical"), None).unwrap();
+    enqueue_push(&a, &incident(2, "opened", "minor"), None).unwrap();
+    outbox
+        .lock()
+        .note_attempt(
+            "<aurora-1.opened@aurora.seawatch>",
+            t0,
+            "Connection refused",
+        )
+        .unwrap();
+    let to = a.email.all_recipients();
+    let stall = |now: i64| {
+        outbox
+            .lock()
+            .queue_stalled_notice(SHIP, "127.0.0.1:9", to.clone(), now, 3_600_000)
+            .unwrap()
+    };
+    assert!(!stall(t0 + 3_599_000));
+    assert!(stall(t0 + 3_600_000));
+    assert!(!stall(t0 + 7_200_000), "one notice per stall");
+    let p = outbox.lock().pending(i64::MAX);
+    assert_eq!(p[0].message_id, "<outbox.stalled.1@aurora.seawatch>");
+    assert_eq!(p[0].severity, "critical");
+    assert_eq!(
+        p[0].to,
+        ["bridge@aurora.example", "it@aurora.example"],
+        "every route's recipients"
+    );
+    assert!(p[0].body.contains("holds 2 notices"), "{}", p[0].body);
+    assert!(p[0].body.contains("Connection refused"), "{}", p[0].body);
+    assert_eq!(p[1].message_id, "<aurora-1.opened@aurora.seawatch>");
+}
+
+/// Issue 22's outage goal, on the simulated clock against the real server: a 6-hour
+/// outage with 500 incident transitions (seeded), the outbox retrying all along; when the
+/// server answers again every critical arrives on its own, the rest as at most one digest
+/// per group of recipients, and the outbox's own stalled notice first.
+#[tokio::test]
+async fn a_six_hour_outage_with_500_transitions_yields_criticals_alone_and_one_digest() {
+    use rand::{Rng, SeedableRng};
+    let Some(smtp) = server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
+    let a = args(email(&smtp.addr()), outbox.clone(), quiet_log());
+    let mailer = Mailer::new(a.email.clone()).unwrap();
+    smtp.stop().unwrap();
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(22);
+    // 60 incidents, each going opened → resolved → reopened → resolved → ... in turn.
+    let mut next: Vec<usize> = vec![0; 60];
+    let mut severity: Vec<&str> = Vec::new();
+    for _ in 0..60 {
+        severity.push(if rng.random_bool(0.15) {
+            "critical"
+        } else {
+            "major"
+        });
+    }
+    let cycle = ["opened", "resolved", "reopened", "resolved"];
+    let mut transitions = 0;
+    let mut after_outage = false;
+    while transitions < 500 {
+        a.clock.advance_ms(6 * 3_600_000 / 500);
+        let i = rng.random_range(0..60);
+        let event = if next[i] == 0 {
+            "opened"
+        } else {
+            cycle[1 + (next[i] - 1) % 3]
+        };
+        next[i] += 1;
+        enqueue_push(
+            &a,
+            &incident_at(i + 1, event, severity[i], "core-sw-1"),
+            None,
+        )
+        .unwrap();
+        transitions += 1;
+        if transitions % 25 == 0 {
+            // A retry during the outage (the actor's backoff, compressed).
+            let pass = mailer.pass(&outbox, &a.clock, after_outage).await.unwrap();
+            assert_eq!(pass.sent, 0);
+            assert!(pass.interrupted.is_some());
+            after_outage = true;
+            outbox
+                .lock()
+                .queue_stalled_notice(
+                    SHIP,
+                    &smtp.addr(),
+                    a.email.all_recipients(),
+                    a.clock.now_ms(),
+                    3_600_000,
+                )
+                .unwrap();
+        }
+    }
+    let queued: Vec<Notification> = outbox.lock().pending(i64::MAX);
+    let criticals: Vec<String> = queued
+        .iter()
+        .filter(|n| n.severity == "critical" && n.transition != "stalled")
+        .map(|n| n.message_id.clone())
+        .collect();
+    let others = queued.iter().filter(|n| n.severity != "critical").count();
+    assert!(
+        criticals.len() >= 20 && others >= 300,
+        "{} / {others}",
+        criticals.len()
+    );
+    smtp.restart().unwrap();
+    let pass = mailer.pass(&outbox, &a.clock, true).await.unwrap();
+    assert_eq!(pass.interrupted, None);
+    let msgs = smtp.messages();
+    let ids: Vec<&str> = msgs.iter().filter_map(|m| m.header("Message-ID")).collect();
+    assert_eq!(
+        ids[0], "<outbox.stalled.1@aurora.seawatch>",
+        "the stall first"
+    );
+    assert_eq!(
+        &ids[1..=criticals.len()],
+        criticals.as_slice(),
+        "criticals one by one, in order"
+    );
+    let digests: Vec<&&str> = ids.iter().filter(|i| i.starts_with("<digest.")).collect();
+    assert_eq!(
+        digests.len(),
+        1,
+        "one digest: the non-criticals share one recipient list"
+    );
+    assert_eq!(
+        msgs.len(),
+        1 + criticals.len() + 1,
+        "nothing else, nothing twice"
+    );
+    let digest = msgs
+        .iter()
+        .find(|m| m.header("Message-ID") == Some(digests[0]))
+        .unwrap();
+    assert!(
+        digest.body.contains(&format!("{others} notices")),
+        "{}",
+        digest.body
+    );
+    assert!(outbox.lock().pending(i64::MAX).is_empty());
+    assert_eq!(outbox.lock().backlog().0, 0);
 }

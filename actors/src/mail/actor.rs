@@ -466,7 +466,21 @@ async fn run(
                     .lock()
                     .queue_reminders(args.clock.now_ms())
                     .map_err(|e| e.to_string())?;
-                if reminders > 0 && next_pass.is_none() {
+                let stalled = args
+                    .outbox
+                    .lock()
+                    .queue_stalled_notice(
+                        &ship,
+                        &args.email.smtp,
+                        args.email.all_recipients(),
+                        args.clock.now_ms(),
+                        (args.email.stalled_after_s * 1000.0) as i64,
+                    )
+                    .map_err(|e| e.to_string())?;
+                if stalled {
+                    tracing::error!(ship = %ship, smtp = %args.email.smtp, "mail outbox stalled: notices have waited longer than email.stalled_after_s");
+                }
+                if (reminders > 0 || stalled) && next_pass.is_none() {
                     next_pass = Some(Instant::now());
                 }
                 if next_pass.is_some_and(|t| t <= Instant::now()) {

@@ -42,6 +42,10 @@ pub struct EmailConfig {
     /// Longest retry delay, seconds (the delay doubles up to it; default 4).
     #[serde(default = "default_retry_max_s")]
     pub retry_max_s: f64,
+    /// When the oldest waiting notice is this old, seconds, the outbox queues one critical
+    /// notice about itself (sent first when the server answers again; default 3600).
+    #[serde(default = "default_stalled_after_s")]
+    pub stalled_after_s: f64,
     /// Who gets what; a notification goes to the union of every matching route's `to`.
     #[serde(default, rename = "route")]
     pub routes: Vec<RouteConfig>,
@@ -97,6 +101,9 @@ fn default_retry_initial_s() -> f64 {
 /// goal is ≤ 5 s); a retry is one TCP connection attempt, cheap even over a satellite.
 fn default_retry_max_s() -> f64 {
     4.0
+}
+fn default_stalled_after_s() -> f64 {
+    3600.0
 }
 
 /// What a notification is matched on.
@@ -155,6 +162,9 @@ impl EmailConfig {
             return Err(
                 "email.retry_initial_s: expected 0 < retry_initial_s <= retry_max_s".into(),
             );
+        }
+        if self.stalled_after_s.is_nan() || self.stalled_after_s <= 0.0 {
+            return Err("email.stalled_after_s: expected seconds > 0".into());
         }
         if self.routes.is_empty() {
             return Err("email.route: expected at least one [[email.route]] with `to`".into());
@@ -230,6 +240,18 @@ impl EmailConfig {
             }
         }
         t
+    }
+
+    /// Every route's recipients, in route order, without repeats (for the outbox's notice
+    /// about itself).
+    pub fn all_recipients(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for a in self.routes.iter().flat_map(|r| &r.to) {
+            if !out.contains(a) {
+                out.push(a.clone());
+            }
+        }
+        out
     }
 
     /// The recipients of a notification: the union of every matching route's `to`, in

@@ -105,6 +105,41 @@ pub fn digest(ordinal: usize, members: &[&Notification], now_ms: i64) -> Notific
     }
 }
 
+/// The `ordinal`-th (from 1) notice of the outbox about itself: `(waiting, oldest_ms)`,
+/// notices have waited since `oldest_ms` because the SMTP server `smtp` could not be reached
+/// (`last_error`). Critical, so it goes first when the server answers again.
+pub fn stalled(
+    ship: &str,
+    ordinal: usize,
+    (waiting, oldest_ms): (usize, i64),
+    smtp: &str,
+    last_error: Option<&str>,
+    to: Vec<String>,
+    now_ms: i64,
+) -> Notification {
+    let mins = (now_ms - oldest_ms).max(0) / 60_000;
+    Notification {
+        message_id: message_id(ship, "outbox", "stalled", ordinal),
+        thread: None,
+        ship: ship.to_owned(),
+        incident: String::new(),
+        transition: "stalled".into(),
+        severity: "critical".into(),
+        to,
+        subject: format!("[seawatch {ship}] critical: mail from {ship} held back for {mins} min"),
+        body: format!(
+            "The mail outbox of {ship} holds {waiting} notices, the oldest queued at {} ({mins} min before this notice), because the SMTP server {smtp} could not be reached.\nLast error: {}\n\nThey follow this notice, criticals one by one and the rest as a digest. Meanwhile the ship's console lists them (GET /api/notifications).\n\n-- \nseawatch on {ship}.\n",
+            crate::incident::api::rfc3339(oldest_ms),
+            last_error.unwrap_or("none recorded"),
+        ),
+        queued_at_ms: now_ms,
+        members: Vec::new(),
+        due_at_ms: 0,
+        root_cause: String::new(),
+        repeat_s: None,
+    }
+}
+
 /// The `ordinal`-th (from 1) reminder of an incident still open, from the last notice of
 /// its thread (`last`), queued at `now_ms`: same recipients and thread, its own
 /// Message-ID `<incident.repeat.n@ship.seawatch>`.

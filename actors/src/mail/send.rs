@@ -91,12 +91,8 @@ impl Mailer {
         clock: &Clock,
         after_outage: bool,
     ) -> Result<Pass, StoreError> {
-        if after_outage {
-            outbox.lock().make_digests(clock.now_ms())?;
-        }
-        let pending = outbox.lock().pending(clock.now_ms());
         let mut pass = Pass::default();
-        if pending.is_empty() {
+        if outbox.lock().pending(clock.now_ms()).is_empty() {
             return Ok(pass);
         }
         let transport = match self.transport() {
@@ -106,6 +102,30 @@ impl Mailer {
                 return Ok(pass);
             }
         };
+        if after_outage {
+            // Digests are made once the server answers, not on every failed retry: one
+            // digest per group of recipients for the whole outage.
+            let error = match transport.test_connection().await {
+                Ok(true) => None,
+                Ok(false) => Some("the SMTP server did not answer NOOP".to_owned()),
+                Err(e) => Some(e.to_string()),
+            };
+            let mut o = outbox.lock();
+            match error {
+                None => {
+                    o.make_digests(clock.now_ms())?;
+                }
+                Some(error) => {
+                    // Counted on the first in line, as a failed send would be.
+                    if let Some(first) = o.pending(clock.now_ms()).first() {
+                        o.note_attempt(&first.message_id, clock.now_ms(), &error)?;
+                    }
+                    pass.interrupted = Some(error);
+                    return Ok(pass);
+                }
+            }
+        }
+        let pending = outbox.lock().pending(clock.now_ms());
         for n in pending {
             let message = match n.render(&self.from) {
                 Ok(m) => m,

@@ -496,8 +496,10 @@ impl Outbox {
                     && !self.covered.contains(&e.notification.message_id)
             })
             .collect();
+        // The outbox's notice about itself first: it explains what follows.
         out.sort_by_key(|e| {
             (
+                e.notification.transition != "stalled",
                 e.notification.severity != "critical",
                 e.notification.queued_at_ms,
             )
@@ -597,6 +599,52 @@ impl Outbox {
     /// The active silences (expired ones included until ended; see [`Silence::covers`]).
     pub fn silences(&self) -> &[Silence] {
         &self.silences
+    }
+
+    /// Queues the outbox's critical notice about itself when the oldest waiting notice
+    /// was queued `after_ms` or more before `now_ms` and no such notice is waiting already
+    /// (one per stall). `Ok(true)` when it queued one.
+    pub fn queue_stalled_notice(
+        &mut self,
+        ship: &str,
+        smtp: &str,
+        to: Vec<String>,
+        now_ms: i64,
+        after_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (waiting, Some(oldest)) = self.backlog() else {
+            return Ok(false);
+        };
+        if now_ms - oldest < after_ms
+            || self
+                .entries
+                .iter()
+                .any(|e| e.status == Status::Queued && e.notification.transition == "stalled")
+        {
+            return Ok(false);
+        }
+        let last_error = self
+            .entries
+            .iter()
+            .filter(|e| e.status == Status::Queued)
+            .filter_map(|e| e.last_error.clone())
+            .next_back();
+        let ordinal = self
+            .entries
+            .iter()
+            .filter(|e| e.notification.transition == "stalled")
+            .count()
+            + 1;
+        let n = super::message::stalled(
+            ship,
+            ordinal,
+            (waiting, oldest),
+            smtp,
+            last_error.as_deref(),
+            to,
+            now_ms,
+        );
+        self.enqueue(n)
     }
 
     /// Queues a reminder for every incident still open whose route asked for repeats and
