@@ -261,6 +261,15 @@ async fn transitions_arrive_as_one_thread_per_incident() {
         "{}",
         msgs[0].body
     );
+    // Plain text and HTML, under a boundary derived from the Message-ID.
+    let ct = msgs[0].header("Content-Type").unwrap();
+    assert!(ct.starts_with("multipart/alternative"), "{ct}");
+    assert!(ct.contains("seawatch-"), "{ct}");
+    assert!(msgs[0].body.contains("Content-Type: text/plain"));
+    assert!(msgs[0].body.contains("Content-Type: text/html"));
+    let html = outbox.lock().entries()[0].notification.html();
+    assert!(html.contains("<th style=\"text-align:left;padding:2px 12px 2px 0\">Root cause</th><td>core-sw-1</td>"), "{html}");
+    assert!(html.contains("#b00020"), "critical in red: {html}");
     assert!(outbox
         .lock()
         .entries()
@@ -980,4 +989,84 @@ async fn a_six_hour_outage_with_500_transitions_yields_criticals_alone_and_one_d
     );
     assert!(outbox.lock().pending(i64::MAX).is_empty());
     assert_eq!(outbox.lock().backlog().0, 0);
+}
+
+/// STARTTLS and TLS from the first byte, each with AUTH, against the real server with a
+/// certificate from a CA given in `email.ca_file`; a wrong password and an untrusted
+/// certificate are refused, and the notice waits in the outbox.
+#[tokio::test]
+async fn starttls_and_tls_with_auth_and_a_trusted_ca() {
+    for mode in ["starttls", "tls"] {
+        let smtp = match Managed::start_with(mode, "seawatch:s3cret-relay") {
+            Ok(m) => m,
+            Err(e) => {
+                assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "{e}");
+                eprintln!("SKIPPED: no SMTP server: {e}");
+                return;
+            }
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("smtp-password");
+        std::fs::write(&pw, "s3cret-relay\n").unwrap();
+        let mut cfg = email(&smtp.addr());
+        cfg.tls = toml::from_str::<toml::Value>(&format!("t = \"{mode}\""))
+            .unwrap()
+            .get("t")
+            .unwrap()
+            .clone()
+            .try_into()
+            .unwrap();
+        cfg.user = Some("seawatch".into());
+        cfg.password_file = Some(pw.clone());
+        cfg.ca_file = Some(smtp.ca_file());
+        cfg.validate().unwrap();
+        let outbox = Arc::new(Mutex::new(Outbox::open(&dir.path().join("o")).unwrap()));
+        let a = args(cfg.clone(), outbox.clone(), quiet_log());
+        enqueue_push(&a, &incident(1, "opened", "critical"), None).unwrap();
+        // Without the CA the certificate is not trusted: nothing is sent.
+        let mut untrusted = cfg.clone();
+        untrusted.ca_file = None;
+        let pass = Mailer::new(untrusted)
+            .unwrap()
+            .pass(&outbox, &a.clock, false)
+            .await
+            .unwrap();
+        assert_eq!(
+            pass.sent, 0,
+            "{mode}: an untrusted certificate must be refused"
+        );
+        assert!(pass.interrupted.is_some(), "{mode}");
+        // A wrong password: refused, the notice stays queued.
+        std::fs::write(&pw, "wrong\n").unwrap();
+        let pass = Mailer::new(cfg.clone())
+            .unwrap()
+            .pass(&outbox, &a.clock, false)
+            .await
+            .unwrap();
+        assert_eq!(pass.sent, 0, "{mode}: a wrong password must be refused");
+        assert!(
+            pass.interrupted
+                .as_deref()
+                .is_some_and(|e| e.starts_with("authentication refused")),
+            "{mode}: {pass:?}"
+        );
+        assert_eq!(
+            outbox.lock().backlog().0,
+            1,
+            "a refused login is the node's configuration: the notice waits, not fails"
+        );
+        std::fs::write(&pw, "s3cret-relay\n").unwrap();
+        let pass = Mailer::new(cfg)
+            .unwrap()
+            .pass(&outbox, &a.clock, false)
+            .await
+            .unwrap();
+        assert_eq!((pass.sent, pass.interrupted), (1, None), "{mode}");
+        let msgs = smtp.messages();
+        assert_eq!(msgs.len(), 1, "{mode}");
+        assert_eq!(
+            msgs[0].header("Message-ID"),
+            Some("<aurora-1.opened@aurora.seawatch>")
+        );
+    }
 }

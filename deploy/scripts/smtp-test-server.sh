@@ -10,6 +10,9 @@
 #   smtp-test-server.sh stop DIR            SIGTERM, then SIGKILL
 #   smtp-test-server.sh kill DIR            SIGKILL (a crash)
 #
+# SMTP_TLS=starttls|tls serves TLS with a certificate for 127.0.0.1 signed by a throwaway
+# CA, made here with openssl (DIR/ca.pem is what a client trusts); SMTP_AUTH=user:password
+# requires authentication (see the python file).
 # Received messages land in DIR/maildir/new/, one file each. aiosmtpd (PyPI) is installed
 # into the venv $HOME/.cache/seawatch-smtp (SMTP_VENV) when missing. Messages go to stderr.
 set -euo pipefail
@@ -37,13 +40,39 @@ bin() {
 # pid_alive and stop
 . "$(dirname "${BASH_SOURCE[0]}")/lib/pidfile.sh"
 
-# True when the server at $SMTP_PORT sends its 220 greeting.
+# True when the server at $SMTP_PORT sends its 220 greeting (over TLS with SMTP_TLS=tls).
 greets() {
     local line
+    if [ "${SMTP_TLS:-none}" = "tls" ]; then
+        "$python" - "$1" <<'PY' 2>/dev/null
+import socket, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2) as s:
+    with ctx.wrap_socket(s) as t:
+        sys.exit(0 if t.recv(3) == b"220" else 1)
+PY
+        return
+    fi
     { exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
     read -r -t 2 line <&3 || { exec 3>&-; return 1; }
     exec 3>&-
     [ "${line:0:3}" = "220" ]
+}
+
+# A CA and a server certificate for 127.0.0.1 and localhost, once per DIR.
+certs() {
+    [ -f "$dir/server.pem" ] && return 0
+    command -v openssl >/dev/null 2>&1 || { log "SMTP_TLS needs openssl"; return 1; }
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=seawatch test CA" \
+        -keyout "$dir/ca.key" -out "$dir/ca.pem" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+        -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$dir/server.ext"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+        -CAcreateserial -days 2 -extfile "$dir/server.ext" -out "$dir/server.pem" 2>/dev/null
 }
 
 case "$cmd" in
@@ -52,6 +81,7 @@ case "$cmd" in
         : "${SMTP_PORT:?SMTP_PORT must be set}"
         python="$(bin)" || exit 1
         mkdir -p "$dir/maildir/new" "$dir/maildir/tmp" "$dir/maildir/cur"
+        if [ "${SMTP_TLS:-none}" != "none" ]; then certs || exit 1; fi
         if pid_alive; then log "already running (pid $(cat "$dir/server.pid"))"; echo "127.0.0.1:$SMTP_PORT"; exit 0; fi
         # The greeting check needs the accepting mode; keep a mode the test chose.
         saved_mode=""

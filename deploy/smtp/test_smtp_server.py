@@ -13,14 +13,20 @@ without a restart:
     tempfail     answer DATA with 451 (the message is not kept)
     drop-after-data   keep the message, then close the connection without the 250 reply
                  (the client cannot know it arrived: it must send it again, same Message-ID)
+
+Environment: SMTP_TLS=starttls (STARTTLS required before MAIL) or tls (TLS from the first
+byte), with DIR/server.pem and DIR/server.key (the start script makes them, signed by
+DIR/ca.pem); SMTP_AUTH=user:password requires AUTH PLAIN/LOGIN with those credentials
+(only over TLS when SMTP_TLS is set).
 """
 
 import asyncio
 import itertools
 import os
+import ssl
 import sys
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 COUNTER = itertools.count()
 
@@ -92,15 +98,49 @@ class TestSMTP(SMTP):
         return super().eof_received()
 
 
+def authenticator(expected):
+    user, _, password = expected.partition(":")
+
+    def check(server, session, envelope, mechanism, auth_data):
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login.decode() == user
+            and auth_data.password.decode() == password
+        )
+        # handled=False: aiosmtpd answers 535 itself on a failure.
+        return AuthResult(success=ok, handled=False)
+
+    return check
+
+
 async def main(directory, port):
     for sub in ("tmp", "new", "cur"):
         os.makedirs(os.path.join(directory, "maildir", sub), exist_ok=True)
     handler = Handler(directory)
     loop = asyncio.get_running_loop()
+    tls = os.environ.get("SMTP_TLS", "none")
+    auth = os.environ.get("SMTP_AUTH", "")
+    ctx = None
+    if tls != "none":
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(
+            os.path.join(directory, "server.pem"), os.path.join(directory, "server.key")
+        )
+    kwargs = dict(hostname="seawatch-test-smtp", enable_SMTPUTF8=True)
+    if tls == "starttls":
+        kwargs.update(tls_context=ctx, require_starttls=True)
+    if auth:
+        kwargs.update(
+            authenticator=authenticator(auth),
+            auth_required=True,
+            # Implicit TLS is TLS already; aiosmtpd only counts STARTTLS as TLS.
+            auth_require_tls=tls == "starttls",
+        )
     server = await loop.create_server(
-        lambda: TestSMTP(handler, directory, hostname="seawatch-test-smtp", enable_SMTPUTF8=True),
+        lambda: TestSMTP(handler, directory, **kwargs),
         host="127.0.0.1",
         port=port,
+        ssl=ctx if tls == "tls" else None,
     )
     async with server:
         await server.serve_forever()

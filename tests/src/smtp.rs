@@ -101,6 +101,10 @@ impl Received {
 pub struct Managed {
     dir: tempfile::TempDir,
     port: u16,
+    /// `none`, `starttls` or `tls` (`SMTP_TLS` of the script).
+    tls: String,
+    /// `user:password` the server requires, or empty (`SMTP_AUTH`).
+    auth: String,
 }
 
 impl Managed {
@@ -111,18 +115,36 @@ impl Managed {
             cmd,
             self.dir.path(),
             args,
-            &[("SMTP_PORT", self.port.to_string())],
+            &[
+                ("SMTP_PORT", self.port.to_string()),
+                ("SMTP_TLS", self.tls.clone()),
+                ("SMTP_AUTH", self.auth.clone()),
+            ],
         )
     }
 
     /// Starts a server on a fresh loopback port (installing aiosmtpd if missing).
     pub fn start() -> Result<Self, String> {
+        Self::start_with("none", "")
+    }
+
+    /// Starts a server that speaks `tls` (`none`, `starttls`: required before MAIL, or
+    /// `tls`: from the first byte, with a certificate signed by [`Managed::ca_file`]) and,
+    /// unless `auth` is empty, requires AUTH with `user:password`.
+    pub fn start_with(tls: &str, auth: &str) -> Result<Self, String> {
         let m = Managed {
             dir: tempfile::tempdir().map_err(|e| e.to_string())?,
             port: free_port(),
+            tls: tls.to_owned(),
+            auth: auth.to_owned(),
         };
         m.run("start", &[])?;
         Ok(m)
+    }
+
+    /// The CA certificate (PEM) that signed a TLS server's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     /// Its `host:port`.

@@ -34,6 +34,10 @@ pub struct EmailConfig {
     /// A file holding the SMTP password (first line).
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// A PEM file of CA certificates to trust for the server's TLS certificate, besides
+    /// the system's (a shore relay with the fleet's own CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// The `From:` address.
     pub from: String,
     /// First retry delay while the server cannot be reached, seconds (default 1).

@@ -3,8 +3,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use lettre::message::header::ContentType;
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 use serde::{Deserialize, Serialize};
 
@@ -302,8 +301,7 @@ impl Notification {
             .from(from.clone())
             .message_id(Some(self.message_id.clone()))
             .subject(self.subject.clone())
-            .date(UNIX_EPOCH + Duration::from_millis(self.queued_at_ms.max(0) as u64))
-            .header(ContentType::TEXT_PLAIN);
+            .date(UNIX_EPOCH + Duration::from_millis(self.queued_at_ms.max(0) as u64));
         if let Some(first) = &self.thread {
             b = b.in_reply_to(first.clone()).references(first.clone());
         }
@@ -311,8 +309,106 @@ impl Notification {
             let mb: Mailbox = to.parse().map_err(|e| format!("recipient {to:?}: {e}"))?;
             b = b.to(mb);
         }
-        b.body(self.body.clone()).map_err(|e| e.to_string())
+        // Plain text and its HTML rendering; the boundary comes from the Message-ID, so a
+        // re-send is the same bytes.
+        let parts = MultiPart::alternative()
+            .boundary(boundary(&self.message_id))
+            .singlepart(SinglePart::plain(self.body.clone()))
+            .singlepart(SinglePart::html(self.html()));
+        b.multipart(parts).map_err(|e| e.to_string())
     }
+
+    /// The HTML part: the plain body laid out (its first line as the heading, `Key:  value`
+    /// lines as a table, the rest as paragraphs), a pure function of the stored record,
+    /// every text escaped.
+    pub fn html(&self) -> String {
+        let colour = match self.severity.as_str() {
+            "critical" => "#b00020",
+            "major" => "#c25e00",
+            "minor" => "#8a6d00",
+            _ => "#1f4e79",
+        };
+        let mut lines = self.body.lines();
+        let title = lines.next().unwrap_or_default();
+        let mut out = format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>{}</title></head>\
+             <body style=\"font-family:sans-serif;font-size:14px;color:#222\">\
+             <h2 style=\"color:{colour};margin:0 0 12px\">{}</h2>",
+            escape(&self.subject),
+            escape(title)
+        );
+        let mut table = false;
+        let mut para: Vec<&str> = Vec::new();
+        let flush = |out: &mut String, para: &mut Vec<&str>| {
+            if !para.is_empty() {
+                out.push_str(&format!("<p>{}</p>", escape(&para.join(" "))));
+                para.clear();
+            }
+        };
+        for line in lines {
+            let field = line
+                .split_once(":  ")
+                .filter(|(k, _)| !k.is_empty() && k.len() <= 20 && !k.starts_with(' '));
+            match field {
+                Some((k, v)) => {
+                    flush(&mut out, &mut para);
+                    if !table {
+                        out.push_str("<table style=\"border-collapse:collapse\">");
+                        table = true;
+                    }
+                    out.push_str(&format!(
+                        "<tr><th style=\"text-align:left;padding:2px 12px 2px 0\">{}</th><td>{}</td></tr>",
+                        escape(k),
+                        escape(v.trim())
+                    ));
+                }
+                None => {
+                    if table {
+                        out.push_str("</table>");
+                        table = false;
+                    }
+                    if line.trim().is_empty() || line == "-- " {
+                        flush(&mut out, &mut para);
+                    } else {
+                        para.push(line.trim());
+                    }
+                }
+            }
+        }
+        if table {
+            out.push_str("</table>");
+        }
+        flush(&mut out, &mut para);
+        out.push_str("</body></html>\n");
+        out
+    }
+}
+
+/// `seawatch-` and 16 hex digits of an FNV-1a hash of the Message-ID: a MIME boundary
+/// that is the same on every re-send of one notification.
+fn boundary(message_id: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in message_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("seawatch-{h:016x}")
+}
+
+/// Text for HTML.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -371,5 +467,38 @@ mod tests {
             serde_json::json!({"event": "reopened", "id": "s-1", "ship": "s", "severity": "minor"});
         assert_eq!(Facts::from_push(&body).unwrap().transition, "reopened");
         assert!(Facts::from_push(&serde_json::json!({"event": "opened"})).is_none());
+    }
+}
+
+#[cfg(test)]
+mod html_tests {
+    use super::*;
+
+    #[test]
+    fn the_html_part_escapes_what_devices_and_operators_wrote() {
+        let f = Facts {
+            ship: "aurora".into(),
+            incident: "aurora-9".into(),
+            transition: "opened".into(),
+            severity: "major".into(),
+            state: "open".into(),
+            root_cause: "sw-<1>".into(),
+            summary: "link \"down\" & <script>alert(1)</script>".into(),
+            alerts: 2,
+            opened_at: "2026-12-07T00:00:00.000Z".into(),
+            resolved_at: String::new(),
+        };
+        let n = f.notification(0, vec!["it@aurora.example".into()], 1_796_601_600_000);
+        let html = n.html();
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(html.contains("<td>sw-&lt;1&gt;</td>"), "{html}");
+        assert!(html.contains("&quot;down&quot; &amp;"), "{html}");
+        // The same record renders the same bytes (boundary included).
+        let from: Mailbox = "seawatch@aurora.example".parse().unwrap();
+        assert_eq!(
+            n.render(&from).unwrap().formatted(),
+            n.render(&from).unwrap().formatted()
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use parking_lot::Mutex;
@@ -35,6 +35,8 @@ pub struct Mailer {
     cfg: EmailConfig,
     from: Mailbox,
     credentials: Option<Credentials>,
+    /// CA certificates from `ca_file`, as PEM.
+    ca_pem: Option<Vec<u8>>,
 }
 
 impl Mailer {
@@ -50,16 +52,33 @@ impl Mailer {
             }
             _ => None,
         };
+        let ca_pem = match &cfg.ca_file {
+            Some(p) => {
+                let pem =
+                    std::fs::read(p).map_err(|e| format!("email.ca_file {}: {e}", p.display()))?;
+                Certificate::from_pem(&pem)
+                    .map_err(|e| format!("email.ca_file {}: {e}", p.display()))?;
+                Some(pem)
+            }
+            None => None,
+        };
         Ok(Self {
             cfg,
             from,
             credentials,
+            ca_pem,
         })
     }
 
     fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
         let (host, port) = self.cfg.smtp_host_port()?;
-        let tls = |h: &str| TlsParameters::new(h.to_owned()).map_err(|e| e.to_string());
+        let tls = |h: &str| {
+            let mut b = TlsParameters::builder(h.to_owned());
+            if let Some(pem) = &self.ca_pem {
+                b = b.add_root_certificate(Certificate::from_pem(pem).map_err(|e| e.to_string())?);
+            }
+            b.build().map_err(|e| e.to_string())
+        };
         let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone())
             .port(port)
             .timeout(Some(Duration::from_secs(20)))
@@ -141,6 +160,21 @@ impl Mailer {
                 Ok(_) => {
                     outbox.lock().mark_sent(&n.message_id, clock.now_ms())?;
                     pass.sent += 1;
+                }
+                // Authentication refused (530, 534, 535, 538) is the node's configuration,
+                // not the message: the pass stops and every notice waits, as in an outage.
+                Err(e)
+                    if e.status().is_some_and(|c| {
+                        matches!(c.to_string().as_str(), "530" | "534" | "535" | "538")
+                    }) =>
+                {
+                    let error = format!("authentication refused: {e}");
+                    tracing::error!(error = %error, "mail server refused seawatch's credentials (email.user, email.password_file)");
+                    outbox
+                        .lock()
+                        .note_attempt(&n.message_id, clock.now_ms(), &error)?;
+                    pass.interrupted = Some(error);
+                    break;
                 }
                 Err(e) if e.is_permanent() => {
                     tracing::warn!(message_id = %n.message_id, error = %e, "mail refused for good");
