@@ -789,6 +789,28 @@ async fn silences_and_inhibition_keep_whole_threads_quiet() {
     );
     assert!(o.silences().is_empty(), "ended with the incident");
     drop(o);
+    // A silence also stops what is queued and not sent yet.
+    assert!(enqueue_push(&a, &incident_at(6, "opened", "major", "sw-6"), None).unwrap());
+    let s6 = outbox
+        .lock()
+        .add_silence(Silence {
+            id: String::new(),
+            incident: Some("aurora-6".into()),
+            element: None,
+            until_ms: Some(now + 3_600_000),
+            until_resolved: false,
+            by: "officer".into(),
+            comment: "known".into(),
+            created_ms: now,
+        })
+        .unwrap();
+    assert_eq!(
+        status_of(&outbox.lock(), "<aurora-6.opened@aurora.seawatch>"),
+        (
+            Status::Suppressed,
+            Some(format!("silenced by {} (officer): known", s6.id))
+        )
+    );
     // After it, a reopening is mailed again.
     assert!(enqueue_push(&a, &incident_at(3, "reopened", "critical", "fw-1"), None).unwrap());
     // A silence of an element until a time; it survives a restart.
@@ -808,7 +830,11 @@ async fn silences_and_inhibition_keep_whole_threads_quiet() {
     drop((a, outbox));
     let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
     let a = args(timed(0.0, 0.0, 0.0), outbox.clone(), quiet_log());
-    assert_eq!(outbox.lock().silences().len(), 1);
+    assert_eq!(
+        outbox.lock().silences().len(),
+        2,
+        "the element silence and aurora-6's"
+    );
     assert!(!enqueue_push(&a, &incident_at(4, "opened", "major", "pbx-1"), None).unwrap());
     a.clock.advance_ms(60_000);
     assert!(enqueue_push(&a, &incident_at(5, "opened", "major", "pbx-1"), None).unwrap());

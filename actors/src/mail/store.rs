@@ -573,12 +573,30 @@ impl Outbox {
             .map(|(i, (_, r))| (i.as_str(), r.as_str()))
     }
 
-    /// Adds a silence durably (its id assigned here) and returns it.
+    /// Adds a silence durably (its id assigned here) and returns it. Notices it covers
+    /// that are still queued (waiting for a group wait, or for the server) are suppressed
+    /// too: a silence stops what has not gone yet, not only what comes later.
     pub fn add_silence(&mut self, mut s: Silence) -> Result<Silence, StoreError> {
         s.id = format!("s-{}", self.silences_added + 1);
         let rec = Record::SilenceAdded { si: s.clone() };
         self.append(&rec)?;
         self.apply(rec);
+        let now = s.created_ms;
+        let covered: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|e| {
+                e.status == Status::Queued
+                    && e.notification.members.is_empty()
+                    && !self.covered.contains(&e.notification.message_id)
+                    && s.covers(&e.notification.incident, &e.notification.root_cause, now)
+            })
+            .map(|e| e.notification.message_id.clone())
+            .collect();
+        let reason = format!("silenced by {} ({}): {}", s.id, s.by, s.comment);
+        for id in covered {
+            self.suppress(&id, now, &reason)?;
+        }
         Ok(s)
     }
 
