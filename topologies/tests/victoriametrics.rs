@@ -219,3 +219,164 @@ fn ship_killed_mid_export_resumes_and_victoriametrics_holds_each_sample_once() {
     assert_eq!(series_count(&have), SERIES as usize);
     assert!(have.keys().all(|(s, _)| s.contains(&format!("ship={SHIP}")) && s.contains("device=sw-")));
 }
+
+const PW: &str = "test-pw";
+
+/// A process killed (SIGKILL) and reaped on drop.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_shore(cfg: &std::path::Path, url: &str, listen: SocketAddr) -> Reaped {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(cfg.with_extension("out"))
+        .unwrap();
+    Reaped(
+        Command::new(env!("CARGO_BIN_EXE_seawatch"))
+            .args(["shore", "--nats", url, "--listen", &listen.to_string(), "--config"])
+            .arg(cfg)
+            .arg("--data")
+            .arg(cfg.with_file_name("shore-data"))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn shore_metric(addr: SocketAddr, series: &str) -> Option<f64> {
+    metric(&get(addr, "/metrics").ok()?, series)
+}
+
+#[test]
+fn an_offline_ship_fills_its_gap_in_the_shore_victoriametrics_after_link_up() {
+    let bin = match nats_binary() {
+        Ok(b) => b,
+        Err(e) => return skip_or_fail(&format!("no nats-server: {e}")),
+    };
+    let Some((vm, vm_url)) = vm_or_skip() else { return };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let certs = certs();
+    let creds = Creds {
+        shore: PW.into(),
+        leaf_user: "leaf-ship-1".into(),
+        leaf: PW.into(),
+        ship: PW.into(),
+    };
+    // The ship's leaf connection goes through a proxy that is cut: the ship is offline.
+    let proxy_port = free_port();
+    let cluster = ShoreCluster::start(3, &bin, creds.clone(), certs.path(), |_, _| {
+        format!("127.0.0.1:{proxy_port}")
+    });
+    let proxy = rt.block_on(Proxy::start(proxy_port, cluster.leaf.clone()));
+    proxy.set_cut(true);
+    let leaf_client = free_port();
+    let ship_server = ship_leaf(
+        &bin,
+        &creds,
+        SHIP,
+        leaf_client,
+        format!("nats-leaf://leaf-ship-1:{PW}@127.0.0.1:{proxy_port}"),
+        certs.path(),
+        certs.path(),
+    );
+    ship_server.run("start").unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = format!(
+        "[nats]\nurl = \"nats://ship:{PW}@127.0.0.1:{leaf_client}\"\n[eventlog]\nfsync = \"every_batch\"\n"
+    );
+    let ship = ShipProc::start(&data, Some(&config));
+    let token = std::fs::read_to_string(data.join("ingest-token")).unwrap().trim().to_owned();
+    // Six hours of samples, one per series every 30 s, while offline.
+    let t0 = now_ms() - 6 * 3_600_000;
+    let total = SERIES * (6 * 3_600 / 30);
+    let accepted = Arc::new(AtomicU64::new(0));
+    send_samples(
+        ship.http,
+        token,
+        (0, total),
+        t0,
+        30_000,
+        Arc::new(AtomicBool::new(false)),
+        accepted.clone(),
+    )
+    .join()
+    .unwrap();
+    assert_eq!(accepted.load(Ordering::Relaxed), total);
+    let backlog = format!("seawatch_sync_backlog_events{{ship=\"{SHIP}\"}}");
+    let m = ship.wait_metrics("every sample durable", Duration::from_secs(60), |m| {
+        durable(m) >= total && metric(m, &backlog).unwrap_or(0.0) > 0.0
+    });
+    eprintln!("[vm shore] offline: backlog {:?}", metric(&m, &backlog));
+
+    // The shore, with its VictoriaMetrics; then link-up.
+    let shore_cfg = tmp.path().join("shore.toml");
+    std::fs::write(
+        &shore_cfg,
+        format!(
+            "node = \"n0\"\nreplicas = 3\nlease_s = 3\n[[ship]]\nid = \"{SHIP}\"\n\
+             [victoriametrics]\nurl = \"{vm_url}\"\n"
+        ),
+    )
+    .unwrap();
+    let shore_http = free_addr();
+    let shore_url = cluster.url(0);
+    let mut shore = start_shore(&shore_cfg, &shore_url, shore_http);
+    let exported = format!("seawatch_victoriametrics_exported_total{{ship=\"{SHIP}\"}}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while shore_metric(shore_http, &exported) != Some(0.0) {
+        assert!(Instant::now() < deadline, "shore never exported its counter at 0");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    proxy.set_cut(false);
+    // The shore process dies with SIGKILL mid-apply and comes back on the same cluster.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while shore_metric(shore_http, &exported).unwrap_or(0.0) < 5_000.0 {
+        assert!(Instant::now() < deadline, "shore applied nothing after link-up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let at_kill = shore_metric(shore_http, &exported).unwrap_or(0.0);
+    let _ = shore.0.kill();
+    let _ = shore.0.wait();
+    shore = start_shore(&shore_cfg, &shore_url, shore_http);
+    ship.wait_metrics("the ship's backlog drained", Duration::from_secs(180), |m| {
+        metric(m, &backlog) == Some(0.0)
+    });
+    ship.terminate(Duration::from_secs(10));
+    let after = shore_metric(shore_http, &exported).unwrap_or(0.0);
+    let out = std::fs::read_to_string(shore_cfg.with_extension("out")).unwrap_or_default();
+    eprintln!(
+        "[vm shore] restarted shore wrote {after}; it found samples already there {} times",
+        out.matches("already in victoriametrics").count()
+    );
+    let want = log_samples(&data);
+    let have = vm_samples(&vm);
+    let (lo, hi) = (
+        have.keys().map(|(_, t)| *t).min().unwrap_or(0),
+        have.keys().map(|(_, t)| *t).max().unwrap_or(0),
+    );
+    eprintln!(
+        "[vm shore] shore killed at {at_kill} written; log {} samples in {} series; shore VictoriaMetrics {} in {} series, {:.1} h of original timestamps",
+        want.len(),
+        series_count(&want),
+        have.len(),
+        series_count(&have),
+        (hi - lo) as f64 / 3_600_000.0
+    );
+    assert_eq!(want.len() as u64, total);
+    assert_eq!(audit(&want, &have), (0, 0, 0), "(missing, doubled, not in the log)");
+    assert_eq!(lo, t0, "the oldest sample keeps its original timestamp");
+    drop(shore);
+    drop(ship_server);
+    drop(cluster);
+}
