@@ -108,7 +108,10 @@ impl Running {
 async fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let t = Instant::now();
     while !f() {
-        assert!(t.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            t.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -134,11 +137,18 @@ fn stored(vm: &Managed) -> BTreeMap<(String, i64), u32> {
     vm.samples(&format!("{{ship=\"{SHIP}\"}}"))
         .unwrap()
         .into_iter()
-        .flat_map(|(series, points)| points.into_iter().map(move |(t, c)| ((series.clone(), t), c)))
+        .flat_map(|(series, points)| {
+            points
+                .into_iter()
+                .map(move |(t, c)| ((series.clone(), t), c))
+        })
         .collect()
 }
 
-fn compare(want: &BTreeMap<(String, i64), u32>, have: &BTreeMap<(String, i64), u32>) -> (usize, usize, usize) {
+fn compare(
+    want: &BTreeMap<(String, i64), u32>,
+    have: &BTreeMap<(String, i64), u32>,
+) -> (usize, usize, usize) {
     let missing = want.keys().filter(|k| !have.contains_key(*k)).count();
     let doubled = have.values().filter(|&&c| c > 1).count();
     let extra = have.keys().filter(|k| !want.contains_key(*k)).count();
@@ -167,18 +177,27 @@ async fn every_sample_reaches_victoriametrics_once_across_outages_and_a_lost_cur
     // The server crashes mid-export; the exporter backs off, and more events arrive.
     vm.run("kill").unwrap();
     append(&log, t0, 3_000, 6_000).await;
-    wait_until("failed attempts while down", Duration::from_secs(30), || {
-        stats.failed_attempts() >= 2
-    })
+    wait_until(
+        "failed attempts while down",
+        Duration::from_secs(30),
+        || stats.failed_attempts() >= 2,
+    )
     .await;
     let stalled = stats.acked_next_seq();
     vm.run("start").unwrap();
-    wait_until("everything exported", Duration::from_secs(60), || stats.lag() == 0).await;
+    wait_until("everything exported", Duration::from_secs(60), || {
+        stats.lag() == 0
+    })
+    .await;
     assert!(stats.acked_next_seq() > stalled);
     run.finish().await;
     let want = expected(t0, 9_000);
     let have = stored(&vm);
-    assert_eq!(compare(&want, &have), (0, 0, 0), "(missing, doubled, extra) after the outage");
+    assert_eq!(
+        compare(&want, &have),
+        (0, 0, 0),
+        "(missing, doubled, extra) after the outage"
+    );
     // What the crashed server lost was written again after it came back (the exporter
     // went back to its cursor and checked), so more were written than there are samples.
     assert!(stats.exported() + stats.skipped_present() >= want.len() as u64);
@@ -196,19 +215,144 @@ async fn every_sample_reaches_victoriametrics_once_across_outages_and_a_lost_cur
     append(&log, t0, 1_000, 9_000).await;
     let run = start(&url, &log, tmp.path());
     let stats = run.stats.clone();
-    wait_until("caught up again", Duration::from_secs(60), || stats.lag() == 0).await;
+    wait_until("caught up again", Duration::from_secs(60), || {
+        stats.lag() == 0
+    })
+    .await;
     run.finish().await;
     let want = expected(t0, 10_000);
     let have = stored(&vm);
-    assert_eq!(compare(&want, &have), (0, 0, 0), "(missing, doubled, extra) after the lost cursor");
+    assert_eq!(
+        compare(&want, &have),
+        (0, 0, 0),
+        "(missing, doubled, extra) after the lost cursor"
+    );
     // The events from seq 4,000 to 9,000 were found there, the last 1,000 written.
     let refound = want.len() as u64 - expected(t0, 9_000).len() as u64;
     assert_eq!(stats.exported(), refound);
-    assert!(stats.skipped_present() > 3_000, "{}", stats.skipped_present());
+    assert!(
+        stats.skipped_present() > 3_000,
+        "{}",
+        stats.skipped_present()
+    );
     eprintln!(
         "[vm exporter] {} samples in {} series, each once; {} found present after the lost cursor",
         want.len(),
-        have.keys().map(|(s, _)| s).collect::<std::collections::BTreeSet<_>>().len(),
+        have.keys()
+            .map(|(s, _)| s)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
         stats.skipped_present()
     );
+}
+
+/// A bare nats-server with JetStream on a free port (for the shore's watermark bucket),
+/// killed on drop.
+struct Nats {
+    child: std::process::Child,
+    _store: tempfile::TempDir,
+    port: u16,
+}
+
+impl Nats {
+    fn start() -> Result<Self, String> {
+        let bin = seawatch_tests::nats::nats_binary()?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let port = seawatch_tests::free_port();
+        let child = std::process::Command::new(bin)
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            child,
+            _store: dir,
+            port,
+        })
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shore_writes_a_ships_samples_once_behind_its_watermark() {
+    use seawatch_actors::sync::victoriametrics::{applied_bucket, ShipVm, ShoreVm};
+    use seawatch_runtime::event_log::Event;
+    let in_ci = std::env::var("CI").as_deref() == Ok("true");
+    let (vm, url) = match Managed::start() {
+        Ok(v) => v,
+        Err(e) if in_ci => panic!("CI=true and no VictoriaMetrics: {e}"),
+        Err(e) => return eprintln!("SKIPPED: no VictoriaMetrics: {e}"),
+    };
+    let nats = match Nats::start() {
+        Ok(n) => n,
+        Err(e) if in_ci => panic!("CI=true and no nats-server: {e}"),
+        Err(e) => return eprintln!("SKIPPED: no nats-server: {e}"),
+    };
+    let url_nats = format!("nats://127.0.0.1:{}", nats.port);
+    let client = {
+        let mut tries = 0;
+        loop {
+            match async_nats::connect(&url_nats).await {
+                Ok(c) => break c,
+                Err(e) => {
+                    tries += 1;
+                    assert!(tries < 100, "nats-server did not come up: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    };
+    let js = async_nats::jetstream::new(client);
+    let bucket = applied_bucket(&js, 1).await.unwrap();
+    let shore = ShoreVm::new(&VmConfig::new(&url), None).unwrap();
+    let t0 = t0();
+    // The ship's log as shore receives it: seqs from 1, a third of them log lines.
+    let events: Vec<Event> = new_events(t0, 3_000, 0)
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| Event {
+            seq: i as u64 + 1,
+            ts_ms: e.ts_ms,
+            kind: e.kind,
+            source: e.source,
+            severity: e.severity,
+            body: e.body,
+        })
+        .collect();
+    let want = expected(t0, 3_000);
+    let applier = ShipVm::new(shore.clone(), bucket.clone());
+    // Frames of 500 events; the second half of each frame comes again with the next one
+    // (a resend after a lost acknowledgement).
+    let mut written = 0;
+    for start in (0..3_000usize).step_by(500) {
+        let from = start.saturating_sub(250);
+        written += applier
+            .apply(SHIP, &events[from..start + 500])
+            .await
+            .unwrap();
+    }
+    assert_eq!(written, want.len() as u64, "each sample written once");
+    // The same frames again, as after a shore restart: the watermark says all is applied.
+    let again = ShipVm::new(shore.clone(), bucket.clone());
+    assert_eq!(again.apply(SHIP, &events).await.unwrap(), 0);
+    // A crash between VictoriaMetrics' 2xx and the watermark's update: the watermark is
+    // behind. The new applier is in doubt, finds the samples there and writes none.
+    bucket.put(SHIP, "1001".into()).await.unwrap();
+    let after_crash = ShipVm::new(shore.clone(), bucket.clone());
+    assert_eq!(after_crash.apply(SHIP, &events[1_000..]).await.unwrap(), 0);
+    assert_eq!(
+        compare(&want, &stored(&vm)),
+        (0, 0, 0),
+        "(missing, doubled, extra) at shore"
+    );
+    let w = bucket.get(SHIP).await.unwrap().unwrap();
+    assert_eq!(std::str::from_utf8(&w).unwrap(), "3001");
 }

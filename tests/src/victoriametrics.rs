@@ -70,8 +70,13 @@ impl Managed {
                 .collect::<Vec<_>>()
                 .join(",");
             let series = map.entry(labels).or_default();
-            for t in v["timestamps"].as_array().ok_or("export line without timestamps")? {
-                *series.entry(t.as_i64().ok_or("bad timestamp")?).or_default() += 1;
+            for t in v["timestamps"]
+                .as_array()
+                .ok_or("export line without timestamps")?
+            {
+                *series
+                    .entry(t.as_i64().ok_or("bad timestamp")?)
+                    .or_default() += 1;
             }
         }
         Ok(map)

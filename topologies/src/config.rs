@@ -469,11 +469,17 @@ mod tests {
         assert_eq!(c.victoriametrics.unwrap().url, "http://127.0.0.1:8428");
         let c = ShoreConfig::parse(text, "shore.toml").unwrap();
         assert_eq!(c.victoriametrics.unwrap().url, "http://127.0.0.1:8428");
-        assert_eq!(ShipConfig::parse("", "s.toml").unwrap().victoriametrics, None);
+        assert_eq!(
+            ShipConfig::parse("", "s.toml").unwrap().victoriametrics,
+            None
+        );
         for bad in ["vm:8428", "https://vm:8428"] {
             let t = format!("[victoriametrics]\nurl = \"{bad}\"\n");
             let e = ShipConfig::parse(&t, "s.toml").unwrap_err();
-            assert!(e.0.starts_with("s.toml: victoriametrics.url: expected http://"), "{e}");
+            assert!(
+                e.0.starts_with("s.toml: victoriametrics.url: expected http://"),
+                "{e}"
+            );
             let e = ShoreConfig::parse(&t, "shore.toml").unwrap_err();
             assert!(e.0.contains("victoriametrics.url"), "{e}");
         }

@@ -747,7 +747,9 @@ fn vm_exporter(
     use seawatch_actors::store::vm_actor::{vm_exporter_child, VmExporterArgs};
     let metrics = VmMetrics::register(runtime.metrics());
     metrics.ship(&cfg.ship);
-    let cursor = cfg.data.join(format!("victoriametrics-{}.cursor", cfg.ship));
+    let cursor = cfg
+        .data
+        .join(format!("victoriametrics-{}.cursor", cfg.ship));
     vm_exporter_child(VmExporterArgs {
         vm: VmConfig::new(url),
         exporter: VmExporterConfig::new(cursor),

@@ -24,7 +24,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use seawatch_actors::ingest::decode::{encode_write_request, Label, Sample, TimeSeries, WriteRequest};
+use seawatch_actors::ingest::decode::{
+    encode_write_request, Label, Sample, TimeSeries, WriteRequest,
+};
 use seawatch_actors::store::victoriametrics::sample_of;
 use seawatch_runtime::event_log::EventKind;
 use seawatch_tests::nats::{certs, nats_binary, ship_leaf, Creds, Proxy, ShoreCluster};
@@ -125,12 +127,19 @@ fn vm_samples(vm: &Managed) -> BTreeMap<(String, i64), u32> {
     vm.samples(&format!("{{ship=\"{SHIP}\"}}"))
         .unwrap()
         .into_iter()
-        .flat_map(|(series, points)| points.into_iter().map(move |(t, c)| ((series.clone(), t), c)))
+        .flat_map(|(series, points)| {
+            points
+                .into_iter()
+                .map(move |(t, c)| ((series.clone(), t), c))
+        })
         .collect()
 }
 
 /// (missing, doubled, not in the log).
-fn audit(want: &BTreeMap<(String, i64), u32>, have: &BTreeMap<(String, i64), u32>) -> (usize, usize, usize) {
+fn audit(
+    want: &BTreeMap<(String, i64), u32>,
+    have: &BTreeMap<(String, i64), u32>,
+) -> (usize, usize, usize) {
     let missing = want.keys().filter(|k| !have.contains_key(*k)).count();
     let doubled = have
         .iter()
@@ -141,7 +150,10 @@ fn audit(want: &BTreeMap<(String, i64), u32>, have: &BTreeMap<(String, i64), u32
 }
 
 fn series_count(m: &BTreeMap<(String, i64), u32>) -> usize {
-    m.keys().map(|(s, _)| s).collect::<std::collections::BTreeSet<_>>().len()
+    m.keys()
+        .map(|(s, _)| s)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
 }
 
 fn vm_or_skip() -> Option<(Managed, String)> {
@@ -156,25 +168,46 @@ fn vm_or_skip() -> Option<(Managed, String)> {
 
 #[test]
 fn ship_killed_mid_export_resumes_and_victoriametrics_holds_each_sample_once() {
-    let Some((vm, url)) = vm_or_skip() else { return };
+    let Some((vm, url)) = vm_or_skip() else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let config = format!("[victoriametrics]\nurl = \"{url}\"\n[eventlog]\nfsync = \"every_batch\"\n");
+    let config =
+        format!("[victoriametrics]\nurl = \"{url}\"\n[eventlog]\nfsync = \"every_batch\"\n");
     // Six hours ago: the samples' steps of 1 s stay in the past.
     let t0 = now_ms() - 6 * 3_600_000;
     let ship = ShipProc::start(&data, Some(&config));
-    let token = std::fs::read_to_string(data.join("ingest-token")).unwrap().trim().to_owned();
+    let token = std::fs::read_to_string(data.join("ingest-token"))
+        .unwrap()
+        .trim()
+        .to_owned();
     let exported = format!("seawatch_victoriametrics_exported_total{{ship=\"{SHIP}\"}}");
     let lag = format!("seawatch_victoriametrics_lag_events{{ship=\"{SHIP}\"}}");
     let m = ship.metrics();
-    assert_eq!(metric(&m, &exported), Some(0.0), "known label sets export 0");
     assert_eq!(
-        metric(&m, &format!("seawatch_victoriametrics_errors_total{{ship=\"{SHIP}\",kind=\"write\"}}")),
+        metric(&m, &exported),
+        Some(0.0),
+        "known label sets export 0"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            &format!("seawatch_victoriametrics_errors_total{{ship=\"{SHIP}\",kind=\"write\"}}")
+        ),
         Some(0.0)
     );
     let accepted = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let sender = send_samples(ship.http, token.clone(), (0, 1_000_000), t0, 1_000, stop.clone(), accepted.clone());
+    let sender = send_samples(
+        ship.http,
+        token.clone(),
+        (0, 1_000_000),
+        t0,
+        1_000,
+        stop.clone(),
+        accepted.clone(),
+    );
     ship.wait_metrics("5,000 samples exported", Duration::from_secs(60), |m| {
         metric(m, &exported).unwrap_or(0.0) >= 5_000.0
     });
@@ -214,10 +247,16 @@ fn ship_killed_mid_export_resumes_and_victoriametrics_holds_each_sample_once() {
     // not a durability promise for the last batch before a SIGKILL; that is ingest's
     // business, not the exporter's).
     assert!(want.len() as u64 >= 12_000 + at_kill as u64 / 2);
-    assert_eq!(audit(&want, &have), (0, 0, 0), "(missing, doubled, not in the log)");
+    assert_eq!(
+        audit(&want, &have),
+        (0, 0, 0),
+        "(missing, doubled, not in the log)"
+    );
     // Labelled with ship and device, the series the sender wrote.
     assert_eq!(series_count(&have), SERIES as usize);
-    assert!(have.keys().all(|(s, _)| s.contains(&format!("ship={SHIP}")) && s.contains("device=sw-")));
+    assert!(have
+        .keys()
+        .all(|(s, _)| s.contains(&format!("ship={SHIP}")) && s.contains("device=sw-")));
 }
 
 const PW: &str = "test-pw";
@@ -240,7 +279,14 @@ fn start_shore(cfg: &std::path::Path, url: &str, listen: SocketAddr) -> Reaped {
         .unwrap();
     Reaped(
         Command::new(env!("CARGO_BIN_EXE_seawatch"))
-            .args(["shore", "--nats", url, "--listen", &listen.to_string(), "--config"])
+            .args([
+                "shore",
+                "--nats",
+                url,
+                "--listen",
+                &listen.to_string(),
+                "--config",
+            ])
             .arg(cfg)
             .arg("--data")
             .arg(cfg.with_file_name("shore-data"))
@@ -262,7 +308,9 @@ fn an_offline_ship_fills_its_gap_in_the_shore_victoriametrics_after_link_up() {
         Ok(b) => b,
         Err(e) => return skip_or_fail(&format!("no nats-server: {e}")),
     };
-    let Some((vm, vm_url)) = vm_or_skip() else { return };
+    let Some((vm, vm_url)) = vm_or_skip() else {
+        return;
+    };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let certs = certs();
     let creds = Creds {
@@ -296,7 +344,10 @@ fn an_offline_ship_fills_its_gap_in_the_shore_victoriametrics_after_link_up() {
         "[nats]\nurl = \"nats://ship:{PW}@127.0.0.1:{leaf_client}\"\n[eventlog]\nfsync = \"every_batch\"\n"
     );
     let ship = ShipProc::start(&data, Some(&config));
-    let token = std::fs::read_to_string(data.join("ingest-token")).unwrap().trim().to_owned();
+    let token = std::fs::read_to_string(data.join("ingest-token"))
+        .unwrap()
+        .trim()
+        .to_owned();
     // Six hours of samples, one per series every 30 s, while offline.
     let t0 = now_ms() - 6 * 3_600_000;
     let total = SERIES * (6 * 3_600 / 30);
@@ -335,23 +386,31 @@ fn an_offline_ship_fills_its_gap_in_the_shore_victoriametrics_after_link_up() {
     let exported = format!("seawatch_victoriametrics_exported_total{{ship=\"{SHIP}\"}}");
     let deadline = Instant::now() + Duration::from_secs(30);
     while shore_metric(shore_http, &exported) != Some(0.0) {
-        assert!(Instant::now() < deadline, "shore never exported its counter at 0");
+        assert!(
+            Instant::now() < deadline,
+            "shore never exported its counter at 0"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     proxy.set_cut(false);
     // The shore process dies with SIGKILL mid-apply and comes back on the same cluster.
     let deadline = Instant::now() + Duration::from_secs(90);
     while shore_metric(shore_http, &exported).unwrap_or(0.0) < 5_000.0 {
-        assert!(Instant::now() < deadline, "shore applied nothing after link-up");
+        assert!(
+            Instant::now() < deadline,
+            "shore applied nothing after link-up"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let at_kill = shore_metric(shore_http, &exported).unwrap_or(0.0);
     let _ = shore.0.kill();
     let _ = shore.0.wait();
     shore = start_shore(&shore_cfg, &shore_url, shore_http);
-    ship.wait_metrics("the ship's backlog drained", Duration::from_secs(180), |m| {
-        metric(m, &backlog) == Some(0.0)
-    });
+    ship.wait_metrics(
+        "the ship's backlog drained",
+        Duration::from_secs(180),
+        |m| metric(m, &backlog) == Some(0.0),
+    );
     ship.terminate(Duration::from_secs(10));
     let after = shore_metric(shore_http, &exported).unwrap_or(0.0);
     let out = std::fs::read_to_string(shore_cfg.with_extension("out")).unwrap_or_default();
@@ -374,7 +433,11 @@ fn an_offline_ship_fills_its_gap_in_the_shore_victoriametrics_after_link_up() {
         (hi - lo) as f64 / 3_600_000.0
     );
     assert_eq!(want.len() as u64, total);
-    assert_eq!(audit(&want, &have), (0, 0, 0), "(missing, doubled, not in the log)");
+    assert_eq!(
+        audit(&want, &have),
+        (0, 0, 0),
+        "(missing, doubled, not in the log)"
+    );
     assert_eq!(lo, t0, "the oldest sample keeps its original timestamp");
     drop(shore);
     drop(ship_server);

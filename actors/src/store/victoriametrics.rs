@@ -57,9 +57,7 @@ use seawatch_runtime::Metrics;
 use tokio::sync::watch;
 
 use super::clickhouse::{read_cursor, write_cursor};
-use crate::ingest::decode::{
-    encode_write_request, Label, Sample, TimeSeries, WriteRequest,
-};
+use crate::ingest::decode::{encode_write_request, Label, Sample, TimeSeries, WriteRequest};
 use crate::log_service::EventSource;
 
 /// Where and how to write samples.
@@ -301,9 +299,10 @@ impl VmClient {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            out.push(serde_json::from_slice(line).map_err(|e| {
-                VmError::Http(format!("/api/v1/export: unexpected line ({e})"))
-            })?);
+            out.push(
+                serde_json::from_slice(line)
+                    .map_err(|e| VmError::Http(format!("/api/v1/export: unexpected line ({e})")))?,
+            );
         }
         Ok(out)
     }
@@ -365,9 +364,12 @@ pub struct BadSample {
     pub seq: u64,
 }
 
+/// Label pairs, name then value.
+pub type Labels = Vec<(String, String)>;
+
 /// Splits a Metric event's body (`name{k="v",...} value`, as ingest writes it) into the
 /// name, the labels and the value. `None` if it is not of that form.
-pub fn parse_metric_body(body: &str) -> Option<(&str, Vec<(String, String)>, f64)> {
+pub fn parse_metric_body(body: &str) -> Option<(&str, Labels, f64)> {
     let name_end = body.find(['{', ' '])?;
     let name = &body[..name_end];
     if name.is_empty() {
@@ -722,7 +724,9 @@ impl<S: EventSource> VmExporter<S> {
         metrics: Option<VmMetrics>,
     ) -> Result<Self, VmError> {
         if vm.batch_max_events == 0 {
-            return Err(VmError::InvalidConfig("batch_max_events must be > 0".into()));
+            return Err(VmError::InvalidConfig(
+                "batch_max_events must be > 0".into(),
+            ));
         }
         let client = VmClient::new(&vm.url, vm.request_timeout)?;
         let ship = source.ship_id();
@@ -970,7 +974,15 @@ mod tests {
         assert_eq!(parse_metric_body("up 1").unwrap(), ("up", vec![], 1.0));
         assert!(parse_metric_body("x NaN").unwrap().2.is_nan());
         assert_eq!(parse_metric_body("x -inf").unwrap().2, f64::NEG_INFINITY);
-        for bad in ["", " 1", "x", "x{a=\"1\" 2", "x{a=1} 2", "x{a=\"1\"}", "x 1a"] {
+        for bad in [
+            "",
+            " 1",
+            "x",
+            "x{a=\"1\" 2",
+            "x{a=1} 2",
+            "x{a=\"1\"}",
+            "x 1a",
+        ] {
             assert_eq!(parse_metric_body(bad), None, "{bad:?}");
         }
     }

@@ -52,7 +52,9 @@ impl ShoreVm {
     /// The server per `config`; does not connect.
     pub fn new(config: &VmConfig, metrics: Option<VmMetrics>) -> Result<Arc<Self>, VmError> {
         if config.batch_max_events == 0 {
-            return Err(VmError::InvalidConfig("batch_max_events must be > 0".into()));
+            return Err(VmError::InvalidConfig(
+                "batch_max_events must be > 0".into(),
+            ));
         }
         Ok(Arc::new(Self {
             client: VmClient::new(&config.url, config.request_timeout)?,
@@ -68,10 +70,7 @@ impl ShoreVm {
 }
 
 /// Opens (creating if missing) the bucket of applied watermarks.
-pub async fn applied_bucket(
-    js: &jetstream::Context,
-    replicas: usize,
-) -> Result<kv::Store, String> {
+pub async fn applied_bucket(js: &jetstream::Context, replicas: usize) -> Result<kv::Store, String> {
     match js.get_key_value(APPLIED_BUCKET).await {
         Ok(kv) => Ok(kv),
         Err(_) => js
@@ -158,7 +157,11 @@ impl ShipVm {
             })
             .collect();
         if bad > 0 {
-            tracing::warn!(ship, bad, "shore: metric events not understood; not written");
+            tracing::warn!(
+                ship,
+                bad,
+                "shore: metric events not understood; not written"
+            );
             if let Some(m) = &self.vm.metrics {
                 m.error(ship, "bad_sample", bad);
             }
