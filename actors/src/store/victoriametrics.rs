@@ -787,7 +787,8 @@ impl<S: EventSource> VmExporter<S> {
                 };
                 let batch = pending.insert(batch);
                 let mut send = std::borrow::Cow::Borrowed(&batch.samples);
-                let mut still_in_doubt = false;
+                // A batch without samples tells nothing about the server: stay as we are.
+                let mut still_in_doubt = in_doubt && send.is_empty();
                 if in_doubt && !send.is_empty() {
                     let mut rest = batch.samples.clone();
                     let present = drop_present(&self.client, &self.ship, &mut rest).await?;
