@@ -165,6 +165,14 @@ pub enum BenchCommand {
         /// Offered load in events/s (0: as fast as the ship takes them).
         #[arg(long, default_value_t = 0)]
         rate: u64,
+        /// What the loader sends: syslog-tcp (RFC 5424 lines) or remote-write (device
+        /// samples, 1,000 a request).
+        #[arg(long, default_value = "syslog-tcp")]
+        source: String,
+        /// Run the ship with its VictoriaMetrics exporter writing to this server
+        /// (http://HOST:PORT); the report says what it wrote.
+        #[arg(long)]
+        victoriametrics: Option<String>,
     },
     /// WebSocket push latency: N console sessions on one ship node while ingest runs.
     #[command(hide = true)]
@@ -219,9 +227,15 @@ pub enum BenchCommand {
         /// Connections.
         #[arg(long, default_value_t = 4)]
         connections: usize,
-        /// Lines per second in total (0: unpaced).
+        /// Lines (or samples) per second in total (0: unpaced).
         #[arg(long, default_value_t = 0)]
         rate: u64,
+        /// syslog-tcp (ADDR is the syslog port) or remote-write (ADDR is the HTTP port).
+        #[arg(long, default_value = "syslog-tcp")]
+        source: String,
+        /// The ingest token (remote-write).
+        #[arg(long, default_value = "")]
+        token: String,
     },
 }
 
@@ -309,7 +323,19 @@ async fn run(cli: Cli) -> i32 {
             secs,
             connections,
             rate,
-        }) => match crate::bench_ingest::load(addr, secs, connections, rate) {
+            source,
+            token,
+        }) => match crate::bench_ingest::LoadSource::parse(&source).and_then(|s| {
+            match s {
+                crate::bench_ingest::LoadSource::SyslogTcp => {
+                    crate::bench_ingest::load(addr, secs, connections, rate)
+                }
+                crate::bench_ingest::LoadSource::RemoteWrite => {
+                    crate::bench_ingest::load_remote_write(addr, &token, secs, connections, rate)
+                }
+            }
+            .map_err(|e| e.to_string())
+        }) {
             Ok(n) => {
                 println!("{n}");
                 0
@@ -324,7 +350,25 @@ async fn run(cli: Cli) -> i32 {
             secs,
             connections,
             rate,
+            source,
+            victoriametrics,
         }) => {
+            let source = match crate::bench_ingest::LoadSource::parse(&source) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("seawatch bench ingest: {e}");
+                    return crate::exit::EXIT_USAGE;
+                }
+            };
+            if let Some(url) = &victoriametrics {
+                if let Err(e) = seawatch_actors::store::victoriametrics::VmClient::new(
+                    url,
+                    std::time::Duration::from_secs(1),
+                ) {
+                    eprintln!("seawatch bench ingest: --victoriametrics: {e}");
+                    return crate::exit::EXIT_USAGE;
+                }
+            }
             let exe = match std::env::current_exe() {
                 Ok(p) => p,
                 Err(e) => {
@@ -332,7 +376,16 @@ async fn run(cli: Cli) -> i32 {
                     return 1;
                 }
             };
-            match crate::bench_ingest::run(&exe, secs.max(1), connections.max(1), rate).await {
+            match crate::bench_ingest::run(
+                &exe,
+                secs.max(1),
+                connections.max(1),
+                rate,
+                source,
+                victoriametrics,
+            )
+            .await
+            {
                 Ok(r) => write_report("bench ingest", &report, &r),
                 Err(e) => {
                     eprintln!("seawatch bench ingest: {e}");

@@ -45,6 +45,9 @@ pub struct ShipConfig {
     /// Mail notifications through a durable outbox (contracts §9).
     #[serde(default)]
     pub email: Option<seawatch_actors::mail::EmailConfig>,
+    /// Write every device sample to VictoriaMetrics (contracts §11; optional).
+    #[serde(default)]
+    pub victoriametrics: Option<VictoriaMetricsSection>,
 }
 
 /// `[sync]`.
@@ -109,6 +112,39 @@ pub struct ShoreConfig {
     /// they go to the cluster's own `SW_EVENTS` stream.
     #[serde(default)]
     pub clickhouse: Option<ClickHouseSection>,
+    /// Apply the fleet's synced samples to VictoriaMetrics, with their original
+    /// timestamps, exactly once by (ship, seq) (contracts §11; optional).
+    #[serde(default)]
+    pub victoriametrics: Option<VictoriaMetricsSection>,
+}
+
+/// `[victoriametrics]` of a ship or shore config (contracts §11).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VictoriaMetricsSection {
+    /// The server's base URL, e.g. `http://127.0.0.1:8428`.
+    pub url: String,
+}
+
+impl VictoriaMetricsSection {
+    /// Checks the URL (`http://HOST:PORT`).
+    fn check(section: &Option<Self>, origin: &str) -> Result<(), ConfigError> {
+        match section {
+            Some(vm)
+                if seawatch_actors::store::victoriametrics::VmClient::new(
+                    &vm.url,
+                    Duration::from_secs(1),
+                )
+                .is_err() =>
+            {
+                Err(ConfigError(format!(
+                    "{origin}: victoriametrics.url: expected http://HOST:PORT, got {:?}",
+                    vm.url
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// `[[ship]]` of a shore config.
@@ -168,6 +204,7 @@ impl ShoreConfig {
                 )));
             }
         }
+        VictoriaMetricsSection::check(&cfg.victoriametrics, origin)?;
         Ok(cfg)
     }
 }
@@ -268,6 +305,7 @@ impl Default for ShipConfig {
             sync: SyncSection::default(),
             nats: None,
             email: None,
+            victoriametrics: None,
         }
     }
 }
@@ -304,6 +342,7 @@ impl ShipConfig {
                 .validate()
                 .map_err(|m| ConfigError(format!("{origin}: {m}")))?;
         }
+        VictoriaMetricsSection::check(&cfg.victoriametrics, origin)?;
         Ok(cfg)
     }
 
@@ -421,5 +460,30 @@ mod tests {
         assert!(e.0.contains("replicas"), "{e}");
         let e = ShoreConfig::parse("[[ship]]\nname = \"x\"\n", "shore.toml").unwrap_err();
         assert!(e.0.starts_with("shore.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn victoriametrics_section_is_read_and_checked_in_ship_and_shore_configs() {
+        let text = "[victoriametrics]\nurl = \"http://127.0.0.1:8428\"\n";
+        let c = ShipConfig::parse(text, "s.toml").unwrap();
+        assert_eq!(c.victoriametrics.unwrap().url, "http://127.0.0.1:8428");
+        let c = ShoreConfig::parse(text, "shore.toml").unwrap();
+        assert_eq!(c.victoriametrics.unwrap().url, "http://127.0.0.1:8428");
+        assert_eq!(
+            ShipConfig::parse("", "s.toml").unwrap().victoriametrics,
+            None
+        );
+        for bad in ["vm:8428", "https://vm:8428"] {
+            let t = format!("[victoriametrics]\nurl = \"{bad}\"\n");
+            let e = ShipConfig::parse(&t, "s.toml").unwrap_err();
+            assert!(
+                e.0.starts_with("s.toml: victoriametrics.url: expected http://"),
+                "{e}"
+            );
+            let e = ShoreConfig::parse(&t, "shore.toml").unwrap_err();
+            assert!(e.0.contains("victoriametrics.url"), "{e}");
+        }
+        let e = ShipConfig::parse("[victoriametrics]\nurll = \"x\"\n", "s.toml").unwrap_err();
+        assert!(e.0.starts_with("s.toml:2:"), "{e}");
     }
 }

@@ -361,6 +361,9 @@ impl ShipNode {
             });
             services.push(exporter);
         }
+        if let Some(vm) = &cfg.victoriametrics {
+            services.push(vm_exporter(cfg, &vm.url, log.clone(), &runtime));
+        }
         if let Some(sync) = crate::sync::ship_sync_child(cfg, log.clone(), &runtime) {
             services.push(sync);
         }
@@ -746,6 +749,30 @@ fn element_kinds(
         .map(|d| (d.id.clone(), d.depends_on.clone()))
         .collect();
     (Arc::new(kinds), Arc::new(parents))
+}
+
+/// The VictoriaMetrics exporter child (`[victoriametrics]`, decision 0043): the log's
+/// device samples by remote write, its cursor in `DATA/victoriametrics-SHIP.cursor`.
+fn vm_exporter(
+    cfg: &ShipConfig,
+    url: &str,
+    log: seawatch_actors::log_service::LogReader,
+    runtime: &Runtime,
+) -> ChildSpec {
+    use seawatch_actors::store::victoriametrics::{VmConfig, VmExporterConfig, VmMetrics};
+    use seawatch_actors::store::vm_actor::{vm_exporter_child, VmExporterArgs};
+    let metrics = VmMetrics::register(runtime.metrics());
+    metrics.ship(&cfg.ship);
+    let cursor = cfg
+        .data
+        .join(format!("victoriametrics-{}.cursor", cfg.ship));
+    vm_exporter_child(VmExporterArgs {
+        vm: VmConfig::new(url),
+        exporter: VmExporterConfig::new(cursor),
+        log,
+        metrics: Some(metrics),
+    })
+    .0
 }
 
 /// The mail outbox child and its outbox when `[email]` is configured (the outbox under

@@ -159,9 +159,30 @@ pub async fn run_shore(
     for s in &cfg.ships {
         sync_metrics.shore_sources(&s.id);
     }
+    let victoriametrics = match &cfg.victoriametrics {
+        None => None,
+        Some(vm) => {
+            use seawatch_actors::store::victoriametrics::{VmConfig, VmMetrics};
+            let vm_metrics = VmMetrics::register(&metrics);
+            for s in &cfg.ships {
+                vm_metrics.ship(&s.id);
+            }
+            match seawatch_actors::sync::victoriametrics::ShoreVm::new(
+                &VmConfig::new(vm.url.clone()),
+                Some(vm_metrics),
+            ) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    eprintln!("seawatch shore: victoriametrics: {e}");
+                    return crate::exit::EXIT_USAGE;
+                }
+            }
+        }
+    };
     let shared = ShoreShared {
         metrics: Some(sync_metrics),
         clickhouse,
+        victoriametrics,
         runtime: Some(runtime.clone()),
         ..Default::default()
     };

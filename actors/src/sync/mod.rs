@@ -11,6 +11,8 @@
 //!   HTTP routes, the command queue.
 //! * [`fleet`]: the shore's actors: the fleet supervisor and a mirror actor per ship.
 //! * [`clickhouse`]: the fleet log in ClickHouse (exactly once by (ship, seq)).
+//! * [`victoriametrics`]: the fleet's samples in VictoriaMetrics (exactly once by
+//!   (ship, seq), behind a watermark per ship).
 //! * [`metrics`]: `seawatch_sync_backlog_events{ship}`, `seawatch_shore_events_total{ship}`,
 //!   bytes sent per lane, sync lag.
 //!
@@ -24,6 +26,7 @@ pub mod metrics;
 pub mod nats;
 pub mod ship;
 pub mod shore;
+pub mod victoriametrics;
 pub mod wire;
 
 #[cfg(test)]

@@ -457,6 +457,9 @@ pub struct ShoreShared {
     /// The fleet log in ClickHouse, when configured; the events then go there (exactly
     /// once by (ship, seq)) instead of the `SW_EVENTS` stream.
     pub clickhouse: Option<Arc<ClickHouseFleetStore>>,
+    /// The fleet's VictoriaMetrics, when configured: the metrics lane's samples go there
+    /// too, exactly once by (ship, seq) (`super::victoriametrics`).
+    pub victoriametrics: Option<Arc<super::victoriametrics::ShoreVm>>,
     /// The runtime the node's actors run with (metrics, registry); a private one if
     /// `None`.
     pub runtime: Option<Runtime>,
@@ -551,6 +554,14 @@ pub async fn run_shore_node(
     let mut js = jetstream::new(client.clone());
     js.set_timeout(JS_TIMEOUT);
     let (owners, positions) = ensure_shore(&js, &cfg).await?;
+    let vm_applied = match &shared.victoriametrics {
+        Some(_) => Some(
+            super::victoriametrics::applied_bucket(&js, cfg.replicas)
+                .await
+                .map_err(js_err)?,
+        ),
+        None => None,
+    };
 
     let mut pings = client
         .queue_subscribe(PING, "shore".into())
@@ -680,6 +691,11 @@ pub async fn run_shore_node(
                     client: client.clone(),
                     positions: positions.clone(),
                     clickhouse: shared.clickhouse.clone(),
+                    vm: shared
+                        .victoriametrics
+                        .clone()
+                        .zip(vm_applied.clone())
+                        .map(|(vm, kv)| super::victoriametrics::ShipVm::new(vm, kv)),
                     metrics: shared.metrics.clone(),
                     revision: AtomicU64::new(0),
                 });
@@ -793,6 +809,8 @@ struct NatsMirrorIo {
     client: async_nats::Client,
     positions: kv::Store,
     clickhouse: Option<Arc<ClickHouseFleetStore>>,
+    /// The ship's samples to the fleet's VictoriaMetrics, when configured.
+    vm: Option<super::victoriametrics::ShipVm>,
     metrics: Option<SyncMetrics>,
     /// Revision of the ship's positions as this mirror last read or wrote them (0: none).
     revision: AtomicU64,
@@ -810,6 +828,9 @@ impl NatsMirrorIo {
             _ => ([1; 4], 0),
         };
         self.revision.store(revision, Ordering::Release);
+        if let Some(vm) = &self.vm {
+            vm.reset().await;
+        }
         let stored = match &self.clickhouse {
             Some(ch) => ch.count_async(ship).await.map_err(js_err)?,
             None => 0,
@@ -844,6 +865,11 @@ impl NatsMirrorIo {
                 end,
                 dropped,
             } => {
+                // Samples first: a frame VictoriaMetrics did not take is not acknowledged
+                // (and one it took is not written again: its watermark).
+                if let Some(vm) = &self.vm {
+                    vm.apply(&ship, &events).await.map_err(js_err)?;
+                }
                 let (new, present) = match &self.clickhouse {
                     Some(ch) => ch.store_events(&ship, &events).await.map_err(js_err)?,
                     None => {

@@ -8,6 +8,8 @@ command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/bin/clickhouse ] || ne
 # loggen (syslog traffic generator) ships in syslog-ng-core as /usr/bin/loggen.
 command -v loggen >/dev/null 2>&1 || [ -x /usr/bin/loggen ] || need+=(syslog-ng-core)
 command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ] || need+=(prometheus)
+# The metrics export tests (deploy/scripts/victoriametrics-test-server.sh).
+command -v victoria-metrics >/dev/null 2>&1 || [ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics)
 # Throwaway TLS certificates for the NATS leaf tests (deploy/scripts/nats-tls-certs.sh).
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # The console's browser test: headless Chromium over WebDriver.
