@@ -63,6 +63,7 @@ pub async fn send_all(sender: &IngestSender, items: Vec<Observation>) -> Result<
                 received: Instant::now(),
                 items,
                 done: None,
+                stored: None,
             })
             .await;
     }
@@ -78,6 +79,7 @@ pub async fn send_all(sender: &IngestSender, items: Vec<Observation>) -> Result<
                 received: Instant::now(),
                 items: chunk,
                 done: None,
+                stored: None,
             })
             .await?;
     }

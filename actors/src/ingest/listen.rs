@@ -140,6 +140,7 @@ fn batch(source: Source, received: Instant, items: Vec<Observation>) -> IngestBa
         received,
         items,
         done: None,
+        stored: None,
     }
 }
 
@@ -243,7 +244,7 @@ async fn ndjson(State(s): State<HttpIngest>, body: Bytes) -> impl IntoResponse {
         .collect();
     let accepted = items.len();
     if s.sender
-        .send(batch(Source::Ndjson, received, items))
+        .send_durable(batch(Source::Ndjson, received, items))
         .await
         .is_err()
     {
@@ -276,7 +277,7 @@ async fn remote_write(State(s): State<HttpIngest>, body: Bytes) -> impl IntoResp
                 .collect();
             match s
                 .sender
-                .send(batch(Source::RemoteWrite, received, items))
+                .send_durable(batch(Source::RemoteWrite, received, items))
                 .await
             {
                 Ok(()) => (StatusCode::NO_CONTENT, String::new()),

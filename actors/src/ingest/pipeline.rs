@@ -96,6 +96,19 @@ impl IngestSender {
         }
     }
 
+    /// Queues a batch (waiting for room) and waits until it is durable in the event log:
+    /// group commit, one fsync for whatever the writer stores in the same round. For
+    /// senders that acknowledge (HTTP ingest answers 2xx only after this).
+    pub async fn send_durable(&self, mut batch: IngestBatch) -> Result<(), SendError> {
+        if batch.items.is_empty() {
+            return Ok(());
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        batch.stored = Some(tx);
+        self.send(batch).await?;
+        rx.await.map_err(|_| SendError::Closed)
+    }
+
     /// Waits until every batch queued before this call is stored and routed to its
     /// actors.
     pub async fn barrier(&self) -> Result<(), SendError> {
@@ -105,6 +118,7 @@ impl IngestSender {
             received: Instant::now(),
             items: Vec::new(),
             done: Some(tx),
+            stored: None,
         };
         self.tx
             .send(WriteRequest::Ingest(b))
@@ -126,5 +140,6 @@ pub fn batch(source: Source, items: Vec<Observation>) -> IngestBatch {
         received: Instant::now(),
         items,
         done: None,
+        stored: None,
     }
 }

@@ -159,4 +159,7 @@ pub struct IngestBatch {
     pub items: Vec<Observation>,
     /// Signalled once this batch is stored and routed (a barrier for tests and shutdown).
     pub done: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Signalled once this batch is durable in the event log (fsynced): an HTTP sender
+    /// answers 2xx only then, so what a client was told is accepted survives a crash.
+    pub stored: Option<tokio::sync::oneshot::Sender<()>>,
 }

@@ -239,15 +239,16 @@ fn write_loop(
                 WriteRequest::Append { events: e, .. } => events.extend(e.iter().cloned()),
             }
         }
-        let barrier = requests
-            .iter()
-            .any(|r| matches!(r, WriteRequest::Ingest(b) if b.done.is_some()));
+        let barrier = requests.iter().any(
+            |r| matches!(r, WriteRequest::Ingest(b) if b.done.is_some() || b.stored.is_some()),
+        );
         let appended = {
             let mut log = shared.log.write();
             let r = log.append_batch(std::mem::take(&mut events));
             let r = r.and_then(|range| {
                 // A barrier answers once what came before it is routed, and the router
-                // delivers only what is durable: make it durable now.
+                // delivers only what is durable; a sender waiting for durability is
+                // answered after this round: make it durable now (one fsync for all).
                 if barrier {
                     log.sync()?;
                 } else {
@@ -284,8 +285,11 @@ fn write_loop(
                     let _ = reply.send(Ok(seq..seq + n));
                     seq += n;
                 }
-                WriteRequest::Ingest(b) => {
+                WriteRequest::Ingest(mut b) => {
                     seq += b.items.len() as u64;
+                    if let Some(stored) = b.stored.take() {
+                        let _ = stored.send(());
+                    }
                     if !b.items.is_empty() {
                         tail.batches.push((b.received, b.items));
                     }
