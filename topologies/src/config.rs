@@ -45,6 +45,19 @@ pub struct ShipConfig {
     /// Mail notifications through a durable outbox (contracts §9).
     #[serde(default)]
     pub email: Option<seawatch_actors::mail::EmailConfig>,
+    /// The operator's assistant (contracts §8).
+    #[serde(default)]
+    pub assistant: AssistantSection,
+}
+
+/// `[assistant]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AssistantSection {
+    /// Folder of the sentence-embedding model (all-MiniLM-L6-v2 as installed by
+    /// deploy/scripts/models.sh); default `$HOME/.cache/seawatch-models/all-MiniLM-L6-v2`.
+    #[serde(default)]
+    pub embedding_model: Option<PathBuf>,
 }
 
 /// `[sync]`.
@@ -268,6 +281,7 @@ impl Default for ShipConfig {
             sync: SyncSection::default(),
             nats: None,
             email: None,
+            assistant: AssistantSection::default(),
         }
     }
 }
