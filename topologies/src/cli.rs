@@ -40,6 +40,9 @@ pub enum Command {
     /// NAB anomaly benchmark.
     #[command(subcommand)]
     Nab(NabCommand),
+    /// The operator's assistant: index documents, ask, evaluate (contracts §8).
+    #[command(subcommand)]
+    Assistant(crate::assistant_cli::AssistantCommand),
 }
 
 /// `seawatch demo` arguments.
@@ -460,6 +463,12 @@ async fn run(cli: Cli) -> i32 {
                 Err(_) => 1,
             }
         }
+        Command::Assistant(cmd) => {
+            // CPU-bound and synchronous: off the async workers for the length of the call
+            tokio::task::spawn_blocking(move || crate::assistant_cli::run(cmd))
+                .await
+                .unwrap_or(1)
+        }
         Command::Nab(NabCommand::Run { data, out }) => nab_run(&data, &out),
         Command::Nab(NabCommand::Score { results, labels }) => nab_score(&results, &labels),
         Command::Bench(BenchCommand::Actors {
@@ -668,7 +677,7 @@ fn nab_score(results: &std::path::Path, labels: &std::path::Path) -> i32 {
     0
 }
 
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)

@@ -48,6 +48,19 @@ pub struct ShipConfig {
     /// Write every device sample to VictoriaMetrics (contracts §11; optional).
     #[serde(default)]
     pub victoriametrics: Option<VictoriaMetricsSection>,
+    /// The operator's assistant (contracts §8).
+    #[serde(default)]
+    pub assistant: AssistantSection,
+}
+
+/// `[assistant]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AssistantSection {
+    /// Folder of the sentence-embedding model (all-MiniLM-L6-v2 as installed by
+    /// deploy/scripts/models.sh); default `$HOME/.cache/seawatch-models/all-MiniLM-L6-v2`.
+    #[serde(default)]
+    pub embedding_model: Option<PathBuf>,
 }
 
 /// `[sync]`.
@@ -306,6 +319,7 @@ impl Default for ShipConfig {
             nats: None,
             email: None,
             victoriametrics: None,
+            assistant: AssistantSection::default(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Builds seawatch nodes (a ship, shore, the demo) from config as supervision trees, and
 //! hosts the `seawatch` command line.
 
+pub mod assistant_cli;
 pub mod bench_actors;
 pub mod bench_ingest;
 pub mod bench_ws;

@@ -457,6 +457,15 @@ impl ShipNode {
                 Role::Operator,
                 seawatch_actors::mail::api::routes(mail_outbox, clock.clone()),
             ));
+        // The assistant answers from DATA/assistant (built by `seawatch assistant index`),
+        // opened at the first question.
+        let app = app.merge(auth.protect(
+            Role::Viewer,
+            seawatch_assistant::api::routes(seawatch_assistant::api::AssistantHandle::new(
+                cfg.data.clone(),
+                cfg.assistant.embedding_model.clone(),
+            )),
+        ));
         let edge = edge_supervisor(
             &ship,
             vec![

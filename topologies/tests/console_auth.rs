@@ -79,6 +79,7 @@ async fn only_health_metrics_login_and_the_shell_answer_without_a_token() {
             ("POST", "/api/runbooks/executions/aurora-rb-1/approve", ""),
             ("POST", "/api/runbooks/executions/nope/approve", ""),
             ("GET", "/api/notifications", ""),
+            ("POST", "/api/assistant/ask", ""),
         ] {
             assert_eq!(req(addr, method, path, extra, "{}").0, 401, "{method} {path}");
             let bogus = "Authorization: Bearer sw_not-a-token\r\n";
@@ -106,9 +107,15 @@ async fn only_health_metrics_login_and_the_shell_answer_without_a_token() {
             ("POST", "/api/users", 403),
             ("POST", "/ingest/ndjson", 403),
             ("GET", "/api/notifications", 403),
+            // a viewer may ask; `{}` has no question (400), and a real one finds no index
+            // in this data folder yet (503)
+            ("POST", "/api/assistant/ask", 400),
         ] {
             assert_eq!(req(addr, method, path, &viewer, "{}").0, want, "viewer {method} {path}");
         }
+        let (code, body) = req(addr, "POST", "/api/assistant/ask", &viewer, r#"{"question":"rain fade?"}"#);
+        assert_eq!(code, 503, "{body}");
+        assert!(body.contains("seawatch assistant index"), "{body}");
         // Without [email] the outbox is empty, not missing (contracts §2).
         let admin = format!("Authorization: Bearer {token}\r\n");
         assert_eq!(

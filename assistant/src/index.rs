@@ -1,0 +1,561 @@
+//! The assistant's index in a node's data folder (`DATA/assistant/`): the chunks
+//! (`chunks.json`), their embeddings (`vectors.f32`, little-endian, one row per chunk then
+//! one per quotable unit), a tantivy BM25 index (`lexical/`) and `meta.json`. A build
+//! writes a fresh folder beside the old one and renames it into place, so a reader never
+//! sees half an index. Retrieval fuses BM25 and dense ranks (reciprocal rank fusion) over
+//! brute-force cosine on the in-memory matrix (decision 0046).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::chunk::{chunk_markdown, Chunk};
+use crate::embed::{dot, Embedder};
+use crate::lexical::Lexical;
+use crate::Error;
+
+const FORMAT: u32 = 1;
+
+/// Which rankers retrieval uses: both fused (the default), or one alone (the baselines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// BM25 and dense fused by reciprocal rank.
+    Hybrid,
+    /// BM25 only.
+    Bm25,
+    /// Dense (MiniLM cosine) only.
+    Dense,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "hybrid" => Ok(Mode::Hybrid),
+            "bm25" => Ok(Mode::Bm25),
+            "dense" => Ok(Mode::Dense),
+            other => Err(format!(
+                "retrieval mode {other:?}: expected hybrid, bm25 or dense"
+            )),
+        }
+    }
+}
+
+/// Retrieval and abstention settings. The abstention thresholds were calibrated on the dev
+/// questions only (shared/corpus/qa-dev.jsonl; decision 0047).
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Ranking mode.
+    pub mode: Mode,
+    /// The `k` of reciprocal rank fusion, `1 / (k + rank)`.
+    pub rrf_k: f32,
+    /// Candidates taken from each ranker before fusion.
+    pub candidates: usize,
+    /// Hybrid mode: abstain when `best cosine + bm25_weight × best BM25 score` is below
+    /// this. The best cosine is between the question and any section or unit; the BM25
+    /// term adds how strongly the question's own words occur in the documents.
+    pub abstain_below: f32,
+    /// Weight of the best BM25 score in the hybrid confidence.
+    pub bm25_weight: f32,
+    /// Dense mode: abstain when the best cosine is below this.
+    pub abstain_below_cosine: f32,
+    /// Abstain when the best BM25 score is below this (bm25 mode, no embeddings).
+    pub abstain_below_bm25: f32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Hybrid,
+            rrf_k: 60.0,
+            candidates: 50,
+            // calibrated on shared/corpus/qa-dev.jsonl only (decision 0047)
+            abstain_below: 0.57,
+            bm25_weight: 0.01,
+            abstain_below_cosine: 0.41,
+            abstain_below_bm25: 10.5,
+        }
+    }
+}
+
+/// One retrieved section.
+#[derive(Debug, Clone, Serialize)]
+pub struct Passage {
+    /// Index of the chunk in [`AssistantIndex::chunks`].
+    pub chunk: usize,
+    /// Fused score (higher is better).
+    pub score: f32,
+    /// BM25 score, when BM25 ranked it.
+    pub bm25: Option<f32>,
+    /// Best cosine of the question with the section or one of its units, when embedded.
+    pub cosine: Option<f32>,
+}
+
+/// The result of retrieval for one question.
+#[derive(Debug, Clone)]
+pub struct Retrieval {
+    /// Sections, best first.
+    pub passages: Vec<Passage>,
+    /// The question's embedding, when the dense ranker ran.
+    pub query_vec: Option<Vec<f32>>,
+    /// Whether the best evidence clears the abstention threshold.
+    pub confident: bool,
+    /// The value the threshold was applied to (see [`Settings`]).
+    pub confidence: f32,
+    /// Wall time of retrieval.
+    pub took: Duration,
+    /// Best BM25 score (0 without lexical hits).
+    pub best_bm25: f32,
+    /// Chunk ranked first by BM25 and by dense cosine, when they ran.
+    pub firsts: (Option<usize>, Option<usize>),
+}
+
+/// What a build did.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildStats {
+    /// Documents read.
+    pub documents: usize,
+    /// Sections indexed.
+    pub chunks: usize,
+    /// Quotable units embedded.
+    pub units: usize,
+    /// Wall time of the build in milliseconds.
+    pub took_ms: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    format: u32,
+    model: Option<String>,
+    dim: usize,
+    chunks: usize,
+    units: usize,
+}
+
+/// The loaded index: chunks, vectors, BM25 and (optionally) the embedding model.
+pub struct AssistantIndex {
+    chunks: Vec<Chunk>,
+    lexical: Lexical,
+    embedder: Option<Embedder>,
+    dim: usize,
+    /// one row per chunk
+    chunk_vecs: Vec<f32>,
+    /// one row per unit, in chunk order
+    unit_vecs: Vec<f32>,
+    /// first unit row of each chunk (len = chunks + 1)
+    unit_start: Vec<usize>,
+}
+
+/// The index folder inside a data folder.
+pub fn index_dir(data: &Path) -> PathBuf {
+    data.join("assistant")
+}
+
+/// Reads every `*.md` under `corpus` (recursively, sorted): `(relative path, text)`.
+pub fn read_corpus(corpus: &Path) -> Result<Vec<(String, String)>, Error> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> Result<(), Error> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|e| Error::Input(format!("{}: {e}", dir.display())))?
+            .collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let path = e.path();
+            if path.is_dir() {
+                walk(root, &path, out)?;
+            } else if path.extension().is_some_and(|x| x == "md") {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|err| Error::Input(format!("{}: {err}", path.display())))?;
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap_or(&path)
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.push((rel, text));
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(corpus, corpus, &mut out)?;
+    if out.is_empty() {
+        return Err(Error::Input(format!(
+            "{}: no Markdown (*.md) documents",
+            corpus.display()
+        )));
+    }
+    Ok(out)
+}
+
+/// The text embedded for a section as a whole: its heading path and first unit (the
+/// units are embedded one by one beside it; embedding whole sections of up to 256 tokens
+/// cost most of the build time).
+fn chunk_text(c: &Chunk) -> String {
+    match c.units.first() {
+        Some(u) => format!("{}: {}", c.heading_path(), u),
+        None => c.heading_path(),
+    }
+}
+
+impl AssistantIndex {
+    /// Builds the index of `documents` (`(source, markdown)`) in memory, or into
+    /// `data/assistant/` when `data` is given. Without an embedder it is BM25 only.
+    pub fn build(
+        documents: &[(String, String)],
+        embedder: Option<Embedder>,
+        data: Option<&Path>,
+    ) -> Result<(Self, BuildStats), Error> {
+        let started = Instant::now();
+        let chunks: Vec<Chunk> = documents
+            .iter()
+            .flat_map(|(source, text)| chunk_markdown(source, text))
+            .collect();
+        let mut unit_start = Vec::with_capacity(chunks.len() + 1);
+        let mut n_units = 0;
+        for c in &chunks {
+            unit_start.push(n_units);
+            n_units += c.units.len();
+        }
+        unit_start.push(n_units);
+        let (dim, chunk_vecs, unit_vecs) = match &embedder {
+            Some(e) => {
+                let texts: Vec<String> = chunks.iter().map(chunk_text).collect();
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                let chunk_vecs = e.embed(&refs)?.concat();
+                let units: Vec<&str> = chunks
+                    .iter()
+                    .flat_map(|c| c.units.iter().map(String::as_str))
+                    .collect();
+                let unit_vecs = e.embed(&units)?.concat();
+                (e.dim(), chunk_vecs, unit_vecs)
+            }
+            None => (0, Vec::new(), Vec::new()),
+        };
+        let (lexical, tmp) = match data {
+            Some(data) => {
+                let tmp = data.join("assistant.new");
+                if tmp.exists() {
+                    std::fs::remove_dir_all(&tmp)?;
+                }
+                std::fs::create_dir_all(&tmp)?;
+                (
+                    Lexical::build(Some(&tmp.join("lexical")), &chunks)?,
+                    Some(tmp),
+                )
+            }
+            None => (Lexical::build(None, &chunks)?, None),
+        };
+        if let (Some(tmp), Some(data)) = (tmp, data) {
+            let meta = Meta {
+                format: FORMAT,
+                model: embedder.as_ref().map(|e| e.name().to_string()),
+                dim,
+                chunks: chunks.len(),
+                units: n_units,
+            };
+            std::fs::write(
+                tmp.join("meta.json"),
+                serde_json::to_vec_pretty(&meta).map_err(io)?,
+            )?;
+            std::fs::write(
+                tmp.join("chunks.json"),
+                serde_json::to_vec(&chunks).map_err(io)?,
+            )?;
+            let mut bytes = Vec::with_capacity((chunk_vecs.len() + unit_vecs.len()) * 4);
+            for x in chunk_vecs.iter().chain(&unit_vecs) {
+                bytes.extend_from_slice(&x.to_le_bytes());
+            }
+            std::fs::write(tmp.join("vectors.f32"), bytes)?;
+            let dir = index_dir(data);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)?;
+            }
+            std::fs::rename(&tmp, &dir)?;
+        }
+        let stats = BuildStats {
+            documents: documents.len(),
+            chunks: chunks.len(),
+            units: n_units,
+            took_ms: started.elapsed().as_millis() as u64,
+        };
+        let lexical = match data {
+            Some(data) => Lexical::open(&index_dir(data).join("lexical"))?,
+            None => lexical,
+        };
+        Ok((
+            Self {
+                chunks,
+                lexical,
+                embedder,
+                dim,
+                chunk_vecs,
+                unit_vecs,
+                unit_start,
+            },
+            stats,
+        ))
+    }
+
+    /// Opens the index in `data/assistant/`. Its vectors are used only with an embedder of
+    /// the same model; without one, retrieval is BM25 only.
+    pub fn open(data: &Path, embedder: Option<Embedder>) -> Result<Self, Error> {
+        let dir = index_dir(data);
+        let meta_path = dir.join("meta.json");
+        if !meta_path.is_file() {
+            return Err(Error::NoIndex(data.display().to_string()));
+        }
+        let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+            Error::Corrupt(format!("{}: {what}: {e}", dir.display()))
+        };
+        let meta: Meta = serde_json::from_slice(&std::fs::read(&meta_path)?)
+            .map_err(|e| corrupt("meta.json", &e))?;
+        if meta.format != FORMAT {
+            return Err(corrupt(
+                "meta.json",
+                &format!("format {} (expected {FORMAT}): rebuild it", meta.format),
+            ));
+        }
+        let chunks: Vec<Chunk> = serde_json::from_slice(&std::fs::read(dir.join("chunks.json"))?)
+            .map_err(|e| corrupt("chunks.json", &e))?;
+        let mut unit_start = Vec::with_capacity(chunks.len() + 1);
+        let mut n_units = 0;
+        for c in &chunks {
+            unit_start.push(n_units);
+            n_units += c.units.len();
+        }
+        unit_start.push(n_units);
+        if chunks.len() != meta.chunks || n_units != meta.units {
+            return Err(corrupt("chunks.json", &"does not match meta.json"));
+        }
+        let bytes = std::fs::read(dir.join("vectors.f32"))?;
+        if bytes.len() != (meta.chunks + meta.units) * meta.dim * 4 {
+            return Err(corrupt("vectors.f32", &"wrong length"));
+        }
+        let floats: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let embedder = match embedder {
+            // built without a model: BM25 only, whatever is installed now
+            Some(_) if meta.model.is_none() => None,
+            Some(e) if meta.model.as_deref() == Some(e.name()) && meta.dim == e.dim() => Some(e),
+            Some(e) => {
+                return Err(Error::Model(format!(
+                    "the index in {} was built with {:?}, not {}: rebuild it",
+                    dir.display(),
+                    meta.model,
+                    e.name()
+                )))
+            }
+            None => None,
+        };
+        let split = meta.chunks * meta.dim;
+        let lexical = Lexical::open(&dir.join("lexical"))?;
+        Ok(Self {
+            chunks,
+            lexical,
+            embedder,
+            dim: meta.dim,
+            chunk_vecs: floats[..split].to_vec(),
+            unit_vecs: floats[split..].to_vec(),
+            unit_start,
+        })
+    }
+
+    /// The indexed sections.
+    pub fn chunks(&self) -> &[Chunk] {
+        &self.chunks
+    }
+
+    /// True when dense retrieval is available (an embedder and vectors).
+    pub fn has_dense(&self) -> bool {
+        self.embedder.is_some() && self.dim > 0
+    }
+
+    /// The embedding model's name, if loaded.
+    pub fn model(&self) -> Option<&str> {
+        self.embedder.as_ref().map(Embedder::name)
+    }
+
+    /// Cosine of `q` with unit `u` (global unit index) of chunk rows.
+    pub fn unit_cosine(&self, q: &[f32], chunk: usize, unit: usize) -> Option<f32> {
+        if self.dim == 0 || q.len() != self.dim {
+            return None;
+        }
+        let row = self.unit_start[chunk] + unit;
+        Some(dot(
+            q,
+            &self.unit_vecs[row * self.dim..(row + 1) * self.dim],
+        ))
+    }
+
+    /// Best cosine of `q` with chunk `i` as a whole or any of its units.
+    fn chunk_cosine(&self, q: &[f32], i: usize) -> f32 {
+        let d = self.dim;
+        let mut best = dot(q, &self.chunk_vecs[i * d..(i + 1) * d]);
+        for row in self.unit_start[i]..self.unit_start[i + 1] {
+            best = best.max(dot(q, &self.unit_vecs[row * d..(row + 1) * d]));
+        }
+        best
+    }
+
+    /// Ranks the sections for `question`.
+    pub fn retrieve(&self, question: &str, s: &Settings) -> Result<Retrieval, Error> {
+        let started = Instant::now();
+        let mode = if self.has_dense() { s.mode } else { Mode::Bm25 };
+        let n = self.chunks.len();
+        let mut bm25: Vec<Option<(usize, f32)>> = vec![None; n];
+        if mode != Mode::Dense {
+            for (rank, (i, score)) in self
+                .lexical
+                .search(question, s.candidates)?
+                .into_iter()
+                .enumerate()
+            {
+                if i < n {
+                    bm25[i] = Some((rank, score));
+                }
+            }
+        }
+        let mut cos: Vec<Option<(usize, f32)>> = vec![None; n];
+        let mut query_vec = None;
+        if mode != Mode::Bm25 {
+            if let Some(e) = &self.embedder {
+                let q = e.embed(&[question])?.pop().unwrap_or_default();
+                let mut scored: Vec<(usize, f32)> =
+                    (0..n).map(|i| (i, self.chunk_cosine(&q, i))).collect();
+                scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+                for (rank, (i, c)) in scored.into_iter().enumerate() {
+                    // every chunk keeps its cosine (for abstention and answers); only the
+                    // first `candidates` take part in fusion
+                    cos[i] = Some((rank, c));
+                }
+                query_vec = Some(q);
+            }
+        }
+        let mut passages: Vec<Passage> = (0..n)
+            .filter_map(|i| {
+                let mut score = 0.0;
+                let mut any = false;
+                if let Some((rank, _)) = bm25[i] {
+                    score += 1.0 / (s.rrf_k + rank as f32 + 1.0);
+                    any = true;
+                }
+                if let Some((rank, _)) = cos[i] {
+                    if rank < s.candidates {
+                        score += 1.0 / (s.rrf_k + rank as f32 + 1.0);
+                        any = true;
+                    }
+                }
+                any.then(|| Passage {
+                    chunk: i,
+                    score,
+                    bm25: bm25[i].map(|x| x.1),
+                    cosine: cos[i].map(|x| x.1),
+                })
+            })
+            .collect();
+        passages.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.chunk.cmp(&b.chunk)));
+        let best_bm25 = bm25.iter().flatten().map(|x| x.1).fold(0.0, f32::max);
+        let first =
+            |v: &[Option<(usize, f32)>]| v.iter().position(|x| x.is_some_and(|(r, _)| r == 0));
+        let firsts = (first(&bm25), first(&cos));
+        let (confidence, confident) = match mode {
+            Mode::Bm25 => {
+                let best = bm25.iter().flatten().map(|x| x.1).fold(0.0, f32::max);
+                (best, best >= s.abstain_below_bm25)
+            }
+            Mode::Dense => {
+                let best = cos.iter().flatten().map(|x| x.1).fold(-1.0, f32::max);
+                (best, best >= s.abstain_below_cosine)
+            }
+            Mode::Hybrid => {
+                let best = cos.iter().flatten().map(|x| x.1).fold(-1.0, f32::max)
+                    + s.bm25_weight * best_bm25;
+                (best, best >= s.abstain_below)
+            }
+        };
+        Ok(Retrieval {
+            passages,
+            query_vec,
+            confident,
+            confidence,
+            took: started.elapsed(),
+            best_bm25,
+            firsts,
+        })
+    }
+
+    /// The BM25 analyser's terms of `text` (lower-cased, stemmed, no stop words).
+    pub fn terms(&self, text: &str) -> Vec<String> {
+        self.lexical.terms(text)
+    }
+}
+
+fn io(e: serde_json::Error) -> Error {
+    Error::Io(std::io::Error::other(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn docs() -> Vec<(String, String)> {
+        vec![
+            (
+                "rain.md".into(),
+                "# Rain fade\n\n## Procedure\n1. Do not power-cycle the modem during rain fade.\n2. Confirm rain on the radar.\n".into(),
+            ),
+            (
+                "disk.md".into(),
+                "# Disk full\n\n## Procedure\n1. Never delete WAL segments by hand.\n".into(),
+            ),
+        ]
+    }
+
+    #[test]
+    fn a_bm25_only_index_persists_and_reopens_with_the_same_ranking() {
+        let dir = tempfile::tempdir().unwrap();
+        let (built, stats) = AssistantIndex::build(&docs(), None, Some(dir.path())).unwrap();
+        assert_eq!((stats.documents, stats.chunks, stats.units), (2, 2, 3));
+        assert!(!built.has_dense());
+        let s = Settings::default();
+        let a = built.retrieve("power cycle the modem in rain", &s).unwrap();
+        assert_eq!(built.chunks()[a.passages[0].chunk].source, "rain.md");
+        assert!(a.query_vec.is_none());
+        let reopened = AssistantIndex::open(dir.path(), None).unwrap();
+        let b = reopened
+            .retrieve("power cycle the modem in rain", &s)
+            .unwrap();
+        let ids = |r: &Retrieval| r.passages.iter().map(|p| p.chunk).collect::<Vec<_>>();
+        assert_eq!(ids(&a), ids(&b));
+        assert!(!dir.path().join("assistant.new").exists());
+    }
+
+    #[test]
+    fn opening_a_folder_without_an_index_says_how_to_build_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = AssistantIndex::open(dir.path(), None)
+            .err()
+            .expect("no index");
+        assert!(
+            err.to_string().contains("seawatch assistant index"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_corpus_folder_without_markdown_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
+        let err = read_corpus(dir.path()).expect_err("no documents");
+        assert!(err.to_string().contains("no Markdown"), "{err}");
+    }
+
+    #[test]
+    fn retrieval_modes_parse_and_reject_unknown_names() {
+        assert_eq!("dense".parse::<Mode>(), Ok(Mode::Dense));
+        assert!("sparse".parse::<Mode>().unwrap_err().contains("hybrid"));
+    }
+}

@@ -1,0 +1,368 @@
+//! `seawatch assistant index|ask|eval` (contracts §1, §8).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::{Args, Subcommand};
+use seawatch_assistant::embed::{resolve_model_dir, Embedder};
+use seawatch_assistant::eval::{evaluate, read_qa};
+use seawatch_assistant::index::read_corpus;
+use seawatch_assistant::{Assistant, AssistantIndex, Mode, Settings};
+
+use crate::exit::EXIT_USAGE;
+
+/// `seawatch assistant ...`
+#[derive(Debug, Subcommand)]
+pub enum AssistantCommand {
+    /// Builds or rebuilds the assistant's index from a folder of Markdown documents.
+    Index(IndexArgs),
+    /// Answers one question with its citations.
+    Ask(AskArgs),
+    /// Answers every question of a JSONL file and writes the report of contracts §8.
+    Eval(EvalArgs),
+}
+
+/// Where the model comes from (shared by the subcommands).
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Ship config file; its `[assistant] embedding_model` names the model folder.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Embedding model folder (all-MiniLM-L6-v2, installed by deploy/scripts/models.sh);
+    /// wins over the config and SEAWATCH_EMBEDDING_MODEL.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+}
+
+/// `seawatch assistant index` arguments.
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// Folder of Markdown documents (searched recursively for *.md).
+    #[arg(long)]
+    pub corpus: PathBuf,
+    /// Data directory; the index goes to DATA/assistant.
+    #[arg(long, default_value = "./seawatch-data")]
+    pub data: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// `seawatch assistant ask` arguments.
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The question.
+    pub question: String,
+    /// Data directory holding the index.
+    #[arg(long, default_value = "./seawatch-data")]
+    pub data: PathBuf,
+    /// Print the answer as the JSON of `POST /api/assistant/ask`.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// `seawatch assistant eval` arguments.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Questions (JSONL); default ../shared/corpus/qa-dev.jsonl when present.
+    #[arg(long)]
+    pub qa: Option<PathBuf>,
+    /// Corpus folder indexed for the eval; default ../shared/corpus/sops when present.
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// Write the report here (it is printed either way).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Ranking: hybrid (default), bm25 or dense (the baselines).
+    #[arg(long, default_value = "hybrid")]
+    pub retrieval: Mode,
+    /// Print each question's outcome to stderr.
+    #[arg(long)]
+    pub verbose: bool,
+    /// Reuse the index in DATA/assistant (built by `assistant index` from the same
+    /// corpus) instead of building one in memory.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Sentences or steps quoted per answer.
+    #[arg(long, default_value_t = seawatch_assistant::Extractive::default().units)]
+    pub answer_units: usize,
+    /// Top sections they may come from.
+    #[arg(long, default_value_t = seawatch_assistant::Extractive::default().passages)]
+    pub answer_passages: usize,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// The model folder, if one is installed: `--model`, else SEAWATCH_EMBEDDING_MODEL, else
+/// the config's `[assistant] embedding_model`, else the default cache.
+fn model_dir(args: &ModelArgs) -> Result<Option<PathBuf>, String> {
+    let configured = match &args.config {
+        Some(path) => {
+            crate::config::ShipConfig::load(path)
+                .map_err(|e| e.to_string())?
+                .assistant
+                .embedding_model
+        }
+        None => None,
+    };
+    let dir = match &args.model {
+        Some(m) => {
+            if !m.join("model.safetensors").is_file() {
+                return Err(format!(
+                    "--model {}: no model.safetensors there (deploy/scripts/models.sh installs all-MiniLM-L6-v2)",
+                    m.display()
+                ));
+            }
+            Some(m.clone())
+        }
+        None => resolve_model_dir(configured.as_deref()),
+    };
+    Ok(dir.filter(|d| d.join("model.safetensors").is_file()))
+}
+
+fn load_model(what: &str, args: &ModelArgs) -> Result<Option<Embedder>, i32> {
+    match model_dir(args) {
+        Ok(Some(dir)) => match Embedder::load(&dir) {
+            Ok(e) => Ok(Some(e)),
+            Err(e) => {
+                eprintln!("seawatch assistant {what}: {e}");
+                Err(EXIT_USAGE)
+            }
+        },
+        Ok(None) => {
+            eprintln!(
+                "seawatch assistant {what}: no embedding model installed (deploy/scripts/models.sh): BM25 only"
+            );
+            Ok(None)
+        }
+        Err(e) => {
+            eprintln!("seawatch assistant {what}: {e}");
+            Err(EXIT_USAGE)
+        }
+    }
+}
+
+/// Runs one `assistant` subcommand; returns the exit status.
+pub fn run(cmd: AssistantCommand) -> i32 {
+    match cmd {
+        AssistantCommand::Index(a) => index(a),
+        AssistantCommand::Ask(a) => ask(a),
+        AssistantCommand::Eval(a) => eval(a),
+    }
+}
+
+fn index(a: IndexArgs) -> i32 {
+    let docs = match read_corpus(&a.corpus) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("seawatch assistant index: --corpus {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let embedder = match load_model("index", &a.model) {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    if let Err(e) = std::fs::create_dir_all(&a.data) {
+        eprintln!("seawatch assistant index: --data {}: {e}", a.data.display());
+        return EXIT_USAGE;
+    }
+    match AssistantIndex::build(&docs, embedder, Some(&a.data)) {
+        Ok((index, stats)) => {
+            println!(
+                "indexed {} documents, {} sections, {} sentences/steps in {} ms ({}) into {}",
+                stats.documents,
+                stats.chunks,
+                stats.units,
+                stats.took_ms,
+                index.model().unwrap_or("BM25 only"),
+                seawatch_assistant::index::index_dir(&a.data).display()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("seawatch assistant index: {e}");
+            1
+        }
+    }
+}
+
+fn ask(a: AskArgs) -> i32 {
+    let dir = match model_dir(&a.model) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("seawatch assistant ask: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let assistant = match seawatch_assistant::api::open(&a.data, dir.as_deref()) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("seawatch assistant ask: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let answer = match assistant.ask(&a.question) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("seawatch assistant ask: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if a.json {
+        match serde_json::to_string_pretty(&answer) {
+            Ok(j) => println!("{j}"),
+            Err(e) => {
+                eprintln!("seawatch assistant ask: {e}");
+                return 1;
+            }
+        }
+        return 0;
+    }
+    println!("{}", answer.answer);
+    if !answer.citations.is_empty() {
+        println!();
+        for (i, c) in answer.citations.iter().enumerate() {
+            println!("[{}] {} ({})", i + 1, c.title, c.source);
+        }
+    }
+    println!("({} ms)", answer.took_ms);
+    0
+}
+
+fn default_path(flag: &Option<PathBuf>, fallback: &str, what: &str) -> Result<PathBuf, String> {
+    match flag {
+        Some(p) => Ok(p.clone()),
+        None if Path::new(fallback).exists() => Ok(PathBuf::from(fallback)),
+        None => Err(format!("{what} is required ({fallback} is not here)")),
+    }
+}
+
+fn eval(a: EvalArgs) -> i32 {
+    let paths = default_path(&a.qa, "../shared/corpus/qa-dev.jsonl", "--qa FILE").and_then(|qa| {
+        default_path(&a.corpus, "../shared/corpus/sops", "--corpus DIR").map(|c| (qa, c))
+    });
+    let (qa_path, corpus) = match paths {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("seawatch assistant eval: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let qa = match read_qa(&qa_path) {
+        Ok(q) => q,
+        Err(e) => {
+            eprintln!("seawatch assistant eval: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let docs = match read_corpus(&corpus) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("seawatch assistant eval: --corpus {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let embedder = if a.retrieval == Mode::Bm25 {
+        None
+    } else {
+        match load_model("eval", &a.model) {
+            Ok(Some(e)) => Some(e),
+            Ok(None) => {
+                eprintln!(
+                    "seawatch assistant eval: --retrieval {:?} needs the embedding model",
+                    a.retrieval
+                );
+                return EXIT_USAGE;
+            }
+            Err(code) => return code,
+        }
+    };
+    let started = Instant::now();
+    let built = match &a.data {
+        Some(data)
+            if seawatch_assistant::index::index_dir(data)
+                .join("meta.json")
+                .is_file() =>
+        {
+            AssistantIndex::open(data, embedder).map(|i| {
+                let s = seawatch_assistant::BuildStats {
+                    documents: docs.len(),
+                    chunks: i.chunks().len(),
+                    units: i.chunks().iter().map(|c| c.units.len()).sum(),
+                    took_ms: 0,
+                };
+                (i, s)
+            })
+        }
+        data => AssistantIndex::build(&docs, embedder, data.as_deref()),
+    };
+    let (index, stats) = match built {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("seawatch assistant eval: {e}");
+            return 1;
+        }
+    };
+    let build_ms = started.elapsed().as_millis();
+    let settings = Settings {
+        mode: a.retrieval,
+        ..Settings::default()
+    };
+    let mut assistant = Assistant::extractive(index, settings);
+    assistant.generator = Box::new(seawatch_assistant::Extractive {
+        units: a.answer_units.max(1),
+        passages: a.answer_passages.max(1),
+        ..seawatch_assistant::Extractive::default()
+    });
+    let (report, outcomes) = match evaluate(&assistant, &qa) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("seawatch assistant eval: {e}");
+            return 1;
+        }
+    };
+    if a.verbose {
+        for o in &outcomes {
+            eprintln!(
+                "{} covered={} rank={:?} abstained={} conf={:.3} bm25={:.2} firsts={:?} facts={}/{} missing={:?} top5={:?}",
+                o.id,
+                o.covered,
+                o.gold_rank,
+                o.abstained,
+                o.confidence,
+                o.best_bm25,
+                o.firsts,
+                o.facts.0,
+                o.facts.1,
+                o.missing_facts,
+                o.top5
+            );
+        }
+    }
+    let covered = outcomes.iter().filter(|o| o.covered).count();
+    let covered_abstained = outcomes.iter().filter(|o| o.covered && o.abstained).count();
+    eprintln!(
+        "index: {} documents, {} sections, {} units built in {build_ms} ms; covered questions abstained: {covered_abstained}/{covered}; retrieval {:?}",
+        stats.documents, stats.chunks, stats.units, a.retrieval
+    );
+    let json = match serde_json::to_string_pretty(&report) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("seawatch assistant eval: {e}");
+            return 1;
+        }
+    };
+    if let Some(path) = &a.report {
+        if let Err(e) = crate::cli::write_atomically(path, json.as_bytes()) {
+            eprintln!(
+                "seawatch assistant eval: cannot write {}: {e}",
+                path.display()
+            );
+            return 1;
+        }
+    }
+    println!("{json}");
+    0
+}
