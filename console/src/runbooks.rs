@@ -1,5 +1,8 @@
 //! The runbook approval API (contracts §2):
 //!
+//! - `GET /api/runbooks` (viewer): the runbook catalogue, a JSON array (contracts §7).
+//! - `GET /api/audit?since=SEQ&limit=N` (admin): the hash-chained audit log, records with
+//!   `seq > SEQ` in order (at most `limit`, default and cap 1000).
 //! - `GET /api/runbooks/executions?ship=&state=` (viewer): a JSON array of executions.
 //! - `POST /api/runbooks/executions/{id}/approve` (operator; 403 for a viewer, 401
 //!   without a token): 200 with the approved execution, 404 for an unknown id, 409 when
@@ -11,6 +14,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use seawatch_actors::runbook::service::Remediation;
+use seawatch_actors::runbook::spec::Runbook;
 use seawatch_actors::runbook::{ApprovalBoard, DecisionError, ExecutionState, ExecutionView};
 use serde::Deserialize;
 
@@ -72,6 +77,54 @@ async fn approve(
     }
 }
 
+async fn catalogue(State(r): State<Remediation>) -> Response {
+    let cat = r.catalogue();
+    let list: Vec<&Runbook> = cat.runbooks.values().collect();
+    Json(list).into_response()
+}
+
+/// Query of `GET /api/audit`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Records after this `seq` (default 0: from the first).
+    pub since: Option<u64>,
+    /// At most this many (default and cap 1000).
+    pub limit: Option<usize>,
+}
+
+/// Most audit records one request returns.
+pub const AUDIT_PAGE: usize = 1000;
+
+async fn audit(
+    State(r): State<Remediation>,
+    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = q else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "query: expected since=SEQ (a whole number) and limit=N only".into(),
+        );
+    };
+    let limit = q.limit.unwrap_or(AUDIT_PAGE).clamp(1, AUDIT_PAGE);
+    match r.audit_since(q.since.unwrap_or(0), limit) {
+        Ok(recs) => Json(recs).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// `GET /api/runbooks` (viewer) and `GET /api/audit` (admin) over `remediation`.
+pub fn remediation_routes(auth: &Auth, remediation: Remediation) -> Router {
+    let view = Router::new()
+        .route("/api/runbooks", get(catalogue))
+        .with_state(remediation.clone());
+    let admin = Router::new()
+        .route("/api/audit", get(audit))
+        .with_state(remediation);
+    auth.protect(Role::Viewer, view)
+        .merge(auth.protect(Role::Admin, admin))
+}
+
 /// The runbook routes over `board`, behind `auth`: listing for viewers, approval for
 /// operators. Mount with `app.merge(runbooks::routes(&auth, board))`.
 pub fn routes(auth: &Auth, board: ApprovalBoard) -> Router {
@@ -88,6 +141,8 @@ pub fn routes(auth: &Auth, board: ApprovalBoard) -> Router {
 #[cfg(test)]
 mod tests {
     use std::path::Path as FsPath;
+
+    use seawatch_actors::runbook::service::{RemediationMetrics, RemediationPaths};
 
     use seawatch_actors::push::{PushBus, PushKind};
     use seawatch_actors::runbook::{ExecutionRequest, RunbookMetrics};
@@ -220,5 +275,58 @@ mod tests {
         ] {
             assert!(text.contains(series), "{series} not in\n{text}");
         }
+    }
+
+    #[tokio::test]
+    async fn catalogue_for_viewers_and_audit_for_admins() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Clock::manual(1_741_932_000_000);
+        let auth = auth(dir.path(), clock.clone());
+        let repo = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+        let paths = RemediationPaths {
+            runbooks: repo.join("runbooks"),
+            policies: repo.join("policies"),
+            audit: dir.path().join("audit"),
+        };
+        let metrics = Metrics::new();
+        let (rem, _) =
+            Remediation::open(paths, clock, RemediationMetrics::register(&metrics)).unwrap();
+        for i in 0..3 {
+            rem.audit("test", "alice", serde_json::json!({ "i": i }))
+                .unwrap();
+        }
+        let addr = serve(remediation_routes(&auth, rem)).await;
+        let viewer = auth.issue("deck", Role::Viewer);
+        let operator = auth.issue("alice", Role::Operator);
+        let admin = auth.issue("root", Role::Admin);
+
+        assert_eq!(http(addr, "GET", "/api/runbooks", None, "").await.0, 401);
+        let (code, body) = http(addr, "GET", "/api/runbooks", Some(&viewer), "").await;
+        assert_eq!(code, 200, "{body}");
+        let list: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+        let bounce = list
+            .iter()
+            .find(|r| r["name"] == "bounce-access-port")
+            .expect("starter runbook served");
+        assert_eq!(bounce["driver"], "ssh");
+        assert_eq!(bounce["params"]["interface"]["type"], "string");
+        assert_eq!(
+            bounce["action"][0]["command"],
+            "interface {interface}\nshutdown"
+        );
+        assert_eq!(list.len(), 5);
+
+        assert_eq!(
+            http(addr, "GET", "/api/audit", Some(&operator), "").await.0,
+            403
+        );
+        let (code, body) = http(addr, "GET", "/api/audit?since=1", Some(&admin), "").await;
+        assert_eq!(code, 200, "{body}");
+        let recs: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0]["seq"], 2);
+        assert_eq!(recs[1]["prev_hash"], recs[0]["hash"]);
+        let (code, _) = http(addr, "GET", "/api/audit?since=x", Some(&admin), "").await;
+        assert_eq!(code, 400);
     }
 }

@@ -45,6 +45,21 @@ pub struct ShipConfig {
     /// Mail notifications through a durable outbox (contracts §9).
     #[serde(default)]
     pub email: Option<seawatch_actors::mail::EmailConfig>,
+    /// `[runbooks] dir`: the runbook folder (default `DATA/runbooks`, contracts §7).
+    #[serde(default)]
+    pub runbooks: DirSection,
+    /// `[policy] dir`: the Rego policy folder (default `DATA/policies`, contracts §7).
+    #[serde(default)]
+    pub policy: DirSection,
+}
+
+/// A section that names a folder (`[runbooks]`, `[policy]`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DirSection {
+    /// The folder; `None`: the default under the data directory.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
 }
 
 /// `[sync]`.
@@ -268,6 +283,8 @@ impl Default for ShipConfig {
             sync: SyncSection::default(),
             nats: None,
             email: None,
+            runbooks: DirSection::default(),
+            policy: DirSection::default(),
         }
     }
 }

@@ -38,6 +38,9 @@ use seawatch_actors::push::{Push, PushBus, PushKind};
 use seawatch_actors::roster::{
     roster_child, DetectorSetup, Discovered, Roster, RosterArgs, RosterMetrics, RosterView,
 };
+use seawatch_actors::runbook::service::{
+    reload_child, Remediation, RemediationMetrics, RemediationPaths,
+};
 use seawatch_actors::runbook::{ApprovalBoard, RunbookMetrics};
 use seawatch_actors::store::actor::{exporter_child, ExporterArgs};
 use seawatch_actors::store::clickhouse::{ClickHouseConfig, ExporterConfig};
@@ -288,6 +291,8 @@ pub struct ShipNode {
     pub correlator: Addr<CorrelatorMsg>,
     /// Runbook executions waiting for (or past) an operator's approval.
     pub runbooks: ApprovalBoard,
+    /// The runbook catalogue, the remediation policy and the audit log.
+    pub remediation: Remediation,
 }
 
 /// Why a ship node could not start.
@@ -370,6 +375,29 @@ impl ShipNode {
                 outbox
             },
         );
+        let remediation = {
+            let mut paths = RemediationPaths::under(&cfg.data);
+            if let Some(d) = &cfg.runbooks.dir {
+                paths.runbooks = d.clone();
+            }
+            if let Some(d) = &cfg.policy.dir {
+                paths.policies = d.clone();
+            }
+            let (r, report) = Remediation::open(
+                paths,
+                clock.clone(),
+                RemediationMetrics::register(runtime.metrics()),
+            )
+            .map_err(|e| ShipStartError::Config(e.to_string()))?;
+            if let Some(b) = report.first_break {
+                tracing::error!(line = b.line, reason = %b.reason, "audit log chain broken");
+            }
+            r
+        };
+        services.push(runbooks_supervisor(
+            &ship,
+            vec![reload_child(remediation.clone(), Duration::from_secs(5))],
+        ));
         // WebSocket sessions come last: they only read what the rest produces.
         let (sessions, sessions_addr) = sessions_supervisor(&ship);
         services.push(sessions);
@@ -443,6 +471,10 @@ impl ShipNode {
                 seawatch_actors::incident::api::routes(incidents.clone()),
             ))
             .merge(seawatch_console::runbooks::routes(&auth, runbooks.clone()))
+            .merge(seawatch_console::runbooks::remediation_routes(
+                &auth,
+                remediation.clone(),
+            ))
             .merge(seawatch_console::ui::routes());
         let app = app.merge(auth.protect(
             Role::Operator,
@@ -488,6 +520,7 @@ impl ShipNode {
             incidents,
             correlator: correlator_addr,
             runbooks,
+            remediation,
         })
     }
 
@@ -503,6 +536,21 @@ fn bind_tcp(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     let l = std::net::TcpListener::bind(addr)?;
     l.set_nonblocking(true)?;
     Ok(l)
+}
+
+/// `runbooks` (one_for_one): the remediation children (the catalogue and policy reload).
+fn runbooks_supervisor(ship: &ShipId, children: Vec<ChildSpec>) -> ChildSpec {
+    let ship = ship.clone();
+    ChildSpec::supervisor("runbooks", move || {
+        let mut spec = SupervisorSpec::new("runbooks", &ship)
+            .strategy(Strategy::OneForOne)
+            .intensity(10, Duration::from_secs(60));
+        for c in &children {
+            spec = spec.child(c.clone());
+        }
+        spec
+    })
+    .0
 }
 
 /// The ship's edge (one_for_one): what faces the network, and the ticker. It starts
