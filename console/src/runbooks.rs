@@ -14,10 +14,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use seawatch_actors::runbook::exec::{ExecError, Executions, Proposal};
+use seawatch_actors::runbook::policy::ShipFacts;
 use seawatch_actors::runbook::service::Remediation;
 use seawatch_actors::runbook::spec::Runbook;
 use seawatch_actors::runbook::{ApprovalBoard, DecisionError, ExecutionState, ExecutionView};
 use serde::Deserialize;
+use std::sync::Arc;
 
 use crate::auth::{Auth, Principal, Role};
 
@@ -36,7 +39,7 @@ fn error(status: StatusCode, msg: String) -> Response {
 }
 
 async fn list(
-    State(board): State<ApprovalBoard>,
+    State((board, api)): State<(ApprovalBoard, Option<ExecApi>)>,
     q: Result<Query<ExecutionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Ok(Query(q)) = q else {
@@ -57,19 +60,35 @@ async fn list(
             }
         },
     };
-    let views: Vec<ExecutionView> = board
+    let mut views: Vec<serde_json::Value> = board
         .list(q.ship.as_deref(), state)
         .iter()
-        .map(ExecutionView::from_execution)
+        .filter_map(|e| serde_json::to_value(ExecutionView::from_execution(e)).ok())
         .collect();
+    // executions of the remediation engine (contracts §7 states) follow, unfiltered by
+    // the board's state names
+    if let (Some(api), None) = (&api, q.state.as_deref()) {
+        views.extend(
+            api.executions
+                .list()
+                .iter()
+                .filter_map(|e| serde_json::to_value(e).ok()),
+        );
+    }
     Json(views).into_response()
 }
 
 async fn approve(
-    State(board): State<ApprovalBoard>,
+    State((board, api)): State<(ApprovalBoard, Option<ExecApi>)>,
     Extension(by): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Response {
+    if let Some(api) = api.filter(|a| a.executions.get(&id).is_some()) {
+        return match api.executions.decide(&id, &by.name, true) {
+            Ok(e) => Json(e).into_response(),
+            Err(e) => exec_error(e),
+        };
+    }
     match board.approve(&id, &by.name) {
         Ok(e) => Json(ExecutionView::from_execution(&e)).into_response(),
         Err(e @ DecisionError::NotFound(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
@@ -125,15 +144,127 @@ pub fn remediation_routes(auth: &Auth, remediation: Remediation) -> Router {
         .merge(auth.protect(Role::Admin, admin))
 }
 
-/// The runbook routes over `board`, behind `auth`: listing for viewers, approval for
-/// operators. Mount with `app.merge(runbooks::routes(&auth, board))`.
-pub fn routes(auth: &Auth, board: ApprovalBoard) -> Router {
+/// What the execution routes need: the executions, the ship's state for the policy, and
+/// the clock.
+#[derive(Clone)]
+pub struct ExecApi {
+    /// The executions.
+    pub executions: Executions,
+    /// The ship's links, open incidents (for the policy input).
+    pub ship: Arc<dyn Fn() -> ShipFacts + Send + Sync>,
+    /// Unix ms now.
+    pub now_ms: Arc<dyn Fn() -> i64 + Send + Sync>,
+}
+
+/// Body of `POST /api/runbooks/{name}/executions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProposeBody {
+    /// Target ids.
+    pub targets: Vec<String>,
+    /// Parameters.
+    #[serde(default)]
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// The incident it remedies.
+    #[serde(default)]
+    pub incident: Option<String>,
+}
+
+fn exec_error(e: ExecError) -> Response {
+    match e {
+        ExecError::NoRunbook(_) | ExecError::NotFound(_) => {
+            error(StatusCode::NOT_FOUND, e.to_string())
+        }
+        ExecError::Invalid(_) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        ExecError::Denied(x) => (
+            StatusCode::FORBIDDEN,
+            Json(serde_json::json!({
+                "error": format!("denied by policy: {}", x.policy.reasons.join("; ")),
+                "reasons": x.policy.reasons,
+                "execution": x,
+            })),
+        )
+            .into_response(),
+        ExecError::OwnRequest(_) => error(StatusCode::FORBIDDEN, e.to_string()),
+        ExecError::NotAwaiting { .. } => error(StatusCode::CONFLICT, e.to_string()),
+        ExecError::Audit(_) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+async fn propose(
+    State(api): State<ExecApi>,
+    Extension(by): Extension<Principal>,
+    Path(name): Path<String>,
+    body: Result<Json<ProposeBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Ok(Json(b)) = body else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "body: expected {\"targets\":[...],\"params\":{...},\"incident\":ID?}".into(),
+        );
+    };
+    let p = Proposal {
+        runbook: name,
+        targets: b.targets,
+        params: b.params,
+        requester: by.name.clone(),
+        role: by.role.map_or("none", Role::as_str).to_string(),
+        incident: b.incident,
+    };
+    match api.executions.propose(p, (api.ship)(), (api.now_ms)()) {
+        Ok(e) => (StatusCode::CREATED, Json(e)).into_response(),
+        Err(e) => exec_error(e),
+    }
+}
+
+async fn get_one(
+    State((board, api)): State<(ApprovalBoard, Option<ExecApi>)>,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(e) = api.as_ref().and_then(|a| a.executions.get(&id)) {
+        return Json(e).into_response();
+    }
+    match board.get(&id) {
+        Some(e) => Json(ExecutionView::from_execution(&e)).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no runbook execution {id}")),
+    }
+}
+
+async fn reject(
+    State(api): State<ExecApi>,
+    Extension(by): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Response {
+    match api.executions.decide(&id, &by.name, false) {
+        Ok(e) => Json(e).into_response(),
+        Err(e) => exec_error(e),
+    }
+}
+
+/// The execution routes of contracts §2 over `api` (operator): propose, reject, and one
+/// execution (viewer). Approval and the listing are [`routes`] (given the same `api`).
+pub fn execution_routes(auth: &Auth, board: ApprovalBoard, api: ExecApi) -> Router {
+    let view = Router::new()
+        .route("/api/runbooks/executions/{id}", get(get_one))
+        .with_state((board, Some(api.clone())));
+    let act = Router::new()
+        .route("/api/runbooks/{name}/executions", post(propose))
+        .route("/api/runbooks/executions/{id}/reject", post(reject))
+        .with_state(api);
+    auth.protect(Role::Viewer, view)
+        .merge(auth.protect(Role::Operator, act))
+}
+
+/// The runbook routes over `board` (and the remediation executions of `api`, when given),
+/// behind `auth`: listing for viewers, approval for operators. Mount with
+/// `app.merge(runbooks::routes(&auth, board, api))`.
+pub fn routes(auth: &Auth, board: ApprovalBoard, api: Option<ExecApi>) -> Router {
     let view = Router::new()
         .route("/api/runbooks/executions", get(list))
-        .with_state(board.clone());
+        .with_state((board.clone(), api.clone()));
     let act = Router::new()
         .route("/api/runbooks/executions/{id}/approve", post(approve))
-        .with_state(board);
+        .with_state((board, api));
     auth.protect(Role::Viewer, view)
         .merge(auth.protect(Role::Operator, act))
 }
@@ -176,7 +307,7 @@ mod tests {
             clock.clone(),
             RunbookMetrics::register(&metrics),
         );
-        let addr = serve(routes(&auth, board.clone())).await;
+        let addr = serve(routes(&auth, board.clone(), None)).await;
         let exec = board.request(ExecutionRequest {
             ship: "aurora".into(),
             runbook: "restart-interface".into(),

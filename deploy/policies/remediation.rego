@@ -36,7 +36,7 @@ emergency if {
 primary_down if {
 	some l in input.ship.links
 	l.primary
-	l.state != "up"
+	l.state == "down"
 }
 
 # ---- deny rules: each adds one reason ----

@@ -22,6 +22,7 @@ use seawatch_runtime::{Clock, Metrics};
 use serde::{Deserialize, Serialize};
 
 pub mod audit;
+pub mod exec;
 pub mod policy;
 pub mod service;
 pub mod spec;
