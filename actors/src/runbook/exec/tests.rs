@@ -352,9 +352,8 @@ async fn a_crash_at_any_step_resumes_without_running_an_action_twice() {
                 );
             }
             assert!(sw.count("Gi1/0/7 shutdown") <= 1);
-            assert_eq!(
+            assert!(
                 sw.ports.lock()["Gi1/0/7"],
-                true,
                 "port left down (at {at} after {after})"
             );
             assert!(verify(&r.audit_path()).unwrap().ok());

@@ -235,7 +235,8 @@ fn a_broken_policy_denies_everything_with_its_reason() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/policies/data.json"),
     )
     .unwrap();
-    let cases: Vec<(&str, Vec<(String, String)>, Option<&str>, &str)> = vec![
+    type Case<'a> = (&'a str, Vec<(String, String)>, Option<&'a str>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "syntax",
             vec![(
