@@ -7,10 +7,13 @@
 //!   leaf connection.
 //! * [`clickhouse`]: ClickHouse servers started by `deploy/scripts/clickhouse-test-server.sh`.
 //! * [`smtp`]: aiosmtpd SMTP servers started by `deploy/scripts/smtp-test-server.sh`.
+//! * [`sshd`]: OpenSSH servers emulating a switch CLI, started by
+//!   `deploy/scripts/sshd-test-server.sh`.
 
 pub mod clickhouse;
 pub mod nats;
 pub mod smtp;
+pub mod sshd;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

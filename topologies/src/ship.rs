@@ -415,11 +415,13 @@ impl ShipNode {
             &ship,
             vec![
                 reload_child(remediation.clone(), Duration::from_secs(5)),
-                // No device driver is wired into the node yet: every step is refused
-                // (the precheck fails, nothing is changed) until one is configured.
+                // ssh with DATA/ssh/id_ed25519 and DATA/ssh/known_hosts (strict); a
+                // target without an address in targets.json fails its first step.
                 seawatch_actors::runbook::exec::executor_child(
                     executions.clone(),
-                    Arc::new(seawatch_actors::runbook::exec::NoDriver("ssh")),
+                    Arc::new(seawatch_actors::runbook::ssh::SshDriver::in_data(
+                        &cfg.data, "seawatch",
+                    )),
                 ),
             ],
         ));

@@ -126,8 +126,8 @@ async fn propose_approve_execute_and_audit_over_http() {
             409
         );
 
-        // the executor (no device driver on this node) ends it without touching a device:
-        // the precheck is refused, the execution fails before any action
+        // acc-sw-1 has no address in targets.json: the ssh driver refuses the precheck,
+        // the execution fails before any action
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         let e = loop {
             let (code, body) = req(
@@ -157,7 +157,7 @@ async fn propose_approve_execute_and_audit_over_http() {
             e["steps"][1]["output"]
                 .as_str()
                 .unwrap()
-                .contains("no driver"),
+                .contains("no address"),
             "{e}"
         );
 

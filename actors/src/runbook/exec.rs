@@ -358,6 +358,13 @@ impl Executions {
         let rb: &Runbook = cat
             .get(&p.runbook)
             .ok_or_else(|| ExecError::NoRunbook(p.runbook.clone()))?;
+        if rb.driver != super::spec::Driver::Ssh {
+            // only the ssh driver is built: never send another kind's steps over ssh
+            return Err(ExecError::Invalid(format!(
+                "runbook {}: driver {:?} is not available on this node (only ssh)",
+                rb.name, rb.driver
+            )));
+        }
         let params = rb.resolve_params(&p.params).map_err(ExecError::Invalid)?;
         if p.targets.is_empty() {
             return Err(ExecError::Invalid("targets: at least one".into()));
@@ -721,22 +728,6 @@ pub fn executor_child(
             }
         }
     })
-}
-
-/// A driver that refuses every command (a node with no driver configured for a runbook's
-/// `driver` kind): the step fails, nothing reaches a device.
-pub struct NoDriver(pub &'static str);
-
-impl Driver for NoDriver {
-    fn run<'a>(
-        &'a self,
-        target: &'a TargetAccess,
-        _command: &'a str,
-        _timeout: Duration,
-    ) -> BoxFuture<'a, Result<String, String>> {
-        let msg = format!("{}: no driver for {} on this node", self.0, target.id);
-        Box::pin(async move { Err(msg) })
-    }
 }
 
 /// Every step of `rb` for each target, in run order (the dry run).

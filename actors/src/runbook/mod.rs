@@ -26,6 +26,7 @@ pub mod exec;
 pub mod policy;
 pub mod service;
 pub mod spec;
+pub mod ssh;
 
 use crate::incident::api::rfc3339;
 use crate::push::{Push, PushBus, PushKind};
