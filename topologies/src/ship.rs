@@ -8,7 +8,8 @@
 //! │  ├─ roster                owns the device, link, detector and peer actors
 //! │  ├─ correlator            alerts → incidents (appended through the writer)
 //! │  └─ eventlog-router       follows the durable watermark, routes to the roster
-//! └─ what the caller adds: services (exporter, sync, console sessions), the edge
+//! └─ what the caller adds: services (exporter, sync, mail, `runbooks` — the
+//!    remediation reload and executor — console sessions), the edge
 //! ```
 //!
 //! Why this order is in `docs/decisions/0023-one-ship-tree.md`. Each ship is one shard:
