@@ -161,6 +161,8 @@ pub struct Exec {
     pub requester: String,
     /// The incident it remedies, if any.
     pub incident: Option<String>,
+    /// When it was proposed, unix ms.
+    pub proposed_at_ms: i64,
     /// The dry run: every command per target, in order.
     pub plan: Vec<PlannedStep>,
     /// The policy's decision.
@@ -384,7 +386,7 @@ impl Executions {
                 .map(|e| super::policy::RecentExecution {
                     runbook: e.runbook.clone(),
                     requester: e.requester.clone(),
-                    at: e.approvals.first().map(|_| now_ms).unwrap_or(now_ms),
+                    at: e.proposed_at_ms,
                 }),
         );
         let input = PolicyInput {
@@ -422,6 +424,7 @@ impl Executions {
             serde_json::json!({
                 "id": id, "runbook": rb.name, "targets": p.targets, "params": params,
                 "requester": p.requester, "incident": p.incident, "plan": plan,
+                "proposed_at_ms": now_ms,
                 "policy": decision,
             }),
         )?;
@@ -491,14 +494,14 @@ impl Executions {
         self.get(id).ok_or_else(|| ExecError::NotFound(id.into()))
     }
 
-    /// Expires executions awaiting approval for longer than `after_ms` (the policy's
-    /// configured outcome of a timeout is a denial).
-    pub fn expire(&self, now_ms: i64, proposed_at: impl Fn(&Exec) -> i64, after_ms: i64) -> usize {
+    /// Expires executions awaiting approval for longer than `after_ms` (a timeout is a
+    /// denial). Returns how many expired.
+    pub fn expire(&self, now_ms: i64, after_ms: i64) -> usize {
         let stale: Vec<String> = self
             .list()
             .into_iter()
             .filter(|e| {
-                e.state == ExecState::AwaitingApproval && now_ms - proposed_at(e) > after_ms
+                e.state == ExecState::AwaitingApproval && now_ms - e.proposed_at_ms > after_ms
             })
             .map(|e| e.id)
             .collect();
@@ -697,10 +700,14 @@ impl Executions {
     }
 }
 
+/// How long an execution may wait for its approvals; then it expires (a denial).
+pub const APPROVAL_TIMEOUT_MS: i64 = 4 * 3_600_000;
+
 /// The executor: a supervised task under the ship's `runbooks` supervisor. On start
 /// (first start, or a restart after a crash) it resumes every approved, unfinished
-/// execution from the journal; then it runs each newly approved one. Executions run one
-/// at a time (a target's steps in order, targets in order: within any `max_parallel`).
+/// execution from the journal; then it runs each newly approved one, and expires those
+/// left unapproved for [`APPROVAL_TIMEOUT_MS`]. Executions run one at a time (a target's
+/// steps in order, targets in order: within any `max_parallel`).
 pub fn executor_child(
     executions: Executions,
     driver: Arc<dyn Driver>,
@@ -709,6 +716,7 @@ pub fn executor_child(
         let (ex, driver) = (executions.clone(), driver.clone());
         async move {
             loop {
+                ex.expire(ex.remediation.now_ms(), APPROVAL_TIMEOUT_MS);
                 for id in ex.runnable() {
                     tokio::select! {
                         r = ex.run(&id, driver.as_ref()) => match r {
@@ -786,6 +794,10 @@ fn apply(map: &mut BTreeMap<u64, Exec>, rec: &AuditRecord) {
                         .get("incident")
                         .and_then(|v| v.as_str())
                         .map(str::to_string),
+                    proposed_at_ms: d
+                        .get("proposed_at_ms")
+                        .and_then(|v| v.as_i64())
+                        .unwrap_or(0),
                     plan: serde_json::from_value(d.get("plan")?.clone()).ok()?,
                     policy: serde_json::from_value(d.get("policy")?.clone()).ok()?,
                     approvals: Vec::new(),

@@ -145,6 +145,11 @@ impl Remediation {
         self.metrics.policy_broken.set(i64::from(broken.is_some()));
     }
 
+    /// Unix ms now, on the node's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// The catalogue now.
     pub fn catalogue(&self) -> Arc<Catalogue> {
         self.catalogue.read().clone()

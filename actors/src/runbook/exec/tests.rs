@@ -264,6 +264,49 @@ async fn denied_executions_never_run_a_step() {
 }
 
 #[tokio::test]
+async fn the_rate_limit_counts_recent_proposals_and_unapproved_ones_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_r, ex) = open(dir.path());
+    let old = ex
+        .propose(
+            bounce("acc-sw-1", "Gi1/0/1", "alice", "operator"),
+            ship(),
+            T0 - 7_200_000,
+        )
+        .unwrap();
+    for i in 2..5 {
+        ex.propose(
+            bounce("acc-sw-1", &format!("Gi1/0/{i}"), "alice", "operator"),
+            ship(),
+            T0,
+        )
+        .unwrap();
+    }
+    // three in the last hour (the one two hours ago does not count): the fourth is denied
+    match ex.propose(
+        bounce("acc-sw-1", "Gi1/0/5", "alice", "operator"),
+        ship(),
+        T0,
+    ) {
+        Err(ExecError::Denied(e)) => {
+            assert!(
+                e.policy.reasons[0].contains("ran 3 times"),
+                "{:?}",
+                e.policy
+            )
+        }
+        other => panic!("not rate limited: {other:?}"),
+    }
+    // awaiting approval for more than an hour: expired, and no longer approvable
+    assert_eq!(ex.expire(T0, 3_600_000), 1);
+    assert_eq!(ex.get(&old.id).unwrap().state, ExecState::Expired);
+    assert!(matches!(
+        ex.decide(&old.id, "bob", true),
+        Err(ExecError::NotAwaiting { .. })
+    ));
+}
+
+#[tokio::test]
 async fn a_failed_verify_runs_the_rollback_and_a_failed_precheck_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (_r, ex) = open(dir.path());
