@@ -1,5 +1,8 @@
 //! The runbook approval API (contracts §2):
 //!
+//! - `GET /api/runbooks` (viewer): the runbook catalogue, a JSON array (contracts §7).
+//! - `GET /api/audit?since=SEQ&limit=N` (admin): the hash-chained audit log, records with
+//!   `seq > SEQ` in order (at most `limit`, default and cap 1000).
 //! - `GET /api/runbooks/executions?ship=&state=` (viewer): a JSON array of executions.
 //! - `POST /api/runbooks/executions/{id}/approve` (operator; 403 for a viewer, 401
 //!   without a token): 200 with the approved execution, 404 for an unknown id, 409 when
@@ -11,8 +14,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use seawatch_actors::runbook::exec::{ExecError, Executions, Proposal};
+use seawatch_actors::runbook::policy::ShipFacts;
+use seawatch_actors::runbook::service::Remediation;
+use seawatch_actors::runbook::spec::Runbook;
 use seawatch_actors::runbook::{ApprovalBoard, DecisionError, ExecutionState, ExecutionView};
 use serde::Deserialize;
+use std::sync::Arc;
 
 use crate::auth::{Auth, Principal, Role};
 
@@ -31,7 +39,7 @@ fn error(status: StatusCode, msg: String) -> Response {
 }
 
 async fn list(
-    State(board): State<ApprovalBoard>,
+    State((board, api)): State<(ApprovalBoard, Option<ExecApi>)>,
     q: Result<Query<ExecutionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Ok(Query(q)) = q else {
@@ -52,19 +60,35 @@ async fn list(
             }
         },
     };
-    let views: Vec<ExecutionView> = board
+    let mut views: Vec<serde_json::Value> = board
         .list(q.ship.as_deref(), state)
         .iter()
-        .map(ExecutionView::from_execution)
+        .filter_map(|e| serde_json::to_value(ExecutionView::from_execution(e)).ok())
         .collect();
+    // executions of the remediation engine (contracts §7 states) follow, unfiltered by
+    // the board's state names
+    if let (Some(api), None) = (&api, q.state.as_deref()) {
+        views.extend(
+            api.executions
+                .list()
+                .iter()
+                .filter_map(|e| serde_json::to_value(e).ok()),
+        );
+    }
     Json(views).into_response()
 }
 
 async fn approve(
-    State(board): State<ApprovalBoard>,
+    State((board, api)): State<(ApprovalBoard, Option<ExecApi>)>,
     Extension(by): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Response {
+    if let Some(api) = api.filter(|a| a.executions.get(&id).is_some()) {
+        return match api.executions.decide(&id, &by.name, true) {
+            Ok(e) => Json(e).into_response(),
+            Err(e) => exec_error(e),
+        };
+    }
     match board.approve(&id, &by.name) {
         Ok(e) => Json(ExecutionView::from_execution(&e)).into_response(),
         Err(e @ DecisionError::NotFound(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
@@ -72,15 +96,175 @@ async fn approve(
     }
 }
 
-/// The runbook routes over `board`, behind `auth`: listing for viewers, approval for
-/// operators. Mount with `app.merge(runbooks::routes(&auth, board))`.
-pub fn routes(auth: &Auth, board: ApprovalBoard) -> Router {
+async fn catalogue(State(r): State<Remediation>) -> Response {
+    let cat = r.catalogue();
+    let list: Vec<&Runbook> = cat.runbooks.values().collect();
+    Json(list).into_response()
+}
+
+/// Query of `GET /api/audit`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Records after this `seq` (default 0: from the first).
+    pub since: Option<u64>,
+    /// At most this many (default and cap 1000).
+    pub limit: Option<usize>,
+}
+
+/// Most audit records one request returns.
+pub const AUDIT_PAGE: usize = 1000;
+
+async fn audit(
+    State(r): State<Remediation>,
+    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = q else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "query: expected since=SEQ (a whole number) and limit=N only".into(),
+        );
+    };
+    let limit = q.limit.unwrap_or(AUDIT_PAGE).clamp(1, AUDIT_PAGE);
+    match r.audit_since(q.since.unwrap_or(0), limit) {
+        Ok(recs) => Json(recs).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// `GET /api/runbooks` (viewer) and `GET /api/audit` (admin) over `remediation`.
+pub fn remediation_routes(auth: &Auth, remediation: Remediation) -> Router {
+    let view = Router::new()
+        .route("/api/runbooks", get(catalogue))
+        .with_state(remediation.clone());
+    let admin = Router::new()
+        .route("/api/audit", get(audit))
+        .with_state(remediation);
+    auth.protect(Role::Viewer, view)
+        .merge(auth.protect(Role::Admin, admin))
+}
+
+/// What the execution routes need: the executions, the ship's state for the policy, and
+/// the clock.
+#[derive(Clone)]
+pub struct ExecApi {
+    /// The executions.
+    pub executions: Executions,
+    /// The ship's links, open incidents (for the policy input).
+    pub ship: Arc<dyn Fn() -> ShipFacts + Send + Sync>,
+    /// Unix ms now.
+    pub now_ms: Arc<dyn Fn() -> i64 + Send + Sync>,
+}
+
+/// Body of `POST /api/runbooks/{name}/executions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProposeBody {
+    /// Target ids.
+    pub targets: Vec<String>,
+    /// Parameters.
+    #[serde(default)]
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// The incident it remedies.
+    #[serde(default)]
+    pub incident: Option<String>,
+}
+
+fn exec_error(e: ExecError) -> Response {
+    match e {
+        ExecError::NoRunbook(_) | ExecError::NotFound(_) => {
+            error(StatusCode::NOT_FOUND, e.to_string())
+        }
+        ExecError::Invalid(_) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        ExecError::Denied(x) => (
+            StatusCode::FORBIDDEN,
+            Json(serde_json::json!({
+                "error": format!("denied by policy: {}", x.policy.reasons.join("; ")),
+                "reasons": x.policy.reasons,
+                "execution": x,
+            })),
+        )
+            .into_response(),
+        ExecError::OwnRequest(_) => error(StatusCode::FORBIDDEN, e.to_string()),
+        ExecError::NotAwaiting { .. } => error(StatusCode::CONFLICT, e.to_string()),
+        ExecError::Audit(_) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+async fn propose(
+    State(api): State<ExecApi>,
+    Extension(by): Extension<Principal>,
+    Path(name): Path<String>,
+    body: Result<Json<ProposeBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Ok(Json(b)) = body else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "body: expected {\"targets\":[...],\"params\":{...},\"incident\":ID?}".into(),
+        );
+    };
+    let p = Proposal {
+        runbook: name,
+        targets: b.targets,
+        params: b.params,
+        requester: by.name.clone(),
+        role: by.role.map_or("none", Role::as_str).to_string(),
+        incident: b.incident,
+    };
+    match api.executions.propose(p, (api.ship)(), (api.now_ms)()) {
+        Ok(e) => (StatusCode::CREATED, Json(e)).into_response(),
+        Err(e) => exec_error(e),
+    }
+}
+
+async fn get_one(
+    State((board, api)): State<(ApprovalBoard, Option<ExecApi>)>,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(e) = api.as_ref().and_then(|a| a.executions.get(&id)) {
+        return Json(e).into_response();
+    }
+    match board.get(&id) {
+        Some(e) => Json(ExecutionView::from_execution(&e)).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no runbook execution {id}")),
+    }
+}
+
+async fn reject(
+    State(api): State<ExecApi>,
+    Extension(by): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Response {
+    match api.executions.decide(&id, &by.name, false) {
+        Ok(e) => Json(e).into_response(),
+        Err(e) => exec_error(e),
+    }
+}
+
+/// The execution routes of contracts §2 over `api` (operator): propose, reject, and one
+/// execution (viewer). Approval and the listing are [`routes`] (given the same `api`).
+pub fn execution_routes(auth: &Auth, board: ApprovalBoard, api: ExecApi) -> Router {
+    let view = Router::new()
+        .route("/api/runbooks/executions/{id}", get(get_one))
+        .with_state((board, Some(api.clone())));
+    let act = Router::new()
+        .route("/api/runbooks/{name}/executions", post(propose))
+        .route("/api/runbooks/executions/{id}/reject", post(reject))
+        .with_state(api);
+    auth.protect(Role::Viewer, view)
+        .merge(auth.protect(Role::Operator, act))
+}
+
+/// The runbook routes over `board` (and the remediation executions of `api`, when given),
+/// behind `auth`: listing for viewers, approval for operators. Mount with
+/// `app.merge(runbooks::routes(&auth, board, api))`.
+pub fn routes(auth: &Auth, board: ApprovalBoard, api: Option<ExecApi>) -> Router {
     let view = Router::new()
         .route("/api/runbooks/executions", get(list))
-        .with_state(board.clone());
+        .with_state((board.clone(), api.clone()));
     let act = Router::new()
         .route("/api/runbooks/executions/{id}/approve", post(approve))
-        .with_state(board);
+        .with_state((board, api));
     auth.protect(Role::Viewer, view)
         .merge(auth.protect(Role::Operator, act))
 }
@@ -88,6 +272,8 @@ pub fn routes(auth: &Auth, board: ApprovalBoard) -> Router {
 #[cfg(test)]
 mod tests {
     use std::path::Path as FsPath;
+
+    use seawatch_actors::runbook::service::{RemediationMetrics, RemediationPaths};
 
     use seawatch_actors::push::{PushBus, PushKind};
     use seawatch_actors::runbook::{ExecutionRequest, RunbookMetrics};
@@ -121,7 +307,7 @@ mod tests {
             clock.clone(),
             RunbookMetrics::register(&metrics),
         );
-        let addr = serve(routes(&auth, board.clone())).await;
+        let addr = serve(routes(&auth, board.clone(), None)).await;
         let exec = board.request(ExecutionRequest {
             ship: "aurora".into(),
             runbook: "restart-interface".into(),
@@ -220,5 +406,58 @@ mod tests {
         ] {
             assert!(text.contains(series), "{series} not in\n{text}");
         }
+    }
+
+    #[tokio::test]
+    async fn catalogue_for_viewers_and_audit_for_admins() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Clock::manual(1_741_932_000_000);
+        let auth = auth(dir.path(), clock.clone());
+        let repo = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+        let paths = RemediationPaths {
+            runbooks: repo.join("runbooks"),
+            policies: repo.join("policies"),
+            audit: dir.path().join("audit"),
+        };
+        let metrics = Metrics::new();
+        let (rem, _) =
+            Remediation::open(paths, clock, RemediationMetrics::register(&metrics)).unwrap();
+        for i in 0..3 {
+            rem.audit("test", "alice", serde_json::json!({ "i": i }))
+                .unwrap();
+        }
+        let addr = serve(remediation_routes(&auth, rem)).await;
+        let viewer = auth.issue("deck", Role::Viewer);
+        let operator = auth.issue("alice", Role::Operator);
+        let admin = auth.issue("root", Role::Admin);
+
+        assert_eq!(http(addr, "GET", "/api/runbooks", None, "").await.0, 401);
+        let (code, body) = http(addr, "GET", "/api/runbooks", Some(&viewer), "").await;
+        assert_eq!(code, 200, "{body}");
+        let list: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+        let bounce = list
+            .iter()
+            .find(|r| r["name"] == "bounce-access-port")
+            .expect("starter runbook served");
+        assert_eq!(bounce["driver"], "ssh");
+        assert_eq!(bounce["params"]["interface"]["type"], "string");
+        assert_eq!(
+            bounce["action"][0]["command"],
+            "interface {interface}\nshutdown"
+        );
+        assert_eq!(list.len(), 5);
+
+        assert_eq!(
+            http(addr, "GET", "/api/audit", Some(&operator), "").await.0,
+            403
+        );
+        let (code, body) = http(addr, "GET", "/api/audit?since=1", Some(&admin), "").await;
+        assert_eq!(code, 200, "{body}");
+        let recs: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0]["seq"], 2);
+        assert_eq!(recs[1]["prev_hash"], recs[0]["hash"]);
+        let (code, _) = http(addr, "GET", "/api/audit?since=x", Some(&admin), "").await;
+        assert_eq!(code, 400);
     }
 }

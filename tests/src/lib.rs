@@ -9,10 +9,13 @@
 //! * [`smtp`]: aiosmtpd SMTP servers started by `deploy/scripts/smtp-test-server.sh`.
 //! * [`victoriametrics`]: VictoriaMetrics servers started by
 //!   `deploy/scripts/victoriametrics-test-server.sh`.
+//! * [`sshd`]: OpenSSH servers emulating a switch CLI, started by
+//!   `deploy/scripts/sshd-test-server.sh`.
 
 pub mod clickhouse;
 pub mod nats;
 pub mod smtp;
+pub mod sshd;
 pub mod victoriametrics;
 
 use std::net::TcpListener;

@@ -43,6 +43,24 @@ pub enum Command {
     /// The operator's assistant: index documents, ask, evaluate (contracts §8).
     #[command(subcommand)]
     Assistant(crate::assistant_cli::AssistantCommand),
+    /// Remediation policies (contracts §7).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+/// `seawatch policy ...`
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Evaluates the policies against one JSON input and prints the decision with its
+    /// reasons. Exit 0 when allowed, 1 when denied, 2 for a broken policy or input.
+    Check {
+        /// Policy folder (`*.rego` and an optional `data.json`).
+        #[arg(long)]
+        policies: PathBuf,
+        /// The input: `{"runbook","targets","params","requester","role","now","ship"}`.
+        #[arg(long)]
+        input: PathBuf,
+    },
 }
 
 /// `seawatch demo` arguments.
@@ -469,6 +487,9 @@ async fn run(cli: Cli) -> i32 {
                 .await
                 .unwrap_or(1)
         }
+        Command::Policy(PolicyCommand::Check { policies, input }) => {
+            policy_check(&policies, &input)
+        }
         Command::Nab(NabCommand::Run { data, out }) => nab_run(&data, &out),
         Command::Nab(NabCommand::Score { results, labels }) => nab_score(&results, &labels),
         Command::Bench(BenchCommand::Actors {
@@ -633,6 +654,46 @@ fn write_report<T: serde::Serialize>(what: &str, path: &std::path::Path, report:
 }
 
 /// Writes a file through a temporary sibling and a rename: nothing half-written.
+fn policy_check(policies: &std::path::Path, input: &std::path::Path) -> i32 {
+    use seawatch_actors::runbook::policy::{Policy, PolicyInput};
+    let usage = |msg: String| {
+        eprintln!("seawatch policy check: {msg}");
+        EXIT_USAGE
+    };
+    let text = match std::fs::read_to_string(input) {
+        Ok(t) => t,
+        Err(e) => return usage(format!("{}: cannot read: {e}", input.display())),
+    };
+    let parsed: PolicyInput = match serde_json::from_str(&text) {
+        Ok(i) => i,
+        Err(e) => {
+            return usage(format!(
+                "{}:{}:{}: {e}",
+                input.display(),
+                e.line(),
+                e.column()
+            ))
+        }
+    };
+    let policy = Policy::load_dir(policies);
+    if let Some(e) = policy.error() {
+        return usage(format!("policy {}: {e}", policies.display()));
+    }
+    let d = policy.decide(&parsed);
+    match serde_json::to_string_pretty(&d) {
+        Ok(j) => println!("{j}"),
+        Err(e) => {
+            eprintln!("seawatch policy check: {e}");
+            return 1;
+        }
+    }
+    if d.allow {
+        0
+    } else {
+        1
+    }
+}
+
 fn nab_run(data: &std::path::Path, out: &std::path::Path) -> i32 {
     use seawatch_actors::detect::{nab, EnsembleConfig};
     if !data.is_dir() {

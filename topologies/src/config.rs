@@ -51,6 +51,12 @@ pub struct ShipConfig {
     /// The operator's assistant (contracts §8).
     #[serde(default)]
     pub assistant: AssistantSection,
+    /// `[runbooks] dir`: the runbook folder (default `DATA/runbooks`, contracts §7).
+    #[serde(default)]
+    pub runbooks: DirSection,
+    /// `[policy] dir`: the Rego policy folder (default `DATA/policies`, contracts §7).
+    #[serde(default)]
+    pub policy: DirSection,
 }
 
 /// `[assistant]`.
@@ -61,6 +67,15 @@ pub struct AssistantSection {
     /// deploy/scripts/models.sh); default `$HOME/.cache/seawatch-models/all-MiniLM-L6-v2`.
     #[serde(default)]
     pub embedding_model: Option<PathBuf>,
+}
+
+/// A section that names a folder (`[runbooks]`, `[policy]`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DirSection {
+    /// The folder; `None`: the default under the data directory.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
 }
 
 /// `[sync]`.
@@ -320,6 +335,8 @@ impl Default for ShipConfig {
             email: None,
             victoriametrics: None,
             assistant: AssistantSection::default(),
+            runbooks: DirSection::default(),
+            policy: DirSection::default(),
         }
     }
 }

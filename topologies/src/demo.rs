@@ -297,7 +297,11 @@ impl Demo {
                 Role::Viewer,
                 axum::Router::new().route("/api/fleet", get(move || fleet_json(view.clone()))),
             ))
-            .merge(seawatch_console::runbooks::routes(&auth, runbooks.clone()))
+            .merge(seawatch_console::runbooks::routes(
+                &auth,
+                runbooks.clone(),
+                None,
+            ))
             .merge(seawatch_console::ui::routes());
         let listener = std::net::TcpListener::bind(opts.listen)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))

@@ -8,7 +8,8 @@
 //! │  ├─ roster                owns the device, link, detector and peer actors
 //! │  ├─ correlator            alerts → incidents (appended through the writer)
 //! │  └─ eventlog-router       follows the durable watermark, routes to the roster
-//! └─ what the caller adds: services (exporter, sync, console sessions), the edge
+//! └─ what the caller adds: services (exporter, sync, mail, `runbooks` — the
+//!    remediation reload and executor — console sessions), the edge
 //! ```
 //!
 //! Why this order is in `docs/decisions/0023-one-ship-tree.md`. Each ship is one shard:
@@ -37,6 +38,9 @@ use seawatch_actors::log_service::{LogReader, LogService};
 use seawatch_actors::push::{Push, PushBus, PushKind};
 use seawatch_actors::roster::{
     roster_child, DetectorSetup, Discovered, Roster, RosterArgs, RosterMetrics, RosterView,
+};
+use seawatch_actors::runbook::service::{
+    reload_child, Remediation, RemediationMetrics, RemediationPaths,
 };
 use seawatch_actors::runbook::{ApprovalBoard, RunbookMetrics};
 use seawatch_actors::store::actor::{exporter_child, ExporterArgs};
@@ -288,6 +292,8 @@ pub struct ShipNode {
     pub correlator: Addr<CorrelatorMsg>,
     /// Runbook executions waiting for (or past) an operator's approval.
     pub runbooks: ApprovalBoard,
+    /// The runbook catalogue, the remediation policy and the audit log.
+    pub remediation: Remediation,
 }
 
 /// Why a ship node could not start.
@@ -338,6 +344,11 @@ impl ShipNode {
         let mut inventory = inventory;
         inventory.ship = ShipId::new(&cfg.ship);
         let inventory_kinds = element_kinds(&inventory);
+        let primary_links: Vec<(String, String, bool)> = inventory
+            .links
+            .iter()
+            .map(|l| (l.id.clone(), l.kind.clone(), l.primary))
+            .collect();
         let parts = assemble_ship(&runtime, &mut families, inventory, &opts)?;
         let (log, sender, metrics) = (
             parts.log.reader(),
@@ -373,6 +384,64 @@ impl ShipNode {
                 outbox
             },
         );
+        let remediation = {
+            let mut paths = RemediationPaths::under(&cfg.data);
+            if let Some(d) = &cfg.runbooks.dir {
+                paths.runbooks = d.clone();
+            }
+            if let Some(d) = &cfg.policy.dir {
+                paths.policies = d.clone();
+            }
+            let (r, report) = Remediation::open(
+                paths,
+                clock.clone(),
+                RemediationMetrics::register(runtime.metrics()),
+            )
+            .map_err(|e| ShipStartError::Config(e.to_string()))?;
+            if let Some(b) = report.first_break {
+                tracing::error!(line = b.line, reason = %b.reason, "audit log chain broken");
+            }
+            r
+        };
+        let executions = seawatch_actors::runbook::exec::Executions::recover(
+            &cfg.ship,
+            remediation.clone(),
+            remediation_targets(
+                &inventory_kinds.0,
+                &cfg.runbooks
+                    .dir
+                    .clone()
+                    .unwrap_or_else(|| cfg.data.join("runbooks")),
+            )?,
+        )
+        .map_err(|e| ShipStartError::Config(e.to_string()))?;
+        services.push(runbooks_supervisor(
+            &ship,
+            vec![
+                reload_child(remediation.clone(), Duration::from_secs(5)),
+                // ssh with DATA/ssh/id_ed25519 and DATA/ssh/known_hosts (strict); a
+                // target without an address in targets.json fails its first step.
+                seawatch_actors::runbook::exec::executor_child(
+                    executions.clone(),
+                    Arc::new(seawatch_actors::runbook::ssh::SshDriver::in_data(
+                        &cfg.data, "seawatch",
+                    )),
+                ),
+            ],
+        ));
+        let exec_api = seawatch_console::runbooks::ExecApi {
+            executions,
+            ship: ship_facts(
+                cfg.ship.clone(),
+                primary_links.clone(),
+                push.clone(),
+                incidents.clone(),
+            ),
+            now_ms: {
+                let clock = clock.clone();
+                Arc::new(move || clock.now_ms())
+            },
+        };
         // WebSocket sessions come last: they only read what the rest produces.
         let (sessions, sessions_addr) = sessions_supervisor(&ship);
         services.push(sessions);
@@ -445,7 +514,20 @@ impl ShipNode {
                 Role::Viewer,
                 seawatch_actors::incident::api::routes(incidents.clone()),
             ))
-            .merge(seawatch_console::runbooks::routes(&auth, runbooks.clone()))
+            .merge(seawatch_console::runbooks::routes(
+                &auth,
+                runbooks.clone(),
+                Some(exec_api.clone()),
+            ))
+            .merge(seawatch_console::runbooks::execution_routes(
+                &auth,
+                runbooks.clone(),
+                exec_api,
+            ))
+            .merge(seawatch_console::runbooks::remediation_routes(
+                &auth,
+                remediation.clone(),
+            ))
             .merge(seawatch_console::ui::routes());
         let app = app
             .merge(seawatch_console::silences::routes(
@@ -506,6 +588,7 @@ impl ShipNode {
             incidents,
             correlator: correlator_addr,
             runbooks,
+            remediation,
         })
     }
 
@@ -521,6 +604,99 @@ fn bind_tcp(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     let l = std::net::TcpListener::bind(addr)?;
     l.set_nonblocking(true)?;
     Ok(l)
+}
+
+/// The remediation targets: every inventoried element (zone `it`), overridden by
+/// `RUNBOOKS/targets.json` (`[{"id","kind","zone","address","user"}]`) when present.
+fn remediation_targets(
+    kinds: &std::collections::HashMap<String, String>,
+    runbooks: &std::path::Path,
+) -> Result<Vec<seawatch_actors::runbook::exec::TargetAccess>, ShipStartError> {
+    use seawatch_actors::runbook::exec::TargetAccess;
+    let mut out: std::collections::BTreeMap<String, TargetAccess> = kinds
+        .iter()
+        .map(|(id, kind)| {
+            (
+                id.clone(),
+                TargetAccess {
+                    id: id.clone(),
+                    kind: kind.clone(),
+                    zone: "it".into(),
+                    address: None,
+                    user: None,
+                },
+            )
+        })
+        .collect();
+    let path = runbooks.join("targets.json");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let list: Vec<TargetAccess> = serde_json::from_str(&text).map_err(|e| {
+                ShipStartError::Config(format!("{}:{}: {e}", path.display(), e.line()))
+            })?;
+            for t in list {
+                out.insert(t.id.clone(), t);
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(ShipStartError::Config(format!("{}: {e}", path.display()))),
+    }
+    Ok(out.into_values().collect())
+}
+
+/// The ship's state for the remediation policy: its links (primary flag from the
+/// inventory, state from the latest link push) and its open incidents.
+fn ship_facts(
+    ship: String,
+    links: Vec<(String, String, bool)>,
+    push: PushBus,
+    incidents: IncidentBoard,
+) -> Arc<dyn Fn() -> seawatch_actors::runbook::policy::ShipFacts + Send + Sync> {
+    use seawatch_actors::runbook::policy::{IncidentFacts, LinkFacts, ShipFacts};
+    Arc::new(move || {
+        let latest = push.latest_links(Some(&ship));
+        ShipFacts {
+            links: links
+                .iter()
+                .map(|(id, kind, primary)| LinkFacts {
+                    id: id.clone(),
+                    kind: kind.clone(),
+                    primary: *primary,
+                    state: latest
+                        .iter()
+                        .find(|p| p.body["link"] == id.as_str())
+                        .and_then(|p| p.body["state"].as_str().map(str::to_string))
+                        .unwrap_or_else(|| "up".into()),
+                })
+                .collect(),
+            open_incidents: incidents
+                .list(Some(&ship), StateFilter::Open)
+                .iter()
+                .map(|i| IncidentFacts {
+                    id: i.id.clone(),
+                    severity: i.severity.as_str().into(),
+                    root_cause: i.root_cause.clone(),
+                })
+                .collect(),
+            recent_executions: Vec::new(),
+        }
+    })
+}
+
+/// `runbooks` (one_for_one): the remediation children (the catalogue and policy reload,
+/// the executor).
+fn runbooks_supervisor(ship: &ShipId, children: Vec<ChildSpec>) -> ChildSpec {
+    let ship = ship.clone();
+    ChildSpec::supervisor("runbooks", move || {
+        let mut spec = SupervisorSpec::new("runbooks", &ship)
+            .strategy(Strategy::OneForOne)
+            .intensity(10, Duration::from_secs(60));
+        for c in &children {
+            spec = spec.child(c.clone());
+        }
+        spec
+    })
+    .0
 }
 
 /// The ship's edge (one_for_one): what faces the network, and the ticker. It starts

@@ -74,6 +74,7 @@ fn every_subcommand_has_help() {
         vec!["bench", "actors", "--help"],
         vec!["bench", "ingest", "--help"],
         vec!["nab", "run", "--help"],
+        vec!["policy", "check", "--help"],
     ] {
         let out = seawatch().args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{args:?}");
@@ -300,4 +301,61 @@ fn a_ship_whose_2_9_leaf_server_answers_late_exits_2_once() {
     assert_eq!(stderr.lines().last(), Some(line.as_str()), "{stderr}");
     // It did start (offline) before the server answered.
     assert!(data.join("initial-admin-password").exists());
+}
+
+/// `seawatch policy check` on the starter policy: the decision and its reasons on stdout,
+/// exit 0 allowed / 1 denied / 2 for a bad input or a broken policy (one line).
+#[test]
+fn policy_check_prints_the_decision_and_exits_by_it() {
+    let policies = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/policies");
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input.json");
+    let write = |zone: &str| {
+        let v = serde_json::json!({
+            "runbook": {"name": "bounce-access-port", "risk": "low", "auto": false, "writes": true, "driver": "ssh"},
+            "targets": [{"id": "acc-sw-1", "kind": "switch", "zone": zone}],
+            "params": {"interface": "Gi1/0/7"},
+            "requester": "alice", "role": "operator", "now": 1_741_921_200_000_i64,
+            "ship": {"links": [{"id": "vsat-1", "kind": "vsat", "primary": true, "state": "up"}],
+                     "open_incidents": [], "recent_executions": []}
+        });
+        std::fs::write(&input, v.to_string()).unwrap();
+    };
+    let check = |pol: &std::path::Path| {
+        seawatch()
+            .args(["policy", "check", "--policies"])
+            .arg(pol)
+            .arg("--input")
+            .arg(&input)
+            .output()
+            .unwrap()
+    };
+    write("it");
+    let out = check(&policies);
+    assert_eq!(out.status.code(), Some(0));
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["allow"], true);
+    assert_eq!(d["approvals_required"], 1);
+    write("ot");
+    let out = check(&policies);
+    assert_eq!(out.status.code(), Some(1));
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["allow"], false);
+    assert!(d["reasons"][0].as_str().unwrap().contains("zone ot"), "{d}");
+    std::fs::write(&input, "{\"runbook\":\n 5}").unwrap();
+    let out = check(&policies);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("input.json:2:"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    write("it");
+    std::fs::write(
+        dir.path().join("bad.rego"),
+        "package seawatch.remediation\ndecision := {",
+    )
+    .unwrap();
+    let out = check(dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.rego"));
+    assert!(out.stdout.is_empty());
 }

@@ -7,7 +7,8 @@
 //! its progress through [`ApprovalBoard::set_state`]. Every change is pushed to the
 //! console's WebSocket sessions as `{"type":"runbook", ...}` (contracts §2).
 //!
-//! Execution itself is a later issue: this module is the seam it plugs into.
+//! Runbook definitions are in [`spec`], the policy in [`policy`], the audit log in
+//! [`audit`].
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +20,13 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use seawatch_runtime::{Clock, Metrics};
 use serde::{Deserialize, Serialize};
+
+pub mod audit;
+pub mod exec;
+pub mod policy;
+pub mod service;
+pub mod spec;
+pub mod ssh;
 
 use crate::incident::api::rfc3339;
 use crate::push::{Push, PushBus, PushKind};

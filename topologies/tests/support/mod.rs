@@ -76,13 +76,35 @@ pub fn http_with(
         .get(9..12)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {text:.80}")))?;
-    let body = match text.find("\r\n\r\n") {
-        Some(i) => text[i + 4..].to_string(),
-        None => String::new(),
+    let (head, body) = match text.find("\r\n\r\n") {
+        Some(i) => (&text[..i], text[i + 4..].to_string()),
+        None => (&text[..], String::new()),
     };
-    // Chunked bodies (axum's streaming responses) are de-chunked crudely: tests only look
-    // for whole lines, and chunk-size lines never look like metric lines.
-    Ok((status, body))
+    // Chunked bodies (axum's streaming responses, Prometheus' larger answers) are
+    // de-chunked, so a JSON body parses whatever its size.
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    });
+    Ok((status, if chunked { dechunk(&body) } else { body }))
+}
+
+/// The payload of a chunked HTTP/1.1 body (`SIZE\r\nDATA\r\n` … `0\r\n\r\n`).
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16) else {
+            break;
+        };
+        if n == 0 || after.len() < n {
+            out.push_str(&after[..n.min(after.len())]);
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].strip_prefix("\r\n").unwrap_or(&after[n..]);
+    }
+    out
 }
 
 /// `GET path`, body on 200.

@@ -1,0 +1,849 @@
+//! Runbook executions (contracts §7): proposal with its dry run and policy decision,
+//! approvals (a quorum of distinct users, never the requester), then prechecks, actions,
+//! verification and rollback through a [`Driver`], every transition and every step
+//! durable before it is acted on.
+//!
+//! ```text
+//! proposed → awaiting_approval → prechecks → dry_run → executing → verifying → succeeded
+//!    │              │  └→ rejected | expired          │ (precheck fails: failed)
+//!    └→ rejected (policy denies)                      └→ (action or verify fails, or a
+//!                                                        step may have run) → rolled_back
+//!                                                        (rollback fails: failed)
+//! ```
+//!
+//! Durability: the audit log is the journal (decision 0045). Records of kind
+//! `execution.proposed`, `execution.approval`, `execution.transition` and `execution.step`
+//! (`started` before the driver is called, `ok`/`failed` after) are fsynced before the
+//! next thing happens, and [`Executions::recover`] rebuilds every execution from them.
+//! Resuming after a crash never runs an action step twice: an action whose `started` has
+//! no result *may* have run, so it is not retried — the verify steps run instead; if they
+//! pass the desired state holds (succeeded), else the execution rolls back. Prechecks and
+//! verify steps are read-only and simply run again; rollback steps must be idempotent
+//! (they set a state, like `no shutdown`) and are re-run when in doubt.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use parking_lot::RwLock;
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use super::audit::{AuditError, AuditRecord};
+use super::policy::{Decision, PolicyInput, RunbookFacts, ShipFacts, TargetFacts};
+use super::service::Remediation;
+use super::spec::{Phase, Runbook, Step};
+
+/// Where an execution is (contracts §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecState {
+    /// Registered, policy being asked.
+    Proposed,
+    /// Allowed by the policy, waiting for its approvals.
+    AwaitingApproval,
+    /// Running the read-only checks.
+    Prechecks,
+    /// The plan is final (commands per target); about to change things.
+    DryRun,
+    /// Running the actions.
+    Executing,
+    /// Running the verify steps (and the rollback, if they fail).
+    Verifying,
+    /// Done and verified.
+    Succeeded,
+    /// Undone after a failed action or verification.
+    RolledBack,
+    /// A precheck failed (nothing changed) or the rollback failed (call a human).
+    Failed,
+    /// Denied by the policy or rejected by an approver.
+    Rejected,
+    /// Not approved in time.
+    Expired,
+}
+
+impl ExecState {
+    /// No further change.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            ExecState::Succeeded
+                | ExecState::RolledBack
+                | ExecState::Failed
+                | ExecState::Rejected
+                | ExecState::Expired
+        )
+    }
+
+    /// Approved and not finished: the executor owns it.
+    pub fn is_running(self) -> bool {
+        matches!(
+            self,
+            ExecState::Prechecks | ExecState::DryRun | ExecState::Executing | ExecState::Verifying
+        )
+    }
+}
+
+/// One planned command for one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedStep {
+    /// The target.
+    pub target: String,
+    /// The phase.
+    pub phase: Phase,
+    /// Index within the phase.
+    pub index: usize,
+    /// What it does.
+    pub name: Option<String>,
+    /// The exact command(s) sent.
+    pub command: String,
+    /// The pattern the output must match.
+    pub expect: String,
+    /// Seconds it may take.
+    pub timeout_s: u64,
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Sent to the driver; no result recorded (after a crash: may have run).
+    Started,
+    /// Output matched.
+    Ok,
+    /// Error, timeout or output not matching.
+    Failed,
+    /// Not run: in doubt after a crash, verified instead of retried.
+    InDoubt,
+}
+
+/// A step's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// The target.
+    pub target: String,
+    /// The phase.
+    pub phase: Phase,
+    /// Index within the phase.
+    pub index: usize,
+    /// How it ended.
+    pub status: StepStatus,
+    /// The device's output (or the error).
+    pub output: String,
+}
+
+/// One approval or rejection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// Who.
+    pub by: String,
+    /// Approved (false: rejected).
+    pub approve: bool,
+    /// RFC 3339.
+    pub at: String,
+}
+
+/// One execution, as the API shows it (contracts §7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Exec {
+    /// `<ship>-x-<n>`.
+    pub id: String,
+    /// The runbook.
+    pub runbook: String,
+    /// The targets.
+    pub targets: Vec<String>,
+    /// The parameters (resolved, defaults filled).
+    pub params: BTreeMap<String, String>,
+    /// Where it is.
+    pub state: ExecState,
+    /// Who asked.
+    pub requester: String,
+    /// The incident it remedies, if any.
+    pub incident: Option<String>,
+    /// When it was proposed, unix ms.
+    pub proposed_at_ms: i64,
+    /// The dry run: every command per target, in order.
+    pub plan: Vec<PlannedStep>,
+    /// The policy's decision.
+    pub policy: Decision,
+    /// Approvals and rejections, in order.
+    pub approvals: Vec<Approval>,
+    /// Steps run, in order.
+    pub steps: Vec<StepRecord>,
+}
+
+impl Exec {
+    fn step(&self, target: &str, phase: Phase, index: usize) -> Option<StepStatus> {
+        self.steps
+            .iter()
+            .rev()
+            .find(|s| s.target == target && s.phase == phase && s.index == index)
+            .map(|s| s.status)
+    }
+
+    fn approvers(&self) -> usize {
+        let mut who: Vec<&str> = self
+            .approvals
+            .iter()
+            .filter(|a| a.approve && a.by != self.requester)
+            .map(|a| a.by.as_str())
+            .collect();
+        who.sort_unstable();
+        who.dedup();
+        who.len()
+    }
+}
+
+/// How a target is reached (from the node's targets file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetAccess {
+    /// Device id.
+    pub id: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its zone (`it`, `ot`, `bridge`, …).
+    pub zone: String,
+    /// `host:port` for network drivers.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Login user for network drivers.
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+/// Runs one command on one target.
+pub trait Driver: Send + Sync {
+    /// Sends `command` (one or more lines) to `target` and returns its output; an error
+    /// is a refused connection, an unknown host key, a timeout or a device error.
+    fn run<'a>(
+        &'a self,
+        target: &'a TargetAccess,
+        command: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<String, String>>;
+}
+
+/// Why a request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// No such runbook.
+    #[error("no runbook {0}")]
+    NoRunbook(String),
+    /// No such execution.
+    #[error("no execution {0}")]
+    NotFound(String),
+    /// Bad targets or params.
+    #[error("{0}")]
+    Invalid(String),
+    /// The policy denied it (the execution is recorded as rejected).
+    #[error("denied by policy: {}", .0.policy.reasons.join("; "))]
+    Denied(Box<Exec>),
+    /// The requester may not approve their own execution.
+    #[error("{0} requested this execution and may not approve or reject it")]
+    OwnRequest(String),
+    /// Not awaiting approval.
+    #[error("execution {id} is {state:?}, not awaiting approval")]
+    NotAwaiting {
+        /// The execution.
+        id: String,
+        /// Its state.
+        state: ExecState,
+    },
+    /// The journal could not be written: nothing was done.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+/// A proposal.
+#[derive(Debug, Clone)]
+pub struct Proposal {
+    /// The runbook's name.
+    pub runbook: String,
+    /// Target ids.
+    pub targets: Vec<String>,
+    /// Parameters.
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// The user.
+    pub requester: String,
+    /// Their role.
+    pub role: String,
+    /// The incident, if any.
+    pub incident: Option<String>,
+}
+
+/// The executions of a node, rebuilt from the journal on open. Cheap to clone.
+#[derive(Clone)]
+pub struct Executions {
+    ship: String,
+    inner: Arc<RwLock<BTreeMap<u64, Exec>>>,
+    remediation: Remediation,
+    targets: Arc<RwLock<BTreeMap<String, TargetAccess>>>,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+fn id_number(id: &str) -> u64 {
+    id.rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+impl Executions {
+    /// The executions of `ship`, recovered from `remediation`'s journal; `targets` says
+    /// how each device is reached and its zone.
+    pub fn recover(
+        ship: &str,
+        remediation: Remediation,
+        targets: Vec<TargetAccess>,
+    ) -> Result<Self, AuditError> {
+        let mut map: BTreeMap<u64, Exec> = BTreeMap::new();
+        let mut since = 0;
+        loop {
+            let page = remediation.audit_since(since, 1000)?;
+            let Some(last) = page.last() else { break };
+            since = last.seq;
+            for rec in &page {
+                apply(&mut map, rec);
+            }
+        }
+        Ok(Self {
+            ship: ship.to_string(),
+            inner: Arc::new(RwLock::new(map)),
+            remediation,
+            targets: Arc::new(RwLock::new(
+                targets.into_iter().map(|t| (t.id.clone(), t)).collect(),
+            )),
+            notify: Arc::default(),
+        })
+    }
+
+    /// One execution.
+    pub fn get(&self, id: &str) -> Option<Exec> {
+        self.inner
+            .read()
+            .get(&id_number(id))
+            .filter(|e| e.id == id)
+            .cloned()
+    }
+
+    /// All executions, oldest first.
+    pub fn list(&self) -> Vec<Exec> {
+        self.inner.read().values().cloned().collect()
+    }
+
+    fn journal(&self, kind: &str, actor: &str, detail: serde_json::Value) -> Result<(), ExecError> {
+        let rec = self.remediation.audit(kind, actor, detail)?;
+        apply(&mut self.inner.write(), &rec);
+        Ok(())
+    }
+
+    fn target(&self, id: &str) -> TargetAccess {
+        self.targets
+            .read()
+            .get(id)
+            .cloned()
+            .unwrap_or(TargetAccess {
+                id: id.to_string(),
+                kind: "unknown".into(),
+                zone: "it".into(),
+                address: None,
+                user: None,
+            })
+    }
+
+    /// Proposes an execution: checks params, renders the plan, asks the policy (its
+    /// decision audited with its input), and records it `awaiting_approval` — or
+    /// `rejected` with the reasons. `ship` is the ship's state for the policy.
+    pub fn propose(&self, p: Proposal, ship: ShipFacts, now_ms: i64) -> Result<Exec, ExecError> {
+        let cat = self.remediation.catalogue();
+        let rb: &Runbook = cat
+            .get(&p.runbook)
+            .ok_or_else(|| ExecError::NoRunbook(p.runbook.clone()))?;
+        if rb.driver != super::spec::Driver::Ssh {
+            // only the ssh driver is built: never send another kind's steps over ssh
+            return Err(ExecError::Invalid(format!(
+                "runbook {}: driver {:?} is not available on this node (only ssh)",
+                rb.name, rb.driver
+            )));
+        }
+        let params = rb.resolve_params(&p.params).map_err(ExecError::Invalid)?;
+        if p.targets.is_empty() {
+            return Err(ExecError::Invalid("targets: at least one".into()));
+        }
+        let mut uniq = p.targets.clone();
+        uniq.sort();
+        uniq.dedup();
+        if uniq.len() != p.targets.len() {
+            return Err(ExecError::Invalid("targets: each at most once".into()));
+        }
+        let plan = plan(rb, &p.targets, &params);
+        let mut recent = ship.clone();
+        recent.recent_executions.extend(
+            self.list()
+                .iter()
+                .filter(|e| !matches!(e.state, ExecState::Rejected))
+                .map(|e| super::policy::RecentExecution {
+                    runbook: e.runbook.clone(),
+                    requester: e.requester.clone(),
+                    at: e.proposed_at_ms,
+                }),
+        );
+        let input = PolicyInput {
+            runbook: RunbookFacts {
+                name: rb.name.clone(),
+                risk: rb.risk.as_str().into(),
+                auto: rb.auto,
+                writes: rb.writes,
+                driver: format!("{:?}", rb.driver).to_lowercase(),
+            },
+            targets: p
+                .targets
+                .iter()
+                .map(|t| {
+                    let a = self.target(t);
+                    TargetFacts {
+                        id: a.id,
+                        kind: a.kind,
+                        zone: a.zone,
+                    }
+                })
+                .collect(),
+            params: p.params.clone(),
+            requester: p.requester.clone(),
+            role: p.role.clone(),
+            now: now_ms,
+            ship: recent,
+        };
+        let n = self.inner.read().keys().next_back().copied().unwrap_or(0) + 1;
+        let id = format!("{}-x-{n}", self.ship);
+        let decision = self.remediation.decide(&input, &id);
+        self.journal(
+            "execution.proposed",
+            &p.requester,
+            serde_json::json!({
+                "id": id, "runbook": rb.name, "targets": p.targets, "params": params,
+                "requester": p.requester, "incident": p.incident, "plan": plan,
+                "proposed_at_ms": now_ms,
+                "policy": decision,
+            }),
+        )?;
+        let to = if decision.allow {
+            ExecState::AwaitingApproval
+        } else {
+            ExecState::Rejected
+        };
+        self.transition(&id, ExecState::Proposed, to, &p.requester)?;
+        let e = self
+            .get(&id)
+            .ok_or_else(|| ExecError::NotFound(id.clone()))?;
+        if !decision.allow {
+            return Err(ExecError::Denied(Box::new(e)));
+        }
+        if decision.approvals_required == 0 {
+            self.transition(
+                &id,
+                ExecState::AwaitingApproval,
+                ExecState::Prechecks,
+                "seawatch",
+            )?;
+            self.notify.notify_one();
+        }
+        self.get(&id).ok_or(ExecError::NotFound(id))
+    }
+
+    fn transition(
+        &self,
+        id: &str,
+        from: ExecState,
+        to: ExecState,
+        actor: &str,
+    ) -> Result<(), ExecError> {
+        self.journal(
+            "execution.transition",
+            actor,
+            serde_json::json!({"id": id, "from": from, "to": to}),
+        )
+    }
+
+    /// Approves (or rejects) on behalf of `by`. The requester may not; once
+    /// `approvals_required` distinct others approved, the execution starts.
+    pub fn decide(&self, id: &str, by: &str, approve: bool) -> Result<Exec, ExecError> {
+        let e = self.get(id).ok_or_else(|| ExecError::NotFound(id.into()))?;
+        if e.state != ExecState::AwaitingApproval {
+            return Err(ExecError::NotAwaiting {
+                id: id.into(),
+                state: e.state,
+            });
+        }
+        if e.requester == by {
+            return Err(ExecError::OwnRequest(by.into()));
+        }
+        self.journal(
+            "execution.approval",
+            by,
+            serde_json::json!({"id": id, "by": by, "approve": approve}),
+        )?;
+        let e = self.get(id).ok_or_else(|| ExecError::NotFound(id.into()))?;
+        if !approve {
+            self.transition(id, ExecState::AwaitingApproval, ExecState::Rejected, by)?;
+        } else if e.approvers() >= e.policy.approvals_required as usize {
+            self.transition(id, ExecState::AwaitingApproval, ExecState::Prechecks, by)?;
+            self.notify.notify_one();
+        }
+        self.get(id).ok_or_else(|| ExecError::NotFound(id.into()))
+    }
+
+    /// Expires executions awaiting approval for longer than `after_ms` (a timeout is a
+    /// denial). Returns how many expired.
+    pub fn expire(&self, now_ms: i64, after_ms: i64) -> usize {
+        let stale: Vec<String> = self
+            .list()
+            .into_iter()
+            .filter(|e| {
+                e.state == ExecState::AwaitingApproval && now_ms - e.proposed_at_ms > after_ms
+            })
+            .map(|e| e.id)
+            .collect();
+        stale
+            .iter()
+            .filter(|id| {
+                self.transition(
+                    id,
+                    ExecState::AwaitingApproval,
+                    ExecState::Expired,
+                    "seawatch",
+                )
+                .is_ok()
+            })
+            .count()
+    }
+
+    /// Waits until an execution may be ready to run.
+    pub async fn wait_work(&self) {
+        self.notify.notified().await
+    }
+
+    /// Ids of approved, unfinished executions (to run or to resume).
+    pub fn runnable(&self) -> Vec<String> {
+        self.list()
+            .into_iter()
+            .filter(|e| e.state.is_running())
+            .map(|e| e.id)
+            .collect()
+    }
+
+    /// Runs (or resumes) one approved execution to its end with `driver`.
+    pub async fn run(&self, id: &str, driver: &dyn Driver) -> Result<ExecState, ExecError> {
+        let e = self.get(id).ok_or_else(|| ExecError::NotFound(id.into()))?;
+        // The approved plan is self-contained: a runbook edited or removed since runs as
+        // it was approved.
+        let steps_of = |phase: Phase, target: &str| -> Vec<PlannedStep> {
+            e.plan
+                .iter()
+                .filter(|s| s.phase == phase && s.target == target)
+                .cloned()
+                .collect()
+        };
+        let mut state = e.state;
+        // prechecks (read-only: re-run whatever has no ok)
+        if state == ExecState::Prechecks {
+            for t in &e.targets {
+                for s in steps_of(Phase::Precheck, t) {
+                    if self
+                        .get(id)
+                        .and_then(|x| x.step(t, Phase::Precheck, s.index))
+                        == Some(StepStatus::Ok)
+                    {
+                        continue;
+                    }
+                    if !self.step(id, &s, driver).await? {
+                        self.transition(id, state, ExecState::Failed, "seawatch")?;
+                        return Ok(ExecState::Failed);
+                    }
+                }
+            }
+            self.transition(id, state, ExecState::DryRun, "seawatch")?;
+            state = ExecState::DryRun;
+        }
+        if state == ExecState::DryRun {
+            self.transition(id, state, ExecState::Executing, "seawatch")?;
+            state = ExecState::Executing;
+        }
+        let mut rollback = false;
+        if state == ExecState::Executing {
+            'targets: for t in &e.targets {
+                for s in steps_of(Phase::Action, t) {
+                    let cur = self.get(id).and_then(|x| x.step(t, Phase::Action, s.index));
+                    match cur {
+                        Some(StepStatus::Ok) => continue,
+                        Some(StepStatus::Failed) => {
+                            rollback = true;
+                            break 'targets;
+                        }
+                        Some(StepStatus::Started) | Some(StepStatus::InDoubt) => {
+                            // may have run: never retried; verification decides
+                            self.record(
+                                id,
+                                &s,
+                                StepStatus::InDoubt,
+                                "may have run before a restart: verifying instead of retrying",
+                            )?;
+                            break 'targets;
+                        }
+                        None => {}
+                    }
+                    if !self.step(id, &s, driver).await? {
+                        rollback = true;
+                        break 'targets;
+                    }
+                }
+            }
+            self.transition(id, state, ExecState::Verifying, "seawatch")?;
+            state = ExecState::Verifying;
+        }
+        if state == ExecState::Verifying {
+            let cur = self.get(id).ok_or_else(|| ExecError::NotFound(id.into()))?;
+            // an action failed earlier (recorded), or we are resuming a rollback
+            rollback |= cur.steps.iter().any(|s| {
+                (s.phase == Phase::Action && s.status == StepStatus::Failed)
+                    || s.phase == Phase::Rollback
+            });
+            if !rollback {
+                'verify: for t in &e.targets {
+                    for s in steps_of(Phase::Verify, t) {
+                        if !self.step(id, &s, driver).await? {
+                            rollback = true;
+                            break 'verify;
+                        }
+                    }
+                }
+            }
+            if !rollback {
+                self.transition(id, state, ExecState::Succeeded, "seawatch")?;
+                return Ok(ExecState::Succeeded);
+            }
+            // roll back every target, last first; a rollback step already ok is skipped
+            let mut ok = true;
+            for t in e.targets.iter().rev() {
+                for s in steps_of(Phase::Rollback, t) {
+                    if self
+                        .get(id)
+                        .and_then(|x| x.step(t, Phase::Rollback, s.index))
+                        == Some(StepStatus::Ok)
+                    {
+                        continue;
+                    }
+                    ok &= self.step(id, &s, driver).await?;
+                }
+            }
+            let to = if ok {
+                ExecState::RolledBack
+            } else {
+                ExecState::Failed
+            };
+            self.transition(id, state, to, "seawatch")?;
+            return Ok(to);
+        }
+        Ok(state)
+    }
+
+    fn record(
+        &self,
+        id: &str,
+        s: &PlannedStep,
+        status: StepStatus,
+        output: &str,
+    ) -> Result<(), ExecError> {
+        self.journal(
+            "execution.step",
+            "seawatch",
+            serde_json::json!({
+                "id": id, "target": s.target, "phase": s.phase, "index": s.index,
+                "status": status, "output": output,
+            }),
+        )
+    }
+
+    /// One step: `started` recorded, the driver called, the result recorded. True when
+    /// the output matched.
+    async fn step(
+        &self,
+        id: &str,
+        s: &PlannedStep,
+        driver: &dyn Driver,
+    ) -> Result<bool, ExecError> {
+        self.record(id, s, StepStatus::Started, "")?;
+        let target = self.target(&s.target);
+        let out = driver
+            .run(&target, &s.command, Duration::from_secs(s.timeout_s))
+            .await;
+        let (status, output) = match out {
+            Ok(o) => {
+                let ok = s.expect.is_empty()
+                    || Regex::new(&s.expect)
+                        .map(|re| re.is_match(&o))
+                        .unwrap_or(false);
+                (
+                    if ok {
+                        StepStatus::Ok
+                    } else {
+                        StepStatus::Failed
+                    },
+                    o,
+                )
+            }
+            Err(e) => (StepStatus::Failed, e),
+        };
+        self.record(id, s, status, &output)?;
+        Ok(status == StepStatus::Ok)
+    }
+}
+
+/// How long an execution may wait for its approvals; then it expires (a denial).
+pub const APPROVAL_TIMEOUT_MS: i64 = 4 * 3_600_000;
+
+/// The executor: a supervised task under the ship's `runbooks` supervisor. On start
+/// (first start, or a restart after a crash) it resumes every approved, unfinished
+/// execution from the journal; then it runs each newly approved one, and expires those
+/// left unapproved for [`APPROVAL_TIMEOUT_MS`]. Executions run one at a time (a target's
+/// steps in order, targets in order: within any `max_parallel`).
+pub fn executor_child(
+    executions: Executions,
+    driver: Arc<dyn Driver>,
+) -> seawatch_runtime::supervision::ChildSpec {
+    seawatch_runtime::supervision::ChildSpec::task("executor", "runbook", move |mut stop| {
+        let (ex, driver) = (executions.clone(), driver.clone());
+        async move {
+            loop {
+                ex.expire(ex.remediation.now_ms(), APPROVAL_TIMEOUT_MS);
+                for id in ex.runnable() {
+                    tokio::select! {
+                        r = ex.run(&id, driver.as_ref()) => match r {
+                            Ok(state) => tracing::info!(%id, ?state, "runbook execution ended"),
+                            // the journal is unwritable: stop here, the supervisor restarts
+                            // us and we resume from what is durable
+                            Err(e) => return Err(format!("execution {id}: {e}")),
+                        },
+                        _ = stop.stopped() => return Ok(()),
+                    }
+                }
+                tokio::select! {
+                    _ = ex.wait_work() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+                    _ = stop.stopped() => return Ok(()),
+                }
+            }
+        }
+    })
+}
+
+/// Every step of `rb` for each target, in run order (the dry run).
+pub fn plan(
+    rb: &Runbook,
+    targets: &[String],
+    params: &BTreeMap<String, String>,
+) -> Vec<PlannedStep> {
+    let mut out = Vec::new();
+    for t in targets {
+        let mut idx: BTreeMap<Phase, usize> = BTreeMap::new();
+        for (
+            phase,
+            Step {
+                name,
+                command,
+                expect,
+                timeout_s,
+            },
+        ) in rb.render(t, params)
+        {
+            let i = idx.entry(phase).or_default();
+            out.push(PlannedStep {
+                target: t.clone(),
+                phase,
+                index: *i,
+                name,
+                command,
+                expect,
+                timeout_s,
+            });
+            *i += 1;
+        }
+    }
+    out
+}
+
+/// Applies one journal record to the executions.
+fn apply(map: &mut BTreeMap<u64, Exec>, rec: &AuditRecord) {
+    let d = &rec.detail;
+    let Some(id) = d.get("id").and_then(|v| v.as_str()) else {
+        return;
+    };
+    let n = id_number(id);
+    match rec.kind.as_str() {
+        "execution.proposed" => {
+            let parse = || -> Option<Exec> {
+                Some(Exec {
+                    id: id.to_string(),
+                    runbook: d.get("runbook")?.as_str()?.to_string(),
+                    targets: serde_json::from_value(d.get("targets")?.clone()).ok()?,
+                    params: serde_json::from_value(d.get("params")?.clone()).ok()?,
+                    state: ExecState::Proposed,
+                    requester: d.get("requester")?.as_str()?.to_string(),
+                    incident: d
+                        .get("incident")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string),
+                    proposed_at_ms: d
+                        .get("proposed_at_ms")
+                        .and_then(|v| v.as_i64())
+                        .unwrap_or(0),
+                    plan: serde_json::from_value(d.get("plan")?.clone()).ok()?,
+                    policy: serde_json::from_value(d.get("policy")?.clone()).ok()?,
+                    approvals: Vec::new(),
+                    steps: Vec::new(),
+                })
+            };
+            match parse() {
+                Some(e) => {
+                    map.insert(n, e);
+                }
+                None => tracing::error!(seq = rec.seq, "unreadable execution.proposed record"),
+            }
+        }
+        "execution.transition" => {
+            if let (Some(e), Some(to)) = (
+                map.get_mut(&n),
+                d.get("to")
+                    .and_then(|v| serde_json::from_value(v.clone()).ok()),
+            ) {
+                e.state = to;
+            }
+        }
+        "execution.approval" => {
+            if let Some(e) = map.get_mut(&n) {
+                e.approvals.push(Approval {
+                    by: d
+                        .get("by")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                        .to_string(),
+                    approve: d.get("approve").and_then(|v| v.as_bool()).unwrap_or(false),
+                    at: rec.at.clone(),
+                });
+            }
+        }
+        "execution.step" => {
+            if let (Some(e), Ok(s)) = (
+                map.get_mut(&n),
+                serde_json::from_value::<StepRecord>(d.clone()),
+            ) {
+                e.steps.push(s);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests;

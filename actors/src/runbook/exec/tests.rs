@@ -1,0 +1,411 @@
+use std::collections::HashMap;
+use std::path::Path;
+
+use parking_lot::Mutex;
+use seawatch_runtime::{Clock, Metrics};
+
+use super::*;
+use crate::runbook::audit::verify;
+use crate::runbook::service::{RemediationMetrics, RemediationPaths};
+
+/// 2025-03-14 03:00 UTC.
+const T0: i64 = 1_741_921_200_000;
+
+/// An access switch's CLI, with state: ports Gi1/0/1..8 (Gi1/0/7 connected), `interface
+/// X` then `shutdown` / `no shutdown`, `show interfaces status`. Counts what it applied;
+/// the driver over it can "crash" (hang forever) at its n-th call, before or after the
+/// switch applied it.
+#[derive(Default)]
+struct FakeSwitch {
+    ports: Mutex<HashMap<String, bool>>,
+    /// A port whose cable is out: `no shutdown` leaves it notconnect.
+    unplugged: Option<String>,
+    applied: Mutex<Vec<String>>,
+    calls: Mutex<usize>,
+    crashed: tokio::sync::Notify,
+}
+
+impl FakeSwitch {
+    fn new() -> Arc<Self> {
+        Arc::new(Self::with(None))
+    }
+
+    fn with(unplugged: Option<&str>) -> Self {
+        let s = Self {
+            unplugged: unplugged.map(str::to_string),
+            ..Self::default()
+        };
+        for i in 1..=8 {
+            s.ports.lock().insert(format!("Gi1/0/{i}"), true);
+        }
+        s
+    }
+
+    fn apply(&self, command: &str) -> Result<String, String> {
+        let mut iface: Option<String> = None;
+        let mut out = String::new();
+        for line in command.lines() {
+            let line = line.trim();
+            let mut ports = self.ports.lock();
+            if line == "show interfaces status" {
+                let mut names: Vec<_> = ports.iter().collect();
+                names.sort();
+                for (p, up) in names {
+                    let st = if !up {
+                        "disabled"
+                    } else if self.unplugged.as_deref() == Some(p) {
+                        "notconnect"
+                    } else {
+                        "connected"
+                    };
+                    out.push_str(&format!("{p:<10} {st}\n"));
+                }
+            } else if let Some(name) = line.strip_prefix("interface ") {
+                if !ports.contains_key(name) {
+                    return Err(format!("% Invalid interface {name}"));
+                }
+                iface = Some(name.to_string());
+            } else if line == "shutdown" || line == "no shutdown" {
+                let Some(i) = &iface else {
+                    return Err("% not in interface mode".into());
+                };
+                ports.insert(i.clone(), line == "no shutdown");
+                self.applied.lock().push(format!("{i} {line}"));
+            } else {
+                return Err(format!("% Unknown command {line}"));
+            }
+        }
+        Ok(out)
+    }
+
+    fn count(&self, what: &str) -> usize {
+        self.applied.lock().iter().filter(|a| *a == what).count()
+    }
+}
+
+struct Shared(Arc<FakeSwitch>, Option<(usize, bool)>);
+
+impl Driver for Shared {
+    fn run<'a>(
+        &'a self,
+        _target: &'a TargetAccess,
+        command: &'a str,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            let n = {
+                let mut c = self.0.calls.lock();
+                *c += 1;
+                *c - 1
+            };
+            if let Some((at, after)) = self.1 {
+                if n == at {
+                    if after {
+                        let _ = self.0.apply(command);
+                    }
+                    self.0.crashed.notify_one();
+                    futures::future::pending::<()>().await;
+                }
+            }
+            self.0.apply(command)
+        })
+    }
+}
+
+fn open(dir: &Path) -> (Remediation, Executions) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    let paths = RemediationPaths {
+        runbooks: repo.join("runbooks"),
+        policies: repo.join("policies"),
+        audit: dir.join("audit"),
+    };
+    let (r, _) = Remediation::open(
+        paths,
+        Clock::manual(T0),
+        RemediationMetrics::register(&Metrics::new()),
+    )
+    .unwrap();
+    let targets = vec![
+        TargetAccess {
+            id: "acc-sw-1".into(),
+            kind: "switch".into(),
+            zone: "it".into(),
+            address: None,
+            user: None,
+        },
+        TargetAccess {
+            id: "bridge-sw-1".into(),
+            kind: "switch".into(),
+            zone: "bridge".into(),
+            address: None,
+            user: None,
+        },
+    ];
+    let e = Executions::recover("aurora", r.clone(), targets).unwrap();
+    (r, e)
+}
+
+fn bounce(target: &str, port: &str, who: &str, role: &str) -> Proposal {
+    let mut params = serde_json::Map::new();
+    params.insert("interface".into(), port.into());
+    Proposal {
+        runbook: "bounce-access-port".into(),
+        targets: vec![target.into()],
+        params,
+        requester: who.into(),
+        role: role.into(),
+        incident: Some("aurora-3".into()),
+    }
+}
+
+fn ship() -> ShipFacts {
+    ShipFacts::default()
+}
+
+#[tokio::test]
+async fn an_approved_bounce_runs_its_plan_once_and_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, ex) = open(dir.path());
+    let e = ex
+        .propose(
+            bounce("acc-sw-1", "Gi1/0/7", "alice", "operator"),
+            ship(),
+            T0,
+        )
+        .unwrap();
+    assert_eq!(e.state, ExecState::AwaitingApproval);
+    assert_eq!(e.policy.approvals_required, 1);
+    // the dry run: exact commands per target, in order
+    let cmds: Vec<(Phase, &str)> = e
+        .plan
+        .iter()
+        .map(|s| (s.phase, s.command.as_str()))
+        .collect();
+    assert_eq!(
+        cmds,
+        vec![
+            (Phase::Precheck, "show interfaces status"),
+            (Phase::Action, "interface Gi1/0/7\nshutdown"),
+            (Phase::Action, "interface Gi1/0/7\nno shutdown"),
+            (Phase::Verify, "show interfaces status"),
+            (Phase::Rollback, "interface Gi1/0/7\nno shutdown"),
+        ]
+    );
+    assert!(matches!(
+        ex.decide(&e.id, "alice", true),
+        Err(ExecError::OwnRequest(_))
+    ));
+    assert!(ex.runnable().is_empty());
+    let e = ex.decide(&e.id, "bob", true).unwrap();
+    assert_eq!(e.state, ExecState::Prechecks);
+    assert!(matches!(
+        ex.decide(&e.id, "carol", true),
+        Err(ExecError::NotAwaiting { .. })
+    ));
+    let sw = FakeSwitch::new();
+    let state = ex.run(&e.id, &Shared(sw.clone(), None)).await.unwrap();
+    assert_eq!(state, ExecState::Succeeded);
+    assert_eq!(sw.count("Gi1/0/7 shutdown"), 1);
+    assert_eq!(sw.count("Gi1/0/7 no shutdown"), 1);
+    let e = ex.get(&e.id).unwrap();
+    assert_eq!(e.steps.len(), 8, "started + ok for 4 steps: {:?}", e.steps);
+    assert!(e.steps[7].output.contains("Gi1/0/7    connected"));
+    // everything is in the audit log, and the chain holds
+    let rep = verify(&r.audit_path()).unwrap();
+    assert!(rep.ok(), "{rep:?}");
+    let kinds: Vec<String> = r
+        .audit_since(0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|a| a.kind)
+        .collect();
+    assert_eq!(kinds[0], "policy.decision");
+    assert_eq!(kinds[1], "execution.proposed");
+    // recovery from the journal gives the same execution
+    let again = Executions::recover("aurora", r, vec![]).unwrap();
+    assert_eq!(again.get(&e.id).unwrap(), e);
+}
+
+#[tokio::test]
+async fn denied_executions_never_run_a_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_r, ex) = open(dir.path());
+    let sw = FakeSwitch::new();
+    for (p, words) in [
+        (
+            bounce("bridge-sw-1", "Gi1/0/7", "alice", "operator"),
+            "zone bridge",
+        ),
+        (
+            bounce("acc-sw-1", "Gi1/0/7", "deck", "viewer"),
+            "role viewer",
+        ),
+    ] {
+        match ex.propose(p, ship(), T0) {
+            Err(ExecError::Denied(e)) => {
+                assert_eq!(e.state, ExecState::Rejected);
+                assert!(
+                    e.policy.reasons.iter().any(|r| r.contains(words)),
+                    "{:?}",
+                    e.policy
+                );
+                assert!(matches!(
+                    ex.decide(&e.id, "bob", true),
+                    Err(ExecError::NotAwaiting { .. })
+                ));
+                let s = ex.run(&e.id, &Shared(sw.clone(), None)).await.unwrap();
+                assert_eq!(s, ExecState::Rejected);
+            }
+            other => panic!("not denied: {other:?}"),
+        }
+    }
+    assert!(ex.runnable().is_empty());
+    assert_eq!(*sw.calls.lock(), 0, "a denied execution reached the device");
+}
+
+#[tokio::test]
+async fn the_rate_limit_counts_recent_proposals_and_unapproved_ones_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_r, ex) = open(dir.path());
+    let old = ex
+        .propose(
+            bounce("acc-sw-1", "Gi1/0/1", "alice", "operator"),
+            ship(),
+            T0 - 7_200_000,
+        )
+        .unwrap();
+    for i in 2..5 {
+        ex.propose(
+            bounce("acc-sw-1", &format!("Gi1/0/{i}"), "alice", "operator"),
+            ship(),
+            T0,
+        )
+        .unwrap();
+    }
+    // three in the last hour (the one two hours ago does not count): the fourth is denied
+    match ex.propose(
+        bounce("acc-sw-1", "Gi1/0/5", "alice", "operator"),
+        ship(),
+        T0,
+    ) {
+        Err(ExecError::Denied(e)) => {
+            assert!(
+                e.policy.reasons[0].contains("ran 3 times"),
+                "{:?}",
+                e.policy
+            )
+        }
+        other => panic!("not rate limited: {other:?}"),
+    }
+    // awaiting approval for more than an hour: expired, and no longer approvable
+    assert_eq!(ex.expire(T0, 3_600_000), 1);
+    assert_eq!(ex.get(&old.id).unwrap().state, ExecState::Expired);
+    assert!(matches!(
+        ex.decide(&old.id, "bob", true),
+        Err(ExecError::NotAwaiting { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_failed_verify_runs_the_rollback_and_a_failed_precheck_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_r, ex) = open(dir.path());
+    // the cable is out: the port never comes back connected
+    let sw = Arc::new(FakeSwitch::with(Some("Gi1/0/7")));
+    let e = ex
+        .propose(
+            bounce("acc-sw-1", "Gi1/0/7", "alice", "operator"),
+            ship(),
+            T0,
+        )
+        .unwrap();
+    ex.decide(&e.id, "bob", true).unwrap();
+    let s = ex.run(&e.id, &Shared(sw.clone(), None)).await.unwrap();
+    assert_eq!(s, ExecState::RolledBack);
+    assert_eq!(sw.count("Gi1/0/7 no shutdown"), 2, "action, then rollback");
+    let e = ex.get(&e.id).unwrap();
+    assert!(e
+        .steps
+        .iter()
+        .any(|s| s.phase == Phase::Rollback && s.status == StepStatus::Ok));
+
+    // no Gi1/0/9 on this switch: the precheck fails, nothing is changed
+    let e = ex
+        .propose(
+            bounce("acc-sw-1", "Gi1/0/9", "alice", "operator"),
+            ship(),
+            T0,
+        )
+        .unwrap();
+    ex.decide(&e.id, "bob", true).unwrap();
+    let before = sw.applied.lock().len();
+    let s = ex.run(&e.id, &Shared(sw.clone(), None)).await.unwrap();
+    assert_eq!(s, ExecState::Failed);
+    assert_eq!(sw.applied.lock().len(), before);
+}
+
+/// A crash at every driver call of a run, before and after the device applied the
+/// command: the resumed execution ends succeeded or rolled back, never sends an action
+/// step twice, and leaves the port enabled.
+#[tokio::test]
+async fn a_crash_at_any_step_resumes_without_running_an_action_twice() {
+    let calls_in_a_clean_run = 4;
+    let mut outcomes = HashMap::new();
+    for at in 0..calls_in_a_clean_run {
+        for after in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let sw = Arc::new(FakeSwitch::with(None));
+            let id = {
+                let (_r, ex) = open(dir.path());
+                let e = ex
+                    .propose(
+                        bounce("acc-sw-1", "Gi1/0/7", "alice", "operator"),
+                        ship(),
+                        T0,
+                    )
+                    .unwrap();
+                ex.decide(&e.id, "bob", true).unwrap();
+                let drv = Shared(sw.clone(), Some((at, after)));
+                tokio::select! {
+                    r = ex.run(&e.id, &drv) => panic!("no crash at {at}: {r:?}"),
+                    _ = sw.crashed.notified() => {}
+                }
+                e.id
+            };
+            // "restart": a new node state from the journal on disk
+            let (r, ex) = open(dir.path());
+            assert_eq!(ex.runnable(), vec![id.clone()], "at {at} after {after}");
+            let s = ex.run(&id, &Shared(sw.clone(), None)).await.unwrap();
+            assert!(
+                matches!(s, ExecState::Succeeded | ExecState::RolledBack),
+                "at {at} after {after}: {s:?}"
+            );
+            let e = ex.get(&id).unwrap();
+            for i in 0..2 {
+                let started = e
+                    .steps
+                    .iter()
+                    .filter(|s| {
+                        s.phase == Phase::Action && s.index == i && s.status == StepStatus::Started
+                    })
+                    .count();
+                assert!(
+                    started <= 1,
+                    "action {i} started {started} times (at {at} after {after})"
+                );
+            }
+            assert!(sw.count("Gi1/0/7 shutdown") <= 1);
+            assert!(
+                sw.ports.lock()["Gi1/0/7"],
+                "port left down (at {at} after {after})"
+            );
+            assert!(verify(&r.audit_path()).unwrap().ok());
+            *outcomes.entry(format!("{s:?}")).or_insert(0) += 1;
+        }
+    }
+    // both ends are reached: the matrix exercises resume-and-succeed and verify-then-rollback
+    assert!(
+        outcomes.contains_key("Succeeded") && outcomes.contains_key("RolledBack"),
+        "{outcomes:?}"
+    );
+}

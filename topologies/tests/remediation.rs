@@ -1,0 +1,178 @@
+//! A ship node's remediation surface (contracts §2, §7): the catalogue, a proposal that
+//! the policy denies (403 with reasons) or admits (201 with its dry run), approval by
+//! someone other than the requester, the supervised executor taking the approved
+//! execution to an end state, every step in the hash-chained audit log.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::Duration;
+
+use seawatch_model::Inventory;
+use seawatch_runtime::Clock;
+use seawatch_topologies::config::ShipConfig;
+use seawatch_topologies::ship::ShipNode;
+
+fn req(addr: SocketAddr, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (out[9..12].parse().unwrap(), body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn propose_approve_execute_and_audit_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    let runbooks = dir.path().join("runbooks");
+    std::fs::create_dir_all(&runbooks).unwrap();
+    for f in std::fs::read_dir(repo.join("runbooks")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, runbooks.join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(
+        runbooks.join("targets.json"),
+        r#"[{"id":"bridge-sw-1","kind":"switch","zone":"bridge"}]"#,
+    )
+    .unwrap();
+    let text = format!(
+        "ship = \"aurora\"\n[policy]\ndir = {:?}\n",
+        repo.join("policies").display().to_string()
+    );
+    let mut cfg = ShipConfig::parse(&text, "test").unwrap();
+    cfg.data = dir.path().to_path_buf();
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.syslog = "127.0.0.1:0".parse().unwrap();
+    let node = ShipNode::start(&cfg, Inventory::default(), Clock::system())
+        .await
+        .unwrap();
+    let addr = node.http_addr;
+    let alice = node.auth.issue("alice", seawatch_console::Role::Operator);
+    let bob = node.auth.issue("bob", seawatch_console::Role::Operator);
+    let viewer = node.auth.issue("deck", seawatch_console::Role::Viewer);
+    let admin = node.auth.issue("root", seawatch_console::Role::Admin);
+    let audit = node.remediation.audit_path();
+    tokio::task::spawn_blocking(move || {
+        let (code, body) = req(addr, "GET", "/api/runbooks", &viewer, "");
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(
+            serde_json::from_str::<Vec<serde_json::Value>>(&body)
+                .unwrap()
+                .len(),
+            5
+        );
+
+        let path = "/api/runbooks/bounce-access-port/executions";
+        let bridge = r#"{"targets":["bridge-sw-1"],"params":{"interface":"Gi1/0/7"}}"#;
+        assert_eq!(
+            req(addr, "POST", path, &viewer, bridge).0,
+            403,
+            "viewers may not propose"
+        );
+        let (code, body) = req(addr, "POST", path, &alice, bridge);
+        assert_eq!(code, 403, "{body}");
+        assert!(body.contains("zone bridge"), "{body}");
+        let (code, body) = req(
+            addr,
+            "POST",
+            path,
+            &alice,
+            r#"{"targets":["acc-sw-1"],"params":{"interface":"Gi1/0/7; reload"}}"#,
+        );
+        assert_eq!(code, 400, "{body}");
+
+        let (code, body) = req(
+            addr,
+            "POST",
+            path,
+            &alice,
+            r#"{"targets":["acc-sw-1"],"params":{"interface":"Gi1/0/7"}}"#,
+        );
+        assert_eq!(code, 201, "{body}");
+        let e: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(e["state"], "awaiting_approval");
+        assert_eq!(e["policy"]["allow"], true);
+        assert_eq!(e["plan"][1]["command"], "interface Gi1/0/7\nshutdown");
+        let id = e["id"].as_str().unwrap().to_string();
+        let approve = format!("/api/runbooks/executions/{id}/approve");
+        assert_eq!(
+            req(addr, "POST", &approve, &alice, "").0,
+            403,
+            "own request"
+        );
+        let (code, body) = req(addr, "POST", &approve, &bob, "");
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(req(addr, "POST", &approve, &bob, "").0, 409);
+        assert_eq!(
+            req(
+                addr,
+                "POST",
+                &format!("/api/runbooks/executions/{id}/reject"),
+                &bob,
+                ""
+            )
+            .0,
+            409
+        );
+
+        // acc-sw-1 has no address in targets.json: the ssh driver refuses the precheck,
+        // the execution fails before any action
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let e = loop {
+            let (code, body) = req(
+                addr,
+                "GET",
+                &format!("/api/runbooks/executions/{id}"),
+                &alice,
+                "",
+            );
+            assert_eq!(code, 200, "{body}");
+            let e: serde_json::Value = serde_json::from_str(&body).unwrap();
+            if e["state"] == "failed" {
+                break e;
+            }
+            assert!(std::time::Instant::now() < deadline, "still {}", e["state"]);
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(
+            e["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|s| s["phase"] == "precheck"),
+            "{e}"
+        );
+        assert!(
+            e["steps"][1]["output"]
+                .as_str()
+                .unwrap()
+                .contains("no address"),
+            "{e}"
+        );
+
+        let (code, body) = req(addr, "GET", "/api/audit?since=0", &admin, "");
+        assert_eq!(code, 200, "{body}");
+        let recs: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+        let kinds: Vec<&str> = recs.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+        assert!(
+            kinds.contains(&"policy.decision") && kinds.contains(&"execution.approval"),
+            "{kinds:?}"
+        );
+        let rep = seawatch_actors::runbook::audit::verify(&audit).unwrap();
+        assert!(rep.ok(), "{rep:?}");
+    })
+    .await
+    .unwrap();
+    node.shutdown().await;
+}
