@@ -736,9 +736,29 @@ async fn the_group_interval_spaces_mails_and_a_reminder_repeats_an_open_incident
     assert_eq!(outbox.lock().queue_reminders(t0 + 20_000_000).unwrap(), 0);
 }
 
+/// A silence by `officer` (the outbox assigns its id).
+fn officer_silence(
+    incident: Option<&str>,
+    element: Option<&str>,
+    until_ms: Option<i64>,
+    until_resolved: bool,
+    comment: &str,
+    now: i64,
+) -> seawatch_actors::mail::store::Silence {
+    seawatch_actors::mail::store::Silence {
+        id: String::new(),
+        incident: incident.map(str::to_owned),
+        element: element.map(str::to_owned),
+        until_ms,
+        until_resolved,
+        by: "officer".into(),
+        comment: comment.into(),
+        created_ms: now,
+    }
+}
+
 #[tokio::test]
 async fn silences_and_inhibition_keep_whole_threads_quiet() {
-    use seawatch_actors::mail::store::Silence;
     let dir = tempfile::tempdir().unwrap();
     let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
     let a = args(timed(0.0, 0.0, 0.0), outbox.clone(), quiet_log());
@@ -762,16 +782,14 @@ async fn silences_and_inhibition_keep_whole_threads_quiet() {
     // ends by itself.
     let s = outbox
         .lock()
-        .add_silence(Silence {
-            id: String::new(),
-            incident: Some("aurora-3".into()),
-            element: None,
-            until_ms: None,
-            until_resolved: true,
-            by: "officer".into(),
-            comment: "planned work on fw-1".into(),
-            created_ms: now,
-        })
+        .add_silence(officer_silence(
+            Some("aurora-3"),
+            None,
+            None,
+            true,
+            "planned work on fw-1",
+            now,
+        ))
         .unwrap();
     assert_eq!(s.id, "s-1");
     assert!(!enqueue_push(&a, &incident_at(3, "opened", "critical", "fw-1"), None).unwrap());
@@ -793,16 +811,14 @@ async fn silences_and_inhibition_keep_whole_threads_quiet() {
     assert!(enqueue_push(&a, &incident_at(6, "opened", "major", "sw-6"), None).unwrap());
     let s6 = outbox
         .lock()
-        .add_silence(Silence {
-            id: String::new(),
-            incident: Some("aurora-6".into()),
-            element: None,
-            until_ms: Some(now + 3_600_000),
-            until_resolved: false,
-            by: "officer".into(),
-            comment: "known".into(),
-            created_ms: now,
-        })
+        .add_silence(officer_silence(
+            Some("aurora-6"),
+            None,
+            Some(now + 3_600_000),
+            false,
+            "known",
+            now,
+        ))
         .unwrap();
     assert_eq!(
         status_of(&outbox.lock(), "<aurora-6.opened@aurora.seawatch>"),
@@ -816,16 +832,14 @@ async fn silences_and_inhibition_keep_whole_threads_quiet() {
     // A silence of an element until a time; it survives a restart.
     outbox
         .lock()
-        .add_silence(Silence {
-            id: String::new(),
-            incident: None,
-            element: Some("pbx-1".into()),
-            until_ms: Some(now + 60_000),
-            until_resolved: false,
-            by: "officer".into(),
-            comment: String::new(),
-            created_ms: now,
-        })
+        .add_silence(officer_silence(
+            None,
+            Some("pbx-1"),
+            Some(now + 60_000),
+            false,
+            "",
+            now,
+        ))
         .unwrap();
     drop((a, outbox));
     let outbox = Arc::new(Mutex::new(Outbox::open(dir.path()).unwrap()));
