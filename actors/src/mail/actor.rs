@@ -28,7 +28,6 @@ use super::config::{EmailConfig, MatchInput};
 use super::message::Facts;
 use super::send::Mailer;
 use super::store::{Outbox, Status};
-use crate::incident::actor::push_body;
 use crate::incident::IncidentEvent;
 use crate::log_service::LogReader;
 use crate::owned_task::{on_task_ended, OwnedTask};
@@ -188,7 +187,7 @@ pub fn outbox_child(args: OutboxArgs) -> (ChildSpec, Addr<OutboxMsg>) {
 }
 
 /// Queues the notification for an incident transition (`body` as the push bus carries
-/// it: [`push_body`]), if it is a mailing transition that some route wants, recording
+/// it: [`crate::incident::actor::push_body`]), if it is a mailing transition that some route wants, recording
 /// that the log event at `seq` (if any) is handled. `Ok(true)` when something new was
 /// queued.
 pub fn enqueue_push(
@@ -196,9 +195,18 @@ pub fn enqueue_push(
     body: &serde_json::Value,
     seq: Option<u64>,
 ) -> Result<bool, super::store::StoreError> {
-    let Some(facts) = Facts::from_push(body) else {
-        return Ok(false);
-    };
+    match Facts::from_push(body) {
+        Some(facts) => enqueue_facts(args, &facts, seq),
+        None => Ok(false),
+    }
+}
+
+/// [`enqueue_push`] for facts already read.
+fn enqueue_facts(
+    args: &OutboxArgs,
+    facts: &Facts,
+    seq: Option<u64>,
+) -> Result<bool, super::store::StoreError> {
     let input = MatchInput {
         severity: &facts.severity,
         ship: &facts.ship,
@@ -242,7 +250,7 @@ pub fn enqueue_push(
     if !outbox.enqueue_from(n, seq)? {
         return Ok(false);
     }
-    let suppressed = match suppression(args, &outbox, &facts, waiting.as_ref(), now) {
+    let suppressed = match suppression(args, &outbox, facts, waiting.as_ref(), now) {
         Some((reason, also)) => {
             for other in also {
                 outbox.suppress(&other, now, &reason)?;
@@ -305,10 +313,10 @@ fn suppression(
         }
     } else {
         // The rest of a thread whose opening was silenced or inhibited stays quiet.
-        let opening = outbox.entries().iter().rev().find(|e| {
-            e.notification.incident == facts.incident
-                && matches!(e.notification.transition.as_str(), "opened" | "reopened")
-        });
+        let opening = outbox
+            .thread(&facts.incident)
+            .rev()
+            .find(|e| matches!(e.notification.transition.as_str(), "opened" | "reopened"));
         if let Some(e) = opening.filter(|e| {
             e.status == Status::Suppressed
                 && !e
@@ -378,8 +386,8 @@ pub fn enqueue_events(
         .iter()
         .filter(|e| e.kind == EventKind::Incident && e.seq >= from)
     {
-        let body = match serde_json::from_str::<IncidentEvent>(&ev.body) {
-            Ok(ie) if ie.incident.ship == args.ship => push_body(&ie),
+        let facts = match serde_json::from_str::<IncidentEvent>(&ev.body) {
+            Ok(ie) if ie.incident.ship == args.ship => Facts::from_event(&ie),
             Ok(_) => None,
             Err(e) => {
                 tracing::warn!(ship = %args.ship, seq = ev.seq, error = %e, "mail outbox: unreadable incident event");
@@ -392,8 +400,8 @@ pub fn enqueue_events(
                 None
             }
         };
-        if let Some(body) = body {
-            queued |= enqueue_push(args, &body, Some(ev.seq))?;
+        if let Some(facts) = facts {
+            queued |= enqueue_facts(args, &facts, Some(ev.seq))?;
         }
     }
     Ok(queued)

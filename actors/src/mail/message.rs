@@ -194,7 +194,7 @@ pub fn message_id(ship: &str, incident: &str, transition: &str, ordinal: usize) 
 }
 
 /// The facts of an incident transition the template needs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Facts {
     /// Ship id.
     pub ship: String,
@@ -238,6 +238,32 @@ impl Facts {
             alerts: body.get("alerts").and_then(|v| v.as_u64()).unwrap_or(0),
             opened_at: s("opened_at").unwrap_or_default(),
             resolved_at: s("resolved_at").unwrap_or_default(),
+        })
+    }
+
+    /// The facts of an incident event read from the log (the same as [`Facts::from_push`]
+    /// of its push body); `None` for a transition that does not mail.
+    pub fn from_event(e: &crate::incident::IncidentEvent) -> Option<Facts> {
+        use crate::incident::model::IncidentEventKind as K;
+        let transition = match e.kind {
+            K::Opened => "opened",
+            K::Resolved => "resolved",
+            K::Reopened => "reopened",
+            _ => return None,
+        };
+        let i = &e.incident;
+        let time = crate::incident::api::rfc3339;
+        Some(Facts {
+            ship: i.ship.clone(),
+            incident: i.id.clone(),
+            transition: transition.into(),
+            severity: i.severity.as_str().into(),
+            state: i.state.as_str().into(),
+            root_cause: i.root_cause.clone(),
+            summary: i.summary.clone(),
+            alerts: i.alerts,
+            opened_at: time(i.opened_at_ms),
+            resolved_at: i.resolved_at_ms.map(time).unwrap_or_default(),
         })
     }
 
@@ -500,5 +526,28 @@ mod html_tests {
             n.render(&from).unwrap().formatted(),
             n.render(&from).unwrap().formatted()
         );
+    }
+}
+
+#[cfg(test)]
+mod from_event_tests {
+    use super::*;
+    use crate::incident::actor::push_body;
+    use crate::incident::IncidentEvent;
+
+    #[test]
+    fn an_event_read_from_the_log_gives_the_facts_its_push_gives() {
+        for (event, resolved) in [("opened", None), ("resolved", Some(1_796_601_700_000i64))] {
+            let ie: IncidentEvent = serde_json::from_value(serde_json::json!({
+                "ts_ms": 1_796_601_600_000i64, "event": event,
+                "incident": {"id": "aurora-3", "ship": "aurora", "root_cause": "sw-1",
+                    "severity": "major", "state": if resolved.is_some() { "resolved" } else { "open" },
+                    "alerts": 4, "opened_at_ms": 1_796_601_600_000i64, "resolved_at_ms": resolved,
+                    "members": ["sw-1"], "summary": "sw-1 unreachable"}
+            }))
+            .unwrap();
+            let from_push = Facts::from_push(&push_body(&ie).unwrap()).unwrap();
+            assert_eq!(Facts::from_event(&ie).unwrap(), from_push, "{event}");
+        }
     }
 }

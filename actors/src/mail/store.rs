@@ -181,6 +181,8 @@ pub struct Outbox {
     /// The next event-log seq to read: past every event recorded or checkpointed. `None`
     /// for a new journal (or one written before positions were kept).
     position: Option<u64>,
+    /// Entries of each incident, in queue order (indexes into `entries`).
+    by_incident: HashMap<String, Vec<usize>>,
     /// The last transition seen of each incident (queued or skipped), and its root.
     last_transition: HashMap<String, (String, String)>,
     /// Active silences, and how many were ever added (for ids).
@@ -220,6 +222,7 @@ impl Outbox {
             skipped: HashSet::new(),
             skipped_counts: HashMap::new(),
             position: None,
+            by_incident: HashMap::new(),
             last_transition: HashMap::new(),
             silences: Vec::new(),
             silences_added: 0,
@@ -276,6 +279,12 @@ impl Outbox {
                 if !q.members.is_empty() {
                     self.digests += 1;
                     self.covered.extend(q.members.iter().cloned());
+                }
+                if !q.incident.is_empty() {
+                    self.by_incident
+                        .entry(q.incident.clone())
+                        .or_default()
+                        .push(self.entries.len());
                 }
                 self.by_id.insert(q.message_id.clone(), self.entries.len());
                 self.entries.push(Entry {
@@ -516,12 +525,19 @@ impl Outbox {
             .min()
     }
 
+    /// The entries of `incident`, in queue order.
+    pub fn thread(&self, incident: &str) -> impl DoubleEndedIterator<Item = &Entry> + '_ {
+        self.by_incident
+            .get(incident)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.entries[i])
+    }
+
     /// When the incident's last mail went or is due to go (sent, or queued and due),
     /// unix ms; `None` before its first.
     pub fn last_mail_at(&self, incident: &str) -> Option<i64> {
-        self.entries
-            .iter()
-            .filter(|e| e.notification.incident == incident)
+        self.thread(incident)
             .filter_map(|e| match e.status {
                 Status::Sent => e.done_at_ms,
                 Status::Queued => Some(e.notification.due_at_ms.max(e.notification.queued_at_ms)),
@@ -533,10 +549,9 @@ impl Outbox {
     /// The incident's latest notice that is still queued and not due at `now_ms` (waiting
     /// out a group wait or interval), if any.
     pub fn waiting_notice(&self, incident: &str, now_ms: i64) -> Option<&Notification> {
-        self.entries
-            .iter()
+        self.thread(incident)
             .rev()
-            .filter(|e| e.notification.incident == incident && e.notification.members.is_empty())
+            .filter(|e| e.notification.members.is_empty())
             .find(|e| e.status == Status::Queued && e.notification.due_at_ms > now_ms)
             .map(|e| &e.notification)
     }
@@ -670,11 +685,7 @@ impl Outbox {
     pub fn queue_reminders(&mut self, now_ms: i64) -> Result<usize, StoreError> {
         let mut due: Vec<Notification> = Vec::new();
         for (incident, _) in self.open_incidents() {
-            let thread: Vec<&Entry> = self
-                .entries
-                .iter()
-                .filter(|e| e.notification.incident == incident)
-                .collect();
+            let thread: Vec<&Entry> = self.thread(incident).collect();
             let Some(last) = thread.iter().rev().find(|e| e.status != Status::Suppressed) else {
                 continue;
             };
@@ -743,11 +754,8 @@ impl Outbox {
     /// ordinal in the Message-ID of the next one).
     pub fn transitions_of(&self, incident: &str, transition: &str) -> usize {
         let queued = self
-            .entries
-            .iter()
-            .filter(|e| {
-                e.notification.incident == incident && e.notification.transition == transition
-            })
+            .thread(incident)
+            .filter(|e| e.notification.transition == transition)
             .count();
         let skipped = self
             .skipped_counts
