@@ -593,8 +593,8 @@ impl<S: EventSource> ClickHouseExporter<S> {
     }
 }
 
-/// `d` scaled by a random factor in [0.5, 1.0].
-fn jittered(d: Duration) -> Duration {
+/// `d` scaled by a random factor in [0.5, 1.0] (the exporters' retry delays).
+pub(crate) fn jittered(d: Duration) -> Duration {
     d.mul_f64(rand::rng().random_range(0.5..=1.0))
 }
 

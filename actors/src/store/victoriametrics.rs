@@ -51,12 +51,11 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use rand::Rng;
 use seawatch_runtime::event_log::{Event, EventKind, EventLogError};
 use seawatch_runtime::Metrics;
 use tokio::sync::watch;
 
-use super::clickhouse::{read_cursor, write_cursor};
+use super::clickhouse::{jittered, read_cursor, write_cursor};
 use crate::ingest::decode::{encode_write_request, Label, Sample, TimeSeries, WriteRequest};
 use crate::log_service::EventSource;
 
@@ -927,11 +926,6 @@ impl<S: EventSource> VmExporter<S> {
             .map_err(|e| VmError::Cursor(format!("cursor task: {e}")))?
             .map_err(|e| VmError::Cursor(e.to_string()))
     }
-}
-
-/// `d` scaled by a random factor in [0.5, 1.0].
-fn jittered(d: Duration) -> Duration {
-    d.mul_f64(rand::rng().random_range(0.5..=1.0))
 }
 
 #[cfg(test)]
