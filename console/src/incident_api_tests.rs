@@ -52,6 +52,7 @@ fn incident() -> Incident {
             "core-sw-1 stopped answering probes at 06:02:03".into(),
             "1 device behind it (dist-sw-2) failed within 4 s".into(),
         ],
+        classes: vec![seawatch_model::AlertClass::Unreachable],
     }
 }
 

@@ -4,6 +4,7 @@
 //! - `GET /api/audit?since=SEQ&limit=N` (admin): the hash-chained audit log, records with
 //!   `seq > SEQ` in order (at most `limit`, default and cap 1000).
 //! - `GET /api/runbooks/executions?ship=&state=` (viewer): a JSON array of executions.
+//! - `GET /api/incidents/{id}/runbooks` (viewer): the runbooks an incident suggests.
 //! - `POST /api/runbooks/executions/{id}/approve` (operator; 403 for a viewer, 401
 //!   without a token): 200 with the approved execution, 404 for an unknown id, 409 when
 //!   it is not waiting for approval. The approver is the token's user; the change is
@@ -14,6 +15,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use seawatch_actors::incident::model::Incident;
 use seawatch_actors::runbook::exec::{ExecError, Executions, Proposal};
 use seawatch_actors::runbook::policy::ShipFacts;
 use seawatch_actors::runbook::service::Remediation;
@@ -144,6 +146,9 @@ pub fn remediation_routes(auth: &Auth, remediation: Remediation) -> Router {
         .merge(auth.protect(Role::Admin, admin))
 }
 
+/// An incident of the ship by id.
+pub type IncidentLookup = Arc<dyn Fn(&str) -> Option<Incident> + Send + Sync>;
+
 /// What the execution routes need: the executions, the ship's state for the policy, and
 /// the clock.
 #[derive(Clone)]
@@ -154,6 +159,19 @@ pub struct ExecApi {
     pub ship: Arc<dyn Fn() -> ShipFacts + Send + Sync>,
     /// Unix ms now.
     pub now_ms: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// An incident of the ship by id (for its runbook suggestions).
+    pub incident: IncidentLookup,
+}
+
+/// `GET /api/incidents/{id}/runbooks` (viewer): the runbooks the incident suggests, with
+/// the root cause as target, defaults filled in, the parameters still to give, and the
+/// executions already proposed for it (see [`Executions::suggest`]); 404 for an unknown
+/// incident.
+async fn suggestions(State(api): State<ExecApi>, Path(id): Path<String>) -> Response {
+    match (api.incident)(&id) {
+        Some(inc) => Json(api.executions.suggest(&inc)).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no incident {id}")),
+    }
 }
 
 /// Body of `POST /api/runbooks/{name}/executions`.
@@ -246,7 +264,12 @@ async fn reject(
 pub fn execution_routes(auth: &Auth, board: ApprovalBoard, api: ExecApi) -> Router {
     let view = Router::new()
         .route("/api/runbooks/executions/{id}", get(get_one))
-        .with_state((board, Some(api.clone())));
+        .with_state((board, Some(api.clone())))
+        .merge(
+            Router::new()
+                .route("/api/incidents/{id}/runbooks", get(suggestions))
+                .with_state(api.clone()),
+        );
     let act = Router::new()
         .route("/api/runbooks/{name}/executions", post(propose))
         .route("/api/runbooks/executions/{id}/reject", post(reject))

@@ -414,32 +414,61 @@ impl ShipNode {
                     .unwrap_or_else(|| cfg.data.join("runbooks")),
             )?,
         )
-        .map_err(|e| ShipStartError::Config(e.to_string()))?;
+        .map_err(|e| ShipStartError::Config(e.to_string()))?
+        .with_push(push.clone());
+        let facts = ship_facts(
+            cfg.ship.clone(),
+            primary_links.clone(),
+            push.clone(),
+            incidents.clone(),
+        );
+        let now_ms: Arc<dyn Fn() -> i64 + Send + Sync> = {
+            let clock = clock.clone();
+            Arc::new(move || clock.now_ms())
+        };
+        let auto = seawatch_actors::runbook::auto::AutoSources {
+            open_incidents: {
+                let (incidents, ship) = (incidents.clone(), cfg.ship.clone());
+                Arc::new(move || incidents.list(Some(&ship), StateFilter::Open))
+            },
+            ship: facts.clone(),
+            now_ms: now_ms.clone(),
+        };
         services.push(runbooks_supervisor(
             &ship,
             vec![
                 reload_child(remediation.clone(), Duration::from_secs(5)),
                 // ssh with DATA/ssh/id_ed25519 and DATA/ssh/known_hosts (strict); a
                 // target without an address in targets.json fails its first step.
+                // http to device APIs with tokens from DATA/http/tokens/<target>
                 seawatch_actors::runbook::exec::executor_child(
                     executions.clone(),
-                    Arc::new(seawatch_actors::runbook::ssh::SshDriver::in_data(
-                        &cfg.data, "seawatch",
-                    )),
+                    Arc::new(seawatch_actors::runbook::exec::DriverSet {
+                        ssh: Arc::new(seawatch_actors::runbook::ssh::SshDriver::in_data(
+                            &cfg.data, "seawatch",
+                        )),
+                        http: Some(Arc::new(
+                            seawatch_actors::runbook::http::HttpDriver::in_data(&cfg.data),
+                        )),
+                    }),
+                ),
+                // automatic runbooks of open incidents, proposed as `seawatch` (role
+                // `system`); the policy decides whether they run
+                seawatch_actors::runbook::auto::auto_child(
+                    executions.clone(),
+                    auto,
+                    push.clone(),
+                    Duration::from_secs(10),
                 ),
             ],
         ));
         let exec_api = seawatch_console::runbooks::ExecApi {
-            executions,
-            ship: ship_facts(
-                cfg.ship.clone(),
-                primary_links.clone(),
-                push.clone(),
-                incidents.clone(),
-            ),
-            now_ms: {
-                let clock = clock.clone();
-                Arc::new(move || clock.now_ms())
+            executions: executions.clone(),
+            ship: facts,
+            now_ms,
+            incident: {
+                let incidents = incidents.clone();
+                Arc::new(move |id: &str| incidents.get(id))
             },
         };
         // WebSocket sessions come last: they only read what the rest produces.
@@ -487,6 +516,7 @@ impl ShipNode {
             ship: cfg.ship.clone(),
             incidents: incidents.clone(),
             runbooks: runbooks.clone(),
+            executions,
             push: push.clone(),
         });
         // The HTTP server, the WebSocket sockets and the push fan-out get their own thread,
@@ -877,6 +907,7 @@ struct ShipSnapshots {
     ship: String,
     incidents: IncidentBoard,
     runbooks: ApprovalBoard,
+    executions: seawatch_actors::runbook::exec::Executions,
     push: PushBus,
 }
 
@@ -900,6 +931,7 @@ impl SnapshotSource for ShipSnapshots {
                         })
                 })
                 .chain(self.runbooks.snapshot(Some(&self.ship)))
+                .chain(self.executions.snapshot())
                 .chain(self.push.latest_links(Some(&self.ship)))
                 .collect()
         } else {

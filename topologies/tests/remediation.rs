@@ -176,3 +176,134 @@ async fn propose_approve_execute_and_audit_over_http() {
     .unwrap();
     node.shutdown().await;
 }
+
+/// An open incident suggests the runbooks that apply to its root cause
+/// (`GET /api/incidents/{id}/runbooks`); the automatic one with every parameter known is
+/// proposed by the node itself (as `seawatch`, role `system`), allowed by the shipped
+/// policy and run by the executor, and the suggestion then names that execution.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incidents_suggest_runbooks_and_automatic_ones_run_under_policy() {
+    use seawatch_actors::incident::model::{Incident, IncidentSeverity, IncidentState};
+    use seawatch_model::AlertClass;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    let runbooks = dir.path().join("runbooks");
+    std::fs::create_dir_all(&runbooks).unwrap();
+    for f in std::fs::read_dir(repo.join("runbooks")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, runbooks.join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(
+        runbooks.join("targets.json"),
+        r#"[{"id":"srv-3","kind":"server","zone":"it"},{"id":"acc-sw-1","kind":"switch","zone":"it"}]"#,
+    )
+    .unwrap();
+    let text = format!(
+        "ship = \"aurora\"\n[policy]\ndir = {:?}\n",
+        repo.join("policies").display().to_string()
+    );
+    let mut cfg = ShipConfig::parse(&text, "test").unwrap();
+    cfg.data = dir.path().to_path_buf();
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.syslog = "127.0.0.1:0".parse().unwrap();
+    let node = ShipNode::start(&cfg, Inventory::default(), Clock::system())
+        .await
+        .unwrap();
+    let now = Clock::system().now_ms();
+    let incident = |id: &str, root: &str, class: AlertClass| Incident {
+        id: id.into(),
+        ship: "aurora".into(),
+        root_cause: root.into(),
+        severity: IncidentSeverity::Major,
+        state: IncidentState::Open,
+        alerts: 2,
+        opened_at_ms: now,
+        resolved_at_ms: None,
+        active_since_ms: vec![now],
+        members: vec![root.into()],
+        summary: format!("{root} is in trouble"),
+        merged_into: None,
+        candidates: Vec::new(),
+        evidence: Vec::new(),
+        classes: vec![class],
+    };
+    node.incidents
+        .upsert(&incident("aurora-1", "acc-sw-1", AlertClass::Flapping));
+    node.incidents
+        .upsert(&incident("aurora-2", "srv-3", AlertClass::Capacity));
+    let addr = node.http_addr;
+    let viewer = node.auth.issue("deck", seawatch_console::Role::Viewer);
+    tokio::task::spawn_blocking(move || {
+        let (code, body) = req(addr, "GET", "/api/incidents/aurora-1/runbooks", &viewer, "");
+        assert_eq!(code, 200, "{body}");
+        let s: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+        assert_eq!(s.len(), 1, "{body}");
+        assert_eq!(s[0]["runbook"], "bounce-access-port");
+        assert_eq!(s[0]["targets"][0], "acc-sw-1");
+        assert_eq!(s[0]["missing"][0], "interface");
+        assert_eq!(
+            req(addr, "GET", "/api/incidents/aurora-9/runbooks", &viewer, "").0,
+            404
+        );
+        assert_eq!(
+            req(
+                addr,
+                "GET",
+                "/api/incidents/aurora-1/runbooks",
+                "sw_bogus",
+                ""
+            )
+            .0,
+            401
+        );
+        // the automatic proposer's pass (every 10 s) proposes clear-full-disk for srv-3;
+        // srv-3 has no address, so the executor's first precheck fails it: nothing ran
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let id = loop {
+            let (code, body) = req(addr, "GET", "/api/incidents/aurora-2/runbooks", &viewer, "");
+            assert_eq!(code, 200, "{body}");
+            let s: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+            assert_eq!(s[0]["runbook"], "clear-full-disk", "{body}");
+            if let Some(id) = s[0]["executions"][0].as_str() {
+                break id.to_string();
+            }
+            assert!(std::time::Instant::now() < deadline, "not proposed: {body}");
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (code, body) = req(
+                addr,
+                "GET",
+                &format!("/api/runbooks/executions/{id}"),
+                &viewer,
+                "",
+            );
+            assert_eq!(code, 200, "{body}");
+            let e: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(e["requester"], "seawatch");
+            assert_eq!(e["incident"], "aurora-2");
+            assert_eq!(e["policy"]["allow"], true, "{e}");
+            if e["state"] == "failed" {
+                assert!(
+                    e["steps"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .all(|s| s["phase"] == "precheck"),
+                    "{e}"
+                );
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "still {}", e["state"]);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // the flapping switch's runbook needs an interface: never proposed automatically
+        let (_, body) = req(addr, "GET", "/api/incidents/aurora-1/runbooks", &viewer, "");
+        let s: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+        assert!(s[0]["executions"].as_array().unwrap().is_empty(), "{body}");
+    })
+    .await
+    .unwrap();
+    node.shutdown().await;
+}

@@ -1457,6 +1457,7 @@ impl Correlator {
             merged_into: None,
             candidates: Vec::new(),
             evidence: Vec::new(),
+            classes: Vec::new(),
         };
         self.incidents.push(inc);
         self.last_active.push(now);
@@ -1598,6 +1599,9 @@ impl Correlator {
         // severity only rises while an incident is open: impact seen stays impact
         inc.severity = inc.severity.max(severity);
         inc.summary = summary;
+        if !classes.is_empty() {
+            inc.classes = classes.iter().copied().collect();
+        }
         if let Some((candidates, evidence)) = explained {
             inc.candidates = candidates;
             inc.evidence = evidence;

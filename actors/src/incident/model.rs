@@ -108,6 +108,11 @@ pub struct Incident {
     /// topology facts (inventory or learned) behind it, oldest fact first.
     #[serde(default)]
     pub evidence: Vec<String>,
+    /// The kinds of symptom the root cause showed (its firing alert classes when last
+    /// seen), which runbooks' `applies_to.incident_classes` match (empty in records
+    /// written before this field).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<seawatch_model::alert::AlertClass>,
 }
 
 /// One root-cause candidate of an incident.

@@ -151,6 +151,9 @@ pub struct Exec {
     pub id: String,
     /// The runbook.
     pub runbook: String,
+    /// How its steps reach the targets (the runbook's driver when it was proposed).
+    #[serde(default = "ssh_driver")]
+    pub driver: super::spec::Driver,
     /// The targets.
     pub targets: Vec<String>,
     /// The parameters (resolved, defaults filled).
@@ -195,6 +198,10 @@ impl Exec {
     }
 }
 
+fn ssh_driver() -> super::spec::Driver {
+    super::spec::Driver::Ssh
+}
+
 /// How a target is reached (from the node's targets file).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetAccess {
@@ -222,6 +229,59 @@ pub trait Driver: Send + Sync {
         command: &'a str,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<String, String>>;
+
+    /// Runs a step of a runbook whose driver is `kind`. A single driver is the `ssh`
+    /// one and refuses the others; [`DriverSet`] dispatches.
+    fn run_as<'a>(
+        &'a self,
+        kind: super::spec::Driver,
+        target: &'a TargetAccess,
+        command: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<String, String>> {
+        if kind == super::spec::Driver::Ssh {
+            self.run(target, command, timeout)
+        } else {
+            Box::pin(
+                async move { Err(format!("no {kind:?} driver on this node; nothing was sent")) },
+            )
+        }
+    }
+}
+
+/// The drivers of a node, by runbook driver kind.
+pub struct DriverSet {
+    /// `ssh`.
+    pub ssh: Arc<dyn Driver>,
+    /// `http`, if the node has one.
+    pub http: Option<Arc<dyn Driver>>,
+}
+
+impl Driver for DriverSet {
+    fn run<'a>(
+        &'a self,
+        target: &'a TargetAccess,
+        command: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<String, String>> {
+        self.ssh.run(target, command, timeout)
+    }
+
+    fn run_as<'a>(
+        &'a self,
+        kind: super::spec::Driver,
+        target: &'a TargetAccess,
+        command: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<String, String>> {
+        match (kind, &self.http) {
+            (super::spec::Driver::Ssh, _) => self.ssh.run(target, command, timeout),
+            (super::spec::Driver::Http, Some(h)) => h.run(target, command, timeout),
+            (kind, _) => Box::pin(async move {
+                Err(format!("no {kind:?} driver on this node; nothing was sent"))
+            }),
+        }
+    }
 }
 
 /// Why a request was refused.
@@ -280,6 +340,35 @@ pub struct Executions {
     remediation: Remediation,
     targets: Arc<RwLock<BTreeMap<String, TargetAccess>>>,
     notify: Arc<tokio::sync::Notify>,
+    push: Option<crate::push::PushBus>,
+}
+
+/// A runbook an incident suggests (`GET /api/incidents/{id}/runbooks`): its `applies_to`
+/// matches the incident's root-cause kind and one of its symptom classes; the root cause
+/// is the target, parameters with defaults are filled in and the ones an operator must
+/// give are listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Suggestion {
+    /// The runbook.
+    pub runbook: String,
+    /// What it does.
+    pub description: String,
+    /// The SOP it follows, if any.
+    pub sop: Option<String>,
+    /// `low`, `medium`, `high`.
+    pub risk: String,
+    /// May run without a human when the policy allows it.
+    pub auto: bool,
+    /// The incident.
+    pub incident: String,
+    /// The targets (the incident's root cause).
+    pub targets: Vec<String>,
+    /// Parameters known without a human (defaults).
+    pub params: BTreeMap<String, String>,
+    /// Required parameters without a default: an operator gives them.
+    pub missing: Vec<String>,
+    /// Executions already proposed for this incident with this runbook (ids).
+    pub executions: Vec<String>,
 }
 
 fn id_number(id: &str) -> u64 {
@@ -315,7 +404,102 @@ impl Executions {
                 targets.into_iter().map(|t| (t.id.clone(), t)).collect(),
             )),
             notify: Arc::default(),
+            push: None,
         })
+    }
+
+    /// Publishes every change of an execution on `push` as `{"type":"runbook", ...}`
+    /// (contracts §2), the execution's JSON as the body.
+    pub fn with_push(mut self, push: crate::push::PushBus) -> Self {
+        self.push = Some(push);
+        self
+    }
+
+    /// The ship.
+    pub fn ship(&self) -> &str {
+        &self.ship
+    }
+
+    /// The executions as pushes, for a WebSocket session's snapshot.
+    pub fn snapshot(&self) -> Vec<crate::push::Push> {
+        self.list().iter().map(|e| self.as_push(e)).collect()
+    }
+
+    fn as_push(&self, e: &Exec) -> crate::push::Push {
+        crate::push::Push {
+            kind: crate::push::PushKind::Runbook,
+            ship: Some(self.ship.clone()),
+            body: serde_json::to_value(e).unwrap_or_default(),
+        }
+    }
+
+    /// The runbooks `incident` suggests, best first: those whose `applies_to` names the
+    /// root cause's kind and one of the incident's symptom classes (all classes when the
+    /// incident has none recorded), automatic ones first, then by risk.
+    pub fn suggest(&self, incident: &crate::incident::model::Incident) -> Vec<Suggestion> {
+        let kind = self.target(&incident.root_cause).kind;
+        let classes: Vec<String> = incident
+            .classes
+            .iter()
+            .filter_map(|c| serde_json::to_value(c).ok())
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        let cat = self.remediation.catalogue();
+        let mut out: Vec<(bool, u8, Suggestion)> = cat
+            .runbooks
+            .values()
+            .filter(|rb| rb.applies_to.device_kinds.contains(&kind))
+            .filter(|rb| {
+                classes.is_empty()
+                    || rb
+                        .applies_to
+                        .incident_classes
+                        .iter()
+                        .any(|c| classes.contains(c))
+            })
+            .map(|rb| {
+                let mut params = BTreeMap::new();
+                let mut missing = Vec::new();
+                for (name, p) in &rb.params {
+                    match &p.default {
+                        Some(d) => {
+                            params.insert(name.clone(), super::spec::value_text(d));
+                        }
+                        None if p.required => missing.push(name.clone()),
+                        None => {}
+                    }
+                }
+                let executions = self
+                    .list()
+                    .into_iter()
+                    .filter(|e| e.runbook == rb.name && e.incident.as_deref() == Some(&incident.id))
+                    .map(|e| e.id)
+                    .collect();
+                let risk = rb.risk.as_str();
+                (
+                    !rb.auto,
+                    match risk {
+                        "low" => 0,
+                        "medium" => 1,
+                        _ => 2,
+                    },
+                    Suggestion {
+                        runbook: rb.name.clone(),
+                        description: rb.description.clone(),
+                        sop: rb.sop.clone(),
+                        risk: risk.to_string(),
+                        auto: rb.auto,
+                        incident: incident.id.clone(),
+                        targets: vec![incident.root_cause.clone()],
+                        params,
+                        missing,
+                        executions,
+                    },
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| (a.0, a.1, &a.2.runbook).cmp(&(b.0, b.1, &b.2.runbook)));
+        out.into_iter().map(|(_, _, s)| s).collect()
     }
 
     /// One execution.
@@ -334,7 +518,17 @@ impl Executions {
 
     fn journal(&self, kind: &str, actor: &str, detail: serde_json::Value) -> Result<(), ExecError> {
         let rec = self.remediation.audit(kind, actor, detail)?;
-        apply(&mut self.inner.write(), &rec);
+        let changed = {
+            let mut map = self.inner.write();
+            apply(&mut map, &rec);
+            rec.detail
+                .get("id")
+                .and_then(|i| i.as_str())
+                .and_then(|id| map.get(&id_number(id)).filter(|e| e.id == id).cloned())
+        };
+        if let (Some(bus), Some(e)) = (&self.push, changed) {
+            bus.publish(self.as_push(&e));
+        }
         Ok(())
     }
 
@@ -360,11 +554,11 @@ impl Executions {
         let rb: &Runbook = cat
             .get(&p.runbook)
             .ok_or_else(|| ExecError::NoRunbook(p.runbook.clone()))?;
-        if rb.driver != super::spec::Driver::Ssh {
-            // only the ssh driver is built: never send another kind's steps over ssh
+        if rb.driver == super::spec::Driver::Builtin {
+            // no builtin actions yet: never send their steps through another driver
             return Err(ExecError::Invalid(format!(
-                "runbook {}: driver {:?} is not available on this node (only ssh)",
-                rb.name, rb.driver
+                "runbook {}: driver builtin is not available on this node (ssh and http are)",
+                rb.name
             )));
         }
         let params = rb.resolve_params(&p.params).map_err(ExecError::Invalid)?;
@@ -422,7 +616,7 @@ impl Executions {
             "execution.proposed",
             &p.requester,
             serde_json::json!({
-                "id": id, "runbook": rb.name, "targets": p.targets, "params": params,
+                "id": id, "runbook": rb.name, "driver": rb.driver, "targets": p.targets, "params": params,
                 "requester": p.requester, "incident": p.incident, "plan": plan,
                 "proposed_at_ms": now_ms,
                 "policy": decision,
@@ -675,8 +869,9 @@ impl Executions {
     ) -> Result<bool, ExecError> {
         self.record(id, s, StepStatus::Started, "")?;
         let target = self.target(&s.target);
+        let kind = self.get(id).map_or(super::spec::Driver::Ssh, |e| e.driver);
         let out = driver
-            .run(&target, &s.command, Duration::from_secs(s.timeout_s))
+            .run_as(kind, &target, &s.command, Duration::from_secs(s.timeout_s))
             .await;
         let (status, output) = match out {
             Ok(o) => {
@@ -786,6 +981,10 @@ fn apply(map: &mut BTreeMap<u64, Exec>, rec: &AuditRecord) {
                 Some(Exec {
                     id: id.to_string(),
                     runbook: d.get("runbook")?.as_str()?.to_string(),
+                    driver: d
+                        .get("driver")
+                        .and_then(|v| serde_json::from_value(v.clone()).ok())
+                        .unwrap_or(super::spec::Driver::Ssh),
                     targets: serde_json::from_value(d.get("targets")?.clone()).ok()?,
                     params: serde_json::from_value(d.get("params")?.clone()).ok()?,
                     state: ExecState::Proposed,

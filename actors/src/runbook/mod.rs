@@ -22,7 +22,9 @@ use seawatch_runtime::{Clock, Metrics};
 use serde::{Deserialize, Serialize};
 
 pub mod audit;
+pub mod auto;
 pub mod exec;
+pub mod http;
 pub mod policy;
 pub mod service;
 pub mod spec;

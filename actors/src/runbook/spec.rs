@@ -707,7 +707,8 @@ fn json_to_toml(v: &serde_json::Value) -> Option<toml::Value> {
     })
 }
 
-fn value_text(v: &toml::Value) -> String {
+/// A parameter value as it is substituted into commands.
+pub fn value_text(v: &toml::Value) -> String {
     match v {
         toml::Value::String(s) => s.clone(),
         other => other.to_string(),

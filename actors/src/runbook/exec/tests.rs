@@ -5,6 +5,7 @@ use parking_lot::Mutex;
 use seawatch_runtime::{Clock, Metrics};
 
 use super::*;
+use crate::incident::model::Incident;
 use crate::runbook::audit::verify;
 use crate::runbook::service::{RemediationMetrics, RemediationPaths};
 
@@ -407,5 +408,133 @@ async fn a_crash_at_any_step_resumes_without_running_an_action_twice() {
     assert!(
         outcomes.contains_key("Succeeded") && outcomes.contains_key("RolledBack"),
         "{outcomes:?}"
+    );
+}
+
+fn incident(id: &str, root: &str, classes: Vec<seawatch_model::AlertClass>) -> Incident {
+    Incident {
+        id: id.into(),
+        ship: "aurora".into(),
+        root_cause: root.into(),
+        severity: crate::incident::model::IncidentSeverity::Major,
+        state: crate::incident::model::IncidentState::Open,
+        alerts: 3,
+        opened_at_ms: T0,
+        resolved_at_ms: None,
+        active_since_ms: vec![T0],
+        members: vec![root.into()],
+        summary: String::new(),
+        merged_into: None,
+        candidates: Vec::new(),
+        evidence: Vec::new(),
+        classes,
+    }
+}
+
+fn open_with_server(dir: &Path) -> Executions {
+    let (r, _) = open(dir);
+    let targets = vec![
+        TargetAccess {
+            id: "acc-sw-1".into(),
+            kind: "switch".into(),
+            zone: "it".into(),
+            address: None,
+            user: None,
+        },
+        TargetAccess {
+            id: "srv-3".into(),
+            kind: "server".into(),
+            zone: "it".into(),
+            address: None,
+            user: None,
+        },
+    ];
+    Executions::recover("aurora", r, targets).unwrap()
+}
+
+#[test]
+fn an_incident_suggests_the_runbooks_for_its_root_kind_and_symptoms() {
+    use seawatch_model::AlertClass;
+    let dir = tempfile::tempdir().unwrap();
+    let ex = open_with_server(dir.path());
+    // a flapping access switch: the port bounce, its interface left for the operator
+    let s = ex.suggest(&incident(
+        "aurora-1",
+        "acc-sw-1",
+        vec![AlertClass::Flapping],
+    ));
+    let names: Vec<&str> = s.iter().map(|s| s.runbook.as_str()).collect();
+    assert_eq!(names, vec!["bounce-access-port"]);
+    assert_eq!(s[0].targets, vec!["acc-sw-1".to_string()]);
+    assert_eq!(s[0].missing, vec!["interface".to_string()]);
+    assert!(s[0].executions.is_empty());
+    // a server running out of disk: the journal vacuum, every parameter defaulted
+    let s = ex.suggest(&incident("aurora-2", "srv-3", vec![AlertClass::Capacity]));
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].runbook, "clear-full-disk");
+    assert!(s[0].auto && s[0].missing.is_empty());
+    assert_eq!(s[0].params.get("mount").map(String::as_str), Some("/var"));
+    // a server that is merely unreachable: nothing in the catalogue applies
+    assert!(ex
+        .suggest(&incident(
+            "aurora-3",
+            "srv-3",
+            vec![AlertClass::Unreachable]
+        ))
+        .is_empty());
+    // an element of another kind: nothing
+    assert!(ex
+        .suggest(&incident("aurora-4", "unknown-9", vec![AlertClass::Down]))
+        .is_empty());
+}
+
+#[tokio::test]
+async fn automatic_runbooks_are_proposed_once_per_incident_and_pushed() {
+    use crate::runbook::auto::{propose_automatic, AutoSources};
+    use seawatch_model::AlertClass;
+    let dir = tempfile::tempdir().unwrap();
+    let bus = crate::push::PushBus::new(64);
+    let mut rx = bus.subscribe();
+    let ex = open_with_server(dir.path()).with_push(bus.clone());
+    let open = vec![
+        incident("aurora-2", "srv-3", vec![AlertClass::Capacity]),
+        incident("aurora-1", "acc-sw-1", vec![AlertClass::Flapping]),
+    ];
+    let src = AutoSources {
+        open_incidents: Arc::new(move || open.clone()),
+        ship: Arc::new(ShipFacts::default),
+        now_ms: Arc::new(|| T0),
+    };
+    // only the automatic, fully parameterised runbook is proposed
+    assert_eq!(propose_automatic(&ex, &src).unwrap(), 1);
+    let all = ex.list();
+    assert_eq!(all.len(), 1);
+    let e = &all[0];
+    assert_eq!(e.runbook, "clear-full-disk");
+    assert_eq!(e.incident.as_deref(), Some("aurora-2"));
+    assert_eq!(e.requester, "seawatch");
+    // the shipped policy lets a low-risk auto runbook run without approvals
+    assert!(e.policy.allow, "{:?}", e.policy.reasons);
+    assert_eq!(e.state, ExecState::Prechecks);
+    assert_eq!(ex.runnable(), vec![e.id.clone()]);
+    // a second pass, or a new Executions over the same journal (a restart), proposes
+    // nothing again
+    assert_eq!(propose_automatic(&ex, &src).unwrap(), 0);
+    let again = open_with_server(dir.path());
+    assert_eq!(propose_automatic(&again, &src).unwrap(), 0);
+    let s = ex.suggest(&incident("aurora-2", "srv-3", vec![AlertClass::Capacity]));
+    assert_eq!(s[0].executions, vec![e.id.clone()]);
+    // every journalled change was pushed as a runbook message carrying the execution
+    let mut states = Vec::new();
+    while let Ok(p) = rx.try_recv() {
+        assert_eq!(p.kind, crate::push::PushKind::Runbook);
+        assert_eq!(p.ship.as_deref(), Some("aurora"));
+        assert_eq!(p.body["id"], e.id.as_str());
+        states.push(p.body["state"].as_str().unwrap_or_default().to_string());
+    }
+    assert_eq!(
+        states,
+        vec!["proposed", "awaiting_approval", "prechecks"],
+        "one push per journalled change"
     );
 }
