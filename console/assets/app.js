@@ -81,6 +81,7 @@ function logout(msg) {
   S.sig = {}; S.incidents.clear(); S.links.clear(); S.runbooks.clear(); S.fleet = [];
   // Nothing rendered for the last user stays in the page (hidden pages included).
   renderAll(); $("inc-runbooks").replaceChildren(); $("inc-timeline").replaceChildren();
+  $("inc-suggestions").replaceChildren(); if (window.swRemediation) swRemediation.forget();
   location.hash = "#/login"; route();
   if (msg) $("login-error").textContent = msg;
 }
@@ -191,6 +192,7 @@ async function loadIncident(id) {
 }
 function renderIncident(id) {
   loadIncident(id);
+  if (window.swRemediation) swRemediation.loadSuggestions(id);
   const i = S.incidents.get(id);
   if (!i) { S.sig.incident = null; $("inc-title").textContent = "Incident " + id + " (loading)"; return; }
   const runbooks = [...S.runbooks.values()].filter((r) => r.incident === i.id);
@@ -251,6 +253,7 @@ function renderLinks() {
 // An execution; pending ones get an Approve button, for operators and admins only (the
 // server refuses a viewer anyway: 403).
 function runbookRow(r) {
+  if (window.swRemediation && swRemediation.isExec(r)) return swRemediation.execRow(r);
   const pending = r.state === "pending_approval";
   const who = r.decided_by ? ` by ${r.decided_by} at ${when(r.decided_at)}` : "";
   const info = el("div", {}, el("strong", {}, r.runbook || r.id), " on ", el("strong", {}, r.target || "—"), " ",
@@ -275,12 +278,13 @@ function runbookRow(r) {
   return row;
 }
 function renderRunbooks() {
+  const waiting = (r) => r.state === "pending_approval" || r.state === "awaiting_approval";
   const rows = [...S.runbooks.values()].filter((r) => !S.ship || r.ship === S.ship)
-    .sort((a, b) => (a.state === "pending_approval") - (b.state === "pending_approval") || String(a.requested_at).localeCompare(String(b.requested_at))).reverse();
+    .sort((a, b) => waiting(a) - waiting(b) || String(a.requested_at || a.proposed_at_ms).localeCompare(String(b.requested_at || b.proposed_at_ms))).reverse();
   if (!changed("runbooks", [rows, S.role])) return;
   const list = $("runbook-list"); list.replaceChildren();
   for (const r of rows) list.append(runbookRow(r));
-  $("runbook-empty").hidden = rows.some((r) => r.state === "pending_approval");
+  $("runbook-empty").hidden = rows.some(waiting);
 }
 // Offline map: an equirectangular projection of the fleet's bounding box with a graticule.
 function renderFleet() {

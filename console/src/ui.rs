@@ -73,7 +73,11 @@ mod tests {
         assert_eq!(code, 200);
         assert!(body.contains("<script src=\"/ui/app.js\""), "{body:.300}");
         assert!(body.contains("<script src=\"/ui/mail.js\""), "{body:.300}");
-        for f in ["app.js", "mail.js", "style.css"] {
+        assert!(
+            body.contains("<script src=\"/ui/runbooks.js\""),
+            "{body:.300}"
+        );
+        for f in ["app.js", "mail.js", "runbooks.js", "style.css"] {
             let (code, body) = http(addr, "GET", &format!("/ui/{f}"), None, "").await;
             assert_eq!(code, 200, "{f}");
             assert!(!body.is_empty());

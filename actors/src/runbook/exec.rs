@@ -426,10 +426,14 @@ impl Executions {
     }
 
     fn as_push(&self, e: &Exec) -> crate::push::Push {
+        let mut body = serde_json::to_value(e).unwrap_or_default();
+        if let Some(o) = body.as_object_mut() {
+            o.insert("ship".into(), self.ship.clone().into());
+        }
         crate::push::Push {
             kind: crate::push::PushKind::Runbook,
             ship: Some(self.ship.clone()),
-            body: serde_json::to_value(e).unwrap_or_default(),
+            body,
         }
     }
 

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use seawatch_runtime::event_log::{Event, EventLog, EventLogConfig};
 
+pub mod browser;
+
 /// The ship id of a node started without a `ship =` key.
 pub const SHIP: &str = "ship-1";
 

@@ -1,0 +1,112 @@
+// seawatch console, remediation (contracts §2, §7): an incident's suggested runbooks
+// (GET /api/incidents/{id}/runbooks) with a form for the parameters a human gives, the
+// proposal (POST /api/runbooks/{name}/executions: 201 with the dry run, or 403 with the
+// policy's reasons), and each execution with its plan, policy decision, approvals and
+// step output, kept current by the WebSocket's "runbook" pushes. Approve and Reject for
+// operators (never on their own request: the server refuses it, 403).
+// Uses app.js's S, el(), when(), flash(), api(), apply(), renderAll().
+// Every string from the server is inserted as text.
+"use strict";
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const operator = () => !!S.token && (RANK[S.role] || 0) >= RANK.operator;
+  const FINAL = ["succeeded", "rolled_back", "failed", "rejected", "expired"];
+
+  async function decide(x, approve) {
+    const verb = approve ? "approve" : "reject";
+    try {
+      const res = await api("POST", `/api/runbooks/executions/${encodeURIComponent(x.id)}/${verb}`);
+      if (res.ok) { apply(Object.assign({ type: "runbook" }, await res.json()), true); flash(approve ? "Approved." : "Rejected."); }
+      else {
+        let why = "";
+        try { why = (await res.json()).error || ""; } catch (e) { /* no body */ }
+        flash(res.status === 403 ? (why || "Not allowed.") : res.status === 409 ? "Already decided." : `${verb} failed (${res.status}). ${why}`);
+      }
+    } catch (e) { flash(verb + " failed."); }
+    renderAll();
+  }
+
+  // One execution of the remediation engine: its state, who asked, the policy's word,
+  // the dry run and the steps run so far.
+  function execRow(x) {
+    const state = String(x.state || "");
+    const head = el("div", {}, el("strong", {}, x.runbook || x.id), " on ", el("strong", {}, (x.targets || []).join(", ") || "—"), " ",
+      el("span", { class: "muted" }, `${x.id} · by ${x.requester || "—"} · incident ${x.incident || "—"} · `),
+      el("span", { class: "state-" + state }, state.replace(/_/g, " ")));
+    const row = el("div", { class: "runbook exec", "data-id": x.id, "data-state": state }, head);
+    const reasons = (x.policy && x.policy.reasons) || [];
+    if (reasons.length) row.append(el("ul", { class: "reasons" }, ...reasons.map((r) => el("li", {}, String(r)))));
+    const approvals = (x.approvals || []).map((a) => `${a.approve ? "approved" : "rejected"} by ${a.by}`);
+    if (approvals.length) row.append(el("div", { class: "muted" }, approvals.join(" · ")));
+    if ((x.plan || []).length) {
+      const plan = el("details", { class: "plan" }, el("summary", {}, `Dry run: ${x.plan.length} step(s)`));
+      for (const s of x.plan) plan.append(el("div", { class: "step" }, el("span", { class: "muted" }, `${s.target} · ${s.phase} ${s.index + 1}${s.name ? " · " + s.name : ""}`), el("pre", {}, s.command)));
+      row.append(plan);
+    }
+    if ((x.steps || []).length) {
+      const done = x.steps.filter((s) => s.status !== "started");
+      const steps = el("details", FINAL.includes(state) ? { class: "steps" } : { class: "steps", open: "" }, el("summary", {}, `Steps: ${done.length} run`));
+      for (const s of x.steps) steps.append(el("div", { class: "step step-" + s.status }, el("span", {}, `${s.target} · ${s.phase} ${s.index + 1} · ${s.status}`), s.output ? el("pre", {}, s.output) : ""));
+      row.append(steps);
+    }
+    if (state === "awaiting_approval") {
+      if (operator() && x.requester !== S.user) {
+        row.append(el("button", { class: "approve", "data-id": x.id, onclick: () => decide(x, true) }, "Approve"),
+          el("button", { class: "reject", "data-id": x.id, onclick: () => decide(x, false) }, "Reject"));
+      } else {
+        row.append(el("span", { class: "muted" }, x.requester === S.user ? "another operator approves" : "an operator approves"));
+      }
+    }
+    return row;
+  }
+
+  async function propose(s, form) {
+    const params = Object.assign({}, s.params);
+    for (const inp of form.querySelectorAll("input[name]")) if (inp.value.trim()) params[inp.name] = inp.value.trim();
+    try {
+      const res = await api("POST", `/api/runbooks/${encodeURIComponent(s.runbook)}/executions`, { targets: s.targets, params, incident: s.incident });
+      let body = null;
+      try { body = await res.json(); } catch (e) { /* no body */ }
+      if (res.status === 201 && body) { apply(Object.assign({ type: "runbook" }, body), true); flash("Proposed: the dry run is shown; it waits for approval or runs if the policy allows."); }
+      else if (res.status === 403 && body && body.execution) { apply(Object.assign({ type: "runbook" }, body.execution), true); flash("Denied by policy: " + (body.reasons || []).join("; ")); }
+      else flash(`Not proposed (${res.status}): ${(body && body.error) || ""}`);
+    } catch (e) { flash("Not proposed."); }
+    loaded = null;
+    renderAll();
+  }
+
+  function suggestionRow(s) {
+    const form = el("form", { class: "suggest", "data-runbook": s.runbook });
+    form.append(el("div", {}, el("strong", {}, s.runbook), " on ", el("strong", {}, s.targets.join(", ")), " ",
+      el("span", { class: "muted" }, `${s.risk} risk${s.auto ? " · automatic" : ""}${s.sop ? " · SOP " + s.sop : ""}`)),
+      el("div", { class: "muted" }, s.description));
+    for (const m of s.missing || []) form.append(el("label", {}, m + " ", el("input", { name: m, required: "", autocomplete: "off" })));
+    if (s.executions && s.executions.length) form.append(el("div", { class: "muted" }, "proposed: " + s.executions.join(", ")));
+    if (operator()) form.append(el("button", { type: "submit", class: "propose" }, "Dry run and propose"));
+    form.addEventListener("submit", (ev) => { ev.preventDefault(); propose(s, form); });
+    return form;
+  }
+
+  let loaded = null; // incident id whose suggestions are shown
+  async function loadSuggestions(id) {
+    if (loaded === id) return;
+    loaded = id;
+    const box = $("inc-suggestions");
+    if (!box) return;
+    box.replaceChildren(el("p", { class: "muted" }, "Looking for runbooks…"));
+    try {
+      const r = await api("GET", `/api/incidents/${encodeURIComponent(id)}/runbooks`);
+      const list = r.ok ? await r.json() : null;
+      if (!Array.isArray(list)) { box.replaceChildren(el("p", { class: "muted" }, r.status === 404 ? "No runbooks on this node." : "Suggestions unavailable.")); return; }
+      box.replaceChildren(...list.map(suggestionRow));
+      if (!list.length) box.append(el("p", { class: "muted" }, "No runbook in the catalogue applies to this root cause."));
+    } catch (e) { box.replaceChildren(el("p", { class: "muted" }, "Suggestions unavailable.")); }
+  }
+
+  window.swRemediation = {
+    isExec: (x) => Array.isArray(x.targets),
+    execRow,
+    loadSuggestions,
+    forget: () => { loaded = null; },
+  };
+})();
