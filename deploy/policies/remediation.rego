@@ -101,9 +101,15 @@ approvals_required := cfg.approvals[risk] if not automatic
 
 max_parallel := min([cfg.max_parallel[risk], count(input.targets)])
 
+# How long an execution waits for its approvals, and what a timeout means ("deny": it
+# expires; "approve": it starts, recorded as approved by the policy).
+approval_timeout_s := cfg.approval_timeout_s[risk]
+
 decision := {
 	"allow": count(deny) == 0,
 	"reasons": sort([r | some r in deny]),
 	"approvals_required": approvals_required,
 	"max_parallel": max_parallel,
+	"approval_timeout_s": approval_timeout_s,
+	"on_approval_timeout": cfg.on_approval_timeout,
 }

@@ -692,27 +692,53 @@ impl Executions {
         self.get(id).ok_or_else(|| ExecError::NotFound(id.into()))
     }
 
-    /// Expires executions awaiting approval for longer than `after_ms` (a timeout is a
-    /// denial). Returns how many expired.
-    pub fn expire(&self, now_ms: i64, after_ms: i64) -> usize {
-        let stale: Vec<String> = self
+    /// Ends the wait of executions awaiting approval for longer than their policy's
+    /// `approval_timeout_s` (or `default_after_ms` when the policy sets none): by default
+    /// they expire (a timeout is a denial); where the policy says `on_approval_timeout:
+    /// approve` they start, the approval recorded as the policy's. Returns how many.
+    pub fn expire(&self, now_ms: i64, default_after_ms: i64) -> usize {
+        let stale: Vec<Exec> = self
             .list()
             .into_iter()
             .filter(|e| {
-                e.state == ExecState::AwaitingApproval && now_ms - e.proposed_at_ms > after_ms
+                let after = e
+                    .policy
+                    .approval_timeout_s
+                    .map_or(default_after_ms, |s| (s as i64).saturating_mul(1000));
+                e.state == ExecState::AwaitingApproval && now_ms - e.proposed_at_ms > after
             })
-            .map(|e| e.id)
             .collect();
         stale
             .iter()
-            .filter(|id| {
-                self.transition(
-                    id,
-                    ExecState::AwaitingApproval,
-                    ExecState::Expired,
-                    "seawatch",
-                )
-                .is_ok()
+            .filter(|e| match e.policy.on_approval_timeout {
+                super::policy::OnTimeout::Deny => self
+                    .transition(
+                        &e.id,
+                        ExecState::AwaitingApproval,
+                        ExecState::Expired,
+                        "seawatch",
+                    )
+                    .is_ok(),
+                super::policy::OnTimeout::Approve => {
+                    let ok = self
+                        .journal(
+                            "execution.approval",
+                            "policy",
+                            serde_json::json!({"id": e.id, "by": "policy", "approve": true,
+                                               "reason": "approval timeout"}),
+                        )
+                        .and_then(|()| {
+                            self.transition(
+                                &e.id,
+                                ExecState::AwaitingApproval,
+                                ExecState::Prechecks,
+                                "policy",
+                            )
+                        })
+                        .is_ok();
+                    self.notify.notify_one();
+                    ok
+                }
             })
             .count()
     }

@@ -29,6 +29,31 @@ pub struct Decision {
     pub approvals_required: u32,
     /// Targets acted on at once.
     pub max_parallel: u32,
+    /// Seconds an execution may wait for its approvals (absent: the node's default,
+    /// [`super::exec::APPROVAL_TIMEOUT_MS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_timeout_s: Option<u64>,
+    /// What a timeout means: `deny` (the default: the execution expires) or `approve`
+    /// (it starts as if its approvals had come, recorded as approved by `policy`).
+    #[serde(default, skip_serializing_if = "OnTimeout::is_deny")]
+    pub on_approval_timeout: OnTimeout,
+}
+
+/// The outcome of an approval timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnTimeout {
+    /// Expire the execution (nothing runs).
+    #[default]
+    Deny,
+    /// Start it.
+    Approve,
+}
+
+impl OnTimeout {
+    fn is_deny(&self) -> bool {
+        *self == OnTimeout::Deny
+    }
 }
 
 impl Decision {
@@ -39,6 +64,8 @@ impl Decision {
             reasons: vec![reason.into()],
             approvals_required: 0,
             max_parallel: 0,
+            approval_timeout_s: None,
+            on_approval_timeout: OnTimeout::Deny,
         }
     }
 }

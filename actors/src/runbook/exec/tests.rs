@@ -538,3 +538,78 @@ async fn automatic_runbooks_are_proposed_once_per_incident_and_pushed() {
         "one push per journalled change"
     );
 }
+
+#[tokio::test]
+async fn the_policy_sets_the_approval_timeout_and_its_outcome() {
+    // the shipped policy: a low-risk execution waits an hour, then expires
+    let dir = tempfile::tempdir().unwrap();
+    let (_r, ex) = open(dir.path());
+    let e = ex
+        .propose(
+            bounce("acc-sw-1", "Gi1/0/3", "alice", "operator"),
+            ship(),
+            T0,
+        )
+        .unwrap();
+    assert_eq!(e.policy.approval_timeout_s, Some(3600));
+    // the node's default (4 h) is only for policies that set nothing
+    let four_hours = 4 * 3_600_000;
+    assert_eq!(ex.expire(T0 + 3_599_000, four_hours), 0);
+    assert_eq!(ex.expire(T0 + 3_601_000, four_hours), 1);
+    assert_eq!(ex.get(&e.id).unwrap().state, ExecState::Expired);
+    assert!(ex.runnable().is_empty());
+
+    // a policy whose timeout approves: the execution starts, approved by the policy
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::copy(
+        repo.join("policies/remediation.rego"),
+        policies.join("remediation.rego"),
+    )
+    .unwrap();
+    let data = std::fs::read_to_string(repo.join("policies/data.json"))
+        .unwrap()
+        .replace(
+            r#""on_approval_timeout": "deny""#,
+            r#""on_approval_timeout": "approve""#,
+        );
+    assert!(data.contains(r#""approve""#));
+    std::fs::write(policies.join("data.json"), data).unwrap();
+    let (r, _) = Remediation::open(
+        RemediationPaths {
+            runbooks: repo.join("runbooks"),
+            policies,
+            audit: dir.path().join("audit"),
+        },
+        Clock::manual(T0),
+        RemediationMetrics::register(&Metrics::new()),
+    )
+    .unwrap();
+    let ex = Executions::recover(
+        "aurora",
+        r,
+        vec![TargetAccess {
+            id: "acc-sw-1".into(),
+            kind: "switch".into(),
+            zone: "it".into(),
+            address: None,
+            user: None,
+        }],
+    )
+    .unwrap();
+    let e = ex
+        .propose(
+            bounce("acc-sw-1", "Gi1/0/3", "alice", "operator"),
+            ship(),
+            T0,
+        )
+        .unwrap();
+    assert_eq!(ex.expire(T0 + 3_601_000, four_hours), 1);
+    let e = ex.get(&e.id).unwrap();
+    assert_eq!(e.state, ExecState::Prechecks);
+    assert_eq!(e.approvals.len(), 1);
+    assert_eq!(e.approvals[0].by, "policy");
+    assert_eq!(ex.runnable(), vec![e.id.clone()]);
+}

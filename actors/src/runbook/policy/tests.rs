@@ -65,7 +65,9 @@ fn an_ordinary_request_is_allowed_with_its_approvals_and_parallelism() {
             allow: true,
             reasons: vec![],
             approvals_required: 1,
-            max_parallel: 1
+            max_parallel: 1,
+            approval_timeout_s: Some(3600),
+            on_approval_timeout: super::OnTimeout::Deny,
         }
     );
     let mut i = base();
