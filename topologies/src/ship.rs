@@ -452,6 +452,15 @@ impl ShipNode {
                         )),
                     }),
                 ),
+                // every audit record into the event log (Control: the urgent lane to
+                // shore), from a durable position
+                seawatch_actors::runbook::to_log::to_log_child(
+                    remediation.clone(),
+                    parts.log.clone(),
+                    log.clone(),
+                    remediation.audit_path().with_file_name("shipped"),
+                    Duration::from_secs(1),
+                ),
                 // automatic runbooks of open incidents, proposed as `seawatch` (role
                 // `system`); the policy decides whether they run
                 seawatch_actors::runbook::auto::auto_child(

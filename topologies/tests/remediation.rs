@@ -63,7 +63,7 @@ async fn propose_approve_execute_and_audit_over_http() {
     let viewer = node.auth.issue("deck", seawatch_console::Role::Viewer);
     let admin = node.auth.issue("root", seawatch_console::Role::Admin);
     let audit = node.remediation.audit_path();
-    tokio::task::spawn_blocking(move || {
+    let audit_recs: Vec<serde_json::Value> = tokio::task::spawn_blocking(move || {
         let (code, body) = req(addr, "GET", "/api/runbooks", &viewer, "");
         assert_eq!(code, 200, "{body}");
         assert_eq!(
@@ -171,9 +171,42 @@ async fn propose_approve_execute_and_audit_over_http() {
         );
         let rep = seawatch_actors::runbook::audit::verify(&audit).unwrap();
         assert!(rep.ok(), "{rep:?}");
+        recs
     })
     .await
     .unwrap();
+    // every audit record reaches the event log (Control events, the urgent lane to
+    // shore), each once, in order
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let shipped: Vec<serde_json::Value> = node
+            .log
+            .read_from(1, 100_000)
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e.kind == seawatch_runtime::event_log::EventKind::Control && e.source == "runbook"
+            })
+            .map(|e| serde_json::from_str(&e.body).unwrap())
+            .collect();
+        let seqs: Vec<u64> = shipped.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
+        let want: Vec<u64> = audit_recs
+            .iter()
+            .map(|r| r["seq"].as_u64().unwrap())
+            .collect();
+        if seqs.len() >= want.len() {
+            assert_eq!(&seqs[..want.len()], &want[..], "in order, each once");
+            assert_eq!(shipped[0]["hash"], audit_recs[0]["hash"]);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {} audit records in the event log",
+            seqs.len(),
+            want.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     node.shutdown().await;
 }
 

@@ -29,6 +29,7 @@ pub mod policy;
 pub mod service;
 pub mod spec;
 pub mod ssh;
+pub mod to_log;
 
 use crate::incident::api::rfc3339;
 use crate::push::{Push, PushBus, PushKind};
