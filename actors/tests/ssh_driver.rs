@@ -189,14 +189,16 @@ async fn crash_cycles_over_ssh_never_send_an_action_twice() {
         user: None,
     };
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
-    let open = |dir: &Path| {
+    // `at`: the node's clock (a restarted node comes back a minute later: an action in
+    // doubt is verified once its timeout has passed since it started)
+    let open = |dir: &Path, at: i64| {
         let (rem, _) = Remediation::open(
             RemediationPaths {
                 runbooks: repo.join("runbooks"),
                 policies: repo.join("policies"),
                 audit: dir.join("audit"),
             },
-            Clock::manual(1_741_921_200_000),
+            Clock::manual(at),
             RemediationMetrics::register(&Metrics::new()),
         )
         .unwrap();
@@ -212,7 +214,7 @@ async fn crash_cycles_over_ssh_never_send_an_action_twice() {
         std::fs::remove_file(server.dir().join("ports")).ok();
         std::fs::remove_file(server.dir().join("applied.log")).ok();
         let data = tempfile::tempdir().unwrap();
-        let ex = open(data.path());
+        let ex = open(data.path(), 1_741_921_200_000);
         let mut params = serde_json::Map::new();
         params.insert("interface".into(), "Gi1/0/7".into());
         let e = ex
@@ -247,7 +249,7 @@ async fn crash_cycles_over_ssh_never_send_an_action_twice() {
         drop(ex);
         // let an ssh client that was in flight finish (the device may have applied it)
         tokio::time::sleep(Duration::from_millis(400)).await;
-        let ex = open(data.path());
+        let ex = open(data.path(), 1_741_921_260_000);
         if ex.runnable().contains(&e.id) {
             ex.run(&e.id, &driver).await.unwrap();
         }

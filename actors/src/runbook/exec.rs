@@ -131,6 +131,9 @@ pub struct StepRecord {
     pub status: StepStatus,
     /// The device's output (or the error).
     pub output: String,
+    /// When it was recorded, unix ms (absent in records written before this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_ms: Option<i64>,
 }
 
 /// One approval or rejection.
@@ -806,13 +809,40 @@ impl Executions {
                             break 'targets;
                         }
                         Some(StepStatus::Started) | Some(StepStatus::InDoubt) => {
-                            // may have run: never retried; verification decides
+                            // may have run: never retried; verification decides — but
+                            // only once the step's timeout has passed since it started,
+                            // so that a command still in flight from before the restart
+                            // (an orphaned client, a slow device) has landed or failed
+                            let started = self.get(id).and_then(|x| {
+                                x.steps
+                                    .iter()
+                                    .rev()
+                                    .find(|r| {
+                                        r.target == *t
+                                            && r.phase == Phase::Action
+                                            && r.index == s.index
+                                            && r.status == StepStatus::Started
+                                    })
+                                    .and_then(|r| r.at_ms)
+                            });
+                            let settle_ms = started.map_or(s.timeout_s as i64 * 1000, |at| {
+                                at + s.timeout_s as i64 * 1000 - self.remediation.now_ms()
+                            });
                             self.record(
                                 id,
                                 &s,
                                 StepStatus::InDoubt,
-                                "may have run before a restart: verifying instead of retrying",
+                                &format!(
+                                    "may have run before a restart: verifying instead of retrying, after its timeout ({} s left)",
+                                    (settle_ms.max(0) as u64).div_ceil(1000)
+                                ),
                             )?;
+                            if settle_ms > 0 {
+                                tokio::time::sleep(Duration::from_millis(
+                                    settle_ms.min(s.timeout_s as i64 * 1000) as u64,
+                                ))
+                                .await;
+                            }
                             break 'targets;
                         }
                         None => {}
@@ -884,7 +914,7 @@ impl Executions {
             "seawatch",
             serde_json::json!({
                 "id": id, "target": s.target, "phase": s.phase, "index": s.index,
-                "status": status, "output": output,
+                "status": status, "output": output, "at_ms": self.remediation.now_ms(),
             }),
         )
     }

@@ -348,7 +348,8 @@ async fn a_failed_verify_runs_the_rollback_and_a_failed_precheck_changes_nothing
 /// A crash at every driver call of a run, before and after the device applied the
 /// command: the resumed execution ends succeeded or rolled back, never sends an action
 /// step twice, and leaves the port enabled.
-#[tokio::test]
+// paused time: an action in doubt is verified only after its timeout, which auto-advances
+#[tokio::test(start_paused = true)]
 async fn a_crash_at_any_step_resumes_without_running_an_action_twice() {
     let calls_in_a_clean_run = 4;
     let mut outcomes = HashMap::new();
