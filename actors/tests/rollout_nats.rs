@@ -73,6 +73,7 @@ struct Shore {
 async fn start_shore(url: &str, data: &Path, fleet: &[&str]) -> Shore {
     let url = url.to_owned();
     let (child, addr) = controller_child(ControllerArgs {
+        id_prefix: "shore-0".into(),
         dir: data.join("rollouts"),
         bundles: BundleStore::open(&data.join("bundles")).unwrap(),
         fleet: fleet.iter().map(|s| s.to_string()).collect(),
@@ -82,7 +83,7 @@ async fn start_shore(url: &str, data: &Path, fleet: &[&str]) -> Shore {
         connect: Arc::new(move || {
             let url = url.clone();
             Box::pin(async move {
-                let l = NatsShoreLink::connect(&url, 1).await?;
+                let l = NatsShoreLink::connect(&url, 1, "shore-0").await?;
                 Ok(Arc::new(l) as Arc<dyn ShoreLink>)
             })
         }),

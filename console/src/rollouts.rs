@@ -185,6 +185,7 @@ mod tests {
         let metrics = Metrics::new();
         let rollout_metrics = RolloutMetrics::register(&metrics);
         let (child, addr) = controller_child(ControllerArgs {
+            id_prefix: "r".into(),
             dir: dir.path().join("rollouts"),
             bundles: bundles.clone(),
             fleet: vec!["aurora".into(), "borealis".into(), "celeste".into()],

@@ -132,6 +132,9 @@ pub enum RolloutMsg {
 /// Start arguments of the controller.
 #[derive(Clone)]
 pub struct ControllerArgs {
+    /// Rollout ids are `<id_prefix>-NNNNNN`; a shore node uses its node name, so the ids
+    /// of several nodes never collide.
+    pub id_prefix: String,
     /// Journal folder (`DATA/rollouts`).
     pub dir: PathBuf,
     /// Shore's bundles.
@@ -301,8 +304,9 @@ impl ControllerState {
                             self.record(ev)?;
                         }
                         None => {
+                            // Another shore node's rollout (each node reads every report).
                             self.args.metrics.report("unknown");
-                            tracing::warn!(rollout = %r.rollout, ship = %r.ship, "rollout: report for no such rollout or ship");
+                            tracing::debug!(rollout = %r.rollout, ship = %r.ship, "rollout: report for no such rollout or ship");
                         }
                     }
                 }
@@ -399,7 +403,7 @@ impl ControllerState {
             }
             Err(e) => return Err(ControlError::Internal(e.to_string())),
         };
-        let id = format!("r-{:06}", self.next_id);
+        let id = format!("{}-{:06}", self.args.id_prefix, self.next_id);
         self.next_id += 1;
         self.record(Ev::Created {
             id: id.clone(),
@@ -563,6 +567,7 @@ mod tests {
     fn args(dir: &Path, clock: Clock) -> ControllerArgs {
         let bundles = BundleStore::open(&dir.join("bundles")).unwrap();
         ControllerArgs {
+            id_prefix: "r".into(),
             dir: dir.join("rollouts"),
             bundles,
             fleet: vec!["a".into(), "b".into()],

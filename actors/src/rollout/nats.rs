@@ -9,8 +9,9 @@
 //!   The ship acks it only once its final report is stored at shore, so a ship that
 //!   crashes mid-apply gets it again (and its agent does not apply it twice).
 //! * `SW_ROLLOUT_REPORTS`, subjects `seawatch.rollout.report.<ship>`: the ships'
-//!   [`Report`]s (message id `rollout:ship:state`), read by the controller through the
-//!   durable consumer `rollout-reports` and acked after they are journaled.
+//!   [`Report`]s (message id `rollout:ship:state`), read by each shore node's controller
+//!   through its own durable consumer `rollout-reports-<node>` (every node sees every
+//!   report and keeps those of its rollouts) and acked after they are journaled.
 //!
 //! A ship behind a leaf node with its own JetStream domain reaches these streams through
 //! the shore domain's API (`domain: Some("shore")`).
@@ -98,8 +99,10 @@ pub struct NatsShoreLink {
 }
 
 impl NatsShoreLink {
-    /// Connects to `url`, creates the streams (with `replicas`) and the reports consumer.
-    pub async fn connect(url: &str, replicas: usize) -> Result<Self, String> {
+    /// Connects to `url`, creates the streams (with `replicas`) and node `node`'s reports
+    /// consumer.
+    pub async fn connect(url: &str, replicas: usize, node: &str) -> Result<Self, String> {
+        let durable = format!("rollout-reports-{node}");
         let client = async_nats::connect(url).await.map_err(err)?;
         let js = jetstream::new(client);
         ensure_streams(&js, replicas).await?;
@@ -108,9 +111,9 @@ impl NatsShoreLink {
             .await
             .map_err(err)?
             .get_or_create_consumer(
-                "rollout-reports",
+                &durable,
                 consumer::pull::Config {
-                    durable_name: Some("rollout-reports".into()),
+                    durable_name: Some(durable.clone()),
                     ack_policy: consumer::AckPolicy::Explicit,
                     ack_wait: Duration::from_secs(30),
                     ..Default::default()
