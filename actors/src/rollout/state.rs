@@ -780,9 +780,10 @@ impl Rollout {
         self.recount();
     }
 
-    /// Ships whose wave has started and whose delivery is not yet in the stream.
+    /// Ships whose wave has started and whose delivery is not yet in the stream; none
+    /// while the rollout is paused (or waits for approval, or is over).
     pub fn to_send(&self) -> Vec<String> {
-        if self.finished() {
+        if self.state != RolloutState::Running {
             return Vec::new();
         }
         self.waves
@@ -1154,6 +1155,12 @@ mod tests {
         let mut r = created(req, 4);
         assert_eq!(r.waves[0].state, WaveState::Running);
         assert_eq!(r.to_send(), vec!["ship-0", "ship-1"]);
+        // A paused rollout sends nothing more, even in a wave already started.
+        let mut paused = r.clone();
+        for e in paused.control(Op::Pause, "root", 5).unwrap() {
+            paused.apply(&e);
+        }
+        assert!(paused.to_send().is_empty());
         send_all(&mut r, 10);
         // ship-1 is offline: only ship-0 answers, which is 50 %: wave 2 goes.
         report(&mut r, "ship-0", None, 20);
