@@ -12,6 +12,7 @@ pub mod log_service;
 pub mod mail;
 pub mod owned_task;
 pub mod push;
+pub mod rollout;
 pub mod roster;
 pub mod runbook;
 pub mod store;

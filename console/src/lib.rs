@@ -7,6 +7,7 @@ pub mod auth;
 #[cfg(test)]
 mod incident_api_tests;
 pub mod metrics;
+pub mod rollouts;
 pub mod rt;
 pub mod runbooks;
 pub mod silences;

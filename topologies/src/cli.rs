@@ -46,6 +46,25 @@ pub enum Command {
     /// Remediation policies (contracts §7).
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Rollout bundles (contracts §10).
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+}
+
+/// `seawatch bundle ...`
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Packs a folder into a content-addressed bundle and prints its SHA-256. The folder
+    /// holds `bundle.toml` (`kind = "detectors|runbooks|policies|assistant|model"`, and
+    /// `name = "..."` for a model) and the files to ship. Upload the result to shore with
+    /// `POST /api/bundles` (admin).
+    Build {
+        /// The folder.
+        dir: PathBuf,
+        /// Where to write the bundle.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// `seawatch policy ...`
@@ -490,6 +509,7 @@ async fn run(cli: Cli) -> i32 {
         Command::Policy(PolicyCommand::Check { policies, input }) => {
             policy_check(&policies, &input)
         }
+        Command::Bundle(BundleCommand::Build { dir, out }) => bundle_build(&dir, &out),
         Command::Nab(NabCommand::Run { data, out }) => nab_run(&data, &out),
         Command::Nab(NabCommand::Score { results, labels }) => nab_score(&results, &labels),
         Command::Bench(BenchCommand::Actors {
@@ -653,7 +673,40 @@ fn write_report<T: serde::Serialize>(what: &str, path: &std::path::Path, report:
     0
 }
 
-/// Writes a file through a temporary sibling and a rename: nothing half-written.
+/// `seawatch bundle build DIR --out FILE`: prints the bundle's SHA-256, kind and size.
+fn bundle_build(dir: &std::path::Path, out: &std::path::Path) -> i32 {
+    use seawatch_actors::rollout::bundle::{build_dir, decode};
+    let bytes = match build_dir(dir) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("seawatch bundle build: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if let Err(e) = write_atomically(out, &bytes) {
+        eprintln!("seawatch bundle build: {}: {e}", out.display());
+        return EXIT_USAGE;
+    }
+    match decode(&bytes) {
+        Ok(b) => {
+            println!(
+                "{} {} {} ({} files, {} bytes) -> {}",
+                b.sha256,
+                b.manifest.kind.as_str(),
+                b.manifest.name,
+                b.files.len(),
+                bytes.len(),
+                out.display()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("seawatch bundle build: {e}");
+            1
+        }
+    }
+}
+
 fn policy_check(policies: &std::path::Path, input: &std::path::Path) -> i32 {
     use seawatch_actors::runbook::policy::{Policy, PolicyInput};
     let usage = |msg: String| {
@@ -738,6 +791,7 @@ fn nab_score(results: &std::path::Path, labels: &std::path::Path) -> i32 {
     0
 }
 
+/// Writes a file through a temporary sibling and a rename: nothing half-written.
 pub(crate) fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes)?;

@@ -403,6 +403,25 @@ impl ShipNode {
             }
             r
         };
+        {
+            // Bundles from shore's rollouts: runbooks and policies are reloaded at once;
+            // other kinds are read where they are used (detector settings at the next
+            // start).
+            let rem = remediation.clone();
+            let reload = Arc::new(move |kind: seawatch_actors::rollout::bundle::BundleKind| {
+                use seawatch_actors::rollout::bundle::BundleKind;
+                match kind {
+                    BundleKind::Runbooks | BundleKind::Policies => rem.reload(),
+                    other => tracing::info!(
+                        kind = other.as_str(),
+                        "bundle in place; read at its next use"
+                    ),
+                }
+            });
+            if let Some(agent) = crate::sync::ship_bundle_agent(cfg, &runtime, reload) {
+                services.push(agent);
+            }
+        }
         let executions = seawatch_actors::runbook::exec::Executions::recover(
             &cfg.ship,
             remediation.clone(),

@@ -11,6 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use seawatch_actors::log_service::LogReader;
+use seawatch_actors::rollout::agent::{agent_child, AgentArgs, BundleTargets, ShipConnector};
+use seawatch_actors::rollout::bundle::{BundleKind, BundleStore};
+use seawatch_actors::rollout::controller::{
+    controller_child, ControllerArgs, RolloutMetrics, ShoreConnector,
+};
+use seawatch_actors::rollout::nats::{NatsShipLink, NatsShoreLink, ShipLink, ShoreLink};
 use seawatch_actors::store::clickhouse::ClickHouseConfig;
 use seawatch_actors::sync::actor::{sync_child, Connector, SyncArgs};
 use seawatch_actors::sync::clickhouse::ClickHouseFleetStore;
@@ -20,6 +26,7 @@ use seawatch_actors::sync::nats::{
 };
 use seawatch_actors::sync::ship::SyncConfig;
 use seawatch_actors::sync::shore::{fleet_command_router, fleet_read_router, FleetApi};
+use seawatch_console::rollouts::RolloutApi;
 use seawatch_console::{Auth, AuthConfig, ConsoleMetrics, Role};
 use seawatch_runtime::http::{self, Health};
 use seawatch_runtime::supervision::{
@@ -187,7 +194,7 @@ pub async fn run_shore(
         ..Default::default()
     };
     let node_cfg = ShoreNodeConfig {
-        url,
+        url: url.clone(),
         node: cfg.node.clone(),
         ships: cfg
             .ships
@@ -233,10 +240,19 @@ pub async fn run_shore(
         commands: shared.commands.clone(),
         clock: clock.clone(),
     };
+    // Rollouts (contracts §10): bundles in DATA/bundles, the journal in DATA/rollouts.
+    let (rollouts, rollout_api) = match rollout_controller(&cfg, &url, data, &clock, &metrics) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("seawatch shore: {e}");
+            return crate::exit::EXIT_USAGE;
+        }
+    };
     let app = http::router(metrics.clone(), health.clone())
         .merge(auth.routes())
         .merge(auth.protect(Role::Viewer, fleet_read_router(api.clone())))
-        .merge(auth.protect(Role::Operator, fleet_command_router(api)));
+        .merge(auth.protect(Role::Operator, fleet_command_router(api)))
+        .merge(seawatch_console::rollouts::routes(&auth, rollout_api));
     // The tree: the HTTP server and the node loop are its children, so a server that
     // dies is restarted and /healthz says so meanwhile, and the node's retries (the
     // cluster may still be electing its JetStream leader, or be unreachable for a while)
@@ -252,6 +268,7 @@ pub async fn run_shore(
             ..Backoff::default()
         })
         .child(crate::demo::http_child(listener, app))
+        .child(rollouts)
         .child(shore_node_child(node_cfg, shared, clock, too_old_tx));
     let (root, root_ended) = match start_root(spec, runtime).await {
         Ok(r) => r,
@@ -282,6 +299,89 @@ pub async fn run_shore(
     };
     root.shutdown().await;
     status
+}
+
+/// The rollout controller child and the API's view of it: ids prefixed with the node's
+/// name, the fleet of the config's `[[ship]]` tables, the NATS link at `url`.
+fn rollout_controller(
+    cfg: &ShoreConfig,
+    url: &str,
+    data: &std::path::Path,
+    clock: &Clock,
+    metrics: &seawatch_runtime::Metrics,
+) -> Result<(ChildSpec, RolloutApi), String> {
+    let bundles = BundleStore::open(&data.join("bundles")).map_err(|e| e.to_string())?;
+    let rollout_metrics = RolloutMetrics::register(metrics);
+    let (url, replicas, node) = (url.to_owned(), cfg.replicas, cfg.node.clone());
+    let connect: ShoreConnector = Arc::new(move || {
+        let (url, node) = (url.clone(), node.clone());
+        Box::pin(async move {
+            let link = NatsShoreLink::connect(&url, replicas, &node).await?;
+            Ok(Arc::new(link) as Arc<dyn ShoreLink>)
+        })
+    });
+    let (child, controller) = controller_child(ControllerArgs {
+        id_prefix: cfg.node.clone(),
+        dir: data.join("rollouts"),
+        bundles: bundles.clone(),
+        fleet: cfg.ships.iter().map(|s| s.id.clone()).collect(),
+        clock: clock.clone(),
+        tick: Duration::from_secs(1),
+        grace_ms: 30_000,
+        connect,
+        metrics: rollout_metrics.clone(),
+    });
+    Ok((
+        child,
+        RolloutApi {
+            controller,
+            bundles,
+            metrics: rollout_metrics,
+        },
+    ))
+}
+
+/// The bundle agent of a ship with `[nats]`: deliveries from shore's `SW_ROLLOUT` stream
+/// through the ship's leaf (shore's JetStream domain `shore`), into the runbook and policy
+/// folders of the config (the remediation reloads them) or under `DATA`.
+pub fn ship_bundle_agent(
+    cfg: &ShipConfig,
+    runtime: &Runtime,
+    reload: Arc<dyn Fn(BundleKind) + Send + Sync>,
+) -> Option<ChildSpec> {
+    let url = cfg.nats.as_ref()?.url.clone();
+    let mut targets = BundleTargets::under(&cfg.data);
+    if let Some(d) = &cfg.runbooks.dir {
+        targets.runbooks = d.clone();
+    }
+    if let Some(d) = &cfg.policy.dir {
+        targets.policies = d.clone();
+    }
+    let ship = cfg.ship.clone();
+    let connect: ShipConnector = Arc::new(move || {
+        let (url, ship) = (url.clone(), ship.clone());
+        Box::pin(async move {
+            let link = NatsShipLink::connect(&url, &ship, Some("shore")).await?;
+            Ok(Arc::new(link) as Arc<dyn ShipLink>)
+        })
+    });
+    let tree = runtime.clone();
+    let (child, _) = agent_child(AgentArgs {
+        ship: cfg.ship.clone(),
+        dir: cfg.data.join("bundles"),
+        targets,
+        connect,
+        clock: runtime.clock().clone(),
+        poll: Duration::from_secs(2),
+        // The ship is healthy while none of its supervision tree's permanent children
+        // is down (what /healthz says).
+        health: Arc::new(move || match tree.children_down() {
+            0 => Ok(()),
+            n => Err(format!("{n} supervised children down")),
+        }),
+        on_applied: reload,
+    });
+    Some(child)
 }
 
 /// The shore node loop as a task child: an error fails the child and the supervisor

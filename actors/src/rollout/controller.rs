@@ -1,0 +1,648 @@
+//! Shore's rollout controller: one supervised actor holding every rollout.
+//!
+//! **Durable.** Every [`Ev`] is appended to `DIR/journal.jsonl` (and synced) before it is
+//! applied; a restarted controller (a restarted shore node) replays the journal and goes
+//! on where it stood. The journal is the rollouts' history too: nothing is removed from it.
+//!
+//! **Tick.** Every `tick` the controller reads the ships' reports (journals them, then acks
+//! them), lets each rollout [`decide`](Rollout::decide) what happens next, puts the
+//! deliveries of started waves in the ships' queues ([`ShoreLink::deliver`]) and, after an
+//! abort, takes back those no ship has taken. It reconnects to NATS by itself; without a
+//! link, rollouts are still created, read, paused, resumed and aborted.
+
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use seawatch_runtime::supervision::{Addr, ChildSpec};
+use seawatch_runtime::{Clock, Metrics};
+
+use super::bundle::BundleStore;
+use super::nats::ShoreLink;
+use super::state::{Ev, Op, Rollout, RolloutRequest, Rollouts};
+use super::{Delivery, Report, ReportState};
+
+/// Opens the controller's transport (called again after a failure).
+pub type ShoreConnector =
+    Arc<dyn Fn() -> BoxFuture<'static, Result<Arc<dyn ShoreLink>, String>> + Send + Sync>;
+
+/// `{result}` of `seawatch_rollout_requests_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabel {
+    /// `created`, `rejected`, `controlled`, `conflict`, `not_found`.
+    pub result: &'static str,
+}
+
+/// `{state}` of `seawatch_rollout_reports_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReportLabel {
+    /// `received`, `succeeded`, `failed`, `timeout`, `unknown`.
+    pub state: &'static str,
+}
+
+/// Rollout metrics.
+#[derive(Debug, Clone, Default)]
+pub struct RolloutMetrics {
+    /// `seawatch_rollout_requests_total{result}`.
+    pub requests: Family<RequestLabel, Counter>,
+    /// `seawatch_rollout_reports_total{state}`: ship reports (and timeouts) taken.
+    pub reports: Family<ReportLabel, Counter>,
+}
+
+impl RolloutMetrics {
+    /// Registers the metrics into `metrics`; every known label exports 0.
+    pub fn register(metrics: &Metrics) -> Self {
+        let m = Self::default();
+        for result in ["created", "rejected", "controlled", "conflict", "not_found"] {
+            let _ = m.requests.get_or_create(&RequestLabel { result });
+        }
+        for state in ["received", "succeeded", "failed", "timeout", "unknown"] {
+            let _ = m.reports.get_or_create(&ReportLabel { state });
+        }
+        metrics.register(
+            "seawatch_rollout_requests",
+            "Rollout API requests (create, pause, resume, abort) by result",
+            m.requests.clone(),
+        );
+        metrics.register(
+            "seawatch_rollout_reports",
+            "Ship reports on rollout deliveries, and timeouts, by state",
+            m.reports.clone(),
+        );
+        m
+    }
+
+    /// Counts a request by result.
+    pub fn request(&self, result: &'static str) {
+        self.requests.get_or_create(&RequestLabel { result }).inc();
+    }
+
+    fn report(&self, state: &'static str) {
+        self.reports.get_or_create(&ReportLabel { state }).inc();
+    }
+}
+
+/// Why a request was refused (the API's status code).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// 400.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// 500.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Messages of the controller.
+pub enum RolloutMsg {
+    /// Create a rollout (by `by`).
+    Create(
+        RolloutRequest,
+        String,
+        RpcReplyPort<Result<Rollout, ControlError>>,
+    ),
+    /// Pause, resume or abort rollout `id` (by `by`).
+    Control(
+        String,
+        Op,
+        String,
+        RpcReplyPort<Result<Rollout, ControlError>>,
+    ),
+    /// One rollout.
+    Get(String, RpcReplyPort<Option<Rollout>>),
+    /// Every rollout, oldest first.
+    List(RpcReplyPort<Vec<Rollout>>),
+    /// Read reports, decide, deliver.
+    Tick,
+}
+
+/// Start arguments of the controller.
+#[derive(Clone)]
+pub struct ControllerArgs {
+    /// Rollout ids are `<id_prefix>-NNNNNN`; a shore node uses its node name, so the ids
+    /// of several nodes never collide.
+    pub id_prefix: String,
+    /// Journal folder (`DATA/rollouts`).
+    pub dir: PathBuf,
+    /// Shore's bundles.
+    pub bundles: BundleStore,
+    /// Every ship of the fleet (for `"all": true`).
+    pub fleet: Vec<String>,
+    /// Shore time.
+    pub clock: Clock,
+    /// How often to read reports and deliver.
+    pub tick: Duration,
+    /// Added to every ship's timeout for the report's trip back (ms).
+    pub grace_ms: i64,
+    /// The transport.
+    pub connect: ShoreConnector,
+    /// Metrics.
+    pub metrics: RolloutMetrics,
+}
+
+/// The journal: one JSON event a line.
+struct Journal {
+    file: std::fs::File,
+}
+
+impl Journal {
+    /// Opens `dir/journal.jsonl` and returns it with the events it holds. A last line cut
+    /// short by a crash is dropped (its event was never applied).
+    fn open(dir: &Path) -> Result<(Journal, Vec<Ev>), String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let path = dir.join("journal.jsonl");
+        let mut events = Vec::new();
+        let mut good_len = 0u64;
+        if let Ok(f) = std::fs::File::open(&path) {
+            let mut r = std::io::BufReader::new(f);
+            let mut line = String::new();
+            loop {
+                line.clear();
+                let n = r
+                    .read_line(&mut line)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                if n == 0 || !line.ends_with('\n') {
+                    break;
+                }
+                match serde_json::from_str::<Ev>(line.trim_end()) {
+                    Ok(ev) => events.push(ev),
+                    Err(e) => {
+                        return Err(format!(
+                            "{}: line {}: {e}",
+                            path.display(),
+                            events.len() + 1
+                        ))
+                    }
+                }
+                good_len += n as u64;
+            }
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        // Drop a torn last line so the next append starts on a line of its own.
+        file.set_len(good_len)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok((Journal { file }, events))
+    }
+
+    fn append(&mut self, ev: &Ev) -> Result<(), String> {
+        let mut line = serde_json::to_vec(ev).map_err(|e| e.to_string())?;
+        line.push(b'\n');
+        self.file.write_all(&line).map_err(|e| e.to_string())?;
+        self.file.sync_data().map_err(|e| e.to_string())
+    }
+}
+
+/// The controller's state.
+pub struct ControllerState {
+    args: ControllerArgs,
+    journal: Journal,
+    rollouts: Rollouts,
+    next_id: u64,
+    link: Option<Arc<dyn ShoreLink>>,
+    bundles: HashMap<String, Vec<u8>>,
+}
+
+impl ControllerState {
+    fn record(&mut self, ev: Ev) -> Result<(), ControlError> {
+        self.journal
+            .append(&ev)
+            .map_err(|e| ControlError::Internal(format!("rollout journal: {e}")))?;
+        self.rollouts.apply(&ev);
+        Ok(())
+    }
+
+    /// Applies what each rollout decides until nothing more happens now.
+    fn settle(&mut self) -> Result<(), ControlError> {
+        let now = self.args.clock.now_ms();
+        let ids: Vec<String> = self.rollouts.by_id.keys().cloned().collect();
+        for id in ids {
+            for _ in 0..64 {
+                let Some(r) = self.rollouts.by_id.get(&id) else {
+                    break;
+                };
+                let evs = r.decide(now, self.args.grace_ms);
+                if evs.is_empty() {
+                    break;
+                }
+                for ev in evs {
+                    if matches!(ev, Ev::Failed { .. }) {
+                        self.args.metrics.report("timeout");
+                    }
+                    self.record(ev)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn report_event(&self, r: &Report, now: i64) -> Option<Ev> {
+        let rollout = self.rollouts.by_id.get(&r.rollout)?;
+        if rollout.bundle != r.sha256 || rollout.wave_of(&r.ship).is_none() {
+            return None;
+        }
+        let (id, ship) = (r.rollout.clone(), r.ship.clone());
+        Some(match r.state {
+            ReportState::Received => Ev::Received {
+                id,
+                at_ms: now,
+                ship,
+            },
+            ReportState::Succeeded => Ev::Succeeded {
+                id,
+                at_ms: now,
+                ship,
+                detail: r.detail.clone(),
+            },
+            ReportState::Failed => Ev::Failed {
+                id,
+                at_ms: now,
+                ship,
+                reason: r.detail.clone(),
+            },
+        })
+    }
+
+    async fn tick(&mut self) -> Result<(), ControlError> {
+        if self.link.is_none() {
+            match tokio::time::timeout(Duration::from_secs(5), (self.args.connect)()).await {
+                Ok(Ok(l)) => self.link = Some(l),
+                Ok(Err(e)) => tracing::debug!(error = %e, "rollout: no link yet"),
+                Err(_) => tracing::debug!("rollout: connect timed out"),
+            }
+        }
+        let Some(link) = self.link.clone() else {
+            return self.settle();
+        };
+        match link.reports().await {
+            Ok(reports) => {
+                let now = self.args.clock.now_ms();
+                for r in &reports {
+                    match self.report_event(r, now) {
+                        Some(ev) => {
+                            self.args.metrics.report(match r.state {
+                                ReportState::Received => "received",
+                                ReportState::Succeeded => "succeeded",
+                                ReportState::Failed => "failed",
+                            });
+                            self.record(ev)?;
+                        }
+                        None => {
+                            // Another shore node's rollout (each node reads every report).
+                            self.args.metrics.report("unknown");
+                            tracing::debug!(rollout = %r.rollout, ship = %r.ship, "rollout: report for no such rollout or ship");
+                        }
+                    }
+                }
+                link.ack_reports().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "rollout: reading reports failed; reconnecting");
+                self.link = None;
+            }
+        }
+        self.settle()?;
+        if self.link.is_some() {
+            self.deliver(&link).await?;
+            self.settle()?;
+        }
+        Ok(())
+    }
+
+    async fn deliver(&mut self, link: &Arc<dyn ShoreLink>) -> Result<(), ControlError> {
+        let ids: Vec<String> = self.rollouts.by_id.keys().cloned().collect();
+        for id in ids {
+            let Some(r) = self.rollouts.by_id.get(&id) else {
+                continue;
+            };
+            let (send, withdraw, sha, kind) =
+                (r.to_send(), r.to_withdraw(), r.bundle.clone(), r.kind);
+            for (ship, seq) in withdraw {
+                // Gone already (the ship took it, or the stream aged it out) is fine.
+                if let Err(e) = link.withdraw(seq).await {
+                    tracing::debug!(error = %e, ship, "rollout: withdraw");
+                }
+                self.record(Ev::Withdrawn {
+                    id: id.clone(),
+                    at_ms: self.args.clock.now_ms(),
+                    ship,
+                })?;
+            }
+            if send.is_empty() {
+                continue;
+            }
+            if !self.bundles.contains_key(&sha) {
+                match self.args.bundles.get(&sha) {
+                    Ok(Some((_, bytes))) => {
+                        self.bundles.insert(sha.clone(), bytes);
+                    }
+                    other => {
+                        tracing::error!(rollout = %id, bundle = %sha, result = ?other.map(|o| o.is_some()), "rollout: bundle unreadable");
+                        continue;
+                    }
+                }
+            }
+            for ship in send {
+                let Some(r) = self.rollouts.by_id.get(&id) else {
+                    break;
+                };
+                let Some(w) = r.wave_of(&ship) else { continue };
+                let d = Delivery {
+                    rollout: id.clone(),
+                    ship: ship.clone(),
+                    sha256: sha.clone(),
+                    kind,
+                    timeout_s: r.waves[w].spec.timeout_s,
+                };
+                let bytes = &self.bundles[&sha];
+                match link.deliver(&d, bytes).await {
+                    Ok(seq) => self.record(Ev::Sent {
+                        id: id.clone(),
+                        at_ms: self.args.clock.now_ms(),
+                        ship,
+                        seq,
+                    })?,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "rollout: delivery not stored; reconnecting");
+                        self.link = None;
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn create(&mut self, req: RolloutRequest, by: String) -> Result<Rollout, ControlError> {
+        let waves = req
+            .plan(&self.args.fleet)
+            .map_err(ControlError::BadRequest)?;
+        let kind = match self.args.bundles.get(&req.bundle) {
+            Ok(Some((b, _))) => b.manifest.kind,
+            Ok(None) => {
+                return Err(ControlError::BadRequest(format!(
+                    "bundle {} is not in shore's bundle store: upload it first (POST /api/bundles)",
+                    req.bundle
+                )))
+            }
+            Err(e) => return Err(ControlError::Internal(e.to_string())),
+        };
+        let id = format!("{}-{:06}", self.args.id_prefix, self.next_id);
+        self.next_id += 1;
+        self.record(Ev::Created {
+            id: id.clone(),
+            at_ms: self.args.clock.now_ms(),
+            by,
+            request: req,
+            kind,
+            waves,
+        })?;
+        self.settle()?;
+        self.rollouts
+            .by_id
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| ControlError::Internal("created rollout missing".into()))
+    }
+
+    fn control(&mut self, id: &str, op: Op, by: &str) -> Result<Rollout, ControlError> {
+        let r = self
+            .rollouts
+            .by_id
+            .get(id)
+            .ok_or_else(|| ControlError::NotFound(format!("no rollout {id}")))?;
+        let evs = r
+            .control(op, by, self.args.clock.now_ms())
+            .map_err(ControlError::Conflict)?;
+        for ev in evs {
+            self.record(ev)?;
+        }
+        self.settle()?;
+        self.rollouts
+            .by_id
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ControlError::Internal("rollout missing".into()))
+    }
+}
+
+/// The controller actor.
+pub struct RolloutController;
+
+impl Actor for RolloutController {
+    type Msg = RolloutMsg;
+    type State = ControllerState;
+    type Arguments = ControllerArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<RolloutMsg>,
+        args: ControllerArgs,
+    ) -> Result<ControllerState, ActorProcessingErr> {
+        let (journal, events) = Journal::open(&args.dir)?;
+        let mut rollouts = Rollouts::default();
+        let mut created = 0;
+        for ev in &events {
+            if matches!(ev, Ev::Created { .. }) {
+                created += 1;
+            }
+            rollouts.apply(ev);
+        }
+        tracing::info!(
+            rollouts = rollouts.by_id.len(),
+            events = events.len(),
+            "rollout controller: journal replayed"
+        );
+        let _ = myself.cast(RolloutMsg::Tick);
+        Ok(ControllerState {
+            args,
+            journal,
+            rollouts,
+            next_id: created + 1,
+            link: None,
+            bundles: HashMap::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<RolloutMsg>,
+        msg: RolloutMsg,
+        st: &mut ControllerState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            RolloutMsg::Create(req, by, reply) => {
+                let r = st.create(req, by);
+                st.args.metrics.request(match &r {
+                    Ok(_) => "created",
+                    Err(ControlError::BadRequest(_)) => "rejected",
+                    Err(_) => "conflict",
+                });
+                let internal = matches!(r, Err(ControlError::Internal(_)));
+                let _ = reply.send(r.clone());
+                if internal {
+                    // The journal cannot be written: fail, be restarted, replay.
+                    return Err(format!("{:?}", r.err()).into());
+                }
+            }
+            RolloutMsg::Control(id, op, by, reply) => {
+                let r = st.control(&id, op, &by);
+                st.args.metrics.request(match &r {
+                    Ok(_) => "controlled",
+                    Err(ControlError::NotFound(_)) => "not_found",
+                    Err(_) => "conflict",
+                });
+                let internal = matches!(r, Err(ControlError::Internal(_)));
+                let _ = reply.send(r.clone());
+                if internal {
+                    return Err(format!("{:?}", r.err()).into());
+                }
+            }
+            RolloutMsg::Get(id, reply) => {
+                let _ = reply.send(st.rollouts.by_id.get(&id).cloned());
+            }
+            RolloutMsg::List(reply) => {
+                let _ = reply.send(st.rollouts.by_id.values().cloned().collect());
+            }
+            RolloutMsg::Tick => {
+                st.tick().await?;
+                myself.send_after(st.args.tick, || RolloutMsg::Tick);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The controller as a supervised child named `rollouts`, and its stable address.
+pub fn controller_child(args: ControllerArgs) -> (ChildSpec, Addr<RolloutMsg>) {
+    ChildSpec::actor("rollouts", "rollout_controller", move || {
+        (RolloutController, args.clone())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rollout::bundle::{encode, BundleKind};
+    use crate::rollout::state::{OnError, RolloutState, WaveSpec};
+
+    #[test]
+    fn the_journal_replays_and_drops_a_torn_last_line() {
+        let d = tempfile::tempdir().unwrap();
+        let (mut j, evs) = Journal::open(d.path()).unwrap();
+        assert!(evs.is_empty());
+        let ev = Ev::Completed {
+            id: "r-1".into(),
+            at_ms: 5,
+        };
+        j.append(&ev).unwrap();
+        drop(j);
+        let path = d.path().join("journal.jsonl");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("{\"ev\":\"complet");
+        std::fs::write(&path, text).unwrap();
+        let (mut j, evs) = Journal::open(d.path()).unwrap();
+        assert_eq!(evs, vec![ev.clone()]);
+        j.append(&ev).unwrap();
+        let (_, evs) = Journal::open(d.path()).unwrap();
+        assert_eq!(evs.len(), 2);
+    }
+
+    fn args(dir: &Path, clock: Clock) -> ControllerArgs {
+        let bundles = BundleStore::open(&dir.join("bundles")).unwrap();
+        ControllerArgs {
+            id_prefix: "r".into(),
+            dir: dir.join("rollouts"),
+            bundles,
+            fleet: vec!["a".into(), "b".into()],
+            clock,
+            tick: Duration::from_secs(3600),
+            grace_ms: 0,
+            connect: Arc::new(|| {
+                Box::pin(async { Err::<Arc<dyn ShoreLink>, _>("offline".into()) })
+            }),
+            metrics: RolloutMetrics::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_link_rollouts_are_created_controlled_and_survive_a_restart() {
+        let d = tempfile::tempdir().unwrap();
+        let clock = Clock::manual(1_800_000_000_000);
+        let a = args(d.path(), clock.clone());
+        let info = a
+            .bundles
+            .put(&encode(BundleKind::Runbooks, "r", vec![]))
+            .unwrap();
+        let (actor, _) = Actor::spawn(None, RolloutController, a.clone())
+            .await
+            .unwrap();
+        let req = RolloutRequest {
+            bundle: info.sha256.clone(),
+            ships: None,
+            all: Some(true),
+            waves: vec![WaveSpec {
+                percent: 100.0,
+                success_threshold: 100.0,
+                error_threshold: 0.0,
+                timeout_s: 60,
+                approval: true,
+            }],
+            on_error: OnError::Pause,
+        };
+        let r = ractor::call!(actor, RolloutMsg::Create, req.clone(), "root".into())
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.id, "r-000001");
+        assert_eq!(r.state, RolloutState::AwaitingApproval);
+        let mut bad = req.clone();
+        bad.bundle = "b".repeat(64);
+        let e = ractor::call!(actor, RolloutMsg::Create, bad, "root".into())
+            .unwrap()
+            .unwrap_err();
+        assert!(matches!(e, ControlError::BadRequest(m) if m.contains("upload it first")));
+        let r = ractor::call!(actor, RolloutMsg::Control, r.id, Op::Resume, "root".into())
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.state, RolloutState::Running);
+        let e = ractor::call!(
+            actor,
+            RolloutMsg::Control,
+            "r-9".into(),
+            Op::Pause,
+            "root".into()
+        )
+        .unwrap()
+        .unwrap_err();
+        assert!(matches!(e, ControlError::NotFound(_)));
+        actor.stop_and_wait(None, None).await.unwrap();
+
+        // A new incarnation replays the journal.
+        let (actor, _) = Actor::spawn(None, RolloutController, a).await.unwrap();
+        let all = ractor::call!(actor, RolloutMsg::List).unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].state, RolloutState::Running);
+        assert_eq!(all[0].to_send(), vec!["a", "b"]);
+        let r2 = ractor::call!(actor, RolloutMsg::Create, req, "root".into())
+            .unwrap()
+            .unwrap();
+        assert_eq!(r2.id, "r-000002", "ids go on after a restart");
+        actor.stop_and_wait(None, None).await.unwrap();
+    }
+}
