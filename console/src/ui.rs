@@ -73,7 +73,8 @@ mod tests {
         assert_eq!(code, 200);
         assert!(body.contains("<script src=\"/ui/app.js\""), "{body:.300}");
         assert!(body.contains("<script src=\"/ui/mail.js\""), "{body:.300}");
-        for f in ["app.js", "mail.js", "style.css"] {
+        assert!(body.contains("<script src=\"/ui/logs.js\""), "{body:.300}");
+        for f in ["app.js", "mail.js", "logs.js", "style.css"] {
             let (code, body) = http(addr, "GET", &format!("/ui/{f}"), None, "").await;
             assert_eq!(code, 200, "{f}");
             assert!(!body.is_empty());

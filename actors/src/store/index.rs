@@ -415,7 +415,10 @@ impl LogIndex {
         // With words, the entry window (which holds no text) is no help: every block
         // whose filter may hold the words is read from the log.
         let has_text = !q.text.is_empty();
-        let needles = q.text.needles();
+        let mut needles = q.text.needles();
+        if let Some(d) = &q.device {
+            needles.push(text::device_hash(d));
+        }
         for (b, words) in cands {
             if !top.wants(b.max_ts) {
                 break;
@@ -587,6 +590,7 @@ impl LogIndex {
         open.span.max_ts = open.span.max_ts.max(e.ts_ms);
         open.events += 1;
         text::add_indexed_hashes(&e.body, &mut open.words);
+        open.words.insert(text::device_hash(&e.source));
         if open.events >= self.config.block_events.max(1) {
             let o = self.open.take().expect("just inserted");
             let b = Block {
