@@ -725,7 +725,7 @@ mod tests {
                         ts_ms: T0 + j as i64 * 100 + rng.random_range(-5000..5000i64),
                         source: format!("dev-{}", rng.random_range(0..6u32)),
                         severity: rng.random_range(0..8u8),
-                        kind: if j % 7 == 0 {
+                        kind: if j.is_multiple_of(7) {
                             EventKind::Metric
                         } else {
                             EventKind::Log
