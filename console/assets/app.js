@@ -173,7 +173,8 @@ function renderIncidents() {
   if (!changed("incidents", rows)) return;
   const tb = $("incident-rows"); tb.replaceChildren();
   for (const i of rows) {
-    const tr = el("tr", { class: i._fresh ? "new" : "", "data-id": i.id, onclick: () => (location.hash = "#/incident/" + encodeURIComponent(i.id)) },
+    const open = () => (location.hash = "#/incident/" + encodeURIComponent(i.id));
+    const tr = el("tr", { class: i._fresh ? "new" : "", "data-id": i.id, tabindex: "0", onclick: open, onkeydown: (ev) => { if (ev.key === "Enter") open(); } },
       el("td", { class: sevClass(i.severity) }, i.severity), el("td", {}, i.ship), el("td", {}, el("strong", {}, i.root_cause)),
       el("td", { class: "state-" + i.state }, i.state), el("td", {}, i.alerts), el("td", {}, when(i.opened_at)));
     tb.append(tr); i._fresh = false;
@@ -183,8 +184,8 @@ function renderIncidents() {
 // One incident with its ranked candidates and evidence (GET /api/incidents/{id}), once
 // per visit of its page; pushes keep it current after that.
 async function loadIncident(id) {
-  if (S.detailFor === id) return;
-  S.detailFor = id;
+  if (S.detailFor === id && Date.now() - (S.detailAt || 0) < 5000) return;
+  S.detailFor = id; S.detailAt = Date.now();
   try {
     const r = await api("GET", "/api/incidents/" + encodeURIComponent(id));
     if (r.ok) { upsertIncident(await r.json(), false); renderIncident(id); }
@@ -201,10 +202,32 @@ function renderIncident(id) {
   const f = $("inc-fields"); f.replaceChildren();
   for (const [k, v] of [["Incident", i.id], ["Ship", i.ship], ["State", i.state], ["Alerts", i.alerts], ["Opened", when(i.opened_at)], ["Resolved", when(i.resolved_at)]])
     f.append(el("dt", {}, k), el("dd", {}, v));
+  // The root device's log lines from 10 minutes before the incident to 10 minutes after
+  // it resolved (no end while it is open).
+  const opened = Date.parse(i.opened_at), resolved = i.resolved_at ? Date.parse(i.resolved_at) : NaN;
+  const lq = new URLSearchParams({ device: i.root_cause, ship: i.ship || "" });
+  if (!isNaN(opened)) lq.set("from", new Date(opened - 600000).toISOString());
+  if (!isNaN(resolved)) lq.set("to", new Date(resolved + 600000).toISOString());
+  $("inc-logs").href = "#/logs?" + lq;
+  $("inc-logs").textContent = `Logs of ${i.root_cause} around the incident`;
+  // The correlator's steps (GET /api/incidents/{id} `timeline`) and the runbook
+  // executions proposed for it, in time order.
   const tl = $("inc-timeline"); tl.replaceChildren();
-  const events = i.timeline || i.alert_list || [];
-  for (const a of events) tl.append(el("li", {}, el("span", { class: "muted" }, when(a.at || a.ts || a.time)), " ", el("strong", {}, a.source || a.device || a.target || ""), " ", a.kind || a.message || a.summary || ""));
-  if (!events.length) tl.append(el("li", { class: "muted" }, `${i.alerts ?? 0} alert(s); the timeline arrives with the incident's details.`));
+  const events = (i.timeline || []).map((t) => ({ at: t.at, kind: t.kind, source: t.source, text: t.text }));
+  for (const r of runbooks) {
+    if (Array.isArray(r.targets)) { // an execution of the remediation engine
+      const at = new Date(Number(r.proposed_at_ms) || 0).toISOString();
+      events.push({ at, kind: "runbook", source: r.targets.join(", "), text: `runbook ${r.runbook} proposed by ${r.requester} (now ${String(r.state || "").replace(/_/g, " ")})` });
+      for (const a of r.approvals || []) events.push({ at: a.at, kind: "runbook", source: a.by, text: `runbook ${r.runbook} ${a.approve ? "approved" : "rejected"}` });
+      continue;
+    }
+    events.push({ at: r.requested_at, kind: "runbook", source: r.target, text: `runbook ${r.runbook} requested` });
+    if (r.decided_at) events.push({ at: r.decided_at, kind: "runbook", source: r.decided_by || "", text: `runbook ${r.runbook} ${String(r.state || "").replace("_", " ")}` });
+  }
+  events.sort((a, b) => String(a.at).localeCompare(String(b.at)));
+  for (const a of events) tl.append(el("li", { class: "tl-" + a.kind, "data-kind": a.kind },
+    el("span", { class: "muted" }, when(a.at)), " ", el("span", { class: "tl-kind" }, a.kind.replace("_", " ")), " ", el("strong", {}, a.source || ""), " ", a.text || ""));
+  if (!events.length) tl.append(el("li", { class: "muted" }, `${i.alerts ?? 0} alert(s); no timeline recorded.`));
   const cands = $("inc-candidates"); cands.replaceChildren();
   for (const c of i.candidates || []) {
     const pct = Math.round(100 * Math.max(0, Math.min(1, Number(c.score) || 0)));
@@ -341,6 +364,11 @@ function route() {
   if (page === "incident") renderIncident(decodeURIComponent(location.hash.split("/")[2] || ""));
 }
 window.addEventListener("hashchange", route);
+// The open incident's details (its timeline grows) are fetched again every 5 s.
+setInterval(() => {
+  const m = location.hash.match(/^#\/incident\/(.+)$/);
+  if (m && S.token && !document.hidden) renderIncident(decodeURIComponent(m[1]));
+}, 5000);
 function start() {
   route();
   if (!S.token) return;

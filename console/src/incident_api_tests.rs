@@ -124,3 +124,59 @@ async fn one_incident_with_candidates_and_evidence_for_a_viewer() {
         assert!(list[0].get(key).is_some(), "{key}: {body}");
     }
 }
+
+#[tokio::test]
+async fn the_detail_carries_the_timeline_and_the_list_does_not() {
+    use seawatch_actors::incident::{IncidentEvent, IncidentEventKind};
+    let dir = tempfile::tempdir().unwrap();
+    let auth = auth(dir.path());
+    let board = IncidentBoard::new();
+    let mut inc = incident();
+    inc.root_cause = "dist-sw-2".into();
+    let ev = |ts_ms: i64, kind: IncidentEventKind, inc: &Incident| IncidentEvent {
+        ts_ms,
+        kind,
+        incident: inc.clone(),
+    };
+    board.record(&ev(1_741_932_123_000, IncidentEventKind::Opened, &inc));
+    board.record(&ev(
+        1_741_932_124_000,
+        IncidentEventKind::AlertAttached {
+            subject: "ap-7".into(),
+        },
+        &inc,
+    ));
+    let inc = incident();
+    board.record(&ev(
+        1_741_932_127_000,
+        IncidentEventKind::RootCauseChanged {
+            from: "dist-sw-2".into(),
+        },
+        &inc,
+    ));
+    board.upsert(&inc);
+    let addr = serve(auth.protect(
+        Role::Viewer,
+        seawatch_actors::incident::api::routes(board.clone()),
+    ))
+    .await;
+    let viewer = auth.issue("deck", Role::Viewer);
+    let (code, body) = http(addr, "GET", "/api/incidents/aurora-1", Some(&viewer), "").await;
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let t = v["timeline"].as_array().unwrap();
+    let kinds: Vec<&str> = t.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["opened", "alert", "root_cause"]);
+    assert_eq!(t[0]["at"], "2025-03-14T06:02:03.000Z");
+    assert_eq!(t[1]["source"], "ap-7");
+    assert_eq!(
+        t[2]["text"],
+        "root cause changed from dist-sw-2 to core-sw-1"
+    );
+    let (_, body) = http(addr, "GET", "/api/incidents", Some(&viewer), "").await;
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(list[0].get("timeline").is_none(), "{body}");
+    // A replaying correlator starts the ship's timelines afresh.
+    board.clear_timelines("aurora");
+    assert!(board.timeline("aurora-1").is_empty());
+}

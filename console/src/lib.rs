@@ -6,6 +6,9 @@
 pub mod auth;
 #[cfg(test)]
 mod incident_api_tests;
+pub mod logs;
+#[cfg(test)]
+mod logs_tests;
 pub mod metrics;
 pub mod rollouts;
 pub mod rt;

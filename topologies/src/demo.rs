@@ -284,6 +284,13 @@ impl Demo {
         );
         let health = Health::of_tree(&fleet.runtime);
         let view = fleet_view.clone();
+        // The ships' logs, searchable (GET /api/logs, decision 0049).
+        let log_search = seawatch_console::logs::LogSearch::new(
+            fleet.ships.iter().map(|s| s.log.clone()).collect(),
+            seawatch_actors::store::IndexConfig::default(),
+            fleet.runtime.clock().clone(),
+            seawatch_console::logs::LogSearchMetrics::register(&metrics),
+        );
         // Open: /healthz, /metrics, /api/login and the UI's static files; the rest needs a
         // token (viewer).
         let app = http::router(metrics, health.clone())
@@ -297,6 +304,7 @@ impl Demo {
                 Role::Viewer,
                 axum::Router::new().route("/api/fleet", get(move || fleet_json(view.clone()))),
             ))
+            .merge(auth.protect(Role::Viewer, log_search.routes()))
             .merge(seawatch_console::runbooks::routes(
                 &auth,
                 runbooks.clone(),
@@ -315,6 +323,9 @@ impl Demo {
         })?;
         // The console's server is a child of the fleet's tree: restarted if it fails,
         // stopped (first) with the tree.
+        fleet
+            .add_child(log_search.follower_child(std::time::Duration::from_secs(1)))
+            .await?;
         fleet.add_child(http_child(listener, app)).await?;
         health.set(true);
         Ok(Self {

@@ -499,6 +499,14 @@ impl ShipNode {
                 Arc::new(move |id: &str| incidents.get(id))
             },
         };
+        // The log search: an index following the log (decision 0049).
+        let log_search = seawatch_console::logs::LogSearch::new(
+            vec![log.clone()],
+            seawatch_actors::store::IndexConfig::default(),
+            clock.clone(),
+            seawatch_console::logs::LogSearchMetrics::register(runtime.metrics()),
+        );
+        services.push(log_search.follower_child(Duration::from_secs(1)));
         // WebSocket sessions come last: they only read what the rest produces.
         let (sessions, sessions_addr) = sessions_supervisor(&ship);
         services.push(sessions);
@@ -572,6 +580,7 @@ impl ShipNode {
                 Role::Viewer,
                 seawatch_actors::incident::api::routes(incidents.clone()),
             ))
+            .merge(auth.protect(Role::Viewer, log_search.routes()))
             .merge(seawatch_console::runbooks::routes(
                 &auth,
                 runbooks.clone(),

@@ -6,6 +6,8 @@
 //! the incident of the scenario's distribution switch failure (ship-1, ~40 s into the
 //! scenario) appear live in the list, opens it (root cause and topology), saves a
 //! screenshot of the incident page (`CARGO_TARGET_TMPDIR/console-incident.png`), then
+//! reads its timeline, follows the link to the root device's log lines around the incident
+//! and searches them (`CARGO_TARGET_TMPDIR/console-logs.png`), then
 //! approves a pending runbook execution as admin from the runbooks page, signs in as a
 //! viewer and checks that the approval is neither offered nor accepted (403). To keep the
 //! test short the demo plays at 8× real time (`DemoOptions::speed`, used only by tests;
@@ -64,7 +66,7 @@ async fn start_browser() -> Result<(Driver, Client), String> {
         "goog:chromeOptions": {
             "binary": chromium,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1400,900", "--no-first-run"]
+                     "--window-size=1366,768", "--no-first-run"]
         }
     }))
     .unwrap();
@@ -220,6 +222,67 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
         let png = c.screenshot().await.unwrap();
         assert!(png.starts_with(b"\x89PNG"));
         let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-incident.png");
+        std::fs::write(&shot, &png).unwrap();
+        println!("screenshot: {}", shot.display());
+
+        // The timeline says when it opened and about what; one click on "logs of the
+        // root device around the incident" shows that device's stored lines.
+        c.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("#inc-timeline li[data-kind='opened']"))
+            .await
+            .expect("the timeline shows the opening");
+        let opened = text_of(&c, "#inc-timeline li[data-kind='opened']").await;
+        assert!(opened.contains(&dist.target), "{opened}");
+        click(&c, "#inc-logs").await;
+        let first = "#logs-rows tr:first-child td:nth-child(3)";
+        c.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(first))
+            .await
+            .expect("the root device's lines are listed");
+        assert_eq!(text_of(&c, first).await, dist.target);
+        assert_eq!(
+            c.find(Locator::Css("#logs-device"))
+                .await
+                .unwrap()
+                .prop("value")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(dist.target.as_str())
+        );
+        // A search from the box: a word of the first line, on that device.
+        let line = text_of(&c, "#logs-rows tr:first-child td.line").await;
+        let word = line
+            .split(|ch: char| !ch.is_alphabetic())
+            .find(|w| w.len() >= 4)
+            .unwrap_or_else(|| panic!("a word in {line}"))
+            .to_string();
+        let q = c.find(Locator::Css("#logs-q")).await.unwrap();
+        q.clear().await.unwrap();
+        q.send_keys(&word).await.unwrap();
+        click(&c, "#logs-search").await;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let count = text_of(&c, "#logs-count").await;
+            let lines = c
+                .find_all(Locator::Css("#logs-rows td.line"))
+                .await
+                .unwrap_or_default();
+            let mut all_have = !lines.is_empty();
+            for l in &lines {
+                let t = l.text().await.unwrap_or_default().to_lowercase();
+                all_have &= t.contains(&word.to_lowercase());
+            }
+            if all_have && count.contains("line") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "search {word}: {count}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let png = c.screenshot().await.unwrap();
+        let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-logs.png");
         std::fs::write(&shot, &png).unwrap();
         println!("screenshot: {}", shot.display());
 

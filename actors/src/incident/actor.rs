@@ -122,9 +122,13 @@ pub fn push_body(e: &IncidentEvent) -> Option<serde_json::Value> {
     Some(body)
 }
 
-/// The latest state of every incident recorded in `log` for `ship`.
-pub fn replay(log: &LogReader, ship: &str) -> Vec<Incident> {
+/// The latest state of every incident recorded in `log` for `ship`; each event also goes
+/// on its incident's timeline in `board` when one is given.
+pub fn replay(log: &LogReader, ship: &str, board: Option<&IncidentBoard>) -> Vec<Incident> {
     let mut latest: std::collections::BTreeMap<String, Incident> = Default::default();
+    if let Some(b) = board {
+        b.clear_timelines(ship);
+    }
     let mut cursor = log.cursor(log.first_seq());
     loop {
         let batch = match cursor.poll(4096) {
@@ -140,6 +144,9 @@ pub fn replay(log: &LogReader, ship: &str) -> Vec<Incident> {
         for ev in batch.iter().filter(|e| e.kind == EventKind::Incident) {
             match serde_json::from_str::<IncidentEvent>(&ev.body) {
                 Ok(ie) if ie.incident.ship == ship => {
+                    if let Some(b) = board {
+                        b.record(&ie);
+                    }
                     latest.insert(ie.incident.id.clone(), ie.incident);
                 }
                 Ok(_) => {}
@@ -189,6 +196,7 @@ impl CorrelatorState {
         }
         for e in &events {
             a.board.upsert(&e.incident);
+            a.board.record(e);
             if let Some(body) = push_body(e) {
                 a.push.publish(Push {
                     kind: PushKind::Incident,
@@ -238,7 +246,7 @@ impl Actor for CorrelatorActor {
     ) -> Result<CorrelatorState, ActorProcessingErr> {
         let mut engine = Correlator::new(&args.ship, Topology::new(&args.inventory), args.config);
         if let Some(log) = &args.log {
-            let restored = replay(&log.reader(), &args.ship);
+            let restored = replay(&log.reader(), &args.ship, Some(&args.board));
             for i in &restored {
                 args.board.upsert(i);
             }

@@ -53,6 +53,23 @@ pub struct IncidentView {
     /// The incident this one was merged into, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<String>,
+    /// Its life, oldest first (`GET /api/incidents/{id}` only; absent in the list).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<TimelineView>,
+}
+
+/// One timeline entry as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineView {
+    /// RFC 3339 UTC.
+    pub at: String,
+    /// `opened`, `alert`, `root_cause`, `evidence`, `acknowledged`, `resolved`,
+    /// `reopened`.
+    pub kind: String,
+    /// The element or person it is about.
+    pub source: String,
+    /// In words.
+    pub text: String,
 }
 
 impl IncidentView {
@@ -72,6 +89,7 @@ impl IncidentView {
             candidates: i.candidates.clone(),
             evidence: i.evidence.clone(),
             merged_into: i.merged_into.clone(),
+            timeline: Vec::new(),
         }
     }
 }
@@ -104,7 +122,20 @@ async fn list(State(board): State<IncidentBoard>, Query(q): Query<IncidentQuery>
 
 async fn one(State(board): State<IncidentBoard>, Path(id): Path<String>) -> Response {
     match board.get(&id) {
-        Some(i) => Json(IncidentView::from_incident(&i)).into_response(),
+        Some(i) => {
+            let mut view = IncidentView::from_incident(&i);
+            view.timeline = board
+                .timeline(&id)
+                .into_iter()
+                .map(|t| TimelineView {
+                    at: rfc3339(t.ts_ms),
+                    kind: t.kind.to_string(),
+                    source: t.source,
+                    text: t.text,
+                })
+                .collect();
+            Json(view).into_response()
+        }
         None => (
             StatusCode::NOT_FOUND,
             Json(serde_json::json!({ "error": format!("no incident {id}") })),

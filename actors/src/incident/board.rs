@@ -6,12 +6,89 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use super::model::{Incident, IncidentState};
+use super::model::{Incident, IncidentEvent, IncidentEventKind, IncidentState};
+
+/// Most timeline entries kept per incident: the first [`TIMELINE_HEAD`] and the latest
+/// rest (a flapping incident attaches alerts for hours).
+pub const TIMELINE_MAX: usize = 200;
+/// Entries kept from the start of a long timeline.
+pub const TIMELINE_HEAD: usize = 50;
+
+/// One step of an incident's life, for its timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineEntry {
+    /// Event time, unix ms.
+    pub ts_ms: i64,
+    /// `opened`, `alert`, `root_cause`, `evidence`, `acknowledged`, `resolved`,
+    /// `reopened`.
+    pub kind: &'static str,
+    /// The element or person it is about (the alert's subject, the new root, who
+    /// acknowledged).
+    pub source: String,
+    /// In words.
+    pub text: String,
+}
+
+impl TimelineEntry {
+    /// The entry of one lifecycle event.
+    pub fn of(e: &IncidentEvent) -> Self {
+        let i = &e.incident;
+        let (kind, source, text) = match &e.kind {
+            IncidentEventKind::Opened => (
+                "opened",
+                i.root_cause.clone(),
+                format!("opened: {}", i.summary),
+            ),
+            IncidentEventKind::AlertAttached { subject } => (
+                "alert",
+                subject.clone(),
+                format!("alert on {subject} attached ({} in all)", i.alerts),
+            ),
+            IncidentEventKind::RootCauseChanged { from } => (
+                "root_cause",
+                i.root_cause.clone(),
+                format!("root cause changed from {from} to {}", i.root_cause),
+            ),
+            IncidentEventKind::Acknowledged { by } => {
+                ("acknowledged", by.clone(), format!("acknowledged by {by}"))
+            }
+            IncidentEventKind::Resolved => (
+                "resolved",
+                i.root_cause.clone(),
+                match &i.merged_into {
+                    Some(m) => format!("merged into {m}"),
+                    None => "resolved: symptoms cleared".to_string(),
+                },
+            ),
+            IncidentEventKind::Reopened => (
+                "reopened",
+                i.root_cause.clone(),
+                "reopened: symptoms came back".to_string(),
+            ),
+            IncidentEventKind::EvidenceChanged => (
+                "evidence",
+                i.root_cause.clone(),
+                format!(
+                    "evidence changed: {}",
+                    i.evidence.last().map_or("", String::as_str)
+                ),
+            ),
+        };
+        Self {
+            ts_ms: e.ts_ms,
+            kind,
+            source,
+            text,
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 struct Inner {
     incidents: BTreeMap<(String, u64), Incident>,
     alerts: BTreeMap<String, u64>,
+    /// Incident id -> (ship, timeline).
+    timelines: std::collections::HashMap<String, (String, Vec<TimelineEntry>)>,
 }
 
 /// Shared incident state. Cheap to clone.
@@ -55,6 +132,38 @@ impl IncidentBoard {
             .write()
             .incidents
             .insert(order_key(incident), incident.clone());
+    }
+
+    /// Adds a lifecycle event to its incident's timeline (bounded by [`TIMELINE_MAX`]).
+    pub fn record(&self, e: &IncidentEvent) {
+        let mut inner = self.inner.write();
+        let (_, t) = inner
+            .timelines
+            .entry(e.incident.id.clone())
+            .or_insert_with(|| (e.incident.ship.clone(), Vec::new()));
+        t.push(TimelineEntry::of(e));
+        if t.len() > TIMELINE_MAX {
+            t.remove(TIMELINE_HEAD);
+        }
+    }
+
+    /// Forgets the timelines of `ship`'s incidents (a correlator replaying its log
+    /// records them afresh).
+    pub fn clear_timelines(&self, ship: &str) {
+        self.inner.write().timelines.retain(|_, (s, _)| s != ship);
+    }
+
+    /// The timeline of an incident, oldest first (empty if none was recorded).
+    pub fn timeline(&self, id: &str) -> Vec<TimelineEntry> {
+        let mut t = self
+            .inner
+            .read()
+            .timelines
+            .get(id)
+            .map(|(_, t)| t.clone())
+            .unwrap_or_default();
+        t.sort_by_key(|e| e.ts_ms);
+        t
     }
 
     /// Records how many alerts a ship's correlator has received.

@@ -4,8 +4,9 @@
 //! On top of it:
 //!
 //! * [`index::LogIndex`] — the embedded default: a small, bounded in-memory index
-//!   (time, device, severity) that answers the console's queries, falling back to scanning
-//!   the log for anything older than what it keeps in memory.
+//!   (time, device, severity, and per-block word filters from [`text`]) that answers the
+//!   console's log search (`GET /api/logs`, language in [`search`]), falling back to
+//!   scanning the log for anything older than what it keeps in memory.
 //! * [`clickhouse::ClickHouseSink`] and [`clickhouse::ClickHouseExporter`] — when a
 //!   ClickHouse server is configured: the exporter follows the log with a
 //!   [`LogCursor`](seawatch_runtime::event_log::LogCursor), ships batches with RowBinary
@@ -18,6 +19,8 @@
 pub mod actor;
 pub mod clickhouse;
 pub mod index;
+pub mod search;
+pub mod text;
 pub mod victoriametrics;
 pub mod vm_actor;
 
@@ -25,4 +28,4 @@ pub use self::clickhouse::{
     ClickHouseConfig, ClickHouseExporter, ClickHouseSink, EventSource, ExporterConfig,
     ExporterStats, SinkError,
 };
-pub use self::index::{IndexConfig, IndexError, IndexStats, LogIndex, Query};
+pub use self::index::{IndexConfig, IndexError, IndexStats, LogIndex, LogSource, Query};
