@@ -48,7 +48,7 @@ pub async fn start_browser() -> Result<(Driver, Client), String> {
         "goog:chromeOptions": {
             "binary": chromium,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1400,900", "--no-first-run"]
+                     "--window-size=1366,768", "--no-first-run"]
         }
     }))
     .unwrap();
