@@ -2093,6 +2093,7 @@ mod tests {
                     band: None,
                     capacity_mbps: None,
                     primary: true,
+                    ..Default::default()
                 },
                 LinkSpec {
                     id: "leo-1".into(),
@@ -2100,6 +2101,7 @@ mod tests {
                     band: None,
                     capacity_mbps: None,
                     primary: false,
+                    ..Default::default()
                 },
             ],
         })
