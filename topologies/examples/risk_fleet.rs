@@ -1,6 +1,6 @@
 //! Link-outage prediction over generated fleets, per cause.
 //!
-//! For each seed, `random_fleet(seed)` is simulated (no background logs: they do not
+//! For each seed, `random_fleet(seed)` (40 devices a ship) is simulated (no background logs: they do not
 //! touch the link physics) and every satellite link's telemetry stream — modem KPIs,
 //! heading, position, rain — is fed to that link's predictor exactly as the link actor
 //! feeds it (`seawatch_actors::link::{risk_model, observe_risk}`, from the link's
@@ -77,9 +77,9 @@ fn replay(sc: &Scenario) -> Run {
             return;
         };
         let at = (t.ts_ms - start) as f64 / 1000.0;
-        let targets: Vec<(String, String)> = match v["link"].as_str() {
+        let targets: Vec<(String, String)> = match v["labels"]["link"].as_str() {
             Some(link) => vec![(t.ship.to_string(), link.to_string())],
-            None if v["ship"].is_string() => models
+            None if v["labels"]["ship"].is_string() => models
                 .keys()
                 .filter(|(s, _)| s == t.ship)
                 .cloned()
@@ -181,7 +181,8 @@ fn main() {
     let mut tally: HashMap<&str, Tally> = HashMap::new();
     let (mut calm_alerts, mut calm_hours, mut updates, mut nanos) = (0usize, 0.0, 0u64, 0u128);
     for &seed in &seeds {
-        let sc = random_fleet(seed, None, None).scenario;
+        // 40 devices a ship: the link physics does not depend on the LAN size
+        let sc = random_fleet(seed, None, Some(40)).scenario;
         let run = replay(&sc);
         updates += run.updates;
         nanos += run.nanos;
