@@ -18,7 +18,7 @@ pub struct DeviceSpec {
 }
 
 /// One satellite or terrestrial link.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LinkSpec {
     /// Link id (the `link` label of modem metrics).
     pub id: String,
@@ -33,6 +33,21 @@ pub struct LinkSpec {
     /// Carries ship-to-shore sync while up.
     #[serde(default)]
     pub primary: bool,
+    /// Azimuth of the link's satellite, degrees true (satellite links; wins over
+    /// `sat_lon`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azimuth_deg: Option<f64>,
+    /// Elevation of the link's satellite, degrees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elevation_deg: Option<f64>,
+    /// Longitude of the link's GEO slot, degrees east: azimuth and elevation follow from
+    /// the ship's position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sat_lon: Option<f64>,
+    /// The antenna's surveyed blockage sectors `[from, to]`, degrees relative to the bow
+    /// (clockwise from `from` to `to`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blockage_zones: Vec<[f64; 2]>,
 }
 
 /// A ship's devices and links.

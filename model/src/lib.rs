@@ -14,6 +14,7 @@ pub mod observation;
 pub mod sample;
 pub mod severity;
 pub mod ship;
+pub mod sky;
 pub mod time;
 pub mod vocab;
 

@@ -285,8 +285,17 @@ pub fn random_fleet(seed: u64, ships: Option<usize>, devices: Option<usize>) -> 
         let mut ship_rng = Rng::derive(seed, &["fleet", &id]);
         let (ship, plan) = build_ship(&id, n, family, &mut ship_rng);
         out.families.push(family);
-        let faults = plan_faults(&ship, &plan, duration_s, &mut ship_rng);
+        let mut faults = plan_faults(&ship, &plan, duration_s, &mut ship_rng);
         let mut ship = ship;
+        // a sun outage happens where the sky allows it: the satellite sits where the sun
+        // will be, and the fault's window is the one the ephemeris gives
+        for (f, _) in faults.iter_mut() {
+            if f.kind == crate::FaultKind::SunOutage
+                && !place_sun_outage(&mut ship, f, duration_s, &mut ship_rng)
+            {
+                f.kind = crate::FaultKind::LinkOutage;
+            }
+        }
         // an announced maintenance window on a server no fault touches
         let free: Vec<&String> = plan
             .hosts
@@ -311,6 +320,75 @@ pub fn random_fleet(seed: u64, ships: Option<usize>, devices: Option<usize>) -> 
         out.scenario.ship.push(ship);
     }
     out
+}
+
+/// Makes the `sun_outage` fault `f` physical: puts its link's satellite where the sun
+/// will be (seen from the ship) a few minutes after the fault's slot begins, off the
+/// sun's path by up to half the outage cone so that passes are central or grazing, and
+/// sets the fault's window to the one in which solar noise takes the link below lock
+/// (`seawatch_model::sky`, the predictor's own equations). `false` when the sky does not
+/// allow it: the sun low or down, or the satellite would sit astern of a leg's heading
+/// (blocked by the mast the whole passage).
+fn place_sun_outage(
+    ship: &mut Ship,
+    f: &mut crate::Fault,
+    duration_s: u64,
+    rng: &mut crate::generate::Rng,
+) -> bool {
+    use seawatch_model::sky;
+    let Some(li) = ship.link.iter().position(|l| l.id == f.target) else {
+        return false;
+    };
+    if ship.link[li].kind != LinkKind::Vsat || duration_s < 900 {
+        return false;
+    }
+    let mid_s = (f.at_s + 300).min(duration_s - 450);
+    let pos = crate::generate::position_at(&ship.route, ship.speed_kn, mid_s);
+    let t_ms = crate::generate::DEFAULT_START_MS + mid_s as i64 * 1000;
+    let sun = sky::sun_look(t_ms, pos[0], pos[1]);
+    if !(15.0..=75.0).contains(&sun.el_deg) {
+        return false;
+    }
+    let astern = ship.route.windows(2).any(|w| {
+        let rel = sky::relative_bearing(sun.az_deg, crate::generate::bearing_deg(w[0], w[1]));
+        (120.0..=240.0).contains(&rel)
+    });
+    if astern {
+        return false;
+    }
+    let link = &mut ship.link[li];
+    let band = link.effective_band().map(|b| match b {
+        Band::Ka => "Ka",
+        Band::Ku => "Ku",
+        Band::C => "C",
+        Band::L => "L",
+    });
+    let margin = crate::generate::lock_margin_db(link.kind, link.effective_band());
+    let Some(sep) =
+        sky::sun_separation_for_loss(margin, sky::beamwidth_deg(band), sky::sun_peak_ratio(band))
+    else {
+        return false;
+    };
+    let round = |x: f64| (x * 100.0).round() / 100.0;
+    let sat = sky::LookAngles {
+        az_deg: round(sun.az_deg),
+        el_deg: round(sun.el_deg + rng.range(-0.5, 0.5) * sep),
+    };
+    let Some((from, to)) =
+        sky::sun_window(sat, pos[0], pos[1], t_ms - 1_800_000, t_ms + 1_800_000, sep)
+    else {
+        return false;
+    };
+    let start = crate::generate::DEFAULT_START_MS;
+    if from <= start {
+        return false;
+    }
+    link.azimuth_deg = Some(sat.az_deg);
+    link.elevation_deg = Some(sat.el_deg);
+    link.sat_lon = None;
+    f.at_s = ((from - start) / 1000) as u64;
+    f.duration_s = (((to - from) / 1000) as u64).max(1);
+    true
 }
 
 impl GeneratedFleet {
@@ -675,9 +753,14 @@ fn plan_faults(
                             Some(l) => {
                                 let kind =
                                     if matches!(l.effective_band(), Some(Band::Ku | Band::Ka)) {
-                                        *rng.pick(&[K::Blockage, K::RainFade, K::LinkOutage])
+                                        *rng.pick(&[
+                                            K::Blockage,
+                                            K::RainFade,
+                                            K::LinkOutage,
+                                            K::SunOutage,
+                                        ])
                                     } else {
-                                        *rng.pick(&[K::Blockage, K::LinkOutage])
+                                        *rng.pick(&[K::Blockage, K::LinkOutage, K::SunOutage])
                                     };
                                 fault(&l.id, kind, at, dur(rng, 300, 600))
                             }

@@ -303,7 +303,8 @@ pub struct Link {
     /// Azimuth of the link's satellite in degrees true (vsat); wins over `sat_lon`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub azimuth_deg: Option<f64>,
-    /// Elevation of the link's satellite in degrees (informational).
+    /// Elevation of the link's satellite in degrees (with `azimuth_deg`: where the sun
+    /// must be for a sun outage).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elevation_deg: Option<f64>,
     /// Longitude of the GEO slot in degrees (vsat): the azimuth follows from the ship's
@@ -405,6 +406,11 @@ pub enum FaultKind {
     RainFade,
     /// The ship turns the mast into the antenna's blockage zone (one antenna only).
     Blockage,
+    /// The sun crosses the antenna's beam (vsat with a known satellite elevation). A
+    /// label of ground truth: the outage itself comes from the sky geometry (sun
+    /// ephemeris and the satellite's look angles), so the window must be one the
+    /// geometry allows (the fleet generator computes it).
+    SunOutage,
 }
 
 impl FaultKind {
@@ -420,6 +426,7 @@ impl FaultKind {
             FaultKind::LinkOutage => "link_outage",
             FaultKind::RainFade => "rain_fade",
             FaultKind::Blockage => "blockage",
+            FaultKind::SunOutage => "sun_outage",
         }
     }
 
@@ -869,10 +876,10 @@ fn kind_fit(kind: FaultKind, target: &Target<'_>) -> Option<String> {
     use FaultKind::*;
     match (kind, target) {
         (Down | CpuSaturation | DiskFull | InterfaceErrors, Target::Link(l)) => Some(format!(
-            "{kind} needs a device, but \"{}\" is a link; expected link_outage, rain_fade, blockage, degraded or flapping for a link",
+            "{kind} needs a device, but \"{}\" is a link; expected link_outage, rain_fade, blockage, sun_outage, degraded or flapping for a link",
             l.id
         )),
-        (LinkOutage | RainFade | Blockage, Target::Device(d)) => Some(format!(
+        (LinkOutage | RainFade | Blockage | SunOutage, Target::Device(d)) => Some(format!(
             "{kind} needs a link, but \"{}\" is a device ({}); expected down, degraded, flapping, cpu_saturation, disk_full or interface_errors for a device",
             d.id, d.kind
         )),
@@ -897,6 +904,15 @@ fn kind_fit(kind: FaultKind, target: &Target<'_>) -> Option<String> {
             "blockage needs a steered vsat antenna, but \"{}\" is a {:?} link; expected kind = \"vsat\"",
             l.id, l.kind
         )),
+        (SunOutage, Target::Link(l))
+            if l.kind != LinkKind::Vsat
+                || (l.sat_lon.is_none() && (l.azimuth_deg.is_none() || l.elevation_deg.is_none())) =>
+        {
+            Some(format!(
+                "sun_outage needs a vsat link whose satellite is known, but \"{}\" has none; expected kind = \"vsat\" with sat_lon, or azimuth_deg and elevation_deg",
+                l.id
+            ))
+        }
         _ => None,
     }
 }

@@ -152,13 +152,13 @@ impl ScenarioScore {
 /// How long before its window a fault of this kind shows in the simulator: errors ramp
 /// for 900 s before a flap, CPU for 300 s before saturation, a disk fills for up to 2 h
 /// (from the start of the run at most) before it is full, and the ship turns for up to
-/// 120 s into a blockage zone. Other kinds begin at `at_s`.
+/// 360 s (180° at 0.5°/s) into a blockage zone. Other kinds begin at `at_s`.
 pub fn lead_up_s(f: &Fault) -> u64 {
     match f.kind {
         FaultKind::Flapping => 900,
         FaultKind::CpuSaturation => 300,
         FaultKind::DiskFull => f.at_s.min(7200),
-        FaultKind::Blockage => 120,
+        FaultKind::Blockage => 360,
         _ => 0,
     }
     .min(f.at_s)

@@ -34,6 +34,10 @@ pub fn from_ship(ship: &Ship) -> Inventory {
                 band: l.band.as_ref().map(serde_name),
                 capacity_mbps: l.capacity_mbps,
                 primary: l.primary,
+                azimuth_deg: l.azimuth_deg,
+                elevation_deg: l.elevation_deg,
+                sat_lon: l.sat_lon,
+                blockage_zones: l.blockage_zones.clone(),
             })
             .collect(),
     }

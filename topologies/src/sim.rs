@@ -36,7 +36,9 @@ use seawatch_actors::device::DeviceMsg;
 use seawatch_actors::incident::{CorrelatorConfig, CorrelatorMsg, IncidentBoard, StateFilter};
 use seawatch_actors::ingest::metrics::IngestMetrics;
 use seawatch_actors::ingest::pipeline::IngestSender;
-use seawatch_actors::link::{predicted_outage_ms, LinkMsg, LinkStatus};
+use seawatch_actors::link::{
+    predicted_end_ms, predicted_outage_ms, risk_cause, LinkMsg, LinkStatus,
+};
 use seawatch_actors::log_service::{EventSource, LogReader};
 use seawatch_actors::push::PushBus;
 use seawatch_actors::roster::Roster;
@@ -164,6 +166,15 @@ pub struct LinkRiskAlert {
     pub predicted_outage_at_s: Option<f64>,
     /// In [0, 1].
     pub risk: f64,
+    /// Predicted end of the outage, seconds since the scenario start, when the cause
+    /// gives one (sun: the end of the conjunction; blockage: the bearing leaving the
+    /// sector if the turn goes on). Additive to contracts §4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_end_at_s: Option<f64>,
+    /// Why: `blockage`, `sun_outage`, `rain`, `trend` or `margin`. Additive to
+    /// contracts §4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
 }
 
 /// The `sim run` report (contracts §4). Later issues add fields by extending this
@@ -328,6 +339,9 @@ impl SimFleet {
                 predicted_outage_at_s: predicted_outage_ms(&a.detail)
                     .map(|ms| (ms - start_ms) as f64 / 1000.0),
                 risk: (a.score * 1000.0).round() / 1000.0,
+                predicted_end_at_s: predicted_end_ms(&a.detail)
+                    .map(|ms| (ms - start_ms) as f64 / 1000.0),
+                cause: risk_cause(&a.detail).map(str::to_owned),
             })
             .collect();
         v.sort_by(|a, b| {
@@ -757,7 +771,10 @@ pub fn sync_link(scenario: &Scenario, ship: &ScenarioShip) -> LinkProfile {
         .iter()
         .filter(|f| f.ship == ship.id)
         .filter(|f| match f.kind {
-            FaultKind::LinkOutage | FaultKind::Blockage | FaultKind::RainFade => f.target == l.id,
+            FaultKind::LinkOutage
+            | FaultKind::Blockage
+            | FaultKind::RainFade
+            | FaultKind::SunOutage => f.target == l.id,
             _ => false,
         })
         .map(|f| (Duration::from_secs(f.at_s), Duration::from_secs(f.end_s())))

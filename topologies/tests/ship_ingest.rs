@@ -39,6 +39,7 @@ fn inventory() -> Inventory {
             band: Some("Ku".into()),
             capacity_mbps: Some(50.0),
             primary: true,
+            ..Default::default()
         }],
     }
 }

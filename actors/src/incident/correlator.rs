@@ -2097,6 +2097,7 @@ mod tests {
                     band: None,
                     capacity_mbps: None,
                     primary: true,
+                    ..Default::default()
                 },
                 LinkSpec {
                     id: "leo-1".into(),
@@ -2104,6 +2105,7 @@ mod tests {
                     band: None,
                     capacity_mbps: None,
                     primary: false,
+                    ..Default::default()
                 },
             ],
         })

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::alert::AlertSink;
 use crate::push::{Push, PushBus, PushKind};
-use risk::{AlertEdge, RiskConfig, RiskModel};
+use risk::{AlertEdge, RiskConfig, RiskModel, SatGeometry};
 use seawatch_model::{
     Alert, AlertClass, AlertSeverity, AlertSource, AlertState, LinkSpec, ObsKind, Observation,
 };
@@ -343,16 +343,7 @@ impl LinkActorState {
             return;
         };
         let up = self.state.status != LinkStatus::Down;
-        let edge = match m.name.as_str() {
-            "modem_esno_db" => self.risk.esno(obs.ts_ms, m.value, up),
-            "modem_lock" => {
-                self.risk.lock(m.value >= 0.5);
-                None
-            }
-            "ship_heading_deg" => self.risk.heading(obs.ts_ms, m.value, up),
-            "weather_rain_mm_h" => self.risk.rain(obs.ts_ms, m.value, up),
-            _ => None,
-        };
+        let edge = observe_risk(&mut self.risk, &m.name, obs.ts_ms, m.value, up);
         if let Some(edge) = edge {
             self.raise_risk(edge, obs.ts_ms);
         }
@@ -377,7 +368,12 @@ impl LinkActorState {
             ts_ms,
             series: None,
             score: est.risk,
-            detail: risk_detail(est.risk, est.cause.as_str(), est.predicted_ms),
+            detail: risk_detail_with_end(
+                est.risk,
+                est.cause.as_str(),
+                est.predicted_ms,
+                est.predicted_end_ms,
+            ),
         });
     }
 
@@ -462,14 +458,7 @@ impl Actor for LinkActor {
                 risk: 0.0,
                 predicted_outage_ms: None,
             },
-            risk: RiskModel::new(
-                &args.spec.kind,
-                args.spec.band.as_deref(),
-                RiskConfig {
-                    outage_below_db: args.thresholds.down_below_db,
-                    ..RiskConfig::default()
-                },
-            ),
+            risk: risk_model(&args.spec, args.thresholds.down_below_db),
             up_gauge,
             risk_gauge,
             args,
@@ -542,6 +531,96 @@ pub fn risk_detail(risk: f64, cause: &str, predicted_ms: Option<i64>) -> String 
     }
 }
 
+/// [`risk_detail`] with the predicted end of the outage:
+/// `risk R from CAUSE; predicted_end_ms=MS; predicted_outage_ms=MS|none` (the end only
+/// when known; [`predicted_end_ms`] and [`risk_cause`] read it back).
+pub fn risk_detail_with_end(
+    risk: f64,
+    cause: &str,
+    predicted_ms: Option<i64>,
+    end_ms: Option<i64>,
+) -> String {
+    match (predicted_ms, end_ms) {
+        (Some(ms), Some(end)) => format!(
+            "outage risk {risk:.2} from {cause}; predicted_end_ms={end}; predicted_outage_ms={ms}"
+        ),
+        _ => risk_detail(risk, cause, predicted_ms),
+    }
+}
+
+/// The predicted end (unix ms) of a `LinkRisk` alert's outage, if its detail has one.
+pub fn predicted_end_ms(detail: &str) -> Option<i64> {
+    detail
+        .split("; ")
+        .find_map(|p| p.strip_prefix("predicted_end_ms="))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The cause named in a `LinkRisk` alert's detail (`blockage`, `sun_outage`, `rain`,
+/// `trend`, `margin`), if any.
+pub fn risk_cause(detail: &str) -> Option<&str> {
+    let rest = detail.split_once(" from ")?.1;
+    Some(rest.split(';').next().unwrap_or(rest).trim()).filter(|c| !c.is_empty())
+}
+
+/// Feeds one telemetry sample (`name`, `value` at `ts_ms`; `up` while the link is not
+/// down) to a link's outage predictor, as the link actor does; returns the alert edge it
+/// caused. Samples the predictor does not use are ignored.
+pub fn observe_risk(
+    risk: &mut RiskModel,
+    name: &str,
+    ts_ms: i64,
+    value: f64,
+    up: bool,
+) -> Option<AlertEdge> {
+    match name {
+        "modem_esno_db" => risk.esno(ts_ms, value, up),
+        "modem_lock" => {
+            risk.lock(value >= 0.5);
+            None
+        }
+        "ship_heading_deg" => risk.heading(ts_ms, value, up),
+        "weather_rain_mm_h" => risk.rain(ts_ms, value, up),
+        "ship_lat" => {
+            risk.latitude(value);
+            None
+        }
+        "ship_lon" => {
+            risk.longitude(value);
+            None
+        }
+        _ => None,
+    }
+}
+
+/// The outage predictor of a link: its band physics, and its satellite's geometry and
+/// surveyed blockage sectors when the inventory gives them.
+pub fn risk_model(spec: &LinkSpec, outage_below_db: f64) -> RiskModel {
+    let m = RiskModel::new(
+        &spec.kind,
+        spec.band.as_deref(),
+        RiskConfig {
+            outage_below_db,
+            ..RiskConfig::default()
+        },
+    );
+    let geo = matches!(spec.kind.as_str(), "vsat")
+        .then(|| {
+            SatGeometry::new(
+                spec.azimuth_deg,
+                spec.elevation_deg,
+                spec.sat_lon,
+                &spec.blockage_zones,
+                spec.band.as_deref(),
+            )
+        })
+        .flatten();
+    match geo {
+        Some(g) => m.with_geometry(g),
+        None => m,
+    }
+}
+
 /// The predicted outage time (unix ms) of a `LinkRisk` alert's detail, if it has one.
 pub fn predicted_outage_ms(detail: &str) -> Option<i64> {
     detail
@@ -578,6 +657,7 @@ mod tests {
                 band: Some("Ku".into()),
                 capacity_mbps: Some(50.0),
                 primary: true,
+                ..Default::default()
             },
             status: LinkStatus::Unknown,
             esno_db: None,
@@ -599,6 +679,11 @@ mod tests {
             Some(1_741_932_000_123)
         );
         assert_eq!(predicted_outage_ms(&risk_detail(0.7, "trend", None)), None);
+        let d = risk_detail_with_end(0.9, "sun_outage", Some(1_000), Some(2_000));
+        assert_eq!(predicted_outage_ms(&d), Some(1_000));
+        assert_eq!(predicted_end_ms(&d), Some(2_000));
+        assert_eq!(risk_cause(&d), Some("sun_outage"));
+        assert_eq!(predicted_end_ms(&risk_detail(0.7, "rain", Some(5))), None);
     }
 
     #[test]

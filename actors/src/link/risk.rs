@@ -21,6 +21,8 @@
 //! (noisy-or) with a margin term. Everything is O(1) per sample on fixed arrays: no
 //! allocation.
 
+use seawatch_model::sky;
+
 /// Es/No and rain samples kept for the robust slopes (5 s apart: one minute).
 pub const WINDOW: usize = 12;
 const PAIRS: usize = WINDOW * (WINDOW - 1) / 2;
@@ -53,6 +55,22 @@ pub struct RiskConfig {
     /// Effective rain path (km) of the attenuation prior (slant path below the rain
     /// height at 30–50° elevation).
     pub rain_path_km: f64,
+    /// Time (s) to the satellite's bearing entering a known blockage sector at which the
+    /// geometric blockage risk is 0.5 (the turn may stop: not the whole horizon).
+    pub geo_block_t50_s: f64,
+    /// Width (s) of that logistic.
+    pub geo_block_scale_s: f64,
+    /// Rate of turn (°/s) below which the ship counts as steady.
+    pub min_turn_deg_s: f64,
+    /// Time (s) to a predicted sun conjunction at which its risk is 0.5.
+    pub sun_t50_s: f64,
+    /// How far ahead (s) the sun's conjunctions are searched.
+    pub sun_horizon_s: f64,
+    /// Half-life (s) of the learned blockage map's counts.
+    pub map_half_life_s: f64,
+    /// Es/No (dB) at which the demodulator loses lock (domain.md §2: near −2 dB), the
+    /// margin solar noise must eat.
+    pub lock_lost_db: f64,
 }
 
 impl Default for RiskConfig {
@@ -68,6 +86,13 @@ impl Default for RiskConfig {
             block_scale_s: 10.0,
             min_samples: 6,
             rain_path_km: 3.5,
+            geo_block_t50_s: 120.0,
+            geo_block_scale_s: 15.0,
+            min_turn_deg_s: 0.15,
+            sun_t50_s: 240.0,
+            sun_horizon_s: 1800.0,
+            map_half_life_s: 6.0 * 3600.0,
+            lock_lost_db: -2.0,
         }
     }
 }
@@ -84,8 +109,11 @@ pub enum RiskCause {
     Trend,
     /// Rain rate rising toward what the margin can take.
     Rain,
-    /// Heading approaching a learned blockage sector.
+    /// The satellite's relative bearing approaching a surveyed or learned blockage
+    /// sector.
     Blockage,
+    /// The sun approaching the antenna's boresight.
+    Sun,
 }
 
 impl RiskCause {
@@ -97,6 +125,7 @@ impl RiskCause {
             RiskCause::Trend => "trend",
             RiskCause::Rain => "rain",
             RiskCause::Blockage => "blockage",
+            RiskCause::Sun => "sun_outage",
         }
     }
 }
@@ -108,6 +137,9 @@ pub struct Estimate {
     pub risk: f64,
     /// Predicted outage time, unix ms, when some signal gives one within the horizon.
     pub predicted_ms: Option<i64>,
+    /// Predicted end of that outage, unix ms, when the signal gives one (sun: the end of
+    /// the conjunction; blockage: the bearing leaving the sector if the turn goes on).
+    pub predicted_end_ms: Option<i64>,
     /// The strongest signal.
     pub cause: RiskCause,
 }
@@ -224,6 +256,68 @@ pub fn rain_coefficients(kind: &str, band: Option<&str>) -> Option<(f64, f64)> {
     }
 }
 
+/// Most surveyed blockage sectors an antenna keeps (a KVH ACU allows 5).
+pub const MAX_ZONES: usize = 8;
+
+/// A satellite link's geometry from the inventory: where its satellite is and its
+/// antenna's surveyed blockage sectors.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SatGeometry {
+    /// Fixed azimuth of the satellite, degrees true (wins over `sat_lon`).
+    pub azimuth_deg: Option<f64>,
+    /// Fixed elevation of the satellite, degrees.
+    pub elevation_deg: Option<f64>,
+    /// GEO slot longitude, degrees east: look angles follow the ship's position.
+    pub sat_lon: Option<f64>,
+    zones: [(f64, f64); MAX_ZONES],
+    n_zones: usize,
+    beam_deg: f64,
+    peak_ratio: f64,
+}
+
+impl SatGeometry {
+    /// The geometry of a link in `band` whose satellite is at `azimuth_deg` /
+    /// `elevation_deg` or in the GEO slot `sat_lon`, with surveyed sectors `zones`
+    /// (`[from, to]` clockwise, degrees from the bow; at most [`MAX_ZONES`] kept).
+    /// `None` when the satellite's position is not given.
+    pub fn new(
+        azimuth_deg: Option<f64>,
+        elevation_deg: Option<f64>,
+        sat_lon: Option<f64>,
+        zones: &[[f64; 2]],
+        band: Option<&str>,
+    ) -> Option<Self> {
+        let finite = |v: Option<f64>| v.filter(|x| x.is_finite());
+        let (azimuth_deg, elevation_deg, sat_lon) =
+            (finite(azimuth_deg), finite(elevation_deg), finite(sat_lon));
+        if azimuth_deg.is_none() && sat_lon.is_none() {
+            return None;
+        }
+        let mut z = [(0.0, 0.0); MAX_ZONES];
+        let mut n = 0;
+        for [a, b] in zones.iter().filter(|[a, b]| a.is_finite() && b.is_finite()) {
+            if n < MAX_ZONES {
+                z[n] = (a.rem_euclid(360.0), b.rem_euclid(360.0));
+                n += 1;
+            }
+        }
+        Some(Self {
+            azimuth_deg,
+            elevation_deg,
+            sat_lon,
+            zones: z,
+            n_zones: n,
+            beam_deg: sky::beamwidth_deg(band),
+            peak_ratio: sky::sun_peak_ratio(band),
+        })
+    }
+
+    /// The surveyed sectors.
+    pub fn zones(&self) -> &[(f64, f64)] {
+        &self.zones[..self.n_zones]
+    }
+}
+
 /// The streaming predictor of one link.
 #[derive(Debug, Clone)]
 pub struct RiskModel {
@@ -256,6 +350,14 @@ pub struct RiskModel {
     firing: bool,
     /// Since when (unix ms) a firing alert's risk is below `clear_below`.
     below_since: Option<i64>,
+    geo: Option<SatGeometry>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    /// The satellite's current azimuth and (if known) elevation.
+    sat: Option<(f64, Option<f64>)>,
+    /// The next predicted sun outage `(start, end)`, unix ms.
+    sun: Option<(i64, i64)>,
+    sun_checked_ms: Option<i64>,
 }
 
 impl RiskModel {
@@ -282,10 +384,176 @@ impl RiskModel {
             est: Estimate {
                 risk: 0.0,
                 predicted_ms: None,
+                predicted_end_ms: None,
                 cause: RiskCause::None,
             },
+            geo: None,
+            lat: None,
+            lon: None,
+            sat: None,
+            sun: None,
+            sun_checked_ms: None,
             firing: false,
             below_since: None,
+        }
+    }
+
+    /// Gives the predictor its link's geometry (inventory): blockage is then predicted
+    /// from the satellite's relative bearing and surveyed sectors, the learned map is kept
+    /// in relative bearings, and sun outages are predicted once the ship's position is
+    /// known.
+    pub fn with_geometry(mut self, geo: SatGeometry) -> Self {
+        self.sat = geo
+            .azimuth_deg
+            .map(|az| (az.rem_euclid(360.0), geo.elevation_deg));
+        self.geo = Some(geo);
+        self
+    }
+
+    /// The satellite's current look angles (azimuth, elevation if known).
+    pub fn satellite(&self) -> Option<(f64, Option<f64>)> {
+        self.sat
+    }
+
+    /// The next predicted sun outage `(start, end)` unix ms, if one lies in the horizon.
+    pub fn sun_outage(&self) -> Option<(i64, i64)> {
+        self.sun
+    }
+
+    /// A `ship_lat` (degrees) sample.
+    pub fn latitude(&mut self, deg: f64) {
+        if deg.is_finite() && (-90.0..=90.0).contains(&deg) {
+            self.lat = Some(deg);
+            self.locate();
+        }
+    }
+
+    /// A `ship_lon` (degrees) sample.
+    pub fn longitude(&mut self, deg: f64) {
+        if deg.is_finite() && (-360.0..=360.0).contains(&deg) {
+            self.lon = Some(deg);
+            self.locate();
+        }
+    }
+
+    /// Look angles of a GEO slot from the current position.
+    fn locate(&mut self) {
+        let (Some(g), Some(lat), Some(lon)) = (self.geo, self.lat, self.lon) else {
+            return;
+        };
+        if g.azimuth_deg.is_some() {
+            return;
+        }
+        if let Some(slot) = g.sat_lon {
+            let l = sky::geo_look(lat, lon, slot);
+            self.sat = Some((l.az_deg, Some(l.el_deg)));
+        }
+    }
+
+    /// The frame of the blockage map: the satellite's bearing relative to the bow when
+    /// the geometry is known (sectors then stay put as the ship sails on), else the
+    /// ship's heading.
+    fn frame(&self, heading: f64) -> f64 {
+        match self.sat {
+            Some((az, _)) => sky::relative_bearing(az, heading),
+            None => heading.rem_euclid(360.0),
+        }
+    }
+
+    /// Rate of turn (°/s, clockwise positive) and heading now: the Theil–Sen slope of
+    /// the last four headings (15 s at the 5 s poll), unwrapped around the last.
+    fn turn(&self) -> Option<(f64, f64)> {
+        let n = self.headings.len.min(4);
+        if n < 3 {
+            return None;
+        }
+        let (t_last, h) = self.headings.last()?;
+        let mut t = [0.0f64; 4];
+        let mut v = [0.0f64; 4];
+        for k in 0..n {
+            let i = (self.headings.head + WINDOW - 1 - k) % WINDOW;
+            t[k] = self.headings.t[i] - t_last;
+            v[k] = angle_diff(self.headings.v[i], h);
+        }
+        if t[n - 1] < -60.0 {
+            return None; // a gap: no rate
+        }
+        let mut slopes = [0.0f64; 6];
+        let mut m = 0;
+        for i in 0..n {
+            for j in (i + 1)..n {
+                let dt = t[i] - t[j];
+                if dt > 1e-9 {
+                    slopes[m] = (v[i] - v[j]) / dt;
+                    m += 1;
+                }
+            }
+        }
+        (m > 0).then(|| (median(&mut slopes[..m]), h))
+    }
+
+    /// Degrees of rotation until the satellite's relative bearing `rel` (moving in
+    /// direction `dir`, ±1) enters a surveyed sector, and until it leaves it again;
+    /// nothing when it is inside one already or none lies within half a turn.
+    fn zone_ahead(&self, rel: f64, dir: f64) -> Option<(f64, f64)> {
+        let g = self.geo.as_ref()?;
+        let mut best: Option<(f64, f64)> = None;
+        for &(from, to) in g.zones() {
+            if sky::in_sector(rel, from, to) {
+                return None;
+            }
+            let (entry, exit) = if dir > 0.0 {
+                ((from - rel).rem_euclid(360.0), (to - rel).rem_euclid(360.0))
+            } else {
+                ((rel - to).rem_euclid(360.0), (rel - from).rem_euclid(360.0))
+            };
+            if entry <= 180.0 && best.is_none_or(|(b, _)| entry < b) {
+                best = Some((entry, exit.max(entry)));
+            }
+        }
+        best
+    }
+
+    /// Refreshes the predicted sun outage (once a minute): the window in which solar
+    /// noise would eat the link's clear-sky margin.
+    fn check_sun(&mut self, ts_ms: i64) {
+        if self
+            .sun_checked_ms
+            .is_some_and(|c| (0..60_000).contains(&(ts_ms - c)))
+        {
+            return;
+        }
+        self.sun_checked_ms = Some(ts_ms);
+        let (Some(g), Some((az, Some(el))), Some(lat), Some(lon)) =
+            (self.geo, self.sat, self.lat, self.lon)
+        else {
+            self.sun = None;
+            return;
+        };
+        let Some(clear) = self.clear_level else {
+            return; // no clear-sky level yet: no margin to compare the noise with
+        };
+        let margin = clear - self.cfg.lock_lost_db;
+        let Some(sep) = sky::sun_separation_for_loss(margin, g.beam_deg, g.peak_ratio) else {
+            self.sun = None;
+            return;
+        };
+        let sat = sky::LookAngles {
+            az_deg: az,
+            el_deg: el,
+        };
+        let horizon = (self.cfg.sun_horizon_s * 1000.0) as i64;
+        self.sun = sky::sun_window(sat, lat, lon, ts_ms, ts_ms + horizon, sep);
+    }
+
+    /// Ages the learned map: counts halve every `map_half_life_s` of heading samples.
+    fn decay_map(&mut self, dt_s: f64) {
+        if dt_s.is_nan() || dt_s <= 0.0 || self.cfg.map_half_life_s <= 0.0 {
+            return;
+        }
+        let f = 0.5f64.powf(dt_s / self.cfg.map_half_life_s) as f32;
+        for b in self.blocked.iter_mut().chain(self.clear.iter_mut()) {
+            *b *= f;
         }
     }
 
@@ -351,7 +619,13 @@ impl RiskModel {
         } else {
             self.esno.push(t, esno);
             self.esno_fit = self.esno.theil_sen();
-            self.learn_rain();
+            // the clear-sky level is not learned while the sun is in or near the beam
+            let sun_near = self
+                .sun
+                .is_some_and(|(start, end)| start - ts_ms < 900_000 && end > ts_ms - 300_000);
+            if !sun_near {
+                self.learn_rain();
+            }
         }
         self.evaluate(ts_ms, up)
     }
@@ -372,8 +646,12 @@ impl RiskModel {
             return None;
         }
         let deg = deg.rem_euclid(360.0);
-        self.headings.push(ts_ms as f64 / 1000.0, deg);
-        let b = bucket(deg);
+        let t = ts_ms as f64 / 1000.0;
+        if let Some((t_prev, _)) = self.headings.last() {
+            self.decay_map(t - t_prev);
+        }
+        self.headings.push(t, deg);
+        let b = bucket(self.frame(deg));
         if self.recovered && !self.shadowed {
             self.recovered = false;
             self.confirm_episode(b);
@@ -399,7 +677,7 @@ impl RiskModel {
         self.pending = [0.0; BUCKETS];
         if self.block_episode {
             if let Some((_, h)) = self.headings.last() {
-                self.pending[bucket(h)] += 1.0;
+                self.pending[bucket(self.frame(h))] += 1.0;
             }
         }
     }
@@ -451,10 +729,24 @@ impl RiskModel {
     fn evaluate(&mut self, ts_ms: i64, up: bool) -> Option<AlertEdge> {
         let cfg = self.cfg;
         let now_s = ts_ms as f64 / 1000.0;
-        let mut best: Option<(f64, RiskCause)> = None;
-        let mut consider = |t: f64, c: RiskCause| {
-            if t.is_finite() && t >= 0.0 && best.is_none_or(|(b, _)| t < b) {
-                best = Some((t, c));
+        self.check_sun(ts_ms);
+        // candidates: (risk, time to outage s, cause, time to its end s)
+        let mut best: Option<(f64, f64, RiskCause, Option<f64>)> = None;
+        let mut consider = |t: f64, c: RiskCause, end: Option<f64>| {
+            if !(t.is_finite() && t >= 0.0) {
+                return;
+            }
+            let (t50, scale) = match c {
+                RiskCause::Blockage if self.sat.is_some() => {
+                    (cfg.geo_block_t50_s, cfg.geo_block_scale_s)
+                }
+                RiskCause::Blockage => (cfg.block_t50_s, cfg.block_scale_s),
+                RiskCause::Sun => (cfg.sun_t50_s, 20.0),
+                _ => (cfg.t50_s, cfg.t_scale_s),
+            };
+            let r = logistic((t50 - t) / scale);
+            if best.is_none_or(|(br, bt, _, _)| r > br || (r == br && t < bt)) {
+                best = Some((r, t, c, end));
             }
         };
         let mut margin_risk = 0.0;
@@ -464,7 +756,7 @@ impl RiskModel {
             margin_risk = logistic((2.0 - m) / 0.7);
             // a significant fall: more than noise over the window
             if slope < -0.01 && -slope * 60.0 > 0.8 {
-                consider(m.max(0.0) / -slope, RiskCause::Trend);
+                consider(m.max(0.0) / -slope, RiskCause::Trend, None);
             }
             // rain: attenuation growing with the rain rate's trend
             if self.rain.is_some() && self.rain_ring.len >= 3 {
@@ -473,39 +765,52 @@ impl RiskModel {
                     let need = self.attenuation(r) + m.max(0.0) / self.rain_gain.max(0.3);
                     if let Some(r_star) = self.rain_for(need) {
                         if r >= r_star {
-                            consider(0.0, RiskCause::Rain);
+                            consider(0.0, RiskCause::Rain, None);
                         } else if r_slope > 0.01 && r >= 0.5 {
-                            consider((r_star - r) / r_slope, RiskCause::Rain);
+                            consider((r_star - r) / r_slope, RiskCause::Rain, None);
                         }
                     }
                 }
             }
         }
-        // blockage map: time until the heading reaches a learned sector
-        // (inside a learned sector with the link up is no evidence of an outage to come:
-        // either it collapses within seconds or the map is wrong there)
-        if let Some((th, h)) = self.headings.last() {
-            if self.headings.len >= 2 {
-                let i = (self.headings.head + WINDOW - 2) % WINDOW;
-                let dt = th - self.headings.t[i];
-                if dt > 0.0 {
-                    let rate = angle_diff(h, self.headings.v[i]) / dt;
-                    if rate.abs() >= 0.2 {
-                        if let Some(d) = self.sector_ahead(h, rate.signum()) {
-                            consider(d / rate.abs(), RiskCause::Blockage);
-                        }
-                    }
+        // blockage: with the ship turning, time until the satellite's relative bearing
+        // reaches a surveyed sector or a learned one (inside a sector with the link up is
+        // no evidence of an outage to come: it either collapses within seconds or the map
+        // is wrong there)
+        if let Some((rate, h)) = self.turn() {
+            if rate.abs() >= cfg.min_turn_deg_s {
+                let x = self.frame(h);
+                // the relative bearing turns against the heading
+                let dir = if self.sat.is_some() {
+                    -rate.signum()
+                } else {
+                    rate.signum()
+                };
+                if let Some((entry, exit)) = self.zone_ahead(x, dir) {
+                    consider(
+                        entry / rate.abs(),
+                        RiskCause::Blockage,
+                        Some(exit / rate.abs()),
+                    );
+                }
+                if let Some(d) = self.sector_ahead(x, dir) {
+                    consider(d / rate.abs(), RiskCause::Blockage, None);
                 }
             }
         }
-        let (time_risk, predicted, cause) = match best {
-            Some((t, RiskCause::Blockage)) => (
-                logistic((cfg.block_t50_s - t) / cfg.block_scale_s),
-                t,
-                RiskCause::Blockage,
-            ),
-            Some((t, c)) => (logistic((cfg.t50_s - t) / cfg.t_scale_s), t, c),
-            None => (0.0, f64::INFINITY, RiskCause::None),
+        // sun: the predicted conjunction
+        if let Some((start, end)) = self.sun {
+            if end > ts_ms {
+                consider(
+                    ((start - ts_ms).max(0) as f64) / 1000.0,
+                    RiskCause::Sun,
+                    Some((end - ts_ms) as f64 / 1000.0),
+                );
+            }
+        }
+        let (time_risk, predicted, cause, end) = match best {
+            Some((r, t, c, e)) => (r, t, c, e),
+            None => (0.0, f64::INFINITY, RiskCause::None, None),
         };
         let risk = (1.0 - (1.0 - time_risk) * (1.0 - margin_risk)).clamp(0.0, 1.0);
         let cause = if time_risk >= margin_risk {
@@ -515,18 +820,20 @@ impl RiskModel {
         } else {
             RiskCause::None
         };
-        let horizon = 4.0 * cfg.t50_s;
+        let horizon = (4.0 * cfg.t50_s).max(cfg.sun_horizon_s);
+        let at = |t: f64| ((now_s + t) * 1000.0).round() as i64;
+        let shown = predicted <= horizon;
         self.est = Estimate {
             risk,
-            predicted_ms: (predicted <= horizon)
-                .then(|| ((now_s + predicted) * 1000.0).round() as i64),
+            predicted_ms: shown.then(|| at(predicted)),
+            predicted_end_ms: end.filter(|_| shown).map(at),
             cause,
         };
         self.edge(ts_ms, up)
     }
 
-    /// Degrees to the nearest learned blocked bucket ahead in direction `dir` (±1),
-    /// within half a turn.
+    /// Degrees to the nearest learned blocked bucket ahead of map coordinate `h` in
+    /// direction `dir` (±1), within half a turn.
     fn sector_ahead(&self, h: f64, dir: f64) -> Option<f64> {
         let b0 = bucket(h);
         for k in 1..=BUCKETS / 2 {
@@ -796,6 +1103,138 @@ mod tests {
             "risk ~0.5 crosses 0.6"
         );
         assert!(edges.len() <= 2, "{edges:?}");
+    }
+
+    fn geo_model(az: f64, el: Option<f64>) -> RiskModel {
+        let g = SatGeometry::new(Some(az), el, None, &[[150.0, 210.0]], Some("Ku")).unwrap();
+        model("Ku").with_geometry(g)
+    }
+
+    /// Yaw-like heading noise, ±0.6°.
+    fn yaw(s: i64) -> f64 {
+        0.6 * ((s as f64) * 0.37).sin()
+    }
+
+    #[test]
+    fn a_first_blockage_is_predicted_from_the_surveyed_sector_a_minute_ahead() {
+        // satellite at 90° true, mast sector 150–210° from the bow; the ship steadies on
+        // 000° (satellite at 90° relative), then turns to port at 0.5°/s: the bearing
+        // reaches 150° when the heading passes 300°, 120 s into the turn
+        let mut m = geo_model(90.0, Some(40.0));
+        let mut fired = None;
+        let mut lost = None;
+        for s in (0..1200).step_by(5) {
+            let heading = if s < 600 {
+                0.0
+            } else {
+                (-0.5 * (s - 600) as f64).max(-120.0)
+            } + yaw(s);
+            let rel = sky::relative_bearing(90.0, heading);
+            let blocked = sky::in_sector(rel, 150.0, 210.0);
+            let esno = if blocked { -10.0 } else { 11.5 + noise(s) };
+            let e = step(&mut m, s, esno, 0.0, heading);
+            if e.contains(&AlertEdge::Fire) && fired.is_none() {
+                fired = Some((s, m.estimate()));
+            }
+            if blocked && lost.is_none() {
+                lost = Some(s);
+            }
+        }
+        let (at, est) = fired.expect("predicted before any outage was learned");
+        let lost = lost.expect("the turn takes the satellite behind the mast");
+        assert!(lost - at >= 60, "alert at {at}, blocked at {lost}");
+        assert_eq!(est.cause, RiskCause::Blockage);
+        let predicted = (est.predicted_ms.unwrap() - T0) as f64 / 1000.0;
+        assert!(
+            (predicted - lost as f64).abs() <= 20.0,
+            "predicted {predicted}, blocked {lost}"
+        );
+        assert!(est.predicted_end_ms.is_some(), "the far edge of the sector");
+    }
+
+    #[test]
+    fn a_calm_straight_passage_with_geometry_raises_nothing() {
+        // course 045°, satellite 120° true (75° relative, far from the mast sector), the
+        // gyro wandering by ±0.6° and a 15° course alteration at 0.5°/s
+        let mut m = geo_model(120.0, Some(35.0));
+        for s in (0..4 * 3600).step_by(5) {
+            let alter = ((s - 3000) as f64 * 0.5).clamp(0.0, 15.0)
+                - ((s - 3600) as f64 * 0.5).clamp(0.0, 15.0);
+            let e = step(&mut m, s, 11.5 + noise(s), 0.0, 45.0 + alter + yaw(s));
+            assert!(e.is_empty(), "alert at {s}: {:?}", m.estimate());
+        }
+    }
+
+    #[test]
+    fn a_sun_outage_is_predicted_with_its_start_and_end() {
+        // a ship at 25.8° N 80.2° W; the satellite placed 0.3° below where the sun will
+        // be at T0 + 1800 s; the link's Es/No follows the solar noise of the same
+        // equations the simulator uses, so the predictor must say when it takes the
+        // link out and when it gives it back, well before
+        let (lat, lon) = (25.8, -80.2);
+        let centre = T0 + 12 * 3_600_000 + 1_800_000; // ≈ 18:30 UTC, sun high in the SW
+        let sun = sky::sun_look(centre, lat, lon);
+        assert!(sun.el_deg > 20.0, "{sun:?}");
+        let sat = sky::LookAngles {
+            az_deg: sun.az_deg,
+            el_deg: sun.el_deg - 0.3,
+        };
+        let g = SatGeometry::new(
+            Some(sat.az_deg),
+            Some(sat.el_deg),
+            None,
+            &[[150.0, 210.0]],
+            Some("Ku"),
+        )
+        .unwrap();
+        let mut m = model("Ku").with_geometry(g);
+        let beam = sky::beamwidth_deg(Some("Ku"));
+        let mut fired = None;
+        let mut lost: Option<i64> = None;
+        let mut back: Option<i64> = None;
+        let base = T0 + 12 * 3_600_000;
+        for k in 0..(3600 / 5) {
+            let ts = base + k * 5000;
+            let sep = sky::separation_deg(sky::sun_look(ts, lat, lon), sat);
+            let esno = 11.5 - sky::sun_noise_db(sep, beam, sky::sun_peak_ratio(Some("Ku")));
+            let locked = esno > -2.0;
+            if !locked && lost.is_none() {
+                lost = Some(ts);
+            }
+            if locked && lost.is_some() && back.is_none() {
+                back = Some(ts);
+            }
+            m.lock(locked);
+            m.latitude(lat);
+            m.longitude(lon);
+            let up = esno > -1.3;
+            let mut e = Vec::new();
+            e.extend(m.esno(ts + 250, esno, up));
+            e.extend(m.heading(ts + 500, 300.0, up));
+            if e.contains(&AlertEdge::Fire) && fired.is_none() {
+                fired = Some((ts, m.estimate()));
+            }
+        }
+        let (lost, back) = (lost.expect("the sun takes the link out"), back.unwrap());
+        let (at, est) = fired.expect("a sun alert");
+        assert_eq!(est.cause, RiskCause::Sun);
+        assert!(lost - at >= 60_000, "alert {at}, lost {lost}");
+        let start_err = (est.predicted_ms.unwrap() - lost).abs();
+        assert!(start_err <= 20_000, "start off by {start_err} ms");
+        let end_err = (est.predicted_end_ms.unwrap() - back).abs();
+        assert!(end_err <= 40_000, "end off by {end_err} ms");
+    }
+
+    #[test]
+    fn the_learned_map_decays() {
+        let mut m = model("Ku");
+        m.blocked[18] = 4.0;
+        assert!(m.blocked_at(185.0));
+        // twelve hours of headings elsewhere: two half-lives, 4 → 1
+        for s in (0..12 * 3600).step_by(60) {
+            step(&mut m, s, 11.5 + noise(s), 0.0, 90.0);
+        }
+        assert!(!m.blocked_at(185.0), "{}", m.blocked[18]);
     }
 
     #[test]

@@ -407,8 +407,12 @@ impl RosterState {
         let links: Vec<String> = self.args.view.0.read().links.keys().cloned().collect();
         for obs in items {
             if let ObsKind::Metric(m) = &obs.kind {
-                // the ship's heading and rain rate drive every link's outage prediction
-                if matches!(m.name.as_str(), "ship_heading_deg" | "weather_rain_mm_h") {
+                // the ship's heading, position and rain rate drive every link's outage
+                // prediction
+                if matches!(
+                    m.name.as_str(),
+                    "ship_heading_deg" | "weather_rain_mm_h" | "ship_lat" | "ship_lon"
+                ) {
                     for l in &links {
                         by_link.entry(l.clone()).or_default().push(obs.clone());
                     }

@@ -116,6 +116,12 @@ pub(crate) struct LinkSim {
     pub band: Option<Band>,
     /// Satellite azimuth (true) for steered antennas.
     pub sat_az: f64,
+    /// Satellite elevation, degrees, when known (given, or from the GEO slot).
+    pub sat_el: Option<f64>,
+    /// GEO slot longitude: the look angles follow the ship's position.
+    pub sat_lon: Option<f64>,
+    /// Solar noise (dB of Es/No) for the coming step, set by the ship.
+    pub sun_att: f64,
     /// Blockage sectors `(from, to)` in degrees relative to the bow (the mast astern,
     /// 150–210, unless the inventory gives the surveyed ones).
     zones: Vec<(f64, f64)>,
@@ -144,6 +150,9 @@ impl LinkSim {
             kind: link.kind,
             band,
             sat_az,
+            sat_el: link.elevation_deg.filter(|_| link.azimuth_deg.is_some()),
+            sat_lon: link.sat_lon.filter(|_| link.azimuth_deg.is_none()),
+            sun_att: 0.0,
             zones: if link.blockage_zones.is_empty() {
                 vec![(180.0 - BLOCK_HALF_WIDTH_DEG, 180.0 + BLOCK_HALF_WIDTH_DEG)]
             } else {
@@ -184,6 +193,30 @@ impl LinkSim {
         ((from + width / 2.0).rem_euclid(360.0), width / 2.0)
     }
 
+    /// Es/No lost to the sun at `sun` (look angles) with the satellite at elevation `el`
+    /// and the link's azimuth (`seawatch_model::sky`: the predictor's own equations).
+    pub(crate) fn solar_noise_db(&self, sun: seawatch_model::sky::LookAngles, el: f64) -> f64 {
+        use seawatch_model::sky;
+        if sun.el_deg < -1.0 {
+            return 0.0;
+        }
+        let sat = sky::LookAngles {
+            az_deg: self.sat_az,
+            el_deg: el,
+        };
+        let sep = sky::separation_deg(sun, sat);
+        if sep > 5.0 {
+            return 0.0;
+        }
+        let band = self.band.map(|b| match b {
+            Band::Ka => "Ka",
+            Band::Ku => "Ku",
+            Band::C => "C",
+            Band::L => "L",
+        });
+        sky::sun_noise_db(sep, sky::beamwidth_deg(band), sky::sun_peak_ratio(band))
+    }
+
     /// Whether the link carries traffic through a terrestrial radio only near port.
     fn in_coverage(&self, port_nm: f64) -> bool {
         match self.kind {
@@ -208,6 +241,9 @@ impl LinkSim {
         self.noise = 0.92 * self.noise + 0.08 * self.rng.normal();
         let mut esno = self.base_esno + 0.5 * self.noise;
         esno -= rain_attenuation_db(self.band, self.kind, rain_mm_h);
+        if self.kind == LinkKind::Vsat {
+            esno -= self.sun_att;
+        }
         if self.kind == LinkKind::Leo && t_s.is_multiple_of(15) {
             // Starlink's 15 s reconfiguration: a short dip as the beam is reassigned
             esno -= self.rng.range(0.5, 2.0);

@@ -19,7 +19,8 @@ mod ship;
 mod syslog;
 mod time;
 
-pub(crate) use motion::bearing_deg;
+pub(crate) use link::lock_margin_db;
+pub(crate) use motion::{bearing_deg, position_at};
 pub use noise::true_topology;
 use noise::Delivery;
 use out::Batch;

@@ -5,8 +5,10 @@ use super::rng::Rng;
 const EARTH_RADIUS_NM: f64 = 3440.065;
 /// Where a ship without a route lies at anchor (Miami outer anchorage).
 const DEFAULT_ANCHORAGE: [f64; 2] = [25.77, -80.05];
-/// Rate of turn of a cruise ship under helm, degrees per second.
-pub(crate) const TURN_RATE_DEG_S: f64 = 2.5;
+/// Rate of turn of a cruise ship altering course at sea speed, degrees per second: a
+/// rate-of-turn autopilot set to ~30°/min (EST; large ships turn at 10–60°/min, not the
+/// 150°/min of a harbour manoeuvre).
+pub(crate) const TURN_RATE_DEG_S: f64 = 0.5;
 
 /// Signed smallest difference `to - from` in degrees, in (-180, 180].
 pub(crate) fn angle_diff(from: f64, to: f64) -> f64 {
@@ -192,6 +194,16 @@ impl Motion {
     pub(crate) fn reported_heading(&self) -> f64 {
         (self.heading + self.yaw).rem_euclid(360.0)
     }
+}
+
+/// Where a ship sailing `route` at `speed_kn` is `t_s` seconds after the start (course
+/// alterations and ordered turns change its heading, never its progress along the route).
+pub(crate) fn position_at(route: &[[f64; 2]], speed_kn: f64, t_s: u64) -> [f64; 2] {
+    let mut m = Motion::new(route, speed_kn, Rng::derive(0, &["position"]));
+    for s in 1..=t_s {
+        m.step(s, None);
+    }
+    m.pos
 }
 
 /// A rain cell passing over the ship.

@@ -1081,6 +1081,25 @@ impl ShipSim {
     fn step_links(&mut self, s: u64, t0: i64) {
         let heading = self.motion.heading;
         let port_nm = self.motion.distance_to_port_nm();
+        // the satellites' look angles from where the ship is, and the sun's: a GEO slot
+        // moves across the sky as the ship sails; the sun in the beam adds solar noise
+        let [lat, lon] = self.motion.pos;
+        let mut sun = None;
+        for link in self.links.iter_mut().filter(|l| l.kind == LinkKind::Vsat) {
+            if let Some(slot) = link.sat_lon {
+                let look = seawatch_model::sky::geo_look(lat, lon, slot);
+                link.sat_az = look.az_deg;
+                link.sat_el = Some(look.el_deg);
+            }
+            link.sun_att = match link.sat_el {
+                Some(el) => {
+                    let sun =
+                        *sun.get_or_insert_with(|| seawatch_model::sky::sun_look(t0, lat, lon));
+                    link.solar_noise_db(sun, el)
+                }
+                None => 0.0,
+            };
+        }
         for l in 0..self.links.len() {
             let rain = self.weather.rain_on_link(l);
             let modem_up = self.links[l].modem.is_none_or(|m| !self.devs[m].down);
@@ -1864,9 +1883,7 @@ fn port_name(role: Role, vendor: Vendor, uplink: bool, k: u32) -> String {
 /// Azimuth (degrees true) of a GEO satellite at longitude `sat_lon` seen from `[lat, lon]`:
 /// the initial great-circle bearing to the sub-satellite point on the equator.
 pub(crate) fn geo_azimuth(pos: [f64; 2], sat_lon: f64) -> f64 {
-    let (lat, dlon) = (pos[0].to_radians(), (sat_lon - pos[1]).to_radians());
-    let az = dlon.sin().atan2(-lat.sin() * dlon.cos()).to_degrees();
-    az.rem_euclid(360.0)
+    seawatch_model::sky::geo_look(pos[0], pos[1], sat_lon).az_deg
 }
 
 /// A satellite azimuth that keeps every vsat antenna's blockage zone (astern ± 30°) clear

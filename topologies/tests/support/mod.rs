@@ -447,6 +447,7 @@ pub fn vsat_link() -> seawatch_actors::inventory::LinkSpec {
         band: Some("Ku".into()),
         capacity_mbps: Some(50.0),
         primary: true,
+        ..Default::default()
     }
 }
 
