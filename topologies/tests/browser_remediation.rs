@@ -22,11 +22,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use fantoccini::Locator;
 use parking_lot::Mutex;
-use seawatch_actors::incident::model::{Incident, IncidentSeverity, IncidentState};
-use seawatch_model::{AlertClass, Inventory};
-use seawatch_runtime::Clock;
-use seawatch_topologies::config::ShipConfig;
-use seawatch_topologies::ship::ShipNode;
+use seawatch_model::AlertClass;
 use support::browser::{click, sign_in, start_browser, text_of, WAIT};
 use support::skip_or_fail;
 
@@ -152,44 +148,17 @@ async fn an_operator_goes_from_incident_to_a_verified_remediation_in_the_console
 
     // the ship node with that runbook, the shipped policy and the switch as a target
     let dir = tempfile::tempdir().unwrap();
-    let runbooks = dir.path().join("runbooks");
-    std::fs::create_dir_all(&runbooks).unwrap();
-    std::fs::write(runbooks.join("bounce-port-api.toml"), RUNBOOK).unwrap();
-    std::fs::write(
-        runbooks.join("targets.json"),
-        format!(r#"[{{"id":"acc-sw-4","kind":"switch","zone":"it","address":"{sw_addr}"}}]"#),
+    let node = support::remediation::node(
+        dir.path(),
+        &[("bounce-port-api.toml", RUNBOOK)],
+        &format!(r#"[{{"id":"acc-sw-4","kind":"switch","zone":"it","address":"{sw_addr}"}}]"#),
     )
-    .unwrap();
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
-    let text = format!(
-        "ship = \"aurora\"\n[policy]\ndir = {:?}\n",
-        repo.join("policies").display().to_string()
-    );
-    let mut cfg = ShipConfig::parse(&text, "test").unwrap();
-    cfg.data = dir.path().to_path_buf();
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.syslog = "127.0.0.1:0".parse().unwrap();
-    let node = ShipNode::start(&cfg, Inventory::default(), Clock::system())
-        .await
-        .unwrap();
-    let now = Clock::system().now_ms();
-    node.incidents.upsert(&Incident {
-        id: "aurora-1".into(),
-        ship: "aurora".into(),
-        root_cause: "acc-sw-4".into(),
-        severity: IncidentSeverity::Major,
-        state: IncidentState::Open,
-        alerts: 4,
-        opened_at_ms: now,
-        resolved_at_ms: None,
-        active_since_ms: vec![now],
-        members: vec!["acc-sw-4".into()],
-        summary: "acc-sw-4 (switch) is flapping".into(),
-        merged_into: None,
-        candidates: Vec::new(),
-        evidence: vec!["acc-sw-4 port 7 went down and up 6 times in 2 minutes".into()],
-        classes: vec![AlertClass::Flapping],
-    });
+    .await;
+    let mut inc = support::remediation::incident("aurora-1", "acc-sw-4", AlertClass::Flapping);
+    inc.alerts = 4;
+    inc.summary = "acc-sw-4 (switch) is flapping".into();
+    inc.evidence = vec!["acc-sw-4 port 7 went down and up 6 times in 2 minutes".into()];
+    node.incidents.upsert(&inc);
     let addr = node.http_addr;
     for user in ["alice", "bob"] {
         let token = node.auth.issue("root", seawatch_console::Role::Admin);

@@ -3,15 +3,11 @@
 //! someone other than the requester, the supervised executor taking the approved
 //! execution to an end state, every step in the hash-chained audit log.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::time::Duration;
-
-use seawatch_model::Inventory;
-use seawatch_runtime::Clock;
-use seawatch_topologies::config::ShipConfig;
-use seawatch_topologies::ship::ShipNode;
 
 fn req(addr: SocketAddr, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -34,29 +30,12 @@ fn req(addr: SocketAddr, method: &str, path: &str, token: &str, body: &str) -> (
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn propose_approve_execute_and_audit_over_http() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
-    let runbooks = dir.path().join("runbooks");
-    std::fs::create_dir_all(&runbooks).unwrap();
-    for f in std::fs::read_dir(repo.join("runbooks")).unwrap() {
-        let f = f.unwrap().path();
-        std::fs::copy(&f, runbooks.join(f.file_name().unwrap())).unwrap();
-    }
-    std::fs::write(
-        runbooks.join("targets.json"),
+    let node = support::remediation::node(
+        dir.path(),
+        &[],
         r#"[{"id":"bridge-sw-1","kind":"switch","zone":"bridge"}]"#,
     )
-    .unwrap();
-    let text = format!(
-        "ship = \"aurora\"\n[policy]\ndir = {:?}\n",
-        repo.join("policies").display().to_string()
-    );
-    let mut cfg = ShipConfig::parse(&text, "test").unwrap();
-    cfg.data = dir.path().to_path_buf();
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.syslog = "127.0.0.1:0".parse().unwrap();
-    let node = ShipNode::start(&cfg, Inventory::default(), Clock::system())
-        .await
-        .unwrap();
+    .await;
     let addr = node.http_addr;
     let alice = node.auth.issue("alice", seawatch_console::Role::Operator);
     let bob = node.auth.issue("bob", seawatch_console::Role::Operator);
@@ -216,50 +195,15 @@ async fn propose_approve_execute_and_audit_over_http() {
 /// policy and run by the executor, and the suggestion then names that execution.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incidents_suggest_runbooks_and_automatic_ones_run_under_policy() {
-    use seawatch_actors::incident::model::{Incident, IncidentSeverity, IncidentState};
     use seawatch_model::AlertClass;
+    use support::remediation::incident;
     let dir = tempfile::tempdir().unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
-    let runbooks = dir.path().join("runbooks");
-    std::fs::create_dir_all(&runbooks).unwrap();
-    for f in std::fs::read_dir(repo.join("runbooks")).unwrap() {
-        let f = f.unwrap().path();
-        std::fs::copy(&f, runbooks.join(f.file_name().unwrap())).unwrap();
-    }
-    std::fs::write(
-        runbooks.join("targets.json"),
+    let node = support::remediation::node(
+        dir.path(),
+        &[],
         r#"[{"id":"srv-3","kind":"server","zone":"it"},{"id":"acc-sw-1","kind":"switch","zone":"it"}]"#,
     )
-    .unwrap();
-    let text = format!(
-        "ship = \"aurora\"\n[policy]\ndir = {:?}\n",
-        repo.join("policies").display().to_string()
-    );
-    let mut cfg = ShipConfig::parse(&text, "test").unwrap();
-    cfg.data = dir.path().to_path_buf();
-    cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.syslog = "127.0.0.1:0".parse().unwrap();
-    let node = ShipNode::start(&cfg, Inventory::default(), Clock::system())
-        .await
-        .unwrap();
-    let now = Clock::system().now_ms();
-    let incident = |id: &str, root: &str, class: AlertClass| Incident {
-        id: id.into(),
-        ship: "aurora".into(),
-        root_cause: root.into(),
-        severity: IncidentSeverity::Major,
-        state: IncidentState::Open,
-        alerts: 2,
-        opened_at_ms: now,
-        resolved_at_ms: None,
-        active_since_ms: vec![now],
-        members: vec![root.into()],
-        summary: format!("{root} is in trouble"),
-        merged_into: None,
-        candidates: Vec::new(),
-        evidence: Vec::new(),
-        classes: vec![class],
-    };
+    .await;
     node.incidents
         .upsert(&incident("aurora-1", "acc-sw-1", AlertClass::Flapping));
     node.incidents

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use seawatch_runtime::event_log::{Event, EventLog, EventLogConfig};
 
 pub mod browser;
+pub mod remediation;
 
 /// The ship id of a node started without a `ship =` key.
 pub const SHIP: &str = "ship-1";

@@ -113,7 +113,18 @@ impl Driver for Shared {
     }
 }
 
-fn open(dir: &Path) -> (Remediation, Executions) {
+fn access(id: &str, kind: &str, zone: &str) -> TargetAccess {
+    TargetAccess {
+        id: id.into(),
+        kind: kind.into(),
+        zone: zone.into(),
+        address: None,
+        user: None,
+    }
+}
+
+/// The starter runbooks and the shipped policy over an audit log in `dir`, with `targets`.
+fn open_with(dir: &Path, targets: Vec<TargetAccess>) -> (Remediation, Executions) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
     let paths = RemediationPaths {
         runbooks: repo.join("runbooks"),
@@ -126,24 +137,18 @@ fn open(dir: &Path) -> (Remediation, Executions) {
         RemediationMetrics::register(&Metrics::new()),
     )
     .unwrap();
-    let targets = vec![
-        TargetAccess {
-            id: "acc-sw-1".into(),
-            kind: "switch".into(),
-            zone: "it".into(),
-            address: None,
-            user: None,
-        },
-        TargetAccess {
-            id: "bridge-sw-1".into(),
-            kind: "switch".into(),
-            zone: "bridge".into(),
-            address: None,
-            user: None,
-        },
-    ];
     let e = Executions::recover("aurora", r.clone(), targets).unwrap();
     (r, e)
+}
+
+fn open(dir: &Path) -> (Remediation, Executions) {
+    open_with(
+        dir,
+        vec![
+            access("acc-sw-1", "switch", "it"),
+            access("bridge-sw-1", "switch", "bridge"),
+        ],
+    )
 }
 
 fn bounce(target: &str, port: &str, who: &str, role: &str) -> Proposal {
@@ -433,24 +438,14 @@ fn incident(id: &str, root: &str, classes: Vec<seawatch_model::AlertClass>) -> I
 }
 
 fn open_with_server(dir: &Path) -> Executions {
-    let (r, _) = open(dir);
-    let targets = vec![
-        TargetAccess {
-            id: "acc-sw-1".into(),
-            kind: "switch".into(),
-            zone: "it".into(),
-            address: None,
-            user: None,
-        },
-        TargetAccess {
-            id: "srv-3".into(),
-            kind: "server".into(),
-            zone: "it".into(),
-            address: None,
-            user: None,
-        },
-    ];
-    Executions::recover("aurora", r, targets).unwrap()
+    open_with(
+        dir,
+        vec![
+            access("acc-sw-1", "switch", "it"),
+            access("srv-3", "server", "it"),
+        ],
+    )
+    .1
 }
 
 #[test]
@@ -588,18 +583,7 @@ async fn the_policy_sets_the_approval_timeout_and_its_outcome() {
         RemediationMetrics::register(&Metrics::new()),
     )
     .unwrap();
-    let ex = Executions::recover(
-        "aurora",
-        r,
-        vec![TargetAccess {
-            id: "acc-sw-1".into(),
-            kind: "switch".into(),
-            zone: "it".into(),
-            address: None,
-            user: None,
-        }],
-    )
-    .unwrap();
+    let ex = Executions::recover("aurora", r, vec![access("acc-sw-1", "switch", "it")]).unwrap();
     let e = ex
         .propose(
             bounce("acc-sw-1", "Gi1/0/3", "alice", "operator"),
