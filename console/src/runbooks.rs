@@ -468,7 +468,19 @@ mod tests {
             bounce["action"][0]["command"],
             "interface {interface}\nshutdown"
         );
-        assert_eq!(list.len(), 5);
+        // every starter runbook file is in the catalogue
+        let files =
+            std::fs::read_dir(FsPath::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/runbooks"))
+                .unwrap()
+                .filter(|f| {
+                    f.as_ref()
+                        .unwrap()
+                        .path()
+                        .extension()
+                        .is_some_and(|x| x == "toml")
+                })
+                .count();
+        assert_eq!(list.len(), files);
 
         assert_eq!(
             http(addr, "GET", "/api/audit", Some(&operator), "").await.0,

@@ -469,6 +469,13 @@ impl ShipNode {
                         http: Some(Arc::new(
                             seawatch_actors::runbook::http::HttpDriver::in_data(&cfg.data),
                         )),
+                        // silences through the mail outbox (none without [email])
+                        builtin: Some(Arc::new(
+                            seawatch_actors::runbook::builtin::BuiltinDriver::new(
+                                mail_outbox.clone(),
+                                clock.clone(),
+                            ),
+                        )),
                     }),
                 ),
                 // every audit record into the event log (Control: the urgent lane to

@@ -45,11 +45,24 @@ async fn propose_approve_execute_and_audit_over_http() {
     let audit_recs: Vec<serde_json::Value> = tokio::task::spawn_blocking(move || {
         let (code, body) = req(addr, "GET", "/api/runbooks", &viewer, "");
         assert_eq!(code, 200, "{body}");
+        // every starter runbook file is in the catalogue
+        let files = std::fs::read_dir(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/runbooks"),
+        )
+        .unwrap()
+        .filter(|f| {
+            f.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "toml")
+        })
+        .count();
         assert_eq!(
             serde_json::from_str::<Vec<serde_json::Value>>(&body)
                 .unwrap()
                 .len(),
-            5
+            files
         );
 
         let path = "/api/runbooks/bounce-access-port/executions";

@@ -258,6 +258,8 @@ pub struct DriverSet {
     pub ssh: Arc<dyn Driver>,
     /// `http`, if the node has one.
     pub http: Option<Arc<dyn Driver>>,
+    /// `builtin`, if the node has one.
+    pub builtin: Option<Arc<dyn Driver>>,
 }
 
 impl Driver for DriverSet {
@@ -277,10 +279,15 @@ impl Driver for DriverSet {
         command: &'a str,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<String, String>> {
-        match (kind, &self.http) {
-            (super::spec::Driver::Ssh, _) => self.ssh.run(target, command, timeout),
-            (super::spec::Driver::Http, Some(h)) => h.run(target, command, timeout),
-            (kind, _) => Box::pin(async move {
+        use super::spec::Driver as Kind;
+        let driver = match kind {
+            Kind::Ssh => Some(&self.ssh),
+            Kind::Http => self.http.as_ref(),
+            Kind::Builtin => self.builtin.as_ref(),
+        };
+        match driver {
+            Some(d) => d.run(target, command, timeout),
+            None => Box::pin(async move {
                 Err(format!("no {kind:?} driver on this node; nothing was sent"))
             }),
         }
@@ -561,13 +568,6 @@ impl Executions {
         let rb: &Runbook = cat
             .get(&p.runbook)
             .ok_or_else(|| ExecError::NoRunbook(p.runbook.clone()))?;
-        if rb.driver == super::spec::Driver::Builtin {
-            // no builtin actions yet: never send their steps through another driver
-            return Err(ExecError::Invalid(format!(
-                "runbook {}: driver builtin is not available on this node (ssh and http are)",
-                rb.name
-            )));
-        }
         let params = rb.resolve_params(&p.params).map_err(ExecError::Invalid)?;
         if p.targets.is_empty() {
             return Err(ExecError::Invalid("targets: at least one".into()));

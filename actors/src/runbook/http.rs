@@ -442,6 +442,7 @@ timeout_s = 5
         let drivers = DriverSet {
             ssh: Arc::new(crate::runbook::ssh::SshDriver::in_data(data, "seawatch")),
             http: Some(Arc::new(HttpDriver::in_data(data))),
+            builtin: None,
         };
         ex.run(&e.id, &drivers).await.unwrap()
     }

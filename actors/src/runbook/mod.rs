@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod audit;
 pub mod auto;
+pub mod builtin;
 pub mod exec;
 pub mod http;
 pub mod policy;

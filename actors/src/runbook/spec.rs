@@ -995,6 +995,7 @@ timeout_s = 10
             "clear-full-disk",
             "restart-pbx-trunk",
             "move-ap-to-controller",
+            "silence-device-mail",
         ] {
             assert!(cat.get(name).is_some(), "{name} missing");
         }
