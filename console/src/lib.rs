@@ -20,6 +20,20 @@ pub mod ui;
 pub mod ws;
 
 pub use auth::{Access, Auth, AuthConfig, Principal, Role};
+
+/// An API error: `status` with `{"error": msg}` (every route of the console answers
+/// errors this way).
+pub(crate) fn json_error(
+    status: axum::http::StatusCode,
+    msg: impl Into<String>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        status,
+        axum::Json(serde_json::json!({ "error": msg.into() })),
+    )
+        .into_response()
+}
 pub use metrics::ConsoleMetrics;
 pub use rt::ConsoleRuntime;
 pub use ws::{sessions_supervisor, EmptySnapshots, SnapshotSource, WsConfig, WsHub};

@@ -335,11 +335,10 @@ impl LogSearch {
 async fn logs(State(s): State<LogSearch>, Query(p): Query<LogsParams>) -> Response {
     match tokio::task::spawn_blocking(move || s.search(&p)).await {
         Ok(Ok(lines)) => Json(lines).into_response(),
-        Ok(Err((code, msg))) => (code, Json(serde_json::json!({ "error": msg }))).into_response(),
-        Err(e) => (
+        Ok(Err((code, msg))) => crate::json_error(code, msg),
+        Err(e) => crate::json_error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            Json(serde_json::json!({ "error": format!("log search: {e}") })),
-        )
-            .into_response(),
+            format!("log search: {e}"),
+        ),
     }
 }

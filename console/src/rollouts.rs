@@ -41,9 +41,7 @@ pub struct RolloutApi {
     pub metrics: RolloutMetrics,
 }
 
-fn error(status: StatusCode, msg: String) -> Response {
-    (status, Json(serde_json::json!({ "error": msg }))).into_response()
-}
+use crate::json_error as error;
 
 fn refused(e: ControlError) -> Response {
     let status = match e {

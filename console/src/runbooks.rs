@@ -36,9 +36,7 @@ pub struct ExecutionQuery {
     pub state: Option<String>,
 }
 
-fn error(status: StatusCode, msg: String) -> Response {
-    (status, Json(serde_json::json!({ "error": msg }))).into_response()
-}
+use crate::json_error as error;
 
 async fn list(
     State((board, api)): State<(ApprovalBoard, Option<ExecApi>)>,
@@ -47,7 +45,7 @@ async fn list(
     let Ok(Query(q)) = q else {
         return error(
             StatusCode::BAD_REQUEST,
-            "query: expected ship= and state= only".into(),
+            "query: expected ship= and state= only",
         );
     };
     let state = match q.state.as_deref() {
@@ -124,7 +122,7 @@ async fn audit(
     let Ok(Query(q)) = q else {
         return error(
             StatusCode::BAD_REQUEST,
-            "query: expected since=SEQ (a whole number) and limit=N only".into(),
+            "query: expected since=SEQ (a whole number) and limit=N only",
         );
     };
     let limit = q.limit.unwrap_or(AUDIT_PAGE).clamp(1, AUDIT_PAGE);
@@ -218,7 +216,7 @@ async fn propose(
     let Ok(Json(b)) = body else {
         return error(
             StatusCode::BAD_REQUEST,
-            "body: expected {\"targets\":[...],\"params\":{...},\"incident\":ID?}".into(),
+            "body: expected {\"targets\":[...],\"params\":{...},\"incident\":ID?}",
         );
     };
     let p = Proposal {

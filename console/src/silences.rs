@@ -77,9 +77,7 @@ struct ApiState {
     clock: Clock,
 }
 
-fn error(status: StatusCode, msg: impl Into<String>) -> Response {
-    (status, Json(serde_json::json!({ "error": msg.into() }))).into_response()
-}
+use crate::json_error as error;
 
 fn view(s: &Silence, now: i64) -> SilenceView {
     SilenceView {

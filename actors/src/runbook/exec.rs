@@ -459,6 +459,19 @@ impl Executions {
             .filter_map(|v| v.as_str().map(str::to_string))
             .collect();
         let cat = self.remediation.catalogue();
+        // the executions already proposed for this incident, by runbook (read once)
+        let mut proposed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for e in self
+            .inner
+            .read()
+            .values()
+            .filter(|e| e.incident.as_deref() == Some(&incident.id))
+        {
+            proposed
+                .entry(e.runbook.clone())
+                .or_default()
+                .push(e.id.clone());
+        }
         let mut out: Vec<(bool, u8, Suggestion)> = cat
             .runbooks
             .values()
@@ -483,12 +496,7 @@ impl Executions {
                         None => {}
                     }
                 }
-                let executions = self
-                    .list()
-                    .into_iter()
-                    .filter(|e| e.runbook == rb.name && e.incident.as_deref() == Some(&incident.id))
-                    .map(|e| e.id)
-                    .collect();
+                let executions = proposed.get(&rb.name).cloned().unwrap_or_default();
                 let risk = rb.risk.as_str();
                 (
                     !rb.auto,
@@ -701,8 +709,9 @@ impl Executions {
     /// approve` they start, the approval recorded as the policy's. Returns how many.
     pub fn expire(&self, now_ms: i64, default_after_ms: i64) -> usize {
         let stale: Vec<Exec> = self
-            .list()
-            .into_iter()
+            .inner
+            .read()
+            .values()
             .filter(|e| {
                 let after = e
                     .policy
@@ -710,6 +719,7 @@ impl Executions {
                     .map_or(default_after_ms, |s| (s as i64).saturating_mul(1000));
                 e.state == ExecState::AwaitingApproval && now_ms - e.proposed_at_ms > after
             })
+            .cloned()
             .collect();
         stale
             .iter()
@@ -753,10 +763,11 @@ impl Executions {
 
     /// Ids of approved, unfinished executions (to run or to resume).
     pub fn runnable(&self) -> Vec<String> {
-        self.list()
-            .into_iter()
+        self.inner
+            .read()
+            .values()
             .filter(|e| e.state.is_running())
-            .map(|e| e.id)
+            .map(|e| e.id.clone())
             .collect()
     }
 
@@ -784,7 +795,7 @@ impl Executions {
                     {
                         continue;
                     }
-                    if !self.step(id, &s, driver).await? {
+                    if !self.step(id, e.driver, &s, driver).await? {
                         self.transition(id, state, ExecState::Failed, "seawatch")?;
                         return Ok(ExecState::Failed);
                     }
@@ -847,7 +858,7 @@ impl Executions {
                         }
                         None => {}
                     }
-                    if !self.step(id, &s, driver).await? {
+                    if !self.step(id, e.driver, &s, driver).await? {
                         rollback = true;
                         break 'targets;
                     }
@@ -866,7 +877,7 @@ impl Executions {
             if !rollback {
                 'verify: for t in &e.targets {
                     for s in steps_of(Phase::Verify, t) {
-                        if !self.step(id, &s, driver).await? {
+                        if !self.step(id, e.driver, &s, driver).await? {
                             rollback = true;
                             break 'verify;
                         }
@@ -888,7 +899,7 @@ impl Executions {
                     {
                         continue;
                     }
-                    ok &= self.step(id, &s, driver).await?;
+                    ok &= self.step(id, e.driver, &s, driver).await?;
                 }
             }
             let to = if ok {
@@ -924,12 +935,12 @@ impl Executions {
     async fn step(
         &self,
         id: &str,
+        kind: super::spec::Driver,
         s: &PlannedStep,
         driver: &dyn Driver,
     ) -> Result<bool, ExecError> {
         self.record(id, s, StepStatus::Started, "")?;
         let target = self.target(&s.target);
-        let kind = self.get(id).map_or(super::spec::Driver::Ssh, |e| e.driver);
         let out = driver
             .run_as(kind, &target, &s.command, Duration::from_secs(s.timeout_s))
             .await;

@@ -392,11 +392,7 @@ struct LoginBody {
 }
 
 fn bad_request(msg: String) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(serde_json::json!({ "error": msg })),
-    )
-        .into_response()
+    crate::json_error(StatusCode::BAD_REQUEST, msg)
 }
 
 async fn read_json<T: serde::de::DeserializeOwned>(req: Request) -> Result<T, Response> {
