@@ -197,7 +197,10 @@ function renderIncident(id) {
   const i = S.incidents.get(id);
   if (!i) { S.sig.incident = null; $("inc-title").textContent = "Incident " + id + " (loading)"; return; }
   const runbooks = [...S.runbooks.values()].filter((r) => r.incident === i.id);
-  if (!changed("incident", [i, runbooks, S.role])) return;
+  // re-render only for what the page shows of its executions: a push that repeats an
+  // execution in another shape (the WebSocket's, with "type" and "ship") changes nothing
+  const shown = runbooks.map((r) => [r.id, r.state, (r.steps || []).length, (r.approvals || []).length, r.decided_at || null]);
+  if (!changed("incident", [i, shown, S.role])) return;
   $("inc-title").replaceChildren(el("span", { class: sevClass(i.severity) }, i.severity), " ", "Root cause: ", el("strong", { id: "inc-root" }, i.root_cause));
   const f = $("inc-fields"); f.replaceChildren();
   for (const [k, v] of [["Incident", i.id], ["Ship", i.ship], ["State", i.state], ["Alerts", i.alerts], ["Opened", when(i.opened_at)], ["Resolved", when(i.resolved_at)]])

@@ -11,12 +11,34 @@
   const $ = (id) => document.getElementById(id);
   const operator = () => !!S.token && (RANK[S.role] || 0) >= RANK.operator;
   const FINAL = ["succeeded", "rolled_back", "failed", "rejected", "expired"];
+  // An HTTP answer can be older than the pushes that came before it (an execution runs
+  // in milliseconds): keep whichever version is further along.
+  const STAGES = ["proposed", "awaiting_approval", "prechecks", "dry_run", "executing", "verifying"];
+  const progress = (x) => [(x.approvals || []).length, (x.steps || []).length, FINAL.includes(x.state) ? STAGES.length : STAGES.indexOf(x.state)];
+  function applyAnswer(x) {
+    const cur = S.runbooks.get(x.id);
+    if (cur) {
+      const [a, b] = [progress(x), progress(cur)];
+      for (let k = 0; k < a.length; k++) { if (a[k] !== b[k]) { if (a[k] < b[k]) return; break; } }
+    }
+    apply(Object.assign({ type: "runbook" }, x), true);
+  }
+
+  // details an operator opened (or closed), by execution and part: a re-render keeps them
+  const opened = new Map();
+  function details(x, part, openByDefault, summary) {
+    const key = x.id + ":" + part;
+    const open = opened.has(key) ? opened.get(key) : openByDefault;
+    const d = el("details", open ? { class: part, open: "" } : { class: part }, el("summary", {}, summary));
+    d.addEventListener("toggle", () => opened.set(key, d.open));
+    return d;
+  }
 
   async function decide(x, approve) {
     const verb = approve ? "approve" : "reject";
     try {
       const res = await api("POST", `/api/runbooks/executions/${encodeURIComponent(x.id)}/${verb}`);
-      if (res.ok) { apply(Object.assign({ type: "runbook" }, await res.json()), true); flash(approve ? "Approved." : "Rejected."); }
+      if (res.ok) { applyAnswer(await res.json()); flash(approve ? "Approved." : "Rejected."); }
       else {
         let why = "";
         try { why = (await res.json()).error || ""; } catch (e) { /* no body */ }
@@ -39,13 +61,13 @@
     const approvals = (x.approvals || []).map((a) => `${a.approve ? "approved" : "rejected"} by ${a.by}`);
     if (approvals.length) row.append(el("div", { class: "muted" }, approvals.join(" · ")));
     if ((x.plan || []).length) {
-      const plan = el("details", { class: "plan" }, el("summary", {}, `Dry run: ${x.plan.length} step(s)`));
+      const plan = details(x, "plan", false, `Dry run: ${x.plan.length} step(s)`);
       for (const s of x.plan) plan.append(el("div", { class: "step" }, el("span", { class: "muted" }, `${s.target} · ${s.phase} ${s.index + 1}${s.name ? " · " + s.name : ""}`), el("pre", {}, s.command)));
       row.append(plan);
     }
     if ((x.steps || []).length) {
       const done = x.steps.filter((s) => s.status !== "started");
-      const steps = el("details", FINAL.includes(state) ? { class: "steps" } : { class: "steps", open: "" }, el("summary", {}, `Steps: ${done.length} run`));
+      const steps = details(x, "steps", !FINAL.includes(state), `Steps: ${done.length} run`);
       for (const s of x.steps) steps.append(el("div", { class: "step step-" + s.status }, el("span", {}, `${s.target} · ${s.phase} ${s.index + 1} · ${s.status}`), s.output ? el("pre", {}, s.output) : ""));
       row.append(steps);
     }
@@ -67,8 +89,8 @@
       const res = await api("POST", `/api/runbooks/${encodeURIComponent(s.runbook)}/executions`, { targets: s.targets, params, incident: s.incident });
       let body = null;
       try { body = await res.json(); } catch (e) { /* no body */ }
-      if (res.status === 201 && body) { apply(Object.assign({ type: "runbook" }, body), true); flash("Proposed: the dry run is shown; it waits for approval or runs if the policy allows."); }
-      else if (res.status === 403 && body && body.execution) { apply(Object.assign({ type: "runbook" }, body.execution), true); flash("Denied by policy: " + (body.reasons || []).join("; ")); }
+      if (res.status === 201 && body) { applyAnswer(body); flash("Proposed: the dry run is shown; it waits for approval or runs if the policy allows."); }
+      else if (res.status === 403 && body && body.execution) { applyAnswer(body.execution); flash("Denied by policy: " + (body.reasons || []).join("; ")); }
       else flash(`Not proposed (${res.status}): ${(body && body.error) || ""}`);
     } catch (e) { flash("Not proposed."); }
     loaded = null;

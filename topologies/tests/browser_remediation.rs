@@ -231,11 +231,27 @@ async fn an_operator_goes_from_incident_to_a_verified_remediation_in_the_console
             .await
             .unwrap();
         click(&c, &format!("{waiting} button.approve")).await;
-        c.wait()
+        if c.wait()
             .at_most(WAIT)
             .for_element(Locator::Css(".exec[data-state='succeeded']"))
             .await
-            .expect("the execution ends succeeded, pushed live");
+            .is_err()
+        {
+            let row = text_of(&c, ".exec").await;
+            let token = node.auth.issue("deck", seawatch_console::Role::Viewer);
+            let server = tokio::task::spawn_blocking(move || {
+                support::http_with(
+                    addr,
+                    "GET",
+                    "/api/runbooks/executions/aurora-x-1",
+                    &format!("Authorization: Bearer {token}\r\n"),
+                    b"",
+                )
+            })
+            .await
+            .unwrap();
+            panic!("the execution did not end succeeded, pushed live; on the page: {row}; on the node: {server:?}");
+        }
         let done = text_of(&c, ".exec[data-state='succeeded']").await;
         assert!(done.contains("succeeded"), "{done}");
         let elapsed = started.elapsed();
