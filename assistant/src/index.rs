@@ -146,6 +146,18 @@ pub struct AssistantIndex {
     unit_vecs: Vec<f32>,
     /// first unit row of each chunk (len = chunks + 1)
     unit_start: Vec<usize>,
+    /// Analysed terms of every unit and their inverse document frequencies over units,
+    /// computed on first use (answers weigh a unit's overlap with the question by them).
+    unit_stats: std::sync::OnceLock<UnitStats>,
+}
+
+/// Terms of every quotable unit, and each term's inverse document frequency over units.
+struct UnitStats {
+    /// one entry per unit row, in chunk order
+    terms: Vec<Vec<String>>,
+    idf: std::collections::HashMap<String, f32>,
+    /// idf of a term no unit contains
+    unseen: f32,
 }
 
 /// The index folder inside a data folder.
@@ -292,6 +304,7 @@ impl AssistantIndex {
                 chunk_vecs,
                 unit_vecs,
                 unit_start,
+                unit_stats: std::sync::OnceLock::new(),
             },
             stats,
         ))
@@ -360,6 +373,7 @@ impl AssistantIndex {
             chunk_vecs: floats[..split].to_vec(),
             unit_vecs: floats[split..].to_vec(),
             unit_start,
+            unit_stats: std::sync::OnceLock::new(),
         })
     }
 
@@ -388,6 +402,44 @@ impl AssistantIndex {
             q,
             &self.unit_vecs[row * self.dim..(row + 1) * self.dim],
         ))
+    }
+
+    fn unit_stats(&self) -> &UnitStats {
+        self.unit_stats.get_or_init(|| {
+            let terms: Vec<Vec<String>> = self
+                .chunks
+                .iter()
+                .flat_map(|c| c.units.iter().map(|u| self.lexical.terms(u)))
+                .collect();
+            let mut df: std::collections::HashMap<String, usize> = Default::default();
+            for t in terms.iter().flatten() {
+                *df.entry(t.clone()).or_default() += 1;
+            }
+            let n = terms.len().max(1) as f32;
+            // BM25's idf, ln(1 + (N - df + 0.5) / (df + 0.5)): always positive
+            let idf_of = |df: usize| (1.0 + (n - df as f32 + 0.5) / (df as f32 + 0.5)).ln();
+            let idf = df.into_iter().map(|(t, d)| (t, idf_of(d))).collect();
+            UnitStats {
+                terms,
+                idf,
+                unseen: idf_of(0),
+            }
+        })
+    }
+
+    /// The analysed terms of unit `unit` of chunk `chunk`.
+    pub fn unit_terms(&self, chunk: usize, unit: usize) -> &[String] {
+        self.unit_stats()
+            .terms
+            .get(self.unit_start[chunk] + unit)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Inverse document frequency of an analysed term over the quotable units: high for a
+    /// word few units contain (a device name, a threshold's unit), low for a common one.
+    pub fn unit_idf(&self, term: &str) -> f32 {
+        let s = self.unit_stats();
+        s.idf.get(term).copied().unwrap_or(s.unseen)
     }
 
     /// Best cosine of `q` with chunk `i` as a whole or any of its units.
