@@ -77,10 +77,46 @@ fn api(server: SocketAddr, path: &str) -> Result<serde_json::Value, String> {
     Ok(v["data"].take())
 }
 
+/// The label sets of an instant query's result, or the error.
+fn query_series(server: SocketAddr, expr: &str) -> Result<Vec<serde_json::Value>, String> {
+    let mut data = api(server, &format!("/api/v1/query?query={}", urlencode(expr)))?;
+    Ok(data["result"]
+        .as_array_mut()
+        .map(|r| r.iter_mut().map(|s| s["metric"].take()).collect())
+        .unwrap_or_default())
+}
+
 /// Result count of an instant query, or the error.
 fn query(server: SocketAddr, expr: &str) -> Result<usize, String> {
-    let data = api(server, &format!("/api/v1/query?query={}", urlencode(expr)))?;
-    Ok(data["result"].as_array().map_or(0, Vec::len))
+    query_series(server, expr).map(|r| r.len())
+}
+
+/// The labels a panel's data links read (`${__field.labels.NAME}`), and the dashboards
+/// and variables they open (`/d/UID/...?var-NAME=`).
+fn panel_links(p: &serde_json::Value) -> (Vec<String>, Vec<(String, Vec<String>)>) {
+    let mut labels = Vec::new();
+    let mut targets = Vec::new();
+    for l in p["fieldConfig"]["defaults"]["links"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+    {
+        let url = l["url"].as_str().unwrap_or_default();
+        labels.extend(
+            url.split("${__field.labels.")
+                .skip(1)
+                .map(|r| r.split('}').next().unwrap().to_owned()),
+        );
+        if let Some(rest) = url.strip_prefix("/d/") {
+            let uid = rest.split('/').next().unwrap().to_owned();
+            let vars = url
+                .split("var-")
+                .skip(1)
+                .map(|r| r.split('=').next().unwrap().to_owned())
+                .collect();
+            targets.push((uid, vars));
+        }
+    }
+    (labels, targets)
 }
 
 /// What a `label_values(SELECTOR, LABEL)` or `label_values(LABEL)` variable query offers,
@@ -129,15 +165,24 @@ fn provisioned_datasources() -> BTreeMap<String, String> {
     out
 }
 
-/// One query of a panel: the datasource uid it runs on and its expression.
+/// One query of a panel: the datasource uid it runs on, its expression, and the labels
+/// its panel's data links need in each result.
 struct Query {
     panel: String,
     uid: String,
     expr: String,
+    link_labels: Vec<String>,
 }
 
+/// What a dashboard's data links open: (panel, dashboard uid, variables).
+type Links = Vec<(String, String, Vec<String>)>;
+
 /// Checks a dashboard's structure and datasources; returns its queries.
-fn check_dashboard(name: &str, d: &serde_json::Value, sources: &HashSet<&str>) -> Vec<Query> {
+fn check_dashboard(
+    name: &str,
+    d: &serde_json::Value,
+    sources: &HashSet<&str>,
+) -> (Vec<Query>, Links) {
     for key in ["uid", "title"] {
         assert!(
             d[key].as_str().is_some_and(|s| !s.is_empty()),
@@ -160,6 +205,7 @@ fn check_dashboard(name: &str, d: &serde_json::Value, sources: &HashSet<&str>) -
     assert!(!panels.is_empty(), "{name}: no panels");
     let mut ids = HashSet::new();
     let mut queries = Vec::new();
+    let mut links = Vec::new();
     for p in panels {
         let id = p["id"]
             .as_u64()
@@ -182,6 +228,12 @@ fn check_dashboard(name: &str, d: &serde_json::Value, sources: &HashSet<&str>) -
             .as_array()
             .unwrap_or_else(|| panic!("{name}: {title}: no targets"));
         assert!(!targets.is_empty(), "{name}: {title}: no targets");
+        let (link_labels, opens) = panel_links(p);
+        links.extend(
+            opens
+                .into_iter()
+                .map(|(uid, vars)| (title.to_owned(), uid, vars)),
+        );
         let mut refs = HashSet::new();
         for t in targets {
             assert!(
@@ -210,10 +262,11 @@ fn check_dashboard(name: &str, d: &serde_json::Value, sources: &HashSet<&str>) -
                 panel: title.to_owned(),
                 uid: quid.to_owned(),
                 expr: expr.to_string(),
+                link_labels: link_labels.clone(),
             });
         }
     }
-    queries
+    (queries, links)
 }
 
 /// `text` with `$__rate_interval` and the variables of `values` substituted (longest
@@ -535,12 +588,22 @@ fn every_dashboard_query_returns_data_from_a_running_node() {
     let mut pending_empty = BTreeSet::new();
     let mut blank = BTreeSet::new();
     let mut per_source = BTreeMap::<&str, usize>::new();
+    let mut dashboards = BTreeMap::new();
+    let mut links = Vec::new();
     let (mut total, mut evaluations) = (0, 0);
     for name in &names {
         let path = dir.join(format!("{name}.json"));
         let d: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let queries = check_dashboard(name, &d, &sources);
+        let (queries, opens) = check_dashboard(name, &d, &sources);
+        links.extend(opens.into_iter().map(|(p, uid, vars)| (name, p, uid, vars)));
+        let vars: Vec<String> = d["templating"]["list"]
+            .as_array()
+            .unwrap_or(&Vec::new())
+            .iter()
+            .map(|v| v["name"].as_str().unwrap().to_owned())
+            .collect();
+        dashboards.insert(d["uid"].as_str().unwrap().to_owned(), vars);
         let combos = variable_combinations(name, &d, &servers);
         let mut combo_has_data = vec![false; combos.len()];
         for q in &queries {
@@ -552,10 +615,21 @@ fn every_dashboard_query_returns_data_from_a_running_node() {
             let mut with_data = 0;
             for (i, combo) in combos.iter().enumerate() {
                 evaluations += 1;
-                let n = query(server, &substitute(&q.expr, combo)).unwrap_or_else(|e| {
-                    panic!("{name}: {}: {} on {}: {e}", q.panel, q.expr, q.uid)
-                });
-                if n > 0 {
+                let result =
+                    query_series(server, &substitute(&q.expr, combo)).unwrap_or_else(|e| {
+                        panic!("{name}: {}: {} on {}: {e}", q.panel, q.expr, q.uid)
+                    });
+                for series in &result {
+                    for l in &q.link_labels {
+                        assert!(
+                            series[l].is_string(),
+                            "{name}: {}: a data link reads label {l}, missing in {series} of {}",
+                            q.panel,
+                            q.expr
+                        );
+                    }
+                }
+                if !result.is_empty() {
                     with_data += 1;
                     combo_has_data[i] = true;
                 }
@@ -587,6 +661,22 @@ fn every_dashboard_query_returns_data_from_a_running_node() {
         );
     }
     drop(ws);
+    for (name, panel, uid, vars) in &links {
+        let Some(have) = dashboards.get(uid) else {
+            panic!("{name}: {panel}: a data link opens dashboard {uid:?}, which does not exist");
+        };
+        for v in vars {
+            assert!(
+                have.contains(v),
+                "{name}: {panel}: a data link sets var-{v}, which {uid} does not have"
+            );
+        }
+    }
+    assert_eq!(
+        per_source.len(),
+        servers.len(),
+        "every provisioned datasource is used: {per_source:?}"
+    );
     println!(
         "{version}, VictoriaMetrics at {vm_url}: {total} dashboard expressions ({per_source:?}) evaluated {evaluations} times in {:.1} s",
         t0.elapsed().as_secs_f64()
