@@ -16,8 +16,11 @@
 //! (`label_values(SELECTOR, LABEL)` through `/api/v1/label/LABEL/values?match[]=`), each
 //! over the values of the ones before it. Every expression of every panel is evaluated
 //! against the server behind the datasource it names, once for every combination of real
-//! variable values; each must return data for at least one combination, and every
-//! combination must show data in at least one panel. The exceptions are the expressions
+//! variable values, as an instant query and over the last five minutes at a 15 s step
+//! (the two must agree on having data); each must return data for at least one
+//! combination, and every combination must show data in at least one panel. Data links
+//! must open an existing dashboard with variables it has, and every result must carry the
+//! labels its panel's links read. The exceptions are the expressions
 //! over [`PENDING`] metrics, which only exist with shore sync: those must return nothing
 //! for every combination (so the list cannot go stale silently). If Prometheus or
 //! VictoriaMetrics cannot be had the test prints `SKIPPED: ...` and passes, unless
@@ -77,9 +80,22 @@ fn api(server: SocketAddr, path: &str) -> Result<serde_json::Value, String> {
     Ok(v["data"].take())
 }
 
-/// The label sets of an instant query's result, or the error.
-fn query_series(server: SocketAddr, expr: &str) -> Result<Vec<serde_json::Value>, String> {
-    let mut data = api(server, &format!("/api/v1/query?query={}", urlencode(expr)))?;
+/// The label sets of an instant query's result, or the error; with `range` (start and
+/// end, Unix s), of a range query at Grafana's 15 s step instead, as a time-series panel
+/// asks.
+fn query_series(
+    server: SocketAddr,
+    expr: &str,
+    range: Option<(u64, u64)>,
+) -> Result<Vec<serde_json::Value>, String> {
+    let path = match range {
+        None => format!("/api/v1/query?query={}", urlencode(expr)),
+        Some((start, end)) => format!(
+            "/api/v1/query_range?query={}&start={start}&end={end}&step=15",
+            urlencode(expr)
+        ),
+    };
+    let mut data = api(server, &path)?;
     Ok(data["result"]
         .as_array_mut()
         .map(|r| r.iter_mut().map(|s| s["metric"].take()).collect())
@@ -88,7 +104,7 @@ fn query_series(server: SocketAddr, expr: &str) -> Result<Vec<serde_json::Value>
 
 /// Result count of an instant query, or the error.
 fn query(server: SocketAddr, expr: &str) -> Result<usize, String> {
-    query_series(server, expr).map(|r| r.len())
+    query_series(server, expr, None).map(|r| r.len())
 }
 
 /// The labels a panel's data links read (`${__field.labels.NAME}`), and the dashboards
@@ -461,14 +477,19 @@ fn every_dashboard_query_returns_data_from_a_running_node() {
     );
     let token = std::fs::read_to_string(data.join("ingest-token")).unwrap();
     let token = token.trim();
-    let telemetry = "{\"metric\":\"modem_esno_db\",\"value\":9.5,\"labels\":{\"device\":\"modem-1\",\"link\":\"vsat-1\"}}\n\
-        {\"metric\":\"device_cpu_percent\",\"value\":41,\"labels\":{\"device\":\"core-sw-1\"}}\n\
-        {\"host\":\"core-sw-1\",\"message\":\"fan ok\",\"severity\":\"info\"}\n{broken\n";
-    assert_eq!(ndjson(ship.http, token, telemetry), 200);
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
+    // Two one-off samples of a minute ago (a lone sample newer than the last 15 s step of
+    // a range query is not drawn yet), a log line and a malformed line.
+    let ts = now_ms - 60_000;
+    let telemetry = format!(
+        "{{\"metric\":\"modem_esno_db\",\"value\":9.5,\"labels\":{{\"device\":\"modem-1\",\"link\":\"vsat-1\"}},\"ts\":{ts}}}\n\
+        {{\"metric\":\"device_cpu_percent\",\"value\":41,\"labels\":{{\"device\":\"core-sw-1\"}},\"ts\":{ts}}}\n\
+        {{\"host\":\"core-sw-1\",\"message\":\"fan ok\",\"severity\":\"info\"}}\n{{broken\n"
+    );
+    assert_eq!(ndjson(ship.http, token, &telemetry), 200);
     let request = device_samples(now_ms);
     let samples: usize = request.timeseries.iter().map(|t| t.samples.len()).sum();
     let headers = format!(
@@ -615,11 +636,30 @@ fn every_dashboard_query_returns_data_from_a_running_node() {
             let mut with_data = 0;
             for (i, combo) in combos.iter().enumerate() {
                 evaluations += 1;
-                let result =
-                    query_series(server, &substitute(&q.expr, combo)).unwrap_or_else(|e| {
+                let expr = substitute(&q.expr, combo);
+                let run = |range| {
+                    query_series(server, &expr, range).unwrap_or_else(|e| {
                         panic!("{name}: {}: {} on {}: {e}", q.panel, q.expr, q.uid)
-                    });
-                for series in &result {
+                    })
+                };
+                // The last five minutes, as the panel draws them, and now, as a stat
+                // shows it: data in one and not the other is a failure too.
+                let end = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                let result = run(None);
+                let drawn = run(Some((end - 300, end)));
+                if result.is_empty() != drawn.is_empty() {
+                    empty.insert(format!(
+                        "{name}: {}: {} for {combo:?}: {} series now, {} over the last 5 min",
+                        q.panel,
+                        q.expr,
+                        result.len(),
+                        drawn.len()
+                    ));
+                }
+                for series in result.iter().chain(&drawn) {
                     for l in &q.link_labels {
                         assert!(
                             series[l].is_string(),
