@@ -440,3 +440,68 @@ async fn a_restarted_shore_replays_its_journal_and_finishes_the_rollout() {
     }
     shore.root.shutdown().await;
 }
+
+/// A bundle over the inline limit travels in chunks: shore stores them once for every
+/// ship, each ship fetches each chunk once into its chunk folder, gets the bundle whole
+/// and checked, and the folder is gone once the delivery is acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_over_the_inline_limit_travels_in_chunks_fetched_once() {
+    use seawatch_actors::rollout::bundle::sha256_hex;
+    use seawatch_actors::rollout::nats::{CHUNK_BYTES, INLINE_MAX};
+    use seawatch_actors::rollout::Delivery;
+    let Some((_server, url)) = server() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // A policy folder with a long comment: 2.3 MB, deterministic, not compressible away.
+    let mut rego = String::from(GOOD_REGO);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    while rego.len() < 2_300_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        rego.push_str(&format!("# {x:016x}\n"));
+    }
+    let bundle = policy_bundle(&rego);
+    assert!(bundle.len() > INLINE_MAX);
+    let chunks = bundle.len().div_ceil(CHUNK_BYTES) as u64;
+    let sha = sha256_hex(&bundle);
+    let shore = NatsShoreLink::connect(&url, 1, "shore-0").await.unwrap();
+    for ship in ["s1", "s2"] {
+        let d = Delivery {
+            rollout: "r-big".into(),
+            ship: ship.into(),
+            sha256: sha.clone(),
+            kind: BundleKind::Policies,
+            timeout_s: 60,
+            chunks: 0,
+            size: 0,
+        };
+        shore.deliver(&d, &bundle).await.unwrap();
+    }
+    for ship in ["s1", "s2"] {
+        let chunk_dir = dir.path().join(ship).join("chunks");
+        let link = NatsShipLink::connect(&url, ship, Some("shore"))
+            .await
+            .unwrap()
+            .with_chunk_dir(&chunk_dir);
+        let msg = link.next().await.unwrap().expect("a delivery");
+        let (d, bytes) = Delivery::decode(&msg).unwrap();
+        assert_eq!((d.sha256.as_str(), d.chunks), (sha.as_str(), 0));
+        assert!(bytes == &bundle[..], "the bundle arrives whole");
+        assert_eq!(link.chunks_fetched(), chunks, "each chunk fetched once");
+        assert_eq!(
+            std::fs::read_dir(chunk_dir.join(&sha)).unwrap().count() as u64,
+            chunks
+        );
+        // Asked again before the ack (the agent after a failed step): from what it holds.
+        assert!(link.next().await.unwrap().unwrap() == msg);
+        assert_eq!(link.chunks_fetched(), chunks);
+        link.ack().await.unwrap();
+        assert!(
+            !chunk_dir.join(&sha).exists(),
+            "chunks removed after the ack"
+        );
+        assert!(link.next().await.unwrap().is_none());
+    }
+}

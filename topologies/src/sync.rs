@@ -358,10 +358,14 @@ pub fn ship_bundle_agent(
         targets.policies = d.clone();
     }
     let ship = cfg.ship.clone();
+    // chunks of a large bundle wait here for the rest, across link drops and restarts
+    let chunks = cfg.data.join("bundle-chunks");
     let connect: ShipConnector = Arc::new(move || {
-        let (url, ship) = (url.clone(), ship.clone());
+        let (url, ship, chunks) = (url.clone(), ship.clone(), chunks.clone());
         Box::pin(async move {
-            let link = NatsShipLink::connect(&url, &ship, Some("shore")).await?;
+            let link = NatsShipLink::connect(&url, &ship, Some("shore"))
+                .await?
+                .with_chunk_dir(chunks);
             Ok(Arc::new(link) as Arc<dyn ShipLink>)
         })
     });

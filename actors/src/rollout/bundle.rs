@@ -21,9 +21,9 @@ use sha2::{Digest, Sha256};
 /// The first line of every bundle.
 pub const MAGIC: &[u8] = b"SWBUNDLE1\n";
 
-/// The largest bundle accepted: one JetStream message carries it whole, with its delivery
-/// header, within nats-server's default `max_payload` of 1 MiB (chunking is not built).
-pub const MAX_BUNDLE_BYTES: usize = 1000 * 1024;
+/// The largest bundle accepted (a small model's GGUF is ~100 MB). Bundles over
+/// [`super::nats::INLINE_MAX`] travel in chunks.
+pub const MAX_BUNDLE_BYTES: usize = 256 * 1024 * 1024;
 
 /// What a bundle carries; decides where a ship puts it and how it checks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

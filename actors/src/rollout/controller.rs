@@ -369,6 +369,9 @@ impl ControllerState {
                     sha256: sha.clone(),
                     kind,
                     timeout_s: r.waves[w].spec.timeout_s,
+                    // the link decides whether the bundle travels in chunks
+                    chunks: 0,
+                    size: 0,
                 };
                 let bytes = &self.bundles[&sha];
                 match link.deliver(&d, bytes).await {

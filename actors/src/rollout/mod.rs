@@ -41,6 +41,17 @@ pub struct Delivery {
     pub kind: BundleKind,
     /// Seconds from receipt to a passed health check.
     pub timeout_s: u64,
+    /// 0: the bundle follows the header line. Otherwise it travels apart, in this many
+    /// chunks ([`nats`] module docs), and the message is the header line alone.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub chunks: u32,
+    /// The bundle's length in bytes when it travels in chunks.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub size: u64,
+}
+
+fn is_zero<T: Default + PartialEq>(x: &T) -> bool {
+    *x == T::default()
 }
 
 impl Delivery {
@@ -105,6 +116,8 @@ mod tests {
             sha256: "ab".into(),
             kind: BundleKind::Runbooks,
             timeout_s: 5,
+            chunks: 0,
+            size: 0,
         };
         let msg = d.encode(b"SWBUNDLE1\n{}\nxyz\n");
         let (back, bytes) = Delivery::decode(&msg).unwrap();

@@ -13,9 +13,21 @@
 //!   through its own durable consumer `rollout-reports-<node>` (every node sees every
 //!   report and keeps those of its rollouts) and acked after they are journaled.
 //!
+//! * `SW_BUNDLES`, subjects `seawatch.bundle.<sha256>.<i>`: a bundle larger than
+//!   [`INLINE_MAX`] travels apart from its delivery, in chunks of [`CHUNK_BYTES`] (one
+//!   message a subject, message id `sha256:i`, so a bundle sent to fifty ships is stored
+//!   once), and the delivery carries only the header with `chunks` and `size`. The ship
+//!   fetches each chunk by subject and writes it to its chunk folder before asking for the
+//!   next, so after a dropped link or a restart it asks only for the chunks it lacks:
+//!   no chunk is fetched twice once stored. The assembled bundle is checked against its
+//!   SHA-256 before the agent sees it.
+//!
 //! A ship behind a leaf node with its own JetStream domain reaches these streams through
 //! the shore domain's API (`domain: Some("shore")`).
 
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
@@ -31,6 +43,24 @@ use super::{Delivery, Report};
 pub const DELIVERIES: &str = "SW_ROLLOUT";
 /// The reports stream.
 pub const REPORTS: &str = "SW_ROLLOUT_REPORTS";
+/// The bundle chunks stream.
+pub const BUNDLES: &str = "SW_BUNDLES";
+/// Bundles up to this size travel inside their delivery message (nats-server's default
+/// `max_payload` is 1 MiB, and the header needs room).
+pub const INLINE_MAX: usize = 900 * 1024;
+/// Size of a bundle chunk (the last one may be shorter).
+pub const CHUNK_BYTES: usize = 256 * 1024;
+
+fn chunk_subject(sha: &str, i: u32) -> String {
+    format!("seawatch.bundle.{sha}.{i}")
+}
+
+/// True for a lower-case hex SHA-256 (a chunk folder's name, so nothing else may pass).
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
 
 fn to_subject(ship: &str) -> String {
     format!("seawatch.rollout.to.{ship}")
@@ -72,9 +102,10 @@ pub trait ShipLink: Send + Sync + 'static {
 
 /// Creates the rollout streams if missing (idempotent).
 pub async fn ensure_streams(js: &jetstream::Context, replicas: usize) -> Result<(), String> {
-    for (name, subjects) in [
-        (DELIVERIES, "seawatch.rollout.to.>"),
-        (REPORTS, "seawatch.rollout.report.>"),
+    for (name, subjects, per_subject) in [
+        (DELIVERIES, "seawatch.rollout.to.>", 0),
+        (REPORTS, "seawatch.rollout.report.>", 0),
+        (BUNDLES, "seawatch.bundle.>", 1),
     ] {
         js.get_or_create_stream(stream::Config {
             name: name.into(),
@@ -83,6 +114,7 @@ pub async fn ensure_streams(js: &jetstream::Context, replicas: usize) -> Result<
             num_replicas: replicas,
             max_age: Duration::from_secs(90 * 86_400),
             duplicate_window: Duration::from_secs(600),
+            max_messages_per_subject: per_subject,
             ..Default::default()
         })
         .await
@@ -129,6 +161,48 @@ impl NatsShoreLink {
     }
 }
 
+impl NatsShoreLink {
+    /// Stores `bundle`'s chunks in `SW_BUNDLES` (idempotent: one message a subject, and
+    /// a message id); returns their number.
+    async fn put_chunks(&self, sha: &str, bundle: &[u8]) -> Result<u32, String> {
+        let n = bundle.len().div_ceil(CHUNK_BYTES);
+        // Sent to another ship before: every chunk is there already (one subject each).
+        let mut stored = self
+            .js
+            .get_stream(BUNDLES)
+            .await
+            .map_err(err)?
+            .info_with_subjects(format!("seawatch.bundle.{sha}.*"))
+            .await
+            .map_err(err)?;
+        let mut have = 0;
+        while let Some(x) = stored.next().await {
+            x.map_err(err)?;
+            have += 1;
+        }
+        if have == n {
+            return u32::try_from(n).map_err(err);
+        }
+        let mut acks = Vec::new();
+        for (i, chunk) in bundle.chunks(CHUNK_BYTES).enumerate() {
+            let i = u32::try_from(i).map_err(err)?;
+            let mut h = HeaderMap::new();
+            h.insert("Nats-Msg-Id", format!("{sha}:{i}").as_str());
+            acks.push(
+                self.js
+                    .publish_with_headers(chunk_subject(sha, i), h, Bytes::copy_from_slice(chunk))
+                    .await
+                    .map_err(err)?,
+            );
+        }
+        let n = acks.len() as u32;
+        for a in acks {
+            a.await.map_err(err)?;
+        }
+        Ok(n)
+    }
+}
+
 impl ShoreLink for NatsShoreLink {
     fn deliver<'a>(
         &'a self,
@@ -138,9 +212,18 @@ impl ShoreLink for NatsShoreLink {
         Box::pin(async move {
             let mut h = HeaderMap::new();
             h.insert("Nats-Msg-Id", format!("{}:{}", d.rollout, d.ship).as_str());
+            let msg = if bundle.len() > INLINE_MAX {
+                let chunks = self.put_chunks(&d.sha256, bundle).await?;
+                let mut d = d.clone();
+                d.chunks = chunks;
+                d.size = bundle.len() as u64;
+                d.encode(&[])
+            } else {
+                d.encode(bundle)
+            };
             let ack = self
                 .js
-                .publish_with_headers(to_subject(&d.ship), h, Bytes::from(d.encode(bundle)))
+                .publish_with_headers(to_subject(&d.ship), h, Bytes::from(msg))
                 .await
                 .map_err(err)?
                 .await
@@ -198,7 +281,81 @@ pub struct NatsShipLink {
     js: jetstream::Context,
     ship: String,
     consumer: Mutex<Option<consumer::PullConsumer>>,
-    held: Mutex<Option<jetstream::Message>>,
+    /// The delivery being worked on, and its payload with the bundle inline.
+    held: Mutex<Option<(jetstream::Message, Arc<Vec<u8>>)>>,
+    /// Where fetched chunks wait for the rest (`<dir>/<sha256>/<i>`); `None`: in memory.
+    chunk_dir: Option<PathBuf>,
+    chunks_fetched: Arc<AtomicU64>,
+}
+
+/// Assembles a chunked bundle: every chunk not yet in `dir/<sha256>/` (when a folder is
+/// given) is fetched with `fetch` and written there (temporary file, rename) before the
+/// next is asked for, so an interrupted transfer resumes at the first missing chunk.
+/// The result is checked against the delivery's size and SHA-256; a mismatch removes the
+/// chunks (they are fetched again). `fetched` counts the chunks fetched.
+pub async fn assemble<F, Fut>(
+    d: &Delivery,
+    dir: Option<&Path>,
+    fetched: &AtomicU64,
+    fetch: F,
+) -> Result<Vec<u8>, String>
+where
+    F: Fn(u32) -> Fut,
+    Fut: std::future::Future<Output = Result<Bytes, String>>,
+{
+    if !is_sha256(&d.sha256) {
+        return Err(format!("delivery for bundle {:?}: not a SHA-256", d.sha256));
+    }
+    let size = usize::try_from(d.size).map_err(err)?;
+    if size > super::bundle::MAX_BUNDLE_BYTES || (d.chunks as usize) != size.div_ceil(CHUNK_BYTES) {
+        return Err(format!(
+            "delivery for bundle {}: {} chunks of {} bytes do not fit",
+            d.sha256, d.chunks, d.size
+        ));
+    }
+    let folder = dir.map(|p| p.join(&d.sha256));
+    if let Some(f) = &folder {
+        tokio::fs::create_dir_all(f).await.map_err(err)?;
+    }
+    let mut out = Vec::with_capacity(size);
+    for i in 0..d.chunks {
+        let want = CHUNK_BYTES.min(size - i as usize * CHUNK_BYTES);
+        let path = folder.as_ref().map(|f| f.join(i.to_string()));
+        if let Some(p) = &path {
+            if let Ok(b) = tokio::fs::read(p).await {
+                if b.len() == want {
+                    out.extend_from_slice(&b);
+                    continue;
+                }
+            }
+        }
+        let b = fetch(i).await?;
+        fetched.fetch_add(1, Ordering::Relaxed);
+        if b.len() != want {
+            return Err(format!(
+                "bundle {} chunk {i}: {} bytes, expected {want}",
+                d.sha256,
+                b.len()
+            ));
+        }
+        if let Some(p) = &path {
+            let tmp = p.with_extension("part");
+            tokio::fs::write(&tmp, &b).await.map_err(err)?;
+            tokio::fs::rename(&tmp, p).await.map_err(err)?;
+        }
+        out.extend_from_slice(&b);
+    }
+    let got = super::bundle::sha256_hex(&out);
+    if got != d.sha256 {
+        if let Some(f) = &folder {
+            let _ = tokio::fs::remove_dir_all(f).await;
+        }
+        return Err(format!(
+            "bundle {}: assembled chunks hash to {got}",
+            d.sha256
+        ));
+    }
+    Ok(out)
 }
 
 impl NatsShipLink {
@@ -226,7 +383,49 @@ impl NatsShipLink {
             ship: ship.to_owned(),
             consumer: Mutex::new(None),
             held: Mutex::new(None),
+            chunk_dir: None,
+            chunks_fetched: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Keeps the chunks of a bundle being fetched in `dir` (so a transfer interrupted by
+    /// the link or a restart resumes); without it they are held in memory.
+    pub fn with_chunk_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.chunk_dir = Some(dir.into());
+        self
+    }
+
+    /// Chunks fetched from shore by this link.
+    pub fn chunks_fetched(&self) -> u64 {
+        self.chunks_fetched.load(Ordering::Relaxed)
+    }
+
+    /// The payload of a delivery message with its bundle inline (fetching the chunks of a
+    /// chunked one).
+    async fn inline(&self, payload: &[u8]) -> Result<Vec<u8>, String> {
+        let (d, bytes) = Delivery::decode(payload)?;
+        if d.chunks == 0 {
+            return Ok(payload.to_vec());
+        }
+        if !bytes.is_empty() {
+            return Err("a chunked delivery with bytes after its header".into());
+        }
+        let stream = self.js.get_stream(BUNDLES).await.map_err(err)?;
+        let bundle = assemble(&d, self.chunk_dir.as_deref(), &self.chunks_fetched, |i| {
+            let (stream, subject) = (&stream, chunk_subject(&d.sha256, i));
+            async move {
+                stream
+                    .get_last_raw_message_by_subject(&subject)
+                    .await
+                    .map(|m| m.payload)
+                    .map_err(|e| format!("{subject}: {e}"))
+            }
+        })
+        .await?;
+        let mut inline = d.clone();
+        inline.chunks = 0;
+        inline.size = 0;
+        Ok(inline.encode(&bundle))
     }
 
     async fn consumer(&self) -> Result<consumer::PullConsumer, String> {
@@ -260,8 +459,8 @@ impl NatsShipLink {
 impl ShipLink for NatsShipLink {
     fn next(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
         Box::pin(async move {
-            if let Some(m) = self.held.lock().as_ref() {
-                return Ok(Some(m.payload.to_vec()));
+            if let Some((_, p)) = self.held.lock().as_ref() {
+                return Ok(Some(p.to_vec()));
             }
             let c = match self.consumer().await {
                 Ok(c) => c,
@@ -286,9 +485,12 @@ impl ShipLink for NatsShipLink {
             let next = tokio::time::timeout(Duration::from_secs(3), batch.next()).await;
             match next {
                 Ok(Some(Ok(m))) => {
-                    let payload = m.payload.to_vec();
-                    *self.held.lock() = Some(m);
-                    Ok(Some(payload))
+                    // Not acked until applied: when the chunks cannot all be fetched now
+                    // the message comes again after its ack wait, and the chunks stored
+                    // so far are not fetched again.
+                    let payload = Arc::new(self.inline(&m.payload).await?);
+                    *self.held.lock() = Some((m, payload.clone()));
+                    Ok(Some(payload.to_vec()))
                 }
                 Ok(Some(Err(e))) => Err(err(e)),
                 Ok(None) => Ok(None),
@@ -303,7 +505,12 @@ impl ShipLink for NatsShipLink {
     fn ack(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             let m = self.held.lock().take();
-            if let Some(m) = m {
+            if let Some((m, _)) = m {
+                if let (Some(dir), Ok((d, _))) = (&self.chunk_dir, Delivery::decode(&m.payload)) {
+                    if d.chunks > 0 && is_sha256(&d.sha256) {
+                        let _ = tokio::fs::remove_dir_all(dir.join(&d.sha256)).await;
+                    }
+                }
                 if let Err(e) = m.double_ack().await {
                     // Not acked: it comes again; the agent answers from its records.
                     return Err(err(e));
@@ -333,5 +540,89 @@ impl ShipLink for NatsShipLink {
                 .map_err(err)?;
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rollout::bundle::{sha256_hex, BundleKind};
+
+    fn delivery(bundle: &[u8]) -> Delivery {
+        Delivery {
+            rollout: "r".into(),
+            ship: "s".into(),
+            sha256: sha256_hex(bundle),
+            kind: BundleKind::Model,
+            timeout_s: 1,
+            chunks: bundle.len().div_ceil(CHUNK_BYTES) as u32,
+            size: bundle.len() as u64,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_transfer_resumes_at_the_first_missing_chunk() {
+        let bundle: Vec<u8> = (0..(CHUNK_BYTES * 4 + 1000))
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        let d = delivery(&bundle);
+        assert_eq!(d.chunks, 5);
+        let dir = tempfile::tempdir().unwrap();
+        let fetched = AtomicU64::new(0);
+        let chunk = |i: u32| {
+            let lo = i as usize * CHUNK_BYTES;
+            Bytes::copy_from_slice(&bundle[lo..(lo + CHUNK_BYTES).min(bundle.len())])
+        };
+        // The link drops after three chunks.
+        let err = assemble(&d, Some(dir.path()), &fetched, |i| async move {
+            if i < 3 {
+                Ok(chunk(i))
+            } else {
+                Err("link down".to_string())
+            }
+        })
+        .await
+        .unwrap_err();
+        assert!(err.contains("link down"));
+        assert_eq!(fetched.load(Ordering::Relaxed), 3);
+        // Back: only chunks 3 and 4 are asked for.
+        let asked = Mutex::new(Vec::new());
+        let got = assemble(&d, Some(dir.path()), &fetched, |i| {
+            asked.lock().push(i);
+            async move { Ok(chunk(i)) }
+        })
+        .await
+        .unwrap();
+        assert!(got == bundle);
+        assert_eq!(*asked.lock(), vec![3, 4]);
+        assert_eq!(fetched.load(Ordering::Relaxed), 5);
+    }
+
+    #[tokio::test]
+    async fn chunks_that_do_not_hash_to_the_bundle_are_refused_and_dropped() {
+        let bundle = vec![1u8; CHUNK_BYTES * 2];
+        let d = delivery(&bundle);
+        let dir = tempfile::tempdir().unwrap();
+        let fetched = AtomicU64::new(0);
+        let err = assemble(&d, Some(dir.path()), &fetched, |_| async {
+            Ok(Bytes::from(vec![2u8; CHUNK_BYTES]))
+        })
+        .await
+        .unwrap_err();
+        assert!(err.contains("hash to"), "{err}");
+        assert!(!dir.path().join(&d.sha256).exists());
+        // A wrong-sized chunk, a header whose counts disagree, a name that is not a hash.
+        let short = assemble(&d, None, &fetched, |_| async {
+            Ok(Bytes::from(vec![1u8; 10]))
+        });
+        assert!(short.await.unwrap_err().contains("expected"));
+        let mut bad = d.clone();
+        bad.chunks = 7;
+        let r = assemble(&bad, None, &fetched, |_| async { Ok(Bytes::new()) });
+        assert!(r.await.unwrap_err().contains("do not fit"));
+        bad = d.clone();
+        bad.sha256 = "../etc".into();
+        let r = assemble(&bad, None, &fetched, |_| async { Ok(Bytes::new()) });
+        assert!(r.await.unwrap_err().contains("not a SHA-256"));
     }
 }
