@@ -23,5 +23,5 @@ pub use inventory::{DeviceSpec, Inventory, LinkSpec};
 pub use observation::{LogObs, ObsKind, Observation, DEFAULT_SEVERITY};
 pub use sample::MetricSample;
 pub use severity::Severity;
-pub use ship::ShipId;
+pub use ship::{ShipId, ShipPosition};
 pub use vocab::{KnownMetric, MetricFamily, MetricKind};

@@ -245,6 +245,7 @@ impl Demo {
                         ship: s.id.clone(),
                         board: fleet.board.clone(),
                         links: s.links.clone(),
+                        roster: s.roster().clone(),
                     }) as Arc<dyn SyncSnapshotSource>),
                     cursor_every: None,
                 })
@@ -422,6 +423,7 @@ struct ShipState {
     ship: String,
     board: IncidentBoard,
     links: Arc<RwLock<Vec<LinkSnapshot>>>,
+    roster: seawatch_actors::roster::Roster,
 }
 
 impl SyncSnapshotSource for ShipState {
@@ -437,6 +439,7 @@ impl SyncSnapshotSource for ShipState {
                 .collect(),
             devices_down: 0,
             backlog_events: 0,
+            position: self.roster.position(),
         }
     }
 }

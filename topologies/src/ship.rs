@@ -375,7 +375,13 @@ impl ShipNode {
         if let Some(vm) = &cfg.victoriametrics {
             services.push(vm_exporter(cfg, &vm.url, log.clone(), &runtime));
         }
-        if let Some(sync) = crate::sync::ship_sync_child(cfg, log.clone(), &runtime) {
+        let live = Arc::new(crate::sync::LiveShipState {
+            ship: cfg.ship.clone(),
+            board: incidents.clone(),
+            push: push.clone(),
+            roster: roster.clone(),
+        });
+        if let Some(sync) = crate::sync::ship_sync_child(cfg, log.clone(), &runtime, live) {
             services.push(sync);
         }
         let mail_outbox = mail_outbox_child(cfg, &inventory_kinds, &log, &clock, &runtime)?.map(

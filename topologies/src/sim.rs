@@ -224,6 +224,13 @@ pub struct SimShip {
     pub links: Arc<RwLock<Vec<LinkSnapshot>>>,
 }
 
+impl SimShip {
+    /// The ship's roster (its device, link and detector actors, and its position).
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+}
+
 /// How a [`SimFleet`] is built.
 #[derive(Debug, Clone)]
 pub struct FleetOptions {

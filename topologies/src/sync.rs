@@ -10,13 +10,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use seawatch_actors::incident::{IncidentBoard, StateFilter};
 use seawatch_actors::log_service::LogReader;
+use seawatch_actors::push::PushBus;
 use seawatch_actors::rollout::agent::{agent_child, AgentArgs, BundleTargets, ShipConnector};
 use seawatch_actors::rollout::bundle::{BundleKind, BundleStore};
 use seawatch_actors::rollout::controller::{
     controller_child, ControllerArgs, RolloutMetrics, ShoreConnector,
 };
 use seawatch_actors::rollout::nats::{NatsShipLink, NatsShoreLink, ShipLink, ShoreLink};
+use seawatch_actors::roster::Roster;
 use seawatch_actors::store::clickhouse::ClickHouseConfig;
 use seawatch_actors::sync::actor::{sync_child, Connector, SyncArgs};
 use seawatch_actors::sync::clickhouse::ClickHouseFleetStore;
@@ -24,8 +27,10 @@ use seawatch_actors::sync::metrics::SyncMetrics;
 use seawatch_actors::sync::nats::{
     check_server, connect_ship, run_shore_node, NatsError, ShipSource, ShoreNodeConfig, ShoreShared,
 };
+use seawatch_actors::sync::ship::SnapshotSource;
 use seawatch_actors::sync::ship::SyncConfig;
 use seawatch_actors::sync::shore::{fleet_command_router, fleet_read_router, FleetApi};
+use seawatch_actors::sync::wire::{LinkSnapshot, ShipSnapshot};
 use seawatch_console::rollouts::RolloutApi;
 use seawatch_console::{Auth, AuthConfig, ConsoleMetrics, Role};
 use seawatch_runtime::http::{self, Health};
@@ -37,9 +42,57 @@ use tokio::sync::watch;
 
 use crate::config::{ShipConfig, ShoreConfig};
 
+/// What a running ship tells shore in its sync snapshots (the fleet view): its links'
+/// states as last pushed, its open incidents and its position.
+pub struct LiveShipState {
+    /// Ship id.
+    pub ship: String,
+    /// The ship's incidents.
+    pub board: IncidentBoard,
+    /// The push bus (it keeps each link's latest state).
+    pub push: PushBus,
+    /// The roster (it keeps the ship's position).
+    pub roster: Roster,
+}
+
+impl SnapshotSource for LiveShipState {
+    fn snapshot(&self, now_ms: i64) -> ShipSnapshot {
+        let mut links: Vec<LinkSnapshot> = self
+            .push
+            .latest_links(Some(&self.ship))
+            .iter()
+            .filter_map(|p| {
+                Some(LinkSnapshot {
+                    id: p.body.get("link")?.as_str()?.to_owned(),
+                    status: p.body.get("state")?.as_str()?.to_owned(),
+                })
+            })
+            .collect();
+        links.sort_by(|a, b| a.id.cmp(&b.id));
+        ShipSnapshot {
+            at_ms: now_ms,
+            links,
+            open_incidents: self
+                .board
+                .list(Some(&self.ship), StateFilter::Open)
+                .into_iter()
+                .map(|i| i.id)
+                .collect(),
+            devices_down: 0,
+            backlog_events: 0,
+            position: self.roster.position(),
+        }
+    }
+}
+
 /// The ship's sync actor over NATS (`cfg.nats`), a child of the ship's subtree; `None`
-/// without `[nats]`.
-pub fn ship_sync_child(cfg: &ShipConfig, log: LogReader, runtime: &Runtime) -> Option<ChildSpec> {
+/// without `[nats]`. Its snapshots come from `state`.
+pub fn ship_sync_child(
+    cfg: &ShipConfig,
+    log: LogReader,
+    runtime: &Runtime,
+    state: Arc<dyn SnapshotSource>,
+) -> Option<ChildSpec> {
     let url = cfg.nats.as_ref()?.url.clone();
     let mut sync = SyncConfig::new(cfg.data.join("sync.cursor"));
     sync.link_share = cfg.sync.link_share;
@@ -68,7 +121,7 @@ pub fn ship_sync_child(cfg: &ShipConfig, log: LogReader, runtime: &Runtime) -> O
         clock: runtime.clock().clone(),
         metrics: Some(SyncMetrics::register(runtime.metrics())),
         commands: None,
-        snapshot: None,
+        snapshot: Some(state),
     });
     Some(child)
 }

@@ -211,6 +211,18 @@ async fn within_two_minutes_the_console_shows_an_incident_with_its_root_cause() 
         let last = s["last_sync_ms"].as_i64().expect("every ship has synced");
         assert!(last > START_MS && last <= START_MS + 120_000, "{s}");
         assert!(s["events_stored"].as_u64().unwrap() > 0, "{s}");
+        // Each ship reports where it is (its ACU's GPS feed): on its route off Florida
+        // and the Bahamas (topologies/assets/demo-ship.toml), with a heading.
+        let (lat, lon) = (
+            s["position"]["lat"].as_f64().expect("a position"),
+            s["position"]["lon"].as_f64().expect("a position"),
+        );
+        assert!(
+            (24.5..=26.5).contains(&lat) && (-80.5..=-77.0).contains(&lon),
+            "{s}"
+        );
+        assert!(s["position"]["heading_deg"].as_f64().is_some(), "{s}");
+        assert!(!s["links"].as_array().unwrap().is_empty(), "{s}");
     }
     // The ship whose incident opened has told shore about it (snapshot).
     let ship = fleet

@@ -337,3 +337,50 @@ async fn known_label_sets_are_exported_at_0_right_after_start() {
     }
     node.shutdown().await;
 }
+
+/// What the ship tells shore in its sync snapshots: its links as last pushed, its open
+/// incidents and its position from its own `ship_lat`/`ship_lon`/`ship_heading_deg`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sync_snapshot_carries_the_links_incidents_and_position() {
+    use seawatch_actors::sync::ship::SnapshotSource;
+    let dir = tempfile::tempdir().unwrap();
+    let node = ShipNode::start(&config(dir.path()), inventory(), Clock::system())
+        .await
+        .unwrap();
+    let http = node.http_addr;
+    let auth = format!("Authorization: Bearer {}\r\n", node.auth.ingest_token());
+    tokio::task::spawn_blocking(move || {
+        let body = b"{\"metric\":\"ship_lat\",\"value\":25.77,\"labels\":{\"device\":\"modem-1\"}}\n{\"metric\":\"ship_lon\",\"value\":-80.19,\"labels\":{\"device\":\"modem-1\"}}\n{\"metric\":\"ship_heading_deg\",\"value\":95,\"labels\":{\"device\":\"modem-1\"}}\n{\"metric\":\"modem_esno_db\",\"value\":3.2,\"labels\":{\"device\":\"modem-1\",\"link\":\"vsat-1\"}}\n";
+        let (code, text) = http_post(http, "/ingest/ndjson", "application/x-ndjson", &auth, body);
+        assert_eq!(code, 200, "{text}");
+    })
+    .await
+    .unwrap();
+    let live = seawatch_topologies::sync::LiveShipState {
+        ship: "aurora".into(),
+        board: node.incidents.clone(),
+        push: node.push.clone(),
+        roster: node.roster.clone(),
+    };
+    let deadline = std::time::Instant::now() + WAIT;
+    let snap = loop {
+        let s = live.snapshot(1_000);
+        if s.position.is_some() && !s.links.is_empty() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no position or link: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let p = snap.position.unwrap();
+    assert_eq!((p.lat, p.lon, p.heading_deg), (25.77, -80.19, Some(95.0)));
+    assert_eq!(snap.links.len(), 1);
+    assert_eq!(
+        (snap.links[0].id.as_str(), snap.links[0].status.as_str()),
+        ("vsat-1", "degraded")
+    );
+    assert_eq!(snap.at_ms, 1_000);
+    node.shutdown().await;
+}

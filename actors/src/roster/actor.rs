@@ -12,7 +12,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
-use seawatch_model::ShipId;
+use seawatch_model::{ShipId, ShipPosition};
 use seawatch_runtime::supervision::{
     Addr, Backoff, ChildSpec, Strategy, Supervisor, SupervisorArgs, SupervisorMsg, SupervisorSpec,
 };
@@ -210,7 +210,15 @@ struct Members {
 /// The addresses of the current roster incarnation's children, rewritten by the roster
 /// (whole in `pre_start`, one entry as it adds or removes a child). Cheap to clone.
 #[derive(Clone, Debug, Default)]
-pub struct RosterView(Arc<RwLock<Members>>);
+pub struct RosterView(Arc<RwLock<Members>>, Arc<RwLock<Option<ShipPosition>>>);
+
+impl RosterView {
+    /// The ship's position from the newest `ship_lat`/`ship_lon`/`ship_heading_deg`
+    /// samples routed, once both coordinates were seen.
+    pub fn position(&self) -> Option<ShipPosition> {
+        (*self.1.read()).filter(ShipPosition::is_known)
+    }
+}
 
 /// Start arguments of the roster actor; the same for every incarnation.
 #[derive(Clone)]
@@ -407,6 +415,9 @@ impl RosterState {
         let links: Vec<String> = self.args.view.0.read().links.keys().cloned().collect();
         for obs in items {
             if let ObsKind::Metric(m) = &obs.kind {
+                if m.name.starts_with("ship_") {
+                    ShipPosition::observe(&mut self.args.view.1.write(), &m.name, m.value, m.ts_ms);
+                }
                 // the ship's heading, position and rain rate drive every link's outage
                 // prediction
                 if matches!(
@@ -692,6 +703,12 @@ pub struct Roster {
 }
 
 impl Roster {
+    /// The ship's position from the position samples routed so far (see
+    /// [`RosterView::position`]).
+    pub fn position(&self) -> Option<ShipPosition> {
+        self.view.position()
+    }
+
     /// The roster actor's address.
     pub fn addr(&self) -> &Addr<RosterMsg> {
         &self.addr

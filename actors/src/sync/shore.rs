@@ -188,6 +188,8 @@ pub struct FleetShip {
     pub events_stored: u64,
     /// Shore node serving this ship's mirror.
     pub node: String,
+    /// Where the ship is, as of its last snapshot (`null` when it reports no position).
+    pub position: Option<seawatch_model::ShipPosition>,
 }
 
 pub use super::fleet::FleetView;
@@ -350,6 +352,7 @@ impl Mirror {
             open_incidents: self.snapshot.open_incidents.clone(),
             events_stored,
             node: node.to_owned(),
+            position: self.snapshot.position,
         }
     }
 

@@ -323,7 +323,7 @@ pub struct LinkSnapshot {
 }
 
 /// A ship's state as of `at_ms`, replacing the previous one in the shore mirror.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ShipSnapshot {
     /// When it was taken (ship clock, unix ms).
     pub at_ms: i64,
@@ -335,6 +335,9 @@ pub struct ShipSnapshot {
     pub devices_down: u32,
     /// Events in the ship's log not yet acknowledged by shore.
     pub backlog_events: u64,
+    /// Where the ship is, when it reports its position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<seawatch_model::ShipPosition>,
 }
 
 /// What a shore controller asks a ship actor to do.
