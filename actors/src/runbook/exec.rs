@@ -435,16 +435,26 @@ impl Executions {
         self.list().iter().map(|e| self.as_push(e)).collect()
     }
 
-    fn as_push(&self, e: &Exec) -> crate::push::Push {
+    /// An execution as the API and the `runbook` push show it: its JSON with the ship.
+    pub fn view(&self, e: &Exec) -> serde_json::Value {
         let mut body = serde_json::to_value(e).unwrap_or_default();
         if let Some(o) = body.as_object_mut() {
             o.insert("ship".into(), self.ship.clone().into());
         }
+        body
+    }
+
+    fn as_push(&self, e: &Exec) -> crate::push::Push {
         crate::push::Push {
             kind: crate::push::PushKind::Runbook,
             ship: Some(self.ship.clone()),
-            body,
+            body: self.view(e),
         }
+    }
+
+    /// The catalogue, policy and audit log the executions are journaled in.
+    pub fn remediation(&self) -> &Remediation {
+        &self.remediation
     }
 
     /// The runbooks `incident` suggests, best first: those whose `applies_to` names the

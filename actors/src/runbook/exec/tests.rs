@@ -453,14 +453,17 @@ fn an_incident_suggests_the_runbooks_for_its_root_kind_and_symptoms() {
     use seawatch_model::AlertClass;
     let dir = tempfile::tempdir().unwrap();
     let ex = open_with_server(dir.path());
-    // a flapping access switch: the port bounce, its interface left for the operator
+    // a flapping access switch: the port bounce, its interface left for the operator,
+    // and the mail silence for the time it is worked on
     let s = ex.suggest(&incident(
         "aurora-1",
         "acc-sw-1",
         vec![AlertClass::Flapping],
     ));
     let names: Vec<&str> = s.iter().map(|s| s.runbook.as_str()).collect();
-    assert_eq!(names, vec!["bounce-access-port"]);
+    assert_eq!(names, vec!["bounce-access-port", "silence-device-mail"]);
+    assert_eq!(s[1].params.get("minutes").map(String::as_str), Some("60"));
+    assert!(s[1].missing.is_empty());
     assert_eq!(s[0].targets, vec!["acc-sw-1".to_string()]);
     assert_eq!(s[0].missing, vec!["interface".to_string()]);
     assert!(s[0].executions.is_empty());
