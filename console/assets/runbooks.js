@@ -126,7 +126,6 @@
   }
 
   window.swRemediation = {
-    isExec: (x) => Array.isArray(x.targets),
     execRow,
     loadSuggestions,
     forget: () => { loaded = null; },
