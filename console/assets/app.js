@@ -199,7 +199,7 @@ function renderIncident(id) {
   const runbooks = [...S.runbooks.values()].filter((r) => r.incident === i.id);
   // re-render only for what the page shows of its executions: a push that repeats an
   // execution in another shape (the WebSocket's, with "type" and "ship") changes nothing
-  const shown = runbooks.map((r) => [r.id, r.state, (r.steps || []).length, (r.approvals || []).length]);
+  const shown = runbooks.map((r) => [r.id, r.state, (r.steps || []).length, (r.approvals || []).length, (r.preview || []).length]);
   if (!changed("incident", [i, shown, S.role])) return;
   $("inc-title").replaceChildren(el("span", { class: sevClass(i.severity) }, i.severity), " ", "Root cause: ", el("strong", { id: "inc-root" }, i.root_cause));
   const f = $("inc-fields"); f.replaceChildren();

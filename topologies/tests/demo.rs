@@ -364,8 +364,8 @@ async fn ended(addr: SocketAddr, token: &str, id: &str) -> serde_json::Value {
 /// the scenario suggests the starter runbooks; operator alice proposes the builtin mail
 /// silence, cannot approve it herself, operator bob does (the starter policy asks one
 /// approval of someone else), and it runs to `succeeded`. An ssh runbook against the
-/// simulated switch fails at its first step, nothing sent (no address to reach), instead
-/// of pretending. The ship's audit log verifies, and a console session's snapshot has the
+/// simulated switch cannot read its configuration for the dry run and fails at its first
+/// step, nothing sent (no address to reach), instead of pretending. The ship's audit log verifies, and a console session's snapshot has the
 /// executions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incident_suggests_runbooks_and_an_approved_silence_succeeds() {
@@ -507,6 +507,29 @@ async fn an_incident_suggests_runbooks_and_an_approved_silence_succeeds() {
     .await;
     assert_eq!(code, 201, "{e}");
     let ssh_id = e["id"].as_str().unwrap().to_string();
+    // its dry run tries to read the switch's configuration first, and says why it cannot
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let preview = loop {
+        let (_, e) = call_json(
+            addr,
+            "GET",
+            format!("/api/runbooks/executions/{ssh_id}"),
+            &bob,
+            serde_json::Value::Null,
+        )
+        .await;
+        if let Some(p) = e["preview"].as_array().filter(|p| !p.is_empty()) {
+            break p[0].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no preview: {e}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        preview["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no address")),
+        "{preview}"
+    );
     let (code, body) = call_json(
         addr,
         "POST",
