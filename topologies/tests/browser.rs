@@ -9,7 +9,8 @@
 //! reads its timeline, follows the link to the root device's log lines around the incident
 //! and searches them (`CARGO_TARGET_TMPDIR/console-logs.png`), then
 //! approves as admin, from the runbooks page, a mail silence operator alice proposed on
-//! ship-1's remediation engine and watches it run to `succeeded`, signs in as a viewer and
+//! ship-1's remediation engine and watches it run to `succeeded`, sees an ssh runbook's dry
+//! run say why the simulated switch's configuration could not be read, signs in as a viewer and
 //! checks that the approval is neither offered nor accepted (403). To keep the test short
 //! the demo plays at 8× real time (`DemoOptions::speed`, used only by tests; the command
 //! always plays in real time). If chromium or chromedriver is missing the test prints
@@ -224,6 +225,36 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
             .unwrap();
         let done = demo.executions[0].get(&first.id).unwrap();
         assert_eq!(done.approvals[0].by, "admin");
+
+        // An ssh runbook's dry run tries to read the simulated switch's configuration and
+        // the page says why it could not (the device has no address), before approval.
+        let mut params = serde_json::Map::new();
+        params.insert("interface".into(), "Gi1/0/7".into());
+        let bounce = demo.executions[0]
+            .propose(
+                Proposal {
+                    runbook: "bounce-access-port".into(),
+                    targets: vec![dist.target.clone()],
+                    params,
+                    requester: "alice".into(),
+                    role: "operator".into(),
+                    incident: Some("ship-1-1".into()),
+                },
+                ShipFacts::default(),
+                demo.fleet.runtime.clock().now_ms(),
+            )
+            .unwrap();
+        let preview = format!(
+            "#runbooks .runbook[data-id='{}'] details.preview",
+            bounce.id
+        );
+        c.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(&preview))
+            .await
+            .unwrap();
+        let said = text_of(&c, &preview).await;
+        assert!(said.contains("no address"), "{said}");
 
         // A viewer sees a pending execution listed but gets no Approve button, and the
         // server refuses the viewer's approval anyway.
