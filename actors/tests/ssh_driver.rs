@@ -1,6 +1,7 @@
 //! The runbook ssh driver against a real OpenSSH server (Debian's sshd, started by
 //! deploy/scripts/sshd-test-server.sh) whose forced command emulates a switch CLI: a whole
-//! bounce-access-port execution, and refusals of an unknown and a changed host key before
+//! bounce-access-port execution (its dry run read from the switch's running config), and
+//! refusals of an unknown and a changed host key before
 //! anything is sent. Without sshd the test says so, and fails under CI=true.
 
 use std::path::Path;
@@ -78,6 +79,18 @@ async fn ssh_driver_runs_a_bounce_on_a_real_sshd_and_refuses_unknown_or_changed_
             1_741_921_200_000,
         )
         .unwrap();
+    // the dry run reads the switch's running configuration (read-only) and shows what
+    // each action changes in the port's section
+    ex.preview(&e.id, &driver).await.unwrap();
+    assert!(server.applied().is_empty(), "the preview changed nothing");
+    let preview = ex.get(&e.id).unwrap().preview;
+    assert_eq!(preview.len(), 1, "{preview:?}");
+    assert!(preview[0].error.is_none(), "{preview:?}");
+    let shut = &preview[0].steps[0].changes[0];
+    assert_eq!(shut.section, "interface Gi1/0/7");
+    assert_eq!(shut.before, ["interface Gi1/0/7"]);
+    assert_eq!(shut.after, ["interface Gi1/0/7", " shutdown"]);
+    assert_eq!(preview[0].steps[1].changes[0].after, shut.before);
     ex.decide(&e.id, "bob", true).unwrap();
     let state = ex.run(&e.id, &driver).await.unwrap();
     let done = ex.get(&e.id).unwrap();

@@ -199,7 +199,7 @@ function renderIncident(id) {
   const runbooks = [...S.runbooks.values()].filter((r) => r.incident === i.id);
   // re-render only for what the page shows of its executions: a push that repeats an
   // execution in another shape (the WebSocket's, with "type" and "ship") changes nothing
-  const shown = runbooks.map((r) => [r.id, r.state, (r.steps || []).length, (r.approvals || []).length, r.decided_at || null]);
+  const shown = runbooks.map((r) => [r.id, r.state, (r.steps || []).length, (r.approvals || []).length, (r.preview || []).length]);
   if (!changed("incident", [i, shown, S.role])) return;
   $("inc-title").replaceChildren(el("span", { class: sevClass(i.severity) }, i.severity), " ", "Root cause: ", el("strong", { id: "inc-root" }, i.root_cause));
   const f = $("inc-fields"); f.replaceChildren();
@@ -218,14 +218,9 @@ function renderIncident(id) {
   const tl = $("inc-timeline"); tl.replaceChildren();
   const events = (i.timeline || []).map((t) => ({ at: t.at, kind: t.kind, source: t.source, text: t.text }));
   for (const r of runbooks) {
-    if (Array.isArray(r.targets)) { // an execution of the remediation engine
-      const at = new Date(Number(r.proposed_at_ms) || 0).toISOString();
-      events.push({ at, kind: "runbook", source: r.targets.join(", "), text: `runbook ${r.runbook} proposed by ${r.requester} (now ${String(r.state || "").replace(/_/g, " ")})` });
-      for (const a of r.approvals || []) events.push({ at: a.at, kind: "runbook", source: a.by, text: `runbook ${r.runbook} ${a.approve ? "approved" : "rejected"}` });
-      continue;
-    }
-    events.push({ at: r.requested_at, kind: "runbook", source: r.target, text: `runbook ${r.runbook} requested` });
-    if (r.decided_at) events.push({ at: r.decided_at, kind: "runbook", source: r.decided_by || "", text: `runbook ${r.runbook} ${String(r.state || "").replace("_", " ")}` });
+    const at = new Date(Number(r.proposed_at_ms) || 0).toISOString();
+    events.push({ at, kind: "runbook", source: (r.targets || []).join(", "), text: `runbook ${r.runbook} proposed by ${r.requester} (now ${String(r.state || "").replace(/_/g, " ")})` });
+    for (const a of r.approvals || []) events.push({ at: a.at, kind: "runbook", source: a.by, text: `runbook ${r.runbook} ${a.approve ? "approved" : "rejected"}` });
   }
   events.sort((a, b) => String(a.at).localeCompare(String(b.at)));
   for (const a of events) tl.append(el("li", { class: "tl-" + a.kind, "data-kind": a.kind },
@@ -276,37 +271,15 @@ function renderLinks() {
   }
   $("link-empty").hidden = rows.length > 0;
 }
-// An execution; pending ones get an Approve button, for operators and admins only (the
-// server refuses a viewer anyway: 403).
+// An execution of the remediation engine (runbooks.js draws it, with Approve and Reject
+// for operators other than its requester).
 function runbookRow(r) {
-  if (window.swRemediation && swRemediation.isExec(r)) return swRemediation.execRow(r);
-  const pending = r.state === "pending_approval";
-  const who = r.decided_by ? ` by ${r.decided_by} at ${when(r.decided_at)}` : "";
-  const info = el("div", {}, el("strong", {}, r.runbook || r.id), " on ", el("strong", {}, r.target || "—"), " ",
-    el("span", { class: "muted" }, `${r.ship || ""} · incident ${r.incident || "—"} · requested ${when(r.requested_at)} · `),
-    el("span", { class: "state-" + r.state }, (r.state || "").replace("_", " ") + who));
-  const row = el("div", { class: "runbook", "data-id": r.id }, info);
-  if (pending && RANK[S.role] >= RANK.operator) {
-    const btn = el("button", { class: "approve", "data-id": r.id }, "Approve");
-    btn.addEventListener("click", async () => {
-      btn.disabled = true;
-      try {
-        const res = await api("POST", `/api/runbooks/executions/${encodeURIComponent(r.id)}/approve`);
-        if (res.ok) { apply(Object.assign({ type: "runbook" }, await res.json()), true); flash("Approved."); }
-        else flash(res.status === 403 ? "Not allowed: operators approve runbooks." : res.status === 409 ? "Already decided." : res.status === 404 ? "No such execution." : "Approval failed (" + res.status + ").");
-      } catch (e) { flash("Approval failed."); }
-      renderAll();
-    });
-    row.append(btn);
-  } else if (pending) {
-    row.append(el("span", { class: "muted" }, "an operator approves"));
-  }
-  return row;
+  return window.swRemediation ? swRemediation.execRow(r) : el("div", { class: "runbook", "data-id": r.id }, r.runbook || r.id);
 }
 function renderRunbooks() {
-  const waiting = (r) => r.state === "pending_approval" || r.state === "awaiting_approval";
+  const waiting = (r) => r.state === "awaiting_approval";
   const rows = [...S.runbooks.values()].filter((r) => !S.ship || r.ship === S.ship)
-    .sort((a, b) => waiting(a) - waiting(b) || String(a.requested_at || a.proposed_at_ms).localeCompare(String(b.requested_at || b.proposed_at_ms))).reverse();
+    .sort((a, b) => waiting(a) - waiting(b) || (Number(a.proposed_at_ms) || 0) - (Number(b.proposed_at_ms) || 0)).reverse();
   if (!changed("runbooks", [rows, S.role])) return;
   const list = $("runbook-list"); list.replaceChildren();
   for (const r of rows) list.append(runbookRow(r));

@@ -1,7 +1,8 @@
 // seawatch console, remediation (contracts §2, §7): an incident's suggested runbooks
 // (GET /api/incidents/{id}/runbooks) with a form for the parameters a human gives, the
 // proposal (POST /api/runbooks/{name}/executions: 201 with the dry run, or 403 with the
-// policy's reasons), and each execution with its plan, policy decision, approvals and
+// policy's reasons), and each execution with its plan (and, for ssh runbooks, what each
+// action would change in the device's configuration), policy decision, approvals and
 // step output, kept current by the WebSocket's "runbook" pushes. Approve and Reject for
 // operators (never on their own request: the server refuses it, 403).
 // Uses app.js's S, el(), when(), flash(), api(), apply(), renderAll().
@@ -14,7 +15,7 @@
   // An HTTP answer can be older than the pushes that came before it (an execution runs
   // in milliseconds): keep whichever version is further along.
   const STAGES = ["proposed", "awaiting_approval", "prechecks", "dry_run", "executing", "verifying"];
-  const progress = (x) => [(x.approvals || []).length, (x.steps || []).length, FINAL.includes(x.state) ? STAGES.length : STAGES.indexOf(x.state)];
+  const progress = (x) => [(x.approvals || []).length, (x.steps || []).length, FINAL.includes(x.state) ? STAGES.length : STAGES.indexOf(x.state), (x.preview || []).length];
   function applyAnswer(x) {
     const cur = S.runbooks.get(x.id);
     if (cur) {
@@ -65,6 +66,7 @@
       for (const s of x.plan) plan.append(el("div", { class: "step" }, el("span", { class: "muted" }, `${s.target} · ${s.phase} ${s.index + 1}${s.name ? " · " + s.name : ""}`), el("pre", {}, s.command)));
       row.append(plan);
     }
+    if ((x.preview || []).length) row.append(previewBox(x));
     if ((x.steps || []).length) {
       const done = x.steps.filter((s) => s.status !== "started");
       const steps = details(x, "steps", !FINAL.includes(state), `Steps: ${done.length} run`);
@@ -80,6 +82,30 @@
       }
     }
     return row;
+  }
+
+  // A section before and after a step: removed lines "-", added "+", the rest " ".
+  function diffText(before, after) {
+    const out = [];
+    for (const l of before) out.push((after.includes(l) ? "  " : "- ") + l);
+    for (const l of after) if (!before.includes(l)) out.push("+ " + l);
+    return out.join("\n");
+  }
+
+  // The dry run's device part: what each action would change in a target's running
+  // configuration (read before approval), or why it could not be read.
+  function previewBox(x) {
+    const box = details(x, "preview", x.state === "awaiting_approval", "Dry run: device configuration");
+    for (const p of x.preview) {
+      if (p.error) { box.append(el("div", { class: "step step-failed" }, `${p.target} · not read: ${p.error}`)); continue; }
+      for (const st of p.steps || []) {
+        const head = `${p.target} · action ${st.step + 1}`;
+        if (st.unknown) box.append(el("div", { class: "muted" }, `${head} · not predicted (${st.unknown})`));
+        else if (!(st.changes || []).length) box.append(el("div", { class: "muted" }, `${head} · no change to the configuration`));
+        else for (const c of st.changes) box.append(el("div", { class: "step" }, el("span", { class: "muted" }, head), el("pre", { class: "diff" }, diffText(c.before || [], c.after || []))));
+      }
+    }
+    return box;
   }
 
   async function propose(s, form) {
@@ -126,7 +152,6 @@
   }
 
   window.swRemediation = {
-    isExec: (x) => Array.isArray(x.targets),
     execRow,
     loadSuggestions,
     forget: () => { loaded = null; },

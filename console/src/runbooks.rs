@@ -1,14 +1,22 @@
-//! The runbook approval API (contracts §2):
+//! The runbook API (contracts §2, §7) over the remediation engines of the ships a node
+//! hosts (one [`ExecApi`] a ship: `seawatch ship` has one, `seawatch demo` one per ship):
 //!
-//! - `GET /api/runbooks` (viewer): the runbook catalogue, a JSON array (contracts §7).
-//! - `GET /api/audit?since=SEQ&limit=N` (admin): the hash-chained audit log, records with
-//!   `seq > SEQ` in order (at most `limit`, default and cap 1000).
-//! - `GET /api/runbooks/executions?ship=&state=` (viewer): a JSON array of executions.
+//! - `GET /api/runbooks?ship=` (viewer): the runbook catalogue, a JSON array (the ships'
+//!   catalogues merged by name; `ship=` for one ship's).
+//! - `GET /api/audit?ship=&since=SEQ&limit=N` (admin): a ship's hash-chained audit log,
+//!   records with `seq > SEQ` in order (at most `limit`, default and cap 1000); `ship=`
+//!   names the ship where a node hosts several (else the first).
+//! - `GET /api/runbooks/executions?ship=&state=` (viewer): a JSON array of executions,
+//!   each with its `ship`.
+//! - `GET /api/runbooks/executions/{id}` (viewer): one execution.
 //! - `GET /api/incidents/{id}/runbooks` (viewer): the runbooks an incident suggests.
-//! - `POST /api/runbooks/executions/{id}/approve` (operator; 403 for a viewer, 401
-//!   without a token): 200 with the approved execution, 404 for an unknown id, 409 when
-//!   it is not waiting for approval. The approver is the token's user; the change is
-//!   pushed to WebSocket sessions as `{"type":"runbook", ...}` by the board.
+//! - `POST /api/runbooks/{name}/executions` `{"targets","params","incident"?,"ship"?}`
+//!   (operator): 201 with the execution, or 403 with the policy's reasons. The ship is the
+//!   incident's, else `ship`, else the node's only one.
+//! - `POST /api/runbooks/executions/{id}/approve` | `/reject` (operator; 403 for a viewer
+//!   or the requester, 401 without a token): 200 with the execution, 404 for an unknown id,
+//!   409 when it is not awaiting approval. Every change is pushed to WebSocket sessions as
+//!   `{"type":"runbook", ...}` by the executions.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -16,15 +24,64 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use seawatch_actors::incident::model::Incident;
-use seawatch_actors::runbook::exec::{ExecError, Executions, Proposal};
+use seawatch_actors::runbook::exec::{ExecError, ExecState, Executions, Proposal};
 use seawatch_actors::runbook::policy::ShipFacts;
-use seawatch_actors::runbook::service::Remediation;
 use seawatch_actors::runbook::spec::Runbook;
-use seawatch_actors::runbook::{ApprovalBoard, DecisionError, ExecutionState, ExecutionView};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::auth::{Auth, Principal, Role};
+use crate::json_error as error;
+
+/// An incident of the ship by id.
+pub type IncidentLookup = Arc<dyn Fn(&str) -> Option<Incident> + Send + Sync>;
+
+/// What the routes need of one ship: its executions, its state for the policy, the
+/// clock and its incidents.
+#[derive(Clone)]
+pub struct ExecApi {
+    /// The executions (and through them the catalogue, policy and audit log).
+    pub executions: Executions,
+    /// The ship's links, open incidents (for the policy input).
+    pub ship: Arc<dyn Fn() -> ShipFacts + Send + Sync>,
+    /// Unix ms now.
+    pub now_ms: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// An incident of the ship by id (for its runbook suggestions); another ship's
+    /// incident is `None`.
+    pub incident: IncidentLookup,
+}
+
+/// A refused request: its status and why.
+type Refusal = (StatusCode, String);
+
+/// The ships' engines, in the node's order.
+#[derive(Clone)]
+struct Ships(Arc<Vec<ExecApi>>);
+
+impl Ships {
+    fn named(&self, ship: &str) -> Option<&ExecApi> {
+        self.0.iter().find(|a| a.executions.ship() == ship)
+    }
+
+    /// The ship named by `ship`, else the only (or first) one; an unknown name is 404.
+    fn pick(&self, ship: Option<&str>) -> Result<&ExecApi, Refusal> {
+        match ship {
+            Some(s) => self
+                .named(s)
+                .ok_or_else(|| (StatusCode::NOT_FOUND, format!("no ship {s} on this node"))),
+            None => self
+                .0
+                .first()
+                .ok_or_else(|| (StatusCode::NOT_FOUND, "no ship on this node".into())),
+        }
+    }
+
+    /// The ship whose executions hold `id`.
+    fn holding(&self, id: &str) -> Option<&ExecApi> {
+        self.0.iter().find(|a| a.executions.get(id).is_some())
+    }
+}
 
 /// Query of the listing.
 #[derive(Debug, Default, Deserialize)]
@@ -32,14 +89,14 @@ use crate::auth::{Auth, Principal, Role};
 pub struct ExecutionQuery {
     /// Only this ship.
     pub ship: Option<String>,
-    /// Only this state (`pending_approval`, `approved`, ...).
+    /// Only this state (contracts §7: `awaiting_approval`, `succeeded`, ...).
     pub state: Option<String>,
 }
 
-use crate::json_error as error;
+const STATES: &str = "all, proposed, awaiting_approval, prechecks, dry_run, executing, verifying, succeeded, rolled_back, failed, rejected or expired";
 
 async fn list(
-    State((board, api)): State<(ApprovalBoard, Option<ExecApi>)>,
+    State(ships): State<Ships>,
     q: Result<Query<ExecutionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Ok(Query(q)) = q else {
@@ -48,64 +105,112 @@ async fn list(
             "query: expected ship= and state= only",
         );
     };
-    let state = match q.state.as_deref() {
+    let state: Option<ExecState> = match q.state.as_deref() {
         None | Some("all") => None,
-        Some(s) => match ExecutionState::parse(s) {
-            Some(st) => Some(st),
-            None => {
+        Some(s) => match serde_json::from_value(serde_json::Value::from(s)) {
+            Ok(st) => Some(st),
+            Err(_) => {
                 return error(
                     StatusCode::BAD_REQUEST,
-                    format!("state={s}: expected all, pending_approval, approved, rejected, running, succeeded, failed or cancelled"),
+                    format!("state={s}: expected {STATES}"),
                 )
             }
         },
     };
-    let mut views: Vec<serde_json::Value> = board
-        .list(q.ship.as_deref(), state)
+    let views: Vec<serde_json::Value> = ships
+        .0
         .iter()
-        .filter_map(|e| serde_json::to_value(ExecutionView::from_execution(e)).ok())
-        .collect();
-    // executions of the remediation engine (contracts §7 states) follow, unfiltered by
-    // the board's state names
-    if let (Some(api), None) = (&api, q.state.as_deref()) {
-        views.extend(
-            api.executions
+        .filter(|a| q.ship.as_deref().is_none_or(|s| a.executions.ship() == s))
+        .flat_map(|a| {
+            a.executions
                 .list()
-                .iter()
-                .filter_map(|e| serde_json::to_value(e).ok()),
-        );
-    }
+                .into_iter()
+                .filter(|e| state.is_none_or(|st| e.state == st))
+                .map(|e| a.executions.view(&e))
+                .collect::<Vec<_>>()
+        })
+        .collect();
     Json(views).into_response()
 }
 
-async fn approve(
-    State((board, api)): State<(ApprovalBoard, Option<ExecApi>)>,
-    Extension(by): Extension<Principal>,
-    Path(id): Path<String>,
-) -> Response {
-    if let Some(api) = api.filter(|a| a.executions.get(&id).is_some()) {
-        return match api.executions.decide(&id, &by.name, true) {
-            Ok(e) => Json(e).into_response(),
-            Err(e) => exec_error(e),
-        };
-    }
-    match board.approve(&id, &by.name) {
-        Ok(e) => Json(ExecutionView::from_execution(&e)).into_response(),
-        Err(e @ DecisionError::NotFound(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
-        Err(e @ DecisionError::WrongState { .. }) => error(StatusCode::CONFLICT, e.to_string()),
+async fn get_one(State(ships): State<Ships>, Path(id): Path<String>) -> Response {
+    match ships
+        .holding(&id)
+        .and_then(|a| a.executions.get(&id).map(|e| a.executions.view(&e)))
+    {
+        Some(v) => Json(v).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no runbook execution {id}")),
     }
 }
 
-async fn catalogue(State(r): State<Remediation>) -> Response {
-    let cat = r.catalogue();
-    let list: Vec<&Runbook> = cat.runbooks.values().collect();
-    Json(list).into_response()
+async fn decide(ships: Ships, by: Principal, id: String, approve: bool) -> Response {
+    let Some(api) = ships.holding(&id) else {
+        return error(StatusCode::NOT_FOUND, format!("no runbook execution {id}"));
+    };
+    match api.executions.decide(&id, &by.name, approve) {
+        Ok(e) => Json(api.executions.view(&e)).into_response(),
+        Err(e) => exec_error(e),
+    }
+}
+
+async fn approve(
+    State(ships): State<Ships>,
+    Extension(by): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Response {
+    decide(ships, by, id, true).await
+}
+
+async fn reject(
+    State(ships): State<Ships>,
+    Extension(by): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Response {
+    decide(ships, by, id, false).await
+}
+
+/// Query of `GET /api/runbooks`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogueQuery {
+    /// Only this ship's catalogue.
+    pub ship: Option<String>,
+}
+
+async fn catalogue(
+    State(ships): State<Ships>,
+    q: Result<Query<CatalogueQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = q else {
+        return error(StatusCode::BAD_REQUEST, "query: expected ship= only");
+    };
+    let cats: Vec<_> = ships
+        .0
+        .iter()
+        .filter(|a| q.ship.as_deref().is_none_or(|s| a.executions.ship() == s))
+        .map(|a| a.executions.remediation().catalogue())
+        .collect();
+    if cats.is_empty() {
+        if let Some(s) = q.ship {
+            return error(StatusCode::NOT_FOUND, format!("no ship {s} on this node"));
+        }
+    }
+    // by name; where ships share a runbook folder each runbook is listed once
+    let mut by_name: BTreeMap<&str, &Runbook> = BTreeMap::new();
+    for c in &cats {
+        for rb in c.runbooks.values() {
+            by_name.entry(rb.name.as_str()).or_insert(rb);
+        }
+    }
+    Json(by_name.into_values().collect::<Vec<_>>()).into_response()
 }
 
 /// Query of `GET /api/audit`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
+    /// Whose audit log (default: the node's first ship).
+    pub ship: Option<String>,
     /// Records after this `seq` (default 0: from the first).
     pub since: Option<u64>,
     /// At most this many (default and cap 1000).
@@ -116,58 +221,41 @@ pub struct AuditQuery {
 pub const AUDIT_PAGE: usize = 1000;
 
 async fn audit(
-    State(r): State<Remediation>,
+    State(ships): State<Ships>,
     q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Ok(Query(q)) = q else {
         return error(
             StatusCode::BAD_REQUEST,
-            "query: expected since=SEQ (a whole number) and limit=N only",
+            "query: expected ship=, since=SEQ (a whole number) and limit=N only",
         );
     };
+    let api = match ships.pick(q.ship.as_deref()) {
+        Ok(a) => a,
+        Err((code, why)) => return error(code, why),
+    };
     let limit = q.limit.unwrap_or(AUDIT_PAGE).clamp(1, AUDIT_PAGE);
-    match r.audit_since(q.since.unwrap_or(0), limit) {
+    match api
+        .executions
+        .remediation()
+        .audit_since(q.since.unwrap_or(0), limit)
+    {
         Ok(recs) => Json(recs).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
-}
-
-/// `GET /api/runbooks` (viewer) and `GET /api/audit` (admin) over `remediation`.
-pub fn remediation_routes(auth: &Auth, remediation: Remediation) -> Router {
-    let view = Router::new()
-        .route("/api/runbooks", get(catalogue))
-        .with_state(remediation.clone());
-    let admin = Router::new()
-        .route("/api/audit", get(audit))
-        .with_state(remediation);
-    auth.protect(Role::Viewer, view)
-        .merge(auth.protect(Role::Admin, admin))
-}
-
-/// An incident of the ship by id.
-pub type IncidentLookup = Arc<dyn Fn(&str) -> Option<Incident> + Send + Sync>;
-
-/// What the execution routes need: the executions, the ship's state for the policy, and
-/// the clock.
-#[derive(Clone)]
-pub struct ExecApi {
-    /// The executions.
-    pub executions: Executions,
-    /// The ship's links, open incidents (for the policy input).
-    pub ship: Arc<dyn Fn() -> ShipFacts + Send + Sync>,
-    /// Unix ms now.
-    pub now_ms: Arc<dyn Fn() -> i64 + Send + Sync>,
-    /// An incident of the ship by id (for its runbook suggestions).
-    pub incident: IncidentLookup,
 }
 
 /// `GET /api/incidents/{id}/runbooks` (viewer): the runbooks the incident suggests, with
 /// the root cause as target, defaults filled in, the parameters still to give, and the
 /// executions already proposed for it (see [`Executions::suggest`]); 404 for an unknown
 /// incident.
-async fn suggestions(State(api): State<ExecApi>, Path(id): Path<String>) -> Response {
-    match (api.incident)(&id) {
-        Some(inc) => Json(api.executions.suggest(&inc)).into_response(),
+async fn suggestions(State(ships): State<Ships>, Path(id): Path<String>) -> Response {
+    match ships
+        .0
+        .iter()
+        .find_map(|a| (a.incident)(&id).map(|inc| (a, inc)))
+    {
+        Some((api, inc)) => Json(api.executions.suggest(&inc)).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no incident {id}")),
     }
 }
@@ -181,9 +269,12 @@ pub struct ProposeBody {
     /// Parameters.
     #[serde(default)]
     pub params: serde_json::Map<String, serde_json::Value>,
-    /// The incident it remedies.
+    /// The incident it remedies (its ship runs it).
     #[serde(default)]
     pub incident: Option<String>,
+    /// The ship, where the node hosts several and no incident is given.
+    #[serde(default)]
+    pub ship: Option<String>,
 }
 
 fn exec_error(e: ExecError) -> Response {
@@ -207,8 +298,37 @@ fn exec_error(e: ExecError) -> Response {
     }
 }
 
+/// The ship a proposal goes to: its incident's, else the one it names, else the only one.
+fn ship_of<'a>(ships: &'a Ships, b: &ProposeBody) -> Result<&'a ExecApi, Refusal> {
+    let bad = |why: String| (StatusCode::BAD_REQUEST, why);
+    if let Some(inc) = &b.incident {
+        let Some(api) = ships.0.iter().find(|a| (a.incident)(inc).is_some()) else {
+            return Err(bad(format!("incident: no incident {inc}")));
+        };
+        if b.ship
+            .as_deref()
+            .is_some_and(|s| s != api.executions.ship())
+        {
+            return Err(bad(format!(
+                "ship: incident {inc} is {}'s",
+                api.executions.ship()
+            )));
+        }
+        return Ok(api);
+    }
+    match (&b.ship, ships.0.len()) {
+        (Some(s), _) => ships
+            .named(s)
+            .ok_or_else(|| bad(format!("ship: no ship {s} on this node"))),
+        (None, 1) => Ok(&ships.0[0]),
+        (None, _) => Err(bad(
+            "ship: this node hosts several ships; give \"incident\" or \"ship\"".into(),
+        )),
+    }
+}
+
 async fn propose(
-    State(api): State<ExecApi>,
+    State(ships): State<Ships>,
     Extension(by): Extension<Principal>,
     Path(name): Path<String>,
     body: Result<Json<ProposeBody>, axum::extract::rejection::JsonRejection>,
@@ -216,8 +336,12 @@ async fn propose(
     let Ok(Json(b)) = body else {
         return error(
             StatusCode::BAD_REQUEST,
-            "body: expected {\"targets\":[...],\"params\":{...},\"incident\":ID?}",
+            "body: expected {\"targets\":[...],\"params\":{...},\"incident\":ID?,\"ship\":ID?}",
         );
+    };
+    let api = match ship_of(&ships, &b) {
+        Ok(a) => a,
+        Err((code, why)) => return error(code, why),
     };
     let p = Proposal {
         runbook: name,
@@ -228,76 +352,42 @@ async fn propose(
         incident: b.incident,
     };
     match api.executions.propose(p, (api.ship)(), (api.now_ms)()) {
-        Ok(e) => (StatusCode::CREATED, Json(e)).into_response(),
+        Ok(e) => (StatusCode::CREATED, Json(api.executions.view(&e))).into_response(),
         Err(e) => exec_error(e),
     }
 }
 
-async fn get_one(
-    State((board, api)): State<(ApprovalBoard, Option<ExecApi>)>,
-    Path(id): Path<String>,
-) -> Response {
-    if let Some(e) = api.as_ref().and_then(|a| a.executions.get(&id)) {
-        return Json(e).into_response();
-    }
-    match board.get(&id) {
-        Some(e) => Json(ExecutionView::from_execution(&e)).into_response(),
-        None => error(StatusCode::NOT_FOUND, format!("no runbook execution {id}")),
-    }
-}
-
-async fn reject(
-    State(api): State<ExecApi>,
-    Extension(by): Extension<Principal>,
-    Path(id): Path<String>,
-) -> Response {
-    match api.executions.decide(&id, &by.name, false) {
-        Ok(e) => Json(e).into_response(),
-        Err(e) => exec_error(e),
-    }
-}
-
-/// The execution routes of contracts §2 over `api` (operator): propose, reject, and one
-/// execution (viewer). Approval and the listing are [`routes`] (given the same `api`).
-pub fn execution_routes(auth: &Auth, board: ApprovalBoard, api: ExecApi) -> Router {
+/// Every runbook route of contracts §2 over `ships` (one engine a ship the node hosts),
+/// behind `auth`: reading for viewers, proposing and deciding for operators, the audit
+/// log for admins. Mount with `app.merge(runbooks::routes(&auth, ships))`.
+pub fn routes(auth: &Auth, ships: Vec<ExecApi>) -> Router {
+    let ships = Ships(Arc::new(ships));
     let view = Router::new()
+        .route("/api/runbooks", get(catalogue))
+        .route("/api/runbooks/executions", get(list))
         .route("/api/runbooks/executions/{id}", get(get_one))
-        .with_state((board, Some(api.clone())))
-        .merge(
-            Router::new()
-                .route("/api/incidents/{id}/runbooks", get(suggestions))
-                .with_state(api.clone()),
-        );
+        .route("/api/incidents/{id}/runbooks", get(suggestions))
+        .with_state(ships.clone());
     let act = Router::new()
         .route("/api/runbooks/{name}/executions", post(propose))
-        .route("/api/runbooks/executions/{id}/reject", post(reject))
-        .with_state(api);
-    auth.protect(Role::Viewer, view)
-        .merge(auth.protect(Role::Operator, act))
-}
-
-/// The runbook routes over `board` (and the remediation executions of `api`, when given),
-/// behind `auth`: listing for viewers, approval for operators. Mount with
-/// `app.merge(runbooks::routes(&auth, board, api))`.
-pub fn routes(auth: &Auth, board: ApprovalBoard, api: Option<ExecApi>) -> Router {
-    let view = Router::new()
-        .route("/api/runbooks/executions", get(list))
-        .with_state((board.clone(), api.clone()));
-    let act = Router::new()
         .route("/api/runbooks/executions/{id}/approve", post(approve))
-        .with_state((board, api));
+        .route("/api/runbooks/executions/{id}/reject", post(reject))
+        .with_state(ships.clone());
+    let admin = Router::new()
+        .route("/api/audit", get(audit))
+        .with_state(ships);
     auth.protect(Role::Viewer, view)
         .merge(auth.protect(Role::Operator, act))
+        .merge(auth.protect(Role::Admin, admin))
 }
 
 #[cfg(test)]
 mod tests {
     use std::path::Path as FsPath;
 
-    use seawatch_actors::runbook::service::{RemediationMetrics, RemediationPaths};
-
     use seawatch_actors::push::{PushBus, PushKind};
-    use seawatch_actors::runbook::{ExecutionRequest, RunbookMetrics};
+    use seawatch_actors::runbook::exec::TargetAccess;
+    use seawatch_actors::runbook::service::{Remediation, RemediationMetrics, RemediationPaths};
     use seawatch_runtime::{Clock, Metrics};
 
     use super::*;
@@ -316,92 +406,145 @@ mod tests {
         .unwrap()
     }
 
+    /// `ship`'s engine over the starter runbooks and policy, its audit log in `dir`, its
+    /// one element `ap-1` (an access point), no incidents.
+    fn engine(ship: &str, dir: &FsPath, clock: &Clock, bus: &PushBus) -> (ExecApi, Remediation) {
+        let repo = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+        let paths = RemediationPaths {
+            runbooks: repo.join("runbooks"),
+            policies: repo.join("policies"),
+            audit: dir.join(ship),
+        };
+        let (rem, _) = Remediation::open(
+            paths,
+            clock.clone(),
+            RemediationMetrics::register(&Metrics::new()),
+        )
+        .unwrap();
+        let executions = Executions::recover(
+            ship,
+            rem.clone(),
+            vec![TargetAccess {
+                id: "ap-1".into(),
+                kind: "ap".into(),
+                zone: "it".into(),
+                address: None,
+                user: None,
+            }],
+        )
+        .unwrap()
+        .with_push(bus.clone());
+        let now = clock.clone();
+        let api = ExecApi {
+            executions,
+            ship: Arc::new(ShipFacts::default),
+            now_ms: Arc::new(move || now.now_ms()),
+            incident: Arc::new(|_| None),
+        };
+        (api, rem)
+    }
+
+    fn json(body: &str) -> serde_json::Value {
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+    }
+
     #[tokio::test]
-    async fn approve_is_for_operators_once_and_is_pushed() {
+    async fn two_ships_propose_approve_once_by_another_operator_and_push() {
         let dir = tempfile::tempdir().unwrap();
-        let clock = Clock::manual(1_741_932_000_000);
+        // 10:00 UTC: outside the change window, fine for a low-risk runbook
+        let clock = Clock::manual(1_741_946_400_000);
         let auth = auth(dir.path(), clock.clone());
         let bus = PushBus::new(64);
-        let metrics = Metrics::new();
-        let board = ApprovalBoard::new(
-            bus.clone(),
-            clock.clone(),
-            RunbookMetrics::register(&metrics),
-        );
-        let addr = serve(routes(&auth, board.clone(), None)).await;
-        let exec = board.request(ExecutionRequest {
-            ship: "aurora".into(),
-            runbook: "restart-interface".into(),
-            target: "core-sw-1".into(),
-            incident: Some("aurora-1".into()),
-        });
-        let mut pushes = bus.subscribe();
+        let (a, _) = engine("aurora", dir.path(), &clock, &bus);
+        let (b, _) = engine("borealis", dir.path(), &clock, &bus);
+        let addr = serve(routes(&auth, vec![a, b])).await;
         let viewer = auth.issue("deck", Role::Viewer);
-        let operator = auth.issue("alice", Role::Operator);
-        let path = format!("/api/runbooks/executions/{}/approve", exec.id);
+        let alice = auth.issue("alice", Role::Operator);
+        let bob = auth.issue("bob", Role::Operator);
+        let body = r#"{"targets":["ap-1"],"params":{"minutes":30}}"#;
 
-        assert_eq!(http(addr, "POST", &path, None, "").await.0, 401);
-        assert_eq!(http(addr, "POST", &path, Some("sw_bogus"), "").await.0, 401);
-        assert_eq!(http(addr, "POST", &path, Some(&viewer), "").await.0, 403);
-        let (code, body) = http(
+        // two ships and neither an incident nor a ship: which one is not guessed
+        let (code, out) = http(
             addr,
             "POST",
-            "/api/runbooks/executions/aurora-rb-99/approve",
-            Some(&operator),
+            "/api/runbooks/silence-device-mail/executions",
+            Some(&alice),
+            body,
+        )
+        .await;
+        assert_eq!(code, 400, "{out}");
+        assert!(out.contains("several ships"), "{out}");
+        let with_ship = r#"{"targets":["ap-1"],"params":{"minutes":30},"ship":"borealis"}"#;
+        let path = "/api/runbooks/silence-device-mail/executions";
+        assert_eq!(
+            http(addr, "POST", path, Some(&viewer), with_ship).await.0,
+            403
+        );
+        let mut pushes = bus.subscribe();
+        let (code, out) = http(addr, "POST", path, Some(&alice), with_ship).await;
+        assert_eq!(code, 201, "{out}");
+        let e = json(&out);
+        let id = e["id"].as_str().unwrap().to_string();
+        assert!(id.starts_with("borealis-"), "{id}");
+        assert_eq!(e["ship"], "borealis");
+        assert_eq!(e["state"], "awaiting_approval");
+        assert_eq!(e["policy"]["allow"], true);
+        assert_eq!(e["plan"][1]["command"], "silence ap-1 30");
+        let p = pushes.recv().await.unwrap();
+        assert_eq!(p.kind, PushKind::Runbook);
+        assert_eq!(p.ship.as_deref(), Some("borealis"));
+
+        let approve = format!("/api/runbooks/executions/{id}/approve");
+        assert_eq!(http(addr, "POST", &approve, None, "").await.0, 401);
+        assert_eq!(http(addr, "POST", &approve, Some(&viewer), "").await.0, 403);
+        let (code, out) = http(addr, "POST", &approve, Some(&alice), "").await;
+        assert_eq!(code, 403, "the requester may not approve: {out}");
+        let (code, out) = http(
+            addr,
+            "POST",
+            "/api/runbooks/executions/borealis-x-99/approve",
+            Some(&bob),
             "",
         )
         .await;
-        assert_eq!(code, 404, "{body}");
-        // still pending: nothing refused above changed it
+        assert_eq!(code, 404, "{out}");
+        let (code, out) = http(addr, "POST", &approve, Some(&bob), "").await;
+        assert_eq!(code, 200, "{out}");
+        let e = json(&out);
         assert_eq!(
-            board.get(&exec.id).unwrap().state,
-            ExecutionState::PendingApproval
+            e["state"], "prechecks",
+            "one approval starts it (no executor here)"
         );
+        assert_eq!(e["approvals"][0]["by"], "bob");
+        let (code, out) = http(addr, "POST", &approve, Some(&bob), "").await;
+        assert_eq!(code, 409, "{out}");
 
-        clock.advance_ms(30_000);
-        let (code, body) = http(addr, "POST", &path, Some(&operator), "").await;
-        assert_eq!(code, 200, "{body}");
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(v["id"], exec.id.as_str());
-        assert_eq!(v["state"], "approved");
-        assert_eq!(v["decided_by"], "alice");
-        assert_eq!(v["decided_at"], "2025-03-14T06:00:30.000Z");
-        assert_eq!(v["runbook"], "restart-interface");
-        assert_eq!(v["target"], "core-sw-1");
-
-        let p = pushes.recv().await.unwrap();
-        assert_eq!(p.kind, PushKind::Runbook);
-        let w: serde_json::Value = serde_json::from_str(&p.to_wire()).unwrap();
-        assert_eq!(w["type"], "runbook");
-        assert_eq!(w["id"], exec.id.as_str());
-        assert_eq!(w["state"], "approved");
-        assert_eq!(w["decided_by"], "alice");
-        assert!(pushes.try_recv().is_err(), "one push per change");
-
-        let (code, body) = http(addr, "POST", &path, Some(&operator), "").await;
-        assert_eq!(code, 409, "{body}");
-        assert!(body.contains("approved"), "{body}");
-
-        // the listing: viewers may read it, anonymous callers may not
+        // the listing: viewers read it, by ship and by state (contracts §7 names)
         assert_eq!(
             http(addr, "GET", "/api/runbooks/executions", None, "")
                 .await
                 .0,
             401
         );
-        let (code, body) = http(
-            addr,
-            "GET",
-            "/api/runbooks/executions?state=approved",
-            Some(&viewer),
-            "",
-        )
-        .await;
-        assert_eq!(code, 200, "{body}");
-        let list: Vec<ExecutionView> = serde_json::from_str(&body).unwrap();
-        assert_eq!(list.len(), 1);
-        assert_eq!(list[0].decided_by.as_deref(), Some("alice"));
-        let (code, body) = http(
+        for (q, n) in [
+            ("", 1),
+            ("?ship=borealis", 1),
+            ("?ship=aurora", 0),
+            ("?state=prechecks", 1),
+            ("?state=awaiting_approval", 0),
+        ] {
+            let (code, out) = http(
+                addr,
+                "GET",
+                &format!("/api/runbooks/executions{q}"),
+                Some(&viewer),
+                "",
+            )
+            .await;
+            assert_eq!(code, 200, "{q}: {out}");
+            assert_eq!(json(&out).as_array().unwrap().len(), n, "{q}: {out}");
+        }
+        let (code, out) = http(
             addr,
             "GET",
             "/api/runbooks/executions?state=pending_approval",
@@ -409,24 +552,31 @@ mod tests {
             "",
         )
         .await;
-        assert_eq!((code, body.as_str()), (200, "[]"));
-        let (code, _) = http(
+        assert_eq!(code, 400, "{out}");
+        let (code, out) = http(
             addr,
             "GET",
-            "/api/runbooks/executions?state=bogus",
+            &format!("/api/runbooks/executions/{id}"),
             Some(&viewer),
             "",
         )
         .await;
-        assert_eq!(code, 400);
-        let text = metrics.encode();
-        for series in [
-            r#"seawatch_runbook_decisions_total{result="approved"} 1"#,
-            r#"seawatch_runbook_decisions_total{result="not_found"} 1"#,
-            r#"seawatch_runbook_decisions_total{result="not_pending"} 1"#,
-        ] {
-            assert!(text.contains(series), "{series} not in\n{text}");
-        }
+        assert_eq!(code, 200, "{out}");
+        assert_eq!(json(&out)["ship"], "borealis");
+
+        // a rejection by another operator ends a second one
+        let (_, out) = http(addr, "POST", path, Some(&alice), with_ship).await;
+        let second = json(&out)["id"].as_str().unwrap().to_string();
+        let (code, out) = http(
+            addr,
+            "POST",
+            &format!("/api/runbooks/executions/{second}/reject"),
+            Some(&bob),
+            "",
+        )
+        .await;
+        assert_eq!(code, 200, "{out}");
+        assert_eq!(json(&out)["state"], "rejected");
     }
 
     #[tokio::test]
@@ -434,20 +584,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let clock = Clock::manual(1_741_932_000_000);
         let auth = auth(dir.path(), clock.clone());
-        let repo = FsPath::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
-        let paths = RemediationPaths {
-            runbooks: repo.join("runbooks"),
-            policies: repo.join("policies"),
-            audit: dir.path().join("audit"),
-        };
-        let metrics = Metrics::new();
-        let (rem, _) =
-            Remediation::open(paths, clock, RemediationMetrics::register(&metrics)).unwrap();
+        let bus = PushBus::new(64);
+        let (a, rem) = engine("aurora", dir.path(), &clock, &bus);
+        let (b, other) = engine("borealis", dir.path(), &clock, &bus);
         for i in 0..3 {
             rem.audit("test", "alice", serde_json::json!({ "i": i }))
                 .unwrap();
         }
-        let addr = serve(remediation_routes(&auth, rem)).await;
+        other
+            .audit("test", "bob", serde_json::json!({ "i": 0 }))
+            .unwrap();
+        let addr = serve(routes(&auth, vec![a, b])).await;
         let viewer = auth.issue("deck", Role::Viewer);
         let operator = auth.issue("alice", Role::Operator);
         let admin = auth.issue("root", Role::Admin);
@@ -466,7 +613,7 @@ mod tests {
             bounce["action"][0]["command"],
             "interface {interface}\nshutdown"
         );
-        // every starter runbook file is in the catalogue
+        // every starter runbook file is in the catalogue, once though two ships share it
         let files =
             std::fs::read_dir(FsPath::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/runbooks"))
                 .unwrap()
@@ -479,6 +626,8 @@ mod tests {
                 })
                 .count();
         assert_eq!(list.len(), files);
+        let (code, _) = http(addr, "GET", "/api/runbooks?ship=nope", Some(&viewer), "").await;
+        assert_eq!(code, 404);
 
         assert_eq!(
             http(addr, "GET", "/api/audit", Some(&operator), "").await.0,
@@ -487,10 +636,17 @@ mod tests {
         let (code, body) = http(addr, "GET", "/api/audit?since=1", Some(&admin), "").await;
         assert_eq!(code, 200, "{body}");
         let recs: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
-        assert_eq!(recs.len(), 2);
+        assert_eq!(recs.len(), 2, "the first ship's log by default");
         assert_eq!(recs[0]["seq"], 2);
         assert_eq!(recs[1]["prev_hash"], recs[0]["hash"]);
+        let (code, body) = http(addr, "GET", "/api/audit?ship=borealis", Some(&admin), "").await;
+        assert_eq!(code, 200, "{body}");
+        let recs: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0]["actor"], "bob");
         let (code, _) = http(addr, "GET", "/api/audit?since=x", Some(&admin), "").await;
         assert_eq!(code, 400);
+        let (code, _) = http(addr, "GET", "/api/audit?ship=nope", Some(&admin), "").await;
+        assert_eq!(code, 404);
     }
 }

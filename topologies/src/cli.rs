@@ -844,6 +844,11 @@ async fn demo(args: DemoArgs) -> i32 {
         "  first faults at ~20 s (interface errors), ~40 s (a distribution switch down) and \
          ~70 s (a VSAT blockage); incidents open within two minutes. Ctrl-C to stop."
     );
+    println!(
+        "  runbooks: {} and policy: {} (re-read every 5 s); an incident's page suggests them",
+        args.data.join("runbooks").display(),
+        args.data.join("policies").display()
+    );
     let status = tokio::select! {
         r = demo.play(None) => match r {
             Ok(()) => {

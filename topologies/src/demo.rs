@@ -6,7 +6,12 @@
 //! decoders → event log → device and link actors → correlator, and each ship syncs to an
 //! embedded shore ([`ShoreSim`]) over a simulated link that is out while the scenario has
 //! the ship's primary link out. The console serves `/api/incidents` (every ship), the
-//! shore's `/api/fleet`, `/ws`, the web UI, `/metrics` and `/healthz`.
+//! shore's `/api/fleet`, `/ws`, the web UI, `/metrics` and `/healthz`, and the runbook
+//! routes over every ship's remediation service — the one `seawatch ship` runs
+//! ([`crate::remediation`]): an incident suggests runbooks, an operator proposes one and
+//! another approves it. The `builtin` driver silences mail in an outbox that sends
+//! nothing (the demo has no mail relay); `ssh` and `http` runbooks fail at their first
+//! step, nothing sent, since a simulated device has no address to reach.
 //!
 //! The built-in scenario ([`scenario`]) sails N copies of `assets/demo-ship.toml` and
 //! repeats a fault schedule every [`CYCLE_S`] seconds, rotating the faults over the
@@ -24,8 +29,10 @@ use axum::Json;
 use parking_lot::RwLock;
 use seawatch_actors::incident::api::IncidentView;
 use seawatch_actors::incident::{CorrelatorConfig, IncidentBoard, StateFilter};
+use seawatch_actors::mail::Outbox;
 use seawatch_actors::push::{Push, PushBus, PushKind};
-use seawatch_actors::runbook::{ApprovalBoard, RunbookMetrics};
+use seawatch_actors::runbook::exec::Executions;
+use seawatch_actors::runbook::service::{RemediationMetrics, RemediationPaths};
 use seawatch_actors::sync::metrics::SyncMetrics;
 use seawatch_actors::sync::ship::SnapshotSource as SyncSnapshotSource;
 use seawatch_actors::sync::shore::FleetView;
@@ -39,6 +46,9 @@ use seawatch_runtime::ShardKey;
 use seawatch_simulators::generate::{SimOptions, Simulator};
 use seawatch_simulators::scenario::{Fault, FaultKind, Scenario, ScenarioError};
 
+use crate::remediation::{
+    provision_starters, remediation_service, RemediationArgs, RemediationService,
+};
 use crate::sim::{
     play, sync_link, FleetOptions, PlayOptions, ShoreShip, ShoreSim, SimError, SimFleet,
 };
@@ -122,7 +132,9 @@ pub struct DemoOptions {
     pub ships: usize,
     /// Console address.
     pub listen: SocketAddr,
-    /// Data directory (users, tokens; the ships' logs under `DATA/demo`, wiped at start).
+    /// Data directory (users, tokens, the runbooks and policies in `DATA/runbooks` and
+    /// `DATA/policies`, written on first start; the ships' logs, audit logs and silences
+    /// under `DATA/demo`, wiped at start).
     pub data: PathBuf,
     /// Pace: 1.0 is real time; tests play faster. `None`: as fast as possible.
     pub speed: Option<f64>,
@@ -190,8 +202,9 @@ pub struct Demo {
     pub fleet_view: FleetView,
     /// Users and tokens of the console.
     pub auth: Auth,
-    /// Runbook executions awaiting or past approval (the console's runbooks page).
-    pub runbooks: ApprovalBoard,
+    /// Each ship's runbook executions, in the scenario's ship order (the same remediation
+    /// service as `seawatch ship`'s; the console's runbooks page shows them).
+    pub executions: Vec<Executions>,
     /// Where the console listens.
     pub http_addr: SocketAddr,
     /// `DATA/initial-admin-password`.
@@ -218,8 +231,20 @@ impl Demo {
                 .map_err(|e| DemoError::Usage(format!("--data {}: {e}", work.display())))?;
         }
         let scenario = scenario(opts.ships)?;
+        // The starter runbooks and policy, written on first start (then the operator's to
+        // edit: they are re-read every 5 s); each ship keeps its audit log and the mail
+        // silences its runbooks add under DATA/demo (anew each start, like its log).
+        let paths = RemediationPaths::under(&opts.data);
+        provision_starters(&paths.runbooks, &paths.policies).map_err(|e| {
+            DemoError::Usage(format!(
+                "--data {}: starter runbooks: {e}",
+                opts.data.display()
+            ))
+        })?;
         let (sessions, sessions_addr) = sessions_supervisor(ShardKey::new("shore"));
-        let fleet = SimFleet::start(
+        let mut engines: Vec<RemediationService> = Vec::new();
+        let mut metrics: Option<RemediationMetrics> = None;
+        let fleet = SimFleet::start_with(
             &scenario,
             &FleetOptions {
                 data: work.clone(),
@@ -227,6 +252,41 @@ impl Demo {
                 log_fsync: None,
             },
             vec![sessions],
+            |runtime, inventory, parts, ship_opts| {
+                let ship = parts.ship.as_str();
+                let fail = |e: String| SimError::Io(format!("ship {ship}: remediation: {e}"));
+                // no SMTP relay in the demo: an outbox that only keeps silences (the
+                // builtin driver's), nothing is mailed
+                let outbox = Outbox::open(&work.join("outbox").join(ship))
+                    .map_err(|e| fail(e.to_string()))?;
+                let (kinds, _) = crate::ship::element_kinds(inventory);
+                let service = remediation_service(RemediationArgs {
+                    ship: parts.ship.clone(),
+                    data: opts.data.clone(),
+                    paths: RemediationPaths {
+                        audit: work.join("audit").join(ship),
+                        ..paths.clone()
+                    },
+                    metrics: metrics
+                        .get_or_insert_with(|| RemediationMetrics::register(runtime.metrics()))
+                        .clone(),
+                    kinds,
+                    links: inventory
+                        .links
+                        .iter()
+                        .map(|l| (l.id.clone(), l.kind.clone(), l.primary))
+                        .collect(),
+                    clock: ship_opts.clock.clone(),
+                    push: ship_opts.push.clone(),
+                    incidents: ship_opts.board.clone(),
+                    outbox: Some(Arc::new(parking_lot::Mutex::new(outbox))),
+                    log: parts.log.clone(),
+                })
+                .map_err(|e| fail(e.to_string()))?;
+                let child = service.supervisor.clone();
+                engines.push(service);
+                Ok(vec![child])
+            },
         )
         .await?;
         let start_ms = opts
@@ -264,16 +324,11 @@ impl Demo {
             fleet.runtime.clock().clone(),
             console_metrics.clone(),
         )?;
-        let runbooks = ApprovalBoard::new(
-            fleet.push.clone(),
-            fleet.runtime.clock().clone(),
-            RunbookMetrics::register(&metrics),
-        );
         let snapshots: Arc<dyn SnapshotSource> = Arc::new(FleetSnapshots {
             ships: scenario.ship.iter().map(|s| s.id.clone()).collect(),
             board: fleet.board.clone(),
             fleet: fleet_view.clone(),
-            runbooks: runbooks.clone(),
+            executions: engines.iter().map(|e| e.executions.clone()).collect(),
             push: fleet.push.clone(),
         });
         let ws = WsHub::new(
@@ -308,8 +363,7 @@ impl Demo {
             .merge(auth.protect(Role::Viewer, log_search.routes()))
             .merge(seawatch_console::runbooks::routes(
                 &auth,
-                runbooks.clone(),
-                None,
+                engines.iter().map(|e| e.api.clone()).collect(),
             ))
             .merge(seawatch_console::ui::routes());
         let listener = std::net::TcpListener::bind(opts.listen)
@@ -335,7 +389,7 @@ impl Demo {
             shore: Some(shore),
             fleet_view,
             auth,
-            runbooks,
+            executions: engines.into_iter().map(|e| e.executions).collect(),
             http_addr,
             password_file: opts.data.join("initial-admin-password"),
             start_ms,
@@ -450,7 +504,7 @@ struct FleetSnapshots {
     ships: Vec<String>,
     board: IncidentBoard,
     fleet: FleetView,
-    runbooks: ApprovalBoard,
+    executions: Vec<Executions>,
     push: PushBus,
 }
 
@@ -488,7 +542,12 @@ impl SnapshotSource for FleetSnapshots {
                     })
                 }),
         );
-        pushes.extend(self.runbooks.snapshot(ship));
+        pushes.extend(
+            self.executions
+                .iter()
+                .filter(|e| ship.is_none_or(|w| w == e.ship()))
+                .flat_map(Executions::snapshot),
+        );
         pushes.extend(self.push.latest_links(ship));
         Box::pin(async move { pushes })
     }

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod exit;
 pub mod feed;
 pub mod inventory;
+pub mod remediation;
 pub mod ship;
 pub mod sim;
 pub mod suite;

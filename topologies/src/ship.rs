@@ -39,10 +39,7 @@ use seawatch_actors::push::{Push, PushBus, PushKind};
 use seawatch_actors::roster::{
     roster_child, DetectorSetup, Discovered, Roster, RosterArgs, RosterMetrics, RosterView,
 };
-use seawatch_actors::runbook::service::{
-    reload_child, Remediation, RemediationMetrics, RemediationPaths,
-};
-use seawatch_actors::runbook::{ApprovalBoard, RunbookMetrics};
+use seawatch_actors::runbook::service::{Remediation, RemediationMetrics, RemediationPaths};
 use seawatch_actors::store::actor::{exporter_child, ExporterArgs};
 use seawatch_actors::store::clickhouse::{ClickHouseConfig, ExporterConfig};
 use seawatch_console::{
@@ -59,6 +56,7 @@ use seawatch_runtime::supervision::{
 use seawatch_runtime::{Clock, Metrics, Runtime, RuntimeError};
 
 use crate::config::ShipConfig;
+use crate::remediation::RemediationArgs;
 
 /// The metric families every ship of a node shares: registered once per registry.
 pub struct ShipFamilies {
@@ -290,8 +288,6 @@ pub struct ShipNode {
     pub incidents: IncidentBoard,
     /// The ship's correlator.
     pub correlator: Addr<CorrelatorMsg>,
-    /// Runbook executions waiting for (or past) an operator's approval.
-    pub runbooks: ApprovalBoard,
     /// The runbook catalogue, the remediation policy and the audit log.
     pub remediation: Remediation,
 }
@@ -390,25 +386,30 @@ impl ShipNode {
                 outbox
             },
         );
-        let remediation = {
-            let mut paths = RemediationPaths::under(&cfg.data);
-            if let Some(d) = &cfg.runbooks.dir {
-                paths.runbooks = d.clone();
-            }
-            if let Some(d) = &cfg.policy.dir {
-                paths.policies = d.clone();
-            }
-            let (r, report) = Remediation::open(
-                paths,
-                clock.clone(),
-                RemediationMetrics::register(runtime.metrics()),
-            )
-            .map_err(|e| ShipStartError::Config(e.to_string()))?;
-            if let Some(b) = report.first_break {
-                tracing::error!(line = b.line, reason = %b.reason, "audit log chain broken");
-            }
-            r
-        };
+        let service = crate::remediation::remediation_service(RemediationArgs {
+            ship: ship.clone(),
+            data: cfg.data.clone(),
+            paths: {
+                let mut paths = RemediationPaths::under(&cfg.data);
+                if let Some(d) = &cfg.runbooks.dir {
+                    paths.runbooks = d.clone();
+                }
+                if let Some(d) = &cfg.policy.dir {
+                    paths.policies = d.clone();
+                }
+                paths
+            },
+            metrics: RemediationMetrics::register(runtime.metrics()),
+            kinds: inventory_kinds.0.clone(),
+            links: primary_links,
+            clock: clock.clone(),
+            push: push.clone(),
+            incidents: incidents.clone(),
+            outbox: mail_outbox.clone(),
+            log: parts.log.clone(),
+        })
+        .map_err(|e| ShipStartError::Config(e.to_string()))?;
+        let remediation = service.remediation.clone();
         {
             // Bundles from shore's rollouts: runbooks and policies are reloaded at once;
             // other kinds are read where they are used (detector settings at the next
@@ -428,90 +429,8 @@ impl ShipNode {
                 services.push(agent);
             }
         }
-        let executions = seawatch_actors::runbook::exec::Executions::recover(
-            &cfg.ship,
-            remediation.clone(),
-            remediation_targets(
-                &inventory_kinds.0,
-                &cfg.runbooks
-                    .dir
-                    .clone()
-                    .unwrap_or_else(|| cfg.data.join("runbooks")),
-            )?,
-        )
-        .map_err(|e| ShipStartError::Config(e.to_string()))?
-        .with_push(push.clone());
-        let facts = ship_facts(
-            cfg.ship.clone(),
-            primary_links.clone(),
-            push.clone(),
-            incidents.clone(),
-        );
-        let now_ms: Arc<dyn Fn() -> i64 + Send + Sync> = {
-            let clock = clock.clone();
-            Arc::new(move || clock.now_ms())
-        };
-        let auto = seawatch_actors::runbook::auto::AutoSources {
-            open_incidents: {
-                let (incidents, ship) = (incidents.clone(), cfg.ship.clone());
-                Arc::new(move || incidents.list(Some(&ship), StateFilter::Open))
-            },
-            ship: facts.clone(),
-            now_ms: now_ms.clone(),
-        };
-        services.push(runbooks_supervisor(
-            &ship,
-            vec![
-                reload_child(remediation.clone(), Duration::from_secs(5)),
-                // ssh with DATA/ssh/id_ed25519 and DATA/ssh/known_hosts (strict); a
-                // target without an address in targets.json fails its first step.
-                // http to device APIs with tokens from DATA/http/tokens/<target>
-                seawatch_actors::runbook::exec::executor_child(
-                    executions.clone(),
-                    Arc::new(seawatch_actors::runbook::exec::DriverSet {
-                        ssh: Arc::new(seawatch_actors::runbook::ssh::SshDriver::in_data(
-                            &cfg.data, "seawatch",
-                        )),
-                        http: Some(Arc::new(
-                            seawatch_actors::runbook::http::HttpDriver::in_data(&cfg.data),
-                        )),
-                        // silences through the mail outbox (none without [email])
-                        builtin: Some(Arc::new(
-                            seawatch_actors::runbook::builtin::BuiltinDriver::new(
-                                mail_outbox.clone(),
-                                clock.clone(),
-                            ),
-                        )),
-                    }),
-                ),
-                // every audit record into the event log (Control: the urgent lane to
-                // shore), from a durable position
-                seawatch_actors::runbook::to_log::to_log_child(
-                    remediation.clone(),
-                    parts.log.clone(),
-                    log.clone(),
-                    remediation.audit_path().with_file_name("shipped"),
-                    Duration::from_secs(1),
-                ),
-                // automatic runbooks of open incidents, proposed as `seawatch` (role
-                // `system`); the policy decides whether they run
-                seawatch_actors::runbook::auto::auto_child(
-                    executions.clone(),
-                    auto,
-                    push.clone(),
-                    Duration::from_secs(10),
-                ),
-            ],
-        ));
-        let exec_api = seawatch_console::runbooks::ExecApi {
-            executions: executions.clone(),
-            ship: facts,
-            now_ms,
-            incident: {
-                let incidents = incidents.clone();
-                Arc::new(move |id: &str| incidents.get(id))
-            },
-        };
+        services.push(service.supervisor);
+        let (executions, exec_api) = (service.executions, service.api);
         // The log search: an index following the log (decision 0049).
         let log_search = seawatch_console::logs::LogSearch::new(
             vec![log.clone()],
@@ -523,19 +442,7 @@ impl ShipNode {
         // WebSocket sessions come last: they only read what the rest produces.
         let (sessions, sessions_addr) = sessions_supervisor(&ship);
         services.push(sessions);
-        let services = {
-            let ship = ship.clone();
-            ChildSpec::supervisor("services", move || {
-                let mut spec = SupervisorSpec::new("services", &ship)
-                    .strategy(Strategy::OneForOne)
-                    .intensity(10, Duration::from_secs(60));
-                for c in &services {
-                    spec = spec.child(c.clone());
-                }
-                spec
-            })
-            .0
-        };
+        let services = one_for_one("services", &ship, services);
         // The edge binds its sockets once; each incarnation of a listener serves a clone,
         // so a restarted listener keeps its address.
         let bind_err = |what: &'static str, addr: SocketAddr| {
@@ -556,15 +463,9 @@ impl ShipNode {
         let health = Health::of_tree(&runtime);
         let console_metrics = ConsoleMetrics::register(runtime.metrics());
         let auth = Auth::open(&cfg.data, &cfg.auth, clock.clone(), console_metrics.clone())?;
-        let runbooks = ApprovalBoard::new(
-            push.clone(),
-            clock.clone(),
-            RunbookMetrics::register(runtime.metrics()),
-        );
         let snapshots: Arc<dyn SnapshotSource> = Arc::new(ShipSnapshots {
             ship: cfg.ship.clone(),
             incidents: incidents.clone(),
-            runbooks: runbooks.clone(),
             executions,
             push: push.clone(),
         });
@@ -594,20 +495,7 @@ impl ShipNode {
                 seawatch_actors::incident::api::routes(incidents.clone()),
             ))
             .merge(auth.protect(Role::Viewer, log_search.routes()))
-            .merge(seawatch_console::runbooks::routes(
-                &auth,
-                runbooks.clone(),
-                Some(exec_api.clone()),
-            ))
-            .merge(seawatch_console::runbooks::execution_routes(
-                &auth,
-                runbooks.clone(),
-                exec_api,
-            ))
-            .merge(seawatch_console::runbooks::remediation_routes(
-                &auth,
-                remediation.clone(),
-            ))
+            .merge(seawatch_console::runbooks::routes(&auth, vec![exec_api]))
             .merge(seawatch_console::ui::routes());
         let app = app
             .merge(seawatch_console::silences::routes(
@@ -628,7 +516,10 @@ impl ShipNode {
                 cfg.assistant.embedding_model.clone(),
             )),
         ));
-        let edge = edge_supervisor(
+        // The edge (one_for_one): what faces the network, and the ticker. It starts last
+        // and stops first, so nothing is accepted that the tree behind cannot take.
+        let edge = one_for_one(
+            "edge",
             &ship,
             vec![
                 syslog_tcp_child(tcp, sender.clone(), clock.clone()),
@@ -667,7 +558,6 @@ impl ShipNode {
             syslog_udp_addr: udp_addr,
             incidents,
             correlator: correlator_addr,
-            runbooks,
             remediation,
         })
     }
@@ -686,105 +576,16 @@ fn bind_tcp(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(l)
 }
 
-/// The remediation targets: every inventoried element (zone `it`), overridden by
-/// `RUNBOOKS/targets.json` (`[{"id","kind","zone","address","user"}]`) when present.
-fn remediation_targets(
-    kinds: &std::collections::HashMap<String, String>,
-    runbooks: &std::path::Path,
-) -> Result<Vec<seawatch_actors::runbook::exec::TargetAccess>, ShipStartError> {
-    use seawatch_actors::runbook::exec::TargetAccess;
-    let mut out: std::collections::BTreeMap<String, TargetAccess> = kinds
-        .iter()
-        .map(|(id, kind)| {
-            (
-                id.clone(),
-                TargetAccess {
-                    id: id.clone(),
-                    kind: kind.clone(),
-                    zone: "it".into(),
-                    address: None,
-                    user: None,
-                },
-            )
-        })
-        .collect();
-    let path = runbooks.join("targets.json");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let list: Vec<TargetAccess> = serde_json::from_str(&text).map_err(|e| {
-                ShipStartError::Config(format!("{}:{}: {e}", path.display(), e.line()))
-            })?;
-            for t in list {
-                out.insert(t.id.clone(), t);
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(ShipStartError::Config(format!("{}: {e}", path.display()))),
-    }
-    Ok(out.into_values().collect())
-}
-
-/// The ship's state for the remediation policy: its links (primary flag from the
-/// inventory, state from the latest link push) and its open incidents.
-fn ship_facts(
-    ship: String,
-    links: Vec<(String, String, bool)>,
-    push: PushBus,
-    incidents: IncidentBoard,
-) -> Arc<dyn Fn() -> seawatch_actors::runbook::policy::ShipFacts + Send + Sync> {
-    use seawatch_actors::runbook::policy::{IncidentFacts, LinkFacts, ShipFacts};
-    Arc::new(move || {
-        let latest = push.latest_links(Some(&ship));
-        ShipFacts {
-            links: links
-                .iter()
-                .map(|(id, kind, primary)| LinkFacts {
-                    id: id.clone(),
-                    kind: kind.clone(),
-                    primary: *primary,
-                    state: latest
-                        .iter()
-                        .find(|p| p.body["link"] == id.as_str())
-                        .and_then(|p| p.body["state"].as_str().map(str::to_string))
-                        .unwrap_or_else(|| "up".into()),
-                })
-                .collect(),
-            open_incidents: incidents
-                .list(Some(&ship), StateFilter::Open)
-                .iter()
-                .map(|i| IncidentFacts {
-                    id: i.id.clone(),
-                    severity: i.severity.as_str().into(),
-                    root_cause: i.root_cause.clone(),
-                })
-                .collect(),
-            recent_executions: Vec::new(),
-        }
-    })
-}
-
-/// `runbooks` (one_for_one): the remediation children (the catalogue and policy reload,
-/// the executor).
-fn runbooks_supervisor(ship: &ShipId, children: Vec<ChildSpec>) -> ChildSpec {
+/// A one_for_one supervisor `name` of `ship`'s shard over `children` (at most 10
+/// restarts a minute): the ship's services, its edge, its runbooks.
+pub(crate) fn one_for_one(
+    name: &'static str,
+    ship: &ShipId,
+    children: Vec<ChildSpec>,
+) -> ChildSpec {
     let ship = ship.clone();
-    ChildSpec::supervisor("runbooks", move || {
-        let mut spec = SupervisorSpec::new("runbooks", &ship)
-            .strategy(Strategy::OneForOne)
-            .intensity(10, Duration::from_secs(60));
-        for c in &children {
-            spec = spec.child(c.clone());
-        }
-        spec
-    })
-    .0
-}
-
-/// The ship's edge (one_for_one): what faces the network, and the ticker. It starts
-/// last and stops first, so nothing is accepted that the tree behind cannot take.
-fn edge_supervisor(ship: &ShipId, children: Vec<ChildSpec>) -> ChildSpec {
-    let ship = ship.clone();
-    ChildSpec::supervisor("edge", move || {
-        let mut spec = SupervisorSpec::new("edge", &ship)
+    ChildSpec::supervisor(name, move || {
+        let mut spec = SupervisorSpec::new(name, &ship)
             .strategy(Strategy::OneForOne)
             .intensity(10, Duration::from_secs(60));
         for c in &children {
@@ -956,7 +757,6 @@ fn ticker_child(roster: Roster, correlator: Addr<CorrelatorMsg>, clock: Clock) -
 struct ShipSnapshots {
     ship: String,
     incidents: IncidentBoard,
-    runbooks: ApprovalBoard,
     executions: seawatch_actors::runbook::exec::Executions,
     push: PushBus,
 }
@@ -980,7 +780,6 @@ impl SnapshotSource for ShipSnapshots {
                             body,
                         })
                 })
-                .chain(self.runbooks.snapshot(Some(&self.ship)))
                 .chain(self.executions.snapshot())
                 .chain(self.push.latest_links(Some(&self.ship)))
                 .collect()
@@ -993,7 +792,7 @@ impl SnapshotSource for ShipSnapshots {
 
 /// Element id → device or link kind, for the mail routes' `match.device_kind`.
 #[allow(clippy::type_complexity)]
-fn element_kinds(
+pub(crate) fn element_kinds(
     inventory: &Inventory,
 ) -> (
     Arc<std::collections::HashMap<String, String>>,

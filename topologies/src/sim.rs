@@ -267,6 +267,26 @@ impl SimFleet {
         opts: &FleetOptions,
         extra: Vec<ChildSpec>,
     ) -> Result<Self, SimError> {
+        Self::start_with(scenario, opts, extra, |_, _, _, _| Ok(Vec::new())).await
+    }
+
+    /// [`SimFleet::start`], with `services` called for each ship once it is assembled:
+    /// the children it returns go into that ship's subtree after its writer and followers
+    /// (the demo's remediation service).
+    pub async fn start_with<F>(
+        scenario: &Scenario,
+        opts: &FleetOptions,
+        extra: Vec<ChildSpec>,
+        mut services: F,
+    ) -> Result<Self, SimError>
+    where
+        F: FnMut(
+            &Runtime,
+            &seawatch_model::Inventory,
+            &crate::ship::ShipParts,
+            &ShipOptions,
+        ) -> Result<Vec<ChildSpec>, SimError>,
+    {
         let runtime = Runtime::new(Clock::system());
         let board = IncidentBoard::new();
         let push = PushBus::new(1024);
@@ -300,14 +320,11 @@ impl SimFleet {
                 push: push.clone(),
                 tap: Some(tap.clone()),
             };
-            let parts = assemble_ship(
-                &runtime,
-                &mut families,
-                crate::inventory::from_ship(s),
-                &ship_opts,
-            )
-            .map_err(|e| SimError::Io(e.to_string()))?;
-            root = root.child(parts.subtree(Vec::new()));
+            let inventory = crate::inventory::from_ship(s);
+            let parts = assemble_ship(&runtime, &mut families, inventory.clone(), &ship_opts)
+                .map_err(|e| SimError::Io(e.to_string()))?;
+            let extra = services(&runtime, &inventory, &parts, &ship_opts)?;
+            root = root.child(parts.subtree(extra));
             ships.push(SimShip {
                 id: s.id.clone(),
                 sender: parts.sender,

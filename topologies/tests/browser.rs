@@ -8,19 +8,21 @@
 //! screenshot of the incident page (`CARGO_TARGET_TMPDIR/console-incident.png`), then
 //! reads its timeline, follows the link to the root device's log lines around the incident
 //! and searches them (`CARGO_TARGET_TMPDIR/console-logs.png`), then
-//! approves a pending runbook execution as admin from the runbooks page, signs in as a
-//! viewer and checks that the approval is neither offered nor accepted (403). To keep the
-//! test short the demo plays at 8× real time (`DemoOptions::speed`, used only by tests;
-//! the command always plays in real time). The executions are registered on the demo's
-//! approval board by the test, standing in for the runbook actors of a later issue. If chromium or
-//! chromedriver is missing the test prints `SKIPPED: ...` and passes, unless `CI=true`.
+//! approves as admin, from the runbooks page, a mail silence operator alice proposed on
+//! ship-1's remediation engine and watches it run to `succeeded`, sees an ssh runbook's dry
+//! run say why the simulated switch's configuration could not be read, signs in as a viewer and
+//! checks that the approval is neither offered nor accepted (403). To keep the test short
+//! the demo plays at 8× real time (`DemoOptions::speed`, used only by tests; the command
+//! always plays in real time). If chromium or chromedriver is missing the test prints
+//! `SKIPPED: ...` and passes, unless `CI=true`.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
 use fantoccini::Locator;
-use seawatch_actors::runbook::ExecutionRequest;
+use seawatch_actors::runbook::exec::Proposal;
+use seawatch_actors::runbook::policy::ShipFacts;
 use seawatch_console::Role;
 use seawatch_topologies::demo::{Demo, DemoOptions};
 use support::browser::{click, sign_in, start_browser, text_of, WAIT};
@@ -184,13 +186,29 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
         .unwrap();
         assert!(created.starts_with("HTTP/1.1 200"), "{created}");
 
-        // The admin approves a pending runbook execution from the runbooks page.
-        let first = demo.runbooks.request(ExecutionRequest {
-            ship: "ship-1".into(),
-            runbook: "restart-interface".into(),
-            target: dist.target.clone(),
-            incident: Some("ship-1-1".into()),
-        });
+        // The admin approves, from the runbooks page, an execution operator alice proposed
+        // for the incident on ship-1's remediation engine (the builtin mail silence: it
+        // runs without a device), and it runs to `succeeded`.
+        let propose = |minutes: i64| {
+            demo.executions[0]
+                .propose(
+                    Proposal {
+                        runbook: "silence-device-mail".into(),
+                        targets: vec![dist.target.clone()],
+                        params: serde_json::json!({ "minutes": minutes })
+                            .as_object()
+                            .cloned()
+                            .unwrap(),
+                        requester: "alice".into(),
+                        role: "operator".into(),
+                        incident: Some("ship-1-1".into()),
+                    },
+                    ShipFacts::default(),
+                    demo.fleet.runtime.clock().now_ms(),
+                )
+                .unwrap()
+        };
+        let first = propose(30);
         c.goto(&format!("{base}/#/runbooks")).await.unwrap();
         click(
             &c,
@@ -200,25 +218,50 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
         c.wait()
             .at_most(WAIT)
             .for_element(Locator::Css(&format!(
-                "#runbooks .runbook[data-id='{}'] .state-approved",
+                "#runbooks .runbook[data-id='{}'] .state-succeeded",
                 first.id
             )))
             .await
             .unwrap();
-        let approved = demo.runbooks.get(&first.id).unwrap();
-        assert_eq!(approved.decided_by.as_deref(), Some("admin"));
+        let done = demo.executions[0].get(&first.id).unwrap();
+        assert_eq!(done.approvals[0].by, "admin");
+
+        // An ssh runbook's dry run tries to read the simulated switch's configuration and
+        // the page says why it could not (the device has no address), before approval.
+        let mut params = serde_json::Map::new();
+        params.insert("interface".into(), "Gi1/0/7".into());
+        let bounce = demo.executions[0]
+            .propose(
+                Proposal {
+                    runbook: "bounce-access-port".into(),
+                    targets: vec![dist.target.clone()],
+                    params,
+                    requester: "alice".into(),
+                    role: "operator".into(),
+                    incident: Some("ship-1-1".into()),
+                },
+                ShipFacts::default(),
+                demo.fleet.runtime.clock().now_ms(),
+            )
+            .unwrap();
+        let preview = format!(
+            "#runbooks .runbook[data-id='{}'] details.preview",
+            bounce.id
+        );
+        c.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(&preview))
+            .await
+            .unwrap();
+        let said = text_of(&c, &preview).await;
+        assert!(said.contains("no address"), "{said}");
 
         // A viewer sees a pending execution listed but gets no Approve button, and the
         // server refuses the viewer's approval anyway.
         click(&c, "#logout").await;
         sign_in(&c, &base, "deck", "watch-keeper-2").await;
         assert!(text_of(&c, "#who").await.contains("viewer"));
-        let exec = demo.runbooks.request(ExecutionRequest {
-            ship: "ship-1".into(),
-            runbook: "bounce-uplink".into(),
-            target: dist.target.clone(),
-            incident: Some("ship-1-1".into()),
-        });
+        let exec = propose(45);
         c.goto(&format!("{base}/#/runbooks")).await.unwrap();
         c.wait()
             .at_most(WAIT)

@@ -314,3 +314,298 @@ fn wait_exit(c: &mut std::process::Child, timeout: Duration) -> Option<std::proc
     }
     None
 }
+
+/// `(status, JSON body)` of one request (blocking, off the runtime's threads).
+async fn call_json(
+    addr: SocketAddr,
+    method: &'static str,
+    path: String,
+    token: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let token = token.to_string();
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    let (code, text) =
+        tokio::task::spawn_blocking(move || request(addr, method, &path, Some(&token), &body))
+            .await
+            .unwrap();
+    let v = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (code, v)
+}
+
+async fn login(addr: SocketAddr, user: &str, password: &str) -> String {
+    let body = serde_json::json!({"user": user, "password": password}).to_string();
+    let (code, body) = call(addr, "POST", "/api/login", None, body).await;
+    assert_eq!(code, 200, "{user}: {body}");
+    serde_json::from_str::<serde_json::Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The execution `id` once it has ended (polled: the executor runs it on its own).
+async fn ended(addr: SocketAddr, token: &str, id: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (code, e) = call_json(
+            addr,
+            "GET",
+            format!("/api/runbooks/executions/{id}"),
+            token,
+            serde_json::Value::Null,
+        )
+        .await;
+        assert_eq!(code, 200, "{e}");
+        let state = e["state"].as_str().unwrap_or_default().to_string();
+        if ["succeeded", "rolled_back", "failed", "rejected", "expired"].contains(&state.as_str()) {
+            return e;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{id} never ended: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The demo runs the ship's remediation service: from outside, over HTTP, an incident of
+/// the scenario suggests the starter runbooks; operator alice proposes the builtin mail
+/// silence, cannot approve it herself, operator bob does (the starter policy asks one
+/// approval of someone else), and it runs to `succeeded`. An ssh runbook against the
+/// simulated switch cannot read its configuration for the dry run and fails at its first
+/// step, nothing sent (no address to reach), instead of pretending. The ship's audit log verifies, and a console session's snapshot has the
+/// executions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_suggests_runbooks_and_an_approved_silence_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Demo::start(&DemoOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data: dir.path().to_path_buf(),
+        speed: None,
+        start_ms: Some(START_MS),
+        ..DemoOptions::new()
+    })
+    .await
+    .unwrap();
+    let addr = demo.http_addr;
+    let dist = demo
+        .scenario
+        .faults()
+        .iter()
+        .find(|f| f.at_s < 120 && f.kind == FaultKind::Down)
+        .expect("a distribution switch goes down in the first two minutes")
+        .clone();
+    demo.play(Some(START_MS + 120_000)).await.unwrap();
+
+    let pw = std::fs::read_to_string(&demo.password_file).unwrap();
+    let admin = login(addr, "admin", pw.trim()).await;
+    for user in ["alice", "bob"] {
+        let (code, body) = call_json(
+            addr,
+            "POST",
+            "/api/users".into(),
+            &admin,
+            serde_json::json!({"user": user, "password": format!("{user}-on-watch-7"), "role": "operator"}),
+        )
+        .await;
+        assert_eq!(code, 200, "{body}");
+    }
+    let alice = login(addr, "alice", "alice-on-watch-7").await;
+    let bob = login(addr, "bob", "bob-on-watch-7").await;
+
+    let (code, incidents) = call_json(
+        addr,
+        "GET",
+        "/api/incidents?state=open".into(),
+        &alice,
+        serde_json::Value::Null,
+    )
+    .await;
+    assert_eq!(code, 200, "{incidents}");
+    let incident = incidents
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["ship"] == dist.ship.as_str() && i["root_cause"] == dist.target.as_str())
+        .unwrap_or_else(|| panic!("no incident rooted at {}: {incidents}", dist.target))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // the incident suggests the starter runbooks for a switch, target filled in
+    let (code, suggested) = call_json(
+        addr,
+        "GET",
+        format!("/api/incidents/{incident}/runbooks"),
+        &alice,
+        serde_json::Value::Null,
+    )
+    .await;
+    assert_eq!(code, 200, "{suggested}");
+    println!("{incident}: {suggested}");
+    let silence = suggested
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["runbook"] == "silence-device-mail")
+        .unwrap_or_else(|| panic!("no mail silence suggested: {suggested}"));
+    assert_eq!(silence["targets"], serde_json::json!([dist.target]));
+    assert_eq!(silence["missing"], serde_json::json!([]));
+
+    // alice proposes it: the dry run and the policy's decision come back
+    let (code, e) = call_json(
+        addr,
+        "POST",
+        "/api/runbooks/silence-device-mail/executions".into(),
+        &alice,
+        serde_json::json!({"targets": silence["targets"], "params": {"minutes": 30}, "incident": incident}),
+    )
+    .await;
+    assert_eq!(code, 201, "{e}");
+    let id = e["id"].as_str().unwrap().to_string();
+    assert_eq!(e["ship"], dist.ship.as_str());
+    assert_eq!(e["state"], "awaiting_approval", "{e}");
+    assert_eq!(e["policy"]["allow"], true, "{e}");
+    assert_eq!(e["policy"]["approvals_required"], 1, "{e}");
+    let action = format!("silence {} 30", dist.target);
+    assert!(
+        e["plan"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["phase"] == "action" && s["command"] == action.as_str()),
+        "{e}"
+    );
+    let approve = format!("/api/runbooks/executions/{id}/approve");
+    let (code, body) = call_json(
+        addr,
+        "POST",
+        approve.clone(),
+        &alice,
+        serde_json::Value::Null,
+    )
+    .await;
+    assert_eq!(code, 403, "the requester may not approve: {body}");
+    let (code, body) = call_json(addr, "POST", approve, &bob, serde_json::Value::Null).await;
+    assert_eq!(code, 200, "{body}");
+    let done = ended(addr, &bob, &id).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let outputs: Vec<&str> = done["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["output"].as_str())
+        .collect();
+    assert!(
+        outputs
+            .iter()
+            .any(|o| o.starts_with(&format!("silenced {}", dist.target))),
+        "{done}"
+    );
+
+    // an ssh runbook on the simulated switch: allowed and approved, then refused at its
+    // first step because nothing says how to reach the device; nothing changed
+    let (code, e) = call_json(
+        addr,
+        "POST",
+        "/api/runbooks/bounce-access-port/executions".into(),
+        &alice,
+        serde_json::json!({"targets": [dist.target], "params": {"interface": "Gi1/0/7"}, "incident": incident}),
+    )
+    .await;
+    assert_eq!(code, 201, "{e}");
+    let ssh_id = e["id"].as_str().unwrap().to_string();
+    // its dry run tries to read the switch's configuration first, and says why it cannot
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let preview = loop {
+        let (_, e) = call_json(
+            addr,
+            "GET",
+            format!("/api/runbooks/executions/{ssh_id}"),
+            &bob,
+            serde_json::Value::Null,
+        )
+        .await;
+        if let Some(p) = e["preview"].as_array().filter(|p| !p.is_empty()) {
+            break p[0].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no preview: {e}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        preview["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no address")),
+        "{preview}"
+    );
+    let (code, body) = call_json(
+        addr,
+        "POST",
+        format!("/api/runbooks/executions/{ssh_id}/approve"),
+        &bob,
+        serde_json::Value::Null,
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let failed = ended(addr, &bob, &ssh_id).await;
+    assert_eq!(failed["state"], "failed", "{failed}");
+    let steps = failed["steps"].as_array().unwrap();
+    assert!(
+        steps.iter().all(|s| s["phase"] == "precheck"),
+        "no action ran: {failed}"
+    );
+    assert!(
+        steps.iter().any(|s| s["output"]
+            .as_str()
+            .is_some_and(|o| o.contains("no address"))),
+        "{failed}"
+    );
+
+    // the audit log: every decision and transition, hash-chained, and it verifies
+    let (code, recs) = call_json(
+        addr,
+        "GET",
+        format!("/api/audit?ship={}", dist.ship),
+        &admin,
+        serde_json::Value::Null,
+    )
+    .await;
+    assert_eq!(code, 200, "{recs}");
+    let recs = recs.as_array().unwrap();
+    for w in recs.windows(2) {
+        assert_eq!(w[1]["prev_hash"], w[0]["hash"], "{w:?}");
+    }
+    for kind in [
+        "policy.decision",
+        "execution.proposed",
+        "execution.approval",
+        "execution.transition",
+        "execution.step",
+    ] {
+        assert!(
+            recs.iter().any(|r| r["kind"] == kind),
+            "no {kind} record: {recs:?}"
+        );
+    }
+    let file = seawatch_actors::runbook::audit::AuditLog::file_in(
+        &dir.path().join("demo").join("audit").join(&dist.ship),
+    );
+    let report = seawatch_actors::runbook::audit::verify(&file).unwrap();
+    assert!(report.ok(), "{report:?}");
+
+    // a console session opened now gets the executions in its snapshot
+    let snapshot = ws_snapshot(addr, &admin).await;
+    for x in [&id, &ssh_id] {
+        assert!(
+            snapshot
+                .iter()
+                .any(|i| i["type"] == "runbook" && i["id"] == x.as_str()),
+            "{x} not in the snapshot"
+        );
+    }
+    demo.shutdown().await;
+}

@@ -227,8 +227,9 @@ async fn incidents_suggest_runbooks_and_automatic_ones_run_under_policy() {
         let (code, body) = req(addr, "GET", "/api/incidents/aurora-1/runbooks", &viewer, "");
         assert_eq!(code, 200, "{body}");
         let s: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
-        assert_eq!(s.len(), 1, "{body}");
+        assert_eq!(s.len(), 2, "{body}");
         assert_eq!(s[0]["runbook"], "bounce-access-port");
+        assert_eq!(s[1]["runbook"], "silence-device-mail");
         assert_eq!(s[0]["targets"][0], "acc-sw-1");
         assert_eq!(s[0]["missing"][0], "interface");
         assert_eq!(

@@ -177,6 +177,27 @@ pub struct Exec {
     pub approvals: Vec<Approval>,
     /// Steps run, in order.
     pub steps: Vec<StepRecord>,
+    /// `ssh` runbooks with a `config_command`: the command that reads a target's
+    /// configuration for the dry run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_command: Option<String>,
+    /// The device-state part of the dry run, one entry a target, read before approval.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preview: Vec<Preview>,
+}
+
+/// What a target's running configuration says the action steps would change (read with
+/// the runbook's `config_command` while the execution awaits approval).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preview {
+    /// The target.
+    pub target: String,
+    /// Why the configuration could not be read (then `steps` is empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Per action step, the sections it would change.
+    #[serde(default)]
+    pub steps: Vec<super::config_diff::StepPrediction>,
 }
 
 impl Exec {
@@ -435,16 +456,26 @@ impl Executions {
         self.list().iter().map(|e| self.as_push(e)).collect()
     }
 
-    fn as_push(&self, e: &Exec) -> crate::push::Push {
+    /// An execution as the API and the `runbook` push show it: its JSON with the ship.
+    pub fn view(&self, e: &Exec) -> serde_json::Value {
         let mut body = serde_json::to_value(e).unwrap_or_default();
         if let Some(o) = body.as_object_mut() {
             o.insert("ship".into(), self.ship.clone().into());
         }
+        body
+    }
+
+    fn as_push(&self, e: &Exec) -> crate::push::Push {
         crate::push::Push {
             kind: crate::push::PushKind::Runbook,
             ship: Some(self.ship.clone()),
-            body,
+            body: self.view(e),
         }
+    }
+
+    /// The catalogue, policy and audit log the executions are journaled in.
+    pub fn remediation(&self) -> &Remediation {
+        &self.remediation
     }
 
     /// The runbooks `incident` suggests, best first: those whose `applies_to` names the
@@ -635,6 +666,7 @@ impl Executions {
                 "requester": p.requester, "incident": p.incident, "plan": plan,
                 "proposed_at_ms": now_ms,
                 "policy": decision,
+                "config_command": rb.config_command,
             }),
         )?;
         let to = if decision.allow {
@@ -648,6 +680,10 @@ impl Executions {
             .ok_or_else(|| ExecError::NotFound(id.clone()))?;
         if !decision.allow {
             return Err(ExecError::Denied(Box::new(e)));
+        }
+        if rb.config_command.is_some() {
+            // the executor reads the targets' configuration for the dry run
+            self.notify.notify_one();
         }
         if decision.approvals_required == 0 {
             self.transition(
@@ -769,6 +805,63 @@ impl Executions {
             .filter(|e| e.state.is_running())
             .map(|e| e.id.clone())
             .collect()
+    }
+
+    /// Ids of executions awaiting approval whose dry run still lacks the targets'
+    /// configuration (runbooks with a `config_command`).
+    pub fn previewable(&self) -> Vec<String> {
+        self.inner
+            .read()
+            .values()
+            .filter(|e| {
+                e.state == ExecState::AwaitingApproval
+                    && e.config_command.is_some()
+                    && e.preview.is_empty()
+            })
+            .map(|e| e.id.clone())
+            .collect()
+    }
+
+    /// Reads each target's configuration with the runbook's `config_command` (read-only)
+    /// through `driver`, and journals what each action step would change in it
+    /// ([`super::config_diff::predict`]) or why it could not be read. Nothing is changed
+    /// on a device.
+    pub async fn preview(&self, id: &str, driver: &dyn Driver) -> Result<(), ExecError> {
+        let e = self.get(id).ok_or_else(|| ExecError::NotFound(id.into()))?;
+        let Some(cmd) = e.config_command.clone() else {
+            return Ok(());
+        };
+        for target in &e.targets {
+            let access = self.target(target);
+            let actions: Vec<&str> = e
+                .plan
+                .iter()
+                .filter(|s| s.target == *target && s.phase == Phase::Action)
+                .map(|s| s.command.as_str())
+                .collect();
+            let p = match driver
+                .run_as(e.driver, &access, &cmd, PREVIEW_TIMEOUT)
+                .await
+            {
+                Ok(running) => Preview {
+                    target: target.clone(),
+                    error: None,
+                    steps: super::config_diff::predict(&running, &actions),
+                },
+                Err(why) => Preview {
+                    target: target.clone(),
+                    error: Some(why),
+                    steps: Vec::new(),
+                },
+            };
+            let mut detail = serde_json::to_value(&p).unwrap_or_default();
+            if let Some(o) = detail.as_object_mut() {
+                o.insert("id".into(), id.into());
+                o.insert("command".into(), cmd.clone().into());
+            }
+            self.journal("execution.preview", "seawatch", detail)?;
+        }
+        Ok(())
     }
 
     /// Runs (or resumes) one approved execution to its end with `driver`.
@@ -966,6 +1059,9 @@ impl Executions {
     }
 }
 
+/// How long reading a target's configuration for the dry run may take.
+pub const PREVIEW_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// How long an execution may wait for its approvals; then it expires (a denial).
 pub const APPROVAL_TIMEOUT_MS: i64 = 4 * 3_600_000;
 
@@ -983,6 +1079,15 @@ pub fn executor_child(
         async move {
             loop {
                 ex.expire(ex.remediation.now_ms(), APPROVAL_TIMEOUT_MS);
+                // the dry run's device state first: it is what an approver reads
+                for id in ex.previewable() {
+                    tokio::select! {
+                        r = ex.preview(&id, driver.as_ref()) => if let Err(e) = r {
+                            return Err(format!("execution {id}: preview: {e}"));
+                        },
+                        _ = stop.stopped() => return Ok(()),
+                    }
+                }
                 for id in ex.runnable() {
                     tokio::select! {
                         r = ex.run(&id, driver.as_ref()) => match r {
@@ -1072,6 +1177,11 @@ fn apply(map: &mut BTreeMap<u64, Exec>, rec: &AuditRecord) {
                     policy: serde_json::from_value(d.get("policy")?.clone()).ok()?,
                     approvals: Vec::new(),
                     steps: Vec::new(),
+                    config_command: d
+                        .get("config_command")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string),
+                    preview: Vec::new(),
                 })
             };
             match parse() {
@@ -1101,6 +1211,15 @@ fn apply(map: &mut BTreeMap<u64, Exec>, rec: &AuditRecord) {
                     approve: d.get("approve").and_then(|v| v.as_bool()).unwrap_or(false),
                     at: rec.at.clone(),
                 });
+            }
+        }
+        "execution.preview" => {
+            if let (Some(e), Ok(p)) = (
+                map.get_mut(&n),
+                serde_json::from_value::<Preview>(d.clone()),
+            ) {
+                e.preview.retain(|q| q.target != p.target);
+                e.preview.push(p);
             }
         }
         "execution.step" => {

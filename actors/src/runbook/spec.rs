@@ -195,6 +195,11 @@ pub struct Runbook {
     pub auto: bool,
     /// Changes device state (false: read-only diagnostics).
     pub writes: bool,
+    /// `ssh` only: a read-only command that prints the device's running configuration;
+    /// when set, the dry run shows what each action step would change in it
+    /// ([`super::config_diff`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_command: Option<String>,
     /// Checks before anything changes; a failure stops the execution, nothing to undo.
     pub precheck: Vec<Step>,
     /// The change.
@@ -256,6 +261,8 @@ struct RawRunbook {
     auto: bool,
     #[serde(default = "yes")]
     writes: bool,
+    #[serde(default)]
+    config_command: Option<Spanned<String>>,
     #[serde(default)]
     precheck: Vec<Spanned<RawStep>>,
     #[serde(default)]
@@ -574,6 +581,24 @@ impl Runbook {
                 message: "a runbook that writes needs at least one verify step".into(),
             });
         }
+        let config_command = match raw.config_command {
+            None => None,
+            Some(c) => {
+                let why = if raw.driver != Driver::Ssh {
+                    Some("only ssh runbooks read a device's configuration")
+                } else if c.get_ref().trim().is_empty() || c.get_ref().contains('\n') {
+                    Some("expected one command line, e.g. \"show running-config\"")
+                } else if c.get_ref().contains('{') {
+                    Some("no placeholders: it is read before any parameter is trusted")
+                } else {
+                    None
+                };
+                if let Some(message) = why {
+                    return Err(loc.err(c.span(), "config_command", message));
+                }
+                Some(c.into_inner().trim().to_string())
+            }
+        };
         Ok(Runbook {
             name: name.clone(),
             description: raw.description.get_ref().clone(),
@@ -584,6 +609,7 @@ impl Runbook {
             risk: raw.risk,
             auto: raw.auto,
             writes: raw.writes,
+            config_command,
             precheck,
             action,
             verify,
@@ -868,6 +894,30 @@ timeout_s = 10
 
     fn parse(text: &str) -> Result<Runbook, RunbookError> {
         Runbook::parse(Path::new("rb/x.toml"), text)
+    }
+
+    #[test]
+    fn config_command_is_one_plain_line_of_an_ssh_runbook() {
+        let base = "name = \"x\"\ndescription = \"d\"\ndriver = \"DRIVER\"\nrisk = \"low\"\nwrites = false\nconfig_command = CMD\n[[action]]\ncommand = \"show version\"\ntimeout_s = 5\n";
+        let rb =
+            |driver: &str, cmd: &str| parse(&base.replace("DRIVER", driver).replace("CMD", cmd));
+        assert_eq!(
+            rb("ssh", "\"show running-config\"")
+                .unwrap()
+                .config_command
+                .as_deref(),
+            Some("show running-config")
+        );
+        for (driver, cmd, why) in [
+            ("http", "\"GET /config\"", "only ssh"),
+            ("ssh", "\"\"", "one command line"),
+            ("ssh", "\"show run {interface}\"", "no placeholders"),
+        ] {
+            let e = rb(driver, cmd).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some("config_command"), "{e}");
+            assert_eq!(e.line, Some(6), "{e}");
+            assert!(e.message.contains(why), "{e}");
+        }
     }
 
     #[test]

@@ -61,6 +61,17 @@ impl FakeSwitch {
                     };
                     out.push_str(&format!("{p:<10} {st}\n"));
                 }
+            } else if line == "show running-config" {
+                let mut names: Vec<_> = ports.iter().collect();
+                names.sort();
+                out.push_str("hostname acc-sw-1\n");
+                for (p, up) in names {
+                    out.push_str(&format!("interface {p}\n"));
+                    if !up {
+                        out.push_str(" shutdown\n");
+                    }
+                    out.push_str("!\n");
+                }
             } else if let Some(name) = line.strip_prefix("interface ") {
                 if !ports.contains_key(name) {
                     return Err(format!("% Invalid interface {name}"));
@@ -453,14 +464,17 @@ fn an_incident_suggests_the_runbooks_for_its_root_kind_and_symptoms() {
     use seawatch_model::AlertClass;
     let dir = tempfile::tempdir().unwrap();
     let ex = open_with_server(dir.path());
-    // a flapping access switch: the port bounce, its interface left for the operator
+    // a flapping access switch: the port bounce, its interface left for the operator,
+    // and the mail silence for the time it is worked on
     let s = ex.suggest(&incident(
         "aurora-1",
         "acc-sw-1",
         vec![AlertClass::Flapping],
     ));
     let names: Vec<&str> = s.iter().map(|s| s.runbook.as_str()).collect();
-    assert_eq!(names, vec!["bounce-access-port"]);
+    assert_eq!(names, vec!["bounce-access-port", "silence-device-mail"]);
+    assert_eq!(s[1].params.get("minutes").map(String::as_str), Some("60"));
+    assert!(s[1].missing.is_empty());
     assert_eq!(s[0].targets, vec!["acc-sw-1".to_string()]);
     assert_eq!(s[0].missing, vec!["interface".to_string()]);
     assert!(s[0].executions.is_empty());
@@ -597,4 +611,75 @@ async fn the_policy_sets_the_approval_timeout_and_its_outcome() {
     assert_eq!(e.approvals.len(), 1);
     assert_eq!(e.approvals[0].by, "policy");
     assert_eq!(ex.runnable(), vec![e.id.clone()]);
+}
+
+/// Refuses every command, as a driver does for a target it cannot reach.
+struct Unreachable;
+
+impl Driver for Unreachable {
+    fn run<'a>(
+        &'a self,
+        target: &'a TargetAccess,
+        _command: &'a str,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move { Err(format!("ssh {}: no address in the targets file", target.id)) })
+    }
+}
+
+#[tokio::test]
+async fn the_dry_run_shows_what_each_action_changes_in_the_running_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, ex) = open(dir.path());
+    let e = ex
+        .propose(
+            bounce("acc-sw-1", "Gi1/0/7", "alice", "operator"),
+            ship(),
+            T0,
+        )
+        .unwrap();
+    assert_eq!(e.config_command.as_deref(), Some("show running-config"));
+    assert_eq!(ex.previewable(), vec![e.id.clone()]);
+    let sw = FakeSwitch::new();
+    ex.preview(&e.id, &Shared(sw.clone(), None)).await.unwrap();
+    assert!(ex.previewable().is_empty(), "read once");
+    // read-only: one command, nothing applied
+    assert_eq!(*sw.calls.lock(), 1);
+    assert!(sw.applied.lock().is_empty());
+    let p = &ex.get(&e.id).unwrap().preview;
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].target, "acc-sw-1");
+    assert!(p[0].error.is_none());
+    let step = |i: usize| &p[0].steps[i].changes[0];
+    assert_eq!(step(0).section, "interface Gi1/0/7");
+    assert_eq!(step(0).before, vec!["interface Gi1/0/7".to_string()]);
+    assert_eq!(
+        step(0).after,
+        vec!["interface Gi1/0/7".to_string(), " shutdown".to_string()]
+    );
+    assert_eq!(
+        step(1).after,
+        step(0).before,
+        "the second action undoes the first"
+    );
+    // it is in the journal: a recovered node shows the same dry run
+    let again = Executions::recover("aurora", r.clone(), Vec::new()).unwrap();
+    assert_eq!(again.get(&e.id).unwrap().preview, *p);
+
+    // a target the driver cannot reach: the reason, no prediction, no retry
+    let e2 = ex
+        .propose(
+            bounce("acc-sw-1", "Gi1/0/3", "alice", "operator"),
+            ship(),
+            T0,
+        )
+        .unwrap();
+    ex.preview(&e2.id, &Unreachable).await.unwrap();
+    let p = &ex.get(&e2.id).unwrap().preview;
+    assert!(
+        p[0].error.as_deref().unwrap().contains("no address"),
+        "{p:?}"
+    );
+    assert!(p[0].steps.is_empty());
+    assert!(ex.previewable().is_empty());
 }
