@@ -72,6 +72,42 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
         // the list re-renders on every push: read the row afresh until it holds still
         let row_text = text_of(&c, "tr[data-id='ship-1-1']").await;
         assert!(row_text.contains(&dist.target), "{row_text}");
+        // The fleet page: each ship on the map at the position it reported (land drawn
+        // from the built-in outlines), and a row each.
+        c.goto(&format!("{base}/#/fleet")).await.unwrap();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let ships = c
+                .find_all(Locator::Css("#fleet-map circle[data-ship]"))
+                .await
+                .map(|n| n.len())
+                .unwrap_or(0);
+            let land = c
+                .find_all(Locator::Css("#fleet-map path.land"))
+                .await
+                .map(|n| n.len())
+                .unwrap_or(0);
+            if ships == 3 && land > 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "fleet map: {ships} ship(s), {land} land outline(s)"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            c.find_all(Locator::Css("#fleet-rows tr[data-ship]"))
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+        let row = text_of(&c, "#fleet-rows tr[data-ship='ship-1']").await;
+        assert!(
+            row.contains("25.") && row.contains(", -"),
+            "position in the row: {row}"
+        );
         c.goto(&format!("{base}/#/incident/ship-1-1"))
             .await
             .unwrap();
