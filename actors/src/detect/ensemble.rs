@@ -232,6 +232,10 @@ pub struct Scored {
     /// Page-Hinkley reported drift at this sample (the base detectors were reset when
     /// `drift_reset` is set).
     pub drift: bool,
+    /// The score before the one-report-per-event shaping (rising-edge suppression and
+    /// the rest): what an alert gate with its own hysteresis reads (the detector
+    /// actors' k-of-n gate), while `score` is the stream NAB's scorer reads.
+    pub raw: Option<f64>,
 }
 
 /// Ensemble of EWMA z-score, rolling median/MAD, seasonal baseline, shape novelty and
@@ -505,6 +509,7 @@ impl Ensemble {
                 score: None,
                 alert: false,
                 drift: false,
+                raw: None,
             };
         }
         let level = self.ewma.mean();
@@ -599,8 +604,12 @@ impl Ensemble {
         self.hist.push_back(short);
         self.sum += short;
         self.sum2 += short * short;
+        let raw = score;
         let score = score.map(|s| self.suppress(s));
-        self.out(score, drift)
+        Scored {
+            raw,
+            ..self.out(score, drift)
+        }
     }
 
     /// Mode 3: every channel (the base surprise and each shape-novelty channel) is
@@ -734,6 +743,7 @@ impl Ensemble {
         } else {
             s
         };
+        let raw = s;
         let mut s = self.suppress(s);
         let resting = self.since_alert < self.cfg.rest;
         let alert = self.cfg.alert_threshold;
@@ -772,6 +782,7 @@ impl Ensemble {
             score: Some(s),
             alert: s >= alert || first_alert,
             drift,
+            raw: Some(raw),
         }
     }
 
@@ -800,6 +811,7 @@ impl Ensemble {
             score,
             alert: score.is_some_and(|s| s >= self.cfg.alert_threshold),
             drift,
+            raw: score,
         }
     }
 }
