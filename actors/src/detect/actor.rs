@@ -136,28 +136,10 @@ pub struct DetectorConfig {
 impl Default for DetectorConfig {
     fn default() -> Self {
         DetectorConfig {
-            // The NAB-tuned ensemble with a shorter calibration history: device series
-            // are many, so memory and per-sample cost matter more than the tail fit.
-            ensemble: EnsembleConfig {
-                history: 1000,
-                // The alert gate below turns a burst into one alert; the ensemble's own
-                // rising-edge suppression and post-detection rest (made for NAB's
-                // one-detection-per-window) would hide that an anomaly is sustained.
-                suppress: 0,
-                rest: 0,
-                // The sequence memory (decision 0015) is off here: 17 KB more per series
-                // and one more channel in the Bonferroni bound, for a NAB-only gain.
-                seq_levels: 0,
-                // The ART gate (decision 0019) is off here too: it scales down scores
-                // of windows already learnt, which a sustained anomaly becomes after a
-                // few samples, and its gain is measured only on NAB.
-                art_dim: 0,
-                // Decision 0020 changed the NAB default's novelty channels and added a
-                // length penalty; the device detectors keep their measured behaviour.
-                novelty_scales: vec![(8, 1), (8, 8)],
-                len_penalty: 0.0,
-                ..EnsembleConfig::default()
-            },
+            // The one ensemble configuration, also the one `seawatch nab run` scores
+            // (decision 0054); the gate below reads its scores before their
+            // one-report-per-event shaping (`Scored::raw`).
+            ensemble: EnsembleConfig::default(),
             sustain: (2, 5),
             instant: 0.6,
             clear_after: 10,
