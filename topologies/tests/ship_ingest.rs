@@ -234,7 +234,10 @@ async fn telemetry_over_every_listener_reaches_the_log_and_the_actors() {
     let node = ShipNode::start(&config(dir.path()), inventory(), Clock::system())
         .await
         .unwrap();
-    assert!(node.log.next_seq() > appended, "the log continues after {appended}");
+    assert!(
+        node.log.next_seq() > appended,
+        "the log continues after {appended}"
+    );
     let again = node.log.read_from(1, 100).unwrap();
     assert_eq!(
         again

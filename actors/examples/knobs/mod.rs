@@ -157,6 +157,9 @@ pub fn ensemble_from_env(base: EnsembleConfig) -> EnsembleConfig {
     if let Some(v) = env("ARTB2") {
         cfg.art_block2 = v as usize;
     }
+    if let Some(v) = env("THRESH") {
+        cfg.alert_threshold = v;
+    }
     if let Some(v) = env("LENP") {
         cfg.len_penalty = v;
     }

@@ -251,7 +251,8 @@ pub struct Scored {
 /// as short-term averages against their own recent distributions (tail probabilities,
 /// log-scaled into `[0, 1]`), and a fuzzy ART category memory ([`FuzzyArt`]) scales
 /// down scores away from windows it has not learnt (decision 0019). Memory is fixed
-/// after warm-up (about 38 KB with the defaults; see [`Ensemble::memory_bytes`]).
+/// after warm-up (about 19 KB with the defaults, 22 KB once a daily period is found; see
+/// [`Ensemble::memory_bytes`]).
 #[derive(Debug, Clone)]
 pub struct Ensemble {
     cfg: EnsembleConfig,
