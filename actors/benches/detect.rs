@@ -198,7 +198,10 @@ fn held<T>(build: impl FnOnce() -> T) -> (T, isize) {
 fn memory(_c: &mut Criterion) {
     for (name, cfg) in [
         ("ensemble", detector_ensemble()),
-        ("ensemble without sequence memory and ART gate", without_seq_art()),
+        (
+            "ensemble without sequence memory and ART gate",
+            without_seq_art(),
+        ),
     ] {
         let (e, bytes) = held(|| {
             let mut e = Ensemble::new(cfg);
