@@ -47,6 +47,16 @@ CFG[S]="$AI ARTK=32 REST=60 NOV=8x1 ALERT=0.155 LENP=0.2"
 CFG[T]="$AQ ALERT=0.16 ARTK=64"
 CFG[U]="$AI ARTK=32 REST=60 ALERT=0.155 LENP=0.2 NOV=8x1,8x8"
 CFG[V]="$AI ARTK=64 REST=60 NOV=8x1 ALERT=0.155 LENP=0.2"
+# Decision 0054 (one configuration on board and on NAB; the default changed, so each
+# candidate names every knob that differs): W = the shared default (history 6000, rest
+# 60 without rising-edge suppression, sequence memory with 512 slots, ART gate with 32
+# categories, one 8x1 novelty channel, no length penalty); X = the NAB default before
+# 0054 (V of 0020); Y = the device detectors' ensemble before 0054; Z = W with the
+# NAB-sized tables (2048 slots, 64 categories).
+CFG[W]="SUPPRESS=0 REST=60 SEQ=8 SEQSLOTS=512 ART=8 ARTK=32 NOV=8x1 LENP=0 HISTORY=6000"
+CFG[X]="SUPPRESS=100 REST=60 SEQ=8 SEQSLOTS=2048 ART=8 ARTK=64 NOV=8x1 LENP=0.2 HISTORY=6000"
+CFG[Y]="SUPPRESS=0 REST=0 SEQ=0 ART=0 NOV=8x1,8x8 LENP=0 HISTORY=1000"
+CFG[Z]="SUPPRESS=0 REST=60 SEQ=8 SEQSLOTS=2048 ART=8 ARTK=64 NOV=8x1 LENP=0 HISTORY=6000"
 KEYS=${KEYS:-"A B C D E F G H I J K L M N O P Q R S T U V"}
 for h in $CATS; do
   train="artificialNoAnomaly"; for c in $CATS; do [ $c != $h ] && train="$train,$c"; done

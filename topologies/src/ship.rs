@@ -210,6 +210,9 @@ pub fn assemble_ship(
             })
         }
     };
+    if opts.detectors.is_some() {
+        families.detector.for_ship(&id);
+    }
     let (roster, roster_handle) = roster_child(RosterArgs {
         ship: id.clone(),
         runtime: runtime.clone(),

@@ -24,6 +24,7 @@ use parking_lot::Mutex;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use seawatch_runtime::supervision::{Addr, ChildSpec, SupervisorMsg};
 use seawatch_runtime::Metrics;
@@ -135,28 +136,10 @@ pub struct DetectorConfig {
 impl Default for DetectorConfig {
     fn default() -> Self {
         DetectorConfig {
-            // The NAB-tuned ensemble with a shorter calibration history: device series
-            // are many, so memory and per-sample cost matter more than the tail fit.
-            ensemble: EnsembleConfig {
-                history: 1000,
-                // The alert gate below turns a burst into one alert; the ensemble's own
-                // rising-edge suppression and post-detection rest (made for NAB's
-                // one-detection-per-window) would hide that an anomaly is sustained.
-                suppress: 0,
-                rest: 0,
-                // The sequence memory (decision 0015) is off here: 17 KB more per series
-                // and one more channel in the Bonferroni bound, for a NAB-only gain.
-                seq_levels: 0,
-                // The ART gate (decision 0019) is off here too: it scales down scores
-                // of windows already learnt, which a sustained anomaly becomes after a
-                // few samples, and its gain is measured only on NAB.
-                art_dim: 0,
-                // Decision 0020 changed the NAB default's novelty channels and added a
-                // length penalty; the device detectors keep their measured behaviour.
-                novelty_scales: vec![(8, 1), (8, 8)],
-                len_penalty: 0.0,
-                ..EnsembleConfig::default()
-            },
+            // The one ensemble configuration, also the one `seawatch nab run` scores
+            // (decision 0054); the gate below reads its scores before their
+            // one-report-per-event shaping (`Scored::raw`).
+            ensemble: EnsembleConfig::default(),
             sustain: (2, 5),
             instant: 0.6,
             clear_after: 10,
@@ -191,12 +174,16 @@ pub struct AlertLabels {
     pub source: String,
 }
 
-/// Detector metrics: `seawatch_detector_samples_total{ship}` and
-/// `seawatch_alerts_total{ship,source}` (alerts raised, firing and cleared).
+/// Detector metrics: `seawatch_detector_samples_total{ship}`,
+/// `seawatch_detector_bytes{ship}` (detector state held by the ship's detector actors)
+/// and `seawatch_alerts_total{ship,source}` (alerts raised, firing and cleared).
 #[derive(Clone, Debug, Default)]
 pub struct DetectorMetrics {
     /// Samples scored.
     pub samples: Family<ShipLabel, Counter>,
+    /// Bytes of detector state (every series' ensemble, ADWIN, gate and forecast, and
+    /// the device-state forest), summed over the ship's detector actors.
+    pub bytes: Family<ShipLabel, Gauge>,
     /// Alerts raised.
     pub alerts: Family<AlertLabels, Counter>,
 }
@@ -211,11 +198,25 @@ impl DetectorMetrics {
             m.samples.clone(),
         );
         metrics.register(
+            "seawatch_detector_bytes",
+            "Bytes of detector state held by the ship's detector actors",
+            m.bytes.clone(),
+        );
+        metrics.register(
             "seawatch_alerts",
             "Alerts raised (firing and cleared) by source",
             m.alerts.clone(),
         );
         m
+    }
+
+    /// Exports `ship`'s per-ship families at 0 (before its first sample).
+    pub fn for_ship(&self, ship: &str) {
+        let label = ShipLabel {
+            ship: ship.to_string(),
+        };
+        let _ = self.samples.get_or_create(&label);
+        let _ = self.bytes.get_or_create(&label);
     }
 
     pub(crate) fn alert(&self, ship: &str, source: AlertSource) {
@@ -388,6 +389,20 @@ pub struct DetectorState {
     drifts: u64,
     recalibrations: u64,
     rows: u64,
+    /// Bytes this state last added to `seawatch_detector_bytes` (taken back on drop).
+    reported_bytes: i64,
+}
+
+impl Drop for DetectorState {
+    fn drop(&mut self) {
+        if let Some(m) = &self.args.metrics {
+            m.bytes
+                .get_or_create(&ShipLabel {
+                    ship: self.args.ship.to_string(),
+                })
+                .dec_by(self.reported_bytes);
+        }
+    }
 }
 
 impl DetectorState {
@@ -409,6 +424,7 @@ impl DetectorState {
             drifts: 0,
             recalibrations: 0,
             rows: 0,
+            reported_bytes: 0,
             args,
         };
         let firing: Vec<(AlertClass, String)> = st.args.firing.lock().iter().cloned().collect();
@@ -465,12 +481,45 @@ impl DetectorState {
             self.sample(s);
         }
         if let Some(m) = &self.args.metrics {
-            m.samples
-                .get_or_create(&ShipLabel {
-                    ship: self.args.ship.to_string(),
-                })
-                .inc_by(samples.len() as u64);
+            let label = ShipLabel {
+                ship: self.args.ship.to_string(),
+            };
+            m.samples.get_or_create(&label).inc_by(samples.len() as u64);
+            let now = self.memory_bytes() as i64;
+            if now != self.reported_bytes {
+                m.bytes
+                    .get_or_create(&label)
+                    .inc_by(now - self.reported_bytes);
+                self.reported_bytes = now;
+            }
         }
+    }
+
+    /// Bytes of detector state held: every series' ensemble, ADWIN, gate and forecast
+    /// (struct and heap), the index, and the device-state forest with its history.
+    pub fn memory_bytes(&self) -> usize {
+        let series: usize = self
+            .series
+            .iter()
+            .map(|s| {
+                std::mem::size_of::<SeriesState>()
+                    + s.ensemble.as_ref().map_or(0, Ensemble::memory_bytes)
+                    + s.adwin.heap_bytes()
+            })
+            .sum();
+        let index = self.index.capacity() * (std::mem::size_of::<(Arc<str>, usize)>() + 1)
+            + self.series.iter().map(|s| s.key.len() + 16).sum::<usize>();
+        let forest = self.forest.as_ref().map_or(0, |f| {
+            std::mem::size_of::<IsolationForest>() + f.heap_bytes()
+        });
+        std::mem::size_of::<Self>()
+            + series
+            + (self.series.capacity() - self.series.len()) * std::mem::size_of::<SeriesState>()
+            + index
+            + forest
+            + (self.forest_hist.capacity() + self.forest_scratch.capacity() + self.row.capacity())
+                * std::mem::size_of::<f64>()
+            + self.features.capacity() * std::mem::size_of::<usize>()
     }
 
     fn sample(&mut self, s: &Sample) {
@@ -556,9 +605,13 @@ impl DetectorState {
         let scored = ens.update(t, x);
         let before = st.adwin.mean().zip(st.adwin.std());
         let adwin_drift = st.adwin.update(x);
-        let score = scored.score.unwrap_or(0.0);
+        // The gate reads the score before the ensemble's one-report-per-event shaping:
+        // its own k-of-n and clear hysteresis does that job on board.
+        let score = scored.raw.unwrap_or(0.0);
         if let Some(state) = st.gate.step(
-            scored.alert,
+            scored
+                .raw
+                .is_some_and(|r| r >= cfg.ensemble.alert_threshold),
             score >= cfg.instant,
             cfg.sustain,
             cfg.clear_after,
@@ -944,6 +997,42 @@ mod tests {
             && a.subject == "sw-1"
             && (0.0..=1.0).contains(&a.score)));
         assert!(st.snapshot().firing.is_empty());
+    }
+
+    #[test]
+    fn detector_bytes_gauge_follows_the_state_and_returns_to_zero_on_drop() {
+        let registry = seawatch_runtime::Metrics::new();
+        let metrics = DetectorMetrics::register(&registry);
+        metrics.for_ship("aurora");
+        let label = ShipLabel {
+            ship: "aurora".into(),
+        };
+        assert_eq!(metrics.bytes.get_or_create(&label).get(), 0);
+        assert!(registry
+            .encode()
+            .contains("seawatch_detector_bytes{ship=\"aurora\"} 0"));
+        let (sink, _rx) = AlertSink::channel();
+        let mut args = DetectorArgs::new("aurora", "sw-1", "switch", sink);
+        args.metrics = Some(metrics.clone());
+        let mut a = DetectorState::new(args.clone());
+        let mut b = DetectorState::new(DetectorArgs {
+            device: "sw-2".into(),
+            ..args
+        });
+        for i in 0..400 {
+            a.observe(&[sample(i, "device_cpu_percent", (i % 7) as f64)]);
+            b.observe(&[
+                sample(i, "device_cpu_percent", (i % 5) as f64),
+                sample(i, "ifInErrors 1", i as f64),
+            ]);
+        }
+        let (ba, bb) = (a.memory_bytes() as i64, b.memory_bytes() as i64);
+        assert!(bb > ba && ba > 0, "{ba} {bb}");
+        assert_eq!(metrics.bytes.get_or_create(&label).get(), ba + bb);
+        drop(b);
+        assert_eq!(metrics.bytes.get_or_create(&label).get(), ba);
+        drop(a);
+        assert_eq!(metrics.bytes.get_or_create(&label).get(), 0);
     }
 
     #[test]

@@ -71,6 +71,16 @@ impl Adwin {
         }
     }
 
+    /// Heap bytes held (the bucket levels at their allocated capacity).
+    pub fn heap_bytes(&self) -> usize {
+        self.levels.capacity() * std::mem::size_of::<VecDeque<Bucket>>()
+            + self
+                .levels
+                .iter()
+                .map(|l| l.capacity() * std::mem::size_of::<Bucket>())
+                .sum::<usize>()
+    }
+
     /// Samples in the current window.
     pub fn width(&self) -> usize {
         self.total.n as usize

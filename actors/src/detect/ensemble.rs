@@ -158,6 +158,13 @@ pub struct EnsembleConfig {
     pub len_ref: usize,
 }
 
+/// The one configuration: what the device detector actors run and what `seawatch nab
+/// run` scores (decision 0054). Each feature was kept only if it helped on NAB's
+/// leave-one-category-out hold-out and on the synthetic ship suite
+/// (`actors/examples/ship_suite.rs`); the length penalty of decision 0020 is off (it
+/// cost the ship suite recall), the rising-edge suppression is off (800 bytes a series
+/// for no measurable gain), and the sequence-memory and ART tables are a quarter and
+/// half of their NAB-tuned sizes (memory).
 impl Default for EnsembleConfig {
     fn default() -> Self {
         EnsembleConfig {
@@ -170,7 +177,7 @@ impl Default for EnsembleConfig {
             drift_reset: false,
             history: 6000,
             short: 3,
-            suppress: 100,
+            suppress: 0,
             suppress_factor: 0.2,
             mode: 3,
             quantile: 0.99,
@@ -194,7 +201,7 @@ impl Default for EnsembleConfig {
             seq_levels: 8,
             seq_calib: 150,
             seq_orders: 6,
-            seq_slots: 2048,
+            seq_slots: 512,
             seq_runs: false,
             seq_direct: 0.0,
             seq_collapse: true,
@@ -202,7 +209,7 @@ impl Default for EnsembleConfig {
             seq_short: 3,
             art_dim: 8,
             art_block: 4,
-            art_k: 64,
+            art_k: 32,
             art_calib: 150,
             art_chomp: 0.0,
             art_rho: (0.8, 0.97),
@@ -214,7 +221,7 @@ impl Default for EnsembleConfig {
             art_block2: 0,
             art_rate: 0.0,
             art_rate_alpha: 0.01,
-            len_penalty: 0.2,
+            len_penalty: 0.0,
             len_ref: 1000,
         }
     }
@@ -232,6 +239,10 @@ pub struct Scored {
     /// Page-Hinkley reported drift at this sample (the base detectors were reset when
     /// `drift_reset` is set).
     pub drift: bool,
+    /// The score before the one-report-per-event shaping (rising-edge suppression and
+    /// the rest): what an alert gate with its own hysteresis reads (the detector
+    /// actors' k-of-n gate), while `score` is the stream NAB's scorer reads.
+    pub raw: Option<f64>,
 }
 
 /// Ensemble of EWMA z-score, rolling median/MAD, seasonal baseline, shape novelty and
@@ -240,7 +251,8 @@ pub struct Scored {
 /// as short-term averages against their own recent distributions (tail probabilities,
 /// log-scaled into `[0, 1]`), and a fuzzy ART category memory ([`FuzzyArt`]) scales
 /// down scores away from windows it has not learnt (decision 0019). Memory is fixed
-/// after warm-up (about 38 KB with the defaults; see [`Ensemble::memory_bytes`]).
+/// after warm-up (about 19 KB with the defaults, 22 KB once a daily period is found; see
+/// [`Ensemble::memory_bytes`]).
 #[derive(Debug, Clone)]
 pub struct Ensemble {
     cfg: EnsembleConfig,
@@ -505,6 +517,7 @@ impl Ensemble {
                 score: None,
                 alert: false,
                 drift: false,
+                raw: None,
             };
         }
         let level = self.ewma.mean();
@@ -599,8 +612,12 @@ impl Ensemble {
         self.hist.push_back(short);
         self.sum += short;
         self.sum2 += short * short;
+        let raw = score;
         let score = score.map(|s| self.suppress(s));
-        self.out(score, drift)
+        Scored {
+            raw,
+            ..self.out(score, drift)
+        }
     }
 
     /// Mode 3: every channel (the base surprise and each shape-novelty channel) is
@@ -734,6 +751,7 @@ impl Ensemble {
         } else {
             s
         };
+        let raw = s;
         let mut s = self.suppress(s);
         let resting = self.since_alert < self.cfg.rest;
         let alert = self.cfg.alert_threshold;
@@ -772,6 +790,7 @@ impl Ensemble {
             score: Some(s),
             alert: s >= alert || first_alert,
             drift,
+            raw: Some(raw),
         }
     }
 
@@ -800,6 +819,7 @@ impl Ensemble {
             score,
             alert: score.is_some_and(|s| s >= self.cfg.alert_threshold),
             drift,
+            raw: score,
         }
     }
 }

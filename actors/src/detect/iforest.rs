@@ -94,6 +94,25 @@ pub struct IsolationForest {
 }
 
 impl IsolationForest {
+    /// Heap bytes held (training window, trees and scratch buffers at capacity).
+    pub fn heap_bytes(&self) -> usize {
+        let f = std::mem::size_of::<f64>();
+        self.window.capacity() * std::mem::size_of::<Vec<f64>>()
+            + self.window.iter().map(|r| r.capacity() * f).sum::<usize>()
+            + self.trees.capacity() * std::mem::size_of::<Tree>()
+            + self
+                .trees
+                .iter()
+                .map(|t| t.nodes.capacity() * std::mem::size_of::<Node>())
+                .sum::<usize>()
+            + (self.center.capacity()
+                + self.scale.capacity()
+                + self.scratch.capacity()
+                + self.flat.capacity())
+                * f
+            + self.idx.capacity() * std::mem::size_of::<usize>()
+    }
+
     /// An empty forest for rows of `dim` features.
     pub fn new(cfg: IForestConfig, dim: usize) -> Self {
         let cfg = IForestConfig {

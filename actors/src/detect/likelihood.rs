@@ -22,7 +22,8 @@ pub struct TailHistogram {
     top: usize,
     /// Largest shape of the generalised Pareto tail (0: the exponential tail).
     xi_max: f64,
-    bins: Vec<f64>,
+    /// Bin weights in f32 (relative weights; sums are taken in f64).
+    bins: Vec<f32>,
 }
 
 /// Smallest value the bins resolve; anything below falls in the first bin.
@@ -113,14 +114,15 @@ impl TailHistogram {
         self.inc /= self.decay;
         let b = pos as usize;
         self.top = self.top.max(b + 1);
-        self.bins[b] += self.inc;
+        self.bins[b] += self.inc as f32;
         self.total += self.inc;
-        if self.inc > 1e100 {
+        // Scale back well inside f32's range (3.4e38).
+        if self.inc > 1e30 {
             for w in self.bins.iter_mut() {
-                *w /= self.inc;
+                *w = (*w as f64 / self.inc) as f32;
             }
             self.inc = 1.0;
-            self.total = self.bins.iter().sum();
+            self.total = self.bins.iter().map(|&w| w as f64).sum();
         }
     }
 
@@ -143,8 +145,8 @@ impl TailHistogram {
         let target = (1.0 - self.quantile) * self.total;
         let mut above = 0.0;
         let mut qb = top;
-        while qb > 0 && above + self.bins[qb - 1] <= target {
-            above += self.bins[qb - 1];
+        while qb > 0 && above + self.bins[qb - 1] as f64 <= target {
+            above += self.bins[qb - 1] as f64;
             qb -= 1;
         }
         // Threshold: the upper edge of the quantile bin, with `above` weight over it.
@@ -154,8 +156,9 @@ impl TailHistogram {
             let mut excess2 = 0.0;
             for b in qb..top {
                 let d = self.edge(b as f64 + 0.5) - q;
-                excess += self.bins[b] * d;
-                excess2 += self.bins[b] * d * d;
+                let w = self.bins[b] as f64;
+                excess += w * d;
+                excess2 += w * d * d;
             }
             let scale = (excess / above).max(1e-3 * q).max(1e-9);
             let base = above / self.total;
@@ -184,16 +187,16 @@ impl TailHistogram {
         }
         let b = pos as usize;
         let frac = pos - b as f64;
-        let mut s = self.bins[b] * (1.0 - frac);
-        for w in &self.bins[(b + 1).min(top)..top] {
-            s += w;
+        let mut s = self.bins[b] as f64 * (1.0 - frac);
+        for &w in &self.bins[(b + 1).min(top)..top] {
+            s += w as f64;
         }
         Some((s / self.total).clamp(0.0, 1.0))
     }
 
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.bins.capacity() * std::mem::size_of::<f64>()
+        self.bins.capacity() * std::mem::size_of::<f32>()
     }
 }
 

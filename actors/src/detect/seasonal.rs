@@ -19,9 +19,11 @@ pub struct SeasonalBaseline {
     first_t: Option<f64>,
     intervals: Vec<f64>,
     slot_width: f64,
-    level: Vec<f64>,
-    spread: Vec<f64>,
-    seen: Vec<u32>,
+    /// Per-slot level and spread in f32 (the surprise's floor, 1e-6 of the level, is
+    /// above f32's resolution) and a saturating count: 10 bytes a slot.
+    level: Vec<f32>,
+    spread: Vec<f32>,
+    seen: Vec<u16>,
     err: f64,
     err_n: u64,
 }
@@ -49,8 +51,8 @@ impl SeasonalBaseline {
     /// Heap bytes held (per-slot level, spread and count, and the interval sample).
     pub fn heap_bytes(&self) -> usize {
         self.intervals.capacity() * 8
-            + (self.level.capacity() + self.spread.capacity()) * 8
-            + self.seen.capacity() * 4
+            + (self.level.capacity() + self.spread.capacity()) * 4
+            + self.seen.capacity() * 2
     }
 
     /// Whether a period is in use (known after the first timestamps).
@@ -100,8 +102,8 @@ impl Detector for SeasonalBaseline {
         }
         let slots = self.level.len();
         let k = ((t / self.slot_width).floor().rem_euclid(slots as f64) as usize).min(slots - 1);
-        let out = if self.seen[k] >= self.min_cycles {
-            let d = (x - self.level[k]).abs();
+        let out = if u32::from(self.seen[k]) >= self.min_cycles {
+            let d = (x - self.level[k] as f64).abs();
             let a = 0.01;
             self.err = if self.err_n == 0 {
                 d
@@ -109,20 +111,21 @@ impl Detector for SeasonalBaseline {
                 (1.0 - a) * self.err + a * d
             };
             self.err_n += 1;
-            let floor = (0.25 * self.err).max(1e-6 * (1.0 + self.level[k].abs()));
-            Some(d / (1.25 * self.spread[k]).max(floor))
+            let floor = (0.25 * self.err).max(1e-6 * (1.0 + (self.level[k] as f64).abs()));
+            Some(d / (1.25 * self.spread[k] as f64).max(floor))
         } else {
             None
         };
         // Learn: the first visit sets the slot, then exponential smoothing.
         if self.seen[k] == 0 {
-            self.level[k] = x;
+            self.level[k] = x as f32;
             self.spread[k] = 0.0;
         } else {
             let a = self.alpha.max(1.0 / (self.seen[k] as f64 + 1.0));
-            let d = x - self.level[k];
-            self.spread[k] += a * (d.abs() - self.spread[k]);
-            self.level[k] += a * d;
+            let (level, spread) = (self.level[k] as f64, self.spread[k] as f64);
+            let d = x - level;
+            self.spread[k] = (spread + a * (d.abs() - spread)) as f32;
+            self.level[k] = (level + a * d) as f32;
         }
         self.seen[k] = self.seen[k].saturating_add(1);
         out
