@@ -6,7 +6,7 @@
 use seawatch_assistant::llm::{
     answer_schema, grammar, parse_reply, resolve_model_path, LlamaGenerator, LlmSettings,
 };
-use seawatch_assistant::{Assistant, AssistantIndex, Generator as _, Mode, Settings};
+use seawatch_assistant::{Assistant, AssistantIndex, Mode, Settings};
 
 fn model() -> Option<LlamaGenerator> {
     let path = resolve_model_path().filter(|p| p.is_file());
@@ -66,11 +66,7 @@ fn the_gguf_loads_with_its_own_chat_template() {
     let p = g.prompt("sys text", "user text");
     assert!(p.contains("sys text") && p.contains("user text"), "{p}");
     assert!(p.contains("<|im_start|>assistant"), "{p}");
-    assert!(
-        g.name().to_lowercase().contains("smollm2"),
-        "{}",
-        g.name()
-    );
+    assert!(g.name().to_lowercase().contains("smollm2"), "{}", g.name());
 }
 
 /// Under the grammar the raw output is the schema's JSON with offered numbers only.
@@ -89,7 +85,10 @@ fn generation_under_the_grammar_is_the_answer_json() {
     let text = g.complete(&prompt, &gbnf, settings.max_tokens).unwrap();
     let reply = parse_reply(&text, 3).unwrap_or_else(|e| panic!("{e}"));
     assert!(!reply.cite.is_empty() && reply.cite.len() <= settings.max_cites);
-    assert!(reply.answer.chars().count() <= settings.answer_chars, "{text}");
+    assert!(
+        reply.answer.chars().count() <= settings.answer_chars,
+        "{text}"
+    );
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     let allowed = answer_schema(3, &settings)["properties"]["cite"]["items"]["enum"].clone();
     for id in v["cite"].as_array().unwrap() {
@@ -131,5 +130,9 @@ fn the_assistant_answers_with_verbatim_citations_deterministically() {
 #[test]
 fn a_missing_gguf_is_a_clear_error() {
     let err = LlamaGenerator::load(std::path::Path::new("/nonexistent/model.gguf")).unwrap_err();
-    assert!(err.to_string().contains("no GGUF model at /nonexistent/model.gguf"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("no GGUF model at /nonexistent/model.gguf"),
+        "{err}"
+    );
 }
