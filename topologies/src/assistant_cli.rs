@@ -461,3 +461,63 @@ fn eval(a: EvalArgs) -> i32 {
     println!("{json}");
     0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_llm_flag_wins_over_the_config_and_the_config_names_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("ship.toml");
+        // every other key has its default
+        std::fs::write(
+            &cfg,
+            "[assistant]\nllm_model = \"/models/from-config.gguf\"\n",
+        )
+        .unwrap();
+        let model = ModelArgs {
+            config: Some(cfg),
+            model: None,
+        };
+        let none = LlmArgs { llm: None };
+        assert_eq!(
+            llm_path(&model, &none).unwrap(),
+            Some(PathBuf::from("/models/from-config.gguf"))
+        );
+        let flag = LlmArgs {
+            llm: Some(PathBuf::from("/models/flag.gguf")),
+        };
+        assert_eq!(
+            llm_path(&model, &flag).unwrap(),
+            Some(PathBuf::from("/models/flag.gguf"))
+        );
+    }
+
+    #[cfg(not(feature = "llm"))]
+    #[test]
+    fn an_llm_without_the_feature_is_a_clear_error() {
+        let err = llm_generator(
+            Path::new("/models/x.gguf"),
+            seawatch_assistant::Extractive::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(err.contains("built without the `llm` feature"), "{err}");
+    }
+
+    #[cfg(feature = "llm")]
+    #[test]
+    fn a_missing_gguf_is_a_clear_error() {
+        let err = llm_generator(
+            Path::new("/nonexistent/x.gguf"),
+            seawatch_assistant::Extractive::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.contains("no GGUF model at /nonexistent/x.gguf"),
+            "{err}"
+        );
+    }
+}
