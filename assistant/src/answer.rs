@@ -51,7 +51,7 @@ impl Answer {
 }
 
 /// Turns retrieved sections into an answer. Implementations: [`Extractive`] (built in);
-/// a local LLM behind a cargo feature (not yet).
+/// a local LLM behind the cargo feature `llm` (`crate::llm::LlamaGenerator`).
 pub trait Generator: Send + Sync {
     /// The model's name for the eval report, `None` for extractive answers.
     fn model(&self) -> Option<&str>;
@@ -100,17 +100,15 @@ impl Default for Extractive {
     }
 }
 
-impl Generator for Extractive {
-    fn model(&self) -> Option<&str> {
-        None
-    }
-
-    fn answer(
+impl Extractive {
+    /// Every unit of the top sections scored for the question, best first, as
+    /// `(score, section rank, unit index)`. The LLM generator chooses among the best of these.
+    pub fn ranked_units(
         &self,
         question: &str,
         index: &AssistantIndex,
         retrieval: &Retrieval,
-    ) -> Result<Answer, Error> {
+    ) -> Vec<(f32, usize, usize)> {
         let chunks = index.chunks();
         let asks_quantity = asks_for_a_quantity(question);
         let q_terms = index.terms(question);
@@ -154,6 +152,23 @@ impl Generator for Extractive {
             }
         }
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        scored
+    }
+}
+
+impl Generator for Extractive {
+    fn model(&self) -> Option<&str> {
+        None
+    }
+
+    fn answer(
+        &self,
+        question: &str,
+        index: &AssistantIndex,
+        retrieval: &Retrieval,
+    ) -> Result<Answer, Error> {
+        let chunks = index.chunks();
+        let scored = self.ranked_units(question, index, retrieval);
         let mut picked: Vec<(usize, usize)> = scored
             .iter()
             .take(self.units)

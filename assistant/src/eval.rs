@@ -80,6 +80,8 @@ pub struct Outcome {
     pub gold_rank: Option<usize>,
     /// Whether the assistant abstained.
     pub abstained: bool,
+    /// Citations of the answer.
+    pub cited: usize,
     /// The value the abstention threshold was applied to.
     pub confidence: f32,
     /// Facts found / facts.
@@ -172,6 +174,7 @@ pub fn evaluate(assistant: &Assistant, qa: &[QaItem]) -> Result<(Report, Vec<Out
             covered,
             gold_rank,
             abstained: answer.abstained,
+            cited: answer.citations.len(),
             confidence: retrieval.confidence,
             facts: (item.facts.len() - missing.len(), item.facts.len()),
             top5: retrieval

@@ -1,8 +1,9 @@
 //! The operator's offline assistant: Markdown SOPs chunked by section, BM25 (tantivy) and
 //! all-MiniLM-L6-v2 sentence embeddings (candle) fused by reciprocal rank, abstention when
 //! retrieval is not confident, and answers quoted verbatim from the retrieved sections
-//! with their sources (contracts §8). A generator that rewrites the quotes (a local LLM)
-//! plugs in through [`Generator`]; the built-in one is [`Extractive`].
+//! with their sources (contracts §8). Answers come from a [`Generator`]: the built-in
+//! [`Extractive`], or with the cargo feature `llm` a local GGUF model run by llama.cpp that
+//! picks and orders the quoted units under a grammar ([`llm`]).
 
 pub mod answer;
 pub mod api;
@@ -11,6 +12,7 @@ pub mod embed;
 pub mod eval;
 pub mod index;
 pub mod lexical;
+pub mod llm;
 
 pub use answer::{Answer, Assistant, Citation, Extractive, Generator};
 pub use chunk::{chunk_markdown, Chunk};
@@ -35,6 +37,9 @@ pub enum Error {
     /// No index has been built in the data folder yet.
     #[error("no assistant index in {0}: run `seawatch assistant index --corpus DIR` first")]
     NoIndex(String),
+    /// The local LLM could not be loaded or run, or its reply could not be read.
+    #[error("llm: {0}")]
+    Generation(String),
     /// A question file or corpus with bad content.
     #[error("{0}")]
     Input(String),

@@ -34,6 +34,15 @@ pub struct ModelArgs {
     pub model: Option<PathBuf>,
 }
 
+/// Which LLM writes the answers (`ask`, `eval`).
+#[derive(Debug, Args)]
+pub struct LlmArgs {
+    /// GGUF model that writes the answers (needs seawatch built with `--features llm`);
+    /// wins over the config's `[assistant] llm_model`. Without either: extractive answers.
+    #[arg(long)]
+    pub llm: Option<PathBuf>,
+}
+
 /// `seawatch assistant index` arguments.
 #[derive(Debug, Args)]
 pub struct IndexArgs {
@@ -60,6 +69,8 @@ pub struct AskArgs {
     pub json: bool,
     #[command(flatten)]
     pub model: ModelArgs,
+    #[command(flatten)]
+    pub llm: LlmArgs,
 }
 
 /// `seawatch assistant eval` arguments.
@@ -92,6 +103,8 @@ pub struct EvalArgs {
     pub answer_passages: usize,
     #[command(flatten)]
     pub model: ModelArgs,
+    #[command(flatten)]
+    pub llm: LlmArgs,
 }
 
 /// The model folder, if one is installed: `--model`, else SEAWATCH_EMBEDDING_MODEL, else
@@ -119,6 +132,70 @@ fn model_dir(args: &ModelArgs) -> Result<Option<PathBuf>, String> {
         None => resolve_model_dir(configured.as_deref()),
     };
     Ok(dir.filter(|d| d.join("model.safetensors").is_file()))
+}
+
+/// The GGUF that writes answers: `--llm`, else the config's `[assistant] llm_model`.
+fn llm_path(model: &ModelArgs, llm: &LlmArgs) -> Result<Option<PathBuf>, String> {
+    if let Some(p) = &llm.llm {
+        return Ok(Some(p.clone()));
+    }
+    match &model.config {
+        Some(path) => Ok(crate::config::ShipConfig::load(path)
+            .map_err(|e| e.to_string())?
+            .assistant
+            .llm_model),
+        None => Ok(None),
+    }
+}
+
+/// The LLM generator for `path`, quoting from the units `extractive` scores best.
+#[cfg(feature = "llm")]
+fn llm_generator(
+    path: &Path,
+    extractive: seawatch_assistant::Extractive,
+) -> Result<Box<dyn seawatch_assistant::Generator>, String> {
+    let mut g = seawatch_assistant::llm::LlamaGenerator::load(path).map_err(|e| e.to_string())?;
+    g.extractive = extractive;
+    Ok(Box::new(g))
+}
+
+#[cfg(not(feature = "llm"))]
+fn llm_generator(
+    path: &Path,
+    _: seawatch_assistant::Extractive,
+) -> Result<Box<dyn seawatch_assistant::Generator>, String> {
+    Err(format!(
+        "{}: this seawatch was built without the `llm` feature (cargo build --features llm)",
+        path.display()
+    ))
+}
+
+/// Puts the configured LLM, if any, in place of the extractive generator.
+fn use_llm(
+    what: &str,
+    assistant: &mut Assistant,
+    model: &ModelArgs,
+    llm: &LlmArgs,
+    extractive: seawatch_assistant::Extractive,
+) -> Result<(), i32> {
+    let path = match llm_path(model, llm) {
+        Ok(Some(p)) => p,
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            eprintln!("seawatch assistant {what}: {e}");
+            return Err(EXIT_USAGE);
+        }
+    };
+    match llm_generator(&path, extractive) {
+        Ok(g) => {
+            assistant.generator = g;
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("seawatch assistant {what}: --llm {e}");
+            Err(EXIT_USAGE)
+        }
+    }
 }
 
 fn load_model(what: &str, args: &ModelArgs) -> Result<Option<Embedder>, i32> {
@@ -196,13 +273,22 @@ fn ask(a: AskArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let assistant = match seawatch_assistant::api::open(&a.data, dir.as_deref()) {
+    let mut assistant = match seawatch_assistant::api::open(&a.data, dir.as_deref()) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("seawatch assistant ask: {e}");
             return EXIT_USAGE;
         }
     };
+    if let Err(code) = use_llm(
+        "ask",
+        &mut assistant,
+        &a.model,
+        &a.llm,
+        seawatch_assistant::Extractive::default(),
+    ) {
+        return code;
+    }
     let answer = match assistant.ask(&a.question) {
         Ok(x) => x,
         Err(e) => {
@@ -311,11 +397,15 @@ fn eval(a: EvalArgs) -> i32 {
         ..Settings::default()
     };
     let mut assistant = Assistant::extractive(index, settings);
-    assistant.generator = Box::new(seawatch_assistant::Extractive {
+    let extractive = seawatch_assistant::Extractive {
         units: a.answer_units.max(1),
         passages: a.answer_passages.max(1),
         ..seawatch_assistant::Extractive::default()
-    });
+    };
+    assistant.generator = Box::new(extractive);
+    if let Err(code) = use_llm("eval", &mut assistant, &a.model, &a.llm, extractive) {
+        return code;
+    }
     let (report, outcomes) = match evaluate(&assistant, &qa) {
         Ok(x) => x,
         Err(e) => {
@@ -326,11 +416,12 @@ fn eval(a: EvalArgs) -> i32 {
     if a.verbose {
         for o in &outcomes {
             eprintln!(
-                "{} covered={} rank={:?} abstained={} conf={:.3} bm25={:.2} firsts={:?} facts={}/{} missing={:?} top5={:?}",
+                "{} covered={} rank={:?} abstained={} cited={} conf={:.3} bm25={:.2} firsts={:?} facts={}/{} missing={:?} top5={:?}",
                 o.id,
                 o.covered,
                 o.gold_rank,
                 o.abstained,
+                o.cited,
                 o.confidence,
                 o.best_bm25,
                 o.firsts,
@@ -343,8 +434,12 @@ fn eval(a: EvalArgs) -> i32 {
     }
     let covered = outcomes.iter().filter(|o| o.covered).count();
     let covered_abstained = outcomes.iter().filter(|o| o.covered && o.abstained).count();
+    let uncited = outcomes
+        .iter()
+        .filter(|o| !o.abstained && o.cited == 0)
+        .count();
     eprintln!(
-        "index: {} documents, {} sections, {} units built in {build_ms} ms; covered questions abstained: {covered_abstained}/{covered}; retrieval {:?}",
+        "index: {} documents, {} sections, {} units built in {build_ms} ms; covered questions abstained: {covered_abstained}/{covered}; uncited answers: {uncited}; retrieval {:?}",
         stats.documents, stats.chunks, stats.units, a.retrieval
     );
     let json = match serde_json::to_string_pretty(&report) {
@@ -365,4 +460,64 @@ fn eval(a: EvalArgs) -> i32 {
     }
     println!("{json}");
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_llm_flag_wins_over_the_config_and_the_config_names_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("ship.toml");
+        // every other key has its default
+        std::fs::write(
+            &cfg,
+            "[assistant]\nllm_model = \"/models/from-config.gguf\"\n",
+        )
+        .unwrap();
+        let model = ModelArgs {
+            config: Some(cfg),
+            model: None,
+        };
+        let none = LlmArgs { llm: None };
+        assert_eq!(
+            llm_path(&model, &none).unwrap(),
+            Some(PathBuf::from("/models/from-config.gguf"))
+        );
+        let flag = LlmArgs {
+            llm: Some(PathBuf::from("/models/flag.gguf")),
+        };
+        assert_eq!(
+            llm_path(&model, &flag).unwrap(),
+            Some(PathBuf::from("/models/flag.gguf"))
+        );
+    }
+
+    #[cfg(not(feature = "llm"))]
+    #[test]
+    fn an_llm_without_the_feature_is_a_clear_error() {
+        let err = llm_generator(
+            Path::new("/models/x.gguf"),
+            seawatch_assistant::Extractive::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(err.contains("built without the `llm` feature"), "{err}");
+    }
+
+    #[cfg(feature = "llm")]
+    #[test]
+    fn a_missing_gguf_is_a_clear_error() {
+        let err = llm_generator(
+            Path::new("/nonexistent/x.gguf"),
+            seawatch_assistant::Extractive::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.contains("no GGUF model at /nonexistent/x.gguf"),
+            "{err}"
+        );
+    }
 }

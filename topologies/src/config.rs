@@ -67,6 +67,10 @@ pub struct AssistantSection {
     /// deploy/scripts/models.sh); default `$HOME/.cache/seawatch-models/all-MiniLM-L6-v2`.
     #[serde(default)]
     pub embedding_model: Option<PathBuf>,
+    /// A GGUF model that writes the answers (seawatch built with `--features llm`; SmolLM2
+    /// as installed by `deploy/scripts/models.sh llm`); unset: extractive answers.
+    #[serde(default)]
+    pub llm_model: Option<PathBuf>,
 }
 
 /// A section that names a folder (`[runbooks]`, `[policy]`).

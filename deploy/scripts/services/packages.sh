@@ -15,6 +15,11 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # The console's browser test: headless Chromium over WebDriver.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+# The assistant's `llm` feature compiles llama.cpp (llama-cpp-sys-2): cmake, a C/C++
+# compiler, and libclang for its bindgen.
+command -v cmake >/dev/null 2>&1 || need+=(cmake)
+command -v clang >/dev/null 2>&1 || need+=(clang)
+dpkg -s libclang-dev >/dev/null 2>&1 || need+=(libclang-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing: ${need[*]}"
