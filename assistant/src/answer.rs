@@ -156,6 +156,31 @@ impl Extractive {
     }
 }
 
+impl Extractive {
+    /// The best `n` units of [`ranked_units`](Self::ranked_units), at least one of them
+    /// from the best section, as `(section rank, unit index)` in reading order: sections
+    /// by rank, units in document order.
+    pub fn best_units(
+        &self,
+        n: usize,
+        question: &str,
+        index: &AssistantIndex,
+        retrieval: &Retrieval,
+    ) -> Vec<(usize, usize)> {
+        let scored = self.ranked_units(question, index, retrieval);
+        let mut picked: Vec<(usize, usize)> =
+            scored.iter().take(n).map(|&(_, r, u)| (r, u)).collect();
+        if !picked.is_empty() && !picked.iter().any(|&(r, _)| r == 0) {
+            if let Some(&(_, r, u)) = scored.iter().find(|s| s.1 == 0) {
+                picked.pop();
+                picked.push((r, u));
+            }
+        }
+        picked.sort();
+        picked
+    }
+}
+
 impl Generator for Extractive {
     fn model(&self) -> Option<&str> {
         None
@@ -168,20 +193,7 @@ impl Generator for Extractive {
         retrieval: &Retrieval,
     ) -> Result<Answer, Error> {
         let chunks = index.chunks();
-        let scored = self.ranked_units(question, index, retrieval);
-        let mut picked: Vec<(usize, usize)> = scored
-            .iter()
-            .take(self.units)
-            .map(|&(_, r, u)| (r, u))
-            .collect();
-        if !picked.is_empty() && !picked.iter().any(|&(r, _)| r == 0) {
-            if let Some(&(_, r, u)) = scored.iter().find(|s| s.1 == 0) {
-                picked.pop();
-                picked.insert(0, (r, u));
-            }
-        }
-        // read in document order within each section, sections by rank
-        picked.sort();
+        let picked = self.best_units(self.units, question, index, retrieval);
         let mut answer = String::new();
         let mut citations: Vec<Citation> = Vec::new();
         let mut last_section = None;

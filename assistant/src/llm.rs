@@ -93,16 +93,8 @@ pub fn candidates(
     index: &AssistantIndex,
     retrieval: &Retrieval,
 ) -> Vec<Candidate> {
-    let scored = extractive.ranked_units(question, index, retrieval);
-    let mut picked: Vec<(usize, usize)> = scored.iter().take(n).map(|&(_, r, u)| (r, u)).collect();
-    if !picked.is_empty() && !picked.iter().any(|&(r, _)| r == 0) {
-        if let Some(&(_, r, u)) = scored.iter().find(|s| s.1 == 0) {
-            picked.pop();
-            picked.push((r, u));
-        }
-    }
-    picked.sort();
-    picked
+    extractive
+        .best_units(n, question, index, retrieval)
         .into_iter()
         .enumerate()
         .map(|(i, (rank, unit))| Candidate {
