@@ -26,7 +26,6 @@ use std::sync::Arc;
 
 use axum::routing::get;
 use axum::Json;
-use parking_lot::RwLock;
 use seawatch_actors::incident::api::IncidentView;
 use seawatch_actors::incident::{CorrelatorConfig, IncidentBoard, StateFilter};
 use seawatch_actors::mail::Outbox;
@@ -36,7 +35,6 @@ use seawatch_actors::runbook::service::{RemediationMetrics, RemediationPaths};
 use seawatch_actors::sync::metrics::SyncMetrics;
 use seawatch_actors::sync::ship::SnapshotSource as SyncSnapshotSource;
 use seawatch_actors::sync::shore::FleetView;
-use seawatch_actors::sync::wire::{LinkSnapshot, ShipSnapshot};
 use seawatch_console::{
     sessions_supervisor, Auth, AuthConfig, ConsoleMetrics, Role, SnapshotSource, WsConfig, WsHub,
 };
@@ -301,10 +299,10 @@ impl Demo {
                     id: s.id.clone(),
                     log: s.log.clone(),
                     profile: sync_link(&scenario, sc),
-                    snapshot: Some(Arc::new(ShipState {
+                    snapshot: Some(Arc::new(crate::sync::LiveShipState {
                         ship: s.id.clone(),
                         board: fleet.board.clone(),
-                        links: s.links.clone(),
+                        push: fleet.push.clone(),
                         roster: s.roster().clone(),
                     }) as Arc<dyn SyncSnapshotSource>),
                     cursor_every: None,
@@ -469,33 +467,6 @@ pub(crate) fn http_child(listener: std::net::TcpListener, app: axum::Router) -> 
 
 async fn fleet_json(view: FleetView) -> Json<Vec<seawatch_actors::sync::shore::FleetShip>> {
     Json(view.ships())
-}
-
-/// A ship's state in its sync snapshots (the shore's fleet view shows it): links as of
-/// the last barrier, open incidents.
-struct ShipState {
-    ship: String,
-    board: IncidentBoard,
-    links: Arc<RwLock<Vec<LinkSnapshot>>>,
-    roster: seawatch_actors::roster::Roster,
-}
-
-impl SyncSnapshotSource for ShipState {
-    fn snapshot(&self, now_ms: i64) -> ShipSnapshot {
-        ShipSnapshot {
-            at_ms: now_ms,
-            links: self.links.read().clone(),
-            open_incidents: self
-                .board
-                .list(Some(&self.ship), StateFilter::Open)
-                .into_iter()
-                .map(|i| i.id)
-                .collect(),
-            devices_down: 0,
-            backlog_events: 0,
-            position: self.roster.position(),
-        }
-    }
 }
 
 /// What a WebSocket session gets instead of the deltas it missed: the incidents of the

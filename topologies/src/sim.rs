@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use seawatch_actors::alert::AlertSink;
 use seawatch_actors::detect::actor::{DetectorConfig, DetectorMsg};
 use seawatch_actors::detect::peer::PeerMsg;
@@ -36,9 +36,7 @@ use seawatch_actors::device::DeviceMsg;
 use seawatch_actors::incident::{CorrelatorConfig, CorrelatorMsg, IncidentBoard, StateFilter};
 use seawatch_actors::ingest::metrics::IngestMetrics;
 use seawatch_actors::ingest::pipeline::IngestSender;
-use seawatch_actors::link::{
-    predicted_end_ms, predicted_outage_ms, risk_cause, LinkMsg, LinkStatus,
-};
+use seawatch_actors::link::{predicted_end_ms, predicted_outage_ms, risk_cause, LinkMsg};
 use seawatch_actors::log_service::{EventSource, LogReader};
 use seawatch_actors::push::PushBus;
 use seawatch_actors::roster::Roster;
@@ -50,7 +48,7 @@ use seawatch_actors::sync::ship::{
 use seawatch_actors::sync::shore::{
     run_shore, Commands, FleetStore, FleetView, MemFleetStore, Shore,
 };
-use seawatch_actors::sync::wire::{Lane, LinkSnapshot};
+use seawatch_actors::sync::wire::Lane;
 use seawatch_model::Observation;
 use seawatch_model::{Alert, AlertClass, AlertState};
 use seawatch_runtime::event_log::{Event, EventKind, EventLogConfig, EventLogError, FsyncPolicy};
@@ -220,8 +218,6 @@ pub struct SimShip {
     /// The ship's durable event log (read view).
     pub log: LogReader,
     metrics: IngestMetrics,
-    /// The link states as of the last barrier.
-    pub links: Arc<RwLock<Vec<LinkSnapshot>>>,
 }
 
 impl SimShip {
@@ -332,7 +328,6 @@ impl SimFleet {
                 correlator: parts.correlator,
                 log: parts.log.reader(),
                 metrics: parts.metrics,
-                links: Arc::new(RwLock::new(Vec::new())),
             });
         }
         for c in extra {
@@ -439,15 +434,8 @@ async fn barrier(ship: &SimShip, now_ms: i64) -> Result<(), SimError> {
     if let Some(peer) = ship.roster.peer() {
         let _ = peer.call(PeerMsg::Outliers, CALL_TIMEOUT).await;
     }
-    let states = futures::future::join_all(link_calls).await;
-    *ship.links.write() = states
-        .into_iter()
-        .filter_map(|s| s.ok())
-        .map(|s| LinkSnapshot {
-            id: s.spec.id.clone(),
-            status: link_status(s.status).to_string(),
-        })
-        .collect();
+    // the link actors have taken what was routed to them before the tick
+    let _ = futures::future::join_all(link_calls).await;
     ship.correlator
         .call(
             |r| CorrelatorMsg::Tick {
@@ -458,15 +446,6 @@ async fn barrier(ship: &SimShip, now_ms: i64) -> Result<(), SimError> {
         )
         .await?;
     Ok(())
-}
-
-fn link_status(s: LinkStatus) -> &'static str {
-    match s {
-        LinkStatus::Unknown => "unknown",
-        LinkStatus::Up => "up",
-        LinkStatus::Degraded => "degraded",
-        LinkStatus::Down => "down",
-    }
 }
 
 /// Simulated seconds the feeder thread may run ahead of the pipeline.
