@@ -283,7 +283,7 @@ impl Drop for Nats {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shore_writes_a_ships_samples_once_behind_its_watermark() {
-    use seawatch_actors::sync::victoriametrics::{applied_bucket, ShipVm, ShoreVm};
+    use seawatch_actors::sync::victoriametrics::{applied_bucket, rollup_bucket, ShipVm, ShoreVm};
     use seawatch_runtime::event_log::Event;
     let in_ci = std::env::var("CI").as_deref() == Ok("true");
     let (vm, url) = match Managed::start() {
@@ -312,6 +312,7 @@ async fn the_shore_writes_a_ships_samples_once_behind_its_watermark() {
     };
     let js = async_nats::jetstream::new(client);
     let bucket = applied_bucket(&js, 1).await.unwrap();
+    let rollups = rollup_bucket(&js, 1).await.unwrap();
     let shore = ShoreVm::new(&VmConfig::new(&url), None).unwrap();
     let t0 = t0();
     // The ship's log as shore receives it: seqs from 1, a third of them log lines.
@@ -328,7 +329,7 @@ async fn the_shore_writes_a_ships_samples_once_behind_its_watermark() {
         })
         .collect();
     let want = expected(t0, 3_000);
-    let applier = ShipVm::new(shore.clone(), bucket.clone());
+    let applier = ShipVm::new(shore.clone(), bucket.clone(), rollups.clone());
     // Frames of 500 events; the second half of each frame comes again with the next one
     // (a resend after a lost acknowledgement).
     let mut written = 0;
@@ -341,12 +342,12 @@ async fn the_shore_writes_a_ships_samples_once_behind_its_watermark() {
     }
     assert_eq!(written, want.len() as u64, "each sample written once");
     // The same frames again, as after a shore restart: the watermark says all is applied.
-    let again = ShipVm::new(shore.clone(), bucket.clone());
+    let again = ShipVm::new(shore.clone(), bucket.clone(), rollups.clone());
     assert_eq!(again.apply(SHIP, &events).await.unwrap(), 0);
     // A crash between VictoriaMetrics' 2xx and the watermark's update: the watermark is
     // behind. The new applier is in doubt, finds the samples there and writes none.
     bucket.put(SHIP, "1001".into()).await.unwrap();
-    let after_crash = ShipVm::new(shore.clone(), bucket.clone());
+    let after_crash = ShipVm::new(shore.clone(), bucket.clone(), rollups.clone());
     assert_eq!(after_crash.apply(SHIP, &events[1_000..]).await.unwrap(), 0);
     assert_eq!(
         compare(&want, &stored(&vm)),

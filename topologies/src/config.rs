@@ -92,6 +92,10 @@ pub struct SyncSection {
     /// Share of that capacity sync may use, (0, 1].
     #[serde(default = "default_link_share")]
     pub link_share: f64,
+    /// `[sync.downsample]`: 1-minute aggregates first while the link is poor (decision
+    /// 0058); absent: full resolution only.
+    #[serde(default)]
+    pub downsample: Option<DownsampleSection>,
 }
 
 impl Default for SyncSection {
@@ -99,8 +103,33 @@ impl Default for SyncSection {
         Self {
             capacity_mbps: default_capacity_mbps(),
             link_share: default_link_share(),
+            downsample: None,
         }
     }
+}
+
+/// `[sync.downsample]` (decision 0058).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DownsampleSection {
+    /// Metric families (`__name__`) sent as 1-minute aggregates first while the link is
+    /// poor; a name ending in `*` is a prefix.
+    pub families: Vec<String>,
+    /// The aggregation window, seconds: 60 (the only value; the aggregate series are
+    /// named `NAME:1m_*`).
+    #[serde(default = "default_window_s")]
+    pub window_s: u64,
+    /// The link is poor while the sync backlog would take longer than this to cross it,
+    /// seconds (or while a link actor reports the link degraded).
+    #[serde(default = "default_poor_backlog_s")]
+    pub poor_backlog_s: f64,
+}
+
+fn default_window_s() -> u64 {
+    60
+}
+fn default_poor_backlog_s() -> f64 {
+    60.0
 }
 
 fn default_capacity_mbps() -> f64 {
@@ -422,6 +451,23 @@ impl ShipConfig {
         if self.sync.capacity_mbps.is_nan() || self.sync.capacity_mbps <= 0.0 {
             return Err("sync.capacity_mbps: expected a positive number".into());
         }
+        if let Some(d) = &self.sync.downsample {
+            if d.families.is_empty() || d.families.iter().any(|f| f.trim().is_empty()) {
+                return Err(
+                    "sync.downsample.families: expected one or more metric names (a trailing * is a prefix)"
+                        .into(),
+                );
+            }
+            if d.window_s != 60 {
+                return Err(format!(
+                    "sync.downsample.window_s: only 60 is supported (aggregates are NAME:1m_*), found {}",
+                    d.window_s
+                ));
+            }
+            if !(d.poor_backlog_s.is_finite() && d.poor_backlog_s >= 0.0) {
+                return Err("sync.downsample.poor_backlog_s: expected seconds >= 0".into());
+            }
+        }
         Ok(c)
     }
 }
@@ -448,6 +494,24 @@ mod tests {
         assert!(e.0.contains("eventlog.fsync: expected"), "{e}");
         let e = ShipConfig::parse("[sync]\nlink_share = 2.0\n", "s.toml").unwrap_err();
         assert!(e.0.contains("sync.link_share"), "{e}");
+        let c = ShipConfig::parse(
+            "[sync.downsample]\nfamilies = [\"if_*\", \"modem_esno_db\"]\npoor_backlog_s = 30\n",
+            "s.toml",
+        )
+        .unwrap();
+        let d = c.sync.downsample.unwrap();
+        assert_eq!(
+            (d.families.len(), d.window_s, d.poor_backlog_s),
+            (2, 60, 30.0)
+        );
+        let e = ShipConfig::parse("[sync.downsample]\nfamilies = []\n", "s.toml").unwrap_err();
+        assert!(e.0.contains("sync.downsample.families"), "{e}");
+        let e = ShipConfig::parse(
+            "[sync.downsample]\nfamilies = [\"x\"]\nwindow_s = 300\n",
+            "s.toml",
+        )
+        .unwrap_err();
+        assert!(e.0.contains("sync.downsample.window_s"), "{e}");
         let e = ShipConfig::parse("[nats]\nurl = 4\n", "s.toml").unwrap_err();
         assert!(e.0.starts_with("s.toml:2:"), "{e}");
     }

@@ -23,6 +23,7 @@ use seawatch_actors::roster::Roster;
 use seawatch_actors::store::clickhouse::ClickHouseConfig;
 use seawatch_actors::sync::actor::{sync_child, Connector, SyncArgs};
 use seawatch_actors::sync::clickhouse::ClickHouseFleetStore;
+use seawatch_actors::sync::downsample::DownsampleConfig;
 use seawatch_actors::sync::metrics::SyncMetrics;
 use seawatch_actors::sync::nats::{
     check_server, connect_ship, run_shore_node, NatsError, ShipSource, ShoreNodeConfig, ShoreShared,
@@ -83,6 +84,15 @@ impl SnapshotSource for LiveShipState {
             position: self.roster.position(),
         }
     }
+
+    /// A link of the ship whose link actor last pushed `degraded` (Es/No under the
+    /// degraded threshold with hysteresis, or a locked link whose margin is eroding).
+    fn link_degraded(&self) -> bool {
+        self.push
+            .latest_links(Some(&self.ship))
+            .iter()
+            .any(|p| p.body.get("state").and_then(|s| s.as_str()) == Some("degraded"))
+    }
 }
 
 /// The ship's sync actor over NATS (`cfg.nats`), a child of the ship's subtree; `None`
@@ -96,6 +106,11 @@ pub fn ship_sync_child(
     let url = cfg.nats.as_ref()?.url.clone();
     let mut sync = SyncConfig::new(cfg.data.join("sync.cursor"));
     sync.link_share = cfg.sync.link_share;
+    sync.downsample = cfg.sync.downsample.as_ref().map(|d| {
+        let mut c = DownsampleConfig::new(d.families.clone());
+        c.poor_after = Duration::from_secs_f64(d.poor_backlog_s);
+        c
+    });
     let capacity = (cfg.sync.capacity_mbps * 1e6 / 8.0) as u64;
     let ship = cfg.ship.clone();
     let connect: Connector = Arc::new(move || {

@@ -540,6 +540,7 @@ pub struct VmMetrics {
     exported: Family<ShipLabels, Counter>,
     lag: Family<ShipLabels, Gauge>,
     errors: Family<ErrorLabels, Counter>,
+    aggregates: Family<ShipLabels, Counter>,
 }
 
 impl VmMetrics {
@@ -562,13 +563,27 @@ impl VmMetrics {
              (kind=bad_sample), by ship.",
             m.errors.clone(),
         );
+        metrics.register(
+            "seawatch_victoriametrics_aggregates",
+            "Aggregate samples (NAME:1m_min|max|mean|last|count) of a poor link's rollups \
+             VictoriaMetrics confirmed (shore), by ship (decision 0058).",
+            m.aggregates.clone(),
+        );
         m
+    }
+
+    /// `n` aggregate samples confirmed for `ship` (shore).
+    pub fn aggregates(&self, ship: &str, n: u64) {
+        self.aggregates
+            .get_or_create(&ShipLabels { ship: ship.into() })
+            .inc_by(n);
     }
 
     /// Creates `ship`'s series so they export 0 before anything happens.
     pub fn ship(&self, ship: &str) {
         let l = ShipLabels { ship: ship.into() };
         let _ = self.exported.get_or_create(&l);
+        let _ = self.aggregates.get_or_create(&l);
         for kind in ERROR_KINDS {
             let _ = self.errors.get_or_create(&ErrorLabels {
                 ship: ship.into(),

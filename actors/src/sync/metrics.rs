@@ -19,6 +19,17 @@ struct LaneLabels {
     lane: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    ship: String,
+    kind: String,
+}
+
+/// Kinds of `seawatch_sync_downsample_total{ship,kind}` (decision 0058): rollups shore
+/// acknowledged, aggregate rows in them (five aggregate samples each), raw samples the
+/// rows aggregate.
+pub const DOWNSAMPLE_KINDS: [&str; 3] = ["rollups", "rows", "covered_samples"];
+
 /// The sync metrics of a node (ship or shore). Cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct SyncMetrics {
@@ -28,6 +39,8 @@ pub struct SyncMetrics {
     shore_duplicates: Family<ShipLabels, Counter>,
     shore_store_failures: Family<ShipLabels, Counter>,
     lag: Family<ShipLabels, Gauge>,
+    downsample: Family<KindLabels, Counter>,
+    link_poor: Family<ShipLabels, Gauge>,
 }
 
 impl SyncMetrics {
@@ -64,7 +77,59 @@ impl SyncMetrics {
             "Age of the newest event stored at shore for the ship, at its arrival.",
             s.lag.clone(),
         );
+        metrics.register(
+            "seawatch_sync_downsample",
+            "Downsampling for a poor link (ship): rollups of 1-minute aggregates shore \
+             acknowledged (kind=rollups), their aggregate rows (kind=rows) and the raw \
+             samples they aggregate (kind=covered_samples).",
+            s.downsample.clone(),
+        );
+        metrics.register(
+            "seawatch_sync_link_poor",
+            "1 while the ship's sync treats its link as poor and sends aggregates first.",
+            s.link_poor.clone(),
+        );
         s
+    }
+
+    /// Creates the downsampling series of a ship that downsamples, at 0.
+    pub fn downsampling(&self, ship: &str) {
+        for kind in DOWNSAMPLE_KINDS {
+            let _ = self.downsample.get_or_create(&KindLabels {
+                ship: ship.to_owned(),
+                kind: kind.to_owned(),
+            });
+        }
+        let _ = self.link_poor.get_or_create(&Self::ship(ship));
+    }
+
+    /// Adds `n` to the downsampling counter of `kind` (one of [`DOWNSAMPLE_KINDS`]).
+    pub fn downsample_add(&self, ship: &str, kind: &str, n: u64) {
+        if n > 0 {
+            self.downsample
+                .get_or_create(&KindLabels {
+                    ship: ship.to_owned(),
+                    kind: kind.to_owned(),
+                })
+                .inc_by(n);
+        }
+    }
+
+    /// Sets whether the ship's link counts as poor.
+    pub fn set_link_poor(&self, ship: &str, poor: bool) {
+        self.link_poor
+            .get_or_create(&Self::ship(ship))
+            .set(i64::from(poor));
+    }
+
+    /// Counts bytes of rollups sent (label `lane="rollup"`).
+    pub fn rollup_bytes_sent(&self, ship: &str, bytes: u64) {
+        self.bytes
+            .get_or_create(&LaneLabels {
+                ship: ship.to_owned(),
+                lane: "rollup".to_owned(),
+            })
+            .inc_by(bytes);
     }
 
     fn ship(ship: &str) -> ShipLabels {

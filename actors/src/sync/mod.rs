@@ -10,6 +10,8 @@
 //! * [`shore`]: apply by identity (ship, seq), a mirror per ship, the fleet view and its
 //!   HTTP routes, the command queue.
 //! * [`fleet`]: the shore's actors: the fleet supervisor and a mirror actor per ship.
+//! * [`downsample`]: 1-minute aggregates sent ahead of full resolution while the link is
+//!   poor (decision 0058).
 //! * [`clickhouse`]: the fleet log in ClickHouse (exactly once by (ship, seq)).
 //! * [`victoriametrics`]: the fleet's samples in VictoriaMetrics (exactly once by
 //!   (ship, seq), behind a watermark per ship).
@@ -20,6 +22,7 @@
 
 pub mod actor;
 pub mod clickhouse;
+pub mod downsample;
 pub mod fleet;
 pub mod link;
 pub mod metrics;

@@ -555,11 +555,14 @@ pub async fn run_shore_node(
     js.set_timeout(JS_TIMEOUT);
     let (owners, positions) = ensure_shore(&js, &cfg).await?;
     let vm_applied = match &shared.victoriametrics {
-        Some(_) => Some(
+        Some(_) => Some((
             super::victoriametrics::applied_bucket(&js, cfg.replicas)
                 .await
                 .map_err(js_err)?,
-        ),
+            super::victoriametrics::rollup_bucket(&js, cfg.replicas)
+                .await
+                .map_err(js_err)?,
+        )),
         None => None,
     };
 
@@ -691,11 +694,9 @@ pub async fn run_shore_node(
                     client: client.clone(),
                     positions: positions.clone(),
                     clickhouse: shared.clickhouse.clone(),
-                    vm: shared
-                        .victoriametrics
-                        .clone()
-                        .zip(vm_applied.clone())
-                        .map(|(vm, kv)| super::victoriametrics::ShipVm::new(vm, kv)),
+                    vm: shared.victoriametrics.clone().zip(vm_applied.clone()).map(
+                        |(vm, (kv, rollups))| super::victoriametrics::ShipVm::new(vm, kv, rollups),
+                    ),
                     metrics: shared.metrics.clone(),
                     revision: AtomicU64::new(0),
                 });
@@ -852,6 +853,18 @@ impl NatsMirrorIo {
                 return Ok(Applied::default());
             }
             Up::Reply(_) => return Ok(Applied::default()),
+            Up::Rollup(r) => {
+                // Aggregates go to VictoriaMetrics only, behind their own watermark
+                // (decision 0058); without one they are taken and dropped.
+                let next = match &self.vm {
+                    Some(vm) => vm.apply_rollup(mirror.ship(), &r).await.map_err(js_err)?,
+                    None => r.end_seq,
+                };
+                return Ok(Applied {
+                    answer: Some(Down::RollupAck { next }),
+                    ..Default::default()
+                });
+            }
         };
         let ship = mirror.ship().to_owned();
         match mirror.decide(&b) {

@@ -33,9 +33,10 @@ use seawatch_runtime::Clock;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::downsample::{aggregate, DownsampleConfig, WINDOW_MS};
 use super::link::{ShipConn, TransportError};
 use super::metrics::SyncMetrics;
-use super::wire::{Action, Batch, Command, CommandReply, Down, Lane, ShipSnapshot, Up};
+use super::wire::{Action, Batch, Command, CommandReply, Down, Lane, Rollup, ShipSnapshot, Up};
 use crate::store::clickhouse::EventSource;
 
 /// How a ship's sync runs.
@@ -70,6 +71,9 @@ pub struct SyncConfig {
     pub snapshot_every: Duration,
     /// How hard batches are compressed, by how busy the link is (decision 0028).
     pub zstd: BatchZstd,
+    /// 1-minute aggregates of these families first while the link is poor (decision
+    /// 0058); `None`: full resolution only.
+    pub downsample: Option<DownsampleConfig>,
 }
 
 /// The zstd level of each batch, chosen from the link (decision 0028).
@@ -125,6 +129,7 @@ impl SyncConfig {
             persist_every: Duration::from_secs(1),
             snapshot_every: Duration::from_secs(30),
             zstd: BatchZstd::default(),
+            downsample: None,
         }
     }
 }
@@ -158,6 +163,13 @@ pub trait CommandHandler: Send + Sync + 'static {
 pub trait SnapshotSource: Send + Sync + 'static {
     /// The ship's state now (the backlog is filled in by sync).
     fn snapshot(&self, now_ms: i64) -> ShipSnapshot;
+
+    /// Whether a link actor reports the ship's link degraded (Es/No below its degraded
+    /// threshold or its margin eroding): one way the link is poor for downsampling
+    /// (decision 0058). No by default.
+    fn link_degraded(&self) -> bool {
+        false
+    }
 }
 
 struct Inflight {
@@ -219,6 +231,46 @@ impl LaneState {
     }
 }
 
+/// Counters of the downsampling (decision 0058), cumulative since open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DownsampleStats {
+    /// Rollups shore acknowledged.
+    pub rollups: u64,
+    /// Aggregate rows in them (five aggregate samples each).
+    pub rows: u64,
+    /// Raw samples those rows aggregate (sent again later at full resolution).
+    pub covered: u64,
+    /// Metric events of the rolled-up ranges whose body could not be read.
+    pub bad: u64,
+}
+
+/// The rollup sent and not yet answered.
+struct RollupInflight {
+    from: u64,
+    end: u64,
+    rows: u64,
+    covered: u64,
+    sent_at: Instant,
+}
+
+/// The downsampling state: where the aggregates stand (decision 0058). Not persisted:
+/// a restarted ship starts at the metrics lane's position and shore's
+/// [`Down::RollupAck`] moves it to shore's watermark.
+struct RollupState {
+    config: DownsampleConfig,
+    /// Raw seq below which shore holds aggregates (or the range has nothing to
+    /// aggregate): while poor, the metrics lane sends full resolution only below it.
+    acked: u64,
+    inflight: Option<RollupInflight>,
+    /// A link actor says the link is degraded.
+    link_poor: bool,
+    /// Whether the last check found the link poor.
+    poor: bool,
+    /// Nothing to roll up was found: do not look again before this.
+    idle_until: Option<Instant>,
+    stats: DownsampleStats,
+}
+
 /// The ship's sync state machine (no I/O but the log and the cursor file).
 pub struct SyncShip {
     ship: String,
@@ -239,6 +291,8 @@ pub struct SyncShip {
     rate: u64,
     /// Raw (uncompressed) bytes per event of recent batches (moving average).
     raw_per_event: f64,
+    /// Downsampling, when configured.
+    rollup: Option<RollupState>,
 }
 
 impl SyncShip {
@@ -250,6 +304,15 @@ impl SyncShip {
             None => [log.first_seq(); 4],
         };
         let lanes = Lane::ALL.map(|l| LaneState::new(l, start[l.index()]));
+        let rollup = config.downsample.clone().map(|config| RollupState {
+            config,
+            acked: start[Lane::Metrics.index()],
+            inflight: None,
+            link_poor: false,
+            poor: false,
+            idle_until: None,
+            stats: DownsampleStats::default(),
+        });
         Ok(Self {
             ship,
             log,
@@ -264,7 +327,123 @@ impl SyncShip {
             evicted: 0,
             rate: 1 << 20,
             raw_per_event: RAW_BYTES_PER_EVENT_GUESS,
+            rollup,
         })
+    }
+
+    /// Tells the downsampling whether a link actor reports the ship's link degraded
+    /// (one of the two ways the link is poor; decision 0058).
+    pub fn set_link_poor(&mut self, poor: bool) {
+        if let Some(r) = &mut self.rollup {
+            r.link_poor = poor;
+        }
+    }
+
+    /// Whether the link counts as poor now: a link actor says it is degraded, or the
+    /// backlog would take longer than [`DownsampleConfig::poor_after`] to cross it.
+    /// Always false without downsampling.
+    pub fn link_poor(&self) -> bool {
+        let Some(r) = &self.rollup else {
+            return false;
+        };
+        r.link_poor || self.backlog_link_secs() > r.config.poor_after.as_secs_f64()
+    }
+
+    /// The backlog in link time at the sync's rate, seconds, at 10:1 compression.
+    fn backlog_link_secs(&self) -> f64 {
+        self.backlog() as f64 * self.raw_per_event / 10.0 / self.rate as f64
+    }
+
+    /// Re-evaluates the poor state (done before each send and each tick); entering it puts the aggregates' position at the
+    /// first event the metrics lane has not sent.
+    pub fn check_poor(&mut self) {
+        let poor = self.link_poor();
+        let pend_from = self.lanes[Lane::Metrics.index()].pend_from;
+        if let Some(r) = &mut self.rollup {
+            if poor && !r.poor {
+                r.acked = r.acked.max(pend_from);
+                r.idle_until = None;
+            }
+            r.poor = poor;
+        }
+    }
+
+    /// Counters of the downsampling (zero without it).
+    pub fn downsample_stats(&self) -> DownsampleStats {
+        self.rollup.as_ref().map(|r| r.stats).unwrap_or_default()
+    }
+
+    /// How far the metrics lane may send: below the aggregates' position while the link
+    /// is poor, anywhere otherwise.
+    fn lane_limit(&self, lane: Lane) -> u64 {
+        match &self.rollup {
+            Some(r) if lane == Lane::Metrics && r.poor => r.acked,
+            _ => u64::MAX,
+        }
+    }
+
+    fn rollup_due(&self, now: Instant) -> bool {
+        self.rollup.as_ref().is_some_and(|r| {
+            r.poor
+                && r.inflight.is_none()
+                && r.idle_until.is_none_or(|t| now >= t)
+                && r.acked < self.log.durable_next_seq()
+        })
+    }
+
+    /// Builds the next rollup: the aggregates of the raw range from the aggregates'
+    /// position, up to [`DownsampleConfig::frame_max_events`] events, cut before the first
+    /// sample of a downsampled family whose minute may still be filling (younger than a
+    /// window by the ship's clock). A range with nothing to aggregate moves the position
+    /// at once, without a frame.
+    fn next_rollup(&mut self, now: Instant, now_ms: i64) -> Result<Option<Rollup>, SyncError> {
+        let ship = self.ship.clone();
+        let Some(r) = &mut self.rollup else {
+            return Ok(None);
+        };
+        let from = r.acked;
+        let events = match self.log.read_from(from, r.config.frame_max_events) {
+            Ok(ev) => ev,
+            Err(EventLogError::Evicted {
+                first_available, ..
+            }) => {
+                r.acked = first_available;
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let young = now_ms - WINDOW_MS;
+        let cut = events.iter().position(|e| {
+            e.ts_ms > young
+                && e.kind == seawatch_runtime::event_log::EventKind::Metric
+                && super::downsample::family_of(&e.body).is_some_and(|n| r.config.covers(n))
+        });
+        let (events, end) = match cut {
+            Some(i) => (&events[..i], events[i].seq),
+            None => match events.last() {
+                Some(last) => (&events[..], last.seq + 1),
+                None => (&events[..], from),
+            },
+        };
+        if end <= from {
+            r.idle_until = Some(now + Duration::from_secs(1));
+            return Ok(None);
+        }
+        let agg = aggregate(&ship, events, &r.config);
+        r.stats.bad += agg.bad;
+        if agg.rows.is_empty() {
+            r.acked = end;
+            return Ok(None);
+        }
+        let rollup = Rollup::build(&ship, from, end, &agg.rows)?;
+        r.inflight = Some(RollupInflight {
+            from,
+            end,
+            rows: agg.rows.len() as u64,
+            covered: rollup.covered,
+            sent_at: now,
+        });
+        Ok(Some(rollup))
     }
 
     /// The ship id.
@@ -380,6 +559,9 @@ impl SyncShip {
         if !self.replies.is_empty() || self.snapshot_due {
             return true;
         }
+        if self.rollup_due(now) {
+            return true;
+        }
         if self.inflight_batches() >= self.config.window_batches {
             return false;
         }
@@ -387,11 +569,12 @@ impl SyncShip {
     }
 
     fn lane_sendable(&self, l: &LaneState, now: Instant) -> bool {
-        if !l.pending.is_empty() {
+        let limit = self.lane_limit(l.lane);
+        if l.pending.front().is_some_and(|e| e.seq < limit) {
             return true;
         }
         // An empty batch only moves the position; at most one a second, one in flight.
-        l.scan > l.pend_from
+        l.scan.min(limit) > l.pend_from
             && l.inflight.is_empty()
             && l.last_send
                 .is_none_or(|t| now - t >= Duration::from_secs(1))
@@ -409,7 +592,14 @@ impl SyncShip {
             return Ok(Some(Up::Reply(r)));
         }
         let window_open = self.inflight_batches() < self.config.window_batches;
+        self.check_poor();
         for lane in Lane::ALL {
+            if lane == Lane::Metrics && self.rollup_due(now) {
+                // Aggregates before the metrics lane's full resolution (decision 0058).
+                if let Some(r) = self.next_rollup(now, now_ms)? {
+                    return Ok(Some(Up::Rollup(r)));
+                }
+            }
             if lane == Lane::State && self.snapshot_due {
                 self.snapshot_due = false;
                 let mut snap = snapshot.map(|s| s.snapshot(now_ms)).unwrap_or_default();
@@ -425,18 +615,27 @@ impl SyncShip {
             }
             let max_events = self.config.batch_max_events;
             let max_bytes = self.config.batch_max_raw_bytes;
+            let limit = self.lane_limit(lane);
             let l = &mut self.lanes[lane.index()];
             let mut events = Vec::new();
             let mut bytes = 0usize;
             while let Some(e) = l.pending.front() {
-                if events.len() >= max_events || (bytes >= max_bytes && !events.is_empty()) {
+                if events.len() >= max_events
+                    || (bytes >= max_bytes && !events.is_empty())
+                    || e.seq >= limit
+                {
                     break;
                 }
                 bytes += e.body.len() + e.source.len() + 64;
                 events.push(l.pending.pop_front().expect("front exists"));
             }
             let from = l.pend_from;
-            let end = l.pending.front().map(|e| e.seq).unwrap_or(l.scan);
+            let end = l
+                .pending
+                .front()
+                .map(|e| e.seq)
+                .unwrap_or(l.scan)
+                .min(limit);
             let level = self.zstd_level();
             let batch = Batch::build_at(&self.ship, lane, from, end, &events, level)?;
             if batch.count > 0 {
@@ -491,6 +690,21 @@ impl SyncShip {
                 }
                 None
             }
+            Down::RollupAck { next } => {
+                if let Some(r) = &mut self.rollup {
+                    if let Some(f) = r.inflight.take() {
+                        if next >= f.end {
+                            r.stats.rollups += 1;
+                            r.stats.rows += f.rows;
+                            r.stats.covered += f.covered;
+                        } else {
+                            tracing::debug!(ship = %self.ship, from = f.from, end = f.end, next, "sync: rollup not applied; shore's watermark is elsewhere");
+                        }
+                    }
+                    r.acked = r.acked.max(next);
+                }
+                None
+            }
             Down::Command(cmd) => {
                 let reply = match self.applied.get(&cmd.id) {
                     // Applied before: answer again, do not apply twice.
@@ -526,6 +740,9 @@ impl SyncShip {
         for l in &mut self.lanes {
             l.requeue();
         }
+        if let Some(r) = &mut self.rollup {
+            r.inflight = None;
+        }
     }
 
     /// The link came up: send a fresh snapshot first.
@@ -547,6 +764,14 @@ impl SyncShip {
                 .is_some_and(|b| now - b.sent_at > timeout)
             {
                 l.requeue();
+            }
+        }
+        if let Some(r) = &mut self.rollup {
+            if r.inflight
+                .as_ref()
+                .is_some_and(|f| now - f.sent_at > timeout)
+            {
+                r.inflight = None;
             }
         }
     }
@@ -674,6 +899,13 @@ pub async fn run_ship_sync(
     let mut tick = tokio::time::interval(engine.config.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_snapshot = Instant::now();
+    let mut published = engine.downsample_stats();
+    if let Some(m) = metrics
+        .as_ref()
+        .filter(|_| engine.config.downsample.is_some())
+    {
+        m.downsampling(engine.ship());
+    }
     engine.fill()?;
     loop {
         let now = Instant::now();
@@ -706,10 +938,14 @@ pub async fn run_ship_sync(
                     }
                     let len = frame.wire_len();
                     let lane = match &frame { Up::Batch(b) => Some(b.lane), _ => None };
+                    let rollup = matches!(frame, Up::Rollup(_));
                     match conn.tx.send(frame) {
                         Ok(()) => {
                             if let (Some(m), Some(lane)) = (&metrics, lane) {
                                 m.bytes_sent(engine.ship(), lane, len as u64);
+                            }
+                            if let (Some(m), true) = (&metrics, rollup) {
+                                m.rollup_bytes_sent(engine.ship(), len as u64);
                             }
                         }
                         Err(TransportError::LinkDown) => engine.on_link_down(),
@@ -722,6 +958,8 @@ pub async fn run_ship_sync(
             _ = tick.tick() => {
                 let now = Instant::now();
                 engine.fill()?;
+                engine.set_link_poor(snapshot.as_ref().is_some_and(|s| s.link_degraded()));
+                engine.check_poor();
                 engine.check_timeouts(now);
                 engine.persist_due(now)?;
                 if up && now - last_snapshot >= engine.config.snapshot_every {
@@ -730,6 +968,15 @@ pub async fn run_ship_sync(
                 }
                 if let Some(m) = &metrics {
                     m.set_backlog(engine.ship(), engine.backlog());
+                    if engine.config.downsample.is_some() {
+                        let d = engine.downsample_stats();
+                        let ship = engine.ship();
+                        m.downsample_add(ship, "rollups", d.rollups - published.rollups);
+                        m.downsample_add(ship, "rows", d.rows - published.rows);
+                        m.downsample_add(ship, "covered_samples", d.covered - published.covered);
+                        m.set_link_poor(ship, engine.link_poor());
+                        published = d;
+                    }
                 }
             }
         }

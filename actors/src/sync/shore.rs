@@ -338,6 +338,9 @@ impl Mirror {
                 None
             }
             Up::Reply(_) => None,
+            // The in-process shore keeps no samples: a rollup is taken and dropped
+            // (decision 0058; the NATS shore writes it to VictoriaMetrics).
+            Up::Rollup(r) => Some(Down::RollupAck { next: r.end_seq }),
         }
     }
 

@@ -671,3 +671,322 @@ async fn a_command_queued_during_an_outage_is_applied_once_and_answered() {
     assert_eq!(h.commands.state(SHIP, expired), Some(CommandState::Expired));
     let _ = h.dir.path();
 }
+
+/// Shore as the downsampling sees it (decision 0058): lane positions with apply by
+/// (ship, seq), and the rollup watermark with [`rollup_decision`]; it keeps what it
+/// applied, counted, to find anything lost or doubled.
+#[derive(Default)]
+struct ModelShore {
+    pos: [u64; 4],
+    applied: std::collections::BTreeMap<u64, (u32, Event)>,
+    rollup_next: u64,
+    aggregates: Vec<crate::store::victoriametrics::VmSample>,
+    rows: Vec<super::wire::AggRow>,
+}
+
+impl ModelShore {
+    fn take(&mut self, up: &super::wire::Up) -> Option<super::wire::Down> {
+        use super::downsample::{rollup_decision, samples_of, RollupDecision};
+        use super::wire::{Down, Up};
+        match up {
+            Up::Batch(b) => {
+                let p = &mut self.pos[b.lane.index()];
+                if b.from_seq > *p {
+                    return Some(Down::Resume {
+                        lane: b.lane,
+                        next: *p,
+                    });
+                }
+                for e in b.events().unwrap().into_iter().filter(|e| e.seq >= *p) {
+                    self.applied.entry(e.seq).or_insert((0, e.clone())).0 += 1;
+                }
+                *p = (*p).max(b.end_seq);
+                Some(Down::Ack {
+                    lane: b.lane,
+                    next: *p,
+                })
+            }
+            Up::Rollup(r) => {
+                match rollup_decision(self.rollup_next, r.from_seq, r.end_seq) {
+                    RollupDecision::Apply => {
+                        let rows = r.decode_rows().unwrap();
+                        self.aggregates.extend(rows.iter().flat_map(samples_of));
+                        self.rows.extend(rows);
+                        self.rollup_next = r.end_seq;
+                    }
+                    RollupDecision::Answer(_) => {}
+                }
+                Some(Down::RollupAck {
+                    next: self.rollup_next,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Samples of two families from 4 devices every 10 s over `minutes` from `t0`, with a
+/// log line every 7th event: `if_in_octets` (downsampled) and `cpu_percent` (not).
+fn samples(rng: &mut SmallRng, t0: i64, minutes: i64) -> Vec<NewEvent> {
+    let mut out = Vec::new();
+    for step in 0..minutes * 6 {
+        for dev in 0..4 {
+            for name in ["if_in_octets", "cpu_percent"] {
+                out.push(NewEvent {
+                    ts_ms: t0 + step * 10_000 + dev * 100,
+                    kind: EventKind::Metric,
+                    source: format!("sw-{dev}"),
+                    severity: 0,
+                    body: format!(
+                        "{name}{{job=\"snmp\"}} {}",
+                        rng.random_range(0..1_000_000u32)
+                    ),
+                });
+            }
+            if out.len() % 7 == 0 {
+                let (source, body) = log_line(rng, step as u64);
+                out.push(NewEvent {
+                    ts_ms: t0 + step * 10_000,
+                    kind: EventKind::Log,
+                    source,
+                    severity: 5,
+                    body,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Downsampling on a poor link (decision 0058), on the engine with an injected clock and a
+/// model shore: the aggregates of the whole backlog go before any full-resolution metric
+/// batch above them; a lost answer, a restart that cuts the ranges differently and a
+/// link that turns good again lose and double nothing: every raw event once, each
+/// aggregate point once, each raw sample of a downsampled family in exactly one
+/// aggregate row; a link a link actor reports degraded gets aggregates first too.
+#[tokio::test(start_paused = true)]
+async fn a_poor_link_sends_aggregates_before_full_resolution_and_shore_gets_each_once() {
+    use super::downsample::{DownsampleConfig, WINDOW_MS};
+    use super::wire::Up;
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_log(dir.path());
+    let mut rng = SmallRng::seed_from_u64(58);
+    let t0 = 1_700_000_040_000; // a minute boundary
+    log.append_batch(samples(&mut rng, t0, 30));
+    let mut now_ms = t0 + 35 * 60_000;
+    let mut config = SyncConfig::new(dir.path().join("cursor"));
+    let mut ds = DownsampleConfig::new(vec!["if_*".into()]);
+    ds.frame_max_events = 700; // several rollups, minutes split between them
+    config.downsample = Some(ds);
+    config.batch_max_events = 300;
+    let source: Arc<dyn EventSource> = log.clone();
+    let mut ship = SyncShip::open(source.clone(), config.clone()).unwrap();
+    // 2,400 events at ≈ 256 B and 10:1 over 500 B/s: ≈ 2 min of backlog, over 60 s.
+    ship.set_rate(500);
+    ship.fill().unwrap();
+    let mut shore = ModelShore::default();
+    let mut frames: Vec<&'static str> = Vec::new();
+    // Sends and answers until nothing is left; `drop_answer` loses the n-th rollup's answer.
+    let run = |ship: &mut SyncShip,
+               shore: &mut ModelShore,
+               frames: &mut Vec<&'static str>,
+               now_ms: i64,
+               mut drop_answer: Option<usize>| {
+        let mut rollups = 0;
+        for _ in 0..10_000 {
+            ship.fill().unwrap();
+            let now = Instant::now();
+            let Some(up) = ship.poll_send(now, None, now_ms).unwrap() else {
+                if ship.has_sendable(now) {
+                    continue;
+                }
+                return;
+            };
+            // While poor, no full-resolution metrics above what shore has aggregates for.
+            if let Up::Batch(b) = &up {
+                if b.lane == Lane::Metrics && ship.link_poor() && b.count > 0 {
+                    assert!(
+                        b.end_seq <= shore.rollup_next,
+                        "metrics batch [{}, {}) sent ahead of the aggregates (at {})",
+                        b.from_seq,
+                        b.end_seq,
+                        shore.rollup_next
+                    );
+                }
+            }
+            frames.push(match &up {
+                Up::Rollup(_) => "rollup",
+                Up::Batch(b) if b.lane == Lane::Metrics => "metrics",
+                Up::Batch(_) => "other",
+                _ => "snapshot",
+            });
+            let answer = shore.take(&up);
+            if let Up::Rollup(_) = up {
+                rollups += 1;
+                if drop_answer == Some(rollups) {
+                    drop_answer = None;
+                    // the answer is lost; the rollup is sent again after the ack timeout
+                    ship.check_timeouts(now + Duration::from_secs(16));
+                    continue;
+                }
+            }
+            if let Some(d) = answer {
+                ship.on_down(d, now_ms, None);
+            }
+        }
+        panic!("sync never ran out of frames");
+    };
+    assert!(ship.link_poor(), "a 2-minute backlog is a poor link");
+    // Half the rollups, the second answer lost, then a restart (rollup position not kept).
+    {
+        let mut rollups_seen = 0;
+        for _ in 0..200 {
+            let now = Instant::now();
+            let Some(up) = ship.poll_send(now, None, now_ms).unwrap() else {
+                break;
+            };
+            let is_rollup = matches!(up, Up::Rollup(_));
+            frames.push(if is_rollup { "rollup" } else { "snapshot" });
+            assert!(
+                !matches!(&up, Up::Batch(b) if b.lane == Lane::Metrics),
+                "no metrics batch before the aggregates"
+            );
+            let answer = shore.take(&up);
+            if is_rollup {
+                rollups_seen += 1;
+                if rollups_seen == 2 {
+                    // answer lost: sent again after the ack timeout
+                    ship.check_timeouts(now + Duration::from_secs(16));
+                    continue;
+                }
+                if rollups_seen == 3 {
+                    break;
+                }
+            }
+            if let Some(d) = answer {
+                ship.on_down(d, now_ms, None);
+            }
+        }
+        assert_eq!(rollups_seen, 3);
+    }
+    let applied_rollups = shore.rollup_next;
+    assert!(applied_rollups > 0);
+    // Restart: the new engine starts its aggregates at the metrics lane's position (below
+    // shore's watermark), shore answers with its watermark, the ship goes on from there.
+    let mut ship = SyncShip::open(source.clone(), config.clone()).unwrap();
+    ship.set_rate(500);
+    run(&mut ship, &mut shore, &mut frames, now_ms, Some(1));
+    let first_metrics = frames.iter().position(|f| *f == "metrics").unwrap();
+    let last_rollup = frames.iter().rposition(|f| *f == "rollup").unwrap();
+    assert!(
+        last_rollup < first_metrics,
+        "every rollup of the backlog before the first metrics batch: {frames:?}"
+    );
+    let stats = ship.downsample_stats();
+    assert!(stats.rollups >= 2 && stats.covered > 0, "{stats:?}");
+
+    // Phase 2: the backlog is gone; a link actor reports the link degraded while 10 more
+    // minutes arrive: aggregates first again. Then the link is good: full resolution
+    // only, no rollup.
+    let before = frames.len();
+    ship.set_rate(1 << 20);
+    ship.set_link_poor(true);
+    log.append_batch(samples(&mut rng, t0 + 30 * 60_000, 10));
+    now_ms += 10 * 60_000;
+    run(&mut ship, &mut shore, &mut frames, now_ms, None);
+    let phase2 = &frames[before..];
+    let (r, m) = (
+        phase2
+            .iter()
+            .rposition(|f| *f == "rollup")
+            .expect("rollups while degraded"),
+        phase2.iter().position(|f| *f == "metrics").unwrap(),
+    );
+    assert!(r < m, "{phase2:?}");
+    let before = frames.len();
+    ship.set_link_poor(false);
+    log.append_batch(samples(&mut rng, t0 + 40 * 60_000, 5));
+    now_ms += 5 * 60_000;
+    run(&mut ship, &mut shore, &mut frames, now_ms, None);
+    assert!(!ship.link_poor());
+    assert!(
+        !frames[before..].contains(&"rollup"),
+        "a good link sends no aggregates"
+    );
+    assert!(frames[before..].contains(&"metrics"));
+
+    // Every event of the log at shore once.
+    let all = log.read_from(source.first_seq(), 1_000_000).unwrap();
+    assert_eq!(shore.applied.len(), all.len(), "nothing lost");
+    assert!(
+        shore.applied.values().all(|(n, _)| *n == 1),
+        "nothing doubled"
+    );
+    // Each aggregate point once.
+    let mut points = std::collections::HashMap::new();
+    for s in &shore.aggregates {
+        *points
+            .entry((
+                crate::store::victoriametrics::series_key(&s.labels),
+                s.ts_ms,
+            ))
+            .or_insert(0) += 1;
+    }
+    assert!(points.values().all(|n| *n == 1), "an aggregate point twice");
+    // Each raw sample of `if_in_octets` up to the good phase in exactly one row, and the
+    // rows agree with the raw samples of their minute.
+    let raw: Vec<&Event> = all
+        .iter()
+        .filter(|e| e.body.starts_with("if_in_octets") && e.ts_ms < t0 + 40 * 60_000)
+        .collect();
+    let covered: u64 = shore.rows.iter().map(|r| r.count).sum();
+    assert_eq!(
+        covered,
+        raw.len() as u64,
+        "each raw sample in one aggregate row"
+    );
+    let value = |e: &Event| -> f64 { e.body.rsplit(' ').next().unwrap().parse().unwrap() };
+    let mut by_minute: std::collections::BTreeMap<(String, i64), Vec<f64>> = Default::default();
+    for e in &raw {
+        by_minute
+            .entry((e.source.clone(), e.ts_ms.div_euclid(WINDOW_MS)))
+            .or_default()
+            .push(value(e));
+    }
+    let mut split = 0;
+    for ((dev, minute), values) in &by_minute {
+        let rows: Vec<_> = shore
+            .rows
+            .iter()
+            .filter(|r| {
+                r.ts_ms.div_euclid(WINDOW_MS) == *minute
+                    && r.labels.contains(&("device".into(), dev.clone()))
+            })
+            .collect();
+        let max = values.iter().cloned().fold(f64::MIN, f64::max);
+        let min = values.iter().cloned().fold(f64::MAX, f64::min);
+        assert_eq!(
+            rows.iter().map(|r| r.count).sum::<u64>(),
+            values.len() as u64
+        );
+        assert_eq!(rows.iter().map(|r| r.max).fold(f64::MIN, f64::max), max);
+        assert_eq!(rows.iter().map(|r| r.min).fold(f64::MAX, f64::min), min);
+        if rows.len() == 1 {
+            let mean = values.iter().sum::<f64>() / values.len() as f64;
+            assert!((rows[0].mean - mean).abs() < 1e-9);
+            assert_eq!(rows[0].last, *values.last().unwrap());
+        } else {
+            split += 1;
+        }
+    }
+    eprintln!(
+        "[downsample] {} frames, {} rollups, {} rows ({} minutes split between rollups), {} raw events at shore",
+        frames.len(),
+        frames.iter().filter(|f| **f == "rollup").count(),
+        shore.rows.len(),
+        split,
+        shore.applied.len()
+    );
+    // Only downsampled families have aggregates.
+    assert!(shore.rows.iter().all(|r| r.labels[0].1 == "if_in_octets"));
+}

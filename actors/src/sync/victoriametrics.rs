@@ -33,12 +33,18 @@ use std::sync::Arc;
 use async_nats::jetstream::{self, kv};
 use seawatch_runtime::event_log::{Event, EventKind};
 
+use super::downsample::{rollup_decision, samples_of, RollupDecision};
+use super::wire::Rollup;
 use crate::store::victoriametrics::{
     drop_present, sample_of, write_request, VmClient, VmConfig, VmError, VmMetrics, VmSample,
 };
 
 /// The KV bucket of the applied watermarks: key = ship id, value = the next seq (decimal).
 pub const APPLIED_BUCKET: &str = "sw_vm_applied";
+
+/// The KV bucket of the rollup watermarks (decision 0058): key = ship id, value = the
+/// end of the last rollup whose aggregates VictoriaMetrics confirmed (decimal).
+pub const ROLLUP_BUCKET: &str = "sw_vm_rollup";
 
 /// The shore's VictoriaMetrics: a client and the metrics. Cheap to share.
 #[derive(Debug)]
@@ -71,11 +77,20 @@ impl ShoreVm {
 
 /// Opens (creating if missing) the bucket of applied watermarks.
 pub async fn applied_bucket(js: &jetstream::Context, replicas: usize) -> Result<kv::Store, String> {
-    match js.get_key_value(APPLIED_BUCKET).await {
+    bucket(js, APPLIED_BUCKET, replicas).await
+}
+
+/// Opens (creating if missing) the bucket of rollup watermarks (decision 0058).
+pub async fn rollup_bucket(js: &jetstream::Context, replicas: usize) -> Result<kv::Store, String> {
+    bucket(js, ROLLUP_BUCKET, replicas).await
+}
+
+async fn bucket(js: &jetstream::Context, name: &str, replicas: usize) -> Result<kv::Store, String> {
+    match js.get_key_value(name).await {
         Ok(kv) => Ok(kv),
         Err(_) => js
             .create_key_value(kv::Config {
-                bucket: APPLIED_BUCKET.into(),
+                bucket: name.into(),
                 history: 1,
                 num_replicas: replicas,
                 ..Default::default()
@@ -99,6 +114,8 @@ pub struct ShipVm {
     vm: Arc<ShoreVm>,
     applied: kv::Store,
     state: tokio::sync::Mutex<Option<Watermark>>,
+    rollups: kv::Store,
+    rollup_state: tokio::sync::Mutex<Option<Watermark>>,
 }
 
 impl std::fmt::Debug for ShipVm {
@@ -110,19 +127,79 @@ impl std::fmt::Debug for ShipVm {
 }
 
 impl ShipVm {
-    /// An applier writing to `vm` behind the watermarks of `applied`.
-    pub fn new(vm: Arc<ShoreVm>, applied: kv::Store) -> Self {
+    /// An applier writing to `vm` behind the watermarks of `applied` (samples) and
+    /// `rollups` (aggregates, decision 0058).
+    pub fn new(vm: Arc<ShoreVm>, applied: kv::Store, rollups: kv::Store) -> Self {
         Self {
             vm,
             applied,
             state: tokio::sync::Mutex::new(None),
+            rollups,
+            rollup_state: tokio::sync::Mutex::new(None),
         }
     }
 
-    /// Forgets the watermark read so far: the next apply reads it again and starts in
-    /// doubt (a restarted mirror).
+    /// Forgets the watermarks read so far: the next apply reads them again and starts
+    /// in doubt (a restarted mirror).
     pub async fn reset(&self) {
         *self.state.lock().await = None;
+        *self.rollup_state.lock().await = None;
+    }
+
+    /// Writes the aggregates of a rollup of `ship` once (decision 0058): only if it
+    /// starts at or above the ship's rollup watermark ([`rollup_decision`]), then moves
+    /// the watermark to its end. Returns the watermark to answer the ship with. A
+    /// payload that does not decode is counted (`bad_sample`) and skipped. On `Err`
+    /// nothing may be acknowledged.
+    pub async fn apply_rollup(&self, ship: &str, r: &Rollup) -> Result<u64, VmError> {
+        let mut guard = self.rollup_state.lock().await;
+        let w = match *guard {
+            Some(w) => w,
+            None => {
+                let w = read_watermark(&self.rollups, ROLLUP_BUCKET, ship).await?;
+                *guard = Some(w);
+                w
+            }
+        };
+        if let RollupDecision::Answer(next) = rollup_decision(w.next, r.from_seq, r.end_seq) {
+            return Ok(next);
+        }
+        let mut samples: Vec<VmSample> = match r.decode_rows() {
+            Ok(rows) => rows.iter().flat_map(samples_of).collect(),
+            Err(e) => {
+                tracing::warn!(ship, error = %e, "shore: rollup not understood; not written");
+                if let Some(m) = &self.vm.metrics {
+                    m.error(ship, "bad_sample", 1);
+                }
+                Vec::new()
+            }
+        };
+        match write_behind(
+            &self.vm,
+            &self.rollups,
+            ROLLUP_BUCKET,
+            ship,
+            w,
+            &mut samples,
+            r.end_seq - 1,
+        )
+        .await
+        {
+            Ok(w) => {
+                *guard = Some(w);
+                if let Some(m) = &self.vm.metrics {
+                    m.aggregates(ship, samples.len() as u64);
+                }
+                Ok(w.next)
+            }
+            Err(e) => {
+                if let Some(m) = &self.vm.metrics {
+                    m.error(ship, "write", 1);
+                }
+                *guard = None;
+                Err(e)
+            }
+        }
     }
 
     /// Writes the Metric events of `events` (of `ship`, in seq order) that are at or above
@@ -133,7 +210,7 @@ impl ShipVm {
         let w = match *guard {
             Some(w) => w,
             None => {
-                let w = self.read_watermark(ship).await?;
+                let w = read_watermark(&self.applied, APPLIED_BUCKET, ship).await?;
                 *guard = Some(w);
                 w
             }
@@ -166,7 +243,16 @@ impl ShipVm {
                 m.error(ship, "bad_sample", bad);
             }
         }
-        let result = self.write(ship, w, &mut samples, last).await;
+        let result = write_behind(
+            &self.vm,
+            &self.applied,
+            APPLIED_BUCKET,
+            ship,
+            w,
+            &mut samples,
+            last,
+        )
+        .await;
         match result {
             Ok(w) => {
                 *guard = Some(w);
@@ -187,61 +273,62 @@ impl ShipVm {
             }
         }
     }
+}
 
-    async fn write(
-        &self,
-        ship: &str,
-        mut w: Watermark,
-        samples: &mut Vec<VmSample>,
-        last: u64,
-    ) -> Result<Watermark, VmError> {
-        if w.in_doubt && !samples.is_empty() {
-            let present = drop_present(&self.vm.client, ship, samples).await?;
-            w.in_doubt = present > 0;
-            if present > 0 {
-                tracing::info!(ship, present, "shore: samples already in victoriametrics");
-            }
+/// Writes `samples` (checking first while in doubt), then moves the watermark of `ship`
+/// in `kv` (bucket `bucket`) to `last + 1` with a compare-and-set.
+async fn write_behind(
+    vm: &ShoreVm,
+    kv: &kv::Store,
+    bucket: &str,
+    ship: &str,
+    mut w: Watermark,
+    samples: &mut Vec<VmSample>,
+    last: u64,
+) -> Result<Watermark, VmError> {
+    if w.in_doubt && !samples.is_empty() {
+        let present = drop_present(&vm.client, ship, samples).await?;
+        w.in_doubt = present > 0;
+        if present > 0 {
+            tracing::info!(ship, present, "shore: samples already in victoriametrics");
         }
-        for chunk in samples.chunks(self.vm.batch_max) {
-            self.vm.client.write(&write_request(chunk)).await?;
-        }
-        let value = (last + 1).to_string();
-        let kv_err = |e: &dyn std::fmt::Display| VmError::Http(format!("{APPLIED_BUCKET}: {e}"));
-        w.revision = if w.revision == 0 {
-            self.applied
-                .create(ship, value.into())
-                .await
-                .map_err(|e| kv_err(&e))?
-        } else {
-            self.applied
-                .update(ship, value.into(), w.revision)
-                .await
-                .map_err(|e| kv_err(&e))?
-        };
-        w.next = last + 1;
-        Ok(w)
     }
-
-    async fn read_watermark(&self, ship: &str) -> Result<Watermark, VmError> {
-        let entry = self
-            .applied
-            .entry(ship)
+    for chunk in samples.chunks(vm.batch_max) {
+        vm.client.write(&write_request(chunk)).await?;
+    }
+    let value = (last + 1).to_string();
+    let kv_err = |e: &dyn std::fmt::Display| VmError::Http(format!("{bucket}: {e}"));
+    w.revision = if w.revision == 0 {
+        kv.create(ship, value.into())
             .await
-            .map_err(|e| VmError::Http(format!("{APPLIED_BUCKET}: {e}")))?;
-        Ok(match entry {
-            Some(e) if e.operation == kv::Operation::Put => Watermark {
-                next: std::str::from_utf8(&e.value)
-                    .ok()
-                    .and_then(|s| s.trim().parse().ok())
-                    .unwrap_or(0),
-                revision: e.revision,
-                in_doubt: true,
-            },
-            _ => Watermark {
-                next: 0,
-                revision: 0,
-                in_doubt: true,
-            },
-        })
-    }
+            .map_err(|e| kv_err(&e))?
+    } else {
+        kv.update(ship, value.into(), w.revision)
+            .await
+            .map_err(|e| kv_err(&e))?
+    };
+    w.next = last + 1;
+    Ok(w)
+}
+
+async fn read_watermark(kv: &kv::Store, bucket: &str, ship: &str) -> Result<Watermark, VmError> {
+    let entry = kv
+        .entry(ship)
+        .await
+        .map_err(|e| VmError::Http(format!("{bucket}: {e}")))?;
+    Ok(match entry {
+        Some(e) if e.operation == kv::Operation::Put => Watermark {
+            next: std::str::from_utf8(&e.value)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0),
+            revision: e.revision,
+            in_doubt: true,
+        },
+        _ => Watermark {
+            next: 0,
+            revision: 0,
+            in_doubt: true,
+        },
+    })
 }

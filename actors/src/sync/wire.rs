@@ -313,6 +313,92 @@ impl Batch {
     }
 }
 
+/// One series' aggregate over (part of) one window, in a [`Rollup`] (decision 0058).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AggRow {
+    /// The raw samples' series: labels sorted by name, `__name__` included, `ship` and
+    /// `device` as the VictoriaMetrics exporters label them.
+    pub labels: Vec<(String, String)>,
+    /// The newest raw sample's timestamp in the group (unix ms): the aggregate's time.
+    pub ts_ms: i64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Mean of the values.
+    pub mean: f64,
+    /// The value of the newest sample (the later seq on a tie).
+    pub last: f64,
+    /// Raw samples aggregated.
+    pub count: u64,
+}
+
+/// The 1-minute aggregates of a range of the metrics lane, sent ahead of its full
+/// resolution while the link is poor (decision 0058).
+///
+/// It covers the raw seq range `[from_seq, end_seq)` of the ship's log: each raw sample
+/// of a downsampled family in the range is in exactly one row. The rows travel as the
+/// zstd-compressed JSON array after the header.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rollup {
+    /// The ship.
+    pub ship: String,
+    /// First raw seq covered.
+    pub from_seq: u64,
+    /// Raw seq after the last covered.
+    pub end_seq: u64,
+    /// Rows in the payload.
+    pub rows: u32,
+    /// Raw samples the rows aggregate.
+    pub covered: u64,
+    /// zstd-compressed JSON array of [`AggRow`] (not in the header; follows it).
+    #[serde(skip)]
+    pub payload: Vec<u8>,
+}
+
+impl Rollup {
+    /// Builds and compresses a rollup of `rows`.
+    pub fn build(
+        ship: &str,
+        from_seq: u64,
+        end_seq: u64,
+        rows: &[AggRow],
+    ) -> Result<Rollup, WireError> {
+        let json = serde_json::to_vec(rows).map_err(|e| WireError::Payload(e.to_string()))?;
+        let payload = zstd::bulk::compress(&json, BATCH_ZSTD_LEVEL)
+            .map_err(|e| WireError::Payload(e.to_string()))?;
+        Ok(Rollup {
+            ship: ship.to_owned(),
+            from_seq,
+            end_seq,
+            rows: rows.len() as u32,
+            covered: rows.iter().map(|r| r.count).sum(),
+            payload,
+        })
+    }
+
+    /// Decompresses and decodes the rows; checks them against the header.
+    pub fn decode_rows(&self) -> Result<Vec<AggRow>, WireError> {
+        // A bound on what we accept to decompress: 2 KiB a row, at most 256 MiB.
+        let cap = (self.rows as usize)
+            .saturating_mul(2_048)
+            .clamp(64, 256 << 20);
+        let json = zstd::bulk::decompress(&self.payload, cap)
+            .map_err(|e| WireError::Payload(e.to_string()))?;
+        let rows: Vec<AggRow> =
+            serde_json::from_slice(&json).map_err(|e| WireError::Payload(e.to_string()))?;
+        if rows.len() != self.rows as usize
+            || rows.iter().map(|r| r.count).sum::<u64>() != self.covered
+            || self.end_seq < self.from_seq
+        {
+            return Err(WireError::Payload(
+                "rollup rows disagree with the header".into(),
+            ));
+        }
+        Ok(rows)
+    }
+}
+
 /// The link state of one ship link, as sent in snapshots.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkSnapshot {
@@ -402,6 +488,8 @@ pub enum Up {
     },
     /// The answer to a command.
     Reply(CommandReply),
+    /// Aggregates sent ahead of the metrics lane while the link is poor (decision 0058).
+    Rollup(Rollup),
 }
 
 /// Shore to ship.
@@ -424,6 +512,12 @@ pub enum Down {
     },
     /// A command for a ship actor.
     Command(Command),
+    /// Shore's rollup watermark for the ship after a [`Up::Rollup`]: it holds the
+    /// aggregates of every rollup it applied, the last one ending at `next`.
+    RollupAck {
+        /// Raw seq the next rollup applied must start at or above.
+        next: u64,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -464,6 +558,7 @@ impl Up {
     pub fn encode(&self) -> Vec<u8> {
         match self {
             Up::Batch(b) => encode_with(self, &b.payload),
+            Up::Rollup(r) => encode_with(self, &r.payload),
             _ => encode_with(self, &[]),
         }
     }
@@ -479,6 +574,7 @@ impl Up {
         head + 1
             + match self {
                 Up::Batch(b) => b.payload.len(),
+                Up::Rollup(r) => r.payload.len(),
                 _ => 0,
             }
     }
@@ -487,8 +583,10 @@ impl Up {
     pub fn decode(bytes: &[u8]) -> Result<Up, WireError> {
         let (head, payload) = split(bytes)?;
         let mut up: Up = decode_header(head)?;
-        if let Up::Batch(b) = &mut up {
-            b.payload = payload.to_vec();
+        match &mut up {
+            Up::Batch(b) => b.payload = payload.to_vec(),
+            Up::Rollup(r) => r.payload = payload.to_vec(),
+            _ => {}
         }
         Ok(up)
     }
@@ -499,6 +597,7 @@ impl Up {
             Up::Batch(b) => &b.ship,
             Up::Snapshot { ship, .. } => ship,
             Up::Reply(r) => &r.ship,
+            Up::Rollup(r) => &r.ship,
         }
     }
 }
