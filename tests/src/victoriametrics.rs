@@ -81,6 +81,43 @@ impl Managed {
         }
         Ok(map)
     }
+
+    /// Every raw sample with its value of the series matching `selector`, after a flush
+    /// and bypassing caches (`nocache=1`): series (labels `k=v` joined by `,`) →
+    /// (timestamp, value) in the server's order.
+    pub fn values(&self, selector: &str) -> Result<BTreeMap<String, Vec<(i64, f64)>>, String> {
+        let base = self.url();
+        curl(&["-fsS", &format!("{base}/internal/force_flush")])?;
+        let out = curl(&[
+            "-fsS",
+            &format!("{base}/api/v1/export?nocache=1"),
+            "--data-urlencode",
+            &format!("match[]={selector}"),
+        ])?;
+        let mut map: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
+        for line in out.lines().filter(|l| !l.trim().is_empty()) {
+            let v: serde_json::Value =
+                serde_json::from_str(line).map_err(|e| format!("export line {line:.80}: {e}"))?;
+            let labels = v["metric"]
+                .as_object()
+                .ok_or("export line without metric")?
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",");
+            let ts = v["timestamps"].as_array().ok_or("no timestamps")?;
+            let vs = v["values"].as_array().ok_or("no values")?;
+            let series = map.entry(labels).or_default();
+            for (t, x) in ts.iter().zip(vs) {
+                let x = x
+                    .as_f64()
+                    .or_else(|| x.as_str().and_then(|s| s.parse().ok()))
+                    .ok_or("bad value")?;
+                series.push((t.as_i64().ok_or("bad timestamp")?, x));
+            }
+        }
+        Ok(map)
+    }
 }
 
 fn curl(args: &[&str]) -> Result<String, String> {

@@ -443,3 +443,237 @@ fn an_offline_ship_fills_its_gap_in_the_shore_victoriametrics_after_link_up() {
     drop(ship_server);
     drop(cluster);
 }
+
+/// The name of a series formatted `k=v,...` (its `__name__`).
+fn name_of(series: &str) -> &str {
+    series
+        .split(',')
+        .find_map(|kv| kv.strip_prefix("__name__="))
+        .unwrap_or("")
+}
+
+/// Issue 26 item 3 (decision 0058): a ship offline for an hour comes back on a poor link
+/// (its backlog would take longer than `poor_backlog_s` to cross the link). It sends the
+/// 1-minute aggregates of its downsampled families first: the shore's VictoriaMetrics
+/// holds every aggregate before it holds a single full-resolution sample. Then the full
+/// resolution back-fills and the link is good again. The shore ends with every sample of
+/// the ship's log once, counted by series and sample, plus the aggregates: each point
+/// once, and each raw sample of a downsampled family counted in exactly one `:1m_count`.
+#[test]
+fn a_ship_on_a_poor_link_sends_aggregates_first_then_back_fills_full_resolution_once() {
+    let bin = match nats_binary() {
+        Ok(b) => b,
+        Err(e) => return skip_or_fail(&format!("no nats-server: {e}")),
+    };
+    let Some((vm, vm_url)) = vm_or_skip() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let certs = certs();
+    let creds = Creds {
+        shore: PW.into(),
+        leaf_user: "leaf-ship-1".into(),
+        leaf: PW.into(),
+        ship: PW.into(),
+    };
+    let proxy_port = free_port();
+    let cluster = ShoreCluster::start(3, &bin, creds.clone(), certs.path(), |_, _| {
+        format!("127.0.0.1:{proxy_port}")
+    });
+    let proxy = rt.block_on(Proxy::start(proxy_port, cluster.leaf.clone()));
+    proxy.set_cut(true);
+    let leaf_client = free_port();
+    let ship_server = ship_leaf(
+        &bin,
+        &creds,
+        SHIP,
+        leaf_client,
+        format!("nats-leaf://leaf-ship-1:{PW}@127.0.0.1:{proxy_port}"),
+        certs.path(),
+        certs.path(),
+    );
+    ship_server.run("start").unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // A 1 Mbit/s link, a quarter of it for sync; poor while the backlog needs > 5 s.
+    let config = format!(
+        "[nats]\nurl = \"nats://ship:{PW}@127.0.0.1:{leaf_client}\"\n[eventlog]\nfsync = \"every_batch\"\n\
+         [sync]\ncapacity_mbps = 1.0\n[sync.downsample]\nfamilies = [\"device_metric_0\", \"device_metric_1\"]\npoor_backlog_s = 5\n"
+    );
+    let ship = ShipProc::start(&data, Some(&config));
+    let token = std::fs::read_to_string(data.join("ingest-token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    // An hour of samples, one per series every 10 s, while offline; the hour starts on
+    // a minute boundary.
+    let t0 = (now_ms() - 2 * 3_600_000).div_euclid(60_000) * 60_000;
+    let steps = 3_600 / 10;
+    let total = SERIES * steps;
+    let accepted = Arc::new(AtomicU64::new(0));
+    send_samples(
+        ship.http,
+        token,
+        (0, total),
+        t0,
+        10_000,
+        Arc::new(AtomicBool::new(false)),
+        accepted.clone(),
+    )
+    .join()
+    .unwrap();
+    assert_eq!(accepted.load(Ordering::Relaxed), total);
+    let poor = format!("seawatch_sync_link_poor{{ship=\"{SHIP}\"}}");
+    let covered =
+        format!("seawatch_sync_downsample_total{{ship=\"{SHIP}\",kind=\"covered_samples\"}}");
+    let m = ship.wait_metrics("the link is poor", Duration::from_secs(60), |m| {
+        durable(m) >= total && metric(m, &poor) == Some(1.0)
+    });
+    assert_eq!(metric(&m, &covered), Some(0.0), "known label sets export 0");
+
+    let shore_cfg = tmp.path().join("shore.toml");
+    std::fs::write(
+        &shore_cfg,
+        format!(
+            "node = \"n0\"\nreplicas = 3\nlease_s = 3\n[[ship]]\nid = \"{SHIP}\"\n\
+             [victoriametrics]\nurl = \"{vm_url}\"\n"
+        ),
+    )
+    .unwrap();
+    let shore_http = free_addr();
+    let shore = start_shore(&shore_cfg, &cluster.url(0), shore_http);
+    let exported = format!("seawatch_victoriametrics_exported_total{{ship=\"{SHIP}\"}}");
+    let aggregates = format!("seawatch_victoriametrics_aggregates_total{{ship=\"{SHIP}\"}}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while shore_metric(shore_http, &aggregates) != Some(0.0) {
+        assert!(
+            Instant::now() < deadline,
+            "shore never exported its counters at 0"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // 2 families × 6 devices × 60 minutes, five aggregate samples each.
+    let want_aggregates = (2 * 6 * 60 * 5) as f64;
+    proxy.set_cut(false);
+    // Aggregates first: whenever the shore has written any full-resolution sample, it
+    // has written every aggregate already.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut first_full: Option<(f64, f64)> = None;
+    loop {
+        let (e, a) = (
+            shore_metric(shore_http, &exported).unwrap_or(0.0),
+            shore_metric(shore_http, &aggregates).unwrap_or(0.0),
+        );
+        if e > 0.0 && first_full.is_none() {
+            first_full = Some((e, a));
+        }
+        if e >= total as f64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "shore wrote {e} samples, {a} aggregates"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (e_first, a_first) = first_full.unwrap();
+    eprintln!("[vm downsample] first full-resolution samples seen at shore: {e_first}, aggregates then {a_first}");
+    assert_eq!(
+        a_first, want_aggregates,
+        "every aggregate was at shore before the first full-resolution sample"
+    );
+    let m = ship.wait_metrics(
+        "the backlog drained and the link is good",
+        Duration::from_secs(60),
+        |m| {
+            metric(
+                m,
+                &format!("seawatch_sync_backlog_events{{ship=\"{SHIP}\"}}"),
+            ) == Some(0.0)
+                && metric(m, &poor) == Some(0.0)
+        },
+    );
+    let downsampled = (2 * 6 * steps) as f64;
+    assert_eq!(metric(&m, &covered), Some(downsampled));
+    ship.terminate(Duration::from_secs(10));
+
+    // VictoriaMetrics may show writes late: read (nocache) until both sets are complete.
+    let want = log_samples(&data);
+    assert_eq!(want.len() as u64, total);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (raw, agg) = loop {
+        let all = vm.values(&format!("{{ship=\"{SHIP}\"}}")).unwrap();
+        let (agg, raw): (BTreeMap<_, _>, BTreeMap<_, _>) = all
+            .into_iter()
+            .partition(|(s, _)| name_of(s).contains(":1m_"));
+        let n_raw: usize = raw.values().map(Vec::len).sum();
+        let n_agg: usize = agg.values().map(Vec::len).sum();
+        if (n_raw as u64 >= total && n_agg as f64 >= want_aggregates) || Instant::now() > deadline {
+            break (raw, agg);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let have: BTreeMap<(String, i64), u32> = raw
+        .iter()
+        .flat_map(|(s, pts)| pts.iter().map(move |(t, _)| (s.clone(), *t)))
+        .fold(BTreeMap::new(), |mut m, k| {
+            *m.entry(k).or_insert(0) += 1;
+            m
+        });
+    assert_eq!(
+        audit(&want, &have),
+        (0, 0, 0),
+        "full resolution: (missing, doubled, not in the log)"
+    );
+    // Aggregates: only of the two families, each point once, 12 raw series × 5.
+    let mut points = 0usize;
+    for (s, pts) in &agg {
+        let name = name_of(s);
+        assert!(
+            name.starts_with("device_metric_0:1m_") || name.starts_with("device_metric_1:1m_"),
+            "{name}"
+        );
+        let ts: std::collections::BTreeSet<i64> = pts.iter().map(|(t, _)| *t).collect();
+        assert_eq!(ts.len(), pts.len(), "an aggregate point twice in {s}");
+        points += pts.len();
+    }
+    assert_eq!(agg.len(), 12 * 5);
+    assert_eq!(points as f64, want_aggregates);
+    // Each raw sample in exactly one `:1m_count`, and max/min agree with the raw series.
+    for (s, pts) in raw.iter().filter(|(s, _)| {
+        let n = name_of(s);
+        n == "device_metric_0" || n == "device_metric_1"
+    }) {
+        let agg_of = |suffix: &str| {
+            let key = s.replace(
+                &format!("__name__={}", name_of(s)),
+                &format!("__name__={}:1m_{suffix}", name_of(s)),
+            );
+            agg.get(&key).cloned().unwrap_or_default()
+        };
+        let count: f64 = agg_of("count").iter().map(|(_, v)| v).sum();
+        assert_eq!(count, pts.len() as f64, "{s}");
+        let raw_max = pts.iter().map(|(_, v)| *v).fold(f64::MIN, f64::max);
+        let agg_max = agg_of("max")
+            .iter()
+            .map(|(_, v)| *v)
+            .fold(f64::MIN, f64::max);
+        assert_eq!(raw_max, agg_max, "{s}");
+        let raw_min = pts.iter().map(|(_, v)| *v).fold(f64::MAX, f64::min);
+        let agg_min = agg_of("min")
+            .iter()
+            .map(|(_, v)| *v)
+            .fold(f64::MAX, f64::min);
+        assert_eq!(raw_min, agg_min, "{s}");
+    }
+    eprintln!(
+        "[vm downsample] shore VictoriaMetrics: {} full-resolution samples in {} series once; {points} aggregate points in {} series",
+        have.len(),
+        series_count(&have),
+        agg.len()
+    );
+    drop(shore);
+    drop(ship_server);
+    drop(cluster);
+}
