@@ -356,4 +356,63 @@ async fn the_shore_writes_a_ships_samples_once_behind_its_watermark() {
     );
     let w = bucket.get(SHIP).await.unwrap().unwrap();
     assert_eq!(std::str::from_utf8(&w).unwrap(), "3001");
+
+    // Rollups of a poor link (decision 0058): the aggregates of `m_0` and `m_1` over
+    // three ranges of the same log, each written once behind the rollup watermark.
+    use seawatch_actors::sync::downsample::{aggregate, samples_of, DownsampleConfig};
+    use seawatch_actors::sync::wire::Rollup;
+    let ds = DownsampleConfig::new(vec!["m_0".into(), "m_1".into()]);
+    let rollup = |from: u64, end: u64| {
+        let rows = aggregate(SHIP, &events[from as usize - 1..end as usize - 1], &ds).rows;
+        Rollup::build(SHIP, from, end, &rows).unwrap()
+    };
+    let (a, b, c) = (rollup(1, 1_001), rollup(1_001, 2_001), rollup(2_001, 3_001));
+    let applier = ShipVm::new(shore.clone(), bucket.clone(), rollups.clone());
+    assert_eq!(applier.apply_rollup(SHIP, &a).await.unwrap(), 1_001);
+    // Sent again (its answer lost): answered with the watermark, nothing written.
+    assert_eq!(applier.apply_rollup(SHIP, &a).await.unwrap(), 1_001);
+    // A restarted ship that cut its range elsewhere: it overlaps, shore says where it is.
+    assert_eq!(
+        applier
+            .apply_rollup(SHIP, &rollup(500, 1_500))
+            .await
+            .unwrap(),
+        1_001
+    );
+    assert_eq!(applier.apply_rollup(SHIP, &b).await.unwrap(), 2_001);
+    // A crash between VictoriaMetrics' 2xx and the watermark's update: in doubt, the
+    // new applier finds b's aggregates there and writes none of them again.
+    rollups.put(SHIP, "1001".into()).await.unwrap();
+    let after_crash = ShipVm::new(shore.clone(), bucket.clone(), rollups.clone());
+    assert_eq!(after_crash.apply_rollup(SHIP, &b).await.unwrap(), 2_001);
+    assert_eq!(after_crash.apply_rollup(SHIP, &c).await.unwrap(), 3_001);
+    let mut want_agg: BTreeMap<(String, i64), u32> = BTreeMap::new();
+    for r in [&a, &b, &c] {
+        for row in r.decode_rows().unwrap() {
+            for s in samples_of(&row) {
+                let series = s
+                    .labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                *want_agg.entry((series, s.ts_ms)).or_insert(0) += 1;
+            }
+        }
+    }
+    assert!(want_agg.values().all(|n| *n == 1));
+    let mut want_all = want.clone();
+    want_all.extend(want_agg.clone());
+    assert_eq!(
+        compare(&want_all, &stored(&vm)),
+        (0, 0, 0),
+        "(missing, doubled, extra) at shore, samples and aggregates"
+    );
+    let w = rollups.get(SHIP).await.unwrap().unwrap();
+    assert_eq!(std::str::from_utf8(&w).unwrap(), "3001");
+    eprintln!(
+        "[vm rollups] {} aggregate points of {} rollups once",
+        want_agg.len(),
+        3
+    );
 }
