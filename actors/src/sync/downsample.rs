@@ -75,6 +75,8 @@ pub struct Aggregated {
     pub not_finite: u64,
 }
 
+type Group = (Vec<(String, String)>, Acc);
+
 struct Acc {
     ts_ms: i64,
     min: f64,
@@ -88,7 +90,8 @@ struct Acc {
 /// covers: one row per (series, minute of the sample's timestamp).
 pub fn aggregate(ship: &str, events: &[Event], config: &DownsampleConfig) -> Aggregated {
     let mut out = Aggregated::default();
-    let mut groups: BTreeMap<(String, i64), (Vec<(String, String)>, Acc)> = BTreeMap::new();
+    // (series key, minute) → (the series' labels, its accumulator)
+    let mut groups: BTreeMap<(String, i64), Group> = BTreeMap::new();
     for e in events.iter().filter(|e| e.kind == EventKind::Metric) {
         let s = match sample_of(ship, e) {
             Ok(Some(s)) => s,
