@@ -29,6 +29,10 @@ use crate::store::victoriametrics::{sample_of, series_key, VmSample};
 /// The aggregation window, ms.
 pub const WINDOW_MS: i64 = 60_000;
 
+/// How long after a minute ends its samples are waited for before the minute is rolled
+/// up, ms (samples arrive a little after their timestamp).
+pub const GRACE_MS: i64 = 10_000;
+
 /// The aggregate series' name suffixes, in the order of [`samples_of`].
 pub const SUFFIXES: [&str; 5] = [":1m_min", ":1m_max", ":1m_mean", ":1m_last", ":1m_count"];
 

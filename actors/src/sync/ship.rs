@@ -33,7 +33,7 @@ use seawatch_runtime::Clock;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::downsample::{aggregate, DownsampleConfig, WINDOW_MS};
+use super::downsample::{aggregate, DownsampleConfig, GRACE_MS, WINDOW_MS};
 use super::link::{ShipConn, TransportError};
 use super::metrics::SyncMetrics;
 use super::wire::{Action, Batch, Command, CommandReply, Down, Lane, Rollup, ShipSnapshot, Up};
@@ -393,9 +393,10 @@ impl SyncShip {
 
     /// Builds the next rollup: the aggregates of the raw range from the aggregates'
     /// position, up to [`DownsampleConfig::frame_max_events`] events, cut before the first
-    /// sample of a downsampled family whose minute may still be filling (younger than a
-    /// window by the ship's clock). A range with nothing to aggregate moves the position
-    /// at once, without a frame.
+    /// sample of a downsampled family whose minute may still be filling: one at or after
+    /// the start of the minute that was current [`GRACE_MS`] ago by the ship's clock. So
+    /// a live poor link sends one rollup a minute covering whole minutes. A range with
+    /// nothing to aggregate moves the position at once, without a frame.
     fn next_rollup(&mut self, now: Instant, now_ms: i64) -> Result<Option<Rollup>, SyncError> {
         let ship = self.ship.clone();
         let Some(r) = &mut self.rollup else {
@@ -412,9 +413,9 @@ impl SyncShip {
             }
             Err(e) => return Err(e.into()),
         };
-        let young = now_ms - WINDOW_MS;
+        let open_from = (now_ms - GRACE_MS).div_euclid(WINDOW_MS) * WINDOW_MS;
         let cut = events.iter().position(|e| {
-            e.ts_ms > young
+            e.ts_ms >= open_from
                 && e.kind == seawatch_runtime::event_log::EventKind::Metric
                 && super::downsample::family_of(&e.body).is_some_and(|n| r.config.covers(n))
         });
@@ -426,7 +427,9 @@ impl SyncShip {
             },
         };
         if end <= from {
-            r.idle_until = Some(now + Duration::from_secs(1));
+            // nothing complete yet: look again when the current minute is through
+            let wait = (open_from + WINDOW_MS + GRACE_MS - now_ms).clamp(1_000, WINDOW_MS);
+            r.idle_until = Some(now + Duration::from_millis(wait as u64));
             return Ok(None);
         }
         let agg = aggregate(&ship, events, &r.config);

@@ -990,3 +990,78 @@ async fn a_poor_link_sends_aggregates_before_full_resolution_and_shore_gets_each
     // Only downsampled families have aggregates.
     assert!(shore.rows.iter().all(|r| r.labels[0].1 == "if_in_octets"));
 }
+
+/// A live link that stays poor (a link actor reports it degraded) while samples keep
+/// arriving every 10 s, each at the ship clock's time: one rollup a minute, covering
+/// whole minutes (one row per series and minute, none split), and the full resolution
+/// of a minute only after its aggregates.
+#[tokio::test(start_paused = true)]
+async fn a_live_poor_link_rolls_up_whole_minutes_once_a_minute() {
+    use super::downsample::{DownsampleConfig, WINDOW_MS};
+    use super::wire::Up;
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_log(dir.path());
+    let mut rng = SmallRng::seed_from_u64(5_801);
+    let mut config = SyncConfig::new(dir.path().join("cursor"));
+    config.downsample = Some(DownsampleConfig::new(vec!["if_in_octets".into()]));
+    let source: Arc<dyn EventSource> = log.clone();
+    let mut ship = SyncShip::open(source.clone(), config).unwrap();
+    ship.set_rate(1 << 20);
+    ship.set_link_poor(true);
+    let mut shore = ModelShore::default();
+    let t0 = 1_700_000_040_000 + 5_000; // 5 s into a minute
+    let mut rollups = 0;
+    let mut first_metric_seen_after_rollup = true;
+    // 10 minutes, a tick every second; samples every 10 s.
+    for sec in 0..600i64 {
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let now_ms = t0 + sec * 1_000;
+        if sec % 10 == 0 {
+            let batch: Vec<NewEvent> = (0..4)
+                .map(|dev| NewEvent {
+                    ts_ms: now_ms,
+                    kind: EventKind::Metric,
+                    source: format!("sw-{dev}"),
+                    severity: 0,
+                    body: format!(
+                        "if_in_octets{{job=\"snmp\"}} {}",
+                        rng.random_range(0..1_000u32)
+                    ),
+                })
+                .collect();
+            log.append_batch(batch);
+        }
+        ship.fill().unwrap();
+        ship.check_poor();
+        while let Some(up) = ship.poll_send(Instant::now(), None, now_ms).unwrap() {
+            match &up {
+                Up::Rollup(_) => rollups += 1,
+                Up::Batch(b) if b.lane == Lane::Metrics && b.count > 0 => {
+                    first_metric_seen_after_rollup &= b.end_seq <= shore.rollup_next;
+                }
+                _ => {}
+            }
+            if let Some(d) = shore.take(&up) {
+                ship.on_down(d, now_ms, None);
+            }
+        }
+    }
+    assert!(
+        first_metric_seen_after_rollup,
+        "full resolution ahead of its aggregates"
+    );
+    // Minutes complete 10 s after they end: 9 whole minutes by the end, one rollup each.
+    assert!((9..=10).contains(&rollups), "{rollups} rollups");
+    let mut per: std::collections::BTreeMap<(String, i64), u32> = Default::default();
+    for r in &shore.rows {
+        *per.entry((format!("{:?}", r.labels), r.ts_ms.div_euclid(WINDOW_MS)))
+            .or_default() += 1;
+    }
+    assert!(
+        per.values().all(|n| *n == 1),
+        "a minute split between rollups"
+    );
+    assert_eq!(shore.rows.len(), per.len());
+    assert!(shore.rows.iter().all(|r| r.count <= 6));
+    assert!(shore.rows.len() >= 4 * 9);
+}
