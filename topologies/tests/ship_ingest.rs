@@ -349,6 +349,7 @@ async fn the_sync_snapshot_carries_the_links_incidents_and_position() {
         .unwrap();
     let http = node.http_addr;
     let auth = format!("Authorization: Bearer {}\r\n", node.auth.ingest_token());
+    let auth2 = auth.clone();
     tokio::task::spawn_blocking(move || {
         let body = b"{\"metric\":\"ship_lat\",\"value\":25.77,\"labels\":{\"device\":\"modem-1\"}}\n{\"metric\":\"ship_lon\",\"value\":-80.19,\"labels\":{\"device\":\"modem-1\"}}\n{\"metric\":\"ship_heading_deg\",\"value\":95,\"labels\":{\"device\":\"modem-1\"}}\n{\"metric\":\"modem_esno_db\",\"value\":3.2,\"labels\":{\"device\":\"modem-1\",\"link\":\"vsat-1\"}}\n";
         let (code, text) = http_post(http, "/ingest/ndjson", "application/x-ndjson", &auth, body);
@@ -382,5 +383,25 @@ async fn the_sync_snapshot_carries_the_links_incidents_and_position() {
         ("vsat-1", "degraded")
     );
     assert_eq!(snap.at_ms, 1_000);
+    // The link actor's `degraded` is what makes the link poor for downsampling (decision
+    // 0058); a good Es/No again ends it.
+    assert!(live.link_degraded());
+    tokio::task::spawn_blocking(move || {
+        let body = b"{\"metric\":\"modem_esno_db\",\"value\":15.0,\"labels\":{\"device\":\"modem-1\",\"link\":\"vsat-1\"}}\n";
+        let (code, text) = http_post(http, "/ingest/ndjson", "application/x-ndjson", &auth2, body);
+        assert_eq!(code, 200, "{text}");
+    })
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while live.link_degraded() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still degraded: {:?}",
+            live.snapshot(2_000).links
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(live.snapshot(2_000).links[0].status, "up");
     node.shutdown().await;
 }
