@@ -268,8 +268,15 @@ struct RollupState {
     poor: bool,
     /// Nothing to roll up was found: do not look again before this.
     idle_until: Option<Instant>,
+    /// Rollups in a row that timed out unanswered.
+    unanswered: u32,
     stats: DownsampleStats,
 }
+
+/// Rollups in a row left unanswered after which the ship stops downsampling until its
+/// sync restarts: a shore that predates rollups drops them as bad frames, and the
+/// metrics lane must not wait for aggregates that are never taken.
+const ROLLUP_GIVE_UP: u32 = 3;
 
 /// The ship's sync state machine (no I/O but the log and the cursor file).
 pub struct SyncShip {
@@ -311,6 +318,7 @@ impl SyncShip {
             link_poor: false,
             poor: false,
             idle_until: None,
+            unanswered: 0,
             stats: DownsampleStats::default(),
         });
         Ok(Self {
@@ -343,7 +351,11 @@ impl SyncShip {
     /// backlog would take longer than [`DownsampleConfig::poor_after`] to cross it.
     /// Always false without downsampling.
     pub fn link_poor(&self) -> bool {
-        let Some(r) = &self.rollup else {
+        let Some(r) = self
+            .rollup
+            .as_ref()
+            .filter(|r| r.unanswered < ROLLUP_GIVE_UP)
+        else {
             return false;
         };
         r.link_poor || self.backlog_link_secs() > r.config.poor_after.as_secs_f64()
@@ -695,6 +707,7 @@ impl SyncShip {
             }
             Down::RollupAck { next } => {
                 if let Some(r) = &mut self.rollup {
+                    r.unanswered = 0;
                     if let Some(f) = r.inflight.take() {
                         if next >= f.end {
                             r.stats.rollups += 1;
@@ -775,6 +788,10 @@ impl SyncShip {
                 .is_some_and(|f| now - f.sent_at > timeout)
             {
                 r.inflight = None;
+                r.unanswered += 1;
+                if r.unanswered == ROLLUP_GIVE_UP {
+                    tracing::warn!(ship = %self.ship, "sync: {ROLLUP_GIVE_UP} rollups unanswered (a shore that does not take them?); full resolution only until sync restarts");
+                }
             }
         }
     }

@@ -1065,3 +1065,46 @@ async fn a_live_poor_link_rolls_up_whole_minutes_once_a_minute() {
     assert!(shore.rows.iter().all(|r| r.count <= 6));
     assert!(shore.rows.len() >= 4 * 9);
 }
+
+/// A shore that never answers rollups (one that predates them drops them as bad frames):
+/// after three unanswered rollups the ship stops downsampling and the metrics lane's full
+/// resolution is not held back behind aggregates that are never taken.
+#[tokio::test(start_paused = true)]
+async fn rollups_nobody_answers_do_not_hold_the_metrics_lane_back() {
+    use super::downsample::DownsampleConfig;
+    use super::wire::Up;
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_log(dir.path());
+    let mut rng = SmallRng::seed_from_u64(5_802);
+    let t0 = 1_700_000_040_000;
+    log.append_batch(samples(&mut rng, t0, 5));
+    let mut config = SyncConfig::new(dir.path().join("cursor"));
+    config.downsample = Some(DownsampleConfig::new(vec!["if_in_octets".into()]));
+    let source: Arc<dyn EventSource> = log.clone();
+    let mut ship = SyncShip::open(source.clone(), config).unwrap();
+    ship.set_link_poor(true);
+    let mut shore = ModelShore::default();
+    let now_ms = t0 + 10 * 60_000;
+    let mut rollups = 0;
+    let mut now = Instant::now();
+    for _ in 0..1_000 {
+        ship.fill().unwrap();
+        match ship.poll_send(now, None, now_ms).unwrap() {
+            Some(Up::Rollup(_)) => {
+                rollups += 1;
+                now += Duration::from_secs(16);
+                ship.check_timeouts(now);
+            }
+            Some(up) => {
+                if let Some(d) = shore.take(&up) {
+                    ship.on_down(d, now_ms, None);
+                }
+            }
+            None => break,
+        }
+    }
+    assert_eq!(rollups, 3);
+    assert!(!ship.link_poor());
+    let all = log.read_from(source.first_seq(), 1_000_000).unwrap();
+    assert_eq!(shore.applied.len(), all.len(), "the metrics lane went on");
+}
