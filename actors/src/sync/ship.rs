@@ -20,6 +20,12 @@
 //! lane keeps at most `pending_max_events` events read ahead, so the urgent lane (incidents
 //! and control) has read past hours of backlog by the time the link returns, and its
 //! batches take the first send slots.
+//!
+//! **Downsampling** (with [`SyncConfig::downsample`], decision 0058). While the link is
+//! poor ([`SyncShip::link_poor`]) the metrics lane's slot goes first to a rollup: the
+//! 1-minute aggregates of the configured families over the next raw range
+//! ([`super::downsample`]), and the lane sends full resolution only below the range shore
+//! acknowledged aggregates for.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs;
@@ -113,7 +119,7 @@ impl SyncConfig {
     /// 200,000 events scanned per tick of 100 ms, positions persisted at most once a
     /// second, 32 batches in flight, 15 s ack timeout, a quarter of the link, a snapshot
     /// every 30 s, batches at zstd level 1 while the link keeps up and 3 when it is the
-    /// bottleneck ([`BatchZstd::default`]).
+    /// bottleneck ([`BatchZstd::default`]), no downsampling.
     pub fn new(cursor_path: impl Into<PathBuf>) -> Self {
         Self {
             cursor_path: cursor_path.into(),
