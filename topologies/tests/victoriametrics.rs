@@ -596,6 +596,19 @@ fn a_ship_on_a_poor_link_sends_aggregates_first_then_back_fills_full_resolution_
     );
     let downsampled = (2 * 6 * steps) as f64;
     assert_eq!(metric(&m, &covered), Some(downsampled));
+    let bytes = |lane: &str| {
+        metric(
+            &m,
+            &format!("seawatch_sync_bytes_sent_total{{ship=\"{SHIP}\",lane=\"{lane}\"}}"),
+        )
+        .unwrap_or(0.0)
+    };
+    eprintln!(
+        "[vm downsample] bytes sent: rollups {}, metrics lane {} (the {downsampled} samples of the two families are 1/5 of it)",
+        bytes("rollup"),
+        bytes("metrics")
+    );
+    assert!(bytes("rollup") > 0.0);
     ship.terminate(Duration::from_secs(10));
 
     // VictoriaMetrics may show writes late: read (nocache) until both sets are complete.
