@@ -46,6 +46,10 @@ use support::*;
 const PENDING: &[&str] = &[
     "seawatch_sync_backlog_events",
     "seawatch_shore_events_total",
+    // downsampling for a poor link (decision 0058): ship sync and shore only
+    "seawatch_sync_link_poor",
+    "seawatch_sync_downsample_total",
+    ":1m_(min|max|mean)",
 ];
 
 /// The datasource uids the dashboards may name.

@@ -680,6 +680,78 @@ fn a_ship_on_a_poor_link_sends_aggregates_first_then_back_fills_full_resolution_
             .fold(f64::MAX, f64::min);
         assert_eq!(raw_min, agg_min, "{s}");
     }
+    // The device dashboard's aggregates panel shows them (over the hour, 1-minute step).
+    let device: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../deploy/grafana/dashboards/device.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let expr = device["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| {
+            p["title"]
+                .as_str()
+                .unwrap_or("")
+                .contains("1-minute aggregates")
+        })
+        .and_then(|p| p["targets"][0]["expr"].as_str())
+        .expect("the device dashboard has an aggregates panel")
+        .replace("$ship", SHIP)
+        .replace("$device", "sw-0");
+    let encoded: String = expr
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let vm_addr: SocketAddr = vm_url.trim_start_matches("http://").parse().unwrap();
+    let answer: serde_json::Value = serde_json::from_str(
+        &get(
+            vm_addr,
+            &format!(
+                "/api/v1/query_range?query={encoded}&start={}&end={}&step=60&nocache=1",
+                t0 / 1000,
+                (t0 + 3_600_000) / 1000
+            ),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut names: Vec<String> = answer["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["metric"]["__name__"].as_str().unwrap_or("").to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "device_metric_0:1m_max",
+            "device_metric_0:1m_mean",
+            "device_metric_0:1m_min",
+            "device_metric_1:1m_max",
+            "device_metric_1:1m_mean",
+            "device_metric_1:1m_min"
+        ],
+        "{expr}: {answer:.300}"
+    );
+    assert!(
+        answer["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["values"].as_array().map(Vec::len) == Some(60)),
+        "a point a minute over the hour"
+    );
     eprintln!(
         "[vm downsample] shore VictoriaMetrics: {} full-resolution samples in {} series once; {points} aggregate points in {} series",
         have.len(),
