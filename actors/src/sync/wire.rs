@@ -351,6 +351,8 @@ pub struct Rollup {
     pub rows: u32,
     /// Raw samples the rows aggregate.
     pub covered: u64,
+    /// Uncompressed payload size, bytes.
+    pub raw_bytes: u64,
     /// zstd-compressed JSON array of [`AggRow`] (not in the header; follows it).
     #[serde(skip)]
     pub payload: Vec<u8>,
@@ -373,18 +375,24 @@ impl Rollup {
             end_seq,
             rows: rows.len() as u32,
             covered: rows.iter().map(|r| r.count).sum(),
+            raw_bytes: json.len() as u64,
             payload,
         })
     }
 
     /// Decompresses and decodes the rows; checks them against the header.
     pub fn decode_rows(&self) -> Result<Vec<AggRow>, WireError> {
-        // A bound on what we accept to decompress: 2 KiB a row, at most 256 MiB.
-        let cap = (self.rows as usize)
-            .saturating_mul(2_048)
-            .clamp(64, 256 << 20);
+        // A bound on what we accept to decompress: the header's size, capped at 256 MiB.
+        let cap = (self.raw_bytes as usize).min(256 << 20);
         let json = zstd::bulk::decompress(&self.payload, cap)
             .map_err(|e| WireError::Payload(e.to_string()))?;
+        if json.len() as u64 != self.raw_bytes {
+            return Err(WireError::Payload(format!(
+                "{} bytes, header says {}",
+                json.len(),
+                self.raw_bytes
+            )));
+        }
         let rows: Vec<AggRow> =
             serde_json::from_slice(&json).map_err(|e| WireError::Payload(e.to_string()))?;
         if rows.len() != self.rows as usize
@@ -672,6 +680,41 @@ mod tests {
         ] {
             assert_eq!(Down::decode(&d.encode()).unwrap(), d);
         }
+    }
+
+    #[test]
+    fn rollups_round_trip_and_bad_ones_are_errors() {
+        let row = AggRow {
+            labels: vec![
+                ("__name__".into(), "if_in_octets".into()),
+                ("device".into(), "sw-1".into()),
+            ],
+            ts_ms: 1_700_000_050_000,
+            min: 1.0,
+            max: 9.0,
+            mean: 5.0,
+            last: 9.0,
+            count: 3,
+        };
+        let r = Rollup::build("aurora", 10, 20, std::slice::from_ref(&row)).unwrap();
+        let up = Up::decode(&Up::Rollup(r.clone()).encode()).unwrap();
+        let Up::Rollup(back) = &up else {
+            panic!("{up:?}")
+        };
+        assert_eq!(back, &r);
+        assert_eq!(back.decode_rows().unwrap(), vec![row]);
+        assert_eq!(up.ship(), "aurora");
+        let mut lying = r.clone();
+        lying.covered = 4;
+        assert!(lying.decode_rows().is_err());
+        let mut short = r.clone();
+        short.raw_bytes -= 1;
+        assert!(short.decode_rows().is_err());
+        let mut garbage = r;
+        garbage.payload = vec![1, 2, 3];
+        assert!(garbage.decode_rows().is_err());
+        let ack = Down::RollupAck { next: 20 };
+        assert_eq!(Down::decode(&ack.encode()).unwrap(), ack);
     }
 
     #[test]
