@@ -72,7 +72,8 @@ impl DownsampleConfig {
 pub struct Aggregated {
     /// One row per series and minute, in series then minute order.
     pub rows: Vec<AggRow>,
-    /// Metric events whose body could not be read (counted, skipped).
+    /// Metric events whose body could not be read (counted, skipped: they travel at full
+    /// resolution, and shore counts them as `bad_sample` there).
     pub bad: u64,
     /// Samples of covered families with a value that is not finite (left to full
     /// resolution).

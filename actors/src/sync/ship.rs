@@ -372,8 +372,8 @@ impl SyncShip {
         self.backlog() as f64 * self.raw_per_event / 10.0 / self.rate as f64
     }
 
-    /// Re-evaluates the poor state (done before each send and each tick); entering it puts the aggregates' position at the
-    /// first event the metrics lane has not sent.
+    /// Re-evaluates the poor state (before each send and on each tick); entering it puts
+    /// the aggregates' position at the first event the metrics lane has not sent.
     pub fn check_poor(&mut self) {
         let poor = self.link_poor();
         let pend_from = self.lanes[Lane::Metrics.index()].pend_from;
