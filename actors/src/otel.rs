@@ -36,7 +36,10 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_http::{HttpClient, HttpError, Request, Response};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracer};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SimpleSpanProcessor, SpanExporter,
+    SpanProcessor,
+};
 use opentelemetry_sdk::Resource;
 use parking_lot::Mutex;
 use seawatch_runtime::event_log::{Event, EventKind};
@@ -165,6 +168,20 @@ impl Traces {
                     .build(),
             )
             .build();
+        Ok(Self::with_processor(processor, service, node))
+    }
+
+    /// Spans handed to `exporter` as each ends, on the ending thread (tests; a real
+    /// exporter goes through [`Traces::start`]'s batch processor).
+    pub fn with_exporter<E: SpanExporter + 'static>(
+        exporter: E,
+        service: &str,
+        node: &str,
+    ) -> Self {
+        Self::with_processor(SimpleSpanProcessor::new(exporter), service, node)
+    }
+
+    fn with_processor<P: SpanProcessor + 'static>(processor: P, service: &str, node: &str) -> Self {
         let resource = Resource::builder()
             .with_service_name(service.to_string())
             .with_attribute(KeyValue::new("seawatch.node", node.to_string()))
@@ -174,11 +191,11 @@ impl Traces {
             .with_resource(resource)
             .build();
         let tracer = provider.tracer("seawatch");
-        Ok(Self(Some(Arc::new(Inner {
+        Self(Some(Arc::new(Inner {
             provider,
             tracer,
             batches: Mutex::new(HashMap::new()),
-        }))))
+        })))
     }
 
     /// Exports what is held and stops the exporter (blocking: call it off the runtime's
@@ -401,6 +418,22 @@ impl HttpClient for RuntimeHttp {
     }
 }
 
+/// A span exporter that keeps what it is given, for tests.
+#[cfg(test)]
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Collect(pub Arc<Mutex<Vec<opentelemetry_sdk::trace::SpanData>>>);
+
+#[cfg(test)]
+impl SpanExporter for Collect {
+    async fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.lock().extend(batch);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -491,5 +524,72 @@ mod tests {
         tokio::task::spawn_blocking(move || t2.shutdown())
             .await
             .unwrap();
+    }
+
+    #[test]
+    fn a_batch_behind_two_incidents_is_one_root_and_the_shore_hangs_under_each() {
+        let spans = Collect::default();
+        let t = Traces::with_exporter(spans.clone(), "seawatch-test", "s");
+        t.batch_routed(
+            "s",
+            Instant::now(),
+            &[Observation::log("sw1", 0, None, "", "a")],
+        );
+        let batch = t.batch_of("s", "sw1").unwrap();
+        let one = t
+            .incident_opened(&batch, "s", "s-1", "sw1", SystemTime::now())
+            .unwrap();
+        let two = t
+            .incident_opened(&batch, "s", "s-2", "sw1", SystemTime::now())
+            .unwrap();
+        let (tp1, tp2) = (one.traceparent(), two.traceparent());
+        one.end();
+        two.end();
+        // The shore: an opened record with a traceparent, one without, a log line.
+        let record = |id: &str, tp: Option<&str>| Event {
+            seq: 7,
+            ts_ms: 0,
+            kind: EventKind::Incident,
+            source: "sw1".into(),
+            severity: 3,
+            body: match tp {
+                Some(tp) => format!(
+                    r#"{{"event":"opened","traceparent":"{tp}","incident":{{"id":"{id}"}}}}"#
+                ),
+                None => format!(r#"{{"event":"opened","incident":{{"id":"{id}"}}}}"#),
+            },
+        };
+        let mut log = record("s-3", None);
+        log.kind = EventKind::Log;
+        log.body = r#"{"traceparent":"x"}"#.into();
+        t.shore_applied(
+            "s",
+            "n0",
+            &[
+                record("s-1", Some(&tp1)),
+                record("s-3", None),
+                log,
+                record("s-2", Some(&tp2)),
+            ],
+            SystemTime::now(),
+        );
+        let got = spans.0.lock().clone();
+        let named = |n: &str| got.iter().filter(|s| s.name == n).collect::<Vec<_>>();
+        let (roots, opens, applies) = (
+            named(span::INGEST),
+            named(span::INCIDENT_OPEN),
+            named(span::SHORE_APPLY),
+        );
+        assert_eq!((roots.len(), opens.len(), applies.len()), (1, 2, 2));
+        let root = roots[0];
+        assert_eq!(root.parent_span_id, SpanId::INVALID);
+        for (open, apply, tp) in [(opens[0], applies[0], &tp1), (opens[1], applies[1], &tp2)] {
+            assert_eq!(open.parent_span_id, root.span_context.span_id());
+            assert_eq!(&traceparent(&open.span_context), tp);
+            assert_eq!(apply.parent_span_id, open.span_context.span_id());
+            for s in [open, apply] {
+                assert_eq!(s.span_context.trace_id(), root.span_context.trace_id());
+            }
+        }
     }
 }

@@ -527,4 +527,79 @@ mod tests {
         actor.stop(None);
         join.await.unwrap();
     }
+
+    #[tokio::test]
+    async fn an_opened_incident_carries_the_traceparent_of_its_span_under_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_service(dir.path()).await;
+        let spans = crate::otel::Collect::default();
+        let traces = Traces::with_exporter(spans.clone(), "seawatch-test", "s");
+        // The router saw a batch carrying `sw` (and one carrying only `pos-1` after it).
+        let obs = |d: &str| crate::ingest::record::Observation::log(d, 0, None, "", "x");
+        traces.batch_routed("s", std::time::Instant::now(), &[obs("sw"), obs("pos-1")]);
+        traces.batch_routed("s", std::time::Instant::now(), &[obs("pos-1")]);
+        let mut a = args(log.clone(), IncidentBoard::new(), PushBus::new(4));
+        a.traces = traces.clone();
+        let (actor, join) = Actor::spawn(None, CorrelatorActor, a).await.unwrap();
+        for subject in ["sw", "pos-1"] {
+            actor
+                .cast(CorrelatorMsg::Alert(Alert {
+                    ship: "s".into(),
+                    exhausts_at_ms: None,
+                    subject: subject.into(),
+                    source: AlertSource::Device,
+                    class: AlertClass::Unreachable,
+                    severity: AlertSeverity::Critical,
+                    state: AlertState::Firing,
+                    ts_ms: 1_000,
+                    series: None,
+                    score: 1.0,
+                    detail: String::new(),
+                }))
+                .unwrap();
+        }
+        tick(&actor, 30_000).await;
+        actor.stop(None);
+        join.await.unwrap();
+        let reader = log.reader();
+        let end = reader.next_seq();
+        reader.watermark().wait_for(|&w| w >= end).await.unwrap();
+        let records: Vec<IncidentEvent> = reader
+            .cursor(reader.first_seq())
+            .poll(100)
+            .unwrap()
+            .iter()
+            .filter(|e| e.kind == EventKind::Incident)
+            .map(|e| serde_json::from_str(&e.body).unwrap())
+            .collect();
+        let opened: Vec<_> = records
+            .iter()
+            .filter(|e| e.kind == IncidentEventKind::Opened)
+            .collect();
+        assert_eq!(opened.len(), 1);
+        assert_eq!(opened[0].incident.root_cause, "sw");
+        // Only the opening carries it.
+        assert!(records
+            .iter()
+            .filter(|e| e.kind != IncidentEventKind::Opened)
+            .all(|e| e.traceparent.is_none()));
+        let tp = crate::otel::parse_traceparent(opened[0].traceparent.as_deref().unwrap())
+            .expect("a W3C traceparent");
+        let got = spans.0.lock().clone();
+        assert_eq!(got.len(), 2, "the batch of the root cause and the opening");
+        let (root, open) = (&got[0], &got[1]);
+        assert_eq!(root.name, crate::otel::span::INGEST);
+        assert_eq!(
+            root.attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == "seawatch.events")
+                .map(|kv| kv.value.clone()),
+            Some(opentelemetry::Value::I64(2))
+        );
+        assert_eq!(open.name, crate::otel::span::INCIDENT_OPEN);
+        assert_eq!(open.parent_span_id, root.span_context.span_id());
+        assert_eq!(open.span_context.span_id(), tp.span_id());
+        assert_eq!(open.span_context.trace_id(), tp.trace_id());
+        assert_eq!(root.span_context.trace_id(), tp.trace_id());
+    }
 }
