@@ -181,11 +181,18 @@ pub fn replay(log: &LogReader, ship: &str, board: Option<&IncidentBoard>) -> Vec
 }
 
 impl CorrelatorState {
-    /// With traces on, remembers the batch behind a subject's first firing alert.
+    /// With traces on, remembers the batch behind a subject's first firing alert (until
+    /// an incident takes it or the subject's alert clears).
     fn trace_alert(&mut self, a: &Alert) {
         let traces = &self.args.traces;
-        if !traces.is_on() || a.state != AlertState::Firing || self.traced.contains_key(&a.subject)
-        {
+        if !traces.is_on() {
+            return;
+        }
+        if a.state != AlertState::Firing {
+            self.traced.remove(&a.subject);
+            return;
+        }
+        if self.traced.contains_key(&a.subject) {
             return;
         }
         if let Some(batch) = traces.batch_of(&self.args.ship, &a.subject) {
@@ -220,6 +227,10 @@ impl CorrelatorState {
                             .map(|b| (b, SystemTime::now()))
                     })
                 });
+            // Taken: a later incident of these elements starts from its own alerts.
+            for m in std::iter::once(&inc.root_cause).chain(inc.members.iter()) {
+                self.traced.remove(m);
+            }
             let Some((batch, since)) = found else {
                 continue;
             };
