@@ -134,6 +134,7 @@ async fn the_detail_carries_the_timeline_and_the_list_does_not() {
     let mut inc = incident();
     inc.root_cause = "dist-sw-2".into();
     let ev = |ts_ms: i64, kind: IncidentEventKind, inc: &Incident| IncidentEvent {
+        traceparent: None,
         ts_ms,
         kind,
         incident: inc.clone(),

@@ -57,6 +57,9 @@ pub struct ShipConfig {
     /// `[policy] dir`: the Rego policy folder (default `DATA/policies`, contracts §7).
     #[serde(default)]
     pub policy: DirSection,
+    /// Export traces by OTLP/HTTP (contracts §11; optional, decision 0057).
+    #[serde(default)]
+    pub otel: Option<OtelSection>,
 }
 
 /// `[assistant]`.
@@ -177,6 +180,44 @@ pub struct ShoreConfig {
     /// timestamps, exactly once by (ship, seq) (contracts §11; optional).
     #[serde(default)]
     pub victoriametrics: Option<VictoriaMetricsSection>,
+    /// Export traces by OTLP/HTTP (contracts §11; optional, decision 0057).
+    #[serde(default)]
+    pub otel: Option<OtelSection>,
+}
+
+/// `[otel]` of a ship or shore config (contracts §11, decision 0057).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OtelSection {
+    /// The OTLP/HTTP receiver's base URL, e.g. `http://127.0.0.1:4318` (spans go to
+    /// `/v1/traces`, protobuf).
+    pub endpoint: String,
+}
+
+impl OtelSection {
+    /// Checks the endpoint (`http://HOST:PORT`).
+    fn check(section: &Option<Self>, origin: &str) -> Result<(), ConfigError> {
+        match section {
+            Some(o) => seawatch_actors::otel::check_endpoint(&o.endpoint)
+                .map(|_| ())
+                .map_err(|e| ConfigError(format!("{origin}: {e}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// The node's traces: exported to `[otel] endpoint` as `service` of `node`, or off
+    /// without the section.
+    pub fn traces(
+        section: &Option<Self>,
+        service: &str,
+        node: &str,
+    ) -> Result<seawatch_actors::otel::Traces, String> {
+        match section {
+            None => Ok(seawatch_actors::otel::Traces::off()),
+            Some(o) => seawatch_actors::otel::Traces::start(&o.endpoint, service, node)
+                .map_err(|e| e.to_string()),
+        }
+    }
 }
 
 /// `[victoriametrics]` of a ship or shore config (contracts §11).
@@ -266,6 +307,7 @@ impl ShoreConfig {
             }
         }
         VictoriaMetricsSection::check(&cfg.victoriametrics, origin)?;
+        OtelSection::check(&cfg.otel, origin)?;
         Ok(cfg)
     }
 }
@@ -370,6 +412,7 @@ impl Default for ShipConfig {
             assistant: AssistantSection::default(),
             runbooks: DirSection::default(),
             policy: DirSection::default(),
+            otel: None,
         }
     }
 }
@@ -407,6 +450,7 @@ impl ShipConfig {
                 .map_err(|m| ConfigError(format!("{origin}: {m}")))?;
         }
         VictoriaMetricsSection::check(&cfg.victoriametrics, origin)?;
+        OtelSection::check(&cfg.otel, origin)?;
         Ok(cfg)
     }
 
@@ -583,6 +627,28 @@ mod tests {
             assert!(e.0.contains("victoriametrics.url"), "{e}");
         }
         let e = ShipConfig::parse("[victoriametrics]\nurll = \"x\"\n", "s.toml").unwrap_err();
+        assert!(e.0.starts_with("s.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn otel_section_is_read_and_checked_in_ship_and_shore_configs() {
+        let text = "[otel]\nendpoint = \"http://127.0.0.1:4318\"\n";
+        let c = ShipConfig::parse(text, "s.toml").unwrap();
+        assert_eq!(c.otel.unwrap().endpoint, "http://127.0.0.1:4318");
+        let c = ShoreConfig::parse(text, "shore.toml").unwrap();
+        assert_eq!(c.otel.unwrap().endpoint, "http://127.0.0.1:4318");
+        assert_eq!(ShipConfig::parse("", "s.toml").unwrap().otel, None);
+        for bad in ["otel:4318", "https://otel:4318"] {
+            let t = format!("[otel]\nendpoint = \"{bad}\"\n");
+            let e = ShipConfig::parse(&t, "s.toml").unwrap_err();
+            assert!(
+                e.0.starts_with("s.toml: otel.endpoint: expected http://"),
+                "{e}"
+            );
+            let e = ShoreConfig::parse(&t, "shore.toml").unwrap_err();
+            assert!(e.0.contains("otel.endpoint"), "{e}");
+        }
+        let e = ShipConfig::parse("[otel]\nurl = \"x\"\n", "s.toml").unwrap_err();
         assert!(e.0.starts_with("s.toml:2:"), "{e}");
     }
 }

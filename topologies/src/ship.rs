@@ -35,6 +35,7 @@ use seawatch_actors::ingest::metrics::IngestMetrics;
 use seawatch_actors::ingest::pipeline::{IngestSender, PipelineConfig};
 use seawatch_actors::link::LinkMetrics;
 use seawatch_actors::log_service::{LogReader, LogService};
+use seawatch_actors::otel::Traces;
 use seawatch_actors::push::{Push, PushBus, PushKind};
 use seawatch_actors::roster::{
     roster_child, DetectorSetup, Discovered, Roster, RosterArgs, RosterMetrics, RosterView,
@@ -114,6 +115,8 @@ pub struct ShipOptions {
     pub push: PushBus,
     /// Also sees every alert the ship raises (`sim run` collects outage predictions).
     pub tap: Option<AlertSink>,
+    /// Traces (`[otel]`, decision 0057; off by default).
+    pub traces: Traces,
 }
 
 impl ShipOptions {
@@ -128,6 +131,8 @@ impl ShipOptions {
             board: IncidentBoard::new(),
             push: PushBus::default(),
             tap: None,
+            traces: crate::config::OtelSection::traces(&cfg.otel, "seawatch-ship", &cfg.ship)
+                .map_err(ShipStartError::Config)?,
         })
     }
 }
@@ -198,6 +203,7 @@ pub fn assemble_ship(
         push: opts.push.clone(),
         log: Some(log.clone()),
         metrics: families.incident.clone(),
+        traces: opts.traces.clone(),
     });
     let to_correlator = sink_to(correlator_addr.clone());
     let alerts = match &opts.tap {
@@ -232,7 +238,7 @@ pub fn assemble_ship(
         view: RosterView::default(),
     });
     let writer = log.writer_child(metrics.clone(), pipeline, opts.clock.clone());
-    let router = log.router_child(roster_handle.clone(), metrics.clone());
+    let router = log.router_child(roster_handle.clone(), metrics.clone(), opts.traces.clone());
     let followers = {
         let ship = ship.clone();
         ChildSpec::supervisor("followers", move || {
@@ -293,6 +299,8 @@ pub struct ShipNode {
     pub correlator: Addr<CorrelatorMsg>,
     /// The runbook catalogue, the remediation policy and the audit log.
     pub remediation: Remediation,
+    /// Traces (`[otel]`): flushed on shutdown.
+    pub traces: Traces,
 }
 
 /// Why a ship node could not start.
@@ -562,6 +570,7 @@ impl ShipNode {
             incidents,
             correlator: correlator_addr,
             remediation,
+            traces: opts.traces.clone(),
         })
     }
 
@@ -570,6 +579,10 @@ impl ShipNode {
     pub async fn shutdown(&self) {
         self.health.set(false);
         self.root.shutdown().await;
+        if self.traces.is_on() {
+            let traces = self.traces.clone();
+            let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
+        }
     }
 }
 

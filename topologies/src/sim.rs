@@ -315,6 +315,7 @@ impl SimFleet {
                 board: board.clone(),
                 push: push.clone(),
                 tap: Some(tap.clone()),
+                traces: Default::default(),
             };
             let inventory = crate::inventory::from_ship(s);
             let parts = assemble_ship(&runtime, &mut families, inventory.clone(), &ship_opts)

@@ -254,8 +254,16 @@ pub async fn run_shore(
             }
         }
     };
+    let traces = match crate::config::OtelSection::traces(&cfg.otel, "seawatch-shore", &cfg.node) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("seawatch shore: {e}");
+            return crate::exit::EXIT_USAGE;
+        }
+    };
     let shared = ShoreShared {
         metrics: Some(sync_metrics),
+        traces: traces.clone(),
         clickhouse,
         victoriametrics,
         runtime: Some(runtime.clone()),
@@ -366,6 +374,9 @@ pub async fn run_shore(
         }
     };
     root.shutdown().await;
+    if traces.is_on() {
+        let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
+    }
     status
 }
 

@@ -6,6 +6,10 @@
 //! On start it replays the `incident` events of the log, so incidents survive a
 //! restart of the actor or of the ship.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -16,11 +20,12 @@ use seawatch_runtime::Metrics;
 
 use super::board::IncidentBoard;
 use super::correlator::{Correlator, CorrelatorConfig};
-use super::model::{Incident, IncidentEvent, IncidentSeverity};
+use super::model::{Incident, IncidentEvent, IncidentEventKind, IncidentSeverity};
 use super::topology::Topology;
-use crate::alert::{Alert, AlertSink};
+use crate::alert::{Alert, AlertSink, AlertState};
 use crate::inventory::Inventory;
 use crate::log_service::{LogReader, LogService};
+use crate::otel::{BatchSeen, IncidentSpan, Traces};
 use crate::push::{Push, PushBus, PushKind};
 
 /// Messages of the correlator actor.
@@ -96,7 +101,13 @@ pub struct CorrelatorArgs {
     pub log: Option<LogService>,
     /// Metrics.
     pub metrics: IncidentMetrics,
+    /// Traces (decision 0057): an opened incident's span under its ingest batch's.
+    pub traces: Traces,
 }
+
+/// Subjects whose first alert the correlator remembers for traces; past it the table
+/// starts afresh.
+const TRACED_SUBJECTS_MAX: usize = 4096;
 
 /// The correlator actor.
 #[derive(Debug, Clone, Copy, Default)]
@@ -106,6 +117,9 @@ pub struct CorrelatorActor;
 pub struct CorrelatorState {
     engine: Correlator,
     args: CorrelatorArgs,
+    /// With traces on: per alert subject, the batch that last carried it when its first
+    /// firing alert came, and when that was (decision 0057).
+    traced: HashMap<String, (Arc<BatchSeen>, SystemTime)>,
 }
 
 /// What a client sees of an incident event: the incident as the API shows it
@@ -167,6 +181,69 @@ pub fn replay(log: &LogReader, ship: &str, board: Option<&IncidentBoard>) -> Vec
 }
 
 impl CorrelatorState {
+    /// With traces on, remembers the batch behind a subject's first firing alert (until
+    /// an incident takes it or the subject's alert clears).
+    fn trace_alert(&mut self, a: &Alert) {
+        let traces = &self.args.traces;
+        if !traces.is_on() {
+            return;
+        }
+        if a.state != AlertState::Firing {
+            self.traced.remove(&a.subject);
+            return;
+        }
+        if self.traced.contains_key(&a.subject) {
+            return;
+        }
+        if let Some(batch) = traces.batch_of(&self.args.ship, &a.subject) {
+            if self.traced.len() >= TRACED_SUBJECTS_MAX {
+                self.traced.clear();
+            }
+            self.traced
+                .insert(a.subject.clone(), (batch, SystemTime::now()));
+        }
+    }
+
+    /// With traces on, starts the span of each incident `events` open, under the batch
+    /// of its root cause (else of its first member with one), and puts its
+    /// `traceparent` on the `opened` event.
+    fn trace_opened(&mut self, events: &mut [IncidentEvent]) -> Vec<IncidentSpan> {
+        let traces = &self.args.traces;
+        if !traces.is_on() {
+            return Vec::new();
+        }
+        let mut spans = Vec::new();
+        for e in events
+            .iter_mut()
+            .filter(|e| e.kind == IncidentEventKind::Opened)
+        {
+            let inc = &e.incident;
+            let found = std::iter::once(&inc.root_cause)
+                .chain(inc.members.iter())
+                .find_map(|m| {
+                    self.traced.get(m).cloned().or_else(|| {
+                        traces
+                            .batch_of(&self.args.ship, m)
+                            .map(|b| (b, SystemTime::now()))
+                    })
+                });
+            // Taken: a later incident of these elements starts from its own alerts.
+            for m in std::iter::once(&inc.root_cause).chain(inc.members.iter()) {
+                self.traced.remove(m);
+            }
+            let Some((batch, since)) = found else {
+                continue;
+            };
+            if let Some(span) =
+                traces.incident_opened(&batch, &self.args.ship, &inc.id, &inc.root_cause, since)
+            {
+                e.traceparent = Some(span.traceparent());
+                spans.push(span);
+            }
+        }
+        spans
+    }
+
     async fn publish(&mut self, events: Vec<IncidentEvent>) {
         if events.is_empty() {
             return;
@@ -252,7 +329,11 @@ impl Actor for CorrelatorActor {
             }
             engine.restore(restored);
         }
-        let state = CorrelatorState { engine, args };
+        let state = CorrelatorState {
+            engine,
+            args,
+            traced: HashMap::new(),
+        };
         state.export_open();
         Ok(state)
     }
@@ -264,10 +345,16 @@ impl Actor for CorrelatorActor {
         st: &mut CorrelatorState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            CorrelatorMsg::Alert(a) => st.engine.push(a),
+            CorrelatorMsg::Alert(a) => {
+                st.trace_alert(&a);
+                st.engine.push(a)
+            }
             CorrelatorMsg::Tick { now_ms, reply } => {
-                let events = st.engine.tick(now_ms);
+                let mut events = st.engine.tick(now_ms);
+                let spans = st.trace_opened(&mut events);
                 st.publish(events).await;
+                // The spans end once the `opened` records are stored.
+                spans.into_iter().for_each(IncidentSpan::end);
                 st.args
                     .board
                     .set_alerts(&st.args.ship, st.engine.alerts_total());
@@ -355,6 +442,7 @@ mod tests {
             push,
             log: Some(log),
             metrics: IncidentMetrics::default(),
+            traces: Traces::off(),
         }
     }
 
@@ -449,5 +537,80 @@ mod tests {
         }
         actor.stop(None);
         join.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_opened_incident_carries_the_traceparent_of_its_span_under_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_service(dir.path()).await;
+        let spans = crate::otel::Collect::default();
+        let traces = Traces::with_exporter(spans.clone(), "seawatch-test", "s");
+        // The router saw a batch carrying `sw` (and one carrying only `pos-1` after it).
+        let obs = |d: &str| crate::ingest::record::Observation::log(d, 0, None, "", "x");
+        traces.batch_routed("s", std::time::Instant::now(), &[obs("sw"), obs("pos-1")]);
+        traces.batch_routed("s", std::time::Instant::now(), &[obs("pos-1")]);
+        let mut a = args(log.clone(), IncidentBoard::new(), PushBus::new(4));
+        a.traces = traces.clone();
+        let (actor, join) = Actor::spawn(None, CorrelatorActor, a).await.unwrap();
+        for subject in ["sw", "pos-1"] {
+            actor
+                .cast(CorrelatorMsg::Alert(Alert {
+                    ship: "s".into(),
+                    exhausts_at_ms: None,
+                    subject: subject.into(),
+                    source: AlertSource::Device,
+                    class: AlertClass::Unreachable,
+                    severity: AlertSeverity::Critical,
+                    state: AlertState::Firing,
+                    ts_ms: 1_000,
+                    series: None,
+                    score: 1.0,
+                    detail: String::new(),
+                }))
+                .unwrap();
+        }
+        tick(&actor, 30_000).await;
+        actor.stop(None);
+        join.await.unwrap();
+        let reader = log.reader();
+        let end = reader.next_seq();
+        reader.watermark().wait_for(|&w| w >= end).await.unwrap();
+        let records: Vec<IncidentEvent> = reader
+            .cursor(reader.first_seq())
+            .poll(100)
+            .unwrap()
+            .iter()
+            .filter(|e| e.kind == EventKind::Incident)
+            .map(|e| serde_json::from_str(&e.body).unwrap())
+            .collect();
+        let opened: Vec<_> = records
+            .iter()
+            .filter(|e| e.kind == IncidentEventKind::Opened)
+            .collect();
+        assert_eq!(opened.len(), 1);
+        assert_eq!(opened[0].incident.root_cause, "sw");
+        // Only the opening carries it.
+        assert!(records
+            .iter()
+            .filter(|e| e.kind != IncidentEventKind::Opened)
+            .all(|e| e.traceparent.is_none()));
+        let tp = crate::otel::parse_traceparent(opened[0].traceparent.as_deref().unwrap())
+            .expect("a W3C traceparent");
+        let got = spans.0.lock().clone();
+        assert_eq!(got.len(), 2, "the batch of the root cause and the opening");
+        let (root, open) = (&got[0], &got[1]);
+        assert_eq!(root.name, crate::otel::span::INGEST);
+        assert_eq!(
+            root.attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == "seawatch.events")
+                .map(|kv| kv.value.clone()),
+            Some(opentelemetry::Value::I64(2))
+        );
+        assert_eq!(open.name, crate::otel::span::INCIDENT_OPEN);
+        assert_eq!(open.parent_span_id, root.span_context.span_id());
+        assert_eq!(open.span_context.span_id(), tp.span_id());
+        assert_eq!(open.span_context.trace_id(), tp.trace_id());
+        assert_eq!(root.span_context.trace_id(), tp.trace_id());
     }
 }

@@ -305,6 +305,7 @@ impl Correlator {
             .find(|i| i.id == id && i.state == IncidentState::Open)?;
         inc.state = IncidentState::Acknowledged;
         Some(IncidentEvent {
+            traceparent: None,
             ts_ms,
             kind: IncidentEventKind::Acknowledged { by: by.to_string() },
             incident: inc.clone(),
@@ -899,6 +900,7 @@ impl Correlator {
         }
         self.refresh(i);
         out.push(IncidentEvent {
+            traceparent: None,
             ts_ms,
             kind: IncidentEventKind::AlertAttached {
                 subject: subject.to_string(),
@@ -1188,6 +1190,7 @@ impl Correlator {
                     // make it part of the failure
                     self.incidents[i].alerts += 1;
                     out.push(IncidentEvent {
+                        traceparent: None,
                         ts_ms: ts,
                         kind: IncidentEventKind::AlertAttached { subject },
                         incident: self.incidents[i].clone(),
@@ -1246,6 +1249,7 @@ impl Correlator {
                 inc.candidates = candidates;
                 inc.evidence = evidence;
                 out.push(IncidentEvent {
+                    traceparent: None,
                     ts_ms: self.now_ms,
                     kind: IncidentEventKind::EvidenceChanged,
                     incident: inc.clone(),
@@ -1276,6 +1280,7 @@ impl Correlator {
             self.incidents[i].mark_active(now);
             self.refresh(i);
             out.push(IncidentEvent {
+                traceparent: None,
                 ts_ms: self.now_ms,
                 kind: IncidentEventKind::RootCauseChanged { from },
                 incident: self.incidents[i].clone(),
@@ -1371,6 +1376,7 @@ impl Correlator {
             }
             self.incidents[i].alerts += 1;
             out.push(IncidentEvent {
+                traceparent: None,
                 ts_ms: ts.max(self.incidents[i].opened_at_ms),
                 kind: IncidentEventKind::AlertAttached {
                     subject: subject.to_string(),
@@ -1413,6 +1419,7 @@ impl Correlator {
             self.incidents[keep].mark_active(now);
             self.refresh(keep);
             out.push(IncidentEvent {
+                traceparent: None,
                 ts_ms: now,
                 kind: IncidentEventKind::RootCauseChanged { from },
                 incident: self.incidents[keep].clone(),
@@ -1435,6 +1442,7 @@ impl Correlator {
             inc.mark_active(now);
             self.last_active[i] = now;
             out.push(IncidentEvent {
+                traceparent: None,
                 ts_ms: now,
                 kind: IncidentEventKind::Reopened,
                 incident: self.incidents[i].clone(),
@@ -1464,6 +1472,7 @@ impl Correlator {
         let i = self.incidents.len() - 1;
         self.refresh(i);
         out.push(IncidentEvent {
+            traceparent: None,
             ts_ms: now,
             kind: IncidentEventKind::Opened,
             incident: self.incidents[i].clone(),
@@ -1511,6 +1520,7 @@ impl Correlator {
         self.last_active[into] = self.last_active[into].max(self.last_active[from]);
         self.refresh(into);
         out.push(IncidentEvent {
+            traceparent: None,
             ts_ms: now,
             kind: IncidentEventKind::Resolved,
             incident: self.incidents[from].clone(),
@@ -1541,6 +1551,7 @@ impl Correlator {
                 inc.state = IncidentState::Resolved;
                 inc.resolved_at_ms = Some(self.now_ms);
                 out.push(IncidentEvent {
+                    traceparent: None,
                     ts_ms: self.now_ms,
                     kind: IncidentEventKind::Resolved,
                     incident: inc.clone(),

@@ -166,4 +166,8 @@ pub struct IncidentEvent {
     pub kind: IncidentEventKind,
     /// The incident after the change.
     pub incident: Incident,
+    /// The W3C `traceparent` of the span that opened the incident, on an `opened` event
+    /// when traces are on (decision 0057): the shore's apply span hangs under it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }

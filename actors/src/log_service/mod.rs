@@ -205,11 +205,12 @@ impl LogService {
     }
 
     /// The router follower (see [`router`]); from now on the writer hands every stored
-    /// ingest batch to it.
+    /// ingest batch to it. It remembers the batches for `traces` (decision 0057).
     pub fn router_child(
         &self,
         roster: crate::roster::Roster,
         metrics: IngestMetrics,
+        traces: crate::otel::Traces,
     ) -> seawatch_runtime::supervision::ChildSpec {
         self.shared
             .routed
@@ -219,6 +220,7 @@ impl LogService {
             reader: self.reader(),
             roster,
             metrics,
+            traces,
         })
     }
 }

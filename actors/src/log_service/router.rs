@@ -41,6 +41,8 @@ pub struct RouterArgs {
     pub(super) reader: LogReader,
     pub(super) roster: Roster,
     pub(super) metrics: IngestMetrics,
+    /// Batches remembered for traces (decision 0057; off without `[otel]`).
+    pub(super) traces: crate::otel::Traces,
 }
 
 /// Puts the queue back for the next incarnation however this one ends (a killed task is
@@ -101,6 +103,8 @@ async fn route_loop(args: RouterArgs, mut stop: TaskStop) -> Result<(), String> 
             _ = stop.stopped() => return Ok(()),
         }
         for (received, items) in tail.batches {
+            args.traces
+                .batch_routed(args.reader.ship_id(), received, &items);
             args.roster.route(received, items).await;
         }
         held.in_hand = 0;

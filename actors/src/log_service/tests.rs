@@ -132,7 +132,7 @@ async fn a_stalled_router_holds_back_ingest_but_never_durability() {
     let metrics = IngestMetrics::register(&registry, "s");
     let runtime = Runtime::new(Clock::system());
     let (roster_spec, roster) = roster_child(roster_args(&registry, &runtime, &metrics));
-    let router = svc.router_child(roster.clone(), metrics.clone());
+    let router = svc.router_child(roster.clone(), metrics.clone(), Default::default());
     let sender = svc.ingest_sender(metrics.clone());
     let (writer, join) = Actor::spawn(
         None,

@@ -466,6 +466,8 @@ pub struct ShoreShared {
     /// Ships heard that the node does not source, already warned about (kept across
     /// reconnects so each is warned about once).
     pub unknown_ships: Arc<parking_lot::Mutex<UnknownShips>>,
+    /// Traces (decision 0057): a span for each traced incident record applied.
+    pub traces: crate::otel::Traces,
 }
 
 /// At most this many unconfigured ship ids are remembered (and warned about) by a shore
@@ -699,6 +701,8 @@ pub async fn run_shore_node(
                     ),
                     metrics: shared.metrics.clone(),
                     revision: AtomicU64::new(0),
+                    traces: shared.traces.clone(),
+                    node: cfg.node.clone(),
                 });
                 let args = MirrorArgs {
                     ship: s.ship.clone(),
@@ -815,6 +819,10 @@ struct NatsMirrorIo {
     metrics: Option<SyncMetrics>,
     /// Revision of the ship's positions as this mirror last read or wrote them (0: none).
     revision: AtomicU64,
+    /// Traces: the apply of a traced incident record is a span of its trace.
+    traces: crate::otel::Traces,
+    /// This shore node.
+    node: String,
 }
 
 /// Bound on a mirror actor's apply of one frame, seen from its feed.
@@ -878,6 +886,7 @@ impl NatsMirrorIo {
                 end,
                 dropped,
             } => {
+                let started = std::time::SystemTime::now();
                 // Samples first: a frame VictoriaMetrics did not take is not acknowledged
                 // (and one it took is not written again: its watermark).
                 if let Some(vm) = &self.vm {
@@ -909,6 +918,8 @@ impl NatsMirrorIo {
                 if let Some(m) = &self.metrics {
                     m.shore_applied(&ship, new, dropped + present);
                 }
+                self.traces
+                    .shore_applied(&ship, &self.node, &events, started);
                 Ok(Applied {
                     answer: Some(mirror.commit(lane, end)),
                     total: None,
