@@ -533,6 +533,20 @@ impl AssistantIndex {
         if docs.is_empty() && !cursors_moved {
             return Ok(AppendStats::default());
         }
+        if docs.is_empty() {
+            // only the cursors moved: a new meta.json, the same files
+            let mut meta = self.meta.clone();
+            for (k, v) in cursors {
+                meta.cursors.insert(k.clone(), *v);
+            }
+            if let Some(dir) = &self.dir {
+                let tmp = dir.join("meta.json.new");
+                write_synced(&tmp, &serde_json::to_vec_pretty(&meta).map_err(io)?)?;
+                std::fs::rename(&tmp, dir.join("meta.json"))?;
+            }
+            self.meta = meta;
+            return Ok(AppendStats::default());
+        }
         let mut stats = AppendStats::default();
         let old_n = self.chunks.len();
         let mut retired = self.retired.clone();
