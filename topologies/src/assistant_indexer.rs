@@ -20,6 +20,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use seawatch_actors::incident::board::TimelineEntry;
 use seawatch_actors::incident::model::{Incident, IncidentEvent, IncidentEventKind};
 use seawatch_actors::incident::IncidentBoard;
@@ -30,9 +33,80 @@ use seawatch_assistant::index::digest;
 use seawatch_assistant::{chunk_config, chunk_markdown, AppendStats, NewDocument};
 use seawatch_runtime::event_log::EventKind;
 use seawatch_runtime::supervision::ChildSpec;
+use seawatch_runtime::Metrics;
 
 /// Events read from a log per batch.
 const BATCH: usize = 2_000;
+
+/// Why a pass failed or an input was skipped.
+pub const REASONS: [&str; 4] = ["log", "event", "index", "config"];
+
+/// `{kind}`: `incident` or `config`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    /// The document kind.
+    pub kind: &'static str,
+}
+
+/// `{reason}`: one of [`REASONS`].
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// Why.
+    pub reason: &'static str,
+}
+
+/// `seawatch_assistant_indexed_total{kind}` and
+/// `seawatch_assistant_indexer_errors_total{reason}`.
+#[derive(Debug, Clone, Default)]
+pub struct IndexerMetrics {
+    /// Documents added or replaced, by kind.
+    pub indexed: Family<KindLabel, Counter>,
+    /// Failed passes and skipped inputs, by reason.
+    pub errors: Family<ReasonLabel, Counter>,
+}
+
+impl IndexerMetrics {
+    /// Registers both families, every label exported at 0.
+    pub fn register(metrics: &Metrics) -> Self {
+        let m = Self::default();
+        for kind in ["incident", "config"] {
+            let _ = m.indexed.get_or_create(&KindLabel { kind });
+        }
+        for reason in REASONS {
+            let _ = m.errors.get_or_create(&ReasonLabel { reason });
+        }
+        metrics.register(
+            "seawatch_assistant_indexed",
+            "Documents the assistant's indexer added or replaced, by kind",
+            m.indexed.clone(),
+        );
+        metrics.register(
+            "seawatch_assistant_indexer_errors",
+            "Assistant indexer passes that failed and inputs it skipped, by reason",
+            m.errors.clone(),
+        );
+        m
+    }
+
+    fn error(&self, reason: &'static str) {
+        self.errors.get_or_create(&ReasonLabel { reason }).inc();
+    }
+}
+
+/// A failed pass: why (one of [`REASONS`]) and what happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexerError {
+    /// One of [`REASONS`].
+    pub reason: &'static str,
+    /// In words.
+    pub message: String,
+}
+
+impl std::fmt::Display for IndexerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "assistant indexer ({}): {}", self.reason, self.message)
+    }
+}
 
 /// What the indexer reads.
 #[derive(Clone)]
@@ -47,6 +121,8 @@ pub struct IndexerArgs {
     pub executions: Vec<Executions>,
     /// Folder of device configuration files, if any.
     pub configs: Option<PathBuf>,
+    /// Its counters.
+    pub metrics: IndexerMetrics,
 }
 
 /// The cursor name of a ship's log.
@@ -54,7 +130,9 @@ pub fn cursor_name(ship: &str) -> String {
     format!("log/{ship}")
 }
 
-/// The indexer as a supervised task: a pass every `every` on a blocking thread.
+/// The indexer as a supervised task: a pass every `every` on a blocking thread. A failed
+/// pass (an unreadable index, a log read error) is logged and counted and tried again at
+/// the next tick: the assistant's index never takes the ship's services down.
 pub fn indexer_child(args: IndexerArgs, every: Duration) -> ChildSpec {
     ChildSpec::task("assistant-indexer", "assistant_indexer", move |mut stop| {
         let args = args.clone();
@@ -67,16 +145,21 @@ pub fn indexer_child(args: IndexerArgs, every: Duration) -> ChildSpec {
                     () = stop.stopped() => return Ok(()),
                 }
                 let a = args.clone();
-                let stats = tokio::task::spawn_blocking(move || index_once(&a))
+                let pass = tokio::task::spawn_blocking(move || index_once(&a))
                     .await
-                    .map_err(|e| format!("assistant indexer: {e}"))??;
-                if stats != AppendStats::default() {
-                    tracing::info!(
+                    .map_err(|e| format!("assistant indexer: {e}"))?;
+                match pass {
+                    Ok(stats) if stats != AppendStats::default() => tracing::info!(
                         added = stats.added,
                         replaced = stats.replaced,
                         sections = stats.chunks,
                         "assistant index: documents added"
-                    );
+                    ),
+                    Ok(_) => {}
+                    Err(e) => {
+                        args.metrics.error(e.reason);
+                        tracing::warn!(error = %e, "assistant indexer pass failed");
+                    }
                 }
             }
         }
@@ -85,8 +168,11 @@ pub fn indexer_child(args: IndexerArgs, every: Duration) -> ChildSpec {
 
 /// One pass: reads the logs from their cursors and the configs folder, and appends what
 /// is new (blocking).
-pub fn index_once(args: &IndexerArgs) -> Result<AppendStats, String> {
-    let err = |e: seawatch_assistant::Error| format!("assistant indexer: {e}");
+pub fn index_once(args: &IndexerArgs) -> Result<AppendStats, IndexerError> {
+    let err = |e: seawatch_assistant::Error| IndexerError {
+        reason: "index",
+        message: e.to_string(),
+    };
     let mut docs: Vec<NewDocument> = Vec::new();
     let mut cursors = BTreeMap::new();
     for log in &args.logs {
@@ -99,13 +185,19 @@ pub fn index_once(args: &IndexerArgs) -> Result<AppendStats, String> {
         }
         let mut resolved: BTreeMap<String, Incident> = BTreeMap::new();
         while next < end {
-            let events = log
-                .read_from(next, BATCH)
-                .map_err(|e| format!("assistant indexer: log {}: {e}", log.ship_id()))?;
+            let events = log.read_from(next, BATCH).map_err(|e| IndexerError {
+                reason: "log",
+                message: format!("log {}: {e}", log.ship_id()),
+            })?;
             let Some(last) = events.last() else { break };
             next = last.seq + 1;
             for e in events.iter().filter(|e| e.kind == EventKind::Incident) {
                 let Ok(ev) = serde_json::from_str::<IncidentEvent>(&e.body) else {
+                    args.metrics.error("event");
+                    tracing::warn!(
+                        seq = e.seq,
+                        "an incident event that does not decode: skipped"
+                    );
                     continue;
                 };
                 if ev.kind == IncidentEventKind::Resolved && ev.incident.merged_into.is_none() {
@@ -125,18 +217,44 @@ pub fn index_once(args: &IndexerArgs) -> Result<AppendStats, String> {
         cursors.insert(name, next);
     }
     if let Some(dir) = &args.configs {
-        docs.extend(config_documents(dir)?);
+        docs.extend(config_documents(dir, &args.metrics)?);
     }
-    args.handle.append(docs, &cursors).map_err(err)
+    // only what changed: counted by kind once committed
+    let mut fresh = Vec::with_capacity(docs.len());
+    for d in docs {
+        if args.handle.added_digest(&d.source).map_err(err)? != Some(d.digest) {
+            fresh.push(d);
+        }
+    }
+    let kinds: Vec<&'static str> = fresh
+        .iter()
+        .map(|d| seawatch_assistant::api::source_kind(&d.source))
+        .collect();
+    let stats = args.handle.append(fresh, &cursors).map_err(err)?;
+    for kind in kinds {
+        args.metrics
+            .indexed
+            .get_or_create(&KindLabel { kind })
+            .inc();
+    }
+    Ok(stats)
 }
 
 /// The documents of the configuration files in `dir` (`*.cfg`, `*.conf`; sorted). A
 /// missing folder has none.
-pub fn config_documents(dir: &Path) -> Result<Vec<NewDocument>, String> {
+pub fn config_documents(
+    dir: &Path,
+    metrics: &IndexerMetrics,
+) -> Result<Vec<NewDocument>, IndexerError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("assistant indexer: {}: {e}", dir.display())),
+        Err(e) => {
+            return Err(IndexerError {
+                reason: "config",
+                message: format!("{}: {e}", dir.display()),
+            })
+        }
     };
     let mut paths: Vec<PathBuf> = entries
         .flatten()
@@ -149,6 +267,7 @@ pub fn config_documents(dir: &Path) -> Result<Vec<NewDocument>, String> {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) => {
+                metrics.error("config");
                 tracing::warn!(file = %path.display(), error = %e, "config not indexed");
                 continue;
             }

@@ -356,6 +356,7 @@ impl Demo {
                 board: fleet.board.clone(),
                 executions: engines.iter().map(|e| e.executions.clone()).collect(),
                 configs: Some(opts.data.join("configs")),
+                metrics: crate::assistant_indexer::IndexerMetrics::register(&metrics),
             },
             std::time::Duration::from_secs(2),
         );

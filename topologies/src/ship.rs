@@ -460,6 +460,7 @@ impl ShipNode {
                         .clone()
                         .unwrap_or_else(|| cfg.data.join("configs")),
                 ),
+                metrics: crate::assistant_indexer::IndexerMetrics::register(runtime.metrics()),
             },
             Duration::from_secs(5),
         ));

@@ -15,7 +15,9 @@ use seawatch_assistant::api::AssistantHandle;
 use seawatch_assistant::embed::resolve_model_dir;
 use seawatch_assistant::{AppendStats, AssistantIndex, Embedder};
 use seawatch_runtime::event_log::{EventKind, EventLog, EventLogConfig, NewEvent};
-use seawatch_topologies::assistant_indexer::{cursor_name, index_once, IndexerArgs};
+use seawatch_topologies::assistant_indexer::{
+    cursor_name, index_once, IndexerArgs, IndexerMetrics, KindLabel, ReasonLabel,
+};
 
 fn model() -> Option<Embedder> {
     let dir = resolve_model_dir(None).filter(|d| d.join("model.safetensors").is_file());
@@ -122,19 +124,28 @@ fn a_resolved_incident_is_added_and_cited_and_the_cursor_survives_a_restart() {
     ];
     let board = IncidentBoard::default();
     let mut log = EventLog::open(dir.path().join("log"), EventLogConfig::new("aurora")).unwrap();
-    log.append_batch(
-        events
-            .iter()
-            .map(|e| NewEvent {
-                ts_ms: e.ts_ms,
-                kind: EventKind::Incident,
-                source: e.incident.root_cause.clone(),
-                severity: 2,
-                body: serde_json::to_string(e).unwrap(),
-            })
-            .collect(),
-    )
-    .unwrap();
+    let mut records: Vec<NewEvent> = events
+        .iter()
+        .map(|e| NewEvent {
+            ts_ms: e.ts_ms,
+            kind: EventKind::Incident,
+            source: e.incident.root_cause.clone(),
+            severity: 2,
+            body: serde_json::to_string(e).unwrap(),
+        })
+        .collect();
+    // an incident record that does not decode is skipped and counted
+    records.insert(
+        1,
+        NewEvent {
+            ts_ms: t0 + 1,
+            kind: EventKind::Incident,
+            source: "core-sw-1".into(),
+            severity: 2,
+            body: "{\"event\":\"resolved\"".into(),
+        },
+    );
+    log.append_batch(records).unwrap();
     log.sync().unwrap();
     for e in &events {
         board.record(e);
@@ -147,13 +158,16 @@ fn a_resolved_incident_is_added_and_cited_and_the_cursor_survives_a_restart() {
         "hostname core-sw-1\n!\ninterface TenGig1/0/1\n description uplink to vsat-modem-1\n switchport mode trunk\n",
     )
     .unwrap();
+    let metrics = IndexerMetrics::default();
     let args = |handle: AssistantHandle| IndexerArgs {
         handle,
         logs: vec![log.reader()],
         board: board.clone(),
         executions: Vec::new(),
         configs: Some(configs.clone()),
+        metrics: metrics.clone(),
     };
+    let indexed = |kind: &'static str| metrics.indexed.get_or_create(&KindLabel { kind }).get();
 
     let handle = AssistantHandle::new(data.clone(), None);
     let stats = index_once(&args(handle.clone())).unwrap();
@@ -165,6 +179,12 @@ fn a_resolved_incident_is_added_and_cited_and_the_cursor_survives_a_restart() {
             chunks: stats.chunks
         }
     );
+    assert_eq!((indexed("incident"), indexed("config")), (2, 1));
+    let skipped = metrics
+        .errors
+        .get_or_create(&ReasonLabel { reason: "event" })
+        .get();
+    assert_eq!(skipped, 1);
     let end = log.reader().durable_next_seq();
     assert_eq!(handle.cursor(&cursor_name("aurora")).unwrap(), end);
 
@@ -222,7 +242,62 @@ fn a_resolved_incident_is_added_and_cited_and_the_cursor_survives_a_restart() {
     .unwrap();
     let stats = index_once(&args(handle.clone())).unwrap();
     assert_eq!((stats.added, stats.replaced), (0, 1));
+    assert_eq!((indexed("incident"), indexed("config")), (2, 2));
     let a = handle.get().unwrap();
     let srcs = a.read().index.sources().len();
     assert_eq!(srcs, 6 + 3);
+}
+
+/// An incident's document: what happened, root cause, evidence, a long timeline cut to
+/// its first and last 12 steps, and the runbooks run (none here), each a section.
+#[test]
+fn an_incident_document_has_its_sections_and_cuts_a_long_timeline() {
+    use seawatch_actors::incident::board::TimelineEntry;
+    use seawatch_topologies::assistant_indexer::incident_document;
+    let t0 = 1_796_000_000_000;
+    let inc = incident(
+        7,
+        "dist-sw-4",
+        "dist-sw-4 unreachable; 12 ap behind it affected",
+        t0,
+        t0 + 600_000,
+    );
+    let timeline: Vec<TimelineEntry> = (0..30)
+        .map(|i| TimelineEntry {
+            ts_ms: t0 + i * 1_000,
+            kind: "alert",
+            source: format!("ap-4-{i:02}"),
+            text: format!("alert on ap-4-{i:02} attached ({} in all)", i + 1),
+        })
+        .collect();
+    let doc = incident_document(&inc, &timeline, &[]);
+    assert_eq!(doc.source, "incidents/aurora-7.md");
+    let sections: Vec<String> = doc.chunks.iter().map(|c| c.heading_path()).collect();
+    let title = "Incident aurora-7 on dist-sw-4: dist-sw-4 unreachable; 12 ap behind it affected";
+    assert_eq!(
+        sections,
+        [
+            "What happened",
+            "Root cause",
+            "Evidence",
+            "Timeline",
+            "Runbooks run"
+        ]
+        .map(|s| format!("{title} > {s}"))
+    );
+    let what = &doc.chunks[0].text;
+    assert!(
+        what.contains("resolved at 2026-") && what.contains("after 10 min"),
+        "{what}"
+    );
+    let tl = &doc.chunks[3];
+    assert_eq!(tl.units.len(), 25, "12 first, a gap line, 12 last");
+    assert!(tl.units[12].contains("6 more steps"), "{:?}", tl.units[12]);
+    assert!(tl.units[24].contains("ap-4-29"));
+    assert!(doc.chunks[4].text.contains("No runbook was run"));
+    for c in &doc.chunks {
+        for u in &c.units {
+            assert!(c.text.contains(u.as_str()));
+        }
+    }
 }
