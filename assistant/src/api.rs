@@ -35,6 +35,9 @@ pub struct AssistantHandle {
     data: PathBuf,
     model: Option<PathBuf>,
     loaded: Arc<Mutex<Option<Loaded>>>,
+    /// Cursors moved while there was no index to commit them to (kept in memory only:
+    /// nothing was added, so nothing is lost when they are).
+    pending: Arc<Mutex<BTreeMap<String, u64>>>,
 }
 
 impl AssistantHandle {
@@ -45,6 +48,7 @@ impl AssistantHandle {
             data,
             model,
             loaded: Arc::new(Mutex::new(None)),
+            pending: Arc::new(Mutex::new(BTreeMap::new())),
         }
     }
 
@@ -93,24 +97,47 @@ impl AssistantHandle {
         }
     }
 
-    /// The cursor `name` committed with the index's added documents (0 when none).
+    /// The cursor `name` committed with the index's added documents (0 when none;
+    /// without an index, where the last [`append`](Self::append) of no documents left it).
     pub fn cursor(&self, name: &str) -> Result<u64, Error> {
-        Ok(self.get_or_create()?.read().index.cursor(name))
+        match self.get() {
+            Ok(a) => Ok(a.read().index.cursor(name)),
+            Err(Error::NoIndex(_)) => Ok(self.pending.lock().get(name).copied().unwrap_or(0)),
+            Err(e) => Err(e),
+        }
     }
 
-    /// The digest of an added document's current version.
+    /// The digest of an added document's current version (`None` without an index).
     pub fn added_digest(&self, source: &str) -> Result<Option<u64>, Error> {
-        Ok(self.get_or_create()?.read().index.added_digest(source))
+        match self.get() {
+            Ok(a) => Ok(a.read().index.added_digest(source)),
+            Err(Error::NoIndex(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Adds documents to the index without rebuilding it and commits `cursors` with them
-    /// ([`AssistantIndex::append`]); questions wait for the write.
+    /// ([`AssistantIndex::append`]); questions wait for the write. Without an index,
+    /// documents create one ([`get_or_create`](Self::get_or_create)); cursors alone do not.
     pub fn append(
         &self,
         documents: Vec<NewDocument>,
         cursors: &BTreeMap<String, u64>,
     ) -> Result<AppendStats, Error> {
-        let a = self.get_or_create()?;
+        let a = if documents.is_empty() {
+            match self.get() {
+                Err(Error::NoIndex(_)) => {
+                    let mut pending = self.pending.lock();
+                    for (k, v) in cursors {
+                        pending.insert(k.clone(), *v);
+                    }
+                    return Ok(AppendStats::default());
+                }
+                other => other?,
+            }
+        } else {
+            self.get_or_create()?
+        };
         let stats = a.write().index.append(documents, cursors)?;
         // what we wrote is what we hold: no reload at the next question
         if let (Some(l), Some(m)) = (self.loaded.lock().as_mut(), self.meta_bytes()) {
@@ -427,6 +454,14 @@ mod tests {
             serde_json::from_slice(&to_bytes(resp.into_body(), 1 << 20).await.unwrap()).unwrap();
         assert_eq!(st["index"], false);
         assert!(st["hint"].as_str().unwrap().contains("assistant index"));
+        // cursors alone create no index (kept in memory until there is one)
+        let only = BTreeMap::from([("log/aurora".to_string(), 5)]);
+        assert_eq!(
+            handle.append(Vec::new(), &only).unwrap(),
+            AppendStats::default()
+        );
+        assert_eq!(handle.cursor("log/aurora").unwrap(), 5);
+        assert!(!dir.path().join("assistant").exists());
         // the indexer's first append creates an empty index and adds to it (and some
         // other incidents, so that BM25 has a collection to weigh words in)
         let mut docs: Vec<NewDocument> = ["dist-sw-2", "pbx-1", "ap-4-12", "fw-1", "vsat-1"]

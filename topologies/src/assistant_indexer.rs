@@ -15,6 +15,8 @@
 //! produced ([`AssistantIndex::append`](seawatch_assistant::AssistantIndex::append)), so
 //! a restart resumes where the last commit left off, and a rebuilt index (cursor 0) gets
 //! the ship's incidents again from its log.
+//! Without an index the indexer creates one (empty of SOPs) at the first document it
+//! has to add; until then its cursors are kept in memory.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
