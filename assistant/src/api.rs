@@ -290,9 +290,13 @@ pub struct SectionQuery {
     pub source: String,
     /// A citation's `section`.
     pub section: String,
+    /// A citation's `excerpt`: picks, of two sections under the same headings, the one
+    /// that holds it.
+    #[serde(default)]
+    pub excerpt: Option<String>,
 }
 
-/// `GET /api/assistant/section?source=S&section=H`: the cited section's text.
+/// `GET /api/assistant/section?source=S&section=H[&excerpt=E]`: the cited section's text.
 async fn section(
     State(handle): State<AssistantHandle>,
     q: Result<Query<SectionQuery>, axum::extract::rejection::QueryRejection>,
@@ -300,21 +304,25 @@ async fn section(
     let Ok(Query(q)) = q else {
         return error(
             StatusCode::BAD_REQUEST,
-            "query: expected ?source=...&section=...".into(),
+            "query: expected ?source=...&section=...[&excerpt=...]".into(),
         );
     };
     let got = tokio::task::spawn_blocking(move || {
         let a = handle.get()?;
         let a = a.read();
-        Ok::<_, Error>(a.index.section(&q.source, &q.section).map(|c| {
-            serde_json::json!({
-                "source": c.source,
-                "kind": source_kind(&c.source),
-                "title": c.title,
-                "section": c.heading_path(),
-                "text": c.text,
-            })
-        }))
+        Ok::<_, Error>(
+            a.index
+                .section(&q.source, &q.section, q.excerpt.as_deref())
+                .map(|c| {
+                    serde_json::json!({
+                        "source": c.source,
+                        "kind": source_kind(&c.source),
+                        "title": c.title,
+                        "section": c.heading_path(),
+                        "text": c.text,
+                    })
+                }),
+        )
     })
     .await;
     match got {

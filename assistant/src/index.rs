@@ -496,13 +496,26 @@ impl AssistantIndex {
         out
     }
 
-    /// The current section `heading_path` (as [`Chunk::heading_path`]) of `source`.
-    pub fn section(&self, source: &str, heading_path: &str) -> Option<&Chunk> {
-        self.chunks
+    /// The current section `heading_path` (as [`Chunk::heading_path`]) of `source`; of
+    /// two sections under the same headings, the one holding `excerpt` when given.
+    pub fn section(
+        &self,
+        source: &str,
+        heading_path: &str,
+        excerpt: Option<&str>,
+    ) -> Option<&Chunk> {
+        let mut matching = self
+            .chunks
             .iter()
             .zip(&self.retired)
-            .find(|(c, r)| !**r && c.source == source && c.heading_path() == heading_path)
+            .filter(|(c, r)| !**r && c.source == source && c.heading_path() == heading_path)
             .map(|(c, _)| c)
+            .peekable();
+        let first = *matching.peek()?;
+        match excerpt {
+            Some(x) => Some(matching.find(|c| c.text.contains(x)).unwrap_or(first)),
+            None => Some(first),
+        }
     }
 
     /// Adds `documents` without rebuilding: their sections are embedded (when the index
@@ -1023,6 +1036,25 @@ mod tests {
             reopened.chunks()[r.passages[0].chunk].source,
             "incidents/aurora-4.md"
         );
+    }
+
+    #[test]
+    fn a_section_is_found_by_its_headings_and_among_namesakes_by_its_excerpt() {
+        let twice = "# Pump\n\n## Procedure\nPrime it.\n\n## Procedure\nBleed the air.\n";
+        let (index, _) =
+            AssistantIndex::build(&[("pump.md".into(), twice.into())], None, None).unwrap();
+        let text = |x: Option<&str>| {
+            index
+                .section("pump.md", "Pump > Procedure", x)
+                .map(|c| c.text.clone())
+        };
+        assert_eq!(text(None).as_deref(), Some("Prime it."));
+        assert_eq!(
+            text(Some("Bleed the air.")).as_deref(),
+            Some("Bleed the air.")
+        );
+        assert_eq!(text(Some("not there")).as_deref(), Some("Prime it."));
+        assert!(index.section("pump.md", "Pump > Nothing", None).is_none());
     }
 
     #[test]

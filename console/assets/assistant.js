@@ -44,7 +44,7 @@
   async function openCitation(c, n, button) {
     for (const b of document.querySelectorAll("#asst-thread .cite")) b.setAttribute("aria-pressed", "false");
     if (button) button.setAttribute("aria-pressed", "true");
-    const q = new URLSearchParams({ source: c.source, section: c.section });
+    const q = new URLSearchParams({ source: c.source, section: c.section, excerpt: c.excerpt });
     const box = $("asst-source");
     box.hidden = false;
     $("asst-source-title").textContent = `[${n}] ${c.section}`;

@@ -203,7 +203,7 @@ fn a_resolved_incident_is_added_and_cited_and_the_cursor_survives_a_restart() {
         for c in &answer.citations {
             let section = a
                 .index
-                .section(&c.source, &c.section)
+                .section(&c.source, &c.section, Some(&c.excerpt))
                 .expect("cited section");
             assert!(section.text.contains(&c.excerpt), "{c:?}");
         }
