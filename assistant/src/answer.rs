@@ -19,6 +19,9 @@ pub struct Citation {
     pub source: String,
     /// Its title.
     pub title: String,
+    /// The cited section's heading path (`Title > Section`); with `source` it names the
+    /// section `GET /api/assistant/section` returns.
+    pub section: String,
     /// Text quoted verbatim from the source.
     pub excerpt: String,
 }
@@ -213,6 +216,7 @@ impl Generator for Extractive {
             citations.push(Citation {
                 source: chunk.source.clone(),
                 title: chunk.title.clone(),
+                section: chunk.heading_path(),
                 excerpt: excerpt.clone(),
             });
         }
@@ -415,6 +419,7 @@ mod tests {
                 citations: vec![Citation {
                     source: "rain.md".into(),
                     title: "Rain fade".into(),
+                    section: "Rain fade".into(),
                     excerpt: "Always reboot the modem.".into(),
                 }],
                 abstained: false,

@@ -78,6 +78,80 @@ pub fn chunk_markdown(source: &str, text: &str) -> Vec<Chunk> {
         .collect()
 }
 
+/// Most lines in one section of a configuration file.
+const CONFIG_SECTION_LINES: usize = 40;
+
+/// Splits a device configuration file (Cisco/Arista-style indented blocks, FortiOS
+/// `config … end`, or flat `key value` lines) into chunks: one per top-level block (a
+/// line at column 0 and the indented lines under it), consecutive one-line blocks
+/// grouped, each section at most 40 lines. The title is `Configuration of <device>`
+/// (`device`: usually the file stem); every line but comments (`!`, `#`) and blanks is a
+/// quotable unit, verbatim.
+pub fn chunk_config(source: &str, device: &str, text: &str) -> Vec<Chunk> {
+    let title = format!("Configuration of {device}");
+    let is_noise = |l: &str| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('!') || t.starts_with('#')
+    };
+    // blocks of lines: a top-level line and the indented lines after it
+    let mut blocks: Vec<Vec<&str>> = Vec::new();
+    for line in text.lines() {
+        if is_noise(line) {
+            continue;
+        }
+        let indented = line.starts_with(' ') || line.starts_with('\t');
+        let closes = line.trim() == "end" || line.trim() == "exit";
+        match blocks.last_mut() {
+            Some(b) if indented || closes => b.push(line),
+            _ => blocks.push(vec![line]),
+        }
+    }
+    // one-line blocks run together; long blocks are cut
+    let mut sections: Vec<Vec<&str>> = Vec::new();
+    for b in blocks {
+        let single = b.len() == 1;
+        match sections.last_mut() {
+            Some(s)
+                if single
+                    && s.len() < CONFIG_SECTION_LINES
+                    && s.iter().all(|l| !l.starts_with([' ', '\t'])) =>
+            {
+                s.push(b[0])
+            }
+            _ => {
+                for part in b.chunks(CONFIG_SECTION_LINES) {
+                    sections.push(part.to_vec());
+                }
+            }
+        }
+    }
+    let mut seen: Vec<String> = Vec::new();
+    sections
+        .into_iter()
+        .map(|lines| {
+            let mut heading = lines[0].trim().to_string();
+            // headings name sections: keep them unique within the file
+            let mut n = 1;
+            while seen.contains(&heading) {
+                n += 1;
+                heading = format!("{} ({n})", lines[0].trim());
+            }
+            seen.push(heading.clone());
+            Chunk {
+                source: source.to_string(),
+                title: title.clone(),
+                headings: vec![heading],
+                text: lines
+                    .iter()
+                    .map(|l| l.trim())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                units: lines.iter().map(|l| l.trim().to_string()).collect(),
+            }
+        })
+        .collect()
+}
+
 fn heading_of(line: &str) -> Option<(usize, &str)> {
     let level = line.bytes().take_while(|b| *b == b'#').count();
     if level == 0 || level > 6 {
@@ -221,6 +295,36 @@ mod tests {
             sentences("Use e.g. the spare. Then stop."),
             ["Use e.g. the spare.", "Then stop."]
         );
+    }
+
+    #[test]
+    fn a_config_splits_into_blocks_whose_lines_are_verbatim_units() {
+        let cfg = "hostname core-sw-1\n!\nspanning-tree mode rapid-pvst\n\
+interface Gi1/0/1\n description uplink to vsat\n switchport mode trunk\n!\n\
+interface Gi1/0/2\n shutdown\n";
+        let chunks = chunk_config("configs/core-sw-1.cfg", "core-sw-1", cfg);
+        let heads: Vec<String> = chunks.iter().map(Chunk::heading_path).collect();
+        assert_eq!(
+            heads,
+            [
+                "Configuration of core-sw-1 > hostname core-sw-1",
+                "Configuration of core-sw-1 > interface Gi1/0/1",
+                "Configuration of core-sw-1 > interface Gi1/0/2",
+            ]
+        );
+        assert_eq!(
+            chunks[0].units,
+            ["hostname core-sw-1", "spanning-tree mode rapid-pvst"]
+        );
+        assert_eq!(chunks[1].units[1], "description uplink to vsat");
+        for c in &chunks {
+            for u in &c.units {
+                assert!(
+                    cfg.contains(u.as_str()) && c.text.contains(u.as_str()),
+                    "{u:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -4,7 +4,15 @@
 //! writes a fresh folder beside the old one and renames it into place, so a reader never
 //! sees half an index. Retrieval fuses BM25 and dense ranks (reciprocal rank fusion) over
 //! brute-force cosine on the in-memory matrix (decision 0046).
+//!
+//! Documents are added to a built index without rebuilding it ([`AssistantIndex::append`],
+//! decision 0061): the new sections are embedded and added to the BM25 index, the chunks
+//! and vectors are written to files of a new generation (`chunks-<g>.json`,
+//! `vectors-<g>.f32`) and `meta.json`, renamed into place last, names them together with
+//! the appender's cursors. A document added again under the same source replaces the
+//! earlier version (its sections are retired: kept on disk, never retrieved).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -125,13 +133,82 @@ pub struct BuildStats {
     pub took_ms: u64,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Clone, Default)]
 struct Meta {
     format: u32,
     model: Option<String>,
     dim: usize,
     chunks: usize,
     units: usize,
+    /// Generation of the chunk and vector files (0: `chunks.json`, `vectors.f32`).
+    #[serde(default)]
+    generation: u64,
+    /// Generation of the BM25 folder (0: `lexical/`).
+    #[serde(default)]
+    lexical_generation: u64,
+    /// Chunks of replaced documents, never retrieved.
+    #[serde(default)]
+    retired: Vec<usize>,
+    /// Documents added by [`AssistantIndex::append`]: source → digest of its content.
+    #[serde(default)]
+    added: BTreeMap<String, u64>,
+    /// The appenders' cursors (e.g. the next event-log seq per ship), committed with the
+    /// documents they produced.
+    #[serde(default)]
+    cursors: BTreeMap<String, u64>,
+}
+
+fn chunks_file(generation: u64) -> String {
+    match generation {
+        0 => "chunks.json".into(),
+        g => format!("chunks-{g}.json"),
+    }
+}
+
+fn vectors_file(generation: u64) -> String {
+    match generation {
+        0 => "vectors.f32".into(),
+        g => format!("vectors-{g}.f32"),
+    }
+}
+
+fn lexical_dir(generation: u64) -> String {
+    match generation {
+        0 => "lexical".into(),
+        g => format!("lexical-{g}"),
+    }
+}
+
+/// One document for [`AssistantIndex::append`].
+#[derive(Debug, Clone)]
+pub struct NewDocument {
+    /// The name it is cited by (`incidents/aurora-3.md`, `configs/core-sw-1.cfg`).
+    pub source: String,
+    /// A digest of its content: the same source with the same digest is not added again.
+    pub digest: u64,
+    /// Its sections (every unit verbatim in the text the citation opens).
+    pub chunks: Vec<Chunk>,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AppendStats {
+    /// Documents added for the first time.
+    pub added: usize,
+    /// Documents that replaced an earlier version of the same source.
+    pub replaced: usize,
+    /// Sections added.
+    pub chunks: usize,
+}
+
+/// FNV-1a 64 of `bytes`: a stable digest for [`NewDocument::digest`].
+pub fn digest(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 /// The loaded index: chunks, vectors, BM25 and (optionally) the embedding model.
@@ -149,6 +226,12 @@ pub struct AssistantIndex {
     /// Analysed terms of every unit and their inverse document frequencies over units,
     /// computed on first use (answers weigh a unit's overlap with the question by them).
     unit_stats: std::sync::OnceLock<UnitStats>,
+    /// The index folder, when on disk.
+    dir: Option<PathBuf>,
+    /// What `meta.json` says (generations, retired chunks, added documents, cursors).
+    meta: Meta,
+    /// Per chunk: retired (a replaced document's section).
+    retired: Vec<bool>,
 }
 
 /// Terms of every quotable unit, and each term's inverse document frequency over units.
@@ -232,14 +315,7 @@ impl AssistantIndex {
         unit_start.push(n_units);
         let (dim, chunk_vecs, unit_vecs) = match &embedder {
             Some(e) => {
-                let texts: Vec<String> = chunks.iter().map(chunk_text).collect();
-                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-                let chunk_vecs = e.embed(&refs)?.concat();
-                let units: Vec<&str> = chunks
-                    .iter()
-                    .flat_map(|c| c.units.iter().map(String::as_str))
-                    .collect();
-                let unit_vecs = e.embed(&units)?.concat();
+                let (chunk_vecs, unit_vecs) = embed_chunks(e, &chunks)?;
                 (e.dim(), chunk_vecs, unit_vecs)
             }
             None => (0, Vec::new(), Vec::new()),
@@ -265,6 +341,7 @@ impl AssistantIndex {
                 dim,
                 chunks: chunks.len(),
                 units: n_units,
+                ..Meta::default()
             };
             std::fs::write(
                 tmp.join("meta.json"),
@@ -295,8 +372,17 @@ impl AssistantIndex {
             Some(data) => Lexical::open(&index_dir(data).join("lexical"))?,
             None => lexical,
         };
+        let meta = Meta {
+            format: FORMAT,
+            model: embedder.as_ref().map(|e| e.name().to_string()),
+            dim,
+            chunks: chunks.len(),
+            units: n_units,
+            ..Meta::default()
+        };
         Ok((
             Self {
+                retired: vec![false; chunks.len()],
                 chunks,
                 lexical,
                 embedder,
@@ -305,6 +391,8 @@ impl AssistantIndex {
                 unit_vecs,
                 unit_start,
                 unit_stats: std::sync::OnceLock::new(),
+                dir: data.map(index_dir),
+                meta,
             },
             stats,
         ))
@@ -329,8 +417,9 @@ impl AssistantIndex {
                 &format!("format {} (expected {FORMAT}): rebuild it", meta.format),
             ));
         }
-        let chunks: Vec<Chunk> = serde_json::from_slice(&std::fs::read(dir.join("chunks.json"))?)
-            .map_err(|e| corrupt("chunks.json", &e))?;
+        let chunks_name = chunks_file(meta.generation);
+        let chunks: Vec<Chunk> = serde_json::from_slice(&std::fs::read(dir.join(&chunks_name))?)
+            .map_err(|e| corrupt(&chunks_name, &e))?;
         let mut unit_start = Vec::with_capacity(chunks.len() + 1);
         let mut n_units = 0;
         for c in &chunks {
@@ -339,11 +428,15 @@ impl AssistantIndex {
         }
         unit_start.push(n_units);
         if chunks.len() != meta.chunks || n_units != meta.units {
-            return Err(corrupt("chunks.json", &"does not match meta.json"));
+            return Err(corrupt(&chunks_name, &"does not match meta.json"));
         }
-        let bytes = std::fs::read(dir.join("vectors.f32"))?;
+        let vectors_name = vectors_file(meta.generation);
+        let bytes = std::fs::read(dir.join(&vectors_name))?;
         if bytes.len() != (meta.chunks + meta.units) * meta.dim * 4 {
-            return Err(corrupt("vectors.f32", &"wrong length"));
+            return Err(corrupt(&vectors_name, &"wrong length"));
+        }
+        if meta.retired.iter().any(|&i| i >= meta.chunks) {
+            return Err(corrupt("meta.json", &"a retired chunk out of range"));
         }
         let floats: Vec<f32> = bytes
             .chunks_exact(4)
@@ -364,7 +457,11 @@ impl AssistantIndex {
             None => None,
         };
         let split = meta.chunks * meta.dim;
-        let lexical = Lexical::open(&dir.join("lexical"))?;
+        let lexical = Lexical::open(&dir.join(lexical_dir(meta.lexical_generation)))?;
+        let mut retired = vec![false; chunks.len()];
+        for &i in &meta.retired {
+            retired[i] = true;
+        }
         Ok(Self {
             chunks,
             lexical,
@@ -374,7 +471,195 @@ impl AssistantIndex {
             unit_vecs: floats[split..].to_vec(),
             unit_start,
             unit_stats: std::sync::OnceLock::new(),
+            dir: Some(dir),
+            meta,
+            retired,
         })
+    }
+
+    /// The cursor `name` committed by the last [`append`](Self::append) (0 when none).
+    pub fn cursor(&self, name: &str) -> u64 {
+        self.meta.cursors.get(name).copied().unwrap_or(0)
+    }
+
+    /// The digest of an added document's current version.
+    pub fn added_digest(&self, source: &str) -> Option<u64> {
+        self.meta.added.get(source).copied()
+    }
+
+    /// The current (not retired) sources and how many sections each has, sorted.
+    pub fn sources(&self) -> BTreeMap<&str, usize> {
+        let mut out = BTreeMap::new();
+        for (c, _) in self.chunks.iter().zip(&self.retired).filter(|(_, r)| !**r) {
+            *out.entry(c.source.as_str()).or_default() += 1;
+        }
+        out
+    }
+
+    /// The current section `heading_path` (as [`Chunk::heading_path`]) of `source`; of
+    /// two sections under the same headings, the one holding `excerpt` when given.
+    pub fn section(
+        &self,
+        source: &str,
+        heading_path: &str,
+        excerpt: Option<&str>,
+    ) -> Option<&Chunk> {
+        let mut matching = self
+            .chunks
+            .iter()
+            .zip(&self.retired)
+            .filter(|(c, r)| !**r && c.source == source && c.heading_path() == heading_path)
+            .map(|(c, _)| c)
+            .peekable();
+        let first = *matching.peek()?;
+        match excerpt {
+            Some(x) => Some(matching.find(|c| c.text.contains(x)).unwrap_or(first)),
+            None => Some(first),
+        }
+    }
+
+    /// Adds `documents` without rebuilding: their sections are embedded (when the index
+    /// has an embedder) and added to BM25; a document whose source was added before
+    /// replaces that version, one with the same digest is skipped. On disk the chunks and
+    /// vectors go to files of a new generation and `meta.json`, renamed last, commits
+    /// them with `cursors` (merged into the committed ones): a crash before the rename
+    /// leaves the previous index whole. A BM25 index holding sections of a crashed
+    /// append is rebuilt from the chunks (embeddings are never recomputed).
+    pub fn append(
+        &mut self,
+        documents: Vec<NewDocument>,
+        cursors: &BTreeMap<String, u64>,
+    ) -> Result<AppendStats, Error> {
+        // the last version of each source in the batch, not already in the index
+        let mut docs: Vec<NewDocument> = Vec::new();
+        for d in documents.into_iter().rev() {
+            if !docs.iter().any(|x| x.source == d.source)
+                && self.meta.added.get(&d.source) != Some(&d.digest)
+            {
+                docs.push(d);
+            }
+        }
+        docs.reverse();
+        let cursors_moved = cursors
+            .iter()
+            .any(|(k, v)| self.meta.cursors.get(k) != Some(v));
+        if docs.is_empty() && !cursors_moved {
+            return Ok(AppendStats::default());
+        }
+        if docs.is_empty() {
+            // only the cursors moved: a new meta.json, the same files
+            let mut meta = self.meta.clone();
+            for (k, v) in cursors {
+                meta.cursors.insert(k.clone(), *v);
+            }
+            if let Some(dir) = &self.dir {
+                let tmp = dir.join("meta.json.new");
+                write_synced(&tmp, &serde_json::to_vec_pretty(&meta).map_err(io)?)?;
+                std::fs::rename(&tmp, dir.join("meta.json"))?;
+            }
+            self.meta = meta;
+            return Ok(AppendStats::default());
+        }
+        let mut stats = AppendStats::default();
+        let old_n = self.chunks.len();
+        let mut retired = self.retired.clone();
+        let mut new_chunks: Vec<Chunk> = Vec::new();
+        for d in &docs {
+            let mut replaced = false;
+            for (i, c) in self.chunks.iter().enumerate() {
+                if c.source == d.source && !retired[i] {
+                    retired[i] = true;
+                    replaced = true;
+                }
+            }
+            if replaced || self.meta.added.contains_key(&d.source) {
+                stats.replaced += 1;
+            } else {
+                stats.added += 1;
+            }
+            new_chunks.extend(d.chunks.iter().cloned());
+        }
+        stats.chunks = new_chunks.len();
+        let (new_chunk_vecs, new_unit_vecs) = match &self.embedder {
+            Some(e) if self.dim > 0 => embed_chunks(e, &new_chunks)?,
+            _ => (Vec::new(), Vec::new()),
+        };
+        let mut meta = self.meta.clone();
+        meta.chunks = old_n + new_chunks.len();
+        meta.units =
+            self.unit_start[old_n] + new_chunks.iter().map(|c| c.units.len()).sum::<usize>();
+        meta.retired = (0..meta.chunks)
+            .filter(|&i| retired.get(i).copied().unwrap_or(false))
+            .collect();
+        for d in &docs {
+            meta.added.insert(d.source.clone(), d.digest);
+        }
+        for (k, v) in cursors {
+            meta.cursors.insert(k.clone(), *v);
+        }
+        let all: Vec<Chunk> = self.chunks.iter().chain(&new_chunks).cloned().collect();
+        let added: Vec<(usize, &Chunk)> = new_chunks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (old_n + i, c))
+            .collect();
+        let chunk_vecs: Vec<f32> = self
+            .chunk_vecs
+            .iter()
+            .chain(&new_chunk_vecs)
+            .copied()
+            .collect();
+        let unit_vecs: Vec<f32> = self
+            .unit_vecs
+            .iter()
+            .chain(&new_unit_vecs)
+            .copied()
+            .collect();
+        let mut rebuilt = None;
+        match self.dir.clone() {
+            Some(dir) => {
+                meta.generation = self.meta.generation + 1;
+                write_synced(
+                    &dir.join(chunks_file(meta.generation)),
+                    &serde_json::to_vec(&all).map_err(io)?,
+                )?;
+                let mut bytes = Vec::with_capacity((chunk_vecs.len() + unit_vecs.len()) * 4);
+                for x in chunk_vecs.iter().chain(&unit_vecs) {
+                    bytes.extend_from_slice(&x.to_le_bytes());
+                }
+                write_synced(&dir.join(vectors_file(meta.generation)), &bytes)?;
+                if self.lexical.len() != old_n as u64 {
+                    // sections of an append that crashed before its commit
+                    meta.lexical_generation = meta.generation;
+                    rebuilt = Some(Lexical::build(
+                        Some(&dir.join(lexical_dir(meta.lexical_generation))),
+                        &all,
+                    )?);
+                } else {
+                    self.lexical.add(&added)?;
+                }
+                let tmp = dir.join("meta.json.new");
+                write_synced(&tmp, &serde_json::to_vec_pretty(&meta).map_err(io)?)?;
+                std::fs::rename(&tmp, dir.join("meta.json"))?;
+                remove_stale(&dir, &meta);
+            }
+            None => self.lexical.add(&added)?,
+        }
+        if let Some(lexical) = rebuilt {
+            self.lexical = lexical;
+        }
+        for c in &new_chunks {
+            let last = *self.unit_start.last().unwrap_or(&0);
+            self.unit_start.push(last + c.units.len());
+        }
+        self.chunks = all;
+        self.chunk_vecs = chunk_vecs;
+        self.unit_vecs = unit_vecs;
+        retired.resize(self.chunks.len(), false);
+        self.retired = retired;
+        self.meta = meta;
+        self.unit_stats = std::sync::OnceLock::new();
+        Ok(stats)
     }
 
     /// The indexed sections.
@@ -465,7 +750,7 @@ impl AssistantIndex {
                 .into_iter()
                 .enumerate()
             {
-                if i < n {
+                if i < n && !self.retired[i] {
                     bm25[i] = Some((rank, score));
                 }
             }
@@ -475,8 +760,10 @@ impl AssistantIndex {
         if mode != Mode::Bm25 {
             if let Some(e) = &self.embedder {
                 let q = e.embed(&[question])?.pop().unwrap_or_default();
-                let mut scored: Vec<(usize, f32)> =
-                    (0..n).map(|i| (i, self.chunk_cosine(&q, i))).collect();
+                let mut scored: Vec<(usize, f32)> = (0..n)
+                    .filter(|&i| !self.retired[i])
+                    .map(|i| (i, self.chunk_cosine(&q, i)))
+                    .collect();
                 scored.sort_by(|a, b| b.1.total_cmp(&a.1));
                 for (rank, (i, c)) in scored.into_iter().enumerate() {
                     // every chunk keeps its cosine (for abstention and answers); only the
@@ -545,6 +832,61 @@ impl AssistantIndex {
     }
 }
 
+/// Embeddings of `chunks`: one row per chunk (its heading path and first unit), then one
+/// per unit.
+fn embed_chunks(e: &Embedder, chunks: &[Chunk]) -> Result<(Vec<f32>, Vec<f32>), Error> {
+    let texts: Vec<String> = chunks.iter().map(chunk_text).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let units: Vec<&str> = chunks
+        .iter()
+        .flat_map(|c| c.units.iter().map(String::as_str))
+        .collect();
+    let run = |texts: &[&str]| -> Result<Vec<f32>, Error> {
+        if texts.is_empty() {
+            Ok(Vec::new())
+        } else {
+            Ok(e.embed(texts)?.concat())
+        }
+    };
+    Ok((run(&refs)?, run(&units)?))
+}
+
+/// Writes `bytes` to `path` and syncs it (before it is named by a renamed `meta.json`).
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// Removes chunk, vector and BM25 files of generations `meta` does not name (the
+/// previous one, or those of an append that crashed before its commit).
+fn remove_stale(dir: &Path, meta: &Meta) {
+    let keep = [
+        chunks_file(meta.generation),
+        vectors_file(meta.generation),
+        lexical_dir(meta.lexical_generation),
+    ];
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let ours = name.starts_with("chunks")
+            || name.starts_with("vectors")
+            || name.starts_with("lexical");
+        if ours && !keep.contains(&name) {
+            let path = e.path();
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+        }
+    }
+}
+
 fn io(e: serde_json::Error) -> Error {
     Error::Io(std::io::Error::other(e))
 }
@@ -583,6 +925,136 @@ mod tests {
         let ids = |r: &Retrieval| r.passages.iter().map(|p| p.chunk).collect::<Vec<_>>();
         assert_eq!(ids(&a), ids(&b));
         assert!(!dir.path().join("assistant.new").exists());
+    }
+
+    fn doc(source: &str, text: &str) -> NewDocument {
+        NewDocument {
+            source: source.into(),
+            digest: digest(text.as_bytes()),
+            chunks: chunk_markdown(source, text),
+        }
+    }
+
+    #[test]
+    fn appended_documents_are_retrieved_persist_and_replace_their_earlier_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut index, _) = AssistantIndex::build(&docs(), None, Some(dir.path())).unwrap();
+        let s = Settings::default();
+        let first = "# Incident aurora-3\n\n## Root cause\ncore-sw-1 unreachable for 14 min.\n";
+        let cursors = BTreeMap::from([("log/aurora".to_string(), 7)]);
+        let stats = index
+            .append(vec![doc("incidents/aurora-3.md", first)], &cursors)
+            .unwrap();
+        assert_eq!(
+            stats,
+            AppendStats {
+                added: 1,
+                replaced: 0,
+                chunks: 1
+            }
+        );
+        let top = |ix: &AssistantIndex, q: &str| {
+            let r = ix.retrieve(q, &s).unwrap();
+            let c = &ix.chunks()[r.passages[0].chunk];
+            (c.source.clone(), c.text.clone())
+        };
+        assert_eq!(
+            top(&index, "core-sw-1 unreachable").0,
+            "incidents/aurora-3.md"
+        );
+        // the same content again is skipped; a new version replaces the old one
+        let again = index
+            .append(vec![doc("incidents/aurora-3.md", first)], &cursors)
+            .unwrap();
+        assert_eq!(again, AppendStats::default());
+        let second = "# Incident aurora-3\n\n## Root cause\ncore-sw-1 unreachable for 20 min, reopened once.\n";
+        let cursors = BTreeMap::from([("log/aurora".to_string(), 9)]);
+        let stats = index
+            .append(vec![doc("incidents/aurora-3.md", second)], &cursors)
+            .unwrap();
+        assert_eq!(stats.replaced, 1);
+        let hits = index.retrieve("core-sw-1 unreachable", &s).unwrap();
+        let incident_hits: Vec<&str> = hits
+            .passages
+            .iter()
+            .map(|p| index.chunks()[p.chunk].text.as_str())
+            .filter(|t| t.contains("core-sw-1"))
+            .collect();
+        assert_eq!(
+            incident_hits,
+            ["core-sw-1 unreachable for 20 min, reopened once."]
+        );
+        // reopened from disk: same sections, cursor and digest; old generations removed
+        let reopened = AssistantIndex::open(dir.path(), None).unwrap();
+        assert_eq!(reopened.cursor("log/aurora"), 9);
+        assert_eq!(
+            reopened.added_digest("incidents/aurora-3.md"),
+            Some(digest(second.as_bytes()))
+        );
+        assert_eq!(
+            top(&reopened, "core-sw-1 unreachable").1,
+            top(&index, "core-sw-1 unreachable").1
+        );
+        assert_eq!(reopened.sources().len(), 3);
+        let names: Vec<String> = std::fs::read_dir(index_dir(dir.path()))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !names
+                .iter()
+                .any(|n| n == "chunks.json" || n == "chunks-1.json"),
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn an_append_that_crashed_before_its_commit_leaves_the_previous_index_and_is_redone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut index, _) = AssistantIndex::build(&docs(), None, Some(dir.path())).unwrap();
+        // what a crashed append leaves: BM25 holds a section meta.json does not name,
+        // and files of a generation it never committed
+        index
+            .lexical
+            .add(&[(2, &chunk_markdown("x.md", "# X\n\nOrphan text.\n")[0])])
+            .unwrap();
+        std::fs::write(index_dir(dir.path()).join("chunks-1.json"), b"[").unwrap();
+        drop(index);
+        let mut index = AssistantIndex::open(dir.path(), None).unwrap();
+        assert_eq!(index.chunks().len(), 2);
+        let s = Settings::default();
+        assert!(index.retrieve("orphan", &s).unwrap().passages.is_empty());
+        let text = "# Incident aurora-4\n\nOrphan port on dist-sw-2.\n";
+        index
+            .append(vec![doc("incidents/aurora-4.md", text)], &BTreeMap::new())
+            .unwrap();
+        let reopened = AssistantIndex::open(dir.path(), None).unwrap();
+        assert_eq!(reopened.lexical.len(), 3);
+        let r = reopened.retrieve("orphan port", &s).unwrap();
+        assert_eq!(r.passages.len(), 1);
+        assert_eq!(
+            reopened.chunks()[r.passages[0].chunk].source,
+            "incidents/aurora-4.md"
+        );
+    }
+
+    #[test]
+    fn a_section_is_found_by_its_headings_and_among_namesakes_by_its_excerpt() {
+        let twice = "# Pump\n\n## Procedure\nPrime it.\n\n## Procedure\nBleed the air.\n";
+        let (index, _) =
+            AssistantIndex::build(&[("pump.md".into(), twice.into())], None, None).unwrap();
+        let text = |x: Option<&str>| {
+            index
+                .section("pump.md", "Pump > Procedure", x)
+                .map(|c| c.text.clone())
+        };
+        assert_eq!(text(None).as_deref(), Some("Prime it."));
+        assert_eq!(
+            text(Some("Bleed the air.")).as_deref(),
+            Some("Bleed the air.")
+        );
+        assert_eq!(text(Some("not there")).as_deref(), Some("Prime it."));
+        assert!(index.section("pump.md", "Pump > Nothing", None).is_none());
     }
 
     #[test]

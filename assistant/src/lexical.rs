@@ -83,6 +83,29 @@ impl Lexical {
         Self::from_index(index, chunk_id, fields)
     }
 
+    /// Adds `chunks` (`(chunk index, chunk)`) to the index and makes them searchable.
+    pub fn add(&mut self, chunks: &[(usize, &Chunk)]) -> Result<(), Error> {
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let mut writer = self
+            .index
+            .writer_with_num_threads::<TantivyDocument>(1, 15_000_000)?;
+        let f = self.fields;
+        for (i, c) in chunks {
+            writer.add_document(doc!(
+                self.chunk_id => *i as u64,
+                f[0].0 => c.title.as_str(),
+                f[1].0 => c.headings.join(" "),
+                f[2].0 => c.text.as_str(),
+            ))?;
+        }
+        writer.commit()?;
+        writer.wait_merging_threads()?;
+        self.reader.reload()?;
+        Ok(())
+    }
+
     /// Opens an index built by [`Lexical::build`].
     pub fn open(dir: &Path) -> Result<Self, Error> {
         let index = Index::open_in_dir(dir)?;

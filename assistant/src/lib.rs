@@ -15,9 +15,11 @@ pub mod lexical;
 pub mod llm;
 
 pub use answer::{Answer, Assistant, Citation, Extractive, Generator};
-pub use chunk::{chunk_markdown, Chunk};
+pub use chunk::{chunk_config, chunk_markdown, Chunk};
 pub use embed::Embedder;
-pub use index::{AssistantIndex, BuildStats, Mode, Passage, Retrieval, Settings};
+pub use index::{
+    AppendStats, AssistantIndex, BuildStats, Mode, NewDocument, Passage, Retrieval, Settings,
+};
 
 /// What can go wrong in the assistant.
 #[derive(Debug, thiserror::Error)]

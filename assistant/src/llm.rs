@@ -217,6 +217,7 @@ pub fn compose(reply: &Reply, cands: &[Candidate], index: &AssistantIndex) -> An
         citations.push(Citation {
             source: chunk.source.clone(),
             title: chunk.title.clone(),
+            section: chunk.heading_path(),
             excerpt: excerpt.clone(),
         });
     }

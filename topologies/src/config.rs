@@ -74,6 +74,10 @@ pub struct AssistantSection {
     /// as installed by `deploy/scripts/models.sh llm`); unset: extractive answers.
     #[serde(default)]
     pub llm_model: Option<PathBuf>,
+    /// Folder of device configuration files (`*.cfg`, `*.conf`, named by device) the
+    /// assistant's indexer adds to the index (decision 0061); default `DATA/configs`.
+    #[serde(default)]
+    pub configs: Option<PathBuf>,
 }
 
 /// A section that names a folder (`[runbooks]`, `[policy]`).

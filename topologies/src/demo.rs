@@ -345,6 +345,21 @@ impl Demo {
             fleet.runtime.clock().clone(),
             seawatch_console::logs::LogSearchMetrics::register(&metrics),
         );
+        // The assistant over DATA/assistant (an SOP index built with `seawatch assistant
+        // index --corpus DIR --data DATA`, or an empty one the indexer creates), with the
+        // ships' resolved incidents and DATA/configs added as they come (decision 0061).
+        let assistant = seawatch_assistant::api::AssistantHandle::new(opts.data.clone(), None);
+        let indexer = crate::assistant_indexer::indexer_child(
+            crate::assistant_indexer::IndexerArgs {
+                handle: assistant.clone(),
+                logs: fleet.ships.iter().map(|s| s.log.clone()).collect(),
+                board: fleet.board.clone(),
+                executions: engines.iter().map(|e| e.executions.clone()).collect(),
+                configs: Some(opts.data.join("configs")),
+                metrics: crate::assistant_indexer::IndexerMetrics::register(&metrics),
+            },
+            std::time::Duration::from_secs(2),
+        );
         // Open: /healthz, /metrics, /api/login and the UI's static files; the rest needs a
         // token (viewer).
         let app = http::router(metrics, health.clone())
@@ -363,6 +378,7 @@ impl Demo {
                 &auth,
                 engines.iter().map(|e| e.api.clone()).collect(),
             ))
+            .merge(auth.protect(Role::Viewer, seawatch_assistant::api::routes(assistant)))
             .merge(seawatch_console::ui::routes());
         let listener = std::net::TcpListener::bind(opts.listen)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
@@ -379,6 +395,7 @@ impl Demo {
         fleet
             .add_child(log_search.follower_child(std::time::Duration::from_secs(1)))
             .await?;
+        fleet.add_child(indexer).await?;
         fleet.add_child(http_child(listener, app)).await?;
         health.set(true);
         Ok(Self {

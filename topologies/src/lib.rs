@@ -2,6 +2,7 @@
 //! hosts the `seawatch` command line.
 
 pub mod assistant_cli;
+pub mod assistant_indexer;
 pub mod bench_actors;
 pub mod bench_ingest;
 pub mod bench_ws;

@@ -450,6 +450,28 @@ impl ShipNode {
             seawatch_console::logs::LogSearchMetrics::register(runtime.metrics()),
         );
         services.push(log_search.follower_child(Duration::from_secs(1)));
+        // The assistant answers from DATA/assistant (built by `seawatch assistant index`);
+        // its indexer adds resolved incidents and device configs to it (decision 0061).
+        let assistant = seawatch_assistant::api::AssistantHandle::new(
+            cfg.data.clone(),
+            cfg.assistant.embedding_model.clone(),
+        );
+        services.push(crate::assistant_indexer::indexer_child(
+            crate::assistant_indexer::IndexerArgs {
+                handle: assistant.clone(),
+                logs: vec![log.clone()],
+                board: incidents.clone(),
+                executions: vec![executions.clone()],
+                configs: Some(
+                    cfg.assistant
+                        .configs
+                        .clone()
+                        .unwrap_or_else(|| cfg.data.join("configs")),
+                ),
+                metrics: crate::assistant_indexer::IndexerMetrics::register(runtime.metrics()),
+            },
+            Duration::from_secs(5),
+        ));
         // WebSocket sessions come last: they only read what the rest produces.
         let (sessions, sessions_addr) = sessions_supervisor(&ship);
         services.push(sessions);
@@ -518,15 +540,8 @@ impl ShipNode {
                 Role::Operator,
                 seawatch_actors::mail::api::routes(mail_outbox, clock.clone()),
             ));
-        // The assistant answers from DATA/assistant (built by `seawatch assistant index`),
-        // opened at the first question.
-        let app = app.merge(auth.protect(
-            Role::Viewer,
-            seawatch_assistant::api::routes(seawatch_assistant::api::AssistantHandle::new(
-                cfg.data.clone(),
-                cfg.assistant.embedding_model.clone(),
-            )),
-        ));
+        // The assistant, opened at the first question.
+        let app = app.merge(auth.protect(Role::Viewer, seawatch_assistant::api::routes(assistant)));
         // The edge (one_for_one): what faces the network, and the ticker. It starts last
         // and stops first, so nothing is accepted that the tree behind cannot take.
         let edge = one_for_one(

@@ -7,7 +7,11 @@
 //! scenario) appear live in the list, opens it (root cause and topology), saves a
 //! screenshot of the incident page (`CARGO_TARGET_TMPDIR/console-incident.png`), then
 //! reads its timeline, follows the link to the root device's log lines around the incident
-//! and searches them (`CARGO_TARGET_TMPDIR/console-logs.png`), then
+//! and searches them (`CARGO_TARGET_TMPDIR/console-logs.png`), asks the assistant panel a
+//! question its SOP index (a small one built in the demo's data folder before the start)
+//! covers, opens a citation from the keyboard and finds the quoted excerpt marked in the
+//! cited section (`CARGO_TARGET_TMPDIR/console-assistant.png`), sees a question nothing
+//! covers shown as "Not covered" and both questions in the session's history, then
 //! approves as admin, from the runbooks page, a mail silence operator alice proposed on
 //! ship-1's remediation engine and watches it run to `succeeded`, sees an ssh runbook's dry
 //! run say why the simulated switch's configuration could not be read, signs in as a viewer and
@@ -34,6 +38,12 @@ const INCIDENT_WAIT: Duration = Duration::from_secs(90);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
     let dir = tempfile::tempdir().unwrap();
+    // The assistant's SOPs (the demo adds its resolved incidents to them); embedded when
+    // the model is installed, else BM25 alone.
+    let embedder = seawatch_assistant::embed::resolve_model_dir(None)
+        .filter(|d| d.join("model.safetensors").is_file())
+        .map(|d| seawatch_assistant::Embedder::load(&d).unwrap());
+    seawatch_assistant::AssistantIndex::build(&sops(), embedder, Some(dir.path())).unwrap();
     let demo = Demo::start(&DemoOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         data: dir.path().to_path_buf(),
@@ -204,6 +214,72 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
         std::fs::write(&shot, &png).unwrap();
         println!("screenshot: {}", shot.display());
 
+        // The assistant panel: the status line says what the index holds; a question
+        // asked with Enter is answered with citations, the first one focused; Enter on
+        // it opens the cited section with the excerpt marked.
+        c.goto(&format!("{base}/#/assistant")).await.unwrap();
+        let deadline = Instant::now() + WAIT;
+        while !text_of(&c, "#asst-status").await.contains("6 SOPs") {
+            assert!(
+                Instant::now() < deadline,
+                "{}",
+                text_of(&c, "#asst-status").await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let q = c.find(Locator::Css("#asst-q")).await.unwrap();
+        q.send_keys("Rain fade: may I power-cycle modem-vsat-1 during rain fade?\u{E007}")
+            .await
+            .unwrap();
+        c.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("#asst-thread .qa .cite"))
+            .await
+            .expect("an answer with citations");
+        let answer = text_of(&c, "#asst-thread .qa:first-child pre.a").await;
+        assert!(answer.contains("power-cycle"), "{answer}");
+        let focused = c.active_element().await.unwrap();
+        assert_eq!(
+            focused.attr("class").await.unwrap().as_deref(),
+            Some("cite")
+        );
+        let cited = text_of(&c, "#asst-thread .qa:first-child .cites li:first-child").await;
+        focused.send_keys("\u{E007}").await.unwrap();
+        c.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("#asst-source-text mark"))
+            .await
+            .expect("the cited section opens with the excerpt marked");
+        let excerpt = text_of(&c, "#asst-source-text mark").await;
+        let section = text_of(&c, "#asst-source-text").await;
+        let source = text_of(&c, "#asst-source-name").await;
+        assert!(!excerpt.is_empty() && section.contains(&excerpt));
+        assert!(answer.contains(&excerpt), "{excerpt} quoted in {answer}");
+        assert!(cited.ends_with(&source), "{cited} cites {source}");
+        let png = c.screenshot().await.unwrap();
+        let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-assistant.png");
+        std::fs::write(&shot, &png).unwrap();
+        println!("screenshot: {}", shot.display());
+        // nothing covers this: shown as an abstention; both questions in the history
+        let q = c.find(Locator::Css("#asst-q")).await.unwrap();
+        q.clear().await.unwrap();
+        q.send_keys("Who won the ship's karaoke night?")
+            .await
+            .unwrap();
+        click(&c, "#asst-ask").await;
+        c.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("#asst-thread .qa.abstained .not-covered"))
+            .await
+            .expect("an abstention shown as such");
+        assert_eq!(
+            c.find_all(Locator::Css("#asst-history li"))
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+
         // A viewer sees the runbook but is not offered the approval.
         let admin = demo.auth.issue("admin", Role::Admin);
         let created = tokio::task::spawn_blocking({
@@ -332,4 +408,26 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
         () = browse => {}
     }
     demo.shutdown().await;
+}
+
+/// Six short SOPs for the assistant panel.
+fn sops() -> Vec<(String, String)> {
+    let mut docs = vec![(
+        "rain-fade.md".to_string(),
+        "# Rain fade\n\n## Procedure\n1. Do not power-cycle modem-vsat-1 during rain fade.\n2. Confirm the rain cell on the weather radar.\n"
+            .to_string(),
+    )];
+    for topic in [
+        "Disk full",
+        "Guest Wi-Fi",
+        "PBX storm",
+        "Uplink flap",
+        "Backups",
+    ] {
+        docs.push((
+            format!("{topic}.md"),
+            format!("# {topic}\n\n## Procedure\n1. Check {topic}.\n"),
+        ));
+    }
+    docs
 }
