@@ -33,6 +33,7 @@ use seawatch_actors::runbook::service::{
 };
 use seawatch_actors::runbook::ssh::SshDriver;
 use seawatch_actors::runbook::to_log::to_log_child;
+use seawatch_actors::sync::route::SyncRoute;
 use seawatch_console::runbooks::ExecApi;
 use seawatch_model::ShipId;
 use seawatch_runtime::supervision::ChildSpec;
@@ -88,6 +89,8 @@ pub struct RemediationArgs {
     pub outbox: Option<Arc<Mutex<Outbox>>>,
     /// The ship's event log: every audit record is appended to it.
     pub log: LogService,
+    /// The ship's sync route: builtin `sync move` steps move it (`None`: they fail).
+    pub sync_route: Option<SyncRoute>,
 }
 
 /// One ship's remediation service.
@@ -150,11 +153,15 @@ pub fn remediation_service(args: RemediationArgs) -> Result<RemediationService, 
         ssh: Arc::new(SshDriver::in_data(&args.data, "seawatch")),
         // http to device APIs with tokens from DATA/http/tokens/<target>
         http: Some(Arc::new(HttpDriver::in_data(&args.data))),
-        // silences through the mail outbox (every step fails without one)
-        builtin: Some(Arc::new(BuiltinDriver::new(
-            args.outbox,
-            args.clock.clone(),
-        ))),
+        // silences through the mail outbox (those steps fail without one), sync moves
+        // through the sync route (those fail without one)
+        builtin: Some(Arc::new({
+            let b = BuiltinDriver::new(args.outbox, args.clock.clone());
+            match args.sync_route {
+                Some(r) => b.with_sync(r),
+                None => b,
+            }
+        })),
     };
     let children = vec![
         reload_child(remediation.clone(), Duration::from_secs(5)),

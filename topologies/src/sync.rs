@@ -27,6 +27,7 @@ use seawatch_actors::sync::metrics::SyncMetrics;
 use seawatch_actors::sync::nats::{
     check_server, connect_ship, run_shore_node, NatsError, ShipSource, ShoreNodeConfig, ShoreShared,
 };
+use seawatch_actors::sync::route::SyncRoute;
 use seawatch_actors::sync::ship::SnapshotSource;
 use seawatch_actors::sync::ship::SyncConfig;
 use seawatch_actors::sync::shore::{fleet_command_router, fleet_read_router, FleetApi};
@@ -53,6 +54,8 @@ pub struct LiveShipState {
     pub push: PushBus,
     /// The roster (it keeps the ship's position).
     pub roster: Roster,
+    /// The sync's route: the link it rides, as the running sync reports it.
+    pub route: Option<SyncRoute>,
 }
 
 impl SnapshotSource for LiveShipState {
@@ -81,17 +84,19 @@ impl SnapshotSource for LiveShipState {
             devices_down: 0,
             backlog_events: 0,
             position: self.roster.position(),
+            sync_link: self.route.as_ref().and_then(SyncRoute::active),
         }
     }
 }
 
 /// The ship's sync actor over NATS (`cfg.nats`), a child of the ship's subtree; `None`
-/// without `[nats]`. Its snapshots come from `state`.
+/// without `[nats]`. Its snapshots come from `state`; it rides the link `route` names.
 pub fn ship_sync_child(
     cfg: &ShipConfig,
     log: LogReader,
     runtime: &Runtime,
     state: Arc<dyn SnapshotSource>,
+    route: SyncRoute,
 ) -> Option<ChildSpec> {
     let url = cfg.nats.as_ref()?.url.clone();
     let mut sync = SyncConfig::new(cfg.data.join("sync.cursor"));
@@ -122,6 +127,7 @@ pub fn ship_sync_child(
         metrics: Some(SyncMetrics::register(runtime.metrics())),
         commands: None,
         snapshot: Some(state),
+        route: Some(route),
     });
     Some(child)
 }

@@ -338,6 +338,10 @@ pub struct ShipSnapshot {
     /// Where the ship is, when it reports its position.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<seawatch_model::ShipPosition>,
+    /// The link the ship's sync rides, as the running sync reports it (absent: the ship
+    /// does not say; see `sync::route`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_link: Option<String>,
 }
 
 /// What a shore controller asks a ship actor to do.
