@@ -407,11 +407,9 @@ impl ShipNode {
             roster: roster.clone(),
             route: Some(sync_route.clone()),
         });
-        if let Some(sync) =
-            crate::sync::ship_sync_child(cfg, log.clone(), &runtime, live, sync_route.clone())
-        {
-            services.push(sync);
-        }
+        // the sync child starts here, in the services' order; it is built below, once the
+        // remediation service that handles shore's commands exists
+        let sync_at = services.len();
         let mail_outbox = mail_outbox_child(cfg, &inventory_kinds, &log, &clock, &runtime)?.map(
             |(child, outbox)| {
                 services.push(child);
@@ -442,6 +440,16 @@ impl ShipNode {
             sync_route: Some(sync_route.clone()),
         })
         .map_err(|e| ShipStartError::Config(e.to_string()))?;
+        if let Some(sync) = crate::sync::ship_sync_child(
+            cfg,
+            log.clone(),
+            &runtime,
+            live,
+            sync_route.clone(),
+            service.commands.clone(),
+        ) {
+            services.insert(sync_at, sync);
+        }
         let remediation = service.remediation.clone();
         {
             // Bundles from shore's rollouts: runbooks and policies are reloaded at once;

@@ -28,8 +28,8 @@ use seawatch_actors::sync::nats::{
     check_server, connect_ship, run_shore_node, NatsError, ShipSource, ShoreNodeConfig, ShoreShared,
 };
 use seawatch_actors::sync::route::SyncRoute;
-use seawatch_actors::sync::ship::SnapshotSource;
 use seawatch_actors::sync::ship::SyncConfig;
+use seawatch_actors::sync::ship::{CommandHandler, SnapshotSource};
 use seawatch_actors::sync::shore::{fleet_command_router, fleet_read_router, FleetApi};
 use seawatch_actors::sync::wire::{LinkSnapshot, ShipSnapshot};
 use seawatch_console::rollouts::RolloutApi;
@@ -90,13 +90,15 @@ impl SnapshotSource for LiveShipState {
 }
 
 /// The ship's sync actor over NATS (`cfg.nats`), a child of the ship's subtree; `None`
-/// without `[nats]`. Its snapshots come from `state`; it rides the link `route` names.
+/// without `[nats]`. Its snapshots come from `state`; it rides the link `route` names;
+/// shore's commands go to `commands`.
 pub fn ship_sync_child(
     cfg: &ShipConfig,
     log: LogReader,
     runtime: &Runtime,
     state: Arc<dyn SnapshotSource>,
     route: SyncRoute,
+    commands: Arc<dyn CommandHandler>,
 ) -> Option<ChildSpec> {
     let url = cfg.nats.as_ref()?.url.clone();
     let mut sync = SyncConfig::new(cfg.data.join("sync.cursor"));
@@ -125,7 +127,7 @@ pub fn ship_sync_child(
         connect,
         clock: runtime.clock().clone(),
         metrics: Some(SyncMetrics::register(runtime.metrics())),
-        commands: None,
+        commands: Some(commands),
         snapshot: Some(state),
         route: Some(route),
     });
@@ -311,7 +313,17 @@ pub async fn run_shore(
         .merge(auth.routes())
         .merge(auth.protect(Role::Viewer, fleet_read_router(api.clone())))
         .merge(auth.protect(Role::Operator, fleet_command_router(api)))
-        .merge(seawatch_console::rollouts::routes(&auth, rollout_api));
+        .merge(seawatch_console::rollouts::routes(&auth, rollout_api))
+        // runbook proposals to ships (commands over the sync) and their executions as
+        // the ships' audit records tell them
+        .merge(seawatch_console::shore_runbooks::routes(
+            &auth,
+            seawatch_console::shore_runbooks::ShoreRunbookApi {
+                commands: shared.commands.clone(),
+                executions: shared.executions.clone(),
+                clock: clock.clone(),
+            },
+        ));
     // The tree: the HTTP server and the node loop are its children, so a server that
     // dies is restarted and /healthz says so meanwhile, and the node's retries (the
     // cluster may still be electing its JetStream leader, or be unreachable for a while)

@@ -184,6 +184,10 @@ pub struct Exec {
     /// The device-state part of the dry run, one entry a target, read before approval.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub preview: Vec<Preview>,
+    /// Proposed from shore: the id of the shore's command that carried the proposal
+    /// (the requester is the shore user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shore_command: Option<u64>,
 }
 
 /// What a target's running configuration says the action steps would change (read with
@@ -603,6 +607,49 @@ impl Executions {
     /// decision audited with its input), and records it `awaiting_approval` — or
     /// `rejected` with the reasons. `ship` is the ship's state for the policy.
     pub fn propose(&self, p: Proposal, ship: ShipFacts, now_ms: i64) -> Result<Exec, ExecError> {
+        self.propose_with(p, None, ship, now_ms)
+    }
+
+    /// Proposes an execution that shore's command `command` carried: as [`propose`]
+    /// (the ship's own policy decides), unless an execution of that command exists
+    /// already — the journal remembers it across restarts, so a command shore sends
+    /// again (its answer was lost, the ship restarted) is never proposed twice; that
+    /// execution is returned as it is (a denied one as [`ExecError::Denied`]).
+    ///
+    /// [`propose`]: Self::propose
+    pub fn propose_from_shore(
+        &self,
+        p: Proposal,
+        command: u64,
+        ship: ShipFacts,
+        now_ms: i64,
+    ) -> Result<Exec, ExecError> {
+        if let Some(e) = self.by_shore_command(command) {
+            return if e.state == ExecState::Rejected && !e.policy.allow {
+                Err(ExecError::Denied(Box::new(e)))
+            } else {
+                Ok(e)
+            };
+        }
+        self.propose_with(p, Some(command), ship, now_ms)
+    }
+
+    /// The execution shore's command `command` proposed, if any.
+    pub fn by_shore_command(&self, command: u64) -> Option<Exec> {
+        self.inner
+            .read()
+            .values()
+            .find(|e| e.shore_command == Some(command))
+            .cloned()
+    }
+
+    fn propose_with(
+        &self,
+        p: Proposal,
+        shore_command: Option<u64>,
+        ship: ShipFacts,
+        now_ms: i64,
+    ) -> Result<Exec, ExecError> {
         let cat = self.remediation.catalogue();
         let rb: &Runbook = cat
             .get(&p.runbook)
@@ -667,6 +714,7 @@ impl Executions {
                 "proposed_at_ms": now_ms,
                 "policy": decision,
                 "config_command": rb.config_command,
+                "shore_command": shore_command,
             }),
         )?;
         let to = if decision.allow {
@@ -1240,7 +1288,7 @@ pub fn plan(
 }
 
 /// Applies one journal record to the executions.
-fn apply(map: &mut BTreeMap<u64, Exec>, rec: &AuditRecord) {
+pub(crate) fn apply(map: &mut BTreeMap<u64, Exec>, rec: &AuditRecord) {
     let d = &rec.detail;
     let Some(id) = d.get("id").and_then(|v| v.as_str()) else {
         return;
@@ -1277,6 +1325,7 @@ fn apply(map: &mut BTreeMap<u64, Exec>, rec: &AuditRecord) {
                         .and_then(|v| v.as_str())
                         .map(str::to_string),
                     preview: Vec::new(),
+                    shore_command: d.get("shore_command").and_then(|v| v.as_u64()),
                 })
             };
             match parse() {

@@ -152,6 +152,13 @@ pub enum SyncError {
 pub trait CommandHandler: Send + Sync + 'static {
     /// Applies `action`; `Ok(result)` or `Err(reason)`.
     fn apply(&self, action: &Action) -> Result<String, String>;
+
+    /// Applies a whole command (what the sync calls): its action by default. A handler
+    /// that must recognise a command it already applied before a restart (the sync's own
+    /// memory of answers does not survive one) uses the command's id.
+    fn apply_command(&self, cmd: &Command) -> Result<String, String> {
+        self.apply(&cmd.action)
+    }
 }
 
 /// Provides the ship's state for snapshots.
@@ -499,7 +506,7 @@ impl SyncShip {
                         let (ok, result) = if cmd.expires_ms < now_ms {
                             (false, "expired before it reached the ship".to_owned())
                         } else {
-                            match handler.map(|h| h.apply(&cmd.action)) {
+                            match handler.map(|h| h.apply_command(&cmd)) {
                                 Some(Ok(r)) => (true, r),
                                 Some(Err(e)) => (false, e),
                                 None => (false, "no command handler on this ship".to_owned()),
