@@ -145,9 +145,11 @@ impl SyncRoute {
         self.active.borrow().clone()
     }
 
-    /// Reported by the sync loop once it rides `link` (`None` when it stops).
+    /// Reported by the sync loop once it rides `link` (`None` when it stops). A ship
+    /// without inventoried links has no link to name: nothing is reported.
     pub fn report_active(&self, link: Option<&str>) {
-        self.active.send_replace(link.map(str::to_owned));
+        self.active
+            .send_replace(link.filter(|l| !l.is_empty()).map(str::to_owned));
     }
 
     /// Waits up to `limit` for the running sync to ride `link`; the active link then.
