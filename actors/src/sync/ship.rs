@@ -734,7 +734,12 @@ pub async fn run_ship_sync(
             Some(down) = conn.rx.recv() => {
                 engine.on_down(down, clock.now_ms(), commands.as_deref());
             }
-            Ok(()) = async { chosen.as_mut().expect("guarded").changed().await }, if chosen.is_some() => {
+            Ok(()) = async {
+                match chosen.as_mut() {
+                    Some(c) => c.changed().await,
+                    None => std::future::pending().await,
+                }
+            }, if chosen.is_some() => {
                 let c = chosen.as_mut().map(|c| c.borrow_and_update().clone());
                 rate = route_rate(&engine, c.as_ref());
                 engine.set_rate(rate);
