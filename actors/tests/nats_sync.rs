@@ -137,6 +137,7 @@ fn start_ship_sync(
             metrics: None,
             commands: None,
             snapshot: None,
+            route: None,
         };
         run_ship_sync(parts, rx).await.unwrap();
     });

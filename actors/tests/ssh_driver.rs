@@ -302,3 +302,152 @@ async fn crash_cycles_over_ssh_never_send_an_action_twice() {
     }
     eprintln!("crash cycles: {cycles} cycles, ends {ends:?}");
 }
+
+/// Each target through its own real sshd (its own switch state), counting the calls in
+/// flight at once.
+struct PerTarget {
+    drivers: std::collections::HashMap<String, SshDriver>,
+    inflight: std::sync::Mutex<(usize, usize)>,
+}
+
+impl seawatch_actors::runbook::exec::Driver for PerTarget {
+    fn run<'a>(
+        &'a self,
+        target: &'a TargetAccess,
+        command: &'a str,
+        timeout: Duration,
+    ) -> futures::future::BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            {
+                let mut f = self.inflight.lock().unwrap();
+                f.0 += 1;
+                f.1 = f.1.max(f.0);
+            }
+            let out = self.drivers[&target.id].run(target, command, timeout).await;
+            self.inflight.lock().unwrap().0 -= 1;
+            out
+        })
+    }
+}
+
+/// Three switches, each a real sshd with its own CLI state, as the targets of one bounce:
+/// they run side by side (the shipped policy allows 3 at once for a low-risk runbook over
+/// 3 targets), each applies its actions once; when one switch's port never comes back
+/// (its cable is out), every touched switch is rolled back and left enabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_targets_over_ssh_and_a_failed_verify_rolls_back_every_switch() {
+    let mut servers = Vec::new();
+    for _ in 0..3 {
+        match Managed::start() {
+            Ok(s) => servers.push(s),
+            Err(e) => {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "sshd needed under CI: {e}"
+                );
+                eprintln!("SKIPPED: no sshd for the parallel ssh targets: {e}");
+                return;
+            }
+        }
+    }
+    let ids: Vec<String> = (1..=3).map(|i| format!("acc-sw-{i}")).collect();
+    let targets: Vec<TargetAccess> = ids
+        .iter()
+        .zip(&servers)
+        .map(|(id, s)| TargetAccess {
+            id: id.clone(),
+            kind: "switch".into(),
+            zone: "it".into(),
+            address: Some(s.addr()),
+            user: None,
+        })
+        .collect();
+    let driver = PerTarget {
+        drivers: ids
+            .iter()
+            .zip(&servers)
+            .map(|(id, s)| {
+                (
+                    id.clone(),
+                    SshDriver {
+                        ssh: "ssh".into(),
+                        key: s.dir().join("client_key"),
+                        known_hosts: s.dir().join("known_hosts"),
+                        user: user(),
+                    },
+                )
+            })
+            .collect(),
+        inflight: std::sync::Mutex::new((0, 0)),
+    };
+    let data = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    let (rem, _) = Remediation::open(
+        RemediationPaths {
+            runbooks: repo.join("runbooks"),
+            policies: repo.join("policies"),
+            audit: data.path().join("audit"),
+        },
+        Clock::manual(1_741_921_200_000),
+        RemediationMetrics::register(&Metrics::new()),
+    )
+    .unwrap();
+    let ex = Executions::recover("aurora", rem, targets).unwrap();
+    let bounce = || {
+        let mut params = serde_json::Map::new();
+        params.insert("interface".into(), "Gi1/0/7".into());
+        Proposal {
+            runbook: "bounce-access-port".into(),
+            targets: ids.clone(),
+            params,
+            requester: "alice".into(),
+            role: "operator".into(),
+            incident: None,
+        }
+    };
+    let e = ex
+        .propose(bounce(), ShipFacts::default(), 1_741_921_200_000)
+        .unwrap();
+    assert_eq!(e.policy.max_parallel, 3);
+    ex.decide(&e.id, "bob", true).unwrap();
+    assert_eq!(ex.run(&e.id, &driver).await.unwrap(), ExecState::Succeeded);
+    assert_eq!(
+        driver.inflight.lock().unwrap().1,
+        3,
+        "three switches at once"
+    );
+    for s in &servers {
+        assert_eq!(
+            s.applied(),
+            vec!["Gi1/0/7 shutdown", "Gi1/0/7 no shutdown"],
+            "{}",
+            s.addr()
+        );
+    }
+
+    // fresh switches; the second one's cable is out: its verify fails
+    for s in &servers {
+        std::fs::remove_file(s.dir().join("ports")).ok();
+        std::fs::remove_file(s.dir().join("applied.log")).ok();
+    }
+    std::fs::write(servers[1].dir().join("unplugged"), "Gi1/0/7").unwrap();
+    let e = ex
+        .propose(bounce(), ShipFacts::default(), 1_741_921_200_000)
+        .unwrap();
+    ex.decide(&e.id, "bob", true).unwrap();
+    assert_eq!(ex.run(&e.id, &driver).await.unwrap(), ExecState::RolledBack);
+    for s in &servers {
+        assert_eq!(
+            s.applied(),
+            vec![
+                "Gi1/0/7 shutdown",
+                "Gi1/0/7 no shutdown",
+                "Gi1/0/7 no shutdown"
+            ],
+            "{}: action, then rollback",
+            s.addr()
+        );
+        let ports = std::fs::read_to_string(s.dir().join("ports")).unwrap();
+        assert!(ports.contains("Gi1/0/7 enabled"), "{ports}");
+    }
+}

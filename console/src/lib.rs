@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod rollouts;
 pub mod rt;
 pub mod runbooks;
+pub mod shore_runbooks;
 pub mod silences;
 #[cfg(test)]
 mod testutil;

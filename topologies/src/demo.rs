@@ -279,6 +279,8 @@ impl Demo {
                     incidents: ship_opts.board.clone(),
                     outbox: Some(Arc::new(parking_lot::Mutex::new(outbox))),
                     log: parts.log.clone(),
+                    // the demo's simulated network gives each ship one sync link
+                    sync_route: None,
                 })
                 .map_err(|e| fail(e.to_string()))?;
                 let child = service.supervisor.clone();
@@ -304,6 +306,8 @@ impl Demo {
                         board: fleet.board.clone(),
                         push: fleet.push.clone(),
                         roster: s.roster().clone(),
+                        // the demo's simulated network has one link per ship
+                        route: None,
                     }) as Arc<dyn SyncSnapshotSource>),
                     cursor_every: None,
                 })

@@ -25,7 +25,9 @@ use seawatch_actors::mail::Outbox;
 use seawatch_actors::push::PushBus;
 use seawatch_actors::runbook::auto::{auto_child, AutoSources};
 use seawatch_actors::runbook::builtin::BuiltinDriver;
-use seawatch_actors::runbook::exec::{executor_child, DriverSet, Executions, TargetAccess};
+use seawatch_actors::runbook::exec::{
+    executor_child, DriverSet, ExecError, Executions, Proposal, TargetAccess,
+};
 use seawatch_actors::runbook::http::HttpDriver;
 use seawatch_actors::runbook::policy::{IncidentFacts, LinkFacts, ShipFacts};
 use seawatch_actors::runbook::service::{
@@ -33,6 +35,9 @@ use seawatch_actors::runbook::service::{
 };
 use seawatch_actors::runbook::ssh::SshDriver;
 use seawatch_actors::runbook::to_log::to_log_child;
+use seawatch_actors::sync::route::SyncRoute;
+use seawatch_actors::sync::ship::CommandHandler;
+use seawatch_actors::sync::wire::{Action, Command};
 use seawatch_console::runbooks::ExecApi;
 use seawatch_model::ShipId;
 use seawatch_runtime::supervision::ChildSpec;
@@ -88,6 +93,8 @@ pub struct RemediationArgs {
     pub outbox: Option<Arc<Mutex<Outbox>>>,
     /// The ship's event log: every audit record is appended to it.
     pub log: LogService,
+    /// The ship's sync route: builtin `sync move` steps move it (`None`: they fail).
+    pub sync_route: Option<SyncRoute>,
 }
 
 /// One ship's remediation service.
@@ -98,6 +105,8 @@ pub struct RemediationService {
     pub executions: Executions,
     /// What the console's runbook routes serve.
     pub api: ExecApi,
+    /// Shore's commands to the ship: runbook proposals (given to the ship's sync).
+    pub commands: Arc<dyn CommandHandler>,
     /// The `runbooks` supervisor and its children.
     pub supervisor: ChildSpec,
 }
@@ -150,11 +159,15 @@ pub fn remediation_service(args: RemediationArgs) -> Result<RemediationService, 
         ssh: Arc::new(SshDriver::in_data(&args.data, "seawatch")),
         // http to device APIs with tokens from DATA/http/tokens/<target>
         http: Some(Arc::new(HttpDriver::in_data(&args.data))),
-        // silences through the mail outbox (every step fails without one)
-        builtin: Some(Arc::new(BuiltinDriver::new(
-            args.outbox,
-            args.clock.clone(),
-        ))),
+        // silences through the mail outbox (those steps fail without one), sync moves
+        // through the sync route (those fail without one)
+        builtin: Some(Arc::new({
+            let b = BuiltinDriver::new(args.outbox, args.clock.clone());
+            match args.sync_route {
+                Some(r) => b.with_sync(r),
+                None => b,
+            }
+        })),
     };
     let children = vec![
         reload_child(remediation.clone(), Duration::from_secs(5)),
@@ -177,6 +190,11 @@ pub fn remediation_service(args: RemediationArgs) -> Result<RemediationService, 
             Duration::from_secs(10),
         ),
     ];
+    let commands: Arc<dyn CommandHandler> = Arc::new(ShoreProposals {
+        executions: executions.clone(),
+        ship: facts.clone(),
+        now_ms: now_ms.clone(),
+    });
     let api = ExecApi {
         executions: executions.clone(),
         ship: facts,
@@ -190,8 +208,70 @@ pub fn remediation_service(args: RemediationArgs) -> Result<RemediationService, 
         remediation,
         executions,
         api,
+        commands,
         supervisor: crate::ship::one_for_one("runbooks", &args.ship, children),
     })
+}
+
+/// Shore's commands to a ship, as its sync delivers them: `propose_execution` proposes a
+/// runbook execution here, requested by the shore user with their shore role, and the
+/// ship's own policy decides, as for a proposal made on the ship. The reply is the JSON
+/// `{"execution","state","reasons"}` (`ok` false when denied) or `{"error"}`. A command
+/// shore sends again is answered from the execution it proposed the first time, even
+/// after a restart (the journal records the command's id). Other actions are refused.
+pub struct ShoreProposals {
+    executions: Executions,
+    ship: Arc<dyn Fn() -> ShipFacts + Send + Sync>,
+    now_ms: Arc<dyn Fn() -> i64 + Send + Sync>,
+}
+
+impl CommandHandler for ShoreProposals {
+    fn apply(&self, action: &Action) -> Result<String, String> {
+        let name = serde_json::to_value(action)
+            .ok()
+            .and_then(|v| v.get("action").and_then(|a| a.as_str()).map(str::to_string))
+            .unwrap_or_default();
+        Err(format!(
+            "this ship takes propose_execution commands only, not {name}"
+        ))
+    }
+
+    fn apply_command(&self, cmd: &Command) -> Result<String, String> {
+        let Action::ProposeExecution {
+            runbook,
+            targets,
+            params,
+            requester,
+            role,
+            incident,
+        } = &cmd.action
+        else {
+            return self.apply(&cmd.action);
+        };
+        let answer = |e: &seawatch_actors::runbook::exec::Exec| {
+            serde_json::json!({"execution": e.id, "state": e.state, "reasons": e.policy.reasons})
+                .to_string()
+        };
+        if requester.trim().is_empty() {
+            return Err(serde_json::json!({"error": "no requester"}).to_string());
+        }
+        let p = Proposal {
+            runbook: runbook.clone(),
+            targets: targets.clone(),
+            params: params.clone(),
+            requester: requester.clone(),
+            role: role.clone(),
+            incident: incident.clone(),
+        };
+        match self
+            .executions
+            .propose_from_shore(p, cmd.id, (self.ship)(), (self.now_ms)())
+        {
+            Ok(e) => Ok(answer(&e)),
+            Err(ExecError::Denied(e)) => Err(answer(&e)),
+            Err(e) => Err(serde_json::json!({"error": e.to_string()}).to_string()),
+        }
+    }
 }
 
 /// The remediation targets: every inventoried element (zone `it`), overridden by

@@ -40,9 +40,11 @@ use seawatch_actors::push::{Push, PushBus, PushKind};
 use seawatch_actors::roster::{
     roster_child, DetectorSetup, Discovered, Roster, RosterArgs, RosterMetrics, RosterView,
 };
+use seawatch_actors::runbook::exec::Executions;
 use seawatch_actors::runbook::service::{Remediation, RemediationMetrics, RemediationPaths};
 use seawatch_actors::store::actor::{exporter_child, ExporterArgs};
 use seawatch_actors::store::clickhouse::{ClickHouseConfig, ExporterConfig};
+use seawatch_actors::sync::route::{RouteLink, SyncRoute};
 use seawatch_console::{
     sessions_supervisor, Access, Auth, ConsoleMetrics, ConsoleRuntime, Role, SnapshotSource,
     WsConfig, WsHub,
@@ -301,6 +303,10 @@ pub struct ShipNode {
     pub remediation: Remediation,
     /// Traces (`[otel]`): flushed on shutdown.
     pub traces: Traces,
+    /// The runbook executions.
+    pub executions: Executions,
+    /// Which link the ship's sync rides.
+    pub sync_route: SyncRoute,
 }
 
 /// Why a ship node could not start.
@@ -356,6 +362,26 @@ impl ShipNode {
             .iter()
             .map(|l| (l.id.clone(), l.kind.clone(), l.primary))
             .collect();
+        // which link sync rides: DATA/sync.link, the primary link by default (moved by
+        // the builtin runbook driver, followed by every incarnation of the sync actor)
+        let sync_route = SyncRoute::open(
+            &cfg.ship,
+            cfg.data.join("sync.link"),
+            inventory
+                .links
+                .iter()
+                .map(|l| RouteLink {
+                    id: l.id.clone(),
+                    kind: l.kind.clone(),
+                    primary: l.primary,
+                    capacity_bytes_per_s: l
+                        .capacity_mbps
+                        .filter(|c| c.is_finite() && *c > 0.0)
+                        .map(|c| (c * 1e6 / 8.0) as u64),
+                })
+                .collect(),
+            Some(opts.push.clone()),
+        );
         let parts = assemble_ship(&runtime, &mut families, inventory, &opts)?;
         let (log, sender, metrics) = (
             parts.log.reader(),
@@ -387,10 +413,11 @@ impl ShipNode {
             board: incidents.clone(),
             push: push.clone(),
             roster: roster.clone(),
+            route: Some(sync_route.clone()),
         });
-        if let Some(sync) = crate::sync::ship_sync_child(cfg, log.clone(), &runtime, live) {
-            services.push(sync);
-        }
+        // the sync child starts here, in the services' order; it is built below, once the
+        // remediation service that handles shore's commands exists
+        let sync_at = services.len();
         let mail_outbox = mail_outbox_child(cfg, &inventory_kinds, &log, &clock, &runtime)?.map(
             |(child, outbox)| {
                 services.push(child);
@@ -418,8 +445,19 @@ impl ShipNode {
             incidents: incidents.clone(),
             outbox: mail_outbox.clone(),
             log: parts.log.clone(),
+            sync_route: Some(sync_route.clone()),
         })
         .map_err(|e| ShipStartError::Config(e.to_string()))?;
+        if let Some(sync) = crate::sync::ship_sync_child(
+            cfg,
+            log.clone(),
+            &runtime,
+            live,
+            sync_route.clone(),
+            service.commands.clone(),
+        ) {
+            services.insert(sync_at, sync);
+        }
         let remediation = service.remediation.clone();
         {
             // Bundles from shore's rollouts: runbooks and policies are reloaded at once;
@@ -499,7 +537,7 @@ impl ShipNode {
         let snapshots: Arc<dyn SnapshotSource> = Arc::new(ShipSnapshots {
             ship: cfg.ship.clone(),
             incidents: incidents.clone(),
-            executions,
+            executions: executions.clone(),
             push: push.clone(),
         });
         // The HTTP server, the WebSocket sockets and the push fan-out get their own thread,
@@ -586,6 +624,8 @@ impl ShipNode {
             correlator: correlator_addr,
             remediation,
             traces: opts.traces.clone(),
+            executions,
+            sync_route,
         })
     }
 

@@ -1108,6 +1108,7 @@ fn shore_thread(
                 metrics: metrics.clone(),
                 commands: None,
                 snapshot: s.snapshot.clone(),
+                route: None,
             };
             tasks.push(tokio::spawn(run_ship_sync(parts, stop_rx.clone())));
         }

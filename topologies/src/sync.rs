@@ -28,8 +28,9 @@ use seawatch_actors::sync::metrics::SyncMetrics;
 use seawatch_actors::sync::nats::{
     check_server, connect_ship, run_shore_node, NatsError, ShipSource, ShoreNodeConfig, ShoreShared,
 };
-use seawatch_actors::sync::ship::SnapshotSource;
+use seawatch_actors::sync::route::SyncRoute;
 use seawatch_actors::sync::ship::SyncConfig;
+use seawatch_actors::sync::ship::{CommandHandler, SnapshotSource};
 use seawatch_actors::sync::shore::{fleet_command_router, fleet_read_router, FleetApi};
 use seawatch_actors::sync::wire::{LinkSnapshot, ShipSnapshot};
 use seawatch_console::rollouts::RolloutApi;
@@ -54,6 +55,8 @@ pub struct LiveShipState {
     pub push: PushBus,
     /// The roster (it keeps the ship's position).
     pub roster: Roster,
+    /// The sync's route: the link it rides, as the running sync reports it.
+    pub route: Option<SyncRoute>,
 }
 
 impl SnapshotSource for LiveShipState {
@@ -82,6 +85,7 @@ impl SnapshotSource for LiveShipState {
             devices_down: 0,
             backlog_events: 0,
             position: self.roster.position(),
+            sync_link: self.route.as_ref().and_then(SyncRoute::active),
         }
     }
 
@@ -96,12 +100,15 @@ impl SnapshotSource for LiveShipState {
 }
 
 /// The ship's sync actor over NATS (`cfg.nats`), a child of the ship's subtree; `None`
-/// without `[nats]`. Its snapshots come from `state`.
+/// without `[nats]`. Its snapshots come from `state`; it rides the link `route` names;
+/// shore's commands go to `commands`.
 pub fn ship_sync_child(
     cfg: &ShipConfig,
     log: LogReader,
     runtime: &Runtime,
     state: Arc<dyn SnapshotSource>,
+    route: SyncRoute,
+    commands: Arc<dyn CommandHandler>,
 ) -> Option<ChildSpec> {
     let url = cfg.nats.as_ref()?.url.clone();
     let mut sync = SyncConfig::new(cfg.data.join("sync.cursor"));
@@ -135,8 +142,9 @@ pub fn ship_sync_child(
         connect,
         clock: runtime.clock().clone(),
         metrics: Some(SyncMetrics::register(runtime.metrics())),
-        commands: None,
+        commands: Some(commands),
         snapshot: Some(state),
+        route: Some(route),
     });
     Some(child)
 }
@@ -328,7 +336,17 @@ pub async fn run_shore(
         .merge(auth.routes())
         .merge(auth.protect(Role::Viewer, fleet_read_router(api.clone())))
         .merge(auth.protect(Role::Operator, fleet_command_router(api)))
-        .merge(seawatch_console::rollouts::routes(&auth, rollout_api));
+        .merge(seawatch_console::rollouts::routes(&auth, rollout_api))
+        // runbook proposals to ships (commands over the sync) and their executions as
+        // the ships' audit records tell them
+        .merge(seawatch_console::shore_runbooks::routes(
+            &auth,
+            seawatch_console::shore_runbooks::ShoreRunbookApi {
+                commands: shared.commands.clone(),
+                executions: shared.executions.clone(),
+                clock: clock.clone(),
+            },
+        ));
     // The tree: the HTTP server and the node loop are its children, so a server that
     // dies is restarted and /healthz says so meanwhile, and the node's retries (the
     // cluster may still be electing its JetStream leader, or be unreachable for a while)

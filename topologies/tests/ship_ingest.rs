@@ -362,6 +362,7 @@ async fn the_sync_snapshot_carries_the_links_incidents_and_position() {
         board: node.incidents.clone(),
         push: node.push.clone(),
         roster: node.roster.clone(),
+        route: None,
     };
     let deadline = std::time::Instant::now() + WAIT;
     let snap = loop {

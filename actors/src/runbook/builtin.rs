@@ -9,9 +9,22 @@
 //! - `show silences TARGET` — the active silences of TARGET, one a line (`none` when there
 //!   are none): read-only, for prechecks and verify steps.
 //!
-//! A node without `[email]` has no outbox: every step fails with that reason and nothing
-//! changes. TARGET must be the step's own target (a runbook cannot reach another element
-//! through a parameter).
+//! - `show link LINK` — an inventoried link's kind, state (from the link actors' latest
+//!   push; `unknown` before any) and whether sync rides it (`sync=active`), was told to
+//!   (`sync=chosen`) or not (`sync=standby`): read-only, for prechecks.
+//! - `sync move FROM TO` — moves the ship's sync from link FROM to link TO
+//!   ([`crate::sync::route`]): durable before it answers, idempotent (already on TO is a
+//!   success), refused when sync is on neither. One of FROM and TO must be the step's
+//!   target, so that the policy sees the link that is left (or returned to).
+//! - `show sync` — the link the running sync rides (`active`), the one it was told to
+//!   ride (`chosen`) and the one before (`previous`): once the sync has applied the
+//!   choice, or after the step's timeout (at most 30 s) with what it rides then; for
+//!   verify steps.
+//!
+//! A node without `[email]` has no outbox: silence steps fail with that reason and
+//! nothing changes; a node without a sync route fails the sync steps the same way.
+//! TARGET must be the step's own target (a runbook cannot reach another element through
+//! a parameter).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +35,7 @@ use seawatch_runtime::Clock;
 
 use super::exec::{Driver, TargetAccess};
 use crate::mail::store::{Outbox, Silence};
+use crate::sync::route::SyncRoute;
 
 /// Who builtin silences are added as.
 pub const BY: &str = "runbook";
@@ -33,12 +47,14 @@ pub const MAX_MINUTES: i64 = 7 * 24 * 60;
 pub struct BuiltinDriver {
     outbox: Option<Arc<Mutex<Outbox>>>,
     clock: Clock,
+    sync: Option<SyncRoute>,
 }
 
 impl std::fmt::Debug for BuiltinDriver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BuiltinDriver")
             .field("outbox", &self.outbox.is_some())
+            .field("sync", &self.sync.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -46,7 +62,34 @@ impl std::fmt::Debug for BuiltinDriver {
 impl BuiltinDriver {
     /// The driver over `outbox`, with times from `clock`.
     pub fn new(outbox: Option<Arc<Mutex<Outbox>>>, clock: Clock) -> Self {
-        Self { outbox, clock }
+        Self {
+            outbox,
+            clock,
+            sync: None,
+        }
+    }
+
+    /// With the ship's sync route: the `sync` and `show link` commands.
+    pub fn with_sync(mut self, route: SyncRoute) -> Self {
+        self.sync = Some(route);
+        self
+    }
+
+    fn route(&self) -> Result<&SyncRoute, String> {
+        self.sync.as_ref().ok_or_else(|| {
+            "builtin: this node's sync has no route (no sync): nothing to move".into()
+        })
+    }
+
+    fn show_sync(&self) -> Result<String, String> {
+        let r = self.route()?;
+        let c = r.choice();
+        Ok(format!(
+            "sync link: active {}, chosen {}, previous {}",
+            r.active().as_deref().unwrap_or("none"),
+            c.link,
+            c.previous.as_deref().unwrap_or("none")
+        ))
     }
 
     fn outbox(&self) -> Result<&Arc<Mutex<Outbox>>, String> {
@@ -133,8 +176,37 @@ impl BuiltinDriver {
                     lines.join("\n")
                 })
             }
+            ["show", "link", link] => {
+                let r = self.route()?;
+                let l = r
+                    .link(link)
+                    .ok_or_else(|| format!("builtin: no link {link:?} in this ship's inventory"))?;
+                let sync = if r.active().as_deref() == Some(*link) {
+                    "active"
+                } else if r.choice().link == *link {
+                    "chosen"
+                } else {
+                    "standby"
+                };
+                Ok(format!(
+                    "{link} kind={} state={} sync={sync}",
+                    l.kind,
+                    r.link_state(link)
+                ))
+            }
+            ["sync", "move", from, to] => {
+                if *from != target && *to != target {
+                    return Err(format!(
+                        "builtin: neither {from:?} nor {to:?} is this step's target {target:?}"
+                    ));
+                }
+                self.route()?
+                    .move_sync(from, to, now)
+                    .map_err(|e| format!("builtin: sync move {from} {to}: {e}"))
+            }
+            ["show", "sync"] => self.show_sync(),
             _ => Err(format!(
-                "builtin: unknown command {command:?}: expected `silence TARGET MINUTES`, `unsilence TARGET` or `show silences TARGET`"
+                "builtin: unknown command {command:?}: expected `silence TARGET MINUTES`, `unsilence TARGET`, `show silences TARGET`, `show link LINK`, `sync move FROM TO` or `show sync`"
             )),
         }
     }
@@ -151,10 +223,19 @@ impl Driver for BuiltinDriver {
         &'a self,
         target: &'a TargetAccess,
         command: &'a str,
-        _timeout: Duration,
+        timeout: Duration,
     ) -> BoxFuture<'a, Result<String, String>> {
-        // journal appends are local and short: no task, no timeout to enforce
-        Box::pin(async move { self.apply(&target.id, command) })
+        Box::pin(async move {
+            if command.split_whitespace().eq(["show", "sync"]) {
+                // the running sync applies a move asynchronously: give it the step's time
+                let r = self.route()?;
+                r.wait_active(&r.choice().link, timeout.min(Duration::from_secs(30)))
+                    .await;
+                return self.show_sync();
+            }
+            // journal appends and file writes are local and short: no task, no timeout
+            self.apply(&target.id, command)
+        })
     }
 }
 
@@ -236,6 +317,60 @@ mod tests {
             .apply("acc-sw-1", "silence acc-sw-1 5")
             .unwrap_err()
             .contains("no [email] outbox"));
+    }
+
+    #[test]
+    fn sync_commands_need_a_route_and_the_steps_target_on_one_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Clock::manual(T0);
+        let bare = BuiltinDriver::new(None, clock.clone());
+        assert!(bare
+            .apply("vsat-1", "sync move vsat-1 leo-1")
+            .unwrap_err()
+            .contains("no route"));
+        let link = |id: &str, kind: &str, primary| crate::sync::route::RouteLink {
+            id: id.into(),
+            kind: kind.into(),
+            primary,
+            capacity_bytes_per_s: None,
+        };
+        let route = SyncRoute::open(
+            "aurora",
+            dir.path().join("sync.link"),
+            vec![link("vsat-1", "vsat", true), link("leo-1", "leo", false)],
+            None,
+        );
+        let d = BuiltinDriver::new(None, clock).with_sync(route.clone());
+        assert_eq!(
+            d.apply("vsat-1", "show link leo-1").unwrap(),
+            "leo-1 kind=leo state=unknown sync=standby"
+        );
+        assert_eq!(
+            d.apply("vsat-1", "show link vsat-1").unwrap(),
+            "vsat-1 kind=vsat state=unknown sync=chosen"
+        );
+        assert!(d
+            .apply("vsat-1", "show link lte-1")
+            .unwrap_err()
+            .contains("no link \"lte-1\""));
+        // a step may not move sync between two links that are not its target
+        assert!(d
+            .apply("lte-1", "sync move vsat-1 leo-1")
+            .unwrap_err()
+            .contains("neither"));
+        assert_eq!(
+            d.apply("vsat-1", "sync move vsat-1 leo-1").unwrap(),
+            "sync moved from vsat-1 to leo-1"
+        );
+        assert_eq!(
+            d.apply("vsat-1", "show sync").unwrap(),
+            "sync link: active none, chosen leo-1, previous vsat-1"
+        );
+        route.report_active(Some("leo-1"));
+        assert!(d
+            .apply("vsat-1", "show link leo-1")
+            .unwrap()
+            .ends_with("sync=active"));
     }
 
     #[tokio::test]

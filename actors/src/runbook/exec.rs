@@ -184,6 +184,10 @@ pub struct Exec {
     /// The device-state part of the dry run, one entry a target, read before approval.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub preview: Vec<Preview>,
+    /// Proposed from shore: the id of the shore's command that carried the proposal
+    /// (the requester is the shore user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shore_command: Option<u64>,
 }
 
 /// What a target's running configuration says the action steps would change (read with
@@ -603,6 +607,49 @@ impl Executions {
     /// decision audited with its input), and records it `awaiting_approval` — or
     /// `rejected` with the reasons. `ship` is the ship's state for the policy.
     pub fn propose(&self, p: Proposal, ship: ShipFacts, now_ms: i64) -> Result<Exec, ExecError> {
+        self.propose_with(p, None, ship, now_ms)
+    }
+
+    /// Proposes an execution that shore's command `command` carried: as [`propose`]
+    /// (the ship's own policy decides), unless an execution of that command exists
+    /// already — the journal remembers it across restarts, so a command shore sends
+    /// again (its answer was lost, the ship restarted) is never proposed twice; that
+    /// execution is returned as it is (a denied one as [`ExecError::Denied`]).
+    ///
+    /// [`propose`]: Self::propose
+    pub fn propose_from_shore(
+        &self,
+        p: Proposal,
+        command: u64,
+        ship: ShipFacts,
+        now_ms: i64,
+    ) -> Result<Exec, ExecError> {
+        if let Some(e) = self.by_shore_command(command) {
+            return if e.state == ExecState::Rejected && !e.policy.allow {
+                Err(ExecError::Denied(Box::new(e)))
+            } else {
+                Ok(e)
+            };
+        }
+        self.propose_with(p, Some(command), ship, now_ms)
+    }
+
+    /// The execution shore's command `command` proposed, if any.
+    pub fn by_shore_command(&self, command: u64) -> Option<Exec> {
+        self.inner
+            .read()
+            .values()
+            .find(|e| e.shore_command == Some(command))
+            .cloned()
+    }
+
+    fn propose_with(
+        &self,
+        p: Proposal,
+        shore_command: Option<u64>,
+        ship: ShipFacts,
+        now_ms: i64,
+    ) -> Result<Exec, ExecError> {
         let cat = self.remediation.catalogue();
         let rb: &Runbook = cat
             .get(&p.runbook)
@@ -667,6 +714,7 @@ impl Executions {
                 "proposed_at_ms": now_ms,
                 "policy": decision,
                 "config_command": rb.config_command,
+                "shore_command": shore_command,
             }),
         )?;
         let to = if decision.allow {
@@ -865,34 +913,26 @@ impl Executions {
     }
 
     /// Runs (or resumes) one approved execution to its end with `driver`.
+    ///
+    /// Targets run side by side, at most the policy's `max_parallel` at once (blast
+    /// radius, contracts §7), each target's steps in order; every step is journaled under
+    /// its target, so a resumed execution knows per target what ran. A failed action
+    /// starts no further target (those already running stop after their current step);
+    /// then every target an action touched is rolled back, and only those.
     pub async fn run(&self, id: &str, driver: &dyn Driver) -> Result<ExecState, ExecError> {
         let e = self.get(id).ok_or_else(|| ExecError::NotFound(id.into()))?;
-        // The approved plan is self-contained: a runbook edited or removed since runs as
-        // it was approved.
-        let steps_of = |phase: Phase, target: &str| -> Vec<PlannedStep> {
-            e.plan
-                .iter()
-                .filter(|s| s.phase == phase && s.target == target)
-                .cloned()
-                .collect()
-        };
+        let parallel = (e.policy.max_parallel.max(1) as usize).min(e.targets.len().max(1));
         let mut state = e.state;
         // prechecks (read-only: re-run whatever has no ok)
         if state == ExecState::Prechecks {
-            for t in &e.targets {
-                for s in steps_of(Phase::Precheck, t) {
-                    if self
-                        .get(id)
-                        .and_then(|x| x.step(t, Phase::Precheck, s.index))
-                        == Some(StepStatus::Ok)
-                    {
-                        continue;
-                    }
-                    if !self.step(id, e.driver, &s, driver).await? {
-                        self.transition(id, state, ExecState::Failed, "seawatch")?;
-                        return Ok(ExecState::Failed);
-                    }
-                }
+            let ok = self
+                .each_target(&e.targets, parallel, |t| {
+                    self.phase_of(id, &e, t, Phase::Precheck, driver, false)
+                })
+                .await?;
+            if ok.contains(&false) {
+                self.transition(id, state, ExecState::Failed, "seawatch")?;
+                return Ok(ExecState::Failed);
             }
             self.transition(id, state, ExecState::DryRun, "seawatch")?;
             state = ExecState::DryRun;
@@ -901,109 +941,212 @@ impl Executions {
             self.transition(id, state, ExecState::Executing, "seawatch")?;
             state = ExecState::Executing;
         }
-        let mut rollback = false;
         if state == ExecState::Executing {
-            'targets: for t in &e.targets {
-                for s in steps_of(Phase::Action, t) {
-                    let cur = self.get(id).and_then(|x| x.step(t, Phase::Action, s.index));
-                    match cur {
-                        Some(StepStatus::Ok) => continue,
-                        Some(StepStatus::Failed) => {
-                            rollback = true;
-                            break 'targets;
-                        }
-                        Some(StepStatus::Started) | Some(StepStatus::InDoubt) => {
-                            // may have run: never retried; verification decides — but
-                            // only once the step's timeout has passed since it started,
-                            // so that a command still in flight from before the restart
-                            // (an orphaned client, a slow device) has landed or failed
-                            let started = self.get(id).and_then(|x| {
-                                x.steps
-                                    .iter()
-                                    .rev()
-                                    .find(|r| {
-                                        r.target == *t
-                                            && r.phase == Phase::Action
-                                            && r.index == s.index
-                                            && r.status == StepStatus::Started
-                                    })
-                                    .and_then(|r| r.at_ms)
-                            });
-                            let settle_ms = started.map_or(s.timeout_s as i64 * 1000, |at| {
-                                at + s.timeout_s as i64 * 1000 - self.remediation.now_ms()
-                            });
-                            self.record(
-                                id,
-                                &s,
-                                StepStatus::InDoubt,
-                                &format!(
-                                    "may have run before a restart: verifying instead of retrying, after its timeout ({} s left)",
-                                    (settle_ms.max(0) as u64).div_ceil(1000)
-                                ),
-                            )?;
-                            if settle_ms > 0 {
-                                tokio::time::sleep(Duration::from_millis(
-                                    settle_ms.min(s.timeout_s as i64 * 1000) as u64,
-                                ))
-                                .await;
-                            }
-                            break 'targets;
-                        }
-                        None => {}
-                    }
-                    if !self.step(id, e.driver, &s, driver).await? {
-                        rollback = true;
-                        break 'targets;
-                    }
-                }
-            }
+            // a failure recorded before a restart starts no further target either
+            let stop = std::sync::atomic::AtomicBool::new(
+                e.steps
+                    .iter()
+                    .any(|s| s.phase == Phase::Action && s.status == StepStatus::Failed),
+            );
+            self.each_target(&e.targets, parallel, |t| {
+                self.actions_of(id, &e, t, driver, &stop)
+            })
+            .await?;
             self.transition(id, state, ExecState::Verifying, "seawatch")?;
             state = ExecState::Verifying;
         }
         if state == ExecState::Verifying {
             let cur = self.get(id).ok_or_else(|| ExecError::NotFound(id.into()))?;
             // an action failed earlier (recorded), or we are resuming a rollback
-            rollback |= cur.steps.iter().any(|s| {
+            let mut rollback = cur.steps.iter().any(|s| {
                 (s.phase == Phase::Action && s.status == StepStatus::Failed)
                     || s.phase == Phase::Rollback
             });
             if !rollback {
-                'verify: for t in &e.targets {
-                    for s in steps_of(Phase::Verify, t) {
-                        if !self.step(id, e.driver, &s, driver).await? {
-                            rollback = true;
-                            break 'verify;
-                        }
-                    }
-                }
+                // verify steps are read-only: every target is checked, each stops at its
+                // first failure
+                let ok = self
+                    .each_target(&e.targets, parallel, |t| {
+                        self.phase_of(id, &e, t, Phase::Verify, driver, true)
+                    })
+                    .await?;
+                rollback = ok.contains(&false);
             }
             if !rollback {
                 self.transition(id, state, ExecState::Succeeded, "seawatch")?;
                 return Ok(ExecState::Succeeded);
             }
-            // roll back every target, last first; a rollback step already ok is skipped
-            let mut ok = true;
-            for t in e.targets.iter().rev() {
-                for s in steps_of(Phase::Rollback, t) {
-                    if self
-                        .get(id)
-                        .and_then(|x| x.step(t, Phase::Rollback, s.index))
-                        == Some(StepStatus::Ok)
-                    {
-                        continue;
-                    }
-                    ok &= self.step(id, e.driver, &s, driver).await?;
-                }
-            }
-            let to = if ok {
-                ExecState::RolledBack
-            } else {
+            // roll back every target an action touched (started, in doubt, ok or failed),
+            // last first; a rollback step already ok is skipped
+            let cur = self.get(id).ok_or_else(|| ExecError::NotFound(id.into()))?;
+            let touched: Vec<String> = e
+                .targets
+                .iter()
+                .rev()
+                .filter(|t| {
+                    cur.steps
+                        .iter()
+                        .any(|s| s.target == **t && s.phase == Phase::Action)
+                })
+                .cloned()
+                .collect();
+            let ok = self
+                .each_target(&touched, parallel, |t| {
+                    self.phase_of(id, &e, t, Phase::Rollback, driver, false)
+                })
+                .await?;
+            let to = if ok.contains(&false) {
                 ExecState::Failed
+            } else {
+                ExecState::RolledBack
             };
             self.transition(id, state, to, "seawatch")?;
             return Ok(to);
         }
         Ok(state)
+    }
+
+    /// Runs `f` for each target, at most `parallel` at once, started in the targets'
+    /// order; the results in that order. The first journal error is returned (the
+    /// others' steps are journaled as far as they got).
+    async fn each_target<'a, F, Fut>(
+        &'a self,
+        targets: &'a [String],
+        parallel: usize,
+        f: F,
+    ) -> Result<Vec<bool>, ExecError>
+    where
+        F: Fn(&'a str) -> Fut,
+        Fut: std::future::Future<Output = Result<bool, ExecError>> + Send + 'a,
+    {
+        use futures::StreamExt;
+        // built first (nothing runs until polled), so the stream maps no closure: a
+        // closure over borrowed targets makes the executor's future not provably Send
+        let futs: Vec<BoxFuture<'a, (usize, Result<bool, ExecError>)>> = targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let fut = f(t.as_str());
+                Box::pin(async move { (i, fut.await) }) as BoxFuture<'a, _>
+            })
+            .collect();
+        let results: Vec<(usize, Result<bool, ExecError>)> = futures::stream::iter(futs)
+            .buffer_unordered(parallel.max(1))
+            .collect()
+            .await;
+        let mut out = vec![false; targets.len()];
+        for (i, r) in results {
+            out[i] = r?;
+        }
+        Ok(out)
+    }
+
+    /// One target's read-only or idempotent phase, its steps in order: prechecks and
+    /// rollback steps already `ok` are skipped, verify steps always run (`rerun_ok`);
+    /// prechecks and verify stop at the first failure, a rollback tries every step. True
+    /// when every step passed.
+    async fn phase_of(
+        &self,
+        id: &str,
+        e: &Exec,
+        target: &str,
+        phase: Phase,
+        driver: &dyn Driver,
+        rerun_ok: bool,
+    ) -> Result<bool, ExecError> {
+        let mut all = true;
+        for s in e
+            .plan
+            .iter()
+            .filter(|s| s.phase == phase && s.target == target)
+        {
+            if !rerun_ok
+                && self.get(id).and_then(|x| x.step(target, phase, s.index)) == Some(StepStatus::Ok)
+            {
+                continue;
+            }
+            let ok = self.step(id, e.driver, s, driver).await?;
+            all &= ok;
+            if !ok && phase != Phase::Rollback {
+                return Ok(false);
+            }
+        }
+        Ok(all)
+    }
+
+    /// One target's actions. An action already ok is skipped; one that failed, or any
+    /// failure elsewhere (`stop`), ends the target; one that may have run before a
+    /// restart is never retried: it is recorded in doubt and, once its timeout has
+    /// passed, the verify steps decide. True when every action ran ok.
+    async fn actions_of(
+        &self,
+        id: &str,
+        e: &Exec,
+        t: &str,
+        driver: &dyn Driver,
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> Result<bool, ExecError> {
+        use std::sync::atomic::Ordering;
+        for s in e
+            .plan
+            .iter()
+            .filter(|s| s.phase == Phase::Action && s.target == t)
+        {
+            let cur = self.get(id).and_then(|x| x.step(t, Phase::Action, s.index));
+            match cur {
+                Some(StepStatus::Ok) => continue,
+                Some(StepStatus::Failed) => {
+                    stop.store(true, Ordering::SeqCst);
+                    return Ok(false);
+                }
+                Some(StepStatus::Started) | Some(StepStatus::InDoubt) => {
+                    // may have run: never retried; verification decides — but only once
+                    // the step's timeout has passed since it started, so that a command
+                    // still in flight from before the restart (an orphaned client, a slow
+                    // device) has landed or failed
+                    let started = self.get(id).and_then(|x| {
+                        x.steps
+                            .iter()
+                            .rev()
+                            .find(|r| {
+                                r.target == t
+                                    && r.phase == Phase::Action
+                                    && r.index == s.index
+                                    && r.status == StepStatus::Started
+                            })
+                            .and_then(|r| r.at_ms)
+                    });
+                    let settle_ms = started.map_or(s.timeout_s as i64 * 1000, |at| {
+                        at + s.timeout_s as i64 * 1000 - self.remediation.now_ms()
+                    });
+                    self.record(
+                        id,
+                        s,
+                        StepStatus::InDoubt,
+                        &format!(
+                            "may have run before a restart: verifying instead of retrying, after its timeout ({} s left)",
+                            (settle_ms.max(0) as u64).div_ceil(1000)
+                        ),
+                    )?;
+                    if settle_ms > 0 {
+                        tokio::time::sleep(Duration::from_millis(
+                            settle_ms.min(s.timeout_s as i64 * 1000) as u64,
+                        ))
+                        .await;
+                    }
+                    return Ok(false);
+                }
+                None => {}
+            }
+            if stop.load(Ordering::SeqCst) {
+                return Ok(false);
+            }
+            if !self.step(id, e.driver, s, driver).await? {
+                stop.store(true, Ordering::SeqCst);
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     fn record(
@@ -1068,8 +1211,8 @@ pub const APPROVAL_TIMEOUT_MS: i64 = 4 * 3_600_000;
 /// The executor: a supervised task under the ship's `runbooks` supervisor. On start
 /// (first start, or a restart after a crash) it resumes every approved, unfinished
 /// execution from the journal; then it runs each newly approved one, and expires those
-/// left unapproved for [`APPROVAL_TIMEOUT_MS`]. Executions run one at a time (a target's
-/// steps in order, targets in order: within any `max_parallel`).
+/// left unapproved for [`APPROVAL_TIMEOUT_MS`]. Executions run one at a time; within one,
+/// up to its policy's `max_parallel` targets run at once ([`Executions::run`]).
 pub fn executor_child(
     executions: Executions,
     driver: Arc<dyn Driver>,
@@ -1145,7 +1288,7 @@ pub fn plan(
 }
 
 /// Applies one journal record to the executions.
-fn apply(map: &mut BTreeMap<u64, Exec>, rec: &AuditRecord) {
+pub(crate) fn apply(map: &mut BTreeMap<u64, Exec>, rec: &AuditRecord) {
     let d = &rec.detail;
     let Some(id) = d.get("id").and_then(|v| v.as_str()) else {
         return;
@@ -1182,6 +1325,7 @@ fn apply(map: &mut BTreeMap<u64, Exec>, rec: &AuditRecord) {
                         .and_then(|v| v.as_str())
                         .map(str::to_string),
                     preview: Vec::new(),
+                    shore_command: d.get("shore_command").and_then(|v| v.as_u64()),
                 })
             };
             match parse() {

@@ -7,7 +7,8 @@
 //! an ssh runbook's dry run also shows what its actions would change in each target's
 //! running configuration ([`config_diff`]).
 //! [`auto`] proposes automatic runbooks for open incidents; [`to_log`] ships the audit
-//! records into the ship's event log (and so to shore). Every change of an execution is
+//! records into the ship's event log (and so to shore); [`remote`] folds them back into
+//! executions at shore. Every change of an execution is
 //! pushed to the console's WebSocket sessions as `{"type":"runbook", ...}`.
 
 pub mod audit;
@@ -17,6 +18,7 @@ pub mod config_diff;
 pub mod exec;
 pub mod http;
 pub mod policy;
+pub mod remote;
 pub mod service;
 pub mod spec;
 pub mod ssh;

@@ -39,6 +39,8 @@ pub struct SyncArgs {
     pub commands: Option<Arc<dyn CommandHandler>>,
     /// The ship's state for snapshots.
     pub snapshot: Option<Arc<dyn SnapshotSource>>,
+    /// Which link sync rides (durable; every incarnation follows it).
+    pub route: Option<super::route::SyncRoute>,
 }
 
 /// Messages of the sync actor.
@@ -104,6 +106,7 @@ impl Actor for SyncActor {
                 metrics: args.metrics.clone(),
                 commands: args.commands.clone(),
                 snapshot: args.snapshot.clone(),
+                route: args.route.clone(),
             };
             run_ship_sync(parts, rx).await.map_err(|e| e.to_string())
         });

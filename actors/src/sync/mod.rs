@@ -9,6 +9,8 @@
 //!   loop): four lanes, bandwidth cap, acknowledged positions persisted on the ship.
 //! * [`shore`]: apply by identity (ship, seq), a mirror per ship, the fleet view and its
 //!   HTTP routes, the command queue.
+//! * [`route`]: which of the ship's links sync rides, durably, and what the running sync
+//!   applied (moved by the `builtin` runbook driver).
 //! * [`fleet`]: the shore's actors: the fleet supervisor and a mirror actor per ship.
 //! * [`downsample`]: 1-minute aggregates sent ahead of full resolution while the link is
 //!   poor (decision 0058).
@@ -27,6 +29,7 @@ pub mod fleet;
 pub mod link;
 pub mod metrics;
 pub mod nats;
+pub mod route;
 pub mod ship;
 pub mod shore;
 pub mod victoriametrics;

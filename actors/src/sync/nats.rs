@@ -144,6 +144,8 @@ const FLEET: &str = "SW_FLEET";
 const EVENTS: &str = "SW_EVENTS";
 const OWNERS: &str = "sw_owners";
 const POSITIONS: &str = "sw_positions";
+/// The ships' runbook executions as shore received them (`runbook::remote`).
+const EXECUTIONS: &str = "sw_executions";
 
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -445,6 +447,25 @@ pub async fn ensure_shore(
     Ok((owners, positions))
 }
 
+/// The `sw_executions` bucket (created if missing; idempotent).
+async fn executions_bucket(
+    js: &jetstream::Context,
+    replicas: usize,
+) -> Result<kv::Store, NatsError> {
+    match js.get_key_value(EXECUTIONS).await {
+        Ok(kv) => Ok(kv),
+        Err(_) => js
+            .create_key_value(kv::Config {
+                bucket: EXECUTIONS.into(),
+                history: 1,
+                num_replicas: replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(js_err),
+    }
+}
+
 /// Shared state of a shore node, for its API.
 #[derive(Clone, Default)]
 pub struct ShoreShared {
@@ -468,6 +489,8 @@ pub struct ShoreShared {
     pub unknown_ships: Arc<parking_lot::Mutex<UnknownShips>>,
     /// Traces (decision 0057): a span for each traced incident record applied.
     pub traces: crate::otel::Traces,
+    /// The runbook executions of the ships this node serves, from their audit records.
+    pub executions: crate::runbook::remote::ShoreExecutions,
 }
 
 /// At most this many unconfigured ship ids are remembered (and warned about) by a shore
@@ -556,6 +579,7 @@ pub async fn run_shore_node(
     let mut js = jetstream::new(client.clone());
     js.set_timeout(JS_TIMEOUT);
     let (owners, positions) = ensure_shore(&js, &cfg).await?;
+    let executions_kv = executions_bucket(&js, cfg.replicas).await?;
     let vm_applied = match &shared.victoriametrics {
         Some(_) => Some((
             super::victoriametrics::applied_bucket(&js, cfg.replicas)
@@ -703,6 +727,8 @@ pub async fn run_shore_node(
                     revision: AtomicU64::new(0),
                     traces: shared.traces.clone(),
                     node: cfg.node.clone(),
+                    executions: shared.executions.clone(),
+                    executions_kv: executions_kv.clone(),
                 });
                 let args = MirrorArgs {
                     ship: s.ship.clone(),
@@ -823,6 +849,10 @@ struct NatsMirrorIo {
     traces: crate::otel::Traces,
     /// This shore node.
     node: String,
+    /// The ship's runbook executions, folded from its audit records.
+    executions: crate::runbook::remote::ShoreExecutions,
+    /// ... and stored, one key an execution (`<ship>.<id>`).
+    executions_kv: kv::Store,
 }
 
 /// Bound on a mirror actor's apply of one frame, seen from its feed.
@@ -840,6 +870,25 @@ impl NatsMirrorIo {
         if let Some(vm) = &self.vm {
             vm.reset().await;
         }
+        // the ship's executions as stored: this node may be new to the ship
+        let mut stored = Vec::new();
+        let prefix = format!("{ship}.");
+        let mut keys = self.executions_kv.keys().await.map_err(js_err)?;
+        while let Some(k) = keys.next().await {
+            let k = k.map_err(js_err)?;
+            if !k.starts_with(&prefix) {
+                continue;
+            }
+            if let Some(v) = self.executions_kv.get(&k).await.map_err(js_err)? {
+                match serde_json::from_slice(&v) {
+                    Ok(s) => stored.push(s),
+                    Err(e) => {
+                        tracing::warn!(%ship, key = %k, error = %e, "shore: unreadable stored execution skipped")
+                    }
+                }
+            }
+        }
+        self.executions.load(ship, stored);
         let stored = match &self.clickhouse {
             Some(ch) => ch.count_async(ship).await.map_err(js_err)?,
             None => 0,
@@ -899,6 +948,16 @@ impl NatsMirrorIo {
                         publish_events(&self.js, &subject, &ship, &events).await?
                     }
                 };
+                // runbook executions: stored before the batch is acknowledged (a failed
+                // put fails the frame; it comes again and is folded once)
+                for x in self.executions.observe(&ship, &events) {
+                    let key = format!("{ship}.{}", x.exec.id);
+                    let value = serde_json::to_vec(&x).unwrap_or_default();
+                    self.executions_kv
+                        .put(key, value.into())
+                        .await
+                        .map_err(js_err)?;
+                }
                 let mut next = mirror.positions();
                 next[lane.index()] = next[lane.index()].max(end);
                 let value = format!("{} {} {} {}", next[0], next[1], next[2], next[3]);

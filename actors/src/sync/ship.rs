@@ -163,6 +163,13 @@ pub enum SyncError {
 pub trait CommandHandler: Send + Sync + 'static {
     /// Applies `action`; `Ok(result)` or `Err(reason)`.
     fn apply(&self, action: &Action) -> Result<String, String>;
+
+    /// Applies a whole command (what the sync calls): its action by default. A handler
+    /// that must recognise a command it already applied before a restart (the sync's own
+    /// memory of answers does not survive one) uses the command's id.
+    fn apply_command(&self, cmd: &Command) -> Result<String, String> {
+        self.apply(&cmd.action)
+    }
 }
 
 /// Provides the ship's state for snapshots.
@@ -735,7 +742,7 @@ impl SyncShip {
                         let (ok, result) = if cmd.expires_ms < now_ms {
                             (false, "expired before it reached the ship".to_owned())
                         } else {
-                            match handler.map(|h| h.apply(&cmd.action)) {
+                            match handler.map(|h| h.apply_command(&cmd)) {
                                 Some(Ok(r)) => (true, r),
                                 Some(Err(e)) => (false, e),
                                 None => (false, "no command handler on this ship".to_owned()),
@@ -902,6 +909,9 @@ pub struct ShipSyncParts {
     pub commands: Option<Arc<dyn CommandHandler>>,
     /// The ship's state for snapshots (optional).
     pub snapshot: Option<Arc<dyn SnapshotSource>>,
+    /// Which link sync rides (optional; without one, the transport's link at its
+    /// capacity): followed on start and on every change, and reported back as active.
+    pub route: Option<super::route::SyncRoute>,
 }
 
 /// Runs a ship's sync until `shutdown` turns true or an error that retrying cannot fix.
@@ -916,11 +926,37 @@ pub async fn run_ship_sync(
         metrics,
         commands,
         snapshot,
+        route,
     } = parts;
     let mut link = conn.tx.link_state();
     let mut up = *link.borrow_and_update();
-    let rate = engine.rate(conn.tx.capacity_bytes_per_s());
+    // the rate of the link the route names (its inventoried capacity off the primary
+    // link), reported back as the active link once applied
+    let mut chosen = route.as_ref().map(|r| r.subscribe());
+    let route_rate = |engine: &SyncShip, choice: Option<&super::route::RouteChoice>| {
+        let capacity = match (route.as_ref(), choice) {
+            (Some(r), Some(c)) => r.capacity_of(&c.link),
+            _ => None,
+        };
+        engine.rate(capacity.or(conn.tx.capacity_bytes_per_s()))
+    };
+    let first = chosen.as_mut().map(|c| c.borrow_and_update().clone());
+    let mut rate = route_rate(&engine, first.as_ref());
     engine.set_rate(rate);
+    if let (Some(r), Some(c)) = (&route, &first) {
+        tracing::info!(ship = %engine.ship(), link = %c.link, rate, "sync: riding link");
+        r.report_active(Some(&c.link));
+    }
+    // a stopped sync rides nothing
+    struct Inactive<'a>(Option<&'a super::route::SyncRoute>);
+    impl Drop for Inactive<'_> {
+        fn drop(&mut self) {
+            if let Some(r) = self.0 {
+                r.report_active(None);
+            }
+        }
+    }
+    let _inactive = Inactive(route.as_ref());
     let mut next_send = Instant::now();
     let mut tick = tokio::time::interval(engine.config.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -955,6 +991,20 @@ pub async fn run_ship_sync(
             }
             Some(down) = conn.rx.recv() => {
                 engine.on_down(down, clock.now_ms(), commands.as_deref());
+            }
+            Ok(()) = async {
+                match chosen.as_mut() {
+                    Some(c) => c.changed().await,
+                    None => std::future::pending().await,
+                }
+            }, if chosen.is_some() => {
+                let c = chosen.as_mut().map(|c| c.borrow_and_update().clone());
+                rate = route_rate(&engine, c.as_ref());
+                engine.set_rate(rate);
+                if let (Some(r), Some(c)) = (&route, &c) {
+                    tracing::info!(ship = %engine.ship(), link = %c.link, rate, "sync: moved to link");
+                    r.report_active(Some(&c.link));
+                }
             }
             _ = tokio::time::sleep_until(next_send), if sendable => {
                 let now = Instant::now();

@@ -190,6 +190,9 @@ pub struct FleetShip {
     pub node: String,
     /// Where the ship is, as of its last snapshot (`null` when it reports no position).
     pub position: Option<seawatch_model::ShipPosition>,
+    /// The link the ship's sync rides, as of its last snapshot (`null` when it does not
+    /// say).
+    pub sync_link: Option<String>,
 }
 
 pub use super::fleet::FleetView;
@@ -356,6 +359,7 @@ impl Mirror {
             events_stored,
             node: node.to_owned(),
             position: self.snapshot.position,
+            sync_link: self.snapshot.sync_link.clone(),
         }
     }
 

@@ -200,6 +200,7 @@ impl Harness {
             metrics: Some(self.metrics.clone()),
             commands: handler,
             snapshot: None,
+            route: None,
         };
         let (tx, rx) = watch::channel(false);
         let task = tokio::spawn(async move {

@@ -432,10 +432,14 @@ pub struct ShipSnapshot {
     /// Where the ship is, when it reports its position.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<seawatch_model::ShipPosition>,
+    /// The link the ship's sync rides, as the running sync reports it (absent: the ship
+    /// does not say; see `sync::route`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_link: Option<String>,
 }
 
 /// What a shore controller asks a ship actor to do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     /// Recalibrate a detector.
@@ -453,10 +457,29 @@ pub enum Action {
         /// Incident id.
         incident: String,
     },
+    /// Propose a runbook execution on the ship (contracts §7): the ship's own policy
+    /// decides, exactly as for a proposal made on the ship; the reply's `result` is the
+    /// JSON `{"execution", "state", "reasons"}` (`ok` false when denied or invalid).
+    ProposeExecution {
+        /// The runbook's name.
+        runbook: String,
+        /// Target ids.
+        targets: Vec<String>,
+        /// Parameters, as the ship's `POST /api/runbooks/{name}/executions` takes them.
+        #[serde(default)]
+        params: serde_json::Map<String, serde_json::Value>,
+        /// The shore user asking: the execution's requester.
+        requester: String,
+        /// Their role on shore (`viewer`, `operator`, `admin`): the policy's `role`.
+        role: String,
+        /// The incident it remedies, if any.
+        #[serde(default)]
+        incident: Option<String>,
+    },
 }
 
 /// A command from shore to a ship actor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Command {
     /// Unique per ship, assigned by shore.
     pub id: u64,
@@ -501,7 +524,7 @@ pub enum Up {
 }
 
 /// Shore to ship.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum Down {
     /// Every event of `lane` below `next` is stored at shore.

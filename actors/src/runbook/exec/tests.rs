@@ -683,3 +683,278 @@ async fn the_dry_run_shows_what_each_action_changes_in_the_running_config() {
     assert!(p[0].steps.is_empty());
     assert!(ex.previewable().is_empty());
 }
+
+/// One switch per target behind one driver that takes 100 ms a call (paused time), counts
+/// how many calls are in flight at once, can fail the first action of one target, and can
+/// "crash" (hang forever) at its n-th call, before or after the switch applied it.
+struct Fleet {
+    switches: HashMap<String, Arc<FakeSwitch>>,
+    inflight: Mutex<(usize, usize)>,
+    calls: Mutex<usize>,
+    crash: Option<(usize, bool)>,
+    crashed: tokio::sync::Notify,
+    fail_action_on: Option<String>,
+}
+
+impl Fleet {
+    fn new(targets: &[String], fail_action_on: Option<&str>, crash: Option<(usize, bool)>) -> Self {
+        Self {
+            switches: targets
+                .iter()
+                .map(|t| (t.clone(), FakeSwitch::new()))
+                .collect(),
+            inflight: Mutex::new((0, 0)),
+            calls: Mutex::new(0),
+            crash,
+            crashed: tokio::sync::Notify::new(),
+            fail_action_on: fail_action_on.map(str::to_string),
+        }
+    }
+
+    /// Same switches, a fresh driver (after a "restart").
+    fn again(&self) -> Self {
+        Self {
+            switches: self.switches.clone(),
+            inflight: Mutex::new((0, 0)),
+            calls: Mutex::new(0),
+            crash: None,
+            crashed: tokio::sync::Notify::new(),
+            fail_action_on: None,
+        }
+    }
+
+    fn peak(&self) -> usize {
+        self.inflight.lock().1
+    }
+}
+
+impl Driver for Fleet {
+    fn run<'a>(
+        &'a self,
+        target: &'a TargetAccess,
+        command: &'a str,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            let n = {
+                let mut c = self.calls.lock();
+                *c += 1;
+                *c - 1
+            };
+            {
+                let mut f = self.inflight.lock();
+                f.0 += 1;
+                f.1 = f.1.max(f.0);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let sw = &self.switches[&target.id];
+            if let Some((at, after)) = self.crash {
+                if n == at {
+                    if after {
+                        let _ = sw.apply(command);
+                    }
+                    self.crashed.notify_one();
+                    futures::future::pending::<()>().await;
+                }
+            }
+            let out = if self.fail_action_on.as_deref() == Some(target.id.as_str())
+                && command.ends_with("\nshutdown")
+            {
+                Err("% device busy".to_string())
+            } else {
+                sw.apply(command)
+            };
+            self.inflight.lock().0 -= 1;
+            out
+        })
+    }
+}
+
+fn switches(n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("acc-sw-{i}")).collect()
+}
+
+fn bounce_all(targets: &[String]) -> Proposal {
+    Proposal {
+        targets: targets.to_vec(),
+        ..bounce("acc-sw-1", "Gi1/0/7", "alice", "operator")
+    }
+}
+
+fn open_switches(dir: &Path, targets: &[String]) -> (Remediation, Executions) {
+    open_with(
+        dir,
+        targets.iter().map(|t| access(t, "switch", "it")).collect(),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn targets_run_side_by_side_within_the_policys_max_parallel() {
+    let dir = tempfile::tempdir().unwrap();
+    let targets = switches(8);
+    let (_r, ex) = open_switches(dir.path(), &targets);
+    let e = ex.propose(bounce_all(&targets), ship(), T0).unwrap();
+    // the shipped policy: low risk, at most 5 at once
+    assert_eq!(e.policy.max_parallel, 5);
+    ex.decide(&e.id, "bob", true).unwrap();
+    let fleet = Fleet::new(&targets, None, None);
+    let started = tokio::time::Instant::now();
+    assert_eq!(ex.run(&e.id, &fleet).await.unwrap(), ExecState::Succeeded);
+    assert_eq!(
+        fleet.peak(),
+        5,
+        "as many at once as the policy allows, no more"
+    );
+    // 8 targets, 5 at a time, 4 steps each of 100 ms: two rounds per phase, not eight
+    assert!(
+        started.elapsed() <= Duration::from_millis(800),
+        "{:?}",
+        started.elapsed()
+    );
+    for t in &targets {
+        assert_eq!(fleet.switches[t].count("Gi1/0/7 shutdown"), 1, "{t}");
+        assert_eq!(fleet.switches[t].count("Gi1/0/7 no shutdown"), 1, "{t}");
+    }
+    // a single target runs alone
+    let (_r2, ex2) = open_switches(tempfile::tempdir().unwrap().path(), &targets[..1]);
+    let e2 = ex2.propose(bounce_all(&targets[..1]), ship(), T0).unwrap();
+    assert_eq!(e2.policy.max_parallel, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_target_failing_verify_rolls_back_every_touched_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let targets = switches(4);
+    let (_r, ex) = open_switches(dir.path(), &targets);
+    let e = ex.propose(bounce_all(&targets), ship(), T0).unwrap();
+    ex.decide(&e.id, "bob", true).unwrap();
+    let mut fleet = Fleet::new(&targets, None, None);
+    // acc-sw-3's cable is out: its port never comes back connected
+    fleet.switches.insert(
+        "acc-sw-3".into(),
+        Arc::new(FakeSwitch::with(Some("Gi1/0/7"))),
+    );
+    assert_eq!(ex.run(&e.id, &fleet).await.unwrap(), ExecState::RolledBack);
+    let e = ex.get(&e.id).unwrap();
+    for t in &targets {
+        assert!(
+            e.steps.iter().any(|s| s.target == *t
+                && s.phase == Phase::Rollback
+                && s.status == StepStatus::Ok),
+            "{t} not rolled back"
+        );
+        assert_eq!(
+            fleet.switches[t].count("Gi1/0/7 no shutdown"),
+            2,
+            "{t}: action, then rollback"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_action_starts_no_further_target_and_rolls_back_only_the_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let targets = switches(7);
+    let (_r, ex) = open_switches(dir.path(), &targets);
+    let e = ex.propose(bounce_all(&targets), ship(), T0).unwrap();
+    ex.decide(&e.id, "bob", true).unwrap();
+    let fleet = Fleet::new(&targets, Some("acc-sw-1"), None);
+    assert_eq!(ex.run(&e.id, &fleet).await.unwrap(), ExecState::RolledBack);
+    let e = ex.get(&e.id).unwrap();
+    let touched = |t: &str| {
+        e.steps
+            .iter()
+            .any(|s| s.target == t && s.phase == Phase::Action)
+    };
+    let rolled = |t: &str| {
+        e.steps
+            .iter()
+            .any(|s| s.target == t && s.phase == Phase::Rollback)
+    };
+    // 5 ran their first action side by side; the 6th and 7th never started
+    for t in &targets[..5] {
+        assert!(touched(t) && rolled(t), "{t}");
+        assert_eq!(
+            fleet.switches[t.as_str()].count("Gi1/0/7 shutdown"),
+            usize::from(t != "acc-sw-1")
+        );
+        assert!(
+            fleet.switches[t.as_str()].ports.lock()["Gi1/0/7"],
+            "{t} left down"
+        );
+    }
+    for t in &targets[5..] {
+        assert!(!touched(t) && !rolled(t), "{t} was touched");
+        assert!(fleet.switches[t.as_str()].applied.lock().is_empty());
+    }
+}
+
+/// A crash at every driver call of a run over three targets side by side, before and
+/// after the device applied the command (the other targets' calls in flight are cut as
+/// well): the resumed execution ends succeeded or rolled back, never sends any target's
+/// action twice, and leaves every port enabled.
+#[tokio::test(start_paused = true)]
+async fn a_crash_at_any_step_of_parallel_targets_never_runs_an_action_twice() {
+    let targets = switches(3);
+    let calls_in_a_clean_run = 3 * 4;
+    let mut outcomes = HashMap::new();
+    for at in 0..calls_in_a_clean_run {
+        for after in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let fleet = Fleet::new(&targets, None, Some((at, after)));
+            let id = {
+                let (_r, ex) = open_switches(dir.path(), &targets);
+                let e = ex.propose(bounce_all(&targets), ship(), T0).unwrap();
+                assert_eq!(e.policy.max_parallel, 3);
+                ex.decide(&e.id, "bob", true).unwrap();
+                tokio::select! {
+                    r = ex.run(&e.id, &fleet) => panic!("no crash at {at}: {r:?}"),
+                    _ = fleet.crashed.notified() => {}
+                }
+                e.id
+            };
+            let (r, ex) = open_switches(dir.path(), &targets);
+            assert_eq!(ex.runnable(), vec![id.clone()], "at {at} after {after}");
+            let again = fleet.again();
+            let s = ex.run(&id, &again).await.unwrap();
+            assert!(
+                matches!(s, ExecState::Succeeded | ExecState::RolledBack),
+                "at {at} after {after}: {s:?}"
+            );
+            let e = ex.get(&id).unwrap();
+            for t in &targets {
+                for i in 0..2 {
+                    let started = e
+                        .steps
+                        .iter()
+                        .filter(|s| {
+                            s.target == *t
+                                && s.phase == Phase::Action
+                                && s.index == i
+                                && s.status == StepStatus::Started
+                        })
+                        .count();
+                    assert!(
+                        started <= 1,
+                        "{t} action {i} started {started} times (at {at} after {after})"
+                    );
+                }
+                let sw = &fleet.switches[t];
+                assert!(
+                    sw.count("Gi1/0/7 shutdown") <= 1,
+                    "{t} at {at} after {after}"
+                );
+                assert!(
+                    sw.ports.lock()["Gi1/0/7"],
+                    "{t} port left down (at {at} after {after})"
+                );
+            }
+            assert!(verify(&r.audit_path()).unwrap().ok());
+            *outcomes.entry(format!("{s:?}")).or_insert(0) += 1;
+        }
+    }
+    assert!(
+        outcomes.contains_key("Succeeded") && outcomes.contains_key("RolledBack"),
+        "{outcomes:?}"
+    );
+}
