@@ -90,6 +90,7 @@ fn event(kind: IncidentEventKind, ts_ms: i64, mut inc: Incident) -> IncidentEven
         ts_ms,
         kind,
         incident: inc,
+        traceparent: None,
     }
 }
 
