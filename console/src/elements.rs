@@ -48,7 +48,7 @@ use serde_json::{json, Value};
 use crate::logs::{LogSearch, LogsParams};
 
 /// Most metric events one chart reads from the log.
-pub const EVENT_BUDGET: usize = 24_000;
+pub const EVENT_BUDGET: usize = 48_000;
 /// Buckets (points) of a chart without `points`.
 pub const DEFAULT_POINTS: usize = 60;
 /// Most buckets of a chart.
@@ -141,7 +141,7 @@ impl Window {
     }
 
     fn per_bucket(&self) -> usize {
-        (EVENT_BUDGET / self.points).clamp(50, 1000)
+        (EVENT_BUDGET / self.points).clamp(200, 1000)
     }
 }
 

@@ -151,7 +151,7 @@ async fn ship() -> Ship {
         .collect();
     let mut cfg = EventLogConfig::new("s");
     cfg.fsync = FsyncPolicy::Never;
-    let mut log = EventLog::open(&dir.path().join("log"), cfg).unwrap();
+    let mut log = EventLog::open(dir.path().join("log"), cfg).unwrap();
     log.append_batch(observations.iter().map(|o| o.to_event()).collect())
         .unwrap();
     log.sync().unwrap();

@@ -226,8 +226,7 @@ impl LogSearch {
         per_bucket: usize,
     ) -> Option<Result<Vec<Vec<Event>>, String>> {
         let s = self.ships.iter().find(|s| s.ship == ship)?;
-        Some((|| {
-            s.catch_up()?;
+        Some(s.catch_up().and_then(|_| {
             let index = s.index.read();
             let n = buckets.max(1) as i64;
             let span = ((to_ms - from_ms) / n).max(1);
@@ -241,7 +240,7 @@ impl LogSearch {
                     index.query(&s.reader, &q).map_err(|e| e.to_string())
                 })
                 .collect()
-        })())
+        }))
     }
 
     /// Runs one search (blocking: catches up and reads the logs).

@@ -96,14 +96,24 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
         assert!(row_text.contains(&dist.target), "{row_text}");
         // The topology of ship-1 while the incident is open: the elements grouped by
         // layer, the failed switch drawn as the root of the incident.
-        c.goto(&format!("{base}/#/topology?ship=ship-1")).await.unwrap();
+        c.goto(&format!("{base}/#/topology?ship=ship-1"))
+            .await
+            .unwrap();
         let root_node = format!("#topo-svg a.root[data-id='{}']", dist.target);
         c.wait()
             .at_most(WAIT)
             .for_element(Locator::Css(&root_node))
             .await
             .expect("the incident's root coloured in the topology");
-        for layer in ["links", "wan", "perimeter", "core", "distribution", "access", "edge"] {
+        for layer in [
+            "links",
+            "wan",
+            "perimeter",
+            "core",
+            "distribution",
+            "access",
+            "edge",
+        ] {
             let n = c
                 .find_all(Locator::Css(&format!(
                     "#topo-svg g.layer[data-layer='{layer}'] a[data-id]"
@@ -114,7 +124,9 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
             assert!(n > 0, "layer {layer} has no element");
         }
         let in_core = c
-            .find_all(Locator::Css("#topo-svg g.layer[data-layer='core'] a[data-id^='core-sw']"))
+            .find_all(Locator::Css(
+                "#topo-svg g.layer[data-layer='core'] a[data-id^='core-sw']",
+            ))
             .await
             .unwrap()
             .len();
@@ -264,7 +276,9 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
 
         // The incident's root links to its device page: state, incidents and a
         // sparkline of its probe RTT drawn from the event log.
-        c.goto(&format!("{base}/#/incident/ship-1-1")).await.unwrap();
+        c.goto(&format!("{base}/#/incident/ship-1-1"))
+            .await
+            .unwrap();
         click(&c, "#inc-root-link").await;
         c.wait()
             .at_most(WAIT)
@@ -272,7 +286,11 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
             .await
             .expect("the device page lists the incident");
         assert!(text_of(&c, "#device-title").await.contains(&dist.target));
-        let drawn = polyline_points(&c, "#device-body [data-metric='probe_rtt_ms'] svg.spark polyline").await;
+        let drawn = polyline_points(
+            &c,
+            "#device-body [data-metric='probe_rtt_ms'] svg.spark polyline",
+        )
+        .await;
         assert!(drawn >= 2, "probe RTT sparkline: {drawn} point(s)");
         let png = c.screenshot().await.unwrap();
         let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-device.png");
@@ -282,9 +300,17 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
         // The links page: a sparkline per link; a row opens the link's chart of Es/No
         // (and risk) over the last hour.
         c.goto(&format!("{base}/#/links")).await.unwrap();
-        let sparked = polyline_points(&c, "#link-rows tr[data-ship='ship-1'][data-link='vsat-1'] svg.spark polyline").await;
+        let sparked = polyline_points(
+            &c,
+            "#link-rows tr[data-ship='ship-1'][data-link='vsat-1'] svg.spark polyline",
+        )
+        .await;
         assert!(sparked >= 2, "links page sparkline: {sparked} point(s)");
-        click(&c, "#link-rows tr[data-ship='ship-1'][data-link='vsat-1'] a").await;
+        click(
+            &c,
+            "#link-rows tr[data-ship='ship-1'][data-link='vsat-1'] a",
+        )
+        .await;
         let charted = polyline_points(&c, "#link-chart polyline.esno").await;
         assert!(charted >= 2, "Es/No chart: {charted} point(s)");
         assert!(
