@@ -201,7 +201,7 @@ function renderIncident(id) {
   // execution in another shape (the WebSocket's, with "type" and "ship") changes nothing
   const shown = runbooks.map((r) => [r.id, r.state, (r.steps || []).length, (r.approvals || []).length, (r.preview || []).length]);
   if (!changed("incident", [i, shown, S.role])) return;
-  $("inc-title").replaceChildren(el("span", { class: sevClass(i.severity) }, i.severity), " ", "Root cause: ", el("strong", { id: "inc-root" }, i.root_cause));
+  $("inc-title").replaceChildren(el("span", { class: sevClass(i.severity) }, i.severity), " ", "Root cause: ", el("a", { id: "inc-root-link", href: window.swElements ? swElements.href(i.ship, i.root_cause) : "#" }, el("strong", { id: "inc-root" }, i.root_cause)));
   const f = $("inc-fields"); f.replaceChildren();
   for (const [k, v] of [["Incident", i.id], ["Ship", i.ship], ["State", i.state], ["Alerts", i.alerts], ["Opened", when(i.opened_at)], ["Resolved", when(i.resolved_at)]])
     f.append(el("dt", {}, k), el("dd", {}, v));
@@ -231,7 +231,7 @@ function renderIncident(id) {
     const pct = Math.round(100 * Math.max(0, Math.min(1, Number(c.score) || 0)));
     const bar = el("span", { class: "risk" + (pct >= 80 ? " high" : pct >= 50 ? " warn" : "") }, el("span", {}));
     bar.firstChild.style.width = pct + "%"; // CSSOM, not a style attribute (CSP)
-    cands.append(el("li", {}, el("strong", {}, c.element), " ", bar, el("span", { class: "muted" }, (Number(c.score) || 0).toFixed(2))));
+    cands.append(el("li", {}, window.swElements ? swElements.link(i.ship, c.element) : el("strong", {}, c.element), " ", bar, el("span", { class: "muted" }, (Number(c.score) || 0).toFixed(2))));
   }
   if (!cands.childNodes.length) cands.append(el("li", { class: "muted" }, "No ranking recorded."));
   const evid = $("inc-evidence"); evid.replaceChildren();
@@ -252,21 +252,28 @@ function drawTopology(i) {
   affected.forEach((d, k) => { const a = (2 * Math.PI * k) / Math.max(affected.length, 1) - Math.PI / 2; pos.set(d, [300 + 220 * Math.cos(a), 180 + 140 * Math.sin(a)]); });
   for (const [a, b] of edges) { const p = pos.get(a), q = pos.get(b); if (p && q) g.append(svg("line", { class: "edge", x1: p[0], y1: p[1], x2: q[0], y2: q[1] })); }
   for (const [d, [x, y]] of pos) {
-    g.append(svg("circle", { class: "node" + (d === root ? " root" : " hit"), cx: x, cy: y, r: d === root ? 22 : 14 }));
-    g.append(svg("text", { x: x, y: y + (d === root ? 40 : 30), "text-anchor": "middle" }, d));
+    // each element opens its device or link page
+    const a = svg("a", { href: window.swElements ? swElements.href(i.ship, d) : "#", "data-id": d });
+    a.append(svg("circle", { class: "node" + (d === root ? " root" : " hit"), cx: x, cy: y, r: d === root ? 22 : 14 }));
+    a.append(svg("text", { x: x, y: y + (d === root ? 40 : 30), "text-anchor": "middle" }, d));
+    g.append(a);
   }
   if (!affected.length) g.append(svg("text", { x: 300, y: 330, "text-anchor": "middle" }, "no other device affected"));
 }
 function renderLinks() {
   const rows = [...S.links.values()].filter((l) => !S.ship || l.ship === S.ship);
-  if (!changed("links", rows)) return;
+  const sparks = window.swElements ? rows.map((l) => swElements.linkSpark(l.ship, l.link || l.id).dataset.points) : [];
+  if (!changed("links", [rows, sparks])) return;
   const tb = $("link-rows"); tb.replaceChildren();
   for (const l of rows) {
     const risk = Number(l.risk ?? l.outage_risk ?? 0);
     const bar = el("span", { class: "risk" + (risk >= 0.7 ? " high" : risk >= 0.3 ? " warn" : "") }, el("span", {}));
     bar.firstChild.style.width = Math.round(Math.min(Math.max(risk, 0), 1) * 100) + "%";
     const up = l.up ?? (l.state === "up");
-    tb.append(el("tr", {}, el("td", {}, l.ship), el("td", {}, l.link || l.id), el("td", { class: up ? "state-resolved" : "sev sev-critical" }, l.state || (up ? "up" : "down")),
+    const id = l.link || l.id, open = () => (location.hash = `#/link/${encodeURIComponent(l.ship || "")}/${encodeURIComponent(id)}`);
+    tb.append(el("tr", { "data-link": id, "data-ship": l.ship, tabindex: "0", onclick: open, onkeydown: (ev) => { if (ev.key === "Enter") open(); } },
+      el("td", {}, l.ship), el("td", {}, el("a", { href: `#/link/${encodeURIComponent(l.ship || "")}/${encodeURIComponent(id)}` }, id)), el("td", { class: up ? "state-resolved" : "sev sev-critical" }, l.state || (up ? "up" : "down")),
+      el("td", {}, window.swElements ? swElements.linkSpark(l.ship, id) : ""),
       el("td", {}, bar, (risk * 100).toFixed(0) + "%", l.predicted_outage_at ? " · outage " + when(l.predicted_outage_at) : ""), el("td", {}, when(l.at || l.updated_at))));
   }
   $("link-empty").hidden = rows.length > 0;
@@ -373,10 +380,11 @@ function route() {
   if (!authed) page = "login";
   else if (page === "login") page = "incidents";
   for (const p of document.querySelectorAll(".page")) p.hidden = p.id !== page;
-  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.page === page || (page === "incident" && a.dataset.page === "incidents"));
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.page === page || (page === "incident" && a.dataset.page === "incidents") || (page === "link" && a.dataset.page === "links") || (page === "device" && a.dataset.page === "topology"));
   $("nav").hidden = $("logout").hidden = $("ship-pick").hidden = !authed;
   $("who").textContent = authed ? `${S.user || ""} (${S.role})` : "";
   if (page === "incident") renderIncident(decodeURIComponent(location.hash.split("/")[2] || ""));
+  if (authed && window.swElements) swElements.route();
 }
 window.addEventListener("hashchange", route);
 // The open incident's details (its timeline grows) are fetched again every 5 s.

@@ -4,6 +4,9 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod elements;
+#[cfg(test)]
+mod elements_api_tests;
 #[cfg(test)]
 mod incident_api_tests;
 pub mod logs;

@@ -206,6 +206,43 @@ impl LogSearch {
         })
     }
 
+    /// The ships searched, in order.
+    pub fn ships(&self) -> Vec<String> {
+        self.ships.iter().map(|s| s.ship.clone()).collect()
+    }
+
+    /// Metric history for charts (blocking): `device`'s metric events on `ship` in
+    /// `[from_ms, to_ms)` cut into `buckets` equal spans, at most the `per_bucket` newest
+    /// of each span (newest first), so a chart reads at most `buckets × per_bucket`
+    /// events whatever the window. Goes through the index like a search (its entry
+    /// window answers without scanning the log). `None` for a ship not on this node.
+    pub fn metric_buckets(
+        &self,
+        ship: &str,
+        device: &str,
+        from_ms: i64,
+        to_ms: i64,
+        buckets: usize,
+        per_bucket: usize,
+    ) -> Option<Result<Vec<Vec<Event>>, String>> {
+        let s = self.ships.iter().find(|s| s.ship == ship)?;
+        Some(s.catch_up().and_then(|_| {
+            let index = s.index.read();
+            let n = buckets.max(1) as i64;
+            let span = ((to_ms - from_ms) / n).max(1);
+            (0..n)
+                .map(|b| {
+                    let lo = from_ms + b * span;
+                    let hi = if b == n - 1 { to_ms } else { lo + span };
+                    let q = seawatch_actors::store::Query::new(lo, hi, per_bucket.max(1))
+                        .device(device)
+                        .kind(seawatch_runtime::event_log::EventKind::Metric);
+                    index.query(&s.reader, &q).map_err(|e| e.to_string())
+                })
+                .collect()
+        }))
+    }
+
     /// Runs one search (blocking: catches up and reads the logs).
     pub fn search(&self, p: &LogsParams) -> Result<Vec<LogLine>, (StatusCode, String)> {
         match self.run(p) {

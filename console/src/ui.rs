@@ -78,7 +78,18 @@ mod tests {
             "{body:.300}"
         );
         assert!(body.contains("<script src=\"/ui/logs.js\""), "{body:.300}");
-        for f in ["app.js", "mail.js", "runbooks.js", "logs.js", "style.css"] {
+        assert!(
+            body.contains("<script src=\"/ui/elements.js\""),
+            "{body:.300}"
+        );
+        for f in [
+            "app.js",
+            "mail.js",
+            "runbooks.js",
+            "logs.js",
+            "elements.js",
+            "style.css",
+        ] {
             let (code, body) = http(addr, "GET", &format!("/ui/{f}"), None, "").await;
             assert_eq!(code, 200, "{f}");
             assert!(!body.is_empty());

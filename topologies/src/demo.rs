@@ -364,6 +364,21 @@ impl Demo {
             },
             std::time::Duration::from_secs(2),
         );
+        // Each ship's device, link and topology pages (issue 19).
+        let elements = seawatch_console::elements::Elements::new(
+            fleet
+                .ships
+                .iter()
+                .map(|s| seawatch_console::elements::ShipElements {
+                    ship: s.id.clone(),
+                    roster: s.roster().clone(),
+                    correlator: Some(s.correlator().clone()),
+                })
+                .collect(),
+            fleet.board.clone(),
+            log_search.clone(),
+            fleet.runtime.clock().clone(),
+        );
         // Open: /healthz, /metrics, /api/login and the UI's static files; the rest needs a
         // token (viewer).
         let app = http::router(metrics, health.clone())
@@ -378,6 +393,7 @@ impl Demo {
                 axum::Router::new().route("/api/fleet", get(move || fleet_json(view.clone()))),
             ))
             .merge(auth.protect(Role::Viewer, log_search.routes()))
+            .merge(auth.protect(Role::Viewer, elements.routes()))
             .merge(seawatch_console::runbooks::routes(
                 &auth,
                 engines.iter().map(|e| e.api.clone()).collect(),

@@ -566,6 +566,22 @@ impl ShipNode {
                 seawatch_actors::incident::api::routes(incidents.clone()),
             ))
             .merge(auth.protect(Role::Viewer, log_search.routes()))
+            .merge(
+                auth.protect(
+                    Role::Viewer,
+                    seawatch_console::elements::Elements::new(
+                        vec![seawatch_console::elements::ShipElements {
+                            ship: cfg.ship.to_string(),
+                            roster: roster.clone(),
+                            correlator: Some(correlator_addr.clone()),
+                        }],
+                        incidents.clone(),
+                        log_search.clone(),
+                        clock.clone(),
+                    )
+                    .routes(),
+                ),
+            )
             .merge(seawatch_console::runbooks::routes(&auth, vec![exec_api]))
             .merge(seawatch_console::ui::routes());
         let app = app

@@ -225,6 +225,11 @@ impl SimShip {
     pub fn roster(&self) -> &Roster {
         &self.roster
     }
+
+    /// The ship's correlator.
+    pub fn correlator(&self) -> &Addr<CorrelatorMsg> {
+        &self.correlator
+    }
 }
 
 /// How a [`SimFleet`] is built.

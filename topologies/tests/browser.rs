@@ -7,7 +7,12 @@
 //! scenario) appear live in the list, opens it (root cause and topology), saves a
 //! screenshot of the incident page (`CARGO_TARGET_TMPDIR/console-incident.png`), then
 //! reads its timeline, follows the link to the root device's log lines around the incident
-//! and searches them (`CARGO_TARGET_TMPDIR/console-logs.png`), asks the assistant panel a
+//! and searches them (`CARGO_TARGET_TMPDIR/console-logs.png`), then
+//! opens the root's device page from the incident (a sparkline of its probe RTT), the links
+//! page (a sparkline per link) and vsat-1's Es/No chart, and, while the incident is open,
+//! the ship's topology grouped by layer with the root coloured (screenshots
+//! `console-{topology,device,link}.png`),
+//! asks the assistant panel a
 //! question its SOP index (a small one built in the demo's data folder before the start)
 //! covers, opens a citation from the keyboard and finds the quoted excerpt marked in the
 //! cited section (`CARGO_TARGET_TMPDIR/console-assistant.png`), sees a question nothing
@@ -34,6 +39,24 @@ use support::skip_or_fail;
 
 /// Wall time the demo may take to open its first incident at 8× (≈ 70 s of scenario).
 const INCIDENT_WAIT: Duration = Duration::from_secs(90);
+
+/// The number of points of the first polyline matching `css`, once it has two or more
+/// (the page refreshes as data arrives), or what it had at the deadline.
+async fn polyline_points(c: &fantoccini::Client, css: &str) -> usize {
+    let deadline = Instant::now() + INCIDENT_WAIT;
+    loop {
+        let mut n = 0;
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            if let Ok(Some(p)) = e.attr("points").await {
+                n = p.split_whitespace().count();
+            }
+        }
+        if n >= 2 || Instant::now() > deadline {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
@@ -82,6 +105,54 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
         // the list re-renders on every push: read the row afresh until it holds still
         let row_text = text_of(&c, "tr[data-id='ship-1-1']").await;
         assert!(row_text.contains(&dist.target), "{row_text}");
+        // The topology of ship-1 while the incident is open: the elements grouped by
+        // layer, the failed switch drawn as the root of the incident.
+        c.goto(&format!("{base}/#/topology?ship=ship-1"))
+            .await
+            .unwrap();
+        let root_node = format!("#topo-svg a.root[data-id='{}']", dist.target);
+        c.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(&root_node))
+            .await
+            .expect("the incident's root coloured in the topology");
+        for layer in [
+            "links",
+            "wan",
+            "perimeter",
+            "core",
+            "distribution",
+            "access",
+            "edge",
+        ] {
+            let n = c
+                .find_all(Locator::Css(&format!(
+                    "#topo-svg g.layer[data-layer='{layer}'] a[data-id]"
+                )))
+                .await
+                .unwrap()
+                .len();
+            assert!(n > 0, "layer {layer} has no element");
+        }
+        let in_core = c
+            .find_all(Locator::Css(
+                "#topo-svg g.layer[data-layer='core'] a[data-id^='core-sw']",
+            ))
+            .await
+            .unwrap()
+            .len();
+        assert_eq!(in_core, 2, "both core switches in the core layer");
+        assert!(
+            !c.find_all(Locator::Css("#topo-svg line.path"))
+                .await
+                .unwrap()
+                .is_empty(),
+            "the way in from the links is drawn"
+        );
+        let png = c.screenshot().await.unwrap();
+        let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-topology.png");
+        std::fs::write(&shot, &png).unwrap();
+        println!("screenshot: {}", shot.display());
         // The fleet page: each ship on the map at the position it reported (land drawn
         // from the built-in outlines), and a row each.
         c.goto(&format!("{base}/#/fleet")).await.unwrap();
@@ -211,6 +282,57 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
         }
         let png = c.screenshot().await.unwrap();
         let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-logs.png");
+        std::fs::write(&shot, &png).unwrap();
+        println!("screenshot: {}", shot.display());
+
+        // The incident's root links to its device page: state, incidents and a
+        // sparkline of its probe RTT drawn from the event log.
+        c.goto(&format!("{base}/#/incident/ship-1-1"))
+            .await
+            .unwrap();
+        click(&c, "#inc-root-link").await;
+        c.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css("#device-body a[href='#/incident/ship-1-1']"))
+            .await
+            .expect("the device page lists the incident");
+        assert!(text_of(&c, "#device-title").await.contains(&dist.target));
+        let drawn = polyline_points(
+            &c,
+            "#device-body [data-metric='probe_rtt_ms'] svg.spark polyline",
+        )
+        .await;
+        assert!(drawn >= 2, "probe RTT sparkline: {drawn} point(s)");
+        let png = c.screenshot().await.unwrap();
+        let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-device.png");
+        std::fs::write(&shot, &png).unwrap();
+        println!("screenshot: {}", shot.display());
+
+        // The links page: a sparkline per link; a row opens the link's chart of Es/No
+        // (and risk) over the last hour.
+        c.goto(&format!("{base}/#/links")).await.unwrap();
+        let sparked = polyline_points(
+            &c,
+            "#link-rows tr[data-ship='ship-1'][data-link='vsat-1'] svg.spark polyline",
+        )
+        .await;
+        assert!(sparked >= 2, "links page sparkline: {sparked} point(s)");
+        click(
+            &c,
+            "#link-rows tr[data-ship='ship-1'][data-link='vsat-1'] a",
+        )
+        .await;
+        let charted = polyline_points(&c, "#link-chart polyline.esno").await;
+        assert!(charted >= 2, "Es/No chart: {charted} point(s)");
+        assert!(
+            !c.find_all(Locator::Css("#link-chart polyline.risk"))
+                .await
+                .unwrap()
+                .is_empty(),
+            "the risk line is drawn"
+        );
+        let png = c.screenshot().await.unwrap();
+        let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-link.png");
         std::fs::write(&shot, &png).unwrap();
         println!("screenshot: {}", shot.display());
 

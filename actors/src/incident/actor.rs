@@ -53,6 +53,8 @@ pub enum CorrelatorMsg {
     },
     /// The inventory changed.
     Inventory(Inventory),
+    /// What the ship taught the correlator about its topology (LLDP).
+    Topology(RpcReplyPort<super::correlator::TopologyFacts>),
 }
 
 /// Labels of the `seawatch_incidents_open` gauge.
@@ -374,6 +376,9 @@ impl Actor for CorrelatorActor {
                 let _ = reply.send(ok);
             }
             CorrelatorMsg::Inventory(inv) => st.engine.set_topology(Topology::new(&inv)),
+            CorrelatorMsg::Topology(reply) => {
+                let _ = reply.send(st.engine.topology_facts());
+            }
         }
         Ok(())
     }

@@ -292,6 +292,35 @@ impl Correlator {
         self.alerts_total
     }
 
+    /// What the ship taught the correlator about its own topology (for the console's
+    /// topology view): the parents learned where the inventory said otherwise, and the
+    /// ports LLDP lines (or interface descriptions) showed facing a neighbour.
+    pub fn topology_facts(&self) -> TopologyFacts {
+        TopologyFacts {
+            learned: self
+                .learned
+                .iter()
+                .map(|(device, l)| LearnedParent {
+                    device: device.clone(),
+                    parent: l.parent.clone(),
+                    port: l.port.clone(),
+                    at_ms: l.at_ms,
+                    how: l.how.clone(),
+                    inventory_parents: l.inventory.clone(),
+                })
+                .collect(),
+            adjacencies: self
+                .faces
+                .iter()
+                .map(|((device, neighbour), port)| Adjacency {
+                    device: device.clone(),
+                    port: port.clone(),
+                    neighbour: neighbour.clone(),
+                })
+                .collect(),
+        }
+    }
+
     /// Every incident, in opening order.
     pub fn incidents(&self) -> &[Incident] {
         &self.incidents
@@ -1963,6 +1992,43 @@ fn reports_lost_neighbour(series: &str) -> bool {
     series.starts_with("log:port-down") || series.starts_with("log:lldp-lost")
 }
 
+/// What the ship taught a correlator about its topology ([`Correlator::topology_facts`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TopologyFacts {
+    /// Parents learned where the inventory said otherwise (an LLDP disagreement).
+    pub learned: Vec<LearnedParent>,
+    /// Ports known to face a neighbour (bounded like the correlator's memory of them).
+    pub adjacencies: Vec<Adjacency>,
+}
+
+/// A device the ship showed hanging off another parent than the inventory's.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LearnedParent {
+    /// The device.
+    pub device: String,
+    /// Its parent as the ship shows it.
+    pub parent: String,
+    /// The parent's port facing it.
+    pub port: String,
+    /// When it was learned, unix ms (event time).
+    pub at_ms: i64,
+    /// `LLDP` or `its description`.
+    pub how: String,
+    /// The parents the inventory gives.
+    pub inventory_parents: Vec<String>,
+}
+
+/// A port of `device` known to face `neighbour`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Adjacency {
+    /// The device owning the port.
+    pub device: String,
+    /// The port.
+    pub port: String,
+    /// The element on its other end.
+    pub neighbour: String,
+}
+
 /// A parent learned from the ship where the inventory said otherwise.
 #[derive(Debug, Clone)]
 struct Learned {
@@ -3026,6 +3092,27 @@ mod tests {
         c.push(event("dist", "log:lldp-seen:Gi1/0/4@ap-x", 10));
         c.tick(10_000);
         assert_eq!(c.topo.parents("ap-x"), ["dist".to_string()]);
+        // the console's topology view reads the same fact
+        let facts = c.topology_facts();
+        assert_eq!(
+            facts.learned,
+            vec![LearnedParent {
+                device: "ap-x".into(),
+                parent: "dist".into(),
+                port: "gi1/0/4".into(),
+                at_ms: 10_000,
+                how: "LLDP".into(),
+                inventory_parents: vec!["dist2".into()],
+            }]
+        );
+        assert_eq!(
+            facts.adjacencies,
+            vec![Adjacency {
+                device: "dist".into(),
+                port: "gi1/0/4".into(),
+                neighbour: "ap-x".into(),
+            }]
+        );
         let mut alerts: Vec<Alert> = (0..6)
             .map(|i| probe_down(&format!("ap-{i}"), 100))
             .collect();

@@ -15,7 +15,7 @@ pub use actor::{
     correlator_child, sink_to, CorrelatorActor, CorrelatorArgs, CorrelatorMsg, IncidentMetrics,
 };
 pub use board::{IncidentBoard, StateFilter};
-pub use correlator::{Correlator, CorrelatorConfig};
+pub use correlator::{Adjacency, Correlator, CorrelatorConfig, LearnedParent, TopologyFacts};
 pub use model::{
     Candidate, Incident, IncidentEvent, IncidentEventKind, IncidentSeverity, IncidentState,
 };

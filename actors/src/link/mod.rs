@@ -184,6 +184,56 @@ pub enum LinkMsg {
     },
     /// A snapshot of the link's state.
     Snapshot(RpcReplyPort<LinkState>),
+    /// The link's recent outage risk, one point a minute (oldest first, at most
+    /// [`RISK_HISTORY_POINTS`]).
+    RiskHistory(RpcReplyPort<Vec<RiskPoint>>),
+}
+
+/// One minute of a link's outage prediction: the highest risk estimated in it and the
+/// earliest outage predicted then.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RiskPoint {
+    /// Start of the minute (event time), unix ms.
+    pub ts_ms: i64,
+    /// Highest risk in the minute, `[0, 1]`.
+    pub risk: f64,
+    /// Earliest predicted outage start seen in the minute, unix ms.
+    pub predicted_outage_ms: Option<i64>,
+}
+
+/// Minutes of risk a link actor keeps (six hours; about 24 bytes each).
+pub const RISK_HISTORY_POINTS: usize = 360;
+const RISK_STEP_MS: i64 = 60_000;
+
+/// Adds an estimate at event time `ts_ms` to `history` (see [`RiskPoint`]).
+fn record_risk(
+    history: &mut std::collections::VecDeque<RiskPoint>,
+    ts_ms: i64,
+    risk: f64,
+    predicted: Option<i64>,
+) {
+    let minute = ts_ms.div_euclid(RISK_STEP_MS) * RISK_STEP_MS;
+    match history.back_mut() {
+        Some(p) if p.ts_ms == minute => {
+            p.risk = p.risk.max(risk);
+            p.predicted_outage_ms = match (p.predicted_outage_ms, predicted) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        // an event time behind the newest minute (a producer's clock) is not charted
+        Some(p) if p.ts_ms > minute => {}
+        _ => {
+            if history.len() >= RISK_HISTORY_POINTS {
+                history.pop_front();
+            }
+            history.push_back(RiskPoint {
+                ts_ms: minute,
+                risk,
+                predicted_outage_ms: predicted,
+            });
+        }
+    }
 }
 
 /// Start arguments of a link actor.
@@ -221,6 +271,8 @@ pub struct LinkActorState {
     risk_gauge: Gauge<f64, AtomicU64>,
     /// Risk and status at the last push.
     pushed: Option<(f64, LinkStatus, bool)>,
+    /// The last hours of risk, a point a minute.
+    history: std::collections::VecDeque<RiskPoint>,
 }
 
 /// Es/No against the link's own clear-sky baseline: a link that lost several dB is
@@ -466,6 +518,7 @@ impl Actor for LinkActor {
             firing: Vec::new(),
             margin: Margin::default(),
             pushed: None,
+            history: std::collections::VecDeque::new(),
         })
     }
 
@@ -481,6 +534,12 @@ impl Actor for LinkActor {
                 for obs in &items {
                     let status_changed = st.state.apply(obs, &st.args.thresholds);
                     st.predict(obs);
+                    // a batch spanning minutes (a replay, a backlog) charts each of them
+                    let minute = obs.ts_ms.div_euclid(RISK_STEP_MS) * RISK_STEP_MS;
+                    if st.history.back().is_none_or(|p| p.ts_ms < minute) {
+                        let est = st.risk.estimate();
+                        record_risk(&mut st.history, obs.ts_ms, est.risk, est.predicted_ms);
+                    }
                     let margin_changed = match &obs.kind {
                         ObsKind::Metric(m) if m.name == "modem_esno_db" => {
                             let locked = st.state.locked != Some(false);
@@ -512,10 +571,16 @@ impl Actor for LinkActor {
                 st.state.risk = est.risk;
                 st.state.predicted_outage_ms = est.predicted_ms;
                 st.risk_gauge.set(est.risk);
+                if let Some(ts) = items.iter().map(|o| o.ts_ms).max() {
+                    record_risk(&mut st.history, ts, est.risk, est.predicted_ms);
+                }
                 st.push_if_changed();
             }
             LinkMsg::Snapshot(reply) => {
                 let _ = reply.send(st.state.clone());
+            }
+            LinkMsg::RiskHistory(reply) => {
+                let _ = reply.send(st.history.iter().copied().collect());
             }
         }
         Ok(())
@@ -638,6 +703,38 @@ pub fn link_child(args: LinkArgs) -> (ChildSpec, Addr<LinkMsg>) {
 mod tests {
     use super::*;
     use seawatch_model::MetricSample;
+
+    /// A point a minute: the highest risk and the earliest predicted outage of the
+    /// minute; a late event does not rewrite the past; six hours at most.
+    #[test]
+    fn risk_history_keeps_a_point_a_minute() {
+        let mut h = std::collections::VecDeque::new();
+        record_risk(&mut h, 120_000, 0.1, None);
+        record_risk(&mut h, 150_000, 0.6, Some(900_000));
+        record_risk(&mut h, 170_000, 0.2, Some(800_000));
+        record_risk(&mut h, 185_000, 0.3, None);
+        record_risk(&mut h, 100_000, 0.9, None);
+        assert_eq!(
+            h.iter().copied().collect::<Vec<_>>(),
+            vec![
+                RiskPoint {
+                    ts_ms: 120_000,
+                    risk: 0.6,
+                    predicted_outage_ms: Some(800_000)
+                },
+                RiskPoint {
+                    ts_ms: 180_000,
+                    risk: 0.3,
+                    predicted_outage_ms: None
+                },
+            ]
+        );
+        for m in 0..1000 {
+            record_risk(&mut h, 240_000 + m * 60_000, 0.0, None);
+        }
+        assert_eq!(h.len(), RISK_HISTORY_POINTS);
+        assert_eq!(h.back().unwrap().ts_ms, 240_000 + 999 * 60_000);
+    }
 
     fn kpi(name: &str, v: f64, t: i64) -> Observation {
         Observation::from_metric(MetricSample {
