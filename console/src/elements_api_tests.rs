@@ -182,6 +182,7 @@ async fn ship() -> Ship {
         push: PushBus::new(16),
         log: None,
         metrics: IncidentMetrics::register(&registry),
+        traces: seawatch_actors::otel::Traces::off(),
     });
     let (_root, _join) = start_root(
         SupervisorSpec::new("root", &ShipId::new("s"))
