@@ -247,6 +247,13 @@ fn ship_killed_mid_export_resumes_and_victoriametrics_holds_each_sample_once() {
     // not a durability promise for the last batch before a SIGKILL; that is ingest's
     // business, not the exporter's).
     assert!(want.len() as u64 >= 12_000 + at_kill as u64 / 2);
+    for ((series, t), c) in have
+        .iter()
+        .filter(|(k, &c)| c > want.get(*k).copied().unwrap_or(1))
+        .take(5)
+    {
+        eprintln!("[vm ship] doubled: {series} at t0 + {} ms, {c} times", t - t0);
+    }
     assert_eq!(
         audit(&want, &have),
         (0, 0, 0),
