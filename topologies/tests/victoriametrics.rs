@@ -252,7 +252,10 @@ fn ship_killed_mid_export_resumes_and_victoriametrics_holds_each_sample_once() {
         .filter(|(k, &c)| c > want.get(*k).copied().unwrap_or(1))
         .take(5)
     {
-        eprintln!("[vm ship] doubled: {series} at t0 + {} ms, {c} times", t - t0);
+        eprintln!(
+            "[vm ship] doubled: {series} at t0 + {} ms, {c} times",
+            t - t0
+        );
     }
     assert_eq!(
         audit(&want, &have),
