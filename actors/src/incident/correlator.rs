@@ -158,6 +158,13 @@ fn is_event(alert: &Alert) -> bool {
 #[derive(Debug, Clone)]
 struct Firing {
     since_ms: i64,
+    /// The latest moment the failure can have begun, for deciding whether a parent's
+    /// later failure explains it ([`Correlator::precedes`]): `since_ms`, except for
+    /// silence dated back to a lone earlier missed probe, where it is the second failed
+    /// probe. A healthy device loses a probe now and then (`../shared/domain.md`); on a
+    /// 60 s poll such a miss just before its switch dies would otherwise date the
+    /// device's silence a poll before the switch's and make it a cascade of its own.
+    onset_ms: i64,
     incident: Option<usize>,
     /// The alert's own words (what the producer saw), for the evidence.
     detail: String,
@@ -472,8 +479,13 @@ impl Correlator {
             }
             if let Some(t) = suspected {
                 let mut alert = alert;
+                let confirmed = alert.ts_ms;
                 alert.ts_ms = alert.ts_ms.min(t);
-                return self.fire(key, alert, out);
+                self.fire(key.clone(), alert, out);
+                if let Some(f) = self.firing.get_mut(&key) {
+                    f.onset_ms = f.onset_ms.max(confirmed);
+                }
+                return;
             }
         }
         match alert.state {
@@ -522,6 +534,7 @@ impl Correlator {
             .map(|at| at - CAPACITY_OPEN_MS);
         let f = Firing {
             since_ms: alert.ts_ms,
+            onset_ms: alert.ts_ms,
             incident: None,
             detail,
             due_ms,
@@ -951,11 +964,11 @@ impl Correlator {
         c.contains(&AlertClass::Unreachable) || c.contains(&AlertClass::Down)
     }
 
-    /// When `subject` started failing (earliest firing unreachable/down/degraded/flapping).
-    fn since(&self, subject: &str) -> Option<i64> {
+    /// `subject`'s firing unreachable, down, degraded and flapping alerts.
+    fn failures<'a>(&'a self, subject: &'a str) -> impl Iterator<Item = &'a Firing> + 'a {
         self.firing
             .range((subject.to_string(), AlertClass::Unreachable, None)..)
-            .take_while(|((s, _, _), _)| s == subject)
+            .take_while(move |((s, _, _), _)| s == subject)
             .filter(|((_, c, _), _)| {
                 matches!(
                     c,
@@ -965,14 +978,24 @@ impl Correlator {
                         | AlertClass::Flapping
                 )
             })
-            .map(|(_, f)| f.since_ms)
-            .min()
+            .map(|(_, f)| f)
+    }
+
+    /// When `subject` started failing (earliest firing unreachable/down/degraded/flapping).
+    fn since(&self, subject: &str) -> Option<i64> {
+        self.failures(subject).map(|f| f.since_ms).min()
+    }
+
+    /// The latest moment `subject`'s trouble can have begun (see `Firing::onset_ms`):
+    /// the earliest over its firing failure alerts.
+    fn onset(&self, subject: &str) -> Option<i64> {
+        self.failures(subject).map(|f| f.onset_ms).min()
     }
 
     /// Whether `parent`'s trouble can explain `child`'s (it began before, or at most
     /// [`EXPLAIN_WINDOW_MS`] after).
     fn precedes(&self, parent: &str, child: &str) -> bool {
-        match (self.since(parent), self.since(child)) {
+        match (self.since(parent), self.onset(child)) {
             (Some(p), Some(c)) => p <= c + EXPLAIN_WINDOW_MS,
             _ => true,
         }
@@ -2490,6 +2513,47 @@ mod tests {
         let mut a = alert(subject, AlertClass::Unreachable, AlertState::Firing, t_s);
         a.series = Some("probe".into());
         a
+    }
+
+    /// On a 60 s poll a healthy device's lone lost probe just before its switch dies
+    /// dates its silence a poll before the switch's first failed probe. The miss could
+    /// be benign, so the switch still explains the device when it failed within the
+    /// explain window of the device's second failed probe: one incident at the switch.
+    /// Without the lone miss the device's silence starts at its second probe as before;
+    /// a device confirmed down well before the switch is still a cascade of its own.
+    #[test]
+    fn a_lone_earlier_miss_does_not_make_a_child_fail_before_its_switch() {
+        let run_with = |child_first_s: i64, child_confirm_s: i64, dist_s: i64| {
+            let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+            let mut alerts = vec![
+                miss("ap-1", AlertState::Firing, child_first_s),
+                probe_down("ap-1", child_confirm_s),
+                miss("dist", AlertState::Firing, dist_s),
+                probe_down("dist", dist_s + 60),
+            ];
+            // the other APs behind dist notice it within the same poll
+            for i in 2..8 {
+                alerts.push(miss(
+                    &format!("ap-{i}"),
+                    AlertState::Firing,
+                    dist_s - 30 + i,
+                ));
+                alerts.push(probe_down(&format!("ap-{i}"), dist_s + 30 + i));
+            }
+            run(&mut c, alerts, dist_s + 300);
+            c.incidents()
+                .iter()
+                .filter(|i| i.merged_into.is_none())
+                .map(|i| i.root_cause.clone())
+                .collect::<Vec<_>>()
+        };
+        // benign miss at 100 s, the switch dies at ~150 s: ap-1's second probe (160 s)
+        // fails, the switch's first failed probe comes at 190 s
+        assert_eq!(run_with(100, 160, 190), vec!["dist".to_string()]);
+        // ap-1 failed for good at 100 s and the switch only at 400 s: two incidents
+        let roots = run_with(100, 160, 400);
+        assert_eq!(roots.len(), 2, "{roots:?}");
+        assert_eq!(roots[0], "ap-1");
     }
 
     /// A first failed probe right after the parent logged losing the port LLDP showed
