@@ -95,27 +95,31 @@ pub struct ExecutionQuery {
 
 const STATES: &str = "all, proposed, awaiting_approval, prechecks, dry_run, executing, verifying, succeeded, rolled_back, failed, rejected or expired";
 
+/// The query of an execution listing and the state it asks for (`None`: all), or what a
+/// 400 says is accepted. Shared by the ship's and the shore's listings.
+pub(crate) fn execution_query(
+    q: Result<Query<ExecutionQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<(ExecutionQuery, Option<ExecState>), String> {
+    let Ok(Query(q)) = q else {
+        return Err("query: expected ship= and state= only".into());
+    };
+    let state = match q.state.as_deref() {
+        None | Some("all") => None,
+        Some(s) => match serde_json::from_value(serde_json::Value::from(s)) {
+            Ok(st) => Some(st),
+            Err(_) => return Err(format!("state={s}: expected {STATES}")),
+        },
+    };
+    Ok((q, state))
+}
+
 async fn list(
     State(ships): State<Ships>,
     q: Result<Query<ExecutionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let Ok(Query(q)) = q else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "query: expected ship= and state= only",
-        );
-    };
-    let state: Option<ExecState> = match q.state.as_deref() {
-        None | Some("all") => None,
-        Some(s) => match serde_json::from_value(serde_json::Value::from(s)) {
-            Ok(st) => Some(st),
-            Err(_) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("state={s}: expected {STATES}"),
-                )
-            }
-        },
+    let (q, state) = match execution_query(q) {
+        Ok(v) => v,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
     };
     let views: Vec<serde_json::Value> = ships
         .0

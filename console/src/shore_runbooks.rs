@@ -21,7 +21,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use seawatch_actors::runbook::exec::ExecState;
 use seawatch_actors::runbook::remote::ShoreExecutions;
 use seawatch_actors::sync::shore::Commands;
 use seawatch_actors::sync::wire::Action;
@@ -119,18 +118,9 @@ async fn list(
     State(api): State<ShoreRunbookApi>,
     q: Result<Query<ExecutionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let Ok(Query(q)) = q else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "query: expected ship= and state= only",
-        );
-    };
-    let state: Option<ExecState> = match q.state.as_deref() {
-        None | Some("all") => None,
-        Some(s) => match serde_json::from_value(serde_json::Value::from(s)) {
-            Ok(st) => Some(st),
-            Err(_) => return error(StatusCode::BAD_REQUEST, format!("state={s}: unknown")),
-        },
+    let (q, state) = match crate::runbooks::execution_query(q) {
+        Ok(v) => v,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
     };
     let out: Vec<serde_json::Value> = api
         .executions
