@@ -459,6 +459,23 @@ mod tests {
         .unwrap();
     }
 
+    /// `subject` stopped answering probes at 1 s.
+    fn unreachable(subject: &str) -> Alert {
+        Alert {
+            ship: "s".into(),
+            exhausts_at_ms: None,
+            subject: subject.into(),
+            source: AlertSource::Device,
+            class: AlertClass::Unreachable,
+            severity: AlertSeverity::Critical,
+            state: AlertState::Firing,
+            ts_ms: 1_000,
+            series: None,
+            score: 1.0,
+            detail: String::new(),
+        }
+    }
+
     #[tokio::test]
     async fn incidents_are_stored_pushed_and_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
@@ -475,19 +492,7 @@ mod tests {
         .unwrap();
         for subject in ["sw", "pos-1"] {
             actor
-                .cast(CorrelatorMsg::Alert(Alert {
-                    ship: "s".into(),
-                    exhausts_at_ms: None,
-                    subject: subject.into(),
-                    source: AlertSource::Device,
-                    class: AlertClass::Unreachable,
-                    severity: AlertSeverity::Critical,
-                    state: AlertState::Firing,
-                    ts_ms: 1_000,
-                    series: None,
-                    score: 1.0,
-                    detail: String::new(),
-                }))
+                .cast(CorrelatorMsg::Alert(unreachable(subject)))
                 .unwrap();
         }
         tick(&actor, 30_000).await;
@@ -559,19 +564,7 @@ mod tests {
         let (actor, join) = Actor::spawn(None, CorrelatorActor, a).await.unwrap();
         for subject in ["sw", "pos-1"] {
             actor
-                .cast(CorrelatorMsg::Alert(Alert {
-                    ship: "s".into(),
-                    exhausts_at_ms: None,
-                    subject: subject.into(),
-                    source: AlertSource::Device,
-                    class: AlertClass::Unreachable,
-                    severity: AlertSeverity::Critical,
-                    state: AlertState::Firing,
-                    ts_ms: 1_000,
-                    series: None,
-                    score: 1.0,
-                    detail: String::new(),
-                }))
+                .cast(CorrelatorMsg::Alert(unreachable(subject)))
                 .unwrap();
         }
         tick(&actor, 30_000).await;
