@@ -242,10 +242,8 @@ impl Driver for BuiltinDriver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runbook::exec::{DriverSet, ExecState, Executions, Proposal};
+    use crate::runbook::exec::{DriverSet, ExecState, Proposal};
     use crate::runbook::policy::ShipFacts;
-    use crate::runbook::service::{Remediation, RemediationMetrics, RemediationPaths};
-    use seawatch_runtime::Metrics;
 
     const T0: i64 = 1_741_921_200_000;
 
@@ -376,29 +374,10 @@ mod tests {
     #[tokio::test]
     async fn the_starter_silence_runbook_runs_through_the_executor() {
         let dir = tempfile::tempdir().unwrap();
-        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
-        let (r, _) = Remediation::open(
-            RemediationPaths {
-                runbooks: repo.join("runbooks"),
-                policies: repo.join("policies"),
-                audit: dir.path().join("audit"),
-            },
-            Clock::manual(T0),
-            RemediationMetrics::register(&Metrics::new()),
-        )
-        .unwrap();
-        let ex = Executions::recover(
-            "aurora",
-            r,
-            vec![TargetAccess {
-                id: "ap-17".into(),
-                kind: "ap".into(),
-                zone: "it".into(),
-                address: None,
-                user: None,
-            }],
-        )
-        .unwrap();
+        let (_r, ex) = crate::runbook::exec::tests::open_with(
+            dir.path(),
+            vec![crate::runbook::exec::tests::access("ap-17", "ap", "it")],
+        );
         let mut params = serde_json::Map::new();
         params.insert("minutes".into(), 45.into());
         let e = ex

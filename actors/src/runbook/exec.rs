@@ -1379,4 +1379,4 @@ pub(crate) fn apply(map: &mut BTreeMap<u64, Exec>, rec: &AuditRecord) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -131,10 +131,8 @@ impl ShoreExecutions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runbook::exec::{ExecState, Executions, Proposal, TargetAccess};
+    use crate::runbook::exec::{ExecState, Proposal};
     use crate::runbook::policy::ShipFacts;
-    use crate::runbook::service::{Remediation, RemediationMetrics, RemediationPaths};
-    use seawatch_runtime::{Clock, Metrics};
 
     const T0: i64 = 1_741_921_200_000;
 
@@ -155,29 +153,10 @@ mod tests {
     #[test]
     fn shore_folds_a_ships_audit_records_into_its_executions_once() {
         let dir = tempfile::tempdir().unwrap();
-        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
-        let (r, _) = Remediation::open(
-            RemediationPaths {
-                runbooks: repo.join("runbooks"),
-                policies: repo.join("policies"),
-                audit: dir.path().join("audit"),
-            },
-            Clock::manual(T0),
-            RemediationMetrics::register(&Metrics::new()),
-        )
-        .unwrap();
-        let ex = Executions::recover(
-            "aurora",
-            r.clone(),
-            vec![TargetAccess {
-                id: "ap-17".into(),
-                kind: "ap".into(),
-                zone: "it".into(),
-                address: None,
-                user: None,
-            }],
-        )
-        .unwrap();
+        let (r, ex) = crate::runbook::exec::tests::open_with(
+            dir.path(),
+            vec![crate::runbook::exec::tests::access("ap-17", "ap", "it")],
+        );
         let e = ex
             .propose_from_shore(
                 Proposal {

@@ -124,7 +124,7 @@ impl Driver for Shared {
     }
 }
 
-fn access(id: &str, kind: &str, zone: &str) -> TargetAccess {
+pub(crate) fn access(id: &str, kind: &str, zone: &str) -> TargetAccess {
     TargetAccess {
         id: id.into(),
         kind: kind.into(),
@@ -135,7 +135,7 @@ fn access(id: &str, kind: &str, zone: &str) -> TargetAccess {
 }
 
 /// The starter runbooks and the shipped policy over an audit log in `dir`, with `targets`.
-fn open_with(dir: &Path, targets: Vec<TargetAccess>) -> (Remediation, Executions) {
+pub(crate) fn open_with(dir: &Path, targets: Vec<TargetAccess>) -> (Remediation, Executions) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
     let paths = RemediationPaths {
         runbooks: repo.join("runbooks"),
