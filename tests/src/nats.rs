@@ -129,6 +129,13 @@ pub struct Creds {
     pub ship: String,
 }
 
+/// A cluster name no other test cluster of any process uses.
+pub fn unique_cluster_name() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("seawatch-shore-{}-{n}", std::process::id())
+}
+
 /// A shore cluster of `deploy/nats/shore-node.conf` servers on free loopback ports.
 pub struct ShoreCluster {
     /// Client ports, by node.
@@ -176,10 +183,15 @@ impl ShoreCluster {
         let client: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let cluster: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let leaf: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        // A cluster name of its own: a server of another test cluster that still dials a
+        // route port this cluster picked (a node restarting, one not yet stopped) is
+        // refused instead of joining and splitting JetStream's meta group.
+        let name = unique_cluster_name();
         let mut servers = Vec::new();
         for i in 0..n {
             let mut env = vec![
                 ("NODE_NAME".into(), format!("shore-{i}")),
+                ("CLUSTER_NAME".into(), name.clone()),
                 ("CLIENT_PORT".into(), client[i].to_string()),
                 ("CLUSTER_PORT".into(), cluster[i].to_string()),
                 ("LEAF_PORT".into(), leaf[i].to_string()),
