@@ -207,6 +207,9 @@ pub struct Correlator {
     incidents: Vec<Incident>,
     /// Last event time a member of incident `i` had a firing alert.
     last_active: Vec<i64>,
+    /// By incident: its present root was unreachable or down at some point while it
+    /// was open (such an incident is never moved to an element below its root).
+    root_failed: Vec<bool>,
     alerts_total: u64,
     now_ms: i64,
     /// Event alerts waiting for an incident: (subject, time).
@@ -247,6 +250,7 @@ impl Correlator {
             firing: BTreeMap::new(),
             incidents: Vec::new(),
             last_active: Vec::new(),
+            root_failed: Vec::new(),
             alerts_total: 0,
             now_ms: i64::MIN,
             events: Vec::new(),
@@ -271,6 +275,11 @@ impl Correlator {
             }
             self.last_active
                 .push(inc.resolved_at_ms.unwrap_or(inc.opened_at_ms));
+            self.root_failed.push(
+                inc.classes
+                    .iter()
+                    .any(|c| matches!(c, AlertClass::Unreachable | AlertClass::Down)),
+            );
             self.incidents.push(inc);
         }
     }
@@ -541,9 +550,17 @@ impl Correlator {
         };
         let symptom = f.symptom(alert.class, self.now_ms);
         self.firing.insert(key.clone(), f);
+        // Interface errors after an element came back from a failure, while its
+        // incident waits to resolve, are a new fault (the cable or optic of a port it
+        // faces), not the failure again: grouped afresh.
+        let errors_after_failure = |c: &Self, i: usize| {
+            alert.class == AlertClass::Errors && c.root_failed[i] && c.dormant(i)
+        };
         let incident = self.open_incident_with_member(&alert.subject).filter(|&i| {
             let root = &self.incidents[i].root_cause;
-            !symptom || *root == alert.subject || self.root_of(&alert.subject) == *root
+            !symptom
+                || (!errors_after_failure(self, i)
+                    && (*root == alert.subject || self.root_of(&alert.subject) == *root))
         });
         if let Some(i) = incident {
             if symptom && self.dormant(i) {
@@ -1206,7 +1223,12 @@ impl Correlator {
         }
         for (root, members) in groups {
             let first_ms = members.iter().map(|m| m.1).min().unwrap_or(self.now_ms);
-            let i = self.incident_for_root(&root, first_ms, out);
+            let errors_only = members.iter().all(|(s, _)| {
+                self.classes_of(s)
+                    .iter()
+                    .all(|c| !opens(*c) || *c == AlertClass::Errors)
+            });
+            let i = self.incident_for_root(&root, first_ms, errors_only, out);
             for (subject, ts) in members {
                 self.attach_keyed(i, &subject, ts, out);
             }
@@ -1328,6 +1350,7 @@ impl Correlator {
             }
             let better = better.to_string();
             let from = std::mem::replace(&mut self.incidents[i].root_cause, better);
+            self.root_failed[i] = false;
             let now = self.now_ms;
             self.incidents[i].mark_active(now);
             self.refresh(i);
@@ -1439,18 +1462,23 @@ impl Correlator {
     }
 
     /// The open incident for `root`: existing, explained-and-merged, re-opened or new.
+    /// `errors_only`: the symptoms grouped are interface errors; they do not wake or
+    /// re-open an incident of `root`'s failure (it came back; errors on a port it faces
+    /// are a new fault).
     fn incident_for_root(
         &mut self,
         root: &str,
         first_ms: i64,
+        errors_only: bool,
         out: &mut Vec<IncidentEvent>,
     ) -> usize {
         let now = self.now_ms;
-        if let Some(i) = self
-            .incidents
-            .iter()
-            .position(|i| i.state.is_open() && i.root_cause == root)
-        {
+        if let Some(i) = (0..self.incidents.len()).find(|&i| {
+            let inc = &self.incidents[i];
+            inc.state.is_open()
+                && inc.root_cause == root
+                && !(errors_only && self.root_failed[i] && self.dormant(i))
+        }) {
             // incidents opened below it in the meantime (a device whose parent was not
             // yet seen failing) are explained by it now: merged into it
             let explained: Vec<usize> = (0..self.incidents.len())
@@ -1468,6 +1496,7 @@ impl Correlator {
             .collect();
         if let Some((&keep, rest)) = explained.split_first() {
             let from = std::mem::replace(&mut self.incidents[keep].root_cause, root.to_string());
+            self.root_failed[keep] = false;
             self.incidents[keep].mark_active(now);
             self.refresh(keep);
             out.push(IncidentEvent {
@@ -1481,11 +1510,14 @@ impl Correlator {
             }
             return keep;
         }
-        if let Some(i) = self.incidents.iter().rposition(|i| {
-            i.root_cause == root
-                && i.state == IncidentState::Resolved
-                && i.merged_into.is_none()
-                && i.resolved_at_ms
+        if let Some(i) = (0..self.incidents.len()).rev().find(|&i| {
+            let inc = &self.incidents[i];
+            inc.root_cause == root
+                && inc.state == IncidentState::Resolved
+                && inc.merged_into.is_none()
+                && !(errors_only && self.root_failed[i])
+                && inc
+                    .resolved_at_ms
                     .is_some_and(|r| now - r <= self.cfg.reopen_grace_ms)
         }) {
             let inc = &mut self.incidents[i];
@@ -1521,6 +1553,7 @@ impl Correlator {
         };
         self.incidents.push(inc);
         self.last_active.push(now);
+        self.root_failed.push(false);
         let i = self.incidents.len() - 1;
         self.refresh(i);
         out.push(IncidentEvent {
@@ -1539,9 +1572,15 @@ impl Correlator {
     /// reason to move this one.
     fn explained_by(&self, i: usize, root: &str) -> bool {
         let inc = &self.incidents[i];
+        // An incident whose root failed (unreachable or down) is not moved to an element
+        // below it: nothing behind a device explains that device's failure, and trouble
+        // its root shows after it came back (errors on the port facing a child, in the
+        // resolve hold) is a new fault with an incident of its own.
+        let failed = self.root_failed[i];
         inc.state.is_open()
             && inc.root_cause != root
             && self.troubled_or_alerting(&inc.root_cause)
+            && !(failed && self.topo.is_upstream(&inc.root_cause, root))
             && ((inc.members.iter().any(|m| m == root)
                 && (self.topo.is_upstream(root, &inc.root_cause)
                     || (self.topo.is_link(root) && self.topo.is_link(&inc.root_cause))))
@@ -1658,6 +1697,9 @@ impl Correlator {
             summary.push_str(&format!("; {} behind it affected", list.join(", ")));
         }
         let explained = self.explain(i);
+        if down {
+            self.root_failed[i] = true;
+        }
         let inc = &mut self.incidents[i];
         // severity only rises while an incident is open: impact seen stays impact
         inc.severity = inc.severity.max(severity);
@@ -2352,6 +2394,38 @@ mod tests {
         run(&mut c, alerts, 120);
         assert_eq!(c.incidents().len(), 1);
         assert_eq!(c.incidents()[0].root_cause, "dist");
+    }
+
+    /// A switch that was down comes back and, while its incident waits out the resolve
+    /// hold, starts counting errors on the port facing a child switch that counts them
+    /// too (the child's uplink goes bad): a new incident rooted at the child, with both
+    /// ends' errors; the down incident keeps its root and resolves by itself.
+    #[test]
+    fn a_recovered_failure_is_not_rerooted_below_it_by_later_errors() {
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let mut alerts = vec![
+            alert("core", AlertClass::Unreachable, AlertState::Firing, 100),
+            alert("core", AlertClass::Unreachable, AlertState::Cleared, 700),
+        ];
+        for d in ["dist", "dist2", "pos"] {
+            alerts.push(alert(d, AlertClass::Unreachable, AlertState::Firing, 110));
+            alerts.push(alert(d, AlertClass::Unreachable, AlertState::Cleared, 700));
+        }
+        alerts.push(alert("core", AlertClass::Errors, AlertState::Firing, 800));
+        alerts.push(alert("dist", AlertClass::Errors, AlertState::Firing, 802));
+        let ev = run(&mut c, alerts, 1200);
+        assert_eq!(roots(&c), [("core", false), ("dist", true)]);
+        let down = &c.incidents()[0];
+        assert!(down.resolved_at_ms.unwrap() >= (700 + 240) * 1000);
+        assert_eq!(down.alerts, 4, "{down:?}");
+        // the errors opened afresh (at core, its end seen first) and moved to dist
+        // once dist's end showed them too; the down incident was never re-rooted
+        assert!(!ev.iter().any(|e| {
+            e.incident.id == down.id && matches!(e.kind, IncidentEventKind::RootCauseChanged { .. })
+        }));
+        assert!(c.incidents().iter().all(|i| i.merged_into.is_none()));
+        let errs = &c.incidents()[1];
+        assert_eq!(errs.alerts, 2, "{errs:?}");
     }
 
     /// Port errors logged by a switch minutes before one device behind it starts
