@@ -128,6 +128,7 @@ impl Ship {
             poll: Duration::from_millis(100),
             health: Arc::new(|| Ok(())),
             on_applied: Arc::new(|_| {}),
+            incidents: seawatch_actors::rollout::agent::no_incidents(),
         });
         let (root, _) = start_root(
             SupervisorSpec::new(id, ShardKey::new(id)).child(child),
@@ -168,6 +169,7 @@ fn wave(percent: f64, success: f64, error: f64) -> WaveSpec {
         error_threshold: error,
         timeout_s: 60,
         approval: false,
+        incident_window_s: Some(0),
     }
 }
 
@@ -476,6 +478,8 @@ async fn a_bundle_over_the_inline_limit_travels_in_chunks_fetched_once() {
             timeout_s: 60,
             chunks: 0,
             size: 0,
+            incident_window_s: 0,
+            attempt: 0,
         };
         shore.deliver(&d, &bundle).await.unwrap();
     }

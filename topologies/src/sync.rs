@@ -13,7 +13,9 @@ use std::time::Duration;
 use seawatch_actors::incident::{IncidentBoard, StateFilter};
 use seawatch_actors::log_service::LogReader;
 use seawatch_actors::push::PushBus;
-use seawatch_actors::rollout::agent::{agent_child, AgentArgs, BundleTargets, ShipConnector};
+use seawatch_actors::rollout::agent::{
+    agent_child, AgentArgs, BundleTargets, IncidentProbe, ShipConnector,
+};
 use seawatch_actors::rollout::bundle::{BundleKind, BundleStore};
 use seawatch_actors::rollout::controller::{
     controller_child, ControllerArgs, RolloutMetrics, ShoreConnector,
@@ -445,8 +447,11 @@ pub fn ship_bundle_agent(
     cfg: &ShipConfig,
     runtime: &Runtime,
     reload: Arc<dyn Fn(BundleKind) + Send + Sync>,
+    incidents: IncidentProbe,
 ) -> Option<ChildSpec> {
     let url = cfg.nats.as_ref()?.url.clone();
+    // the bulk lane's share of the link (`[nats] bulk_bytes_per_s`)
+    let bulk = cfg.nats.as_ref()?.bulk_bytes_per_s;
     let mut targets = BundleTargets::under(&cfg.data);
     if let Some(d) = &cfg.runbooks.dir {
         targets.runbooks = d.clone();
@@ -462,7 +467,8 @@ pub fn ship_bundle_agent(
         Box::pin(async move {
             let link = NatsShipLink::connect(&url, &ship, Some("shore"))
                 .await?
-                .with_chunk_dir(chunks);
+                .with_chunk_dir(chunks)
+                .with_bulk_rate(bulk);
             Ok(Arc::new(link) as Arc<dyn ShipLink>)
         })
     });
@@ -481,6 +487,7 @@ pub fn ship_bundle_agent(
             n => Err(format!("{n} supervised children down")),
         }),
         on_applied: reload,
+        incidents,
     });
     Some(child)
 }

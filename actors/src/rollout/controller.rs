@@ -254,7 +254,12 @@ impl ControllerState {
 
     fn report_event(&self, r: &Report, now: i64) -> Option<Ev> {
         let rollout = self.rollouts.by_id.get(&r.rollout)?;
-        if rollout.bundle != r.sha256 || rollout.wave_of(&r.ship).is_none() {
+        if rollout.bundle != r.sha256 {
+            return None;
+        }
+        // A report of an earlier try (before a retry) changes nothing.
+        let ship = rollout.ship(&r.ship)?;
+        if ship.attempt != r.attempt {
             return None;
         }
         let (id, ship) = (r.rollout.clone(), r.ship.clone());
@@ -363,6 +368,7 @@ impl ControllerState {
                     break;
                 };
                 let Some(w) = r.wave_of(&ship) else { continue };
+                let attempt = r.ship(&ship).map(|s| s.attempt).unwrap_or(0);
                 let d = Delivery {
                     rollout: id.clone(),
                     ship: ship.clone(),
@@ -372,6 +378,8 @@ impl ControllerState {
                     // the link decides whether the bundle travels in chunks
                     chunks: 0,
                     size: 0,
+                    incident_window_s: r.waves[w].spec.incident_window(),
+                    attempt,
                 };
                 let bytes = &self.bundles[&sha];
                 match link.deliver(&d, bytes).await {
@@ -606,6 +614,7 @@ mod tests {
                 error_threshold: 0.0,
                 timeout_s: 60,
                 approval: true,
+                incident_window_s: None,
             }],
             on_error: OnError::Pause,
         };

@@ -211,7 +211,12 @@ impl ShoreLink for NatsShoreLink {
     ) -> BoxFuture<'a, Result<u64, String>> {
         Box::pin(async move {
             let mut h = HeaderMap::new();
-            h.insert("Nats-Msg-Id", format!("{}:{}", d.rollout, d.ship).as_str());
+            // A retry is a new message (its own id), a repeat of the same try is not.
+            let id = match d.attempt {
+                0 => format!("{}:{}", d.rollout, d.ship),
+                n => format!("{}:{}:{n}", d.rollout, d.ship),
+            };
+            h.insert("Nats-Msg-Id", id.as_str());
             let msg = if bundle.len() > INLINE_MAX {
                 let chunks = self.put_chunks(&d.sha256, bundle).await?;
                 let mut d = d.clone();
@@ -276,6 +281,44 @@ impl ShoreLink for NatsShoreLink {
     }
 }
 
+/// The bulk lane's share of the link: chunk fetches are paced to at most `bytes_per_s` on
+/// average (a chunk may go at once after a quiet spell, the next waits its turn), so a
+/// rollout's bundle does not take the bandwidth the urgent and state lanes of the sync
+/// need.
+#[derive(Debug)]
+pub struct Pacer {
+    bytes_per_s: u64,
+    next: Mutex<Option<tokio::time::Instant>>,
+}
+
+impl Pacer {
+    /// A pacer of `bytes_per_s` (at least 1).
+    pub fn new(bytes_per_s: u64) -> Self {
+        Self {
+            bytes_per_s: bytes_per_s.max(1),
+            next: Mutex::new(None),
+        }
+    }
+
+    /// The rate.
+    pub fn bytes_per_s(&self) -> u64 {
+        self.bytes_per_s
+    }
+
+    /// Waits for `bytes`' turn.
+    pub async fn wait(&self, bytes: usize) {
+        let now = tokio::time::Instant::now();
+        let start = {
+            let mut next = self.next.lock();
+            let start = next.map_or(now, |n| n.max(now));
+            let cost = Duration::from_secs_f64(bytes as f64 / self.bytes_per_s as f64);
+            *next = Some(start + cost);
+            start
+        };
+        tokio::time::sleep_until(start).await;
+    }
+}
+
 /// The agent's NATS link.
 pub struct NatsShipLink {
     js: jetstream::Context,
@@ -286,6 +329,8 @@ pub struct NatsShipLink {
     /// Where fetched chunks wait for the rest (`<dir>/<sha256>/<i>`); `None`: in memory.
     chunk_dir: Option<PathBuf>,
     chunks_fetched: Arc<AtomicU64>,
+    /// The bulk lane's share, when set.
+    pacer: Option<Arc<Pacer>>,
 }
 
 /// Assembles a chunked bundle: every chunk not yet in `dir/<sha256>/` (when a folder is
@@ -385,6 +430,7 @@ impl NatsShipLink {
             held: Mutex::new(None),
             chunk_dir: None,
             chunks_fetched: Arc::new(AtomicU64::new(0)),
+            pacer: None,
         })
     }
 
@@ -392,6 +438,12 @@ impl NatsShipLink {
     /// the link or a restart resumes); without it they are held in memory.
     pub fn with_chunk_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.chunk_dir = Some(dir.into());
+        self
+    }
+
+    /// Paces chunk fetches to at most `bytes_per_s` (the bulk lane's share of the link).
+    pub fn with_bulk_rate(mut self, bytes_per_s: Option<u64>) -> Self {
+        self.pacer = bytes_per_s.map(|r| Arc::new(Pacer::new(r)));
         self
     }
 
@@ -413,7 +465,12 @@ impl NatsShipLink {
         let stream = self.js.get_stream(BUNDLES).await.map_err(err)?;
         let bundle = assemble(&d, self.chunk_dir.as_deref(), &self.chunks_fetched, |i| {
             let (stream, subject) = (&stream, chunk_subject(&d.sha256, i));
+            let pacer = self.pacer.clone();
+            let want = CHUNK_BYTES.min(d.size as usize - i as usize * CHUNK_BYTES);
             async move {
+                if let Some(p) = pacer {
+                    p.wait(want).await;
+                }
                 stream
                     .get_last_raw_message_by_subject(&subject)
                     .await
@@ -527,10 +584,11 @@ impl ShipLink for NatsShipLink {
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
-            h.insert(
-                "Nats-Msg-Id",
-                format!("{}:{}:{state}", r.rollout, r.ship).as_str(),
-            );
+            let id = match r.attempt {
+                0 => format!("{}:{}:{state}", r.rollout, r.ship),
+                n => format!("{}:{}:{state}:{n}", r.rollout, r.ship),
+            };
+            h.insert("Nats-Msg-Id", id.as_str());
             let body = serde_json::to_vec(r).map_err(err)?;
             self.js
                 .publish_with_headers(report_subject(&self.ship), h, Bytes::from(body))
@@ -557,6 +615,8 @@ mod tests {
             timeout_s: 1,
             chunks: bundle.len().div_ceil(CHUNK_BYTES) as u32,
             size: bundle.len() as u64,
+            incident_window_s: 0,
+            attempt: 0,
         }
     }
 
@@ -596,6 +656,36 @@ mod tests {
         assert!(got == bundle);
         assert_eq!(*asked.lock(), vec![3, 4]);
         assert_eq!(fetched.load(Ordering::Relaxed), 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_bulk_share_paces_chunk_fetches() {
+        // 5 chunks at one chunk a second: the last starts 4 s after the first.
+        let bundle: Vec<u8> = (0..CHUNK_BYTES * 5).map(|i| (i % 253) as u8).collect();
+        let d = delivery(&bundle);
+        let pacer = Pacer::new(CHUNK_BYTES as u64);
+        let t0 = tokio::time::Instant::now();
+        let starts = Mutex::new(Vec::new());
+        let fetched = AtomicU64::new(0);
+        let got = assemble(&d, None, &fetched, |i| {
+            let (pacer, starts, bundle) = (&pacer, &starts, &bundle);
+            async move {
+                pacer.wait(CHUNK_BYTES).await;
+                starts.lock().push(t0.elapsed().as_millis());
+                let lo = i as usize * CHUNK_BYTES;
+                Ok(Bytes::copy_from_slice(&bundle[lo..lo + CHUNK_BYTES]))
+            }
+        })
+        .await
+        .unwrap();
+        assert!(got == bundle);
+        assert_eq!(*starts.lock(), vec![0, 1000, 2000, 3000, 4000]);
+        // After a quiet spell the next chunk goes at once, then the pace holds again.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let t1 = tokio::time::Instant::now();
+        pacer.wait(CHUNK_BYTES / 2).await;
+        pacer.wait(CHUNK_BYTES).await;
+        assert_eq!(t1.elapsed().as_millis(), 500);
     }
 
     #[tokio::test]
