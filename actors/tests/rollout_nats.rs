@@ -88,6 +88,7 @@ async fn start_shore(url: &str, data: &Path, fleet: &[&str]) -> Shore {
             })
         }),
         metrics: RolloutMetrics::default(),
+        failover: false,
     });
     let (root, _) = start_root(
         SupervisorSpec::new("shore", ShardKey::new("shore")).child(child),

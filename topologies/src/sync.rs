@@ -412,10 +412,15 @@ fn rollout_controller(
     let bundles = BundleStore::open(&data.join("bundles")).map_err(|e| e.to_string())?;
     let rollout_metrics = RolloutMetrics::register(metrics);
     let (url, replicas, node) = (url.to_owned(), cfg.replicas, cfg.node.clone());
+    // a rollout's lease runs out as a ship's does: another node takes it over then
+    let lease = Duration::from_secs_f64(cfg.lease_s);
     let connect: ShoreConnector = Arc::new(move || {
         let (url, node) = (url.clone(), node.clone());
         Box::pin(async move {
-            let link = NatsShoreLink::connect(&url, replicas, &node).await?;
+            let link = NatsShoreLink::connect(&url, replicas, &node)
+                .await?
+                .with_leases(lease, replicas)
+                .await?;
             Ok(Arc::new(link) as Arc<dyn ShoreLink>)
         })
     });
@@ -429,6 +434,8 @@ fn rollout_controller(
         grace_ms: 30_000,
         connect,
         metrics: rollout_metrics.clone(),
+        // the journal in JetStream and a lease per rollout (decision 0067)
+        failover: true,
     });
     Ok((
         child,

@@ -385,6 +385,9 @@ pub struct Rollout {
     pub waves: Vec<Wave>,
     /// Transitions, oldest first.
     pub history: Vec<HistoryEntry>,
+    /// The shore node running it (failover mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// Something that happened to a rollout; journaled before it is applied.
@@ -526,6 +529,16 @@ pub enum Ev {
         /// Unix ms.
         at_ms: i64,
     },
+    /// A shore node runs the rollout from now (failover mode: it holds the rollout's
+    /// lease; a second one means another node took over).
+    Owner {
+        /// Rollout id.
+        id: String,
+        /// Unix ms.
+        at_ms: i64,
+        /// The node.
+        node: String,
+    },
     /// An admin's retry: these ships (failed, timed out, or never sent) go again, each
     /// with its attempt counted up; the rollout runs again.
     Retried {
@@ -557,7 +570,8 @@ impl Ev {
             | Ev::Resumed { id, .. }
             | Ev::Aborted { id, .. }
             | Ev::Completed { id, .. }
-            | Ev::Retried { id, .. } => id,
+            | Ev::Retried { id, .. }
+            | Ev::Owner { id, .. } => id,
         }
     }
 
@@ -576,7 +590,8 @@ impl Ev {
             | Ev::Resumed { at_ms, .. }
             | Ev::Aborted { at_ms, .. }
             | Ev::Completed { at_ms, .. }
-            | Ev::Retried { at_ms, .. } => *at_ms,
+            | Ev::Retried { at_ms, .. }
+            | Ev::Owner { at_ms, .. } => *at_ms,
         }
     }
 }
@@ -667,6 +682,7 @@ impl Rollout {
                 at_ms: *at_ms,
                 what: format!("created by {by}"),
             }],
+            node: None,
         };
         r.recount();
         Some(r)
@@ -706,6 +722,33 @@ impl Rollout {
         self.waves
             .iter()
             .position(|w| w.ships.iter().any(|s| s.ship == ship))
+    }
+
+    /// Whether a shore node must run it (failover mode): not completed, and not aborted
+    /// with nothing left to time out or withdraw.
+    pub fn needs_owner(&self) -> bool {
+        match self.state {
+            RolloutState::Completed => false,
+            RolloutState::Aborted => self.counts.applying + self.counts.sent > 0,
+            _ => true,
+        }
+    }
+
+    /// Whether a ship's report is already in the rollout's state (same try, that state or
+    /// further).
+    pub fn reflects(&self, ship: &str, attempt: u32, state: super::ReportState) -> bool {
+        let Some(s) = self.ship(ship) else {
+            return true;
+        };
+        if s.attempt != attempt {
+            return true;
+        }
+        match state {
+            super::ReportState::Received => {
+                !matches!(s.state, ShipState::Pending | ShipState::Sent)
+            }
+            _ => s.state.terminal(),
+        }
     }
 
     /// Whether no more change can come.
@@ -834,6 +877,14 @@ impl Rollout {
             Ev::Completed { .. } => {
                 self.state = RolloutState::Completed;
                 self.note(at, "completed".into());
+            }
+            Ev::Owner { node, .. } => {
+                let what = match &self.node {
+                    Some(old) if old != node => format!("taken over by {node} from {old}"),
+                    _ => format!("run by {node}"),
+                };
+                self.node = Some(node.clone());
+                self.note(at, what);
             }
             Ev::Retried { by, ships, .. } => {
                 for w in &mut self.waves {
