@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use seawatch_actors::rollout::agent::{
-    agent_child, AgentArgs, AgentRecord, BundleTargets, IncidentProbe,
+    agent_child, AgentArgs, AgentMsg, AgentRecord, BundleTargets, IncidentProbe,
 };
 use seawatch_actors::rollout::bundle::{encode, BundleKind, BundleStore};
 use seawatch_actors::rollout::controller::{
@@ -122,6 +122,7 @@ struct Ship {
     id: String,
     data: PathBuf,
     root: Option<SupervisorHandle>,
+    agent: Option<Addr<AgentMsg>>,
 }
 
 impl Ship {
@@ -133,6 +134,7 @@ impl Ship {
             id: id.into(),
             data,
             root: None,
+            agent: None,
         }
     }
 
@@ -143,7 +145,7 @@ impl Ship {
             self.id.clone(),
             self.data.join("bundle-chunks"),
         );
-        let (child, _) = agent_child(AgentArgs {
+        let (child, agent) = agent_child(AgentArgs {
             ship: self.id.clone(),
             dir: self.data.join("bundles"),
             targets: BundleTargets::under(&self.data),
@@ -172,6 +174,14 @@ impl Ship {
         .await
         .unwrap();
         self.root = Some(root);
+        self.agent = Some(agent);
+    }
+
+    /// The agent crashes where it stands (its supervisor starts it again).
+    fn crash(&self) {
+        if let Some(a) = self.agent.as_ref().and_then(|a| a.current()) {
+            a.kill();
+        }
     }
 
     async fn stop(&mut self) {
@@ -368,21 +378,18 @@ async fn fifty_ships_thirty_percent_offline_a_shore_node_killed_and_a_bad_canary
             let part = ships[i].data.join("bundle-chunks").join(&info.sha256);
             let n = std::fs::read_dir(&part).map(|d| d.count()).unwrap_or(0);
             if !cut_done.contains(&i) && n >= 1 && (n as u64) < chunks_per_ship {
-                ships[i].stop().await;
+                ships[i].crash();
                 cut_done.push(i);
             }
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    println!("[rollout fleet] cut off mid-transfer: {cut_done:?}");
-    for &i in &cut_done {
-        let probe = incidents_when(ships[i].data.clone(), None);
-        ships[i].start(&url, fetched.clone(), probe).await;
-    }
+    println!("[rollout fleet] crashed mid-transfer (chunks kept, the rest fetched later): {cut_done:?}");
 
-    // Kill shore-0 (no clean hand-over: its lease runs out) while wave 2 is under way.
-    until(&shore0, &id, "some of wave 2 done", 60, |r| {
-        r.waves[1].counts.succeeded >= 3
+    // Kill shore-0 (no clean hand-over: its lease runs out) early in wave 2: shore-1
+    // must see wave 2 through and run wave 3.
+    until(&shore0, &id, "wave 2 under way", 60, |r| {
+        r.waves[1].counts.applying + r.waves[1].counts.succeeded >= 3
     })
     .await;
     let before = get(&shore0, &id).await.unwrap();
@@ -393,8 +400,9 @@ async fn fifty_ships_thirty_percent_offline_a_shore_node_killed_and_a_bad_canary
     })
     .await;
     let takeover = killed.elapsed();
+    assert_eq!(before.waves[2].state, WaveState::Pending, "killed before wave 3");
     println!(
-        "[rollout fleet] shore-0 killed with {} succeeded; shore-1 took over after {:.2} s",
+        "[rollout fleet] shore-0 killed in wave 2 with {} ships succeeded; shore-1 took over after {:.2} s",
         before.counts.succeeded,
         takeover.as_secs_f64()
     );

@@ -618,7 +618,7 @@ pub struct NatsShipLink {
 /// given) is fetched with `fetch` and written there (temporary file, rename) before the
 /// next is asked for, so an interrupted transfer resumes at the first missing chunk.
 /// The result is checked against the delivery's size and SHA-256; a mismatch removes the
-/// chunks (they are fetched again). `fetched` counts the chunks fetched.
+/// chunks (they are fetched again). `fetched` counts the chunks fetched (and stored).
 pub async fn assemble<F, Fut>(
     d: &Delivery,
     dir: Option<&Path>,
@@ -656,7 +656,6 @@ where
             }
         }
         let b = fetch(i).await?;
-        fetched.fetch_add(1, Ordering::Relaxed);
         if b.len() != want {
             return Err(format!(
                 "bundle {} chunk {i}: {} bytes, expected {want}",
@@ -669,6 +668,7 @@ where
             tokio::fs::write(&tmp, &b).await.map_err(err)?;
             tokio::fs::rename(&tmp, p).await.map_err(err)?;
         }
+        fetched.fetch_add(1, Ordering::Relaxed);
         out.extend_from_slice(&b);
     }
     let got = super::bundle::sha256_hex(&out);
