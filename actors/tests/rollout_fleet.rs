@@ -195,7 +195,9 @@ impl Ship {
     }
 
     fn applied(&self) -> u64 {
-        AgentRecord::load(&self.data.join("bundles")).unwrap().applied
+        AgentRecord::load(&self.data.join("bundles"))
+            .unwrap()
+            .applied
     }
 }
 
@@ -212,13 +214,22 @@ fn incidents_when(data: PathBuf, bad: Option<&'static str>) -> IncidentProbe {
 async fn get(shore: &Shore, id: &str) -> Option<Rollout> {
     shore
         .addr
-        .call(|r| RolloutMsg::Get(id.to_owned(), r), Duration::from_secs(10))
+        .call(
+            |r| RolloutMsg::Get(id.to_owned(), r),
+            Duration::from_secs(10),
+        )
         .await
         .ok()
         .flatten()
 }
 
-async fn until(shore: &Shore, id: &str, what: &str, secs: u64, ok: impl Fn(&Rollout) -> bool) -> Rollout {
+async fn until(
+    shore: &Shore,
+    id: &str,
+    what: &str,
+    secs: u64,
+    ok: impl Fn(&Rollout) -> bool,
+) -> Rollout {
     let start = Instant::now();
     loop {
         if let Some(r) = get(shore, id).await {
@@ -237,7 +248,10 @@ async fn until(shore: &Shore, id: &str, what: &str, secs: u64, ok: impl Fn(&Roll
                     .and_then(|s| s.detail.clone())
             );
         }
-        assert!(start.elapsed() < Duration::from_secs(secs), "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -355,7 +369,10 @@ async fn fifty_ships_thirty_percent_offline_a_shore_node_killed_and_a_bad_canary
     };
     let r = shore0
         .addr
-        .call(|p| RolloutMsg::Create(req, "root".into(), p), Duration::from_secs(10))
+        .call(
+            |p| RolloutMsg::Create(req, "root".into(), p),
+            Duration::from_secs(10),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -384,7 +401,9 @@ async fn fifty_ships_thirty_percent_offline_a_shore_node_killed_and_a_bad_canary
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    println!("[rollout fleet] crashed mid-transfer (chunks kept, the rest fetched later): {cut_done:?}");
+    println!(
+        "[rollout fleet] crashed mid-transfer (chunks kept, the rest fetched later): {cut_done:?}"
+    );
 
     // Kill shore-0 (no clean hand-over: its lease runs out) early in wave 2: shore-1
     // must see wave 2 through and run wave 3.
@@ -400,14 +419,24 @@ async fn fifty_ships_thirty_percent_offline_a_shore_node_killed_and_a_bad_canary
     })
     .await;
     let takeover = killed.elapsed();
-    assert_eq!(before.waves[2].state, WaveState::Pending, "killed before wave 3");
+    assert_eq!(
+        before.waves[2].state,
+        WaveState::Pending,
+        "killed before wave 3"
+    );
     println!(
         "[rollout fleet] shore-0 killed in wave 2 with {} ships succeeded; shore-1 took over after {:.2} s",
         before.counts.succeeded,
         takeover.as_secs_f64()
     );
-    assert!(takeover < Duration::from_secs(10), "takeover took {takeover:?}");
-    assert!(r.counts.succeeded >= before.counts.succeeded, "nothing lost");
+    assert!(
+        takeover < Duration::from_secs(10),
+        "takeover took {takeover:?}"
+    );
+    assert!(
+        r.counts.succeeded >= before.counts.succeeded,
+        "nothing lost"
+    );
 
     // Every online ship done (the three cut off wait out their delivery's ack wait).
     let online = SHIPS - off.len();
@@ -477,7 +506,10 @@ async fn fifty_ships_thirty_percent_offline_a_shore_node_killed_and_a_bad_canary
             .count();
         assert_eq!((sent, ok), (1, 1), "{s}");
     }
-    assert!(r.history.iter().any(|h| h.what == "taken over by shore-1 from shore-0"));
+    assert!(r
+        .history
+        .iter()
+        .any(|h| h.what == "taken over by shore-1 from shore-0"));
 
     // A bad bundle: it compiles, but the canary opens a critical incident once it is in
     // place. The canary rolls back by itself and the rollout stops before wave 2.
@@ -507,7 +539,10 @@ async fn fifty_ships_thirty_percent_offline_a_shore_node_killed_and_a_bad_canary
     let t_bad = Instant::now();
     let r = shore1
         .addr
-        .call(|p| RolloutMsg::Create(req, "root".into(), p), Duration::from_secs(10))
+        .call(
+            |p| RolloutMsg::Create(req, "root".into(), p),
+            Duration::from_secs(10),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -528,7 +563,10 @@ async fn fifty_ships_thirty_percent_offline_a_shore_node_killed_and_a_bad_canary
         detail.contains("critical incident") && detail.contains("rolled back"),
         "{detail}"
     );
-    assert!(ships[0].policy().contains("\"v2\""), "the canary rolled back");
+    assert!(
+        ships[0].policy().contains("\"v2\""),
+        "the canary rolled back"
+    );
     assert!(r.waves[1..]
         .iter()
         .flat_map(|w| &w.ships)

@@ -504,7 +504,9 @@ impl ShipConfig {
             return Err("sync.capacity_mbps: expected a positive number".into());
         }
         if self.nats.as_ref().and_then(|n| n.bulk_bytes_per_s) == Some(0) {
-            return Err("nats.bulk_bytes_per_s: expected at least 1 (leave it out for no cap)".into());
+            return Err(
+                "nats.bulk_bytes_per_s: expected at least 1 (leave it out for no cap)".into(),
+            );
         }
         if let Some(d) = &self.sync.downsample {
             if d.families.is_empty() || d.families.iter().any(|f| f.trim().is_empty()) {

@@ -367,7 +367,10 @@ impl AgentState {
             self.args.health.as_ref()().map_err(|e| format!("ship unhealthy after apply: {e}"))?;
             Ok(own)
         }) {
-            Ok(own) => self.watch(d, applied_ms).await.map(|w| format!("{own}; {w}")),
+            Ok(own) => self
+                .watch(d, applied_ms)
+                .await
+                .map(|w| format!("{own}; {w}")),
             Err(e) => Err(e),
         }
         .and_then(|own| {
@@ -734,7 +737,9 @@ mod tests {
         let states: Vec<_> = reports.iter().map(|r| r.state).collect();
         assert_eq!(states, vec![ReportState::Received, ReportState::Succeeded]);
         assert!(
-            reports[1].detail.contains("no new critical incident within 300 s"),
+            reports[1]
+                .detail
+                .contains("no new critical incident within 300 s"),
             "{}",
             reports[1].detail
         );

@@ -250,9 +250,10 @@ impl ControllerState {
             j.append(&ev)
                 .map_err(|e| ControlError::Internal(format!("rollout journal: {e}")))?;
         } else {
-            let link = self.link.clone().ok_or_else(|| {
-                unavailable("no NATS link (the journal is in JetStream)")
-            })?;
+            let link = self
+                .link
+                .clone()
+                .ok_or_else(|| unavailable("no NATS link (the journal is in JetStream)"))?;
             let id = ev.id().to_owned();
             let expect = match ev {
                 Ev::Created { .. } => None,
@@ -364,7 +365,10 @@ impl ControllerState {
         let path = self.args.dir.join("journal.jsonl");
         std::fs::rename(&path, path.with_extension("jsonl.migrated"))
             .map_err(|e| ControlError::Internal(format!("{}: {e}", path.display())))?;
-        tracing::info!(events = self.legacy.len(), "rollout: local journal moved into JetStream");
+        tracing::info!(
+            events = self.legacy.len(),
+            "rollout: local journal moved into JetStream"
+        );
         self.legacy.clear();
         Ok(())
     }

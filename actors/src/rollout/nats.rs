@@ -133,7 +133,11 @@ pub trait ShoreLink: Send + Sync + 'static {
     }
     /// Stores a bundle where every shore node can read it (failover mode: the node
     /// taking a rollout over may not have had it uploaded).
-    fn store_bundle<'a>(&'a self, _sha: &'a str, _bytes: &'a [u8]) -> BoxFuture<'a, Result<(), String>> {
+    fn store_bundle<'a>(
+        &'a self,
+        _sha: &'a str,
+        _bytes: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async { Err("no shared bundle store".to_string()) })
     }
     /// A bundle stored by [`store_bundle`](Self::store_bundle), checked against its hash.
@@ -489,11 +493,7 @@ impl ShoreLink for NatsShoreLink {
         })
     }
 
-    fn lease<'a>(
-        &'a self,
-        id: &'a str,
-        held: Option<u64>,
-    ) -> BoxFuture<'a, Result<Lease, String>> {
+    fn lease<'a>(&'a self, id: &'a str, held: Option<u64>) -> BoxFuture<'a, Result<Lease, String>> {
         Box::pin(async move {
             let kv = self.leases.as_ref().ok_or("no leases bucket")?;
             let me = Bytes::from(self.node.clone());
@@ -521,7 +521,11 @@ impl ShoreLink for NatsShoreLink {
         })
     }
 
-    fn store_bundle<'a>(&'a self, sha: &'a str, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), String>> {
+    fn store_bundle<'a>(
+        &'a self,
+        sha: &'a str,
+        bytes: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move { self.put_chunks(sha, bytes).await.map(|_| ()) })
     }
 

@@ -1439,7 +1439,11 @@ mod tests {
         settle(&mut r, 61_003);
         assert_eq!(r.state, RolloutState::Running);
         assert_eq!(r.waves[0].state, WaveState::Running);
-        assert_eq!(r.to_send(), vec!["ship-0", "ship-1"], "wave 2 waits for wave 1");
+        assert_eq!(
+            r.to_send(),
+            vec!["ship-0", "ship-1"],
+            "wave 2 waits for wave 1"
+        );
         assert!(r.waves[0].ships.iter().all(|s| s.attempt == 1));
         send_all(&mut r, 61_004);
         for s in ["ship-0", "ship-1"] {
@@ -1456,7 +1460,10 @@ mod tests {
         settle(&mut r, 61_011);
         assert_eq!(r.state, RolloutState::Completed);
         let h: Vec<&str> = r.history.iter().map(|h| h.what.as_str()).collect();
-        assert!(h.iter().any(|w| w.starts_with("aborted by rollout")), "{h:?}");
+        assert!(
+            h.iter().any(|w| w.starts_with("aborted by rollout")),
+            "{h:?}"
+        );
         assert!(h.contains(&"retried by root: 4 ships again"), "{h:?}");
         // Nothing left to retry.
         assert!(r
@@ -1473,7 +1480,10 @@ mod tests {
         assert_eq!(w.incident_window(), DEFAULT_INCIDENT_WINDOW_S);
         w.incident_window_s = Some(3_600);
         let e = request(vec![w]).plan(&fleet(2)).unwrap_err();
-        assert!(e.contains("incident_window_s 3600 must be below timeout_s"), "{e}");
+        assert!(
+            e.contains("incident_window_s 3600 must be below timeout_s"),
+            "{e}"
+        );
     }
 
     #[test]
