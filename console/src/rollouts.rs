@@ -385,6 +385,30 @@ mod tests {
                 "aborted by root: aborted by an admin"
             ]
         );
+        // Retry: the ships never sent go again; the history stays.
+        assert_eq!(
+            http(srv, "POST", &path("retry"), Some(&operator), "")
+                .await
+                .0,
+            403
+        );
+        let (code, body) = http(srv, "POST", &path("retry"), Some(&admin), "").await;
+        assert_eq!(code, 200, "{body}");
+        let r: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(r["state"], "running", "wave 1 was approved before the abort");
+        assert_eq!(r["counts"]["skipped"], 0, "{body}");
+        assert_eq!(r["counts"]["pending"], 3, "{body}");
+        assert_eq!(r["waves"][0]["ships"][0]["attempt"], 1, "{body}");
+        let last: Vec<&str> = r["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["what"].as_str().unwrap())
+            .collect();
+        assert_eq!(last.len(), 7, "{last:?}");
+        assert_eq!(last[6], "retried by root: 3 ships again");
+        let (code, body) = http(srv, "POST", &path("retry"), Some(&admin), "").await;
+        assert_eq!(code, 409, "nothing to retry: {body}");
         let (code, body) = http(srv, "GET", "/api/rollouts", Some(&admin), "").await;
         assert_eq!(code, 200);
         assert_eq!(
