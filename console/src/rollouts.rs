@@ -395,7 +395,10 @@ mod tests {
         let (code, body) = http(srv, "POST", &path("retry"), Some(&admin), "").await;
         assert_eq!(code, 200, "{body}");
         let r: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(r["state"], "running", "wave 1 was approved before the abort");
+        assert_eq!(
+            r["state"], "running",
+            "wave 1 was approved before the abort"
+        );
         assert_eq!(r["counts"]["skipped"], 0, "{body}");
         assert_eq!(r["counts"]["pending"], 3, "{body}");
         assert_eq!(r["waves"][0]["ships"][0]["attempt"], 1, "{body}");

@@ -571,6 +571,22 @@ mod tests {
         assert!(e.0.contains("sync.downsample.window_s"), "{e}");
         let e = ShipConfig::parse("[nats]\nurl = 4\n", "s.toml").unwrap_err();
         assert!(e.0.starts_with("s.toml:2:"), "{e}");
+        // The rollouts' share of the link.
+        let c = ShipConfig::parse(
+            "[nats]\nurl = \"nats://x\"\nbulk_bytes_per_s = 65536\n",
+            "s.toml",
+        )
+        .unwrap();
+        assert_eq!(c.nats.unwrap().bulk_bytes_per_s, Some(65_536));
+        let e = ShipConfig::parse(
+            "[nats]\nurl = \"nats://x\"\nbulk_bytes_per_s = 0\n",
+            "s.toml",
+        )
+        .unwrap_err();
+        assert!(
+            e.0.contains("nats.bulk_bytes_per_s: expected at least 1"),
+            "{e}"
+        );
     }
 
     #[test]
