@@ -8,8 +8,8 @@
 //!    back; the shore node running the rollout is killed in wave 2 and the other node
 //!    takes it over; after six hours the offline ships come back. Every ship applies the
 //!    bundle once, every chunk is fetched once (0 fetched again after it was stored),
-//!    every ship's delivery is in the stream once, and each ship's `sent` and
-//!    `succeeded` are journaled once.
+//!    every ship's delivery is in the stream once, each ship's `sent` and `succeeded`
+//!    are journaled once, and a stale writer is fenced off the journal.
 //! 2. A bad bundle: it compiles, but the canary opens a critical incident right after
 //!    the apply. The canary's incident watch fails, it rolls back by itself, and the
 //!    rollout pauses before wave 2 (no ship of wave 2 sent).
@@ -33,7 +33,7 @@ use seawatch_actors::rollout::controller::{
     controller_child, ControllerArgs, RolloutMetrics, RolloutMsg,
 };
 use seawatch_actors::rollout::nats::{
-    NatsShipLink, NatsShoreLink, ShipLink, ShoreLink, CHUNK_BYTES, INLINE_MAX,
+    Fenced, NatsShipLink, NatsShoreLink, ShipLink, ShoreLink, CHUNK_BYTES, INLINE_MAX,
 };
 use seawatch_actors::rollout::state::{
     Ev, OnError, Op, Rollout, RolloutRequest, RolloutState, ShipState, WaveSpec, WaveState,
@@ -510,6 +510,22 @@ async fn fifty_ships_thirty_percent_offline_a_shore_node_killed_and_a_bad_canary
         .history
         .iter()
         .any(|h| h.what == "taken over by shore-1 from shore-0"));
+    // Fencing: a node that lost the rollout (it read up to an older event) cannot write,
+    // and an id in use is not created again.
+    let stale = journal[journal.len() - 2].0;
+    let late = Ev::Completed {
+        id: id.clone(),
+        at_ms: 0,
+    };
+    assert_eq!(
+        link.journal_append(&late, Some(stale)).await,
+        Err(Fenced::Lost)
+    );
+    assert_eq!(link.journal_append(&late, Some(0)).await, Err(Fenced::Lost));
+    assert_eq!(
+        link.journal_read(&id, 0).await.unwrap().len(),
+        journal.len()
+    );
 
     // A bad bundle: it compiles, but the canary opens a critical incident once it is in
     // place. The canary rolls back by itself and the rollout stops before wave 2.

@@ -233,6 +233,8 @@ pub struct ControllerState {
     /// Failover mode: the events of a local journal from before, moved into JetStream at
     /// the first tick with a link.
     legacy: Vec<Ev>,
+    /// Failover mode: the shared journal was read at least once (ids are known).
+    synced: bool,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> ControlError {
@@ -255,8 +257,10 @@ impl ControllerState {
                 .clone()
                 .ok_or_else(|| unavailable("no NATS link (the journal is in JetStream)"))?;
             let id = ev.id().to_owned();
+            // A new rollout's subject must be empty (0): an id in use is never written
+            // over.
             let expect = match ev {
-                Ev::Created { .. } => None,
+                Ev::Created { .. } => Some(0),
                 _ => Some(self.seqs.get(&id).map_or(0, |s| s.0)),
             };
             match link.journal_append(&ev, expect).await {
@@ -391,6 +395,7 @@ impl ControllerState {
                 *e = (seq, e.1 + 1);
             }
         }
+        self.synced = true;
         Ok(())
     }
 
@@ -621,7 +626,8 @@ impl ControllerState {
             let link = self
                 .link
                 .clone()
-                .ok_or_else(|| unavailable("no NATS link (the journal is in JetStream)"))?;
+                .filter(|_| self.synced)
+                .ok_or_else(|| unavailable("not read yet (the journal is in JetStream)"))?;
             // Every node must be able to deliver it: the bundle goes to the shared store.
             let bytes = match self.args.bundles.get(&req.bundle) {
                 Ok(Some((_, b))) => b,
@@ -766,6 +772,7 @@ impl Actor for RolloutController {
             owned: HashMap::new(),
             seqs: HashMap::new(),
             legacy,
+            synced: false,
         })
     }
 
