@@ -27,6 +27,7 @@ use seawatch_actors::rollout::nats::{NatsShipLink, NatsShoreLink, ShipLink, Shor
 use seawatch_actors::rollout::state::{
     OnError, Op, Rollout, RolloutRequest, RolloutState, ShipState, WaveSpec, WaveState,
 };
+use seawatch_actors::rollout::ReportState;
 use seawatch_runtime::supervision::{start_root, Addr, SupervisorHandle, SupervisorSpec};
 use seawatch_runtime::{Clock, Runtime, ShardKey};
 use seawatch_tests::free_port;
@@ -88,6 +89,7 @@ async fn start_shore(url: &str, data: &Path, fleet: &[&str]) -> Shore {
             })
         }),
         metrics: RolloutMetrics::default(),
+        failover: false,
     });
     let (root, _) = start_root(
         SupervisorSpec::new("shore", ShardKey::new("shore")).child(child),
@@ -112,6 +114,16 @@ impl Ship {
     }
 
     async fn start(&mut self, url: &str, id: &str) {
+        self.start_with(url, id, seawatch_actors::rollout::agent::no_incidents())
+            .await
+    }
+
+    async fn start_with(
+        &mut self,
+        url: &str,
+        id: &str,
+        incidents: seawatch_actors::rollout::agent::IncidentProbe,
+    ) {
         let (url, ship) = (url.to_owned(), id.to_owned());
         let (child, _) = agent_child(AgentArgs {
             ship: id.to_owned(),
@@ -128,6 +140,7 @@ impl Ship {
             poll: Duration::from_millis(100),
             health: Arc::new(|| Ok(())),
             on_applied: Arc::new(|_| {}),
+            incidents,
         });
         let (root, _) = start_root(
             SupervisorSpec::new(id, ShardKey::new(id)).child(child),
@@ -168,6 +181,7 @@ fn wave(percent: f64, success: f64, error: f64) -> WaveSpec {
         error_threshold: error,
         timeout_s: 60,
         approval: false,
+        incident_window_s: Some(0),
     }
 }
 
@@ -476,6 +490,8 @@ async fn a_bundle_over_the_inline_limit_travels_in_chunks_fetched_once() {
             timeout_s: 60,
             chunks: 0,
             size: 0,
+            incident_window_s: 0,
+            attempt: 0,
         };
         shore.deliver(&d, &bundle).await.unwrap();
     }
@@ -504,4 +520,83 @@ async fn a_bundle_over_the_inline_limit_travels_in_chunks_fetched_once() {
         );
         assert!(link.next().await.unwrap().is_none());
     }
+}
+
+/// A ship fails its incident watch once (a critical incident right after the first
+/// apply), the rollout aborts; `retry` sends to it again (attempt 1, a new message), it
+/// applies and passes, and the rollout completes with its history kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_an_abort_sends_again_and_completes() {
+    let Some((_server, url)) = server() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let shore_data = dir.path().join("shore");
+    let fleet = &FLEET[..2];
+    let shore = start_shore(&url, &shore_data, fleet).await;
+    let info = BundleStore::open(&shore_data.join("bundles"))
+        .unwrap()
+        .put(&policy_bundle(GOOD_REGO))
+        .unwrap();
+    let mut ships: Vec<Ship> = fleet.iter().map(|s| Ship::new(dir.path(), s)).collect();
+    // s1: a critical incident opens after its first apply only.
+    let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let probe: seawatch_actors::rollout::agent::IncidentProbe = Arc::new(move |_| {
+        first
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+            .then(|| "s1-1: firewall down".to_string())
+    });
+    ships[0].start_with(&url, "s1", probe).await;
+    let mut w1 = wave(50.0, 100.0, 0.0);
+    w1.incident_window_s = Some(1);
+    let r = create(
+        &shore,
+        RolloutRequest {
+            bundle: info.sha256.clone(),
+            ships: None,
+            all: Some(true),
+            waves: vec![w1, wave(100.0, 100.0, 0.0)],
+            on_error: OnError::Abort,
+        },
+    )
+    .await;
+    let id = r.id;
+    let r = until(&shore, &id, "aborted", |r| r.state == RolloutState::Aborted).await;
+    assert_eq!(ship_state(&r, "s1"), ShipState::Failed);
+    assert_eq!(ship_state(&r, "s2"), ShipState::Skipped, "never sent");
+    assert!(ships[0].policy().contains("v1"), "rolled back");
+    let r = shore
+        .addr
+        .call(
+            |p| RolloutMsg::Control(id.clone(), Op::Retry, "root".into(), p),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.state, RolloutState::Running);
+    ships[1].start(&url, "s2").await;
+    let r = until(&shore, &id, "completed", |r| {
+        r.state == RolloutState::Completed
+    })
+    .await;
+    assert_eq!(r.counts.succeeded, 2);
+    assert!(ships.iter().all(|s| s.policy().contains("v2")));
+    let rec = ships[0].record();
+    assert_eq!(rec.applied, 2, "rolled back once, applied again on retry");
+    assert_eq!(rec.outcomes[&id].state, ReportState::Failed);
+    assert_eq!(
+        rec.outcomes[&format!("{id}#1")].state,
+        ReportState::Succeeded
+    );
+    let h: Vec<&str> = r.history.iter().map(|h| h.what.as_str()).collect();
+    assert!(
+        h.iter().any(|w| w.starts_with("aborted by rollout")),
+        "{h:?}"
+    );
+    assert!(h.contains(&"retried by root: 2 ships again"), "{h:?}");
+    for s in &mut ships {
+        s.stop().await;
+    }
+    shore.root.shutdown().await;
 }

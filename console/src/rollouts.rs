@@ -8,9 +8,12 @@
 //!   with the rollout; 400 with `{"error"}` saying what is wrong.
 //! - `GET /api/rollouts`, `GET /api/rollouts/{id}`: rollouts with per-wave and per-ship
 //!   state and their history; 404 for an unknown id.
-//! - `POST /api/rollouts/{id}/pause|resume|abort`: 200 with the rollout; 404 unknown;
-//!   409 when the rollout is not in a state that allows it. `resume` also approves a wave
-//!   waiting for approval, and accepts the failures of a wave that tripped its threshold.
+//! - `POST /api/rollouts/{id}/pause|resume|abort|retry`: 200 with the rollout; 404
+//!   unknown; 409 when the rollout is not in a state that allows it (or another shore node
+//!   runs it); 503 when the shared journal cannot be reached. `resume` also approves a
+//!   wave waiting for approval, and accepts the failures of a wave that tripped its
+//!   threshold; `retry` sends again to the ships that failed, timed out or were never
+//!   sent (after an abort), keeping the history.
 
 use std::time::Duration;
 
@@ -49,6 +52,7 @@ fn refused(e: ControlError) -> Response {
         ControlError::NotFound(_) => StatusCode::NOT_FOUND,
         ControlError::Conflict(_) => StatusCode::CONFLICT,
         ControlError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        ControlError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     error(status, e.to_string())
 }
@@ -115,7 +119,7 @@ async fn control(
     let Some(op) = Op::parse(&op) else {
         return error(
             StatusCode::NOT_FOUND,
-            format!("/api/rollouts/{id}/{op}: expected pause, resume or abort"),
+            format!("/api/rollouts/{id}/{op}: expected pause, resume, abort or retry"),
         );
     };
     match api
@@ -195,6 +199,7 @@ mod tests {
                 Box::pin(async { Err::<Arc<dyn ShoreLink>, _>("no link in this test".into()) })
             }),
             metrics: rollout_metrics.clone(),
+            failover: false,
         });
         let (root, _) = start_root(
             SupervisorSpec::new("shore", ShardKey::new("shore")).child(child),
@@ -380,6 +385,33 @@ mod tests {
                 "aborted by root: aborted by an admin"
             ]
         );
+        // Retry: the ships never sent go again; the history stays.
+        assert_eq!(
+            http(srv, "POST", &path("retry"), Some(&operator), "")
+                .await
+                .0,
+            403
+        );
+        let (code, body) = http(srv, "POST", &path("retry"), Some(&admin), "").await;
+        assert_eq!(code, 200, "{body}");
+        let r: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            r["state"], "running",
+            "wave 1 was approved before the abort"
+        );
+        assert_eq!(r["counts"]["skipped"], 0, "{body}");
+        assert_eq!(r["counts"]["pending"], 3, "{body}");
+        assert_eq!(r["waves"][0]["ships"][0]["attempt"], 1, "{body}");
+        let last: Vec<&str> = r["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["what"].as_str().unwrap())
+            .collect();
+        assert_eq!(last.len(), 7, "{last:?}");
+        assert_eq!(last[6], "retried by root: 3 ships again");
+        let (code, body) = http(srv, "POST", &path("retry"), Some(&admin), "").await;
+        assert_eq!(code, 409, "nothing to retry: {body}");
         let (code, body) = http(srv, "GET", "/api/rollouts", Some(&admin), "").await;
         assert_eq!(code, 200);
         assert_eq!(

@@ -886,7 +886,11 @@ fn ship_config(args: &ShipArgs) -> Result<ShipConfig, String> {
         cfg.inventory = Some(i.clone());
     }
     if let Some(url) = &args.nats {
-        cfg.nats = Some(crate::config::NatsSection { url: url.clone() });
+        let bulk_bytes_per_s = cfg.nats.as_ref().and_then(|n| n.bulk_bytes_per_s);
+        cfg.nats = Some(crate::config::NatsSection {
+            url: url.clone(),
+            bulk_bytes_per_s,
+        });
     }
     Ok(cfg)
 }

@@ -152,6 +152,10 @@ fn default_link_share() -> f64 {
 pub struct NatsSection {
     /// URL of the ship's leaf server, with credentials: `nats://user:password@host:port`.
     pub url: String,
+    /// The rollouts' share of the link: bundle chunks are fetched at most this many bytes
+    /// a second on average (none: as fast as the link goes).
+    #[serde(default)]
+    pub bulk_bytes_per_s: Option<u64>,
 }
 
 /// `seawatch shore` configuration (TOML).
@@ -499,6 +503,11 @@ impl ShipConfig {
         if self.sync.capacity_mbps.is_nan() || self.sync.capacity_mbps <= 0.0 {
             return Err("sync.capacity_mbps: expected a positive number".into());
         }
+        if self.nats.as_ref().and_then(|n| n.bulk_bytes_per_s) == Some(0) {
+            return Err(
+                "nats.bulk_bytes_per_s: expected at least 1 (leave it out for no cap)".into(),
+            );
+        }
         if let Some(d) = &self.sync.downsample {
             if d.families.is_empty() || d.families.iter().any(|f| f.trim().is_empty()) {
                 return Err(
@@ -562,6 +571,22 @@ mod tests {
         assert!(e.0.contains("sync.downsample.window_s"), "{e}");
         let e = ShipConfig::parse("[nats]\nurl = 4\n", "s.toml").unwrap_err();
         assert!(e.0.starts_with("s.toml:2:"), "{e}");
+        // The rollouts' share of the link.
+        let c = ShipConfig::parse(
+            "[nats]\nurl = \"nats://x\"\nbulk_bytes_per_s = 65536\n",
+            "s.toml",
+        )
+        .unwrap();
+        assert_eq!(c.nats.unwrap().bulk_bytes_per_s, Some(65_536));
+        let e = ShipConfig::parse(
+            "[nats]\nurl = \"nats://x\"\nbulk_bytes_per_s = 0\n",
+            "s.toml",
+        )
+        .unwrap_err();
+        assert!(
+            e.0.contains("nats.bulk_bytes_per_s: expected at least 1"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -474,7 +474,12 @@ impl ShipNode {
                     ),
                 }
             });
-            if let Some(agent) = crate::sync::ship_bundle_agent(cfg, &runtime, reload) {
+            // the health check's "no new critical incident within N s" reads the board
+            let probe = seawatch_actors::rollout::agent::critical_incidents(
+                incidents.clone(),
+                cfg.ship.clone(),
+            );
+            if let Some(agent) = crate::sync::ship_bundle_agent(cfg, &runtime, reload, probe) {
                 services.push(agent);
             }
         }

@@ -13,7 +13,9 @@ use std::time::Duration;
 use seawatch_actors::incident::{IncidentBoard, StateFilter};
 use seawatch_actors::log_service::LogReader;
 use seawatch_actors::push::PushBus;
-use seawatch_actors::rollout::agent::{agent_child, AgentArgs, BundleTargets, ShipConnector};
+use seawatch_actors::rollout::agent::{
+    agent_child, AgentArgs, BundleTargets, IncidentProbe, ShipConnector,
+};
 use seawatch_actors::rollout::bundle::{BundleKind, BundleStore};
 use seawatch_actors::rollout::controller::{
     controller_child, ControllerArgs, RolloutMetrics, ShoreConnector,
@@ -410,10 +412,15 @@ fn rollout_controller(
     let bundles = BundleStore::open(&data.join("bundles")).map_err(|e| e.to_string())?;
     let rollout_metrics = RolloutMetrics::register(metrics);
     let (url, replicas, node) = (url.to_owned(), cfg.replicas, cfg.node.clone());
+    // a rollout's lease runs out as a ship's does: another node takes it over then
+    let lease = Duration::from_secs_f64(cfg.lease_s);
     let connect: ShoreConnector = Arc::new(move || {
         let (url, node) = (url.clone(), node.clone());
         Box::pin(async move {
-            let link = NatsShoreLink::connect(&url, replicas, &node).await?;
+            let link = NatsShoreLink::connect(&url, replicas, &node)
+                .await?
+                .with_leases(lease, replicas)
+                .await?;
             Ok(Arc::new(link) as Arc<dyn ShoreLink>)
         })
     });
@@ -427,6 +434,8 @@ fn rollout_controller(
         grace_ms: 30_000,
         connect,
         metrics: rollout_metrics.clone(),
+        // the journal in JetStream and a lease per rollout (decision 0067)
+        failover: true,
     });
     Ok((
         child,
@@ -445,8 +454,11 @@ pub fn ship_bundle_agent(
     cfg: &ShipConfig,
     runtime: &Runtime,
     reload: Arc<dyn Fn(BundleKind) + Send + Sync>,
+    incidents: IncidentProbe,
 ) -> Option<ChildSpec> {
     let url = cfg.nats.as_ref()?.url.clone();
+    // the bulk lane's share of the link (`[nats] bulk_bytes_per_s`)
+    let bulk = cfg.nats.as_ref()?.bulk_bytes_per_s;
     let mut targets = BundleTargets::under(&cfg.data);
     if let Some(d) = &cfg.runbooks.dir {
         targets.runbooks = d.clone();
@@ -462,7 +474,8 @@ pub fn ship_bundle_agent(
         Box::pin(async move {
             let link = NatsShipLink::connect(&url, &ship, Some("shore"))
                 .await?
-                .with_chunk_dir(chunks);
+                .with_chunk_dir(chunks)
+                .with_bulk_rate(bulk);
             Ok(Arc::new(link) as Arc<dyn ShipLink>)
         })
     });
@@ -481,6 +494,7 @@ pub fn ship_bundle_agent(
             n => Err(format!("{n} supervised children down")),
         }),
         on_applied: reload,
+        incidents,
     });
     Some(child)
 }

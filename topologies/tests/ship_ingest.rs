@@ -292,6 +292,7 @@ async fn known_label_sets_are_exported_at_0_right_after_start() {
     // Sync configured, its server unreachable: the backlog is still known.
     cfg.nats = Some(seawatch_topologies::config::NatsSection {
         url: "nats://127.0.0.1:1".into(),
+        bulk_bytes_per_s: None,
     });
     let node = ShipNode::start(&cfg, inventory(), Clock::system())
         .await

@@ -43,6 +43,29 @@ pub type HealthCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 /// Called after a bundle of a kind was swapped in or rolled back (reload what reads it).
 pub type OnApplied = Arc<dyn Fn(BundleKind) + Send + Sync>;
 
+/// The ship's critical incidents opened at or after a time (unix ms): `Some` names the
+/// first one (`id: root cause`), which fails a health check still watching.
+pub type IncidentProbe = Arc<dyn Fn(i64) -> Option<String> + Send + Sync>;
+
+/// The probe of the ship's incident board: open, not merged, critical, opened at or
+/// after the time asked.
+pub fn critical_incidents(board: crate::incident::IncidentBoard, ship: String) -> IncidentProbe {
+    use crate::incident::board::StateFilter;
+    use crate::incident::model::IncidentSeverity;
+    Arc::new(move |since_ms| {
+        board
+            .list(Some(&ship), StateFilter::All)
+            .into_iter()
+            .find(|i| i.severity == IncidentSeverity::Critical && i.opened_at_ms >= since_ms)
+            .map(|i| format!("{}: {}", i.id, i.root_cause))
+    })
+}
+
+/// A probe that never finds an incident (a ship without a correlator, tests).
+pub fn no_incidents() -> IncidentProbe {
+    Arc::new(|_| None)
+}
+
 /// Where each kind of bundle goes on the ship.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BundleTargets {
@@ -101,6 +124,9 @@ pub struct AgentArgs {
     pub health: HealthCheck,
     /// Reload hook.
     pub on_applied: OnApplied,
+    /// The ship's new critical incidents (the "no new critical incident within N
+    /// seconds" part of the health check).
+    pub incidents: IncidentProbe,
 }
 
 /// What the agent did with one rollout's delivery.
@@ -307,10 +333,16 @@ pub struct AgentState {
 
 impl AgentState {
     /// Applies a verified bundle for `d` and checks it; rolls back on a failed check.
-    fn apply(&mut self, d: &Delivery, b: &Bundle, received_ms: i64) -> Result<Outcome, String> {
+    async fn apply(
+        &mut self,
+        d: &Delivery,
+        b: &Bundle,
+        received_ms: i64,
+    ) -> Result<Outcome, String> {
         let target = self.args.targets.dir(b);
         let key = target.display().to_string();
-        let now = || self.args.clock.now_ms();
+        let clock = self.args.clock.clone();
+        let now = || clock.now_ms();
         if self.record.current.get(&key) == Some(&b.sha256) {
             // Already in place (an earlier rollout of the same bundle): nothing to swap.
             self.args.health.as_ref()().map_err(|e| format!("ship unhealthy: {e}"))?;
@@ -330,8 +362,18 @@ impl AgentState {
         self.record.save(&self.args.dir)?;
         self.record.applied += 1;
         (self.args.on_applied)(b.manifest.kind);
-        let checked = check_applied(b.manifest.kind, &target).and_then(|own| {
+        let applied_ms = now();
+        let checked = match check_applied(b.manifest.kind, &target).and_then(|own| {
             self.args.health.as_ref()().map_err(|e| format!("ship unhealthy after apply: {e}"))?;
+            Ok(own)
+        }) {
+            Ok(own) => self
+                .watch(d, applied_ms)
+                .await
+                .map(|w| format!("{own}; {w}")),
+            Err(e) => Err(e),
+        }
+        .and_then(|own| {
             let took = now() - received_ms;
             if took > d.timeout_s as i64 * 1000 {
                 return Err(format!(
@@ -369,6 +411,36 @@ impl AgentState {
         Ok(outcome)
     }
 
+    /// The incident watch after an apply: for the delivery's `incident_window_s`, a
+    /// critical incident opened on the ship since `applied_ms` fails the check (and the
+    /// ship's tree going unhealthy too). Looks every `poll`.
+    async fn watch(&self, d: &Delivery, applied_ms: i64) -> Result<String, String> {
+        let window_ms = d.incident_window_s as i64 * 1000;
+        if window_ms == 0 {
+            return Ok("no incident watch".into());
+        }
+        let until = applied_ms + window_ms;
+        loop {
+            if let Some(inc) = (self.args.incidents)(applied_ms) {
+                return Err(format!(
+                    "critical incident {inc} opened within {} s of the apply",
+                    d.incident_window_s
+                ));
+            }
+            self.args.health.as_ref()()
+                .map_err(|e| format!("ship unhealthy during the incident watch: {e}"))?;
+            let left = until - self.args.clock.now_ms();
+            if left <= 0 {
+                return Ok(format!(
+                    "no new critical incident within {} s",
+                    d.incident_window_s
+                ));
+            }
+            let step = self.args.poll.min(Duration::from_millis(left as u64));
+            tokio::time::sleep(step.max(Duration::from_millis(1))).await;
+        }
+    }
+
     /// Handles one delivery message; returns whether it may be acked.
     async fn handle_delivery(&mut self, link: &Arc<dyn ShipLink>, msg: &[u8]) -> bool {
         let (d, bytes) = match Delivery::decode(msg) {
@@ -381,7 +453,8 @@ impl AgentState {
         if d.ship != self.args.ship {
             return true;
         }
-        if !self.record.outcomes.contains_key(&d.rollout) {
+        let key = d.key();
+        if !self.record.outcomes.contains_key(&key) {
             let received_ms = self.args.clock.now_ms();
             let received = Report {
                 rollout: d.rollout.clone(),
@@ -390,6 +463,7 @@ impl AgentState {
                 state: ReportState::Received,
                 detail: String::new(),
                 at_ms: received_ms,
+                attempt: d.attempt,
             };
             if let Err(e) = link.report(&received).await {
                 tracing::debug!(error = %e, "bundle agent: received report not sent");
@@ -411,7 +485,7 @@ impl AgentState {
                     ),
                     at_ms: self.args.clock.now_ms(),
                 }),
-                Ok(b) => self.apply(&d, &b, received_ms),
+                Ok(b) => self.apply(&d, &b, received_ms).await,
             };
             let outcome = match outcome {
                 Ok(o) => o,
@@ -423,13 +497,15 @@ impl AgentState {
                 },
             };
             tracing::info!(rollout = %d.rollout, state = ?outcome.state, detail = %outcome.detail, "bundle agent: delivery done");
-            self.record.outcomes.insert(d.rollout.clone(), outcome);
+            self.record.outcomes.insert(key.clone(), outcome);
             if let Err(e) = self.record.save(&self.args.dir) {
                 tracing::error!(error = %e, "bundle agent: record not saved");
                 return false;
             }
         }
-        let o = &self.record.outcomes[&d.rollout];
+        let Some(o) = self.record.outcomes.get(&key) else {
+            return false;
+        };
         let report = Report {
             rollout: d.rollout.clone(),
             ship: d.ship.clone(),
@@ -437,6 +513,7 @@ impl AgentState {
             state: o.state,
             detail: o.detail.clone(),
             at_ms: o.at_ms,
+            attempt: d.attempt,
         };
         match link.report(&report).await {
             Ok(()) => true,
@@ -535,6 +612,140 @@ pub fn agent_child(args: AgentArgs) -> (ChildSpec, Addr<AgentMsg>) {
 mod tests {
     use super::*;
     use crate::rollout::bundle::{decode, encode};
+    use parking_lot::Mutex;
+
+    /// An in-memory link: deliveries queued, reports kept.
+    #[derive(Default)]
+    struct MemLink {
+        queue: Mutex<Vec<Vec<u8>>>,
+        reports: Mutex<Vec<Report>>,
+    }
+
+    impl ShipLink for MemLink {
+        fn next(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
+            Box::pin(async move { Ok(self.queue.lock().first().cloned()) })
+        }
+        fn ack(&self) -> BoxFuture<'_, Result<(), String>> {
+            Box::pin(async move {
+                let mut q = self.queue.lock();
+                if !q.is_empty() {
+                    q.remove(0);
+                }
+                Ok(())
+            })
+        }
+        fn report<'a>(&'a self, r: &'a Report) -> BoxFuture<'a, Result<(), String>> {
+            Box::pin(async move {
+                self.reports.lock().push(r.clone());
+                Ok(())
+            })
+        }
+    }
+
+    const V1: &str = "package seawatch.remediation\n\ndecision := {\"allow\": false, \"reasons\": [\"v1\"], \"approvals_required\": 0, \"max_parallel\": 1}\n";
+    const V2: &str = "package seawatch.remediation\n\ndecision := {\"allow\": false, \"reasons\": [\"v2\"], \"approvals_required\": 0, \"max_parallel\": 1}\n";
+
+    /// A ship with policy v1 in place gets v2 with a 300 s incident watch; `incident_at`
+    /// (seconds after the start, tokio time) opens a critical incident. Returns the
+    /// reports, the policy in place at the end, and when (tokio s) the final report came.
+    async fn watched_apply(incident_at: Option<u64>) -> (Vec<Report>, String, u64) {
+        let d = tempfile::tempdir().unwrap();
+        let targets = BundleTargets::under(d.path());
+        std::fs::create_dir_all(&targets.policies).unwrap();
+        std::fs::write(targets.policies.join("remediation.rego"), V1).unwrap();
+        let bytes = encode(
+            BundleKind::Policies,
+            "p",
+            vec![("remediation.rego".into(), V2.as_bytes().to_vec())],
+        );
+        let delivery = Delivery {
+            rollout: "shore-0-000001".into(),
+            ship: "aurora".into(),
+            sha256: crate::rollout::bundle::sha256_hex(&bytes),
+            kind: BundleKind::Policies,
+            timeout_s: 600,
+            chunks: 0,
+            size: 0,
+            incident_window_s: 300,
+            attempt: 0,
+        };
+        let link = Arc::new(MemLink::default());
+        link.queue.lock().push(delivery.encode(&bytes));
+        let clock = Clock::tokio(1_800_000_000_000);
+        let t0 = clock.now_ms();
+        let c2 = clock.clone();
+        // The incident board as the probe sees it: a critical incident opened at
+        // `incident_at`, once that time has come.
+        let incidents: IncidentProbe = Arc::new(move |since| {
+            let at = t0 + incident_at? as i64 * 1000;
+            (c2.now_ms() >= at && at >= since).then(|| "aurora-7: core switch down".to_string())
+        });
+        let l2 = link.clone();
+        let (agent, _) = Actor::spawn(
+            None,
+            BundleAgent,
+            AgentArgs {
+                ship: "aurora".into(),
+                dir: d.path().join("bundles"),
+                targets: targets.clone(),
+                connect: Arc::new(move || {
+                    let l = l2.clone();
+                    Box::pin(async move { Ok(l as Arc<dyn ShipLink>) })
+                }),
+                clock: clock.clone(),
+                poll: Duration::from_secs(5),
+                health: Arc::new(|| Ok(())),
+                on_applied: Arc::new(|_| {}),
+                incidents,
+            },
+        )
+        .await
+        .unwrap();
+        let mut done_at = None;
+        for _ in 0..400 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let reports = link.reports.lock().clone();
+            if done_at.is_none() && reports.iter().any(|r| r.state != ReportState::Received) {
+                done_at = Some(((clock.now_ms() - t0) / 1000) as u64);
+            }
+        }
+        agent.stop_and_wait(None, None).await.unwrap();
+        let reports = link.reports.lock().clone();
+        let policy = std::fs::read_to_string(targets.policies.join("remediation.rego")).unwrap();
+        (reports, policy, done_at.unwrap_or(u64::MAX))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_critical_incident_within_the_window_rolls_the_ship_back_by_itself() {
+        let (reports, policy, at) = watched_apply(Some(120)).await;
+        let states: Vec<_> = reports.iter().map(|r| r.state).collect();
+        assert_eq!(states, vec![ReportState::Received, ReportState::Failed]);
+        assert!(
+            reports[1].detail.contains("critical incident aurora-7")
+                && reports[1].detail.contains("rolled back"),
+            "{}",
+            reports[1].detail
+        );
+        assert!(policy.contains("v1"), "the previous version is back");
+        // Found at the first look after it opened (looks every 5 s).
+        assert!((120..=126).contains(&at), "failed at {at} s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_window_passes_only_when_it_ends_and_a_later_incident_changes_nothing() {
+        let (reports, policy, at) = watched_apply(Some(330)).await;
+        let states: Vec<_> = reports.iter().map(|r| r.state).collect();
+        assert_eq!(states, vec![ReportState::Received, ReportState::Succeeded]);
+        assert!(
+            reports[1]
+                .detail
+                .contains("no new critical incident within 300 s"),
+            "{}",
+            reports[1].detail
+        );
+        assert!(policy.contains("v2"));
+        assert!((300..=302).contains(&at), "succeeded at {at} s");
+    }
 
     fn bundle(kind: BundleKind, files: &[(&str, &str)]) -> Bundle {
         decode(&encode(

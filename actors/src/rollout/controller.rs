@@ -25,7 +25,7 @@ use seawatch_runtime::supervision::{Addr, ChildSpec};
 use seawatch_runtime::{Clock, Metrics};
 
 use super::bundle::BundleStore;
-use super::nats::ShoreLink;
+use super::nats::{Fenced, Lease, ShoreLink};
 use super::state::{Ev, Op, Rollout, RolloutRequest, Rollouts};
 use super::{Delivery, Report, ReportState};
 
@@ -104,6 +104,9 @@ pub enum ControlError {
     /// 500.
     #[error("{0}")]
     Internal(String),
+    /// 503: the shared journal (failover mode) cannot be reached.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Messages of the controller.
@@ -151,6 +154,10 @@ pub struct ControllerArgs {
     pub connect: ShoreConnector,
     /// Metrics.
     pub metrics: RolloutMetrics,
+    /// Failover mode: the journal is the JetStream stream `SW_ROLLOUT_JOURNAL` (shared by
+    /// every shore node) and a node runs a rollout while it holds its lease, so another
+    /// node takes it over when this one dies. Without it, `DIR/journal.jsonl`.
+    pub failover: bool,
 }
 
 /// The journal: one JSON event a line.
@@ -212,27 +219,82 @@ impl Journal {
 /// The controller's state.
 pub struct ControllerState {
     args: ControllerArgs,
-    journal: Journal,
+    /// The local journal (`None` in failover mode: the journal is in JetStream).
+    journal: Option<Journal>,
     rollouts: Rollouts,
     next_id: u64,
     link: Option<Arc<dyn ShoreLink>>,
     bundles: HashMap<String, Vec<u8>>,
+    /// Failover mode: the rollouts this node holds the lease of (lease revision).
+    owned: HashMap<String, u64>,
+    /// Failover mode: the journal sequence of each rollout's last event applied here, and
+    /// how many events were applied.
+    seqs: HashMap<String, (u64, u64)>,
+    /// Failover mode: the events of a local journal from before, moved into JetStream at
+    /// the first tick with a link.
+    legacy: Vec<Ev>,
+    /// Failover mode: the shared journal was read at least once (ids are known).
+    synced: bool,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ControlError {
+    ControlError::Unavailable(format!("rollout journal: {e}"))
 }
 
 impl ControllerState {
-    fn record(&mut self, ev: Ev) -> Result<(), ControlError> {
-        self.journal
-            .append(&ev)
-            .map_err(|e| ControlError::Internal(format!("rollout journal: {e}")))?;
+    /// Whether this node runs rollout `id` (always, without failover).
+    fn runs(&self, id: &str) -> bool {
+        !self.args.failover || self.owned.contains_key(id)
+    }
+
+    async fn record(&mut self, ev: Ev) -> Result<(), ControlError> {
+        if let Some(j) = self.journal.as_mut() {
+            j.append(&ev)
+                .map_err(|e| ControlError::Internal(format!("rollout journal: {e}")))?;
+        } else {
+            let link = self
+                .link
+                .clone()
+                .ok_or_else(|| unavailable("no NATS link (the journal is in JetStream)"))?;
+            let id = ev.id().to_owned();
+            // A new rollout's subject must be empty (0): an id in use is never written
+            // over.
+            let expect = match ev {
+                Ev::Created { .. } => Some(0),
+                _ => Some(self.seqs.get(&id).map_or(0, |s| s.0)),
+            };
+            match link.journal_append(&ev, expect).await {
+                Ok(seq) => {
+                    let e = self.seqs.entry(id).or_default();
+                    *e = (seq, e.1 + 1);
+                }
+                Err(Fenced::Lost) => {
+                    // Another node wrote: it runs the rollout now. Read it afresh.
+                    self.owned.remove(&id);
+                    self.seqs.remove(&id);
+                    self.rollouts.by_id.remove(&id);
+                    return Err(ControlError::Conflict(format!(
+                        "rollout {id} is run by another shore node now"
+                    )));
+                }
+                Err(Fenced::Io(e)) => {
+                    self.link = None;
+                    return Err(unavailable(e));
+                }
+            }
+        }
         self.rollouts.apply(&ev);
         Ok(())
     }
 
-    /// Applies what each rollout decides until nothing more happens now.
-    fn settle(&mut self) -> Result<(), ControlError> {
+    /// Applies what each rollout this node runs decides until nothing more happens now.
+    async fn settle(&mut self) -> Result<(), ControlError> {
         let now = self.args.clock.now_ms();
         let ids: Vec<String> = self.rollouts.by_id.keys().cloned().collect();
         for id in ids {
+            if !self.runs(&id) {
+                continue;
+            }
             for _ in 0..64 {
                 let Some(r) = self.rollouts.by_id.get(&id) else {
                     break;
@@ -245,7 +307,7 @@ impl ControllerState {
                     if matches!(ev, Ev::Failed { .. }) {
                         self.args.metrics.report("timeout");
                     }
-                    self.record(ev)?;
+                    self.record(ev).await?;
                 }
             }
         }
@@ -254,7 +316,12 @@ impl ControllerState {
 
     fn report_event(&self, r: &Report, now: i64) -> Option<Ev> {
         let rollout = self.rollouts.by_id.get(&r.rollout)?;
-        if rollout.bundle != r.sha256 || rollout.wave_of(&r.ship).is_none() {
+        if rollout.bundle != r.sha256 {
+            return None;
+        }
+        // A report of an earlier try (before a retry) changes nothing.
+        let ship = rollout.ship(&r.ship)?;
+        if ship.attempt != r.attempt {
             return None;
         }
         let (id, ship) = (r.rollout.clone(), r.ship.clone());
@@ -279,6 +346,101 @@ impl ControllerState {
         })
     }
 
+    /// Failover mode: moves the rollouts of a local journal from before into the shared
+    /// one (those not there yet), then renames the file `journal.jsonl.migrated`.
+    async fn migrate(&mut self, link: &Arc<dyn ShoreLink>) -> Result<(), ControlError> {
+        if self.legacy.is_empty() {
+            return Ok(());
+        }
+        let there: std::collections::HashSet<String> = link
+            .journal_ids()
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        for ev in &self.legacy {
+            if !there.contains(ev.id()) {
+                link.journal_append(ev, None).await.map_err(|e| {
+                    unavailable(format!("moving the local journal into JetStream: {e:?}"))
+                })?;
+            }
+        }
+        let path = self.args.dir.join("journal.jsonl");
+        std::fs::rename(&path, path.with_extension("jsonl.migrated"))
+            .map_err(|e| ControlError::Internal(format!("{}: {e}", path.display())))?;
+        tracing::info!(
+            events = self.legacy.len(),
+            "rollout: local journal moved into JetStream"
+        );
+        self.legacy.clear();
+        Ok(())
+    }
+
+    /// Failover mode: reads the events other nodes appended to the shared journal.
+    async fn refresh(&mut self, link: &Arc<dyn ShoreLink>) -> Result<(), ControlError> {
+        let ids = link.journal_ids().await.map_err(unavailable)?;
+        let prefix = format!("{}-", self.args.id_prefix);
+        for (id, n) in ids {
+            if let Some(k) = id.strip_prefix(&prefix).and_then(|k| k.parse::<u64>().ok()) {
+                self.next_id = self.next_id.max(k + 1);
+            }
+            let (after, applied) = self.seqs.get(&id).copied().unwrap_or((0, 0));
+            if self.owned.contains_key(&id) || applied >= n {
+                continue;
+            }
+            for (seq, ev) in link.journal_read(&id, after).await.map_err(unavailable)? {
+                self.rollouts.apply(&ev);
+                let e = self.seqs.entry(id.clone()).or_default();
+                *e = (seq, e.1 + 1);
+            }
+        }
+        self.synced = true;
+        Ok(())
+    }
+
+    /// Failover mode: takes a lease on every rollout that needs a node and none runs,
+    /// renews ours, gives up those that are done.
+    async fn leases(&mut self, link: &Arc<dyn ShoreLink>) -> Result<(), ControlError> {
+        let ids: Vec<String> = self.rollouts.by_id.keys().cloned().collect();
+        for id in ids {
+            let Some(r) = self.rollouts.by_id.get(&id) else {
+                continue;
+            };
+            let (needs, node) = (r.needs_owner(), r.node.clone());
+            let held = self.owned.get(&id).copied();
+            if !needs {
+                if let Some(rev) = held {
+                    link.release(&id, rev).await;
+                    self.owned.remove(&id);
+                }
+                continue;
+            }
+            match link.lease(&id, held).await {
+                Ok(Lease::Held(rev)) => {
+                    self.owned.insert(id.clone(), rev);
+                    if node.as_deref() != Some(self.args.id_prefix.as_str()) {
+                        tracing::info!(rollout = %id, from = ?node, "rollout: taking over");
+                        self.record(Ev::Owner {
+                            id,
+                            at_ms: self.args.clock.now_ms(),
+                            node: self.args.id_prefix.clone(),
+                        })
+                        .await?;
+                    }
+                }
+                Ok(Lease::Other(_)) => {
+                    self.owned.remove(&id);
+                }
+                Err(e) => {
+                    tracing::debug!(rollout = %id, error = %e, "rollout: lease");
+                    self.owned.remove(&id);
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn tick(&mut self) -> Result<(), ControlError> {
         if self.link.is_none() {
             match tokio::time::timeout(Duration::from_secs(5), (self.args.connect)()).await {
@@ -288,39 +450,67 @@ impl ControllerState {
             }
         }
         let Some(link) = self.link.clone() else {
-            return self.settle();
+            return self.settle().await;
         };
+        if self.args.failover {
+            self.migrate(&link).await?;
+            self.refresh(&link).await?;
+            self.leases(&link).await?;
+        }
         match link.reports().await {
             Ok(reports) => {
                 let now = self.args.clock.now_ms();
-                for r in &reports {
-                    match self.report_event(r, now) {
-                        Some(ev) => {
+                let mut later = Vec::new();
+                for (i, r) in reports.iter().enumerate() {
+                    let ev = self.report_event(r, now);
+                    match ev {
+                        Some(ev) if self.runs(&r.rollout) => {
                             self.args.metrics.report(match r.state {
                                 ReportState::Received => "received",
                                 ReportState::Succeeded => "succeeded",
                                 ReportState::Failed => "failed",
                             });
-                            self.record(ev)?;
+                            if let Err(e) = self.record(ev).await {
+                                tracing::warn!(error = %e, "rollout: report not journaled; it comes again");
+                                later.push(i);
+                            }
+                        }
+                        Some(_) => {
+                            // Another node runs it: ack once that node journaled it, so a
+                            // report is never lost with a node that dies.
+                            let done = self
+                                .rollouts
+                                .by_id
+                                .get(&r.rollout)
+                                .is_some_and(|x| x.reflects(&r.ship, r.attempt, r.state));
+                            if !done {
+                                later.push(i);
+                            }
+                        }
+                        None if self.args.failover
+                            && !self.rollouts.by_id.contains_key(&r.rollout) =>
+                        {
+                            // Not in the journal as read so far: look again.
+                            later.push(i);
                         }
                         None => {
-                            // Another shore node's rollout (each node reads every report).
+                            // Another shore node's rollout, or a stale report.
                             self.args.metrics.report("unknown");
                             tracing::debug!(rollout = %r.rollout, ship = %r.ship, "rollout: report for no such rollout or ship");
                         }
                     }
                 }
-                link.ack_reports().await;
+                link.ack_reports(&later).await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "rollout: reading reports failed; reconnecting");
                 self.link = None;
             }
         }
-        self.settle()?;
+        self.settle().await?;
         if self.link.is_some() {
             self.deliver(&link).await?;
-            self.settle()?;
+            self.settle().await?;
         }
         Ok(())
     }
@@ -328,6 +518,9 @@ impl ControllerState {
     async fn deliver(&mut self, link: &Arc<dyn ShoreLink>) -> Result<(), ControlError> {
         let ids: Vec<String> = self.rollouts.by_id.keys().cloned().collect();
         for id in ids {
+            if !self.runs(&id) {
+                continue;
+            }
             let Some(r) = self.rollouts.by_id.get(&id) else {
                 continue;
             };
@@ -342,7 +535,8 @@ impl ControllerState {
                     id: id.clone(),
                     at_ms: self.args.clock.now_ms(),
                     ship,
-                })?;
+                })
+                .await?;
             }
             if send.is_empty() {
                 continue;
@@ -352,6 +546,19 @@ impl ControllerState {
                     Ok(Some((_, bytes))) => {
                         self.bundles.insert(sha.clone(), bytes);
                     }
+                    // Taken over from another node: the bundle is in the shared store.
+                    Ok(None) if self.args.failover => match link.fetch_bundle(&sha).await {
+                        Ok(bytes) => {
+                            if let Err(e) = self.args.bundles.put(&bytes) {
+                                tracing::warn!(bundle = %sha, error = %e, "rollout: bundle not kept locally");
+                            }
+                            self.bundles.insert(sha.clone(), bytes);
+                        }
+                        Err(e) => {
+                            tracing::error!(rollout = %id, bundle = %sha, error = %e, "rollout: bundle not found");
+                            continue;
+                        }
+                    },
                     other => {
                         tracing::error!(rollout = %id, bundle = %sha, result = ?other.map(|o| o.is_some()), "rollout: bundle unreadable");
                         continue;
@@ -363,6 +570,7 @@ impl ControllerState {
                     break;
                 };
                 let Some(w) = r.wave_of(&ship) else { continue };
+                let attempt = r.ship(&ship).map(|s| s.attempt).unwrap_or(0);
                 let d = Delivery {
                     rollout: id.clone(),
                     ship: ship.clone(),
@@ -372,15 +580,22 @@ impl ControllerState {
                     // the link decides whether the bundle travels in chunks
                     chunks: 0,
                     size: 0,
+                    incident_window_s: r.waves[w].spec.incident_window(),
+                    attempt,
                 };
                 let bytes = &self.bundles[&sha];
+                // A repeat of a delivery another node stored before it died is dropped by
+                // the stream's dedup window (same message id) and answers its sequence.
                 match link.deliver(&d, bytes).await {
-                    Ok(seq) => self.record(Ev::Sent {
-                        id: id.clone(),
-                        at_ms: self.args.clock.now_ms(),
-                        ship,
-                        seq,
-                    })?,
+                    Ok(seq) => {
+                        self.record(Ev::Sent {
+                            id: id.clone(),
+                            at_ms: self.args.clock.now_ms(),
+                            ship,
+                            seq,
+                        })
+                        .await?
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "rollout: delivery not stored; reconnecting");
                         self.link = None;
@@ -392,7 +607,7 @@ impl ControllerState {
         Ok(())
     }
 
-    fn create(&mut self, req: RolloutRequest, by: String) -> Result<Rollout, ControlError> {
+    async fn create(&mut self, req: RolloutRequest, by: String) -> Result<Rollout, ControlError> {
         let waves = req
             .plan(&self.args.fleet)
             .map_err(ControlError::BadRequest)?;
@@ -407,16 +622,54 @@ impl ControllerState {
             Err(e) => return Err(ControlError::Internal(e.to_string())),
         };
         let id = format!("{}-{:06}", self.args.id_prefix, self.next_id);
+        if self.args.failover {
+            let link = self
+                .link
+                .clone()
+                .filter(|_| self.synced)
+                .ok_or_else(|| unavailable("not read yet (the journal is in JetStream)"))?;
+            // Every node must be able to deliver it: the bundle goes to the shared store.
+            let bytes = match self.args.bundles.get(&req.bundle) {
+                Ok(Some((_, b))) => b,
+                _ => return Err(ControlError::Internal("bundle vanished".into())),
+            };
+            link.store_bundle(&req.bundle, &bytes)
+                .await
+                .map_err(unavailable)?;
+            self.bundles.insert(req.bundle.clone(), bytes);
+            match link.lease(&id, None).await {
+                Ok(Lease::Held(rev)) => {
+                    self.owned.insert(id.clone(), rev);
+                }
+                Ok(Lease::Other(n)) => {
+                    self.next_id += 1;
+                    return Err(ControlError::Conflict(format!(
+                        "rollout id {id} is held by {n}; try again"
+                    )));
+                }
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
         self.next_id += 1;
+        let now = self.args.clock.now_ms();
         self.record(Ev::Created {
             id: id.clone(),
-            at_ms: self.args.clock.now_ms(),
+            at_ms: now,
             by,
             request: req,
             kind,
             waves,
-        })?;
-        self.settle()?;
+        })
+        .await?;
+        if self.args.failover {
+            self.record(Ev::Owner {
+                id: id.clone(),
+                at_ms: now,
+                node: self.args.id_prefix.clone(),
+            })
+            .await?;
+        }
+        self.settle().await?;
         self.rollouts
             .by_id
             .get(&id)
@@ -424,7 +677,7 @@ impl ControllerState {
             .ok_or_else(|| ControlError::Internal("created rollout missing".into()))
     }
 
-    fn control(&mut self, id: &str, op: Op, by: &str) -> Result<Rollout, ControlError> {
+    async fn control(&mut self, id: &str, op: Op, by: &str) -> Result<Rollout, ControlError> {
         let r = self
             .rollouts
             .by_id
@@ -433,10 +686,35 @@ impl ControllerState {
         let evs = r
             .control(op, by, self.args.clock.now_ms())
             .map_err(ControlError::Conflict)?;
-        for ev in evs {
-            self.record(ev)?;
+        if !self.runs(id) {
+            // Failover mode: run it from here if no node does (a retry of a finished one),
+            // else the node that runs it is the one to ask.
+            let link = self
+                .link
+                .clone()
+                .ok_or_else(|| unavailable("no NATS link (the journal is in JetStream)"))?;
+            match link.lease(id, None).await {
+                Ok(Lease::Held(rev)) => {
+                    self.owned.insert(id.to_owned(), rev);
+                    self.record(Ev::Owner {
+                        id: id.to_owned(),
+                        at_ms: self.args.clock.now_ms(),
+                        node: self.args.id_prefix.clone(),
+                    })
+                    .await?;
+                }
+                Ok(Lease::Other(n)) => {
+                    return Err(ControlError::Conflict(format!(
+                        "rollout {id} is run by shore node {n}: ask it"
+                    )))
+                }
+                Err(e) => return Err(unavailable(e)),
+            }
         }
-        self.settle()?;
+        for ev in evs {
+            self.record(ev).await?;
+        }
+        self.settle().await?;
         self.rollouts
             .by_id
             .get(id)
@@ -458,20 +736,31 @@ impl Actor for RolloutController {
         myself: ActorRef<RolloutMsg>,
         args: ControllerArgs,
     ) -> Result<ControllerState, ActorProcessingErr> {
-        let (journal, events) = Journal::open(&args.dir)?;
         let mut rollouts = Rollouts::default();
         let mut created = 0;
-        for ev in &events {
-            if matches!(ev, Ev::Created { .. }) {
-                created += 1;
+        let mut legacy = Vec::new();
+        let journal = if args.failover {
+            // The journal is in JetStream: read at the first tick with a link. A local
+            // one from before moves there.
+            if args.dir.join("journal.jsonl").exists() {
+                legacy = Journal::open(&args.dir)?.1;
             }
-            rollouts.apply(ev);
-        }
-        tracing::info!(
-            rollouts = rollouts.by_id.len(),
-            events = events.len(),
-            "rollout controller: journal replayed"
-        );
+            None
+        } else {
+            let (journal, events) = Journal::open(&args.dir)?;
+            for ev in &events {
+                if matches!(ev, Ev::Created { .. }) {
+                    created += 1;
+                }
+                rollouts.apply(ev);
+            }
+            tracing::info!(
+                rollouts = rollouts.by_id.len(),
+                events = events.len(),
+                "rollout controller: journal replayed"
+            );
+            Some(journal)
+        };
         let _ = myself.cast(RolloutMsg::Tick);
         Ok(ControllerState {
             args,
@@ -480,6 +769,10 @@ impl Actor for RolloutController {
             next_id: created + 1,
             link: None,
             bundles: HashMap::new(),
+            owned: HashMap::new(),
+            seqs: HashMap::new(),
+            legacy,
+            synced: false,
         })
     }
 
@@ -491,7 +784,7 @@ impl Actor for RolloutController {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             RolloutMsg::Create(req, by, reply) => {
-                let r = st.create(req, by);
+                let r = st.create(req, by).await;
                 st.args.metrics.request(match &r {
                     Ok(_) => "created",
                     Err(ControlError::BadRequest(_)) => "rejected",
@@ -505,7 +798,7 @@ impl Actor for RolloutController {
                 }
             }
             RolloutMsg::Control(id, op, by, reply) => {
-                let r = st.control(&id, op, &by);
+                let r = st.control(&id, op, &by).await;
                 st.args.metrics.request(match &r {
                     Ok(_) => "controlled",
                     Err(ControlError::NotFound(_)) => "not_found",
@@ -524,7 +817,12 @@ impl Actor for RolloutController {
                 let _ = reply.send(st.rollouts.by_id.values().cloned().collect());
             }
             RolloutMsg::Tick => {
-                st.tick().await?;
+                match st.tick().await {
+                    Err(e @ ControlError::Internal(_)) => return Err(e.to_string().into()),
+                    // The link or the lease went away: the next tick sees to it.
+                    Err(e) => tracing::warn!(error = %e, "rollout: tick"),
+                    Ok(()) => {}
+                }
                 myself.send_after(st.args.tick, || RolloutMsg::Tick);
             }
         }
@@ -581,6 +879,7 @@ mod tests {
                 Box::pin(async { Err::<Arc<dyn ShoreLink>, _>("offline".into()) })
             }),
             metrics: RolloutMetrics::default(),
+            failover: false,
         }
     }
 
@@ -606,6 +905,7 @@ mod tests {
                 error_threshold: 0.0,
                 timeout_s: 60,
                 approval: true,
+                incident_window_s: None,
             }],
             on_error: OnError::Pause,
         };

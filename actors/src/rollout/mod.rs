@@ -48,6 +48,13 @@ pub struct Delivery {
     /// The bundle's length in bytes when it travels in chunks.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub size: u64,
+    /// Seconds after the apply during which a new critical incident on the ship fails the
+    /// health check (0: no watch).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub incident_window_s: u64,
+    /// The try (0 first; a retry counts up): the ship applies each try once.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: u32,
 }
 
 fn is_zero<T: Default + PartialEq>(x: &T) -> bool {
@@ -102,6 +109,20 @@ pub struct Report {
     pub detail: String,
     /// Ship time (unix ms).
     pub at_ms: i64,
+    /// The delivery's try (0 first).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: u32,
+}
+
+impl Delivery {
+    /// The key the ship records this delivery's outcome under: the rollout id, with
+    /// `#<attempt>` for a retry.
+    pub fn key(&self) -> String {
+        match self.attempt {
+            0 => self.rollout.clone(),
+            n => format!("{}#{n}", self.rollout),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -118,6 +139,8 @@ mod tests {
             timeout_s: 5,
             chunks: 0,
             size: 0,
+            incident_window_s: 0,
+            attempt: 0,
         };
         let msg = d.encode(b"SWBUNDLE1\n{}\nxyz\n");
         let (back, bytes) = Delivery::decode(&msg).unwrap();

@@ -30,13 +30,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer, stream};
+use async_nats::jetstream::{self, consumer, kv, stream};
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::StreamExt;
 use parking_lot::Mutex;
 
+use super::state::Ev;
 use super::{Delivery, Report};
 
 /// The deliveries stream.
@@ -45,6 +46,16 @@ pub const DELIVERIES: &str = "SW_ROLLOUT";
 pub const REPORTS: &str = "SW_ROLLOUT_REPORTS";
 /// The bundle chunks stream.
 pub const BUNDLES: &str = "SW_BUNDLES";
+/// The shared rollout journal (failover mode): subject `seawatch.rollout.journal.<id>`.
+pub const JOURNAL: &str = "SW_ROLLOUT_JOURNAL";
+/// The rollout leases (failover mode): key = rollout id, value = the node running it.
+pub const LEASES: &str = "sw_rollout_owners";
+/// A report not journaled by any node after this many deliveries is dropped.
+const REPORT_MAX_DELIVER: i64 = 120;
+
+fn journal_subject(id: &str) -> String {
+    format!("seawatch.rollout.journal.{id}")
+}
 /// Bundles up to this size travel inside their delivery message (nats-server's default
 /// `max_payload` is 1 MiB, and the header needs room).
 pub const INLINE_MAX: usize = 900 * 1024;
@@ -86,8 +97,75 @@ pub trait ShoreLink: Send + Sync + 'static {
     fn withdraw(&self, seq: u64) -> BoxFuture<'_, Result<(), String>>;
     /// Reports waiting, held until [`ack_reports`](Self::ack_reports).
     fn reports(&self) -> BoxFuture<'_, Result<Vec<Report>, String>>;
-    /// Acknowledges the reports returned so far (they are journaled).
-    fn ack_reports(&self) -> BoxFuture<'_, ()>;
+    /// Acknowledges the reports returned so far (they are journaled), except those at
+    /// the indexes in `later` (of the last [`reports`](Self::reports)), which come again
+    /// in a second (another shore node runs their rollout and has not journaled them yet).
+    fn ack_reports<'a>(&'a self, later: &'a [usize]) -> BoxFuture<'a, ()>;
+
+    /// The shared journal's rollouts and how many events each has (failover mode).
+    fn journal_ids(&self) -> BoxFuture<'_, Result<Vec<(String, u64)>, String>> {
+        Box::pin(async { Err("no shared journal".to_string()) })
+    }
+    /// A rollout's events after journal sequence `after`, with their sequences.
+    fn journal_read<'a>(
+        &'a self,
+        _id: &'a str,
+        _after: u64,
+    ) -> BoxFuture<'a, Result<Vec<(u64, Ev)>, String>> {
+        Box::pin(async { Err("no shared journal".to_string()) })
+    }
+    /// Appends `ev` to its rollout's journal if the rollout's last event is still at
+    /// `expect_last` (fencing: a node that lost the rollout cannot write); its sequence.
+    fn journal_append<'a>(
+        &'a self,
+        _ev: &'a Ev,
+        _expect_last: Option<u64>,
+    ) -> BoxFuture<'a, Result<u64, Fenced>> {
+        Box::pin(async { Err(Fenced::Io("no shared journal".to_string())) })
+    }
+    /// Takes or renews this node's lease on a rollout (`held`: the revision we hold).
+    fn lease<'a>(
+        &'a self,
+        _id: &'a str,
+        _held: Option<u64>,
+    ) -> BoxFuture<'a, Result<Lease, String>> {
+        Box::pin(async { Err("no leases".to_string()) })
+    }
+    /// Stores a bundle where every shore node can read it (failover mode: the node
+    /// taking a rollout over may not have had it uploaded).
+    fn store_bundle<'a>(
+        &'a self,
+        _sha: &'a str,
+        _bytes: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Err("no shared bundle store".to_string()) })
+    }
+    /// A bundle stored by [`store_bundle`](Self::store_bundle), checked against its hash.
+    fn fetch_bundle<'a>(&'a self, _sha: &'a str) -> BoxFuture<'a, Result<Vec<u8>, String>> {
+        Box::pin(async { Err("no shared bundle store".to_string()) })
+    }
+    /// Gives a lease up (only if still ours).
+    fn release<'a>(&'a self, _id: &'a str, _rev: u64) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// Why a journal append failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fenced {
+    /// Someone else wrote to the rollout's journal: this node no longer runs it.
+    Lost,
+    /// The journal could not be reached.
+    Io(String),
+}
+
+/// A lease's state as seen by this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lease {
+    /// Ours, at this revision.
+    Held(u64),
+    /// Another node's.
+    Other(String),
 }
 
 /// The ship's side of the rollout transport.
@@ -102,17 +180,19 @@ pub trait ShipLink: Send + Sync + 'static {
 
 /// Creates the rollout streams if missing (idempotent).
 pub async fn ensure_streams(js: &jetstream::Context, replicas: usize) -> Result<(), String> {
-    for (name, subjects, per_subject) in [
-        (DELIVERIES, "seawatch.rollout.to.>", 0),
-        (REPORTS, "seawatch.rollout.report.>", 0),
-        (BUNDLES, "seawatch.bundle.>", 1),
+    for (name, subjects, per_subject, days) in [
+        (DELIVERIES, "seawatch.rollout.to.>", 0, 90),
+        (REPORTS, "seawatch.rollout.report.>", 0, 90),
+        (BUNDLES, "seawatch.bundle.>", 1, 90),
+        // the rollouts' history stays
+        (JOURNAL, "seawatch.rollout.journal.*", 0, 0),
     ] {
         js.get_or_create_stream(stream::Config {
             name: name.into(),
             subjects: vec![subjects.into()],
             storage: stream::StorageType::File,
             num_replicas: replicas,
-            max_age: Duration::from_secs(90 * 86_400),
+            max_age: Duration::from_secs(days * 86_400),
             duplicate_window: Duration::from_secs(600),
             max_messages_per_subject: per_subject,
             ..Default::default()
@@ -128,6 +208,9 @@ pub struct NatsShoreLink {
     js: jetstream::Context,
     reports: consumer::PullConsumer,
     held: Mutex<Vec<jetstream::Message>>,
+    node: String,
+    /// Rollout leases, when the link was opened with [`NatsShoreLink::with_leases`].
+    leases: Option<kv::Store>,
 }
 
 impl NatsShoreLink {
@@ -148,6 +231,7 @@ impl NatsShoreLink {
                     durable_name: Some(durable.clone()),
                     ack_policy: consumer::AckPolicy::Explicit,
                     ack_wait: Duration::from_secs(30),
+                    max_deliver: REPORT_MAX_DELIVER,
                     ..Default::default()
                 },
             )
@@ -157,7 +241,30 @@ impl NatsShoreLink {
             js,
             reports,
             held: Mutex::new(Vec::new()),
+            node: node.to_owned(),
+            leases: None,
         })
+    }
+
+    /// Opens the rollout leases bucket (a lease runs out `lease` after its last renewal):
+    /// the shared journal and leases of failover mode.
+    pub async fn with_leases(mut self, lease: Duration, replicas: usize) -> Result<Self, String> {
+        let kv = match self.js.get_key_value(LEASES).await {
+            Ok(kv) => kv,
+            Err(_) => self
+                .js
+                .create_key_value(kv::Config {
+                    bucket: LEASES.into(),
+                    history: 1,
+                    max_age: lease,
+                    num_replicas: replicas,
+                    ..Default::default()
+                })
+                .await
+                .map_err(err)?,
+        };
+        self.leases = Some(kv);
+        Ok(self)
     }
 }
 
@@ -211,7 +318,12 @@ impl ShoreLink for NatsShoreLink {
     ) -> BoxFuture<'a, Result<u64, String>> {
         Box::pin(async move {
             let mut h = HeaderMap::new();
-            h.insert("Nats-Msg-Id", format!("{}:{}", d.rollout, d.ship).as_str());
+            // A retry is a new message (its own id), a repeat of the same try is not.
+            let id = match d.attempt {
+                0 => format!("{}:{}", d.rollout, d.ship),
+                n => format!("{}:{}:{n}", d.rollout, d.ship),
+            };
+            h.insert("Nats-Msg-Id", id.as_str());
             let msg = if bundle.len() > INLINE_MAX {
                 let chunks = self.put_chunks(&d.sha256, bundle).await?;
                 let mut d = d.clone();
@@ -263,16 +375,232 @@ impl ShoreLink for NatsShoreLink {
         })
     }
 
-    fn ack_reports(&self) -> BoxFuture<'_, ()> {
+    fn ack_reports<'a>(&'a self, later: &'a [usize]) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             let held: Vec<_> = std::mem::take(&mut *self.held.lock());
-            for m in held {
-                if let Err(e) = m.ack().await {
+            for (i, m) in held.into_iter().enumerate() {
+                let r = if later.contains(&i) {
+                    m.ack_with(jetstream::AckKind::Nak(Some(Duration::from_secs(1))))
+                        .await
+                } else {
+                    m.ack().await
+                };
+                if let Err(e) = r {
                     // Not acked: it comes again and is applied again, which changes nothing.
                     tracing::warn!(error = %e, "rollout: report ack failed");
                 }
             }
         })
+    }
+
+    fn journal_ids(&self) -> BoxFuture<'_, Result<Vec<(String, u64)>, String>> {
+        Box::pin(async move {
+            let mut subjects = self
+                .js
+                .get_stream(JOURNAL)
+                .await
+                .map_err(err)?
+                .info_with_subjects("seawatch.rollout.journal.*")
+                .await
+                .map_err(err)?;
+            let mut out = Vec::new();
+            while let Some(x) = subjects.next().await {
+                let (subject, n) = x.map_err(err)?;
+                if let Some(id) = subject.strip_prefix("seawatch.rollout.journal.") {
+                    out.push((id.to_owned(), n as u64));
+                }
+            }
+            out.sort();
+            Ok(out)
+        })
+    }
+
+    fn journal_read<'a>(
+        &'a self,
+        id: &'a str,
+        after: u64,
+    ) -> BoxFuture<'a, Result<Vec<(u64, Ev)>, String>> {
+        Box::pin(async move {
+            let stream = self.js.get_stream(JOURNAL).await.map_err(err)?;
+            let c = stream
+                .create_consumer(consumer::pull::Config {
+                    filter_subject: journal_subject(id),
+                    deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                        start_sequence: after + 1,
+                    },
+                    ack_policy: consumer::AckPolicy::None,
+                    inactive_threshold: Duration::from_secs(30),
+                    ..Default::default()
+                })
+                .await
+                .map_err(err)?;
+            let mut out = Vec::new();
+            'batches: loop {
+                let mut batch = c
+                    .fetch()
+                    .max_messages(1_000)
+                    .expires(Duration::from_millis(300))
+                    .messages()
+                    .await
+                    .map_err(err)?;
+                let mut got = 0;
+                while let Some(m) = batch.next().await {
+                    let m = m.map_err(err)?;
+                    got += 1;
+                    let info = m.info().map_err(err)?;
+                    let (seq, pending) = (info.stream_sequence, info.pending);
+                    let ev: Ev = serde_json::from_slice(&m.payload)
+                        .map_err(|e| format!("rollout journal {id} seq {seq}: {e}"))?;
+                    out.push((seq, ev));
+                    if pending == 0 {
+                        break 'batches;
+                    }
+                }
+                if got == 0 {
+                    break;
+                }
+            }
+            let _ = stream.delete_consumer(&c.cached_info().name).await;
+            Ok(out)
+        })
+    }
+
+    fn journal_append<'a>(
+        &'a self,
+        ev: &'a Ev,
+        expect_last: Option<u64>,
+    ) -> BoxFuture<'a, Result<u64, Fenced>> {
+        Box::pin(async move {
+            let mut h = HeaderMap::new();
+            if let Some(seq) = expect_last {
+                h.insert(
+                    "Nats-Expected-Last-Subject-Sequence",
+                    seq.to_string().as_str(),
+                );
+            }
+            let body = serde_json::to_vec(ev).map_err(|e| Fenced::Io(e.to_string()))?;
+            let ack = self
+                .js
+                .publish_with_headers(journal_subject(ev.id()), h, Bytes::from(body))
+                .await
+                .map_err(|e| Fenced::Io(e.to_string()))?
+                .await
+                .map_err(|e| match e.kind() {
+                    jetstream::context::PublishErrorKind::WrongLastSequence => Fenced::Lost,
+                    _ => Fenced::Io(e.to_string()),
+                })?;
+            Ok(ack.sequence)
+        })
+    }
+
+    fn lease<'a>(&'a self, id: &'a str, held: Option<u64>) -> BoxFuture<'a, Result<Lease, String>> {
+        Box::pin(async move {
+            let kv = self.leases.as_ref().ok_or("no leases bucket")?;
+            let me = Bytes::from(self.node.clone());
+            let r = match held {
+                Some(rev) => kv.update(id, me, rev).await.map_err(err),
+                None => kv.create(id, me).await.map_err(err),
+            };
+            match r {
+                Ok(rev) => Ok(Lease::Held(rev)),
+                Err(e) => match kv.entry(id).await.map_err(err)? {
+                    Some(x) if x.operation == kv::Operation::Put => {
+                        if x.value == self.node.as_bytes() {
+                            // Ours from an earlier incarnation of this node: renew it.
+                            kv.update(id, Bytes::from(self.node.clone()), x.revision)
+                                .await
+                                .map(Lease::Held)
+                                .map_err(err)
+                        } else {
+                            Ok(Lease::Other(String::from_utf8_lossy(&x.value).into_owned()))
+                        }
+                    }
+                    _ => Err(e),
+                },
+            }
+        })
+    }
+
+    fn store_bundle<'a>(
+        &'a self,
+        sha: &'a str,
+        bytes: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { self.put_chunks(sha, bytes).await.map(|_| ()) })
+    }
+
+    fn fetch_bundle<'a>(&'a self, sha: &'a str) -> BoxFuture<'a, Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            if !is_sha256(sha) {
+                return Err(format!("bundle {sha:?}: not a SHA-256"));
+            }
+            let stream = self.js.get_stream(BUNDLES).await.map_err(err)?;
+            let mut out = Vec::new();
+            for i in 0u32.. {
+                match stream
+                    .get_last_raw_message_by_subject(&chunk_subject(sha, i))
+                    .await
+                {
+                    Ok(m) => out.extend_from_slice(&m.payload),
+                    Err(_) if i > 0 => break,
+                    Err(e) => return Err(format!("bundle {sha}: {e}")),
+                }
+                if out.len() > super::bundle::MAX_BUNDLE_BYTES {
+                    return Err(format!("bundle {sha}: over the size limit"));
+                }
+            }
+            let got = super::bundle::sha256_hex(&out);
+            if got != sha {
+                return Err(format!("bundle {sha}: stored chunks hash to {got}"));
+            }
+            Ok(out)
+        })
+    }
+
+    fn release<'a>(&'a self, id: &'a str, rev: u64) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Some(kv) = &self.leases {
+                let _ = kv.delete_expect_revision(id, Some(rev)).await;
+            }
+        })
+    }
+}
+
+/// The bulk lane's share of the link: chunk fetches are paced to at most `bytes_per_s` on
+/// average (a chunk may go at once after a quiet spell, the next waits its turn), so a
+/// rollout's bundle does not take the bandwidth the urgent and state lanes of the sync
+/// need.
+#[derive(Debug)]
+pub struct Pacer {
+    bytes_per_s: u64,
+    next: Mutex<Option<tokio::time::Instant>>,
+}
+
+impl Pacer {
+    /// A pacer of `bytes_per_s` (at least 1).
+    pub fn new(bytes_per_s: u64) -> Self {
+        Self {
+            bytes_per_s: bytes_per_s.max(1),
+            next: Mutex::new(None),
+        }
+    }
+
+    /// The rate.
+    pub fn bytes_per_s(&self) -> u64 {
+        self.bytes_per_s
+    }
+
+    /// Waits for `bytes`' turn.
+    pub async fn wait(&self, bytes: usize) {
+        let now = tokio::time::Instant::now();
+        let start = {
+            let mut next = self.next.lock();
+            let start = next.map_or(now, |n| n.max(now));
+            let cost = Duration::from_secs_f64(bytes as f64 / self.bytes_per_s as f64);
+            *next = Some(start + cost);
+            start
+        };
+        tokio::time::sleep_until(start).await;
     }
 }
 
@@ -286,13 +614,15 @@ pub struct NatsShipLink {
     /// Where fetched chunks wait for the rest (`<dir>/<sha256>/<i>`); `None`: in memory.
     chunk_dir: Option<PathBuf>,
     chunks_fetched: Arc<AtomicU64>,
+    /// The bulk lane's share, when set.
+    pacer: Option<Arc<Pacer>>,
 }
 
 /// Assembles a chunked bundle: every chunk not yet in `dir/<sha256>/` (when a folder is
 /// given) is fetched with `fetch` and written there (temporary file, rename) before the
 /// next is asked for, so an interrupted transfer resumes at the first missing chunk.
 /// The result is checked against the delivery's size and SHA-256; a mismatch removes the
-/// chunks (they are fetched again). `fetched` counts the chunks fetched.
+/// chunks (they are fetched again). `fetched` counts the chunks fetched (and stored).
 pub async fn assemble<F, Fut>(
     d: &Delivery,
     dir: Option<&Path>,
@@ -330,7 +660,6 @@ where
             }
         }
         let b = fetch(i).await?;
-        fetched.fetch_add(1, Ordering::Relaxed);
         if b.len() != want {
             return Err(format!(
                 "bundle {} chunk {i}: {} bytes, expected {want}",
@@ -343,6 +672,7 @@ where
             tokio::fs::write(&tmp, &b).await.map_err(err)?;
             tokio::fs::rename(&tmp, p).await.map_err(err)?;
         }
+        fetched.fetch_add(1, Ordering::Relaxed);
         out.extend_from_slice(&b);
     }
     let got = super::bundle::sha256_hex(&out);
@@ -385,6 +715,7 @@ impl NatsShipLink {
             held: Mutex::new(None),
             chunk_dir: None,
             chunks_fetched: Arc::new(AtomicU64::new(0)),
+            pacer: None,
         })
     }
 
@@ -392,6 +723,18 @@ impl NatsShipLink {
     /// the link or a restart resumes); without it they are held in memory.
     pub fn with_chunk_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.chunk_dir = Some(dir.into());
+        self
+    }
+
+    /// Paces chunk fetches to at most `bytes_per_s` (the bulk lane's share of the link).
+    pub fn with_bulk_rate(mut self, bytes_per_s: Option<u64>) -> Self {
+        self.pacer = bytes_per_s.map(|r| Arc::new(Pacer::new(r)));
+        self
+    }
+
+    /// Counts fetched chunks into `counter` (shared by several links, say).
+    pub fn with_chunk_counter(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.chunks_fetched = counter;
         self
     }
 
@@ -413,7 +756,12 @@ impl NatsShipLink {
         let stream = self.js.get_stream(BUNDLES).await.map_err(err)?;
         let bundle = assemble(&d, self.chunk_dir.as_deref(), &self.chunks_fetched, |i| {
             let (stream, subject) = (&stream, chunk_subject(&d.sha256, i));
+            let pacer = self.pacer.clone();
+            let want = CHUNK_BYTES.min(d.size as usize - i as usize * CHUNK_BYTES);
             async move {
+                if let Some(p) = pacer {
+                    p.wait(want).await;
+                }
                 stream
                     .get_last_raw_message_by_subject(&subject)
                     .await
@@ -527,10 +875,11 @@ impl ShipLink for NatsShipLink {
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
-            h.insert(
-                "Nats-Msg-Id",
-                format!("{}:{}:{state}", r.rollout, r.ship).as_str(),
-            );
+            let id = match r.attempt {
+                0 => format!("{}:{}:{state}", r.rollout, r.ship),
+                n => format!("{}:{}:{state}:{n}", r.rollout, r.ship),
+            };
+            h.insert("Nats-Msg-Id", id.as_str());
             let body = serde_json::to_vec(r).map_err(err)?;
             self.js
                 .publish_with_headers(report_subject(&self.ship), h, Bytes::from(body))
@@ -557,6 +906,8 @@ mod tests {
             timeout_s: 1,
             chunks: bundle.len().div_ceil(CHUNK_BYTES) as u32,
             size: bundle.len() as u64,
+            incident_window_s: 0,
+            attempt: 0,
         }
     }
 
@@ -596,6 +947,36 @@ mod tests {
         assert!(got == bundle);
         assert_eq!(*asked.lock(), vec![3, 4]);
         assert_eq!(fetched.load(Ordering::Relaxed), 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_bulk_share_paces_chunk_fetches() {
+        // 5 chunks at one chunk a second: the last starts 4 s after the first.
+        let bundle: Vec<u8> = (0..CHUNK_BYTES * 5).map(|i| (i % 253) as u8).collect();
+        let d = delivery(&bundle);
+        let pacer = Pacer::new(CHUNK_BYTES as u64);
+        let t0 = tokio::time::Instant::now();
+        let starts = Mutex::new(Vec::new());
+        let fetched = AtomicU64::new(0);
+        let got = assemble(&d, None, &fetched, |i| {
+            let (pacer, starts, bundle) = (&pacer, &starts, &bundle);
+            async move {
+                pacer.wait(CHUNK_BYTES).await;
+                starts.lock().push(t0.elapsed().as_millis());
+                let lo = i as usize * CHUNK_BYTES;
+                Ok(Bytes::copy_from_slice(&bundle[lo..lo + CHUNK_BYTES]))
+            }
+        })
+        .await
+        .unwrap();
+        assert!(got == bundle);
+        assert_eq!(*starts.lock(), vec![0, 1000, 2000, 3000, 4000]);
+        // After a quiet spell the next chunk goes at once, then the pace holds again.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let t1 = tokio::time::Instant::now();
+        pacer.wait(CHUNK_BYTES / 2).await;
+        pacer.wait(CHUNK_BYTES).await;
+        assert_eq!(t1.elapsed().as_millis(), 500);
     }
 
     #[tokio::test]

@@ -47,6 +47,23 @@ pub struct WaveSpec {
     /// Wait for an admin's `resume` before this wave starts.
     #[serde(default)]
     pub approval: bool,
+    /// Seconds after the apply during which a new critical incident on the ship fails its
+    /// health check (the ship rolls back by itself). Default: [`DEFAULT_INCIDENT_WINDOW_S`],
+    /// at most half the wave's `timeout_s`; an explicit value must be below `timeout_s`.
+    /// 0 turns the incident watch off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident_window_s: Option<u64>,
+}
+
+/// Default of the "no new critical incident within N seconds" watch after an apply.
+pub const DEFAULT_INCIDENT_WINDOW_S: u64 = 300;
+
+impl WaveSpec {
+    /// The incident watch this wave's ships run after an apply (seconds).
+    pub fn incident_window(&self) -> u64 {
+        self.incident_window_s
+            .unwrap_or(DEFAULT_INCIDENT_WINDOW_S.min(self.timeout_s / 2))
+    }
 }
 
 fn hundred() -> f64 {
@@ -160,6 +177,14 @@ impl RolloutRequest {
                     w.timeout_s
                 ));
             }
+            if let Some(win) = w.incident_window_s {
+                if win >= w.timeout_s {
+                    return Err(format!(
+                        "wave {n}: incident_window_s {win} must be below timeout_s {} (the watch is part of the health check)",
+                        w.timeout_s
+                    ));
+                }
+            }
             last = w.percent;
         }
         if last != 100.0 {
@@ -257,6 +282,14 @@ pub struct ShipProgress {
     /// The delivery's stream sequence (to withdraw it on abort).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_seq: Option<u64>,
+    /// 0 for the first try; a retry counts up (a delivery and its reports carry it, so a
+    /// late report of an earlier try changes nothing).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Counts of ships by state.
@@ -352,6 +385,9 @@ pub struct Rollout {
     pub waves: Vec<Wave>,
     /// Transitions, oldest first.
     pub history: Vec<HistoryEntry>,
+    /// The shore node running it (failover mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// Something that happened to a rollout; journaled before it is applied.
@@ -493,6 +529,28 @@ pub enum Ev {
         /// Unix ms.
         at_ms: i64,
     },
+    /// A shore node runs the rollout from now (failover mode: it holds the rollout's
+    /// lease; a second one means another node took over).
+    Owner {
+        /// Rollout id.
+        id: String,
+        /// Unix ms.
+        at_ms: i64,
+        /// The node.
+        node: String,
+    },
+    /// An admin's retry: these ships (failed, timed out, or never sent) go again, each
+    /// with its attempt counted up; the rollout runs again.
+    Retried {
+        /// Rollout id.
+        id: String,
+        /// Unix ms.
+        at_ms: i64,
+        /// Who.
+        by: String,
+        /// The ships sent again.
+        ships: Vec<String>,
+    },
 }
 
 impl Ev {
@@ -511,7 +569,9 @@ impl Ev {
             | Ev::Paused { id, .. }
             | Ev::Resumed { id, .. }
             | Ev::Aborted { id, .. }
-            | Ev::Completed { id, .. } => id,
+            | Ev::Completed { id, .. }
+            | Ev::Retried { id, .. }
+            | Ev::Owner { id, .. } => id,
         }
     }
 
@@ -529,7 +589,9 @@ impl Ev {
             | Ev::Paused { at_ms, .. }
             | Ev::Resumed { at_ms, .. }
             | Ev::Aborted { at_ms, .. }
-            | Ev::Completed { at_ms, .. } => *at_ms,
+            | Ev::Completed { at_ms, .. }
+            | Ev::Retried { at_ms, .. }
+            | Ev::Owner { at_ms, .. } => *at_ms,
         }
     }
 }
@@ -543,15 +605,18 @@ pub enum Op {
     Resume,
     /// Abort.
     Abort,
+    /// Send again to the ships that failed, timed out or were never sent (after an abort).
+    Retry,
 }
 
 impl Op {
-    /// Parses `pause`, `resume`, `abort`.
+    /// Parses `pause`, `resume`, `abort`, `retry`.
     pub fn parse(s: &str) -> Option<Op> {
         match s {
             "pause" => Some(Op::Pause),
             "resume" => Some(Op::Resume),
             "abort" => Some(Op::Abort),
+            "retry" => Some(Op::Retry),
             _ => None,
         }
     }
@@ -592,6 +657,7 @@ impl Rollout {
                             done_ms: None,
                             detail: None,
                             stream_seq: None,
+                            attempt: 0,
                         })
                         .collect(),
                     accepted_failures: 0,
@@ -616,6 +682,7 @@ impl Rollout {
                 at_ms: *at_ms,
                 what: format!("created by {by}"),
             }],
+            node: None,
         };
         r.recount();
         Some(r)
@@ -642,11 +709,46 @@ impl Rollout {
             .find(|s| s.ship == ship)
     }
 
+    /// A ship's progress.
+    pub fn ship(&self, ship: &str) -> Option<&ShipProgress> {
+        self.waves
+            .iter()
+            .flat_map(|w| w.ships.iter())
+            .find(|s| s.ship == ship)
+    }
+
     /// The wave a ship is in (0-based).
     pub fn wave_of(&self, ship: &str) -> Option<usize> {
         self.waves
             .iter()
             .position(|w| w.ships.iter().any(|s| s.ship == ship))
+    }
+
+    /// Whether a shore node must run it (failover mode): not completed, and not aborted
+    /// with nothing left to time out or withdraw.
+    pub fn needs_owner(&self) -> bool {
+        match self.state {
+            RolloutState::Completed => false,
+            RolloutState::Aborted => self.counts.applying + self.counts.sent > 0,
+            _ => true,
+        }
+    }
+
+    /// Whether a ship's report is already in the rollout's state (same try, that state or
+    /// further).
+    pub fn reflects(&self, ship: &str, attempt: u32, state: super::ReportState) -> bool {
+        let Some(s) = self.ship(ship) else {
+            return true;
+        };
+        if s.attempt != attempt {
+            return true;
+        }
+        match state {
+            super::ReportState::Received => {
+                !matches!(s.state, ShipState::Pending | ShipState::Sent)
+            }
+            _ => s.state.terminal(),
+        }
     }
 
     /// Whether no more change can come.
@@ -776,6 +878,41 @@ impl Rollout {
                 self.state = RolloutState::Completed;
                 self.note(at, "completed".into());
             }
+            Ev::Owner { node, .. } => {
+                let what = match &self.node {
+                    Some(old) if old != node => format!("taken over by {node} from {old}"),
+                    _ => format!("run by {node}"),
+                };
+                self.node = Some(node.clone());
+                self.note(at, what);
+            }
+            Ev::Retried { by, ships, .. } => {
+                for w in &mut self.waves {
+                    let mut again = 0;
+                    for s in &mut w.ships {
+                        if ships.contains(&s.ship)
+                            && matches!(s.state, ShipState::Failed | ShipState::Skipped)
+                        {
+                            s.state = ShipState::Pending;
+                            s.attempt += 1;
+                            s.sent_ms = None;
+                            s.received_ms = None;
+                            s.done_ms = None;
+                            s.stream_seq = None;
+                            again += 1;
+                        }
+                    }
+                    if again > 0 {
+                        w.accepted_failures = 0;
+                        if w.state == WaveState::Tripped {
+                            w.state = WaveState::Running;
+                        }
+                    }
+                }
+                self.state = RolloutState::Running;
+                self.reason = None;
+                self.note(at, format!("retried by {by}: {} ships again", ships.len()));
+            }
         }
         self.recount();
     }
@@ -812,10 +949,9 @@ impl Rollout {
     /// report's trip back). Apply them and ask again until it returns nothing.
     pub fn decide(&self, now_ms: i64, grace_ms: i64) -> Vec<Ev> {
         let id = self.id.clone();
-        if self.finished() {
-            return Vec::new();
-        }
-        // Timeouts run whatever the rollout's state: the ship is applying.
+        // Timeouts run whatever the rollout's state, aborted too: the ship is applying,
+        // and a ship that never says how it ended counts as failed (so a retry sends to
+        // it again).
         let mut out = Vec::new();
         for w in &self.waves {
             let limit = (w.spec.timeout_s as i64).saturating_mul(1000) + grace_ms;
@@ -835,7 +971,7 @@ impl Rollout {
                 }
             }
         }
-        if !out.is_empty() {
+        if !out.is_empty() || self.finished() {
             return out;
         }
         // Thresholds of every started wave (a late failure in an earlier wave counts).
@@ -941,6 +1077,7 @@ impl Rollout {
         let id = self.id.clone();
         let by = by.to_owned();
         match (op, self.state) {
+            (Op::Retry, _) => self.retry(id, by, now_ms),
             (_, RolloutState::Aborted | RolloutState::Completed) => Err(format!(
                 "rollout {} is {}",
                 self.id,
@@ -1008,6 +1145,29 @@ impl Rollout {
             }]),
         }
     }
+
+    /// The ships failed, timed out or never sent (skipped after an abort) go again.
+    fn retry(&self, id: String, by: String, now_ms: i64) -> Result<Vec<Ev>, String> {
+        let ships: Vec<String> = self
+            .waves
+            .iter()
+            .flat_map(|w| &w.ships)
+            .filter(|s| matches!(s.state, ShipState::Failed | ShipState::Skipped))
+            .map(|s| s.ship.clone())
+            .collect();
+        if ships.is_empty() {
+            return Err(format!(
+                "rollout {}: no ship failed, timed out or was left unsent",
+                self.id
+            ));
+        }
+        Ok(vec![Ev::Retried {
+            id,
+            at_ms: now_ms,
+            by,
+            ships,
+        }])
+    }
 }
 
 /// Every rollout, rebuilt from events.
@@ -1041,6 +1201,7 @@ mod tests {
             error_threshold: 50.0,
             timeout_s: 60,
             approval,
+            incident_window_s: None,
         }
     }
 
@@ -1248,6 +1409,81 @@ mod tests {
         // A late success does not undo the timeout.
         report(&mut r, "ship-0", Some(true), 70_000);
         assert_eq!(r.waves[0].counts.failed, 1);
+    }
+
+    #[test]
+    fn retry_sends_again_to_failed_timed_out_and_unsent_ships_and_keeps_the_history() {
+        let mut req = request(vec![wave(50.0, false), wave(100.0, false)]);
+        req.on_error = OnError::Abort;
+        let mut r = created(req, 4);
+        send_all(&mut r, 0);
+        // ship-0 fails its check, ship-1 took it and went quiet: the rollout aborts.
+        report(&mut r, "ship-1", None, 1);
+        report(&mut r, "ship-0", None, 1);
+        report(&mut r, "ship-0", Some(false), 2);
+        settle(&mut r, 3);
+        assert_eq!(r.state, RolloutState::Aborted);
+        assert_eq!(r.counts.skipped, 2, "wave 2 never sent");
+        // Still applying: the per-ship timeout counts it failed even after the abort.
+        settle(&mut r, 61_001);
+        assert_eq!(r.counts.failed, 2);
+        assert!(r.control(Op::Resume, "root", 61_002).is_err());
+        let evs = r.control(Op::Retry, "root", 61_002).unwrap();
+        assert!(
+            matches!(&evs[0], Ev::Retried { ships, .. } if ships.len() == 4),
+            "{evs:?}"
+        );
+        for e in &evs {
+            r.apply(e);
+        }
+        settle(&mut r, 61_003);
+        assert_eq!(r.state, RolloutState::Running);
+        assert_eq!(r.waves[0].state, WaveState::Running);
+        assert_eq!(
+            r.to_send(),
+            vec!["ship-0", "ship-1"],
+            "wave 2 waits for wave 1"
+        );
+        assert!(r.waves[0].ships.iter().all(|s| s.attempt == 1));
+        send_all(&mut r, 61_004);
+        for s in ["ship-0", "ship-1"] {
+            report(&mut r, s, None, 61_005);
+            report(&mut r, s, Some(true), 61_006);
+        }
+        settle(&mut r, 61_007);
+        assert_eq!(r.to_send(), vec!["ship-2", "ship-3"]);
+        send_all(&mut r, 61_008);
+        for s in ["ship-2", "ship-3"] {
+            report(&mut r, s, None, 61_009);
+            report(&mut r, s, Some(true), 61_010);
+        }
+        settle(&mut r, 61_011);
+        assert_eq!(r.state, RolloutState::Completed);
+        let h: Vec<&str> = r.history.iter().map(|h| h.what.as_str()).collect();
+        assert!(
+            h.iter().any(|w| w.starts_with("aborted by rollout")),
+            "{h:?}"
+        );
+        assert!(h.contains(&"retried by root: 4 ships again"), "{h:?}");
+        // Nothing left to retry.
+        assert!(r
+            .control(Op::Retry, "root", 61_012)
+            .unwrap_err()
+            .contains("no ship failed"));
+    }
+
+    #[test]
+    fn an_incident_window_must_fit_in_the_timeout() {
+        let mut w = wave(100.0, false);
+        assert_eq!(w.incident_window(), 30, "default: half of a 60 s timeout");
+        w.timeout_s = 3_600;
+        assert_eq!(w.incident_window(), DEFAULT_INCIDENT_WINDOW_S);
+        w.incident_window_s = Some(3_600);
+        let e = request(vec![w]).plan(&fleet(2)).unwrap_err();
+        assert!(
+            e.contains("incident_window_s 3600 must be below timeout_s"),
+            "{e}"
+        );
     }
 
     #[test]
