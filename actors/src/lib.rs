@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod inventory;
 pub mod link;
 pub mod log_service;
+pub mod models;
 pub mod mail;
 pub mod otel;
 pub mod owned_task;
