@@ -337,6 +337,90 @@ impl ModelStore for NatsModelStore {
     }
 }
 
+/// A [`NatsModelStore`] connected at first use (and again after a failure), so a node
+/// starts while NATS is unreachable; until then every call fails with the reason.
+pub struct LazyNatsModelStore {
+    url: String,
+    replicas: usize,
+    inner: tokio::sync::Mutex<Option<NatsModelStore>>,
+}
+
+impl LazyNatsModelStore {
+    /// A store for the shore's NATS at `url`, streams with `replicas`.
+    pub fn new(url: &str, replicas: usize) -> Self {
+        Self {
+            url: url.to_owned(),
+            replicas,
+            inner: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn get(&self) -> Result<NatsModelStore, String> {
+        let mut g = self.inner.lock().await;
+        if let Some(s) = g.as_ref() {
+            return Ok(s.clone());
+        }
+        let s = tokio::time::timeout(
+            Duration::from_secs(5),
+            NatsModelStore::connect(&self.url, self.replicas),
+        )
+        .await
+        .map_err(|_| format!("NATS {}: not reachable in 5 s", self.url))??;
+        *g = Some(s.clone());
+        Ok(s)
+    }
+
+    async fn forget_on_error<T>(&self, r: Result<T, String>) -> Result<T, String> {
+        if r.as_ref().is_err_and(|e| e != CONFLICT) {
+            *self.inner.lock().await = None;
+        }
+        r
+    }
+}
+
+impl ModelStore for LazyNatsModelStore {
+    fn load<'a>(&'a self, model: &'a str) -> BoxFuture<'a, Result<(Vec<ModelEv>, u64), String>> {
+        Box::pin(async move {
+            let s = self.get().await?;
+            self.forget_on_error(s.load(model).await).await
+        })
+    }
+
+    fn append<'a>(
+        &'a self,
+        model: &'a str,
+        change: &'a [ModelEv],
+        expected: u64,
+    ) -> BoxFuture<'a, Result<u64, String>> {
+        Box::pin(async move {
+            let s = self.get().await?;
+            self.forget_on_error(s.append(model, change, expected).await)
+                .await
+        })
+    }
+
+    fn names(&self) -> BoxFuture<'_, Result<Vec<String>, String>> {
+        Box::pin(async move {
+            let s = self.get().await?;
+            self.forget_on_error(s.names().await).await
+        })
+    }
+
+    fn shadow<'a>(&'a self, model: &'a str) -> BoxFuture<'a, Result<Vec<ShadowReport>, String>> {
+        Box::pin(async move {
+            let s = self.get().await?;
+            self.forget_on_error(s.shadow(model).await).await
+        })
+    }
+
+    fn put_shadow<'a>(&'a self, r: &'a ShadowReport) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let s = self.get().await?;
+            self.forget_on_error(s.put_shadow(r).await).await
+        })
+    }
+}
+
 /// Looks up an uploaded bundle's kind (`None`: shore has no such bundle).
 pub type BundleKindOf = Arc<dyn Fn(&str) -> Option<BundleKind> + Send + Sync>;
 
