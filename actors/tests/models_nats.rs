@@ -168,9 +168,7 @@ async fn registry(url: &str, bundles: &BundleStore, clock: &Clock) -> Registry {
     Registry {
         store: Arc::new(NatsModelStore::connect(url, 1).await.unwrap()),
         clock: clock.clone(),
-        bundle_kind: Arc::new(move |s: &str| {
-            b.get(s).ok().flatten().map(|(b, _)| b.manifest.kind)
-        }),
+        bundle_kind: Arc::new(move |s: &str| b.get(s).ok().flatten().map(|(b, _)| b.manifest.kind)),
     }
 }
 
@@ -220,7 +218,13 @@ async fn shadow_rollout(
     id
 }
 
-fn gate(metric: &str, direction: Direction, threshold: Option<f64>, rel: Option<f64>, min_exposure: u64) -> Gate {
+fn gate(
+    metric: &str,
+    direction: Direction,
+    threshold: Option<f64>,
+    rel: Option<f64>,
+    min_exposure: u64,
+) -> Gate {
     Gate {
         metric: metric.into(),
         direction,
@@ -319,11 +323,15 @@ async fn a_challenger_is_shadowed_on_a_ship_scored_held_then_promoted_by_its_gat
     // Two versions of the detector settings: the champion alerts on small bumps, the
     // challenger only on large deviations.
     let v1 = bundles
-        .put(&detectors("warmup = 30\nalert_threshold = 0.02\nmetrics = [\"cpu_util\"]\n"))
+        .put(&detectors(
+            "warmup = 30\nalert_threshold = 0.02\nmetrics = [\"cpu_util\"]\n",
+        ))
         .unwrap()
         .sha256;
     let v2 = bundles
-        .put(&detectors("warmup = 30\nalert_threshold = 0.5\nmetrics = [\"cpu_util\"]\n"))
+        .put(&detectors(
+            "warmup = 30\nalert_threshold = 0.5\nmetrics = [\"cpu_util\"]\n",
+        ))
         .unwrap()
         .sha256;
     let req = |v: &str, kind| VersionRequest {
@@ -353,8 +361,14 @@ async fn a_challenger_is_shadowed_on_a_ship_scored_held_then_promoted_by_its_gat
     let t_before = clock.now_ms();
 
     // A link-risk model too: its challenger warns earlier (lower fire_at).
-    let l1 = bundles.put(&link_risk(r#"{"fire_at": 0.9}"#)).unwrap().sha256;
-    let l2 = bundles.put(&link_risk(r#"{"fire_at": 0.3}"#)).unwrap().sha256;
+    let l1 = bundles
+        .put(&link_risk(r#"{"fire_at": 0.9}"#))
+        .unwrap()
+        .sha256;
+    let l2 = bundles
+        .put(&link_risk(r#"{"fire_at": 0.3}"#))
+        .unwrap()
+        .sha256;
     for v in [&l1, &l2] {
         node_a
             .register("vsat-risk", req(v, ModelKind::LinkRisk), "root")
@@ -382,8 +396,7 @@ async fn a_challenger_is_shadowed_on_a_ship_scored_held_then_promoted_by_its_gat
     shadow_rollout(&node_a, &bundles, &controller, "det").await;
     shadow_rollout(&node_b, &bundles, &controller, "vsat-risk").await;
     let slot = ship_data.join("models/shadow-det/shadow.json");
-    let spec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&slot).unwrap()).unwrap();
+    let spec: serde_json::Value = serde_json::from_slice(&std::fs::read(&slot).unwrap()).unwrap();
     assert_eq!(spec["challenger"].as_str(), Some(v2.as_str()));
     assert_eq!(spec["champion"].as_str(), Some(v1.as_str()));
     // the live detector settings were not touched
@@ -405,17 +418,45 @@ async fn a_challenger_is_shadowed_on_a_ship_scored_held_then_promoted_by_its_gat
         for (k, sw) in ["sw-1", "sw-2", "sw-3"].iter().enumerate() {
             // each switch overloads once, at a different time
             let spike = i == 200 + 250 * k as i64;
-            let v = if spike { 60.0 } else { 20.0 + 2.0 * noise + k as f64 };
-            log.push(ts, EventKind::Metric, sw, format!("cpu_util{{ship=\"aurora\"}} {v}"));
+            let v = if spike {
+                60.0
+            } else {
+                20.0 + 2.0 * noise + k as f64
+            };
+            log.push(
+                ts,
+                EventKind::Metric,
+                sw,
+                format!("cpu_util{{ship=\"aurora\"}} {v}"),
+            );
             if spike {
                 n += 1;
-                log.push(ts + 20_000, EventKind::Incident, sw, incident_opened(ts + 20_000, n, sw));
+                log.push(
+                    ts + 20_000,
+                    EventKind::Incident,
+                    sw,
+                    incident_opened(ts + 20_000, n, sw),
+                );
             }
         }
-        let esno = if i < 700 { 9.0 + noise * 0.2 } else { 9.0 - (i - 700) as f64 * 0.1 };
-        log.push(ts, EventKind::Metric, "vsat-1", format!("modem_esno_db{{link=\"vsat-1\"}} {esno}"));
+        let esno = if i < 700 {
+            9.0 + noise * 0.2
+        } else {
+            9.0 - (i - 700) as f64 * 0.1
+        };
+        log.push(
+            ts,
+            EventKind::Metric,
+            "vsat-1",
+            format!("modem_esno_db{{link=\"vsat-1\"}} {esno}"),
+        );
         let lock = if esno < -1.3 { 0 } else { 1 };
-        log.push(ts, EventKind::Metric, "vsat-1", format!("modem_lock{{link=\"vsat-1\"}} {lock}"));
+        log.push(
+            ts,
+            EventKind::Metric,
+            "vsat-1",
+            format!("modem_lock{{link=\"vsat-1\"}} {lock}"),
+        );
     }
     ship_clock.advance_ms(900 * 5_000);
     runner_addr.send(RunnerMsg::ReportNow).unwrap();
@@ -430,19 +471,34 @@ async fn a_challenger_is_shadowed_on_a_ship_scored_held_then_promoted_by_its_gat
     eprintln!("det shadow: champion {cp:?}, challenger {ch:?}");
     assert_eq!(cp.samples, ch.samples);
     assert_eq!(cp.events, 3, "three incidents opened");
-    assert!(ch.alerts < cp.alerts, "the challenger alerts less: {ch:?} vs {cp:?}");
-    assert_eq!(ch.caught, 3, "and still coincides with every incident: {ch:?}");
+    assert!(
+        ch.alerts < cp.alerts,
+        "the challenger alerts less: {ch:?} vs {cp:?}"
+    );
+    assert_eq!(
+        ch.caught, 3,
+        "and still coincides with every incident: {ch:?}"
+    );
     assert!(ch.agree < ch.samples);
 
     // Gates: fewer alerts (at least 20 % fewer), every incident caught, and more exposure
     // than there is: held, with the reason recorded.
     let gates = |min_exposure| {
         vec![
-            gate("alerts_per_1k", Direction::Lower, None, Some(0.2), min_exposure),
+            gate(
+                "alerts_per_1k",
+                Direction::Lower,
+                None,
+                Some(0.2),
+                min_exposure,
+            ),
             gate("recall", Direction::Higher, Some(1.0), None, min_exposure),
         ]
     };
-    node_a.set_gates("det", gates(100_000), "root").await.unwrap();
+    node_a
+        .set_gates("det", gates(100_000), "root")
+        .await
+        .unwrap();
     let metrics = ModelMetrics::default();
     clock.advance_ms(60_000);
     evaluate_all(&node_a, &metrics).await;
@@ -455,7 +511,11 @@ async fn a_challenger_is_shadowed_on_a_ship_scored_held_then_promoted_by_its_gat
     // the link-risk challenger saw the outage but needs three: held
     let lv = node_a.shadow("vsat-risk").await.unwrap();
     eprintln!("link shadow: {:?}", lv.summary);
-    assert_eq!(lv.summary.challenger.events, 1, "one outage: {:?}", lv.summary);
+    assert_eq!(
+        lv.summary.challenger.events, 1,
+        "one outage: {:?}",
+        lv.summary
+    );
     assert!(lv.summary.challenger.samples >= 900);
     let lm = node_a.get("vsat-risk").await.unwrap();
     assert_eq!(lm.champion.as_deref(), Some(l1.as_str()));

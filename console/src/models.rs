@@ -71,7 +71,11 @@ fn bad(api: &ModelApi, msg: String) -> Response {
     error(StatusCode::BAD_REQUEST, msg)
 }
 
-fn done<T: serde::Serialize>(api: &ModelApi, status: StatusCode, r: Result<T, ModelError>) -> Response {
+fn done<T: serde::Serialize>(
+    api: &ModelApi,
+    status: StatusCode,
+    r: Result<T, ModelError>,
+) -> Response {
     match r {
         Ok(v) => {
             api.metrics.request("ok");
@@ -82,8 +86,12 @@ fn done<T: serde::Serialize>(api: &ModelApi, status: StatusCode, r: Result<T, Mo
 }
 
 fn not_admin(by: &Principal) -> Option<Response> {
-    (!by.allows(Role::Admin.into()))
-        .then(|| error(StatusCode::FORBIDDEN, "changing the model registry is for admins"))
+    (!by.allows(Role::Admin.into())).then(|| {
+        error(
+            StatusCode::FORBIDDEN,
+            "changing the model registry is for admins",
+        )
+    })
 }
 
 async fn list(State(api): State<ModelApi>) -> Response {
@@ -113,7 +121,10 @@ async fn history(
     q: Result<Query<AtQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Ok(Query(q)) = q else {
-        return bad(&api, "history query: expected ?at=<unix ms or RFC 3339>".into());
+        return bad(
+            &api,
+            "history query: expected ?at=<unix ms or RFC 3339>".into(),
+        );
     };
     let at = match q.at.as_deref() {
         None => i64::MAX,
@@ -143,8 +154,14 @@ async fn shadow(State(api): State<ModelApi>, Path(name): Path<String>) -> Respon
     done(&api, StatusCode::OK, api.registry.shadow(&name).await)
 }
 
-fn body<T: serde::de::DeserializeOwned>(api: &ModelApi, b: &Bytes, what: &str, shape: &str) -> Result<T, Response> {
-    serde_json::from_slice(b).map_err(|e| bad(api, format!("{what}: {e} (expected {shape})")))
+fn body<T: serde::de::DeserializeOwned>(
+    api: &ModelApi,
+    b: &Bytes,
+    what: &str,
+    shape: &str,
+) -> Result<T, Box<Response>> {
+    serde_json::from_slice(b)
+        .map_err(|e| Box::new(bad(api, format!("{what}: {e} (expected {shape})"))))
 }
 
 async fn register(
@@ -163,7 +180,7 @@ async fn register(
         r#"{"bundle":"<sha256>","kind":"detector-settings"|"link-risk","metadata":{},"metrics":{}}"#,
     ) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     done(
         &api,
@@ -195,12 +212,14 @@ async fn alias(
     };
     let req: AliasBody = match body(&api, &b, "alias", r#"{"version":"<sha256>"|null}"#) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     done(
         &api,
         StatusCode::OK,
-        api.registry.set_alias(&name, a, req.version, &by.name).await,
+        api.registry
+            .set_alias(&name, a, req.version, &by.name)
+            .await,
     )
 }
 
@@ -212,7 +231,11 @@ async fn rollback(
     if let Some(r) = not_admin(&by) {
         return r;
     }
-    done(&api, StatusCode::OK, api.registry.rollback(&name, &by.name).await)
+    done(
+        &api,
+        StatusCode::OK,
+        api.registry.rollback(&name, &by.name).await,
+    )
 }
 
 #[derive(Deserialize)]
@@ -237,7 +260,7 @@ async fn gates(
         r#"{"gates":[{"metric","direction":"higher"|"lower","threshold"?,"min_relative_change"?,"min_exposure"?}]}"#,
     ) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     done(
         &api,
@@ -295,7 +318,7 @@ async fn start_shadow(
         r#"{"ships":[..]|"all":true,"waves"?:[{"percent",..}]}"#,
     ) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let m = match api.registry.get(&name).await {
         Ok(m) => m,
@@ -436,42 +459,99 @@ mod tests {
                 .unwrap()
                 .sha256
         };
-        let (v1, v2) = (put("alert_threshold = 0.2\n"), put("alert_threshold = 0.3\n"));
+        let (v1, v2) = (
+            put("alert_threshold = 0.2\n"),
+            put("alert_threshold = 0.3\n"),
+        );
 
         assert_eq!(http(srv, "GET", "/api/models", None, "").await.0, 401);
         let (code, body) = http(srv, "GET", "/api/models", Some(&viewer), "").await;
         assert_eq!((code, body.as_str()), (200, "[]"));
-        let reg = |v: &str| format!(r#"{{"bundle":"{v}","kind":"detector-settings","metadata":{{"by":"lab"}},"metrics":{{"nab":60.1}}}}"#);
+        let reg = |v: &str| {
+            format!(
+                r#"{{"bundle":"{v}","kind":"detector-settings","metadata":{{"by":"lab"}},"metrics":{{"nab":60.1}}}}"#
+            )
+        };
         assert_eq!(
-            http(srv, "POST", "/api/models/det/versions", Some(&viewer), &reg(&v1))
-                .await
-                .0,
+            http(
+                srv,
+                "POST",
+                "/api/models/det/versions",
+                Some(&viewer),
+                &reg(&v1)
+            )
+            .await
+            .0,
             403
         );
         for v in [&v1, &v2] {
-            let (code, body) =
-                http(srv, "POST", "/api/models/det/versions", Some(&admin), &reg(v)).await;
+            let (code, body) = http(
+                srv,
+                "POST",
+                "/api/models/det/versions",
+                Some(&admin),
+                &reg(v),
+            )
+            .await;
             assert_eq!(code, 201, "{body}");
         }
         for (path, req, says) in [
             ("/api/models/det/versions", "{", "version:"),
-            ("/api/models/det/versions", r#"{"bundle":"x","kind":"detector-settings"}"#, "SHA-256"),
-            ("/api/models/det/versions", &format!(r#"{{"bundle":"{v1}","kind":"forest"}}"#), "unknown variant"),
+            (
+                "/api/models/det/versions",
+                r#"{"bundle":"x","kind":"detector-settings"}"#,
+                "SHA-256",
+            ),
+            (
+                "/api/models/det/versions",
+                &format!(r#"{{"bundle":"{v1}","kind":"forest"}}"#),
+                "unknown variant",
+            ),
             ("/api/models/BAD/versions", &reg(&v1), "model name"),
-            ("/api/models/det/aliases/boss", r#"{"version":null}"#, "expected champion or challenger"),
-            ("/api/models/det/aliases/champion", r#"{"version":"abc"}"#, "no version abc"),
-            ("/api/models/det/gates", r#"{"gates":[{"metric":"f1","direction":"higher","threshold":1}]}"#, "expected one of"),
-            ("/api/models/det/gates", r#"{"gates":[{"metric":"recall","direction":"up"}]}"#, "unknown variant"),
+            (
+                "/api/models/det/aliases/boss",
+                r#"{"version":null}"#,
+                "expected champion or challenger",
+            ),
+            (
+                "/api/models/det/aliases/champion",
+                r#"{"version":"abc"}"#,
+                "no version abc",
+            ),
+            (
+                "/api/models/det/gates",
+                r#"{"gates":[{"metric":"f1","direction":"higher","threshold":1}]}"#,
+                "expected one of",
+            ),
+            (
+                "/api/models/det/gates",
+                r#"{"gates":[{"metric":"recall","direction":"up"}]}"#,
+                "unknown variant",
+            ),
         ] {
             let (code, body) = http(srv, "POST", path, Some(&admin), req).await;
             assert_eq!(code, 400, "{path} {req}: {body}");
             assert!(body.contains(says), "{path} {req}: {body} lacks {says}");
         }
         let set = |v: &str| format!(r#"{{"version":"{v}"}}"#);
-        let (code, body) = http(srv, "POST", "/api/models/det/aliases/champion", Some(&admin), &set(&v1)).await;
+        let (code, body) = http(
+            srv,
+            "POST",
+            "/api/models/det/aliases/champion",
+            Some(&admin),
+            &set(&v1),
+        )
+        .await;
         assert_eq!(code, 200, "{body}");
         clock.advance_ms(1_000);
-        let (code, _) = http(srv, "POST", "/api/models/det/aliases/challenger", Some(&admin), &set(&v2)).await;
+        let (code, _) = http(
+            srv,
+            "POST",
+            "/api/models/det/aliases/challenger",
+            Some(&admin),
+            &set(&v2),
+        )
+        .await;
         assert_eq!(code, 200);
         let (code, body) = http(srv, "POST", "/api/models/det/gates", Some(&admin),
             r#"{"gates":[{"metric":"alerts_per_1k","direction":"lower","min_relative_change":0.1,"min_exposure":100}]}"#).await;
@@ -481,14 +561,35 @@ mod tests {
         assert_eq!(code, 200, "{body}");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["promoted"], false);
-        assert!(v["evaluation"]["gates"][0]["reason"].as_str().unwrap().contains("exposure 0"), "{body}");
+        assert!(
+            v["evaluation"]["gates"][0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("exposure 0"),
+            "{body}"
+        );
         // a ship's report: 20 % fewer alerts on the same 1000 samples
-        let counts = |alerts| ShadowCounts { samples: 1000, agree: 990, alerts, ..Default::default() };
-        store.put_shadow(&ShadowReport {
-            ship: "aurora".into(), model: "det".into(), kind: ModelKind::DetectorSettings,
-            challenger: v2.clone(), champion: Some(v1.clone()), since_ms: 0, at_ms: 1,
-            champion_counts: counts(10), challenger_counts: counts(8), dropped_series: 0,
-        }).await.unwrap();
+        let counts = |alerts| ShadowCounts {
+            samples: 1000,
+            agree: 990,
+            alerts,
+            ..Default::default()
+        };
+        store
+            .put_shadow(&ShadowReport {
+                ship: "aurora".into(),
+                model: "det".into(),
+                kind: ModelKind::DetectorSettings,
+                challenger: v2.clone(),
+                champion: Some(v1.clone()),
+                since_ms: 0,
+                at_ms: 1,
+                champion_counts: counts(10),
+                challenger_counts: counts(8),
+                dropped_series: 0,
+            })
+            .await
+            .unwrap();
         let (code, body) = http(srv, "GET", "/api/models/det/shadow", Some(&viewer), "").await;
         assert_eq!(code, 200, "{body}");
         let s: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -500,27 +601,71 @@ mod tests {
         assert_eq!(code, 200, "{body}");
         assert!(body.contains(r#""promoted":true"#), "{body}");
         // who was champion when
-        let (code, body) = http(srv, "GET", &format!("/api/models/det/history?at={}", t_promoted - 1), Some(&viewer), "").await;
+        let (code, body) = http(
+            srv,
+            "GET",
+            &format!("/api/models/det/history?at={}", t_promoted - 1),
+            Some(&viewer),
+            "",
+        )
+        .await;
         assert_eq!(code, 200, "{body}");
         let h: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!((h["champion"].as_str(), h["challenger"].as_str()), (Some(v1.as_str()), Some(v2.as_str())));
-        let (_, body) = http(srv, "GET", "/api/models/det/history?at=2030-01-01T00:00:00Z", Some(&viewer), "").await;
+        assert_eq!(
+            (h["champion"].as_str(), h["challenger"].as_str()),
+            (Some(v1.as_str()), Some(v2.as_str()))
+        );
+        let (_, body) = http(
+            srv,
+            "GET",
+            "/api/models/det/history?at=2030-01-01T00:00:00Z",
+            Some(&viewer),
+            "",
+        )
+        .await;
         let h: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(h["champion"].as_str(), Some(v2.as_str()));
         assert_eq!(h["challenger"], serde_json::Value::Null);
-        let (code, body) = http(srv, "GET", "/api/models/det/history?at=yesterday", Some(&viewer), "").await;
+        let (code, body) = http(
+            srv,
+            "GET",
+            "/api/models/det/history?at=yesterday",
+            Some(&viewer),
+            "",
+        )
+        .await;
         assert_eq!(code, 400);
         assert!(body.contains("RFC 3339"), "{body}");
         // one-step rollback, recorded
-        assert_eq!(http(srv, "POST", "/api/models/det/rollback", Some(&viewer), "").await.0, 403);
+        assert_eq!(
+            http(srv, "POST", "/api/models/det/rollback", Some(&viewer), "")
+                .await
+                .0,
+            403
+        );
         let (code, body) = http(srv, "POST", "/api/models/det/rollback", Some(&admin), "").await;
         assert_eq!(code, 200, "{body}");
         let m: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(m["champion"].as_str(), Some(v1.as_str()));
-        assert_eq!(m["history"].as_array().unwrap().last().unwrap()["cause"], "rollback");
-        assert_eq!(http(srv, "GET", "/api/models/nope", Some(&viewer), "").await.0, 404);
+        assert_eq!(
+            m["history"].as_array().unwrap().last().unwrap()["cause"],
+            "rollback"
+        );
+        assert_eq!(
+            http(srv, "GET", "/api/models/nope", Some(&viewer), "")
+                .await
+                .0,
+            404
+        );
         // shadow rollouts need a challenger (409) and a controller
-        let (code, _) = http(srv, "POST", "/api/models/det/shadow", Some(&admin), r#"{"all":true}"#).await;
+        let (code, _) = http(
+            srv,
+            "POST",
+            "/api/models/det/shadow",
+            Some(&admin),
+            r#"{"all":true}"#,
+        )
+        .await;
         assert_eq!(code, 409);
     }
 }

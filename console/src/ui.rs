@@ -78,7 +78,10 @@ mod tests {
             "{body:.300}"
         );
         assert!(body.contains("<script src=\"/ui/logs.js\""), "{body:.300}");
-        assert!(body.contains("<script src=\"/ui/models.js\""), "{body:.300}");
+        assert!(
+            body.contains("<script src=\"/ui/models.js\""),
+            "{body:.300}"
+        );
         assert!(
             body.contains("<script src=\"/ui/elements.js\""),
             "{body:.300}"

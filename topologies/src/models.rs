@@ -8,9 +8,7 @@ use std::time::Duration;
 use seawatch_actors::log_service::LogReader;
 use seawatch_actors::models::evaluator::{evaluator_child, EvaluatorArgs, ModelMetrics};
 use seawatch_actors::models::shadow::{runner_child, RunnerArgs, ShadowMetrics, SinkConnector};
-use seawatch_actors::models::store::{
-    LazyNatsModelStore, ModelStore, NatsModelStore, Registry,
-};
+use seawatch_actors::models::store::{LazyNatsModelStore, ModelStore, NatsModelStore, Registry};
 use seawatch_console::models::ModelApi;
 use seawatch_console::rollouts::RolloutApi;
 use seawatch_runtime::supervision::ChildSpec;
@@ -60,7 +58,11 @@ pub fn shore_registry(
 
 /// Ship: the shadow runner over the ship's event log, reporting through the ship's leaf
 /// to the shore domain; `None` without `[nats]`.
-pub fn ship_shadow_runner(cfg: &ShipConfig, runtime: &Runtime, log: LogReader) -> Option<ChildSpec> {
+pub fn ship_shadow_runner(
+    cfg: &ShipConfig,
+    runtime: &Runtime,
+    log: LogReader,
+) -> Option<ChildSpec> {
     let url = cfg.nats.as_ref()?.url.clone();
     let connect: SinkConnector = Arc::new(move || {
         let url = url.clone();

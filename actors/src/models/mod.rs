@@ -309,8 +309,7 @@ pub enum ModelError {
 pub fn name_ok(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
@@ -519,7 +518,9 @@ pub fn set_alias(
             Alias::Challenger => &m.champion,
         };
         if other.as_deref() == Some(v) && alias == Alias::Challenger {
-            return Err(bad(format!("{v} is the champion; a challenger must differ")));
+            return Err(bad(format!(
+                "{v} is the champion; a challenger must differ"
+            )));
         }
     } else if alias == Alias::Champion {
         return Err(bad("the champion cannot be cleared (use rollback)"));
@@ -550,24 +551,26 @@ pub fn set_champion(
     now_ms: i64,
     cause: AliasCause,
 ) -> Result<Vec<ModelEv>, ModelError> {
-    let mut evs = vec![match set_alias(m, Alias::Champion, Some(version), by, now_ms)? {
-        ModelEv::Alias {
-            at_ms,
-            by,
-            alias,
-            version,
-            previous,
-            ..
-        } => ModelEv::Alias {
-            at_ms,
-            by,
-            alias,
-            version,
-            previous,
-            cause,
+    let mut evs = vec![
+        match set_alias(m, Alias::Champion, Some(version), by, now_ms)? {
+            ModelEv::Alias {
+                at_ms,
+                by,
+                alias,
+                version,
+                previous,
+                ..
+            } => ModelEv::Alias {
+                at_ms,
+                by,
+                alias,
+                version,
+                previous,
+                cause,
+            },
+            ev => ev,
         },
-        ev => ev,
-    }];
+    ];
     if m.challenger.as_deref() == Some(version) {
         evs.push(ModelEv::Alias {
             at_ms: now_ms,

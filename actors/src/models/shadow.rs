@@ -134,7 +134,10 @@ impl DetectorSettings {
     /// Reads the settings from a `detectors` bundle.
     pub fn from_bundle(b: &Bundle) -> Result<Self, String> {
         if b.manifest.kind != BundleKind::Detectors {
-            return Err(format!("a {} bundle, not detectors", b.manifest.kind.as_str()));
+            return Err(format!(
+                "a {} bundle, not detectors",
+                b.manifest.kind.as_str()
+            ));
         }
         let mut table = toml::Table::new();
         for (path, bytes) in &b.files {
@@ -206,7 +209,10 @@ impl LinkRiskSettings {
     /// Reads the settings from a `model` bundle.
     pub fn from_bundle(b: &Bundle) -> Result<Self, String> {
         if b.manifest.kind != BundleKind::Model {
-            return Err(format!("a {} bundle, not a model", b.manifest.kind.as_str()));
+            return Err(format!(
+                "a {} bundle, not a model",
+                b.manifest.kind.as_str()
+            ));
         }
         let Some((path, bytes)) = b.files.iter().find(|(p, _)| p.ends_with(".json")) else {
             return Err("link-risk model bundle without a JSON file".into());
@@ -311,7 +317,7 @@ impl Tally {
             c.events += 1;
         }
         for a in self.alerts.iter_mut() {
-            if a.ts <= ts && ts - a.ts <= before && keys.iter().any(|k| *k == a.key) {
+            if a.ts <= ts && ts - a.ts <= before && keys.contains(&a.key) {
                 caught[a.side] = true;
                 if !a.hit {
                     a.hit = true;
@@ -889,12 +895,25 @@ mod tests {
         let mut t = Tally::default();
         t.alert(1, "vsat-1", 1_000, 0);
         t.alert(0, "vsat-2", 1_000, 0);
-        t.truth(vec!["vsat-1".into()], 1_000 + HORIZON_MS - 1, HORIZON_MS, [false; 2]);
+        t.truth(
+            vec!["vsat-1".into()],
+            1_000 + HORIZON_MS - 1,
+            HORIZON_MS,
+            [false; 2],
+        );
         // an outage long after the champion's alert on another link: not caught by it
-        t.truth(vec!["vsat-2".into()], 1_000 + HORIZON_MS + 1, HORIZON_MS, [false; 2]);
+        t.truth(
+            vec!["vsat-2".into()],
+            1_000 + HORIZON_MS + 1,
+            HORIZON_MS,
+            [false; 2],
+        );
         assert_eq!((t.counts[1].alerts, t.counts[1].hits), (1, 1));
         assert_eq!((t.counts[1].events, t.counts[1].caught), (2, 1));
-        assert_eq!((t.counts[0].alerts, t.counts[0].hits, t.counts[0].caught), (1, 0, 0));
+        assert_eq!(
+            (t.counts[0].alerts, t.counts[0].hits, t.counts[0].caught),
+            (1, 0, 0)
+        );
         // an alert shortly after an incident opened on its element also coincides
         t.alert(0, "vsat-2", 1_000 + HORIZON_MS + 5, 60_000);
         assert_eq!((t.counts[0].hits, t.counts[0].caught), (1, 1));
@@ -922,7 +941,9 @@ mod tests {
         let mut run = ShadowRun::new(spec, &ch, Some(&cp), 0).unwrap();
         let mut x: u64 = 7;
         for i in 0..600u64 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let noise = (x >> 33) as f64 / (1u64 << 31) as f64;
             let v = if i % 97 == 96 { 40.0 } else { 10.0 + noise };
             run.feed(&metric(i + 1, i as i64 * 5_000, "sw-1", "cpu_util", v));

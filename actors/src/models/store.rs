@@ -25,9 +25,9 @@ use parking_lot::Mutex;
 use seawatch_runtime::Clock;
 
 use super::{
-    evaluate, name_ok, register, rollback, set_alias, set_champion, set_gates, summarize,
-    Alias, AliasCause, Evaluation, Gate, Model, ModelError, ModelEv, ShadowReport,
-    ShadowSummary, VersionRequest,
+    evaluate, name_ok, register, rollback, set_alias, set_champion, set_gates, summarize, Alias,
+    AliasCause, Evaluation, Gate, Model, ModelError, ModelEv, ShadowReport, ShadowSummary,
+    VersionRequest,
 };
 use crate::rollout::bundle::BundleKind;
 
@@ -572,7 +572,12 @@ impl Registry {
         by: &str,
     ) -> Result<Model, ModelError> {
         self.change(name, |m, now| {
-            Ok(vec![set_gates(&Self::known(m, name)?, gates.clone(), by, now)?])
+            Ok(vec![set_gates(
+                &Self::known(m, name)?,
+                gates.clone(),
+                by,
+                now,
+            )?])
         })
         .await
     }
@@ -604,43 +609,43 @@ impl Registry {
         let reports = self.store.shadow(name).await.map_err(ModelError::Store)?;
         let out: Mutex<Option<Verdict>> = Mutex::new(None);
         self.change(name, |m, now| {
-                let m = Self::known(m, name)?;
-                let summary = summarize(&m, &reports);
-                let Some(evaluation) = evaluate(&m, &summary) else {
-                    *out.lock() = None;
-                    return Ok(Vec::new());
-                };
-                let mut change = Vec::new();
-                let promoted = evaluation.pass;
-                let same = m.last_evaluation.as_ref().is_some_and(|l| {
-                    l.challenger == evaluation.challenger
-                        && l.champion == evaluation.champion
-                        && l.pass == evaluation.pass
-                        && l.why_not() == evaluation.why_not()
+            let m = Self::known(m, name)?;
+            let summary = summarize(&m, &reports);
+            let Some(evaluation) = evaluate(&m, &summary) else {
+                *out.lock() = None;
+                return Ok(Vec::new());
+            };
+            let mut change = Vec::new();
+            let promoted = evaluation.pass;
+            let same = m.last_evaluation.as_ref().is_some_and(|l| {
+                l.challenger == evaluation.challenger
+                    && l.champion == evaluation.champion
+                    && l.pass == evaluation.pass
+                    && l.why_not() == evaluation.why_not()
+            });
+            if promoted || !same {
+                change.push(ModelEv::Evaluated {
+                    at_ms: now,
+                    evaluation: evaluation.clone(),
                 });
-                if promoted || !same {
-                    change.push(ModelEv::Evaluated {
-                        at_ms: now,
-                        evaluation: evaluation.clone(),
-                    });
-                }
-                if promoted {
-                    change.extend(set_champion(
-                        &m,
-                        &evaluation.challenger,
-                        by,
-                        now,
-                        AliasCause::Promoted,
-                    )?);
-                }
-                *out.lock() = Some(Verdict {
-                    evaluation,
-                    promoted,
-                    recorded: !change.is_empty(),
-                });
-                Ok(change)
-            })
-            .await?;
+            }
+            if promoted {
+                change.extend(set_champion(
+                    &m,
+                    &evaluation.challenger,
+                    by,
+                    now,
+                    AliasCause::Promoted,
+                )?);
+            }
+            *out.lock() = Some(Verdict {
+                evaluation,
+                promoted,
+                recorded: !change.is_empty(),
+            });
+            Ok(change)
+        })
+        .await?;
         let v = out.lock().take();
         Ok(v)
     }

@@ -106,11 +106,10 @@ async fn bad_requests_say_why() {
         reg.register("det", req('a'), "r").await.unwrap_err(),
         ModelError::Conflict(_)
     ));
-    let e = bad(
-        reg.set_alias("det", Alias::Champion, Some(sha('b')), "r")
-            .await
-            .unwrap_err(),
-    );
+    let e = bad(reg
+        .set_alias("det", Alias::Champion, Some(sha('b')), "r")
+        .await
+        .unwrap_err());
     assert!(e.contains("no version"), "{e}");
     assert!(matches!(
         reg.rollback("det", "r").await.unwrap_err(),
@@ -127,7 +126,10 @@ async fn bad_requests_say_why() {
         min_relative_change: None,
         min_exposure: 0,
     };
-    let e = bad(reg.set_gates("det", vec![g.clone()], "r").await.unwrap_err());
+    let e = bad(reg
+        .set_gates("det", vec![g.clone()], "r")
+        .await
+        .unwrap_err());
     assert!(e.contains("expected one of"), "{e}");
     let g = Gate {
         metric: "precision".into(),
@@ -137,7 +139,14 @@ async fn bad_requests_say_why() {
     assert!(bad(reg.set_gates("det", vec![g], "r").await.unwrap_err()).contains("threshold"));
 }
 
-fn counts(samples: u64, agree: u64, alerts: u64, hits: u64, events: u64, caught: u64) -> ShadowCounts {
+fn counts(
+    samples: u64,
+    agree: u64,
+    alerts: u64,
+    hits: u64,
+    events: u64,
+    caught: u64,
+) -> ShadowCounts {
     ShadowCounts {
         samples,
         agree,
@@ -148,7 +157,12 @@ fn counts(samples: u64, agree: u64, alerts: u64, hits: u64, events: u64, caught:
     }
 }
 
-fn report(ship: &str, champion: Option<String>, cp: ShadowCounts, ch: ShadowCounts) -> ShadowReport {
+fn report(
+    ship: &str,
+    champion: Option<String>,
+    cp: ShadowCounts,
+    ch: ShadowCounts,
+) -> ShadowReport {
     ShadowReport {
         ship: ship.into(),
         model: "det".into(),
@@ -216,7 +230,12 @@ fn each_gate_gives_its_value_and_verdict() {
             counts(1_000, 900, 5, 4, 2, 1),
         ),
         // another run (old champion): does not count
-        report("borealis", None, counts(9, 9, 9, 9, 9, 9), counts(9, 9, 9, 9, 9, 9)),
+        report(
+            "borealis",
+            None,
+            counts(9, 9, 9, 9, 9, 9),
+            counts(9, 9, 9, 9, 9, 9),
+        ),
     ];
     let s = summarize(&m, &reports);
     assert_eq!(s.ships, vec!["aurora".to_string()]);
@@ -296,7 +315,10 @@ async fn a_passing_challenger_is_promoted_once_and_a_failing_one_is_held_with_it
     let v = reg.evaluate("det", "gates").await.unwrap().unwrap();
     assert!(v.promoted && v.evaluation.pass);
     let m = reg.get("det").await.unwrap();
-    assert_eq!((m.champion.clone(), m.challenger.clone()), (Some(sha('b')), None));
+    assert_eq!(
+        (m.champion.clone(), m.challenger.clone()),
+        (Some(sha('b')), None)
+    );
     assert_eq!(m.alias_at(Alias::Champion, 8_999), Some(sha('a')));
     assert!(matches!(
         m.history.last(),
@@ -329,9 +351,18 @@ async fn a_change_decided_on_a_stale_state_is_refused_by_the_store() {
         by: "r".into(),
         gates: vec![],
     };
-    assert_eq!(store.append("m", &[ev.clone()], 0).await.unwrap(), 1);
     assert_eq!(
-        store.append("m", &[ev.clone()], 0).await.unwrap_err(),
+        store
+            .append("m", std::slice::from_ref(&ev), 0)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .append("m", std::slice::from_ref(&ev), 0)
+            .await
+            .unwrap_err(),
         store::CONFLICT
     );
     assert_eq!(store.append("m", &[ev], 1).await.unwrap(), 2);
