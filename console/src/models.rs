@@ -668,4 +668,118 @@ mod tests {
         .await;
         assert_eq!(code, 409);
     }
+
+    #[tokio::test]
+    async fn a_shadow_rollout_carries_the_challenger_beside_its_champion() {
+        use seawatch_actors::rollout::controller::RolloutMetrics;
+        use seawatch_actors::rollout::controller::{controller_child, ControllerArgs};
+        use seawatch_actors::rollout::nats::ShoreLink;
+        use seawatch_runtime::supervision::{start_root, SupervisorSpec};
+        use seawatch_runtime::{Runtime, ShardKey};
+
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Clock::manual(1_800_000_000_000);
+        let auth = Auth::open(
+            dir.path(),
+            &AuthConfig::default(),
+            clock.clone(),
+            ConsoleMetrics::register(&Metrics::new()),
+        )
+        .unwrap();
+        let bundles = BundleStore::open(&dir.path().join("bundles")).unwrap();
+        let (child, controller) = controller_child(ControllerArgs {
+            id_prefix: "shore-0".into(),
+            dir: dir.path().join("rollouts"),
+            bundles: bundles.clone(),
+            fleet: vec!["aurora".into(), "borealis".into()],
+            clock: clock.clone(),
+            tick: Duration::from_secs(3600),
+            grace_ms: 0,
+            // No NATS: the rollout is created and journaled, not delivered.
+            connect: Arc::new(|| {
+                Box::pin(async { Err::<Arc<dyn ShoreLink>, _>("no link in this test".into()) })
+            }),
+            metrics: RolloutMetrics::default(),
+        });
+        let (_root, _) = start_root(
+            SupervisorSpec::new("shore", ShardKey::new("shore")).child(child),
+            Runtime::new(clock.clone()),
+        )
+        .await
+        .unwrap();
+        let b2 = bundles.clone();
+        let api = ModelApi {
+            registry: Registry {
+                store: Arc::new(MemModelStore::default()),
+                clock: clock.clone(),
+                bundle_kind: Arc::new(move |s: &str| {
+                    b2.get(s).ok().flatten().map(|(b, _)| b.manifest.kind)
+                }),
+            },
+            bundles: bundles.clone(),
+            rollouts: Some(controller),
+            metrics: ModelMetrics::default(),
+        };
+        let srv = serve(routes(&auth, api)).await;
+        let admin = auth.issue("root", Role::Admin);
+        let put = |t: &str| {
+            bundles
+                .put(&encode(
+                    BundleKind::Model,
+                    "link-risk",
+                    vec![("risk.json".into(), t.as_bytes().to_vec())],
+                ))
+                .unwrap()
+                .sha256
+        };
+        let (v1, v2) = (put(r#"{"fire_at":0.6}"#), put(r#"{"fire_at":0.4}"#));
+        for v in [&v1, &v2] {
+            let req = format!(r#"{{"bundle":"{v}","kind":"link-risk"}}"#);
+            let (code, body) =
+                http(srv, "POST", "/api/models/vsat/versions", Some(&admin), &req).await;
+            assert_eq!(code, 201, "{body}");
+        }
+        for (alias, v) in [("champion", &v1), ("challenger", &v2)] {
+            let (code, body) = http(
+                srv,
+                "POST",
+                &format!("/api/models/vsat/aliases/{alias}"),
+                Some(&admin),
+                &format!(r#"{{"version":"{v}"}}"#),
+            )
+            .await;
+            assert_eq!(code, 200, "{body}");
+        }
+        let (code, body) = http(
+            srv,
+            "POST",
+            "/api/models/vsat/shadow",
+            Some(&admin),
+            r#"{"ships":["aurora"],"colour":1}"#,
+        )
+        .await;
+        assert_eq!(code, 400, "{body}");
+        assert!(body.contains("unknown field"), "{body}");
+        let (code, body) = http(
+            srv,
+            "POST",
+            "/api/models/vsat/shadow",
+            Some(&admin),
+            r#"{"ships":["aurora"]}"#,
+        )
+        .await;
+        assert_eq!(code, 201, "{body}");
+        let r: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(r["kind"], "model");
+        let (b, _) = bundles.get(r["bundle"].as_str().unwrap()).unwrap().unwrap();
+        assert_eq!(b.manifest.name, "shadow-vsat");
+        let spec = &b.files.iter().find(|(p, _)| p == "shadow.json").unwrap().1;
+        let spec: serde_json::Value = serde_json::from_slice(spec).unwrap();
+        assert_eq!(
+            (spec["challenger"].as_str(), spec["champion"].as_str()),
+            (Some(v2.as_str()), Some(v1.as_str()))
+        );
+        assert_eq!(spec["kind"], "link-risk");
+        assert!(b.files.iter().any(|(p, _)| p == "champion.bundle"));
+    }
 }
