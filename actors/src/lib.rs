@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod link;
 pub mod log_service;
 pub mod mail;
+pub mod models;
 pub mod otel;
 pub mod owned_task;
 pub mod push;

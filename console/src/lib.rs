@@ -13,6 +13,7 @@ pub mod logs;
 #[cfg(test)]
 mod logs_tests;
 pub mod metrics;
+pub mod models;
 pub mod rollouts;
 pub mod rt;
 pub mod runbooks;

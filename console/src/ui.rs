@@ -79,6 +79,10 @@ mod tests {
         );
         assert!(body.contains("<script src=\"/ui/logs.js\""), "{body:.300}");
         assert!(
+            body.contains("<script src=\"/ui/models.js\""),
+            "{body:.300}"
+        );
+        assert!(
             body.contains("<script src=\"/ui/elements.js\""),
             "{body:.300}"
         );
@@ -88,6 +92,7 @@ mod tests {
             "runbooks.js",
             "logs.js",
             "elements.js",
+            "models.js",
             "style.css",
         ] {
             let (code, body) = http(addr, "GET", &format!("/ui/{f}"), None, "").await;

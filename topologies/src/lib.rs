@@ -12,6 +12,7 @@ pub mod demo;
 pub mod exit;
 pub mod feed;
 pub mod inventory;
+pub mod models;
 pub mod remediation;
 pub mod ship;
 pub mod sim;

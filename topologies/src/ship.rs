@@ -482,6 +482,11 @@ impl ShipNode {
             if let Some(agent) = crate::sync::ship_bundle_agent(cfg, &runtime, reload, probe) {
                 services.push(agent);
             }
+            // Challengers delivered to DATA/models/shadow-* are scored beside the
+            // champion on the live events, never acting (decision 0065).
+            if let Some(shadow) = crate::models::ship_shadow_runner(cfg, &runtime, log.clone()) {
+                services.push(shadow);
+            }
         }
         services.push(service.supervisor);
         let (executions, exec_api) = (service.executions, service.api);

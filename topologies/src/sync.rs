@@ -334,8 +334,12 @@ pub async fn run_shore(
             return crate::exit::EXIT_USAGE;
         }
     };
+    // The model registry (decision 0065): its API, and the gate evaluator child.
+    let (evaluator, model_api) =
+        crate::models::shore_registry(&url, cfg.replicas, &rollout_api, &clock, &metrics);
     let app = http::router(metrics.clone(), health.clone())
         .merge(auth.routes())
+        .merge(seawatch_console::models::routes(&auth, model_api))
         .merge(auth.protect(Role::Viewer, fleet_read_router(api.clone())))
         .merge(auth.protect(Role::Operator, fleet_command_router(api)))
         .merge(seawatch_console::rollouts::routes(&auth, rollout_api))
@@ -365,6 +369,7 @@ pub async fn run_shore(
         })
         .child(crate::demo::http_child(listener, app))
         .child(rollouts)
+        .child(evaluator)
         .child(shore_node_child(node_cfg, shared, clock, too_old_tx));
     let (root, root_ended) = match start_root(spec, runtime).await {
         Ok(r) => r,
