@@ -18,7 +18,7 @@ window.swFleetMap = (function () {
   const X = (lon) => (+lon + 180) * K, Y = (lat) => (90 - +lat) * K;
   // A ship not heard from for this long is drawn as stale (its last state may be old).
   const STALE_MS = 10 * 60 * 1000;
-  const M = { world: null, loading: false, view: null, userView: false, fleet: [], picked: null, hover: null, rollouts: new Map(), rolloutsAt: 0, drag: null };
+  const M = { world: null, loading: false, view: null, userView: false, fleet: [], picked: null, hover: null, panelSig: null, rollouts: new Map(), rolloutsAt: 0, drag: null };
   const map = () => document.getElementById("fleet-map");
 
   async function loadWorld() {
@@ -148,25 +148,36 @@ window.swFleetMap = (function () {
     } catch (e) { /* none */ }
   }
 
+  // Redrawn only when what it shows changes (a push stream must not replace the button
+  // under the pointer); the age of the last sync is updated in place.
   function panel() {
     const p = document.getElementById("fleet-panel"); if (!p) return;
     const id = M.hover || M.picked, s = M.fleet.find((x) => idOf(x) === id);
     for (const c of map().querySelectorAll("circle.ship")) c.classList.toggle("picked", c.dataset.ship === M.picked);
-    if (!s) { p.replaceChildren(el("p", { class: "muted" }, `${M.fleet.length} ship(s). Point at or pick a ship for its state.`)); return; }
+    if (!s) {
+      const text = `${M.fleet.length} ship(s). Point at or pick a ship for its state.`;
+      if (M.panelSig !== text) { M.panelSig = text; p.replaceChildren(el("p", { class: "muted" }, text)); }
+      return;
+    }
     const pos = posOf(s), ro = rolloutOf(id), open = openOf(s);
-    const row = (k, v, attrs) => [el("dt", {}, k), el("dd", Object.assign({}, attrs || {}), v)];
+    const ageText = `${age(s.last_sync_ms)}${s.last_sync ? " (" + when(s.last_sync) + ")" : ""}`;
+    const rows = [
+      ["Link state", linkState(s), "link"],
+      ["Active link", activeLink(s), "active"],
+      ["Links", (s.links || []).map((l) => `${l.id} ${l.status}`).join(", ") || "—", "links"],
+      ["Last sync", ageText, "age"],
+      ["Backlog", `${s.sync_backlog ?? s.backlog ?? "—"} event(s)`, "backlog"],
+      ["Open incidents", String(open), "open"],
+      ["Rollout", ro ? `${ro.id}: ${ro.state} (rollout ${ro.rollout})` : "none", "rollout"],
+      ["Position", pos ? `${(+pos.lat).toFixed(3)}, ${(+pos.lon).toFixed(3)}${Number.isFinite(+pos.heading_deg) ? ", heading " + Math.round(+pos.heading_deg) + "°" : ""}` : "—", "position"],
+      ["Shore node", s.node || "—", "node"],
+    ];
+    const sig = JSON.stringify([id, rows.filter((r) => r[2] !== "age")]);
+    if (M.panelSig === sig) { const a = p.querySelector("[data-field='age']"); if (a) a.textContent = ageText; return; }
+    M.panelSig = sig;
     p.replaceChildren(
       el("h2", { "data-ship": id }, id),
-      el("dl", { class: "fields" },
-        ...row("Link state", linkState(s), { "data-field": "link" }),
-        ...row("Active link", activeLink(s), { "data-field": "active" }),
-        ...row("Links", (s.links || []).map((l) => `${l.id} ${l.status}`).join(", ") || "—"),
-        ...row("Last sync", `${age(s.last_sync_ms)}${s.last_sync ? " (" + when(s.last_sync) + ")" : ""}`, { "data-field": "age" }),
-        ...row("Backlog", `${s.sync_backlog ?? s.backlog ?? "—"} event(s)`, { "data-field": "backlog" }),
-        ...row("Open incidents", open, { "data-field": "open", class: open > 0 ? "sev sev-critical" : "" }),
-        ...row("Rollout", ro ? `${ro.id}: ${ro.state} (rollout ${ro.rollout})` : "none", { "data-field": "rollout" }),
-        ...row("Position", pos ? `${(+pos.lat).toFixed(3)}, ${(+pos.lon).toFixed(3)}${Number.isFinite(+pos.heading_deg) ? ", heading " + Math.round(+pos.heading_deg) + "°" : ""}` : "—", { "data-field": "position" }),
-        ...row("Shore node", s.node || "—")),
+      el("dl", { class: "fields" }, ...rows.flatMap(([k, v, f]) => [el("dt", {}, k), el("dd", { "data-field": f, class: f === "open" && open > 0 ? "sev sev-critical" : "" }, v)])),
       el("button", { onclick: () => { pickShip(id); location.hash = "#/incidents"; } }, "Incidents"));
   }
 

@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use axum::routing::get;
 use axum::Json;
-use fantoccini::Locator;
 use parking_lot::Mutex;
 use seawatch_actors::ingest::pipeline::PipelineConfig;
 use seawatch_actors::log_service::LogService;
@@ -40,7 +39,7 @@ use seawatch_runtime::event_log::{EventLog, EventLogConfig};
 use seawatch_runtime::supervision::{start_root, SupervisorSpec};
 use seawatch_runtime::{Clock, Runtime, ShardKey};
 use seawatch_topologies::sim::{ShoreShip, ShoreSim};
-use support::browser::{sign_in, start_browser, WAIT};
+use support::browser::{sign_in, start_browser, text_of, WAIT};
 use support::skip_or_fail;
 
 const SHIPS: usize = 50;
@@ -459,6 +458,55 @@ async fn the_map_shows_fifty_ships_where_they_are_and_follows_a_change() {
         delays[delays.len() - 1].as_millis()
     );
 
+    // Zoom in twice: the view narrows, the markers keep their map units and stay drawn
+    // where their positions project to in the new view.
+    let before = map_view(&c).await.view;
+    for _ in 0..2 {
+        c.execute("document.getElementById('fleet-zoom-in').click();", vec![])
+            .await
+            .unwrap();
+    }
+    let v = map_view(&c).await;
+    assert!(
+        (v.view[2] - before[2] * 0.64).abs() < 1.0,
+        "zoomed view {:?} from {before:?}",
+        v.view
+    );
+    let mut shown = 0;
+    for m in &v.markers {
+        let s = ships[m.ship["ship-".len()..].parse::<usize>().unwrap() - 1]
+            .state
+            .lock()
+            .clone();
+        let (x, y) = ((s.lon + 180.0) * K, (90.0 - s.lat) * K);
+        let (sx, sy) = on_screen(v.view, v.rect, x, y);
+        assert!(
+            (m.cx - x).abs() < 0.02 && (m.cy - y).abs() < 0.02,
+            "{}",
+            m.ship
+        );
+        // (a marker cut by the map's edge is measured by its visible part)
+        let inside = sx > v.rect[0] + 12.0
+            && sx < v.rect[0] + v.rect[2] - 12.0
+            && sy > v.rect[1] + 12.0
+            && sy < v.rect[1] + v.rect[3] - 12.0;
+        if !inside {
+            continue;
+        }
+        shown += 1;
+        assert!(
+            (m.sx - sx).abs() < 1.0 && (m.sy - sy).abs() < 1.0,
+            "{}: drawn at ({:.1}, {:.1}) px, expected ({sx:.1}, {sy:.1}) px in {:?} {:?}",
+            m.ship,
+            m.sx,
+            m.sy,
+            v.view,
+            v.rect
+        );
+    }
+
+    assert!(shown > 10, "{shown} markers in the zoomed view");
+
     // The side panel: the picked ship's active link, backlog, open incidents, rollout.
     c.execute(
         r#"document.querySelector('#fleet-map circle[data-ship="ship-7"]').dispatchEvent(new MouseEvent("click", { bubbles: true }));"#,
@@ -468,26 +516,9 @@ async fn the_map_shows_fifty_ships_where_they_are_and_follows_a_change() {
     .unwrap();
     let field = |f: &'static str| {
         let c = c.clone();
-        async move {
-            c.wait()
-                .at_most(WAIT)
-                .for_element(Locator::Css(&format!("#fleet-panel [data-field='{f}']")))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        }
+        async move { text_of(&c, &format!("#fleet-panel [data-field='{f}']")).await }
     };
-    let title = c
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css("#fleet-panel h2[data-ship='ship-7']"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let title = text_of(&c, "#fleet-panel h2[data-ship='ship-7']").await;
     assert_eq!(title, "ship-7");
     assert_eq!(field("active").await, "leo-1 (up)");
     assert_eq!(field("link").await, "degraded");
