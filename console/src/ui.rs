@@ -123,7 +123,7 @@ mod tests {
                 .iter()
                 .map(|v| v.as_i64().unwrap())
                 .collect();
-            assert!(r.len() >= 8 && r.len() % 2 == 0);
+            assert!(r.len() >= 8 && r.len().is_multiple_of(2));
             let (mut x, mut y) = (r[0], r[1]);
             for d in r[2..].chunks(2) {
                 x += d[0];

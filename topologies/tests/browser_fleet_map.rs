@@ -248,7 +248,7 @@ async fn the_map_shows_fifty_ships_where_they_are_and_follows_a_change() {
             let lat = -60.0 + 120.0 * draw.unit();
             let lon = -180.0 + 360.0 * draw.unit();
             let vsat = states[(draw.next() % 3) as usize];
-            let leo = if draw.next() % 4 == 0 { "down" } else { "up" };
+            let leo = if draw.next().is_multiple_of(4) { "down" } else { "up" };
             Arc::new(TestShip {
                 id: format!("ship-{i}"),
                 state: Mutex::new(State {
