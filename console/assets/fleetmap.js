@@ -18,7 +18,7 @@ window.swFleetMap = (function () {
   const X = (lon) => (+lon + 180) * K, Y = (lat) => (90 - +lat) * K;
   // A ship not heard from for this long is drawn as stale (its last state may be old).
   const STALE_MS = 10 * 60 * 1000;
-  const M = { world: null, loading: false, view: null, userView: false, fleet: [], picked: null, hover: null, panelSig: null, rollouts: new Map(), rolloutsAt: 0, drag: null };
+  const M = { world: null, loading: false, view: null, userView: false, fleet: [], picked: null, hover: null, panelSig: null, fitted: -1, rollouts: new Map(), rolloutsAt: 0, drag: null };
   const map = () => document.getElementById("fleet-map");
 
   async function loadWorld() {
@@ -185,7 +185,12 @@ window.swFleetMap = (function () {
     M.fleet = fleet;
     const svgEl = map(); if (!svgEl) return;
     if (!M.world) loadWorld();
-    if (!M.userView) setView(fit(fleet));
+    // Fit the fleet until the operator moves the view; refit only when ships with a
+    // position come or go or one sails out of view, so a moving fleet does not make the map breathe.
+    const placed = fleet.filter(posOf).length;
+    if (!M.userView && (!M.view || placed !== M.fitted || fleet.some((s) => { const p = posOf(s); return p && !inView(X(p.lon), Y(p.lat)); }))) {
+      setView(fit(fleet)); M.fitted = placed;
+    }
     const g = document.getElementById("fleet-ships");
     const ids = new Set(fleet.map(idOf));
     for (const m of [...g.children]) if (!ids.has(m.dataset.ship)) m.remove();
@@ -194,6 +199,12 @@ window.swFleetMap = (function () {
     if (!document.getElementById("fleet").hidden) pollRollouts();
   }
 
+  // Inside the view and clear of its edges by 3 % (a marker there is drawn whole).
+  const inView = (x, y) => {
+    if (!M.view) return false;
+    const [vx, vy, vw, vh] = M.view, mx = vw * 0.03, my = vh * 0.03;
+    return x >= vx + mx && x <= vx + vw - mx && y >= vy + my && y <= vy + vh - my;
+  };
   // Zoom about a point (world units) by `f` (< 1 zooms in).
   function zoom(f, cx, cy) {
     const v = M.view || [0, 0, W, H];
@@ -223,7 +234,7 @@ window.swFleetMap = (function () {
     });
     document.getElementById("fleet-zoom-in").addEventListener("click", () => zoom(0.8));
     document.getElementById("fleet-zoom-out").addEventListener("click", () => zoom(1.25));
-    document.getElementById("fleet-fit").addEventListener("click", () => { M.userView = false; setView(fit(M.fleet)); });
+    document.getElementById("fleet-fit").addEventListener("click", () => { M.userView = false; setView(fit(M.fleet)); M.fitted = M.fleet.filter(posOf).length; });
     window.addEventListener("resize", scaleMarkers);
     window.addEventListener("hashchange", () => setTimeout(() => { if (M.view) scaleMarkers(); }, 0));
     // The panel's "last sync" age moves on between pushes.
