@@ -292,65 +292,15 @@ function renderRunbooks() {
   for (const r of rows) list.append(runbookRow(r));
   $("runbook-empty").hidden = rows.some(waiting);
 }
-// Offline map: Natural Earth land outlines (ui/world.json, public domain) in an
-// equirectangular projection of the fleet's area (2:1, whole world without positions),
-// a graticule, and each ship at its reported position, pointed along its heading and
-// coloured by its worst link and open incidents.
-let WORLD = null;
-async function loadWorld() {
-  if (WORLD) return;
-  try { const r = await fetch("/ui/world.json"); if (r.ok) { WORLD = (await r.json()).rings || []; S.sig.fleet = null; renderFleet(); } } catch (e) { WORLD = []; }
-}
+// The fleet: the table here, the map in fleetmap.js (swFleetMap).
 const posOf = (s) => { const p = s.position; return p && Number.isFinite(+p.lat) && Number.isFinite(+p.lon) ? p : null; };
 const openOf = (s) => Array.isArray(s.open_incidents) ? s.open_incidents.length : (+s.open_incidents || 0);
-function worstLink(s) {
-  const order = { down: 3, degraded: 2, unknown: 1, up: 0 };
-  let worst = null;
-  for (const l of s.links || []) if (worst === null || (order[l.status] ?? 1) > (order[worst] ?? 1)) worst = l.status;
-  return worst;
-}
-function fleetView(pts) {
-  if (!pts.length) return [-180, -90, 180, 90];
-  let w = Math.min(...pts.map((p) => +p.lon)), e = Math.max(...pts.map((p) => +p.lon));
-  let s_ = Math.min(...pts.map((p) => +p.lat)), n = Math.max(...pts.map((p) => +p.lat));
-  let latSpan = Math.max(n - s_ + 8, 16, (e - w + 16) / 2);
-  latSpan = Math.min(latSpan, 180);
-  const cLat = Math.max(-90 + latSpan / 2, Math.min(90 - latSpan / 2, (n + s_) / 2)), cLon = (e + w) / 2;
-  return [cLon - latSpan, cLat - latSpan / 2, cLon + latSpan, cLat + latSpan / 2];
-}
 function renderFleet() {
-  if (!changed("fleet", [S.fleet, WORLD !== null])) return;
-  if (WORLD === null) loadWorld();
+  if (!changed("fleet", [S.fleet])) return;
+  if (window.swFleetMap) swFleetMap.render(S.fleet);
   const tb = $("fleet-rows"); tb.replaceChildren();
-  const g = $("fleet-map"); g.replaceChildren();
-  const pts = S.fleet.map(posOf).filter(Boolean);
-  const [w, s_, e, n] = fleetView(pts);
-  const X = (lon) => ((lon - w) / (e - w)) * 800, Y = (lat) => ((n - lat) / (n - s_)) * 400;
-  for (const ring of WORLD || []) {
-    let minx = 180, maxx = -180, miny = 90, maxy = -90;
-    for (let i = 0; i < ring.length; i += 2) { minx = Math.min(minx, ring[i]); maxx = Math.max(maxx, ring[i]); miny = Math.min(miny, ring[i + 1]); maxy = Math.max(maxy, ring[i + 1]); }
-    if (maxx < w || minx > e || maxy < s_ || miny > n) continue;
-    let d = "";
-    for (let i = 0; i < ring.length; i += 2) d += (i ? "L" : "M") + X(ring[i]).toFixed(1) + "," + Y(ring[i + 1]).toFixed(1);
-    g.append(svg("path", { class: "land", d: d + "Z" }));
-  }
-  const span = e - w, step = span > 200 ? 30 : span > 60 ? 10 : 5;
-  for (let lon = Math.ceil(w / step) * step; lon <= e; lon += step) { g.append(svg("line", { class: "grat", x1: X(lon), y1: 0, x2: X(lon), y2: 400 })); g.append(svg("text", { x: X(lon) + 2, y: 396 }, lon + "°")); }
-  for (let lat = Math.ceil(s_ / step) * step; lat <= n; lat += step) { g.append(svg("line", { class: "grat", x1: 0, y1: Y(lat), x2: 800, y2: Y(lat) })); g.append(svg("text", { x: 2, y: Y(lat) - 2 }, lat + "°")); }
   for (const s of S.fleet) {
-    const id = s.id || s.ship, open = openOf(s), p = posOf(s), link = worstLink(s);
-    if (p) {
-      const cls = "ship" + (open > 0 ? " alert" : "") + (link === "down" ? " link-down" : link === "degraded" ? " link-degraded" : "");
-      const x = X(+p.lon), y = Y(+p.lat);
-      if (Number.isFinite(+p.heading_deg)) {
-        const h = (+p.heading_deg * Math.PI) / 180;
-        g.append(svg("line", { class: "heading", x1: x, y1: y, x2: x + 16 * Math.sin(h), y2: y - 16 * Math.cos(h) }));
-      }
-      const c = svg("circle", { class: cls, cx: x, cy: y, r: 7, "data-ship": id });
-      c.addEventListener("click", () => { pickShip(id); location.hash = "#/incidents"; });
-      g.append(c);
-      g.append(svg("text", { x: x + 10, y: y + 4 }, `${id}${open ? ` (${open})` : ""}`));
-    }
+    const id = s.id || s.ship, open = openOf(s), p = posOf(s);
     const links = (s.links || []).map((l) => `${l.id} ${l.status}`).join(", ");
     tb.append(el("tr", { "data-ship": id, onclick: () => { pickShip(id); location.hash = "#/incidents"; } }, el("td", {}, el("strong", {}, id)), el("td", {}, links || s.link_state || "—"),
       el("td", {}, when(s.last_sync || s.last_sync_at)), el("td", {}, s.sync_backlog ?? s.backlog ?? "—"),

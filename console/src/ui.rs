@@ -93,6 +93,8 @@ mod tests {
             "logs.js",
             "elements.js",
             "models.js",
+            "fleetmap.js",
+            "world.json",
             "style.css",
         ] {
             let (code, body) = http(addr, "GET", &format!("/ui/{f}"), None, "").await;
@@ -104,5 +106,40 @@ mod tests {
             404
         );
         assert_eq!(http(addr, "GET", "/ui/nope.js", None, "").await.0, 404);
+    }
+
+    /// The fleet map's land (decision 0071): Natural Earth 1:110m, public domain, in
+    /// tenths of a degree with deltas; every ring decodes to points on the globe, or on
+    /// its 360-degree copy for a ring that crosses the antimeridian.
+    #[test]
+    fn the_world_map_is_natural_earth_land_in_tenths_of_a_degree() {
+        let w: serde_json::Value =
+            serde_json::from_slice(ASSETS.get_file("world.json").unwrap().contents()).unwrap();
+        assert!(w["source"].as_str().unwrap().contains("Natural Earth"));
+        assert!(w["licence"].as_str().unwrap().contains("public domain"));
+        assert_eq!(w["scale"], 10);
+        let rings = w["rings"].as_array().unwrap();
+        assert!(rings.len() > 100, "{} rings", rings.len());
+        let mut points = 0;
+        for r in rings {
+            let r: Vec<i64> = r
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_i64().unwrap())
+                .collect();
+            assert!(r.len() >= 8 && r.len().is_multiple_of(2));
+            let (mut x, mut y) = (r[0], r[1]);
+            for d in r[2..].chunks(2) {
+                x += d[0];
+                y += d[1];
+                assert!(
+                    (-5400..=5400).contains(&x) && (-900..=900).contains(&y),
+                    "{x},{y}"
+                );
+                points += 1;
+            }
+        }
+        assert!(points > 5000, "{points} points");
     }
 }

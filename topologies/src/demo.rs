@@ -13,7 +13,8 @@
 //! nothing (the demo has no mail relay); `ssh` and `http` runbooks fail at their first
 //! step, nothing sent, since a simulated device has no address to reach.
 //!
-//! The built-in scenario ([`scenario`]) sails N copies of `assets/demo-ship.toml` and
+//! The built-in scenario ([`scenario`]) sails N copies of `assets/demo-ship.toml`, each on
+//! a Caribbean voyage of its own ([`DEMO_ROUTES`]: positions move on the fleet map), and
 //! repeats a fault schedule every [`CYCLE_S`] seconds, rotating the faults over the
 //! ships: interface errors at 20 s, a distribution switch down at 40 s and a VSAT blockage
 //! (or a rain fade, every other cycle) at 70 s, then a disk filling, a firewall CPU storm
@@ -58,15 +59,41 @@ pub const CYCLE_S: u64 = 600;
 /// Length of the built-in scenario: a week.
 pub const DURATION_S: u64 = 7 * 86_400;
 
-/// The built-in scenario for `ships` ships (`ship-1` … `ship-N`).
+/// Voyages (waypoints lat, lon) the demo's ships sail, in turn: `ship-1` the inventory's
+/// own (Miami to Nassau), the next ones other Caribbean cruises, so that the fleet map
+/// shows ships apart and moving; from the ninth on, the same voyages sailed back.
+pub const DEMO_ROUTES: [&[[f64; 2]]; 8] = [
+    &[[25.77, -80.19], [25.6, -79.4], [25.06, -77.35]],
+    &[[25.06, -77.35], [25.6, -79.4], [25.77, -80.19]],
+    &[[26.09, -80.11], [26.45, -79.0], [26.35, -77.6]],
+    &[[28.41, -80.6], [27.2, -79.6], [25.82, -77.94]],
+    &[
+        [25.77, -80.19],
+        [24.4, -81.3],
+        [23.0, -84.5],
+        [20.5, -86.95],
+    ],
+    &[[18.47, -66.12], [18.33, -64.93], [18.02, -63.05]],
+    &[[26.09, -80.11], [24.0, -76.0], [21.46, -71.14]],
+    &[[29.3, -94.8], [25.5, -90.0], [20.5, -86.95]],
+];
+
+/// The built-in scenario for `ships` ships (`ship-1` … `ship-N`), each on a voyage of
+/// [`DEMO_ROUTES`].
 pub fn scenario(ships: usize) -> Result<Scenario, ScenarioError> {
     let base = Scenario::parse_inventory(DEMO_SHIP, "built-in demo ship")?;
     let ids: Vec<String> = (1..=ships).map(|i| format!("ship-{i}")).collect();
     let ship = ids
         .iter()
-        .map(|id| {
+        .enumerate()
+        .map(|(k, id)| {
             let mut s = base.clone();
             s.id = id.clone();
+            let mut route = DEMO_ROUTES[k % DEMO_ROUTES.len()].to_vec();
+            if (k / DEMO_ROUTES.len()) % 2 == 1 {
+                route.reverse();
+            }
+            s.route = route;
             s
         })
         .collect();
@@ -558,5 +585,30 @@ impl SnapshotSource for FleetSnapshots {
         );
         pushes.extend(self.push.latest_links(ship));
         Box::pin(async move { pushes })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_demo_ship_sails_a_voyage_of_its_own() {
+        let base = Scenario::parse_inventory(DEMO_SHIP, "demo ship").unwrap();
+        let sc = scenario(10).unwrap();
+        assert_eq!(sc.ship[0].route, base.route, "ship-1 keeps the inventory's");
+        let first: Vec<&Vec<[f64; 2]>> = sc.ship[..DEMO_ROUTES.len()]
+            .iter()
+            .map(|s| &s.route)
+            .collect();
+        for (i, a) in first.iter().enumerate() {
+            assert!(a.len() >= 2, "ship-{} sails", i + 1);
+            for b in &first[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        let mut back = sc.ship[0].route.clone();
+        back.reverse();
+        assert_eq!(sc.ship[8].route, back, "ship-9 sails ship-1's voyage back");
     }
 }

@@ -91,6 +91,29 @@ impl SnapshotSource for LiveShipState {
         }
     }
 
+    /// Its links' states, open incidents and active link, hashed: a change sends a
+    /// snapshot within about a second (decision 0071).
+    fn fingerprint(&self) -> Option<u64> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let mut links: Vec<(String, String)> = self
+            .push
+            .latest_links(Some(&self.ship))
+            .iter()
+            .map(|p| {
+                let field = |k: &str| p.body.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+                (field("link").to_owned(), field("state").to_owned())
+            })
+            .collect();
+        links.sort();
+        links.hash(&mut h);
+        for i in self.board.list(Some(&self.ship), StateFilter::Open) {
+            i.id.hash(&mut h);
+        }
+        self.route.as_ref().and_then(SyncRoute::active).hash(&mut h);
+        Some(h.finish())
+    }
+
     /// A link of the ship whose link actor last pushed `degraded` (Es/No under the
     /// degraded threshold with hysteresis, or a locked link whose margin is eroding).
     fn link_degraded(&self) -> bool {

@@ -172,6 +172,9 @@ pub trait CommandHandler: Send + Sync + 'static {
     }
 }
 
+/// How often sync asks [`SnapshotSource::fingerprint`] whether the ship's state changed.
+pub const STATE_CHECK_EVERY: Duration = Duration::from_secs(1);
+
 /// Provides the ship's state for snapshots.
 pub trait SnapshotSource: Send + Sync + 'static {
     /// The ship's state now (the backlog is filled in by sync).
@@ -182,6 +185,15 @@ pub trait SnapshotSource: Send + Sync + 'static {
     /// (decision 0058). No by default.
     fn link_degraded(&self) -> bool {
         false
+    }
+
+    /// A cheap fingerprint of what operators watch in a snapshot (link states, open
+    /// incidents, the active link; not the position, which moves all the time): sync
+    /// checks it once a second and sends a snapshot at its next slot when it changed,
+    /// instead of waiting for [`SyncConfig::snapshot_every`] (decision 0071). `None` (the
+    /// default): only the periodic snapshots.
+    fn fingerprint(&self) -> Option<u64> {
+        None
     }
 }
 
@@ -961,6 +973,11 @@ pub async fn run_ship_sync(
     let mut tick = tokio::time::interval(engine.config.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_snapshot = Instant::now();
+    // What the snapshot showed, checked once a second (see `SnapshotSource::fingerprint`).
+    let mut seen = (
+        Instant::now(),
+        snapshot.as_ref().and_then(|s| s.fingerprint()),
+    );
     let mut published = engine.downsample_stats();
     if let Some(m) = metrics
         .as_ref()
@@ -1041,6 +1058,14 @@ pub async fn run_ship_sync(
                 if up && now - last_snapshot >= engine.config.snapshot_every {
                     engine.snapshot_due();
                     last_snapshot = now;
+                }
+                if now - seen.0 >= STATE_CHECK_EVERY {
+                    let fp = snapshot.as_ref().and_then(|s| s.fingerprint());
+                    if up && fp != seen.1 {
+                        engine.snapshot_due();
+                        last_snapshot = now;
+                    }
+                    seen = (now, fp);
                 }
                 if let Some(m) = &metrics {
                     m.set_backlog(engine.ship(), engine.backlog());

@@ -18,9 +18,11 @@ use tokio::time::Instant;
 use super::fleet::{mirror_id, MirrorMsg, ASK_TIMEOUT, MIRROR_KIND};
 use super::link::{LinkProfile, SimNet};
 use super::metrics::SyncMetrics;
-use super::ship::{run_ship_sync, CommandHandler, ShipSyncParts, SyncConfig, SyncShip};
+use super::ship::{
+    run_ship_sync, CommandHandler, ShipSyncParts, SnapshotSource, SyncConfig, SyncShip,
+};
 use super::shore::{run_shore, CommandState, FleetStore, FleetView, MemFleetStore, Shore};
-use super::wire::{Action, Batch, Lane};
+use super::wire::{Action, Batch, Lane, LinkSnapshot, ShipSnapshot};
 use crate::log_service::EventSource;
 use seawatch_runtime::event_log::{Event, EventLogError};
 
@@ -156,6 +158,7 @@ struct Harness {
     commands: super::shore::Commands,
     runtime: Runtime,
     fleet: FleetView,
+    snapshot: Option<Arc<dyn SnapshotSource>>,
 }
 
 struct EchoHandler(Arc<parking_lot::Mutex<u32>>);
@@ -187,6 +190,7 @@ impl Harness {
             commands: Default::default(),
             runtime: Runtime::new(Clock::tokio(1_700_000_000_000)),
             fleet: FleetView::default(),
+            snapshot: None,
         }
     }
 
@@ -199,7 +203,7 @@ impl Harness {
             clock: self.clock.clone(),
             metrics: Some(self.metrics.clone()),
             commands: handler,
-            snapshot: None,
+            snapshot: self.snapshot.clone(),
             route: None,
         };
         let (tx, rx) = watch::channel(false);
@@ -1108,4 +1112,68 @@ async fn rollups_nobody_answers_do_not_hold_the_metrics_lane_back() {
     assert!(!ship.link_poor());
     let all = log.read_from(source.first_seq(), 1_000_000).unwrap();
     assert_eq!(shore.applied.len(), all.len(), "the metrics lane went on");
+}
+
+/// A ship whose VSAT state the test flips.
+struct Vsat(Mutex<&'static str>, bool);
+
+impl SnapshotSource for Vsat {
+    fn snapshot(&self, now_ms: i64) -> ShipSnapshot {
+        ShipSnapshot {
+            at_ms: now_ms,
+            links: vec![LinkSnapshot {
+                id: "vsat-1".into(),
+                status: (*self.0.lock()).into(),
+            }],
+            ..ShipSnapshot::default()
+        }
+    }
+    fn fingerprint(&self) -> Option<u64> {
+        self.1.then(|| u64::from(*self.0.lock() == "up"))
+    }
+}
+
+/// How long (simulated) after the ship's VSAT goes down shore's fleet view says so.
+async fn link_change_reaches_shore(fingerprint: bool) -> Duration {
+    let mut h = Harness::new(LinkProfile::new(8.0, Duration::from_millis(600)));
+    let vsat = Arc::new(Vsat(Mutex::new("up"), fingerprint));
+    h.snapshot = Some(vsat.clone());
+    h.start_shore();
+    h.start_ship(None);
+    let status = |h: &Harness| {
+        h.fleet
+            .get(SHIP)
+            .and_then(|f| f.links.first().map(|l| l.status.clone()))
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while status(&h).as_deref() != Some("up") {
+        assert!(Instant::now() < deadline, "no first snapshot");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Well inside the 30 s between periodic snapshots.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    *vsat.0.lock() = "down";
+    let changed = Instant::now();
+    while status(&h).as_deref() != Some("down") {
+        assert!(
+            changed.elapsed() < Duration::from_secs(60),
+            "never reached shore"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = changed.elapsed();
+    h.kill_ship().await;
+    h.kill_shore().await;
+    took
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_link_change_reaches_the_fleet_view_within_two_seconds_not_at_the_next_periodic_snapshot()
+{
+    // checked once a second, sent at the next slot, 600 ms on the link
+    let fast = link_change_reaches_shore(true).await;
+    assert!(fast <= Duration::from_secs(2), "{fast:?}");
+    // without a fingerprint it waits for the periodic snapshot (30 s after the first)
+    let slow = link_change_reaches_shore(false).await;
+    assert!(slow >= Duration::from_secs(20), "{slow:?}");
 }
