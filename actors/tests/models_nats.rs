@@ -194,6 +194,8 @@ async fn shadow_rollout(
             error_threshold: 0.0,
             timeout_s: 60,
             approval: false,
+            // a shadow never acts: no incident watch
+            incident_window_s: Some(0),
         }],
         on_error: OnError::Pause,
     };
@@ -263,6 +265,7 @@ async fn a_challenger_is_shadowed_on_a_ship_scored_held_then_promoted_by_its_gat
             })
         }),
         metrics: RolloutMetrics::default(),
+        failover: false,
     });
     let (shore_root, _) = start_root(
         SupervisorSpec::new("shore", ShardKey::new("shore")).child(ctl),
@@ -292,6 +295,7 @@ async fn a_challenger_is_shadowed_on_a_ship_scored_held_then_promoted_by_its_gat
         poll: Duration::from_millis(100),
         health: Arc::new(|| Ok(())),
         on_applied: Arc::new(|_| {}),
+        incidents: seawatch_actors::rollout::agent::no_incidents(),
     });
     let ship_clock = Clock::manual(1_800_000_000_000);
     let (runner, runner_addr) = runner_child(RunnerArgs {

@@ -364,6 +364,8 @@ async fn start_shadow(
                 error_threshold: 0.0,
                 timeout_s: 600,
                 approval: false,
+                // a shadow never acts: an incident after it lands is not its doing
+                incident_window_s: Some(0),
             }]
         }),
         on_error: Default::default(),
@@ -700,6 +702,7 @@ mod tests {
                 Box::pin(async { Err::<Arc<dyn ShoreLink>, _>("no link in this test".into()) })
             }),
             metrics: RolloutMetrics::default(),
+            failover: false,
         });
         let (_root, _) = start_root(
             SupervisorSpec::new("shore", ShardKey::new("shore")).child(child),
