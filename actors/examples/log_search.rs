@@ -130,12 +130,14 @@ fn main() {
     let index_s = t.elapsed().as_secs_f64();
     let s = idx.stats();
     println!(
-        "indexed in {index_s:.0} s ({:.0}/s): {} blocks, {} entries, word filters {} MB = {:.2} B/event",
+        "indexed in {index_s:.0} s ({:.0}/s): {} blocks, {} entries, word filters {:.1} MB = {:.2} B/event, rare-key lines {:.1} MB = {:.2} B/event",
         total as f64 / index_s,
         s.blocks,
         s.entries,
-        s.bloom_bytes / 1_000_000,
-        s.bloom_bytes as f64 / total as f64
+        s.bloom_bytes as f64 / 1e6,
+        s.bloom_bytes as f64 / total as f64,
+        s.postings_bytes as f64 / 1e6,
+        s.postings_bytes as f64 / total as f64
     );
 
     let end = T0 + span_ms;

@@ -4,7 +4,8 @@
 //! syslog name).
 //!
 //! Each ship's durable event log is read through its embedded [`LogIndex`] (time blocks,
-//! per-block word filters, the recent entries per device and severity; decision 0049).
+//! per-block word filters, the recent entries per device and severity, decision 0049;
+//! per-block lines of rare words and devices, decision 0069).
 //! [`LogSearch::follower_child`] keeps the indexes following their logs; a query also
 //! catches its index up first, so it sees everything durable when it starts.
 //!

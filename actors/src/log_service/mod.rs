@@ -267,6 +267,16 @@ impl LogReader {
         self.shared.log.read().read_from(seq, max)
     }
 
+    /// Visits the durable events of `ranges` without copying them (see
+    /// [`EventLog::visit`]); holds the log's read lock meanwhile.
+    pub fn visit(
+        &self,
+        ranges: &[std::ops::Range<u64>],
+        f: &mut dyn FnMut(seawatch_runtime::event_log::EventRef<'_>),
+    ) -> Result<u64, EventLogError> {
+        self.shared.log.read().visit(ranges, f)
+    }
+
     /// Counters and sizes of the log.
     pub fn stats(&self) -> LogStats {
         self.shared.log.read().stats()

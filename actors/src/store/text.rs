@@ -11,7 +11,10 @@
 //!   make the filters as large as the text. A query whose words are all unindexed still
 //!   answers, by scanning its time range.
 //! * Each block's filter also holds its devices ([`device_hash`]), so a `device:` search
-//!   skips the blocks where that device wrote nothing.
+//!   skips the blocks where that device wrote nothing, and, for the devices that wrote
+//!   only a few lines in the block, their (device, word) pairs ([`pair_hash`], decision
+//!   0069), so a `device:` search with words skips the blocks where that device wrote
+//!   but not those words.
 
 use std::collections::HashSet;
 
@@ -63,8 +66,29 @@ pub fn token_hash(lower: &[u8]) -> u64 {
     h ^ (h >> 31)
 }
 
+/// The filter entry of the pair (device, token) (`device` from [`device_hash`], `token`
+/// from [`token_hash`]): a block holds the pairs of the devices that wrote only a few
+/// lines in it, so a search for such a device and a word skips the blocks where the
+/// device wrote but not that word.
+pub fn pair_hash(device: u64, token: u64) -> u64 {
+    let mut h = device ^ token.rotate_left(23) ^ 0x9e37_79b9_7f4a_7c15;
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
 /// Adds the hashes of the indexed tokens of `text` to `set` (no allocation for ASCII).
 pub fn add_indexed_hashes(text: &str, set: &mut HashSet<u64>) {
+    for_indexed_hashes(text, |h| {
+        set.insert(h);
+    });
+}
+
+/// Calls `f` with the hash of every indexed token of `text`, in order, repeats included
+/// (no allocation for ASCII).
+pub fn for_indexed_hashes(text: &str, mut f: impl FnMut(u64)) {
     let mut buf = [0u8; 64];
     for t in text.split(|c: char| !c.is_alphanumeric()) {
         if t.is_empty() {
@@ -73,18 +97,18 @@ pub fn add_indexed_hashes(text: &str, set: &mut HashSet<u64>) {
         if t.is_ascii() {
             if t.len() > buf.len() || !indexed(t) {
                 if t.len() > buf.len() && !t.bytes().any(|b| b.is_ascii_digit()) {
-                    set.insert(token_hash(t.to_ascii_lowercase().as_bytes()));
+                    f(token_hash(t.to_ascii_lowercase().as_bytes()));
                 }
                 continue;
             }
             let b = &mut buf[..t.len()];
             b.copy_from_slice(t.as_bytes());
             b.make_ascii_lowercase();
-            set.insert(token_hash(b));
+            f(token_hash(b));
         } else {
             let lower = t.to_lowercase();
             if indexed(&lower) {
-                set.insert(token_hash(lower.as_bytes()));
+                f(token_hash(lower.as_bytes()));
             }
         }
     }
@@ -112,6 +136,9 @@ impl TextQuery {
         if self.is_empty() {
             return true;
         }
+        if text.is_ascii() {
+            return self.matches_ascii(text);
+        }
         let lower = text.to_lowercase();
         let toks: Vec<&str> = lower
             .split(|c: char| !c.is_alphanumeric())
@@ -119,6 +146,32 @@ impl TextQuery {
             .collect();
         self.all.iter().all(|s| contains_seq(&toks, s))
             && !self.none.iter().any(|s| contains_seq(&toks, s))
+    }
+
+    /// [`matches`](Self::matches) for an ASCII `text`, without allocating in the common
+    /// case: a required sequence whose first token is nowhere in the text (any case)
+    /// rejects the line before it is split into tokens.
+    fn matches_ascii(&self, text: &str) -> bool {
+        let bytes = text.as_bytes();
+        for seq in &self.all {
+            if !seq
+                .iter()
+                .all(|t| contains_ignore_ascii_case(bytes, t.as_bytes()))
+            {
+                return false;
+            }
+        }
+        let toks: Vec<&str> = text
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|t| !t.is_empty())
+            .collect();
+        let eq = |toks: &[&str], seq: &[String]| match seq.len() {
+            0 => true,
+            n => toks
+                .windows(n)
+                .any(|w| w.iter().zip(seq).all(|(a, b)| a.eq_ignore_ascii_case(b))),
+        };
+        self.all.iter().all(|s| eq(&toks, s)) && !self.none.iter().any(|s| eq(&toks, s))
     }
 
     /// Hashes a block must (probably) hold to have a match: the indexed tokens of the
@@ -135,6 +188,30 @@ impl TextQuery {
         v.dedup();
         v
     }
+}
+
+/// Whether `needle` (lowercase) occurs in `hay`, ASCII case ignored.
+fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    if !needle.is_ascii() || hay.len() < needle.len() {
+        return false;
+    }
+    let last = hay.len() - needle.len();
+    let (a, b) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    let mut from = 0;
+    while from <= last {
+        let Some(p) = memchr::memchr2(a, b, &hay[from..=last]) else {
+            return false;
+        };
+        let at = from + p;
+        if hay[at + 1..at + needle.len()].eq_ignore_ascii_case(rest) {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
 }
 
 fn contains_seq(toks: &[&str], seq: &[String]) -> bool {
@@ -157,12 +234,18 @@ pub struct TokenBloom {
 impl TokenBloom {
     /// A filter holding `hashes`, [`BLOOM_BITS_PER_TOKEN`] bits each.
     pub fn from_hashes(hashes: &HashSet<u64>) -> Self {
-        let want = (hashes.len() * BLOOM_BITS_PER_TOKEN).max(64);
+        Self::from_distinct(hashes.len(), hashes.iter().copied())
+    }
+
+    /// A filter holding `hashes` (`n` of them, distinct), [`BLOOM_BITS_PER_TOKEN`] bits
+    /// each.
+    pub fn from_distinct(n: usize, hashes: impl IntoIterator<Item = u64>) -> Self {
+        let want = (n * BLOOM_BITS_PER_TOKEN).max(64);
         let words = want.next_power_of_two() / 64;
         let mut bloom = Self {
             bits: vec![0u64; words].into_boxed_slice(),
         };
-        for &h in hashes {
+        for h in hashes {
             for p in bloom.positions(h) {
                 bloom.bits[p / 64] |= 1 << (p % 64);
             }

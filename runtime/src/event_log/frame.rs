@@ -20,7 +20,7 @@
 
 use rkyv::util::AlignedVec;
 
-use super::types::Event;
+use super::types::{ArchivedEvent, Event};
 
 /// Frame magic, "SWEV" when read as bytes.
 pub(crate) const MAGIC: u32 = u32::from_le_bytes(*b"SWEV");
@@ -217,6 +217,48 @@ impl FrameDecoder {
     /// Decode and validate a frame payload (CRC must already be checked).
     pub fn decode(&mut self, h: &FrameHeader, payload: &[u8]) -> Result<Vec<Event>, String> {
         decode_payload_with(&mut self.decompressor, &mut self.raw, h, payload)
+    }
+
+    /// Decompress and validate a frame payload (CRC must already be checked) without
+    /// deserialising it: the archived events borrow this decoder's buffer.
+    pub fn access(
+        &mut self,
+        h: &FrameHeader,
+        payload: &[u8],
+    ) -> Result<&rkyv::vec::ArchivedVec<ArchivedEvent>, String> {
+        let raw = &mut self.raw;
+        raw.clear();
+        raw.resize(h.raw_len as usize, 0);
+        let n = self
+            .decompressor
+            .decompress_to_buffer(payload, raw.as_mut_slice())
+            .map_err(|e| format!("zstd decompression failed: {e}"))?;
+        if n != h.raw_len as usize {
+            return Err(format!(
+                "decompressed length {n} does not match header raw_len {}",
+                h.raw_len
+            ));
+        }
+        let events =
+            rkyv::access::<rkyv::Archived<Vec<Event>>, rkyv::rancor::Error>(self.raw.as_slice())
+                .map_err(|e| format!("archive validation failed: {e}"))?;
+        if events.len() != h.count as usize {
+            return Err(format!(
+                "frame holds {} events, header says {}",
+                events.len(),
+                h.count
+            ));
+        }
+        for (i, e) in events.iter().enumerate() {
+            if e.seq.to_native() != h.first_seq + i as u64 {
+                return Err(format!(
+                    "event seq {} out of order (expected {})",
+                    e.seq.to_native(),
+                    h.first_seq + i as u64
+                ));
+            }
+        }
+        Ok(events)
     }
 }
 

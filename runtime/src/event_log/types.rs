@@ -77,6 +77,71 @@ impl Event {
     }
 }
 
+/// A borrowed view of a stored event, as [`EventLog::visit`](super::EventLog::visit)
+/// hands it out: the strings point into the decoded frame, nothing is copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRef<'a> {
+    /// Sequence number.
+    pub seq: u64,
+    /// Event time, unix milliseconds.
+    pub ts_ms: i64,
+    /// Kind of event.
+    pub kind: EventKind,
+    /// Producing device or host name.
+    pub source: &'a str,
+    /// Severity, syslog-style.
+    pub severity: u8,
+    /// Payload.
+    pub body: &'a str,
+}
+
+impl EventRef<'_> {
+    /// An owned copy.
+    pub fn to_event(&self) -> Event {
+        Event {
+            seq: self.seq,
+            ts_ms: self.ts_ms,
+            kind: self.kind,
+            source: self.source.to_owned(),
+            severity: self.severity,
+            body: self.body.to_owned(),
+        }
+    }
+}
+
+impl<'a> From<&'a Event> for EventRef<'a> {
+    fn from(e: &'a Event) -> Self {
+        Self {
+            seq: e.seq,
+            ts_ms: e.ts_ms,
+            kind: e.kind,
+            source: &e.source,
+            severity: e.severity,
+            body: &e.body,
+        }
+    }
+}
+
+impl<'a> From<&'a ArchivedEvent> for EventRef<'a> {
+    fn from(e: &'a ArchivedEvent) -> Self {
+        Self {
+            seq: e.seq.to_native(),
+            ts_ms: e.ts_ms.to_native(),
+            kind: match e.kind {
+                ArchivedEventKind::Log => EventKind::Log,
+                ArchivedEventKind::Metric => EventKind::Metric,
+                ArchivedEventKind::Incident => EventKind::Incident,
+                ArchivedEventKind::State => EventKind::State,
+                ArchivedEventKind::Control => EventKind::Control,
+                ArchivedEventKind::Other => EventKind::Other,
+            },
+            source: e.source.as_str(),
+            severity: e.severity,
+            body: e.body.as_str(),
+        }
+    }
+}
+
 /// An event handed to [`EventLog::append_batch`](super::EventLog::append_batch);
 /// the log assigns its sequence number.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
