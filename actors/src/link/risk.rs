@@ -483,8 +483,8 @@ pub struct RiskModel {
 impl RiskModel {
     /// A predictor for a link of `kind` ("vsat", "leo", ...) and `band`.
     pub fn new(kind: &str, band: Option<&str>, cfg: RiskConfig) -> Self {
-        let rain = rain_ghz(kind, band)
-            .map(|f| RainPrior::new(f, DEFAULT_ELEVATION_DEG, DEFAULT_LAT_DEG));
+        let rain =
+            rain_ghz(kind, band).map(|f| RainPrior::new(f, DEFAULT_ELEVATION_DEG, DEFAULT_LAT_DEG));
         Self {
             cfg,
             rain,
@@ -1217,8 +1217,8 @@ mod tests {
         // a Ku GEO link at 40° elevation from 30° N; a cell as the simulator lays it: its
         // edge over the ship (the weather station, 12 mm/h at most), its core across the
         // antenna's path, Es/No falling by the P.618 attenuation of the path's rain
-        let g = SatGeometry::new(Some(200.0), Some(40.0), None, &[[150.0, 210.0]], Some("Ku"))
-            .unwrap();
+        let g =
+            SatGeometry::new(Some(200.0), Some(40.0), None, &[[150.0, 210.0]], Some("Ku")).unwrap();
         let mut m = model("Ku").with_geometry(g);
         m.latitude(30.0);
         let path = itu::SlantPath::from_ship(11.7, 40.0, 45.0, 30.0);
@@ -1233,9 +1233,7 @@ mod tests {
             if esno < -2.0 && lost.is_none() {
                 lost = Some(s);
             }
-            if step(&mut m, s, esno, station, 200.0).contains(&AlertEdge::Fire)
-                && fired.is_none()
-            {
+            if step(&mut m, s, esno, station, 200.0).contains(&AlertEdge::Fire) && fired.is_none() {
                 fired = Some((s, m.estimate()));
             }
         }
@@ -1248,7 +1246,10 @@ mod tests {
         let lo = est.predicted_lo_ms.unwrap();
         assert!(lo <= t);
         assert!(est.predicted_hi_ms.is_none_or(|h| h >= t));
-        assert!(((t - T0) / 1000 - lost).abs() <= 40, "predicted {t}, lost {lost}");
+        assert!(
+            ((t - T0) / 1000 - lost).abs() <= 40,
+            "predicted {t}, lost {lost}"
+        );
     }
 
     /// The ship turns 0° → 180° at 2.5°/s, holds (blocked while heading in 150–210°),

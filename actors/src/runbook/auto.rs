@@ -138,10 +138,7 @@ fn prediction_incident(ship: &str, p: &PredictedOutage) -> Incident {
         resolved_at_ms: None,
         active_since_ms: vec![p.since_ms],
         members: vec![p.link.clone()],
-        summary: format!(
-            "{} predicted on {} at {} ms",
-            p.cause, p.link, p.start_ms
-        ),
+        summary: format!("{} predicted on {} at {} ms", p.cause, p.link, p.start_ms),
         merged_into: None,
         candidates: Vec::new(),
         evidence: Vec::new(),

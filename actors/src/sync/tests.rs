@@ -1171,7 +1171,10 @@ async fn a_predicted_outage_sends_urgent_and_state_first_and_holds_bulk_until_it
     assert!(last(Lane::State) < first(Lane::Metrics), "{before:?}");
     assert_eq!(shore.pos[Lane::Urgent.index()], log.durable_next_seq());
     assert_eq!(shore.pos[Lane::State.index()], log.durable_next_seq());
-    assert!(shore.pos[Lane::Bulk.index()] < 100, "nothing of bulk at shore");
+    assert!(
+        shore.pos[Lane::Bulk.index()] < 100,
+        "nothing of bulk at shore"
+    );
     // during the outage and just after it, still held
     let during = t0 + 200_000;
     ship.set_predicted_outage(Some((start, end)), during);

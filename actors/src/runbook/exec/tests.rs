@@ -994,10 +994,7 @@ fn open_paths(paths: RemediationPaths) -> Executions {
     Executions::recover(
         "aurora",
         r,
-        vec![
-            access("vsat-1", "vsat", "it"),
-            access("leo-1", "leo", "it"),
-        ],
+        vec![access("vsat-1", "vsat", "it"), access("leo-1", "leo", "it")],
     )
     .unwrap()
 }
@@ -1038,7 +1035,10 @@ async fn a_predicted_outage_proposes_the_failover_once_and_the_policy_decides() 
     let names: Vec<&str> = all.iter().map(|e| e.runbook.as_str()).collect();
     assert_eq!(names, vec!["wan-failover-to-leo"]);
     for e in &all {
-        assert_eq!(e.incident.as_deref(), Some("outage-risk:vsat-1:1741921195000"));
+        assert_eq!(
+            e.incident.as_deref(),
+            Some("outage-risk:vsat-1:1741921195000")
+        );
         assert_eq!(e.targets, vec!["vsat-1".to_string()]);
         assert_eq!(e.state, ExecState::Rejected);
         assert!(
