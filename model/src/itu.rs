@@ -237,7 +237,9 @@ mod tests {
 
     /// ITU-R SG3 validation examples (CG-3M3J-13-ValEx) for P.838-3: elevation, f,
     /// R, tilt, k, α, γ_R.
-    const P838: [(f64, f64, f64, f64, f64, f64, f64); 6] = [
+    type P838Example = (f64, f64, f64, f64, f64, f64, f64);
+
+    const P838: [P838Example; 6] = [
         (
             31.07699124,
             14.25,
@@ -302,7 +304,9 @@ mod tests {
     /// ITU-R SG3 validation examples for P.618-13 at p = 0.01 %: lat, station height
     /// km, f, elevation, tilt, R0.01, slant path below the rain height Ls km (from which
     /// the rain height the example used follows), A0.01 dB.
-    const P618: [(f64, f64, f64, f64, f64, f64, f64, f64); 9] = [
+    type P618Example = (f64, f64, f64, f64, f64, f64, f64, f64);
+
+    const P618: [P618Example; 9] = [
         (
             51.5,
             0.031382984,
