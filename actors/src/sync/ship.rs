@@ -19,7 +19,9 @@
 //! **Priority.** Scanning the log is local and runs whether the link is up or not; each
 //! lane keeps at most `pending_max_events` events read ahead, so the urgent lane (incidents
 //! and control) has read past hours of backlog by the time the link returns, and its
-//! batches take the first send slots.
+//! batches take the first send slots. Ahead of an outage a link actor predicts
+//! ([`SyncShip::set_predicted_outage`], decision 0063) the bulk lane sends nothing until
+//! shortly after the predicted end.
 //!
 //! **Downsampling** (with [`SyncConfig::downsample`], decision 0058). While the link is
 //! poor ([`SyncShip::link_poor`]) the metrics lane's slot goes first to a rollup: the
