@@ -10,6 +10,7 @@
 
 pub mod alert;
 pub mod inventory;
+pub mod itu;
 pub mod observation;
 pub mod sample;
 pub mod severity;

@@ -322,6 +322,69 @@ pub fn random_fleet(seed: u64, ships: Option<usize>, devices: Option<usize>) -> 
     out
 }
 
+/// The satellite-link faults whose prediction is measured (issue 23): blockage, sun
+/// outage and rain fade.
+pub const PREDICTABLE_LINK_FAULTS: [crate::FaultKind; 3] = [
+    crate::FaultKind::Blockage,
+    crate::FaultKind::SunOutage,
+    crate::FaultKind::RainFade,
+];
+
+/// Puts one satellite-link fault of `kind` (a blockage, sun outage or rain fade) on the
+/// first Ku/Ka VSAT of ship `ship` of `sc`, so that a measurement of link-outage
+/// prediction has each cause to judge (a generated fleet plans few link faults). The
+/// ship's other faults on its satellite links are removed first (one labelled cause per
+/// outage); its other faults stay. The time is drawn from `seed`; a sun outage is placed
+/// where the sky allows one (several times of day are tried), a rain fade is the cell of
+/// decision 0031. Returns the kind placed, `None` when the ship has no such link or the
+/// sky allows no sun outage in the passage. Only the scenario changes: what the
+/// simulator emits is telemetry as for any other fault.
+pub fn force_link_fault(
+    sc: &mut crate::Scenario,
+    ship: usize,
+    seed: u64,
+    kind: crate::FaultKind,
+) -> Option<crate::FaultKind> {
+    use crate::generate::Rng;
+    let duration_s = sc.duration_s;
+    let s = sc.ship.get_mut(ship)?;
+    let link = s.link.iter().find(|l| {
+        l.kind == LinkKind::Vsat && matches!(l.effective_band(), Some(Band::Ku | Band::Ka))
+    })?;
+    let target = link.id.clone();
+    if duration_s < 1500 {
+        return None;
+    }
+    let mut rng = Rng::derive(seed, &["force-link-fault", &s.id, kind.as_str()]);
+    let sat_links: Vec<String> = s
+        .link
+        .iter()
+        .filter(|l| matches!(l.kind, LinkKind::Vsat | LinkKind::Leo))
+        .map(|l| l.id.clone())
+        .collect();
+    let ship_id = s.id.clone();
+    sc.fault
+        .retain(|f| !(f.ship == ship_id && sat_links.contains(&f.target)));
+    let s = &mut sc.ship[ship];
+    for _ in 0..8 {
+        let at_s = 600 + u64::from(rng.below((duration_s - 1500) as u32));
+        let mut f = crate::Fault {
+            ship: ship_id.clone(),
+            target: target.clone(),
+            kind,
+            at_s,
+            duration_s: u64::from(rng.int(300, 600)),
+        };
+        if kind == crate::FaultKind::SunOutage && !place_sun_outage(s, &mut f, duration_s, &mut rng)
+        {
+            continue;
+        }
+        sc.fault.push(f);
+        return Some(kind);
+    }
+    None
+}
+
 /// Makes the `sun_outage` fault `f` physical: puts its link's satellite where the sun
 /// will be (seen from the ship) a few minutes after the fault's slot begins, off the
 /// sun's path by up to half the outage cone so that passes are central or grazing, and

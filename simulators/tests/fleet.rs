@@ -143,3 +143,52 @@ fn a_generated_fleet_runs() {
     assert_eq!(ships.len(), 2);
     assert!(n > 1000, "{n}");
 }
+
+/// `force_link_fault` (issue 23's measurement): each predictable cause lands on a Ku/Ka
+/// VSAT as the only satellite-link fault of its ship, reproducibly, inside the passage;
+/// a sun outage only where the sky allows one (its window from the ephemeris).
+#[test]
+fn forced_link_faults_land_on_a_ku_or_ka_vsat_alone_and_reproducibly() {
+    use seawatch_simulators::fleet::{force_link_fault, PREDICTABLE_LINK_FAULTS};
+    use seawatch_simulators::{Band, LinkKind};
+    let mut placed = [0usize; 3];
+    for seed in 0..30u64 {
+        for (i, kind) in PREDICTABLE_LINK_FAULTS.iter().enumerate() {
+            let mut sc = random_fleet(seed, Some(1), Some(40)).scenario;
+            let again = {
+                let mut b = sc.clone();
+                force_link_fault(&mut b, 0, seed, *kind);
+                b
+            };
+            let Some(k) = force_link_fault(&mut sc, 0, seed, *kind) else {
+                continue;
+            };
+            assert_eq!(k, *kind);
+            assert_eq!(sc, again, "seed {seed}: reproducible");
+            placed[i] += 1;
+            let ship = &sc.ship[0];
+            let sat: Vec<&str> = ship
+                .link
+                .iter()
+                .filter(|l| matches!(l.kind, LinkKind::Vsat | LinkKind::Leo))
+                .map(|l| l.id.as_str())
+                .collect();
+            let on_sat: Vec<_> = sc
+                .fault
+                .iter()
+                .filter(|f| sat.contains(&f.target.as_str()))
+                .collect();
+            assert_eq!(on_sat.len(), 1, "seed {seed}: {on_sat:?}");
+            let f = on_sat[0];
+            assert_eq!(f.kind, *kind);
+            let link = ship.link.iter().find(|l| l.id == f.target).unwrap();
+            assert_eq!(link.kind, LinkKind::Vsat);
+            assert!(matches!(link.effective_band(), Some(Band::Ku | Band::Ka)));
+            assert!(f.at_s >= 600 && f.at_s + f.duration_s <= sc.duration_s + 600);
+        }
+    }
+    // blockages and rain fades land on every fleet with such a link; the sky allows sun
+    // outages on some routes and hours only
+    assert!(placed[0] >= 20 && placed[2] >= 20, "{placed:?}");
+    assert_eq!(placed[0], placed[2], "{placed:?}");
+}

@@ -1,6 +1,8 @@
 //! Link-outage prediction over generated fleets, per cause.
 //!
-//! For each seed, `random_fleet(seed)` (40 devices a ship) is simulated (no background logs: they do not
+//! For each seed, `random_fleet(seed)` (40 devices a ship), with one satellite-link
+//! fault of a predictable cause put on each ship in turn (`force_link_fault`: blockage,
+//! sun outage, rain fade), is simulated (no background logs: they do not
 //! touch the link physics) and every satellite link's telemetry stream — modem KPIs,
 //! heading, position, rain — is fed to that link's predictor exactly as the link actor
 //! feeds it (`seawatch_actors::link::{risk_model, observe_risk}`, from the link's
@@ -20,7 +22,7 @@ use std::time::Instant;
 
 use seawatch_actors::link::risk::{AlertEdge, RiskModel};
 use seawatch_actors::link::{observe_risk, risk_model, LinkThresholds};
-use seawatch_simulators::fleet::random_fleet;
+use seawatch_simulators::fleet::{force_link_fault, random_fleet, PREDICTABLE_LINK_FAULTS};
 use seawatch_simulators::generate::{PayloadKind, Simulator};
 use seawatch_simulators::scenario::{LinkKind, Scenario};
 use seawatch_simulators::score::{score_risk, LinkOutage, ScoredRisk};
@@ -180,9 +182,23 @@ fn main() {
     let kinds = ["blockage", "sun_outage", "rain_fade"];
     let mut tally: HashMap<&str, Tally> = HashMap::new();
     let (mut calm_alerts, mut calm_hours, mut updates, mut nanos) = (0usize, 0.0, 0u64, 0u128);
+    let mut forced: HashMap<&str, usize> = HashMap::new();
     for &seed in &seeds {
         // 40 devices a ship: the link physics does not depend on the LAN size
-        let sc = random_fleet(seed, None, Some(40)).scenario;
+        let mut sc = random_fleet(seed, None, Some(40)).scenario;
+        // every ship gets one satellite-link fault of a predictable cause, in turn (a
+        // generated fleet plans few); a sun outage the sky does not allow on that route
+        // and hour becomes a rain fade. Only the scenario changes: the predictors see
+        // telemetry, never this list.
+        for i in 0..sc.ship.len() {
+            let k = PREDICTABLE_LINK_FAULTS[(seed as usize + i) % 3];
+            let placed = force_link_fault(&mut sc, i, seed, k).or_else(|| {
+                force_link_fault(&mut sc, i, seed, seawatch_simulators::FaultKind::RainFade)
+            });
+            if let Some(k) = placed {
+                *forced.entry(k.as_str()).or_insert(0usize) += 1;
+            }
+        }
         let run = replay(&sc);
         updates += run.updates;
         nanos += run.nanos;
@@ -243,6 +259,9 @@ fn main() {
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
+    let mut placed: Vec<_> = forced.iter().collect();
+    placed.sort();
+    println!("link faults placed: {placed:?}");
     println!("| cause | outages | recall (lead ≥ 60 s) | alerts | precision | median \\|start error\\| s |");
     println!("|---|---|---|---|---|---|");
     let mut all = Tally::default();

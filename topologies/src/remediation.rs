@@ -23,7 +23,7 @@ use seawatch_actors::incident::{IncidentBoard, StateFilter};
 use seawatch_actors::log_service::LogService;
 use seawatch_actors::mail::Outbox;
 use seawatch_actors::push::PushBus;
-use seawatch_actors::runbook::auto::{auto_child, AutoSources};
+use seawatch_actors::runbook::auto::{auto_child, AutoSources, PredictedOutage};
 use seawatch_actors::runbook::builtin::BuiltinDriver;
 use seawatch_actors::runbook::exec::{
     executor_child, DriverSet, ExecError, Executions, Proposal, TargetAccess,
@@ -97,6 +97,30 @@ pub struct RemediationArgs {
     pub sync_route: Option<SyncRoute>,
 }
 
+/// The outages the link actors predict, from their latest pushes: links whose
+/// `LinkRisk` alert fires with a predicted start (`predicted_outage_ms`), named by the
+/// alert's firing time (`risk_alert_since_ms`).
+pub fn predicted_outages(links: &[seawatch_actors::push::Push]) -> Vec<PredictedOutage> {
+    links
+        .iter()
+        .filter(|p| p.body.get("risk_alert").and_then(|v| v.as_bool()) == Some(true))
+        .filter_map(|p| {
+            let b = &p.body;
+            Some(PredictedOutage {
+                link: b.get("link")?.as_str()?.to_string(),
+                since_ms: b.get("risk_alert_since_ms")?.as_i64()?,
+                start_ms: b.get("predicted_outage_ms")?.as_i64()?,
+                end_ms: b.get("predicted_end_ms").and_then(|v| v.as_i64()),
+                cause: b
+                    .get("risk_cause")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("none")
+                    .to_string(),
+            })
+        })
+        .collect()
+}
+
 /// One ship's remediation service.
 pub struct RemediationService {
     /// Catalogue, policy and audit log (bundles from shore reload it).
@@ -152,6 +176,10 @@ pub fn remediation_service(args: RemediationArgs) -> Result<RemediationService, 
         },
         ship: facts.clone(),
         now_ms: now_ms.clone(),
+        predicted_outages: {
+            let (push, ship) = (args.push.clone(), ship.clone());
+            Arc::new(move || predicted_outages(&push.latest_links(Some(&ship))))
+        },
     };
     let drivers = DriverSet {
         // ssh with DATA/ssh/id_ed25519 and DATA/ssh/known_hosts (strict); a target without

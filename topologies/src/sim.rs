@@ -36,7 +36,9 @@ use seawatch_actors::device::DeviceMsg;
 use seawatch_actors::incident::{CorrelatorConfig, CorrelatorMsg, IncidentBoard, StateFilter};
 use seawatch_actors::ingest::metrics::IngestMetrics;
 use seawatch_actors::ingest::pipeline::IngestSender;
-use seawatch_actors::link::{predicted_end_ms, predicted_outage_ms, risk_cause, LinkMsg};
+use seawatch_actors::link::{
+    predicted_end_ms, predicted_outage_ms, predicted_range_ms, risk_cause, LinkMsg,
+};
 use seawatch_actors::log_service::{EventSource, LogReader};
 use seawatch_actors::push::PushBus;
 use seawatch_actors::roster::Roster;
@@ -173,6 +175,14 @@ pub struct LinkRiskAlert {
     /// contracts §4.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
+    /// Early end of the predicted start's 10–90 % range, seconds since the scenario
+    /// start. Additive to contracts §4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_lo_at_s: Option<f64>,
+    /// Late end of that range (absent when the outage may not come at all). Additive to
+    /// contracts §4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_hi_at_s: Option<f64>,
 }
 
 /// The `sim run` report (contracts §4). Later issues add fields by extending this
@@ -367,6 +377,11 @@ impl SimFleet {
                 predicted_end_at_s: predicted_end_ms(&a.detail)
                     .map(|ms| (ms - start_ms) as f64 / 1000.0),
                 cause: risk_cause(&a.detail).map(str::to_owned),
+                predicted_lo_at_s: predicted_range_ms(&a.detail)
+                    .map(|(lo, _)| (lo - start_ms) as f64 / 1000.0),
+                predicted_hi_at_s: predicted_range_ms(&a.detail)
+                    .and_then(|(_, hi)| hi)
+                    .map(|ms| (ms - start_ms) as f64 / 1000.0),
             })
             .collect();
         v.sort_by(|a, b| {

@@ -122,6 +122,42 @@ impl SnapshotSource for LiveShipState {
             .iter()
             .any(|p| p.body.get("state").and_then(|s| s.as_str()) == Some("degraded"))
     }
+
+    /// The earliest outage the link actors predict (their `LinkRisk` alert firing, with
+    /// a predicted start) on the link sync rides, or on any link while sync reports
+    /// none. Its end is the predicted one, or [`DEFAULT_OUTAGE_MS`] after the start when
+    /// the cause gives none (a rain fade).
+    fn predicted_outage(&self, now_ms: i64) -> Option<(i64, i64)> {
+        let riding = self.route.as_ref().and_then(SyncRoute::active);
+        predicted_outage_of(&self.push.latest_links(Some(&self.ship)), riding.as_deref())
+            .filter(|(_, end)| *end + seawatch_actors::sync::ship::OUTAGE_HOLD_AFTER_MS > now_ms)
+    }
+}
+
+/// How long an outage whose cause predicts no end (rain) is assumed to last, ms.
+pub const DEFAULT_OUTAGE_MS: i64 = 10 * 60_000;
+
+/// The earliest predicted outage in the link pushes `links` (see
+/// [`SnapshotSource::predicted_outage`] of [`LiveShipState`]): of link `riding` only
+/// when given.
+pub fn predicted_outage_of(
+    links: &[seawatch_actors::push::Push],
+    riding: Option<&str>,
+) -> Option<(i64, i64)> {
+    links
+        .iter()
+        .filter(|p| p.body.get("risk_alert").and_then(|v| v.as_bool()) == Some(true))
+        .filter(|p| riding.is_none_or(|r| p.body.get("link").and_then(|v| v.as_str()) == Some(r)))
+        .filter_map(|p| {
+            let start = p.body.get("predicted_outage_ms")?.as_i64()?;
+            let end = p
+                .body
+                .get("predicted_end_ms")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(start + DEFAULT_OUTAGE_MS);
+            Some((start, end.max(start)))
+        })
+        .min()
 }
 
 /// The ship's sync actor over NATS (`cfg.nats`), a child of the ship's subtree; `None`

@@ -82,6 +82,11 @@ pub struct LinkState {
     pub risk: f64,
     /// Predicted outage time, unix ms, if any.
     pub predicted_outage_ms: Option<i64>,
+    /// Predicted end of that outage, unix ms, when the cause gives one.
+    pub predicted_end_ms: Option<i64>,
+    /// What the prediction is from (`blockage`, `sun_outage`, `rain`, `trend`, `margin`,
+    /// `none`).
+    pub risk_cause: &'static str,
 }
 
 impl LinkState {
@@ -273,6 +278,8 @@ pub struct LinkActorState {
     pushed: Option<(f64, LinkStatus, bool)>,
     /// The last hours of risk, a point a minute.
     history: std::collections::VecDeque<RiskPoint>,
+    /// Since when (event time, unix ms) the `LinkRisk` alert fires: names the episode.
+    risk_since_ms: Option<i64>,
 }
 
 /// Es/No against the link's own clear-sky baseline: a link that lost several dB is
@@ -406,6 +413,10 @@ impl LinkActorState {
             return;
         }
         let est = self.risk.estimate();
+        self.risk_since_ms = match edge {
+            AlertEdge::Fire => Some(ts_ms),
+            AlertEdge::Clear => None,
+        };
         self.args.alerts.raise(Alert {
             ship: self.args.ship.clone(),
             exhausts_at_ms: None,
@@ -420,12 +431,7 @@ impl LinkActorState {
             ts_ms,
             series: None,
             score: est.risk,
-            detail: risk_detail_with_end(
-                est.risk,
-                est.cause.as_str(),
-                est.predicted_ms,
-                est.predicted_end_ms,
-            ),
+            detail: risk_detail_of(&est),
         });
     }
 
@@ -454,6 +460,10 @@ impl LinkActorState {
                 "outage_risk": (s.risk * 1000.0).round() / 1000.0,
                 "risk_alert": now.2,
                 "predicted_outage_at": s.predicted_outage_ms.map(crate::incident::api::rfc3339),
+                "predicted_outage_ms": s.predicted_outage_ms,
+                "predicted_end_ms": s.predicted_end_ms,
+                "risk_cause": s.risk_cause,
+                "risk_alert_since_ms": self.risk_since_ms,
                 "esno_db": s.esno_db,
                 "at": s.last_kpi_ms.map(crate::incident::api::rfc3339),
             }),
@@ -509,6 +519,8 @@ impl Actor for LinkActor {
                 since_ms: None,
                 risk: 0.0,
                 predicted_outage_ms: None,
+                predicted_end_ms: None,
+                risk_cause: "none",
             },
             risk: risk_model(&args.spec, args.thresholds.down_below_db),
             up_gauge,
@@ -519,6 +531,7 @@ impl Actor for LinkActor {
             margin: Margin::default(),
             pushed: None,
             history: std::collections::VecDeque::new(),
+            risk_since_ms: None,
         })
     }
 
@@ -570,6 +583,8 @@ impl Actor for LinkActor {
                 let est = st.risk.estimate();
                 st.state.risk = est.risk;
                 st.state.predicted_outage_ms = est.predicted_ms;
+                st.state.predicted_end_ms = est.predicted_end_ms;
+                st.state.risk_cause = est.cause.as_str();
                 st.risk_gauge.set(est.risk);
                 if let Some(ts) = items.iter().map(|o| o.ts_ms).max() {
                     record_risk(&mut st.history, ts, est.risk, est.predicted_ms);
@@ -611,6 +626,42 @@ pub fn risk_detail_with_end(
         ),
         _ => risk_detail(risk, cause, predicted_ms),
     }
+}
+
+/// The detail of a `LinkRisk` alert for estimate `est`: [`risk_detail_with_end`] with
+/// the 10–90 % range of the predicted start in front when the predictor gives one:
+/// `risk R from CAUSE; predicted_lo_ms=MS; predicted_hi_ms=MS|none; predicted_end_ms=MS;
+/// predicted_outage_ms=MS` ([`predicted_range_ms`] reads the range back).
+pub fn risk_detail_of(est: &risk::Estimate) -> String {
+    let base = risk_detail_with_end(
+        est.risk,
+        est.cause.as_str(),
+        est.predicted_ms,
+        est.predicted_end_ms,
+    );
+    match (est.predicted_ms, est.predicted_lo_ms) {
+        (Some(_), Some(lo)) => {
+            let hi = est
+                .predicted_hi_ms
+                .map_or_else(|| "none".to_string(), |h| h.to_string());
+            let (head, tail) = base.split_once("; ").unwrap_or((&base, ""));
+            format!("{head}; predicted_lo_ms={lo}; predicted_hi_ms={hi}; {tail}")
+        }
+        _ => base,
+    }
+}
+
+/// The 10–90 % range `(early, late)` of a `LinkRisk` alert's predicted start, unix ms,
+/// if its detail has one (`late` is `None` when the outage may not come at all).
+pub fn predicted_range_ms(detail: &str) -> Option<(i64, Option<i64>)> {
+    let field = |name: &str| {
+        detail
+            .split("; ")
+            .find_map(|p| p.strip_prefix(name))
+            .map(str::trim)
+    };
+    let lo = field("predicted_lo_ms=")?.parse().ok()?;
+    Some((lo, field("predicted_hi_ms=").and_then(|v| v.parse().ok())))
 }
 
 /// The predicted end (unix ms) of a `LinkRisk` alert's outage, if its detail has one.
@@ -766,6 +817,8 @@ mod tests {
             since_ms: None,
             risk: 0.0,
             predicted_outage_ms: None,
+            predicted_end_ms: None,
+            risk_cause: "none",
         }
     }
 
@@ -781,6 +834,28 @@ mod tests {
         assert_eq!(predicted_end_ms(&d), Some(2_000));
         assert_eq!(risk_cause(&d), Some("sun_outage"));
         assert_eq!(predicted_end_ms(&risk_detail(0.7, "rain", Some(5))), None);
+        // with the start's range: every field reads back, the range first
+        let est = risk::Estimate {
+            risk: 0.8,
+            predicted_ms: Some(10_000),
+            predicted_end_ms: Some(40_000),
+            predicted_lo_ms: Some(7_000),
+            predicted_hi_ms: Some(14_000),
+            cause: risk::RiskCause::Blockage,
+        };
+        let d = risk_detail_of(&est);
+        assert_eq!(risk_cause(&d), Some("blockage"));
+        assert_eq!(predicted_outage_ms(&d), Some(10_000));
+        assert_eq!(predicted_end_ms(&d), Some(40_000));
+        assert_eq!(predicted_range_ms(&d), Some((7_000, Some(14_000))));
+        let open = risk_detail_of(&risk::Estimate {
+            predicted_hi_ms: None,
+            predicted_end_ms: None,
+            ..est
+        });
+        assert_eq!(predicted_range_ms(&open), Some((7_000, None)));
+        assert_eq!(predicted_outage_ms(&open), Some(10_000));
+        assert_eq!(predicted_range_ms(&risk_detail(0.7, "rain", Some(5))), None);
     }
 
     #[test]

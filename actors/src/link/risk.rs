@@ -21,7 +21,7 @@
 //! (noisy-or) with a margin term. Everything is O(1) per sample on fixed arrays: no
 //! allocation.
 
-use seawatch_model::sky;
+use seawatch_model::{itu, sky};
 
 /// Es/No and rain samples kept for the robust slopes (5 s apart: one minute).
 pub const WINDOW: usize = 12;
@@ -52,9 +52,6 @@ pub struct RiskConfig {
     pub block_scale_s: f64,
     /// Es/No samples needed before the trend counts.
     pub min_samples: usize,
-    /// Effective rain path (km) of the attenuation prior (slant path below the rain
-    /// height at 30–50° elevation).
-    pub rain_path_km: f64,
     /// Time (s) to the satellite's bearing entering a known blockage sector at which the
     /// geometric blockage risk is 0.5 (the turn may stop: not the whole horizon).
     pub geo_block_t50_s: f64,
@@ -85,7 +82,6 @@ impl Default for RiskConfig {
             block_t50_s: 30.0,
             block_scale_s: 10.0,
             min_samples: 6,
-            rain_path_km: 3.5,
             geo_block_t50_s: 120.0,
             geo_block_scale_s: 15.0,
             min_turn_deg_s: 0.15,
@@ -140,6 +136,11 @@ pub struct Estimate {
     /// Predicted end of that outage, unix ms, when the signal gives one (sun: the end of
     /// the conjunction; blockage: the bearing leaving the sector if the turn goes on).
     pub predicted_end_ms: Option<i64>,
+    /// Early end of the predicted start's 10–90 % range, unix ms (with `predicted_ms`).
+    pub predicted_lo_ms: Option<i64>,
+    /// Late end of that range, unix ms; `None` when the evidence allows no outage at all
+    /// (a slope that may be flat, a turn that may stop).
+    pub predicted_hi_ms: Option<i64>,
     /// The strongest signal.
     pub cause: RiskCause,
 }
@@ -151,6 +152,58 @@ pub enum AlertEdge {
     Fire,
     /// Clear.
     Clear,
+}
+
+/// A robust line through a ring's samples.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Fit {
+    /// Theil–Sen slope (per s).
+    slope: f64,
+    /// Level at the last sample's time.
+    level: f64,
+    /// 10th percentile of the pairwise slopes.
+    slope_lo: f64,
+    /// 90th percentile of the pairwise slopes.
+    slope_hi: f64,
+}
+
+/// One signal's predicted outage, times in seconds from now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Candidate {
+    /// Risk of the time (set when considered).
+    risk: f64,
+    /// Predicted start.
+    t: f64,
+    /// Early end of its 10–90 % range.
+    lo: f64,
+    /// Late end of that range (`None`: the outage may not come at all).
+    hi: Option<f64>,
+    cause: RiskCause,
+    /// Predicted end of the outage.
+    end: Option<f64>,
+}
+
+impl Default for Candidate {
+    fn default() -> Self {
+        Self {
+            risk: 0.0,
+            t: 0.0,
+            lo: 0.0,
+            hi: None,
+            cause: RiskCause::None,
+            end: None,
+        }
+    }
+}
+
+/// The ship's turn: rate (°/s, clockwise positive), the fastest and slowest of the
+/// pairwise rates, and the heading now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Turn {
+    rate: f64,
+    fastest: f64,
+    slowest: f64,
+    heading: f64,
 }
 
 /// A fixed ring of (time s, value) samples.
@@ -191,8 +244,9 @@ impl Ring {
         self.head = 0;
     }
 
-    /// Theil–Sen slope (per s) and robust level at the last sample's time.
-    fn theil_sen(&self) -> Option<(f64, f64)> {
+    /// Theil–Sen slope and level with the 10th and 90th percentiles of the pairwise
+    /// slopes (the spread the interval of a predicted time comes from).
+    fn theil_sen(&self) -> Option<Fit> {
         if self.len < 3 {
             return None;
         }
@@ -211,12 +265,24 @@ impl Ring {
             return None;
         }
         let slope = median(&mut slopes[..n]);
+        let q = |p: f64, s: &mut [f64]| {
+            let i = ((p * (n - 1) as f64).round() as usize).min(n - 1);
+            let (_, v, _) = s.select_nth_unstable_by(i, f64::total_cmp);
+            *v
+        };
+        let lo = q(0.1, &mut slopes[..n]);
+        let hi = q(0.9, &mut slopes[..n]);
         let (t_last, _) = self.last()?;
         let mut lv = [0.0f64; WINDOW];
         for (i, l) in lv.iter_mut().enumerate().take(self.len) {
             *l = self.v[i] - slope * (self.t[i] - t_last);
         }
-        Some((slope, median(&mut lv[..self.len])))
+        Some(Fit {
+            slope,
+            level: median(&mut lv[..self.len]),
+            slope_lo: lo,
+            slope_hi: hi,
+        })
     }
 }
 
@@ -244,15 +310,67 @@ fn logistic(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// ITU-R P.838-3 coefficients `(k, α)` of a band (Ka at ~30 GHz, Ku at 12 GHz, C at
-/// 4 GHz); L band and terrestrial radios are not rain-limited.
-pub fn rain_coefficients(kind: &str, band: Option<&str>) -> Option<(f64, f64)> {
-    let band = band.map(str::to_ascii_lowercase);
-    match (kind, band.as_deref()) {
-        (_, Some("ka")) => Some((0.187, 1.021)),
-        (_, Some("ku")) | ("vsat" | "leo", None) => Some((0.0188, 1.217)),
-        (_, Some("c")) => Some((0.00155, 1.265)),
-        _ => None,
+/// The downlink frequency (GHz) of a link whose Es/No rain fades: Ku 11.7, Ka 19.7, C 4.0
+/// (a Ku terminal when a VSAT or LEO link names no band); `None` for L band and
+/// terrestrial radios, which rain does not limit.
+pub fn rain_ghz(kind: &str, band: Option<&str>) -> Option<f64> {
+    match band {
+        Some(b) => itu::downlink_ghz(Some(b)),
+        None if matches!(kind, "vsat" | "leo") => itu::downlink_ghz(Some("ku")),
+        None => None,
+    }
+}
+
+/// Elevation (degrees) assumed for the rain path while the satellite's is unknown (a LEO
+/// terminal tracks satellites mostly above 35°; a GEO dish at mid latitudes sees its
+/// satellite at 30–50°).
+const DEFAULT_ELEVATION_DEG: f64 = 35.0;
+/// Latitude assumed for the rain height until the ship's position is known.
+const DEFAULT_LAT_DEG: f64 = 35.0;
+
+/// The rain prior of a link: the ITU-R P.618 slant path of its band, elevation and the
+/// ship's latitude, with its P.838 `(k, α)` cached.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct RainPrior {
+    path: itu::SlantPath,
+    k: f64,
+    alpha: f64,
+}
+
+impl RainPrior {
+    fn new(f_ghz: f64, elevation_deg: f64, lat_deg: f64) -> Self {
+        let path = itu::SlantPath::from_ship(
+            f_ghz,
+            elevation_deg.clamp(5.0, 90.0),
+            itu::TILT_CIRCULAR_DEG,
+            lat_deg,
+        );
+        let (k, alpha) = path.k_alpha();
+        Self { path, k, alpha }
+    }
+
+    fn attenuation(&self, r: f64) -> f64 {
+        self.path.attenuation_with(self.k, self.alpha, r)
+    }
+
+    /// Rain rate giving `att` dB (bisection on the monotonic P.618 attenuation).
+    fn rain_for(&self, att: f64) -> Option<f64> {
+        if att <= 0.0 || !att.is_finite() {
+            return None;
+        }
+        let (mut lo, mut hi) = (0.0f64, 400.0f64);
+        if self.attenuation(hi) < att {
+            return None;
+        }
+        for _ in 0..28 {
+            let mid = 0.5 * (lo + hi);
+            if self.attenuation(mid) < att {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Some(hi)
     }
 }
 
@@ -322,14 +440,14 @@ impl SatGeometry {
 #[derive(Debug, Clone)]
 pub struct RiskModel {
     cfg: RiskConfig,
-    /// `(k, α)` times the path, or `None` when rain does not matter.
-    rain: Option<(f64, f64)>,
+    /// The link's rain path (ITU-R P.618), or `None` when rain does not matter.
+    rain: Option<RainPrior>,
     esno: Ring,
     /// Theil–Sen fit of `esno` (slope dB/s, level dB), refreshed per Es/No sample.
-    esno_fit: Option<(f64, f64)>,
+    esno_fit: Option<Fit>,
     rain_ring: Ring,
     /// Theil–Sen fit of `rain_ring`, refreshed per rain sample.
-    rain_fit: Option<(f64, f64)>,
+    rain_fit: Option<Fit>,
     headings: Ring,
     locked: bool,
     /// Learned rain sensitivity: observed drop / modelled attenuation.
@@ -358,12 +476,15 @@ pub struct RiskModel {
     /// The next predicted sun outage `(start, end)`, unix ms.
     sun: Option<(i64, i64)>,
     sun_checked_ms: Option<i64>,
+    /// The 10–90 % range of the sun outage's start, unix ms.
+    sun_range: Option<(i64, i64)>,
 }
 
 impl RiskModel {
     /// A predictor for a link of `kind` ("vsat", "leo", ...) and `band`.
     pub fn new(kind: &str, band: Option<&str>, cfg: RiskConfig) -> Self {
-        let rain = rain_coefficients(kind, band).map(|(k, a)| (k * cfg.rain_path_km, a));
+        let rain =
+            rain_ghz(kind, band).map(|f| RainPrior::new(f, DEFAULT_ELEVATION_DEG, DEFAULT_LAT_DEG));
         Self {
             cfg,
             rain,
@@ -385,6 +506,8 @@ impl RiskModel {
                 risk: 0.0,
                 predicted_ms: None,
                 predicted_end_ms: None,
+                predicted_lo_ms: None,
+                predicted_hi_ms: None,
                 cause: RiskCause::None,
             },
             geo: None,
@@ -393,6 +516,7 @@ impl RiskModel {
             sat: None,
             sun: None,
             sun_checked_ms: None,
+            sun_range: None,
             firing: false,
             below_since: None,
         }
@@ -407,6 +531,7 @@ impl RiskModel {
             .azimuth_deg
             .map(|az| (az.rem_euclid(360.0), geo.elevation_deg));
         self.geo = Some(geo);
+        self.refresh_rain_path();
         self
     }
 
@@ -425,6 +550,7 @@ impl RiskModel {
         if deg.is_finite() && (-90.0..=90.0).contains(&deg) {
             self.lat = Some(deg);
             self.locate();
+            self.refresh_rain_path();
         }
     }
 
@@ -433,6 +559,7 @@ impl RiskModel {
         if deg.is_finite() && (-360.0..=360.0).contains(&deg) {
             self.lon = Some(deg);
             self.locate();
+            self.refresh_rain_path();
         }
     }
 
@@ -461,8 +588,9 @@ impl RiskModel {
     }
 
     /// Rate of turn (°/s, clockwise positive) and heading now: the Theil–Sen slope of
-    /// the last four headings (15 s at the 5 s poll), unwrapped around the last.
-    fn turn(&self) -> Option<(f64, f64)> {
+    /// the last four headings (15 s at the 5 s poll), unwrapped around the last, with
+    /// the fastest and slowest pairwise rates along it.
+    fn turn(&self) -> Option<Turn> {
         let n = self.headings.len.min(4);
         if n < 3 {
             return None;
@@ -489,7 +617,22 @@ impl RiskModel {
                 }
             }
         }
-        (m > 0).then(|| (median(&mut slopes[..m]), h))
+        if m == 0 {
+            return None;
+        }
+        let rate = median(&mut slopes[..m]);
+        let along = |x: f64| if x * rate > 0.0 { x.abs() } else { 0.0 };
+        let fastest = slopes[..m].iter().map(|x| along(*x)).fold(0.0, f64::max);
+        let slowest = slopes[..m]
+            .iter()
+            .map(|x| along(*x))
+            .fold(f64::INFINITY, f64::min);
+        Some(Turn {
+            rate,
+            fastest,
+            slowest,
+            heading: h,
+        })
     }
 
     /// Degrees of rotation until the satellite's relative bearing `rel` (moving in
@@ -544,6 +687,20 @@ impl RiskModel {
         };
         let horizon = (self.cfg.sun_horizon_s * 1000.0) as i64;
         self.sun = sky::sun_window(sat, lat, lon, ts_ms, ts_ms + horizon, sep);
+        // the start's range: the clear-sky margin known to ±0.5 dB (a larger margin
+        // needs the sun closer: a later start)
+        self.sun_range = self.sun.map(|(start, _)| {
+            let from = ts_ms.min(start - 600_000);
+            let at = |m: f64| {
+                sky::sun_separation_for_loss(m, g.beam_deg, g.peak_ratio)
+                    .and_then(|sep| sky::sun_window(sat, lat, lon, from, start + 600_000, sep))
+                    .map(|(s, _)| s)
+            };
+            (
+                at(margin - 0.5).unwrap_or(start),
+                at(margin + 0.5).unwrap_or(start),
+            )
+        });
     }
 
     /// Ages the learned map: counts halve every `map_half_life_s` of heading samples.
@@ -580,18 +737,31 @@ impl RiskModel {
         self.rain_ring.last().map_or(0.0, |(_, r)| r)
     }
 
-    /// Modelled attenuation (dB) at rain rate `r`.
+    /// Modelled attenuation (dB) at rain rate `r` along the link's slant path.
     fn attenuation(&self, r: f64) -> f64 {
-        match self.rain {
-            Some((kl, a)) if r > 0.0 => kl * r.powf(a),
-            _ => 0.0,
-        }
+        self.rain.map_or(0.0, |p| p.attenuation(r))
     }
 
     /// Rain rate giving attenuation `att` (the model's inverse).
     fn rain_for(&self, att: f64) -> Option<f64> {
-        let (kl, a) = self.rain?;
-        (att > 0.0).then(|| (att / kl).powf(1.0 / a))
+        self.rain?.rain_for(att)
+    }
+
+    /// Rebuilds the rain prior when the satellite's elevation or the ship's latitude
+    /// moved by more than half a degree (the P.618 path changes slowly).
+    fn refresh_rain_path(&mut self) {
+        let Some(p) = self.rain else {
+            return;
+        };
+        let el = self
+            .sat
+            .and_then(|(_, el)| el)
+            .unwrap_or(DEFAULT_ELEVATION_DEG)
+            .clamp(5.0, 90.0);
+        let lat = self.lat.unwrap_or(DEFAULT_LAT_DEG);
+        if (p.path.elevation_deg - el).abs() > 0.5 || (p.path.lat_deg - lat).abs() > 0.5 {
+            self.rain = Some(RainPrior::new(p.path.f_ghz, el, lat));
+        }
     }
 
     /// A `modem_lock` sample.
@@ -709,7 +879,7 @@ impl RiskModel {
     }
 
     fn learn_rain(&mut self) {
-        let Some((_, level)) = self.esno_fit else {
+        let Some(Fit { level, .. }) = self.esno_fit else {
             return;
         };
         let r = self.rain_now();
@@ -730,44 +900,72 @@ impl RiskModel {
         let cfg = self.cfg;
         let now_s = ts_ms as f64 / 1000.0;
         self.check_sun(ts_ms);
-        // candidates: (risk, time to outage s, cause, time to its end s)
-        let mut best: Option<(f64, f64, RiskCause, Option<f64>)> = None;
-        let mut consider = |t: f64, c: RiskCause, end: Option<f64>| {
-            if !(t.is_finite() && t >= 0.0) {
+        // candidates: (risk, time to outage s, cause, time to its end s, 10–90 % range s)
+        let mut best: Option<Candidate> = None;
+        let sat_known = self.sat.is_some();
+        let mut consider = |c: Candidate| {
+            if !(c.t.is_finite() && c.t >= 0.0) {
                 return;
             }
-            let (t50, scale) = match c {
-                RiskCause::Blockage if self.sat.is_some() => {
-                    (cfg.geo_block_t50_s, cfg.geo_block_scale_s)
-                }
+            let (t50, scale) = match c.cause {
+                RiskCause::Blockage if sat_known => (cfg.geo_block_t50_s, cfg.geo_block_scale_s),
                 RiskCause::Blockage => (cfg.block_t50_s, cfg.block_scale_s),
                 RiskCause::Sun => (cfg.sun_t50_s, 20.0),
                 _ => (cfg.t50_s, cfg.t_scale_s),
             };
-            let r = logistic((t50 - t) / scale);
-            if best.is_none_or(|(br, bt, _, _)| r > br || (r == br && t < bt)) {
-                best = Some((r, t, c, end));
+            let r = logistic((t50 - c.t) / scale);
+            if best.is_none_or(|b| r > b.risk || (r == b.risk && c.t < b.t)) {
+                best = Some(Candidate { risk: r, ..c });
             }
         };
         let mut margin_risk = 0.0;
         let fit = self.esno_fit.filter(|_| self.esno.len >= cfg.min_samples);
-        if let Some((slope, level)) = fit {
-            let m = level - cfg.outage_below_db;
+        // rain on the ship now, or rising: a falling Es/No is then a rain fade
+        let raining = self.rain.is_some()
+            && (self.rain_now() >= 0.5 || self.rain_fit.is_some_and(|f| f.slope > 0.005));
+        if let Some(f) = fit {
+            let m = f.level - cfg.outage_below_db;
             margin_risk = logistic((2.0 - m) / 0.7);
-            // a significant fall: more than noise over the window
-            if slope < -0.01 && -slope * 60.0 > 0.8 {
-                consider(m.max(0.0) / -slope, RiskCause::Trend, None);
+            // a significant fall: more than noise over the window; the range from the
+            // spread of the pairwise slopes (the fastest tenth gives the earliest time)
+            if f.slope < -0.01 && -f.slope * 60.0 > 0.8 {
+                let m0 = m.max(0.0);
+                consider(Candidate {
+                    t: m0 / -f.slope,
+                    lo: m0 / -f.slope_lo.min(f.slope),
+                    hi: (f.slope_hi < 0.0).then(|| m0 / -f.slope_hi),
+                    cause: if raining {
+                        RiskCause::Rain
+                    } else {
+                        RiskCause::Trend
+                    },
+                    ..Candidate::default()
+                });
             }
-            // rain: attenuation growing with the rain rate's trend
+            // rain: the P.618 attenuation growing with the rain rate's trend, scaled by
+            // what this link's Es/No showed in rain so far
             if self.rain.is_some() && self.rain_ring.len >= 3 {
-                if let Some((r_slope, r)) = self.rain_fit {
-                    let r = r.max(0.0);
-                    let need = self.attenuation(r) + m.max(0.0) / self.rain_gain.max(0.3);
-                    if let Some(r_star) = self.rain_for(need) {
-                        if r >= r_star {
-                            consider(0.0, RiskCause::Rain, None);
-                        } else if r_slope > 0.01 && r >= 0.5 {
-                            consider((r_star - r) / r_slope, RiskCause::Rain, None);
+                if let Some(rf) = self.rain_fit {
+                    let r = rf.level.max(0.0);
+                    if r >= 0.5 {
+                        let need = self.attenuation(r) + m.max(0.0) / self.rain_gain.max(0.3);
+                        if let Some(r_star) = self.rain_for(need) {
+                            if r >= r_star {
+                                consider(Candidate {
+                                    cause: RiskCause::Rain,
+                                    hi: Some(0.0),
+                                    ..Candidate::default()
+                                });
+                            } else if rf.slope > 0.01 {
+                                let d = r_star - r;
+                                consider(Candidate {
+                                    t: d / rf.slope,
+                                    lo: d / rf.slope_hi.max(rf.slope),
+                                    hi: (rf.slope_lo > 0.0).then(|| d / rf.slope_lo),
+                                    cause: RiskCause::Rain,
+                                    ..Candidate::default()
+                                });
+                            }
                         }
                     }
                 }
@@ -777,44 +975,63 @@ impl RiskModel {
         // reaches a surveyed sector or a learned one (inside a sector with the link up is
         // no evidence of an outage to come: it either collapses within seconds or the map
         // is wrong there)
-        if let Some((rate, h)) = self.turn() {
-            if rate.abs() >= cfg.min_turn_deg_s {
-                let x = self.frame(h);
+        if let Some(turn) = self.turn() {
+            if turn.rate.abs() >= cfg.min_turn_deg_s {
+                let x = self.frame(turn.heading);
                 // the relative bearing turns against the heading
-                let dir = if self.sat.is_some() {
-                    -rate.signum()
+                let dir = if sat_known {
+                    -turn.rate.signum()
                 } else {
-                    rate.signum()
+                    turn.rate.signum()
                 };
+                let fast = turn.fastest.abs().max(turn.rate.abs());
+                let slow = turn.slowest.abs().min(turn.rate.abs());
+                // a turn slower than the threshold may be stopping: no late bound
+                let late = |d: f64| (slow >= cfg.min_turn_deg_s).then(|| d / slow);
                 if let Some((entry, exit)) = self.zone_ahead(x, dir) {
-                    consider(
-                        entry / rate.abs(),
-                        RiskCause::Blockage,
-                        Some(exit / rate.abs()),
-                    );
+                    consider(Candidate {
+                        t: entry / turn.rate.abs(),
+                        lo: entry / fast,
+                        hi: late(entry),
+                        cause: RiskCause::Blockage,
+                        end: Some(exit / turn.rate.abs()),
+                        ..Candidate::default()
+                    });
                 }
                 if let Some(d) = self.sector_ahead(x, dir) {
-                    consider(d / rate.abs(), RiskCause::Blockage, None);
+                    consider(Candidate {
+                        t: d / turn.rate.abs(),
+                        lo: d / fast,
+                        hi: late(d),
+                        cause: RiskCause::Blockage,
+                        ..Candidate::default()
+                    });
                 }
             }
         }
-        // sun: the predicted conjunction
+        // sun: the predicted conjunction, its range from the clear-sky margin ± 0.5 dB
         if let Some((start, end)) = self.sun {
             if end > ts_ms {
-                consider(
-                    ((start - ts_ms).max(0) as f64) / 1000.0,
-                    RiskCause::Sun,
-                    Some((end - ts_ms) as f64 / 1000.0),
-                );
+                let (lo, hi) = self.sun_range.unwrap_or((start, start));
+                let s = |ms: i64| ((ms - ts_ms).max(0) as f64) / 1000.0;
+                consider(Candidate {
+                    t: s(start),
+                    lo: s(lo.min(start)),
+                    hi: Some(s(hi.max(start))),
+                    cause: RiskCause::Sun,
+                    end: Some((end - ts_ms) as f64 / 1000.0),
+                    ..Candidate::default()
+                });
             }
         }
-        let (time_risk, predicted, cause, end) = match best {
-            Some((r, t, c, e)) => (r, t, c, e),
-            None => (0.0, f64::INFINITY, RiskCause::None, None),
-        };
+        let c = best.unwrap_or(Candidate {
+            t: f64::INFINITY,
+            ..Candidate::default()
+        });
+        let time_risk = c.risk;
         let risk = (1.0 - (1.0 - time_risk) * (1.0 - margin_risk)).clamp(0.0, 1.0);
         let cause = if time_risk >= margin_risk {
-            cause
+            c.cause
         } else if margin_risk > 0.05 {
             RiskCause::Margin
         } else {
@@ -822,11 +1039,16 @@ impl RiskModel {
         };
         let horizon = (4.0 * cfg.t50_s).max(cfg.sun_horizon_s);
         let at = |t: f64| ((now_s + t) * 1000.0).round() as i64;
-        let shown = predicted <= horizon;
+        let shown = c.t <= horizon;
         self.est = Estimate {
             risk,
-            predicted_ms: shown.then(|| at(predicted)),
-            predicted_end_ms: end.filter(|_| shown).map(at),
+            predicted_ms: shown.then(|| at(c.t)),
+            predicted_end_ms: c.end.filter(|_| shown).map(at),
+            predicted_lo_ms: shown.then(|| at(c.lo.min(c.t))),
+            predicted_hi_ms: c
+                .hi
+                .filter(|h| shown && h.is_finite())
+                .map(|h| at(h.max(c.t))),
             cause,
         };
         self.edge(ts_ms, up)
@@ -990,6 +1212,46 @@ mod tests {
         assert!(est.predicted_ms.is_some());
     }
 
+    #[test]
+    fn a_ku_rain_fade_is_predicted_with_a_range_from_the_p618_prior_and_the_fade_slope() {
+        // a Ku GEO link at 40° elevation from 30° N; a cell as the simulator lays it: its
+        // edge over the ship (the weather station, 12 mm/h at most), its core across the
+        // antenna's path, Es/No falling by the P.618 attenuation of the path's rain
+        let g =
+            SatGeometry::new(Some(200.0), Some(40.0), None, &[[150.0, 210.0]], Some("Ku")).unwrap();
+        let mut m = model("Ku").with_geometry(g);
+        m.latitude(30.0);
+        let path = itu::SlantPath::from_ship(11.7, 40.0, 45.0, 30.0);
+        let core = path.rain_for_db(11.5 + 2.0 + 2.5).unwrap();
+        let (mut fired, mut lost) = (None, None);
+        for s in (0..1500).step_by(5) {
+            let x = ((s - 600) as f64 / 120.0).clamp(0.0, 1.0);
+            let shape = x * x * (3.0 - 2.0 * x);
+            let station = 12.0 * shape;
+            let on_path = core * shape;
+            let esno = 11.5 - path.attenuation_db(on_path) + noise(s);
+            if esno < -2.0 && lost.is_none() {
+                lost = Some(s);
+            }
+            if step(&mut m, s, esno, station, 200.0).contains(&AlertEdge::Fire) && fired.is_none() {
+                fired = Some((s, m.estimate()));
+            }
+        }
+        let lost = lost.expect("the core takes the link out");
+        let (at, est) = fired.expect("a rain alert");
+        eprintln!("alert at {at}: {est:?}; lock lost at {lost}");
+        assert!(at < lost, "alert {at}, lost {lost}");
+        assert_eq!(est.cause, RiskCause::Rain);
+        let t = est.predicted_ms.unwrap();
+        let lo = est.predicted_lo_ms.unwrap();
+        assert!(lo <= t);
+        assert!(est.predicted_hi_ms.is_none_or(|h| h >= t));
+        assert!(
+            ((t - T0) / 1000 - lost).abs() <= 40,
+            "predicted {t}, lost {lost}"
+        );
+    }
+
     /// The ship turns 0° → 180° at 2.5°/s, holds (blocked while heading in 150–210°),
     /// then back to 0°.
     fn blockage_pass(m: &mut RiskModel, from: i64) -> (Option<(i64, Estimate)>, Option<i64>) {
@@ -1150,6 +1412,14 @@ mod tests {
             "predicted {predicted}, blocked {lost}"
         );
         assert!(est.predicted_end_ms.is_some(), "the far edge of the sector");
+        // the start's range brackets the estimate and, within the poll, the outage
+        let (lo, hi) = (est.predicted_lo_ms.unwrap(), est.predicted_hi_ms.unwrap());
+        assert!(lo <= est.predicted_ms.unwrap() && est.predicted_ms.unwrap() <= hi);
+        let lost_ms = T0 + lost * 1000;
+        assert!(
+            lo - 10_000 <= lost_ms && lost_ms <= hi + 10_000,
+            "range {lo}..{hi}, blocked at {lost_ms}"
+        );
     }
 
     #[test]
@@ -1223,6 +1493,13 @@ mod tests {
         assert!(start_err <= 20_000, "start off by {start_err} ms");
         let end_err = (est.predicted_end_ms.unwrap() - back).abs();
         assert!(end_err <= 40_000, "end off by {end_err} ms");
+        // the range from the margin known to ±0.5 dB holds the actual start (to the poll)
+        let (lo, hi) = (est.predicted_lo_ms.unwrap(), est.predicted_hi_ms.unwrap());
+        assert!(lo < hi, "{lo}..{hi}");
+        assert!(
+            lo - 5_000 <= lost && lost <= hi + 5_000,
+            "range {lo}..{hi}, lost {lost}"
+        );
     }
 
     #[test]

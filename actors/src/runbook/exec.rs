@@ -559,6 +559,14 @@ impl Executions {
         out.into_iter().map(|(_, _, s)| s).collect()
     }
 
+    /// Whether runbook `name`'s `applies_to` names incident class `class`.
+    pub fn applies_to_class(&self, name: &str, class: &str) -> bool {
+        self.remediation
+            .catalogue()
+            .get(name)
+            .is_some_and(|rb| rb.applies_to.incident_classes.iter().any(|c| c == class))
+    }
+
     /// One execution.
     pub fn get(&self, id: &str) -> Option<Exec> {
         self.inner

@@ -19,7 +19,9 @@
 //! **Priority.** Scanning the log is local and runs whether the link is up or not; each
 //! lane keeps at most `pending_max_events` events read ahead, so the urgent lane (incidents
 //! and control) has read past hours of backlog by the time the link returns, and its
-//! batches take the first send slots.
+//! batches take the first send slots. Ahead of an outage a link actor predicts
+//! ([`SyncShip::set_predicted_outage`], decision 0063) the bulk lane sends nothing until
+//! shortly after the predicted end.
 //!
 //! **Downsampling** (with [`SyncConfig::downsample`], decision 0058). While the link is
 //! poor ([`SyncShip::link_poor`]) the metrics lane's slot goes first to a rollup: the
@@ -195,6 +197,14 @@ pub trait SnapshotSource: Send + Sync + 'static {
     fn fingerprint(&self) -> Option<u64> {
         None
     }
+
+    /// The outage a link actor predicts on the link sync rides, `(start, end)` unix ms,
+    /// if one is predicted at `now_ms` ([`SyncShip::set_predicted_outage`]). None by
+    /// default.
+    fn predicted_outage(&self, now_ms: i64) -> Option<(i64, i64)> {
+        let _ = now_ms;
+        None
+    }
 }
 
 struct Inflight {
@@ -325,7 +335,15 @@ pub struct SyncShip {
     raw_per_event: f64,
     /// Downsampling, when configured.
     rollup: Option<RollupState>,
+    /// The outage a link actor predicts on the link sync rides, `(start, end)` unix ms.
+    outage: Option<(i64, i64)>,
+    /// Whether the bulk lane is held back for it (see [`SyncShip::set_predicted_outage`]).
+    bulk_held: bool,
 }
+
+/// How long after a predicted outage's end the bulk lane stays held (the link
+/// re-acquires and its Es/No settles).
+pub const OUTAGE_HOLD_AFTER_MS: i64 = 30_000;
 
 impl SyncShip {
     /// Resumes from the cursor file, or starts at the oldest event of the log.
@@ -361,7 +379,27 @@ impl SyncShip {
             rate: 1 << 20,
             raw_per_event: RAW_BYTES_PER_EVENT_GUESS,
             rollup,
+            outage: None,
+            bulk_held: false,
         })
+    }
+
+    /// Tells sync of an outage predicted on its link, `(start, end)` unix ms (a link
+    /// actor's `LinkRisk` prediction; `None` when none is). From the prediction until
+    /// [`OUTAGE_HOLD_AFTER_MS`] after its end the bulk lane sends nothing: the link time
+    /// left before the outage goes to the urgent, state and metrics lanes (in that order,
+    /// as always), and bulk logs wait until the link is back. `now_ms` is the ship's
+    /// clock; a prediction whose end has passed releases the lane.
+    pub fn set_predicted_outage(&mut self, outage: Option<(i64, i64)>, now_ms: i64) {
+        self.outage = outage.filter(|(start, end)| end >= start);
+        self.bulk_held = self
+            .outage
+            .is_some_and(|(_, end)| now_ms < end + OUTAGE_HOLD_AFTER_MS);
+    }
+
+    /// Whether the bulk lane is held back ahead of a predicted outage.
+    pub fn bulk_held(&self) -> bool {
+        self.bulk_held
     }
 
     /// Tells the downsampling whether a link actor reports the ship's link degraded
@@ -609,6 +647,9 @@ impl SyncShip {
     }
 
     fn lane_sendable(&self, l: &LaneState, now: Instant) -> bool {
+        if l.lane == Lane::Bulk && self.bulk_held {
+            return false;
+        }
         let limit = self.lane_limit(l.lane);
         if l.pending.front().is_some_and(|e| e.seq < limit) {
             return true;
@@ -633,6 +674,7 @@ impl SyncShip {
         }
         let window_open = self.inflight_batches() < self.config.window_batches;
         self.check_poor();
+        self.set_predicted_outage(self.outage, now_ms);
         for lane in Lane::ALL {
             if lane == Lane::Metrics && self.rollup_due(now) {
                 // Aggregates before the metrics lane's full resolution (decision 0058).
@@ -1052,6 +1094,11 @@ pub async fn run_ship_sync(
                 let now = Instant::now();
                 engine.fill()?;
                 engine.set_link_poor(snapshot.as_ref().is_some_and(|s| s.link_degraded()));
+                let now_ms = clock.now_ms();
+                engine.set_predicted_outage(
+                    snapshot.as_ref().and_then(|s| s.predicted_outage(now_ms)),
+                    now_ms,
+                );
                 engine.check_poor();
                 engine.check_timeouts(now);
                 engine.persist_due(now)?;

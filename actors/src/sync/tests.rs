@@ -1177,3 +1177,89 @@ async fn a_link_change_reaches_the_fleet_view_within_two_seconds_not_at_the_next
     let slow = link_change_reaches_shore(false).await;
     assert!(slow >= Duration::from_secs(20), "{slow:?}");
 }
+
+/// Ahead of an outage a link actor predicts on the sync's link (issue 23), on the engine
+/// with an injected clock and a model shore: from the prediction until shortly after its
+/// end the bulk lane sends nothing, the urgent and state lanes go first; once the outage
+/// has passed the bulk backlog follows and shore holds every event once.
+#[tokio::test(start_paused = true)]
+async fn a_predicted_outage_sends_urgent_and_state_first_and_holds_bulk_until_it_passes() {
+    use super::ship::OUTAGE_HOLD_AFTER_MS;
+    use super::wire::Up;
+    let dir = tempfile::tempdir().unwrap();
+    let log = open_log(dir.path());
+    let mut rng = SmallRng::seed_from_u64(23);
+    let t0 = 1_700_000_000_000;
+    // a backlog of logs with incidents, state changes and metrics among them
+    let mut events = Vec::new();
+    for i in 0..3_000u64 {
+        let kind = match i % 10 {
+            0 => EventKind::Incident,
+            1 | 2 => EventKind::State,
+            3 | 4 => EventKind::Metric,
+            _ => EventKind::Log,
+        };
+        events.push(new_event(&mut rng, i, t0 + i as i64, kind));
+    }
+    log.append_batch(events);
+    let mut config = SyncConfig::new(dir.path().join("cursor"));
+    config.batch_max_events = 100;
+    let source: Arc<dyn EventSource> = log.clone();
+    let mut ship = SyncShip::open(source.clone(), config).unwrap();
+    ship.set_rate(1 << 20);
+    ship.fill().unwrap();
+    let mut shore = ModelShore::default();
+    // a blockage predicted 90 s ahead, lasting 2 min
+    let now_ms = t0 + 10_000;
+    let (start, end) = (now_ms + 90_000, now_ms + 210_000);
+    ship.set_predicted_outage(Some((start, end)), now_ms);
+    assert!(ship.bulk_held());
+    let drain = |ship: &mut SyncShip, shore: &mut ModelShore, now_ms: i64| {
+        let mut lanes = Vec::new();
+        for _ in 0..10_000 {
+            ship.fill().unwrap();
+            let now = Instant::now();
+            let Some(up) = ship.poll_send(now, None, now_ms).unwrap() else {
+                break;
+            };
+            if let Up::Batch(b) = &up {
+                lanes.push(b.lane);
+            }
+            if let Some(down) = shore.take(&up) {
+                ship.on_down(down, now_ms, None);
+            }
+        }
+        lanes
+    };
+    let before = drain(&mut ship, &mut shore, now_ms);
+    assert!(!before.contains(&Lane::Bulk), "bulk held: {before:?}");
+    let first = |l: Lane| before.iter().position(|x| *x == l).unwrap();
+    let last = |l: Lane| before.iter().rposition(|x| *x == l).unwrap();
+    assert!(last(Lane::Urgent) < first(Lane::State), "{before:?}");
+    assert!(last(Lane::State) < first(Lane::Metrics), "{before:?}");
+    assert_eq!(shore.pos[Lane::Urgent.index()], log.durable_next_seq());
+    assert_eq!(shore.pos[Lane::State.index()], log.durable_next_seq());
+    assert!(
+        shore.pos[Lane::Bulk.index()] < 100,
+        "nothing of bulk at shore"
+    );
+    // during the outage and just after it, still held
+    let during = t0 + 200_000;
+    ship.set_predicted_outage(Some((start, end)), during);
+    assert!(drain(&mut ship, &mut shore, during).is_empty());
+    ship.set_predicted_outage(Some((start, end)), end + OUTAGE_HOLD_AFTER_MS - 1);
+    assert!(ship.bulk_held());
+    // past it: the bulk lane drains, and shore holds every event exactly once
+    let after = end + OUTAGE_HOLD_AFTER_MS;
+    let lanes = drain(&mut ship, &mut shore, after);
+    assert!(!ship.bulk_held());
+    assert!(lanes.iter().all(|l| *l == Lane::Bulk), "{lanes:?}");
+    assert_eq!(shore.pos[Lane::Bulk.index()], log.durable_next_seq());
+    assert_eq!(shore.applied.len(), 3_000);
+    assert!(shore.applied.values().all(|(n, _)| *n == 1));
+    // a prediction withdrawn (the alert cleared) releases the lane at once
+    ship.set_predicted_outage(Some((start, end)), now_ms);
+    assert!(ship.bulk_held());
+    ship.set_predicted_outage(None, now_ms);
+    assert!(!ship.bulk_held());
+}

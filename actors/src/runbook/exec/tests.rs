@@ -514,6 +514,7 @@ async fn automatic_runbooks_are_proposed_once_per_incident_and_pushed() {
         open_incidents: Arc::new(move || open.clone()),
         ship: Arc::new(ShipFacts::default),
         now_ms: Arc::new(|| T0),
+        predicted_outages: Arc::new(Vec::new),
     };
     // only the automatic, fully parameterised runbook is proposed
     assert_eq!(propose_automatic(&ex, &src).unwrap(), 1);
@@ -957,4 +958,119 @@ async fn a_crash_at_any_step_of_parallel_targets_never_runs_an_action_twice() {
         outcomes.contains_key("Succeeded") && outcomes.contains_key("RolledBack"),
         "{outcomes:?}"
     );
+}
+
+/// The catalogue and policy of deploy/ copied to `dir`, with `edit` applied to
+/// `wan-failover-to-leo.toml`.
+fn deploy_copy(dir: &Path, edit: impl Fn(String) -> String) -> RemediationPaths {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    for sub in ["runbooks", "policies"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        for f in std::fs::read_dir(repo.join(sub)).unwrap() {
+            let f = f.unwrap().path();
+            if f.is_file() {
+                let mut text = std::fs::read_to_string(&f).unwrap();
+                if f.file_name().unwrap() == "wan-failover-to-leo.toml" {
+                    text = edit(text);
+                }
+                std::fs::write(dir.join(sub).join(f.file_name().unwrap()), text).unwrap();
+            }
+        }
+    }
+    RemediationPaths {
+        runbooks: dir.join("runbooks"),
+        policies: dir.join("policies"),
+        audit: dir.join("audit"),
+    }
+}
+
+fn open_paths(paths: RemediationPaths) -> Executions {
+    let (r, _) = Remediation::open(
+        paths,
+        Clock::manual(T0),
+        RemediationMetrics::register(&Metrics::new()),
+    )
+    .unwrap();
+    Executions::recover(
+        "aurora",
+        r,
+        vec![access("vsat-1", "vsat", "it"), access("leo-1", "leo", "it")],
+    )
+    .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_predicted_outage_proposes_the_failover_once_and_the_policy_decides() {
+    use crate::runbook::auto::{propose_automatic, AutoSources, PredictedOutage};
+    let blockage = PredictedOutage {
+        link: "vsat-1".into(),
+        since_ms: T0 - 5_000,
+        start_ms: T0 + 90_000,
+        end_ms: Some(T0 + 210_000),
+        cause: "blockage".into(),
+    };
+    let predicted = vec![
+        blockage.clone(),
+        // one whose start has passed: too late for a pre-emptive move
+        PredictedOutage {
+            link: "vsat-2".into(),
+            start_ms: T0 - 1_000,
+            ..blockage.clone()
+        },
+    ];
+    let src = AutoSources {
+        open_incidents: Arc::new(Vec::new),
+        ship: Arc::new(ShipFacts::default),
+        now_ms: Arc::new(|| T0),
+        predicted_outages: Arc::new(move || predicted.clone()),
+    };
+    // the shipped catalogue and policy: the failover (medium risk, not marked auto) is
+    // proposed for the prediction (force-sdwan-leo-only also names the class but needs a
+    // change ticket from a human) and the policy rejects it as an automatic run, with its
+    // reasons in the journal
+    let dir = tempfile::tempdir().unwrap();
+    let ex = open_paths(deploy_copy(dir.path(), |t| t));
+    assert_eq!(propose_automatic(&ex, &src).unwrap(), 1);
+    let all = ex.list();
+    let names: Vec<&str> = all.iter().map(|e| e.runbook.as_str()).collect();
+    assert_eq!(names, vec!["wan-failover-to-leo"]);
+    for e in &all {
+        assert_eq!(
+            e.incident.as_deref(),
+            Some("outage-risk:vsat-1:1741921195000")
+        );
+        assert_eq!(e.targets, vec!["vsat-1".to_string()]);
+        assert_eq!(e.state, ExecState::Rejected);
+        assert!(
+            e.policy.reasons.iter().any(|r| r.contains("automatic")),
+            "{:?}",
+            e.policy.reasons
+        );
+    }
+    // proposed once: a second pass and a restart over the same journal add nothing
+    assert_eq!(propose_automatic(&ex, &src).unwrap(), 0);
+    let again = open_paths(RemediationPaths {
+        runbooks: dir.path().join("runbooks"),
+        policies: dir.path().join("policies"),
+        audit: dir.path().join("audit"),
+    });
+    assert_eq!(propose_automatic(&again, &src).unwrap(), 0);
+
+    // a ship whose catalogue makes the failover a low-risk automatic runbook: the same
+    // prediction runs it without approvals
+    let dir = tempfile::tempdir().unwrap();
+    let ex = open_paths(deploy_copy(dir.path(), |t| {
+        t.replace("risk = \"medium\"", "risk = \"low\"")
+            .replace("auto = false", "auto = true")
+    }));
+    propose_automatic(&ex, &src).unwrap();
+    let e = ex
+        .list()
+        .into_iter()
+        .find(|e| e.runbook == "wan-failover-to-leo")
+        .unwrap();
+    assert!(e.policy.allow, "{:?}", e.policy.reasons);
+    assert_eq!(e.policy.approvals_required, 0);
+    assert_eq!(e.state, ExecState::Prechecks);
+    assert_eq!(e.params.get("to").map(String::as_str), Some("leo-1"));
 }
