@@ -41,35 +41,10 @@ use seawatch_actors::rollout::state::{OnError, RolloutRequest, RolloutState, Wav
 use seawatch_runtime::event_log::{Event, EventKind, EventLogError};
 use seawatch_runtime::supervision::{start_root, Addr, SupervisorSpec};
 use seawatch_runtime::{Clock, Runtime, ShardKey};
-use seawatch_tests::free_port;
-use seawatch_tests::nats::{nats_binary, NatsServer};
+use seawatch_tests::nats::{single_server, NatsServer};
 
 fn server() -> Option<(NatsServer, String)> {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let bin = match nats_binary() {
-        Ok(b) => b,
-        Err(e) if !ci => {
-            eprintln!("[models test] SKIPPED: no nats-server ({e})");
-            return None;
-        }
-        Err(e) => panic!("no nats-server under CI: {e}"),
-    };
-    for _ in 0..3 {
-        let port = free_port();
-        let s = NatsServer::new(
-            "single-test.conf",
-            vec![
-                ("NODE_NAME".into(), "shore-0".into()),
-                ("CLIENT_PORT".into(), port.to_string()),
-            ],
-            &bin,
-        );
-        match s.run("start") {
-            Ok(()) => return Some((s, format!("nats://127.0.0.1:{port}"))),
-            Err(e) => eprintln!("[models test] server did not start ({e}); new port"),
-        }
-    }
-    panic!("nats-server did not start");
+    single_server("models test")
 }
 
 /// The ship's event log in memory (every event durable at once).

@@ -30,8 +30,7 @@ use seawatch_actors::rollout::state::{
 use seawatch_actors::rollout::ReportState;
 use seawatch_runtime::supervision::{start_root, Addr, SupervisorHandle, SupervisorSpec};
 use seawatch_runtime::{Clock, Runtime, ShardKey};
-use seawatch_tests::free_port;
-use seawatch_tests::nats::{nats_binary, NatsServer};
+use seawatch_tests::nats::{single_server, NatsServer};
 
 const GOOD_REGO: &str = "package seawatch.remediation\n\ndecision := {\"allow\": false, \"reasons\": [\"v2\"], \"approvals_required\": 0, \"max_parallel\": 1}\n";
 const OLD_REGO: &str = "package seawatch.remediation\n\ndecision := {\"allow\": false, \"reasons\": [\"v1\"], \"approvals_required\": 0, \"max_parallel\": 1}\n";
@@ -39,31 +38,7 @@ const BAD_REGO: &str = "package seawatch.remediation\n\ndecision := {{{ not rego
 
 /// The nats-server, or `None` when there is none and the test may skip.
 fn server() -> Option<(NatsServer, String)> {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let bin = match nats_binary() {
-        Ok(b) => b,
-        Err(e) if !ci => {
-            eprintln!("[rollout test] SKIPPED: no nats-server ({e})");
-            return None;
-        }
-        Err(e) => panic!("no nats-server under CI: {e}"),
-    };
-    for _ in 0..3 {
-        let port = free_port();
-        let s = NatsServer::new(
-            "single-test.conf",
-            vec![
-                ("NODE_NAME".into(), "shore-0".into()),
-                ("CLIENT_PORT".into(), port.to_string()),
-            ],
-            &bin,
-        );
-        match s.run("start") {
-            Ok(()) => return Some((s, format!("nats://127.0.0.1:{port}"))),
-            Err(e) => eprintln!("[rollout test] server did not start ({e}); new port"),
-        }
-    }
-    panic!("nats-server did not start");
+    single_server("rollout test")
 }
 
 struct Shore {

@@ -89,6 +89,37 @@ impl Drop for NatsServer {
     }
 }
 
+/// One JetStream server of `deploy/nats/single-test.conf` on a free loopback port, and its
+/// URL. Without a nats-server it prints a SKIPPED line naming `test` and answers `None`,
+/// except under `CI=true`, where a missing server fails the test.
+pub fn single_server(test: &str) -> Option<(NatsServer, String)> {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let bin = match nats_binary() {
+        Ok(b) => b,
+        Err(e) if !ci => {
+            eprintln!("[{test}] SKIPPED: no nats-server ({e})");
+            return None;
+        }
+        Err(e) => panic!("no nats-server under CI: {e}"),
+    };
+    for _ in 0..3 {
+        let port = free_port();
+        let s = NatsServer::new(
+            "single-test.conf",
+            vec![
+                ("NODE_NAME".into(), "shore-0".into()),
+                ("CLIENT_PORT".into(), port.to_string()),
+            ],
+            &bin,
+        );
+        match s.run("start") {
+            Ok(()) => return Some((s, format!("nats://127.0.0.1:{port}"))),
+            Err(e) => eprintln!("[{test}] server did not start ({e}); new port"),
+        }
+    }
+    panic!("nats-server did not start");
+}
+
 /// Throwaway CA, shore and ship certificates from `deploy/scripts/nats-tls-certs.sh`.
 pub fn certs() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
