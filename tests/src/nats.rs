@@ -54,6 +54,32 @@ impl NatsServer {
         }
     }
 
+    /// A server of `deploy/nats/<conf>` whose `cluster { name: seawatch-shore }` is
+    /// `cluster_name` instead (the file is copied into the server's directory so).
+    pub fn with_cluster_name(
+        conf: &str,
+        env: Vec<(String, String)>,
+        bin: &str,
+        cluster_name: &str,
+    ) -> Self {
+        let mut s = Self::new(conf, env, bin);
+        let text = std::fs::read_to_string(&s.conf).unwrap();
+        let named = text.replace(
+            "  name: seawatch-shore\n",
+            &format!("  name: {cluster_name}\n"),
+        );
+        assert_ne!(
+            named,
+            text,
+            "{}: no cluster name to replace",
+            s.conf.display()
+        );
+        let copy = s.dir.path().join(conf);
+        std::fs::write(&copy, named).unwrap();
+        s.conf = copy;
+        s
+    }
+
     /// Runs the script's `cmd` (start, stop, kill) on this server.
     pub fn run(&self, cmd: &str) -> Result<(), String> {
         let out = Command::new("bash")
@@ -222,7 +248,6 @@ impl ShoreCluster {
         for i in 0..n {
             let mut env = vec![
                 ("NODE_NAME".into(), format!("shore-{i}")),
-                ("CLUSTER_NAME".into(), name.clone()),
                 ("CLIENT_PORT".into(), client[i].to_string()),
                 ("CLUSTER_PORT".into(), cluster[i].to_string()),
                 ("LEAF_PORT".into(), leaf[i].to_string()),
@@ -238,7 +263,7 @@ impl ShoreCluster {
                 ));
             }
             env.extend(tls_env(certs, "shore", certs));
-            let s = NatsServer::new("shore-node.conf", env, bin);
+            let s = NatsServer::with_cluster_name("shore-node.conf", env, bin, &name);
             // On error the servers started so far are stopped as they drop.
             s.run("start").map_err(|e| format!("shore-{i}: {e}"))?;
             servers.push(Some(s));
