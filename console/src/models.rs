@@ -85,15 +85,6 @@ fn done<T: serde::Serialize>(
     }
 }
 
-fn not_admin(by: &Principal) -> Option<Response> {
-    (!by.allows(Role::Admin.into())).then(|| {
-        error(
-            StatusCode::FORBIDDEN,
-            "changing the model registry is for admins",
-        )
-    })
-}
-
 async fn list(State(api): State<ModelApi>) -> Response {
     done(&api, StatusCode::OK, api.registry.list().await)
 }
@@ -170,9 +161,6 @@ async fn register(
     Path(name): Path<String>,
     b: Bytes,
 ) -> Response {
-    if let Some(r) = not_admin(&by) {
-        return r;
-    }
     let req: VersionRequest = match body(
         &api,
         &b,
@@ -201,9 +189,6 @@ async fn alias(
     Path((name, alias)): Path<(String, String)>,
     b: Bytes,
 ) -> Response {
-    if let Some(r) = not_admin(&by) {
-        return r;
-    }
     let Some(a) = Alias::parse(&alias) else {
         return bad(
             &api,
@@ -228,9 +213,6 @@ async fn rollback(
     Extension(by): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Response {
-    if let Some(r) = not_admin(&by) {
-        return r;
-    }
     done(
         &api,
         StatusCode::OK,
@@ -250,9 +232,6 @@ async fn gates(
     Path(name): Path<String>,
     b: Bytes,
 ) -> Response {
-    if let Some(r) = not_admin(&by) {
-        return r;
-    }
     let req: GatesBody = match body(
         &api,
         &b,
@@ -274,9 +253,6 @@ async fn evaluate(
     Extension(by): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Response {
-    if let Some(r) = not_admin(&by) {
-        return r;
-    }
     match api.registry.evaluate(&name, &by.name).await {
         Ok(None) => {
             api.metrics.request("conflict");
@@ -308,9 +284,6 @@ async fn start_shadow(
     Path(name): Path<String>,
     b: Bytes,
 ) -> Response {
-    if let Some(r) = not_admin(&by) {
-        return r;
-    }
     let req: ShadowBody = match body(
         &api,
         &b,
@@ -394,18 +367,22 @@ async fn start_shadow(
 
 /// The model routes behind `auth`: viewers read, admins change.
 pub fn routes(auth: &Auth, api: ModelApi) -> Router {
-    let r = Router::new()
+    let view = Router::new()
         .route("/api/models", get(list))
         .route("/api/models/{name}", get(one))
         .route("/api/models/{name}/history", get(history))
-        .route("/api/models/{name}/shadow", get(shadow).post(start_shadow))
+        .route("/api/models/{name}/shadow", get(shadow))
+        .with_state(api.clone());
+    let admin = Router::new()
+        .route("/api/models/{name}/shadow", post(start_shadow))
         .route("/api/models/{name}/versions", post(register))
         .route("/api/models/{name}/aliases/{alias}", post(alias))
         .route("/api/models/{name}/rollback", post(rollback))
         .route("/api/models/{name}/gates", post(gates))
         .route("/api/models/{name}/evaluate", post(evaluate))
         .with_state(api);
-    auth.protect(Role::Viewer, r)
+    auth.protect(Role::Viewer, view)
+        .merge(auth.protect(Role::Admin, admin))
 }
 
 #[cfg(test)]

@@ -432,11 +432,6 @@ pub fn register(
     by: &str,
     now_ms: i64,
 ) -> Result<ModelEv, ModelError> {
-    if !name_ok(name) {
-        return Err(bad(format!(
-            "model name {name:?}: use 1-64 of a-z, 0-9, '-' and '_'"
-        )));
-    }
     if !is_sha256(&req.bundle) {
         return Err(bad(format!(
             "bundle {:?}: expected a SHA-256 (64 lower-case hex digits)",

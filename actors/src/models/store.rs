@@ -506,9 +506,14 @@ impl Registry {
             }
             match self.store.append(name, &change, last).await {
                 Ok(_) => {
-                    let mut all = evs;
-                    all.extend(change.iter().cloned());
-                    m = Model::fold(name, &all);
+                    // `m` is the fold of `evs`: apply only what was appended
+                    m = match m {
+                        Some(mut m) => {
+                            change.iter().for_each(|e| m.apply(e));
+                            Some(m)
+                        }
+                        None => Model::fold(name, &change),
+                    };
                     return m.ok_or_else(|| ModelError::Store("empty history".into()));
                 }
                 Err(e) if e == CONFLICT => continue,
