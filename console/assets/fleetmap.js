@@ -45,8 +45,7 @@ window.swFleetMap = (function () {
     for (let lat = -60; lat <= 60; lat += 30) grat.append(svg("line", { class: "grat", x1: 0, y1: Y(lat), x2: W, y2: Y(lat) }));
   }
 
-  const posOf = (s) => { const p = s.position; return p && Number.isFinite(+p.lat) && Number.isFinite(+p.lon) ? p : null; };
-  const openOf = (s) => Array.isArray(s.open_incidents) ? s.open_incidents.length : (+s.open_incidents || 0);
+  // posOf and openOf: app.js's (loaded first)
   const idOf = (s) => s.id || s.ship;
   // The ship's link state: down when every link is down, degraded when one is down or
   // degraded, up when all are up, unknown without links.

@@ -47,8 +47,8 @@ pub type OnApplied = Arc<dyn Fn(BundleKind) + Send + Sync>;
 /// first one (`id: root cause`), which fails a health check still watching.
 pub type IncidentProbe = Arc<dyn Fn(i64) -> Option<String> + Send + Sync>;
 
-/// The probe of the ship's incident board: open, not merged, critical, opened at or
-/// after the time asked.
+/// The probe of the ship's incident board: critical, not merged, opened at or after the
+/// time asked (open or already resolved: one that came and went inside the watch counts).
 pub fn critical_incidents(board: crate::incident::IncidentBoard, ship: String) -> IncidentProbe {
     use crate::incident::board::StateFilter;
     use crate::incident::model::IncidentSeverity;

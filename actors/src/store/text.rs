@@ -16,6 +16,7 @@
 //!   0069), so a `device:` search with words skips the blocks where that device wrote
 //!   but not those words.
 
+#[cfg(test)]
 use std::collections::HashSet;
 
 /// Tokens with a digit longer than this are not put into block filters.
@@ -80,6 +81,7 @@ pub fn pair_hash(device: u64, token: u64) -> u64 {
 }
 
 /// Adds the hashes of the indexed tokens of `text` to `set` (no allocation for ASCII).
+#[cfg(test)]
 pub fn add_indexed_hashes(text: &str, set: &mut HashSet<u64>) {
     for_indexed_hashes(text, |h| {
         set.insert(h);
@@ -233,6 +235,7 @@ pub struct TokenBloom {
 
 impl TokenBloom {
     /// A filter holding `hashes`, [`BLOOM_BITS_PER_TOKEN`] bits each.
+    #[cfg(test)]
     pub fn from_hashes(hashes: &HashSet<u64>) -> Self {
         Self::from_distinct(hashes.len(), hashes.iter().copied())
     }

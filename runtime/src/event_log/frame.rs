@@ -216,7 +216,9 @@ impl FrameDecoder {
 
     /// Decode and validate a frame payload (CRC must already be checked).
     pub fn decode(&mut self, h: &FrameHeader, payload: &[u8]) -> Result<Vec<Event>, String> {
-        decode_payload_with(&mut self.decompressor, &mut self.raw, h, payload)
+        let events = self.access(h, payload)?;
+        rkyv::deserialize::<Vec<Event>, rkyv::rancor::Error>(events)
+            .map_err(|e| format!("archive deserialisation failed: {e}"))
     }
 
     /// Decompress and validate a frame payload (CRC must already be checked) without
@@ -260,42 +262,4 @@ impl FrameDecoder {
         }
         Ok(events)
     }
-}
-
-fn decode_payload_with(
-    decompressor: &mut zstd::bulk::Decompressor<'static>,
-    raw: &mut AlignedVec<16>,
-    h: &FrameHeader,
-    payload: &[u8],
-) -> Result<Vec<Event>, String> {
-    raw.clear();
-    raw.resize(h.raw_len as usize, 0);
-    let n = decompressor
-        .decompress_to_buffer(payload, raw.as_mut_slice())
-        .map_err(|e| format!("zstd decompression failed: {e}"))?;
-    if n != h.raw_len as usize {
-        return Err(format!(
-            "decompressed length {n} does not match header raw_len {}",
-            h.raw_len
-        ));
-    }
-    let events = rkyv::from_bytes::<Vec<Event>, rkyv::rancor::Error>(raw.as_slice())
-        .map_err(|e| format!("archive validation failed: {e}"))?;
-    if events.len() != h.count as usize {
-        return Err(format!(
-            "frame holds {} events, header says {}",
-            events.len(),
-            h.count
-        ));
-    }
-    for (i, e) in events.iter().enumerate() {
-        if e.seq != h.first_seq + i as u64 {
-            return Err(format!(
-                "event seq {} out of order (expected {})",
-                e.seq,
-                h.first_seq + i as u64
-            ));
-        }
-    }
-    Ok(events)
 }
