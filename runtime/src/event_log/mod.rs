@@ -482,6 +482,10 @@ fn find_valid_frame(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
+/// A segment open during a visit: its first seq, the file, and where the
+/// frame after the last one read starts (offset, first seq).
+type OpenSegment<'a> = (u64, SegmentFile<'a>, Option<(u64, u64)>);
+
 /// Positioned reads of one segment file.
 struct SegmentFile<'a> {
     path: &'a Path,
@@ -915,6 +919,7 @@ impl EventLog {
         let mut ri = 0;
         let mut cur = 0u64;
         let mut spans: Vec<Range<usize>> = Vec::new();
+        let mut open: Option<OpenSegment<'_>> = None;
         let result = (|| -> Result<()> {
             loop {
                 // The next wanted seq.
@@ -941,8 +946,21 @@ impl EventLog {
                 } else {
                     self.sealed_meta(seg_first)?.locate(cur)
                 };
-                let mut sf = SegmentFile::open(&info.path, info.len)?;
+                // Consecutive frames of one segment share the open file, and
+                // a walk resumes after the previous frame when the index's
+                // hint lies behind it.
                 let mut off = hint;
+                match &open {
+                    Some((first, _, next)) if *first == seg_first => {
+                        if let Some((next_off, next_seq)) = *next {
+                            if next_off > hint && next_seq <= cur {
+                                off = next_off;
+                            }
+                        }
+                    }
+                    _ => open = Some((seg_first, SegmentFile::open(&info.path, info.len)?, None)),
+                }
+                let (_, sf, next) = open.as_mut().expect("opened above");
                 let h = loop {
                     let (_, h) = sf.header_at(off)?;
                     if h.end_seq() > cur {
@@ -972,6 +990,7 @@ impl EventLog {
                     j += 1;
                 }
                 cur = frame_end;
+                *next = Some((off + h.frame_len(), h.end_seq()));
                 let cached = {
                     let cache = self.read_cache.lock();
                     cache
