@@ -118,6 +118,18 @@ impl PushBus {
             .collect()
     }
 
+    /// The latest push of every link of `ship` (every ship when `None`), shared: what
+    /// [`PushBus::latest_links`] gives without copying the pushes (for callers that
+    /// only read them, such as the sync's tick).
+    pub fn latest_links_shared(&self, ship: Option<&str>) -> Vec<Arc<Push>> {
+        self.links
+            .read()
+            .iter()
+            .filter(|((s, _), _)| ship.is_none_or(|w| w == s))
+            .map(|(_, p)| Arc::clone(p))
+            .collect()
+    }
+
     /// A new subscription, seeing pushes published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Push>> {
         self.tx.subscribe()

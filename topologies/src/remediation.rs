@@ -100,9 +100,12 @@ pub struct RemediationArgs {
 /// The outages the link actors predict, from their latest pushes: links whose
 /// `LinkRisk` alert fires with a predicted start (`predicted_outage_ms`), named by the
 /// alert's firing time (`risk_alert_since_ms`).
-pub fn predicted_outages(links: &[seawatch_actors::push::Push]) -> Vec<PredictedOutage> {
+pub fn predicted_outages<P: std::borrow::Borrow<seawatch_actors::push::Push>>(
+    links: &[P],
+) -> Vec<PredictedOutage> {
     links
         .iter()
+        .map(|p| p.borrow())
         .filter(|p| p.body.get("risk_alert").and_then(|v| v.as_bool()) == Some(true))
         .filter_map(|p| {
             let b = &p.body;
@@ -178,7 +181,7 @@ pub fn remediation_service(args: RemediationArgs) -> Result<RemediationService, 
         now_ms: now_ms.clone(),
         predicted_outages: {
             let (push, ship) = (args.push.clone(), ship.clone());
-            Arc::new(move || predicted_outages(&push.latest_links(Some(&ship))))
+            Arc::new(move || predicted_outages(&push.latest_links_shared(Some(&ship))))
         },
     };
     let drivers = DriverSet {
@@ -347,7 +350,7 @@ fn ship_facts(
     incidents: IncidentBoard,
 ) -> Arc<dyn Fn() -> ShipFacts + Send + Sync> {
     Arc::new(move || {
-        let latest = push.latest_links(Some(&ship));
+        let latest = push.latest_links_shared(Some(&ship));
         ShipFacts {
             links: links
                 .iter()

@@ -65,7 +65,7 @@ impl SnapshotSource for LiveShipState {
     fn snapshot(&self, now_ms: i64) -> ShipSnapshot {
         let mut links: Vec<LinkSnapshot> = self
             .push
-            .latest_links(Some(&self.ship))
+            .latest_links_shared(Some(&self.ship))
             .iter()
             .filter_map(|p| {
                 Some(LinkSnapshot {
@@ -98,7 +98,7 @@ impl SnapshotSource for LiveShipState {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         let mut links: Vec<(String, String)> = self
             .push
-            .latest_links(Some(&self.ship))
+            .latest_links_shared(Some(&self.ship))
             .iter()
             .map(|p| {
                 let field = |k: &str| p.body.get(k).and_then(|v| v.as_str()).unwrap_or_default();
@@ -118,7 +118,7 @@ impl SnapshotSource for LiveShipState {
     /// degraded threshold with hysteresis, or a locked link whose margin is eroding).
     fn link_degraded(&self) -> bool {
         self.push
-            .latest_links(Some(&self.ship))
+            .latest_links_shared(Some(&self.ship))
             .iter()
             .any(|p| p.body.get("state").and_then(|s| s.as_str()) == Some("degraded"))
     }
@@ -129,8 +129,11 @@ impl SnapshotSource for LiveShipState {
     /// the cause gives none (a rain fade).
     fn predicted_outage(&self, now_ms: i64) -> Option<(i64, i64)> {
         let riding = self.route.as_ref().and_then(SyncRoute::active);
-        predicted_outage_of(&self.push.latest_links(Some(&self.ship)), riding.as_deref())
-            .filter(|(_, end)| *end + seawatch_actors::sync::ship::OUTAGE_HOLD_AFTER_MS > now_ms)
+        predicted_outage_of(
+            &self.push.latest_links_shared(Some(&self.ship)),
+            riding.as_deref(),
+        )
+        .filter(|(_, end)| *end + seawatch_actors::sync::ship::OUTAGE_HOLD_AFTER_MS > now_ms)
     }
 }
 
@@ -139,23 +142,17 @@ pub const DEFAULT_OUTAGE_MS: i64 = 10 * 60_000;
 
 /// The earliest predicted outage in the link pushes `links` (see
 /// [`SnapshotSource::predicted_outage`] of [`LiveShipState`]): of link `riding` only
-/// when given.
-pub fn predicted_outage_of(
-    links: &[seawatch_actors::push::Push],
+/// when given; an outage without a predicted end lasts [`DEFAULT_OUTAGE_MS`].
+pub fn predicted_outage_of<P: std::borrow::Borrow<seawatch_actors::push::Push>>(
+    links: &[P],
     riding: Option<&str>,
 ) -> Option<(i64, i64)> {
-    links
-        .iter()
-        .filter(|p| p.body.get("risk_alert").and_then(|v| v.as_bool()) == Some(true))
-        .filter(|p| riding.is_none_or(|r| p.body.get("link").and_then(|v| v.as_str()) == Some(r)))
-        .filter_map(|p| {
-            let start = p.body.get("predicted_outage_ms")?.as_i64()?;
-            let end = p
-                .body
-                .get("predicted_end_ms")
-                .and_then(|v| v.as_i64())
-                .unwrap_or(start + DEFAULT_OUTAGE_MS);
-            Some((start, end.max(start)))
+    crate::remediation::predicted_outages(links)
+        .into_iter()
+        .filter(|p| riding.is_none_or(|r| p.link == r))
+        .map(|p| {
+            let end = p.end_ms.unwrap_or(p.start_ms + DEFAULT_OUTAGE_MS);
+            (p.start_ms, end.max(p.start_ms))
         })
         .min()
 }

@@ -274,8 +274,8 @@ pub struct LinkActorState {
     risk: RiskModel,
     up_gauge: Gauge,
     risk_gauge: Gauge<f64, AtomicU64>,
-    /// Risk and status at the last push.
-    pushed: Option<(f64, LinkStatus, bool)>,
+    /// What the last push said.
+    pushed: Option<Pushed>,
     /// The last hours of risk, a point a minute.
     history: std::collections::VecDeque<RiskPoint>,
     /// Since when (event time, unix ms) the `LinkRisk` alert fires: names the episode.
@@ -440,12 +440,17 @@ impl LinkActorState {
         let Some(bus) = &self.args.push else {
             return;
         };
-        let now = (self.state.risk, self.state.status, self.risk.firing());
-        if let Some((r, s, f)) = self.pushed {
-            if s == now.1 && f == now.2 && (r - now.0).abs() < 0.05 {
-                return;
-            }
+        let now = Pushed {
+            risk: self.state.risk,
+            status: self.state.status,
+            firing: self.risk.firing(),
+            outage_ms: self.state.predicted_outage_ms,
+            end_ms: self.state.predicted_end_ms,
+        };
+        if self.pushed.as_ref().is_some_and(|p| !p.differs(&now)) {
+            return;
         }
+        let firing = now.firing;
         self.pushed = Some(now);
         let s = &self.state;
         bus.publish(Push {
@@ -458,7 +463,7 @@ impl LinkActorState {
                 "up": s.status != LinkStatus::Down,
                 "risk": (s.risk * 1000.0).round() / 1000.0,
                 "outage_risk": (s.risk * 1000.0).round() / 1000.0,
-                "risk_alert": now.2,
+                "risk_alert": firing,
                 "predicted_outage_at": s.predicted_outage_ms.map(crate::incident::api::rfc3339),
                 "predicted_outage_ms": s.predicted_outage_ms,
                 "predicted_end_ms": s.predicted_end_ms,
@@ -750,10 +755,68 @@ pub fn link_child(args: LinkArgs) -> (ChildSpec, Addr<LinkMsg>) {
     ChildSpec::actor(&id, "link", move || (LinkActor, args.clone()))
 }
 
+/// What a link push said: the next push goes out only when this moved.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Pushed {
+    risk: f64,
+    status: LinkStatus,
+    firing: bool,
+    outage_ms: Option<i64>,
+    end_ms: Option<i64>,
+}
+
+/// A predicted start or end moving by less than this is not pushed again.
+const PREDICTION_MOVE_MS: i64 = 5_000;
+
+impl Pushed {
+    /// Whether `now` is worth a push after `self`: status or alert changed,
+    /// the risk moved by 0.05, or a predicted start or end appeared, went, or
+    /// moved by [`PREDICTION_MOVE_MS`] (the shore plans its sync around them).
+    fn differs(&self, now: &Pushed) -> bool {
+        let moved = |a: Option<i64>, b: Option<i64>| match (a, b) {
+            (Some(a), Some(b)) => (a - b).abs() >= PREDICTION_MOVE_MS,
+            (None, None) => false,
+            _ => true,
+        };
+        self.status != now.status
+            || self.firing != now.firing
+            || (self.risk - now.risk).abs() >= 0.05
+            || moved(self.outage_ms, now.outage_ms)
+            || moved(self.end_ms, now.end_ms)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use seawatch_model::MetricSample;
+
+    #[test]
+    fn a_moved_prediction_is_pushed_again_and_jitter_is_not() {
+        let a = Pushed {
+            risk: 0.8,
+            status: LinkStatus::Up,
+            firing: true,
+            outage_ms: Some(100_000),
+            end_ms: Some(160_000),
+        };
+        assert!(!a.differs(&Pushed {
+            risk: 0.82,
+            outage_ms: Some(101_000),
+            ..a
+        }));
+        assert!(a.differs(&Pushed {
+            outage_ms: Some(90_000),
+            ..a
+        }));
+        assert!(a.differs(&Pushed {
+            end_ms: Some(200_000),
+            ..a
+        }));
+        assert!(a.differs(&Pushed { end_ms: None, ..a }));
+        assert!(a.differs(&Pushed { risk: 0.7, ..a }));
+        assert!(a.differs(&Pushed { firing: false, ..a }));
+    }
 
     /// A point a minute: the highest risk and the earliest predicted outage of the
     /// minute; a late event does not rewrite the past; six hours at most.

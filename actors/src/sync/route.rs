@@ -178,7 +178,7 @@ impl SyncRoute {
         self.push
             .as_ref()
             .and_then(|p| {
-                p.latest_links(Some(&self.ship))
+                p.latest_links_shared(Some(&self.ship))
                     .into_iter()
                     .find(|p| p.body.get("link").and_then(|l| l.as_str()) == Some(id))
                     .and_then(|p| p.body.get("state")?.as_str().map(str::to_owned))
