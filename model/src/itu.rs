@@ -200,11 +200,18 @@ impl SlantPath {
             return Some(0.0);
         }
         let (k, alpha) = self.k_alpha();
+        self.rain_for_db_with(k, alpha, db)
+    }
+
+    /// [`SlantPath::rain_for_db`] with P.838's `(k, α)` given (cached by the caller),
+    /// for `db > 0`: bisection on the monotonic attenuation up to 500 mm/h, to 1 ppm of
+    /// the rate (10⁻⁵ mm/h below 10 mm/h).
+    pub fn rain_for_db_with(&self, k: f64, alpha: f64, db: f64) -> Option<f64> {
         let (mut lo, mut hi) = (0.0f64, 500.0f64);
-        if self.attenuation_with(k, alpha, hi) < db {
+        if !db.is_finite() || self.attenuation_with(k, alpha, hi) < db {
             return None;
         }
-        for _ in 0..40 {
+        while hi - lo > 1e-6 * hi.max(10.0) {
             let mid = 0.5 * (lo + hi);
             if self.attenuation_with(k, alpha, mid) < db {
                 lo = mid;

@@ -353,24 +353,12 @@ impl RainPrior {
         self.path.attenuation_with(self.k, self.alpha, r)
     }
 
-    /// Rain rate giving `att` dB (bisection on the monotonic P.618 attenuation).
+    /// Rain rate giving `att` dB; `None` for no fade or one no rain explains.
     fn rain_for(&self, att: f64) -> Option<f64> {
-        if att <= 0.0 || !att.is_finite() {
+        if att <= 0.0 {
             return None;
         }
-        let (mut lo, mut hi) = (0.0f64, 400.0f64);
-        if self.attenuation(hi) < att {
-            return None;
-        }
-        for _ in 0..28 {
-            let mid = 0.5 * (lo + hi);
-            if self.attenuation(mid) < att {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        Some(hi)
+        self.path.rain_for_db_with(self.k, self.alpha, att)
     }
 }
 
