@@ -357,13 +357,14 @@ struct KeyLines {
 }
 
 /// The block being filled: its span, its event count, the lines of its keys (word and
-/// device hashes) and, for each device while it has few lines, its words.
+/// device hashes) and, for each device while it has few lines (while its key is listed),
+/// its words; a device's words are dropped once it has more.
 #[derive(Debug)]
 struct OpenBlock {
     span: Span,
     events: u32,
     keys: HashMap<u64, KeyLines>,
-    device_words: HashMap<u64, Option<Vec<u64>>>,
+    device_words: HashMap<u64, Vec<u64>>,
 }
 
 impl OpenBlock {
@@ -394,7 +395,7 @@ impl OpenBlock {
         let mut devices: Vec<(u32, u64, &Vec<u64>)> = self
             .device_words
             .iter()
-            .filter_map(|(&d, w)| Some((self.keys.get(&d)?.lines, d, w.as_ref()?)))
+            .filter_map(|(&d, w)| Some((self.keys.get(&d)?.lines, d, w)))
             .filter(|&(lines, _, _)| lines <= RARE_LINES)
             .collect();
         devices.sort_unstable();
@@ -470,8 +471,8 @@ impl BlockRef<'_> {
             BlockRef::Closed(b) => needles
                 .iter()
                 .all(|&n| b.words.may_contain(text::pair_hash(device, n))),
-            BlockRef::Open(o) => match o.device_words.get(&device) {
-                Some(Some(words)) => needles.iter().all(|n| words.contains(n)),
+            BlockRef::Open(o) => match (o.listed(device), o.device_words.get(&device)) {
+                (Some(_), Some(words)) => needles.iter().all(|n| words.contains(n)),
                 _ => true,
             },
         }
@@ -887,16 +888,11 @@ impl LogIndex {
             open.add(k, off);
         }
         let lines = open.keys[&d].lines;
-        let words = open
-            .device_words
-            .entry(d)
-            .or_insert_with(|| Some(Vec::new()));
+        let words = open.device_words.entry(d).or_default();
         if lines <= RARE_LINES {
-            if let Some(w) = words {
-                w.extend_from_slice(keys);
-            }
-        } else {
-            *words = None;
+            words.extend(keys.iter().filter(|&&k| k != d));
+        } else if lines == RARE_LINES + 1 {
+            *words = Vec::new();
         }
         if open.events >= self.config.block_events.max(1) {
             let o = self.open.take().expect("just inserted");
