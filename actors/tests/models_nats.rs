@@ -269,7 +269,7 @@ async fn a_challenger_is_shadowed_on_a_ship_scored_held_then_promoted_by_its_gat
         clock: Clock::system(),
         poll: Duration::from_millis(100),
         health: Arc::new(|| Ok(())),
-        on_applied: Arc::new(|_| {}),
+        on_applied: seawatch_actors::rollout::agent::reload_nothing(),
         incidents: seawatch_actors::rollout::agent::no_incidents(),
     });
     let ship_clock = Clock::manual(1_800_000_000_000);

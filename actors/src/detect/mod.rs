@@ -29,6 +29,7 @@ pub mod nab;
 mod novelty;
 pub mod peer;
 pub mod score;
+pub mod settings;
 mod seasonal;
 
 pub use adwin::Adwin;

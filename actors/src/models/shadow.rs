@@ -107,79 +107,8 @@ pub fn shadow_bundle(
     Ok(encode(BundleKind::Model, &format!("shadow-{model}"), files))
 }
 
-/// Detector settings a `detectors` bundle may give (its `*.toml` files, read in path
-/// order, later keys winning); unknown keys are ignored (they are the live detectors').
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct DetectorSettings {
-    /// Samples before the first score.
-    pub warmup: Option<usize>,
-    /// Score at or above which an alert is raised.
-    pub alert_threshold: Option<f64>,
-    /// EWMA weight.
-    pub ewma_alpha: Option<f64>,
-    /// Rolling MAD window.
-    pub mad_window: Option<usize>,
-    /// Calibration history.
-    pub history: Option<usize>,
-    /// Short-term surprise samples.
-    pub short: Option<usize>,
-    /// Seasonal period in seconds.
-    pub season: Option<f64>,
-    /// Metric names scored (empty: every metric).
-    #[serde(default)]
-    pub metrics: Vec<String>,
-}
-
-impl DetectorSettings {
-    /// Reads the settings from a `detectors` bundle.
-    pub fn from_bundle(b: &Bundle) -> Result<Self, String> {
-        if b.manifest.kind != BundleKind::Detectors {
-            return Err(format!(
-                "a {} bundle, not detectors",
-                b.manifest.kind.as_str()
-            ));
-        }
-        let mut table = toml::Table::new();
-        for (path, bytes) in &b.files {
-            if !path.ends_with(".toml") {
-                continue;
-            }
-            let text = std::str::from_utf8(bytes).map_err(|_| format!("{path}: not UTF-8"))?;
-            let t: toml::Table = toml::from_str(text).map_err(|e| format!("{path}: {e}"))?;
-            table.extend(t);
-        }
-        toml::Value::Table(table)
-            .try_into()
-            .map_err(|e| format!("detector settings: {e}"))
-    }
-
-    /// The ensemble configuration: the defaults with these settings over them.
-    pub fn config(&self) -> EnsembleConfig {
-        let mut c = EnsembleConfig::default();
-        if let Some(x) = self.warmup {
-            c.warmup = x;
-        }
-        if let Some(x) = self.alert_threshold {
-            c.alert_threshold = x;
-        }
-        if let Some(x) = self.ewma_alpha {
-            c.ewma_alpha = x;
-        }
-        if let Some(x) = self.mad_window {
-            c.mad_window = x.max(3);
-        }
-        if let Some(x) = self.history {
-            c.history = x.max(10);
-        }
-        if let Some(x) = self.short {
-            c.short = x.max(1);
-        }
-        if self.season.is_some() {
-            c.season = self.season;
-        }
-        c
-    }
-}
+/// Detector settings, read the same way as the live detectors read them.
+pub use crate::detect::settings::DetectorSettings;
 
 /// Link-risk tuning a `model` bundle may give (its first `*.json` file); unknown keys are
 /// ignored.
