@@ -556,8 +556,7 @@ fn live_settings(ship_data: &std::path::Path) -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_promoted_champion_is_rolled_out_by_its_plan_and_a_rollback_rolls_the_previous_one_out()
-{
+async fn a_promoted_champion_is_rolled_out_by_its_plan_and_a_rollback_rolls_the_previous_one_out() {
     let Some((_server, url)) = server() else {
         return;
     };
@@ -739,7 +738,10 @@ async fn a_promoted_champion_is_rolled_out_by_its_plan_and_a_rollback_rolls_the_
     assert_eq!((&deployed[0].0, deployed[0].2), (&v2, AliasCause::Promoted));
     let r = rollouts().await;
     assert_eq!(r.len(), 1);
-    assert_eq!((r[0].id.as_str(), r[0].bundle.as_str()), (deployed[0].1.as_str(), v2.as_str()));
+    assert_eq!(
+        (r[0].id.as_str(), r[0].bundle.as_str()),
+        (deployed[0].1.as_str(), v2.as_str())
+    );
     until("the promoted champion on the ship", async || {
         (live_settings(&ship_data).as_deref() == Some(V2)).then_some(())
     })

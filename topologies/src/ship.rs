@@ -478,12 +478,10 @@ impl ShipNode {
             // detector settings are pushed to the running detectors (which report what
             // they run to the health check); other kinds are read where they are used.
             let rem = remediation.clone();
-            let detectors = opts.detectors.is_some().then(|| {
-                (
-                    roster.clone(),
-                    cfg.data.join("detectors"),
-                )
-            });
+            let detectors = opts
+                .detectors
+                .is_some()
+                .then(|| (roster.clone(), cfg.data.join("detectors")));
             let reload: seawatch_actors::rollout::agent::OnApplied = Arc::new(move |kind| {
                 use seawatch_actors::rollout::bundle::BundleKind;
                 let (rem, detectors) = (rem.clone(), detectors.clone());

@@ -872,8 +872,10 @@ impl DetectorState {
         let mut ens_old = old.ensemble.clone();
         ens_old.alert_threshold = config.ensemble.alert_threshold;
         let reinit = ens_old != config.ensemble;
-        let adwin = (old.adwin_delta, old.adwin_window) != (config.adwin_delta, config.adwin_window);
-        let forest = old.iforest != config.iforest || old.iforest_features != config.iforest_features;
+        let adwin =
+            (old.adwin_delta, old.adwin_window) != (config.adwin_delta, config.adwin_window);
+        let forest =
+            old.iforest != config.iforest || old.iforest_features != config.iforest_features;
         let forecast = old.forecast != config.forecast;
         for s in &mut self.series {
             if let Some(e) = s.ensemble.as_mut() {

@@ -29,8 +29,8 @@ pub mod nab;
 mod novelty;
 pub mod peer;
 pub mod score;
-pub mod settings;
 mod seasonal;
+pub mod settings;
 
 pub use adwin::Adwin;
 pub use art::FuzzyArt;

@@ -119,9 +119,9 @@ impl DetectorSettings {
     /// Values out of range are an error that names the key.
     pub fn check(&self) -> Result<(), String> {
         let unit = |k: &str, v: Option<f64>, lo_open: bool| match v {
-            Some(x) if !x.is_finite() || x > 1.0 || x < 0.0 || (lo_open && x == 0.0) => Err(
-                format!("detector settings: {k} = {x}: expected a number in (0, 1]"),
-            ),
+            Some(x) if !(0.0..=1.0).contains(&x) || (lo_open && x == 0.0) => Err(format!(
+                "detector settings: {k} = {x}: expected a number in (0, 1]"
+            )),
             _ => Ok(()),
         };
         unit("alert_threshold", self.alert_threshold, true)?;
@@ -139,9 +139,7 @@ impl DetectorSettings {
         }
         for (k, v) in [("season", self.season), ("drift_sigma", self.drift_sigma)] {
             if v.is_some_and(|x| !x.is_finite() || x <= 0.0) {
-                return Err(format!(
-                    "detector settings: {k} must be a positive number"
-                ));
+                return Err(format!("detector settings: {k} must be a positive number"));
             }
         }
         Ok(())
@@ -217,7 +215,10 @@ mod tests {
     #[test]
     fn files_merge_in_path_order_and_bad_values_name_their_key() {
         let s = DetectorSettings::from_files([
-            ("a.toml", &b"alert_threshold = 0.3\nsustain = [1, 1]\nother = 1\n"[..]),
+            (
+                "a.toml",
+                &b"alert_threshold = 0.3\nsustain = [1, 1]\nother = 1\n"[..],
+            ),
             ("b.toml", &b"alert_threshold = 0.6\n"[..]),
             ("README.md", &b"not toml"[..]),
         ])
@@ -281,7 +282,9 @@ mod live {
     use crate::rollout::bundle::{encode, sha256_hex};
     use crate::rollout::nats::ShipLink;
     use crate::rollout::{Delivery, Report, ReportState};
-    use crate::roster::{roster_child, DetectorSetup, Discovered, RosterArgs, RosterMetrics, RosterView};
+    use crate::roster::{
+        roster_child, DetectorSetup, Discovered, RosterArgs, RosterMetrics, RosterView,
+    };
 
     /// Deliveries queued in memory, reports kept.
     #[derive(Default)]
@@ -314,7 +317,8 @@ mod live {
     /// Fires on any score of 0.05 (one sample is enough).
     const TOUCHY: &str = "alert_threshold = 0.05\nsustain = [1, 1]\n";
     /// Fires on nothing these samples can score: 32 in a row at the top score.
-    const DEAF: &str = "alert_threshold = 1.0\ninstant = 1.0\nsustain = [32, 32]\ndrift_sigma = 1000000.0\n";
+    const DEAF: &str =
+        "alert_threshold = 1.0\ninstant = 1.0\nsustain = [32, 32]\ndrift_sigma = 1000000.0\n";
 
     fn delivery(rollout: &str, toml: &str, window_s: u64) -> Vec<u8> {
         let bytes = encode(
@@ -349,7 +353,10 @@ mod live {
             if let Some(v) = f() {
                 return v;
             }
-            assert!(start.elapsed() < Duration::from_secs(20), "timed out: {what}");
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "timed out: {what}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -436,7 +443,9 @@ mod live {
         let mut feed = async |from: usize, n: usize| -> usize {
             let before = alerts.lock().len();
             for i in from..from + n {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let noise = (x >> 33) as f64 / (1u64 << 31) as f64;
                 let v = if i % 50 == 49 { 24.0 } else { 20.0 + noise };
                 let obs = Observation::from_metric(MetricSample {
@@ -452,7 +461,10 @@ mod live {
             let want = fed;
             let start = Instant::now();
             while snapshot().await.samples < want {
-                assert!(start.elapsed() < Duration::from_secs(20), "samples not scored");
+                assert!(
+                    start.elapsed() < Duration::from_secs(20),
+                    "samples not scored"
+                );
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             alerts.lock()[before..]
@@ -480,7 +492,10 @@ mod live {
         let deaf_fp = fingerprint(DEAF);
         let start = Instant::now();
         while snapshot().await.settings != deaf_fp {
-            assert!(start.elapsed() < Duration::from_secs(20), "deaf settings not pushed");
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "deaf settings not pushed"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let snap = snapshot().await;
@@ -522,7 +537,8 @@ mod live {
         })
         .await;
         assert!(
-            ok.detail.contains(&format!("1 detectors run settings {deaf_fp}")),
+            ok.detail
+                .contains(&format!("1 detectors run settings {deaf_fp}")),
             "{}",
             ok.detail
         );

@@ -191,7 +191,10 @@ pub async fn deploy(
         .await
         .map_err(|e| ModelError::Store(format!("rollout controller: {e}")))?
         .map_err(|e| ModelError::BadRequest(format!("champion rollout refused: {e}")))?;
-    match registry.record_deployed(&m.name, &version, &rollout.id).await {
+    match registry
+        .record_deployed(&m.name, &version, &rollout.id)
+        .await
+    {
         Ok(_) => Ok(Some(rollout.id)),
         Err(e) => {
             // Another node recorded its rollout of this champion first (or the champion

@@ -19,6 +19,9 @@
 //!   the same data; [`evaluate`] gives each gate's value and verdict, and the shore's
 //!   [`evaluator`] promotes the challenger when every gate passes (recording the
 //!   evaluation), or records why it stays in shadow.
+//! * A model's opt-in [`RolloutPlan`] makes the evaluator roll out the champion its gates
+//!   promote, and the previous one after a rollback ([`Model::deploy_due`], decision
+//!   0076).
 //!
 //! Design and limits: `docs/decisions/0065-model-registry-is-an-append-only-jetstream-history-and-challengers-are-scored-in-shadow-on-ships-and-promoted-by-gates.md`.
 

@@ -29,7 +29,9 @@
 //! **Reporting.** Every `report_every` the runner publishes each run's cumulative
 //! [`ShadowReport`] to shore (`SW_MODEL_SHADOW`, one message per ship and model, the
 //! latest replacing the earlier); while the link is down nothing queues: the next report
-//! carries the totals. Bounded: at most [`MAX_SERIES`] series / links per run (more are
+//! carries the totals. The counters are saved in `DATA/models/shadow-counters.json` (at
+//! most every [`SAVE_EVERY_MS`] and at stop) with the log position they cover, and a run
+//! of the same spec takes them up again after a restart (decision 0076). Bounded: at most [`MAX_SERIES`] series / links per run (more are
 //! counted as dropped), [`MAX_RUNS`] runs, rings of [`MAX_PENDING`] alerts and incidents.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -1162,12 +1164,18 @@ mod tests {
         let cp = encode(
             BundleKind::Detectors,
             "detectors",
-            vec![("e.toml".into(), b"warmup = 30\nalert_threshold = 0.05\n".to_vec())],
+            vec![(
+                "e.toml".into(),
+                b"warmup = 30\nalert_threshold = 0.05\n".to_vec(),
+            )],
         );
         let ch = encode(
             BundleKind::Detectors,
             "detectors",
-            vec![("e.toml".into(), b"warmup = 30\nalert_threshold = 0.9\n".to_vec())],
+            vec![(
+                "e.toml".into(),
+                b"warmup = 30\nalert_threshold = 0.9\n".to_vec(),
+            )],
         );
         let b = decode(&shadow_bundle("det", ModelKind::DetectorSettings, &ch, Some(&cp)).unwrap())
             .unwrap();

@@ -686,44 +686,45 @@ impl Registry {
     ) -> Result<(Option<Verdict>, Model), ModelError> {
         let reports = self.store.shadow(name).await.map_err(ModelError::Store)?;
         let out: Mutex<Option<Verdict>> = Mutex::new(None);
-        let model = self.change_from(name, loaded, |m, now| {
-            let m = Self::known(m, name)?;
-            let summary = summarize(&m, &reports);
-            let Some(evaluation) = evaluate(&m, &summary) else {
-                *out.lock() = None;
-                return Ok(Vec::new());
-            };
-            let mut change = Vec::new();
-            let promoted = evaluation.pass;
-            let same = m.last_evaluation.as_ref().is_some_and(|l| {
-                l.challenger == evaluation.challenger
-                    && l.champion == evaluation.champion
-                    && l.pass == evaluation.pass
-                    && l.why_not() == evaluation.why_not()
-            });
-            if promoted || !same {
-                change.push(ModelEv::Evaluated {
-                    at_ms: now,
-                    evaluation: evaluation.clone(),
+        let model = self
+            .change_from(name, loaded, |m, now| {
+                let m = Self::known(m, name)?;
+                let summary = summarize(&m, &reports);
+                let Some(evaluation) = evaluate(&m, &summary) else {
+                    *out.lock() = None;
+                    return Ok(Vec::new());
+                };
+                let mut change = Vec::new();
+                let promoted = evaluation.pass;
+                let same = m.last_evaluation.as_ref().is_some_and(|l| {
+                    l.challenger == evaluation.challenger
+                        && l.champion == evaluation.champion
+                        && l.pass == evaluation.pass
+                        && l.why_not() == evaluation.why_not()
                 });
-            }
-            if promoted {
-                change.extend(set_champion(
-                    &m,
-                    &evaluation.challenger,
-                    by,
-                    now,
-                    AliasCause::Promoted,
-                )?);
-            }
-            *out.lock() = Some(Verdict {
-                evaluation,
-                promoted,
-                recorded: !change.is_empty(),
-            });
-            Ok(change)
-        })
-        .await?;
+                if promoted || !same {
+                    change.push(ModelEv::Evaluated {
+                        at_ms: now,
+                        evaluation: evaluation.clone(),
+                    });
+                }
+                if promoted {
+                    change.extend(set_champion(
+                        &m,
+                        &evaluation.challenger,
+                        by,
+                        now,
+                        AliasCause::Promoted,
+                    )?);
+                }
+                *out.lock() = Some(Verdict {
+                    evaluation,
+                    promoted,
+                    recorded: !change.is_empty(),
+                });
+                Ok(change)
+            })
+            .await?;
         let v = out.lock().take();
         Ok((v, model))
     }

@@ -419,7 +419,8 @@ async fn a_champion_is_due_for_a_rollout_only_when_its_plan_predates_an_automati
         .unwrap();
     assert_eq!(m.deploy_due(), None);
     assert!(matches!(
-        reg.record_deployed("det", &sha('a'), "shore-1-000001").await,
+        reg.record_deployed("det", &sha('a'), "shore-1-000001")
+            .await,
         Err(ModelError::Conflict(_))
     ));
     // Cleared: nothing is due after the next rollback.

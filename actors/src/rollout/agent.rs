@@ -5,10 +5,12 @@
 //! sent as; writes the files into a staging folder beside the target (`DATA/policies`,
 //! `DATA/runbooks`, `DATA/detectors`, `DATA/assistant/docs`, `DATA/models/<name>`) and
 //! swaps it in by renames, keeping the previous version beside it (`.<name>.previous`);
-//! tells the node to reload ([`AgentArgs::on_applied`]); runs the health check — the
-//! bundle's own (policies compile, runbooks load, detector settings and model JSON parse,
-//! documents are UTF-8) and the ship's ([`AgentArgs::health`]: the supervision tree is
-//! up) — within the delivery's `timeout_s`; on failure puts the previous version back by
+//! tells the node to reload ([`AgentArgs::on_applied`]: detector settings are pushed to
+//! the running detectors, which must report their fingerprint, decision 0076); runs the
+//! health check — the reload's answer, the bundle's own (policies compile, runbooks load,
+//! detector settings and model JSON parse, documents are UTF-8) and the ship's
+//! ([`AgentArgs::health`]: the supervision tree is up) — within the delivery's
+//! `timeout_s`; on failure puts the previous version back by
 //! itself; records the outcome in `DATA/bundles/agent.json`; reports `succeeded` or
 //! `failed`, and only then acks the delivery.
 //!
@@ -421,9 +423,9 @@ impl AgentState {
                         (Ok(()), Ok(running)) => {
                             format!("{why}; rolled back to the previous version; {running}")
                         }
-                        (Ok(()), Err(e)) => format!(
-                            "{why}; rolled back to the previous version; NOT RELOADED: {e}"
-                        ),
+                        (Ok(()), Err(e)) => {
+                            format!("{why}; rolled back to the previous version; NOT RELOADED: {e}")
+                        }
                         (Err(e), _) => format!("{why}; ROLLBACK FAILED: {e}"),
                     },
                     at_ms: now(),
@@ -598,8 +600,12 @@ impl Actor for BundleAgent {
             // what read the unfinished version at the ship's start reads the previous one
             if let Some(kind) = p.kind {
                 match (args.on_applied)(kind).await {
-                    Ok(running) => tracing::info!(kind = kind.as_str(), %running, "bundle agent: previous version reloaded"),
-                    Err(e) => tracing::error!(kind = kind.as_str(), error = %e, "bundle agent: previous version not reloaded"),
+                    Ok(running) => {
+                        tracing::info!(kind = kind.as_str(), %running, "bundle agent: previous version reloaded")
+                    }
+                    Err(e) => {
+                        tracing::error!(kind = kind.as_str(), error = %e, "bundle agent: previous version not reloaded")
+                    }
                 }
             }
         }
