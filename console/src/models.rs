@@ -542,6 +542,21 @@ mod tests {
                 r#"{"gates":[{"metric":"recall","direction":"up"}]}"#,
                 "unknown variant",
             ),
+            (
+                "/api/models/det/rollout",
+                r#"{"plan":{"all":true,"waves":[]}}"#,
+                "rollout plan: waves",
+            ),
+            (
+                "/api/models/det/rollout",
+                r#"{"plan":{"all":true,"waves":[{"percent":50}]}}"#,
+                "must be 100",
+            ),
+            (
+                "/api/models/det/rollout",
+                r#"{"plan":{"fleet":true}}"#,
+                "unknown field",
+            ),
         ] {
             let (code, body) = http(srv, "POST", path, Some(&admin), req).await;
             assert_eq!(code, 400, "{path} {req}: {body}");
@@ -570,6 +585,18 @@ mod tests {
         let (code, body) = http(srv, "POST", "/api/models/det/gates", Some(&admin),
             r#"{"gates":[{"metric":"alerts_per_1k","direction":"lower","min_relative_change":0.1,"min_exposure":100}]}"#).await;
         assert_eq!(code, 200, "{body}");
+        // the champion's rollout plan: admins only, kept with the model
+        let plan = r#"{"plan":{"all":true,"waves":[{"percent":100,"timeout_s":600}]}}"#;
+        let (code, _) = http(srv, "POST", "/api/models/det/rollout", Some(&viewer), plan).await;
+        assert_eq!(code, 403);
+        let (code, body) = http(srv, "POST", "/api/models/det/rollout", Some(&admin), plan).await;
+        assert_eq!(code, 200, "{body}");
+        let m: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(m["rollout"]["all"], true, "{body}");
+        assert_eq!(
+            m["history"].as_array().unwrap().last().unwrap()["event"],
+            "rollout_plan"
+        );
         // no shadow data: held, with the reason
         let (code, body) = http(srv, "POST", "/api/models/det/evaluate", Some(&admin), "").await;
         assert_eq!(code, 200, "{body}");
