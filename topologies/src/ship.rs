@@ -37,6 +37,7 @@ use seawatch_actors::link::LinkMetrics;
 use seawatch_actors::log_service::{LogReader, LogService};
 use seawatch_actors::otel::Traces;
 use seawatch_actors::push::{Push, PushBus, PushKind};
+use seawatch_actors::rollout::agent::OnApplied;
 use seawatch_actors::roster::{
     roster_child, DetectorSetup, Discovered, Roster, RosterArgs, RosterMetrics, RosterView,
 };
@@ -321,6 +322,9 @@ pub struct ShipNode {
     pub executions: Executions,
     /// Which link the ship's sync rides.
     pub sync_route: SyncRoute,
+    /// What the bundle agent calls after it swapped a bundle in or rolled one back: reloads
+    /// runbooks and policies, pushes detector settings to the running detectors.
+    pub bundle_reload: OnApplied,
 }
 
 /// Why a ship node could not start.
@@ -473,6 +477,7 @@ impl ShipNode {
             services.insert(sync_at, sync);
         }
         let remediation = service.remediation.clone();
+        let bundle_reload: OnApplied;
         {
             // Bundles from shore's rollouts: runbooks and policies are reloaded at once,
             // detector settings are pushed to the running detectors (which report what
@@ -482,7 +487,7 @@ impl ShipNode {
                 .detectors
                 .is_some()
                 .then(|| (roster.clone(), cfg.data.join("detectors")));
-            let reload: seawatch_actors::rollout::agent::OnApplied = Arc::new(move |kind| {
+            let reload: OnApplied = Arc::new(move |kind| {
                 use seawatch_actors::rollout::bundle::BundleKind;
                 let (rem, detectors) = (rem.clone(), detectors.clone());
                 Box::pin(async move {
@@ -503,6 +508,7 @@ impl ShipNode {
                 incidents.clone(),
                 cfg.ship.clone(),
             );
+            bundle_reload = reload.clone();
             if let Some(agent) = crate::sync::ship_bundle_agent(cfg, &runtime, reload, probe) {
                 services.push(agent);
             }
@@ -676,6 +682,7 @@ impl ShipNode {
             traces: opts.traces.clone(),
             executions,
             sync_route,
+            bundle_reload,
         })
     }
 
