@@ -560,7 +560,8 @@ pub type SinkConnector =
 /// `{result}` of `seawatch_shadow_reports_total`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ShadowLabel {
-    /// `sent`, `unsent` (link down), `bad_slot` (a shadow folder that does not load).
+    /// `sent`, `unsent` (link down), `bad_slot` (a shadow folder, or the saved counters, that
+    /// does not load).
     pub result: &'static str,
 }
 
