@@ -10,7 +10,10 @@
 //! * the gates first hold it (too little exposure, the reason recorded), then promote it
 //!   once they pass; the history answers who was champion before, and a rollback is one
 //!   step;
-//! * a link-risk challenger shadowed beside it sees the link's outage and is held.
+//! * a link-risk challenger shadowed beside it sees the link's outage and is held;
+//! * a model with a rollout plan: the champion its gates promote is rolled out to the ship
+//!   by the evaluator (recorded in the history), and after a rollback the previous
+//!   champion is rolled out again (decision 0076).
 //!
 //! The binary is `SEAWATCH_NATS_SERVER` or what `deploy/scripts/nats-test-server.sh bin`
 //! finds; without one the test says so and passes, except under `CI=true`.
@@ -29,7 +32,8 @@ use seawatch_actors::models::shadow::{
 };
 use seawatch_actors::models::store::{ModelStore, NatsModelStore, Registry};
 use seawatch_actors::models::{
-    Alias, AliasCause, Direction, Gate, ModelEv, ModelKind, VersionRequest,
+    Alias, AliasCause, Direction, Gate, ModelEv, ModelKind, RolloutPlan, ShadowCounts,
+    ShadowReport, VersionRequest,
 };
 use seawatch_actors::rollout::agent::{agent_child, AgentArgs, BundleTargets};
 use seawatch_actors::rollout::bundle::{encode, BundleKind, BundleStore};
@@ -269,7 +273,7 @@ async fn a_challenger_is_shadowed_on_a_ship_scored_held_then_promoted_by_its_gat
         clock: Clock::system(),
         poll: Duration::from_millis(100),
         health: Arc::new(|| Ok(())),
-        on_applied: Arc::new(|_| {}),
+        on_applied: seawatch_actors::rollout::agent::reload_nothing(),
         incidents: seawatch_actors::rollout::agent::no_incidents(),
     });
     let ship_clock = Clock::manual(1_800_000_000_000);
@@ -480,7 +484,7 @@ async fn a_challenger_is_shadowed_on_a_ship_scored_held_then_promoted_by_its_gat
         .unwrap();
     let metrics = ModelMetrics::default();
     clock.advance_ms(60_000);
-    evaluate_all(&node_a, &metrics).await;
+    evaluate_all(&node_a, &metrics, None).await;
     let m = node_b.get("det").await.unwrap();
     assert_eq!(m.champion.as_deref(), Some(v1.as_str()), "held");
     let e = m.last_evaluation.clone().unwrap();
@@ -508,7 +512,7 @@ async fn a_challenger_is_shadowed_on_a_ship_scored_held_then_promoted_by_its_gat
     node_b.set_gates("det", gates(500), "root").await.unwrap();
     clock.advance_ms(60_000);
     let t_promoted = clock.now_ms();
-    evaluate_all(&node_b, &metrics).await;
+    evaluate_all(&node_b, &metrics, None).await;
     let m = node_a.get("det").await.unwrap();
     assert_eq!(m.champion.as_deref(), Some(v2.as_str()));
     assert_eq!(m.challenger, None);
@@ -541,6 +545,228 @@ async fn a_challenger_is_shadowed_on_a_ship_scored_held_then_promoted_by_its_gat
         node_a.store.names().await.unwrap(),
         vec!["det".to_string(), "vsat-risk".to_string()]
     );
+
+    ship_root.shutdown().await;
+    shore_root.shutdown().await;
+}
+
+/// The ship's detector settings in place (`DATA/detectors/ensemble.toml`).
+fn live_settings(ship_data: &std::path::Path) -> Option<String> {
+    std::fs::read_to_string(ship_data.join("detectors/ensemble.toml")).ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_champion_is_rolled_out_by_its_plan_and_a_rollback_rolls_the_previous_one_out() {
+    let Some((_server, url)) = server() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let shore_data = dir.path().join("shore");
+    let bundles = BundleStore::open(&shore_data.join("bundles")).unwrap();
+    let clock = Clock::manual(1_800_000_000_000);
+    let u = url.clone();
+    let (ctl, controller) = controller_child(ControllerArgs {
+        id_prefix: "shore-0".into(),
+        dir: shore_data.join("rollouts"),
+        bundles: bundles.clone(),
+        fleet: vec!["aurora".into()],
+        clock: Clock::system(),
+        tick: Duration::from_millis(100),
+        grace_ms: 2_000,
+        connect: Arc::new(move || {
+            let u = u.clone();
+            Box::pin(async move {
+                let l = NatsShoreLink::connect(&u, 1, "shore-0").await?;
+                Ok(Arc::new(l) as Arc<dyn ShoreLink>)
+            })
+        }),
+        metrics: RolloutMetrics::default(),
+        failover: false,
+    });
+    let (shore_root, _) = start_root(
+        SupervisorSpec::new("shore", ShardKey::new("shore")).child(ctl),
+        Runtime::new(Clock::system()),
+    )
+    .await
+    .unwrap();
+    let node_a = registry(&url, &bundles, &clock).await;
+    let node_b = registry(&url, &bundles, &clock).await;
+
+    let ship_data = dir.path().join("aurora");
+    let u = url.clone();
+    let (agent, _) = agent_child(AgentArgs {
+        ship: "aurora".into(),
+        dir: ship_data.join("bundles"),
+        targets: BundleTargets::under(&ship_data),
+        connect: Arc::new(move || {
+            let u = u.clone();
+            Box::pin(async move {
+                let l = NatsShipLink::connect(&u, "aurora", Some("shore")).await?;
+                Ok(Arc::new(l) as Arc<dyn ShipLink>)
+            })
+        }),
+        clock: Clock::system(),
+        poll: Duration::from_millis(100),
+        health: Arc::new(|| Ok(())),
+        on_applied: seawatch_actors::rollout::agent::reload_nothing(),
+        incidents: seawatch_actors::rollout::agent::no_incidents(),
+    });
+    let (ship_root, _) = start_root(
+        SupervisorSpec::new("aurora", ShardKey::new("aurora")).child(agent),
+        Runtime::new(Clock::system()),
+    )
+    .await
+    .unwrap();
+
+    const V1: &str = "warmup = 30\nalert_threshold = 0.05\n";
+    const V2: &str = "warmup = 30\nalert_threshold = 0.5\n";
+    let v1 = bundles.put(&detectors(V1)).unwrap().sha256;
+    let v2 = bundles.put(&detectors(V2)).unwrap().sha256;
+    for v in [&v1, &v2] {
+        node_a
+            .register(
+                "det",
+                VersionRequest {
+                    bundle: v.clone(),
+                    kind: ModelKind::DetectorSettings,
+                    metadata: Default::default(),
+                    metrics: Default::default(),
+                },
+                "root",
+            )
+            .await
+            .unwrap();
+    }
+    node_a
+        .set_alias("det", Alias::Champion, Some(v1.clone()), "root")
+        .await
+        .unwrap();
+    // A bad plan is refused with the reason.
+    let bad = RolloutPlan {
+        ships: Some(vec!["aurora".into()]),
+        all: None,
+        waves: vec![],
+        on_error: OnError::Pause,
+    };
+    let e = node_a
+        .set_rollout_plan("det", Some(bad), "root")
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("waves"), "{e}");
+    let plan = RolloutPlan {
+        ships: None,
+        all: Some(true),
+        waves: vec![WaveSpec {
+            percent: 100.0,
+            success_threshold: 100.0,
+            error_threshold: 0.0,
+            timeout_s: 60,
+            approval: false,
+            incident_window_s: Some(0),
+        }],
+        on_error: OnError::Pause,
+    };
+    node_b
+        .set_rollout_plan("det", Some(plan), "root")
+        .await
+        .unwrap();
+    let rollouts = async || {
+        controller
+            .call(RolloutMsg::List, Duration::from_secs(10))
+            .await
+            .unwrap()
+    };
+    // A champion set by hand is not rolled out by the plan.
+    let metrics = ModelMetrics::default();
+    evaluate_all(&node_a, &metrics, Some(&controller)).await;
+    assert!(rollouts().await.is_empty());
+
+    // The challenger's shadow report (as a ship publishes it) passes its gate: promoted
+    // and rolled out to every ship, recorded in the history.
+    node_a
+        .set_alias("det", Alias::Challenger, Some(v2.clone()), "root")
+        .await
+        .unwrap();
+    node_a
+        .set_gates(
+            "det",
+            vec![gate("agreement", Direction::Higher, Some(0.5), None, 50)],
+            "root",
+        )
+        .await
+        .unwrap();
+    let counts = ShadowCounts {
+        samples: 100,
+        agree: 90,
+        ..Default::default()
+    };
+    NatsModelStore::ship(&url, Some("shore"))
+        .await
+        .unwrap()
+        .put_shadow(&ShadowReport {
+            ship: "aurora".into(),
+            model: "det".into(),
+            kind: ModelKind::DetectorSettings,
+            challenger: v2.clone(),
+            champion: Some(v1.clone()),
+            since_ms: 0,
+            at_ms: 1,
+            champion_counts: counts,
+            challenger_counts: counts,
+            dropped_series: 0,
+        })
+        .await
+        .unwrap();
+    clock.advance_ms(60_000);
+    evaluate_all(&node_b, &metrics, Some(&controller)).await;
+    let m = node_a.get("det").await.unwrap();
+    assert_eq!(m.champion.as_deref(), Some(v2.as_str()), "promoted");
+    let deployed: Vec<(String, String, AliasCause)> = m
+        .history
+        .iter()
+        .filter_map(|e| match e {
+            ModelEv::Deployed {
+                version,
+                rollout,
+                cause,
+                ..
+            } => Some((version.clone(), rollout.clone(), *cause)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deployed.len(), 1, "{deployed:?}");
+    assert_eq!((&deployed[0].0, deployed[0].2), (&v2, AliasCause::Promoted));
+    let r = rollouts().await;
+    assert_eq!(r.len(), 1);
+    assert_eq!(
+        (r[0].id.as_str(), r[0].bundle.as_str()),
+        (deployed[0].1.as_str(), v2.as_str())
+    );
+    until("the promoted champion on the ship", async || {
+        (live_settings(&ship_data).as_deref() == Some(V2)).then_some(())
+    })
+    .await;
+    // Once: the next tick (either node) starts nothing more.
+    evaluate_all(&node_a, &metrics, Some(&controller)).await;
+    assert_eq!(rollouts().await.len(), 1);
+
+    // A rollback rolls the previous champion's bundle out.
+    clock.advance_ms(60_000);
+    node_b.rollback("det", "root").await.unwrap();
+    evaluate_all(&node_a, &metrics, Some(&controller)).await;
+    let r = rollouts().await;
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[1].bundle, v1);
+    until("the previous champion on the ship again", async || {
+        (live_settings(&ship_data).as_deref() == Some(V1)).then_some(())
+    })
+    .await;
+    let m = node_b.get("det").await.unwrap();
+    assert!(m.history.iter().any(|e| matches!(
+        e,
+        ModelEv::Deployed { version, cause: AliasCause::Rollback, .. } if *version == v1
+    )));
+    assert_eq!(m.deploy_due(), None);
 
     ship_root.shutdown().await;
     shore_root.shutdown().await;

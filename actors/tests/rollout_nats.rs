@@ -114,7 +114,7 @@ impl Ship {
             clock: Clock::system(),
             poll: Duration::from_millis(100),
             health: Arc::new(|| Ok(())),
-            on_applied: Arc::new(|_| {}),
+            on_applied: seawatch_actors::rollout::agent::reload_nothing(),
             incidents,
         });
         let (root, _) = start_root(

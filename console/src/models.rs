@@ -16,6 +16,10 @@
 //!   "min_relative_change"?,"min_exposure"?}]}` (admin).
 //! - `POST /api/models/{name}/evaluate` (admin): evaluates the gates now; promotes when
 //!   all pass.
+//! - `POST /api/models/{name}/rollout` `{"plan": {"ships"|"all","waves","on_error"?}|null}`
+//!   (admin): the champion's rollout plan (decision 0076): from then on a champion moved
+//!   by the gates or by a rollback is rolled out with it by the shore's evaluator;
+//!   `null` turns that off.
 //! - `POST /api/models/{name}/shadow` `{"ships"|"all","waves"?}` (admin): builds the
 //!   challenger's shadow bundle and starts a rollout of it (201 with the rollout).
 //!
@@ -32,7 +36,7 @@ use axum::{Extension, Json, Router};
 use seawatch_actors::models::evaluator::ModelMetrics;
 use seawatch_actors::models::shadow::shadow_bundle;
 use seawatch_actors::models::store::Registry;
-use seawatch_actors::models::{Alias, Gate, ModelError, VersionRequest};
+use seawatch_actors::models::{Alias, Gate, ModelError, RolloutPlan, VersionRequest};
 use seawatch_actors::rollout::bundle::BundleStore;
 use seawatch_actors::rollout::controller::RolloutMsg;
 use seawatch_actors::rollout::state::{RolloutRequest, WaveSpec};
@@ -248,6 +252,36 @@ async fn gates(
     )
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RolloutPlanBody {
+    plan: Option<RolloutPlan>,
+}
+
+async fn rollout_plan(
+    State(api): State<ModelApi>,
+    Extension(by): Extension<Principal>,
+    Path(name): Path<String>,
+    b: Bytes,
+) -> Response {
+    let req: RolloutPlanBody = match body(
+        &api,
+        &b,
+        "rollout plan",
+        r#"{"plan":{"ships":[..]|"all":true,"waves":[{"percent",..}],"on_error"?}|null}"#,
+    ) {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    done(
+        &api,
+        StatusCode::OK,
+        api.registry
+            .set_rollout_plan(&name, req.plan, &by.name)
+            .await,
+    )
+}
+
 async fn evaluate(
     State(api): State<ModelApi>,
     Extension(by): Extension<Principal>,
@@ -380,6 +414,7 @@ pub fn routes(auth: &Auth, api: ModelApi) -> Router {
         .route("/api/models/{name}/rollback", post(rollback))
         .route("/api/models/{name}/gates", post(gates))
         .route("/api/models/{name}/evaluate", post(evaluate))
+        .route("/api/models/{name}/rollout", post(rollout_plan))
         .with_state(api);
     auth.protect(Role::Viewer, view)
         .merge(auth.protect(Role::Admin, admin))
@@ -507,6 +542,21 @@ mod tests {
                 r#"{"gates":[{"metric":"recall","direction":"up"}]}"#,
                 "unknown variant",
             ),
+            (
+                "/api/models/det/rollout",
+                r#"{"plan":{"all":true,"waves":[]}}"#,
+                "rollout plan: waves",
+            ),
+            (
+                "/api/models/det/rollout",
+                r#"{"plan":{"all":true,"waves":[{"percent":50}]}}"#,
+                "must be 100",
+            ),
+            (
+                "/api/models/det/rollout",
+                r#"{"plan":{"fleet":true}}"#,
+                "unknown field",
+            ),
         ] {
             let (code, body) = http(srv, "POST", path, Some(&admin), req).await;
             assert_eq!(code, 400, "{path} {req}: {body}");
@@ -535,6 +585,18 @@ mod tests {
         let (code, body) = http(srv, "POST", "/api/models/det/gates", Some(&admin),
             r#"{"gates":[{"metric":"alerts_per_1k","direction":"lower","min_relative_change":0.1,"min_exposure":100}]}"#).await;
         assert_eq!(code, 200, "{body}");
+        // the champion's rollout plan: admins only, kept with the model
+        let plan = r#"{"plan":{"all":true,"waves":[{"percent":100,"timeout_s":600}]}}"#;
+        let (code, _) = http(srv, "POST", "/api/models/det/rollout", Some(&viewer), plan).await;
+        assert_eq!(code, 403);
+        let (code, body) = http(srv, "POST", "/api/models/det/rollout", Some(&admin), plan).await;
+        assert_eq!(code, 200, "{body}");
+        let m: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(m["rollout"]["all"], true, "{body}");
+        assert_eq!(
+            m["history"].as_array().unwrap().last().unwrap()["event"],
+            "rollout_plan"
+        );
         // no shadow data: held, with the reason
         let (code, body) = http(srv, "POST", "/api/models/det/evaluate", Some(&admin), "").await;
         assert_eq!(code, 200, "{body}");

@@ -44,6 +44,8 @@ pub fn shore_registry(
         registry: registry.clone(),
         tick: EVALUATE_EVERY,
         metrics: model_metrics.clone(),
+        // champions of models with a rollout plan go live by a rollout
+        rollouts: Some(rollouts.controller.clone()),
     });
     (
         child,

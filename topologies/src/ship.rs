@@ -37,6 +37,7 @@ use seawatch_actors::link::LinkMetrics;
 use seawatch_actors::log_service::{LogReader, LogService};
 use seawatch_actors::otel::Traces;
 use seawatch_actors::push::{Push, PushBus, PushKind};
+use seawatch_actors::rollout::agent::OnApplied;
 use seawatch_actors::roster::{
     roster_child, DetectorSetup, Discovered, Roster, RosterArgs, RosterMetrics, RosterView,
 };
@@ -129,13 +130,27 @@ impl ShipOptions {
             log: cfg.event_log_config().map_err(ShipStartError::Config)?,
             clock,
             correlator: CorrelatorConfig::default(),
-            detectors: Some(DetectorConfig::default()),
+            detectors: Some(live_detector_config(&cfg.data.join("detectors"))),
             board: IncidentBoard::new(),
             push: PushBus::default(),
             tap: None,
             traces: crate::config::OtelSection::traces(&cfg.otel, "seawatch-ship", &cfg.ship)
                 .map_err(ShipStartError::Config)?,
         })
+    }
+}
+
+/// The detector settings a ship starts with: `DATA/detectors` (where rollouts of
+/// detector settings put them) over the defaults. Settings that do not load are reported
+/// and the defaults run (the bundle agent puts back the previous version of an apply it
+/// did not finish, and pushes it to the detectors).
+pub fn live_detector_config(dir: &std::path::Path) -> DetectorConfig {
+    match seawatch_actors::detect::settings::load_config(dir, &DetectorConfig::default()) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(dir = %dir.display(), error = %e, "detector settings do not load; running the defaults");
+            DetectorConfig::default()
+        }
     }
 }
 
@@ -307,6 +322,9 @@ pub struct ShipNode {
     pub executions: Executions,
     /// Which link the ship's sync rides.
     pub sync_route: SyncRoute,
+    /// What the bundle agent calls after it swapped a bundle in or rolled one back: reloads
+    /// runbooks and policies, pushes detector settings to the running detectors.
+    pub bundle_reload: OnApplied,
 }
 
 /// Why a ship node could not start.
@@ -459,26 +477,38 @@ impl ShipNode {
             services.insert(sync_at, sync);
         }
         let remediation = service.remediation.clone();
+        let bundle_reload: OnApplied;
         {
-            // Bundles from shore's rollouts: runbooks and policies are reloaded at once;
-            // other kinds are read where they are used (detector settings at the next
-            // start).
+            // Bundles from shore's rollouts: runbooks and policies are reloaded at once,
+            // detector settings are pushed to the running detectors (which report what
+            // they run to the health check); other kinds are read where they are used.
             let rem = remediation.clone();
-            let reload = Arc::new(move |kind: seawatch_actors::rollout::bundle::BundleKind| {
+            let detectors = opts
+                .detectors
+                .is_some()
+                .then(|| (roster.clone(), cfg.data.join("detectors")));
+            let reload: OnApplied = Arc::new(move |kind| {
                 use seawatch_actors::rollout::bundle::BundleKind;
-                match kind {
-                    BundleKind::Runbooks | BundleKind::Policies => rem.reload(),
-                    other => tracing::info!(
-                        kind = other.as_str(),
-                        "bundle in place; read at its next use"
-                    ),
-                }
+                let (rem, detectors) = (rem.clone(), detectors.clone());
+                Box::pin(async move {
+                    match (kind, detectors) {
+                        (BundleKind::Runbooks | BundleKind::Policies, _) => {
+                            rem.reload();
+                            Ok("reloaded".to_string())
+                        }
+                        (BundleKind::Detectors, Some((roster, dir))) => {
+                            seawatch_actors::detect::settings::reload(&roster, &dir).await
+                        }
+                        (other, _) => Ok(format!("{} read at their next use", other.as_str())),
+                    }
+                })
             });
             // the health check's "no new critical incident within N s" reads the board
             let probe = seawatch_actors::rollout::agent::critical_incidents(
                 incidents.clone(),
                 cfg.ship.clone(),
             );
+            bundle_reload = reload.clone();
             if let Some(agent) = crate::sync::ship_bundle_agent(cfg, &runtime, reload, probe) {
                 services.push(agent);
             }
@@ -652,6 +682,7 @@ impl ShipNode {
             traces: opts.traces.clone(),
             executions,
             sync_route,
+            bundle_reload,
         })
     }
 

@@ -16,7 +16,7 @@ use seawatch_actors::push::PushBus;
 use seawatch_actors::rollout::agent::{
     agent_child, AgentArgs, BundleTargets, IncidentProbe, ShipConnector,
 };
-use seawatch_actors::rollout::bundle::{BundleKind, BundleStore};
+use seawatch_actors::rollout::bundle::BundleStore;
 use seawatch_actors::rollout::controller::{
     controller_child, ControllerArgs, RolloutMetrics, ShoreConnector,
 };
@@ -514,7 +514,7 @@ fn rollout_controller(
 pub fn ship_bundle_agent(
     cfg: &ShipConfig,
     runtime: &Runtime,
-    reload: Arc<dyn Fn(BundleKind) + Send + Sync>,
+    reload: seawatch_actors::rollout::agent::OnApplied,
     incidents: IncidentProbe,
 ) -> Option<ChildSpec> {
     let url = cfg.nats.as_ref()?.url.clone();

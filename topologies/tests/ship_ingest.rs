@@ -407,3 +407,60 @@ async fn the_sync_snapshot_carries_the_links_incidents_and_position() {
     assert_eq!(live.snapshot(2_000).links[0].status, "up");
     node.shutdown().await;
 }
+
+/// The detector settings of `text` over the defaults: the fingerprint detectors report.
+fn fingerprint(text: &str) -> String {
+    seawatch_actors::detect::settings::DetectorSettings::from_files([("d.toml", text.as_bytes())])
+        .unwrap()
+        .detector_config(&Default::default())
+        .fingerprint()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ship_starts_with_its_detector_settings_and_a_new_bundle_reaches_the_running_detectors() {
+    use seawatch_actors::rollout::bundle::BundleKind;
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("detectors");
+    std::fs::create_dir_all(&settings).unwrap();
+    const TOUCHY: &str = "alert_threshold = 0.05\nsustain = [1, 1]\n";
+    const DEAF: &str = "alert_threshold = 1.0\nsustain = [32, 32]\n";
+    std::fs::write(settings.join("d.toml"), TOUCHY).unwrap();
+    let node = ShipNode::start(&config(dir.path()), inventory(), Clock::system())
+        .await
+        .unwrap();
+    let running = || async {
+        let mut out = Vec::new();
+        for (id, d) in node.roster.detectors() {
+            let s = d.call(DetectorMsg::Snapshot, WAIT).await.unwrap();
+            out.push((id, s.settings));
+        }
+        out
+    };
+    let touchy = fingerprint(TOUCHY);
+    assert_eq!(
+        running().await,
+        vec![
+            ("core-sw-1".to_string(), touchy.clone()),
+            ("modem-1".to_string(), touchy.clone())
+        ],
+        "read from DATA/detectors at start"
+    );
+
+    // What the bundle agent does after a swap: the running detectors get the new
+    // settings, and the reload says so.
+    std::fs::write(settings.join("d.toml"), DEAF).unwrap();
+    let deaf = fingerprint(DEAF);
+    let said = (node.bundle_reload)(BundleKind::Detectors).await.unwrap();
+    assert_eq!(said, format!("2 detectors run settings {deaf}"));
+    assert!(running().await.iter().all(|(_, s)| *s == deaf));
+
+    // Settings that do not load fail the reload (and so the health check), naming the
+    // key; the running detectors keep what they run.
+    std::fs::write(settings.join("d.toml"), "sustain = [5, 2]\n").unwrap();
+    let e = (node.bundle_reload)(BundleKind::Detectors)
+        .await
+        .unwrap_err();
+    assert!(e.contains("sustain"), "{e}");
+    assert!(running().await.iter().all(|(_, s)| *s == deaf));
+    node.shutdown().await;
+}

@@ -72,6 +72,9 @@ pub enum DetectorMsg {
     Samples(Vec<Sample>),
     /// What the detector holds now.
     Snapshot(RpcReplyPort<DetectorSnapshot>),
+    /// New settings (a rollout or rollback of detector settings): applied to the running
+    /// state ([`DetectorState::apply_config`]).
+    Settings(Arc<DetectorConfig>),
     /// Fault injection (chaos and supervision tests): the actor panics.
     Crash,
 }
@@ -91,6 +94,10 @@ pub struct DetectorSnapshot {
     pub recalibrations: u64,
     /// Rows scored by the isolation forest.
     pub rows: u64,
+    /// The [`DetectorConfig::fingerprint`] of the settings it runs.
+    pub settings: String,
+    /// Times new settings re-initialised its series' ensembles.
+    pub reinits: u64,
 }
 
 /// Detector configuration: one serves every device.
@@ -131,6 +138,37 @@ pub struct DetectorConfig {
     pub forecast: ForecastConfig,
     /// Event-time period of the summaries sent to the peer actor, ms.
     pub summary_ms: i64,
+}
+
+impl DetectorConfig {
+    /// A short fingerprint of the whole configuration (16 hex digits of the SHA-256 of
+    /// its debug form): what a detector reports it runs.
+    pub fn fingerprint(&self) -> String {
+        crate::rollout::bundle::sha256_hex(format!("{self:?}").as_bytes())[..16].to_string()
+    }
+}
+
+/// The settings every detector of a ship runs now, shared by the roster and every
+/// detector incarnation: a detector (re)started reads it, so a restart keeps the settings
+/// last pushed. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct SettingsCell(Arc<Mutex<Arc<DetectorConfig>>>);
+
+impl SettingsCell {
+    /// A cell holding `config`.
+    pub fn new(config: DetectorConfig) -> Self {
+        Self(Arc::new(Mutex::new(Arc::new(config))))
+    }
+
+    /// The settings now.
+    pub fn get(&self) -> Arc<DetectorConfig> {
+        self.0.lock().clone()
+    }
+
+    /// Replaces the settings.
+    pub fn set(&self, config: Arc<DetectorConfig>) {
+        *self.0.lock() = config;
+    }
 }
 
 impl Default for DetectorConfig {
@@ -259,6 +297,9 @@ pub struct DetectorArgs {
     pub metrics: Option<DetectorMetrics>,
     /// Alerts firing, shared by every incarnation of this detector.
     pub firing: FiringSet,
+    /// The ship's live settings: when given, a starting detector runs these instead of
+    /// `config`.
+    pub settings: Option<SettingsCell>,
 }
 
 impl DetectorArgs {
@@ -273,6 +314,7 @@ impl DetectorArgs {
             peer: None,
             metrics: None,
             firing: FiringSet::default(),
+            settings: None,
         }
     }
 }
@@ -389,6 +431,8 @@ pub struct DetectorState {
     drifts: u64,
     recalibrations: u64,
     rows: u64,
+    fingerprint: String,
+    reinits: u64,
     /// Bytes this state last added to `seawatch_detector_bytes` (taken back on drop).
     reported_bytes: i64,
 }
@@ -408,8 +452,13 @@ impl Drop for DetectorState {
 impl DetectorState {
     /// A fresh state (every baseline empty); alerts in `args.firing` stay firing until
     /// the rebuilt baselines clear them.
-    pub fn new(args: DetectorArgs) -> Self {
+    pub fn new(mut args: DetectorArgs) -> Self {
+        if let Some(cell) = &args.settings {
+            args.config = cell.get();
+        }
         let mut st = DetectorState {
+            fingerprint: args.config.fingerprint(),
+            reinits: 0,
             index: HashMap::new(),
             series: Vec::new(),
             forest: None,
@@ -800,7 +849,60 @@ impl DetectorState {
             drifts: self.drifts,
             recalibrations: self.recalibrations,
             rows: self.rows,
+            settings: self.fingerprint.clone(),
+            reinits: self.reinits,
         }
+    }
+
+    /// Runs `config` from the next sample on, keeping what it allows:
+    ///
+    /// * the alert gate's settings (`alert_threshold`, `instant`, `sustain`,
+    ///   `clear_after`, `drift_sigma`, and the forest's quantile and sustain) are read at
+    ///   every sample: every learned baseline, gate and firing alert is kept;
+    /// * a change of the ensemble's structure (`warmup`, `ewma_alpha`, `mad_window`,
+    ///   `history`, `short`, `season`, or any other ensemble knob) re-initialises each
+    ///   series' ensemble explicitly: fresh baselines and a warm-up, as after a restart
+    ///   (decision 0007), its gate and firing alerts kept so a firing alert still clears;
+    /// * a change of ADWIN's, the forest's or the forecast's structure starts those
+    ///   afresh the same way.
+    ///
+    /// Returns whether the series' ensembles were re-initialised.
+    pub fn apply_config(&mut self, config: Arc<DetectorConfig>) -> bool {
+        let old = self.args.config.clone();
+        let mut ens_old = old.ensemble.clone();
+        ens_old.alert_threshold = config.ensemble.alert_threshold;
+        let reinit = ens_old != config.ensemble;
+        let adwin =
+            (old.adwin_delta, old.adwin_window) != (config.adwin_delta, config.adwin_window);
+        let forest =
+            old.iforest != config.iforest || old.iforest_features != config.iforest_features;
+        let forecast = old.forecast != config.forecast;
+        for s in &mut self.series {
+            if let Some(e) = s.ensemble.as_mut() {
+                if reinit {
+                    *e = Ensemble::new(config.ensemble.clone());
+                } else {
+                    e.set_alert_threshold(config.ensemble.alert_threshold);
+                }
+            }
+            if adwin {
+                s.adwin = Adwin::new(config.adwin_delta, config.adwin_window);
+            }
+            if let (true, Some((fc, _))) = (forecast, s.forecast.as_mut()) {
+                *fc = CapacityForecast::new(config.forecast.clone());
+            }
+        }
+        if forest {
+            self.forest = None;
+            self.features.clear();
+            self.forest_hist.clear();
+        }
+        if reinit {
+            self.reinits += 1;
+        }
+        self.fingerprint = config.fingerprint();
+        self.args.config = config;
+        reinit
     }
 }
 
@@ -866,6 +968,10 @@ impl Actor for DetectorActor {
             DetectorMsg::Snapshot(reply) => {
                 let _ = reply.send(state.snapshot());
             }
+            DetectorMsg::Settings(config) => {
+                let reinit = state.apply_config(config);
+                tracing::info!(ship = %state.args.ship, device = %state.args.device, settings = %state.fingerprint, reinit, "detector: new settings");
+            }
             DetectorMsg::Crash => panic!("detector {}: injected crash", state.args.device),
         }
         Ok(())
@@ -912,6 +1018,7 @@ impl DetectorWiring {
             peer: self.peer.clone(),
             metrics: self.metrics.clone(),
             firing: FiringSet::default(),
+            settings: None,
         }
     }
 }

@@ -474,6 +474,11 @@ impl Ensemble {
         }
     }
 
+    /// Moves the alert threshold (new detector settings); everything learned is kept.
+    pub fn set_alert_threshold(&mut self, t: f64) {
+        self.cfg.alert_threshold = t;
+    }
+
     /// Bytes held per series: the struct itself plus every heap buffer (at its
     /// allocated capacity; the novelty memories counted full).
     pub fn memory_bytes(&self) -> usize {

@@ -30,6 +30,7 @@ mod novelty;
 pub mod peer;
 pub mod score;
 mod seasonal;
+pub mod settings;
 
 pub use adwin::Adwin;
 pub use art::FuzzyArt;

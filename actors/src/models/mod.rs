@@ -19,6 +19,9 @@
 //!   the same data; [`evaluate`] gives each gate's value and verdict, and the shore's
 //!   [`evaluator`] promotes the challenger when every gate passes (recording the
 //!   evaluation), or records why it stays in shadow.
+//! * A model's opt-in [`RolloutPlan`] makes the evaluator roll out the champion its gates
+//!   promote, and the previous one after a rollback ([`Model::deploy_due`], decision
+//!   0076).
 //!
 //! Design and limits: `docs/decisions/0065-model-registry-is-an-append-only-jetstream-history-and-challengers-are-scored-in-shadow-on-ships-and-promoted-by-gates.md`.
 
@@ -31,6 +34,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::rollout::bundle::{is_sha256, BundleKind};
+use crate::rollout::state::{OnError, RolloutRequest, WaveSpec};
 
 /// What a model is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -253,6 +257,67 @@ pub enum ModelEv {
         /// The evaluation.
         evaluation: Evaluation,
     },
+    /// The champion's rollout plan was set (`None`: cleared): from then on a champion
+    /// moved by the gates or by a rollback is rolled out with it.
+    RolloutPlan {
+        /// Shore time (unix ms).
+        at_ms: i64,
+        /// By whom.
+        by: String,
+        /// The plan.
+        plan: Option<RolloutPlan>,
+    },
+    /// A rollout of the champion's bundle was started by the plan.
+    Deployed {
+        /// Shore time (unix ms).
+        at_ms: i64,
+        /// The champion rolled out.
+        version: String,
+        /// The rollout's id.
+        rollout: String,
+        /// What moved the champion (`promoted` or `rollback`).
+        cause: AliasCause,
+    },
+}
+
+/// How a model's new champion goes to the ships (`POST /api/models/{name}/rollout`):
+/// the targets and waves of an ordinary rollout (contracts §2), the bundle being the
+/// champion's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutPlan {
+    /// Target ships (or `all`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ships: Option<Vec<String>>,
+    /// Every ship of the shore's fleet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all: Option<bool>,
+    /// The waves, in order.
+    pub waves: Vec<WaveSpec>,
+    /// What a tripped error threshold does (default pause).
+    #[serde(default)]
+    pub on_error: OnError,
+}
+
+impl RolloutPlan {
+    /// The rollout request of `bundle` with this plan.
+    pub fn request(&self, bundle: &str) -> RolloutRequest {
+        RolloutRequest {
+            bundle: bundle.to_owned(),
+            ships: self.ships.clone(),
+            all: self.all,
+            waves: self.waves.clone(),
+            on_error: self.on_error,
+        }
+    }
+
+    /// Checks the plan as a rollout would be checked (an `all` plan against a fleet of
+    /// one).
+    pub fn check(&self) -> Result<(), String> {
+        self.request(&"0".repeat(64))
+            .plan(&["ship".to_owned()])
+            .map(|_| ())
+    }
 }
 
 impl ModelEv {
@@ -262,7 +327,9 @@ impl ModelEv {
             ModelEv::Registered { at_ms, .. }
             | ModelEv::Alias { at_ms, .. }
             | ModelEv::Gates { at_ms, .. }
-            | ModelEv::Evaluated { at_ms, .. } => *at_ms,
+            | ModelEv::Evaluated { at_ms, .. }
+            | ModelEv::RolloutPlan { at_ms, .. }
+            | ModelEv::Deployed { at_ms, .. } => *at_ms,
         }
     }
 }
@@ -284,6 +351,9 @@ pub struct Model {
     pub gates: Vec<Gate>,
     /// The last recorded evaluation.
     pub last_evaluation: Option<Evaluation>,
+    /// How a champion moved by the gates or a rollback is rolled out (`None`: it is not).
+    #[serde(default)]
+    pub rollout: Option<RolloutPlan>,
     /// Every event, oldest first (append-only).
     pub history: Vec<ModelEv>,
 }
@@ -328,6 +398,7 @@ impl Model {
                         challenger: None,
                         gates: Vec::new(),
                         last_evaluation: None,
+                        rollout: None,
                         history: Vec::new(),
                     };
                     model.apply(ev);
@@ -352,6 +423,8 @@ impl Model {
             ModelEv::Evaluated { evaluation, .. } => {
                 self.last_evaluation = Some(evaluation.clone())
             }
+            ModelEv::RolloutPlan { plan, .. } => self.rollout = plan.clone(),
+            ModelEv::Deployed { .. } => {}
         }
         self.history.push(ev.clone());
     }
@@ -387,6 +460,40 @@ impl Model {
             .take_while(|e| e.at_ms() <= at_ms)
             .cloned()
             .collect()
+    }
+
+    /// The champion to roll out now, and why it is champion: when the model has a
+    /// rollout plan, the last champion move came after the plan was set, was a promotion
+    /// by the gates or a rollback (a champion set by hand is not rolled out), and no
+    /// rollout of it was started since.
+    pub fn deploy_due(&self) -> Option<(String, AliasCause)> {
+        self.rollout.as_ref()?;
+        let plan_at = self
+            .history
+            .iter()
+            .rposition(|e| matches!(e, ModelEv::RolloutPlan { .. }))?;
+        let (at, version, cause) =
+            self.history
+                .iter()
+                .enumerate()
+                .rev()
+                .find_map(|(i, e)| match e {
+                    ModelEv::Alias {
+                        alias: Alias::Champion,
+                        version,
+                        cause,
+                        ..
+                    } => Some((i, version.clone(), *cause)),
+                    _ => None,
+                })?;
+        let version = version?;
+        if at < plan_at || cause == AliasCause::Set {
+            return None;
+        }
+        let done = self.history[at..]
+            .iter()
+            .any(|e| matches!(e, ModelEv::Deployed { version: v, .. } if *v == version));
+        (!done).then_some((version, cause))
     }
 
     /// The champion before the current one: what a rollback goes back to.
@@ -589,6 +696,23 @@ pub fn rollback(m: &Model, by: &str, now_ms: i64) -> Result<Vec<ModelEv>, ModelE
         )));
     };
     set_champion(m, &prev, by, now_ms, AliasCause::Rollback)
+}
+
+/// Checks a rollout plan; returns the event that sets it (`None` clears it).
+pub fn set_rollout_plan(
+    _m: &Model,
+    plan: Option<RolloutPlan>,
+    by: &str,
+    now_ms: i64,
+) -> Result<ModelEv, ModelError> {
+    if let Some(p) = &plan {
+        p.check().map_err(|e| bad(format!("rollout plan: {e}")))?;
+    }
+    Ok(ModelEv::RolloutPlan {
+        at_ms: now_ms,
+        by: by.to_owned(),
+        plan,
+    })
 }
 
 /// Checks gates; returns the event that sets them.

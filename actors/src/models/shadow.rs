@@ -29,7 +29,9 @@
 //! **Reporting.** Every `report_every` the runner publishes each run's cumulative
 //! [`ShadowReport`] to shore (`SW_MODEL_SHADOW`, one message per ship and model, the
 //! latest replacing the earlier); while the link is down nothing queues: the next report
-//! carries the totals. Bounded: at most [`MAX_SERIES`] series / links per run (more are
+//! carries the totals. The counters are saved in `DATA/models/shadow-counters.json` (at
+//! most every [`SAVE_EVERY_MS`] and at stop) with the log position they cover, and a run
+//! of the same spec takes them up again after a restart (decision 0076). Bounded: at most [`MAX_SERIES`] series / links per run (more are
 //! counted as dropped), [`MAX_RUNS`] runs, rings of [`MAX_PENDING`] alerts and incidents.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -107,79 +109,8 @@ pub fn shadow_bundle(
     Ok(encode(BundleKind::Model, &format!("shadow-{model}"), files))
 }
 
-/// Detector settings a `detectors` bundle may give (its `*.toml` files, read in path
-/// order, later keys winning); unknown keys are ignored (they are the live detectors').
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct DetectorSettings {
-    /// Samples before the first score.
-    pub warmup: Option<usize>,
-    /// Score at or above which an alert is raised.
-    pub alert_threshold: Option<f64>,
-    /// EWMA weight.
-    pub ewma_alpha: Option<f64>,
-    /// Rolling MAD window.
-    pub mad_window: Option<usize>,
-    /// Calibration history.
-    pub history: Option<usize>,
-    /// Short-term surprise samples.
-    pub short: Option<usize>,
-    /// Seasonal period in seconds.
-    pub season: Option<f64>,
-    /// Metric names scored (empty: every metric).
-    #[serde(default)]
-    pub metrics: Vec<String>,
-}
-
-impl DetectorSettings {
-    /// Reads the settings from a `detectors` bundle.
-    pub fn from_bundle(b: &Bundle) -> Result<Self, String> {
-        if b.manifest.kind != BundleKind::Detectors {
-            return Err(format!(
-                "a {} bundle, not detectors",
-                b.manifest.kind.as_str()
-            ));
-        }
-        let mut table = toml::Table::new();
-        for (path, bytes) in &b.files {
-            if !path.ends_with(".toml") {
-                continue;
-            }
-            let text = std::str::from_utf8(bytes).map_err(|_| format!("{path}: not UTF-8"))?;
-            let t: toml::Table = toml::from_str(text).map_err(|e| format!("{path}: {e}"))?;
-            table.extend(t);
-        }
-        toml::Value::Table(table)
-            .try_into()
-            .map_err(|e| format!("detector settings: {e}"))
-    }
-
-    /// The ensemble configuration: the defaults with these settings over them.
-    pub fn config(&self) -> EnsembleConfig {
-        let mut c = EnsembleConfig::default();
-        if let Some(x) = self.warmup {
-            c.warmup = x;
-        }
-        if let Some(x) = self.alert_threshold {
-            c.alert_threshold = x;
-        }
-        if let Some(x) = self.ewma_alpha {
-            c.ewma_alpha = x;
-        }
-        if let Some(x) = self.mad_window {
-            c.mad_window = x.max(3);
-        }
-        if let Some(x) = self.history {
-            c.history = x.max(10);
-        }
-        if let Some(x) = self.short {
-            c.short = x.max(1);
-        }
-        if self.season.is_some() {
-            c.season = self.season;
-        }
-        c
-    }
-}
+/// Detector settings, read the same way as the live detectors read them.
+pub use crate::detect::settings::DetectorSettings;
 
 /// Link-risk tuning a `model` bundle may give (its first `*.json` file); unknown keys are
 /// ignored.
@@ -248,6 +179,7 @@ pub fn parse_metric(body: &str) -> Option<(&str, f64)> {
     value.is_finite().then_some((&body[..end], value))
 }
 
+#[derive(Serialize, Deserialize)]
 struct Pending {
     ts: i64,
     key: String,
@@ -255,6 +187,7 @@ struct Pending {
     hit: bool,
 }
 
+#[derive(Serialize, Deserialize)]
 struct Truth {
     ts: i64,
     keys: Vec<String>,
@@ -262,7 +195,7 @@ struct Truth {
 }
 
 /// Counters and the rings that match alerts with incidents / outages.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct Tally {
     counts: [ShadowCounts; 2],
     alerts: VecDeque<Pending>,
@@ -595,6 +528,13 @@ impl ShadowRun {
         }
     }
 
+    fn tally_mut(&mut self) -> &mut Tally {
+        match &mut self.scorer {
+            Scorer::Detectors(d) => &mut d.tally,
+            Scorer::LinkRisk(l) => &mut l.tally,
+        }
+    }
+
     /// The run's cumulative report.
     pub fn report(&self, ship: &str, now_ms: i64) -> ShadowReport {
         let t = self.tally();
@@ -620,7 +560,8 @@ pub type SinkConnector =
 /// `{result}` of `seawatch_shadow_reports_total`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ShadowLabel {
-    /// `sent`, `unsent` (link down), `bad_slot` (a shadow folder that does not load).
+    /// `sent`, `unsent` (link down), `bad_slot` (a shadow folder, or the saved counters, that
+    /// does not load).
     pub result: &'static str,
 }
 
@@ -681,24 +622,163 @@ pub enum RunnerMsg {
     ReportNow,
 }
 
+/// The file under `DATA/models` that keeps the runs' counters across restarts.
+pub const COUNTERS_FILE: &str = "shadow-counters.json";
+/// The counters are written at most this often (ship time), and when the runner stops.
+pub const SAVE_EVERY_MS: i64 = 5_000;
+
+/// A slot's `shadow.json` as last looked at: modification time, length and inode (the
+/// bundle agent swaps a slot by renames, so a new version is a new file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp(std::time::SystemTime, u64, u64);
+
+impl Stamp {
+    fn of(path: &Path) -> Option<Stamp> {
+        let m = std::fs::metadata(path).ok()?;
+        #[cfg(unix)]
+        let ino = std::os::unix::fs::MetadataExt::ino(&m);
+        #[cfg(not(unix))]
+        let ino = 0;
+        Some(Stamp(m.modified().ok()?, m.len(), ino))
+    }
+}
+
+/// One run's counters as saved.
+#[derive(Serialize, Deserialize)]
+struct SavedRun {
+    spec: ShadowSpec,
+    since_ms: i64,
+    tally: Tally,
+}
+
+/// `DATA/models/shadow-counters.json`: every run's counters and the log position they
+/// cover (the next event not yet scored).
+#[derive(Serialize, Deserialize, Default)]
+struct Saved {
+    next_seq: u64,
+    runs: BTreeMap<String, SavedRun>,
+}
+
 /// The runner's state.
 pub struct RunnerState {
     args: RunnerArgs,
     runs: BTreeMap<String, ShadowRun>,
-    /// Slots that failed to load, by folder, with what they held (not retried until the
-    /// folder changes).
-    bad: BTreeMap<String, std::time::SystemTime>,
+    /// Each slot folder's `shadow.json` as last read, and the model it names (`None`: it
+    /// did not load; not tried again until the file changes).
+    slots: BTreeMap<String, (Stamp, Option<String>)>,
+    /// `shadow.json` files read so far (each only when it changed).
+    spec_reads: u64,
+    /// Saved counters not yet taken up by a run (a slot loads them when its spec is the
+    /// same).
+    restore: BTreeMap<String, SavedRun>,
     next_seq: u64,
     last_report_ms: i64,
+    last_save_ms: i64,
+    /// Counters changed since the last save.
+    dirty: bool,
     sink: Option<Arc<dyn ModelStore>>,
 }
 
 impl RunnerState {
+    /// The state of a runner starting: the saved counters (if any) are taken up again by
+    /// the runs of the same challenger and champion, and scoring goes on from the log
+    /// position they cover (only live data when nothing was saved).
+    pub fn start(args: RunnerArgs) -> RunnerState {
+        let now = args.clock.now_ms();
+        let path = args.models_dir.join(COUNTERS_FILE);
+        let saved: Saved = match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b).unwrap_or_else(|e| {
+                tracing::warn!(file = %path.display(), error = %e, "shadow: saved counters unreadable; starting afresh");
+                args.metrics.inc("bad_slot");
+                Saved::default()
+            }),
+            Err(_) => Saved::default(),
+        };
+        let live = args.events.durable_next_seq();
+        // Events written after the last save (before a stop or a crash) are scored now;
+        // a log that was reset starts at its end.
+        let next_seq = if saved.runs.is_empty() || saved.next_seq > live {
+            live
+        } else {
+            saved.next_seq.max(args.events.first_seq())
+        };
+        let mut st = RunnerState {
+            args,
+            runs: BTreeMap::new(),
+            slots: BTreeMap::new(),
+            spec_reads: 0,
+            restore: saved.runs,
+            next_seq,
+            last_report_ms: now,
+            last_save_ms: now,
+            dirty: false,
+            sink: None,
+        };
+        st.scan();
+        // saved runs whose slot is gone or changed are dropped
+        st.restore.clear();
+        st
+    }
+
+    /// Writes the counters (whole, to a temporary file renamed over the last).
+    pub fn save(&mut self) -> Result<(), String> {
+        #[derive(Serialize)]
+        struct RunRef<'a> {
+            spec: &'a ShadowSpec,
+            since_ms: i64,
+            tally: &'a Tally,
+        }
+        #[derive(Serialize)]
+        struct SavedRef<'a> {
+            next_seq: u64,
+            runs: BTreeMap<&'a str, RunRef<'a>>,
+        }
+        let saved = SavedRef {
+            next_seq: self.next_seq,
+            runs: self
+                .runs
+                .iter()
+                .map(|(m, r)| {
+                    let run = RunRef {
+                        spec: &r.spec,
+                        since_ms: r.since_ms,
+                        tally: r.tally(),
+                    };
+                    (m.as_str(), run)
+                })
+                .collect(),
+        };
+        let bytes = serde_json::to_vec(&saved).map_err(|e| e.to_string())?;
+        let dir = &self.args.models_dir;
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let path = dir.join(COUNTERS_FILE);
+        let tmp = dir.join(format!("{COUNTERS_FILE}.tmp"));
+        std::fs::write(&tmp, bytes)
+            .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
+            .and_then(|_| std::fs::rename(&tmp, &path))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        self.last_save_ms = self.args.clock.now_ms();
+        self.dirty = false;
+        Ok(())
+    }
+
+    fn save_if_due(&mut self) {
+        if self.dirty && self.args.clock.now_ms() - self.last_save_ms >= SAVE_EVERY_MS {
+            if let Err(e) = self.save() {
+                tracing::warn!(error = %e, "shadow: counters not saved");
+            }
+        }
+    }
+
     fn scan(&mut self) {
         let now = self.args.clock.now_ms();
         let mut seen = Vec::new();
         let Ok(rd) = std::fs::read_dir(&self.args.models_dir) else {
+            if !self.runs.is_empty() {
+                self.dirty = true;
+            }
             self.runs.clear();
+            self.slots.clear();
             return;
         };
         let mut dirs: Vec<PathBuf> = rd
@@ -712,39 +792,72 @@ impl RunnerState {
             })
             .collect();
         dirs.sort();
+        let mut keys = Vec::new();
         for dir in dirs.into_iter().take(MAX_RUNS) {
             let key = dir.display().to_string();
-            let stamp = std::fs::metadata(dir.join("shadow.json"))
-                .and_then(|m| m.modified())
-                .ok();
+            keys.push(key.clone());
+            let stamp = Stamp::of(&dir.join("shadow.json"));
+            // Unchanged since it was last read: nothing to parse.
+            if let (Some(now_stamp), Some((was, model))) = (&stamp, self.slots.get(&key)) {
+                if now_stamp == was {
+                    if let Some(m) = model {
+                        seen.push(m.clone());
+                    }
+                    continue;
+                }
+            }
+            self.spec_reads += 1;
             let spec: Option<ShadowSpec> = std::fs::read(dir.join("shadow.json"))
                 .ok()
                 .and_then(|b| serde_json::from_slice(&b).ok());
             if let Some(spec) = &spec {
                 seen.push(spec.model.clone());
                 if self.runs.get(&spec.model).is_some_and(|r| &r.spec == spec) {
+                    if let Some(s) = stamp {
+                        self.slots.insert(key, (s, Some(spec.model.clone())));
+                    }
                     continue;
                 }
             }
-            if stamp.is_some() && self.bad.get(&key) == stamp.as_ref() {
-                continue;
-            }
             match ShadowRun::load(&dir, now) {
-                Ok(run) => {
-                    tracing::info!(model = %run.spec.model, challenger = %run.spec.challenger, "shadow: run started");
-                    self.bad.remove(&key);
-                    self.runs.insert(run.spec.model.clone(), run);
+                Ok(mut run) => {
+                    let model = run.spec.model.clone();
+                    match self.restore.remove(&model) {
+                        Some(saved) if saved.spec == run.spec => {
+                            tracing::info!(model = %model, challenger = %run.spec.challenger, samples = saved.tally.counts[1].samples, "shadow: run resumed with its saved counters");
+                            run.since_ms = saved.since_ms;
+                            *run.tally_mut() = saved.tally;
+                        }
+                        _ => {
+                            tracing::info!(model = %model, challenger = %run.spec.challenger, "shadow: run started");
+                        }
+                    }
+                    if let Some(s) = stamp {
+                        self.slots.insert(key, (s, Some(model.clone())));
+                    }
+                    self.runs.insert(model, run);
+                    self.dirty = true;
                 }
                 Err(e) => {
                     tracing::warn!(slot = %key, error = %e, "shadow: slot does not load");
                     self.args.metrics.inc("bad_slot");
-                    if let Some(s) = stamp {
-                        self.bad.insert(key, s);
+                    match stamp {
+                        Some(s) => {
+                            self.slots.insert(key, (s, None));
+                        }
+                        None => {
+                            self.slots.remove(&key);
+                        }
                     }
                 }
             }
         }
+        self.slots.retain(|k, _| keys.contains(k));
+        let before = self.runs.len();
         self.runs.retain(|m, _| seen.contains(m));
+        if self.runs.len() != before {
+            self.dirty = true;
+        }
     }
 
     fn read(&mut self) {
@@ -765,6 +878,7 @@ impl RunnerState {
                 return;
             };
             self.next_seq = last.seq + 1;
+            self.dirty |= !self.runs.is_empty();
             for ev in &batch {
                 for run in self.runs.values_mut() {
                     run.feed(ev);
@@ -819,19 +933,21 @@ impl Actor for ShadowRunner {
         myself: ActorRef<RunnerMsg>,
         args: RunnerArgs,
     ) -> Result<RunnerState, ActorProcessingErr> {
-        let next_seq = args.events.durable_next_seq();
-        let now = args.clock.now_ms();
         myself.send_after(args.tick, || RunnerMsg::Tick);
-        let mut st = RunnerState {
-            args,
-            runs: BTreeMap::new(),
-            bad: BTreeMap::new(),
-            next_seq,
-            last_report_ms: now,
-            sink: None,
-        };
-        st.scan();
-        Ok(st)
+        Ok(RunnerState::start(args))
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<RunnerMsg>,
+        st: &mut RunnerState,
+    ) -> Result<(), ActorProcessingErr> {
+        if st.dirty {
+            if let Err(e) = st.save() {
+                tracing::warn!(error = %e, "shadow: counters not saved at stop");
+            }
+        }
+        Ok(())
     }
 
     async fn handle(
@@ -848,6 +964,7 @@ impl Actor for ShadowRunner {
                 if st.args.clock.now_ms() - st.last_report_ms >= due {
                     st.report().await;
                 }
+                st.save_if_due();
                 myself.send_after(st.args.tick, || RunnerMsg::Tick);
             }
             RunnerMsg::ReportNow => {
@@ -956,5 +1073,217 @@ mod tests {
             "{r:?}"
         );
         assert!(r.challenger_counts.agree < r.challenger_counts.samples);
+    }
+
+    /// The ship's event log in memory.
+    #[derive(Default, Clone)]
+    struct MemLog(Arc<parking_lot::Mutex<Vec<Event>>>);
+
+    impl MemLog {
+        fn push(&self, ts: i64, kind: EventKind, source: &str, body: String) {
+            let mut g = self.0.lock();
+            let seq = g.len() as u64 + 1;
+            g.push(Event {
+                seq,
+                ts_ms: ts,
+                kind,
+                source: source.into(),
+                severity: 6,
+                body,
+            });
+        }
+
+        /// `n` cpu samples of `sw-1` from index `from` (a bump every 97th), then an
+        /// incident opened on it.
+        fn day(&self, from: i64, n: i64) {
+            let mut x: u64 = 7 + from as u64;
+            for i in from..from + n {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let noise = (x >> 33) as f64 / (1u64 << 31) as f64;
+                let v = if i % 97 == 96 { 40.0 } else { 10.0 + noise };
+                self.push(
+                    i * 5_000,
+                    EventKind::Metric,
+                    "sw-1",
+                    format!("cpu_util{{ship=\"a\"}} {v}"),
+                );
+            }
+            let ts = (from + n) * 5_000;
+            let incident = crate::incident::model::Incident {
+                id: format!("a-{from}"),
+                ship: "a".into(),
+                root_cause: "sw-1".into(),
+                severity: crate::incident::model::IncidentSeverity::Major,
+                state: crate::incident::model::IncidentState::Open,
+                alerts: 1,
+                opened_at_ms: ts,
+                resolved_at_ms: None,
+                active_since_ms: vec![ts],
+                members: vec!["sw-1".into()],
+                summary: "sw-1 overloaded".into(),
+                merged_into: None,
+                candidates: Vec::new(),
+                evidence: Vec::new(),
+                classes: Vec::new(),
+            };
+            let body = serde_json::to_string(&IncidentEvent {
+                ts_ms: ts,
+                kind: IncidentEventKind::Opened,
+                incident,
+                traceparent: None,
+            })
+            .unwrap();
+            self.push(ts, EventKind::Incident, "sw-1", body);
+        }
+    }
+
+    impl EventSource for MemLog {
+        fn ship_id(&self) -> String {
+            "a".into()
+        }
+        fn first_seq(&self) -> u64 {
+            1
+        }
+        fn durable_next_seq(&self) -> u64 {
+            self.0.lock().len() as u64 + 1
+        }
+        fn read_from(
+            &self,
+            seq: u64,
+            max: usize,
+        ) -> Result<Vec<Event>, seawatch_runtime::event_log::EventLogError> {
+            let g = self.0.lock();
+            Ok(g.iter().skip(seq as usize - 1).take(max).cloned().collect())
+        }
+    }
+
+    /// `DATA/models` with a detector-settings shadow slot (as the bundle agent leaves
+    /// it), and runner arguments over `log`.
+    fn slot(models: &Path, log: &MemLog, clock: &Clock) -> RunnerArgs {
+        let cp = encode(
+            BundleKind::Detectors,
+            "detectors",
+            vec![(
+                "e.toml".into(),
+                b"warmup = 30\nalert_threshold = 0.05\n".to_vec(),
+            )],
+        );
+        let ch = encode(
+            BundleKind::Detectors,
+            "detectors",
+            vec![(
+                "e.toml".into(),
+                b"warmup = 30\nalert_threshold = 0.9\n".to_vec(),
+            )],
+        );
+        let b = decode(&shadow_bundle("det", ModelKind::DetectorSettings, &ch, Some(&cp)).unwrap())
+            .unwrap();
+        let dir = models.join("shadow-det");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (p, bytes) in &b.files {
+            std::fs::write(dir.join(p), bytes).unwrap();
+        }
+        RunnerArgs {
+            ship: "a".into(),
+            models_dir: models.to_path_buf(),
+            events: Arc::new(log.clone()),
+            connect: Arc::new(|| Box::pin(async { Err("no shore in this test".to_string()) })),
+            clock: clock.clone(),
+            tick: Duration::from_secs(5),
+            report_every: Duration::from_secs(60),
+            metrics: ShadowMetrics::default(),
+        }
+    }
+
+    #[test]
+    fn shadow_json_is_read_only_when_it_changes() {
+        let d = tempfile::tempdir().unwrap();
+        let clock = Clock::manual(0);
+        let log = MemLog::default();
+        let mut st = RunnerState::start(slot(d.path(), &log, &clock));
+        assert_eq!((st.runs.len(), st.spec_reads), (1, 1));
+        log.day(0, 200);
+        st.read();
+        let samples = st.runs["det"].report("a", 0).challenger_counts.samples;
+        assert!(samples > 100);
+        for _ in 0..10 {
+            st.scan();
+        }
+        assert_eq!(st.spec_reads, 1, "unchanged: not read again");
+        // The agent swaps a slot by renames: a new file, read once; the same spec keeps
+        // the run and its counters.
+        let spec = d.path().join("shadow-det/shadow.json");
+        let tmp = d.path().join("shadow-det/shadow.json.new");
+        std::fs::copy(&spec, &tmp).unwrap();
+        std::fs::rename(&tmp, &spec).unwrap();
+        st.scan();
+        st.scan();
+        assert_eq!(st.spec_reads, 2);
+        assert_eq!(
+            st.runs["det"].report("a", 0).challenger_counts.samples,
+            samples
+        );
+        // A slot removed ends its run.
+        std::fs::remove_dir_all(d.path().join("shadow-det")).unwrap();
+        st.scan();
+        assert!(st.runs.is_empty());
+    }
+
+    #[test]
+    fn counters_survive_a_restart_and_the_events_after_the_last_save_count_once() {
+        let d = tempfile::tempdir().unwrap();
+        let clock = Clock::manual(1_000);
+        let log = MemLog::default();
+        let args = slot(d.path(), &log, &clock);
+
+        // Without saved counters a runner starts at the log's end (live data only).
+        log.day(0, 50);
+        let mut first = RunnerState::start(args.clone());
+        first.read();
+        assert_eq!(first.runs["det"].report("a", 0).challenger_counts.events, 0);
+
+        // It scores a day with one incident and saves (due after 5 s of ship time).
+        log.day(50, 400);
+        first.read();
+        clock.advance_ms(SAVE_EVERY_MS);
+        first.save_if_due();
+        assert!(!first.dirty, "saved");
+        let before = first.runs["det"].report("a", 0);
+        assert_eq!(before.challenger_counts.events, 1);
+        // More events after the save, then the ship dies without saving again.
+        log.day(450, 200);
+        drop(first);
+
+        clock.advance_ms(60_000);
+        let mut second = RunnerState::start(args.clone());
+        second.read();
+        let after = second.runs["det"].report("a", 0);
+        assert_eq!(after.since_ms, before.since_ms, "the same run");
+        assert_eq!(
+            after.challenger_counts.events, 2,
+            "the incident before the save once, the one after it once"
+        );
+        assert!(after.challenger_counts.samples > before.challenger_counts.samples);
+        assert!(after.champion_counts.alerts >= before.champion_counts.alerts);
+
+        // A new challenger in the slot starts its counters afresh.
+        second.save().unwrap();
+        drop(second);
+        let mut spec: ShadowSpec = serde_json::from_slice(
+            &std::fs::read(d.path().join("shadow-det/shadow.json")).unwrap(),
+        )
+        .unwrap();
+        spec.champion = None;
+        std::fs::write(
+            d.path().join("shadow-det/shadow.json"),
+            serde_json::to_vec(&spec).unwrap(),
+        )
+        .unwrap();
+        let third = RunnerState::start(args);
+        let fresh = third.runs["det"].report("a", 0);
+        assert_eq!(fresh.challenger_counts.samples, 0);
+        assert!(fresh.since_ms > before.since_ms);
     }
 }

@@ -25,9 +25,9 @@ use parking_lot::Mutex;
 use seawatch_runtime::Clock;
 
 use super::{
-    evaluate, name_ok, register, rollback, set_alias, set_champion, set_gates, summarize, Alias,
-    AliasCause, Evaluation, Gate, Model, ModelError, ModelEv, ShadowReport, ShadowSummary,
-    VersionRequest,
+    evaluate, name_ok, register, rollback, set_alias, set_champion, set_gates, set_rollout_plan,
+    summarize, Alias, AliasCause, Evaluation, Gate, Model, ModelError, ModelEv, RolloutPlan,
+    ShadowReport, ShadowSummary, VersionRequest,
 };
 use crate::rollout::bundle::BundleKind;
 
@@ -492,13 +492,30 @@ impl Registry {
     where
         F: Fn(Option<&Model>, i64) -> Result<Vec<ModelEv>, ModelError>,
     {
+        self.change_from(name, None, f).await
+    }
+
+    /// [`Registry::change`] deciding first on `loaded` (the model's history and last
+    /// sequence, read by the caller) instead of reading it again.
+    async fn change_from<F>(
+        &self,
+        name: &str,
+        mut loaded: Option<(Vec<ModelEv>, u64)>,
+        f: F,
+    ) -> Result<Model, ModelError>
+    where
+        F: Fn(Option<&Model>, i64) -> Result<Vec<ModelEv>, ModelError>,
+    {
         if !name_ok(name) {
             return Err(ModelError::BadRequest(format!(
                 "model name {name:?}: use 1-64 of a-z, 0-9, '-' and '_'"
             )));
         }
         for _ in 0..RETRIES {
-            let (evs, last) = self.store.load(name).await.map_err(ModelError::Store)?;
+            let (evs, last) = match loaded.take() {
+                Some(l) => l,
+                None => self.store.load(name).await.map_err(ModelError::Store)?,
+            };
             let mut m = Model::fold(name, &evs);
             let change = f(m.as_ref(), self.clock.now_ms())?;
             if change.is_empty() {
@@ -587,6 +604,50 @@ impl Registry {
         .await
     }
 
+    /// Sets (or, with `None`, clears) the champion's rollout plan.
+    pub async fn set_rollout_plan(
+        &self,
+        name: &str,
+        plan: Option<RolloutPlan>,
+        by: &str,
+    ) -> Result<Model, ModelError> {
+        self.change(name, |m, now| {
+            Ok(vec![set_rollout_plan(
+                &Self::known(m, name)?,
+                plan.clone(),
+                by,
+                now,
+            )?])
+        })
+        .await
+    }
+
+    /// Records that rollout `rollout` of champion `version` was started; refused (409)
+    /// when that champion is no longer due ([`Model::deploy_due`]: another node recorded
+    /// its rollout, or the champion moved).
+    pub async fn record_deployed(
+        &self,
+        name: &str,
+        version: &str,
+        rollout: &str,
+    ) -> Result<Model, ModelError> {
+        self.change(name, |m, now| {
+            let m = Self::known(m, name)?;
+            match m.deploy_due() {
+                Some((v, cause)) if v == version => Ok(vec![ModelEv::Deployed {
+                    at_ms: now,
+                    version: v,
+                    rollout: rollout.to_owned(),
+                    cause,
+                }]),
+                _ => Err(ModelError::Conflict(format!(
+                    "champion {version} of {name} is no longer due for a rollout"
+                ))),
+            }
+        })
+        .await
+    }
+
     /// The model's shadow scores and its gates evaluated on them now.
     pub async fn shadow(&self, name: &str) -> Result<ShadowView, ModelError> {
         let m = self.get(name).await?;
@@ -611,47 +672,60 @@ impl Registry {
     /// and otherwise records the evaluation when its verdict or reasons differ from the
     /// last recorded one. `None` when the model has no challenger.
     pub async fn evaluate(&self, name: &str, by: &str) -> Result<Option<Verdict>, ModelError> {
+        Ok(self.evaluate_loaded(name, None, by).await?.0)
+    }
+
+    /// [`Registry::evaluate`] on the history the caller read (`loaded`: the model's events
+    /// and last sequence; read again only if another node changed the model meanwhile);
+    /// also returns the model as it is after the evaluation.
+    pub async fn evaluate_loaded(
+        &self,
+        name: &str,
+        loaded: Option<(Vec<ModelEv>, u64)>,
+        by: &str,
+    ) -> Result<(Option<Verdict>, Model), ModelError> {
         let reports = self.store.shadow(name).await.map_err(ModelError::Store)?;
         let out: Mutex<Option<Verdict>> = Mutex::new(None);
-        self.change(name, |m, now| {
-            let m = Self::known(m, name)?;
-            let summary = summarize(&m, &reports);
-            let Some(evaluation) = evaluate(&m, &summary) else {
-                *out.lock() = None;
-                return Ok(Vec::new());
-            };
-            let mut change = Vec::new();
-            let promoted = evaluation.pass;
-            let same = m.last_evaluation.as_ref().is_some_and(|l| {
-                l.challenger == evaluation.challenger
-                    && l.champion == evaluation.champion
-                    && l.pass == evaluation.pass
-                    && l.why_not() == evaluation.why_not()
-            });
-            if promoted || !same {
-                change.push(ModelEv::Evaluated {
-                    at_ms: now,
-                    evaluation: evaluation.clone(),
+        let model = self
+            .change_from(name, loaded, |m, now| {
+                let m = Self::known(m, name)?;
+                let summary = summarize(&m, &reports);
+                let Some(evaluation) = evaluate(&m, &summary) else {
+                    *out.lock() = None;
+                    return Ok(Vec::new());
+                };
+                let mut change = Vec::new();
+                let promoted = evaluation.pass;
+                let same = m.last_evaluation.as_ref().is_some_and(|l| {
+                    l.challenger == evaluation.challenger
+                        && l.champion == evaluation.champion
+                        && l.pass == evaluation.pass
+                        && l.why_not() == evaluation.why_not()
                 });
-            }
-            if promoted {
-                change.extend(set_champion(
-                    &m,
-                    &evaluation.challenger,
-                    by,
-                    now,
-                    AliasCause::Promoted,
-                )?);
-            }
-            *out.lock() = Some(Verdict {
-                evaluation,
-                promoted,
-                recorded: !change.is_empty(),
-            });
-            Ok(change)
-        })
-        .await?;
+                if promoted || !same {
+                    change.push(ModelEv::Evaluated {
+                        at_ms: now,
+                        evaluation: evaluation.clone(),
+                    });
+                }
+                if promoted {
+                    change.extend(set_champion(
+                        &m,
+                        &evaluation.challenger,
+                        by,
+                        now,
+                        AliasCause::Promoted,
+                    )?);
+                }
+                *out.lock() = Some(Verdict {
+                    evaluation,
+                    promoted,
+                    recorded: !change.is_empty(),
+                });
+                Ok(change)
+            })
+            .await?;
         let v = out.lock().take();
-        Ok(v)
+        Ok((v, model))
     }
 }

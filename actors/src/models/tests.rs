@@ -367,3 +367,64 @@ async fn a_change_decided_on_a_stale_state_is_refused_by_the_store() {
     );
     assert_eq!(store.append("m", &[ev], 1).await.unwrap(), 2);
 }
+
+#[tokio::test]
+async fn a_champion_is_due_for_a_rollout_only_when_its_plan_predates_an_automatic_move() {
+    use crate::rollout::state::{OnError, WaveSpec};
+    let clock = Clock::manual(1_000);
+    let (reg, _) = registry(&clock);
+    for c in ['a', 'b'] {
+        reg.register("det", req(c), "root").await.unwrap();
+    }
+    reg.set_alias("det", Alias::Champion, Some(sha('a')), "root")
+        .await
+        .unwrap();
+    reg.set_alias("det", Alias::Champion, Some(sha('b')), "root")
+        .await
+        .unwrap();
+    // A rollback before any plan: nothing is rolled out.
+    let m = reg.rollback("det", "root").await.unwrap();
+    assert_eq!(m.deploy_due(), None);
+    let plan = RolloutPlan {
+        ships: Some(vec!["aurora".into()]),
+        all: None,
+        waves: vec![WaveSpec {
+            percent: 100.0,
+            success_threshold: 100.0,
+            error_threshold: 0.0,
+            timeout_s: 600,
+            approval: false,
+            incident_window_s: None,
+        }],
+        on_error: OnError::Pause,
+    };
+    let m = reg
+        .set_rollout_plan("det", Some(plan.clone()), "root")
+        .await
+        .unwrap();
+    assert_eq!(m.rollout, Some(plan.clone()));
+    assert_eq!(m.deploy_due(), None, "the move came before the plan");
+    // A champion set by hand is not rolled out; a rollback after the plan is.
+    let m = reg
+        .set_alias("det", Alias::Champion, Some(sha('b')), "root")
+        .await
+        .unwrap();
+    assert_eq!(m.deploy_due(), None);
+    let m = reg.rollback("det", "root").await.unwrap();
+    assert_eq!(m.deploy_due(), Some((sha('a'), AliasCause::Rollback)));
+    // Recorded once; a second record of the same champion is refused.
+    let m = reg
+        .record_deployed("det", &sha('a'), "shore-0-000001")
+        .await
+        .unwrap();
+    assert_eq!(m.deploy_due(), None);
+    assert!(matches!(
+        reg.record_deployed("det", &sha('a'), "shore-1-000001")
+            .await,
+        Err(ModelError::Conflict(_))
+    ));
+    // Cleared: nothing is due after the next rollback.
+    reg.set_rollout_plan("det", None, "root").await.unwrap();
+    let m = reg.rollback("det", "root").await.unwrap();
+    assert_eq!((m.rollout.clone(), m.deploy_due()), (None, None));
+}

@@ -5,10 +5,12 @@
 //! sent as; writes the files into a staging folder beside the target (`DATA/policies`,
 //! `DATA/runbooks`, `DATA/detectors`, `DATA/assistant/docs`, `DATA/models/<name>`) and
 //! swaps it in by renames, keeping the previous version beside it (`.<name>.previous`);
-//! tells the node to reload ([`AgentArgs::on_applied`]); runs the health check — the
-//! bundle's own (policies compile, runbooks load, detector settings and model JSON parse,
-//! documents are UTF-8) and the ship's ([`AgentArgs::health`]: the supervision tree is
-//! up) — within the delivery's `timeout_s`; on failure puts the previous version back by
+//! tells the node to reload ([`AgentArgs::on_applied`]: detector settings are pushed to
+//! the running detectors, which must report their fingerprint, decision 0076); runs the
+//! health check — the reload's answer, the bundle's own (policies compile, runbooks load,
+//! detector settings and model JSON parse, documents are UTF-8) and the ship's
+//! ([`AgentArgs::health`]: the supervision tree is up) — within the delivery's
+//! `timeout_s`; on failure puts the previous version back by
 //! itself; records the outcome in `DATA/bundles/agent.json`; reports `succeeded` or
 //! `failed`, and only then acks the delivery.
 //!
@@ -40,8 +42,18 @@ pub type ShipConnector =
 /// The ship's own health, beside the bundle's check (`Err` says why it is unhealthy).
 pub type HealthCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
-/// Called after a bundle of a kind was swapped in or rolled back (reload what reads it).
-pub type OnApplied = Arc<dyn Fn(BundleKind) + Send + Sync>;
+/// Called after a bundle of a kind was swapped in or rolled back: reloads what reads it
+/// and says what now runs (detector settings: pushed to the running detectors, which
+/// report the settings' fingerprint); `Err` fails the health check (the bundle is rolled
+/// back, and the hook is called again for the previous version).
+pub type OnApplied =
+    Arc<dyn Fn(BundleKind) -> BoxFuture<'static, Result<String, String>> + Send + Sync>;
+
+/// A reload hook with nothing to reload (tests, a ship whose parts read their files at
+/// each use).
+pub fn reload_nothing() -> OnApplied {
+    Arc::new(|_| Box::pin(async { Ok("nothing to reload".to_string()) }))
+}
 
 /// The ship's critical incidents opened at or after a time (unix ms): `Some` names the
 /// first one (`id: root cause`), which fails a health check still watching.
@@ -151,6 +163,9 @@ pub struct InProgress {
     pub target: PathBuf,
     /// Whether a previous version was kept.
     pub had_previous: bool,
+    /// The bundle's kind (reloaded after the rollback at the next start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<BundleKind>,
 }
 
 /// The agent's record (`DATA/bundles/agent.json`).
@@ -292,6 +307,7 @@ pub fn check_applied(kind: BundleKind, dir: &Path) -> Result<String, String> {
                 toml::from_str::<toml::Value>(&text)
                     .map_err(|e| format!("{}: {e}", f.display()))?;
             }
+            crate::detect::settings::DetectorSettings::from_dir(dir)?;
             Ok(format!("{} detector settings files parse", files.len()))
         }
         BundleKind::Assistant => {
@@ -358,14 +374,18 @@ impl AgentState {
             rollout: d.rollout.clone(),
             target: target.clone(),
             had_previous,
+            kind: Some(b.manifest.kind),
         });
         self.record.save(&self.args.dir)?;
         self.record.applied += 1;
-        (self.args.on_applied)(b.manifest.kind);
+        let reloaded = (self.args.on_applied)(b.manifest.kind)
+            .await
+            .map_err(|e| format!("not running after the reload: {e}"));
         let applied_ms = now();
-        let checked = match check_applied(b.manifest.kind, &target).and_then(|own| {
+        let checked = match reloaded.and_then(|running| {
+            let own = check_applied(b.manifest.kind, &target)?;
             self.args.health.as_ref()().map_err(|e| format!("ship unhealthy after apply: {e}"))?;
-            Ok(own)
+            Ok(format!("{own}; {running}"))
         }) {
             Ok(own) => self
                 .watch(d, applied_ms)
@@ -395,13 +415,18 @@ impl AgentState {
             }
             Err(why) => {
                 let back = roll_back(&target, had_previous);
-                (self.args.on_applied)(b.manifest.kind);
+                let reloaded = (self.args.on_applied)(b.manifest.kind).await;
                 Outcome {
                     sha256: b.sha256.clone(),
                     state: ReportState::Failed,
-                    detail: match back {
-                        Ok(()) => format!("{why}; rolled back to the previous version"),
-                        Err(e) => format!("{why}; ROLLBACK FAILED: {e}"),
+                    detail: match (back, reloaded) {
+                        (Ok(()), Ok(running)) => {
+                            format!("{why}; rolled back to the previous version; {running}")
+                        }
+                        (Ok(()), Err(e)) => {
+                            format!("{why}; rolled back to the previous version; NOT RELOADED: {e}")
+                        }
+                        (Err(e), _) => format!("{why}; ROLLBACK FAILED: {e}"),
                     },
                     at_ms: now(),
                 }
@@ -572,6 +597,17 @@ impl Actor for BundleAgent {
             tracing::warn!(rollout = %p.rollout, target = %p.target.display(), "bundle agent: unfinished apply found; rolling back");
             roll_back(&p.target, p.had_previous)?;
             record.save(&args.dir)?;
+            // what read the unfinished version at the ship's start reads the previous one
+            if let Some(kind) = p.kind {
+                match (args.on_applied)(kind).await {
+                    Ok(running) => {
+                        tracing::info!(kind = kind.as_str(), %running, "bundle agent: previous version reloaded")
+                    }
+                    Err(e) => {
+                        tracing::error!(kind = kind.as_str(), error = %e, "bundle agent: previous version not reloaded")
+                    }
+                }
+            }
         }
         let _ = myself.cast(AgentMsg::Poll);
         Ok(AgentState {
@@ -695,7 +731,7 @@ mod tests {
                 clock: clock.clone(),
                 poll: Duration::from_secs(5),
                 health: Arc::new(|| Ok(())),
-                on_applied: Arc::new(|_| {}),
+                on_applied: reload_nothing(),
                 incidents,
             },
         )

@@ -21,7 +21,8 @@ use seawatch_runtime::{Metrics, Runtime, RuntimeError};
 use super::messages::RosterMsg;
 use crate::alert::AlertSink;
 use crate::detect::actor::{
-    detector_child, DetectorAddr, DetectorArgs, DetectorConfig, DetectorMetrics, FiringSet,
+    detector_child, DetectorAddr, DetectorArgs, DetectorConfig, DetectorMetrics, DetectorMsg,
+    FiringSet, SettingsCell,
 };
 use crate::detect::peer::{peer_child, PeerArgs, PeerConfig, PeerMsg};
 use crate::device::{device_child_with, DeviceAddr, DeviceMsg};
@@ -45,7 +46,7 @@ struct UndeliveredLabels {
 }
 
 /// The roster's metrics: messages it could not deliver, by ship and the kind of actor
-/// they were for (`roster`, `device`, `link`).
+/// they were for (`roster`, `device`, `link`, `detector`).
 #[derive(Clone, Debug, Default)]
 pub struct RosterMetrics {
     undelivered: Family<UndeliveredLabels, Counter>,
@@ -150,8 +151,9 @@ impl Discovered {
 /// What every detector actor of a ship shares. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct DetectorSetup {
-    /// Configuration shared by every detector.
-    pub config: Arc<DetectorConfig>,
+    /// The settings every detector runs now (new ones pushed by
+    /// [`Roster::apply_detector_settings`]).
+    pub settings: SettingsCell,
     /// Metrics.
     pub metrics: Option<DetectorMetrics>,
     firing: Arc<Mutex<HashMap<String, FiringSet>>>,
@@ -162,7 +164,7 @@ impl DetectorSetup {
     /// Detectors with `config`, counted on `metrics`.
     pub fn new(config: DetectorConfig, metrics: Option<DetectorMetrics>) -> Self {
         Self {
-            config: Arc::new(config),
+            settings: SettingsCell::new(config),
             metrics,
             firing: Arc::default(),
             peer_firing: Arc::default(),
@@ -189,11 +191,12 @@ impl DetectorSetup {
             ship: ShipId::new(ship),
             device: device.to_string(),
             kind: kind.to_string(),
-            config: self.config.clone(),
+            config: self.settings.get(),
             sink: sink.clone(),
             peer,
             metrics: self.metrics.clone(),
             firing,
+            settings: Some(self.settings.clone()),
         }
     }
 }
@@ -494,6 +497,33 @@ impl RosterState {
         }
     }
 
+    /// Makes `config` the ship's detector settings: new and restarted detectors read it,
+    /// and every running detector gets it. Returns the detectors it was sent to (`None`:
+    /// the ship runs no detectors).
+    fn push_settings(&self, config: Arc<DetectorConfig>) -> Option<Vec<String>> {
+        let setup = self.args.detectors.as_ref()?;
+        setup.settings.set(config.clone());
+        let detectors: Vec<(String, DetectorAddr)> = self
+            .args
+            .view
+            .0
+            .read()
+            .detectors
+            .iter()
+            .map(|(k, a)| (k.clone(), a.clone()))
+            .collect();
+        let mut sent = Vec::new();
+        for (id, addr) in detectors {
+            if addr.send(DetectorMsg::Settings(config.clone())).is_ok() {
+                sent.push(id);
+            } else {
+                // a restarting detector reads the cell when it starts
+                self.args.metrics.undelivered(self.ship(), "detector", 1);
+            }
+        }
+        Some(sent)
+    }
+
     async fn reload(&mut self, inventory: Inventory) -> Result<(), String> {
         let mut errors = Vec::new();
         let removed: Vec<String> = {
@@ -580,7 +610,7 @@ impl Actor for RosterActor {
                 let (peer, peer_addr) = peer_child(PeerArgs {
                     ship: args.ship.clone(),
                     config: PeerConfig {
-                        window_ms: setup.config.summary_ms,
+                        window_ms: setup.settings.get().summary_ms,
                         ..PeerConfig::default()
                     },
                     sink: args.alerts.clone(),
@@ -664,6 +694,10 @@ impl Actor for RosterActor {
             RosterMsg::Reload { inventory, reply } => {
                 let result = state.reload(inventory).await;
                 let _ = reply.send(result);
+            }
+            RosterMsg::DetectorSettings { config, reply } => {
+                let sent = state.push_settings(config);
+                let _ = reply.send(sent);
             }
         }
         Ok(())
@@ -797,6 +831,45 @@ impl Roster {
             .map_err(RuntimeError::InvalidSpec)
     }
 
+    /// Makes `config` the detector settings of the running ship without a restart: the
+    /// roster pushes it to every detector actor (and keeps it for detectors started or
+    /// restarted later), then each detector is asked what it runs. `Ok` says how many
+    /// detectors run `config`'s fingerprint; `Err` names one that does not.
+    pub async fn apply_detector_settings(&self, config: DetectorConfig) -> Result<String, String> {
+        let want = config.fingerprint();
+        let config = Arc::new(config);
+        let sent = self
+            .addr
+            .call(
+                |reply| RosterMsg::DetectorSettings { config, reply },
+                CALL_TIMEOUT,
+            )
+            .await
+            .map_err(|e| format!("roster: {e}"))?;
+        if sent.is_none() {
+            return Ok("the ship runs no detectors".into());
+        }
+        let (mut running, mut restarting) = (0usize, 0usize);
+        for (id, addr) in self.detectors() {
+            // A detector's mailbox is in order: this answer comes after the new settings.
+            match addr.call(DetectorMsg::Snapshot, CALL_TIMEOUT).await {
+                Ok(snap) if snap.settings == want => running += 1,
+                Ok(snap) => {
+                    return Err(format!(
+                        "detector {id} runs settings {}, not {want}",
+                        snap.settings
+                    ))
+                }
+                // Restarting: it reads the new settings when it starts.
+                Err(_) => restarting += 1,
+            }
+        }
+        Ok(match restarting {
+            0 => format!("{running} detectors run settings {want}"),
+            n => format!("{running} detectors run settings {want} ({n} restarting with them)"),
+        })
+    }
+
     /// The device actors of the current incarnation.
     pub fn devices(&self) -> Vec<(String, DeviceAddr)> {
         let mut v: Vec<_> = self
@@ -869,7 +942,7 @@ pub fn roster_child(args: RosterArgs) -> (ChildSpec, Roster) {
     let inventory = args.inventory.clone();
     let metrics = args.metrics.clone();
     // exported at 0 from the start, so an alert on it sees the series
-    for to in ["roster", "device", "link"] {
+    for to in ["roster", "device", "link", "detector"] {
         metrics.undelivered(&ship, to, 0);
     }
     let (spec, addr) = ChildSpec::actor("roster", "roster", move || (RosterActor, args.clone()));

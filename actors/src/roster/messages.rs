@@ -1,9 +1,11 @@
 //! Messages of the roster actor.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use ractor::RpcReplyPort;
 
+use crate::detect::actor::DetectorConfig;
 use crate::device::DeviceAddr;
 use crate::ingest::record::Observation;
 use crate::inventory::Inventory;
@@ -43,5 +45,13 @@ pub enum RosterMsg {
         inventory: Inventory,
         /// `Err` names what could not be started or stopped.
         reply: RpcReplyPort<Result<(), String>>,
+    },
+    /// New detector settings: kept for detectors started later and sent to every
+    /// running detector actor.
+    DetectorSettings {
+        /// The settings.
+        config: Arc<DetectorConfig>,
+        /// The detectors they were sent to (`None`: the ship runs no detectors).
+        reply: RpcReplyPort<Option<Vec<String>>>,
     },
 }
