@@ -1677,6 +1677,18 @@ impl Correlator {
         }
         let explained = self.explain(i);
         if down {
+            // A root that was only troubled (errors, degraded, flapping) and now failed:
+            // the incident escalates, a new moment of its activity.
+            let was = &self.incidents[i].classes;
+            if !self.root_failed[i]
+                && !was.is_empty()
+                && !was
+                    .iter()
+                    .any(|c| matches!(c, AlertClass::Unreachable | AlertClass::Down))
+            {
+                let now = self.now_ms;
+                self.incidents[i].mark_active(now);
+            }
             self.root_failed[i] = true;
         }
         let inc = &mut self.incidents[i];
@@ -3045,6 +3057,27 @@ mod tests {
         );
         assert_eq!(c.incidents()[0].state, IncidentState::Resolved);
         // an anomaly alone still opens nothing (detector_alerts_only_attach)
+    }
+
+    /// A root whose errors are still firing when it goes down: the incident escalates
+    /// and records the moment; a second failure class adds nothing.
+    #[test]
+    fn a_troubled_root_that_fails_marks_the_incident_active_again() {
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        run(
+            &mut c,
+            vec![
+                alert("dist", AlertClass::Errors, AlertState::Firing, 50),
+                alert("dist", AlertClass::Unreachable, AlertState::Firing, 200),
+                alert("dist", AlertClass::Down, AlertState::Firing, 230),
+            ],
+            300,
+        );
+        assert_eq!(c.incidents().len(), 1);
+        let active = &c.incidents()[0].active_since_ms;
+        assert_eq!(active.first(), Some(&50_000));
+        assert_eq!(active.len(), 2, "{active:?}");
+        assert!((200_000..=215_000).contains(&active[1]), "{active:?}");
     }
 
     /// A new symptom of an incident waiting to resolve (all its symptoms cleared) keeps

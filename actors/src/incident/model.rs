@@ -90,8 +90,9 @@ pub struct Incident {
     pub resolved_at_ms: Option<i64>,
     /// Event times it became active, unix ms, oldest first (at most
     /// [`ACTIVE_SINCE_MAX`], the latest kept): its opening, each re-opening, each
-    /// root-cause change, and each new symptom after all of its symptoms had cleared
-    /// (empty in records written before this field).
+    /// root-cause change, each new symptom after all of its symptoms had cleared, and
+    /// its root's escalation from trouble (errors, degraded, flapping) to failure
+    /// (unreachable or down) (empty in records written before this field).
     #[serde(default)]
     pub active_since_ms: Vec<i64>,
     /// Elements with symptoms explained by the root cause (sorted, includes the root).
