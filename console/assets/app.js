@@ -340,7 +340,11 @@ function route() {
   const authed = !!S.token;
   let page = (location.hash.match(/^#\/([a-z]+)/) || [])[1] || HOME;
   if (!authed) page = "login";
-  else if (page === "login" || !onNode(page)) page = HOME;
+  else if (page === "login" || !onNode(page)) {
+    // the address says where we are: scripts watching it (live tail, refreshes) stop
+    if (page !== "login") history.replaceState(null, "", "#/" + HOME);
+    page = HOME;
+  }
   for (const p of document.querySelectorAll(".page")) p.hidden = p.id !== page;
   for (const a of document.querySelectorAll("nav a")) {
     a.hidden = !onNode(a.dataset.page);

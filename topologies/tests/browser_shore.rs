@@ -374,6 +374,7 @@ async fn the_shore_console_shows_the_fleet_a_live_rollout_and_the_models() {
     // a ship's page asked for at shore lands on the fleet
     c.goto(&format!("{base}/#/incidents")).await.unwrap();
     until_text(&c, "nav a.active", PAGE_WAIT, |t| t == "Fleet").await;
+    assert_eq!(js(&c, "return location.hash").await, "#/fleet");
 
     // The rollout: listed, then its page.
     click(&c, "nav a[data-page='rollouts']").await;
