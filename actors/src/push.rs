@@ -1,5 +1,6 @@
 //! The push bus: state changes that the console's WebSocket sessions forward to clients
-//! (contracts §2: `{"type": "incident"|"link"|"fleet"|"runbook", ...}`).
+//! (contracts §2: `{"type": "incident"|"link"|"fleet"|"runbook", ...}`, and at shore
+//! `"rollout"` for admins' sessions).
 //!
 //! Producers (incident actors, link actors, the fleet view, runbook executions) publish a
 //! [`Push`]; each WebSocket session subscribes and filters by ship. The bus is a bounded
@@ -30,6 +31,9 @@ pub enum PushKind {
     Fleet,
     /// A runbook execution changed.
     Runbook,
+    /// A rollout changed (shore): the whole rollout, as `GET /api/rollouts/{id}` shows
+    /// it. Only admins' sessions get it (the rollout routes are for admins).
+    Rollout,
 }
 
 impl PushKind {
@@ -40,6 +44,7 @@ impl PushKind {
             PushKind::Link => "link",
             PushKind::Fleet => "fleet",
             PushKind::Runbook => "runbook",
+            PushKind::Rollout => "rollout",
         }
     }
 }

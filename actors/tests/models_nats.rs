@@ -245,6 +245,7 @@ async fn a_challenger_is_shadowed_on_a_ship_scored_held_then_promoted_by_its_gat
         }),
         metrics: RolloutMetrics::default(),
         failover: false,
+        push: None,
     });
     let (shore_root, _) = start_root(
         SupervisorSpec::new("shore", ShardKey::new("shore")).child(ctl),

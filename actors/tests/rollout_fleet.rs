@@ -83,6 +83,7 @@ async fn start_shore(url: &str, data: &Path, node: &str, fleet: &[String], clock
         }),
         metrics: RolloutMetrics::default(),
         failover: true,
+        push: None,
     });
     let (root, _) = start_root(
         SupervisorSpec::new(node, ShardKey::new(node)).child(child),

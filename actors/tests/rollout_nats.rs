@@ -65,6 +65,7 @@ async fn start_shore(url: &str, data: &Path, fleet: &[&str]) -> Shore {
         }),
         metrics: RolloutMetrics::default(),
         failover: false,
+        push: None,
     });
     let (root, _) = start_root(
         SupervisorSpec::new("shore", ShardKey::new("shore")).child(child),

@@ -2,6 +2,10 @@
 // No framework and no build step; every string from the server is inserted as text.
 "use strict";
 
+// The node serving the page (`<body data-node>`: ship, demo or shore; decision 0074):
+// pages marked `data-nodes` show only on those nodes.
+const NODE = document.body.dataset.node || "ship";
+const HOME = NODE === "shore" ? "fleet" : "incidents";
 const S = {
   token: sessionStorage.getItem("sw.token"),
   role: sessionStorage.getItem("sw.role"),
@@ -10,6 +14,7 @@ const S = {
   incidents: new Map(), // id -> incident
   links: new Map(),     // ship/link -> link state
   runbooks: new Map(),  // id -> execution
+  rollouts: new Map(),  // id -> rollout (shore, admins; pushed)
   fleet: [],
   ships: new Set(),
   ws: null, wsRetry: 500,
@@ -78,7 +83,7 @@ function logout(msg) {
   sessionStorage.clear(); S.token = null;
   if (S.ws) { S.ws.onclose = null; S.ws.close(); S.ws = null; }
   live(false);
-  S.sig = {}; S.incidents.clear(); S.links.clear(); S.runbooks.clear(); S.fleet = [];
+  S.sig = {}; S.incidents.clear(); S.links.clear(); S.runbooks.clear(); S.rollouts.clear(); S.fleet = [];
   // Nothing rendered for the last user stays in the page (hidden pages included).
   renderAll(); $("inc-runbooks").replaceChildren(); $("inc-timeline").replaceChildren();
   $("inc-suggestions").replaceChildren(); if (window.swRemediation) swRemediation.forget();
@@ -122,6 +127,7 @@ function apply(m, fresh) {
     case "incident": upsertIncident(m, fresh); break;
     case "link": S.links.set((m.ship || "") + "/" + (m.link || m.id), m); if (m.ship) S.ships.add(m.ship); break;
     case "runbook": if (m.id != null) S.runbooks.set(m.id, m); break;
+    case "rollout": if (m.id != null) S.rollouts.set(m.id, m); break;
     case "fleet": {
       const ships = Array.isArray(m.ships) ? m.ships : [m];
       for (const s of ships) { const id = s.id || s.ship; const i = S.fleet.findIndex((x) => (x.id || x.ship) === id); if (i >= 0) S.fleet[i] = Object.assign(S.fleet[i], s); else S.fleet.push(s); S.ships.add(id); }
@@ -162,6 +168,7 @@ function scheduleRender() {
 }
 function renderAll() {
   renderIncidents(); renderLinks(); renderRunbooks(); renderFleet(); renderShips();
+  if (window.swRollouts) swRollouts.render();
   const m = location.hash.match(/^#\/incident\/(.+)$/); if (m) renderIncident(decodeURIComponent(m[1]));
 }
 function sevClass(s) { return "sev sev-" + String(s || "").toLowerCase(); }
@@ -302,7 +309,7 @@ function renderFleet() {
   for (const s of S.fleet) {
     const id = s.id || s.ship, open = openOf(s), p = posOf(s);
     const links = (s.links || []).map((l) => `${l.id} ${l.status}`).join(", ");
-    tb.append(el("tr", { "data-ship": id, onclick: () => { pickShip(id); location.hash = "#/incidents"; } }, el("td", {}, el("strong", {}, id)), el("td", {}, links || s.link_state || "—"),
+    tb.append(el("tr", { "data-ship": id, onclick: () => { pickShip(id); if (onNode("incidents")) location.hash = "#/incidents"; } }, el("td", {}, el("strong", {}, id)), el("td", {}, links || s.link_state || "—"),
       el("td", {}, when(s.last_sync || s.last_sync_at)), el("td", {}, s.sync_backlog ?? s.backlog ?? "—"),
       el("td", { class: open > 0 ? "sev sev-critical" : "" }, open), el("td", {}, p ? `${(+p.lat).toFixed(2)}, ${(+p.lon).toFixed(2)}` : "—")));
   }
@@ -324,17 +331,30 @@ $("ship").addEventListener("change", (e) => pickShip(e.target.value));
 $("state-filter").addEventListener("change", renderIncidents);
 
 // ---- routing ----
+// Whether page `id` exists on this node (no `data-nodes`: on every node).
+function onNode(id) {
+  const p = $(id);
+  return !!p && (!p.dataset.nodes || p.dataset.nodes.split(" ").includes(NODE));
+}
 function route() {
   const authed = !!S.token;
-  let page = (location.hash.match(/^#\/([a-z]+)/) || [])[1] || "incidents";
+  let page = (location.hash.match(/^#\/([a-z]+)/) || [])[1] || HOME;
   if (!authed) page = "login";
-  else if (page === "login") page = "incidents";
+  else if (page === "login" || !onNode(page)) {
+    // the address says where we are: scripts watching it (live tail, refreshes) stop
+    if (page !== "login") history.replaceState(null, "", "#/" + HOME);
+    page = HOME;
+  }
   for (const p of document.querySelectorAll(".page")) p.hidden = p.id !== page;
-  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.page === page || (page === "incident" && a.dataset.page === "incidents") || (page === "link" && a.dataset.page === "links") || (page === "device" && a.dataset.page === "topology"));
+  for (const a of document.querySelectorAll("nav a")) {
+    a.hidden = !onNode(a.dataset.page);
+    a.classList.toggle("active", a.dataset.page === page || (page === "incident" && a.dataset.page === "incidents") || (page === "link" && a.dataset.page === "links") || (page === "device" && a.dataset.page === "topology") || (page === "rollout" && a.dataset.page === "rollouts"));
+  }
   $("nav").hidden = $("logout").hidden = $("ship-pick").hidden = !authed;
   $("who").textContent = authed ? `${S.user || ""} (${S.role})` : "";
   if (page === "incident") renderIncident(decodeURIComponent(location.hash.split("/")[2] || ""));
-  if (authed && window.swElements) swElements.route();
+  if (authed && window.swElements && NODE !== "shore") swElements.route();
+  if (authed && window.swRollouts) swRollouts.route(page);
 }
 window.addEventListener("hashchange", route);
 // The open incident's details (its timeline grows) are fetched again every 5 s.
@@ -346,6 +366,7 @@ function start() {
   route();
   if (!S.token) return;
   if (S.ship) S.ships.add(S.ship);
-  loadIncidents(); loadRunbooks(); loadFleet(); connect();
+  if (onNode("incidents")) { loadIncidents(); loadRunbooks(); }
+  loadFleet(); connect();
 }
 start();

@@ -10,15 +10,16 @@
 //
 // Updates: app.js applies the shore's `fleet` pushes (WebSocket) to S.fleet and calls
 // swFleetMap.render(S.fleet) at most every 100 ms; markers are updated in place, keyed by
-// ship. Rollout state per ship comes from GET /api/rollouts (shore, admins), polled while
-// the fleet page is shown; elsewhere the panel says there is none.
+// ship. Rollout state per ship comes from the rollouts in S.rollouts (shore, admins: loaded
+// by rollouts.js and kept current by the shore's `rollout` pushes); elsewhere the panel says
+// there is none.
 "use strict";
 window.swFleetMap = (function () {
   const K = 10, W = 360 * K, H = 180 * K;
   const X = (lon) => (+lon + 180) * K, Y = (lat) => (90 - +lat) * K;
   // A ship not heard from for this long is drawn as stale (its last state may be old).
   const STALE_MS = 10 * 60 * 1000;
-  const M = { world: null, loading: false, view: null, userView: false, fleet: [], picked: null, hover: null, panelSig: null, fitted: -1, rollouts: new Map(), rolloutsAt: 0, drag: null };
+  const M = { world: null, loading: false, view: null, userView: false, fleet: [], picked: null, hover: null, panelSig: null, fitted: -1, drag: null };
   const map = () => document.getElementById("fleet-map");
 
   async function loadWorld() {
@@ -131,20 +132,13 @@ window.swFleetMap = (function () {
     const t = m.querySelector("text"); t.textContent = `${id}${open ? ` (${open})` : ""}`; t.dataset.x = x; t.dataset.y = y;
   }
 
-  function rolloutOf(id) { return M.rollouts.get(id) || null; }
-  // GET /api/rollouts: [{id, state, waves: [{ships: [{ship, state}]}]}]; the latest rollout
-  // that names a ship gives its state. Not served (ship node, demo) or not an admin: none.
-  async function pollRollouts() {
-    if (typeof S === "undefined" || !S.token || S.role !== "admin" || Date.now() - M.rolloutsAt < 5000) return;
-    M.rolloutsAt = Date.now();
-    try {
-      const r = await api("GET", "/api/rollouts");
-      if (!r.ok) return;
-      const list = await r.json(), per = new Map();
-      for (const ro of Array.isArray(list) ? list : list.rollouts || [])
-        for (const w of ro.waves || []) for (const sh of w.ships || []) per.set(sh.ship, { id: ro.id, rollout: ro.state, state: sh.state });
-      M.rollouts = per; panel();
-    } catch (e) { /* none */ }
+  // The latest rollout (by creation) that names a ship gives its state: {id, rollout, state}.
+  function rolloutOf(id) {
+    let best = null;
+    for (const ro of S.rollouts.values())
+      for (const w of ro.waves || []) for (const sh of w.ships || [])
+        if (sh.ship === id && (!best || (+ro.created_ms || 0) >= best.at)) best = { id: ro.id, rollout: ro.state, state: sh.state, at: +ro.created_ms || 0 };
+    return best;
   }
 
   // Redrawn only when what it shows changes (a push stream must not replace the button
@@ -177,7 +171,8 @@ window.swFleetMap = (function () {
     p.replaceChildren(
       el("h2", { "data-ship": id }, id),
       el("dl", { class: "fields" }, ...rows.flatMap(([k, v, f]) => [el("dt", {}, k), el("dd", { "data-field": f, class: f === "open" && open > 0 ? "sev sev-critical" : "" }, v)])),
-      el("button", { onclick: () => { pickShip(id); location.hash = "#/incidents"; } }, "Incidents"));
+      onNode("incidents") ? el("button", { onclick: () => { pickShip(id); location.hash = "#/incidents"; } }, "Incidents")
+        : ro ? el("a", { class: "button-link", href: "#/rollout/" + encodeURIComponent(ro.id) }, "Rollout " + ro.id) : "");
   }
 
   function render(fleet) {
@@ -195,7 +190,6 @@ window.swFleetMap = (function () {
     for (const m of [...g.children]) if (!ids.has(m.dataset.ship)) m.remove();
     for (const s of fleet) marker(g, s);
     scaleMarkers(); panel();
-    if (!document.getElementById("fleet").hidden) pollRollouts();
   }
 
   // Inside the view and clear of its edges by 3 % (a marker there is drawn whole).
@@ -237,10 +231,10 @@ window.swFleetMap = (function () {
     window.addEventListener("resize", scaleMarkers);
     window.addEventListener("hashchange", () => setTimeout(() => { if (M.view) scaleMarkers(); }, 0));
     // The panel's "last sync" age moves on between pushes.
-    setInterval(() => { if (!document.getElementById("fleet").hidden) { panel(); pollRollouts(); } }, 2000);
+    setInterval(() => { if (!document.getElementById("fleet").hidden) panel(); }, 2000);
   }
   wire();
   // { lon, lat } -> world units, for tests and other pages.
-  return { render, project: (lon, lat) => [X(lon), Y(lat)], linkState, rolloutOf };
+  return { render, panel, project: (lon, lat) => [X(lon), Y(lat)], linkState, rolloutOf };
 })();
 if (typeof S !== "undefined" && S.fleet.length) swFleetMap.render(S.fleet);

@@ -25,7 +25,7 @@
   }
 
   async function load() {
-    $("nav-mail").hidden = !operator();
+    $("nav-mail").hidden = !operator() || !onNode("mail");
     if (!onPage() || !S.token) return;
     $("mail-denied").hidden = operator();
     if (!operator()) return;

@@ -742,6 +742,7 @@ mod tests {
             }),
             metrics: RolloutMetrics::default(),
             failover: false,
+            push: None,
         });
         let (_root, _) = start_root(
             SupervisorSpec::new("shore", ShardKey::new("shore")).child(child),

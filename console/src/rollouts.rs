@@ -200,6 +200,7 @@ mod tests {
             }),
             metrics: rollout_metrics.clone(),
             failover: false,
+            push: None,
         });
         let (root, _) = start_root(
             SupervisorSpec::new("shore", ShardKey::new("shore")).child(child),

@@ -3,7 +3,8 @@
 //! itself: every execution lives, is decided and runs on its ship.
 //!
 //! - `POST /api/runbooks/{name}/executions` `{"ship","targets","params"?,"incident"?,
-//!   "ttl_s"?}` (operator): 202 `{"command","ship","state":"pending"}`. The proposal goes
+//!   "ttl_s"?}` (operator): 201 `{"command","ship","state":"pending"}` (contracts §2: the
+//!   proposal is created; `Location` is the command's URL below). The proposal goes
 //!   to the ship as a command over the sync (`propose_execution`; queued while the link
 //!   is down, for `ttl_s`, default 3600), requested by the shore user with their shore
 //!   role; the ship's own policy decides. The ship's answer is at
@@ -66,6 +67,20 @@ fn bad_id(what: &str, id: &str) -> Option<String> {
         .then(|| format!("{what}: expected 1 to 128 printable characters"))
 }
 
+/// `s` as one URL path segment: unreserved characters as they are, every other byte
+/// percent-encoded.
+fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 async fn propose(
     State(api): State<ShoreRunbookApi>,
     Extension(by): Extension<Principal>,
@@ -99,8 +114,10 @@ async fn propose(
     let id = api
         .commands
         .submit(&b.ship, action, ttl, api.clock.now_ms());
+    let location = format!("/api/ships/{}/commands/{id}", path_segment(&b.ship));
     (
-        StatusCode::ACCEPTED,
+        StatusCode::CREATED,
+        [(axum::http::header::LOCATION, location)],
         Json(serde_json::json!({"command": id, "ship": b.ship, "state": "pending"})),
     )
         .into_response()
@@ -151,4 +168,75 @@ pub fn routes(auth: &Auth, api: ShoreRunbookApi) -> Router {
         .with_state(api);
     auth.protect(Role::Viewer, view)
         .merge(auth.protect(Role::Operator, act))
+}
+
+#[cfg(test)]
+mod tests {
+    use seawatch_runtime::{Clock, Metrics};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::auth::AuthConfig;
+    use crate::metrics::ConsoleMetrics;
+    use crate::testutil::{http, serve};
+
+    /// The whole response (status line, headers, body) to one POST.
+    async fn post_raw(addr: std::net::SocketAddr, path: &str, token: &str, body: &str) -> String {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.unwrap();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Contracts §2: a proposal is created (201, with the command's URL in `Location`);
+    /// viewers may not propose; a bad body says what is expected.
+    #[tokio::test]
+    async fn a_proposal_to_a_ship_is_created_with_its_command_location() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Clock::manual(1_800_000_000_000);
+        let auth = Auth::open(
+            dir.path(),
+            &AuthConfig::default(),
+            clock.clone(),
+            ConsoleMetrics::register(&Metrics::new()),
+        )
+        .unwrap();
+        let commands = Commands::default();
+        let api = ShoreRunbookApi {
+            commands: commands.clone(),
+            executions: Default::default(),
+            clock,
+        };
+        let srv = serve(routes(&auth, api)).await;
+        let viewer = auth.issue("deck", Role::Viewer);
+        let operator = auth.issue("alice", Role::Operator);
+        let body = r#"{"ship":"aurora 2","targets":["ap-17"],"params":{"minutes":30}}"#;
+        let path = "/api/runbooks/silence-device-mail/executions";
+        assert_eq!(http(srv, "POST", path, Some(&viewer), body).await.0, 403);
+        let (code, text) = http(srv, "POST", path, Some(&operator), "{}").await;
+        assert_eq!(code, 400);
+        assert!(text.contains("expected"), "{text}");
+
+        let resp = post_raw(srv, path, &operator, body).await;
+        assert!(resp.starts_with("HTTP/1.1 201 "), "{resp}");
+        let (head, json) = resp.split_once("\r\n\r\n").unwrap();
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(v["ship"], "aurora 2");
+        assert_eq!(v["state"], "pending");
+        let id = v["command"].as_u64().unwrap();
+        let location = head
+            .lines()
+            .find_map(|l| l.strip_prefix("location: "))
+            .unwrap_or_else(|| panic!("no Location in {head}"));
+        assert_eq!(location, format!("/api/ships/aurora%202/commands/{id}"));
+        assert!(
+            commands.state("aurora 2", id).is_some(),
+            "the command is queued for the ship"
+        );
+    }
 }

@@ -3,7 +3,12 @@
 //!
 //! The shell is public (a browser must load the login page before it has a token); it
 //! holds no data: every piece of state comes from the token-protected API and `/ws`.
+//!
+//! One codebase for every node (decision 0074): the page says which node serves it
+//! (`<body data-node="ship|demo|shore">`) and the scripts show the pages that node
+//! serves (a page marked `data-nodes` only on those).
 
+use axum::body::Bytes;
 use axum::extract::Path;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,11 +18,54 @@ use include_dir::{include_dir, Dir};
 
 static ASSETS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/assets");
 
-/// `GET /` (the single page) and `GET /ui/{file}` (its scripts, styles and icons).
-pub fn routes() -> Router {
+/// The node that serves the console: decides which pages the UI shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Node {
+    /// A ship's edge node: its incidents, logs, links, topology, runbooks, mail.
+    Ship,
+    /// `seawatch demo`: the ships' pages and the fleet in one process.
+    Demo,
+    /// A shore node: the fleet map, rollouts and models (no ship's own pages).
+    Shore,
+}
+
+impl Node {
+    /// The `data-node` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Node::Ship => "ship",
+            Node::Demo => "demo",
+            Node::Shore => "shore",
+        }
+    }
+}
+
+/// `GET /` (the single page, marked for `node`) and `GET /ui/{file}` (its scripts,
+/// styles and icons).
+pub fn routes(node: Node) -> Router {
+    let page = Bytes::from(index_for(node));
     Router::new()
-        .route("/", get(index))
+        .route(
+            "/",
+            get(move || {
+                let page = page.clone();
+                async move { served("index.html", page) }
+            }),
+        )
         .route("/ui/{*path}", get(asset))
+}
+
+/// The shell with `node` in its `<body data-node>`.
+fn index_for(node: Node) -> String {
+    let shell = ASSETS
+        .get_file("index.html")
+        .and_then(|f| f.contents_utf8())
+        .unwrap_or_default();
+    shell.replacen(
+        "<body data-node=\"ship\">",
+        &format!("<body data-node=\"{}\">", node.as_str()),
+        1,
+    )
 }
 
 fn content_type(path: &str) -> &'static str {
@@ -33,25 +81,25 @@ fn content_type(path: &str) -> &'static str {
 
 fn file(path: &str) -> Response {
     match ASSETS.get_file(path) {
-        Some(f) => (
-            [
-                (header::CONTENT_TYPE, content_type(path)),
-                (header::CACHE_CONTROL, "no-cache"),
-                (
-                    header::CONTENT_SECURITY_POLICY,
-                    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
-                ),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            ],
-            f.contents(),
-        )
-            .into_response(),
+        Some(f) => served(path, Bytes::from_static(f.contents())),
         None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
     }
 }
 
-async fn index() -> Response {
-    file("index.html")
+fn served(path: &str, body: Bytes) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type(path)),
+            (header::CACHE_CONTROL, "no-cache"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn asset(Path(path): Path<String>) -> Response {
@@ -68,9 +116,10 @@ mod tests {
 
     #[tokio::test]
     async fn shell_and_assets_are_served_from_the_binary() {
-        let addr = serve(routes()).await;
+        let addr = serve(routes(Node::Ship)).await;
         let (code, body) = http(addr, "GET", "/", None, "").await;
         assert_eq!(code, 200);
+        assert!(body.contains("<body data-node=\"ship\">"), "{body:.300}");
         assert!(body.contains("<script src=\"/ui/app.js\""), "{body:.300}");
         assert!(body.contains("<script src=\"/ui/mail.js\""), "{body:.300}");
         assert!(
@@ -94,6 +143,7 @@ mod tests {
             "elements.js",
             "models.js",
             "fleetmap.js",
+            "rollouts.js",
             "world.json",
             "style.css",
         ] {
@@ -106,6 +156,39 @@ mod tests {
             404
         );
         assert_eq!(http(addr, "GET", "/ui/nope.js", None, "").await.0, 404);
+    }
+
+    /// One shell for every node, marked with the node that serves it (decision 0074): at
+    /// shore the Rollouts page is there and the ship's own pages say they are not.
+    #[tokio::test]
+    async fn the_shell_names_the_node_and_marks_node_only_pages() {
+        let addr = serve(routes(Node::Shore)).await;
+        let (code, body) = http(addr, "GET", "/", None, "").await;
+        assert_eq!(code, 200);
+        assert!(body.contains("<body data-node=\"shore\">"), "{body:.300}");
+        assert!(body.contains("<script src=\"/ui/rollouts.js\""));
+        assert!(body.contains(r#"<section id="rollouts" class="page" data-nodes="shore" hidden>"#));
+        for ship_only in ["incidents", "logs", "links", "topology", "runbooks", "mail"] {
+            assert!(
+                body.contains(&format!(
+                    r#"<section id="{ship_only}" class="page" data-nodes="ship demo" hidden>"#
+                )),
+                "{ship_only}"
+            );
+        }
+        for everywhere in ["fleet", "models"] {
+            assert!(
+                body.contains(&format!(
+                    r#"<section id="{everywhere}" class="page" hidden>"#
+                )),
+                "{everywhere}"
+            );
+        }
+        let demo = serve(routes(Node::Demo)).await;
+        assert!(http(demo, "GET", "/", None, "")
+            .await
+            .1
+            .contains("<body data-node=\"demo\">"));
     }
 
     /// The fleet map's land (decision 0071): Natural Earth 1:110m, public domain, in

@@ -426,7 +426,9 @@ impl Demo {
                 engines.iter().map(|e| e.api.clone()).collect(),
             ))
             .merge(auth.protect(Role::Viewer, seawatch_assistant::api::routes(assistant)))
-            .merge(seawatch_console::ui::routes());
+            .merge(seawatch_console::ui::routes(
+                seawatch_console::ui::Node::Demo,
+            ));
         let listener = std::net::TcpListener::bind(opts.listen)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .map_err(|source| DemoError::Bind {

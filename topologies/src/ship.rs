@@ -623,7 +623,9 @@ impl ShipNode {
                 ),
             )
             .merge(seawatch_console::runbooks::routes(&auth, vec![exec_api]))
-            .merge(seawatch_console::ui::routes());
+            .merge(seawatch_console::ui::routes(
+                seawatch_console::ui::Node::Ship,
+            ));
         let app = app
             .merge(seawatch_console::silences::routes(
                 &auth,

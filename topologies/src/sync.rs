@@ -3,8 +3,10 @@
 //! The ship's sync is a supervised child of the ship's subtree, restarted with backoff
 //! after an error (it resumes from the positions persisted in `DATA/sync.cursor`); the
 //! shore node runs a fleet supervisor with a mirror actor per ship it holds the lease of
-//! (`seawatch_actors::sync::fleet`), and serves `GET /api/fleet` (asked of the mirrors)
-//! and the command routes next to `/metrics` and `/healthz`.
+//! (`seawatch_actors::sync::fleet`), and serves `GET /api/fleet` (asked of the mirrors),
+//! the command, rollout and model routes next to `/metrics` and `/healthz`, and the web
+//! console in its shore form (decision 0074): the fleet map, rollouts and models, live
+//! over `/ws` (the mirrors push fleet changes, the rollout controller rollout changes).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,13 +14,13 @@ use std::time::Duration;
 
 use seawatch_actors::incident::{IncidentBoard, StateFilter};
 use seawatch_actors::log_service::LogReader;
-use seawatch_actors::push::PushBus;
+use seawatch_actors::push::{Push, PushBus, PushKind};
 use seawatch_actors::rollout::agent::{
     agent_child, AgentArgs, BundleTargets, IncidentProbe, ShipConnector,
 };
 use seawatch_actors::rollout::bundle::BundleStore;
 use seawatch_actors::rollout::controller::{
-    controller_child, ControllerArgs, RolloutMetrics, ShoreConnector,
+    controller_child, ControllerArgs, RolloutMetrics, RolloutMsg, ShoreConnector,
 };
 use seawatch_actors::rollout::nats::{NatsShipLink, NatsShoreLink, ShipLink, ShoreLink};
 use seawatch_actors::roster::Roster;
@@ -26,6 +28,7 @@ use seawatch_actors::store::clickhouse::ClickHouseConfig;
 use seawatch_actors::sync::actor::{sync_child, Connector, SyncArgs};
 use seawatch_actors::sync::clickhouse::ClickHouseFleetStore;
 use seawatch_actors::sync::downsample::DownsampleConfig;
+use seawatch_actors::sync::fleet::FleetView;
 use seawatch_actors::sync::metrics::SyncMetrics;
 use seawatch_actors::sync::nats::{
     check_server, connect_ship, run_shore_node, NatsError, ShipSource, ShoreNodeConfig, ShoreShared,
@@ -36,10 +39,13 @@ use seawatch_actors::sync::ship::{CommandHandler, SnapshotSource};
 use seawatch_actors::sync::shore::{fleet_command_router, fleet_read_router, FleetApi};
 use seawatch_actors::sync::wire::{LinkSnapshot, ShipSnapshot};
 use seawatch_console::rollouts::RolloutApi;
-use seawatch_console::{Auth, AuthConfig, ConsoleMetrics, Role};
+use seawatch_console::{
+    sessions_supervisor, Auth, AuthConfig, ConsoleMetrics, Role, SnapshotSource as WsSnapshots,
+    WsConfig, WsHub,
+};
 use seawatch_runtime::http::{self, Health};
 use seawatch_runtime::supervision::{
-    start_root, Backoff, ChildSpec, Restart, Strategy, SupervisorSpec,
+    start_root, Addr, Backoff, ChildSpec, Restart, Strategy, SupervisorSpec,
 };
 use seawatch_runtime::{Clock, Runtime, ShardKey};
 use tokio::sync::watch;
@@ -327,7 +333,10 @@ pub async fn run_shore(
             return crate::exit::EXIT_USAGE;
         }
     };
+    // Fleet and rollout changes for the console's WebSocket sessions.
+    let push = PushBus::new(1024);
     let shared = ShoreShared {
+        push: Some(push.clone()),
         metrics: Some(sync_metrics),
         traces: traces.clone(),
         clickhouse,
@@ -365,11 +374,12 @@ pub async fn run_shore(
         eprintln!("seawatch shore: --data {}: {e}", data.display());
         return crate::exit::EXIT_USAGE;
     }
+    let console_metrics = ConsoleMetrics::register(&metrics);
     let auth = match Auth::open(
         data,
         &AuthConfig::default(),
         clock.clone(),
-        ConsoleMetrics::register(&metrics),
+        console_metrics.clone(),
     ) {
         Ok(a) => a,
         Err(e) => {
@@ -383,18 +393,34 @@ pub async fn run_shore(
         clock: clock.clone(),
     };
     // Rollouts (contracts §10): bundles in DATA/bundles, the journal in DATA/rollouts.
-    let (rollouts, rollout_api) = match rollout_controller(&cfg, &url, data, &clock, &metrics) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("seawatch shore: {e}");
-            return crate::exit::EXIT_USAGE;
-        }
-    };
+    let (rollouts, rollout_api) =
+        match rollout_controller(&cfg, &url, data, &clock, &metrics, push.clone()) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("seawatch shore: {e}");
+                return crate::exit::EXIT_USAGE;
+            }
+        };
     // The model registry (decision 0065): its API, and the gate evaluator child.
     let (evaluator, model_api) =
         crate::models::shore_registry(&url, cfg.replicas, &rollout_api, &clock, &metrics);
+    // The console's live side: a supervised session per WebSocket; a new or lagging
+    // session gets the fleet and (admins) the rollouts as they stand.
+    let (sessions, sessions_addr) = sessions_supervisor(ShardKey::new("shore"));
+    let ws = WsHub::new(
+        push,
+        Arc::new(ShoreSnapshots {
+            ships: cfg.ships.iter().map(|s| s.id.clone()).collect(),
+            fleet: shared.fleet.clone(),
+            rollouts: rollout_api.controller.clone(),
+        }),
+        sessions_addr,
+        console_metrics,
+        WsConfig::default(),
+    );
     let app = http::router(metrics.clone(), health.clone())
         .merge(auth.routes())
+        .merge(ws.routes(&auth))
         .merge(seawatch_console::models::routes(&auth, model_api))
         .merge(auth.protect(Role::Viewer, fleet_read_router(api.clone())))
         .merge(auth.protect(Role::Operator, fleet_command_router(api)))
@@ -408,6 +434,10 @@ pub async fn run_shore(
                 executions: shared.executions.clone(),
                 clock: clock.clone(),
             },
+        ))
+        // the web console, in its shore form (decision 0074)
+        .merge(seawatch_console::ui::routes(
+            seawatch_console::ui::Node::Shore,
         ));
     // The tree: the HTTP server and the node loop are its children, so a server that
     // dies is restarted and /healthz says so meanwhile, and the node's retries (the
@@ -423,6 +453,7 @@ pub async fn run_shore(
             max: Duration::from_secs(10),
             ..Backoff::default()
         })
+        .child(sessions)
         .child(crate::demo::http_child(listener, app))
         .child(rollouts)
         .child(evaluator)
@@ -436,10 +467,10 @@ pub async fn run_shore(
     };
     health.set(true);
     println!("{}", sourcing_line(&cfg));
-    println!("  http: http://{listen}/api/fleet");
+    println!("  console: http://{listen}/ (API: http://{listen}/api/fleet)");
     let pw = data.join("initial-admin-password");
     if pw.exists() {
-        println!("  api: user admin, first password in {}", pw.display());
+        println!("  sign in: user admin, first password in {}", pw.display());
     }
     let status = tokio::select! {
         _ = crate::exit::wait_for_shutdown_signal() => 0,
@@ -469,6 +500,7 @@ fn rollout_controller(
     data: &std::path::Path,
     clock: &Clock,
     metrics: &seawatch_runtime::Metrics,
+    push: PushBus,
 ) -> Result<(ChildSpec, RolloutApi), String> {
     let bundles = BundleStore::open(&data.join("bundles")).map_err(|e| e.to_string())?;
     let rollout_metrics = RolloutMetrics::register(metrics);
@@ -497,6 +529,8 @@ fn rollout_controller(
         metrics: rollout_metrics.clone(),
         // the journal in JetStream and a lease per rollout (decision 0067)
         failover: true,
+        // every change to the console's sessions (decision 0074)
+        push: Some(push),
     });
     Ok((
         child,
@@ -506,6 +540,55 @@ fn rollout_controller(
             metrics: rollout_metrics,
         },
     ))
+}
+
+/// What a shore console session gets on subscribing (and in place of pushes it lagged
+/// behind on): the fleet view and every rollout (the sessions pass rollouts to admins
+/// only).
+struct ShoreSnapshots {
+    ships: Vec<String>,
+    fleet: FleetView,
+    rollouts: Addr<RolloutMsg>,
+}
+
+impl WsSnapshots for ShoreSnapshots {
+    fn ships(&self) -> Vec<String> {
+        self.ships.clone()
+    }
+
+    fn snapshot(&self, ship: Option<&str>) -> futures::future::BoxFuture<'static, Vec<Push>> {
+        let mut pushes: Vec<Push> = self
+            .fleet
+            .ships()
+            .into_iter()
+            .filter(|s| ship.is_none_or(|w| w == s.ship))
+            .filter_map(|s| {
+                let ship = s.ship.clone();
+                serde_json::to_value(s).ok().map(|body| Push {
+                    kind: PushKind::Fleet,
+                    ship: Some(ship),
+                    body,
+                })
+            })
+            .collect();
+        let rollouts = self.rollouts.clone();
+        Box::pin(async move {
+            // A controller busy or between incarnations: the pushes that follow tell.
+            if let Ok(all) = rollouts
+                .call(RolloutMsg::List, Duration::from_secs(2))
+                .await
+            {
+                pushes.extend(all.into_iter().filter_map(|r| {
+                    serde_json::to_value(r).ok().map(|body| Push {
+                        kind: PushKind::Rollout,
+                        ship: None,
+                        body,
+                    })
+                }));
+            }
+            pushes
+        })
+    }
 }
 
 /// The bundle agent of a ship with `[nats]`: deliveries from shore's `SW_ROLLOUT` stream

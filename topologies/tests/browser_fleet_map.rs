@@ -351,7 +351,9 @@ async fn the_map_shows_fifty_ships_where_they_are_and_follows_a_change() {
                 }),
             ),
         ))
-        .merge(seawatch_console::ui::routes());
+        .merge(seawatch_console::ui::routes(
+            seawatch_console::ui::Node::Demo,
+        ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {

@@ -125,7 +125,8 @@ async fn propose(
         body.to_string(),
     )
     .await;
-    assert_eq!(code, 202, "{text}");
+    // contracts §2: created (the ship's answer follows at the command's URL)
+    assert_eq!(code, 201, "{text}");
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["state"], "pending");
     let id = v["command"].as_u64().unwrap();

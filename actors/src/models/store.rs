@@ -184,7 +184,7 @@ pub struct NatsModelStore {
 impl NatsModelStore {
     /// Connects to `url` and creates the streams (with `replicas`).
     pub async fn connect(url: &str, replicas: usize) -> Result<Self, String> {
-        let client = async_nats::connect(url).await.map_err(err)?;
+        let client = crate::sync::nats::connect_url(url).await?;
         let js = jetstream::new(client);
         ensure_streams(&js, replicas).await?;
         Ok(Self { js })
@@ -194,7 +194,7 @@ impl NatsModelStore {
     /// `domain` is the shore's JetStream domain when that server is a leaf with its own
     /// (production: `Some("shore")`). The streams are not created from a ship.
     pub async fn ship(url: &str, domain: Option<&str>) -> Result<Self, String> {
-        let client = async_nats::connect(url).await.map_err(err)?;
+        let client = crate::sync::nats::connect_url(url).await?;
         let mut js = match domain {
             Some(d) => jetstream::with_domain(client, d),
             None => jetstream::new(client),

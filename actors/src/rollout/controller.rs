@@ -9,8 +9,13 @@
 //! deliveries of started waves in the ships' queues ([`ShoreLink::deliver`]) and, after an
 //! abort, takes back those no ship has taken. It reconnects to NATS by itself; without a
 //! link, rollouts are still created, read, paused, resumed and aborted.
+//!
+//! **Pushed.** With a [`PushBus`], every rollout that changed while the controller handled
+//! a message (a request, a tick: its own events and, in failover mode, those read from the
+//! shared journal) is published once as a [`PushKind::Rollout`] push of the whole rollout,
+//! so a console follows a rollout live (decision 0074).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,6 +33,7 @@ use super::bundle::BundleStore;
 use super::nats::{Fenced, Lease, ShoreLink};
 use super::state::{Ev, Op, Rollout, RolloutRequest, Rollouts};
 use super::{Delivery, Report, ReportState};
+use crate::push::{Push, PushBus, PushKind};
 
 /// Opens the controller's transport (called again after a failure).
 pub type ShoreConnector =
@@ -158,6 +164,8 @@ pub struct ControllerArgs {
     /// every shore node) and a node runs a rollout while it holds its lease, so another
     /// node takes it over when this one dies. Without it, `DIR/journal.jsonl`.
     pub failover: bool,
+    /// Where changed rollouts are pushed (the console's WebSocket sessions), if anywhere.
+    pub push: Option<PushBus>,
 }
 
 /// The journal: one JSON event a line.
@@ -235,6 +243,8 @@ pub struct ControllerState {
     legacy: Vec<Ev>,
     /// Failover mode: the shared journal was read at least once (ids are known).
     synced: bool,
+    /// Rollouts changed since the last [`ControllerState::publish`].
+    dirty: BTreeSet<String>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> ControlError {
@@ -283,8 +293,30 @@ impl ControllerState {
                 }
             }
         }
+        self.dirty.insert(ev.id().to_owned());
         self.rollouts.apply(&ev);
         Ok(())
+    }
+
+    /// Pushes each rollout changed since the last call, once, as it stands now.
+    fn publish(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        let Some(bus) = &self.args.push else {
+            return;
+        };
+        for id in dirty {
+            let Some(r) = self.rollouts.by_id.get(&id) else {
+                continue;
+            };
+            match serde_json::to_value(r) {
+                Ok(body) => bus.publish(Push {
+                    kind: PushKind::Rollout,
+                    ship: None,
+                    body,
+                }),
+                Err(e) => tracing::warn!(rollout = %id, error = %e, "rollout: not pushed"),
+            }
+        }
     }
 
     /// Applies what each rollout this node runs decides until nothing more happens now.
@@ -390,6 +422,7 @@ impl ControllerState {
                 continue;
             }
             for (seq, ev) in link.journal_read(&id, after).await.map_err(unavailable)? {
+                self.dirty.insert(id.clone());
                 self.rollouts.apply(&ev);
                 let e = self.seqs.entry(id.clone()).or_default();
                 *e = (seq, e.1 + 1);
@@ -773,6 +806,7 @@ impl Actor for RolloutController {
             seqs: HashMap::new(),
             legacy,
             synced: false,
+            dirty: BTreeSet::new(),
         })
     }
 
@@ -826,6 +860,7 @@ impl Actor for RolloutController {
                 myself.send_after(st.args.tick, || RolloutMsg::Tick);
             }
         }
+        st.publish();
         Ok(())
     }
 }
@@ -880,6 +915,7 @@ mod tests {
             }),
             metrics: RolloutMetrics::default(),
             failover: false,
+            push: None,
         }
     }
 
@@ -946,6 +982,65 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(r2.id, "r-000002", "ids go on after a restart");
+        actor.stop_and_wait(None, None).await.unwrap();
+    }
+
+    /// Each request's changes reach the push bus once, as the whole rollout after them.
+    #[tokio::test]
+    async fn every_change_is_pushed_once_as_the_whole_rollout() {
+        let d = tempfile::tempdir().unwrap();
+        let clock = Clock::manual(1_800_000_000_000);
+        let bus = PushBus::new(64);
+        let mut rx = bus.subscribe();
+        let mut a = args(d.path(), clock.clone());
+        a.push = Some(bus.clone());
+        let info = a
+            .bundles
+            .put(&encode(BundleKind::Runbooks, "r", vec![]))
+            .unwrap();
+        let (actor, _) = Actor::spawn(None, RolloutController, a).await.unwrap();
+        let req = RolloutRequest {
+            bundle: info.sha256.clone(),
+            ships: None,
+            all: Some(true),
+            waves: vec![WaveSpec {
+                percent: 100.0,
+                success_threshold: 100.0,
+                error_threshold: 0.0,
+                timeout_s: 60,
+                approval: true,
+                incident_window_s: None,
+            }],
+            on_error: OnError::Pause,
+        };
+        let r = ractor::call!(actor, RolloutMsg::Create, req, "root".into())
+            .unwrap()
+            .unwrap();
+        let p = rx.try_recv().unwrap();
+        assert_eq!(p.kind, PushKind::Rollout);
+        assert_eq!(p.ship, None);
+        assert_eq!(p.body["id"], r.id.as_str());
+        assert_eq!(p.body["state"], "awaiting_approval");
+        assert_eq!(p.body["waves"][0]["ships"][0]["state"], "pending");
+        assert!(rx.try_recv().is_err(), "one push for the request's events");
+        ractor::call!(
+            actor,
+            RolloutMsg::Control,
+            "r-9".into(),
+            Op::Pause,
+            "root".into()
+        )
+        .unwrap()
+        .unwrap_err();
+        assert!(rx.try_recv().is_err(), "a refused request changes nothing");
+        ractor::call!(actor, RolloutMsg::Control, r.id, Op::Resume, "root".into())
+            .unwrap()
+            .unwrap();
+        let p = rx.try_recv().unwrap();
+        assert_eq!(p.body["state"], "running");
+        assert!(p.to_wire().contains(r#""type":"rollout""#));
+        let _ = ractor::call!(actor, RolloutMsg::List).unwrap();
+        assert!(rx.try_recv().is_err(), "reads push nothing");
         actor.stop_and_wait(None, None).await.unwrap();
     }
 }

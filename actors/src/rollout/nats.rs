@@ -218,7 +218,7 @@ impl NatsShoreLink {
     /// consumer.
     pub async fn connect(url: &str, replicas: usize, node: &str) -> Result<Self, String> {
         let durable = format!("rollout-reports-{node}");
-        let client = async_nats::connect(url).await.map_err(err)?;
+        let client = crate::sync::nats::connect_url(url).await?;
         let js = jetstream::new(client);
         ensure_streams(&js, replicas).await?;
         let reports = js
@@ -702,7 +702,7 @@ impl NatsShipLink {
                 "ship id {ship:?}: use letters, digits, '-' and '_'"
             ));
         }
-        let client = async_nats::connect(url).await.map_err(err)?;
+        let client = crate::sync::nats::connect_url(url).await?;
         let mut js = match domain {
             Some(d) => jetstream::with_domain(client, d),
             None => jetstream::new(client),

@@ -169,6 +169,22 @@ fn split_credentials(url: &str) -> (String, Option<(String, String)>) {
     (url.to_owned(), None)
 }
 
+/// One connection to `url`, with the `user:password@` of the URL as its credentials (the
+/// client does not read them from the URL; without this a shore's or a ship's rollout and
+/// model links were refused by a server that requires a user). No version check.
+pub async fn connect_url(url: &str) -> Result<async_nats::Client, String> {
+    let (bare, creds) = split_credentials(url);
+    let opts = match creds {
+        Some((user, password)) => {
+            async_nats::ConnectOptions::with_user_and_password(user, password)
+        }
+        None => async_nats::ConnectOptions::new(),
+    };
+    opts.connect(bare)
+        .await
+        .map_err(|e| format!("{}: {e}", redact(url)))
+}
+
 /// How long [`connect`] waits for the server's INFO (the client connects in the
 /// background); about what the first JetStream request would wait before failing anyway.
 const INFO_WAIT: Duration = Duration::from_secs(5);
@@ -491,6 +507,8 @@ pub struct ShoreShared {
     pub traces: crate::otel::Traces,
     /// The runbook executions of the ships this node serves, from their audit records.
     pub executions: crate::runbook::remote::ShoreExecutions,
+    /// Where the mirrors push fleet changes (the node's console), if anywhere.
+    pub push: Option<crate::push::PushBus>,
 }
 
 /// At most this many unconfigured ship ids are remembered (and warned about) by a shore
@@ -736,7 +754,7 @@ pub async fn run_shore_node(
                     io,
                     fleet: shared.fleet.clone(),
                     commands: shared.commands.clone(),
-                    push: None,
+                    push: shared.push.clone(),
                     metrics: shared.metrics.clone(),
                     clock: clock.clone(),
                 };

@@ -14,14 +14,14 @@ use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use seawatch_actors::push::Push;
+use seawatch_actors::push::{Push, PushKind};
 use seawatch_runtime::Clock;
 use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{Fan, WsHub};
-use crate::auth::Principal;
+use crate::auth::{Principal, Role};
 use crate::metrics::{ReasonLabel, ShipLabel};
 
 /// Most pushes written per flush.
@@ -169,10 +169,24 @@ struct Pump {
     session: ActorRef<SessionMsg>,
     hub: WsHub,
     ship: Option<String>,
+    /// The signed-in user's role: rollout pushes go to admins only, as the rollout
+    /// routes do.
+    role: Option<Role>,
+}
+
+/// Whether a session of `role` may see pushes of `kind`.
+pub(super) fn may_see(kind: PushKind, role: Option<Role>) -> bool {
+    match kind {
+        PushKind::Rollout => role >= Some(Role::Admin),
+        PushKind::Incident | PushKind::Link | PushKind::Fleet | PushKind::Runbook => true,
+    }
 }
 
 impl Pump {
     fn wants(&self, push: &Push) -> bool {
+        if !may_see(push.kind, self.role) {
+            return false;
+        }
         match (&self.ship, &push.ship) {
             (None, _) | (_, None) => true,
             (Some(want), Some(got)) => want == got,
@@ -337,6 +351,7 @@ impl Actor for SessionActor {
                 session: myself.clone(),
                 hub: hub.clone(),
                 ship: None,
+                role: args.principal.role,
             },
             close_rx,
             hub.clock.clone(),

@@ -44,6 +44,7 @@ struct Node {
     bus: PushBus,
     metrics: Arc<Metrics>,
     viewer: String,
+    admin: String,
     _root: seawatch_runtime::supervision::SupervisorHandle,
     _dir: tempfile::TempDir,
 }
@@ -74,11 +75,13 @@ async fn node_on(cfg: WsConfig, clock: Clock) -> Node {
     let hub = WsHub::new(bus.clone(), snapshots, sessions, cm, cfg);
     let addr = serve(auth.routes().merge(hub.routes(&auth))).await;
     let viewer = auth.issue("deck", Role::Viewer);
+    let admin = auth.issue("root", Role::Admin);
     Node {
         addr,
         bus,
         metrics: runtime.metrics().clone(),
         viewer,
+        admin,
         _root: root,
         _dir: dir,
     }
@@ -411,4 +414,35 @@ async fn expiry_follows_the_injected_clock() {
     )
     .await
     .is_err());
+}
+
+/// Rollout pushes (shore) go to admins' sessions only, as the rollout routes do; the
+/// other kinds to everyone.
+#[tokio::test]
+async fn rollout_pushes_reach_admins_only() {
+    let n = node(WsConfig::default()).await;
+    let mut viewer = connect(&n).await;
+    let url = format!("ws://{}/ws?token={}", n.addr, n.admin);
+    let mut admin = tokio_tungstenite::connect_async(url).await.unwrap().0;
+    for c in [&mut viewer, &mut admin] {
+        c.send(WsMsg::text(r#"{"type":"subscribe","ship":null}"#))
+            .await
+            .unwrap();
+        assert_eq!(next_json(c).await["type"], "snapshot");
+    }
+    n.bus.publish(Push {
+        kind: PushKind::Rollout,
+        ship: None,
+        body: serde_json::json!({"id": "n0-000001", "state": "running"}),
+    });
+    n.bus.publish(incident("aurora", 7, 0));
+    let m = next_json(&mut admin).await;
+    assert_eq!(
+        (m["type"].as_str(), m["id"].as_str()),
+        (Some("rollout"), Some("n0-000001"))
+    );
+    assert_eq!(next_json(&mut admin).await["id"], "inc-7");
+    let m = next_json(&mut viewer).await;
+    assert_eq!(m["type"], "incident", "the viewer skips the rollout: {m}");
+    assert_eq!(m["id"], "inc-7");
 }
