@@ -220,6 +220,7 @@ function renderIncident(id) {
   if (!isNaN(resolved)) lq.set("to", new Date(resolved + 600000).toISOString());
   $("inc-logs").href = "#/logs?" + lq;
   $("inc-logs").textContent = `Logs of ${i.root_cause} around the incident`;
+  parentLogs(i, lq);
   // The correlator's steps (GET /api/incidents/{id} `timeline`) and the runbook
   // executions proposed for it, in time order.
   const tl = $("inc-timeline"); tl.replaceChildren();
@@ -248,6 +249,23 @@ function renderIncident(id) {
   const rb = $("inc-runbooks"); rb.replaceChildren();
   for (const r of runbooks) rb.append(runbookRow(r));
   if (!rb.childNodes.length) rb.append(el("p", { class: "muted" }, "No runbook proposed."));
+}
+// The same window's logs of what the root depends on: a dead device logs nothing of its
+// own, its parent logs the port to it going down (GET /api/devices/{id} `parents`).
+async function parentLogs(i, lq) {
+  const box = $("inc-parent-logs");
+  const key = i.ship + "/" + i.root_cause;
+  if (box.dataset.key === key) return;
+  box.dataset.key = key; box.replaceChildren();
+  try {
+    const r = await api("GET", `/api/devices/${encodeURIComponent(i.root_cause)}?ship=${encodeURIComponent(i.ship || "")}&hours=1&points=2`);
+    if (!r.ok || box.dataset.key !== key) return;
+    const d = await r.json();
+    for (const p of d.parents || []) {
+      const q = new URLSearchParams(lq); q.set("device", p);
+      box.append(" ", el("a", { class: "button-link parent-logs", "data-device": p, href: "#/logs?" + q }, `Logs of ${p} (its parent)`));
+    }
+  } catch (_) { /* the root's own link stays */ }
 }
 // Affected devices around the root cause: the root in the middle, what it carries on a ring.
 function drawTopology(i) {

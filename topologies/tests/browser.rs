@@ -233,14 +233,17 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
             .expect("the timeline shows the opening");
         let opened = text_of(&c, "#inc-timeline li[data-kind='opened']").await;
         assert!(opened.contains(&dist.target), "{opened}");
+        // The root's own lines (a dead switch may have logged none in the window: the
+        // search answers, every line listed is the root's).
         click(&c, "#inc-logs").await;
-        let first = "#logs-rows tr:first-child td:nth-child(3)";
-        c.wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(first))
-            .await
-            .expect("the root device's lines are listed");
-        assert_eq!(text_of(&c, first).await, dist.target);
+        let deadline = Instant::now() + WAIT;
+        while !text_of(&c, "#logs-count").await.contains("line") {
+            assert!(
+                Instant::now() < deadline,
+                "the root device's search never answered"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         assert_eq!(
             c.find(Locator::Css("#logs-device"))
                 .await
@@ -251,6 +254,38 @@ async fn sign_in_watch_an_incident_live_and_a_viewer_cannot_approve() {
                 .as_deref(),
             Some(dist.target.as_str())
         );
+        for d in c
+            .find_all(Locator::Css("#logs-rows td:nth-child(3)"))
+            .await
+            .unwrap()
+        {
+            assert_eq!(d.text().await.unwrap(), dist.target);
+        }
+        // Its parent's lines of the same window, one click from the incident: the port
+        // to the dead switch going down is there.
+        c.back().await.unwrap();
+        let parent_link = "#inc-parent-logs a.parent-logs";
+        c.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(parent_link))
+            .await
+            .expect("the incident links its root's parent's logs");
+        let parent = c
+            .find(Locator::Css(parent_link))
+            .await
+            .unwrap()
+            .attr("data-device")
+            .await
+            .unwrap()
+            .expect("the parent's id");
+        click(&c, parent_link).await;
+        let first = "#logs-rows tr:first-child td:nth-child(3)";
+        c.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(first))
+            .await
+            .expect("the parent's lines are listed");
+        assert_eq!(text_of(&c, first).await, parent);
         // A search from the box: a word of the first line, on that device.
         let line = text_of(&c, "#logs-rows tr:first-child td.line").await;
         let word = line
