@@ -583,6 +583,7 @@ async fn a_promoted_champion_is_rolled_out_by_its_plan_and_a_rollback_rolls_the_
         }),
         metrics: RolloutMetrics::default(),
         failover: false,
+        push: None,
     });
     let (shore_root, _) = start_root(
         SupervisorSpec::new("shore", ShardKey::new("shore")).child(ctl),
