@@ -98,10 +98,17 @@ impl fmt::Display for ActorKey {
         write!(f, "{}/{}/{}", self.shard, self.kind, self.id)
     }
 }
+/// The actors of one (shard, kind), by id.
+type KindMap = std::collections::HashMap<Arc<str>, ActorCell>;
+
 /// Finds actors by [`ActorKey`]. Cheap to clone (shared).
+///
+/// Kept as one map per (shard, kind) holding id → cell, so an entry costs its id and
+/// cell (24 bytes), not a whole key (56 bytes with the cell): a node registers every
+/// supervised actor, thousands of devices among them.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
-    map: Arc<DashMap<ActorKey, ActorCell>>,
+    map: Arc<DashMap<(ShardKey, Arc<str>), KindMap>>,
 }
 
 impl Registry {
@@ -110,22 +117,38 @@ impl Registry {
         Self::default()
     }
 
+    fn outer(key: &ActorKey) -> (ShardKey, Arc<str>) {
+        (key.shard.clone(), key.kind.clone())
+    }
+
     /// Points `key` at `cell`, replacing any earlier incarnation.
     pub fn register(&self, key: ActorKey, cell: ActorCell) {
-        self.map.insert(key, cell);
+        let ActorKey { shard, kind, id } = key;
+        self.map.entry((shard, kind)).or_default().insert(id, cell);
     }
 
     /// Removes `key` only if it still points at the actor `id` (a newer incarnation
     /// registered meanwhile stays). Returns whether it was removed.
     pub fn unregister_if(&self, key: &ActorKey, id: ActorId) -> bool {
-        self.map
-            .remove_if(key, |_, cell| cell.get_id() == id)
-            .is_some()
+        let Some(mut kind) = self.map.get_mut(&Self::outer(key)) else {
+            return false;
+        };
+        if kind.get(&key.id).is_some_and(|cell| cell.get_id() == id) {
+            kind.remove(&key.id);
+            if kind.capacity() > 64 && kind.len() < kind.capacity() / 4 {
+                kind.shrink_to_fit();
+            }
+            true
+        } else {
+            false
+        }
     }
 
     /// The actor cell at `key`, if any.
     pub fn get(&self, key: &ActorKey) -> Option<ActorCell> {
-        self.map.get(key).map(|c| c.value().clone())
+        self.map
+            .get(&Self::outer(key))
+            .and_then(|kind| kind.get(&key.id).cloned())
     }
 
     /// The actor at `key` as a typed reference, if it exists and takes messages of type `M`.
@@ -137,22 +160,39 @@ impl Registry {
         }
     }
 
-    /// Every key of one shard.
-    pub fn shard_keys(&self, shard: impl Into<ShardKey>) -> Vec<ActorKey> {
-        let shard = shard.into();
-        let mut keys: Vec<ActorKey> = self
-            .map
-            .iter()
-            .filter(|e| e.key().shard == shard)
-            .map(|e| e.key().clone())
-            .collect();
+    /// Every key for which `keep` holds, sorted.
+    fn keys_where(&self, keep: impl Fn(&ShardKey, &ActorCell) -> bool) -> Vec<ActorKey> {
+        let mut keys = Vec::new();
+        for e in self.map.iter() {
+            let (shard, kind) = e.key();
+            for (id, cell) in e.value() {
+                if keep(shard, cell) {
+                    keys.push(ActorKey {
+                        shard: shard.clone(),
+                        kind: kind.clone(),
+                        id: id.clone(),
+                    });
+                }
+            }
+        }
         keys.sort();
         keys
     }
 
+    /// Every key of one shard.
+    pub fn shard_keys(&self, shard: impl Into<ShardKey>) -> Vec<ActorKey> {
+        let shard = shard.into();
+        self.keys_where(|s, _| *s == shard)
+    }
+
     /// The shards that have at least one registered actor here.
     pub fn shards(&self) -> Vec<ShardKey> {
-        let mut shards: Vec<ShardKey> = self.map.iter().map(|e| e.key().shard.clone()).collect();
+        let mut shards: Vec<ShardKey> = self
+            .map
+            .iter()
+            .filter(|e| !e.value().is_empty())
+            .map(|e| e.key().0.clone())
+            .collect();
         shards.sort();
         shards.dedup();
         shards
@@ -160,25 +200,84 @@ impl Registry {
 
     /// Number of registered actors.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.map.iter().map(|e| e.value().len()).sum()
     }
 
     /// True when nothing is registered.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.map.iter().all(|e| e.value().is_empty())
     }
 
     /// Keys whose actor is no longer running (should be empty whenever the tree is settled).
     pub fn dead_entries(&self) -> Vec<ActorKey> {
-        self.map
-            .iter()
-            .filter(|e| {
-                !matches!(
-                    e.value().get_status(),
-                    ActorStatus::Running | ActorStatus::Starting | ActorStatus::Upgrading
-                )
-            })
-            .map(|e| e.key().clone())
-            .collect()
+        self.keys_where(|_, cell| {
+            !matches!(
+                cell.get_status(),
+                ActorStatus::Running | ActorStatus::Starting | ActorStatus::Upgrading
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ractor::{Actor, ActorProcessingErr};
+
+    struct Nop;
+
+    impl Actor for Nop {
+        type Msg = ();
+        type State = ();
+        type Arguments = ();
+
+        async fn pre_start(&self, _: ActorRef<()>, _: ()) -> Result<(), ActorProcessingErr> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn registry_finds_replaces_and_removes_only_the_incarnation_it_holds() {
+        let registry = Registry::new();
+        let (a, _) = Actor::spawn(None, Nop, ()).await.expect("spawn");
+        let (b, _) = Actor::spawn(None, Nop, ()).await.expect("spawn");
+        let (c, _) = Actor::spawn(None, Nop, ()).await.expect("spawn");
+        let dev = ActorKey::new("ship-1", "device", "sw-1");
+        let link = ActorKey::new("ship-1", "link", "vsat");
+        let other = ActorKey::new("ship-2", "device", "sw-1");
+        registry.register(dev.clone(), a.get_cell());
+        registry.register(link.clone(), c.get_cell());
+        registry.register(other.clone(), c.get_cell());
+        assert_eq!(registry.len(), 3);
+        assert_eq!(registry.get(&dev).map(|c| c.get_id()), Some(a.get_id()));
+        assert!(registry.lookup::<()>(&dev).is_some());
+        assert!(registry.lookup::<u64>(&dev).is_none(), "wrong message type");
+        // A restart re-points the key; the old incarnation's exit then removes nothing.
+        registry.register(dev.clone(), b.get_cell());
+        assert!(!registry.unregister_if(&dev, a.get_id()));
+        assert_eq!(registry.get(&dev).map(|c| c.get_id()), Some(b.get_id()));
+        assert_eq!(
+            registry.shard_keys("ship-1"),
+            vec![dev.clone(), link.clone()]
+        );
+        assert_eq!(
+            registry.shards(),
+            vec![ShardKey::new("ship-1"), ShardKey::new("ship-2")]
+        );
+        assert!(registry.unregister_if(&dev, b.get_id()));
+        assert!(registry.get(&dev).is_none());
+        assert_eq!(registry.len(), 2);
+        assert!(registry.dead_entries().is_empty());
+        c.stop(None);
+        while c.get_status() != ActorStatus::Stopped {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(registry.dead_entries(), vec![link.clone(), other.clone()]);
+        assert!(registry.unregister_if(&link, c.get_id()));
+        assert!(registry.unregister_if(&other, c.get_id()));
+        assert!(registry.is_empty());
+        assert!(registry.shards().is_empty());
+        a.stop(None);
+        b.stop(None);
     }
 }

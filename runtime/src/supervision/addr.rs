@@ -49,12 +49,6 @@ impl<M: Message> AddrInner<M> {
     }
 }
 
-impl<M: Message> super::spec::OnExit for AddrInner<M> {
-    fn exited(&self, id: ActorId) {
-        self.clear_if(id);
-    }
-}
-
 /// A restart-stable handle to a supervised child. Cheap to clone.
 pub struct Addr<M> {
     inner: Arc<AddrInner<M>>,
@@ -100,9 +94,10 @@ impl<M: Message> Addr<M> {
             .store(Some(Arc::new(Slot { actor, probe: None })));
     }
 
-    /// This address as its supervisor's exit hook (shares the address's allocation).
-    pub(crate) fn on_exit(&self) -> Arc<dyn super::spec::OnExit> {
-        self.inner.clone()
+    /// Clears the address if it still points at incarnation `id` (the supervisor calls
+    /// this when that incarnation is gone).
+    pub(crate) fn clear_if(&self, id: ActorId) {
+        self.inner.clear_if(id);
     }
 
     /// The child's id in its supervisor.

@@ -79,74 +79,79 @@ impl<A: Actor> Actor for Supervised<A> {
         })
     }
 
-    async fn post_start(
-        &self,
+    // The forwarding methods return the inner actor's future itself (no async wrapper):
+    // a wrapper would hold the arguments as well as the inner future, and every one of
+    // these futures is part of the actor's processing loop, which lives as long as the
+    // actor. `SupervisionEvent` is large, so `handle_supervisor_evt` mattered most.
+
+    fn post_start<'s, 'st>(
+        &'s self,
         myself: ActorRef<Self::Msg>,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        self.inner.post_start(myself, &mut state.inner).await
+        state: &'st mut Self::State,
+    ) -> impl std::future::Future<Output = Result<(), ActorProcessingErr>> + Send + use<'s, 'st, A>
+    {
+        self.inner.post_start(myself, &mut state.inner)
     }
 
-    async fn post_stop(
-        &self,
+    fn post_stop<'s, 'st>(
+        &'s self,
         myself: ActorRef<Self::Msg>,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        self.inner.post_stop(myself, &mut state.inner).await
+        state: &'st mut Self::State,
+    ) -> impl std::future::Future<Output = Result<(), ActorProcessingErr>> + Send + use<'s, 'st, A>
+    {
+        self.inner.post_stop(myself, &mut state.inner)
     }
 
-    async fn handle(
-        &self,
+    fn handle<'s, 'st>(
+        &'s self,
         myself: ActorRef<Self::Msg>,
         message: Self::Msg,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
+        state: &'st mut Self::State,
+    ) -> impl std::future::Future<Output = Result<(), ActorProcessingErr>> + Send + use<'s, 'st, A>
+    {
+        // The bookkeeping before the handler runs is done here, synchronously, so the
+        // future (part of every actor's processing loop) holds only the inner handler's
+        // future, the probe and the sample's start: not the arguments as well.
+        let SupervisedState { inner, probe } = state;
         // Borrow the probe through the guard's Arc (no clone: that would be two locked
         // atomic operations per message). Reading the clock twice costs about as much as a
         // bare ractor message here, so handle time is sampled: one message in
         // HANDLE_TIME_SAMPLE is timed.
-        let started = {
-            let probe = state.probe.probe();
-            let started = (probe.handled() & (HANDLE_TIME_SAMPLE - 1) == 0).then(Instant::now);
-            probe.begin();
-            started
-        };
-        let inner = &mut state.inner;
-        let result = if tracing::enabled!(tracing::Level::TRACE) {
+        let p = probe.probe();
+        let started = (p.handled() & (HANDLE_TIME_SAMPLE - 1) == 0).then(Instant::now);
+        p.begin();
+        let handled = AssertUnwindSafe(self.inner.handle(myself, message, inner)).catch_unwind();
+        let handled = if tracing::enabled!(tracing::Level::TRACE) {
             // Boxed: the span and its wrapper then take a pointer in every actor's task,
             // not their full size, and only when TRACE is on is anything allocated.
-            let span = tracing::trace_span!("handle", kind = state.probe.stats().kind());
-            let traced: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>> =
-                Box::pin(
-                    AssertUnwindSafe(self.inner.handle(myself, message, inner))
-                        .catch_unwind()
-                        .instrument(span),
-                );
-            traced.await
+            let span = tracing::trace_span!("handle", kind = probe.stats().kind());
+            futures::future::Either::Left(Box::pin(handled.instrument(span)))
         } else {
-            AssertUnwindSafe(self.inner.handle(myself, message, inner))
-                .catch_unwind()
-                .await
+            futures::future::Either::Right(handled)
         };
-        state.probe.end(started.map(|t| t.elapsed()));
-        match result {
-            Ok(r) => r,
-            Err(payload) => {
-                state.probe.stats().record_panic();
-                let msg = panic_message(&*payload);
-                Err(format!("panicked: {msg}").into())
+        let probe = &*probe;
+        async move {
+            let result = handled.await;
+            probe.end(started.map(|t| t.elapsed()));
+            match result {
+                Ok(r) => r,
+                Err(payload) => {
+                    probe.stats().record_panic();
+                    let msg = panic_message(&*payload);
+                    Err(format!("panicked: {msg}").into())
+                }
             }
         }
     }
 
-    async fn handle_supervisor_evt(
-        &self,
+    fn handle_supervisor_evt<'s, 'st>(
+        &'s self,
         myself: ActorRef<Self::Msg>,
         message: SupervisionEvent,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
+        state: &'st mut Self::State,
+    ) -> impl std::future::Future<Output = Result<(), ActorProcessingErr>> + Send + use<'s, 'st, A>
+    {
         self.inner
             .handle_supervisor_evt(myself, message, &mut state.inner)
-            .await
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use ractor::{Actor, ActorCell, SpawnErr};
+use ractor::{Actor, ActorCell, ActorId, SpawnErr};
 use serde::{Deserialize, Serialize};
 
 use super::addr::Addr;
@@ -29,7 +29,7 @@ pub enum Strategy {
 }
 
 /// When an exited child is restarted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Restart {
     /// Always restarted.
@@ -42,7 +42,7 @@ pub enum Restart {
 }
 
 /// How a child is stopped during an ordered shutdown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Shutdown {
     /// Ask it to stop, wait up to this long, then kill it.
@@ -187,9 +187,22 @@ pub struct StartCtx {
     pub id: Arc<str>,
     /// The child's kind.
     pub kind: Arc<str>,
+    /// The statistics of the child's kind in its shard (the supervisor resolves them once
+    /// per kind, not once per start).
+    pub stats: Arc<crate::metrics::KindStats>,
 }
 
-type StartFn = Arc<dyn Fn(StartCtx) -> BoxFuture<'static, Result<Started, SpawnErr>> + Send + Sync>;
+/// How a supervisor starts a child and hears that an incarnation is gone. One object per
+/// child holds both (for an actor child: its factory and its stable address), so a child
+/// costs one shared allocation here, not a closure and an exit hook.
+pub(crate) trait Start: Send + Sync {
+    /// Starts an incarnation. The arguments are borrowed: each start function clones only
+    /// what its future keeps.
+    fn start(&self, args: &StartArgs<'_>) -> BoxFuture<'static, Result<Started, SpawnErr>>;
+    /// Incarnation `id` is gone (its stable address clears itself if it still points at
+    /// that incarnation).
+    fn exited(&self, _id: ActorId) {}
+}
 
 /// One child of a supervisor: its identity, restart policy and how to start it.
 #[derive(Clone)]
@@ -209,19 +222,118 @@ pub struct ChildSpec {
     /// The shard this child belongs to, when it differs from its supervisor's (a node's
     /// root supervisor may host one child per shard).
     pub shard: Option<ShardKey>,
-    pub(crate) start: StartFn,
-    pub(crate) on_exit: Option<OnExitFn>,
+    pub(crate) start: Arc<dyn Start>,
 }
 
-/// What a supervisor tells when an incarnation of a child is gone (its stable address
-/// clears itself if it still points at that incarnation). The address's own shared
-/// state is the object: no closure is allocated per child.
-pub(crate) trait OnExit: Send + Sync {
-    /// Incarnation `id` is gone.
-    fn exited(&self, id: ractor::ActorId);
+/// What a supervisor hands a [`Start`], borrowed from its state.
+pub(crate) struct StartArgs<'a> {
+    pub supervisor: &'a ActorCell,
+    pub runtime: &'a Runtime,
+    pub shard: &'a ShardKey,
+    pub id: &'a Arc<str>,
+    pub kind: &'a Arc<str>,
+    pub stats: &'a Arc<crate::metrics::KindStats>,
 }
 
-type OnExitFn = Arc<dyn OnExit>;
+impl StartArgs<'_> {
+    /// The owned context a custom start function takes.
+    fn to_ctx(&self) -> StartCtx {
+        StartCtx {
+            supervisor: self.supervisor.clone(),
+            runtime: self.runtime.clone(),
+            shard: self.shard.clone(),
+            id: self.id.clone(),
+            kind: self.kind.clone(),
+            stats: self.stats.clone(),
+        }
+    }
+}
+
+/// An actor child's [`Start`]: the factory of its incarnations and its stable address.
+struct ActorStart<A: Actor, F> {
+    factory: F,
+    addr: Addr<A::Msg>,
+}
+
+impl<A, F> Start for ActorStart<A, F>
+where
+    A: Actor,
+    F: Fn() -> (A, A::Arguments) + Send + Sync + 'static,
+{
+    fn start(&self, start: &StartArgs<'_>) -> BoxFuture<'static, Result<Started, SpawnErr>> {
+        // The factory is called and the probe made before the future is built, so the
+        // future owns only what this incarnation needs.
+        let (actor, args) = (self.factory)();
+        let addr = self.addr.clone();
+        let guard: ProbeGuard = start.stats.new_probe();
+        let supervisor = start.supervisor.clone();
+        Box::pin(async move {
+            let probe = guard.probe().clone();
+            let (actor_ref, _join) = Actor::spawn_linked(
+                None,
+                Supervised::new(actor),
+                SupervisedArgs::new(args, guard),
+                supervisor,
+            )
+            .await?;
+            let cell = actor_ref.get_cell();
+            addr.point_to(actor_ref, probe.clone());
+            Ok(Started {
+                cell,
+                probe: Some(probe),
+            })
+        })
+    }
+
+    fn exited(&self, id: ActorId) {
+        self.addr.clear_if(id);
+    }
+}
+
+/// A nested supervisor child's [`Start`].
+struct SupervisorStart<F> {
+    spec: F,
+    addr: Addr<SupervisorMsg>,
+}
+
+impl<F> Start for SupervisorStart<F>
+where
+    F: Fn() -> SupervisorSpec + Send + Sync + 'static,
+{
+    fn start(&self, start: &StartArgs<'_>) -> BoxFuture<'static, Result<Started, SpawnErr>> {
+        let spec = (self.spec)();
+        let addr = self.addr.clone();
+        let (runtime, supervisor) = (start.runtime.clone(), start.supervisor.clone());
+        Box::pin(async move {
+            let (actor_ref, _join) = Actor::spawn_linked(
+                None,
+                Supervisor,
+                SupervisorArgs { spec, runtime },
+                supervisor,
+            )
+            .await?;
+            let cell = actor_ref.get_cell();
+            addr.point_to_unprobed(actor_ref);
+            Ok(Started { cell, probe: None })
+        })
+    }
+
+    fn exited(&self, id: ActorId) {
+        self.addr.clear_if(id);
+    }
+}
+
+/// A custom start function's [`Start`] (no stable address to clear).
+struct CustomStart<F>(F);
+
+impl<F> Start for CustomStart<F>
+where
+    F: Fn(StartCtx) -> BoxFuture<'static, Result<Started, SpawnErr>> + Send + Sync + 'static,
+{
+    fn start(&self, start: &StartArgs<'_>) -> BoxFuture<'static, Result<Started, SpawnErr>> {
+        (self.0)(start.to_ctx())
+    }
+}
 
 impl std::fmt::Debug for ChildSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -246,33 +358,9 @@ impl ChildSpec {
     {
         let id: Arc<str> = Arc::from(id);
         let addr: Addr<A::Msg> = Addr::new(id.clone());
-        let addr_for_start = addr.clone();
-        // The factory lives in the start closure itself (no Arc of its own) and is called
-        // before the future is built, so the future owns only what this incarnation needs.
-        let start: StartFn = Arc::new(move |ctx: StartCtx| {
-            let (actor, args) = factory();
-            let addr = addr_for_start.clone();
-            Box::pin(async move {
-                let stats = ctx
-                    .runtime
-                    .metrics()
-                    .actors()
-                    .kind_of(&ctx.kind, &ctx.shard);
-                let guard: ProbeGuard = stats.new_probe();
-                let probe = guard.probe().clone();
-                let (actor_ref, _join) = Actor::spawn_linked(
-                    None,
-                    Supervised::new(actor),
-                    SupervisedArgs::new(args, guard),
-                    ctx.supervisor.clone(),
-                )
-                .await?;
-                addr.point_to(actor_ref.clone(), probe.clone());
-                Ok(Started {
-                    cell: actor_ref.get_cell(),
-                    probe: Some(probe),
-                })
-            })
+        let start = Arc::new(ActorStart {
+            factory,
+            addr: addr.clone(),
         });
         (
             Self {
@@ -284,7 +372,6 @@ impl ChildSpec {
                 register: true,
                 shard: None,
                 start,
-                on_exit: Some(addr.on_exit()),
             },
             addr,
         )
@@ -295,33 +382,15 @@ impl ChildSpec {
     where
         F: Fn() -> SupervisorSpec + Send + Sync + 'static,
     {
-        let addr: Addr<SupervisorMsg> = Addr::new(id);
-        let addr_for_start = addr.clone();
-        let spec = Arc::new(spec);
-        let start: StartFn = Arc::new(move |ctx: StartCtx| {
-            let spec = spec.clone();
-            let addr = addr_for_start.clone();
-            Box::pin(async move {
-                let (actor_ref, _join) = Actor::spawn_linked(
-                    None,
-                    Supervisor,
-                    SupervisorArgs {
-                        spec: spec(),
-                        runtime: ctx.runtime.clone(),
-                    },
-                    ctx.supervisor.clone(),
-                )
-                .await?;
-                addr.point_to_unprobed(actor_ref.clone());
-                Ok(Started {
-                    cell: actor_ref.get_cell(),
-                    probe: None,
-                })
-            })
+        let id: Arc<str> = Arc::from(id);
+        let addr: Addr<SupervisorMsg> = Addr::new(id.clone());
+        let start = Arc::new(SupervisorStart {
+            spec,
+            addr: addr.clone(),
         });
         (
             Self {
-                id: Arc::from(id),
+                id,
                 kind: intern_kind("supervisor"),
                 restart: Restart::Permanent,
                 // A supervisor needs time to stop its own subtree in order.
@@ -330,7 +399,6 @@ impl ChildSpec {
                 register: true,
                 shard: None,
                 start,
-                on_exit: Some(addr.on_exit()),
             },
             addr,
         )
@@ -365,8 +433,7 @@ impl ChildSpec {
             frozen_after: None,
             register: true,
             shard: None,
-            start: Arc::new(start),
-            on_exit: None,
+            start: Arc::new(CustomStart(start)),
         }
     }
 

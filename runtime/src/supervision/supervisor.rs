@@ -1,9 +1,11 @@
 //! The supervisor actor.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::Duration;
 
+use hashbrown::HashTable;
 use indexmap::IndexMap;
 use ractor::concurrency::JoinHandle;
 use ractor::{
@@ -14,12 +16,12 @@ use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
 use super::spec::{
-    Backoff, ChildSpec, Intensity, Restart, Shutdown, StartCtx, Strategy, SupervisorSpec,
+    Backoff, ChildSpec, Intensity, Restart, Shutdown, Start, StartArgs, Strategy, SupervisorSpec,
 };
 use crate::error::RuntimeError;
-use crate::metrics::Probe;
+use crate::metrics::{KindStats, Probe};
 use crate::runtime::Runtime;
-use crate::sharding::ShardKey;
+use crate::sharding::{ActorKey, ShardKey};
 
 const HISTORY_LEN: usize = 4096;
 
@@ -65,18 +67,18 @@ pub struct ChildInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExitRecord {
     /// A child incarnation started.
-    Started(String),
+    Started(Arc<str>),
     /// A child incarnation exited; `failed` is false for a normal stop.
     Exited {
         /// Child id.
-        id: String,
+        id: Arc<str>,
         /// Whether it failed (panic, error, killed as frozen).
         failed: bool,
     },
     /// A child was stopped by the supervisor (strategy, removal or shutdown).
-    Stopped(String),
+    Stopped(Arc<str>),
     /// A child was found frozen and killed.
-    Frozen(String),
+    Frozen(Arc<str>),
     /// Restart intensity was exceeded: the supervisor stopped its children and failed.
     GaveUp,
 }
@@ -93,17 +95,56 @@ pub struct SupervisorArgs {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Supervisor;
 
+/// What the children of one kind under a supervisor share: kind, resolved shard, restart
+/// type, shutdown, frozen deadline and registration.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct PolicyKey {
+    kind: Arc<str>,
+    shard: ShardKey,
+    restart: Restart,
+    shutdown: Shutdown,
+    frozen_after: Option<Duration>,
+    register: bool,
+}
+
+/// A [`PolicyKey`] with its kind's statistics, interned per supervisor: a child's record
+/// holds one pointer to it instead of its own copy of each, and starts and restarts find
+/// the kind's statistics without a lookup.
+struct Policy {
+    key: PolicyKey,
+    stats: Arc<KindStats>,
+}
+
+impl std::ops::Deref for Policy {
+    type Target = PolicyKey;
+    fn deref(&self) -> &PolicyKey {
+        &self.key
+    }
+}
+
+impl PolicyKey {
+    /// The registry key of child `id` under this policy (shares the strings).
+    fn key(&self, id: &Arc<str>) -> ActorKey {
+        ActorKey {
+            shard: self.shard.clone(),
+            kind: self.kind.clone(),
+            id: id.clone(),
+        }
+    }
+}
+
+/// A child's record (its id is its key in the supervisor's map): 48 bytes.
 struct Child {
-    spec: ChildSpec,
+    policy: Arc<Policy>,
+    start: Arc<dyn Start>,
     running: Option<ActorCell>,
-    probe: Option<Arc<Probe>>,
-    restarts: u64,
-    /// Permanent, exited, and waiting for its restart (counted in the runtime's
-    /// `children_down`).
-    down: bool,
     /// Restart and frozen-watch bookkeeping, allocated the first time a child needs it
     /// (most children of a large supervisor never restart and are not watched).
     more: Option<Box<ChildRestart>>,
+    restarts: u32,
+    /// Permanent, exited, and waiting for its restart (counted in the runtime's
+    /// `children_down`).
+    down: bool,
 }
 
 /// The part of a child's record that only restarts and frozen detection use.
@@ -114,17 +155,19 @@ struct ChildRestart {
     due: Option<Instant>,
     watch: Option<(u64, Instant)>,
     frozen_killed: bool,
+    /// The running incarnation's probe, kept only for a child with a frozen deadline.
+    probe: Option<Arc<Probe>>,
 }
 
 impl Child {
-    fn new(spec: ChildSpec) -> Self {
+    fn new(policy: Arc<Policy>, start: Arc<dyn Start>) -> Self {
         Self {
-            spec,
+            policy,
+            start,
             running: None,
-            probe: None,
+            more: None,
             restarts: 0,
             down: false,
-            more: None,
         }
     }
 
@@ -146,7 +189,11 @@ pub struct SupervisorState {
     intensity: Intensity,
     backoff: Backoff,
     children: IndexMap<Arc<str>, Child>,
-    by_actor: HashMap<ActorId, Arc<str>>,
+    /// The running children, as indices into `children`, found by their incarnation's
+    /// `ActorId` (4 bytes a child; hashed with `hasher`).
+    by_actor: HashTable<u32>,
+    hasher: RandomState,
+    policies: std::collections::HashMap<PolicyKey, Arc<Policy>>,
     restart_times: VecDeque<Instant>,
     rng: SmallRng,
     runtime: Runtime,
@@ -181,7 +228,7 @@ impl SupervisorState {
     /// in step with child `idx`.
     fn mark_down(&mut self, idx: usize, down: bool) {
         let child = &mut self.children[idx];
-        if child.down == down || (down && child.spec.restart != Restart::Permanent) {
+        if child.down == down || (down && child.policy.restart != Restart::Permanent) {
             return;
         }
         child.down = down;
@@ -198,42 +245,123 @@ impl SupervisorState {
         self.history.push_back(rec);
     }
 
-    fn ctx(&self, myself: &ActorCell, spec: &ChildSpec) -> StartCtx {
-        StartCtx {
-            supervisor: myself.clone(),
-            runtime: self.runtime.clone(),
-            shard: spec.shard_or(&self.shard).clone(),
-            id: spec.id.clone(),
+    /// The interned policy of `spec` under this supervisor.
+    fn policy(&mut self, spec: &ChildSpec) -> Arc<Policy> {
+        let key = PolicyKey {
             kind: spec.kind.clone(),
+            shard: spec.shard_or(&self.shard).clone(),
+            restart: spec.restart,
+            shutdown: spec.shutdown,
+            frozen_after: spec.frozen_after,
+            register: spec.register,
+        };
+        if let Some(p) = self.policies.get(&key) {
+            return p.clone();
+        }
+        let stats = self
+            .runtime
+            .metrics()
+            .actors()
+            .kind_of(&key.kind, &key.shard);
+        let p = Arc::new(Policy {
+            key: key.clone(),
+            stats,
+        });
+        self.policies.insert(key, p.clone());
+        p
+    }
+
+    /// A child record for `spec`.
+    fn record(&mut self, spec: ChildSpec) -> (Arc<str>, Child) {
+        let policy = self.policy(&spec);
+        (spec.id, Child::new(policy, spec.start))
+    }
+
+    /// Child `idx`'s id.
+    fn id(&self, idx: usize) -> &Arc<str> {
+        self.children.get_index(idx).expect("child index").0
+    }
+
+    /// Finds the running child whose incarnation is `id`.
+    fn find(&self, id: ActorId) -> Option<usize> {
+        let children = &self.children;
+        self.by_actor
+            .find(self.hasher.hash_one(id), |&i| {
+                children[i as usize]
+                    .running
+                    .as_ref()
+                    .is_some_and(|c| c.get_id() == id)
+            })
+            .map(|&i| i as usize)
+    }
+
+    /// Indexes running child `idx` by its incarnation's id.
+    fn track(&mut self, idx: usize, id: ActorId) {
+        let (children, hasher) = (&self.children, &self.hasher);
+        self.by_actor
+            .insert_unique(hasher.hash_one(id), idx as u32, |&i| {
+                let cell = children[i as usize].running.as_ref();
+                hasher.hash_one(cell.expect("indexed children run").get_id())
+            });
+    }
+
+    /// Drops child `idx`'s index entry (its incarnation `id` is gone).
+    fn untrack(&mut self, idx: usize, id: ActorId) {
+        if let Ok(entry) = self
+            .by_actor
+            .find_entry(self.hasher.hash_one(id), |&i| i as usize == idx)
+        {
+            entry.remove();
+        }
+    }
+
+    /// Removes child `idx` (not running) from the children, keeping the index in step.
+    fn remove_at(&mut self, idx: usize) {
+        self.children.shift_remove_index(idx);
+        for i in self.by_actor.iter_mut() {
+            if *i as usize > idx {
+                *i -= 1;
+            }
         }
     }
 
     /// Starts child `idx`; on success it is running and registered.
     async fn start_child(&mut self, myself: &ActorCell, idx: usize) -> Result<(), RuntimeError> {
-        let spec = self.children[idx].spec.clone();
-        let ctx = self.ctx(myself, &spec);
-        match (spec.start)(ctx).await {
+        let (id, child) = self.children.get_index(idx).expect("child index");
+        let (id, policy, start) = (id.clone(), child.policy.clone(), child.start.clone());
+        let starting = start.start(&StartArgs {
+            supervisor: myself,
+            runtime: &self.runtime,
+            shard: &policy.shard,
+            id: &id,
+            kind: &policy.kind,
+            stats: &policy.stats,
+        });
+        match starting.await {
             Ok(started) => {
-                if spec.register {
+                if policy.register {
                     self.runtime
                         .registry()
-                        .register(spec.key(&self.shard), started.cell.clone());
+                        .register(policy.key(&id), started.cell.clone());
                 }
-                self.by_actor.insert(started.cell.get_id(), spec.id.clone());
+                let actor_id = started.cell.get_id();
                 let child = &mut self.children[idx];
                 child.running = Some(started.cell);
-                child.probe = started.probe;
+                if policy.frozen_after.is_some() {
+                    child.more_mut().probe = started.probe;
+                }
                 if let Some(m) = child.more.as_mut() {
                     m.due = None;
                     m.watch = None;
                     m.frozen_killed = false;
                 }
+                self.track(idx, actor_id);
                 self.mark_down(idx, false);
-                self.log(ExitRecord::Started(spec.id.to_string()));
+                self.log(ExitRecord::Started(id.clone()));
                 Ok(())
             }
             Err(e) => Err(RuntimeError::StartFailed {
-                child: spec.id.to_string(),
+                child: id.to_string(),
                 reason: e.to_string(),
             }),
         }
@@ -241,19 +369,18 @@ impl SupervisorState {
 
     /// Forgets a gone incarnation: registry and address no longer point at it.
     fn forget(&mut self, idx: usize, cell: &ActorCell) {
-        self.by_actor.remove(&cell.get_id());
-        let spec = &self.children[idx].spec;
-        if spec.register {
+        let actor_id = cell.get_id();
+        self.untrack(idx, actor_id);
+        let (id, child) = self.children.get_index_mut(idx).expect("child index");
+        if child.policy.register {
             self.runtime
                 .registry()
-                .unregister_if(&spec.key(&self.shard), cell.get_id());
+                .unregister_if(&child.policy.key(id), actor_id);
         }
-        if let Some(on_exit) = &spec.on_exit {
-            on_exit.exited(cell.get_id());
-        }
-        self.children[idx].probe = None;
-        if let Some(m) = self.children[idx].more.as_mut() {
+        child.start.exited(actor_id);
+        if let Some(m) = child.more.as_mut() {
             m.watch = None;
+            m.probe = None;
         }
     }
 
@@ -262,9 +389,9 @@ impl SupervisorState {
         let Some(cell) = self.children[idx].running.take() else {
             return;
         };
-        shutdown(&cell, self.children[idx].spec.shutdown).await;
+        shutdown(&cell, self.children[idx].policy.shutdown).await;
         self.forget(idx, &cell);
-        let id = self.children[idx].spec.id.to_string();
+        let id = self.id(idx).clone();
         self.log(ExitRecord::Stopped(id));
     }
 
@@ -376,11 +503,7 @@ impl SupervisorState {
         failed: bool,
         reason: &str,
     ) -> Result<(), ActorProcessingErr> {
-        let Some(idx) = self
-            .by_actor
-            .get(&id)
-            .and_then(|child_id| self.children.get_index_of(child_id))
-        else {
+        let Some(idx) = self.find(id) else {
             return Ok(()); // an incarnation we stopped ourselves
         };
         let cell = self.children[idx]
@@ -393,12 +516,12 @@ impl SupervisorState {
             .as_mut()
             .is_some_and(|m| std::mem::take(&mut m.frozen_killed));
         let failed = failed || frozen_killed;
-        let child_id = self.children[idx].spec.id.to_string();
+        let child_id = self.id(idx).clone();
         self.log(ExitRecord::Exited {
             id: child_id.clone(),
             failed,
         });
-        let restart = match self.children[idx].spec.restart {
+        let restart = match self.children[idx].policy.restart {
             Restart::Permanent => true,
             Restart::Transient => failed,
             Restart::Temporary => false,
@@ -409,7 +532,7 @@ impl SupervisorState {
             tracing::debug!(supervisor = %self.name, child = %child_id, reason, restart, "child exited");
         }
         if !restart {
-            self.children.shift_remove_index(idx);
+            self.remove_at(idx);
             return Ok(());
         }
         if self.restart_exceeds_intensity() {
@@ -430,7 +553,7 @@ impl SupervisorState {
         let mut temporaries = Vec::new();
         for &j in &group {
             let child = &mut self.children[j];
-            if j != idx && child.spec.restart == Restart::Temporary {
+            if j != idx && child.policy.restart == Restart::Temporary {
                 temporaries.push(j);
                 continue;
             }
@@ -443,15 +566,11 @@ impl SupervisorState {
             if already_pending {
                 continue;
             }
-            child.restarts += 1;
-            self.runtime
-                .metrics()
-                .actors()
-                .kind_of(&child.spec.kind, child.spec.shard_or(&self.shard))
-                .record_restart();
+            child.restarts = child.restarts.saturating_add(1);
+            child.policy.stats.record_restart();
         }
         for j in temporaries.into_iter().rev() {
-            self.children.shift_remove_index(j);
+            self.remove_at(j);
         }
         if delay.is_zero() {
             self.start_due(myself).await
@@ -464,34 +583,32 @@ impl SupervisorState {
     fn check_frozen(&mut self) {
         let now = Instant::now();
         let mut frozen = Vec::new();
-        for child in self.children.values_mut() {
-            let (Some(deadline), Some(probe), Some(cell)) =
-                (child.spec.frozen_after, &child.probe, &child.running)
-            else {
+        for (id, child) in self.children.iter_mut() {
+            let (Some(deadline), Some(cell)) = (child.policy.frozen_after, &child.running) else {
                 continue;
             };
-            let progress = probe.progress();
+            let Some(more) = child.more.as_mut() else {
+                continue;
+            };
+            let Some(progress) = more.probe.as_ref().map(|p| p.progress()) else {
+                continue;
+            };
             let busy = progress % 2 == 1;
-            let more = child.more.get_or_insert_with(Default::default);
             match more.watch {
                 Some((seen, since)) if seen == progress && busy => {
                     if !more.frozen_killed && now.duration_since(since) >= deadline {
                         more.frozen_killed = true;
                         cell.kill();
-                        let shard = child.spec.shard_or(&self.shard).clone();
-                        frozen.push((child.spec.id.to_string(), child.spec.kind.clone(), shard));
+                        let policy = &child.policy;
+                        policy.stats.record_frozen();
+                        frozen.push(id.clone());
                     }
                 }
                 _ => more.watch = Some((progress, now)),
             }
         }
-        for (id, kind, shard) in frozen {
+        for id in frozen {
             tracing::warn!(supervisor = %self.name, child = %id, "actor frozen past its deadline; killing it for restart");
-            self.runtime
-                .metrics()
-                .actors()
-                .kind_of(&kind, &shard)
-                .record_frozen();
             self.log(ExitRecord::Frozen(id));
         }
     }
@@ -502,24 +619,29 @@ impl SupervisorState {
         myself: &ActorRef<SupervisorMsg>,
         specs: Vec<ChildSpec>,
     ) -> Result<(), RuntimeError> {
-        let mut batch_ids = HashSet::with_capacity(specs.len());
-        for spec in &specs {
-            if self.children.contains_key(&spec.id) || !batch_ids.insert(spec.id.clone()) {
-                return Err(RuntimeError::DuplicateChild(spec.id.to_string()));
-            }
-        }
-        drop(batch_ids);
         let first = self.children.len();
         let deadline = specs.iter().filter_map(|c| c.frozen_after).min();
         self.children.reserve(specs.len());
-        self.by_actor.reserve(specs.len());
-        let cell = myself.get_cell();
+        // The ids are checked by entering the whole batch (not started) first: a repeat of
+        // an existing child's id or of an earlier one in the batch finds its key taken.
         for spec in specs {
-            self.children.insert(spec.id.clone(), Child::new(spec));
-            let idx = self.children.len() - 1;
+            let (id, child) = self.record(spec);
+            match self.children.entry(id) {
+                indexmap::map::Entry::Occupied(taken) => {
+                    let id = taken.key().to_string();
+                    // The batch's own entries are all after `first` and none has started.
+                    self.children.truncate(first);
+                    return Err(RuntimeError::DuplicateChild(id));
+                }
+                indexmap::map::Entry::Vacant(free) => {
+                    free.insert(child);
+                }
+            }
+        }
+        let cell = myself.get_cell();
+        for idx in first..self.children.len() {
             if let Err(e) = self.start_child(&cell, idx).await {
-                self.children.pop();
-                for j in (first..self.children.len()).rev() {
+                for j in (first..idx).rev() {
                     self.stop_child(j).await;
                 }
                 self.children.truncate(first);
@@ -532,12 +654,12 @@ impl SupervisorState {
 
     fn infos(&self) -> Vec<ChildInfo> {
         self.children
-            .values()
-            .map(|c| ChildInfo {
-                id: c.spec.id.to_string(),
-                kind: c.spec.kind.to_string(),
+            .iter()
+            .map(|(id, c)| ChildInfo {
+                id: id.to_string(),
+                kind: c.policy.kind.to_string(),
                 running: c.running.is_some(),
-                restarts: c.restarts,
+                restarts: u64::from(c.restarts),
                 actor_id: c.running.as_ref().map(|r| r.get_id()),
             })
             .collect()
@@ -573,19 +695,18 @@ impl Actor for Supervisor {
         args: SupervisorArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         args.spec.validate()?;
-        let spec = args.spec;
+        let mut spec = args.spec;
+        let specs = std::mem::take(&mut spec.children);
         let mut state = SupervisorState {
             name: spec.name,
             shard: spec.shard,
             strategy: spec.strategy,
             intensity: spec.intensity,
             backoff: spec.backoff,
-            children: spec
-                .children
-                .into_iter()
-                .map(|c| (c.id.clone(), Child::new(c)))
-                .collect(),
-            by_actor: HashMap::new(),
+            children: IndexMap::with_capacity(specs.len()),
+            by_actor: HashTable::new(),
+            hasher: RandomState::new(),
+            policies: Default::default(),
             restart_times: VecDeque::new(),
             rng: SmallRng::seed_from_u64(spec.seed),
             runtime: args.runtime,
@@ -593,6 +714,10 @@ impl Actor for Supervisor {
             frozen_period: None,
             history: VecDeque::new(),
         };
+        for spec in specs {
+            let (id, child) = state.record(spec);
+            state.children.insert(id, child);
+        }
         let cell = myself.get_cell();
         for idx in 0..state.children.len() {
             if let Err(e) = state.start_child(&cell, idx).await {
@@ -603,7 +728,7 @@ impl Actor for Supervisor {
         let shortest = state
             .children
             .values()
-            .filter_map(|c| c.spec.frozen_after)
+            .filter_map(|c| c.policy.frozen_after)
             .min();
         state.ensure_frozen_timer(&myself, shortest);
         Ok(state)
@@ -631,7 +756,8 @@ impl Actor for Supervisor {
                     return Ok(());
                 }
                 let deadline = spec.frozen_after;
-                state.children.insert(spec.id.clone(), Child::new(spec));
+                let (id, child) = state.record(spec);
+                state.children.insert(id, child);
                 let idx = state.children.len() - 1;
                 let result = state.start_child(&myself.get_cell(), idx).await;
                 if result.is_err() {
@@ -649,7 +775,7 @@ impl Actor for Supervisor {
                     Some(idx) => {
                         state.stop_child(idx).await;
                         state.mark_down(idx, false);
-                        state.children.shift_remove_index(idx);
+                        state.remove_at(idx);
                         let _ = reply.send(Ok(()));
                     }
                     None => {
