@@ -12,7 +12,7 @@ use std::path::Path;
 
 use axum::http::StatusCode;
 use seawatch_actors::ingest::pipeline::PipelineConfig;
-use seawatch_actors::log_service::{EventSource, LogService};
+use seawatch_actors::log_service::LogService;
 use seawatch_actors::store::{ClickHouseConfig, IndexConfig};
 use seawatch_actors::sync::clickhouse::ClickHouseFleetStore;
 use seawatch_console::logs::{LogLine, LogSearch, LogSearchMetrics, LogsParams};
@@ -187,7 +187,7 @@ async fn shore_search_in_clickhouse_equals_the_ships_embedded_search() {
         assert_eq!(events.len(), 2400);
         assert_eq!(
             store
-                .store_events(&reader.ship_id(), &events)
+                .store_events(reader.ship_id(), &events)
                 .await
                 .unwrap(),
             (2400, 0)
@@ -195,7 +195,7 @@ async fn shore_search_in_clickhouse_equals_the_ships_embedded_search() {
         // 300 rows stored twice, as a failover can leave them until merges run.
         store
             .sink()
-            .insert(&events[1000..1300], &reader.ship_id())
+            .insert(&events[1000..1300], reader.ship_id())
             .await
             .unwrap();
     }
