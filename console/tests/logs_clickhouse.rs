@@ -186,10 +186,7 @@ async fn shore_search_in_clickhouse_equals_the_ships_embedded_search() {
         let events: Vec<Event> = reader.read_from(reader.first_seq(), 100_000).unwrap();
         assert_eq!(events.len(), 2400);
         assert_eq!(
-            store
-                .store_events(reader.ship_id(), &events)
-                .await
-                .unwrap(),
+            store.store_events(reader.ship_id(), &events).await.unwrap(),
             (2400, 0)
         );
         // 300 rows stored twice, as a failover can leave them until merges run.
