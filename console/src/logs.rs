@@ -142,7 +142,7 @@ impl ShipLog {
 }
 
 /// The shore's ships' logs in ClickHouse.
-struct ShoreLogs {
+struct FleetLogs {
     store: Arc<ClickHouseFleetStore>,
     ships: Vec<String>,
 }
@@ -152,7 +152,7 @@ struct ShoreLogs {
 #[derive(Clone)]
 pub struct LogSearch {
     ships: Arc<Vec<ShipLog>>,
-    shore: Option<Arc<ShoreLogs>>,
+    shore: Option<Arc<FleetLogs>>,
     clock: Clock,
     metrics: LogSearchMetrics,
 }
@@ -214,7 +214,7 @@ impl LogSearch {
     ) -> Self {
         Self {
             ships: Arc::new(Vec::new()),
-            shore: Some(Arc::new(ShoreLogs { store, ships })),
+            shore: Some(Arc::new(FleetLogs { store, ships })),
             clock,
             metrics,
         }
