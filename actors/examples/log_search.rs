@@ -18,46 +18,12 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use seawatch_actors::store::search;
 use seawatch_actors::store::{IndexConfig, LogIndex, Query};
-use seawatch_runtime::event_log::{EventKind, EventLog, EventLogConfig, FsyncPolicy, NewEvent};
+use seawatch_runtime::event_log::{EventLog, EventLogConfig, FsyncPolicy, NewEvent};
 
-const T0: i64 = 1_765_000_000_000;
+#[path = "common/log_lines.rs"]
+mod log_lines;
 
-fn line(rng: &mut SmallRng, dev: usize, n: u64) -> (u8, String) {
-    let ip = |r: &mut SmallRng| {
-        format!(
-            "10.{}.{}.{}",
-            r.random_range(0..4),
-            r.random_range(0..255),
-            r.random_range(1..255)
-        )
-    };
-    let users = ["ops", "admin", "backup", "nagios", "crew17", "bridge"];
-    let user = users[rng.random_range(0..users.len())];
-    if n % 2_000_000 == 1_234_567 {
-        return (
-            2,
-            format!(
-                "kernel: [{n}] ntpd[{}]: segfault at 0 ip 00007f error 4",
-                rng.random_range(100..9999)
-            ),
-        );
-    }
-    match (dev % 4, rng.random_range(0..20)) {
-        (0, 0) => (3, format!("%LINK-3-UPDOWN: Interface GigabitEthernet1/0/{}, changed state to down", rng.random_range(1..48))),
-        (0, 1) => (5, format!("%LINK-5-CHANGED: Interface GigabitEthernet1/0/{}, changed state to up", rng.random_range(1..48))),
-        (0, 2) => (4, format!("%SPANTREE-4-TOPOCHANGE: Topology change on vlan {} port Gi1/0/{}", rng.random_range(1..400), rng.random_range(1..48))),
-        (0, _) => (6, format!("%SEC_LOGIN-5-LOGIN_SUCCESS: Login Success [user: {user}] [Source: {}] [localport: 22] at {n}", ip(rng))),
-        (1, 0) => (4, format!("action=deny srcip={} dstip={} dstport={} proto=6 policyid={} sessionid={n}", ip(rng), ip(rng), rng.random_range(1..65535), rng.random_range(1..90))),
-        (1, 1) => (3, format!("IPsec SA negotiation failed peer={} reason=timeout", ip(rng))),
-        (1, _) => (6, format!("action=accept srcip={} dstip={} dstport=443 proto=6 policyid={} sentbyte={} rcvdbyte={} sessionid={n}", ip(rng), ip(rng), rng.random_range(1..90), rng.random_range(40..90000), rng.random_range(40..900000))),
-        (2, 0) => (4, format!("wlc: AP ap-deck{}-{} radio 1 channel changed to {} due to interference", rng.random_range(1..14), rng.random_range(1..40), [36, 40, 44, 48, 149][rng.random_range(0..5)])),
-        (2, 1) => (3, format!("wlc: client {:012x} deauthenticated reason 15 (4-way handshake timeout)", rng.random::<u64>() & 0xffff_ffff_ffff)),
-        (2, _) => (6, format!("wlc: client {:012x} associated to ap-deck{}-{} ssid Crew rssi -{}", rng.random::<u64>() & 0xffff_ffff_ffff, rng.random_range(1..14), rng.random_range(1..40), rng.random_range(40..90))),
-        (_, 0) => (3, format!("systemd[1]: backup-{}.service: Main process exited, code=exited, status=1/FAILURE", rng.random_range(1..9))),
-        (_, 1) => (4, format!("kernel: EXT4-fs warning (device sda{}): ext4_dx_add_entry: directory index full", rng.random_range(1..4))),
-        (_, _) => (6, format!("sshd[{}]: Accepted publickey for {user} from {} port {} ssh2", rng.random_range(1000..60000), ip(rng), rng.random_range(1024..65535))),
-    }
-}
+use log_lines::T0;
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -93,23 +59,7 @@ fn main() {
     let mut n = 0u64;
     while n < total {
         let events: Vec<NewEvent> = (n..(n + batch).min(total))
-            .map(|i| {
-                // A few chatty sources (firewalls, the WLC) among 100 busy devices, and
-                // 200 quiet ones that write a line every 100 s or so.
-                let dev = if rng.random_bool(0.001) {
-                    100 + rng.random_range(0..200usize)
-                } else {
-                    (100.0 * rng.random::<f64>().powi(3)) as usize
-                };
-                let (severity, body) = line(&mut rng, dev, i);
-                NewEvent {
-                    ts_ms: T0 + (i as i128 * span_ms as i128 / total as i128) as i64,
-                    kind: EventKind::Log,
-                    source: format!("{}-{dev}", ["sw", "fw", "wlc", "srv"][dev % 4]),
-                    severity,
-                    body,
-                }
-            })
+            .map(|i| log_lines::event(&mut rng, i, total, span_ms))
             .collect();
         n += events.len() as u64;
         log.append_batch(events).unwrap();
@@ -141,33 +91,9 @@ fn main() {
     );
 
     let end = T0 + span_ms;
-    let searches: [(&str, &str, bool); 10] = [
-        ("rare word, whole range", "segfault", true),
-        ("absent word, whole range", "kerfuffle", true),
-        ("common word, whole range", "accepted", true),
-        ("phrase, whole range", "\"changed state to down\"", true),
-        (
-            "chatty device + word, whole range",
-            "device:fw-1 ipsec",
-            true,
-        ),
-        ("quiet device, whole range", "device:srv-287", true),
-        (
-            "quiet device + word, whole range",
-            "device:sw-200 topology",
-            true,
-        ),
-        (
-            "severity:error + word, whole range",
-            "severity:error ipsec",
-            true,
-        ),
-        ("severity:warning, last hour", "severity:warning", false),
-        ("no words, last hour", "", false),
-    ];
     let mut rows = Vec::new();
     let mut all = Vec::new();
-    for (name, q, whole) in searches {
+    for (name, q, whole) in log_lines::SEARCHES {
         let parsed = search::parse(q).unwrap();
         let mut times = Vec::new();
         let mut found = 0;

@@ -19,6 +19,14 @@
 //!
 //! A bad query is a 400 with `{"error": "..."}` saying what to change, counted by
 //! `seawatch_log_bad_queries_total{reason}`; an unknown ship is a 404.
+//!
+//! **At shore** ([`LogSearch::clickhouse`], decision 0077) the same route, parameters,
+//! language (the same parser) and answers come from the ClickHouse events table the shore
+//! stores its ships' logs in ([`seawatch_actors::store::clickhouse_search`]): `ship` is
+//! one of the ships the shore sources (its `[[ship]]` tables), all of them by default; a
+//! ClickHouse failure is a 503. A shore without ClickHouse answers 501 saying so
+//! ([`not_configured_routes`]). The search page's live tail re-runs the search every 2 s
+//! on either.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +42,7 @@ use prometheus_client::metrics::family::Family;
 use seawatch_actors::log_service::LogReader;
 use seawatch_actors::store::search::{self, SearchError};
 use seawatch_actors::store::{IndexConfig, LogIndex};
+use seawatch_actors::sync::clickhouse::ClickHouseFleetStore;
 use seawatch_model::time::rfc3339;
 use seawatch_runtime::event_log::Event;
 use seawatch_runtime::supervision::ChildSpec;
@@ -132,10 +141,18 @@ impl ShipLog {
     }
 }
 
-/// The log search of a node: one index per ship. Cheap to clone.
+/// The shore's ships' logs in ClickHouse.
+struct FleetLogs {
+    store: Arc<ClickHouseFleetStore>,
+    ships: Vec<String>,
+}
+
+/// The log search of a node: one index per ship, or at shore the ClickHouse table.
+/// Cheap to clone.
 #[derive(Clone)]
 pub struct LogSearch {
     ships: Arc<Vec<ShipLog>>,
+    shore: Option<Arc<FleetLogs>>,
     clock: Clock,
     metrics: LogSearchMetrics,
 }
@@ -145,6 +162,22 @@ enum Failure {
     Bad(SearchError),
     NoShip(String),
     Internal(String),
+    Unavailable(String),
+}
+
+/// `GET /api/logs` of a shore without ClickHouse: 501 saying what to configure (there is
+/// no store of the ships' logs to search, and no answer is made up).
+pub fn not_configured_routes() -> Router {
+    async fn not_configured() -> Response {
+        crate::json_error(
+            StatusCode::NOT_IMPLEMENTED,
+            "log search at shore reads the ships' logs from ClickHouse, and this shore has \
+             none: add a [clickhouse] table (url = \"http://HOST:8123\") to its config \
+             (docs/clickhouse.md), or search on the ship"
+                .to_owned(),
+        )
+    }
+    Router::new().route("/api/logs", get(not_configured))
 }
 
 impl LogSearch {
@@ -165,6 +198,23 @@ impl LogSearch {
             .collect();
         Self {
             ships: Arc::new(ships),
+            shore: None,
+            clock,
+            metrics,
+        }
+    }
+
+    /// At shore: searches the logs `store` holds of `ships` (the ships the shore sources;
+    /// `ship=` must be one of them, all by default). See the [module docs](self).
+    pub fn clickhouse(
+        store: Arc<ClickHouseFleetStore>,
+        ships: Vec<String>,
+        clock: Clock,
+        metrics: LogSearchMetrics,
+    ) -> Self {
+        Self {
+            ships: Arc::new(Vec::new()),
+            shore: Some(Arc::new(FleetLogs { store, ships })),
             clock,
             metrics,
         }
@@ -209,7 +259,10 @@ impl LogSearch {
 
     /// The ships searched, in order.
     pub fn ships(&self) -> Vec<String> {
-        self.ships.iter().map(|s| s.ship.clone()).collect()
+        match &self.shore {
+            Some(shore) => shore.ships.clone(),
+            None => self.ships.iter().map(|s| s.ship.clone()).collect(),
+        }
     }
 
     /// Metric history for charts (blocking): `device`'s metric events on `ship` in
@@ -275,6 +328,14 @@ impl LogSearch {
                 tracing::warn!(error = %e, "log search failed");
                 Err((StatusCode::INTERNAL_SERVER_ERROR, e))
             }
+            Err(Failure::Unavailable(e)) => {
+                self.result("error");
+                tracing::warn!(error = %e, "log search in clickhouse failed");
+                Err((
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the shore's log store (ClickHouse) failed: {e}"),
+                ))
+            }
         }
     }
 
@@ -326,6 +387,22 @@ impl LogSearch {
                 }
             },
         };
+        let mut q = seawatch_actors::store::Query::new(from_ms, to_ms, limit).text(s.text);
+        q.device = s.device;
+        q.min_severity = s.min_severity;
+        q.kind = s.kind;
+        if let Some(shore) = &self.shore {
+            let ships = match p.ship.as_deref().filter(|v| !v.is_empty()) {
+                Some(ship) if shore.ships.iter().any(|s| s == ship) => vec![ship.to_owned()],
+                Some(ship) => return Err(Failure::NoShip(ship.to_owned())),
+                None => shore.ships.clone(),
+            };
+            let found = shore
+                .store
+                .search_logs(ships, q)
+                .map_err(|e| Failure::Unavailable(e.to_string()))?;
+            return Ok(found.into_iter().map(|(ship, e)| line(ship, e)).collect());
+        }
         let ships: Vec<&ShipLog> = match p.ship.as_deref().filter(|v| !v.is_empty()) {
             Some(ship) => {
                 let one: Vec<&ShipLog> = self.ships.iter().filter(|s| s.ship == ship).collect();
@@ -336,10 +413,6 @@ impl LogSearch {
             }
             None => self.ships.iter().collect(),
         };
-        let mut q = seawatch_actors::store::Query::new(from_ms, to_ms, limit).text(s.text);
-        q.device = s.device;
-        q.min_severity = s.min_severity;
-        q.kind = s.kind;
         let mut out: Vec<(&str, Event)> = Vec::new();
         for ship in ships {
             ship.catch_up().map_err(Failure::Internal)?;
@@ -358,15 +431,19 @@ impl LogSearch {
         out.truncate(limit);
         Ok(out
             .into_iter()
-            .map(|(ship, e)| LogLine {
-                seq: e.seq,
-                ship: ship.to_owned(),
-                device: e.source,
-                ts: rfc3339(e.ts_ms),
-                severity: search::severity_name(e.severity).to_owned(),
-                text: e.body,
-            })
+            .map(|(ship, e)| line(ship.to_owned(), e))
             .collect())
+    }
+}
+
+fn line(ship: String, e: Event) -> LogLine {
+    LogLine {
+        seq: e.seq,
+        ship,
+        device: e.source,
+        ts: rfc3339(e.ts_ms),
+        severity: search::severity_name(e.severity).to_owned(),
+        text: e.body,
     }
 }
 

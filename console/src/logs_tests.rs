@@ -198,3 +198,20 @@ async fn viewer_searches_the_log_and_bad_queries_are_400() {
         assert!(text.contains(line), "{line} in\n{text}");
     }
 }
+
+#[tokio::test]
+async fn a_shore_without_clickhouse_says_log_search_needs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let auth = auth(dir.path(), Clock::manual(T0));
+    let addr = serve(auth.protect(Role::Viewer, crate::logs::not_configured_routes())).await;
+    assert_eq!(http(addr, "GET", "/api/logs", None, "").await.0, 401);
+    let viewer = auth.issue("deck", Role::Viewer);
+    let (code, body) = http(addr, "GET", "/api/logs?q=down", Some(&viewer), "").await;
+    assert_eq!(code, 501, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let msg = v["error"].as_str().unwrap();
+    assert!(
+        msg.contains("ClickHouse") && msg.contains("[clickhouse]"),
+        "{msg}"
+    );
+}

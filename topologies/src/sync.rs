@@ -335,6 +335,18 @@ pub async fn run_shore(
     };
     // Fleet and rollout changes for the console's WebSocket sessions.
     let push = PushBus::new(1024);
+    // GET /api/logs at shore: the ships' logs in ClickHouse, or a 501 saying it needs
+    // ClickHouse (decision 0077).
+    let log_routes = match &clickhouse {
+        Some(store) => seawatch_console::logs::LogSearch::clickhouse(
+            store.clone(),
+            cfg.ships.iter().map(|s| s.id.clone()).collect(),
+            clock.clone(),
+            seawatch_console::logs::LogSearchMetrics::register(&metrics),
+        )
+        .routes(),
+        None => seawatch_console::logs::not_configured_routes(),
+    };
     let shared = ShoreShared {
         push: Some(push.clone()),
         metrics: Some(sync_metrics),
@@ -423,6 +435,7 @@ pub async fn run_shore(
         .merge(ws.routes(&auth))
         .merge(seawatch_console::models::routes(&auth, model_api))
         .merge(auth.protect(Role::Viewer, fleet_read_router(api.clone())))
+        .merge(auth.protect(Role::Viewer, log_routes))
         .merge(auth.protect(Role::Operator, fleet_command_router(api)))
         .merge(seawatch_console::rollouts::routes(&auth, rollout_api))
         // runbook proposals to ships (commands over the sync) and their executions as

@@ -12,12 +12,15 @@
 //!   [`LogCursor`](seawatch_runtime::event_log::LogCursor), ships batches with RowBinary
 //!   inserts and records its acknowledged position in a cursor file, so nothing is lost
 //!   while ClickHouse is down (the event log is the buffer). See `docs/clickhouse.md`.
+//! * [`clickhouse_search`] — at shore, the same log search over the ClickHouse events
+//!   table (decision 0077).
 //! * [`victoriametrics::VmExporter`] — when a VictoriaMetrics server is configured: the
 //!   log's device samples by remote write, each once, behind a cursor file the same way
 //!   (decision 0043); [`vm_actor`] is its supervised actor.
 
 pub mod actor;
 pub mod clickhouse;
+pub mod clickhouse_search;
 pub mod index;
 pub mod search;
 pub mod text;

@@ -205,6 +205,20 @@ impl ClickHouseFleetStore {
         }
     }
 
+    /// The log search of `GET /api/logs` over the stored events of `ships` (blocking;
+    /// call it from a blocking thread): see
+    /// [`clickhouse_search`](crate::store::clickhouse_search).
+    pub fn search_logs(
+        &self,
+        ships: Vec<String>,
+        query: crate::store::Query,
+    ) -> Result<Vec<(String, Event)>, SinkError> {
+        let sink = self.sink.clone();
+        self.block(
+            async move { crate::store::clickhouse_search::search(&sink, &ships, &query).await },
+        )
+    }
+
     fn try_positions_inner(&self, ship: &str) -> Result<[u64; 4], SinkError> {
         let sink = self.sink.clone();
         let t = self.positions_table.clone();
