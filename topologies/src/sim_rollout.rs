@@ -57,7 +57,8 @@ pub const SIM_LEASE: Duration = Duration::from_secs(3);
 pub const SIM_NODES: [&str; 2] = ["shore-0", "shore-1"];
 /// How long the rollouts may run on after the scenario's end to finish (simulated).
 const DRAIN_LIMIT_MS: i64 = 3_600_000;
-const CONTROLLER_TICK: Duration = Duration::from_millis(500);
+/// As `seawatch shore` (decision 0067): a tick a second, leases renewed at each.
+const CONTROLLER_TICK: Duration = Duration::from_secs(1);
 const AGENT_POLL: Duration = Duration::from_secs(1);
 const CALL: Duration = Duration::from_secs(30);
 
@@ -465,7 +466,11 @@ impl ShoreLink for MemShore {
         })
     }
 
-    fn lease<'a>(&'a self, id: &'a str, held: Option<u64>) -> BoxFuture<'a, Result<Lease, String>> {
+    fn lease<'a>(
+        &'a self,
+        id: &'a str,
+        _held: Option<u64>,
+    ) -> BoxFuture<'a, Result<Lease, String>> {
         Box::pin(async move {
             let now = self.bus.clock.now_ms();
             let mut st = self.bus.st.lock();
@@ -479,7 +484,6 @@ impl ShoreLink for MemShore {
                 Some((node, _, _)) if node != self.node => Ok(Lease::Other(node)),
                 // Ours (renewed; from an earlier incarnation too), or free: take it.
                 _ => {
-                    let _ = held;
                     st.lease_rev += 1;
                     let rev = st.lease_rev;
                     st.leases.insert(
