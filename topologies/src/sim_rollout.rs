@@ -1088,6 +1088,18 @@ async fn run_until(
             p.error = Some("no shore node left to create it".into());
             continue;
         };
+        // What a rollback must put back, and the swaps so far, taken before shore has
+        // the rollout (a delivery may be applied in the same instant it is created).
+        let mut fleet: Vec<String> = bus.links.keys().cloned().collect();
+        fleet.sort();
+        let canary_before = fleet.first().map(|c| {
+            let target = target_dir(&p.prep, &ships_dir(c));
+            (c.clone(), snapshot(&target))
+        });
+        let applied_before: HashMap<String, u64> = fleet
+            .iter()
+            .map(|s| (s.clone(), applied(&ships_dir(s))))
+            .collect();
         let req = request(&p.prep);
         let res = node
             .addr
@@ -1099,17 +1111,14 @@ async fn run_until(
                     .lock()
                     .rates
                     .insert(r.id.clone(), p.prep.plan.bulk_bytes_per_s);
-                if let Some(canary) = r.waves.first().and_then(|w| w.ships.first()) {
-                    let data = ships_dir(&canary.ship);
-                    let target = target_dir(&p.prep, &data);
-                    p.canary_before = Some((canary.ship.clone(), snapshot(&target)));
-                }
-                p.applied_before = r
-                    .waves
-                    .iter()
-                    .flat_map(|w| &w.ships)
-                    .map(|s| (s.ship.clone(), applied(&ships_dir(&s.ship))))
-                    .collect();
+                // every ship is a target (`all`): the canary is the first by id
+                p.canary_before = canary_before.filter(|(c, _)| {
+                    r.waves
+                        .first()
+                        .and_then(|w| w.ships.first())
+                        .is_some_and(|s| s.ship == *c)
+                });
+                p.applied_before = applied_before;
                 p.id = Some(r.id);
                 p.created_ms = Some(clock.now_ms());
             }

@@ -97,6 +97,7 @@ async fn a_bad_bundle_stops_before_wave_2_and_the_canary_rolls_back_by_itself() 
     let canary = &ro.ships[0];
     assert_eq!(Some(&canary.ship), ro.canary.as_ref());
     assert_eq!(canary.state, "failed");
+    assert_eq!(canary.applied, 1, "swapped in once, then rolled back");
     let detail = canary.detail.as_deref().unwrap_or_default();
     assert!(
         detail.contains("does not compile") && detail.contains("rolled back"),
