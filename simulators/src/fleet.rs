@@ -171,6 +171,7 @@ pub fn synthetic_scenario(
         duration_s,
         ship: vec![ship],
         fault: Vec::new(),
+        rollout: Vec::new(),
     }
 }
 
@@ -257,6 +258,7 @@ pub fn random_fleet(seed: u64, ships: Option<usize>, devices: Option<usize>) -> 
             duration_s,
             ship: Vec::new(),
             fault: Vec::new(),
+            rollout: Vec::new(),
         },
         families: Vec::new(),
         patterns: Vec::new(),
@@ -901,4 +903,156 @@ fn plan_faults(
         }
     }
     out
+}
+
+/// What [`rollout_fleet`] builds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RolloutFleetOptions {
+    /// Ships (the canary is the first by id).
+    pub ships: usize,
+    /// Devices per ship.
+    pub devices: usize,
+    /// The bundle rolled out.
+    pub bundle: crate::GeneratedBundle,
+    /// Share of the ships offline (never the canary).
+    pub offline_share: f64,
+    /// How long they are offline, seconds (from second 300).
+    pub offline_s: u64,
+    /// Background log events per second a ship (kept low: a fleet of 50 ships).
+    pub log_eps: f64,
+}
+
+impl Default for RolloutFleetOptions {
+    fn default() -> Self {
+        Self {
+            ships: 50,
+            devices: 40,
+            bundle: crate::GeneratedBundle::Good,
+            offline_share: 0.3,
+            offline_s: 2 * 3600,
+            log_eps: 20.0,
+        }
+    }
+}
+
+/// Most ships [`rollout_fleet`] builds from the command line.
+pub const ROLLOUT_MAX_SHIPS: usize = 100;
+
+/// When the generated rollout starts, seconds since the scenario start.
+pub const ROLLOUT_AT_S: u64 = 600;
+/// When two online ships of wave 2 lose their links for 60 s: in the middle of their
+/// chunk transfers (wave 2 starts once the canary's 120 s incident watch is over, about
+/// 126 s after the rollout; 5 chunks at 256 KiB/s take 5 s).
+pub const ROLLOUT_CUT_AFTER_S: u64 = 128;
+/// When the shore node running it is killed: in wave 2 (the canary's 120 s incident
+/// watch is over by about 125 s after the start, wave 2's ships are in theirs).
+pub const ROLLOUT_KILL_AFTER_S: u64 = 150;
+
+/// A fleet rollout scenario (`seawatch sim fleet --rollout good|bad`): the ships of
+/// [`random_fleet`] (same seed, `devices` each, light background logs), with their faults
+/// replaced by outages: `offline_share` of the ships (drawn by the seed, never the
+/// canary, which is the first ship by id) lose every link from second 300 for
+/// `offline_s`, and up to two online ships of wave 2 lose theirs for 60 s in the middle
+/// of their chunk transfers ([`ROLLOUT_CUT_AFTER_S`]). A rollout of a generated policy bundle starts at [`ROLLOUT_AT_S`] in three
+/// waves (canary, 50 %, 100 %; a 120 s incident watch; waves 2 and 3 pass at 50 %
+/// succeeded, so the offline ships finish when they are back), and the shore node
+/// running it is killed [`ROLLOUT_KILL_AFTER_S`] later. The scenario ends 1,500 s after
+/// the ships are back. Returns the fleet and the offline ships' ids.
+pub fn rollout_fleet(seed: u64, o: &RolloutFleetOptions) -> (GeneratedFleet, Vec<String>) {
+    use crate::generate::Rng;
+    let mut f = random_fleet(seed, Some(o.ships.max(1)), Some(o.devices));
+    let sc = &mut f.scenario;
+    sc.name = format!(
+        "rollout-{}-{seed}",
+        match o.bundle {
+            crate::GeneratedBundle::Good => "good",
+            crate::GeneratedBundle::Bad => "bad",
+        }
+    );
+    sc.duration_s = 300 + o.offline_s + 1500;
+    sc.fault.clear();
+    f.patterns.clear();
+    for s in &mut sc.ship {
+        s.log_eps = o.log_eps;
+        s.maintenance
+            .retain(|m| m.at_s + m.duration_s <= 300 + o.offline_s + 1500);
+    }
+    let mut ids: Vec<String> = sc.ship.iter().map(|s| s.id.clone()).collect();
+    ids.sort();
+    // the first ship by id is the canary: never offline
+    let mut rest: Vec<String> = ids.into_iter().skip(1).collect();
+    let n = ((o.ships as f64 * o.offline_share).round() as usize).min(rest.len());
+    let mut rng = Rng::derive(seed, &["rollout", "offline"]);
+    let mut offline = Vec::new();
+    while offline.len() < n {
+        let i = rng.below(rest.len() as u32) as usize;
+        offline.push(rest.remove(i));
+    }
+    offline.sort();
+    // up to two online ships of wave 2 lose their links in the middle of their chunks
+    let wave2_end = (o.ships as f64 * 0.5).ceil() as usize;
+    let mut ids: Vec<String> = sc.ship.iter().map(|s| s.id.clone()).collect();
+    ids.sort();
+    let cut: Vec<String> = ids
+        .iter()
+        .take(wave2_end)
+        .skip(1)
+        .filter(|s| !offline.contains(s))
+        .take(2)
+        .cloned()
+        .collect();
+    for s in &sc.ship {
+        if cut.contains(&s.id) {
+            for l in &s.link {
+                sc.fault.push(crate::Fault {
+                    ship: s.id.clone(),
+                    target: l.id.clone(),
+                    kind: crate::FaultKind::LinkOutage,
+                    at_s: ROLLOUT_AT_S + ROLLOUT_CUT_AFTER_S,
+                    duration_s: 60,
+                });
+                f.patterns.push("cut mid-transfer");
+            }
+        }
+    }
+    for s in &sc.ship {
+        if offline.contains(&s.id) {
+            for l in &s.link {
+                sc.fault.push(crate::Fault {
+                    ship: s.id.clone(),
+                    target: l.id.clone(),
+                    kind: crate::FaultKind::LinkOutage,
+                    at_s: 300,
+                    duration_s: o.offline_s,
+                });
+                f.patterns.push("offline");
+            }
+        }
+    }
+    let wave = |percent: f64, success: f64, error: f64| crate::RolloutWave {
+        percent,
+        success_threshold: success,
+        error_threshold: error,
+        timeout_s: 600,
+        incident_window_s: Some(120),
+    };
+    sc.rollout.push(crate::RolloutPlan {
+        bundle: None,
+        generate: Some(o.bundle),
+        at_s: ROLLOUT_AT_S,
+        on_error: Some("pause".into()),
+        bulk_bytes_per_s: 256 * 1024,
+        kill_shore_node_at_s: Some(ROLLOUT_AT_S + ROLLOUT_KILL_AFTER_S),
+        wave: vec![
+            // one ship: just under 1/n of them (a wave ends at ceil(n × percent / 100))
+            wave(
+                (9_900.0 / o.ships.max(1) as f64).floor() / 100.0,
+                100.0,
+                0.0,
+            ),
+            wave(50.0, 50.0, 10.0),
+            wave(100.0, 50.0, 10.0),
+        ],
+    });
+    (f, offline)
 }

@@ -15,6 +15,6 @@ pub mod score;
 
 pub use generate::{Payload, PayloadKind, SimOptions, Simulator, Telemetry, TelemetryRef};
 pub use scenario::{
-    Band, Device, DeviceKind, Fault, FaultKind, Link, LinkKind, Maintenance, Noise, Scenario,
-    ScenarioError, ScenarioErrorKind, Ship,
+    Band, Device, DeviceKind, Fault, FaultKind, GeneratedBundle, Link, LinkKind, Maintenance,
+    Noise, RolloutPlan, RolloutWave, Scenario, ScenarioError, ScenarioErrorKind, Ship,
 };

@@ -30,6 +30,88 @@ pub struct Scenario {
     /// The fault timeline (`[[fault]]` tables): the ground truth a report is judged against.
     #[serde(default)]
     pub fault: Vec<Fault>,
+    /// Fleet rollouts shore starts during the run (`[[rollout]]`, an addition to contracts
+    /// §3; files without it stay valid). Not ground truth: `sim run` plays them from shore.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollout: Vec<RolloutPlan>,
+}
+
+/// A fleet rollout `sim run` starts from shore (`[[rollout]]`): a bundle, when, its waves,
+/// and optionally a shore node killed while it runs. A ship is reachable from shore while
+/// its sync link (its primary link) is up, so a ship is taken offline by `link_outage`
+/// faults on its links.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutPlan {
+    /// A folder holding a `bundle.toml` (what `seawatch bundle build` packs), relative to
+    /// the scenario file. Give this or `generate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<String>,
+    /// A generated policy bundle instead: `good` (it compiles; 1.2 MB with its notes, so it
+    /// travels in chunks) or `bad` (it does not compile: its health check fails on the
+    /// ship, which rolls back by itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generate: Option<GeneratedBundle>,
+    /// When shore creates the rollout, seconds since the scenario start.
+    pub at_s: u64,
+    /// What a tripped error threshold does: `pause` (default) or `abort`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_error: Option<String>,
+    /// Bytes per second a ship's bundle chunks may take of its link (the bulk lane's
+    /// share; default 262,144).
+    #[serde(default = "default_bulk_bytes_per_s")]
+    pub bulk_bytes_per_s: u64,
+    /// Kill the shore node running the rollout at this second (no clean hand-over: its
+    /// lease runs out and the other shore node takes the rollout over).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kill_shore_node_at_s: Option<u64>,
+    /// The waves (`[[rollout.wave]]`), in order; percents are cumulative, the last is 100.
+    pub wave: Vec<RolloutWave>,
+}
+
+fn default_bulk_bytes_per_s() -> u64 {
+    256 * 1024
+}
+
+/// A generated bundle of a [`RolloutPlan`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GeneratedBundle {
+    /// Passes its health check.
+    Good,
+    /// Fails its health check.
+    Bad,
+}
+
+/// One wave of a [`RolloutPlan`] (the fields of contracts §10's waves).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutWave {
+    /// Cumulative share of the ships reached by the end of this wave (0 < p ≤ 100).
+    pub percent: f64,
+    /// Percent of the wave's ships that must succeed before the next wave (default 100).
+    #[serde(default = "hundred")]
+    pub success_threshold: f64,
+    /// Percent of the wave's ships failed at which the rollout pauses or aborts (default
+    /// 0: the first failure).
+    #[serde(default)]
+    pub error_threshold: f64,
+    /// Seconds a ship may take from receiving the bundle to a passed health check
+    /// (default 600).
+    #[serde(default = "default_wave_timeout_s")]
+    pub timeout_s: u64,
+    /// Seconds after the apply during which a new critical incident on the ship fails its
+    /// health check (default: the rollout default, 300 s or half the timeout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident_window_s: Option<u64>,
+}
+
+fn hundred() -> f64 {
+    100.0
+}
+
+fn default_wave_timeout_s() -> u64 {
+    600
 }
 
 /// One ship: its inventory (devices, links), its log volume and its voyage.
@@ -860,6 +942,63 @@ impl Scenario {
                         ),
                     ));
                 }
+            }
+        }
+        for (ri, ro) in self.rollout.iter().enumerate() {
+            let at = |key: &str| [k("rollout"), Seg::Index(ri), k(key)];
+            if ro.bundle.is_some() == ro.generate.is_some() {
+                return Err(r.error(
+                    E::InvalidValue,
+                    &at("bundle"),
+                    "expected exactly one of bundle = \"DIR\" or generate = \"good\" | \"bad\""
+                        .into(),
+                ));
+            }
+            if ro.at_s >= self.duration_s {
+                return Err(r.error(
+                    E::InvalidValue,
+                    &at("at_s"),
+                    format!(
+                        "{} is not before the scenario's end, expected at_s < duration_s = {}",
+                        ro.at_s, self.duration_s
+                    ),
+                ));
+            }
+            if ro.kill_shore_node_at_s.is_some_and(|t| t < ro.at_s) {
+                return Err(r.error(
+                    E::InvalidValue,
+                    &at("kill_shore_node_at_s"),
+                    format!(
+                        "is before the rollout starts, expected at least at_s = {}",
+                        ro.at_s
+                    ),
+                ));
+            }
+            if ro.bulk_bytes_per_s == 0 {
+                return Err(r.error(
+                    E::InvalidValue,
+                    &at("bulk_bytes_per_s"),
+                    "is 0, expected a positive number of bytes per second".into(),
+                ));
+            }
+            if let Some(o) = ro
+                .on_error
+                .as_deref()
+                .filter(|o| !matches!(*o, "pause" | "abort"))
+            {
+                return Err(r.error(
+                    E::InvalidValue,
+                    &at("on_error"),
+                    format!("\"{o}\" is not known, expected \"pause\" or \"abort\""),
+                ));
+            }
+            if ro.wave.last().map(|w| w.percent) != Some(100.0) {
+                return Err(r.error(
+                    E::InvalidValue,
+                    &at("wave"),
+                    "expected [[rollout.wave]] tables with cumulative percents, the last at 100"
+                        .into(),
+                ));
             }
         }
         Ok(())

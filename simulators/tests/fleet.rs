@@ -192,3 +192,60 @@ fn forced_link_faults_land_on_a_ku_or_ka_vsat_alone_and_reproducibly() {
     assert!(placed[0] >= 20 && placed[2] >= 20, "{placed:?}");
     assert_eq!(placed[0], placed[2], "{placed:?}");
 }
+
+#[test]
+fn a_rollout_fleet_takes_30_percent_offline_for_hours_never_the_canary_and_reads_back() {
+    use seawatch_simulators::fleet::{rollout_fleet, RolloutFleetOptions, ROLLOUT_AT_S};
+    use seawatch_simulators::{FaultKind, GeneratedBundle};
+    for seed in [1u64, 2, 3] {
+        let (f, offline) = rollout_fleet(seed, &RolloutFleetOptions::default());
+        let sc = Scenario::parse(&f.to_toml(), "generated").unwrap();
+        assert_eq!(sc.ship.len(), 50);
+        assert_eq!(offline.len(), 15, "30 % of 50");
+        let mut ids: Vec<&str> = sc.ship.iter().map(|s| s.id.as_str()).collect();
+        ids.sort();
+        assert!(
+            !offline.iter().any(|o| o == ids[0]),
+            "the canary stays online"
+        );
+        for s in &sc.ship {
+            let down: Vec<_> = sc
+                .fault
+                .iter()
+                .filter(|x| x.ship == s.id && x.duration_s == 2 * 3600)
+                .collect();
+            if offline.contains(&s.id) {
+                // every link out from 300 s for two hours
+                assert_eq!(down.len(), s.link.len(), "{}", s.id);
+                assert!(down
+                    .iter()
+                    .all(|x| x.kind == FaultKind::LinkOutage && x.at_s == 300));
+            } else {
+                assert!(down.is_empty());
+            }
+        }
+        let ro = &sc.rollout[0];
+        assert_eq!(ro.generate, Some(GeneratedBundle::Good));
+        assert_eq!(ro.at_s, ROLLOUT_AT_S);
+        // the canary wave is one ship: ceil(50 × percent / 100) = 1
+        assert_eq!((50.0 * ro.wave[0].percent / 100.0).ceil(), 1.0);
+        assert!(ro.kill_shore_node_at_s.unwrap() > ro.at_s);
+    }
+}
+
+#[test]
+fn a_scenario_rollout_needs_one_bundle_source_and_a_last_wave_at_100() {
+    let base = "name = \"r\"\nduration_s = 600\n[[ship]]\nid = \"a\"\n";
+    let ok = format!(
+        "{base}[[rollout]]\ngenerate = \"bad\"\nat_s = 10\n[[rollout.wave]]\npercent = 100\n"
+    );
+    assert!(Scenario::parse(&ok, "t").is_ok());
+    let both = ok.replace("generate = \"bad\"", "generate = \"bad\"\nbundle = \"b\"");
+    let e = Scenario::parse(&both, "t").unwrap_err().to_string();
+    assert!(e.contains("exactly one of bundle"), "{e}");
+    let half = ok.replace("percent = 100", "percent = 50");
+    let e = Scenario::parse(&half, "t").unwrap_err().to_string();
+    assert!(e.contains("the last at 100"), "{e}");
+    let late = ok.replace("at_s = 10", "at_s = 600");
+    assert!(Scenario::parse(&late, "t").is_err());
+}

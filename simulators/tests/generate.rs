@@ -680,6 +680,7 @@ fn synthetic_ships_of_any_size_validate_and_run() {
             duration_s: 30,
             ship: vec![ship],
             fault: vec![],
+            rollout: vec![],
         };
         s.validate("synthetic").unwrap();
         let mut sim = Simulator::with_options(&s, SimOptions { start_ms: 0 });

@@ -162,9 +162,15 @@ pub enum SimCommand {
         /// Ships (1 to 12; default 1 to 3 from the seed).
         #[arg(long)]
         ships: Option<String>,
-        /// Devices per ship (40 to 3000; default 40 to 3000 from the seed).
+        /// Devices per ship (40 to 3000; default 40 to 3000 from the seed; 40 with
+        /// `--rollout`).
         #[arg(long)]
         devices: Option<String>,
+        /// Writes a fleet rollout scenario instead (`good` or `bad` bundle): up to 100
+        /// ships, 30 % of them offline for 2 hours, the shore node running the rollout
+        /// killed in wave 2 (decision 0075).
+        #[arg(long)]
+        rollout: Option<String>,
     },
 }
 
@@ -352,11 +358,13 @@ async fn run(cli: Cli) -> i32 {
             out,
             ships,
             devices,
+            rollout,
         }) => sim_fleet(
             seed.as_deref(),
             out.as_deref(),
             ships.as_deref(),
             devices.as_deref(),
+            rollout.as_deref(),
         ),
         Command::Bench(BenchCommand::Load {
             addr,
@@ -561,6 +569,7 @@ async fn sim_run(
     };
     let opts = crate::sim::SimRunOptions {
         realtime,
+        base: scenario.parent().map(std::path::Path::to_path_buf),
         ..crate::sim::SimRunOptions::default()
     };
     match crate::sim::run(&sc, &opts).await {
@@ -590,8 +599,12 @@ fn sim_fleet(
     out: Option<&std::path::Path>,
     ships: Option<&str>,
     devices: Option<&str>,
+    rollout: Option<&str>,
 ) -> i32 {
-    use seawatch_simulators::fleet::{random_fleet, FLEET_DEVICES, FLEET_MAX_SHIPS};
+    use seawatch_simulators::fleet::{
+        random_fleet, rollout_fleet, RolloutFleetOptions, FLEET_DEVICES, FLEET_MAX_SHIPS,
+        ROLLOUT_MAX_SHIPS,
+    };
     let usage = |msg: String| {
         eprintln!("seawatch sim fleet: {msg}");
         EXIT_USAGE
@@ -621,7 +634,22 @@ fn sim_fleet(
             )),
         },
     };
-    let ships = match count("--ships", ships, 1..=FLEET_MAX_SHIPS) {
+    let bundle = match rollout {
+        None => None,
+        Some("good") => Some(seawatch_simulators::GeneratedBundle::Good),
+        Some("bad") => Some(seawatch_simulators::GeneratedBundle::Bad),
+        Some(other) => {
+            return usage(format!(
+                "--rollout: \"{other}\" is not known, expected good or bad"
+            ))
+        }
+    };
+    let max_ships = if bundle.is_some() {
+        ROLLOUT_MAX_SHIPS
+    } else {
+        FLEET_MAX_SHIPS
+    };
+    let ships = match count("--ships", ships, 1..=max_ships) {
         Ok(n) => n,
         Err(e) => return usage(e),
     };
@@ -641,7 +669,18 @@ fn sim_fleet(
             out.display()
         ));
     }
-    let fleet = random_fleet(seed, ships, devices);
+    let fleet = match bundle {
+        None => random_fleet(seed, ships, devices),
+        Some(bundle) => {
+            let o = RolloutFleetOptions {
+                ships: ships.unwrap_or(50),
+                devices: devices.unwrap_or(40),
+                bundle,
+                ..RolloutFleetOptions::default()
+            };
+            rollout_fleet(seed, &o).0
+        }
+    };
     let text = fleet.to_toml();
     // what `sim run` will read back
     if let Err(e) = seawatch_simulators::Scenario::parse(&text, "generated") {

@@ -145,6 +145,7 @@ pub fn scenario(ships: usize) -> Result<Scenario, ScenarioError> {
         duration_s: DURATION_S,
         ship,
         fault,
+        rollout: Vec::new(),
     };
     sc.validate("built-in demo scenario")?;
     Ok(sc)

@@ -16,5 +16,6 @@ pub mod models;
 pub mod remediation;
 pub mod ship;
 pub mod sim;
+pub mod sim_rollout;
 pub mod suite;
 pub mod sync;

@@ -79,6 +79,9 @@ pub struct SimRunOptions {
     pub tick_ms: i64,
     /// Correlator timing.
     pub correlator: CorrelatorConfig,
+    /// The scenario file's folder: `[[rollout]]` bundle folders are relative to it
+    /// (the working directory when `None`).
+    pub base: Option<PathBuf>,
 }
 
 impl Default for SimRunOptions {
@@ -89,6 +92,7 @@ impl Default for SimRunOptions {
             data: None,
             tick_ms: 5_000,
             correlator: CorrelatorConfig::default(),
+            base: None,
         }
     }
 }
@@ -205,6 +209,10 @@ pub struct SimReport {
     pub link_risk_alerts: Vec<LinkRiskAlert>,
     /// Actor restarts during the run.
     pub restarts: u64,
+    /// The scenario's `[[rollout]]`s as shore played them (an addition to contracts §4;
+    /// absent when the scenario has none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollouts: Vec<crate::sim_rollout::ReportRollout>,
 }
 
 /// Why a run failed.
@@ -687,8 +695,29 @@ pub async fn run(scenario: &Scenario, opts: &SimRunOptions) -> Result<SimReport,
         None,
         None,
     )?;
+    let rollouts = crate::sim_rollout::RolloutSim::start(
+        scenario,
+        opts.base.as_deref().unwrap_or(std::path::Path::new(".")),
+        fleet
+            .ships
+            .iter()
+            .zip(&scenario.ship)
+            .map(|(s, sc)| crate::sim_rollout::RolloutShip {
+                id: s.id.clone(),
+                profile: sync_link(scenario, sc),
+            })
+            .collect(),
+        data.join("rollout"),
+        start_ms,
+        fleet.board.clone(),
+    )?;
     let played = {
-        let mut step = |t: i64| shore.step(t, fleet.horizons());
+        let mut step = |t: i64| {
+            shore.step(t, fleet.horizons());
+            if let Some(r) = &rollouts {
+                r.step(t);
+            }
+        };
         play(
             &fleet,
             sim,
@@ -701,6 +730,11 @@ pub async fn run(scenario: &Scenario, opts: &SimRunOptions) -> Result<SimReport,
             &mut step,
         )
         .await
+    };
+    // the rollouts play on after the scenario until they stop (at most an hour)
+    let rollouts = match (rollouts, &played) {
+        (Some(r), Ok(_)) => r.finish(end_ms)?,
+        _ => Vec::new(),
     };
     let mut events = EventCounts {
         ingested: fleet.ingested(),
@@ -760,6 +794,7 @@ pub async fn run(scenario: &Scenario, opts: &SimRunOptions) -> Result<SimReport,
         incidents,
         link_risk_alerts,
         restarts: fleet.runtime.metrics().actors().total_restarts(),
+        rollouts,
     })
 }
 
