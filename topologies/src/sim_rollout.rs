@@ -890,7 +890,7 @@ fn rollout_thread(
                 clock: clock.clone(),
                 poll: AGENT_POLL,
                 health: Arc::new(|| Ok(())),
-                on_applied: Arc::new(|_| {}),
+                on_applied: seawatch_actors::rollout::agent::reload_nothing(),
                 incidents: probe(board.clone(), s.id.clone(), clock.clone()),
             });
             let (root, _) = start_root(
@@ -926,6 +926,7 @@ fn rollout_thread(
                 }),
                 metrics: RolloutMetrics::default(),
                 failover: true,
+                push: None,
             });
             let (root, _) = start_root(
                 SupervisorSpec::new(name, ShardKey::new(name)).child(child),
