@@ -566,20 +566,7 @@ impl SnapshotSource for FleetSnapshots {
                     })
             })
             .collect();
-        pushes.extend(
-            self.fleet
-                .ships()
-                .into_iter()
-                .filter(|s| ship.is_none_or(|w| w == s.ship))
-                .filter_map(|s| {
-                    let ship = s.ship.clone();
-                    serde_json::to_value(s).ok().map(|body| Push {
-                        kind: PushKind::Fleet,
-                        ship: Some(ship),
-                        body,
-                    })
-                }),
-        );
+        pushes.extend(self.fleet.pushes(ship));
         pushes.extend(
             self.executions
                 .iter()

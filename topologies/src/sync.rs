@@ -570,20 +570,7 @@ impl WsSnapshots for ShoreSnapshots {
     }
 
     fn snapshot(&self, ship: Option<&str>) -> futures::future::BoxFuture<'static, Vec<Push>> {
-        let mut pushes: Vec<Push> = self
-            .fleet
-            .ships()
-            .into_iter()
-            .filter(|s| ship.is_none_or(|w| w == s.ship))
-            .filter_map(|s| {
-                let ship = s.ship.clone();
-                serde_json::to_value(s).ok().map(|body| Push {
-                    kind: PushKind::Fleet,
-                    ship: Some(ship),
-                    body,
-                })
-            })
-            .collect();
+        let mut pushes: Vec<Push> = self.fleet.pushes(ship);
         let rollouts = self.rollouts.clone();
         Box::pin(async move {
             // A controller busy or between incarnations: the pushes that follow tell.

@@ -264,7 +264,6 @@ mod live {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    use futures::future::BoxFuture;
     use parking_lot::{Mutex, RwLock};
     use seawatch_model::sample::MetricSample;
     use seawatch_model::{Alert, AlertSource, AlertState, ShipId};
@@ -278,41 +277,14 @@ mod live {
     use crate::ingest::record::Observation;
     use crate::inventory::{DeviceSpec, Inventory};
     use crate::link::LinkMetrics;
+    use crate::rollout::agent::mem::MemLink;
     use crate::rollout::agent::{agent_child, AgentArgs, BundleTargets, IncidentProbe};
     use crate::rollout::bundle::{encode, sha256_hex};
     use crate::rollout::nats::ShipLink;
-    use crate::rollout::{Delivery, Report, ReportState};
+    use crate::rollout::{Delivery, ReportState};
     use crate::roster::{
         roster_child, DetectorSetup, Discovered, RosterArgs, RosterMetrics, RosterView,
     };
-
-    /// Deliveries queued in memory, reports kept.
-    #[derive(Default)]
-    struct MemLink {
-        queue: Mutex<Vec<Vec<u8>>>,
-        reports: Mutex<Vec<Report>>,
-    }
-
-    impl ShipLink for MemLink {
-        fn next(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
-            Box::pin(async move { Ok(self.queue.lock().first().cloned()) })
-        }
-        fn ack(&self) -> BoxFuture<'_, Result<(), String>> {
-            Box::pin(async move {
-                let mut q = self.queue.lock();
-                if !q.is_empty() {
-                    q.remove(0);
-                }
-                Ok(())
-            })
-        }
-        fn report<'a>(&'a self, r: &'a Report) -> BoxFuture<'a, Result<(), String>> {
-            Box::pin(async move {
-                self.reports.lock().push(r.clone());
-                Ok(())
-            })
-        }
-    }
 
     /// Fires on any score of 0.05 (one sample is enough).
     const TOUCHY: &str = "alert_threshold = 0.05\nsustain = [1, 1]\n";

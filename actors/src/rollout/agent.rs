@@ -644,17 +644,17 @@ pub fn agent_child(args: AgentArgs) -> (ChildSpec, Addr<AgentMsg>) {
     })
 }
 
+/// An in-memory ship link for tests: deliveries queued, reports kept.
 #[cfg(test)]
-mod tests {
+pub(crate) mod mem {
     use super::*;
-    use crate::rollout::bundle::{decode, encode};
     use parking_lot::Mutex;
 
-    /// An in-memory link: deliveries queued, reports kept.
+    /// Deliveries queued in memory (the first is the next), reports kept.
     #[derive(Default)]
-    struct MemLink {
-        queue: Mutex<Vec<Vec<u8>>>,
-        reports: Mutex<Vec<Report>>,
+    pub(crate) struct MemLink {
+        pub(crate) queue: Mutex<Vec<Vec<u8>>>,
+        pub(crate) reports: Mutex<Vec<Report>>,
     }
 
     impl ShipLink for MemLink {
@@ -677,6 +677,13 @@ mod tests {
             })
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mem::MemLink;
+    use super::*;
+    use crate::rollout::bundle::{decode, encode};
 
     const V1: &str = "package seawatch.remediation\n\ndecision := {\"allow\": false, \"reasons\": [\"v1\"], \"approvals_required\": 0, \"max_parallel\": 1}\n";
     const V2: &str = "package seawatch.remediation\n\ndecision := {\"allow\": false, \"reasons\": [\"v2\"], \"approvals_required\": 0, \"max_parallel\": 1}\n";

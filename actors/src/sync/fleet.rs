@@ -82,6 +82,23 @@ impl FleetView {
             .collect()
     }
 
+    /// The `fleet` pushes of every ship (of `ship` only when given), as a new console
+    /// session's snapshot shows them.
+    pub fn pushes(&self, ship: Option<&str>) -> Vec<Push> {
+        self.ships()
+            .into_iter()
+            .filter(|s| ship.is_none_or(|w| w == s.ship))
+            .filter_map(|s| {
+                let ship = s.ship.clone();
+                serde_json::to_value(s).ok().map(|body| Push {
+                    kind: PushKind::Fleet,
+                    ship: Some(ship),
+                    body,
+                })
+            })
+            .collect()
+    }
+
     /// One ship, as its mirror last published it.
     pub fn get(&self, ship: &str) -> Option<FleetShip> {
         self.ships.read().get(ship).and_then(|e| e.view.clone())
