@@ -36,7 +36,7 @@ use seawatch_actors::rollout::controller::{
     controller_child, ControlError, ControllerArgs, RolloutMetrics, RolloutMsg,
 };
 use seawatch_actors::rollout::nats::{
-    assemble, Fenced, Lease, ShipLink, ShoreLink, CHUNK_BYTES, INLINE_MAX,
+    assemble, delivery_id, Fenced, Lease, ShipLink, ShoreLink, CHUNK_BYTES, INLINE_MAX,
 };
 use seawatch_actors::rollout::state::{
     Ev, OnError, Rollout, RolloutRequest, RolloutState, ShipState, WaveSpec, WaveState,
@@ -340,7 +340,7 @@ impl ShoreLink for MemShore {
         bundle: &'a [u8],
     ) -> BoxFuture<'a, Result<u64, String>> {
         Box::pin(async move {
-            let id = format!("{}:{}:{}", d.rollout, d.ship, d.attempt);
+            let id = delivery_id(d);
             let mut st = self.bus.st.lock();
             if let Some(&seq) = st.delivered.get(&id) {
                 return Ok(seq);

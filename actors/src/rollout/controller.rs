@@ -931,20 +931,7 @@ mod tests {
         let (actor, _) = Actor::spawn(None, RolloutController, a.clone())
             .await
             .unwrap();
-        let req = RolloutRequest {
-            bundle: info.sha256.clone(),
-            ships: None,
-            all: Some(true),
-            waves: vec![WaveSpec {
-                percent: 100.0,
-                success_threshold: 100.0,
-                error_threshold: 0.0,
-                timeout_s: 60,
-                approval: true,
-                incident_window_s: None,
-            }],
-            on_error: OnError::Pause,
-        };
+        let req = approval_request(&info.sha256);
         let r = ractor::call!(actor, RolloutMsg::Create, req.clone(), "root".into())
             .unwrap()
             .unwrap();
@@ -985,6 +972,24 @@ mod tests {
         actor.stop_and_wait(None, None).await.unwrap();
     }
 
+    /// A rollout of `sha` to every ship in one wave that waits for approval.
+    fn approval_request(sha: &str) -> RolloutRequest {
+        RolloutRequest {
+            bundle: sha.to_owned(),
+            ships: None,
+            all: Some(true),
+            waves: vec![WaveSpec {
+                percent: 100.0,
+                success_threshold: 100.0,
+                error_threshold: 0.0,
+                timeout_s: 60,
+                approval: true,
+                incident_window_s: None,
+            }],
+            on_error: OnError::Pause,
+        }
+    }
+
     /// Each request's changes reach the push bus once, as the whole rollout after them.
     #[tokio::test]
     async fn every_change_is_pushed_once_as_the_whole_rollout() {
@@ -999,20 +1004,7 @@ mod tests {
             .put(&encode(BundleKind::Runbooks, "r", vec![]))
             .unwrap();
         let (actor, _) = Actor::spawn(None, RolloutController, a).await.unwrap();
-        let req = RolloutRequest {
-            bundle: info.sha256.clone(),
-            ships: None,
-            all: Some(true),
-            waves: vec![WaveSpec {
-                percent: 100.0,
-                success_threshold: 100.0,
-                error_threshold: 0.0,
-                timeout_s: 60,
-                approval: true,
-                incident_window_s: None,
-            }],
-            on_error: OnError::Pause,
-        };
+        let req = approval_request(&info.sha256);
         let r = ractor::call!(actor, RolloutMsg::Create, req, "root".into())
             .unwrap()
             .unwrap();

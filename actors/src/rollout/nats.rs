@@ -310,6 +310,15 @@ impl NatsShoreLink {
     }
 }
 
+/// A delivery's message id (`Nats-Msg-Id`): a retry is a new message (its own id), a
+/// repeat of the same try is not.
+pub fn delivery_id(d: &Delivery) -> String {
+    match d.attempt {
+        0 => format!("{}:{}", d.rollout, d.ship),
+        n => format!("{}:{}:{n}", d.rollout, d.ship),
+    }
+}
+
 impl ShoreLink for NatsShoreLink {
     fn deliver<'a>(
         &'a self,
@@ -318,11 +327,7 @@ impl ShoreLink for NatsShoreLink {
     ) -> BoxFuture<'a, Result<u64, String>> {
         Box::pin(async move {
             let mut h = HeaderMap::new();
-            // A retry is a new message (its own id), a repeat of the same try is not.
-            let id = match d.attempt {
-                0 => format!("{}:{}", d.rollout, d.ship),
-                n => format!("{}:{}:{n}", d.rollout, d.ship),
-            };
+            let id = delivery_id(d);
             h.insert("Nats-Msg-Id", id.as_str());
             let msg = if bundle.len() > INLINE_MAX {
                 let chunks = self.put_chunks(&d.sha256, bundle).await?;
