@@ -237,6 +237,11 @@ pub struct Correlator {
     /// Last time a controller reported each element lost (an AP down at the WLC, a
     /// camera lost at the VMS).
     reported_lost: BTreeMap<String, i64>,
+    /// Links whose own outage predictor last named a blockage (the antenna's view of the
+    /// satellite cut by the ship's structure at this heading): link → time of that
+    /// prediction's latest edge. A blockage is one antenna's geometry, so such a link is
+    /// neither explained by another link's trouble nor explains it (bounded by the links).
+    blockage: BTreeMap<String, i64>,
 }
 
 impl Correlator {
@@ -262,6 +267,7 @@ impl Correlator {
             suspects: BTreeMap::new(),
             learned: BTreeMap::new(),
             planned: BTreeMap::new(),
+            blockage: BTreeMap::new(),
             reported_lost: BTreeMap::new(),
         }
     }
@@ -402,7 +408,9 @@ impl Correlator {
         );
         if alert.class == AlertClass::OutageRisk {
             // a prediction, not a symptom: reported on its own (the `sim run` report's
-            // `link_risk_alerts`, the link's state), so not counted as an alert
+            // `link_risk_alerts`, the link's state), so not counted as an alert; only its
+            // cause is kept (a blockage stays the link's own)
+            self.note_risk_cause(&alert);
             return;
         }
         if is_event(&alert) {
@@ -1058,7 +1066,9 @@ impl Correlator {
     /// - link symptoms are explained by the alerting link that best accounts for them
     ///   (one weather or WAN event): the one that lost lock, else the one whose trouble
     ///   began first, the primary only breaking ties; links whose trouble began more
-    ///   than [`LINK_EVENT_WINDOW_MS`] apart do not explain each other.
+    ///   than [`LINK_EVENT_WINDOW_MS`] apart do not explain each other, and a link whose
+    ///   own predictor put its loss down to a blockage explains no other and is explained
+    ///   by none.
     pub fn root_of(&self, subject: &str) -> String {
         let mut path = Vec::new();
         self.root_at(subject, &mut path)
@@ -1135,6 +1145,39 @@ impl Correlator {
         subject.to_string()
     }
 
+    /// Keeps what an outage prediction says of its link's cause: a firing prediction that
+    /// names a blockage marks the link, one that names another cause unmarks it, and a
+    /// cleared one dates the mark (the outage it foretold follows it).
+    fn note_risk_cause(&mut self, alert: &Alert) {
+        if !self.topo.is_link(&alert.subject) {
+            return;
+        }
+        let blockage = crate::link::risk_cause(&alert.detail) == Some("blockage");
+        match (alert.state, blockage) {
+            (AlertState::Firing, true) => {
+                self.blockage.insert(alert.subject.clone(), alert.ts_ms);
+            }
+            (AlertState::Firing, false) => {
+                self.blockage.remove(&alert.subject);
+            }
+            (_, _) => {
+                if let Some(t) = self.blockage.get_mut(&alert.subject) {
+                    *t = alert.ts_ms;
+                }
+            }
+        }
+    }
+
+    /// Whether `link`'s own predictor put its current trouble down to a blockage: its
+    /// last blockage prediction's edge came within [`LINK_EVENT_WINDOW_MS`] before (or
+    /// after) its trouble began.
+    fn blocked(&self, link: &str) -> bool {
+        let (Some(&at), Some(since)) = (self.blockage.get(link), self.since(link)) else {
+            return false;
+        };
+        since.abs_diff(at) <= LINK_EVENT_WINDOW_MS
+    }
+
     /// How strongly a link's symptoms speak for it as the root of a WAN event, lower
     /// is stronger: lost lock or flapping before merely degraded, then the link whose
     /// trouble began first (under one ship-wide cause such as a rain cell, the most
@@ -1165,10 +1208,14 @@ impl Correlator {
     /// decides only ties: a backup that lost lock first explains a primary that merely
     /// degraded with it.
     fn link_explaining(&self, link: &str) -> Option<&str> {
+        // a blocked antenna's loss is its own, and it causes no other link's
+        if self.blocked(link) {
+            return None;
+        }
         let own = self.link_rank(link)?;
         let mut best: Option<(u8, i64, bool, &str)> = None;
         for (s, _, _) in self.firing.keys() {
-            if s == link || !self.topo.is_link(s) {
+            if s == link || !self.topo.is_link(s) || self.blocked(s) {
                 continue;
             }
             let Some(cand) = self.link_rank(s) else {
@@ -2521,6 +2568,59 @@ mod tests {
             "{:?}",
             c.incidents()
         );
+    }
+
+    /// A link whose own predictor named a blockage before it lost lock is its own root:
+    /// another link that failed shortly before does not explain it (nor would it explain
+    /// the other). Without that prediction the two are one WAN event, as before.
+    #[test]
+    fn a_blocked_link_is_its_own_root_beside_another_links_failure() {
+        let risk = |t_s: i64, state: AlertState, cause: &str| {
+            let mut a = alert("vsat-1", AlertClass::OutageRisk, state, t_s);
+            a.source = AlertSource::Prediction;
+            a.detail = format!(
+                "risk 0.91 from {cause}; predicted_outage_ms={}",
+                (t_s + 40) * 1000
+            );
+            a
+        };
+        let failures = || {
+            vec![
+                alert("leo-1", AlertClass::Down, AlertState::Firing, 100),
+                alert("vsat-1", AlertClass::Down, AlertState::Firing, 144),
+            ]
+        };
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let mut alerts = vec![risk(90, AlertState::Firing, "blockage")];
+        alerts.extend(failures());
+        alerts.push(risk(150, AlertState::Cleared, "blockage"));
+        run(&mut c, alerts, 300);
+        let mut r = roots(&c);
+        r.sort();
+        assert_eq!(
+            r,
+            vec![("leo-1", true), ("vsat-1", true)],
+            "{:?}",
+            c.incidents()
+        );
+
+        // a prediction of another cause (rain) leaves the two one event
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let mut alerts = vec![risk(90, AlertState::Firing, "rain")];
+        alerts.extend(failures());
+        run(&mut c, alerts, 300);
+        assert_eq!(roots(&c), vec![("leo-1", true)], "{:?}", c.incidents());
+
+        // and so does a blockage foretold long before (another pass through the zone)
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let alerts = vec![
+            risk(100, AlertState::Firing, "blockage"),
+            risk(150, AlertState::Cleared, "blockage"),
+            alert("leo-1", AlertClass::Down, AlertState::Firing, 1100),
+            alert("vsat-1", AlertClass::Down, AlertState::Firing, 1144),
+        ];
+        run(&mut c, alerts, 1300);
+        assert_eq!(roots(&c), vec![("leo-1", true)], "{:?}", c.incidents());
     }
 
     fn event(subject: &str, series: &str, t_s: i64) -> Alert {
