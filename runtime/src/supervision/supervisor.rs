@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hashbrown::HashTable;
-use indexmap::IndexMap;
 use ractor::concurrency::JoinHandle;
 use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
@@ -15,6 +14,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
+use super::children::Children;
 use super::spec::{
     Backoff, ChildSpec, Intensity, Restart, Shutdown, Start, StartArgs, Strategy, SupervisorSpec,
 };
@@ -188,7 +188,7 @@ pub struct SupervisorState {
     strategy: Strategy,
     intensity: Intensity,
     backoff: Backoff,
-    children: IndexMap<Arc<str>, Child>,
+    children: Children<Child>,
     /// The running children, as indices into `children`, found by their incarnation's
     /// `ActorId` (4 bytes a child; hashed with `hasher`).
     by_actor: HashTable<u32>,
@@ -626,16 +626,10 @@ impl SupervisorState {
         // an existing child's id or of an earlier one in the batch finds its key taken.
         for spec in specs {
             let (id, child) = self.record(spec);
-            match self.children.entry(id) {
-                indexmap::map::Entry::Occupied(taken) => {
-                    let id = taken.key().to_string();
-                    // The batch's own entries are all after `first` and none has started.
-                    self.children.truncate(first);
-                    return Err(RuntimeError::DuplicateChild(id));
-                }
-                indexmap::map::Entry::Vacant(free) => {
-                    free.insert(child);
-                }
+            if let Err(id) = self.children.insert_new(id, child) {
+                // The batch's own entries are all after `first` and none has started.
+                self.children.truncate(first);
+                return Err(RuntimeError::DuplicateChild(id.to_string()));
             }
         }
         let cell = myself.get_cell();
@@ -703,7 +697,7 @@ impl Actor for Supervisor {
             strategy: spec.strategy,
             intensity: spec.intensity,
             backoff: spec.backoff,
-            children: IndexMap::with_capacity(specs.len()),
+            children: Children::with_capacity(specs.len()),
             by_actor: HashTable::new(),
             hasher: RandomState::new(),
             policies: Default::default(),
@@ -716,7 +710,8 @@ impl Actor for Supervisor {
         };
         for spec in specs {
             let (id, child) = state.record(spec);
-            state.children.insert(id, child);
+            // `validate` refused repeated ids
+            let _ = state.children.insert_new(id, child);
         }
         let cell = myself.get_cell();
         for idx in 0..state.children.len() {
@@ -757,11 +752,11 @@ impl Actor for Supervisor {
                 }
                 let deadline = spec.frozen_after;
                 let (id, child) = state.record(spec);
-                state.children.insert(id, child);
+                let _ = state.children.insert_new(id, child);
                 let idx = state.children.len() - 1;
                 let result = state.start_child(&myself.get_cell(), idx).await;
                 if result.is_err() {
-                    state.children.pop();
+                    state.children.truncate(idx);
                 } else {
                     state.ensure_frozen_timer(&myself, deadline);
                 }
