@@ -15,7 +15,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
@@ -100,7 +100,7 @@ impl Metrics {
 /// All actor kinds' statistics, keyed by (kind, shard).
 #[derive(Debug, Default)]
 pub struct ActorMetrics {
-    kinds: DashMap<(Arc<str>, Arc<str>), Arc<KindStats>>,
+    kinds: DashMap<(Arc<str>, Arc<str>), Arc<KindStats>, crate::FastHash>,
 }
 
 impl ActorMetrics {
@@ -355,13 +355,28 @@ pub struct Probe {
     progress: AtomicU64,
     /// The probe's slot in its kind's live slab (read-only).
     id: u64,
+    /// When the message being timed started (nanoseconds since [`sample_epoch`]): one
+    /// message in [`crate::supervision::HANDLE_TIME_SAMPLE`] is timed, and its start waits
+    /// here rather than in every handler's future. Written by the actor only.
+    sample_start_ns: AtomicU64,
     /// Keeps `enqueued` 64 bytes away from `progress`: always on another cache line.
-    _gap: [u64; 6],
+    _gap: [u64; 5],
     enqueued: AtomicI64,
     /// The incarnation this probe watches, set once when it has started. Stable addresses
     /// send through it, so it sits on the senders' line beside `enqueued` (read-only
     /// there; the actor's own writes stay on `progress`'s line).
     cell: OnceLock<ActorCell>,
+}
+
+/// The instant handle-time samples are measured from.
+fn sample_epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+#[inline]
+fn since_epoch_ns() -> u64 {
+    sample_epoch().elapsed().as_nanos().min(u64::MAX as u128) as u64
 }
 
 #[inline]
@@ -378,6 +393,20 @@ impl Probe {
     #[inline]
     pub fn begin(&self) {
         bump(&self.progress, 1);
+    }
+
+    /// Notes that the message about to be handled is timed: its start time.
+    #[inline]
+    pub fn mark_sample_start(&self) {
+        self.sample_start_ns
+            .store(since_epoch_ns(), Ordering::Relaxed);
+    }
+
+    /// The time since [`Probe::mark_sample_start`].
+    #[inline]
+    pub fn sample_elapsed(&self) -> Duration {
+        let start = self.sample_start_ns.load(Ordering::Relaxed);
+        Duration::from_nanos(since_epoch_ns().saturating_sub(start))
     }
 
     /// Marks the end of a message handler (its handle time, when timed, goes to the kind:

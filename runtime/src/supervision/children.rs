@@ -2,17 +2,19 @@
 //! 4-byte-a-child hash index over it. An `IndexMap` kept the same order but stored each
 //! entry's hash beside it and its index in a table of 8-byte slots.
 
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::ops::{Index, IndexMut};
 use std::sync::Arc;
 
 use hashbrown::HashTable;
 
+use crate::FastHash;
+
 /// Children of type `C` keyed by their id, in insertion (start) order.
 pub(super) struct Children<C> {
     list: Vec<(Arc<str>, C)>,
     by_id: HashTable<u32>,
-    hasher: RandomState,
+    hasher: FastHash,
 }
 
 impl<C> Children<C> {
@@ -21,7 +23,7 @@ impl<C> Children<C> {
         Self {
             list: Vec::with_capacity(n),
             by_id: HashTable::with_capacity(n),
-            hasher: RandomState::new(),
+            hasher: FastHash::default(),
         }
     }
 

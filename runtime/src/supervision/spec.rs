@@ -143,8 +143,8 @@ impl Backoff {
 /// Interns actor kinds: a kind is one of a handful of names, so every child of a kind
 /// shares one `Arc<str>` instead of carrying its own copy.
 pub(crate) fn intern_kind(kind: &str) -> Arc<str> {
-    static KINDS: std::sync::OnceLock<parking_lot::Mutex<std::collections::HashSet<Arc<str>>>> =
-        std::sync::OnceLock::new();
+    type Kinds = std::collections::HashSet<Arc<str>, crate::FastHash>;
+    static KINDS: std::sync::OnceLock<parking_lot::Mutex<Kinds>> = std::sync::OnceLock::new();
     let mut kinds = KINDS.get_or_init(Default::default).lock();
     if let Some(k) = kinds.get(kind) {
         return k.clone();

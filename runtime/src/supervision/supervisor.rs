@@ -1,7 +1,7 @@
 //! The supervisor actor.
 
 use std::collections::VecDeque;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +22,7 @@ use crate::error::RuntimeError;
 use crate::metrics::{KindStats, Probe};
 use crate::runtime::Runtime;
 use crate::sharding::{ActorKey, ShardKey};
+use crate::FastHash;
 
 const HISTORY_LEN: usize = 4096;
 
@@ -192,8 +193,8 @@ pub struct SupervisorState {
     /// The running children, as indices into `children`, found by their incarnation's
     /// `ActorId` (4 bytes a child; hashed with `hasher`).
     by_actor: HashTable<u32>,
-    hasher: RandomState,
-    policies: std::collections::HashMap<PolicyKey, Arc<Policy>>,
+    hasher: FastHash,
+    policies: std::collections::HashMap<PolicyKey, Arc<Policy>, FastHash>,
     restart_times: VecDeque<Instant>,
     rng: SmallRng,
     runtime: Runtime,
@@ -699,7 +700,7 @@ impl Actor for Supervisor {
             backoff: spec.backoff,
             children: Children::with_capacity(specs.len()),
             by_actor: HashTable::new(),
-            hasher: RandomState::new(),
+            hasher: FastHash::default(),
             policies: Default::default(),
             restart_times: VecDeque::new(),
             rng: SmallRng::seed_from_u64(spec.seed),
@@ -796,18 +797,20 @@ impl Actor for Supervisor {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        // Exits are rare and their handling is a large future (restarts, stops): boxed, so
+        // this future stays small for the one `ActorStarted` event every child sends,
+        // which ractor moves through its loop like any message.
         match event {
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
                 let reason = reason.unwrap_or_default();
                 // A kill is not a normal exit: only our own frozen-kill or shutdown kills
                 // are expected, and shutdown kills are of children no longer tracked.
                 let failed = reason == "killed";
-                state.on_exit(&myself, cell.get_id(), failed, &reason).await
+                Box::pin(state.on_exit(&myself, cell.get_id(), failed, &reason)).await
             }
             SupervisionEvent::ActorFailed(cell, err) => {
-                state
-                    .on_exit(&myself, cell.get_id(), true, &err.to_string())
-                    .await
+                let reason = err.to_string();
+                Box::pin(state.on_exit(&myself, cell.get_id(), true, &reason)).await
             }
             _ => Ok(()),
         }
