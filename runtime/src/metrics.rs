@@ -14,8 +14,8 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
@@ -23,6 +23,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Metric, Registry};
+use ractor::ActorCell;
 
 use crate::sharding::ShardKey;
 
@@ -99,7 +100,7 @@ impl Metrics {
 /// All actor kinds' statistics, keyed by (kind, shard).
 #[derive(Debug, Default)]
 pub struct ActorMetrics {
-    kinds: DashMap<(Arc<str>, Arc<str>), Arc<KindStats>>,
+    kinds: DashMap<(Arc<str>, Arc<str>), Arc<KindStats>, crate::FastHash>,
 }
 
 impl ActorMetrics {
@@ -142,7 +143,7 @@ impl ActorMetrics {
 pub struct KindStats {
     kind: Arc<str>,
     shard: Arc<str>,
-    live: DashMap<u64, Arc<Probe>>,
+    live: Mutex<Live>,
     retired: Mutex<Totals>,
     /// Sampled handle times of every actor of this kind (shared: written by one message
     /// in `HANDLE_TIME_SAMPLE`, so actors of a kind rarely contend on it).
@@ -158,14 +159,55 @@ struct Totals {
     messages: u64,
 }
 
-static NEXT_PROBE_ID: AtomicU64 = AtomicU64::new(1);
+/// The live probes of a kind: a slab (a probe's `id` is its slot), 8 bytes a live actor
+/// where a hash map entry took 16 and its control byte, with the same table slack.
+#[derive(Debug, Default)]
+struct Live {
+    slots: Vec<Option<Arc<Probe>>>,
+    /// Vacant slots, reused before the slab grows.
+    free: Vec<u32>,
+    count: usize,
+}
+
+impl Live {
+    fn insert(&mut self, make: impl FnOnce(u64) -> Arc<Probe>) -> Arc<Probe> {
+        let idx = match self.free.pop() {
+            Some(i) => i as usize,
+            None => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+        };
+        let probe = make(idx as u64);
+        self.slots[idx] = Some(probe.clone());
+        self.count += 1;
+        probe
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Arc<Probe>> {
+        let probe = self.slots.get_mut(id as usize)?.take()?;
+        self.count -= 1;
+        if self.count == 0 {
+            // The kind's population is gone: give the slab's memory back.
+            self.slots = Vec::new();
+            self.free = Vec::new();
+        } else {
+            self.free.push(id as u32);
+        }
+        Some(probe)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Arc<Probe>> {
+        self.slots.iter().flatten()
+    }
+}
 
 impl KindStats {
     fn new(kind: &Arc<str>, shard: &str) -> Self {
         Self {
             kind: kind.clone(),
             shard: Arc::from(shard),
-            live: DashMap::new(),
+            live: Mutex::new(Live::default()),
             retired: Mutex::new(Totals::default()),
             handle_sum_ns: AtomicU64::new(0),
             handle_buckets: Default::default(),
@@ -187,12 +229,12 @@ impl KindStats {
 
     /// A probe for a new actor instance; dropping the guard retires the probe.
     pub fn new_probe(self: &Arc<Self>) -> ProbeGuard {
-        let id = NEXT_PROBE_ID.fetch_add(1, Ordering::Relaxed);
-        let probe = Arc::new(Probe {
-            id,
-            ..Probe::default()
+        let probe = self.live.lock().insert(|id| {
+            Arc::new(Probe {
+                id,
+                ..Probe::default()
+            })
         });
-        self.live.insert(id, probe.clone());
         ProbeGuard {
             stats: self.clone(),
             probe,
@@ -236,7 +278,7 @@ impl KindStats {
         // Fold first, then remove, under the retired lock, so a scrape (which also takes
         // the lock) never sees the counts twice or not at all.
         let mut retired = self.retired.lock();
-        if let Some((_, probe)) = self.live.remove(&id) {
+        if let Some(probe) = self.live.lock().remove(id) {
             probe.add_into(&mut retired);
         }
     }
@@ -249,8 +291,7 @@ impl KindStats {
             std::array::from_fn(|i| self.handle_buckets[i].load(Ordering::Relaxed));
         let mut depth = 0i64;
         let mut live = 0u64;
-        for entry in self.live.iter() {
-            let probe = entry.value();
+        for probe in self.live.lock().iter() {
             probe.add_into(&mut totals);
             depth += probe.queued() as i64;
             live += 1;
@@ -301,9 +342,10 @@ pub struct KindSnapshot {
 /// time), so it uses a plain load/store instead of a locked read-modify-write; the
 /// sender-side counter sits 64 bytes further on, so senders and the actor never bounce
 /// one cache line between cores on every message. The gap is padding, not alignment:
-/// with the `Arc`'s counts the probe is 88 bytes (a 96-byte block) where two
-/// 64-byte-aligned lines took 192. Handle times go to the kind's shared histogram
-/// ([`KindStats`]).
+/// with the `Arc`'s counts the probe is 104 bytes (a 112-byte block) where two
+/// 64-byte-aligned lines took 192. It also carries the incarnation's cell on the senders'
+/// side, so a stable address points at the probe alone (no separate slot object). Handle
+/// times go to the kind's shared histogram ([`KindStats`]).
 #[derive(Debug, Default)]
 #[repr(C)]
 pub struct Probe {
@@ -311,11 +353,30 @@ pub struct Probe {
     /// it is the messages handled (all of them, including any sent through a raw
     /// `ActorRef`, which [`Probe::enqueued`] never saw: depth then reads low, never high).
     progress: AtomicU64,
-    /// The probe's key in its kind's live map (read-only).
+    /// The probe's slot in its kind's live slab (read-only).
     id: u64,
+    /// When the message being timed started (nanoseconds since [`sample_epoch`]): one
+    /// message in [`crate::supervision::HANDLE_TIME_SAMPLE`] is timed, and its start waits
+    /// here rather than in every handler's future. Written by the actor only.
+    sample_start_ns: AtomicU64,
     /// Keeps `enqueued` 64 bytes away from `progress`: always on another cache line.
-    _gap: [u64; 6],
+    _gap: [u64; 5],
     enqueued: AtomicI64,
+    /// The incarnation this probe watches, set once when it has started. Stable addresses
+    /// send through it, so it sits on the senders' line beside `enqueued` (read-only
+    /// there; the actor's own writes stay on `progress`'s line).
+    cell: OnceLock<ActorCell>,
+}
+
+/// The instant handle-time samples are measured from.
+fn sample_epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+#[inline]
+fn since_epoch_ns() -> u64 {
+    sample_epoch().elapsed().as_nanos().min(u64::MAX as u128) as u64
 }
 
 #[inline]
@@ -332,6 +393,20 @@ impl Probe {
     #[inline]
     pub fn begin(&self) {
         bump(&self.progress, 1);
+    }
+
+    /// Notes that the message about to be handled is timed: its start time.
+    #[inline]
+    pub fn mark_sample_start(&self) {
+        self.sample_start_ns
+            .store(since_epoch_ns(), Ordering::Relaxed);
+    }
+
+    /// The time since [`Probe::mark_sample_start`].
+    #[inline]
+    pub fn sample_elapsed(&self) -> Duration {
+        let start = self.sample_start_ns.load(Ordering::Relaxed);
+        Duration::from_nanos(since_epoch_ns().saturating_sub(start))
     }
 
     /// Marks the end of a message handler (its handle time, when timed, goes to the kind:
@@ -369,6 +444,25 @@ impl Probe {
     /// Messages handled to completion.
     pub fn handled(&self) -> u64 {
         self.progress() / 2
+    }
+
+    /// The incarnation this probe watches, once it has started.
+    #[inline]
+    pub fn cell(&self) -> Option<&ActorCell> {
+        self.cell.get()
+    }
+
+    /// Records the incarnation this probe watches (once; a later call is ignored).
+    pub(crate) fn set_cell(&self, cell: ActorCell) {
+        let _ = self.cell.set(cell);
+    }
+
+    /// A probe outside any kind's statistics, for an incarnation that is not instrumented
+    /// (a nested supervisor): its stable address still sends through it.
+    pub(crate) fn unlisted(cell: ActorCell) -> Arc<Self> {
+        let probe = Arc::new(Probe::default());
+        probe.set_cell(cell);
+        probe
     }
 
     fn add_into(&self, totals: &mut Totals) {
@@ -548,9 +642,12 @@ mod tests {
         let base = &probe as *const Probe as usize;
         let progress = &probe.progress as *const AtomicU64 as usize - base;
         let enqueued = &probe.enqueued as *const AtomicI64 as usize - base;
+        let cell = &probe.cell as *const OnceLock<ActorCell> as usize - base;
         assert!(enqueued - progress >= 64, "{progress} / {enqueued}");
-        // With an Arc's two counts in front: an 88-byte block.
-        assert_eq!(std::mem::size_of::<Probe>() + 16, 88);
+        // What senders read (the cell) is on their side too, never on `progress`'s line.
+        assert!(cell > enqueued, "{progress} / {cell}");
+        // With an Arc's two counts in front: a 104-byte block.
+        assert_eq!(std::mem::size_of::<Probe>() + 16, 104);
     }
 
     #[test]

@@ -99,7 +99,7 @@ impl fmt::Display for ActorKey {
     }
 }
 /// The actors of one (shard, kind), by id.
-type KindMap = std::collections::HashMap<Arc<str>, ActorCell>;
+type KindMap = std::collections::HashMap<Arc<str>, ActorCell, crate::FastHash>;
 
 /// Finds actors by [`ActorKey`]. Cheap to clone (shared).
 ///
@@ -108,7 +108,7 @@ type KindMap = std::collections::HashMap<Arc<str>, ActorCell>;
 /// supervised actor, thousands of devices among them.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
-    map: Arc<DashMap<(ShardKey, Arc<str>), KindMap>>,
+    map: Arc<DashMap<(ShardKey, Arc<str>), KindMap, crate::FastHash>>,
 }
 
 impl Registry {

@@ -5,6 +5,7 @@
 //! send while the child is between incarnations fails with [`NotDelivered`], giving the
 //! message back, instead of vanishing into a dead mailbox.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,31 +28,43 @@ impl<M> std::fmt::Display for NotDelivered<M> {
 
 impl<M: std::fmt::Debug> std::error::Error for NotDelivered<M> {}
 
-struct Slot<M> {
-    actor: ActorRef<M>,
-    probe: Option<Arc<Probe>>,
-}
-
-struct AddrInner<M> {
+/// What a stable address and its child's start object share: one allocation per child
+/// holds the child's id, the current incarnation (its probe, which carries the cell) and,
+/// as its tail, whatever else the child's start needs (an actor child's factory).
+pub(crate) struct AddrInner<M, T: ?Sized = ()> {
     id: Arc<str>,
-    slot: ArcSwapOption<Slot<M>>,
+    slot: ArcSwapOption<Probe>,
+    _msg: PhantomData<fn(M)>,
+    /// The rest of the child's start object (`()` when there is none).
+    pub(crate) tail: T,
 }
 
-impl<M: Message> AddrInner<M> {
+/// Anything that may sit in an address's tail.
+pub(crate) trait Tail: Send + Sync {}
+
+impl<T: Send + Sync> Tail for T {}
+
+impl<M: Message, T: ?Sized> AddrInner<M, T> {
     /// Clears the address if it still points at incarnation `id`.
-    fn clear_if(&self, id: ActorId) {
+    pub(crate) fn clear_if(&self, id: ActorId) {
         let current = self.slot.load();
-        if let Some(slot) = current.as_ref() {
-            if slot.actor.get_id() == id {
-                self.slot.compare_and_swap(&current, None::<Arc<Slot<M>>>);
+        if let Some(probe) = current.as_ref() {
+            if probe.cell().map(|c| c.get_id()) == Some(id) {
+                self.slot.compare_and_swap(&current, None::<Arc<Probe>>);
             }
         }
+    }
+
+    /// Points the address at a started incarnation, through its probe (which has its cell).
+    pub(crate) fn point_to(&self, probe: Arc<Probe>) {
+        debug_assert!(probe.cell().is_some(), "a probe pointed to has its cell");
+        self.slot.store(Some(probe));
     }
 }
 
 /// A restart-stable handle to a supervised child. Cheap to clone.
 pub struct Addr<M> {
-    inner: Arc<AddrInner<M>>,
+    inner: Arc<AddrInner<M, dyn Tail>>,
 }
 
 impl<M> Clone for Addr<M> {
@@ -72,32 +85,21 @@ impl<M> std::fmt::Debug for Addr<M> {
 }
 
 impl<M: Message> Addr<M> {
-    pub(crate) fn new(id: impl Into<Arc<str>>) -> Self {
-        Self {
-            inner: Arc::new(AddrInner {
-                id: id.into(),
-                slot: ArcSwapOption::empty(),
-            }),
-        }
-    }
-
-    pub(crate) fn point_to(&self, actor: ActorRef<M>, probe: Arc<Probe>) {
-        self.inner.slot.store(Some(Arc::new(Slot {
-            actor,
-            probe: Some(probe),
-        })));
-    }
-
-    pub(crate) fn point_to_unprobed(&self, actor: ActorRef<M>) {
-        self.inner
-            .slot
-            .store(Some(Arc::new(Slot { actor, probe: None })));
-    }
-
-    /// Clears the address if it still points at incarnation `id` (the supervisor calls
-    /// this when that incarnation is gone).
-    pub(crate) fn clear_if(&self, id: ActorId) {
-        self.inner.clear_if(id);
+    /// A child's shared allocation with `tail` in it, and the address over it.
+    pub(crate) fn with_tail<T: Tail + 'static>(
+        id: Arc<str>,
+        tail: T,
+    ) -> (Arc<AddrInner<M, T>>, Self) {
+        let inner = Arc::new(AddrInner {
+            id,
+            slot: ArcSwapOption::empty(),
+            _msg: PhantomData,
+            tail,
+        });
+        let addr = Self {
+            inner: inner.clone(),
+        };
+        (inner, addr)
     }
 
     /// The child's id in its supervisor.
@@ -107,7 +109,8 @@ impl<M: Message> Addr<M> {
 
     /// The current incarnation, if running.
     pub fn current(&self) -> Option<ActorRef<M>> {
-        self.inner.slot.load().as_ref().map(|s| s.actor.clone())
+        let guard = self.inner.slot.load();
+        guard.as_ref()?.cell().map(|c| ActorRef::from(c.clone()))
     }
 
     /// True while an incarnation is running.
@@ -119,18 +122,14 @@ impl<M: Message> Addr<M> {
     #[inline]
     pub fn send(&self, msg: M) -> Result<(), NotDelivered<M>> {
         let guard = self.inner.slot.load();
-        let Some(slot) = guard.as_ref() else {
+        let Some((probe, cell)) = guard.as_ref().and_then(|p| Some((p, p.cell()?))) else {
             return Err(NotDelivered(msg));
         };
-        if let Some(p) = &slot.probe {
-            p.enqueued();
-        }
-        match slot.actor.cast(msg) {
+        probe.enqueued();
+        match cell.send_message(msg) {
             Ok(()) => Ok(()),
             Err(e) => {
-                if let Some(p) = &slot.probe {
-                    p.unqueued();
-                }
+                probe.unqueued();
                 match e {
                     MessagingErr::SendErr(m) => Err(NotDelivered(m)),
                     _ => Err(NotDelivered(unreachable_msg())),
@@ -145,15 +144,11 @@ impl<M: Message> Addr<M> {
         R: Send + 'static,
         F: FnOnce(RpcReplyPort<R>) -> M,
     {
-        let slot = self
-            .inner
-            .slot
-            .load_full()
-            .ok_or_else(|| RuntimeError::NotRunning(self.inner.id.to_string()))?;
-        if let Some(p) = &slot.probe {
-            p.enqueued();
-        }
-        match slot.actor.call(build, Some(timeout)).await {
+        let not_running = || RuntimeError::NotRunning(self.inner.id.to_string());
+        let probe = self.inner.slot.load_full().ok_or_else(not_running)?;
+        let actor: ActorRef<M> = probe.cell().cloned().ok_or_else(not_running)?.into();
+        probe.enqueued();
+        match actor.call(build, Some(timeout)).await {
             Ok(CallResult::Success(r)) => Ok(r),
             Ok(CallResult::Timeout) => Err(RuntimeError::Timeout(format!(
                 "reply from `{}`",

@@ -4,10 +4,11 @@
 //! updates the actor's [`Probe`] (progress for frozen-actor detection, messages handled,
 //! handle latency), opens a tracing span, and turns a panic into a counted failure.
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::time::Instant;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use futures::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tracing::Instrument;
 
@@ -18,6 +19,42 @@ use crate::metrics::ProbeGuard;
 /// the clock twice costs about a tenth of a bare ractor message, so it is done rarely: a
 /// power of two, so the test is a mask.
 pub const HANDLE_TIME_SAMPLE: u64 = 64;
+
+pin_project_lite::pin_project! {
+    /// A supervised handler's future: the inner handler's, whose end (or panic) it marks
+    /// on the probe.
+    pub struct Handled<'p, F> {
+        #[pin]
+        inner: F,
+        probe: &'p ProbeGuard,
+    }
+}
+
+impl<F> Future for Handled<'_, F>
+where
+    F: Future<Output = Result<(), ActorProcessingErr>>,
+{
+    type Output = Result<(), ActorProcessingErr>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let inner = this.inner;
+        let result = match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(r)) => r,
+            Err(payload) => {
+                this.probe.stats().record_panic();
+                Err(format!("panicked: {}", panic_message(&*payload)).into())
+            }
+        };
+        let p = this.probe.probe();
+        // Still busy (odd): half of it is the messages handled before this one, which
+        // decided whether this one is timed.
+        let timed = (p.progress() / 2) & (HANDLE_TIME_SAMPLE - 1) == 0;
+        this.probe.end(timed.then(|| p.sample_elapsed()));
+        Poll::Ready(result)
+    }
+}
 
 /// Runs actor `A` with instrumentation; see the module docs.
 #[derive(Debug)]
@@ -109,18 +146,22 @@ impl<A: Actor> Actor for Supervised<A> {
         state: &'st mut Self::State,
     ) -> impl std::future::Future<Output = Result<(), ActorProcessingErr>> + Send + use<'s, 'st, A>
     {
-        // The bookkeeping before the handler runs is done here, synchronously, so the
-        // future (part of every actor's processing loop) holds only the inner handler's
-        // future, the probe and the sample's start: not the arguments as well.
+        // The bookkeeping before the handler runs is done here, synchronously, and the
+        // future returned is the inner handler's with only the probe beside it (not an
+        // `async` block holding the arguments, the sample's start and its own state): its
+        // size is the inner future's plus a pointer, so ractor moves it per message as it
+        // would the bare actor's.
         let SupervisedState { inner, probe } = state;
         // Borrow the probe through the guard's Arc (no clone: that would be two locked
         // atomic operations per message). Reading the clock twice costs about as much as a
         // bare ractor message here, so handle time is sampled: one message in
         // HANDLE_TIME_SAMPLE is timed.
         let p = probe.probe();
-        let started = (p.handled() & (HANDLE_TIME_SAMPLE - 1) == 0).then(Instant::now);
+        if p.handled() & (HANDLE_TIME_SAMPLE - 1) == 0 {
+            p.mark_sample_start();
+        }
         p.begin();
-        let handled = AssertUnwindSafe(self.inner.handle(myself, message, inner)).catch_unwind();
+        let handled = self.inner.handle(myself, message, inner);
         let handled = if tracing::enabled!(tracing::Level::TRACE) {
             // Boxed: the span and its wrapper then take a pointer in every actor's task,
             // not their full size, and only when TRACE is on is anything allocated.
@@ -129,18 +170,9 @@ impl<A: Actor> Actor for Supervised<A> {
         } else {
             futures::future::Either::Right(handled)
         };
-        let probe = &*probe;
-        async move {
-            let result = handled.await;
-            probe.end(started.map(|t| t.elapsed()));
-            match result {
-                Ok(r) => r,
-                Err(payload) => {
-                    probe.stats().record_panic();
-                    let msg = panic_message(&*payload);
-                    Err(format!("panicked: {msg}").into())
-                }
-            }
+        Handled {
+            inner: handled,
+            probe,
         }
     }
 

@@ -9,6 +9,7 @@
 //! detection. Trees are data: [`tree::TreeSpec`] builds one from config.
 
 mod addr;
+mod children;
 mod instrumented;
 mod spec;
 mod supervisor;

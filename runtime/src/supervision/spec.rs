@@ -1,5 +1,6 @@
 //! Supervision specs: what a supervisor supervises and how it reacts to failures.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,11 +8,11 @@ use futures::future::BoxFuture;
 use ractor::{Actor, ActorCell, ActorId, SpawnErr};
 use serde::{Deserialize, Serialize};
 
-use super::addr::Addr;
+use super::addr::{Addr, AddrInner};
 use super::instrumented::{Supervised, SupervisedArgs};
 use super::supervisor::{Supervisor, SupervisorArgs, SupervisorMsg};
 use super::task::TaskStop;
-use crate::metrics::ProbeGuard;
+use crate::metrics::{Probe, ProbeGuard};
 use crate::runtime::Runtime;
 use crate::sharding::{ActorKey, ShardKey};
 
@@ -142,8 +143,8 @@ impl Backoff {
 /// Interns actor kinds: a kind is one of a handful of names, so every child of a kind
 /// shares one `Arc<str>` instead of carrying its own copy.
 pub(crate) fn intern_kind(kind: &str) -> Arc<str> {
-    static KINDS: std::sync::OnceLock<parking_lot::Mutex<std::collections::HashSet<Arc<str>>>> =
-        std::sync::OnceLock::new();
+    type Kinds = std::collections::HashSet<Arc<str>, crate::FastHash>;
+    static KINDS: std::sync::OnceLock<parking_lot::Mutex<Kinds>> = std::sync::OnceLock::new();
     let mut kinds = KINDS.get_or_init(Default::default).lock();
     if let Some(k) = kinds.get(kind) {
         return k.clone();
@@ -198,7 +199,10 @@ pub struct StartCtx {
 pub(crate) trait Start: Send + Sync {
     /// Starts an incarnation. The arguments are borrowed: each start function clones only
     /// what its future keeps.
-    fn start(&self, args: &StartArgs<'_>) -> BoxFuture<'static, Result<Started, SpawnErr>>;
+    fn start(
+        self: Arc<Self>,
+        args: &StartArgs<'_>,
+    ) -> BoxFuture<'static, Result<Started, SpawnErr>>;
     /// Incarnation `id` is gone (its stable address clears itself if it still points at
     /// that incarnation).
     fn exited(&self, _id: ActorId) {}
@@ -249,26 +253,31 @@ impl StartArgs<'_> {
     }
 }
 
-/// An actor child's [`Start`]: the factory of its incarnations and its stable address.
-struct ActorStart<A: Actor, F> {
+/// An actor child's factory of incarnations: the tail of its stable address's allocation,
+/// which is its [`Start`] as well (one allocation per child for both).
+struct ActorFactory<A, F> {
     factory: F,
-    addr: Addr<A::Msg>,
+    _actor: PhantomData<fn() -> A>,
 }
 
-impl<A, F> Start for ActorStart<A, F>
+impl<A, F> Start for AddrInner<A::Msg, ActorFactory<A, F>>
 where
     A: Actor,
     F: Fn() -> (A, A::Arguments) + Send + Sync + 'static,
 {
-    fn start(&self, start: &StartArgs<'_>) -> BoxFuture<'static, Result<Started, SpawnErr>> {
+    fn start(
+        self: Arc<Self>,
+        start: &StartArgs<'_>,
+    ) -> BoxFuture<'static, Result<Started, SpawnErr>> {
         // The factory is called and the probe made before the future is built, so the
         // future owns only what this incarnation needs.
-        let (actor, args) = (self.factory)();
-        let addr = self.addr.clone();
+        let (actor, args) = (self.tail.factory)();
         let guard: ProbeGuard = start.stats.new_probe();
+        let probe = guard.probe().clone();
         let supervisor = start.supervisor.clone();
+        // The future holds the child's shared allocation to point its address.
+        let this = self;
         Box::pin(async move {
-            let probe = guard.probe().clone();
             let (actor_ref, _join) = Actor::spawn_linked(
                 None,
                 Supervised::new(actor),
@@ -277,7 +286,8 @@ where
             )
             .await?;
             let cell = actor_ref.get_cell();
-            addr.point_to(actor_ref, probe.clone());
+            probe.set_cell(cell.clone());
+            this.point_to(probe.clone());
             Ok(Started {
                 cell,
                 probe: Some(probe),
@@ -286,23 +296,23 @@ where
     }
 
     fn exited(&self, id: ActorId) {
-        self.addr.clear_if(id);
+        self.clear_if(id);
     }
 }
 
-/// A nested supervisor child's [`Start`].
-struct SupervisorStart<F> {
-    spec: F,
-    addr: Addr<SupervisorMsg>,
-}
+/// A nested supervisor child's spec factory (the tail of its address's allocation).
+struct SupervisorFactory<F>(F);
 
-impl<F> Start for SupervisorStart<F>
+impl<F> Start for AddrInner<SupervisorMsg, SupervisorFactory<F>>
 where
     F: Fn() -> SupervisorSpec + Send + Sync + 'static,
 {
-    fn start(&self, start: &StartArgs<'_>) -> BoxFuture<'static, Result<Started, SpawnErr>> {
-        let spec = (self.spec)();
-        let addr = self.addr.clone();
+    fn start(
+        self: Arc<Self>,
+        start: &StartArgs<'_>,
+    ) -> BoxFuture<'static, Result<Started, SpawnErr>> {
+        let spec = (self.tail.0)();
+        let this = self;
         let (runtime, supervisor) = (start.runtime.clone(), start.supervisor.clone());
         Box::pin(async move {
             let (actor_ref, _join) = Actor::spawn_linked(
@@ -313,13 +323,13 @@ where
             )
             .await?;
             let cell = actor_ref.get_cell();
-            addr.point_to_unprobed(actor_ref);
+            this.point_to(Probe::unlisted(cell.clone()));
             Ok(Started { cell, probe: None })
         })
     }
 
     fn exited(&self, id: ActorId) {
-        self.addr.clear_if(id);
+        self.clear_if(id);
     }
 }
 
@@ -330,7 +340,10 @@ impl<F> Start for CustomStart<F>
 where
     F: Fn(StartCtx) -> BoxFuture<'static, Result<Started, SpawnErr>> + Send + Sync + 'static,
 {
-    fn start(&self, start: &StartArgs<'_>) -> BoxFuture<'static, Result<Started, SpawnErr>> {
+    fn start(
+        self: Arc<Self>,
+        start: &StartArgs<'_>,
+    ) -> BoxFuture<'static, Result<Started, SpawnErr>> {
         (self.0)(start.to_ctx())
     }
 }
@@ -357,11 +370,13 @@ impl ChildSpec {
         F: Fn() -> (A, A::Arguments) + Send + Sync + 'static,
     {
         let id: Arc<str> = Arc::from(id);
-        let addr: Addr<A::Msg> = Addr::new(id.clone());
-        let start = Arc::new(ActorStart {
-            factory,
-            addr: addr.clone(),
-        });
+        let (start, addr) = Addr::with_tail(
+            id.clone(),
+            ActorFactory {
+                factory,
+                _actor: PhantomData,
+            },
+        );
         (
             Self {
                 id,
@@ -383,11 +398,7 @@ impl ChildSpec {
         F: Fn() -> SupervisorSpec + Send + Sync + 'static,
     {
         let id: Arc<str> = Arc::from(id);
-        let addr: Addr<SupervisorMsg> = Addr::new(id.clone());
-        let start = Arc::new(SupervisorStart {
-            spec,
-            addr: addr.clone(),
-        });
+        let (start, addr) = Addr::with_tail(id.clone(), SupervisorFactory(spec));
         (
             Self {
                 id,

@@ -1,12 +1,11 @@
 //! The supervisor actor.
 
 use std::collections::VecDeque;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hashbrown::HashTable;
-use indexmap::IndexMap;
 use ractor::concurrency::JoinHandle;
 use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
@@ -15,6 +14,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
+use super::children::Children;
 use super::spec::{
     Backoff, ChildSpec, Intensity, Restart, Shutdown, Start, StartArgs, Strategy, SupervisorSpec,
 };
@@ -22,6 +22,7 @@ use crate::error::RuntimeError;
 use crate::metrics::{KindStats, Probe};
 use crate::runtime::Runtime;
 use crate::sharding::{ActorKey, ShardKey};
+use crate::FastHash;
 
 const HISTORY_LEN: usize = 4096;
 
@@ -188,12 +189,12 @@ pub struct SupervisorState {
     strategy: Strategy,
     intensity: Intensity,
     backoff: Backoff,
-    children: IndexMap<Arc<str>, Child>,
+    children: Children<Child>,
     /// The running children, as indices into `children`, found by their incarnation's
     /// `ActorId` (4 bytes a child; hashed with `hasher`).
     by_actor: HashTable<u32>,
-    hasher: RandomState,
-    policies: std::collections::HashMap<PolicyKey, Arc<Policy>>,
+    hasher: FastHash,
+    policies: std::collections::HashMap<PolicyKey, Arc<Policy>, FastHash>,
     restart_times: VecDeque<Instant>,
     rng: SmallRng,
     runtime: Runtime,
@@ -626,16 +627,10 @@ impl SupervisorState {
         // an existing child's id or of an earlier one in the batch finds its key taken.
         for spec in specs {
             let (id, child) = self.record(spec);
-            match self.children.entry(id) {
-                indexmap::map::Entry::Occupied(taken) => {
-                    let id = taken.key().to_string();
-                    // The batch's own entries are all after `first` and none has started.
-                    self.children.truncate(first);
-                    return Err(RuntimeError::DuplicateChild(id));
-                }
-                indexmap::map::Entry::Vacant(free) => {
-                    free.insert(child);
-                }
+            if let Err(id) = self.children.insert_new(id, child) {
+                // The batch's own entries are all after `first` and none has started.
+                self.children.truncate(first);
+                return Err(RuntimeError::DuplicateChild(id.to_string()));
             }
         }
         let cell = myself.get_cell();
@@ -703,9 +698,9 @@ impl Actor for Supervisor {
             strategy: spec.strategy,
             intensity: spec.intensity,
             backoff: spec.backoff,
-            children: IndexMap::with_capacity(specs.len()),
+            children: Children::with_capacity(specs.len()),
             by_actor: HashTable::new(),
-            hasher: RandomState::new(),
+            hasher: FastHash::default(),
             policies: Default::default(),
             restart_times: VecDeque::new(),
             rng: SmallRng::seed_from_u64(spec.seed),
@@ -716,7 +711,8 @@ impl Actor for Supervisor {
         };
         for spec in specs {
             let (id, child) = state.record(spec);
-            state.children.insert(id, child);
+            // `validate` refused repeated ids
+            let _ = state.children.insert_new(id, child);
         }
         let cell = myself.get_cell();
         for idx in 0..state.children.len() {
@@ -757,11 +753,11 @@ impl Actor for Supervisor {
                 }
                 let deadline = spec.frozen_after;
                 let (id, child) = state.record(spec);
-                state.children.insert(id, child);
+                let _ = state.children.insert_new(id, child);
                 let idx = state.children.len() - 1;
                 let result = state.start_child(&myself.get_cell(), idx).await;
                 if result.is_err() {
-                    state.children.pop();
+                    state.children.truncate(idx);
                 } else {
                     state.ensure_frozen_timer(&myself, deadline);
                 }
@@ -801,18 +797,20 @@ impl Actor for Supervisor {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        // Exits are rare and their handling is a large future (restarts, stops): boxed, so
+        // this future stays small for the one `ActorStarted` event every child sends,
+        // which ractor moves through its loop like any message.
         match event {
             SupervisionEvent::ActorTerminated(cell, _, reason) => {
                 let reason = reason.unwrap_or_default();
                 // A kill is not a normal exit: only our own frozen-kill or shutdown kills
                 // are expected, and shutdown kills are of children no longer tracked.
                 let failed = reason == "killed";
-                state.on_exit(&myself, cell.get_id(), failed, &reason).await
+                Box::pin(state.on_exit(&myself, cell.get_id(), failed, &reason)).await
             }
             SupervisionEvent::ActorFailed(cell, err) => {
-                state
-                    .on_exit(&myself, cell.get_id(), true, &err.to_string())
-                    .await
+                let reason = err.to_string();
+                Box::pin(state.on_exit(&myself, cell.get_id(), true, &reason)).await
             }
             _ => Ok(()),
         }
