@@ -170,6 +170,7 @@ async fn ship() -> Ship {
         push: None,
         ingest_metrics: IngestMetrics::register(&registry, "s"),
         link_metrics: LinkMetrics::register(&registry),
+        link_risk: Default::default(),
         detectors: None,
         metrics: RosterMetrics::register(&registry),
         view: RosterView::default(),

@@ -33,6 +33,7 @@ use seawatch_actors::incident::{
 use seawatch_actors::ingest::listen;
 use seawatch_actors::ingest::metrics::IngestMetrics;
 use seawatch_actors::ingest::pipeline::{IngestSender, PipelineConfig};
+use seawatch_actors::link::settings::{LinkRiskCell, LinkRiskSettings};
 use seawatch_actors::link::LinkMetrics;
 use seawatch_actors::log_service::{LogReader, LogService};
 use seawatch_actors::otel::Traces;
@@ -112,6 +113,9 @@ pub struct ShipOptions {
     pub correlator: CorrelatorConfig,
     /// Detector actors (one per device, and the peer actor); `None` runs none.
     pub detectors: Option<DetectorConfig>,
+    /// The link-risk model's settings the link actors start with (the default: the
+    /// built-in tuning).
+    pub link_risk: LinkRiskSettings,
     /// Where incidents go (shared by a fleet's ships).
     pub board: IncidentBoard,
     /// State changes for WebSocket sessions (shared by a fleet's ships).
@@ -131,6 +135,7 @@ impl ShipOptions {
             clock,
             correlator: CorrelatorConfig::default(),
             detectors: Some(live_detector_config(&cfg.data.join("detectors"))),
+            link_risk: live_link_risk(&cfg.data.join("models")),
             board: IncidentBoard::new(),
             push: PushBus::default(),
             tap: None,
@@ -150,6 +155,25 @@ pub fn live_detector_config(dir: &std::path::Path) -> DetectorConfig {
         Err(e) => {
             tracing::error!(dir = %dir.display(), error = %e, "detector settings do not load; running the defaults");
             DetectorConfig::default()
+        }
+    }
+}
+
+/// The link-risk settings a ship starts with: the link-risk model in `DATA/models`
+/// (where rollouts of a `link-risk` champion put it: the folder with a `link-risk.json`,
+/// decision 0079), or the built-in tuning when there is none. Settings that do not load
+/// are reported and the built-in tuning runs (the bundle agent puts back the previous
+/// version of an apply it did not finish, and pushes it to the link actors).
+pub fn live_link_risk(models: &std::path::Path) -> LinkRiskSettings {
+    match seawatch_actors::link::settings::find(models) {
+        Ok(Some((name, settings))) => {
+            tracing::info!(dir = %models.display(), model = %name, "link actors run the link-risk model");
+            settings
+        }
+        Ok(None) => LinkRiskSettings::default(),
+        Err(e) => {
+            tracing::error!(dir = %models.display(), error = %e, "link-risk model does not load; running the built-in tuning");
+            LinkRiskSettings::default()
         }
     }
 }
@@ -247,6 +271,7 @@ pub fn assemble_ship(
         push: Some(opts.push.clone()),
         ingest_metrics: metrics.clone(),
         link_metrics: families.link.clone(),
+        link_risk: LinkRiskCell::new(opts.link_risk.clone()),
         detectors: opts
             .detectors
             .clone()
@@ -323,7 +348,8 @@ pub struct ShipNode {
     /// Which link the ship's sync rides.
     pub sync_route: SyncRoute,
     /// What the bundle agent calls after it swapped a bundle in or rolled one back: reloads
-    /// runbooks and policies, pushes detector settings to the running detectors.
+    /// runbooks and policies, pushes detector settings to the running detectors and the
+    /// link-risk model to the running link actors.
     pub bundle_reload: OnApplied,
 }
 
@@ -480,16 +506,18 @@ impl ShipNode {
         let bundle_reload: OnApplied;
         {
             // Bundles from shore's rollouts: runbooks and policies are reloaded at once,
-            // detector settings are pushed to the running detectors (which report what
-            // they run to the health check); other kinds are read where they are used.
+            // detector settings are pushed to the running detectors and the link-risk
+            // model in DATA/models to the running link actors (which report what they run
+            // to the health check); other kinds are read where they are used.
             let rem = remediation.clone();
             let detectors = opts
                 .detectors
                 .is_some()
                 .then(|| (roster.clone(), cfg.data.join("detectors")));
+            let links = (roster.clone(), cfg.data.join("models"));
             let reload: OnApplied = Arc::new(move |kind| {
                 use seawatch_actors::rollout::bundle::BundleKind;
-                let (rem, detectors) = (rem.clone(), detectors.clone());
+                let (rem, detectors, links) = (rem.clone(), detectors.clone(), links.clone());
                 Box::pin(async move {
                     match (kind, detectors) {
                         (BundleKind::Runbooks | BundleKind::Policies, _) => {
@@ -498,6 +526,9 @@ impl ShipNode {
                         }
                         (BundleKind::Detectors, Some((roster, dir))) => {
                             seawatch_actors::detect::settings::reload(&roster, &dir).await
+                        }
+                        (BundleKind::Model, _) => {
+                            seawatch_actors::link::settings::reload(&links.0, &links.1).await
                         }
                         (other, _) => Ok(format!("{} read at their next use", other.as_str())),
                     }

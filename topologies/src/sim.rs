@@ -335,6 +335,7 @@ impl SimFleet {
                 clock: Clock::system(),
                 correlator: opts.correlator,
                 detectors: Some(DetectorConfig::default()),
+                link_risk: Default::default(),
                 board: board.clone(),
                 push: push.clone(),
                 tap: Some(tap.clone()),

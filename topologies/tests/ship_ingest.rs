@@ -464,3 +464,58 @@ async fn a_ship_starts_with_its_detector_settings_and_a_new_bundle_reaches_the_r
     assert!(running().await.iter().all(|(_, s)| *s == deaf));
     node.shutdown().await;
 }
+
+/// The fingerprint a link with the default thresholds reports for link-risk `json`.
+fn link_risk_fingerprint(json: &str) -> String {
+    use seawatch_actors::link::settings::{live_risk_config, LinkRiskSettings};
+    let s = LinkRiskSettings::from_json("t.json", json.as_bytes()).unwrap();
+    live_risk_config(&s, &Default::default()).fingerprint()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ship_starts_its_links_with_the_link_risk_model_and_a_new_one_reaches_the_running_links()
+{
+    use seawatch_actors::rollout::bundle::BundleKind;
+    let dir = tempfile::tempdir().unwrap();
+    // the champion's folder, as the bundle agent leaves it, beside another model
+    let model = dir.path().join("models").join("vsat-risk");
+    std::fs::create_dir_all(&model).unwrap();
+    std::fs::create_dir_all(dir.path().join("models/llm")).unwrap();
+    std::fs::write(dir.path().join("models/llm/meta.json"), "{}").unwrap();
+    const EARLY: &str = r#"{"fire_at": 0.4}"#;
+    const LATE: &str = r#"{"fire_at": 0.8, "t50_s": 90}"#;
+    std::fs::write(model.join("link-risk.json"), EARLY).unwrap();
+    let node = ShipNode::start(&config(dir.path()), inventory(), Clock::system())
+        .await
+        .unwrap();
+    let link = node.roster.link("vsat-1").unwrap();
+    let running = || async {
+        link.call(LinkMsg::RiskRunning, WAIT)
+            .await
+            .unwrap()
+            .fingerprint
+    };
+    assert_eq!(
+        running().await,
+        link_risk_fingerprint(EARLY),
+        "read from DATA/models at start"
+    );
+
+    // What the bundle agent does after a swap: the running link gets the new model.
+    std::fs::write(model.join("link-risk.json"), LATE).unwrap();
+    let said = (node.bundle_reload)(BundleKind::Model).await.unwrap();
+    let late = link_risk_fingerprint(LATE);
+    assert_eq!(
+        said,
+        format!("1 links run link-risk {late} (model vsat-risk)")
+    );
+    assert_eq!(running().await, late);
+
+    // Settings that do not load fail the reload, naming the key; the link keeps what it
+    // runs.
+    std::fs::write(model.join("link-risk.json"), r#"{"t50_s": -3}"#).unwrap();
+    let e = (node.bundle_reload)(BundleKind::Model).await.unwrap_err();
+    assert!(e.contains("t50_s"), "{e}");
+    assert_eq!(running().await, late);
+    node.shutdown().await;
+}

@@ -363,6 +363,7 @@ mod live {
             push: None,
             ingest_metrics: IngestMetrics::register(&registry, "aurora"),
             link_metrics: LinkMetrics::register(&registry),
+            link_risk: Default::default(),
             detectors: Some(DetectorSetup::new(start_config, None)),
             metrics: RosterMetrics::register(&registry),
             view: RosterView::default(),

@@ -1,10 +1,13 @@
 //! Link actors: one per satellite or terrestrial link, holding up / degraded / down from
 //! the modem's KPIs (lock, Es/No, BER) and reachability, and predicting outages from
-//! them plus the ship's heading and rain rate ([`risk`]).
+//! them plus the ship's heading and rain rate ([`risk`]), tuned by the ship's link-risk
+//! model ([`settings`]).
 
 pub mod risk;
+pub mod settings;
 
 use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Instant;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -21,6 +24,7 @@ use risk::{AlertEdge, RiskConfig, RiskModel, SatGeometry};
 use seawatch_model::{
     Alert, AlertClass, AlertSeverity, AlertSource, AlertState, LinkSpec, ObsKind, Observation,
 };
+use settings::{live_risk_config, LinkRiskCell, LinkRiskSettings};
 
 /// A link's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -192,6 +196,21 @@ pub enum LinkMsg {
     /// The link's recent outage risk, one point a minute (oldest first, at most
     /// [`RISK_HISTORY_POINTS`]).
     RiskHistory(RpcReplyPort<Vec<RiskPoint>>),
+    /// New link-risk settings (a rollout or rollback of the ship's link-risk model): the
+    /// predictor runs them from the next sample on, keeping what it learned
+    /// ([`RiskModel::set_config`]).
+    RiskSettings(Arc<LinkRiskSettings>),
+    /// What the outage predictor runs (the health check after a push).
+    RiskRunning(RpcReplyPort<RiskRunning>),
+}
+
+/// What a link actor's outage predictor runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RiskRunning {
+    /// [`RiskConfig::fingerprint`] of its configuration.
+    pub fingerprint: String,
+    /// `modem_esno_db` samples this incarnation of the actor has seen.
+    pub esno_samples: u64,
 }
 
 /// One minute of a link's outage prediction: the highest risk estimated in it and the
@@ -257,6 +276,8 @@ pub struct LinkArgs {
     pub alerts: AlertSink,
     /// Where link state and risk changes are pushed (console WebSocket), if anywhere.
     pub push: Option<PushBus>,
+    /// The ship's link-risk settings, read at every start ([`settings`]).
+    pub risk_settings: LinkRiskCell,
 }
 
 /// The link actor.
@@ -280,6 +301,10 @@ pub struct LinkActorState {
     history: std::collections::VecDeque<RiskPoint>,
     /// Since when (event time, unix ms) the `LinkRisk` alert fires: names the episode.
     risk_since_ms: Option<i64>,
+    /// Fingerprint of the predictor's configuration.
+    risk_fingerprint: String,
+    /// `modem_esno_db` samples seen by this incarnation.
+    esno_samples: u64,
 }
 
 /// Es/No against the link's own clear-sky baseline: a link that lost several dB is
@@ -511,6 +536,8 @@ impl Actor for LinkActor {
         };
         let up_gauge = args.metrics.up.get_or_create(&labels).clone();
         let risk_gauge = args.metrics.risk.get_or_create(&labels).clone();
+        // the link-risk model last pushed, over the link's own down threshold
+        let risk_config = live_risk_config(&args.risk_settings.get(), &args.thresholds);
         Ok(LinkActorState {
             state: LinkState {
                 spec: args.spec.clone(),
@@ -527,7 +554,9 @@ impl Actor for LinkActor {
                 predicted_end_ms: None,
                 risk_cause: "none",
             },
-            risk: risk_model(&args.spec, args.thresholds.down_below_db),
+            risk: risk_model_with(&args.spec, risk_config),
+            risk_fingerprint: risk_config.fingerprint(),
+            esno_samples: 0,
             up_gauge,
             risk_gauge,
             args,
@@ -560,6 +589,7 @@ impl Actor for LinkActor {
                     }
                     let margin_changed = match &obs.kind {
                         ObsKind::Metric(m) if m.name == "modem_esno_db" => {
+                            st.esno_samples += 1;
                             let locked = st.state.locked != Some(false);
                             st.margin.sample(m.value, locked)
                         }
@@ -601,6 +631,18 @@ impl Actor for LinkActor {
             }
             LinkMsg::RiskHistory(reply) => {
                 let _ = reply.send(st.history.iter().copied().collect());
+            }
+            LinkMsg::RiskSettings(settings) => {
+                let cfg = live_risk_config(&settings, &st.args.thresholds);
+                st.risk.set_config(cfg);
+                st.risk_fingerprint = cfg.fingerprint();
+                tracing::info!(ship = %st.args.ship, link = %st.state.spec.id, settings = %st.risk_fingerprint, "link: new link-risk settings");
+            }
+            LinkMsg::RiskRunning(reply) => {
+                let _ = reply.send(RiskRunning {
+                    fingerprint: st.risk_fingerprint.clone(),
+                    esno_samples: st.esno_samples,
+                });
             }
         }
         Ok(())
@@ -715,16 +757,22 @@ pub fn observe_risk(
 }
 
 /// The outage predictor of a link: its band physics, and its satellite's geometry and
-/// surveyed blockage sectors when the inventory gives them.
+/// surveyed blockage sectors when the inventory gives them (the built-in tuning with
+/// `outage_below_db`).
 pub fn risk_model(spec: &LinkSpec, outage_below_db: f64) -> RiskModel {
-    let m = RiskModel::new(
-        &spec.kind,
-        spec.band.as_deref(),
+    risk_model_with(
+        spec,
         RiskConfig {
             outage_below_db,
             ..RiskConfig::default()
         },
-    );
+    )
+}
+
+/// [`risk_model`] with the tuning `cfg` (a link-risk model's, [`settings`]): the tuning
+/// from `cfg`, the link (kind, band, geometry, sectors) from `spec`.
+pub fn risk_model_with(spec: &LinkSpec, cfg: RiskConfig) -> RiskModel {
+    let m = RiskModel::new(&spec.kind, spec.band.as_deref(), cfg);
     let geo = matches!(spec.kind.as_str(), "vsat")
         .then(|| {
             SatGeometry::new(

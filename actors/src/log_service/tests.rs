@@ -31,6 +31,7 @@ fn roster_args(registry: &Metrics, runtime: &Runtime, metrics: &IngestMetrics) -
         push: None,
         ingest_metrics: metrics.clone(),
         link_metrics: crate::link::LinkMetrics::register(registry),
+        link_risk: Default::default(),
         detectors: None,
         metrics: RosterMetrics::register(registry),
         view: RosterView::default(),

@@ -112,65 +112,8 @@ pub fn shadow_bundle(
 /// Detector settings, read the same way as the live detectors read them.
 pub use crate::detect::settings::DetectorSettings;
 
-/// Link-risk tuning a `model` bundle may give (its first `*.json` file); unknown keys are
-/// ignored.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct LinkRiskSettings {
-    /// Risk at which the alert fires.
-    pub fire_at: Option<f64>,
-    /// Risk below which it may clear.
-    pub clear_below: Option<f64>,
-    /// Seconds below that before it clears.
-    pub clear_after_s: Option<f64>,
-    /// Time to outage at which the trend risk is 0.5.
-    pub t50_s: Option<f64>,
-    /// Width of that logistic.
-    pub t_scale_s: Option<f64>,
-    /// Es/No below which the link is out.
-    pub outage_below_db: Option<f64>,
-    /// Es/No samples before the trend counts.
-    pub min_samples: Option<usize>,
-    /// The links' kind for the rain prior (default `vsat`).
-    pub link_kind: Option<String>,
-    /// Their band (default `Ku`).
-    pub band: Option<String>,
-}
-
-impl LinkRiskSettings {
-    /// Reads the settings from a `model` bundle.
-    pub fn from_bundle(b: &Bundle) -> Result<Self, String> {
-        if b.manifest.kind != BundleKind::Model {
-            return Err(format!(
-                "a {} bundle, not a model",
-                b.manifest.kind.as_str()
-            ));
-        }
-        let Some((path, bytes)) = b.files.iter().find(|(p, _)| p.ends_with(".json")) else {
-            return Err("link-risk model bundle without a JSON file".into());
-        };
-        serde_json::from_slice(bytes).map_err(|e| format!("{path}: {e}"))
-    }
-
-    /// The risk configuration: the defaults with these settings over them.
-    pub fn config(&self) -> RiskConfig {
-        let mut c = RiskConfig::default();
-        let set = |dst: &mut f64, v: Option<f64>| {
-            if let Some(v) = v.filter(|v| v.is_finite()) {
-                *dst = v;
-            }
-        };
-        set(&mut c.fire_at, self.fire_at);
-        set(&mut c.clear_below, self.clear_below);
-        set(&mut c.clear_after_s, self.clear_after_s);
-        set(&mut c.t50_s, self.t50_s);
-        set(&mut c.t_scale_s, self.t_scale_s);
-        set(&mut c.outage_below_db, self.outage_below_db);
-        if let Some(n) = self.min_samples {
-            c.min_samples = n.max(2);
-        }
-        c
-    }
-}
+/// Link-risk settings, read the same way as the live link actors read them.
+pub use crate::link::settings::LinkRiskSettings;
 
 /// A metric event's name and value (`name{labels} value`).
 pub fn parse_metric(body: &str) -> Option<(&str, f64)> {

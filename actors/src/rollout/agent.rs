@@ -6,10 +6,12 @@
 //! `DATA/runbooks`, `DATA/detectors`, `DATA/assistant/docs`, `DATA/models/<name>`) and
 //! swaps it in by renames, keeping the previous version beside it (`.<name>.previous`);
 //! tells the node to reload ([`AgentArgs::on_applied`]: detector settings are pushed to
-//! the running detectors, which must report their fingerprint, decision 0076); runs the
+//! the running detectors, which must report their fingerprint, decision 0076; a
+//! link-risk model's to the running link actors, decision 0079); runs the
 //! health check — the reload's answer, the bundle's own (policies compile, runbooks load,
-//! detector settings and model JSON parse, documents are UTF-8) and the ship's
-//! ([`AgentArgs::health`]: the supervision tree is up) — within the delivery's
+//! detector settings and model JSON parse, a link-risk model's settings load, documents
+//! are UTF-8) and the ship's ([`AgentArgs::health`]: the supervision tree is up) — within
+//! the delivery's
 //! `timeout_s`; on failure puts the previous version back by
 //! itself; records the outcome in `DATA/bundles/agent.json`; reports `succeeded` or
 //! `failed`, and only then acks the delivery.
@@ -44,7 +46,8 @@ pub type HealthCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 /// Called after a bundle of a kind was swapped in or rolled back: reloads what reads it
 /// and says what now runs (detector settings: pushed to the running detectors, which
-/// report the settings' fingerprint); `Err` fails the health check (the bundle is rolled
+/// report the settings' fingerprint; a model: the link-risk model in `DATA/models`
+/// pushed to the running link actors, likewise); `Err` fails the health check (the bundle is rolled
 /// back, and the hook is called again for the previous version).
 pub type OnApplied =
     Arc<dyn Fn(BundleKind) -> BoxFuture<'static, Result<String, String>> + Send + Sync>;
@@ -327,6 +330,11 @@ pub fn check_applied(kind: BundleKind, dir: &Path) -> Result<String, String> {
                 let b = std::fs::read(&f).map_err(|e| io(&f, e))?;
                 serde_json::from_slice::<serde_json::Value>(&b)
                     .map_err(|e| format!("{}: {e}", f.display()))?;
+            }
+            // a link-risk model's settings load (keys and ranges), as the link actors read them
+            if dir.join(crate::link::settings::SETTINGS_FILE).is_file() {
+                crate::link::settings::LinkRiskSettings::from_dir(dir)?;
+                return Ok(format!("link-risk model of {} files loads", files.len()));
             }
             Ok(format!("model of {} files", files.len()))
         }

@@ -29,8 +29,14 @@ use crate::device::{device_child_with, DeviceAddr, DeviceMsg};
 use crate::ingest::metrics::IngestMetrics;
 use crate::ingest::record::{ObsKind, Observation};
 use crate::inventory::Inventory;
+use crate::link::settings::{live_risk_config, LinkRiskCell, LinkRiskSettings};
 use crate::link::{link_child, LinkArgs, LinkMetrics, LinkMsg, LinkThresholds};
 use crate::push::PushBus;
+
+/// The thresholds of every link actor the roster starts.
+fn link_thresholds() -> LinkThresholds {
+    LinkThresholds::default()
+}
 
 /// How long a request from the roster to one of its supervisors may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -242,6 +248,9 @@ pub struct RosterArgs {
     pub ingest_metrics: IngestMetrics,
     /// Link metrics.
     pub link_metrics: LinkMetrics,
+    /// The link-risk settings every link actor runs now, shared by every incarnation
+    /// (new ones pushed by [`Roster::apply_link_risk`]).
+    pub link_risk: LinkRiskCell,
     /// Detector actors, one per device, and the peer actor; `None` runs none.
     pub detectors: Option<DetectorSetup>,
     /// Undelivered messages.
@@ -362,10 +371,11 @@ impl RosterState {
         link_child(LinkArgs {
             ship: args.ship.clone(),
             spec: link.clone(),
-            thresholds: LinkThresholds::default(),
+            thresholds: link_thresholds(),
             metrics: args.link_metrics.clone(),
             alerts: args.alerts.clone(),
             push: args.push.clone(),
+            risk_settings: args.link_risk.clone(),
         })
     }
 
@@ -522,6 +532,31 @@ impl RosterState {
             }
         }
         Some(sent)
+    }
+
+    /// Makes `settings` the ship's link-risk settings: new and restarted link actors read
+    /// them, and every running link actor gets them. Returns the links they were sent to.
+    fn push_link_risk(&self, settings: Arc<LinkRiskSettings>) -> Vec<String> {
+        self.args.link_risk.set(settings.clone());
+        let links: Vec<(String, Addr<LinkMsg>)> = self
+            .args
+            .view
+            .0
+            .read()
+            .links
+            .iter()
+            .map(|(k, a)| (k.clone(), a.clone()))
+            .collect();
+        let mut sent = Vec::new();
+        for (id, addr) in links {
+            if addr.send(LinkMsg::RiskSettings(settings.clone())).is_ok() {
+                sent.push(id);
+            } else {
+                // a restarting link actor reads the cell when it starts
+                self.args.metrics.undelivered(self.ship(), "link", 1);
+            }
+        }
+        sent
     }
 
     async fn reload(&mut self, inventory: Inventory) -> Result<(), String> {
@@ -699,6 +734,10 @@ impl Actor for RosterActor {
                 let sent = state.push_settings(config);
                 let _ = reply.send(sent);
             }
+            RosterMsg::LinkRisk { settings, reply } => {
+                let sent = state.push_link_risk(settings);
+                let _ = reply.send(sent);
+            }
         }
         Ok(())
     }
@@ -867,6 +906,42 @@ impl Roster {
         Ok(match restarting {
             0 => format!("{running} detectors run settings {want}"),
             n => format!("{running} detectors run settings {want} ({n} restarting with them)"),
+        })
+    }
+
+    /// Makes `settings` the link-risk settings of the running ship without a restart: the
+    /// roster pushes them to every link actor (and keeps them for link actors started or
+    /// restarted later), then each link actor is asked what its predictor runs. `Ok` says
+    /// how many links run the settings' fingerprint (`N links run link-risk FP`); `Err`
+    /// names one that does not.
+    pub async fn apply_link_risk(&self, settings: LinkRiskSettings) -> Result<String, String> {
+        let want = live_risk_config(&settings, &link_thresholds()).fingerprint();
+        let settings = Arc::new(settings);
+        self.addr
+            .call(
+                |reply| RosterMsg::LinkRisk { settings, reply },
+                CALL_TIMEOUT,
+            )
+            .await
+            .map_err(|e| format!("roster: {e}"))?;
+        let (mut running, mut restarting) = (0usize, 0usize);
+        for (id, addr) in self.links() {
+            // A link actor's mailbox is in order: this answer comes after the settings.
+            match addr.call(LinkMsg::RiskRunning, CALL_TIMEOUT).await {
+                Ok(r) if r.fingerprint == want => running += 1,
+                Ok(r) => {
+                    return Err(format!(
+                        "link {id} runs link-risk {}, not {want}",
+                        r.fingerprint
+                    ))
+                }
+                // Restarting: it reads the new settings when it starts.
+                Err(_) => restarting += 1,
+            }
+        }
+        Ok(match restarting {
+            0 => format!("{running} links run link-risk {want}"),
+            n => format!("{running} links run link-risk {want} ({n} restarting with it)"),
         })
     }
 

@@ -9,6 +9,7 @@ use crate::detect::actor::DetectorConfig;
 use crate::device::DeviceAddr;
 use crate::ingest::record::Observation;
 use crate::inventory::Inventory;
+use crate::link::settings::LinkRiskSettings;
 
 /// What the roster is asked.
 pub enum RosterMsg {
@@ -53,5 +54,13 @@ pub enum RosterMsg {
         config: Arc<DetectorConfig>,
         /// The detectors they were sent to (`None`: the ship runs no detectors).
         reply: RpcReplyPort<Option<Vec<String>>>,
+    },
+    /// New link-risk settings: kept for link actors started later and sent to every
+    /// running link actor.
+    LinkRisk {
+        /// The settings.
+        settings: Arc<LinkRiskSettings>,
+        /// The links they were sent to.
+        reply: RpcReplyPort<Vec<String>>,
     },
 }

@@ -34,6 +34,7 @@ fn args(runtime: &Runtime, registry: &Metrics, discovered: Discovered) -> Roster
         push: None,
         ingest_metrics: IngestMetrics::register(registry, "s"),
         link_metrics: LinkMetrics::register(registry),
+        link_risk: Default::default(),
         detectors: Some(DetectorSetup::new(Default::default(), None)),
         metrics: RosterMetrics::register(registry),
         view: RosterView::default(),
