@@ -260,14 +260,13 @@ mod live {
     //! change what the running detectors alert on, without a restart, and a failed
     //! health check puts the previous settings back in the running detectors.
 
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::Ordering;
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     use parking_lot::{Mutex, RwLock};
     use seawatch_model::sample::MetricSample;
-    use seawatch_model::{Alert, AlertSource, AlertState, ShipId};
-    use seawatch_runtime::supervision::{start_root, SupervisorSpec};
+    use seawatch_model::{Alert, AlertSource, AlertState};
     use seawatch_runtime::{Clock, Metrics, Runtime};
 
     use super::*;
@@ -277,10 +276,9 @@ mod live {
     use crate::ingest::record::Observation;
     use crate::inventory::{DeviceSpec, Inventory};
     use crate::link::LinkMetrics;
-    use crate::rollout::agent::mem::MemLink;
-    use crate::rollout::agent::{agent_child, AgentArgs, BundleTargets, IncidentProbe};
+    use crate::rollout::agent::mem::{live_rig, LiveRig};
+    use crate::rollout::agent::{BundleTargets, OnApplied};
     use crate::rollout::bundle::{encode, sha256_hex};
-    use crate::rollout::nats::ShipLink;
     use crate::rollout::{Delivery, ReportState};
     use crate::roster::{
         roster_child, DetectorSetup, Discovered, RosterArgs, RosterMetrics, RosterView,
@@ -368,40 +366,17 @@ mod live {
             metrics: RosterMetrics::register(&registry),
             view: RosterView::default(),
         });
-        let link = Arc::new(MemLink::default());
-        let incident = Arc::new(AtomicBool::new(false));
-        let inc = incident.clone();
-        let probe: IncidentProbe = Arc::new(move |_| {
-            inc.load(Ordering::SeqCst)
-                .then(|| "aurora-1: core switch down".to_string())
+        let (r2, dir2) = (roster.clone(), targets.detectors.clone());
+        // the ship's reload (topologies' ship assembly uses the same function)
+        let on_applied: OnApplied = Arc::new(move |_| {
+            let (r, dir) = (r2.clone(), dir2.clone());
+            Box::pin(async move { reload(&r, &dir).await })
         });
-        let (l2, r2, dir2) = (link.clone(), roster.clone(), targets.detectors.clone());
-        let (agent_spec, _) = agent_child(AgentArgs {
-            ship: "aurora".into(),
-            dir: d.path().join("bundles"),
-            targets: targets.clone(),
-            connect: Arc::new(move || {
-                let l = l2.clone();
-                Box::pin(async move { Ok(l as Arc<dyn ShipLink>) })
-            }),
-            clock: Clock::system(),
-            poll: Duration::from_millis(20),
-            health: Arc::new(|| Ok(())),
-            // the ship's reload (topologies' ship assembly uses the same function)
-            on_applied: Arc::new(move |_| {
-                let (r, dir) = (r2.clone(), dir2.clone());
-                Box::pin(async move { reload(&r, &dir).await })
-            }),
-            incidents: probe,
-        });
-        let (root, _) = start_root(
-            SupervisorSpec::new("aurora", &ShipId::new("aurora"))
-                .child(roster_spec)
-                .child(agent_spec),
-            runtime,
-        )
-        .await
-        .unwrap();
+        let LiveRig {
+            link,
+            incident,
+            root,
+        } = live_rig(d.path(), &targets, roster_spec, runtime, on_applied).await;
         let detector = roster.detector_of("sw-1").unwrap();
         let snapshot = || async {
             detector

@@ -346,13 +346,12 @@ mod live {
     //! changes what the running link actor warns of, without a restart, and a failed
     //! health check puts the previous tuning back in the running link actor.
 
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::Ordering;
     use std::time::{Duration, Instant};
 
     use parking_lot::RwLock;
     use seawatch_model::sample::MetricSample;
-    use seawatch_model::{Alert, AlertClass, AlertSource, AlertState, LinkSpec, ShipId};
-    use seawatch_runtime::supervision::{start_root, SupervisorSpec};
+    use seawatch_model::{Alert, AlertClass, AlertSource, AlertState, LinkSpec};
     use seawatch_runtime::{Clock, Metrics, Runtime};
 
     use super::*;
@@ -361,10 +360,9 @@ mod live {
     use crate::ingest::record::Observation;
     use crate::inventory::Inventory;
     use crate::link::{LinkMetrics, LinkMsg};
-    use crate::rollout::agent::mem::MemLink;
-    use crate::rollout::agent::{agent_child, AgentArgs, BundleTargets, IncidentProbe};
+    use crate::rollout::agent::mem::{live_rig, LiveRig, MemLink};
+    use crate::rollout::agent::{BundleTargets, OnApplied};
     use crate::rollout::bundle::{encode, sha256_hex};
-    use crate::rollout::nats::ShipLink;
     use crate::rollout::{Delivery, Report, ReportState};
     use crate::roster::{roster_child, Discovered, RosterArgs, RosterMetrics, RosterView};
 
@@ -457,45 +455,22 @@ mod live {
             metrics: RosterMetrics::register(&registry),
             view: RosterView::default(),
         });
-        let ship_link = Arc::new(MemLink::default());
-        let incident = Arc::new(AtomicBool::new(false));
-        let inc = incident.clone();
-        let probe: IncidentProbe = Arc::new(move |_| {
-            inc.load(Ordering::SeqCst)
-                .then(|| "aurora-1: vsat-1 down".to_string())
+        let (r2, models) = (roster.clone(), targets.models.clone());
+        // the ship's reload of a model bundle (topologies' ship assembly calls the same)
+        let on_applied: OnApplied = Arc::new(move |kind| {
+            let (r, models) = (r2.clone(), models.clone());
+            Box::pin(async move {
+                match kind {
+                    BundleKind::Model => reload(&r, &models).await,
+                    other => Ok(format!("{} not reloaded here", other.as_str())),
+                }
+            })
         });
-        let (l2, r2, models) = (ship_link.clone(), roster.clone(), targets.models.clone());
-        let (agent_spec, _) = agent_child(AgentArgs {
-            ship: "aurora".into(),
-            dir: d.path().join("bundles"),
-            targets: targets.clone(),
-            connect: Arc::new(move || {
-                let l = l2.clone();
-                Box::pin(async move { Ok(l as Arc<dyn ShipLink>) })
-            }),
-            clock: Clock::system(),
-            poll: Duration::from_millis(20),
-            health: Arc::new(|| Ok(())),
-            // the ship's reload of a model bundle (topologies' ship assembly calls the same)
-            on_applied: Arc::new(move |kind| {
-                let (r, models) = (r2.clone(), models.clone());
-                Box::pin(async move {
-                    match kind {
-                        BundleKind::Model => reload(&r, &models).await,
-                        other => Ok(format!("{} not reloaded here", other.as_str())),
-                    }
-                })
-            }),
-            incidents: probe,
-        });
-        let (root, _) = start_root(
-            SupervisorSpec::new("aurora", &ShipId::new("aurora"))
-                .child(roster_spec)
-                .child(agent_spec),
-            runtime,
-        )
-        .await
-        .unwrap();
+        let LiveRig {
+            link: ship_link,
+            incident,
+            root,
+        } = live_rig(d.path(), &targets, roster_spec, runtime, on_applied).await;
         let link = roster.link("vsat-1").unwrap();
         let running = || async {
             link.call(LinkMsg::RiskRunning, Duration::from_secs(5))

@@ -665,6 +665,66 @@ pub(crate) mod mem {
         pub(crate) reports: Mutex<Vec<Report>>,
     }
 
+    /// A ship's roster (or any child) and a bundle agent under one root, as the ship
+    /// runs them, for the tests of settings pushed live: the agent takes deliveries from
+    /// an in-memory link every 20 ms, calls `on_applied` like the ship's reload, and its
+    /// incident watch sees a critical incident while `incident` is set.
+    pub(crate) struct LiveRig {
+        pub(crate) link: Arc<MemLink>,
+        pub(crate) incident: Arc<std::sync::atomic::AtomicBool>,
+        pub(crate) root: seawatch_runtime::supervision::SupervisorHandle,
+    }
+
+    /// Starts a [`LiveRig`] beside `roster` (started first) with the agent's folder
+    /// `dir/bundles`.
+    pub(crate) async fn live_rig(
+        dir: &std::path::Path,
+        targets: &BundleTargets,
+        roster: seawatch_runtime::supervision::ChildSpec,
+        runtime: seawatch_runtime::Runtime,
+        on_applied: OnApplied,
+    ) -> LiveRig {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let link = Arc::new(MemLink::default());
+        let incident = Arc::new(AtomicBool::new(false));
+        let inc = incident.clone();
+        let probe: IncidentProbe = Arc::new(move |_| {
+            inc.load(Ordering::SeqCst)
+                .then(|| "aurora-1: critical incident".to_string())
+        });
+        let l2 = link.clone();
+        let (agent_spec, _) = agent_child(AgentArgs {
+            ship: "aurora".into(),
+            dir: dir.join("bundles"),
+            targets: targets.clone(),
+            connect: Arc::new(move || {
+                let l = l2.clone();
+                Box::pin(async move { Ok(l as Arc<dyn ShipLink>) })
+            }),
+            clock: Clock::system(),
+            poll: Duration::from_millis(20),
+            health: Arc::new(|| Ok(())),
+            on_applied,
+            incidents: probe,
+        });
+        let (root, _) = seawatch_runtime::supervision::start_root(
+            seawatch_runtime::supervision::SupervisorSpec::new(
+                "aurora",
+                &seawatch_model::ShipId::new("aurora"),
+            )
+            .child(roster)
+            .child(agent_spec),
+            runtime,
+        )
+        .await
+        .expect("start the roster and the agent");
+        LiveRig {
+            link,
+            incident,
+            root,
+        }
+    }
+
     impl ShipLink for MemLink {
         fn next(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
             Box::pin(async move { Ok(self.queue.lock().first().cloned()) })

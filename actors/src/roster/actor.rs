@@ -888,25 +888,13 @@ impl Roster {
         if sent.is_none() {
             return Ok("the ship runs no detectors".into());
         }
-        let (mut running, mut restarting) = (0usize, 0usize);
+        let mut runs = Vec::new();
         for (id, addr) in self.detectors() {
             // A detector's mailbox is in order: this answer comes after the new settings.
-            match addr.call(DetectorMsg::Snapshot, CALL_TIMEOUT).await {
-                Ok(snap) if snap.settings == want => running += 1,
-                Ok(snap) => {
-                    return Err(format!(
-                        "detector {id} runs settings {}, not {want}",
-                        snap.settings
-                    ))
-                }
-                // Restarting: it reads the new settings when it starts.
-                Err(_) => restarting += 1,
-            }
+            let fp = addr.call(DetectorMsg::Snapshot, CALL_TIMEOUT).await;
+            runs.push((id, fp.ok().map(|snap| snap.settings)));
         }
-        Ok(match restarting {
-            0 => format!("{running} detectors run settings {want}"),
-            n => format!("{running} detectors run settings {want} ({n} restarting with them)"),
-        })
+        tally_running(&runs, &want, ("detector", "detectors"), "settings")
     }
 
     /// Makes `settings` the link-risk settings of the running ship without a restart: the
@@ -924,25 +912,13 @@ impl Roster {
             )
             .await
             .map_err(|e| format!("roster: {e}"))?;
-        let (mut running, mut restarting) = (0usize, 0usize);
+        let mut runs = Vec::new();
         for (id, addr) in self.links() {
             // A link actor's mailbox is in order: this answer comes after the settings.
-            match addr.call(LinkMsg::RiskRunning, CALL_TIMEOUT).await {
-                Ok(r) if r.fingerprint == want => running += 1,
-                Ok(r) => {
-                    return Err(format!(
-                        "link {id} runs link-risk {}, not {want}",
-                        r.fingerprint
-                    ))
-                }
-                // Restarting: it reads the new settings when it starts.
-                Err(_) => restarting += 1,
-            }
+            let fp = addr.call(LinkMsg::RiskRunning, CALL_TIMEOUT).await;
+            runs.push((id, fp.ok().map(|r| r.fingerprint)));
         }
-        Ok(match restarting {
-            0 => format!("{running} links run link-risk {want}"),
-            n => format!("{running} links run link-risk {want} ({n} restarting with it)"),
-        })
+        tally_running(&runs, &want, ("link", "links"), "link-risk")
     }
 
     /// The device actors of the current incarnation.
@@ -1031,4 +1007,28 @@ pub fn roster_child(args: RosterArgs) -> (ChildSpec, Roster) {
             metrics,
         },
     )
+}
+
+/// The health check after a settings push: each actor's answer (`None`: it did not answer,
+/// so it is restarting and reads the pushed settings when it starts) against the
+/// fingerprint `want`. `Ok` says how many run it (`N links run link-risk FP`); `Err`
+/// names the first that runs another.
+fn tally_running(
+    runs: &[(String, Option<String>)],
+    want: &str,
+    (one, many): (&str, &str),
+    what: &str,
+) -> Result<String, String> {
+    let (mut running, mut restarting) = (0usize, 0usize);
+    for (id, fp) in runs {
+        match fp {
+            Some(fp) if fp == want => running += 1,
+            Some(fp) => return Err(format!("{one} {id} runs {what} {fp}, not {want}")),
+            None => restarting += 1,
+        }
+    }
+    Ok(match restarting {
+        0 => format!("{running} {many} run {what} {want}"),
+        n => format!("{running} {many} run {what} {want} ({n} restarting with them)"),
+    })
 }
