@@ -210,6 +210,10 @@ pub struct Correlator {
     /// By incident: its present root was unreachable or down at some point while it
     /// was open (such an incident is never moved to an element below its root).
     root_failed: Vec<bool>,
+    /// By incident: whether its root was failing (unreachable or down) when it was last
+    /// refreshed (`None` before the first refresh). A rise from `false` is a new failure
+    /// of the root while the incident is open: a moment of activity of its own.
+    root_down_seen: Vec<Option<bool>>,
     alerts_total: u64,
     now_ms: i64,
     /// Event alerts waiting for an incident: (subject, time).
@@ -256,6 +260,7 @@ impl Correlator {
             incidents: Vec::new(),
             last_active: Vec::new(),
             root_failed: Vec::new(),
+            root_down_seen: Vec::new(),
             alerts_total: 0,
             now_ms: i64::MIN,
             events: Vec::new(),
@@ -281,6 +286,7 @@ impl Correlator {
             }
             self.last_active
                 .push(inc.resolved_at_ms.unwrap_or(inc.opened_at_ms));
+            self.root_down_seen.push(None);
             self.root_failed.push(
                 inc.classes
                     .iter()
@@ -563,7 +569,10 @@ impl Correlator {
             !symptom || *root == alert.subject || self.root_of(&alert.subject) == *root
         });
         if let Some(i) = incident {
-            if symptom && self.dormant(i) {
+            // a log line (a port going down, a neighbour lost) attaches and keeps the
+            // incident open, but only a state symptom makes a quiet incident active again:
+            // on a ship such lines come all day
+            if symptom && !is_event(&alert) && self.dormant(i) {
                 self.incidents[i].mark_active(alert.ts_ms);
             }
             if let Some(f) = self.firing.get_mut(&key) {
@@ -577,10 +586,11 @@ impl Correlator {
     /// resolve): a new symptom then makes it active again.
     fn dormant(&self, i: usize) -> bool {
         let now = self.now_ms;
+        let event = |s: &Option<String>| s.as_deref().is_some_and(|s| s.starts_with("log:"));
         !self
             .firing
             .iter()
-            .any(|((_, c, _), f)| f.incident == Some(i) && f.symptom(*c, now))
+            .any(|((_, c, s), f)| f.incident == Some(i) && f.symptom(*c, now) && !event(s))
     }
 
     /// Promotes the suspicions that other evidence now corroborates to firing
@@ -1580,6 +1590,7 @@ impl Correlator {
         self.incidents.push(inc);
         self.last_active.push(now);
         self.root_failed.push(false);
+        self.root_down_seen.push(None);
         let i = self.incidents.len() - 1;
         self.refresh(i);
         out.push(IncidentEvent {
@@ -1723,19 +1734,27 @@ impl Correlator {
             summary.push_str(&format!("; {} behind it affected", list.join(", ")));
         }
         let explained = self.explain(i);
-        if down {
-            // A root that was only troubled (errors, degraded, flapping) and now failed:
-            // the incident escalates, a new moment of its activity.
-            let was = &self.incidents[i].classes;
-            if !self.root_failed[i]
-                && !was.is_empty()
-                && !was
-                    .iter()
-                    .any(|c| matches!(c, AlertClass::Unreachable | AlertClass::Down))
-            {
+        // A root that was not failing at the last refresh (only troubled: errors,
+        // degraded, flapping; or recovered from an earlier failure) and now fails: the
+        // incident escalates, a new moment of its activity, unless that failure already
+        // made it active again (a quiet incident's new symptom, `fire`).
+        let was_down = std::mem::replace(&mut self.root_down_seen[i], Some(down));
+        if down && was_down == Some(false) {
+            let failed_at = self
+                .firing
+                .iter()
+                .filter(|((s, c, _), _)| {
+                    *s == root && matches!(c, AlertClass::Unreachable | AlertClass::Down)
+                })
+                .map(|(_, f)| f.since_ms)
+                .max();
+            let marked = self.incidents[i].active_since_ms.last().copied();
+            if marked.is_none_or(|t| failed_at.is_some_and(|f| t < f)) {
                 let now = self.now_ms;
                 self.incidents[i].mark_active(now);
             }
+        }
+        if down {
             self.root_failed[i] = true;
         }
         let inc = &mut self.incidents[i];
@@ -3198,6 +3217,35 @@ mod tests {
         );
         assert_eq!(c.incidents().len(), 1, "{:?}", c.incidents());
         assert_eq!(c.incidents()[0].active_since_ms, [50_000, 200_000]);
+    }
+
+    /// A root that recovered and fails again while its incident is still open (a switch
+    /// back from a reboot that starts flapping) is a new moment of activity; so are its
+    /// errors returning after every state symptom had cleared, even though log lines
+    /// (a user port going down, as on any access switch all day) fired in between.
+    #[test]
+    fn a_root_that_fails_again_after_recovering_marks_the_incident_active_again() {
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        run(
+            &mut c,
+            vec![
+                alert("dist", AlertClass::Errors, AlertState::Firing, 50),
+                alert("dist", AlertClass::Unreachable, AlertState::Firing, 100),
+                alert("dist", AlertClass::Errors, AlertState::Cleared, 120),
+                alert("dist", AlertClass::Unreachable, AlertState::Cleared, 300),
+                event("dist", "log:port-down:Gi1/0/7", 320),
+                alert("dist", AlertClass::Errors, AlertState::Firing, 340),
+                alert("dist", AlertClass::Unreachable, AlertState::Firing, 600),
+            ],
+            700,
+        );
+        assert_eq!(c.incidents().len(), 1, "{:?}", c.incidents());
+        let active = &c.incidents()[0].active_since_ms;
+        assert_eq!(active.len(), 4, "{active:?}");
+        assert_eq!(active[0], 50_000);
+        assert!((100_000..=115_000).contains(&active[1]), "{active:?}");
+        assert_eq!(active[2], 340_000, "{active:?}");
+        assert!((600_000..=615_000).contains(&active[3]), "{active:?}");
     }
 
     /// Anomalies beside an open incident are counted in it, but do not make their
