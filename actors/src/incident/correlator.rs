@@ -211,9 +211,9 @@ pub struct Correlator {
     /// was open (such an incident is never moved to an element below its root).
     root_failed: Vec<bool>,
     /// By incident: whether its root was failing (unreachable or down) when it was last
-    /// refreshed (`None` before the first refresh). A rise from `false` is a new failure
-    /// of the root while the incident is open: a moment of activity of its own.
-    root_down_seen: Vec<Option<bool>>,
+    /// refreshed (`None` before the first refresh), and since when that was seen. A rise
+    /// from `false` is a new failure of the root while the incident is open.
+    root_down_seen: Vec<(Option<bool>, i64)>,
     alerts_total: u64,
     now_ms: i64,
     /// Event alerts waiting for an incident: (subject, time).
@@ -286,7 +286,7 @@ impl Correlator {
             }
             self.last_active
                 .push(inc.resolved_at_ms.unwrap_or(inc.opened_at_ms));
-            self.root_down_seen.push(None);
+            self.root_down_seen.push((None, 0));
             self.root_failed.push(
                 inc.classes
                     .iter()
@@ -1590,7 +1590,7 @@ impl Correlator {
         self.incidents.push(inc);
         self.last_active.push(now);
         self.root_failed.push(false);
-        self.root_down_seen.push(None);
+        self.root_down_seen.push((None, 0));
         let i = self.incidents.len() - 1;
         self.refresh(i);
         out.push(IncidentEvent {
@@ -1734,12 +1734,18 @@ impl Correlator {
             summary.push_str(&format!("; {} behind it affected", list.join(", ")));
         }
         let explained = self.explain(i);
-        // A root that was not failing at the last refresh (only troubled: errors,
-        // degraded, flapping; or recovered from an earlier failure) and now fails: the
-        // incident escalates, a new moment of its activity, unless that failure already
-        // made it active again (a quiet incident's new symptom, `fire`).
-        let was_down = std::mem::replace(&mut self.root_down_seen[i], Some(down));
-        if down && was_down == Some(false) {
+        // A root that was not failing at the last refresh and now fails is a new moment
+        // of the incident's activity when it had only been troubled so far (errors,
+        // degraded, flapping: the incident escalates) or had been back for at least the
+        // resolve time (its failure had ended; a flapping root's quick returns are one
+        // episode), unless that failure already made it active again (`fire`).
+        let now = self.now_ms;
+        let (was_down, seen_since) = self.root_down_seen[i];
+        if was_down != Some(down) {
+            self.root_down_seen[i] = (Some(down), now);
+        }
+        let back_long = now - seen_since >= self.cfg.resolve_after_ms;
+        if down && was_down == Some(false) && (!self.root_failed[i] || back_long) {
             let failed_at = self
                 .firing
                 .iter()
@@ -1750,7 +1756,6 @@ impl Correlator {
                 .max();
             let marked = self.incidents[i].active_since_ms.last().copied();
             if marked.is_none_or(|t| failed_at.is_some_and(|f| t < f)) {
-                let now = self.now_ms;
                 self.incidents[i].mark_active(now);
             }
         }
