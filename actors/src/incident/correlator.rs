@@ -149,10 +149,12 @@ const EVENT_WAIT_MS: i64 = 300_000;
 /// Whether an alert is a point event from a log line (series `log:...`): it never
 /// opens an incident and has no cleared state.
 fn is_event(alert: &Alert) -> bool {
-    alert
-        .series
-        .as_deref()
-        .is_some_and(|s| s.starts_with("log:"))
+    is_log_series(&alert.series)
+}
+
+/// Whether an alert series is a log line's (`log:…`).
+fn is_log_series(series: &Option<String>) -> bool {
+    series.as_deref().is_some_and(|s| s.starts_with("log:"))
 }
 
 #[derive(Debug, Clone)]
@@ -586,11 +588,10 @@ impl Correlator {
     /// resolve): a new symptom then makes it active again.
     fn dormant(&self, i: usize) -> bool {
         let now = self.now_ms;
-        let event = |s: &Option<String>| s.as_deref().is_some_and(|s| s.starts_with("log:"));
         !self
             .firing
             .iter()
-            .any(|((_, c, s), f)| f.incident == Some(i) && f.symptom(*c, now) && !event(s))
+            .any(|((_, c, s), f)| f.incident == Some(i) && f.symptom(*c, now) && !is_log_series(s))
     }
 
     /// Promotes the suspicions that other evidence now corroborates to firing
