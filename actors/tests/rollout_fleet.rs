@@ -414,13 +414,44 @@ async fn fifty_ships_thirty_percent_offline_a_shore_node_killed_and_a_bad_canary
         "nothing lost"
     );
 
-    // Every online ship done (the three cut off wait out their delivery's ack wait).
+    // Every online ship of the waves that can start is done (the three cut off wait out
+    // their delivery's ack wait). Wave 2 passes on its online ships only when the draw
+    // left it at least 60 % of them; otherwise the rollout rightly holds wave 3 back
+    // until the offline ships of wave 2 are back.
+    let w2 = &r.waves[1].ships;
+    let w2_online = w2
+        .iter()
+        .filter(|s| !off.contains(&fleet.iter().position(|f| *f == s.ship).unwrap()))
+        .count();
+    let w2_passes = (w2_online * 100) as f64 >= 60.0 * w2.len() as f64;
     let online = SHIPS - off.len();
+    let (expect, offline_sent) = if w2_passes {
+        (online, off.len())
+    } else {
+        (1 + w2_online, w2.len() - w2_online)
+    };
+    println!(
+        "[rollout fleet] wave 2: {w2_online} of {} ships online, so it {} before the offline ships are back",
+        w2.len(),
+        if w2_passes { "passes" } else { "waits" }
+    );
     let r = until(&shore1, &id, "online ships done", 150, |r| {
-        r.counts.succeeded == online
+        r.counts.succeeded == expect
     })
     .await;
-    assert_eq!(r.counts.sent, off.len(), "offline ships wait, no timeout");
+    assert_eq!(
+        r.counts.sent, offline_sent,
+        "offline ships wait, no timeout"
+    );
+    if !w2_passes {
+        // Held, not tripped: nothing of wave 3 goes out while wave 2 waits.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let r = get(&shore1, &id).await.unwrap();
+        assert_eq!(r.state, RolloutState::Running);
+        assert_eq!(r.waves[1].state, WaveState::Running);
+        assert_eq!(r.waves[2].state, WaveState::Pending);
+        assert_eq!(r.counts.succeeded, expect);
+    }
     // Six hours of shore time pass; the offline ships come back.
     clock.advance_ms(6 * 3_600_000);
     let back = Instant::now();
