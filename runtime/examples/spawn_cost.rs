@@ -1,7 +1,9 @@
 //! Where a supervised spawn's time goes: alternating rounds of `N` bare ractor spawns
 //! (one at a time) and `N` supervised children added with `AddChildren` in batches of
 //! 1,000 under a fresh root supervisor (as `seawatch bench actors` times them), printing
-//! each round's rate. `SIDE=bare|sup` runs one side only, for a profiler.
+//! each round's rate. `SIDE=bare|sup` runs one side only (`SIDE=linked`: bare actors
+//! linked to a bare parent, ractor's own share of a supervised spawn), for a profiler; `SPAWN_ONLY=1`
+//! exits after that side's spawns.
 //!
 //! `cargo run --release -p seawatch-runtime --example spawn_cost [N] [ROUNDS]`
 
@@ -40,12 +42,57 @@ async fn bare(n: usize) -> f64 {
         refs.push(Actor::spawn(None, Idle, ()).await.expect("spawn"));
     }
     let rate = n as f64 / start.elapsed().as_secs_f64();
+    spawned_only();
     for (r, _) in &refs {
         r.stop(None);
     }
     for (_, join) in refs {
         let _ = join.await;
     }
+    rate
+}
+
+/// A bare parent that ignores its children's supervision events.
+struct Parent;
+
+impl Actor for Parent {
+    type Msg = ractor::RpcReplyPort<()>;
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(&self, _: ActorRef<Self::Msg>, _: ()) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<Self::Msg>,
+        reply: Self::Msg,
+        _: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
+        let _ = reply.send(());
+        Ok(())
+    }
+}
+
+/// `n` bare actors spawned one at a time, each linked to one bare parent (ractor's own
+/// cost of supervision: the parent's child map and the `ActorStarted` event it handles).
+async fn linked(n: usize) -> f64 {
+    let (parent, parent_join) = Actor::spawn(None, Parent, ()).await.expect("spawn parent");
+    let start = Instant::now();
+    let mut refs = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (r, _) = Actor::spawn_linked(None, Idle, (), parent.get_cell())
+            .await
+            .expect("spawn linked");
+        refs.push(r);
+    }
+    // The parent has handled every child's `ActorStarted` once a call behind them returns.
+    let _ = parent.call(|r| r, None).await;
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    spawned_only();
+    parent.stop(None);
+    let _ = parent_join.await;
     rate
 }
 
@@ -69,9 +116,18 @@ async fn supervised(n: usize) -> f64 {
         next = end;
     }
     let rate = n as f64 / start.elapsed().as_secs_f64();
+    spawned_only();
     drop(addrs);
     sup.shutdown().await;
     rate
+}
+
+/// `SPAWN_ONLY=1`: exit once the first side's spawns are done, so a profiler counts the
+/// spawns without the stops.
+fn spawned_only() {
+    if std::env::var_os("SPAWN_ONLY").is_some() {
+        std::process::exit(0);
+    }
 }
 
 #[tokio::main]
@@ -80,6 +136,12 @@ async fn main() {
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
     let side = std::env::var("SIDE").unwrap_or_default();
+    if side == "linked" {
+        for round in 0..rounds {
+            println!("round {round}: linked {:>9.0}/s", linked(n).await);
+        }
+        return;
+    }
     for round in 0..rounds {
         let b = if side != "sup" { bare(n).await } else { 0.0 };
         let s = if side != "bare" {

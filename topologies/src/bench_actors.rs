@@ -48,6 +48,13 @@ pub struct ActorsReport {
     /// cold `spawn_ratio` is dominated by the kernel zeroing fresh (huge) pages, which
     /// swings with the host (decision 0040).
     pub warm_spawn_ratio: f64,
+    /// Bare ractor actors spawned per second on a warm heap, each linked to one bare
+    /// parent that handles their `ActorStarted` events (median of `warm_rounds`):
+    /// ractor's own cost of a supervised spawn, before anything of the runtime.
+    pub warm_linked_spawn_per_s: f64,
+    /// `warm_linked_spawn_per_s / warm_bare_spawn_per_s`: the ceiling of
+    /// `warm_spawn_ratio` while children are linked through ractor (decision 0084).
+    pub warm_linked_spawn_ratio: f64,
     /// Actors per warm spawn round and side.
     pub warm_spawn_actors: usize,
     /// Warm spawn rounds per side.
@@ -353,38 +360,86 @@ pub async fn idle_figures(n: usize, batch: usize) -> IdleFigures {
     }
 }
 
-/// Spawn rates on a warm heap: `rounds` alternating rounds of `n` bare actors (spawned,
-/// timed, then stopped and awaited) and `n` supervised children (added with
-/// `AddChildren` in batches of `batch`, timed, then shut down). Returns the medians
-/// (supervised, bare) in actors per second. Call after [`idle_figures`], whose freed
-/// populations leave the heap warm.
-pub async fn warm_spawn_rates(n: usize, batch: usize, rounds: usize) -> (f64, f64) {
-    let (mut sup_rates, mut bare_rates) = (Vec::new(), Vec::new());
+/// A bare parent for [`warm_spawn_rates`]' linked side: it handles its children's
+/// supervision events (ractor's default: nothing) and answers a ping once it is through
+/// them.
+struct Parent;
+
+impl Actor for Parent {
+    type Msg = RpcReplyPort<()>;
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(&self, _: ActorRef<Self::Msg>, _: ()) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _: ActorRef<Self::Msg>,
+        reply: Self::Msg,
+        _: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
+        let _ = reply.send(());
+        Ok(())
+    }
+}
+
+/// `n` bare actors spawned one at a time, each linked to one bare parent; returns spawns
+/// per second, timed until the parent has handled every child's `ActorStarted`.
+async fn linked_spawns(n: usize) -> f64 {
+    let (parent, parent_join) = Actor::spawn(None, Parent, ()).await.expect("spawn parent");
+    let start = Instant::now();
+    let mut refs = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (r, _) = Actor::spawn_linked(None, Counter, (), parent.get_cell())
+            .await
+            .expect("spawn linked");
+        refs.push(r);
+    }
+    let _ = parent.call(|r| r, None).await;
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    // Stopping the parent stops its linked children first.
+    parent.stop(None);
+    let _ = parent_join.await;
+    rate
+}
+
+/// Spawn rates on a warm heap: `rounds` rounds of `n` bare actors (spawned, timed, then
+/// stopped and awaited), `n` bare actors linked to a bare parent, and `n` supervised
+/// children (added with `AddChildren` in batches of `batch`, timed, then shut down), the
+/// order rotating by round. Returns the medians (supervised, bare, linked) in actors per
+/// second. Call after [`idle_figures`], whose freed populations leave the heap warm.
+pub async fn warm_spawn_rates(n: usize, batch: usize, rounds: usize) -> (f64, f64, f64) {
+    let (mut sup_rates, mut bare_rates, mut linked_rates) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds.max(1) {
-        for side in 0..2 {
-            // Alternate which side goes first.
-            if (round + side) % 2 == 0 {
-                let start = Instant::now();
-                let mut refs = Vec::with_capacity(n);
-                for _ in 0..n {
-                    refs.push(Actor::spawn(None, Counter, ()).await.expect("spawn bare"));
+        for side in 0..3 {
+            match (round + side) % 3 {
+                0 => {
+                    let start = Instant::now();
+                    let mut refs = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        refs.push(Actor::spawn(None, Counter, ()).await.expect("spawn bare"));
+                    }
+                    bare_rates.push(n as f64 / start.elapsed().as_secs_f64());
+                    for (r, _) in &refs {
+                        r.stop(None);
+                    }
+                    for (_, join) in refs {
+                        let _ = join.await;
+                    }
                 }
-                bare_rates.push(n as f64 / start.elapsed().as_secs_f64());
-                for (r, _) in &refs {
-                    r.stop(None);
+                1 => linked_rates.push(linked_spawns(n).await),
+                _ => {
+                    let (sup, addrs, per_s, _) = supervised_idle_actors(n, batch).await;
+                    sup_rates.push(per_s);
+                    drop(addrs);
+                    sup.shutdown().await;
                 }
-                for (_, join) in refs {
-                    let _ = join.await;
-                }
-            } else {
-                let (sup, addrs, per_s, _) = supervised_idle_actors(n, batch).await;
-                sup_rates.push(per_s);
-                drop(addrs);
-                sup.shutdown().await;
             }
         }
     }
-    (median(sup_rates), median(bare_rates))
+    (median(sup_rates), median(bare_rates), median(linked_rates))
 }
 
 struct Bomb {
@@ -462,7 +517,7 @@ pub async fn run_actors(cfg: ActorsBenchConfig) -> ActorsReport {
     // Memory first, on a heap that nothing has freed into yet.
     let idle = idle_figures(cfg.idle_actors, cfg.spawn_batch).await;
     let single_spawn_per_s = single_spawns(cfg.single_spawns).await;
-    let (warm_sup, warm_bare) =
+    let (warm_sup, warm_bare, warm_linked) =
         warm_spawn_rates(cfg.warm_spawn_actors, cfg.spawn_batch, cfg.warm_rounds).await;
     let pair = ThroughputPair::start().await;
     // Warm-up, untimed.
@@ -500,6 +555,8 @@ pub async fn run_actors(cfg: ActorsBenchConfig) -> ActorsReport {
         warm_spawn_per_s: warm_sup,
         warm_bare_spawn_per_s: warm_bare,
         warm_spawn_ratio: warm_sup / warm_bare,
+        warm_linked_spawn_per_s: warm_linked,
+        warm_linked_spawn_ratio: warm_linked / warm_bare,
         warm_spawn_actors: cfg.warm_spawn_actors,
         warm_rounds: cfg.warm_rounds,
         spawn_batch: cfg.spawn_batch,

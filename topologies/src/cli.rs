@@ -532,6 +532,9 @@ async fn run(cli: Cli) -> i32 {
                 rounds: rounds.max(1),
                 idle_actors: idle_actors.max(1),
                 restarts: restarts.max(1),
+                // A small run (a test's) keeps its warm spawn rounds small too.
+                warm_spawn_actors: idle_actors
+                    .clamp(1, ActorsBenchConfig::default().warm_spawn_actors),
                 ..ActorsBenchConfig::default()
             };
             let result = run_actors(cfg).await;

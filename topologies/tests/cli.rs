@@ -114,6 +114,9 @@ fn bench_actors_writes_the_contract_report() {
         "ratio",
         "idle_actor_bytes",
         "spawn_per_s",
+        "warm_spawn_per_s",
+        "warm_bare_spawn_per_s",
+        "warm_linked_spawn_per_s",
     ] {
         let v = json[key].as_f64().unwrap_or(-1.0);
         assert!(v > 0.0, "{key} = {v}");
@@ -126,6 +129,10 @@ fn bench_actors_writes_the_contract_report() {
     let expect =
         json["msgs_per_s"].as_f64().unwrap() / json["bare_ractor_msgs_per_s"].as_f64().unwrap();
     assert!((ratio - expect).abs() < 1e-9);
+    let linked = json["warm_linked_spawn_ratio"].as_f64().unwrap();
+    let expect = json["warm_linked_spawn_per_s"].as_f64().unwrap()
+        / json["warm_bare_spawn_per_s"].as_f64().unwrap();
+    assert!((linked - expect).abs() < 1e-9);
 }
 
 #[test]
