@@ -216,6 +216,10 @@ pub struct Correlator {
     /// refreshed (`None` before the first refresh), and since when that was seen. A rise
     /// from `false` is a new failure of the root while the incident is open.
     root_down_seen: Vec<(Option<bool>, i64)>,
+    /// By incident: when its present root was last seen coming back (its last
+    /// unreachable or down alert cleared). An upstream failure that begins after that is
+    /// a new fault: it neither moves this incident's root nor takes it over.
+    root_back_ms: Vec<Option<i64>>,
     alerts_total: u64,
     now_ms: i64,
     /// Event alerts waiting for an incident: (subject, time).
@@ -263,6 +267,7 @@ impl Correlator {
             last_active: Vec::new(),
             root_failed: Vec::new(),
             root_down_seen: Vec::new(),
+            root_back_ms: Vec::new(),
             alerts_total: 0,
             now_ms: i64::MIN,
             events: Vec::new(),
@@ -289,6 +294,7 @@ impl Correlator {
             self.last_active
                 .push(inc.resolved_at_ms.unwrap_or(inc.opened_at_ms));
             self.root_down_seen.push((None, 0));
+            self.root_back_ms.push(None);
             self.root_failed.push(
                 inc.classes
                     .iter()
@@ -485,6 +491,7 @@ impl Correlator {
                         if let Some(i) = f.incident {
                             self.last_active[i] = self.last_active[i].max(alert.ts_ms);
                         }
+                        self.note_root_back(&alert.subject, alert.ts_ms);
                     }
                 }
             }
@@ -524,6 +531,9 @@ impl Correlator {
                         }
                         _ => {}
                     }
+                }
+                if matches!(alert.class, AlertClass::Unreachable | AlertClass::Down) {
+                    self.note_root_back(&alert.subject, alert.ts_ms);
                 }
                 // back from a planned reboot: its next failure is a failure again
                 if matches!(alert.class, AlertClass::Unreachable | AlertClass::Down)
@@ -568,7 +578,15 @@ impl Correlator {
         self.firing.insert(key.clone(), f);
         let incident = self.open_incident_with_member(&alert.subject).filter(|&i| {
             let root = &self.incidents[i].root_cause;
-            !symptom || *root == alert.subject || self.root_of(&alert.subject) == *root
+            if !symptom {
+                return true;
+            }
+            if *root == alert.subject {
+                // a root that came back and now fails behind an upstream failure that
+                // began after its return: that failure's incident takes it
+                return !self.failed_anew_behind(i, &alert.subject);
+            }
+            self.root_of(&alert.subject) == *root
         });
         if let Some(i) = incident {
             // a log line (a port going down, a neighbour lost) attaches and keeps the
@@ -1396,6 +1414,7 @@ impl Correlator {
             let better = better.to_string();
             let from = std::mem::replace(&mut self.incidents[i].root_cause, better);
             self.root_failed[i] = false;
+            self.root_back_ms[i] = None;
             let now = self.now_ms;
             self.incidents[i].mark_active(now);
             self.refresh(i);
@@ -1537,6 +1556,7 @@ impl Correlator {
         if let Some((&keep, rest)) = explained.split_first() {
             let from = std::mem::replace(&mut self.incidents[keep].root_cause, root.to_string());
             self.root_failed[keep] = false;
+            self.root_back_ms[keep] = None;
             self.incidents[keep].mark_active(now);
             self.refresh(keep);
             out.push(IncidentEvent {
@@ -1592,6 +1612,7 @@ impl Correlator {
         self.last_active.push(now);
         self.root_failed.push(false);
         self.root_down_seen.push((None, 0));
+        self.root_back_ms.push(None);
         let i = self.incidents.len() - 1;
         self.refresh(i);
         out.push(IncidentEvent {
@@ -1601,6 +1622,35 @@ impl Correlator {
             incident: self.incidents[i].clone(),
         });
         i
+    }
+
+    /// Records that `subject` came back (an unreachable or down alert of it cleared and
+    /// none is left firing) for the open incidents it roots.
+    fn note_root_back(&mut self, subject: &str, ts_ms: i64) {
+        if self.failing(subject) {
+            return;
+        }
+        for (i, inc) in self.incidents.iter().enumerate() {
+            if inc.state.is_open() && inc.root_cause == subject {
+                self.root_back_ms[i] = Some(ts_ms);
+            }
+        }
+    }
+
+    /// Whether `root`'s failure began after incident `i`'s root was last seen coming
+    /// back: a new fault, not the cause of what the incident was about.
+    fn began_after_return(&self, i: usize, root: &str) -> bool {
+        self.root_back_ms[i].is_some_and(|back| self.since(root).is_some_and(|s| s >= back))
+    }
+
+    /// Whether incident `i`'s root, which failed and came back, fails again now behind an
+    /// upstream failure that began after its return (`subject` is that root).
+    fn failed_anew_behind(&self, i: usize, subject: &str) -> bool {
+        if !self.root_failed[i] || self.root_back_ms[i].is_none() {
+            return false;
+        }
+        let up = self.root_of(subject);
+        up != subject && self.began_after_return(i, &up)
     }
 
     /// Whether open incident `i` is explained by `root`: its root still has symptoms
@@ -1619,6 +1669,7 @@ impl Correlator {
             && inc.root_cause != root
             && self.troubled_or_alerting(&inc.root_cause)
             && !(failed && self.topo.is_upstream(&inc.root_cause, root))
+            && !(failed && self.began_after_return(i, root))
             && ((inc.members.iter().any(|m| m == root)
                 && (self.topo.is_upstream(root, &inc.root_cause)
                     || (self.topo.is_link(root) && self.topo.is_link(&inc.root_cause))))
@@ -2379,6 +2430,62 @@ mod tests {
         assert_eq!(incs[0].severity, IncidentSeverity::Critical);
         assert!(incs[0].summary.contains("12 ap"), "{}", incs[0].summary);
         assert_eq!(c.alerts_total(), 14);
+    }
+
+    #[test]
+    fn an_upstream_failure_after_the_root_came_back_is_a_new_incident() {
+        // dist counts errors, then dies and comes back; 20 s later its parent core dies,
+        // and dist with everything behind it is unreachable again: core's failure began
+        // after dist's return, so it does not take over dist's incident (which keeps its
+        // root), and dist's new silence belongs to core's incident
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let mut alerts = vec![
+            alert("dist", AlertClass::Errors, AlertState::Firing, 600),
+            alert("dist", AlertClass::Errors, AlertState::Cleared, 900),
+            alert("dist", AlertClass::Unreachable, AlertState::Firing, 900),
+            alert("dist", AlertClass::Unreachable, AlertState::Cleared, 1500),
+            alert("core", AlertClass::Unreachable, AlertState::Firing, 1520),
+            alert("dist", AlertClass::Unreachable, AlertState::Firing, 1525),
+            alert("dist2", AlertClass::Unreachable, AlertState::Firing, 1526),
+            alert("core", AlertClass::Unreachable, AlertState::Cleared, 2190),
+            alert("dist", AlertClass::Unreachable, AlertState::Cleared, 2195),
+            alert("dist2", AlertClass::Unreachable, AlertState::Cleared, 2196),
+        ];
+        for i in 0..12 {
+            let ap = format!("ap-{i}");
+            alerts.push(alert(&ap, AlertClass::Unreachable, AlertState::Firing, 905));
+            alerts.push(alert(
+                &ap,
+                AlertClass::Unreachable,
+                AlertState::Cleared,
+                1502,
+            ));
+            alerts.push(alert(
+                &ap,
+                AlertClass::Unreachable,
+                AlertState::Firing,
+                1527,
+            ));
+            alerts.push(alert(
+                &ap,
+                AlertClass::Unreachable,
+                AlertState::Cleared,
+                2199,
+            ));
+        }
+        run(&mut c, alerts, 3000);
+        let incs: Vec<&Incident> = c
+            .incidents()
+            .iter()
+            .filter(|i| i.merged_into.is_none())
+            .collect();
+        assert_eq!(incs.len(), 2, "{incs:?}");
+        assert_eq!(incs[0].root_cause, "dist", "{incs:?}");
+        assert_eq!(incs[1].root_cause, "core", "{incs:?}");
+        assert!(incs[1].opened_at_ms >= 1_520_000, "{incs:?}");
+        for m in ["dist", "dist2", "ap-0"] {
+            assert!(incs[1].members.iter().any(|x| x == m), "{m}: {incs:?}");
+        }
     }
 
     #[test]
