@@ -1278,7 +1278,10 @@ impl Correlator {
             }
             if f.symptom(*class, self.now_ms) {
                 let root = self.root_of(subject);
-                if self.planned_down(&root, f.since_ms) {
+                // announced downtime of the root, or of the element itself: a server
+                // patched in its maintenance window is silent on purpose, and joined to
+                // a neighbour's incident its silence would keep that incident active
+                if self.planned_down(&root, f.since_ms) || self.planned_down(subject, f.since_ms) {
                     continue;
                 }
                 groups
@@ -3727,6 +3730,28 @@ mod tests {
         run(&mut c, vec![], 7_400);
         assert_eq!(c.incidents().len(), 1, "{:?}", c.incidents());
         assert_eq!(c.alerts_total(), 1, "the announcement is not an alert");
+    }
+
+    /// A server in its announced maintenance window stays out of the incident of a
+    /// switch that fails beside it, so that incident goes quiet (and resolves) when the
+    /// switch is back, though the server is still being patched.
+    #[test]
+    fn a_device_in_announced_downtime_joins_no_incident() {
+        let mut c = Correlator::new("s", topo(), CorrelatorConfig::default());
+        let alerts = vec![
+            event("pos", PLANNED_REBOOT, 290),
+            alert("dist", AlertClass::Unreachable, AlertState::Firing, 300),
+            probe_down("pos", 305),
+            alert("ap-0", AlertClass::Unreachable, AlertState::Firing, 305),
+            alert("dist", AlertClass::Unreachable, AlertState::Cleared, 400),
+            alert("ap-0", AlertClass::Unreachable, AlertState::Cleared, 405),
+        ];
+        run(&mut c, alerts, 1_000);
+        let incs = c.incidents();
+        assert_eq!(incs.len(), 1, "{incs:?}");
+        assert_eq!(incs[0].root_cause, "dist");
+        assert!(!incs[0].members.iter().any(|m| m == "pos"), "{incs:?}");
+        assert_eq!(incs[0].state, IncidentState::Resolved, "{incs:?}");
     }
 
     /// Bad input never panics: empty, odd and multi-byte names in every series the
