@@ -14,7 +14,9 @@
 //! (`DetectorState::memory_bytes`), and, for the forest alone, the mean AUC of its
 //! scores (a standalone [`IsolationForest`] of the detectors' configuration over the
 //! same rows: break rows against every other scored row of the device). The detectors
-//! never see the labels.
+//! never see the labels. Forest knobs from the environment: `FOREST_SEED`, `TREES`,
+//! `SAMPLE`, `WINDOW` (the [`IForestConfig`](seawatch_actors::detect::IForestConfig)
+//! fields), `HISTORY` (`DetectorConfig::iforest_history`).
 
 use std::sync::Arc;
 
@@ -131,6 +133,24 @@ fn main() {
     let n = days * DAY;
     let keys: Vec<Arc<str>> = KEYS.iter().map(|k| Arc::from(*k)).collect();
     let verbose = std::env::var_os("VERBOSE").is_some();
+    let knob = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let mut cfg = DetectorConfig::default();
+    if let Some(v) = knob("FOREST_SEED") {
+        cfg.iforest.seed = v;
+    }
+    if let Some(v) = knob("TREES") {
+        cfg.iforest.trees = v as usize;
+    }
+    if let Some(v) = knob("SAMPLE") {
+        cfg.iforest.sample = v as usize;
+    }
+    if let Some(v) = knob("WINDOW") {
+        cfg.iforest.window = v as usize;
+    }
+    if let Some(v) = knob("HISTORY") {
+        cfg.iforest_history = v as usize;
+    }
+    let cfg = Arc::new(cfg);
     println!("seeds {first}..{} days {days}", first + seeds);
     let (mut devices, mut anomalies, mut detected, mut false_alerts, mut delay) = (0, 0, 0, 0, 0);
     let mut per_kind = [(0usize, 0usize); 4];
@@ -140,7 +160,9 @@ fn main() {
         let kind = (seed % 2 == 0).then_some((seed / 2 % 4) as usize);
         let d = generate(n, seed, kind);
         let (sink, mut rx) = AlertSink::channel();
-        let mut st = DetectorState::new(DetectorArgs::new("suite", "fw-1", "suite", sink));
+        let mut args = DetectorArgs::new("suite", "fw-1", "suite", sink);
+        args.config = cfg.clone();
+        let mut st = DetectorState::new(args);
         for (i, row) in d.rows.iter().enumerate() {
             let batch: Vec<Sample> = keys
                 .iter()
@@ -155,7 +177,7 @@ fn main() {
         }
         bytes += st.memory_bytes();
         if let Some((a, b)) = d.anomaly {
-            let mut f = IsolationForest::new(DetectorConfig::default().iforest, KEYS.len());
+            let mut f = IsolationForest::new(cfg.iforest.clone(), KEYS.len());
             let (mut inside, mut outside) = (Vec::new(), Vec::new());
             for (i, row) in d.rows.iter().enumerate() {
                 if let Some(s) = f.update(row) {
