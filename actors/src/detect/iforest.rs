@@ -287,6 +287,9 @@ impl IsolationForest {
             );
         }
         self.roots.push(self.nodes.len() as u32);
+        // Hold what the trees use, not the growth's doubling.
+        self.nodes.shrink_to_fit();
+        self.roots.shrink_to_fit();
     }
 }
 
