@@ -441,6 +441,8 @@ struct SeriesState {
 /// The detector's state.
 pub struct DetectorState {
     args: DetectorArgs,
+    /// The ensemble configuration, shared by every series' ensemble.
+    ensemble_cfg: Arc<EnsembleConfig>,
     index: HashMap<Arc<str>, usize>,
     series: Vec<SeriesState>,
     forest: Option<IsolationForest>,
@@ -483,6 +485,7 @@ impl DetectorState {
             args.config = cell.get();
         }
         let mut st = DetectorState {
+            ensemble_cfg: Arc::new(args.config.ensemble.clone()),
             fingerprint: args.config.fingerprint(),
             reinits: 0,
             index: HashMap::new(),
@@ -535,7 +538,7 @@ impl DetectorState {
         self.series.push(SeriesState {
             key: key.clone(),
             role,
-            ensemble: (role != Role::Skip).then(|| Ensemble::new(cfg.ensemble.clone())),
+            ensemble: (role != Role::Skip).then(|| Ensemble::new(self.ensemble_cfg.clone())),
             adwin: Adwin::new(cfg.adwin_delta, cfg.adwin_window),
             gate: Gate::default(),
             forecast: key
@@ -588,6 +591,7 @@ impl DetectorState {
             std::mem::size_of::<IsolationForest>() + f.heap_bytes()
         });
         std::mem::size_of::<Self>()
+            + Ensemble::config_bytes(&self.ensemble_cfg)
             + series
             + (self.series.capacity() - self.series.len()) * std::mem::size_of::<SeriesState>()
             + index
@@ -738,7 +742,7 @@ impl DetectorState {
                 // The series moved to a new regime while alerting: the new regime is the
                 // new normal. Recalibrate (fresh baselines, warm-up) instead of alerting
                 // forever; the alert clears after `clear_after` quiet samples.
-                st.ensemble = Some(Ensemble::new(cfg.ensemble.clone()));
+                st.ensemble = Some(Ensemble::new(self.ensemble_cfg.clone()));
                 st.adwin.reset();
                 self.recalibrations += 1;
             }
@@ -910,12 +914,11 @@ impl DetectorState {
         let forest =
             old.iforest != config.iforest || old.iforest_features != config.iforest_features;
         let forecast = old.forecast != config.forecast;
+        self.ensemble_cfg = Arc::new(config.ensemble.clone());
         for s in &mut self.series {
             if let Some(e) = s.ensemble.as_mut() {
-                if reinit {
-                    *e = Ensemble::new(config.ensemble.clone());
-                } else {
-                    e.set_alert_threshold(config.ensemble.alert_threshold);
+                if reinit || !e.share_config(self.ensemble_cfg.clone()) {
+                    *e = Ensemble::new(self.ensemble_cfg.clone());
                 }
             }
             if adwin {
