@@ -189,6 +189,9 @@ fn main() {
                 }
             }
             auc_sum += auc(&inside, &mut outside);
+            if verbose {
+                println!("  forest heap {} bytes", f.heap_bytes());
+            }
         }
         let mut firing = Vec::new();
         while let Ok(a) = rx.try_recv() {
