@@ -763,7 +763,8 @@ impl DetectorState {
                 .filter(|&i| self.series[i].role != Role::Skip && self.series[i].current.is_some())
                 .collect();
             idx.sort_by(|&a, &b| self.series[a].key.cmp(&self.series[b].key));
-            idx.truncate(cfg.iforest_features);
+            // The forest takes at most 255 features (byte indices in its nodes).
+            idx.truncate(cfg.iforest_features.min(255));
             if idx.len() < 2 {
                 return;
             }
