@@ -17,7 +17,8 @@
 //! each `Firing` still gets its `Cleared` once the rebuilt baseline finds the series
 //! normal.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -354,6 +355,29 @@ fn role_of(key: &str) -> Role {
     }
 }
 
+/// The `q` quantile of non-negative `scores` (`q` in `[0.5, 1]`; the value a selection
+/// of the `⌊(n - 1) q⌋`-th smallest gives), as the smallest of the `n - ⌊(n - 1) q⌋`
+/// largest, kept in the min-heap `top` (reused; it holds at most that many).
+fn upper_quantile(scores: &VecDeque<f32>, q: f64, top: &mut BinaryHeap<Reverse<u32>>) -> f32 {
+    let n = scores.len();
+    if n == 0 {
+        return f32::INFINITY;
+    }
+    let m = n - ((n - 1) as f64 * q) as usize;
+    top.clear();
+    for &v in scores {
+        // Non-negative floats order like their bits.
+        let b = v.max(0.0).to_bits();
+        if top.len() < m {
+            top.push(Reverse(b));
+        } else if top.peek().is_some_and(|t| b > t.0) {
+            top.pop();
+            top.push(Reverse(b));
+        }
+    }
+    top.peek().map_or(f32::INFINITY, |t| f32::from_bits(t.0))
+}
+
 const FREE_DISK: &str = "node_filesystem_avail_bytes";
 const DEVICE_STATE: &str = "device_state";
 
@@ -417,13 +441,17 @@ struct SeriesState {
 /// The detector's state.
 pub struct DetectorState {
     args: DetectorArgs,
+    /// The ensemble configuration, shared by every series' ensemble.
+    ensemble_cfg: Arc<EnsembleConfig>,
     index: HashMap<Arc<str>, usize>,
     series: Vec<SeriesState>,
     forest: Option<IsolationForest>,
     features: Vec<usize>,
     forest_gate: Gate,
-    forest_hist: VecDeque<f64>,
-    forest_scratch: Vec<f64>,
+    forest_hist: VecDeque<f32>,
+    /// A min-heap of the largest recent forest scores (as f32 bits: the scores are
+    /// positive, so their bits order like them).
+    forest_scratch: BinaryHeap<Reverse<u32>>,
     row_ts: Option<i64>,
     row: Vec<f64>,
     window: Option<i64>,
@@ -457,6 +485,7 @@ impl DetectorState {
             args.config = cell.get();
         }
         let mut st = DetectorState {
+            ensemble_cfg: Arc::new(args.config.ensemble.clone()),
             fingerprint: args.config.fingerprint(),
             reinits: 0,
             index: HashMap::new(),
@@ -465,7 +494,7 @@ impl DetectorState {
             features: Vec::new(),
             forest_gate: Gate::default(),
             forest_hist: VecDeque::new(),
-            forest_scratch: Vec::new(),
+            forest_scratch: BinaryHeap::new(),
             row_ts: None,
             row: Vec::new(),
             window: None,
@@ -509,7 +538,7 @@ impl DetectorState {
         self.series.push(SeriesState {
             key: key.clone(),
             role,
-            ensemble: (role != Role::Skip).then(|| Ensemble::new(cfg.ensemble.clone())),
+            ensemble: (role != Role::Skip).then(|| Ensemble::new(self.ensemble_cfg.clone())),
             adwin: Adwin::new(cfg.adwin_delta, cfg.adwin_window),
             gate: Gate::default(),
             forecast: key
@@ -562,12 +591,14 @@ impl DetectorState {
             std::mem::size_of::<IsolationForest>() + f.heap_bytes()
         });
         std::mem::size_of::<Self>()
+            + Ensemble::config_bytes(&self.ensemble_cfg)
             + series
             + (self.series.capacity() - self.series.len()) * std::mem::size_of::<SeriesState>()
             + index
             + forest
-            + (self.forest_hist.capacity() + self.forest_scratch.capacity() + self.row.capacity())
-                * std::mem::size_of::<f64>()
+            + (self.forest_hist.capacity() + self.forest_scratch.capacity())
+                * std::mem::size_of::<f32>()
+            + self.row.capacity() * std::mem::size_of::<f64>()
             + self.features.capacity() * std::mem::size_of::<usize>()
     }
 
@@ -711,7 +742,7 @@ impl DetectorState {
                 // The series moved to a new regime while alerting: the new regime is the
                 // new normal. Recalibrate (fresh baselines, warm-up) instead of alerting
                 // forever; the alert clears after `clear_after` quiet samples.
-                st.ensemble = Some(Ensemble::new(cfg.ensemble.clone()));
+                st.ensemble = Some(Ensemble::new(self.ensemble_cfg.clone()));
                 st.adwin.reset();
                 self.recalibrations += 1;
             }
@@ -732,7 +763,8 @@ impl DetectorState {
                 .filter(|&i| self.series[i].role != Role::Skip && self.series[i].current.is_some())
                 .collect();
             idx.sort_by(|&a, &b| self.series[a].key.cmp(&self.series[b].key));
-            idx.truncate(cfg.iforest_features);
+            // The forest takes at most 255 features (byte indices in its nodes).
+            idx.truncate(cfg.iforest_features.min(255));
             if idx.len() < 2 {
                 return;
             }
@@ -753,20 +785,26 @@ impl DetectorState {
             return;
         };
         self.rows += 1;
+        // Scores are kept in f32 (they are in (0, 1]); the quantile is the
+        // `len - k`-th largest, found with a heap of that many (11 at the defaults)
+        // instead of a sorted copy of the history.
+        let score32 = score as f32;
         let above = self.forest_hist.len() >= 200 && {
-            self.forest_scratch.clear();
-            self.forest_scratch.extend(self.forest_hist.iter().copied());
-            let k = ((self.forest_scratch.len() - 1) as f64 * cfg.iforest_quantile.clamp(0.5, 1.0))
-                as usize;
-            let (_, q, _) = self
-                .forest_scratch
-                .select_nth_unstable_by(k, f64::total_cmp);
-            score > *q
+            let q = upper_quantile(
+                &self.forest_hist,
+                cfg.iforest_quantile.clamp(0.5, 1.0),
+                &mut self.forest_scratch,
+            );
+            score32 > q
         };
-        if self.forest_hist.len() >= cfg.iforest_history.max(200) {
+        let cap = cfg.iforest_history.max(200);
+        if self.forest_hist.len() >= cap {
             self.forest_hist.pop_front();
         }
-        self.forest_hist.push_back(score);
+        if self.forest_hist.capacity() < cap {
+            self.forest_hist.reserve_exact(cap - self.forest_hist.len());
+        }
+        self.forest_hist.push_back(score32);
         if let Some(state) =
             self.forest_gate
                 .step(above, false, cfg.iforest_sustain, cfg.clear_after)
@@ -877,12 +915,11 @@ impl DetectorState {
         let forest =
             old.iforest != config.iforest || old.iforest_features != config.iforest_features;
         let forecast = old.forecast != config.forecast;
+        self.ensemble_cfg = Arc::new(config.ensemble.clone());
         for s in &mut self.series {
             if let Some(e) = s.ensemble.as_mut() {
-                if reinit {
-                    *e = Ensemble::new(config.ensemble.clone());
-                } else {
-                    e.set_alert_threshold(config.ensemble.alert_threshold);
+                if reinit || !e.share_config(self.ensemble_cfg.clone()) {
+                    *e = Ensemble::new(self.ensemble_cfg.clone());
                 }
             }
             if adwin {
@@ -1572,5 +1609,28 @@ mod tests {
         );
         assert!(peer_rx.try_recv().is_err(), "one alert");
         root.shutdown().await;
+    }
+
+    /// The heap quantile of the forest's score history is the value a selection over a
+    /// sorted copy gives, at every length and quantile the settings allow.
+    #[test]
+    fn upper_quantile_matches_selection() {
+        let mut r = Rng::new(5);
+        let mut hist = VecDeque::new();
+        let mut top = BinaryHeap::new();
+        for n in 1..400 {
+            hist.push_back((r.uniform() * 0.6 + 0.3) as f32);
+            if n % 7 == 0 {
+                // Ties.
+                hist.push_back(hist[0]);
+            }
+            for q in [0.5, 0.9, 0.99, 1.0] {
+                let mut v: Vec<f32> = hist.iter().copied().collect();
+                let k = ((v.len() - 1) as f64 * q) as usize;
+                let (_, want, _) = v.select_nth_unstable_by(k, f32::total_cmp);
+                assert_eq!(upper_quantile(&hist, q, &mut top), *want, "n {n} q {q}");
+            }
+        }
+        assert!(top.len() <= hist.len());
     }
 }

@@ -2,7 +2,8 @@
 //! window that shrinks when its older and newer parts differ in mean.
 //!
 //! The window is kept as an exponential histogram (ADWIN2): at most `max_buckets`
-//! buckets of each size `2^i`, each holding its count, sum and sum of squared deviations,
+//! buckets of each size `2^i`, each holding its sum and sum of squared deviations (its
+//! count is its level's size),
 //! so memory is `O(max_buckets · log(max_window))` whatever the stream's length. The
 //! cut test (the variance form of the Hoeffding/Bernstein bound used by MOA and river)
 //! runs every `clock` samples, so the amortised cost per sample is a few nanoseconds.
@@ -15,6 +16,33 @@ struct Bucket {
     sum: f64,
     /// Sum of squared deviations from the bucket's mean.
     m2: f64,
+}
+
+/// A bucket as kept in its level: its count is the level's `2^i`, so only the sum and
+/// the squared deviations are stored (16 bytes, not 24).
+#[derive(Debug, Clone, Copy)]
+struct Kept {
+    sum: f64,
+    m2: f64,
+}
+
+impl Kept {
+    fn at(self, level: usize) -> Bucket {
+        Bucket {
+            n: (1u64 << level.min(62)) as f64,
+            sum: self.sum,
+            m2: self.m2,
+        }
+    }
+}
+
+impl From<Bucket> for Kept {
+    fn from(b: Bucket) -> Kept {
+        Kept {
+            sum: b.sum,
+            m2: b.m2,
+        }
+    }
 }
 
 impl Bucket {
@@ -38,7 +66,7 @@ pub struct Adwin {
     clock: usize,
     min_side: f64,
     /// `levels[i]` holds buckets of `2^i` samples, oldest at the front.
-    levels: Vec<VecDeque<Bucket>>,
+    levels: Vec<VecDeque<Kept>>,
     total: Bucket,
     tick: usize,
     drift: bool,
@@ -73,11 +101,11 @@ impl Adwin {
 
     /// Heap bytes held (the bucket levels at their allocated capacity).
     pub fn heap_bytes(&self) -> usize {
-        self.levels.capacity() * std::mem::size_of::<VecDeque<Bucket>>()
+        self.levels.capacity() * std::mem::size_of::<VecDeque<Kept>>()
             + self
                 .levels
                 .iter()
-                .map(|l| l.capacity() * std::mem::size_of::<Bucket>())
+                .map(|l| l.capacity() * std::mem::size_of::<Kept>())
                 .sum::<usize>()
     }
 
@@ -153,10 +181,11 @@ impl Adwin {
             Bucket::merge(self.total, b)
         };
         if self.levels.is_empty() {
+            self.levels.reserve_exact(1);
             self.levels
                 .push(VecDeque::with_capacity(self.max_buckets + 1));
         }
-        self.levels[0].push_back(b);
+        self.levels[0].push_back(b.into());
         let mut i = 0;
         while i < self.levels.len() && self.levels[i].len() > self.max_buckets {
             let (Some(a), Some(c)) = (self.levels[i].pop_front(), self.levels[i].pop_front())
@@ -164,10 +193,12 @@ impl Adwin {
                 break;
             };
             if i + 1 == self.levels.len() {
+                // One level at a time: the levels' list is not doubled.
+                self.levels.reserve_exact(1);
                 self.levels
                     .push(VecDeque::with_capacity(self.max_buckets + 1));
             }
-            self.levels[i + 1].push_back(Bucket::merge(a, c));
+            self.levels[i + 1].push_back(Bucket::merge(a.at(i), c.at(i)).into());
             i += 1;
         }
     }
@@ -176,7 +207,13 @@ impl Adwin {
         while self.levels.last().is_some_and(VecDeque::is_empty) {
             self.levels.pop();
         }
-        let Some(b) = self.levels.last_mut().and_then(VecDeque::pop_front) else {
+        let top = self.levels.len().saturating_sub(1);
+        let Some(b) = self
+            .levels
+            .last_mut()
+            .and_then(VecDeque::pop_front)
+            .map(|k| k.at(top))
+        else {
             return;
         };
         let rest = self.total.n - b.n;
@@ -201,8 +238,8 @@ impl Adwin {
         let dd = (2.0 * n.ln().max(1.0) / self.delta).ln();
         let (mut n0, mut s0) = (0.0, 0.0);
         // Oldest first: the highest level's front, down to level 0's back.
-        for level in self.levels.iter().rev() {
-            for b in level {
+        for (i, level) in self.levels.iter().enumerate().rev() {
+            for b in level.iter().map(|k| k.at(i)) {
                 n0 += b.n;
                 s0 += b.sum;
                 let n1 = n - n0;

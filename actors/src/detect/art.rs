@@ -31,7 +31,7 @@ use super::Detector;
 ///
 /// [`Detector::update`] returns `1 -` the best match (0 for an input inside a learnt
 /// box), and [`FuzzyArt::novel`] says whether that input created a category. Memory:
-/// `k * 2 * dim` `f32`s, `k` stamps, a `dim * block` ring.
+/// `k * 2 * dim` 16-bit weights, `k` sums and stamps, a `dim * block` ring.
 #[derive(Debug, Clone)]
 pub struct FuzzyArt {
     dim: usize,
@@ -49,8 +49,11 @@ pub struct FuzzyArt {
     hi: f64,
     level: f64,
     ring: VecDeque<f64>,
-    input: Vec<f32>,
-    weights: Vec<f32>,
+    /// The complement-coded input and the categories' weights in 16-bit fixed point
+    /// (`value * ONE`): inputs are in `[0, 1]` and fast learning only takes minima, so
+    /// every weight is an input component, kept to 1/65,535.
+    input: Vec<u16>,
+    weights: Vec<u16>,
     wsum: Vec<f32>,
     last: Vec<u32>,
     hits: Vec<u32>,
@@ -59,6 +62,9 @@ pub struct FuzzyArt {
     /// A chosen category with fewer than this many inputs learnt still counts as new.
     pub young: u32,
 }
+
+/// Fixed-point one of the ART input and weights.
+const ONE: f32 = u16::MAX as f32;
 
 impl FuzzyArt {
     /// `dim` blocks of `block` samples, at most `k` categories, value range from the
@@ -95,7 +101,7 @@ impl FuzzyArt {
             hi: f64::NEG_INFINITY,
             level: 0.0,
             ring: VecDeque::with_capacity(dim * block),
-            input: vec![0.0; 2 * dim],
+            input: vec![0; 2 * dim],
             weights: Vec::with_capacity(k * 2 * dim),
             wsum: Vec::with_capacity(k),
             last: Vec::with_capacity(k),
@@ -123,9 +129,10 @@ impl FuzzyArt {
 
     /// Heap bytes held at full memory.
     pub fn heap_bytes(&self) -> usize {
-        self.k * (2 * self.dim + 3) * std::mem::size_of::<f32>()
+        self.k * 2 * self.dim * std::mem::size_of::<u16>()
+            + self.k * 3 * std::mem::size_of::<f32>()
             + self.dim * self.block * std::mem::size_of::<f64>()
-            + 2 * self.dim * std::mem::size_of::<f32>()
+            + 2 * self.dim * std::mem::size_of::<u16>()
     }
 
     fn norm(&self, x: f64) -> f64 {
@@ -137,16 +144,16 @@ impl FuzzyArt {
     fn overlap(&self, j: usize) -> f32 {
         let d2 = 2 * self.dim;
         let w = &self.weights[j * d2..(j + 1) * d2];
-        let mut acc = [0.0f32; 8];
+        let mut acc = [0u32; 8];
         let (wc, wr) = w.split_at(d2 - d2 % 8);
         let (ic, ir) = self.input.split_at(d2 - d2 % 8);
         for (a, b) in wc.chunks_exact(8).zip(ic.chunks_exact(8)) {
             for ((s, a), b) in acc.iter_mut().zip(a).zip(b) {
-                *s += a.min(*b);
+                *s += u32::from(*a.min(b));
             }
         }
-        let rest: f32 = wr.iter().zip(ir).map(|(a, b)| a.min(*b)).sum();
-        ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + rest
+        let rest: u32 = wr.iter().zip(ir).map(|(a, b)| u32::from(*a.min(b))).sum();
+        (acc.iter().sum::<u32>() + rest) as f32 / ONE
     }
 }
 
@@ -195,8 +202,9 @@ impl Detector for FuzzyArt {
             if far < self.chomp {
                 best = self.level;
             }
-            self.input[b] = best as f32;
-            self.input[self.dim + b] = 1.0 - best as f32;
+            let q = (best.clamp(0.0, 1.0) * f64::from(ONE)).round() as u16;
+            self.input[b] = q;
+            self.input[self.dim + b] = u16::MAX - q;
         }
         let dim = self.dim as f32;
         let mut best_match = 0.0f32;
@@ -216,22 +224,22 @@ impl Detector for FuzzyArt {
         let d2 = 2 * self.dim;
         match chosen {
             Some((j, _)) => {
-                let mut s = 0.0;
+                let mut s = 0u32;
                 for (w, i) in self.weights[j * d2..(j + 1) * d2]
                     .iter_mut()
                     .zip(&self.input)
                 {
-                    *w = w.min(*i);
-                    s += *w;
+                    *w = (*w).min(*i);
+                    s += u32::from(*w);
                 }
-                self.wsum[j] = s;
+                self.wsum[j] = s as f32 / ONE;
                 self.last[j] = tick;
                 self.hits[j] = self.hits[j].saturating_add(1);
                 self.novel = self.hits[j] < self.young;
             }
             None => {
                 self.novel = true;
-                let s: f32 = self.input.iter().sum();
+                let s = self.input.iter().map(|&v| u32::from(v)).sum::<u32>() as f32 / ONE;
                 if self.used < self.k {
                     self.weights.extend_from_slice(&self.input);
                     self.wsum.push(s);

@@ -7,8 +7,6 @@
 //! A row is scored against the forest built from rows before it (no look-ahead). Why
 //! this is written here rather than taken from a crate: docs/decisions/0007-detector-actors.md.
 
-use std::collections::VecDeque;
-
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -42,25 +40,31 @@ impl Default for IForestConfig {
     }
 }
 
+/// Marks a leaf in [`Node::f`].
+const LEAF: u8 = u8::MAX;
+
+/// One node in 16 bytes (was 40): split weights and offset in f32, feature indices in a
+/// byte each, and one child index, the right child stored right after the left one.
 #[derive(Debug, Clone, Copy)]
-enum Node {
-    Leaf {
-        size: u32,
-    },
-    /// Left when `w[0]·row[f[0]] + w[1]·row[f[1]] < offset`.
-    Split {
-        f: [u16; 2],
-        w: [f64; 2],
-        offset: f64,
-        left: u32,
-        right: u32,
-    },
+struct Node {
+    /// Left when `w[0]·z[f[0]] + w[1]·z[f[1]] < offset` (in f32).
+    w: [f32; 2],
+    offset: f32,
+    /// The split's two features; `f[0] == LEAF` for a leaf.
+    f: [u8; 2],
+    /// A split's left child (the right one is `next + 1`), a leaf's training rows.
+    next: u16,
 }
 
-/// One tree: nodes, root at 0.
-#[derive(Debug, Clone, Default)]
-struct Tree {
-    nodes: Vec<Node>,
+impl Node {
+    fn leaf(size: usize) -> Node {
+        Node {
+            w: [0.0; 2],
+            offset: 0.0,
+            f: [LEAF; 2],
+            next: size.min(u16::MAX as usize) as u16,
+        }
+    }
 }
 
 /// Average path length of an unsuccessful BST search over `n` items: `c(n)`.
@@ -74,67 +78,75 @@ fn c(n: f64) -> f64 {
     }
 }
 
+/// Largest subsample: a tree of `2 ψ - 1` nodes must be indexable by the `u16` child
+/// index.
+const MAX_SAMPLE: usize = 16_384;
+/// Largest window (ring positions are sampled as `u16`).
+const MAX_WINDOW: usize = u16::MAX as usize;
+/// Largest row dimension (feature indices are bytes; [`LEAF`] is reserved).
+const MAX_DIM: usize = LEAF as usize;
+
 /// A streaming isolation forest over rows of a fixed dimension.
+///
+/// Memory: the training window as f32 rows in one ring (`window · dim · 4` bytes) and
+/// every tree's nodes in one buffer (16 bytes a node, at most `2 ψ - 1` a tree); the
+/// standardised training rows are computed on the fly while a tree is built, not kept.
 #[derive(Debug, Clone)]
 pub struct IsolationForest {
     cfg: IForestConfig,
     dim: usize,
     rng: SmallRng,
-    window: VecDeque<Vec<f64>>,
-    trees: Vec<Tree>,
+    /// The window's rows, flat, as a ring of `cfg.window` rows once full.
+    window: Vec<f32>,
+    /// Ring position of the next row to overwrite once the window is full.
+    head: usize,
+    /// Every tree's nodes; tree `t` is `nodes[roots[t]..roots[t + 1]]`, root first.
+    nodes: Vec<Node>,
+    roots: Vec<u32>,
     /// Per-feature mean and inverse deviation of the training window: rows are
     /// standardised so random split directions weigh features alike.
     center: Vec<f64>,
     scale: Vec<f64>,
-    scratch: Vec<f64>,
-    flat: Vec<f64>,
+    scratch: Vec<f32>,
     trained_on: usize,
     since_train: usize,
-    idx: Vec<usize>,
 }
 
 impl IsolationForest {
-    /// Heap bytes held (training window, trees and scratch buffers at capacity).
+    /// Heap bytes held (training window, trees and small buffers, at capacity).
     pub fn heap_bytes(&self) -> usize {
-        let f = std::mem::size_of::<f64>();
-        self.window.capacity() * std::mem::size_of::<Vec<f64>>()
-            + self.window.iter().map(|r| r.capacity() * f).sum::<usize>()
-            + self.trees.capacity() * std::mem::size_of::<Tree>()
-            + self
-                .trees
-                .iter()
-                .map(|t| t.nodes.capacity() * std::mem::size_of::<Node>())
-                .sum::<usize>()
-            + (self.center.capacity()
-                + self.scale.capacity()
-                + self.scratch.capacity()
-                + self.flat.capacity())
-                * f
-            + self.idx.capacity() * std::mem::size_of::<usize>()
+        self.window.capacity() * std::mem::size_of::<f32>()
+            + self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.roots.capacity() * std::mem::size_of::<u32>()
+            + (self.center.capacity() + self.scale.capacity()) * std::mem::size_of::<f64>()
+            + self.scratch.capacity() * std::mem::size_of::<f32>()
     }
 
-    /// An empty forest for rows of `dim` features.
+    /// An empty forest for rows of `dim` features (at most 255; extra features are
+    /// ignored).
     pub fn new(cfg: IForestConfig, dim: usize) -> Self {
+        let sample = cfg.sample.clamp(4, MAX_SAMPLE);
         let cfg = IForestConfig {
             trees: cfg.trees.max(1),
-            sample: cfg.sample.max(4),
-            window: cfg.window.max(cfg.sample.max(4)),
+            sample,
+            window: cfg.window.clamp(sample, MAX_WINDOW),
             retrain_every: cfg.retrain_every.max(1),
             warmup: cfg.warmup.max(4),
             seed: cfg.seed,
         };
+        let dim = dim.clamp(1, MAX_DIM);
         IsolationForest {
             rng: SmallRng::seed_from_u64(cfg.seed),
-            window: VecDeque::with_capacity(cfg.window),
-            trees: Vec::new(),
+            window: Vec::with_capacity(cfg.window * dim),
+            head: 0,
+            nodes: Vec::new(),
+            roots: Vec::new(),
             trained_on: 0,
             since_train: 0,
-            idx: Vec::with_capacity(cfg.window),
             center: Vec::new(),
             scale: Vec::new(),
-            scratch: Vec::new(),
-            flat: Vec::new(),
-            dim: dim.clamp(1, u16::MAX as usize),
+            scratch: Vec::with_capacity(dim),
+            dim,
             cfg,
         }
     }
@@ -144,6 +156,11 @@ impl IsolationForest {
         self.dim
     }
 
+    /// Rows in the window.
+    fn rows(&self) -> usize {
+        self.window.len() / self.dim
+    }
+
     /// Scores `row` against the forest (anomaly score in `[0, 1]`, about 0.5 or less
     /// for ordinary rows, towards 1 for isolated ones), then learns from it. `None`
     /// during warm-up or for a row of the wrong dimension or with non-finite values.
@@ -151,20 +168,19 @@ impl IsolationForest {
         if row.len() != self.dim || row.iter().any(|v| !v.is_finite()) {
             return None;
         }
-        let score = (!self.trees.is_empty()).then(|| self.score_mut(row));
-        if self.window.len() == self.cfg.window {
-            // Reuse the evicted row's allocation.
-            if let Some(mut old) = self.window.pop_front() {
-                old.clear();
-                old.extend_from_slice(row);
-                self.window.push_back(old);
+        let score = (!self.nodes.is_empty()).then(|| self.score_mut(row));
+        if self.rows() == self.cfg.window {
+            let at = self.head * self.dim;
+            for (slot, x) in self.window[at..at + self.dim].iter_mut().zip(row) {
+                *slot = *x as f32;
             }
+            self.head = (self.head + 1) % self.cfg.window;
         } else {
-            self.window.push_back(row.to_vec());
+            self.window.extend(row.iter().map(|&x| x as f32));
         }
         self.since_train += 1;
-        let due = if self.trees.is_empty() {
-            self.window.len() >= self.cfg.warmup
+        let due = if self.nodes.is_empty() {
+            self.rows() >= self.cfg.warmup
         } else {
             self.since_train >= self.cfg.retrain_every
         };
@@ -188,110 +204,128 @@ impl IsolationForest {
         s
     }
 
-    fn score_with(&self, row: &[f64], z: &mut Vec<f64>) -> f64 {
-        if self.trees.is_empty() || row.len() != self.dim {
+    fn score_with(&self, row: &[f64], z: &mut Vec<f32>) -> f64 {
+        if self.nodes.is_empty() || row.len() != self.dim {
             return 0.5;
         }
         z.clear();
         z.extend(
             row.iter()
                 .zip(self.center.iter().zip(&self.scale))
-                .map(|(x, (c, s))| (x - c) * s),
+                .map(|(x, (c, s))| ((x - c) * s) as f32),
         );
-        let total: f64 = self.trees.iter().map(|t| path_length(t, z)).sum();
-        let mean = total / self.trees.len() as f64;
+        let trees = self.roots.len().saturating_sub(1);
+        let total: f64 = self
+            .roots
+            .windows(2)
+            .map(|r| path_length(&self.nodes[r[0] as usize..r[1] as usize], z))
+            .sum();
+        let mean = total / trees.max(1) as f64;
         let norm = c(self.trained_on.min(self.cfg.sample) as f64).max(1e-9);
         2f64.powf(-mean / norm)
     }
 
     fn train(&mut self) {
         self.since_train = 0;
-        let n = self.window.len();
+        let n = self.rows();
+        let dim = self.dim;
         let psi = self.cfg.sample.min(n);
         let max_depth = (psi as f64).log2().ceil() as usize;
         self.trained_on = psi;
         // Standardise with the window's mean and deviation.
-        self.center = vec![0.0; self.dim];
-        self.scale = vec![0.0; self.dim];
-        for r in &self.window {
+        self.center.clear();
+        self.center.resize(dim, 0.0);
+        self.scale.clear();
+        self.scale.resize(dim, 0.0);
+        for r in self.window.chunks_exact(dim) {
             for (c, x) in self.center.iter_mut().zip(r) {
-                *c += x / n as f64;
+                *c += f64::from(*x) / n as f64;
             }
         }
-        for r in &self.window {
+        for r in self.window.chunks_exact(dim) {
             for ((s, c), x) in self.scale.iter_mut().zip(&self.center).zip(r) {
-                *s += (x - c) * (x - c) / n as f64;
+                let d = f64::from(*x) - c;
+                *s += d * d / n as f64;
             }
         }
         for s in &mut self.scale {
             *s = if *s > 1e-24 { 1.0 / s.sqrt() } else { 0.0 };
         }
-        let dim = self.dim;
-        let mut data = std::mem::take(&mut self.flat);
-        data.clear();
-        for r in &self.window {
-            data.extend(
-                r.iter()
-                    .zip(self.center.iter().zip(&self.scale))
-                    .map(|(x, (c, s))| (x - c) * s),
-            );
-        }
-        let mut trees = std::mem::take(&mut self.trees);
-        trees.resize_with(self.cfg.trees, Tree::default);
-        for tree in trees.iter_mut() {
-            // Partial Fisher–Yates: the first `psi` of `idx` are the subsample.
-            self.idx.clear();
-            self.idx.extend(0..n);
+        let center: Vec<f32> = self.center.iter().map(|&c| c as f32).collect();
+        let scale: Vec<f32> = self.scale.iter().map(|&s| s as f32).collect();
+        let data = Rows {
+            data: &self.window,
+            dim,
+            center: &center,
+            scale: &scale,
+        };
+        // Ring positions, and a tree's subsample (the first `psi` after a partial
+        // Fisher–Yates shuffle): transient, freed after training.
+        let mut idx: Vec<u16> = (0..n as u16).collect();
+        let mut rows: Vec<u16> = Vec::with_capacity(psi);
+        self.nodes.clear();
+        self.roots.clear();
+        for _ in 0..self.cfg.trees {
             for i in 0..psi {
                 let j = self.rng.random_range(i..n);
-                self.idx.swap(i, j);
+                idx.swap(i, j);
             }
-            tree.nodes.clear();
-            let mut rows: Vec<usize> = self.idx[..psi].to_vec();
+            rows.clear();
+            rows.extend_from_slice(&idx[..psi]);
+            let root = self.nodes.len();
+            self.roots.push(root as u32);
+            self.nodes.push(Node::leaf(psi));
             build(
-                tree,
-                &Rows { data: &data, dim },
+                &mut self.nodes,
+                root,
+                root,
+                &data,
                 &mut rows,
                 0,
                 max_depth,
                 &mut self.rng,
             );
         }
-        self.trees = trees;
-        self.flat = data;
+        self.roots.push(self.nodes.len() as u32);
+        // Hold what the trees use, not the growth's doubling.
+        self.nodes.shrink_to_fit();
+        self.roots.shrink_to_fit();
     }
 }
 
-/// Standardised training rows, flat.
+/// The window's rows, standardised as they are read.
 struct Rows<'a> {
-    data: &'a [f64],
+    data: &'a [f32],
     dim: usize,
+    center: &'a [f32],
+    scale: &'a [f32],
 }
 
 impl Rows<'_> {
-    fn get(&self, row: usize, feature: usize) -> f64 {
-        self.data[row * self.dim + feature]
+    fn get(&self, row: u16, feature: usize) -> f32 {
+        (self.data[row as usize * self.dim + feature] - self.center[feature]) * self.scale[feature]
     }
 }
 
 /// Extended isolation forest split (Hariri et al. 2019) at extension level 1: a random
 /// line in the plane of two random features, through a random point of the rows'
 /// bounding box, so pairwise correlations are isolated too at the cost of two
-/// multiplications per node.
+/// multiplications per node. Node `me` (already pushed as a leaf of `rows`) becomes a
+/// split when the rows can be split; its children are pushed next to each other, then
+/// built in turn; child indices are relative to the tree's `root`.
+#[allow(clippy::too_many_arguments)]
 fn build(
-    tree: &mut Tree,
+    nodes: &mut Vec<Node>,
+    root: usize,
+    me: usize,
     data: &Rows<'_>,
-    rows: &mut [usize],
+    rows: &mut [u16],
     depth: usize,
     max_depth: usize,
     rng: &mut SmallRng,
-) -> u32 {
-    let me = tree.nodes.len() as u32;
-    tree.nodes.push(Node::Leaf {
-        size: rows.len() as u32,
-    });
+) {
     if rows.len() <= 1 || depth >= max_depth {
-        return me;
+        return;
     }
     let dim = data.dim;
     // A few tries to find a plane with spread (constant features give none).
@@ -302,14 +336,14 @@ fn build(
         } else {
             f0
         };
-        let mut w = [0.0; 2];
-        let mut offset = 0.0;
+        let mut w = [0.0f32; 2];
+        let mut offset = 0.0f32;
         let mut spread = false;
         for (k, f) in [f0, f1].into_iter().enumerate() {
             if k == 1 && f1 == f0 {
                 break;
             }
-            let (lo, hi) = rows.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| {
+            let (lo, hi) = rows.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &r| {
                 let v = data.get(r, f);
                 (lo.min(v), hi.max(v))
             });
@@ -330,46 +364,36 @@ fn build(
                 k += 1;
             }
         }
+        let left = nodes.len();
         let (l, r) = rows.split_at_mut(k);
-        let left = build(tree, data, l, depth + 1, max_depth, rng);
-        let right = build(tree, data, r, depth + 1, max_depth, rng);
-        tree.nodes[me as usize] = Node::Split {
-            f: [f0 as u16, f1 as u16],
+        nodes.push(Node::leaf(l.len()));
+        nodes.push(Node::leaf(r.len()));
+        nodes[me] = Node {
             w,
             offset,
-            left,
-            right,
+            f: [f0 as u8, f1 as u8],
+            next: (left - root) as u16,
         };
-        return me;
+        build(nodes, root, left, data, l, depth + 1, max_depth, rng);
+        build(nodes, root, left + 1, data, r, depth + 1, max_depth, rng);
+        return;
     }
-    me
 }
 
-fn path_length(tree: &Tree, row: &[f64]) -> f64 {
+/// Path length of standardised row `z` through one tree (its nodes, root first).
+fn path_length(tree: &[Node], z: &[f32]) -> f64 {
     let mut i = 0usize;
     let mut depth = 0.0;
-    loop {
-        match tree.nodes.get(i) {
-            Some(Node::Split {
-                f,
-                w,
-                offset,
-                left,
-                right,
-            }) => {
-                let x0 = row.get(f[0] as usize).copied().unwrap_or(0.0);
-                let x1 = row.get(f[1] as usize).copied().unwrap_or(0.0);
-                i = if w[0] * x0 + w[1] * x1 < *offset {
-                    *left as usize
-                } else {
-                    *right as usize
-                };
-                depth += 1.0;
-            }
-            Some(Node::Leaf { size }) => return depth + c(*size as f64),
-            None => return depth,
+    while let Some(n) = tree.get(i) {
+        if n.f[0] == LEAF {
+            return depth + c(f64::from(n.next));
         }
+        let x0 = z.get(n.f[0] as usize).copied().unwrap_or(0.0);
+        let x1 = z.get(n.f[1] as usize).copied().unwrap_or(0.0);
+        i = n.next as usize + usize::from(n.w[0] * x0 + n.w[1] * x1 >= n.offset);
+        depth += 1.0;
     }
+    depth
 }
 
 #[cfg(test)]

@@ -13,7 +13,8 @@ use super::Detector;
 /// included, are thus learnt and stop being novel, while a shape never seen is novel
 /// even when every value in it is within the usual range (which a per-sample z-score
 /// misses). An adaptive-resonance style memory, written for bounded per-series state:
-/// `k * w` `f32`s plus a `w * block` ring.
+/// `k * w` 16-bit fixed-point values (features are clamped to ±20 deviations and kept
+/// to 1/1024 of one), `k` stamps and hit counts, plus a `w * block` ring.
 #[derive(Debug, Clone)]
 pub struct ShapeNovelty {
     w: usize,
@@ -26,10 +27,26 @@ pub struct ShapeNovelty {
     dev: f64,
     ring: VecDeque<f64>,
     feat: Vec<f64>,
-    protos: Vec<f32>,
+    /// Prototypes in fixed point: `value * QUANT` as `i16`.
+    protos: Vec<i16>,
     last_hit: Vec<u32>,
-    hits: Vec<u32>,
+    /// Matches per prototype, saturating (the learning rate stops falling at 20).
+    hits: Vec<u16>,
     used: usize,
+}
+
+/// Fixed-point scale of the prototypes: features are clamped to ±20, so ±32 fits an
+/// `i16` at 1/1024 resolution.
+const QUANT: f64 = 1024.0;
+
+fn quant(v: f64) -> i16 {
+    (v * QUANT)
+        .round()
+        .clamp(f64::from(i16::MIN), f64::from(i16::MAX)) as i16
+}
+
+fn dequant(q: i16) -> f64 {
+    f64::from(q) / QUANT
 }
 
 impl ShapeNovelty {
@@ -65,8 +82,8 @@ impl ShapeNovelty {
 
     /// Heap bytes held at full memory.
     pub fn heap_bytes(&self) -> usize {
-        self.k * self.w * std::mem::size_of::<f32>()
-            + 2 * self.k * std::mem::size_of::<u32>()
+        self.k * self.w * std::mem::size_of::<i16>()
+            + self.k * (std::mem::size_of::<u32>() + std::mem::size_of::<u16>())
             + self.w * self.block * std::mem::size_of::<f64>()
             + self.w * std::mem::size_of::<f64>()
     }
@@ -78,12 +95,12 @@ impl ShapeNovelty {
         // The default window of 8 blocks, as fixed-size arrays (unrolled, no bounds
         // checks); the same sums in the same order.
         if let (Ok(r), Ok(f)) = (
-            <&[f32; 8]>::try_from(row),
+            <&[i16; 8]>::try_from(row),
             <&[f64; 8]>::try_from(&self.feat[..]),
         ) {
             let mut d2 = 0.0f64;
             for (a, b) in r.iter().zip(f) {
-                let d = *a as f64 - b;
+                let d = dequant(*a) - b;
                 d2 += d * d;
                 if d2 > bound {
                     break;
@@ -93,7 +110,7 @@ impl ShapeNovelty {
         }
         let mut d2 = 0.0f64;
         for (a, b) in row.iter().zip(&self.feat) {
-            let d = *a as f64 - b;
+            let d = dequant(*a) - b;
             d2 += d * d;
             if d2 > bound {
                 break;
@@ -154,13 +171,14 @@ impl Detector for ShapeNovelty {
                 let lr = (1.0 / self.hits[p] as f64).max(0.05);
                 let row = &mut self.protos[p * self.w..(p + 1) * self.w];
                 for (a, b) in row.iter_mut().zip(&self.feat) {
-                    *a += (lr * (b - *a as f64)) as f32;
+                    let v = dequant(*a);
+                    *a = quant(v + lr * (b - v));
                 }
             }
             _ => {
                 let slot = if self.used < self.k {
                     self.used += 1;
-                    self.protos.extend(self.feat.iter().map(|&v| v as f32));
+                    self.protos.extend(self.feat.iter().map(|&v| quant(v)));
                     self.last_hit.push(tick);
                     self.hits.push(1);
                     None
@@ -177,7 +195,7 @@ impl Detector for ShapeNovelty {
                         .iter_mut()
                         .zip(&self.feat)
                     {
-                        *a = *b as f32;
+                        *a = quant(*b);
                     }
                     self.last_hit[p] = tick;
                     self.hits[p] = 1;

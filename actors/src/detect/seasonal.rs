@@ -20,22 +20,25 @@ pub struct SeasonalBaseline {
     intervals: Vec<f64>,
     slot_width: f64,
     /// Per-slot level and spread in f32 (the surprise's floor, 1e-6 of the level, is
-    /// above f32's resolution) and a saturating count: 10 bytes a slot.
+    /// above f32's resolution) and a saturating count (it matters up to the cycles
+    /// before scoring and `1 / alpha`): 9 bytes a slot.
     level: Vec<f32>,
     spread: Vec<f32>,
-    seen: Vec<u16>,
+    seen: Vec<u8>,
     err: f64,
     err_n: u64,
 }
 
 impl SeasonalBaseline {
     /// `period` in seconds (`None`: daily if the data are dense enough); `alpha` the
-    /// per-slot learning rate; at most `max_slots` slots per period.
+    /// per-slot learning rate (a slot's rate is at least `1 / (visits + 1)`, its
+    /// visits counted up to 255); at most `max_slots` slots per period; a slot scores
+    /// once it has been seen `min_cycles` times (at most 255).
     pub fn new(period: Option<f64>, alpha: f64, min_cycles: u32, max_slots: usize) -> Self {
         SeasonalBaseline {
             period,
             alpha,
-            min_cycles: min_cycles.max(1),
+            min_cycles: min_cycles.clamp(1, u8::MAX.into()),
             max_slots: max_slots.max(1),
             first_t: None,
             intervals: Vec::new(),
@@ -52,7 +55,7 @@ impl SeasonalBaseline {
     pub fn heap_bytes(&self) -> usize {
         self.intervals.capacity() * 8
             + (self.level.capacity() + self.spread.capacity()) * 4
-            + self.seen.capacity() * 2
+            + self.seen.capacity()
     }
 
     /// Whether a period is in use (known after the first timestamps).
@@ -92,6 +95,10 @@ impl Detector for SeasonalBaseline {
                     self.intervals.push(t - p);
                     if self.intervals.len() == 16 {
                         self.setup();
+                        if !self.level.is_empty() {
+                            // Not read again once the period is set.
+                            self.intervals = Vec::new();
+                        }
                     }
                 }
             }
