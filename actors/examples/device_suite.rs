@@ -40,31 +40,11 @@ const KEYS: [&str; 8] = [
 ];
 const KINDS: [&str; 4] = ["runaway", "fan", "stuck", "flood"];
 
-/// xorshift64* with Box–Muller Gaussians.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn uniform(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn gauss(&mut self) -> f64 {
-        let u = self.uniform().max(1e-12);
-        let v = self.uniform();
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + (self.next() % (hi - lo) as u64) as usize
-    }
-}
+// `poisson` is the ship suite's alone.
+#[allow(dead_code)]
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
 
 /// One device's rows (one per minute) and its labelled break, if any.
 struct Device {

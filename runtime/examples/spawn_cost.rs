@@ -10,6 +10,11 @@
 use std::time::Instant;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
+// The linked side is `seawatch bench actors`' own (the file lives with the bench in the
+// topologies crate and uses only this crate's public API).
+#[allow(dead_code)]
+#[path = "../../topologies/src/bench_actors.rs"]
+mod bench_actors;
 use seawatch_runtime::supervision::{start_root, ChildSpec, SupervisorSpec};
 use seawatch_runtime::{Clock, Runtime, ShardKey};
 
@@ -49,50 +54,6 @@ async fn bare(n: usize) -> f64 {
     for (_, join) in refs {
         let _ = join.await;
     }
-    rate
-}
-
-/// A bare parent that ignores its children's supervision events.
-struct Parent;
-
-impl Actor for Parent {
-    type Msg = ractor::RpcReplyPort<()>;
-    type State = ();
-    type Arguments = ();
-
-    async fn pre_start(&self, _: ActorRef<Self::Msg>, _: ()) -> Result<(), ActorProcessingErr> {
-        Ok(())
-    }
-
-    async fn handle(
-        &self,
-        _: ActorRef<Self::Msg>,
-        reply: Self::Msg,
-        _: &mut (),
-    ) -> Result<(), ActorProcessingErr> {
-        let _ = reply.send(());
-        Ok(())
-    }
-}
-
-/// `n` bare actors spawned one at a time, each linked to one bare parent (ractor's own
-/// cost of supervision: the parent's child map and the `ActorStarted` event it handles).
-async fn linked(n: usize) -> f64 {
-    let (parent, parent_join) = Actor::spawn(None, Parent, ()).await.expect("spawn parent");
-    let start = Instant::now();
-    let mut refs = Vec::with_capacity(n);
-    for _ in 0..n {
-        let (r, _) = Actor::spawn_linked(None, Idle, (), parent.get_cell())
-            .await
-            .expect("spawn linked");
-        refs.push(r);
-    }
-    // The parent has handled every child's `ActorStarted` once a call behind them returns.
-    let _ = parent.call(|r| r, None).await;
-    let rate = n as f64 / start.elapsed().as_secs_f64();
-    spawned_only();
-    parent.stop(None);
-    let _ = parent_join.await;
     rate
 }
 
@@ -138,7 +99,8 @@ async fn main() {
     let side = std::env::var("SIDE").unwrap_or_default();
     if side == "linked" {
         for round in 0..rounds {
-            println!("round {round}: linked {:>9.0}/s", linked(n).await);
+            let rate = bench_actors::linked_spawns(n, spawned_only).await;
+            println!("round {round}: linked {rate:>9.0}/s");
         }
         return;
     }

@@ -387,7 +387,9 @@ impl Actor for Parent {
 
 /// `n` bare actors spawned one at a time, each linked to one bare parent; returns spawns
 /// per second, timed until the parent has handled every child's `ActorStarted`.
-async fn linked_spawns(n: usize) -> f64 {
+/// `timed` runs once the timing is done, before the actors are stopped (a profiler's
+/// example exits there).
+pub async fn linked_spawns(n: usize, timed: impl FnOnce()) -> f64 {
     let (parent, parent_join) = Actor::spawn(None, Parent, ()).await.expect("spawn parent");
     let start = Instant::now();
     let mut refs = Vec::with_capacity(n);
@@ -399,6 +401,7 @@ async fn linked_spawns(n: usize) -> f64 {
     }
     let _ = parent.call(|r| r, None).await;
     let rate = n as f64 / start.elapsed().as_secs_f64();
+    timed();
     // Stopping the parent stops its linked children first.
     parent.stop(None);
     let _ = parent_join.await;
@@ -429,7 +432,7 @@ pub async fn warm_spawn_rates(n: usize, batch: usize, rounds: usize) -> (f64, f6
                         let _ = join.await;
                     }
                 }
-                1 => linked_rates.push(linked_spawns(n).await),
+                1 => linked_rates.push(linked_spawns(n, || ()).await),
                 _ => {
                     let (sup, addrs, per_s, _) = supervised_idle_actors(n, batch).await;
                     sup_rates.push(per_s);
