@@ -32,7 +32,7 @@ use seawatch_runtime::Metrics;
 
 use super::adwin::Adwin;
 use super::forecast::{CapacityForecast, ForecastConfig, Outlook};
-use super::iforest::{IForestConfig, IsolationForest};
+use super::iforest::{IForestConfig, IsolationForest, MAX_DIM};
 use super::peer::{PeerMsg, PeerSummary};
 use super::{Ensemble, EnsembleConfig};
 use crate::alert::AlertSink;
@@ -764,7 +764,7 @@ impl DetectorState {
                 .collect();
             idx.sort_by(|&a, &b| self.series[a].key.cmp(&self.series[b].key));
             // The forest takes at most 255 features (byte indices in its nodes).
-            idx.truncate(cfg.iforest_features.min(255));
+            idx.truncate(cfg.iforest_features.min(MAX_DIM));
             if idx.len() < 2 {
                 return;
             }

@@ -84,7 +84,8 @@ const MAX_SAMPLE: usize = 16_384;
 /// Largest window (ring positions are sampled as `u16`).
 const MAX_WINDOW: usize = u16::MAX as usize;
 /// Largest row dimension (feature indices are bytes; [`LEAF`] is reserved).
-const MAX_DIM: usize = LEAF as usize;
+/// (The detector actor truncates a device row to it.)
+pub(crate) const MAX_DIM: usize = LEAF as usize;
 
 /// A streaming isolation forest over rows of a fixed dimension.
 ///
